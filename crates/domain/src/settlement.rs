@@ -1,0 +1,330 @@
+//! The doctor's click (医生点击结算) as a persisted state machine, and the ledger transfers each
+//! outcome posts. Pure: the hub's orchestrator does the I/O and asks this module what comes next
+//! and what to write.
+
+use crate::ledger::{Transfer, TransferKind};
+use crate::money::Fen;
+use serde::{Deserialize, Serialize};
+
+/// Where a settlement stands. Each state is written *before* the external call it leads to, so a
+/// crash between any two steps is resumed from the stored state, with the same request ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettlementState {
+    /// Row written; next: insurance pre-settlement (2206) for the cash estimate.
+    Started,
+    /// Estimate known; next: hold the estimated cash share at the bank.
+    PreSettled,
+    /// Hold placed or declined; next: insurance settlement (2207).
+    Authorized,
+    /// Insurance settled (秒报销); next: capture the cash share at the bank.
+    InsuranceSettled,
+    /// Everything paid; the hospital has the whole visit total.
+    Settled,
+    /// Insurance settled, but the cash share (or part) could not be charged: an explicit bill.
+    SettledUnpaid,
+    /// Insurance refused the settlement; nothing moved (any hold is voided).
+    Failed,
+    /// Cancellation requested; next: insurance cancel (2208), then the bank refund.
+    Cancelling,
+    /// Insurance reversed, bank refunded, ledger reversed.
+    Cancelled,
+}
+
+impl SettlementState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettlementState::Started => "started",
+            SettlementState::PreSettled => "pre_settled",
+            SettlementState::Authorized => "authorized",
+            SettlementState::InsuranceSettled => "insurance_settled",
+            SettlementState::Settled => "settled",
+            SettlementState::SettledUnpaid => "settled_unpaid",
+            SettlementState::Failed => "failed",
+            SettlementState::Cancelling => "cancelling",
+            SettlementState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SettlementState> {
+        use SettlementState::*;
+        [Started, PreSettled, Authorized, InsuranceSettled, Settled, SettledUnpaid, Failed, Cancelling, Cancelled]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+    }
+
+    /// A final state: nothing more happens without a new request.
+    pub fn is_final(self) -> bool {
+        matches!(self, SettlementState::Settled | SettlementState::SettledUnpaid | SettlementState::Failed | SettlementState::Cancelled)
+    }
+
+    /// Money moved and stands: the only states a cancellation may start from.
+    pub fn is_cancellable(self) -> bool {
+        matches!(self, SettlementState::Settled | SettlementState::SettledUnpaid)
+    }
+}
+
+/// The insurance center's split of a visit (from 2207's `setlinfo`), in fen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsuranceSplit {
+    /// 医疗费总额 medfee_sumamt
+    pub medfee: Fen,
+    /// 基金支付总额 fund_pay_sumamt
+    pub fund: Fen,
+    /// 个人账户支出 acct_pay
+    pub personal_account: Fen,
+    /// 个人现金支出 psn_cash_pay: what the bank pays
+    pub cash: Fen,
+    /// 医院负担金额 hosp_part_amt
+    pub hospital_part: Fen,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SplitError {
+    #[error("insurance split does not add up: medfee {medfee} ≠ fund {fund} + personal account {acct} + cash {cash} + hospital part {hosp}")]
+    DoesNotAddUp { medfee: Fen, fund: Fen, acct: Fen, cash: Fen, hosp: Fen },
+    #[error("insurance split has a negative share")]
+    Negative,
+    #[error("insurance total {insurance} differs from the fees uploaded {uploaded}")]
+    TotalMismatch { insurance: Fen, uploaded: Fen },
+}
+
+impl InsuranceSplit {
+    /// Checks the national interface's invariants 2 and 3 (insurance-interface.md §2) before a
+    /// single fen is posted: a partner's arithmetic is validated, never trusted.
+    pub fn validate(&self, uploaded: Fen) -> Result<(), SplitError> {
+        let parts = [self.medfee, self.fund, self.personal_account, self.cash, self.hospital_part];
+        if parts.iter().any(|p| p.is_negative()) {
+            return Err(SplitError::Negative);
+        }
+        if self.fund + self.personal_account + self.cash + self.hospital_part != self.medfee {
+            return Err(SplitError::DoesNotAddUp {
+                medfee: self.medfee,
+                fund: self.fund,
+                acct: self.personal_account,
+                cash: self.cash,
+                hosp: self.hospital_part,
+            });
+        }
+        if self.medfee != uploaded {
+            return Err(SplitError::TotalMismatch { insurance: self.medfee, uploaded });
+        }
+        Ok(())
+    }
+}
+
+/// Names of the ledger accounts, in one place so every caller spells them alike.
+pub mod accounts {
+    /// The insurance fund pool of a region and insurance type (统筹基金).
+    pub fn insurance_fund(insuplc_admdvs: &str, insutype: &str) -> String {
+        format!("insurance_fund:{insuplc_admdvs}:{insutype}")
+    }
+    /// A person's insurance personal account (个人账户), as the hub sees its debits.
+    pub fn personal_account(psn_no: &str) -> String {
+        format!("personal_account:{psn_no}")
+    }
+    /// The bank side of a patient's agreement (credit line or debit card).
+    pub fn bank_agreement(bank_code: &str, bank_agreement_id: &str) -> String {
+        format!("bank:{bank_code}:{bank_agreement_id}")
+    }
+    /// Money the hospital has received for its visits.
+    pub fn hospital(hospital_code: &str) -> String {
+        format!("hospital:{hospital_code}")
+    }
+    /// What patients still owe a hospital (unpaid bills), hospital side.
+    pub fn hospital_unpaid(hospital_code: &str) -> String {
+        format!("hospital_unpaid:{hospital_code}")
+    }
+    /// What a patient still owes (unpaid bills), patient side.
+    pub fn patient_unpaid(psn_no: &str) -> String {
+        format!("patient_unpaid:{psn_no}")
+    }
+}
+
+/// Who is involved in a settlement, for naming accounts.
+#[derive(Clone, Debug)]
+pub struct Parties<'a> {
+    pub settlement_id: &'a str,
+    pub hospital_code: &'a str,
+    pub psn_no: &'a str,
+    pub insuplc_admdvs: &'a str,
+    pub insutype: &'a str,
+    pub bank_code: &'a str,
+    pub bank_agreement_id: &'a str,
+}
+
+impl Parties<'_> {
+    fn transfer(&self, step: &str, debit: String, credit: String, amount: Fen, kind: TransferKind) -> Transfer {
+        Transfer {
+            id: format!("settle:{}:{step}", self.settlement_id),
+            debit_account: debit,
+            credit_account: credit,
+            amount,
+            kind,
+            pending_id: None,
+            code: step.to_string(),
+        }
+    }
+
+    /// The hold on the patient's bank agreement for the estimated cash share (a pending transfer).
+    pub fn hold(&self, amount: Fen) -> Transfer {
+        let bank = accounts::bank_agreement(self.bank_code, self.bank_agreement_id);
+        self.transfer("bank_hold", bank, accounts::hospital(self.hospital_code), amount, TransferKind::Pending)
+    }
+
+    /// Releases the hold without capturing anything.
+    pub fn void_hold(&self) -> Transfer {
+        let mut t = self.hold(Fen::ZERO);
+        t.id = format!("settle:{}:bank_hold_void", self.settlement_id);
+        t.code = "bank_hold_void".into();
+        t.kind = TransferKind::VoidPending;
+        t.pending_id = Some(self.hold(Fen::ZERO).id);
+        t
+    }
+
+    /// The transfers a completed insurance settlement posts, given what the bank captured on the
+    /// hold (`captured` ≤ held). Whatever of the cash share was not captured becomes an unpaid bill.
+    /// Zero amounts post nothing.
+    pub fn settlement_transfers(&self, split: &InsuranceSplit, held: Fen, captured: Fen) -> Vec<Transfer> {
+        let hospital = accounts::hospital(self.hospital_code);
+        let mut out = Vec::new();
+        if split.fund.is_positive() {
+            let fund = accounts::insurance_fund(self.insuplc_admdvs, self.insutype);
+            out.push(self.transfer("fund_share", fund, hospital.clone(), split.fund, TransferKind::Posted));
+        }
+        if split.personal_account.is_positive() {
+            let acct = accounts::personal_account(self.psn_no);
+            out.push(self.transfer("personal_account_share", acct, hospital.clone(), split.personal_account, TransferKind::Posted));
+        }
+        if held.is_positive() {
+            if captured.is_positive() {
+                let mut post = self.hold(captured);
+                post.id = format!("settle:{}:bank_share", self.settlement_id);
+                post.code = "bank_share".into();
+                post.kind = TransferKind::PostPending;
+                post.pending_id = Some(self.hold(Fen::ZERO).id);
+                out.push(post);
+            } else {
+                out.push(self.void_hold());
+            }
+        }
+        let unpaid = split.cash - captured;
+        if unpaid.is_positive() {
+            let debit = accounts::patient_unpaid(self.psn_no);
+            out.push(self.transfer("unpaid_bill", debit, accounts::hospital_unpaid(self.hospital_code), unpaid, TransferKind::Posted));
+        }
+        out
+    }
+
+    /// The reversal of a settlement (结算撤销): new transfers the other way, never edits.
+    pub fn cancellation_transfers(&self, split: &InsuranceSplit, captured: Fen) -> Vec<Transfer> {
+        let hospital = accounts::hospital(self.hospital_code);
+        let mut out = Vec::new();
+        if split.fund.is_positive() {
+            let fund = accounts::insurance_fund(self.insuplc_admdvs, self.insutype);
+            out.push(self.transfer("cancel_fund_share", hospital.clone(), fund, split.fund, TransferKind::Posted));
+        }
+        if split.personal_account.is_positive() {
+            let acct = accounts::personal_account(self.psn_no);
+            out.push(self.transfer("cancel_personal_account_share", hospital.clone(), acct, split.personal_account, TransferKind::Posted));
+        }
+        if captured.is_positive() {
+            let bank = accounts::bank_agreement(self.bank_code, self.bank_agreement_id);
+            out.push(self.transfer("bank_refund", hospital.clone(), bank, captured, TransferKind::Posted));
+        }
+        let unpaid = split.cash - captured;
+        if unpaid.is_positive() {
+            let credit = accounts::patient_unpaid(self.psn_no);
+            out.push(self.transfer("cancel_unpaid_bill", accounts::hospital_unpaid(self.hospital_code), credit, unpaid, TransferKind::Posted));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{apply, is_balanced, AccountBalance, AccountLimit};
+    use std::collections::HashMap;
+
+    fn parties() -> Parties<'static> {
+        Parties {
+            settlement_id: "s1",
+            hospital_code: "H1",
+            psn_no: "P1",
+            insuplc_admdvs: "440300",
+            insutype: "310",
+            bank_code: "B",
+            bank_agreement_id: "A1",
+        }
+    }
+
+    /// Posts transfers into an in-memory ledger, the way the store does.
+    fn post(ledger: &mut HashMap<String, AccountBalance>, pending: &mut HashMap<String, Fen>, transfers: &[Transfer]) {
+        for t in transfers {
+            let held = t.pending_id.as_ref().and_then(|p| pending.remove(p));
+            let mut debit = ledger.remove(&t.debit_account).unwrap_or_default();
+            let mut credit = ledger.remove(&t.credit_account).unwrap_or_default();
+            apply(t, &mut debit, AccountLimit::None, &mut credit, held).unwrap();
+            if t.kind == TransferKind::Pending {
+                pending.insert(t.id.clone(), t.amount);
+            }
+            ledger.insert(t.debit_account.clone(), debit);
+            ledger.insert(t.credit_account.clone(), credit);
+        }
+    }
+
+    fn split(fund: i64, acct: i64, cash: i64) -> InsuranceSplit {
+        InsuranceSplit { medfee: Fen(fund + acct + cash), fund: Fen(fund), personal_account: Fen(acct), cash: Fen(cash), hospital_part: Fen(0) }
+    }
+
+    /// (fund, acct, cash, held, captured) → (hospital received, unpaid)
+    fn check(case: (i64, i64, i64, i64, i64), expect: (i64, i64)) {
+        let (fund, acct, cash, held, captured) = case;
+        let p = parties();
+        let s = split(fund, acct, cash);
+        let (mut ledger, mut pending) = (HashMap::new(), HashMap::new());
+        if held > 0 {
+            post(&mut ledger, &mut pending, &[p.hold(Fen(held))]);
+        }
+        post(&mut ledger, &mut pending, &p.settlement_transfers(&s, Fen(held), Fen(captured)));
+        assert!(pending.is_empty(), "no hold stays open after settlement: {case:?}");
+        assert!(is_balanced(ledger.values()));
+        let hospital = ledger.get("hospital:H1").map(|a| a.net_posted()).unwrap_or_default();
+        let unpaid = ledger.get("hospital_unpaid:H1").map(|a| a.net_posted()).unwrap_or_default();
+        assert_eq!((hospital, unpaid), (Fen(expect.0), Fen(expect.1)), "case {case:?}");
+
+        post(&mut ledger, &mut pending, &p.cancellation_transfers(&s, Fen(captured)));
+        assert!(is_balanced(ledger.values()));
+        assert!(ledger.values().all(|a| a.net_posted() == Fen(0)), "a cancellation returns every account to zero: {case:?}");
+    }
+
+    #[test]
+    fn settlement_outcomes_post_what_the_hospital_is_owed() {
+        check((7000, 2000, 1000, 1000, 1000), (10000, 0)); // paid in full
+        check((7000, 2000, 1000, 1200, 1000), (10000, 0)); // hold above the final cash share
+        check((7000, 2000, 1000, 0, 0), (9000, 1000)); // hold declined: an unpaid bill
+        check((7000, 2000, 1000, 600, 600), (9600, 400)); // partial hold: the rest unpaid
+        check((7000, 3000, 0, 0, 0), (10000, 0)); // nothing for the bank to pay
+        check((0, 0, 500, 500, 500), (500, 0)); // all cash
+    }
+
+    #[test]
+    fn a_split_that_does_not_add_up_is_refused() {
+        let mut s = split(100, 0, 0);
+        assert!(s.validate(Fen(100)).is_ok());
+        assert!(s.validate(Fen(101)).is_err());
+        s.fund = Fen(99);
+        assert!(s.validate(Fen(100)).is_err());
+        assert!(split(-1, 1, 0).validate(Fen(0)).is_err());
+    }
+
+    #[test]
+    fn states_round_trip_through_text() {
+        use SettlementState::*;
+        for s in [Started, PreSettled, Authorized, InsuranceSettled, Settled, SettledUnpaid, Failed, Cancelling, Cancelled] {
+            assert_eq!(SettlementState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(SettlementState::parse("nope"), None);
+    }
+}
