@@ -1,1 +1,258 @@
-//! placeholder
+//! wugan's bank: credit lines and debit-card agreements, authorizations (holds), captures, voids,
+//! refunds and status queries, spoken over a signed HTTP/JSON protocol.
+//!
+//! It is the sandbox a hub is tested against and the reference for what the hub expects from a
+//! real bank. Layout:
+//! - [`book`]: the pure state machine (`BankBook`), with the idempotency record and invariants;
+//! - [`signing`]: HMAC-SHA256 request signing and the replay window, shared with the hub's client;
+//! - [`wire`]: the JSON request and response shapes, shared with the hub's client;
+//! - [`faults`]: seeded fault injection (latency, errors, timeouts after commit, duplicates);
+//! - `http` (private): the thin axum layer, see [`router`].
+//!
+//! Architecture invariant: the book does no I/O and reads no clock; [`Bank`] owns the clock, the
+//! locks and the randomness (agreement ids, faults) and passes them in.
+
+pub mod book;
+pub mod faults;
+mod http;
+pub mod signing;
+pub mod wire;
+
+pub use book::{BankBook, BookError};
+pub use faults::Faults;
+pub use http::router;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use wugan_domain::money::Fen;
+
+/// One caller's signing key. Request ids are scoped to the key id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientKey {
+    pub key_id: String,
+    pub secret: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct BankConfig {
+    /// The bank's code as the hub knows it.
+    pub bank_code: String,
+    pub clients: Vec<ClientKey>,
+    /// A new credit line's limit when the request names none.
+    pub default_credit_limit_fen: Fen,
+    /// Sandbox: a new debit card's opening balance when the request names none.
+    pub default_debit_balance_fen: Fen,
+}
+
+impl Default for BankConfig {
+    fn default() -> BankConfig {
+        BankConfig {
+            bank_code: "BANK01".to_string(),
+            clients: vec![ClientKey {
+                key_id: "hub".to_string(),
+                secret: "dev-secret-change-me".to_string(),
+            }],
+            default_credit_limit_fen: Fen::yuan(5_000),
+            default_debit_balance_fen: Fen::yuan(20_000),
+        }
+    }
+}
+
+impl BankConfig {
+    /// Checks what `Bank::new` relies on; call it to report a bad configuration as an error.
+    pub fn validate(&self) -> Result<(), String> {
+        let limit = self.default_credit_limit_fen;
+        if !limit.is_positive() || limit > book::MAX_CREDIT_LIMIT_FEN {
+            return Err(format!(
+                "default_credit_limit_fen must be in 1..={}",
+                book::MAX_CREDIT_LIMIT_FEN.0
+            ));
+        }
+        let balance = self.default_debit_balance_fen;
+        if balance.is_negative() || balance > book::MAX_AMOUNT_FEN {
+            return Err(format!(
+                "default_debit_balance_fen must be in 0..={}",
+                book::MAX_AMOUNT_FEN.0
+            ));
+        }
+        if self
+            .clients
+            .iter()
+            .any(|c| c.key_id.is_empty() || c.secret.is_empty())
+        {
+            return Err("every client key needs a key id and a secret".to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Where the bank reads the time: injected so tests can move through replay windows.
+pub trait Clock: Send + Sync {
+    fn now_unix_s(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_unix_s(&self) -> i64 {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        since_epoch.map(|d| d.as_secs() as i64).unwrap_or(0)
+    }
+}
+
+/// A clock that moves only when told to, for tests and simulations.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(now_unix_s: i64) -> ManualClock {
+        ManualClock(AtomicI64::new(now_unix_s))
+    }
+
+    pub fn set(&self, now_unix_s: i64) {
+        self.0.store(now_unix_s, Ordering::SeqCst)
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_unix_s(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A running bank: the book behind a lock, the nonce cache, the clock and the fault knobs.
+pub struct Bank {
+    config: BankConfig,
+    clock: Arc<dyn Clock>,
+    book: Mutex<BankBook>,
+    nonces: Mutex<signing::NonceCache>,
+    faults: faults::FaultInjector,
+}
+
+impl Bank {
+    /// # Panics
+    /// If the configuration is invalid (see [`BankConfig::validate`]).
+    pub fn new(config: BankConfig) -> Bank {
+        Bank::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// # Panics
+    /// If the configuration is invalid (see [`BankConfig::validate`]).
+    pub fn with_clock(config: BankConfig, clock: Arc<dyn Clock>) -> Bank {
+        if let Err(problem) = config.validate() {
+            panic!("invalid bank configuration: {problem}");
+        }
+        let book = BankBook::new(book::BookConfig {
+            default_credit_limit_fen: config.default_credit_limit_fen,
+            default_debit_balance_fen: config.default_debit_balance_fen,
+        });
+        Bank {
+            config,
+            clock,
+            book: Mutex::new(book),
+            nonces: Mutex::new(signing::NonceCache::default()),
+            faults: faults::FaultInjector::new(Faults::default()),
+        }
+    }
+
+    /// Turns on fault injection (off by default).
+    pub fn with_faults(mut self, faults: Faults) -> Bank {
+        self.faults = faults::FaultInjector::new(faults);
+        self
+    }
+
+    pub fn config(&self) -> &BankConfig {
+        &self.config
+    }
+
+    pub fn now_unix_s(&self) -> i64 {
+        self.clock.now_unix_s()
+    }
+
+    /// Sandbox and operator action: freeze (overdue, risk) or unfreeze an agreement.
+    pub fn set_frozen(
+        &self,
+        agreement_id: &str,
+        frozen: bool,
+    ) -> Result<wire::Agreement, BookError> {
+        self.with_book(|book| book.set_frozen(agreement_id, frozen))
+    }
+
+    /// Checks every invariant of the books; for tests, simulations and audits.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.with_book(|book| book.check_invariants())
+    }
+
+    /// Runs `f` on the book under its lock. A poisoned lock means a bug panicked mid-change; the
+    /// bank keeps serving rather than failing every later request, and `check_invariants` shows
+    /// any damage.
+    pub(crate) fn with_book<R>(&self, f: impl FnOnce(&mut BankBook) -> R) -> R {
+        let mut book = self
+            .book
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut book)
+    }
+
+    fn secret_of(&self, key_id: &str) -> Option<String> {
+        self.config
+            .clients
+            .iter()
+            .find(|c| c.key_id == key_id)
+            .map(|c| c.secret.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn the_bank_is_shareable_across_tasks() {
+        assert_send_sync::<Bank>();
+    }
+
+    #[test]
+    fn defaults_are_the_sandbox_terms() {
+        let config = BankConfig::default();
+        assert_eq!(config.bank_code, "BANK01");
+        assert_eq!(config.default_credit_limit_fen, Fen(500_000));
+        assert_eq!(config.default_debit_balance_fen, Fen(2_000_000));
+        assert_eq!(
+            config.clients,
+            vec![ClientKey {
+                key_id: "hub".into(),
+                secret: "dev-secret-change-me".into()
+            }]
+        );
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_bad_configuration_is_reported() {
+        let zero_limit = BankConfig {
+            default_credit_limit_fen: Fen::ZERO,
+            ..BankConfig::default()
+        };
+        assert!(zero_limit.validate().is_err());
+        let negative = BankConfig {
+            default_debit_balance_fen: Fen(-1),
+            ..BankConfig::default()
+        };
+        assert!(negative.validate().is_err());
+        let keyless = BankConfig {
+            clients: vec![ClientKey {
+                key_id: "hub".into(),
+                secret: String::new(),
+            }],
+            ..BankConfig::default()
+        };
+        assert!(keyless.validate().is_err());
+    }
+}

@@ -1,1 +1,36 @@
-//! placeholder
+//! wugan's insurance center (医保中心): a regional platform speaking the national interface
+//! (insurance-interface.md) over HTTP, with persons, personal accounts, year-to-date accumulators and
+//! the benefit policy (`wugan-policy`, data-driven).
+//!
+//! Layers: `http` (axum: bytes in, JSON out) → `center` (envelope, msgid replay, locking, clock) →
+//! `tx` (one function per transaction: parse wire → check state → `wugan_policy` → mutate → wire)
+//! → `state` (in memory). The benefit arithmetic is never here.
+//!
+//! Sandbox conventions (not part of the national interface):
+//! - e-voucher token (mdtrt_cert_type 01) of a person without `ec_token` is `"EC" + psn_no`; social
+//!   security card number (03) without `card_no` is `"SC" + psn_no`;
+//! - hospitals are grade 3 unless set with [`InsuranceCenter::set_hospital_grade`];
+//! - `GET /sandbox/settlements?fixmedins_code=…` and `GET /sandbox/persons/{psn_no}` expose the
+//!   center's own records to auditors. They exist only in the sandbox; a real platform has no such thing.
+
+mod center;
+mod envelope;
+mod http;
+mod person;
+mod state;
+mod tx;
+
+pub use center::{InsuranceCenter, InsuranceConfig};
+pub use envelope::TxError;
+pub use http::{router, CALL_SERVICE_PATH};
+pub use person::{load_persons_jsonl, parse_persons_jsonl, sample_persons, Person};
+pub use state::{PersonView, SettlementSummary};
+
+/// The policy `wugan insurance serve` uses without `--policy`: the built-in `shenzhen-2024` set.
+pub fn default_policy() -> wugan_policy::PolicySet {
+    match wugan_policy::builtin("shenzhen-2024") {
+        Ok(set) => set,
+        // The built-in files are compiled in and tested; failing here is a build defect.
+        Err(e) => panic!("built-in policy shenzhen-2024 does not load: {e}"),
+    }
+}

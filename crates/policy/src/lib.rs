@@ -1,1 +1,75 @@
-//! placeholder
+//! wugan's benefit engine (医保待遇计算): adjudicates a claim against a data-driven policy set.
+//!
+//! Architecture invariant: nothing here does I/O (except [`PolicySet::from_path`], a loader), async
+//! work or reads a clock; [`adjudicate`] is a function of its inputs. No policy number lives in code:
+//! deductibles, ratios, caps and the catalogue are data (`policies/*.json`, see its README).
+//!
+//! Flow: [`Claim`] (JSON, amounts as number or string) → per line [`split_line`] (丙 / over the price
+//! cap / 乙 first self-pay / in scope) → per visit [`adjudicate`] (起付线, 统筹 ratio and annual cap,
+//! above-cap layer, personal account, cash) → [`Adjudication`] whose `setlinfo` uses the national
+//! field names and holds insurance-interface.md §2 invariants 1–4 ([`SetlAmounts::check`]).
+
+pub mod catalogue;
+pub mod claim;
+pub mod decimal;
+pub mod engine;
+pub mod line;
+pub mod policy;
+pub mod setl;
+
+pub use catalogue::{Catalogue, CatalogueEntry, ItemClass};
+pub use claim::{Acct, Claim, ClaimPerson, ClaimVisit, FeeLine, Ytd};
+pub use decimal::{Date, Price, Qty};
+pub use engine::adjudicate;
+pub use line::{split_line, LineResult};
+pub use policy::{PolicySet, PsnGroup, Scheme};
+pub use setl::{Adjudication, SetlAmounts, SetlDetail, Trace};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("未识别的人员类别 / unknown person type (psn_type) '{0}'")]
+    UnknownPsnType(String),
+    #[error("无适用的待遇政策 / no policy scheme for admdvs {admdvs}, insutype {insutype}, group {group} on {date}")]
+    NoScheme { admdvs: String, insutype: String, group: String, date: String },
+    #[error("不支持的医疗类别 / med_type '{0}' is not covered by this policy set")]
+    UnknownMedType(String),
+    #[error("无此待遇 / no '{benefit}' benefit (med_type {med_type}) for insutype {insutype}, group {group}")]
+    NoBenefit { benefit: String, med_type: String, insutype: String, group: String },
+    #[error("缺少参保地区划 / neither insuplc_admdvs nor mdtrtarea_admvs is given")]
+    NoRegion,
+    #[error("费用明细错误 / fee line {index}: {reason}")]
+    BadLine { index: usize, reason: String },
+    #[error("invalid policy set: {0}")]
+    InvalidPolicy(String),
+    #[error("cannot load policy: {0}")]
+    Load(String),
+    #[error("invariant broken (a bug, please report): {0}")]
+    Invariant(String),
+}
+
+/// Policy files shipped in the binary, by name (the file name without `.json`).
+const BUILTIN_FILES: &[(&str, &str)] = &[
+    ("shenzhen-2024", include_str!("../policies/shenzhen-2024.json")),
+    ("guangzhou-example", include_str!("../policies/guangzhou-example.json")),
+    ("catalogue-sandbox", include_str!("../policies/catalogue-sandbox.json")),
+];
+
+/// Names of the built-in policy sets.
+pub const BUILTIN_POLICIES: &[&str] = &["shenzhen-2024", "guangzhou-example"];
+
+/// A built-in policy set by name, its `catalogue_file` resolved among the built-in files.
+pub fn builtin(name: &str) -> Result<PolicySet, PolicyError> {
+    let text = builtin_file(name).ok_or_else(|| PolicyError::Load(format!("no built-in policy '{name}' (have: {})", BUILTIN_POLICIES.join(", "))))?;
+    let mut set: PolicySet = serde_json::from_str(text).map_err(|e| PolicyError::Load(format!("{name}: {e}")))?;
+    if let Some(file) = set.catalogue_file.clone() {
+        let stem = file.trim_end_matches(".json");
+        let text = builtin_file(stem).ok_or_else(|| PolicyError::Load(format!("{name}: no built-in catalogue '{file}'")))?;
+        set.catalogue.merge(Catalogue::from_json_str(text)?);
+    }
+    set.validate()?;
+    Ok(set)
+}
+
+fn builtin_file(stem: &str) -> Option<&'static str> {
+    BUILTIN_FILES.iter().find(|(n, _)| *n == stem).map(|(_, text)| *text)
+}

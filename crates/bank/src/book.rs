@@ -1,0 +1,873 @@
+//! The bank's books: agreements, holds, captures, refunds, and the idempotency record.
+//!
+//! Pure state transitions: no I/O, no clock, no randomness. The HTTP layer passes in the caller's
+//! key id, the time and any new agreement id. Each mutating method checks idempotency, applies the
+//! change and records the operation in one step, so a request either happened once or not at all.
+//!
+//! Only successful outcomes (including declines, which are business outcomes) are remembered under
+//! their request id. A rejected request changed nothing, and re-running it gives the same answer
+//! for every permanent reason (a voided hold stays voided); for the one transient reason, a
+//! reference the bank has not seen yet, re-running is exactly what a retry should do.
+
+use crate::wire::{
+    Agreement, AgreementKind, AgreementStatus, AuthorizationRequest, CaptureRequest,
+    CloseAgreementRequest, CreateAgreementRequest, DeclineCode, Operation, OperationKind,
+    OperationStatus, RefundRequest, VoidRequest,
+};
+use std::collections::{BTreeMap, HashMap};
+use wugan_domain::money::Fen;
+
+/// The largest credit limit a line may have: 1,000,000 yuan.
+pub const MAX_CREDIT_LIMIT_FEN: Fen = Fen::yuan(1_000_000);
+/// The largest single amount or opening balance accepted: 100,000,000 yuan. Keeps every sum far
+/// from `i64` overflow.
+pub const MAX_AMOUNT_FEN: Fen = Fen::yuan(100_000_000);
+const MAX_REQUEST_ID_CHARS: usize = 64;
+const MAX_TEXT_CHARS: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BookError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("no agreement {0}")]
+    UnknownAgreement(String),
+    #[error("no authorization {0} for this client")]
+    UnknownAuthorization(String),
+    #[error("no capture {0} for this client")]
+    UnknownCapture(String),
+    #[error("no request {0} for this client")]
+    UnknownRequest(String),
+    #[error("authorization {0} is not open (declined, voided or already captured)")]
+    AuthorizationNotOpen(String),
+    #[error("capture of {amount:?} exceeds the authorized {authorized:?}")]
+    CaptureExceedsAuthorization { amount: Fen, authorized: Fen },
+    #[error("refunds would total {total:?}, more than the captured {captured:?}")]
+    RefundExceedsCapture { total: Fen, captured: Fen },
+    #[error("request id {0} was already used with a different request")]
+    RequestIdReused(String),
+}
+
+impl BookError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            BookError::BadRequest(_) => "bad_request",
+            BookError::UnknownAgreement(_) => "unknown_agreement",
+            BookError::UnknownAuthorization(_) => "unknown_authorization",
+            BookError::UnknownCapture(_) => "unknown_capture",
+            BookError::UnknownRequest(_) => "unknown_request",
+            BookError::AuthorizationNotOpen(_) => "authorization_not_open",
+            BookError::CaptureExceedsAuthorization { .. } => "capture_exceeds_authorization",
+            BookError::RefundExceedsCapture { .. } => "refund_exceeds_capture",
+            BookError::RequestIdReused(_) => "request_id_reused",
+        }
+    }
+}
+
+/// The bank's defaults for new agreements.
+#[derive(Clone, Debug)]
+pub struct BookConfig {
+    pub default_credit_limit_fen: Fen,
+    pub default_debit_balance_fen: Fen,
+}
+
+/// A request id as scoped by the bank: each client key has its own namespace.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct RequestKey {
+    client: String,
+    request_id: String,
+}
+
+impl RequestKey {
+    fn new(client: &str, request_id: &str) -> RequestKey {
+        RequestKey {
+            client: client.to_string(),
+            request_id: request_id.to_string(),
+        }
+    }
+}
+
+/// What a stored request replies with on a retry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Agreement(Agreement),
+    Operation(Operation),
+}
+
+/// Agreement commands answer with the agreement, money commands with the operation.
+#[derive(Clone, Copy, Debug)]
+enum ReplyShape {
+    Agreement,
+    Operation,
+}
+
+/// What a command did, before the write path stamps it with its request id and time.
+#[derive(Debug)]
+struct Effect {
+    kind: OperationKind,
+    status: OperationStatus,
+    decline_code: Option<DeclineCode>,
+    amount_fen: Fen,
+    agreement_id: String,
+    reference_request_id: Option<String>,
+}
+
+impl Effect {
+    fn new(
+        kind: OperationKind,
+        status: OperationStatus,
+        amount_fen: Fen,
+        agreement_id: &str,
+    ) -> Effect {
+        Effect {
+            kind,
+            status,
+            decline_code: None,
+            amount_fen,
+            agreement_id: agreement_id.to_string(),
+            reference_request_id: None,
+        }
+    }
+
+    /// The authorization a capture or void closes, or the capture a refund returns.
+    fn referring_to(self, request_id: &str) -> Effect {
+        Effect {
+            reference_request_id: Some(request_id.to_string()),
+            ..self
+        }
+    }
+
+    fn into_operation(
+        self,
+        request_id: &str,
+        available_fen_after: Fen,
+        now_unix_s: i64,
+    ) -> Operation {
+        Operation {
+            request_id: request_id.to_string(),
+            kind: self.kind,
+            status: self.status,
+            decline_code: self.decline_code,
+            amount_fen: self.amount_fen,
+            agreement_id: self.agreement_id,
+            reference_request_id: self.reference_request_id,
+            available_fen_after,
+            recorded_at_unix_s: now_unix_s,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Record {
+    /// Endpoint and canonical request, to tell a retry from a reuse of the id.
+    fingerprint: String,
+    reply: Reply,
+    journal_index: usize,
+}
+
+#[derive(Debug)]
+struct AgreementState {
+    kind: AgreementKind,
+    status: AgreementStatus,
+    customer_ref: String,
+    card_last4: Option<String>,
+    /// Kept for the bank's own records; never echoed (personal data).
+    #[allow(dead_code)]
+    holder_name: Option<String>,
+    /// Credit line: the limit. Debit card: zero.
+    limit_fen: Fen,
+    /// Credit line: captured minus refunded. Debit card: zero.
+    used_fen: Fen,
+    /// Debit card: the balance. Credit line: zero.
+    balance_fen: Fen,
+    held_fen: Fen,
+    /// Indices into the journal, in order.
+    journal: Vec<usize>,
+}
+
+impl AgreementState {
+    fn available_fen(&self) -> Fen {
+        match self.kind {
+            AgreementKind::CreditLine => self.limit_fen - self.used_fen - self.held_fen,
+            AgreementKind::DebitCard => self.balance_fen - self.held_fen,
+        }
+    }
+
+    fn view(&self, agreement_id: &str) -> Agreement {
+        let credit = self.kind == AgreementKind::CreditLine;
+        Agreement {
+            agreement_id: agreement_id.to_string(),
+            kind: self.kind,
+            status: self.status,
+            customer_ref: self.customer_ref.clone(),
+            limit_fen: credit.then_some(self.limit_fen),
+            used_fen: self.used_fen,
+            held_fen: self.held_fen,
+            available_fen: self.available_fen(),
+            balance_fen: (!credit).then_some(self.balance_fen),
+            card_last4: self.card_last4.clone(),
+        }
+    }
+
+    /// Why a new hold of `amount` must be refused, if it must.
+    fn decline_reason(&self, amount: Fen) -> Option<DeclineCode> {
+        match (self.status, self.kind) {
+            (AgreementStatus::Closed, _) => Some(DeclineCode::AgreementClosed),
+            (AgreementStatus::Frozen, _) => Some(DeclineCode::AgreementFrozen),
+            _ if amount <= self.available_fen() => None,
+            (_, AgreementKind::CreditLine) => Some(DeclineCode::InsufficientCredit),
+            (_, AgreementKind::DebitCard) => Some(DeclineCode::InsufficientFunds),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HoldState {
+    Open,
+    Declined,
+    Captured,
+    Voided,
+}
+
+#[derive(Debug)]
+struct AuthorizationState {
+    agreement_id: String,
+    amount_fen: Fen,
+    state: HoldState,
+}
+
+#[derive(Debug)]
+struct CaptureState {
+    agreement_id: String,
+    captured_fen: Fen,
+    refunded_fen: Fen,
+}
+
+/// All of one bank's state.
+#[derive(Debug)]
+pub struct BankBook {
+    config: BookConfig,
+    agreements: BTreeMap<String, AgreementState>,
+    authorizations: HashMap<RequestKey, AuthorizationState>,
+    captures: HashMap<RequestKey, CaptureState>,
+    records: HashMap<RequestKey, Record>,
+    /// Every operation, once, in the order recorded (append-only).
+    journal: Vec<(String, Operation)>,
+}
+
+impl BankBook {
+    pub fn new(config: BookConfig) -> BankBook {
+        BankBook {
+            config,
+            agreements: BTreeMap::new(),
+            authorizations: HashMap::new(),
+            captures: HashMap::new(),
+            records: HashMap::new(),
+            journal: Vec::new(),
+        }
+    }
+
+    // ---- queries ----
+
+    pub fn agreement(&self, agreement_id: &str) -> Result<Agreement, BookError> {
+        self.agreement_state(agreement_id)
+            .map(|a| a.view(agreement_id))
+    }
+
+    pub fn operation(&self, client: &str, request_id: &str) -> Result<Operation, BookError> {
+        let key = RequestKey::new(client, request_id);
+        let record = self
+            .records
+            .get(&key)
+            .ok_or_else(|| BookError::UnknownRequest(request_id.to_string()))?;
+        Ok(self.journal[record.journal_index].1.clone())
+    }
+
+    pub fn operations_for(&self, agreement_id: &str) -> Result<Vec<Operation>, BookError> {
+        let agreement = self.agreement_state(agreement_id)?;
+        Ok(agreement
+            .journal
+            .iter()
+            .map(|&i| self.journal[i].1.clone())
+            .collect())
+    }
+
+    pub fn journal_len(&self) -> usize {
+        self.journal.len()
+    }
+
+    // ---- commands ----
+
+    pub fn open_agreement(
+        &mut self,
+        client: &str,
+        req: CreateAgreementRequest,
+        new_agreement_id: &str,
+        now_unix_s: i64,
+    ) -> Result<Reply, BookError> {
+        let fingerprint = fingerprint("open_agreement", &req);
+        self.idempotent(
+            client,
+            &req.request_id,
+            fingerprint,
+            now_unix_s,
+            ReplyShape::Agreement,
+            |book| {
+                let state = book.new_agreement_state(&req)?;
+                if book.agreements.contains_key(new_agreement_id) {
+                    return Err(BookError::BadRequest(format!(
+                        "agreement id {new_agreement_id} already exists"
+                    )));
+                }
+                let amount = match state.kind {
+                    AgreementKind::CreditLine => state.limit_fen,
+                    AgreementKind::DebitCard => state.balance_fen,
+                };
+                book.agreements.insert(new_agreement_id.to_string(), state);
+                Ok(Effect::new(
+                    OperationKind::OpenAgreement,
+                    OperationStatus::Opened,
+                    amount,
+                    new_agreement_id,
+                ))
+            },
+        )
+    }
+
+    pub fn close_agreement(
+        &mut self,
+        client: &str,
+        agreement_id: &str,
+        req: CloseAgreementRequest,
+        now_unix_s: i64,
+    ) -> Result<Reply, BookError> {
+        let fingerprint = format!("close_agreement {agreement_id} {}", fingerprint("", &req));
+        self.idempotent(
+            client,
+            &req.request_id,
+            fingerprint,
+            now_unix_s,
+            ReplyShape::Agreement,
+            |book| {
+                // Closing twice is harmless: the agreement is closed either way.
+                book.agreement_state_mut(agreement_id)?.status = AgreementStatus::Closed;
+                Ok(Effect::new(
+                    OperationKind::CloseAgreement,
+                    OperationStatus::Closed,
+                    Fen::ZERO,
+                    agreement_id,
+                ))
+            },
+        )
+    }
+
+    /// Sandbox and operator action (overdue, risk): refuse new holds until unfrozen.
+    /// A closed agreement stays closed.
+    pub fn set_frozen(&mut self, agreement_id: &str, frozen: bool) -> Result<Agreement, BookError> {
+        let agreement = self.agreement_state_mut(agreement_id)?;
+        agreement.status = match (agreement.status, frozen) {
+            (AgreementStatus::Closed, _) => AgreementStatus::Closed,
+            (_, true) => AgreementStatus::Frozen,
+            (_, false) => AgreementStatus::Active,
+        };
+        self.agreement(agreement_id)
+    }
+
+    pub fn authorize(
+        &mut self,
+        client: &str,
+        req: AuthorizationRequest,
+        now_unix_s: i64,
+    ) -> Result<Reply, BookError> {
+        let fingerprint = fingerprint("authorization", &req);
+        self.idempotent(
+            client,
+            &req.request_id,
+            fingerprint,
+            now_unix_s,
+            ReplyShape::Operation,
+            |book| {
+                check_amount(req.amount_fen)?;
+                check_text("merchant_id", &req.merchant_id, 1, MAX_REQUEST_ID_CHARS)?;
+                check_optional_text("memo", req.memo.as_deref())?;
+                let agreement = book.agreement_state_mut(&req.agreement_id)?;
+                let decline = agreement.decline_reason(req.amount_fen);
+                if decline.is_none() {
+                    agreement.held_fen += req.amount_fen;
+                }
+                let (state, status) = match decline {
+                    None => (HoldState::Open, OperationStatus::Approved),
+                    Some(_) => (HoldState::Declined, OperationStatus::Declined),
+                };
+                let key = RequestKey::new(client, &req.request_id);
+                book.authorizations.insert(
+                    key,
+                    AuthorizationState {
+                        agreement_id: req.agreement_id.clone(),
+                        amount_fen: req.amount_fen,
+                        state,
+                    },
+                );
+                let effect = Effect::new(
+                    OperationKind::Authorization,
+                    status,
+                    req.amount_fen,
+                    &req.agreement_id,
+                );
+                Ok(Effect {
+                    decline_code: decline,
+                    ..effect
+                })
+            },
+        )
+    }
+
+    pub fn capture(
+        &mut self,
+        client: &str,
+        req: CaptureRequest,
+        now_unix_s: i64,
+    ) -> Result<Reply, BookError> {
+        let fingerprint = fingerprint("capture", &req);
+        self.idempotent(
+            client,
+            &req.request_id,
+            fingerprint,
+            now_unix_s,
+            ReplyShape::Operation,
+            |book| {
+                check_amount(req.amount_fen)?;
+                let (agreement_id, authorized) =
+                    book.open_hold(client, &req.authorization_request_id)?;
+                if req.amount_fen > authorized {
+                    return Err(BookError::CaptureExceedsAuthorization {
+                        amount: req.amount_fen,
+                        authorized,
+                    });
+                }
+                let agreement = book.agreement_state_mut(&agreement_id)?;
+                // The whole hold is released; only the captured part is spent.
+                agreement.held_fen -= authorized;
+                match agreement.kind {
+                    AgreementKind::CreditLine => agreement.used_fen += req.amount_fen,
+                    AgreementKind::DebitCard => agreement.balance_fen -= req.amount_fen,
+                }
+                book.close_hold(client, &req.authorization_request_id, HoldState::Captured);
+                let key = RequestKey::new(client, &req.request_id);
+                book.captures.insert(
+                    key,
+                    CaptureState {
+                        agreement_id: agreement_id.clone(),
+                        captured_fen: req.amount_fen,
+                        refunded_fen: Fen::ZERO,
+                    },
+                );
+                Ok(Effect::new(
+                    OperationKind::Capture,
+                    OperationStatus::Captured,
+                    req.amount_fen,
+                    &agreement_id,
+                )
+                .referring_to(&req.authorization_request_id))
+            },
+        )
+    }
+
+    pub fn void(
+        &mut self,
+        client: &str,
+        req: VoidRequest,
+        now_unix_s: i64,
+    ) -> Result<Reply, BookError> {
+        let fingerprint = fingerprint("void", &req);
+        self.idempotent(
+            client,
+            &req.request_id,
+            fingerprint,
+            now_unix_s,
+            ReplyShape::Operation,
+            |book| {
+                let (agreement_id, authorized) =
+                    book.open_hold(client, &req.authorization_request_id)?;
+                book.agreement_state_mut(&agreement_id)?.held_fen -= authorized;
+                book.close_hold(client, &req.authorization_request_id, HoldState::Voided);
+                Ok(Effect::new(
+                    OperationKind::Void,
+                    OperationStatus::Voided,
+                    authorized,
+                    &agreement_id,
+                )
+                .referring_to(&req.authorization_request_id))
+            },
+        )
+    }
+
+    pub fn refund(
+        &mut self,
+        client: &str,
+        req: RefundRequest,
+        now_unix_s: i64,
+    ) -> Result<Reply, BookError> {
+        let fingerprint = fingerprint("refund", &req);
+        self.idempotent(
+            client,
+            &req.request_id,
+            fingerprint,
+            now_unix_s,
+            ReplyShape::Operation,
+            |book| {
+                check_amount(req.amount_fen)?;
+                let capture_key = RequestKey::new(client, &req.capture_request_id);
+                let capture = book
+                    .captures
+                    .get(&capture_key)
+                    .ok_or_else(|| BookError::UnknownCapture(req.capture_request_id.clone()))?;
+                let total = capture.refunded_fen + req.amount_fen;
+                if total > capture.captured_fen {
+                    return Err(BookError::RefundExceedsCapture {
+                        total,
+                        captured: capture.captured_fen,
+                    });
+                }
+                let agreement_id = capture.agreement_id.clone();
+                let agreement = book.agreement_state_mut(&agreement_id)?;
+                match agreement.kind {
+                    AgreementKind::CreditLine => agreement.used_fen -= req.amount_fen,
+                    AgreementKind::DebitCard => agreement.balance_fen += req.amount_fen,
+                }
+                if let Some(capture) = book.captures.get_mut(&capture_key) {
+                    capture.refunded_fen = total;
+                }
+                Ok(Effect::new(
+                    OperationKind::Refund,
+                    OperationStatus::Refunded,
+                    req.amount_fen,
+                    &agreement_id,
+                )
+                .referring_to(&req.capture_request_id))
+            },
+        )
+    }
+
+    // ---- the one write path ----
+
+    /// Replays a stored reply, refuses a reused id, or applies `apply` and records its effect as
+    /// an operation. `apply` must not change anything when it returns an error.
+    fn idempotent(
+        &mut self,
+        client: &str,
+        request_id: &str,
+        fingerprint: String,
+        now_unix_s: i64,
+        shape: ReplyShape,
+        apply: impl FnOnce(&mut BankBook) -> Result<Effect, BookError>,
+    ) -> Result<Reply, BookError> {
+        check_request_id(request_id)?;
+        let key = RequestKey::new(client, request_id);
+        if let Some(record) = self.records.get(&key) {
+            return if record.fingerprint == fingerprint {
+                Ok(record.reply.clone())
+            } else {
+                Err(BookError::RequestIdReused(request_id.to_string()))
+            };
+        }
+        let effect = apply(self)?;
+        // Every effect is on an agreement the command just found, and agreements are never removed.
+        let agreement = self
+            .agreement(&effect.agreement_id)
+            .expect("an effect names an existing agreement");
+        let operation = effect.into_operation(request_id, agreement.available_fen, now_unix_s);
+        let reply = match shape {
+            ReplyShape::Agreement => Reply::Agreement(agreement),
+            ReplyShape::Operation => Reply::Operation(operation.clone()),
+        };
+        self.record(key, fingerprint, reply.clone(), operation);
+        Ok(reply)
+    }
+
+    /// Appends the operation to the journal, once, and remembers the reply under its request id.
+    fn record(&mut self, key: RequestKey, fingerprint: String, reply: Reply, operation: Operation) {
+        let journal_index = self.journal.len();
+        let agreement_id = operation.agreement_id.clone();
+        if let Some(agreement) = self.agreements.get_mut(&agreement_id) {
+            agreement.journal.push(journal_index);
+        }
+        self.journal.push((key.client.clone(), operation));
+        let record = Record {
+            fingerprint,
+            reply,
+            journal_index,
+        };
+        let earlier = self.records.insert(key, record);
+        debug_assert!(earlier.is_none(), "a request is recorded once");
+        debug_assert_eq!(self.check_agreement(&agreement_id), Ok(()));
+    }
+
+    // ---- helpers ----
+
+    fn new_agreement_state(
+        &self,
+        req: &CreateAgreementRequest,
+    ) -> Result<AgreementState, BookError> {
+        check_text("customer_ref", &req.customer_ref, 1, MAX_REQUEST_ID_CHARS)?;
+        check_optional_text("holder_name", req.holder_name.as_deref())?;
+        let (limit_fen, balance_fen, card_last4) = match req.kind {
+            AgreementKind::CreditLine => (self.credit_limit_of(req)?, Fen::ZERO, None),
+            AgreementKind::DebitCard => {
+                let (balance, last4) = self.debit_terms_of(req)?;
+                (Fen::ZERO, balance, Some(last4))
+            }
+        };
+        Ok(AgreementState {
+            kind: req.kind,
+            status: AgreementStatus::Active,
+            customer_ref: req.customer_ref.clone(),
+            card_last4,
+            holder_name: req.holder_name.clone(),
+            limit_fen,
+            used_fen: Fen::ZERO,
+            balance_fen,
+            held_fen: Fen::ZERO,
+            journal: Vec::new(),
+        })
+    }
+
+    fn credit_limit_of(&self, req: &CreateAgreementRequest) -> Result<Fen, BookError> {
+        if req.card_no.is_some() || req.opening_balance_fen.is_some() {
+            return Err(bad(
+                "a credit line takes neither card_no nor opening_balance_fen",
+            ));
+        }
+        let limit = req
+            .limit_fen
+            .unwrap_or(self.config.default_credit_limit_fen);
+        if !limit.is_positive() || limit > MAX_CREDIT_LIMIT_FEN {
+            return Err(bad(format!(
+                "limit_fen must be in 1..={}",
+                MAX_CREDIT_LIMIT_FEN.0
+            )));
+        }
+        Ok(limit)
+    }
+
+    fn debit_terms_of(&self, req: &CreateAgreementRequest) -> Result<(Fen, String), BookError> {
+        if req.limit_fen.is_some() {
+            return Err(bad("a debit card takes no limit_fen"));
+        }
+        let card_no = req
+            .card_no
+            .as_deref()
+            .ok_or_else(|| bad("a debit card needs card_no"))?;
+        // Mainland bank card numbers (PAN) are 12 to 19 digits; most are 16 to 19.
+        if !(12..=19).contains(&card_no.len()) || !card_no.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("card_no must be 12 to 19 digits"));
+        }
+        let balance = req
+            .opening_balance_fen
+            .unwrap_or(self.config.default_debit_balance_fen);
+        if balance.is_negative() || balance > MAX_AMOUNT_FEN {
+            return Err(bad(format!(
+                "opening_balance_fen must be in 0..={}",
+                MAX_AMOUNT_FEN.0
+            )));
+        }
+        Ok((balance, card_no[card_no.len() - 4..].to_string()))
+    }
+
+    fn agreement_state(&self, agreement_id: &str) -> Result<&AgreementState, BookError> {
+        self.agreements
+            .get(agreement_id)
+            .ok_or_else(|| BookError::UnknownAgreement(agreement_id.to_string()))
+    }
+
+    fn agreement_state_mut(
+        &mut self,
+        agreement_id: &str,
+    ) -> Result<&mut AgreementState, BookError> {
+        self.agreements
+            .get_mut(agreement_id)
+            .ok_or_else(|| BookError::UnknownAgreement(agreement_id.to_string()))
+    }
+
+    /// The agreement and amount of an open hold, or why it cannot be captured or voided.
+    fn open_hold(
+        &self,
+        client: &str,
+        authorization_request_id: &str,
+    ) -> Result<(String, Fen), BookError> {
+        let key = RequestKey::new(client, authorization_request_id);
+        let auth = self
+            .authorizations
+            .get(&key)
+            .ok_or_else(|| BookError::UnknownAuthorization(authorization_request_id.to_string()))?;
+        if auth.state != HoldState::Open {
+            return Err(BookError::AuthorizationNotOpen(
+                authorization_request_id.to_string(),
+            ));
+        }
+        Ok((auth.agreement_id.clone(), auth.amount_fen))
+    }
+
+    fn close_hold(&mut self, client: &str, authorization_request_id: &str, new_state: HoldState) {
+        let key = RequestKey::new(client, authorization_request_id);
+        if let Some(auth) = self.authorizations.get_mut(&key) {
+            debug_assert_eq!(auth.state, HoldState::Open);
+            auth.state = new_state;
+        }
+    }
+
+    // ---- invariants ----
+
+    /// Checks every agreement and the journal. O(state): for tests and audits, not per request.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for agreement_id in self.agreements.keys() {
+            self.check_agreement(agreement_id)?;
+        }
+        let mut seen = vec![false; self.journal.len()];
+        for (key, record) in &self.records {
+            let (client, op) = self
+                .journal
+                .get(record.journal_index)
+                .ok_or("record points past the journal")?;
+            if *client != key.client || op.request_id != key.request_id {
+                return Err(format!("record {key:?} points at another operation"));
+            }
+            if std::mem::replace(&mut seen[record.journal_index], true) {
+                return Err(format!(
+                    "journal entry {} recorded twice",
+                    record.journal_index
+                ));
+            }
+        }
+        if seen.iter().any(|s| !s) {
+            return Err("a journal entry has no record".to_string());
+        }
+        Ok(())
+    }
+
+    /// Rebuilds one agreement's totals from its journal, independently of the running totals,
+    /// and checks both against the limits: the same property on two paths.
+    fn check_agreement(&self, agreement_id: &str) -> Result<(), String> {
+        let a = self
+            .agreement_state(agreement_id)
+            .map_err(|e| e.to_string())?;
+        let (mut held, mut spent, mut open) = (Fen::ZERO, Fen::ZERO, HashMap::new());
+        for &i in &a.journal {
+            let (client, op) = &self.journal[i];
+            if matches!(
+                op.kind,
+                OperationKind::Authorization
+                    | OperationKind::Capture
+                    | OperationKind::Void
+                    | OperationKind::Refund
+            ) && !op.amount_fen.is_positive()
+            {
+                return Err(format!(
+                    "operation {} has a non-positive amount",
+                    op.request_id
+                ));
+            }
+            match (op.kind, op.status) {
+                (OperationKind::Authorization, OperationStatus::Approved) => {
+                    held += op.amount_fen;
+                    open.insert((client.clone(), op.request_id.clone()), op.amount_fen);
+                }
+                (OperationKind::Capture | OperationKind::Void, _) => {
+                    let reference = op.reference_request_id.clone().unwrap_or_default();
+                    let hold = open
+                        .remove(&(client.clone(), reference))
+                        .ok_or(format!("{} closes no open hold", op.request_id))?;
+                    held -= hold;
+                    if op.kind == OperationKind::Capture {
+                        spent += op.amount_fen;
+                    }
+                }
+                (OperationKind::Refund, _) => spent -= op.amount_fen,
+                _ => {}
+            }
+        }
+        let expected_used = if a.kind == AgreementKind::CreditLine {
+            spent
+        } else {
+            Fen::ZERO
+        };
+        let opening = a
+            .journal
+            .first()
+            .map(|&i| self.journal[i].1.amount_fen)
+            .unwrap_or_default();
+        let expected_balance = if a.kind == AgreementKind::DebitCard {
+            opening - spent
+        } else {
+            Fen::ZERO
+        };
+        let rebuilt = (held, expected_used, expected_balance);
+        if rebuilt != (a.held_fen, a.used_fen, a.balance_fen) {
+            return Err(format!(
+                "{agreement_id}: journal gives (held, used, balance) {rebuilt:?}, totals say {:?}",
+                (a.held_fen, a.used_fen, a.balance_fen)
+            ));
+        }
+        if a.held_fen.is_negative() || a.used_fen.is_negative() || a.balance_fen.is_negative() {
+            return Err(format!("{agreement_id}: a negative total"));
+        }
+        if a.kind == AgreementKind::CreditLine && a.used_fen + a.held_fen > a.limit_fen {
+            return Err(format!("{agreement_id}: used + held exceeds the limit"));
+        }
+        if a.kind == AgreementKind::DebitCard && a.held_fen > a.balance_fen {
+            return Err(format!("{agreement_id}: held exceeds the balance"));
+        }
+        Ok(())
+    }
+}
+
+/// The endpoint and the canonical JSON of the parsed request: two bodies that parse the same
+/// (whitespace, key order, an explicit `null`) are the same request.
+fn fingerprint<T: serde::Serialize>(endpoint: &str, req: &T) -> String {
+    let canonical = serde_json::to_string(req).unwrap_or_default();
+    format!("{endpoint} {canonical}")
+}
+
+fn bad(message: impl Into<String>) -> BookError {
+    BookError::BadRequest(message.into())
+}
+
+fn check_request_id(request_id: &str) -> Result<(), BookError> {
+    check_text("request_id", request_id, 1, MAX_REQUEST_ID_CHARS)?;
+    // It appears in URLs (the status query), so no spaces, slashes or other separators.
+    if !request_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    {
+        return Err(bad("request_id may hold only letters, digits and - _ . :"));
+    }
+    Ok(())
+}
+
+fn check_text(
+    field: &str,
+    text: &str,
+    min_chars: usize,
+    max_chars: usize,
+) -> Result<(), BookError> {
+    let chars = text.chars().count();
+    if chars < min_chars || chars > max_chars || text.chars().any(char::is_control) {
+        return Err(bad(format!(
+            "{field} must be {min_chars} to {max_chars} characters, without control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_optional_text(field: &str, text: Option<&str>) -> Result<(), BookError> {
+    text.map_or(Ok(()), |t| check_text(field, t, 0, MAX_TEXT_CHARS))
+}
+
+fn check_amount(amount: Fen) -> Result<(), BookError> {
+    if !amount.is_positive() || amount > MAX_AMOUNT_FEN {
+        return Err(bad(format!(
+            "amount_fen must be in 1..={}",
+            MAX_AMOUNT_FEN.0
+        )));
+    }
+    Ok(())
+}

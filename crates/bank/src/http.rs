@@ -1,0 +1,412 @@
+//! The thin HTTP layer: authentication, fault injection, JSON in and out, and the one mapping of
+//! errors to status codes. Every decision about money is in [`crate::book`].
+
+use crate::book::{BankBook, BookError, Reply};
+use crate::faults::BeforeHandling;
+use crate::signing::{self, AuthError, SignedParts};
+use crate::wire::{self, ErrorBody, Health, OperationList};
+use crate::Bank;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The largest request body read; every bank request is far smaller.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The bank's HTTP interface. `GET /health` is unsigned; everything under `/bank/v1` is signed.
+/// The signature covers the path as this router sees it, so mount it at the root, not nested.
+pub fn router(bank: Arc<Bank>) -> Router {
+    let signed = Router::new()
+        .route("/bank/v1/agreements", post(open_agreement))
+        .route("/bank/v1/agreements/{agreement_id}", get(get_agreement))
+        .route(
+            "/bank/v1/agreements/{agreement_id}/close",
+            post(close_agreement),
+        )
+        .route("/bank/v1/authorizations", post(authorize))
+        .route("/bank/v1/captures", post(capture))
+        .route("/bank/v1/voids", post(void))
+        .route("/bank/v1/refunds", post(refund))
+        .route("/bank/v1/operations", get(list_operations))
+        .route("/bank/v1/operations/{request_id}", get(get_operation))
+        // Layers run outside in: authenticate first, so faults only touch signed requests.
+        .route_layer(middleware::from_fn_with_state(
+            bank.clone(),
+            inject_faults_before,
+        ))
+        .route_layer(middleware::from_fn_with_state(bank.clone(), authenticate));
+    Router::new()
+        .route("/health", get(health))
+        .merge(signed)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(bank)
+}
+
+/// The key id of an authenticated caller; request ids are scoped to it.
+#[derive(Clone, Debug)]
+struct Caller(String);
+
+/// Every error the bank answers with, mapped to status and body in one place.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(code = self.code, message = %self.message, "bank answers with a server error");
+        }
+        let body = ErrorBody {
+            code: self.code.to_string(),
+            message: self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<BookError> for ApiError {
+    fn from(e: BookError) -> ApiError {
+        let status = match e {
+            BookError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            BookError::UnknownAgreement(_)
+            | BookError::UnknownAuthorization(_)
+            | BookError::UnknownCapture(_)
+            | BookError::UnknownRequest(_) => StatusCode::NOT_FOUND,
+            BookError::AuthorizationNotOpen(_)
+            | BookError::CaptureExceedsAuthorization { .. }
+            | BookError::RefundExceedsCapture { .. }
+            | BookError::RequestIdReused(_) => StatusCode::CONFLICT,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        let status = match e {
+            AuthError::NonceCacheFull => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> ApiError {
+        ApiError::bad_request(e.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> ApiError {
+        ApiError::bad_request(e.body_text())
+    }
+}
+
+fn reply_response(reply: Reply) -> Response {
+    match reply {
+        Reply::Agreement(a) => Json(a).into_response(),
+        Reply::Operation(op) => Json(op).into_response(),
+    }
+}
+
+// ---- middleware ----
+
+/// Reads the body (bounded), verifies the signature and nonce, and hands the body back on.
+async fn authenticate(State(bank): State<Arc<Bank>>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        let message = format!("the body must be at most {MAX_BODY_BYTES} bytes");
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
+            .into_response();
+    };
+    let verified = {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let signed = SignedParts {
+            key_id: header(signing::HEADER_KEY_ID),
+            timestamp: header(signing::HEADER_TIMESTAMP),
+            nonce: header(signing::HEADER_NONCE),
+            signature: header(signing::HEADER_SIGNATURE),
+        };
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or(parts.uri.path(), |p| p.as_str());
+        let now = bank.now_unix_s();
+        let mut nonces = bank
+            .nonces
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let secret_of = |key_id: &str| bank.secret_of(key_id);
+        signing::authenticate(
+            signed,
+            secret_of,
+            parts.method.as_str(),
+            path_and_query,
+            &body,
+            now,
+            &mut nonces,
+        )
+    };
+    let key_id = match verified {
+        Ok(key_id) => key_id,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut req = Request::from_parts(parts, Body::from(body));
+    req.extensions_mut().insert(Caller(key_id));
+    next.run(req).await
+}
+
+/// Latency, refusals and errors, before the request touches the book.
+async fn inject_faults_before(State(bank): State<Arc<Bank>>, req: Request, next: Next) -> Response {
+    if !bank.faults.is_active() {
+        return next.run(req).await;
+    }
+    let latency_ms = bank.faults.faults().latency_ms;
+    if latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
+    }
+    match bank.faults.before_handling() {
+        BeforeHandling::Proceed => next.run(req).await,
+        BeforeHandling::Refuse => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "injected fault: request refused, nothing was done",
+        )
+        .into_response(),
+        BeforeHandling::Error => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "injected fault: internal error",
+        )
+        .into_response(),
+    }
+}
+
+// ---- the write path shared by every POST ----
+
+impl Bank {
+    /// Parses the body ourselves (so a bad body is our JSON 400, not axum's text), applies it to
+    /// the book under the lock, and applies the after-commit faults.
+    async fn execute<Req, F>(&self, caller: &Caller, body: &[u8], apply: F) -> Response
+    where
+        Req: DeserializeOwned + Clone,
+        F: Fn(&mut BankBook, &str, Req, i64) -> Result<Reply, BookError>,
+    {
+        let req: Req = match serde_json::from_slice(body) {
+            Ok(req) => req,
+            Err(e) => {
+                return ApiError::bad_request(format!("invalid request body: {e}")).into_response()
+            }
+        };
+        let now = self.now_unix_s();
+        let outcome = self.with_book(|book| {
+            let first = apply(book, &caller.0, req.clone(), now);
+            if self.faults.faults().duplicate_delivery && first.is_ok() {
+                let second = apply(book, &caller.0, req, now);
+                assert_eq!(
+                    first, second,
+                    "a duplicate delivery must replay the first reply"
+                );
+                return second;
+            }
+            first
+        });
+        match outcome {
+            Ok(reply) if self.faults.timeout_after_commit() => {
+                self.time_out_after_commit(reply).await
+            }
+            Ok(reply) => reply_response(reply),
+            Err(e) => ApiError::from(e).into_response(),
+        }
+    }
+
+    async fn time_out_after_commit(&self, reply: Reply) -> Response {
+        tracing::debug!(
+            ?reply,
+            "injected fault: committed, answering with a timeout"
+        );
+        let hang_ms = self.faults.faults().timeout_hang_ms;
+        if hang_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(hang_ms)).await;
+        }
+        ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "injected fault: the outcome is unknown; query the operation",
+        )
+        .into_response()
+    }
+}
+
+// ---- handlers ----
+
+async fn health(State(bank): State<Arc<Bank>>) -> Json<Health> {
+    Json(Health {
+        status: "ok".to_string(),
+        bank_code: bank.config.bank_code.clone(),
+    })
+}
+
+async fn open_agreement(
+    State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    let new_id = format!("agr-{}", uuid::Uuid::new_v4().simple());
+    bank.execute(
+        &caller,
+        &body,
+        |book, client, req: wire::CreateAgreementRequest, now| {
+            book.open_agreement(client, req, &new_id, now)
+        },
+    )
+    .await
+}
+
+async fn close_agreement(
+    State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let agreement_id = match path {
+        Ok(Path(id)) => id,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    bank.execute(
+        &caller,
+        &body,
+        |book, client, req: wire::CloseAgreementRequest, now| {
+            book.close_agreement(client, &agreement_id, req, now)
+        },
+    )
+    .await
+}
+
+async fn authorize(
+    State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    bank.execute(
+        &caller,
+        &body,
+        |book, client, req: wire::AuthorizationRequest, now| book.authorize(client, req, now),
+    )
+    .await
+}
+
+async fn capture(
+    State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    bank.execute(
+        &caller,
+        &body,
+        |book, client, req: wire::CaptureRequest, now| book.capture(client, req, now),
+    )
+    .await
+}
+
+async fn void(
+    State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    bank.execute(
+        &caller,
+        &body,
+        |book, client, req: wire::VoidRequest, now| book.void(client, req, now),
+    )
+    .await
+}
+
+async fn refund(
+    State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    bank.execute(
+        &caller,
+        &body,
+        |book, client, req: wire::RefundRequest, now| book.refund(client, req, now),
+    )
+    .await
+}
+
+async fn get_agreement(
+    State(bank): State<Arc<Bank>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<wire::Agreement>, ApiError> {
+    let Path(agreement_id) = path?;
+    Ok(Json(bank.with_book(|book| book.agreement(&agreement_id))?))
+}
+
+async fn get_operation(
+    State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<wire::Operation>, ApiError> {
+    let Path(request_id) = path?;
+    Ok(Json(bank.with_book(|book| {
+        book.operation(&caller.0, &request_id)
+    })?))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    agreement_id: String,
+}
+
+async fn list_operations(
+    State(bank): State<Arc<Bank>>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<OperationList>, ApiError> {
+    let Query(ListQuery { agreement_id }) = query?;
+    let operations = bank.with_book(|book| book.operations_for(&agreement_id))?;
+    Ok(Json(OperationList {
+        agreement_id,
+        operations,
+    }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
+}

@@ -1,0 +1,221 @@
+//! The hub's HTTP surface: the HIS API for hospitals, the agreement API for the patient channel and
+//! operators. Every caller is authenticated with `Authorization: Bearer <api key>`; every mutating
+//! call takes an `Idempotency-Key` and replays the stored response for a repeat.
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::model::{Caller, Role};
+use crate::store::IdempotencyBegin;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::sync::Arc;
+
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/openapi.json", get(|| async { ([("content-type", "application/json")], OPENAPI_JSON) }))
+        .route("/api/v1/agreements", post(sign_agreement))
+        .route("/api/v1/agreements/{id}", get(agreement))
+        .route("/api/v1/agreements/{id}/revoke", post(revoke_agreement))
+        .route("/api/v1/visits", post(register_visit))
+        .route("/api/v1/visits/{id}", get(visit))
+        .route("/api/v1/visits/{id}/fees", post(upload_fees))
+        .route("/api/v1/visits/{id}/pre-settlement", post(pre_settle))
+        .route("/api/v1/visits/{id}/settlement", post(settle))
+        .route("/api/v1/visits/{id}/settlement/cancel", post(cancel_settlement))
+        .route("/api/v1/ledger", get(ledger))
+        .fallback(|| async { ApiError::not_found("no_such_route", "no such endpoint; see /openapi.json") })
+        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint") })
+        .with_state(app)
+}
+
+/// Hashes an API key as stored: keys themselves are never kept.
+pub fn hash_api_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+async fn authenticate(app: &App, headers: &HeaderMap, role: Role) -> Result<Caller, ApiError> {
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
+    let header = headers.get("authorization").and_then(|v| v.to_str().ok()).ok_or_else(|| unauthorized("send Authorization: Bearer <api key>"))?;
+    let key = header.strip_prefix("Bearer ").ok_or_else(|| unauthorized("send Authorization: Bearer <api key>"))?;
+    let caller = app.store.find_caller(&hash_api_key(key.trim())).await?.ok_or_else(|| unauthorized("unknown API key"))?;
+    if caller.role != role {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this endpoint is for {} callers", role.as_str())));
+    }
+    Ok(caller)
+}
+
+fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    let text = if body.iter().all(|b| b.is_ascii_whitespace()) { &b"{}"[..] } else { &body[..] };
+    serde_json::from_slice(text).map_err(|e| {
+        let message = e.to_string();
+        if message.starts_with("unknown field") {
+            ApiError::bad_request("unknown_field", message)
+        } else if e.is_data() {
+            ApiError::unprocessable("invalid_request", message)
+        } else {
+            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {message}"))
+        }
+    })
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    (status, [("content-type", "application/json")], body.to_string()).into_response()
+}
+
+/// Runs a mutating request once per (caller, Idempotency-Key): a repeat with the same body gets the
+/// stored response; the same key with another body is refused. Failures a retry could cure (a
+/// partner that did not answer) are not stored, so the retry runs again and resumes the work.
+async fn idempotent<F, Fut>(app: &App, caller: &Caller, headers: &HeaderMap, method: &Method, path: &str, body: &Bytes, work: F) -> Response
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Value, ApiError>>,
+{
+    let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty()) else {
+        return ApiError::bad_request("missing_idempotency_key", "send an Idempotency-Key header (1-128 characters) with every mutating request").into_response();
+    };
+    if key.len() > 128 {
+        return ApiError::bad_request("bad_idempotency_key", "Idempotency-Key is longer than 128 characters").into_response();
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_str().as_bytes());
+    hasher.update(b" ");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body);
+    let request_hash = hex::encode(hasher.finalize());
+    let scope = caller.scope();
+    match app.store.begin_idempotency(&scope, key, &request_hash).await {
+        Err(e) => return ApiError::from(e).into_response(),
+        Ok(IdempotencyBegin::Replay { status, body }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut response = (status, [("content-type", "application/json")], body).into_response();
+            response.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+            return response;
+        }
+        Ok(IdempotencyBegin::InProgress) => {
+            return ApiError::conflict("idempotency_in_progress", "a request with this Idempotency-Key is still being processed; retry shortly").into_response()
+        }
+        Ok(IdempotencyBegin::Mismatch) => {
+            return ApiError::unprocessable("idempotency_key_reused", "this Idempotency-Key was used with a different request").into_response()
+        }
+        Ok(IdempotencyBegin::New) => {}
+    }
+    let (status, value) = match work().await {
+        Ok(value) => (StatusCode::OK, value),
+        Err(e) if e.status.is_server_error() => {
+            if let Err(store_error) = app.store.abandon_idempotency(&scope, key).await {
+                tracing::error!(error = %store_error, "could not release an idempotency key");
+            }
+            return e.into_response();
+        }
+        Err(e) => (e.status, e.body()),
+    };
+    if let Err(e) = app.store.finish_idempotency(&scope, key, status.as_u16(), &value.to_string()).await {
+        return ApiError::from(e).into_response();
+    }
+    json_response(status, &value)
+}
+
+fn respond(result: Result<Value, ApiError>) -> Response {
+    match result {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(e) => e.into_response(),
+    }
+}
+
+macro_rules! guarded {
+    ($app:expr, $headers:expr, $role:expr) => {
+        match authenticate(&$app, &$headers, $role).await {
+            Ok(caller) => caller,
+            Err(e) => return e.into_response(),
+        }
+    };
+}
+
+async fn sign_agreement(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let caller = guarded!(app, headers, Role::Operator);
+    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/agreements", &body, || async { app.sign_agreement(parse_json(&body)?).await }).await
+}
+
+async fn agreement(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    guarded!(app, headers, Role::Operator);
+    respond(app.agreement(&id).await)
+}
+
+async fn revoke_agreement(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let caller = guarded!(app, headers, Role::Operator);
+    let path = format!("/api/v1/agreements/{id}/revoke");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.revoke_agreement(&id).await }).await
+}
+
+fn hospital_of(caller: &Caller) -> String {
+    caller.hospital_code.clone().unwrap_or_default()
+}
+
+async fn register_visit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let caller = guarded!(app, headers, Role::Hospital);
+    let hospital = hospital_of(&caller);
+    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/visits", &body, || async { app.register_visit(&hospital, parse_json(&body)?).await }).await
+}
+
+async fn visit(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let caller = guarded!(app, headers, Role::Hospital);
+    respond(app.visit(&hospital_of(&caller), &id).await)
+}
+
+async fn upload_fees(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let caller = guarded!(app, headers, Role::Hospital);
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/visits/{id}/fees");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.upload_fees(&hospital, &id, parse_json(&body)?).await }).await
+}
+
+/// Pre-settlement changes nothing, so it needs no Idempotency-Key.
+async fn pre_settle(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let caller = guarded!(app, headers, Role::Hospital);
+    respond(app.pre_settle(&hospital_of(&caller), &id).await)
+}
+
+async fn settle(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let caller = guarded!(app, headers, Role::Hospital);
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/visits/{id}/settlement");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        let _: EmptyBody = parse_json(&body)?;
+        app.settle(&hospital, &id).await
+    })
+    .await
+}
+
+async fn cancel_settlement(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let caller = guarded!(app, headers, Role::Hospital);
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/visits/{id}/settlement/cancel");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        let _: EmptyBody = parse_json(&body)?;
+        app.cancel_settlement(&hospital, &id).await
+    })
+    .await
+}
+
+async fn ledger(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    guarded!(app, headers, Role::Operator);
+    respond(app.ledger().await)
+}
+
+/// Settle and cancel take no parameters today; an empty object (or no body) is required so that a
+/// caller sending fields we would ignore learns it at once.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmptyBody {}

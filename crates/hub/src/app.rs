@@ -1,0 +1,773 @@
+//! The hub's use cases: sign a patient up, register a visit, upload fees, pre-settle, settle at the
+//! doctor's click, cancel. Each talks to the insurance center and the bank through their clients and
+//! records everything in the store; the money rules themselves live in `wugan_domain`.
+
+use crate::bank_client::{Authorization, BankClient, BankEndpoint, BankError};
+use crate::error::ApiError;
+use crate::insurance_client::{new_msgid, InsuranceClient, InsuranceError, Institution};
+use crate::model::*;
+use crate::pii::{mask, mask_name, DataKey};
+use crate::store::Store;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+use wugan_domain::settlement::{InsuranceSplit, Parties, SettlementState};
+use wugan_domain::Fen;
+
+/// Largest amount accepted on one fee line: 1,000,000 yuan. Anything above is a typing error.
+const MAX_LINE_FEN: Fen = Fen::yuan(1_000_000);
+const MAX_LINES_PER_UPLOAD: usize = 500;
+
+pub struct HubConfig {
+    /// 就医地医保区划 of the region this hub serves.
+    pub admdvs: String,
+    pub insurance_url: String,
+    pub banks: Vec<BankEndpoint>,
+    /// Credit limit asked for at signing when the patient names none (5,000 yuan).
+    pub default_credit_limit: Fen,
+    pub partner_timeout: Duration,
+    pub data_key: DataKey,
+}
+
+pub struct App {
+    pub store: Store,
+    pub insurance: InsuranceClient,
+    pub banks: BTreeMap<String, BankClient>,
+    pub config: HubConfig,
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// The hub's own identity in envelopes it sends without a hospital (signing up a patient).
+fn hub_institution() -> Institution {
+    Institution { fixmedins_code: "WUGANHUB0000".into(), fixmedins_name: "wugan hub".into() }
+}
+
+fn hospital_institution(code: &str) -> Institution {
+    Institution { fixmedins_code: code.to_string(), fixmedins_name: code.to_string() }
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::unprocessable("missing_field", format!("{field} must not be empty")));
+    }
+    if value.chars().count() > max {
+        return Err(ApiError::unprocessable("field_too_long", format!("{field} is longer than {max} characters")));
+    }
+    Ok(())
+}
+
+fn check_cert_type(value: &str) -> Result<(), ApiError> {
+    match value {
+        "01" | "02" | "03" => Ok(()),
+        _ => Err(ApiError::unprocessable("bad_cert_type", "mdtrt_cert_type must be 01 (e-voucher token), 02 (ID card) or 03 (social security card)")),
+    }
+}
+
+/// Parses a yuan amount as HIS systems send it (number or string) into fen.
+fn yuan_field(line: &Map<String, Value>, field: &str, index: usize) -> Result<Fen, ApiError> {
+    let raw = line.get(field).unwrap_or(&Value::Null);
+    match Fen::from_json_yuan(raw) {
+        Ok(Some(f)) => Ok(f),
+        Ok(None) => Err(ApiError::unprocessable("missing_field", format!("lines[{index}].{field} is required"))),
+        Err(e) => Err(ApiError::unprocessable("bad_amount", format!("lines[{index}].{field}: {e}"))),
+    }
+}
+
+fn scaled_field(line: &Map<String, Value>, field: &str, scale: u32, index: usize) -> Result<i64, ApiError> {
+    let raw = line.get(field).unwrap_or(&Value::Null);
+    match wugan_domain::money::scaled_from_json(raw, scale) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(ApiError::unprocessable("missing_field", format!("lines[{index}].{field} is required"))),
+        Err(e) => Err(ApiError::unprocessable("bad_amount", format!("lines[{index}].{field}: {e}"))),
+    }
+}
+
+fn text_field(line: &Map<String, Value>, field: &str) -> Option<String> {
+    match line.get(field) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignRequest {
+    /// 01 e-voucher token (医保电子凭证), 02 ID card, 03 social security card.
+    pub mdtrt_cert_type: String,
+    pub mdtrt_cert_no: String,
+    /// Pay the patient's share from the insurance personal account (个人账户) first.
+    #[serde(default = "yes")]
+    pub use_personal_account: bool,
+    pub payment: PaymentRequest,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    pub method: String,
+    pub bank_code: String,
+    pub card_no: Option<String>,
+    pub credit_limit_fen: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterVisitRequest {
+    /// The hospital's own visit number (院内唯一流水号).
+    pub ipt_otp_no: String,
+    pub mdtrt_cert_type: String,
+    pub mdtrt_cert_no: String,
+    #[serde(default = "general_outpatient")]
+    pub med_type: String,
+    pub begntime: Option<String>,
+    pub dept_code: Option<String>,
+    pub dept_name: Option<String>,
+    pub atddr_no: Option<String>,
+    pub dr_name: Option<String>,
+    pub caty: Option<String>,
+}
+
+fn general_outpatient() -> String {
+    "11".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeeUploadRequest {
+    /// Fee lines with the national 2204 field names; amounts in yuan as numbers or strings.
+    pub lines: Vec<Map<String, Value>>,
+}
+
+impl App {
+    pub fn new(store: Store, config: HubConfig) -> App {
+        let insurance = InsuranceClient::new(&config.insurance_url, &config.admdvs, config.partner_timeout);
+        let banks = config.banks.iter().map(|b| (b.bank_code.clone(), BankClient::new(b.clone(), config.partner_timeout))).collect();
+        App { store, insurance, banks, config }
+    }
+
+    fn bank(&self, bank_code: &str) -> Result<&BankClient, ApiError> {
+        self.banks.get(bank_code).ok_or_else(|| ApiError::unprocessable("unknown_bank", format!("no contract with bank {bank_code}")))
+    }
+
+    // ---- agreements (签约) -------------------------------------------------------------------
+
+    pub async fn sign_agreement(&self, req: SignRequest) -> Result<Value, ApiError> {
+        check_cert_type(&req.mdtrt_cert_type)?;
+        check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
+        let method = PaymentMethod::parse(&req.payment.method)
+            .ok_or_else(|| ApiError::unprocessable("bad_payment_method", "payment.method must be credit_line or debit_card"))?;
+        let bank = self.bank(&req.payment.bank_code)?;
+        let card_no = match (method, req.payment.card_no.as_deref()) {
+            (PaymentMethod::DebitCard, Some(card)) if (12..=19).contains(&card.len()) && card.bytes().all(|b| b.is_ascii_digit()) => Some(card.to_string()),
+            (PaymentMethod::DebitCard, _) => return Err(ApiError::unprocessable("bad_card_no", "payment.card_no must be 12 to 19 digits for a debit card")),
+            (PaymentMethod::CreditLine, _) => None,
+        };
+        let limit = match req.payment.credit_limit_fen {
+            Some(l) if !(Fen::yuan(5_000).0..=Fen::yuan(1_000_000).0).contains(&l) => {
+                return Err(ApiError::unprocessable("bad_credit_limit", "payment.credit_limit_fen must be between 500000 (5,000 yuan) and 100000000"));
+            }
+            Some(l) => Fen(l),
+            None => self.config.default_credit_limit,
+        };
+        let person = self.insurance.person_info(&hub_institution(), &req.mdtrt_cert_type, req.mdtrt_cert_no.trim()).await.map_err(person_error)?;
+        let insurance = person.insurances.first().ok_or_else(|| ApiError::unprocessable("not_insured", "the insurance center has no insurance for this person"))?;
+        if self.store.active_agreement_for(&person.psn_no).await?.is_some() {
+            return Err(ApiError::conflict("already_signed", "this person already has an active agreement; revoke it first"));
+        }
+        let id = new_id("agr");
+        let mut bank_body = json!({"kind": method.as_str(), "customer_ref": id, "holder_name": person.psn_name});
+        match method {
+            PaymentMethod::CreditLine => bank_body["limit_fen"] = json!(limit.0),
+            PaymentMethod::DebitCard => bank_body["card_no"] = json!(card_no),
+        }
+        let opened = bank.open_agreement(&format!("{id}:open"), bank_body).await?;
+        let bank_agreement_id = opened.get("agreement_id").and_then(Value::as_str).ok_or_else(|| ApiError::bad_gateway("bank_bad_reply", "no agreement_id"))?;
+        let key = &self.config.data_key;
+        let row = AgreementRow {
+            id: id.clone(),
+            psn_no: person.psn_no.clone(),
+            insutype: insurance.insutype.clone(),
+            insuplc_admdvs: insurance.insuplc_admdvs.clone(),
+            name_enc: key.seal(&person.psn_name)?,
+            certno_enc: key.seal(&person.certno)?,
+            certno_index: key.blind_index(&person.certno),
+            use_personal_account: req.use_personal_account,
+            payment_method: method,
+            bank_code: req.payment.bank_code.clone(),
+            bank_agreement_id: bank_agreement_id.to_string(),
+            status: AgreementStatus::Active,
+            created_at: now(),
+        };
+        if let Err(e) = self.store.insert_agreement(&row).await {
+            // Lost a race with a concurrent signing: release the line we just opened.
+            let _ = bank.close_agreement(&format!("{id}:close"), bank_agreement_id).await;
+            return Err(match e {
+                crate::store::StoreError::Conflict(_) => ApiError::conflict("already_signed", "this person already has an active agreement"),
+                other => other.into(),
+            });
+        }
+        self.agreement_view(&row).await
+    }
+
+    pub async fn agreement(&self, id: &str) -> Result<Value, ApiError> {
+        let row = self.store.agreement(id).await?.ok_or_else(|| ApiError::not_found("agreement_not_found", format!("no agreement {id}")))?;
+        self.agreement_view(&row).await
+    }
+
+    pub async fn revoke_agreement(&self, id: &str) -> Result<Value, ApiError> {
+        let row = self.store.agreement(id).await?.ok_or_else(|| ApiError::not_found("agreement_not_found", format!("no agreement {id}")))?;
+        if row.status != AgreementStatus::Active {
+            return Err(ApiError::conflict("agreement_not_active", "the agreement is already revoked"));
+        }
+        self.bank(&row.bank_code)?.close_agreement(&format!("{id}:close"), &row.bank_agreement_id).await?;
+        self.store.revoke_agreement(id).await?;
+        let row = self.store.agreement(id).await?.ok_or_else(|| ApiError::internal("agreement vanished"))?;
+        self.agreement_view(&row).await
+    }
+
+    async fn agreement_view(&self, a: &AgreementRow) -> Result<Value, ApiError> {
+        let key = &self.config.data_key;
+        let mut payment = json!({"method": a.payment_method.as_str(), "bank_code": a.bank_code, "bank_agreement_id": a.bank_agreement_id});
+        // The bank is the source of truth for the line; show it when it answers.
+        if let Ok(bank) = self.bank(&a.bank_code) {
+            if let Ok(live) = bank.agreement(&a.bank_agreement_id).await {
+                for field in ["limit_fen", "used_fen", "held_fen", "available_fen", "balance_fen"] {
+                    if let Some(v) = live.get(field) {
+                        payment[field] = v.clone();
+                    }
+                }
+            }
+        }
+        Ok(json!({
+            "id": a.id, "status": a.status.as_str(), "psn_no": a.psn_no, "insutype": a.insutype, "insuplc_admdvs": a.insuplc_admdvs,
+            "name": mask_name(&key.open(&a.name_enc)?), "certno": mask(&key.open(&a.certno_enc)?),
+            "use_personal_account": a.use_personal_account, "payment": payment, "created_at": a.created_at,
+        }))
+    }
+
+    // ---- visits (挂号) ------------------------------------------------------------------------
+
+    pub async fn register_visit(&self, hospital: &str, req: RegisterVisitRequest) -> Result<Value, ApiError> {
+        check_text("ipt_otp_no", &req.ipt_otp_no, 30)?;
+        check_cert_type(&req.mdtrt_cert_type)?;
+        check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
+        if !matches!(req.med_type.as_str(), "11" | "12" | "13" | "14" | "19" | "51") {
+            return Err(ApiError::unprocessable("bad_med_type", "med_type must be an outpatient type: 11, 12, 13, 14, 19 or 51"));
+        }
+        if self.store.visit_by_hospital_no(hospital, &req.ipt_otp_no).await?.is_some() {
+            return Err(ApiError::conflict("visit_exists", format!("visit {} is already registered", req.ipt_otp_no)));
+        }
+        let inst = hospital_institution(hospital);
+        let person = self.insurance.person_info(&inst, &req.mdtrt_cert_type, req.mdtrt_cert_no.trim()).await.map_err(person_error)?;
+        let insurance = person.insurances.first().ok_or_else(|| ApiError::unprocessable("not_insured", "the insurance center has no insurance for this person"))?;
+        let agreement = self.store.active_agreement_for(&person.psn_no).await?;
+        let begntime = req.begntime.clone().unwrap_or_else(|| now().replace('T', " ").chars().take(19).collect());
+        let input = json!({"data": {
+            "psn_no": person.psn_no, "insutype": insurance.insutype, "begntime": begntime,
+            "mdtrt_cert_type": req.mdtrt_cert_type, "mdtrt_cert_no": req.mdtrt_cert_no.trim(), "ipt_otp_no": req.ipt_otp_no,
+            "atddr_no": req.atddr_no.clone().unwrap_or_default(), "dr_name": req.dr_name.clone().unwrap_or_default(),
+            "dept_code": req.dept_code.clone().unwrap_or_default(), "dept_name": req.dept_name.clone().unwrap_or_default(),
+            "caty": req.caty.clone().unwrap_or_default(),
+        }});
+        let output = self.insurance.call("2201", &new_msgid(hospital), &inst, &insurance.insuplc_admdvs, input).await?;
+        let mdtrt_id = output
+            .get("data")
+            .and_then(|d| d.get("mdtrt_id"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::bad_gateway("insurance_bad_reply", "2201 without mdtrt_id"))?;
+        let row = VisitRow {
+            id: new_id("vis"),
+            hospital_code: hospital.to_string(),
+            ipt_otp_no: req.ipt_otp_no.clone(),
+            psn_no: person.psn_no.clone(),
+            insutype: insurance.insutype.clone(),
+            insuplc_admdvs: insurance.insuplc_admdvs.clone(),
+            mdtrt_cert_type: req.mdtrt_cert_type.clone(),
+            mdtrt_cert_no_enc: self.config.data_key.seal(req.mdtrt_cert_no.trim())?,
+            med_type: req.med_type.clone(),
+            mdtrt_id: mdtrt_id.to_string(),
+            agreement_id: agreement.as_ref().map(|a| a.id.clone()),
+            seamless_reason: if agreement.is_some() { None } else { Some("not_signed".into()) },
+            status: VisitStatus::Registered,
+            created_at: now(),
+        };
+        self.store.insert_visit(&row).await?;
+        self.visit_view(&row).await
+    }
+
+    async fn own_visit(&self, hospital: &str, visit_id: &str) -> Result<VisitRow, ApiError> {
+        match self.store.visit(visit_id).await? {
+            // Another hospital's visit is answered exactly like a missing one: nothing leaks.
+            Some(v) if v.hospital_code == hospital => Ok(v),
+            _ => Err(ApiError::not_found("visit_not_found", format!("no visit {visit_id} at this hospital"))),
+        }
+    }
+
+    pub async fn visit(&self, hospital: &str, visit_id: &str) -> Result<Value, ApiError> {
+        let v = self.own_visit(hospital, visit_id).await?;
+        self.visit_view(&v).await
+    }
+
+    async fn visit_view(&self, v: &VisitRow) -> Result<Value, ApiError> {
+        let lines = self.store.fee_lines(&v.id).await?;
+        let medfee: Fen = lines.iter().map(|l| l.amount).sum();
+        let settlement = self.store.settlement_of_visit(&v.id).await?;
+        Ok(json!({
+            "id": v.id, "ipt_otp_no": v.ipt_otp_no, "hospital_code": v.hospital_code, "psn_no": v.psn_no, "insutype": v.insutype,
+            "med_type": v.med_type, "mdtrt_id": v.mdtrt_id, "status": v.status.as_str(),
+            "seamless": {"enabled": v.agreement_id.is_some(), "agreement_id": v.agreement_id, "reason": v.seamless_reason},
+            "fee_lines": lines.len(), "medfee_fen": medfee.0,
+            "settlement": settlement.as_ref().map(settlement_view),
+            "created_at": v.created_at,
+        }))
+    }
+
+    // ---- fees (费用明细上传) --------------------------------------------------------------------
+
+    pub async fn upload_fees(&self, hospital: &str, visit_id: &str, req: FeeUploadRequest) -> Result<Value, ApiError> {
+        let visit = self.own_visit(hospital, visit_id).await?;
+        if visit.status != VisitStatus::Registered || self.store.settlement_of_visit(visit_id).await?.is_some() {
+            return Err(ApiError::conflict("visit_not_open", "fees can only be added before the visit is settled"));
+        }
+        if req.lines.is_empty() || req.lines.len() > MAX_LINES_PER_UPLOAD {
+            return Err(ApiError::unprocessable("bad_lines", format!("send 1 to {MAX_LINES_PER_UPLOAD} fee lines")));
+        }
+        let existing: HashSet<String> = self.store.fee_lines(visit_id).await?.into_iter().map(|l| l.feedetl_sn).collect();
+        let mut seen = HashSet::new();
+        let mut feedetail = Vec::with_capacity(req.lines.len());
+        let mut amounts = Vec::with_capacity(req.lines.len());
+        for (i, line) in req.lines.iter().enumerate() {
+            let (detail, amount) = fee_detail(line, i, &visit)?;
+            let sn = detail["feedetl_sn"].as_str().unwrap_or_default().to_string();
+            if existing.contains(&sn) || !seen.insert(sn.clone()) {
+                return Err(ApiError::conflict("duplicate_fee_line", format!("fee line {sn} is already on this visit")));
+            }
+            amounts.push((sn, detail["chrg_bchno"].as_str().unwrap_or("1").to_string(), amount));
+            feedetail.push(detail);
+        }
+        let inst = hospital_institution(hospital);
+        let output = self.insurance.call("2204", &new_msgid(hospital), &inst, &visit.insuplc_admdvs, json!({"feedetail": feedetail})).await?;
+        let results = output.get("result").and_then(Value::as_array).cloned().unwrap_or_default();
+        let by_sn: BTreeMap<String, Value> = results.iter().map(|r| (text_field(r.as_object().unwrap_or(&Map::new()), "feedetl_sn").unwrap_or_default(), r.clone())).collect();
+        let rows: Vec<FeeLineRow> = amounts
+            .iter()
+            .map(|(sn, batch, amount)| FeeLineRow {
+                feedetl_sn: sn.clone(),
+                chrg_bchno: batch.clone(),
+                amount: *amount,
+                result_json: by_sn.get(sn).map(Value::to_string).unwrap_or_else(|| "{}".into()),
+            })
+            .collect();
+        self.store.insert_fee_lines(visit_id, &rows).await?;
+        let lines: Vec<Value> = rows.iter().map(|r| fee_line_view(r)).collect();
+        let total: Fen = self.store.fee_lines(visit_id).await?.iter().map(|l| l.amount).sum();
+        Ok(json!({"visit_id": visit_id, "lines": lines, "medfee_fen": total.0}))
+    }
+
+    // ---- pre-settlement and the doctor's click ---------------------------------------------------
+
+    fn settle_input(&self, visit: &VisitRow, medfee: Fen, acct_used: bool) -> Value {
+        json!({"data": {
+            "psn_no": visit.psn_no, "mdtrt_cert_type": visit.mdtrt_cert_type,
+            "mdtrt_cert_no": self.config.data_key.open(&visit.mdtrt_cert_no_enc).unwrap_or_default(),
+            "med_type": visit.med_type, "medfee_sumamt": medfee.to_yuan_string(), "psn_setlway": "01", "mdtrt_id": visit.mdtrt_id,
+            "chrg_bchno": "0000", "acct_used_flag": if acct_used { "1" } else { "0" }, "insutype": visit.insutype,
+        }})
+    }
+
+    pub async fn pre_settle(&self, hospital: &str, visit_id: &str) -> Result<Value, ApiError> {
+        let visit = self.own_visit(hospital, visit_id).await?;
+        let medfee = self.open_medfee(&visit).await?;
+        let acct_used = self.agreement_of(&visit).await?.map(|a| a.use_personal_account).unwrap_or(false);
+        let inst = hospital_institution(hospital);
+        let output = self.insurance.call("2206", &new_msgid(hospital), &inst, &visit.insuplc_admdvs, self.settle_input(&visit, medfee, acct_used)).await?;
+        let estimate = InsuranceClient::read_settlement(&output)?;
+        estimate.split.validate(medfee).map_err(|e| ApiError::bad_gateway("insurance_bad_reply", e.to_string()))?;
+        Ok(json!({"visit_id": visit_id, "estimate": split_view(&estimate.split), "seamless": visit.agreement_id.is_some()}))
+    }
+
+    async fn open_medfee(&self, visit: &VisitRow) -> Result<Fen, ApiError> {
+        let lines = self.store.fee_lines(&visit.id).await?;
+        if lines.is_empty() {
+            return Err(ApiError::conflict("no_fees", "no fee lines have been uploaded for this visit"));
+        }
+        Ok(lines.iter().map(|l| l.amount).sum())
+    }
+
+    async fn agreement_of(&self, visit: &VisitRow) -> Result<Option<AgreementRow>, ApiError> {
+        match &visit.agreement_id {
+            Some(id) => Ok(self.store.agreement(id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// The doctor's click (医生点击结算): insurance settles at once, the patient's cash share is
+    /// charged to their bank agreement, the hospital is credited, the ledger records it all.
+    pub async fn settle(&self, hospital: &str, visit_id: &str) -> Result<Value, ApiError> {
+        let visit = self.own_visit(hospital, visit_id).await?;
+        let Some(agreement_id) = visit.agreement_id.clone() else {
+            return Err(ApiError::conflict(
+                "seamless_not_enabled",
+                "this patient has not signed up for seamless payment (无感支付未签约); settle at the window or have the patient sign up",
+            ));
+        };
+        if let Some(existing) = self.store.settlement_of_visit(visit_id).await? {
+            return match existing.state {
+                s if s.is_final() => Err(ApiError::conflict("already_settled", format!("this visit's settlement is {}", s.as_str()))),
+                _ => self.advance(existing, &visit).await.map(|s| settlement_view(&s)),
+            };
+        }
+        let agreement = self.store.agreement(&agreement_id).await?.ok_or_else(|| ApiError::internal("agreement vanished"))?;
+        if agreement.status != AgreementStatus::Active {
+            return Err(ApiError::conflict("agreement_not_active", "the patient's agreement was revoked after registration"));
+        }
+        let medfee = self.open_medfee(&visit).await?;
+        let stamp = now();
+        let row = SettlementRow {
+            id: new_id("stl"),
+            visit_id: visit.id.clone(),
+            hospital_code: hospital.to_string(),
+            agreement_id,
+            state: SettlementState::Started,
+            presettle_msgid: new_msgid(hospital),
+            settle_msgid: new_msgid(hospital),
+            cancel_msgid: None,
+            medfee,
+            estimate_cash: None,
+            setl_id: None,
+            split: None,
+            auth_request_id: None,
+            auth_status: None,
+            held: Fen::ZERO,
+            decline_code: None,
+            captured: Fen::ZERO,
+            unpaid: Fen::ZERO,
+            failure_code: None,
+            failure_message: None,
+            setlinfo_json: None,
+            created_at: stamp.clone(),
+            updated_at: stamp,
+        };
+        let (row, created) = self.store.create_settlement(&row).await?;
+        if !created && row.state.is_final() {
+            return Err(ApiError::conflict("already_settled", format!("this visit's settlement is {}", row.state.as_str())));
+        }
+        self.advance(row, &visit).await.map(|s| settlement_view(&s))
+    }
+
+    /// Moves a settlement forward step by step from wherever it stands, writing each state before
+    /// the call it leads to. Re-running it after a crash or timeout resends the same request ids.
+    pub async fn advance(&self, mut s: SettlementRow, visit: &VisitRow) -> Result<SettlementRow, ApiError> {
+        let agreement = self.store.agreement(&s.agreement_id).await?.ok_or_else(|| ApiError::internal("agreement vanished"))?;
+        let bank = self.bank(&agreement.bank_code)?;
+        let inst = hospital_institution(&visit.hospital_code);
+        let settlement_id = s.id.clone();
+        let parties = Parties {
+            settlement_id: &settlement_id,
+            hospital_code: &visit.hospital_code,
+            psn_no: &visit.psn_no,
+            insuplc_admdvs: &visit.insuplc_admdvs,
+            insutype: &visit.insutype,
+            bank_code: &agreement.bank_code,
+            bank_agreement_id: &agreement.bank_agreement_id,
+        };
+        let input = self.settle_input(visit, s.medfee, agreement.use_personal_account);
+        loop {
+            let step = self.step(&mut s, visit, &agreement, bank, &inst, &parties, &input).await;
+            match step {
+                Err(ApiError { code: "stale_settlement", .. }) => {
+                    // Another worker advanced it meanwhile: continue from what it wrote.
+                    s = self.store.settlement_of_visit(&visit.id).await?.ok_or_else(|| ApiError::internal("settlement vanished"))?;
+                }
+                Err(e) => return Err(e),
+                Ok(true) => continue,
+                Ok(false) => return Ok(s),
+            }
+        }
+    }
+
+    /// One step of the settlement from its current state; `Ok(false)` when there is nothing more to do.
+    #[allow(clippy::too_many_arguments)]
+    async fn step(
+        &self,
+        s: &mut SettlementRow,
+        visit: &VisitRow,
+        agreement: &AgreementRow,
+        bank: &BankClient,
+        inst: &Institution,
+        parties: &Parties<'_>,
+        input: &Value,
+    ) -> Result<bool, ApiError> {
+        let from = s.state;
+        {
+            match s.state {
+                SettlementState::Started => {
+                    match self.insurance.call("2206", &s.presettle_msgid, &inst, &visit.insuplc_admdvs, input.clone()).await {
+                        Ok(output) => {
+                            let estimate = InsuranceClient::read_settlement(&output)?;
+                            s.estimate_cash = Some(estimate.split.cash);
+                            s.state = SettlementState::PreSettled;
+                        }
+                        Err(InsuranceError::Refused { infcode, message }) => {
+                            s.state = SettlementState::Failed;
+                            s.failure_code = Some("insurance_refused".into());
+                            s.failure_message = Some(format!("pre-settlement refused ({infcode}): {message}"));
+                        }
+                        Err(other) => return Err(other.into()),
+                    }
+                    self.store.save_settlement(s, from, &[]).await?;
+                }
+                SettlementState::PreSettled => {
+                    let estimate = s.estimate_cash.unwrap_or_default();
+                    let mut transfers = Vec::new();
+                    if estimate.is_positive() {
+                        let request_id = format!("{}:auth", s.id);
+                        s.auth_request_id = Some(request_id.clone());
+                        match bank.authorize(&request_id, &agreement.bank_agreement_id, estimate, &visit.hospital_code, &visit.ipt_otp_no).await {
+                            Ok(Authorization::Approved { amount }) => {
+                                s.auth_status = Some("approved".into());
+                                s.held = amount;
+                                transfers.push(parties.hold(amount));
+                            }
+                            Ok(Authorization::Declined { code }) => {
+                                s.auth_status = Some("declined".into());
+                                s.decline_code = Some(code);
+                            }
+                            Err(BankError::Refused { code, .. }) => {
+                                s.auth_status = Some("declined".into());
+                                s.decline_code = Some(code);
+                            }
+                            Err(other) => return Err(other.into()),
+                        }
+                    }
+                    s.state = SettlementState::Authorized;
+                    self.store.save_settlement(s, from, &transfers).await?;
+                }
+                SettlementState::Authorized => {
+                    match self.insurance.call("2207", &s.settle_msgid, &inst, &visit.insuplc_admdvs, input.clone()).await {
+                        Ok(output) => {
+                            let settled = InsuranceClient::read_settlement(&output)?;
+                            if let Err(e) = settled.split.validate(s.medfee) {
+                                // Insurance settled with arithmetic we cannot trust: stop here, visibly.
+                                s.failure_code = Some("insurance_split_invalid".into());
+                                s.failure_message = Some(e.to_string());
+                                s.setlinfo_json = Some(settled.setlinfo.to_string());
+                                self.store.save_settlement(s, from, &[]).await?;
+                                return Err(ApiError::bad_gateway("insurance_bad_reply", e.to_string()));
+                            }
+                            s.setl_id = settled.setl_id;
+                            s.split = Some(settled.split);
+                            s.setlinfo_json = Some(settled.setlinfo.to_string());
+                            s.state = SettlementState::InsuranceSettled;
+                            self.store.save_settlement(s, from, &[]).await?;
+                        }
+                        Err(InsuranceError::Refused { infcode, message }) => {
+                            let mut transfers = Vec::new();
+                            if s.held.is_positive() {
+                                bank.void(&format!("{}:void", s.id), s.auth_request_id.as_deref().unwrap_or_default()).await?;
+                                transfers.push(parties.void_hold());
+                            }
+                            s.state = SettlementState::Failed;
+                            s.failure_code = Some("insurance_refused".into());
+                            s.failure_message = Some(format!("settlement refused ({infcode}): {message}"));
+                            self.store.save_settlement(s, from, &transfers).await?;
+                        }
+                        Err(other) => return Err(other.into()),
+                    }
+                }
+                SettlementState::InsuranceSettled => {
+                    let split = s.split.ok_or_else(|| ApiError::internal("settled without a split"))?;
+                    let auth = s.auth_request_id.clone().unwrap_or_default();
+                    let to_capture = split.cash.min(s.held);
+                    if to_capture.is_positive() {
+                        match bank.capture(&format!("{}:capture", s.id), &auth, to_capture).await {
+                            Ok(()) => s.captured = to_capture,
+                            Err(BankError::Refused { code, .. }) => {
+                                s.decline_code = Some(code);
+                                bank.void(&format!("{}:void", s.id), &auth).await?;
+                            }
+                            Err(other) => return Err(other.into()),
+                        }
+                    } else if s.held.is_positive() {
+                        bank.void(&format!("{}:void", s.id), &auth).await?;
+                    }
+                    s.unpaid = split.cash - s.captured;
+                    s.state = if s.unpaid.is_positive() { SettlementState::SettledUnpaid } else { SettlementState::Settled };
+                    let transfers = parties.settlement_transfers(&split, s.held, s.captured);
+                    self.store.save_settlement(s, from, &transfers).await?;
+                    self.store.set_visit_status(&visit.id, VisitStatus::Settled).await?;
+                }
+                SettlementState::Cancelling => {
+                    self.cancel_step(s, visit, agreement, parties).await?;
+                    return Ok(false);
+                }
+                SettlementState::Settled | SettlementState::SettledUnpaid | SettlementState::Failed | SettlementState::Cancelled => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    /// 结算撤销: reverses insurance (2208), refunds the bank, and posts the reversing transfers.
+    pub async fn cancel_settlement(&self, hospital: &str, visit_id: &str) -> Result<Value, ApiError> {
+        let visit = self.own_visit(hospital, visit_id).await?;
+        let s = self.store.settlement_of_visit(visit_id).await?.ok_or_else(|| ApiError::conflict("not_settled", "this visit has no settlement to cancel"))?;
+        match s.state {
+            SettlementState::Cancelled => return Err(ApiError::conflict("already_cancelled", "this settlement is already cancelled")),
+            SettlementState::Cancelling => {}
+            state if state.is_cancellable() => {
+                let mut s = s;
+                s.cancel_msgid = Some(new_msgid(hospital));
+                s.state = SettlementState::Cancelling;
+                self.store.save_settlement(&s, state, &[]).await?;
+                return self.advance(s, &visit).await.map(|s| settlement_view(&s));
+            }
+            state => return Err(ApiError::conflict("not_settled", format!("a settlement that is {} cannot be cancelled", state.as_str()))),
+        }
+        self.advance(s, &visit).await.map(|s| settlement_view(&s))
+    }
+
+    async fn cancel_step(&self, s: &mut SettlementRow, visit: &VisitRow, agreement: &AgreementRow, parties: &Parties<'_>) -> Result<(), ApiError> {
+        let from = s.state;
+        let split = s.split.ok_or_else(|| ApiError::internal("cancelling without a split"))?;
+        let inst = hospital_institution(&visit.hospital_code);
+        let msgid = s.cancel_msgid.clone().ok_or_else(|| ApiError::internal("cancelling without a msgid"))?;
+        let input = json!({"data": {"setl_id": s.setl_id, "mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no}});
+        if let Err(e) = self.insurance.call("2208", &msgid, &inst, &visit.insuplc_admdvs, input).await {
+            if let InsuranceError::Refused { .. } = e {
+                // Insurance keeps the settlement: so do we.
+                s.state = if s.unpaid.is_positive() { SettlementState::SettledUnpaid } else { SettlementState::Settled };
+                s.cancel_msgid = None;
+                self.store.save_settlement(s, from, &[]).await?;
+            }
+            return Err(e.into());
+        }
+        if s.captured.is_positive() {
+            let bank = self.bank(&agreement.bank_code)?;
+            bank.refund(&format!("{}:refund", s.id), &format!("{}:capture", s.id), s.captured).await?;
+        }
+        s.state = SettlementState::Cancelled;
+        let transfers = parties.cancellation_transfers(&split, s.captured);
+        self.store.save_settlement(s, from, &transfers).await?;
+        self.store.set_visit_status(&visit.id, VisitStatus::Cancelled).await?;
+        Ok(())
+    }
+
+    /// Resumes every settlement left between steps (after a crash or a partner outage) and idle for
+    /// at least `idle`, so that the worker does not race requests still in flight.
+    pub async fn resume_unfinished(&self, idle: Duration) -> Result<usize, ApiError> {
+        let cutoff = time::OffsetDateTime::now_utc() - idle;
+        let cutoff = cutoff.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let mut resumed = 0;
+        for s in self.store.unfinished_settlements(&cutoff).await? {
+            if let Some(visit) = self.store.visit(&s.visit_id).await? {
+                match self.advance(s, &visit).await {
+                    Ok(_) => resumed += 1,
+                    Err(e) => tracing::warn!(code = e.code, "settlement could not be resumed yet"),
+                }
+            }
+        }
+        Ok(resumed)
+    }
+
+    pub async fn ledger(&self) -> Result<Value, ApiError> {
+        let report = self.store.ledger_report().await?;
+        Ok(json!({
+            "balanced": report.balanced, "transfers": report.transfer_count,
+            "hospitals_received_fen": report.net_posted("hospital:").0,
+            "hospitals_unpaid_fen": report.net_posted("hospital_unpaid:").0,
+            "accounts": report.accounts,
+        }))
+    }
+}
+
+fn person_error(e: InsuranceError) -> ApiError {
+    match e {
+        InsuranceError::Refused { message, .. } => ApiError::unprocessable("person_not_found", format!("the insurance center does not know this person: {message}")),
+        other => other.into(),
+    }
+}
+
+/// Checks one HIS fee line and turns it into a 2204 `feedetail` entry; returns it with its amount.
+fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow) -> Result<(Value, Fen), ApiError> {
+    let sn = text_field(line, "feedetl_sn").ok_or_else(|| ApiError::unprocessable("missing_field", format!("lines[{i}].feedetl_sn is required")))?;
+    check_text(&format!("lines[{i}].feedetl_sn"), &sn, 30)?;
+    let code = text_field(line, "med_list_codg").ok_or_else(|| ApiError::unprocessable("missing_field", format!("lines[{i}].med_list_codg is required")))?;
+    let amount = yuan_field(line, "det_item_fee_sumamt", i)?;
+    let cnt = scaled_field(line, "cnt", 4, i)?;
+    let pric = scaled_field(line, "pric", 6, i)?;
+    if !amount.is_positive() || amount > MAX_LINE_FEN || cnt <= 0 || pric <= 0 {
+        return Err(ApiError::unprocessable("bad_amount", format!("lines[{i}]: amount, count and price must be positive and at most 1,000,000 yuan")));
+    }
+    // pric (6 decimals) × cnt (4 decimals) has 10 decimals; in fen, 8. Round half up.
+    let product = pric as i128 * cnt as i128;
+    let product_fen = (product + 50_000_000) / 100_000_000;
+    if (product_fen - amount.0 as i128).abs() > 1 {
+        return Err(ApiError::unprocessable(
+            "amount_mismatch",
+            format!("lines[{i}]: det_item_fee_sumamt {} is not pric × cnt", amount.to_yuan_string()),
+        ));
+    }
+    let mut detail = line.clone();
+    detail.insert("feedetl_sn".into(), json!(sn));
+    detail.insert("med_list_codg".into(), json!(code));
+    detail.insert("mdtrt_id".into(), json!(visit.mdtrt_id));
+    detail.insert("psn_no".into(), json!(visit.psn_no));
+    detail.insert("det_item_fee_sumamt".into(), json!(amount.to_yuan_string()));
+    detail.insert("cnt".into(), json!(wugan_domain::money::format_scaled(cnt, 4)));
+    detail.insert("pric".into(), json!(wugan_domain::money::format_scaled(pric, 6)));
+    if text_field(line, "chrg_bchno").is_none() {
+        detail.insert("chrg_bchno".into(), json!("1"));
+    }
+    if text_field(line, "fee_ocur_time").is_none() {
+        detail.insert("fee_ocur_time".into(), json!(now().replace('T', " ").chars().take(19).collect::<String>()));
+    }
+    Ok((Value::Object(detail), amount))
+}
+
+fn fee_line_view(r: &FeeLineRow) -> Value {
+    let result: Value = serde_json::from_str(&r.result_json).unwrap_or(Value::Null);
+    let fen = |field: &str| Fen::from_json_yuan(result.get(field).unwrap_or(&Value::Null)).ok().flatten().unwrap_or_default().0;
+    json!({
+        "feedetl_sn": r.feedetl_sn, "amount_fen": r.amount.0,
+        "chrgitm_lv": result.get("chrgitm_lv").cloned().unwrap_or(Value::Null),
+        "fulamt_ownpay_fen": fen("fulamt_ownpay_amt"), "overlmt_fen": fen("overlmt_amt"),
+        "preselfpay_fen": fen("preselfpay_amt"), "inscp_scp_fen": fen("inscp_scp_amt"),
+    })
+}
+
+fn split_view(s: &InsuranceSplit) -> Value {
+    json!({
+        "medfee_fen": s.medfee.0, "fund_fen": s.fund.0, "personal_account_fen": s.personal_account.0,
+        "cash_fen": s.cash.0, "hospital_part_fen": s.hospital_part.0,
+    })
+}
+
+pub fn settlement_view(s: &SettlementRow) -> Value {
+    let split = s.split.unwrap_or_default();
+    let hospital_credited = match s.state {
+        SettlementState::Settled | SettlementState::SettledUnpaid => split.fund + split.personal_account + s.captured,
+        _ => Fen::ZERO,
+    };
+    json!({
+        "id": s.id, "visit_id": s.visit_id, "state": s.state.as_str(), "setl_id": s.setl_id,
+        "medfee_fen": s.medfee.0, "fund_fen": split.fund.0, "personal_account_fen": split.personal_account.0,
+        "cash_fen": split.cash.0, "bank_fen": s.captured.0, "unpaid_fen": s.unpaid.0, "hospital_part_fen": split.hospital_part.0,
+        "hospital_credited_fen": hospital_credited.0,
+        "bank": {"authorization": s.auth_status, "held_fen": s.held.0, "decline_code": s.decline_code},
+        "failure": s.failure_code.as_ref().map(|code| json!({"code": code, "message": s.failure_message})),
+        "created_at": s.created_at, "updated_at": s.updated_at,
+    })
+}

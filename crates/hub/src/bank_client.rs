@@ -1,0 +1,124 @@
+//! The hub's client for a bank's signed protocol (see `wugan_bank`): agreements, holds, captures,
+//! voids, refunds and status queries. Every money call carries a request id derived from the
+//! settlement and step; the bank answers a repeated id with its first answer, so a retry is safe.
+
+use serde_json::{json, Value};
+use std::time::Duration;
+use wugan_domain::Fen;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BankError {
+    /// The bank answered with a 4xx error.
+    #[error("bank refused ({code}): {message}")]
+    Refused { code: String, message: String },
+    /// No answer: the outcome is unknown until queried.
+    #[error("bank unreachable: {0}")]
+    Unreachable(String),
+    #[error("bank reply unreadable: {0}")]
+    BadReply(String),
+}
+
+/// A bank the hub has a contract with.
+#[derive(Clone, Debug)]
+pub struct BankEndpoint {
+    pub bank_code: String,
+    pub url: String,
+    pub key_id: String,
+    pub secret: String,
+}
+
+pub struct BankClient {
+    http: reqwest::Client,
+    pub endpoint: BankEndpoint,
+}
+
+/// What the bank said about an authorization (hold).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Authorization {
+    Approved { amount: Fen },
+    Declined { code: String },
+}
+
+impl BankClient {
+    pub fn new(endpoint: BankEndpoint, timeout: Duration) -> BankClient {
+        let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
+        BankClient { http, endpoint }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value, BankError> {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let nonce = wugan_bank::signing::new_nonce();
+        let headers = wugan_bank::signing::signed_headers(&self.endpoint.key_id, &self.endpoint.secret, method.as_str(), path, &bytes, timestamp, &nonce);
+        let url = format!("{}{}", self.endpoint.url.trim_end_matches('/'), path);
+        let mut request = self.http.request(method, url).header("content-type", "application/json").body(bytes);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(|e| BankError::Unreachable(e.to_string()))?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(BankError::Unreachable(format!("HTTP {status}")));
+        }
+        let value: Value = response.json().await.map_err(|e| BankError::BadReply(e.to_string()))?;
+        if status.is_client_error() {
+            let code = value.get("code").and_then(Value::as_str).unwrap_or("unknown").to_string();
+            let message = value.get("message").and_then(Value::as_str).unwrap_or("").to_string();
+            return Err(BankError::Refused { code, message });
+        }
+        Ok(value)
+    }
+
+    /// Opens a credit line or a debit-card agreement for a hub agreement; returns the bank's id.
+    pub async fn open_agreement(&self, request_id: &str, body: Value) -> Result<Value, BankError> {
+        let mut body = body;
+        body["request_id"] = json!(request_id);
+        self.send(reqwest::Method::POST, "/bank/v1/agreements", Some(&body)).await
+    }
+
+    pub async fn agreement(&self, bank_agreement_id: &str) -> Result<Value, BankError> {
+        self.send(reqwest::Method::GET, &format!("/bank/v1/agreements/{bank_agreement_id}"), None).await
+    }
+
+    pub async fn close_agreement(&self, request_id: &str, bank_agreement_id: &str) -> Result<Value, BankError> {
+        let path = format!("/bank/v1/agreements/{bank_agreement_id}/close");
+        self.send(reqwest::Method::POST, &path, Some(&json!({"request_id": request_id}))).await
+    }
+
+    /// Places a hold for `amount` on the agreement.
+    pub async fn authorize(&self, request_id: &str, bank_agreement_id: &str, amount: Fen, merchant_id: &str, memo: &str) -> Result<Authorization, BankError> {
+        let body = json!({"request_id": request_id, "agreement_id": bank_agreement_id, "amount_fen": amount.0, "merchant_id": merchant_id, "memo": memo});
+        let reply = self.send(reqwest::Method::POST, "/bank/v1/authorizations", Some(&body)).await?;
+        match reply.get("status").and_then(Value::as_str) {
+            Some("approved") => Ok(Authorization::Approved { amount }),
+            Some("declined") => {
+                let code = reply.get("decline_code").and_then(Value::as_str).unwrap_or("declined").to_string();
+                Ok(Authorization::Declined { code })
+            }
+            other => Err(BankError::BadReply(format!("authorization status {other:?}"))),
+        }
+    }
+
+    /// Captures `amount` (≤ the hold) of an authorization; the rest of the hold is released.
+    pub async fn capture(&self, request_id: &str, authorization_request_id: &str, amount: Fen) -> Result<(), BankError> {
+        let body = json!({"request_id": request_id, "authorization_request_id": authorization_request_id, "amount_fen": amount.0});
+        self.expect_status(self.send(reqwest::Method::POST, "/bank/v1/captures", Some(&body)).await?, "captured")
+    }
+
+    pub async fn void(&self, request_id: &str, authorization_request_id: &str) -> Result<(), BankError> {
+        let body = json!({"request_id": request_id, "authorization_request_id": authorization_request_id});
+        self.expect_status(self.send(reqwest::Method::POST, "/bank/v1/voids", Some(&body)).await?, "voided")
+    }
+
+    pub async fn refund(&self, request_id: &str, capture_request_id: &str, amount: Fen) -> Result<(), BankError> {
+        let body = json!({"request_id": request_id, "capture_request_id": capture_request_id, "amount_fen": amount.0});
+        self.expect_status(self.send(reqwest::Method::POST, "/bank/v1/refunds", Some(&body)).await?, "refunded")
+    }
+
+    fn expect_status(&self, reply: Value, expected: &str) -> Result<(), BankError> {
+        match reply.get("status").and_then(Value::as_str) {
+            Some(s) if s == expected => Ok(()),
+            other => Err(BankError::BadReply(format!("expected status {expected}, got {other:?}"))),
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The hub's client for an insurance platform speaking the national interface (国家医保信息平台接口):
+//! one envelope `{infno, msgid, …, input}` POSTed to `…/callService`, answered with
+//! `{infcode, err_msg, output}`. Replies are read liberally, the way real platforms send them:
+//! numbers as numbers or strings, `null`s, `insuinfo` as an object or an array.
+
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use wugan_domain::settlement::InsuranceSplit;
+use wugan_domain::Fen;
+
+pub const CALL_SERVICE_PATH: &str = "/fsi/api/rsfComIfsService/callService";
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsuranceError {
+    /// The platform answered and refused (infcode ≠ 0).
+    #[error("insurance refused ({infcode}): {message}")]
+    Refused { infcode: i64, message: String },
+    /// No answer (timeout, connection refused, 5xx): the outcome is unknown.
+    #[error("insurance platform unreachable: {0}")]
+    Unreachable(String),
+    /// An answer we cannot read.
+    #[error("insurance reply unreadable: {0}")]
+    BadReply(String),
+}
+
+/// The hospital on whose behalf a call is made (the envelope's fixmedins fields).
+#[derive(Clone, Debug)]
+pub struct Institution {
+    pub fixmedins_code: String,
+    pub fixmedins_name: String,
+}
+
+pub struct InsuranceClient {
+    http: reqwest::Client,
+    url: String,
+    /// 就医地医保区划: the region the hub serves.
+    mdtrtarea_admvs: String,
+}
+
+/// A person as the platform knows them (1101).
+#[derive(Clone, Debug)]
+pub struct PersonInfo {
+    pub psn_no: String,
+    pub psn_name: String,
+    pub certno: String,
+    pub insurances: Vec<Insurance>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Insurance {
+    pub insutype: String,
+    pub psn_type: String,
+    pub insuplc_admdvs: String,
+    /// 个人账户余额
+    pub balc: Fen,
+}
+
+/// A settlement (or pre-settlement) result.
+#[derive(Clone, Debug)]
+pub struct Settled {
+    pub setl_id: Option<String>,
+    pub split: InsuranceSplit,
+    pub setlinfo: Value,
+}
+
+static MSG_SEQUENCE: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh msgid in the national format: fixmedins_code (12) + yyyyMMddHHmmss (14) + sequence (4).
+/// Callers store it before the call and resend the same one on retry.
+pub fn new_msgid(fixmedins_code: &str) -> String {
+    let mut code: String = fixmedins_code.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect();
+    while code.len() < 12 {
+        code.push('0');
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        now.year(),
+        now.month() as u8,
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let seq = MSG_SEQUENCE.fetch_add(1, Ordering::Relaxed) % 10_000;
+    format!("{code}{stamp}{seq:04}")
+}
+
+fn text(v: &Value, field: &str) -> String {
+    match v.get(field) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn amount(v: &Value, field: &str) -> Result<Fen, InsuranceError> {
+    let raw = v.get(field).unwrap_or(&Value::Null);
+    Fen::from_json_yuan(raw).map(|f| f.unwrap_or(Fen::ZERO)).map_err(|e| InsuranceError::BadReply(format!("{field}: {e}")))
+}
+
+impl InsuranceClient {
+    pub fn new(base_url: &str, mdtrtarea_admvs: &str, timeout: Duration) -> InsuranceClient {
+        let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
+        let base = base_url.trim_end_matches('/');
+        let url = if base.ends_with("callService") { base.to_string() } else { format!("{base}{CALL_SERVICE_PATH}") };
+        InsuranceClient { http, url, mdtrtarea_admvs: mdtrtarea_admvs.to_string() }
+    }
+
+    /// Sends one transaction and returns its `output`.
+    pub async fn call(&self, infno: &str, msgid: &str, inst: &Institution, insuplc_admdvs: &str, input: Value) -> Result<Value, InsuranceError> {
+        let now = time::OffsetDateTime::now_utc();
+        let inf_time = format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            now.year(),
+            now.month() as u8,
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
+        let envelope = json!({
+            "infno": infno, "msgid": msgid, "mdtrtarea_admvs": self.mdtrtarea_admvs, "insuplc_admdvs": insuplc_admdvs,
+            "recer_sys_code": "WUGAN", "dev_no": "", "dev_safe_info": "", "cainfo": "", "signtype": "", "infver": "V1.0",
+            "opter_type": "1", "opter": "wugan-hub", "opter_name": "wugan hub", "inf_time": inf_time,
+            "fixmedins_code": inst.fixmedins_code, "fixmedins_name": inst.fixmedins_name, "sign_no": "", "input": input,
+        });
+        let response = self.http.post(&self.url).json(&envelope).send().await.map_err(|e| InsuranceError::Unreachable(e.to_string()))?;
+        if response.status().is_server_error() {
+            return Err(InsuranceError::Unreachable(format!("HTTP {}", response.status())));
+        }
+        let reply: Value = response.json().await.map_err(|e| InsuranceError::BadReply(e.to_string()))?;
+        let infcode = match reply.get("infcode") {
+            Some(Value::Number(n)) => n.as_i64().unwrap_or(-1),
+            Some(Value::String(s)) => s.trim().parse().unwrap_or(-1),
+            _ => return Err(InsuranceError::BadReply("no infcode".into())),
+        };
+        if infcode != 0 {
+            let message = reply.get("err_msg").and_then(Value::as_str).unwrap_or("no message").to_string();
+            return Err(InsuranceError::Refused { infcode, message });
+        }
+        Ok(reply.get("output").cloned().unwrap_or(Value::Null))
+    }
+
+    /// 1101: who is this person and how are they insured.
+    pub async fn person_info(&self, inst: &Institution, cert_type: &str, cert_no: &str) -> Result<PersonInfo, InsuranceError> {
+        let input = json!({"data": {"mdtrt_cert_type": cert_type, "mdtrt_cert_no": cert_no, "card_sn": "", "begntime": "",
+                                    "psn_cert_type": if cert_type == "02" { "01" } else { "" },
+                                    "certno": if cert_type == "02" { cert_no } else { "" }, "psn_name": ""}});
+        let output = self.call("1101", &new_msgid(&inst.fixmedins_code), inst, "", input).await?;
+        let base = output.get("baseinfo").ok_or_else(|| InsuranceError::BadReply("1101 without baseinfo".into()))?;
+        let insuinfo: Vec<Value> = match output.get("insuinfo") {
+            Some(Value::Array(items)) => items.clone(),
+            Some(obj @ Value::Object(_)) => vec![obj.clone()],
+            _ => Vec::new(),
+        };
+        let insurances = insuinfo
+            .iter()
+            .map(|i| {
+                Ok(Insurance {
+                    insutype: text(i, "insutype"),
+                    psn_type: text(i, "psn_type"),
+                    insuplc_admdvs: text(i, "insuplc_admdvs"),
+                    balc: amount(i, "balc")?,
+                })
+            })
+            .collect::<Result<Vec<_>, InsuranceError>>()?;
+        let psn_no = text(base, "psn_no");
+        if psn_no.is_empty() {
+            return Err(InsuranceError::BadReply("1101 baseinfo without psn_no".into()));
+        }
+        Ok(PersonInfo { psn_no, psn_name: text(base, "psn_name"), certno: text(base, "certno"), insurances })
+    }
+
+    /// Parses a 2206/2207 `setlinfo` into the split the hub pays out.
+    pub fn read_settlement(output: &Value) -> Result<Settled, InsuranceError> {
+        let info = output.get("setlinfo").ok_or_else(|| InsuranceError::BadReply("no setlinfo".into()))?;
+        let split = InsuranceSplit {
+            medfee: amount(info, "medfee_sumamt")?,
+            fund: amount(info, "fund_pay_sumamt")?,
+            personal_account: amount(info, "acct_pay")?,
+            cash: amount(info, "psn_cash_pay")?,
+            hospital_part: amount(info, "hosp_part_amt")?,
+        };
+        let setl_id = Some(text(info, "setl_id")).filter(|s| !s.is_empty());
+        Ok(Settled { setl_id, split, setlinfo: info.clone() })
+    }
+}

@@ -1,0 +1,151 @@
+//! The hub's records, as stored. Personal data fields ending in `_enc` hold ciphertext (see `pii`).
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use wugan_domain::ledger::AccountBalance;
+use wugan_domain::settlement::{InsuranceSplit, SettlementState};
+use wugan_domain::Fen;
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+        impl $name {
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),+ } }
+            pub fn parse(s: &str) -> Option<$name> { match s { $($text => Some($name::$variant),)+ _ => None } }
+        }
+    };
+}
+
+text_enum!(
+    /// Who is calling the hub's API.
+    Role { Hospital = "hospital", Operator = "operator" }
+);
+
+text_enum!(
+    /// How the cash share is paid: a bank's medical credit line (信用额度) or a debit card (借记卡).
+    PaymentMethod { CreditLine = "credit_line", DebitCard = "debit_card" }
+);
+
+text_enum!(
+    /// 签约状态
+    AgreementStatus { Active = "active", Revoked = "revoked" }
+);
+
+text_enum!(
+    /// A visit's progress at the hospital.
+    VisitStatus { Registered = "registered", Settling = "settling", Settled = "settled", Cancelled = "cancelled" }
+);
+
+/// An authenticated caller: a hospital's HIS (scoped to its own visits) or an operator.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub role: Role,
+    pub hospital_code: Option<String>,
+}
+
+impl Caller {
+    /// The idempotency scope of this caller.
+    pub fn scope(&self) -> String {
+        match &self.hospital_code {
+            Some(code) => format!("hospital:{code}"),
+            None => self.role.as_str().to_string(),
+        }
+    }
+}
+
+/// 签约: a patient's standing agreement for seamless payment.
+#[derive(Clone, Debug)]
+pub struct AgreementRow {
+    pub id: String,
+    pub psn_no: String,
+    pub insutype: String,
+    pub insuplc_admdvs: String,
+    pub name_enc: String,
+    pub certno_enc: String,
+    pub certno_index: String,
+    pub use_personal_account: bool,
+    pub payment_method: PaymentMethod,
+    pub bank_code: String,
+    pub bank_agreement_id: String,
+    pub status: AgreementStatus,
+    pub created_at: String,
+}
+
+/// 就诊: one registered visit (门诊挂号) at a hospital.
+#[derive(Clone, Debug)]
+pub struct VisitRow {
+    pub id: String,
+    pub hospital_code: String,
+    /// The hospital's own visit number (院内唯一流水号).
+    pub ipt_otp_no: String,
+    pub psn_no: String,
+    pub insutype: String,
+    pub insuplc_admdvs: String,
+    pub mdtrt_cert_type: String,
+    pub mdtrt_cert_no_enc: String,
+    pub med_type: String,
+    /// The insurance center's visit id (医保就诊ID), from 2201.
+    pub mdtrt_id: String,
+    /// The agreement that pays, when seamless payment is enabled.
+    pub agreement_id: Option<String>,
+    /// Why seamless payment is not enabled, when it is not.
+    pub seamless_reason: Option<String>,
+    pub status: VisitStatus,
+    pub created_at: String,
+}
+
+/// One uploaded fee line (费用明细) and the insurance center's classification of it.
+#[derive(Clone, Debug)]
+pub struct FeeLineRow {
+    pub feedetl_sn: String,
+    pub chrg_bchno: String,
+    pub amount: Fen,
+    pub result_json: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct SettlementRow {
+    pub id: String,
+    pub visit_id: String,
+    pub hospital_code: String,
+    pub agreement_id: String,
+    pub state: SettlementState,
+    /// Request ids (msgid) of the insurance calls, fixed when the settlement is created so that a
+    /// retry or a recovery sends the same ones.
+    pub presettle_msgid: String,
+    pub settle_msgid: String,
+    pub cancel_msgid: Option<String>,
+    pub medfee: Fen,
+    pub estimate_cash: Option<Fen>,
+    pub setl_id: Option<String>,
+    pub split: Option<InsuranceSplit>,
+    pub auth_request_id: Option<String>,
+    pub auth_status: Option<String>,
+    pub held: Fen,
+    pub decline_code: Option<String>,
+    pub captured: Fen,
+    pub unpaid: Fen,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub setlinfo_json: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LedgerReport {
+    /// Σ debits = Σ credits, and every account's totals equal a recomputation from the transfers.
+    pub balanced: bool,
+    pub transfer_count: i64,
+    pub accounts: BTreeMap<String, AccountBalance>,
+}
+
+impl LedgerReport {
+    /// Net posted balance of all accounts whose id starts with `prefix`.
+    pub fn net_posted(&self, prefix: &str) -> Fen {
+        self.accounts.iter().filter(|(id, _)| id.starts_with(prefix)).map(|(_, a)| a.net_posted()).sum()
+    }
+}

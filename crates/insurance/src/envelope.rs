@@ -1,0 +1,112 @@
+//! The national interface envelope (insurance-interface.md §1): request parsing, reply building,
+//! and the one error type every transaction returns.
+
+use serde_json::{json, Value};
+use wugan_policy::decimal::text_of;
+
+/// A business failure: infcode -1 with a Chinese and an English message (HTTP status stays 200).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxError {
+    pub message: String,
+}
+
+impl TxError {
+    pub fn new(zh: &str, en: impl AsRef<str>) -> TxError {
+        TxError { message: format!("{zh} / {}", en.as_ref()) }
+    }
+
+    /// A message that is already bilingual (e.g. a policy error).
+    pub fn bilingual(message: String) -> TxError {
+        TxError { message }
+    }
+
+    pub fn missing(field: &str) -> TxError {
+        TxError::new(&format!("缺少必填字段 {field}"), format!("missing required field {field}"))
+    }
+}
+
+impl From<wugan_policy::PolicyError> for TxError {
+    fn from(e: wugan_policy::PolicyError) -> TxError {
+        TxError::bilingual(format!("待遇计算失败 / adjudication failed: {e}"))
+    }
+}
+
+/// The request fields the center uses. Everything but `infno` and `msgid` may be missing, null or "";
+/// the other envelope fields (mdtrtarea_admvs, insuplc_admdvs, sign_no, cainfo, opter …) are accepted
+/// and not checked: the sandbox does not verify signatures or sign-in sessions.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub infno: String,
+    pub msgid: String,
+    pub fixmedins_code: String,
+    pub input: Value,
+}
+
+impl Envelope {
+    pub fn parse(body: &[u8]) -> Result<Envelope, TxError> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| TxError::new("报文不是合法的JSON", format!("the request body is not valid JSON: {e}")))?;
+        let Value::Object(map) = value else {
+            return Err(TxError::new("报文必须是JSON对象", "the request body must be a JSON object"));
+        };
+        let text = |key: &str| map.get(key).and_then(text_of);
+        Ok(Envelope {
+            infno: text("infno").ok_or_else(|| TxError::missing("infno"))?,
+            msgid: text("msgid").ok_or_else(|| TxError::missing("msgid"))?,
+            fixmedins_code: text("fixmedins_code").unwrap_or_default(),
+            input: map.get("input").cloned().unwrap_or(Value::Null),
+        })
+    }
+
+    /// The transaction payload: `input.data` when present (most transactions), else `input` itself.
+    pub fn data(&self) -> Result<&Value, TxError> {
+        let data = match self.input.get("data") {
+            Some(d) if d.is_object() => d,
+            _ => &self.input,
+        };
+        if data.is_object() {
+            Ok(data)
+        } else {
+            Err(TxError::new("缺少输入节点 input.data", "missing input (expected input.data as an object)"))
+        }
+    }
+}
+
+/// Timestamps and the receiver message id of one reply.
+pub struct ReplyStamp {
+    pub inf_refmsgid: String,
+    /// yyyyMMddHHmmssSSS
+    pub time: String,
+}
+
+pub fn reply(stamp: &ReplyStamp, result: Result<Value, TxError>) -> Value {
+    let (infcode, err_msg, output) = match result {
+        Ok(output) => (0, Value::Null, output),
+        Err(e) => (-1, Value::String(e.message), Value::Null),
+    };
+    json!({
+        "infcode": infcode,
+        "inf_refmsgid": stamp.inf_refmsgid,
+        "refmsg_time": stamp.time,
+        "respond_time": stamp.time,
+        "err_msg": err_msg,
+        "warn_msg": null,
+        "output": output,
+    })
+}
+
+/// A text field of a transaction payload; numbers are read as their text, null/"" as absent.
+pub fn opt_text(data: &Value, key: &str) -> Option<String> {
+    data.get(key).and_then(text_of)
+}
+
+pub fn req_text(data: &Value, key: &str) -> Result<String, TxError> {
+    opt_text(data, key).ok_or_else(|| TxError::missing(key))
+}
+
+/// An amount in yuan (number or string); null/"" as absent; bad text is an error naming the field.
+pub fn opt_yuan(data: &Value, key: &str) -> Result<Option<wugan_domain::Fen>, TxError> {
+    match data.get(key) {
+        None => Ok(None),
+        Some(v) => wugan_domain::Fen::from_json_yuan(v).map_err(|e| TxError::new(&format!("金额格式错误 {key}"), format!("{key}: {e}"))),
+    }
+}

@@ -1,0 +1,176 @@
+//! Insured persons (参保人) the sandbox center knows, and the persons file (JSON lines).
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use wugan_domain::money::{yuan, Fen};
+use wugan_policy::decimal::wire;
+use wugan_policy::Date;
+
+/// One insured person, as a line of the persons file.
+///
+/// Identity for 1101: `ec_token` (电子凭证令牌, default `"EC" + psn_no`), `certno` (身份证),
+/// `card_no` (社会保障卡卡号, default `"SC" + psn_no`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    /// 人员编号.
+    #[serde(with = "wire::text")]
+    pub psn_no: String,
+    /// 证件号码 (居民身份证).
+    #[serde(with = "wire::text")]
+    pub certno: String,
+    pub psn_name: String,
+    /// 性别: "1" 男, "2" 女.
+    #[serde(with = "wire::text")]
+    pub gend: String,
+    /// 出生日期 yyyy-MM-dd.
+    pub brdy: String,
+    /// 险种类型: 310 职工, 390 居民.
+    #[serde(with = "wire::text")]
+    pub insutype: String,
+    /// 人员类别: 1101 在职, 1201 退休, 1501 居民 …
+    #[serde(with = "wire::text")]
+    pub psn_type: String,
+    /// 参保地医保区划.
+    #[serde(with = "wire::text")]
+    pub insuplc_admdvs: String,
+    /// 个人账户余额 (yuan, number or string).
+    #[serde(default, with = "yuan")]
+    pub balc: Fen,
+    #[serde(default, with = "wire::text_opt", skip_serializing_if = "Option::is_none")]
+    pub ec_token: Option<String>,
+    /// 社会保障卡识别码.
+    #[serde(default, with = "wire::text_opt", skip_serializing_if = "Option::is_none")]
+    pub card_sn: Option<String>,
+    /// 社会保障卡卡号.
+    #[serde(default, with = "wire::text_opt", skip_serializing_if = "Option::is_none")]
+    pub card_no: Option<String>,
+    /// 民族, default "01" (汉族).
+    #[serde(default, with = "wire::text_opt", skip_serializing_if = "Option::is_none")]
+    pub naty: Option<String>,
+    /// 单位名称.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emp_name: Option<String>,
+    /// 参保日期 yyyy-MM-dd.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psn_insu_date: Option<String>,
+    /// 人员身份类别 codes (低保 …), reported in 1101 `idetinfo`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idet_types: Vec<String>,
+}
+
+impl Person {
+    /// The e-voucher token: the file's `ec_token`, or the sandbox convention `"EC" + psn_no`.
+    pub fn ec_token(&self) -> String {
+        self.ec_token.clone().unwrap_or_else(|| format!("EC{}", self.psn_no))
+    }
+
+    /// The social security card number: the file's `card_no`, or `"SC" + psn_no`.
+    pub fn card_no(&self) -> String {
+        self.card_no.clone().unwrap_or_else(|| format!("SC{}", self.psn_no))
+    }
+
+    pub fn birth_date(&self) -> Option<Date> {
+        Date::parse(&self.brdy)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.psn_no.is_empty() || self.certno.is_empty() {
+            bail!("psn_no and certno must not be empty");
+        }
+        if self.birth_date().is_none() {
+            bail!("brdy '{}' is not a date (yyyy-MM-dd)", self.brdy);
+        }
+        if self.balc.is_negative() {
+            bail!("balc must not be negative");
+        }
+        Ok(())
+    }
+}
+
+/// Reads a persons file: one JSON object per line; blank lines ignored.
+pub fn load_persons_jsonl(path: &std::path::Path) -> anyhow::Result<Vec<Person>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading persons file {}", path.display()))?;
+    parse_persons_jsonl(&text).with_context(|| format!("persons file {}", path.display()))
+}
+
+/// Parses persons JSON lines; an error names the (1-based) line.
+pub fn parse_persons_jsonl(text: &str) -> anyhow::Result<Vec<Person>> {
+    let mut persons = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let person: Person = serde_json::from_str(line).with_context(|| format!("line {}: not a valid person", i + 1))?;
+        person.validate().with_context(|| format!("line {}: person {}", i + 1, person.psn_no))?;
+        persons.push(person);
+    }
+    Ok(persons)
+}
+
+/// Demo persons (all insured in Shenzhen, 440300). Tokens follow the default conventions.
+///
+/// | psn_no | name | certno | insutype/psn_type | balc | ec token | card_no |
+/// |---|---|---|---|---|---|---|
+/// | 44030000000000000001 | 张三 | 440301199001011234 | 310/1101 在职 | 800.00 | EC44030000000000000001 | SC44030000000000000001 |
+/// | 44030000000000000002 | 李秀英 | 440303195803152420 | 310/1201 退休 | 2000.00 | EC…0002 | SC…0002 |
+/// | 44030000000000000003 | 王五 | 440304198507203318 | 390/1501 居民 | 0.00 | EC…0003 | SC…0003 |
+/// | 44030000000000000004 | 赵六 | 440305199208084567 | 310/1101 在职, empty account | 0.00 | EC…0004 | SC…0004 |
+/// | 44030000000000000005 | 陈小明 | 440306201205056727 | 390/1403 中小学生 | 0.00 | EC…0005 | SC…0005 |
+pub fn sample_persons() -> Vec<Person> {
+    let person = |n: u32, name: &str, certno: &str, gend: &str, brdy: &str, insutype: &str, psn_type: &str, balc: Fen, emp: Option<&str>| Person {
+        psn_no: format!("4403000000000000000{n}"),
+        certno: certno.into(),
+        psn_name: name.into(),
+        gend: gend.into(),
+        brdy: brdy.into(),
+        insutype: insutype.into(),
+        psn_type: psn_type.into(),
+        insuplc_admdvs: "440300".into(),
+        balc,
+        ec_token: None,
+        card_sn: None,
+        card_no: None,
+        naty: None,
+        emp_name: emp.map(str::to_string),
+        psn_insu_date: Some("2015-07-01".into()),
+        idet_types: vec![],
+    };
+    vec![
+        person(1, "张三", "440301199001011234", "1", "1990-01-01", "310", "1101", Fen::yuan(800), Some("深圳示例科技有限公司")),
+        person(2, "李秀英", "440303195803152420", "2", "1958-03-15", "310", "1201", Fen::yuan(2000), Some("深圳示例制造厂")),
+        person(3, "王五", "440304198507203318", "1", "1985-07-20", "390", "1501", Fen::ZERO, None),
+        person(4, "赵六", "440305199208084567", "1", "1992-08-08", "310", "1101", Fen::ZERO, Some("深圳示例物流有限公司")),
+        person(5, "陈小明", "440306201205056727", "1", "2012-05-05", "390", "1403", Fen::ZERO, None),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn persons_file_lines() {
+        let text = "\n{\"psn_no\":\"P1\",\"certno\":\"C1\",\"psn_name\":\"甲\",\"gend\":1,\"brdy\":\"1980-01-02\",\"insutype\":310,\"psn_type\":\"1101\",\"insuplc_admdvs\":\"440300\",\"balc\":12.5}\n\n";
+        let persons = parse_persons_jsonl(text).unwrap();
+        assert_eq!(persons.len(), 1);
+        assert_eq!(persons[0].balc, Fen(1250));
+        assert_eq!(persons[0].ec_token(), "ECP1");
+        assert_eq!(persons[0].gend, "1");
+        let bad = format!("{}\n{{\"psn_no\": 1}}\n", text.trim());
+        let err = format!("{:#}", parse_persons_jsonl(&bad).unwrap_err());
+        assert!(err.contains("line 2"), "{err}");
+        let bad_date = text.replace("1980-01-02", "1980-13-02");
+        assert!(format!("{:#}", parse_persons_jsonl(&bad_date).unwrap_err()).contains("line 2"));
+    }
+
+    #[test]
+    fn sample_persons_are_distinct_and_valid() {
+        let persons = sample_persons();
+        for p in &persons {
+            p.validate().unwrap();
+            assert_eq!(p.certno.len(), 18);
+        }
+        assert_eq!(persons[0].psn_no, "44030000000000000001");
+        assert_eq!(persons[0].certno, "440301199001011234");
+    }
+}

@@ -1,0 +1,238 @@
+//! The center's in-memory state: accounts, visits, fee lines, settlements, and stored replies.
+//! Every transaction validates first and mutates after, so a refused request changes nothing.
+
+use crate::person::Person;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use wugan_domain::money::{yuan, Fen};
+use wugan_policy::{Date, FeeLine, LineResult, SetlAmounts, SetlDetail, Ytd};
+
+/// A person with the center's running state: personal-account balance and year-to-date
+/// accumulators by insurance year.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub person: Person,
+    /// 个人账户余额; never below zero (acct_pay is at most the balance).
+    pub balc: Fen,
+    pub ytd: BTreeMap<i32, Ytd>,
+}
+
+/// 就诊 (one registration, `mdtrt_id`).
+#[derive(Debug, Clone)]
+pub struct Visit {
+    pub psn_no: String,
+    pub fixmedins_code: String,
+    pub ipt_otp_no: String,
+    pub insutype: String,
+    pub med_type: Option<String>,
+    pub mdtrt_cert_type: Option<String>,
+    pub begndate: Date,
+    /// 2202 撤销: no fees or settlement may follow.
+    pub cancelled: bool,
+    pub fees: Vec<FeeRecord>,
+    /// The settlement currently in force, if any (cleared by 2208).
+    pub active_setl_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeeStatus {
+    Unsettled,
+    Settled(String),
+    /// Deleted by 2205, or part of a cancelled settlement (the HIS uploads again to re-settle).
+    Cancelled,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeeRecord {
+    pub feedetl_sn: String,
+    pub chrg_bchno: String,
+    /// The line as the engine reads it (class and caps come from the catalogue).
+    pub line: FeeLine,
+    /// The split reported in the 2204 reply.
+    pub result: LineResult,
+    pub status: FeeStatus,
+}
+
+/// A settlement (2207) and what it changed, so 2208 can reverse exactly that.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    pub setl_id: String,
+    pub mdtrt_id: String,
+    pub psn_no: String,
+    pub fixmedins_code: String,
+    pub med_type: String,
+    pub clr_type: String,
+    pub mdtrt_cert_type: Option<String>,
+    pub setl_time: String,
+    pub amounts: SetlAmounts,
+    pub detail: Vec<SetlDetail>,
+    /// The accumulator year and the change this settlement made to it.
+    pub year: i32,
+    pub ytd_delta: Ytd,
+    pub cancelled: bool,
+}
+
+/// A reply kept for msgid replay, with what it answered (a reused msgid must match both).
+#[derive(Debug, Clone)]
+pub struct StoredReply {
+    pub infno: String,
+    pub input: Value,
+    pub response: Value,
+}
+
+/// Bounded store of replies by msgid: the oldest are forgotten first. The hub retries within
+/// minutes, so a large window is plenty and memory stays bounded.
+#[derive(Debug, Default)]
+pub struct ReplyStore {
+    by_msgid: HashMap<String, StoredReply>,
+    order: VecDeque<String>,
+}
+
+impl ReplyStore {
+    pub const CAPACITY: usize = 200_000;
+
+    pub fn get(&self, msgid: &str) -> Option<&StoredReply> {
+        self.by_msgid.get(msgid)
+    }
+
+    pub fn insert(&mut self, msgid: String, reply: StoredReply) {
+        if self.by_msgid.insert(msgid.clone(), reply).is_none() {
+            self.order.push_back(msgid);
+        }
+        while self.order.len() > Self::CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.by_msgid.remove(&old);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub accounts: BTreeMap<String, Account>,
+    /// Identity indexes for 1101 → psn_no.
+    pub by_token: HashMap<String, String>,
+    pub by_certno: HashMap<String, String>,
+    pub by_card: HashMap<String, String>,
+    pub visits: HashMap<String, Visit>,
+    /// (fixmedins_code, ipt_otp_no) → mdtrt_id, for the "already registered" rule.
+    pub registrations: HashMap<(String, String), String>,
+    pub settlements: Vec<Settlement>,
+    pub settlement_index: HashMap<String, usize>,
+    pub replies: ReplyStore,
+    /// Hospital grade by fixmedins_code (default [`State::DEFAULT_GRADE`]).
+    pub hosp_grades: HashMap<String, u32>,
+    /// Serial for mdtrt_id / setl_id / sign_no.
+    pub seq: u64,
+}
+
+impl State {
+    /// The sandbox treats unknown hospitals as grade III (三级), the common case for wugan pilots.
+    pub const DEFAULT_GRADE: u32 = 3;
+
+    pub fn new(persons: Vec<Person>, seq_start: u64) -> anyhow::Result<State> {
+        let mut state = State { seq: seq_start, ..State::default() };
+        for person in persons {
+            state.add_person(person)?;
+        }
+        Ok(state)
+    }
+
+    fn add_person(&mut self, person: Person) -> anyhow::Result<()> {
+        let psn_no = person.psn_no.clone();
+        let keys = [(&mut self.by_token, person.ec_token(), "ec_token"), (&mut self.by_certno, person.certno.clone(), "certno"), (&mut self.by_card, person.card_no(), "card_no")];
+        for (index, key, what) in keys {
+            if let Some(other) = index.insert(key.clone(), psn_no.clone()) {
+                anyhow::bail!("persons {other} and {psn_no} share the same {what}");
+            }
+        }
+        let account = Account { balc: person.balc, ytd: BTreeMap::new(), person };
+        if self.accounts.insert(psn_no.clone(), account).is_some() {
+            anyhow::bail!("psn_no {psn_no} appears twice");
+        }
+        Ok(())
+    }
+
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub fn settlement(&self, setl_id: &str) -> Option<&Settlement> {
+        self.settlement_index.get(setl_id).and_then(|&i| self.settlements.get(i))
+    }
+
+    pub fn push_settlement(&mut self, settlement: Settlement) {
+        self.settlement_index.insert(settlement.setl_id.clone(), self.settlements.len());
+        self.settlements.push(settlement);
+    }
+
+    pub fn grade_of(&self, fixmedins_code: &str) -> u32 {
+        self.hosp_grades.get(fixmedins_code).copied().unwrap_or(Self::DEFAULT_GRADE)
+    }
+}
+
+/// `GET /sandbox/settlements` row.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettlementSummary {
+    pub setl_id: String,
+    pub mdtrt_id: String,
+    pub psn_no: String,
+    pub fixmedins_code: String,
+    pub setl_time: String,
+    #[serde(with = "yuan")]
+    pub medfee_sumamt: Fen,
+    #[serde(with = "yuan")]
+    pub fund_pay_sumamt: Fen,
+    #[serde(with = "yuan")]
+    pub acct_pay: Fen,
+    #[serde(with = "yuan")]
+    pub psn_cash_pay: Fen,
+    pub cancelled: bool,
+}
+
+impl From<&Settlement> for SettlementSummary {
+    fn from(s: &Settlement) -> SettlementSummary {
+        SettlementSummary {
+            setl_id: s.setl_id.clone(),
+            mdtrt_id: s.mdtrt_id.clone(),
+            psn_no: s.psn_no.clone(),
+            fixmedins_code: s.fixmedins_code.clone(),
+            setl_time: s.setl_time.clone(),
+            medfee_sumamt: s.amounts.medfee_sumamt,
+            fund_pay_sumamt: s.amounts.fund_pay_sumamt,
+            acct_pay: s.amounts.acct_pay,
+            psn_cash_pay: s.amounts.psn_cash_pay,
+            cancelled: s.cancelled,
+        }
+    }
+}
+
+/// `GET /sandbox/persons/{psn_no}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonView {
+    pub psn_no: String,
+    pub psn_name: String,
+    pub insutype: String,
+    pub psn_type: String,
+    pub insuplc_admdvs: String,
+    #[serde(with = "yuan")]
+    pub balc: Fen,
+    /// Accumulators by insurance year ("2024" → …).
+    pub ytd: BTreeMap<String, Ytd>,
+}
+
+impl From<&Account> for PersonView {
+    fn from(a: &Account) -> PersonView {
+        PersonView {
+            psn_no: a.person.psn_no.clone(),
+            psn_name: a.person.psn_name.clone(),
+            insutype: a.person.insutype.clone(),
+            psn_type: a.person.psn_type.clone(),
+            insuplc_admdvs: a.person.insuplc_admdvs.clone(),
+            balc: a.balc,
+            ytd: a.ytd.iter().map(|(y, v)| (y.to_string(), *v)).collect(),
+        }
+    }
+}

@@ -1,0 +1,529 @@
+//! The transactions (交易): each parses its wire input, checks it against the state, and only then
+//! changes the state and builds the wire output. Benefit arithmetic is `wugan_policy`'s.
+
+use crate::center::Now;
+use crate::envelope::{opt_text, opt_yuan, req_text, Envelope, TxError};
+use crate::person::Person;
+use crate::state::{FeeRecord, FeeStatus, Settlement, State, Visit};
+use serde_json::{json, Map, Value};
+use std::collections::HashSet;
+use wugan_domain::money::Fen;
+use wugan_policy::decimal::{parse_flag, Price, Qty};
+use wugan_policy::{adjudicate, split_line, Acct, Adjudication, Claim, ClaimPerson, ClaimVisit, Date, FeeLine, PolicySet, SetlAmounts};
+
+/// What every transaction may read besides the state.
+pub struct Ctx<'a> {
+    pub env: &'a Envelope,
+    pub now: &'a Now,
+    /// The center's own region (就医地).
+    pub admdvs: &'a str,
+    pub policy: &'a PolicySet,
+}
+
+pub fn dispatch(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    match ctx.env.infno.as_str() {
+        "9001" => sign_in(state, ctx),
+        "1101" => person_info(state, ctx),
+        "2201" => register(state, ctx),
+        "2202" => cancel_registration(state, ctx),
+        "2204" => upload_fees(state, ctx),
+        "2205" => cancel_fees(state, ctx),
+        "2206" => pre_settle(state, ctx),
+        "2207" => settle(state, ctx),
+        "2208" => cancel_settlement(state, ctx),
+        other => Err(TxError::new(&format!("不支持的交易编号 {other}"), format!("unsupported transaction (infno) {other}"))),
+    }
+}
+
+fn not_found() -> TxError {
+    TxError::new("未查询到参保人员信息", "person not found")
+}
+
+fn mismatch(field: &str, given: &str, expected: &str) -> TxError {
+    TxError::new(&format!("{field} 与记录不符"), format!("{field} '{given}' does not match the record ('{expected}')"))
+}
+
+/// Checks an optional input field against the record.
+fn check_same(data: &Value, field: &str, expected: &str) -> Result<(), TxError> {
+    match opt_text(data, field) {
+        Some(given) if given != expected => Err(mismatch(field, &given, expected)),
+        _ => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------- 9001 签到
+
+fn sign_in(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let sign_no = format!("{}{}{:010}", ctx.admdvs, ctx.now.compact(), state.next_seq());
+    Ok(json!({"signinoutb": {"sign_time": ctx.now.datetime(), "sign_no": sign_no}}))
+}
+
+// ---------------------------------------------------------------- 1101 人员信息获取
+
+fn person_info(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let data = ctx.env.data()?;
+    let psn_no = find_person(state, data)?;
+    let account = state.accounts.get(&psn_no).ok_or_else(not_found)?;
+    let p = &account.person;
+    Ok(json!({
+        "baseinfo": {
+            "psn_no": p.psn_no, "psn_cert_type": "01", "certno": p.certno, "psn_name": p.psn_name,
+            "gend": p.gend, "naty": naty(p), "brdy": p.brdy, "age": age_on(p, ctx.now.date()),
+        },
+        "insuinfo": [{
+            "balc": account.balc.to_yuan_string(), "insutype": p.insutype, "psn_type": p.psn_type,
+            "psn_insu_stas": "1", "psn_insu_date": p.psn_insu_date, "paus_insu_date": null, "cvlserv_flag": "0",
+            "insuplc_admdvs": p.insuplc_admdvs, "emp_name": p.emp_name.clone().unwrap_or_default(),
+        }],
+        "idetinfo": p.idet_types.iter().map(|t| json!({
+            "psn_idet_type": t, "psn_type_lv": null, "memo": null, "begntime": null, "endtime": null,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+/// By 就诊凭证 (mdtrt_cert_type 01 e-voucher token, 02 ID card, 03 social security card) when both
+/// type and number are given; otherwise by 证件 (psn_cert_type "01" or empty, + certno). Real HIS
+/// send every field with "" where unknown, so empty means absent.
+fn find_person(state: &State, data: &Value) -> Result<String, TxError> {
+    let cert_type = opt_text(data, "mdtrt_cert_type");
+    let cert_no = opt_text(data, "mdtrt_cert_no");
+    let index = match (cert_type.as_deref(), cert_no) {
+        (Some("01"), Some(no)) => state.by_token.get(&no),
+        (Some("02"), Some(no)) => state.by_certno.get(&no),
+        (Some("03"), Some(no)) => state.by_card.get(&no),
+        (Some(other), Some(_)) => {
+            return Err(TxError::new(&format!("不支持的就诊凭证类型 {other}"), format!("unsupported mdtrt_cert_type {other} (01, 02, 03)")))
+        }
+        _ => {
+            let certno = opt_text(data, "certno")
+                .ok_or_else(|| TxError::new("缺少就诊凭证或证件号码", "give mdtrt_cert_type + mdtrt_cert_no, or psn_cert_type + certno"))?;
+            match opt_text(data, "psn_cert_type").as_deref() {
+                None | Some("01") => state.by_certno.get(&certno),
+                Some(other) => {
+                    return Err(TxError::new(&format!("不支持的证件类型 {other}"), format!("unsupported psn_cert_type {other} (01 居民身份证)")))
+                }
+            }
+        }
+    };
+    index.cloned().ok_or_else(not_found)
+}
+
+fn naty(p: &Person) -> String {
+    p.naty.clone().unwrap_or_else(|| "01".into())
+}
+
+fn age_on(p: &Person, on: Date) -> u32 {
+    p.birth_date().map_or(0, |b| b.age_on(on))
+}
+
+// ---------------------------------------------------------------- 2201 / 2202 挂号
+
+fn register(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let data = ctx.env.data()?;
+    let psn_no = req_text(data, "psn_no")?;
+    let account = state.accounts.get(&psn_no).ok_or_else(not_found)?;
+    let insutype = account.person.insutype.clone();
+    check_same(data, "insutype", &insutype)?;
+    let ipt_otp_no = req_text(data, "ipt_otp_no")?;
+    let key = (ctx.env.fixmedins_code.clone(), ipt_otp_no.clone());
+    if let Some(existing) = state.registrations.get(&key) {
+        return Err(TxError::new(
+            &format!("门诊号 {ipt_otp_no} 已登记"),
+            format!("already registered: ipt_otp_no {ipt_otp_no} is visit {existing}"),
+        ));
+    }
+    let begndate = match opt_text(data, "begntime") {
+        Some(t) => Date::parse(&t).ok_or_else(|| TxError::new("begntime 格式错误", format!("begntime '{t}' is not yyyy-MM-dd HH:mm:ss")))?,
+        None => ctx.now.date(),
+    };
+    let mdtrt_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
+    let visit = Visit {
+        psn_no: psn_no.clone(),
+        fixmedins_code: ctx.env.fixmedins_code.clone(),
+        ipt_otp_no: ipt_otp_no.clone(),
+        insutype,
+        med_type: opt_text(data, "med_type"),
+        mdtrt_cert_type: opt_text(data, "mdtrt_cert_type"),
+        begndate,
+        cancelled: false,
+        fees: Vec::new(),
+        active_setl_id: None,
+    };
+    state.visits.insert(mdtrt_id.clone(), visit);
+    state.registrations.insert(key, mdtrt_id.clone());
+    Ok(json!({"data": {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "ipt_otp_no": ipt_otp_no}}))
+}
+
+/// A visit that can still take fees or a settlement.
+fn open_visit<'s>(state: &'s State, mdtrt_id: &str) -> Result<&'s Visit, TxError> {
+    let visit = state
+        .visits
+        .get(mdtrt_id)
+        .ok_or_else(|| TxError::new("就诊ID不存在", format!("unknown mdtrt_id {mdtrt_id}")))?;
+    if visit.cancelled {
+        return Err(TxError::new("该就诊已撤销", format!("visit {mdtrt_id} was cancelled")));
+    }
+    if let Some(setl_id) = &visit.active_setl_id {
+        return Err(TxError::new("该就诊已结算，请先撤销结算", format!("visit {mdtrt_id} is already settled (setl_id {setl_id}); cancel the settlement first")));
+    }
+    Ok(visit)
+}
+
+fn cancel_registration(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let data = ctx.env.data()?;
+    let mdtrt_id = req_text(data, "mdtrt_id")?;
+    let visit = open_visit(state, &mdtrt_id)?;
+    check_same(data, "psn_no", &visit.psn_no)?;
+    check_same(data, "ipt_otp_no", &visit.ipt_otp_no)?;
+    let key = (visit.fixmedins_code.clone(), visit.ipt_otp_no.clone());
+    state.registrations.remove(&key);
+    if let Some(visit) = state.visits.get_mut(&mdtrt_id) {
+        visit.cancelled = true;
+        for fee in visit.fees.iter_mut().filter(|f| f.status == FeeStatus::Unsettled) {
+            fee.status = FeeStatus::Cancelled;
+        }
+    }
+    Ok(json!({}))
+}
+
+// ---------------------------------------------------------------- 2204 / 2205 费用明细
+
+/// One incoming fee line, parsed.
+struct IncomingFee {
+    mdtrt_id: String,
+    feedetl_sn: String,
+    chrg_bchno: String,
+    psn_no: Option<String>,
+    line: FeeLine,
+}
+
+fn upload_fees(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let lines = fee_details(&ctx.env.input)?;
+    let mut incoming = Vec::with_capacity(lines.len());
+    let mut seen = HashSet::new();
+    for (i, raw) in lines.iter().enumerate() {
+        let fee = parse_fee(i, raw)?;
+        let visit = open_visit(state, &fee.mdtrt_id)?;
+        if let Some(psn_no) = &fee.psn_no {
+            if psn_no != &visit.psn_no {
+                return Err(mismatch("psn_no", psn_no, &visit.psn_no));
+            }
+        }
+        let duplicate_stored = visit.fees.iter().any(|f| f.feedetl_sn == fee.feedetl_sn && f.status != FeeStatus::Cancelled);
+        if duplicate_stored || !seen.insert((fee.mdtrt_id.clone(), fee.feedetl_sn.clone())) {
+            return Err(TxError::new(&format!("费用明细流水号 {} 重复", fee.feedetl_sn), format!("duplicate feedetl_sn {} in visit {}", fee.feedetl_sn, fee.mdtrt_id)));
+        }
+        let result = split_line(i, &fee.line, ctx.policy)?;
+        incoming.push((fee, result));
+    }
+    let mut output = Vec::with_capacity(incoming.len());
+    for (fee, result) in incoming {
+        output.push(serde_json::to_value(&result).unwrap_or(Value::Null));
+        if let Some(visit) = state.visits.get_mut(&fee.mdtrt_id) {
+            visit.fees.push(FeeRecord { feedetl_sn: fee.feedetl_sn, chrg_bchno: fee.chrg_bchno, line: fee.line, result, status: FeeStatus::Unsettled });
+        }
+    }
+    Ok(json!({"result": output}))
+}
+
+/// `input.feedetail` (or `input.data.feedetail`), an array or a single object.
+fn fee_details(input: &Value) -> Result<Vec<Value>, TxError> {
+    let node = input.get("feedetail").or_else(|| input.get("data").and_then(|d| d.get("feedetail")));
+    match node {
+        Some(Value::Array(items)) if !items.is_empty() => Ok(items.clone()),
+        Some(item @ Value::Object(_)) => Ok(vec![item.clone()]),
+        _ => Err(TxError::new("缺少费用明细 feedetail", "missing input.feedetail (a non-empty list of fee lines)")),
+    }
+}
+
+fn parse_fee(i: usize, raw: &Value) -> Result<IncomingFee, TxError> {
+    let at = |e: TxError| TxError::bilingual(format!("第{}条明细 / fee line {}: {}", i + 1, i + 1, e.message));
+    let decimal = |key: &str, scale: u32| {
+        raw.get(key)
+            .map(|v| wugan_domain::money::scaled_from_json(v, scale))
+            .transpose()
+            .map(Option::flatten)
+            .map_err(|e| at(TxError::new(&format!("{key} 格式错误"), format!("{key}: {e}"))))
+    };
+    let amount = opt_yuan(raw, "det_item_fee_sumamt").map_err(at)?;
+    let pric = decimal("pric", Price::SCALE)?.map(Price);
+    let cnt = decimal("cnt", Qty::SCALE)?.map(Qty);
+    let amount = match (amount, pric, cnt) {
+        (Some(a), _, _) => a,
+        (None, Some(p), Some(c)) => p.times(c),
+        _ => return Err(at(TxError::missing("det_item_fee_sumamt"))),
+    };
+    let negative = amount.is_negative() || pric.is_some_and(|p| p.0 < 0) || cnt.is_some_and(|c| c.0 < 0);
+    if negative {
+        return Err(at(TxError::new("门诊费用明细金额不能为负", "outpatient fee amounts, prices and quantities must not be negative")));
+    }
+    if let (Some(p), Some(c)) = (pric, cnt) {
+        // The platform checks the line's arithmetic; one fen of rounding is allowed.
+        if (p.times(c) - amount).0.abs() > 1 {
+            return Err(at(TxError::new(
+                "明细金额与单价×数量不符",
+                format!("det_item_fee_sumamt {} differs from pric × cnt {}", amount.to_yuan_string(), p.times(c).to_yuan_string()),
+            )));
+        }
+    }
+    let feedetl_sn = req_text(raw, "feedetl_sn").map_err(at)?;
+    Ok(IncomingFee {
+        mdtrt_id: req_text(raw, "mdtrt_id").map_err(at)?,
+        chrg_bchno: opt_text(raw, "chrg_bchno").unwrap_or_default(),
+        psn_no: opt_text(raw, "psn_no"),
+        line: FeeLine {
+            feedetl_sn: Some(feedetl_sn.clone()),
+            med_list_codg: Some(req_text(raw, "med_list_codg").map_err(at)?),
+            // Class, cap and ratio are the catalogue's, never the hospital's.
+            chrgitm_lv: None,
+            pric,
+            cnt,
+            det_item_fee_sumamt: Some(amount),
+            selfpay_prop: None,
+            pric_uplmt_amt: None,
+        },
+        feedetl_sn,
+    })
+}
+
+/// 2205: `chrg_bchno` "0000" (or absent) deletes every unsettled line, otherwise that batch's.
+fn cancel_fees(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let data = ctx.env.data()?;
+    let mdtrt_id = req_text(data, "mdtrt_id")?;
+    let visit = open_visit(state, &mdtrt_id)?;
+    check_same(data, "psn_no", &visit.psn_no)?;
+    let batch = opt_text(data, "chrg_bchno").unwrap_or_else(|| "0000".into());
+    let all = batch == "0000";
+    let matches = |f: &FeeRecord| f.status == FeeStatus::Unsettled && (all || f.chrg_bchno == batch);
+    if !all && !visit.fees.iter().any(matches) {
+        return Err(TxError::new(&format!("收费批次 {batch} 无未结算明细"), format!("no unsettled fee lines in batch {batch}")));
+    }
+    let mut deleted = 0;
+    if let Some(visit) = state.visits.get_mut(&mdtrt_id) {
+        for fee in visit.fees.iter_mut().filter(|f| matches(f)) {
+            fee.status = FeeStatus::Cancelled;
+            deleted += 1;
+        }
+    }
+    Ok(json!({"deleted": deleted}))
+}
+
+// ---------------------------------------------------------------- 2206 / 2207 / 2208 结算
+
+/// A settlement computed but not applied.
+struct Prepared {
+    mdtrt_id: String,
+    /// 就诊凭证类型 at registration, when the settlement request does not repeat it.
+    mdtrt_cert_type: Option<String>,
+    psn_no: String,
+    med_type: String,
+    clr_type: &'static str,
+    year: i32,
+    adj: Adjudication,
+}
+
+fn prepare(state: &State, ctx: &Ctx, data: &Value) -> Result<Prepared, TxError> {
+    let mdtrt_id = req_text(data, "mdtrt_id")?;
+    let visit = open_visit(state, &mdtrt_id)?;
+    check_same(data, "psn_no", &visit.psn_no)?;
+    check_same(data, "insutype", &visit.insutype)?;
+    let account = state.accounts.get(&visit.psn_no).ok_or_else(not_found)?;
+    let fees: Vec<&FeeRecord> = visit.fees.iter().filter(|f| f.status == FeeStatus::Unsettled).collect();
+    if fees.is_empty() {
+        return Err(TxError::new("无待结算的费用明细", format!("visit {mdtrt_id} has no unsettled fee lines (upload with 2204 first)")));
+    }
+    check_medfee(data, &fees)?;
+    let med_type = opt_text(data, "med_type").or_else(|| visit.med_type.clone()).unwrap_or_else(|| "11".into());
+    let acct_used = match data.get("acct_used_flag") {
+        None => false,
+        Some(v) => parse_flag(v).ok_or_else(|| TxError::new("acct_used_flag 取值错误", format!("acct_used_flag {v} is not 0 or 1")))?,
+    };
+    let claim = Claim {
+        person: ClaimPerson {
+            insutype: visit.insutype.clone(),
+            psn_type: account.person.psn_type.clone(),
+            age: Some(age_on(&account.person, visit.begndate)),
+            insuplc_admdvs: Some(account.person.insuplc_admdvs.clone()),
+            idet_types: account.person.idet_types.clone(),
+        },
+        visit: ClaimVisit {
+            med_type: med_type.clone(),
+            hosp_grade: Some(state.grade_of(&visit.fixmedins_code)),
+            mdtrtarea_admvs: Some(ctx.admdvs.to_string()),
+            date: visit.begndate,
+            admissions_this_year: Some(admissions_before(state, &visit.psn_no, visit.begndate.year) + 1),
+        },
+        ytd: account.ytd.get(&visit.begndate.year).copied().unwrap_or_default(),
+        acct: Acct { used: acct_used, balc: account.balc },
+        fees: fees.iter().map(|f| f.line.clone()).collect(),
+    };
+    let adj = adjudicate(&claim, ctx.policy)?;
+    let clr_type = if adj.trace.benefit == "inpatient" { "21" } else { "11" };
+    Ok(Prepared { mdtrt_id, mdtrt_cert_type: visit.mdtrt_cert_type.clone(), psn_no: visit.psn_no.clone(), med_type, clr_type, year: visit.begndate.year, adj })
+}
+
+/// medfee_sumamt must equal the unsettled lines' total: the HIS and the center agree on the bill.
+fn check_medfee(data: &Value, fees: &[&FeeRecord]) -> Result<(), TxError> {
+    let given = opt_yuan(data, "medfee_sumamt")?.ok_or_else(|| TxError::missing("medfee_sumamt"))?;
+    let total: Fen = fees.iter().map(|f| f.result.det_item_fee_sumamt).sum();
+    if given != total {
+        return Err(TxError::new(
+            &format!("医疗费总额 {} 与上传明细合计 {} 不符", given.to_yuan_string(), total.to_yuan_string()),
+            format!("medfee_sumamt {} does not equal the uploaded fee lines' total {}", given.to_yuan_string(), total.to_yuan_string()),
+        ));
+    }
+    Ok(())
+}
+
+/// Inpatient settlements in force for this person and year (for first / repeat deductibles).
+fn admissions_before(state: &State, psn_no: &str, year: i32) -> u32 {
+    let count = state.settlements.iter().filter(|s| !s.cancelled && s.psn_no == psn_no && s.year == year && s.clr_type == "21").count();
+    u32::try_from(count).unwrap_or(u32::MAX - 1)
+}
+
+fn pre_settle(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let data = ctx.env.data()?;
+    let p = prepare(state, ctx, data)?;
+    let account = state.accounts.get(&p.psn_no).ok_or_else(not_found)?;
+    let setlinfo = setlinfo(ctx, &p.head(data), &account.person, &p.adj.setlinfo, None);
+    Ok(json!({"setlinfo": setlinfo, "setldetail": p.adj.setldetail}))
+}
+
+fn settle(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let data = ctx.env.data()?;
+    let p = prepare(state, ctx, data)?;
+    check_hospital_split(data, &p.adj.setlinfo)?;
+    let setl_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
+    let s = &p.adj.setlinfo;
+    let account = state.accounts.get_mut(&p.psn_no).ok_or_else(not_found)?;
+    let ytd_before = account.ytd.get(&p.year).copied().unwrap_or_default();
+    account.balc -= s.acct_pay;
+    account.ytd.insert(p.year, p.adj.ytd);
+    let output = json!({"setlinfo": setlinfo(ctx, &p.head(data), &account.person, s, Some(&setl_id)), "setldetail": p.adj.setldetail});
+    if let Some(visit) = state.visits.get_mut(&p.mdtrt_id) {
+        visit.active_setl_id = Some(setl_id.clone());
+        for fee in visit.fees.iter_mut().filter(|f| f.status == FeeStatus::Unsettled) {
+            fee.status = FeeStatus::Settled(setl_id.clone());
+        }
+    }
+    let visit_fixmedins = state.visits.get(&p.mdtrt_id).map(|v| v.fixmedins_code.clone()).unwrap_or_default();
+    state.push_settlement(Settlement {
+        setl_id,
+        mdtrt_id: p.mdtrt_id.clone(),
+        psn_no: p.psn_no.clone(),
+        fixmedins_code: visit_fixmedins,
+        med_type: p.med_type.clone(),
+        clr_type: p.clr_type.to_string(),
+        mdtrt_cert_type: opt_text(data, "mdtrt_cert_type").or_else(|| p.mdtrt_cert_type.clone()),
+        setl_time: ctx.now.datetime(),
+        amounts: *s,
+        detail: p.adj.setldetail.clone(),
+        year: p.year,
+        ytd_delta: p.adj.ytd.minus(&ytd_before),
+        cancelled: false,
+    });
+    Ok(output)
+}
+
+/// 2207 may repeat the 2206 split (fulamt_ownpay_amt …); when it does, it must agree.
+fn check_hospital_split(data: &Value, s: &SetlAmounts) -> Result<(), TxError> {
+    let fields = [
+        ("fulamt_ownpay_amt", s.fulamt_ownpay_amt),
+        ("overlmt_selfpay", s.overlmt_selfpay),
+        ("preselfpay_amt", s.preselfpay_amt),
+        ("inscp_scp_amt", s.inscp_scp_amt),
+    ];
+    for (field, computed) in fields {
+        if let Some(given) = opt_yuan(data, field)? {
+            if given != computed {
+                return Err(TxError::new(
+                    &format!("{field} {} 与中心计算 {} 不符", given.to_yuan_string(), computed.to_yuan_string()),
+                    format!("{field} {} differs from the center's {}", given.to_yuan_string(), computed.to_yuan_string()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn cancel_settlement(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let data = ctx.env.data()?;
+    let setl_id = req_text(data, "setl_id")?;
+    let unknown = || TxError::new("结算ID不存在", format!("unknown setl_id {setl_id}"));
+    let setl = state.settlement(&setl_id).ok_or_else(unknown)?.clone();
+    check_same(data, "mdtrt_id", &setl.mdtrt_id)?;
+    check_same(data, "psn_no", &setl.psn_no)?;
+    if setl.cancelled {
+        return Err(TxError::new("该结算已撤销", format!("settlement {setl_id} is already cancelled")));
+    }
+    let account = state.accounts.get_mut(&setl.psn_no).ok_or_else(not_found)?;
+    account.balc += setl.amounts.acct_pay;
+    let ytd = account.ytd.entry(setl.year).or_default();
+    *ytd = ytd.minus(&setl.ytd_delta);
+    let mut reversal = setl.amounts.negated();
+    reversal.balc = account.balc;
+    let cancel_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
+    if let Some(visit) = state.visits.get_mut(&setl.mdtrt_id) {
+        visit.active_setl_id = None;
+        for fee in visit.fees.iter_mut().filter(|f| f.status == FeeStatus::Settled(setl_id.clone())) {
+            fee.status = FeeStatus::Cancelled;
+        }
+    }
+    if let Some(&i) = state.settlement_index.get(&setl_id) {
+        state.settlements[i].cancelled = true;
+    }
+    let account = state.accounts.get(&setl.psn_no).ok_or_else(not_found)?;
+    let head = Head { mdtrt_id: &setl.mdtrt_id, med_type: &setl.med_type, clr_type: &setl.clr_type, mdtrt_cert_type: setl.mdtrt_cert_type.clone() };
+    let mut info = setlinfo(ctx, &head, &account.person, &reversal, Some(&cancel_id));
+    if let Value::Object(map) = &mut info {
+        map.insert("init_setl_id".into(), json!(setl_id));
+    }
+    let detail: Vec<_> = setl.detail.iter().map(|d| d.negated()).collect();
+    Ok(json!({"setlinfo": info, "setldetail": detail}))
+}
+
+/// The visit fields of a `setlinfo`.
+struct Head<'a> {
+    mdtrt_id: &'a str,
+    med_type: &'a str,
+    clr_type: &'a str,
+    mdtrt_cert_type: Option<String>,
+}
+
+impl Prepared {
+    fn head(&self, data: &Value) -> Head<'_> {
+        Head { mdtrt_id: &self.mdtrt_id, med_type: &self.med_type, clr_type: self.clr_type, mdtrt_cert_type: opt_text(data, "mdtrt_cert_type").or_else(|| self.mdtrt_cert_type.clone()) }
+    }
+}
+
+/// The `setlinfo` object: person and visit fields, then the engine's amounts (national names).
+fn setlinfo(ctx: &Ctx, head: &Head, person: &Person, amounts: &SetlAmounts, setl_id: Option<&str>) -> Value {
+    let mut map = Map::new();
+    let mut put = |k: &str, v: Value| {
+        map.insert(k.to_string(), v);
+    };
+    put("mdtrt_id", json!(head.mdtrt_id));
+    put("setl_id", json!(setl_id));
+    put("psn_no", json!(person.psn_no));
+    put("psn_name", json!(person.psn_name));
+    put("psn_cert_type", json!("01"));
+    put("certno", json!(person.certno));
+    put("gend", json!(person.gend));
+    put("naty", json!(naty(person)));
+    put("brdy", json!(person.brdy));
+    put("age", json!(age_on(person, ctx.now.date())));
+    put("insutype", json!(person.insutype));
+    put("psn_type", json!(person.psn_type));
+    put("cvlserv_flag", json!("0"));
+    put("setl_time", json!(ctx.now.datetime()));
+    put("mdtrt_cert_type", json!(head.mdtrt_cert_type));
+    put("med_type", json!(head.med_type));
+    for (k, v) in amounts.to_setlinfo() {
+        put(&k, v);
+    }
+    put("medins_setl_id", json!(ctx.env.msgid));
+    put("clr_optins", json!(person.insuplc_admdvs));
+    put("clr_way", json!("1"));
+    put("clr_type", json!(head.clr_type));
+    Value::Object(map)
+}

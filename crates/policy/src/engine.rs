@@ -1,0 +1,260 @@
+//! The benefit calculation for one visit (policy-rules.md §1):
+//! lines → 起付线 → 统筹 (ratio, annual cap) → above-cap layer → patient share → personal account.
+
+use crate::claim::{Claim, Ytd};
+use crate::line::{split_line, LineResult};
+use crate::policy::{AboveCapFund, Accumulator, Benefit, Deductible, FundCode, Grade, PolicySet, Scheme};
+use crate::setl::{Adjudication, SetlAmounts, SetlDetail, Trace};
+use crate::PolicyError;
+use wugan_domain::money::{Fen, Ratio};
+
+/// Adjudicates one claim against a policy set. Pure: the same claim and set always give the same
+/// result, and the result holds insurance-interface.md §2 invariants 1–4 (checked before returning).
+pub fn adjudicate(claim: &Claim, policy: &PolicySet) -> Result<Adjudication, PolicyError> {
+    let admdvs = claim
+        .person
+        .insuplc_admdvs
+        .as_deref()
+        .or(claim.visit.mdtrtarea_admvs.as_deref())
+        .ok_or(PolicyError::NoRegion)?;
+    let group = policy.group_of(&claim.person.psn_type)?;
+    let scheme = policy.select(admdvs, &claim.person.insutype, group, claim.visit.date)?;
+    let benefit_name = policy.benefit_name(&claim.visit.med_type)?;
+    let benefit = scheme.benefits.get(benefit_name).ok_or_else(|| PolicyError::NoBenefit {
+        benefit: benefit_name.to_string(),
+        med_type: claim.visit.med_type.clone(),
+        insutype: scheme.insutype.clone(),
+        group: group.as_str().to_string(),
+    })?;
+    let lines = claim.fees.iter().enumerate().map(|(i, f)| split_line(i, f, policy)).collect::<Result<Vec<_>, _>>()?;
+    let totals = Totals::of(&lines);
+    let grade = Grade::of(claim.visit.hosp_grade);
+    let pooled = pool(benefit, grade, totals.inscp, &claim.ytd, claim.visit.admissions_this_year.unwrap_or(1));
+    let setlinfo = shares(&totals, &pooled, claim);
+    setlinfo.check().map_err(|broken| PolicyError::Invariant(broken.join("; ")))?;
+    Ok(Adjudication {
+        setldetail: detail(scheme, &pooled, &setlinfo),
+        ytd: ytd_after(&claim.ytd, benefit.accumulator, &pooled),
+        lines,
+        setlinfo,
+        trace: Trace {
+            policy: policy.name.clone(),
+            policy_status: scheme.status.clone().unwrap_or_else(|| policy.status.clone()),
+            admdvs: admdvs.to_string(),
+            insutype: scheme.insutype.clone(),
+            psn_group: group.as_str().to_string(),
+            benefit: benefit_name.to_string(),
+            scheme_effective_from: scheme.effective_from.to_string(),
+        },
+    })
+}
+
+/// Visit totals of the line splits.
+#[derive(Clone, Copy, Debug, Default)]
+struct Totals {
+    medfee: Fen,
+    fulamt: Fen,
+    overlmt: Fen,
+    preselfpay: Fen,
+    inscp: Fen,
+}
+
+impl Totals {
+    fn of(lines: &[LineResult]) -> Totals {
+        lines.iter().fold(Totals::default(), |t, l| Totals {
+            medfee: t.medfee + l.det_item_fee_sumamt,
+            fulamt: t.fulamt + l.fulamt_ownpay_amt,
+            overlmt: t.overlmt + l.overlmt_amt,
+            preselfpay: t.preselfpay + l.preselfpay_amt,
+            inscp: t.inscp + l.inscp_scp_amt,
+        })
+    }
+}
+
+/// What the pooling funds pay, and the limits they were held to.
+#[derive(Clone, Debug)]
+struct Pooled {
+    inscp: Fen,
+    dedc: Fen,
+    /// 统筹 base: in-scope amount above the deductible.
+    base: Fen,
+    ratio: Ratio,
+    hifp: Fen,
+    /// Room left under the annual / per-visit cap before this visit; `None` = unlimited.
+    hifp_room: Option<Fen>,
+    above: Option<AboveLayer>,
+}
+
+#[derive(Clone, Debug)]
+struct AboveLayer {
+    fund: AboveCapFund,
+    ratio: Ratio,
+    /// The base left over once the basic fund hit its cap.
+    excess: Fen,
+    paid: Fen,
+    room: Option<Fen>,
+}
+
+fn pool(benefit: &Benefit, grade: Grade, inscp: Fen, ytd: &Ytd, admission: u32) -> Pooled {
+    let dedc = inscp.max(Fen::ZERO).min(deductible_left(benefit, grade, ytd, admission));
+    let base = (inscp - dedc).max(Fen::ZERO);
+    let ratio = benefit.ratio.at(grade);
+    let hifp_room = hifp_room(benefit, ytd);
+    let uncapped = ratio.apply(base);
+    let hifp = hifp_room.map_or(uncapped, |room| uncapped.min(room));
+    let above = benefit.above_cap.as_ref().map(|layer| {
+        let room = layer.annual_cap.map(|cap| (cap - above_paid(layer.fund, ytd)).max(Fen::ZERO));
+        let exact = above_cap_amount(base, ratio, hifp, uncapped, layer.ratio);
+        let paid = room.map_or(exact, |r| exact.min(r)).min(base - hifp);
+        let excess = if ratio.0 > 0 && hifp < uncapped { base - covered_base(hifp, ratio) } else { Fen::ZERO };
+        AboveLayer { fund: layer.fund, ratio: layer.ratio, excess: excess.max(Fen::ZERO), paid: paid.max(Fen::ZERO), room }
+    });
+    Pooled { inscp, dedc, base, ratio, hifp, hifp_room, above }
+}
+
+fn deductible_left(benefit: &Benefit, grade: Grade, ytd: &Ytd, admission: u32) -> Fen {
+    match &benefit.deductible {
+        Deductible::None => Fen::ZERO,
+        Deductible::PerYear { amount } => {
+            let paid = match benefit.accumulator {
+                Accumulator::Main => ytd.dedc_paid,
+                Accumulator::Outpatient => ytd.otp_dedc_paid,
+            };
+            (amount.at(grade) - paid).max(Fen::ZERO)
+        }
+        Deductible::PerAdmission { first, .. } if admission <= 1 => first.at(grade),
+        Deductible::PerAdmission { repeat, .. } => repeat.at(grade),
+    }
+}
+
+/// Room under the tighter of the annual cap (less what was paid this year) and the per-visit cap.
+fn hifp_room(benefit: &Benefit, ytd: &Ytd) -> Option<Fen> {
+    let paid = match benefit.accumulator {
+        Accumulator::Main => ytd.hifp_paid,
+        Accumulator::Outpatient => ytd.otp_hifp_paid,
+    };
+    let annual = benefit.annual_cap.map(|cap| (cap - paid).max(Fen::ZERO));
+    match (annual, benefit.per_visit_cap) {
+        (Some(a), Some(v)) => Some(a.min(v)),
+        (a, v) => a.or(v),
+    }
+}
+
+fn above_paid(fund: AboveCapFund, ytd: &Ytd) -> Fen {
+    match fund {
+        AboveCapFund::Hifob => ytd.hifob_paid,
+        AboveCapFund::Hifmi => ytd.hifmi_paid,
+    }
+}
+
+/// The above-cap layer pays `above_ratio × (base − cap/ratio)`: the part of the base the basic fund
+/// would have covered, had it no cap, beyond what its cap allows. Computed exactly as a fraction and
+/// rounded once, so the total fund share grows by at most what the base grows (a new fee line never
+/// lowers the patient's share, whatever the rounding).
+fn above_cap_amount(base: Fen, ratio: Ratio, hifp: Fen, uncapped: Fen, above_ratio: Ratio) -> Fen {
+    if ratio.0 == 0 || hifp >= uncapped {
+        return Fen::ZERO;
+    }
+    // above = above_ratio × (ratio × base − hifp) / ratio, all in basis points.
+    let shortfall_bp = ratio.0 as i128 * base.0 as i128 - hifp.0 as i128 * 10_000;
+    let numerator = above_ratio.0 as i128 * shortfall_bp.max(0);
+    let denominator = 10_000 * ratio.0 as i128;
+    Fen(((2 * numerator + denominator) / (2 * denominator)) as i64)
+}
+
+/// The base the capped basic payment corresponds to (for the trace only).
+fn covered_base(hifp: Fen, ratio: Ratio) -> Fen {
+    Fen(((hifp.0 as i128 * 10_000 + ratio.0 as i128 / 2) / ratio.0 as i128) as i64)
+}
+
+/// Patient share and how it is paid: personal account first (if chosen), then cash.
+fn shares(t: &Totals, p: &Pooled, claim: &Claim) -> SetlAmounts {
+    let (hifob, hifmi) = match &p.above {
+        Some(a) if a.fund == AboveCapFund::Hifob => (a.paid, Fen::ZERO),
+        Some(a) => (Fen::ZERO, a.paid),
+        None => (Fen::ZERO, Fen::ZERO),
+    };
+    let fund = p.hifp + hifob + hifmi;
+    let psn_part = t.medfee - fund;
+    let balc_before = claim.acct.balc.max(Fen::ZERO);
+    let acct_pay = if claim.acct.used { psn_part.min(balc_before).max(Fen::ZERO) } else { Fen::ZERO };
+    SetlAmounts {
+        medfee_sumamt: t.medfee,
+        fulamt_ownpay_amt: t.fulamt,
+        overlmt_selfpay: t.overlmt,
+        preselfpay_amt: t.preselfpay,
+        inscp_scp_amt: t.inscp,
+        act_pay_dedc: p.dedc,
+        hifp_pay: p.hifp,
+        pool_prop_selfpay: p.ratio,
+        hifmi_pay: hifmi,
+        hifob_pay: hifob,
+        fund_pay_sumamt: fund,
+        psn_part_amt: psn_part,
+        acct_pay,
+        psn_cash_pay: psn_part - acct_pay,
+        hosp_part_amt: Fen::ZERO,
+        balc: claim.acct.balc - acct_pay,
+        ..SetlAmounts::default()
+    }
+}
+
+fn detail(scheme: &Scheme, p: &Pooled, s: &SetlAmounts) -> Vec<SetlDetail> {
+    let y = |f: Fen| f.to_yuan_string();
+    let item = |code: &FundCode, inscp: Fen, room: Option<Fen>, paid: Fen, info: String| SetlDetail {
+        fund_pay_type: code.code.clone(),
+        fund_pay_type_name: code.name.clone(),
+        inscp_scp_amt: inscp,
+        crt_payb_lmt_amt: room,
+        fund_payamt: paid,
+        setl_proc_info: info,
+    };
+    let mut out = Vec::new();
+    if p.inscp.is_positive() || p.hifp != Fen::ZERO {
+        let info = format!(
+            "符合范围 {} − 起付线 {} = 统筹基数 {}; × 比例 {} → {}{}",
+            y(p.inscp),
+            y(p.dedc),
+            y(p.base),
+            p.ratio.to_decimal_string(),
+            y(p.hifp),
+            p.hifp_room.map_or(String::new(), |r| format!(" (限额余额 {})", y(r)))
+        );
+        out.push(item(&scheme.funds.hifp, p.inscp, p.hifp_room, p.hifp, info));
+    }
+    if let Some(a) = p.above.as_ref().filter(|a| a.paid != Fen::ZERO) {
+        let code = match a.fund {
+            AboveCapFund::Hifob => scheme.funds.hifob.as_ref(),
+            AboveCapFund::Hifmi => scheme.funds.hifmi.as_ref(),
+        };
+        let info = format!("超限额基数 {} × 比例 {} → {}", y(a.excess), a.ratio.to_decimal_string(), y(a.paid));
+        if let Some(code) = code {
+            out.push(item(code, a.excess, a.room, a.paid, info));
+        }
+    }
+    if let Some(code) = scheme.funds.acct.as_ref().filter(|_| s.acct_pay != Fen::ZERO) {
+        let info = format!("个人负担 {} 由个人账户支付 {}", y(s.psn_part_amt), y(s.acct_pay));
+        out.push(item(code, s.psn_part_amt, None, s.acct_pay, info));
+    }
+    out
+}
+
+fn ytd_after(before: &Ytd, acc: Accumulator, p: &Pooled) -> Ytd {
+    let mut after = *before;
+    match acc {
+        Accumulator::Main => {
+            after.dedc_paid += p.dedc;
+            after.hifp_paid += p.hifp;
+        }
+        Accumulator::Outpatient => {
+            after.otp_dedc_paid += p.dedc;
+            after.otp_hifp_paid += p.hifp;
+        }
+    }
+    match &p.above {
+        Some(a) if a.fund == AboveCapFund::Hifob => after.hifob_paid += a.paid,
+        Some(a) => after.hifmi_paid += a.paid,
+        None => {}
+    }
+    after
+}

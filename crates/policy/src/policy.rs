@@ -1,0 +1,345 @@
+//! Policy parameter sets (政策参数): data, not code.
+//!
+//! A [`PolicySet`] is one JSON document (see `policies/README.md`). It holds [`Scheme`]s, each keyed by
+//! region (统筹区 admdvs) × 险种 insutype × person group × effective date range; a claim selects the
+//! scheme of the insured place, insurance type and person group in force on the visit date.
+
+use crate::catalogue::Catalogue;
+use crate::decimal::Date;
+use crate::PolicyError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use wugan_domain::money::{ratio, yuan, yuan_opt, Fen, Ratio};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicySet {
+    pub name: String,
+    /// Verification status, e.g. "verified" or "example numbers, to be confirmed". Shown to users.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// 乙类先行自付比例 when neither the line nor the catalogue gives one (a provincial parameter).
+    #[serde(with = "ratio")]
+    pub b_class_selfpay_prop: Ratio,
+    /// 医疗类别 → benefit name (a key of [`Scheme::benefits`]).
+    pub med_types: BTreeMap<String, String>,
+    /// 人员类别 prefixes → person group, first match wins.
+    #[serde(default = "default_psn_groups")]
+    pub psn_groups: Vec<GroupRule>,
+    pub schemes: Vec<Scheme>,
+    /// The treatment place's catalogue (就医地目录), inline …
+    #[serde(default)]
+    pub catalogue: Catalogue,
+    /// … or a catalogue file next to the policy file (merged into `catalogue` at load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalogue_file: Option<String>,
+}
+
+/// Person groups the schemes are written for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PsnGroup {
+    /// 在职职工.
+    InService,
+    /// 退休人员 (incl. 离休 unless a region says otherwise).
+    Retired,
+    /// 城乡居民 (成年).
+    ResidentAdult,
+    /// 未成年人、学生 (中小学生、大学生、学龄前儿童、新生儿).
+    Minor,
+}
+
+impl PsnGroup {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PsnGroup::InService => "in_service",
+            PsnGroup::Retired => "retired",
+            PsnGroup::ResidentAdult => "resident_adult",
+            PsnGroup::Minor => "minor",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRule {
+    pub group: PsnGroup,
+    pub psn_type_prefixes: Vec<String>,
+}
+
+/// National 人员类别 codes: 11xx 在职, 12xx 退休, 13xx 离休, 14xx 未成年/学生, 15xx 居民.
+fn default_psn_groups() -> Vec<GroupRule> {
+    let rule = |group, prefixes: &[&str]| GroupRule { group, psn_type_prefixes: prefixes.iter().map(|p| p.to_string()).collect() };
+    vec![
+        rule(PsnGroup::InService, &["11"]),
+        rule(PsnGroup::Retired, &["12", "13"]),
+        rule(PsnGroup::Minor, &["14"]),
+        rule(PsnGroup::ResidentAdult, &["15"]),
+    ]
+}
+
+/// One benefit scheme: a region's rules for one insurance type and person group over a date range.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scheme {
+    /// 参保地医保区划 this scheme belongs to.
+    pub admdvs: String,
+    pub insutype: String,
+    pub psn_group: PsnGroup,
+    pub effective_from: Date,
+    /// Inclusive; `None` = until replaced.
+    #[serde(default)]
+    pub effective_to: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    pub funds: FundCodes,
+    pub benefits: BTreeMap<String, Benefit>,
+}
+
+/// 基金支付类型 codes and names this scheme reports in `setldetail`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FundCodes {
+    /// Basic pooling fund, e.g. 310100 (employees) or 390100 (residents).
+    pub hifp: FundCode,
+    /// Personal account, e.g. 310200; residents have none.
+    #[serde(default)]
+    pub acct: Option<FundCode>,
+    /// 职工大额医疗费用补助, e.g. 330100.
+    #[serde(default)]
+    pub hifob: Option<FundCode>,
+    /// 居民大病保险, e.g. 390200.
+    #[serde(default)]
+    pub hifmi: Option<FundCode>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FundCode {
+    pub code: String,
+    pub name: String,
+}
+
+/// The rules for one kind of care (门诊统筹, 住院 …).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Benefit {
+    /// Where the numbers come from, or "example value" — shown in reviews, not used in arithmetic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub deductible: Deductible,
+    /// 统筹基金支付比例 by hospital grade.
+    pub ratio: GradeRatios,
+    /// 年度最高支付限额 of the pooling fund for this accumulator; `None` = no cap.
+    #[serde(default, with = "yuan_opt")]
+    pub annual_cap: Option<Fen>,
+    /// 单次最高支付限额 (per visit), e.g. for outpatient pooling.
+    #[serde(default, with = "yuan_opt")]
+    pub per_visit_cap: Option<Fen>,
+    #[serde(default)]
+    pub accumulator: Accumulator,
+    /// What pays the eligible amount above the annual cap.
+    #[serde(default)]
+    pub above_cap: Option<AboveCap>,
+}
+
+/// Which year-to-date accumulators a benefit reads and writes (see [`crate::Ytd`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Accumulator {
+    /// Inpatient, chronic outpatient: `dedc_paid`, `hifp_paid`.
+    #[default]
+    Main,
+    /// General outpatient pooling: `otp_dedc_paid`, `otp_hifp_paid`.
+    Outpatient,
+}
+
+/// 起付线.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Deductible {
+    None,
+    /// Once per insurance year (门诊统筹).
+    PerYear { amount: GradeAmounts },
+    /// Per admission, lower from the second admission in the year (住院).
+    PerAdmission { first: GradeAmounts, repeat: GradeAmounts },
+}
+
+/// Amounts by hospital grade. `grade1` is "一级及以下" (includes ungraded and community centres).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GradeAmounts {
+    #[serde(with = "yuan")]
+    pub grade1: Fen,
+    #[serde(with = "yuan")]
+    pub grade2: Fen,
+    #[serde(with = "yuan")]
+    pub grade3: Fen,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GradeRatios {
+    #[serde(with = "ratio")]
+    pub grade1: Ratio,
+    #[serde(with = "ratio")]
+    pub grade2: Ratio,
+    #[serde(with = "ratio")]
+    pub grade3: Ratio,
+}
+
+/// Hospital grade as the tables index it: 0 and 1 → I, anything above 3 → III.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grade {
+    One,
+    Two,
+    Three,
+}
+
+impl Grade {
+    pub fn of(level: Option<u32>) -> Grade {
+        match level {
+            None | Some(0) | Some(1) => Grade::One,
+            Some(2) => Grade::Two,
+            Some(_) => Grade::Three,
+        }
+    }
+}
+
+impl GradeAmounts {
+    pub fn at(&self, grade: Grade) -> Fen {
+        match grade {
+            Grade::One => self.grade1,
+            Grade::Two => self.grade2,
+            Grade::Three => self.grade3,
+        }
+    }
+}
+
+impl GradeRatios {
+    pub fn at(&self, grade: Grade) -> Ratio {
+        match grade {
+            Grade::One => self.grade1,
+            Grade::Two => self.grade2,
+            Grade::Three => self.grade3,
+        }
+    }
+}
+
+/// The layer above the basic annual cap: 职工大额医疗费用补助 (hifob) or 居民大病保险 (hifmi).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AboveCap {
+    pub fund: AboveCapFund,
+    #[serde(with = "ratio")]
+    pub ratio: Ratio,
+    #[serde(default, with = "yuan_opt")]
+    pub annual_cap: Option<Fen>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AboveCapFund {
+    Hifob,
+    Hifmi,
+}
+
+impl PolicySet {
+    /// Parses a policy set whose catalogue is inline (or absent). Use [`PolicySet::from_path`] or
+    /// [`crate::builtin`] when it names a `catalogue_file`.
+    pub fn from_json_str(text: &str) -> Result<PolicySet, PolicyError> {
+        let set: PolicySet = serde_json::from_str(text).map_err(|e| PolicyError::Load(format!("policy set: {e}")))?;
+        set.validate()?;
+        Ok(set)
+    }
+
+    /// Reads a policy file; a `catalogue_file` is resolved next to it. (The one place this crate
+    /// touches the file system; the engine itself never does.)
+    pub fn from_path(path: &std::path::Path) -> Result<PolicySet, PolicyError> {
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| PolicyError::Load(format!("{}: {e}", p.display())));
+        let mut set: PolicySet = serde_json::from_str(&read(path)?).map_err(|e| PolicyError::Load(format!("{}: {e}", path.display())))?;
+        if let Some(file) = set.catalogue_file.clone() {
+            let catalogue_path = path.parent().unwrap_or_else(|| std::path::Path::new(".")).join(&file);
+            set.catalogue.merge(Catalogue::from_json_str(&read(&catalogue_path)?)?);
+        }
+        set.validate()?;
+        Ok(set)
+    }
+
+    /// Which person group a 人员类别 belongs to.
+    pub fn group_of(&self, psn_type: &str) -> Result<PsnGroup, PolicyError> {
+        self.psn_groups
+            .iter()
+            .find(|rule| rule.psn_type_prefixes.iter().any(|p| psn_type.starts_with(p.as_str())))
+            .map(|rule| rule.group)
+            .ok_or_else(|| PolicyError::UnknownPsnType(psn_type.to_string()))
+    }
+
+    /// The scheme in force on `date`; the latest `effective_from` wins where ranges overlap.
+    pub fn select(&self, admdvs: &str, insutype: &str, group: PsnGroup, date: Date) -> Result<&Scheme, PolicyError> {
+        self.schemes
+            .iter()
+            .filter(|s| s.admdvs == admdvs && s.insutype == insutype && s.psn_group == group)
+            .filter(|s| s.effective_from <= date && s.effective_to.is_none_or(|to| date <= to))
+            .max_by_key(|s| s.effective_from)
+            .ok_or_else(|| PolicyError::NoScheme {
+                admdvs: admdvs.to_string(),
+                insutype: insutype.to_string(),
+                group: group.as_str().to_string(),
+                date: date.to_string(),
+            })
+    }
+
+    /// The benefit name a 医疗类别 maps to.
+    pub fn benefit_name(&self, med_type: &str) -> Result<&str, PolicyError> {
+        self.med_types.get(med_type).map(String::as_str).ok_or_else(|| PolicyError::UnknownMedType(med_type.to_string()))
+    }
+
+    /// Checks what the type system cannot: ratios within 0..=1, amounts not negative, benefit names
+    /// known, date ranges ordered.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let bad = |msg: String| Err(PolicyError::InvalidPolicy(format!("{}: {msg}", self.name)));
+        if !is_proportion(self.b_class_selfpay_prop) {
+            return bad("b_class_selfpay_prop must be within 0..1".into());
+        }
+        for (i, scheme) in self.schemes.iter().enumerate() {
+            let at = format!("scheme {i} ({} {} {})", scheme.admdvs, scheme.insutype, scheme.psn_group.as_str());
+            if scheme.effective_to.is_some_and(|to| to < scheme.effective_from) {
+                return bad(format!("{at}: effective_to before effective_from"));
+            }
+            for (name, benefit) in &scheme.benefits {
+                if let Err(msg) = benefit.validate() {
+                    return bad(format!("{at} benefit {name}: {msg}"));
+                }
+            }
+        }
+        for (med_type, name) in &self.med_types {
+            if !self.schemes.iter().any(|s| s.benefits.contains_key(name)) {
+                return bad(format!("med_type {med_type} maps to benefit '{name}' that no scheme defines"));
+            }
+        }
+        self.catalogue.validate().or_else(|msg| bad(format!("catalogue: {msg}")))
+    }
+}
+
+fn is_proportion(r: Ratio) -> bool {
+    (0..=10_000).contains(&r.0)
+}
+
+impl Benefit {
+    fn validate(&self) -> Result<(), String> {
+        let ratios = [self.ratio.grade1, self.ratio.grade2, self.ratio.grade3];
+        if !ratios.into_iter().all(is_proportion) {
+            return Err("ratio must be within 0..1".into());
+        }
+        let amounts: Vec<Fen> = match &self.deductible {
+            Deductible::None => vec![],
+            Deductible::PerYear { amount } => vec![amount.grade1, amount.grade2, amount.grade3],
+            Deductible::PerAdmission { first, repeat } => {
+                vec![first.grade1, first.grade2, first.grade3, repeat.grade1, repeat.grade2, repeat.grade3]
+            }
+        };
+        let caps = [self.annual_cap, self.per_visit_cap, self.above_cap.as_ref().and_then(|a| a.annual_cap)];
+        if amounts.iter().chain(caps.iter().flatten()).any(|a| a.is_negative()) {
+            return Err("amounts must not be negative".into());
+        }
+        if self.above_cap.as_ref().is_some_and(|a| !is_proportion(a.ratio)) {
+            return Err("above_cap ratio must be within 0..1".into());
+        }
+        Ok(())
+    }
+}

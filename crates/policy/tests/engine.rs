@@ -1,0 +1,314 @@
+//! Data-driven checks of the benefit engine: each case is a claim and the `setlinfo` fields it must
+//! produce, to the fen. Shenzhen inpatient numbers are the verified table (policy-rules.md §2).
+
+use serde_json::{json, Value};
+use wugan_policy::{adjudicate, builtin, Claim, PolicyError, PolicySet};
+
+fn shenzhen() -> PolicySet {
+    builtin("shenzhen-2024").expect("built-in set loads")
+}
+
+/// A claim with sensible defaults; `fees` are fee-line JSON objects.
+fn claim(psn_type: &str, med_type: &str, grade: u32, admission: u32, fees: Value) -> Value {
+    let insutype = if psn_type.starts_with('1') && !psn_type.starts_with("14") && !psn_type.starts_with("15") { "310" } else { "390" };
+    json!({
+        "person": {"insutype": insutype, "psn_type": psn_type, "age": 45, "insuplc_admdvs": "440300", "idet_types": []},
+        "visit": {"med_type": med_type, "hosp_grade": grade, "mdtrtarea_admvs": "440300", "date": "2024-06-01", "admissions_this_year": admission},
+        "ytd": {"dedc_paid": "0.00", "hifp_paid": "0.00", "hifob_paid": "0.00", "hifmi_paid": "0.00"},
+        "acct": {"used": false, "balc": "0.00"},
+        "fees": fees
+    })
+}
+
+/// A 甲 line given directly (class on the line, code not in the catalogue).
+fn class_a(amount: &str) -> Value {
+    json!({"med_list_codg": "X-A", "chrgitm_lv": "01", "det_item_fee_sumamt": amount})
+}
+
+fn with(mut claim: Value, path: &[&str], value: Value) -> Value {
+    let mut at = &mut claim;
+    for key in &path[..path.len() - 1] {
+        at = &mut at[*key];
+    }
+    at[path[path.len() - 1]] = value;
+    claim
+}
+
+/// Adjudicates `claim` and compares the listed `setlinfo` (or `ytd.` prefixed) fields.
+fn check(name: &str, policy: &PolicySet, claim: Value, expect: &[(&str, &str)]) {
+    let claim: Claim = serde_json::from_value(claim).unwrap_or_else(|e| panic!("{name}: claim does not parse: {e}"));
+    let adj = adjudicate(&claim, policy).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let setl = serde_json::to_value(adj.setlinfo).unwrap();
+    let ytd = serde_json::to_value(adj.ytd).unwrap();
+    for (field, want) in expect {
+        let got = match field.strip_prefix("ytd.") {
+            Some(f) => &ytd[f],
+            None => &setl[*field],
+        };
+        assert_eq!(got, &json!(want), "{name}: {field}");
+    }
+    adj.setlinfo.check().unwrap_or_else(|b| panic!("{name}: invariants {b:?}"));
+}
+
+#[test]
+fn shenzhen_inpatient_deductible_and_ratio_by_grade_admission_and_group() {
+    let sz = shenzhen();
+    // (case, psn_type, grade, admission, deductible, hifp, psn_part) for a 10,000 yuan 甲 bill.
+    let table = [
+        ("in service, grade I, first", "1101", 1, 1, "200.00", "9016.00", "984.00"),
+        ("in service, grade II, first", "1101", 2, 1, "400.00", "8736.00", "1264.00"),
+        ("in service, grade III, first", "1101", 3, 1, "600.00", "8460.00", "1540.00"),
+        ("in service, ungraded counts as grade I", "1101", 0, 1, "200.00", "9016.00", "984.00"),
+        ("in service, grade I, repeat", "1101", 1, 2, "100.00", "9108.00", "892.00"),
+        ("in service, grade II, repeat", "1101", 2, 2, "200.00", "8918.00", "1082.00"),
+        ("in service, grade III, third", "1101", 3, 3, "300.00", "8730.00", "1270.00"),
+        ("retired, grade I, first", "1201", 1, 1, "200.00", "9310.00", "690.00"),
+        ("retired, grade II, first", "1201", 2, 1, "400.00", "9120.00", "880.00"),
+        ("retired, grade III, first", "1201", 3, 1, "600.00", "8930.00", "1070.00"),
+        ("retired, grade III, repeat", "1201", 3, 2, "300.00", "9215.00", "785.00"),
+    ];
+    for (name, psn_type, grade, admission, dedc, hifp, psn_part) in table {
+        let c = claim(psn_type, "21", grade, admission, json!([class_a("10000.00")]));
+        check(
+            name,
+            &sz,
+            c,
+            &[
+                ("medfee_sumamt", "10000.00"),
+                ("inscp_scp_amt", "10000.00"),
+                ("act_pay_dedc", dedc),
+                ("hifp_pay", hifp),
+                ("fund_pay_sumamt", hifp),
+                ("psn_part_amt", psn_part),
+                ("psn_cash_pay", psn_part),
+                ("acct_pay", "0.00"),
+                ("hosp_part_amt", "0.00"),
+                ("ytd.hifp_paid", hifp),
+                ("ytd.dedc_paid", dedc),
+            ],
+        );
+    }
+}
+
+#[test]
+fn line_classes_and_price_caps() {
+    let sz = shenzhen();
+    let a = class_a("10000.00");
+    check(
+        "丙 line (unknown code) is fully self-paid",
+        &sz,
+        claim("1101", "21", 3, 1, json!([a, {"med_list_codg": "NOT-IN-CATALOGUE", "det_item_fee_sumamt": "1000.00"}])),
+        &[("medfee_sumamt", "11000.00"), ("fulamt_ownpay_amt", "1000.00"), ("inscp_scp_amt", "10000.00"), ("hifp_pay", "8460.00"), ("psn_part_amt", "2540.00")],
+    );
+    check(
+        "丙 line from the catalogue",
+        &sz,
+        claim("1101", "21", 3, 1, json!([a, {"med_list_codg": "013100000010000", "pric": 500, "cnt": 1, "det_item_fee_sumamt": 500}])),
+        &[("fulamt_ownpay_amt", "500.00"), ("hifp_pay", "8460.00"), ("psn_part_amt", "2040.00")],
+    );
+    check(
+        "乙 drug: 10 % first self-paid (catalogue, set default ratio)",
+        &sz,
+        claim("1101", "21", 3, 1, json!([{"med_list_codg": "XC10AAA005A001010104389", "pric": "100", "cnt": "100", "det_item_fee_sumamt": "10000.00"}])),
+        &[("preselfpay_amt", "1000.00"), ("inscp_scp_amt", "9000.00"), ("act_pay_dedc", "600.00"), ("hifp_pay", "7560.00"), ("psn_part_amt", "2440.00")],
+    );
+    check(
+        "乙 line with its own ratio on the line",
+        &sz,
+        claim("1101", "21", 3, 1, json!([{"med_list_codg": "X1", "chrgitm_lv": "02", "det_item_fee_sumamt": "10000.00", "selfpay_prop": "0.05"}])),
+        &[("preselfpay_amt", "500.00"), ("inscp_scp_amt", "9500.00"), ("hifp_pay", "8010.00")],
+    );
+    check(
+        "bed above its price cap: 10 days at 80 against a 60 cap",
+        &sz,
+        claim("1101", "21", 3, 1, json!([a, {"med_list_codg": "110900001000000", "pric": "80.00", "cnt": 10, "det_item_fee_sumamt": "800.00"}])),
+        &[("overlmt_selfpay", "200.00"), ("inscp_scp_amt", "10600.00"), ("hifp_pay", "9000.00"), ("psn_part_amt", "1800.00")],
+    );
+}
+
+#[test]
+fn annual_cap_and_above_cap_layer() {
+    let sz = shenzhen();
+    let bill = json!([class_a("10000.00")]);
+    let c = with(claim("1101", "21", 3, 1, bill.clone()), &["ytd", "hifp_paid"], json!("499000.00"));
+    check(
+        "basic cap reached mid-visit: the rest goes to 大额 (hifob)",
+        &sz,
+        c,
+        &[("hifp_pay", "1000.00"), ("hifob_pay", "7460.00"), ("fund_pay_sumamt", "8460.00"), ("psn_part_amt", "1540.00"), ("ytd.hifp_paid", "500000.00"), ("ytd.hifob_paid", "7460.00")],
+    );
+    let c = with(claim("1101", "21", 3, 1, bill.clone()), &["ytd", "hifp_paid"], json!("500000.00"));
+    let c = with(c, &["ytd", "hifob_paid"], json!("399000.00"));
+    check(
+        "both caps reached",
+        &sz,
+        c,
+        &[("hifp_pay", "0.00"), ("hifob_pay", "1000.00"), ("fund_pay_sumamt", "1000.00"), ("psn_part_amt", "9000.00"), ("ytd.hifob_paid", "400000.00")],
+    );
+    let c = with(claim("1501", "21", 3, 1, bill), &["ytd", "hifp_paid"], json!("299000.00"));
+    check(
+        "resident: above the basic cap 大病 (hifmi) pays 60 %",
+        &sz,
+        c,
+        // base 9,400 × 80 % = 7,520 uncapped; cap room 1,000; hifmi = 0.6 × (7,520 − 1,000) / 0.8 = 4,890.
+        &[("hifp_pay", "1000.00"), ("hifmi_pay", "4890.00"), ("hifob_pay", "0.00"), ("fund_pay_sumamt", "5890.00")],
+    );
+}
+
+#[test]
+fn personal_account_pays_first_when_chosen() {
+    let sz = shenzhen();
+    // Outpatient (example numbers): grade III 50 %, no deductible. 25 甲 consultation + 100 乙 drug:
+    // inscp 25 + 90 = 115, preselfpay 10, hifp 57.50, patient 67.50.
+    let fees = json!([
+        {"feedetl_sn": "1", "med_list_codg": "001102000010000", "pric": 25, "cnt": 1, "det_item_fee_sumamt": 25.0},
+        {"feedetl_sn": "2", "med_list_codg": "XC10AAA005A001010104389", "pric": "50.00", "cnt": "2", "det_item_fee_sumamt": "100"}
+    ]);
+    let base = claim("1101", "11", 3, 1, fees);
+    let acct = |used: bool, balc: &str| with(base.clone(), &["acct"], json!({"used": used, "balc": balc}));
+    check(
+        "account short: 50 from the account, the rest in cash",
+        &sz,
+        acct(true, "50.00"),
+        &[("hifp_pay", "57.50"), ("psn_part_amt", "67.50"), ("acct_pay", "50.00"), ("psn_cash_pay", "17.50"), ("balc", "0.00"), ("ytd.otp_hifp_paid", "57.50"), ("ytd.hifp_paid", "0.00")],
+    );
+    check("account enough", &sz, acct(true, "800.00"), &[("acct_pay", "67.50"), ("psn_cash_pay", "0.00"), ("balc", "732.50")]);
+    check("account not chosen", &sz, acct(false, "800.00"), &[("acct_pay", "0.00"), ("psn_cash_pay", "67.50"), ("balc", "800.00")]);
+    let flag_as_text = with(base.clone(), &["acct"], json!({"used": "1", "balc": 800}));
+    check("account flag as \"1\", balance as a number", &sz, flag_as_text, &[("acct_pay", "67.50")]);
+    check("empty account", &sz, acct(true, "0"), &[("acct_pay", "0.00"), ("psn_cash_pay", "67.50")]);
+}
+
+#[test]
+fn the_brief_sample_claim() {
+    let c = json!({"person": {"insutype": "310", "psn_type": "1101", "age": 45, "insuplc_admdvs": "440300", "idet_types": []},
+     "visit": {"med_type": "21", "hosp_grade": 3, "mdtrtarea_admvs": "440300", "date": "2024-06-01", "admissions_this_year": 1},
+     "ytd": {"dedc_paid": "0.00", "hifp_paid": "0.00", "hifob_paid": "0.00", "hifmi_paid": "0.00"},
+     "acct": {"used": true, "balc": "300.00"},
+     "fees": [{"med_list_codg": "X1", "chrgitm_lv": "02", "pric": "100.00", "cnt": "2", "det_item_fee_sumamt": "200.00", "selfpay_prop": "0.10", "pric_uplmt_amt": null}]});
+    // 乙 200: 20 first self-paid, 180 in scope, all inside the 600 deductible; the account pays it all.
+    check(
+        "brief sample",
+        &shenzhen(),
+        c,
+        &[("preselfpay_amt", "20.00"), ("inscp_scp_amt", "180.00"), ("act_pay_dedc", "180.00"), ("hifp_pay", "0.00"), ("acct_pay", "200.00"), ("psn_cash_pay", "0.00"), ("balc", "100.00"), ("pool_prop_selfpay", "0.9000")],
+    );
+}
+
+/// A test-only set exercising the per-year deductible, the per-visit cap and date versions.
+fn test_set() -> PolicySet {
+    let text = r#"{
+      "name": "test", "status": "test numbers", "b_class_selfpay_prop": "0.2",
+      "med_types": {"11": "outpatient"},
+      "catalogue": {"entries": [{"med_list_codg": "B", "chrgitm_lv": "02"}]},
+      "schemes": [
+        {"admdvs": "999999", "insutype": "310", "psn_group": "in_service", "effective_from": "2023-01-01", "effective_to": "2023-12-31",
+         "funds": {"hifp": {"code": "310100", "name": "统筹"}},
+         "benefits": {"outpatient": {"deductible": {"kind": "none"}, "ratio": {"grade1": "1", "grade2": "1", "grade3": "1"}, "accumulator": "outpatient"}}},
+        {"admdvs": "999999", "insutype": "310", "psn_group": "in_service", "effective_from": "2024-01-01",
+         "funds": {"hifp": {"code": "310100", "name": "统筹"}},
+         "benefits": {"outpatient": {"deductible": {"kind": "per_year", "amount": {"grade1": "100", "grade2": "100", "grade3": "100"}},
+            "ratio": {"grade1": "0.5", "grade2": "0.5", "grade3": "0.5"}, "per_visit_cap": "30", "annual_cap": "1000", "accumulator": "outpatient"}}}
+      ]}"#;
+    PolicySet::from_json_str(text).expect("test set parses")
+}
+
+fn test_claim(date: &str, otp_dedc_paid: &str, amount: &str) -> Value {
+    json!({"person": {"insutype": "310", "psn_type": "1101", "insuplc_admdvs": "999999"},
+           "visit": {"med_type": "11", "hosp_grade": "2", "date": date},
+           "ytd": {"otp_dedc_paid": otp_dedc_paid},
+           "fees": [{"med_list_codg": "B", "det_item_fee_sumamt": amount}]})
+}
+
+#[test]
+fn per_year_deductible_per_visit_cap_and_versions_by_date() {
+    let set = test_set();
+    check("2023 version: 100 %, no deductible", &set, test_claim("2023-06-01", "0", "100"), &[("preselfpay_amt", "20.00"), ("hifp_pay", "80.00")]);
+    check(
+        "2024: the yearly deductible is met first",
+        &set,
+        test_claim("2024-06-01", "0", "100"),
+        &[("act_pay_dedc", "80.00"), ("hifp_pay", "0.00"), ("ytd.otp_dedc_paid", "80.00"), ("ytd.dedc_paid", "0.00")],
+    );
+    check(
+        "2024: the rest of the deductible, then 50 %",
+        &set,
+        test_claim("2024-06-02", "80", "100"),
+        &[("act_pay_dedc", "20.00"), ("hifp_pay", "30.00"), ("psn_part_amt", "70.00")],
+    );
+    check("2024: per-visit cap 30", &set, test_claim("2024-06-03", "100", "1000"), &[("act_pay_dedc", "0.00"), ("hifp_pay", "30.00")]);
+    let early: Claim = serde_json::from_value(test_claim("2022-12-31", "0", "1")).unwrap();
+    assert!(matches!(adjudicate(&early, &set), Err(PolicyError::NoScheme { .. })));
+}
+
+#[test]
+fn errors_name_the_problem() {
+    let sz = shenzhen();
+    let parse = |v: Value| -> Claim { serde_json::from_value(v).unwrap() };
+    let unknown_type = parse(claim("9901", "21", 3, 1, json!([class_a("1")])));
+    assert!(matches!(adjudicate(&unknown_type, &sz), Err(PolicyError::UnknownPsnType(_))));
+    let unknown_med = parse(claim("1101", "77", 3, 1, json!([class_a("1")])));
+    assert!(matches!(adjudicate(&unknown_med, &sz), Err(PolicyError::UnknownMedType(_))));
+    let bad_class = parse(claim("1101", "21", 3, 1, json!([{"chrgitm_lv": "09", "det_item_fee_sumamt": "1"}])));
+    assert!(matches!(adjudicate(&bad_class, &sz), Err(PolicyError::BadLine { index: 0, .. })));
+    let no_amount = parse(claim("1101", "21", 3, 1, json!([{"chrgitm_lv": "01"}])));
+    assert!(matches!(adjudicate(&no_amount, &sz), Err(PolicyError::BadLine { .. })));
+    let elsewhere = parse(with(claim("1101", "21", 3, 1, json!([class_a("1")])), &["person", "insuplc_admdvs"], json!("110000")));
+    assert!(matches!(adjudicate(&elsewhere, &sz), Err(PolicyError::NoScheme { .. })));
+    assert!(serde_json::from_value::<Claim>(with(claim("1101", "21", 3, 1, json!([])), &["visit", "date"], json!("2024-13-01"))).is_err());
+    assert!(serde_json::from_value::<Claim>(claim("1101", "21", 3, 1, json!([{"det_item_fee_sumamt": "1.234"}]))).is_err());
+}
+
+#[test]
+fn built_in_sets_load_and_say_what_is_verified() {
+    let gz = builtin("guangzhou-example").unwrap();
+    assert!(gz.status.contains("example numbers, to be confirmed"));
+    assert!(gz.catalogue.get("XJ01CAA040E001010101923").is_some());
+    let sz = shenzhen();
+    assert!(sz.status.contains("verified"));
+    assert!(builtin("atlantis").is_err());
+    // Guangzhou employee inpatient, grade III first: 1,000 deductible, 80 %.
+    let c = json!({"person": {"insutype": "310", "psn_type": "1101", "insuplc_admdvs": "440100"},
+                   "visit": {"med_type": "21", "hosp_grade": 3, "date": "2024-03-01"},
+                   "fees": [class_a("10000")]});
+    check("guangzhou example", &gz, c, &[("act_pay_dedc", "1000.00"), ("hifp_pay", "7200.00")]);
+}
+
+#[test]
+fn policy_files_load_from_a_path() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let from_disk = PolicySet::from_path(&dir.join("shenzhen-2024.json")).unwrap();
+    assert_eq!(from_disk, shenzhen());
+    assert!(PolicySet::from_path(&dir.join("missing.json")).is_err());
+}
+
+#[test]
+fn invalid_sets_are_refused() {
+    let bad_ratio = r#"{"name": "x", "status": "x", "b_class_selfpay_prop": "1.5", "med_types": {}, "schemes": []}"#;
+    assert!(matches!(PolicySet::from_json_str(bad_ratio), Err(PolicyError::InvalidPolicy(_))));
+    let dangling = r#"{"name": "x", "status": "x", "b_class_selfpay_prop": "0.1", "med_types": {"11": "nothing"}, "schemes": []}"#;
+    assert!(matches!(PolicySet::from_json_str(dangling), Err(PolicyError::InvalidPolicy(_))));
+}
+
+#[test]
+fn setlinfo_check_reports_each_broken_invariant() {
+    let claim: Claim = serde_json::from_value(claim("1101", "21", 3, 1, json!([class_a("10000")]))).unwrap();
+    let good = adjudicate(&claim, &shenzhen()).unwrap().setlinfo;
+    assert!(good.check().is_ok());
+    let mut bad = good;
+    bad.hifp_pay.0 += 1;
+    let broken = bad.check().unwrap_err();
+    assert_eq!(broken.len(), 1, "{broken:?}"); // invariant 4 only
+    bad.psn_cash_pay.0 += 1;
+    bad.overlmt_selfpay.0 += 1;
+    assert_eq!(bad.check().unwrap_err().len(), 3);
+    // A real reply with numbers and nulls parses and checks.
+    let reply = json!({"medfee_sumamt": 100.5, "fulamt_ownpay_amt": 0, "overlmt_selfpay": null, "preselfpay_amt": "0.5",
+        "inscp_scp_amt": "100", "fund_pay_sumamt": 90, "hifp_pay": 90, "psn_part_amt": 10.5, "acct_pay": 10.5, "psn_cash_pay": 0,
+        "hosp_part_amt": null});
+    let parsed: wugan_policy::SetlAmounts = serde_json::from_value(reply).unwrap();
+    assert_eq!(parsed.check(), Ok(()));
+    let negated = good.negated();
+    assert_eq!(negated.check(), Ok(()));
+    assert_eq!(negated.medfee_sumamt, -good.medfee_sumamt);
+}

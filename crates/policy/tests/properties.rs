@@ -1,0 +1,117 @@
+//! Properties of the engine over random claims against the shipped Shenzhen set: the invariants
+//! always hold, the fund never pays more than the in-scope amount, and adding a fee line never
+//! lowers what the patient pays.
+
+use proptest::prelude::*;
+use wugan_domain::money::{Fen, Ratio};
+use wugan_policy::{adjudicate, builtin, Acct, Claim, ClaimPerson, ClaimVisit, Date, FeeLine, PolicySet, Price, Qty, Ytd};
+
+fn shenzhen() -> &'static PolicySet {
+    static SET: std::sync::OnceLock<PolicySet> = std::sync::OnceLock::new();
+    SET.get_or_init(|| builtin("shenzhen-2024").expect("built-in set loads"))
+}
+
+const CODES: &[&str] = &["001102000010000", "110900001000000", "XJ01CAA040E001010101923", "XC10AAA005A001010104389", "XL04AXL150E001010100136", "013100000010000", "UNLISTED"];
+
+fn fee_line() -> impl Strategy<Value = FeeLine> {
+    (
+        prop::sample::select(CODES),
+        prop::option::of(prop::sample::select(&["01", "02", "03"][..])),
+        1i64..2_000_000,   // price in fen
+        1i64..50,          // whole units
+        prop::option::of(0i64..=10_000),
+        prop::option::of(1i64..1_000_000), // cap in fen
+    )
+        .prop_map(|(code, lv, price_fen, units, prop, cap)| FeeLine {
+            feedetl_sn: None,
+            med_list_codg: Some(code.to_string()),
+            chrgitm_lv: lv.map(str::to_string),
+            pric: Some(Price::from_fen(Fen(price_fen))),
+            cnt: Some(Qty(units * 10_000)),
+            det_item_fee_sumamt: Some(Fen(price_fen * units)),
+            selfpay_prop: prop.map(Ratio),
+            pric_uplmt_amt: cap.map(|c| Price::from_fen(Fen(c))),
+        })
+}
+
+fn claim() -> impl Strategy<Value = Claim> {
+    (
+        prop::sample::select(&[("310", "1101"), ("310", "1201"), ("390", "1501"), ("390", "1403")][..]),
+        prop::sample::select(&["11", "14", "21"][..]),
+        0u32..=3,
+        1u32..=3,
+        (0i64..60_000_000, 0i64..45_000_000, 0i64..2_000_000, 0i64..400_000),
+        (any::<bool>(), 0i64..2_000_000),
+        prop::collection::vec(fee_line(), 0..8),
+    )
+        .prop_map(|((insutype, psn_type), med_type, grade, admission, (hifp, hifob, dedc, otp), (used, balc), fees)| Claim {
+            person: ClaimPerson {
+                insutype: insutype.into(),
+                psn_type: psn_type.into(),
+                age: Some(40),
+                insuplc_admdvs: Some("440300".into()),
+                idet_types: vec![],
+            },
+            visit: ClaimVisit {
+                med_type: med_type.into(),
+                hosp_grade: Some(grade),
+                mdtrtarea_admvs: Some("440300".into()),
+                date: Date::new(2024, 6, 1).expect("valid date"),
+                admissions_this_year: Some(admission),
+            },
+            ytd: Ytd { hifp_paid: Fen(hifp), hifob_paid: Fen(hifob), hifmi_paid: Fen(hifob), dedc_paid: Fen(dedc), otp_hifp_paid: Fen(otp), otp_dedc_paid: Fen::ZERO },
+            acct: Acct { used, balc: Fen(balc) },
+            fees,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold(claim in claim()) {
+        let adj = adjudicate(&claim, shenzhen()).expect("every generated claim is valid");
+        let s = adj.setlinfo;
+        prop_assert_eq!(s.check(), Ok(()));
+        for line in &adj.lines {
+            prop_assert_eq!(line.check(), Ok(()));
+        }
+        prop_assert!(s.fund_pay_sumamt <= s.inscp_scp_amt, "fund {:?} > inscp {:?}", s.fund_pay_sumamt, s.inscp_scp_amt);
+        prop_assert!(s.fund_pay_sumamt >= Fen::ZERO);
+        prop_assert!(s.act_pay_dedc <= s.inscp_scp_amt);
+        prop_assert!(s.acct_pay >= Fen::ZERO && s.acct_pay <= claim.acct.balc);
+        prop_assert!(s.psn_cash_pay >= Fen::ZERO);
+        prop_assert_eq!(s.balc, claim.acct.balc - s.acct_pay);
+        prop_assert_eq!(s.hosp_part_amt, Fen::ZERO);
+        // The accumulators move by exactly what was paid.
+        let moved = adj.ytd.minus(&claim.ytd);
+        prop_assert_eq!(moved.hifp_paid + moved.otp_hifp_paid, s.hifp_pay);
+        prop_assert_eq!(moved.hifob_paid, s.hifob_pay);
+        prop_assert_eq!(moved.hifmi_paid, s.hifmi_pay);
+        prop_assert_eq!(moved.dedc_paid + moved.otp_dedc_paid, s.act_pay_dedc);
+    }
+
+    #[test]
+    fn adding_a_fee_line_never_lowers_the_patient_share(claim in claim(), extra in fee_line()) {
+        let before = adjudicate(&claim, shenzhen()).expect("valid claim").setlinfo;
+        let mut bigger = claim.clone();
+        bigger.fees.push(extra);
+        let after = adjudicate(&bigger, shenzhen()).expect("valid claim").setlinfo;
+        prop_assert!(after.psn_part_amt >= before.psn_part_amt, "patient share fell: {:?} → {:?}", before.psn_part_amt, after.psn_part_amt);
+        prop_assert!(after.fund_pay_sumamt >= before.fund_pay_sumamt, "fund share fell");
+    }
+
+    #[test]
+    fn fee_lines_split_exactly(line in fee_line()) {
+        let r = wugan_policy::split_line(0, &line, shenzhen()).expect("valid line");
+        prop_assert_eq!(r.fulamt_ownpay_amt + r.overlmt_amt + r.preselfpay_amt + r.inscp_scp_amt, r.det_item_fee_sumamt);
+        prop_assert!(r.inscp_scp_amt >= Fen::ZERO && r.preselfpay_amt >= Fen::ZERO && r.overlmt_amt >= Fen::ZERO);
+    }
+
+    #[test]
+    fn claims_round_trip_through_json(claim in claim()) {
+        let text = serde_json::to_string(&claim).expect("serializes");
+        let back: Claim = serde_json::from_str(&text).expect("parses back");
+        prop_assert_eq!(back, claim);
+    }
+}

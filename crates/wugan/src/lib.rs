@@ -1,0 +1,5 @@
+//! The `wugan` binary's library half: starting the parties, the scripted HIS, and the demo.
+
+pub mod demo;
+pub mod his;
+pub mod system;

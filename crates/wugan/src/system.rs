@@ -1,0 +1,200 @@
+//! Starting the parties: the hub, and (when no external partner is configured) a built-in insurance
+//! center and bank in the same process, each on its own loopback port, spoken to over HTTP exactly
+//! as external ones would be.
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use wugan_domain::Fen;
+use wugan_hub::bank_client::BankEndpoint;
+use wugan_hub::model::Role;
+use wugan_hub::pii::DataKey;
+use wugan_hub::store::Store;
+use wugan_hub::{App, HubConfig};
+
+/// Binds `listen` and serves `router` in the background; returns the bound address.
+pub async fn spawn_server(listen: &str, router: axum::Router) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok(addr)
+}
+
+/// Secrets and keys of a local installation, kept in the data folder (mode 0600) so that a restart
+/// finds the same ones. Never logged.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Credentials {
+    pub data_key_hex: String,
+    pub operator_api_key: String,
+    pub hospitals: Vec<HospitalCredential>,
+    pub bank_key_id: String,
+    pub bank_secret: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct HospitalCredential {
+    pub code: String,
+    pub name: String,
+    pub api_key: String,
+}
+
+fn random_token(prefix: &str) -> anyhow::Result<String> {
+    Ok(format!("{prefix}_{}", DataKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?.to_hex()))
+}
+
+impl Credentials {
+    pub fn generate() -> anyhow::Result<Credentials> {
+        Ok(Credentials {
+            data_key_hex: DataKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?.to_hex(),
+            operator_api_key: random_token("op")?,
+            hospitals: vec![
+                HospitalCredential { code: "H44030600001".into(), name: "示范三甲医院 Demo Grade-III Hospital".into(), api_key: random_token("his")? },
+                HospitalCredential { code: "H44030600002".into(), name: "示范社区医院 Demo Community Hospital".into(), api_key: random_token("his")? },
+            ],
+            bank_key_id: "hub".into(),
+            bank_secret: random_token("bank")?,
+        })
+    }
+
+    /// Loads `credentials.json` from the data folder, creating it on first run.
+    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Credentials> {
+        let path = data_dir.join("credentials.json");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            return serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()));
+        }
+        let creds = Credentials::generate()?;
+        std::fs::create_dir_all(data_dir)?;
+        std::fs::write(&path, serde_json::to_string_pretty(&creds)?)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(creds)
+    }
+}
+
+/// Where the hub finds its partners and its database. `None` means "start a built-in one".
+#[derive(Clone, Debug, Default)]
+pub struct SystemOptions {
+    pub hub_listen: String,
+    pub database_url: Option<String>,
+    pub insurance_url: Option<String>,
+    pub bank_url: Option<String>,
+    pub bank_code: String,
+    pub data_dir: PathBuf,
+    pub persons_file: Option<PathBuf>,
+    pub admdvs: String,
+    /// Key id and secret the hub signs bank requests with, for an external bank.
+    pub bank_key_id: Option<String>,
+    pub bank_secret: Option<String>,
+}
+
+impl SystemOptions {
+    pub fn local(data_dir: PathBuf) -> SystemOptions {
+        SystemOptions {
+            hub_listen: "127.0.0.1:0".into(),
+            data_dir,
+            bank_code: "BANK01".into(),
+            admdvs: "440300".into(),
+            ..Default::default()
+        }
+    }
+}
+
+pub struct System {
+    pub app: Arc<App>,
+    pub hub_url: String,
+    pub insurance_url: String,
+    pub bank_url: String,
+    pub credentials: Credentials,
+    pub database_url: String,
+}
+
+pub fn builtin_insurance(persons_file: Option<&Path>, admdvs: &str) -> anyhow::Result<axum::Router> {
+    let persons = match persons_file {
+        Some(path) => wugan_insurance::load_persons_jsonl(path)?,
+        None => wugan_insurance::sample_persons(),
+    };
+    let config = wugan_insurance::InsuranceConfig { admdvs: admdvs.to_string(), policy: wugan_insurance::default_policy(), persons };
+    let center = wugan_insurance::InsuranceCenter::new(config)?;
+    Ok(wugan_insurance::router(Arc::new(center)))
+}
+
+pub fn builtin_bank(bank_code: &str, key_id: &str, secret: &str) -> axum::Router {
+    let config = wugan_bank::BankConfig {
+        bank_code: bank_code.to_string(),
+        clients: vec![wugan_bank::ClientKey { key_id: key_id.to_string(), secret: secret.to_string() }],
+        ..Default::default()
+    };
+    wugan_bank::router(Arc::new(wugan_bank::Bank::new(config)))
+}
+
+/// Starts the hub, with built-in partners for any not given, on the store the options name.
+pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
+    std::fs::create_dir_all(&opts.data_dir).with_context(|| format!("cannot create {}", opts.data_dir.display()))?;
+    let mut credentials = Credentials::load_or_create(&opts.data_dir)?;
+    if let Some(key_id) = &opts.bank_key_id {
+        credentials.bank_key_id = key_id.clone();
+    }
+    if let Some(secret) = &opts.bank_secret {
+        credentials.bank_secret = secret.clone();
+    }
+    let insurance_url = match &opts.insurance_url {
+        Some(url) => url.clone(),
+        None => format!("http://{}", spawn_server("127.0.0.1:0", builtin_insurance(opts.persons_file.as_deref(), &opts.admdvs)?).await?),
+    };
+    let bank_url = match &opts.bank_url {
+        Some(url) => url.clone(),
+        None => format!("http://{}", spawn_server("127.0.0.1:0", builtin_bank(&opts.bank_code, &credentials.bank_key_id, &credentials.bank_secret)).await?),
+    };
+    let database_url = match &opts.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}?mode=rwc", opts.data_dir.join("hub.db").display()),
+    };
+    let store = Store::connect(&database_url).await.context("cannot open the hub's database")?;
+    store.migrate().await.context("cannot migrate the hub's database")?;
+    for h in &credentials.hospitals {
+        store.ensure_hospital(&h.code, &h.name).await?;
+        store.ensure_api_key(&wugan_hub::api::hash_api_key(&h.api_key), Role::Hospital, Some(&h.code)).await?;
+    }
+    store.ensure_api_key(&wugan_hub::api::hash_api_key(&credentials.operator_api_key), Role::Operator, None).await?;
+    let config = HubConfig {
+        admdvs: opts.admdvs.clone(),
+        insurance_url: insurance_url.clone(),
+        banks: vec![BankEndpoint {
+            bank_code: opts.bank_code.clone(),
+            url: bank_url.clone(),
+            key_id: credentials.bank_key_id.clone(),
+            secret: credentials.bank_secret.clone(),
+        }],
+        default_credit_limit: Fen::yuan(5_000),
+        partner_timeout: Duration::from_secs(10),
+        data_key: DataKey::from_hex(&credentials.data_key_hex).map_err(|e| anyhow::anyhow!("{e}"))?,
+    };
+    let app = Arc::new(App::new(store, config));
+    // Whatever a previous run left between steps is resumed now, then checked again periodically.
+    let resumed = app.resume_unfinished(Duration::ZERO).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    if resumed > 0 {
+        tracing::info!(resumed, "resumed unfinished settlements");
+    }
+    let worker = app.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            if let Err(e) = worker.resume_unfinished(Duration::from_secs(30)).await {
+                tracing::warn!(code = e.code, "recovery pass failed");
+            }
+        }
+    });
+    let hub_addr = spawn_server(&opts.hub_listen, wugan_hub::api::router(app.clone())).await?;
+    Ok(System { app, hub_url: format!("http://{hub_addr}"), insurance_url, bank_url, credentials, database_url })
+}

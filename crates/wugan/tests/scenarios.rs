@@ -1,0 +1,258 @@
+//! The seed stories, end to end over HTTP: a real hub, insurance center and bank on loopback.
+//! Runs on SQLite by default; with WUGAN_TEST_DATABASE_URL=postgres://… (an admin URL), each test
+//! gets a fresh PostgreSQL database instead.
+
+use serde_json::{json, Value};
+use wugan::his::{fee_line, HisClient, Reply};
+use wugan::system::{self, System, SystemOptions};
+
+/// The sample persons of the built-in insurance center.
+const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
+const EMPLOYEE_CERTNO: &str = "440301199001011234";
+const EMPLOYEE_PSN_NO: &str = "44030000000000000001";
+const RESIDENT_CERTNO: &str = "440304198507203318";
+const RETIREE_CERTNO: &str = "440303195803152420";
+
+struct World {
+    sys: System,
+    operator: HisClient,
+    his: HisClient,
+    other_hospital: HisClient,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn fresh_database_url() -> Option<String> {
+    let admin = std::env::var("WUGAN_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+    sqlx::any::install_default_drivers();
+    let name = format!("wugan_t_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::AnyPool::connect(&admin).await.expect("connect to the test PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create a test database");
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+    Some(format!("{base}/{name}"))
+}
+
+async fn world() -> World {
+    let dir = std::env::temp_dir().join(format!("wugan-test-{}", uuid::Uuid::new_v4().simple()));
+    let mut opts = SystemOptions::local(dir.clone());
+    opts.database_url = fresh_database_url().await;
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    let other_hospital = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[1].api_key);
+    World { sys, operator, his, other_hospital, _dir: TempDir(dir) }
+}
+
+fn credit_line() -> Value {
+    json!({"method": "credit_line", "bank_code": "BANK01"})
+}
+
+fn debit_card() -> Value {
+    json!({"method": "debit_card", "bank_code": "BANK01", "card_no": "6222020200112233445"})
+}
+
+/// An ordinary visit's fees: consultation 25.00, blood count 20.00, two boxes of amoxicillin 37.00.
+fn ordinary_fees(visit_no: &str) -> Vec<Value> {
+    vec![
+        fee_line(&format!("{visit_no}-1"), "001102000010000", "25.00", "1", "25.00"),
+        fee_line(&format!("{visit_no}-2"), "250101001000000", "20.00", "1", "20.00"),
+        fee_line(&format!("{visit_no}-3"), "XJ01CAA040E001010101923", "18.50", "2", "37.00"),
+    ]
+}
+
+impl World {
+    async fn signed_visit(&self, visit_no: &str, cert_type: &str, cert_no: &str, payment: Value) -> (String, Reply) {
+        let agreement = self.operator.sign_up(cert_type, cert_no, true, payment).await.unwrap();
+        assert!(agreement.ok(), "sign-up: {agreement:?}");
+        let visit = self.his.register(visit_no, cert_type, cert_no).await.unwrap();
+        assert!(visit.ok(), "registration: {visit:?}");
+        assert_eq!(visit.body["seamless"]["enabled"], json!(true));
+        (visit.body["id"].as_str().unwrap().to_string(), agreement)
+    }
+
+    async fn ledger(&self) -> Value {
+        let r = self.operator.get("/api/v1/ledger").await.unwrap();
+        assert!(r.ok(), "{r:?}");
+        r.body
+    }
+
+    async fn bank_agreement(&self, agreement_id: &str) -> Value {
+        self.operator.get(&format!("/api/v1/agreements/{agreement_id}")).await.unwrap().body["payment"].clone()
+    }
+
+    async fn insurance_person(&self, psn_no: &str) -> Value {
+        reqwest::get(format!("{}/sandbox/persons/{psn_no}", self.sys.insurance_url)).await.unwrap().json().await.unwrap()
+    }
+}
+
+fn fen(v: &Value, field: &str) -> i64 {
+    v[field].as_i64().unwrap_or_else(|| panic!("{field} missing in {v}"))
+}
+
+#[tokio::test]
+async fn a_signed_patient_pays_nothing_at_a_window_and_the_hospital_gets_the_whole_total() {
+    let w = world().await;
+    let (visit, agreement) = w.signed_visit("MZ0001", "01", EMPLOYEE_TOKEN, credit_line()).await;
+    let up = w.his.upload_fees(&visit, &ordinary_fees("MZ0001")).await.unwrap();
+    assert!(up.ok(), "{up:?}");
+    assert_eq!(fen(&up.body, "medfee_fen"), 8200);
+
+    let estimate = w.his.pre_settle(&visit).await.unwrap();
+    assert!(estimate.ok(), "{estimate:?}");
+
+    let s = w.his.settle(&visit).await.unwrap();
+    assert!(s.ok(), "{s:?}");
+    let b = &s.body;
+    assert_eq!(b["state"], "settled");
+    assert_eq!(fen(b, "medfee_fen"), 8200);
+    assert_eq!(fen(b, "fund_fen") + fen(b, "personal_account_fen") + fen(b, "bank_fen"), 8200, "the shares add up to the visit total");
+    assert_eq!(fen(b, "unpaid_fen"), 0);
+    assert_eq!(fen(b, "hospital_credited_fen"), 8200);
+    assert_eq!(fen(b, "bank_fen"), fen(b, "cash_fen"));
+    assert_eq!(estimate.body["estimate"]["cash_fen"], b["cash_fen"], "the estimate was the final figure");
+
+    let ledger = w.ledger().await;
+    assert_eq!(ledger["balanced"], json!(true));
+    assert_eq!(fen(&ledger, "hospitals_received_fen"), 8200);
+
+    // The bank's own books agree with the hub's: the credit line carries exactly the cash share.
+    let line = w.bank_agreement(agreement.body["id"].as_str().unwrap()).await;
+    assert_eq!(fen(&line, "used_fen"), fen(b, "bank_fen"));
+    assert_eq!(fen(&line, "held_fen"), 0);
+}
+
+#[tokio::test]
+async fn a_retried_click_returns_the_same_settlement_and_a_second_click_is_refused() {
+    let w = world().await;
+    let (visit, _) = w.signed_visit("MZ0002", "02", EMPLOYEE_CERTNO, credit_line()).await;
+    assert!(w.his.upload_fees(&visit, &ordinary_fees("MZ0002")).await.unwrap().ok());
+    let path = format!("/api/v1/visits/{visit}/settlement");
+    let first = w.his.post_with_key(&path, "click-1", &json!({})).await.unwrap();
+    let retry = w.his.post_with_key(&path, "click-1", &json!({})).await.unwrap();
+    assert!(first.ok(), "{first:?}");
+    assert_eq!(first.body, retry.body, "a retry with the same key replays the first answer");
+
+    let again = w.his.post_with_key(&path, "click-2", &json!({})).await.unwrap();
+    assert_eq!(again.status, 409);
+    assert_eq!(again.code(), Some("already_settled"));
+
+    let reused = w.his.post_with_key(&path, "click-1", &json!({"extra": 1})).await.unwrap();
+    assert_eq!(reused.code(), Some("idempotency_key_reused"));
+    assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 8200, "paid once");
+}
+
+#[tokio::test]
+async fn an_unsigned_patient_cannot_be_settled_seamlessly_and_is_told_why() {
+    let w = world().await;
+    let visit = w.his.register("MZ0003", "02", RETIREE_CERTNO).await.unwrap();
+    assert!(visit.ok(), "{visit:?}");
+    assert_eq!(visit.body["seamless"]["enabled"], json!(false));
+    assert_eq!(visit.body["seamless"]["reason"], json!("not_signed"));
+    let id = visit.body["id"].as_str().unwrap();
+    assert!(w.his.upload_fees(id, &ordinary_fees("MZ0003")).await.unwrap().ok());
+    let s = w.his.settle(id).await.unwrap();
+    assert_eq!(s.status, 409);
+    assert_eq!(s.code(), Some("seamless_not_enabled"));
+    assert!(s.message().contains("not signed up"), "{}", s.message());
+    assert_eq!(w.ledger().await["transfers"], json!(0));
+}
+
+#[tokio::test]
+async fn an_exhausted_credit_line_leaves_an_explicit_unpaid_bill() {
+    let w = world().await;
+    let (visit, agreement) = w.signed_visit("MZ0004", "02", RESIDENT_CERTNO, credit_line()).await;
+    // A 6,000-yuan self-paid item: the cash share exceeds the 5,000-yuan line.
+    let lines = vec![fee_line("MZ0004-1", "013100000010000", "150.00", "40", "6000.00")];
+    assert!(w.his.upload_fees(&visit, &lines).await.unwrap().ok());
+    let s = w.his.settle(&visit).await.unwrap();
+    assert!(s.ok(), "{s:?}");
+    let b = &s.body;
+    assert_eq!(b["state"], "settled_unpaid");
+    assert_eq!(b["bank"]["decline_code"], "insufficient_credit");
+    assert_eq!(fen(b, "bank_fen"), 0);
+    assert_eq!(fen(b, "unpaid_fen"), fen(b, "cash_fen"));
+    assert_eq!(fen(b, "fund_fen") + fen(b, "personal_account_fen") + fen(b, "unpaid_fen"), 600_000, "nothing is lost");
+    let ledger = w.ledger().await;
+    assert_eq!(ledger["balanced"], json!(true));
+    assert_eq!(fen(&ledger, "hospitals_unpaid_fen"), fen(b, "unpaid_fen"));
+    let line = w.bank_agreement(agreement.body["id"].as_str().unwrap()).await;
+    assert_eq!((fen(&line, "used_fen"), fen(&line, "held_fen")), (0, 0), "no hold is left behind");
+}
+
+#[tokio::test]
+async fn cancelling_a_settlement_reverses_insurance_bank_and_hospital() {
+    let w = world().await;
+    let before = w.insurance_person(EMPLOYEE_PSN_NO).await;
+    let (visit, agreement) = w.signed_visit("MZ0005", "01", EMPLOYEE_TOKEN, credit_line()).await;
+    let lines = vec![
+        fee_line("MZ0005-1", "001102000010000", "25.00", "1", "25.00"),
+        fee_line("MZ0005-2", "013100000010000", "150.00", "8", "1200.00"),
+    ];
+    assert!(w.his.upload_fees(&visit, &lines).await.unwrap().ok());
+    let s = w.his.settle(&visit).await.unwrap();
+    assert!(s.ok(), "{s:?}");
+    assert!(fen(&s.body, "bank_fen") > 0, "this visit needs the bank: {}", s.body);
+    let during = w.insurance_person(EMPLOYEE_PSN_NO).await;
+    assert_ne!(before["balc"], during["balc"], "the personal account paid part");
+
+    let c = w.his.cancel(&visit).await.unwrap();
+    assert!(c.ok(), "{c:?}");
+    assert_eq!(c.body["state"], "cancelled");
+    assert_eq!(w.insurance_person(EMPLOYEE_PSN_NO).await["balc"], before["balc"], "personal account restored");
+    let line = w.bank_agreement(agreement.body["id"].as_str().unwrap()).await;
+    assert_eq!(fen(&line, "used_fen"), 0, "bank refunded");
+    let ledger = w.ledger().await;
+    assert_eq!(ledger["balanced"], json!(true));
+    assert_eq!(fen(&ledger, "hospitals_received_fen"), 0, "hospital debited");
+    let again = w.his.cancel(&visit).await.unwrap();
+    assert_eq!(again.code(), Some("already_cancelled"));
+}
+
+#[tokio::test]
+async fn a_debit_card_pays_the_cash_share() {
+    let w = world().await;
+    let (visit, agreement) = w.signed_visit("MZ0006", "02", RESIDENT_CERTNO, debit_card()).await;
+    let before = fen(&w.bank_agreement(agreement.body["id"].as_str().unwrap()).await, "balance_fen");
+    assert!(w.his.upload_fees(&visit, &ordinary_fees("MZ0006")).await.unwrap().ok());
+    let s = w.his.settle(&visit).await.unwrap();
+    assert!(s.ok(), "{s:?}");
+    let after = fen(&w.bank_agreement(agreement.body["id"].as_str().unwrap()).await, "balance_fen");
+    assert_eq!(before - after, fen(&s.body, "bank_fen"));
+    assert_eq!(fen(&s.body, "hospital_credited_fen"), 8200);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_written() {
+    let w = world().await;
+    let (visit, _) = w.signed_visit("MZ0007", "02", EMPLOYEE_CERTNO, credit_line()).await;
+    let fees = format!("/api/v1/visits/{visit}/fees");
+    let check = |r: Reply, status: u16, code: &str| {
+        assert_eq!((r.status, r.code()), (status, Some(code)), "{r:?}");
+    };
+    check(w.his.raw("POST", &fees, Some("b1"), Some("{not json")).await.unwrap(), 400, "malformed_json");
+    check(w.his.post(&fees, &json!({"lines": [], "surprise": true})).await.unwrap(), 400, "unknown_field");
+    check(w.his.upload_fees(&visit, &[fee_line("X-1", "001102000010000", "25.00", "1", "-25.00")]).await.unwrap(), 422, "bad_amount");
+    check(w.his.upload_fees(&visit, &[fee_line("X-2", "001102000010000", "99999999", "1", "99999999.00")]).await.unwrap(), 422, "bad_amount");
+    check(w.his.upload_fees(&visit, &[fee_line("X-3", "001102000010000", "25.00", "2", "25.00")]).await.unwrap(), 422, "amount_mismatch");
+    check(w.his.upload_fees(&visit, &[fee_line("X-4", "001102000010000", "abc", "1", "25.00")]).await.unwrap(), 422, "bad_amount");
+    check(w.his.upload_fees("vis_unknown", &ordinary_fees("X")).await.unwrap(), 404, "visit_not_found");
+    check(w.other_hospital.upload_fees(&visit, &ordinary_fees("X")).await.unwrap(), 404, "visit_not_found");
+    check(w.other_hospital.settle(&visit).await.unwrap(), 404, "visit_not_found");
+    check(w.his.raw("POST", &fees, None, Some("{\"lines\":[]}")).await.unwrap(), 400, "missing_idempotency_key");
+    check(HisClient::new(&w.sys.hub_url, "wrong").settle(&visit).await.unwrap(), 401, "unauthorized");
+    check(w.operator.settle(&visit).await.unwrap(), 403, "forbidden");
+    check(w.his.register("", "02", EMPLOYEE_CERTNO).await.unwrap(), 422, "missing_field");
+    check(w.his.register("MZ0008", "09", EMPLOYEE_CERTNO).await.unwrap(), 422, "bad_cert_type");
+    check(w.his.register("MZ0009", "02", "000000000000000000").await.unwrap(), 422, "person_not_found");
+    check(w.his.settle(&visit).await.unwrap(), 409, "no_fees");
+
+    let v = w.his.get(&format!("/api/v1/visits/{visit}")).await.unwrap();
+    assert_eq!((fen(&v.body, "fee_lines"), fen(&v.body, "medfee_fen")), (0, 0), "nothing was written");
+    assert_eq!(w.ledger().await["transfers"], json!(0));
+}
