@@ -42,7 +42,8 @@ CREATE TABLE visits (
     mdtrt_cert_type TEXT NOT NULL,
     mdtrt_cert_no_enc TEXT NOT NULL,
     med_type TEXT NOT NULL,
-    mdtrt_id TEXT NOT NULL,
+    register_msgid TEXT NOT NULL,
+    mdtrt_id TEXT,
     agreement_id TEXT,
     seamless_reason TEXT,
     status TEXT NOT NULL,
@@ -55,7 +56,10 @@ CREATE TABLE fee_lines (
     feedetl_sn TEXT NOT NULL,
     chrg_bchno TEXT NOT NULL,
     amount_fen BIGINT NOT NULL,
-    result_json TEXT NOT NULL,
+    upload_msgid TEXT NOT NULL,
+    uploaded BIGINT NOT NULL,
+    detail_json TEXT NOT NULL,
+    result_json TEXT,
     PRIMARY KEY (visit_id, feedetl_sn)
 );
 

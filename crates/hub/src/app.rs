@@ -267,27 +267,46 @@ impl App {
         if !matches!(req.med_type.as_str(), "11" | "12" | "13" | "14" | "19" | "51") {
             return Err(ApiError::unprocessable("bad_med_type", "med_type must be an outpatient type: 11, 12, 13, 14, 19 or 51"));
         }
-        if self.store.visit_by_hospital_no(hospital, &req.ipt_otp_no).await?.is_some() {
-            return Err(ApiError::conflict("visit_exists", format!("visit {} is already registered", req.ipt_otp_no)));
-        }
-        let inst = hospital_institution(hospital);
-        let person = self.insurance.person_info(&inst, &req.mdtrt_cert_type, req.mdtrt_cert_no.trim()).await.map_err(person_error)?;
-        let insurance = person.insurances.first().ok_or_else(|| ApiError::unprocessable("not_insured", "the insurance center has no insurance for this person"))?;
-        let agreement = self.store.active_agreement_for(&person.psn_no).await?;
-        let begntime = req.begntime.clone().unwrap_or_else(|| now().replace('T', " ").chars().take(19).collect());
+        let row = match self.store.visit_by_hospital_no(hospital, &req.ipt_otp_no).await? {
+            // A registration whose 2201 outcome is unknown: resend it with the same msgid.
+            Some(v) if v.status == VisitStatus::Registering => v,
+            Some(_) => return Err(ApiError::conflict("visit_exists", format!("visit {} is already registered", req.ipt_otp_no))),
+            None => self.new_visit(hospital, &req).await?,
+        };
+        let cert_no = self.config.data_key.open(&row.mdtrt_cert_no_enc)?;
+        let begntime = req.begntime.clone().unwrap_or_else(|| row.created_at.replace('T', " ").chars().take(19).collect());
         let input = json!({"data": {
-            "psn_no": person.psn_no, "insutype": insurance.insutype, "begntime": begntime,
-            "mdtrt_cert_type": req.mdtrt_cert_type, "mdtrt_cert_no": req.mdtrt_cert_no.trim(), "ipt_otp_no": req.ipt_otp_no,
+            "psn_no": row.psn_no, "insutype": row.insutype, "begntime": begntime,
+            "mdtrt_cert_type": row.mdtrt_cert_type, "mdtrt_cert_no": cert_no, "ipt_otp_no": row.ipt_otp_no,
             "atddr_no": req.atddr_no.clone().unwrap_or_default(), "dr_name": req.dr_name.clone().unwrap_or_default(),
             "dept_code": req.dept_code.clone().unwrap_or_default(), "dept_name": req.dept_name.clone().unwrap_or_default(),
             "caty": req.caty.clone().unwrap_or_default(),
         }});
-        let output = self.insurance.call("2201", &new_msgid(hospital), &inst, &insurance.insuplc_admdvs, input).await?;
+        let inst = hospital_institution(hospital);
+        let output = match self.insurance.call("2201", &row.register_msgid, &inst, &row.insuplc_admdvs, input).await {
+            Ok(output) => output,
+            Err(e @ InsuranceError::Refused { .. }) => {
+                self.store.delete_unregistered_visit(&row.id).await?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mdtrt_id = output
             .get("data")
             .and_then(|d| d.get("mdtrt_id"))
             .and_then(Value::as_str)
             .ok_or_else(|| ApiError::bad_gateway("insurance_bad_reply", "2201 without mdtrt_id"))?;
+        self.store.complete_registration(&row.id, mdtrt_id).await?;
+        let row = self.store.visit(&row.id).await?.ok_or_else(|| ApiError::internal("visit vanished"))?;
+        self.visit_view(&row).await
+    }
+
+    /// Identifies the patient (1101), finds their agreement, and writes the visit before 2201 is sent.
+    async fn new_visit(&self, hospital: &str, req: &RegisterVisitRequest) -> Result<VisitRow, ApiError> {
+        let inst = hospital_institution(hospital);
+        let person = self.insurance.person_info(&inst, &req.mdtrt_cert_type, req.mdtrt_cert_no.trim()).await.map_err(person_error)?;
+        let insurance = person.insurances.first().ok_or_else(|| ApiError::unprocessable("not_insured", "the insurance center has no insurance for this person"))?;
+        let agreement = self.store.active_agreement_for(&person.psn_no).await?;
         let row = VisitRow {
             id: new_id("vis"),
             hospital_code: hospital.to_string(),
@@ -298,14 +317,18 @@ impl App {
             mdtrt_cert_type: req.mdtrt_cert_type.clone(),
             mdtrt_cert_no_enc: self.config.data_key.seal(req.mdtrt_cert_no.trim())?,
             med_type: req.med_type.clone(),
-            mdtrt_id: mdtrt_id.to_string(),
+            register_msgid: new_msgid(hospital),
+            mdtrt_id: String::new(),
             agreement_id: agreement.as_ref().map(|a| a.id.clone()),
             seamless_reason: if agreement.is_some() { None } else { Some("not_signed".into()) },
-            status: VisitStatus::Registered,
+            status: VisitStatus::Registering,
             created_at: now(),
         };
-        self.store.insert_visit(&row).await?;
-        self.visit_view(&row).await
+        match self.store.insert_visit(&row).await {
+            Ok(()) => Ok(row),
+            Err(crate::store::StoreError::Conflict(_)) => Err(ApiError::conflict("visit_exists", format!("visit {} is already registered", req.ipt_otp_no))),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn own_visit(&self, hospital: &str, visit_id: &str) -> Result<VisitRow, ApiError> {
@@ -322,7 +345,7 @@ impl App {
     }
 
     async fn visit_view(&self, v: &VisitRow) -> Result<Value, ApiError> {
-        let lines = self.store.fee_lines(&v.id).await?;
+        let lines: Vec<FeeLineRow> = self.store.fee_lines(&v.id).await?.into_iter().filter(|l| l.uploaded).collect();
         let medfee: Fen = lines.iter().map(|l| l.amount).sum();
         let settlement = self.store.settlement_of_visit(&v.id).await?;
         Ok(json!({
@@ -340,41 +363,77 @@ impl App {
     pub async fn upload_fees(&self, hospital: &str, visit_id: &str, req: FeeUploadRequest) -> Result<Value, ApiError> {
         let visit = self.own_visit(hospital, visit_id).await?;
         if visit.status != VisitStatus::Registered || self.store.settlement_of_visit(visit_id).await?.is_some() {
-            return Err(ApiError::conflict("visit_not_open", "fees can only be added before the visit is settled"));
+            return Err(ApiError::conflict("visit_not_open", "fees can only be added to a registered visit before it is settled"));
         }
         if req.lines.is_empty() || req.lines.len() > MAX_LINES_PER_UPLOAD {
             return Err(ApiError::unprocessable("bad_lines", format!("send 1 to {MAX_LINES_PER_UPLOAD} fee lines")));
         }
-        let existing: HashSet<String> = self.store.fee_lines(visit_id).await?.into_iter().map(|l| l.feedetl_sn).collect();
+        let mut details = Vec::with_capacity(req.lines.len());
         let mut seen = HashSet::new();
-        let mut feedetail = Vec::with_capacity(req.lines.len());
-        let mut amounts = Vec::with_capacity(req.lines.len());
         for (i, line) in req.lines.iter().enumerate() {
             let (detail, amount) = fee_detail(line, i, &visit)?;
             let sn = detail["feedetl_sn"].as_str().unwrap_or_default().to_string();
-            if existing.contains(&sn) || !seen.insert(sn.clone()) {
-                return Err(ApiError::conflict("duplicate_fee_line", format!("fee line {sn} is already on this visit")));
+            if !seen.insert(sn.clone()) {
+                return Err(ApiError::unprocessable("duplicate_fee_line", format!("fee line {sn} appears twice in this upload")));
             }
-            amounts.push((sn, detail["chrg_bchno"].as_str().unwrap_or("1").to_string(), amount));
-            feedetail.push(detail);
+            details.push((sn, amount, detail));
         }
+        let batch = self.fee_batch(&visit, details).await?;
         let inst = hospital_institution(hospital);
-        let output = self.insurance.call("2204", &new_msgid(hospital), &inst, &visit.insuplc_admdvs, json!({"feedetail": feedetail})).await?;
+        let feedetail: Vec<Value> = batch.iter().map(|l| serde_json::from_str(&l.detail_json).unwrap_or(Value::Null)).collect();
+        let msgid = batch[0].upload_msgid.clone();
+        let output = match self.insurance.call("2204", &msgid, &inst, &visit.insuplc_admdvs, json!({"feedetail": feedetail})).await {
+            Ok(output) => output,
+            Err(e @ InsuranceError::Refused { .. }) => {
+                self.store.delete_fee_batch(visit_id, &msgid).await?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let results = output.get("result").and_then(Value::as_array).cloned().unwrap_or_default();
-        let by_sn: BTreeMap<String, Value> = results.iter().map(|r| (text_field(r.as_object().unwrap_or(&Map::new()), "feedetl_sn").unwrap_or_default(), r.clone())).collect();
-        let rows: Vec<FeeLineRow> = amounts
-            .iter()
-            .map(|(sn, batch, amount)| FeeLineRow {
-                feedetl_sn: sn.clone(),
-                chrg_bchno: batch.clone(),
-                amount: *amount,
-                result_json: by_sn.get(sn).map(Value::to_string).unwrap_or_else(|| "{}".into()),
+        let by_sn: BTreeMap<String, String> =
+            results.iter().filter_map(|r| Some((text_field(r.as_object()?, "feedetl_sn")?, r.to_string()))).collect();
+        let marks: Vec<(String, String)> = batch.iter().map(|l| (l.feedetl_sn.clone(), by_sn.get(&l.feedetl_sn).cloned().unwrap_or_else(|| "{}".into()))).collect();
+        self.store.mark_fee_lines_uploaded(visit_id, &marks).await?;
+        let all = self.store.fee_lines(visit_id).await?;
+        let lines: Vec<Value> = all.iter().filter(|l| l.upload_msgid == msgid).map(fee_line_view).collect();
+        let total: Fen = all.iter().filter(|l| l.uploaded).map(|l| l.amount).sum();
+        Ok(json!({"visit_id": visit_id, "lines": lines, "medfee_fen": total.0}))
+    }
+
+    /// The batch to send: the lines just written, or — when an earlier upload of exactly these lines
+    /// ended with an unknown outcome — that batch again, with its request id.
+    async fn fee_batch(&self, visit: &VisitRow, details: Vec<(String, Fen, Value)>) -> Result<Vec<FeeLineRow>, ApiError> {
+        let existing = self.store.fee_lines(&visit.id).await?;
+        let pending: Vec<&FeeLineRow> = existing.iter().filter(|l| !l.uploaded).collect();
+        if !pending.is_empty() {
+            let same = pending.len() == details.len() && details.iter().all(|(sn, amount, _)| pending.iter().any(|p| &p.feedetl_sn == sn && p.amount == *amount));
+            if same {
+                return Ok(pending.into_iter().cloned().collect());
+            }
+            return Err(ApiError::conflict("upload_in_progress", "an earlier fee upload has not completed; resend exactly those lines first"));
+        }
+        if let Some((sn, _, _)) = details.iter().find(|(sn, _, _)| existing.iter().any(|l| &l.feedetl_sn == sn)) {
+            return Err(ApiError::conflict("duplicate_fee_line", format!("fee line {sn} is already on this visit")));
+        }
+        let msgid = new_msgid(&visit.hospital_code);
+        let rows: Vec<FeeLineRow> = details
+            .into_iter()
+            .map(|(sn, amount, detail)| FeeLineRow {
+                chrg_bchno: detail["chrg_bchno"].as_str().unwrap_or("1").to_string(),
+                feedetl_sn: sn,
+                amount,
+                upload_msgid: msgid.clone(),
+                uploaded: false,
+                detail_json: detail.to_string(),
+                result_json: None,
             })
             .collect();
-        self.store.insert_fee_lines(visit_id, &rows).await?;
-        let lines: Vec<Value> = rows.iter().map(|r| fee_line_view(r)).collect();
-        let total: Fen = self.store.fee_lines(visit_id).await?.iter().map(|l| l.amount).sum();
-        Ok(json!({"visit_id": visit_id, "lines": lines, "medfee_fen": total.0}))
+        match self.store.insert_fee_lines(&visit.id, &rows).await {
+            Ok(()) => Ok(rows),
+            Err(crate::store::StoreError::Conflict(m)) => Err(ApiError::conflict("duplicate_fee_line", m)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     // ---- pre-settlement and the doctor's click ---------------------------------------------------
@@ -401,6 +460,9 @@ impl App {
 
     async fn open_medfee(&self, visit: &VisitRow) -> Result<Fen, ApiError> {
         let lines = self.store.fee_lines(&visit.id).await?;
+        if lines.iter().any(|l| !l.uploaded) {
+            return Err(ApiError::conflict("upload_in_progress", "an earlier fee upload has not completed; resend it first"));
+        }
         if lines.is_empty() {
             return Err(ApiError::conflict("no_fees", "no fee lines have been uploaded for this visit"));
         }
@@ -738,7 +800,7 @@ fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow) -> Result<(
 }
 
 fn fee_line_view(r: &FeeLineRow) -> Value {
-    let result: Value = serde_json::from_str(&r.result_json).unwrap_or(Value::Null);
+    let result: Value = r.result_json.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or(Value::Null);
     let fen = |field: &str| Fen::from_json_yuan(result.get(field).unwrap_or(&Value::Null)).ok().flatten().unwrap_or_default().0;
     json!({
         "feedetl_sn": r.feedetl_sn, "amount_fen": r.amount.0,

@@ -149,6 +149,12 @@ impl InsuranceClient {
                                     "psn_cert_type": if cert_type == "02" { "01" } else { "" },
                                     "certno": if cert_type == "02" { cert_no } else { "" }, "psn_name": ""}});
         let output = self.call("1101", &new_msgid(&inst.fixmedins_code), inst, "", input).await?;
+        Self::read_person(&output)
+    }
+
+    /// Parses a 1101 output: `insuinfo` may be an array (as real platforms send) or an object (as
+    /// the spec's sample shows); numbers may be numbers or strings.
+    pub fn read_person(output: &Value) -> Result<PersonInfo, InsuranceError> {
         let base = output.get("baseinfo").ok_or_else(|| InsuranceError::BadReply("1101 without baseinfo".into()))?;
         let insuinfo: Vec<Value> = match output.get("insuinfo") {
             Some(Value::Array(items)) => items.clone(),
@@ -185,5 +191,41 @@ impl InsuranceClient {
         };
         let setl_id = Some(text(info, "setl_id")).filter(|s| !s.is_empty());
         Ok(Settled { setl_id, split, setlinfo: info.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_person_however_the_platform_writes_it() {
+        let as_object = json!({"baseinfo": {"psn_no": 4403001, "psn_name": "张三", "certno": "440301199001011234"},
+                               "insuinfo": {"balc": 800.5, "insutype": 310, "psn_type": "1101", "insuplc_admdvs": "440300"}});
+        let p = InsuranceClient::read_person(&as_object).unwrap();
+        assert_eq!((p.psn_no.as_str(), p.insurances[0].insutype.as_str(), p.insurances[0].balc), ("4403001", "310", Fen(80050)));
+        let as_array = json!({"baseinfo": {"psn_no": "P1"}, "insuinfo": [{"balc": "12.30", "insutype": "390"}, {"balc": null}], "idetinfo": null});
+        let p = InsuranceClient::read_person(&as_array).unwrap();
+        assert_eq!(p.insurances.len(), 2);
+        assert_eq!((p.insurances[0].balc, p.insurances[1].balc), (Fen(1230), Fen(0)));
+        assert!(InsuranceClient::read_person(&json!({"baseinfo": {}})).is_err());
+    }
+
+    #[test]
+    fn reads_a_settlement_with_numbers_strings_and_nulls() {
+        let out = json!({"setlinfo": {"setl_id": "S1", "medfee_sumamt": 100.0, "fund_pay_sumamt": "60.00", "acct_pay": 30,
+                                      "psn_cash_pay": "10", "hosp_part_amt": null}, "setldetail": []});
+        let s = InsuranceClient::read_settlement(&out).unwrap();
+        assert_eq!(s.split, InsuranceSplit { medfee: Fen(10000), fund: Fen(6000), personal_account: Fen(3000), cash: Fen(1000), hospital_part: Fen(0) });
+        assert_eq!(s.setl_id.as_deref(), Some("S1"));
+        assert!(InsuranceClient::read_settlement(&json!({"setlinfo": {"medfee_sumamt": "1.234"}})).is_err());
+    }
+
+    #[test]
+    fn msgids_have_the_national_shape() {
+        let id = new_msgid("H44030600001");
+        assert_eq!(id.len(), 30);
+        assert!(id.starts_with("H44030600001"));
+        assert_eq!(new_msgid("H1").len(), 30);
     }
 }

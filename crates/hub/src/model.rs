@@ -36,7 +36,7 @@ text_enum!(
 
 text_enum!(
     /// A visit's progress at the hospital.
-    VisitStatus { Registered = "registered", Settling = "settling", Settled = "settled", Cancelled = "cancelled" }
+    VisitStatus { Registering = "registering", Registered = "registered", Settling = "settling", Settled = "settled", Cancelled = "cancelled" }
 );
 
 /// An authenticated caller: a hospital's HIS (scoped to its own visits) or an operator.
@@ -87,7 +87,9 @@ pub struct VisitRow {
     pub mdtrt_cert_type: String,
     pub mdtrt_cert_no_enc: String,
     pub med_type: String,
-    /// The insurance center's visit id (医保就诊ID), from 2201.
+    /// The 2201 request id, fixed before the call so that a retry resends it.
+    pub register_msgid: String,
+    /// The insurance center's visit id (医保就诊ID), from 2201; empty while registering.
     pub mdtrt_id: String,
     /// The agreement that pays, when seamless payment is enabled.
     pub agreement_id: Option<String>,
@@ -103,7 +105,13 @@ pub struct FeeLineRow {
     pub feedetl_sn: String,
     pub chrg_bchno: String,
     pub amount: Fen,
-    pub result_json: String,
+    /// The 2204 request id of the batch this line went in.
+    pub upload_msgid: String,
+    /// Accepted by the insurance center (false while the 2204 call's outcome is unknown).
+    pub uploaded: bool,
+    /// The `feedetail` entry sent, kept so that an unfinished upload is resent identically.
+    pub detail_json: String,
+    pub result_json: Option<String>,
 }
 
 #[derive(Clone, Debug)]

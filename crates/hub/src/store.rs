@@ -266,7 +266,8 @@ impl Store {
         let _guard = self.write_guard().await;
         let result = sqlx::query(
             "INSERT INTO visits (id, hospital_code, ipt_otp_no, psn_no, insutype, insuplc_admdvs, mdtrt_cert_type, mdtrt_cert_no_enc, \
-             med_type, mdtrt_id, agreement_id, seamless_reason, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             med_type, register_msgid, mdtrt_id, agreement_id, seamless_reason, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&v.id)
         .bind(&v.hospital_code)
@@ -277,6 +278,7 @@ impl Store {
         .bind(&v.mdtrt_cert_type)
         .bind(&v.mdtrt_cert_no_enc)
         .bind(&v.med_type)
+        .bind(&v.register_msgid)
         .bind(&v.mdtrt_id)
         .bind(v.agreement_id.clone())
         .bind(v.seamless_reason.clone())
@@ -304,26 +306,48 @@ impl Store {
         row.map(|r| visit_from_row(&r)).transpose()
     }
 
+    /// Records the insurance center's visit id once 2201 has answered.
+    pub async fn complete_registration(&self, id: &str, mdtrt_id: &str) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query("UPDATE visits SET mdtrt_id = $1, status = 'registered' WHERE id = $2 AND status = 'registering'")
+            .bind(mdtrt_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a registration the insurance center refused, so the hospital can correct and resend it.
+    pub async fn delete_unregistered_visit(&self, id: &str) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query("DELETE FROM visits WHERE id = $1 AND status = 'registering'").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn set_visit_status(&self, id: &str, status: VisitStatus) -> StoreResult<()> {
         let _guard = self.write_guard().await;
         sqlx::query("UPDATE visits SET status = $1 WHERE id = $2").bind(status.as_str()).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
-    /// Stores uploaded fee lines; a line number already on the visit is a conflict and nothing is written.
+    /// Stores fee lines before they are sent (uploaded = false); a line number already on the visit
+    /// is a conflict and nothing is written.
     pub async fn insert_fee_lines(&self, visit_id: &str, lines: &[FeeLineRow]) -> StoreResult<()> {
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
         for line in lines {
             let n = sqlx::query(
-                "INSERT INTO fee_lines (visit_id, feedetl_sn, chrg_bchno, amount_fen, result_json) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (visit_id, feedetl_sn) DO NOTHING",
+                "INSERT INTO fee_lines (visit_id, feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (visit_id, feedetl_sn) DO NOTHING",
             )
             .bind(visit_id)
             .bind(&line.feedetl_sn)
             .bind(&line.chrg_bchno)
             .bind(line.amount.0)
-            .bind(&line.result_json)
+            .bind(&line.upload_msgid)
+            .bind(line.uploaded as i64)
+            .bind(&line.detail_json)
+            .bind(line.result_json.clone())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -335,8 +359,37 @@ impl Store {
         Ok(())
     }
 
+    /// Marks a batch accepted by 2204, with the insurance center's classification of each line.
+    pub async fn mark_fee_lines_uploaded(&self, visit_id: &str, results: &[(String, String)]) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        for (sn, result) in results {
+            sqlx::query("UPDATE fee_lines SET uploaded = 1, result_json = $1 WHERE visit_id = $2 AND feedetl_sn = $3")
+                .bind(result)
+                .bind(visit_id)
+                .bind(sn)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets a batch the insurance center refused (nothing of it was accepted).
+    pub async fn delete_fee_batch(&self, visit_id: &str, upload_msgid: &str) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query("DELETE FROM fee_lines WHERE visit_id = $1 AND upload_msgid = $2 AND uploaded = 0")
+            .bind(visit_id)
+            .bind(upload_msgid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn fee_lines(&self, visit_id: &str) -> StoreResult<Vec<FeeLineRow>> {
-        let rows = sqlx::query("SELECT feedetl_sn, chrg_bchno, amount_fen, result_json FROM fee_lines WHERE visit_id = $1 ORDER BY feedetl_sn")
+        let rows = sqlx::query(
+            "SELECT feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json FROM fee_lines WHERE visit_id = $1 ORDER BY feedetl_sn",
+        )
             .bind(visit_id)
             .fetch_all(&self.pool)
             .await?;
@@ -346,6 +399,9 @@ impl Store {
                 feedetl_sn: r.get("feedetl_sn"),
                 chrg_bchno: r.get("chrg_bchno"),
                 amount: Fen(r.get("amount_fen")),
+                upload_msgid: r.get("upload_msgid"),
+                uploaded: r.get::<i64, _>("uploaded") != 0,
+                detail_json: r.get("detail_json"),
                 result_json: r.get("result_json"),
             })
             .collect())
@@ -601,7 +657,8 @@ fn visit_from_row(r: &AnyRow) -> StoreResult<VisitRow> {
         mdtrt_cert_type: r.get("mdtrt_cert_type"),
         mdtrt_cert_no_enc: r.get("mdtrt_cert_no_enc"),
         med_type: r.get("med_type"),
-        mdtrt_id: r.get("mdtrt_id"),
+        register_msgid: r.get("register_msgid"),
+        mdtrt_id: r.get::<Option<String>, _>("mdtrt_id").unwrap_or_default(),
         agreement_id: r.get("agreement_id"),
         seamless_reason: r.get("seamless_reason"),
         status: VisitStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("visit status {status}")))?,
