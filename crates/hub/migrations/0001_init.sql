@@ -88,6 +88,8 @@ CREATE TABLE settlements (
     failure_code TEXT,
     failure_message TEXT,
     setlinfo_json TEXT,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    parked_reason TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );

@@ -34,6 +34,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/visits/{id}/settlement", post(settle))
         .route("/api/v1/visits/{id}/settlement/cancel", post(cancel_settlement))
         .route("/api/v1/ledger", get(ledger))
+        .route("/api/v1/exceptions", get(exceptions))
+        .route("/api/v1/exceptions/{id}/retry", post(retry_exception))
         .fallback(|| async { ApiError::not_found("no_such_route", "no such endpoint; see /openapi.json") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint") })
         .with_state(app)
@@ -219,3 +221,14 @@ async fn ledger(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EmptyBody {}
+
+async fn exceptions(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    guarded!(app, headers, Role::Operator);
+    respond(app.exceptions().await)
+}
+
+async fn retry_exception(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let caller = guarded!(app, headers, Role::Operator);
+    let path = format!("/api/v1/exceptions/{id}/retry");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.retry_exception(&id).await }).await
+}

@@ -18,6 +18,9 @@ use wugan_domain::Fen;
 /// Largest amount accepted on one fee line: 1,000,000 yuan. Anything above is a typing error.
 const MAX_LINE_FEN: Fen = Fen::yuan(1_000_000);
 const MAX_LINES_PER_UPLOAD: usize = 500;
+/// Failed resumptions before a settlement is parked for an operator (with the worker's 15 s pass,
+/// about five minutes of a partner's silence).
+pub const MAX_ATTEMPTS: i64 = 20;
 
 pub struct HubConfig {
     /// 就医地医保区划 of the region this hub serves.
@@ -489,7 +492,7 @@ impl App {
         if let Some(existing) = self.store.settlement_of_visit(visit_id).await? {
             return match existing.state {
                 s if s.is_final() => Err(ApiError::conflict("already_settled", format!("this visit's settlement is {}", s.as_str()))),
-                _ => self.advance(existing, &visit).await.map(|s| settlement_view(&s)),
+                _ => self.advance(existing, &visit, true).await.map(|s| settlement_view(&s)),
             };
         }
         let agreement = self.store.agreement(&agreement_id).await?.ok_or_else(|| ApiError::internal("agreement vanished"))?;
@@ -520,6 +523,8 @@ impl App {
             failure_code: None,
             failure_message: None,
             setlinfo_json: None,
+            attempts: 0,
+            parked_reason: None,
             created_at: stamp.clone(),
             updated_at: stamp,
         };
@@ -527,12 +532,26 @@ impl App {
         if !created && row.state.is_final() {
             return Err(ApiError::conflict("already_settled", format!("this visit's settlement is {}", row.state.as_str())));
         }
-        self.advance(row, &visit).await.map(|s| settlement_view(&s))
+        self.advance(row, &visit, !created).await.map(|s| settlement_view(&s))
     }
 
     /// Moves a settlement forward step by step from wherever it stands, writing each state before
-    /// the call it leads to. Re-running it after a crash or timeout resends the same request ids.
-    pub async fn advance(&self, mut s: SettlementRow, visit: &VisitRow) -> Result<SettlementRow, ApiError> {
+    /// the call it leads to. Re-running it after a crash or timeout resends the same request ids;
+    /// `resumed` says an earlier run may have left a call with an unknown outcome, so the partner's
+    /// record is queried before that call is sent again. A run that stops on a partner's silence
+    /// is counted; after `MAX_ATTEMPTS` the settlement is parked in the exceptions queue.
+    pub async fn advance(&self, s: SettlementRow, visit: &VisitRow, resumed: bool) -> Result<SettlementRow, ApiError> {
+        let id = s.id.clone();
+        let result = self.advance_inner(s, visit, resumed).await;
+        if let Err(e) = &result {
+            if e.status.is_server_error() {
+                self.store.note_failed_attempt(&id, &format!("{}: {}", e.code, e.message), MAX_ATTEMPTS).await?;
+            }
+        }
+        result
+    }
+
+    async fn advance_inner(&self, mut s: SettlementRow, visit: &VisitRow, mut resumed: bool) -> Result<SettlementRow, ApiError> {
         let agreement = self.store.agreement(&s.agreement_id).await?.ok_or_else(|| ApiError::internal("agreement vanished"))?;
         let bank = self.bank(&agreement.bank_code)?;
         let inst = hospital_institution(&visit.hospital_code);
@@ -548,7 +567,8 @@ impl App {
         };
         let input = self.settle_input(visit, s.medfee, agreement.use_personal_account);
         loop {
-            let step = self.step(&mut s, visit, &agreement, bank, &inst, &parties, &input).await;
+            let step = self.step(&mut s, visit, &agreement, bank, &inst, &parties, &input, resumed).await;
+            resumed = false;
             match step {
                 Err(ApiError { code: "stale_settlement", .. }) => {
                     // Another worker advanced it meanwhile: continue from what it wrote.
@@ -572,6 +592,7 @@ impl App {
         inst: &Institution,
         parties: &Parties<'_>,
         input: &Value,
+        resumed: bool,
     ) -> Result<bool, ApiError> {
         let from = s.state;
         {
@@ -598,7 +619,7 @@ impl App {
                     if estimate.is_positive() {
                         let request_id = format!("{}:auth", s.id);
                         s.auth_request_id = Some(request_id.clone());
-                        match bank.authorize(&request_id, &agreement.bank_agreement_id, estimate, &visit.hospital_code, &visit.ipt_otp_no).await {
+                        match bank.authorize(&request_id, &agreement.bank_agreement_id, estimate, &visit.hospital_code, resumed).await {
                             Ok(Authorization::Approved { amount }) => {
                                 s.auth_status = Some("approved".into());
                                 s.held = amount;
@@ -639,7 +660,7 @@ impl App {
                         Err(InsuranceError::Refused { infcode, message }) => {
                             let mut transfers = Vec::new();
                             if s.held.is_positive() {
-                                bank.void(&format!("{}:void", s.id), s.auth_request_id.as_deref().unwrap_or_default()).await?;
+                                bank.void(&format!("{}:void", s.id), s.auth_request_id.as_deref().unwrap_or_default(), resumed).await?;
                                 transfers.push(parties.void_hold());
                             }
                             s.state = SettlementState::Failed;
@@ -655,16 +676,16 @@ impl App {
                     let auth = s.auth_request_id.clone().unwrap_or_default();
                     let to_capture = split.cash.min(s.held);
                     if to_capture.is_positive() {
-                        match bank.capture(&format!("{}:capture", s.id), &auth, to_capture).await {
+                        match bank.capture(&format!("{}:capture", s.id), &auth, to_capture, resumed).await {
                             Ok(()) => s.captured = to_capture,
                             Err(BankError::Refused { code, .. }) => {
                                 s.decline_code = Some(code);
-                                bank.void(&format!("{}:void", s.id), &auth).await?;
+                                bank.void(&format!("{}:void", s.id), &auth, false).await?;
                             }
                             Err(other) => return Err(other.into()),
                         }
                     } else if s.held.is_positive() {
-                        bank.void(&format!("{}:void", s.id), &auth).await?;
+                        bank.void(&format!("{}:void", s.id), &auth, resumed).await?;
                     }
                     s.unpaid = split.cash - s.captured;
                     s.state = if s.unpaid.is_positive() { SettlementState::SettledUnpaid } else { SettlementState::Settled };
@@ -673,7 +694,7 @@ impl App {
                     self.store.set_visit_status(&visit.id, VisitStatus::Settled).await?;
                 }
                 SettlementState::Cancelling => {
-                    self.cancel_step(s, visit, agreement, parties).await?;
+                    self.cancel_step(s, visit, agreement, parties, resumed).await?;
                     return Ok(false);
                 }
                 SettlementState::Settled | SettlementState::SettledUnpaid | SettlementState::Failed | SettlementState::Cancelled => return Ok(false),
@@ -694,14 +715,14 @@ impl App {
                 s.cancel_msgid = Some(new_msgid(hospital));
                 s.state = SettlementState::Cancelling;
                 self.store.save_settlement(&s, state, &[]).await?;
-                return self.advance(s, &visit).await.map(|s| settlement_view(&s));
+                return self.advance(s, &visit, false).await.map(|s| settlement_view(&s));
             }
             state => return Err(ApiError::conflict("not_settled", format!("a settlement that is {} cannot be cancelled", state.as_str()))),
         }
-        self.advance(s, &visit).await.map(|s| settlement_view(&s))
+        self.advance(s, &visit, true).await.map(|s| settlement_view(&s))
     }
 
-    async fn cancel_step(&self, s: &mut SettlementRow, visit: &VisitRow, agreement: &AgreementRow, parties: &Parties<'_>) -> Result<(), ApiError> {
+    async fn cancel_step(&self, s: &mut SettlementRow, visit: &VisitRow, agreement: &AgreementRow, parties: &Parties<'_>, resumed: bool) -> Result<(), ApiError> {
         let from = s.state;
         let split = s.split.ok_or_else(|| ApiError::internal("cancelling without a split"))?;
         let inst = hospital_institution(&visit.hospital_code);
@@ -718,7 +739,7 @@ impl App {
         }
         if s.captured.is_positive() {
             let bank = self.bank(&agreement.bank_code)?;
-            bank.refund(&format!("{}:refund", s.id), &format!("{}:capture", s.id), s.captured).await?;
+            bank.refund(&format!("{}:refund", s.id), &format!("{}:capture", s.id), s.captured, resumed).await?;
         }
         s.state = SettlementState::Cancelled;
         let transfers = parties.cancellation_transfers(&split, s.captured);
@@ -735,13 +756,41 @@ impl App {
         let mut resumed = 0;
         for s in self.store.unfinished_settlements(&cutoff).await? {
             if let Some(visit) = self.store.visit(&s.visit_id).await? {
-                match self.advance(s, &visit).await {
+                match self.advance(s, &visit, true).await {
                     Ok(_) => resumed += 1,
                     Err(e) => tracing::warn!(code = e.code, "settlement could not be resumed yet"),
                 }
             }
         }
         Ok(resumed)
+    }
+
+    /// The exceptions queue (差错处理): what the recovery worker could not finish.
+    pub async fn exceptions(&self) -> Result<Value, ApiError> {
+        let items: Vec<Value> = self
+            .store
+            .exceptions()
+            .await?
+            .iter()
+            .map(|s| {
+                let mut v = settlement_view(s);
+                v["attempts"] = json!(s.attempts);
+                v["parked_reason"] = json!(s.parked_reason);
+                v
+            })
+            .collect();
+        Ok(json!({"exceptions": items}))
+    }
+
+    /// An operator sends a parked settlement round once more.
+    pub async fn retry_exception(&self, settlement_id: &str) -> Result<Value, ApiError> {
+        let s = self.store.settlement(settlement_id).await?.ok_or_else(|| ApiError::not_found("settlement_not_found", format!("no settlement {settlement_id}")))?;
+        if !self.store.unpark(settlement_id).await? && s.state.is_final() {
+            return Err(ApiError::conflict("not_parked", "this settlement is not waiting in the exceptions queue"));
+        }
+        let visit = self.store.visit(&s.visit_id).await?.ok_or_else(|| ApiError::internal("visit vanished"))?;
+        let s = self.store.settlement(settlement_id).await?.ok_or_else(|| ApiError::internal("settlement vanished"))?;
+        self.advance(s, &visit, true).await.map(|s| settlement_view(&s))
     }
 
     pub async fn ledger(&self) -> Result<Value, ApiError> {

@@ -85,10 +85,31 @@ impl BankClient {
         self.send(reqwest::Method::POST, &path, Some(&json!({"request_id": request_id}))).await
     }
 
+    /// The bank's record of an operation, or `None` if it never received the request.
+    pub async fn operation(&self, request_id: &str) -> Result<Option<Value>, BankError> {
+        match self.send(reqwest::Method::GET, &format!("/bank/v1/operations/{request_id}"), None).await {
+            Ok(op) => Ok(Some(op)),
+            Err(BankError::Refused { code, .. }) if code == "unknown_request" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends a money operation. When `resumed` (an earlier attempt may have reached the bank with an
+    /// unknown outcome), the bank's record is queried first and the request is sent only if absent.
+    async fn operate(&self, path: &str, body: Value, resumed: bool) -> Result<Value, BankError> {
+        if resumed {
+            let request_id = body.get("request_id").and_then(Value::as_str).unwrap_or_default();
+            if let Some(op) = self.operation(request_id).await? {
+                return Ok(op);
+            }
+        }
+        self.send(reqwest::Method::POST, path, Some(&body)).await
+    }
+
     /// Places a hold for `amount` on the agreement.
-    pub async fn authorize(&self, request_id: &str, bank_agreement_id: &str, amount: Fen, merchant_id: &str, memo: &str) -> Result<Authorization, BankError> {
-        let body = json!({"request_id": request_id, "agreement_id": bank_agreement_id, "amount_fen": amount.0, "merchant_id": merchant_id, "memo": memo});
-        let reply = self.send(reqwest::Method::POST, "/bank/v1/authorizations", Some(&body)).await?;
+    pub async fn authorize(&self, request_id: &str, bank_agreement_id: &str, amount: Fen, merchant_id: &str, resumed: bool) -> Result<Authorization, BankError> {
+        let body = json!({"request_id": request_id, "agreement_id": bank_agreement_id, "amount_fen": amount.0, "merchant_id": merchant_id, "memo": "seamless payment"});
+        let reply = self.operate("/bank/v1/authorizations", body, resumed).await?;
         match reply.get("status").and_then(Value::as_str) {
             Some("approved") => Ok(Authorization::Approved { amount }),
             Some("declined") => {
@@ -100,19 +121,19 @@ impl BankClient {
     }
 
     /// Captures `amount` (≤ the hold) of an authorization; the rest of the hold is released.
-    pub async fn capture(&self, request_id: &str, authorization_request_id: &str, amount: Fen) -> Result<(), BankError> {
+    pub async fn capture(&self, request_id: &str, authorization_request_id: &str, amount: Fen, resumed: bool) -> Result<(), BankError> {
         let body = json!({"request_id": request_id, "authorization_request_id": authorization_request_id, "amount_fen": amount.0});
-        self.expect_status(self.send(reqwest::Method::POST, "/bank/v1/captures", Some(&body)).await?, "captured")
+        self.expect_status(self.operate("/bank/v1/captures", body, resumed).await?, "captured")
     }
 
-    pub async fn void(&self, request_id: &str, authorization_request_id: &str) -> Result<(), BankError> {
+    pub async fn void(&self, request_id: &str, authorization_request_id: &str, resumed: bool) -> Result<(), BankError> {
         let body = json!({"request_id": request_id, "authorization_request_id": authorization_request_id});
-        self.expect_status(self.send(reqwest::Method::POST, "/bank/v1/voids", Some(&body)).await?, "voided")
+        self.expect_status(self.operate("/bank/v1/voids", body, resumed).await?, "voided")
     }
 
-    pub async fn refund(&self, request_id: &str, capture_request_id: &str, amount: Fen) -> Result<(), BankError> {
+    pub async fn refund(&self, request_id: &str, capture_request_id: &str, amount: Fen, resumed: bool) -> Result<(), BankError> {
         let body = json!({"request_id": request_id, "capture_request_id": capture_request_id, "amount_fen": amount.0});
-        self.expect_status(self.send(reqwest::Method::POST, "/bank/v1/refunds", Some(&body)).await?, "refunded")
+        self.expect_status(self.operate("/bank/v1/refunds", body, resumed).await?, "refunded")
     }
 
     fn expect_status(&self, reply: Value, expected: &str) -> Result<(), BankError> {

@@ -139,6 +139,10 @@ pub struct SettlementRow {
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
     pub setlinfo_json: Option<String>,
+    /// Resumptions that failed because a partner did not answer.
+    pub attempts: i64,
+    /// Set when the recovery worker gave up: the settlement waits in the exceptions queue.
+    pub parked_reason: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }

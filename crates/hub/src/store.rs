@@ -447,12 +447,56 @@ impl Store {
     /// Settlements left between steps and untouched since `before` (RFC 3339), for the recovery worker.
     pub async fn unfinished_settlements(&self, before: &str) -> StoreResult<Vec<SettlementRow>> {
         let rows = sqlx::query(
-            "SELECT * FROM settlements WHERE state NOT IN ('settled', 'settled_unpaid', 'failed', 'cancelled') AND updated_at < $1 ORDER BY created_at LIMIT 1000",
+            "SELECT * FROM settlements WHERE state NOT IN ('settled', 'settled_unpaid', 'failed', 'cancelled') AND parked_reason IS NULL \
+             AND updated_at < $1 ORDER BY created_at LIMIT 1000",
         )
         .bind(before)
         .fetch_all(&self.pool)
             .await?;
         rows.iter().map(settlement_from_row).collect()
+    }
+
+    /// Counts a failed resumption; after `max_attempts` the settlement is parked for an operator.
+    pub async fn note_failed_attempt(&self, id: &str, reason: &str, max_attempts: i64) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "UPDATE settlements SET attempts = attempts + 1, updated_at = $1, \
+             parked_reason = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE parked_reason END WHERE id = $4",
+        )
+        .bind(now())
+        .bind(max_attempts)
+        .bind(reason)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes a settlement out of the exceptions queue, for another try.
+    pub async fn unpark(&self, id: &str) -> StoreResult<bool> {
+        let _guard = self.write_guard().await;
+        let n = sqlx::query("UPDATE settlements SET attempts = 0, parked_reason = NULL WHERE id = $1 AND parked_reason IS NOT NULL")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// The exceptions queue: parked settlements, and those stopped on a partner's unusable answer.
+    pub async fn exceptions(&self) -> StoreResult<Vec<SettlementRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM settlements WHERE parked_reason IS NOT NULL OR (failure_code IS NOT NULL AND state NOT IN ('failed', 'cancelled')) \
+             ORDER BY created_at LIMIT 1000",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(settlement_from_row).collect()
+    }
+
+    pub async fn settlement(&self, id: &str) -> StoreResult<Option<SettlementRow>> {
+        let row = sqlx::query("SELECT * FROM settlements WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| settlement_from_row(&r)).transpose()
     }
 
     /// Saves a settlement's new state and posts its transfers, in one transaction: the state and the
@@ -705,6 +749,8 @@ fn settlement_from_row(r: &AnyRow) -> StoreResult<SettlementRow> {
         failure_code: r.get("failure_code"),
         failure_message: r.get("failure_message"),
         setlinfo_json: r.get("setlinfo_json"),
+        attempts: r.get("attempts"),
+        parked_reason: r.get("parked_reason"),
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
     })

@@ -15,6 +15,8 @@ use wugan_hub::pii::DataKey;
 use wugan_hub::store::Store;
 use wugan_hub::{App, HubConfig};
 
+use crate::faults::{self, FaultPlan};
+
 /// Binds `listen` and serves `router` in the background; returns the bound address.
 pub async fn spawn_server(listen: &str, router: axum::Router) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -83,7 +85,7 @@ impl Credentials {
 }
 
 /// Where the hub finds its partners and its database. `None` means "start a built-in one".
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct SystemOptions {
     pub hub_listen: String,
     pub database_url: Option<String>,
@@ -96,6 +98,9 @@ pub struct SystemOptions {
     /// Key id and secret the hub signs bank requests with, for an external bank.
     pub bank_key_id: Option<String>,
     pub bank_secret: Option<String>,
+    /// Faults injected on the wire between the hub and each partner (tests and `simulate`).
+    pub insurance_faults: Option<Arc<FaultPlan>>,
+    pub bank_faults: Option<Arc<FaultPlan>>,
 }
 
 impl SystemOptions {
@@ -156,6 +161,15 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         Some(url) => url.clone(),
         None => format!("http://{}", spawn_server("127.0.0.1:0", builtin_bank(&opts.bank_code, &credentials.bank_key_id, &credentials.bank_secret)).await?),
     };
+    // The hub speaks to the partners through a faulty wire when asked to.
+    let hub_insurance_url = match &opts.insurance_faults {
+        Some(plan) => format!("http://{}", spawn_server("127.0.0.1:0", faults::proxy(&insurance_url, plan.clone())).await?),
+        None => insurance_url.clone(),
+    };
+    let hub_bank_url = match &opts.bank_faults {
+        Some(plan) => format!("http://{}", spawn_server("127.0.0.1:0", faults::proxy(&bank_url, plan.clone())).await?),
+        None => bank_url.clone(),
+    };
     let database_url = match &opts.database_url {
         Some(url) => url.clone(),
         None => format!("sqlite://{}?mode=rwc", opts.data_dir.join("hub.db").display()),
@@ -169,10 +183,10 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     store.ensure_api_key(&wugan_hub::api::hash_api_key(&credentials.operator_api_key), Role::Operator, None).await?;
     let config = HubConfig {
         admdvs: opts.admdvs.clone(),
-        insurance_url: insurance_url.clone(),
+        insurance_url: hub_insurance_url,
         banks: vec![BankEndpoint {
             bank_code: opts.bank_code.clone(),
-            url: bank_url.clone(),
+            url: hub_bank_url,
             key_id: credentials.bank_key_id.clone(),
             secret: credentials.bank_secret.clone(),
         }],

@@ -1,0 +1,90 @@
+//! Partners that time out, refuse or repeat themselves, at every step of the doctor's click:
+//! whatever happens on the wire, a retry of the same request finishes the settlement, nobody is
+//! charged twice, nothing is lost, and the hub's books match the partners' own.
+
+use serde_json::{json, Value};
+use std::sync::Arc;
+use wugan::faults::{Fault, FaultPlan, Rule};
+use wugan::his::{fee_line, HisClient, Reply};
+use wugan::system::{self, SystemOptions};
+
+const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
+const EMPLOYEE_PSN_NO: &str = "44030000000000000001";
+
+/// The steps of a visit on the wire, in the order the hub takes them.
+const STEPS: &[&str] = &["2201", "2204", "2206", "POST authorizations", "2207", "POST captures"];
+const FAULTS: &[Fault] = &[Fault::Refuse, Fault::LoseReply, Fault::Duplicate];
+
+/// Sends a request until it is answered with something other than a partner outage (503/502),
+/// with the same Idempotency-Key every time: what a HIS does after a timeout.
+async fn until_answered(his: &HisClient, path: &str, key: &str, body: &Value) -> Reply {
+    for _ in 0..5 {
+        let r = his.post_with_key(path, key, body).await.expect("hub answers");
+        if r.status != 503 && r.status != 502 {
+            return r;
+        }
+    }
+    panic!("{path} never completed");
+}
+
+async fn run_case(step: &str, fault: Fault) {
+    let dir = std::env::temp_dir().join(format!("wugan-fault-{}", uuid::Uuid::new_v4().simple()));
+    let mut opts = SystemOptions::local(dir.clone());
+    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: step.to_string(), nth: 1, fault }]));
+    if step.starts_with(|c: char| c.is_ascii_digit()) {
+        opts.insurance_faults = Some(plan.clone());
+    } else {
+        opts.bank_faults = Some(plan.clone());
+    }
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    let case = format!("{fault:?} at {step}");
+
+    let balc_before = sandbox_person(&sys.insurance_url).await["balc"].clone();
+    let agreement = operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
+    assert!(agreement.ok(), "{case}: {agreement:?}");
+    let visit = until_answered(&his, "/api/v1/visits", "reg", &json!({"ipt_otp_no": "MZ1", "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN})).await;
+    assert!(visit.ok(), "{case}: {visit:?}");
+    let visit_id = visit.body["id"].as_str().unwrap().to_string();
+    // 25 + 1,200 yuan: more than the 800-yuan personal account, so the bank pays too.
+    let lines = json!({"lines": [fee_line("1", "001102000010000", "25.00", "1", "25.00"), fee_line("2", "013100000010000", "150.00", "8", "1200.00")]});
+    let up = until_answered(&his, &format!("/api/v1/visits/{visit_id}/fees"), "fees", &lines).await;
+    assert!(up.ok(), "{case}: {up:?}");
+    let s = until_answered(&his, &format!("/api/v1/visits/{visit_id}/settlement"), "click", &json!({})).await;
+    assert!(s.ok(), "{case}: {s:?}");
+    let b = &s.body;
+    assert_eq!(b["state"], "settled", "{case}: {b}");
+    let (fund, acct, bank) = (b["fund_fen"].as_i64().unwrap(), b["personal_account_fen"].as_i64().unwrap(), b["bank_fen"].as_i64().unwrap());
+    assert_eq!(fund + acct + bank, 122_500, "{case}: the whole total is paid");
+    assert!(bank > 0, "{case}: the bank paid part");
+
+    // The partners' own records: one settlement at the insurance center, one charge at the bank.
+    let settlements: Value = reqwest::get(format!("{}/sandbox/settlements", sys.insurance_url)).await.unwrap().json().await.unwrap();
+    let list = settlements.as_array().or_else(|| settlements["settlements"].as_array()).cloned().unwrap_or_default();
+    let live: Vec<&Value> = list.iter().filter(|x| x["cancelled"] != json!(true)).collect();
+    assert_eq!(live.len(), 1, "{case}: exactly one insurance settlement: {settlements}");
+    let line = operator.get(&format!("/api/v1/agreements/{}", agreement.body["id"].as_str().unwrap())).await.unwrap().body["payment"].clone();
+    assert_eq!((line["used_fen"].as_i64(), line["held_fen"].as_i64()), (Some(bank), Some(0)), "{case}: charged once, no hold left");
+    let balc_after = sandbox_person(&sys.insurance_url).await["balc"].clone();
+    assert_ne!(balc_before, balc_after, "{case}");
+    let ledger = operator.get("/api/v1/ledger").await.unwrap().body;
+    assert_eq!(ledger["balanced"], json!(true), "{case}");
+    assert_eq!(ledger["hospitals_received_fen"], json!(122_500), "{case}: the hospital is paid once");
+    let (_, injected) = plan.counts();
+    assert_eq!(injected, 1, "{case}: the fault was injected");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn sandbox_person(insurance_url: &str) -> Value {
+    reqwest::get(format!("{insurance_url}/sandbox/persons/{EMPLOYEE_PSN_NO}")).await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_fault_at_every_step_ends_settled_once() {
+    for step in STEPS {
+        for fault in FAULTS {
+            run_case(step, *fault).await;
+        }
+    }
+}
