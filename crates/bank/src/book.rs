@@ -8,12 +8,22 @@
 //! their request id. A rejected request changed nothing, and re-running it gives the same answer
 //! for every permanent reason (a voided hold stays voided); for the one transient reason, a
 //! reference the bank has not seen yet, re-running is exactly what a retry should do.
+//!
+//! The credit lifecycle (statements, overdue, interest, repayments, limit increases, the event
+//! outbox) lives in [`credit`]; every command first brings billing up to its `now`.
 
+mod credit;
+
+pub use credit::{daily_interest, CreditTerms, LIMIT_INCREASE_MAX_FACTOR, MAX_PAGE_ITEMS};
+
+use crate::calendar::Day;
+use crate::wire::BankEvent;
 use crate::wire::{
     Agreement, AgreementKind, AgreementStatus, AuthorizationRequest, CaptureRequest,
     CloseAgreementRequest, CreateAgreementRequest, DeclineCode, Operation, OperationKind,
     OperationStatus, RefundRequest, VoidRequest,
 };
+use credit::CreditState;
 use std::collections::{BTreeMap, HashMap};
 use wugan_domain::money::Fen;
 
@@ -45,6 +55,8 @@ pub enum BookError {
     RefundExceedsCapture { total: Fen, captured: Fen },
     #[error("request id {0} was already used with a different request")]
     RequestIdReused(String),
+    #[error("a repayment of {amount:?} exceeds the debt of {debt:?}")]
+    RepaymentExceedsDebt { amount: Fen, debt: Fen },
 }
 
 impl BookError {
@@ -59,15 +71,28 @@ impl BookError {
             BookError::CaptureExceedsAuthorization { .. } => "capture_exceeds_authorization",
             BookError::RefundExceedsCapture { .. } => "refund_exceeds_capture",
             BookError::RequestIdReused(_) => "request_id_reused",
+            BookError::RepaymentExceedsDebt { .. } => "repayment_exceeds_debt",
         }
     }
 }
 
-/// The bank's defaults for new agreements.
+/// The bank's defaults for new agreements, and its credit terms.
 #[derive(Clone, Debug)]
 pub struct BookConfig {
     pub default_credit_limit_fen: Fen,
     pub default_debit_balance_fen: Fen,
+    pub credit_terms: CreditTerms,
+}
+
+impl Default for BookConfig {
+    /// The sandbox terms, as in `BankConfig::default()`.
+    fn default() -> BookConfig {
+        BookConfig {
+            default_credit_limit_fen: Fen::yuan(5_000),
+            default_debit_balance_fen: Fen::yuan(20_000),
+            credit_terms: CreditTerms::default(),
+        }
+    }
 }
 
 /// A request id as scoped by the bank: each client key has its own namespace.
@@ -182,6 +207,8 @@ struct AgreementState {
     held_fen: Fen,
     /// Indices into the journal, in order.
     journal: Vec<usize>,
+    /// Credit line: statements, repayments, overdue. Debit card: empty.
+    credit: CreditState,
 }
 
 impl AgreementState {
@@ -197,7 +224,7 @@ impl AgreementState {
         Agreement {
             agreement_id: agreement_id.to_string(),
             kind: self.kind,
-            status: self.status,
+            status: self.visible_status(),
             customer_ref: self.customer_ref.clone(),
             limit_fen: credit.then_some(self.limit_fen),
             used_fen: self.used_fen,
@@ -210,9 +237,10 @@ impl AgreementState {
 
     /// Why a new hold of `amount` must be refused, if it must.
     fn decline_reason(&self, amount: Fen) -> Option<DeclineCode> {
-        match (self.status, self.kind) {
+        match (self.visible_status(), self.kind) {
             (AgreementStatus::Closed, _) => Some(DeclineCode::AgreementClosed),
             (AgreementStatus::Frozen, _) => Some(DeclineCode::AgreementFrozen),
+            (AgreementStatus::Overdue, _) => Some(DeclineCode::AgreementOverdue),
             _ if amount <= self.available_fen() => None,
             (_, AgreementKind::CreditLine) => Some(DeclineCode::InsufficientCredit),
             (_, AgreementKind::DebitCard) => Some(DeclineCode::InsufficientFunds),
@@ -252,6 +280,10 @@ pub struct BankBook {
     records: HashMap<RequestKey, Record>,
     /// Every operation, once, in the order recorded (append-only).
     journal: Vec<(String, Operation)>,
+    /// The last China-time day billing processed; `None` before the first command.
+    billed_through: Option<Day>,
+    /// The outbox for the hub (append-only); an event's `seq` is its index + 1.
+    events: Vec<BankEvent>,
 }
 
 impl BankBook {
@@ -263,6 +295,8 @@ impl BankBook {
             captures: HashMap::new(),
             records: HashMap::new(),
             journal: Vec::new(),
+            billed_through: None,
+            events: Vec::new(),
         }
     }
 
@@ -448,7 +482,7 @@ impl BankBook {
                 // The whole hold is released; only the captured part is spent.
                 agreement.held_fen -= authorized;
                 match agreement.kind {
-                    AgreementKind::CreditLine => agreement.used_fen += req.amount_fen,
+                    AgreementKind::CreditLine => agreement.spend_on_credit(req.amount_fen),
                     AgreementKind::DebitCard => agreement.balance_fen -= req.amount_fen,
                 }
                 book.close_hold(client, &req.authorization_request_id, HoldState::Captured);
@@ -531,12 +565,13 @@ impl BankBook {
                 let agreement_id = capture.agreement_id.clone();
                 let agreement = book.agreement_state_mut(&agreement_id)?;
                 match agreement.kind {
-                    AgreementKind::CreditLine => agreement.used_fen -= req.amount_fen,
+                    AgreementKind::CreditLine => agreement.refund_to_credit(req.amount_fen),
                     AgreementKind::DebitCard => agreement.balance_fen += req.amount_fen,
                 }
                 if let Some(capture) = book.captures.get_mut(&capture_key) {
                     capture.refunded_fen = total;
                 }
+                book.after_credit_refund(&agreement_id, now_unix_s, &req.request_id);
                 Ok(Effect::new(
                     OperationKind::Refund,
                     OperationStatus::Refunded,
@@ -561,6 +596,7 @@ impl BankBook {
         shape: ReplyShape,
         apply: impl FnOnce(&mut BankBook) -> Result<Effect, BookError>,
     ) -> Result<Reply, BookError> {
+        self.run_billing(now_unix_s);
         check_request_id(request_id)?;
         let key = RequestKey::new(client, request_id);
         if let Some(record) = self.records.get(&key) {
@@ -628,6 +664,7 @@ impl BankBook {
             balance_fen,
             held_fen: Fen::ZERO,
             journal: Vec::new(),
+            credit: CreditState::default(),
         })
     }
 
@@ -751,6 +788,9 @@ impl BankBook {
             .agreement_state(agreement_id)
             .map_err(|e| e.to_string())?;
         let (mut held, mut spent, mut open) = (Fen::ZERO, Fen::ZERO, HashMap::new());
+        // Credit: captured, minus refunds (never below zero: the excess went back to the
+        // customer), minus the principal part of repayments.
+        let mut used = Fen::ZERO;
         for &i in &a.journal {
             let (client, op) = &self.journal[i];
             if matches!(
@@ -759,6 +799,8 @@ impl BankBook {
                     | OperationKind::Capture
                     | OperationKind::Void
                     | OperationKind::Refund
+                    | OperationKind::Repayment
+                    | OperationKind::LimitIncrease
             ) && !op.amount_fen.is_positive()
             {
                 return Err(format!(
@@ -779,14 +821,28 @@ impl BankBook {
                     held -= hold;
                     if op.kind == OperationKind::Capture {
                         spent += op.amount_fen;
+                        used += op.amount_fen;
                     }
                 }
-                (OperationKind::Refund, _) => spent -= op.amount_fen,
+                (OperationKind::Refund, _) => {
+                    spent -= op.amount_fen;
+                    used -= op.amount_fen.min(used);
+                }
+                (OperationKind::Repayment, _) => {
+                    let principal = a
+                        .credit
+                        .repaid_principal(client, &op.request_id)
+                        .ok_or(format!("repayment {} has no record", op.request_id))?;
+                    if principal > used {
+                        return Err(format!("repayment {} exceeds the debt", op.request_id));
+                    }
+                    used -= principal;
+                }
                 _ => {}
             }
         }
         let expected_used = if a.kind == AgreementKind::CreditLine {
-            spent
+            used
         } else {
             Fen::ZERO
         };
@@ -816,7 +872,7 @@ impl BankBook {
         if a.kind == AgreementKind::DebitCard && a.held_fen > a.balance_fen {
             return Err(format!("{agreement_id}: held exceeds the balance"));
         }
-        Ok(())
+        self.check_credit(agreement_id, a)
     }
 }
 

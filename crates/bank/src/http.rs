@@ -23,21 +23,39 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The bank's HTTP interface. `GET /health` is unsigned; everything under `/bank/v1` is signed.
 /// The signature covers the path as this router sees it, so mount it at the root, not nested.
+///
+/// Billing (statements, overdue, interest) is brought up to the clock's day before every signed
+/// request is handled, so reads see the same state a command would.
 pub fn router(bank: Arc<Bank>) -> Router {
     let signed = Router::new()
-        .route("/bank/v1/agreements", post(open_agreement))
+        .route(
+            "/bank/v1/agreements",
+            post(open_agreement).get(list_agreements),
+        )
         .route("/bank/v1/agreements/{agreement_id}", get(get_agreement))
         .route(
             "/bank/v1/agreements/{agreement_id}/close",
             post(close_agreement),
         )
+        .route("/bank/v1/agreements/{agreement_id}/repayments", post(repay))
+        .route(
+            "/bank/v1/agreements/{agreement_id}/limit-requests",
+            post(request_limit_increase),
+        )
+        .route(
+            "/bank/v1/agreements/{agreement_id}/statements",
+            get(get_statements),
+        )
+        .route("/bank/v1/events", get(list_events))
         .route("/bank/v1/authorizations", post(authorize))
         .route("/bank/v1/captures", post(capture))
         .route("/bank/v1/voids", post(void))
         .route("/bank/v1/refunds", post(refund))
         .route("/bank/v1/operations", get(list_operations))
         .route("/bank/v1/operations/{request_id}", get(get_operation))
-        // Layers run outside in: authenticate first, so faults only touch signed requests.
+        // Layers run outside in: authenticate first, so faults only touch signed requests;
+        // billing last, just before the handler.
+        .route_layer(middleware::from_fn_with_state(bank.clone(), bill_before))
         .route_layer(middleware::from_fn_with_state(
             bank.clone(),
             inject_faults_before,
@@ -101,6 +119,7 @@ impl From<BookError> for ApiError {
             BookError::AuthorizationNotOpen(_)
             | BookError::CaptureExceedsAuthorization { .. }
             | BookError::RefundExceedsCapture { .. }
+            | BookError::RepaymentExceedsDebt { .. }
             | BookError::RequestIdReused(_) => StatusCode::CONFLICT,
         };
         ApiError::new(status, e.code(), e.to_string())
@@ -207,6 +226,12 @@ async fn inject_faults_before(State(bank): State<Arc<Bank>>, req: Request, next:
         )
         .into_response(),
     }
+}
+
+/// Brings billing up to the clock's day, so every handler sees today's statements and status.
+async fn bill_before(State(bank): State<Arc<Bank>>, req: Request, next: Next) -> Response {
+    bank.run_billing();
+    next.run(req).await
 }
 
 // ---- the write path shared by every POST ----
@@ -360,6 +385,101 @@ async fn refund(
         |book, client, req: wire::RefundRequest, now| book.refund(client, req, now),
     )
     .await
+}
+
+async fn repay(
+    State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let agreement_id = match path {
+        Ok(Path(id)) => id,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    bank.execute(
+        &caller,
+        &body,
+        |book, client, req: wire::RepaymentRequest, now| {
+            book.repay(client, &agreement_id, req, now)
+        },
+    )
+    .await
+}
+
+async fn request_limit_increase(
+    State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let agreement_id = match path {
+        Ok(Path(id)) => id,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    bank.execute(
+        &caller,
+        &body,
+        |book, client, req: wire::LimitIncreaseRequest, now| {
+            book.request_limit_increase(client, &agreement_id, req, now)
+        },
+    )
+    .await
+}
+
+async fn get_statements(
+    State(bank): State<Arc<Bank>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<wire::CreditAccount>, ApiError> {
+    let Path(agreement_id) = path?;
+    Ok(Json(
+        bank.with_book(|book| book.credit_account(&agreement_id))?,
+    ))
+}
+
+/// The default page size of the bank staff's and the hub's lists.
+const DEFAULT_PAGE_ITEMS: usize = 100;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgreementListQuery {
+    #[serde(default)]
+    status: Option<wire::AgreementStatus>,
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// Bank staff: agreements in id order, optionally by status (`?status=overdue`), paged.
+async fn list_agreements(
+    State(bank): State<Arc<Bank>>,
+    query: Result<Query<AgreementListQuery>, QueryRejection>,
+) -> Result<Json<wire::AgreementList>, ApiError> {
+    let Query(q) = query?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE_ITEMS);
+    Ok(Json(bank.with_book(|book| {
+        book.agreements(q.status, q.after.as_deref(), limit)
+    })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// The outbox: events after sequence number `after`, oldest first.
+async fn list_events(
+    State(bank): State<Arc<Bank>>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<wire::EventList>, ApiError> {
+    let Query(q) = query?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE_ITEMS);
+    Ok(Json(bank.events_after(q.after, limit)))
 }
 
 async fn get_agreement(

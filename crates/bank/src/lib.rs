@@ -13,12 +13,13 @@
 //! locks and the randomness (agreement ids, faults) and passes them in.
 
 pub mod book;
+pub mod calendar;
 pub mod faults;
 mod http;
 pub mod signing;
 pub mod wire;
 
-pub use book::{BankBook, BookError};
+pub use book::{BankBook, BookError, CreditTerms};
 pub use faults::Faults;
 pub use http::router;
 
@@ -42,6 +43,9 @@ pub struct BankConfig {
     pub default_credit_limit_fen: Fen,
     /// Sandbox: a new debit card's opening balance when the request names none.
     pub default_debit_balance_fen: Fen,
+    /// Credit lines' billing cycle, interest-free period, overdue interest and limit-increase
+    /// ceiling (账单日, 免息期, 逾期利息, 提额上限); see [`book::CreditTerms`].
+    pub credit_terms: CreditTerms,
 }
 
 impl Default for BankConfig {
@@ -54,6 +58,7 @@ impl Default for BankConfig {
             }],
             default_credit_limit_fen: Fen::yuan(5_000),
             default_debit_balance_fen: Fen::yuan(20_000),
+            credit_terms: CreditTerms::default(),
         }
     }
 }
@@ -82,7 +87,7 @@ impl BankConfig {
         {
             return Err("every client key needs a key id and a secret".to_string());
         }
-        Ok(())
+        self.credit_terms.validate()
     }
 }
 
@@ -149,6 +154,7 @@ impl Bank {
         let book = BankBook::new(book::BookConfig {
             default_credit_limit_fen: config.default_credit_limit_fen,
             default_debit_balance_fen: config.default_debit_balance_fen,
+            credit_terms: config.credit_terms.clone(),
         });
         Bank {
             config,
@@ -180,6 +186,20 @@ impl Bank {
         frozen: bool,
     ) -> Result<wire::Agreement, BookError> {
         self.with_book(|book| book.set_frozen(agreement_id, frozen))
+    }
+
+    /// Brings statements, overdue interest and overdue status up to the clock's day (China
+    /// time). The HTTP layer runs it before every signed request, and every command runs it
+    /// first too; it is idempotent, so calling it more often is harmless.
+    pub fn run_billing(&self) {
+        let now = self.now_unix_s();
+        self.with_book(|book| book.run_billing(now))
+    }
+
+    /// The outbox after sequence number `after`, oldest first: the pull feed for the hub.
+    pub fn events_after(&self, after: u64, limit: usize) -> wire::EventList {
+        self.run_billing();
+        self.with_book(|book| book.events_after(after, limit))
     }
 
     /// Checks every invariant of the books; for tests, simulations and audits.

@@ -98,6 +98,77 @@ fn mac_over(
     mac
 }
 
+// ---- callbacks: the bank signing what it pushes to the hub ----
+
+/// The header a bank callback (push to the hub) carries: `t=<unix>,v1=<hex>`, Stripe style.
+pub const HEADER_CALLBACK_SIGNATURE: &str = "X-Wugan-Bank-Signature";
+
+/// How old (or how far ahead) a callback's timestamp may be; Stripe's default.
+pub const CALLBACK_TOLERANCE_S: i64 = 300;
+
+/// The value of [`HEADER_CALLBACK_SIGNATURE`] for `body` sent at `timestamp`:
+/// `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
+pub fn sign_callback(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mac = callback_mac(secret, timestamp, body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// Verifies a callback's signature header against its raw body, then its age. Several `v1`
+/// entries are allowed (one per secret while a secret is rotated); one matching is enough.
+/// Unlike requests there is no nonce: a callback is an event the hub applies by its sequence
+/// number, so a replay inside the tolerance changes nothing.
+pub fn verify_callback(
+    secret: &str,
+    header: &str,
+    body: &[u8],
+    now_unix_s: i64,
+    tolerance_s: i64,
+) -> Result<(), AuthError> {
+    let (timestamp, signatures) = parse_callback_header(header)?;
+    let matches = signatures.iter().any(|signature| {
+        hex::decode(signature).is_ok_and(|bytes| {
+            callback_mac(secret, timestamp, body)
+                .verify_slice(&bytes)
+                .is_ok()
+        })
+    });
+    if !matches {
+        return Err(AuthError::BadSignature);
+    }
+    if now_unix_s.abs_diff(timestamp) > tolerance_s.max(0) as u64 {
+        return Err(AuthError::StaleTimestamp);
+    }
+    Ok(())
+}
+
+/// `t=…` once and at least one `v1=…`; other schemes are ignored, as Stripe does.
+fn parse_callback_header(header: &str) -> Result<(i64, Vec<&str>), AuthError> {
+    let (mut timestamp, mut signatures) = (None, Vec::new());
+    for item in header.split(',').map(str::trim).take(16) {
+        match item.split_once('=') {
+            Some(("t", t)) if timestamp.is_none() => timestamp = t.parse::<i64>().ok(),
+            Some(("t", _)) => return Err(AuthError::MissingAuth),
+            Some(("v1", signature)) => signatures.push(signature),
+            _ => {}
+        }
+    }
+    match (timestamp, signatures.is_empty()) {
+        (Some(t), false) => Ok((t, signatures)),
+        _ => Err(AuthError::MissingAuth),
+    }
+}
+
+fn callback_mac(secret: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
+    let mut mac =
+        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    mac
+}
+
 /// 16–64 characters of `[A-Za-z0-9-]`: long enough to be unique, short enough to store.
 pub fn is_valid_nonce(nonce: &str) -> bool {
     (16..=64).contains(&nonce.len())
@@ -351,6 +422,55 @@ mod tests {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         assert!(!verify("k", "POST", "/a?x=1", 5, NONCE, b"body", "not hex"));
         assert!(verify("k", "POST", "/a?x=1", 5, NONCE, b"body", &base));
+    }
+
+    #[test]
+    fn callbacks_are_signed_stripe_style() {
+        let body = br#"{"seq":1}"#;
+        let header = sign_callback("whsec", 1_000, body);
+        assert!(header.starts_with("t=1000,v1="), "{header}");
+        assert_eq!(header.len(), "t=1000,v1=".len() + 64);
+        let check = |secret: &str, header: &str, body: &[u8], now: i64, expect| {
+            assert_eq!(
+                verify_callback(secret, header, body, now, CALLBACK_TOLERANCE_S),
+                expect,
+                "{header} at {now}"
+            )
+        };
+        check("whsec", &header, body, 1_000, Ok(()));
+        check("whsec", &header, body, 1_300, Ok(()));
+        check("whsec", &header, body, 700, Ok(()));
+        check(
+            "whsec",
+            &header,
+            body,
+            1_301,
+            Err(AuthError::StaleTimestamp),
+        );
+        check("other", &header, body, 1_000, Err(AuthError::BadSignature));
+        check(
+            "whsec",
+            &header,
+            br#"{"seq":2}"#,
+            1_000,
+            Err(AuthError::BadSignature),
+        );
+        // The timestamp is signed: moving it forward breaks the signature.
+        let moved = header.replacen("t=1000", "t=1200", 1);
+        check("whsec", &moved, body, 1_200, Err(AuthError::BadSignature));
+        // Rotation: any matching v1 is enough; unknown schemes are ignored.
+        let rotated = format!("t=1000,v0=abc,v1={},{}", "00".repeat(32), &header[7..]);
+        check("whsec", &rotated, body, 1_000, Ok(()));
+        for malformed in ["", "t=1000", "v1=ab", "t=x,v1=ab", "t=1,t=1,v1=ab"] {
+            check("whsec", malformed, body, 1_000, Err(AuthError::MissingAuth));
+        }
+        check(
+            "whsec",
+            "t=1000,v1=not-hex",
+            body,
+            1_000,
+            Err(AuthError::BadSignature),
+        );
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub enum AgreementStatus {
     /// Closed by the hub; refuses new authorizations, but captures and refunds of existing
     /// authorizations still work, because the hospital has already been promised the money.
     Closed,
+    /// 逾期: a credit line with a statement unpaid past its due date; refuses new authorizations
+    /// (`agreement_overdue`) and becomes `active` again once every overdue statement is paid.
+    /// Derived, never set: `closed` and `frozen` take precedence over it.
+    Overdue,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +120,10 @@ pub enum OperationKind {
     Capture,
     Void,
     Refund,
+    /// 还款: money paid back on a credit line.
+    Repayment,
+    /// 提额: a request to raise a credit line's limit, approved or declined.
+    LimitIncrease,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,6 +136,8 @@ pub enum OperationStatus {
     Captured,
     Voided,
     Refunded,
+    /// A repayment, applied to the debt.
+    Posted,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -137,6 +147,14 @@ pub enum DeclineCode {
     InsufficientFunds,
     AgreementClosed,
     AgreementFrozen,
+    /// The credit line has a statement unpaid past its due date (逾期).
+    AgreementOverdue,
+    /// Limit increase: the requested limit is not above the current one.
+    LimitNotIncreased,
+    /// Limit increase: above the bank's maximum for a requested limit.
+    LimitAboveMaximum,
+    /// Limit increase: more than twice the current limit.
+    LimitAboveTwiceCurrent,
 }
 
 /// One recorded operation. Declines are operations too: a business outcome, recorded and
@@ -176,4 +194,164 @@ pub struct ErrorBody {
 pub struct Health {
     pub status: String,
     pub bank_code: String,
+}
+
+// ---- the credit lifecycle: statements, repayments, limit increases, events ----
+
+/// Where a repayment's money came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepaymentSource {
+    /// The patient (or a relative) transferred money to the bank.
+    BankTransfer,
+    /// Paid from the medical-insurance personal account (个人账户); `reference` names the
+    /// insurance center's transaction.
+    PersonalAccount,
+}
+
+/// `POST /bank/v1/agreements/{id}/repayments` (还款).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepaymentRequest {
+    pub request_id: String,
+    pub amount_fen: Fen,
+    pub source: RepaymentSource,
+    /// The payer side's transaction id, e.g. the insurance center's for a personal-account payment.
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+/// `POST /bank/v1/agreements/{id}/limit-requests` (提额).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitIncreaseRequest {
+    pub request_id: String,
+    pub requested_limit_fen: Fen,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementStatus {
+    /// Not yet due, something still owed.
+    Open,
+    /// Nothing owed.
+    Paid,
+    /// 逾期: past its due date with something still owed.
+    Overdue,
+}
+
+/// One statement (账单) of a credit line: what the cycle spent, due on `due_date`.
+/// Dates are `YYYY-MM-DD` in China time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    pub statement_id: String,
+    /// The day the statement closed (账单日); the period ends the day before.
+    pub statement_date: String,
+    pub period_start: String,
+    pub period_end: String,
+    /// The last day of the interest-free period (免息期); from the next day it is overdue.
+    pub due_date: String,
+    /// Captured minus refunded within the period, as billed.
+    pub amount_due_fen: Fen,
+    /// Refunds credited to this statement after it closed.
+    pub refunded_fen: Fen,
+    /// Overdue interest charged so far.
+    pub interest_fen: Fen,
+    /// Repaid so far, interest and principal.
+    pub paid_fen: Fen,
+    /// `amount_due + interest − refunded − paid`.
+    pub outstanding_fen: Fen,
+    pub status: StatementStatus,
+}
+
+/// One posted repayment and how it was applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepaymentRecord {
+    pub request_id: String,
+    pub amount_fen: Fen,
+    pub source: RepaymentSource,
+    pub reference: Option<String>,
+    /// The part that paid overdue interest.
+    pub to_interest_fen: Fen,
+    /// The part that paid billed principal (statements).
+    pub to_statements_fen: Fen,
+    /// The part that paid spending not yet billed.
+    pub to_unbilled_fen: Fen,
+    pub recorded_at_unix_s: i64,
+}
+
+/// `GET /bank/v1/agreements/{id}/statements`: a credit line's debt, statements and repayments.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditAccount {
+    pub agreement_id: String,
+    pub status: AgreementStatus,
+    pub limit_fen: Fen,
+    /// Principal owed (billed and unbilled): what occupies the limit.
+    pub used_fen: Fen,
+    /// Spending since the last statement.
+    pub unbilled_fen: Fen,
+    /// Overdue interest charged and not yet paid; it does not occupy the limit.
+    pub interest_outstanding_fen: Fen,
+    /// Everything owed: `used + interest_outstanding`; the most a repayment may be.
+    pub debt_fen: Fen,
+    /// Owed on statements past their due date.
+    pub overdue_fen: Fen,
+    /// Oldest first.
+    pub statements: Vec<Statement>,
+    /// Oldest first.
+    pub repayments: Vec<RepaymentRecord>,
+}
+
+/// `GET /bank/v1/agreements` (bank staff): agreements in id order, one page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgreementList {
+    pub agreements: Vec<Agreement>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BankEventType {
+    RepaymentPosted,
+    LineOverdue,
+    LineReinstated,
+    LimitChanged,
+}
+
+/// One entry of the bank's outbox, for the hub: what changed on a credit line, with the line's
+/// amounts after the change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankEvent {
+    /// 1, 2, 3, … in the order recorded, without gaps.
+    pub seq: u64,
+    #[serde(rename = "type")]
+    pub event_type: BankEventType,
+    pub agreement_id: String,
+    pub customer_ref: String,
+    pub status: AgreementStatus,
+    pub limit_fen: Fen,
+    pub used_fen: Fen,
+    pub available_fen: Fen,
+    pub debt_fen: Fen,
+    pub overdue_fen: Fen,
+    /// `repayment_posted`: the amount repaid.
+    pub amount_fen: Option<Fen>,
+    /// `limit_changed`: the limit before.
+    pub previous_limit_fen: Option<Fen>,
+    /// `repayment_posted`.
+    pub source: Option<RepaymentSource>,
+    /// `repayment_posted`: the payer side's transaction id, if given.
+    pub reference: Option<String>,
+    /// The request that caused the event; absent for `line_overdue`, which the calendar causes.
+    pub request_id: Option<String>,
+    pub recorded_at_unix_s: i64,
+}
+
+/// `GET /bank/v1/events?after=N`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventList {
+    pub events: Vec<BankEvent>,
+    /// The last sequence number in the outbox, to tell whether more pages follow.
+    pub last_seq: u64,
 }

@@ -87,6 +87,7 @@ impl World {
         let config = BookConfig {
             default_credit_limit_fen: Fen(20_000),
             default_debit_balance_fen: Fen(15_000),
+            ..BookConfig::default()
         };
         let mut world = World {
             book: BankBook::new(config),

@@ -598,7 +598,7 @@ impl App {
         {
             match s.state {
                 SettlementState::Started => {
-                    match self.insurance.call("2206", &s.presettle_msgid, &inst, &visit.insuplc_admdvs, input.clone()).await {
+                    match self.insurance.call("2206", &s.presettle_msgid, inst, &visit.insuplc_admdvs, input.clone()).await {
                         Ok(output) => {
                             let estimate = InsuranceClient::read_settlement(&output)?;
                             s.estimate_cash = Some(estimate.split.cash);
@@ -640,7 +640,7 @@ impl App {
                     self.store.save_settlement(s, from, &transfers).await?;
                 }
                 SettlementState::Authorized => {
-                    match self.insurance.call("2207", &s.settle_msgid, &inst, &visit.insuplc_admdvs, input.clone()).await {
+                    match self.insurance.call("2207", &s.settle_msgid, inst, &visit.insuplc_admdvs, input.clone()).await {
                         Ok(output) => {
                             let settled = InsuranceClient::read_settlement(&output)?;
                             if let Err(e) = settled.split.validate(s.medfee) {

@@ -64,7 +64,12 @@ impl InsuranceCenter {
     pub fn call(&self, body: &[u8]) -> Value {
         let now = Now::current();
         let stamp = ReplyStamp {
-            inf_refmsgid: format!("{}{}{:010}", self.admdvs, now.compact(), self.ref_serial.fetch_add(1, Ordering::Relaxed) % 10_000_000_000),
+            inf_refmsgid: format!(
+                "{}{}{:010}",
+                self.admdvs,
+                now.compact(),
+                self.ref_serial.fetch_add(1, Ordering::Relaxed) % 10_000_000_000
+            ),
             time: now.millis(),
         };
         let env = match Envelope::parse(body) {
@@ -92,7 +97,12 @@ impl InsuranceCenter {
     /// Sandbox view for auditors: settlements, optionally of one hospital, in settlement order.
     pub fn settlements(&self, fixmedins_code: Option<&str>) -> Vec<SettlementSummary> {
         let state = self.lock();
-        state.settlements.iter().filter(|s| fixmedins_code.is_none_or(|code| s.fixmedins_code == code)).map(SettlementSummary::from).collect()
+        state
+            .settlements
+            .iter()
+            .filter(|s| fixmedins_code.is_none_or(|code| s.fixmedins_code == code))
+            .map(SettlementSummary::from)
+            .collect()
     }
 
     /// Sandbox view: a person's balance and accumulators.

@@ -44,7 +44,8 @@ pub struct Envelope {
 
 impl Envelope {
     pub fn parse(body: &[u8]) -> Result<Envelope, TxError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| TxError::new("报文不是合法的JSON", format!("the request body is not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| TxError::new("报文不是合法的JSON", format!("the request body is not valid JSON: {e}")))?;
         let Value::Object(map) = value else {
             return Err(TxError::new("报文必须是JSON对象", "the request body must be a JSON object"));
         };

@@ -26,11 +26,15 @@ pub use http::{router, CALL_SERVICE_PATH};
 pub use person::{load_persons_jsonl, parse_persons_jsonl, sample_persons, Person};
 pub use state::{PersonView, SettlementSummary};
 
-/// The policy `wugan insurance serve` uses without `--policy`: the built-in `shenzhen-2024` set.
+/// The policy `wugan insurance serve` uses without `--policy`: the built-in `shenzhen-2024` set,
+/// plus the `guangzhou-example` schemes for Guangzhou-insured persons treated in Shenzhen (异地就医:
+/// their insured place's policy, Shenzhen's catalogue). Those schemes are example numbers.
 pub fn default_policy() -> wugan_policy::PolicySet {
-    match wugan_policy::builtin("shenzhen-2024") {
+    let built = wugan_policy::builtin("shenzhen-2024")
+        .and_then(|sz| wugan_policy::builtin("guangzhou-example").and_then(|gz| sz.with_insured_place_schemes(&gz)));
+    match built {
         Ok(set) => set,
         // The built-in files are compiled in and tested; failing here is a build defect.
-        Err(e) => panic!("built-in policy shenzhen-2024 does not load: {e}"),
+        Err(e) => panic!("built-in policy does not load: {e}"),
     }
 }

@@ -107,7 +107,7 @@ pub fn parse_persons_jsonl(text: &str) -> anyhow::Result<Vec<Person>> {
     Ok(persons)
 }
 
-/// Demo persons (all insured in Shenzhen, 440300). Tokens follow the default conventions.
+/// Demo persons (insured in Shenzhen, 440300, except one out-of-area person from Guangzhou). Tokens follow the default conventions.
 ///
 /// | psn_no | name | certno | insutype/psn_type | balc | ec token | card_no |
 /// |---|---|---|---|---|---|---|
@@ -116,31 +116,38 @@ pub fn parse_persons_jsonl(text: &str) -> anyhow::Result<Vec<Person>> {
 /// | 44030000000000000003 | 王五 | 440304198507203318 | 390/1501 居民 | 0.00 | EC…0003 | SC…0003 |
 /// | 44030000000000000004 | 赵六 | 440305199208084567 | 310/1101 在职, empty account | 0.00 | EC…0004 | SC…0004 |
 /// | 44030000000000000005 | 陈小明 | 440306201205056727 | 390/1403 中小学生 | 0.00 | EC…0005 | SC…0005 |
+/// | 44010000000000000006 | 黄丽 | 440106198804121353 | 310/1101 在职, insured in Guangzhou 440100 (异地) | 500.00 | EC…0006 | SC…0006 |
 pub fn sample_persons() -> Vec<Person> {
-    let person = |n: u32, name: &str, certno: &str, gend: &str, brdy: &str, insutype: &str, psn_type: &str, balc: Fen, emp: Option<&str>| Person {
-        psn_no: format!("4403000000000000000{n}"),
-        certno: certno.into(),
-        psn_name: name.into(),
-        gend: gend.into(),
-        brdy: brdy.into(),
-        insutype: insutype.into(),
-        psn_type: psn_type.into(),
-        insuplc_admdvs: "440300".into(),
-        balc,
-        ec_token: None,
-        card_sn: None,
-        card_no: None,
-        naty: None,
-        emp_name: emp.map(str::to_string),
-        psn_insu_date: Some("2015-07-01".into()),
-        idet_types: vec![],
-    };
+    let person =
+        |n: u32, name: &str, certno: &str, gend: &str, brdy: &str, insutype: &str, psn_type: &str, balc: Fen, emp: Option<&str>| Person {
+            psn_no: format!("4403000000000000000{n}"),
+            certno: certno.into(),
+            psn_name: name.into(),
+            gend: gend.into(),
+            brdy: brdy.into(),
+            insutype: insutype.into(),
+            psn_type: psn_type.into(),
+            insuplc_admdvs: "440300".into(),
+            balc,
+            ec_token: None,
+            card_sn: None,
+            card_no: None,
+            naty: None,
+            emp_name: emp.map(str::to_string),
+            psn_insu_date: Some("2015-07-01".into()),
+            idet_types: vec![],
+        };
     vec![
         person(1, "张三", "440301199001011234", "1", "1990-01-01", "310", "1101", Fen::yuan(800), Some("深圳示例科技有限公司")),
         person(2, "李秀英", "440303195803152420", "2", "1958-03-15", "310", "1201", Fen::yuan(2000), Some("深圳示例制造厂")),
         person(3, "王五", "440304198507203318", "1", "1985-07-20", "390", "1501", Fen::ZERO, None),
         person(4, "赵六", "440305199208084567", "1", "1992-08-08", "310", "1101", Fen::ZERO, Some("深圳示例物流有限公司")),
         person(5, "陈小明", "440306201205056727", "1", "2012-05-05", "390", "1403", Fen::ZERO, None),
+        Person {
+            psn_no: "44010000000000000006".into(),
+            insuplc_admdvs: "440100".into(),
+            ..person(6, "黄丽", "440106198804121353", "2", "1988-04-12", "310", "1101", Fen::yuan(500), Some("广州示例贸易有限公司"))
+        },
     ]
 }
 

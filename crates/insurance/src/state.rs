@@ -71,6 +71,8 @@ pub struct Settlement {
     pub year: i32,
     pub ytd_delta: Ytd,
     pub cancelled: bool,
+    /// The 2207 output as sent, for 5203 (a caller that lost the reply asks again).
+    pub output: Value,
 }
 
 /// A reply kept for msgid replay, with what it answered (a reused msgid must match both).
@@ -141,7 +143,11 @@ impl State {
 
     fn add_person(&mut self, person: Person) -> anyhow::Result<()> {
         let psn_no = person.psn_no.clone();
-        let keys = [(&mut self.by_token, person.ec_token(), "ec_token"), (&mut self.by_certno, person.certno.clone(), "certno"), (&mut self.by_card, person.card_no(), "card_no")];
+        let keys = [
+            (&mut self.by_token, person.ec_token(), "ec_token"),
+            (&mut self.by_certno, person.certno.clone(), "certno"),
+            (&mut self.by_card, person.card_no(), "card_no"),
+        ];
         for (index, key, what) in keys {
             if let Some(other) = index.insert(key.clone(), psn_no.clone()) {
                 anyhow::bail!("persons {other} and {psn_no} share the same {what}");

@@ -31,6 +31,8 @@ pub fn dispatch(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         "2206" => pre_settle(state, ctx),
         "2207" => settle(state, ctx),
         "2208" => cancel_settlement(state, ctx),
+        "2203" | "2203A" => upload_visit_info(state, ctx),
+        "5203" => query_settlement(state, ctx),
         other => Err(TxError::new(&format!("不支持的交易编号 {other}"), format!("unsupported transaction (infno) {other}"))),
     }
 }
@@ -100,7 +102,10 @@ fn find_person(state: &State, data: &Value) -> Result<String, TxError> {
             match opt_text(data, "psn_cert_type").as_deref() {
                 None | Some("01") => state.by_certno.get(&certno),
                 Some(other) => {
-                    return Err(TxError::new(&format!("不支持的证件类型 {other}"), format!("unsupported psn_cert_type {other} (01 居民身份证)")))
+                    return Err(TxError::new(
+                        &format!("不支持的证件类型 {other}"),
+                        format!("unsupported psn_cert_type {other} (01 居民身份证)"),
+                    ))
                 }
             }
         }
@@ -133,7 +138,9 @@ fn register(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         ));
     }
     let begndate = match opt_text(data, "begntime") {
-        Some(t) => Date::parse(&t).ok_or_else(|| TxError::new("begntime 格式错误", format!("begntime '{t}' is not yyyy-MM-dd HH:mm:ss")))?,
+        Some(t) => {
+            Date::parse(&t).ok_or_else(|| TxError::new("begntime 格式错误", format!("begntime '{t}' is not yyyy-MM-dd HH:mm:ss")))?
+        }
         None => ctx.now.date(),
     };
     let mdtrt_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
@@ -156,15 +163,15 @@ fn register(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
 
 /// A visit that can still take fees or a settlement.
 fn open_visit<'s>(state: &'s State, mdtrt_id: &str) -> Result<&'s Visit, TxError> {
-    let visit = state
-        .visits
-        .get(mdtrt_id)
-        .ok_or_else(|| TxError::new("就诊ID不存在", format!("unknown mdtrt_id {mdtrt_id}")))?;
+    let visit = state.visits.get(mdtrt_id).ok_or_else(|| TxError::new("就诊ID不存在", format!("unknown mdtrt_id {mdtrt_id}")))?;
     if visit.cancelled {
         return Err(TxError::new("该就诊已撤销", format!("visit {mdtrt_id} was cancelled")));
     }
     if let Some(setl_id) = &visit.active_setl_id {
-        return Err(TxError::new("该就诊已结算，请先撤销结算", format!("visit {mdtrt_id} is already settled (setl_id {setl_id}); cancel the settlement first")));
+        return Err(TxError::new(
+            "该就诊已结算，请先撤销结算",
+            format!("visit {mdtrt_id} is already settled (setl_id {setl_id}); cancel the settlement first"),
+        ));
     }
     Ok(visit)
 }
@@ -182,6 +189,30 @@ fn cancel_registration(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         for fee in visit.fees.iter_mut().filter(|f| f.status == FeeStatus::Unsettled) {
             fee.status = FeeStatus::Cancelled;
         }
+    }
+    Ok(json!({}))
+}
+
+// ---------------------------------------------------------------- 2203 就诊信息上传
+
+/// 2203/2203A: `mdtrtinfo` (med_type, diagnoses …) for an open visit. The sandbox keeps the
+/// 医疗类别 (it selects the benefit at settlement); diagnoses are accepted and not used yet.
+fn upload_visit_info(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let info = ctx
+        .env
+        .input
+        .get("mdtrtinfo")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| TxError::new("缺少就诊信息 mdtrtinfo", "missing input.mdtrtinfo"))?;
+    let mdtrt_id = req_text(info, "mdtrt_id")?;
+    let visit = open_visit(state, &mdtrt_id)?;
+    check_same(info, "psn_no", &visit.psn_no)?;
+    let med_type = opt_text(info, "med_type");
+    if let Some(med_type) = &med_type {
+        ctx.policy.benefit_name(med_type)?;
+    }
+    if let (Some(visit), Some(med_type)) = (state.visits.get_mut(&mdtrt_id), med_type) {
+        visit.med_type = Some(med_type);
     }
     Ok(json!({}))
 }
@@ -211,7 +242,10 @@ fn upload_fees(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         }
         let duplicate_stored = visit.fees.iter().any(|f| f.feedetl_sn == fee.feedetl_sn && f.status != FeeStatus::Cancelled);
         if duplicate_stored || !seen.insert((fee.mdtrt_id.clone(), fee.feedetl_sn.clone())) {
-            return Err(TxError::new(&format!("费用明细流水号 {} 重复", fee.feedetl_sn), format!("duplicate feedetl_sn {} in visit {}", fee.feedetl_sn, fee.mdtrt_id)));
+            return Err(TxError::new(
+                &format!("费用明细流水号 {} 重复", fee.feedetl_sn),
+                format!("duplicate feedetl_sn {} in visit {}", fee.feedetl_sn, fee.mdtrt_id),
+            ));
         }
         let result = split_line(i, &fee.line, ctx.policy)?;
         incoming.push((fee, result));
@@ -220,7 +254,13 @@ fn upload_fees(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     for (fee, result) in incoming {
         output.push(serde_json::to_value(&result).unwrap_or(Value::Null));
         if let Some(visit) = state.visits.get_mut(&fee.mdtrt_id) {
-            visit.fees.push(FeeRecord { feedetl_sn: fee.feedetl_sn, chrg_bchno: fee.chrg_bchno, line: fee.line, result, status: FeeStatus::Unsettled });
+            visit.fees.push(FeeRecord {
+                feedetl_sn: fee.feedetl_sn,
+                chrg_bchno: fee.chrg_bchno,
+                line: fee.line,
+                result,
+                status: FeeStatus::Unsettled,
+            });
         }
     }
     Ok(json!({"result": output}))
@@ -359,7 +399,15 @@ fn prepare(state: &State, ctx: &Ctx, data: &Value) -> Result<Prepared, TxError> 
     };
     let adj = adjudicate(&claim, ctx.policy)?;
     let clr_type = if adj.trace.benefit == "inpatient" { "21" } else { "11" };
-    Ok(Prepared { mdtrt_id, mdtrt_cert_type: visit.mdtrt_cert_type.clone(), psn_no: visit.psn_no.clone(), med_type, clr_type, year: visit.begndate.year, adj })
+    Ok(Prepared {
+        mdtrt_id,
+        mdtrt_cert_type: visit.mdtrt_cert_type.clone(),
+        psn_no: visit.psn_no.clone(),
+        med_type,
+        clr_type,
+        year: visit.begndate.year,
+        adj,
+    })
 }
 
 /// medfee_sumamt must equal the unsettled lines' total: the HIS and the center agree on the bill.
@@ -421,6 +469,7 @@ fn settle(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         year: p.year,
         ytd_delta: p.adj.ytd.minus(&ytd_before),
         cancelled: false,
+        output: output.clone(),
     });
     Ok(output)
 }
@@ -473,13 +522,44 @@ fn cancel_settlement(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         state.settlements[i].cancelled = true;
     }
     let account = state.accounts.get(&setl.psn_no).ok_or_else(not_found)?;
-    let head = Head { mdtrt_id: &setl.mdtrt_id, med_type: &setl.med_type, clr_type: &setl.clr_type, mdtrt_cert_type: setl.mdtrt_cert_type.clone() };
+    let head = Head {
+        mdtrt_id: &setl.mdtrt_id,
+        med_type: &setl.med_type,
+        clr_type: &setl.clr_type,
+        mdtrt_cert_type: setl.mdtrt_cert_type.clone(),
+    };
     let mut info = setlinfo(ctx, &head, &account.person, &reversal, Some(&cancel_id));
     if let Value::Object(map) = &mut info {
         map.insert("init_setl_id".into(), json!(setl_id));
     }
     let detail: Vec<_> = setl.detail.iter().map(|d| d.negated()).collect();
     Ok(json!({"setlinfo": info, "setldetail": detail}))
+}
+
+/// 5203 结算信息查询: the stored 2207 output by `setl_id`, or by `mdtrt_id` alone (the latest
+/// settlement of the visit) for a caller whose 2207 reply was lost before it learnt the setl_id.
+/// `refd_setl_flag` is "1" when the settlement has since been cancelled (2208), else "0".
+fn query_settlement(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let data = ctx.env.data()?;
+    let setl = match (opt_text(data, "setl_id"), opt_text(data, "mdtrt_id")) {
+        (Some(setl_id), _) => {
+            state.settlement(&setl_id).ok_or_else(|| TxError::new("结算ID不存在", format!("unknown setl_id {setl_id}")))?
+        }
+        (None, Some(mdtrt_id)) => state
+            .settlements
+            .iter()
+            .rev()
+            .find(|s| s.mdtrt_id == mdtrt_id)
+            .ok_or_else(|| TxError::new("该就诊无结算记录", format!("visit {mdtrt_id} has no settlement")))?,
+        (None, None) => return Err(TxError::missing("setl_id")),
+    };
+    check_same(data, "mdtrt_id", &setl.mdtrt_id)?;
+    check_same(data, "psn_no", &setl.psn_no)?;
+    let mut output = setl.output.clone();
+    if let Some(Value::Object(info)) = output.get_mut("setlinfo") {
+        info.insert("refd_setl_flag".into(), json!(if setl.cancelled { "1" } else { "0" }));
+    }
+    Ok(output)
 }
 
 /// The visit fields of a `setlinfo`.
@@ -492,7 +572,12 @@ struct Head<'a> {
 
 impl Prepared {
     fn head(&self, data: &Value) -> Head<'_> {
-        Head { mdtrt_id: &self.mdtrt_id, med_type: &self.med_type, clr_type: self.clr_type, mdtrt_cert_type: opt_text(data, "mdtrt_cert_type").or_else(|| self.mdtrt_cert_type.clone()) }
+        Head {
+            mdtrt_id: &self.mdtrt_id,
+            med_type: &self.med_type,
+            clr_type: self.clr_type,
+            mdtrt_cert_type: opt_text(data, "mdtrt_cert_type").or_else(|| self.mdtrt_cert_type.clone()),
+        }
     }
 }
 

@@ -75,6 +75,9 @@ pub struct Ytd {
     /// 居民大病保险累计.
     #[serde(default, with = "yuan")]
     pub hifmi_paid: Fen,
+    /// 大病保险累计合规个人负担: the in-scope amount the basic funds left to the person, this year.
+    #[serde(default, with = "yuan")]
+    pub hifmi_base: Fen,
     /// 门诊统筹起付线累计.
     #[serde(default, with = "yuan")]
     pub otp_dedc_paid: Fen,
@@ -91,6 +94,7 @@ impl Ytd {
             hifp_paid: self.hifp_paid - other.hifp_paid,
             hifob_paid: self.hifob_paid - other.hifob_paid,
             hifmi_paid: self.hifmi_paid - other.hifmi_paid,
+            hifmi_base: self.hifmi_base - other.hifmi_base,
             otp_dedc_paid: self.otp_dedc_paid - other.otp_dedc_paid,
             otp_hifp_paid: self.otp_hifp_paid - other.otp_hifp_paid,
         }
@@ -105,6 +109,7 @@ impl Ytd {
         hifp_paid: Fen::ZERO,
         hifob_paid: Fen::ZERO,
         hifmi_paid: Fen::ZERO,
+        hifmi_base: Fen::ZERO,
         otp_dedc_paid: Fen::ZERO,
         otp_hifp_paid: Fen::ZERO,
     };

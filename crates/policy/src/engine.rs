@@ -3,7 +3,7 @@
 
 use crate::claim::{Claim, Ytd};
 use crate::line::{split_line, LineResult};
-use crate::policy::{AboveCapFund, Accumulator, Benefit, Deductible, FundCode, Grade, PolicySet, Scheme};
+use crate::policy::{AboveCapFund, Accumulator, Benefit, BigIllness, Deductible, FundCode, Grade, PolicySet, Scheme};
 use crate::setl::{Adjudication, SetlAmounts, SetlDetail, Trace};
 use crate::PolicyError;
 use wugan_domain::money::{Fen, Ratio};
@@ -11,12 +11,7 @@ use wugan_domain::money::{Fen, Ratio};
 /// Adjudicates one claim against a policy set. Pure: the same claim and set always give the same
 /// result, and the result holds insurance-interface.md §2 invariants 1–4 (checked before returning).
 pub fn adjudicate(claim: &Claim, policy: &PolicySet) -> Result<Adjudication, PolicyError> {
-    let admdvs = claim
-        .person
-        .insuplc_admdvs
-        .as_deref()
-        .or(claim.visit.mdtrtarea_admvs.as_deref())
-        .ok_or(PolicyError::NoRegion)?;
+    let admdvs = claim.person.insuplc_admdvs.as_deref().or(claim.visit.mdtrtarea_admvs.as_deref()).ok_or(PolicyError::NoRegion)?;
     let group = policy.group_of(&claim.person.psn_type)?;
     let scheme = policy.select(admdvs, &claim.person.insutype, group, claim.visit.date)?;
     let benefit_name = policy.benefit_name(&claim.visit.med_type)?;
@@ -83,6 +78,16 @@ struct Pooled {
     /// Room left under the annual / per-visit cap before this visit; `None` = unlimited.
     hifp_room: Option<Fen>,
     above: Option<AboveLayer>,
+    big: Option<BigPaid>,
+}
+
+/// 大病保险 on this visit's in-scope personal burden.
+#[derive(Clone, Debug)]
+struct BigPaid {
+    /// In-scope amount the basic funds left to the person (added to `ytd.hifmi_base`).
+    burden: Fen,
+    paid: Fen,
+    room: Option<Fen>,
 }
 
 #[derive(Clone, Debug)]
@@ -109,7 +114,29 @@ fn pool(benefit: &Benefit, grade: Grade, inscp: Fen, ytd: &Ytd, admission: u32) 
         let excess = if ratio.0 > 0 && hifp < uncapped { base - covered_base(hifp, ratio) } else { Fen::ZERO };
         AboveLayer { fund: layer.fund, ratio: layer.ratio, excess: excess.max(Fen::ZERO), paid: paid.max(Fen::ZERO), room }
     });
-    Pooled { inscp, dedc, base, ratio, hifp, hifp_room, above }
+    let basic = hifp + above.as_ref().map_or(Fen::ZERO, |a| a.paid);
+    let big = benefit.big_illness.as_ref().map(|b| big_illness(b, (inscp - basic).max(Fen::ZERO), ytd));
+    Pooled { inscp, dedc, base, ratio, hifp, hifp_room, above, big }
+}
+
+/// Σ over layers of ratio × (the part of this visit's burden inside the layer), exact in fen × basis
+/// points and rounded once (half up), so the payment never grows faster than the burden.
+fn big_illness(b: &BigIllness, burden: Fen, ytd: &Ytd) -> BigPaid {
+    let (start, end) = (ytd.hifmi_base, ytd.hifmi_base + burden);
+    let mut exact: i128 = 0;
+    let mut lower = b.threshold;
+    for layer in &b.layers {
+        let upper = layer.upto.unwrap_or(Fen(i64::MAX));
+        let (lo, hi) = (start.max(lower), end.min(upper));
+        if hi > lo {
+            exact += (hi - lo).0 as i128 * layer.ratio.0 as i128;
+        }
+        lower = upper;
+    }
+    let uncapped = Fen(((exact + 5_000) / 10_000) as i64);
+    let room = b.annual_cap.map(|cap| (cap - ytd.hifmi_paid).max(Fen::ZERO));
+    let paid = room.map_or(uncapped, |r| uncapped.min(r)).min(burden);
+    BigPaid { burden, paid, room }
 }
 
 fn deductible_left(benefit: &Benefit, grade: Grade, ytd: &Ytd, admission: u32) -> Fen {
@@ -174,6 +201,7 @@ fn shares(t: &Totals, p: &Pooled, claim: &Claim) -> SetlAmounts {
         Some(a) => (Fen::ZERO, a.paid),
         None => (Fen::ZERO, Fen::ZERO),
     };
+    let hifmi = hifmi + p.big.as_ref().map_or(Fen::ZERO, |b| b.paid);
     let fund = p.hifp + hifob + hifmi;
     let psn_part = t.medfee - fund;
     let balc_before = claim.acct.balc.max(Fen::ZERO);
@@ -232,6 +260,10 @@ fn detail(scheme: &Scheme, p: &Pooled, s: &SetlAmounts) -> Vec<SetlDetail> {
             out.push(item(code, a.excess, a.room, a.paid, info));
         }
     }
+    if let (Some(b), Some(code)) = (p.big.as_ref().filter(|b| b.paid != Fen::ZERO), scheme.funds.hifmi.as_ref()) {
+        let info = format!("大病保险: 本次合规个人负担 {} → {}", y(b.burden), y(b.paid));
+        out.push(item(code, b.burden, b.room, b.paid, info));
+    }
     if let Some(code) = scheme.funds.acct.as_ref().filter(|_| s.acct_pay != Fen::ZERO) {
         let info = format!("个人负担 {} 由个人账户支付 {}", y(s.psn_part_amt), y(s.acct_pay));
         out.push(item(code, s.psn_part_amt, None, s.acct_pay, info));
@@ -255,6 +287,10 @@ fn ytd_after(before: &Ytd, acc: Accumulator, p: &Pooled) -> Ytd {
         Some(a) if a.fund == AboveCapFund::Hifob => after.hifob_paid += a.paid,
         Some(a) => after.hifmi_paid += a.paid,
         None => {}
+    }
+    if let Some(b) = &p.big {
+        after.hifmi_paid += b.paid;
+        after.hifmi_base += b.burden;
     }
     after
 }

@@ -59,7 +59,8 @@ pub const BUILTIN_POLICIES: &[&str] = &["shenzhen-2024", "guangzhou-example"];
 
 /// A built-in policy set by name, its `catalogue_file` resolved among the built-in files.
 pub fn builtin(name: &str) -> Result<PolicySet, PolicyError> {
-    let text = builtin_file(name).ok_or_else(|| PolicyError::Load(format!("no built-in policy '{name}' (have: {})", BUILTIN_POLICIES.join(", "))))?;
+    let text = builtin_file(name)
+        .ok_or_else(|| PolicyError::Load(format!("no built-in policy '{name}' (have: {})", BUILTIN_POLICIES.join(", "))))?;
     let mut set: PolicySet = serde_json::from_str(text).map_err(|e| PolicyError::Load(format!("{name}: {e}")))?;
     if let Some(file) = set.catalogue_file.clone() {
         let stem = file.trim_end_matches(".json");

@@ -138,6 +138,29 @@ pub struct Benefit {
     /// What pays the eligible amount above the annual cap.
     #[serde(default)]
     pub above_cap: Option<AboveCap>,
+    /// 居民大病保险: layered ratios on the year's cumulative in-scope personal burden.
+    #[serde(default)]
+    pub big_illness: Option<BigIllness>,
+}
+
+/// 大病保险 (residents): once the year's cumulative in-scope personal burden (in-scope amount less
+/// the basic funds, accumulated in `ytd.hifmi_base`) passes `threshold`, each layer pays its ratio
+/// of the burden between the previous bound and `upto` (cumulative amounts; `null` = no bound).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BigIllness {
+    #[serde(with = "yuan")]
+    pub threshold: Fen,
+    pub layers: Vec<Layer>,
+    #[serde(default, with = "yuan_opt")]
+    pub annual_cap: Option<Fen>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layer {
+    #[serde(default, with = "yuan_opt")]
+    pub upto: Option<Fen>,
+    #[serde(with = "ratio")]
+    pub ratio: Ratio,
 }
 
 /// Which year-to-date accumulators a benefit reads and writes (see [`crate::Ytd`]).
@@ -157,9 +180,14 @@ pub enum Accumulator {
 pub enum Deductible {
     None,
     /// Once per insurance year (门诊统筹).
-    PerYear { amount: GradeAmounts },
+    PerYear {
+        amount: GradeAmounts,
+    },
     /// Per admission, lower from the second admission in the year (住院).
-    PerAdmission { first: GradeAmounts, repeat: GradeAmounts },
+    PerAdmission {
+        first: GradeAmounts,
+        repeat: GradeAmounts,
+    },
 }
 
 /// Amounts by hospital grade. `grade1` is "一级及以下" (includes ungraded and community centres).
@@ -260,6 +288,21 @@ impl PolicySet {
         Ok(set)
     }
 
+    /// Adds another set's schemes, for persons insured elsewhere who are treated here (异地就医:
+    /// 参保地政策, 就医地目录): the schemes are the insured place's, while this set's catalogue,
+    /// 乙类 ratio and med_types stay in force. A region already present is refused.
+    pub fn with_insured_place_schemes(mut self, other: &PolicySet) -> Result<PolicySet, PolicyError> {
+        let mut regions: Vec<&str> = other.schemes.iter().map(|s| s.admdvs.as_str()).collect();
+        regions.dedup();
+        if let Some(dup) = regions.iter().find(|r| self.schemes.iter().any(|s| s.admdvs == **r)) {
+            return Err(PolicyError::InvalidPolicy(format!("{}: region {dup} already has schemes", self.name)));
+        }
+        self.schemes.extend(other.schemes.iter().cloned());
+        self.notes.push(format!("insured-place schemes for {} from '{}' ({})", regions.join(", "), other.name, other.status));
+        self.validate()?;
+        Ok(self)
+    }
+
     /// Which person group a 人员类别 belongs to.
     pub fn group_of(&self, psn_type: &str) -> Result<PsnGroup, PolicyError> {
         self.psn_groups
@@ -316,6 +359,27 @@ impl PolicySet {
     }
 }
 
+impl BigIllness {
+    fn validate(&self) -> Result<(), String> {
+        let mut lower = self.threshold;
+        for (i, layer) in self.layers.iter().enumerate() {
+            if !is_proportion(layer.ratio) {
+                return Err(format!("big_illness layer {i}: ratio must be within 0..1"));
+            }
+            match layer.upto {
+                Some(upto) if upto <= lower => return Err(format!("big_illness layer {i}: upto must rise above the previous bound")),
+                Some(upto) => lower = upto,
+                None if i + 1 != self.layers.len() => return Err(format!("big_illness layer {i}: only the last layer may be unbounded")),
+                None => {}
+            }
+        }
+        if self.threshold.is_negative() || self.annual_cap.is_some_and(|c| c.is_negative()) {
+            return Err("big_illness amounts must not be negative".into());
+        }
+        Ok(())
+    }
+}
+
 fn is_proportion(r: Ratio) -> bool {
     (0..=10_000).contains(&r.0)
 }
@@ -339,6 +403,9 @@ impl Benefit {
         }
         if self.above_cap.as_ref().is_some_and(|a| !is_proportion(a.ratio)) {
             return Err("above_cap ratio must be within 0..1".into());
+        }
+        if let Some(big) = &self.big_illness {
+            big.validate()?;
         }
         Ok(())
     }

@@ -98,7 +98,13 @@ fn line_classes_and_price_caps() {
         "丙 line (unknown code) is fully self-paid",
         &sz,
         claim("1101", "21", 3, 1, json!([a, {"med_list_codg": "NOT-IN-CATALOGUE", "det_item_fee_sumamt": "1000.00"}])),
-        &[("medfee_sumamt", "11000.00"), ("fulamt_ownpay_amt", "1000.00"), ("inscp_scp_amt", "10000.00"), ("hifp_pay", "8460.00"), ("psn_part_amt", "2540.00")],
+        &[
+            ("medfee_sumamt", "11000.00"),
+            ("fulamt_ownpay_amt", "1000.00"),
+            ("inscp_scp_amt", "10000.00"),
+            ("hifp_pay", "8460.00"),
+            ("psn_part_amt", "2540.00"),
+        ],
     );
     check(
         "丙 line from the catalogue",
@@ -109,19 +115,43 @@ fn line_classes_and_price_caps() {
     check(
         "乙 drug: 10 % first self-paid (catalogue, set default ratio)",
         &sz,
-        claim("1101", "21", 3, 1, json!([{"med_list_codg": "XC10AAA005A001010104389", "pric": "100", "cnt": "100", "det_item_fee_sumamt": "10000.00"}])),
-        &[("preselfpay_amt", "1000.00"), ("inscp_scp_amt", "9000.00"), ("act_pay_dedc", "600.00"), ("hifp_pay", "7560.00"), ("psn_part_amt", "2440.00")],
+        claim(
+            "1101",
+            "21",
+            3,
+            1,
+            json!([{"med_list_codg": "XC10AAA005A001010104389", "pric": "100", "cnt": "100", "det_item_fee_sumamt": "10000.00"}]),
+        ),
+        &[
+            ("preselfpay_amt", "1000.00"),
+            ("inscp_scp_amt", "9000.00"),
+            ("act_pay_dedc", "600.00"),
+            ("hifp_pay", "7560.00"),
+            ("psn_part_amt", "2440.00"),
+        ],
     );
     check(
         "乙 line with its own ratio on the line",
         &sz,
-        claim("1101", "21", 3, 1, json!([{"med_list_codg": "X1", "chrgitm_lv": "02", "det_item_fee_sumamt": "10000.00", "selfpay_prop": "0.05"}])),
+        claim(
+            "1101",
+            "21",
+            3,
+            1,
+            json!([{"med_list_codg": "X1", "chrgitm_lv": "02", "det_item_fee_sumamt": "10000.00", "selfpay_prop": "0.05"}]),
+        ),
         &[("preselfpay_amt", "500.00"), ("inscp_scp_amt", "9500.00"), ("hifp_pay", "8010.00")],
     );
     check(
         "bed above its price cap: 10 days at 80 against a 60 cap",
         &sz,
-        claim("1101", "21", 3, 1, json!([a, {"med_list_codg": "110900001000000", "pric": "80.00", "cnt": 10, "det_item_fee_sumamt": "800.00"}])),
+        claim(
+            "1101",
+            "21",
+            3,
+            1,
+            json!([a, {"med_list_codg": "110900001000000", "pric": "80.00", "cnt": 10, "det_item_fee_sumamt": "800.00"}]),
+        ),
         &[("overlmt_selfpay", "200.00"), ("inscp_scp_amt", "10600.00"), ("hifp_pay", "9000.00"), ("psn_part_amt", "1800.00")],
     );
 }
@@ -135,7 +165,14 @@ fn annual_cap_and_above_cap_layer() {
         "basic cap reached mid-visit: the rest goes to 大额 (hifob)",
         &sz,
         c,
-        &[("hifp_pay", "1000.00"), ("hifob_pay", "7460.00"), ("fund_pay_sumamt", "8460.00"), ("psn_part_amt", "1540.00"), ("ytd.hifp_paid", "500000.00"), ("ytd.hifob_paid", "7460.00")],
+        &[
+            ("hifp_pay", "1000.00"),
+            ("hifob_pay", "7460.00"),
+            ("fund_pay_sumamt", "8460.00"),
+            ("psn_part_amt", "1540.00"),
+            ("ytd.hifp_paid", "500000.00"),
+            ("ytd.hifob_paid", "7460.00"),
+        ],
     );
     let c = with(claim("1101", "21", 3, 1, bill.clone()), &["ytd", "hifp_paid"], json!("500000.00"));
     let c = with(c, &["ytd", "hifob_paid"], json!("399000.00"));
@@ -143,15 +180,34 @@ fn annual_cap_and_above_cap_layer() {
         "both caps reached",
         &sz,
         c,
-        &[("hifp_pay", "0.00"), ("hifob_pay", "1000.00"), ("fund_pay_sumamt", "1000.00"), ("psn_part_amt", "9000.00"), ("ytd.hifob_paid", "400000.00")],
+        &[
+            ("hifp_pay", "0.00"),
+            ("hifob_pay", "1000.00"),
+            ("fund_pay_sumamt", "1000.00"),
+            ("psn_part_amt", "9000.00"),
+            ("ytd.hifob_paid", "400000.00"),
+        ],
     );
-    let c = with(claim("1501", "21", 3, 1, bill), &["ytd", "hifp_paid"], json!("299000.00"));
+    // Residents: 大病保险 on the year's in-scope personal burden above 15,000 (example numbers).
+    // Basic cap room 1,000 → hifp 1,000; burden 10,000 − 1,000 = 9,000.
+    let resident = with(claim("1501", "21", 3, 1, bill), &["ytd", "hifp_paid"], json!("299000.00"));
     check(
-        "resident: above the basic cap 大病 (hifmi) pays 60 %",
+        "resident below the 大病 threshold",
         &sz,
-        c,
-        // base 9,400 × 80 % = 7,520 uncapped; cap room 1,000; hifmi = 0.6 × (7,520 − 1,000) / 0.8 = 4,890.
-        &[("hifp_pay", "1000.00"), ("hifmi_pay", "4890.00"), ("hifob_pay", "0.00"), ("fund_pay_sumamt", "5890.00")],
+        resident.clone(),
+        &[("hifp_pay", "1000.00"), ("hifmi_pay", "0.00"), ("ytd.hifmi_base", "9000.00")],
+    );
+    check(
+        "resident crossing the threshold: 4,000 × 60 %",
+        &sz,
+        with(resident.clone(), &["ytd", "hifmi_base"], json!("10000.00")),
+        &[("hifmi_pay", "2400.00"), ("fund_pay_sumamt", "3400.00"), ("ytd.hifmi_base", "19000.00"), ("ytd.hifmi_paid", "2400.00")],
+    );
+    check(
+        "resident crossing into the second layer: 5,000 × 60 % + 4,000 × 70 %",
+        &sz,
+        with(resident, &["ytd", "hifmi_base"], json!("95000.00")),
+        &[("hifmi_pay", "5800.00"), ("hifob_pay", "0.00"), ("psn_part_amt", "3200.00")],
     );
 }
 
@@ -170,7 +226,15 @@ fn personal_account_pays_first_when_chosen() {
         "account short: 50 from the account, the rest in cash",
         &sz,
         acct(true, "50.00"),
-        &[("hifp_pay", "57.50"), ("psn_part_amt", "67.50"), ("acct_pay", "50.00"), ("psn_cash_pay", "17.50"), ("balc", "0.00"), ("ytd.otp_hifp_paid", "57.50"), ("ytd.hifp_paid", "0.00")],
+        &[
+            ("hifp_pay", "57.50"),
+            ("psn_part_amt", "67.50"),
+            ("acct_pay", "50.00"),
+            ("psn_cash_pay", "17.50"),
+            ("balc", "0.00"),
+            ("ytd.otp_hifp_paid", "57.50"),
+            ("ytd.hifp_paid", "0.00"),
+        ],
     );
     check("account enough", &sz, acct(true, "800.00"), &[("acct_pay", "67.50"), ("psn_cash_pay", "0.00"), ("balc", "732.50")]);
     check("account not chosen", &sz, acct(false, "800.00"), &[("acct_pay", "0.00"), ("psn_cash_pay", "67.50"), ("balc", "800.00")]);
@@ -191,7 +255,16 @@ fn the_brief_sample_claim() {
         "brief sample",
         &shenzhen(),
         c,
-        &[("preselfpay_amt", "20.00"), ("inscp_scp_amt", "180.00"), ("act_pay_dedc", "180.00"), ("hifp_pay", "0.00"), ("acct_pay", "200.00"), ("psn_cash_pay", "0.00"), ("balc", "100.00"), ("pool_prop_selfpay", "0.9000")],
+        &[
+            ("preselfpay_amt", "20.00"),
+            ("inscp_scp_amt", "180.00"),
+            ("act_pay_dedc", "180.00"),
+            ("hifp_pay", "0.00"),
+            ("acct_pay", "200.00"),
+            ("psn_cash_pay", "0.00"),
+            ("balc", "100.00"),
+            ("pool_prop_selfpay", "0.9000"),
+        ],
     );
 }
 
@@ -223,7 +296,12 @@ fn test_claim(date: &str, otp_dedc_paid: &str, amount: &str) -> Value {
 #[test]
 fn per_year_deductible_per_visit_cap_and_versions_by_date() {
     let set = test_set();
-    check("2023 version: 100 %, no deductible", &set, test_claim("2023-06-01", "0", "100"), &[("preselfpay_amt", "20.00"), ("hifp_pay", "80.00")]);
+    check(
+        "2023 version: 100 %, no deductible",
+        &set,
+        test_claim("2023-06-01", "0", "100"),
+        &[("preselfpay_amt", "20.00"), ("hifp_pay", "80.00")],
+    );
     check(
         "2024: the yearly deductible is met first",
         &set,
@@ -311,4 +389,20 @@ fn setlinfo_check_reports_each_broken_invariant() {
     let negated = good.negated();
     assert_eq!(negated.check(), Ok(()));
     assert_eq!(negated.medfee_sumamt, -good.medfee_sumamt);
+}
+
+#[test]
+fn out_of_area_persons_get_their_insured_place_policy_and_the_local_catalogue() {
+    let combined = shenzhen().with_insured_place_schemes(&builtin("guangzhou-example").unwrap()).unwrap();
+    assert!(shenzhen().with_insured_place_schemes(&shenzhen()).is_err());
+    // A Guangzhou employee in a Shenzhen grade III hospital: Guangzhou's 1,000 deductible and 80 %,
+    // Shenzhen's catalogue (the 乙 drug's 10 % first self-pay).
+    let c = json!({"person": {"insutype": "310", "psn_type": "1101", "insuplc_admdvs": "440100"},
+                   "visit": {"med_type": "21", "hosp_grade": 3, "mdtrtarea_admvs": "440300", "date": "2024-06-01"},
+                   "fees": [{"med_list_codg": "XC10AAA005A001010104389", "det_item_fee_sumamt": "10000"}]});
+    check("out of area", &combined, c.clone(), &[("inscp_scp_amt", "9000.00"), ("act_pay_dedc", "1000.00"), ("hifp_pay", "6400.00")]);
+    let claim: Claim = serde_json::from_value(c).unwrap();
+    let adj = adjudicate(&claim, &combined).unwrap();
+    assert_eq!(adj.trace.admdvs, "440100");
+    assert!(adj.trace.policy_status.contains("example"));
 }

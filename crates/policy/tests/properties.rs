@@ -11,14 +11,22 @@ fn shenzhen() -> &'static PolicySet {
     SET.get_or_init(|| builtin("shenzhen-2024").expect("built-in set loads"))
 }
 
-const CODES: &[&str] = &["001102000010000", "110900001000000", "XJ01CAA040E001010101923", "XC10AAA005A001010104389", "XL04AXL150E001010100136", "013100000010000", "UNLISTED"];
+const CODES: &[&str] = &[
+    "001102000010000",
+    "110900001000000",
+    "XJ01CAA040E001010101923",
+    "XC10AAA005A001010104389",
+    "XL04AXL150E001010100136",
+    "013100000010000",
+    "UNLISTED",
+];
 
 fn fee_line() -> impl Strategy<Value = FeeLine> {
     (
         prop::sample::select(CODES),
         prop::option::of(prop::sample::select(&["01", "02", "03"][..])),
-        1i64..2_000_000,   // price in fen
-        1i64..50,          // whole units
+        1i64..2_000_000, // price in fen
+        1i64..50,        // whole units
         prop::option::of(0i64..=10_000),
         prop::option::of(1i64..1_000_000), // cap in fen
     )
@@ -59,7 +67,15 @@ fn claim() -> impl Strategy<Value = Claim> {
                 date: Date::new(2024, 6, 1).expect("valid date"),
                 admissions_this_year: Some(admission),
             },
-            ytd: Ytd { hifp_paid: Fen(hifp), hifob_paid: Fen(hifob), hifmi_paid: Fen(hifob), dedc_paid: Fen(dedc), otp_hifp_paid: Fen(otp), otp_dedc_paid: Fen::ZERO },
+            ytd: Ytd {
+                hifp_paid: Fen(hifp),
+                hifob_paid: Fen(hifob),
+                hifmi_paid: Fen(hifob),
+                hifmi_base: Fen(hifob % 12_000_000),
+                dedc_paid: Fen(dedc),
+                otp_hifp_paid: Fen(otp),
+                otp_dedc_paid: Fen::ZERO,
+            },
             acct: Acct { used, balc: Fen(balc) },
             fees,
         })

@@ -1,5 +1,6 @@
 //! The `wugan` binary's library half: starting the parties, the scripted HIS, and the demo.
 
+pub mod adjudicate;
 pub mod demo;
 pub mod faults;
 pub mod his;

@@ -39,6 +39,15 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+    /// Adjudicate one claim (JSON on stdin) against a policy and print the settlement (setlinfo + setldetail).
+    Adjudicate {
+        /// A built-in policy (shenzhen-2024, guangzhou-example) or a policy file.
+        #[arg(long, default_value = "shenzhen-2024")]
+        policy: String,
+        /// Explain each step in words.
+        #[arg(long)]
+        explain: bool,
+    },
     /// Apply the hub's database migrations and exit.
     Migrate {
         #[arg(long, env = "WUGAN_DATABASE_URL")]
@@ -162,6 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             wait_for_shutdown().await
         }
         Command::Demo { json, visits, seed } => wugan::demo::run(visits, seed, json).await,
+        Command::Adjudicate { policy, explain } => wugan::adjudicate::run(&policy, explain),
         Command::Migrate { database_url, data_dir } => {
             std::fs::create_dir_all(&data_dir)?;
             let url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("hub.db").display()));

@@ -1,0 +1,502 @@
+//! The insurance center driven over HTTP in-process (tower `oneshot`), as a hospital HIS or the hub
+//! would drive it.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tower::ServiceExt;
+use wugan_insurance::{default_policy, router, sample_persons, InsuranceCenter, InsuranceConfig, CALL_SERVICE_PATH};
+use wugan_policy::SetlAmounts;
+
+const HOSPITAL: &str = "H44030000001";
+const ZHANG_SAN: &str = "44030000000000000001";
+const ZHANG_SAN_CERTNO: &str = "440301199001011234";
+
+fn app() -> Router {
+    let config = InsuranceConfig { admdvs: "440300".into(), policy: default_policy(), persons: sample_persons() };
+    router(Arc::new(InsuranceCenter::new(config).expect("center starts")))
+}
+
+async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = app.clone().oneshot(request).await.expect("router answers");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+    let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"not_json": String::from_utf8_lossy(&bytes)}));
+    (status, value)
+}
+
+async fn post_raw(app: &Router, body: impl Into<Body>) -> Value {
+    let request = Request::post(CALL_SERVICE_PATH).header("content-type", "application/json").body(body.into()).expect("request");
+    let (status, value) = send(app, request).await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    value
+}
+
+async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
+    send(app, Request::get(uri).body(Body::empty()).expect("request")).await
+}
+
+fn envelope(infno: &str, msgid: &str, input: Value) -> Value {
+    json!({
+        "infno": infno, "msgid": msgid, "mdtrtarea_admvs": "440300", "insuplc_admdvs": "440300", "recer_sys_code": "FSI_LOCAL",
+        "dev_no": "", "dev_safe_info": null, "cainfo": "", "signtype": "SM3", "infver": "V1.0", "opter_type": "1",
+        "opter": "001", "opter_name": "收费员", "inf_time": "2024-06-01 09:00:00", "fixmedins_code": HOSPITAL,
+        "fixmedins_name": "示例医院", "sign_no": "", "input": input
+    })
+}
+
+async fn call(app: &Router, infno: &str, msgid: &str, input: Value) -> Value {
+    post_raw(app, envelope(infno, msgid, input).to_string()).await
+}
+
+/// Asserts success and returns `output`.
+fn ok(reply: &Value) -> &Value {
+    assert_eq!(reply["infcode"], json!(0), "expected success: {reply}");
+    assert!(reply["err_msg"].is_null());
+    &reply["output"]
+}
+
+/// Asserts failure and returns `err_msg`.
+fn err(reply: &Value) -> String {
+    assert_eq!(reply["infcode"], json!(-1), "expected failure: {reply}");
+    reply["err_msg"].as_str().expect("err_msg is text").to_string()
+}
+
+#[tokio::test]
+async fn person_info_by_every_identity_kind() {
+    let app = app();
+    let token = format!("EC{ZHANG_SAN}");
+    let card = format!("SC{ZHANG_SAN}");
+    let cases = [
+        ("e-voucher token", json!({"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": token}})),
+        ("ID card as 就诊凭证", json!({"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": ZHANG_SAN_CERTNO}})),
+        ("social security card", json!({"data": {"mdtrt_cert_type": "03", "mdtrt_cert_no": card, "card_sn": "X1"}})),
+        (
+            "psn_cert_type + certno, as the spec sample",
+            json!({"data": {"psn_cert_type": "01", "certno": ZHANG_SAN_CERTNO, "psn_name": "张三"}}),
+        ),
+        (
+            "a real HIS: every field, empty where unknown",
+            json!({"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": ZHANG_SAN_CERTNO, "card_sn": "", "begntime": "", "psn_cert_type": "", "certno": "", "psn_name": ""}}),
+        ),
+        (
+            "empty 就诊凭证, certno given",
+            json!({"data": {"mdtrt_cert_type": "", "mdtrt_cert_no": null, "card_sn": "", "psn_cert_type": "", "certno": ZHANG_SAN_CERTNO}}),
+        ),
+    ];
+    for (i, (name, input)) in cases.into_iter().enumerate() {
+        let reply = call(&app, "1101", &format!("M1101-{i}"), input).await;
+        let out = ok(&reply);
+        assert_eq!(out["baseinfo"]["psn_no"], json!(ZHANG_SAN), "{name}");
+        assert_eq!(out["baseinfo"]["certno"], json!(ZHANG_SAN_CERTNO), "{name}");
+        assert_eq!(out["baseinfo"]["psn_cert_type"], json!("01"), "{name}");
+        let insu = &out["insuinfo"][0];
+        assert_eq!(insu["balc"], json!("800.00"), "{name}");
+        assert_eq!(insu["insutype"], json!("310"), "{name}");
+        assert_eq!(insu["psn_type"], json!("1101"), "{name}");
+        assert_eq!(insu["psn_insu_stas"], json!("1"), "{name}");
+        assert_eq!(insu["insuplc_admdvs"], json!("440300"), "{name}");
+        assert!(insu["paus_insu_date"].is_null(), "{name}");
+        assert_eq!(out["idetinfo"], json!([]), "{name}");
+    }
+    let unknown = call(&app, "1101", "M1101-x", json!({"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": "110101199003074258"}})).await;
+    assert_eq!(err(&unknown), "未查询到参保人员信息 / person not found");
+    let nothing = call(&app, "1101", "M1101-y", json!({"data": {"mdtrt_cert_type": "", "mdtrt_cert_no": "", "certno": ""}})).await;
+    assert!(err(&nothing).contains("certno"));
+}
+
+/// Five demo lines: 甲 consultation (amounts as JSON numbers), 乙 drug, 丙 check-up, an infusion set
+/// above its 3.50 cap, and a code the catalogue does not know.
+fn demo_fees(mdtrt_id: &str) -> Value {
+    let line = |sn: &str, code: &str, pric: Value, cnt: Value, amount: Value| {
+        json!({"feedetl_sn": sn, "mdtrt_id": mdtrt_id, "psn_no": ZHANG_SAN, "chrg_bchno": "B1", "med_list_codg": code,
+               "medins_list_codg": format!("HIS-{code}"), "pric": pric, "cnt": cnt, "det_item_fee_sumamt": amount,
+               "fee_ocur_time": "2024-06-01 09:10:00", "rxno": "", "rx_circ_flag": "0", "bilg_dept_codg": "A01", "extra_field": {"ignored": true}})
+    };
+    json!({"feedetail": [
+        line("1", "001102000010000", json!(25.0), json!(1), json!(25.0)),
+        line("2", "XC10AAA005A001010104389", json!("50.00"), json!("2"), json!("100.00")),
+        line("3", "013100000010000", json!(200), json!(1), json!("200")),
+        line("4", "C14020107700200160001", json!("5.00"), json!("2.0000"), json!("10.00")),
+        line("5", "HOSP-LOCAL-1", json!(12.34), json!(1), json!(12.34)),
+    ]})
+}
+
+async fn register(app: &Router, msgid: &str, ipt_otp_no: &str) -> String {
+    let reply = call(
+        app,
+        "2201",
+        msgid,
+        json!({"data": {"psn_no": ZHANG_SAN, "insutype": "310", "begntime": "2024-06-01 09:00:00", "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": ZHANG_SAN_CERTNO, "ipt_otp_no": ipt_otp_no, "atddr_no": "D001", "dr_name": "李医生",
+            "dept_code": "A01", "dept_name": "内科", "caty": "A03"}}),
+    )
+    .await;
+    let out = ok(&reply);
+    assert_eq!(out["data"]["psn_no"], json!(ZHANG_SAN));
+    assert_eq!(out["data"]["ipt_otp_no"], json!(ipt_otp_no));
+    out["data"]["mdtrt_id"].as_str().expect("mdtrt_id").to_string()
+}
+
+fn settle_input(mdtrt_id: &str, medfee: Value) -> Value {
+    json!({"data": {"psn_no": ZHANG_SAN, "mdtrt_cert_type": "02", "mdtrt_cert_no": ZHANG_SAN_CERTNO, "med_type": "11",
+        "medfee_sumamt": medfee, "psn_setlway": "01", "mdtrt_id": mdtrt_id, "chrg_bchno": "B1", "acct_used_flag": "1", "insutype": "310"}})
+}
+
+fn check_setlinfo(setlinfo: &Value, expect: &[(&str, &str)]) {
+    for (field, want) in expect {
+        assert_eq!(setlinfo[*field], json!(want), "setlinfo.{field}");
+    }
+    let amounts: SetlAmounts = serde_json::from_value(setlinfo.clone()).expect("setlinfo amounts parse");
+    assert_eq!(amounts.check(), Ok(()), "invariants 1-4");
+}
+
+async fn person(app: &Router, psn_no: &str) -> Value {
+    let (status, view) = get(app, &format!("/sandbox/persons/{psn_no}")).await;
+    assert_eq!(status, StatusCode::OK);
+    view
+}
+
+#[tokio::test]
+async fn outpatient_visit_from_registration_to_cancelled_settlement() {
+    let app = app();
+    let sign = call(&app, "9001", "M9001", json!({"signIn": {"opter_no": "001", "mac": "00-11-22-33-44-55", "ip": "10.0.0.8"}})).await;
+    assert!(ok(&sign)["signinoutb"]["sign_no"].as_str().is_some_and(|s| !s.is_empty()));
+
+    let mdtrt_id = register(&app, "M2201", "MZ0001").await;
+    let upload = call(&app, "2204", "M2204", demo_fees(&mdtrt_id)).await;
+    let result = ok(&upload)["result"].as_array().expect("result list").clone();
+    assert_eq!(result.len(), 5);
+    // (sn, class, selfpay_prop, fulamt, overlmt, preselfpay, inscp)
+    let expect = [
+        ("1", "01", "0.0000", "0.00", "0.00", "0.00", "25.00"),
+        ("2", "02", "0.1000", "0.00", "0.00", "10.00", "90.00"),
+        ("3", "03", "1.0000", "200.00", "0.00", "0.00", "0.00"),
+        ("4", "01", "0.0000", "0.00", "3.00", "0.00", "7.00"),
+        ("5", "03", "1.0000", "12.34", "0.00", "0.00", "0.00"),
+    ];
+    for (line, (sn, lv, prop, fulamt, overlmt, pre, inscp)) in result.iter().zip(expect) {
+        assert_eq!(line["feedetl_sn"], json!(sn));
+        assert_eq!(line["chrgitm_lv"], json!(lv), "line {sn}");
+        assert_eq!(line["selfpay_prop"], json!(prop), "line {sn}");
+        assert_eq!(line["fulamt_ownpay_amt"], json!(fulamt), "line {sn}");
+        assert_eq!(line["overlmt_amt"], json!(overlmt), "line {sn}");
+        assert_eq!(line["preselfpay_amt"], json!(pre), "line {sn}");
+        assert_eq!(line["inscp_scp_amt"], json!(inscp), "line {sn}");
+    }
+    assert_eq!(result[3]["pric_uplmt_amt"], json!("3.50"));
+    assert_eq!(result[0]["det_item_fee_sumamt"], json!("25.00"));
+
+    // Outpatient pooling (example numbers): grade III 50 % of 122.00 in scope = 61.00.
+    let expected = [
+        ("medfee_sumamt", "347.34"),
+        ("fulamt_ownpay_amt", "212.34"),
+        ("overlmt_selfpay", "3.00"),
+        ("preselfpay_amt", "10.00"),
+        ("inscp_scp_amt", "122.00"),
+        ("act_pay_dedc", "0.00"),
+        ("hifp_pay", "61.00"),
+        ("pool_prop_selfpay", "0.5000"),
+        ("fund_pay_sumamt", "61.00"),
+        ("psn_part_amt", "286.34"),
+        ("acct_pay", "286.34"),
+        ("psn_cash_pay", "0.00"),
+        ("hosp_part_amt", "0.00"),
+        ("balc", "513.66"),
+    ];
+    let pre = call(&app, "2206", "M2206", settle_input(&mdtrt_id, json!(347.34))).await;
+    let pre_info = &ok(&pre)["setlinfo"];
+    check_setlinfo(pre_info, &expected);
+    assert!(pre_info["setl_id"].is_null(), "pre-settlement issues no setl_id");
+    assert_eq!(person(&app, ZHANG_SAN).await["balc"], json!("800.00"), "pre-settlement changes nothing");
+
+    let mut input = settle_input(&mdtrt_id, json!("347.34"));
+    input["data"]["invono"] = json!("");
+    input["data"]["fulamt_ownpay_amt"] = json!("212.34");
+    input["data"]["inscp_scp_amt"] = json!(122);
+    let settled = call(&app, "2207", "M2207", input).await;
+    let out = ok(&settled);
+    let info = &out["setlinfo"];
+    check_setlinfo(info, &expected);
+    for field in [
+        "psn_name",
+        "certno",
+        "gend",
+        "naty",
+        "brdy",
+        "age",
+        "insutype",
+        "psn_type",
+        "cvlserv_flag",
+        "setl_time",
+        "med_type",
+        "medins_setl_id",
+        "clr_optins",
+        "clr_way",
+        "clr_type",
+        "hifob_pay",
+        "hifmi_pay",
+        "cvlserv_pay",
+        "hifes_pay",
+        "maf_pay",
+        "oth_pay",
+        "acct_mulaid_pay",
+    ] {
+        assert!(!info[field].is_null(), "setlinfo.{field} present");
+    }
+    assert_eq!(info["medins_setl_id"], json!("M2207"));
+    assert_eq!(info["clr_type"], json!("11"));
+    assert_eq!(info["mdtrt_cert_type"], json!("02"));
+    let setl_id = info["setl_id"].as_str().expect("setl_id").to_string();
+    let detail = out["setldetail"].as_array().expect("setldetail");
+    let fund = |code: &str| detail.iter().find(|d| d["fund_pay_type"] == json!(code)).map(|d| d["fund_payamt"].clone());
+    assert_eq!(fund("310100"), Some(json!("61.00")));
+    assert_eq!(fund("310200"), Some(json!("286.34")));
+
+    let view = person(&app, ZHANG_SAN).await;
+    assert_eq!(view["balc"], json!("513.66"));
+    assert_eq!(view["ytd"]["2024"]["otp_hifp_paid"], json!("61.00"));
+    let (_, list) = get(&app, &format!("/sandbox/settlements?fixmedins_code={HOSPITAL}")).await;
+    assert_eq!(
+        list,
+        json!([{"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": ZHANG_SAN, "fixmedins_code": HOSPITAL,
+        "setl_time": info["setl_time"], "medfee_sumamt": "347.34", "fund_pay_sumamt": "61.00", "acct_pay": "286.34", "psn_cash_pay": "0.00", "cancelled": false}])
+    );
+    let (_, other) = get(&app, "/sandbox/settlements?fixmedins_code=H99").await;
+    assert_eq!(other, json!([]));
+
+    // A settled visit takes no more fees and no second settlement.
+    let more = json!({"feedetail": [{"feedetl_sn": "9", "mdtrt_id": mdtrt_id, "med_list_codg": "X", "det_item_fee_sumamt": 1}]});
+    assert!(err(&call(&app, "2204", "M2204-late", more).await).contains("already settled"));
+    assert!(err(&call(&app, "2207", "M2207-again", settle_input(&mdtrt_id, json!("347.34"))).await).contains("already settled"));
+
+    // 2208 reverses exactly.
+    let cancel = call(&app, "2208", "M2208", json!({"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": ZHANG_SAN}})).await;
+    let out = ok(&cancel);
+    check_setlinfo(
+        &out["setlinfo"],
+        &[
+            ("medfee_sumamt", "-347.34"),
+            ("hifp_pay", "-61.00"),
+            ("fund_pay_sumamt", "-61.00"),
+            ("acct_pay", "-286.34"),
+            ("psn_part_amt", "-286.34"),
+            ("psn_cash_pay", "0.00"),
+            ("balc", "800.00"),
+        ],
+    );
+    assert_eq!(out["setlinfo"]["init_setl_id"], json!(setl_id));
+    assert_ne!(out["setlinfo"]["setl_id"], json!(setl_id));
+    assert!(out["setldetail"].as_array().is_some_and(|d| d.iter().any(|i| i["fund_payamt"] == json!("-61.00"))));
+    let view = person(&app, ZHANG_SAN).await;
+    assert_eq!(view["balc"], json!("800.00"));
+    assert_eq!(view["ytd"]["2024"]["otp_hifp_paid"], json!("0.00"));
+    let (_, list) = get(&app, "/sandbox/settlements").await;
+    assert_eq!(list[0]["cancelled"], json!(true));
+    let twice = call(&app, "2208", "M2208-again", json!({"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": ZHANG_SAN}})).await;
+    assert!(err(&twice).contains("already cancelled"));
+
+    // The cancelled lines are gone: the HIS uploads again (same serial numbers) and settles again.
+    assert!(err(&call(&app, "2206", "M2206-empty", settle_input(&mdtrt_id, json!(0))).await).contains("no unsettled fee lines"));
+    ok(&call(&app, "2204", "M2204-again", demo_fees(&mdtrt_id)).await);
+    let again = call(&app, "2207", "M2207-second", settle_input(&mdtrt_id, json!("347.34"))).await;
+    check_setlinfo(&ok(&again)["setlinfo"], &[("acct_pay", "286.34"), ("balc", "513.66")]);
+}
+
+#[tokio::test]
+async fn a_repeated_msgid_returns_the_first_reply() {
+    let app = app();
+    let first = register(&app, "M-REG", "MZ0100").await;
+    let body = envelope(
+        "2201",
+        "M-REG",
+        json!({"data": {"psn_no": ZHANG_SAN, "insutype": "310", "begntime": "2024-06-01 09:00:00", "mdtrt_cert_type": "02",
+        "mdtrt_cert_no": ZHANG_SAN_CERTNO, "ipt_otp_no": "MZ0100", "atddr_no": "D001", "dr_name": "李医生", "dept_code": "A01", "dept_name": "内科", "caty": "A03"}}),
+    );
+    let replay = post_raw(&app, body.to_string()).await;
+    let replay_again = post_raw(&app, body.to_string()).await;
+    assert_eq!(replay, replay_again, "identical, including inf_refmsgid and times");
+    assert_eq!(ok(&replay)["data"]["mdtrt_id"], json!(first));
+
+    // Same ipt_otp_no under a new msgid: a second registration, refused.
+    let again = call(&app, "2201", "M-REG-2", body["input"].clone()).await;
+    assert!(err(&again).contains("already registered"));
+    // Same msgid, different content: refused, and the stored reply is kept.
+    let mut changed = body.clone();
+    changed["input"]["data"]["ipt_otp_no"] = json!("MZ0101");
+    assert!(err(&post_raw(&app, changed.to_string()).await).contains("msgid"));
+    let mut other_infno = body.clone();
+    other_infno["infno"] = json!("1101");
+    assert!(err(&post_raw(&app, other_infno.to_string()).await).contains("msgid"));
+    assert_eq!(post_raw(&app, body.to_string()).await, replay);
+
+    // A replayed settlement debits the account once.
+    ok(&call(&app, "2204", "M-FEE", demo_fees(&first)).await);
+    let settle = envelope("2207", "M-SETL", settle_input(&first, json!("347.34")));
+    let one = post_raw(&app, settle.to_string()).await;
+    let two = post_raw(&app, settle.to_string()).await;
+    assert_eq!(one, two);
+    assert_eq!(person(&app, ZHANG_SAN).await["balc"], json!("513.66"));
+    let (_, list) = get(&app, "/sandbox/settlements").await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn malformed_requests_get_an_envelope_not_a_bare_error() {
+    let app = app();
+    for body in ["{not json", "", "[1,2]", "null", r#"{"msgid": "M1", "input": {}}"#, r#"{"infno": "1101", "input": {}}"#] {
+        let reply = post_raw(&app, body.to_string()).await;
+        let msg = err(&reply);
+        assert!(!msg.is_empty(), "{body}: {reply}");
+        assert!(reply["inf_refmsgid"].as_str().is_some_and(|s| s.starts_with("440300")));
+    }
+    assert!(err(&call(&app, "9999", "M-9999", json!({})).await).contains("unsupported transaction"));
+    assert!(err(&call(&app, "2201", "M-no-data", json!(null)).await).contains("input"));
+    // Numbers where text is expected are read as text.
+    let reply = post_raw(
+        &app,
+        json!({"infno": 1101, "msgid": 42, "input": {"data": {"psn_cert_type": "01", "certno": ZHANG_SAN_CERTNO}}}).to_string(),
+    )
+    .await;
+    assert_eq!(ok(&reply)["baseinfo"]["psn_no"], json!(ZHANG_SAN));
+}
+
+#[tokio::test]
+async fn refusals_name_the_problem() {
+    let app = app();
+    let mdtrt_id = register(&app, "R-2201", "MZ0200").await;
+    let line = |sn: &str, amount: Value| json!({"feedetl_sn": sn, "mdtrt_id": mdtrt_id, "psn_no": ZHANG_SAN, "med_list_codg": "001102000010000", "det_item_fee_sumamt": amount, "pric": null, "cnt": null});
+    let negative = call(&app, "2204", "R-neg", json!({"feedetail": [line("1", json!("-5.00"))]})).await;
+    assert!(err(&negative).contains("negative"));
+    let duplicate = call(&app, "2204", "R-dup", json!({"feedetail": [line("1", json!(5)), line("1", json!(6))]})).await;
+    assert!(err(&duplicate).contains("duplicate feedetl_sn 1"));
+    let bad_amount = call(&app, "2204", "R-bad", json!({"feedetail": [line("1", json!("5.001"))]})).await;
+    assert!(err(&bad_amount).contains("det_item_fee_sumamt"));
+    let product = json!({"feedetail": [{"feedetl_sn": "1", "mdtrt_id": mdtrt_id, "med_list_codg": "X", "pric": "2.00", "cnt": 3, "det_item_fee_sumamt": "7.00"}]});
+    assert!(err(&call(&app, "2204", "R-prod", product).await).contains("pric × cnt"));
+    let unknown = json!({"feedetail": [{"feedetl_sn": "1", "mdtrt_id": "NOPE", "med_list_codg": "X", "det_item_fee_sumamt": 1}]});
+    assert!(err(&call(&app, "2204", "R-unk", unknown).await).contains("unknown mdtrt_id NOPE"));
+    // Nothing of the refused uploads was kept: the visit is still empty.
+    ok(&call(&app, "2204", "R-ok", json!({"feedetail": [line("1", json!(25)), line("2", json!("25.0"))]})).await);
+    let stored_dup = call(&app, "2204", "R-dup2", json!({"feedetail": [line("2", json!(1))]})).await;
+    assert!(err(&stored_dup).contains("duplicate"));
+
+    let mismatch = call(&app, "2206", "R-2206", settle_input(&mdtrt_id, json!("49.99"))).await;
+    let msg = err(&mismatch);
+    assert!(msg.contains("49.99") && msg.contains("50.00"), "{msg}");
+    let wrong_split = {
+        let mut input = settle_input(&mdtrt_id, json!("50.00"));
+        input["data"]["inscp_scp_amt"] = json!("40.00");
+        call(&app, "2207", "R-2207", input).await
+    };
+    assert!(err(&wrong_split).contains("inscp_scp_amt"));
+
+    // 2205 "0000" deletes every unsettled line; a named empty batch is refused.
+    assert!(err(&call(&app, "2205", "R-2205-x", json!({"data": {"mdtrt_id": mdtrt_id, "chrg_bchno": "NOPE", "psn_no": ZHANG_SAN}})).await)
+        .contains("NOPE"));
+    ok(&call(&app, "2205", "R-2205", json!({"data": {"mdtrt_id": mdtrt_id, "chrg_bchno": "0000", "psn_no": ZHANG_SAN}})).await);
+    assert!(err(&call(&app, "2206", "R-2206-b", settle_input(&mdtrt_id, json!("50.00"))).await).contains("no unsettled"));
+
+    // 2202 cancels the registration; the number can be registered again.
+    ok(&call(&app, "2202", "R-2202", json!({"data": {"psn_no": ZHANG_SAN, "mdtrt_id": mdtrt_id, "ipt_otp_no": "MZ0200"}})).await);
+    assert!(err(&call(&app, "2204", "R-after", json!({"feedetail": [line("3", json!(1))]})).await).contains("cancelled"));
+    register(&app, "R-2201-b", "MZ0200").await;
+    let stranger = call(&app, "2201", "R-2201-c", json!({"data": {"psn_no": "NOBODY", "ipt_otp_no": "MZ0300"}})).await;
+    assert_eq!(err(&stranger), "未查询到参保人员信息 / person not found");
+}
+
+#[tokio::test]
+async fn health_and_sandbox_views() {
+    let app = app();
+    let (status, health) = get(&app, "/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["status"], json!("ok"));
+    assert_eq!(health["policy"], json!("shenzhen-2024"));
+    let (status, _) = get(&app, "/sandbox/persons/NOBODY").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let view = person(&app, "44030000000000000004").await;
+    assert_eq!(view["balc"], json!("0.00"));
+}
+
+#[test]
+fn config_is_checked() {
+    let bad = InsuranceConfig { admdvs: "4403".into(), policy: default_policy(), persons: vec![] };
+    assert!(InsuranceCenter::new(bad).is_err());
+    let mut twins = sample_persons();
+    twins.push(twins[0].clone());
+    let dup = InsuranceConfig { admdvs: "440300".into(), policy: default_policy(), persons: twins };
+    assert!(InsuranceCenter::new(dup).is_err());
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<InsuranceCenter>();
+}
+
+#[tokio::test]
+async fn visit_info_and_settlement_query() {
+    let app = app();
+    let mdtrt_id = register(&app, "Q-2201", "MZ0400").await;
+    let info = json!({"mdtrtinfo": {"mdtrt_id": mdtrt_id, "psn_no": ZHANG_SAN, "med_type": "13", "begntime": "2024-06-01 09:00:00",
+        "main_cond_dscr": "", "dise_codg": "J06.900", "dise_name": "急性上呼吸道感染"}, "diseinfo": [{"diag_type": "1", "diag_code": "J06.900"}]});
+    ok(&call(&app, "2203", "Q-2203", info).await);
+    let bad = json!({"mdtrtinfo": {"mdtrt_id": mdtrt_id, "med_type": "77"}});
+    assert!(err(&call(&app, "2203", "Q-2203-bad", bad).await).contains("77"));
+    ok(&call(&app, "2204", "Q-2204", demo_fees(&mdtrt_id)).await);
+    let mut input = settle_input(&mdtrt_id, json!("347.34"));
+    input["data"]["med_type"] = json!("");
+    let settled = call(&app, "2207", "Q-2207", input).await;
+    let info = ok(&settled)["setlinfo"].clone();
+    assert_eq!(info["med_type"], json!("13"), "the med_type of 2203 applies");
+    let setl_id = info["setl_id"].clone();
+
+    // A caller that lost the 2207 reply asks by mdtrt_id, or by setl_id.
+    for (msgid, query) in
+        [("Q-5203-a", json!({"data": {"mdtrt_id": mdtrt_id, "psn_no": ZHANG_SAN}})), ("Q-5203-b", json!({"data": {"setl_id": setl_id}}))]
+    {
+        let found = call(&app, "5203", msgid, query).await;
+        let out = ok(&found);
+        assert_eq!(out["setlinfo"]["setl_id"], setl_id);
+        assert_eq!(out["setlinfo"]["psn_cash_pay"], info["psn_cash_pay"]);
+        assert_eq!(out["setlinfo"]["refd_setl_flag"], json!("0"));
+        assert_eq!(out["setldetail"], ok(&settled)["setldetail"]);
+    }
+    ok(&call(&app, "2208", "Q-2208", json!({"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": ZHANG_SAN}})).await);
+    let after = call(&app, "5203", "Q-5203-c", json!({"data": {"setl_id": setl_id}})).await;
+    assert_eq!(ok(&after)["setlinfo"]["refd_setl_flag"], json!("1"));
+    let none = call(&app, "5203", "Q-5203-d", json!({"data": {"mdtrt_id": "NOPE"}})).await;
+    assert!(err(&none).contains("no settlement"));
+}
+
+#[tokio::test]
+async fn an_out_of_area_person_settles_under_the_insured_place_policy() {
+    let app = app();
+    let huang = "44010000000000000006";
+    let who = call(&app, "1101", "O-1101", json!({"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": format!("EC{huang}")}})).await;
+    assert_eq!(ok(&who)["insuinfo"][0]["insuplc_admdvs"], json!("440100"));
+    let reg = call(
+        &app,
+        "2201",
+        "O-2201",
+        json!({"data": {"psn_no": huang, "insutype": "310", "begntime": "2024-06-01 10:00:00", "ipt_otp_no": "MZ0500"}}),
+    )
+    .await;
+    let mdtrt_id = ok(&reg)["data"]["mdtrt_id"].as_str().expect("mdtrt_id").to_string();
+    let fees = json!({"feedetail": [
+        {"feedetl_sn": "1", "mdtrt_id": mdtrt_id, "med_list_codg": "001102000010000", "pric": 25, "cnt": 1, "det_item_fee_sumamt": 25},
+        {"feedetl_sn": "2", "mdtrt_id": mdtrt_id, "med_list_codg": "XC10AAA005A001010104389", "pric": 100, "cnt": 1, "det_item_fee_sumamt": 100}]});
+    ok(&call(&app, "2204", "O-2204", fees).await);
+    let input = json!({"data": {"psn_no": huang, "mdtrt_id": mdtrt_id, "med_type": "11", "medfee_sumamt": 125, "acct_used_flag": 1}});
+    let settled = call(&app, "2207", "O-2207", input).await;
+    // Guangzhou outpatient pooling (example numbers), grade III: 65 % of 115.00 in scope.
+    check_setlinfo(
+        &ok(&settled)["setlinfo"],
+        &[
+            ("inscp_scp_amt", "115.00"),
+            ("hifp_pay", "74.75"),
+            ("psn_part_amt", "50.25"),
+            ("acct_pay", "50.25"),
+            ("balc", "449.75"),
+            ("clr_optins", "440100"),
+        ],
+    );
+}
