@@ -10,7 +10,7 @@
 //! reference the bank has not seen yet, re-running is exactly what a retry should do.
 //!
 //! The credit lifecycle (statements, overdue, interest, repayments, limit increases, the event
-//! outbox) lives in [`credit`]; every command first brings billing up to its `now`.
+//! outbox) lives in `book/credit.rs`; every command first brings billing up to its `now`.
 
 mod credit;
 

@@ -177,7 +177,7 @@ async fn authenticate(State(bank): State<Arc<Bank>>, req: Request, next: Next) -
             .uri
             .path_and_query()
             .map_or(parts.uri.path(), |p| p.as_str());
-        let now = bank.now_unix_s();
+        let now = bank.wire_now_unix_s();
         let mut nonces = bank
             .nonces
             .lock()

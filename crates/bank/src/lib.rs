@@ -7,7 +7,14 @@
 //! - [`signing`]: HMAC-SHA256 request signing and the replay window, shared with the hub's client;
 //! - [`wire`]: the JSON request and response shapes, shared with the hub's client;
 //! - [`faults`]: seeded fault injection (latency, errors, timeouts after commit, duplicates);
+//! - [`calendar`]: China-time (UTC+8) calendar days, the days the bank bills by;
 //! - `http` (private): the thin axum layer, see [`router`].
+//!
+//! The credit lifecycle (book/credit.rs): monthly statements (账单) with an interest-free period
+//! (免息期), overdue (逾期) status and simple daily interest, repayments (还款) from a bank transfer
+//! or the insurance personal account, limit increases (提额), and an outbox of events for the hub
+//! (`GET /bank/v1/events`, signed pushes via [`signing::sign_callback`]). Billing is lazy: every
+//! command, and the HTTP layer before every request, brings it up to the clock's day.
 //!
 //! Architecture invariant: the book does no I/O and reads no clock; [`Bank`] owns the clock, the
 //! locks and the randomness (agreement ids, faults) and passes them in.
@@ -132,7 +139,11 @@ impl Clock for ManualClock {
 /// A running bank: the book behind a lock, the nonce cache, the clock and the fault knobs.
 pub struct Bank {
     config: BankConfig,
+    /// Business time: billing days, statements, overdue.
     clock: Arc<dyn Clock>,
+    /// Wire time: the signature replay window. The same clock as `clock` unless a test moves
+    /// business time alone (`with_billing_clock`) while its callers sign with real time.
+    wire_clock: Arc<dyn Clock>,
     book: Mutex<BankBook>,
     nonces: Mutex<signing::NonceCache>,
     faults: faults::FaultInjector,
@@ -158,11 +169,28 @@ impl Bank {
         });
         Bank {
             config,
+            wire_clock: clock.clone(),
             clock,
             book: Mutex::new(book),
             nonces: Mutex::new(signing::NonceCache::default()),
             faults: faults::FaultInjector::new(Faults::default()),
         }
+    }
+
+    /// A bank whose business days follow `clock` while signatures are checked against real time:
+    /// how a sandbox walks a billing cycle in milliseconds with real clients signing requests.
+    ///
+    /// # Panics
+    /// If the configuration is invalid (see [`BankConfig::validate`]).
+    pub fn with_billing_clock(config: BankConfig, clock: Arc<dyn Clock>) -> Bank {
+        let mut bank = Bank::with_clock(config, clock);
+        bank.wire_clock = Arc::new(SystemClock);
+        bank
+    }
+
+    /// Now, for the signature replay window.
+    pub fn wire_now_unix_s(&self) -> i64 {
+        self.wire_clock.now_unix_s()
     }
 
     /// Turns on fault injection (off by default).
@@ -252,6 +280,16 @@ mod tests {
             }]
         );
         assert_eq!(config.validate(), Ok(()));
+        let terms = config.credit_terms;
+        assert_eq!(
+            (
+                terms.statement_day,
+                terms.interest_free_days,
+                terms.overdue_interest_bp_per_day,
+                terms.max_requested_limit_fen
+            ),
+            (1, 10, 5, Fen(5_000_000))
+        );
     }
 
     #[test]
@@ -274,5 +312,13 @@ mod tests {
             ..BankConfig::default()
         };
         assert!(keyless.validate().is_err());
+        let late_statement = BankConfig {
+            credit_terms: CreditTerms {
+                statement_day: 31,
+                ..CreditTerms::default()
+            },
+            ..BankConfig::default()
+        };
+        assert!(late_statement.validate().is_err());
     }
 }

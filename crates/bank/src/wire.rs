@@ -296,6 +296,9 @@ pub struct CreditAccount {
     pub debt_fen: Fen,
     /// Owed on statements past their due date.
     pub overdue_fen: Fen,
+    /// Refunds that arrived after the spending was already repaid, returned to the customer
+    /// (溢缴款退回) rather than left as a negative debt.
+    pub returned_fen: Fen,
     /// Oldest first.
     pub statements: Vec<Statement>,
     /// Oldest first.
@@ -345,6 +348,8 @@ pub struct BankEvent {
     pub reference: Option<String>,
     /// The request that caused the event; absent for `line_overdue`, which the calendar causes.
     pub request_id: Option<String>,
+    /// The bank's clock when recorded. Billing is lazy, so a `line_overdue` carries the time of
+    /// the first request on or after the day the line fell overdue.
     pub recorded_at_unix_s: i64,
 }
 

@@ -27,6 +27,7 @@ CREATE TABLE agreements (
     bank_code TEXT NOT NULL,
     bank_agreement_id TEXT NOT NULL,
     status TEXT NOT NULL,
+    suspended_reason TEXT,
     created_at TEXT NOT NULL,
     revoked_at TEXT
 );
@@ -122,4 +123,9 @@ CREATE TABLE idempotency_keys (
     response_body TEXT,
     created_at TEXT NOT NULL,
     PRIMARY KEY (caller, idem_key)
+);
+
+CREATE TABLE bank_event_cursors (
+    bank_code TEXT PRIMARY KEY NOT NULL,
+    last_seq BIGINT NOT NULL
 );

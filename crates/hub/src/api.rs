@@ -27,6 +27,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/agreements", post(sign_agreement))
         .route("/api/v1/agreements/{id}", get(agreement))
         .route("/api/v1/agreements/{id}/revoke", post(revoke_agreement))
+        .route("/api/v1/agreements/{id}/repayments", post(repay))
+        .route("/api/v1/agreements/{id}/statements", get(statements))
+        .route("/api/v1/agreements/{id}/limit-requests", post(request_limit))
         .route("/api/v1/visits", post(register_visit))
         .route("/api/v1/visits/{id}", get(visit))
         .route("/api/v1/visits/{id}/fees", post(upload_fees))
@@ -231,4 +234,31 @@ async fn retry_exception(State(app): State<Arc<App>>, headers: HeaderMap, Path(i
     let caller = guarded!(app, headers, Role::Operator);
     let path = format!("/api/v1/exceptions/{id}/retry");
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.retry_exception(&id).await }).await
+}
+
+fn idempotency_key(headers: &HeaderMap) -> String {
+    headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().trim().to_string()
+}
+
+async fn repay(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let caller = guarded!(app, headers, Role::Operator);
+    let path = format!("/api/v1/agreements/{id}/repayments");
+    let key = idempotency_key(&headers);
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.repay(&id, parse_json(&body)?, &key).await }).await
+}
+
+async fn statements(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    guarded!(app, headers, Role::Operator);
+    respond(app.statements(&id).await)
+}
+
+async fn request_limit(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let caller = guarded!(app, headers, Role::Operator);
+    let path = format!("/api/v1/agreements/{id}/limit-requests");
+    let key = idempotency_key(&headers);
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        let req: crate::app::LimitRequest = parse_json(&body)?;
+        app.request_limit(&id, req.requested_limit_fen, &key).await
+    })
+    .await
 }

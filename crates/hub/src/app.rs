@@ -40,9 +40,7 @@ pub struct App {
     pub config: HubConfig,
 }
 
-fn now() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}
+use crate::clock::now;
 
 fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
@@ -212,6 +210,7 @@ impl App {
             bank_code: req.payment.bank_code.clone(),
             bank_agreement_id: bank_agreement_id.to_string(),
             status: AgreementStatus::Active,
+            suspended_reason: None,
             created_at: now(),
         };
         if let Err(e) = self.store.insert_agreement(&row).await {
@@ -258,7 +257,70 @@ impl App {
             "id": a.id, "status": a.status.as_str(), "psn_no": a.psn_no, "insutype": a.insutype, "insuplc_admdvs": a.insuplc_admdvs,
             "name": mask_name(&key.open(&a.name_enc)?), "certno": mask(&key.open(&a.certno_enc)?),
             "use_personal_account": a.use_personal_account, "payment": payment, "created_at": a.created_at,
+            "seamless": {"enabled": a.status == AgreementStatus::Active && a.suspended_reason.is_none(), "suspended_reason": a.suspended_reason,
+                         "message": a.suspended_reason.as_deref().map(suspension_message)},
         }))
+    }
+
+    /// Reads each bank's event feed and suspends or reinstates seamless payment accordingly:
+    /// an overdue credit line stops new seamless visits until it is repaid (逾期暂停, 还款恢复).
+    pub async fn sync_bank_events(&self) -> Result<usize, ApiError> {
+        let mut applied = 0;
+        for (code, bank) in &self.banks {
+            let after = self.store.bank_event_cursor(code).await?;
+            let events = bank.events(after).await?;
+            for event in &events {
+                let agreement = event.get("agreement_id").and_then(Value::as_str).unwrap_or_default();
+                match event.get("type").and_then(Value::as_str) {
+                    Some("line_overdue") => applied += self.store.set_suspension(code, agreement, Some("credit_overdue")).await?,
+                    Some("line_reinstated") => applied += self.store.set_suspension(code, agreement, None).await?,
+                    _ => {}
+                }
+            }
+            if let Some(last) = events.last().and_then(|e| e.get("seq")).and_then(Value::as_i64) {
+                self.store.set_bank_event_cursor(code, last).await?;
+            }
+        }
+        Ok(applied as usize)
+    }
+
+    async fn active_agreement_row(&self, id: &str) -> Result<AgreementRow, ApiError> {
+        let row = self.store.agreement(id).await?.ok_or_else(|| ApiError::not_found("agreement_not_found", format!("no agreement {id}")))?;
+        if row.payment_method != PaymentMethod::CreditLine {
+            return Err(ApiError::conflict("not_a_credit_line", "this agreement pays by debit card; there is nothing to repay"));
+        }
+        Ok(row)
+    }
+
+    /// 还款: the patient repays their credit line (bank transfer, or the personal account where the
+    /// region allows it). The bank applies it and, when nothing is overdue any more, reinstates
+    /// the line; the hub follows the bank's event at once.
+    pub async fn repay(&self, id: &str, req: RepayRequest, key: &str) -> Result<Value, ApiError> {
+        let row = self.active_agreement_row(id).await?;
+        if req.amount_fen <= 0 || req.amount_fen > Fen::yuan(1_000_000).0 {
+            return Err(ApiError::unprocessable("bad_amount", "amount_fen must be positive and at most 100000000"));
+        }
+        if !matches!(req.source.as_str(), "bank_transfer" | "personal_account") {
+            return Err(ApiError::unprocessable("bad_source", "source must be bank_transfer or personal_account"));
+        }
+        let bank = self.bank(&row.bank_code)?;
+        let request_id = format!("{id}:repay:{}", short_hash(key));
+        let op = bank.repay(&request_id, &row.bank_agreement_id, Fen(req.amount_fen), &req.source).await?;
+        self.sync_bank_events().await?;
+        let agreement = self.agreement(id).await?;
+        Ok(json!({"repayment": op, "agreement": agreement}))
+    }
+
+    pub async fn statements(&self, id: &str) -> Result<Value, ApiError> {
+        let row = self.active_agreement_row(id).await?;
+        Ok(self.bank(&row.bank_code)?.statements(&row.bank_agreement_id).await?)
+    }
+
+    /// 提额: asks the bank for a higher limit.
+    pub async fn request_limit(&self, id: &str, requested_fen: i64, key: &str) -> Result<Value, ApiError> {
+        let row = self.active_agreement_row(id).await?;
+        let request_id = format!("{id}:limit:{}", short_hash(key));
+        Ok(self.bank(&row.bank_code)?.request_limit(&request_id, &row.bank_agreement_id, Fen(requested_fen)).await?)
     }
 
     // ---- visits (挂号) ------------------------------------------------------------------------
@@ -322,8 +384,11 @@ impl App {
             med_type: req.med_type.clone(),
             register_msgid: new_msgid(hospital),
             mdtrt_id: String::new(),
-            agreement_id: agreement.as_ref().map(|a| a.id.clone()),
-            seamless_reason: if agreement.is_some() { None } else { Some("not_signed".into()) },
+            agreement_id: agreement.as_ref().filter(|a| a.suspended_reason.is_none()).map(|a| a.id.clone()),
+            seamless_reason: match &agreement {
+                None => Some("not_signed".into()),
+                Some(a) => a.suspended_reason.clone(),
+            },
             status: VisitStatus::Registering,
             created_at: now(),
         };
@@ -484,10 +549,11 @@ impl App {
     pub async fn settle(&self, hospital: &str, visit_id: &str) -> Result<Value, ApiError> {
         let visit = self.own_visit(hospital, visit_id).await?;
         let Some(agreement_id) = visit.agreement_id.clone() else {
-            return Err(ApiError::conflict(
-                "seamless_not_enabled",
-                "this patient has not signed up for seamless payment (无感支付未签约); settle at the window or have the patient sign up",
-            ));
+            let message = match visit.seamless_reason.as_deref() {
+                Some("credit_overdue") => format!("seamless payment was suspended when this visit was registered: {}; settle at the window", suspension_message("credit_overdue")),
+                _ => "this patient has not signed up for seamless payment (无感支付未签约); settle at the window or have the patient sign up".to_string(),
+            };
+            return Err(ApiError::conflict("seamless_not_enabled", message));
         };
         if let Some(existing) = self.store.settlement_of_visit(visit_id).await? {
             return match existing.state {
@@ -751,8 +817,7 @@ impl App {
     /// Resumes every settlement left between steps (after a crash or a partner outage) and idle for
     /// at least `idle`, so that the worker does not race requests still in flight.
     pub async fn resume_unfinished(&self, idle: Duration) -> Result<usize, ApiError> {
-        let cutoff = time::OffsetDateTime::now_utc() - idle;
-        let cutoff = cutoff.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let cutoff = crate::clock::before_now(idle);
         let mut resumed = 0;
         for s in self.store.unfinished_settlements(&cutoff).await? {
             if let Some(visit) = self.store.visit(&s.visit_id).await? {
@@ -802,6 +867,37 @@ impl App {
             "accounts": report.accounts,
         }))
     }
+}
+
+fn suspension_message(reason: &str) -> String {
+    match reason {
+        "credit_overdue" => "your credit line has an overdue bill (逾期); seamless payment resumes as soon as it is repaid".into(),
+        other => format!("seamless payment is suspended: {other}"),
+    }
+}
+
+/// A short, stable digest of a caller's idempotency key, for request ids the bank accepts.
+fn short_hash(key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(key.as_bytes())[..8])
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepayRequest {
+    pub amount_fen: i64,
+    #[serde(default = "bank_transfer")]
+    pub source: String,
+}
+
+fn bank_transfer() -> String {
+    "bank_transfer".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitRequest {
+    pub requested_limit_fen: i64,
 }
 
 fn person_error(e: InsuranceError) -> ApiError {

@@ -85,6 +85,35 @@ impl BankClient {
         self.send(reqwest::Method::POST, &path, Some(&json!({"request_id": request_id}))).await
     }
 
+    /// The bank's outbox after `after`: repayments posted, lines overdue or reinstated, limits changed.
+    pub async fn events(&self, after: i64) -> Result<Vec<Value>, BankError> {
+        let reply = self.send(reqwest::Method::GET, &format!("/bank/v1/events?after={after}&limit=500"), None).await?;
+        Ok(reply.get("events").and_then(Value::as_array).cloned().unwrap_or_default())
+    }
+
+    /// 还款: a repayment of a credit line, from a bank transfer or the insurance personal account.
+    pub async fn repay(&self, request_id: &str, bank_agreement_id: &str, amount: Fen, source: &str) -> Result<Value, BankError> {
+        let body = json!({"request_id": request_id, "amount_fen": amount.0, "source": source});
+        self.send(reqwest::Method::POST, &format!("/bank/v1/agreements/{bank_agreement_id}/repayments"), Some(&body)).await
+    }
+
+    /// 账单: the line's statements, repayments, debt and overdue amount.
+    pub async fn statements(&self, bank_agreement_id: &str) -> Result<Value, BankError> {
+        self.send(reqwest::Method::GET, &format!("/bank/v1/agreements/{bank_agreement_id}/statements"), None).await
+    }
+
+    /// 提额: asks the bank to raise the line's limit.
+    pub async fn request_limit(&self, request_id: &str, bank_agreement_id: &str, requested: Fen) -> Result<Value, BankError> {
+        let body = json!({"request_id": request_id, "requested_limit_fen": requested.0});
+        self.send(reqwest::Method::POST, &format!("/bank/v1/agreements/{bank_agreement_id}/limit-requests"), Some(&body)).await
+    }
+
+    /// The bank's own record of every operation on an agreement, for reconciliation.
+    pub async fn operations(&self, bank_agreement_id: &str) -> Result<Vec<Value>, BankError> {
+        let reply = self.send(reqwest::Method::GET, &format!("/bank/v1/operations?agreement_id={bank_agreement_id}"), None).await?;
+        Ok(reply.get("operations").and_then(Value::as_array).cloned().unwrap_or_default())
+    }
+
     /// The bank's record of an operation, or `None` if it never received the request.
     pub async fn operation(&self, request_id: &str) -> Result<Option<Value>, BankError> {
         match self.send(reqwest::Method::GET, &format!("/bank/v1/operations/{request_id}"), None).await {

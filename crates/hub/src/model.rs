@@ -71,6 +71,9 @@ pub struct AgreementRow {
     pub bank_code: String,
     pub bank_agreement_id: String,
     pub status: AgreementStatus,
+    /// Why seamless payment is suspended (e.g. `credit_overdue`: the bank reports the line overdue);
+    /// `None` when it is not. Lifted when the bank reports the line reinstated.
+    pub suspended_reason: Option<String>,
     pub created_at: String,
 }
 

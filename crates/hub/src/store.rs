@@ -16,6 +16,9 @@ use wugan_domain::Fen;
 /// Versioned migrations, applied in order, each once. Never edit one that has shipped: add a new one.
 const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
 
+/// How long a request may stay in progress before a retry may take it over.
+pub const IDEMPOTENCY_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
@@ -56,9 +59,7 @@ pub enum IdempotencyBegin {
     Mismatch,
 }
 
-fn now() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}
+use crate::clock::now;
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
@@ -173,7 +174,7 @@ impl Store {
         if inserted == 1 {
             return Ok(IdempotencyBegin::New);
         }
-        let row = sqlx::query("SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE caller = $1 AND idem_key = $2")
+        let row = sqlx::query("SELECT request_hash, status_code, response_body, created_at FROM idempotency_keys WHERE caller = $1 AND idem_key = $2")
             .bind(caller)
             .bind(key)
             .fetch_one(&self.pool)
@@ -183,7 +184,24 @@ impl Store {
         }
         match (row.get::<Option<i64>, _>("status_code"), row.get::<Option<String>, _>("response_body")) {
             (Some(status), Some(body)) => Ok(IdempotencyBegin::Replay { status: status as u16, body }),
-            _ => Ok(IdempotencyBegin::InProgress),
+            _ => {
+                // A request still "in progress" after the lease was abandoned by a crashed process:
+                // the first retry after the lease takes it over (the work it resumes is idempotent).
+                let started: String = row.get("created_at");
+                let lease_end = crate::clock::before_now(IDEMPOTENCY_LEASE);
+                if started >= lease_end {
+                    return Ok(IdempotencyBegin::InProgress);
+                }
+                let taken = sqlx::query("UPDATE idempotency_keys SET created_at = $1 WHERE caller = $2 AND idem_key = $3 AND created_at = $4 AND status_code IS NULL")
+                    .bind(now())
+                    .bind(caller)
+                    .bind(key)
+                    .bind(&started)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(if taken == 1 { IdempotencyBegin::New } else { IdempotencyBegin::InProgress })
+            }
         }
     }
 
@@ -258,6 +276,35 @@ impl Store {
             .await?
             .rows_affected();
         Ok(n == 1)
+    }
+
+    /// Suspends (`Some(reason)`) or reinstates (`None`) seamless payment for a bank agreement.
+    pub async fn set_suspension(&self, bank_code: &str, bank_agreement_id: &str, reason: Option<&str>) -> StoreResult<u64> {
+        let _guard = self.write_guard().await;
+        Ok(sqlx::query("UPDATE agreements SET suspended_reason = $1 WHERE bank_code = $2 AND bank_agreement_id = $3")
+            .bind(reason.map(str::to_string))
+            .bind(bank_code)
+            .bind(bank_agreement_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    pub async fn bank_event_cursor(&self, bank_code: &str) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT last_seq FROM bank_event_cursors WHERE bank_code = $1").bind(bank_code).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.get("last_seq")).unwrap_or(0))
+    }
+
+    pub async fn set_bank_event_cursor(&self, bank_code: &str, last_seq: i64) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "INSERT INTO bank_event_cursors (bank_code, last_seq) VALUES ($1, $2) ON CONFLICT (bank_code) DO UPDATE SET last_seq = excluded.last_seq",
+        )
+        .bind(bank_code)
+        .bind(last_seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     // ---- visits and fees --------------------------------------------------------------------
@@ -494,6 +541,25 @@ impl Store {
         rows.iter().map(settlement_from_row).collect()
     }
 
+    /// Every settlement with its visit's insurance id and its bank agreement, for reconciliation.
+    pub async fn settlements_for_audit(&self) -> StoreResult<Vec<(SettlementRow, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT s.*, v.mdtrt_id AS v_mdtrt_id, a.bank_agreement_id AS a_bank_agreement_id FROM settlements s \
+             JOIN visits v ON v.id = s.visit_id JOIN agreements a ON a.id = s.agreement_id ORDER BY s.created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((settlement_from_row(r)?, r.get::<Option<String>, _>("v_mdtrt_id").unwrap_or_default(), r.get("a_bank_agreement_id"))))
+            .collect()
+    }
+
+    /// Bank agreement ids of every agreement ever signed.
+    pub async fn bank_agreements(&self) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT bank_code, bank_agreement_id FROM agreements ORDER BY created_at").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| (r.get("bank_code"), r.get("bank_agreement_id"))).collect())
+    }
+
     pub async fn settlement(&self, id: &str) -> StoreResult<Option<SettlementRow>> {
         let row = sqlx::query("SELECT * FROM settlements WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         row.map(|r| settlement_from_row(&r)).transpose()
@@ -685,6 +751,7 @@ fn agreement_from_row(r: &AnyRow) -> StoreResult<AgreementRow> {
         bank_code: r.get("bank_code"),
         bank_agreement_id: r.get("bank_agreement_id"),
         status: AgreementStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("agreement status {status}")))?,
+        suspended_reason: r.get("suspended_reason"),
         created_at: r.get("created_at"),
     })
 }

@@ -4,4 +4,5 @@ pub mod adjudicate;
 pub mod demo;
 pub mod faults;
 pub mod his;
+pub mod simulate;
 pub mod system;

@@ -48,6 +48,25 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Run many visits with faults injected into both partners (and hub crashes), then compare the
+    /// hub's books with the bank's and the insurance center's own records.
+    Simulate {
+        #[arg(long, default_value_t = 1000)]
+        visits: usize,
+        /// Fault rate on each partner wire, 0 to 1 (refused, reply lost after commit, duplicated).
+        #[arg(long, default_value_t = 0.2)]
+        faults: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Crash and restart the hub after every K visits, with work in flight.
+        #[arg(long)]
+        crash_every: Option<usize>,
+        /// Visits in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply the hub's database migrations and exit.
     Migrate {
         #[arg(long, env = "WUGAN_DATABASE_URL")]
@@ -71,11 +90,55 @@ enum InsuranceCommand {
     },
 }
 
+/// Faults a partner injects into its own answers (all off by default), for testing the hub.
+#[derive(Args, Clone, Debug)]
+struct FaultArgs {
+    /// Seed of the fault generator (same seed, same faults for the same requests).
+    #[arg(long, default_value_t = 1)]
+    fault_seed: u64,
+    /// Added latency on every request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Rate of 500 errors before anything is done.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Rate of requests that are done, then answered 504 after --timeout-hang-ms (reply lost).
+    #[arg(long, default_value_t = 0.0)]
+    timeout_after_commit_rate: f64,
+    #[arg(long, default_value_t = 0)]
+    timeout_hang_ms: u64,
+    /// Apply every request twice, as a network that duplicates deliveries.
+    #[arg(long)]
+    duplicate_delivery: bool,
+    /// Rate of 503 refusals before anything is done.
+    #[arg(long, default_value_t = 0.0)]
+    refuse_rate: f64,
+}
+
+impl FaultArgs {
+    fn bank(&self) -> wugan_bank::Faults {
+        wugan_bank::Faults {
+            seed: self.fault_seed,
+            latency_ms: self.latency_ms,
+            error_rate: self.error_rate,
+            timeout_after_commit_rate: self.timeout_after_commit_rate,
+            timeout_hang_ms: self.timeout_hang_ms,
+            duplicate_delivery: self.duplicate_delivery,
+            refuse_rate: self.refuse_rate,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum BankCommand {
     Serve {
         #[arg(long, default_value = "127.0.0.1:9200")]
         listen: String,
+        /// Credit limit granted at signing when the hub asks for none, in yuan.
+        #[arg(long, default_value_t = 5_000)]
+        default_credit_limit_yuan: i64,
+        #[command(flatten)]
+        faults: FaultArgs,
         #[arg(long, default_value = "BANK01")]
         bank_code: String,
         /// Key id of the hub's signing key.
@@ -147,11 +210,17 @@ impl ServeArgs {
 
 #[tokio::main]
 async fn main() {
+    let cli = Cli::parse();
+    // Servers log warnings; one-shot commands that print a report keep stderr for errors only.
+    let default_filter = match cli.command {
+        Command::Serve(_) | Command::Insurance { .. } | Command::Bank { .. } => "warn,wugan=info",
+        _ => "error",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WUGAN_LOG").unwrap_or_else(|_| "warn,wugan=info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WUGAN_LOG").unwrap_or_else(|_| default_filter.into()))
         .with_writer(std::io::stderr)
         .init();
-    if let Err(e) = run(Cli::parse()).await {
+    if let Err(e) = run(cli).await {
         eprintln!("wugan: {e:#}");
         std::process::exit(1);
     }
@@ -165,13 +234,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("insurance center (national interface) on http://{addr}{}", wugan_hub::insurance_client::CALL_SERVICE_PATH);
             wait_for_shutdown().await
         }
-        Command::Bank { command: BankCommand::Serve { listen, bank_code, key_id, secret } } => {
-            let addr = system::spawn_server(&listen, system::builtin_bank(&bank_code, &key_id, &secret)).await?;
+        Command::Bank { command: BankCommand::Serve { listen, default_credit_limit_yuan, faults, bank_code, key_id, secret } } => {
+            let config = wugan_bank::BankConfig {
+                bank_code: bank_code.clone(),
+                clients: vec![wugan_bank::ClientKey { key_id, secret }],
+                default_credit_limit_fen: wugan_domain::Fen::yuan(default_credit_limit_yuan),
+                ..Default::default()
+            };
+            config.validate().map_err(|e| anyhow::anyhow!("bank configuration: {e}"))?;
+            let bank = wugan_bank::Bank::new(config).with_faults(faults.bank());
+            let addr = system::spawn_server(&listen, wugan_bank::router(Arc::new(bank))).await?;
             println!("bank {bank_code} on http://{addr}/bank/v1");
             wait_for_shutdown().await
         }
         Command::Demo { json, visits, seed } => wugan::demo::run(visits, seed, json).await,
         Command::Adjudicate { policy, explain } => wugan::adjudicate::run(&policy, explain),
+        Command::Simulate { visits, faults, seed, crash_every, concurrency, json } => {
+            anyhow::ensure!((0.0..=1.0).contains(&faults), "--faults must be between 0 and 1");
+            let progress = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let opts = wugan::simulate::SimulateOptions { visits, faults, seed, crash_every, concurrency, progress };
+            wugan::simulate::main(opts, json).await
+        }
         Command::Migrate { database_url, data_dir } => {
             std::fs::create_dir_all(&data_dir)?;
             let url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("hub.db").display()));

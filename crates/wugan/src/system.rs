@@ -19,14 +19,19 @@ use crate::faults::{self, FaultPlan};
 
 /// Binds `listen` and serves `router` in the background; returns the bound address.
 pub async fn spawn_server(listen: &str, router: axum::Router) -> anyhow::Result<SocketAddr> {
+    spawn_server_task(listen, router).await.map(|(addr, _)| addr)
+}
+
+/// Like [`spawn_server`], with the task's handle so that the server can be stopped.
+pub async fn spawn_server_task(listen: &str, router: axum::Router) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "server stopped");
         }
     });
-    Ok(addr)
+    Ok((addr, task))
 }
 
 /// Secrets and keys of a local installation, kept in the data folder (mode 0600) so that a restart
@@ -101,6 +106,10 @@ pub struct SystemOptions {
     /// Faults injected on the wire between the hub and each partner (tests and `simulate`).
     pub insurance_faults: Option<Arc<FaultPlan>>,
     pub bank_faults: Option<Arc<FaultPlan>>,
+    /// The built-in bank's clock (tests walk billing cycles with a manual one).
+    pub bank_clock: Option<Arc<dyn wugan_bank::Clock>>,
+    /// How often the recovery worker and the bank-event feed run.
+    pub worker_interval: Option<Duration>,
 }
 
 impl SystemOptions {
@@ -117,6 +126,8 @@ impl SystemOptions {
 
 pub struct System {
     pub app: Arc<App>,
+    /// The hub's own tasks (its server and recovery worker), stopped by `stop`.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     pub hub_url: String,
     pub insurance_url: String,
     pub bank_url: String,
@@ -135,12 +146,16 @@ pub fn builtin_insurance(persons_file: Option<&Path>, admdvs: &str) -> anyhow::R
 }
 
 pub fn builtin_bank(bank_code: &str, key_id: &str, secret: &str) -> axum::Router {
+    builtin_bank_with_clock(bank_code, key_id, secret, Arc::new(wugan_bank::SystemClock))
+}
+
+pub fn builtin_bank_with_clock(bank_code: &str, key_id: &str, secret: &str, clock: Arc<dyn wugan_bank::Clock>) -> axum::Router {
     let config = wugan_bank::BankConfig {
         bank_code: bank_code.to_string(),
         clients: vec![wugan_bank::ClientKey { key_id: key_id.to_string(), secret: secret.to_string() }],
         ..Default::default()
     };
-    wugan_bank::router(Arc::new(wugan_bank::Bank::new(config)))
+    wugan_bank::router(Arc::new(wugan_bank::Bank::with_billing_clock(config, clock)))
 }
 
 /// Starts the hub, with built-in partners for any not given, on the store the options name.
@@ -159,7 +174,11 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     };
     let bank_url = match &opts.bank_url {
         Some(url) => url.clone(),
-        None => format!("http://{}", spawn_server("127.0.0.1:0", builtin_bank(&opts.bank_code, &credentials.bank_key_id, &credentials.bank_secret)).await?),
+        None => {
+            let clock = opts.bank_clock.clone().unwrap_or_else(|| Arc::new(wugan_bank::SystemClock));
+            let bank = builtin_bank_with_clock(&opts.bank_code, &credentials.bank_key_id, &credentials.bank_secret, clock);
+            format!("http://{}", spawn_server("127.0.0.1:0", bank).await?)
+        }
     };
     // The hub speaks to the partners through a faulty wire when asked to.
     let hub_insurance_url = match &opts.insurance_faults {
@@ -200,15 +219,32 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     if resumed > 0 {
         tracing::info!(resumed, "resumed unfinished settlements");
     }
+    if let Err(e) = app.sync_bank_events().await {
+        tracing::warn!(code = e.code, "bank events not read yet");
+    }
     let worker = app.clone();
-    tokio::spawn(async move {
+    let interval = opts.worker_interval.unwrap_or(Duration::from_secs(15));
+    let worker_task = tokio::spawn(async move {
         loop {
-            tokio::time::sleep(Duration::from_secs(15)).await;
+            tokio::time::sleep(interval).await;
             if let Err(e) = worker.resume_unfinished(Duration::from_secs(30)).await {
                 tracing::warn!(code = e.code, "recovery pass failed");
             }
+            if let Err(e) = worker.sync_bank_events().await {
+                tracing::warn!(code = e.code, "bank events not read");
+            }
         }
     });
-    let hub_addr = spawn_server(&opts.hub_listen, wugan_hub::api::router(app.clone())).await?;
-    Ok(System { app, hub_url: format!("http://{hub_addr}"), insurance_url, bank_url, credentials, database_url })
+    let (hub_addr, server_task) = spawn_server_task(&opts.hub_listen, wugan_hub::api::router(app.clone())).await?;
+    Ok(System { app, tasks: vec![worker_task, server_task], hub_url: format!("http://{hub_addr}"), insurance_url, bank_url, credentials, database_url })
+}
+
+impl System {
+    /// Stops the hub at once, as a crash would: its server and recovery worker end mid-flight.
+    /// Built-in partners keep running.
+    pub fn stop(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }

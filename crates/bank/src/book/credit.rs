@@ -332,6 +332,7 @@ impl AgreementState {
             interest_outstanding_fen: credit.interest_outstanding(),
             debt_fen: self.debt_fen(),
             overdue_fen: credit.overdue_fen(today),
+            returned_fen: credit.returned_fen,
             statements: credit.statements.iter().map(|s| s.view(today)).collect(),
             repayments: credit.repayments.iter().map(|r| r.record.clone()).collect(),
         }
@@ -674,10 +675,10 @@ impl BankBook {
         let credit = &a.credit;
         if a.kind == AgreementKind::DebitCard {
             let empty = credit.statements.is_empty() && credit.repayments.is_empty();
-            return match empty && credit.unbilled_fen == Fen::ZERO {
-                true => Ok(()),
-                false => Err(format!("{agreement_id}: a debit card with credit state")),
-            };
+            if !empty || credit.unbilled_fen != Fen::ZERO {
+                return Err(format!("{agreement_id}: a debit card with credit state"));
+            }
+            return Ok(());
         }
         for s in &credit.statements {
             let paid_and_credited = s.principal_paid_fen + s.credited_fen;
@@ -738,5 +739,61 @@ impl BankBook {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daily_interest_rounds_half_up_to_the_fen() {
+        let check = |principal: i64, bp: u32, expect: i64| {
+            assert_eq!(
+                daily_interest(Fen(principal), bp),
+                Fen(expect),
+                "{principal} × {bp} bp"
+            )
+        };
+        check(100_000, 5, 50);
+        check(1_000, 5, 1); // 0.5 fen rounds up
+        check(999, 5, 0); // 0.4995 fen rounds down
+        check(40_050, 5, 20); // 20.025
+        check(40_100, 5, 20); // 20.05
+        check(41_000, 5, 21); // 20.5 rounds up
+        check(0, 5, 0);
+        check(-100, 5, 0);
+        check(100_000, 0, 0);
+        check(MAX_CREDIT_LIMIT_FEN.0, 1_000, MAX_CREDIT_LIMIT_FEN.0 / 10);
+    }
+
+    #[test]
+    fn terms_are_validated() {
+        assert_eq!(CreditTerms::default().validate(), Ok(()));
+        let bad = [
+            CreditTerms {
+                statement_day: 0,
+                ..CreditTerms::default()
+            },
+            CreditTerms {
+                statement_day: 29,
+                ..CreditTerms::default()
+            },
+            CreditTerms {
+                interest_free_days: 91,
+                ..CreditTerms::default()
+            },
+            CreditTerms {
+                overdue_interest_bp_per_day: 1_001,
+                ..CreditTerms::default()
+            },
+            CreditTerms {
+                max_requested_limit_fen: Fen::ZERO,
+                ..CreditTerms::default()
+            },
+        ];
+        for terms in bad {
+            assert!(terms.validate().is_err(), "{terms:?}");
+        }
     }
 }

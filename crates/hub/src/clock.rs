@@ -1,0 +1,38 @@
+//! Timestamps as the hub stores them: UTC, fixed width, microseconds
+//! ("2026-11-23T09:45:01.123456Z"), so that text order is time order on every database.
+
+use time::OffsetDateTime;
+
+pub fn timestamp(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+pub fn now() -> String {
+    timestamp(OffsetDateTime::now_utc())
+}
+
+/// The timestamp `ago` before now.
+pub fn before_now(ago: std::time::Duration) -> String {
+    timestamp(OffsetDateTime::now_utc() - ago)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn text_order_is_time_order() {
+        let a = time::macros::datetime!(2026-11-23 09:45:01 UTC);
+        let b = a + time::Duration::milliseconds(500);
+        assert_eq!(super::timestamp(a), "2026-11-23T09:45:01.000000Z");
+        assert!(super::timestamp(a) < super::timestamp(b));
+    }
+}

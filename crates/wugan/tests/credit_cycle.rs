@@ -1,0 +1,123 @@
+//! The credit lifecycle as the patient lives it: a month of seamless visits on the credit line, a
+//! statement, a bill left unpaid past its due date, seamless payment suspended (and the patient
+//! told why), the bill repaid, seamless payment back. The bank's clock is walked by hand.
+
+use serde_json::{json, Value};
+use std::sync::Arc;
+use wugan::his::{fee_line, HisClient};
+use wugan::system::{self, System, SystemOptions};
+
+const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
+const DAY: i64 = 86_400;
+
+struct World {
+    sys: System,
+    clock: Arc<wugan_bank::ManualClock>,
+    operator: HisClient,
+    his: HisClient,
+}
+
+async fn world() -> World {
+    let dir = std::env::temp_dir().join(format!("wugan-credit-{}", uuid::Uuid::new_v4().simple()));
+    // 2026-11-20, noon in China: the first statement comes on 1 December, due 11 December.
+    let clock = Arc::new(wugan_bank::ManualClock::new(time::macros::datetime!(2026-11-20 04:00 UTC).unix_timestamp()));
+    let mut opts = SystemOptions::local(dir);
+    opts.bank_clock = Some(clock.clone());
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    World { sys, clock, operator, his }
+}
+
+impl World {
+    /// A visit with 1,225 yuan of fees, 800 of it from the personal account the first time.
+    async fn visit(&self, no: &str) -> Value {
+        let reg = self.his.register(no, "01", EMPLOYEE_TOKEN).await.unwrap();
+        assert!(reg.ok(), "{reg:?}");
+        reg.body
+    }
+
+    async fn settle_visit(&self, no: &str) -> Value {
+        let v = self.visit(no).await;
+        let id = v["id"].as_str().unwrap();
+        let lines = [fee_line("1", "001102000010000", "25.00", "1", "25.00"), fee_line("2", "013100000010000", "150.00", "8", "1200.00")];
+        assert!(self.his.upload_fees(id, &lines).await.unwrap().ok());
+        let s = self.his.settle(id).await.unwrap();
+        assert!(s.ok(), "{s:?}");
+        s.body
+    }
+
+    async fn agreement(&self, id: &str) -> Value {
+        self.operator.get(&format!("/api/v1/agreements/{id}")).await.unwrap().body
+    }
+
+    async fn debt(&self, id: &str) -> i64 {
+        let r = self.operator.get(&format!("/api/v1/agreements/{id}/statements")).await.unwrap();
+        assert!(r.ok(), "{r:?}");
+        r.body["debt_fen"].as_i64().unwrap_or_else(|| panic!("no debt_fen in {}", r.body))
+    }
+}
+
+#[tokio::test]
+async fn an_overdue_bill_suspends_seamless_payment_until_it_is_repaid() {
+    let w = world().await;
+    let agreement = w.operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
+    let id = agreement.body["id"].as_str().unwrap().to_string();
+    let first = w.settle_visit("MZ-C1").await;
+    let spent = first["bank_fen"].as_i64().unwrap();
+    assert!(spent > 0);
+
+    // 12 December: the December statement is past its due date and unpaid.
+    w.clock.advance(22 * DAY);
+    w.sys.app.sync_bank_events().await.unwrap();
+    let a = w.agreement(&id).await;
+    assert_eq!(a["seamless"]["enabled"], json!(false), "{a}");
+    assert_eq!(a["seamless"]["suspended_reason"], json!("credit_overdue"));
+    assert!(a["seamless"]["message"].as_str().unwrap().contains("overdue"));
+
+    // The next visit is registered, but not for seamless payment, and the hospital learns why.
+    let v = w.visit("MZ-C2").await;
+    assert_eq!(v["seamless"]["enabled"], json!(false));
+    assert_eq!(v["seamless"]["reason"], json!("credit_overdue"));
+    let vid = v["id"].as_str().unwrap();
+    assert!(w.his.upload_fees(vid, &[fee_line("1", "001102000010000", "25.00", "1", "25.00")]).await.unwrap().ok());
+    let refused = w.his.settle(vid).await.unwrap();
+    assert_eq!(refused.code(), Some("seamless_not_enabled"));
+    assert!(refused.message().contains("overdue"), "{}", refused.message());
+
+    // Half repaid: still overdue.
+    let debt = w.debt(&id).await;
+    assert!(debt > spent, "interest accrued on the overdue bill: debt {debt}, spent {spent}");
+    let half = w.operator.post(&format!("/api/v1/agreements/{id}/repayments"), &json!({"amount_fen": debt / 2})).await.unwrap();
+    assert!(half.ok(), "{half:?}");
+    assert_eq!(half.body["agreement"]["seamless"]["enabled"], json!(false));
+
+    // Repaid in full: reinstated at once, and the next visit is seamless again.
+    let rest = w.debt(&id).await;
+    let paid = w.operator.post(&format!("/api/v1/agreements/{id}/repayments"), &json!({"amount_fen": rest, "source": "personal_account"})).await.unwrap();
+    assert!(paid.ok(), "{paid:?}");
+    assert_eq!(paid.body["agreement"]["seamless"]["enabled"], json!(true));
+    assert_eq!(w.debt(&id).await, 0);
+    let again = w.visit("MZ-C3").await;
+    assert_eq!(again["seamless"]["enabled"], json!(true));
+}
+
+#[tokio::test]
+async fn a_bill_repaid_on_time_costs_nothing_and_never_suspends() {
+    let w = world().await;
+    let agreement = w.operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
+    let id = agreement.body["id"].as_str().unwrap().to_string();
+    let spent = w.settle_visit("MZ-T1").await["bank_fen"].as_i64().unwrap();
+    w.clock.advance(15 * DAY); // 5 December: billed, not yet due
+    assert_eq!(w.debt(&id).await, spent, "no interest inside the interest-free period");
+    let paid = w.operator.post(&format!("/api/v1/agreements/{id}/repayments"), &json!({"amount_fen": spent})).await.unwrap();
+    assert!(paid.ok(), "{paid:?}");
+    w.clock.advance(30 * DAY);
+    w.sys.app.sync_bank_events().await.unwrap();
+    assert_eq!(w.agreement(&id).await["seamless"]["enabled"], json!(true));
+    let over = w.operator.post(&format!("/api/v1/agreements/{id}/repayments"), &json!({"amount_fen": 1})).await.unwrap();
+    assert_eq!(over.code(), Some("bank_refused"), "nothing more to repay: {over:?}");
+    let limit = w.operator.post(&format!("/api/v1/agreements/{id}/limit-requests"), &json!({"requested_limit_fen": 1_000_000})).await.unwrap();
+    assert_eq!(limit.body["status"], json!("approved"), "{limit:?}");
+    assert_eq!(w.agreement(&id).await["payment"]["limit_fen"], json!(1_000_000));
+}
