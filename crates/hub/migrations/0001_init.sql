@@ -129,3 +129,19 @@ CREATE TABLE bank_event_cursors (
     bank_code TEXT PRIMARY KEY NOT NULL,
     last_seq BIGINT NOT NULL
 );
+
+-- 亲情付: a family member whose visits the signer's agreement pays for.
+CREATE TABLE family_links (
+    id TEXT PRIMARY KEY NOT NULL,
+    agreement_id TEXT NOT NULL,
+    member_psn_no TEXT NOT NULL,
+    member_name_enc TEXT NOT NULL,
+    relation TEXT NOT NULL,
+    consent_method TEXT NOT NULL,
+    consent_reference TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE UNIQUE INDEX family_links_one_active_per_member ON family_links (member_psn_no) WHERE status = 'active';
+CREATE INDEX family_links_by_agreement ON family_links (agreement_id);

@@ -27,6 +27,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/agreements", post(sign_agreement))
         .route("/api/v1/agreements/{id}", get(agreement))
         .route("/api/v1/agreements/{id}/revoke", post(revoke_agreement))
+        .route("/api/v1/agreements/{id}/family", post(add_family_member))
+        .route("/api/v1/agreements/{id}/family/{link}/revoke", post(revoke_family_member))
         .route("/api/v1/agreements/{id}/repayments", post(repay))
         .route("/api/v1/agreements/{id}/statements", get(statements))
         .route("/api/v1/agreements/{id}/limit-requests", post(request_limit))
@@ -261,4 +263,16 @@ async fn request_limit(State(app): State<Arc<App>>, headers: HeaderMap, Path(id)
         app.request_limit(&id, req.requested_limit_fen, &key).await
     })
     .await
+}
+
+async fn add_family_member(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let caller = guarded!(app, headers, Role::Operator);
+    let path = format!("/api/v1/agreements/{id}/family");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.add_family_member(&id, parse_json(&body)?).await }).await
+}
+
+async fn revoke_family_member(State(app): State<Arc<App>>, headers: HeaderMap, Path((id, link)): Path<(String, String)>, body: Bytes) -> Response {
+    let caller = guarded!(app, headers, Role::Operator);
+    let path = format!("/api/v1/agreements/{id}/family/{link}/revoke");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.revoke_family_member(&id, &link).await }).await
 }

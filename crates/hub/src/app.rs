@@ -21,6 +21,8 @@ const MAX_LINES_PER_UPLOAD: usize = 500;
 /// Failed resumptions before a settlement is parked for an operator (with the worker's 15 s pass,
 /// about five minutes of a partner's silence).
 pub const MAX_ATTEMPTS: i64 = 20;
+/// Family members one agreement may pay for (the practice in Guangzhou's family accounts).
+pub const MAX_FAMILY_MEMBERS: i64 = 5;
 
 pub struct HubConfig {
     /// 就医地医保区划 of the region this hub serves.
@@ -259,6 +261,10 @@ impl App {
             "use_personal_account": a.use_personal_account, "payment": payment, "created_at": a.created_at,
             "seamless": {"enabled": a.status == AgreementStatus::Active && a.suspended_reason.is_none(), "suspended_reason": a.suspended_reason,
                          "message": a.suspended_reason.as_deref().map(suspension_message)},
+            "family": self.store.family_links(&a.id).await?.iter().map(|l| Ok(json!({
+                "id": l.id, "psn_no": l.member_psn_no, "name": mask_name(&key.open(&l.member_name_enc)?), "relation": l.relation.as_str(),
+                "consent": l.consent_method, "status": l.status.as_str(), "created_at": l.created_at,
+            }))).collect::<Result<Vec<Value>, ApiError>>()?,
         }))
     }
 
@@ -282,6 +288,57 @@ impl App {
             }
         }
         Ok(applied as usize)
+    }
+
+    /// 亲情付: the signer's agreement also pays for a spouse, parent or child, with their consent
+    /// (their own face verification) or, for a minor, the signer's guardianship proof.
+    pub async fn add_family_member(&self, agreement_id: &str, req: FamilyRequest) -> Result<Value, ApiError> {
+        let agreement = self.store.agreement(agreement_id).await?.ok_or_else(|| ApiError::not_found("agreement_not_found", format!("no agreement {agreement_id}")))?;
+        if agreement.status != AgreementStatus::Active {
+            return Err(ApiError::conflict("agreement_not_active", "the agreement is revoked"));
+        }
+        check_cert_type(&req.mdtrt_cert_type)?;
+        check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
+        check_text("consent.reference", &req.consent.reference, 128)?;
+        let relation = Relation::parse(&req.relation).ok_or_else(|| ApiError::unprocessable("bad_relation", "relation must be spouse, parent or child"))?;
+        let member = self.insurance.person_info(&hub_institution(), &req.mdtrt_cert_type, req.mdtrt_cert_no.trim()).await.map_err(person_error)?;
+        if member.psn_no == agreement.psn_no {
+            return Err(ApiError::unprocessable("self_link", "the signer is already covered by their own agreement"));
+        }
+        if self.store.active_agreement_for(&member.psn_no).await?.is_some() {
+            return Err(ApiError::conflict("already_signed", "this family member has an agreement of their own"));
+        }
+        let minor = member.age.map(|a| a < 18).unwrap_or(false);
+        match (req.consent.method.as_str(), minor) {
+            ("face", _) => {}
+            ("guardian", true) if relation == Relation::Child => {}
+            ("guardian", _) => return Err(ApiError::unprocessable("consent_required", "an adult family member must consent by their own face verification")),
+            _ => return Err(ApiError::unprocessable("bad_consent", "consent.method must be face or guardian")),
+        }
+        let link = FamilyLinkRow {
+            id: new_id("fam"),
+            agreement_id: agreement_id.to_string(),
+            member_psn_no: member.psn_no.clone(),
+            member_name_enc: self.config.data_key.seal(&member.psn_name)?,
+            relation,
+            consent_method: req.consent.method.clone(),
+            consent_reference: req.consent.reference.clone(),
+            status: AgreementStatus::Active,
+            created_at: now(),
+        };
+        match self.store.insert_family_link(&link, MAX_FAMILY_MEMBERS).await {
+            Ok(()) => {}
+            Err(crate::store::StoreError::Conflict(m)) => return Err(ApiError::conflict("family_link_refused", m)),
+            Err(e) => return Err(e.into()),
+        }
+        self.agreement(agreement_id).await
+    }
+
+    pub async fn revoke_family_member(&self, agreement_id: &str, link_id: &str) -> Result<Value, ApiError> {
+        if !self.store.revoke_family_link(agreement_id, link_id).await? {
+            return Err(ApiError::not_found("family_link_not_found", format!("no active family link {link_id} on agreement {agreement_id}")));
+        }
+        self.agreement(agreement_id).await
     }
 
     async fn active_agreement_row(&self, id: &str) -> Result<AgreementRow, ApiError> {
@@ -371,7 +428,8 @@ impl App {
         let inst = hospital_institution(hospital);
         let person = self.insurance.person_info(&inst, &req.mdtrt_cert_type, req.mdtrt_cert_no.trim()).await.map_err(person_error)?;
         let insurance = person.insurances.first().ok_or_else(|| ApiError::unprocessable("not_insured", "the insurance center has no insurance for this person"))?;
-        let agreement = self.store.active_agreement_for(&person.psn_no).await?;
+        // Their own agreement, or the one a family member signed for them (亲情付).
+        let agreement = self.store.paying_agreement_for(&person.psn_no).await?.map(|(a, _)| a);
         let row = VisitRow {
             id: new_id("vis"),
             hospital_code: hospital.to_string(),
@@ -892,6 +950,24 @@ pub struct RepayRequest {
 
 fn bank_transfer() -> String {
     "bank_transfer".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyRequest {
+    pub mdtrt_cert_type: String,
+    pub mdtrt_cert_no: String,
+    pub relation: String,
+    pub consent: Consent,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consent {
+    /// `face` (the member's own face verification) or `guardian` (a minor child).
+    pub method: String,
+    /// The verification's transaction id, or the guardianship document's reference.
+    pub reference: String,
 }
 
 #[derive(Deserialize)]

@@ -44,6 +44,8 @@ pub struct PersonInfo {
     pub psn_no: String,
     pub psn_name: String,
     pub certno: String,
+    /// Age in whole years, when the platform gives it (baseinfo.age, 4,1).
+    pub age: Option<u32>,
     pub insurances: Vec<Insurance>,
 }
 
@@ -176,7 +178,8 @@ impl InsuranceClient {
         if psn_no.is_empty() {
             return Err(InsuranceError::BadReply("1101 baseinfo without psn_no".into()));
         }
-        Ok(PersonInfo { psn_no, psn_name: text(base, "psn_name"), certno: text(base, "certno"), insurances })
+        let age = text(base, "age").split('.').next().and_then(|years| years.trim().parse().ok());
+        Ok(PersonInfo { psn_no, psn_name: text(base, "psn_name"), certno: text(base, "certno"), age, insurances })
     }
 
     /// Parses a 2206/2207 `setlinfo` into the split the hub pays out.

@@ -164,3 +164,24 @@ impl LedgerReport {
         self.accounts.iter().filter(|(id, _)| id.starts_with(prefix)).map(|(_, a)| a.net_posted()).sum()
     }
 }
+
+text_enum!(
+    /// 亲情付 relations allowed to share a signer's agreement.
+    Relation { Spouse = "spouse", Parent = "parent", Child = "child" }
+);
+
+/// 亲情付: a family member whose visits the signer's agreement pays for.
+#[derive(Clone, Debug)]
+pub struct FamilyLinkRow {
+    pub id: String,
+    pub agreement_id: String,
+    pub member_psn_no: String,
+    pub member_name_enc: String,
+    pub relation: Relation,
+    /// How consent was given: `face` (an adult's own face verification) or `guardian` (a minor,
+    /// bound by the signer with household-register proof).
+    pub consent_method: String,
+    pub consent_reference: String,
+    pub status: AgreementStatus,
+    pub created_at: String,
+}

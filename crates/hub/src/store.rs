@@ -267,14 +267,105 @@ impl Store {
         row.map(|r| agreement_from_row(&r)).transpose()
     }
 
-    pub async fn revoke_agreement(&self, id: &str) -> StoreResult<bool> {
+    /// The agreement that pays for this person's visits: their own, or the one a family member
+    /// signed and linked them to (亲情付).
+    pub async fn paying_agreement_for(&self, psn_no: &str) -> StoreResult<Option<(AgreementRow, Option<String>)>> {
+        if let Some(own) = self.active_agreement_for(psn_no).await? {
+            return Ok(Some((own, None)));
+        }
+        let link = sqlx::query("SELECT id, agreement_id FROM family_links WHERE member_psn_no = $1 AND status = 'active'")
+            .bind(psn_no)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(link) = link else { return Ok(None) };
+        let agreement_id: String = link.get("agreement_id");
+        Ok(self.agreement(&agreement_id).await?.filter(|a| a.status == AgreementStatus::Active).map(|a| (a, Some(link.get("id")))))
+    }
+
+    pub async fn insert_family_link(&self, l: &FamilyLinkRow, max_links: i64) -> StoreResult<()> {
         let _guard = self.write_guard().await;
-        let n = sqlx::query("UPDATE agreements SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND status = 'active'")
+        let mut tx = self.pool.begin().await?;
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM family_links WHERE agreement_id = $1 AND status = 'active'")
+            .bind(&l.agreement_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .get("n");
+        if count >= max_links {
+            return Err(StoreError::Conflict(format!("an agreement may pay for at most {max_links} family members")));
+        }
+        let result = sqlx::query(
+            "INSERT INTO family_links (id, agreement_id, member_psn_no, member_name_enc, relation, consent_method, consent_reference, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&l.id)
+        .bind(&l.agreement_id)
+        .bind(&l.member_psn_no)
+        .bind(&l.member_name_enc)
+        .bind(l.relation.as_str())
+        .bind(&l.consent_method)
+        .bind(&l.consent_reference)
+        .bind(l.status.as_str())
+        .bind(&l.created_at)
+        .execute(&mut *tx)
+        .await;
+        match result {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict("this person is already linked to an agreement".into())),
+            other => {
+                other?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn family_links(&self, agreement_id: &str) -> StoreResult<Vec<FamilyLinkRow>> {
+        let rows = sqlx::query("SELECT * FROM family_links WHERE agreement_id = $1 ORDER BY created_at").bind(agreement_id).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let relation: String = r.get("relation");
+                let status: String = r.get("status");
+                Ok(FamilyLinkRow {
+                    id: r.get("id"),
+                    agreement_id: r.get("agreement_id"),
+                    member_psn_no: r.get("member_psn_no"),
+                    member_name_enc: r.get("member_name_enc"),
+                    relation: Relation::parse(&relation).ok_or_else(|| StoreError::Corrupt(format!("relation {relation}")))?,
+                    consent_method: r.get("consent_method"),
+                    consent_reference: r.get("consent_reference"),
+                    status: AgreementStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("link status {status}")))?,
+                    created_at: r.get("created_at"),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn revoke_family_link(&self, agreement_id: &str, link_id: &str) -> StoreResult<bool> {
+        let _guard = self.write_guard().await;
+        let n = sqlx::query("UPDATE family_links SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND agreement_id = $3 AND status = 'active'")
             .bind(now())
-            .bind(id)
+            .bind(link_id)
+            .bind(agreement_id)
             .execute(&self.pool)
             .await?
             .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn revoke_agreement(&self, id: &str) -> StoreResult<bool> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE agreements SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND status = 'active'")
+            .bind(now())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("UPDATE family_links SET status = 'revoked', revoked_at = $1 WHERE agreement_id = $2 AND status = 'active'")
+            .bind(now())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(n == 1)
     }
 

@@ -271,12 +271,13 @@ async fn audit(sys: &system::System, insurance_url: &str, bank_url: &str, report
         }
         let booked = matches!(s.state, SettlementState::Settled | SettlementState::SettledUnpaid);
         match (booked, live.first(), s.split) {
-            (true, Some(t), Some(split)) => {
-                if yuan(t, "fund_pay_sumamt") != split.fund || yuan(t, "acct_pay") != split.personal_account || yuan(t, "psn_cash_pay") != split.cash {
-                    report.mismatches += 1;
-                    report.details.push(format!("settlement {} differs from insurance {}", s.id, t["setl_id"]));
-                }
+            (true, Some(t), Some(split))
+                if yuan(t, "fund_pay_sumamt") != split.fund || yuan(t, "acct_pay") != split.personal_account || yuan(t, "psn_cash_pay") != split.cash =>
+            {
+                report.mismatches += 1;
+                report.details.push(format!("settlement {} differs from insurance {}", s.id, t["setl_id"]));
             }
+            (true, Some(_), Some(_)) => {}
             (true, None, _) => {
                 report.lost += 1;
                 report.details.push(format!("hub booked {} but insurance has no settlement", s.id));

@@ -8,6 +8,7 @@ use wugan::his::{fee_line, HisClient};
 use wugan::system::{self, System, SystemOptions};
 
 const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
+const SPOUSE_CERTNO: &str = "440304198507203318";
 const DAY: i64 = 86_400;
 
 struct World {
@@ -63,6 +64,10 @@ async fn an_overdue_bill_suspends_seamless_payment_until_it_is_repaid() {
     let w = world().await;
     let agreement = w.operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
     let id = agreement.body["id"].as_str().unwrap().to_string();
+    // The signer's spouse shares the line (亲情付), with their own consent.
+    let spouse = w.operator.post(&format!("/api/v1/agreements/{id}/family"), &json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": SPOUSE_CERTNO,
+        "relation": "spouse", "consent": {"method": "face", "reference": "FACE-1"}})).await.unwrap();
+    assert!(spouse.ok(), "{spouse:?}");
     let first = w.settle_visit("MZ-C1").await;
     let spent = first["bank_fen"].as_i64().unwrap();
     assert!(spent > 0);
@@ -80,6 +85,10 @@ async fn an_overdue_bill_suspends_seamless_payment_until_it_is_repaid() {
     assert_eq!(v["seamless"]["enabled"], json!(false));
     assert_eq!(v["seamless"]["reason"], json!("credit_overdue"));
     let vid = v["id"].as_str().unwrap();
+    // So is the spouse's: the family shares the signer's standing.
+    let family_visit = w.his.register("MZ-F1", "02", SPOUSE_CERTNO).await.unwrap();
+    assert_eq!(family_visit.body["seamless"]["enabled"], json!(false), "{family_visit:?}");
+    assert_eq!(family_visit.body["seamless"]["reason"], json!("credit_overdue"));
     assert!(w.his.upload_fees(vid, &[fee_line("1", "001102000010000", "25.00", "1", "25.00")]).await.unwrap().ok());
     let refused = w.his.settle(vid).await.unwrap();
     assert_eq!(refused.code(), Some("seamless_not_enabled"));
@@ -100,6 +109,8 @@ async fn an_overdue_bill_suspends_seamless_payment_until_it_is_repaid() {
     assert_eq!(w.debt(&id).await, 0);
     let again = w.visit("MZ-C3").await;
     assert_eq!(again["seamless"]["enabled"], json!(true));
+    let family_again = w.his.register("MZ-F2", "02", SPOUSE_CERTNO).await.unwrap();
+    assert_eq!(family_again.body["seamless"]["enabled"], json!(true));
 }
 
 #[tokio::test]

@@ -256,3 +256,41 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_written() {
     assert_eq!((fen(&v.body, "fee_lines"), fen(&v.body, "medfee_fen")), (0, 0), "nothing was written");
     assert_eq!(w.ledger().await["transfers"], json!(0));
 }
+
+const CHILD_CERTNO: &str = "440306201205056727";
+
+#[tokio::test]
+async fn a_child_without_an_e_voucher_is_paid_for_by_the_parents_credit_line() {
+    let w = world().await;
+    let parent = w.operator.sign_up("01", EMPLOYEE_TOKEN, true, credit_line()).await.unwrap();
+    let agreement_id = parent.body["id"].as_str().unwrap().to_string();
+    let family = format!("/api/v1/agreements/{agreement_id}/family");
+
+    // An adult cannot be bound on someone else's word; a minor child can, with guardianship proof.
+    let adult = w.operator.post(&family, &json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": RESIDENT_CERTNO, "relation": "spouse",
+                                                  "consent": {"method": "guardian", "reference": "HK-1"}})).await.unwrap();
+    assert_eq!(adult.code(), Some("consent_required"), "{adult:?}");
+    let child = w.operator.post(&family, &json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": CHILD_CERTNO, "relation": "child",
+                                                  "consent": {"method": "guardian", "reference": "户口本 HK-2024-001"}})).await.unwrap();
+    assert!(child.ok(), "{child:?}");
+    assert_eq!(child.body["family"][0]["relation"], json!("child"));
+    assert!(child.body["family"][0]["name"].as_str().unwrap().ends_with("**"), "names are masked");
+
+    let visit = w.his.register("MZ0010", "02", CHILD_CERTNO).await.unwrap();
+    assert!(visit.ok(), "{visit:?}");
+    assert_eq!(visit.body["seamless"]["enabled"], json!(true));
+    assert_eq!(visit.body["seamless"]["agreement_id"], json!(agreement_id));
+    let id = visit.body["id"].as_str().unwrap();
+    assert!(w.his.upload_fees(id, &ordinary_fees("MZ0010")).await.unwrap().ok());
+    let s = w.his.settle(id).await.unwrap();
+    assert!(s.ok(), "{s:?}");
+    assert_eq!(fen(&s.body, "hospital_credited_fen"), 8200);
+    let line = w.bank_agreement(&agreement_id).await;
+    assert_eq!(fen(&line, "used_fen"), fen(&s.body, "bank_fen"), "the parent's line paid the child's cash share");
+
+    // Unlinked, the child's next visit is no longer seamless.
+    let link = child.body["family"][0]["id"].as_str().unwrap();
+    assert!(w.operator.post(&format!("{family}/{link}/revoke"), &json!({})).await.unwrap().ok());
+    let later = w.his.register("MZ0011", "02", CHILD_CERTNO).await.unwrap();
+    assert_eq!(later.body["seamless"]["enabled"], json!(false));
+}
