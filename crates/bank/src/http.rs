@@ -228,10 +228,13 @@ async fn inject_faults_before(State(bank): State<Arc<Bank>>, req: Request, next:
     }
 }
 
-/// Brings billing up to the clock's day, so every handler sees today's statements and status.
+/// Brings billing up to the clock's day, so every handler sees today's statements and status;
+/// afterwards rings the hub's doorbell if the request (or the calendar) produced events.
 async fn bill_before(State(bank): State<Arc<Bank>>, req: Request, next: Next) -> Response {
     bank.run_billing();
-    next.run(req).await
+    let response = next.run(req).await;
+    bank.push_events();
+    response
 }
 
 // ---- the write path shared by every POST ----

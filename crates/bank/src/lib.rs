@@ -53,6 +53,16 @@ pub struct BankConfig {
     /// Credit lines' billing cycle, interest-free period, overdue interest and limit-increase
     /// ceiling (账单日, 免息期, 逾期利息, 提额上限); see [`book::CreditTerms`].
     pub credit_terms: CreditTerms,
+    /// Where to ring the hub's doorbell when new events are in the outbox (signed with
+    /// `signing::sign_callback`). The feed at `/bank/v1/events` stays the source of truth.
+    pub callback: Option<Callback>,
+}
+
+/// The hub's callback endpoint and the secret the bank signs pushes with.
+#[derive(Clone, Debug)]
+pub struct Callback {
+    pub url: String,
+    pub secret: String,
 }
 
 impl Default for BankConfig {
@@ -66,6 +76,7 @@ impl Default for BankConfig {
             default_credit_limit_fen: Fen::yuan(5_000),
             default_debit_balance_fen: Fen::yuan(20_000),
             credit_terms: CreditTerms::default(),
+            callback: None,
         }
     }
 }
@@ -145,6 +156,8 @@ pub struct Bank {
     /// business time alone (`with_billing_clock`) while its callers sign with real time.
     wire_clock: Arc<dyn Clock>,
     book: Mutex<BankBook>,
+    /// The last event sequence number pushed to the hub's callback.
+    pushed_seq: std::sync::atomic::AtomicU64,
     nonces: Mutex<signing::NonceCache>,
     faults: faults::FaultInjector,
 }
@@ -172,6 +185,7 @@ impl Bank {
             wire_clock: clock.clone(),
             clock,
             book: Mutex::new(book),
+            pushed_seq: std::sync::atomic::AtomicU64::new(0),
             nonces: Mutex::new(signing::NonceCache::default()),
             faults: faults::FaultInjector::new(Faults::default()),
         }
@@ -228,6 +242,31 @@ impl Bank {
     pub fn events_after(&self, after: u64, limit: usize) -> wire::EventList {
         self.run_billing();
         self.with_book(|book| book.events_after(after, limit))
+    }
+
+    /// Pushes the events not yet pushed to the configured callback, in the background. Best
+    /// effort: a failed push is tried again after the next request, and the hub also polls.
+    pub fn push_events(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        let Some(callback) = self.config.callback.clone() else { return };
+        let after = self.pushed_seq.load(Ordering::Relaxed);
+        let list = self.with_book(|book| book.events_after(after, 500));
+        let Some(last) = list.events.last().map(|e| e.seq) else { return };
+        let bank = self.clone();
+        tokio::spawn(async move {
+            let Ok(body) = serde_json::to_vec(&list) else { return };
+            let signature = signing::sign_callback(&callback.secret, bank.wire_now_unix_s(), &body);
+            let sent = reqwest::Client::new()
+                .post(&callback.url)
+                .header("content-type", "application/json")
+                .header(signing::HEADER_CALLBACK_SIGNATURE, signature)
+                .body(body)
+                .send()
+                .await;
+            if sent.map(|r| r.status().is_success()).unwrap_or(false) {
+                bank.pushed_seq.fetch_max(last, Ordering::Relaxed);
+            }
+        });
     }
 
     /// Checks every invariant of the books; for tests, simulations and audits.

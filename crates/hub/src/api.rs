@@ -40,10 +40,32 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/visits/{id}/settlement/cancel", post(cancel_settlement))
         .route("/api/v1/ledger", get(ledger))
         .route("/api/v1/exceptions", get(exceptions))
+        .route("/api/v1/bank-callbacks/{bank_code}", post(bank_callback))
         .route("/api/v1/exceptions/{id}/retry", post(retry_exception))
         .fallback(|| async { ApiError::not_found("no_such_route", "no such endpoint; see /openapi.json") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint") })
+        .layer(axum::middleware::map_response(json_errors_only))
         .with_state(app)
+}
+
+/// Rejections produced below our handlers (a path that is not UTF-8, a body over the size limit)
+/// come out of axum as plain text; callers get our JSON error shape for those too.
+async fn json_errors_only(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("application/json"));
+    if !status.is_client_error() && !status.is_server_error() || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::NOT_FOUND => "no_such_route",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = status.canonical_reason().unwrap_or("request refused").to_string();
+    ApiError::new(status, code, message).into_response()
 }
 
 /// Hashes an API key as stored: keys themselves are never kept.
@@ -275,4 +297,18 @@ async fn revoke_family_member(State(app): State<Arc<App>>, headers: HeaderMap, P
     let caller = guarded!(app, headers, Role::Operator);
     let path = format!("/api/v1/agreements/{id}/family/{link}/revoke");
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.revoke_family_member(&id, &link).await }).await
+}
+
+/// A bank rings the doorbell (signed like a Stripe webhook); the hub then reads the bank's event
+/// feed, which stays the source of truth. No API key: the signature authenticates the bank.
+async fn bank_callback(State(app): State<Arc<App>>, headers: HeaderMap, Path(bank_code): Path<String>, body: Bytes) -> Response {
+    let Some(bank) = app.banks.get(&bank_code) else {
+        return ApiError::not_found("unknown_bank", format!("no contract with bank {bank_code}")).into_response();
+    };
+    let signature = headers.get(wugan_bank::signing::HEADER_CALLBACK_SIGNATURE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if wugan_bank::signing::verify_callback(&bank.endpoint.secret, signature, &body, now, wugan_bank::signing::CALLBACK_TOLERANCE_S).is_err() {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", "the callback's signature does not verify").into_response();
+    }
+    respond(app.sync_bank_events().await.map(|applied| serde_json::json!({"status": "ok", "applied": applied})))
 }

@@ -764,7 +764,11 @@ impl App {
                     self.store.save_settlement(s, from, &transfers).await?;
                 }
                 SettlementState::Authorized => {
-                    match self.insurance.call("2207", &s.settle_msgid, inst, &visit.insuplc_admdvs, input.clone()).await {
+                    let outcome = match self.settled_already(visit, inst, resumed).await? {
+                        Some(output) => Ok(output),
+                        None => self.insurance.call("2207", &s.settle_msgid, inst, &visit.insuplc_admdvs, input.clone()).await,
+                    };
+                    match outcome {
                         Ok(output) => {
                             let settled = InsuranceClient::read_settlement(&output)?;
                             if let Err(e) = settled.split.validate(s.medfee) {
@@ -827,6 +831,24 @@ impl App {
         Ok(true)
     }
 
+    /// After an unknown outcome, asks the insurance center (5203 结算信息查询, by mdtrt_id) whether
+    /// the visit is already settled, before 2207 is sent again. `None`: not settled (or not resumed).
+    async fn settled_already(&self, visit: &VisitRow, inst: &Institution, resumed: bool) -> Result<Option<Value>, ApiError> {
+        if !resumed {
+            return Ok(None);
+        }
+        let input = json!({"data": {"mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no, "setl_id": ""}});
+        match self.insurance.call("5203", &new_msgid(&visit.hospital_code), inst, &visit.insuplc_admdvs, input).await {
+            Ok(output) => {
+                let cancelled = output.get("setlinfo").and_then(|i| i.get("refd_setl_flag")).and_then(Value::as_str) == Some("1");
+                Ok(if cancelled { None } else { Some(output) })
+            }
+            // No settlement on record: 2207 never took effect, so sending it is safe.
+            Err(InsuranceError::Refused { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// 结算撤销: reverses insurance (2208), refunds the bank, and posts the reversing transfers.
     pub async fn cancel_settlement(&self, hospital: &str, visit_id: &str) -> Result<Value, ApiError> {
         let visit = self.own_visit(hospital, visit_id).await?;
@@ -878,6 +900,11 @@ impl App {
         let cutoff = crate::clock::before_now(idle);
         let mut resumed = 0;
         for s in self.store.unfinished_settlements(&cutoff).await? {
+            // Back off exponentially while a partner stays silent: idle × 2^attempts, at most ×32.
+            let backoff = idle * 2u32.pow(s.attempts.clamp(0, 5) as u32);
+            if s.attempts > 0 && s.updated_at > crate::clock::before_now(backoff) {
+                continue;
+            }
             if let Some(visit) = self.store.visit(&s.visit_id).await? {
                 match self.advance(s, &visit, true).await {
                     Ok(_) => resumed += 1,

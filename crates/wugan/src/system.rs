@@ -25,6 +25,11 @@ pub async fn spawn_server(listen: &str, router: axum::Router) -> anyhow::Result<
 /// Like [`spawn_server`], with the task's handle so that the server can be stopped.
 pub async fn spawn_server_task(listen: &str, router: axum::Router) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    serve_on(listener, router)
+}
+
+/// Serves `router` on an already bound listener, in the background.
+pub fn serve_on(listener: tokio::net::TcpListener, router: axum::Router) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
@@ -150,9 +155,15 @@ pub fn builtin_bank(bank_code: &str, key_id: &str, secret: &str) -> axum::Router
 }
 
 pub fn builtin_bank_with_clock(bank_code: &str, key_id: &str, secret: &str, clock: Arc<dyn wugan_bank::Clock>) -> axum::Router {
+    builtin_bank_full(bank_code, key_id, secret, clock, None)
+}
+
+/// A built-in bank that also rings the hub's doorbell at `callback_url` when its events change.
+pub fn builtin_bank_full(bank_code: &str, key_id: &str, secret: &str, clock: Arc<dyn wugan_bank::Clock>, callback_url: Option<String>) -> axum::Router {
     let config = wugan_bank::BankConfig {
         bank_code: bank_code.to_string(),
         clients: vec![wugan_bank::ClientKey { key_id: key_id.to_string(), secret: secret.to_string() }],
+        callback: callback_url.map(|url| wugan_bank::Callback { url, secret: secret.to_string() }),
         ..Default::default()
     };
     wugan_bank::router(Arc::new(wugan_bank::Bank::with_billing_clock(config, clock)))
@@ -168,6 +179,9 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     if let Some(secret) = &opts.bank_secret {
         credentials.bank_secret = secret.clone();
     }
+    // The hub's address is fixed first, so that a built-in bank knows where to ring its doorbell.
+    let hub_listener = tokio::net::TcpListener::bind(&opts.hub_listen).await.with_context(|| format!("cannot listen on {}", opts.hub_listen))?;
+    let hub_addr = hub_listener.local_addr()?;
     let insurance_url = match &opts.insurance_url {
         Some(url) => url.clone(),
         None => format!("http://{}", spawn_server("127.0.0.1:0", builtin_insurance(opts.persons_file.as_deref(), &opts.admdvs)?).await?),
@@ -176,7 +190,8 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         Some(url) => url.clone(),
         None => {
             let clock = opts.bank_clock.clone().unwrap_or_else(|| Arc::new(wugan_bank::SystemClock));
-            let bank = builtin_bank_with_clock(&opts.bank_code, &credentials.bank_key_id, &credentials.bank_secret, clock);
+            let callback = format!("http://{hub_addr}/api/v1/bank-callbacks/{}", opts.bank_code);
+            let bank = builtin_bank_full(&opts.bank_code, &credentials.bank_key_id, &credentials.bank_secret, clock, Some(callback));
             format!("http://{}", spawn_server("127.0.0.1:0", bank).await?)
         }
     };
@@ -235,7 +250,7 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
             }
         }
     });
-    let (hub_addr, server_task) = spawn_server_task(&opts.hub_listen, wugan_hub::api::router(app.clone())).await?;
+    let (hub_addr, server_task) = serve_on(hub_listener, wugan_hub::api::router(app.clone()))?;
     Ok(System { app, tasks: vec![worker_task, server_task], hub_url: format!("http://{hub_addr}"), insurance_url, bank_url, credentials, database_url })
 }
 

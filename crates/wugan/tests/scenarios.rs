@@ -251,6 +251,11 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_written() {
     check(w.his.register("MZ0008", "09", EMPLOYEE_CERTNO).await.unwrap(), 422, "bad_cert_type");
     check(w.his.register("MZ0009", "02", "000000000000000000").await.unwrap(), 422, "person_not_found");
     check(w.his.settle(&visit).await.unwrap(), 409, "no_fees");
+    let huge = format!("{{\"lines\": [\"{}\"]}}", "x".repeat(3 << 20));
+    check(w.his.raw("POST", &fees, Some("b2"), Some(&huge)).await.unwrap(), 413, "body_too_large");
+    check(w.his.get("/api/v1/visits/%FF%FE").await.unwrap(), 400, "bad_request");
+    check(w.his.raw("DELETE", &fees, None, None).await.unwrap(), 405, "method_not_allowed");
+    check(w.his.get("/api/v2/nothing").await.unwrap(), 404, "no_such_route");
 
     let v = w.his.get(&format!("/api/v1/visits/{visit}")).await.unwrap();
     assert_eq!((fen(&v.body, "fee_lines"), fen(&v.body, "medfee_fen")), (0, 0), "nothing was written");
