@@ -396,7 +396,7 @@ impl App {
             None => self.new_visit(hospital, &req).await?,
         };
         let cert_no = self.config.data_key.open(&row.mdtrt_cert_no_enc)?;
-        let begntime = req.begntime.clone().unwrap_or_else(|| row.created_at.replace('T', " ").chars().take(19).collect());
+        let begntime = req.begntime.clone().unwrap_or_else(crate::clock::china_datetime);
         let input = json!({"data": {
             "psn_no": row.psn_no, "insutype": row.insutype, "begntime": begntime,
             "mdtrt_cert_type": row.mdtrt_cert_type, "mdtrt_cert_no": cert_no, "ipt_otp_no": row.ipt_otp_no,
@@ -1042,7 +1042,7 @@ fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow) -> Result<(
         detail.insert("chrg_bchno".into(), json!("1"));
     }
     if text_field(line, "fee_ocur_time").is_none() {
-        detail.insert("fee_ocur_time".into(), json!(now().replace('T', " ").chars().take(19).collect::<String>()));
+        detail.insert("fee_ocur_time".into(), json!(crate::clock::china_datetime()));
     }
     Ok((Value::Object(detail), amount))
 }

@@ -21,6 +21,17 @@ pub fn now() -> String {
     timestamp(OffsetDateTime::now_utc())
 }
 
+/// China Standard Time (UTC+8), the time the national interface speaks.
+pub fn china_now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC))
+}
+
+/// "yyyy-MM-dd HH:mm:ss" in China time, as `inf_time`, `begntime` and `fee_ocur_time` are written.
+pub fn china_datetime() -> String {
+    let t = china_now();
+    format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second())
+}
+
 /// The timestamp `ago` before now.
 pub fn before_now(ago: std::time::Duration) -> String {
     timestamp(OffsetDateTime::now_utc() - ago)

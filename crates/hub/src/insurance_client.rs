@@ -75,16 +75,7 @@ pub fn new_msgid(fixmedins_code: &str) -> String {
     while code.len() < 12 {
         code.push('0');
     }
-    let now = time::OffsetDateTime::now_utc();
-    let stamp = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        now.year(),
-        now.month() as u8,
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
+    let stamp: String = crate::clock::china_datetime().chars().filter(char::is_ascii_digit).collect();
     let seq = MSG_SEQUENCE.fetch_add(1, Ordering::Relaxed) % 10_000;
     format!("{code}{stamp}{seq:04}")
 }
@@ -112,16 +103,7 @@ impl InsuranceClient {
 
     /// Sends one transaction and returns its `output`.
     pub async fn call(&self, infno: &str, msgid: &str, inst: &Institution, insuplc_admdvs: &str, input: Value) -> Result<Value, InsuranceError> {
-        let now = time::OffsetDateTime::now_utc();
-        let inf_time = format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            now.year(),
-            now.month() as u8,
-            now.day(),
-            now.hour(),
-            now.minute(),
-            now.second()
-        );
+        let inf_time = crate::clock::china_datetime();
         let envelope = json!({
             "infno": infno, "msgid": msgid, "mdtrtarea_admvs": self.mdtrtarea_admvs, "insuplc_admdvs": insuplc_admdvs,
             "recer_sys_code": "WUGAN", "dev_no": "", "dev_safe_info": "", "cainfo": "", "signtype": "", "infver": "V1.0",

@@ -4,6 +4,7 @@
 
 use crate::his::{fee_line, HisClient};
 use crate::system::{self, SystemOptions};
+use crate::rng::XorShift;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -57,23 +58,6 @@ pub struct PatientTotals {
     pub cash_fen: i64,
 }
 
-/// A small deterministic generator, so a seed always tells the same story.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn patients() -> Vec<Patient> {
     vec![
         Patient {
@@ -114,7 +98,7 @@ async fn run_story(sys: &system::System, visits: usize, seed: u64) -> anyhow::Re
             anyhow::ensure!(reply.ok(), "signing up {} failed: {} {}", p.label, reply.status, reply.body);
         }
     }
-    let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = XorShift::new(seed);
     for n in 0..visits {
         let p = &patients[n % patients.len()];
         let visit_no = format!("MZ{:08}", n + 1);
@@ -157,7 +141,7 @@ async fn run_story(sys: &system::System, visits: usize, seed: u64) -> anyhow::Re
 }
 
 /// 3 to 6 fee lines: a consultation, then tests and drugs.
-fn visit_lines(rng: &mut XorShift, visit_no: &str) -> Vec<Value> {
+pub fn visit_lines(rng: &mut XorShift, visit_no: &str) -> Vec<Value> {
     let count = 3 + rng.below(4) as usize;
     (0..count)
         .map(|i| {

@@ -35,7 +35,7 @@ pub struct Rule {
 #[derive(Default)]
 struct PlanState {
     seen: std::collections::HashMap<String, u32>,
-    rng: u64,
+    rng: Option<crate::rng::XorShift>,
     injected: u64,
     requests: u64,
 }
@@ -55,7 +55,7 @@ impl FaultPlan {
 
     pub fn random(rate: f64, seed: u64) -> FaultPlan {
         let rate_ppm = (rate.clamp(0.0, 1.0) * 1_000_000.0).round() as u32;
-        FaultPlan { rules: Vec::new(), rate_ppm, state: Mutex::new(PlanState { rng: seed | 1, ..Default::default() }) }
+        FaultPlan { rules: Vec::new(), rate_ppm, state: Mutex::new(PlanState { rng: Some(crate::rng::XorShift::new(seed)), ..Default::default() }) }
     }
 
     /// (requests seen, faults injected)
@@ -74,14 +74,10 @@ impl FaultPlan {
         };
         let scripted = self.rules.iter().find(|r| r.step == step && r.nth == n).map(|r| r.fault);
         let fault = scripted.or_else(|| {
-            if self.rate_ppm == 0 {
-                return None;
-            }
-            let mut x = s.rng;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            s.rng = x;
+            let x = match (&mut s.rng, self.rate_ppm) {
+                (Some(rng), rate) if rate > 0 => rng.next_u64(),
+                _ => return None,
+            };
             if (x % 1_000_000) as u32 >= self.rate_ppm {
                 return None;
             }

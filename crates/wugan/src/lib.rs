@@ -4,5 +4,6 @@ pub mod adjudicate;
 pub mod demo;
 pub mod faults;
 pub mod his;
+pub mod rng;
 pub mod simulate;
 pub mod system;

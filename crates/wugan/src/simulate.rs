@@ -4,8 +4,9 @@
 //! records, read through their own APIs.
 
 use crate::faults::FaultPlan;
-use crate::his::{fee_line, HisClient, Reply};
+use crate::his::{HisClient, Reply};
 use crate::system::{self, Credentials, SystemOptions};
+use crate::rng::XorShift;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -52,18 +53,6 @@ pub struct Report {
     pub details: Vec<String>,
 }
 
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-}
-
 /// Insured persons for the run: employees with accounts, residents without.
 fn persons_file(dir: &std::path::Path, count: usize, rng: &mut XorShift) -> anyhow::Result<(std::path::PathBuf, Vec<String>)> {
     let path = dir.join("persons.jsonl");
@@ -71,7 +60,7 @@ fn persons_file(dir: &std::path::Path, count: usize, rng: &mut XorShift) -> anyh
     let mut certnos = Vec::with_capacity(count);
     for i in 0..count {
         let certno = format!("4403011980{:04}{:04}", (i / 10_000) % 10_000, i % 10_000);
-        let (insutype, psn_type, balc) = if i % 3 == 2 { ("390", "1501", 0) } else { ("310", "1101", (rng.next() % 200_000) as i64) };
+        let (insutype, psn_type, balc) = if i % 3 == 2 { ("390", "1501", 0) } else { ("310", "1101", (rng.next_u64() % 200_000) as i64) };
         let line = json!({"psn_no": format!("4403009{:013}", i), "certno": certno, "psn_name": format!("患者{i}"), "gend": "1",
                           "brdy": "1980-01-01", "insutype": insutype, "psn_type": psn_type, "insuplc_admdvs": "440300",
                           "balc": Fen(balc).to_yuan_string()});
@@ -81,14 +70,6 @@ fn persons_file(dir: &std::path::Path, count: usize, rng: &mut XorShift) -> anyh
     Ok((path, certnos))
 }
 
-const ITEMS: &[(&str, &str)] = &[
-    ("001102000010000", "25.00"),
-    ("250101001000000", "20.00"),
-    ("XJ01CAA040E001010101923", "18.50"),
-    ("XC10AAA005A001010104389", "32.80"),
-    ("C14020107700200160001", "3.50"),
-    ("013100000010000", "150.00"),
-];
 
 /// Retries with the same Idempotency-Key while the hub answers "partner unavailable" (a HIS's retry loop).
 async fn until_answered(his: &HisClient, path: &str, key: &str, body: &Value) -> Option<Reply> {
@@ -105,21 +86,13 @@ async fn until_answered(his: &HisClient, path: &str, key: &str, body: &Value) ->
 
 /// One visit: register, upload 3-6 lines, the doctor's click. Returns whether it was settled.
 async fn one_visit(his: Arc<HisClient>, n: usize, certno: String, seed: u64) -> bool {
-    let mut rng = XorShift(seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = XorShift::new(seed ^ (n as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
     let visit_no = format!("SIM{n:08}");
     let Some(reg) = until_answered(&his, "/api/v1/visits", &format!("{visit_no}-reg"), &json!({"ipt_otp_no": visit_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": certno})).await else {
         return false;
     };
     let Some(visit_id) = reg.body["id"].as_str().map(str::to_string) else { return false };
-    let count = 3 + (rng.next() % 4) as usize;
-    let lines: Vec<Value> = (0..count)
-        .map(|i| {
-            let (code, price) = if i == 0 { ITEMS[0] } else { ITEMS[1 + (rng.next() % (ITEMS.len() as u64 - 1)) as usize] };
-            let qty = 1 + (rng.next() % 3) as i64;
-            let total = Fen(Fen::parse_yuan(price).unwrap_or_default().0 * qty);
-            fee_line(&format!("{}", i + 1), code, price, &qty.to_string(), &total.to_yuan_string())
-        })
-        .collect();
+    let lines = crate::demo::visit_lines(&mut rng, &visit_no);
     let Some(up) = until_answered(&his, &format!("/api/v1/visits/{visit_id}/fees"), &format!("{visit_no}-fees"), &json!({"lines": lines})).await else {
         return false;
     };
@@ -141,7 +114,7 @@ pub async fn run(opts: SimulateOptions) -> anyhow::Result<Report> {
 }
 
 async fn simulate_in(dir: &std::path::Path, opts: &SimulateOptions, started: Instant) -> anyhow::Result<Report> {
-    let mut rng = XorShift(opts.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+    let mut rng = XorShift::new(opts.seed ^ 0x2545_F491_4F6C_DD1D);
     let patients = (opts.visits / 10).clamp(10, 2_000);
     let (persons, certnos) = persons_file(dir, patients, &mut rng)?;
     // The partners run for the whole simulation; only the hub crashes.
@@ -181,7 +154,7 @@ async fn simulate_in(dir: &std::path::Path, opts: &SimulateOptions, started: Ins
         let mut tasks = tokio::task::JoinSet::new();
         for n in next..end {
             let (his, done, semaphore) = (his.clone(), done.clone(), semaphore.clone());
-            let certno = certnos[(rng.next() % certnos.len() as u64) as usize].clone();
+            let certno = certnos[(rng.next_u64() % certnos.len() as u64) as usize].clone();
             let seed = opts.seed;
             tasks.spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
