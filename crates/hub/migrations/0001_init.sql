@@ -44,10 +44,12 @@ CREATE TABLE visits (
     mdtrt_cert_no_enc TEXT NOT NULL,
     med_type TEXT NOT NULL,
     register_msgid TEXT NOT NULL,
+    begntime TEXT NOT NULL,
     mdtrt_id TEXT,
     agreement_id TEXT,
     seamless_reason TEXT,
     status TEXT NOT NULL,
+    idem_key TEXT,
     created_at TEXT NOT NULL,
     UNIQUE (hospital_code, ipt_otp_no)
 );
@@ -91,6 +93,7 @@ CREATE TABLE settlements (
     setlinfo_json TEXT,
     attempts BIGINT NOT NULL DEFAULT 0,
     parked_reason TEXT,
+    idem_key TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );

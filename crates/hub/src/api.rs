@@ -195,7 +195,8 @@ fn hospital_of(caller: &Caller) -> String {
 async fn register_visit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let caller = guarded!(app, headers, Role::Hospital);
     let hospital = hospital_of(&caller);
-    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/visits", &body, || async { app.register_visit(&hospital, parse_json(&body)?).await }).await
+    let key = idempotency_key(&headers);
+    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/visits", &body, || async { app.register_visit(&hospital, parse_json(&body)?, &key).await }).await
 }
 
 async fn visit(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -220,9 +221,10 @@ async fn settle(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<
     let caller = guarded!(app, headers, Role::Hospital);
     let hospital = hospital_of(&caller);
     let path = format!("/api/v1/visits/{id}/settlement");
+    let key = idempotency_key(&headers);
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
         let _: EmptyBody = parse_json(&body)?;
-        app.settle(&hospital, &id).await
+        app.settle(&hospital, &id, &key).await
     })
     .await
 }

@@ -382,7 +382,7 @@ impl App {
 
     // ---- visits (挂号) ------------------------------------------------------------------------
 
-    pub async fn register_visit(&self, hospital: &str, req: RegisterVisitRequest) -> Result<Value, ApiError> {
+    pub async fn register_visit(&self, hospital: &str, req: RegisterVisitRequest, idem_key: &str) -> Result<Value, ApiError> {
         check_text("ipt_otp_no", &req.ipt_otp_no, 30)?;
         check_cert_type(&req.mdtrt_cert_type)?;
         check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
@@ -392,13 +392,14 @@ impl App {
         let row = match self.store.visit_by_hospital_no(hospital, &req.ipt_otp_no).await? {
             // A registration whose 2201 outcome is unknown: resend it with the same msgid.
             Some(v) if v.status == VisitStatus::Registering => v,
+            // The same request again, whose answer was lost: the visit it registered.
+            Some(v) if v.idem_key.as_deref() == Some(idem_key) => return self.visit_view(&v).await,
             Some(_) => return Err(ApiError::conflict("visit_exists", format!("visit {} is already registered", req.ipt_otp_no))),
-            None => self.new_visit(hospital, &req).await?,
+            None => self.new_visit(hospital, &req, idem_key).await?,
         };
         let cert_no = self.config.data_key.open(&row.mdtrt_cert_no_enc)?;
-        let begntime = req.begntime.clone().unwrap_or_else(crate::clock::china_datetime);
         let input = json!({"data": {
-            "psn_no": row.psn_no, "insutype": row.insutype, "begntime": begntime,
+            "psn_no": row.psn_no, "insutype": row.insutype, "begntime": row.begntime,
             "mdtrt_cert_type": row.mdtrt_cert_type, "mdtrt_cert_no": cert_no, "ipt_otp_no": row.ipt_otp_no,
             "atddr_no": req.atddr_no.clone().unwrap_or_default(), "dr_name": req.dr_name.clone().unwrap_or_default(),
             "dept_code": req.dept_code.clone().unwrap_or_default(), "dept_name": req.dept_name.clone().unwrap_or_default(),
@@ -424,7 +425,7 @@ impl App {
     }
 
     /// Identifies the patient (1101), finds their agreement, and writes the visit before 2201 is sent.
-    async fn new_visit(&self, hospital: &str, req: &RegisterVisitRequest) -> Result<VisitRow, ApiError> {
+    async fn new_visit(&self, hospital: &str, req: &RegisterVisitRequest, idem_key: &str) -> Result<VisitRow, ApiError> {
         let inst = hospital_institution(hospital);
         let person = self.insurance.person_info(&inst, &req.mdtrt_cert_type, req.mdtrt_cert_no.trim()).await.map_err(person_error)?;
         let insurance = person.insurances.first().ok_or_else(|| ApiError::unprocessable("not_insured", "the insurance center has no insurance for this person"))?;
@@ -441,6 +442,7 @@ impl App {
             mdtrt_cert_no_enc: self.config.data_key.seal(req.mdtrt_cert_no.trim())?,
             med_type: req.med_type.clone(),
             register_msgid: new_msgid(hospital),
+            begntime: req.begntime.clone().filter(|b| !b.trim().is_empty()).unwrap_or_else(crate::clock::china_datetime),
             mdtrt_id: String::new(),
             agreement_id: agreement.as_ref().filter(|a| a.suspended_reason.is_none()).map(|a| a.id.clone()),
             seamless_reason: match &agreement {
@@ -448,6 +450,7 @@ impl App {
                 Some(a) => a.suspended_reason.clone(),
             },
             status: VisitStatus::Registering,
+            idem_key: Some(idem_key.to_string()),
             created_at: now(),
         };
         match self.store.insert_visit(&row).await {
@@ -539,6 +542,14 @@ impl App {
             }
             return Err(ApiError::conflict("upload_in_progress", "an earlier fee upload has not completed; resend exactly those lines first"));
         }
+        // The same upload again, whose answer was lost: the lines it uploaded, if they match exactly.
+        let same_batch = details.iter().all(|(sn, amount, _)| existing.iter().any(|l| &l.feedetl_sn == sn && l.amount == *amount && l.uploaded));
+        if same_batch {
+            let msgids: HashSet<&str> = details.iter().filter_map(|(sn, _, _)| existing.iter().find(|l| &l.feedetl_sn == sn)).map(|l| l.upload_msgid.as_str()).collect();
+            if msgids.len() == 1 {
+                return Ok(existing.iter().filter(|l| details.iter().any(|(sn, _, _)| sn == &l.feedetl_sn)).cloned().collect());
+            }
+        }
         if let Some((sn, _, _)) = details.iter().find(|(sn, _, _)| existing.iter().any(|l| &l.feedetl_sn == sn)) {
             return Err(ApiError::conflict("duplicate_fee_line", format!("fee line {sn} is already on this visit")));
         }
@@ -604,7 +615,7 @@ impl App {
 
     /// The doctor's click (医生点击结算): insurance settles at once, the patient's cash share is
     /// charged to their bank agreement, the hospital is credited, the ledger records it all.
-    pub async fn settle(&self, hospital: &str, visit_id: &str) -> Result<Value, ApiError> {
+    pub async fn settle(&self, hospital: &str, visit_id: &str, idem_key: &str) -> Result<Value, ApiError> {
         let visit = self.own_visit(hospital, visit_id).await?;
         let Some(agreement_id) = visit.agreement_id.clone() else {
             let message = match visit.seamless_reason.as_deref() {
@@ -615,6 +626,8 @@ impl App {
         };
         if let Some(existing) = self.store.settlement_of_visit(visit_id).await? {
             return match existing.state {
+                // The same click again, whose answer was lost (a crash): the settlement it made.
+                s if s.is_final() && existing.idem_key.as_deref() == Some(idem_key) => Ok(settlement_view(&existing)),
                 s if s.is_final() => Err(ApiError::conflict("already_settled", format!("this visit's settlement is {}", s.as_str()))),
                 _ => self.advance(existing, &visit, true).await.map(|s| settlement_view(&s)),
             };
@@ -649,10 +662,14 @@ impl App {
             setlinfo_json: None,
             attempts: 0,
             parked_reason: None,
+            idem_key: Some(idem_key.to_string()),
             created_at: stamp.clone(),
             updated_at: stamp,
         };
         let (row, created) = self.store.create_settlement(&row).await?;
+        if !created && row.state.is_final() && row.idem_key.as_deref() == Some(idem_key) {
+            return Ok(settlement_view(&row));
+        }
         if !created && row.state.is_final() {
             return Err(ApiError::conflict("already_settled", format!("this visit's settlement is {}", row.state.as_str())));
         }

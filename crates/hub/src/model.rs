@@ -92,6 +92,8 @@ pub struct VisitRow {
     pub med_type: String,
     /// The 2201 request id, fixed before the call so that a retry resends it.
     pub register_msgid: String,
+    /// 开始时间 sent with 2201, fixed at creation so that a resent 2201 is identical.
+    pub begntime: String,
     /// The insurance center's visit id (医保就诊ID), from 2201; empty while registering.
     pub mdtrt_id: String,
     /// The agreement that pays, when seamless payment is enabled.
@@ -99,6 +101,9 @@ pub struct VisitRow {
     /// Why seamless payment is not enabled, when it is not.
     pub seamless_reason: Option<String>,
     pub status: VisitStatus,
+    /// The Idempotency-Key of the request that registered it: a retry of that request after a
+    /// lost answer gets the visit back instead of `visit_exists`.
+    pub idem_key: Option<String>,
     pub created_at: String,
 }
 
@@ -146,6 +151,8 @@ pub struct SettlementRow {
     pub attempts: i64,
     /// Set when the recovery worker gave up: the settlement waits in the exceptions queue.
     pub parked_reason: Option<String>,
+    /// The Idempotency-Key of the click that created it (a retry of that click gets the settlement).
+    pub idem_key: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }

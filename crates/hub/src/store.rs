@@ -16,8 +16,10 @@ use wugan_domain::Fen;
 /// Versioned migrations, applied in order, each once. Never edit one that has shipped: add a new one.
 const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
 
-/// How long a request may stay in progress before a retry may take it over.
-pub const IDEMPOTENCY_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a request may stay in progress before a retry may take it over. Short, because the
+/// work behind every key is itself idempotent and guarded by state (a settlement never moves
+/// backwards), so a takeover while the first run still lives costs partner calls, never money.
+pub const IDEMPOTENCY_LEASE: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -404,8 +406,8 @@ impl Store {
         let _guard = self.write_guard().await;
         let result = sqlx::query(
             "INSERT INTO visits (id, hospital_code, ipt_otp_no, psn_no, insutype, insuplc_admdvs, mdtrt_cert_type, mdtrt_cert_no_enc, \
-             med_type, register_msgid, mdtrt_id, agreement_id, seamless_reason, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             med_type, register_msgid, begntime, mdtrt_id, agreement_id, seamless_reason, status, idem_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(&v.id)
         .bind(&v.hospital_code)
@@ -417,10 +419,12 @@ impl Store {
         .bind(&v.mdtrt_cert_no_enc)
         .bind(&v.med_type)
         .bind(&v.register_msgid)
+        .bind(&v.begntime)
         .bind(&v.mdtrt_id)
         .bind(v.agreement_id.clone())
         .bind(v.seamless_reason.clone())
         .bind(v.status.as_str())
+        .bind(v.idem_key.clone())
         .bind(&v.created_at)
         .execute(&self.pool)
         .await;
@@ -552,8 +556,8 @@ impl Store {
         {
             let _guard = self.write_guard().await;
             let n = sqlx::query(
-                "INSERT INTO settlements (id, visit_id, hospital_code, agreement_id, state, presettle_msgid, settle_msgid, medfee_fen, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (visit_id) DO NOTHING",
+                "INSERT INTO settlements (id, visit_id, hospital_code, agreement_id, state, presettle_msgid, settle_msgid, medfee_fen, idem_key, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (visit_id) DO NOTHING",
             )
             .bind(&s.id)
             .bind(&s.visit_id)
@@ -563,6 +567,7 @@ impl Store {
             .bind(&s.presettle_msgid)
             .bind(&s.settle_msgid)
             .bind(s.medfee.0)
+            .bind(s.idem_key.clone())
             .bind(&s.created_at)
             .bind(&s.updated_at)
             .execute(&self.pool)
@@ -860,10 +865,12 @@ fn visit_from_row(r: &AnyRow) -> StoreResult<VisitRow> {
         mdtrt_cert_no_enc: r.get("mdtrt_cert_no_enc"),
         med_type: r.get("med_type"),
         register_msgid: r.get("register_msgid"),
+        begntime: r.get("begntime"),
         mdtrt_id: r.get::<Option<String>, _>("mdtrt_id").unwrap_or_default(),
         agreement_id: r.get("agreement_id"),
         seamless_reason: r.get("seamless_reason"),
         status: VisitStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("visit status {status}")))?,
+        idem_key: r.get("idem_key"),
         created_at: r.get("created_at"),
     })
 }
@@ -909,6 +916,7 @@ fn settlement_from_row(r: &AnyRow) -> StoreResult<SettlementRow> {
         setlinfo_json: r.get("setlinfo_json"),
         attempts: r.get("attempts"),
         parked_reason: r.get("parked_reason"),
+        idem_key: r.get("idem_key"),
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
     })

@@ -48,6 +48,8 @@ pub struct Report {
     pub crashes: usize,
     pub faults_injected: u64,
     pub partner_requests: u64,
+    /// Why visits were not settled seamlessly, by step and error code.
+    pub not_settled_reasons: BTreeMap<String, usize>,
     pub seconds: f64,
     pub settlements_per_second: f64,
     pub details: Vec<String>,
@@ -72,35 +74,37 @@ fn persons_file(dir: &std::path::Path, count: usize, rng: &mut XorShift) -> anyh
 
 
 /// Retries with the same Idempotency-Key while the hub answers "partner unavailable" (a HIS's retry loop).
+/// A request left in progress by a crashed hub is taken over after the hub's idempotency lease.
 async fn until_answered(his: &HisClient, path: &str, key: &str, body: &Value) -> Option<Reply> {
-    for attempt in 0..12u64 {
-        match his.post_with_key(path, key, body).await {
-            Ok(r) if r.status == 503 || r.status == 502 || (r.status == 409 && r.code() == Some("idempotency_in_progress")) => {}
+    for attempt in 0..60u64 {
+        let pause = match his.post_with_key(path, key, body).await {
+            Ok(r) if r.status == 409 && r.code() == Some("idempotency_in_progress") => Duration::from_millis(250),
+            Ok(r) if r.status == 503 || r.status == 502 => Duration::from_millis((2 * attempt).min(50)),
             Ok(r) => return Some(r),
-            Err(_) => return None, // the hub is gone (a crash): the recovery worker finishes the work
-        }
-        tokio::time::sleep(Duration::from_millis(2 * attempt)).await;
+            Err(_) => return None, // the hub is gone (a crash): the visit is retried after the restart
+        };
+        tokio::time::sleep(pause).await;
     }
     None
 }
 
-/// One visit: register, upload 3-6 lines, the doctor's click. Returns whether it was settled.
-async fn one_visit(his: Arc<HisClient>, n: usize, certno: String, seed: u64) -> bool {
+/// One visit: register, upload 3-6 lines, the doctor's click. `Err` says where and why it stopped.
+async fn one_visit(his: Arc<HisClient>, n: usize, certno: String, seed: u64) -> Result<(), String> {
     let mut rng = XorShift::new(seed ^ (n as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
     let visit_no = format!("SIM{n:08}");
-    let Some(reg) = until_answered(&his, "/api/v1/visits", &format!("{visit_no}-reg"), &json!({"ipt_otp_no": visit_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": certno})).await else {
-        return false;
+    let answered = |step: &str, r: Option<Reply>| match r {
+        Some(r) if r.ok() => Ok(r),
+        Some(r) => Err(format!("{step}: {}", r.code().unwrap_or("?"))),
+        None => Err(format!("{step}: no answer")),
     };
-    let Some(visit_id) = reg.body["id"].as_str().map(str::to_string) else { return false };
+    let reg = until_answered(&his, "/api/v1/visits", &format!("{visit_no}-reg"), &json!({"ipt_otp_no": visit_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": certno})).await;
+    let reg = answered("registration", reg)?;
+    let visit_id = reg.body["id"].as_str().unwrap_or_default().to_string();
     let lines = crate::demo::visit_lines(&mut rng, &visit_no);
-    let Some(up) = until_answered(&his, &format!("/api/v1/visits/{visit_id}/fees"), &format!("{visit_no}-fees"), &json!({"lines": lines})).await else {
-        return false;
-    };
-    if !up.ok() {
-        return false;
-    }
+    let up = until_answered(&his, &format!("/api/v1/visits/{visit_id}/fees"), &format!("{visit_no}-fees"), &json!({"lines": lines})).await;
+    answered("fee upload", up)?;
     let settled = until_answered(&his, &format!("/api/v1/visits/{visit_id}/settlement"), &format!("{visit_no}-click"), &json!({})).await;
-    settled.map(|r| r.ok()).unwrap_or(false)
+    answered("settlement", settled).map(|_| ())
 }
 
 pub async fn run(opts: SimulateOptions) -> anyhow::Result<Report> {
@@ -144,45 +148,54 @@ async fn simulate_in(dir: &std::path::Path, opts: &SimulateOptions, started: Ins
     }
 
     let mut report = Report { visits: opts.visits, ..Default::default() };
-    let done = Arc::new(AtomicUsize::new(0));
-    let chunk = opts.crash_every.unwrap_or(opts.visits).max(1);
-    let mut next = 0;
-    while next < opts.visits {
-        let end = (next + chunk).min(opts.visits);
+    let completed = Arc::new(AtomicUsize::new(0));
+    let mut queue: std::collections::VecDeque<(usize, String)> =
+        (0..opts.visits).map(|n| (n, certnos[(rng.next_u64() % certnos.len() as u64) as usize].clone())).collect();
+    let mut failures: BTreeMap<String, usize> = BTreeMap::new();
+    let max_crashes = opts.crash_every.map(|k| opts.visits / k.max(1)).unwrap_or(0);
+    while !queue.is_empty() {
+        let take = opts.crash_every.unwrap_or(queue.len()).clamp(1, queue.len());
+        let batch: Vec<(usize, String)> = queue.drain(..take).collect();
+        let finished = Arc::new(std::sync::Mutex::new(HashMap::new()));
         let his = Arc::new(HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key));
         let semaphore = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
-        for n in next..end {
-            let (his, done, semaphore) = (his.clone(), done.clone(), semaphore.clone());
-            let certno = certnos[(rng.next_u64() % certnos.len() as u64) as usize].clone();
+        for (n, certno) in batch.iter().cloned() {
+            let (his, completed, finished, semaphore) = (his.clone(), completed.clone(), finished.clone(), semaphore.clone());
             let seed = opts.seed;
             tasks.spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
-                let ok = one_visit(his, n, certno, seed).await;
-                done.fetch_add(1, Ordering::Relaxed);
-                ok
+                let outcome = one_visit(his, n, certno, seed).await;
+                finished.lock().unwrap_or_else(|p| p.into_inner()).insert(n, outcome);
+                completed.fetch_add(1, Ordering::Relaxed);
             });
         }
-        let crash_now = opts.crash_every.is_some() && end < opts.visits;
-        if crash_now {
-            // Let about half the chunk through, then crash the hub with the rest in flight.
-            let half = next + (end - next) / 2;
-            while done.load(Ordering::Relaxed) < half {
+        if opts.crash_every.is_some() && !queue.is_empty() && report.crashes < max_crashes {
+            // Let about half the batch through, then crash the hub with the rest in flight.
+            while finished.lock().unwrap_or_else(|p| p.into_inner()).len() < batch.len() / 2 {
                 tokio::time::sleep(Duration::from_millis(2)).await;
-                show_progress(opts, &done);
+                show_progress(opts, &completed);
             }
             sys.stop();
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
             report.crashes += 1;
             sys = system::start(&sys_opts).await?; // resumes what the crash left between steps
+            // The hospital's system retries what the crash cut short, with the same keys.
+            let mut finished = finished.lock().unwrap_or_else(|p| p.into_inner());
+            finished.retain(|_, outcome| !matches!(outcome, Err(e) if e.ends_with("no answer")));
+            for visit in batch.into_iter().rev().filter(|(n, _)| !finished.contains_key(n)) {
+                queue.push_front(visit);
+            }
+            collect_failures(&finished, &mut failures);
         } else {
             while tasks.join_next().await.is_some() {
-                show_progress(opts, &done);
+                show_progress(opts, &completed);
             }
+            collect_failures(&finished.lock().unwrap_or_else(|p| p.into_inner()), &mut failures);
         }
-        next = end;
     }
+    report.not_settled_reasons = failures;
     if opts.progress {
         eprintln!();
     }
@@ -205,6 +218,12 @@ async fn simulate_in(dir: &std::path::Path, opts: &SimulateOptions, started: Ins
     report.settlements_per_second = ((report.settled + report.unpaid_bills) as f64 / elapsed * 10.0).round() / 10.0;
     sys.stop();
     Ok(report)
+}
+
+fn collect_failures(finished: &HashMap<usize, Result<(), String>>, into: &mut BTreeMap<String, usize>) {
+    for reason in finished.values().filter_map(|o| o.as_ref().err()) {
+        *into.entry(reason.clone()).or_default() += 1;
+    }
 }
 
 fn show_progress(opts: &SimulateOptions, done: &AtomicUsize) {
@@ -320,6 +339,9 @@ pub async fn main(opts: SimulateOptions, as_json: bool) -> anyhow::Result<()> {
         println!("mismatches {}  double charges {}  lost {}  exceptions {}  ledger balanced {}", r.mismatches, r.double_charges, r.lost, r.exceptions, r.ledger_balanced);
         println!("faults injected {} of {} partner requests; crashes {}", r.faults_injected, r.partner_requests, r.crashes);
         println!("{:.1} s, {:.1} settlements/s", r.seconds, r.settlements_per_second);
+        for (reason, n) in &r.not_settled_reasons {
+            println!("  not settled: {n} × {reason}");
+        }
         for d in &r.details {
             println!("  {d}");
         }

@@ -10,9 +10,8 @@ async fn check(seed: u64, crash_every: Option<usize>) {
     assert!(r.ledger_balanced, "seed {seed}");
     assert!(r.faults_injected > 0, "seed {seed}: faults were injected");
     assert!(r.settled + r.unpaid_bills > 0, "seed {seed}: visits were settled");
-    if crash_every.is_none() {
-        assert_eq!(r.not_settled, 0, "seed {seed}: without crashes every visit settles: {r:#?}");
-    }
+    // The hospital retries what a crash cut short, with the same keys: every visit ends settled.
+    assert_eq!(r.not_settled, 0, "seed {seed}: {:?}", r.not_settled_reasons);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
