@@ -5,7 +5,9 @@
 use serde_json::{json, Value};
 use std::sync::Arc;
 use wugan::his::{fee_line, HisClient};
-use wugan::system::{self, System, SystemOptions};
+use wugan::system::{self, System};
+
+mod common;
 
 const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
 const SPOUSE_CERTNO: &str = "440304198507203318";
@@ -16,18 +18,18 @@ struct World {
     clock: Arc<wugan_bank::ManualClock>,
     operator: HisClient,
     his: HisClient,
+    _dir: common::TempDir,
 }
 
 async fn world() -> World {
-    let dir = std::env::temp_dir().join(format!("wugan-credit-{}", uuid::Uuid::new_v4().simple()));
+    let (mut opts, dir) = common::fresh_options("credit").await;
     // 2026-11-20, noon in China: the first statement comes on 1 December, due 11 December.
     let clock = Arc::new(wugan_bank::ManualClock::new(time::macros::datetime!(2026-11-20 04:00 UTC).unix_timestamp()));
-    let mut opts = SystemOptions::local(dir);
     opts.bank_clock = Some(clock.clone());
     let sys = system::start(&opts).await.expect("system starts");
     let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
     let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
-    World { sys, clock, operator, his }
+    World { sys, clock, operator, his, _dir: dir }
 }
 
 impl World {

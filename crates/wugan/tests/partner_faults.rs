@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use wugan::faults::{Fault, FaultPlan, Rule};
 use wugan::his::{fee_line, HisClient, Reply};
-use wugan::system::{self, SystemOptions};
+use wugan::system;
+
+mod common;
 
 const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
 const EMPLOYEE_PSN_NO: &str = "44030000000000000001";
@@ -28,8 +30,7 @@ async fn until_answered(his: &HisClient, path: &str, key: &str, body: &Value) ->
 }
 
 async fn run_case(step: &str, fault: Fault) {
-    let dir = std::env::temp_dir().join(format!("wugan-fault-{}", uuid::Uuid::new_v4().simple()));
-    let mut opts = SystemOptions::local(dir.clone());
+    let (mut opts, _dir) = common::fresh_options("fault").await;
     let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: step.to_string(), nth: 1, fault }]));
     if step.starts_with(|c: char| c.is_ascii_digit()) {
         opts.insurance_faults = Some(plan.clone());
@@ -73,7 +74,6 @@ async fn run_case(step: &str, fault: Fault) {
     assert_eq!(ledger["hospitals_received_fen"], json!(122_500), "{case}: the hospital is paid once");
     let (_, injected) = plan.counts();
     assert_eq!(injected, 1, "{case}: the fault was injected");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 async fn sandbox_person(insurance_url: &str) -> Value {

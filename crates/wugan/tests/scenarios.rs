@@ -4,7 +4,9 @@
 
 use serde_json::{json, Value};
 use wugan::his::{fee_line, HisClient, Reply};
-use wugan::system::{self, System, SystemOptions};
+use wugan::system::{self, System};
+
+mod common;
 
 /// The sample persons of the built-in insurance center.
 const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
@@ -18,35 +20,16 @@ struct World {
     operator: HisClient,
     his: HisClient,
     other_hospital: HisClient,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn fresh_database_url() -> Option<String> {
-    let admin = std::env::var("WUGAN_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
-    sqlx::any::install_default_drivers();
-    let name = format!("wugan_t_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::AnyPool::connect(&admin).await.expect("connect to the test PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create a test database");
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
-    Some(format!("{base}/{name}"))
+    _dir: common::TempDir,
 }
 
 async fn world() -> World {
-    let dir = std::env::temp_dir().join(format!("wugan-test-{}", uuid::Uuid::new_v4().simple()));
-    let mut opts = SystemOptions::local(dir.clone());
-    opts.database_url = fresh_database_url().await;
+    let (opts, dir) = common::fresh_options("test").await;
     let sys = system::start(&opts).await.expect("system starts");
     let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
     let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
     let other_hospital = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[1].api_key);
-    World { sys, operator, his, other_hospital, _dir: TempDir(dir) }
+    World { sys, operator, his, other_hospital, _dir: dir }
 }
 
 fn credit_line() -> Value {

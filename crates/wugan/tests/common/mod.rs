@@ -1,0 +1,31 @@
+//! What the end-to-end suites share: a fresh system per test, on SQLite by default or, when
+//! WUGAN_TEST_DATABASE_URL names a PostgreSQL server (an admin URL), on a fresh database there.
+
+use wugan::system::SystemOptions;
+
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn fresh_database_url() -> Option<String> {
+    let admin = std::env::var("WUGAN_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+    sqlx::any::install_default_drivers();
+    let name = format!("wugan_t_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::AnyPool::connect(&admin).await.expect("connect to the test PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create a test database");
+    pool.close().await;
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
+    Some(format!("{base}/{name}"))
+}
+
+/// Options for a fresh local system in its own folder (removed when the `TempDir` drops).
+pub async fn fresh_options(label: &str) -> (SystemOptions, TempDir) {
+    let dir = std::env::temp_dir().join(format!("wugan-{label}-{}", uuid::Uuid::new_v4().simple()));
+    let mut opts = SystemOptions::local(dir.clone());
+    opts.database_url = fresh_database_url().await;
+    (opts, TempDir(dir))
+}
