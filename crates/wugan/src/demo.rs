@@ -145,7 +145,13 @@ pub fn visit_lines(rng: &mut XorShift, visit_no: &str) -> Vec<Value> {
     let count = 3 + rng.below(4) as usize;
     (0..count)
         .map(|i| {
-            let (code, price) = if i == 0 { ITEMS[0] } else { ITEMS[1 + rng.below(ITEMS.len() as u64 - 1) as usize] };
+            // A consultation first; then tests and drugs, and now and then a self-paid check-up.
+            let last = ITEMS.len() - 1;
+            let (code, price) = match (i, rng.below(12) as usize) {
+                (0, _) => ITEMS[0],
+                (_, 11) => ITEMS[last],
+                (_, k) => ITEMS[1 + k % (last - 1)],
+            };
             let qty = 1 + rng.below(3) as i64;
             let unit = wugan_domain::Fen::parse_yuan(price).unwrap_or_default();
             let total = wugan_domain::Fen(unit.0 * qty);
