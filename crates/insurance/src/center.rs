@@ -3,6 +3,7 @@
 //! answer, never a second settlement).
 
 use crate::envelope::{reply, Envelope, ReplyStamp, TxError};
+use crate::faults::{FaultInjector, Faults};
 use crate::person::Person;
 use crate::state::{PersonView, SettlementSummary, State, StoredReply};
 use crate::tx::{dispatch, Ctx};
@@ -27,6 +28,8 @@ pub struct InsuranceCenter {
     state: Mutex<State>,
     /// Serial of inf_refmsgid, outside the lock so even refused requests get one.
     ref_serial: AtomicU64,
+    /// Injected faults at the HTTP edge (off unless [`InsuranceCenter::with_faults`]).
+    faults: FaultInjector,
 }
 
 impl InsuranceCenter {
@@ -43,7 +46,19 @@ impl InsuranceCenter {
             admdvs: config.admdvs,
             policy: config.policy,
             ref_serial: AtomicU64::new(seq_start),
+            faults: FaultInjector::new(Faults::default()),
         })
+    }
+
+    /// Turns on fault injection (latency, refusals, errors, timeouts after commit, duplicate
+    /// delivery) for requests that come through [`crate::router`]. Seeded: deterministic.
+    pub fn with_faults(mut self, faults: Faults) -> InsuranceCenter {
+        self.faults = FaultInjector::new(faults);
+        self
+    }
+
+    pub fn faults(&self) -> &FaultInjector {
+        &self.faults
     }
 
     pub fn admdvs(&self) -> &str {

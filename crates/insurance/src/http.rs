@@ -1,6 +1,7 @@
 //! HTTP surface: the national interface endpoint, health, and sandbox-only audit views.
 
 use crate::center::InsuranceCenter;
+use crate::faults::BeforeHandling;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -10,6 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The national interface path (国家医保信息平台 统一服务入口).
 pub const CALL_SERVICE_PATH: &str = "/fsi/api/rsfComIfsService/callService";
@@ -28,12 +30,47 @@ pub fn router(center: Arc<InsuranceCenter>) -> Router {
 
 /// The body is read as bytes and parsed by the center, so malformed JSON gets an infcode -1 envelope
 /// (HTTP 200), never axum's plain-text rejection.
-async fn call_service(State(center): State<Arc<InsuranceCenter>>, body: Body) -> Json<serde_json::Value> {
-    match to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => Json(center.call(&bytes)),
+async fn call_service(State(center): State<Arc<InsuranceCenter>>, body: Body) -> Response {
+    let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
         // An unreadable or oversized body: let the center answer as for malformed JSON.
-        Err(_) => Json(center.call(b"<body unreadable or larger than the limit>")),
+        Err(_) => axum::body::Bytes::from_static(b"<body unreadable or larger than the limit>"),
+    };
+    if !center.faults().is_active() {
+        return Json(center.call(&bytes)).into_response();
     }
+    with_faults(&center, &bytes).await
+}
+
+/// The injected faults around one call: latency; refusal (503) or error (500) before anything is
+/// done; a duplicate delivery (the second reply, a msgid replay, is sent); a 504 after commit.
+async fn with_faults(center: &InsuranceCenter, bytes: &[u8]) -> Response {
+    let faults = center.faults().faults().clone();
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    match center.faults().before_handling() {
+        BeforeHandling::Proceed => {}
+        BeforeHandling::Refuse => return fault(StatusCode::SERVICE_UNAVAILABLE, "injected fault: request refused, nothing was done"),
+        BeforeHandling::Error => return fault(StatusCode::INTERNAL_SERVER_ERROR, "injected fault: internal error, nothing was done"),
+    }
+    let mut reply = center.call(bytes);
+    if faults.duplicate_delivery {
+        reply = center.call(bytes);
+    }
+    if center.faults().timeout_after_commit() {
+        tracing::debug!("injected fault: committed, answering with a timeout");
+        if faults.timeout_hang_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(faults.timeout_hang_ms)).await;
+        }
+        return fault(StatusCode::GATEWAY_TIMEOUT, "injected fault: the outcome is unknown; retry with the same msgid or query (5203)");
+    }
+    Json(reply).into_response()
+}
+
+/// A gateway-level failure: no envelope (a real gateway answers these with its own page).
+fn fault(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"error": message}))).into_response()
 }
 
 async fn health(State(center): State<Arc<InsuranceCenter>>) -> Json<serde_json::Value> {

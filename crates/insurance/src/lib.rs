@@ -6,6 +6,10 @@
 //! `tx` (one function per transaction: parse wire → check state → `wugan_policy` → mutate → wire)
 //! → `state` (in memory). The benefit arithmetic is never here.
 //!
+//! Transactions: `tx` (9001, 1101, 2201–2205, 5203), `inpatient` (2401/2402/2404/2405, 2301/2302),
+//! `settle` (2206–2208 and 2303–2305: one shape, batch or interim selection, exact reversal).
+//! `faults`: seeded fault injection at the HTTP edge ([`InsuranceCenter::with_faults`]).
+//!
 //! Sandbox conventions (not part of the national interface):
 //! - e-voucher token (mdtrt_cert_type 01) of a person without `ec_token` is `"EC" + psn_no`; social
 //!   security card number (03) without `card_no` is `"SC" + psn_no`;
@@ -15,13 +19,17 @@
 
 mod center;
 mod envelope;
+pub mod faults;
 mod http;
+mod inpatient;
 mod person;
+mod settle;
 mod state;
 mod tx;
 
 pub use center::{InsuranceCenter, InsuranceConfig};
 pub use envelope::TxError;
+pub use faults::Faults;
 pub use http::{router, CALL_SERVICE_PATH};
 pub use person::{load_persons_jsonl, parse_persons_jsonl, sample_persons, Person};
 pub use state::{PersonView, SettlementSummary};

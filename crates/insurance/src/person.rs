@@ -24,11 +24,11 @@ pub struct Person {
     pub gend: String,
     /// 出生日期 yyyy-MM-dd.
     pub brdy: String,
-    /// 险种类型: 310 职工, 390 居民.
-    #[serde(with = "wire::text")]
+    /// 险种类型: 310 职工, 390 居民; "" for a person not insured (未参保).
+    #[serde(default, with = "text_or_empty")]
     pub insutype: String,
-    /// 人员类别: 1101 在职, 1201 退休, 1501 居民 …
-    #[serde(with = "wire::text")]
+    /// 人员类别: 1101 在职, 1201 退休, 1501 居民 …; may be "" for a person not insured.
+    #[serde(default, with = "text_or_empty")]
     pub psn_type: String,
     /// 参保地医保区划.
     #[serde(with = "wire::text")]
@@ -53,9 +53,30 @@ pub struct Person {
     /// 参保日期 yyyy-MM-dd.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psn_insu_date: Option<String>,
-    /// 人员身份类别 codes (低保 …), reported in 1101 `idetinfo`.
+    /// 人员身份类别 codes (低保 …), reported in 1101 `idetinfo`; they select 医疗救助.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub idet_types: Vec<String>,
+    /// 参保状态: "1" 正常参保 (the default); anything else (2 暂停, 4 终止 …) is not insured.
+    #[serde(default, with = "wire::text_opt", skip_serializing_if = "Option::is_none")]
+    pub psn_insu_stas: Option<String>,
+    /// 个人账户家庭共济: the family member (psn_no) whose personal account pays what this person's
+    /// own account cannot (reported as `acct_mulaid_pay`, inside `acct_pay`).
+    #[serde(default, with = "wire::text_opt", skip_serializing_if = "Option::is_none")]
+    pub mulaid_payer_psn_no: Option<String>,
+}
+
+/// A text field that may be "" or missing (read as ""), a number, or text.
+mod text_or_empty {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use wugan_policy::decimal::text_of;
+
+    pub fn serialize<S: Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(text_of(&serde_json::Value::deserialize(d)?).unwrap_or_default())
+    }
 }
 
 impl Person {
@@ -67,6 +88,17 @@ impl Person {
     /// The social security card number: the file's `card_no`, or `"SC" + psn_no`.
     pub fn card_no(&self) -> String {
         self.card_no.clone().unwrap_or_else(|| format!("SC{}", self.psn_no))
+    }
+
+    /// 参保状态 as 1101 reports it ("1" unless the file says otherwise).
+    pub fn insu_stas(&self) -> &str {
+        self.psn_insu_stas.as_deref().unwrap_or("1")
+    }
+
+    /// Insured (参保) and in force: an insurance type and status "1". A person who is not cannot
+    /// register (2201 / 2401) or settle (2206 / 2207 / 2303 / 2304) with insurance.
+    pub fn is_insured(&self) -> bool {
+        !self.insutype.is_empty() && self.insu_stas() == "1"
     }
 
     pub fn birth_date(&self) -> Option<Date> {
@@ -136,6 +168,8 @@ pub fn sample_persons() -> Vec<Person> {
             emp_name: emp.map(str::to_string),
             psn_insu_date: Some("2015-07-01".into()),
             idet_types: vec![],
+            psn_insu_stas: None,
+            mulaid_payer_psn_no: None,
         };
     vec![
         person(1, "张三", "440301199001011234", "1", "1990-01-01", "310", "1101", Fen::yuan(800), Some("深圳示例科技有限公司")),

@@ -15,6 +15,8 @@ pub struct Account {
     pub person: Person,
     /// 个人账户余额; never below zero (acct_pay is at most the balance).
     pub balc: Fen,
+    /// 家庭共济: the bound family member (psn_no) whose account pays when this one is short.
+    pub mulaid_payer: Option<String>,
     pub ytd: BTreeMap<i32, Ytd>,
 }
 
@@ -28,11 +30,38 @@ pub struct Visit {
     pub med_type: Option<String>,
     pub mdtrt_cert_type: Option<String>,
     pub begndate: Date,
-    /// 2202 撤销: no fees or settlement may follow.
+    /// 2202 / 2404 撤销: no fees or settlement may follow.
     pub cancelled: bool,
     pub fees: Vec<FeeRecord>,
-    /// The settlement currently in force, if any (cleared by 2208).
-    pub active_setl_id: Option<String>,
+    /// Settlements in force, oldest first: an outpatient visit may settle batch by batch
+    /// (chrg_bchno), an admission in interim steps (中途结算). 2208 / 2305 remove one.
+    pub settlements: Vec<String>,
+    /// 住院 (2401) state; `None` for an outpatient registration (2201).
+    pub admission: Option<Admission>,
+}
+
+/// An admission's own state (入院 2401 → 出院 2402 → 结算 2304).
+#[derive(Debug, Clone, Default)]
+pub struct Admission {
+    /// 出院时间 once discharged (2402); cleared by 2405.
+    pub discharged: Option<String>,
+    /// The final (not interim) settlement, which closes the admission to fees.
+    pub final_setl_id: Option<String>,
+}
+
+impl Visit {
+    /// The settlement that closes the visit to new fees: for an outpatient visit any settlement
+    /// in force, for an admission only its final settlement (interim ones leave it open).
+    pub fn closed_by(&self) -> Option<&str> {
+        match &self.admission {
+            None => self.settlements.last().map(String::as_str),
+            Some(a) => a.final_setl_id.as_deref(),
+        }
+    }
+
+    pub fn is_inpatient(&self) -> bool {
+        self.admission.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +76,8 @@ pub enum FeeStatus {
 pub struct FeeRecord {
     pub feedetl_sn: String,
     pub chrg_bchno: String,
+    /// 原费用流水号 of a refund line (2301, negative cnt); `None` for a charge.
+    pub init_feedetl_sn: Option<String>,
     /// The line as the engine reads it (class and caps come from the catalogue).
     pub line: FeeLine,
     /// The split reported in the 2204 reply.
@@ -70,6 +101,11 @@ pub struct Settlement {
     /// The accumulator year and the change this settlement made to it.
     pub year: i32,
     pub ytd_delta: Ytd,
+    /// 住院结算 (2304), and whether it was interim (中途结算, mid_setl_flag 1).
+    pub inpatient: bool,
+    pub mid_setl: bool,
+    /// The family member whose account paid `acct_mulaid_pay` (家庭共济), restored on cancel.
+    pub mulaid_payer: Option<String>,
     pub cancelled: bool,
     /// The 2207 output as sent, for 5203 (a caller that lost the reply asks again).
     pub output: Value,
@@ -122,6 +158,8 @@ pub struct State {
     pub registrations: HashMap<(String, String), String>,
     pub settlements: Vec<Settlement>,
     pub settlement_index: HashMap<String, usize>,
+    /// psn_no → indexes into `settlements`, for admission counts without a scan of everyone's.
+    pub by_person: HashMap<String, Vec<usize>>,
     pub replies: ReplyStore,
     /// Hospital grade by fixmedins_code (default [`State::DEFAULT_GRADE`]).
     pub hosp_grades: HashMap<String, u32>,
@@ -138,6 +176,7 @@ impl State {
         for person in persons {
             state.add_person(person)?;
         }
+        state.check_bindings()?;
         Ok(state)
     }
 
@@ -153,11 +192,32 @@ impl State {
                 anyhow::bail!("persons {other} and {psn_no} share the same {what}");
             }
         }
-        let account = Account { balc: person.balc, ytd: BTreeMap::new(), person };
+        let mulaid_payer = person.mulaid_payer_psn_no.clone();
+        let account = Account { balc: person.balc, mulaid_payer, ytd: BTreeMap::new(), person };
         if self.accounts.insert(psn_no.clone(), account).is_some() {
             anyhow::bail!("psn_no {psn_no} appears twice");
         }
         Ok(())
+    }
+
+    /// A family binding must name another known person (checked once everyone is loaded).
+    fn check_bindings(&self) -> anyhow::Result<()> {
+        for (psn_no, account) in &self.accounts {
+            match account.mulaid_payer.as_deref() {
+                Some(payer) if payer == psn_no => anyhow::bail!("person {psn_no}: mulaid_payer_psn_no names the person themself"),
+                Some(payer) if !self.accounts.contains_key(payer) => {
+                    anyhow::bail!("person {psn_no}: mulaid_payer_psn_no {payer} is not a known person")
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The balance the patient's bound family member can lend (家庭共济), if any.
+    pub fn mulaid_balc(&self, psn_no: &str) -> Fen {
+        let payer = self.accounts.get(psn_no).and_then(|a| a.mulaid_payer.as_deref());
+        payer.and_then(|p| self.accounts.get(p)).map_or(Fen::ZERO, |a| a.balc)
     }
 
     pub fn next_seq(&mut self) -> u64 {
@@ -170,8 +230,16 @@ impl State {
     }
 
     pub fn push_settlement(&mut self, settlement: Settlement) {
-        self.settlement_index.insert(settlement.setl_id.clone(), self.settlements.len());
+        let at = self.settlements.len();
+        self.settlement_index.insert(settlement.setl_id.clone(), at);
+        self.by_person.entry(settlement.psn_no.clone()).or_default().push(at);
         self.settlements.push(settlement);
+    }
+
+    /// A person's settlements, oldest first.
+    pub fn settlements_of<'s>(&'s self, psn_no: &str) -> impl Iterator<Item = &'s Settlement> + 's {
+        let indexes = self.by_person.get(psn_no).map_or(&[][..], Vec::as_slice);
+        indexes.iter().filter_map(|&i| self.settlements.get(i))
     }
 
     pub fn grade_of(&self, fixmedins_code: &str) -> u32 {

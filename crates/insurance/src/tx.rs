@@ -4,12 +4,20 @@
 use crate::center::Now;
 use crate::envelope::{opt_text, opt_yuan, req_text, Envelope, TxError};
 use crate::person::Person;
-use crate::state::{FeeRecord, FeeStatus, Settlement, State, Visit};
+use crate::state::{FeeRecord, FeeStatus, State, Visit};
+use crate::{inpatient, settle};
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 use wugan_domain::money::Fen;
-use wugan_policy::decimal::{parse_flag, Price, Qty};
-use wugan_policy::{adjudicate, split_line, Acct, Adjudication, Claim, ClaimPerson, ClaimVisit, Date, FeeLine, PolicySet, SetlAmounts};
+use wugan_policy::decimal::{Price, Qty};
+use wugan_policy::{split_line, Date, FeeLine, PolicySet, SetlAmounts};
+
+/// Outpatient (门诊, 22xx) or inpatient (住院, 23xx/24xx): which transactions a visit takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Outpatient,
+    Inpatient,
+}
 
 /// What every transaction may read besides the state.
 pub struct Ctx<'a> {
@@ -28,25 +36,34 @@ pub fn dispatch(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         "2202" => cancel_registration(state, ctx),
         "2204" => upload_fees(state, ctx),
         "2205" => cancel_fees(state, ctx),
-        "2206" => pre_settle(state, ctx),
-        "2207" => settle(state, ctx),
-        "2208" => cancel_settlement(state, ctx),
+        "2206" => settle::pre_settle(state, ctx, Kind::Outpatient),
+        "2207" => settle::settle(state, ctx, Kind::Outpatient),
+        "2208" => settle::cancel(state, ctx, Kind::Outpatient),
+        "2401" => inpatient::admit(state, ctx),
+        "2402" => inpatient::discharge(state, ctx),
+        "2404" => inpatient::cancel_admission(state, ctx),
+        "2405" => inpatient::cancel_discharge(state, ctx),
+        "2301" => inpatient::upload_fees(state, ctx),
+        "2302" => inpatient::cancel_fees(state, ctx),
+        "2303" => settle::pre_settle(state, ctx, Kind::Inpatient),
+        "2304" => settle::settle(state, ctx, Kind::Inpatient),
+        "2305" => settle::cancel(state, ctx, Kind::Inpatient),
         "2203" | "2203A" => upload_visit_info(state, ctx),
         "5203" => query_settlement(state, ctx),
         other => Err(TxError::new(&format!("不支持的交易编号 {other}"), format!("unsupported transaction (infno) {other}"))),
     }
 }
 
-fn not_found() -> TxError {
+pub(crate) fn not_found() -> TxError {
     TxError::new("未查询到参保人员信息", "person not found")
 }
 
-fn mismatch(field: &str, given: &str, expected: &str) -> TxError {
+pub(crate) fn mismatch(field: &str, given: &str, expected: &str) -> TxError {
     TxError::new(&format!("{field} 与记录不符"), format!("{field} '{given}' does not match the record ('{expected}')"))
 }
 
 /// Checks an optional input field against the record.
-fn check_same(data: &Value, field: &str, expected: &str) -> Result<(), TxError> {
+pub(crate) fn check_same(data: &Value, field: &str, expected: &str) -> Result<(), TxError> {
     match opt_text(data, field) {
         Some(given) if given != expected => Err(mismatch(field, &given, expected)),
         _ => Ok(()),
@@ -67,16 +84,23 @@ fn person_info(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let psn_no = find_person(state, data)?;
     let account = state.accounts.get(&psn_no).ok_or_else(not_found)?;
     let p = &account.person;
+    // A person never insured (no insutype) has no insurance record at all; a suspended or ended
+    // one (psn_insu_stas ≠ "1") is reported with that status. Neither may settle with insurance.
+    let insuinfo = if p.insutype.is_empty() {
+        vec![]
+    } else {
+        vec![json!({
+            "balc": account.balc.to_yuan_string(), "insutype": p.insutype, "psn_type": p.psn_type,
+            "psn_insu_stas": p.insu_stas(), "psn_insu_date": p.psn_insu_date, "paus_insu_date": null, "cvlserv_flag": "0",
+            "insuplc_admdvs": p.insuplc_admdvs, "emp_name": p.emp_name.clone().unwrap_or_default(),
+        })]
+    };
     Ok(json!({
         "baseinfo": {
             "psn_no": p.psn_no, "psn_cert_type": "01", "certno": p.certno, "psn_name": p.psn_name,
             "gend": p.gend, "naty": naty(p), "brdy": p.brdy, "age": age_on(p, ctx.now.date()),
         },
-        "insuinfo": [{
-            "balc": account.balc.to_yuan_string(), "insutype": p.insutype, "psn_type": p.psn_type,
-            "psn_insu_stas": "1", "psn_insu_date": p.psn_insu_date, "paus_insu_date": null, "cvlserv_flag": "0",
-            "insuplc_admdvs": p.insuplc_admdvs, "emp_name": p.emp_name.clone().unwrap_or_default(),
-        }],
+        "insuinfo": insuinfo,
         "idetinfo": p.idet_types.iter().map(|t| json!({
             "psn_idet_type": t, "psn_type_lv": null, "memo": null, "begntime": null, "endtime": null,
         })).collect::<Vec<_>>(),
@@ -113,11 +137,11 @@ fn find_person(state: &State, data: &Value) -> Result<String, TxError> {
     index.cloned().ok_or_else(not_found)
 }
 
-fn naty(p: &Person) -> String {
+pub(crate) fn naty(p: &Person) -> String {
     p.naty.clone().unwrap_or_else(|| "01".into())
 }
 
-fn age_on(p: &Person, on: Date) -> u32 {
+pub(crate) fn age_on(p: &Person, on: Date) -> u32 {
     p.birth_date().map_or(0, |b| b.age_on(on))
 }
 
@@ -126,7 +150,7 @@ fn age_on(p: &Person, on: Date) -> u32 {
 fn register(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let data = ctx.env.data()?;
     let psn_no = req_text(data, "psn_no")?;
-    let account = state.accounts.get(&psn_no).ok_or_else(not_found)?;
+    let account = insured(state, &psn_no)?;
     let insutype = account.person.insutype.clone();
     check_same(data, "insutype", &insutype)?;
     let ipt_otp_no = req_text(data, "ipt_otp_no")?;
@@ -137,12 +161,7 @@ fn register(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
             format!("already registered: ipt_otp_no {ipt_otp_no} is visit {existing}"),
         ));
     }
-    let begndate = match opt_text(data, "begntime") {
-        Some(t) => {
-            Date::parse(&t).ok_or_else(|| TxError::new("begntime 格式错误", format!("begntime '{t}' is not yyyy-MM-dd HH:mm:ss")))?
-        }
-        None => ctx.now.date(),
-    };
+    let begndate = begin_date(data, ctx)?;
     let mdtrt_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
     let visit = Visit {
         psn_no: psn_no.clone(),
@@ -154,31 +173,82 @@ fn register(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         begndate,
         cancelled: false,
         fees: Vec::new(),
-        active_setl_id: None,
+        settlements: Vec::new(),
+        admission: None,
     };
     state.visits.insert(mdtrt_id.clone(), visit);
     state.registrations.insert(key, mdtrt_id.clone());
     Ok(json!({"data": {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "ipt_otp_no": ipt_otp_no}}))
 }
 
-/// A visit that can still take fees or a settlement.
-fn open_visit<'s>(state: &'s State, mdtrt_id: &str) -> Result<&'s Visit, TxError> {
+/// The person, if insured: 未参保 (no insurance type) or a status other than "1" (暂停, 终止 …)
+/// cannot register or settle with insurance — the hospital charges them as self-paying patients.
+pub(crate) fn insured<'s>(state: &'s State, psn_no: &str) -> Result<&'s crate::state::Account, TxError> {
+    let account = state.accounts.get(psn_no).ok_or_else(not_found)?;
+    if !account.person.is_insured() {
+        return Err(TxError::new(
+            "未参保或参保状态异常，不能医保结算",
+            format!(
+                "not insured: person {psn_no} (insutype '{}', psn_insu_stas {}) cannot use insurance",
+                account.person.insutype,
+                account.person.insu_stas()
+            ),
+        ));
+    }
+    Ok(account)
+}
+
+/// `begntime` as a date, or today.
+pub(crate) fn begin_date(data: &Value, ctx: &Ctx) -> Result<Date, TxError> {
+    match opt_text(data, "begntime") {
+        Some(t) => Date::parse(&t).ok_or_else(|| TxError::new("begntime 格式错误", format!("begntime '{t}' is not yyyy-MM-dd HH:mm:ss"))),
+        None => Ok(ctx.now.date()),
+    }
+}
+
+/// A visit that exists and was not cancelled.
+pub(crate) fn live_visit<'s>(state: &'s State, mdtrt_id: &str) -> Result<&'s Visit, TxError> {
     let visit = state.visits.get(mdtrt_id).ok_or_else(|| TxError::new("就诊ID不存在", format!("unknown mdtrt_id {mdtrt_id}")))?;
     if visit.cancelled {
         return Err(TxError::new("该就诊已撤销", format!("visit {mdtrt_id} was cancelled")));
     }
-    if let Some(setl_id) = &visit.active_setl_id {
-        return Err(TxError::new(
-            "该就诊已结算，请先撤销结算",
-            format!("visit {mdtrt_id} is already settled (setl_id {setl_id}); cancel the settlement first"),
-        ));
+    Ok(visit)
+}
+
+/// A live visit of this kind (an admission takes 23xx/24xx, an outpatient visit 22xx).
+pub(crate) fn visit_of_kind<'s>(state: &'s State, mdtrt_id: &str, kind: Kind) -> Result<&'s Visit, TxError> {
+    let visit = live_visit(state, mdtrt_id)?;
+    match (kind, visit.is_inpatient()) {
+        (Kind::Outpatient, true) => {
+            Err(TxError::new("住院就诊请使用住院交易", format!("visit {mdtrt_id} is an admission: use 2301-2305 / 2402-2405")))
+        }
+        (Kind::Inpatient, false) => {
+            Err(TxError::new("门诊就诊请使用门诊交易", format!("visit {mdtrt_id} is an outpatient visit: use 2204-2208")))
+        }
+        _ => Ok(visit),
+    }
+}
+
+/// A visit that can still take fees: live, and not closed by a settlement.
+pub(crate) fn open_visit<'s>(state: &'s State, mdtrt_id: &str) -> Result<&'s Visit, TxError> {
+    let visit = live_visit(state, mdtrt_id)?;
+    if let Some(setl_id) = visit.closed_by() {
+        return Err(already_settled(mdtrt_id, setl_id));
     }
     Ok(visit)
+}
+
+pub(crate) fn already_settled(mdtrt_id: &str, setl_id: &str) -> TxError {
+    TxError::new(
+        "该就诊已结算，请先撤销结算",
+        format!("visit {mdtrt_id} is already settled (setl_id {setl_id}); cancel the settlement first"),
+    )
 }
 
 fn cancel_registration(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let data = ctx.env.data()?;
     let mdtrt_id = req_text(data, "mdtrt_id")?;
+    visit_of_kind(state, &mdtrt_id, Kind::Outpatient)?;
     let visit = open_visit(state, &mdtrt_id)?;
     check_same(data, "psn_no", &visit.psn_no)?;
     check_same(data, "ipt_otp_no", &visit.ipt_otp_no)?;
@@ -205,6 +275,7 @@ fn upload_visit_info(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         .filter(|v| v.is_object())
         .ok_or_else(|| TxError::new("缺少就诊信息 mdtrtinfo", "missing input.mdtrtinfo"))?;
     let mdtrt_id = req_text(info, "mdtrt_id")?;
+    visit_of_kind(state, &mdtrt_id, Kind::Outpatient)?;
     let visit = open_visit(state, &mdtrt_id)?;
     check_same(info, "psn_no", &visit.psn_no)?;
     let med_type = opt_text(info, "med_type");
@@ -220,20 +291,29 @@ fn upload_visit_info(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
 // ---------------------------------------------------------------- 2204 / 2205 费用明细
 
 /// One incoming fee line, parsed.
-struct IncomingFee {
-    mdtrt_id: String,
-    feedetl_sn: String,
-    chrg_bchno: String,
-    psn_no: Option<String>,
-    line: FeeLine,
+pub(crate) struct IncomingFee {
+    pub mdtrt_id: String,
+    pub feedetl_sn: String,
+    pub chrg_bchno: String,
+    /// 原费用流水号 (2301 refunds).
+    pub init_feedetl_sn: Option<String>,
+    pub psn_no: Option<String>,
+    pub line: FeeLine,
 }
 
 fn upload_fees(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    store_fees(state, ctx, Kind::Outpatient)
+}
+
+/// 2204 / 2301: every line is checked (visit open and of the right kind, serial unique, refund
+/// naming a live charge) before any is kept; the reply is the 2204-style split of each line.
+pub(crate) fn store_fees(state: &mut State, ctx: &Ctx, kind: Kind) -> Result<Value, TxError> {
     let lines = fee_details(&ctx.env.input)?;
-    let mut incoming = Vec::with_capacity(lines.len());
+    let mut incoming: Vec<(IncomingFee, wugan_policy::LineResult)> = Vec::with_capacity(lines.len());
     let mut seen = HashSet::new();
     for (i, raw) in lines.iter().enumerate() {
-        let fee = parse_fee(i, raw)?;
+        let fee = parse_fee(i, raw, kind)?;
+        visit_of_kind(state, &fee.mdtrt_id, kind)?;
         let visit = open_visit(state, &fee.mdtrt_id)?;
         if let Some(psn_no) = &fee.psn_no {
             if psn_no != &visit.psn_no {
@@ -247,6 +327,9 @@ fn upload_fees(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
                 format!("duplicate feedetl_sn {} in visit {}", fee.feedetl_sn, fee.mdtrt_id),
             ));
         }
+        if let Some(original) = &fee.init_feedetl_sn {
+            crate::inpatient::check_refund(visit, &incoming, &fee, original)?;
+        }
         let result = split_line(i, &fee.line, ctx.policy)?;
         incoming.push((fee, result));
     }
@@ -257,6 +340,7 @@ fn upload_fees(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
             visit.fees.push(FeeRecord {
                 feedetl_sn: fee.feedetl_sn,
                 chrg_bchno: fee.chrg_bchno,
+                init_feedetl_sn: fee.init_feedetl_sn,
                 line: fee.line,
                 result,
                 status: FeeStatus::Unsettled,
@@ -267,7 +351,7 @@ fn upload_fees(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
 }
 
 /// `input.feedetail` (or `input.data.feedetail`), an array or a single object.
-fn fee_details(input: &Value) -> Result<Vec<Value>, TxError> {
+pub(crate) fn fee_details(input: &Value) -> Result<Vec<Value>, TxError> {
     let node = input.get("feedetail").or_else(|| input.get("data").and_then(|d| d.get("feedetail")));
     match node {
         Some(Value::Array(items)) if !items.is_empty() => Ok(items.clone()),
@@ -276,7 +360,9 @@ fn fee_details(input: &Value) -> Result<Vec<Value>, TxError> {
     }
 }
 
-fn parse_fee(i: usize, raw: &Value) -> Result<IncomingFee, TxError> {
+/// Parses one fee line. Outpatient lines (2204) are never negative; an inpatient line (2301) may be
+/// a refund — negative `cnt` and amount, naming the charged line in `init_feedetl_sn`.
+pub(crate) fn parse_fee(i: usize, raw: &Value, kind: Kind) -> Result<IncomingFee, TxError> {
     let at = |e: TxError| TxError::bilingual(format!("第{}条明细 / fee line {}: {}", i + 1, i + 1, e.message));
     let decimal = |key: &str, scale: u32| {
         raw.get(key)
@@ -293,10 +379,8 @@ fn parse_fee(i: usize, raw: &Value) -> Result<IncomingFee, TxError> {
         (None, Some(p), Some(c)) => p.times(c),
         _ => return Err(at(TxError::missing("det_item_fee_sumamt"))),
     };
-    let negative = amount.is_negative() || pric.is_some_and(|p| p.0 < 0) || cnt.is_some_and(|c| c.0 < 0);
-    if negative {
-        return Err(at(TxError::new("门诊费用明细金额不能为负", "outpatient fee amounts, prices and quantities must not be negative")));
-    }
+    let init_feedetl_sn = opt_text(raw, "init_feedetl_sn");
+    check_sign(amount, pric, cnt, kind, init_feedetl_sn.is_some()).map_err(at)?;
     if let (Some(p), Some(c)) = (pric, cnt) {
         // The platform checks the line's arithmetic; one fen of rounding is allowed.
         if (p.times(c) - amount).0.abs() > 1 {
@@ -310,6 +394,7 @@ fn parse_fee(i: usize, raw: &Value) -> Result<IncomingFee, TxError> {
     Ok(IncomingFee {
         mdtrt_id: req_text(raw, "mdtrt_id").map_err(at)?,
         chrg_bchno: opt_text(raw, "chrg_bchno").unwrap_or_default(),
+        init_feedetl_sn,
         psn_no: opt_text(raw, "psn_no"),
         line: FeeLine {
             feedetl_sn: Some(feedetl_sn.clone()),
@@ -326,11 +411,33 @@ fn parse_fee(i: usize, raw: &Value) -> Result<IncomingFee, TxError> {
     })
 }
 
+/// Signs of a fee line: prices are never negative; a charge is not negative; a refund (2301 only)
+/// has a negative amount and quantity and names its charge.
+fn check_sign(amount: Fen, pric: Option<Price>, cnt: Option<Qty>, kind: Kind, refund_of: bool) -> Result<(), TxError> {
+    let negative_qty = amount.is_negative() || cnt.is_some_and(|c| c.0 < 0);
+    if pric.is_some_and(|p| p.0 < 0) || (negative_qty && kind == Kind::Outpatient) {
+        return Err(TxError::new("门诊费用明细金额不能为负", "outpatient fee amounts, prices and quantities must not be negative"));
+    }
+    if negative_qty && !refund_of {
+        return Err(TxError::new(
+            "退费明细须填写原费用流水号",
+            "a refund line (negative cnt) must name the charged line in init_feedetl_sn",
+        ));
+    }
+    if refund_of && (!amount.is_negative() || cnt.is_some_and(|c| c.0 >= 0)) {
+        return Err(TxError::new(
+            "退费明细数量和金额须为负",
+            "a line with init_feedetl_sn is a refund: cnt and det_item_fee_sumamt must be negative",
+        ));
+    }
+    Ok(())
+}
+
 /// 2205: `chrg_bchno` "0000" (or absent) deletes every unsettled line, otherwise that batch's.
 fn cancel_fees(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let data = ctx.env.data()?;
     let mdtrt_id = req_text(data, "mdtrt_id")?;
-    let visit = open_visit(state, &mdtrt_id)?;
+    let visit = visit_of_kind(state, &mdtrt_id, Kind::Outpatient)?;
     check_same(data, "psn_no", &visit.psn_no)?;
     let batch = opt_text(data, "chrg_bchno").unwrap_or_else(|| "0000".into());
     let all = batch == "0000";
@@ -346,194 +453,6 @@ fn cancel_fees(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         }
     }
     Ok(json!({"deleted": deleted}))
-}
-
-// ---------------------------------------------------------------- 2206 / 2207 / 2208 结算
-
-/// A settlement computed but not applied.
-struct Prepared {
-    mdtrt_id: String,
-    /// 就诊凭证类型 at registration, when the settlement request does not repeat it.
-    mdtrt_cert_type: Option<String>,
-    psn_no: String,
-    med_type: String,
-    clr_type: &'static str,
-    year: i32,
-    adj: Adjudication,
-}
-
-fn prepare(state: &State, ctx: &Ctx, data: &Value) -> Result<Prepared, TxError> {
-    let mdtrt_id = req_text(data, "mdtrt_id")?;
-    let visit = open_visit(state, &mdtrt_id)?;
-    check_same(data, "psn_no", &visit.psn_no)?;
-    check_same(data, "insutype", &visit.insutype)?;
-    let account = state.accounts.get(&visit.psn_no).ok_or_else(not_found)?;
-    let fees: Vec<&FeeRecord> = visit.fees.iter().filter(|f| f.status == FeeStatus::Unsettled).collect();
-    if fees.is_empty() {
-        return Err(TxError::new("无待结算的费用明细", format!("visit {mdtrt_id} has no unsettled fee lines (upload with 2204 first)")));
-    }
-    check_medfee(data, &fees)?;
-    let med_type = opt_text(data, "med_type").or_else(|| visit.med_type.clone()).unwrap_or_else(|| "11".into());
-    let acct_used = match data.get("acct_used_flag") {
-        None => false,
-        Some(v) => parse_flag(v).ok_or_else(|| TxError::new("acct_used_flag 取值错误", format!("acct_used_flag {v} is not 0 or 1")))?,
-    };
-    let claim = Claim {
-        person: ClaimPerson {
-            insutype: visit.insutype.clone(),
-            psn_type: account.person.psn_type.clone(),
-            age: Some(age_on(&account.person, visit.begndate)),
-            insuplc_admdvs: Some(account.person.insuplc_admdvs.clone()),
-            idet_types: account.person.idet_types.clone(),
-        },
-        visit: ClaimVisit {
-            med_type: med_type.clone(),
-            hosp_grade: Some(state.grade_of(&visit.fixmedins_code)),
-            mdtrtarea_admvs: Some(ctx.admdvs.to_string()),
-            date: visit.begndate,
-            admissions_this_year: Some(admissions_before(state, &visit.psn_no, visit.begndate.year) + 1),
-        },
-        ytd: account.ytd.get(&visit.begndate.year).copied().unwrap_or_default(),
-        acct: Acct { used: acct_used, balc: account.balc },
-        fees: fees.iter().map(|f| f.line.clone()).collect(),
-    };
-    let adj = adjudicate(&claim, ctx.policy)?;
-    let clr_type = if adj.trace.benefit == "inpatient" { "21" } else { "11" };
-    Ok(Prepared {
-        mdtrt_id,
-        mdtrt_cert_type: visit.mdtrt_cert_type.clone(),
-        psn_no: visit.psn_no.clone(),
-        med_type,
-        clr_type,
-        year: visit.begndate.year,
-        adj,
-    })
-}
-
-/// medfee_sumamt must equal the unsettled lines' total: the HIS and the center agree on the bill.
-fn check_medfee(data: &Value, fees: &[&FeeRecord]) -> Result<(), TxError> {
-    let given = opt_yuan(data, "medfee_sumamt")?.ok_or_else(|| TxError::missing("medfee_sumamt"))?;
-    let total: Fen = fees.iter().map(|f| f.result.det_item_fee_sumamt).sum();
-    if given != total {
-        return Err(TxError::new(
-            &format!("医疗费总额 {} 与上传明细合计 {} 不符", given.to_yuan_string(), total.to_yuan_string()),
-            format!("medfee_sumamt {} does not equal the uploaded fee lines' total {}", given.to_yuan_string(), total.to_yuan_string()),
-        ));
-    }
-    Ok(())
-}
-
-/// Inpatient settlements in force for this person and year (for first / repeat deductibles).
-fn admissions_before(state: &State, psn_no: &str, year: i32) -> u32 {
-    let count = state.settlements.iter().filter(|s| !s.cancelled && s.psn_no == psn_no && s.year == year && s.clr_type == "21").count();
-    u32::try_from(count).unwrap_or(u32::MAX - 1)
-}
-
-fn pre_settle(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
-    let data = ctx.env.data()?;
-    let p = prepare(state, ctx, data)?;
-    let account = state.accounts.get(&p.psn_no).ok_or_else(not_found)?;
-    let setlinfo = setlinfo(ctx, &p.head(data), &account.person, &p.adj.setlinfo, None);
-    Ok(json!({"setlinfo": setlinfo, "setldetail": p.adj.setldetail}))
-}
-
-fn settle(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
-    let data = ctx.env.data()?;
-    let p = prepare(state, ctx, data)?;
-    check_hospital_split(data, &p.adj.setlinfo)?;
-    let setl_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
-    let s = &p.adj.setlinfo;
-    let account = state.accounts.get_mut(&p.psn_no).ok_or_else(not_found)?;
-    let ytd_before = account.ytd.get(&p.year).copied().unwrap_or_default();
-    account.balc -= s.acct_pay;
-    account.ytd.insert(p.year, p.adj.ytd);
-    let output = json!({"setlinfo": setlinfo(ctx, &p.head(data), &account.person, s, Some(&setl_id)), "setldetail": p.adj.setldetail});
-    if let Some(visit) = state.visits.get_mut(&p.mdtrt_id) {
-        visit.active_setl_id = Some(setl_id.clone());
-        for fee in visit.fees.iter_mut().filter(|f| f.status == FeeStatus::Unsettled) {
-            fee.status = FeeStatus::Settled(setl_id.clone());
-        }
-    }
-    let visit_fixmedins = state.visits.get(&p.mdtrt_id).map(|v| v.fixmedins_code.clone()).unwrap_or_default();
-    state.push_settlement(Settlement {
-        setl_id,
-        mdtrt_id: p.mdtrt_id.clone(),
-        psn_no: p.psn_no.clone(),
-        fixmedins_code: visit_fixmedins,
-        med_type: p.med_type.clone(),
-        clr_type: p.clr_type.to_string(),
-        mdtrt_cert_type: opt_text(data, "mdtrt_cert_type").or_else(|| p.mdtrt_cert_type.clone()),
-        setl_time: ctx.now.datetime(),
-        amounts: *s,
-        detail: p.adj.setldetail.clone(),
-        year: p.year,
-        ytd_delta: p.adj.ytd.minus(&ytd_before),
-        cancelled: false,
-        output: output.clone(),
-    });
-    Ok(output)
-}
-
-/// 2207 may repeat the 2206 split (fulamt_ownpay_amt …); when it does, it must agree.
-fn check_hospital_split(data: &Value, s: &SetlAmounts) -> Result<(), TxError> {
-    let fields = [
-        ("fulamt_ownpay_amt", s.fulamt_ownpay_amt),
-        ("overlmt_selfpay", s.overlmt_selfpay),
-        ("preselfpay_amt", s.preselfpay_amt),
-        ("inscp_scp_amt", s.inscp_scp_amt),
-    ];
-    for (field, computed) in fields {
-        if let Some(given) = opt_yuan(data, field)? {
-            if given != computed {
-                return Err(TxError::new(
-                    &format!("{field} {} 与中心计算 {} 不符", given.to_yuan_string(), computed.to_yuan_string()),
-                    format!("{field} {} differs from the center's {}", given.to_yuan_string(), computed.to_yuan_string()),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn cancel_settlement(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
-    let data = ctx.env.data()?;
-    let setl_id = req_text(data, "setl_id")?;
-    let unknown = || TxError::new("结算ID不存在", format!("unknown setl_id {setl_id}"));
-    let setl = state.settlement(&setl_id).ok_or_else(unknown)?.clone();
-    check_same(data, "mdtrt_id", &setl.mdtrt_id)?;
-    check_same(data, "psn_no", &setl.psn_no)?;
-    if setl.cancelled {
-        return Err(TxError::new("该结算已撤销", format!("settlement {setl_id} is already cancelled")));
-    }
-    let account = state.accounts.get_mut(&setl.psn_no).ok_or_else(not_found)?;
-    account.balc += setl.amounts.acct_pay;
-    let ytd = account.ytd.entry(setl.year).or_default();
-    *ytd = ytd.minus(&setl.ytd_delta);
-    let mut reversal = setl.amounts.negated();
-    reversal.balc = account.balc;
-    let cancel_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
-    if let Some(visit) = state.visits.get_mut(&setl.mdtrt_id) {
-        visit.active_setl_id = None;
-        for fee in visit.fees.iter_mut().filter(|f| f.status == FeeStatus::Settled(setl_id.clone())) {
-            fee.status = FeeStatus::Cancelled;
-        }
-    }
-    if let Some(&i) = state.settlement_index.get(&setl_id) {
-        state.settlements[i].cancelled = true;
-    }
-    let account = state.accounts.get(&setl.psn_no).ok_or_else(not_found)?;
-    let head = Head {
-        mdtrt_id: &setl.mdtrt_id,
-        med_type: &setl.med_type,
-        clr_type: &setl.clr_type,
-        mdtrt_cert_type: setl.mdtrt_cert_type.clone(),
-    };
-    let mut info = setlinfo(ctx, &head, &account.person, &reversal, Some(&cancel_id));
-    if let Value::Object(map) = &mut info {
-        map.insert("init_setl_id".into(), json!(setl_id));
-    }
-    let detail: Vec<_> = setl.detail.iter().map(|d| d.negated()).collect();
-    Ok(json!({"setlinfo": info, "setldetail": detail}))
 }
 
 /// 5203 结算信息查询: the stored 2207 output by `setl_id`, or by `mdtrt_id` alone (the latest
@@ -563,26 +482,15 @@ fn query_settlement(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
 }
 
 /// The visit fields of a `setlinfo`.
-struct Head<'a> {
-    mdtrt_id: &'a str,
-    med_type: &'a str,
-    clr_type: &'a str,
-    mdtrt_cert_type: Option<String>,
-}
-
-impl Prepared {
-    fn head(&self, data: &Value) -> Head<'_> {
-        Head {
-            mdtrt_id: &self.mdtrt_id,
-            med_type: &self.med_type,
-            clr_type: self.clr_type,
-            mdtrt_cert_type: opt_text(data, "mdtrt_cert_type").or_else(|| self.mdtrt_cert_type.clone()),
-        }
-    }
+pub(crate) struct Head<'a> {
+    pub mdtrt_id: &'a str,
+    pub med_type: &'a str,
+    pub clr_type: &'a str,
+    pub mdtrt_cert_type: Option<String>,
 }
 
 /// The `setlinfo` object: person and visit fields, then the engine's amounts (national names).
-fn setlinfo(ctx: &Ctx, head: &Head, person: &Person, amounts: &SetlAmounts, setl_id: Option<&str>) -> Value {
+pub(crate) fn setlinfo(ctx: &Ctx, head: &Head, person: &Person, amounts: &SetlAmounts, setl_id: Option<&str>) -> Value {
     let mut map = Map::new();
     let mut put = |k: &str, v: Value| {
         map.insert(k.to_string(), v);

@@ -141,6 +141,11 @@ impl Catalogue {
             if entry.selfpay_prop.is_some_and(|r| !(0..=10_000).contains(&r.0)) {
                 return Err(format!("{}: selfpay_prop must be within 0..1", entry.med_list_codg));
             }
+            let flags = [&entry.med_chrgitm_type, &entry.bas_medn_flag, &entry.hi_nego_drug_flag, &entry.chld_medc_flag];
+            let more = [&entry.list_sp_item_flag, &entry.lmt_used_flag, &entry.drt_reim_flag];
+            if flags.iter().chain(more.iter()).any(|f| f.len() > crate::code::Code::CAP) {
+                return Err(format!("{}: a flag or med_chrgitm_type is longer than {} bytes", entry.med_list_codg, crate::code::Code::CAP));
+            }
             if entry.pric_uplmt_amt.is_some_and(|p| p.0 < 0) {
                 return Err(format!("{}: pric_uplmt_amt must not be negative", entry.med_list_codg));
             }

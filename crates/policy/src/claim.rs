@@ -32,7 +32,8 @@ pub struct ClaimPerson {
     /// 参保地医保区划. The insured place's policy applies (参保地政策); falls back to the visit's area.
     #[serde(default, with = "wire::text_opt")]
     pub insuplc_admdvs: Option<String>,
-    /// 人员身份类别 (低保, 特困 …), for medical assistance; not yet used by the engine.
+    /// 人员身份类别 (psn_idet_type of 1101 `idetinfo`: 低保, 特困 …); selects medical assistance
+    /// (医疗救助, `maf_pay`) when the policy set has a rule for one of them.
     #[serde(default)]
     pub idet_types: Vec<String>,
 }
@@ -54,6 +55,11 @@ pub struct ClaimVisit {
     /// Which admission this is in the insurance year (1 = first), for per-admission deductibles.
     #[serde(default, with = "wire::u32_opt")]
     pub admissions_this_year: Option<u32>,
+    /// 本次住院已付起付线: deductible already paid in this admission by earlier interim settlements
+    /// (中途结算). A per-admission deductible is charged once per admission, so only the rest of
+    /// it is due now. Zero for a first (or the only) settlement.
+    #[serde(default, with = "yuan", skip_serializing_if = "is_zero")]
+    pub admission_dedc_paid: Fen,
 }
 
 /// Year-to-date accumulators (年度累计), input before this visit and output after it.
@@ -84,6 +90,9 @@ pub struct Ytd {
     /// 门诊统筹基金累计支付.
     #[serde(default, with = "yuan")]
     pub otp_hifp_paid: Fen,
+    /// 医疗救助累计支付 (against the assistance rule's annual cap).
+    #[serde(default, with = "yuan")]
+    pub maf_paid: Fen,
 }
 
 impl Ytd {
@@ -97,6 +106,7 @@ impl Ytd {
             hifmi_base: self.hifmi_base - other.hifmi_base,
             otp_dedc_paid: self.otp_dedc_paid - other.otp_dedc_paid,
             otp_hifp_paid: self.otp_hifp_paid - other.otp_hifp_paid,
+            maf_paid: self.maf_paid - other.maf_paid,
         }
     }
 
@@ -112,6 +122,7 @@ impl Ytd {
         hifmi_base: Fen::ZERO,
         otp_dedc_paid: Fen::ZERO,
         otp_hifp_paid: Fen::ZERO,
+        maf_paid: Fen::ZERO,
     };
 }
 
@@ -122,6 +133,11 @@ pub struct Acct {
     pub used: bool,
     #[serde(default, with = "yuan")]
     pub balc: Fen,
+    /// 个人账户家庭共济: the balance of a bound family member's account (配偶、父母、子女) that may pay
+    /// what the patient's own account cannot. Paid as part of `acct_pay` and reported in
+    /// `acct_mulaid_pay`; zero when no one is bound.
+    #[serde(default, with = "yuan", skip_serializing_if = "is_zero")]
+    pub mulaid_balc: Fen,
 }
 
 /// One fee line (费用明细). Class, price cap and self-pay ratio may come on the line; otherwise
@@ -149,4 +165,8 @@ pub struct FeeLine {
     /// 定价上限金额 (price cap per unit).
     #[serde(default, with = "wire::price_opt")]
     pub pric_uplmt_amt: Option<Price>,
+}
+
+fn is_zero(fen: &Fen) -> bool {
+    *fen == Fen::ZERO
 }

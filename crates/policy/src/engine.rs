@@ -3,8 +3,8 @@
 
 use crate::claim::{Claim, Ytd};
 use crate::line::{split_line, LineResult};
-use crate::policy::{AboveCapFund, Accumulator, Benefit, BigIllness, Deductible, FundCode, Grade, PolicySet, Scheme};
-use crate::setl::{Adjudication, SetlAmounts, SetlDetail, Trace};
+use crate::policy::{AboveCapFund, Accumulator, AssistanceRule, Benefit, BigIllness, Deductible, FundCode, Grade, PolicySet, Scheme};
+use crate::setl::{Adjudication, Basis, SetlAmounts, SetlDetail, Trace};
 use crate::PolicyError;
 use wugan_domain::money::{Fen, Ratio};
 
@@ -21,15 +21,24 @@ pub fn adjudicate(claim: &Claim, policy: &PolicySet) -> Result<Adjudication, Pol
         insutype: scheme.insutype.clone(),
         group: group.as_str().to_string(),
     })?;
-    let lines = claim.fees.iter().enumerate().map(|(i, f)| split_line(i, f, policy)).collect::<Result<Vec<_>, _>>()?;
+    let mut lines = Vec::with_capacity(claim.fees.len());
+    for (i, fee) in claim.fees.iter().enumerate() {
+        lines.push(split_line(i, fee, policy)?);
+    }
     let totals = Totals::of(&lines);
     let grade = Grade::of(claim.visit.hosp_grade);
-    let pooled = pool(benefit, grade, totals.inscp, &claim.ytd, claim.visit.admissions_this_year.unwrap_or(1));
+    let admission = claim.visit.admissions_this_year.unwrap_or(1);
+    let dedc_left = deductible_left(benefit, grade, &claim.ytd, admission, claim.visit.admission_dedc_paid);
+    let mut pooled = pool(benefit, grade, totals.inscp, &claim.ytd, dedc_left);
+    let assistance = policy.assistance(admdvs, benefit_name, &claim.person.idet_types);
+    pooled.maf = assistance.map(|(a, rule)| assist(&a.fund, rule, &pooled, &claim.ytd));
     let setlinfo = shares(&totals, &pooled, claim);
     setlinfo.check().map_err(|broken| PolicyError::Invariant(broken.join("; ")))?;
+    let basis = basis(benefit, grade, admission, dedc_left, &pooled, claim);
     Ok(Adjudication {
         setldetail: detail(scheme, &pooled, &setlinfo),
         ytd: ytd_after(&claim.ytd, benefit.accumulator, &pooled),
+        basis,
         lines,
         setlinfo,
         trace: Trace {
@@ -79,6 +88,18 @@ struct Pooled {
     hifp_room: Option<Fen>,
     above: Option<AboveLayer>,
     big: Option<BigPaid>,
+    maf: Option<MafPaid>,
+}
+
+/// 医疗救助 on the in-scope burden the insurance funds left.
+#[derive(Clone, Debug)]
+struct MafPaid {
+    fund: FundCode,
+    identity: String,
+    ratio: Ratio,
+    burden: Fen,
+    paid: Fen,
+    room: Option<Fen>,
 }
 
 /// 大病保险 on this visit's in-scope personal burden.
@@ -100,8 +121,8 @@ struct AboveLayer {
     room: Option<Fen>,
 }
 
-fn pool(benefit: &Benefit, grade: Grade, inscp: Fen, ytd: &Ytd, admission: u32) -> Pooled {
-    let dedc = inscp.max(Fen::ZERO).min(deductible_left(benefit, grade, ytd, admission));
+fn pool(benefit: &Benefit, grade: Grade, inscp: Fen, ytd: &Ytd, dedc_left: Fen) -> Pooled {
+    let dedc = inscp.max(Fen::ZERO).min(dedc_left);
     let base = (inscp - dedc).max(Fen::ZERO);
     let ratio = benefit.ratio.at(grade);
     let hifp_room = hifp_room(benefit, ytd);
@@ -116,7 +137,24 @@ fn pool(benefit: &Benefit, grade: Grade, inscp: Fen, ytd: &Ytd, admission: u32) 
     });
     let basic = hifp + above.as_ref().map_or(Fen::ZERO, |a| a.paid);
     let big = benefit.big_illness.as_ref().map(|b| big_illness(b, (inscp - basic).max(Fen::ZERO), ytd));
-    Pooled { inscp, dedc, base, ratio, hifp, hifp_room, above, big }
+    Pooled { inscp, dedc, base, ratio, hifp, hifp_room, above, big, maf: None }
+}
+
+impl Pooled {
+    /// What the insurance funds (统筹, 大额/大病) pay, before assistance.
+    fn insurance_paid(&self) -> Fen {
+        self.hifp + self.above.as_ref().map_or(Fen::ZERO, |a| a.paid) + self.big.as_ref().map_or(Fen::ZERO, |b| b.paid)
+    }
+}
+
+/// 医疗救助: `ratio` of the in-scope personal burden (in scope less the insurance funds), held to
+/// what is left of the annual cap.
+fn assist(fund: &FundCode, rule: &AssistanceRule, p: &Pooled, ytd: &Ytd) -> MafPaid {
+    let burden = (p.inscp - p.insurance_paid()).max(Fen::ZERO);
+    let room = rule.annual_cap.map(|cap| (cap - ytd.maf_paid).max(Fen::ZERO));
+    let uncapped = rule.ratio.apply(burden);
+    let paid = room.map_or(uncapped, |r| uncapped.min(r)).min(burden);
+    MafPaid { fund: fund.clone(), identity: rule.name.clone(), ratio: rule.ratio, burden, paid, room }
 }
 
 /// Σ over layers of ratio × (the part of this visit's burden inside the layer), exact in fen × basis
@@ -139,7 +177,9 @@ fn big_illness(b: &BigIllness, burden: Fen, ytd: &Ytd) -> BigPaid {
     BigPaid { burden, paid, room }
 }
 
-fn deductible_left(benefit: &Benefit, grade: Grade, ytd: &Ytd, admission: u32) -> Fen {
+/// 起付线 still to meet: the year's rest (per year), or this admission's rest (per admission: the
+/// first admission's or a repeat's standard, less what interim settlements of it already charged).
+fn deductible_left(benefit: &Benefit, grade: Grade, ytd: &Ytd, admission: u32, admission_paid: Fen) -> Fen {
     match &benefit.deductible {
         Deductible::None => Fen::ZERO,
         Deductible::PerYear { amount } => {
@@ -149,8 +189,55 @@ fn deductible_left(benefit: &Benefit, grade: Grade, ytd: &Ytd, admission: u32) -
             };
             (amount.at(grade) - paid).max(Fen::ZERO)
         }
+        Deductible::PerAdmission { first, repeat } => {
+            let standard = if admission <= 1 { first.at(grade) } else { repeat.at(grade) };
+            (standard - admission_paid).max(Fen::ZERO)
+        }
+    }
+}
+
+fn deductible_std(benefit: &Benefit, grade: Grade, admission: u32) -> Fen {
+    match &benefit.deductible {
+        Deductible::None => Fen::ZERO,
+        Deductible::PerYear { amount } => amount.at(grade),
         Deductible::PerAdmission { first, .. } if admission <= 1 => first.at(grade),
         Deductible::PerAdmission { repeat, .. } => repeat.at(grade),
+    }
+}
+
+fn basis(benefit: &Benefit, grade: Grade, admission: u32, dedc_left: Fen, p: &Pooled, claim: &Claim) -> Basis {
+    let kind = match (&benefit.deductible, admission) {
+        (Deductible::None, _) => "none",
+        (Deductible::PerYear { .. }, _) => "per_year",
+        (Deductible::PerAdmission { .. }, 0 | 1) => "per_admission_first",
+        (Deductible::PerAdmission { .. }, _) => "per_admission_repeat",
+    };
+    Basis {
+        hosp_grade: match grade {
+            Grade::One => 1,
+            Grade::Two => 2,
+            Grade::Three => 3,
+        },
+        deductible_kind: std::borrow::Cow::Borrowed(kind),
+        admission,
+        dedc_std: deductible_std(benefit, grade, admission),
+        dedc_left,
+        hifp_uncapped: p.ratio.apply(p.base),
+        hifp_room: p.hifp_room,
+        above_ratio: p.above.as_ref().map(|a| a.ratio),
+        above_excess: p.above.as_ref().map_or(Fen::ZERO, |a| a.excess),
+        above_paid: p.above.as_ref().map_or(Fen::ZERO, |a| a.paid),
+        above_room: p.above.as_ref().and_then(|a| a.room),
+        big_paid: p.big.as_ref().map_or(Fen::ZERO, |b| b.paid),
+        big_burden: p.big.as_ref().map_or(Fen::ZERO, |b| b.burden),
+        big_room: p.big.as_ref().and_then(|b| b.room),
+        maf_identity: p.maf.as_ref().map(|m| m.identity.clone()),
+        maf_ratio: p.maf.as_ref().map_or(Ratio::ZERO, |m| m.ratio),
+        maf_burden: p.maf.as_ref().map_or(Fen::ZERO, |m| m.burden),
+        maf_room: p.maf.as_ref().and_then(|m| m.room),
+        acct_used: claim.acct.used,
+        acct_balc: claim.acct.balc,
+        mulaid_balc: claim.acct.mulaid_balc,
     }
 }
 
@@ -202,10 +289,11 @@ fn shares(t: &Totals, p: &Pooled, claim: &Claim) -> SetlAmounts {
         None => (Fen::ZERO, Fen::ZERO),
     };
     let hifmi = hifmi + p.big.as_ref().map_or(Fen::ZERO, |b| b.paid);
-    let fund = p.hifp + hifob + hifmi;
+    let maf = p.maf.as_ref().map_or(Fen::ZERO, |m| m.paid);
+    let fund = p.hifp + hifob + hifmi + maf;
     let psn_part = t.medfee - fund;
-    let balc_before = claim.acct.balc.max(Fen::ZERO);
-    let acct_pay = if claim.acct.used { psn_part.min(balc_before).max(Fen::ZERO) } else { Fen::ZERO };
+    let (own, mulaid) = account_pays(psn_part, &claim.acct);
+    let acct_pay = own + mulaid;
     SetlAmounts {
         medfee_sumamt: t.medfee,
         fulamt_ownpay_amt: t.fulamt,
@@ -217,18 +305,64 @@ fn shares(t: &Totals, p: &Pooled, claim: &Claim) -> SetlAmounts {
         pool_prop_selfpay: p.ratio,
         hifmi_pay: hifmi,
         hifob_pay: hifob,
+        maf_pay: maf,
         fund_pay_sumamt: fund,
         psn_part_amt: psn_part,
         acct_pay,
         psn_cash_pay: psn_part - acct_pay,
         hosp_part_amt: Fen::ZERO,
-        balc: claim.acct.balc - acct_pay,
+        balc: claim.acct.balc - own,
+        acct_mulaid_pay: mulaid,
         ..SetlAmounts::default()
     }
 }
 
+/// The personal account pays first from its own balance, then (家庭共济) from the bound family
+/// member's; `acct_mulaid_pay` is the second part, inside `acct_pay` (invariant 3 stays
+/// `psn_part_amt = acct_pay + psn_cash_pay`). Returns (own, mutual aid).
+fn account_pays(psn_part: Fen, acct: &crate::claim::Acct) -> (Fen, Fen) {
+    if !acct.used || !psn_part.is_positive() {
+        return (Fen::ZERO, Fen::ZERO);
+    }
+    let own = psn_part.min(acct.balc.max(Fen::ZERO));
+    let mulaid = (psn_part - own).min(acct.mulaid_balc.max(Fen::ZERO));
+    (own, mulaid)
+}
+
+/// Yuan with two decimals, written without an intermediate `String` (same text as
+/// `Fen::to_yuan_string`).
+struct Y(Fen);
+
+impl std::fmt::Display for Y {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = i128::from(self.0 .0);
+        let sign = if v < 0 { "-" } else { "" };
+        write!(f, "{sign}{}.{:02}", v.abs() / 100, v.abs() % 100)
+    }
+}
+
+/// A ratio with four decimals ("0.9000"), as `Ratio::to_decimal_string`.
+struct R(Ratio);
+
+impl std::fmt::Display for R {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = i128::from(self.0 .0);
+        let sign = if v < 0 { "-" } else { "" };
+        write!(f, "{sign}{}.{:04}", v.abs() / 10_000, v.abs() % 10_000)
+    }
+}
+
+/// `format!` into one buffer sized for a settlement note (one allocation, no regrowth).
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let mut text = String::with_capacity(160);
+        let _ = write!(text, $($arg)*);
+        text
+    }};
+}
+
 fn detail(scheme: &Scheme, p: &Pooled, s: &SetlAmounts) -> Vec<SetlDetail> {
-    let y = |f: Fen| f.to_yuan_string();
     let item = |code: &FundCode, inscp: Fen, room: Option<Fen>, paid: Fen, info: String| SetlDetail {
         fund_pay_type: code.code.clone(),
         fund_pay_type_name: code.name.clone(),
@@ -237,17 +371,20 @@ fn detail(scheme: &Scheme, p: &Pooled, s: &SetlAmounts) -> Vec<SetlDetail> {
         fund_payamt: paid,
         setl_proc_info: info,
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(4);
     if p.inscp.is_positive() || p.hifp != Fen::ZERO {
-        let info = format!(
-            "符合范围 {} − 起付线 {} = 统筹基数 {}; × 比例 {} → {}{}",
-            y(p.inscp),
-            y(p.dedc),
-            y(p.base),
-            p.ratio.to_decimal_string(),
-            y(p.hifp),
-            p.hifp_room.map_or(String::new(), |r| format!(" (限额余额 {})", y(r)))
-        );
+        let info = match p.hifp_room {
+            Some(r) => note!(
+                "符合范围 {} − 起付线 {} = 统筹基数 {}; × 比例 {} → {} (限额余额 {})",
+                Y(p.inscp),
+                Y(p.dedc),
+                Y(p.base),
+                R(p.ratio),
+                Y(p.hifp),
+                Y(r)
+            ),
+            None => note!("符合范围 {} − 起付线 {} = 统筹基数 {}; × 比例 {} → {}", Y(p.inscp), Y(p.dedc), Y(p.base), R(p.ratio), Y(p.hifp)),
+        };
         out.push(item(&scheme.funds.hifp, p.inscp, p.hifp_room, p.hifp, info));
     }
     if let Some(a) = p.above.as_ref().filter(|a| a.paid != Fen::ZERO) {
@@ -255,17 +392,25 @@ fn detail(scheme: &Scheme, p: &Pooled, s: &SetlAmounts) -> Vec<SetlDetail> {
             AboveCapFund::Hifob => scheme.funds.hifob.as_ref(),
             AboveCapFund::Hifmi => scheme.funds.hifmi.as_ref(),
         };
-        let info = format!("超限额基数 {} × 比例 {} → {}", y(a.excess), a.ratio.to_decimal_string(), y(a.paid));
         if let Some(code) = code {
+            let info = note!("超限额基数 {} × 比例 {} → {}", Y(a.excess), R(a.ratio), Y(a.paid));
             out.push(item(code, a.excess, a.room, a.paid, info));
         }
     }
     if let (Some(b), Some(code)) = (p.big.as_ref().filter(|b| b.paid != Fen::ZERO), scheme.funds.hifmi.as_ref()) {
-        let info = format!("大病保险: 本次合规个人负担 {} → {}", y(b.burden), y(b.paid));
+        let info = note!("大病保险: 本次合规个人负担 {} → {}", Y(b.burden), Y(b.paid));
         out.push(item(code, b.burden, b.room, b.paid, info));
     }
+    if let Some(m) = p.maf.as_ref().filter(|m| m.paid != Fen::ZERO) {
+        let info = note!("医疗救助 ({}): 政策范围内个人负担 {} × 比例 {} → {}", m.identity, Y(m.burden), R(m.ratio), Y(m.paid));
+        out.push(item(&m.fund, m.burden, m.room, m.paid, info));
+    }
     if let Some(code) = scheme.funds.acct.as_ref().filter(|_| s.acct_pay != Fen::ZERO) {
-        let info = format!("个人负担 {} 由个人账户支付 {}", y(s.psn_part_amt), y(s.acct_pay));
+        let info = if s.acct_mulaid_pay != Fen::ZERO {
+            note!("个人负担 {} 由个人账户支付 {} (其中家庭共济 {})", Y(s.psn_part_amt), Y(s.acct_pay), Y(s.acct_mulaid_pay))
+        } else {
+            note!("个人负担 {} 由个人账户支付 {}", Y(s.psn_part_amt), Y(s.acct_pay))
+        };
         out.push(item(code, s.psn_part_amt, None, s.acct_pay, info));
     }
     out
@@ -291,6 +436,9 @@ fn ytd_after(before: &Ytd, acc: Accumulator, p: &Pooled) -> Ytd {
     if let Some(b) = &p.big {
         after.hifmi_paid += b.paid;
         after.hifmi_base += b.burden;
+    }
+    if let Some(m) = &p.maf {
+        after.maf_paid += m.paid;
     }
     after
 }

@@ -11,19 +11,23 @@
 
 pub mod catalogue;
 pub mod claim;
+pub mod code;
 pub mod decimal;
 pub mod engine;
+pub mod explain;
 pub mod line;
 pub mod policy;
 pub mod setl;
 
 pub use catalogue::{Catalogue, CatalogueEntry, ItemClass};
 pub use claim::{Acct, Claim, ClaimPerson, ClaimVisit, FeeLine, Ytd};
+pub use code::Code;
 pub use decimal::{Date, Price, Qty};
 pub use engine::adjudicate;
+pub use explain::explain;
 pub use line::{split_line, LineResult};
-pub use policy::{PolicySet, PsnGroup, Scheme};
-pub use setl::{Adjudication, SetlAmounts, SetlDetail, Trace};
+pub use policy::{Assistance, AssistanceRule, PolicySet, PsnGroup, Scheme};
+pub use setl::{Adjudication, Basis, SetlAmounts, SetlDetail, Trace};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {

@@ -5,10 +5,12 @@
 
 use crate::catalogue::{CatalogueEntry, ItemClass};
 use crate::claim::FeeLine;
+use crate::code::Code;
 use crate::decimal::{wire, Price, Qty};
 use crate::policy::PolicySet;
 use crate::PolicyError;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use wugan_domain::money::{ratio, yuan, Fen, Ratio};
 
 /// A line's split, in the field names of the 2204 output (`result[]`).
@@ -40,16 +42,17 @@ pub struct LineResult {
     /// 符合政策范围金额.
     #[serde(with = "yuan")]
     pub inscp_scp_amt: Fen,
-    pub chrgitm_lv: String,
-    pub med_chrgitm_type: String,
-    pub bas_medn_flag: String,
-    pub hi_nego_drug_flag: String,
-    pub chld_medc_flag: String,
-    pub list_sp_item_flag: String,
-    pub lmt_used_flag: String,
-    pub drt_reim_flag: String,
+    /// 收费项目等级 and the catalogue's flags: short codes held inline (no allocation per line).
+    pub chrgitm_lv: Code,
+    pub med_chrgitm_type: Code,
+    pub bas_medn_flag: Code,
+    pub hi_nego_drug_flag: Code,
+    pub chld_medc_flag: Code,
+    pub list_sp_item_flag: Code,
+    pub lmt_used_flag: Code,
+    pub drt_reim_flag: Code,
     #[serde(default)]
-    pub memo: Option<String>,
+    pub memo: Option<Cow<'static, str>>,
 }
 
 impl LineResult {
@@ -92,8 +95,8 @@ pub fn split_line(index: usize, line: &FeeLine, policy: &PolicySet) -> Result<Li
         overlmt_amt: split.overlmt,
         preselfpay_amt: split.preselfpay,
         inscp_scp_amt: split.inscp,
-        chrgitm_lv: class.code().to_string(),
-        med_chrgitm_type: entry.map_or_else(|| "14".to_string(), |e| e.med_chrgitm_type.clone()),
+        chrgitm_lv: Code::lossy(class.code()),
+        med_chrgitm_type: entry.map_or_else(|| Code::lossy("14"), |e| Code::lossy(&e.med_chrgitm_type)),
         bas_medn_flag: flag(entry, |e| &e.bas_medn_flag),
         hi_nego_drug_flag: flag(entry, |e| &e.hi_nego_drug_flag),
         chld_medc_flag: flag(entry, |e| &e.chld_medc_flag),
@@ -133,15 +136,15 @@ fn selfpay_prop(class: ItemClass, line: &FeeLine, entry: Option<&CatalogueEntry>
     }
 }
 
-fn flag(entry: Option<&CatalogueEntry>, pick: impl Fn(&CatalogueEntry) -> &String) -> String {
-    entry.map_or_else(|| "0".to_string(), |e| pick(e).clone())
+fn flag(entry: Option<&CatalogueEntry>, pick: impl Fn(&CatalogueEntry) -> &String) -> Code {
+    entry.map_or_else(|| Code::lossy("0"), |e| Code::lossy(pick(e)))
 }
 
-fn memo(line: &FeeLine, entry: Option<&CatalogueEntry>, overlmt: Fen) -> Option<String> {
+fn memo(line: &FeeLine, entry: Option<&CatalogueEntry>, overlmt: Fen) -> Option<Cow<'static, str>> {
     if entry.is_none() && line.chrgitm_lv.is_none() {
-        return Some("目录外项目，全自费 / not in catalogue, fully self-paid".into());
+        return Some(Cow::Borrowed("目录外项目，全自费 / not in catalogue, fully self-paid"));
     }
-    overlmt.is_positive().then(|| "超限价部分自付 / amount above the price cap is self-paid".into())
+    overlmt.is_positive().then_some(Cow::Borrowed("超限价部分自付 / amount above the price cap is self-paid"))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -35,6 +35,41 @@ pub struct PolicySet {
     /// … or a catalogue file next to the policy file (merged into `catalogue` at load).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalogue_file: Option<String>,
+    /// 医疗救助 rules by region (the insured place's, like the schemes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub medical_assistance: Vec<Assistance>,
+}
+
+/// 医疗救助 (medical assistance) of one region: persons with an eligible identity (人员身份类别
+/// `psn_idet_type`, e.g. 特困供养, 低保) get a ratio of the in-scope personal burden the insurance
+/// funds left (政策范围内个人自付), up to an annual cap. Paid as `maf_pay`, after 统筹, 大额/大病.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assistance {
+    /// 参保地医保区划 the rule belongs to.
+    pub admdvs: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// 基金支付类型 reported in `setldetail`, e.g. 610100 医疗救助基金.
+    pub fund: FundCode,
+    /// Benefit names (keys of [`Scheme::benefits`]) it applies to; empty = every benefit.
+    #[serde(default)]
+    pub benefits: Vec<String>,
+    /// Identity rules; a person with several eligible identities gets the highest ratio.
+    pub identities: Vec<AssistanceRule>,
+}
+
+/// One eligible identity: its codes, the share of the in-scope personal burden paid, the annual cap.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssistanceRule {
+    /// Shown in explanations, e.g. "特困供养人员".
+    pub name: String,
+    /// `psn_idet_type` codes (and names) that qualify.
+    pub psn_idet_types: Vec<String>,
+    #[serde(with = "ratio")]
+    pub ratio: Ratio,
+    /// 年度救助限额 (yuan), or `null`.
+    #[serde(default, with = "yuan_opt")]
+    pub annual_cap: Option<Fen>,
 }
 
 /// Person groups the schemes are written for.
@@ -298,6 +333,8 @@ impl PolicySet {
             return Err(PolicyError::InvalidPolicy(format!("{}: region {dup} already has schemes", self.name)));
         }
         self.schemes.extend(other.schemes.iter().cloned());
+        let assistance = other.medical_assistance.iter().filter(|a| regions.contains(&a.admdvs.as_str()));
+        self.medical_assistance.extend(assistance.cloned());
         self.notes.push(format!("insured-place schemes for {} from '{}' ({})", regions.join(", "), other.name, other.status));
         self.validate()?;
         Ok(self)
@@ -327,6 +364,20 @@ impl PolicySet {
             })
     }
 
+    /// The assistance rule for a person of `admdvs` with these identities under `benefit`: the
+    /// eligible identity with the highest ratio, if any.
+    pub fn assistance(&self, admdvs: &str, benefit: &str, idet_types: &[String]) -> Option<(&Assistance, &AssistanceRule)> {
+        if idet_types.is_empty() {
+            return None;
+        }
+        let region = self
+            .medical_assistance
+            .iter()
+            .find(|a| a.admdvs == admdvs && (a.benefits.is_empty() || a.benefits.iter().any(|b| b == benefit)))?;
+        let eligible = |rule: &&AssistanceRule| rule.psn_idet_types.iter().any(|code| idet_types.iter().any(|t| t == code));
+        region.identities.iter().filter(eligible).max_by_key(|rule| rule.ratio).map(|rule| (region, rule))
+    }
+
     /// The benefit name a 医疗类别 maps to.
     pub fn benefit_name(&self, med_type: &str) -> Result<&str, PolicyError> {
         self.med_types.get(med_type).map(String::as_str).ok_or_else(|| PolicyError::UnknownMedType(med_type.to_string()))
@@ -347,6 +398,13 @@ impl PolicySet {
             for (name, benefit) in &scheme.benefits {
                 if let Err(msg) = benefit.validate() {
                     return bad(format!("{at} benefit {name}: {msg}"));
+                }
+            }
+        }
+        for a in &self.medical_assistance {
+            for rule in &a.identities {
+                if !is_proportion(rule.ratio) || rule.annual_cap.is_some_and(|c| c.is_negative()) {
+                    return bad(format!("medical_assistance {} '{}': ratio within 0..1, cap not negative", a.admdvs, rule.name));
                 }
             }
         }

@@ -193,4 +193,44 @@ pub struct Adjudication {
     /// Year-to-date accumulators after this settlement.
     pub ytd: Ytd,
     pub trace: Trace,
+    /// The standards and limits the calculation used, for [`crate::explain`].
+    #[serde(default)]
+    pub basis: Basis,
+}
+
+/// What each step of the calculation started from: the deductible standard and what was left of
+/// it, the caps' room, the assistance rule, the account balances. Amounts in fen.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Basis {
+    /// 医院等级 as the tables read it (1 = 一级及以下).
+    pub hosp_grade: u32,
+    /// "none", "per_year", "per_admission_first" or "per_admission_repeat".
+    pub deductible_kind: std::borrow::Cow<'static, str>,
+    /// Which admission in the year (per-admission deductibles).
+    pub admission: u32,
+    /// 起付标准 in force.
+    pub dedc_std: Fen,
+    /// 起付线 still to meet before this settlement.
+    pub dedc_left: Fen,
+    /// 统筹 before the caps: ratio × base.
+    pub hifp_uncapped: Fen,
+    /// Room under the basic caps before this settlement; `None` = unlimited.
+    pub hifp_room: Option<Fen>,
+    pub above_ratio: Option<Ratio>,
+    pub above_excess: Fen,
+    pub above_paid: Fen,
+    pub above_room: Option<Fen>,
+    pub big_burden: Fen,
+    pub big_paid: Fen,
+    pub big_room: Option<Fen>,
+    /// 医疗救助 identity applied, if any.
+    pub maf_identity: Option<String>,
+    pub maf_ratio: Ratio,
+    pub maf_burden: Fen,
+    pub maf_room: Option<Fen>,
+    pub acct_used: bool,
+    /// 个人账户余额 before this settlement.
+    pub acct_balc: Fen,
+    /// 家庭共济 balance available before this settlement.
+    pub mulaid_balc: Fen,
 }

@@ -406,3 +406,88 @@ fn out_of_area_persons_get_their_insured_place_policy_and_the_local_catalogue() 
     assert_eq!(adj.trace.admdvs, "440100");
     assert!(adj.trace.policy_status.contains("example"));
 }
+
+#[test]
+fn interim_settlements_charge_the_admission_deductible_once() {
+    let sz = shenzhen();
+    // (case, admission, deductible already paid in this admission, bill, act_pay_dedc, hifp) — grade III 90 %.
+    let table = [
+        ("first interim settlement, bill below the 600 deductible", 1, "0", "400.00", "400.00", "0.00"),
+        ("next settlement of the same admission: 200 of the 600 left", 1, "400", "1000.00", "200.00", "720.00"),
+        ("deductible already met in this admission", 1, "600", "1000.00", "0.00", "900.00"),
+        ("repeat admission, 300 standard, 100 already paid", 2, "100", "1000.00", "200.00", "720.00"),
+        ("paid more than a repeat standard (was first when charged)", 2, "600", "1000.00", "0.00", "900.00"),
+    ];
+    for (name, admission, paid, bill, dedc, hifp) in table {
+        let c = with(claim("1101", "21", 3, admission, json!([class_a(bill)])), &["visit", "admission_dedc_paid"], json!(paid));
+        check(name, &sz, c, &[("act_pay_dedc", dedc), ("hifp_pay", hifp), ("ytd.dedc_paid", dedc)]);
+    }
+}
+
+#[test]
+fn medical_assistance_pays_a_share_of_the_in_scope_personal_burden() {
+    let sz = shenzhen();
+    let inpatient = |idet: Value| {
+        with(
+            claim(
+                "1501",
+                "21",
+                3,
+                1,
+                json!([class_a("10000.00"), {"med_list_codg": "ZZ0000000000000001", "det_item_fee_sumamt": "500.00"}]),
+            ),
+            &["person", "idet_types"],
+            idet,
+        )
+    };
+    // Resident grade III first admission: 600 deductible, 80 % → hifp 7,520; in-scope burden 2,480.
+    // (case, identities, ytd.maf_paid, maf_pay, psn_part_amt) — example assistance numbers.
+    let table = [
+        ("no identity", json!([]), "0", "0.00", "2980.00"),
+        ("特困 100 %", json!(["2301"]), "0", "2480.00", "500.00"),
+        ("低保 70 %", json!(["2302"]), "0", "1736.00", "1244.00"),
+        ("低保 and 低保边缘: the higher ratio", json!(["2303", "低保"]), "0", "1736.00", "1244.00"),
+        ("低保 with 49,000 of the 50,000 cap used", json!(["2302"]), "49000.00", "1000.00", "1980.00"),
+        ("unknown identity", json!(["9999"]), "0", "0.00", "2980.00"),
+    ];
+    for (name, idet, used, maf, psn_part) in table {
+        let c = with(inpatient(idet), &["ytd", "maf_paid"], json!(used));
+        check(name, &sz, c, &[("hifp_pay", "7520.00"), ("maf_pay", maf), ("psn_part_amt", psn_part), ("fulamt_ownpay_amt", "500.00")]);
+    }
+    // Outpatient is not an assistance benefit in the example set.
+    let otp = with(claim("1501", "11", 3, 1, json!([class_a("100.00")])), &["person", "idet_types"], json!(["2301"]));
+    check("outpatient: no assistance", &sz, otp, &[("maf_pay", "0.00")]);
+}
+
+#[test]
+fn family_mutual_aid_pays_when_the_own_account_is_short() {
+    let sz = shenzhen();
+    // Outpatient grade III 50 % of a 100 甲 bill: patient share 50.00.
+    let base = claim("1101", "11", 3, 1, json!([class_a("100.00")]));
+    let acct = |acct: Value| with(base.clone(), &["acct"], acct);
+    // (case, acct, acct_pay, acct_mulaid_pay, psn_cash_pay, balc)
+    let table = [
+        ("own account enough", json!({"used": 1, "balc": "80", "mulaid_balc": "100"}), "50.00", "0.00", "0.00", "30.00"),
+        ("own 20, family 30", json!({"used": 1, "balc": "20", "mulaid_balc": "100"}), "50.00", "30.00", "0.00", "0.00"),
+        ("own 20, family 10, cash 20", json!({"used": 1, "balc": "20", "mulaid_balc": "10"}), "30.00", "10.00", "20.00", "0.00"),
+        ("account not chosen", json!({"used": 0, "balc": "20", "mulaid_balc": "100"}), "0.00", "0.00", "50.00", "20.00"),
+    ];
+    for (name, a, acct_pay, mulaid, cash, balc) in table {
+        check(name, &sz, acct(a), &[("acct_pay", acct_pay), ("acct_mulaid_pay", mulaid), ("psn_cash_pay", cash), ("balc", balc)]);
+    }
+}
+
+#[test]
+fn the_explanation_walks_every_step() {
+    let c = with(
+        with(claim("1501", "21", 3, 1, json!([class_a("10000.00")])), &["person", "idet_types"], json!(["2302"])),
+        &["acct"],
+        json!({"used": 1, "balc": "100", "mulaid_balc": "1000"}),
+    );
+    let claim: Claim = serde_json::from_value(c).unwrap();
+    let adj = adjudicate(&claim, &shenzhen()).unwrap();
+    let text = wugan_policy::explain(&adj).join("\n");
+    for needle in ["Line 1", "甲类", "standard 600.00", "× 80 %", "Cap", "医疗救助, 低保对象", "家庭共济", "Cash"] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}

@@ -21,6 +21,9 @@ const CODES: &[&str] = &[
     "UNLISTED",
 ];
 
+/// 人员身份类别 sets: none, 特困, 低保 + 低保边缘 (the Shenzhen set's example assistance codes).
+const IDENTITIES: &[&[&str]] = &[&[], &["2301"], &["2302", "2303"]];
+
 fn fee_line() -> impl Strategy<Value = FeeLine> {
     (
         prop::sample::select(CODES),
@@ -49,36 +52,40 @@ fn claim() -> impl Strategy<Value = Claim> {
         0u32..=3,
         1u32..=3,
         (0i64..60_000_000, 0i64..45_000_000, 0i64..2_000_000, 0i64..400_000),
-        (any::<bool>(), 0i64..2_000_000),
-        prop::collection::vec(fee_line(), 0..8),
+        (any::<bool>(), 0i64..2_000_000, prop::sample::select(&[0i64, 0, 5_000, 3_000_000][..])),
+        (prop::collection::vec(fee_line(), 0..8), prop::sample::select(IDENTITIES)),
     )
-        .prop_map(|((insutype, psn_type), med_type, grade, admission, (hifp, hifob, dedc, otp), (used, balc), fees)| Claim {
-            person: ClaimPerson {
-                insutype: insutype.into(),
-                psn_type: psn_type.into(),
-                age: Some(40),
-                insuplc_admdvs: Some("440300".into()),
-                idet_types: vec![],
+        .prop_map(
+            |((insutype, psn_type), med_type, grade, admission, (hifp, hifob, dedc, otp), (used, balc, mulaid), (fees, idet))| Claim {
+                person: ClaimPerson {
+                    insutype: insutype.into(),
+                    psn_type: psn_type.into(),
+                    age: Some(40),
+                    insuplc_admdvs: Some("440300".into()),
+                    idet_types: idet.iter().map(|t| t.to_string()).collect(),
+                },
+                visit: ClaimVisit {
+                    med_type: med_type.into(),
+                    hosp_grade: Some(grade),
+                    mdtrtarea_admvs: Some("440300".into()),
+                    date: Date::new(2024, 6, 1).expect("valid date"),
+                    admissions_this_year: Some(admission),
+                    admission_dedc_paid: Fen::ZERO,
+                },
+                ytd: Ytd {
+                    hifp_paid: Fen(hifp),
+                    hifob_paid: Fen(hifob),
+                    hifmi_paid: Fen(hifob),
+                    hifmi_base: Fen(hifob % 12_000_000),
+                    dedc_paid: Fen(dedc),
+                    otp_hifp_paid: Fen(otp),
+                    otp_dedc_paid: Fen::ZERO,
+                    maf_paid: Fen(hifob % 6_000_000),
+                },
+                acct: Acct { used, balc: Fen(balc), mulaid_balc: Fen(mulaid) },
+                fees,
             },
-            visit: ClaimVisit {
-                med_type: med_type.into(),
-                hosp_grade: Some(grade),
-                mdtrtarea_admvs: Some("440300".into()),
-                date: Date::new(2024, 6, 1).expect("valid date"),
-                admissions_this_year: Some(admission),
-            },
-            ytd: Ytd {
-                hifp_paid: Fen(hifp),
-                hifob_paid: Fen(hifob),
-                hifmi_paid: Fen(hifob),
-                hifmi_base: Fen(hifob % 12_000_000),
-                dedc_paid: Fen(dedc),
-                otp_hifp_paid: Fen(otp),
-                otp_dedc_paid: Fen::ZERO,
-            },
-            acct: Acct { used, balc: Fen(balc) },
-            fees,
-        })
+        )
 }
 
 proptest! {
@@ -95,9 +102,13 @@ proptest! {
         prop_assert!(s.fund_pay_sumamt <= s.inscp_scp_amt, "fund {:?} > inscp {:?}", s.fund_pay_sumamt, s.inscp_scp_amt);
         prop_assert!(s.fund_pay_sumamt >= Fen::ZERO);
         prop_assert!(s.act_pay_dedc <= s.inscp_scp_amt);
-        prop_assert!(s.acct_pay >= Fen::ZERO && s.acct_pay <= claim.acct.balc);
+        prop_assert!(s.acct_pay >= Fen::ZERO && s.acct_pay - s.acct_mulaid_pay <= claim.acct.balc);
+        prop_assert!(s.acct_mulaid_pay >= Fen::ZERO && s.acct_mulaid_pay <= claim.acct.mulaid_balc);
+        prop_assert!(s.acct_mulaid_pay == Fen::ZERO || s.balc == Fen::ZERO, "mutual aid only once the own account is empty");
         prop_assert!(s.psn_cash_pay >= Fen::ZERO);
-        prop_assert_eq!(s.balc, claim.acct.balc - s.acct_pay);
+        prop_assert_eq!(s.balc, claim.acct.balc - (s.acct_pay - s.acct_mulaid_pay));
+        prop_assert!(s.maf_pay >= Fen::ZERO);
+        prop_assert!(!wugan_policy::explain(&adj).is_empty());
         prop_assert_eq!(s.hosp_part_amt, Fen::ZERO);
         // The accumulators move by exactly what was paid.
         let moved = adj.ytd.minus(&claim.ytd);
@@ -105,6 +116,7 @@ proptest! {
         prop_assert_eq!(moved.hifob_paid, s.hifob_pay);
         prop_assert_eq!(moved.hifmi_paid, s.hifmi_pay);
         prop_assert_eq!(moved.dedc_paid + moved.otp_dedc_paid, s.act_pay_dedc);
+        prop_assert_eq!(moved.maf_paid, s.maf_pay);
     }
 
     #[test]

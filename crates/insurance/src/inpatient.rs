@@ -1,0 +1,225 @@
+//! Inpatient transactions (住院): 2401 入院办理, 2402 出院办理, 2404 入院撤销, 2405 出院撤销,
+//! 2301 住院费用明细上传 (refund lines allowed), 2302 住院费用明细撤销. Settlement (2303–2305) is in
+//! `settle`.
+//!
+//! An admission (`Visit` with `admission`) moves: admitted → (interim settlements) → discharged →
+//! finally settled. 2404 needs no settlement in force and no discharge; 2405 needs no final
+//! settlement. Emergency-to-inpatient (24 急诊转住院) is an admission like 21, under the policy's
+//! inpatient benefit and its per-admission deductible.
+
+use crate::envelope::{opt_text, req_text, TxError};
+use crate::state::{Admission, FeeRecord, FeeStatus, State, Visit};
+use crate::tx::{self, Ctx, IncomingFee, Kind};
+use serde_json::{json, Value};
+use wugan_domain::money::Fen;
+use wugan_policy::{Date, LineResult};
+
+/// `input.<name>` or `input.data.<name>`, an object.
+fn node<'v>(input: &'v Value, name: &str) -> Result<&'v Value, TxError> {
+    input
+        .get(name)
+        .or_else(|| input.get("data").and_then(|d| d.get(name)))
+        .filter(|v| v.is_object())
+        .ok_or_else(|| TxError::new(&format!("缺少输入节点 {name}"), format!("missing input.{name}")))
+}
+
+/// The key that keeps one admission per hospital and 住院号 (separate from outpatient numbers).
+fn ipt_key(fixmedins_code: &str, ipt_no: &str) -> (String, String) {
+    (fixmedins_code.to_string(), format!("ipt:{ipt_no}"))
+}
+
+/// 2401: `mdtrtinfo` (+ `diseinfo[]`, accepted) → a new admission, `mdtrt_id`.
+pub fn admit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let info = node(&ctx.env.input, "mdtrtinfo")?;
+    let psn_no = req_text(info, "psn_no")?;
+    let account = tx::insured(state, &psn_no)?;
+    let insutype = account.person.insutype.clone();
+    tx::check_same(info, "insutype", &insutype)?;
+    let ipt_no = req_text(info, "ipt_no")?;
+    let med_type = opt_text(info, "med_type").unwrap_or_else(|| "21".into());
+    ctx.policy.benefit_name(&med_type)?;
+    let key = ipt_key(&ctx.env.fixmedins_code, &ipt_no);
+    if let Some(existing) = state.registrations.get(&key) {
+        return Err(TxError::new(
+            &format!("住院号 {ipt_no} 已办理入院"),
+            format!("already admitted: ipt_no {ipt_no} is admission {existing}"),
+        ));
+    }
+    let begndate = tx::begin_date(info, ctx)?;
+    let mdtrt_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
+    let visit = Visit {
+        psn_no: psn_no.clone(),
+        fixmedins_code: ctx.env.fixmedins_code.clone(),
+        ipt_otp_no: ipt_no.clone(),
+        insutype,
+        med_type: Some(med_type),
+        mdtrt_cert_type: opt_text(info, "mdtrt_cert_type"),
+        begndate,
+        cancelled: false,
+        fees: Vec::new(),
+        settlements: Vec::new(),
+        admission: Some(Admission::default()),
+    };
+    state.visits.insert(mdtrt_id.clone(), visit);
+    state.registrations.insert(key, mdtrt_id.clone());
+    Ok(json!({"data": {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "ipt_no": ipt_no, "ipt_otp_no": ipt_no}}))
+}
+
+/// A live admission named by `mdtrt_id`, with `psn_no` checked when given.
+fn admission<'s>(state: &'s State, data: &Value) -> Result<(String, &'s Visit, &'s Admission), TxError> {
+    let mdtrt_id = req_text(data, "mdtrt_id")?;
+    let visit = tx::visit_of_kind(state, &mdtrt_id, Kind::Inpatient)?;
+    tx::check_same(data, "psn_no", &visit.psn_no)?;
+    let admission = visit.admission.as_ref().ok_or_else(|| TxError::new("非住院就诊", format!("visit {mdtrt_id} is not an admission")))?;
+    Ok((mdtrt_id, visit, admission))
+}
+
+/// 2402: `dscginfo` (endtime …) discharges an admission.
+pub fn discharge(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let info = node(&ctx.env.input, "dscginfo")?;
+    let (mdtrt_id, visit, adm) = admission(state, info)?;
+    if adm.discharged.is_some() {
+        return Err(TxError::new("该住院已办理出院", format!("admission {mdtrt_id} is already discharged")));
+    }
+    let endtime = opt_text(info, "endtime").unwrap_or_else(|| ctx.now.datetime());
+    let end =
+        Date::parse(&endtime).ok_or_else(|| TxError::new("endtime 格式错误", format!("endtime '{endtime}' is not yyyy-MM-dd HH:mm:ss")))?;
+    if end < visit.begndate {
+        return Err(TxError::new("出院时间早于入院时间", format!("endtime {endtime} is before the admission ({})", visit.begndate)));
+    }
+    if let Some(adm) = state.visits.get_mut(&mdtrt_id).and_then(|v| v.admission.as_mut()) {
+        adm.discharged = Some(endtime);
+    }
+    Ok(json!({}))
+}
+
+/// 2404: cancels an admission with no settlement in force and no discharge; unsettled lines go with it.
+pub fn cancel_admission(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let data = ctx.env.data()?;
+    let (mdtrt_id, visit, adm) = admission(state, data)?;
+    if let Some(setl_id) = visit.settlements.last() {
+        return Err(TxError::new(
+            "该住院有结算，请先撤销结算",
+            format!("admission {mdtrt_id} has settlement {setl_id} in force: cancel it (2305) first"),
+        ));
+    }
+    if adm.discharged.is_some() {
+        return Err(TxError::new("已出院，请先撤销出院", format!("admission {mdtrt_id} is discharged: cancel the discharge (2405) first")));
+    }
+    let key = ipt_key(&visit.fixmedins_code, &visit.ipt_otp_no);
+    state.registrations.remove(&key);
+    if let Some(visit) = state.visits.get_mut(&mdtrt_id) {
+        visit.cancelled = true;
+        for fee in visit.fees.iter_mut().filter(|f| f.status == FeeStatus::Unsettled) {
+            fee.status = FeeStatus::Cancelled;
+        }
+    }
+    Ok(json!({}))
+}
+
+/// 2405: undoes a discharge, as long as the admission is not finally settled.
+pub fn cancel_discharge(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let data = ctx.env.data()?;
+    let (mdtrt_id, _, adm) = admission(state, data)?;
+    if let Some(setl_id) = &adm.final_setl_id {
+        return Err(TxError::new(
+            "已出院结算，请先撤销结算",
+            format!("admission {mdtrt_id} is settled ({setl_id}): cancel it (2305) first"),
+        ));
+    }
+    if adm.discharged.is_none() {
+        return Err(TxError::new("该住院未办理出院", format!("admission {mdtrt_id} is not discharged")));
+    }
+    if let Some(adm) = state.visits.get_mut(&mdtrt_id).and_then(|v| v.admission.as_mut()) {
+        adm.discharged = None;
+    }
+    Ok(json!({}))
+}
+
+/// 2301: fee lines of an open admission; a refund line (negative `cnt`) names its charge.
+pub fn upload_fees(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    tx::store_fees(state, ctx, Kind::Inpatient)
+}
+
+/// A refund must name an unsettled charge of the same admission (stored, or earlier in the same
+/// upload) with the same code, and all its refunds together may not exceed it. Refunding a line an
+/// interim settlement already paid needs that settlement cancelled (2305) first.
+pub(crate) fn check_refund(
+    visit: &Visit,
+    incoming: &[(IncomingFee, LineResult)],
+    fee: &IncomingFee,
+    original: &str,
+) -> Result<(), TxError> {
+    let refused = |zh: &str, en: String| Err(TxError::new(zh, en));
+    let stored = visit.fees.iter().find(|f| f.feedetl_sn == original && f.status != FeeStatus::Cancelled);
+    let uploaded = incoming.iter().find(|(f, _)| f.mdtrt_id == fee.mdtrt_id && f.feedetl_sn == original);
+    let (code, amount) = match (stored, uploaded) {
+        (Some(f), _) if f.status != FeeStatus::Unsettled => {
+            return refused(
+                "原费用已结算，请先撤销结算",
+                format!("line {original} is already settled: cancel that settlement (2305) before refunding it"),
+            )
+        }
+        (Some(f), _) if f.init_feedetl_sn.is_none() => (f.line.med_list_codg.clone(), f.result.det_item_fee_sumamt),
+        (None, Some((f, r))) if f.init_feedetl_sn.is_none() => (f.line.med_list_codg.clone(), r.det_item_fee_sumamt),
+        _ => return refused("原费用流水号不存在", format!("init_feedetl_sn {original} is not a live charge of visit {}", fee.mdtrt_id)),
+    };
+    if code != fee.line.med_list_codg {
+        return refused("退费项目与原费用不符", format!("refund of line {original} must have its med_list_codg"));
+    }
+    let refunded_stored: Fen = live_refunds(visit.fees.iter(), original).sum();
+    let refunded_now: Fen = incoming
+        .iter()
+        .filter(|(f, _)| f.mdtrt_id == fee.mdtrt_id && f.init_feedetl_sn.as_deref() == Some(original))
+        .map(|(_, r)| r.det_item_fee_sumamt)
+        .sum();
+    let this = fee.line.det_item_fee_sumamt.unwrap_or(Fen::ZERO);
+    if (amount + refunded_stored + refunded_now + this).is_negative() {
+        return refused("退费金额超过原费用", format!("refunds of line {original} would exceed its {}", amount.to_yuan_string()));
+    }
+    Ok(())
+}
+
+fn live_refunds<'a>(fees: impl Iterator<Item = &'a FeeRecord> + 'a, original: &'a str) -> impl Iterator<Item = Fen> + 'a {
+    fees.filter(move |f| f.status != FeeStatus::Cancelled && f.init_feedetl_sn.as_deref() == Some(original))
+        .map(|f| f.result.det_item_fee_sumamt)
+}
+
+/// 2302: `data` (one object or a list) of {feedetl_sn, mdtrt_id, psn_no}; feedetl_sn "0000" deletes
+/// every unsettled line of the admission. Deleting a charge deletes its refunds too. Settled lines
+/// stay: cancel their settlement (2305) first. All items are checked before any is applied.
+pub fn cancel_fees(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let items = match ctx.env.input.get("data") {
+        Some(Value::Array(items)) if !items.is_empty() => items.clone(),
+        Some(item @ Value::Object(_)) => vec![item.clone()],
+        _ => return Err(TxError::new("缺少输入节点 input.data", "missing input.data (an object or a non-empty list)")),
+    };
+    let mut deletions: Vec<(String, Option<String>)> = Vec::with_capacity(items.len());
+    for item in &items {
+        let (mdtrt_id, visit, _) = admission(state, item)?;
+        tx::open_visit(state, &mdtrt_id)?;
+        let sn = req_text(item, "feedetl_sn")?;
+        if sn == "0000" {
+            deletions.push((mdtrt_id, None));
+            continue;
+        }
+        match visit.fees.iter().find(|f| f.feedetl_sn == sn && f.status != FeeStatus::Cancelled) {
+            Some(f) if f.status == FeeStatus::Unsettled => deletions.push((mdtrt_id, Some(sn))),
+            Some(_) => return Err(TxError::new("已结算明细不能撤销", format!("line {sn} is settled: cancel its settlement (2305) first"))),
+            None => return Err(TxError::new("费用明细不存在", format!("no live fee line {sn} in admission {mdtrt_id}"))),
+        }
+    }
+    let mut deleted = 0;
+    for (mdtrt_id, sn) in deletions {
+        let Some(visit) = state.visits.get_mut(&mdtrt_id) else { continue };
+        let hit = |f: &FeeRecord| match &sn {
+            None => true,
+            Some(sn) => &f.feedetl_sn == sn || f.init_feedetl_sn.as_ref() == Some(sn),
+        };
+        for fee in visit.fees.iter_mut().filter(|f| f.status == FeeStatus::Unsettled && hit(f)) {
+            fee.status = FeeStatus::Cancelled;
+            deleted += 1;
+        }
+    }
+    Ok(json!({"deleted": deleted}))
+}
