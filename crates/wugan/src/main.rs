@@ -87,6 +87,12 @@ enum InsuranceCommand {
         /// 医保区划 of this insurance center.
         #[arg(long, default_value = "440300")]
         admdvs: String,
+        /// A built-in policy (shenzhen-2024, guangzhou-example) or a policy file; default: the
+        /// Shenzhen set with the Guangzhou example schemes for insured-elsewhere persons.
+        #[arg(long)]
+        policy: Option<String>,
+        #[command(flatten)]
+        faults: FaultArgs,
     },
 }
 
@@ -116,6 +122,18 @@ struct FaultArgs {
 }
 
 impl FaultArgs {
+    fn insurance(&self) -> wugan_insurance::Faults {
+        wugan_insurance::Faults {
+            seed: self.fault_seed,
+            latency_ms: self.latency_ms,
+            error_rate: self.error_rate,
+            timeout_after_commit_rate: self.timeout_after_commit_rate,
+            timeout_hang_ms: self.timeout_hang_ms,
+            duplicate_delivery: self.duplicate_delivery,
+            refuse_rate: self.refuse_rate,
+        }
+    }
+
     fn bank(&self) -> wugan_bank::Faults {
         wugan_bank::Faults {
             seed: self.fault_seed,
@@ -229,8 +247,17 @@ async fn main() {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args.resolve()?).await,
-        Command::Insurance { command: InsuranceCommand::Serve { listen, persons, admdvs } } => {
-            let addr = system::spawn_server(&listen, system::builtin_insurance(persons.as_deref(), &admdvs)?).await?;
+        Command::Insurance { command: InsuranceCommand::Serve { listen, persons, admdvs, policy, faults } } => {
+            let persons = match persons {
+                Some(path) => wugan_insurance::load_persons_jsonl(&path)?,
+                None => wugan_insurance::sample_persons(),
+            };
+            let policy = match policy {
+                Some(name) => wugan::adjudicate::load_policy(&name)?,
+                None => wugan_insurance::default_policy(),
+            };
+            let center = wugan_insurance::InsuranceCenter::new(wugan_insurance::InsuranceConfig { admdvs, policy, persons })?.with_faults(faults.insurance());
+            let addr = system::spawn_server(&listen, wugan_insurance::router(Arc::new(center))).await?;
             println!("insurance center (national interface) on http://{addr}{}", wugan_hub::insurance_client::CALL_SERVICE_PATH);
             wait_for_shutdown().await
         }
