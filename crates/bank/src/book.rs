@@ -19,9 +19,8 @@ pub use credit::{daily_interest, CreditTerms, LIMIT_INCREASE_MAX_FACTOR, MAX_PAG
 use crate::calendar::Day;
 use crate::wire::BankEvent;
 use crate::wire::{
-    Agreement, AgreementKind, AgreementStatus, AuthorizationRequest, CaptureRequest,
-    CloseAgreementRequest, CreateAgreementRequest, DeclineCode, Operation, OperationKind,
-    OperationStatus, RefundRequest, VoidRequest,
+    Agreement, AgreementKind, AgreementStatus, AuthorizationRequest, CaptureRequest, CloseAgreementRequest, CreateAgreementRequest,
+    DeclineCode, Operation, OperationKind, OperationStatus, RefundRequest, VoidRequest,
 };
 use credit::CreditState;
 use std::collections::{BTreeMap, HashMap};
@@ -104,10 +103,7 @@ struct RequestKey {
 
 impl RequestKey {
     fn new(client: &str, request_id: &str) -> RequestKey {
-        RequestKey {
-            client: client.to_string(),
-            request_id: request_id.to_string(),
-        }
+        RequestKey { client: client.to_string(), request_id: request_id.to_string() }
     }
 }
 
@@ -137,36 +133,16 @@ struct Effect {
 }
 
 impl Effect {
-    fn new(
-        kind: OperationKind,
-        status: OperationStatus,
-        amount_fen: Fen,
-        agreement_id: &str,
-    ) -> Effect {
-        Effect {
-            kind,
-            status,
-            decline_code: None,
-            amount_fen,
-            agreement_id: agreement_id.to_string(),
-            reference_request_id: None,
-        }
+    fn new(kind: OperationKind, status: OperationStatus, amount_fen: Fen, agreement_id: &str) -> Effect {
+        Effect { kind, status, decline_code: None, amount_fen, agreement_id: agreement_id.to_string(), reference_request_id: None }
     }
 
     /// The authorization a capture or void closes, or the capture a refund returns.
     fn referring_to(self, request_id: &str) -> Effect {
-        Effect {
-            reference_request_id: Some(request_id.to_string()),
-            ..self
-        }
+        Effect { reference_request_id: Some(request_id.to_string()), ..self }
     }
 
-    fn into_operation(
-        self,
-        request_id: &str,
-        available_fen_after: Fen,
-        now_unix_s: i64,
-    ) -> Operation {
+    fn into_operation(self, request_id: &str, available_fen_after: Fen, now_unix_s: i64) -> Operation {
         Operation {
             request_id: request_id.to_string(),
             kind: self.kind,
@@ -303,26 +279,18 @@ impl BankBook {
     // ---- queries ----
 
     pub fn agreement(&self, agreement_id: &str) -> Result<Agreement, BookError> {
-        self.agreement_state(agreement_id)
-            .map(|a| a.view(agreement_id))
+        self.agreement_state(agreement_id).map(|a| a.view(agreement_id))
     }
 
     pub fn operation(&self, client: &str, request_id: &str) -> Result<Operation, BookError> {
         let key = RequestKey::new(client, request_id);
-        let record = self
-            .records
-            .get(&key)
-            .ok_or_else(|| BookError::UnknownRequest(request_id.to_string()))?;
+        let record = self.records.get(&key).ok_or_else(|| BookError::UnknownRequest(request_id.to_string()))?;
         Ok(self.journal[record.journal_index].1.clone())
     }
 
     pub fn operations_for(&self, agreement_id: &str) -> Result<Vec<Operation>, BookError> {
         let agreement = self.agreement_state(agreement_id)?;
-        Ok(agreement
-            .journal
-            .iter()
-            .map(|&i| self.journal[i].1.clone())
-            .collect())
+        Ok(agreement.journal.iter().map(|&i| self.journal[i].1.clone()).collect())
     }
 
     pub fn journal_len(&self) -> usize {
@@ -339,32 +307,18 @@ impl BankBook {
         now_unix_s: i64,
     ) -> Result<Reply, BookError> {
         let fingerprint = fingerprint("open_agreement", &req);
-        self.idempotent(
-            client,
-            &req.request_id,
-            fingerprint,
-            now_unix_s,
-            ReplyShape::Agreement,
-            |book| {
-                let state = book.new_agreement_state(&req)?;
-                if book.agreements.contains_key(new_agreement_id) {
-                    return Err(BookError::BadRequest(format!(
-                        "agreement id {new_agreement_id} already exists"
-                    )));
-                }
-                let amount = match state.kind {
-                    AgreementKind::CreditLine => state.limit_fen,
-                    AgreementKind::DebitCard => state.balance_fen,
-                };
-                book.agreements.insert(new_agreement_id.to_string(), state);
-                Ok(Effect::new(
-                    OperationKind::OpenAgreement,
-                    OperationStatus::Opened,
-                    amount,
-                    new_agreement_id,
-                ))
-            },
-        )
+        self.idempotent(client, &req.request_id, fingerprint, now_unix_s, ReplyShape::Agreement, |book| {
+            let state = book.new_agreement_state(&req)?;
+            if book.agreements.contains_key(new_agreement_id) {
+                return Err(BookError::BadRequest(format!("agreement id {new_agreement_id} already exists")));
+            }
+            let amount = match state.kind {
+                AgreementKind::CreditLine => state.limit_fen,
+                AgreementKind::DebitCard => state.balance_fen,
+            };
+            book.agreements.insert(new_agreement_id.to_string(), state);
+            Ok(Effect::new(OperationKind::OpenAgreement, OperationStatus::Opened, amount, new_agreement_id))
+        })
     }
 
     pub fn close_agreement(
@@ -375,23 +329,11 @@ impl BankBook {
         now_unix_s: i64,
     ) -> Result<Reply, BookError> {
         let fingerprint = format!("close_agreement {agreement_id} {}", fingerprint("", &req));
-        self.idempotent(
-            client,
-            &req.request_id,
-            fingerprint,
-            now_unix_s,
-            ReplyShape::Agreement,
-            |book| {
-                // Closing twice is harmless: the agreement is closed either way.
-                book.agreement_state_mut(agreement_id)?.status = AgreementStatus::Closed;
-                Ok(Effect::new(
-                    OperationKind::CloseAgreement,
-                    OperationStatus::Closed,
-                    Fen::ZERO,
-                    agreement_id,
-                ))
-            },
-        )
+        self.idempotent(client, &req.request_id, fingerprint, now_unix_s, ReplyShape::Agreement, |book| {
+            // Closing twice is harmless: the agreement is closed either way.
+            book.agreement_state_mut(agreement_id)?.status = AgreementStatus::Closed;
+            Ok(Effect::new(OperationKind::CloseAgreement, OperationStatus::Closed, Fen::ZERO, agreement_id))
+        })
     }
 
     /// Sandbox and operator action (overdue, risk): refuse new holds until unfrozen.
@@ -406,181 +348,87 @@ impl BankBook {
         self.agreement(agreement_id)
     }
 
-    pub fn authorize(
-        &mut self,
-        client: &str,
-        req: AuthorizationRequest,
-        now_unix_s: i64,
-    ) -> Result<Reply, BookError> {
+    pub fn authorize(&mut self, client: &str, req: AuthorizationRequest, now_unix_s: i64) -> Result<Reply, BookError> {
         let fingerprint = fingerprint("authorization", &req);
-        self.idempotent(
-            client,
-            &req.request_id,
-            fingerprint,
-            now_unix_s,
-            ReplyShape::Operation,
-            |book| {
-                check_amount(req.amount_fen)?;
-                check_text("merchant_id", &req.merchant_id, 1, MAX_REQUEST_ID_CHARS)?;
-                check_optional_text("memo", req.memo.as_deref())?;
-                let agreement = book.agreement_state_mut(&req.agreement_id)?;
-                let decline = agreement.decline_reason(req.amount_fen);
-                if decline.is_none() {
-                    agreement.held_fen += req.amount_fen;
-                }
-                let (state, status) = match decline {
-                    None => (HoldState::Open, OperationStatus::Approved),
-                    Some(_) => (HoldState::Declined, OperationStatus::Declined),
-                };
-                let key = RequestKey::new(client, &req.request_id);
-                book.authorizations.insert(
-                    key,
-                    AuthorizationState {
-                        agreement_id: req.agreement_id.clone(),
-                        amount_fen: req.amount_fen,
-                        state,
-                    },
-                );
-                let effect = Effect::new(
-                    OperationKind::Authorization,
-                    status,
-                    req.amount_fen,
-                    &req.agreement_id,
-                );
-                Ok(Effect {
-                    decline_code: decline,
-                    ..effect
-                })
-            },
-        )
+        self.idempotent(client, &req.request_id, fingerprint, now_unix_s, ReplyShape::Operation, |book| {
+            check_amount(req.amount_fen)?;
+            check_text("merchant_id", &req.merchant_id, 1, MAX_REQUEST_ID_CHARS)?;
+            check_optional_text("memo", req.memo.as_deref())?;
+            let agreement = book.agreement_state_mut(&req.agreement_id)?;
+            let decline = agreement.decline_reason(req.amount_fen);
+            if decline.is_none() {
+                agreement.held_fen += req.amount_fen;
+            }
+            let (state, status) = match decline {
+                None => (HoldState::Open, OperationStatus::Approved),
+                Some(_) => (HoldState::Declined, OperationStatus::Declined),
+            };
+            let key = RequestKey::new(client, &req.request_id);
+            book.authorizations
+                .insert(key, AuthorizationState { agreement_id: req.agreement_id.clone(), amount_fen: req.amount_fen, state });
+            let effect = Effect::new(OperationKind::Authorization, status, req.amount_fen, &req.agreement_id);
+            Ok(Effect { decline_code: decline, ..effect })
+        })
     }
 
-    pub fn capture(
-        &mut self,
-        client: &str,
-        req: CaptureRequest,
-        now_unix_s: i64,
-    ) -> Result<Reply, BookError> {
+    pub fn capture(&mut self, client: &str, req: CaptureRequest, now_unix_s: i64) -> Result<Reply, BookError> {
         let fingerprint = fingerprint("capture", &req);
-        self.idempotent(
-            client,
-            &req.request_id,
-            fingerprint,
-            now_unix_s,
-            ReplyShape::Operation,
-            |book| {
-                check_amount(req.amount_fen)?;
-                let (agreement_id, authorized) =
-                    book.open_hold(client, &req.authorization_request_id)?;
-                if req.amount_fen > authorized {
-                    return Err(BookError::CaptureExceedsAuthorization {
-                        amount: req.amount_fen,
-                        authorized,
-                    });
-                }
-                let agreement = book.agreement_state_mut(&agreement_id)?;
-                // The whole hold is released; only the captured part is spent.
-                agreement.held_fen -= authorized;
-                match agreement.kind {
-                    AgreementKind::CreditLine => agreement.spend_on_credit(req.amount_fen),
-                    AgreementKind::DebitCard => agreement.balance_fen -= req.amount_fen,
-                }
-                book.close_hold(client, &req.authorization_request_id, HoldState::Captured);
-                let key = RequestKey::new(client, &req.request_id);
-                book.captures.insert(
-                    key,
-                    CaptureState {
-                        agreement_id: agreement_id.clone(),
-                        captured_fen: req.amount_fen,
-                        refunded_fen: Fen::ZERO,
-                    },
-                );
-                Ok(Effect::new(
-                    OperationKind::Capture,
-                    OperationStatus::Captured,
-                    req.amount_fen,
-                    &agreement_id,
-                )
+        self.idempotent(client, &req.request_id, fingerprint, now_unix_s, ReplyShape::Operation, |book| {
+            check_amount(req.amount_fen)?;
+            let (agreement_id, authorized) = book.open_hold(client, &req.authorization_request_id)?;
+            if req.amount_fen > authorized {
+                return Err(BookError::CaptureExceedsAuthorization { amount: req.amount_fen, authorized });
+            }
+            let agreement = book.agreement_state_mut(&agreement_id)?;
+            // The whole hold is released; only the captured part is spent.
+            agreement.held_fen -= authorized;
+            match agreement.kind {
+                AgreementKind::CreditLine => agreement.spend_on_credit(req.amount_fen),
+                AgreementKind::DebitCard => agreement.balance_fen -= req.amount_fen,
+            }
+            book.close_hold(client, &req.authorization_request_id, HoldState::Captured);
+            let key = RequestKey::new(client, &req.request_id);
+            book.captures
+                .insert(key, CaptureState { agreement_id: agreement_id.clone(), captured_fen: req.amount_fen, refunded_fen: Fen::ZERO });
+            Ok(Effect::new(OperationKind::Capture, OperationStatus::Captured, req.amount_fen, &agreement_id)
                 .referring_to(&req.authorization_request_id))
-            },
-        )
+        })
     }
 
-    pub fn void(
-        &mut self,
-        client: &str,
-        req: VoidRequest,
-        now_unix_s: i64,
-    ) -> Result<Reply, BookError> {
+    pub fn void(&mut self, client: &str, req: VoidRequest, now_unix_s: i64) -> Result<Reply, BookError> {
         let fingerprint = fingerprint("void", &req);
-        self.idempotent(
-            client,
-            &req.request_id,
-            fingerprint,
-            now_unix_s,
-            ReplyShape::Operation,
-            |book| {
-                let (agreement_id, authorized) =
-                    book.open_hold(client, &req.authorization_request_id)?;
-                book.agreement_state_mut(&agreement_id)?.held_fen -= authorized;
-                book.close_hold(client, &req.authorization_request_id, HoldState::Voided);
-                Ok(Effect::new(
-                    OperationKind::Void,
-                    OperationStatus::Voided,
-                    authorized,
-                    &agreement_id,
-                )
+        self.idempotent(client, &req.request_id, fingerprint, now_unix_s, ReplyShape::Operation, |book| {
+            let (agreement_id, authorized) = book.open_hold(client, &req.authorization_request_id)?;
+            book.agreement_state_mut(&agreement_id)?.held_fen -= authorized;
+            book.close_hold(client, &req.authorization_request_id, HoldState::Voided);
+            Ok(Effect::new(OperationKind::Void, OperationStatus::Voided, authorized, &agreement_id)
                 .referring_to(&req.authorization_request_id))
-            },
-        )
+        })
     }
 
-    pub fn refund(
-        &mut self,
-        client: &str,
-        req: RefundRequest,
-        now_unix_s: i64,
-    ) -> Result<Reply, BookError> {
+    pub fn refund(&mut self, client: &str, req: RefundRequest, now_unix_s: i64) -> Result<Reply, BookError> {
         let fingerprint = fingerprint("refund", &req);
-        self.idempotent(
-            client,
-            &req.request_id,
-            fingerprint,
-            now_unix_s,
-            ReplyShape::Operation,
-            |book| {
-                check_amount(req.amount_fen)?;
-                let capture_key = RequestKey::new(client, &req.capture_request_id);
-                let capture = book
-                    .captures
-                    .get(&capture_key)
-                    .ok_or_else(|| BookError::UnknownCapture(req.capture_request_id.clone()))?;
-                let total = capture.refunded_fen + req.amount_fen;
-                if total > capture.captured_fen {
-                    return Err(BookError::RefundExceedsCapture {
-                        total,
-                        captured: capture.captured_fen,
-                    });
-                }
-                let agreement_id = capture.agreement_id.clone();
-                let agreement = book.agreement_state_mut(&agreement_id)?;
-                match agreement.kind {
-                    AgreementKind::CreditLine => agreement.refund_to_credit(req.amount_fen),
-                    AgreementKind::DebitCard => agreement.balance_fen += req.amount_fen,
-                }
-                if let Some(capture) = book.captures.get_mut(&capture_key) {
-                    capture.refunded_fen = total;
-                }
-                book.after_credit_refund(&agreement_id, now_unix_s, &req.request_id);
-                Ok(Effect::new(
-                    OperationKind::Refund,
-                    OperationStatus::Refunded,
-                    req.amount_fen,
-                    &agreement_id,
-                )
+        self.idempotent(client, &req.request_id, fingerprint, now_unix_s, ReplyShape::Operation, |book| {
+            check_amount(req.amount_fen)?;
+            let capture_key = RequestKey::new(client, &req.capture_request_id);
+            let capture = book.captures.get(&capture_key).ok_or_else(|| BookError::UnknownCapture(req.capture_request_id.clone()))?;
+            let total = capture.refunded_fen + req.amount_fen;
+            if total > capture.captured_fen {
+                return Err(BookError::RefundExceedsCapture { total, captured: capture.captured_fen });
+            }
+            let agreement_id = capture.agreement_id.clone();
+            let agreement = book.agreement_state_mut(&agreement_id)?;
+            match agreement.kind {
+                AgreementKind::CreditLine => agreement.refund_to_credit(req.amount_fen),
+                AgreementKind::DebitCard => agreement.balance_fen += req.amount_fen,
+            }
+            if let Some(capture) = book.captures.get_mut(&capture_key) {
+                capture.refunded_fen = total;
+            }
+            book.after_credit_refund(&agreement_id, now_unix_s, &req.request_id);
+            Ok(Effect::new(OperationKind::Refund, OperationStatus::Refunded, req.amount_fen, &agreement_id)
                 .referring_to(&req.capture_request_id))
-            },
-        )
+        })
     }
 
     // ---- the one write path ----
@@ -608,9 +456,7 @@ impl BankBook {
         }
         let effect = apply(self)?;
         // Every effect is on an agreement the command just found, and agreements are never removed.
-        let agreement = self
-            .agreement(&effect.agreement_id)
-            .expect("an effect names an existing agreement");
+        let agreement = self.agreement(&effect.agreement_id).expect("an effect names an existing agreement");
         let operation = effect.into_operation(request_id, agreement.available_fen, now_unix_s);
         let reply = match shape {
             ReplyShape::Agreement => Reply::Agreement(agreement),
@@ -628,11 +474,7 @@ impl BankBook {
             agreement.journal.push(journal_index);
         }
         self.journal.push((key.client.clone(), operation));
-        let record = Record {
-            fingerprint,
-            reply,
-            journal_index,
-        };
+        let record = Record { fingerprint, reply, journal_index };
         let earlier = self.records.insert(key, record);
         debug_assert!(earlier.is_none(), "a request is recorded once");
         debug_assert_eq!(self.check_agreement(&agreement_id), Ok(()));
@@ -640,10 +482,7 @@ impl BankBook {
 
     // ---- helpers ----
 
-    fn new_agreement_state(
-        &self,
-        req: &CreateAgreementRequest,
-    ) -> Result<AgreementState, BookError> {
+    fn new_agreement_state(&self, req: &CreateAgreementRequest) -> Result<AgreementState, BookError> {
         check_text("customer_ref", &req.customer_ref, 1, MAX_REQUEST_ID_CHARS)?;
         check_optional_text("holder_name", req.holder_name.as_deref())?;
         let (limit_fen, balance_fen, card_last4) = match req.kind {
@@ -670,18 +509,11 @@ impl BankBook {
 
     fn credit_limit_of(&self, req: &CreateAgreementRequest) -> Result<Fen, BookError> {
         if req.card_no.is_some() || req.opening_balance_fen.is_some() {
-            return Err(bad(
-                "a credit line takes neither card_no nor opening_balance_fen",
-            ));
+            return Err(bad("a credit line takes neither card_no nor opening_balance_fen"));
         }
-        let limit = req
-            .limit_fen
-            .unwrap_or(self.config.default_credit_limit_fen);
+        let limit = req.limit_fen.unwrap_or(self.config.default_credit_limit_fen);
         if !limit.is_positive() || limit > MAX_CREDIT_LIMIT_FEN {
-            return Err(bad(format!(
-                "limit_fen must be in 1..={}",
-                MAX_CREDIT_LIMIT_FEN.0
-            )));
+            return Err(bad(format!("limit_fen must be in 1..={}", MAX_CREDIT_LIMIT_FEN.0)));
         }
         Ok(limit)
     }
@@ -690,56 +522,32 @@ impl BankBook {
         if req.limit_fen.is_some() {
             return Err(bad("a debit card takes no limit_fen"));
         }
-        let card_no = req
-            .card_no
-            .as_deref()
-            .ok_or_else(|| bad("a debit card needs card_no"))?;
+        let card_no = req.card_no.as_deref().ok_or_else(|| bad("a debit card needs card_no"))?;
         // Mainland bank card numbers (PAN) are 12 to 19 digits; most are 16 to 19.
         if !(12..=19).contains(&card_no.len()) || !card_no.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad("card_no must be 12 to 19 digits"));
         }
-        let balance = req
-            .opening_balance_fen
-            .unwrap_or(self.config.default_debit_balance_fen);
+        let balance = req.opening_balance_fen.unwrap_or(self.config.default_debit_balance_fen);
         if balance.is_negative() || balance > MAX_AMOUNT_FEN {
-            return Err(bad(format!(
-                "opening_balance_fen must be in 0..={}",
-                MAX_AMOUNT_FEN.0
-            )));
+            return Err(bad(format!("opening_balance_fen must be in 0..={}", MAX_AMOUNT_FEN.0)));
         }
         Ok((balance, card_no[card_no.len() - 4..].to_string()))
     }
 
     fn agreement_state(&self, agreement_id: &str) -> Result<&AgreementState, BookError> {
-        self.agreements
-            .get(agreement_id)
-            .ok_or_else(|| BookError::UnknownAgreement(agreement_id.to_string()))
+        self.agreements.get(agreement_id).ok_or_else(|| BookError::UnknownAgreement(agreement_id.to_string()))
     }
 
-    fn agreement_state_mut(
-        &mut self,
-        agreement_id: &str,
-    ) -> Result<&mut AgreementState, BookError> {
-        self.agreements
-            .get_mut(agreement_id)
-            .ok_or_else(|| BookError::UnknownAgreement(agreement_id.to_string()))
+    fn agreement_state_mut(&mut self, agreement_id: &str) -> Result<&mut AgreementState, BookError> {
+        self.agreements.get_mut(agreement_id).ok_or_else(|| BookError::UnknownAgreement(agreement_id.to_string()))
     }
 
     /// The agreement and amount of an open hold, or why it cannot be captured or voided.
-    fn open_hold(
-        &self,
-        client: &str,
-        authorization_request_id: &str,
-    ) -> Result<(String, Fen), BookError> {
+    fn open_hold(&self, client: &str, authorization_request_id: &str) -> Result<(String, Fen), BookError> {
         let key = RequestKey::new(client, authorization_request_id);
-        let auth = self
-            .authorizations
-            .get(&key)
-            .ok_or_else(|| BookError::UnknownAuthorization(authorization_request_id.to_string()))?;
+        let auth = self.authorizations.get(&key).ok_or_else(|| BookError::UnknownAuthorization(authorization_request_id.to_string()))?;
         if auth.state != HoldState::Open {
-            return Err(BookError::AuthorizationNotOpen(
-                authorization_request_id.to_string(),
-            ));
+            return Err(BookError::AuthorizationNotOpen(authorization_request_id.to_string()));
         }
         Ok((auth.agreement_id.clone(), auth.amount_fen))
     }
@@ -761,18 +569,12 @@ impl BankBook {
         }
         let mut seen = vec![false; self.journal.len()];
         for (key, record) in &self.records {
-            let (client, op) = self
-                .journal
-                .get(record.journal_index)
-                .ok_or("record points past the journal")?;
+            let (client, op) = self.journal.get(record.journal_index).ok_or("record points past the journal")?;
             if *client != key.client || op.request_id != key.request_id {
                 return Err(format!("record {key:?} points at another operation"));
             }
             if std::mem::replace(&mut seen[record.journal_index], true) {
-                return Err(format!(
-                    "journal entry {} recorded twice",
-                    record.journal_index
-                ));
+                return Err(format!("journal entry {} recorded twice", record.journal_index));
             }
         }
         if seen.iter().any(|s| !s) {
@@ -784,9 +586,7 @@ impl BankBook {
     /// Rebuilds one agreement's totals from its journal, independently of the running totals,
     /// and checks both against the limits: the same property on two paths.
     fn check_agreement(&self, agreement_id: &str) -> Result<(), String> {
-        let a = self
-            .agreement_state(agreement_id)
-            .map_err(|e| e.to_string())?;
+        let a = self.agreement_state(agreement_id).map_err(|e| e.to_string())?;
         let (mut held, mut spent, mut open) = (Fen::ZERO, Fen::ZERO, HashMap::new());
         // Credit: captured, minus refunds (never below zero: the excess went back to the
         // customer), minus the principal part of repayments.
@@ -803,10 +603,7 @@ impl BankBook {
                     | OperationKind::LimitIncrease
             ) && !op.amount_fen.is_positive()
             {
-                return Err(format!(
-                    "operation {} has a non-positive amount",
-                    op.request_id
-                ));
+                return Err(format!("operation {} has a non-positive amount", op.request_id));
             }
             match (op.kind, op.status) {
                 (OperationKind::Authorization, OperationStatus::Approved) => {
@@ -815,9 +612,7 @@ impl BankBook {
                 }
                 (OperationKind::Capture | OperationKind::Void, _) => {
                     let reference = op.reference_request_id.clone().unwrap_or_default();
-                    let hold = open
-                        .remove(&(client.clone(), reference))
-                        .ok_or(format!("{} closes no open hold", op.request_id))?;
+                    let hold = open.remove(&(client.clone(), reference)).ok_or(format!("{} closes no open hold", op.request_id))?;
                     held -= hold;
                     if op.kind == OperationKind::Capture {
                         spent += op.amount_fen;
@@ -829,10 +624,8 @@ impl BankBook {
                     used -= op.amount_fen.min(used);
                 }
                 (OperationKind::Repayment, _) => {
-                    let principal = a
-                        .credit
-                        .repaid_principal(client, &op.request_id)
-                        .ok_or(format!("repayment {} has no record", op.request_id))?;
+                    let principal =
+                        a.credit.repaid_principal(client, &op.request_id).ok_or(format!("repayment {} has no record", op.request_id))?;
                     if principal > used {
                         return Err(format!("repayment {} exceeds the debt", op.request_id));
                     }
@@ -841,21 +634,9 @@ impl BankBook {
                 _ => {}
             }
         }
-        let expected_used = if a.kind == AgreementKind::CreditLine {
-            used
-        } else {
-            Fen::ZERO
-        };
-        let opening = a
-            .journal
-            .first()
-            .map(|&i| self.journal[i].1.amount_fen)
-            .unwrap_or_default();
-        let expected_balance = if a.kind == AgreementKind::DebitCard {
-            opening - spent
-        } else {
-            Fen::ZERO
-        };
+        let expected_used = if a.kind == AgreementKind::CreditLine { used } else { Fen::ZERO };
+        let opening = a.journal.first().map(|&i| self.journal[i].1.amount_fen).unwrap_or_default();
+        let expected_balance = if a.kind == AgreementKind::DebitCard { opening - spent } else { Fen::ZERO };
         let rebuilt = (held, expected_used, expected_balance);
         if rebuilt != (a.held_fen, a.used_fen, a.balance_fen) {
             return Err(format!(
@@ -890,26 +671,16 @@ fn bad(message: impl Into<String>) -> BookError {
 fn check_request_id(request_id: &str) -> Result<(), BookError> {
     check_text("request_id", request_id, 1, MAX_REQUEST_ID_CHARS)?;
     // It appears in URLs (the status query), so no spaces, slashes or other separators.
-    if !request_id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-    {
+    if !request_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) {
         return Err(bad("request_id may hold only letters, digits and - _ . :"));
     }
     Ok(())
 }
 
-fn check_text(
-    field: &str,
-    text: &str,
-    min_chars: usize,
-    max_chars: usize,
-) -> Result<(), BookError> {
+fn check_text(field: &str, text: &str, min_chars: usize, max_chars: usize) -> Result<(), BookError> {
     let chars = text.chars().count();
     if chars < min_chars || chars > max_chars || text.chars().any(char::is_control) {
-        return Err(bad(format!(
-            "{field} must be {min_chars} to {max_chars} characters, without control characters"
-        )));
+        return Err(bad(format!("{field} must be {min_chars} to {max_chars} characters, without control characters")));
     }
     Ok(())
 }
@@ -920,10 +691,7 @@ fn check_optional_text(field: &str, text: Option<&str>) -> Result<(), BookError>
 
 fn check_amount(amount: Fen) -> Result<(), BookError> {
     if !amount.is_positive() || amount > MAX_AMOUNT_FEN {
-        return Err(bad(format!(
-            "amount_fen must be in 1..={}",
-            MAX_AMOUNT_FEN.0
-        )));
+        return Err(bad(format!("amount_fen must be in 1..={}", MAX_AMOUNT_FEN.0)));
     }
     Ok(())
 }

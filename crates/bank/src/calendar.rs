@@ -86,16 +86,11 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    } as u32;
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -106,9 +101,7 @@ mod tests {
 
     #[test]
     fn days_and_dates_agree() {
-        let check = |unix_s: i64, expect: &str| {
-            assert_eq!(Day::of_unix_s(unix_s).to_string(), expect, "{unix_s}")
-        };
+        let check = |unix_s: i64, expect: &str| assert_eq!(Day::of_unix_s(unix_s).to_string(), expect, "{unix_s}");
         check(0, "1970-01-01");
         // 2026-01-01T00:00:00Z is 08:00 in Beijing, the same date.
         check(1_767_225_600, "2026-01-01");
@@ -125,10 +118,7 @@ mod tests {
         }
         let new_year = Day::from_ymd(2026, 1, 1);
         assert_eq!(Day::of_unix_s(new_year.start_unix_s()), new_year);
-        assert_eq!(
-            Day::of_unix_s(new_year.start_unix_s() - 1),
-            new_year.plus_days(-1)
-        );
+        assert_eq!(Day::of_unix_s(new_year.start_unix_s() - 1), new_year.plus_days(-1));
     }
 
     #[test]

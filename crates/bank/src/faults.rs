@@ -67,11 +67,7 @@ pub struct XorShift64(u64);
 impl XorShift64 {
     pub fn new(seed: u64) -> XorShift64 {
         // Zero is xorshift's one fixed point; any other seed walks the full 2^64 − 1 cycle.
-        XorShift64(if seed == 0 {
-            0x9E37_79B9_7F4A_7C15
-        } else {
-            seed
-        })
+        XorShift64(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -139,10 +135,7 @@ impl FaultInjector {
         if r == 0.0 {
             return false;
         }
-        let mut rng = self
-            .rng
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut rng = self.rng.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         rng.next_unit() < r
     }
 }
@@ -155,29 +148,17 @@ mod tests {
     fn the_generator_is_deterministic_and_roughly_uniform() {
         let (mut a, mut b) = (XorShift64::new(42), XorShift64::new(42));
         let draws: Vec<f64> = (0..10_000).map(|_| a.next_unit()).collect();
-        assert!(draws
-            .iter()
-            .all(|&d| d == b.next_unit() && (0.0..1.0).contains(&d)));
+        assert!(draws.iter().all(|&d| d == b.next_unit() && (0.0..1.0).contains(&d)));
         let below_tenth = draws.iter().filter(|&&d| d < 0.1).count();
-        assert!(
-            (800..1_200).contains(&below_tenth),
-            "{below_tenth} of 10,000 below 0.1"
-        );
+        assert!((800..1_200).contains(&below_tenth), "{below_tenth} of 10,000 below 0.1");
         assert_ne!(XorShift64::new(0).next_u64(), 0);
     }
 
     #[test]
     fn rates_at_the_edges() {
-        let always = FaultInjector::new(Faults {
-            refuse_rate: 1.0,
-            ..Faults::default()
-        });
+        let always = FaultInjector::new(Faults { refuse_rate: 1.0, ..Faults::default() });
         assert!((0..100).all(|_| always.before_handling() == BeforeHandling::Refuse));
-        let never = FaultInjector::new(Faults {
-            error_rate: f64::NAN,
-            refuse_rate: -3.0,
-            ..Faults::default()
-        });
+        let never = FaultInjector::new(Faults { error_rate: f64::NAN, refuse_rate: -3.0, ..Faults::default() });
         assert!((0..100).all(|_| never.before_handling() == BeforeHandling::Proceed));
         assert!(!Faults::default().any());
     }

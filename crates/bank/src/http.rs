@@ -28,24 +28,12 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// request is handled, so reads see the same state a command would.
 pub fn router(bank: Arc<Bank>) -> Router {
     let signed = Router::new()
-        .route(
-            "/bank/v1/agreements",
-            post(open_agreement).get(list_agreements),
-        )
+        .route("/bank/v1/agreements", post(open_agreement).get(list_agreements))
         .route("/bank/v1/agreements/{agreement_id}", get(get_agreement))
-        .route(
-            "/bank/v1/agreements/{agreement_id}/close",
-            post(close_agreement),
-        )
+        .route("/bank/v1/agreements/{agreement_id}/close", post(close_agreement))
         .route("/bank/v1/agreements/{agreement_id}/repayments", post(repay))
-        .route(
-            "/bank/v1/agreements/{agreement_id}/limit-requests",
-            post(request_limit_increase),
-        )
-        .route(
-            "/bank/v1/agreements/{agreement_id}/statements",
-            get(get_statements),
-        )
+        .route("/bank/v1/agreements/{agreement_id}/limit-requests", post(request_limit_increase))
+        .route("/bank/v1/agreements/{agreement_id}/statements", get(get_statements))
         .route("/bank/v1/events", get(list_events))
         .route("/bank/v1/authorizations", post(authorize))
         .route("/bank/v1/captures", post(capture))
@@ -56,10 +44,7 @@ pub fn router(bank: Arc<Bank>) -> Router {
         // Layers run outside in: authenticate first, so faults only touch signed requests;
         // billing last, just before the handler.
         .route_layer(middleware::from_fn_with_state(bank.clone(), bill_before))
-        .route_layer(middleware::from_fn_with_state(
-            bank.clone(),
-            inject_faults_before,
-        ))
+        .route_layer(middleware::from_fn_with_state(bank.clone(), inject_faults_before))
         .route_layer(middleware::from_fn_with_state(bank.clone(), authenticate));
     Router::new()
         .route("/health", get(health))
@@ -83,11 +68,7 @@ struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
+        ApiError { status, code, message: message.into() }
     }
 
     fn bad_request(message: impl Into<String>) -> ApiError {
@@ -100,10 +81,7 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::warn!(code = self.code, message = %self.message, "bank answers with a server error");
         }
-        let body = ErrorBody {
-            code: self.code.to_string(),
-            message: self.message,
-        };
+        let body = ErrorBody { code: self.code.to_string(), message: self.message };
         (self.status, Json(body)).into_response()
     }
 }
@@ -162,8 +140,7 @@ async fn authenticate(State(bank): State<Arc<Bank>>, req: Request, next: Next) -
     let (parts, body) = req.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         let message = format!("the body must be at most {MAX_BODY_BYTES} bytes");
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
-            .into_response();
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message).into_response();
     };
     let verified = {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
@@ -173,25 +150,11 @@ async fn authenticate(State(bank): State<Arc<Bank>>, req: Request, next: Next) -
             nonce: header(signing::HEADER_NONCE),
             signature: header(signing::HEADER_SIGNATURE),
         };
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map_or(parts.uri.path(), |p| p.as_str());
+        let path_and_query = parts.uri.path_and_query().map_or(parts.uri.path(), |p| p.as_str());
         let now = bank.wire_now_unix_s();
-        let mut nonces = bank
-            .nonces
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut nonces = bank.nonces.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let secret_of = |key_id: &str| bank.secret_of(key_id);
-        signing::authenticate(
-            signed,
-            secret_of,
-            parts.method.as_str(),
-            path_and_query,
-            &body,
-            now,
-            &mut nonces,
-        )
+        signing::authenticate(signed, secret_of, parts.method.as_str(), path_and_query, &body, now, &mut nonces)
     };
     let key_id = match verified {
         Ok(key_id) => key_id,
@@ -213,18 +176,13 @@ async fn inject_faults_before(State(bank): State<Arc<Bank>>, req: Request, next:
     }
     match bank.faults.before_handling() {
         BeforeHandling::Proceed => next.run(req).await,
-        BeforeHandling::Refuse => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "injected fault: request refused, nothing was done",
-        )
-        .into_response(),
-        BeforeHandling::Error => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "injected fault: internal error",
-        )
-        .into_response(),
+        BeforeHandling::Refuse => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "injected fault: request refused, nothing was done")
+                .into_response()
+        }
+        BeforeHandling::Error => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "injected fault: internal error").into_response()
+        }
     }
 }
 
@@ -249,73 +207,45 @@ impl Bank {
     {
         let req: Req = match serde_json::from_slice(body) {
             Ok(req) => req,
-            Err(e) => {
-                return ApiError::bad_request(format!("invalid request body: {e}")).into_response()
-            }
+            Err(e) => return ApiError::bad_request(format!("invalid request body: {e}")).into_response(),
         };
         let now = self.now_unix_s();
         let outcome = self.with_book(|book| {
             let first = apply(book, &caller.0, req.clone(), now);
             if self.faults.faults().duplicate_delivery && first.is_ok() {
                 let second = apply(book, &caller.0, req, now);
-                assert_eq!(
-                    first, second,
-                    "a duplicate delivery must replay the first reply"
-                );
+                assert_eq!(first, second, "a duplicate delivery must replay the first reply");
                 return second;
             }
             first
         });
         match outcome {
-            Ok(reply) if self.faults.timeout_after_commit() => {
-                self.time_out_after_commit(reply).await
-            }
+            Ok(reply) if self.faults.timeout_after_commit() => self.time_out_after_commit(reply).await,
             Ok(reply) => reply_response(reply),
             Err(e) => ApiError::from(e).into_response(),
         }
     }
 
     async fn time_out_after_commit(&self, reply: Reply) -> Response {
-        tracing::debug!(
-            ?reply,
-            "injected fault: committed, answering with a timeout"
-        );
+        tracing::debug!(?reply, "injected fault: committed, answering with a timeout");
         let hang_ms = self.faults.faults().timeout_hang_ms;
         if hang_ms > 0 {
             tokio::time::sleep(Duration::from_millis(hang_ms)).await;
         }
-        ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "timeout",
-            "injected fault: the outcome is unknown; query the operation",
-        )
-        .into_response()
+        ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", "injected fault: the outcome is unknown; query the operation").into_response()
     }
 }
 
 // ---- handlers ----
 
 async fn health(State(bank): State<Arc<Bank>>) -> Json<Health> {
-    Json(Health {
-        status: "ok".to_string(),
-        bank_code: bank.config.bank_code.clone(),
-    })
+    Json(Health { status: "ok".to_string(), bank_code: bank.config.bank_code.clone() })
 }
 
-async fn open_agreement(
-    State(bank): State<Arc<Bank>>,
-    Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> Response {
+async fn open_agreement(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Caller>, body: Bytes) -> Response {
     let new_id = format!("agr-{}", uuid::Uuid::new_v4().simple());
-    bank.execute(
-        &caller,
-        &body,
-        |book, client, req: wire::CreateAgreementRequest, now| {
-            book.open_agreement(client, req, &new_id, now)
-        },
-    )
-    .await
+    bank.execute(&caller, &body, |book, client, req: wire::CreateAgreementRequest, now| book.open_agreement(client, req, &new_id, now))
+        .await
 }
 
 async fn close_agreement(
@@ -328,66 +258,26 @@ async fn close_agreement(
         Ok(Path(id)) => id,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    bank.execute(
-        &caller,
-        &body,
-        |book, client, req: wire::CloseAgreementRequest, now| {
-            book.close_agreement(client, &agreement_id, req, now)
-        },
-    )
+    bank.execute(&caller, &body, |book, client, req: wire::CloseAgreementRequest, now| {
+        book.close_agreement(client, &agreement_id, req, now)
+    })
     .await
 }
 
-async fn authorize(
-    State(bank): State<Arc<Bank>>,
-    Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> Response {
-    bank.execute(
-        &caller,
-        &body,
-        |book, client, req: wire::AuthorizationRequest, now| book.authorize(client, req, now),
-    )
-    .await
+async fn authorize(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Caller>, body: Bytes) -> Response {
+    bank.execute(&caller, &body, |book, client, req: wire::AuthorizationRequest, now| book.authorize(client, req, now)).await
 }
 
-async fn capture(
-    State(bank): State<Arc<Bank>>,
-    Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> Response {
-    bank.execute(
-        &caller,
-        &body,
-        |book, client, req: wire::CaptureRequest, now| book.capture(client, req, now),
-    )
-    .await
+async fn capture(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Caller>, body: Bytes) -> Response {
+    bank.execute(&caller, &body, |book, client, req: wire::CaptureRequest, now| book.capture(client, req, now)).await
 }
 
-async fn void(
-    State(bank): State<Arc<Bank>>,
-    Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> Response {
-    bank.execute(
-        &caller,
-        &body,
-        |book, client, req: wire::VoidRequest, now| book.void(client, req, now),
-    )
-    .await
+async fn void(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Caller>, body: Bytes) -> Response {
+    bank.execute(&caller, &body, |book, client, req: wire::VoidRequest, now| book.void(client, req, now)).await
 }
 
-async fn refund(
-    State(bank): State<Arc<Bank>>,
-    Extension(caller): Extension<Caller>,
-    body: Bytes,
-) -> Response {
-    bank.execute(
-        &caller,
-        &body,
-        |book, client, req: wire::RefundRequest, now| book.refund(client, req, now),
-    )
-    .await
+async fn refund(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Caller>, body: Bytes) -> Response {
+    bank.execute(&caller, &body, |book, client, req: wire::RefundRequest, now| book.refund(client, req, now)).await
 }
 
 async fn repay(
@@ -400,14 +290,7 @@ async fn repay(
         Ok(Path(id)) => id,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    bank.execute(
-        &caller,
-        &body,
-        |book, client, req: wire::RepaymentRequest, now| {
-            book.repay(client, &agreement_id, req, now)
-        },
-    )
-    .await
+    bank.execute(&caller, &body, |book, client, req: wire::RepaymentRequest, now| book.repay(client, &agreement_id, req, now)).await
 }
 
 async fn request_limit_increase(
@@ -420,13 +303,9 @@ async fn request_limit_increase(
         Ok(Path(id)) => id,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    bank.execute(
-        &caller,
-        &body,
-        |book, client, req: wire::LimitIncreaseRequest, now| {
-            book.request_limit_increase(client, &agreement_id, req, now)
-        },
-    )
+    bank.execute(&caller, &body, |book, client, req: wire::LimitIncreaseRequest, now| {
+        book.request_limit_increase(client, &agreement_id, req, now)
+    })
     .await
 }
 
@@ -435,9 +314,7 @@ async fn get_statements(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<wire::CreditAccount>, ApiError> {
     let Path(agreement_id) = path?;
-    Ok(Json(
-        bank.with_book(|book| book.credit_account(&agreement_id))?,
-    ))
+    Ok(Json(bank.with_book(|book| book.credit_account(&agreement_id))?))
 }
 
 /// The default page size of the bank staff's and the hub's lists.
@@ -461,9 +338,7 @@ async fn list_agreements(
 ) -> Result<Json<wire::AgreementList>, ApiError> {
     let Query(q) = query?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE_ITEMS);
-    Ok(Json(bank.with_book(|book| {
-        book.agreements(q.status, q.after.as_deref(), limit)
-    })))
+    Ok(Json(bank.with_book(|book| book.agreements(q.status, q.after.as_deref(), limit))))
 }
 
 #[derive(serde::Deserialize)]
@@ -499,9 +374,7 @@ async fn get_operation(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<wire::Operation>, ApiError> {
     let Path(request_id) = path?;
-    Ok(Json(bank.with_book(|book| {
-        book.operation(&caller.0, &request_id)
-    })?))
+    Ok(Json(bank.with_book(|book| book.operation(&caller.0, &request_id))?))
 }
 
 #[derive(serde::Deserialize)]
@@ -516,10 +389,7 @@ async fn list_operations(
 ) -> Result<Json<OperationList>, ApiError> {
     let Query(ListQuery { agreement_id }) = query?;
     let operations = bank.with_book(|book| book.operations_for(&agreement_id))?;
-    Ok(Json(OperationList {
-        agreement_id,
-        operations,
-    }))
+    Ok(Json(OperationList { agreement_id, operations }))
 }
 
 async fn not_found() -> ApiError {
@@ -527,9 +397,5 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed on this endpoint",
-    )
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
 }

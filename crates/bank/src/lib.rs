@@ -69,10 +69,7 @@ impl Default for BankConfig {
     fn default() -> BankConfig {
         BankConfig {
             bank_code: "BANK01".to_string(),
-            clients: vec![ClientKey {
-                key_id: "hub".to_string(),
-                secret: "dev-secret-change-me".to_string(),
-            }],
+            clients: vec![ClientKey { key_id: "hub".to_string(), secret: "dev-secret-change-me".to_string() }],
             default_credit_limit_fen: Fen::yuan(5_000),
             default_debit_balance_fen: Fen::yuan(20_000),
             credit_terms: CreditTerms::default(),
@@ -86,23 +83,13 @@ impl BankConfig {
     pub fn validate(&self) -> Result<(), String> {
         let limit = self.default_credit_limit_fen;
         if !limit.is_positive() || limit > book::MAX_CREDIT_LIMIT_FEN {
-            return Err(format!(
-                "default_credit_limit_fen must be in 1..={}",
-                book::MAX_CREDIT_LIMIT_FEN.0
-            ));
+            return Err(format!("default_credit_limit_fen must be in 1..={}", book::MAX_CREDIT_LIMIT_FEN.0));
         }
         let balance = self.default_debit_balance_fen;
         if balance.is_negative() || balance > book::MAX_AMOUNT_FEN {
-            return Err(format!(
-                "default_debit_balance_fen must be in 0..={}",
-                book::MAX_AMOUNT_FEN.0
-            ));
+            return Err(format!("default_debit_balance_fen must be in 0..={}", book::MAX_AMOUNT_FEN.0));
         }
-        if self
-            .clients
-            .iter()
-            .any(|c| c.key_id.is_empty() || c.secret.is_empty())
-        {
+        if self.clients.iter().any(|c| c.key_id.is_empty() || c.secret.is_empty()) {
             return Err("every client key needs a key id and a secret".to_string());
         }
         self.credit_terms.validate()
@@ -222,11 +209,7 @@ impl Bank {
     }
 
     /// Sandbox and operator action: freeze (overdue, risk) or unfreeze an agreement.
-    pub fn set_frozen(
-        &self,
-        agreement_id: &str,
-        frozen: bool,
-    ) -> Result<wire::Agreement, BookError> {
+    pub fn set_frozen(&self, agreement_id: &str, frozen: bool) -> Result<wire::Agreement, BookError> {
         self.with_book(|book| book.set_frozen(agreement_id, frozen))
     }
 
@@ -278,19 +261,12 @@ impl Bank {
     /// bank keeps serving rather than failing every later request, and `check_invariants` shows
     /// any damage.
     pub(crate) fn with_book<R>(&self, f: impl FnOnce(&mut BankBook) -> R) -> R {
-        let mut book = self
-            .book
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut book = self.book.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut book)
     }
 
     fn secret_of(&self, key_id: &str) -> Option<String> {
-        self.config
-            .clients
-            .iter()
-            .find(|c| c.key_id == key_id)
-            .map(|c| c.secret.clone())
+        self.config.clients.iter().find(|c| c.key_id == key_id).map(|c| c.secret.clone())
     }
 }
 
@@ -311,53 +287,25 @@ mod tests {
         assert_eq!(config.bank_code, "BANK01");
         assert_eq!(config.default_credit_limit_fen, Fen(500_000));
         assert_eq!(config.default_debit_balance_fen, Fen(2_000_000));
-        assert_eq!(
-            config.clients,
-            vec![ClientKey {
-                key_id: "hub".into(),
-                secret: "dev-secret-change-me".into()
-            }]
-        );
+        assert_eq!(config.clients, vec![ClientKey { key_id: "hub".into(), secret: "dev-secret-change-me".into() }]);
         assert_eq!(config.validate(), Ok(()));
         let terms = config.credit_terms;
         assert_eq!(
-            (
-                terms.statement_day,
-                terms.interest_free_days,
-                terms.overdue_interest_bp_per_day,
-                terms.max_requested_limit_fen
-            ),
+            (terms.statement_day, terms.interest_free_days, terms.overdue_interest_bp_per_day, terms.max_requested_limit_fen),
             (1, 10, 5, Fen(5_000_000))
         );
     }
 
     #[test]
     fn a_bad_configuration_is_reported() {
-        let zero_limit = BankConfig {
-            default_credit_limit_fen: Fen::ZERO,
-            ..BankConfig::default()
-        };
+        let zero_limit = BankConfig { default_credit_limit_fen: Fen::ZERO, ..BankConfig::default() };
         assert!(zero_limit.validate().is_err());
-        let negative = BankConfig {
-            default_debit_balance_fen: Fen(-1),
-            ..BankConfig::default()
-        };
+        let negative = BankConfig { default_debit_balance_fen: Fen(-1), ..BankConfig::default() };
         assert!(negative.validate().is_err());
-        let keyless = BankConfig {
-            clients: vec![ClientKey {
-                key_id: "hub".into(),
-                secret: String::new(),
-            }],
-            ..BankConfig::default()
-        };
+        let keyless = BankConfig { clients: vec![ClientKey { key_id: "hub".into(), secret: String::new() }], ..BankConfig::default() };
         assert!(keyless.validate().is_err());
-        let late_statement = BankConfig {
-            credit_terms: CreditTerms {
-                statement_day: 31,
-                ..CreditTerms::default()
-            },
-            ..BankConfig::default()
-        };
+        let late_statement =
+            BankConfig { credit_terms: CreditTerms { statement_day: 31, ..CreditTerms::default() }, ..BankConfig::default() };
         assert!(late_statement.validate().is_err());
     }
 }

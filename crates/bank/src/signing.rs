@@ -23,19 +23,8 @@ pub const REPLAY_WINDOW_S: i64 = 300;
 pub const MAX_REMEMBERED_NONCES: usize = 1_000_000;
 
 /// Lowercase hex HMAC-SHA256 over the canonical request text.
-pub fn sign(
-    secret: &str,
-    method: &str,
-    path_and_query: &str,
-    timestamp: i64,
-    nonce: &str,
-    body: &[u8],
-) -> String {
-    hex::encode(
-        mac_over(secret, method, path_and_query, timestamp, nonce, body)
-            .finalize()
-            .into_bytes(),
-    )
+pub fn sign(secret: &str, method: &str, path_and_query: &str, timestamp: i64, nonce: &str, body: &[u8]) -> String {
+    hex::encode(mac_over(secret, method, path_and_query, timestamp, nonce, body).finalize().into_bytes())
 }
 
 /// The four headers a signed request carries, ready to add to an HTTP request.
@@ -52,10 +41,7 @@ pub fn signed_headers(
         (HEADER_KEY_ID, key_id.to_string()),
         (HEADER_TIMESTAMP, timestamp.to_string()),
         (HEADER_NONCE, nonce.to_string()),
-        (
-            HEADER_SIGNATURE,
-            sign(secret, method, path_and_query, timestamp, nonce, body),
-        ),
+        (HEADER_SIGNATURE, sign(secret, method, path_and_query, timestamp, nonce, body)),
     ]
 }
 
@@ -65,35 +51,17 @@ pub fn new_nonce() -> String {
 }
 
 /// Checks a signature in constant time (through `Mac::verify_slice`).
-pub fn verify(
-    secret: &str,
-    method: &str,
-    path_and_query: &str,
-    timestamp: i64,
-    nonce: &str,
-    body: &[u8],
-    signature_hex: &str,
-) -> bool {
+pub fn verify(secret: &str, method: &str, path_and_query: &str, timestamp: i64, nonce: &str, body: &[u8], signature_hex: &str) -> bool {
     let Ok(signature) = hex::decode(signature_hex) else {
         return false;
     };
-    mac_over(secret, method, path_and_query, timestamp, nonce, body)
-        .verify_slice(&signature)
-        .is_ok()
+    mac_over(secret, method, path_and_query, timestamp, nonce, body).verify_slice(&signature).is_ok()
 }
 
-fn mac_over(
-    secret: &str,
-    method: &str,
-    path_and_query: &str,
-    timestamp: i64,
-    nonce: &str,
-    body: &[u8],
-) -> HmacSha256 {
+fn mac_over(secret: &str, method: &str, path_and_query: &str, timestamp: i64, nonce: &str, body: &[u8]) -> HmacSha256 {
     let body_hash = hex::encode(Sha256::digest(body));
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac =
-        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(format!("{method}\n{path_and_query}\n{timestamp}\n{nonce}\n{body_hash}").as_bytes());
     mac
 }
@@ -110,31 +78,18 @@ pub const CALLBACK_TOLERANCE_S: i64 = 300;
 /// `t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
 pub fn sign_callback(secret: &str, timestamp: i64, body: &[u8]) -> String {
     let mac = callback_mac(secret, timestamp, body);
-    format!(
-        "t={timestamp},v1={}",
-        hex::encode(mac.finalize().into_bytes())
-    )
+    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// Verifies a callback's signature header against its raw body, then its age. Several `v1`
 /// entries are allowed (one per secret while a secret is rotated); one matching is enough.
 /// Unlike requests there is no nonce: a callback is an event the hub applies by its sequence
 /// number, so a replay inside the tolerance changes nothing.
-pub fn verify_callback(
-    secret: &str,
-    header: &str,
-    body: &[u8],
-    now_unix_s: i64,
-    tolerance_s: i64,
-) -> Result<(), AuthError> {
+pub fn verify_callback(secret: &str, header: &str, body: &[u8], now_unix_s: i64, tolerance_s: i64) -> Result<(), AuthError> {
     let (timestamp, signatures) = parse_callback_header(header)?;
-    let matches = signatures.iter().any(|signature| {
-        hex::decode(signature).is_ok_and(|bytes| {
-            callback_mac(secret, timestamp, body)
-                .verify_slice(&bytes)
-                .is_ok()
-        })
-    });
+    let matches = signatures
+        .iter()
+        .any(|signature| hex::decode(signature).is_ok_and(|bytes| callback_mac(secret, timestamp, body).verify_slice(&bytes).is_ok()));
     if !matches {
         return Err(AuthError::BadSignature);
     }
@@ -162,8 +117,7 @@ fn parse_callback_header(header: &str) -> Result<(i64, Vec<&str>), AuthError> {
 }
 
 fn callback_mac(secret: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
-    let mut mac =
-        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
     mac
@@ -171,10 +125,7 @@ fn callback_mac(secret: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
 
 /// 16–64 characters of `[A-Za-z0-9-]`: long enough to be unique, short enough to store.
 pub fn is_valid_nonce(nonce: &str) -> bool {
-    (16..=64).contains(&nonce.len())
-        && nonce
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    (16..=64).contains(&nonce.len()) && nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -227,8 +178,7 @@ pub fn authenticate(
     now_unix_s: i64,
     nonces: &mut NonceCache,
 ) -> Result<String, AuthError> {
-    let (Some(key_id), Some(timestamp), Some(nonce), Some(signature)) =
-        (parts.key_id, parts.timestamp, parts.nonce, parts.signature)
+    let (Some(key_id), Some(timestamp), Some(nonce), Some(signature)) = (parts.key_id, parts.timestamp, parts.nonce, parts.signature)
     else {
         return Err(AuthError::MissingAuth);
     };
@@ -240,15 +190,7 @@ pub fn authenticate(
     if now_unix_s.abs_diff(timestamp) > REPLAY_WINDOW_S as u64 {
         return Err(AuthError::StaleTimestamp);
     }
-    if !verify(
-        &secret,
-        method,
-        path_and_query,
-        timestamp,
-        nonce,
-        body,
-        signature,
-    ) {
+    if !verify(&secret, method, path_and_query, timestamp, nonce, body, signature) {
         return Err(AuthError::BadSignature);
     }
     nonces.remember(key_id, nonce, timestamp, now_unix_s)?;
@@ -274,13 +216,7 @@ impl NonceCache {
         self.seen.is_empty()
     }
 
-    fn remember(
-        &mut self,
-        key_id: &str,
-        nonce: &str,
-        timestamp: i64,
-        now_unix_s: i64,
-    ) -> Result<(), AuthError> {
+    fn remember(&mut self, key_id: &str, nonce: &str, timestamp: i64, now_unix_s: i64) -> Result<(), AuthError> {
         self.forget_before(now_unix_s - REPLAY_WINDOW_S);
         let key = (key_id.to_string(), nonce.to_string());
         if self.seen.contains(&key) {
@@ -289,8 +225,7 @@ impl NonceCache {
         if self.seen.len() >= MAX_REMEMBERED_NONCES {
             return Err(AuthError::NonceCacheFull);
         }
-        self.by_time
-            .insert((timestamp, key.0.clone(), key.1.clone()));
+        self.by_time.insert((timestamp, key.0.clone(), key.1.clone()));
         self.seen.insert(key);
         debug_assert_eq!(self.seen.len(), self.by_time.len());
         Ok(())
@@ -315,43 +250,19 @@ mod tests {
     const NONCE: &str = "0123456789abcdef";
 
     fn parts<'a>(key: &'a str, ts: &'a str, nonce: &'a str, sig: &'a str) -> SignedParts<'a> {
-        SignedParts {
-            key_id: Some(key),
-            timestamp: Some(ts),
-            nonce: Some(nonce),
-            signature: Some(sig),
-        }
+        SignedParts { key_id: Some(key), timestamp: Some(ts), nonce: Some(nonce), signature: Some(sig) }
     }
 
     fn secret_of(key: &str) -> Option<String> {
         (key == "hub").then(|| "s3cret".to_string())
     }
 
-    fn check(
-        now: i64,
-        ts: i64,
-        nonce: &str,
-        sig_secret: &str,
-        key: &str,
-        expect: Result<(), AuthError>,
-    ) {
+    fn check(now: i64, ts: i64, nonce: &str, sig_secret: &str, key: &str, expect: Result<(), AuthError>) {
         let mut cache = NonceCache::default();
         let sig = sign(sig_secret, "POST", "/bank/v1/captures", ts, nonce, b"{}");
         let ts_text = ts.to_string();
-        let got = authenticate(
-            parts(key, &ts_text, nonce, &sig),
-            secret_of,
-            "POST",
-            "/bank/v1/captures",
-            b"{}",
-            now,
-            &mut cache,
-        );
-        assert_eq!(
-            got.map(|_| ()),
-            expect,
-            "now={now} ts={ts} nonce={nonce} key={key}"
-        );
+        let got = authenticate(parts(key, &ts_text, nonce, &sig), secret_of, "POST", "/bank/v1/captures", b"{}", now, &mut cache);
+        assert_eq!(got.map(|_| ()), expect, "now={now} ts={ts} nonce={nonce} key={key}");
     }
 
     #[test]
@@ -359,54 +270,12 @@ mod tests {
         check(1_000, 1_000, NONCE, "s3cret", "hub", Ok(()));
         check(1_000, 1_300, NONCE, "s3cret", "hub", Ok(()));
         check(1_000, 700, NONCE, "s3cret", "hub", Ok(()));
-        check(
-            1_000,
-            1_301,
-            NONCE,
-            "s3cret",
-            "hub",
-            Err(AuthError::StaleTimestamp),
-        );
-        check(
-            1_000,
-            699,
-            NONCE,
-            "s3cret",
-            "hub",
-            Err(AuthError::StaleTimestamp),
-        );
-        check(
-            1_000,
-            1_000,
-            NONCE,
-            "wrong",
-            "hub",
-            Err(AuthError::BadSignature),
-        );
-        check(
-            1_000,
-            1_000,
-            NONCE,
-            "s3cret",
-            "other",
-            Err(AuthError::UnknownKey),
-        );
-        check(
-            1_000,
-            1_000,
-            "short",
-            "s3cret",
-            "hub",
-            Err(AuthError::MissingAuth),
-        );
-        check(
-            1_000,
-            1_000,
-            "0123456789abcdef_",
-            "s3cret",
-            "hub",
-            Err(AuthError::MissingAuth),
-        );
+        check(1_000, 1_301, NONCE, "s3cret", "hub", Err(AuthError::StaleTimestamp));
+        check(1_000, 699, NONCE, "s3cret", "hub", Err(AuthError::StaleTimestamp));
+        check(1_000, 1_000, NONCE, "wrong", "hub", Err(AuthError::BadSignature));
+        check(1_000, 1_000, NONCE, "s3cret", "other", Err(AuthError::UnknownKey));
+        check(1_000, 1_000, "short", "s3cret", "hub", Err(AuthError::MissingAuth));
+        check(1_000, 1_000, "0123456789abcdef_", "s3cret", "hub", Err(AuthError::MissingAuth));
     }
 
     #[test]
@@ -417,9 +286,7 @@ mod tests {
         assert_ne!(base, sign("k", "POST", "/a?x=1", 6, NONCE, b"body"));
         assert_ne!(base, sign("k", "POST", "/a?x=1", 5, NONCE, b"bodY"));
         assert_eq!(base.len(), 64);
-        assert!(base
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(base.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         assert!(!verify("k", "POST", "/a?x=1", 5, NONCE, b"body", "not hex"));
         assert!(verify("k", "POST", "/a?x=1", 5, NONCE, b"body", &base));
     }
@@ -431,30 +298,14 @@ mod tests {
         assert!(header.starts_with("t=1000,v1="), "{header}");
         assert_eq!(header.len(), "t=1000,v1=".len() + 64);
         let check = |secret: &str, header: &str, body: &[u8], now: i64, expect| {
-            assert_eq!(
-                verify_callback(secret, header, body, now, CALLBACK_TOLERANCE_S),
-                expect,
-                "{header} at {now}"
-            )
+            assert_eq!(verify_callback(secret, header, body, now, CALLBACK_TOLERANCE_S), expect, "{header} at {now}")
         };
         check("whsec", &header, body, 1_000, Ok(()));
         check("whsec", &header, body, 1_300, Ok(()));
         check("whsec", &header, body, 700, Ok(()));
-        check(
-            "whsec",
-            &header,
-            body,
-            1_301,
-            Err(AuthError::StaleTimestamp),
-        );
+        check("whsec", &header, body, 1_301, Err(AuthError::StaleTimestamp));
         check("other", &header, body, 1_000, Err(AuthError::BadSignature));
-        check(
-            "whsec",
-            &header,
-            br#"{"seq":2}"#,
-            1_000,
-            Err(AuthError::BadSignature),
-        );
+        check("whsec", &header, br#"{"seq":2}"#, 1_000, Err(AuthError::BadSignature));
         // The timestamp is signed: moving it forward breaks the signature.
         let moved = header.replacen("t=1000", "t=1200", 1);
         check("whsec", &moved, body, 1_200, Err(AuthError::BadSignature));
@@ -464,44 +315,20 @@ mod tests {
         for malformed in ["", "t=1000", "v1=ab", "t=x,v1=ab", "t=1,t=1,v1=ab"] {
             check("whsec", malformed, body, 1_000, Err(AuthError::MissingAuth));
         }
-        check(
-            "whsec",
-            "t=1000,v1=not-hex",
-            body,
-            1_000,
-            Err(AuthError::BadSignature),
-        );
+        check("whsec", "t=1000,v1=not-hex", body, 1_000, Err(AuthError::BadSignature));
     }
 
     #[test]
     fn a_nonce_is_usable_once_within_the_window_then_forgotten() {
         let mut cache = NonceCache::default();
         let sig = sign("s3cret", "GET", "/x", 1_000, NONCE, b"");
-        let mut call = |now: i64| {
-            authenticate(
-                parts("hub", "1000", NONCE, &sig),
-                secret_of,
-                "GET",
-                "/x",
-                b"",
-                now,
-                &mut cache,
-            )
-        };
+        let mut call = |now: i64| authenticate(parts("hub", "1000", NONCE, &sig), secret_of, "GET", "/x", b"", now, &mut cache);
         assert!(call(1_000).is_ok());
         assert_eq!(call(1_100), Err(AuthError::ReplayedNonce));
         // Past the window the replay is stale, and the nonce has been forgotten.
         assert_eq!(call(1_301), Err(AuthError::StaleTimestamp));
         let other = sign("s3cret", "GET", "/x", 1_400, "fedcba9876543210", b"");
-        let res = authenticate(
-            parts("hub", "1400", "fedcba9876543210", &other),
-            secret_of,
-            "GET",
-            "/x",
-            b"",
-            1_400,
-            &mut cache,
-        );
+        let res = authenticate(parts("hub", "1400", "fedcba9876543210", &other), secret_of, "GET", "/x", b"", 1_400, &mut cache);
         assert!(res.is_ok());
         assert_eq!(cache.len(), 1, "the old nonce was forgotten");
     }

@@ -7,9 +7,8 @@
 use proptest::prelude::*;
 use wugan_bank::book::{BankBook, BookConfig, BookError, Reply};
 use wugan_bank::wire::{
-    AgreementKind, AgreementStatus, AuthorizationRequest, CaptureRequest, CloseAgreementRequest,
-    CreateAgreementRequest, LimitIncreaseRequest, OperationStatus, RefundRequest, RepaymentRequest,
-    RepaymentSource, VoidRequest,
+    AgreementKind, AgreementStatus, AuthorizationRequest, CaptureRequest, CloseAgreementRequest, CreateAgreementRequest,
+    LimitIncreaseRequest, OperationStatus, RefundRequest, RepaymentRequest, RepaymentSource, VoidRequest,
 };
 use wugan_domain::money::Fen;
 
@@ -123,11 +122,7 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let config = BookConfig {
-            default_credit_limit_fen: Fen(20_000),
-            default_debit_balance_fen: Fen(15_000),
-            ..BookConfig::default()
-        };
+        let config = BookConfig { default_credit_limit_fen: Fen(20_000), default_debit_balance_fen: Fen(15_000), ..BookConfig::default() };
         let mut world = World {
             book: BankBook::new(config),
             agreement_ids: vec![],
@@ -137,16 +132,8 @@ impl World {
             next_id: 0,
             now: START_UNIX_S,
         };
-        for (i, kind) in [
-            AgreementKind::CreditLine,
-            AgreementKind::DebitCard,
-            AgreementKind::CreditLine,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let card_no =
-                (kind == AgreementKind::DebitCard).then(|| "6222020000001234".to_string());
+        for (i, kind) in [AgreementKind::CreditLine, AgreementKind::DebitCard, AgreementKind::CreditLine].into_iter().enumerate() {
+            let card_no = (kind == AgreementKind::DebitCard).then(|| "6222020000001234".to_string());
             let req = CreateAgreementRequest {
                 request_id: format!("open-{i}"),
                 kind,
@@ -157,10 +144,7 @@ impl World {
                 opening_balance_fen: None,
             };
             let id = format!("agr-{i}");
-            world
-                .book
-                .open_agreement("hub", req, &id, START_UNIX_S)
-                .expect("open");
+            world.book.open_agreement("hub", req, &id, START_UNIX_S).expect("open");
             world.agreement_ids.push(id);
         }
         world
@@ -180,9 +164,7 @@ impl World {
             Sent::Refund(req) => book.refund("hub", req, now),
             Sent::Close(agreement_id, req) => book.close_agreement("hub", &agreement_id, req, now),
             Sent::Repay(agreement_id, req) => book.repay("hub", &agreement_id, req, now),
-            Sent::RaiseLimit(agreement_id, req) => {
-                book.request_limit_increase("hub", &agreement_id, req, now)
-            }
+            Sent::RaiseLimit(agreement_id, req) => book.request_limit_increase("hub", &agreement_id, req, now),
         }
     }
 
@@ -196,9 +178,7 @@ impl World {
 
     fn run(&mut self, step: Step) -> Result<(), TestCaseError> {
         if let Step::Freeze { agreement, frozen } = step {
-            self.book
-                .set_frozen(&self.agreement_ids[agreement], frozen)
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            self.book.set_frozen(&self.agreement_ids[agreement], frozen).map_err(|e| TestCaseError::fail(e.to_string()))?;
             return Ok(());
         }
         if let Step::Retry { step } = step {
@@ -220,12 +200,7 @@ impl World {
         let journal_before = self.book.journal_len();
         let reply = self.send(&sent);
         let recorded = self.book.journal_len() - journal_before;
-        prop_assert_eq!(
-            recorded,
-            usize::from(reply.is_ok()),
-            "one record per accepted request: {:?}",
-            reply
-        );
+        prop_assert_eq!(recorded, usize::from(reply.is_ok()), "one record per accepted request: {:?}", reply);
         self.check_decline(&sent, available_before, &reply)?;
         self.check_repayment(&sent, credit_before, &reply)?;
         self.check_limit(&sent, credit_before, &reply)?;
@@ -244,41 +219,27 @@ impl World {
                 memo: None,
             }),
             Step::AuthorizeEdge { agreement, delta } => {
-                let available = self
-                    .book
-                    .agreement(&self.agreement_ids[agreement])
-                    .map(|a| a.available_fen)
-                    .unwrap_or_default();
-                self.request_for(Step::Authorize {
-                    agreement,
-                    amount: available.0 + delta,
-                })
+                let available = self.book.agreement(&self.agreement_ids[agreement]).map(|a| a.available_fen).unwrap_or_default();
+                self.request_for(Step::Authorize { agreement, amount: available.0 + delta })
             }
             Step::Capture { hold, amount } => Sent::Capture(CaptureRequest {
                 request_id: self.fresh_id("cap"),
                 authorization_request_id: World::pick(&self.holds, hold),
                 amount_fen: Fen(amount),
             }),
-            Step::Void { hold } => Sent::Void(VoidRequest {
-                request_id: self.fresh_id("void"),
-                authorization_request_id: World::pick(&self.holds, hold),
-            }),
+            Step::Void { hold } => {
+                Sent::Void(VoidRequest { request_id: self.fresh_id("void"), authorization_request_id: World::pick(&self.holds, hold) })
+            }
             Step::Refund { capture, amount } => Sent::Refund(RefundRequest {
                 request_id: self.fresh_id("ref"),
                 capture_request_id: World::pick(&self.captures, capture),
                 amount_fen: Fen(amount),
             }),
             Step::Close { agreement } => {
-                let req = CloseAgreementRequest {
-                    request_id: self.fresh_id("close"),
-                };
+                let req = CloseAgreementRequest { request_id: self.fresh_id("close") };
                 Sent::Close(self.agreement_ids[agreement].clone(), req)
             }
-            Step::Repay {
-                agreement,
-                amount,
-                personal_account,
-            } => {
+            Step::Repay { agreement, amount, personal_account } => {
                 let req = RepaymentRequest {
                     request_id: self.fresh_id("repay"),
                     amount_fen: Fen(amount),
@@ -290,35 +251,13 @@ impl World {
                 };
                 Sent::Repay(self.agreement_ids[agreement].clone(), req)
             }
-            Step::RepayEdge {
-                agreement,
-                delta,
-                overdue_only,
-            } => {
+            Step::RepayEdge { agreement, delta, overdue_only } => {
                 let account = self.book.credit_account(&self.agreement_ids[agreement]);
-                let target = account
-                    .map(|a| {
-                        if overdue_only {
-                            a.overdue_fen
-                        } else {
-                            a.debt_fen
-                        }
-                    })
-                    .unwrap_or_default();
-                self.request_for(Step::Repay {
-                    agreement,
-                    amount: target.0 + delta,
-                    personal_account: false,
-                })
+                let target = account.map(|a| if overdue_only { a.overdue_fen } else { a.debt_fen }).unwrap_or_default();
+                self.request_for(Step::Repay { agreement, amount: target.0 + delta, personal_account: false })
             }
-            Step::RaiseLimit {
-                agreement,
-                requested,
-            } => {
-                let req = LimitIncreaseRequest {
-                    request_id: self.fresh_id("limit"),
-                    requested_limit_fen: Fen(requested),
-                };
+            Step::RaiseLimit { agreement, requested } => {
+                let req = LimitIncreaseRequest { request_id: self.fresh_id("limit"), requested_limit_fen: Fen(requested) };
                 Sent::RaiseLimit(self.agreement_ids[agreement].clone(), req)
             }
             Step::Freeze { .. } | Step::Retry { .. } | Step::Wait { .. } | Step::Spend { .. } => {
@@ -332,33 +271,17 @@ impl World {
             return None;
         };
         let a = self.book.agreement(&req.agreement_id).ok()?;
-        Some((
-            a.available_fen,
-            a.status == wugan_bank::wire::AgreementStatus::Active,
-        ))
+        Some((a.available_fen, a.status == wugan_bank::wire::AgreementStatus::Active))
     }
 
     /// An authorization is declined exactly when the agreement is not active or the amount
     /// exceeds what was available.
-    fn check_decline(
-        &self,
-        sent: &Sent,
-        before: Option<(Fen, bool)>,
-        reply: &Result<Reply, BookError>,
-    ) -> Result<(), TestCaseError> {
-        let (Sent::Authorize(req), Some((available, active)), Ok(Reply::Operation(op))) =
-            (sent, before, reply)
-        else {
+    fn check_decline(&self, sent: &Sent, before: Option<(Fen, bool)>, reply: &Result<Reply, BookError>) -> Result<(), TestCaseError> {
+        let (Sent::Authorize(req), Some((available, active)), Ok(Reply::Operation(op))) = (sent, before, reply) else {
             return Ok(());
         };
         let should_decline = !active || req.amount_fen > available;
-        prop_assert_eq!(
-            op.status == OperationStatus::Declined,
-            should_decline,
-            "{:?} with {:?} available",
-            op,
-            available
-        );
+        prop_assert_eq!(op.status == OperationStatus::Declined, should_decline, "{:?} with {:?} available", op, available);
         Ok(())
     }
 
@@ -383,11 +306,7 @@ impl World {
             return Ok(());
         };
         if !req.amount_fen.is_positive() {
-            prop_assert!(
-                matches!(reply, Err(BookError::BadRequest(_))),
-                "{:?}",
-                reply
-            );
+            prop_assert!(matches!(reply, Err(BookError::BadRequest(_))), "{:?}", reply);
             return Ok(());
         }
         let after = self.book.credit_account(agreement_id).map(|a| a.debt_fen);
@@ -397,13 +316,7 @@ impl World {
                 prop_assert_eq!(after, Ok(debt - req.amount_fen));
             }
             Err(e) => {
-                prop_assert!(
-                    req.amount_fen > debt,
-                    "{:?} refused on {:?}: {}",
-                    req,
-                    debt,
-                    e
-                );
+                prop_assert!(req.amount_fen > debt, "{:?} refused on {:?}: {}", req, debt, e);
                 prop_assert_eq!(e.code(), "repayment_exceeds_debt");
                 prop_assert_eq!(after, Ok(debt));
             }
@@ -418,16 +331,12 @@ impl World {
         before: Option<(Fen, Fen, AgreementStatus)>,
         reply: &Result<Reply, BookError>,
     ) -> Result<(), TestCaseError> {
-        let (Sent::RaiseLimit(_, req), Some((_, limit, status)), Ok(Reply::Operation(op))) =
-            (sent, before, reply)
-        else {
+        let (Sent::RaiseLimit(_, req), Some((_, limit, status)), Ok(Reply::Operation(op))) = (sent, before, reply) else {
             return Ok(());
         };
         let requested = req.requested_limit_fen;
-        let allowed = status == AgreementStatus::Active
-            && requested > limit
-            && requested <= Fen::yuan(50_000)
-            && requested.0 <= 2 * limit.0;
+        let allowed =
+            status == AgreementStatus::Active && requested > limit && requested <= Fen::yuan(50_000) && requested.0 <= 2 * limit.0;
         prop_assert_eq!(op.status == OperationStatus::Approved, allowed, "{:?}", op);
         Ok(())
     }
@@ -435,15 +344,8 @@ impl World {
     /// Nothing negative, and the outbox numbered 1, 2, 3, … without gaps.
     fn check_amounts_and_feed(&self) -> Result<(), TestCaseError> {
         for id in &self.agreement_ids {
-            let a = self
-                .book
-                .agreement(id)
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert!(
-                !a.used_fen.is_negative() && !a.held_fen.is_negative(),
-                "{:?}",
-                a
-            );
+            let a = self.book.agreement(id).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(!a.used_fen.is_negative() && !a.held_fen.is_negative(), "{:?}", a);
             if let Ok(account) = self.book.credit_account(id) {
                 prop_assert!(account.debt_fen >= account.used_fen, "{:?}", account);
                 prop_assert!(!account.unbilled_fen.is_negative(), "{:?}", account);

@@ -31,11 +31,7 @@ impl TestBank {
     fn new() -> TestBank {
         let clock = Arc::new(ManualClock::new(china(2026, 1, 1, 9)));
         let bank = Arc::new(Bank::with_clock(BankConfig::default(), clock.clone()));
-        TestBank {
-            app: router(bank.clone()),
-            bank,
-            clock,
-        }
+        TestBank { app: router(bank.clone()), bank, clock }
     }
 
     /// Moves the clock to `hour`:00 China time on the date.
@@ -47,13 +43,8 @@ impl TestBank {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let now = self.bank.now_unix_s();
         let nonce = signing::new_nonce();
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", "application/json");
-        for (name, value) in
-            signing::signed_headers(HUB.0, HUB.1, method, path, &bytes, now, &nonce)
-        {
+        let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        for (name, value) in signing::signed_headers(HUB.0, HUB.1, method, path, &bytes, now, &nonce) {
             req = req.header(name, value);
         }
         let req = req.body(Body::from(bytes)).expect("request");
@@ -99,8 +90,7 @@ impl TestBank {
     }
 
     async fn repay_ok(&self, agreement_id: &str, request_id: &str, amount_fen: i64) -> Value {
-        let body =
-            json!({"request_id": request_id, "amount_fen": amount_fen, "source": "bank_transfer"});
+        let body = json!({"request_id": request_id, "amount_fen": amount_fen, "source": "bank_transfer"});
         let r = self.repay(agreement_id, body).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.json);
         r.json
@@ -118,15 +108,12 @@ impl TestBank {
     }
 
     async fn agreement(&self, agreement_id: &str) -> Value {
-        self.ok("GET", &format!("/bank/v1/agreements/{agreement_id}"), None)
-            .await
+        self.ok("GET", &format!("/bank/v1/agreements/{agreement_id}"), None).await
     }
 
     /// (type, agreement, request id) of every event after `after`.
     async fn events(&self, after: u64) -> Vec<(String, String, Value)> {
-        let feed = self
-            .ok("GET", &format!("/bank/v1/events?after={after}"), None)
-            .await;
+        let feed = self.ok("GET", &format!("/bank/v1/events?after={after}"), None).await;
         let events = feed["events"].as_array().expect("events").clone();
         events
             .iter()
@@ -155,8 +142,7 @@ async fn a_cycle_repaid_on_time_costs_no_interest() {
     t.at(2026, 1, 5, 10);
     t.spend("visit-1", &line, 25_000).await;
     t.at(2026, 1, 20, 10);
-    let refund =
-        json!({"request_id": "refund-1", "capture_request_id": "visit-1-cap", "amount_fen": 5_000});
+    let refund = json!({"request_id": "refund-1", "capture_request_id": "visit-1-cap", "amount_fen": 5_000});
     t.ok("POST", "/bank/v1/refunds", Some(refund)).await;
 
     // The last evening of the cycle: nothing billed yet.
@@ -171,16 +157,8 @@ async fn a_cycle_repaid_on_time_costs_no_interest() {
     let statement = &account["statements"][0];
     assert_eq!(statement["statement_id"], format!("{line}-s20260201"));
     assert_eq!(
-        (
-            &statement["period_start"],
-            &statement["period_end"],
-            &statement["due_date"]
-        ),
-        (
-            &json!("2026-01-01"),
-            &json!("2026-01-31"),
-            &json!("2026-02-11")
-        )
+        (&statement["period_start"], &statement["period_end"], &statement["due_date"]),
+        (&json!("2026-01-01"), &json!("2026-01-31"), &json!("2026-02-11"))
     );
     assert_eq!(statement["amount_due_fen"], 20_000);
     assert_eq!(statement["status"], "open");
@@ -192,35 +170,23 @@ async fn a_cycle_repaid_on_time_costs_no_interest() {
     t.spend("visit-2", &line, 10_000).await;
     t.at(2026, 2, 11, 23);
     let op = t.repay_ok(&line, "repay-1", 20_000).await;
-    assert_eq!(
-        (&op["kind"], &op["status"], &op["amount_fen"]),
-        (&json!("repayment"), &json!("posted"), &json!(20_000))
-    );
+    assert_eq!((&op["kind"], &op["status"], &op["amount_fen"]), (&json!("repayment"), &json!("posted"), &json!(20_000)));
     assert_eq!(op["available_fen_after"], 500_000 - 10_000);
 
     t.at(2026, 2, 12, 9);
     let account = t.account(&line).await;
     let statement = &account["statements"][0];
-    assert_eq!(
-        (&statement["status"], &statement["interest_fen"]),
-        (&json!("paid"), &json!(0))
-    );
+    assert_eq!((&statement["status"], &statement["interest_fen"]), (&json!("paid"), &json!(0)));
     assert_eq!(account["debt_fen"], 10_000);
     assert_eq!(t.agreement(&line).await["status"], "active");
 
     t.at(2026, 3, 1, 9);
     let account = t.account(&line).await;
     let second = &account["statements"][1];
-    assert_eq!(
-        (&second["period_start"], &second["period_end"]),
-        (&json!("2026-02-01"), &json!("2026-02-28"))
-    );
+    assert_eq!((&second["period_start"], &second["period_end"]), (&json!("2026-02-01"), &json!("2026-02-28")));
     assert_eq!(second["amount_due_fen"], 10_000);
     // Only the repayment is news for the hub: the line was never overdue.
-    assert_eq!(
-        t.events(0).await,
-        vec![event("repayment_posted", &line, json!("repay-1"))]
-    );
+    assert_eq!(t.events(0).await, vec![event("repayment_posted", &line, json!("repay-1"))]);
 }
 
 #[tokio::test]
@@ -238,33 +204,22 @@ async fn an_overdue_line_declines_until_repaid_with_interest() {
     assert_eq!(account["statements"][0]["interest_fen"], 50);
     assert_eq!(account["overdue_fen"], 100_050);
     let declined = t.authorize("visit-2", &line, 1_000).await;
-    assert_eq!(
-        (&declined["status"], &declined["decline_code"]),
-        (&json!("declined"), &json!("agreement_overdue"))
-    );
-    let staff = t
-        .ok("GET", "/bank/v1/agreements?status=overdue", None)
-        .await;
+    assert_eq!((&declined["status"], &declined["decline_code"]), (&json!("declined"), &json!("agreement_overdue")));
+    let staff = t.ok("GET", "/bank/v1/agreements?status=overdue", None).await;
     assert_eq!(staff["agreements"][0]["agreement_id"], json!(line));
     assert_eq!(staff["agreements"].as_array().map(Vec::len), Some(1));
 
     // Three days overdue; more than the debt is refused, the debt itself reinstates the line.
     t.at(2026, 2, 14, 10);
     assert_eq!(t.account(&line).await["debt_fen"], 100_150);
-    let too_much =
-        json!({"request_id": "repay-1", "amount_fen": 100_151, "source": "bank_transfer"});
+    let too_much = json!({"request_id": "repay-1", "amount_fen": 100_151, "source": "bank_transfer"});
     let r = t.repay(&line, too_much).await;
-    assert_eq!(
-        (r.status, &r.json["code"]),
-        (StatusCode::CONFLICT, &json!("repayment_exceeds_debt"))
-    );
+    assert_eq!((r.status, &r.json["code"]), (StatusCode::CONFLICT, &json!("repayment_exceeds_debt")));
     t.repay_ok(&line, "repay-1", 100_150).await;
     assert_eq!(t.agreement(&line).await["status"], "active");
     let approved = t.authorize("visit-3", &line, 1_000).await;
     assert_eq!(approved["status"], "approved");
-    let none_overdue = t
-        .ok("GET", "/bank/v1/agreements?status=overdue", None)
-        .await;
+    let none_overdue = t.ok("GET", "/bank/v1/agreements?status=overdue", None).await;
     assert_eq!(none_overdue["agreements"], json!([]));
 
     // Paid: no more interest.
@@ -298,11 +253,7 @@ async fn a_partial_repayment_leaves_the_line_overdue() {
     let account = t.account(&line).await;
     let repayment = &account["repayments"][0];
     assert_eq!(
-        (
-            &repayment["to_interest_fen"],
-            &repayment["to_statements_fen"],
-            &repayment["to_unbilled_fen"]
-        ),
+        (&repayment["to_interest_fen"], &repayment["to_statements_fen"], &repayment["to_unbilled_fen"]),
         (&json!(50), &json!(59_950), &json!(0))
     );
     assert_eq!(account["statements"][0]["outstanding_fen"], 40_050);
@@ -336,44 +287,23 @@ async fn a_repayment_from_the_personal_account_is_recorded_with_its_source() {
     let mut changed = body;
     changed["amount_fen"] = json!(100);
     let reused = t.repay(&line, changed).await;
-    assert_eq!(
-        (reused.status, &reused.json["code"]),
-        (StatusCode::CONFLICT, &json!("request_id_reused"))
-    );
+    assert_eq!((reused.status, &reused.json["code"]), (StatusCode::CONFLICT, &json!("request_id_reused")));
 
     let account = t.account(&line).await;
     let repayment = &account["repayments"][0];
-    assert_eq!(
-        (&repayment["source"], &repayment["reference"]),
-        (&json!("personal_account"), &json!("INS-2026-0000123"))
-    );
+    assert_eq!((&repayment["source"], &repayment["reference"]), (&json!("personal_account"), &json!("INS-2026-0000123")));
     assert_eq!(repayment["to_unbilled_fen"], 8_800);
     let feed = t.ok("GET", "/bank/v1/events", None).await;
     assert_eq!(feed["last_seq"], 1, "one event despite the retry");
     let e = &feed["events"][0];
-    assert_eq!(
-        (&e["seq"], &e["type"], &e["customer_ref"]),
-        (&json!(1), &json!("repayment_posted"), &json!("hub-agr-7"))
-    );
-    assert_eq!(
-        (&e["amount_fen"], &e["source"], &e["reference"]),
-        (
-            &json!(8_800),
-            &json!("personal_account"),
-            &json!("INS-2026-0000123")
-        )
-    );
+    assert_eq!((&e["seq"], &e["type"], &e["customer_ref"]), (&json!(1), &json!("repayment_posted"), &json!("hub-agr-7")));
+    assert_eq!((&e["amount_fen"], &e["source"], &e["reference"]), (&json!(8_800), &json!("personal_account"), &json!("INS-2026-0000123")));
     assert_eq!((&e["used_fen"], &e["debt_fen"]), (&json!(0), &json!(0)));
     let op = t.ok("GET", "/bank/v1/operations/repay-pa-1", None).await;
     assert_eq!(op["kind"], "repayment");
 
     // Nothing owed: any repayment exceeds the debt. Bad bodies are 400s.
-    let r = t
-        .repay(
-            &line,
-            json!({"request_id": "repay-pa-2", "amount_fen": 1, "source": "bank_transfer"}),
-        )
-        .await;
+    let r = t.repay(&line, json!({"request_id": "repay-pa-2", "amount_fen": 1, "source": "bank_transfer"})).await;
     assert_eq!(r.json["code"], "repayment_exceeds_debt");
     for bad in [
         json!({"request_id": "r", "amount_fen": 0, "source": "bank_transfer"}),
@@ -381,18 +311,9 @@ async fn a_repayment_from_the_personal_account_is_recorded_with_its_source() {
         json!({"request_id": "r", "amount_fen": 1}),
     ] {
         let r = t.repay(&line, bad.clone()).await;
-        assert_eq!(
-            (r.status, &r.json["code"]),
-            (StatusCode::BAD_REQUEST, &json!("bad_request")),
-            "{bad}"
-        );
+        assert_eq!((r.status, &r.json["code"]), (StatusCode::BAD_REQUEST, &json!("bad_request")), "{bad}");
     }
-    let r = t
-        .repay(
-            "agr-missing",
-            json!({"request_id": "r", "amount_fen": 1, "source": "bank_transfer"}),
-        )
-        .await;
+    let r = t.repay("agr-missing", json!({"request_id": "r", "amount_fen": 1, "source": "bank_transfer"})).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -405,14 +326,7 @@ async fn a_refund_after_repayment_goes_back_to_the_customer() {
     let refund = json!({"request_id": "refund-1", "capture_request_id": "visit-1-cap", "amount_fen": 10_000});
     t.ok("POST", "/bank/v1/refunds", Some(refund)).await;
     let account = t.account(&line).await;
-    assert_eq!(
-        (
-            &account["used_fen"],
-            &account["debt_fen"],
-            &account["returned_fen"]
-        ),
-        (&json!(0), &json!(0), &json!(10_000))
-    );
+    assert_eq!((&account["used_fen"], &account["debt_fen"], &account["returned_fen"]), (&json!(0), &json!(0), &json!(10_000)));
     assert_eq!(t.agreement(&line).await["available_fen"], 500_000);
 }
 
@@ -427,10 +341,7 @@ async fn a_refund_of_an_overdue_visit_leaves_the_interest_owed() {
     let refund = json!({"request_id": "refund-1", "capture_request_id": "visit-1-cap", "amount_fen": 10_000});
     t.ok("POST", "/bank/v1/refunds", Some(refund)).await;
     let account = t.account(&line).await;
-    assert_eq!(
-        (&account["status"], &account["debt_fen"]),
-        (&json!("overdue"), &json!(5))
-    );
+    assert_eq!((&account["status"], &account["debt_fen"]), (&json!("overdue"), &json!(5)));
     t.repay_ok(&line, "repay-1", 5).await;
     assert_eq!(t.agreement(&line).await["status"], "active");
 }
@@ -459,10 +370,7 @@ async fn limit_increases_are_approved_within_the_rules() {
     let t = TestBank::new();
     let line = t.open_credit("hub-agr-1", 500_000).await;
     let approved = t.request_limit(&line, "limit-1", 800_000).await;
-    assert_eq!(
-        (&approved.json["kind"], &approved.json["status"]),
-        (&json!("limit_increase"), &json!("approved"))
-    );
+    assert_eq!((&approved.json["kind"], &approved.json["status"]), (&json!("limit_increase"), &json!("approved")));
     assert_eq!(approved.json["available_fen_after"], 800_000);
     assert_eq!(t.agreement(&line).await["limit_fen"], 800_000);
 
@@ -471,11 +379,7 @@ async fn limit_increases_are_approved_within_the_rules() {
         async move {
             let r = t.request_limit(line, request_id, limit).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.json);
-            assert_eq!(
-                (&r.json["status"], &r.json["decline_code"]),
-                (&json!("declined"), &json!(code)),
-                "{request_id}"
-            );
+            assert_eq!((&r.json["status"], &r.json["decline_code"]), (&json!("declined"), &json!(code)), "{request_id}");
         }
     };
     check("limit-2", 800_000, "limit_not_increased").await;
@@ -491,23 +395,11 @@ async fn limit_increases_are_approved_within_the_rules() {
     let r = t.request_limit(&line, "limit-7", 0).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
-    let ops = t
-        .ok(
-            "GET",
-            &format!("/bank/v1/operations?agreement_id={line}"),
-            None,
-        )
-        .await;
+    let ops = t.ok("GET", &format!("/bank/v1/operations?agreement_id={line}"), None).await;
     let kinds = ops["operations"].as_array().expect("ops").iter();
     let increases = kinds.filter(|op| op["kind"] == "limit_increase").count();
     assert_eq!(increases, 6, "declines are recorded too");
-    let changes: Vec<_> = t
-        .events(0)
-        .await
-        .into_iter()
-        .filter(|e| e.0 == "limit_changed")
-        .map(|e| e.2)
-        .collect();
+    let changes: Vec<_> = t.events(0).await.into_iter().filter(|e| e.0 == "limit_changed").map(|e| e.2).collect();
     assert_eq!(changes, vec![json!("limit-1"), json!("limit-4")]);
     let feed = t.ok("GET", "/bank/v1/events", None).await;
     assert_eq!(feed["events"][0]["previous_limit_fen"], 500_000);
@@ -541,12 +433,7 @@ async fn the_event_feed_pages_in_order_and_signs_for_the_hub() {
     );
     assert_eq!(t.events(3).await, all[3..].to_vec());
     let page = t.ok("GET", "/bank/v1/events?after=1&limit=2", None).await;
-    let seqs: Vec<_> = page["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["seq"].clone())
-        .collect();
+    let seqs: Vec<_> = page["events"].as_array().expect("events").iter().map(|e| e["seq"].clone()).collect();
     assert_eq!(seqs, vec![json!(2), json!(3)]);
     assert_eq!(page["last_seq"], 5);
     assert_eq!(t.events(5).await, vec![]);
@@ -558,22 +445,11 @@ async fn the_event_feed_pages_in_order_and_signs_for_the_hub() {
     let body = serde_json::to_vec(&page["events"][0]).expect("json");
     let now = t.bank.now_unix_s();
     let header = signing::sign_callback("hub-callback-secret", now, &body);
-    let verify = |secret: &str, body: &[u8], at: i64| {
-        signing::verify_callback(secret, &header, body, at, signing::CALLBACK_TOLERANCE_S)
-    };
+    let verify = |secret: &str, body: &[u8], at: i64| signing::verify_callback(secret, &header, body, at, signing::CALLBACK_TOLERANCE_S);
     assert_eq!(verify("hub-callback-secret", &body, now), Ok(()));
-    assert_eq!(
-        verify("wrong", &body, now),
-        Err(signing::AuthError::BadSignature)
-    );
-    assert_eq!(
-        verify("hub-callback-secret", b"{}", now),
-        Err(signing::AuthError::BadSignature)
-    );
-    assert_eq!(
-        verify("hub-callback-secret", &body, now + 301),
-        Err(signing::AuthError::StaleTimestamp)
-    );
+    assert_eq!(verify("wrong", &body, now), Err(signing::AuthError::BadSignature));
+    assert_eq!(verify("hub-callback-secret", b"{}", now), Err(signing::AuthError::BadSignature));
+    assert_eq!(verify("hub-callback-secret", &body, now + 301), Err(signing::AuthError::StaleTimestamp));
 }
 
 #[tokio::test]
@@ -590,21 +466,11 @@ async fn bank_staff_list_agreements_and_statements() {
     ids.sort();
 
     let page = t.ok("GET", "/bank/v1/agreements?limit=3", None).await;
-    let listed: Vec<_> = page["agreements"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|a| a["agreement_id"].as_str().expect("id").to_string())
-        .collect();
+    let listed: Vec<_> =
+        page["agreements"].as_array().expect("list").iter().map(|a| a["agreement_id"].as_str().expect("id").to_string()).collect();
     assert_eq!(listed, ids[..3].to_vec());
     assert_eq!(page["next_after"], json!(ids[2]));
-    let rest = t
-        .ok(
-            "GET",
-            &format!("/bank/v1/agreements?after={}", ids[2]),
-            None,
-        )
-        .await;
+    let rest = t.ok("GET", &format!("/bank/v1/agreements?after={}", ids[2]), None).await;
     assert_eq!(rest["agreements"][0]["agreement_id"], json!(ids[3]));
     assert_eq!(rest["next_after"], Value::Null);
     let active = t.ok("GET", "/bank/v1/agreements?status=active", None).await;
@@ -613,23 +479,12 @@ async fn bank_staff_list_agreements_and_statements() {
     for (path, status, code) in [
         ("/bank/v1/agreements?status=late", 400, "bad_request"),
         ("/bank/v1/agreements?colour=red", 400, "bad_request"),
-        (
-            "/bank/v1/agreements/agr-missing/statements",
-            404,
-            "unknown_agreement",
-        ),
+        ("/bank/v1/agreements/agr-missing/statements", 404, "unknown_agreement"),
     ] {
         let r = t.call("GET", path, None).await;
-        assert_eq!(
-            (r.status.as_u16(), &r.json["code"]),
-            (status, &json!(code)),
-            "{path}"
-        );
+        assert_eq!((r.status.as_u16(), &r.json["code"]), (status, &json!(code)), "{path}");
     }
-    let debit_statements = format!(
-        "/bank/v1/agreements/{}/statements",
-        debit.as_str().expect("id")
-    );
+    let debit_statements = format!("/bank/v1/agreements/{}/statements", debit.as_str().expect("id"));
     let r = t.call("GET", &debit_statements, None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
@@ -645,12 +500,7 @@ async fn frozen_and_closed_take_precedence_over_overdue() {
     t.bank.set_frozen(&line, false).expect("unfreeze");
     assert_eq!(t.agreement(&line).await["status"], "overdue");
     let close = json!({"request_id": "close-1"});
-    t.ok(
-        "POST",
-        &format!("/bank/v1/agreements/{line}/close"),
-        Some(close),
-    )
-    .await;
+    t.ok("POST", &format!("/bank/v1/agreements/{line}/close"), Some(close)).await;
     assert_eq!(t.agreement(&line).await["status"], "closed");
     // A closed line still owes, and may still be repaid.
     t.repay_ok(&line, "repay-1", 1_001).await;

@@ -189,10 +189,7 @@ pub fn parse_scaled(text: &str, scale: u32) -> Result<i64, MoneyError> {
     }
     let int_value: i64 = if int_trimmed.is_empty() { 0 } else { int_trimmed.parse().map_err(|_| out_of_range())? };
     let frac_value: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| not_decimal())? };
-    let value = int_value
-        .checked_mul(10i64.pow(scale))
-        .and_then(|v| v.checked_add(frac_value))
-        .ok_or_else(out_of_range)?;
+    let value = int_value.checked_mul(10i64.pow(scale)).and_then(|v| v.checked_add(frac_value)).ok_or_else(out_of_range)?;
     Ok(if negative { -value } else { value })
 }
 

@@ -81,7 +81,9 @@ pub struct InsuranceSplit {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SplitError {
-    #[error("insurance split does not add up: medfee {medfee} ≠ fund {fund} + personal account {acct} + cash {cash} + hospital part {hosp}")]
+    #[error(
+        "insurance split does not add up: medfee {medfee} ≠ fund {fund} + personal account {acct} + cash {cash} + hospital part {hosp}"
+    )]
     DoesNotAddUp { medfee: Fen, fund: Fen, acct: Fen, cash: Fen, hosp: Fen },
     #[error("insurance split has a negative share")]
     Negative,
@@ -138,6 +140,20 @@ pub mod accounts {
     /// What a patient still owes (unpaid bills), patient side.
     pub fn patient_unpaid(psn_no: &str) -> String {
         format!("patient_unpaid:{psn_no}")
+    }
+}
+
+/// 个人账户还款: the insurance personal account repays the patient's credit line. The payer is the
+/// personal account, the payee the bank agreement (whose balance is minus the patient's debt).
+pub fn account_repayment_transfer(repayment_id: &str, psn_no: &str, bank_code: &str, bank_agreement_id: &str, amount: Fen) -> Transfer {
+    Transfer {
+        id: format!("repay:{repayment_id}"),
+        debit_account: accounts::personal_account(psn_no),
+        credit_account: accounts::bank_agreement(bank_code, bank_agreement_id),
+        amount,
+        kind: TransferKind::Posted,
+        pending_id: None,
+        code: "personal_account_repayment".into(),
     }
 }
 
@@ -235,7 +251,13 @@ impl Parties<'_> {
         let unpaid = split.cash - captured;
         if unpaid.is_positive() {
             let credit = accounts::patient_unpaid(self.psn_no);
-            out.push(self.transfer("cancel_unpaid_bill", accounts::hospital_unpaid(self.hospital_code), credit, unpaid, TransferKind::Posted));
+            out.push(self.transfer(
+                "cancel_unpaid_bill",
+                accounts::hospital_unpaid(self.hospital_code),
+                credit,
+                unpaid,
+                TransferKind::Posted,
+            ));
         }
         out
     }
@@ -275,7 +297,13 @@ mod tests {
     }
 
     fn split(fund: i64, acct: i64, cash: i64) -> InsuranceSplit {
-        InsuranceSplit { medfee: Fen(fund + acct + cash), fund: Fen(fund), personal_account: Fen(acct), cash: Fen(cash), hospital_part: Fen(0) }
+        InsuranceSplit {
+            medfee: Fen(fund + acct + cash),
+            fund: Fen(fund),
+            personal_account: Fen(acct),
+            cash: Fen(cash),
+            hospital_part: Fen(0),
+        }
     }
 
     /// (fund, acct, cash, held, captured) → (hospital received, unpaid)

@@ -43,7 +43,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/bank-callbacks/{bank_code}", post(bank_callback))
         .route("/api/v1/exceptions/{id}/retry", post(retry_exception))
         .fallback(|| async { ApiError::not_found("no_such_route", "no such endpoint; see /openapi.json") })
-        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
+        })
         .layer(axum::middleware::map_response(json_errors_only))
         .with_state(app)
 }
@@ -75,7 +77,8 @@ pub fn hash_api_key(key: &str) -> String {
 
 async fn authenticate(app: &App, headers: &HeaderMap, role: Role) -> Result<Caller, ApiError> {
     let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
-    let header = headers.get("authorization").and_then(|v| v.to_str().ok()).ok_or_else(|| unauthorized("send Authorization: Bearer <api key>"))?;
+    let header =
+        headers.get("authorization").and_then(|v| v.to_str().ok()).ok_or_else(|| unauthorized("send Authorization: Bearer <api key>"))?;
     let key = header.strip_prefix("Bearer ").ok_or_else(|| unauthorized("send Authorization: Bearer <api key>"))?;
     let caller = app.store.find_caller(&hash_api_key(key.trim())).await?.ok_or_else(|| unauthorized("unknown API key"))?;
     if caller.role != role {
@@ -111,7 +114,11 @@ where
     Fut: Future<Output = Result<Value, ApiError>>,
 {
     let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty()) else {
-        return ApiError::bad_request("missing_idempotency_key", "send an Idempotency-Key header (1-128 characters) with every mutating request").into_response();
+        return ApiError::bad_request(
+            "missing_idempotency_key",
+            "send an Idempotency-Key header (1-128 characters) with every mutating request",
+        )
+        .into_response();
     };
     if key.len() > 128 {
         return ApiError::bad_request("bad_idempotency_key", "Idempotency-Key is longer than 128 characters").into_response();
@@ -133,10 +140,15 @@ where
             return response;
         }
         Ok(IdempotencyBegin::InProgress) => {
-            return ApiError::conflict("idempotency_in_progress", "a request with this Idempotency-Key is still being processed; retry shortly").into_response()
+            return ApiError::conflict(
+                "idempotency_in_progress",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            )
+            .into_response()
         }
         Ok(IdempotencyBegin::Mismatch) => {
-            return ApiError::unprocessable("idempotency_key_reused", "this Idempotency-Key was used with a different request").into_response()
+            return ApiError::unprocessable("idempotency_key_reused", "this Idempotency-Key was used with a different request")
+                .into_response()
         }
         Ok(IdempotencyBegin::New) => {}
     }
@@ -174,7 +186,10 @@ macro_rules! guarded {
 
 async fn sign_agreement(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let caller = guarded!(app, headers, Role::Operator);
-    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/agreements", &body, || async { app.sign_agreement(parse_json(&body)?).await }).await
+    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/agreements", &body, || async {
+        app.sign_agreement(parse_json(&body)?).await
+    })
+    .await
 }
 
 async fn agreement(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -196,7 +211,10 @@ async fn register_visit(State(app): State<Arc<App>>, headers: HeaderMap, body: B
     let caller = guarded!(app, headers, Role::Hospital);
     let hospital = hospital_of(&caller);
     let key = idempotency_key(&headers);
-    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/visits", &body, || async { app.register_visit(&hospital, parse_json(&body)?, &key).await }).await
+    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/visits", &body, || async {
+        app.register_visit(&hospital, parse_json(&body)?, &key).await
+    })
+    .await
 }
 
 async fn visit(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -208,7 +226,8 @@ async fn upload_fees(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): 
     let caller = guarded!(app, headers, Role::Hospital);
     let hospital = hospital_of(&caller);
     let path = format!("/api/v1/visits/{id}/fees");
-    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.upload_fees(&hospital, &id, parse_json(&body)?).await }).await
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.upload_fees(&hospital, &id, parse_json(&body)?).await })
+        .await
 }
 
 /// Pre-settlement changes nothing, so it needs no Idempotency-Key.
@@ -292,10 +311,16 @@ async fn request_limit(State(app): State<Arc<App>>, headers: HeaderMap, Path(id)
 async fn add_family_member(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
     let caller = guarded!(app, headers, Role::Operator);
     let path = format!("/api/v1/agreements/{id}/family");
-    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.add_family_member(&id, parse_json(&body)?).await }).await
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.add_family_member(&id, parse_json(&body)?).await })
+        .await
 }
 
-async fn revoke_family_member(State(app): State<Arc<App>>, headers: HeaderMap, Path((id, link)): Path<(String, String)>, body: Bytes) -> Response {
+async fn revoke_family_member(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path((id, link)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     let caller = guarded!(app, headers, Role::Operator);
     let path = format!("/api/v1/agreements/{id}/family/{link}/revoke");
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.revoke_family_member(&id, &link).await }).await
@@ -309,7 +334,9 @@ async fn bank_callback(State(app): State<Arc<App>>, headers: HeaderMap, Path(ban
     };
     let signature = headers.get(wugan_bank::signing::HEADER_CALLBACK_SIGNATURE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if wugan_bank::signing::verify_callback(&bank.endpoint.secret, signature, &body, now, wugan_bank::signing::CALLBACK_TOLERANCE_S).is_err() {
+    if wugan_bank::signing::verify_callback(&bank.endpoint.secret, signature, &body, now, wugan_bank::signing::CALLBACK_TOLERANCE_S)
+        .is_err()
+    {
         return ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", "the callback's signature does not verify").into_response();
     }
     respond(app.sync_bank_events().await.map(|applied| serde_json::json!({"status": "ok", "applied": applied})))

@@ -4,7 +4,7 @@
 
 use crate::bank_client::{Authorization, BankClient, BankEndpoint, BankError};
 use crate::error::ApiError;
-use crate::insurance_client::{new_msgid, InsuranceClient, InsuranceError, Institution};
+use crate::insurance_client::{new_msgid, Institution, InsuranceClient, InsuranceError};
 use crate::model::*;
 use crate::pii::{mask, mask_name, DataKey};
 use crate::store::Store;
@@ -70,7 +70,10 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
 fn check_cert_type(value: &str) -> Result<(), ApiError> {
     match value {
         "01" | "02" | "03" => Ok(()),
-        _ => Err(ApiError::unprocessable("bad_cert_type", "mdtrt_cert_type must be 01 (e-voucher token), 02 (ID card) or 03 (social security card)")),
+        _ => Err(ApiError::unprocessable(
+            "bad_cert_type",
+            "mdtrt_cert_type must be 01 (e-voucher token), 02 (ID card) or 03 (social security card)",
+        )),
     }
 }
 
@@ -174,19 +177,30 @@ impl App {
             .ok_or_else(|| ApiError::unprocessable("bad_payment_method", "payment.method must be credit_line or debit_card"))?;
         let bank = self.bank(&req.payment.bank_code)?;
         let card_no = match (method, req.payment.card_no.as_deref()) {
-            (PaymentMethod::DebitCard, Some(card)) if (12..=19).contains(&card.len()) && card.bytes().all(|b| b.is_ascii_digit()) => Some(card.to_string()),
-            (PaymentMethod::DebitCard, _) => return Err(ApiError::unprocessable("bad_card_no", "payment.card_no must be 12 to 19 digits for a debit card")),
+            (PaymentMethod::DebitCard, Some(card)) if (12..=19).contains(&card.len()) && card.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(card.to_string())
+            }
+            (PaymentMethod::DebitCard, _) => {
+                return Err(ApiError::unprocessable("bad_card_no", "payment.card_no must be 12 to 19 digits for a debit card"))
+            }
             (PaymentMethod::CreditLine, _) => None,
         };
         let limit = match req.payment.credit_limit_fen {
             Some(l) if !(Fen::yuan(5_000).0..=Fen::yuan(1_000_000).0).contains(&l) => {
-                return Err(ApiError::unprocessable("bad_credit_limit", "payment.credit_limit_fen must be between 500000 (5,000 yuan) and 100000000"));
+                return Err(ApiError::unprocessable(
+                    "bad_credit_limit",
+                    "payment.credit_limit_fen must be between 500000 (5,000 yuan) and 100000000",
+                ));
             }
             Some(l) => Fen(l),
             None => self.config.default_credit_limit,
         };
-        let person = self.insurance.person_info(&hub_institution(), &req.mdtrt_cert_type, req.mdtrt_cert_no.trim()).await.map_err(person_error)?;
-        let insurance = person.insurances.first().ok_or_else(|| ApiError::unprocessable("not_insured", "the insurance center has no insurance for this person"))?;
+        let person =
+            self.insurance.person_info(&hub_institution(), &req.mdtrt_cert_type, req.mdtrt_cert_no.trim()).await.map_err(person_error)?;
+        let insurance = person
+            .insurances
+            .first()
+            .ok_or_else(|| ApiError::unprocessable("not_insured", "the insurance center has no insurance for this person"))?;
         if self.store.active_agreement_for(&person.psn_no).await?.is_some() {
             return Err(ApiError::conflict("already_signed", "this person already has an active agreement; revoke it first"));
         }
@@ -197,7 +211,8 @@ impl App {
             PaymentMethod::DebitCard => bank_body["card_no"] = json!(card_no),
         }
         let opened = bank.open_agreement(&format!("{id}:open"), bank_body).await?;
-        let bank_agreement_id = opened.get("agreement_id").and_then(Value::as_str).ok_or_else(|| ApiError::bad_gateway("bank_bad_reply", "no agreement_id"))?;
+        let bank_agreement_id =
+            opened.get("agreement_id").and_then(Value::as_str).ok_or_else(|| ApiError::bad_gateway("bank_bad_reply", "no agreement_id"))?;
         let key = &self.config.data_key;
         let row = AgreementRow {
             id: id.clone(),
@@ -219,7 +234,9 @@ impl App {
             // Lost a race with a concurrent signing: release the line we just opened.
             let _ = bank.close_agreement(&format!("{id}:close"), bank_agreement_id).await;
             return Err(match e {
-                crate::store::StoreError::Conflict(_) => ApiError::conflict("already_signed", "this person already has an active agreement"),
+                crate::store::StoreError::Conflict(_) => {
+                    ApiError::conflict("already_signed", "this person already has an active agreement")
+                }
                 other => other.into(),
             });
         }
@@ -227,12 +244,14 @@ impl App {
     }
 
     pub async fn agreement(&self, id: &str) -> Result<Value, ApiError> {
-        let row = self.store.agreement(id).await?.ok_or_else(|| ApiError::not_found("agreement_not_found", format!("no agreement {id}")))?;
+        let row =
+            self.store.agreement(id).await?.ok_or_else(|| ApiError::not_found("agreement_not_found", format!("no agreement {id}")))?;
         self.agreement_view(&row).await
     }
 
     pub async fn revoke_agreement(&self, id: &str) -> Result<Value, ApiError> {
-        let row = self.store.agreement(id).await?.ok_or_else(|| ApiError::not_found("agreement_not_found", format!("no agreement {id}")))?;
+        let row =
+            self.store.agreement(id).await?.ok_or_else(|| ApiError::not_found("agreement_not_found", format!("no agreement {id}")))?;
         if row.status != AgreementStatus::Active {
             return Err(ApiError::conflict("agreement_not_active", "the agreement is already revoked"));
         }
@@ -293,15 +312,21 @@ impl App {
     /// 亲情付: the signer's agreement also pays for a spouse, parent or child, with their consent
     /// (their own face verification) or, for a minor, the signer's guardianship proof.
     pub async fn add_family_member(&self, agreement_id: &str, req: FamilyRequest) -> Result<Value, ApiError> {
-        let agreement = self.store.agreement(agreement_id).await?.ok_or_else(|| ApiError::not_found("agreement_not_found", format!("no agreement {agreement_id}")))?;
+        let agreement = self
+            .store
+            .agreement(agreement_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("agreement_not_found", format!("no agreement {agreement_id}")))?;
         if agreement.status != AgreementStatus::Active {
             return Err(ApiError::conflict("agreement_not_active", "the agreement is revoked"));
         }
         check_cert_type(&req.mdtrt_cert_type)?;
         check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
         check_text("consent.reference", &req.consent.reference, 128)?;
-        let relation = Relation::parse(&req.relation).ok_or_else(|| ApiError::unprocessable("bad_relation", "relation must be spouse, parent or child"))?;
-        let member = self.insurance.person_info(&hub_institution(), &req.mdtrt_cert_type, req.mdtrt_cert_no.trim()).await.map_err(person_error)?;
+        let relation = Relation::parse(&req.relation)
+            .ok_or_else(|| ApiError::unprocessable("bad_relation", "relation must be spouse, parent or child"))?;
+        let member =
+            self.insurance.person_info(&hub_institution(), &req.mdtrt_cert_type, req.mdtrt_cert_no.trim()).await.map_err(person_error)?;
         if member.psn_no == agreement.psn_no {
             return Err(ApiError::unprocessable("self_link", "the signer is already covered by their own agreement"));
         }
@@ -312,7 +337,12 @@ impl App {
         match (req.consent.method.as_str(), minor) {
             ("face", _) => {}
             ("guardian", true) if relation == Relation::Child => {}
-            ("guardian", _) => return Err(ApiError::unprocessable("consent_required", "an adult family member must consent by their own face verification")),
+            ("guardian", _) => {
+                return Err(ApiError::unprocessable(
+                    "consent_required",
+                    "an adult family member must consent by their own face verification",
+                ))
+            }
             _ => return Err(ApiError::unprocessable("bad_consent", "consent.method must be face or guardian")),
         }
         let link = FamilyLinkRow {
@@ -336,13 +366,17 @@ impl App {
 
     pub async fn revoke_family_member(&self, agreement_id: &str, link_id: &str) -> Result<Value, ApiError> {
         if !self.store.revoke_family_link(agreement_id, link_id).await? {
-            return Err(ApiError::not_found("family_link_not_found", format!("no active family link {link_id} on agreement {agreement_id}")));
+            return Err(ApiError::not_found(
+                "family_link_not_found",
+                format!("no active family link {link_id} on agreement {agreement_id}"),
+            ));
         }
         self.agreement(agreement_id).await
     }
 
     async fn active_agreement_row(&self, id: &str) -> Result<AgreementRow, ApiError> {
-        let row = self.store.agreement(id).await?.ok_or_else(|| ApiError::not_found("agreement_not_found", format!("no agreement {id}")))?;
+        let row =
+            self.store.agreement(id).await?.ok_or_else(|| ApiError::not_found("agreement_not_found", format!("no agreement {id}")))?;
         if row.payment_method != PaymentMethod::CreditLine {
             return Err(ApiError::conflict("not_a_credit_line", "this agreement pays by debit card; there is nothing to repay"));
         }
@@ -360,12 +394,131 @@ impl App {
         if !matches!(req.source.as_str(), "bank_transfer" | "personal_account") {
             return Err(ApiError::unprocessable("bad_source", "source must be bank_transfer or personal_account"));
         }
+        if req.source == "personal_account" {
+            return self.repay_from_personal_account(&row, Fen(req.amount_fen), key).await;
+        }
         let bank = self.bank(&row.bank_code)?;
         let request_id = format!("{id}:repay:{}", short_hash(key));
-        let op = bank.repay(&request_id, &row.bank_agreement_id, Fen(req.amount_fen), &req.source).await?;
+        let op = bank.repay(&request_id, &row.bank_agreement_id, Fen(req.amount_fen), None).await?;
         self.sync_bank_events().await?;
         let agreement = self.agreement(id).await?;
         Ok(json!({"repayment": op, "agreement": agreement}))
+    }
+
+    /// 个人账户还款: the insurance center debits the personal account (9901), then the bank posts
+    /// the repayment naming that debit. Both calls are idempotent (the msgid, the request id), and
+    /// the row records how far it got, so a retry or the recovery worker finishes it; if the bank
+    /// refuses, the debit is undone (9902) and the patient keeps their money.
+    async fn repay_from_personal_account(&self, agreement: &AgreementRow, amount: Fen, key: &str) -> Result<Value, ApiError> {
+        let fresh = AccountRepaymentRow {
+            id: format!("{}:repay:{}", agreement.id, short_hash(key)),
+            agreement_id: agreement.id.clone(),
+            idem_key: key.to_string(),
+            amount,
+            state: "started".into(),
+            debit_msgid: new_msgid(&hub_institution().fixmedins_code),
+            cancel_msgid: new_msgid(&hub_institution().fixmedins_code),
+            txn_id: None,
+            failure: None,
+            created_at: now(),
+        };
+        let r = self.store.account_repayment(&fresh).await?;
+        if r.amount != amount {
+            return Err(ApiError::unprocessable(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a repayment of another amount",
+            ));
+        }
+        let r = self.drive_account_repayment(r, agreement).await?;
+        match r.state.as_str() {
+            "posted" => {
+                self.sync_bank_events().await?;
+                let op = self.bank(&agreement.bank_code)?.operation(&r.id).await?;
+                let view = self.agreement(&agreement.id).await?;
+                Ok(json!({"repayment": op, "personal_account_debit": {"txn_id": r.txn_id, "amount_fen": r.amount.0}, "agreement": view}))
+            }
+            "failed" => Err(ApiError::unprocessable("personal_account_refused", r.failure.unwrap_or_default())),
+            "returned" => Err(ApiError::unprocessable(
+                "bank_refused",
+                format!("{}; the personal account was debited and has been restored", r.failure.unwrap_or_default()),
+            )),
+            other => Err(ApiError::internal(format!("repayment left in state {other}"))),
+        }
+    }
+
+    /// Moves a personal-account repayment as far as the partners allow; an unanswered call leaves
+    /// it where it is (a 503 to the caller) for a retry with the same ids.
+    async fn drive_account_repayment(&self, mut r: AccountRepaymentRow, agreement: &AgreementRow) -> Result<AccountRepaymentRow, ApiError> {
+        let inst = hub_institution();
+        let bank = self.bank(&agreement.bank_code)?;
+        loop {
+            let from = r.state.clone();
+            let mut transfers = Vec::new();
+            match from.as_str() {
+                "started" => {
+                    let debt = bank.statements(&agreement.bank_agreement_id).await?.get("debt_fen").and_then(Value::as_i64).unwrap_or(0);
+                    let input = json!({"data": {"psn_no": agreement.psn_no, "amount": r.amount.to_yuan_string(),
+                                                "payee_ref": format!("{}:{}", agreement.bank_code, agreement.bank_agreement_id)}});
+                    if r.amount.0 > debt {
+                        r.state = "failed".into();
+                        r.failure = Some(format!("the credit line owes {} fen; a repayment of {} fen is more than that", debt, r.amount.0));
+                    } else {
+                        match self.insurance.call("9901", &r.debit_msgid, &inst, &agreement.insuplc_admdvs, input).await {
+                            Ok(output) => {
+                                let txn_id = output.pointer("/data/txn_id").and_then(Value::as_str).unwrap_or_default();
+                                if txn_id.is_empty() {
+                                    return Err(ApiError::bad_gateway("insurance_bad_reply", "9901 answered without a txn_id"));
+                                }
+                                r.state = "account_debited".into();
+                                r.txn_id = Some(txn_id.to_string());
+                            }
+                            Err(InsuranceError::Refused { message, .. }) => {
+                                r.state = "failed".into();
+                                r.failure = Some(format!("the insurance center refused the debit: {message}"));
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                "account_debited" => {
+                    let txn_id = r.txn_id.clone().unwrap_or_default();
+                    match bank.repay(&r.id, &agreement.bank_agreement_id, r.amount, Some(&txn_id)).await {
+                        Ok(_) => {
+                            r.state = "posted".into();
+                            let t = wugan_domain::settlement::account_repayment_transfer(
+                                &r.id,
+                                &agreement.psn_no,
+                                &agreement.bank_code,
+                                &agreement.bank_agreement_id,
+                                r.amount,
+                            );
+                            transfers.push(t);
+                        }
+                        Err(BankError::Refused { code, message }) => {
+                            r.state = "returning".into();
+                            r.failure = Some(format!("the bank refused the repayment ({code}): {message}"));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                "returning" => {
+                    let input = json!({"data": {"psn_no": agreement.psn_no, "txn_id": r.txn_id}});
+                    self.insurance.call("9902", &r.cancel_msgid, &inst, &agreement.insuplc_admdvs, input).await?;
+                    r.state = "returned".into();
+                }
+                _ => return Ok(r),
+            }
+            match self.store.advance_account_repayment(&r, &from, &transfers).await {
+                Ok(()) => {}
+                Err(crate::store::StoreError::StaleSettlement) => {
+                    return Err(ApiError::conflict(
+                        "repayment_in_progress",
+                        "this repayment is being finished by another request; retry shortly",
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     pub async fn statements(&self, id: &str) -> Result<Value, ApiError> {
@@ -428,7 +581,10 @@ impl App {
     async fn new_visit(&self, hospital: &str, req: &RegisterVisitRequest, idem_key: &str) -> Result<VisitRow, ApiError> {
         let inst = hospital_institution(hospital);
         let person = self.insurance.person_info(&inst, &req.mdtrt_cert_type, req.mdtrt_cert_no.trim()).await.map_err(person_error)?;
-        let insurance = person.insurances.first().ok_or_else(|| ApiError::unprocessable("not_insured", "the insurance center has no insurance for this person"))?;
+        let insurance = person
+            .insurances
+            .first()
+            .ok_or_else(|| ApiError::unprocessable("not_insured", "the insurance center has no insurance for this person"))?;
         // Their own agreement, or the one a family member signed for them (亲情付).
         let agreement = self.store.paying_agreement_for(&person.psn_no).await?.map(|(a, _)| a);
         let row = VisitRow {
@@ -455,7 +611,9 @@ impl App {
         };
         match self.store.insert_visit(&row).await {
             Ok(()) => Ok(row),
-            Err(crate::store::StoreError::Conflict(_)) => Err(ApiError::conflict("visit_exists", format!("visit {} is already registered", req.ipt_otp_no))),
+            Err(crate::store::StoreError::Conflict(_)) => {
+                Err(ApiError::conflict("visit_exists", format!("visit {} is already registered", req.ipt_otp_no)))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -522,7 +680,8 @@ impl App {
         let results = output.get("result").and_then(Value::as_array).cloned().unwrap_or_default();
         let by_sn: BTreeMap<String, String> =
             results.iter().filter_map(|r| Some((text_field(r.as_object()?, "feedetl_sn")?, r.to_string()))).collect();
-        let marks: Vec<(String, String)> = batch.iter().map(|l| (l.feedetl_sn.clone(), by_sn.get(&l.feedetl_sn).cloned().unwrap_or_else(|| "{}".into()))).collect();
+        let marks: Vec<(String, String)> =
+            batch.iter().map(|l| (l.feedetl_sn.clone(), by_sn.get(&l.feedetl_sn).cloned().unwrap_or_else(|| "{}".into()))).collect();
         self.store.mark_fee_lines_uploaded(visit_id, &marks).await?;
         let all = self.store.fee_lines(visit_id).await?;
         let lines: Vec<Value> = all.iter().filter(|l| l.upload_msgid == msgid).map(fee_line_view).collect();
@@ -536,16 +695,25 @@ impl App {
         let existing = self.store.fee_lines(&visit.id).await?;
         let pending: Vec<&FeeLineRow> = existing.iter().filter(|l| !l.uploaded).collect();
         if !pending.is_empty() {
-            let same = pending.len() == details.len() && details.iter().all(|(sn, amount, _)| pending.iter().any(|p| &p.feedetl_sn == sn && p.amount == *amount));
+            let same = pending.len() == details.len()
+                && details.iter().all(|(sn, amount, _)| pending.iter().any(|p| &p.feedetl_sn == sn && p.amount == *amount));
             if same {
                 return Ok(pending.into_iter().cloned().collect());
             }
-            return Err(ApiError::conflict("upload_in_progress", "an earlier fee upload has not completed; resend exactly those lines first"));
+            return Err(ApiError::conflict(
+                "upload_in_progress",
+                "an earlier fee upload has not completed; resend exactly those lines first",
+            ));
         }
         // The same upload again, whose answer was lost: the lines it uploaded, if they match exactly.
-        let same_batch = details.iter().all(|(sn, amount, _)| existing.iter().any(|l| &l.feedetl_sn == sn && l.amount == *amount && l.uploaded));
+        let same_batch =
+            details.iter().all(|(sn, amount, _)| existing.iter().any(|l| &l.feedetl_sn == sn && l.amount == *amount && l.uploaded));
         if same_batch {
-            let msgids: HashSet<&str> = details.iter().filter_map(|(sn, _, _)| existing.iter().find(|l| &l.feedetl_sn == sn)).map(|l| l.upload_msgid.as_str()).collect();
+            let msgids: HashSet<&str> = details
+                .iter()
+                .filter_map(|(sn, _, _)| existing.iter().find(|l| &l.feedetl_sn == sn))
+                .map(|l| l.upload_msgid.as_str())
+                .collect();
             if msgids.len() == 1 {
                 return Ok(existing.iter().filter(|l| details.iter().any(|(sn, _, _)| sn == &l.feedetl_sn)).cloned().collect());
             }
@@ -589,7 +757,10 @@ impl App {
         let medfee = self.open_medfee(&visit).await?;
         let acct_used = self.agreement_of(&visit).await?.map(|a| a.use_personal_account).unwrap_or(false);
         let inst = hospital_institution(hospital);
-        let output = self.insurance.call("2206", &new_msgid(hospital), &inst, &visit.insuplc_admdvs, self.settle_input(&visit, medfee, acct_used)).await?;
+        let output = self
+            .insurance
+            .call("2206", &new_msgid(hospital), &inst, &visit.insuplc_admdvs, self.settle_input(&visit, medfee, acct_used))
+            .await?;
         let estimate = InsuranceClient::read_settlement(&output)?;
         estimate.split.validate(medfee).map_err(|e| ApiError::bad_gateway("insurance_bad_reply", e.to_string()))?;
         Ok(json!({"visit_id": visit_id, "estimate": split_view(&estimate.split), "seamless": visit.agreement_id.is_some()}))
@@ -619,8 +790,14 @@ impl App {
         let visit = self.own_visit(hospital, visit_id).await?;
         let Some(agreement_id) = visit.agreement_id.clone() else {
             let message = match visit.seamless_reason.as_deref() {
-                Some("credit_overdue") => format!("seamless payment was suspended when this visit was registered: {}; settle at the window", suspension_message("credit_overdue")),
-                _ => "this patient has not signed up for seamless payment (无感支付未签约); settle at the window or have the patient sign up".to_string(),
+                Some("credit_overdue") => format!(
+                    "seamless payment was suspended when this visit was registered: {}; settle at the window",
+                    suspension_message("credit_overdue")
+                ),
+                _ => {
+                    "this patient has not signed up for seamless payment (无感支付未签约); settle at the window or have the patient sign up"
+                        .to_string()
+                }
             };
             return Err(ApiError::conflict("seamless_not_enabled", message));
         };
@@ -842,7 +1019,9 @@ impl App {
                     self.cancel_step(s, visit, agreement, parties, resumed).await?;
                     return Ok(false);
                 }
-                SettlementState::Settled | SettlementState::SettledUnpaid | SettlementState::Failed | SettlementState::Cancelled => return Ok(false),
+                SettlementState::Settled | SettlementState::SettledUnpaid | SettlementState::Failed | SettlementState::Cancelled => {
+                    return Ok(false)
+                }
             }
         }
         Ok(true)
@@ -869,7 +1048,11 @@ impl App {
     /// 结算撤销: reverses insurance (2208), refunds the bank, and posts the reversing transfers.
     pub async fn cancel_settlement(&self, hospital: &str, visit_id: &str) -> Result<Value, ApiError> {
         let visit = self.own_visit(hospital, visit_id).await?;
-        let s = self.store.settlement_of_visit(visit_id).await?.ok_or_else(|| ApiError::conflict("not_settled", "this visit has no settlement to cancel"))?;
+        let s = self
+            .store
+            .settlement_of_visit(visit_id)
+            .await?
+            .ok_or_else(|| ApiError::conflict("not_settled", "this visit has no settlement to cancel"))?;
         match s.state {
             SettlementState::Cancelled => return Err(ApiError::conflict("already_cancelled", "this settlement is already cancelled")),
             SettlementState::Cancelling => {}
@@ -885,7 +1068,14 @@ impl App {
         self.advance(s, &visit, true).await.map(|s| settlement_view(&s))
     }
 
-    async fn cancel_step(&self, s: &mut SettlementRow, visit: &VisitRow, agreement: &AgreementRow, parties: &Parties<'_>, resumed: bool) -> Result<(), ApiError> {
+    async fn cancel_step(
+        &self,
+        s: &mut SettlementRow,
+        visit: &VisitRow,
+        agreement: &AgreementRow,
+        parties: &Parties<'_>,
+        resumed: bool,
+    ) -> Result<(), ApiError> {
         let from = s.state;
         let split = s.split.ok_or_else(|| ApiError::internal("cancelling without a split"))?;
         let inst = hospital_institution(&visit.hospital_code);
@@ -916,6 +1106,14 @@ impl App {
     pub async fn resume_unfinished(&self, idle: Duration) -> Result<usize, ApiError> {
         let cutoff = crate::clock::before_now(idle);
         let mut resumed = 0;
+        for r in self.store.unfinished_account_repayments(&cutoff).await? {
+            if let Some(agreement) = self.store.agreement(&r.agreement_id).await? {
+                match self.drive_account_repayment(r, &agreement).await {
+                    Ok(_) => resumed += 1,
+                    Err(e) => tracing::warn!(code = e.code, "repayment could not be resumed yet"),
+                }
+            }
+        }
         for s in self.store.unfinished_settlements(&cutoff).await? {
             // Back off exponentially while a partner stays silent: idle × 2^attempts, at most ×32.
             let backoff = idle * 2u32.pow(s.attempts.clamp(0, 5) as u32);
@@ -951,7 +1149,11 @@ impl App {
 
     /// An operator sends a parked settlement round once more.
     pub async fn retry_exception(&self, settlement_id: &str) -> Result<Value, ApiError> {
-        let s = self.store.settlement(settlement_id).await?.ok_or_else(|| ApiError::not_found("settlement_not_found", format!("no settlement {settlement_id}")))?;
+        let s = self
+            .store
+            .settlement(settlement_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("settlement_not_found", format!("no settlement {settlement_id}")))?;
         if !self.store.unpark(settlement_id).await? && s.state.is_final() {
             return Err(ApiError::conflict("not_parked", "this settlement is not waiting in the exceptions queue"));
         }
@@ -1022,21 +1224,28 @@ pub struct LimitRequest {
 
 fn person_error(e: InsuranceError) -> ApiError {
     match e {
-        InsuranceError::Refused { message, .. } => ApiError::unprocessable("person_not_found", format!("the insurance center does not know this person: {message}")),
+        InsuranceError::Refused { message, .. } => {
+            ApiError::unprocessable("person_not_found", format!("the insurance center does not know this person: {message}"))
+        }
         other => other.into(),
     }
 }
 
 /// Checks one HIS fee line and turns it into a 2204 `feedetail` entry; returns it with its amount.
 fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow) -> Result<(Value, Fen), ApiError> {
-    let sn = text_field(line, "feedetl_sn").ok_or_else(|| ApiError::unprocessable("missing_field", format!("lines[{i}].feedetl_sn is required")))?;
+    let sn = text_field(line, "feedetl_sn")
+        .ok_or_else(|| ApiError::unprocessable("missing_field", format!("lines[{i}].feedetl_sn is required")))?;
     check_text(&format!("lines[{i}].feedetl_sn"), &sn, 30)?;
-    let code = text_field(line, "med_list_codg").ok_or_else(|| ApiError::unprocessable("missing_field", format!("lines[{i}].med_list_codg is required")))?;
+    let code = text_field(line, "med_list_codg")
+        .ok_or_else(|| ApiError::unprocessable("missing_field", format!("lines[{i}].med_list_codg is required")))?;
     let amount = yuan_field(line, "det_item_fee_sumamt", i)?;
     let cnt = scaled_field(line, "cnt", 4, i)?;
     let pric = scaled_field(line, "pric", 6, i)?;
     if !amount.is_positive() || amount > MAX_LINE_FEN || cnt <= 0 || pric <= 0 {
-        return Err(ApiError::unprocessable("bad_amount", format!("lines[{i}]: amount, count and price must be positive and at most 1,000,000 yuan")));
+        return Err(ApiError::unprocessable(
+            "bad_amount",
+            format!("lines[{i}]: amount, count and price must be positive and at most 1,000,000 yuan"),
+        ));
     }
     // pric (6 decimals) × cnt (4 decimals) has 10 decimals; in fen, 8. Round half up.
     let product = pric as i128 * cnt as i128;

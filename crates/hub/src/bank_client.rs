@@ -49,7 +49,15 @@ impl BankClient {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
         let nonce = wugan_bank::signing::new_nonce();
-        let headers = wugan_bank::signing::signed_headers(&self.endpoint.key_id, &self.endpoint.secret, method.as_str(), path, &bytes, timestamp, &nonce);
+        let headers = wugan_bank::signing::signed_headers(
+            &self.endpoint.key_id,
+            &self.endpoint.secret,
+            method.as_str(),
+            path,
+            &bytes,
+            timestamp,
+            &nonce,
+        );
         let url = format!("{}{}", self.endpoint.url.trim_end_matches('/'), path);
         let mut request = self.http.request(method, url).header("content-type", "application/json").body(bytes);
         for (name, value) in headers {
@@ -92,8 +100,15 @@ impl BankClient {
     }
 
     /// 还款: a repayment of a credit line, from a bank transfer or the insurance personal account.
-    pub async fn repay(&self, request_id: &str, bank_agreement_id: &str, amount: Fen, source: &str) -> Result<Value, BankError> {
-        let body = json!({"request_id": request_id, "amount_fen": amount.0, "source": source});
+    /// `reference` names the insurance center's debit when the personal account pays; without it,
+    /// the patient paid by bank transfer.
+    pub async fn repay(&self, request_id: &str, bank_agreement_id: &str, amount: Fen, reference: Option<&str>) -> Result<Value, BankError> {
+        let body = match reference {
+            Some(reference) => {
+                json!({"request_id": request_id, "amount_fen": amount.0, "source": "personal_account", "reference": reference})
+            }
+            None => json!({"request_id": request_id, "amount_fen": amount.0, "source": "bank_transfer"}),
+        };
         self.send(reqwest::Method::POST, &format!("/bank/v1/agreements/{bank_agreement_id}/repayments"), Some(&body)).await
     }
 
@@ -136,7 +151,14 @@ impl BankClient {
     }
 
     /// Places a hold for `amount` on the agreement.
-    pub async fn authorize(&self, request_id: &str, bank_agreement_id: &str, amount: Fen, merchant_id: &str, resumed: bool) -> Result<Authorization, BankError> {
+    pub async fn authorize(
+        &self,
+        request_id: &str,
+        bank_agreement_id: &str,
+        amount: Fen,
+        merchant_id: &str,
+        resumed: bool,
+    ) -> Result<Authorization, BankError> {
         let body = json!({"request_id": request_id, "agreement_id": bank_agreement_id, "amount_fen": amount.0, "merchant_id": merchant_id, "memo": "seamless payment"});
         let reply = self.operate("/bank/v1/authorizations", body, resumed).await?;
         match reply.get("status").and_then(Value::as_str) {

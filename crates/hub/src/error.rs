@@ -54,7 +54,9 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
         match e {
             crate::store::StoreError::Conflict(message) => ApiError::conflict("conflict", message),
-            crate::store::StoreError::StaleSettlement => ApiError::conflict("stale_settlement", "the settlement was advanced by another request; read it again"),
+            crate::store::StoreError::StaleSettlement => {
+                ApiError::conflict("stale_settlement", "the settlement was advanced by another request; read it again")
+            }
             other => {
                 // Logged without request data: store errors never carry personal data.
                 tracing::error!(error = %other, "store failure");
@@ -75,8 +77,13 @@ impl From<crate::insurance_client::InsuranceError> for ApiError {
     fn from(e: crate::insurance_client::InsuranceError) -> ApiError {
         use crate::insurance_client::InsuranceError::*;
         match e {
-            Refused { infcode, message } => ApiError::unprocessable("insurance_refused", format!("the insurance center refused ({infcode}): {message}")),
-            Unreachable(m) => ApiError::unavailable("insurance_unavailable", format!("the insurance center did not answer ({m}); retry with the same Idempotency-Key")),
+            Refused { infcode, message } => {
+                ApiError::unprocessable("insurance_refused", format!("the insurance center refused ({infcode}): {message}"))
+            }
+            Unreachable(m) => ApiError::unavailable(
+                "insurance_unavailable",
+                format!("the insurance center did not answer ({m}); retry with the same Idempotency-Key"),
+            ),
             BadReply(m) => ApiError::bad_gateway("insurance_bad_reply", format!("the insurance center's reply could not be read: {m}")),
         }
     }
@@ -87,7 +94,9 @@ impl From<crate::bank_client::BankError> for ApiError {
         use crate::bank_client::BankError::*;
         match e {
             Refused { code, message } => ApiError::unprocessable("bank_refused", format!("the bank refused ({code}): {message}")),
-            Unreachable(m) => ApiError::unavailable("bank_unavailable", format!("the bank did not answer ({m}); retry with the same Idempotency-Key")),
+            Unreachable(m) => {
+                ApiError::unavailable("bank_unavailable", format!("the bank did not answer ({m}); retry with the same Idempotency-Key"))
+            }
             BadReply(m) => ApiError::bad_gateway("bank_bad_reply", format!("the bank's reply could not be read: {m}")),
         }
     }

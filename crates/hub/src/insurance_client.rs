@@ -102,7 +102,14 @@ impl InsuranceClient {
     }
 
     /// Sends one transaction and returns its `output`.
-    pub async fn call(&self, infno: &str, msgid: &str, inst: &Institution, insuplc_admdvs: &str, input: Value) -> Result<Value, InsuranceError> {
+    pub async fn call(
+        &self,
+        infno: &str,
+        msgid: &str,
+        inst: &Institution,
+        insuplc_admdvs: &str,
+        input: Value,
+    ) -> Result<Value, InsuranceError> {
         let inf_time = crate::clock::china_datetime();
         let envelope = json!({
             "infno": infno, "msgid": msgid, "mdtrtarea_admvs": self.mdtrtarea_admvs, "insuplc_admdvs": insuplc_admdvs,
@@ -189,7 +196,8 @@ mod tests {
                                "insuinfo": {"balc": 800.5, "insutype": 310, "psn_type": "1101", "insuplc_admdvs": "440300"}});
         let p = InsuranceClient::read_person(&as_object).unwrap();
         assert_eq!((p.psn_no.as_str(), p.insurances[0].insutype.as_str(), p.insurances[0].balc), ("4403001", "310", Fen(80050)));
-        let as_array = json!({"baseinfo": {"psn_no": "P1"}, "insuinfo": [{"balc": "12.30", "insutype": "390"}, {"balc": null}], "idetinfo": null});
+        let as_array =
+            json!({"baseinfo": {"psn_no": "P1"}, "insuinfo": [{"balc": "12.30", "insutype": "390"}, {"balc": null}], "idetinfo": null});
         let p = InsuranceClient::read_person(&as_array).unwrap();
         assert_eq!(p.insurances.len(), 2);
         assert_eq!((p.insurances[0].balc, p.insurances[1].balc), (Fen(1230), Fen(0)));
@@ -201,7 +209,10 @@ mod tests {
         let out = json!({"setlinfo": {"setl_id": "S1", "medfee_sumamt": 100.0, "fund_pay_sumamt": "60.00", "acct_pay": 30,
                                       "psn_cash_pay": "10", "hosp_part_amt": null}, "setldetail": []});
         let s = InsuranceClient::read_settlement(&out).unwrap();
-        assert_eq!(s.split, InsuranceSplit { medfee: Fen(10000), fund: Fen(6000), personal_account: Fen(3000), cash: Fen(1000), hospital_part: Fen(0) });
+        assert_eq!(
+            s.split,
+            InsuranceSplit { medfee: Fen(10000), fund: Fen(6000), personal_account: Fen(3000), cash: Fen(1000), hospital_part: Fen(0) }
+        );
         assert_eq!(s.setl_id.as_deref(), Some("S1"));
         assert!(InsuranceClient::read_settlement(&json!({"setlinfo": {"medfee_sumamt": "1.234"}})).is_err());
     }

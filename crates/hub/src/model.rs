@@ -192,3 +192,20 @@ pub struct FamilyLinkRow {
     pub status: AgreementStatus,
     pub created_at: String,
 }
+
+/// 个人账户还款: a credit-line repayment paid from the insurance personal account.
+/// States: `started` → (9901 debit) `account_debited` → (bank repayment) `posted`, or, if the bank
+/// refuses, (9902 undo) `returned`.
+#[derive(Clone, Debug)]
+pub struct AccountRepaymentRow {
+    pub id: String,
+    pub agreement_id: String,
+    pub idem_key: String,
+    pub amount: Fen,
+    pub state: String,
+    pub debit_msgid: String,
+    pub cancel_msgid: String,
+    pub txn_id: Option<String>,
+    pub failure: Option<String>,
+    pub created_at: String,
+}

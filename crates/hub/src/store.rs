@@ -14,7 +14,10 @@ use wugan_domain::settlement::SettlementState;
 use wugan_domain::Fen;
 
 /// Versioned migrations, applied in order, each once. Never edit one that has shipped: add a new one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (2, "account_repayments", include_str!("../migrations/0002_account_repayments.sql")),
+];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
 /// work behind every key is itself idempotent and guarded by state (a settlement never moves
@@ -76,7 +79,9 @@ impl Store {
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON"] {
+                    for pragma in
+                        ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON"]
+                    {
                         sqlx::query(pragma).execute(&mut *conn).await?;
                     }
                     Ok(())
@@ -103,11 +108,13 @@ impl Store {
         let mut applied = Vec::new();
         for (version, name, sql) in MIGRATIONS {
             let mut tx = self.pool.begin().await?;
-            let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1").bind(*version).fetch_optional(&mut *tx).await?;
+            let done =
+                sqlx::query("SELECT version FROM schema_migrations WHERE version = $1").bind(*version).fetch_optional(&mut *tx).await?;
             if done.is_some() {
                 continue;
             }
-            for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty() && !s.lines().all(|l| l.trim_start().starts_with("--"))) {
+            for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty() && !s.lines().all(|l| l.trim_start().starts_with("--")))
+            {
                 sqlx::query(statement).execute(&mut *tx).await?;
             }
             sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
@@ -137,18 +144,21 @@ impl Store {
 
     pub async fn ensure_api_key(&self, key_hash: &str, role: Role, hospital_code: Option<&str>) -> StoreResult<()> {
         let _guard = self.write_guard().await;
-        sqlx::query("INSERT INTO api_keys (key_hash, role, hospital_code, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (key_hash) DO NOTHING")
-            .bind(key_hash)
-            .bind(role.as_str())
-            .bind(hospital_code.map(str::to_string))
-            .bind(now())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO api_keys (key_hash, role, hospital_code, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (key_hash) DO NOTHING",
+        )
+        .bind(key_hash)
+        .bind(role.as_str())
+        .bind(hospital_code.map(str::to_string))
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     pub async fn find_caller(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
-        let row = sqlx::query("SELECT role, hospital_code FROM api_keys WHERE key_hash = $1").bind(key_hash).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT role, hospital_code FROM api_keys WHERE key_hash = $1").bind(key_hash).fetch_optional(&self.pool).await?;
         Ok(row.and_then(|r| {
             let role = Role::parse(&r.get::<String, _>("role"))?;
             Some(Caller { role, hospital_code: r.get::<Option<String>, _>("hospital_code") })
@@ -176,11 +186,13 @@ impl Store {
         if inserted == 1 {
             return Ok(IdempotencyBegin::New);
         }
-        let row = sqlx::query("SELECT request_hash, status_code, response_body, created_at FROM idempotency_keys WHERE caller = $1 AND idem_key = $2")
-            .bind(caller)
-            .bind(key)
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT request_hash, status_code, response_body, created_at FROM idempotency_keys WHERE caller = $1 AND idem_key = $2",
+        )
+        .bind(caller)
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await?;
         if row.get::<String, _>("request_hash") != request_hash {
             return Ok(IdempotencyBegin::Mismatch);
         }
@@ -265,7 +277,8 @@ impl Store {
     }
 
     pub async fn active_agreement_for(&self, psn_no: &str) -> StoreResult<Option<AgreementRow>> {
-        let row = sqlx::query("SELECT * FROM agreements WHERE psn_no = $1 AND status = 'active'").bind(psn_no).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT * FROM agreements WHERE psn_no = $1 AND status = 'active'").bind(psn_no).fetch_optional(&self.pool).await?;
         row.map(|r| agreement_from_row(&r)).transpose()
     }
 
@@ -321,7 +334,10 @@ impl Store {
     }
 
     pub async fn family_links(&self, agreement_id: &str) -> StoreResult<Vec<FamilyLinkRow>> {
-        let rows = sqlx::query("SELECT * FROM family_links WHERE agreement_id = $1 ORDER BY created_at").bind(agreement_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM family_links WHERE agreement_id = $1 ORDER BY created_at")
+            .bind(agreement_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 let relation: String = r.get("relation");
@@ -343,13 +359,15 @@ impl Store {
 
     pub async fn revoke_family_link(&self, agreement_id: &str, link_id: &str) -> StoreResult<bool> {
         let _guard = self.write_guard().await;
-        let n = sqlx::query("UPDATE family_links SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND agreement_id = $3 AND status = 'active'")
-            .bind(now())
-            .bind(link_id)
-            .bind(agreement_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let n = sqlx::query(
+            "UPDATE family_links SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND agreement_id = $3 AND status = 'active'",
+        )
+        .bind(now())
+        .bind(link_id)
+        .bind(agreement_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         Ok(n == 1)
     }
 
@@ -383,8 +401,74 @@ impl Store {
             .rows_affected())
     }
 
+    /// The repayment a request (agreement, Idempotency-Key) started, creating it if new.
+    pub async fn account_repayment(&self, r: &AccountRepaymentRow) -> StoreResult<AccountRepaymentRow> {
+        {
+            let _guard = self.write_guard().await;
+            sqlx::query(
+                "INSERT INTO account_repayments (id, agreement_id, idem_key, amount_fen, state, debit_msgid, cancel_msgid, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (agreement_id, idem_key) DO NOTHING",
+            )
+            .bind(&r.id)
+            .bind(&r.agreement_id)
+            .bind(&r.idem_key)
+            .bind(r.amount.0)
+            .bind(&r.state)
+            .bind(&r.debit_msgid)
+            .bind(&r.cancel_msgid)
+            .bind(&r.created_at)
+            .bind(&r.created_at)
+            .execute(&self.pool)
+            .await?;
+        }
+        let row = sqlx::query("SELECT * FROM account_repayments WHERE agreement_id = $1 AND idem_key = $2")
+            .bind(&r.agreement_id)
+            .bind(&r.idem_key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(account_repayment_from_row(&row))
+    }
+
+    /// Repayments left between their two calls (a crash, a silent partner), idle since `before`.
+    pub async fn unfinished_account_repayments(&self, before: &str) -> StoreResult<Vec<AccountRepaymentRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM account_repayments WHERE state IN ('started', 'account_debited', 'returning') AND updated_at < $1 ORDER BY created_at LIMIT 1000",
+        )
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(account_repayment_from_row).collect())
+    }
+
+    /// Moves a repayment to `state` (from `from`), posting its transfers in the same transaction.
+    pub async fn advance_account_repayment(&self, r: &AccountRepaymentRow, from: &str, transfers: &[Transfer]) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE account_repayments SET state = $1, txn_id = $2, failure = $3, updated_at = $4 WHERE id = $5 AND state = $6",
+        )
+        .bind(&r.state)
+        .bind(r.txn_id.clone())
+        .bind(r.failure.clone())
+        .bind(now())
+        .bind(&r.id)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            return Err(StoreError::StaleSettlement);
+        }
+        for t in transfers {
+            post_transfer(&mut tx, t).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn bank_event_cursor(&self, bank_code: &str) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT last_seq FROM bank_event_cursors WHERE bank_code = $1").bind(bank_code).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT last_seq FROM bank_event_cursors WHERE bank_code = $1").bind(bank_code).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.get("last_seq")).unwrap_or(0))
     }
 
@@ -595,7 +679,7 @@ impl Store {
         )
         .bind(before)
         .fetch_all(&self.pool)
-            .await?;
+        .await?;
         rows.iter().map(settlement_from_row).collect()
     }
 
@@ -646,7 +730,9 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((settlement_from_row(r)?, r.get::<Option<String>, _>("v_mdtrt_id").unwrap_or_default(), r.get("a_bank_agreement_id"))))
+            .map(|r| {
+                Ok((settlement_from_row(r)?, r.get::<Option<String>, _>("v_mdtrt_id").unwrap_or_default(), r.get("a_bank_agreement_id")))
+            })
             .collect()
     }
 
@@ -920,4 +1006,19 @@ fn settlement_from_row(r: &AnyRow) -> StoreResult<SettlementRow> {
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
     })
+}
+
+fn account_repayment_from_row(row: &AnyRow) -> AccountRepaymentRow {
+    AccountRepaymentRow {
+        id: row.get("id"),
+        agreement_id: row.get("agreement_id"),
+        idem_key: row.get("idem_key"),
+        amount: Fen(row.get("amount_fen")),
+        state: row.get("state"),
+        debit_msgid: row.get("debit_msgid"),
+        cancel_msgid: row.get("cancel_msgid"),
+        txn_id: row.get("txn_id"),
+        failure: row.get("failure"),
+        created_at: row.get("created_at"),
+    }
 }

@@ -122,7 +122,15 @@ impl InsuranceCenter {
 
     /// Sandbox view: a person's balance and accumulators.
     pub fn person(&self, psn_no: &str) -> Option<PersonView> {
-        self.lock().accounts.get(psn_no).map(PersonView::from)
+        let state = self.lock();
+        let mut view = state.accounts.get(psn_no).map(PersonView::from)?;
+        view.account_repayments = state
+            .account_repayments
+            .iter()
+            .filter(|r| r.psn_no == psn_no)
+            .map(|r| serde_json::json!({"txn_id": r.txn_id, "amount": r.amount.to_yuan_string(), "payee_ref": r.payee_ref, "cancelled": r.cancelled}))
+            .collect();
+        Some(view)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -23,6 +23,7 @@ pub mod faults;
 mod http;
 mod inpatient;
 mod person;
+mod repayment;
 mod settle;
 mod state;
 mod tx;

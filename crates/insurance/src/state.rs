@@ -165,6 +165,8 @@ pub struct State {
     pub hosp_grades: HashMap<String, u32>,
     /// Serial for mdtrt_id / setl_id / sign_no.
     pub seq: u64,
+    /// 个人账户还款 (local extension 9901/9902).
+    pub account_repayments: Vec<crate::repayment::AccountRepayment>,
 }
 
 impl State {
@@ -295,6 +297,8 @@ pub struct PersonView {
     pub balc: Fen,
     /// Accumulators by insurance year ("2024" → …).
     pub ytd: BTreeMap<String, Ytd>,
+    /// Credit-line repayments paid from this account (9901), with their payee and whether undone.
+    pub account_repayments: Vec<serde_json::Value>,
 }
 
 impl From<&Account> for PersonView {
@@ -307,6 +311,7 @@ impl From<&Account> for PersonView {
             insuplc_admdvs: a.person.insuplc_admdvs.clone(),
             balc: a.balc,
             ytd: a.ytd.iter().map(|(y, v)| (y.to_string(), *v)).collect(),
+            account_repayments: Vec::new(),
         }
     }
 }

@@ -50,6 +50,8 @@ pub fn dispatch(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         "2305" => settle::cancel(state, ctx, Kind::Inpatient),
         "2203" | "2203A" => upload_visit_info(state, ctx),
         "5203" => query_settlement(state, ctx),
+        "9901" => crate::repayment::repay(state, ctx),
+        "9902" => crate::repayment::cancel(state, ctx),
         other => Err(TxError::new(&format!("不支持的交易编号 {other}"), format!("unsupported transaction (infno) {other}"))),
     }
 }

@@ -3,8 +3,8 @@
 //! summary shows who paid what, what failed and why, and whether the ledger balances.
 
 use crate::his::{fee_line, HisClient};
-use crate::system::{self, SystemOptions};
 use crate::rng::XorShift;
+use crate::system::{self, SystemOptions};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -105,7 +105,12 @@ async fn run_story(sys: &system::System, visits: usize, seed: u64) -> anyhow::Re
         let totals = summary.by_patient.entry(p.label.to_string()).or_default();
         totals.visits += 1;
         summary.visits += 1;
-        let fail = |code: &str, message: &str| Failure { visit: visit_no.clone(), patient: p.label.to_string(), code: code.into(), message: message.into() };
+        let fail = |code: &str, message: &str| Failure {
+            visit: visit_no.clone(),
+            patient: p.label.to_string(),
+            code: code.into(),
+            message: message.into(),
+        };
         let reg = his.register(&visit_no, p.cert_type, p.cert_no).await?;
         if !reg.ok() {
             summary.failures.push(fail(reg.code().unwrap_or("?"), reg.message()));
@@ -113,7 +118,8 @@ async fn run_story(sys: &system::System, visits: usize, seed: u64) -> anyhow::Re
         }
         let visit_id = reg.body["id"].as_str().unwrap_or_default().to_string();
         let lines = visit_lines(&mut rng, &visit_no);
-        let medfee: i64 = lines.iter().filter_map(|l| wugan_domain::Fen::from_json_yuan(&l["det_item_fee_sumamt"]).ok().flatten()).map(|f| f.0).sum();
+        let medfee: i64 =
+            lines.iter().filter_map(|l| wugan_domain::Fen::from_json_yuan(&l["det_item_fee_sumamt"]).ok().flatten()).map(|f| f.0).sum();
         summary.medfee_fen += medfee;
         totals.medfee_fen += medfee;
         let up = his.upload_fees(&visit_id, &lines).await?;
@@ -182,7 +188,13 @@ pub async fn run(visits: usize, seed: u64, as_json: bool) -> anyhow::Result<()> 
     println!("  ledger balances        {:>12}", if s.ledger_balanced { "yes" } else { "NO" });
     println!("\n  by patient:");
     for (label, t) in &s.by_patient {
-        println!("    {label}: {} visits, {} settled, fees {} yuan, cash share {} yuan", t.visits, t.settled, wugan_domain::Fen(t.medfee_fen).to_yuan_string(), wugan_domain::Fen(t.cash_fen).to_yuan_string());
+        println!(
+            "    {label}: {} visits, {} settled, fees {} yuan, cash share {} yuan",
+            t.visits,
+            t.settled,
+            wugan_domain::Fen(t.medfee_fen).to_yuan_string(),
+            wugan_domain::Fen(t.cash_fen).to_yuan_string()
+        );
     }
     if !s.failures.is_empty() {
         println!("\n  not settled seamlessly ({}):", s.failures.len());

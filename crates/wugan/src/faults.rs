@@ -55,7 +55,11 @@ impl FaultPlan {
 
     pub fn random(rate: f64, seed: u64) -> FaultPlan {
         let rate_ppm = (rate.clamp(0.0, 1.0) * 1_000_000.0).round() as u32;
-        FaultPlan { rules: Vec::new(), rate_ppm, state: Mutex::new(PlanState { rng: Some(crate::rng::XorShift::new(seed)), ..Default::default() }) }
+        FaultPlan {
+            rules: Vec::new(),
+            rate_ppm,
+            state: Mutex::new(PlanState { rng: Some(crate::rng::XorShift::new(seed)), ..Default::default() }),
+        }
     }
 
     /// (requests seen, faults injected)

@@ -36,7 +36,12 @@ impl Reply {
 
 impl HisClient {
     pub fn new(base: &str, api_key: &str) -> HisClient {
-        HisClient { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_string(), api_key: api_key.to_string(), keys: AtomicU64::new(0) }
+        HisClient {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_string(),
+            api_key: api_key.to_string(),
+            keys: AtomicU64::new(0),
+        }
     }
 
     /// A fresh idempotency key, unique within this client.

@@ -256,7 +256,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(name) => wugan::adjudicate::load_policy(&name)?,
                 None => wugan_insurance::default_policy(),
             };
-            let center = wugan_insurance::InsuranceCenter::new(wugan_insurance::InsuranceConfig { admdvs, policy, persons })?.with_faults(faults.insurance());
+            let center = wugan_insurance::InsuranceCenter::new(wugan_insurance::InsuranceConfig { admdvs, policy, persons })?
+                .with_faults(faults.insurance());
             let addr = system::spawn_server(&listen, wugan_insurance::router(Arc::new(center))).await?;
             println!("insurance center (national interface) on http://{addr}{}", wugan_hub::insurance_client::CALL_SERVICE_PATH);
             wait_for_shutdown().await

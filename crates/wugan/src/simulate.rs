@@ -5,8 +5,8 @@
 
 use crate::faults::FaultPlan;
 use crate::his::{HisClient, Reply};
-use crate::system::{self, Credentials, SystemOptions};
 use crate::rng::XorShift;
+use crate::system::{self, Credentials, SystemOptions};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -72,7 +72,6 @@ fn persons_file(dir: &std::path::Path, count: usize, rng: &mut XorShift) -> anyh
     Ok((path, certnos))
 }
 
-
 /// Retries with the same Idempotency-Key while the hub answers "partner unavailable" (a HIS's retry loop).
 /// A request left in progress by a crashed hub is taken over after the hub's idempotency lease.
 async fn until_answered(his: &HisClient, path: &str, key: &str, body: &Value) -> Option<Reply> {
@@ -97,7 +96,13 @@ async fn one_visit(his: Arc<HisClient>, n: usize, certno: String, seed: u64) -> 
         Some(r) => Err(format!("{step}: {}", r.code().unwrap_or("?"))),
         None => Err(format!("{step}: no answer")),
     };
-    let reg = until_answered(&his, "/api/v1/visits", &format!("{visit_no}-reg"), &json!({"ipt_otp_no": visit_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": certno})).await;
+    let reg = until_answered(
+        &his,
+        "/api/v1/visits",
+        &format!("{visit_no}-reg"),
+        &json!({"ipt_otp_no": visit_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": certno}),
+    )
+    .await;
     let reg = answered("registration", reg)?;
     let visit_id = reg.body["id"].as_str().unwrap_or_default().to_string();
     let lines = crate::demo::visit_lines(&mut rng, &visit_no);
@@ -123,8 +128,12 @@ async fn simulate_in(dir: &std::path::Path, opts: &SimulateOptions, started: Ins
     let (persons, certnos) = persons_file(dir, patients, &mut rng)?;
     // The partners run for the whole simulation; only the hub crashes.
     let creds = Credentials::load_or_create(dir)?;
-    let insurance_url = format!("http://{}", system::spawn_server("127.0.0.1:0", system::builtin_insurance(Some(&persons), "440300")?).await?);
-    let bank_url = format!("http://{}", system::spawn_server("127.0.0.1:0", system::builtin_bank("BANK01", &creds.bank_key_id, &creds.bank_secret)).await?);
+    let insurance_url =
+        format!("http://{}", system::spawn_server("127.0.0.1:0", system::builtin_insurance(Some(&persons), "440300")?).await?);
+    let bank_url = format!(
+        "http://{}",
+        system::spawn_server("127.0.0.1:0", system::builtin_bank("BANK01", &creds.bank_key_id, &creds.bank_secret)).await?
+    );
     let insurance_plan = Arc::new(FaultPlan::random(opts.faults, opts.seed ^ 0x1111));
     let bank_plan = Arc::new(FaultPlan::random(opts.faults, opts.seed ^ 0x2222));
     let mut sys_opts = SystemOptions::local(dir.to_path_buf());
@@ -181,7 +190,7 @@ async fn simulate_in(dir: &std::path::Path, opts: &SimulateOptions, started: Ins
             while tasks.join_next().await.is_some() {}
             report.crashes += 1;
             sys = system::start(&sys_opts).await?; // resumes what the crash left between steps
-            // The hospital's system retries what the crash cut short, with the same keys.
+                                                   // The hospital's system retries what the crash cut short, with the same keys.
             let mut finished = finished.lock().unwrap_or_else(|p| p.into_inner());
             finished.retain(|_, outcome| !matches!(outcome, Err(e) if e.ends_with("no answer")));
             for visit in batch.into_iter().rev().filter(|(n, _)| !finished.contains_key(n)) {
@@ -203,7 +212,14 @@ async fn simulate_in(dir: &std::path::Path, opts: &SimulateOptions, started: Ins
     // Whatever is still between steps is finished by the recovery worker, as after an outage.
     for _ in 0..50 {
         sys.app.resume_unfinished(Duration::ZERO).await.ok();
-        let left = sys.app.store.settlements_for_audit().await?.iter().filter(|(s, _, _)| !s.state.is_final() && s.parked_reason.is_none()).count();
+        let left = sys
+            .app
+            .store
+            .settlements_for_audit()
+            .await?
+            .iter()
+            .filter(|(s, _, _)| !s.state.is_final() && s.parked_reason.is_none())
+            .count();
         if left == 0 {
             break;
         }
@@ -264,7 +280,9 @@ async fn audit(sys: &system::System, insurance_url: &str, bank_url: &str, report
         let booked = matches!(s.state, SettlementState::Settled | SettlementState::SettledUnpaid);
         match (booked, live.first(), s.split) {
             (true, Some(t), Some(split))
-                if yuan(t, "fund_pay_sumamt") != split.fund || yuan(t, "acct_pay") != split.personal_account || yuan(t, "psn_cash_pay") != split.cash =>
+                if yuan(t, "fund_pay_sumamt") != split.fund
+                    || yuan(t, "acct_pay") != split.personal_account
+                    || yuan(t, "psn_cash_pay") != split.cash =>
             {
                 report.mismatches += 1;
                 report.details.push(format!("settlement {} differs from insurance {}", s.id, t["setl_id"]));
@@ -336,7 +354,10 @@ pub async fn main(opts: SimulateOptions, as_json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         println!("visits {}  settled {}  unpaid bills {}  not settled {}", r.visits, r.settled, r.unpaid_bills, r.not_settled);
-        println!("mismatches {}  double charges {}  lost {}  exceptions {}  ledger balanced {}", r.mismatches, r.double_charges, r.lost, r.exceptions, r.ledger_balanced);
+        println!(
+            "mismatches {}  double charges {}  lost {}  exceptions {}  ledger balanced {}",
+            r.mismatches, r.double_charges, r.lost, r.exceptions, r.ledger_balanced
+        );
         println!("faults injected {} of {} partner requests; crashes {}", r.faults_injected, r.partner_requests, r.crashes);
         println!("{:.1} s, {:.1} settlements/s", r.seconds, r.settlements_per_second);
         for (reason, n) in &r.not_settled_reasons {

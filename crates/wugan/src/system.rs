@@ -67,8 +67,16 @@ impl Credentials {
             data_key_hex: DataKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?.to_hex(),
             operator_api_key: random_token("op")?,
             hospitals: vec![
-                HospitalCredential { code: "H44030600001".into(), name: "示范三甲医院 Demo Grade-III Hospital".into(), api_key: random_token("his")? },
-                HospitalCredential { code: "H44030600002".into(), name: "示范社区医院 Demo Community Hospital".into(), api_key: random_token("his")? },
+                HospitalCredential {
+                    code: "H44030600001".into(),
+                    name: "示范三甲医院 Demo Grade-III Hospital".into(),
+                    api_key: random_token("his")?,
+                },
+                HospitalCredential {
+                    code: "H44030600002".into(),
+                    name: "示范社区医院 Demo Community Hospital".into(),
+                    api_key: random_token("his")?,
+                },
             ],
             bank_key_id: "hub".into(),
             bank_secret: random_token("bank")?,
@@ -159,7 +167,13 @@ pub fn builtin_bank_with_clock(bank_code: &str, key_id: &str, secret: &str, cloc
 }
 
 /// A built-in bank that also rings the hub's doorbell at `callback_url` when its events change.
-pub fn builtin_bank_full(bank_code: &str, key_id: &str, secret: &str, clock: Arc<dyn wugan_bank::Clock>, callback_url: Option<String>) -> axum::Router {
+pub fn builtin_bank_full(
+    bank_code: &str,
+    key_id: &str,
+    secret: &str,
+    clock: Arc<dyn wugan_bank::Clock>,
+    callback_url: Option<String>,
+) -> axum::Router {
     let config = wugan_bank::BankConfig {
         bank_code: bank_code.to_string(),
         clients: vec![wugan_bank::ClientKey { key_id: key_id.to_string(), secret: secret.to_string() }],
@@ -180,7 +194,8 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         credentials.bank_secret = secret.clone();
     }
     // The hub's address is fixed first, so that a built-in bank knows where to ring its doorbell.
-    let hub_listener = tokio::net::TcpListener::bind(&opts.hub_listen).await.with_context(|| format!("cannot listen on {}", opts.hub_listen))?;
+    let hub_listener =
+        tokio::net::TcpListener::bind(&opts.hub_listen).await.with_context(|| format!("cannot listen on {}", opts.hub_listen))?;
     let hub_addr = hub_listener.local_addr()?;
     let insurance_url = match &opts.insurance_url {
         Some(url) => url.clone(),
@@ -251,7 +266,15 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         }
     });
     let (hub_addr, server_task) = serve_on(hub_listener, wugan_hub::api::router(app.clone()))?;
-    Ok(System { app, tasks: vec![worker_task, server_task], hub_url: format!("http://{hub_addr}"), insurance_url, bank_url, credentials, database_url })
+    Ok(System {
+        app,
+        tasks: vec![worker_task, server_task],
+        hub_url: format!("http://{hub_addr}"),
+        insurance_url,
+        bank_url,
+        credentials,
+        database_url,
+    })
 }
 
 impl System {

@@ -59,6 +59,13 @@ impl World {
         assert!(r.ok(), "{r:?}");
         r.body["debt_fen"].as_i64().unwrap_or_else(|| panic!("no debt_fen in {}", r.body))
     }
+
+    /// The sample employee's personal-account balance, as the insurance center's own books say.
+    async fn personal_account_fen(&self) -> i64 {
+        let url = format!("{}/sandbox/persons/44030000000000000001", self.sys.insurance_url);
+        let person: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+        wugan_domain::Fen::from_json_yuan(&person["balc"]).unwrap().unwrap().0
+    }
 }
 
 #[tokio::test]
@@ -67,8 +74,15 @@ async fn an_overdue_bill_suspends_seamless_payment_until_it_is_repaid() {
     let agreement = w.operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
     let id = agreement.body["id"].as_str().unwrap().to_string();
     // The signer's spouse shares the line (亲情付), with their own consent.
-    let spouse = w.operator.post(&format!("/api/v1/agreements/{id}/family"), &json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": SPOUSE_CERTNO,
-        "relation": "spouse", "consent": {"method": "face", "reference": "FACE-1"}})).await.unwrap();
+    let spouse = w
+        .operator
+        .post(
+            &format!("/api/v1/agreements/{id}/family"),
+            &json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": SPOUSE_CERTNO,
+        "relation": "spouse", "consent": {"method": "face", "reference": "FACE-1"}}),
+        )
+        .await
+        .unwrap();
     assert!(spouse.ok(), "{spouse:?}");
     let first = w.settle_visit("MZ-C1").await;
     let spent = first["bank_fen"].as_i64().unwrap();
@@ -114,7 +128,11 @@ async fn an_overdue_bill_suspends_seamless_payment_until_it_is_repaid() {
 
     // Repaid in full: reinstated at once, and the next visit is seamless again.
     let rest = w.debt(&id).await;
-    let paid = w.operator.post(&format!("/api/v1/agreements/{id}/repayments"), &json!({"amount_fen": rest, "source": "personal_account"})).await.unwrap();
+    let paid = w
+        .operator
+        .post(&format!("/api/v1/agreements/{id}/repayments"), &json!({"amount_fen": rest, "source": "bank_transfer"}))
+        .await
+        .unwrap();
     assert!(paid.ok(), "{paid:?}");
     assert_eq!(paid.body["agreement"]["seamless"]["enabled"], json!(true));
     assert_eq!(w.debt(&id).await, 0);
@@ -139,7 +157,65 @@ async fn a_bill_repaid_on_time_costs_nothing_and_never_suspends() {
     assert_eq!(w.agreement(&id).await["seamless"]["enabled"], json!(true));
     let over = w.operator.post(&format!("/api/v1/agreements/{id}/repayments"), &json!({"amount_fen": 1})).await.unwrap();
     assert_eq!(over.code(), Some("bank_refused"), "nothing more to repay: {over:?}");
-    let limit = w.operator.post(&format!("/api/v1/agreements/{id}/limit-requests"), &json!({"requested_limit_fen": 1_000_000})).await.unwrap();
+    let limit =
+        w.operator.post(&format!("/api/v1/agreements/{id}/limit-requests"), &json!({"requested_limit_fen": 1_000_000})).await.unwrap();
     assert_eq!(limit.body["status"], json!("approved"), "{limit:?}");
     assert_eq!(w.agreement(&id).await["payment"]["limit_fen"], json!(1_000_000));
+}
+
+#[tokio::test]
+async fn the_credit_line_is_repaid_from_the_personal_account_and_a_refusal_moves_nothing() {
+    let w = world().await;
+    // The personal account is kept for repayments: the visit is paid wholly on the credit line.
+    let agreement = w.operator.sign_up("01", EMPLOYEE_TOKEN, false, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
+    let id = agreement.body["id"].as_str().unwrap().to_string();
+    let settled = w.settle_visit("MZ-P1").await;
+    assert_eq!(settled["personal_account_fen"], json!(0));
+    let debt = w.debt(&id).await;
+    assert_eq!(debt, settled["bank_fen"].as_i64().unwrap());
+    let balc_before = w.personal_account_fen().await;
+    assert_eq!(balc_before, 80_000, "the sample employee has 800 yuan");
+
+    // More than the account holds: refused by the insurance center, nothing moved.
+    assert!(debt > balc_before, "the visit's cash share ({debt} fen) is more than the account holds");
+    let refused = w
+        .operator
+        .post(&format!("/api/v1/agreements/{id}/repayments"), &json!({"amount_fen": debt, "source": "personal_account"}))
+        .await
+        .unwrap();
+    assert_eq!(refused.code(), Some("personal_account_refused"), "{refused:?}");
+    assert_eq!(w.personal_account_fen().await, balc_before);
+    assert_eq!(w.debt(&id).await, debt);
+    // More than the line owes: refused before the account is touched.
+    let over = w
+        .operator
+        .post(&format!("/api/v1/agreements/{id}/repayments"), &json!({"amount_fen": debt + 1, "source": "personal_account"}))
+        .await
+        .unwrap();
+    assert_eq!(over.code(), Some("personal_account_refused"), "{over:?}");
+    assert!(over.message().contains("owes"), "{}", over.message());
+    assert_eq!(w.personal_account_fen().await, balc_before);
+
+    // 300 yuan from the personal account: the account pays it, the bank books it against the debt
+    // under the insurance center's transaction, and a retry with the same key repeats nothing.
+    let body = json!({"amount_fen": 30_000, "source": "personal_account"});
+    let path = format!("/api/v1/agreements/{id}/repayments");
+    let paid = w.operator.post_with_key(&path, "repay-pa-1", &body).await.unwrap();
+    assert!(paid.ok(), "{paid:?}");
+    let txn_id = paid.body["personal_account_debit"]["txn_id"].as_str().unwrap().to_string();
+    assert_eq!(paid.body["repayment"]["amount_fen"], json!(30_000));
+    let again = w.operator.post_with_key(&path, "repay-pa-1", &body).await.unwrap();
+    assert_eq!(again.body, paid.body);
+    assert_eq!(w.personal_account_fen().await, balc_before - 30_000);
+    assert_eq!(w.debt(&id).await, debt - 30_000);
+    let statements = w.operator.get(&format!("/api/v1/agreements/{id}/statements")).await.unwrap().body;
+    let repayment = &statements["repayments"][0];
+    assert_eq!(repayment["source"], json!("personal_account"));
+    assert_eq!(repayment["reference"], json!(txn_id));
+
+    // The hub's ledger shows the move from the personal account to the bank, and still balances.
+    let ledger = w.operator.get("/api/v1/ledger").await.unwrap().body;
+    assert_eq!(ledger["balanced"], json!(true));
+    let pa = &ledger["accounts"]["personal_account:44030000000000000001"];
+    assert_eq!(pa["debits_posted"], json!(30_000), "{ledger}");
 }

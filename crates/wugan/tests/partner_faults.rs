@@ -45,7 +45,13 @@ async fn run_case(step: &str, fault: Fault) {
     let balc_before = sandbox_person(&sys.insurance_url).await["balc"].clone();
     let agreement = operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
     assert!(agreement.ok(), "{case}: {agreement:?}");
-    let visit = until_answered(&his, "/api/v1/visits", "reg", &json!({"ipt_otp_no": "MZ1", "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN})).await;
+    let visit = until_answered(
+        &his,
+        "/api/v1/visits",
+        "reg",
+        &json!({"ipt_otp_no": "MZ1", "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN}),
+    )
+    .await;
     assert!(visit.ok(), "{case}: {visit:?}");
     let visit_id = visit.body["id"].as_str().unwrap().to_string();
     // 25 + 1,200 yuan: more than the 800-yuan personal account, so the bank pays too.
@@ -56,7 +62,8 @@ async fn run_case(step: &str, fault: Fault) {
     assert!(s.ok(), "{case}: {s:?}");
     let b = &s.body;
     assert_eq!(b["state"], "settled", "{case}: {b}");
-    let (fund, acct, bank) = (b["fund_fen"].as_i64().unwrap(), b["personal_account_fen"].as_i64().unwrap(), b["bank_fen"].as_i64().unwrap());
+    let (fund, acct, bank) =
+        (b["fund_fen"].as_i64().unwrap(), b["personal_account_fen"].as_i64().unwrap(), b["bank_fen"].as_i64().unwrap());
     assert_eq!(fund + acct + bank, 122_500, "{case}: the whole total is paid");
     assert!(bank > 0, "{case}: the bank paid part");
 
@@ -65,7 +72,8 @@ async fn run_case(step: &str, fault: Fault) {
     let list = settlements.as_array().or_else(|| settlements["settlements"].as_array()).cloned().unwrap_or_default();
     let live: Vec<&Value> = list.iter().filter(|x| x["cancelled"] != json!(true)).collect();
     assert_eq!(live.len(), 1, "{case}: exactly one insurance settlement: {settlements}");
-    let line = operator.get(&format!("/api/v1/agreements/{}", agreement.body["id"].as_str().unwrap())).await.unwrap().body["payment"].clone();
+    let line =
+        operator.get(&format!("/api/v1/agreements/{}", agreement.body["id"].as_str().unwrap())).await.unwrap().body["payment"].clone();
     assert_eq!((line["used_fen"].as_i64(), line["held_fen"].as_i64()), (Some(bank), Some(0)), "{case}: charged once, no hold left");
     let balc_after = sandbox_person(&sys.insurance_url).await["balc"].clone();
     assert_ne!(balc_before, balc_after, "{case}");
@@ -87,4 +95,80 @@ async fn every_fault_at_every_step_ends_settled_once() {
             run_case(step, *fault).await;
         }
     }
+}
+
+fn fen(v: &Value) -> i64 {
+    wugan_domain::Fen::from_json_yuan(v).unwrap().unwrap().0
+}
+
+/// A patient who kept their personal account for repayments, with a visit on the credit line.
+async fn repayment_world(step: &str, fault: Fault) -> (system::System, HisClient, String, Arc<FaultPlan>, common::TempDir) {
+    let (mut opts, dir) = common::fresh_options("repay-fault").await;
+    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: step.to_string(), nth: 1, fault }]));
+    if step.starts_with(|c: char| c.is_ascii_digit()) {
+        opts.insurance_faults = Some(plan.clone());
+    } else {
+        opts.bank_faults = Some(plan.clone());
+    }
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    let agreement = operator.sign_up("01", EMPLOYEE_TOKEN, false, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
+    let id = agreement.body["id"].as_str().unwrap().to_string();
+    let visit = his.register("MZ1", "01", EMPLOYEE_TOKEN).await.unwrap();
+    let visit_id = visit.body["id"].as_str().unwrap().to_string();
+    assert!(his.upload_fees(&visit_id, &[fee_line("1", "013100000010000", "150.00", "8", "1200.00")]).await.unwrap().ok());
+    let s = his.settle(&visit_id).await.unwrap();
+    assert_eq!(s.body["state"], "settled", "{s:?}");
+    (sys, operator, id, plan, dir)
+}
+
+async fn debt(operator: &HisClient, id: &str) -> i64 {
+    operator.get(&format!("/api/v1/agreements/{id}/statements")).await.unwrap().body["debt_fen"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_personal_account_repayment_survives_every_fault_and_moves_the_money_once() {
+    for step in ["9901", "POST repayments"] {
+        for fault in FAULTS {
+            let case = format!("{fault:?} at {step}");
+            let (sys, operator, id, plan, _dir) = repayment_world(step, *fault).await;
+            let balc_before = fen(&sandbox_person(&sys.insurance_url).await["balc"]);
+            let debt_before = debt(&operator, &id).await;
+            let path = format!("/api/v1/agreements/{id}/repayments");
+            let paid = until_answered(&operator, &path, "repay", &json!({"amount_fen": 50_000, "source": "personal_account"})).await;
+            assert!(paid.ok(), "{case}: {paid:?}");
+            assert_eq!(plan.counts().1, 1, "{case}: the fault was injected");
+            assert_eq!(fen(&sandbox_person(&sys.insurance_url).await["balc"]), balc_before - 50_000, "{case}: debited once");
+            assert_eq!(debt(&operator, &id).await, debt_before - 50_000, "{case}: repaid once");
+            let ledger = operator.get("/api/v1/ledger").await.unwrap().body;
+            assert_eq!(ledger["balanced"], json!(true), "{case}");
+            assert_eq!(ledger["accounts"][format!("personal_account:{EMPLOYEE_PSN_NO}")]["debits_posted"], json!(50_000), "{case}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_repayment_the_bank_refuses_after_the_debit_is_returned_to_the_personal_account() {
+    // The bank is down when the hub brings it the personal account's money…
+    let (sys, operator, id, _plan, _dir) = repayment_world("POST repayments", Fault::Refuse).await;
+    let balc_before = fen(&sandbox_person(&sys.insurance_url).await["balc"]);
+    let owed = debt(&operator, &id).await;
+    let path = format!("/api/v1/agreements/{id}/repayments");
+    let body = json!({"amount_fen": 50_000, "source": "personal_account"});
+    let first = operator.post_with_key(&path, "repay", &body).await.unwrap();
+    assert_eq!(first.status, 503, "{first:?}");
+    assert_eq!(fen(&sandbox_person(&sys.insurance_url).await["balc"]), balc_before - 50_000, "the account was debited");
+    // …meanwhile a relative pays the whole bill by bank transfer…
+    let transfer = operator.post(&path, &json!({"amount_fen": owed, "source": "bank_transfer"})).await.unwrap();
+    assert!(transfer.ok(), "{transfer:?}");
+    // …so the bank refuses the retried repayment, and the hub gives the patient their money back.
+    let retried = operator.post_with_key(&path, "repay", &body).await.unwrap();
+    assert_eq!(retried.code(), Some("bank_refused"), "{retried:?}");
+    assert!(retried.message().contains("restored"), "{}", retried.message());
+    assert_eq!(fen(&sandbox_person(&sys.insurance_url).await["balc"]), balc_before, "the debit was undone");
+    assert_eq!(debt(&operator, &id).await, 0);
+    let ledger = operator.get("/api/v1/ledger").await.unwrap().body;
+    assert_eq!(ledger["balanced"], json!(true));
+    assert!(ledger["accounts"].get(format!("personal_account:{EMPLOYEE_PSN_NO}")).is_none(), "nothing moved in the hub's books: {ledger}");
 }

@@ -221,7 +221,11 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_written() {
     check(w.his.raw("POST", &fees, Some("b1"), Some("{not json")).await.unwrap(), 400, "malformed_json");
     check(w.his.post(&fees, &json!({"lines": [], "surprise": true})).await.unwrap(), 400, "unknown_field");
     check(w.his.upload_fees(&visit, &[fee_line("X-1", "001102000010000", "25.00", "1", "-25.00")]).await.unwrap(), 422, "bad_amount");
-    check(w.his.upload_fees(&visit, &[fee_line("X-2", "001102000010000", "99999999", "1", "99999999.00")]).await.unwrap(), 422, "bad_amount");
+    check(
+        w.his.upload_fees(&visit, &[fee_line("X-2", "001102000010000", "99999999", "1", "99999999.00")]).await.unwrap(),
+        422,
+        "bad_amount",
+    );
     check(w.his.upload_fees(&visit, &[fee_line("X-3", "001102000010000", "25.00", "2", "25.00")]).await.unwrap(), 422, "amount_mismatch");
     check(w.his.upload_fees(&visit, &[fee_line("X-4", "001102000010000", "abc", "1", "25.00")]).await.unwrap(), 422, "bad_amount");
     check(w.his.upload_fees("vis_unknown", &ordinary_fees("X")).await.unwrap(), 404, "visit_not_found");
@@ -255,11 +259,25 @@ async fn a_child_without_an_e_voucher_is_paid_for_by_the_parents_credit_line() {
     let family = format!("/api/v1/agreements/{agreement_id}/family");
 
     // An adult cannot be bound on someone else's word; a minor child can, with guardianship proof.
-    let adult = w.operator.post(&family, &json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": RESIDENT_CERTNO, "relation": "spouse",
-                                                  "consent": {"method": "guardian", "reference": "HK-1"}})).await.unwrap();
+    let adult = w
+        .operator
+        .post(
+            &family,
+            &json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": RESIDENT_CERTNO, "relation": "spouse",
+                                                  "consent": {"method": "guardian", "reference": "HK-1"}}),
+        )
+        .await
+        .unwrap();
     assert_eq!(adult.code(), Some("consent_required"), "{adult:?}");
-    let child = w.operator.post(&family, &json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": CHILD_CERTNO, "relation": "child",
-                                                  "consent": {"method": "guardian", "reference": "户口本 HK-2024-001"}})).await.unwrap();
+    let child = w
+        .operator
+        .post(
+            &family,
+            &json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": CHILD_CERTNO, "relation": "child",
+                                                  "consent": {"method": "guardian", "reference": "户口本 HK-2024-001"}}),
+        )
+        .await
+        .unwrap();
     assert!(child.ok(), "{child:?}");
     assert_eq!(child.body["family"][0]["relation"], json!("child"));
     assert!(child.body["family"][0]["name"].as_str().unwrap().ends_with("**"), "names are masked");

@@ -5,7 +5,9 @@
 use wugan::simulate::{run, SimulateOptions};
 
 async fn check(seed: u64, crash_every: Option<usize>) {
-    let r = run(SimulateOptions { visits: 60, faults: 0.25, seed, crash_every, concurrency: 8, progress: false }).await.expect("simulation runs");
+    let r = run(SimulateOptions { visits: 60, faults: 0.25, seed, crash_every, concurrency: 8, progress: false })
+        .await
+        .expect("simulation runs");
     assert_eq!((r.mismatches, r.double_charges, r.lost), (0, 0, 0), "seed {seed}: {:#?}", r.details);
     assert!(r.ledger_balanced, "seed {seed}");
     assert!(r.faults_injected > 0, "seed {seed}: faults were injected");

@@ -30,14 +30,13 @@
 //!   the first failing reason.
 
 use super::{
-    bad, check_amount, check_optional_text, fingerprint, AgreementState, BankBook, BookError,
-    Effect, Reply, ReplyShape, MAX_AMOUNT_FEN, MAX_CREDIT_LIMIT_FEN,
+    bad, check_amount, check_optional_text, fingerprint, AgreementState, BankBook, BookError, Effect, Reply, ReplyShape, MAX_AMOUNT_FEN,
+    MAX_CREDIT_LIMIT_FEN,
 };
 use crate::calendar::Day;
 use crate::wire::{
-    Agreement, AgreementKind, AgreementList, AgreementStatus, BankEvent, BankEventType,
-    CreditAccount, DeclineCode, EventList, LimitIncreaseRequest, OperationKind, OperationStatus,
-    RepaymentRecord, RepaymentRequest, RepaymentSource, Statement, StatementStatus,
+    Agreement, AgreementKind, AgreementList, AgreementStatus, BankEvent, BankEventType, CreditAccount, DeclineCode, EventList,
+    LimitIncreaseRequest, OperationKind, OperationStatus, RepaymentRecord, RepaymentRequest, RepaymentSource, Statement, StatementStatus,
 };
 use wugan_domain::money::Fen;
 
@@ -63,12 +62,7 @@ pub struct CreditTerms {
 
 impl Default for CreditTerms {
     fn default() -> CreditTerms {
-        CreditTerms {
-            statement_day: 1,
-            interest_free_days: 10,
-            overdue_interest_bp_per_day: 5,
-            max_requested_limit_fen: Fen::yuan(50_000),
-        }
+        CreditTerms { statement_day: 1, interest_free_days: 10, overdue_interest_bp_per_day: 5, max_requested_limit_fen: Fen::yuan(50_000) }
     }
 }
 
@@ -81,16 +75,11 @@ impl CreditTerms {
             return Err("interest_free_days must be at most 90".to_string());
         }
         if self.overdue_interest_bp_per_day > 1_000 {
-            return Err(
-                "overdue_interest_bp_per_day must be at most 1000 (10 % a day)".to_string(),
-            );
+            return Err("overdue_interest_bp_per_day must be at most 1000 (10 % a day)".to_string());
         }
         let max = self.max_requested_limit_fen;
         if !max.is_positive() || max > MAX_CREDIT_LIMIT_FEN {
-            return Err(format!(
-                "max_requested_limit_fen must be in 1..={}",
-                MAX_CREDIT_LIMIT_FEN.0
-            ));
+            return Err(format!("max_requested_limit_fen must be in 1..={}", MAX_CREDIT_LIMIT_FEN.0));
         }
         Ok(())
     }
@@ -202,18 +191,11 @@ pub(super) struct CreditState {
 
 impl CreditState {
     fn interest_outstanding(&self) -> Fen {
-        self.statements
-            .iter()
-            .map(StatementState::interest_outstanding)
-            .sum()
+        self.statements.iter().map(StatementState::interest_outstanding).sum()
     }
 
     fn overdue_fen(&self, today: Day) -> Fen {
-        self.statements
-            .iter()
-            .filter(|s| s.is_overdue(today))
-            .map(StatementState::outstanding)
-            .sum()
+        self.statements.iter().filter(|s| s.is_overdue(today)).map(StatementState::outstanding).sum()
     }
 
     fn any_overdue(&self, today: Day) -> bool {
@@ -232,11 +214,7 @@ impl CreditState {
     /// principal, then unbilled spending. Returns (to interest, to statements, to unbilled).
     fn apply_repayment(&mut self, amount: Fen) -> (Fen, Fen, Fen) {
         let (mut left, mut to_interest, mut to_statements) = (amount, Fen::ZERO, Fen::ZERO);
-        for s in self
-            .statements
-            .iter_mut()
-            .filter(|s| s.outstanding().is_positive())
-        {
+        for s in self.statements.iter_mut().filter(|s| s.outstanding().is_positive()) {
             let interest = left.min(s.interest_outstanding());
             s.interest_paid_fen += interest;
             let principal = (left - interest).min(s.principal_outstanding());
@@ -308,15 +286,9 @@ impl AgreementState {
             AgreementStatus::Closed => Some(DeclineCode::AgreementClosed),
             AgreementStatus::Frozen => Some(DeclineCode::AgreementFrozen),
             AgreementStatus::Overdue => Some(DeclineCode::AgreementOverdue),
-            AgreementStatus::Active if requested <= self.limit_fen => {
-                Some(DeclineCode::LimitNotIncreased)
-            }
-            AgreementStatus::Active if requested > terms.max_requested_limit_fen => {
-                Some(DeclineCode::LimitAboveMaximum)
-            }
-            AgreementStatus::Active if requested > twice => {
-                Some(DeclineCode::LimitAboveTwiceCurrent)
-            }
+            AgreementStatus::Active if requested <= self.limit_fen => Some(DeclineCode::LimitNotIncreased),
+            AgreementStatus::Active if requested > terms.max_requested_limit_fen => Some(DeclineCode::LimitAboveMaximum),
+            AgreementStatus::Active if requested > twice => Some(DeclineCode::LimitAboveTwiceCurrent),
             AgreementStatus::Active => None,
         }
     }
@@ -379,12 +351,8 @@ impl BankBook {
             }
         };
         self.billed_through = Some(today);
-        let lines: Vec<String> = self
-            .agreements
-            .iter()
-            .filter(|(_, a)| a.kind == AgreementKind::CreditLine)
-            .map(|(id, _)| id.clone())
-            .collect();
+        let lines: Vec<String> =
+            self.agreements.iter().filter(|(_, a)| a.kind == AgreementKind::CreditLine).map(|(id, _)| id.clone()).collect();
         for agreement_id in lines {
             self.bill_line(&agreement_id, last, today, now_unix_s);
         }
@@ -403,8 +371,7 @@ impl BankBook {
 
     /// The last day billing processed: "today" for every credit rule.
     fn today(&self, now_unix_s: i64) -> Day {
-        self.billed_through
-            .unwrap_or_else(|| Day::of_unix_s(now_unix_s))
+        self.billed_through.unwrap_or_else(|| Day::of_unix_s(now_unix_s))
     }
 
     /// Re-reads whether the line has an overdue statement and records an event if that changed.
@@ -421,10 +388,7 @@ impl BankBook {
             true => BankEventType::LineOverdue,
             false => BankEventType::LineReinstated,
         };
-        let detail = EventDetail {
-            request_id: request_id.map(str::to_string),
-            ..EventDetail::default()
-        };
+        let detail = EventDetail { request_id: request_id.map(str::to_string), ..EventDetail::default() };
         self.emit(event_type, agreement_id, now_unix_s, detail);
     }
 
@@ -463,57 +427,33 @@ impl BankBook {
     // ---- commands ----
 
     /// 还款: see the module rules. Answers with the operation.
-    pub fn repay(
-        &mut self,
-        client: &str,
-        agreement_id: &str,
-        req: RepaymentRequest,
-        now_unix_s: i64,
-    ) -> Result<Reply, BookError> {
+    pub fn repay(&mut self, client: &str, agreement_id: &str, req: RepaymentRequest, now_unix_s: i64) -> Result<Reply, BookError> {
         let fingerprint = format!("repayment {agreement_id} {}", fingerprint("", &req));
-        self.idempotent(
-            client,
-            &req.request_id,
-            fingerprint,
-            now_unix_s,
-            ReplyShape::Operation,
-            |book| {
-                check_amount(req.amount_fen)?;
-                check_optional_text("reference", req.reference.as_deref())?;
-                let line = book.credit_line_mut(agreement_id)?;
-                let debt = line.debt_fen();
-                if req.amount_fen > debt {
-                    return Err(BookError::RepaymentExceedsDebt {
-                        amount: req.amount_fen,
-                        debt,
-                    });
-                }
-                let (to_interest, to_statements, to_unbilled) =
-                    line.credit.apply_repayment(req.amount_fen);
-                line.used_fen -= to_statements + to_unbilled;
-                let record = RepaymentRecord {
-                    request_id: req.request_id.clone(),
-                    amount_fen: req.amount_fen,
-                    source: req.source,
-                    reference: req.reference.clone(),
-                    to_interest_fen: to_interest,
-                    to_statements_fen: to_statements,
-                    to_unbilled_fen: to_unbilled,
-                    recorded_at_unix_s: now_unix_s,
-                };
-                let client = client.to_string();
-                line.credit
-                    .repayments
-                    .push(RepaymentState { client, record });
-                book.record_repayment_events(agreement_id, &req, now_unix_s);
-                Ok(Effect::new(
-                    OperationKind::Repayment,
-                    OperationStatus::Posted,
-                    req.amount_fen,
-                    agreement_id,
-                ))
-            },
-        )
+        self.idempotent(client, &req.request_id, fingerprint, now_unix_s, ReplyShape::Operation, |book| {
+            check_amount(req.amount_fen)?;
+            check_optional_text("reference", req.reference.as_deref())?;
+            let line = book.credit_line_mut(agreement_id)?;
+            let debt = line.debt_fen();
+            if req.amount_fen > debt {
+                return Err(BookError::RepaymentExceedsDebt { amount: req.amount_fen, debt });
+            }
+            let (to_interest, to_statements, to_unbilled) = line.credit.apply_repayment(req.amount_fen);
+            line.used_fen -= to_statements + to_unbilled;
+            let record = RepaymentRecord {
+                request_id: req.request_id.clone(),
+                amount_fen: req.amount_fen,
+                source: req.source,
+                reference: req.reference.clone(),
+                to_interest_fen: to_interest,
+                to_statements_fen: to_statements,
+                to_unbilled_fen: to_unbilled,
+                recorded_at_unix_s: now_unix_s,
+            };
+            let client = client.to_string();
+            line.credit.repayments.push(RepaymentState { client, record });
+            book.record_repayment_events(agreement_id, &req, now_unix_s);
+            Ok(Effect::new(OperationKind::Repayment, OperationStatus::Posted, req.amount_fen, agreement_id))
+        })
     }
 
     /// `repayment_posted`, then `line_reinstated` if it paid the last overdue statement.
@@ -535,10 +475,7 @@ impl BankBook {
         };
         self.emit(BankEventType::RepaymentPosted, agreement_id, now, posted);
         if reinstated {
-            let detail = EventDetail {
-                request_id: Some(req.request_id.clone()),
-                ..EventDetail::default()
-            };
+            let detail = EventDetail { request_id: Some(req.request_id.clone()), ..EventDetail::default() };
             self.emit(BankEventType::LineReinstated, agreement_id, now, detail);
         }
     }
@@ -552,54 +489,28 @@ impl BankBook {
         now_unix_s: i64,
     ) -> Result<Reply, BookError> {
         let fingerprint = format!("limit_increase {agreement_id} {}", fingerprint("", &req));
-        self.idempotent(
-            client,
-            &req.request_id,
-            fingerprint,
-            now_unix_s,
-            ReplyShape::Operation,
-            |book| {
-                let requested = req.requested_limit_fen;
-                if !requested.is_positive() || requested > MAX_CREDIT_LIMIT_FEN {
-                    return Err(bad(format!(
-                        "requested_limit_fen must be in 1..={}",
-                        MAX_CREDIT_LIMIT_FEN.0
-                    )));
-                }
-                let terms = book.config.credit_terms.clone();
-                let line = book.credit_line_mut(agreement_id)?;
-                let decline = line.limit_decline_reason(requested, &terms);
-                let previous = line.limit_fen;
-                let status = match decline {
-                    None => OperationStatus::Approved,
-                    Some(_) => OperationStatus::Declined,
-                };
-                if decline.is_none() {
-                    line.limit_fen = requested;
-                    let detail = EventDetail {
-                        previous_limit_fen: Some(previous),
-                        request_id: Some(req.request_id.clone()),
-                        ..EventDetail::default()
-                    };
-                    book.emit(
-                        BankEventType::LimitChanged,
-                        agreement_id,
-                        now_unix_s,
-                        detail,
-                    );
-                }
-                let effect = Effect::new(
-                    OperationKind::LimitIncrease,
-                    status,
-                    requested,
-                    agreement_id,
-                );
-                Ok(Effect {
-                    decline_code: decline,
-                    ..effect
-                })
-            },
-        )
+        self.idempotent(client, &req.request_id, fingerprint, now_unix_s, ReplyShape::Operation, |book| {
+            let requested = req.requested_limit_fen;
+            if !requested.is_positive() || requested > MAX_CREDIT_LIMIT_FEN {
+                return Err(bad(format!("requested_limit_fen must be in 1..={}", MAX_CREDIT_LIMIT_FEN.0)));
+            }
+            let terms = book.config.credit_terms.clone();
+            let line = book.credit_line_mut(agreement_id)?;
+            let decline = line.limit_decline_reason(requested, &terms);
+            let previous = line.limit_fen;
+            let status = match decline {
+                None => OperationStatus::Approved,
+                Some(_) => OperationStatus::Declined,
+            };
+            if decline.is_none() {
+                line.limit_fen = requested;
+                let detail =
+                    EventDetail { previous_limit_fen: Some(previous), request_id: Some(req.request_id.clone()), ..EventDetail::default() };
+                book.emit(BankEventType::LimitChanged, agreement_id, now_unix_s, detail);
+            }
+            let effect = Effect::new(OperationKind::LimitIncrease, status, requested, agreement_id);
+            Ok(Effect { decline_code: decline, ..effect })
+        })
     }
 
     // ---- queries ----
@@ -616,12 +527,7 @@ impl BankBook {
 
     /// Agreements in id order after `after`, optionally only those with `status`; at most
     /// `limit` (capped at [`MAX_PAGE_ITEMS`]).
-    pub fn agreements(
-        &self,
-        status: Option<AgreementStatus>,
-        after: Option<&str>,
-        limit: usize,
-    ) -> AgreementList {
+    pub fn agreements(&self, status: Option<AgreementStatus>, after: Option<&str>, limit: usize) -> AgreementList {
         let limit = limit.clamp(1, MAX_PAGE_ITEMS);
         let start = match after {
             Some(after) => std::ops::Bound::Excluded(after.to_string()),
@@ -634,26 +540,16 @@ impl BankBook {
             .map(|(id, a)| a.view(id));
         let agreements: Vec<Agreement> = matching.by_ref().take(limit).collect();
         let more = matching.next().is_some();
-        let next_after = more
-            .then(|| agreements.last().map(|a| a.agreement_id.clone()))
-            .flatten();
-        AgreementList {
-            agreements,
-            next_after,
-        }
+        let next_after = more.then(|| agreements.last().map(|a| a.agreement_id.clone())).flatten();
+        AgreementList { agreements, next_after }
     }
 
     /// Events with a sequence number above `after`, oldest first, at most `limit` (capped at
     /// [`MAX_PAGE_ITEMS`]).
     pub fn events_after(&self, after: u64, limit: usize) -> EventList {
         let limit = limit.clamp(1, MAX_PAGE_ITEMS);
-        let start = usize::try_from(after)
-            .unwrap_or(usize::MAX)
-            .min(self.events.len());
-        EventList {
-            events: self.events[start..].iter().take(limit).cloned().collect(),
-            last_seq: self.events.len() as u64,
-        }
+        let start = usize::try_from(after).unwrap_or(usize::MAX).min(self.events.len());
+        EventList { events: self.events[start..].iter().take(limit).cloned().collect(), last_seq: self.events.len() as u64 }
     }
 
     // ---- helpers and invariants ----
@@ -667,11 +563,7 @@ impl BankBook {
     }
 
     /// The credit side of one agreement, checked against its own parts.
-    pub(super) fn check_credit(
-        &self,
-        agreement_id: &str,
-        a: &AgreementState,
-    ) -> Result<(), String> {
+    pub(super) fn check_credit(&self, agreement_id: &str, a: &AgreementState) -> Result<(), String> {
         let credit = &a.credit;
         if a.kind == AgreementKind::DebitCard {
             let empty = credit.statements.is_empty() && credit.repayments.is_empty();
@@ -692,16 +584,9 @@ impl BankBook {
                 return Err(format!("{agreement_id}: statement {} out of bounds", s.id));
             }
         }
-        let billed: Fen = credit
-            .statements
-            .iter()
-            .map(StatementState::principal_outstanding)
-            .sum();
+        let billed: Fen = credit.statements.iter().map(StatementState::principal_outstanding).sum();
         if credit.unbilled_fen.is_negative() || credit.unbilled_fen + billed != a.used_fen {
-            return Err(format!(
-                "{agreement_id}: unbilled {:?} + billed {billed:?} != used {:?}",
-                credit.unbilled_fen, a.used_fen
-            ));
+            return Err(format!("{agreement_id}: unbilled {:?} + billed {billed:?} != used {:?}", credit.unbilled_fen, a.used_fen));
         }
         self.check_repayments(agreement_id, credit)?;
         let today = self.billed_through.unwrap_or_default();
@@ -716,27 +601,15 @@ impl BankBook {
         let (mut interest, mut principal) = (Fen::ZERO, Fen::ZERO);
         for r in credit.repayments.iter().map(|r| &r.record) {
             let parts = [r.to_interest_fen, r.to_statements_fen, r.to_unbilled_fen];
-            if parts.iter().any(|p| p.is_negative())
-                || parts.into_iter().sum::<Fen>() != r.amount_fen
-            {
-                return Err(format!(
-                    "{agreement_id}: repayment {} splits wrongly",
-                    r.request_id
-                ));
+            if parts.iter().any(|p| p.is_negative()) || parts.into_iter().sum::<Fen>() != r.amount_fen {
+                return Err(format!("{agreement_id}: repayment {} splits wrongly", r.request_id));
             }
             interest += r.to_interest_fen;
             principal += r.to_statements_fen;
         }
         let paid = |f: fn(&StatementState) -> Fen| credit.statements.iter().map(f).sum::<Fen>();
-        if (interest, principal)
-            != (
-                paid(|s| s.interest_paid_fen),
-                paid(|s| s.principal_paid_fen),
-            )
-        {
-            return Err(format!(
-                "{agreement_id}: repayments disagree with statements"
-            ));
+        if (interest, principal) != (paid(|s| s.interest_paid_fen), paid(|s| s.principal_paid_fen)) {
+            return Err(format!("{agreement_id}: repayments disagree with statements"));
         }
         Ok(())
     }
@@ -748,13 +621,8 @@ mod tests {
 
     #[test]
     fn daily_interest_rounds_half_up_to_the_fen() {
-        let check = |principal: i64, bp: u32, expect: i64| {
-            assert_eq!(
-                daily_interest(Fen(principal), bp),
-                Fen(expect),
-                "{principal} × {bp} bp"
-            )
-        };
+        let check =
+            |principal: i64, bp: u32, expect: i64| assert_eq!(daily_interest(Fen(principal), bp), Fen(expect), "{principal} × {bp} bp");
         check(100_000, 5, 50);
         check(1_000, 5, 1); // 0.5 fen rounds up
         check(999, 5, 0); // 0.4995 fen rounds down
@@ -771,26 +639,11 @@ mod tests {
     fn terms_are_validated() {
         assert_eq!(CreditTerms::default().validate(), Ok(()));
         let bad = [
-            CreditTerms {
-                statement_day: 0,
-                ..CreditTerms::default()
-            },
-            CreditTerms {
-                statement_day: 29,
-                ..CreditTerms::default()
-            },
-            CreditTerms {
-                interest_free_days: 91,
-                ..CreditTerms::default()
-            },
-            CreditTerms {
-                overdue_interest_bp_per_day: 1_001,
-                ..CreditTerms::default()
-            },
-            CreditTerms {
-                max_requested_limit_fen: Fen::ZERO,
-                ..CreditTerms::default()
-            },
+            CreditTerms { statement_day: 0, ..CreditTerms::default() },
+            CreditTerms { statement_day: 29, ..CreditTerms::default() },
+            CreditTerms { interest_free_days: 91, ..CreditTerms::default() },
+            CreditTerms { overdue_interest_bp_per_day: 1_001, ..CreditTerms::default() },
+            CreditTerms { max_requested_limit_fen: Fen::ZERO, ..CreditTerms::default() },
         ];
         for terms in bad {
             assert!(terms.validate().is_err(), "{terms:?}");
