@@ -136,8 +136,15 @@ pub struct RegisterVisitRequest {
     pub ipt_otp_no: String,
     pub mdtrt_cert_type: String,
     pub mdtrt_cert_no: String,
-    #[serde(default = "general_outpatient")]
-    pub med_type: String,
+    /// 医疗类别; absent, null or empty means 11 (general outpatient), as HIS software sends it.
+    #[serde(default, deserialize_with = "blank_as_none")]
+    pub med_type: Option<String>,
+    /// 2201's own fields, which HIS software fills from an earlier 1101: when given, the person
+    /// must be this one, and the visit is paid by this insurance of theirs (险种类型).
+    #[serde(default, deserialize_with = "blank_as_none")]
+    pub psn_no: Option<String>,
+    #[serde(default, deserialize_with = "blank_as_none")]
+    pub insutype: Option<String>,
     pub begntime: Option<String>,
     pub dept_code: Option<String>,
     pub dept_name: Option<String>,
@@ -146,8 +153,16 @@ pub struct RegisterVisitRequest {
     pub caty: Option<String>,
 }
 
-fn general_outpatient() -> String {
-    "11".into()
+/// Real HIS software sends every field, with null or "" where it knows nothing.
+fn blank_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v: Option<String> = Option::deserialize(d)?;
+    Ok(v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+}
+
+impl RegisterVisitRequest {
+    fn med_type(&self) -> &str {
+        self.med_type.as_deref().unwrap_or("11")
+    }
 }
 
 #[derive(Deserialize)]
@@ -539,7 +554,7 @@ impl App {
         check_text("ipt_otp_no", &req.ipt_otp_no, 30)?;
         check_cert_type(&req.mdtrt_cert_type)?;
         check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
-        if !matches!(req.med_type.as_str(), "11" | "12" | "13" | "14" | "19" | "51") {
+        if !matches!(req.med_type(), "11" | "12" | "13" | "14" | "19" | "51") {
             return Err(ApiError::unprocessable("bad_med_type", "med_type must be an outpatient type: 11, 12, 13, 14, 19 or 51"));
         }
         let row = match self.store.visit_by_hospital_no(hospital, &req.ipt_otp_no).await? {
@@ -581,12 +596,21 @@ impl App {
     async fn new_visit(&self, hospital: &str, req: &RegisterVisitRequest, idem_key: &str) -> Result<VisitRow, ApiError> {
         let inst = hospital_institution(hospital);
         let person = self.insurance.person_info(&inst, &req.mdtrt_cert_type, req.mdtrt_cert_no.trim()).await.map_err(person_error)?;
-        let insurance = person
-            .insurances
-            .first()
-            .ok_or_else(|| ApiError::unprocessable("not_insured", "the insurance center has no insurance for this person"))?;
+        if req.psn_no.as_deref().is_some_and(|p| p != person.psn_no) {
+            return Err(ApiError::unprocessable("person_mismatch", "psn_no is not the person this certificate identifies"));
+        }
         // Their own agreement, or the one a family member signed for them (亲情付).
         let agreement = self.store.paying_agreement_for(&person.psn_no).await?.map(|(a, _)| a);
+        // The insurance the HIS names; else the one they signed with; else their first.
+        let wanted = req.insutype.clone().or_else(|| agreement.as_ref().filter(|a| a.psn_no == person.psn_no).map(|a| a.insutype.clone()));
+        let insurance = match wanted {
+            Some(t) if req.insutype.is_some() => Some(person.insurances.iter().find(|i| i.insutype == t).ok_or_else(|| {
+                ApiError::unprocessable("insutype_not_held", format!("the insurance center has no insurance {t} for this person"))
+            })?),
+            Some(t) => person.insurances.iter().find(|i| i.insutype == t).or(person.insurances.first()),
+            None => person.insurances.first(),
+        }
+        .ok_or_else(|| ApiError::unprocessable("not_insured", "the insurance center has no insurance for this person"))?;
         let row = VisitRow {
             id: new_id("vis"),
             hospital_code: hospital.to_string(),
@@ -596,7 +620,7 @@ impl App {
             insuplc_admdvs: insurance.insuplc_admdvs.clone(),
             mdtrt_cert_type: req.mdtrt_cert_type.clone(),
             mdtrt_cert_no_enc: self.config.data_key.seal(req.mdtrt_cert_no.trim())?,
-            med_type: req.med_type.clone(),
+            med_type: req.med_type().to_string(),
             register_msgid: new_msgid(hospital),
             begntime: req.begntime.clone().filter(|b| !b.trim().is_empty()).unwrap_or_else(crate::clock::china_datetime),
             mdtrt_id: String::new(),

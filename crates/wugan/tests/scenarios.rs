@@ -300,3 +300,39 @@ async fn a_child_without_an_e_voucher_is_paid_for_by_the_parents_credit_line() {
     let later = w.his.register("MZ0011", "02", CHILD_CERTNO).await.unwrap();
     assert_eq!(later.body["seamless"]["enabled"], json!(false));
 }
+
+/// What HIS software sends when it reuses its national-interface records: every 2201 and 2204
+/// field present, nulls and empty strings where it knows nothing, numbers with trailing zeros.
+#[tokio::test]
+async fn a_his_that_sends_every_national_field_with_nulls_is_understood() {
+    let w = world().await;
+    assert!(w.operator.sign_up("02", EMPLOYEE_CERTNO, true, credit_line()).await.unwrap().ok());
+    let registration = |psn_no: Value, insutype: Value, no: &str| {
+        json!({"psn_no": psn_no, "insutype": insutype, "begntime": "2026-11-23 09:12:00", "mdtrt_cert_type": "02",
+               "mdtrt_cert_no": EMPLOYEE_CERTNO, "ipt_otp_no": no, "atddr_no": null, "dr_name": "", "dept_code": "A03",
+               "dept_name": "内科", "caty": null, "med_type": null})
+    };
+    // Another person's psn_no, or an insurance the person does not hold: refused, nothing kept.
+    let wrong = w.his.post("/api/v1/visits", &registration(json!("44030000000000000002"), json!("310"), "MZ-N0")).await.unwrap();
+    assert_eq!(wrong.code(), Some("person_mismatch"), "{wrong:?}");
+    let wrong = w.his.post("/api/v1/visits", &registration(json!(""), json!("390"), "MZ-N0")).await.unwrap();
+    assert_eq!(wrong.code(), Some("insutype_not_held"), "{wrong:?}");
+
+    let visit = w.his.post("/api/v1/visits", &registration(json!(EMPLOYEE_PSN_NO), json!("310"), "MZ-N0")).await.unwrap();
+    assert!(visit.ok(), "{visit:?}");
+    assert_eq!(visit.body["med_type"], json!("11"));
+    assert_eq!(visit.body["seamless"]["enabled"], json!(true));
+    let id = visit.body["id"].as_str().unwrap();
+    let line = json!({"feedetl_sn": "N0-1", "mdtrt_id": null, "psn_no": EMPLOYEE_PSN_NO, "chrg_bchno": "B1", "dise_codg": "",
+        "rxno": null, "rx_circ_flag": "0", "fee_ocur_time": "2026-11-23 09:30:00", "med_list_codg": "001102000010000",
+        "medins_list_codg": "Z001", "det_item_fee_sumamt": 25.0, "cnt": 1.0, "pric": "25.000000", "sin_dos_dscr": null,
+        "used_frqu_dscr": null, "prd_days": null, "medc_way_dscr": null, "bilg_dept_codg": "A03", "bilg_dept_name": "内科",
+        "bilg_dr_codg": "D001", "bilg_dr_name": "王医生", "acord_dept_codg": null, "acord_dept_name": null, "orders_dr_code": null,
+        "orders_dr_name": null, "hosp_appr_flag": "1", "tcmdrug_used_way": null, "etip_flag": null, "etip_hosp_code": null,
+        "dscg_tkdrug_flag": null, "matn_fee_flag": null, "exp_content": ""});
+    let up = w.his.post(&format!("/api/v1/visits/{id}/fees"), &json!({"lines": [line]})).await.unwrap();
+    assert!(up.ok(), "{up:?}");
+    let s = w.his.settle(id).await.unwrap();
+    assert_eq!(s.body["state"], json!("settled"), "{s:?}");
+    assert_eq!(fen(&s.body, "fund_fen") + fen(&s.body, "personal_account_fen") + fen(&s.body, "bank_fen"), 2_500);
+}
