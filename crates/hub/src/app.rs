@@ -444,7 +444,11 @@ impl App {
                 "this Idempotency-Key was used for a repayment of another amount",
             ));
         }
-        let r = self.drive_account_repayment(r, agreement).await?;
+        // Only a repayment this request created may be refused on the line's debt without a call
+        // to the insurance center: an older one may have a 9901 in flight whose outcome is unknown,
+        // so it is sent (replayed) and, if the bank then refuses, undone by 9902.
+        let created_now = r.debit_msgid == fresh.debit_msgid;
+        let r = self.drive_account_repayment(r, agreement, created_now).await?;
         match r.state.as_str() {
             "posted" => {
                 self.sync_bank_events().await?;
@@ -463,7 +467,12 @@ impl App {
 
     /// Moves a personal-account repayment as far as the partners allow; an unanswered call leaves
     /// it where it is (a 503 to the caller) for a retry with the same ids.
-    async fn drive_account_repayment(&self, mut r: AccountRepaymentRow, agreement: &AgreementRow) -> Result<AccountRepaymentRow, ApiError> {
+    async fn drive_account_repayment(
+        &self,
+        mut r: AccountRepaymentRow,
+        agreement: &AgreementRow,
+        check_debt: bool,
+    ) -> Result<AccountRepaymentRow, ApiError> {
         let inst = hub_institution();
         let bank = self.bank(&agreement.bank_code)?;
         loop {
@@ -471,7 +480,10 @@ impl App {
             let mut transfers = Vec::new();
             match from.as_str() {
                 "started" => {
-                    let debt = bank.statements(&agreement.bank_agreement_id).await?.get("debt_fen").and_then(Value::as_i64).unwrap_or(0);
+                    let debt = match check_debt {
+                        true => bank.statements(&agreement.bank_agreement_id).await?.get("debt_fen").and_then(Value::as_i64).unwrap_or(0),
+                        false => i64::MAX,
+                    };
                     let input = json!({"data": {"psn_no": agreement.psn_no, "amount": r.amount.to_yuan_string(),
                                                 "payee_ref": format!("{}:{}", agreement.bank_code, agreement.bank_agreement_id)}});
                     if r.amount.0 > debt {
@@ -1132,7 +1144,7 @@ impl App {
         let mut resumed = 0;
         for r in self.store.unfinished_account_repayments(&cutoff).await? {
             if let Some(agreement) = self.store.agreement(&r.agreement_id).await? {
-                match self.drive_account_repayment(r, &agreement).await {
+                match self.drive_account_repayment(r, &agreement, false).await {
                     Ok(_) => resumed += 1,
                     Err(e) => tracing::warn!(code = e.code, "repayment could not be resumed yet"),
                 }

@@ -150,25 +150,32 @@ async fn a_personal_account_repayment_survives_every_fault_and_moves_the_money_o
 
 #[tokio::test]
 async fn a_repayment_the_bank_refuses_after_the_debit_is_returned_to_the_personal_account() {
-    // The bank is down when the hub brings it the personal account's money…
-    let (sys, operator, id, _plan, _dir) = repayment_world("POST repayments", Fault::Refuse).await;
-    let balc_before = fen(&sandbox_person(&sys.insurance_url).await["balc"]);
-    let owed = debt(&operator, &id).await;
-    let path = format!("/api/v1/agreements/{id}/repayments");
-    let body = json!({"amount_fen": 50_000, "source": "personal_account"});
-    let first = operator.post_with_key(&path, "repay", &body).await.unwrap();
-    assert_eq!(first.status, 503, "{first:?}");
-    assert_eq!(fen(&sandbox_person(&sys.insurance_url).await["balc"]), balc_before - 50_000, "the account was debited");
-    // …meanwhile a relative pays the whole bill by bank transfer…
-    let transfer = operator.post(&path, &json!({"amount_fen": owed, "source": "bank_transfer"})).await.unwrap();
-    assert!(transfer.ok(), "{transfer:?}");
-    // …so the bank refuses the retried repayment, and the hub gives the patient their money back.
-    let retried = operator.post_with_key(&path, "repay", &body).await.unwrap();
-    assert_eq!(retried.code(), Some("bank_refused"), "{retried:?}");
-    assert!(retried.message().contains("restored"), "{}", retried.message());
-    assert_eq!(fen(&sandbox_person(&sys.insurance_url).await["balc"]), balc_before, "the debit was undone");
-    assert_eq!(debt(&operator, &id).await, 0);
-    let ledger = operator.get("/api/v1/ledger").await.unwrap().body;
-    assert_eq!(ledger["balanced"], json!(true));
-    assert!(ledger["accounts"].get(format!("personal_account:{EMPLOYEE_PSN_NO}")).is_none(), "nothing moved in the hub's books: {ledger}");
+    // The bank is down when the hub brings it the personal account's money, or the insurance
+    // center's answer to the debit is lost…
+    for (step, fault) in [("POST repayments", Fault::Refuse), ("9901", Fault::LoseReply)] {
+        let case = format!("{fault:?} at {step}");
+        let (sys, operator, id, _plan, _dir) = repayment_world(step, fault).await;
+        let balc_before = fen(&sandbox_person(&sys.insurance_url).await["balc"]);
+        let owed = debt(&operator, &id).await;
+        let path = format!("/api/v1/agreements/{id}/repayments");
+        let body = json!({"amount_fen": 50_000, "source": "personal_account"});
+        let first = operator.post_with_key(&path, "repay", &body).await.unwrap();
+        assert_eq!(first.status, 503, "{case}: {first:?}");
+        assert_eq!(fen(&sandbox_person(&sys.insurance_url).await["balc"]), balc_before - 50_000, "{case}: the account was debited");
+        // …meanwhile a relative pays the whole bill by bank transfer…
+        let transfer = operator.post(&path, &json!({"amount_fen": owed, "source": "bank_transfer"})).await.unwrap();
+        assert!(transfer.ok(), "{case}: {transfer:?}");
+        // …so the bank refuses the retried repayment, and the hub gives the patient their money back.
+        let retried = operator.post_with_key(&path, "repay", &body).await.unwrap();
+        assert_eq!(retried.code(), Some("bank_refused"), "{case}: {retried:?}");
+        assert!(retried.message().contains("restored"), "{case}: {}", retried.message());
+        assert_eq!(fen(&sandbox_person(&sys.insurance_url).await["balc"]), balc_before, "{case}: the debit was undone");
+        assert_eq!(debt(&operator, &id).await, 0, "{case}");
+        let ledger = operator.get("/api/v1/ledger").await.unwrap().body;
+        assert_eq!(ledger["balanced"], json!(true), "{case}");
+        assert!(
+            ledger["accounts"].get(format!("personal_account:{EMPLOYEE_PSN_NO}")).is_none(),
+            "{case}: nothing moved in the hub's books: {ledger}"
+        );
+    }
 }
