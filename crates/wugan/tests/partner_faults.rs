@@ -29,8 +29,9 @@ async fn until_answered(his: &HisClient, path: &str, key: &str, body: &Value) ->
     panic!("{path} never completed");
 }
 
-async fn run_case(step: &str, fault: Fault) {
-    let (mut opts, _dir) = common::fresh_options("fault").await;
+/// A fresh system whose wire to the partner that handles `step` injects `fault` on its first request.
+async fn system_with_fault(step: &str, fault: Fault) -> (system::System, HisClient, HisClient, Arc<FaultPlan>, common::TempDir) {
+    let (mut opts, dir) = common::fresh_options("fault").await;
     let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: step.to_string(), nth: 1, fault }]));
     if step.starts_with(|c: char| c.is_ascii_digit()) {
         opts.insurance_faults = Some(plan.clone());
@@ -40,6 +41,11 @@ async fn run_case(step: &str, fault: Fault) {
     let sys = system::start(&opts).await.expect("system starts");
     let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
     let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    (sys, operator, his, plan, dir)
+}
+
+async fn run_case(step: &str, fault: Fault) {
+    let (sys, operator, his, plan, _dir) = system_with_fault(step, fault).await;
     let case = format!("{fault:?} at {step}");
 
     let balc_before = sandbox_person(&sys.insurance_url).await["balc"].clone();
@@ -103,16 +109,7 @@ fn fen(v: &Value) -> i64 {
 
 /// A patient who kept their personal account for repayments, with a visit on the credit line.
 async fn repayment_world(step: &str, fault: Fault) -> (system::System, HisClient, String, Arc<FaultPlan>, common::TempDir) {
-    let (mut opts, dir) = common::fresh_options("repay-fault").await;
-    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: step.to_string(), nth: 1, fault }]));
-    if step.starts_with(|c: char| c.is_ascii_digit()) {
-        opts.insurance_faults = Some(plan.clone());
-    } else {
-        opts.bank_faults = Some(plan.clone());
-    }
-    let sys = system::start(&opts).await.expect("system starts");
-    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
-    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    let (sys, operator, his, plan, dir) = system_with_fault(step, fault).await;
     let agreement = operator.sign_up("01", EMPLOYEE_TOKEN, false, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
     let id = agreement.body["id"].as_str().unwrap().to_string();
     let visit = his.register("MZ1", "01", EMPLOYEE_TOKEN).await.unwrap();
