@@ -1049,7 +1049,6 @@ impl App {
                     s.state = if s.unpaid.is_positive() { SettlementState::SettledUnpaid } else { SettlementState::Settled };
                     let transfers = parties.settlement_transfers(&split, s.held, s.captured);
                     self.store.save_settlement(s, from, &transfers).await?;
-                    self.store.set_visit_status(&visit.id, VisitStatus::Settled).await?;
                 }
                 SettlementState::Cancelling => {
                     self.cancel_step(s, visit, agreement, parties, resumed).await?;
@@ -1133,7 +1132,6 @@ impl App {
         s.state = SettlementState::Cancelled;
         let transfers = parties.cancellation_transfers(&split, s.captured);
         self.store.save_settlement(s, from, &transfers).await?;
-        self.store.set_visit_status(&visit.id, VisitStatus::Cancelled).await?;
         Ok(())
     }
 

@@ -550,12 +550,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_visit_status(&self, id: &str, status: VisitStatus) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query("UPDATE visits SET status = $1 WHERE id = $2").bind(status.as_str()).bind(id).execute(&self.pool).await?;
-        Ok(())
-    }
-
     /// Stores fee lines before they are sent (uploaded = false); a line number already on the visit
     /// is a conflict and nothing is written.
     pub async fn insert_fee_lines(&self, visit_id: &str, lines: &[FeeLineRow]) -> StoreResult<()> {
@@ -786,6 +780,16 @@ impl Store {
         .rows_affected();
         if updated != 1 {
             return Err(StoreError::StaleSettlement);
+        }
+        // The visit follows its settlement in the same commit, so a crash cannot leave a settled
+        // visit looking open (nothing would ever come back to fix it: the settlement is final).
+        let visit_status = match s.state {
+            SettlementState::Settled | SettlementState::SettledUnpaid => Some(VisitStatus::Settled),
+            SettlementState::Cancelled => Some(VisitStatus::Cancelled),
+            _ => None,
+        };
+        if let Some(status) = visit_status {
+            sqlx::query("UPDATE visits SET status = $1 WHERE id = $2").bind(status.as_str()).bind(&s.visit_id).execute(&mut *tx).await?;
         }
         for t in transfers {
             post_transfer(&mut tx, t).await?;
