@@ -500,3 +500,34 @@ async fn an_out_of_area_person_settles_under_the_insured_place_policy() {
         ],
     );
 }
+
+/// 9901/9902, the sandbox's local extension: a credit line repaid from the personal account, and
+/// the debit undone when the bank refuses. A resent msgid repeats nothing.
+#[tokio::test]
+async fn a_personal_account_repayment_debits_once_and_is_undone_once() {
+    let app = app();
+    let balc = |v: &Value| v["balc"].as_str().unwrap().to_string();
+    let (_, before) = get(&app, &format!("/sandbox/persons/{ZHANG_SAN}")).await;
+    assert_eq!(balc(&before), "800.00");
+
+    let too_much = call(&app, "9901", "R1", json!({"data": {"psn_no": ZHANG_SAN, "amount": "800.01", "payee_ref": "BANK01:a1"}})).await;
+    assert!(err(&too_much).contains("余额不足"), "{too_much}");
+    let negative = call(&app, "9901", "R2", json!({"data": {"psn_no": ZHANG_SAN, "amount": -1, "payee_ref": "BANK01:a1"}})).await;
+    err(&negative);
+
+    let debit = json!({"data": {"psn_no": ZHANG_SAN, "amount": 300.0, "payee_ref": "BANK01:a1"}});
+    let first = call(&app, "9901", "R3", debit.clone()).await;
+    let txn_id = ok(&first)["data"]["txn_id"].as_str().unwrap().to_string();
+    assert_eq!(ok(&first)["data"]["balc"], json!("500.00"));
+    let resent = call(&app, "9901", "R3", debit).await;
+    assert_eq!(resent["output"], first["output"], "a resent msgid is answered, not applied again");
+    let (_, after) = get(&app, &format!("/sandbox/persons/{ZHANG_SAN}")).await;
+    assert_eq!(balc(&after), "500.00");
+
+    let undo = json!({"data": {"psn_no": ZHANG_SAN, "txn_id": txn_id}});
+    assert_eq!(ok(&call(&app, "9902", "R4", undo.clone()).await)["data"]["balc"], json!("800.00"));
+    assert!(err(&call(&app, "9902", "R5", undo).await).contains("已撤销"));
+    let (_, restored) = get(&app, &format!("/sandbox/persons/{ZHANG_SAN}")).await;
+    assert_eq!(balc(&restored), "800.00");
+    assert_eq!(restored["account_repayments"].as_array().map(Vec::len), Some(1), "{restored}");
+}
