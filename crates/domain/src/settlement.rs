@@ -32,6 +32,18 @@ pub enum SettlementState {
 }
 
 impl SettlementState {
+    pub const ALL: [SettlementState; 9] = [
+        SettlementState::Started,
+        SettlementState::PreSettled,
+        SettlementState::Authorized,
+        SettlementState::InsuranceSettled,
+        SettlementState::Settled,
+        SettlementState::SettledUnpaid,
+        SettlementState::Failed,
+        SettlementState::Cancelling,
+        SettlementState::Cancelled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SettlementState::Started => "started",

@@ -14,3 +14,4 @@ CREATE TABLE account_repayments (
     updated_at TEXT NOT NULL,
     UNIQUE (agreement_id, idem_key)
 );
+CREATE INDEX account_repayments_by_state ON account_repayments (state);

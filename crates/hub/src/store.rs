@@ -667,13 +667,14 @@ impl Store {
     /// Settlements left between steps (for the recovery worker).
     /// Settlements left between steps and untouched since `before` (RFC 3339), for the recovery worker.
     pub async fn unfinished_settlements(&self, before: &str) -> StoreResult<Vec<SettlementRow>> {
-        let rows = sqlx::query(
-            "SELECT * FROM settlements WHERE state NOT IN ('settled', 'settled_unpaid', 'failed', 'cancelled') AND parked_reason IS NULL \
-             AND updated_at < $1 ORDER BY created_at LIMIT 1000",
-        )
-        .bind(before)
-        .fetch_all(&self.pool)
-        .await?;
+        // The unfinished states by name, so that settlements_by_state serves the query: it runs
+        // every few seconds, and finished settlements are nearly all of the table.
+        let unfinished: Vec<String> = SettlementState::ALL.iter().filter(|s| !s.is_final()).map(|s| format!("'{}'", s.as_str())).collect();
+        let sql = format!(
+            "SELECT * FROM settlements WHERE state IN ({}) AND parked_reason IS NULL AND updated_at < $1 ORDER BY created_at LIMIT 1000",
+            unfinished.join(", ")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).fetch_all(&self.pool).await?;
         rows.iter().map(settlement_from_row).collect()
     }
 
