@@ -1178,7 +1178,17 @@ impl App {
                 v
             })
             .collect();
-        Ok(json!({"exceptions": items}))
+        // Personal-account repayments left unfinished by a silent partner (normally there are none
+        // for more than a moment): the patient's money may sit between insurance and bank meanwhile.
+        let stuck = self.store.unfinished_account_repayments(&now()).await?;
+        let repayments: Vec<Value> = stuck
+            .iter()
+            .map(|r| {
+                json!({"id": r.id, "agreement_id": r.agreement_id, "amount_fen": r.amount.0, "state": r.state,
+                       "insurance_txn_id": r.txn_id, "failure": r.failure, "created_at": r.created_at})
+            })
+            .collect();
+        Ok(json!({"exceptions": items, "repayments": repayments}))
     }
 
     /// An operator sends a parked settlement round once more.

@@ -159,6 +159,10 @@ async fn a_repayment_the_bank_refuses_after_the_debit_is_returned_to_the_persona
         let first = operator.post_with_key(&path, "repay", &body).await.unwrap();
         assert_eq!(first.status, 503, "{case}: {first:?}");
         assert_eq!(fen(&sandbox_person(&sys.insurance_url).await["balc"]), balc_before - 50_000, "{case}: the account was debited");
+        // The operator sees the money between the two partners.
+        let queue = operator.get("/api/v1/exceptions").await.unwrap().body;
+        assert_eq!(queue["repayments"].as_array().map(Vec::len), Some(1), "{case}: {queue}");
+        assert_eq!(queue["repayments"][0]["amount_fen"], json!(50_000), "{case}: {queue}");
         // …meanwhile a relative pays the whole bill by bank transfer…
         let transfer = operator.post(&path, &json!({"amount_fen": owed, "source": "bank_transfer"})).await.unwrap();
         assert!(transfer.ok(), "{case}: {transfer:?}");
@@ -168,6 +172,7 @@ async fn a_repayment_the_bank_refuses_after_the_debit_is_returned_to_the_persona
         assert!(retried.message().contains("restored"), "{case}: {}", retried.message());
         assert_eq!(fen(&sandbox_person(&sys.insurance_url).await["balc"]), balc_before, "{case}: the debit was undone");
         assert_eq!(debt(&operator, &id).await, 0, "{case}");
+        assert_eq!(operator.get("/api/v1/exceptions").await.unwrap().body["repayments"], json!([]), "{case}");
         let ledger = operator.get("/api/v1/ledger").await.unwrap().body;
         assert_eq!(ledger["balanced"], json!(true), "{case}");
         assert!(
