@@ -17,6 +17,7 @@ use wugan_domain::Fen;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "account_repayments", include_str!("../migrations/0002_account_repayments.sql")),
+    (3, "lookup_indexes", include_str!("../migrations/0003_lookup_indexes.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
@@ -113,9 +114,8 @@ impl Store {
             if done.is_some() {
                 continue;
             }
-            for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty() && !s.lines().all(|l| l.trim_start().starts_with("--")))
-            {
-                sqlx::query(statement).execute(&mut *tx).await?;
+            for statement in sql_statements(sql) {
+                sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut *tx).await?;
             }
             sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
                 .bind(*version)
@@ -1025,5 +1025,32 @@ fn account_repayment_from_row(row: &AnyRow) -> AccountRepaymentRow {
         txn_id: row.get("txn_id"),
         failure: row.get("failure"),
         created_at: row.get("created_at"),
+    }
+}
+
+/// A migration's statements: `--` comment lines dropped (they may hold semicolons), then split on
+/// `;`. Migrations hold no string literals with semicolons.
+fn sql_statements(sql: &str) -> Vec<String> {
+    let code: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    code.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    #[test]
+    fn comments_may_hold_semicolons() {
+        let sql = "-- one; two\nCREATE TABLE a (x INT);\n  -- three;\nCREATE INDEX b ON a (x);\n";
+        assert_eq!(sql_statements(sql), vec!["CREATE TABLE a (x INT)", "CREATE INDEX b ON a (x)"]);
+    }
+
+    #[test]
+    fn every_shipped_migration_splits_into_statements() {
+        for (version, _, sql) in MIGRATIONS {
+            let statements = sql_statements(sql);
+            assert!(!statements.is_empty(), "migration {version}");
+            assert!(statements.iter().all(|s| s.starts_with("CREATE")), "migration {version}: {statements:?}");
+        }
     }
 }
