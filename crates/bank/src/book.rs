@@ -338,13 +338,20 @@ impl BankBook {
 
     /// Sandbox and operator action (overdue, risk): refuse new holds until unfrozen.
     /// A closed agreement stays closed.
-    pub fn set_frozen(&mut self, agreement_id: &str, frozen: bool) -> Result<Agreement, BookError> {
+    /// 冻结 / 解冻. A change is told to the hub through the outbox (`line_frozen`, `line_unfrozen`).
+    pub fn set_frozen(&mut self, agreement_id: &str, frozen: bool, now_unix_s: i64) -> Result<Agreement, BookError> {
         let agreement = self.agreement_state_mut(agreement_id)?;
-        agreement.status = match (agreement.status, frozen) {
+        let before = agreement.status;
+        agreement.status = match (before, frozen) {
             (AgreementStatus::Closed, _) => AgreementStatus::Closed,
             (_, true) => AgreementStatus::Frozen,
             (_, false) => AgreementStatus::Active,
         };
+        match (before, agreement.status) {
+            (AgreementStatus::Frozen, AgreementStatus::Active) => self.record_freeze(agreement_id, false, now_unix_s),
+            (b, AgreementStatus::Frozen) if b != AgreementStatus::Frozen => self.record_freeze(agreement_id, true, now_unix_s),
+            _ => {}
+        }
         self.agreement(agreement_id)
     }
 

@@ -34,6 +34,7 @@ pub fn router(bank: Arc<Bank>) -> Router {
         .route("/bank/v1/agreements/{agreement_id}/repayments", post(repay))
         .route("/bank/v1/agreements/{agreement_id}/limit-requests", post(request_limit_increase))
         .route("/bank/v1/agreements/{agreement_id}/statements", get(get_statements))
+        .route("/bank/v1/agreements/{agreement_id}/freeze", post(freeze))
         .route("/bank/v1/events", get(list_events))
         .route("/bank/v1/authorizations", post(authorize))
         .route("/bank/v1/captures", post(capture))
@@ -315,6 +316,18 @@ async fn get_statements(
 ) -> Result<Json<wire::CreditAccount>, ApiError> {
     let Path(agreement_id) = path?;
     Ok(Json(bank.with_book(|book| book.credit_account(&agreement_id))?))
+}
+
+/// Bank staff: 冻结 / 解冻 an agreement; the hub hears of it through the event feed.
+async fn freeze(
+    State(bank): State<Arc<Bank>>,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Result<Json<wire::Agreement>, ApiError> {
+    let Path(agreement_id) = path?;
+    let req: wire::FreezeRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
+    Ok(Json(bank.set_frozen(&agreement_id, req.frozen)?))
 }
 
 /// The default page size of the bank staff's and the hub's lists.

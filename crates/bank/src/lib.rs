@@ -12,7 +12,8 @@
 //!
 //! The credit lifecycle (book/credit.rs): monthly statements (账单) with an interest-free period
 //! (免息期), overdue (逾期) status and simple daily interest, repayments (还款) from a bank transfer
-//! or the insurance personal account, limit increases (提额), and an outbox of events for the hub
+//! or the insurance personal account, limit increases (提额), freezing by bank staff (冻结,
+//! `POST /bank/v1/agreements/{id}/freeze`), and an outbox of events for the hub
 //! (`GET /bank/v1/events`, signed pushes via [`signing::sign_callback`]). Billing is lazy: every
 //! command, and the HTTP layer before every request, brings it up to the clock's day.
 //!
@@ -210,7 +211,9 @@ impl Bank {
 
     /// Sandbox and operator action: freeze (overdue, risk) or unfreeze an agreement.
     pub fn set_frozen(&self, agreement_id: &str, frozen: bool) -> Result<wire::Agreement, BookError> {
-        self.with_book(|book| book.set_frozen(agreement_id, frozen))
+        self.run_billing();
+        let now = self.now_unix_s();
+        self.with_book(|book| book.set_frozen(agreement_id, frozen, now))
     }
 
     /// Brings statements, overdue interest and overdue status up to the clock's day (China

@@ -221,6 +221,14 @@ pub struct RepaymentRequest {
     pub reference: Option<String>,
 }
 
+/// `POST /bank/v1/agreements/{id}/freeze` (bank staff: 冻结 / 解冻). Setting the state the
+/// agreement already has changes nothing, so a repeated request is harmless.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeRequest {
+    pub frozen: bool,
+}
+
 /// `POST /bank/v1/agreements/{id}/limit-requests` (提额).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -320,6 +328,10 @@ pub enum BankEventType {
     LineOverdue,
     LineReinstated,
     LimitChanged,
+    /// 冻结: bank staff froze the agreement (risk, fraud, the customer's request); no new holds.
+    LineFrozen,
+    /// 解冻: the freeze was lifted (the line may still be overdue: see `status`).
+    LineUnfrozen,
 }
 
 /// One entry of the bank's outbox, for the hub: what changed on a credit line, with the line's

@@ -178,7 +178,7 @@ impl World {
 
     fn run(&mut self, step: Step) -> Result<(), TestCaseError> {
         if let Step::Freeze { agreement, frozen } = step {
-            self.book.set_frozen(&self.agreement_ids[agreement], frozen).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            self.book.set_frozen(&self.agreement_ids[agreement], frozen, self.now).map_err(|e| TestCaseError::fail(e.to_string()))?;
             return Ok(());
         }
         if let Step::Retry { step } = step {

@@ -495,10 +495,18 @@ async fn frozen_and_closed_take_precedence_over_overdue() {
     let line = t.open_credit("hub-agr-1", 500_000).await;
     t.spend("visit-1", &line, 1_000).await;
     t.at(2026, 2, 12, 9);
-    t.bank.set_frozen(&line, true).expect("freeze");
+    let before = t.events(0).await.len() as u64;
+    // Bank staff freeze over HTTP; freezing again changes nothing and tells nobody twice.
+    let frozen = t.ok("POST", &format!("/bank/v1/agreements/{line}/freeze"), Some(json!({"frozen": true}))).await;
+    assert_eq!(frozen["status"], "frozen");
+    t.ok("POST", &format!("/bank/v1/agreements/{line}/freeze"), Some(json!({"frozen": true}))).await;
     assert_eq!(t.agreement(&line).await["status"], "frozen");
     t.bank.set_frozen(&line, false).expect("unfreeze");
     assert_eq!(t.agreement(&line).await["status"], "overdue");
+    let told: Vec<String> = t.events(before).await.into_iter().map(|(kind, _, _)| kind).collect();
+    assert_eq!(told, ["line_frozen", "line_unfrozen"], "the hub is told of each change once");
+    let bad = t.call("POST", &format!("/bank/v1/agreements/{line}/freeze"), Some(json!({"frozen": "yes"}))).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let close = json!({"request_id": "close-1"});
     t.ok("POST", &format!("/bank/v1/agreements/{line}/close"), Some(close)).await;
     assert_eq!(t.agreement(&line).await["status"], "closed");

@@ -311,10 +311,8 @@ impl App {
             let events = bank.events(after).await?;
             for event in &events {
                 let agreement = event.get("agreement_id").and_then(Value::as_str).unwrap_or_default();
-                match event.get("type").and_then(Value::as_str) {
-                    Some("line_overdue") => applied += self.store.set_suspension(code, agreement, Some("credit_overdue")).await?,
-                    Some("line_reinstated") => applied += self.store.set_suspension(code, agreement, None).await?,
-                    _ => {}
+                if let Some(suspension) = suspension_after(event) {
+                    applied += self.store.set_suspension(code, agreement, suspension).await?;
                 }
             }
             if let Some(last) = events.last().and_then(|e| e.get("seq")).and_then(Value::as_i64) {
@@ -826,9 +824,9 @@ impl App {
         let visit = self.own_visit(hospital, visit_id).await?;
         let Some(agreement_id) = visit.agreement_id.clone() else {
             let message = match visit.seamless_reason.as_deref() {
-                Some("credit_overdue") => format!(
+                Some(reason) if reason != "not_signed" => format!(
                     "seamless payment was suspended when this visit was registered: {}; settle at the window",
-                    suspension_message("credit_overdue")
+                    suspension_message(reason)
                 ),
                 _ => {
                     "this patient has not signed up for seamless payment (无感支付未签约); settle at the window or have the patient sign up"
@@ -1217,9 +1215,30 @@ impl App {
     }
 }
 
+/// What a bank event means for seamless payment: `None` leaves it as it is, `Some(None)` lifts a
+/// suspension, `Some(Some(reason))` suspends. A frozen line stays suspended whatever else happens
+/// to it; lifting a freeze leaves the line suspended if it is still overdue.
+fn suspension_after(event: &Value) -> Option<Option<&'static str>> {
+    let frozen = event.get("status").and_then(Value::as_str) == Some("frozen");
+    let overdue = event.get("overdue_fen").and_then(Value::as_i64).unwrap_or(0) > 0;
+    let standing = match (frozen, overdue) {
+        (true, _) => Some("credit_frozen"),
+        (false, true) => Some("credit_overdue"),
+        (false, false) => None,
+    };
+    match event.get("type").and_then(Value::as_str)? {
+        "line_overdue" => Some(standing.or(Some("credit_overdue"))),
+        "line_reinstated" | "line_frozen" | "line_unfrozen" => Some(standing),
+        _ => None,
+    }
+}
+
 fn suspension_message(reason: &str) -> String {
     match reason {
         "credit_overdue" => "your credit line has an overdue bill (逾期); seamless payment resumes as soon as it is repaid".into(),
+        "credit_frozen" => {
+            "your bank has frozen the credit line or card (冻结); contact the bank, seamless payment resumes when it is lifted".into()
+        }
         other => format!("seamless payment is suspended: {other}"),
     }
 }
@@ -1350,4 +1369,35 @@ pub fn settlement_view(s: &SettlementRow) -> Value {
         "failure": s.failure_code.as_ref().map(|code| json!({"code": code, "message": s.failure_message})),
         "created_at": s.created_at, "updated_at": s.updated_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, status: &str, overdue_fen: i64) -> Value {
+        json!({"type": kind, "status": status, "overdue_fen": overdue_fen})
+    }
+
+    #[test]
+    fn bank_events_suspend_and_reinstate_seamless_payment() {
+        let cases = [
+            (event("line_overdue", "overdue", 100), Some(Some("credit_overdue"))),
+            (event("line_reinstated", "active", 0), Some(None)),
+            (event("line_frozen", "frozen", 0), Some(Some("credit_frozen"))),
+            (event("line_frozen", "frozen", 100), Some(Some("credit_frozen"))),
+            // Repaying a frozen line does not lift the freeze.
+            (event("line_reinstated", "frozen", 0), Some(Some("credit_frozen"))),
+            (event("line_overdue", "frozen", 100), Some(Some("credit_frozen"))),
+            // Unfrozen but still overdue: still suspended, for the other reason.
+            (event("line_unfrozen", "overdue", 100), Some(Some("credit_overdue"))),
+            (event("line_unfrozen", "active", 0), Some(None)),
+            (event("repayment_posted", "active", 0), None),
+            (event("limit_changed", "active", 0), None),
+            (json!({}), None),
+        ];
+        for (e, expected) in cases {
+            assert_eq!(suspension_after(&e), expected, "{e}");
+        }
+    }
 }

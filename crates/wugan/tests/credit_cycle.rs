@@ -93,15 +93,7 @@ async fn an_overdue_bill_suspends_seamless_payment_until_it_is_repaid() {
     // reads the bank's event feed and suspends the agreement without being asked.
     w.clock.advance(22 * DAY);
     assert!(w.debt(&id).await > 0);
-    let mut a = w.agreement(&id).await;
-    for _ in 0..100 {
-        if a["seamless"]["enabled"] == json!(false) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        a = w.agreement(&id).await;
-    }
-    assert_eq!(a["seamless"]["enabled"], json!(false), "{a}");
+    let a = w.agreement_once(&id, false).await;
     assert_eq!(a["seamless"]["suspended_reason"], json!("credit_overdue"));
     assert!(a["seamless"]["message"].as_str().unwrap().contains("overdue"));
 
@@ -218,4 +210,68 @@ async fn the_credit_line_is_repaid_from_the_personal_account_and_a_refusal_moves
     assert_eq!(ledger["balanced"], json!(true));
     let pa = &ledger["accounts"]["personal_account:44030000000000000001"];
     assert_eq!(pa["debits_posted"], json!(30_000), "{ledger}");
+}
+
+impl World {
+    /// Bank staff freeze (冻结) or unfreeze the patient's line, through the bank's own signed API.
+    async fn bank_sets_frozen(&self, bank_agreement_id: &str, frozen: bool) -> Value {
+        let path = format!("/bank/v1/agreements/{bank_agreement_id}/freeze");
+        let body = json!({"frozen": frozen}).to_string().into_bytes();
+        let c = &self.sys.credentials;
+        let nonce = wugan_bank::signing::new_nonce();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let headers = wugan_bank::signing::signed_headers(&c.bank_key_id, &c.bank_secret, "POST", &path, &body, now, &nonce);
+        let mut request =
+            reqwest::Client::new().post(format!("{}{path}", self.sys.bank_url)).header("content-type", "application/json").body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        response.json().await.unwrap()
+    }
+
+    /// The agreement once its seamless flag reads `enabled` (the bank's doorbell is asynchronous).
+    async fn agreement_once(&self, id: &str, enabled: bool) -> Value {
+        for _ in 0..100 {
+            let a = self.agreement(id).await;
+            if a["seamless"]["enabled"] == json!(enabled) {
+                return a;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("seamless never became {enabled}: {}", self.agreement(id).await);
+    }
+}
+
+#[tokio::test]
+async fn a_line_the_bank_freezes_suspends_seamless_payment_until_it_is_unfrozen() {
+    let w = world().await;
+    let agreement = w.operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
+    let id = agreement.body["id"].as_str().unwrap().to_string();
+    let bank_agreement_id = agreement.body["payment"]["bank_agreement_id"].as_str().unwrap().to_string();
+    w.settle_visit("MZ-Z1").await;
+
+    // Bank staff freeze the line: the bank rings the hub's doorbell, the hub suspends at once.
+    let frozen = w.bank_sets_frozen(&bank_agreement_id, true).await;
+    assert_eq!(frozen["status"], json!("frozen"));
+    let a = w.agreement_once(&id, false).await;
+    assert_eq!(a["seamless"]["suspended_reason"], json!("credit_frozen"));
+    assert!(a["seamless"]["message"].as_str().unwrap().contains("冻结"), "{a}");
+    // A visit registered now is not seamless, and the doctor's click says why.
+    let v = w.visit("MZ-Z2").await;
+    assert_eq!(v["seamless"]["reason"], json!("credit_frozen"));
+    let vid = v["id"].as_str().unwrap();
+    assert!(w.his.upload_fees(vid, &[fee_line("1", "001102000010000", "25.00", "1", "25.00")]).await.unwrap().ok());
+    let refused = w.his.settle(vid).await.unwrap();
+    assert_eq!(refused.code(), Some("seamless_not_enabled"));
+    assert!(refused.message().contains("frozen"), "{}", refused.message());
+
+    // Repaying does not lift a freeze; unfreezing does.
+    let debt = w.debt(&id).await;
+    assert!(w.operator.post(&format!("/api/v1/agreements/{id}/repayments"), &json!({"amount_fen": debt})).await.unwrap().ok());
+    assert_eq!(w.agreement(&id).await["seamless"]["suspended_reason"], json!("credit_frozen"));
+    w.bank_sets_frozen(&bank_agreement_id, false).await;
+    w.agreement_once(&id, true).await;
+    assert_eq!(w.visit("MZ-Z3").await["seamless"]["enabled"], json!(true));
 }

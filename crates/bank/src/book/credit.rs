@@ -392,6 +392,12 @@ impl BankBook {
         self.emit(event_type, agreement_id, now_unix_s, detail);
     }
 
+    /// `line_frozen` / `line_unfrozen`, after the status changed.
+    pub(super) fn record_freeze(&mut self, agreement_id: &str, frozen: bool, now: i64) {
+        let event_type = if frozen { BankEventType::LineFrozen } else { BankEventType::LineUnfrozen };
+        self.emit(event_type, agreement_id, now, EventDetail::default());
+    }
+
     /// Appends one event to the outbox, with the line's amounts as they are now.
     fn emit(&mut self, event_type: BankEventType, agreement_id: &str, now: i64, d: EventDetail) {
         let today = self.today(now);
