@@ -87,9 +87,18 @@ async fn authenticate(app: &App, headers: &HeaderMap, role: Role) -> Result<Call
     Ok(caller)
 }
 
+/// Reads a JSON object body; nothing (or only whitespace) reads as `{}`.
 fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    parse_object(body, &[])
+}
+
+/// Like [`parse_json`], where the fields named in `objects` must be JSON objects when present. serde
+/// would otherwise read a struct from an array too (`["02", "4403…"]` as a sign-up), so the shape is
+/// checked first; the struct is then read from the bytes themselves, which also refuses a field
+/// given twice.
+fn parse_object<T: DeserializeOwned>(body: &Bytes, objects: &[&str]) -> Result<T, ApiError> {
     let text = if body.iter().all(|b| b.is_ascii_whitespace()) { &b"{}"[..] } else { &body[..] };
-    serde_json::from_slice(text).map_err(|e| {
+    let refused = |e: serde_json::Error| {
         let message = e.to_string();
         if message.starts_with("unknown field") {
             ApiError::bad_request("unknown_field", message)
@@ -98,11 +107,32 @@ fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         } else {
             ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {message}"))
         }
-    })
+    };
+    let shape: Value = serde_json::from_slice(text).map_err(refused)?;
+    let Some(fields) = shape.as_object() else {
+        return Err(ApiError::unprocessable("invalid_request", "the body must be a JSON object"));
+    };
+    if let Some(field) = objects.iter().find(|f| fields.get(**f).is_some_and(|v| !v.is_object() && !v.is_null())) {
+        return Err(ApiError::unprocessable("invalid_request", format!("{field} must be a JSON object")));
+    }
+    serde_json::from_slice(text).map_err(refused)
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
     (status, [("content-type", "application/json")], body.to_string()).into_response()
+}
+
+/// The request's Idempotency-Key: 1-128 visible ASCII characters (openapi.json's `IdempotencyKey`).
+fn idempotency_key_of(headers: &HeaderMap) -> Result<&str, ApiError> {
+    match headers.get("idempotency-key").map(|v| v.as_bytes().trim_ascii()) {
+        None | Some(b"") => Err(ApiError::bad_request(
+            "missing_idempotency_key",
+            "send an Idempotency-Key header (1-128 visible ASCII characters) with every mutating request",
+        )),
+        Some(key) if key.len() > 128 => Err(ApiError::bad_request("bad_idempotency_key", "Idempotency-Key is longer than 128 characters")),
+        Some(key) if key.iter().all(u8::is_ascii_graphic) => Ok(std::str::from_utf8(key).expect("visible ASCII is UTF-8")),
+        Some(_) => Err(ApiError::bad_request("bad_idempotency_key", "Idempotency-Key must be visible ASCII characters without spaces")),
+    }
 }
 
 /// Runs a mutating request once per (caller, Idempotency-Key): a repeat with the same body gets the
@@ -113,16 +143,10 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Value, ApiError>>,
 {
-    let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty()) else {
-        return ApiError::bad_request(
-            "missing_idempotency_key",
-            "send an Idempotency-Key header (1-128 characters) with every mutating request",
-        )
-        .into_response();
+    let key = match idempotency_key_of(headers) {
+        Ok(key) => key,
+        Err(e) => return e.into_response(),
     };
-    if key.len() > 128 {
-        return ApiError::bad_request("bad_idempotency_key", "Idempotency-Key is longer than 128 characters").into_response();
-    }
     let mut hasher = Sha256::new();
     hasher.update(method.as_str().as_bytes());
     hasher.update(b" ");
@@ -187,7 +211,7 @@ macro_rules! guarded {
 async fn sign_agreement(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let caller = guarded!(app, headers, Role::Operator);
     idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/agreements", &body, || async {
-        app.sign_agreement(parse_json(&body)?).await
+        app.sign_agreement(parse_object(&body, &["payment"])?).await
     })
     .await
 }
@@ -281,8 +305,9 @@ async fn retry_exception(State(app): State<Arc<App>>, headers: HeaderMap, Path(i
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.retry_exception(&id).await }).await
 }
 
+/// The key `idempotent` accepted (the work behind it runs only with a valid one).
 fn idempotency_key(headers: &HeaderMap) -> String {
-    headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().trim().to_string()
+    idempotency_key_of(headers).unwrap_or_default().to_string()
 }
 
 async fn repay(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
@@ -311,8 +336,10 @@ async fn request_limit(State(app): State<Arc<App>>, headers: HeaderMap, Path(id)
 async fn add_family_member(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
     let caller = guarded!(app, headers, Role::Operator);
     let path = format!("/api/v1/agreements/{id}/family");
-    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.add_family_member(&id, parse_json(&body)?).await })
-        .await
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        app.add_family_member(&id, parse_object(&body, &["consent"])?).await
+    })
+    .await
 }
 
 async fn revoke_family_member(
@@ -340,4 +367,87 @@ async fn bank_callback(State(app): State<Arc<App>>, headers: HeaderMap, Path(ban
         return ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", "the callback's signature does not verify").into_response();
     }
     respond(app.sync_bank_events().await.map(|applied| serde_json::json!({"status": "ok", "applied": applied})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(value: &[u8]) -> Result<String, &'static str> {
+        let mut headers = HeaderMap::new();
+        headers.insert("idempotency-key", axum::http::HeaderValue::from_bytes(value).unwrap());
+        idempotency_key_of(&headers).map(str::to_string).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii_up_to_128_characters() {
+        assert_eq!(idempotency_key_of(&HeaderMap::new()).map_err(|e| e.code), Err("missing_idempotency_key"));
+        assert_eq!(key(b""), Err("missing_idempotency_key"));
+        assert_eq!(key(b"k-1"), Ok("k-1".to_string()));
+        assert_eq!(key(b" 0190f7a2-7c1e-7cc2-9d35-1e0c2f6b4f10 "), Ok("0190f7a2-7c1e-7cc2-9d35-1e0c2f6b4f10".to_string()));
+        assert_eq!(key("x".repeat(128).as_bytes()).map(|k| k.len()), Ok(128));
+        assert_eq!(key("x".repeat(129).as_bytes()), Err("bad_idempotency_key"));
+        assert_eq!(key(b"two words"), Err("bad_idempotency_key"));
+        assert_eq!(key(b"tab\there"), Err("bad_idempotency_key"));
+        assert_eq!(key("cl\u{e9}".as_bytes()), Err("bad_idempotency_key"));
+    }
+
+    fn parse(body: &str, objects: &[&str]) -> Result<Value, (u16, &'static str)> {
+        parse_object::<Value>(&Bytes::from(body.to_string()), objects).map_err(|e| (e.status.as_u16(), e.code))
+    }
+
+    #[test]
+    fn bodies_are_json_objects() {
+        assert_eq!(parse("", &[]), Ok(serde_json::json!({})));
+        assert_eq!(parse(" \n", &[]), Ok(serde_json::json!({})));
+        assert_eq!(parse(r#"{"a": 1}"#, &[]), Ok(serde_json::json!({"a": 1})));
+        assert_eq!(parse("{not json", &[]), Err((400, "malformed_json")));
+        for not_an_object in ["[]", "null", "1", r#""x""#, r#"["02", "440301199001011234"]"#] {
+            assert_eq!(parse(not_an_object, &[]), Err((422, "invalid_request")), "{not_an_object}");
+        }
+        assert_eq!(parse(r#"{"payment": ["credit_line", "BANK01"]}"#, &["payment"]), Err((422, "invalid_request")));
+        assert!(parse(r#"{"payment": {"method": "credit_line"}}"#, &["payment"]).is_ok());
+    }
+
+    #[test]
+    fn settle_takes_nothing_or_an_empty_object() {
+        let empty = |body: &str| parse_json::<EmptyBody>(&Bytes::from(body.to_string())).map(|_| ()).map_err(|e| e.code);
+        assert_eq!(empty(""), Ok(()));
+        assert_eq!(empty("{}"), Ok(()));
+        assert_eq!(empty("[]"), Err("invalid_request"));
+        assert_eq!(empty(r#"{"force": true}"#), Err("unknown_field"));
+        let twice = parse_json::<crate::app::LimitRequest>(&Bytes::from(r#"{"requested_limit_fen": 1, "requested_limit_fen": 2}"#));
+        assert_eq!(twice.map(|_| ()).map_err(|e| e.code), Err("invalid_request"), "a field given twice");
+    }
+
+    #[test]
+    fn the_openapi_document_is_json_and_documents_the_routes() {
+        let doc: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON");
+        let paths = doc["paths"].as_object().expect("paths");
+        // Every route of `router` but the bank callback (for banks, not HIS) and the document itself.
+        for path in [
+            "/health",
+            "/api/v1/agreements",
+            "/api/v1/agreements/{id}",
+            "/api/v1/agreements/{id}/revoke",
+            "/api/v1/agreements/{id}/family",
+            "/api/v1/agreements/{id}/family/{link}/revoke",
+            "/api/v1/agreements/{id}/repayments",
+            "/api/v1/agreements/{id}/statements",
+            "/api/v1/agreements/{id}/limit-requests",
+            "/api/v1/visits",
+            "/api/v1/visits/{id}",
+            "/api/v1/visits/{id}/fees",
+            "/api/v1/visits/{id}/pre-settlement",
+            "/api/v1/visits/{id}/settlement",
+            "/api/v1/visits/{id}/settlement/cancel",
+            "/api/v1/ledger",
+            "/api/v1/exceptions",
+            "/api/v1/exceptions/{id}/retry",
+        ] {
+            assert!(paths.contains_key(path), "{path}");
+        }
+        let key = &doc["components"]["parameters"]["IdempotencyKey"]["schema"];
+        assert_eq!((key["minLength"].as_u64(), key["maxLength"].as_u64()), (Some(1), Some(128)), "as idempotency_key_of checks");
+    }
 }

@@ -198,9 +198,15 @@ impl App {
             (PaymentMethod::DebitCard, _) => {
                 return Err(ApiError::unprocessable("bad_card_no", "payment.card_no must be 12 to 19 digits for a debit card"))
             }
-            (PaymentMethod::CreditLine, _) => None,
+            (PaymentMethod::CreditLine, None) => None,
+            (PaymentMethod::CreditLine, Some(_)) => {
+                return Err(ApiError::unprocessable("bad_card_no", "payment.card_no is for a debit card, not a credit line"))
+            }
         };
         let limit = match req.payment.credit_limit_fen {
+            Some(_) if method == PaymentMethod::DebitCard => {
+                return Err(ApiError::unprocessable("bad_credit_limit", "payment.credit_limit_fen is for a credit line, not a debit card"));
+            }
             Some(l) if !(Fen::yuan(5_000).0..=Fen::yuan(1_000_000).0).contains(&l) => {
                 return Err(ApiError::unprocessable(
                     "bad_credit_limit",
@@ -554,6 +560,12 @@ impl App {
     /// 提额: asks the bank for a higher limit.
     pub async fn request_limit(&self, id: &str, requested_fen: i64, key: &str) -> Result<Value, ApiError> {
         let row = self.active_agreement_row(id).await?;
+        if !(Fen::yuan(5_000).0..=Fen::yuan(1_000_000).0).contains(&requested_fen) {
+            return Err(ApiError::unprocessable(
+                "bad_credit_limit",
+                "requested_limit_fen must be between 500000 (5,000 yuan) and 100000000",
+            ));
+        }
         let request_id = format!("{id}:limit:{}", short_hash(key));
         Ok(self.bank(&row.bank_code)?.request_limit(&request_id, &row.bank_agreement_id, Fen(requested_fen)).await?)
     }
@@ -788,6 +800,12 @@ impl App {
 
     pub async fn pre_settle(&self, hospital: &str, visit_id: &str) -> Result<Value, ApiError> {
         let visit = self.own_visit(hospital, visit_id).await?;
+        if visit.status != VisitStatus::Registered {
+            return Err(ApiError::conflict(
+                "visit_not_open",
+                format!("there is nothing to estimate on a visit that is {}", visit.status.as_str()),
+            ));
+        }
         let medfee = self.open_medfee(&visit).await?;
         let acct_used = self.agreement_of(&visit).await?.map(|a| a.use_personal_account).unwrap_or(false);
         let inst = hospital_institution(hospital);
@@ -1301,6 +1319,12 @@ fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow) -> Result<(
     check_text(&format!("lines[{i}].feedetl_sn"), &sn, 30)?;
     let code = text_field(line, "med_list_codg")
         .ok_or_else(|| ApiError::unprocessable("missing_field", format!("lines[{i}].med_list_codg is required")))?;
+    // Text fields the hub reads or defaults; they go to the insurance center as sent, so only text passes.
+    for field in ["medins_list_codg", "chrg_bchno", "fee_ocur_time"] {
+        if !matches!(line.get(field), None | Some(Value::Null) | Some(Value::String(_))) {
+            return Err(ApiError::unprocessable("invalid_request", format!("lines[{i}].{field} must be a string")));
+        }
+    }
     let amount = yuan_field(line, "det_item_fee_sumamt", i)?;
     let cnt = scaled_field(line, "cnt", 4, i)?;
     let pric = scaled_field(line, "pric", 6, i)?;
