@@ -271,6 +271,12 @@ impl Store {
         }
     }
 
+    /// One encrypted value from the store, if any, to check at start-up that the key opens it.
+    pub async fn some_sealed_value(&self) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT name_enc FROM agreements LIMIT 1").fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.get("name_enc")))
+    }
+
     pub async fn agreement(&self, id: &str) -> StoreResult<Option<AgreementRow>> {
         let row = sqlx::query("SELECT * FROM agreements WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         row.map(|r| agreement_from_row(&r)).transpose()

@@ -189,6 +189,11 @@ struct ServeArgs {
     bank_key_id: Option<String>,
     #[arg(long, env = "WUGAN_BANK_SECRET")]
     bank_secret: Option<String>,
+    /// The key personal data is encrypted with at rest (64 hex digits), kept apart from the
+    /// database; without it, a key is generated into the data folder's credentials.json.
+    #[arg(skip)]
+    #[serde(skip)]
+    data_key: Option<String>,
     /// Folder for the SQLite database, keys and credentials.
     #[arg(long, env = "WUGAN_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -222,6 +227,9 @@ impl ServeArgs {
         opts.bank_key_id = self.bank_key_id.or(file.bank_key_id);
         opts.bank_secret = self.bank_secret.or(file.bank_secret);
         opts.persons_file = self.persons.or(file.persons);
+        // Only from the environment: a flag would show in the process list, a config file sits
+        // beside the data it protects.
+        opts.data_key_hex = self.data_key.or_else(|| std::env::var("WUGAN_DATA_KEY").ok()).filter(|k| !k.trim().is_empty());
         Ok(opts)
     }
 }

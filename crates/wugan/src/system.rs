@@ -116,6 +116,8 @@ pub struct SystemOptions {
     /// Key id and secret the hub signs bank requests with, for an external bank.
     pub bank_key_id: Option<String>,
     pub bank_secret: Option<String>,
+    /// The personal-data key (`WUGAN_DATA_KEY`, hex); `None` uses the one in credentials.json.
+    pub data_key_hex: Option<String>,
     /// Faults injected on the wire between the hub and each partner (tests and `simulate`).
     pub insurance_faults: Option<Arc<FaultPlan>>,
     pub bank_faults: Option<Arc<FaultPlan>>,
@@ -241,8 +243,15 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         }],
         default_credit_limit: Fen::yuan(5_000),
         partner_timeout: Duration::from_secs(10),
-        data_key: DataKey::from_hex(&credentials.data_key_hex).map_err(|e| anyhow::anyhow!("{e}"))?,
+        data_key: DataKey::from_hex(opts.data_key_hex.as_deref().unwrap_or(&credentials.data_key_hex))
+            .map_err(|e| anyhow::anyhow!("the personal-data key (WUGAN_DATA_KEY or credentials.json) is not valid: {e}"))?,
     };
+    // A wrong key would only show later, as requests that cannot read a name: refuse to start.
+    if let Some(sealed) = store.some_sealed_value().await? {
+        config.data_key.open(&sealed).map_err(|_| {
+            anyhow::anyhow!("the personal-data key (WUGAN_DATA_KEY or credentials.json) does not open the personal data in this database")
+        })?;
+    }
     let app = Arc::new(App::new(store, config));
     // Whatever a previous run left between steps is resumed now, then checked again periodically.
     let resumed = app.resume_unfinished(Duration::ZERO).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;

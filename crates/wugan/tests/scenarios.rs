@@ -336,3 +336,33 @@ async fn a_his_that_sends_every_national_field_with_nulls_is_understood() {
     assert_eq!(s.body["state"], json!("settled"), "{s:?}");
     assert_eq!(fen(&s.body, "fund_fen") + fen(&s.body, "personal_account_fen") + fen(&s.body, "bank_fen"), 2_500);
 }
+
+/// The personal-data key can live outside the data folder (WUGAN_DATA_KEY); a hub started with a key
+/// that does not open the stored names refuses to start, rather than failing request by request.
+#[tokio::test]
+async fn the_hub_refuses_to_start_with_a_key_that_does_not_open_its_data() {
+    let (mut opts, _dir) = common::fresh_options("key").await;
+    let key = "11".repeat(32);
+    opts.data_key_hex = Some(key.clone());
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let signed = operator.sign_up("02", EMPLOYEE_CERTNO, true, credit_line()).await.unwrap();
+    assert!(signed.ok(), "{signed:?}");
+    assert_ne!(sys.credentials.data_key_hex, key, "the key given is not the one in the data folder");
+    sys.stop();
+
+    opts.data_key_hex = Some("22".repeat(32));
+    let wrong = system::start(&opts).await.err().expect("a wrong key is refused");
+    assert!(format!("{wrong:#}").contains("does not open the personal data"), "{wrong:#}");
+    opts.data_key_hex = None;
+    assert!(system::start(&opts).await.is_err(), "nor does the folder's own key open data sealed with another");
+    opts.data_key_hex = Some("not hex".into());
+    assert!(format!("{:#}", system::start(&opts).await.err().expect("refused")).contains("not valid"));
+
+    opts.data_key_hex = Some(key);
+    let again = system::start(&opts).await.expect("the right key starts");
+    let operator = HisClient::new(&again.hub_url, &again.credentials.operator_api_key);
+    let id = signed.body["id"].as_str().unwrap();
+    let agreement = operator.get(&format!("/api/v1/agreements/{id}")).await.unwrap();
+    assert_eq!(agreement.body["name"], signed.body["name"], "names are read back with the key: {agreement:?}");
+}
