@@ -107,13 +107,7 @@ pub fn cancel_admission(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> 
         return Err(TxError::new("已出院，请先撤销出院", format!("admission {mdtrt_id} is discharged: cancel the discharge (2405) first")));
     }
     let key = ipt_key(&visit.fixmedins_code, &visit.ipt_otp_no);
-    state.registrations.remove(&key);
-    if let Some(visit) = state.visits.get_mut(&mdtrt_id) {
-        visit.cancelled = true;
-        for fee in visit.fees.iter_mut().filter(|f| f.status == FeeStatus::Unsettled) {
-            fee.status = FeeStatus::Cancelled;
-        }
-    }
+    crate::tx::cancel_visit(state, &mdtrt_id, &key);
     Ok(json!({}))
 }
 

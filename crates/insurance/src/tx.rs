@@ -255,14 +255,19 @@ fn cancel_registration(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     check_same(data, "psn_no", &visit.psn_no)?;
     check_same(data, "ipt_otp_no", &visit.ipt_otp_no)?;
     let key = (visit.fixmedins_code.clone(), visit.ipt_otp_no.clone());
-    state.registrations.remove(&key);
-    if let Some(visit) = state.visits.get_mut(&mdtrt_id) {
+    cancel_visit(state, &mdtrt_id, &key);
+    Ok(json!({}))
+}
+
+/// 挂号撤销 / 入院撤销: the registration is forgotten, the visit and its unsettled fees cancelled.
+pub(crate) fn cancel_visit(state: &mut State, mdtrt_id: &str, registration: &(String, String)) {
+    state.registrations.remove(registration);
+    if let Some(visit) = state.visits.get_mut(mdtrt_id) {
         visit.cancelled = true;
         for fee in visit.fees.iter_mut().filter(|f| f.status == FeeStatus::Unsettled) {
             fee.status = FeeStatus::Cancelled;
         }
     }
-    Ok(json!({}))
 }
 
 // ---------------------------------------------------------------- 2203 就诊信息上传

@@ -122,20 +122,9 @@ struct FaultArgs {
 }
 
 impl FaultArgs {
-    fn insurance(&self) -> wugan_insurance::Faults {
-        wugan_insurance::Faults {
-            seed: self.fault_seed,
-            latency_ms: self.latency_ms,
-            error_rate: self.error_rate,
-            timeout_after_commit_rate: self.timeout_after_commit_rate,
-            timeout_hang_ms: self.timeout_hang_ms,
-            duplicate_delivery: self.duplicate_delivery,
-            refuse_rate: self.refuse_rate,
-        }
-    }
-
-    fn bank(&self) -> wugan_bank::Faults {
-        wugan_bank::Faults {
+    /// The same knobs for either partner.
+    fn faults(&self) -> wugan_faults::Faults {
+        wugan_faults::Faults {
             seed: self.fault_seed,
             latency_ms: self.latency_ms,
             error_rate: self.error_rate,
@@ -265,7 +254,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => wugan_insurance::default_policy(),
             };
             let center = wugan_insurance::InsuranceCenter::new(wugan_insurance::InsuranceConfig { admdvs, policy, persons })?
-                .with_faults(faults.insurance());
+                .with_faults(faults.faults());
             let addr = system::spawn_server(&listen, wugan_insurance::router(Arc::new(center))).await?;
             println!("insurance center (national interface) on http://{addr}{}", wugan_hub::insurance_client::CALL_SERVICE_PATH);
             wait_for_shutdown().await
@@ -278,7 +267,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ..Default::default()
             };
             config.validate().map_err(|e| anyhow::anyhow!("bank configuration: {e}"))?;
-            let bank = wugan_bank::Bank::new(config).with_faults(faults.bank());
+            let bank = wugan_bank::Bank::new(config).with_faults(faults.faults());
             let addr = system::spawn_server(&listen, wugan_bank::router(Arc::new(bank))).await?;
             println!("bank {bank_code} on http://{addr}/bank/v1");
             wait_for_shutdown().await
