@@ -155,6 +155,21 @@ impl Ratio {
     }
 }
 
+/// Scale of a unit price on the national interface (`pric`, 6 decimals of a yuan).
+pub const PRICE_SCALE: u32 = 6;
+/// Scale of a quantity on the national interface (`cnt`, 4 decimals).
+pub const QUANTITY_SCALE: u32 = 4;
+
+/// `pric × cnt` in fen: the one rounding rule for a fee line's amount, half up on the absolute
+/// value (四舍五入), as [`Ratio::apply`]. `price_micro_yuan` is `pric` scaled by 10^6 and
+/// `quantity_scaled` is `cnt` scaled by 10^4, so the product is in 10^-10 yuan = 10^-8 fen.
+pub fn price_times_quantity(price_micro_yuan: i64, quantity_scaled: i64) -> Fen {
+    let product = price_micro_yuan as i128 * quantity_scaled as i128;
+    let magnitude = (product.abs() + 50_000_000) / 100_000_000;
+    let fen = magnitude * product.signum();
+    Fen(fen.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
+}
+
 /// Parses a decimal text into an integer scaled by 10^scale, exactly.
 pub fn parse_scaled(text: &str, scale: u32) -> Result<i64, MoneyError> {
     let t = text.trim();

@@ -1334,10 +1334,8 @@ fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow) -> Result<(
             format!("lines[{i}]: amount, count and price must be positive and at most 1,000,000 yuan"),
         ));
     }
-    // pric (6 decimals) × cnt (4 decimals) has 10 decimals; in fen, 8. Round half up.
-    let product = pric as i128 * cnt as i128;
-    let product_fen = (product + 50_000_000) / 100_000_000;
-    if (product_fen - amount.0 as i128).abs() > 1 {
+    let product = wugan_domain::money::price_times_quantity(pric, cnt);
+    if (product - amount).0.abs() > 1 {
         return Err(ApiError::unprocessable(
             "amount_mismatch",
             format!("lines[{i}]: det_item_fee_sumamt {} is not pric × cnt", amount.to_yuan_string()),

@@ -36,10 +36,7 @@ impl Price {
     /// `price × quantity` in fen, rounded half up on the absolute value (四舍五入), the rule of
     /// [`Ratio::apply`].
     pub fn times(self, qty: Qty) -> Fen {
-        // micro-yuan × (qty / 10^4) = 10^-6 yuan = 10^-4 fen per unit, so divide by 10^8 in all.
-        let product = self.0 as i128 * qty.0 as i128;
-        let magnitude = (product.abs() + 50_000_000) / 100_000_000;
-        Fen((magnitude * product.signum()) as i64)
+        wugan_domain::money::price_times_quantity(self.0, qty.0)
     }
 }
 
