@@ -3,6 +3,8 @@
 
 pub mod ledger;
 pub mod money;
+pub mod repayment;
+pub mod seamless;
 pub mod settlement;
 
 pub use money::{Fen, MoneyError, Ratio};

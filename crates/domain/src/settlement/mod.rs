@@ -2,6 +2,8 @@
 //! outcome posts. Pure: the hub's orchestrator does the I/O and asks this module what comes next
 //! and what to write.
 
+pub mod saga;
+
 use crate::ledger::{Transfer, TransferKind};
 use crate::money::Fen;
 use serde::{Deserialize, Serialize};

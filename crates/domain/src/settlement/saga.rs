@@ -1,0 +1,357 @@
+//! The doctor's click (医生点击结算) as a pure state machine: given a settlement's [`Stage`],
+//! [`next_call`] names the one external call that moves it on; given that call's [`Outcome`]
+//! (done, refused by the partner's business decision, or unknown), [`apply`] returns the next
+//! stage and the ledger transfers that go with it. The hub's orchestrator only persists a stage,
+//! makes the call it names, and applies the outcome; it decides nothing.
+//!
+//! ```text
+//! started ─2206→ pre_settled ─hold→ authorized ─2207→ insurance_settled ─capture|void→ settled | settled_unpaid
+//!    │ (nothing for the bank)  └────────→ authorized        │ refused: void the hold → failed
+//!    └ refused → failed                                       settled* ─cancel→ cancelling ─2208, refund→ cancelled
+//! ```
+//!
+//! Each stage carries exactly the facts known at that point (no optional fields that "should" be
+//! set), so an impossible combination cannot be written.
+
+use super::{InsuranceSplit, Parties, SettlementState, SplitError};
+use crate::ledger::Transfer;
+use crate::money::Fen;
+use serde::{Deserialize, Serialize};
+
+/// The bank's answer to the hold on the estimated cash share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Hold {
+    /// No hold was asked for: the estimate left nothing for the bank to pay.
+    NotAsked,
+    /// The bank holds this much (at most the amount asked).
+    Approved { amount: Fen },
+    /// The bank declined, with its business reason (e.g. `insufficient_limit`).
+    Declined { code: String },
+}
+
+impl Hold {
+    /// What is held at the bank, open until captured or voided.
+    pub fn held(&self) -> Fen {
+        match self {
+            Hold::Approved { amount } => *amount,
+            _ => Fen::ZERO,
+        }
+    }
+
+    fn decline_code(&self) -> Option<String> {
+        match self {
+            Hold::Declined { code } => Some(code.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// What the insurance center settled (2207 结算): its settlement id and the split.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Insured {
+    pub setl_id: String,
+    pub split: InsuranceSplit,
+}
+
+/// A settlement money moved for: insurance settled, the bank captured what it could.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paid {
+    pub hold: Hold,
+    pub insured: Insured,
+    /// Captured at the bank on the hold (≤ held, ≤ the cash share).
+    pub captured: Fen,
+    /// Why the bank did not pay the whole cash share, when it did not.
+    pub decline_code: Option<String>,
+}
+
+impl Paid {
+    /// The part of the cash share nobody paid yet: an explicit bill for the patient.
+    pub fn unpaid(&self) -> Fen {
+        self.insured.split.cash - self.captured
+    }
+}
+
+/// Why a settlement failed, in the domain's words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Stable machine code, e.g. `insurance_refused`.
+    pub code: String,
+    pub message: String,
+}
+
+/// Where a settlement stands, with the facts known there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Stage {
+    /// Written; next: insurance pre-settlement (2206) for the cash estimate.
+    Started,
+    /// The estimate has a cash share; next: hold it at the bank.
+    PreSettled { estimate_cash: Fen },
+    /// The hold is answered; next: insurance settlement (2207). With `refusal`, insurance has
+    /// refused it and the approved hold is to be voided before the settlement is `Failed`.
+    Authorized { hold: Hold, refusal: Option<Failure> },
+    /// Insurance settled (秒报销); next: capture the cash share on the hold, or void it. With
+    /// `capture_declined`, the bank refused the capture and the hold is to be voided.
+    InsuranceSettled { hold: Hold, insured: Insured, capture_declined: Option<String> },
+    /// Everything paid.
+    Settled(Paid),
+    /// Insurance settled, but the bank did not pay the whole cash share: a bill.
+    SettledUnpaid(Paid),
+    /// Insurance refused; nothing moved (any hold was voided).
+    Failed { hold: Hold, failure: Failure },
+    /// Cancellation (结算撤销): next 2208, then (`insurance_reversed`) the bank refund.
+    Cancelling { paid: Paid, insurance_reversed: bool },
+    /// Insurance reversed, bank refunded, ledger reversed.
+    Cancelled(Paid),
+}
+
+impl Stage {
+    /// The state's name, as stored and shown.
+    pub fn state(&self) -> SettlementState {
+        match self {
+            Stage::Started => SettlementState::Started,
+            Stage::PreSettled { .. } => SettlementState::PreSettled,
+            Stage::Authorized { .. } => SettlementState::Authorized,
+            Stage::InsuranceSettled { .. } => SettlementState::InsuranceSettled,
+            Stage::Settled(_) => SettlementState::Settled,
+            Stage::SettledUnpaid(_) => SettlementState::SettledUnpaid,
+            Stage::Failed { .. } => SettlementState::Failed,
+            Stage::Cancelling { .. } => SettlementState::Cancelling,
+            Stage::Cancelled(_) => SettlementState::Cancelled,
+        }
+    }
+
+    /// The bank hold as it stands (held until captured or voided in a final stage).
+    pub fn hold(&self) -> Option<&Hold> {
+        match self {
+            Stage::Started | Stage::PreSettled { .. } => None,
+            Stage::Authorized { hold, .. } | Stage::InsuranceSettled { hold, .. } | Stage::Failed { hold, .. } => Some(hold),
+            Stage::Settled(p) | Stage::SettledUnpaid(p) | Stage::Cancelled(p) | Stage::Cancelling { paid: p, .. } => Some(&p.hold),
+        }
+    }
+
+    /// The money outcome, once insurance has settled.
+    pub fn paid(&self) -> Option<&Paid> {
+        match self {
+            Stage::Settled(p) | Stage::SettledUnpaid(p) | Stage::Cancelled(p) | Stage::Cancelling { paid: p, .. } => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Money still reserved at the bank for this settlement: only while the saga is between the
+    /// hold and its capture or void. Every final stage holds nothing.
+    pub fn open_hold(&self) -> Fen {
+        match self {
+            Stage::Authorized { hold, .. } | Stage::InsuranceSettled { hold, .. } => hold.held(),
+            _ => Fen::ZERO,
+        }
+    }
+
+    /// Settled money stands as it is (`Settled` or `SettledUnpaid`), the paid-for outcome.
+    fn settled(paid: Paid) -> Stage {
+        if paid.unpaid().is_positive() {
+            Stage::SettledUnpaid(paid)
+        } else {
+            Stage::Settled(paid)
+        }
+    }
+}
+
+/// The one external call that moves a stage on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// Insurance pre-settlement (2206 预结算), for the cash estimate.
+    PreSettle,
+    /// Hold this much on the patient's bank agreement.
+    Authorize { amount: Fen },
+    /// Insurance settlement (2207 结算).
+    SettleInsurance,
+    /// Capture this much on the hold.
+    Capture { amount: Fen },
+    /// Release the hold.
+    Void,
+    /// Insurance cancellation (2208 结算撤销).
+    ReverseInsurance,
+    /// Refund what was captured to the patient's bank agreement.
+    Refund { amount: Fen },
+}
+
+/// What a partner did, when it did what was asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// 2206: the estimate.
+    Estimated {
+        split: InsuranceSplit,
+    },
+    /// The bank holds this much.
+    Held {
+        amount: Fen,
+    },
+    /// 2207: settled.
+    Insured(Insured),
+    Captured,
+    Voided,
+    /// 2208: reversed.
+    Reversed,
+    Refunded,
+}
+
+/// A call's outcome. Only a partner's business decision is a refusal: a timeout, a 5xx, an
+/// unreadable reply or our own request refused by the partner's gateway is `Unknown`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done(Reply),
+    Refused { code: String, message: String },
+    Unknown,
+}
+
+/// The stage after an outcome, and the ledger transfers to post in the same commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub stage: Stage,
+    pub transfers: Vec<Transfer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SagaError {
+    /// The partner answered something that is not an answer to the call (a bug, or a confused partner).
+    #[error("{reply:?} does not answer {call:?} in state {state}")]
+    UnexpectedReply { call: Call, reply: Reply, state: &'static str },
+    /// A call made in a stage that does not name it.
+    #[error("{call:?} is not the next call in state {state}")]
+    NotNext { call: Call, state: &'static str },
+    /// The partner's figures do not add up: nothing is posted on them.
+    #[error("the insurance center's figures cannot be trusted: {0}")]
+    Figures(#[from] SplitError),
+    /// The bank held more than was asked.
+    #[error("the bank held {held} but {asked} was asked")]
+    OverHold { held: Fen, asked: Fen },
+    /// A partner refused a call it may not refuse (a refund, 2208 after the refund): a person must look.
+    #[error("the partner refused {call:?} ({code}): {message}")]
+    RefusedUnrefusable { call: Call, code: String, message: String },
+}
+
+/// The call that moves `stage` on, or `None` in a final stage.
+pub fn next_call(stage: &Stage) -> Option<Call> {
+    match stage {
+        Stage::Started => Some(Call::PreSettle),
+        Stage::PreSettled { estimate_cash } => Some(Call::Authorize { amount: *estimate_cash }),
+        Stage::Authorized { refusal: None, .. } => Some(Call::SettleInsurance),
+        Stage::Authorized { refusal: Some(_), .. } => Some(Call::Void),
+        Stage::InsuranceSettled { hold, insured, capture_declined: None } => {
+            let amount = insured.split.cash.min(hold.held());
+            Some(if amount.is_positive() { Call::Capture { amount } } else { Call::Void })
+        }
+        Stage::InsuranceSettled { capture_declined: Some(_), .. } => Some(Call::Void),
+        Stage::Cancelling { insurance_reversed: false, .. } => Some(Call::ReverseInsurance),
+        Stage::Cancelling { paid, insurance_reversed: true } => Some(Call::Refund { amount: paid.captured }),
+        Stage::Settled(_) | Stage::SettledUnpaid(_) | Stage::Failed { .. } | Stage::Cancelled(_) => None,
+    }
+}
+
+/// Starts a cancellation of a settled settlement; `None` when `stage` cannot be cancelled.
+pub fn begin_cancel(stage: &Stage) -> Option<Stage> {
+    match stage {
+        Stage::Settled(paid) | Stage::SettledUnpaid(paid) => Some(Stage::Cancelling { paid: paid.clone(), insurance_reversed: false }),
+        _ => None,
+    }
+}
+
+/// Applies the outcome of `call` (which must be `next_call(stage)`) to `stage`. `medfee` is the
+/// total of the fees uploaded, against which insurance's figures are checked before a fen is posted.
+pub fn apply(stage: &Stage, parties: &Parties<'_>, medfee: Fen, call: &Call, outcome: Outcome) -> Result<Step, SagaError> {
+    let state = stage.state().as_str();
+    if next_call(stage).as_ref() != Some(call) {
+        return Err(SagaError::NotNext { call: call.clone(), state });
+    }
+    let unexpected = |reply: Reply| SagaError::UnexpectedReply { call: call.clone(), reply, state };
+    let stay = || Ok(Step { stage: stage.clone(), transfers: Vec::new() });
+    let to = |stage: Stage| Ok(Step { stage, transfers: Vec::new() });
+    match (stage, outcome) {
+        (_, Outcome::Unknown) => stay(),
+
+        (Stage::Started, Outcome::Done(Reply::Estimated { split })) => {
+            split.validate(medfee)?;
+            match split.cash.is_positive() {
+                true => to(Stage::PreSettled { estimate_cash: split.cash }),
+                false => to(Stage::Authorized { hold: Hold::NotAsked, refusal: None }),
+            }
+        }
+        (Stage::Started, Outcome::Refused { code, message }) => {
+            to(Stage::Failed { hold: Hold::NotAsked, failure: insurance_refused("pre-settlement", &code, &message) })
+        }
+
+        (Stage::PreSettled { estimate_cash }, Outcome::Done(Reply::Held { amount })) => {
+            if amount > *estimate_cash || !amount.is_positive() {
+                return Err(SagaError::OverHold { held: amount, asked: *estimate_cash });
+            }
+            Ok(Step { stage: Stage::Authorized { hold: Hold::Approved { amount }, refusal: None }, transfers: vec![parties.hold(amount)] })
+        }
+        (Stage::PreSettled { .. }, Outcome::Refused { code, .. }) => to(Stage::Authorized { hold: Hold::Declined { code }, refusal: None }),
+
+        (Stage::Authorized { hold, refusal: None }, Outcome::Done(Reply::Insured(insured))) => {
+            insured.split.validate(medfee)?;
+            insurance_settled(hold, insured, parties)
+        }
+        (Stage::Authorized { hold, refusal: None }, Outcome::Refused { code, message }) => {
+            let failure = insurance_refused("settlement", &code, &message);
+            match hold {
+                Hold::Approved { .. } => to(Stage::Authorized { hold: hold.clone(), refusal: Some(failure) }),
+                _ => to(Stage::Failed { hold: hold.clone(), failure }),
+            }
+        }
+        // A void the bank refuses means it holds nothing under that authorization (expired or
+        // already released): the hold is gone either way.
+        (Stage::Authorized { hold, refusal: Some(failure) }, Outcome::Done(Reply::Voided) | Outcome::Refused { .. }) => {
+            Ok(Step { stage: Stage::Failed { hold: hold.clone(), failure: failure.clone() }, transfers: vec![parties.void_hold()] })
+        }
+
+        (Stage::InsuranceSettled { hold, insured, .. }, Outcome::Done(Reply::Captured)) => {
+            let Call::Capture { amount } = call else { return Err(unexpected(Reply::Captured)) };
+            let paid = Paid { hold: hold.clone(), insured: insured.clone(), captured: *amount, decline_code: None };
+            Ok(Step { transfers: parties.settlement_transfers(&insured.split, hold.held(), *amount), stage: Stage::settled(paid) })
+        }
+        (Stage::InsuranceSettled { hold, insured, capture_declined: None }, Outcome::Refused { code, .. }) if *call != Call::Void => {
+            to(Stage::InsuranceSettled { hold: hold.clone(), insured: insured.clone(), capture_declined: Some(code) })
+        }
+        (Stage::InsuranceSettled { hold, insured, capture_declined }, Outcome::Done(Reply::Voided) | Outcome::Refused { .. }) => {
+            let decline_code = capture_declined.clone().or_else(|| hold.decline_code());
+            let paid = Paid { hold: hold.clone(), insured: insured.clone(), captured: Fen::ZERO, decline_code };
+            Ok(Step { transfers: parties.settlement_transfers(&insured.split, hold.held(), Fen::ZERO), stage: Stage::settled(paid) })
+        }
+
+        (Stage::Cancelling { paid, insurance_reversed: false }, Outcome::Done(Reply::Reversed)) => match paid.captured.is_positive() {
+            true => to(Stage::Cancelling { paid: paid.clone(), insurance_reversed: true }),
+            false => cancelled(paid, parties),
+        },
+        // Insurance keeps the settlement: so does the hub. The caller is told why.
+        (Stage::Cancelling { paid, insurance_reversed: false }, Outcome::Refused { .. }) => to(Stage::settled(paid.clone())),
+        (Stage::Cancelling { paid, insurance_reversed: true }, Outcome::Done(Reply::Refunded)) => cancelled(paid, parties),
+
+        (_, Outcome::Refused { code, message }) => Err(SagaError::RefusedUnrefusable { call: call.clone(), code, message }),
+        (_, Outcome::Done(reply)) => Err(unexpected(reply)),
+    }
+}
+
+fn insurance_refused(what: &str, code: &str, message: &str) -> Failure {
+    Failure { code: "insurance_refused".into(), message: format!("{what} refused ({code}): {message}") }
+}
+
+/// After 2207: capture or void what the bank holds, or, with nothing held, finish at once.
+fn insurance_settled(hold: &Hold, insured: Insured, parties: &Parties<'_>) -> Result<Step, SagaError> {
+    if hold.held().is_positive() {
+        return Ok(Step { stage: Stage::InsuranceSettled { hold: hold.clone(), insured, capture_declined: None }, transfers: Vec::new() });
+    }
+    let transfers = parties.settlement_transfers(&insured.split, Fen::ZERO, Fen::ZERO);
+    let paid = Paid { hold: hold.clone(), decline_code: hold.decline_code(), insured, captured: Fen::ZERO };
+    Ok(Step { stage: Stage::settled(paid), transfers })
+}
+
+fn cancelled(paid: &Paid, parties: &Parties<'_>) -> Result<Step, SagaError> {
+    Ok(Step { transfers: parties.cancellation_transfers(&paid.insured.split, paid.captured), stage: Stage::Cancelled(paid.clone()) })
+}
+
+#[cfg(test)]
+#[path = "saga_tests.rs"]
+mod tests;

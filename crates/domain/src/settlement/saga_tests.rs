@@ -1,0 +1,195 @@
+use super::*;
+use crate::ledger::{apply as post, is_balanced, AccountBalance, AccountLimit, TransferKind};
+use std::collections::HashMap;
+
+fn parties() -> Parties<'static> {
+    Parties {
+        settlement_id: "s1",
+        hospital_code: "H1",
+        psn_no: "P1",
+        insuplc_admdvs: "440300",
+        insutype: "310",
+        bank_code: "B",
+        bank_agreement_id: "A1",
+    }
+}
+
+fn split(fund: i64, acct: i64, cash: i64) -> InsuranceSplit {
+    InsuranceSplit { medfee: Fen(fund + acct + cash), fund: Fen(fund), personal_account: Fen(acct), cash: Fen(cash), hospital_part: Fen(0) }
+}
+
+/// What each scripted partner says to each call.
+#[derive(Clone)]
+struct Script {
+    estimate: InsuranceSplit,
+    final_split: InsuranceSplit,
+    hold: Option<i64>, // None: declined
+    settle_refused: bool,
+    capture_refused: bool,
+}
+
+fn reply(call: &Call, s: &Script) -> Outcome {
+    let refused = |code: &str| Outcome::Refused { code: code.into(), message: "no".into() };
+    match call {
+        Call::PreSettle => Outcome::Done(Reply::Estimated { split: s.estimate }),
+        Call::Authorize { .. } => match s.hold {
+            Some(amount) => Outcome::Done(Reply::Held { amount: Fen(amount) }),
+            None => refused("insufficient_limit"),
+        },
+        Call::SettleInsurance if s.settle_refused => refused("-1"),
+        Call::SettleInsurance => Outcome::Done(Reply::Insured(Insured { setl_id: "S".into(), split: s.final_split })),
+        Call::Capture { .. } if s.capture_refused => refused("agreement_frozen"),
+        Call::Capture { .. } => Outcome::Done(Reply::Captured),
+        Call::Void => Outcome::Done(Reply::Voided),
+        Call::ReverseInsurance => Outcome::Done(Reply::Reversed),
+        Call::Refund { .. } => Outcome::Done(Reply::Refunded),
+    }
+}
+
+/// Runs the saga to a final stage, an unknown outcome before every call (the caller retries),
+/// posting every step's transfers into an in-memory ledger.
+fn run(
+    s: &Script,
+    mut stage: Stage,
+    ledger: &mut HashMap<String, AccountBalance>,
+    pending: &mut HashMap<String, Fen>,
+) -> (Stage, Vec<Call>) {
+    let p = parties();
+    let mut calls = Vec::new();
+    while let Some(call) = next_call(&stage) {
+        let unchanged = apply(&stage, &p, s.final_split.medfee, &call, Outcome::Unknown).unwrap();
+        assert_eq!(unchanged.stage, stage, "an unknown outcome changes nothing");
+        assert!(unchanged.transfers.is_empty());
+        let step = apply(&stage, &p, s.final_split.medfee, &call, reply(&call, s)).unwrap();
+        for t in &step.transfers {
+            let held = t.pending_id.as_ref().and_then(|id| pending.remove(id));
+            let mut d = ledger.remove(&t.debit_account).unwrap_or_default();
+            let mut c = ledger.remove(&t.credit_account).unwrap_or_default();
+            post(t, &mut d, AccountLimit::None, &mut c, held).unwrap();
+            if t.kind == TransferKind::Pending {
+                pending.insert(t.id.clone(), t.amount);
+            }
+            ledger.insert(t.debit_account.clone(), d);
+            ledger.insert(t.credit_account.clone(), c);
+        }
+        calls.push(call);
+        stage = step.stage;
+    }
+    (stage, calls)
+}
+
+fn net(ledger: &HashMap<String, AccountBalance>, account: &str) -> i64 {
+    ledger.get(account).map(|a| a.net_posted().0).unwrap_or(0)
+}
+
+/// (script) → (final state, hospital received, unpaid, bank captured, calls made)
+fn check(s: Script, expect: (SettlementState, i64, i64, i64, usize)) {
+    let (mut ledger, mut pending) = (HashMap::new(), HashMap::new());
+    let (stage, calls) = run(&s, Stage::Started, &mut ledger, &mut pending);
+    assert!(is_balanced(ledger.values()));
+    assert!(pending.is_empty(), "no hold outlives its settlement: {stage:?}");
+    assert_eq!(stage.open_hold(), Fen::ZERO);
+    let captured = stage.paid().map(|p| p.captured.0).unwrap_or(0);
+    let got = (stage.state(), net(&ledger, "hospital:H1"), net(&ledger, "hospital_unpaid:H1"), captured, calls.len());
+    assert_eq!(got, expect, "{calls:?}");
+
+    // Every settled outcome cancels back to zero.
+    if let Some(cancelling) = begin_cancel(&stage) {
+        let (stage, _) = run(&s, cancelling, &mut ledger, &mut pending);
+        assert_eq!(stage.state(), SettlementState::Cancelled);
+        assert!(ledger.values().all(|a| a.net_posted() == Fen(0)), "a cancellation returns every account to zero");
+    }
+}
+
+fn script(fund: i64, acct: i64, cash: i64) -> Script {
+    Script {
+        estimate: split(fund, acct, cash),
+        final_split: split(fund, acct, cash),
+        hold: Some(cash),
+        settle_refused: false,
+        capture_refused: false,
+    }
+}
+
+#[test]
+fn a_signed_patient_is_settled_at_the_doctors_click() {
+    use SettlementState::*;
+    // Paid in full: 2206, hold, 2207, capture.
+    check(script(7000, 2000, 1000), (Settled, 10000, 0, 1000, 4));
+    // Nothing for the bank: no hold, no capture.
+    check(script(7000, 3000, 0), (Settled, 10000, 0, 0, 2));
+    // The bank declines the hold: insurance still settles, the cash share becomes a bill.
+    check(Script { hold: None, ..script(7000, 2000, 1000) }, (SettledUnpaid, 9000, 1000, 0, 3));
+    // A partial hold: the rest is a bill.
+    check(Script { hold: Some(600), ..script(7000, 2000, 1000) }, (SettledUnpaid, 9600, 400, 600, 4));
+    // The final cash share is below the estimate: capture the final share, release the rest.
+    let lower = Script { final_split: split(7500, 2000, 500), ..script(7000, 2000, 1000) };
+    check(lower, (Settled, 10000, 0, 500, 4));
+    // The final cash share is above the hold: capture the hold, bill the rest.
+    let higher = Script { final_split: split(6500, 2000, 1500), ..script(7000, 2000, 1000) };
+    check(higher, (SettledUnpaid, 9500, 500, 1000, 4));
+    // Estimate had cash, the final has none: the hold is voided.
+    let none = Script { final_split: split(8000, 2000, 0), ..script(7000, 2000, 1000) };
+    check(none, (Settled, 10000, 0, 0, 4));
+    // Insurance refuses after the hold: the hold is voided, nothing moves.
+    check(Script { settle_refused: true, ..script(7000, 2000, 1000) }, (Failed, 0, 0, 0, 4));
+    // The bank refuses the capture: the hold is voided, the cash share is a bill.
+    check(Script { capture_refused: true, ..script(7000, 2000, 1000) }, (SettledUnpaid, 9000, 1000, 0, 5));
+}
+
+#[test]
+fn insurance_figures_that_do_not_add_up_post_nothing() {
+    let p = parties();
+    let mut bad = split(7000, 2000, 1000);
+    bad.fund = Fen(6999);
+    let err = apply(&Stage::Started, &p, Fen(10000), &Call::PreSettle, Outcome::Done(Reply::Estimated { split: bad }));
+    assert!(matches!(err, Err(SagaError::Figures(_))));
+    let authorized = Stage::Authorized { hold: Hold::NotAsked, refusal: None };
+    let insured = Insured { setl_id: "S".into(), split: split(7000, 2000, 1001) };
+    let err = apply(&authorized, &p, Fen(10000), &Call::SettleInsurance, Outcome::Done(Reply::Insured(insured)));
+    assert!(matches!(err, Err(SagaError::Figures(_))), "total differs from the fees uploaded");
+}
+
+#[test]
+fn a_call_out_of_turn_or_a_reply_to_another_call_is_refused() {
+    let p = parties();
+    assert!(matches!(apply(&Stage::Started, &p, Fen(1), &Call::SettleInsurance, Outcome::Unknown), Err(SagaError::NotNext { .. })));
+    let held = apply(&Stage::Started, &p, Fen(1), &Call::PreSettle, Outcome::Done(Reply::Held { amount: Fen(1) }));
+    assert!(matches!(held, Err(SagaError::UnexpectedReply { .. })));
+    let over = apply(
+        &Stage::PreSettled { estimate_cash: Fen(100) },
+        &p,
+        Fen(100),
+        &Call::Authorize { amount: Fen(100) },
+        Outcome::Done(Reply::Held { amount: Fen(101) }),
+    );
+    assert!(matches!(over, Err(SagaError::OverHold { .. })));
+    let cancelling = begin_cancel(&Stage::Settled(Paid {
+        hold: Hold::Approved { amount: Fen(5) },
+        insured: Insured { setl_id: "S".into(), split: split(0, 0, 5) },
+        captured: Fen(5),
+        decline_code: None,
+    }))
+    .unwrap();
+    let reversed = apply(&cancelling, &p, Fen(5), &Call::ReverseInsurance, Outcome::Done(Reply::Reversed)).unwrap().stage;
+    let refused =
+        apply(&reversed, &p, Fen(5), &Call::Refund { amount: Fen(5) }, Outcome::Refused { code: "x".into(), message: "y".into() });
+    assert!(matches!(refused, Err(SagaError::RefusedUnrefusable { .. })), "a refund is owed: a person must look");
+}
+
+#[test]
+fn a_cancellation_insurance_refuses_leaves_the_settlement_as_it_was() {
+    let p = parties();
+    let paid = Paid {
+        hold: Hold::NotAsked,
+        insured: Insured { setl_id: "S".into(), split: split(10, 0, 0) },
+        captured: Fen(0),
+        decline_code: None,
+    };
+    let cancelling = begin_cancel(&Stage::Settled(paid.clone())).unwrap();
+    let step =
+        apply(&cancelling, &p, Fen(10), &Call::ReverseInsurance, Outcome::Refused { code: "-1".into(), message: "no".into() }).unwrap();
+    assert_eq!(step.stage, Stage::Settled(paid));
+    assert!(step.transfers.is_empty());
+    assert!(begin_cancel(&Stage::Started).is_none());
+}
