@@ -112,6 +112,35 @@ pub fn validate(t: &Transfer) -> Result<(), LedgerError> {
     }
 }
 
+/// How one transfer moves the totals of each of its two accounts: the debited account's
+/// `debits_*` and the credited account's `credits_*` change by the same amounts. The one place the
+/// balance arithmetic lives; the stores add these deltas in SQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delta {
+    pub posted: Fen,
+    pub pending: Fen,
+}
+
+/// The balance change a transfer makes. `pending_amount` is the amount of the open pending
+/// transfer for `PostPending`/`VoidPending` (what was held, released in full; a post moves its own
+/// amount, at most what was held, to posted).
+pub fn delta(t: &Transfer, pending_amount: Option<Fen>) -> Result<Delta, LedgerError> {
+    validate(t)?;
+    let held = || pending_amount.ok_or_else(|| LedgerError::PendingNotOpen(t.id.clone()));
+    Ok(match t.kind {
+        TransferKind::Posted => Delta { posted: t.amount, pending: Fen::ZERO },
+        TransferKind::Pending => Delta { posted: Fen::ZERO, pending: t.amount },
+        TransferKind::PostPending => {
+            let held = held()?;
+            if t.amount > held {
+                return Err(LedgerError::PostExceedsPending(t.id.clone()));
+            }
+            Delta { posted: t.amount, pending: Fen::ZERO - held }
+        }
+        TransferKind::VoidPending => Delta { posted: Fen::ZERO, pending: Fen::ZERO - held()? },
+    })
+}
+
 /// Applies a transfer's effect to the two accounts it touches.
 /// `pending_amount` is the amount of the open pending transfer for `PostPending`/`VoidPending`.
 pub fn apply(
@@ -121,32 +150,11 @@ pub fn apply(
     credit: &mut AccountBalance,
     pending_amount: Option<Fen>,
 ) -> Result<(), LedgerError> {
-    validate(t)?;
-    match t.kind {
-        TransferKind::Posted => {
-            debit.debits_posted += t.amount;
-            credit.credits_posted += t.amount;
-        }
-        TransferKind::Pending => {
-            debit.debits_pending += t.amount;
-            credit.credits_pending += t.amount;
-        }
-        TransferKind::PostPending => {
-            let held = pending_amount.ok_or_else(|| LedgerError::PendingNotOpen(t.id.clone()))?;
-            if t.amount > held {
-                return Err(LedgerError::PostExceedsPending(t.id.clone()));
-            }
-            debit.debits_pending -= held;
-            credit.credits_pending -= held;
-            debit.debits_posted += t.amount;
-            credit.credits_posted += t.amount;
-        }
-        TransferKind::VoidPending => {
-            let held = pending_amount.ok_or_else(|| LedgerError::PendingNotOpen(t.id.clone()))?;
-            debit.debits_pending -= held;
-            credit.credits_pending -= held;
-        }
-    }
+    let d = delta(t, pending_amount)?;
+    debit.debits_posted += d.posted;
+    debit.debits_pending += d.pending;
+    credit.credits_posted += d.posted;
+    credit.credits_pending += d.pending;
     if debit_limit == AccountLimit::DebitsWithinCredits && debit.debits_posted + debit.debits_pending > debit.credits_posted {
         return Err(LedgerError::ExceedsLimit(t.id.clone(), t.debit_account.clone()));
     }

@@ -3,7 +3,7 @@
 //! call takes an `Idempotency-Key` and replays the stored response for a repeat.
 
 use crate::app::App;
-use crate::error::ApiError;
+use crate::error::AppError;
 use crate::model::{Caller, Role};
 use crate::store::IdempotencyBegin;
 use axum::body::Bytes;
@@ -42,9 +42,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/exceptions", get(exceptions))
         .route("/api/v1/bank-callbacks/{bank_code}", post(bank_callback))
         .route("/api/v1/exceptions/{id}/retry", post(retry_exception))
-        .fallback(|| async { ApiError::not_found("no_such_route", "no such endpoint; see /openapi.json") })
+        .fallback(|| async { AppError::not_found("no_such_route", "no such endpoint; see /openapi.json") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
+            AppError::Http {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                message: "method not allowed on this endpoint".into(),
+            }
         })
         .layer(axum::middleware::map_response(json_errors_only))
         .with_state(app)
@@ -67,7 +71,7 @@ async fn json_errors_only(response: Response) -> Response {
         _ => "bad_request",
     };
     let message = status.canonical_reason().unwrap_or("request refused").to_string();
-    ApiError::new(status, code, message).into_response()
+    AppError::Http { status, code, message }.into_response()
 }
 
 /// Hashes an API key as stored: keys themselves are never kept.
@@ -75,20 +79,20 @@ pub fn hash_api_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-async fn authenticate(app: &App, headers: &HeaderMap, role: Role) -> Result<Caller, ApiError> {
-    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
+async fn authenticate(app: &App, headers: &HeaderMap, role: Role) -> Result<Caller, AppError> {
+    let unauthorized = |m: &str| AppError::Unauthorized { code: "unauthorized", message: m.to_string() };
     let header =
         headers.get("authorization").and_then(|v| v.to_str().ok()).ok_or_else(|| unauthorized("send Authorization: Bearer <api key>"))?;
     let key = header.strip_prefix("Bearer ").ok_or_else(|| unauthorized("send Authorization: Bearer <api key>"))?;
     let caller = app.store.find_caller(&hash_api_key(key.trim())).await?.ok_or_else(|| unauthorized("unknown API key"))?;
     if caller.role != role {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this endpoint is for {} callers", role.as_str())));
+        return Err(AppError::Forbidden { message: format!("this endpoint is for {} callers", role.as_str()) });
     }
     Ok(caller)
 }
 
 /// Reads a JSON object body; nothing (or only whitespace) reads as `{}`.
-fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
     parse_object(body, &[])
 }
 
@@ -96,24 +100,24 @@ fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
 /// would otherwise read a struct from an array too (`["02", "4403…"]` as a sign-up), so the shape is
 /// checked first; the struct is then read from the bytes themselves, which also refuses a field
 /// given twice.
-fn parse_object<T: DeserializeOwned>(body: &Bytes, objects: &[&str]) -> Result<T, ApiError> {
+fn parse_object<T: DeserializeOwned>(body: &Bytes, objects: &[&str]) -> Result<T, AppError> {
     let text = if body.iter().all(|b| b.is_ascii_whitespace()) { &b"{}"[..] } else { &body[..] };
     let refused = |e: serde_json::Error| {
         let message = e.to_string();
         if message.starts_with("unknown field") {
-            ApiError::bad_request("unknown_field", message)
+            AppError::bad_request("unknown_field", message)
         } else if e.is_data() {
-            ApiError::unprocessable("invalid_request", message)
+            AppError::invalid("invalid_request", message)
         } else {
-            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {message}"))
+            AppError::bad_request("malformed_json", format!("the body is not valid JSON: {message}"))
         }
     };
     let shape: Value = serde_json::from_slice(text).map_err(refused)?;
     let Some(fields) = shape.as_object() else {
-        return Err(ApiError::unprocessable("invalid_request", "the body must be a JSON object"));
+        return Err(AppError::invalid("invalid_request", "the body must be a JSON object"));
     };
     if let Some(field) = objects.iter().find(|f| fields.get(**f).is_some_and(|v| !v.is_object() && !v.is_null())) {
-        return Err(ApiError::unprocessable("invalid_request", format!("{field} must be a JSON object")));
+        return Err(AppError::invalid("invalid_request", format!("{field} must be a JSON object")));
     }
     serde_json::from_slice(text).map_err(refused)
 }
@@ -123,15 +127,15 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// The request's Idempotency-Key: 1-128 visible ASCII characters (openapi.json's `IdempotencyKey`).
-fn idempotency_key_of(headers: &HeaderMap) -> Result<&str, ApiError> {
+fn idempotency_key_of(headers: &HeaderMap) -> Result<&str, AppError> {
     match headers.get("idempotency-key").map(|v| v.as_bytes().trim_ascii()) {
-        None | Some(b"") => Err(ApiError::bad_request(
+        None | Some(b"") => Err(AppError::bad_request(
             "missing_idempotency_key",
             "send an Idempotency-Key header (1-128 visible ASCII characters) with every mutating request",
         )),
-        Some(key) if key.len() > 128 => Err(ApiError::bad_request("bad_idempotency_key", "Idempotency-Key is longer than 128 characters")),
+        Some(key) if key.len() > 128 => Err(AppError::bad_request("bad_idempotency_key", "Idempotency-Key is longer than 128 characters")),
         Some(key) if key.iter().all(u8::is_ascii_graphic) => Ok(std::str::from_utf8(key).expect("visible ASCII is UTF-8")),
-        Some(_) => Err(ApiError::bad_request("bad_idempotency_key", "Idempotency-Key must be visible ASCII characters without spaces")),
+        Some(_) => Err(AppError::bad_request("bad_idempotency_key", "Idempotency-Key must be visible ASCII characters without spaces")),
     }
 }
 
@@ -141,7 +145,7 @@ fn idempotency_key_of(headers: &HeaderMap) -> Result<&str, ApiError> {
 async fn idempotent<F, Fut>(app: &App, caller: &Caller, headers: &HeaderMap, method: &Method, path: &str, body: &Bytes, work: F) -> Response
 where
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Value, ApiError>>,
+    Fut: Future<Output = Result<Value, AppError>>,
 {
     let key = match idempotency_key_of(headers) {
         Ok(key) => key,
@@ -156,7 +160,7 @@ where
     let request_hash = hex::encode(hasher.finalize());
     let scope = caller.scope();
     match app.store.begin_idempotency(&scope, key, &request_hash).await {
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return AppError::from(e).into_response(),
         Ok(IdempotencyBegin::Replay { status, body }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let mut response = (status, [("content-type", "application/json")], body).into_response();
@@ -164,35 +168,34 @@ where
             return response;
         }
         Ok(IdempotencyBegin::InProgress) => {
-            return ApiError::conflict(
+            return AppError::conflict(
                 "idempotency_in_progress",
                 "a request with this Idempotency-Key is still being processed; retry shortly",
             )
             .into_response()
         }
         Ok(IdempotencyBegin::Mismatch) => {
-            return ApiError::unprocessable("idempotency_key_reused", "this Idempotency-Key was used with a different request")
-                .into_response()
+            return AppError::invalid("idempotency_key_reused", "this Idempotency-Key was used with a different request").into_response()
         }
         Ok(IdempotencyBegin::New) => {}
     }
     let (status, value) = match work().await {
         Ok(value) => (StatusCode::OK, value),
-        Err(e) if e.status.is_server_error() => {
+        Err(e) if e.is_retryable() => {
             if let Err(store_error) = app.store.abandon_idempotency(&scope, key).await {
                 tracing::error!(error = %store_error, "could not release an idempotency key");
             }
             return e.into_response();
         }
-        Err(e) => (e.status, e.body()),
+        Err(e) => (e.status(), e.body()),
     };
     if let Err(e) = app.store.finish_idempotency(&scope, key, status.as_u16(), &value.to_string()).await {
-        return ApiError::from(e).into_response();
+        return AppError::from(e).into_response();
     }
     json_response(status, &value)
 }
 
-fn respond(result: Result<Value, ApiError>) -> Response {
+fn respond(result: Result<Value, AppError>) -> Response {
     match result {
         Ok(v) => json_response(StatusCode::OK, &v),
         Err(e) => e.into_response(),
@@ -357,14 +360,15 @@ async fn revoke_family_member(
 /// feed, which stays the source of truth. No API key: the signature authenticates the bank.
 async fn bank_callback(State(app): State<Arc<App>>, headers: HeaderMap, Path(bank_code): Path<String>, body: Bytes) -> Response {
     let Some(bank) = app.banks.get(&bank_code) else {
-        return ApiError::not_found("unknown_bank", format!("no contract with bank {bank_code}")).into_response();
+        return AppError::not_found("unknown_bank", format!("no contract with bank {bank_code}")).into_response();
     };
     let signature = headers.get(wugan_bank::signing::HEADER_CALLBACK_SIGNATURE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     if wugan_bank::signing::verify_callback(&bank.endpoint.secret, signature, &body, now, wugan_bank::signing::CALLBACK_TOLERANCE_S)
         .is_err()
     {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", "the callback's signature does not verify").into_response();
+        return AppError::Unauthorized { code: "bad_signature", message: "the callback's signature does not verify".into() }
+            .into_response();
     }
     respond(app.sync_bank_events().await.map(|applied| serde_json::json!({"status": "ok", "applied": applied})))
 }
@@ -376,12 +380,12 @@ mod tests {
     fn key(value: &[u8]) -> Result<String, &'static str> {
         let mut headers = HeaderMap::new();
         headers.insert("idempotency-key", axum::http::HeaderValue::from_bytes(value).unwrap());
-        idempotency_key_of(&headers).map(str::to_string).map_err(|e| e.code)
+        idempotency_key_of(&headers).map(str::to_string).map_err(|e| e.code())
     }
 
     #[test]
     fn idempotency_keys_are_visible_ascii_up_to_128_characters() {
-        assert_eq!(idempotency_key_of(&HeaderMap::new()).map_err(|e| e.code), Err("missing_idempotency_key"));
+        assert_eq!(idempotency_key_of(&HeaderMap::new()).map_err(|e| e.code()), Err("missing_idempotency_key"));
         assert_eq!(key(b""), Err("missing_idempotency_key"));
         assert_eq!(key(b"k-1"), Ok("k-1".to_string()));
         assert_eq!(key(b" 0190f7a2-7c1e-7cc2-9d35-1e0c2f6b4f10 "), Ok("0190f7a2-7c1e-7cc2-9d35-1e0c2f6b4f10".to_string()));
@@ -393,7 +397,7 @@ mod tests {
     }
 
     fn parse(body: &str, objects: &[&str]) -> Result<Value, (u16, &'static str)> {
-        parse_object::<Value>(&Bytes::from(body.to_string()), objects).map_err(|e| (e.status.as_u16(), e.code))
+        parse_object::<Value>(&Bytes::from(body.to_string()), objects).map_err(|e| (e.status().as_u16(), e.code()))
     }
 
     #[test]
@@ -411,13 +415,13 @@ mod tests {
 
     #[test]
     fn settle_takes_nothing_or_an_empty_object() {
-        let empty = |body: &str| parse_json::<EmptyBody>(&Bytes::from(body.to_string())).map(|_| ()).map_err(|e| e.code);
+        let empty = |body: &str| parse_json::<EmptyBody>(&Bytes::from(body.to_string())).map(|_| ()).map_err(|e| e.code());
         assert_eq!(empty(""), Ok(()));
         assert_eq!(empty("{}"), Ok(()));
         assert_eq!(empty("[]"), Err("invalid_request"));
         assert_eq!(empty(r#"{"force": true}"#), Err("unknown_field"));
         let twice = parse_json::<crate::app::LimitRequest>(&Bytes::from(r#"{"requested_limit_fen": 1, "requested_limit_fen": 2}"#));
-        assert_eq!(twice.map(|_| ()).map_err(|e| e.code), Err("invalid_request"), "a field given twice");
+        assert_eq!(twice.map(|_| ()).map_err(|e| e.code()), Err("invalid_request"), "a field given twice");
     }
 
     #[test]

@@ -1,103 +1,186 @@
-//! The one error shape of the hub's API: `{"error": {"code": "...", "message": "..."}}` with an HTTP
-//! status. Codes are stable and documented in openapi.json; messages are for people.
+//! The one error type of the hub's use cases, [`AppError`], and its one mapping to HTTP: a status
+//! and `{"error": {"code": "...", "message": "..."}}`. Codes are stable and documented in
+//! openapi.json; messages are for people. Use cases decide on variants, never on codes or statuses.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppError {
+    /// The request is malformed (400).
+    BadRequest { code: &'static str, message: String },
+    /// No valid credentials (401).
+    Unauthorized { code: &'static str, message: String },
+    /// Valid credentials, wrong kind of caller (403).
+    Forbidden { message: String },
+    /// The thing named does not exist, or is not the caller's (404).
+    NotFound { code: &'static str, message: String },
+    /// The request conflicts with the current state (409).
+    Conflict { code: &'static str, message: String },
+    /// Well-formed but not acceptable, including a partner's business refusal (422).
+    Invalid { code: &'static str, message: String },
+    /// A partner's answer is unknown (no answer, a 5xx, our own request not accepted by its
+    /// gateway): the work may be retried with the same Idempotency-Key and resumes (503).
+    Unavailable { code: &'static str, message: String },
+    /// A partner answered something that cannot be trusted or read (502). Also retried: nothing
+    /// was posted on it.
+    BadGateway { code: &'static str, message: String },
+    /// The settlement or repayment moved on since it was read: reload and continue.
+    Stale,
+    /// A rejection produced below the handlers, already an HTTP status (unknown route, body too large).
+    Http { status: StatusCode, code: &'static str, message: String },
+    /// A fault of the hub itself (500); details are logged, never shown.
+    Internal(String),
 }
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+impl AppError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::BadRequest { code, message: message.into() }
     }
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::Invalid { code, message: message.into() }
     }
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::Conflict { code, message: message.into() }
     }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, code, message)
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::NotFound { code, message: message.into() }
     }
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::Unavailable { code, message: message.into() }
     }
-    /// A partner did not answer: the request may be retried with the same idempotency key.
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    pub fn bad_gateway(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::BadGateway { code, message: message.into() }
     }
-    pub fn bad_gateway(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_GATEWAY, code, message)
+    pub fn internal(message: impl Into<String>) -> AppError {
+        AppError::Internal(message.into())
     }
-    pub fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+
+    /// The outcome of the work is not known yet (a partner did not answer, or answered nonsense):
+    /// the answer is not stored against the Idempotency-Key, and a retry resumes the work.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AppError::Unavailable { .. } | AppError::BadGateway { .. } | AppError::Internal(_) => true,
+            AppError::Http { status, .. } => status.is_server_error(),
+            _ => false,
+        }
+    }
+
+    /// The one mapping from a use case's error to HTTP.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } | AppError::Stale => StatusCode::CONFLICT,
+            AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
+            AppError::Http { status, .. } => *status,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest { code, .. }
+            | AppError::Unauthorized { code, .. }
+            | AppError::NotFound { code, .. }
+            | AppError::Conflict { code, .. }
+            | AppError::Invalid { code, .. }
+            | AppError::Unavailable { code, .. }
+            | AppError::BadGateway { code, .. }
+            | AppError::Http { code, .. } => code,
+            AppError::Forbidden { .. } => "forbidden",
+            AppError::Stale => "stale_settlement",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            AppError::BadRequest { message, .. }
+            | AppError::Unauthorized { message, .. }
+            | AppError::Forbidden { message }
+            | AppError::NotFound { message, .. }
+            | AppError::Conflict { message, .. }
+            | AppError::Invalid { message, .. }
+            | AppError::Unavailable { message, .. }
+            | AppError::BadGateway { message, .. }
+            | AppError::Http { message, .. } => message.clone(),
+            AppError::Stale => "the settlement was advanced by another request; read it again".into(),
+            AppError::Internal(_) => "the hub could not complete the request; it is safe to retry with the same Idempotency-Key".into(),
+        }
     }
 
     pub fn body(&self) -> serde_json::Value {
-        json!({"error": {"code": self.code, "message": self.message}})
+        json!({"error": {"code": self.code(), "message": self.message()}})
     }
 }
 
-impl IntoResponse for ApiError {
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code(), self.message())
+    }
+}
+
+impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body())).into_response()
+        if let AppError::Internal(detail) = &self {
+            // Internal details never carry personal data (store and crypto errors only).
+            tracing::error!(error = %detail, "internal error");
+        }
+        (self.status(), axum::Json(self.body())).into_response()
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> ApiError {
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> AppError {
         match e {
-            crate::store::StoreError::Conflict(message) => ApiError::conflict("conflict", message),
-            crate::store::StoreError::StaleSettlement => {
-                ApiError::conflict("stale_settlement", "the settlement was advanced by another request; read it again")
-            }
+            crate::store::StoreError::Conflict(message) => AppError::conflict("conflict", message),
+            crate::store::StoreError::StaleSettlement => AppError::Stale,
             other => {
-                // Logged without request data: store errors never carry personal data.
                 tracing::error!(error = %other, "store failure");
-                ApiError::internal("the hub could not complete the request; it is safe to retry with the same Idempotency-Key")
+                AppError::internal(other.to_string())
             }
         }
     }
 }
 
-impl From<crate::pii::PiiError> for ApiError {
-    fn from(e: crate::pii::PiiError) -> ApiError {
+impl From<crate::pii::PiiError> for AppError {
+    fn from(e: crate::pii::PiiError) -> AppError {
         tracing::error!(error = %e, "personal-data encryption failure");
-        ApiError::internal("personal data could not be processed")
+        AppError::internal("personal data could not be processed")
     }
 }
 
-impl From<crate::insurance_client::InsuranceError> for ApiError {
-    fn from(e: crate::insurance_client::InsuranceError) -> ApiError {
+impl From<crate::insurance_client::InsuranceError> for AppError {
+    fn from(e: crate::insurance_client::InsuranceError) -> AppError {
         use crate::insurance_client::InsuranceError::*;
         match e {
             Refused { infcode, message } => {
-                ApiError::unprocessable("insurance_refused", format!("the insurance center refused ({infcode}): {message}"))
+                AppError::invalid("insurance_refused", format!("the insurance center refused ({infcode}): {message}"))
             }
-            Unreachable(m) => ApiError::unavailable(
+            Unreachable(m) => AppError::unavailable(
                 "insurance_unavailable",
                 format!("the insurance center did not answer ({m}); retry with the same Idempotency-Key"),
             ),
-            BadReply(m) => ApiError::bad_gateway("insurance_bad_reply", format!("the insurance center's reply could not be read: {m}")),
+            BadReply(m) => AppError::bad_gateway("insurance_bad_reply", format!("the insurance center's reply could not be read: {m}")),
         }
     }
 }
 
-impl From<crate::bank_client::BankError> for ApiError {
-    fn from(e: crate::bank_client::BankError) -> ApiError {
+impl From<crate::bank_client::BankError> for AppError {
+    fn from(e: crate::bank_client::BankError) -> AppError {
         use crate::bank_client::BankError::*;
         match e {
-            Refused { code, message } => ApiError::unprocessable("bank_refused", format!("the bank refused ({code}): {message}")),
+            Refused { code, message } => AppError::invalid("bank_refused", format!("the bank refused ({code}): {message}")),
             Unreachable(m) => {
-                ApiError::unavailable("bank_unavailable", format!("the bank did not answer ({m}); retry with the same Idempotency-Key"))
+                AppError::unavailable("bank_unavailable", format!("the bank did not answer ({m}); retry with the same Idempotency-Key"))
             }
-            BadReply(m) => ApiError::bad_gateway("bank_bad_reply", format!("the bank's reply could not be read: {m}")),
+            BadReply(m) => AppError::bad_gateway("bank_bad_reply", format!("the bank's reply could not be read: {m}")),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! numbers as numbers or strings, `null`s, `insuinfo` as an object or an array.
 
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use wugan_domain::settlement::InsuranceSplit;
 use wugan_domain::Fen;
@@ -36,6 +36,8 @@ pub struct InsuranceClient {
     url: String,
     /// 就医地医保区划: the region the hub serves.
     mdtrtarea_admvs: String,
+    /// For `inf_time` (the hub's injected clock).
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 /// A person as the platform knows them (1101).
@@ -66,20 +68,6 @@ pub struct Settled {
     pub setlinfo: Value,
 }
 
-static MSG_SEQUENCE: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh msgid in the national format: fixmedins_code (12) + yyyyMMddHHmmss (14) + sequence (4).
-/// Callers store it before the call and resend the same one on retry.
-pub fn new_msgid(fixmedins_code: &str) -> String {
-    let mut code: String = fixmedins_code.chars().filter(|c| c.is_ascii_alphanumeric()).take(12).collect();
-    while code.len() < 12 {
-        code.push('0');
-    }
-    let stamp: String = crate::clock::china_datetime().chars().filter(char::is_ascii_digit).collect();
-    let seq = MSG_SEQUENCE.fetch_add(1, Ordering::Relaxed) % 10_000;
-    format!("{code}{stamp}{seq:04}")
-}
-
 fn text(v: &Value, field: &str) -> String {
     match v.get(field) {
         Some(Value::String(s)) => s.clone(),
@@ -94,11 +82,11 @@ fn amount(v: &Value, field: &str) -> Result<Fen, InsuranceError> {
 }
 
 impl InsuranceClient {
-    pub fn new(base_url: &str, mdtrtarea_admvs: &str, timeout: Duration) -> InsuranceClient {
+    pub fn new(base_url: &str, mdtrtarea_admvs: &str, timeout: Duration, clock: Arc<dyn crate::clock::Clock>) -> InsuranceClient {
         let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
         let base = base_url.trim_end_matches('/');
         let url = if base.ends_with("callService") { base.to_string() } else { format!("{base}{CALL_SERVICE_PATH}") };
-        InsuranceClient { http, url, mdtrtarea_admvs: mdtrtarea_admvs.to_string() }
+        InsuranceClient { http, url, mdtrtarea_admvs: mdtrtarea_admvs.to_string(), clock }
     }
 
     /// Sends one transaction and returns its `output`.
@@ -110,7 +98,7 @@ impl InsuranceClient {
         insuplc_admdvs: &str,
         input: Value,
     ) -> Result<Value, InsuranceError> {
-        let inf_time = crate::clock::china_datetime();
+        let inf_time = crate::clock::china_datetime_of(self.clock.now_utc());
         let envelope = json!({
             "infno": infno, "msgid": msgid, "mdtrtarea_admvs": self.mdtrtarea_admvs, "insuplc_admdvs": insuplc_admdvs,
             "recer_sys_code": "WUGAN", "dev_no": "", "dev_safe_info": "", "cainfo": "", "signtype": "", "infver": "V1.0",
@@ -135,11 +123,11 @@ impl InsuranceClient {
     }
 
     /// 1101: who is this person and how are they insured.
-    pub async fn person_info(&self, inst: &Institution, cert_type: &str, cert_no: &str) -> Result<PersonInfo, InsuranceError> {
+    pub async fn person_info(&self, msgid: &str, inst: &Institution, cert_type: &str, cert_no: &str) -> Result<PersonInfo, InsuranceError> {
         let input = json!({"data": {"mdtrt_cert_type": cert_type, "mdtrt_cert_no": cert_no, "card_sn": "", "begntime": "",
                                     "psn_cert_type": if cert_type == "02" { "01" } else { "" },
                                     "certno": if cert_type == "02" { cert_no } else { "" }, "psn_name": ""}});
-        let output = self.call("1101", &new_msgid(&inst.fixmedins_code), inst, "", input).await?;
+        let output = self.call("1101", msgid, inst, "", input).await?;
         Self::read_person(&output)
     }
 
@@ -215,13 +203,5 @@ mod tests {
         );
         assert_eq!(s.setl_id.as_deref(), Some("S1"));
         assert!(InsuranceClient::read_settlement(&json!({"setlinfo": {"medfee_sumamt": "1.234"}})).is_err());
-    }
-
-    #[test]
-    fn msgids_have_the_national_shape() {
-        let id = new_msgid("H44030600001");
-        assert_eq!(id.len(), 30);
-        assert!(id.starts_with("H44030600001"));
-        assert_eq!(new_msgid("H1").len(), 30);
     }
 }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod error;
 pub mod insurance_client;
 pub mod model;
+pub mod msgid;
 pub mod pii;
 pub mod store;
 

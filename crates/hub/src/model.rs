@@ -3,6 +3,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use wugan_domain::ledger::AccountBalance;
+use wugan_domain::settlement::saga::{Failure, Hold, Insured, Paid, Stage};
 use wugan_domain::settlement::{InsuranceSplit, SettlementState};
 use wugan_domain::Fen;
 
@@ -155,6 +156,8 @@ pub struct SettlementRow {
     pub idem_key: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Cancelling: insurance has reversed (2208 done); the bank refund is next.
+    pub insurance_reversed: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -193,19 +196,92 @@ pub struct FamilyLinkRow {
     pub created_at: String,
 }
 
-/// 个人账户还款: a credit-line repayment paid from the insurance personal account.
-/// States: `started` → (9901 debit) `account_debited` → (bank repayment) `posted`, or, if the bank
-/// refuses, (9902 undo) `returned`.
+/// 个人账户还款: a credit-line repayment paid from the insurance personal account; its states
+/// are `wugan_domain::repayment::RepaymentStage`.
 #[derive(Clone, Debug)]
 pub struct AccountRepaymentRow {
     pub id: String,
     pub agreement_id: String,
     pub idem_key: String,
     pub amount: Fen,
-    pub state: String,
+    pub stage: wugan_domain::repayment::RepaymentStage,
     pub debit_msgid: String,
     pub cancel_msgid: String,
-    pub txn_id: Option<String>,
-    pub failure: Option<String>,
     pub created_at: String,
+}
+
+impl SettlementRow {
+    /// The saga's stage, rebuilt from the stored columns; `None` when they do not describe one.
+    pub fn stage(&self) -> Option<Stage> {
+        let hold = match self.auth_status.as_deref() {
+            None => Hold::NotAsked,
+            Some("approved") => Hold::Approved { amount: self.held },
+            Some("declined") => Hold::Declined { code: self.decline_code.clone().unwrap_or_default() },
+            Some(_) => return None,
+        };
+        // With an approved hold, a decline code is the bank's refusal of the capture.
+        let capture_declined = match hold {
+            Hold::Approved { .. } => self.decline_code.clone(),
+            _ => None,
+        };
+        let insured = || Some(Insured { setl_id: self.setl_id.clone().unwrap_or_default(), split: self.split? });
+        let failure = || match (&self.failure_code, &self.failure_message) {
+            (Some(code), message) if code == "insurance_refused" => {
+                Some(Failure { code: code.clone(), message: message.clone().unwrap_or_default() })
+            }
+            _ => None,
+        };
+        let paid = |hold: Hold| Some(Paid { hold, insured: insured()?, captured: self.captured, decline_code: self.decline_code.clone() });
+        Some(match self.state {
+            SettlementState::Started => Stage::Started,
+            SettlementState::PreSettled => Stage::PreSettled { estimate_cash: self.estimate_cash? },
+            SettlementState::Authorized => Stage::Authorized { hold, refusal: failure() },
+            SettlementState::InsuranceSettled => Stage::InsuranceSettled { hold, insured: insured()?, capture_declined },
+            SettlementState::Settled => Stage::Settled(paid(hold)?),
+            SettlementState::SettledUnpaid => Stage::SettledUnpaid(paid(hold)?),
+            SettlementState::Failed => Stage::Failed { hold, failure: failure()? },
+            SettlementState::Cancelling => Stage::Cancelling { paid: paid(hold)?, insurance_reversed: self.insurance_reversed },
+            SettlementState::Cancelled => Stage::Cancelled(paid(hold)?),
+        })
+    }
+
+    /// Writes a stage into the columns that store it.
+    pub fn set_stage(&mut self, stage: &Stage) {
+        self.state = stage.state();
+        if let Stage::PreSettled { estimate_cash } = stage {
+            self.estimate_cash = Some(*estimate_cash);
+        }
+        if let Some(hold) = stage.hold() {
+            let (status, held, code) = match hold {
+                Hold::NotAsked => (None, Fen::ZERO, None),
+                Hold::Approved { amount } => (Some("approved"), *amount, None),
+                Hold::Declined { code } => (Some("declined"), Fen::ZERO, Some(code.clone())),
+            };
+            self.auth_status = status.map(str::to_string);
+            self.held = held;
+            self.decline_code = code;
+        }
+        match stage {
+            Stage::Authorized { refusal: Some(f), .. } | Stage::Failed { failure: f, .. } => {
+                self.failure_code = Some(f.code.clone());
+                self.failure_message = Some(f.message.clone());
+            }
+            Stage::InsuranceSettled { insured, capture_declined, .. } => {
+                self.setl_id = Some(insured.setl_id.clone());
+                self.split = Some(insured.split);
+                if capture_declined.is_some() {
+                    self.decline_code = capture_declined.clone();
+                }
+            }
+            _ => {}
+        }
+        if let Some(paid) = stage.paid() {
+            self.setl_id = Some(paid.insured.setl_id.clone());
+            self.split = Some(paid.insured.split);
+            self.captured = paid.captured;
+            self.unpaid = paid.unpaid();
+            self.decline_code = paid.decline_code.clone();
+        }
+        self.insurance_reversed = matches!(stage, Stage::Cancelling { insurance_reversed: true, .. });
+    }
 }

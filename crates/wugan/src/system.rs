@@ -254,26 +254,15 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     }
     let app = Arc::new(App::new(store, config));
     // Whatever a previous run left between steps is resumed now, then checked again periodically.
-    let resumed = app.resume_unfinished(Duration::ZERO).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    let resumed = app.resume_unfinished(Duration::ZERO).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     if resumed > 0 {
         tracing::info!(resumed, "resumed unfinished settlements");
     }
     if let Err(e) = app.sync_bank_events().await {
-        tracing::warn!(code = e.code, "bank events not read yet");
+        tracing::warn!(code = e.code(), "bank events not read yet");
     }
-    let worker = app.clone();
     let interval = opts.worker_interval.unwrap_or(Duration::from_secs(15));
-    let worker_task = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(interval).await;
-            if let Err(e) = worker.resume_unfinished(Duration::from_secs(30)).await {
-                tracing::warn!(code = e.code, "recovery pass failed");
-            }
-            if let Err(e) = worker.sync_bank_events().await {
-                tracing::warn!(code = e.code, "bank events not read");
-            }
-        }
-    });
+    let worker_task = wugan_hub::app::spawn_recovery(app.clone(), interval);
     let (hub_addr, server_task) = serve_on(hub_listener, wugan_hub::api::router(app.clone()))?;
     Ok(System {
         app,

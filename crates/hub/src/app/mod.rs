@@ -1,0 +1,132 @@
+//! The hub's use cases: sign a patient up, register a visit, upload fees, pre-settle, settle at the
+//! doctor's click, cancel. Each talks to the insurance center and the bank through their clients and
+//! records everything in the store; the money rules themselves live in `wugan_domain`.
+
+mod agreements;
+mod commands;
+mod credit;
+mod exceptions;
+mod recovery;
+mod settlement;
+mod visits;
+
+pub use commands::*;
+pub use recovery::{spawn_recovery, IDLE_BEFORE_RESUME, MAX_BACKOFF};
+pub use settlement::settlement_view;
+
+use crate::bank_client::{Authorization, BankClient, BankEndpoint, BankError};
+use crate::error::AppError;
+use crate::insurance_client::{Institution, InsuranceClient, InsuranceError};
+use crate::model::*;
+use crate::pii::{mask, mask_name, DataKey};
+use crate::store::Store;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+use wugan_domain::settlement::{InsuranceSplit, Parties, SettlementState};
+use wugan_domain::Fen;
+
+/// Largest amount accepted on one fee line: 1,000,000 yuan. Anything above is a typing error.
+const MAX_LINE_FEN: Fen = Fen::yuan(1_000_000);
+const MAX_LINES_PER_UPLOAD: usize = 500;
+/// Failed resumptions before a settlement is parked for an operator (with the worker's 15 s pass,
+/// about five minutes of a partner's silence).
+pub const MAX_ATTEMPTS: i64 = 20;
+/// Family members one agreement may pay for (the practice in Guangzhou's family accounts).
+pub const MAX_FAMILY_MEMBERS: i64 = 5;
+
+pub struct HubConfig {
+    /// 就医地医保区划 of the region this hub serves.
+    pub admdvs: String,
+    pub insurance_url: String,
+    pub banks: Vec<BankEndpoint>,
+    /// Credit limit asked for at signing when the patient names none (5,000 yuan).
+    pub default_credit_limit: Fen,
+    pub partner_timeout: Duration,
+    pub data_key: DataKey,
+}
+
+pub struct App {
+    pub store: Store,
+    /// msgids unique across processes and restarts (see `msgid`).
+    msgids: crate::msgid::MsgIds,
+    pub insurance: InsuranceClient,
+    pub banks: BTreeMap<String, BankClient>,
+    pub config: HubConfig,
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// The hub's own identity in envelopes it sends without a hospital (signing up a patient).
+fn hub_institution() -> Institution {
+    Institution { fixmedins_code: "WUGANHUB0000".into(), fixmedins_name: "wugan hub".into() }
+}
+
+fn hospital_institution(code: &str) -> Institution {
+    Institution { fixmedins_code: code.to_string(), fixmedins_name: code.to_string() }
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), AppError> {
+    if value.trim().is_empty() {
+        return Err(AppError::invalid("missing_field", format!("{field} must not be empty")));
+    }
+    if value.chars().count() > max {
+        return Err(AppError::invalid("field_too_long", format!("{field} is longer than {max} characters")));
+    }
+    Ok(())
+}
+
+fn check_cert_type(value: &str) -> Result<(), AppError> {
+    match value {
+        "01" | "02" | "03" => Ok(()),
+        _ => Err(AppError::invalid(
+            "bad_cert_type",
+            "mdtrt_cert_type must be 01 (e-voucher token), 02 (ID card) or 03 (social security card)",
+        )),
+    }
+}
+
+impl App {
+    pub fn new(store: Store, config: HubConfig) -> App {
+        let insurance = InsuranceClient::new(&config.insurance_url, &config.admdvs, config.partner_timeout, store.clock.clone());
+        let banks = config.banks.iter().map(|b| (b.bank_code.clone(), BankClient::new(b.clone(), config.partner_timeout))).collect();
+        App { store, msgids: Default::default(), insurance, banks, config }
+    }
+
+    /// Now, as the hub stores times (from the injected clock).
+    pub fn now(&self) -> String {
+        self.store.now()
+    }
+
+    /// Now in China time, as the national interface writes it.
+    fn china_datetime(&self) -> String {
+        crate::clock::china_datetime_of(self.store.clock.now_utc())
+    }
+
+    /// A fresh insurance msgid for an institution, never issued before by any process.
+    pub(crate) async fn msgid(&self, fixmedins_code: &str) -> Result<String, AppError> {
+        Ok(self.msgids.next(&self.store, self.store.clock.as_ref(), fixmedins_code).await?)
+    }
+
+    fn bank(&self, bank_code: &str) -> Result<&BankClient, AppError> {
+        self.banks.get(bank_code).ok_or_else(|| AppError::invalid("unknown_bank", format!("no contract with bank {bank_code}")))
+    }
+}
+
+/// A short, stable digest of a caller's idempotency key, for request ids the bank accepts.
+fn short_hash(key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(key.as_bytes())[..8])
+}
+
+fn person_error(e: InsuranceError) -> AppError {
+    match e {
+        InsuranceError::Refused { message, .. } => {
+            AppError::invalid("person_not_found", format!("the insurance center does not know this person: {message}"))
+        }
+        other => other.into(),
+    }
+}

@@ -1,0 +1,353 @@
+use super::*;
+use wugan_domain::seamless::Suspension;
+use wugan_domain::settlement::saga::{self, Call, Insured, Outcome, Reply, SagaError, Stage};
+
+impl App {
+    fn settle_input(&self, visit: &VisitRow, medfee: Fen, acct_used: bool) -> Value {
+        json!({"data": {
+            "psn_no": visit.psn_no, "mdtrt_cert_type": visit.mdtrt_cert_type,
+            "mdtrt_cert_no": self.config.data_key.open(&visit.mdtrt_cert_no_enc).unwrap_or_default(),
+            "med_type": visit.med_type, "medfee_sumamt": medfee.to_yuan_string(), "psn_setlway": "01", "mdtrt_id": visit.mdtrt_id,
+            "chrg_bchno": "0000", "acct_used_flag": if acct_used { "1" } else { "0" }, "insutype": visit.insutype,
+        }})
+    }
+
+    pub async fn pre_settle(&self, hospital: &str, visit_id: &str) -> Result<Value, AppError> {
+        let visit = self.own_visit(hospital, visit_id).await?;
+        if visit.status != VisitStatus::Registered {
+            return Err(AppError::conflict(
+                "visit_not_open",
+                format!("there is nothing to estimate on a visit that is {}", visit.status.as_str()),
+            ));
+        }
+        let medfee = self.open_medfee(&visit).await?;
+        let acct_used = self.agreement_of(&visit).await?.map(|a| a.use_personal_account).unwrap_or(false);
+        let inst = hospital_institution(hospital);
+        let output = self
+            .insurance
+            .call("2206", &self.msgid(hospital).await?, &inst, &visit.insuplc_admdvs, self.settle_input(&visit, medfee, acct_used))
+            .await?;
+        let estimate = InsuranceClient::read_settlement(&output)?;
+        estimate.split.validate(medfee).map_err(|e| AppError::bad_gateway("insurance_bad_reply", e.to_string()))?;
+        Ok(json!({"visit_id": visit_id, "estimate": split_view(&estimate.split), "seamless": visit.agreement_id.is_some()}))
+    }
+
+    async fn open_medfee(&self, visit: &VisitRow) -> Result<Fen, AppError> {
+        let lines = self.store.fee_lines(&visit.id).await?;
+        if lines.iter().any(|l| !l.uploaded) {
+            return Err(AppError::conflict("upload_in_progress", "an earlier fee upload has not completed; resend it first"));
+        }
+        if lines.is_empty() {
+            return Err(AppError::conflict("no_fees", "no fee lines have been uploaded for this visit"));
+        }
+        Ok(lines.iter().map(|l| l.amount).sum())
+    }
+
+    async fn agreement_of(&self, visit: &VisitRow) -> Result<Option<AgreementRow>, AppError> {
+        match &visit.agreement_id {
+            Some(id) => Ok(self.store.agreement(id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// The doctor's click (医生点击结算): insurance settles at once, the patient's cash share is
+    /// charged to their bank agreement, the hospital is credited, the ledger records it all.
+    /// The doctor's click (医生点击结算): insurance settles at once, the patient's cash share is
+    /// charged to their bank agreement, the hospital is credited, the ledger records it all. A
+    /// visit whose last attempt failed or was cancelled is settled again as a new attempt.
+    pub async fn settle(&self, hospital: &str, visit_id: &str, idem_key: &str) -> Result<Value, AppError> {
+        let visit = self.own_visit(hospital, visit_id).await?;
+        let Some(agreement_id) = visit.agreement_id.clone() else {
+            let reason = visit.seamless_reason.as_deref().and_then(Suspension::parse).unwrap_or(Suspension::NotSigned);
+            let message = match reason {
+                Suspension::NotSigned => reason.message().to_string(),
+                other => {
+                    format!("seamless payment was suspended when this visit was registered: {}; settle at the window", other.message())
+                }
+            };
+            return Err(AppError::conflict("seamless_not_enabled", message));
+        };
+        if let Some(existing) = self.store.settlement_of_visit(visit_id).await? {
+            if let Some(answer) = self.existing_attempt(existing, &visit, idem_key).await? {
+                return answer.map(|s| settlement_view(&s));
+            }
+        }
+        let agreement = self.store.agreement(&agreement_id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?;
+        if agreement.status != AgreementStatus::Active {
+            return Err(AppError::conflict("agreement_not_active", "the patient's agreement was revoked after registration"));
+        }
+        let medfee = self.open_medfee(&visit).await?;
+        let row = SettlementRow {
+            id: new_id("stl"),
+            visit_id: visit.id.clone(),
+            hospital_code: hospital.to_string(),
+            agreement_id,
+            state: SettlementState::Started,
+            presettle_msgid: self.msgid(hospital).await?,
+            settle_msgid: self.msgid(hospital).await?,
+            cancel_msgid: None,
+            medfee,
+            estimate_cash: None,
+            setl_id: None,
+            split: None,
+            auth_request_id: None,
+            auth_status: None,
+            held: Fen::ZERO,
+            decline_code: None,
+            captured: Fen::ZERO,
+            unpaid: Fen::ZERO,
+            failure_code: None,
+            failure_message: None,
+            setlinfo_json: None,
+            attempts: 0,
+            parked_reason: None,
+            idem_key: Some(idem_key.to_string()),
+            created_at: self.now(),
+            updated_at: self.now(),
+            insurance_reversed: false,
+        };
+        let (row, created) = self.store.create_settlement(&row).await?;
+        if !created {
+            if let Some(answer) = self.existing_attempt(row, &visit, idem_key).await? {
+                return answer.map(|s| settlement_view(&s));
+            }
+            return Err(AppError::conflict("settlement_in_progress", "another click on this visit is being settled; retry shortly"));
+        }
+        self.advance(row, &visit, false).await.map(|s| settlement_view(&s))
+    }
+
+    /// What a click answers when the visit already has an attempt: the same click again gets its
+    /// settlement; an unfinished one is moved on; a standing one refuses a second; a failed or
+    /// cancelled one lets a new attempt start (`None`).
+    async fn existing_attempt(
+        &self,
+        existing: SettlementRow,
+        visit: &VisitRow,
+        idem_key: &str,
+    ) -> Result<Option<Result<SettlementRow, AppError>>, AppError> {
+        let state = existing.state;
+        if existing.idem_key.as_deref() == Some(idem_key) && state.is_final() {
+            return Ok(Some(Ok(existing)));
+        }
+        Ok(match state {
+            s if !s.is_final() => Some(self.advance(existing, visit, true).await),
+            SettlementState::Settled | SettlementState::SettledUnpaid => {
+                Some(Err(AppError::conflict("already_settled", format!("this visit's settlement is {}", state.as_str()))))
+            }
+            _ => None,
+        })
+    }
+
+    /// Moves a settlement on from wherever it stands until it is final or a partner's answer is
+    /// unknown. `in_doubt` says an earlier run may have left a call with an unknown outcome, so the
+    /// partner's record is asked before that call is sent again. A run that stops on a partner's
+    /// silence is counted; after `MAX_ATTEMPTS` the settlement is parked in the exceptions queue.
+    pub async fn advance(&self, s: SettlementRow, visit: &VisitRow, in_doubt: bool) -> Result<SettlementRow, AppError> {
+        let id = s.id.clone();
+        let result = self.drive(s, visit, in_doubt).await;
+        if let Err(e) = &result {
+            if e.is_retryable() {
+                self.store.note_failed_attempt(&id, &e.to_string(), MAX_ATTEMPTS).await?;
+            }
+        }
+        result
+    }
+
+    /// The orchestrator: persist, call, apply. Every decision is the saga's.
+    async fn drive(&self, mut s: SettlementRow, visit: &VisitRow, mut in_doubt: bool) -> Result<SettlementRow, AppError> {
+        let agreement = self.store.agreement(&s.agreement_id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?;
+        let settlement_id = s.id.clone();
+        let parties = Parties {
+            settlement_id: &settlement_id,
+            hospital_code: &visit.hospital_code,
+            psn_no: &visit.psn_no,
+            insuplc_admdvs: &visit.insuplc_admdvs,
+            insutype: &visit.insutype,
+            bank_code: &agreement.bank_code,
+            bank_agreement_id: &agreement.bank_agreement_id,
+        };
+        loop {
+            let stage = s.stage().ok_or_else(|| AppError::internal(format!("settlement {} is stored in no stage the saga knows", s.id)))?;
+            let Some(call) = saga::next_call(&stage) else { return Ok(s) };
+            // Err: the outcome is unknown; the stage stays as it is (saga::apply of Unknown).
+            let outcome = self.make_call(&s, &call, visit, &agreement, in_doubt).await?;
+            let refusal = match &outcome {
+                Outcome::Refused { code, message } => Some(format!("({code}): {message}")),
+                _ => None,
+            };
+            let step = saga::apply(&stage, &parties, s.medfee, &call, outcome).map_err(|e| self.saga_error(&s, e))?;
+            let from = s.state;
+            s.set_stage(&step.stage);
+            if matches!(call, Call::Authorize { .. }) {
+                s.auth_request_id = Some(format!("{}:auth", s.id));
+            }
+            let cancel_refused = call == Call::ReverseInsurance && step.stage.state().is_final();
+            if cancel_refused {
+                s.cancel_msgid = None; // the next cancellation is a new request
+            }
+            match self.store.save_settlement(&s, from, &step.transfers).await {
+                Ok(()) => {}
+                Err(crate::store::StoreError::StaleSettlement) => {
+                    // Another run advanced it meanwhile: continue from what it wrote.
+                    s = self.store.settlement(&s.id).await?.ok_or_else(|| AppError::internal("settlement vanished"))?;
+                    in_doubt = true;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if cancel_refused {
+                let reason = refusal.unwrap_or_default();
+                return Err(AppError::invalid("insurance_refused", format!("the insurance center refused the cancellation {reason}")));
+            }
+            in_doubt = false;
+        }
+    }
+
+    fn saga_error(&self, s: &SettlementRow, e: SagaError) -> AppError {
+        tracing::warn!(settlement = %s.id, error = %e, "a partner's answer cannot be applied");
+        match e {
+            SagaError::Figures(_) => AppError::bad_gateway("insurance_bad_reply", e.to_string()),
+            SagaError::RefusedUnrefusable { .. } => AppError::bad_gateway("partner_refused", e.to_string()),
+            _ => AppError::bad_gateway("partner_bad_reply", e.to_string()),
+        }
+    }
+
+    /// Makes the saga's call with the request ids fixed for it. `Err` is an unknown outcome.
+    async fn make_call(
+        &self,
+        s: &SettlementRow,
+        call: &Call,
+        visit: &VisitRow,
+        agreement: &AgreementRow,
+        in_doubt: bool,
+    ) -> Result<Outcome, AppError> {
+        let inst = hospital_institution(&visit.hospital_code);
+        let bank = self.bank(&agreement.bank_code)?;
+        let (auth, capture) = (format!("{}:auth", s.id), format!("{}:capture", s.id));
+        let input = || self.settle_input(visit, s.medfee, agreement.use_personal_account);
+        let insurance_refused = |e: InsuranceError| match e {
+            InsuranceError::Refused { infcode, message } => Ok(Outcome::Refused { code: infcode.to_string(), message }),
+            other => Err(AppError::from(other)),
+        };
+        let bank_refused = |e: BankError| match e {
+            BankError::Refused { code, message } => Ok(Outcome::Refused { code, message }),
+            other => Err(AppError::from(other)),
+        };
+        let done = |r: Reply| Ok(Outcome::Done(r));
+        match call {
+            Call::PreSettle => match self.insurance.call("2206", &s.presettle_msgid, &inst, &visit.insuplc_admdvs, input()).await {
+                Ok(output) => done(Reply::Estimated { split: InsuranceClient::read_settlement(&output)?.split }),
+                Err(e) => insurance_refused(e),
+            },
+            Call::Authorize { amount } => {
+                match bank.authorize(&auth, &agreement.bank_agreement_id, *amount, &visit.hospital_code, in_doubt).await {
+                    Ok(Authorization::Approved { amount }) => done(Reply::Held { amount }),
+                    Ok(Authorization::Declined { code }) => Ok(Outcome::Refused { code, message: "declined".into() }),
+                    Err(e) => bank_refused(e),
+                }
+            }
+            Call::SettleInsurance => {
+                let outcome = match self.settled_already(visit, &inst, in_doubt).await? {
+                    Some(output) => Ok(output),
+                    None => self.insurance.call("2207", &s.settle_msgid, &inst, &visit.insuplc_admdvs, input()).await,
+                };
+                match outcome {
+                    Ok(output) => {
+                        let settled = InsuranceClient::read_settlement(&output)?;
+                        done(Reply::Insured(Insured { setl_id: settled.setl_id.unwrap_or_default(), split: settled.split }))
+                    }
+                    Err(e) => insurance_refused(e),
+                }
+            }
+            Call::Capture { amount } => {
+                bank.capture(&capture, &auth, *amount, in_doubt).await.map_or_else(bank_refused, |_| done(Reply::Captured))
+            }
+            Call::Void => bank.void(&format!("{}:void", s.id), &auth, in_doubt).await.map_or_else(bank_refused, |_| done(Reply::Voided)),
+            Call::ReverseInsurance => {
+                let msgid = s.cancel_msgid.clone().ok_or_else(|| AppError::internal("cancelling without a msgid"))?;
+                let input = json!({"data": {"setl_id": s.setl_id, "mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no}});
+                self.insurance
+                    .call("2208", &msgid, &inst, &visit.insuplc_admdvs, input)
+                    .await
+                    .map_or_else(insurance_refused, |_| done(Reply::Reversed))
+            }
+            Call::Refund { amount } => bank
+                .refund(&format!("{}:refund", s.id), &capture, *amount, in_doubt)
+                .await
+                .map_or_else(bank_refused, |_| done(Reply::Refunded)),
+        }
+    }
+
+    /// After an unknown outcome, asks the insurance center (5203 结算信息查询, by mdtrt_id) whether
+    /// the visit is already settled, before 2207 is sent again. `None`: not settled (or not in doubt).
+    async fn settled_already(&self, visit: &VisitRow, inst: &Institution, in_doubt: bool) -> Result<Option<Value>, AppError> {
+        if !in_doubt {
+            return Ok(None);
+        }
+        let input = json!({"data": {"mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no, "setl_id": ""}});
+        match self.insurance.call("5203", &self.msgid(&visit.hospital_code).await?, inst, &visit.insuplc_admdvs, input).await {
+            Ok(output) => {
+                let cancelled = output.get("setlinfo").and_then(|i| i.get("refd_setl_flag")).and_then(Value::as_str) == Some("1");
+                Ok(if cancelled { None } else { Some(output) })
+            }
+            // No settlement on record: 2207 never took effect, so sending it is safe.
+            Err(InsuranceError::Refused { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// 结算撤销: reverses insurance (2208), refunds the bank, and posts the reversing transfers.
+    pub async fn cancel_settlement(&self, hospital: &str, visit_id: &str) -> Result<Value, AppError> {
+        let visit = self.own_visit(hospital, visit_id).await?;
+        let s = self
+            .store
+            .settlement_of_visit(visit_id)
+            .await?
+            .ok_or_else(|| AppError::conflict("not_settled", "this visit has no settlement to cancel"))?;
+        let stage = s.stage().ok_or_else(|| AppError::internal("a settlement in no stage"))?;
+        match stage {
+            Stage::Cancelled(_) => Err(AppError::conflict("already_cancelled", "this settlement is already cancelled")),
+            Stage::Cancelling { .. } => self.advance(s, &visit, true).await.map(|s| settlement_view(&s)),
+            stage => {
+                let Some(cancelling) = saga::begin_cancel(&stage) else {
+                    return Err(AppError::conflict(
+                        "not_settled",
+                        format!("a settlement that is {} cannot be cancelled", s.state.as_str()),
+                    ));
+                };
+                let mut s = s;
+                let from = s.state;
+                s.cancel_msgid = Some(self.msgid(hospital).await?);
+                s.set_stage(&cancelling);
+                self.store.save_settlement(&s, from, &[]).await?;
+                self.advance(s, &visit, false).await.map(|s| settlement_view(&s))
+            }
+        }
+    }
+}
+
+fn split_view(s: &InsuranceSplit) -> Value {
+    json!({
+        "medfee_fen": s.medfee.0, "fund_fen": s.fund.0, "personal_account_fen": s.personal_account.0,
+        "cash_fen": s.cash.0, "hospital_part_fen": s.hospital_part.0,
+    })
+}
+
+pub fn settlement_view(s: &SettlementRow) -> Value {
+    let split = s.split.unwrap_or_default();
+    let hospital_credited = match s.state {
+        SettlementState::Settled | SettlementState::SettledUnpaid => split.fund + split.personal_account + s.captured,
+        _ => Fen::ZERO,
+    };
+    json!({
+        "id": s.id, "visit_id": s.visit_id, "state": s.state.as_str(), "setl_id": s.setl_id,
+        "medfee_fen": s.medfee.0, "fund_fen": split.fund.0, "personal_account_fen": split.personal_account.0,
+        "cash_fen": split.cash.0, "bank_fen": s.captured.0, "unpaid_fen": s.unpaid.0, "hospital_part_fen": split.hospital_part.0,
+        "hospital_credited_fen": hospital_credited.0,
+        // Money still reserved at the bank: only between the hold and its capture or void.
+        "bank": {"authorization": s.auth_status, "held_fen": s.stage().map(|st| st.open_hold()).unwrap_or_default().0,
+                 "decline_code": s.decline_code},
+        "failure": s.failure_code.as_ref().map(|code| json!({"code": code, "message": s.failure_message})),
+        "created_at": s.created_at, "updated_at": s.updated_at,
+    })
+}

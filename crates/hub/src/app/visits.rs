@@ -1,0 +1,305 @@
+use super::*;
+
+impl App {
+    pub async fn register_visit(&self, hospital: &str, req: RegisterVisitRequest, idem_key: &str) -> Result<Value, AppError> {
+        check_text("ipt_otp_no", &req.ipt_otp_no, 30)?;
+        check_cert_type(&req.mdtrt_cert_type)?;
+        check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
+        if !matches!(req.med_type(), "11" | "12" | "13" | "14" | "19" | "51") {
+            return Err(AppError::invalid("bad_med_type", "med_type must be an outpatient type: 11, 12, 13, 14, 19 or 51"));
+        }
+        let row = match self.store.visit_by_hospital_no(hospital, &req.ipt_otp_no).await? {
+            // A registration whose 2201 outcome is unknown: resend it with the same msgid.
+            Some(v) if v.status == VisitStatus::Registering => v,
+            // The same request again, whose answer was lost: the visit it registered.
+            Some(v) if v.idem_key.as_deref() == Some(idem_key) => return self.visit_view(&v).await,
+            Some(_) => return Err(AppError::conflict("visit_exists", format!("visit {} is already registered", req.ipt_otp_no))),
+            None => self.new_visit(hospital, &req, idem_key).await?,
+        };
+        let cert_no = self.config.data_key.open(&row.mdtrt_cert_no_enc)?;
+        let input = json!({"data": {
+            "psn_no": row.psn_no, "insutype": row.insutype, "begntime": row.begntime,
+            "mdtrt_cert_type": row.mdtrt_cert_type, "mdtrt_cert_no": cert_no, "ipt_otp_no": row.ipt_otp_no,
+            "atddr_no": req.atddr_no.clone().unwrap_or_default(), "dr_name": req.dr_name.clone().unwrap_or_default(),
+            "dept_code": req.dept_code.clone().unwrap_or_default(), "dept_name": req.dept_name.clone().unwrap_or_default(),
+            "caty": req.caty.clone().unwrap_or_default(),
+        }});
+        let inst = hospital_institution(hospital);
+        let output = match self.insurance.call("2201", &row.register_msgid, &inst, &row.insuplc_admdvs, input).await {
+            Ok(output) => output,
+            Err(e @ InsuranceError::Refused { .. }) => {
+                self.store.delete_unregistered_visit(&row.id).await?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mdtrt_id = output
+            .get("data")
+            .and_then(|d| d.get("mdtrt_id"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| AppError::bad_gateway("insurance_bad_reply", "2201 without mdtrt_id"))?;
+        self.store.complete_registration(&row.id, mdtrt_id).await?;
+        let row = self.store.visit(&row.id).await?.ok_or_else(|| AppError::internal("visit vanished"))?;
+        self.visit_view(&row).await
+    }
+
+    /// Identifies the patient (1101), finds their agreement, and writes the visit before 2201 is sent.
+    async fn new_visit(&self, hospital: &str, req: &RegisterVisitRequest, idem_key: &str) -> Result<VisitRow, AppError> {
+        let inst = hospital_institution(hospital);
+        let person = self
+            .insurance
+            .person_info(&self.msgid(hospital).await?, &inst, &req.mdtrt_cert_type, req.mdtrt_cert_no.trim())
+            .await
+            .map_err(person_error)?;
+        if req.psn_no.as_deref().is_some_and(|p| p != person.psn_no) {
+            return Err(AppError::invalid("person_mismatch", "psn_no is not the person this certificate identifies"));
+        }
+        // Their own agreement, or the one a family member signed for them (亲情付).
+        let agreement = self.store.paying_agreement_for(&person.psn_no).await?.map(|(a, _)| a);
+        // The insurance the HIS names; else the one they signed with; else their first.
+        let wanted = req.insutype.clone().or_else(|| agreement.as_ref().filter(|a| a.psn_no == person.psn_no).map(|a| a.insutype.clone()));
+        let insurance = match wanted {
+            Some(t) if req.insutype.is_some() => Some(person.insurances.iter().find(|i| i.insutype == t).ok_or_else(|| {
+                AppError::invalid("insutype_not_held", format!("the insurance center has no insurance {t} for this person"))
+            })?),
+            Some(t) => person.insurances.iter().find(|i| i.insutype == t).or(person.insurances.first()),
+            None => person.insurances.first(),
+        }
+        .ok_or_else(|| AppError::invalid("not_insured", "the insurance center has no insurance for this person"))?;
+        let row = VisitRow {
+            id: new_id("vis"),
+            hospital_code: hospital.to_string(),
+            ipt_otp_no: req.ipt_otp_no.clone(),
+            psn_no: person.psn_no.clone(),
+            insutype: insurance.insutype.clone(),
+            insuplc_admdvs: insurance.insuplc_admdvs.clone(),
+            mdtrt_cert_type: req.mdtrt_cert_type.clone(),
+            mdtrt_cert_no_enc: self.config.data_key.seal(req.mdtrt_cert_no.trim())?,
+            med_type: req.med_type().to_string(),
+            register_msgid: self.msgid(hospital).await?,
+            begntime: req.begntime.clone().filter(|b| !b.trim().is_empty()).unwrap_or_else(|| self.china_datetime()),
+            mdtrt_id: String::new(),
+            agreement_id: agreement.as_ref().filter(|a| a.suspended_reason.is_none()).map(|a| a.id.clone()),
+            seamless_reason: match &agreement {
+                None => Some("not_signed".into()),
+                Some(a) => a.suspended_reason.clone(),
+            },
+            status: VisitStatus::Registering,
+            idem_key: Some(idem_key.to_string()),
+            created_at: self.now(),
+        };
+        match self.store.insert_visit(&row).await {
+            Ok(()) => Ok(row),
+            Err(crate::store::StoreError::Conflict(_)) => {
+                Err(AppError::conflict("visit_exists", format!("visit {} is already registered", req.ipt_otp_no)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(super) async fn own_visit(&self, hospital: &str, visit_id: &str) -> Result<VisitRow, AppError> {
+        match self.store.visit(visit_id).await? {
+            // Another hospital's visit is answered exactly like a missing one: nothing leaks.
+            Some(v) if v.hospital_code == hospital => Ok(v),
+            _ => Err(AppError::not_found("visit_not_found", format!("no visit {visit_id} at this hospital"))),
+        }
+    }
+
+    pub async fn visit(&self, hospital: &str, visit_id: &str) -> Result<Value, AppError> {
+        let v = self.own_visit(hospital, visit_id).await?;
+        self.visit_view(&v).await
+    }
+
+    async fn visit_view(&self, v: &VisitRow) -> Result<Value, AppError> {
+        let lines: Vec<FeeLineRow> = self.store.fee_lines(&v.id).await?.into_iter().filter(|l| l.uploaded).collect();
+        let medfee: Fen = lines.iter().map(|l| l.amount).sum();
+        let settlement = self.store.settlement_of_visit(&v.id).await?;
+        Ok(json!({
+            "id": v.id, "ipt_otp_no": v.ipt_otp_no, "hospital_code": v.hospital_code, "psn_no": v.psn_no, "insutype": v.insutype,
+            "med_type": v.med_type, "mdtrt_id": v.mdtrt_id, "status": v.status.as_str(),
+            "seamless": {"enabled": v.agreement_id.is_some(), "agreement_id": v.agreement_id, "reason": v.seamless_reason},
+            "fee_lines": lines.len(), "medfee_fen": medfee.0,
+            "settlement": settlement.as_ref().map(settlement_view),
+            "created_at": v.created_at,
+        }))
+    }
+
+    pub async fn upload_fees(&self, hospital: &str, visit_id: &str, req: FeeUploadRequest) -> Result<Value, AppError> {
+        let visit = self.own_visit(hospital, visit_id).await?;
+        if visit.status != VisitStatus::Registered || self.store.settlement_of_visit(visit_id).await?.is_some() {
+            return Err(AppError::conflict("visit_not_open", "fees can only be added to a registered visit before it is settled"));
+        }
+        if req.lines.is_empty() || req.lines.len() > MAX_LINES_PER_UPLOAD {
+            return Err(AppError::invalid("bad_lines", format!("send 1 to {MAX_LINES_PER_UPLOAD} fee lines")));
+        }
+        let china_now = self.china_datetime();
+        let mut details = Vec::with_capacity(req.lines.len());
+        let mut seen = HashSet::new();
+        for (i, line) in req.lines.iter().enumerate() {
+            let (detail, amount) = fee_detail(line, i, &visit, &china_now)?;
+            let sn = detail["feedetl_sn"].as_str().unwrap_or_default().to_string();
+            if !seen.insert(sn.clone()) {
+                return Err(AppError::invalid("duplicate_fee_line", format!("fee line {sn} appears twice in this upload")));
+            }
+            details.push((sn, amount, detail));
+        }
+        let batch = self.fee_batch(&visit, details).await?;
+        let inst = hospital_institution(hospital);
+        let feedetail: Vec<Value> = batch.iter().map(|l| serde_json::from_str(&l.detail_json).unwrap_or(Value::Null)).collect();
+        let msgid = batch[0].upload_msgid.clone();
+        let output = match self.insurance.call("2204", &msgid, &inst, &visit.insuplc_admdvs, json!({"feedetail": feedetail})).await {
+            Ok(output) => output,
+            Err(e @ InsuranceError::Refused { .. }) => {
+                self.store.delete_fee_batch(visit_id, &msgid).await?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let results = output.get("result").and_then(Value::as_array).cloned().unwrap_or_default();
+        let by_sn: BTreeMap<String, String> =
+            results.iter().filter_map(|r| Some((text_field(r.as_object()?, "feedetl_sn")?, r.to_string()))).collect();
+        let marks: Vec<(String, String)> =
+            batch.iter().map(|l| (l.feedetl_sn.clone(), by_sn.get(&l.feedetl_sn).cloned().unwrap_or_else(|| "{}".into()))).collect();
+        self.store.mark_fee_lines_uploaded(visit_id, &marks).await?;
+        let all = self.store.fee_lines(visit_id).await?;
+        let lines: Vec<Value> = all.iter().filter(|l| l.upload_msgid == msgid).map(fee_line_view).collect();
+        let total: Fen = all.iter().filter(|l| l.uploaded).map(|l| l.amount).sum();
+        Ok(json!({"visit_id": visit_id, "lines": lines, "medfee_fen": total.0}))
+    }
+
+    /// The batch to send: the lines just written, or — when an earlier upload of exactly these lines
+    /// ended with an unknown outcome — that batch again, with its request id.
+    async fn fee_batch(&self, visit: &VisitRow, details: Vec<(String, Fen, Value)>) -> Result<Vec<FeeLineRow>, AppError> {
+        let existing = self.store.fee_lines(&visit.id).await?;
+        let pending: Vec<&FeeLineRow> = existing.iter().filter(|l| !l.uploaded).collect();
+        if !pending.is_empty() {
+            let same = pending.len() == details.len()
+                && details.iter().all(|(sn, amount, _)| pending.iter().any(|p| &p.feedetl_sn == sn && p.amount == *amount));
+            if same {
+                return Ok(pending.into_iter().cloned().collect());
+            }
+            return Err(AppError::conflict(
+                "upload_in_progress",
+                "an earlier fee upload has not completed; resend exactly those lines first",
+            ));
+        }
+        // The same upload again, whose answer was lost: the lines it uploaded, if they match exactly.
+        let same_batch =
+            details.iter().all(|(sn, amount, _)| existing.iter().any(|l| &l.feedetl_sn == sn && l.amount == *amount && l.uploaded));
+        if same_batch {
+            let msgids: HashSet<&str> = details
+                .iter()
+                .filter_map(|(sn, _, _)| existing.iter().find(|l| &l.feedetl_sn == sn))
+                .map(|l| l.upload_msgid.as_str())
+                .collect();
+            if msgids.len() == 1 {
+                return Ok(existing.iter().filter(|l| details.iter().any(|(sn, _, _)| sn == &l.feedetl_sn)).cloned().collect());
+            }
+        }
+        if let Some((sn, _, _)) = details.iter().find(|(sn, _, _)| existing.iter().any(|l| &l.feedetl_sn == sn)) {
+            return Err(AppError::conflict("duplicate_fee_line", format!("fee line {sn} is already on this visit")));
+        }
+        let msgid = self.msgid(&visit.hospital_code).await?;
+        let rows: Vec<FeeLineRow> = details
+            .into_iter()
+            .map(|(sn, amount, detail)| FeeLineRow {
+                chrg_bchno: detail["chrg_bchno"].as_str().unwrap_or("1").to_string(),
+                feedetl_sn: sn,
+                amount,
+                upload_msgid: msgid.clone(),
+                uploaded: false,
+                detail_json: detail.to_string(),
+                result_json: None,
+            })
+            .collect();
+        match self.store.insert_fee_lines(&visit.id, &rows).await {
+            Ok(()) => Ok(rows),
+            Err(crate::store::StoreError::Conflict(m)) => Err(AppError::conflict("duplicate_fee_line", m)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Checks one HIS fee line and turns it into a 2204 `feedetail` entry; returns it with its amount.
+fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow, china_now: &str) -> Result<(Value, Fen), AppError> {
+    let sn =
+        text_field(line, "feedetl_sn").ok_or_else(|| AppError::invalid("missing_field", format!("lines[{i}].feedetl_sn is required")))?;
+    check_text(&format!("lines[{i}].feedetl_sn"), &sn, 30)?;
+    let code = text_field(line, "med_list_codg")
+        .ok_or_else(|| AppError::invalid("missing_field", format!("lines[{i}].med_list_codg is required")))?;
+    // Text fields the hub reads or defaults; they go to the insurance center as sent, so only text passes.
+    for field in ["medins_list_codg", "chrg_bchno", "fee_ocur_time"] {
+        if !matches!(line.get(field), None | Some(Value::Null) | Some(Value::String(_))) {
+            return Err(AppError::invalid("invalid_request", format!("lines[{i}].{field} must be a string")));
+        }
+    }
+    let amount = yuan_field(line, "det_item_fee_sumamt", i)?;
+    let cnt = scaled_field(line, "cnt", 4, i)?;
+    let pric = scaled_field(line, "pric", 6, i)?;
+    if !amount.is_positive() || amount > MAX_LINE_FEN || cnt <= 0 || pric <= 0 {
+        return Err(AppError::invalid(
+            "bad_amount",
+            format!("lines[{i}]: amount, count and price must be positive and at most 1,000,000 yuan"),
+        ));
+    }
+    let product = wugan_domain::money::price_times_quantity(pric, cnt);
+    if (product - amount).0.abs() > 1 {
+        return Err(AppError::invalid(
+            "amount_mismatch",
+            format!("lines[{i}]: det_item_fee_sumamt {} is not pric × cnt", amount.to_yuan_string()),
+        ));
+    }
+    let mut detail = line.clone();
+    detail.insert("feedetl_sn".into(), json!(sn));
+    detail.insert("med_list_codg".into(), json!(code));
+    detail.insert("mdtrt_id".into(), json!(visit.mdtrt_id));
+    detail.insert("psn_no".into(), json!(visit.psn_no));
+    detail.insert("det_item_fee_sumamt".into(), json!(amount.to_yuan_string()));
+    detail.insert("cnt".into(), json!(wugan_domain::money::format_scaled(cnt, 4)));
+    detail.insert("pric".into(), json!(wugan_domain::money::format_scaled(pric, 6)));
+    if text_field(line, "chrg_bchno").is_none() {
+        detail.insert("chrg_bchno".into(), json!("1"));
+    }
+    if text_field(line, "fee_ocur_time").is_none() {
+        detail.insert("fee_ocur_time".into(), json!(china_now));
+    }
+    Ok((Value::Object(detail), amount))
+}
+
+fn fee_line_view(r: &FeeLineRow) -> Value {
+    let result: Value = r.result_json.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or(Value::Null);
+    let fen = |field: &str| Fen::from_json_yuan(result.get(field).unwrap_or(&Value::Null)).ok().flatten().unwrap_or_default().0;
+    json!({
+        "feedetl_sn": r.feedetl_sn, "amount_fen": r.amount.0,
+        "chrgitm_lv": result.get("chrgitm_lv").cloned().unwrap_or(Value::Null),
+        "fulamt_ownpay_fen": fen("fulamt_ownpay_amt"), "overlmt_fen": fen("overlmt_amt"),
+        "preselfpay_fen": fen("preselfpay_amt"), "inscp_scp_fen": fen("inscp_scp_amt"),
+    })
+}
+
+/// Parses a yuan amount as HIS systems send it (number or string) into fen.
+fn yuan_field(line: &Map<String, Value>, field: &str, index: usize) -> Result<Fen, AppError> {
+    let raw = line.get(field).unwrap_or(&Value::Null);
+    match Fen::from_json_yuan(raw) {
+        Ok(Some(f)) => Ok(f),
+        Ok(None) => Err(AppError::invalid("missing_field", format!("lines[{index}].{field} is required"))),
+        Err(e) => Err(AppError::invalid("bad_amount", format!("lines[{index}].{field}: {e}"))),
+    }
+}
+
+fn scaled_field(line: &Map<String, Value>, field: &str, scale: u32, index: usize) -> Result<i64, AppError> {
+    let raw = line.get(field).unwrap_or(&Value::Null);
+    match wugan_domain::money::scaled_from_json(raw, scale) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(AppError::invalid("missing_field", format!("lines[{index}].{field} is required"))),
+        Err(e) => Err(AppError::invalid("bad_amount", format!("lines[{index}].{field}: {e}"))),
+    }
+}
+
+fn text_field(line: &Map<String, Value>, field: &str) -> Option<String> {
+    match line.get(field) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}

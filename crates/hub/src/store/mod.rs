@@ -1,0 +1,297 @@
+//! The hub's store: one interface over SQLite (embedded, the default) and PostgreSQL (production),
+//! through `sqlx::AnyPool` and common SQL. Money is BIGINT fen; ids and times are TEXT.
+//!
+//! Write transactions on SQLite are serialized by an in-process lock, so that two writers never
+//! deadlock upgrading read locks; PostgreSQL takes row locks itself.
+
+mod agreements;
+mod journal;
+mod settlements;
+mod visits;
+
+use crate::clock::{timestamp, Clock};
+use crate::model::*;
+use journal::post_transfer;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+use wugan_domain::ledger::{self, AccountBalance, AccountLimit, Transfer, TransferKind};
+use wugan_domain::settlement::SettlementState;
+use wugan_domain::Fen;
+
+/// Versioned migrations, applied in order, each once. Never edit one that has shipped: add a new one.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/0001_init.sql")),
+    (2, "account_repayments", include_str!("../../migrations/0002_account_repayments.sql")),
+    (3, "lookup_indexes", include_str!("../../migrations/0003_lookup_indexes.sql")),
+    (4, "states_checked", include_str!("../../migrations/0004_states_checked.sql")),
+];
+
+/// How long a request may stay in progress before a retry may take it over. Short, because the
+/// work behind every key is itself idempotent and guarded by state (a settlement never moves
+/// backwards), so a takeover while the first run still lives costs partner calls, never money.
+pub const IDEMPOTENCY_LEASE: std::time::Duration = std::time::Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("ledger: {0}")]
+    Ledger(#[from] ledger::LedgerError),
+    #[error("the settlement moved on since it was read")]
+    StaleSettlement,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct Store {
+    pool: AnyPool,
+    pub backend: Backend,
+    /// Serializes write transactions on SQLite (single writer); unused on PostgreSQL.
+    write_lock: Mutex<()>,
+    /// The hub's one clock (injected): every stored time comes from here.
+    pub clock: Arc<dyn Clock>,
+}
+
+pub enum IdempotencyBegin {
+    /// First time: process the request, then `finish_idempotency`.
+    New,
+    /// Seen and finished: replay this response.
+    Replay { status: u16, body: String },
+    /// Seen, still being processed by another request.
+    InProgress,
+    /// Seen with a different body.
+    Mismatch,
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+impl Store {
+    /// Connects to `sqlite://path` (created if missing) or `postgres://…`.
+    pub async fn connect(url: &str) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let mut options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    for pragma in
+                        ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON"]
+                    {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
+        Ok(Store { pool, backend, write_lock: Mutex::new(()), clock: crate::clock::system() })
+    }
+
+    /// The same store, reading time from `clock` (tests, simulations).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, as the hub stores times.
+    pub fn now(&self) -> String {
+        timestamp(self.clock.now_utc())
+    }
+
+    /// The stored time `ago` before now.
+    pub fn before_now(&self, ago: std::time::Duration) -> String {
+        timestamp(self.clock.now_utc() - ago)
+    }
+
+    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.write_lock.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// Applies the migrations not yet applied; returns their versions.
+    pub async fn migrate(&self) -> StoreResult<Vec<i64>> {
+        let _guard = self.write_guard().await;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+            .execute(&self.pool)
+            .await?;
+        let mut applied = Vec::new();
+        for (version, name, sql) in MIGRATIONS {
+            let mut tx = self.pool.begin().await?;
+            let done =
+                sqlx::query("SELECT version FROM schema_migrations WHERE version = $1").bind(*version).fetch_optional(&mut *tx).await?;
+            if done.is_some() {
+                continue;
+            }
+            for statement in sql_statements(sql) {
+                sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut *tx).await?;
+            }
+            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(*version)
+                .bind(*name)
+                .bind(self.now())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            applied.push(*version);
+        }
+        Ok(applied)
+    }
+
+    // ---- callers and hospitals -------------------------------------------------------------
+
+    pub async fn ensure_hospital(&self, code: &str, name: &str) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query("INSERT INTO hospitals (code, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (code) DO NOTHING")
+            .bind(code)
+            .bind(name)
+            .bind(self.now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn ensure_api_key(&self, key_hash: &str, role: Role, hospital_code: Option<&str>) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "INSERT INTO api_keys (key_hash, role, hospital_code, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (key_hash) DO NOTHING",
+        )
+        .bind(key_hash)
+        .bind(role.as_str())
+        .bind(hospital_code.map(str::to_string))
+        .bind(self.now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn find_caller(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
+        let row =
+            sqlx::query("SELECT role, hospital_code FROM api_keys WHERE key_hash = $1").bind(key_hash).fetch_optional(&self.pool).await?;
+        Ok(row.and_then(|r| {
+            let role = Role::parse(&r.get::<String, _>("role"))?;
+            Some(Caller { role, hospital_code: r.get::<Option<String>, _>("hospital_code") })
+        }))
+    }
+
+    pub async fn hospital_exists(&self, code: &str) -> StoreResult<bool> {
+        Ok(sqlx::query("SELECT code FROM hospitals WHERE code = $1").bind(code).fetch_optional(&self.pool).await?.is_some())
+    }
+
+    // ---- idempotency ------------------------------------------------------------------------
+
+    pub async fn begin_idempotency(&self, caller: &str, key: &str, request_hash: &str) -> StoreResult<IdempotencyBegin> {
+        let _guard = self.write_guard().await;
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (caller, idem_key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (caller, idem_key) DO NOTHING",
+        )
+        .bind(caller)
+        .bind(key)
+        .bind(request_hash)
+        .bind(self.now())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(IdempotencyBegin::New);
+        }
+        let row = sqlx::query(
+            "SELECT request_hash, status_code, response_body, created_at FROM idempotency_keys WHERE caller = $1 AND idem_key = $2",
+        )
+        .bind(caller)
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await?;
+        if row.get::<String, _>("request_hash") != request_hash {
+            return Ok(IdempotencyBegin::Mismatch);
+        }
+        match (row.get::<Option<i64>, _>("status_code"), row.get::<Option<String>, _>("response_body")) {
+            (Some(status), Some(body)) => Ok(IdempotencyBegin::Replay { status: status as u16, body }),
+            _ => {
+                // A request still "in progress" after the lease was abandoned by a crashed process:
+                // the first retry after the lease takes it over (the work it resumes is idempotent).
+                let started: String = row.get("created_at");
+                let lease_end = self.before_now(IDEMPOTENCY_LEASE);
+                if started >= lease_end {
+                    return Ok(IdempotencyBegin::InProgress);
+                }
+                let taken = sqlx::query("UPDATE idempotency_keys SET created_at = $1 WHERE caller = $2 AND idem_key = $3 AND created_at = $4 AND status_code IS NULL")
+                    .bind(self.now())
+                    .bind(caller)
+                    .bind(key)
+                    .bind(&started)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(if taken == 1 { IdempotencyBegin::New } else { IdempotencyBegin::InProgress })
+            }
+        }
+    }
+
+    pub async fn finish_idempotency(&self, caller: &str, key: &str, status: u16, body: &str) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query("UPDATE idempotency_keys SET status_code = $1, response_body = $2 WHERE caller = $3 AND idem_key = $4")
+            .bind(status as i64)
+            .bind(body)
+            .bind(caller)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a key whose request ended in a retryable failure, so that the retry runs again.
+    pub async fn abandon_idempotency(&self, caller: &str, key: &str) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND idem_key = $2 AND status_code IS NULL")
+            .bind(caller)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A migration's statements: `--` comment lines dropped (they may hold semicolons), then split on
+/// `;`. Migrations hold no string literals with semicolons.
+fn sql_statements(sql: &str) -> Vec<String> {
+    let code: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    code.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    #[test]
+    fn comments_may_hold_semicolons() {
+        let sql = "-- one; two\nCREATE TABLE a (x INT);\n  -- three;\nCREATE INDEX b ON a (x);\n";
+        assert_eq!(sql_statements(sql), vec!["CREATE TABLE a (x INT)", "CREATE INDEX b ON a (x)"]);
+    }
+
+    #[test]
+    fn every_shipped_migration_splits_into_statements() {
+        for (version, _, sql) in MIGRATIONS {
+            let statements = sql_statements(sql);
+            assert!(!statements.is_empty(), "migration {version}");
+            let known = ["CREATE", "INSERT", "DROP", "ALTER"];
+            assert!(statements.iter().all(|s| known.iter().any(|k| s.starts_with(k))), "migration {version}: {statements:?}");
+        }
+    }
+}

@@ -1,0 +1,253 @@
+use super::*;
+
+impl Store {
+    /// Reserves the next block of 100 msgid sequence numbers for `prefix` (a hospital's code) in
+    /// the second `stamp` (yyyyMMddHHmmss); `None` when the second's 100 blocks are used up.
+    pub async fn reserve_msgid_block(&self, prefix: &str, stamp: &str) -> StoreResult<Option<i64>> {
+        let _guard = self.write_guard().await;
+        let row = sqlx::query(
+            "INSERT INTO msgid_blocks (prefix, stamp, next_block) VALUES ($1, $2, 1) \
+             ON CONFLICT (prefix, stamp) DO UPDATE SET next_block = msgid_blocks.next_block + 1 RETURNING next_block",
+        )
+        .bind(prefix)
+        .bind(stamp)
+        .fetch_one(&self.pool)
+        .await?;
+        let block = row.get::<i64, _>("next_block") - 1;
+        Ok((block < 100).then_some(block))
+    }
+
+    /// Forgets msgid blocks of seconds before `stamp`: no msgid of theirs can be issued again.
+    pub async fn prune_msgid_blocks(&self, before_stamp: &str) -> StoreResult<u64> {
+        let _guard = self.write_guard().await;
+        Ok(sqlx::query("DELETE FROM msgid_blocks WHERE stamp < $1").bind(before_stamp).execute(&self.pool).await?.rows_affected())
+    }
+
+    // ---- settlements and the ledger ---------------------------------------------------------
+
+    /// Creates the settlement of a visit; if the visit already has one, returns that instead.
+    pub async fn create_settlement(&self, s: &SettlementRow) -> StoreResult<(SettlementRow, bool)> {
+        {
+            let _guard = self.write_guard().await;
+            let n = sqlx::query(
+                "INSERT INTO settlements (id, visit_id, hospital_code, agreement_id, state, presettle_msgid, settle_msgid, medfee_fen, idem_key, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (visit_id) WHERE state NOT IN ('failed', 'cancelled') DO NOTHING",
+            )
+            .bind(&s.id)
+            .bind(&s.visit_id)
+            .bind(&s.hospital_code)
+            .bind(&s.agreement_id)
+            .bind(s.state.as_str())
+            .bind(&s.presettle_msgid)
+            .bind(&s.settle_msgid)
+            .bind(s.medfee.0)
+            .bind(s.idem_key.clone())
+            .bind(&s.created_at)
+            .bind(&s.updated_at)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                return Ok((s.clone(), true));
+            }
+        }
+        let existing = self.settlement_of_visit(&s.visit_id).await?.ok_or_else(|| StoreError::Corrupt("settlement vanished".into()))?;
+        Ok((existing, false))
+    }
+
+    /// The visit's latest settlement attempt (a visit may be settled again after a cancelled or
+    /// failed attempt; at most one attempt is live).
+    pub async fn settlement_of_visit(&self, visit_id: &str) -> StoreResult<Option<SettlementRow>> {
+        let row = sqlx::query("SELECT * FROM settlements WHERE visit_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1")
+            .bind(visit_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| settlement_from_row(&r)).transpose()
+    }
+
+    /// Settlements left between steps (for the recovery worker).
+    /// Settlements left between steps and untouched since `before` (RFC 3339), for the recovery worker.
+    pub async fn unfinished_settlements(&self, before: &str) -> StoreResult<Vec<SettlementRow>> {
+        // The unfinished states by name, so that settlements_by_state serves the query: it runs
+        // every few seconds, and finished settlements are nearly all of the table.
+        let unfinished: Vec<String> = SettlementState::ALL.iter().filter(|s| !s.is_final()).map(|s| format!("'{}'", s.as_str())).collect();
+        let sql = format!(
+            "SELECT * FROM settlements WHERE state IN ({}) AND parked_reason IS NULL AND updated_at < $1 ORDER BY created_at LIMIT 1000",
+            unfinished.join(", ")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).fetch_all(&self.pool).await?;
+        rows.iter().map(settlement_from_row).collect()
+    }
+
+    /// Counts a failed resumption; after `max_attempts` the settlement is parked for an operator.
+    pub async fn note_failed_attempt(&self, id: &str, reason: &str, max_attempts: i64) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "UPDATE settlements SET attempts = attempts + 1, updated_at = $1, \
+             parked_reason = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE parked_reason END WHERE id = $4",
+        )
+        .bind(self.now())
+        .bind(max_attempts)
+        .bind(reason)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes a settlement out of the exceptions queue, for another try.
+    pub async fn unpark(&self, id: &str) -> StoreResult<bool> {
+        let _guard = self.write_guard().await;
+        let n = sqlx::query("UPDATE settlements SET attempts = 0, parked_reason = NULL WHERE id = $1 AND parked_reason IS NOT NULL")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// The exceptions queue: parked settlements, and those stopped on a partner's unusable answer.
+    pub async fn exceptions(&self) -> StoreResult<Vec<SettlementRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM settlements WHERE parked_reason IS NOT NULL OR (failure_code IS NOT NULL AND state NOT IN ('failed', 'cancelled')) \
+             ORDER BY created_at LIMIT 1000",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(settlement_from_row).collect()
+    }
+
+    /// Every settlement with its visit's insurance id and its bank agreement, for reconciliation.
+    pub async fn settlements_for_audit(&self) -> StoreResult<Vec<(SettlementRow, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT s.*, v.mdtrt_id AS v_mdtrt_id, a.bank_agreement_id AS a_bank_agreement_id FROM settlements s \
+             JOIN visits v ON v.id = s.visit_id JOIN agreements a ON a.id = s.agreement_id ORDER BY s.created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((settlement_from_row(r)?, r.get::<Option<String>, _>("v_mdtrt_id").unwrap_or_default(), r.get("a_bank_agreement_id")))
+            })
+            .collect()
+    }
+
+    /// Bank agreement ids of every agreement ever signed.
+    pub async fn bank_agreements(&self) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT bank_code, bank_agreement_id FROM agreements ORDER BY created_at").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| (r.get("bank_code"), r.get("bank_agreement_id"))).collect())
+    }
+
+    pub async fn settlement(&self, id: &str) -> StoreResult<Option<SettlementRow>> {
+        let row = sqlx::query("SELECT * FROM settlements WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| settlement_from_row(&r)).transpose()
+    }
+
+    /// Saves a settlement's new state and posts its transfers, in one transaction: the state and the
+    /// money it implies are never apart.
+    ///
+    /// `from` is the state the caller read: if the row has moved on since (another worker advanced
+    /// it), nothing is written and `StaleSettlement` is returned, so no state ever goes backwards.
+    pub async fn save_settlement(&self, s: &SettlementRow, from: SettlementState, transfers: &[Transfer]) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE settlements SET state = $1, cancel_msgid = $2, estimate_cash_fen = $3, setl_id = $4, fund_fen = $5, acct_fen = $6, \
+             cash_fen = $7, hosp_part_fen = $8, auth_request_id = $9, auth_status = $10, held_fen = $11, decline_code = $12, \
+             captured_fen = $13, unpaid_fen = $14, failure_code = $15, failure_message = $16, setlinfo_json = $17, updated_at = $18, \
+             insurance_reversed = $19 WHERE id = $20 AND state = $21",
+        )
+        .bind(s.state.as_str())
+        .bind(s.cancel_msgid.clone())
+        .bind(s.estimate_cash.map(|f| f.0))
+        .bind(s.setl_id.clone())
+        .bind(s.split.map(|x| x.fund.0))
+        .bind(s.split.map(|x| x.personal_account.0))
+        .bind(s.split.map(|x| x.cash.0))
+        .bind(s.split.map(|x| x.hospital_part.0))
+        .bind(s.auth_request_id.clone())
+        .bind(s.auth_status.clone())
+        .bind(s.held.0)
+        .bind(s.decline_code.clone())
+        .bind(s.captured.0)
+        .bind(s.unpaid.0)
+        .bind(s.failure_code.clone())
+        .bind(s.failure_message.clone())
+        .bind(s.setlinfo_json.clone())
+        .bind(self.now())
+        .bind(s.insurance_reversed as i64)
+        .bind(&s.id)
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated != 1 {
+            return Err(StoreError::StaleSettlement);
+        }
+        // The visit follows its settlement in the same commit, so a crash cannot leave a settled
+        // visit looking open (nothing would ever come back to fix it: the settlement is final).
+        // A cancelled or failed attempt leaves the visit open: the hospital may correct the fees
+        // and settle again, as a new attempt.
+        let visit_status = match s.state {
+            SettlementState::Settled | SettlementState::SettledUnpaid => Some(VisitStatus::Settled),
+            SettlementState::Cancelled | SettlementState::Failed => Some(VisitStatus::Registered),
+            _ => None,
+        };
+        if let Some(status) = visit_status {
+            sqlx::query("UPDATE visits SET status = $1 WHERE id = $2").bind(status.as_str()).bind(&s.visit_id).execute(&mut *tx).await?;
+        }
+        for t in transfers {
+            post_transfer(&mut tx, t, &self.now()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn settlement_from_row(r: &AnyRow) -> StoreResult<SettlementRow> {
+    let state: String = r.get("state");
+    let split = match (
+        r.get::<Option<i64>, _>("fund_fen"),
+        r.get::<Option<i64>, _>("acct_fen"),
+        r.get::<Option<i64>, _>("cash_fen"),
+        r.get::<Option<i64>, _>("hosp_part_fen"),
+    ) {
+        (Some(fund), Some(acct), Some(cash), Some(hosp)) => Some(wugan_domain::settlement::InsuranceSplit {
+            medfee: Fen(r.get("medfee_fen")),
+            fund: Fen(fund),
+            personal_account: Fen(acct),
+            cash: Fen(cash),
+            hospital_part: Fen(hosp),
+        }),
+        _ => None,
+    };
+    Ok(SettlementRow {
+        id: r.get("id"),
+        visit_id: r.get("visit_id"),
+        hospital_code: r.get("hospital_code"),
+        agreement_id: r.get("agreement_id"),
+        state: SettlementState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("settlement state {state}")))?,
+        presettle_msgid: r.get("presettle_msgid"),
+        settle_msgid: r.get("settle_msgid"),
+        cancel_msgid: r.get("cancel_msgid"),
+        medfee: Fen(r.get("medfee_fen")),
+        estimate_cash: r.get::<Option<i64>, _>("estimate_cash_fen").map(Fen),
+        setl_id: r.get("setl_id"),
+        split,
+        auth_request_id: r.get("auth_request_id"),
+        auth_status: r.get("auth_status"),
+        held: Fen(r.get("held_fen")),
+        decline_code: r.get("decline_code"),
+        captured: Fen(r.get("captured_fen")),
+        unpaid: Fen(r.get("unpaid_fen")),
+        failure_code: r.get("failure_code"),
+        failure_message: r.get("failure_message"),
+        setlinfo_json: r.get("setlinfo_json"),
+        attempts: r.get("attempts"),
+        parked_reason: r.get("parked_reason"),
+        idem_key: r.get("idem_key"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+        insurance_reversed: r.get::<i64, _>("insurance_reversed") != 0,
+    })
+}

@@ -1,0 +1,169 @@
+use super::*;
+
+impl Store {
+    // ---- visits and fees --------------------------------------------------------------------
+
+    pub async fn insert_visit(&self, v: &VisitRow) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        let result = sqlx::query(
+            "INSERT INTO visits (id, hospital_code, ipt_otp_no, psn_no, insutype, insuplc_admdvs, mdtrt_cert_type, mdtrt_cert_no_enc, \
+             med_type, register_msgid, begntime, mdtrt_id, agreement_id, seamless_reason, status, idem_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(&v.id)
+        .bind(&v.hospital_code)
+        .bind(&v.ipt_otp_no)
+        .bind(&v.psn_no)
+        .bind(&v.insutype)
+        .bind(&v.insuplc_admdvs)
+        .bind(&v.mdtrt_cert_type)
+        .bind(&v.mdtrt_cert_no_enc)
+        .bind(&v.med_type)
+        .bind(&v.register_msgid)
+        .bind(&v.begntime)
+        .bind(&v.mdtrt_id)
+        .bind(v.agreement_id.clone())
+        .bind(v.seamless_reason.clone())
+        .bind(v.status.as_str())
+        .bind(v.idem_key.clone())
+        .bind(&v.created_at)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!("visit {} is already registered", v.ipt_otp_no))),
+            other => other.map(|_| ()).map_err(StoreError::from),
+        }
+    }
+
+    pub async fn visit(&self, id: &str) -> StoreResult<Option<VisitRow>> {
+        let row = sqlx::query("SELECT * FROM visits WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| visit_from_row(&r)).transpose()
+    }
+
+    pub async fn visit_by_hospital_no(&self, hospital_code: &str, ipt_otp_no: &str) -> StoreResult<Option<VisitRow>> {
+        let row = sqlx::query("SELECT * FROM visits WHERE hospital_code = $1 AND ipt_otp_no = $2")
+            .bind(hospital_code)
+            .bind(ipt_otp_no)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| visit_from_row(&r)).transpose()
+    }
+
+    /// Records the insurance center's visit id once 2201 has answered.
+    pub async fn complete_registration(&self, id: &str, mdtrt_id: &str) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query("UPDATE visits SET mdtrt_id = $1, status = 'registered' WHERE id = $2 AND status = 'registering'")
+            .bind(mdtrt_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a registration the insurance center refused, so the hospital can correct and resend it.
+    pub async fn delete_unregistered_visit(&self, id: &str) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query("DELETE FROM visits WHERE id = $1 AND status = 'registering'").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Stores fee lines before they are sent (uploaded = false); a line number already on the visit
+    /// is a conflict and nothing is written.
+    pub async fn insert_fee_lines(&self, visit_id: &str, lines: &[FeeLineRow]) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        for line in lines {
+            let n = sqlx::query(
+                "INSERT INTO fee_lines (visit_id, feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (visit_id, feedetl_sn) DO NOTHING",
+            )
+            .bind(visit_id)
+            .bind(&line.feedetl_sn)
+            .bind(&line.chrg_bchno)
+            .bind(line.amount.0)
+            .bind(&line.upload_msgid)
+            .bind(line.uploaded as i64)
+            .bind(&line.detail_json)
+            .bind(line.result_json.clone())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::Conflict(format!("fee line {} is already uploaded", line.feedetl_sn)));
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a batch accepted by 2204, with the insurance center's classification of each line.
+    pub async fn mark_fee_lines_uploaded(&self, visit_id: &str, results: &[(String, String)]) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        for (sn, result) in results {
+            sqlx::query("UPDATE fee_lines SET uploaded = 1, result_json = $1 WHERE visit_id = $2 AND feedetl_sn = $3")
+                .bind(result)
+                .bind(visit_id)
+                .bind(sn)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets a batch the insurance center refused (nothing of it was accepted).
+    pub async fn delete_fee_batch(&self, visit_id: &str, upload_msgid: &str) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query("DELETE FROM fee_lines WHERE visit_id = $1 AND upload_msgid = $2 AND uploaded = 0")
+            .bind(visit_id)
+            .bind(upload_msgid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn fee_lines(&self, visit_id: &str) -> StoreResult<Vec<FeeLineRow>> {
+        let rows = sqlx::query(
+            "SELECT feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json FROM fee_lines WHERE visit_id = $1 ORDER BY feedetl_sn",
+        )
+            .bind(visit_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| FeeLineRow {
+                feedetl_sn: r.get("feedetl_sn"),
+                chrg_bchno: r.get("chrg_bchno"),
+                amount: Fen(r.get("amount_fen")),
+                upload_msgid: r.get("upload_msgid"),
+                uploaded: r.get::<i64, _>("uploaded") != 0,
+                detail_json: r.get("detail_json"),
+                result_json: r.get("result_json"),
+            })
+            .collect())
+    }
+}
+
+fn visit_from_row(r: &AnyRow) -> StoreResult<VisitRow> {
+    let status: String = r.get("status");
+    Ok(VisitRow {
+        id: r.get("id"),
+        hospital_code: r.get("hospital_code"),
+        ipt_otp_no: r.get("ipt_otp_no"),
+        psn_no: r.get("psn_no"),
+        insutype: r.get("insutype"),
+        insuplc_admdvs: r.get("insuplc_admdvs"),
+        mdtrt_cert_type: r.get("mdtrt_cert_type"),
+        mdtrt_cert_no_enc: r.get("mdtrt_cert_no_enc"),
+        med_type: r.get("med_type"),
+        register_msgid: r.get("register_msgid"),
+        begntime: r.get("begntime"),
+        mdtrt_id: r.get::<Option<String>, _>("mdtrt_id").unwrap_or_default(),
+        agreement_id: r.get("agreement_id"),
+        seamless_reason: r.get("seamless_reason"),
+        status: VisitStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("visit status {status}")))?,
+        idem_key: r.get("idem_key"),
+        created_at: r.get("created_at"),
+    })
+}
