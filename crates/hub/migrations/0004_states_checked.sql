@@ -121,6 +121,26 @@ SELECT id, hospital_code, ipt_otp_no, psn_no, insutype, insuplc_admdvs, mdtrt_ce
 DROP TABLE visits;
 ALTER TABLE visits_v4 RENAME TO visits;
 
+-- A cancelled outpatient settlement (2208) closes its fee lines at the insurance center; the hub
+-- closes them too (`closed_by` = the cancelled settlement), so the hospital can upload the corrected
+-- lines, under the same feedetl_sn if it likes, for a new attempt. Open lines have closed_by ''.
+CREATE TABLE fee_lines_v4 (
+    visit_id TEXT NOT NULL,
+    feedetl_sn TEXT NOT NULL,
+    chrg_bchno TEXT NOT NULL,
+    amount_fen BIGINT NOT NULL,
+    upload_msgid TEXT NOT NULL,
+    uploaded BIGINT NOT NULL,
+    detail_json TEXT NOT NULL,
+    result_json TEXT,
+    closed_by TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (visit_id, feedetl_sn, closed_by)
+);
+INSERT INTO fee_lines_v4 (visit_id, feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json)
+SELECT visit_id, feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json FROM fee_lines;
+DROP TABLE fee_lines;
+ALTER TABLE fee_lines_v4 RENAME TO fee_lines;
+
 -- Insurance msgids end in 4 digits per hospital and second. Each process reserves, per hospital
 -- code and second, a block of 100 of them here (one row per hospital and second, pruned after a day), so no two processes (or a restart within the same
 -- second) ever issue the same msgid.

@@ -59,6 +59,37 @@ impl MsgIds {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A clock stopped in one second: the worst case for a per-second sequence.
+    struct Stopped;
+    impl Clock for Stopped {
+        fn now_utc(&self) -> time::OffsetDateTime {
+            time::macros::datetime!(2026-11-30 02:00:00 UTC)
+        }
+    }
+
+    #[tokio::test]
+    async fn two_processes_and_a_restart_in_the_same_second_never_share_a_msgid() {
+        let path = std::env::temp_dir().join(format!("wugan-msgid-{}.db", uuid::Uuid::now_v7().simple()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let first = Store::connect(&url).await.unwrap().with_clock(Arc::new(Stopped));
+        first.migrate().await.unwrap();
+        let second = Store::connect(&url).await.unwrap().with_clock(Arc::new(Stopped));
+        let mut seen = std::collections::HashSet::new();
+        // Two processes side by side, then the first "restarts" (fresh MsgIds) in the same second.
+        for (store, ids) in [(&first, MsgIds::default()), (&second, MsgIds::default()), (&first, MsgIds::default())] {
+            for _ in 0..250 {
+                let id = ids.next(store, &Stopped, "H44030000001").await.unwrap();
+                assert_eq!(id.len(), 30, "{id}");
+                assert!(id.starts_with("H4403000000120261130100000"), "China time, national format: {id}");
+                assert!(seen.insert(id.clone()), "msgid {id} issued twice");
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+
     #[test]
     fn institution_codes_fill_twelve_characters() {
         assert_eq!(super::code12("H440300001"), "H44030000100");

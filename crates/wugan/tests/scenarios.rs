@@ -198,6 +198,46 @@ async fn cancelling_a_settlement_reverses_insurance_bank_and_hospital() {
 }
 
 #[tokio::test]
+async fn a_cancelled_visit_can_be_corrected_and_settled_again_as_a_new_attempt() {
+    let w = world().await;
+    let (visit, agreement) = w.signed_visit("MZ0051", "01", EMPLOYEE_TOKEN, credit_line()).await;
+    let lines = vec![
+        fee_line("MZ0051-1", "001102000010000", "25.00", "1", "25.00"),
+        fee_line("MZ0051-2", "013100000010000", "150.00", "8", "1200.00"),
+    ];
+    assert!(w.his.upload_fees(&visit, &lines).await.unwrap().ok());
+    let first = w.his.settle(&visit).await.unwrap();
+    assert!(first.ok(), "{first:?}");
+    assert_eq!(first.body["bank"]["held_fen"], json!(0), "a settled settlement holds nothing at the bank: {}", first.body);
+    let c = w.his.cancel(&visit).await.unwrap();
+    assert_eq!(c.body["state"], "cancelled", "{c:?}");
+
+    // The doctor forgot a line: the cancellation closed the attempt's lines at the insurance
+    // center, so the hospital sends the corrected list (same line numbers) and the doctor clicks again.
+    let mut corrected = lines.clone();
+    corrected.push(fee_line("MZ0051-3", "250101001000000", "20.00", "1", "20.00"));
+    let up = w.his.upload_fees(&visit, &corrected).await.unwrap();
+    assert!(up.ok(), "fees can be sent again after a cancelled attempt: {up:?}");
+    assert_eq!(fen(&up.body, "medfee_fen"), 124_500, "only the corrected list counts: {}", up.body);
+    let second = w.his.settle(&visit).await.unwrap();
+    assert!(second.ok(), "{second:?}");
+    assert_eq!(second.body["state"], "settled");
+    assert_ne!(second.body["id"], first.body["id"], "each attempt is its own settlement");
+    assert_ne!(second.body["setl_id"], first.body["setl_id"], "and its own insurance settlement");
+    assert_eq!(fen(&second.body, "medfee_fen"), 124_500);
+    let paid = fen(&second.body, "fund_fen") + fen(&second.body, "personal_account_fen") + fen(&second.body, "bank_fen");
+    assert_eq!(paid, 124_500, "the whole corrected total is paid: {}", second.body);
+    let line = w.bank_agreement(agreement.body["id"].as_str().unwrap()).await;
+    assert_eq!(fen(&line, "used_fen"), fen(&second.body, "bank_fen"), "the bank carries only the second attempt");
+    assert_eq!(fen(&line, "held_fen"), 0, "no hold outlives its settlement");
+    let ledger = w.ledger().await;
+    assert_eq!(ledger["balanced"], json!(true));
+    assert_eq!(fen(&ledger, "hospitals_received_fen"), 124_500);
+    let again = w.his.settle(&visit).await.unwrap();
+    assert_eq!(again.code(), Some("already_settled"), "a standing settlement is not settled twice");
+}
+
+#[tokio::test]
 async fn a_debit_card_pays_the_cash_share() {
     let w = world().await;
     let (visit, agreement) = w.signed_visit("MZ0006", "02", RESIDENT_CERTNO, debit_card()).await;

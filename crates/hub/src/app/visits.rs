@@ -126,7 +126,14 @@ impl App {
 
     pub async fn upload_fees(&self, hospital: &str, visit_id: &str, req: FeeUploadRequest) -> Result<Value, AppError> {
         let visit = self.own_visit(hospital, visit_id).await?;
-        if visit.status != VisitStatus::Registered || self.store.settlement_of_visit(visit_id).await?.is_some() {
+        // Open: registered, and no live settlement attempt (a cancelled or failed one leaves the
+        // visit open for corrected fees and a new attempt).
+        let live_attempt = self
+            .store
+            .settlement_of_visit(visit_id)
+            .await?
+            .is_some_and(|s| !matches!(s.state, SettlementState::Failed | SettlementState::Cancelled));
+        if visit.status != VisitStatus::Registered || live_attempt {
             return Err(AppError::conflict("visit_not_open", "fees can only be added to a registered visit before it is settled"));
         }
         if req.lines.is_empty() || req.lines.len() > MAX_LINES_PER_UPLOAD {

@@ -193,6 +193,14 @@ impl Store {
             SettlementState::Cancelled | SettlementState::Failed => Some(VisitStatus::Registered),
             _ => None,
         };
+        if s.state == SettlementState::Cancelled {
+            // 2208 closed the attempt's fee lines at the insurance center: close them here too.
+            sqlx::query("UPDATE fee_lines SET closed_by = $1 WHERE visit_id = $2 AND closed_by = ''")
+                .bind(&s.id)
+                .bind(&s.visit_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(status) = visit_status {
             sqlx::query("UPDATE visits SET status = $1 WHERE id = $2").bind(status.as_str()).bind(&s.visit_id).execute(&mut *tx).await?;
         }

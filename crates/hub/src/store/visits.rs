@@ -75,7 +75,7 @@ impl Store {
         for line in lines {
             let n = sqlx::query(
                 "INSERT INTO fee_lines (visit_id, feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (visit_id, feedetl_sn) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (visit_id, feedetl_sn, closed_by) DO NOTHING",
             )
             .bind(visit_id)
             .bind(&line.feedetl_sn)
@@ -101,7 +101,7 @@ impl Store {
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await?;
         for (sn, result) in results {
-            sqlx::query("UPDATE fee_lines SET uploaded = 1, result_json = $1 WHERE visit_id = $2 AND feedetl_sn = $3")
+            sqlx::query("UPDATE fee_lines SET uploaded = 1, result_json = $1 WHERE visit_id = $2 AND feedetl_sn = $3 AND closed_by = ''")
                 .bind(result)
                 .bind(visit_id)
                 .bind(sn)
@@ -115,7 +115,7 @@ impl Store {
     /// Forgets a batch the insurance center refused (nothing of it was accepted).
     pub async fn delete_fee_batch(&self, visit_id: &str, upload_msgid: &str) -> StoreResult<()> {
         let _guard = self.write_guard().await;
-        sqlx::query("DELETE FROM fee_lines WHERE visit_id = $1 AND upload_msgid = $2 AND uploaded = 0")
+        sqlx::query("DELETE FROM fee_lines WHERE visit_id = $1 AND upload_msgid = $2 AND uploaded = 0 AND closed_by = ''")
             .bind(visit_id)
             .bind(upload_msgid)
             .execute(&self.pool)
@@ -125,7 +125,7 @@ impl Store {
 
     pub async fn fee_lines(&self, visit_id: &str) -> StoreResult<Vec<FeeLineRow>> {
         let rows = sqlx::query(
-            "SELECT feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json FROM fee_lines WHERE visit_id = $1 ORDER BY feedetl_sn",
+            "SELECT feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json FROM fee_lines WHERE visit_id = $1 AND closed_by = '' ORDER BY feedetl_sn",
         )
             .bind(visit_id)
             .fetch_all(&self.pool)
