@@ -68,6 +68,15 @@ pub struct Settled {
     pub setlinfo: Value,
 }
 
+/// A platform refusal aimed at the hub's own message (a msgid it says is used, a signature or
+/// sign-in it does not accept) rather than at the business: the hub must not report it as the
+/// platform's decision, and resolves it like a silence (query, then resend).
+pub fn rejects_our_envelope(err_msg: &str) -> bool {
+    const ENVELOPE_FAULTS: &[&str] = &["报文ID", "msgid", "签名", "signature", "签到", "sign_no", "重复请求"];
+    let lower = err_msg.to_ascii_lowercase();
+    ENVELOPE_FAULTS.iter().any(|f| lower.contains(&f.to_ascii_lowercase()))
+}
+
 fn text(v: &Value, field: &str) -> String {
     match v.get(field) {
         Some(Value::String(s)) => s.clone(),
@@ -117,6 +126,10 @@ impl InsuranceClient {
         };
         if infcode != 0 {
             let message = reply.get("err_msg").and_then(Value::as_str).unwrap_or("no message").to_string();
+            if rejects_our_envelope(&message) {
+                // Not a decision about the person or the money: the outcome stays unknown.
+                return Err(InsuranceError::Unreachable(format!("the platform did not take our message ({infcode}): {message}")));
+            }
             return Err(InsuranceError::Refused { infcode, message });
         }
         Ok(reply.get("output").cloned().unwrap_or(Value::Null))
@@ -176,6 +189,20 @@ impl InsuranceClient {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn refusals_of_our_own_message_are_not_business_decisions() {
+        for (message, ours) in [
+            ("报文ID已用于其他请求: msgid H1 was already used for a different request", true),
+            ("签名验证失败", true),
+            ("Invalid signature", true),
+            ("参保人不存在: unknown person", false),
+            ("该就诊已结算，请先撤销结算", false),
+            ("个人账户余额不足", false),
+        ] {
+            assert_eq!(super::rejects_our_envelope(message), ours, "{message}");
+        }
+    }
+
     use super::*;
 
     #[test]
