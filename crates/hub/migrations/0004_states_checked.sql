@@ -33,6 +33,7 @@ CREATE TABLE settlements_v4 (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     insurance_reversed BIGINT NOT NULL DEFAULT 0,
+    cancel_idem_key TEXT,
     CHECK (held_fen >= 0 AND captured_fen >= 0 AND unpaid_fen >= 0 AND captured_fen <= held_fen)
 );
 INSERT INTO settlements_v4 (id, visit_id, hospital_code, agreement_id, state, presettle_msgid, settle_msgid, cancel_msgid, medfee_fen,

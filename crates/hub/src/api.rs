@@ -214,7 +214,7 @@ macro_rules! guarded {
 async fn sign_agreement(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let caller = guarded!(app, headers, Role::Operator);
     idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/agreements", &body, || async {
-        app.sign_agreement(parse_object(&body, &["payment"])?).await
+        app.sign_agreement(parse_object(&body, &["payment"])?, &caller.scope(), &idempotency_key(&headers)).await
     })
     .await
 }
@@ -281,7 +281,7 @@ async fn cancel_settlement(State(app): State<Arc<App>>, headers: HeaderMap, Path
     let path = format!("/api/v1/visits/{id}/settlement/cancel");
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
         let _: EmptyBody = parse_json(&body)?;
-        app.cancel_settlement(&hospital, &id).await
+        app.cancel_settlement(&hospital, &id, &idempotency_key(&headers)).await
     })
     .await
 }

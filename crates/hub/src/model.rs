@@ -158,6 +158,9 @@ pub struct SettlementRow {
     pub updated_at: String,
     /// Cancelling: insurance has reversed (2208 done); the bank refund is next.
     pub insurance_reversed: bool,
+    /// The Idempotency-Key of the cancellation request, so that its retry after a crash gets the
+    /// cancelled settlement instead of `already_cancelled`.
+    pub cancel_idem_key: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

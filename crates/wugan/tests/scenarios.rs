@@ -406,3 +406,31 @@ async fn the_hub_refuses_to_start_with_a_key_that_does_not_open_its_data() {
     let agreement = operator.get(&format!("/api/v1/agreements/{id}")).await.unwrap();
     assert_eq!(agreement.body["name"], signed.body["name"], "names are read back with the key: {agreement:?}");
 }
+
+/// The work behind a request and its stored answer are separate commits: a crash between them
+/// leaves the work done and the answer unstored, and the HIS retries with its own key. The retry
+/// gets the result of its own work, never a conflict with itself.
+#[tokio::test]
+async fn a_sign_up_or_a_cancel_whose_answer_a_crash_lost_gets_its_own_result_on_retry() {
+    let w = world().await;
+    let request =
+        || serde_json::from_value(json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": EMPLOYEE_CERTNO, "payment": credit_line()})).unwrap();
+    // The use case runs twice under one key, as after a crash that lost the stored answer.
+    let first = w.sys.app.sign_agreement(request(), "operator", "signup-1").await.expect("signed");
+    let again = w.sys.app.sign_agreement(request(), "operator", "signup-1").await.expect("the retry gets its agreement");
+    assert_eq!(first["id"], again["id"]);
+    assert_eq!(first["payment"]["bank_agreement_id"], again["payment"]["bank_agreement_id"], "one line at the bank, not two");
+    let other = w.sys.app.sign_agreement(request(), "operator", "signup-2").await.unwrap_err();
+    assert_eq!(other.code(), "already_signed", "another request for the same person is still refused");
+
+    let visit = w.his.register("MZ0061", "02", EMPLOYEE_CERTNO).await.unwrap();
+    let visit = visit.body["id"].as_str().unwrap().to_string();
+    assert!(w.his.upload_fees(&visit, &ordinary_fees("MZ0061")).await.unwrap().ok());
+    assert!(w.his.settle(&visit).await.unwrap().ok());
+    let hospital = &w.sys.credentials.hospitals[0].code;
+    let cancelled = w.sys.app.cancel_settlement(hospital, &visit, "cancel-1").await.expect("cancelled");
+    let retried = w.sys.app.cancel_settlement(hospital, &visit, "cancel-1").await.expect("the retry gets the cancelled settlement");
+    assert_eq!((cancelled["id"].clone(), retried["state"].clone()), (retried["id"].clone(), json!("cancelled")));
+    let other = w.sys.app.cancel_settlement(hospital, &visit, "cancel-2").await.unwrap_err();
+    assert_eq!(other.code(), "already_cancelled");
+}

@@ -2,7 +2,15 @@ use super::*;
 use wugan_domain::seamless::Suspension;
 
 impl App {
-    pub async fn sign_agreement(&self, req: SignRequest) -> Result<Value, AppError> {
+    /// 签约. The agreement's id comes from the caller and its Idempotency-Key, so a sign-up retried
+    /// after a lost answer or a crash names the same agreement and sends the bank the same request
+    /// id (`{id}:open`): the bank answers with the line it already opened, never a second one, and
+    /// the retry gets the agreement it made instead of `already_signed`.
+    pub async fn sign_agreement(&self, req: SignRequest, caller_scope: &str, idem_key: &str) -> Result<Value, AppError> {
+        let id = format!("agr_{}", short_hash(&format!("{caller_scope}\n{idem_key}")));
+        if let Some(done) = self.store.agreement(&id).await? {
+            return self.agreement_view(&done).await;
+        }
         check_cert_type(&req.mdtrt_cert_type)?;
         check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
         let method = PaymentMethod::parse(&req.payment.method)
@@ -50,7 +58,6 @@ impl App {
         if self.store.active_agreement_for(&person.psn_no).await?.is_some() {
             return Err(AppError::conflict("already_signed", "this person already has an active agreement; revoke it first"));
         }
-        let id = new_id("agr");
         let mut bank_body = json!({"kind": method.as_str(), "customer_ref": id, "holder_name": person.psn_name});
         match method {
             PaymentMethod::CreditLine => bank_body["limit_fen"] = json!(limit.0),

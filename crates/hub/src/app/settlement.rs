@@ -105,6 +105,7 @@ impl App {
             created_at: self.now(),
             updated_at: self.now(),
             insurance_reversed: false,
+            cancel_idem_key: None,
         };
         let (row, created) = self.store.create_settlement(&row).await?;
         if !created {
@@ -181,7 +182,7 @@ impl App {
             if matches!(call, Call::Authorize { .. }) {
                 s.auth_request_id = Some(format!("{}:auth", s.id));
             }
-            let cancel_refused = call == Call::ReverseInsurance && step.stage.state().is_final();
+            let cancel_refused = call == Call::ReverseInsurance && refusal.is_some();
             if cancel_refused {
                 s.cancel_msgid = None; // the next cancellation is a new request
             }
@@ -297,7 +298,7 @@ impl App {
     }
 
     /// 结算撤销: reverses insurance (2208), refunds the bank, and posts the reversing transfers.
-    pub async fn cancel_settlement(&self, hospital: &str, visit_id: &str) -> Result<Value, AppError> {
+    pub async fn cancel_settlement(&self, hospital: &str, visit_id: &str, idem_key: &str) -> Result<Value, AppError> {
         let visit = self.own_visit(hospital, visit_id).await?;
         let s = self
             .store
@@ -306,6 +307,8 @@ impl App {
             .ok_or_else(|| AppError::conflict("not_settled", "this visit has no settlement to cancel"))?;
         let stage = s.stage().ok_or_else(|| AppError::internal("a settlement in no stage"))?;
         match stage {
+            // The same cancellation again, whose answer a crash lost: the settlement it cancelled.
+            Stage::Cancelled(_) if s.cancel_idem_key.as_deref() == Some(idem_key) => Ok(settlement_view(&s)),
             Stage::Cancelled(_) => Err(AppError::conflict("already_cancelled", "this settlement is already cancelled")),
             Stage::Cancelling { .. } => self.advance(s, &visit, true).await.map(|s| settlement_view(&s)),
             stage => {
@@ -318,6 +321,7 @@ impl App {
                 let mut s = s;
                 let from = s.state;
                 s.cancel_msgid = Some(self.msgid(hospital).await?);
+                s.cancel_idem_key = Some(idem_key.to_string());
                 s.set_stage(&cancelling);
                 self.store.save_settlement(&s, from, &[]).await?;
                 self.advance(s, &visit, false).await.map(|s| settlement_view(&s))

@@ -155,7 +155,7 @@ impl Store {
             "UPDATE settlements SET state = $1, cancel_msgid = $2, estimate_cash_fen = $3, setl_id = $4, fund_fen = $5, acct_fen = $6, \
              cash_fen = $7, hosp_part_fen = $8, auth_request_id = $9, auth_status = $10, held_fen = $11, decline_code = $12, \
              captured_fen = $13, unpaid_fen = $14, failure_code = $15, failure_message = $16, setlinfo_json = $17, updated_at = $18, \
-             insurance_reversed = $19 WHERE id = $20 AND state = $21",
+             insurance_reversed = $19, cancel_idem_key = $20 WHERE id = $21 AND state = $22",
         )
         .bind(s.state.as_str())
         .bind(s.cancel_msgid.clone())
@@ -176,6 +176,7 @@ impl Store {
         .bind(s.setlinfo_json.clone())
         .bind(self.now())
         .bind(s.insurance_reversed as i64)
+        .bind(s.cancel_idem_key.clone())
         .bind(&s.id)
         .bind(from.as_str())
         .execute(&mut *tx)
@@ -257,5 +258,6 @@ fn settlement_from_row(r: &AnyRow) -> StoreResult<SettlementRow> {
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
         insurance_reversed: r.get::<i64, _>("insurance_reversed") != 0,
+        cancel_idem_key: r.get("cancel_idem_key"),
     })
 }
