@@ -12,8 +12,9 @@ use workload::insurance::{self, Insurance, VisitPolicy};
 use workload::network::{FaultRates, Faults, Partners};
 use workload::rng::Rng;
 use workload::{auditor, run_seed, Report};
+use wugan_domain::ledger::{self, AccountLimit, LedgerError};
 use wugan_domain::settlement::saga::Stage;
-use wugan_domain::settlement::SettlementState;
+use wugan_domain::settlement::{Parties, SettlementState};
 use wugan_domain::Fen;
 
 const SEEDS: u64 = 2_500;
@@ -89,10 +90,10 @@ fn state(hub: &Hub, settlement: usize) -> SettlementState {
     hub.settlements[settlement].stage.state()
 }
 
-// The hub's ledger learns what a partner did only when the step commits, so it can lag the
-// partner; with the patient's accounts limited it then refuses a commit the partner allowed,
-// until the lagging step commits. These two stories are what the workload's "refused by the
-// ledger" commits are.
+// The hub's ledger learns what a partner did only when the step commits, so it lags the
+// partners. With the personal account limited, it then refuses a commit insurance allowed until
+// the lagging step commits (the workload's "refused by the ledger" commits). The credit line
+// cannot be limited in the ledger at all: see `ledger.rs`.
 
 #[test]
 fn a_personal_account_share_is_back_at_insurance_before_it_is_back_in_the_ledger() {
@@ -114,18 +115,38 @@ fn a_personal_account_share_is_back_at_insurance_before_it_is_back_in_the_ledger
 }
 
 #[test]
-fn a_hold_the_bank_released_is_still_held_in_the_ledger_until_the_void_commits() {
+fn a_hold_the_bank_expired_and_lent_again_is_still_posted_so_the_ledger_cannot_keep_the_credit_limit() {
     let (mut hub, mut p) = world(1_000, 0);
     let first = visit(&mut hub, &mut p, 1_000);
-    drive(&mut hub, &mut p, Item::Settlement(first), |h| state(h, first) == SettlementState::Authorized);
-    p.bank.expire_hold(0); // the bank's hold time runs out: the whole line is available again
+    drive(&mut hub, &mut p, Item::Settlement(first), |h| state(h, first) == SettlementState::PreSettled);
+    // The bank approves the hold; the hub crashes before it commits; the bank's hold time runs out.
+    assert_eq!(hub.send(Item::Settlement(first), &mut p), Ok(true));
+    hub.crash();
+    p.bank.expire_hold(0);
+    // The whole line goes to a second visit.
     let second = visit(&mut hub, &mut p, 1_000);
-    drive(&mut hub, &mut p, Item::Settlement(second), |h| state(h, second) == SettlementState::PreSettled);
-    assert_eq!(hub.drive(Item::Settlement(second), &mut p), Ok(Some(Commit::LedgerRefused)), "1,000 + 1,000 held on a 1,000 line");
-    // The first settlement's capture is refused (the hold is gone), its void too: it ends as a bill.
+    drive(&mut hub, &mut p, Item::Settlement(second), |h| state(h, second) == SettlementState::Settled);
+    let line = hub.ledger.accounts[&hub.patients[0].bank_account].clone();
+    // Resumed, the first hold's approval replays. A ledger that kept the credit limit would
+    // refuse to post it, on every retry, for good.
+    let parties = Parties {
+        settlement_id: &hub.settlements[first].id,
+        hospital_code: "H1",
+        psn_no: "P0",
+        insuplc_admdvs: "440300",
+        insutype: "310",
+        bank_code: "B",
+        bank_agreement_id: "A0",
+    };
+    let mut limited = line.clone();
+    let refused = ledger::apply(&parties.hold(Fen(1_000)), &mut limited, AccountLimit::DebitsWithinCredits, &mut Default::default(), None);
+    assert!(matches!(refused, Err(LedgerError::ExceedsLimit(..))));
+    // Posted, it holds 2,000 on a 1,000 line until the settlement learns the hold is gone.
+    drive(&mut hub, &mut p, Item::Settlement(first), |h| state(h, first) == SettlementState::Authorized);
+    let line = &hub.ledger.accounts[&hub.patients[0].bank_account];
+    assert_eq!(line.debits_posted + line.debits_pending - line.credits_posted, Fen(1_000), "beyond the limit: {line:?}");
+    // The capture is refused (no open hold), the void too: the first visit ends as a bill.
     drive(&mut hub, &mut p, Item::Settlement(first), |h| state(h, first).is_final());
     assert_eq!(state(&hub, first), SettlementState::SettledUnpaid);
-    drive(&mut hub, &mut p, Item::Settlement(second), |h| state(h, second).is_final());
-    assert_eq!(state(&hub, second), SettlementState::Settled);
     auditor::audit_end(&hub, &p).expect("the books close");
 }

@@ -166,11 +166,18 @@ fn ledger_follows_stages(hub: &Hub) -> Result<(), String> {
     Ok(())
 }
 
-/// No limited account beyond its limit: in the hub's ledger, at the bank, at the insurance center.
+/// No account beyond its limit: at the bank, at the insurance center, in the hub's ledger (its
+/// credit lines with the lag allowed).
 fn limits_hold(hub: &Hub, partners: &Partners) -> Result<(), String> {
     for account in hub.ledger.limited_accounts() {
         let a = hub.ledger.accounts.get(account).cloned().unwrap_or_default();
         ensure!(a.debits_posted + a.debits_pending <= a.credits_posted, "ledger account {account} below zero: {a:?}");
+    }
+    let unlearned = released_but_not_committed(hub, &partners.bank);
+    for (p, unlearned) in hub.patients.iter().zip(unlearned) {
+        let a = hub.ledger.accounts.get(&p.bank_account).cloned().unwrap_or_default();
+        let beyond = a.debits_posted + a.debits_pending - a.credits_posted;
+        ensure!(beyond <= unlearned, "ledger account {} beyond its limit by {beyond}, the lag explains {unlearned}: {a:?}", p.bank_account);
     }
     for (i, line) in partners.bank.lines.iter().enumerate() {
         ensure!(line.used + line.held <= line.limit, "bank line {i} beyond its limit: {line:?}");
@@ -180,6 +187,29 @@ fn limits_hold(hub: &Hub, partners: &Partners) -> Result<(), String> {
         ensure!(!balance.is_negative(), "personal account {i} below zero: {balance}");
     }
     Ok(())
+}
+
+/// Per patient: what the bank has released or been paid back and the hub has not committed yet.
+/// The ledger's credit line may stand beyond its limit by this much and no more: its holds the
+/// bank no longer holds (voided, expired, captured), refunds and repayments no stage records yet.
+fn released_but_not_committed(hub: &Hub, bank: &Bank) -> Vec<Fen> {
+    let mut unlearned = vec![Fen::ZERO; hub.patients.len()];
+    for s in &hub.settlements {
+        if let Stage::Authorized { hold, .. } | Stage::InsuranceSettled { hold, .. } = &s.stage {
+            if bank.holds.get(&s.ids.auth).is_some_and(|h| h.state != HoldState::Open) {
+                unlearned[s.patient] += hold.held();
+            }
+        }
+        if let (false, Some((_, refunded))) = (matches!(s.stage, Stage::Cancelled(_)), bank.refunds.get(&s.ids.refund)) {
+            unlearned[s.patient] += *refunded;
+        }
+    }
+    for r in &hub.repayments {
+        if let (false, Some(repaid)) = (matches!(r.stage, RepaymentStage::Posted { .. }), bank.repayments.get(&r.post_request_id())) {
+            unlearned[r.patient] += repaid.amount;
+        }
+    }
+    unlearned
 }
 
 /// Every bank line, rebuilt from the holds, captures, refunds and repayments on record.

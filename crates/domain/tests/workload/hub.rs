@@ -11,6 +11,7 @@ use super::bank;
 use super::insurance;
 use super::ledger::{Ledger, PostError};
 use super::network::Partners;
+use wugan_domain::ledger::AccountLimit;
 use wugan_domain::repayment::{self, RepaymentCall, RepaymentOutcome, RepaymentParties, RepaymentStage};
 use wugan_domain::settlement::saga::{self, Call, Insured, Outcome, Reply, Stage};
 use wugan_domain::settlement::{accounts, Parties};
@@ -143,7 +144,7 @@ pub enum Commit {
     Unchanged,
     /// Another commit wrote first.
     Stale,
-    /// The ledger refused the transfers (a limited account would go below zero): nothing
+    /// The ledger refused the transfers (the personal account would go below zero): nothing
     /// written, the call is made again later.
     LedgerRefused,
 }
@@ -174,8 +175,10 @@ impl Hub {
     pub fn new(patients: Vec<Patient>) -> Result<Hub, String> {
         let mut ledger = Ledger::default();
         for p in &patients {
-            ledger.open(&p.bank_account, &p.credit_funding, p.limit).map_err(|e| format!("opening {}: {e:?}", p.bank_account))?;
-            ledger.open(&p.personal_account, &p.personal_funding, p.opening_balance).map_err(|e| format!("opening: {e:?}"))?;
+            let opened = ledger
+                .open(&p.bank_account, AccountLimit::None, &p.credit_funding, p.limit)
+                .and_then(|()| ledger.open(&p.personal_account, AccountLimit::DebitsWithinCredits, &p.personal_funding, p.opening_balance));
+            opened.map_err(|e| format!("opening {}'s accounts: {e:?}", p.psn_no))?;
         }
         Ok(Hub {
             patients,

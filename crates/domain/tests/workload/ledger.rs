@@ -1,11 +1,18 @@
 //! The hub's ledger, in memory: every step's transfers are posted together or not at all (one
-//! database transaction), through `wugan_domain::ledger::apply`, with the patient's accounts
-//! limited so they never go below zero.
+//! database transaction), through `wugan_domain::ledger::apply`.
 //!
 //! The domain's ledger has no opening balances: the hub sees a credit line and a personal
-//! account only through its debits. To give `AccountLimit::DebitsWithinCredits` something to
-//! hold, each patient's two accounts are opened with a funding transfer: the credit limit into
-//! the bank agreement, the personal account's balance into the personal account.
+//! account only through its debits. So each patient's two accounts are opened with a funding
+//! transfer (the credit limit into the bank agreement, the balance into the personal account),
+//! which makes "never below zero" mean "within the limit" and "within the balance".
+//!
+//! Only the personal account is posted with `AccountLimit::DebitsWithinCredits`. The ledger
+//! learns of a partner's work when a step commits, so it lags; for the personal account the lag
+//! only delays a commit (a refused commit is retried, and the credit it waits for, a reversal,
+//! is never refused itself). For the bank agreement it can wedge a settlement for good: the bank
+//! may expire a hold whose approval the hub has not yet committed and lend the line to another
+//! visit, and the replayed approval can then never be posted within the limit. The credit line's
+//! limit is the bank's to keep; the auditor checks the ledger's view of it with the lag allowed.
 
 use std::collections::BTreeMap;
 use wugan_domain::ledger::{apply, AccountBalance, AccountLimit, LedgerError, Transfer, TransferKind};
@@ -31,9 +38,9 @@ pub enum PostError {
 }
 
 impl Ledger {
-    /// Opens a limited account, funded from `funding` with `opening`.
-    pub fn open(&mut self, account: &str, funding: &str, opening: Fen) -> Result<(), PostError> {
-        self.limits.insert(account.to_string(), AccountLimit::DebitsWithinCredits);
+    /// Opens an account with `limit`, funded from `funding` with `opening`.
+    pub fn open(&mut self, account: &str, limit: AccountLimit, funding: &str, opening: Fen) -> Result<(), PostError> {
+        self.limits.insert(account.to_string(), limit);
         if !opening.is_positive() {
             return Ok(());
         }
@@ -54,7 +61,7 @@ impl Ledger {
     }
 
     pub fn limited_accounts(&self) -> impl Iterator<Item = &String> {
-        self.limits.keys()
+        self.limits.iter().filter(|(_, limit)| **limit == AccountLimit::DebitsWithinCredits).map(|(account, _)| account)
     }
 
     pub fn open_holds(&self) -> usize {
