@@ -18,6 +18,8 @@ use wugan_domain::Fen;
 /// Rounds of the final resume: each unfinished item is driven once a round. A settlement needs
 /// at most seven calls; a commit the ledger refuses waits for another item's commit.
 const MAX_RESUME_ROUNDS: usize = 64;
+/// A seed's visits grow with its steps: up to 14 visits per this many steps.
+const VISITS_PER_STEPS: usize = 60;
 /// Actions kept for the failure message.
 const TRACE_LEN: usize = 24;
 
@@ -52,7 +54,7 @@ enum Action {
 }
 
 /// How often each kind of action is chosen, in `Action`'s order; crashes vary per seed.
-const WEIGHTS: [u32; 10] = [3, 6, 6, 10, 5, 6, 2, 3, 0, 1];
+const WEIGHTS: [u32; 10] = [3, 6, 6, 10, 5, 6, 1, 3, 0, 1];
 
 pub struct World {
     rng: Rng,
@@ -67,7 +69,9 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(seed: u64) -> Result<World, String> {
+    /// A world for `steps` steps: a longer run sees more visits, so it does not end up only
+    /// cancelling and repaying the few it has.
+    pub fn new(seed: u64, steps: u64) -> Result<World, String> {
         let mut rng = Rng::new(seed);
         let patients: Vec<Patient> = (0..rng.range(1, 3) as usize).map(|i| Patient::new(i, limit(&mut rng), balance(&mut rng))).collect();
         let faults = match rng.chance(20) {
@@ -96,7 +100,7 @@ impl World {
         let mut weights = WEIGHTS;
         weights[8] = rng.range(0, 3) as u32;
         Ok(World {
-            max_visits: rng.range(3, 14) as usize,
+            max_visits: rng.range(3, 14) as usize * (steps as usize / VISITS_PER_STEPS).max(1),
             weights,
             hub: Hub::new(patients)?,
             partners,
@@ -254,7 +258,11 @@ impl World {
                 let repayment = hub.request_repayment(patient, Fen(amount), debt);
                 self.driving = (drive > 0).then_some((Item::Repayment(repayment), drive));
             }
-            Action::Crash => hub.crash(),
+            Action::Crash => {
+                // The orchestrator's loop dies with the process; the resume worker goes on.
+                hub.crash();
+                self.driving = None;
+            }
             Action::ExpireHold(nth) => partners.bank.expire_hold(nth),
         }
         Ok(())

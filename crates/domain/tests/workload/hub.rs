@@ -159,13 +159,29 @@ pub struct CommitCounts {
     pub lost_in_crash: u64,
 }
 
+impl CommitCounts {
+    fn count(&mut self, commit: &Commit) {
+        let counter = match commit {
+            Commit::Moved => &mut self.moved,
+            Commit::Unchanged => &mut self.unchanged,
+            Commit::Stale => &mut self.stale,
+            Commit::LedgerRefused => &mut self.ledger_refused,
+        };
+        *counter += 1;
+    }
+}
+
+/// The hub: its tables (persisted: they survive a crash) and the call results in flight (lost
+/// in a crash).
 pub struct Hub {
     pub patients: Vec<Patient>,
     pub visits: Vec<Visit>,
     pub settlements: Vec<StoredSettlement>,
     pub repayments: Vec<StoredRepayment>,
     pub ledger: Ledger,
+    /// The one insurance fund pool's account name, for the auditor.
     pub fund_account: String,
+    /// Per hospital in `HOSPITALS`: (money received, unpaid bills) account names.
     pub hospital_accounts: Vec<(String, String)>,
     pub counts: CommitCounts,
     inflight: Vec<InFlight>,
@@ -308,13 +324,7 @@ impl Hub {
             (Item::Repayment(i), Answer::Repayment { outcome }) => self.commit_repayment(i, flight.version, outcome)?,
             (item, answer) => return Err(format!("{answer:?} in flight for {item:?}")),
         };
-        let c = &mut self.counts;
-        *match commit {
-            Commit::Moved => &mut c.moved,
-            Commit::Unchanged => &mut c.unchanged,
-            Commit::Stale => &mut c.stale,
-            Commit::LedgerRefused => &mut c.ledger_refused,
-        } += 1;
+        self.counts.count(&commit);
         Ok(commit)
     }
 

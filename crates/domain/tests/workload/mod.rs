@@ -25,7 +25,7 @@ use wugan_domain::settlement::SettlementState;
 /// Runs one seed for `steps` steps, then resumes to the end. The error names the seed, the
 /// step, the broken invariant and the last actions, so the seed can be replayed.
 pub fn run_seed(seed: u64, steps: u64) -> Result<Report, String> {
-    let mut world = generator::World::new(seed).map_err(|e| format!("seed {seed}: {e}"))?;
+    let mut world = generator::World::new(seed, steps).map_err(|e| format!("seed {seed}: {e}"))?;
     let mut run = || {
         for _ in 0..steps {
             world.step()?;
