@@ -258,11 +258,7 @@ impl World {
                 let repayment = hub.request_repayment(patient, Fen(amount), debt);
                 self.driving = (drive > 0).then_some((Item::Repayment(repayment), drive));
             }
-            Action::Crash => {
-                // The orchestrator's loop dies with the process; the resume worker goes on.
-                hub.crash();
-                self.driving = None;
-            }
+            Action::Crash => hub.crash(),
             Action::ExpireHold(nth) => partners.bank.expire_hold(nth),
         }
         Ok(())
