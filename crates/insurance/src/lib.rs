@@ -20,6 +20,7 @@
 mod center;
 mod envelope;
 pub mod faults;
+mod files;
 mod http;
 mod inpatient;
 mod person;
@@ -31,8 +32,9 @@ mod tx;
 pub use center::{InsuranceCenter, InsuranceConfig};
 pub use envelope::TxError;
 pub use faults::Faults;
+pub use files::{load_persons_jsonl, load_policy_file};
 pub use http::{router, CALL_SERVICE_PATH};
-pub use person::{load_persons_jsonl, parse_persons_jsonl, sample_persons, Person};
+pub use person::{parse_persons_jsonl, sample_persons, Person};
 pub use state::{PersonView, SettlementSummary};
 
 /// The policy `wugan insurance serve` uses without `--policy`: the built-in `shenzhen-2024` set,

@@ -119,12 +119,6 @@ impl Person {
     }
 }
 
-/// Reads a persons file: one JSON object per line; blank lines ignored.
-pub fn load_persons_jsonl(path: &std::path::Path) -> anyhow::Result<Vec<Person>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading persons file {}", path.display()))?;
-    parse_persons_jsonl(&text).with_context(|| format!("persons file {}", path.display()))
-}
-
 /// Parses persons JSON lines; an error names the (1-based) line.
 pub fn parse_persons_jsonl(text: &str) -> anyhow::Result<Vec<Person>> {
     let mut persons = Vec::new();
