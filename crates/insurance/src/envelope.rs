@@ -1,4 +1,4 @@
-//! The national interface envelope (insurance-interface.md §1): request parsing and reply building.
+//! The national interface envelope (docs/national-interface.md §1): request parsing and reply building.
 
 use crate::error::TxError;
 use serde_json::{json, Value};

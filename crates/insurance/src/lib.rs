@@ -1,5 +1,5 @@
 //! wugan's insurance center (医保中心): a regional platform speaking the national interface
-//! (insurance-interface.md) over HTTP, with persons, personal accounts, year-to-date accumulators and
+//! (docs/national-interface.md) over HTTP, with persons, personal accounts, year-to-date accumulators and
 //! the benefit policy (`wugan-policy`, data-driven).
 //!
 //! Layers, each using only those below it (`tests/layers.rs` checks the `use crate::…` lines):

@@ -8,7 +8,7 @@
 //! Flow: [`Claim`] (JSON, amounts as number or string) → per line [`split_line`] (丙 / over the price
 //! cap / 乙 first self-pay / in scope) → per visit [`adjudicate`] (起付线, 统筹 ratio and annual cap,
 //! above-cap layer, personal account, cash) → [`Adjudication`] whose `setlinfo` uses the national
-//! field names and holds insurance-interface.md §2 invariants 1–4 ([`SetlAmounts::check`]).
+//! field names and holds docs/national-interface.md §2 invariants 1–4 ([`SetlAmounts::check`]).
 
 pub mod catalogue;
 pub mod claim;

@@ -1,5 +1,5 @@
 //! Data-driven checks of the benefit engine: each case is a claim and the `setlinfo` fields it must
-//! produce, to the fen. Shenzhen inpatient numbers are the verified table (policy-rules.md §2).
+//! produce, to the fen. Shenzhen inpatient numbers are the verified table (docs/policy-rules.md §2).
 
 use serde_json::{json, Value};
 use wugan_policy::{adjudicate, builtin, Claim, PolicyError, PolicySet};
