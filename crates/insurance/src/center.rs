@@ -2,17 +2,18 @@
 //! with msgid replay (the hub retries a timed-out call with the same msgid and must get the first
 //! answer, never a second settlement).
 
-use crate::envelope::{reply, Envelope, ReplyStamp, TxError};
+use crate::clock::Now;
+use crate::ctx::Ctx;
+use crate::envelope::{reply, Envelope, ReplyStamp};
+use crate::error::TxError;
 use crate::faults::{FaultInjector, Faults};
 use crate::person::Person;
 use crate::state::{PersonView, SettlementSummary, State, StoredReply};
-use crate::tx::{dispatch, Ctx};
+use crate::tx::dispatch;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use time::macros::{format_description, offset};
-use time::OffsetDateTime;
-use wugan_policy::{Date, PolicySet};
+use wugan_policy::PolicySet;
 
 pub struct InsuranceConfig {
     /// The center's region (医保区划), e.g. "440300".
@@ -137,46 +138,5 @@ impl InsuranceCenter {
         // A panic while holding the lock cannot leave a half-applied transaction (each validates
         // before it mutates), so the state is still consistent: keep serving.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// The wall clock at China Standard Time (UTC+8), read once per request.
-pub struct Now {
-    at: OffsetDateTime,
-}
-
-impl Now {
-    pub fn current() -> Now {
-        Now { at: OffsetDateTime::now_utc().to_offset(offset!(+8)) }
-    }
-
-    pub fn date(&self) -> Date {
-        let d = self.at.date();
-        Date { year: d.year(), month: d.month() as u8, day: d.day() }
-    }
-
-    /// yyyy-MM-dd HH:mm:ss
-    pub fn datetime(&self) -> String {
-        self.at.format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).unwrap_or_default()
-    }
-
-    /// yyyyMMddHHmmss
-    pub fn compact(&self) -> String {
-        self.at.format(format_description!("[year][month][day][hour][minute][second]")).unwrap_or_default()
-    }
-
-    /// yyyyMMddHHmmssSSS
-    pub fn millis(&self) -> String {
-        self.at.format(format_description!("[year][month][day][hour][minute][second][subsecond digits:3]")).unwrap_or_default()
-    }
-
-    /// yyyyMMdd
-    pub fn ymd(&self) -> String {
-        self.at.format(format_description!("[year][month][day]")).unwrap_or_default()
-    }
-
-    fn seconds_of_day(&self) -> u64 {
-        let (h, m, s) = self.at.to_hms();
-        u64::from(h) * 3600 + u64::from(m) * 60 + u64::from(s)
     }
 }

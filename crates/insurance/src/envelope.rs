@@ -1,35 +1,8 @@
-//! The national interface envelope (insurance-interface.md §1): request parsing, reply building,
-//! and the one error type every transaction returns.
+//! The national interface envelope (docs/national-interface.md §1): request parsing and reply building.
 
+use crate::error::TxError;
 use serde_json::{json, Value};
 use wugan_policy::decimal::text_of;
-
-/// A business failure: infcode -1 with a Chinese and an English message (HTTP status stays 200).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxError {
-    pub message: String,
-}
-
-impl TxError {
-    pub fn new(zh: &str, en: impl AsRef<str>) -> TxError {
-        TxError { message: format!("{zh} / {}", en.as_ref()) }
-    }
-
-    /// A message that is already bilingual (e.g. a policy error).
-    pub fn bilingual(message: String) -> TxError {
-        TxError { message }
-    }
-
-    pub fn missing(field: &str) -> TxError {
-        TxError::new(&format!("缺少必填字段 {field}"), format!("missing required field {field}"))
-    }
-}
-
-impl From<wugan_policy::PolicyError> for TxError {
-    fn from(e: wugan_policy::PolicyError) -> TxError {
-        TxError::bilingual(format!("待遇计算失败 / adjudication failed: {e}"))
-    }
-}
 
 /// The request fields the center uses. Everything but `infno` and `msgid` may be missing, null or "";
 /// the other envelope fields (mdtrtarea_admvs, insuplc_admdvs, sign_no, cainfo, opter …) are accepted
@@ -93,21 +66,4 @@ pub fn reply(stamp: &ReplyStamp, result: Result<Value, TxError>) -> Value {
         "warn_msg": null,
         "output": output,
     })
-}
-
-/// A text field of a transaction payload; numbers are read as their text, null/"" as absent.
-pub fn opt_text(data: &Value, key: &str) -> Option<String> {
-    data.get(key).and_then(text_of)
-}
-
-pub fn req_text(data: &Value, key: &str) -> Result<String, TxError> {
-    opt_text(data, key).ok_or_else(|| TxError::missing(key))
-}
-
-/// An amount in yuan (number or string); null/"" as absent; bad text is an error naming the field.
-pub fn opt_yuan(data: &Value, key: &str) -> Result<Option<wugan_domain::Fen>, TxError> {
-    match data.get(key) {
-        None => Ok(None),
-        Some(v) => wugan_domain::Fen::from_json_yuan(v).map_err(|e| TxError::new(&format!("金额格式错误 {key}"), format!("{key}: {e}"))),
-    }
 }

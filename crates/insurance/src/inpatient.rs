@@ -7,12 +7,14 @@
 //! settlement. Emergency-to-inpatient (24 急诊转住院) is an admission like 21, under the policy's
 //! inpatient benefit and its per-admission deductible.
 
-use crate::envelope::{opt_text, req_text, TxError};
+use crate::ctx::{Ctx, Kind};
+use crate::error::TxError;
+use crate::fees::store_fees;
+use crate::input::{begin_date, check_same, opt_text, req_text};
+use crate::lookup::{insured, open_visit, visit_of_kind};
 use crate::state::{Admission, FeeRecord, FeeStatus, State, Visit};
-use crate::tx::{self, Ctx, IncomingFee, Kind};
 use serde_json::{json, Value};
-use wugan_domain::money::Fen;
-use wugan_policy::{Date, LineResult};
+use wugan_policy::Date;
 
 /// `input.<name>` or `input.data.<name>`, an object.
 fn node<'v>(input: &'v Value, name: &str) -> Result<&'v Value, TxError> {
@@ -32,9 +34,9 @@ fn ipt_key(fixmedins_code: &str, ipt_no: &str) -> (String, String) {
 pub fn admit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let info = node(&ctx.env.input, "mdtrtinfo")?;
     let psn_no = req_text(info, "psn_no")?;
-    let account = tx::insured(state, &psn_no)?;
+    let account = insured(state, &psn_no)?;
     let insutype = account.person.insutype.clone();
-    tx::check_same(info, "insutype", &insutype)?;
+    check_same(info, "insutype", &insutype)?;
     let ipt_no = req_text(info, "ipt_no")?;
     let med_type = opt_text(info, "med_type").unwrap_or_else(|| "21".into());
     ctx.policy.benefit_name(&med_type)?;
@@ -45,7 +47,7 @@ pub fn admit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
             format!("already admitted: ipt_no {ipt_no} is admission {existing}"),
         ));
     }
-    let begndate = tx::begin_date(info, ctx)?;
+    let begndate = begin_date(info, ctx.now.date())?;
     let mdtrt_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
     let visit = Visit {
         psn_no: psn_no.clone(),
@@ -68,8 +70,8 @@ pub fn admit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
 /// A live admission named by `mdtrt_id`, with `psn_no` checked when given.
 fn admission<'s>(state: &'s State, data: &Value) -> Result<(String, &'s Visit, &'s Admission), TxError> {
     let mdtrt_id = req_text(data, "mdtrt_id")?;
-    let visit = tx::visit_of_kind(state, &mdtrt_id, Kind::Inpatient)?;
-    tx::check_same(data, "psn_no", &visit.psn_no)?;
+    let visit = visit_of_kind(state, &mdtrt_id, Kind::Inpatient)?;
+    check_same(data, "psn_no", &visit.psn_no)?;
     let admission = visit.admission.as_ref().ok_or_else(|| TxError::new("非住院就诊", format!("visit {mdtrt_id} is not an admission")))?;
     Ok((mdtrt_id, visit, admission))
 }
@@ -107,7 +109,7 @@ pub fn cancel_admission(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> 
         return Err(TxError::new("已出院，请先撤销出院", format!("admission {mdtrt_id} is discharged: cancel the discharge (2405) first")));
     }
     let key = ipt_key(&visit.fixmedins_code, &visit.ipt_otp_no);
-    crate::tx::cancel_visit(state, &mdtrt_id, &key);
+    state.cancel_visit(&mdtrt_id, &key);
     Ok(json!({}))
 }
 
@@ -132,51 +134,7 @@ pub fn cancel_discharge(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> 
 
 /// 2301: fee lines of an open admission; a refund line (negative `cnt`) names its charge.
 pub fn upload_fees(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
-    tx::store_fees(state, ctx, Kind::Inpatient)
-}
-
-/// A refund must name an unsettled charge of the same admission (stored, or earlier in the same
-/// upload) with the same code, and all its refunds together may not exceed it. Refunding a line an
-/// interim settlement already paid needs that settlement cancelled (2305) first.
-pub(crate) fn check_refund(
-    visit: &Visit,
-    incoming: &[(IncomingFee, LineResult)],
-    fee: &IncomingFee,
-    original: &str,
-) -> Result<(), TxError> {
-    let refused = |zh: &str, en: String| Err(TxError::new(zh, en));
-    let stored = visit.fees.iter().find(|f| f.feedetl_sn == original && f.status != FeeStatus::Cancelled);
-    let uploaded = incoming.iter().find(|(f, _)| f.mdtrt_id == fee.mdtrt_id && f.feedetl_sn == original);
-    let (code, amount) = match (stored, uploaded) {
-        (Some(f), _) if f.status != FeeStatus::Unsettled => {
-            return refused(
-                "原费用已结算，请先撤销结算",
-                format!("line {original} is already settled: cancel that settlement (2305) before refunding it"),
-            )
-        }
-        (Some(f), _) if f.init_feedetl_sn.is_none() => (f.line.med_list_codg.clone(), f.result.det_item_fee_sumamt),
-        (None, Some((f, r))) if f.init_feedetl_sn.is_none() => (f.line.med_list_codg.clone(), r.det_item_fee_sumamt),
-        _ => return refused("原费用流水号不存在", format!("init_feedetl_sn {original} is not a live charge of visit {}", fee.mdtrt_id)),
-    };
-    if code != fee.line.med_list_codg {
-        return refused("退费项目与原费用不符", format!("refund of line {original} must have its med_list_codg"));
-    }
-    let refunded_stored: Fen = live_refunds(visit.fees.iter(), original).sum();
-    let refunded_now: Fen = incoming
-        .iter()
-        .filter(|(f, _)| f.mdtrt_id == fee.mdtrt_id && f.init_feedetl_sn.as_deref() == Some(original))
-        .map(|(_, r)| r.det_item_fee_sumamt)
-        .sum();
-    let this = fee.line.det_item_fee_sumamt.unwrap_or(Fen::ZERO);
-    if (amount + refunded_stored + refunded_now + this).is_negative() {
-        return refused("退费金额超过原费用", format!("refunds of line {original} would exceed its {}", amount.to_yuan_string()));
-    }
-    Ok(())
-}
-
-fn live_refunds<'a>(fees: impl Iterator<Item = &'a FeeRecord> + 'a, original: &'a str) -> impl Iterator<Item = Fen> + 'a {
-    fees.filter(move |f| f.status != FeeStatus::Cancelled && f.init_feedetl_sn.as_deref() == Some(original))
-        .map(|f| f.result.det_item_fee_sumamt)
+    store_fees(state, ctx, Kind::Inpatient)
 }
 
 /// 2302: `data` (one object or a list) of {feedetl_sn, mdtrt_id, psn_no}; feedetl_sn "0000" deletes
@@ -191,7 +149,7 @@ pub fn cancel_fees(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let mut deletions: Vec<(String, Option<String>)> = Vec::with_capacity(items.len());
     for item in &items {
         let (mdtrt_id, visit, _) = admission(state, item)?;
-        tx::open_visit(state, &mdtrt_id)?;
+        open_visit(state, &mdtrt_id)?;
         let sn = req_text(item, "feedetl_sn")?;
         if sn == "0000" {
             deletions.push((mdtrt_id, None));

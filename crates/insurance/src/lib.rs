@@ -1,13 +1,30 @@
 //! wugan's insurance center (医保中心): a regional platform speaking the national interface
-//! (insurance-interface.md) over HTTP, with persons, personal accounts, year-to-date accumulators and
+//! (docs/national-interface.md) over HTTP, with persons, personal accounts, year-to-date accumulators and
 //! the benefit policy (`wugan-policy`, data-driven).
 //!
-//! Layers: `http` (axum: bytes in, JSON out) → `center` (envelope, msgid replay, locking, clock) →
-//! `tx` (one function per transaction: parse wire → check state → `wugan_policy` → mutate → wire)
-//! → `state` (in memory). The benefit arithmetic is never here.
+//! Layers, each using only those below it (`tests/layers.rs` checks the `use crate::…` lines):
 //!
-//! Transactions: `tx` (9001, 1101, 2201–2205, 5203), `inpatient` (2401/2402/2404/2405, 2301/2302),
-//! `settle` (2206–2208 and 2303–2305: one shape, batch or interim selection, exact reversal).
+//! ```text
+//! http                      axum: bytes in, JSON out, injected faults (`faults`)
+//! center                    InsuranceCenter: config, the one lock, msgid replay; reads the clock once
+//! tx                        dispatch by infno, nothing else
+//! identify  outpatient  inpatient  settle  repayment
+//!                           the transactions, one module per family; none uses another
+//! fees                      fee lines of 2204 and 2301: parse, check, split, store
+//! lookup                    a person or visit the request names, or the refusal
+//! ctx                       Ctx (envelope, clock reading, region, policy) and Kind
+//! envelope  input           the wire envelope and reply; reading payload fields
+//! state  clock  error       records in memory (`person` below it); Now; TxError
+//! ```
+//!
+//! Nothing below `tx` uses `tx` or `center`: a transaction is `fn(&mut State, &Ctx) -> Result<Value,
+//! TxError>`, parse wire → check state → `wugan_policy` → mutate → wire; it validates before it
+//! mutates, so a refused request changes nothing. The benefit arithmetic is never here. `files`
+//! reads the persons file and policy files (the only file I/O) for whoever starts a center.
+//!
+//! Transactions: `identify` (9001, 1101), `outpatient` (2201–2205), `inpatient`
+//! (2401/2402/2404/2405, 2301/2302), `settle` (2206–2208 and 2303–2305: one shape, batch or interim
+//! selection, exact reversal; 5203), `repayment` (9901/9902, a local extension).
 //! `faults`: seeded fault injection at the HTTP edge ([`InsuranceCenter::with_faults`]).
 //!
 //! Sandbox conventions (not part of the national interface):
@@ -18,10 +35,19 @@
 //!   center's own records to auditors. They exist only in the sandbox; a real platform has no such thing.
 
 mod center;
+mod clock;
+mod ctx;
 mod envelope;
+mod error;
 pub mod faults;
+mod fees;
+mod files;
 mod http;
+mod identify;
 mod inpatient;
+mod input;
+mod lookup;
+mod outpatient;
 mod person;
 mod repayment;
 mod settle;
@@ -29,10 +55,11 @@ mod state;
 mod tx;
 
 pub use center::{InsuranceCenter, InsuranceConfig};
-pub use envelope::TxError;
+pub use error::TxError;
 pub use faults::Faults;
+pub use files::{load_persons_jsonl, load_policy_file};
 pub use http::{router, CALL_SERVICE_PATH};
-pub use person::{load_persons_jsonl, parse_persons_jsonl, sample_persons, Person};
+pub use person::{parse_persons_jsonl, sample_persons, Person};
 pub use state::{PersonView, SettlementSummary};
 
 /// The policy `wugan insurance serve` uses without `--policy`: the built-in `shenzhen-2024` set,

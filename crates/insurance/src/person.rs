@@ -105,6 +105,16 @@ impl Person {
         Date::parse(&self.brdy)
     }
 
+    /// Age in whole years on `on` (0 when the birth date is unreadable; the persons file checks it).
+    pub fn age_on(&self, on: Date) -> u32 {
+        self.birth_date().map_or(0, |b| b.age_on(on))
+    }
+
+    /// 民族 as 1101 and `setlinfo` report it: the file's `naty`, else "01" (汉族).
+    pub fn naty_code(&self) -> String {
+        self.naty.clone().unwrap_or_else(|| "01".into())
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
         if self.psn_no.is_empty() || self.certno.is_empty() {
             bail!("psn_no and certno must not be empty");
@@ -117,12 +127,6 @@ impl Person {
         }
         Ok(())
     }
-}
-
-/// Reads a persons file: one JSON object per line; blank lines ignored.
-pub fn load_persons_jsonl(path: &std::path::Path) -> anyhow::Result<Vec<Person>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading persons file {}", path.display()))?;
-    parse_persons_jsonl(&text).with_context(|| format!("persons file {}", path.display()))
 }
 
 /// Parses persons JSON lines; an error names the (1-based) line.

@@ -3,22 +3,12 @@
 //! (infno 9901 / 9902, assumed; a region's real platform names its own), so that the hub can move
 //! the money with a request id the insurance center replays, and undo it if the bank refuses.
 
-use crate::envelope::{opt_text, opt_yuan, req_text, TxError};
-use crate::state::State;
-use crate::tx::{check_same, not_found, Ctx};
+use crate::ctx::Ctx;
+use crate::error::TxError;
+use crate::input::{check_same, opt_text, opt_yuan, req_text};
+use crate::lookup::not_found;
+use crate::state::{AccountRepayment, State};
 use serde_json::{json, Value};
-use wugan_domain::Fen;
-
-/// One debit of a personal account for a repayment.
-#[derive(Debug, Clone)]
-pub struct AccountRepayment {
-    pub txn_id: String,
-    pub psn_no: String,
-    pub amount: Fen,
-    /// Whom the money is for (e.g. "BANK01:<agreement>"), for the statement.
-    pub payee_ref: String,
-    pub cancelled: bool,
-}
 
 /// 9901: debits the personal account by `amount` (yuan) for the repayment of `payee_ref`.
 pub fn repay(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {

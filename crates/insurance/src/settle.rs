@@ -6,19 +6,24 @@
 //! so two settlements of one person can never both spend the same cap room. A cancellation applies
 //! the stored deltas in reverse, exactly.
 //!
+//! 5203 reads a stored settlement back (by `setl_id`, or the latest of a visit).
+//!
 //! Outpatient: `chrg_bchno` names the batch to settle; "0000" or empty settles every unsettled line.
 //! Inpatient: every unsettled line; `mid_setl_flag` 1 is an interim settlement (中途结算) that leaves
 //! the admission open, else the final one, which needs the discharge (2402) first. A per-admission
 //! deductible is charged once per admission across its settlements.
 
-use crate::envelope::{opt_text, opt_yuan, req_text, TxError};
+use crate::ctx::{Ctx, Kind};
+use crate::error::TxError;
+use crate::input::{check_same, opt_text, opt_yuan, req_text};
+use crate::lookup::{already_settled, insured, not_found, visit_of_kind};
+use crate::person::Person;
 use crate::state::{FeeRecord, FeeStatus, Settlement, State, Visit};
-use crate::tx::{self, Ctx, Head, Kind};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use wugan_domain::money::Fen;
 use wugan_policy::decimal::parse_flag;
-use wugan_policy::{adjudicate, Acct, Adjudication, Claim, ClaimPerson, ClaimVisit, SetlAmounts};
+use wugan_policy::{adjudicate, Acct, Adjudication, Claim, ClaimPerson, ClaimVisit, SetlAmounts, Ytd};
 
 /// A settlement computed but not applied.
 struct Prepared {
@@ -49,10 +54,10 @@ impl Prepared {
 
 fn prepare(state: &State, ctx: &Ctx, data: &Value, kind: Kind) -> Result<Prepared, TxError> {
     let mdtrt_id = req_text(data, "mdtrt_id")?;
-    let visit = tx::visit_of_kind(state, &mdtrt_id, kind)?;
-    tx::check_same(data, "psn_no", &visit.psn_no)?;
-    tx::check_same(data, "insutype", &visit.insutype)?;
-    let account = tx::insured(state, &visit.psn_no)?;
+    let visit = visit_of_kind(state, &mdtrt_id, kind)?;
+    check_same(data, "psn_no", &visit.psn_no)?;
+    check_same(data, "insutype", &visit.insutype)?;
+    let account = insured(state, &visit.psn_no)?;
     let mid = kind == Kind::Inpatient && flag(data, "mid_setl_flag")?;
     check_stage(visit, &mdtrt_id, mid)?;
     let lines = select_lines(visit, data, kind, &mdtrt_id)?;
@@ -65,7 +70,7 @@ fn prepare(state: &State, ctx: &Ctx, data: &Value, kind: Kind) -> Result<Prepare
         person: ClaimPerson {
             insutype: visit.insutype.clone(),
             psn_type: account.person.psn_type.clone(),
-            age: Some(tx::age_on(&account.person, visit.begndate)),
+            age: Some(account.person.age_on(visit.begndate)),
             insuplc_admdvs: Some(account.person.insuplc_admdvs.clone()),
             idet_types: account.person.idet_types.clone(),
         },
@@ -117,7 +122,7 @@ fn flag(data: &Value, field: &str) -> Result<bool, TxError> {
 fn check_stage(visit: &Visit, mdtrt_id: &str, mid: bool) -> Result<(), TxError> {
     let Some(admission) = &visit.admission else { return Ok(()) };
     if let Some(setl_id) = &admission.final_setl_id {
-        return Err(tx::already_settled(mdtrt_id, setl_id));
+        return Err(already_settled(mdtrt_id, setl_id));
     }
     match (mid, admission.discharged.is_some()) {
         (true, true) => Err(TxError::new(
@@ -150,7 +155,7 @@ fn select_lines(visit: &Visit, data: &Value, kind: Kind, mdtrt_id: &str) -> Resu
         return Ok(chosen);
     }
     if let (Kind::Outpatient, Some(setl_id)) = (kind, visit.settlements.last()) {
-        return Err(tx::already_settled(mdtrt_id, setl_id));
+        return Err(already_settled(mdtrt_id, setl_id));
     }
     let what = batch.map_or(String::new(), |b| format!(" in batch {b}"));
     let upload = if kind == Kind::Outpatient { "2204" } else { "2301" };
@@ -194,8 +199,8 @@ fn admission_dedc_paid(state: &State, visit: &Visit) -> Fen {
 pub fn pre_settle(state: &mut State, ctx: &Ctx, kind: Kind) -> Result<Value, TxError> {
     let data = ctx.env.data()?;
     let p = prepare(state, ctx, data, kind)?;
-    let account = state.accounts.get(&p.psn_no).ok_or_else(tx::not_found)?;
-    let setlinfo = tx::setlinfo(ctx, &p.head(data), &account.person, &p.adj.setlinfo, None);
+    let account = state.accounts.get(&p.psn_no).ok_or_else(not_found)?;
+    let setlinfo = setlinfo(ctx, &p.head(data), &account.person, &p.adj.setlinfo, None);
     Ok(json!({"setlinfo": setlinfo, "setldetail": p.adj.setldetail}))
 }
 
@@ -207,8 +212,8 @@ pub fn settle(state: &mut State, ctx: &Ctx, kind: Kind) -> Result<Value, TxError
     let setl_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
     let s = &p.adj.setlinfo;
     let ytd_before = debit(state, &p)?;
-    let account = state.accounts.get(&p.psn_no).ok_or_else(tx::not_found)?;
-    let mut info = tx::setlinfo(ctx, &p.head(data), &account.person, s, Some(&setl_id));
+    let account = state.accounts.get(&p.psn_no).ok_or_else(not_found)?;
+    let mut info = setlinfo(ctx, &p.head(data), &account.person, s, Some(&setl_id));
     if let (Kind::Inpatient, Value::Object(map)) = (kind, &mut info) {
         map.insert("mid_setl_flag".into(), json!(if p.mid { "1" } else { "0" }));
     }
@@ -239,9 +244,9 @@ pub fn settle(state: &mut State, ctx: &Ctx, kind: Kind) -> Result<Value, TxError
 
 /// Debits the account (own part), the family payer (共济 part) and moves the accumulators; returns
 /// the accumulators before.
-fn debit(state: &mut State, p: &Prepared) -> Result<wugan_policy::Ytd, TxError> {
+fn debit(state: &mut State, p: &Prepared) -> Result<Ytd, TxError> {
     let s = &p.adj.setlinfo;
-    let account = state.accounts.get_mut(&p.psn_no).ok_or_else(tx::not_found)?;
+    let account = state.accounts.get_mut(&p.psn_no).ok_or_else(not_found)?;
     let ytd_before = account.ytd.get(&p.year).copied().unwrap_or_default();
     account.balc -= s.acct_pay - s.acct_mulaid_pay;
     account.ytd.insert(p.year, p.adj.ytd);
@@ -298,7 +303,7 @@ pub fn cancel(state: &mut State, ctx: &Ctx, kind: Kind) -> Result<Value, TxError
     if let Some(&i) = state.settlement_index.get(&setl_id) {
         state.settlements[i].cancelled = true;
     }
-    let account = state.accounts.get(&setl.psn_no).ok_or_else(tx::not_found)?;
+    let account = state.accounts.get(&setl.psn_no).ok_or_else(not_found)?;
     let mut reversal = setl.amounts.negated();
     reversal.balc = account.balc;
     let head = Head {
@@ -307,7 +312,7 @@ pub fn cancel(state: &mut State, ctx: &Ctx, kind: Kind) -> Result<Value, TxError
         clr_type: &setl.clr_type,
         mdtrt_cert_type: setl.mdtrt_cert_type.clone(),
     };
-    let mut info = tx::setlinfo(ctx, &head, &account.person, &reversal, Some(&cancel_id));
+    let mut info = setlinfo(ctx, &head, &account.person, &reversal, Some(&cancel_id));
     if let Value::Object(map) = &mut info {
         map.insert("init_setl_id".into(), json!(setl_id));
     }
@@ -317,8 +322,8 @@ pub fn cancel(state: &mut State, ctx: &Ctx, kind: Kind) -> Result<Value, TxError
 
 fn cancellable(state: &State, data: &Value, setl_id: &str, kind: Kind) -> Result<Settlement, TxError> {
     let setl = state.settlement(setl_id).ok_or_else(|| TxError::new("结算ID不存在", format!("unknown setl_id {setl_id}")))?;
-    tx::check_same(data, "mdtrt_id", &setl.mdtrt_id)?;
-    tx::check_same(data, "psn_no", &setl.psn_no)?;
+    check_same(data, "mdtrt_id", &setl.mdtrt_id)?;
+    check_same(data, "psn_no", &setl.psn_no)?;
     if setl.cancelled {
         return Err(TxError::new("该结算已撤销", format!("settlement {setl_id} is already cancelled")));
     }
@@ -343,7 +348,7 @@ fn cancellable(state: &State, data: &Value, setl_id: &str, kind: Kind) -> Result
 
 fn credit(state: &mut State, setl: &Settlement) -> Result<(), TxError> {
     let a = &setl.amounts;
-    let account = state.accounts.get_mut(&setl.psn_no).ok_or_else(tx::not_found)?;
+    let account = state.accounts.get_mut(&setl.psn_no).ok_or_else(not_found)?;
     account.balc += a.acct_pay - a.acct_mulaid_pay;
     let ytd = account.ytd.entry(setl.year).or_default();
     *ytd = ytd.minus(&setl.ytd_delta);
@@ -367,4 +372,70 @@ fn unmark(state: &mut State, setl: &Settlement, kind: Kind) {
     for fee in visit.fees.iter_mut().filter(|f| f.status == settled) {
         fee.status = after.clone();
     }
+}
+
+/// 5203 结算信息查询: the stored 2207 output by `setl_id`, or by `mdtrt_id` alone (the latest
+/// settlement of the visit) for a caller whose 2207 reply was lost before it learnt the setl_id.
+/// `refd_setl_flag` is "1" when the settlement has since been cancelled (2208), else "0".
+pub fn query(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let data = ctx.env.data()?;
+    let setl = match (opt_text(data, "setl_id"), opt_text(data, "mdtrt_id")) {
+        (Some(setl_id), _) => {
+            state.settlement(&setl_id).ok_or_else(|| TxError::new("结算ID不存在", format!("unknown setl_id {setl_id}")))?
+        }
+        (None, Some(mdtrt_id)) => state
+            .settlements
+            .iter()
+            .rev()
+            .find(|s| s.mdtrt_id == mdtrt_id)
+            .ok_or_else(|| TxError::new("该就诊无结算记录", format!("visit {mdtrt_id} has no settlement")))?,
+        (None, None) => return Err(TxError::missing("setl_id")),
+    };
+    check_same(data, "mdtrt_id", &setl.mdtrt_id)?;
+    check_same(data, "psn_no", &setl.psn_no)?;
+    let mut output = setl.output.clone();
+    if let Some(Value::Object(info)) = output.get_mut("setlinfo") {
+        info.insert("refd_setl_flag".into(), json!(if setl.cancelled { "1" } else { "0" }));
+    }
+    Ok(output)
+}
+
+/// The visit fields of a `setlinfo`.
+struct Head<'a> {
+    mdtrt_id: &'a str,
+    med_type: &'a str,
+    clr_type: &'a str,
+    mdtrt_cert_type: Option<String>,
+}
+
+/// The `setlinfo` object: person and visit fields, then the engine's amounts (national names).
+fn setlinfo(ctx: &Ctx, head: &Head, person: &Person, amounts: &SetlAmounts, setl_id: Option<&str>) -> Value {
+    let mut map = Map::new();
+    let mut put = |k: &str, v: Value| {
+        map.insert(k.to_string(), v);
+    };
+    put("mdtrt_id", json!(head.mdtrt_id));
+    put("setl_id", json!(setl_id));
+    put("psn_no", json!(person.psn_no));
+    put("psn_name", json!(person.psn_name));
+    put("psn_cert_type", json!("01"));
+    put("certno", json!(person.certno));
+    put("gend", json!(person.gend));
+    put("naty", json!(person.naty_code()));
+    put("brdy", json!(person.brdy));
+    put("age", json!(person.age_on(ctx.now.date())));
+    put("insutype", json!(person.insutype));
+    put("psn_type", json!(person.psn_type));
+    put("cvlserv_flag", json!("0"));
+    put("setl_time", json!(ctx.now.datetime()));
+    put("mdtrt_cert_type", json!(head.mdtrt_cert_type));
+    put("med_type", json!(head.med_type));
+    for (k, v) in amounts.to_setlinfo() {
+        put(&k, v);
+    }
+    put("medins_setl_id", json!(ctx.env.msgid));
+    put("clr_optins", json!(person.insuplc_admdvs));
+    put("clr_way", json!("1"));
+    put("clr_type", json!(head.clr_type));
+    Value::Object(map)
 }

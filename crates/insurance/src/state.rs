@@ -146,6 +146,17 @@ impl ReplyStore {
     }
 }
 
+/// One debit of a personal account for a repayment (个人账户还款, local extension 9901/9902).
+#[derive(Debug, Clone)]
+pub struct AccountRepayment {
+    pub txn_id: String,
+    pub psn_no: String,
+    pub amount: Fen,
+    /// Whom the money is for (e.g. "BANK01:<agreement>"), for the statement.
+    pub payee_ref: String,
+    pub cancelled: bool,
+}
+
 #[derive(Debug, Default)]
 pub struct State {
     pub accounts: BTreeMap<String, Account>,
@@ -166,7 +177,7 @@ pub struct State {
     /// Serial for mdtrt_id / setl_id / sign_no.
     pub seq: u64,
     /// 个人账户还款 (local extension 9901/9902).
-    pub account_repayments: Vec<crate::repayment::AccountRepayment>,
+    pub account_repayments: Vec<AccountRepayment>,
 }
 
 impl State {
@@ -236,6 +247,18 @@ impl State {
         self.settlement_index.insert(settlement.setl_id.clone(), at);
         self.by_person.entry(settlement.psn_no.clone()).or_default().push(at);
         self.settlements.push(settlement);
+    }
+
+    /// 挂号撤销 / 入院撤销 (2202 / 2404): the registration is forgotten, the visit and its unsettled
+    /// fees cancelled.
+    pub fn cancel_visit(&mut self, mdtrt_id: &str, registration: &(String, String)) {
+        self.registrations.remove(registration);
+        if let Some(visit) = self.visits.get_mut(mdtrt_id) {
+            visit.cancelled = true;
+            for fee in visit.fees.iter_mut().filter(|f| f.status == FeeStatus::Unsettled) {
+                fee.status = FeeStatus::Cancelled;
+            }
+        }
     }
 
     /// A person's settlements, oldest first.

@@ -1,4 +1,4 @@
-//! The benefit calculation for one visit (policy-rules.md §1):
+//! The benefit calculation for one visit (docs/policy-rules.md §1):
 //! lines → 起付线 → 统筹 (ratio, annual cap) → above-cap layer → patient share → personal account.
 
 use crate::claim::{Claim, Ytd};
@@ -9,7 +9,7 @@ use crate::PolicyError;
 use wugan_domain::money::{Fen, Ratio};
 
 /// Adjudicates one claim against a policy set. Pure: the same claim and set always give the same
-/// result, and the result holds insurance-interface.md §2 invariants 1–4 (checked before returning).
+/// result, and the result holds docs/national-interface.md §2 invariants 1–4 (checked before returning).
 pub fn adjudicate(claim: &Claim, policy: &PolicySet) -> Result<Adjudication, PolicyError> {
     let admdvs = claim.person.insuplc_admdvs.as_deref().or(claim.visit.mdtrtarea_admvs.as_deref()).ok_or(PolicyError::NoRegion)?;
     let group = policy.group_of(&claim.person.psn_type)?;

@@ -1,13 +1,14 @@
 //! wugan's benefit engine (医保待遇计算): adjudicates a claim against a data-driven policy set.
 //!
-//! Architecture invariant: nothing here does I/O (except [`PolicySet::from_path`], a loader), async
-//! work or reads a clock; [`adjudicate`] is a function of its inputs. No policy number lives in code:
+//! Architecture invariant: nothing here does I/O, async work or reads a clock (`tests/purity.rs`
+//! checks the sources); [`adjudicate`] is a function of its inputs, and policy files arrive as text
+//! ([`PolicySet::parse`]) read by the caller, or compiled in ([`builtin`]). No policy number lives in code:
 //! deductibles, ratios, caps and the catalogue are data (`policies/*.json`, see its README).
 //!
 //! Flow: [`Claim`] (JSON, amounts as number or string) → per line [`split_line`] (丙 / over the price
 //! cap / 乙 first self-pay / in scope) → per visit [`adjudicate`] (起付线, 统筹 ratio and annual cap,
 //! above-cap layer, personal account, cash) → [`Adjudication`] whose `setlinfo` uses the national
-//! field names and holds insurance-interface.md §2 invariants 1–4 ([`SetlAmounts::check`]).
+//! field names and holds docs/national-interface.md §2 invariants 1–4 ([`SetlAmounts::check`]).
 
 pub mod catalogue;
 pub mod claim;
@@ -65,14 +66,9 @@ pub const BUILTIN_POLICIES: &[&str] = &["shenzhen-2024", "guangzhou-example"];
 pub fn builtin(name: &str) -> Result<PolicySet, PolicyError> {
     let text = builtin_file(name)
         .ok_or_else(|| PolicyError::Load(format!("no built-in policy '{name}' (have: {})", BUILTIN_POLICIES.join(", "))))?;
-    let mut set: PolicySet = serde_json::from_str(text).map_err(|e| PolicyError::Load(format!("{name}: {e}")))?;
-    if let Some(file) = set.catalogue_file.clone() {
-        let stem = file.trim_end_matches(".json");
-        let text = builtin_file(stem).ok_or_else(|| PolicyError::Load(format!("{name}: no built-in catalogue '{file}'")))?;
-        set.catalogue.merge(Catalogue::from_json_str(text)?);
-    }
-    set.validate()?;
-    Ok(set)
+    PolicySet::parse(name, text, |file| {
+        builtin_file(file.trim_end_matches(".json")).ok_or_else(|| PolicyError::Load(format!("{name}: no built-in catalogue '{file}'")))
+    })
 }
 
 fn builtin_file(stem: &str) -> Option<&'static str> {

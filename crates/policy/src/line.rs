@@ -56,7 +56,7 @@ pub struct LineResult {
 }
 
 impl LineResult {
-    /// The line invariant (the per-line form of insurance-interface.md §2 invariant 1).
+    /// The line invariant (the per-line form of docs/national-interface.md §2 invariant 1).
     pub fn check(&self) -> Result<(), String> {
         let parts = self.fulamt_ownpay_amt + self.overlmt_amt + self.preselfpay_amt + self.inscp_scp_amt;
         if parts != self.det_item_fee_sumamt {

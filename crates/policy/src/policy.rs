@@ -302,7 +302,7 @@ pub enum AboveCapFund {
 }
 
 impl PolicySet {
-    /// Parses a policy set whose catalogue is inline (or absent). Use [`PolicySet::from_path`] or
+    /// Parses a policy set whose catalogue is inline (or absent). Use [`PolicySet::parse`] or
     /// [`crate::builtin`] when it names a `catalogue_file`.
     pub fn from_json_str(text: &str) -> Result<PolicySet, PolicyError> {
         let set: PolicySet = serde_json::from_str(text).map_err(|e| PolicyError::Load(format!("policy set: {e}")))?;
@@ -310,14 +310,18 @@ impl PolicySet {
         Ok(set)
     }
 
-    /// Reads a policy file; a `catalogue_file` is resolved next to it. (The one place this crate
-    /// touches the file system; the engine itself never does.)
-    pub fn from_path(path: &std::path::Path) -> Result<PolicySet, PolicyError> {
-        let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| PolicyError::Load(format!("{}: {e}", p.display())));
-        let mut set: PolicySet = serde_json::from_str(&read(path)?).map_err(|e| PolicyError::Load(format!("{}: {e}", path.display())))?;
+    /// Parses a policy set's text; `name` (a file path, a built-in name) names it in errors. When the
+    /// set names a `catalogue_file`, `catalogue_text` is asked for that file's text. This crate reads
+    /// no files: the caller decides where they come from (the disk next to the policy file, or the
+    /// tables compiled into [`crate::builtin`]).
+    pub fn parse<T: AsRef<str>>(
+        name: &str,
+        text: &str,
+        catalogue_text: impl FnOnce(&str) -> Result<T, PolicyError>,
+    ) -> Result<PolicySet, PolicyError> {
+        let mut set: PolicySet = serde_json::from_str(text).map_err(|e| PolicyError::Load(format!("{name}: {e}")))?;
         if let Some(file) = set.catalogue_file.clone() {
-            let catalogue_path = path.parent().unwrap_or_else(|| std::path::Path::new(".")).join(&file);
-            set.catalogue.merge(Catalogue::from_json_str(&read(&catalogue_path)?)?);
+            set.catalogue.merge(Catalogue::from_json_str(catalogue_text(&file)?.as_ref())?);
         }
         set.validate()?;
         Ok(set)

@@ -82,7 +82,7 @@ impl SetlAmounts {
         self.hifp_pay + self.cvlserv_pay + self.hifes_pay + self.hifmi_pay + self.hifob_pay + self.maf_pay + self.oth_pay
     }
 
-    /// insurance-interface.md §2 invariants 1–4, exactly. Returns every broken one.
+    /// docs/national-interface.md §2 invariants 1–4, exactly. Returns every broken one.
     pub fn check(&self) -> Result<(), Vec<String>> {
         let s = self;
         let y = |f: Fen| f.to_yuan_string();

@@ -1,5 +1,5 @@
 //! Data-driven checks of the benefit engine: each case is a claim and the `setlinfo` fields it must
-//! produce, to the fen. Shenzhen inpatient numbers are the verified table (policy-rules.md §2).
+//! produce, to the fen. Shenzhen inpatient numbers are the verified table (docs/policy-rules.md §2).
 
 use serde_json::{json, Value};
 use wugan_policy::{adjudicate, builtin, Claim, PolicyError, PolicySet};
@@ -353,11 +353,22 @@ fn built_in_sets_load_and_say_what_is_verified() {
 }
 
 #[test]
-fn policy_files_load_from_a_path() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    let from_disk = PolicySet::from_path(&dir.join("shenzhen-2024.json")).unwrap();
-    assert_eq!(from_disk, shenzhen());
-    assert!(PolicySet::from_path(&dir.join("missing.json")).is_err());
+fn a_policy_file_names_its_catalogue_and_the_caller_supplies_the_text() {
+    let policy = include_str!("../policies/shenzhen-2024.json");
+    let catalogue = include_str!("../policies/catalogue-sandbox.json");
+    let mut asked = None;
+    let parsed = PolicySet::parse("shenzhen-2024.json", policy, |file| {
+        asked = Some(file.to_string());
+        Ok::<_, PolicyError>(catalogue)
+    });
+    assert_eq!(parsed.unwrap(), shenzhen());
+    assert_eq!(asked.as_deref(), Some("catalogue-sandbox.json"));
+    // A catalogue the caller cannot find is the caller's error, passed through.
+    let missing = PolicySet::parse("shenzhen-2024.json", policy, |file| Err::<&str, _>(PolicyError::Load(format!("no {file}"))));
+    assert_eq!(missing, Err(PolicyError::Load("no catalogue-sandbox.json".into())));
+    // Text that is not a policy set names its source.
+    let broken = PolicySet::parse("broken.json", "{", |_| Ok::<_, PolicyError>(""));
+    assert!(matches!(broken, Err(PolicyError::Load(msg)) if msg.starts_with("broken.json: ")));
 }
 
 #[test]

@@ -17,7 +17,7 @@ pub fn load_policy(name_or_file: &str) -> anyhow::Result<wugan_policy::PolicySet
         "no built-in policy or file named '{name_or_file}' (built in: {})",
         wugan_policy::BUILTIN_POLICIES.join(", ")
     );
-    wugan_policy::PolicySet::from_path(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    wugan_insurance::load_policy_file(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Adjudicates one claim (JSON text) and returns the output JSON.

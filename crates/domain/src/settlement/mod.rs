@@ -106,7 +106,7 @@ pub enum SplitError {
 }
 
 impl InsuranceSplit {
-    /// Checks the national interface's invariants 2 and 3 (insurance-interface.md §2) before a
+    /// Checks the national interface's invariants 2 and 3 (docs/national-interface.md §2) before a
     /// single fen is posted: a partner's arithmetic is validated, never trusted.
     pub fn validate(&self, uploaded: Fen) -> Result<(), SplitError> {
         let parts = [self.medfee, self.fund, self.personal_account, self.cash, self.hospital_part];

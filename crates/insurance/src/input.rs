@@ -1,0 +1,45 @@
+//! Reading a transaction's input: text, amounts and dates of the payload, and the check of a field
+//! the request repeats against the record.
+
+use crate::error::TxError;
+use serde_json::Value;
+use wugan_domain::Fen;
+use wugan_policy::decimal::text_of;
+use wugan_policy::Date;
+
+/// A text field of a transaction payload; numbers are read as their text, null/"" as absent.
+pub fn opt_text(data: &Value, key: &str) -> Option<String> {
+    data.get(key).and_then(text_of)
+}
+
+pub fn req_text(data: &Value, key: &str) -> Result<String, TxError> {
+    opt_text(data, key).ok_or_else(|| TxError::missing(key))
+}
+
+/// An amount in yuan (number or string); null/"" as absent; bad text is an error naming the field.
+pub fn opt_yuan(data: &Value, key: &str) -> Result<Option<Fen>, TxError> {
+    match data.get(key) {
+        None => Ok(None),
+        Some(v) => Fen::from_json_yuan(v).map_err(|e| TxError::new(&format!("金额格式错误 {key}"), format!("{key}: {e}"))),
+    }
+}
+
+/// `begntime` as a date, or today.
+pub fn begin_date(data: &Value, today: Date) -> Result<Date, TxError> {
+    match opt_text(data, "begntime") {
+        Some(t) => Date::parse(&t).ok_or_else(|| TxError::new("begntime 格式错误", format!("begntime '{t}' is not yyyy-MM-dd HH:mm:ss"))),
+        None => Ok(today),
+    }
+}
+
+pub fn mismatch(field: &str, given: &str, expected: &str) -> TxError {
+    TxError::new(&format!("{field} 与记录不符"), format!("{field} '{given}' does not match the record ('{expected}')"))
+}
+
+/// Checks an optional input field against the record.
+pub fn check_same(data: &Value, field: &str, expected: &str) -> Result<(), TxError> {
+    match opt_text(data, field) {
+        Some(given) if given != expected => Err(mismatch(field, &given, expected)),
+        _ => Ok(()),
+    }
+}
