@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
+use wugan_bank_protocol::wire;
 use wugan_domain::settlement::{InsuranceSplit, Parties, SettlementState};
 use wugan_domain::Fen;
 
@@ -226,14 +227,21 @@ impl App {
             return Err(ApiError::conflict("already_signed", "this person already has an active agreement; revoke it first"));
         }
         let id = new_id("agr");
-        let mut bank_body = json!({"kind": method.as_str(), "customer_ref": id, "holder_name": person.psn_name});
-        match method {
-            PaymentMethod::CreditLine => bank_body["limit_fen"] = json!(limit.0),
-            PaymentMethod::DebitCard => bank_body["card_no"] = json!(card_no),
-        }
-        let opened = bank.open_agreement(&format!("{id}:open"), bank_body).await?;
-        let bank_agreement_id =
-            opened.get("agreement_id").and_then(Value::as_str).ok_or_else(|| ApiError::bad_gateway("bank_bad_reply", "no agreement_id"))?;
+        let (kind, limit_fen) = match method {
+            PaymentMethod::CreditLine => (wire::AgreementKind::CreditLine, Some(limit)),
+            PaymentMethod::DebitCard => (wire::AgreementKind::DebitCard, None),
+        };
+        let open = wire::CreateAgreementRequest {
+            request_id: format!("{id}:open"),
+            kind,
+            customer_ref: id.clone(),
+            holder_name: Some(person.psn_name.clone()),
+            card_no,
+            limit_fen,
+            opening_balance_fen: None,
+        };
+        let opened = bank.open_agreement(&open).await?;
+        let bank_agreement_id = opened.agreement_id.as_str();
         let key = &self.config.data_key;
         let row = AgreementRow {
             id: id.clone(),
@@ -288,11 +296,11 @@ impl App {
         // The bank is the source of truth for the line; show it when it answers.
         if let Ok(bank) = self.bank(&a.bank_code) {
             if let Ok(live) = bank.agreement(&a.bank_agreement_id).await {
-                for field in ["limit_fen", "used_fen", "held_fen", "available_fen", "balance_fen"] {
-                    if let Some(v) = live.get(field) {
-                        payment[field] = v.clone();
-                    }
-                }
+                payment["limit_fen"] = json!(live.limit_fen);
+                payment["used_fen"] = json!(live.used_fen);
+                payment["held_fen"] = json!(live.held_fen);
+                payment["available_fen"] = json!(live.available_fen);
+                payment["balance_fen"] = json!(live.balance_fen);
             }
         }
         Ok(json!({
@@ -316,12 +324,11 @@ impl App {
             let after = self.store.bank_event_cursor(code).await?;
             let events = bank.events(after).await?;
             for event in &events {
-                let agreement = event.get("agreement_id").and_then(Value::as_str).unwrap_or_default();
                 if let Some(suspension) = suspension_after(event) {
-                    applied += self.store.set_suspension(code, agreement, suspension).await?;
+                    applied += self.store.set_suspension(code, &event.agreement_id, suspension).await?;
                 }
             }
-            if let Some(last) = events.last().and_then(|e| e.get("seq")).and_then(Value::as_i64) {
+            if let Some(last) = events.last().and_then(|e| i64::try_from(e.seq).ok()) {
                 self.store.set_bank_event_cursor(code, last).await?;
             }
         }
@@ -485,7 +492,7 @@ impl App {
             match from.as_str() {
                 "started" => {
                     let debt = match check_debt {
-                        true => bank.statements(&agreement.bank_agreement_id).await?.get("debt_fen").and_then(Value::as_i64).unwrap_or(0),
+                        true => bank.statements(&agreement.bank_agreement_id).await?.debt_fen.0,
                         false => i64::MAX,
                     };
                     let input = json!({"data": {"psn_no": agreement.psn_no, "amount": r.amount.to_yuan_string(),
@@ -554,7 +561,8 @@ impl App {
 
     pub async fn statements(&self, id: &str) -> Result<Value, ApiError> {
         let row = self.active_agreement_row(id).await?;
-        Ok(self.bank(&row.bank_code)?.statements(&row.bank_agreement_id).await?)
+        let account = self.bank(&row.bank_code)?.statements(&row.bank_agreement_id).await?;
+        Ok(json!(account))
     }
 
     /// 提额: asks the bank for a higher limit.
@@ -567,7 +575,8 @@ impl App {
             ));
         }
         let request_id = format!("{id}:limit:{}", short_hash(key));
-        Ok(self.bank(&row.bank_code)?.request_limit(&request_id, &row.bank_agreement_id, Fen(requested_fen)).await?)
+        let op = self.bank(&row.bank_code)?.request_limit(&request_id, &row.bank_agreement_id, Fen(requested_fen)).await?;
+        Ok(json!(op))
     }
 
     // ---- visits (挂号) ------------------------------------------------------------------------
@@ -997,11 +1006,11 @@ impl App {
                             }
                             Ok(Authorization::Declined { code }) => {
                                 s.auth_status = Some("declined".into());
-                                s.decline_code = Some(code);
+                                s.decline_code = Some(code.to_string());
                             }
                             Err(BankError::Refused { code, .. }) => {
                                 s.auth_status = Some("declined".into());
-                                s.decline_code = Some(code);
+                                s.decline_code = Some(code.to_string());
                             }
                             Err(other) => return Err(other.into()),
                         }
@@ -1053,7 +1062,7 @@ impl App {
                         match bank.capture(&format!("{}:capture", s.id), &auth, to_capture, resumed).await {
                             Ok(()) => s.captured = to_capture,
                             Err(BankError::Refused { code, .. }) => {
-                                s.decline_code = Some(code);
+                                s.decline_code = Some(code.to_string());
                                 bank.void(&format!("{}:void", s.id), &auth, false).await?;
                             }
                             Err(other) => return Err(other.into()),
@@ -1236,18 +1245,18 @@ impl App {
 /// What a bank event means for seamless payment: `None` leaves it as it is, `Some(None)` lifts a
 /// suspension, `Some(Some(reason))` suspends. A frozen line stays suspended whatever else happens
 /// to it; lifting a freeze leaves the line suspended if it is still overdue.
-fn suspension_after(event: &Value) -> Option<Option<&'static str>> {
-    let frozen = event.get("status").and_then(Value::as_str) == Some("frozen");
-    let overdue = event.get("overdue_fen").and_then(Value::as_i64).unwrap_or(0) > 0;
+fn suspension_after(event: &wire::BankEvent) -> Option<Option<&'static str>> {
+    let frozen = event.status == wire::AgreementStatus::Frozen;
+    let overdue = event.overdue_fen.is_positive();
     let standing = match (frozen, overdue) {
         (true, _) => Some("credit_frozen"),
         (false, true) => Some("credit_overdue"),
         (false, false) => None,
     };
-    match event.get("type").and_then(Value::as_str)? {
-        "line_overdue" => Some(standing.or(Some("credit_overdue"))),
-        "line_reinstated" | "line_frozen" | "line_unfrozen" => Some(standing),
-        _ => None,
+    match event.event_type {
+        wire::BankEventType::LineOverdue => Some(standing.or(Some("credit_overdue"))),
+        wire::BankEventType::LineReinstated | wire::BankEventType::LineFrozen | wire::BankEventType::LineUnfrozen => Some(standing),
+        wire::BankEventType::RepaymentPosted | wire::BankEventType::LimitChanged | wire::BankEventType::Other => None,
     }
 }
 
@@ -1397,8 +1406,26 @@ pub fn settlement_view(s: &SettlementRow) -> Value {
 mod tests {
     use super::*;
 
-    fn event(kind: &str, status: &str, overdue_fen: i64) -> Value {
-        json!({"type": kind, "status": status, "overdue_fen": overdue_fen})
+    /// An event as the bank sends it, read from its wire names.
+    fn event(kind: &str, status: &str, overdue_fen: i64) -> wire::BankEvent {
+        wire::BankEvent {
+            seq: 1,
+            event_type: serde_json::from_value(json!(kind)).expect("any event type reads"),
+            agreement_id: "agr-1".into(),
+            customer_ref: "hub-1".into(),
+            status: serde_json::from_value(json!(status)).expect("a known status"),
+            limit_fen: Fen(500_000),
+            used_fen: Fen(overdue_fen),
+            available_fen: Fen(500_000 - overdue_fen),
+            debt_fen: Fen(overdue_fen),
+            overdue_fen: Fen(overdue_fen),
+            amount_fen: None,
+            previous_limit_fen: None,
+            source: None,
+            reference: None,
+            request_id: None,
+            recorded_at_unix_s: 0,
+        }
     }
 
     #[test]
@@ -1416,10 +1443,11 @@ mod tests {
             (event("line_unfrozen", "active", 0), Some(None)),
             (event("repayment_posted", "active", 0), None),
             (event("limit_changed", "active", 0), None),
-            (json!({}), None),
+            // A type this hub does not know changes nothing.
+            (event("card_reissued", "frozen", 100), None),
         ];
         for (e, expected) in cases {
-            assert_eq!(suspension_after(&e), expected, "{e}");
+            assert_eq!(suspension_after(&e), expected, "{e:?}");
         }
     }
 }
