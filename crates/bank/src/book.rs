@@ -22,6 +22,7 @@ use crate::wire::{
     Agreement, AgreementKind, AgreementStatus, AuthorizationRequest, CaptureRequest, CloseAgreementRequest, CreateAgreementRequest,
     DeclineCode, Operation, OperationKind, OperationStatus, RefundRequest, VoidRequest,
 };
+use crate::ErrorCode;
 use credit::CreditState;
 use std::collections::{BTreeMap, HashMap};
 use wugan_domain::money::Fen;
@@ -59,18 +60,20 @@ pub enum BookError {
 }
 
 impl BookError {
-    pub fn code(&self) -> &'static str {
+    /// The protocol's code for this error; `ErrorCode::is_business_decline` tells a client which
+    /// of them are a decision about the money.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            BookError::BadRequest(_) => "bad_request",
-            BookError::UnknownAgreement(_) => "unknown_agreement",
-            BookError::UnknownAuthorization(_) => "unknown_authorization",
-            BookError::UnknownCapture(_) => "unknown_capture",
-            BookError::UnknownRequest(_) => "unknown_request",
-            BookError::AuthorizationNotOpen(_) => "authorization_not_open",
-            BookError::CaptureExceedsAuthorization { .. } => "capture_exceeds_authorization",
-            BookError::RefundExceedsCapture { .. } => "refund_exceeds_capture",
-            BookError::RequestIdReused(_) => "request_id_reused",
-            BookError::RepaymentExceedsDebt { .. } => "repayment_exceeds_debt",
+            BookError::BadRequest(_) => ErrorCode::BadRequest,
+            BookError::UnknownAgreement(_) => ErrorCode::UnknownAgreement,
+            BookError::UnknownAuthorization(_) => ErrorCode::UnknownAuthorization,
+            BookError::UnknownCapture(_) => ErrorCode::UnknownCapture,
+            BookError::UnknownRequest(_) => ErrorCode::UnknownRequest,
+            BookError::AuthorizationNotOpen(_) => ErrorCode::AuthorizationNotOpen,
+            BookError::CaptureExceedsAuthorization { .. } => ErrorCode::CaptureExceedsAuthorization,
+            BookError::RefundExceedsCapture { .. } => ErrorCode::RefundExceedsCapture,
+            BookError::RequestIdReused(_) => ErrorCode::RequestIdReused,
+            BookError::RepaymentExceedsDebt { .. } => ErrorCode::RepaymentExceedsDebt,
         }
     }
 }

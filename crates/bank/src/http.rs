@@ -5,7 +5,7 @@ use crate::book::{BankBook, BookError, Reply};
 use crate::faults::BeforeHandling;
 use crate::signing::{self, AuthError, SignedParts};
 use crate::wire::{self, ErrorBody, Health, OperationList};
-use crate::Bank;
+use crate::{Bank, ErrorCode};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
@@ -63,26 +63,26 @@ struct Caller(String);
 #[derive(Debug)]
 struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError { status, code, message: message.into() }
     }
 
     fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            tracing::warn!(code = self.code, message = %self.message, "bank answers with a server error");
+            tracing::warn!(code = %self.code, message = %self.message, "bank answers with a server error");
         }
-        let body = ErrorBody { code: self.code.to_string(), message: self.message };
+        let body = ErrorBody { code: self.code, message: self.message };
         (self.status, Json(body)).into_response()
     }
 }
@@ -141,7 +141,7 @@ async fn authenticate(State(bank): State<Arc<Bank>>, req: Request, next: Next) -
     let (parts, body) = req.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         let message = format!("the body must be at most {MAX_BODY_BYTES} bytes");
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message).into_response();
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BodyTooLarge, message).into_response();
     };
     let verified = {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
@@ -178,11 +178,11 @@ async fn inject_faults_before(State(bank): State<Arc<Bank>>, req: Request, next:
     match bank.faults.before_handling() {
         BeforeHandling::Proceed => next.run(req).await,
         BeforeHandling::Refuse => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "injected fault: request refused, nothing was done")
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, "injected fault: request refused, nothing was done")
                 .into_response()
         }
         BeforeHandling::Error => {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "injected fault: internal error").into_response()
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError, "injected fault: internal error").into_response()
         }
     }
 }
@@ -233,7 +233,8 @@ impl Bank {
         if hang_ms > 0 {
             tokio::time::sleep(Duration::from_millis(hang_ms)).await;
         }
-        ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", "injected fault: the outcome is unknown; query the operation").into_response()
+        ApiError::new(StatusCode::GATEWAY_TIMEOUT, ErrorCode::Timeout, "injected fault: the outcome is unknown; query the operation")
+            .into_response()
     }
 }
 
@@ -406,9 +407,9 @@ async fn list_operations(
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such endpoint")
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "method not allowed on this endpoint")
 }

@@ -2,10 +2,9 @@
 //! refunds and status queries, spoken over a signed HTTP/JSON protocol.
 //!
 //! It is the sandbox a hub is tested against and the reference for what the hub expects from a
-//! real bank. Layout:
+//! real bank. The protocol itself (wire types, error codes, signing) is `wugan-bank-protocol`,
+//! which the hub's client speaks too; it is re-exported here as [`wire`] and [`signing`]. Layout:
 //! - [`book`]: the pure state machine (`BankBook`), with the idempotency record and invariants;
-//! - [`signing`]: HMAC-SHA256 request signing and the replay window, shared with the hub's client;
-//! - [`wire`]: the JSON request and response shapes, shared with the hub's client;
 //! - [`faults`]: seeded fault injection (latency, errors, timeouts after commit, duplicates);
 //! - [`calendar`]: China-time (UTC+8) calendar days, the days the bank bills by;
 //! - `http` (private): the thin axum layer, see [`router`].
@@ -24,8 +23,8 @@ pub mod book;
 pub mod calendar;
 pub mod faults;
 mod http;
-pub mod signing;
-pub mod wire;
+
+pub use wugan_bank_protocol::{signing, wire, ErrorCode};
 
 pub use book::{BankBook, BookError, CreditTerms};
 pub use faults::Faults;

@@ -317,7 +317,7 @@ impl World {
             }
             Err(e) => {
                 prop_assert!(req.amount_fen > debt, "{:?} refused on {:?}: {}", req, debt, e);
-                prop_assert_eq!(e.code(), "repayment_exceeds_debt");
+                prop_assert_eq!(e.code(), wugan_bank::ErrorCode::RepaymentExceedsDebt);
                 prop_assert_eq!(after, Ok(debt));
             }
         }

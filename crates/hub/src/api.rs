@@ -17,6 +17,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::sync::Arc;
+use wugan_bank_protocol::signing;
 
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
@@ -362,11 +363,9 @@ async fn bank_callback(State(app): State<Arc<App>>, headers: HeaderMap, Path(ban
     let Some(bank) = app.banks.get(&bank_code) else {
         return AppError::not_found("unknown_bank", format!("no contract with bank {bank_code}")).into_response();
     };
-    let signature = headers.get(wugan_bank::signing::HEADER_CALLBACK_SIGNATURE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let signature = headers.get(signing::HEADER_CALLBACK_SIGNATURE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if wugan_bank::signing::verify_callback(&bank.endpoint.secret, signature, &body, now, wugan_bank::signing::CALLBACK_TOLERANCE_S)
-        .is_err()
-    {
+    if signing::verify_callback(&bank.endpoint.secret, signature, &body, now, signing::CALLBACK_TOLERANCE_S).is_err() {
         return AppError::Unauthorized { code: "bad_signature", message: "the callback's signature does not verify".into() }
             .into_response();
     }

@@ -1,21 +1,46 @@
-//! The hub's client for a bank's signed protocol (see `wugan_bank`): agreements, holds, captures,
-//! voids, refunds and status queries. Every money call carries a request id derived from the
+//! The hub's client for a bank's signed protocol (`wugan_bank_protocol`): agreements, holds,
+//! captures, voids, refunds, repayments, statements, the event feed and status queries, built from
+//! and read into the protocol's wire types. Every money call carries a request id derived from the
 //! settlement and step; the bank answers a repeated id with its first answer, so a retry is safe.
+//!
+//! Errors are read honestly (issue 9): [`BankError::Refused`] means only that the bank declined,
+//! a 4xx whose code is a business decline ([`ErrorCode::is_business_decline`]). Everything else
+//! is an unknown outcome: no answer, a 5xx, a timeout, an unreadable reply, and a 4xx that is not
+//! a decision about the money (our signature, key, timestamp or nonce rejected, a malformed
+//! request). The hub never shows those as the bank declining; it leaves the step where it is and
+//! resolves it later by a status query, signed with a fresh nonce like every request.
 
-use serde_json::{json, Value};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::time::Duration;
+use wugan_bank_protocol::wire::{self, DeclineCode, OperationStatus};
+use wugan_bank_protocol::{signing, ErrorCode};
 use wugan_domain::Fen;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BankError {
-    /// The bank answered with a 4xx error.
+    /// A business decline: the bank decided about the money, and this request id is final.
     #[error("bank refused ({code}): {message}")]
-    Refused { code: String, message: String },
-    /// No answer: the outcome is unknown until queried.
+    Refused { code: ErrorCode, message: String },
+    /// The bank answered, but not with a decision about the money: a 4xx that is not a business
+    /// decline, or a 5xx. The outcome is unknown until queried (a 504 `timeout` may have committed).
+    #[error("bank gave no decision (HTTP {status}, {code}): {message}")]
+    Unknown { status: u16, code: ErrorCode, message: String },
+    /// No answer (connection failed, timed out, or the reply was cut short): the outcome is
+    /// unknown until queried.
     #[error("bank unreachable: {0}")]
     Unreachable(String),
+    /// An answer that could not be read: the outcome is unknown until queried.
     #[error("bank reply unreadable: {0}")]
     BadReply(String),
+}
+
+impl BankError {
+    /// Everything but a decline leaves the outcome unknown: resolve it by a status query.
+    pub fn is_unknown_outcome(&self) -> bool {
+        !matches!(self, BankError::Refused { .. })
+    }
 }
 
 /// A bank the hub has a contract with.
@@ -35,8 +60,13 @@ pub struct BankClient {
 /// What the bank said about an authorization (hold).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Authorization {
-    Approved { amount: Fen },
-    Declined { code: String },
+    Approved {
+        amount: Fen,
+    },
+    /// A declined operation without a reason reads as `DeclineCode::Other`: it is still a decline.
+    Declined {
+        code: DeclineCode,
+    },
 }
 
 impl BankClient {
@@ -45,109 +75,113 @@ impl BankClient {
         BankClient { http, endpoint }
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value, BankError> {
-        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, BankError> {
+        self.send(Method::GET, path, Vec::new()).await
+    }
+
+    async fn post<T: DeserializeOwned>(&self, path: &str, request: &impl Serialize) -> Result<T, BankError> {
+        // Serializing the protocol's own structs cannot fail; if it did, nothing was sent.
+        let body = serde_json::to_vec(request).map_err(|e| BankError::Unreachable(format!("request not sent: {e}")))?;
+        self.send(Method::POST, path, body).await
+    }
+
+    /// Signs and sends one request, with a fresh nonce every time (a retry and a status query
+    /// included), and reads the reply.
+    async fn send<T: DeserializeOwned>(&self, method: Method, path: &str, body: Vec<u8>) -> Result<T, BankError> {
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let nonce = wugan_bank::signing::new_nonce();
-        let headers = wugan_bank::signing::signed_headers(
-            &self.endpoint.key_id,
-            &self.endpoint.secret,
-            method.as_str(),
-            path,
-            &bytes,
-            timestamp,
-            &nonce,
-        );
+        let nonce = signing::new_nonce();
+        let headers =
+            signing::signed_headers(&self.endpoint.key_id, &self.endpoint.secret, method.as_str(), path, &body, timestamp, &nonce);
         let url = format!("{}{}", self.endpoint.url.trim_end_matches('/'), path);
-        let mut request = self.http.request(method, url).header("content-type", "application/json").body(bytes);
+        let mut request = self.http.request(method, url).header("content-type", "application/json").body(body);
         for (name, value) in headers {
             request = request.header(name, value);
         }
         let response = request.send().await.map_err(|e| BankError::Unreachable(e.to_string()))?;
         let status = response.status();
-        if status.is_server_error() {
-            return Err(BankError::Unreachable(format!("HTTP {status}")));
-        }
-        let value: Value = response.json().await.map_err(|e| BankError::BadReply(e.to_string()))?;
-        if status.is_client_error() {
-            let code = value.get("code").and_then(Value::as_str).unwrap_or("unknown").to_string();
-            let message = value.get("message").and_then(Value::as_str).unwrap_or("").to_string();
-            return Err(BankError::Refused { code, message });
-        }
-        Ok(value)
+        let reply = response.bytes().await.map_err(|e| BankError::Unreachable(format!("HTTP {status}, reply cut short: {e}")))?;
+        read_reply(status.as_u16(), &reply)
     }
 
-    /// Opens a credit line or a debit-card agreement for a hub agreement; returns the bank's id.
-    pub async fn open_agreement(&self, request_id: &str, body: Value) -> Result<Value, BankError> {
-        let mut body = body;
-        body["request_id"] = json!(request_id);
-        self.send(reqwest::Method::POST, "/bank/v1/agreements", Some(&body)).await
+    /// Opens a credit line or a debit-card agreement for a hub agreement.
+    pub async fn open_agreement(&self, request: &wire::CreateAgreementRequest) -> Result<wire::Agreement, BankError> {
+        self.post("/bank/v1/agreements", request).await
     }
 
-    pub async fn agreement(&self, bank_agreement_id: &str) -> Result<Value, BankError> {
-        self.send(reqwest::Method::GET, &format!("/bank/v1/agreements/{bank_agreement_id}"), None).await
+    pub async fn agreement(&self, bank_agreement_id: &str) -> Result<wire::Agreement, BankError> {
+        self.get(&format!("/bank/v1/agreements/{bank_agreement_id}")).await
     }
 
-    pub async fn close_agreement(&self, request_id: &str, bank_agreement_id: &str) -> Result<Value, BankError> {
-        let path = format!("/bank/v1/agreements/{bank_agreement_id}/close");
-        self.send(reqwest::Method::POST, &path, Some(&json!({"request_id": request_id}))).await
+    pub async fn close_agreement(&self, request_id: &str, bank_agreement_id: &str) -> Result<wire::Agreement, BankError> {
+        let request = wire::CloseAgreementRequest { request_id: request_id.to_string() };
+        self.post(&format!("/bank/v1/agreements/{bank_agreement_id}/close"), &request).await
     }
 
-    /// The bank's outbox after `after`: repayments posted, lines overdue or reinstated, limits changed.
-    pub async fn events(&self, after: i64) -> Result<Vec<Value>, BankError> {
-        let reply = self.send(reqwest::Method::GET, &format!("/bank/v1/events?after={after}&limit=500"), None).await?;
-        Ok(reply.get("events").and_then(Value::as_array).cloned().unwrap_or_default())
+    /// The bank's outbox after `after`: repayments posted, lines overdue, reinstated, frozen or
+    /// unfrozen, limits changed. Event types this hub does not know read as `BankEventType::Other`.
+    pub async fn events(&self, after: i64) -> Result<Vec<wire::BankEvent>, BankError> {
+        let list: wire::EventList = self.get(&format!("/bank/v1/events?after={}&limit=500", after.max(0))).await?;
+        Ok(list.events)
     }
 
     /// 还款: a repayment of a credit line, from a bank transfer or the insurance personal account.
     /// `reference` names the insurance center's debit when the personal account pays; without it,
     /// the patient paid by bank transfer.
-    pub async fn repay(&self, request_id: &str, bank_agreement_id: &str, amount: Fen, reference: Option<&str>) -> Result<Value, BankError> {
-        let body = match reference {
-            Some(reference) => {
-                json!({"request_id": request_id, "amount_fen": amount.0, "source": "personal_account", "reference": reference})
-            }
-            None => json!({"request_id": request_id, "amount_fen": amount.0, "source": "bank_transfer"}),
+    pub async fn repay(
+        &self,
+        request_id: &str,
+        bank_agreement_id: &str,
+        amount: Fen,
+        reference: Option<&str>,
+    ) -> Result<wire::Operation, BankError> {
+        let source = match reference {
+            Some(_) => wire::RepaymentSource::PersonalAccount,
+            None => wire::RepaymentSource::BankTransfer,
         };
-        self.send(reqwest::Method::POST, &format!("/bank/v1/agreements/{bank_agreement_id}/repayments"), Some(&body)).await
+        let request = wire::RepaymentRequest {
+            request_id: request_id.to_string(),
+            amount_fen: amount,
+            source,
+            reference: reference.map(str::to_string),
+        };
+        self.post(&format!("/bank/v1/agreements/{bank_agreement_id}/repayments"), &request).await
     }
 
     /// 账单: the line's statements, repayments, debt and overdue amount.
-    pub async fn statements(&self, bank_agreement_id: &str) -> Result<Value, BankError> {
-        self.send(reqwest::Method::GET, &format!("/bank/v1/agreements/{bank_agreement_id}/statements"), None).await
+    pub async fn statements(&self, bank_agreement_id: &str) -> Result<wire::CreditAccount, BankError> {
+        self.get(&format!("/bank/v1/agreements/{bank_agreement_id}/statements")).await
     }
 
-    /// 提额: asks the bank to raise the line's limit.
-    pub async fn request_limit(&self, request_id: &str, bank_agreement_id: &str, requested: Fen) -> Result<Value, BankError> {
-        let body = json!({"request_id": request_id, "requested_limit_fen": requested.0});
-        self.send(reqwest::Method::POST, &format!("/bank/v1/agreements/{bank_agreement_id}/limit-requests"), Some(&body)).await
+    /// 提额: asks the bank to raise the line's limit; a refusal is a declined operation.
+    pub async fn request_limit(&self, request_id: &str, bank_agreement_id: &str, requested: Fen) -> Result<wire::Operation, BankError> {
+        let request = wire::LimitIncreaseRequest { request_id: request_id.to_string(), requested_limit_fen: requested };
+        self.post(&format!("/bank/v1/agreements/{bank_agreement_id}/limit-requests"), &request).await
     }
 
     /// The bank's own record of every operation on an agreement, for reconciliation.
-    pub async fn operations(&self, bank_agreement_id: &str) -> Result<Vec<Value>, BankError> {
-        let reply = self.send(reqwest::Method::GET, &format!("/bank/v1/operations?agreement_id={bank_agreement_id}"), None).await?;
-        Ok(reply.get("operations").and_then(Value::as_array).cloned().unwrap_or_default())
+    pub async fn operations(&self, bank_agreement_id: &str) -> Result<Vec<wire::Operation>, BankError> {
+        let list: wire::OperationList = self.get(&format!("/bank/v1/operations?agreement_id={bank_agreement_id}")).await?;
+        Ok(list.operations)
     }
 
     /// The bank's record of an operation, or `None` if it never received the request.
-    pub async fn operation(&self, request_id: &str) -> Result<Option<Value>, BankError> {
-        match self.send(reqwest::Method::GET, &format!("/bank/v1/operations/{request_id}"), None).await {
+    pub async fn operation(&self, request_id: &str) -> Result<Option<wire::Operation>, BankError> {
+        match self.get(&format!("/bank/v1/operations/{request_id}")).await {
             Ok(op) => Ok(Some(op)),
-            Err(BankError::Refused { code, .. }) if code == "unknown_request" => Ok(None),
+            Err(BankError::Unknown { code: ErrorCode::UnknownRequest, .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     /// Sends a money operation. When `resumed` (an earlier attempt may have reached the bank with an
     /// unknown outcome), the bank's record is queried first and the request is sent only if absent.
-    async fn operate(&self, path: &str, body: Value, resumed: bool) -> Result<Value, BankError> {
+    async fn operate(&self, path: &str, request_id: &str, request: &impl Serialize, resumed: bool) -> Result<wire::Operation, BankError> {
         if resumed {
-            let request_id = body.get("request_id").and_then(Value::as_str).unwrap_or_default();
             if let Some(op) = self.operation(request_id).await? {
                 return Ok(op);
             }
         }
-        self.send(reqwest::Method::POST, path, Some(&body)).await
+        self.post(path, request).await
     }
 
     /// Places a hold for `amount` on the agreement.
@@ -159,38 +193,131 @@ impl BankClient {
         merchant_id: &str,
         resumed: bool,
     ) -> Result<Authorization, BankError> {
-        let body = json!({"request_id": request_id, "agreement_id": bank_agreement_id, "amount_fen": amount.0, "merchant_id": merchant_id, "memo": "seamless payment"});
-        let reply = self.operate("/bank/v1/authorizations", body, resumed).await?;
-        match reply.get("status").and_then(Value::as_str) {
-            Some("approved") => Ok(Authorization::Approved { amount }),
-            Some("declined") => {
-                let code = reply.get("decline_code").and_then(Value::as_str).unwrap_or("declined").to_string();
-                Ok(Authorization::Declined { code })
-            }
+        let request = wire::AuthorizationRequest {
+            request_id: request_id.to_string(),
+            agreement_id: bank_agreement_id.to_string(),
+            amount_fen: amount,
+            merchant_id: merchant_id.to_string(),
+            memo: Some("seamless payment".to_string()),
+        };
+        let op = self.operate("/bank/v1/authorizations", request_id, &request, resumed).await?;
+        match op.status {
+            OperationStatus::Approved => Ok(Authorization::Approved { amount }),
+            OperationStatus::Declined => Ok(Authorization::Declined { code: op.decline_code.unwrap_or(DeclineCode::Other) }),
             other => Err(BankError::BadReply(format!("authorization status {other:?}"))),
         }
     }
 
     /// Captures `amount` (≤ the hold) of an authorization; the rest of the hold is released.
     pub async fn capture(&self, request_id: &str, authorization_request_id: &str, amount: Fen, resumed: bool) -> Result<(), BankError> {
-        let body = json!({"request_id": request_id, "authorization_request_id": authorization_request_id, "amount_fen": amount.0});
-        self.expect_status(self.operate("/bank/v1/captures", body, resumed).await?, "captured")
+        let request = wire::CaptureRequest {
+            request_id: request_id.to_string(),
+            authorization_request_id: authorization_request_id.to_string(),
+            amount_fen: amount,
+        };
+        expect_status(self.operate("/bank/v1/captures", request_id, &request, resumed).await?, OperationStatus::Captured)
     }
 
     pub async fn void(&self, request_id: &str, authorization_request_id: &str, resumed: bool) -> Result<(), BankError> {
-        let body = json!({"request_id": request_id, "authorization_request_id": authorization_request_id});
-        self.expect_status(self.operate("/bank/v1/voids", body, resumed).await?, "voided")
+        let request =
+            wire::VoidRequest { request_id: request_id.to_string(), authorization_request_id: authorization_request_id.to_string() };
+        expect_status(self.operate("/bank/v1/voids", request_id, &request, resumed).await?, OperationStatus::Voided)
     }
 
     pub async fn refund(&self, request_id: &str, capture_request_id: &str, amount: Fen, resumed: bool) -> Result<(), BankError> {
-        let body = json!({"request_id": request_id, "capture_request_id": capture_request_id, "amount_fen": amount.0});
-        self.expect_status(self.operate("/bank/v1/refunds", body, resumed).await?, "refunded")
+        let request = wire::RefundRequest {
+            request_id: request_id.to_string(),
+            capture_request_id: capture_request_id.to_string(),
+            amount_fen: amount,
+        };
+        expect_status(self.operate("/bank/v1/refunds", request_id, &request, resumed).await?, OperationStatus::Refunded)
+    }
+}
+
+fn expect_status(op: wire::Operation, expected: OperationStatus) -> Result<(), BankError> {
+    match op.status {
+        status if status == expected => Ok(()),
+        other => Err(BankError::BadReply(format!("expected status {expected:?}, got {other:?}"))),
+    }
+}
+
+/// Reads one reply. A 2xx must parse as `T`. An error is a refusal only when it is a 4xx whose
+/// code is a business decline; any other error, readable or not, leaves the outcome unknown.
+fn read_reply<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, BankError> {
+    if (200..300).contains(&status) {
+        return serde_json::from_slice(body).map_err(|e| BankError::BadReply(format!("HTTP {status}: {e}")));
+    }
+    match serde_json::from_slice::<wire::ErrorBody>(body) {
+        Ok(error) if (400..500).contains(&status) && error.code.is_business_decline() => {
+            Err(BankError::Refused { code: error.code, message: error.message })
+        }
+        Ok(error) => Err(BankError::Unknown { status, code: error.code, message: error.message }),
+        // A gateway or proxy in front of the bank answered for it: as good as no answer.
+        Err(_) if status >= 500 => Err(BankError::Unreachable(format!("HTTP {status}"))),
+        Err(_) => Err(BankError::BadReply(format!("HTTP {status} with an unreadable error body"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How the hub reads a reply: `ok`, `refused` (the bank declined) or `unknown` (query it).
+    fn check(status: u16, body: &str, expect: &str) {
+        let got = match read_reply::<wire::Health>(status, body.as_bytes()) {
+            Ok(_) => "ok",
+            Err(e @ BankError::Refused { .. }) => {
+                assert!(!e.is_unknown_outcome());
+                "refused"
+            }
+            Err(e) => {
+                assert!(e.is_unknown_outcome(), "{e}");
+                "unknown"
+            }
+        };
+        assert_eq!(got, expect, "HTTP {status} {body}");
     }
 
-    fn expect_status(&self, reply: Value, expected: &str) -> Result<(), BankError> {
-        match reply.get("status").and_then(Value::as_str) {
-            Some(s) if s == expected => Ok(()),
-            other => Err(BankError::BadReply(format!("expected status {expected}, got {other:?}"))),
+    fn error(code: &str) -> String {
+        format!(r#"{{"code":"{code}","message":"…"}}"#)
+    }
+
+    #[test]
+    fn only_a_business_decline_is_a_refusal() {
+        check(200, r#"{"status":"ok","bank_code":"BANK01"}"#, "ok");
+        // The bank decided about the money.
+        for code in ["unknown_agreement", "authorization_not_open", "capture_exceeds_authorization", "refund_exceeds_capture"] {
+            check(409, &error(code), "refused");
         }
+        check(404, &error("unknown_agreement"), "refused");
+        check(409, &error("repayment_exceeds_debt"), "refused");
+        check(402, &error("insufficient_credit"), "refused");
+        check(403, &error("agreement_frozen"), "refused");
+        // Our own request was not taken up: the bank said nothing about the money.
+        for code in ["bad_signature", "replayed_nonce", "stale_timestamp", "unknown_key", "missing_auth"] {
+            check(401, &error(code), "unknown");
+        }
+        check(400, &error("bad_request"), "unknown");
+        check(413, &error("body_too_large"), "unknown");
+        check(404, &error("not_found"), "unknown");
+        check(409, &error("request_id_reused"), "unknown");
+        check(404, &error("unknown_authorization"), "unknown");
+        check(404, &error("unknown_request"), "unknown");
+        check(422, &error("a_code_nobody_told_us_about"), "unknown");
+        // The bank's own trouble, even if it names a decline.
+        check(500, &error("internal_error"), "unknown");
+        check(503, &error("unavailable"), "unknown");
+        check(504, &error("timeout"), "unknown");
+        check(500, &error("insufficient_credit"), "unknown");
+        // Unreadable replies.
+        check(200, "<html>", "unknown");
+        check(402, "", "unknown");
+        check(502, "<html>bad gateway</html>", "unknown");
+    }
+
+    #[test]
+    fn an_unknown_request_keeps_its_code_for_the_status_query() {
+        let read = read_reply::<wire::Operation>(404, error("unknown_request").as_bytes());
+        assert!(matches!(read, Err(BankError::Unknown { status: 404, code: ErrorCode::UnknownRequest, .. })), "{read:?}");
     }
 }

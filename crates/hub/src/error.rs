@@ -177,6 +177,11 @@ impl From<crate::bank_client::BankError> for AppError {
         use crate::bank_client::BankError::*;
         match e {
             Refused { code, message } => AppError::invalid("bank_refused", format!("the bank refused ({code}): {message}")),
+            // Not a decision about the money (issue 9): a partner outage to the caller, never a refusal.
+            Unknown { status, code, message } => AppError::unavailable(
+                "bank_unavailable",
+                format!("the bank gave no decision (HTTP {status}, {code}: {message}); retry with the same Idempotency-Key"),
+            ),
             Unreachable(m) => {
                 AppError::unavailable("bank_unavailable", format!("the bank did not answer ({m}); retry with the same Idempotency-Key"))
             }

@@ -14,6 +14,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wugan_bank::wire::{OperationKind, OperationStatus};
 use wugan_domain::settlement::{accounts, SettlementState};
 use wugan_domain::Fen;
 use wugan_hub::bank_client::BankEndpoint;
@@ -320,17 +321,16 @@ async fn audit(sys: &system::System, insurance_url: &str, bank_url: &str, report
         let mut captures_per_settlement: HashMap<String, usize> = HashMap::new();
         let mut open_holds = 0;
         for op in &ops {
-            let amount = Fen(op["amount_fen"].as_i64().unwrap_or(0));
-            match (op["kind"].as_str(), op["status"].as_str()) {
-                (Some("capture"), Some("captured")) => {
-                    captured += amount;
+            match (op.kind, op.status) {
+                (OperationKind::Capture, OperationStatus::Captured) => {
+                    captured += op.amount_fen;
                     open_holds -= 1;
-                    let settlement = op["request_id"].as_str().unwrap_or_default().split(':').next().unwrap_or_default().to_string();
+                    let settlement = op.request_id.split(':').next().unwrap_or_default().to_string();
                     *captures_per_settlement.entry(settlement).or_default() += 1;
                 }
-                (Some("void"), Some("voided")) => open_holds -= 1,
-                (Some("refund"), Some("refunded")) => captured -= amount,
-                (Some("authorization"), Some("approved")) => open_holds += 1,
+                (OperationKind::Void, OperationStatus::Voided) => open_holds -= 1,
+                (OperationKind::Refund, OperationStatus::Refunded) => captured -= op.amount_fen,
+                (OperationKind::Authorization, OperationStatus::Approved) => open_holds += 1,
                 _ => {}
             }
         }

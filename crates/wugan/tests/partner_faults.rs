@@ -181,3 +181,52 @@ async fn a_repayment_the_bank_refuses_after_the_debit_is_returned_to_the_persona
         );
     }
 }
+
+/// A hub on `bank_url` and `insurance_url` (the same partners across restarts) that signs its bank
+/// requests with `bank_secret`, on the database in `opts`.
+async fn hub_signing_with(opts: &system::SystemOptions, bank_secret: &str) -> (system::System, HisClient, HisClient) {
+    let opts = system::SystemOptions { bank_key_id: Some("hub".into()), bank_secret: Some(bank_secret.into()), ..opts.clone() };
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    (sys, operator, his)
+}
+
+#[tokio::test]
+async fn a_bank_that_rejects_the_hubs_signature_has_not_declined_the_patient() {
+    // Issue 9. The bank knows the hub by one secret; the patient signs up and sees a doctor.
+    let (mut opts, _dir) = common::fresh_options("stale-key").await;
+    let bank = system::spawn_server("127.0.0.1:0", system::builtin_bank("BANK01", "hub", "the-current-secret")).await.unwrap();
+    opts.bank_url = Some(format!("http://{bank}"));
+    let (sys, operator, his) = hub_signing_with(&opts, "the-current-secret").await;
+    opts.insurance_url = Some(sys.insurance_url.clone());
+    let agreement = operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
+    assert!(agreement.ok(), "{agreement:?}");
+    let visit_id = his.register("MZ1", "01", EMPLOYEE_TOKEN).await.unwrap().body["id"].as_str().unwrap().to_string();
+    assert!(his.upload_fees(&visit_id, &[fee_line("1", "013100000010000", "150.00", "8", "1200.00")]).await.unwrap().ok());
+    sys.stop();
+    drop(sys);
+
+    // The hub restarts with a stale secret: the bank rejects every signature (401 bad_signature).
+    // That is no decision about the patient's money, so the click waits instead of declining.
+    let (sys, _, his) = hub_signing_with(&opts, "a-stale-secret").await;
+    // (A restarted HIS client counts its Idempotency-Keys from 1 again: give the click its own.)
+    let click = his.post_with_key(&format!("/api/v1/visits/{visit_id}/settlement"), "the-click", &json!({})).await.unwrap();
+    assert_eq!((click.status, click.code()), (503, Some("bank_unavailable")), "{click:?}");
+    assert!(click.message().contains("bad_signature"), "{}", click.message());
+    let settlement = his.get(&format!("/api/v1/visits/{visit_id}")).await.unwrap().body["settlement"].clone();
+    assert_eq!(settlement["state"], "pre_settled", "{settlement}");
+    assert_eq!(settlement["bank"]["decline_code"], json!(null), "{settlement}");
+    sys.stop();
+    drop(sys);
+
+    // With the right secret again, the recovery pass asks the bank (nothing there), sends the
+    // hold and finishes the settlement: the bank pays, once.
+    let (_sys, operator, his) = hub_signing_with(&opts, "the-current-secret").await;
+    let settlement = his.get(&format!("/api/v1/visits/{visit_id}")).await.unwrap().body["settlement"].clone();
+    assert_eq!(settlement["state"], "settled", "{settlement}");
+    let bank_fen = settlement["bank_fen"].as_i64().unwrap();
+    assert!(bank_fen > 0, "{settlement}");
+    let line = operator.get(&format!("/api/v1/agreements/{}", agreement.body["id"].as_str().unwrap())).await.unwrap().body;
+    assert_eq!((line["payment"]["used_fen"].as_i64(), line["payment"]["held_fen"].as_i64()), (Some(bank_fen), Some(0)), "{line}");
+}

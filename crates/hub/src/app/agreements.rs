@@ -1,4 +1,5 @@
 use super::*;
+use wugan_bank_protocol::wire;
 use wugan_domain::seamless::Suspension;
 
 impl App {
@@ -58,14 +59,21 @@ impl App {
         if self.store.active_agreement_for(&person.psn_no).await?.is_some() {
             return Err(AppError::conflict("already_signed", "this person already has an active agreement; revoke it first"));
         }
-        let mut bank_body = json!({"kind": method.as_str(), "customer_ref": id, "holder_name": person.psn_name});
-        match method {
-            PaymentMethod::CreditLine => bank_body["limit_fen"] = json!(limit.0),
-            PaymentMethod::DebitCard => bank_body["card_no"] = json!(card_no),
-        }
-        let opened = bank.open_agreement(&format!("{id}:open"), bank_body).await?;
-        let bank_agreement_id =
-            opened.get("agreement_id").and_then(Value::as_str).ok_or_else(|| AppError::bad_gateway("bank_bad_reply", "no agreement_id"))?;
+        let (kind, limit_fen) = match method {
+            PaymentMethod::CreditLine => (wire::AgreementKind::CreditLine, Some(limit)),
+            PaymentMethod::DebitCard => (wire::AgreementKind::DebitCard, None),
+        };
+        let open = wire::CreateAgreementRequest {
+            request_id: format!("{id}:open"),
+            kind,
+            customer_ref: id.clone(),
+            holder_name: Some(person.psn_name.clone()),
+            card_no,
+            limit_fen,
+            opening_balance_fen: None,
+        };
+        let opened = bank.open_agreement(&open).await?;
+        let bank_agreement_id = opened.agreement_id.as_str();
         let key = &self.config.data_key;
         let row = AgreementRow {
             id: id.clone(),
@@ -120,11 +128,11 @@ impl App {
         // The bank is the source of truth for the line; show it when it answers.
         if let Ok(bank) = self.bank(&a.bank_code) {
             if let Ok(live) = bank.agreement(&a.bank_agreement_id).await {
-                for field in ["limit_fen", "used_fen", "held_fen", "available_fen", "balance_fen"] {
-                    if let Some(v) = live.get(field) {
-                        payment[field] = v.clone();
-                    }
-                }
+                payment["limit_fen"] = json!(live.limit_fen);
+                payment["used_fen"] = json!(live.used_fen);
+                payment["held_fen"] = json!(live.held_fen);
+                payment["available_fen"] = json!(live.available_fen);
+                payment["balance_fen"] = json!(live.balance_fen);
             }
         }
         Ok(json!({

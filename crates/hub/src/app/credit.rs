@@ -1,24 +1,22 @@
 use super::*;
+use wugan_bank_protocol::wire;
 use wugan_domain::repayment::{self, RepaymentCall, RepaymentOutcome, RepaymentParties, RepaymentStage};
 use wugan_domain::seamless::{self, LineEvent, LineStanding};
 
 /// The kind of a bank event, as far as seamless payment cares.
-fn line_event(event: &Value) -> LineEvent {
-    match event.get("type").and_then(Value::as_str) {
-        Some("line_overdue") => LineEvent::Overdue,
-        Some("line_reinstated") => LineEvent::Reinstated,
-        Some("line_frozen") => LineEvent::Frozen,
-        Some("line_unfrozen") => LineEvent::Unfrozen,
-        _ => LineEvent::Other,
+fn line_event(event: &wire::BankEvent) -> LineEvent {
+    match event.event_type {
+        wire::BankEventType::LineOverdue => LineEvent::Overdue,
+        wire::BankEventType::LineReinstated => LineEvent::Reinstated,
+        wire::BankEventType::LineFrozen => LineEvent::Frozen,
+        wire::BankEventType::LineUnfrozen => LineEvent::Unfrozen,
+        wire::BankEventType::RepaymentPosted | wire::BankEventType::LimitChanged | wire::BankEventType::Other => LineEvent::Other,
     }
 }
 
 /// The line's standing the event reports.
-fn line_standing(event: &Value) -> LineStanding {
-    LineStanding {
-        frozen: event.get("status").and_then(Value::as_str) == Some("frozen"),
-        overdue: event.get("overdue_fen").and_then(Value::as_i64).unwrap_or(0) > 0,
-    }
+fn line_standing(event: &wire::BankEvent) -> LineStanding {
+    LineStanding { frozen: event.status == wire::AgreementStatus::Frozen, overdue: event.overdue_fen.is_positive() }
 }
 
 impl App {
@@ -30,12 +28,11 @@ impl App {
             let after = self.store.bank_event_cursor(code).await?;
             let events = bank.events(after).await?;
             for event in &events {
-                let agreement = event.get("agreement_id").and_then(Value::as_str).unwrap_or_default();
                 if let Some(suspension) = seamless::suspension_after(line_event(event), line_standing(event)) {
-                    applied += self.store.set_suspension(code, agreement, suspension).await?;
+                    applied += self.store.set_suspension(code, &event.agreement_id, suspension).await?;
                 }
             }
-            if let Some(last) = events.last().and_then(|e| e.get("seq")).and_then(Value::as_i64) {
+            if let Some(last) = events.last().and_then(|e| i64::try_from(e.seq).ok()) {
                 self.store.set_bank_event_cursor(code, last).await?;
             }
         }
@@ -133,7 +130,7 @@ impl App {
             let (stage, transfers) = match (&call, check_debt) {
                 (RepaymentCall::DebitAccount, true) => {
                     let debt = self.bank(&agreement.bank_code)?.statements(&agreement.bank_agreement_id).await?;
-                    let debt = Fen(debt.get("debt_fen").and_then(Value::as_i64).unwrap_or(0));
+                    let debt = debt.debt_fen;
                     match repayment::refuse_over_debt(r.amount, debt) {
                         Some(refused) => (refused, Vec::new()),
                         None => self.repayment_step(&r, &call, agreement, &parties).await?,
@@ -201,7 +198,7 @@ impl App {
 
     pub async fn statements(&self, id: &str) -> Result<Value, AppError> {
         let row = self.active_agreement_row(id).await?;
-        Ok(self.bank(&row.bank_code)?.statements(&row.bank_agreement_id).await?)
+        Ok(json!(self.bank(&row.bank_code)?.statements(&row.bank_agreement_id).await?))
     }
 
     /// 提额: asks the bank for a higher limit.
@@ -211,6 +208,6 @@ impl App {
             return Err(AppError::invalid("bad_credit_limit", "requested_limit_fen must be between 500000 (5,000 yuan) and 100000000"));
         }
         let request_id = format!("{id}:limit:{}", short_hash(key));
-        Ok(self.bank(&row.bank_code)?.request_limit(&request_id, &row.bank_agreement_id, Fen(requested_fen)).await?)
+        Ok(json!(self.bank(&row.bank_code)?.request_limit(&request_id, &row.bank_agreement_id, Fen(requested_fen)).await?))
     }
 }

@@ -231,7 +231,7 @@ impl App {
             other => Err(AppError::from(other)),
         };
         let bank_refused = |e: BankError| match e {
-            BankError::Refused { code, message } => Ok(Outcome::Refused { code, message }),
+            BankError::Refused { code, message } => Ok(Outcome::Refused { code: code.to_string(), message }),
             other => Err(AppError::from(other)),
         };
         let done = |r: Reply| Ok(Outcome::Done(r));
@@ -243,7 +243,7 @@ impl App {
             Call::Authorize { amount } => {
                 match bank.authorize(&auth, &agreement.bank_agreement_id, *amount, &visit.hospital_code, in_doubt).await {
                     Ok(Authorization::Approved { amount }) => done(Reply::Held { amount }),
-                    Ok(Authorization::Declined { code }) => Ok(Outcome::Refused { code, message: "declined".into() }),
+                    Ok(Authorization::Declined { code }) => Ok(Outcome::Refused { code: code.to_string(), message: "declined".into() }),
                     Err(e) => bank_refused(e),
                 }
             }

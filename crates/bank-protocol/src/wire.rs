@@ -1,8 +1,11 @@
 //! The bank protocol's JSON shapes, shared by the bank (server) and the hub's bank client.
 //!
 //! Every amount is integer fen in a field named `*_fen`. Requests reject unknown fields, so a
-//! misspelt field is a `400 bad_request`, never silently ignored.
+//! misspelt field is a `400 bad_request`, never silently ignored. Replies accept unknown fields,
+//! and the open-ended enums a client reads (decline reasons, event types) have an `Other` case,
+//! so a bank that adds one does not make its replies unreadable.
 
+use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 use wugan_domain::money::Fen;
 
@@ -155,6 +158,32 @@ pub enum DeclineCode {
     LimitAboveMaximum,
     /// Limit increase: more than twice the current limit.
     LimitAboveTwiceCurrent,
+    /// A reason this client does not know: still a decline. The sandbox never sends it.
+    #[serde(other)]
+    Other,
+}
+
+impl DeclineCode {
+    /// The reason as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeclineCode::InsufficientCredit => "insufficient_credit",
+            DeclineCode::InsufficientFunds => "insufficient_funds",
+            DeclineCode::AgreementClosed => "agreement_closed",
+            DeclineCode::AgreementFrozen => "agreement_frozen",
+            DeclineCode::AgreementOverdue => "agreement_overdue",
+            DeclineCode::LimitNotIncreased => "limit_not_increased",
+            DeclineCode::LimitAboveMaximum => "limit_above_maximum",
+            DeclineCode::LimitAboveTwiceCurrent => "limit_above_twice_current",
+            DeclineCode::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for DeclineCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One recorded operation. Declines are operations too: a business outcome, recorded and
@@ -183,10 +212,11 @@ pub struct OperationList {
     pub operations: Vec<Operation>,
 }
 
-/// Every error the bank returns, with a 4xx or 5xx status.
+/// Every error the bank returns, with a 4xx or 5xx status. Only a 4xx whose code is a business
+/// decline ([`ErrorCode::is_business_decline`]) is a decision about the money.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
 }
 
@@ -332,6 +362,10 @@ pub enum BankEventType {
     LineFrozen,
     /// 解冻: the freeze was lifted (the line may still be overdue: see `status`).
     LineUnfrozen,
+    /// A type this client does not know; the rest of the event still reads. The sandbox never
+    /// sends it.
+    #[serde(other)]
+    Other,
 }
 
 /// One entry of the bank's outbox, for the hub: what changed on a credit line, with the line's
@@ -371,4 +405,42 @@ pub struct EventList {
     pub events: Vec<BankEvent>,
     /// The last sequence number in the outbox, to tell whether more pages follow.
     pub last_seq: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(event_type: &str) -> serde_json::Value {
+        json!({"seq": 7, "type": event_type, "agreement_id": "agr-1", "customer_ref": "hub-1", "status": "overdue",
+               "limit_fen": 500_000, "used_fen": 1_000, "available_fen": 499_000, "debt_fen": 1_010, "overdue_fen": 1_000,
+               "amount_fen": null, "previous_limit_fen": null, "source": null, "reference": null, "request_id": null,
+               "recorded_at_unix_s": 1_800_000_000})
+    }
+
+    #[test]
+    fn a_bank_event_reads_with_its_type_and_an_unknown_type_still_reads() {
+        let known: BankEvent = serde_json::from_value(event("line_overdue")).unwrap();
+        assert_eq!((known.seq, known.event_type, known.overdue_fen), (7, BankEventType::LineOverdue, Fen(1_000)));
+        let unknown: BankEvent = serde_json::from_value(event("card_reissued")).unwrap();
+        assert_eq!((unknown.seq, unknown.event_type), (7, BankEventType::Other));
+    }
+
+    #[test]
+    fn a_decline_for_an_unknown_reason_is_still_a_decline() {
+        let op = json!({"request_id": "s1:auth", "kind": "authorization", "status": "declined", "decline_code": "card_lost",
+                        "amount_fen": 100, "agreement_id": "agr-1", "reference_request_id": null, "available_fen_after": 0,
+                        "recorded_at_unix_s": 0});
+        let op: Operation = serde_json::from_value(op).unwrap();
+        assert_eq!((op.status, op.decline_code), (OperationStatus::Declined, Some(DeclineCode::Other)));
+    }
+
+    #[test]
+    fn an_error_body_carries_a_typed_code() {
+        let body: ErrorBody = serde_json::from_value(json!({"code": "replayed_nonce", "message": "again"})).unwrap();
+        assert_eq!(body.code, ErrorCode::ReplayedNonce);
+        assert!(!body.code.is_business_decline());
+        assert_eq!(serde_json::to_value(&body).unwrap(), json!({"code": "replayed_nonce", "message": "again"}));
+    }
 }

@@ -4,6 +4,7 @@
 //! The timestamp bounds how long a captured request stays usable; the nonce makes it usable once.
 //! Everything here is pure: the caller passes the current time.
 
+use crate::ErrorCode;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashSet};
@@ -145,14 +146,15 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    pub fn code(self) -> &'static str {
+    /// The code the bank answers with; never a business decline.
+    pub fn code(self) -> ErrorCode {
         match self {
-            AuthError::MissingAuth => "missing_auth",
-            AuthError::UnknownKey => "unknown_key",
-            AuthError::StaleTimestamp => "stale_timestamp",
-            AuthError::BadSignature => "bad_signature",
-            AuthError::ReplayedNonce => "replayed_nonce",
-            AuthError::NonceCacheFull => "busy",
+            AuthError::MissingAuth => ErrorCode::MissingAuth,
+            AuthError::UnknownKey => ErrorCode::UnknownKey,
+            AuthError::StaleTimestamp => ErrorCode::StaleTimestamp,
+            AuthError::BadSignature => ErrorCode::BadSignature,
+            AuthError::ReplayedNonce => ErrorCode::ReplayedNonce,
+            AuthError::NonceCacheFull => ErrorCode::Busy,
         }
     }
 }
