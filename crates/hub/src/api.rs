@@ -143,10 +143,19 @@ fn idempotency_key_of(headers: &HeaderMap) -> Result<&str, AppError> {
 /// Runs a mutating request once per (caller, Idempotency-Key): a repeat with the same body gets the
 /// stored response; the same key with another body is refused. Failures a retry could cure (a
 /// partner that did not answer) are not stored, so the retry runs again and resumes the work.
-async fn idempotent<F, Fut>(app: &App, caller: &Caller, headers: &HeaderMap, method: &Method, path: &str, body: &Bytes, work: F) -> Response
+async fn idempotent<F, Fut, T>(
+    app: &App,
+    caller: &Caller,
+    headers: &HeaderMap,
+    method: &Method,
+    path: &str,
+    body: &Bytes,
+    work: F,
+) -> Response
 where
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Value, AppError>>,
+    Fut: Future<Output = Result<T, AppError>>,
+    T: serde::Serialize,
 {
     let key = match idempotency_key_of(headers) {
         Ok(key) => key,
@@ -180,7 +189,7 @@ where
         }
         Ok(IdempotencyBegin::New) => {}
     }
-    let (status, value) = match work().await {
+    let (status, value) = match work().await.and_then(to_body) {
         Ok(value) => (StatusCode::OK, value),
         Err(e) if e.is_retryable() => {
             if let Err(store_error) = app.store.abandon_idempotency(&scope, key).await {
@@ -196,8 +205,13 @@ where
     json_response(status, &value)
 }
 
-fn respond(result: Result<Value, AppError>) -> Response {
-    match result {
+/// A use case's typed result as the response body.
+fn to_body<T: serde::Serialize>(result: T) -> Result<Value, AppError> {
+    serde_json::to_value(result).map_err(|e| AppError::internal(format!("a result could not be written as JSON: {e}")))
+}
+
+fn respond<T: serde::Serialize>(result: Result<T, AppError>) -> Response {
+    match result.and_then(to_body) {
         Ok(v) => json_response(StatusCode::OK, &v),
         Err(e) => e.into_response(),
     }

@@ -13,4 +13,7 @@ pub mod msgid;
 pub mod pii;
 pub mod store;
 
+#[cfg(test)]
+mod openapi_check;
+
 pub use app::{App, HubConfig};

@@ -7,7 +7,7 @@ impl App {
     /// after a lost answer or a crash names the same agreement and sends the bank the same request
     /// id (`{id}:open`): the bank answers with the line it already opened, never a second one, and
     /// the retry gets the agreement it made instead of `already_signed`.
-    pub async fn sign_agreement(&self, req: SignRequest, caller_scope: &str, idem_key: &str) -> Result<Value, AppError> {
+    pub async fn sign_agreement(&self, req: SignRequest, caller_scope: &str, idem_key: &str) -> Result<AgreementView, AppError> {
         let id = format!("agr_{}", short_hash(&format!("{caller_scope}\n{idem_key}")));
         if let Some(done) = self.store.agreement(&id).await? {
             return self.agreement_view(&done).await;
@@ -104,13 +104,13 @@ impl App {
         self.agreement_view(&row).await
     }
 
-    pub async fn agreement(&self, id: &str) -> Result<Value, AppError> {
+    pub async fn agreement(&self, id: &str) -> Result<AgreementView, AppError> {
         let row =
             self.store.agreement(id).await?.ok_or_else(|| AppError::not_found("agreement_not_found", format!("no agreement {id}")))?;
         self.agreement_view(&row).await
     }
 
-    pub async fn revoke_agreement(&self, id: &str) -> Result<Value, AppError> {
+    pub async fn revoke_agreement(&self, id: &str) -> Result<AgreementView, AppError> {
         let row =
             self.store.agreement(id).await?.ok_or_else(|| AppError::not_found("agreement_not_found", format!("no agreement {id}")))?;
         if row.status != AgreementStatus::Active {
@@ -122,35 +122,63 @@ impl App {
         self.agreement_view(&row).await
     }
 
-    async fn agreement_view(&self, a: &AgreementRow) -> Result<Value, AppError> {
+    async fn agreement_view(&self, a: &AgreementRow) -> Result<AgreementView, AppError> {
         let key = &self.config.data_key;
-        let mut payment = json!({"method": a.payment_method.as_str(), "bank_code": a.bank_code, "bank_agreement_id": a.bank_agreement_id});
+        let mut payment = PaymentView {
+            method: a.payment_method.as_str(),
+            bank_code: a.bank_code.clone(),
+            bank_agreement_id: a.bank_agreement_id.clone(),
+            limit_fen: None,
+            used_fen: None,
+            held_fen: None,
+            available_fen: None,
+            balance_fen: None,
+        };
         // The bank is the source of truth for the line; show it when it answers.
         if let Ok(bank) = self.bank(&a.bank_code) {
             if let Ok(live) = bank.agreement(&a.bank_agreement_id).await {
-                payment["limit_fen"] = json!(live.limit_fen);
-                payment["used_fen"] = json!(live.used_fen);
-                payment["held_fen"] = json!(live.held_fen);
-                payment["available_fen"] = json!(live.available_fen);
-                payment["balance_fen"] = json!(live.balance_fen);
+                payment.limit_fen = live.limit_fen.map(|f| f.0);
+                payment.used_fen = Some(live.used_fen.0);
+                payment.held_fen = Some(live.held_fen.0);
+                payment.available_fen = Some(live.available_fen.0);
+                payment.balance_fen = live.balance_fen.map(|f| f.0);
             }
         }
-        Ok(json!({
-            "id": a.id, "status": a.status.as_str(), "psn_no": a.psn_no, "insutype": a.insutype, "insuplc_admdvs": a.insuplc_admdvs,
-            "name": mask_name(&key.open(&a.name_enc)?), "certno": mask(&key.open(&a.certno_enc)?),
-            "use_personal_account": a.use_personal_account, "payment": payment, "created_at": a.created_at,
-            "seamless": {"enabled": a.status == AgreementStatus::Active && a.suspended_reason.is_none(), "suspended_reason": a.suspended_reason,
-                         "message": a.suspended_reason.as_deref().and_then(Suspension::parse).map(Suspension::message)},
-            "family": self.store.family_links(&a.id).await?.iter().map(|l| Ok(json!({
-                "id": l.id, "psn_no": l.member_psn_no, "name": mask_name(&key.open(&l.member_name_enc)?), "relation": l.relation.as_str(),
-                "consent": l.consent_method, "status": l.status.as_str(), "created_at": l.created_at,
-            }))).collect::<Result<Vec<Value>, AppError>>()?,
-        }))
+        let mut family = Vec::new();
+        for l in self.store.family_links(&a.id).await? {
+            family.push(FamilyMemberView {
+                id: l.id.clone(),
+                psn_no: l.member_psn_no.clone(),
+                name: mask_name(&key.open(&l.member_name_enc)?),
+                relation: l.relation.as_str(),
+                consent: l.consent_method.clone(),
+                status: l.status.as_str(),
+                created_at: l.created_at.clone(),
+            });
+        }
+        Ok(AgreementView {
+            id: a.id.clone(),
+            status: a.status.as_str(),
+            psn_no: a.psn_no.clone(),
+            insutype: a.insutype.clone(),
+            insuplc_admdvs: a.insuplc_admdvs.clone(),
+            name: mask_name(&key.open(&a.name_enc)?),
+            certno: mask(&key.open(&a.certno_enc)?),
+            use_personal_account: a.use_personal_account,
+            payment,
+            created_at: a.created_at.clone(),
+            seamless: AgreementSeamlessView {
+                enabled: a.status == AgreementStatus::Active && a.suspended_reason.is_none(),
+                suspended_reason: a.suspended_reason.clone(),
+                message: a.suspended_reason.as_deref().and_then(Suspension::parse).map(Suspension::message),
+            },
+            family,
+        })
     }
 
     /// 亲情付: the signer's agreement also pays for a spouse, parent or child, with their consent
     /// (their own face verification) or, for a minor, the signer's guardianship proof.
-    pub async fn add_family_member(&self, agreement_id: &str, req: FamilyRequest) -> Result<Value, AppError> {
+    pub async fn add_family_member(&self, agreement_id: &str, req: FamilyRequest) -> Result<AgreementView, AppError> {
         let agreement = self
             .store
             .agreement(agreement_id)
@@ -208,7 +236,7 @@ impl App {
         self.agreement(agreement_id).await
     }
 
-    pub async fn revoke_family_member(&self, agreement_id: &str, link_id: &str) -> Result<Value, AppError> {
+    pub async fn revoke_family_member(&self, agreement_id: &str, link_id: &str) -> Result<AgreementView, AppError> {
         if !self.store.revoke_family_link(agreement_id, link_id).await? {
             return Err(AppError::not_found(
                 "family_link_not_found",

@@ -1,6 +1,9 @@
+//! The use cases' commands: what a caller asks for, typed. The API edge reads them from JSON
+//! bodies (`api::parse_object`), refusing unknown fields.
+
 use super::*;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignRequest {
     /// 01 e-voucher token (医保电子凭证), 02 ID card, 03 social security card.
@@ -16,7 +19,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
     pub method: String,
@@ -25,7 +28,7 @@ pub struct PaymentRequest {
     pub credit_limit_fen: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterVisitRequest {
     /// The hospital's own visit number (院内唯一流水号).
@@ -61,14 +64,15 @@ impl RegisterVisitRequest {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeeUploadRequest {
     /// Fee lines with the national 2204 field names; amounts in yuan as numbers or strings.
+    #[schema(value_type = Vec<Object>)]
     pub lines: Vec<Map<String, Value>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RepayRequest {
     pub amount_fen: i64,
@@ -80,7 +84,7 @@ fn bank_transfer() -> String {
     "bank_transfer".into()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FamilyRequest {
     pub mdtrt_cert_type: String,
@@ -89,7 +93,7 @@ pub struct FamilyRequest {
     pub consent: Consent,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Consent {
     /// `face` (the member's own face verification) or `guardian` (a minor child).
@@ -98,8 +102,32 @@ pub struct Consent {
     pub reference: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitRequest {
     pub requested_limit_fen: i64,
+}
+
+/// Every command's schema with the route that takes it, for the test that keeps openapi.json and
+/// the types together.
+pub fn command_schemas() -> Vec<(&'static str, serde_json::Value)> {
+    fn one<T: utoipa::ToSchema>(route: &'static str) -> (&'static str, serde_json::Value) {
+        (route, serde_json::to_value(T::schema()).unwrap_or(serde_json::Value::Null))
+    }
+    vec![
+        one::<SignRequest>("post /api/v1/agreements"),
+        one::<RegisterVisitRequest>("post /api/v1/visits"),
+        one::<FeeUploadRequest>("post /api/v1/visits/{id}/fees"),
+        one::<RepayRequest>("post /api/v1/agreements/{id}/repayments"),
+        one::<FamilyRequest>("post /api/v1/agreements/{id}/family"),
+        one::<LimitRequest>("post /api/v1/agreements/{id}/limit-requests"),
+    ]
+}
+
+/// Schemas commands refer to by name.
+pub fn command_parts() -> Vec<(String, serde_json::Value)> {
+    fn one<T: utoipa::ToSchema>() -> (String, serde_json::Value) {
+        (T::name().to_string(), serde_json::to_value(T::schema()).unwrap_or(serde_json::Value::Null))
+    }
+    vec![one::<PaymentRequest>(), one::<Consent>()]
 }

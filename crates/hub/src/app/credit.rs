@@ -51,7 +51,7 @@ impl App {
     /// 还款: the patient repays their credit line (bank transfer, or the personal account where the
     /// region allows it). The bank applies it and, when nothing is overdue any more, reinstates
     /// the line; the hub follows the bank's event at once.
-    pub async fn repay(&self, id: &str, req: RepayRequest, key: &str) -> Result<Value, AppError> {
+    pub async fn repay(&self, id: &str, req: RepayRequest, key: &str) -> Result<RepaymentView, AppError> {
         let row = self.active_agreement_row(id).await?;
         if req.amount_fen <= 0 || req.amount_fen > Fen::yuan(1_000_000).0 {
             return Err(AppError::invalid("bad_amount", "amount_fen must be positive and at most 100000000"));
@@ -67,14 +67,14 @@ impl App {
         let op = bank.repay(&request_id, &row.bank_agreement_id, Fen(req.amount_fen), None).await?;
         self.sync_bank_events().await?;
         let agreement = self.agreement(id).await?;
-        Ok(json!({"repayment": op, "agreement": agreement}))
+        Ok(RepaymentView { repayment: json!(op), personal_account_debit: None, agreement })
     }
 
     /// 个人账户还款: the insurance center debits the personal account (9901), then the bank posts
     /// the repayment naming that debit. Both calls are idempotent (the msgid, the request id), and
     /// the row records how far it got, so a retry or the recovery worker finishes it; if the bank
     /// refuses, the debit is undone (9902) and the patient keeps their money.
-    async fn repay_from_personal_account(&self, agreement: &AgreementRow, amount: Fen, key: &str) -> Result<Value, AppError> {
+    async fn repay_from_personal_account(&self, agreement: &AgreementRow, amount: Fen, key: &str) -> Result<RepaymentView, AppError> {
         let fresh = AccountRepaymentRow {
             id: format!("{}:repay:{}", agreement.id, short_hash(key)),
             agreement_id: agreement.id.clone(),
@@ -99,7 +99,8 @@ impl App {
                 self.sync_bank_events().await?;
                 let op = self.bank(&agreement.bank_code)?.operation(&r.id).await?;
                 let view = self.agreement(&agreement.id).await?;
-                Ok(json!({"repayment": op, "personal_account_debit": {"txn_id": txn_id, "amount_fen": r.amount.0}, "agreement": view}))
+                let debit = AccountDebitView { txn_id: txn_id.clone(), amount_fen: r.amount.0 };
+                Ok(RepaymentView { repayment: json!(op), personal_account_debit: Some(debit), agreement: view })
             }
             RepaymentStage::Failed { failure } => Err(AppError::invalid("personal_account_refused", failure.clone())),
             RepaymentStage::Returned { failure, .. } => {
@@ -196,18 +197,18 @@ impl App {
         })
     }
 
-    pub async fn statements(&self, id: &str) -> Result<Value, AppError> {
+    pub async fn statements(&self, id: &str) -> Result<wire::CreditAccount, AppError> {
         let row = self.active_agreement_row(id).await?;
-        Ok(json!(self.bank(&row.bank_code)?.statements(&row.bank_agreement_id).await?))
+        Ok(self.bank(&row.bank_code)?.statements(&row.bank_agreement_id).await?)
     }
 
     /// 提额: asks the bank for a higher limit.
-    pub async fn request_limit(&self, id: &str, requested_fen: i64, key: &str) -> Result<Value, AppError> {
+    pub async fn request_limit(&self, id: &str, requested_fen: i64, key: &str) -> Result<wire::Operation, AppError> {
         let row = self.active_agreement_row(id).await?;
         if !(Fen::yuan(5_000).0..=Fen::yuan(1_000_000).0).contains(&requested_fen) {
             return Err(AppError::invalid("bad_credit_limit", "requested_limit_fen must be between 500000 (5,000 yuan) and 100000000"));
         }
         let request_id = format!("{id}:limit:{}", short_hash(key));
-        Ok(json!(self.bank(&row.bank_code)?.request_limit(&request_id, &row.bank_agreement_id, Fen(requested_fen)).await?))
+        Ok(self.bank(&row.bank_code)?.request_limit(&request_id, &row.bank_agreement_id, Fen(requested_fen)).await?)
     }
 }

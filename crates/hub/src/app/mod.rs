@@ -8,11 +8,12 @@ mod credit;
 mod exceptions;
 mod recovery;
 mod settlement;
+mod views;
 mod visits;
 
 pub use commands::*;
 pub use recovery::{spawn_recovery, IDLE_BEFORE_RESUME, MAX_BACKOFF};
-pub use settlement::settlement_view;
+pub use views::*;
 
 use crate::bank_client::{Authorization, BankClient, BankEndpoint, BankError};
 use crate::error::AppError;
@@ -24,7 +25,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
-use wugan_domain::settlement::{InsuranceSplit, Parties, SettlementState};
+use wugan_domain::settlement::{Parties, SettlementState};
 use wugan_domain::Fen;
 
 /// Largest amount accepted on one fee line: 1,000,000 yuan. Anything above is a typing error.

@@ -12,7 +12,7 @@ impl App {
         }})
     }
 
-    pub async fn pre_settle(&self, hospital: &str, visit_id: &str) -> Result<Value, AppError> {
+    pub async fn pre_settle(&self, hospital: &str, visit_id: &str) -> Result<EstimateView, AppError> {
         let visit = self.own_visit(hospital, visit_id).await?;
         if visit.status != VisitStatus::Registered {
             return Err(AppError::conflict(
@@ -29,7 +29,11 @@ impl App {
             .await?;
         let estimate = InsuranceClient::read_settlement(&output)?;
         estimate.split.validate(medfee).map_err(|e| AppError::bad_gateway("insurance_bad_reply", e.to_string()))?;
-        Ok(json!({"visit_id": visit_id, "estimate": split_view(&estimate.split), "seamless": visit.agreement_id.is_some()}))
+        Ok(EstimateView {
+            visit_id: visit_id.to_string(),
+            estimate: SplitView::of(&estimate.split),
+            seamless: visit.agreement_id.is_some(),
+        })
     }
 
     async fn open_medfee(&self, visit: &VisitRow) -> Result<Fen, AppError> {
@@ -55,7 +59,7 @@ impl App {
     /// The doctor's click (医生点击结算): insurance settles at once, the patient's cash share is
     /// charged to their bank agreement, the hospital is credited, the ledger records it all. A
     /// visit whose last attempt failed or was cancelled is settled again as a new attempt.
-    pub async fn settle(&self, hospital: &str, visit_id: &str, idem_key: &str) -> Result<Value, AppError> {
+    pub async fn settle(&self, hospital: &str, visit_id: &str, idem_key: &str) -> Result<SettlementView, AppError> {
         let visit = self.own_visit(hospital, visit_id).await?;
         let Some(agreement_id) = visit.agreement_id.clone() else {
             let reason = visit.seamless_reason.as_deref().and_then(Suspension::parse).unwrap_or(Suspension::NotSigned);
@@ -69,7 +73,7 @@ impl App {
         };
         if let Some(existing) = self.store.settlement_of_visit(visit_id).await? {
             if let Some(answer) = self.existing_attempt(existing, &visit, idem_key).await? {
-                return answer.map(|s| settlement_view(&s));
+                return answer.map(|s| SettlementView::of(&s));
             }
         }
         let agreement = self.store.agreement(&agreement_id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?;
@@ -110,11 +114,11 @@ impl App {
         let (row, created) = self.store.create_settlement(&row).await?;
         if !created {
             if let Some(answer) = self.existing_attempt(row, &visit, idem_key).await? {
-                return answer.map(|s| settlement_view(&s));
+                return answer.map(|s| SettlementView::of(&s));
             }
             return Err(AppError::conflict("settlement_in_progress", "another click on this visit is being settled; retry shortly"));
         }
-        self.advance(row, &visit, false).await.map(|s| settlement_view(&s))
+        self.advance(row, &visit, false).await.map(|s| SettlementView::of(&s))
     }
 
     /// What a click answers when the visit already has an attempt: the same click again gets its
@@ -298,7 +302,7 @@ impl App {
     }
 
     /// 结算撤销: reverses insurance (2208), refunds the bank, and posts the reversing transfers.
-    pub async fn cancel_settlement(&self, hospital: &str, visit_id: &str, idem_key: &str) -> Result<Value, AppError> {
+    pub async fn cancel_settlement(&self, hospital: &str, visit_id: &str, idem_key: &str) -> Result<SettlementView, AppError> {
         let visit = self.own_visit(hospital, visit_id).await?;
         let s = self
             .store
@@ -308,9 +312,9 @@ impl App {
         let stage = s.stage().ok_or_else(|| AppError::internal("a settlement in no stage"))?;
         match stage {
             // The same cancellation again, whose answer a crash lost: the settlement it cancelled.
-            Stage::Cancelled(_) if s.cancel_idem_key.as_deref() == Some(idem_key) => Ok(settlement_view(&s)),
+            Stage::Cancelled(_) if s.cancel_idem_key.as_deref() == Some(idem_key) => Ok(SettlementView::of(&s)),
             Stage::Cancelled(_) => Err(AppError::conflict("already_cancelled", "this settlement is already cancelled")),
-            Stage::Cancelling { .. } => self.advance(s, &visit, true).await.map(|s| settlement_view(&s)),
+            Stage::Cancelling { .. } => self.advance(s, &visit, true).await.map(|s| SettlementView::of(&s)),
             stage => {
                 let Some(cancelling) = saga::begin_cancel(&stage) else {
                     return Err(AppError::conflict(
@@ -324,34 +328,8 @@ impl App {
                 s.cancel_idem_key = Some(idem_key.to_string());
                 s.set_stage(&cancelling);
                 self.store.save_settlement(&s, from, &[]).await?;
-                self.advance(s, &visit, false).await.map(|s| settlement_view(&s))
+                self.advance(s, &visit, false).await.map(|s| SettlementView::of(&s))
             }
         }
     }
-}
-
-fn split_view(s: &InsuranceSplit) -> Value {
-    json!({
-        "medfee_fen": s.medfee.0, "fund_fen": s.fund.0, "personal_account_fen": s.personal_account.0,
-        "cash_fen": s.cash.0, "hospital_part_fen": s.hospital_part.0,
-    })
-}
-
-pub fn settlement_view(s: &SettlementRow) -> Value {
-    let split = s.split.unwrap_or_default();
-    let hospital_credited = match s.state {
-        SettlementState::Settled | SettlementState::SettledUnpaid => split.fund + split.personal_account + s.captured,
-        _ => Fen::ZERO,
-    };
-    json!({
-        "id": s.id, "visit_id": s.visit_id, "state": s.state.as_str(), "setl_id": s.setl_id,
-        "medfee_fen": s.medfee.0, "fund_fen": split.fund.0, "personal_account_fen": split.personal_account.0,
-        "cash_fen": split.cash.0, "bank_fen": s.captured.0, "unpaid_fen": s.unpaid.0, "hospital_part_fen": split.hospital_part.0,
-        "hospital_credited_fen": hospital_credited.0,
-        // Money still reserved at the bank: only between the hold and its capture or void.
-        "bank": {"authorization": s.auth_status, "held_fen": s.stage().map(|st| st.open_hold()).unwrap_or_default().0,
-                 "decline_code": s.decline_code},
-        "failure": s.failure_code.as_ref().map(|code| json!({"code": code, "message": s.failure_message})),
-        "created_at": s.created_at, "updated_at": s.updated_at,
-    })
 }

@@ -1,7 +1,7 @@
 use super::*;
 
 impl App {
-    pub async fn register_visit(&self, hospital: &str, req: RegisterVisitRequest, idem_key: &str) -> Result<Value, AppError> {
+    pub async fn register_visit(&self, hospital: &str, req: RegisterVisitRequest, idem_key: &str) -> Result<VisitView, AppError> {
         check_text("ipt_otp_no", &req.ipt_otp_no, 30)?;
         check_cert_type(&req.mdtrt_cert_type)?;
         check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
@@ -105,26 +105,37 @@ impl App {
         }
     }
 
-    pub async fn visit(&self, hospital: &str, visit_id: &str) -> Result<Value, AppError> {
+    pub async fn visit(&self, hospital: &str, visit_id: &str) -> Result<VisitView, AppError> {
         let v = self.own_visit(hospital, visit_id).await?;
         self.visit_view(&v).await
     }
 
-    async fn visit_view(&self, v: &VisitRow) -> Result<Value, AppError> {
+    async fn visit_view(&self, v: &VisitRow) -> Result<VisitView, AppError> {
         let lines: Vec<FeeLineRow> = self.store.fee_lines(&v.id).await?.into_iter().filter(|l| l.uploaded).collect();
         let medfee: Fen = lines.iter().map(|l| l.amount).sum();
         let settlement = self.store.settlement_of_visit(&v.id).await?;
-        Ok(json!({
-            "id": v.id, "ipt_otp_no": v.ipt_otp_no, "hospital_code": v.hospital_code, "psn_no": v.psn_no, "insutype": v.insutype,
-            "med_type": v.med_type, "mdtrt_id": v.mdtrt_id, "status": v.status.as_str(),
-            "seamless": {"enabled": v.agreement_id.is_some(), "agreement_id": v.agreement_id, "reason": v.seamless_reason},
-            "fee_lines": lines.len(), "medfee_fen": medfee.0,
-            "settlement": settlement.as_ref().map(settlement_view),
-            "created_at": v.created_at,
-        }))
+        Ok(VisitView {
+            id: v.id.clone(),
+            ipt_otp_no: v.ipt_otp_no.clone(),
+            hospital_code: v.hospital_code.clone(),
+            psn_no: v.psn_no.clone(),
+            insutype: v.insutype.clone(),
+            med_type: v.med_type.clone(),
+            mdtrt_id: v.mdtrt_id.clone(),
+            status: v.status.as_str(),
+            seamless: VisitSeamlessView {
+                enabled: v.agreement_id.is_some(),
+                agreement_id: v.agreement_id.clone(),
+                reason: v.seamless_reason.clone(),
+            },
+            fee_lines: lines.len(),
+            medfee_fen: medfee.0,
+            settlement: settlement.as_ref().map(SettlementView::of),
+            created_at: v.created_at.clone(),
+        })
     }
 
-    pub async fn upload_fees(&self, hospital: &str, visit_id: &str, req: FeeUploadRequest) -> Result<Value, AppError> {
+    pub async fn upload_fees(&self, hospital: &str, visit_id: &str, req: FeeUploadRequest) -> Result<FeeUploadView, AppError> {
         let visit = self.own_visit(hospital, visit_id).await?;
         // Open: registered, and no live settlement attempt (a cancelled or failed one leaves the
         // visit open for corrected fees and a new attempt).
@@ -169,9 +180,9 @@ impl App {
             batch.iter().map(|l| (l.feedetl_sn.clone(), by_sn.get(&l.feedetl_sn).cloned().unwrap_or_else(|| "{}".into()))).collect();
         self.store.mark_fee_lines_uploaded(visit_id, &marks).await?;
         let all = self.store.fee_lines(visit_id).await?;
-        let lines: Vec<Value> = all.iter().filter(|l| l.upload_msgid == msgid).map(fee_line_view).collect();
+        let lines: Vec<FeeLineView> = all.iter().filter(|l| l.upload_msgid == msgid).map(FeeLineView::of).collect();
         let total: Fen = all.iter().filter(|l| l.uploaded).map(|l| l.amount).sum();
-        Ok(json!({"visit_id": visit_id, "lines": lines, "medfee_fen": total.0}))
+        Ok(FeeUploadView { visit_id: visit_id.to_string(), lines, medfee_fen: total.0 })
     }
 
     /// The batch to send: the lines just written, or — when an earlier upload of exactly these lines
@@ -271,17 +282,6 @@ fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow, china_now: 
         detail.insert("fee_ocur_time".into(), json!(china_now));
     }
     Ok((Value::Object(detail), amount))
-}
-
-fn fee_line_view(r: &FeeLineRow) -> Value {
-    let result: Value = r.result_json.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or(Value::Null);
-    let fen = |field: &str| Fen::from_json_yuan(result.get(field).unwrap_or(&Value::Null)).ok().flatten().unwrap_or_default().0;
-    json!({
-        "feedetl_sn": r.feedetl_sn, "amount_fen": r.amount.0,
-        "chrgitm_lv": result.get("chrgitm_lv").cloned().unwrap_or(Value::Null),
-        "fulamt_ownpay_fen": fen("fulamt_ownpay_amt"), "overlmt_fen": fen("overlmt_amt"),
-        "preselfpay_fen": fen("preselfpay_amt"), "inscp_scp_fen": fen("inscp_scp_amt"),
-    })
 }
 
 /// Parses a yuan amount as HIS systems send it (number or string) into fen.

@@ -1,0 +1,330 @@
+//! What the use cases answer: typed results, serialized as the HTTP bodies the OpenAPI document
+//! describes (a test in `api` checks the document against these types). Amounts are integer fen;
+//! personal data is masked.
+
+use crate::model::*;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use wugan_domain::ledger::AccountBalance;
+use wugan_domain::settlement::{InsuranceSplit, SettlementState};
+use wugan_domain::Fen;
+
+/// A signed agreement (签约); personal data masked.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Agreement)]
+pub struct AgreementView {
+    pub id: String,
+    pub status: &'static str,
+    pub psn_no: String,
+    pub insutype: String,
+    pub insuplc_admdvs: String,
+    /// Masked (张*).
+    pub name: String,
+    /// Masked (440301********1234).
+    pub certno: String,
+    pub use_personal_account: bool,
+    pub payment: PaymentView,
+    pub created_at: String,
+    pub seamless: AgreementSeamlessView,
+    pub family: Vec<FamilyMemberView>,
+}
+
+/// The patient's bank agreement; the `*_fen` figures are the bank's, shown when the bank answers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PaymentView {
+    pub method: &'static str,
+    pub bank_code: String,
+    pub bank_agreement_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_fen: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_fen: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_fen: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available_fen: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance_fen: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AgreementSeamlessView {
+    pub enabled: bool,
+    pub suspended_reason: Option<String>,
+    pub message: Option<&'static str>,
+}
+
+/// 亲情付: a family member the agreement pays for.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = FamilyMember)]
+pub struct FamilyMemberView {
+    pub id: String,
+    pub psn_no: String,
+    pub name: String,
+    pub relation: &'static str,
+    pub consent: String,
+    pub status: &'static str,
+    pub created_at: String,
+}
+
+/// A registered visit and where its payment stands.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Visit)]
+pub struct VisitView {
+    pub id: String,
+    pub ipt_otp_no: String,
+    pub hospital_code: String,
+    pub psn_no: String,
+    pub insutype: String,
+    pub med_type: String,
+    pub mdtrt_id: String,
+    pub status: &'static str,
+    pub seamless: VisitSeamlessView,
+    /// Fee lines accepted by the insurance center.
+    pub fee_lines: usize,
+    pub medfee_fen: i64,
+    /// The latest settlement attempt, if any.
+    pub settlement: Option<SettlementView>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VisitSeamlessView {
+    pub enabled: bool,
+    pub agreement_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A fee upload's result: the lines just accepted, with the insurance center's classification.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = FeeUpload)]
+pub struct FeeUploadView {
+    pub visit_id: String,
+    pub lines: Vec<FeeLineView>,
+    /// The visit's total of accepted lines.
+    pub medfee_fen: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FeeLineView {
+    pub feedetl_sn: String,
+    pub amount_fen: i64,
+    /// 收费项目等级 as the insurance center classified the line.
+    #[schema(value_type = Object)]
+    pub chrgitm_lv: Value,
+    pub fulamt_ownpay_fen: i64,
+    pub overlmt_fen: i64,
+    pub preselfpay_fen: i64,
+    pub inscp_scp_fen: i64,
+}
+
+/// 预结算: what the visit would cost whom, before the click.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EstimateView {
+    pub visit_id: String,
+    pub estimate: SplitView,
+    pub seamless: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct SplitView {
+    pub medfee_fen: i64,
+    pub fund_fen: i64,
+    pub personal_account_fen: i64,
+    pub cash_fen: i64,
+    pub hospital_part_fen: i64,
+}
+
+/// The doctor's click, as it stands.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Settlement)]
+pub struct SettlementView {
+    pub id: String,
+    pub visit_id: String,
+    pub state: &'static str,
+    pub setl_id: Option<String>,
+    pub medfee_fen: i64,
+    pub fund_fen: i64,
+    pub personal_account_fen: i64,
+    pub cash_fen: i64,
+    pub bank_fen: i64,
+    pub unpaid_fen: i64,
+    pub hospital_part_fen: i64,
+    pub hospital_credited_fen: i64,
+    pub bank: BankAuthorizationView,
+    pub failure: Option<FailureView>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BankAuthorizationView {
+    pub authorization: Option<String>,
+    /// Money still reserved at the bank: only between the hold and its capture or void.
+    pub held_fen: i64,
+    pub decline_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FailureView {
+    pub code: String,
+    pub message: Option<String>,
+}
+
+/// The ledger's trial balance and accounts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LedgerView {
+    pub balanced: bool,
+    pub transfers: i64,
+    pub hospitals_received_fen: i64,
+    pub hospitals_unpaid_fen: i64,
+    #[schema(value_type = Object)]
+    pub accounts: BTreeMap<String, AccountBalance>,
+}
+
+/// The exceptions queue.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExceptionsView {
+    pub exceptions: Vec<ExceptionView>,
+    pub repayments: Vec<StuckRepaymentView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExceptionView {
+    #[serde(flatten)]
+    pub settlement: SettlementView,
+    pub attempts: i64,
+    pub parked_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StuckRepaymentView {
+    pub id: String,
+    pub agreement_id: String,
+    pub amount_fen: i64,
+    pub state: &'static str,
+    pub insurance_txn_id: Option<String>,
+    pub failure: Option<String>,
+    pub created_at: String,
+}
+
+/// A repayment's result: the bank's record, and the agreement after it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RepaymentView {
+    #[schema(value_type = Object)]
+    pub repayment: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personal_account_debit: Option<AccountDebitView>,
+    pub agreement: AgreementView,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccountDebitView {
+    pub txn_id: String,
+    pub amount_fen: i64,
+}
+
+impl SplitView {
+    pub fn of(s: &InsuranceSplit) -> SplitView {
+        SplitView {
+            medfee_fen: s.medfee.0,
+            fund_fen: s.fund.0,
+            personal_account_fen: s.personal_account.0,
+            cash_fen: s.cash.0,
+            hospital_part_fen: s.hospital_part.0,
+        }
+    }
+}
+
+impl SettlementView {
+    pub fn of(s: &SettlementRow) -> SettlementView {
+        let split = s.split.unwrap_or_default();
+        let hospital_credited = match s.state {
+            SettlementState::Settled | SettlementState::SettledUnpaid => split.fund + split.personal_account + s.captured,
+            _ => Fen::ZERO,
+        };
+        SettlementView {
+            id: s.id.clone(),
+            visit_id: s.visit_id.clone(),
+            state: s.state.as_str(),
+            setl_id: s.setl_id.clone(),
+            medfee_fen: s.medfee.0,
+            fund_fen: split.fund.0,
+            personal_account_fen: split.personal_account.0,
+            cash_fen: split.cash.0,
+            bank_fen: s.captured.0,
+            unpaid_fen: s.unpaid.0,
+            hospital_part_fen: split.hospital_part.0,
+            hospital_credited_fen: hospital_credited.0,
+            bank: BankAuthorizationView {
+                authorization: s.auth_status.clone(),
+                held_fen: s.stage().map(|st| st.open_hold()).unwrap_or_default().0,
+                decline_code: s.decline_code.clone(),
+            },
+            failure: s.failure_code.as_ref().map(|code| FailureView { code: code.clone(), message: s.failure_message.clone() }),
+            created_at: s.created_at.clone(),
+            updated_at: s.updated_at.clone(),
+        }
+    }
+}
+
+impl FeeLineView {
+    pub fn of(r: &FeeLineRow) -> FeeLineView {
+        let result: Value = r.result_json.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or(Value::Null);
+        let fen = |field: &str| Fen::from_json_yuan(result.get(field).unwrap_or(&Value::Null)).ok().flatten().unwrap_or_default().0;
+        FeeLineView {
+            feedetl_sn: r.feedetl_sn.clone(),
+            amount_fen: r.amount.0,
+            chrgitm_lv: result.get("chrgitm_lv").cloned().unwrap_or(Value::Null),
+            fulamt_ownpay_fen: fen("fulamt_ownpay_amt"),
+            overlmt_fen: fen("overlmt_amt"),
+            preselfpay_fen: fen("preselfpay_amt"),
+            inscp_scp_fen: fen("inscp_scp_amt"),
+        }
+    }
+}
+
+impl StuckRepaymentView {
+    pub fn of(r: &AccountRepaymentRow) -> StuckRepaymentView {
+        StuckRepaymentView {
+            id: r.id.clone(),
+            agreement_id: r.agreement_id.clone(),
+            amount_fen: r.amount.0,
+            state: r.stage.state(),
+            insurance_txn_id: r.stage.txn_id().map(str::to_string),
+            failure: r.stage.failure().map(str::to_string),
+            created_at: r.created_at.clone(),
+        }
+    }
+}
+
+/// Every schema the API's bodies are made of, by the name openapi.json gives it, for the test
+/// that keeps the document and the types together.
+pub fn schemas() -> Vec<(String, Value)> {
+    fn one<T: ToSchema>() -> (String, Value) {
+        (T::name().to_string(), serde_json::to_value(T::schema()).unwrap_or(Value::Null))
+    }
+    vec![
+        one::<AgreementView>(),
+        one::<PaymentView>(),
+        one::<AgreementSeamlessView>(),
+        one::<FamilyMemberView>(),
+        one::<VisitView>(),
+        one::<VisitSeamlessView>(),
+        one::<FeeUploadView>(),
+        one::<FeeLineView>(),
+        one::<EstimateView>(),
+        one::<SplitView>(),
+        one::<SettlementView>(),
+        one::<BankAuthorizationView>(),
+        one::<FailureView>(),
+        one::<LedgerView>(),
+        one::<ExceptionsView>(),
+        one::<ExceptionView>(),
+        one::<StuckRepaymentView>(),
+        one::<RepaymentView>(),
+        one::<AccountDebitView>(),
+    ]
+}

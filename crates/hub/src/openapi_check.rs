@@ -1,0 +1,107 @@
+//! openapi.json is written by hand for people (summaries, examples, error codes per operation);
+//! this test keeps it true to the types the code reads and writes. For every request body and
+//! every 200 response it walks the document's schema beside the schema derived from the Rust type
+//! (`utoipa::ToSchema`) and fails when a field exists on one side only, or when a field the type
+//! always writes is not `required` in the document.
+
+use crate::api::OPENAPI_JSON;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+struct Sides<'a> {
+    doc: &'a Value,
+    types: &'a BTreeMap<String, Value>,
+}
+
+impl Sides<'_> {
+    fn resolve_doc<'v>(&'v self, s: &'v Value) -> &'v Value {
+        match s.get("$ref").and_then(Value::as_str) {
+            Some(r) => self.doc.pointer(&r.replacen('#', "", 1)).unwrap_or(&Value::Null),
+            None => s,
+        }
+    }
+
+    /// A derived schema with `$ref`s resolved and `allOf` (from `#[serde(flatten)]`) merged.
+    fn resolve_type(&self, s: &Value) -> Value {
+        if let Some(name) = s.get("$ref").and_then(Value::as_str).and_then(|r| r.rsplit('/').next()) {
+            return self.resolve_type(self.types.get(name).unwrap_or(&Value::Null));
+        }
+        let one_of_null = s.get("oneOf").and_then(Value::as_array).and_then(|v| v.iter().find(|x| x.get("type") != Some(&"null".into())));
+        if let Some(inner) = one_of_null {
+            return self.resolve_type(inner);
+        }
+        if let Some(parts) = s.get("allOf").and_then(Value::as_array) {
+            let (mut props, mut required) = (Map::new(), Vec::new());
+            for part in parts {
+                let part = self.resolve_type(part);
+                props.extend(part.get("properties").and_then(Value::as_object).cloned().unwrap_or_default());
+                required.extend(part.get("required").and_then(Value::as_array).cloned().unwrap_or_default());
+            }
+            return serde_json::json!({"type": "object", "properties": props, "required": required});
+        }
+        s.clone()
+    }
+
+    fn compare(&self, at: &str, doc: &Value, ty: &Value, problems: &mut Vec<String>) {
+        let doc = self.resolve_doc(doc);
+        let ty = self.resolve_type(ty);
+        if let (Some(d), Some(t)) = (doc.get("items"), ty.get("items")) {
+            return self.compare(&format!("{at}[]"), d, t, problems);
+        }
+        let (Some(dp), Some(tp)) = (doc.get("properties").and_then(Value::as_object), ty.get("properties").and_then(Value::as_object))
+        else {
+            return; // a free-form object on one side (e.g. national fee lines, bank records)
+        };
+        let names = |m: &Map<String, Value>| m.keys().cloned().collect::<BTreeSet<_>>();
+        let required = |s: &Value| -> BTreeSet<String> {
+            s.get("required")
+                .and_then(Value::as_array)
+                .map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                .unwrap_or_default()
+        };
+        for only in names(dp).symmetric_difference(&names(tp)) {
+            let side = if dp.contains_key(only) { "openapi.json only" } else { "the Rust type only" };
+            problems.push(format!("{at}.{only}: in {side}"));
+        }
+        for missing in required(&ty).difference(&required(doc)) {
+            problems.push(format!("{at}.{missing}: always written, but not required in openapi.json"));
+        }
+        for (name, d) in dp {
+            if let Some(t) = tp.get(name) {
+                self.compare(&format!("{at}.{name}"), d, t, problems);
+            }
+        }
+    }
+}
+
+#[test]
+fn openapi_json_describes_the_types_the_api_reads_and_writes() {
+    let doc: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON");
+    let mut types: BTreeMap<String, Value> = crate::app::schemas().into_iter().collect();
+    types.extend(crate::app::command_parts());
+    let sides = Sides { doc: &doc, types: &types };
+    let mut problems = Vec::new();
+    for (route, ty) in crate::app::command_schemas() {
+        let (method, path) = route.split_once(' ').expect("method and path");
+        let body = doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"].clone();
+        assert!(!body.is_null(), "{route}: openapi.json documents no request body");
+        sides.compare(&format!("{route} request"), &body, &ty, &mut problems);
+    }
+    let responses = [
+        ("get /api/v1/agreements/{id}", "Agreement"),
+        ("get /api/v1/visits/{id}", "Visit"),
+        ("post /api/v1/visits/{id}/fees", "FeeUpload"),
+        ("post /api/v1/visits/{id}/pre-settlement", "EstimateView"),
+        ("post /api/v1/visits/{id}/settlement", "Settlement"),
+        ("get /api/v1/ledger", "LedgerView"),
+        ("get /api/v1/exceptions", "ExceptionsView"),
+        ("post /api/v1/agreements/{id}/repayments", "RepaymentView"),
+    ];
+    for (route, name) in responses {
+        let (method, path) = route.split_once(' ').expect("method and path");
+        let body = doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"].clone();
+        let ty = types.get(name).unwrap_or_else(|| panic!("no type named {name}"));
+        sides.compare(&format!("{route} 200"), &body, ty, &mut problems);
+    }
+    assert!(problems.is_empty(), "openapi.json and the types have drifted apart:\n{}", problems.join("\n"));
+}
