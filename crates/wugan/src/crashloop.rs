@@ -94,7 +94,7 @@ pub struct Report {
     /// From starting the hub's process to its `/health` answering.
     pub restart_ms_max: u64,
     pub restart_ms_mean: u64,
-    /// Lines the hub logged at ERROR level (what should never happen), across all its runs.
+    /// Lines the hub logged at ERROR level (what should never happen), across all its runs. Must be 0.
     pub hub_error_lines: usize,
     pub seconds: f64,
     pub refusals: BTreeMap<String, usize>,
@@ -113,6 +113,7 @@ impl Report {
             ("mismatches", self.mismatches),
             ("double charges", self.double_charges),
             ("lost", self.lost),
+            ("hub ERROR log lines", self.hub_error_lines),
         ];
         let mut failures: Vec<String> = must_be_zero.iter().filter(|(_, n)| *n > 0).map(|(name, n)| format!("{name} {n}")).collect();
         if !self.ledger_balanced {
@@ -210,21 +211,7 @@ pub async fn run(opts: CrashloopOptions) -> anyhow::Result<Report> {
         .context("the hub's credentials.json")?;
 
     let shared = Arc::new(Shared::new(Instant::now() + Duration::from_secs(120 + 5 * opts.kills as u64)));
-    let mut clients = tokio::task::JoinSet::new();
-    for (n, own) in patients.chunks(PATIENTS_PER_CLIENT).enumerate().take(opts.clients.max(1)) {
-        let hospital = n % creds.hospitals.len().max(1);
-        let client = Client {
-            n,
-            hospital,
-            his: HisClient::new(&parties.hub_url, &creds.hospitals.get(hospital).context("no hospital in credentials.json")?.api_key),
-            operator: HisClient::new(&parties.hub_url, &creds.operator_api_key),
-            patients: own.to_vec(),
-            seed: opts.seed,
-            shared: shared.clone(),
-        };
-        clients.spawn(client.run());
-    }
-
+    let mut clients = start_clients(&parties.hub_url, &creds, &patients, opts.seed, &shared)?;
     let kills = kill_loop(&mut hub, &http, &shared, opts.kills, &mut rng).await?;
     shared.stop.store(true, Ordering::Relaxed);
     let mut logs = Vec::new();
@@ -241,14 +228,38 @@ pub async fn run(opts: CrashloopOptions) -> anyhow::Result<Report> {
     };
     audit(&parties, &creds, &evidence, &mut report).await?;
     report.hub_error_lines = procs::log_grep(&hub.launch.log, " ERROR ", usize::MAX).len();
-    for line in procs::log_grep(&hub.launch.log, " ERROR ", 5) {
-        report.details.push(format!("hub log: {line}"));
-    }
+    report.details.extend(procs::log_grep(&hub.launch.log, " ERROR ", 5).into_iter().map(|line| format!("hub log: {line}")));
     report.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     if opts.keep {
         report.details.push(format!("the run's folder is kept: {}", work.path.display()));
     }
     Ok(report)
+}
+
+/// One client per chunk of patients, spread over the hospitals in credentials.json.
+fn start_clients(
+    hub_url: &str,
+    creds: &Credentials,
+    patients: &[Patient],
+    seed: u64,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<tokio::task::JoinSet<ClientLog>> {
+    let mut clients = tokio::task::JoinSet::new();
+    for (n, own) in patients.chunks(PATIENTS_PER_CLIENT).enumerate() {
+        let hospital = n % creds.hospitals.len().max(1);
+        let api_key = &creds.hospitals.get(hospital).context("no hospital in credentials.json")?.api_key;
+        let client = Client {
+            n,
+            hospital,
+            his: HisClient::new(hub_url, api_key),
+            operator: HisClient::new(hub_url, &creds.operator_api_key),
+            patients: own.to_vec(),
+            seed,
+            shared: shared.clone(),
+        };
+        clients.spawn(client.run());
+    }
+    Ok(clients)
 }
 
 /// What the kills did.
@@ -288,7 +299,9 @@ async fn kill_loop(hub: &mut Hub, http: &reqwest::Client, shared: &Shared, kills
         // The last kill is always followed by a full restart.
         starting = k + 1 < kills && rng.below(STARTUP_KILL_ONE_IN) == 0;
         if !starting {
-            done.restarts.push(hub.wait_healthy(http).await?);
+            let restart =
+                hub.wait_healthy(http).await.context("the hub did not come back after a kill (--keep keeps its log and database)")?;
+            done.restarts.push(restart);
         }
     }
     Ok(done)
