@@ -67,6 +67,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// kill -9 the hub (its own process) at random moments under load, restart it on the same data
+    /// folder, many times, with the insurance center and the bank as their own processes; then audit
+    /// what the hub acknowledged against its books and the partners' own records.
+    Crashloop {
+        /// How many times the hub is killed.
+        #[arg(long, default_value_t = 20)]
+        kills: usize,
+        /// Hospital systems sending requests at once.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Seed of the kill moments and the visits.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Keep the run's folder (databases and logs of every party) for a look afterwards.
+        #[arg(long)]
+        keep: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply the hub's database migrations and exit.
     Migrate {
         #[arg(long, env = "WUGAN_DATABASE_URL")]
@@ -279,6 +298,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let progress = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
             let opts = wugan::simulate::SimulateOptions { visits, faults, seed, crash_every, concurrency, progress };
             wugan::simulate::main(opts, json).await
+        }
+        Command::Crashloop { kills, clients, seed, keep, json } => {
+            let exe = std::env::current_exe().context("cannot find the wugan executable to start the parties from")?;
+            wugan::crashloop::main(wugan::crashloop::CrashloopOptions { kills, clients, seed, exe, keep }, json).await
         }
         Command::Migrate { database_url, data_dir } => {
             std::fs::create_dir_all(&data_dir)?;
