@@ -465,6 +465,7 @@ async fn audit(p: &Parties, creds: &Credentials, e: &Evidence, report: &mut Repo
     audit::check_bank_lines(&e.agreements, &bank_lines(&bank).await?, &mut f);
     for agreement in &e.agreements {
         let ops = bank.operations(&agreement.bank_agreement_id).await.map_err(|e| anyhow::anyhow!("bank operations: {e}"))?;
+        let ops: Vec<Value> = ops.iter().map(|o| serde_json::to_value(o).unwrap_or_default()).collect();
         audit::check_bank_agreement(agreement, &ops, &by_id, audit::ledger_net(&ledger.body, agreement), &mut f);
     }
     (report.mismatches, report.double_charges, report.lost) = (f.mismatches, f.double_charges, f.lost);

@@ -227,6 +227,10 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     };
     let store = Store::connect(&database_url).await.context("cannot open the hub's database")?;
     store.migrate().await.context("cannot migrate the hub's database")?;
+    let released = store.release_requests_of_a_dead_process().await?;
+    if released > 0 {
+        tracing::info!(released, "requests cut short by the previous run may be retried at once");
+    }
     for h in &credentials.hospitals {
         store.ensure_hospital(&h.code, &h.name).await?;
         store.ensure_api_key(&wugan_hub::api::hash_api_key(&h.api_key), Role::Hospital, Some(&h.code)).await?;

@@ -256,6 +256,18 @@ impl Store {
         Ok(())
     }
 
+    /// At start-up on SQLite (one hub process per data folder), requests left in progress were cut
+    /// short by the previous process's end: their keys are released at once, so a retry does not
+    /// wait out the lease. On PostgreSQL other hubs may still be working on theirs: nothing is
+    /// released. Safe either way: the work behind every key is idempotent and state-guarded.
+    pub async fn release_requests_of_a_dead_process(&self) -> StoreResult<u64> {
+        if self.backend != Backend::Sqlite {
+            return Ok(0);
+        }
+        let _guard = self.write_guard().await;
+        Ok(sqlx::query("DELETE FROM idempotency_keys WHERE status_code IS NULL").execute(&self.pool).await?.rows_affected())
+    }
+
     /// Forgets a key whose request ended in a retryable failure, so that the retry runs again.
     pub async fn abandon_idempotency(&self, caller: &str, key: &str) -> StoreResult<()> {
         let _guard = self.write_guard().await;
