@@ -164,6 +164,14 @@ impl BankClient {
         Ok(list.operations)
     }
 
+    /// One page of the bank's active agreements for this client, after `after` (an agreement id).
+    pub async fn active_agreements(&self, after: Option<&str>) -> Result<wire::AgreementList, BankError> {
+        match after {
+            Some(after) => self.get(&format!("/bank/v1/agreements?status=active&after={after}")).await,
+            None => self.get("/bank/v1/agreements?status=active").await,
+        }
+    }
+
     /// The bank's record of an operation, or `None` if it never received the request.
     pub async fn operation(&self, request_id: &str) -> Result<Option<wire::Operation>, BankError> {
         match self.get(&format!("/bank/v1/operations/{request_id}")).await {

@@ -67,6 +67,16 @@ impl AppError {
         }
     }
 
+    /// Seconds after which the same request (same Idempotency-Key) is worth sending again: while a
+    /// partner's answer is unknown, or another request is still working on the same thing.
+    pub fn retry_after_s(&self) -> Option<u32> {
+        match self {
+            AppError::Unavailable { .. } | AppError::BadGateway { .. } => Some(2),
+            AppError::Conflict { code, .. } if code.ends_with("_in_progress") => Some(1),
+            _ => None,
+        }
+    }
+
     /// The one mapping from a use case's error to HTTP.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -132,7 +142,11 @@ impl IntoResponse for AppError {
             // Internal details never carry personal data (store and crypto errors only).
             tracing::error!(error = %detail, "internal error");
         }
-        (self.status(), axum::Json(self.body())).into_response()
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if let Some(seconds) = self.retry_after_s() {
+            response.headers_mut().insert("retry-after", axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -73,6 +73,14 @@ impl App {
             opening_balance_fen: None,
         };
         let opened = bank.open_agreement(&open).await?;
+        if opened.status == wire::AgreementStatus::Closed {
+            // The line this key opened long ago was closed as an orphan (the sign-up was never
+            // finished): this key cannot sign up again.
+            return Err(AppError::conflict(
+                "sign_up_expired",
+                "this sign-up was abandoned and its bank line closed; sign up again with a new Idempotency-Key",
+            ));
+        }
         let bank_agreement_id = opened.agreement_id.as_str();
         let key = &self.config.data_key;
         let row = AgreementRow {

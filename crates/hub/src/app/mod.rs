@@ -52,6 +52,8 @@ pub struct App {
     pub store: Store,
     /// msgids unique across processes and restarts (see `msgid`).
     msgids: crate::msgid::MsgIds,
+    /// Bank lines seen without a hub agreement, and when first seen (see `close_orphan_lines`).
+    orphans: tokio::sync::Mutex<std::collections::HashMap<String, time::OffsetDateTime>>,
     pub insurance: InsuranceClient,
     pub banks: BTreeMap<String, BankClient>,
     pub config: HubConfig,
@@ -94,7 +96,7 @@ impl App {
     pub fn new(store: Store, config: HubConfig) -> App {
         let insurance = InsuranceClient::new(&config.insurance_url, &config.admdvs, config.partner_timeout, store.clock.clone());
         let banks = config.banks.iter().map(|b| (b.bank_code.clone(), BankClient::new(b.clone(), config.partner_timeout))).collect();
-        App { store, msgids: Default::default(), insurance, banks, config }
+        App { store, msgids: Default::default(), orphans: Default::default(), insurance, banks, config }
     }
 
     /// Now, as the hub stores times (from the injected clock).

@@ -6,6 +6,13 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How long a settlement must sit untouched before the worker takes it (a request may still be on it).
 pub const IDLE_BEFORE_RESUME: Duration = Duration::from_secs(30);
 
+/// How long a bank line may stay without a hub agreement before it is taken for an orphan: a
+/// sign-up whose bank call succeeded and whose hub row is not yet written is not one.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(600);
+/// Orphan candidates remembered between sweeps, at most (a bound on memory, not on correctness:
+/// a candidate forgotten is found again by the next sweep).
+const MAX_ORPHAN_CANDIDATES: usize = 10_000;
+
 /// The recovery worker (差错恢复): every `every`, resumes unfinished settlements and repayments
 /// idle for `IDLE_BEFORE_RESUME`, and reads each bank's event feed. Runs beside the server.
 pub fn spawn_recovery(app: Arc<App>, every: Duration) -> tokio::task::JoinHandle<()> {
@@ -18,11 +25,53 @@ pub fn spawn_recovery(app: Arc<App>, every: Duration) -> tokio::task::JoinHandle
             if let Err(e) = app.sync_bank_events().await {
                 tracing::warn!(code = e.code(), "bank events not read");
             }
+            match app.close_orphan_lines().await {
+                Ok(0) => {}
+                Ok(closed) => tracing::warn!(closed, "closed bank lines no agreement of the hub names"),
+                Err(e) => tracing::warn!(code = e.code(), "orphan bank lines not checked"),
+            }
         }
     })
 }
 
 impl App {
+    /// Finds credit lines and card agreements a bank holds for the hub that no agreement of the hub
+    /// names (a sign-up whose answer was lost and never retried), and closes each once it has been
+    /// an orphan for `ORPHAN_GRACE`. Returns how many it closed.
+    pub async fn close_orphan_lines(&self) -> Result<usize, AppError> {
+        let now = self.store.clock.now_utc();
+        let mut closed = 0;
+        for (code, bank) in &self.banks {
+            let mut after: Option<String> = None;
+            loop {
+                let page = bank.active_agreements(after.as_deref()).await?;
+                for line in &page.agreements {
+                    if self.store.agreement(&line.customer_ref).await?.is_some() {
+                        continue;
+                    }
+                    let key = format!("{code}:{}", line.agreement_id);
+                    let first_seen = {
+                        let mut seen = self.orphans.lock().await;
+                        if seen.len() >= MAX_ORPHAN_CANDIDATES && !seen.contains_key(&key) {
+                            continue;
+                        }
+                        *seen.entry(key.clone()).or_insert(now)
+                    };
+                    if now - first_seen >= ORPHAN_GRACE {
+                        bank.close_agreement(&format!("{}:close", line.customer_ref), &line.agreement_id).await?;
+                        self.orphans.lock().await.remove(&key);
+                        closed += 1;
+                    }
+                }
+                match page.next_after {
+                    Some(next) if !page.agreements.is_empty() => after = Some(next),
+                    _ => break,
+                }
+            }
+        }
+        Ok(closed)
+    }
+
     /// Resumes every settlement left between steps (after a crash or a partner outage) and idle for
     /// at least `idle`, so that the worker does not race requests still in flight.
     pub async fn resume_unfinished(&self, idle: Duration) -> Result<usize, AppError> {
