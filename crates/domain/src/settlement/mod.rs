@@ -246,8 +246,24 @@ impl Parties<'_> {
         out
     }
 
-    /// The reversal of a settlement (结算撤销): new transfers the other way, never edits.
+    /// The reversal of a settlement (结算撤销): new transfers the other way, never edits. Both
+    /// halves: what insurance reversed and what the bank refunded.
     pub fn cancellation_transfers(&self, split: &InsuranceSplit, captured: Fen) -> Vec<Transfer> {
+        let mut out = self.reversal_transfers(split, captured);
+        out.extend(self.refund_transfer(captured));
+        out
+    }
+
+    /// What the bank refunded, back to the patient's agreement (posted when the refund is done).
+    pub fn refund_transfer(&self, captured: Fen) -> Option<Transfer> {
+        let (hospital, bank) = (accounts::hospital(self.hospital_code), accounts::bank_agreement(self.bank_code, self.bank_agreement_id));
+        captured.is_positive().then(|| self.transfer("bank_refund", hospital, bank, captured, TransferKind::Posted))
+    }
+
+    /// What insurance reversed (2208): the fund's and the personal account's shares, and the bill
+    /// for what the bank did not pay, posted as soon as insurance has reversed, so the ledger
+    /// follows the insurance center even while the bank refund is still to come.
+    pub fn reversal_transfers(&self, split: &InsuranceSplit, captured: Fen) -> Vec<Transfer> {
         let hospital = accounts::hospital(self.hospital_code);
         let mut out = Vec::new();
         if split.fund.is_positive() {
@@ -257,10 +273,6 @@ impl Parties<'_> {
         if split.personal_account.is_positive() {
             let acct = accounts::personal_account(self.psn_no);
             out.push(self.transfer("cancel_personal_account_share", hospital.clone(), acct, split.personal_account, TransferKind::Posted));
-        }
-        if captured.is_positive() {
-            let bank = accounts::bank_agreement(self.bank_code, self.bank_agreement_id);
-            out.push(self.transfer("bank_refund", hospital.clone(), bank, captured, TransferKind::Posted));
         }
         let unpaid = split.cash - captured;
         if unpaid.is_positive() {

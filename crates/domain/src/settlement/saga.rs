@@ -321,13 +321,19 @@ pub fn apply(stage: &Stage, parties: &Parties<'_>, medfee: Fen, call: &Call, out
             Ok(Step { transfers: parties.settlement_transfers(&insured.split, hold.held(), Fen::ZERO), stage: Stage::settled(paid) })
         }
 
-        (Stage::Cancelling { paid, insurance_reversed: false }, Outcome::Done(Reply::Reversed)) => match paid.captured.is_positive() {
-            true => to(Stage::Cancelling { paid: paid.clone(), insurance_reversed: true }),
-            false => cancelled(paid, parties),
-        },
+        (Stage::Cancelling { paid, insurance_reversed: false }, Outcome::Done(Reply::Reversed)) => {
+            let transfers = parties.reversal_transfers(&paid.insured.split, paid.captured);
+            let stage = match paid.captured.is_positive() {
+                true => Stage::Cancelling { paid: paid.clone(), insurance_reversed: true },
+                false => Stage::Cancelled(paid.clone()),
+            };
+            Ok(Step { stage, transfers })
+        }
         // Insurance keeps the settlement: so does the hub. The caller is told why.
         (Stage::Cancelling { paid, insurance_reversed: false }, Outcome::Refused { .. }) => to(Stage::settled(paid.clone())),
-        (Stage::Cancelling { paid, insurance_reversed: true }, Outcome::Done(Reply::Refunded)) => cancelled(paid, parties),
+        (Stage::Cancelling { paid, insurance_reversed: true }, Outcome::Done(Reply::Refunded)) => {
+            Ok(Step { stage: Stage::Cancelled(paid.clone()), transfers: parties.refund_transfer(paid.captured).into_iter().collect() })
+        }
 
         (_, Outcome::Refused { code, message }) => Err(SagaError::RefusedUnrefusable { call: call.clone(), code, message }),
         (_, Outcome::Done(reply)) => Err(unexpected(reply)),
@@ -346,10 +352,6 @@ fn insurance_settled(hold: &Hold, insured: Insured, parties: &Parties<'_>) -> Re
     let transfers = parties.settlement_transfers(&insured.split, Fen::ZERO, Fen::ZERO);
     let paid = Paid { hold: hold.clone(), decline_code: hold.decline_code(), insured, captured: Fen::ZERO };
     Ok(Step { stage: Stage::settled(paid), transfers })
-}
-
-fn cancelled(paid: &Paid, parties: &Parties<'_>) -> Result<Step, SagaError> {
-    Ok(Step { transfers: parties.cancellation_transfers(&paid.insured.split, paid.captured), stage: Stage::Cancelled(paid.clone()) })
 }
 
 #[cfg(test)]

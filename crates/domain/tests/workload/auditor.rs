@@ -110,12 +110,17 @@ impl<'a> Book<'a> {
         self.posted(n.patient_unpaid, n.hospital_unpaid, split.cash - paid.captured);
     }
 
+    /// 2208 done: insurance's shares and the unpaid bill go back at once.
     fn reversed(&mut self, n: &Names<'a>, paid: &Paid) {
         let split = &paid.insured.split;
         self.posted(n.hospital, n.fund, split.fund);
         self.posted(n.hospital, n.personal, split.personal_account);
-        self.posted(n.hospital, n.bank, paid.captured);
         self.posted(n.hospital_unpaid, n.patient_unpaid, split.cash - paid.captured);
+    }
+
+    /// The bank refund done.
+    fn refunded(&mut self, n: &Names<'a>, paid: &Paid) {
+        self.posted(n.hospital, n.bank, paid.captured);
     }
 }
 
@@ -143,10 +148,17 @@ fn ledger_follows_stages(hub: &Hub) -> Result<(), String> {
                 book.pending(n.bank, n.hospital, hold.held());
                 holds += usize::from(hold.held().is_positive());
             }
-            Stage::Settled(paid) | Stage::SettledUnpaid(paid) | Stage::Cancelling { paid, .. } => book.settled(&n, paid),
+            Stage::Settled(paid) | Stage::SettledUnpaid(paid) | Stage::Cancelling { paid, insurance_reversed: false } => {
+                book.settled(&n, paid)
+            }
+            Stage::Cancelling { paid, insurance_reversed: true } => {
+                book.settled(&n, paid);
+                book.reversed(&n, paid);
+            }
             Stage::Cancelled(paid) => {
                 book.settled(&n, paid);
                 book.reversed(&n, paid);
+                book.refunded(&n, paid);
             }
             Stage::Started | Stage::PreSettled { .. } | Stage::Failed { .. } => {}
         }
