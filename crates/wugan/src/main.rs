@@ -58,7 +58,8 @@ enum Command {
         faults: f64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Crash and restart the hub after every K visits, with work in flight.
+        /// Crash and restart the hub after every K completed steps (HIS calls answered for good),
+        /// with settlements left mid-saga.
         #[arg(long)]
         crash_every: Option<usize>,
         /// Visits in flight at once.

@@ -125,6 +125,10 @@ pub struct SystemOptions {
     pub bank_clock: Option<Arc<dyn wugan_bank::Clock>>,
     /// How often the recovery worker and the bank-event feed run.
     pub worker_interval: Option<Duration>,
+    /// No recovery pass at start-up and no periodic worker: the caller runs
+    /// `App::resume_unfinished` and `App::sync_bank_events` itself, at moments it chooses rather
+    /// than the clock (`wugan simulate`, so that a seed replays).
+    pub manual_recovery: bool,
 }
 
 impl SystemOptions {
@@ -257,26 +261,22 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         })?;
     }
     let app = Arc::new(App::new(store, config));
-    // Whatever a previous run left between steps is resumed now, then checked again periodically.
-    let resumed = app.resume_unfinished(Duration::ZERO).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    if resumed > 0 {
-        tracing::info!(resumed, "resumed unfinished settlements");
+    let mut tasks = Vec::new();
+    if !opts.manual_recovery {
+        // Whatever a previous run left between steps is resumed now, then checked again periodically.
+        let resumed = app.resume_unfinished(Duration::ZERO).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        if resumed > 0 {
+            tracing::info!(resumed, "resumed unfinished settlements");
+        }
+        if let Err(e) = app.sync_bank_events().await {
+            tracing::warn!(code = e.code(), "bank events not read yet");
+        }
+        let interval = opts.worker_interval.unwrap_or(Duration::from_secs(15));
+        tasks.push(wugan_hub::app::spawn_recovery(app.clone(), interval));
     }
-    if let Err(e) = app.sync_bank_events().await {
-        tracing::warn!(code = e.code(), "bank events not read yet");
-    }
-    let interval = opts.worker_interval.unwrap_or(Duration::from_secs(15));
-    let worker_task = wugan_hub::app::spawn_recovery(app.clone(), interval);
     let (hub_addr, server_task) = serve_on(hub_listener, wugan_hub::api::router(app.clone()))?;
-    Ok(System {
-        app,
-        tasks: vec![worker_task, server_task],
-        hub_url: format!("http://{hub_addr}"),
-        insurance_url,
-        bank_url,
-        credentials,
-        database_url,
-    })
+    tasks.push(server_task);
+    Ok(System { app, tasks, hub_url: format!("http://{hub_addr}"), insurance_url, bank_url, credentials, database_url })
 }
 
 impl System {
