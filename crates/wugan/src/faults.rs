@@ -3,7 +3,10 @@
 //! - `Refuse`: the partner never sees the request; the caller gets 503.
 //! - `LoseReply`: the partner does the work, the reply is lost; the caller gets 504 (to the hub, a
 //!   timeout: an unknown outcome).
-//! - `Duplicate`: the request is delivered twice; the caller gets the second reply.
+//! - `Duplicate`: the request is delivered twice, byte for byte (the same nonce); the caller gets
+//!   the first reply.
+//! - `DuplicateLate`: delivered twice the same way; the caller gets the second reply, which is the
+//!   partner's answer to a repeat (a bank's `replayed_nonce`, an insurance center's replay).
 //! - `Delay`: the reply comes late.
 //!
 //! Faults are either scripted (the n-th request matching a step) for tests that hit each step, or
@@ -32,6 +35,7 @@ pub enum Fault {
     Refuse,
     LoseReply,
     Duplicate,
+    DuplicateLate,
     Delay(Duration),
 }
 
@@ -55,7 +59,7 @@ struct PlanState {
 /// What the proxy does to the requests it forwards.
 pub struct FaultPlan {
     rules: Vec<Rule>,
-    /// Random faults: probability in parts per million, spread over Refuse / LoseReply / Duplicate.
+    /// Random faults: probability in parts per million, spread over Refuse / LoseReply / Duplicate / DuplicateLate.
     rate_ppm: u32,
     /// Random faults: every actor's stream is derived from this seed and the actor's name.
     seed: u64,
@@ -104,10 +108,11 @@ impl FaultPlan {
             if (x % 1_000_000) as u32 >= self.rate_ppm {
                 return None;
             }
-            Some(match (x >> 32) % 3 {
+            Some(match (x >> 32) % 4 {
                 0 => Fault::Refuse,
                 1 => Fault::LoseReply,
-                _ => Fault::Duplicate,
+                2 => Fault::Duplicate,
+                _ => Fault::DuplicateLate,
             })
         });
         if fault.is_some() {
@@ -232,11 +237,16 @@ async fn forward(State(p): State<Arc<Proxy>>, method: Method, uri: Uri, headers:
     if let Some(Fault::Delay(d)) = fault {
         tokio::time::sleep(d).await;
     }
-    let reply = send(&p, &method, &uri, &headers, &body).await;
-    if fault == Some(Fault::Duplicate) {
+    let mut reply = send(&p, &method, &uri, &headers, &body).await;
+    match fault {
         // The partner gets the request again; the caller sees the first answer, as on a network
         // that duplicated the packet.
-        let _ = send(&p, &method, &uri, &headers, &body).await;
+        Some(Fault::Duplicate) => {
+            let _ = send(&p, &method, &uri, &headers, &body).await;
+        }
+        // Or it sees the answer to the copy: what a partner says to a repeat of a signed request.
+        Some(Fault::DuplicateLate) => reply = send(&p, &method, &uri, &headers, &body).await,
+        _ => {}
     }
     if fault == Some(Fault::LoseReply) {
         return (StatusCode::GATEWAY_TIMEOUT, "fault injected: reply lost").into_response();

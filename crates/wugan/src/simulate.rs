@@ -64,6 +64,12 @@ pub struct Report {
     pub lost: usize,
     /// Settlements parked in the exceptions queue.
     pub exceptions: usize,
+    /// Settlements left between two steps at the end (recovery ran until nothing moved).
+    pub unfinished: usize,
+    /// Bank lines open for the hub that no agreement of the hub names.
+    pub orphan_lines: usize,
+    /// Settlements whose recorded decline the bank never gave.
+    pub phantom_declines: usize,
     pub ledger_balanced: bool,
     pub crashes: usize,
     /// HIS calls answered for good (what `crash_every` counts).
@@ -464,6 +470,10 @@ async fn audit(sim: &Simulation, insurance_url: &str, bank_url: &str, report: &m
         match s.state {
             SettlementState::Settled => report.settled += 1,
             SettlementState::SettledUnpaid => report.unpaid_bills += 1,
+            state if !state.is_final() && s.parked_reason.is_none() => {
+                report.unfinished += 1;
+                report.details.push(format!("the settlement of {} is still {}", name(&s.visit_id), state.as_str()));
+            }
             _ => {}
         }
         let live = live_by_mdtrt.get(mdtrt_id).map(Vec::as_slice).unwrap_or(&[]);
@@ -536,6 +546,42 @@ async fn audit(sim: &Simulation, insurance_url: &str, bank_url: &str, report: &m
             report.details.push(format!("{}: {open_holds} hold(s) left open at the bank", name(&agreement)));
         }
         report.double_charges += captures_per_settlement.values().filter(|n| **n > 1).count();
+        // Every decline the hub recorded is one the bank gave, on that settlement's own requests.
+        for (s, _, _) in hub.iter().filter(|(s, _, _)| s.decline_code.is_some()) {
+            let given = ops.iter().any(|op| {
+                op.request_id.starts_with(&format!("{}:", s.id)) && op.decline_code.as_ref().map(|c| c.to_string()) == s.decline_code
+            });
+            let refused_capture = ops.iter().any(|op| op.request_id == format!("{}:capture", s.id));
+            if ops.iter().any(|op| op.request_id.starts_with(&format!("{}:", s.id))) && !given && !refused_capture {
+                report.phantom_declines += 1;
+                report.details.push(format!("{}: declined {:?}, a reason the bank never gave", name(&s.visit_id), s.decline_code));
+            }
+        }
+    }
+    // Lines the bank keeps for the hub that no agreement of the hub names (straight to the bank).
+    for (code, bank) in &sys.app.banks {
+        let bank = wugan_hub::bank_client::BankClient::new(
+            BankEndpoint { url: bank_url.to_string(), ..bank.endpoint.clone() },
+            Duration::from_secs(10),
+        );
+        let known: std::collections::HashSet<String> =
+            sys.app.store.bank_agreements().await?.into_iter().filter(|(c, _)| c == code).map(|(_, a)| a).collect();
+        let mut after: Option<String> = None;
+        loop {
+            let page = bank.active_agreements(after.as_deref()).await.map_err(|e| anyhow::anyhow!("bank agreements: {e}"))?;
+            for line in page.agreements.iter().filter(|l| !known.contains(&l.agreement_id)) {
+                report.orphan_lines += 1;
+                report.details.push(format!(
+                    "bank line {} ({}) belongs to no agreement of the hub",
+                    name(&line.agreement_id),
+                    line.customer_ref
+                ));
+            }
+            match page.next_after {
+                Some(next) if !page.agreements.is_empty() => after = Some(next),
+                _ => break,
+            }
+        }
     }
     // In a fixed order, whatever order the hub and partners list things in.
     report.details.sort();
@@ -553,6 +599,7 @@ pub async fn main(opts: SimulateOptions, as_json: bool) -> anyhow::Result<()> {
             "mismatches {}  double charges {}  lost {}  exceptions {}  ledger balanced {}",
             r.mismatches, r.double_charges, r.lost, r.exceptions, r.ledger_balanced
         );
+        println!("unfinished {}  orphan bank lines {}  declines the bank never gave {}", r.unfinished, r.orphan_lines, r.phantom_declines);
         println!("faults injected {} of {} partner requests; crashes {}", r.faults_injected, r.partner_requests, r.crashes);
         println!("{:.1} s, {:.1} settlements/s", r.seconds, r.settlements_per_second);
         for (reason, n) in &r.not_settled_reasons {
@@ -562,7 +609,7 @@ pub async fn main(opts: SimulateOptions, as_json: bool) -> anyhow::Result<()> {
             println!("  {d}");
         }
     }
-    if r.mismatches + r.double_charges + r.lost > 0 || !r.ledger_balanced {
+    if r.mismatches + r.double_charges + r.lost + r.unfinished + r.orphan_lines + r.phantom_declines > 0 || !r.ledger_balanced {
         anyhow::bail!("the books do not agree");
     }
     Ok(())

@@ -15,7 +15,7 @@ const EMPLOYEE_PSN_NO: &str = "44030000000000000001";
 
 /// The steps of a visit on the wire, in the order the hub takes them.
 const STEPS: &[&str] = &["2201", "2204", "2206", "POST authorizations", "2207", "POST captures"];
-const FAULTS: &[Fault] = &[Fault::Refuse, Fault::LoseReply, Fault::Duplicate];
+const FAULTS: &[Fault] = &[Fault::Refuse, Fault::LoseReply, Fault::Duplicate, Fault::DuplicateLate];
 
 /// Sends a request until it is answered with something other than a partner outage (503/502),
 /// with the same Idempotency-Key every time: what a HIS does after a timeout.

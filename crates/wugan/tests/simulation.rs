@@ -10,6 +10,7 @@ async fn simulate(seed: u64, crash_every: Option<usize>) -> Report {
 
 fn check(seed: u64, r: &Report) {
     assert_eq!((r.mismatches, r.double_charges, r.lost), (0, 0, 0), "seed {seed}: {:#?}", r.details);
+    assert_eq!((r.unfinished, r.orphan_lines, r.phantom_declines), (0, 0, 0), "seed {seed}: {:#?}", r.details);
     assert!(r.ledger_balanced, "seed {seed}");
     assert!(r.faults_injected > 0, "seed {seed}: faults were injected");
     assert!(r.settled + r.unpaid_bills > 0, "seed {seed}: visits were settled");
