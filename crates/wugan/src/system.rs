@@ -263,14 +263,8 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     let app = Arc::new(App::new(store, config));
     let mut tasks = Vec::new();
     if !opts.manual_recovery {
-        // Whatever a previous run left between steps is resumed now, then checked again periodically.
-        let resumed = app.resume_unfinished(Duration::ZERO).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        if resumed > 0 {
-            tracing::info!(resumed, "resumed unfinished settlements");
-        }
-        if let Err(e) = app.sync_bank_events().await {
-            tracing::warn!(code = e.code(), "bank events not read yet");
-        }
+        // Whatever a previous run left between steps is resumed at once, beside the server (a
+        // silent partner does not delay the start), then checked again periodically.
         let interval = opts.worker_interval.unwrap_or(Duration::from_secs(15));
         tasks.push(wugan_hub::app::spawn_recovery(app.clone(), interval));
     }

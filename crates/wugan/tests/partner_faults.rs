@@ -222,8 +222,16 @@ async fn a_bank_that_rejects_the_hubs_signature_has_not_declined_the_patient() {
 
     // With the right secret again, the recovery pass asks the bank (nothing there), sends the
     // hold and finishes the settlement: the bank pays, once.
+    // Recovery runs beside the server, which answers at once: wait for it (bounded).
     let (_sys, operator, his) = hub_signing_with(&opts, "the-current-secret").await;
-    let settlement = his.get(&format!("/api/v1/visits/{visit_id}")).await.unwrap().body["settlement"].clone();
+    let mut settlement = Value::Null;
+    for _ in 0..100 {
+        settlement = his.get(&format!("/api/v1/visits/{visit_id}")).await.unwrap().body["settlement"].clone();
+        if settlement["state"] == "settled" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(settlement["state"], "settled", "{settlement}");
     let bank_fen = settlement["bank_fen"].as_i64().unwrap();
     assert!(bank_fen > 0, "{settlement}");

@@ -13,14 +13,17 @@ pub const ORPHAN_GRACE: Duration = Duration::from_secs(600);
 /// a candidate forgotten is found again by the next sweep).
 const MAX_ORPHAN_CANDIDATES: usize = 10_000;
 
-/// The recovery worker (差错恢复): every `every`, resumes unfinished settlements and repayments
-/// idle for `IDLE_BEFORE_RESUME`, and reads each bank's event feed. Runs beside the server.
+/// The recovery worker (差错恢复): at once, everything a previous process left between steps;
+/// then every `every`, unfinished settlements and repayments idle for `IDLE_BEFORE_RESUME`; each
+/// time it also reads each bank's event feed and looks for orphan lines. Runs beside the server.
 pub fn spawn_recovery(app: Arc<App>, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut idle = Duration::ZERO;
         loop {
-            tokio::time::sleep(every).await;
-            if let Err(e) = app.resume_unfinished(IDLE_BEFORE_RESUME).await {
-                tracing::warn!(code = e.code(), "recovery pass failed");
+            match app.resume_unfinished(idle).await {
+                Ok(0) => {}
+                Ok(resumed) => tracing::info!(resumed, "resumed unfinished work"),
+                Err(e) => tracing::warn!(code = e.code(), "recovery pass failed"),
             }
             if let Err(e) = app.sync_bank_events().await {
                 tracing::warn!(code = e.code(), "bank events not read");
@@ -30,6 +33,8 @@ pub fn spawn_recovery(app: Arc<App>, every: Duration) -> tokio::task::JoinHandle
                 Ok(closed) => tracing::warn!(closed, "closed bank lines no agreement of the hub names"),
                 Err(e) => tracing::warn!(code = e.code(), "orphan bank lines not checked"),
             }
+            tokio::time::sleep(every).await;
+            idle = IDLE_BEFORE_RESUME;
         }
     })
 }
