@@ -177,6 +177,34 @@ pub enum Call {
     Refund { amount: Fen },
 }
 
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Call::PreSettle => write!(f, "the pre-settlement (2206)"),
+            Call::Authorize { amount } => write!(f, "a hold of {amount}"),
+            Call::SettleInsurance => write!(f, "the insurance settlement (2207)"),
+            Call::Capture { amount } => write!(f, "a capture of {amount}"),
+            Call::Void => write!(f, "the release of the hold"),
+            Call::ReverseInsurance => write!(f, "the insurance cancellation (2208)"),
+            Call::Refund { amount } => write!(f, "a refund of {amount}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Estimated { split } => write!(f, "an estimate of {} cash", split.cash),
+            Reply::Held { amount } => write!(f, "a hold of {amount}"),
+            Reply::Insured(i) => write!(f, "insurance settlement {}", i.setl_id),
+            Reply::Captured => write!(f, "a capture"),
+            Reply::Voided => write!(f, "a release"),
+            Reply::Reversed => write!(f, "an insurance cancellation"),
+            Reply::Refunded => write!(f, "a refund"),
+        }
+    }
+}
+
 /// What a partner did, when it did what was asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
@@ -216,10 +244,10 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SagaError {
     /// The partner answered something that is not an answer to the call (a bug, or a confused partner).
-    #[error("{reply:?} does not answer {call:?} in state {state}")]
+    #[error("{reply} does not answer {call} in state {state}")]
     UnexpectedReply { call: Call, reply: Reply, state: &'static str },
     /// A call made in a stage that does not name it.
-    #[error("{call:?} is not the next call in state {state}")]
+    #[error("{call} is not the next call in state {state}")]
     NotNext { call: Call, state: &'static str },
     /// The partner's figures do not add up: nothing is posted on them.
     #[error("the insurance center's figures cannot be trusted: {0}")]
@@ -228,7 +256,7 @@ pub enum SagaError {
     #[error("the bank held {held} but {asked} was asked")]
     OverHold { held: Fen, asked: Fen },
     /// A partner refused a call it may not refuse (a refund, 2208 after the refund): a person must look.
-    #[error("the partner refused {call:?} ({code}): {message}")]
+    #[error("the partner refused {call} ({code}): {message}")]
     RefusedUnrefusable { call: Call, code: String, message: String },
 }
 
