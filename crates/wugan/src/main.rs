@@ -67,6 +67,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Visits per second on fresh data: over HTTP with the partners on their own listeners (e2e),
+    /// and with the HIS calling the hub in-process (core), beside this machine's fsync rate; then
+    /// check that the ledger balances and every acknowledged settlement is stored.
+    Bench {
+        /// Which measurement.
+        #[arg(value_enum, default_value_t = wugan::bench::Phases::All)]
+        phases: wugan::bench::Phases,
+        /// Visits per measurement [default: 3000, or no limit but time with --seconds].
+        #[arg(long)]
+        visits: Option<usize>,
+        /// Stop each measurement after this many seconds.
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Visits in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// A PostgreSQL server (postgres://…): each measurement runs on a fresh database created
+        /// there and dropped after. Default: SQLite in a fresh data folder.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply the hub's database migrations and exit.
     Migrate {
         #[arg(long, env = "WUGAN_DATABASE_URL")]
@@ -279,6 +302,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let progress = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
             let opts = wugan::simulate::SimulateOptions { visits, faults, seed, crash_every, concurrency, progress };
             wugan::simulate::main(opts, json).await
+        }
+        Command::Bench { phases, visits, seconds, concurrency, database_url, json } => {
+            anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1");
+            anyhow::ensure!(seconds.is_none_or(|s| s > 0.0 && s.is_finite()), "--seconds must be a positive number");
+            let default_visits = if seconds.is_some() { wugan::bench::MAX_VISITS } else { 3_000 };
+            let mut opts = wugan::bench::BenchOptions::new(visits.unwrap_or(default_visits));
+            opts.phases = phases;
+            (opts.seconds, opts.concurrency, opts.database_url) = (seconds, concurrency, database_url);
+            opts.progress = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            wugan::bench::main(opts, json).await
         }
         Command::Migrate { database_url, data_dir } => {
             std::fs::create_dir_all(&data_dir)?;
