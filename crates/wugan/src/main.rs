@@ -87,6 +87,7 @@ enum Command {
         /// there and dropped after. Default: SQLite in a fresh data folder.
         #[arg(long)]
         database_url: Option<String>,
+        /// Print one JSON object instead of a table (and no progress bar).
         #[arg(long)]
         json: bool,
     },
