@@ -328,11 +328,15 @@ fn progress_bar(show: bool, label: &str, len: Option<usize>) -> indicatif::Progr
         return ProgressBar::hidden();
     }
     let (bar, template) = match len {
-        Some(n) => (ProgressBar::new(n as u64), "{prefix:>4} [{bar:32}] {pos}/{len} visits  {per_sec:>10}  eta {eta}"),
-        None => (ProgressBar::new_spinner(), "{prefix:>4} {spinner} {pos} visits  {per_sec:>10}  {elapsed}"),
+        Some(n) => (ProgressBar::new(n as u64), "{prefix:>4} [{bar:32}] {pos}/{len} visits  {rate}  eta {eta}"),
+        None => (ProgressBar::new_spinner(), "{prefix:>4} {spinner} {pos} visits  {rate}  {elapsed}"),
     };
     bar.set_draw_target(ProgressDrawTarget::stderr());
-    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+    let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    let rate = |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+        let _ = write!(w, "{:>6.0} visits/s", state.per_sec());
+    };
+    bar.set_style(style.with_key("rate", rate).progress_chars("=> "));
     bar.set_prefix(label.to_string());
     bar
 }
