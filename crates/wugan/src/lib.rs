@@ -1,6 +1,8 @@
-//! The `wugan` binary's library half: starting the parties, the scripted HIS, and the demo.
+//! The `wugan` binary's library half: starting the parties, the scripted HIS, the demo, the simulator
+//! and the benchmark.
 
 pub mod adjudicate;
+pub mod bench;
 pub mod crashloop;
 pub mod demo;
 pub mod faults;

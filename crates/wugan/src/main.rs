@@ -84,6 +84,31 @@ enum Command {
         /// Keep the run's folder (databases and logs of every party) for a look afterwards.
         #[arg(long)]
         keep: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Visits per second on fresh data: over HTTP with the partners on their own listeners (e2e),
+    /// and with the HIS calling the hub in-process (core), beside this machine's fsync rate; then
+    /// check that the ledger balances and every acknowledged settlement is stored.
+    Bench {
+        /// Which measurement.
+        #[arg(value_enum, default_value_t = wugan::bench::Phases::All)]
+        phases: wugan::bench::Phases,
+        /// Visits per measurement [default: 3000, or no limit but time with --seconds].
+        #[arg(long)]
+        visits: Option<usize>,
+        /// Stop each measurement after this many seconds.
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Visits in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// A PostgreSQL server (postgres://…): each measurement runs on a fresh database created
+        /// there and dropped after. Default: SQLite in a fresh data folder.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Print one JSON object instead of a table (and no progress bar).
         #[arg(long)]
         json: bool,
     },
@@ -303,6 +328,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crashloop { kills, clients, seed, keep, json } => {
             let exe = std::env::current_exe().context("cannot find the wugan executable to start the parties from")?;
             wugan::crashloop::main(wugan::crashloop::CrashloopOptions { kills, clients, seed, exe, keep }, json).await
+        }
+        Command::Bench { phases, visits, seconds, concurrency, database_url, json } => {
+            anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1");
+            anyhow::ensure!(seconds.is_none_or(|s| s > 0.0 && s.is_finite()), "--seconds must be a positive number");
+            let default_visits = if seconds.is_some() { wugan::bench::MAX_VISITS } else { 3_000 };
+            let mut opts = wugan::bench::BenchOptions::new(visits.unwrap_or(default_visits));
+            opts.phases = phases;
+            (opts.seconds, opts.concurrency, opts.database_url) = (seconds, concurrency, database_url);
+            opts.progress = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            wugan::bench::main(opts, json).await
         }
         Command::Migrate { database_url, data_dir } => {
             std::fs::create_dir_all(&data_dir)?;
