@@ -89,8 +89,11 @@ impl Store {
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
+                    // WAL with synchronous=FULL: every commit is flushed to the WAL file before the
+                    // hub answers, so an acknowledged settlement survives a power cut (NORMAL
+                    // flushes only at checkpoints).
                     for pragma in
-                        ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON"]
+                        ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON"]
                     {
                         sqlx::query(pragma).execute(&mut *conn).await?;
                     }
