@@ -124,7 +124,8 @@ pub struct SystemOptions {
     /// The built-in bank's clock (tests walk billing cycles with a manual one).
     pub bank_clock: Option<Arc<dyn wugan_bank::Clock>>,
     /// Keep the built-in bank in `data_dir/bank.db`, so that a restart changes nothing (`wugan
-    /// serve`); off, it lives in memory (tests, `demo`, which start many in one folder).
+    /// serve`); off, it lives in memory (tests, `demo`). One bank per file: while a built-in bank
+    /// runs (`System::stop` leaves it running), another `start` on the same folder is refused.
     pub persist_bank: bool,
     /// How often the recovery worker and the bank-event feed run.
     pub worker_interval: Option<Duration>,
