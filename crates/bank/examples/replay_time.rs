@@ -1,9 +1,10 @@
 //! How long a bank takes to start on a long journal, and how long one journaled change takes.
 //!
 //! `cargo run -p wugan-bank --example replay_time -- [ENTRIES] [LIVE_WRITES]` (default 100000 and
-//! 200). The journal is written in one transaction from a pure book (the answers the book gives),
-//! then a bank is started on it and timed; then `LIVE_WRITES` changes are applied one by one,
-//! each on disk (fsynced) before the next.
+//! 200). The journal is written in one transaction from a pure book (the answers the book gives);
+//! the book alone is timed on the same commands (with their JSON), then a bank is started on the
+//! journal and timed; then `LIVE_WRITES` changes are applied one by one, each on disk (fsynced)
+//! before the next.
 
 use std::sync::Arc;
 use std::time::Instant;
