@@ -11,9 +11,13 @@
 //!
 //! The credit lifecycle (statements, overdue, interest, repayments, limit increases, the event
 //! outbox) lives in `book/credit.rs`; every command first brings billing up to its `now`.
+//! `book/command.rs` turns every change into a value ([`Command`]) applied by [`BankBook::apply`],
+//! which is what the journal stores and replays.
 
+mod command;
 mod credit;
 
+pub use command::{answer_text, Applied, Command};
 pub use credit::{daily_interest, CreditTerms, LIMIT_INCREASE_MAX_FACTOR, MAX_PAGE_ITEMS};
 
 use crate::calendar::Day;
@@ -78,8 +82,9 @@ impl BookError {
     }
 }
 
-/// The bank's defaults for new agreements, and its credit terms.
-#[derive(Clone, Debug)]
+/// The bank's defaults for new agreements, and its credit terms. Journaled (`Command::Configure`):
+/// a replay applies the terms that were in force, whatever the bank is started with now.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BookConfig {
     pub default_credit_limit_fen: Fen,
     pub default_debit_balance_fen: Fen,

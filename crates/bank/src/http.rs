@@ -1,11 +1,11 @@
 //! The thin HTTP layer: authentication, fault injection, JSON in and out, and the one mapping of
 //! errors to status codes. Every decision about money is in [`crate::book`].
 
-use crate::book::{BankBook, BookError, Reply};
+use crate::book::{BookError, Command, Reply};
 use crate::faults::BeforeHandling;
 use crate::signing::{self, AuthError, SignedParts};
 use crate::wire::{self, ErrorBody, Health, OperationList};
-use crate::{Bank, ErrorCode};
+use crate::{ApplyError, Bank, ErrorCode, Refusal, Signature};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
@@ -55,10 +55,6 @@ pub fn router(bank: Arc<Bank>) -> Router {
         .with_state(bank)
 }
 
-/// The key id of an authenticated caller; request ids are scoped to it.
-#[derive(Clone, Debug)]
-struct Caller(String);
-
 /// Every error the bank answers with, mapped to status and body in one place.
 #[derive(Debug)]
 struct ApiError {
@@ -105,6 +101,26 @@ impl From<BookError> for ApiError {
     }
 }
 
+impl From<ApplyError> for ApiError {
+    fn from(e: ApplyError) -> ApiError {
+        match e {
+            ApplyError::Book(e) => ApiError::from(e),
+            ApplyError::NotRecorded(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError, e.to_string()),
+            ApplyError::Stopped(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, e.to_string()),
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        let (code, message) = match refusal {
+            Refusal::SignedBeforeStart => (ErrorCode::StaleTimestamp, "signed before the bank (re)started: sign the request again"),
+            Refusal::SeenBeforeRestart => (ErrorCode::ReplayedNonce, "nonce was already used within the replay window"),
+        };
+        ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> ApiError {
         let status = match e {
@@ -134,9 +150,15 @@ fn reply_response(reply: Reply) -> Response {
     }
 }
 
+/// The caller's signature; request ids are scoped to its key id.
+fn signature_of(req: &Request) -> Option<Signature> {
+    req.extensions().get::<Signature>().cloned()
+}
+
 // ---- middleware ----
 
-/// Reads the body (bounded), verifies the signature and nonce, and hands the body back on.
+/// Reads the body (bounded), verifies the signature and nonce (and, after a restart, that the
+/// predecessor cannot have accepted them), and hands the body back on.
 async fn authenticate(State(bank): State<Arc<Bank>>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
@@ -155,14 +177,22 @@ async fn authenticate(State(bank): State<Arc<Bank>>, req: Request, next: Next) -
         let now = bank.wire_now_unix_s();
         let mut nonces = bank.nonces.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let secret_of = |key_id: &str| bank.secret_of(key_id);
-        signing::authenticate(signed, secret_of, parts.method.as_str(), path_and_query, &body, now, &mut nonces)
+        signing::authenticate(signed, secret_of, parts.method.as_str(), path_and_query, &body, now, &mut nonces).map(|key_id| {
+            // Both were read and checked by `authenticate`.
+            let nonce = header(signing::HEADER_NONCE).unwrap_or_default().to_string();
+            let signed_at_unix_s = header(signing::HEADER_TIMESTAMP).and_then(|t| t.parse().ok()).unwrap_or_default();
+            Signature { key_id, nonce, signed_at_unix_s }
+        })
     };
-    let key_id = match verified {
-        Ok(key_id) => key_id,
+    let signature = match verified {
+        Ok(signature) => signature,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    if let Some(refusal) = bank.refusal_after_restart(&signature) {
+        return ApiError::from(refusal).into_response();
+    }
     let mut req = Request::from_parts(parts, Body::from(body));
-    req.extensions_mut().insert(Caller(key_id));
+    req.extensions_mut().insert(signature);
     next.run(req).await
 }
 
@@ -190,7 +220,9 @@ async fn inject_faults_before(State(bank): State<Arc<Bank>>, req: Request, next:
 /// Brings billing up to the clock's day, so every handler sees today's statements and status;
 /// afterwards rings the hub's doorbell if the request (or the calendar) produced events.
 async fn bill_before(State(bank): State<Arc<Bank>>, req: Request, next: Next) -> Response {
-    bank.run_billing();
+    if let Err(e) = bank.apply(Command::Bill, signature_of(&req).as_ref()).await {
+        return ApiError::from(e).into_response();
+    }
     let response = next.run(req).await;
     bank.push_events();
     response
@@ -199,30 +231,32 @@ async fn bill_before(State(bank): State<Arc<Bank>>, req: Request, next: Next) ->
 // ---- the write path shared by every POST ----
 
 impl Bank {
-    /// Parses the body ourselves (so a bad body is our JSON 400, not axum's text), applies it to
-    /// the book under the lock, and applies the after-commit faults.
-    async fn execute<Req, F>(&self, caller: &Caller, body: &[u8], apply: F) -> Response
-    where
-        Req: DeserializeOwned + Clone,
-        F: Fn(&mut BankBook, &str, Req, i64) -> Result<Reply, BookError>,
-    {
+    /// Parses the body ourselves (so a bad body is our JSON 400, not axum's text), turns it into
+    /// a command for the caller, applies it (journaled before the answer), and applies the
+    /// after-commit faults.
+    async fn execute<Req: DeserializeOwned>(
+        &self,
+        caller: &Signature,
+        body: &[u8],
+        command: impl FnOnce(String, Req) -> Command,
+    ) -> Response {
         let req: Req = match serde_json::from_slice(body) {
             Ok(req) => req,
             Err(e) => return ApiError::bad_request(format!("invalid request body: {e}")).into_response(),
         };
-        let now = self.now_unix_s();
-        let outcome = self.with_book(|book| {
-            let first = apply(book, &caller.0, req.clone(), now);
-            if self.faults.faults().duplicate_delivery && first.is_ok() {
-                let second = apply(book, &caller.0, req, now);
-                assert_eq!(first, second, "a duplicate delivery must replay the first reply");
-                return second;
+        let command = command(caller.key_id.clone(), req);
+        let first = self.apply(command.clone(), Some(caller)).await;
+        if self.faults.faults().duplicate_delivery && first.is_ok() {
+            let second = self.apply(command, Some(caller)).await;
+            if let (Ok(first), Ok(second)) = (&first, &second) {
+                debug_assert_eq!(first, second, "a duplicate delivery must replay the first reply");
             }
-            first
-        });
-        match outcome {
-            Ok(reply) if self.faults.timeout_after_commit() => self.time_out_after_commit(reply).await,
-            Ok(reply) => reply_response(reply),
+        }
+        match first {
+            Ok(Some(reply)) if self.faults.timeout_after_commit() => self.time_out_after_commit(reply).await,
+            Ok(Some(reply)) => reply_response(reply),
+            // Only billing and configuration answer nothing, and neither comes from a request body.
+            Ok(None) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError, "no reply").into_response(),
             Err(e) => ApiError::from(e).into_response(),
         }
     }
@@ -244,15 +278,14 @@ async fn health(State(bank): State<Arc<Bank>>) -> Json<Health> {
     Json(Health { status: "ok".to_string(), bank_code: bank.config.bank_code.clone() })
 }
 
-async fn open_agreement(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Caller>, body: Bytes) -> Response {
-    let new_id = format!("agr-{}", uuid::Uuid::new_v4().simple());
-    bank.execute(&caller, &body, |book, client, req: wire::CreateAgreementRequest, now| book.open_agreement(client, req, &new_id, now))
-        .await
+async fn open_agreement(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signature>, body: Bytes) -> Response {
+    let new_agreement_id = format!("agr-{}", uuid::Uuid::new_v4().simple());
+    bank.execute(&caller, &body, |client, request| Command::OpenAgreement { client, new_agreement_id, request }).await
 }
 
 async fn close_agreement(
     State(bank): State<Arc<Bank>>,
-    Extension(caller): Extension<Caller>,
+    Extension(caller): Extension<Signature>,
     path: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Response {
@@ -260,31 +293,28 @@ async fn close_agreement(
         Ok(Path(id)) => id,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    bank.execute(&caller, &body, |book, client, req: wire::CloseAgreementRequest, now| {
-        book.close_agreement(client, &agreement_id, req, now)
-    })
-    .await
+    bank.execute(&caller, &body, |client, request| Command::CloseAgreement { client, agreement_id, request }).await
 }
 
-async fn authorize(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Caller>, body: Bytes) -> Response {
-    bank.execute(&caller, &body, |book, client, req: wire::AuthorizationRequest, now| book.authorize(client, req, now)).await
+async fn authorize(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signature>, body: Bytes) -> Response {
+    bank.execute(&caller, &body, |client, request| Command::Authorize { client, request }).await
 }
 
-async fn capture(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Caller>, body: Bytes) -> Response {
-    bank.execute(&caller, &body, |book, client, req: wire::CaptureRequest, now| book.capture(client, req, now)).await
+async fn capture(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signature>, body: Bytes) -> Response {
+    bank.execute(&caller, &body, |client, request| Command::Capture { client, request }).await
 }
 
-async fn void(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Caller>, body: Bytes) -> Response {
-    bank.execute(&caller, &body, |book, client, req: wire::VoidRequest, now| book.void(client, req, now)).await
+async fn void(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signature>, body: Bytes) -> Response {
+    bank.execute(&caller, &body, |client, request| Command::Void { client, request }).await
 }
 
-async fn refund(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Caller>, body: Bytes) -> Response {
-    bank.execute(&caller, &body, |book, client, req: wire::RefundRequest, now| book.refund(client, req, now)).await
+async fn refund(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signature>, body: Bytes) -> Response {
+    bank.execute(&caller, &body, |client, request| Command::Refund { client, request }).await
 }
 
 async fn repay(
     State(bank): State<Arc<Bank>>,
-    Extension(caller): Extension<Caller>,
+    Extension(caller): Extension<Signature>,
     path: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Response {
@@ -292,12 +322,12 @@ async fn repay(
         Ok(Path(id)) => id,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    bank.execute(&caller, &body, |book, client, req: wire::RepaymentRequest, now| book.repay(client, &agreement_id, req, now)).await
+    bank.execute(&caller, &body, |client, request| Command::Repay { client, agreement_id, request }).await
 }
 
 async fn request_limit_increase(
     State(bank): State<Arc<Bank>>,
-    Extension(caller): Extension<Caller>,
+    Extension(caller): Extension<Signature>,
     path: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Response {
@@ -305,10 +335,7 @@ async fn request_limit_increase(
         Ok(Path(id)) => id,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    bank.execute(&caller, &body, |book, client, req: wire::LimitIncreaseRequest, now| {
-        book.request_limit_increase(client, &agreement_id, req, now)
-    })
-    .await
+    bank.execute(&caller, &body, |client, request| Command::IncreaseLimit { client, agreement_id, request }).await
 }
 
 async fn get_statements(
@@ -316,19 +343,23 @@ async fn get_statements(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<wire::CreditAccount>, ApiError> {
     let Path(agreement_id) = path?;
-    Ok(Json(bank.with_book(|book| book.credit_account(&agreement_id))?))
+    Ok(Json(bank.query(|book| book.credit_account(&agreement_id)).await?))
 }
 
 /// Bank staff: 冻结 / 解冻 an agreement; the hub hears of it through the event feed.
 async fn freeze(
     State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Signature>,
     path: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Result<Json<wire::Agreement>, ApiError> {
     let Path(agreement_id) = path?;
     let req: wire::FreezeRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
-    Ok(Json(bank.set_frozen(&agreement_id, req.frozen)?))
+    match bank.apply(Command::SetFrozen { agreement_id, frozen: req.frozen }, Some(&caller)).await? {
+        Some(Reply::Agreement(agreement)) => Ok(Json(agreement)),
+        _ => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError, "no agreement in the reply")),
+    }
 }
 
 /// The default page size of the bank staff's and the hub's lists.
@@ -352,7 +383,7 @@ async fn list_agreements(
 ) -> Result<Json<wire::AgreementList>, ApiError> {
     let Query(q) = query?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE_ITEMS);
-    Ok(Json(bank.with_book(|book| book.agreements(q.status, q.after.as_deref(), limit))))
+    Ok(Json(bank.query(|book| Ok(book.agreements(q.status, q.after.as_deref(), limit))).await?))
 }
 
 #[derive(serde::Deserialize)]
@@ -371,7 +402,7 @@ async fn list_events(
 ) -> Result<Json<wire::EventList>, ApiError> {
     let Query(q) = query?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE_ITEMS);
-    Ok(Json(bank.events_after(q.after, limit)))
+    Ok(Json(bank.events_after(q.after, limit).await?))
 }
 
 async fn get_agreement(
@@ -379,16 +410,16 @@ async fn get_agreement(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<wire::Agreement>, ApiError> {
     let Path(agreement_id) = path?;
-    Ok(Json(bank.with_book(|book| book.agreement(&agreement_id))?))
+    Ok(Json(bank.query(|book| book.agreement(&agreement_id)).await?))
 }
 
 async fn get_operation(
     State(bank): State<Arc<Bank>>,
-    Extension(caller): Extension<Caller>,
+    Extension(caller): Extension<Signature>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<wire::Operation>, ApiError> {
     let Path(request_id) = path?;
-    Ok(Json(bank.with_book(|book| book.operation(&caller.0, &request_id))?))
+    Ok(Json(bank.query(|book| book.operation(&caller.key_id, &request_id)).await?))
 }
 
 #[derive(serde::Deserialize)]
@@ -402,7 +433,7 @@ async fn list_operations(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<OperationList>, ApiError> {
     let Query(ListQuery { agreement_id }) = query?;
-    let operations = bank.with_book(|book| book.operations_for(&agreement_id))?;
+    let operations = bank.query(|book| book.operations_for(&agreement_id)).await?;
     Ok(Json(OperationList { agreement_id, operations }))
 }
 

@@ -7,6 +7,7 @@
 //! - [`book`]: the pure state machine (`BankBook`), with the idempotency record and invariants;
 //! - [`faults`]: seeded fault injection (latency, errors, timeouts after commit, duplicates);
 //! - [`calendar`]: China-time (UTC+8) calendar days, the days the bank bills by;
+//! - [`journal`]: the book's changes in embedded SQLite, replayed at start-up ([`Bank::with_journal`]);
 //! - `http` (private): the thin axum layer, see [`router`].
 //!
 //! The credit lifecycle (book/credit.rs): monthly statements (账单) with an interest-free period
@@ -17,20 +18,26 @@
 //! command, and the HTTP layer before every request, brings it up to the clock's day.
 //!
 //! Architecture invariant: the book does no I/O and reads no clock; [`Bank`] owns the clock, the
-//! locks and the randomness (agreement ids, faults) and passes them in.
+//! locks, the journal and the randomness (agreement ids, faults) and passes them in. Every change
+//! is a [`Command`] applied at a time, so the journal of the commands that changed the book is the
+//! book: a bank restarted on its journal answers exactly as before.
 
 pub mod book;
 pub mod calendar;
 pub mod faults;
 mod http;
+pub mod journal;
 
 pub use wugan_bank_protocol::{signing, wire, ErrorCode};
 
-pub use book::{BankBook, BookError, CreditTerms};
+pub use book::{BankBook, BookError, Command, CreditTerms};
 pub use faults::Faults;
 pub use http::router;
+pub use journal::{JournalError, Signature};
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use journal::Journal;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use wugan_domain::money::Fen;
 
@@ -134,7 +141,8 @@ impl Clock for ManualClock {
     }
 }
 
-/// A running bank: the book behind a lock, the nonce cache, the clock and the fault knobs.
+/// A running bank: the book and its journal behind one lock, the nonce cache, the clocks and the
+/// fault knobs.
 pub struct Bank {
     config: BankConfig,
     /// Business time: billing days, statements, overdue.
@@ -142,14 +150,60 @@ pub struct Bank {
     /// Wire time: the signature replay window. The same clock as `clock` unless a test moves
     /// business time alone (`with_billing_clock`) while its callers sign with real time.
     wire_clock: Arc<dyn Clock>,
-    book: Mutex<BankBook>,
+    /// Held until a change is on disk, so no request ever sees a change a crash could take back;
+    /// the order changes are applied in is the order they are journaled in.
+    ledger: tokio::sync::Mutex<Ledger>,
     /// The last event sequence number pushed to the hub's callback.
-    pushed_seq: std::sync::atomic::AtomicU64,
+    pushed_seq: AtomicU64,
     nonces: Mutex<signing::NonceCache>,
+    /// Set when the bank was started on a journal: what its predecessor accepted stays refused.
+    restart: Option<RestartGuard>,
     faults: faults::FaultInjector,
 }
 
+/// The book, and the journal that makes it survive a restart (`None`: in memory only).
+struct Ledger {
+    book: BankBook,
+    journal: Option<Journal>,
+    /// Why the bank no longer serves: closed, or a journal that could not be read back.
+    stopped: Option<String>,
+}
+
+/// Why the bank did not answer a request from its book.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Book(#[from] BookError),
+    /// The change could not be written to the journal (or the book failed while applying it).
+    /// The book was rebuilt from the journal, which alone says whether it happened: query it.
+    #[error("the bank could not record the request, its outcome is unknown: {0}")]
+    NotRecorded(String),
+    /// Closed, or its journal could not be read back after a failed write: a restart is needed.
+    #[error("the bank is not serving: {0}")]
+    Stopped(String),
+}
+
+/// What a bank started on a journal refuses so that no request its predecessor accepted can be
+/// replayed: every signature made before it started (the nonce cache did not survive, and a
+/// signature that old may have been seen), and the nonces of the journaled requests signed
+/// within the replay window (those signed in the very second it started included). A request
+/// that changed nothing (a read, a retry, a refusal) is not journaled; one signed in that very
+/// second could be sent again once, and would be answered as its own retry would be.
+struct RestartGuard {
+    started_at_unix_s: i64,
+    recent_nonces: HashSet<(String, String)>,
+}
+
+/// Why a restarted bank refuses a signature that is otherwise valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    SignedBeforeStart,
+    SeenBeforeRestart,
+}
+
 impl Bank {
+    /// A bank in memory only: a restart forgets everything. See [`Bank::with_journal`].
+    ///
     /// # Panics
     /// If the configuration is invalid (see [`BankConfig::validate`]).
     pub fn new(config: BankConfig) -> Bank {
@@ -162,18 +216,15 @@ impl Bank {
         if let Err(problem) = config.validate() {
             panic!("invalid bank configuration: {problem}");
         }
-        let book = BankBook::new(book::BookConfig {
-            default_credit_limit_fen: config.default_credit_limit_fen,
-            default_debit_balance_fen: config.default_debit_balance_fen,
-            credit_terms: config.credit_terms.clone(),
-        });
+        let book = BankBook::new(book_config(&config));
         Bank {
             config,
             wire_clock: clock.clone(),
             clock,
-            book: Mutex::new(book),
-            pushed_seq: std::sync::atomic::AtomicU64::new(0),
+            ledger: tokio::sync::Mutex::new(Ledger { book, journal: None, stopped: None }),
+            pushed_seq: AtomicU64::new(0),
             nonces: Mutex::new(signing::NonceCache::default()),
+            restart: None,
             faults: faults::FaultInjector::new(Faults::default()),
         }
     }
@@ -187,6 +238,35 @@ impl Bank {
         let mut bank = Bank::with_clock(config, clock);
         bank.wire_clock = Arc::new(SystemClock);
         bank
+    }
+
+    /// The same bank, kept in the journal at `db_path` (created if missing): the book is rebuilt
+    /// from it now, and every change is on disk before it is answered. A bank restarted on the
+    /// same file answers exactly as before. The configured terms apply from now on; what the
+    /// journal holds was applied under the terms of its time. Call it on a new bank: the
+    /// journal's book replaces whatever this one holds.
+    pub async fn with_journal(mut self, db_path: &std::path::Path) -> Result<Bank, JournalError> {
+        let started = std::time::Instant::now();
+        let mut journal = Journal::open(db_path).await?;
+        let started_at_unix_s = self.wire_now_unix_s();
+        let replayed = journal.replay(started_at_unix_s - signing::REPLAY_WINDOW_S).await?;
+        let mut book = replayed.book;
+        let wanted = book_config(&self.config);
+        if journal.is_empty() || *book.config() != wanted {
+            let command = Command::Configure { config: wanted };
+            let now = self.now_unix_s();
+            let applied = book.apply(&command, now);
+            journal.append(now, &command, &applied.answer, None).await?;
+        }
+        tracing::info!(entries = replayed.entries, ms = started.elapsed().as_millis() as u64, path = %db_path.display(), "bank journal replayed");
+        // Pushes resume with the next new event: the hub reads the feed itself after a restart.
+        self.pushed_seq = AtomicU64::new(book.last_event_seq());
+        // A bank on a new journal has no predecessor whose requests could be replayed.
+        if replayed.entries > 0 {
+            self.restart = Some(RestartGuard { started_at_unix_s, recent_nonces: replayed.recent_nonces });
+        }
+        self.ledger = tokio::sync::Mutex::new(Ledger { book, journal: Some(journal), stopped: None });
+        Ok(self)
     }
 
     /// Now, for the signature replay window.
@@ -208,37 +288,62 @@ impl Bank {
         self.clock.now_unix_s()
     }
 
-    /// Sandbox and operator action: freeze (overdue, risk) or unfreeze an agreement.
-    pub fn set_frozen(&self, agreement_id: &str, frozen: bool) -> Result<wire::Agreement, BookError> {
-        self.run_billing();
+    /// Applies one command at the clock's time, and journals it if it changed the book, before
+    /// answering. `signature` is the request's, kept with the entry (replay protection).
+    pub async fn apply(&self, command: Command, signature: Option<&Signature>) -> Result<Option<book::Reply>, ApplyError> {
+        let mut ledger = self.ledger.lock().await;
+        ledger.check_serving()?;
         let now = self.now_unix_s();
-        self.with_book(|book| book.set_frozen(agreement_id, frozen, now))
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ledger.book.apply(&command, now)));
+        let Ok(applied) = applied else {
+            // A bug panicked mid-change: the book may be half changed; the journal is not.
+            ledger.rebuild().await;
+            return Err(ApplyError::NotRecorded("the bank failed while applying the request".to_string()));
+        };
+        if applied.changed {
+            ledger.record(now, &command, &applied.answer, signature).await?;
+        }
+        Ok(applied.answer?)
+    }
+
+    /// Reads the book (after any change in progress is on disk).
+    pub async fn query<R>(&self, read: impl FnOnce(&BankBook) -> Result<R, BookError>) -> Result<R, ApplyError> {
+        let ledger = self.ledger.lock().await;
+        ledger.check_serving()?;
+        Ok(read(&ledger.book)?)
+    }
+
+    /// Sandbox and operator action: freeze (overdue, risk) or unfreeze an agreement.
+    pub async fn set_frozen(&self, agreement_id: &str, frozen: bool) -> Result<wire::Agreement, ApplyError> {
+        self.run_billing().await?;
+        match self.apply(Command::SetFrozen { agreement_id: agreement_id.to_string(), frozen }, None).await? {
+            Some(book::Reply::Agreement(agreement)) => Ok(agreement),
+            other => unreachable!("freezing answers with the agreement, not {other:?}"),
+        }
     }
 
     /// Brings statements, overdue interest and overdue status up to the clock's day (China
     /// time). The HTTP layer runs it before every signed request, and every command runs it
     /// first too; it is idempotent, so calling it more often is harmless.
-    pub fn run_billing(&self) {
-        let now = self.now_unix_s();
-        self.with_book(|book| book.run_billing(now))
+    pub async fn run_billing(&self) -> Result<(), ApplyError> {
+        self.apply(Command::Bill, None).await.map(|_| ())
     }
 
     /// The outbox after sequence number `after`, oldest first: the pull feed for the hub.
-    pub fn events_after(&self, after: u64, limit: usize) -> wire::EventList {
-        self.run_billing();
-        self.with_book(|book| book.events_after(after, limit))
+    pub async fn events_after(&self, after: u64, limit: usize) -> Result<wire::EventList, ApplyError> {
+        self.run_billing().await?;
+        self.query(|book| Ok(book.events_after(after, limit))).await
     }
 
     /// Pushes the events not yet pushed to the configured callback, in the background. Best
     /// effort: a failed push is tried again after the next request, and the hub also polls.
     pub fn push_events(self: &Arc<Self>) {
-        use std::sync::atomic::Ordering;
         let Some(callback) = self.config.callback.clone() else { return };
-        let after = self.pushed_seq.load(Ordering::Relaxed);
-        let list = self.with_book(|book| book.events_after(after, 500));
-        let Some(last) = list.events.last().map(|e| e.seq) else { return };
         let bank = self.clone();
         tokio::spawn(async move {
+            let after = bank.pushed_seq.load(Ordering::Relaxed);
+            let Ok(list) = bank.query(|book| Ok(book.events_after(after, 500))).await else { return };
+            let Some(last) = list.events.last().map(|e| e.seq) else { return };
             let Ok(body) = serde_json::to_vec(&list) else { return };
             let signature = signing::sign_callback(&callback.secret, bank.wire_now_unix_s(), &body);
             let sent = reqwest::Client::new()
@@ -255,20 +360,85 @@ impl Bank {
     }
 
     /// Checks every invariant of the books; for tests, simulations and audits.
-    pub fn check_invariants(&self) -> Result<(), String> {
-        self.with_book(|book| book.check_invariants())
+    pub async fn check_invariants(&self) -> Result<(), String> {
+        self.query(|book| Ok(book.check_invariants())).await.unwrap_or_else(|e| Err(e.to_string()))
     }
 
-    /// Runs `f` on the book under its lock. A poisoned lock means a bug panicked mid-change; the
-    /// bank keeps serving rather than failing every later request, and `check_invariants` shows
-    /// any damage.
-    pub(crate) fn with_book<R>(&self, f: impl FnOnce(&mut BankBook) -> R) -> R {
-        let mut book = self.book.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut book)
+    /// The whole book as canonical text ([`BankBook::state_dump`]), for comparing two banks.
+    pub async fn state_dump(&self) -> Result<String, ApplyError> {
+        self.query(|book| Ok(book.state_dump())).await
+    }
+
+    /// Stops serving and closes the journal cleanly (its WAL folded into the file). Without it,
+    /// a stopped process loses nothing either: every answered change is already on disk.
+    pub async fn close(&self) -> Result<(), JournalError> {
+        let mut ledger = self.ledger.lock().await;
+        ledger.stopped = Some("the bank was closed".to_string());
+        match ledger.journal.take() {
+            Some(journal) => journal.close().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Why a valid signature must still be refused by a restarted bank, if it must.
+    pub(crate) fn refusal_after_restart(&self, signature: &Signature) -> Option<Refusal> {
+        let guard = self.restart.as_ref()?;
+        if signature.signed_at_unix_s < guard.started_at_unix_s {
+            return Some(Refusal::SignedBeforeStart);
+        }
+        let key = (signature.key_id.clone(), signature.nonce.clone());
+        guard.recent_nonces.contains(&key).then_some(Refusal::SeenBeforeRestart)
     }
 
     fn secret_of(&self, key_id: &str) -> Option<String> {
         self.config.clients.iter().find(|c| c.key_id == key_id).map(|c| c.secret.clone())
+    }
+}
+
+impl Ledger {
+    fn check_serving(&self) -> Result<(), ApplyError> {
+        match &self.stopped {
+            Some(why) => Err(ApplyError::Stopped(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Journals a change that was just applied. If that fails, the book is rebuilt from the
+    /// journal, so that memory never holds what the disk does not.
+    async fn record(
+        &mut self,
+        now: i64,
+        command: &Command,
+        answer: &Result<Option<book::Reply>, BookError>,
+        signature: Option<&Signature>,
+    ) -> Result<(), ApplyError> {
+        let Some(journal) = self.journal.as_mut() else { return Ok(()) };
+        let Err(e) = journal.append(now, command, answer, signature).await else { return Ok(()) };
+        tracing::error!(error = %e, "the bank could not journal a change; rebuilding its book from the journal");
+        self.rebuild().await;
+        Err(ApplyError::NotRecorded(e.to_string()))
+    }
+
+    /// Replaces the book with the journal's. In memory there is nothing to rebuild from: the
+    /// book is kept, as it always was, and `check_invariants` shows any damage.
+    async fn rebuild(&mut self) {
+        let Some(journal) = self.journal.as_mut() else { return };
+        match journal.replay(i64::MAX).await {
+            Ok(replayed) => self.book = replayed.book,
+            Err(e) => {
+                tracing::error!(error = %e, "the bank's journal cannot be read back; the bank stops serving");
+                self.stopped = Some(format!("its journal cannot be read back ({e}); restart the bank"));
+            }
+        }
+    }
+}
+
+/// The part of the configuration the book itself follows.
+fn book_config(config: &BankConfig) -> book::BookConfig {
+    book::BookConfig {
+        default_credit_limit_fen: config.default_credit_limit_fen,
+        default_debit_balance_fen: config.default_debit_balance_fen,
+        credit_terms: config.credit_terms.clone(),
     }
 }
 
@@ -296,6 +466,63 @@ mod tests {
             (terms.statement_day, terms.interest_free_days, terms.overdue_interest_bp_per_day, terms.max_requested_limit_fen),
             (1, 10, 5, Fen(5_000_000))
         );
+    }
+
+    /// A bank on a fresh journal in a folder of its own, removed by the caller.
+    async fn journaled_bank(label: &str) -> (Bank, std::path::PathBuf) {
+        let folder = std::env::temp_dir().join(format!("wugan-bank-{label}-{}", uuid::Uuid::new_v4().simple()));
+        let clock = Arc::new(ManualClock::new(1_767_225_600));
+        let bank = Bank::with_clock(BankConfig::default(), clock).with_journal(&folder.join("bank.db")).await.expect("opens");
+        (bank, folder)
+    }
+
+    fn open_line(request_id: &str) -> Command {
+        let request = wire::CreateAgreementRequest {
+            request_id: request_id.into(),
+            kind: wire::AgreementKind::CreditLine,
+            customer_ref: "c1".into(),
+            holder_name: None,
+            card_no: None,
+            limit_fen: None,
+            opening_balance_fen: None,
+        };
+        Command::OpenAgreement { client: "hub".into(), new_agreement_id: format!("agr-{request_id}"), request }
+    }
+
+    async fn run_on_journal(bank: &Bank, sql: &'static str) {
+        let mut ledger = bank.ledger.lock().await;
+        ledger.journal.as_mut().expect("a journal").execute_raw(sql).await.expect("runs");
+    }
+
+    #[tokio::test]
+    async fn a_change_that_cannot_be_journaled_did_not_happen() {
+        let (bank, folder) = journaled_bank("unwritable").await;
+        bank.apply(open_line("open-1"), None).await.expect("opens");
+        // The next entry's place is taken (a billing entry that changes nothing on replay).
+        run_on_journal(
+            &bank,
+            r#"INSERT INTO journal (seq, applied_at_unix_s, command, answer) VALUES (3, 1767225600, '{"command":"bill"}', 'null')"#,
+        )
+        .await;
+        let failed = bank.apply(open_line("open-2"), None).await;
+        assert!(matches!(failed, Err(ApplyError::NotRecorded(_))), "{failed:?}");
+        // The book was rebuilt from the journal: the agreement is not there, and a retry opens it.
+        assert!(bank.query(|book| book.agreement("agr-open-2")).await.is_err());
+        bank.apply(open_line("open-2"), None).await.expect("the retry is recorded");
+        assert!(bank.query(|book| book.agreement("agr-open-2")).await.is_ok());
+        assert_eq!(bank.check_invariants().await, Ok(()));
+        bank.close().await.expect("closes");
+        let _ = std::fs::remove_dir_all(folder);
+    }
+
+    #[tokio::test]
+    async fn a_journal_that_cannot_be_read_back_stops_the_bank() {
+        let (bank, folder) = journaled_bank("unreadable").await;
+        run_on_journal(&bank, "DROP TABLE journal").await;
+        assert!(matches!(bank.apply(open_line("open-1"), None).await, Err(ApplyError::NotRecorded(_))));
+        assert!(matches!(bank.apply(open_line("open-1"), None).await, Err(ApplyError::Stopped(_))));
+        assert!(matches!(bank.query(|book| Ok(book.journal_len())).await, Err(ApplyError::Stopped(_))));
+        let _ = std::fs::remove_dir_all(folder);
     }
 
     #[test]

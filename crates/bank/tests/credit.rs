@@ -52,7 +52,7 @@ impl TestBank {
         let status = res.status();
         let body = to_bytes(res.into_body(), 1 << 20).await.expect("body");
         let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        assert_eq!(self.bank.check_invariants(), Ok(()));
+        assert_eq!(self.bank.check_invariants().await, Ok(()));
         Reply { status, json }
     }
 
@@ -360,7 +360,7 @@ async fn a_long_silence_is_billed_once_with_simple_interest() {
     assert_eq!(account["statements"][0]["interest_fen"], days);
     assert_eq!(account["debt_fen"], 1_000 + days);
     // Billing twice on the same day, or with the clock moved back, changes nothing.
-    t.bank.run_billing();
+    t.bank.run_billing().await.expect("billing");
     t.at(2026, 6, 1, 9);
     assert_eq!(t.account(&line).await, account);
 }
@@ -501,7 +501,7 @@ async fn frozen_and_closed_take_precedence_over_overdue() {
     assert_eq!(frozen["status"], "frozen");
     t.ok("POST", &format!("/bank/v1/agreements/{line}/freeze"), Some(json!({"frozen": true}))).await;
     assert_eq!(t.agreement(&line).await["status"], "frozen");
-    t.bank.set_frozen(&line, false).expect("unfreeze");
+    t.bank.set_frozen(&line, false).await.expect("unfreeze");
     assert_eq!(t.agreement(&line).await["status"], "overdue");
     let told: Vec<String> = t.events(before).await.into_iter().map(|(kind, _, _)| kind).collect();
     assert_eq!(told, ["line_frozen", "line_unfrozen"], "the hub is told of each change once");

@@ -114,8 +114,8 @@ impl TestBank {
         r.json
     }
 
-    fn assert_invariants(&self) {
-        assert_eq!(self.bank.check_invariants(), Ok(()));
+    async fn assert_invariants(&self) {
+        assert_eq!(self.bank.check_invariants().await, Ok(()));
     }
 }
 
@@ -209,7 +209,7 @@ async fn agreements_of_both_kinds_take_the_defaults() {
 
     let explicit = t.open_credit("open-credit-2", Some(123_456)).await;
     assert_eq!(t.agreement(&explicit).await["available_fen"], 123_456);
-    t.assert_invariants();
+    t.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -235,7 +235,7 @@ async fn agreement_terms_are_validated() {
     }
     // The largest limit allowed, 1,000,000 yuan, is accepted.
     t.open_credit("max-limit", Some(100_000_000)).await;
-    t.assert_invariants();
+    t.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -270,7 +270,7 @@ async fn a_credit_line_authorizes_captures_part_and_refunds() {
     assert_eq!(r.status, StatusCode::OK);
     let a = t.agreement(&line).await;
     assert_eq!((a["used_fen"].as_i64(), a["available_fen"].as_i64()), (Some(0), Some(500_000)));
-    t.assert_invariants();
+    t.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -285,7 +285,7 @@ async fn a_debit_card_pays_from_its_balance_and_is_refunded_into_it() {
     assert_eq!((a["balance_fen"].as_i64(), a["held_fen"].as_i64(), a["used_fen"].as_i64()), (Some(2_500), Some(0), Some(0)));
     assert_eq!(t.refund("ref-1", "cap-1", 7_500).await.status, StatusCode::OK);
     assert_eq!(t.agreement(&card).await["balance_fen"], 10_000);
-    t.assert_invariants();
+    t.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -306,7 +306,7 @@ async fn beyond_the_available_credit_is_declined_and_recorded() {
     // Exactly the available amount is fine.
     let r = t.authorize("auth-3", &line, 10_000).await;
     assert_eq!(r.json["status"], "approved");
-    t.assert_invariants();
+    t.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -314,10 +314,10 @@ async fn closed_and_frozen_agreements_refuse_new_holds_but_finish_old_ones() {
     let t = TestBank::new();
     let line = t.open_credit("open", None).await;
     t.authorize("auth-1", &line, 1_000).await;
-    t.bank.set_frozen(&line, true).expect("freeze");
+    t.bank.set_frozen(&line, true).await.expect("freeze");
     let r = t.authorize("auth-2", &line, 1_000).await;
     assert_eq!((r.json["status"].as_str(), r.json["decline_code"].as_str()), (Some("declined"), Some("agreement_frozen")));
-    t.bank.set_frozen(&line, false).expect("unfreeze");
+    t.bank.set_frozen(&line, false).await.expect("unfreeze");
 
     let r = t.post(&format!("/bank/v1/agreements/{line}/close"), json!({"request_id": "close-1"})).await;
     assert_eq!((r.status, r.json["status"].as_str()), (StatusCode::OK, Some("closed")));
@@ -327,10 +327,10 @@ async fn closed_and_frozen_agreements_refuse_new_holds_but_finish_old_ones() {
     assert_eq!(t.capture("cap-1", "auth-1", 1_000).await.status, StatusCode::OK);
     assert_eq!(t.refund("ref-1", "cap-1", 400).await.status, StatusCode::OK);
     // Freezing does not reopen a closed agreement.
-    assert_eq!(t.bank.set_frozen(&line, false).expect("unfreeze").status, wugan_bank::wire::AgreementStatus::Closed);
+    assert_eq!(t.bank.set_frozen(&line, false).await.expect("unfreeze").status, wugan_bank::wire::AgreementStatus::Closed);
     let r = t.post("/bank/v1/agreements/agr-missing/close", json!({"request_id": "close-2"})).await;
     assert_error(&r, StatusCode::NOT_FOUND, "unknown_agreement");
-    t.assert_invariants();
+    t.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -353,7 +353,7 @@ async fn a_void_releases_the_hold_and_ends_the_authorization() {
     assert_eq!(t.capture("cap-4", "auth-2", 5_000).await.status, StatusCode::OK);
     assert_error(&t.capture("cap-5", "auth-2", 1).await, StatusCode::CONFLICT, "authorization_not_open");
     assert_error(&t.void("void-3", "auth-2").await, StatusCode::CONFLICT, "authorization_not_open");
-    t.assert_invariants();
+    t.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -381,7 +381,7 @@ async fn a_retried_request_replays_the_first_reply_exactly() {
     assert_error(&r, StatusCode::CONFLICT, "request_id_reused");
     // A request id used for a capture cannot be reused for a refund either.
     assert_error(&t.refund("cap-1", "cap-1", 1).await, StatusCode::CONFLICT, "request_id_reused");
-    t.assert_invariants();
+    t.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -398,7 +398,7 @@ async fn request_ids_are_scoped_to_the_client_key() {
     let body = json!({"request_id": "cap-a", "authorization_request_id": "auth-1", "amount_fen": 2_000});
     assert_eq!(t.call_as(AUDITOR, "POST", "/bank/v1/captures", Some(body)).await.status, StatusCode::OK);
     assert_eq!(t.agreement(&line).await["held_fen"], 1_000);
-    t.assert_invariants();
+    t.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -440,7 +440,7 @@ async fn every_kind_of_operation_can_be_queried() {
     let listed: Vec<&str> = r.json["operations"].as_array().expect("list").iter().filter_map(|op| op["request_id"].as_str()).collect();
     assert_eq!(listed, expect.map(|e| e.0));
     assert_error(&t.get("/bank/v1/operations").await, StatusCode::BAD_REQUEST, "bad_request");
-    t.assert_invariants();
+    t.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -469,7 +469,7 @@ async fn bad_bodies_get_json_errors() {
     assert_error(&r, StatusCode::NOT_FOUND, "not_found");
     let r = t.send(Request::delete("/health").body(Body::empty()).expect("request")).await;
     assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
-    assert_eq!(t.bank.check_invariants(), Ok(()));
+    assert_eq!(t.bank.check_invariants().await, Ok(()));
 }
 
 #[tokio::test]
@@ -495,7 +495,7 @@ async fn a_timeout_after_commit_is_resolved_by_a_status_query() {
     let line = op.json["agreement_id"].as_str().expect("id").to_string();
     assert_error(&t.authorize("auth-1", &line, 100).await, StatusCode::GATEWAY_TIMEOUT, "timeout");
     assert_eq!(t.agreement(&line).await["held_fen"], 100, "held once");
-    t.assert_invariants();
+    t.assert_invariants().await;
 }
 
 #[tokio::test]
@@ -508,7 +508,7 @@ async fn a_duplicate_delivery_is_applied_once() {
     assert_eq!((a["held_fen"].as_i64(), a["used_fen"].as_i64()), (Some(0), Some(700)));
     let r = t.get(&format!("/bank/v1/operations?agreement_id={line}")).await;
     assert_eq!(r.json["operations"].as_array().map(Vec::len), Some(3));
-    t.assert_invariants();
+    t.assert_invariants().await;
 }
 
 #[tokio::test]

@@ -361,7 +361,9 @@ async fn start_partners(exe: &Path, dir: &Path, persons: &Path, p: &Parties, htt
     let bank = Launch {
         name: "bank",
         exe: exe.to_path_buf(),
-        args: vec!["bank".into(), "serve".into(), "--listen".into(), port_of(&p.bank_url), "--bank-code".into(), BANK_CODE.into()],
+        args: ["bank", "serve", "--listen", &port_of(&p.bank_url), "--bank-code", BANK_CODE, "--data-dir", &path(&dir.join("bank"))]
+            .map(String::from)
+            .to_vec(),
         env: vec![("WUGAN_BANK_SECRET".into(), p.bank_secret.clone())],
         log: dir.join("bank.log"),
     };

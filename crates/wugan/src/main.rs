@@ -199,6 +199,13 @@ enum BankCommand {
         /// The shared HMAC secret the hub signs with.
         #[arg(long, env = "WUGAN_BANK_SECRET")]
         secret: String,
+        /// Folder of the bank's database (bank.db): agreements, holds, statements and events
+        /// survive a restart. The same default as `wugan serve`, whose built-in bank it is.
+        #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        /// Keep nothing on disk: a restart forgets every agreement (tests, throwaway sandboxes).
+        #[arg(long, conflicts_with = "data_dir")]
+        in_memory: bool,
     },
 }
 
@@ -228,7 +235,7 @@ struct ServeArgs {
     #[arg(skip)]
     #[serde(skip)]
     data_key: Option<String>,
-    /// Folder for the SQLite database, keys and credentials.
+    /// Folder for the SQLite databases (the hub's, and the built-in bank's bank.db), keys and credentials.
     #[arg(long, env = "WUGAN_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Insured persons for the built-in insurance center.
@@ -251,6 +258,7 @@ impl ServeArgs {
             None => ServeArgs::default(),
         };
         let mut opts = SystemOptions::local(self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")));
+        opts.persist_bank = true;
         opts.hub_listen = self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
         opts.database_url = self.database_url.or(file.database_url);
         opts.insurance_url = self.insurance_url.or(file.insurance_url);
@@ -304,7 +312,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("insurance center (national interface) on http://{addr}{}", wugan_hub::insurance_client::CALL_SERVICE_PATH);
             wait_for_shutdown().await
         }
-        Command::Bank { command: BankCommand::Serve { listen, default_credit_limit_yuan, faults, bank_code, key_id, secret } } => {
+        Command::Bank {
+            command: BankCommand::Serve { listen, default_credit_limit_yuan, faults, bank_code, key_id, secret, data_dir, in_memory },
+        } => {
             let config = wugan_bank::BankConfig {
                 bank_code: bank_code.clone(),
                 clients: vec![wugan_bank::ClientKey { key_id, secret }],
@@ -312,10 +322,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ..Default::default()
             };
             config.validate().map_err(|e| anyhow::anyhow!("bank configuration: {e}"))?;
-            let bank = wugan_bank::Bank::new(config).with_faults(faults.faults());
-            let addr = system::spawn_server(&listen, wugan_bank::router(Arc::new(bank))).await?;
-            println!("bank {bank_code} on http://{addr}/bank/v1");
-            wait_for_shutdown().await
+            let mut bank = wugan_bank::Bank::new(config).with_faults(faults.faults());
+            let db = data_dir.join("bank.db");
+            if !in_memory {
+                bank = bank.with_journal(&db).await.context("cannot open the bank's database")?;
+            }
+            let bank = Arc::new(bank);
+            let addr = system::spawn_server(&listen, wugan_bank::router(bank.clone())).await?;
+            let kept = if in_memory { "in memory only".to_string() } else { format!("kept in {}", db.display()) };
+            println!("bank {bank_code} on http://{addr}/bank/v1 ({kept})");
+            wait_for_shutdown().await?;
+            Ok(bank.close().await?)
         }
         Command::Demo { json, visits, seed } => wugan::demo::run(visits, seed, json).await,
         Command::Adjudicate { policy, explain } => wugan::adjudicate::run(&policy, explain),

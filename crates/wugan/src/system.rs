@@ -123,6 +123,10 @@ pub struct SystemOptions {
     pub bank_faults: Option<Arc<FaultPlan>>,
     /// The built-in bank's clock (tests walk billing cycles with a manual one).
     pub bank_clock: Option<Arc<dyn wugan_bank::Clock>>,
+    /// Keep the built-in bank in `data_dir/bank.db`, so that a restart changes nothing (`wugan
+    /// serve`); off, it lives in memory (tests, `demo`). One bank per file: while a built-in bank
+    /// runs (`System::stop` leaves it running), another `start` on the same folder is refused.
+    pub persist_bank: bool,
     /// How often the recovery worker and the bank-event feed run.
     pub worker_interval: Option<Duration>,
     /// No recovery pass at start-up and no periodic worker: the caller runs
@@ -180,18 +184,36 @@ pub fn builtin_bank_full(
     clock: Arc<dyn wugan_bank::Clock>,
     callback_url: Option<String>,
 ) -> axum::Router {
-    let config = wugan_bank::BankConfig {
+    let config = builtin_bank_config(bank_code, key_id, secret, callback_url);
+    wugan_bank::router(Arc::new(wugan_bank::Bank::with_billing_clock(config, clock)))
+}
+
+/// [`builtin_bank_full`], kept in its journal at `db_path` (see `wugan_bank::Bank::with_journal`).
+pub async fn builtin_bank_on_disk(
+    bank_code: &str,
+    key_id: &str,
+    secret: &str,
+    clock: Arc<dyn wugan_bank::Clock>,
+    callback_url: Option<String>,
+    db_path: &Path,
+) -> anyhow::Result<axum::Router> {
+    let config = builtin_bank_config(bank_code, key_id, secret, callback_url);
+    let bank = wugan_bank::Bank::with_billing_clock(config, clock).with_journal(db_path).await?;
+    Ok(wugan_bank::router(Arc::new(bank)))
+}
+
+fn builtin_bank_config(bank_code: &str, key_id: &str, secret: &str, callback_url: Option<String>) -> wugan_bank::BankConfig {
+    wugan_bank::BankConfig {
         bank_code: bank_code.to_string(),
         clients: vec![wugan_bank::ClientKey { key_id: key_id.to_string(), secret: secret.to_string() }],
         callback: callback_url.map(|url| wugan_bank::Callback { url, secret: secret.to_string() }),
         ..Default::default()
-    };
-    wugan_bank::router(Arc::new(wugan_bank::Bank::with_billing_clock(config, clock)))
+    }
 }
 
 /// Starts the hub, with built-in partners for any not given, on the store the options name.
 pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
-    std::fs::create_dir_all(&opts.data_dir).with_context(|| format!("cannot create {}", opts.data_dir.display()))?;
+    create_private_dir(&opts.data_dir).with_context(|| format!("cannot create {}", opts.data_dir.display()))?;
     let mut credentials = Credentials::load_or_create(&opts.data_dir)?;
     if let Some(key_id) = &opts.bank_key_id {
         credentials.bank_key_id = key_id.clone();
@@ -211,8 +233,15 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         Some(url) => url.clone(),
         None => {
             let clock = opts.bank_clock.clone().unwrap_or_else(|| Arc::new(wugan_bank::SystemClock));
-            let callback = format!("http://{hub_addr}/api/v1/bank-callbacks/{}", opts.bank_code);
-            let bank = builtin_bank_full(&opts.bank_code, &credentials.bank_key_id, &credentials.bank_secret, clock, Some(callback));
+            let callback = Some(format!("http://{hub_addr}/api/v1/bank-callbacks/{}", opts.bank_code));
+            let (code, key_id, secret) = (&opts.bank_code, &credentials.bank_key_id, &credentials.bank_secret);
+            let bank = match opts.persist_bank {
+                true => {
+                    let db = opts.data_dir.join("bank.db");
+                    builtin_bank_on_disk(code, key_id, secret, clock, callback, &db).await.context("cannot start the built-in bank")?
+                }
+                false => builtin_bank_full(code, key_id, secret, clock, callback),
+            };
             format!("http://{}", spawn_server("127.0.0.1:0", bank).await?)
         }
     };
@@ -271,6 +300,16 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     let (hub_addr, server_task) = serve_on(hub_listener, wugan_hub::api::router(app.clone()))?;
     tasks.push(server_task);
     Ok(System { app, tasks, hub_url: format!("http://{hub_addr}"), insurance_url, bank_url, credentials, database_url })
+}
+
+/// Creates `dir` (mode 0700: it holds the keys and the databases) if missing; an existing folder
+/// is left as it is.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 impl System {

@@ -47,7 +47,7 @@ pub const MAX_PAGE_ITEMS: usize = 1_000;
 
 /// A bank's credit terms: the billing cycle, the interest-free period, overdue interest and the
 /// limit-increase ceiling.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CreditTerms {
     /// 账单日: the day of the month (1..=28) a statement closes, at 00:00 China time.
     pub statement_day: u32,
