@@ -5,6 +5,8 @@ pub mod crashloop;
 pub mod demo;
 pub mod faults;
 pub mod his;
+pub mod keys;
 pub mod rng;
+pub mod server;
 pub mod simulate;
 pub mod system;
