@@ -140,7 +140,7 @@ fn overloaded(what: &str) -> Response {
     response
 }
 
-/// Answers a connection over the limit with 503 and closes it, without reading its request.
+/// Answers a connection over the limit with 503 and closes it, reading no more than its head.
 fn shed(mut stream: TcpStream, shedding: &Arc<Semaphore>) {
     let Ok(permit) = shedding.clone().try_acquire_owned() else {
         return; // dropped: closed at once
@@ -153,12 +153,22 @@ fn shed(mut stream: TcpStream, shedding: &Arc<Semaphore>) {
             body.len()
         );
         let _ = tokio::time::timeout(SHED_TIMEOUT, async {
+            // The request's head first (what of it comes soon): a client answered before it has
+            // sent its request takes the answer for a broken connection.
+            let mut head = Vec::new();
+            let mut buffer = [0u8; 4096];
+            let soon = tokio::time::Instant::now() + SHED_TIMEOUT / 4;
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD_BYTES {
+                match tokio::time::timeout_at(soon, stream.read(&mut buffer)).await {
+                    Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buffer[..n]),
+                    _ => break,
+                }
+            }
             stream.write_all(answer.as_bytes()).await?;
             stream.shutdown().await?;
-            // Read what the client sent until it closes, so that closing does not reset the
+            // Read what else the client sent until it closes, so that closing does not reset the
             // connection before the client has read the answer.
-            let mut sink = [0u8; 4096];
-            while stream.read(&mut sink).await? > 0 {}
+            while stream.read(&mut buffer).await? > 0 {}
             Ok::<_, std::io::Error>(())
         })
         .await;
@@ -313,7 +323,11 @@ impl Body for TimedBody {
 /// `limits` with at most half the process's descriptors for connections: the rest is for the
 /// database, the partners, logs, and the other servers of the process.
 fn within_descriptor_limit(limits: ServerLimits) -> ServerLimits {
-    let Some(descriptors) = descriptor_limit() else {
+    within(limits, descriptor_limit())
+}
+
+fn within(limits: ServerLimits, descriptors: Option<u64>) -> ServerLimits {
+    let Some(descriptors) = descriptors else {
         return limits;
     };
     let budget = usize::try_from(descriptors / 2).unwrap_or(usize::MAX).saturating_sub(32).max(8);
@@ -363,6 +377,17 @@ mod tests {
         assert!(connections.admit().is_none());
         connections.remove(&second);
         assert!(connections.admit().is_some());
+    }
+
+    #[test]
+    fn connections_keep_under_half_the_descriptor_limit() {
+        let limits = ServerLimits::default();
+        let max = |descriptors| within(limits, descriptors).max_connections;
+        assert_eq!(max(None), 1024);
+        assert_eq!(max(Some(20_000)), 1024);
+        assert_eq!(max(Some(1024)), 480);
+        assert_eq!(max(Some(256)), 96);
+        assert_eq!(max(Some(16)), 8);
     }
 
     #[test]

@@ -120,9 +120,9 @@ pub(super) async fn guard(State(edge): State<Arc<Edge>>, request: Request, next:
     tracing::info!(
         target: "wugan_hub::access",
         method = %method,
-        route = route.as_deref().unwrap_or("-"),
+        route = %route.as_deref().unwrap_or("-"),
         status = response.status().as_u16(),
-        key = key_id.as_deref().unwrap_or("-"),
+        key = %key_id.as_deref().unwrap_or("-"),
         ms = started.elapsed().as_millis() as u64,
         "request"
     );
