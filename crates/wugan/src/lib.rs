@@ -2,6 +2,7 @@
 
 pub mod adjudicate;
 pub mod crashloop;
+pub mod data_dir;
 pub mod demo;
 pub mod faults;
 pub mod his;

@@ -433,9 +433,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate { database_url, data_dir } => {
-            system::private_dir(&data_dir)?;
+            wugan::data_dir::private_dir(&data_dir)?;
             let url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("hub.db").display()));
-            system::prepare_sqlite_file(&url)?;
+            wugan::data_dir::prepare_sqlite_file(&url)?;
             let store = wugan_hub::store::Store::connect(&url).await?;
             let applied = store.migrate().await?;
             println!("migrations applied: {applied:?}");
