@@ -68,7 +68,42 @@ impl Sides<'_> {
         }
         for (name, d) in dp {
             if let Some(t) = tp.get(name) {
+                self.compare_text_rules(&format!("{at}.{name}"), self.resolve_doc(d), &self.resolve_type(t), problems);
                 self.compare(&format!("{at}.{name}"), d, t, problems);
+            }
+        }
+    }
+
+    /// A text field's limits (`maxLength`, `pattern`) are the server's (the edge checks bodies
+    /// against the types' schemas): the document must state the same ones, for every alternative
+    /// of a field given as `oneOf`. A field the document lists as an `enum` is stricter already.
+    fn compare_text_rules(&self, at: &str, doc: &Value, ty: &Value, problems: &mut Vec<String>) {
+        let alternatives = |s: &Value| -> Vec<Value> {
+            match s.get("oneOf").and_then(Value::as_array) {
+                Some(choices) => choices.iter().filter(|c| c.get("type") != Some(&"null".into())).cloned().collect(),
+                None => vec![s.clone()],
+            }
+        };
+        let (docs, types) = (alternatives(doc), alternatives(ty));
+        let is_text = |s: &Value| {
+            s.get("type") == Some(&"string".into()) || s.get("type").and_then(Value::as_array).is_some_and(|t| t.contains(&"string".into()))
+        };
+        for t in types.iter().filter(|t| is_text(t)) {
+            let Some(d) = docs.iter().map(|d| self.resolve_doc(d)).find(|d| is_text(d)) else {
+                problems.push(format!("{at}: text in the Rust type, no text in openapi.json"));
+                continue;
+            };
+            if d.get("enum").is_some() {
+                continue;
+            }
+            for rule in ["maxLength", "minLength", "pattern"] {
+                if d.get(rule) != t.get(rule) {
+                    problems.push(format!(
+                        "{at}: {rule} is {} in openapi.json, {} in the Rust type",
+                        d.get(rule).unwrap_or(&Value::Null),
+                        t.get(rule).unwrap_or(&Value::Null)
+                    ));
+                }
             }
         }
     }

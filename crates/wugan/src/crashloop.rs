@@ -403,7 +403,13 @@ impl Hub {
             name: "hub",
             exe: exe.to_path_buf(),
             args: args.iter().map(|a| a.to_string()).collect(),
-            env: vec![("WUGAN_BANK_SECRET".into(), p.bank_secret.clone())],
+            // No rate limits: the load and the audit's reads are as fast as they can be, and a
+            // 429 is not what this run tests.
+            env: vec![
+                ("WUGAN_BANK_SECRET".into(), p.bank_secret.clone()),
+                ("WUGAN_RATE_PER_KEY".into(), "0".into()),
+                ("WUGAN_RATE_PER_ADDRESS".into(), "0".into()),
+            ],
             log: dir.join("hub.log"),
         };
         Hub { launch, url: p.hub_url.clone(), proc: None }

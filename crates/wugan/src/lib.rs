@@ -4,9 +4,12 @@
 pub mod adjudicate;
 pub mod bench;
 pub mod crashloop;
+pub mod data_dir;
 pub mod demo;
 pub mod faults;
 pub mod his;
+pub mod keys;
 pub mod rng;
+pub mod server;
 pub mod simulate;
 pub mod system;

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
 use wugan::system::{self, SystemOptions};
+use wugan_hub::api::limits::Rate;
 
 #[derive(Parser)]
 #[command(name = "wugan", version, about = "wugan (无感): queue-free, pay-later hospital payments")]
@@ -112,6 +113,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The hub's API keys: list them, issue one, rotate one (the old key keeps working for a grace
+    /// period), revoke one. A new key is printed once; only its hash is kept.
+    Key {
+        #[command(subcommand)]
+        command: KeyArgs,
+        #[arg(long, env = "WUGAN_DATABASE_URL", global = true)]
+        database_url: Option<String>,
+        #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data", global = true)]
+        data_dir: PathBuf,
+    },
     /// Apply the hub's database migrations and exit.
     Migrate {
         #[arg(long, env = "WUGAN_DATABASE_URL")]
@@ -119,6 +130,47 @@ enum Command {
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
         data_dir: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum KeyArgs {
+    /// Every key: id, caller, origin, status, created, last used (never the key).
+    List,
+    /// A new key for an operator or a hospital.
+    Issue {
+        #[arg(long, value_parser = ["operator", "hospital"])]
+        role: String,
+        /// The hospital's code, for a hospital key.
+        #[arg(long)]
+        hospital: Option<String>,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// A new key for the same caller; the old one keeps working for the grace period, then stops.
+    Rotate {
+        key_id: String,
+        #[arg(long, default_value_t = 24)]
+        grace_hours: u64,
+    },
+    /// The key stops working now.
+    Revoke { key_id: String },
+}
+
+impl KeyArgs {
+    fn command(self) -> anyhow::Result<wugan::keys::KeyCommand> {
+        use wugan::keys::KeyCommand;
+        Ok(match self {
+            KeyArgs::List => KeyCommand::List,
+            KeyArgs::Issue { role, hospital, label } => {
+                let role = wugan_hub::model::Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role is operator or hospital"))?;
+                KeyCommand::Issue { role, hospital, label }
+            }
+            KeyArgs::Rotate { key_id, grace_hours } => {
+                KeyCommand::Rotate { key_id, grace: std::time::Duration::from_secs(grace_hours.saturating_mul(3600)) }
+            }
+            KeyArgs::Revoke { key_id } => KeyCommand::Revoke { key_id },
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -193,12 +245,10 @@ enum BankCommand {
         faults: FaultArgs,
         #[arg(long, default_value = "BANK01")]
         bank_code: String,
-        /// Key id of the hub's signing key.
+        /// Key id of the hub's signing key. The shared HMAC secret the hub signs with is read from
+        /// WUGAN_BANK_SECRET only: a flag would show it in the process list.
         #[arg(long, default_value = "hub")]
         key_id: String,
-        /// The shared HMAC secret the hub signs with.
-        #[arg(long, env = "WUGAN_BANK_SECRET")]
-        secret: String,
         /// Folder of the bank's database (bank.db): agreements, holds, statements and events
         /// survive a restart. The same default as `wugan serve`, whose built-in bank it is.
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
@@ -228,7 +278,9 @@ struct ServeArgs {
     bank_code: Option<String>,
     #[arg(long, env = "WUGAN_BANK_KEY_ID")]
     bank_key_id: Option<String>,
-    #[arg(long, env = "WUGAN_BANK_SECRET")]
+    /// The secret the hub signs bank requests with: WUGAN_BANK_SECRET or the config file, never a
+    /// flag (it would show in the process list).
+    #[arg(skip)]
     bank_secret: Option<String>,
     /// The key personal data is encrypted with at rest (64 hex digits), kept apart from the
     /// database; without it, a key is generated into the data folder's credentials.json.
@@ -241,6 +293,26 @@ struct ServeArgs {
     /// Insured persons for the built-in insurance center.
     #[arg(long)]
     persons: Option<PathBuf>,
+    /// Connections served at once (default 1024, and at most half the descriptor limit): one more
+    /// evicts the connection idle the longest; when every one is busy it is answered 503.
+    #[arg(long, env = "WUGAN_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Requests handled at once (default 256); more are answered 503 with Retry-After.
+    #[arg(long, env = "WUGAN_MAX_IN_FLIGHT")]
+    max_in_flight: Option<usize>,
+    /// Seconds a client may take to send a request's head, and a kept-alive connection may sit
+    /// idle (default 10).
+    #[arg(long, env = "WUGAN_HEADER_TIMEOUT_S")]
+    header_timeout_s: Option<u64>,
+    /// Seconds a client may take to send a request's body (default 30).
+    #[arg(long, env = "WUGAN_BODY_TIMEOUT_S")]
+    body_timeout_s: Option<u64>,
+    /// Requests per second per API key, in bursts of up to twice that (default 100; 0: no limit).
+    #[arg(long, env = "WUGAN_RATE_PER_KEY")]
+    rate_per_key: Option<u32>,
+    /// Requests per second per client address, before the key is read (default 200; 0: no limit).
+    #[arg(long, env = "WUGAN_RATE_PER_ADDRESS")]
+    rate_per_address: Option<u32>,
     /// A JSON file with any of these options (snake_case keys); flags and environment win.
     #[arg(long, env = "WUGAN_CONFIG")]
     #[serde(skip)]
@@ -267,12 +339,50 @@ impl ServeArgs {
             opts.bank_code = code;
         }
         opts.bank_key_id = self.bank_key_id.or(file.bank_key_id);
-        opts.bank_secret = self.bank_secret.or(file.bank_secret);
+        opts.bank_secret = std::env::var("WUGAN_BANK_SECRET").ok().filter(|s| !s.is_empty()).or(file.bank_secret);
         opts.persons_file = self.persons.or(file.persons);
         // Only from the environment: a flag would show in the process list, a config file sits
         // beside the data it protects.
         opts.data_key_hex = self.data_key.or_else(|| std::env::var("WUGAN_DATA_KEY").ok()).filter(|k| !k.trim().is_empty());
+        let server = wugan::server::ServerLimits::default();
+        opts.edge.server = wugan::server::ServerLimits {
+            max_connections: self.max_connections.or(file.max_connections).unwrap_or(server.max_connections).max(1),
+            max_in_flight: self.max_in_flight.or(file.max_in_flight).unwrap_or(server.max_in_flight).max(1),
+            header_read_timeout: self.header_timeout_s.or(file.header_timeout_s).map_or(server.header_read_timeout, seconds),
+            body_read_timeout: self.body_timeout_s.or(file.body_timeout_s).map_or(server.body_read_timeout, seconds),
+        };
+        opts.edge.api = wugan_hub::api::EdgeConfig {
+            rate_per_key: Rate::per_second(self.rate_per_key.or(file.rate_per_key).unwrap_or(DEFAULT_RATE_PER_KEY)),
+            rate_per_address: Rate::per_second(self.rate_per_address.or(file.rate_per_address).unwrap_or(DEFAULT_RATE_PER_ADDRESS)),
+        };
         Ok(opts)
+    }
+}
+
+/// `wugan serve`'s rate limits, requests per second: well above what one hospital's HIS sends at its
+/// busiest, well below what a runaway client or a flood would.
+const DEFAULT_RATE_PER_KEY: u32 = 100;
+const DEFAULT_RATE_PER_ADDRESS: u32 = 200;
+
+fn seconds(s: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(s.max(1))
+}
+
+/// A database URL with a password given as a flag shows in the process list: say so.
+fn warn_of_secrets_in_flags() {
+    let args: Vec<String> = std::env::args().collect();
+    let flagged = args.iter().enumerate().filter_map(|(i, a)| match a.strip_prefix("--database-url") {
+        Some("") => args.get(i + 1).map(String::as_str),
+        Some(rest) => rest.strip_prefix('='),
+        None => None,
+    });
+    for url in flagged {
+        let userinfo = url.split_once("://").and_then(|(_, rest)| rest.split_once('@')).map(|(u, _)| u);
+        if userinfo.is_some_and(|u| u.contains(':')) {
+            eprintln!(
+                "wugan: warning: --database-url holds a password, visible to every local user in the process list; use WUGAN_DATABASE_URL"
+            );
+        }
     }
 }
 
@@ -288,6 +398,7 @@ async fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WUGAN_LOG").unwrap_or_else(|_| default_filter.into()))
         .with_writer(std::io::stderr)
         .init();
+    warn_of_secrets_in_flags();
     if let Err(e) = run(cli).await {
         eprintln!("wugan: {e:#}");
         std::process::exit(1);
@@ -313,8 +424,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             wait_for_shutdown().await
         }
         Command::Bank {
-            command: BankCommand::Serve { listen, default_credit_limit_yuan, faults, bank_code, key_id, secret, data_dir, in_memory },
+            command: BankCommand::Serve { listen, default_credit_limit_yuan, faults, bank_code, key_id, data_dir, in_memory },
         } => {
+            let secret = std::env::var("WUGAN_BANK_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .context("set WUGAN_BANK_SECRET to the HMAC secret the hub signs with")?;
             let config = wugan_bank::BankConfig {
                 bank_code: bank_code.clone(),
                 clients: vec![wugan_bank::ClientKey { key_id, secret }],
@@ -356,9 +471,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             opts.progress = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
             wugan::bench::main(opts, json).await
         }
+        Command::Key { command, database_url, data_dir } => {
+            let url = match database_url {
+                Some(url) => url,
+                None => {
+                    let path = data_dir.join("hub.db");
+                    anyhow::ensure!(path.exists(), "no hub database at {} (--data-dir, or --database-url)", path.display());
+                    format!("sqlite://{}", path.display())
+                }
+            };
+            let store = wugan_hub::store::Store::connect(&url).await.context("cannot open the hub's database")?;
+            store.migrate().await?;
+            print!("{}", wugan::keys::run(&store, command.command()?).await?);
+            Ok(())
+        }
         Command::Migrate { database_url, data_dir } => {
-            std::fs::create_dir_all(&data_dir)?;
+            wugan::data_dir::private_dir(&data_dir)?;
             let url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("hub.db").display()));
+            wugan::data_dir::prepare_sqlite_file(&url)?;
             let store = wugan_hub::store::Store::connect(&url).await?;
             let applied = store.migrate().await?;
             println!("migrations applied: {applied:?}");

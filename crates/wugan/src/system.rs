@@ -15,11 +15,21 @@ use wugan_hub::pii::DataKey;
 use wugan_hub::store::Store;
 use wugan_hub::{App, HubConfig};
 
+use crate::data_dir::{owner_only, prepare_sqlite_file, private_dir};
 use crate::faults::{self, FaultPlan};
+use crate::server::ServerLimits;
+use wugan_hub::api::EdgeConfig;
 
-/// Binds `listen` and serves `router` in the background; returns the bound address.
+/// Binds `listen` and serves `router` in the background, within the default limits (see
+/// `server`); returns the bound address.
 pub async fn spawn_server(listen: &str, router: axum::Router) -> anyhow::Result<SocketAddr> {
-    spawn_server_task(listen, router).await.map(|(addr, _)| addr)
+    spawn_server_with(listen, router, ServerLimits::default()).await
+}
+
+/// Like [`spawn_server`], within `limits`.
+pub async fn spawn_server_with(listen: &str, router: axum::Router, limits: ServerLimits) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    serve_on_with(listener, router, limits).map(|(addr, _)| addr)
 }
 
 /// Like [`spawn_server`], with the task's handle so that the server can be stopped.
@@ -28,15 +38,20 @@ pub async fn spawn_server_task(listen: &str, router: axum::Router) -> anyhow::Re
     serve_on(listener, router)
 }
 
-/// Serves `router` on an already bound listener, in the background.
+/// Serves `router` on an already bound listener, in the background, within the default limits.
 pub fn serve_on(listener: tokio::net::TcpListener, router: axum::Router) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_on_with(listener, router, ServerLimits::default())
+}
+
+/// Serves `router` on an already bound listener, in the background, within `limits`. Stopping the
+/// task stops accepting; connections already open are served to their end.
+pub fn serve_on_with(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: ServerLimits,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
-    Ok((addr, task))
+    Ok((addr, crate::server::serve(listener, router, limits)))
 }
 
 /// Secrets and keys of a local installation, kept in the data folder (mode 0600) so that a restart
@@ -87,17 +102,19 @@ impl Credentials {
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Credentials> {
         let path = data_dir.join("credentials.json");
         if path.exists() {
+            owner_only(&path, 0o600)?;
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             return serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()));
         }
         let creds = Credentials::generate()?;
-        std::fs::create_dir_all(data_dir)?;
-        std::fs::write(&path, serde_json::to_string_pretty(&creds)?)?;
+        private_dir(data_dir)?;
+        // Owner-only from its creation: there is no moment at which another user could read it.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
         #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        }
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        std::io::Write::write_all(&mut file, serde_json::to_string_pretty(&creds)?.as_bytes())?;
         Ok(creds)
     }
 }
@@ -133,6 +150,16 @@ pub struct SystemOptions {
     /// `App::resume_unfinished` and `App::sync_bank_events` itself, at moments it chooses rather
     /// than the clock (`wugan simulate`, so that a seed replays).
     pub manual_recovery: bool,
+    /// The limits of every server started (the hub and built-in partners) and the hub's rate limits.
+    pub edge: EdgeOptions,
+}
+
+/// What clients may hold of the servers (`server`) and how often they may call the hub (`api`).
+/// The default has no rate limits; `wugan serve` sets its own.
+#[derive(Clone, Debug, Default)]
+pub struct EdgeOptions {
+    pub server: ServerLimits,
+    pub api: EdgeConfig,
 }
 
 impl SystemOptions {
@@ -213,7 +240,7 @@ fn builtin_bank_config(bank_code: &str, key_id: &str, secret: &str, callback_url
 
 /// Starts the hub, with built-in partners for any not given, on the store the options name.
 pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
-    create_private_dir(&opts.data_dir).with_context(|| format!("cannot create {}", opts.data_dir.display()))?;
+    private_dir(&opts.data_dir)?;
     let mut credentials = Credentials::load_or_create(&opts.data_dir)?;
     if let Some(key_id) = &opts.bank_key_id {
         credentials.bank_key_id = key_id.clone();
@@ -227,7 +254,10 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     let hub_addr = hub_listener.local_addr()?;
     let insurance_url = match &opts.insurance_url {
         Some(url) => url.clone(),
-        None => format!("http://{}", spawn_server("127.0.0.1:0", builtin_insurance(opts.persons_file.as_deref(), &opts.admdvs)?).await?),
+        None => {
+            let insurance = builtin_insurance(opts.persons_file.as_deref(), &opts.admdvs)?;
+            format!("http://{}", spawn_server_with("127.0.0.1:0", insurance, opts.edge.server).await?)
+        }
     };
     let bank_url = match &opts.bank_url {
         Some(url) => url.clone(),
@@ -242,7 +272,7 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
                 }
                 false => builtin_bank_full(code, key_id, secret, clock, callback),
             };
-            format!("http://{}", spawn_server("127.0.0.1:0", bank).await?)
+            format!("http://{}", spawn_server_with("127.0.0.1:0", bank, opts.edge.server).await?)
         }
     };
     // The hub speaks to the partners through a faulty wire when asked to.
@@ -258,6 +288,7 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         Some(url) => url.clone(),
         None => format!("sqlite://{}?mode=rwc", opts.data_dir.join("hub.db").display()),
     };
+    prepare_sqlite_file(&database_url)?;
     let store = Store::connect(&database_url).await.context("cannot open the hub's database")?;
     store.migrate().await.context("cannot migrate the hub's database")?;
     let released = store.release_requests_of_a_dead_process().await?;
@@ -269,6 +300,7 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         store.ensure_api_key(&wugan_hub::api::hash_api_key(&h.api_key), Role::Hospital, Some(&h.code)).await?;
     }
     store.ensure_api_key(&wugan_hub::api::hash_api_key(&credentials.operator_api_key), Role::Operator, None).await?;
+    check_listed_keys(&store, &credentials).await?;
     let config = HubConfig {
         admdvs: opts.admdvs.clone(),
         insurance_url: hub_insurance_url,
@@ -297,19 +329,29 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         let interval = opts.worker_interval.unwrap_or(Duration::from_secs(15));
         tasks.push(wugan_hub::app::spawn_recovery(app.clone(), interval));
     }
-    let (hub_addr, server_task) = serve_on(hub_listener, wugan_hub::api::router(app.clone()))?;
+    let (hub_addr, server_task) = serve_on_with(hub_listener, wugan_hub::api::router_with(app.clone(), &opts.edge.api), opts.edge.server)?;
     tasks.push(server_task);
     Ok(System { app, tasks, hub_url: format!("http://{hub_addr}"), insurance_url, bank_url, credentials, database_url })
 }
 
-/// Creates `dir` (mode 0700: it holds the keys and the databases) if missing; an existing folder
-/// is left as it is.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
+/// The keys credentials.json lists are the installation's own keys: one it no longer lists (a
+/// hospital removed, a key replaced in the file) stops working now, unless a rotation's grace
+/// period is running for it. A listed key that was revoked stays revoked.
+async fn check_listed_keys(store: &Store, credentials: &Credentials) -> anyhow::Result<()> {
+    let listed: Vec<String> = std::iter::once(&credentials.operator_api_key)
+        .chain(credentials.hospitals.iter().map(|h| &h.api_key))
+        .map(|key| wugan_hub::api::hash_api_key(key))
+        .collect();
+    for key_id in store.revoke_unlisted_keys(&listed).await? {
+        tracing::warn!(key = %key_id, "revoked: credentials.json no longer lists this key");
+    }
+    let now = store.now();
+    for hash in &listed {
+        if let Some(key) = store.api_key_by_hash(hash).await?.filter(|k| !k.opens_the_api(&now)) {
+            tracing::warn!(key = %key.key_id, "credentials.json lists a key that was revoked or expired; it stays so");
+        }
+    }
+    Ok(())
 }
 
 impl System {

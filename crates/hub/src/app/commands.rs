@@ -1,13 +1,19 @@
 //! The use cases' commands: what a caller asks for, typed. The API edge reads them from JSON
-//! bodies (`api::parse_object`), refusing unknown fields.
+//! bodies (`api::parse_command`), refusing unknown fields, after [`check_texts`] has held every
+//! text in the body to the rules the command's schema states (the schema openapi.json is checked
+//! against, so the document and the server enforce the same limits).
 
 use super::*;
+use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::Ref;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignRequest {
     /// 01 e-voucher token (医保电子凭证), 02 ID card, 03 social security card.
+    #[schema(schema_with = text::<2>)]
     pub mdtrt_cert_type: String,
+    #[schema(schema_with = text_not_blank::<64>)]
     pub mdtrt_cert_no: String,
     /// Pay the patient's share from the insurance personal account (个人账户) first.
     #[serde(default = "yes")]
@@ -22,8 +28,11 @@ fn yes() -> bool {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
+    #[schema(schema_with = text::<16>)]
     pub method: String,
+    #[schema(schema_with = text::<16>)]
     pub bank_code: String,
+    #[schema(schema_with = card_number)]
     pub card_no: Option<String>,
     pub credit_limit_fen: Option<i64>,
 }
@@ -32,23 +41,35 @@ pub struct PaymentRequest {
 #[serde(deny_unknown_fields)]
 pub struct RegisterVisitRequest {
     /// The hospital's own visit number (院内唯一流水号).
+    #[schema(schema_with = text_not_blank::<30>)]
     pub ipt_otp_no: String,
+    #[schema(schema_with = text::<2>)]
     pub mdtrt_cert_type: String,
+    #[schema(schema_with = text_not_blank::<64>)]
     pub mdtrt_cert_no: String,
     /// 医疗类别; absent, null or empty means 11 (general outpatient), as HIS software sends it.
     #[serde(default, deserialize_with = "blank_as_none")]
+    #[schema(schema_with = optional_text::<6>)]
     pub med_type: Option<String>,
     /// 2201's own fields, which HIS software fills from an earlier 1101: when given, the person
     /// must be this one, and the visit is paid by this insurance of theirs (险种类型).
     #[serde(default, deserialize_with = "blank_as_none")]
+    #[schema(schema_with = optional_text::<30>)]
     pub psn_no: Option<String>,
     #[serde(default, deserialize_with = "blank_as_none")]
+    #[schema(schema_with = optional_text::<6>)]
     pub insutype: Option<String>,
+    #[schema(schema_with = optional_text::<32>)]
     pub begntime: Option<String>,
+    #[schema(schema_with = optional_text::<30>)]
     pub dept_code: Option<String>,
+    #[schema(schema_with = optional_text::<100>)]
     pub dept_name: Option<String>,
+    #[schema(schema_with = optional_text::<30>)]
     pub atddr_no: Option<String>,
+    #[schema(schema_with = optional_text::<50>)]
     pub dr_name: Option<String>,
+    #[schema(schema_with = optional_text::<30>)]
     pub caty: Option<String>,
 }
 
@@ -68,7 +89,7 @@ impl RegisterVisitRequest {
 #[serde(deny_unknown_fields)]
 pub struct FeeUploadRequest {
     /// Fee lines with the national 2204 field names; amounts in yuan as numbers or strings.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(schema_with = fee_lines)]
     pub lines: Vec<Map<String, Value>>,
 }
 
@@ -77,6 +98,7 @@ pub struct FeeUploadRequest {
 pub struct RepayRequest {
     pub amount_fen: i64,
     #[serde(default = "bank_transfer")]
+    #[schema(schema_with = text::<32>)]
     pub source: String,
 }
 
@@ -87,8 +109,11 @@ fn bank_transfer() -> String {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FamilyRequest {
+    #[schema(schema_with = text::<2>)]
     pub mdtrt_cert_type: String,
+    #[schema(schema_with = text_not_blank::<64>)]
     pub mdtrt_cert_no: String,
+    #[schema(schema_with = text::<16>)]
     pub relation: String,
     pub consent: Consent,
 }
@@ -97,8 +122,10 @@ pub struct FamilyRequest {
 #[serde(deny_unknown_fields)]
 pub struct Consent {
     /// `face` (the member's own face verification) or `guardian` (a minor child).
+    #[schema(schema_with = text::<16>)]
     pub method: String,
     /// The verification's transaction id, or the guardianship document's reference.
+    #[schema(schema_with = text_not_blank::<128>)]
     pub reference: String,
 }
 
@@ -129,5 +156,283 @@ pub fn command_parts() -> Vec<(String, serde_json::Value)> {
     fn one<T: utoipa::ToSchema>() -> (String, serde_json::Value) {
         (T::name().to_string(), serde_json::to_value(T::schema()).unwrap_or(serde_json::Value::Null))
     }
-    vec![one::<PaymentRequest>(), one::<Consent>()]
+    vec![one::<PaymentRequest>(), one::<Consent>(), (FEE_LINE.to_string(), fee_line_schema())]
+}
+
+// ---- text rules ----------------------------------------------------------------------------
+
+/// Characters no text field may hold: the C0 and C1 controls and DEL (NUL ends C strings, CR/LF
+/// forge log lines and headers, ESC drives terminals) and the bidirectional overrides and isolates
+/// (they make text read otherwise than it is). Every text the hub takes is stored, echoed in
+/// answers or forwarded to the insurance center, so none may hold them.
+const FORBIDDEN: [(char, char); 4] = [('\u{0}', '\u{1f}'), ('\u{7f}', '\u{9f}'), ('\u{202a}', '\u{202e}'), ('\u{2066}', '\u{2069}')];
+
+/// White space (what `str::trim` removes) that is not already forbidden: a text that must not be
+/// blank holds at least one character outside both sets.
+const BLANK: [(char, char); 8] = [
+    (' ', ' '),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+/// Longest text in a field the schema gives no `maxLength` (the free-form national fields of a fee
+/// line), in characters.
+pub const FREE_TEXT_MAX_CHARS: usize = 500;
+
+/// Name of the fee line schema in openapi.json.
+const FEE_LINE: &str = "FeeLine";
+
+fn is_forbidden(c: char) -> bool {
+    FORBIDDEN.iter().any(|(from, to)| (*from..=*to).contains(&c))
+}
+
+/// A character class body for a JSON Schema (ECMA 262) pattern.
+fn class(ranges: &[(char, char)]) -> String {
+    let escape = |c: char| if (c as u32) < 0x100 { format!("\\x{:02x}", c as u32) } else { format!("\\u{:04x}", c as u32) };
+    ranges.iter().map(|&(from, to)| if from == to { escape(from) } else { format!("{}-{}", escape(from), escape(to)) }).collect()
+}
+
+/// The pattern of every text field: no forbidden character.
+pub fn text_pattern() -> String {
+    format!("^[^{}]*$", class(&FORBIDDEN))
+}
+
+/// The pattern of a text that must not be blank: no forbidden character, and one that is not space.
+pub fn not_blank_pattern() -> String {
+    let forbidden = class(&FORBIDDEN);
+    format!("^[^{forbidden}]*[^{forbidden}{}][^{forbidden}]*$", class(&BLANK))
+}
+
+fn string_of(max_chars: usize) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String).max_length(Some(max_chars)).pattern(Some(text_pattern()))
+}
+
+/// A text field of at most `MAX` characters (a `schema_with` for commands).
+fn text<const MAX: usize>() -> Object {
+    string_of(MAX).build()
+}
+
+fn optional_text<const MAX: usize>() -> Object {
+    string_of(MAX).schema_type(SchemaType::from_iter([Type::String, Type::Null])).build()
+}
+
+fn text_not_blank<const MAX: usize>() -> Object {
+    string_of(MAX).min_length(Some(1)).pattern(Some(not_blank_pattern())).build()
+}
+
+/// A debit card's number: 12 to 19 digits (the use case's `bad_card_no` otherwise).
+fn card_number() -> Object {
+    string_of(19).schema_type(SchemaType::from_iter([Type::String, Type::Null])).pattern(Some("^[0-9]{12,19}$")).build()
+}
+
+fn fee_lines() -> utoipa::openapi::schema::Array {
+    ArrayBuilder::new().items(Ref::from_schema_name(FEE_LINE)).min_items(Some(1)).max_items(Some(MAX_LINES_PER_UPLOAD)).build()
+}
+
+/// A fee line as the edge checks it: the fields the hub reads, with their limits; any other
+/// national field is text (at most [`FREE_TEXT_MAX_CHARS`]), a number, true/false or null, and goes
+/// to the insurance center as sent.
+fn fee_line_schema() -> Value {
+    let text = |max: usize| json!({"type": ["string", "null"], "maxLength": max, "pattern": text_pattern()});
+    let code = |max: usize| json!({"oneOf": [{"type": "string", "minLength": 1, "maxLength": max, "pattern": not_blank_pattern()}, {"type": "number"}]});
+    // Decimals as the use case reads them (its `bad_amount` refuses the rest); no control character fits.
+    let decimal = |pattern: &str| json!({"oneOf": [{"type": "string", "pattern": pattern}, {"type": "number"}]});
+    json!({
+        "type": "object",
+        "required": ["feedetl_sn", "med_list_codg", "det_item_fee_sumamt", "cnt", "pric"],
+        "properties": {
+            "feedetl_sn": code(30),
+            "med_list_codg": code(50),
+            "medins_list_codg": text(50),
+            "det_item_fee_sumamt": decimal(r"^([1-9][0-9]{0,5}(\.[0-9]{1,2})?|0?\.([1-9][0-9]{0,1}|0[1-9])|1000000(\.0{1,2})?)$"),
+            "cnt": decimal(r"^([1-9][0-9]{0,8}(\.[0-9]{1,4})?|0?\.([1-9][0-9]{0,3}|0[1-9][0-9]{0,2}|00[1-9][0-9]{0,1}|000[1-9]))$"),
+            "pric": decimal(r"^([1-9][0-9]{0,8}(\.[0-9]{1,6})?|0?\.([1-9][0-9]{0,5}|0[1-9][0-9]{0,4}|00[1-9][0-9]{0,3}|000[1-9][0-9]{0,2}|0000[1-9][0-9]{0,1}|00000[1-9]))$"),
+            "chrg_bchno": text(30),
+            "fee_ocur_time": text(32),
+        },
+        "additionalProperties": {
+            "oneOf": [{"type": "string", "maxLength": FREE_TEXT_MAX_CHARS, "pattern": text_pattern()}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]
+        },
+    })
+}
+
+/// Holds every text of a command's JSON body to the rules of the command's schema `T`: no
+/// forbidden character anywhere, none longer than its field's `maxLength` ([`FREE_TEXT_MAX_CHARS`]
+/// where the schema names none), and the values of free-form fields are scalars. Shapes and
+/// required fields are left to serde; blank texts to the use cases.
+pub fn check_texts<T: utoipa::ToSchema>(body: &Value) -> Result<(), AppError> {
+    let parts: BTreeMap<String, Value> = command_parts().into_iter().collect();
+    let schema = serde_json::to_value(T::schema()).map_err(|e| AppError::internal(format!("a command's schema: {e}")))?;
+    Texts { parts: &parts }.walk("", body, &schema)
+}
+
+struct Texts<'a> {
+    parts: &'a BTreeMap<String, Value>,
+}
+
+impl Texts<'_> {
+    fn resolve<'v>(&'v self, schema: &'v Value) -> &'v Value {
+        match schema.get("$ref").and_then(Value::as_str).and_then(|r| r.rsplit('/').next()) {
+            Some(name) => self.parts.get(name).unwrap_or(&Value::Null),
+            None => schema,
+        }
+    }
+
+    fn walk(&self, at: &str, value: &Value, schema: &Value) -> Result<(), AppError> {
+        let schema = self.resolve(schema);
+        let schema = match schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
+            Some(choices) => match choices.iter().map(|c| self.resolve(c)).find(|c| type_matches(c, value)) {
+                Some(choice) => choice,
+                None => return Err(AppError::invalid("invalid_request", format!("{} is not of an accepted type", name(at)))),
+            },
+            None => schema,
+        };
+        match value {
+            Value::String(text) => check_text_value(at, text, schema.get("maxLength").and_then(Value::as_u64)),
+            Value::Array(items) => {
+                let item_schema = schema.get("items").unwrap_or(&Value::Null);
+                items.iter().enumerate().try_for_each(|(i, item)| self.walk(&format!("{at}[{i}]"), item, item_schema))
+            }
+            Value::Object(fields) => fields.iter().try_for_each(|(key, field)| {
+                let at = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+                match schema.get("properties").and_then(|p| p.get(key)) {
+                    Some(field_schema) => self.walk(&at, field, field_schema),
+                    None => self.walk(&at, field, schema.get("additionalProperties").filter(|a| a.is_object()).unwrap_or(&Value::Null)),
+                }
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn name(at: &str) -> &str {
+    if at.is_empty() {
+        "the body"
+    } else {
+        at
+    }
+}
+
+/// Whether `schema`'s `type` (one, a list, or none) admits `value`.
+fn type_matches(schema: &Value, value: &Value) -> bool {
+    let admits = |t: &str| match t {
+        "string" => value.is_string(),
+        "number" => value.is_number(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "boolean" => value.is_boolean(),
+        "null" => value.is_null(),
+        "array" => value.is_array(),
+        "object" => value.is_object(),
+        _ => false,
+    };
+    match schema.get("type") {
+        None => true,
+        Some(Value::String(t)) => admits(t) || (value.is_null() && schema.get("nullable") == Some(&Value::Bool(true))),
+        Some(Value::Array(types)) => types.iter().filter_map(Value::as_str).any(admits),
+        Some(_) => false,
+    }
+}
+
+/// The one rule for a text value: no forbidden character, at most `max_chars` characters.
+pub fn check_text_value(at: &str, text: &str, max_chars: Option<u64>) -> Result<(), AppError> {
+    if let Some(c) = text.chars().find(|c| is_forbidden(*c)) {
+        return Err(AppError::invalid(
+            "bad_characters",
+            format!("{} holds a control character or a bidirectional override (U+{:04X})", name(at), c as u32),
+        ));
+    }
+    let max = max_chars.map_or(FREE_TEXT_MAX_CHARS, |m| usize::try_from(m).unwrap_or(usize::MAX));
+    if text.chars().count() > max {
+        return Err(AppError::invalid("field_too_long", format!("{} is longer than {max} characters", name(at))));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    fn check<T: utoipa::ToSchema>(body: Value) -> Result<(), &'static str> {
+        check_texts::<T>(&body).map_err(|e| e.code())
+    }
+
+    #[test]
+    fn forbidden_and_blank_characters_match_what_rust_calls_control_and_white_space() {
+        for c in (0..0x3100u32).chain(0xfeff..0x10000).filter_map(char::from_u32) {
+            assert_eq!(is_forbidden(c), c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'), "{c:?}");
+            let blank = BLANK.iter().any(|(from, to)| (*from..=*to).contains(&c));
+            assert_eq!(c.is_whitespace(), blank || (is_forbidden(c) && c.is_whitespace()), "{c:?}");
+        }
+        assert_eq!(text_pattern(), r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$");
+    }
+
+    #[test]
+    fn every_text_field_of_every_command_states_its_length_and_pattern() {
+        let parts: BTreeMap<String, Value> = command_parts().into_iter().collect();
+        let mut schemas: Vec<(String, Value)> = command_schemas().into_iter().map(|(r, s)| (r.to_string(), s)).collect();
+        schemas.extend(parts.clone());
+        for (name, schema) in schemas {
+            for (field, s) in schema["properties"].as_object().into_iter().flatten() {
+                let is_text = s["type"] == "string" || s["type"].as_array().is_some_and(|t| t.contains(&json!("string")));
+                if is_text {
+                    assert!(s["maxLength"].is_u64() && s["pattern"].is_string(), "{name}: {field} has no maxLength or pattern: {s}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_text_in_a_command_is_held_to_its_field_rules() {
+        let visit = |extra: Value| {
+            let mut body = json!({"ipt_otp_no": "MZ0001", "mdtrt_cert_type": "02", "mdtrt_cert_no": "440301199001011234"});
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            check::<RegisterVisitRequest>(body)
+        };
+        assert_eq!(visit(json!({})), Ok(()));
+        assert_eq!(visit(json!({"dr_name": "王医生", "dept_name": null})), Ok(()));
+        assert_eq!(visit(json!({"ipt_otp_no": "x".repeat(30)})), Ok(()));
+        assert_eq!(visit(json!({"ipt_otp_no": "x".repeat(31)})), Err("field_too_long"));
+        assert_eq!(visit(json!({"dr_name": "王".repeat(51)})), Err("field_too_long"));
+        for bad in ["a\u{0}b", "line\r\nInjected: 1", "\u{1b}[31mred", "\u{85}", "\u{202e}fdp.exe", "\u{2066}x", "\u{7f}"] {
+            assert_eq!(visit(json!({ "dr_name": bad })), Err("bad_characters"), "{bad:?}");
+        }
+        // Nested objects and their texts: the sign-up's payment, a family member's consent.
+        let sign = |card: &str| {
+            check::<SignRequest>(
+                json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": "4403", "payment": {"method": "debit_card", "bank_code": "BANK01", "card_no": card}}),
+            )
+        };
+        assert_eq!(sign("6222020200000001"), Ok(()));
+        assert_eq!(sign("62220202\u{0}"), Err("bad_characters"));
+        let consent = |reference: &str| {
+            check::<FamilyRequest>(
+                json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": "4403", "relation": "child", "consent": {"method": "face", "reference": reference}}),
+            )
+        };
+        assert_eq!(consent(&"r".repeat(128)), Ok(()));
+        assert_eq!(consent(&"r".repeat(129)), Err("field_too_long"));
+    }
+
+    #[test]
+    fn fee_lines_hold_texts_numbers_and_flags_only() {
+        let line = |extra: Value| {
+            let mut line = json!({"feedetl_sn": "1", "med_list_codg": 1, "det_item_fee_sumamt": "10.00", "cnt": 1, "pric": "10"});
+            line.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            check::<FeeUploadRequest>(json!({ "lines": [line] }))
+        };
+        assert_eq!(line(json!({})), Ok(()));
+        assert_eq!(line(json!({"rxno": "R1", "prd_days": 3, "hosp_appr_flag": true, "memo": null})), Ok(()));
+        assert_eq!(line(json!({"memo": "m".repeat(FREE_TEXT_MAX_CHARS)})), Ok(()));
+        assert_eq!(line(json!({"memo": "m".repeat(FREE_TEXT_MAX_CHARS + 1)})), Err("field_too_long"));
+        assert_eq!(line(json!({"memo": "a\u{202e}b"})), Err("bad_characters"));
+        assert_eq!(line(json!({"feedetl_sn": "s".repeat(31)})), Err("field_too_long"));
+        assert_eq!(line(json!({"feedetl_sn": 12})), Ok(()));
+        assert_eq!(line(json!({"rxno": {"nested": "object"}})), Err("invalid_request"));
+        assert_eq!(line(json!({"rxno": ["a"]})), Err("invalid_request"));
+    }
 }

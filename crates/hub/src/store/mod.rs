@@ -5,12 +5,14 @@
 //! deadlock upgrading read locks; PostgreSQL takes row locks itself.
 
 mod agreements;
+mod api_keys;
 mod journal;
 mod settlements;
 mod visits;
 
 use crate::clock::{timestamp, Clock};
 use crate::model::*;
+pub use api_keys::{key_id_of, ApiKeyRow, KeyOrigin, KeyStatus, LAST_USE_RESOLUTION};
 use journal::post_transfer;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
@@ -27,6 +29,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "account_repayments", include_str!("../../migrations/0002_account_repayments.sql")),
     (3, "lookup_indexes", include_str!("../../migrations/0003_lookup_indexes.sql")),
     (4, "states_checked", include_str!("../../migrations/0004_states_checked.sql")),
+    (5, "api_key_lifecycle", include_str!("../../migrations/0005_api_key_lifecycle.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
@@ -170,29 +173,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn ensure_api_key(&self, key_hash: &str, role: Role, hospital_code: Option<&str>) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query(
-            "INSERT INTO api_keys (key_hash, role, hospital_code, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (key_hash) DO NOTHING",
-        )
-        .bind(key_hash)
-        .bind(role.as_str())
-        .bind(hospital_code.map(str::to_string))
-        .bind(self.now())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn find_caller(&self, key_hash: &str) -> StoreResult<Option<Caller>> {
-        let row =
-            sqlx::query("SELECT role, hospital_code FROM api_keys WHERE key_hash = $1").bind(key_hash).fetch_optional(&self.pool).await?;
-        Ok(row.and_then(|r| {
-            let role = Role::parse(&r.get::<String, _>("role"))?;
-            Some(Caller { role, hospital_code: r.get::<Option<String>, _>("hospital_code") })
-        }))
-    }
-
     pub async fn hospital_exists(&self, code: &str) -> StoreResult<bool> {
         Ok(sqlx::query("SELECT code FROM hospitals WHERE code = $1").bind(code).fetch_optional(&self.pool).await?.is_some())
     }
@@ -305,7 +285,7 @@ mod migration_tests {
         for (version, _, sql) in MIGRATIONS {
             let statements = sql_statements(sql);
             assert!(!statements.is_empty(), "migration {version}");
-            let known = ["CREATE", "INSERT", "DROP", "ALTER"];
+            let known = ["CREATE", "INSERT", "DROP", "ALTER", "UPDATE"];
             assert!(statements.iter().all(|s| known.iter().any(|k| s.starts_with(k))), "migration {version}: {statements:?}");
         }
     }

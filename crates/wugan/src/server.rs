@@ -1,0 +1,404 @@
+//! How every server of this binary listens (the hub, the insurance center, the bank, the fault
+//! proxies): one accept loop that puts a limit on everything a client can hold, so that slow,
+//! stalled or idle clients cannot keep a server from the others.
+//!
+//! - Connections: at most [`ServerLimits::max_connections`], kept under half the process's
+//!   descriptor limit. One more evicts the connection idle the longest (no request in progress: a
+//!   kept-alive connection, one that never sent a request, one still sending its head); when every
+//!   connection has a request in progress, the newcomer is answered 503 with `Retry-After`, not
+//!   left waiting.
+//! - A request's head must arrive within `header_read_timeout`, counted from when the server starts
+//!   waiting for it, so this is also how long a kept-alive connection may sit idle. Heads are at
+//!   most 64 KiB.
+//! - A request's body must arrive within `body_read_timeout` of its head (handlers that read it get
+//!   an error of kind `TimedOut`; the hub answers 408).
+//! - At most `max_in_flight` requests are handled at once; more are answered 503 with `Retry-After`.
+//!
+//! Connections are served by tasks of their own, as `axum::serve` does: stopping the accept loop
+//! stops new connections, not the ones already open.
+
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, Semaphore};
+use tower_service::Service;
+
+/// What a server lets each client hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub max_connections: usize,
+    pub max_in_flight: usize,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> ServerLimits {
+        ServerLimits {
+            max_connections: 1024,
+            max_in_flight: 256,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The largest request head, in bytes.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// How long an evicted connection may finish the answer it is writing.
+const EVICTION_GRACE: Duration = Duration::from_secs(5);
+/// Connections being answered 503 at once; beyond, a newcomer is closed at once.
+const SHEDDING_AT_ONCE: usize = 64;
+/// How long the 503 to a shed connection may take.
+const SHED_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Serves `router` on `listener` in the background, within `limits`.
+pub fn serve(listener: TcpListener, router: axum::Router, limits: ServerLimits) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(accept_loop(listener, router, within_descriptor_limit(limits)))
+}
+
+async fn accept_loop(listener: TcpListener, router: axum::Router, limits: ServerLimits) {
+    let connections = Arc::new(Connections::new(limits.max_connections));
+    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
+    let shedding = Arc::new(Semaphore::new(SHEDDING_AT_ONCE));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors, or a connection reset before it was accepted: wait a little
+                // rather than spin.
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        match connections.admit() {
+            Some(connection) => {
+                let shared = Shared { router: router.clone(), in_flight: in_flight.clone(), limits };
+                let registered = Registered { connections: connections.clone(), connection };
+                tokio::spawn(serve_connection(stream, peer, registered, shared));
+            }
+            None => shed(stream, &shedding),
+        }
+    }
+}
+
+/// What every connection of a server shares.
+struct Shared {
+    router: axum::Router,
+    in_flight: Arc<Semaphore>,
+    limits: ServerLimits,
+}
+
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, registered: Registered, shared: Shared) {
+    let connection = registered.connection.clone();
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        let busy = Busy::start(connection.clone());
+        let permit = shared.in_flight.clone().try_acquire_owned().ok();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let request = request.map(|body| TimedBody::new(body, shared.limits.body_read_timeout));
+        let mut router = shared.router.clone();
+        async move {
+            let _busy = busy;
+            match permit {
+                Some(_permit) => router.call(request).await,
+                None => Ok::<_, Infallible>(overloaded("requests")),
+            }
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(shared.limits.header_read_timeout).max_buf_size(MAX_HEAD_BYTES);
+    let serving = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(serving);
+    tokio::select! {
+        _ = serving.as_mut() => {}
+        _ = registered.connection.evicted.notified() => {
+            serving.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(EVICTION_GRACE, serving.as_mut()).await;
+        }
+    }
+}
+
+/// 503 with `Retry-After`: the server is at its limit of `what`.
+fn overloaded(what: &str) -> Response {
+    let body =
+        serde_json::json!({"error": {"code": "overloaded", "message": format!("the server is at its limit of {what}; retry shortly")}});
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+    response
+}
+
+/// Answers a connection over the limit with 503 and closes it, reading no more than its head.
+fn shed(mut stream: TcpStream, shedding: &Arc<Semaphore>) {
+    let Ok(permit) = shedding.clone().try_acquire_owned() else {
+        return; // dropped: closed at once
+    };
+    tokio::spawn(async move {
+        let _permit = permit;
+        let body = r#"{"error":{"code":"overloaded","message":"the server is at its limit of connections; retry shortly"}}"#;
+        let answer = format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = tokio::time::timeout(SHED_TIMEOUT, async {
+            // The request's head first (what of it comes soon): a client answered before it has
+            // sent its request takes the answer for a broken connection.
+            let mut head = Vec::new();
+            let mut buffer = [0u8; 4096];
+            let soon = tokio::time::Instant::now() + SHED_TIMEOUT / 4;
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD_BYTES {
+                match tokio::time::timeout_at(soon, stream.read(&mut buffer)).await {
+                    Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buffer[..n]),
+                    _ => break,
+                }
+            }
+            stream.write_all(answer.as_bytes()).await?;
+            stream.shutdown().await?;
+            // Read what else the client sent until it closes, so that closing does not reset the
+            // connection before the client has read the answer.
+            while stream.read(&mut buffer).await? > 0 {}
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+    });
+}
+
+/// The open connections, and which of them may be evicted.
+struct Connections {
+    max: usize,
+    started: Instant,
+    table: Mutex<Table>,
+}
+
+struct Table {
+    next_id: u64,
+    open: HashMap<u64, Arc<Connection>>,
+    /// Open connections not being evicted: the ones the limit counts.
+    counted: usize,
+}
+
+struct Connection {
+    id: u64,
+    /// The server's start, which `idle_since_ms` counts from.
+    epoch: Instant,
+    requests: AtomicUsize,
+    /// Since when no request is in progress, in ms since the server started.
+    idle_since_ms: AtomicU64,
+    evicting: AtomicBool,
+    evicted: Notify,
+}
+
+impl Connections {
+    fn new(max: usize) -> Connections {
+        Connections { max, started: Instant::now(), table: Mutex::new(Table { next_id: 0, open: HashMap::new(), counted: 0 }) }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Room for one more connection, made by evicting the one idle the longest if need be.
+    fn admit(&self) -> Option<Arc<Connection>> {
+        let mut table = self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if table.counted >= self.max {
+            // Evicted connections still hold a descriptor until they close: bound those too.
+            if table.open.len() > self.max + self.max / 4 {
+                return None;
+            }
+            let idle = table.open.values().filter(|c| !c.evicting.load(Ordering::SeqCst) && c.requests.load(Ordering::SeqCst) == 0);
+            let victim = idle.min_by_key(|c| c.idle_since_ms.load(Ordering::SeqCst))?.clone();
+            victim.evicting.store(true, Ordering::SeqCst);
+            victim.evicted.notify_one();
+            table.counted -= 1;
+        }
+        let id = table.next_id;
+        table.next_id += 1;
+        let connection = Arc::new(Connection {
+            id,
+            epoch: self.started,
+            requests: AtomicUsize::new(0),
+            idle_since_ms: AtomicU64::new(self.now_ms()),
+            evicting: AtomicBool::new(false),
+            evicted: Notify::new(),
+        });
+        table.open.insert(id, connection.clone());
+        table.counted += 1;
+        Some(connection)
+    }
+
+    fn remove(&self, connection: &Connection) {
+        let mut table = self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if table.open.remove(&connection.id).is_some() && !connection.evicting.load(Ordering::SeqCst) {
+            table.counted -= 1;
+        }
+    }
+}
+
+/// A connection in the table, removed when its task ends however it ends.
+struct Registered {
+    connections: Arc<Connections>,
+    connection: Arc<Connection>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.connections.remove(&self.connection);
+    }
+}
+
+/// A request in progress on a connection (which may not be evicted meanwhile).
+struct Busy {
+    connection: Arc<Connection>,
+}
+
+impl Busy {
+    fn start(connection: Arc<Connection>) -> Busy {
+        connection.requests.fetch_add(1, Ordering::SeqCst);
+        Busy { connection }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let now_ms = self.connection.epoch.elapsed().as_millis() as u64;
+        self.connection.idle_since_ms.store(now_ms, Ordering::SeqCst);
+        self.connection.requests.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A request body that fails with `TimedOut` once its deadline passes.
+pub struct TimedBody {
+    inner: Incoming,
+    timeout: Duration,
+    started: tokio::time::Instant,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl TimedBody {
+    fn new(inner: Incoming, timeout: Duration) -> TimedBody {
+        TimedBody { inner, timeout, started: tokio::time::Instant::now(), deadline: None }
+    }
+}
+
+impl Body for TimedBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        let deadline = self.started + self.timeout;
+        let sleep = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match std::future::Future::poll(sleep.as_mut(), cx) {
+            Poll::Ready(()) => {
+                let timed_out = std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body did not arrive in time");
+                Poll::Ready(Some(Err(timed_out.into())))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// `limits` with at most half the process's descriptors for connections: the rest is for the
+/// database, the partners, logs, and the other servers of the process.
+fn within_descriptor_limit(limits: ServerLimits) -> ServerLimits {
+    within(limits, descriptor_limit())
+}
+
+fn within(limits: ServerLimits, descriptors: Option<u64>) -> ServerLimits {
+    let Some(descriptors) = descriptors else {
+        return limits;
+    };
+    let budget = usize::try_from(descriptors / 2).unwrap_or(usize::MAX).saturating_sub(32).max(8);
+    if budget < limits.max_connections {
+        tracing::warn!(descriptors, max_connections = budget, "connections limited by the descriptor limit (ulimit -n)");
+    }
+    ServerLimits { max_connections: limits.max_connections.min(budget), ..limits }
+}
+
+#[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not on every unix
+fn descriptor_limit() -> Option<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct it is given and reads nothing else.
+    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+fn descriptor_limit() -> Option<u64> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn busy(c: &Arc<Connection>) {
+        c.requests.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn one_connection_over_the_limit_evicts_the_longest_idle_or_is_refused() {
+        let connections = Connections::new(2);
+        let first = connections.admit().expect("room");
+        let second = connections.admit().expect("room");
+        second.idle_since_ms.store(1, Ordering::SeqCst);
+        // Full: the third evicts the one idle the longest.
+        let third = connections.admit().expect("an idle one makes room");
+        assert!(first.evicting.load(Ordering::SeqCst) && !second.evicting.load(Ordering::SeqCst));
+        // When every counted connection is busy, there is no room.
+        busy(&second);
+        busy(&third);
+        assert!(connections.admit().is_none());
+        // An evicted connection that closes frees nothing the limit counted; a counted one does.
+        connections.remove(&first);
+        assert!(connections.admit().is_none());
+        connections.remove(&second);
+        assert!(connections.admit().is_some());
+    }
+
+    #[test]
+    fn connections_keep_under_half_the_descriptor_limit() {
+        let limits = ServerLimits::default();
+        let max = |descriptors| within(limits, descriptors).max_connections;
+        assert_eq!(max(None), 1024);
+        assert_eq!(max(Some(20_000)), 1024);
+        assert_eq!(max(Some(1024)), 480);
+        assert_eq!(max(Some(256)), 96);
+        assert_eq!(max(Some(16)), 8);
+    }
+
+    #[test]
+    fn evicted_connections_still_closing_are_bounded_too() {
+        let connections = Connections::new(4);
+        let mut admitted = Vec::new();
+        while let Some(c) = connections.admit() {
+            admitted.push(c);
+            assert!(admitted.len() < 100, "no bound");
+        }
+        // 4 counted, and at most a quarter more on their way out.
+        assert_eq!(admitted.len(), 4 + 4 / 4 + 1);
+    }
+}
