@@ -46,6 +46,7 @@ mod http;
 mod identify;
 mod inpatient;
 mod input;
+mod journal;
 mod lookup;
 mod outpatient;
 mod person;
@@ -55,10 +56,12 @@ mod state;
 mod tx;
 
 pub use center::{InsuranceCenter, InsuranceConfig};
+pub use clock::{Clock, SystemClock};
 pub use error::TxError;
 pub use faults::Faults;
 pub use files::{load_persons_jsonl, load_policy_file};
 pub use http::{router, CALL_SERVICE_PATH};
+pub use journal::Unrecorded;
 pub use person::{parse_persons_jsonl, sample_persons, Person};
 pub use state::{PersonView, SettlementSummary};
 
