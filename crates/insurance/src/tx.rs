@@ -1,4 +1,5 @@
-//! Dispatch by infno: the one place that knows which module handles which transaction (交易).
+//! Dispatch by infno: the one place that knows which module handles which transaction (交易), and
+//! which transactions only read.
 //! The handlers never come back here; see the layering in `lib.rs`.
 
 use crate::ctx::{Ctx, Kind};
