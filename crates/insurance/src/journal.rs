@@ -264,3 +264,57 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &[(u64, Entry)]) -> Res
     }
     tx.commit().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u32) -> Entry {
+        Entry::HospitalGrade { fixmedins_code: format!("H{n}"), grade: 1 }
+    }
+
+    async fn opened(label: &str) -> (Opened, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("wugan-journal-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let meta = Meta { admdvs: "440300".into(), seq_start: 7 };
+        (open(&dir.join("j.db"), meta).await.expect("opens"), dir)
+    }
+
+    #[tokio::test]
+    async fn entries_come_back_in_order_and_the_meta_of_the_first_open_stays() {
+        let (opened, dir) = opened("order").await;
+        let journal = opened.start(0);
+        for n in 1..=3 {
+            journal.append(entry(n));
+        }
+        journal.flushed().await.expect("on disk");
+        drop(journal);
+        let other = Meta { admdvs: "440300".into(), seq_start: 99 };
+        // The writer closes the file as it ends, and the lock goes with it.
+        let mut reopened = None;
+        for _ in 0..5 {
+            reopened = open(&dir.join("j.db"), other.clone()).await.ok();
+            if reopened.is_some() {
+                break;
+            }
+        }
+        let mut again = reopened.expect("reopens once the writer is done");
+        assert_eq!(again.meta.seq_start, 7);
+        let read = again.page(1, 10).await.expect("reads");
+        assert_eq!(read, vec![(2, entry(2)), (3, entry(3))]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_stops_the_journal_for_good() {
+        let (mut opened, dir) = opened("failed").await;
+        sqlx::query("DROP TABLE journal").execute(&mut opened.conn).await.expect("dropped");
+        let journal = opened.start(0);
+        journal.append(entry(1));
+        assert_eq!(journal.flushed().await, Err(Unrecorded));
+        assert!(journal.failed());
+        journal.append(entry(2));
+        assert_eq!(journal.flushed().await, Err(Unrecorded), "nothing is recorded after a failure");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
