@@ -1,18 +1,26 @@
 //! The insurance center: configuration, the clock, and `call` — one request body in, one reply out,
 //! with msgid replay (the hub retries a timed-out call with the same msgid and must get the first
 //! answer, never a second settlement).
+//!
+//! In memory ([`InsuranceCenter::new`]) or persistent ([`InsuranceCenter::open`]): a persistent
+//! center journals every request that may change state (`journal`) and answers only once the entry
+//! is on disk; at start it replays the journal through the same handlers, at the clock readings
+//! they first ran at, and checks that each reply comes out as it was sent.
 
-use crate::clock::Now;
+use crate::clock::{Clock, Now, SystemClock};
 use crate::ctx::Ctx;
 use crate::envelope::{reply, Envelope, ReplyStamp};
 use crate::error::TxError;
 use crate::faults::{FaultInjector, Faults};
+use crate::journal::{self, Entry, Journal, Meta, Opened, Unrecorded};
 use crate::person::Person;
 use crate::state::{PersonView, SettlementSummary, State, StoredReply};
-use crate::tx::dispatch;
+use crate::tx::{changes_state, dispatch};
+use anyhow::Context;
 use serde_json::Value;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use wugan_policy::PolicySet;
 
 pub struct InsuranceConfig {
@@ -22,7 +30,7 @@ pub struct InsuranceConfig {
     pub persons: Vec<Person>,
 }
 
-/// A regional insurance platform in memory. `Send + Sync`: share it in an `Arc`.
+/// A regional insurance platform. `Send + Sync`: share it in an `Arc`.
 pub struct InsuranceCenter {
     admdvs: String,
     policy: PolicySet,
@@ -31,24 +39,62 @@ pub struct InsuranceCenter {
     ref_serial: AtomicU64,
     /// Injected faults at the HTTP edge (off unless [`InsuranceCenter::with_faults`]).
     faults: FaultInjector,
+    clock: Arc<dyn Clock>,
+    /// Where a persistent center records what it did; `None` in memory.
+    journal: Option<Journal>,
 }
 
+/// Journal entries read per query at start-up (bounds the memory replay needs).
+const REPLAY_PAGE: u32 = 1_000;
+
 impl InsuranceCenter {
+    /// A center in memory: a restart forgets everything (tests, `simulate`, `demo`).
     pub fn new(config: InsuranceConfig) -> anyhow::Result<InsuranceCenter> {
-        let admdvs_ok = config.admdvs.len() == 6 && config.admdvs.bytes().all(|b| b.is_ascii_digit());
-        anyhow::ensure!(admdvs_ok, "admdvs must be a 6-digit division code, got '{}'", config.admdvs);
-        config.policy.validate()?;
-        let now = Now::current();
-        // Ids embed the date and a serial; starting the serial at the time of day keeps ids from a
-        // restarted center (state is in memory) distinct from the ones it issued earlier that day.
-        let seq_start = now.seconds_of_day() * 10_000;
-        Ok(InsuranceCenter {
-            state: Mutex::new(State::new(config.persons, seq_start)?),
-            admdvs: config.admdvs,
-            policy: config.policy,
-            ref_serial: AtomicU64::new(seq_start),
+        InsuranceCenter::new_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// A center in memory reading `clock`.
+    pub fn new_with_clock(config: InsuranceConfig, clock: Arc<dyn Clock>) -> anyhow::Result<InsuranceCenter> {
+        check(&config)?;
+        let seq_start = first_serial(&Now::read(&*clock));
+        let state = State::new(config.persons, seq_start)?;
+        Ok(InsuranceCenter::assemble(config.admdvs, config.policy, state, clock, None))
+    }
+
+    /// A persistent center on the journal at `path` (created if missing): what it did before a
+    /// restart is replayed, so a restart changes nothing a caller can see.
+    pub async fn open(config: InsuranceConfig, path: &Path) -> anyhow::Result<InsuranceCenter> {
+        InsuranceCenter::open_with_clock(config, path, Arc::new(SystemClock)).await
+    }
+
+    /// A persistent center reading `clock`. Refuses a journal of another region, and one whose
+    /// replay answers differently from what was sent (the persons file or the policy changed).
+    pub async fn open_with_clock(config: InsuranceConfig, path: &Path, clock: Arc<dyn Clock>) -> anyhow::Result<InsuranceCenter> {
+        check(&config)?;
+        let fresh = Meta { admdvs: config.admdvs.clone(), seq_start: first_serial(&Now::read(&*clock)) };
+        let mut opened = journal::open(path, fresh).await?;
+        let region = &opened.meta.admdvs;
+        anyhow::ensure!(*region == config.admdvs, "{} is the journal of region {region}, not {}", path.display(), config.admdvs);
+        let mut state = State::new(config.persons, opened.meta.seq_start)?;
+        let started = std::time::Instant::now();
+        let last = replay_journal(&mut opened, &mut state, &config.admdvs, &config.policy)
+            .await
+            .with_context(|| format!("replaying {}", path.display()))?;
+        tracing::info!(entries = last, ms = started.elapsed().as_millis() as u64, journal = %path.display(), "insurance journal replayed");
+        let journal = opened.start(last);
+        Ok(InsuranceCenter::assemble(config.admdvs, config.policy, state, clock, Some(journal)))
+    }
+
+    fn assemble(admdvs: String, policy: PolicySet, state: State, clock: Arc<dyn Clock>, journal: Option<Journal>) -> InsuranceCenter {
+        InsuranceCenter {
+            admdvs,
+            policy,
+            state: Mutex::new(state),
+            ref_serial: AtomicU64::new(first_serial(&Now::read(&*clock))),
             faults: FaultInjector::new(Faults::default()),
-        })
+            clock,
+            journal,
+        }
     }
 
     /// Turns on fault injection (latency, refusals, errors, timeouts after commit, duplicate
@@ -71,14 +117,40 @@ impl InsuranceCenter {
     }
 
     /// Sets a hospital's grade (1, 2, 3) for ratio and deductible tables; unknown hospitals are grade 3.
+    /// A persistent center journals it like a transaction (settlements depend on it).
     pub fn set_hospital_grade(&self, fixmedins_code: &str, grade: u32) {
-        self.lock().hosp_grades.insert(fixmedins_code.to_string(), grade);
+        let mut state = self.lock();
+        state.hosp_grades.insert(fixmedins_code.to_string(), grade);
+        if let Some(journal) = &self.journal {
+            journal.append(Entry::HospitalGrade { fixmedins_code: fixmedins_code.to_string(), grade });
+        }
     }
 
-    /// Handles one national-interface request body and returns the reply envelope. Never fails:
-    /// every problem is an infcode -1 reply.
-    pub fn call(&self, body: &[u8]) -> Value {
-        let now = Now::current();
+    /// Handles one national-interface request body and returns the reply envelope: every business
+    /// problem is an infcode -1 reply. A persistent center answers once the request (and everything
+    /// before it) is on disk; `Unrecorded` when its journal cannot be written.
+    pub async fn call(&self, body: &[u8]) -> Result<Value, Unrecorded> {
+        if self.journal.as_ref().is_some_and(Journal::failed) {
+            return Err(Unrecorded);
+        }
+        let response = self.apply(body);
+        self.flushed().await?;
+        Ok(response)
+    }
+
+    /// Waits until everything the center has done so far is on disk (at once in memory). A reply,
+    /// or a view, may show only what a restart keeps.
+    pub async fn flushed(&self) -> Result<(), Unrecorded> {
+        match &self.journal {
+            Some(journal) => journal.flushed().await,
+            None => Ok(()),
+        }
+    }
+
+    /// The request applied to the state under the lock, and journaled there (so the journal's
+    /// order is the order of the state's changes).
+    fn apply(&self, body: &[u8]) -> Value {
+        let now = Now::read(&*self.clock);
         let stamp = ReplyStamp {
             inf_refmsgid: format!(
                 "{}{}{:010}",
@@ -100,13 +172,16 @@ impl InsuranceCenter {
             let refused = TxError::new("报文ID已用于其他请求", format!("msgid {} was already used for a different request", env.msgid));
             return reply(&stamp, Err(refused));
         }
-        let ctx = Ctx { env: &env, now: &now, admdvs: &self.admdvs, policy: &self.policy };
-        let result = dispatch(&mut state, &ctx);
-        if let Err(e) = &result {
-            tracing::info!(infno = %env.infno, msgid = %env.msgid, error = %e.message, "insurance transaction refused");
+        let journal = self.journal.as_ref().filter(|_| changes_state(&env.infno));
+        let (infno, msgid) = (env.infno.clone(), env.msgid.clone());
+        let response = run(&mut state, env, &now, &stamp, &self.admdvs, &self.policy);
+        if response["infcode"] != 0 {
+            tracing::info!(infno = %infno, msgid = %msgid, error = %response["err_msg"], "insurance transaction refused");
         }
-        let response = reply(&stamp, result);
-        state.replies.insert(env.msgid.clone(), StoredReply { infno: env.infno, input: env.input, response: response.clone() });
+        if let Some(journal) = journal {
+            let body = String::from_utf8_lossy(body).into_owned();
+            journal.append(Entry::Request { infno, msgid, body, at_unix_ns: now.unix_nanos(), response: response.to_string() });
+        }
         response
     }
 
@@ -134,9 +209,87 @@ impl InsuranceCenter {
         Some(view)
     }
 
+    /// Everything a restart must keep, in a canonical text (for tests comparing two centers): the
+    /// state without the replies to reads and without the per-process reply serial.
+    #[doc(hidden)]
+    pub fn state_dump(&self) -> String {
+        self.lock().dump(|reply| changes_state(&reply.infno))
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-applied transaction (each validates
         // before it mutates), so the state is still consistent: keep serving.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+fn check(config: &InsuranceConfig) -> anyhow::Result<()> {
+    let admdvs_ok = config.admdvs.len() == 6 && config.admdvs.bytes().all(|b| b.is_ascii_digit());
+    anyhow::ensure!(admdvs_ok, "admdvs must be a 6-digit division code, got '{}'", config.admdvs);
+    config.policy.validate()?;
+    Ok(())
+}
+
+/// Ids embed the date and a serial; starting the serial at the time of day keeps the ids of a
+/// center started later that day (in memory: a restart) distinct from the ones issued before.
+fn first_serial(now: &Now) -> u64 {
+    now.seconds_of_day() * 10_000
+}
+
+/// Runs a request that is not a msgid replay and keeps its reply for msgid replay.
+fn run(state: &mut State, env: Envelope, now: &Now, stamp: &ReplyStamp, admdvs: &str, policy: &PolicySet) -> Value {
+    let ctx = Ctx { env: &env, now, admdvs, policy };
+    let response = reply(stamp, dispatch(state, &ctx));
+    state.replies.insert(env.msgid.clone(), StoredReply { infno: env.infno, input: env.input, response: response.clone() });
+    response
+}
+
+/// Replays the whole journal, a page at a time; returns the position of the last entry.
+async fn replay_journal(opened: &mut Opened, state: &mut State, admdvs: &str, policy: &PolicySet) -> anyhow::Result<u64> {
+    let mut last = 0;
+    loop {
+        let page = opened.page(last, REPLAY_PAGE).await?;
+        let Some(&(next, _)) = page.last() else { return Ok(last) };
+        for (pos, entry) in page {
+            replay(state, entry, admdvs, policy).with_context(|| format!("journal entry {pos}"))?;
+        }
+        last = next;
+    }
+}
+
+/// Applies one journal entry at start-up: a request runs again at the clock reading it first ran
+/// at, and must answer exactly what was sent then (same stamp, same output).
+fn replay(state: &mut State, entry: Entry, admdvs: &str, policy: &PolicySet) -> anyhow::Result<()> {
+    let (body, at_unix_ns, response) = match entry {
+        Entry::HospitalGrade { fixmedins_code, grade } => {
+            state.hosp_grades.insert(fixmedins_code, grade);
+            return Ok(());
+        }
+        Entry::Request { body, at_unix_ns, response, .. } => (body, at_unix_ns, response),
+    };
+    let now = Now::from_unix_nanos(at_unix_ns).ok_or_else(|| anyhow::anyhow!("clock reading {at_unix_ns} out of range"))?;
+    let env = Envelope::parse(body.as_bytes()).map_err(|e| anyhow::anyhow!("the request does not parse: {}", e.message))?;
+    let sent: SentStamp = serde_json::from_str(&response).context("the reply sent does not parse")?;
+    let stamp = ReplyStamp { inf_refmsgid: sent.inf_refmsgid, time: sent.refmsg_time };
+    let (infno, msgid) = (env.infno.clone(), env.msgid.clone());
+    // Compared as text: the reply is serialized the same way it was when it was sent.
+    let again = run(state, env, &now, &stamp, admdvs, policy).to_string();
+    anyhow::ensure!(
+        again == response,
+        "{infno} msgid {msgid} answers differently from the reply sent (were the persons file or the policy changed?)\n sent: {}\n now:  {}",
+        clip(&response),
+        clip(&again),
+    );
+    Ok(())
+}
+
+/// The stamp of a reply sent (the rest of it is compared as text).
+#[derive(serde::Deserialize)]
+struct SentStamp {
+    inf_refmsgid: String,
+    refmsg_time: String,
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(600).collect()
 }

@@ -1,9 +1,24 @@
 //! The wall clock, read once per request at the center's edge; transactions get it in their context
-//! and never read the clock themselves.
+//! and never read the clock themselves. The journal keeps each reading, so that a restart replays a
+//! transaction at the time it first ran.
 
 use time::macros::{format_description, offset};
 use time::OffsetDateTime;
 use wugan_policy::Date;
+
+/// Where the center reads the time: the system clock, or a test's.
+pub trait Clock: Send + Sync {
+    fn now_utc(&self) -> OffsetDateTime;
+}
+
+/// The system's wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_utc(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
 
 /// The wall clock at China Standard Time (UTC+8), read once per request.
 pub struct Now {
@@ -11,8 +26,22 @@ pub struct Now {
 }
 
 impl Now {
-    pub fn current() -> Now {
-        Now { at: OffsetDateTime::now_utc().to_offset(offset!(+8)) }
+    pub fn read(clock: &dyn Clock) -> Now {
+        Now::at(clock.now_utc())
+    }
+
+    pub fn at(at: OffsetDateTime) -> Now {
+        Now { at: at.to_offset(offset!(+8)) }
+    }
+
+    /// The reading as the journal keeps it: nanoseconds since the Unix epoch (fits until 2262).
+    pub fn unix_nanos(&self) -> i64 {
+        i64::try_from(self.at.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+    }
+
+    /// A reading the journal kept; `None` when out of range.
+    pub fn from_unix_nanos(nanos: i64) -> Option<Now> {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos)).ok().map(Now::at)
     }
 
     pub fn date(&self) -> Date {

@@ -2,6 +2,7 @@
 
 use crate::center::InsuranceCenter;
 use crate::faults::BeforeHandling;
+use crate::journal::Unrecorded;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -37,9 +38,17 @@ async fn call_service(State(center): State<Arc<InsuranceCenter>>, body: Body) ->
         Err(_) => axum::body::Bytes::from_static(b"<body unreadable or larger than the limit>"),
     };
     if !center.faults().is_active() {
-        return Json(center.call(&bytes)).into_response();
+        return answer(center.call(&bytes).await);
     }
     with_faults(&center, &bytes).await
+}
+
+/// The reply, or 503 when a persistent center could not record the request (retry the same msgid).
+fn answer(reply: Result<serde_json::Value, Unrecorded>) -> Response {
+    match reply {
+        Ok(reply) => Json(reply).into_response(),
+        Err(e) => fault(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
 }
 
 /// The injected faults around one call: latency; refusal (503) or error (500) before anything is
@@ -54,9 +63,9 @@ async fn with_faults(center: &InsuranceCenter, bytes: &[u8]) -> Response {
         BeforeHandling::Refuse => return fault(StatusCode::SERVICE_UNAVAILABLE, "injected fault: request refused, nothing was done"),
         BeforeHandling::Error => return fault(StatusCode::INTERNAL_SERVER_ERROR, "injected fault: internal error, nothing was done"),
     }
-    let mut reply = center.call(bytes);
-    if faults.duplicate_delivery {
-        reply = center.call(bytes);
+    let mut reply = center.call(bytes).await;
+    if faults.duplicate_delivery && reply.is_ok() {
+        reply = center.call(bytes).await;
     }
     if center.faults().timeout_after_commit() {
         tracing::debug!("injected fault: committed, answering with a timeout");
@@ -65,7 +74,7 @@ async fn with_faults(center: &InsuranceCenter, bytes: &[u8]) -> Response {
         }
         return fault(StatusCode::GATEWAY_TIMEOUT, "injected fault: the outcome is unknown; retry with the same msgid or query (5203)");
     }
-    Json(reply).into_response()
+    answer(reply)
 }
 
 /// A gateway-level failure: no envelope (a real gateway answers these with its own page).
@@ -82,12 +91,18 @@ struct SettlementFilter {
     fixmedins_code: Option<String>,
 }
 
+/// The views show only what a restart keeps: they are read, then sent once everything read is on disk.
 async fn sandbox_settlements(State(center): State<Arc<InsuranceCenter>>, Query(filter): Query<SettlementFilter>) -> Response {
-    Json(center.settlements(filter.fixmedins_code.as_deref().filter(|c| !c.is_empty()))).into_response()
+    let view = center.settlements(filter.fixmedins_code.as_deref().filter(|c| !c.is_empty()));
+    answer(center.flushed().await.map(|()| json!(view)))
 }
 
 async fn sandbox_person(State(center): State<Arc<InsuranceCenter>>, Path(psn_no): Path<String>) -> Response {
-    match center.person(&psn_no) {
+    let view = center.person(&psn_no);
+    if let Err(e) = center.flushed().await {
+        return fault(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+    }
+    match view {
         Some(view) => Json(view).into_response(),
         None => (StatusCode::NOT_FOUND, Json(json!({"error": "未查询到参保人员信息 / person not found"}))).into_response(),
     }

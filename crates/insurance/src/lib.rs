@@ -6,21 +6,27 @@
 //!
 //! ```text
 //! http                      axum: bytes in, JSON out, injected faults (`faults`)
-//! center                    InsuranceCenter: config, the one lock, msgid replay; reads the clock once
-//! tx                        dispatch by infno, nothing else
+//! center                    InsuranceCenter: config, the one lock, msgid replay, journal replay;
+//!                           reads the clock once per request
+//! tx                        dispatch by infno, and which infnos only read
 //! identify  outpatient  inpatient  settle  repayment
 //!                           the transactions, one module per family; none uses another
 //! fees                      fee lines of 2204 and 2301: parse, check, split, store
 //! lookup                    a person or visit the request names, or the refusal
 //! ctx                       Ctx (envelope, clock reading, region, policy) and Kind
 //! envelope  input           the wire envelope and reply; reading payload fields
-//! state  clock  error       records in memory (`person` below it); Now; TxError
+//! state  clock  error       records in memory (`person` below it); Clock, Now; TxError
+//! journal                   a persistent center's SQLite journal (nothing of the crate below it)
 //! ```
 //!
 //! Nothing below `tx` uses `tx` or `center`: a transaction is `fn(&mut State, &Ctx) -> Result<Value,
 //! TxError>`, parse wire → check state → `wugan_policy` → mutate → wire; it validates before it
 //! mutates, so a refused request changes nothing. The benefit arithmetic is never here. `files`
-//! reads the persons file and policy files (the only file I/O) for whoever starts a center.
+//! reads the persons file and policy files for whoever starts a center; `journal` is the other I/O.
+//!
+//! Persistence ([`InsuranceCenter::open`]): the handlers are deterministic given the state, the
+//! request and the clock reading, so a journal of the requests that may change state (with the
+//! reading and the reply) is the state: a restart replays it and checks every reply. See README.
 //!
 //! Transactions: `identify` (9001, 1101), `outpatient` (2201–2205), `inpatient`
 //! (2401/2402/2404/2405, 2301/2302), `settle` (2206–2208 and 2303–2305: one shape, batch or interim
@@ -46,6 +52,7 @@ mod http;
 mod identify;
 mod inpatient;
 mod input;
+mod journal;
 mod lookup;
 mod outpatient;
 mod person;
@@ -55,10 +62,12 @@ mod state;
 mod tx;
 
 pub use center::{InsuranceCenter, InsuranceConfig};
+pub use clock::{Clock, SystemClock};
 pub use error::TxError;
 pub use faults::Faults;
 pub use files::{load_persons_jsonl, load_policy_file};
 pub use http::{router, CALL_SERVICE_PATH};
+pub use journal::Unrecorded;
 pub use person::{parse_persons_jsonl, sample_persons, Person};
 pub use state::{PersonView, SettlementSummary};
 

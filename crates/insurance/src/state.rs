@@ -270,6 +270,44 @@ impl State {
     pub fn grade_of(&self, fixmedins_code: &str) -> u32 {
         self.hosp_grades.get(fixmedins_code).copied().unwrap_or(Self::DEFAULT_GRADE)
     }
+
+    /// The whole state as canonical text (maps sorted), for comparing two centers. Keeps the stored
+    /// replies `keep` accepts, in order, without `inf_refmsgid` (a per-process serial).
+    pub fn dump(&self, keep: impl Fn(&StoredReply) -> bool) -> String {
+        let replies: Vec<_> = (self.replies.order.iter())
+            .filter_map(|msgid| self.replies.by_msgid.get(msgid).map(|r| (msgid, r)))
+            .filter(|(_, r)| keep(r))
+            .map(|(msgid, r)| {
+                let mut response = r.response.clone();
+                if let Value::Object(map) = &mut response {
+                    map.remove("inf_refmsgid");
+                }
+                (msgid, &r.infno, &r.input, response)
+            })
+            .collect();
+        format!(
+            "accounts {:#?}\nby_token {:#?}\nby_certno {:#?}\nby_card {:#?}\nvisits {:#?}\nregistrations {:#?}\n\
+             settlements {:#?}\nsettlement_index {:#?}\nby_person {:#?}\nhosp_grades {:#?}\nseq {}\n\
+             account_repayments {:#?}\nreplies {:#?}\n",
+            self.accounts,
+            sorted(&self.by_token),
+            sorted(&self.by_certno),
+            sorted(&self.by_card),
+            sorted(&self.visits),
+            sorted(&self.registrations),
+            self.settlements,
+            sorted(&self.settlement_index),
+            sorted(&self.by_person),
+            sorted(&self.hosp_grades),
+            self.seq,
+            self.account_repayments,
+            replies,
+        )
+    }
+}
+
+fn sorted<K: Ord, V>(map: &HashMap<K, V>) -> BTreeMap<&K, &V> {
+    map.iter().collect()
 }
 
 /// `GET /sandbox/settlements` row.

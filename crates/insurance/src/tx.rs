@@ -1,4 +1,5 @@
-//! Dispatch by infno: the one place that knows which module handles which transaction (交易).
+//! Dispatch by infno: the one place that knows which module handles which transaction (交易), and
+//! which transactions only read.
 //! The handlers never come back here; see the layering in `lib.rs`.
 
 use crate::ctx::{Ctx, Kind};
@@ -34,4 +35,11 @@ pub fn dispatch(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         "9902" => repayment::cancel(state, ctx),
         other => Err(TxError::new(&format!("不支持的交易编号 {other}"), format!("unsupported transaction (infno) {other}"))),
     }
+}
+
+/// Whether a transaction may change the center's state. Only the reads do not: 1101 person, 2206 /
+/// 2303 pre-settlement, 5203 settlement query. Everything else — refusals and unknown infnos
+/// included, whose replies msgid replay must keep — is journaled by a persistent center.
+pub fn changes_state(infno: &str) -> bool {
+    !matches!(infno, "1101" | "2206" | "2303" | "5203")
 }

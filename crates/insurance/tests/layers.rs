@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("input", 1),
     ("envelope", 1),
     ("files", 1),
+    ("journal", 1),
     ("ctx", 2),
     ("lookup", 3),
     ("fees", 4),

@@ -354,7 +354,16 @@ async fn start_partners(exe: &Path, dir: &Path, persons: &Path, p: &Parties, htt
     let insurance = Launch {
         name: "insurance center",
         exe: exe.to_path_buf(),
-        args: vec!["insurance".into(), "serve".into(), "--listen".into(), port_of(&p.insurance_url), "--persons".into(), path(persons)],
+        args: vec![
+            "insurance".into(),
+            "serve".into(),
+            "--listen".into(),
+            port_of(&p.insurance_url),
+            "--persons".into(),
+            path(persons),
+            "--data-dir".into(),
+            path(&dir.join("data")),
+        ],
         env: vec![],
         log: dir.join("insurance.log"),
     };

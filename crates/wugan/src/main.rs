@@ -188,6 +188,13 @@ enum InsuranceCommand {
         /// Shenzhen set with the Guangzhou example schemes for insured-elsewhere persons.
         #[arg(long)]
         policy: Option<String>,
+        /// Folder of the center's journal (insurance.db), replayed at start so that a restart
+        /// forgets nothing; the same default as `wugan serve`, whose built-in center keeps it there.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Keep the state in memory only: a restart forgets every visit and settlement.
+        #[arg(long, conflicts_with = "data_dir")]
+        in_memory: bool,
         #[command(flatten)]
         faults: FaultArgs,
     },
@@ -341,6 +348,7 @@ impl ServeArgs {
         opts.bank_key_id = self.bank_key_id.or(file.bank_key_id);
         opts.bank_secret = std::env::var("WUGAN_BANK_SECRET").ok().filter(|s| !s.is_empty()).or(file.bank_secret);
         opts.persons_file = self.persons.or(file.persons);
+        opts.insurance_in_data_dir = true;
         // Only from the environment: a flag would show in the process list, a config file sits
         // beside the data it protects.
         opts.data_key_hex = self.data_key.or_else(|| std::env::var("WUGAN_DATA_KEY").ok()).filter(|k| !k.trim().is_empty());
@@ -408,7 +416,7 @@ async fn main() {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args.resolve()?).await,
-        Command::Insurance { command: InsuranceCommand::Serve { listen, persons, admdvs, policy, faults } } => {
+        Command::Insurance { command: InsuranceCommand::Serve { listen, persons, admdvs, policy, data_dir, in_memory, faults } } => {
             let persons = match persons {
                 Some(path) => wugan_insurance::load_persons_jsonl(&path)?,
                 None => wugan_insurance::sample_persons(),
@@ -417,10 +425,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(name) => wugan::adjudicate::load_policy(&name)?,
                 None => wugan_insurance::default_policy(),
             };
-            let center = wugan_insurance::InsuranceCenter::new(wugan_insurance::InsuranceConfig { admdvs, policy, persons })?
-                .with_faults(faults.faults());
-            let addr = system::spawn_server(&listen, wugan_insurance::router(Arc::new(center))).await?;
+            let config = wugan_insurance::InsuranceConfig { admdvs, policy, persons };
+            let journal = system::insurance_journal(&data_dir);
+            let center = match in_memory {
+                true => wugan_insurance::InsuranceCenter::new(config)?,
+                false => wugan_insurance::InsuranceCenter::open(config, &journal).await?,
+            };
+            let addr = system::spawn_server(&listen, wugan_insurance::router(Arc::new(center.with_faults(faults.faults())))).await?;
             println!("insurance center (national interface) on http://{addr}{}", wugan_hub::insurance_client::CALL_SERVICE_PATH);
+            println!("state            {}", if in_memory { "in memory".to_string() } else { journal.display().to_string() });
             wait_for_shutdown().await
         }
         Command::Bank {

@@ -130,6 +130,9 @@ pub struct SystemOptions {
     pub data_dir: PathBuf,
     pub persons_file: Option<PathBuf>,
     pub admdvs: String,
+    /// The built-in insurance center keeps its journal in the data folder (`wugan serve`);
+    /// otherwise it lives in memory (tests, `demo`, `simulate`).
+    pub insurance_in_data_dir: bool,
     /// Key id and secret the hub signs bank requests with, for an external bank.
     pub bank_key_id: Option<String>,
     pub bank_secret: Option<String>,
@@ -185,14 +188,31 @@ pub struct System {
     pub database_url: String,
 }
 
+/// A built-in insurance center in memory (a restart forgets it: `simulate`, tests).
 pub fn builtin_insurance(persons_file: Option<&Path>, admdvs: &str) -> anyhow::Result<axum::Router> {
+    let center = wugan_insurance::InsuranceCenter::new(builtin_insurance_config(persons_file, admdvs)?)?;
+    Ok(wugan_insurance::router(Arc::new(center)))
+}
+
+/// A built-in insurance center on its journal in `data_dir` ([`insurance_journal`]), which it
+/// replays at start: a restart changes nothing a caller can see.
+pub async fn builtin_insurance_in(data_dir: &Path, persons_file: Option<&Path>, admdvs: &str) -> anyhow::Result<axum::Router> {
+    let config = builtin_insurance_config(persons_file, admdvs)?;
+    let center = wugan_insurance::InsuranceCenter::open(config, &insurance_journal(data_dir)).await?;
+    Ok(wugan_insurance::router(Arc::new(center)))
+}
+
+/// Where an insurance center keeps its journal in a data folder.
+pub fn insurance_journal(data_dir: &Path) -> PathBuf {
+    data_dir.join("insurance.db")
+}
+
+fn builtin_insurance_config(persons_file: Option<&Path>, admdvs: &str) -> anyhow::Result<wugan_insurance::InsuranceConfig> {
     let persons = match persons_file {
         Some(path) => wugan_insurance::load_persons_jsonl(path)?,
         None => wugan_insurance::sample_persons(),
     };
-    let config = wugan_insurance::InsuranceConfig { admdvs: admdvs.to_string(), policy: wugan_insurance::default_policy(), persons };
-    let center = wugan_insurance::InsuranceCenter::new(config)?;
-    Ok(wugan_insurance::router(Arc::new(center)))
+    Ok(wugan_insurance::InsuranceConfig { admdvs: admdvs.to_string(), policy: wugan_insurance::default_policy(), persons })
 }
 
 pub fn builtin_bank(bank_code: &str, key_id: &str, secret: &str) -> axum::Router {
@@ -255,7 +275,11 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     let insurance_url = match &opts.insurance_url {
         Some(url) => url.clone(),
         None => {
-            let insurance = builtin_insurance(opts.persons_file.as_deref(), &opts.admdvs)?;
+            let (persons, admdvs) = (opts.persons_file.as_deref(), &opts.admdvs);
+            let insurance = match opts.insurance_in_data_dir {
+                true => builtin_insurance_in(&opts.data_dir, persons, admdvs).await?,
+                false => builtin_insurance(persons, admdvs)?,
+            };
             format!("http://{}", spawn_server_with("127.0.0.1:0", insurance, opts.edge.server).await?)
         }
     };

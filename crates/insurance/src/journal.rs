@@ -1,0 +1,320 @@
+//! The journal of a persistent center, in SQLite: every request that may change state (all but the
+//! reads, `tx::changes_state`) in the order the center ran it, with the clock reading it ran at and
+//! the reply it got, and the hospital grades set. A restart replays it through the same handlers
+//! (`center`); nothing else is stored, so the journal is the state.
+//!
+//! Durability: a reply leaves only once its entry, and every entry before it, is committed with
+//! `synchronous=FULL` in WAL mode (each commit is fsynced). The hub trusts a reply for good: a center
+//! that forgot a settlement after a power cut would leave the hub with a `setl_id` nobody can cancel.
+//! The other way round (the hub forgets, the center remembers) heals by msgid replay and 5203.
+//!
+//! Entries are appended under the center's lock, so the queue's order is the order the state
+//! changed; one writer task commits whatever has queued in one transaction (group commit) and
+//! publishes how far the journal is durable. When a write fails the journal stops for good: later
+//! calls are refused (`Unrecorded`) until a restart replays what reached the disk.
+//!
+//! The connection holds an exclusive lock on the file (`locking_mode=EXCLUSIVE`): a second center
+//! on the same file is refused at start instead of interleaving its own history.
+
+use serde_json::json;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteLockingMode, SqliteSynchronous};
+use sqlx::{Connection, Row};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// The journal's layout; a file of another format is refused rather than misread.
+const FORMAT: &str = "1";
+
+/// Entries committed together at most (a bound on one transaction's size).
+const MAX_BATCH: usize = 1_000;
+
+/// A request the center could not record durably: nothing was answered, the outcome is unknown
+/// until the center is restarted (it replays what was recorded; the same msgid then answers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the insurance center could not record the request in its journal; restart it and retry with the same msgid")]
+pub struct Unrecorded;
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A request body as received, the clock reading it ran at, and the reply sent.
+    Request { infno: String, msgid: String, body: String, at_unix_ns: i64, response: String },
+    /// `InsuranceCenter::set_hospital_grade`.
+    HospitalGrade { fixmedins_code: String, grade: u32 },
+}
+
+/// What a journal keeps about itself, fixed when the file is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    /// The center's region; a file is never reopened for another.
+    pub admdvs: String,
+    /// The id serial the first run started from (replay starts there, so ids come out the same).
+    pub seq_start: u64,
+}
+
+/// How far the journal is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// Every entry up to this position is committed.
+    Durable(u64),
+    /// A write failed; nothing more is recorded.
+    Failed,
+}
+
+/// An opened journal file, read at start-up before the writer starts.
+pub struct Opened {
+    conn: SqliteConnection,
+    pub meta: Meta,
+}
+
+/// Opens (or creates: folder 0700, file 0600) the journal at `path`. `fresh` is the meta of a new
+/// file; an existing file keeps its own.
+pub async fn open(path: &Path, fresh: Meta) -> anyhow::Result<Opened> {
+    prepare_files(path)?;
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .locking_mode(SqliteLockingMode::Exclusive)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(2));
+    let mut conn = SqliteConnection::connect_with(&options).await.map_err(|e| locked_or(e, path))?;
+    for statement in [
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS journal (pos INTEGER PRIMARY KEY, kind TEXT NOT NULL, infno TEXT NOT NULL, \
+         msgid TEXT NOT NULL, at_unix_ns INTEGER NOT NULL, request TEXT NOT NULL, response TEXT NOT NULL)",
+    ] {
+        sqlx::query(statement).execute(&mut conn).await.map_err(|e| locked_or(e, path))?;
+    }
+    let meta = meta_or_init(&mut conn, fresh).await?;
+    Ok(Opened { conn, meta })
+}
+
+/// The folder (0700 when this creates it; an existing one is left as it is) and the file (0600).
+fn prepare_files(path: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir.filter(|d| !d.exists()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new();
+    file.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    file.open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // SQLite gives the -wal and -shm files the database file's mode.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+fn locked_or(e: sqlx::Error, path: &Path) -> anyhow::Error {
+    let busy = matches!(&e, sqlx::Error::Database(d) if d.message().contains("locked") || d.message().contains("busy"));
+    if busy {
+        anyhow::anyhow!("{} is in use by another insurance center (one process per journal)", path.display())
+    } else {
+        anyhow::Error::new(e).context(format!("cannot open the insurance journal {}", path.display()))
+    }
+}
+
+/// Writes the meta of a new file (this write also takes the exclusive lock), then reads it back.
+async fn meta_or_init(conn: &mut SqliteConnection, fresh: Meta) -> anyhow::Result<Meta> {
+    let mut tx = conn.begin().await?;
+    let rows = [("format", FORMAT.to_string()), ("admdvs", fresh.admdvs), ("seq_start", fresh.seq_start.to_string())];
+    for (key, value) in rows {
+        sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)").bind(key).bind(value).execute(&mut *tx).await?;
+    }
+    let read = |key: &'static str| sqlx::query("SELECT value FROM meta WHERE key = ?").bind(key);
+    let format: String = read("format").fetch_one(&mut *tx).await?.try_get(0)?;
+    anyhow::ensure!(format == FORMAT, "the insurance journal has format {format}; this build reads format {FORMAT}");
+    let admdvs: String = read("admdvs").fetch_one(&mut *tx).await?.try_get(0)?;
+    let seq_start: String = read("seq_start").fetch_one(&mut *tx).await?.try_get(0)?;
+    tx.commit().await?;
+    let seq_start = seq_start.parse().map_err(|_| anyhow::anyhow!("the insurance journal's seq_start '{seq_start}' is not a number"))?;
+    Ok(Meta { admdvs, seq_start })
+}
+
+impl Opened {
+    /// Up to `limit` entries after position `after`, in order.
+    pub async fn page(&mut self, after: u64, limit: u32) -> anyhow::Result<Vec<(u64, Entry)>> {
+        let rows =
+            sqlx::query("SELECT pos, kind, infno, msgid, at_unix_ns, request, response FROM journal WHERE pos > ? ORDER BY pos LIMIT ?")
+                .bind(i64::try_from(after)?)
+                .bind(limit)
+                .fetch_all(&mut self.conn)
+                .await?;
+        rows.iter().map(entry_of).collect()
+    }
+
+    /// Starts the writer; `last` is the position of the last entry on file.
+    pub fn start(self, last: u64) -> Journal {
+        let (queue, pending) = mpsc::unbounded_channel();
+        let (progress, durable) = watch::channel(Progress::Durable(last));
+        tokio::spawn(write_loop(self.conn, pending, progress));
+        Journal { queue, appended: AtomicU64::new(last), durable }
+    }
+}
+
+fn entry_of(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<(u64, Entry)> {
+    let pos: i64 = row.try_get("pos")?;
+    let kind: String = row.try_get("kind")?;
+    let request: String = row.try_get("request")?;
+    let entry = match kind.as_str() {
+        "request" => Entry::Request {
+            infno: row.try_get("infno")?,
+            msgid: row.try_get("msgid")?,
+            body: request,
+            at_unix_ns: row.try_get("at_unix_ns")?,
+            response: row.try_get("response")?,
+        },
+        "hospital_grade" => {
+            let value: serde_json::Value = serde_json::from_str(&request)?;
+            let code = value["fixmedins_code"].as_str().unwrap_or_default().to_string();
+            let grade = value["grade"].as_u64().and_then(|g| u32::try_from(g).ok());
+            let grade = grade.ok_or_else(|| anyhow::anyhow!("journal entry {pos}: hospital grade is not a number"))?;
+            Entry::HospitalGrade { fixmedins_code: code, grade }
+        }
+        other => anyhow::bail!("journal entry {pos} has an unknown kind '{other}'"),
+    };
+    Ok((u64::try_from(pos)?, entry))
+}
+
+/// The running journal: append under the center's lock, then wait for `flushed` before replying.
+pub struct Journal {
+    queue: mpsc::UnboundedSender<(u64, Entry)>,
+    /// Position of the last entry appended (under the center's lock).
+    appended: AtomicU64,
+    durable: watch::Receiver<Progress>,
+}
+
+impl Journal {
+    /// Queues an entry. Call it under the center's lock, so positions follow the state's changes.
+    pub fn append(&self, entry: Entry) {
+        let pos = self.appended.fetch_add(1, Ordering::SeqCst) + 1;
+        // A writer that has stopped has published `Failed` (or is gone): `flushed` reports it.
+        let _ = self.queue.send((pos, entry));
+    }
+
+    /// True once a write has failed: the center refuses everything until restarted.
+    pub fn failed(&self) -> bool {
+        *self.durable.borrow() == Progress::Failed
+    }
+
+    /// Waits until every entry appended so far is on disk.
+    pub async fn flushed(&self) -> Result<(), Unrecorded> {
+        let target = self.appended.load(Ordering::SeqCst);
+        let mut durable = self.durable.clone();
+        loop {
+            let progress = *durable.borrow_and_update();
+            match progress {
+                Progress::Durable(at) if at >= target => return Ok(()),
+                Progress::Durable(_) => {}
+                Progress::Failed => return Err(Unrecorded),
+            }
+            durable.changed().await.map_err(|_| Unrecorded)?;
+        }
+    }
+}
+
+/// The one writer: commits what has queued, in order, and publishes the durable position. Ends
+/// when the center is dropped (closing the file and its lock) or after a failed write.
+async fn write_loop(mut conn: SqliteConnection, mut pending: mpsc::UnboundedReceiver<(u64, Entry)>, progress: watch::Sender<Progress>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let last = batch.last().map_or(0, |(pos, _)| *pos);
+        if let Err(e) = write_batch(&mut conn, &batch).await {
+            tracing::error!(error = %e, "the insurance journal cannot be written: refusing every request until restarted");
+            progress.send_replace(Progress::Failed);
+            return;
+        }
+        progress.send_replace(Progress::Durable(last));
+        batch.clear();
+    }
+    if let Err(e) = conn.close().await {
+        tracing::warn!(error = %e, "closing the insurance journal");
+    }
+}
+
+async fn write_batch(conn: &mut SqliteConnection, batch: &[(u64, Entry)]) -> Result<(), sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    for (pos, entry) in batch {
+        let pos = i64::try_from(*pos).unwrap_or(i64::MAX);
+        let insert =
+            sqlx::query("INSERT INTO journal (pos, kind, infno, msgid, at_unix_ns, request, response) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(pos);
+        let insert = match entry {
+            Entry::Request { infno, msgid, body, at_unix_ns, response } => {
+                insert.bind("request").bind(infno).bind(msgid).bind(*at_unix_ns).bind(body).bind(response)
+            }
+            Entry::HospitalGrade { fixmedins_code, grade } => {
+                let request = json!({"fixmedins_code": fixmedins_code, "grade": grade}).to_string();
+                insert.bind("hospital_grade").bind("").bind("").bind(0i64).bind(request).bind("")
+            }
+        };
+        insert.execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u32) -> Entry {
+        Entry::HospitalGrade { fixmedins_code: format!("H{n}"), grade: 1 }
+    }
+
+    async fn opened(label: &str) -> (Opened, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("wugan-journal-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let meta = Meta { admdvs: "440300".into(), seq_start: 7 };
+        (open(&dir.join("j.db"), meta).await.expect("opens"), dir)
+    }
+
+    #[tokio::test]
+    async fn entries_come_back_in_order_and_the_meta_of_the_first_open_stays() {
+        let (opened, dir) = opened("order").await;
+        let journal = opened.start(0);
+        for n in 1..=3 {
+            journal.append(entry(n));
+        }
+        journal.flushed().await.expect("on disk");
+        drop(journal);
+        let other = Meta { admdvs: "440300".into(), seq_start: 99 };
+        // The writer closes the file as it ends, and the lock goes with it.
+        let mut reopened = None;
+        for _ in 0..5 {
+            reopened = open(&dir.join("j.db"), other.clone()).await.ok();
+            if reopened.is_some() {
+                break;
+            }
+        }
+        let mut again = reopened.expect("reopens once the writer is done");
+        assert_eq!(again.meta.seq_start, 7);
+        let read = again.page(1, 10).await.expect("reads");
+        assert_eq!(read, vec![(2, entry(2)), (3, entry(3))]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_stops_the_journal_for_good() {
+        let (mut opened, dir) = opened("failed").await;
+        sqlx::query("DROP TABLE journal").execute(&mut opened.conn).await.expect("dropped");
+        let journal = opened.start(0);
+        journal.append(entry(1));
+        assert_eq!(journal.flushed().await, Err(Unrecorded));
+        assert!(journal.failed());
+        journal.append(entry(2));
+        assert_eq!(journal.flushed().await, Err(Unrecorded), "nothing is recorded after a failure");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
