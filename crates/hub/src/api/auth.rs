@@ -39,12 +39,19 @@ pub fn hash_api_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// The token of an `Authorization: Bearer <token>` header, whatever the scheme's case.
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
 /// The key behind `Authorization: Bearer <key>`, if it opens the API for `role` now.
 pub(super) async fn authenticate(app: &App, headers: &HeaderMap, role: Role) -> Result<ApiKeyRow, AppError> {
     let unauthorized = |m: &str| AppError::Unauthorized { code: "unauthorized", message: m.to_string() };
     let header =
         headers.get("authorization").and_then(|v| v.to_str().ok()).ok_or_else(|| unauthorized("send Authorization: Bearer <api key>"))?;
-    let key = header.strip_prefix("Bearer ").ok_or_else(|| unauthorized("send Authorization: Bearer <api key>"))?;
+    // The scheme is case-insensitive (RFC 9110 §11.1): "bearer", "BEARER" and "Bearer" alike.
+    let key = bearer_token(header).ok_or_else(|| unauthorized("send Authorization: Bearer <api key>"))?;
     let row = app.store.api_key_by_hash(&hash_api_key(key.trim())).await?.ok_or_else(|| unauthorized("unknown API key"))?;
     let revoked = |message: String| AppError::Unauthorized { code: "key_revoked", message };
     match row.status(&app.store.now()) {
@@ -71,5 +78,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Caller, AppError> {
         parts.extensions.get::<Caller>().cloned().ok_or_else(|| AppError::internal("a route that needs a caller has no access rule"))
+    }
+}
+
+#[cfg(test)]
+mod bearer_tests {
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        for (header, token) in [
+            ("Bearer k1", Some("k1")),
+            ("bearer k1", Some("k1")),
+            ("BEARER  k1 ", Some("k1")),
+            ("Basic k1", None),
+            ("Bearer", None),
+            ("Bearer ", None),
+        ] {
+            assert_eq!(super::bearer_token(header), token, "{header}");
+        }
     }
 }
