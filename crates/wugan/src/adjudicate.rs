@@ -23,6 +23,13 @@ pub fn load_policy(name_or_file: &str) -> anyhow::Result<wugan_policy::PolicySet
 /// Adjudicates one claim (JSON text) and returns the output JSON.
 pub fn adjudicate_json(policy: &wugan_policy::PolicySet, claim_text: &str, explain: bool) -> anyhow::Result<serde_json::Value> {
     let claim: wugan_policy::Claim = serde_json::from_str(claim_text).context("the claim is not valid")?;
+    // As the hub refuses them at fee upload: a claim adjudicates charges, not returns.
+    for (i, line) in claim.fees.iter().enumerate() {
+        let negative = line.det_item_fee_sumamt.is_some_and(|a| !a.is_positive())
+            || line.pric.is_some_and(|p| p.0 <= 0)
+            || line.cnt.is_some_and(|c| c.0 <= 0);
+        anyhow::ensure!(!negative, "fees[{i}]: amount, count and price must be positive (a returned item is its own transaction)");
+    }
     let result = wugan_policy::adjudicate(&claim, policy).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut out = serde_json::json!({
         "setlinfo": result.setlinfo.to_setlinfo(),
@@ -61,6 +68,18 @@ mod tests {
      "ytd": {"dedc_paid": "0.00", "hifp_paid": "0.00", "hifob_paid": "0.00", "hifmi_paid": "0.00"},
      "acct": {"used": true, "balc": "300.00"},
      "fees": [{"med_list_codg": "X1", "chrgitm_lv": "02", "pric": "100.00", "cnt": "2", "det_item_fee_sumamt": "200.00", "selfpay_prop": "0.10", "pric_uplmt_amt": null}]}"#;
+
+    #[test]
+    fn negative_lines_are_refused_like_the_hub_refuses_them() {
+        let policy = load_policy("shenzhen-2024").unwrap();
+        for (field, value) in [("det_item_fee_sumamt", "-200.00"), ("cnt", "-2"), ("pric", "0")] {
+            let mut claim: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
+            claim["fees"][0][field] = serde_json::json!(value);
+            let err = adjudicate_json(&policy, &claim.to_string(), false).unwrap_err().to_string();
+            assert!(err.contains("must be positive"), "{field}: {err}");
+        }
+        assert!(adjudicate_json(&policy, SAMPLE, false).is_ok(), "the sample itself passes");
+    }
 
     #[test]
     fn the_sample_claim_settles_to_the_fen_and_explains_each_step() {
