@@ -37,6 +37,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 /// backwards), so a takeover while the first run still lives costs partner calls, never money.
 pub const IDEMPOTENCY_LEASE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How long the hub waits for its database to answer a connection before saying so.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
@@ -47,6 +50,8 @@ pub enum StoreError {
     Ledger(#[from] ledger::LedgerError),
     #[error("the settlement moved on since it was read")]
     StaleSettlement,
+    #[error("the database cannot be reached: {0}")]
+    Unreachable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -88,7 +93,20 @@ impl Store {
     pub async fn connect(url: &str) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
-        let mut options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
+        if backend == Backend::Postgres {
+            // One direct attempt first, so that an unreachable server is reported at once with its
+            // reason (connection refused, unknown host, bad password), not as a pool timeout.
+            use sqlx::Connection;
+            match tokio::time::timeout(CONNECT_TIMEOUT, sqlx::AnyConnection::connect(url)).await {
+                Err(_) => return Err(StoreError::Unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+                Ok(Err(e)) => return Err(StoreError::Unreachable(e.to_string())),
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                }
+            }
+        }
+        let mut options =
+            AnyPoolOptions::new().acquire_timeout(CONNECT_TIMEOUT).max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -273,6 +291,13 @@ fn sql_statements(sql: &str) -> Vec<String> {
 #[cfg(test)]
 mod migration_tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_reported_at_once_with_its_reason() {
+        let err = Store::connect("postgres://wugan@127.0.0.1:1/wugan").await.err().expect("nothing listens on port 1");
+        assert!(matches!(err, StoreError::Unreachable(_)), "{err}");
+        assert!(err.to_string().to_lowercase().contains("refused"), "{err}");
+    }
 
     #[test]
     fn comments_may_hold_semicolons() {
