@@ -42,16 +42,7 @@ impl App {
             Some(l) => Fen(l),
             None => self.config.default_credit_limit,
         };
-        let person = self
-            .insurance
-            .person_info(
-                &self.msgid(&hub_institution().fixmedins_code).await?,
-                &hub_institution(),
-                &req.mdtrt_cert_type,
-                req.mdtrt_cert_no.trim(),
-            )
-            .await
-            .map_err(person_error)?;
+        let person = self.identify(&req.mdtrt_cert_type, &req.mdtrt_cert_no).await?;
         let insurance = person
             .insurances
             .first()
@@ -130,6 +121,12 @@ impl App {
         self.agreement_view(&row).await
     }
 
+    /// 1101 on the hub's own behalf: who the certificate names, as the insurance center knows them.
+    async fn identify(&self, cert_type: &str, cert_no: &str) -> Result<crate::insurance_client::PersonInfo, AppError> {
+        let msgid = self.msgid(&hub_institution().fixmedins_code).await?;
+        self.insurance.person_info(&msgid, &hub_institution(), cert_type, cert_no.trim()).await.map_err(person_error)
+    }
+
     async fn agreement_view(&self, a: &AgreementRow) -> Result<AgreementView, AppError> {
         let key = &self.config.data_key;
         let mut payment = PaymentView {
@@ -200,16 +197,7 @@ impl App {
         check_text("consent.reference", &req.consent.reference, 128)?;
         let relation =
             Relation::parse(&req.relation).ok_or_else(|| AppError::invalid("bad_relation", "relation must be spouse, parent or child"))?;
-        let member = self
-            .insurance
-            .person_info(
-                &self.msgid(&hub_institution().fixmedins_code).await?,
-                &hub_institution(),
-                &req.mdtrt_cert_type,
-                req.mdtrt_cert_no.trim(),
-            )
-            .await
-            .map_err(person_error)?;
+        let member = self.identify(&req.mdtrt_cert_type, &req.mdtrt_cert_no).await?;
         if member.psn_no == agreement.psn_no {
             return Err(AppError::invalid("self_link", "the signer is already covered by their own agreement"));
         }
