@@ -6,6 +6,11 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How long a settlement must sit untouched before the worker takes it (a request may still be on it).
 pub const IDLE_BEFORE_RESUME: Duration = Duration::from_secs(30);
 
+/// How long the answer to an idempotent request is kept for replay (Stripe keeps keys 24 h).
+pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How often stored answers and msgid blocks past their time are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// How long a bank line may stay without a hub agreement before it is taken for an orphan: a
 /// sign-up whose bank call succeeded and whose hub row is not yet written is not one.
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(600);
@@ -19,6 +24,7 @@ const MAX_ORPHAN_CANDIDATES: usize = 10_000;
 pub fn spawn_recovery(app: Arc<App>, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut idle = Duration::ZERO;
+        let mut last_prune: Option<std::time::Instant> = None;
         loop {
             match app.resume_unfinished(idle).await {
                 Ok(0) => {}
@@ -33,6 +39,12 @@ pub fn spawn_recovery(app: Arc<App>, every: Duration) -> tokio::task::JoinHandle
                 Ok(closed) => tracing::warn!(closed, "closed bank lines no agreement of the hub names"),
                 Err(e) => tracing::warn!(code = e.code(), "orphan bank lines not checked"),
             }
+            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                if let Err(e) = app.prune().await {
+                    tracing::warn!(code = e.code(), "pruning failed");
+                }
+                last_prune = Some(std::time::Instant::now());
+            }
             tokio::time::sleep(every).await;
             idle = IDLE_BEFORE_RESUME;
         }
@@ -40,6 +52,19 @@ pub fn spawn_recovery(app: Arc<App>, every: Duration) -> tokio::task::JoinHandle
 }
 
 impl App {
+    /// Drops what is kept only for a while: answers to idempotent requests past the retention,
+    /// msgid blocks of past days. Keeps the hub's tables from growing without bound.
+    pub async fn prune(&self) -> Result<(u64, u64), AppError> {
+        let answers = self.store.prune_idempotency(&self.store.before_now(IDEMPOTENCY_RETENTION)).await?;
+        let day_ago = crate::clock::in_china(self.store.clock.now_utc() - Duration::from_secs(24 * 3600));
+        let stamp = format!("{:04}{:02}{:02}000000", day_ago.year(), day_ago.month() as u8, day_ago.day());
+        let blocks = self.store.prune_msgid_blocks(&stamp).await?;
+        if answers + blocks > 0 {
+            tracing::info!(answers, blocks, "pruned stored answers and msgid blocks past their time");
+        }
+        Ok((answers, blocks))
+    }
+
     /// Finds credit lines and card agreements a bank holds for the hub that no agreement of the hub
     /// names (a sign-up whose answer was lost and never retried), and closes each once it has been
     /// an orphan for `ORPHAN_GRACE`. Returns how many it closed.

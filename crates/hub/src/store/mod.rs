@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "lookup_indexes", include_str!("../../migrations/0003_lookup_indexes.sql")),
     (4, "states_checked", include_str!("../../migrations/0004_states_checked.sql")),
     (5, "api_key_lifecycle", include_str!("../../migrations/0005_api_key_lifecycle.sql")),
+    (6, "retention", include_str!("../../migrations/0006_retention.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
@@ -267,6 +268,15 @@ impl Store {
         }
         let _guard = self.write_guard().await;
         Ok(sqlx::query("DELETE FROM idempotency_keys WHERE status_code IS NULL").execute(&self.pool).await?.rows_affected())
+    }
+
+    /// Forgets the stored answers of requests finished before `before` (RFC 3339). A retry with such
+    /// an old key runs the request again, which is safe: every use case finds its own earlier work
+    /// (the settlement a click made, the agreement a sign-up made, the bank's replay of a request id).
+    pub async fn prune_idempotency(&self, before: &str) -> StoreResult<u64> {
+        let _guard = self.write_guard().await;
+        let sql = "DELETE FROM idempotency_keys WHERE created_at < $1 AND status_code IS NOT NULL";
+        Ok(sqlx::query(sql).bind(before).execute(&self.pool).await?.rows_affected())
     }
 
     /// Forgets a key whose request ended in a retryable failure, so that the retry runs again.

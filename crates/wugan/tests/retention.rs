@@ -1,0 +1,59 @@
+//! What the hub keeps only for a while: stored answers to idempotent requests (24 hours) and msgid
+//! blocks of past days. Pruned by the recovery worker; the tables do not grow without bound.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wugan_domain::Fen;
+use wugan_hub::clock::Clock;
+use wugan_hub::pii::DataKey;
+use wugan_hub::store::{IdempotencyBegin, Store};
+use wugan_hub::{App, HubConfig};
+
+struct HandClock(Mutex<time::OffsetDateTime>);
+
+impl Clock for HandClock {
+    fn now_utc(&self) -> time::OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn stored_answers_are_kept_a_day_and_msgid_blocks_of_past_days_are_dropped() {
+    let clock = Arc::new(HandClock(Mutex::new(time::OffsetDateTime::now_utc())));
+    let db = std::env::temp_dir().join(format!("wugan-retention-{}.db", uuid::Uuid::new_v4().simple()));
+    let store = Store::connect(&format!("sqlite://{}?mode=rwc", db.display())).await.unwrap().with_clock(clock.clone());
+    store.migrate().await.unwrap();
+    let config = HubConfig {
+        admdvs: "440300".into(),
+        insurance_url: "http://127.0.0.1:1".into(),
+        banks: vec![],
+        default_credit_limit: Fen::yuan(5_000),
+        partner_timeout: Duration::from_secs(1),
+        data_key: DataKey::generate().unwrap(),
+    };
+    let app = App::new(store, config);
+    let store = &app.store;
+    assert!(matches!(store.begin_idempotency("hospital:H1", "k1", "h").await.unwrap(), IdempotencyBegin::New));
+    store.finish_idempotency("hospital:H1", "k1", 200, "{}").await.unwrap();
+    let china = wugan_hub::clock::in_china(clock.now_utc());
+    let stamp = format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        china.year(),
+        china.month() as u8,
+        china.day(),
+        china.hour(),
+        china.minute(),
+        china.second()
+    );
+    assert!(store.reserve_msgid_block("H44030000001", &stamp).await.unwrap().is_some());
+
+    *clock.0.lock().unwrap() += time::Duration::hours(23);
+    assert_eq!(app.prune().await.unwrap(), (0, 0), "inside the retention: the answer stays, and yesterday's block");
+    assert!(matches!(store.begin_idempotency("hospital:H1", "k1", "h").await.unwrap(), IdempotencyBegin::Replay { .. }));
+
+    *clock.0.lock().unwrap() += time::Duration::days(3);
+    let (answers, blocks) = app.prune().await.unwrap();
+    assert_eq!((answers, blocks), (1, 1), "the answer and the old block are gone");
+    assert!(matches!(store.begin_idempotency("hospital:H1", "k1", "h").await.unwrap(), IdempotencyBegin::New), "a new request");
+    let _ = std::fs::remove_file(&db);
+}
