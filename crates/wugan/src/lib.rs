@@ -9,6 +9,7 @@ pub mod demo;
 pub mod faults;
 pub mod his;
 pub mod keys;
+pub mod lock;
 pub mod rng;
 pub mod server;
 pub mod simulate;

@@ -510,7 +510,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// How long requests in progress may take to finish once a stop is asked for. systemd waits 90 s
+/// and Docker 10 s before SIGKILL (`docker stop -t 30` or `stop_grace_period` for more).
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
 async fn serve(opts: SystemOptions) -> anyhow::Result<()> {
+    wugan::data_dir::private_dir(&opts.data_dir)?;
+    let _lock = wugan::lock::lock_data_dir(&opts.data_dir)?;
     let sys = system::start(&opts).await?;
     let db = if sys.database_url.starts_with("sqlite:") { sys.database_url.clone() } else { "PostgreSQL".to_string() };
     println!("wugan hub        {}   (HIS API: {}/openapi.json)", sys.hub_url, sys.hub_url);
@@ -518,11 +524,27 @@ async fn serve(opts: SystemOptions) -> anyhow::Result<()> {
     println!("bank             {}", sys.bank_url);
     println!("database         {db}");
     println!("API keys         {}", opts.data_dir.join("credentials.json").display());
-    let _keep: Arc<_> = sys.app.clone();
-    wait_for_shutdown().await
+    wait_for_shutdown().await?;
+    tracing::info!(deadline_s = DRAIN_DEADLINE.as_secs(), "stopping: finishing the requests in progress");
+    let report = sys.shutdown(DRAIN_DEADLINE).await;
+    if !report.drained {
+        tracing::warn!("requests still in progress at the deadline were cut off (each is safe to retry)");
+    }
+    tracing::info!(closed = report.closed, "stopped");
+    Ok(())
 }
 
+/// Ctrl-C, or SIGTERM (what systemd and `docker stop` send).
 async fn wait_for_shutdown() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted?,
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
     tokio::signal::ctrl_c().await?;
     Ok(())
 }
