@@ -2,6 +2,7 @@
 //! and the benchmark.
 
 pub mod adjudicate;
+pub mod backup;
 pub mod bench;
 pub mod crashloop;
 pub mod data_dir;

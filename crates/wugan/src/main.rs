@@ -123,6 +123,29 @@ enum Command {
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data", global = true)]
         data_dir: PathBuf,
     },
+    /// A consistent copy of a data folder: each SQLite database as of one moment (VACUUM INTO, its
+    /// -wal folded in), the hub's first, and credentials.json. The hub's database is copied while
+    /// it serves; the built-in partners' journals only when stopped (or --hub-only). A hub on
+    /// PostgreSQL is backed up with pg_dump (see the README).
+    Backup {
+        /// A folder for the copy, new or empty.
+        #[arg(long)]
+        to: PathBuf,
+        #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        /// Leave out the built-in partners' journals (bank.db, insurance.db), which a running
+        /// `wugan serve` holds locked: for partners that keep their own backups.
+        #[arg(long)]
+        hub_only: bool,
+    },
+    /// Put a backup into a fresh data folder, which no process may be using.
+    Restore {
+        /// The backup's folder (made by `wugan backup`).
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+    },
     /// Apply the hub's database migrations and exit.
     Migrate {
         #[arg(long, env = "WUGAN_DATABASE_URL")]
@@ -496,6 +519,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = wugan_hub::store::Store::connect(&url).await.context("cannot open the hub's database")?;
             store.migrate().await?;
             print!("{}", wugan::keys::run(&store, command.command()?).await?);
+            Ok(())
+        }
+        Command::Backup { to, data_dir, hub_only } => {
+            let scope = if hub_only { wugan::backup::Scope::HubOnly } else { wugan::backup::Scope::Everything };
+            let copied = wugan::backup::backup(&data_dir, &to, scope).await?;
+            println!("backed up {} into {}: {}", data_dir.display(), to.display(), copied.join(", "));
+            Ok(())
+        }
+        Command::Restore { from, data_dir } => {
+            let restored = wugan::backup::restore(&from, &data_dir)?;
+            println!("restored {} into {}: {}", from.display(), data_dir.display(), restored.join(", "));
             Ok(())
         }
         Command::Migrate { database_url, data_dir } => {
