@@ -11,6 +11,7 @@ pub mod faults;
 pub mod his;
 pub mod keys;
 pub mod lock;
+pub mod logging;
 pub mod rng;
 pub mod server;
 pub mod simulate;

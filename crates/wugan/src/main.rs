@@ -425,10 +425,7 @@ async fn main() {
         Command::Serve(_) | Command::Insurance { .. } | Command::Bank { .. } => "warn,wugan=info",
         _ => "error",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WUGAN_LOG").unwrap_or_else(|_| default_filter.into()))
-        .with_writer(std::io::stderr)
-        .init();
+    wugan::logging::init(default_filter);
     warn_of_secrets_in_flags();
     if let Err(e) = run(cli).await {
         eprintln!("wugan: {e:#}");
