@@ -10,7 +10,7 @@ pub mod limits;
 mod ready;
 
 pub use auth::{hash_api_key, Access};
-pub use edge::{EdgeConfig, Rule, PATH_PARAMETER_MAX_CHARS};
+pub use edge::{EdgeConfig, Rule, PATH_PARAMETER_MAX_CHARS, REQUEST_ID_HEADER};
 
 use crate::app::App;
 use crate::error::AppError;
