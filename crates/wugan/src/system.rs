@@ -473,7 +473,9 @@ impl Graceful {
 /// Folds a SQLite file's WAL into it, so that the file alone is the whole database.
 async fn checkpoint(file: &Path) -> anyhow::Result<()> {
     use sqlx::{ConnectOptions, Connection};
-    let mut connection = sqlx::sqlite::SqliteConnectOptions::new().filename(file).connect().await?;
+    // A journal still held by a partner cut off at the deadline stays held: do not wait long.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(file).busy_timeout(Duration::from_secs(1));
+    let mut connection = options.connect().await?;
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut connection).await?;
     connection.close().await?;
     Ok(())
