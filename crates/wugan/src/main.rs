@@ -451,10 +451,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 true => wugan_insurance::InsuranceCenter::new(config)?,
                 false => wugan_insurance::InsuranceCenter::open(config, &journal).await?,
             };
-            let addr = system::spawn_server(&listen, wugan_insurance::router(Arc::new(center.with_faults(faults.faults())))).await?;
+            let (stop, stopping) = tokio::sync::watch::channel(false);
+            let router = wugan_insurance::router(Arc::new(center.with_faults(faults.faults())));
+            let (addr, server) = system::spawn_server_until(&listen, router, stopping).await?;
             println!("insurance center (national interface) on http://{addr}{}", wugan_hub::insurance_client::CALL_SERVICE_PATH);
             println!("state            {}", if in_memory { "in memory".to_string() } else { journal.display().to_string() });
-            wait_for_shutdown().await
+            wait_for_shutdown().await?;
+            drain(stop, server).await;
+            Ok(())
         }
         Command::Bank {
             command: BankCommand::Serve { listen, default_credit_limit_yuan, faults, bank_code, key_id, data_dir, in_memory },
@@ -476,10 +480,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bank = bank.with_journal(&db).await.context("cannot open the bank's database")?;
             }
             let bank = Arc::new(bank);
-            let addr = system::spawn_server(&listen, wugan_bank::router(bank.clone())).await?;
+            let (stop, stopping) = tokio::sync::watch::channel(false);
+            let (addr, server) = system::spawn_server_until(&listen, wugan_bank::router(bank.clone()), stopping).await?;
             let kept = if in_memory { "in memory only".to_string() } else { format!("kept in {}", db.display()) };
             println!("bank {bank_code} on http://{addr}/bank/v1 ({kept})");
             wait_for_shutdown().await?;
+            drain(stop, server).await;
             Ok(bank.close().await?)
         }
         Command::Demo { json, visits, seed } => wugan::demo::run(visits, seed, json).await,
@@ -563,6 +569,14 @@ async fn serve(opts: SystemOptions) -> anyhow::Result<()> {
     }
     tracing::info!(closed = report.closed, "stopped");
     Ok(())
+}
+
+/// A partner's server stops accepting and answers the requests in progress, within the deadline.
+async fn drain(stop: tokio::sync::watch::Sender<bool>, server: tokio::task::JoinHandle<()>) {
+    let _ = stop.send(true);
+    if tokio::time::timeout(DRAIN_DEADLINE, server).await.is_err() {
+        tracing::warn!("requests still in progress at the deadline were cut off");
+    }
 }
 
 /// Ctrl-C, or SIGTERM (what systemd and `docker stop` send).

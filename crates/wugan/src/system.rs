@@ -38,6 +38,18 @@ pub async fn spawn_server_task(listen: &str, router: axum::Router) -> anyhow::Re
     serve_on(listener, router)
 }
 
+/// Like [`spawn_server`], stopping gracefully once `stop` turns true (see
+/// `server::serve_until`): the task ends when the requests in progress are answered.
+pub async fn spawn_server_until(
+    listen: &str,
+    router: axum::Router,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    Ok((addr, crate::server::serve_until(listener, router, ServerLimits::default(), stop)))
+}
+
 /// Serves `router` on an already bound listener, in the background, within the default limits.
 pub fn serve_on(listener: tokio::net::TcpListener, router: axum::Router) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     serve_on_with(listener, router, ServerLimits::default())
