@@ -46,14 +46,10 @@ pub fn owner_only(path: &Path, mode: u32) -> anyhow::Result<()> {
 /// Before SQLite opens `database_url`: the database file created owner-only, so that its -wal and
 /// -shm files (which SQLite creates with the database's mode) are too; existing ones tightened.
 pub fn prepare_sqlite_file(database_url: &str) -> anyhow::Result<()> {
-    let Some(rest) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) else {
-        return Ok(());
+    let Some(path) = sqlite_path(database_url) else {
+        return Ok(()); // PostgreSQL, or in memory
     };
-    let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path.starts_with(':') {
-        return Ok(()); // in memory
-    }
-    let path = Path::new(path);
+    let path = path.as_path();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
         private_dir(dir)?;
     }
@@ -65,4 +61,11 @@ pub fn prepare_sqlite_file(database_url: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The file a `sqlite:` URL names; none for another database or one in memory.
+pub fn sqlite_path(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(':')).then(|| PathBuf::from(path))
 }

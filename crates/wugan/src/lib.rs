@@ -2,6 +2,7 @@
 //! and the benchmark.
 
 pub mod adjudicate;
+pub mod backup;
 pub mod bench;
 pub mod crashloop;
 pub mod data_dir;
@@ -9,6 +10,8 @@ pub mod demo;
 pub mod faults;
 pub mod his;
 pub mod keys;
+pub mod lock;
+pub mod logging;
 pub mod rng;
 pub mod server;
 pub mod simulate;

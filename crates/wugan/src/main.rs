@@ -123,6 +123,29 @@ enum Command {
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data", global = true)]
         data_dir: PathBuf,
     },
+    /// A consistent copy of a data folder: each SQLite database as of one moment (VACUUM INTO, its
+    /// -wal folded in), the hub's first, and credentials.json. The hub's database is copied while
+    /// it serves; the built-in partners' journals only when stopped (or --hub-only). A hub on
+    /// PostgreSQL is backed up with pg_dump (see the README).
+    Backup {
+        /// A folder for the copy, new or empty.
+        #[arg(long)]
+        to: PathBuf,
+        #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        /// Leave out the built-in partners' journals (bank.db, insurance.db), which a running
+        /// `wugan serve` holds locked: for partners that keep their own backups.
+        #[arg(long)]
+        hub_only: bool,
+    },
+    /// Put a backup into a fresh data folder, which no process may be using.
+    Restore {
+        /// The backup's folder (made by `wugan backup`).
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+    },
     /// Apply the hub's database migrations and exit.
     Migrate {
         #[arg(long, env = "WUGAN_DATABASE_URL")]
@@ -402,10 +425,7 @@ async fn main() {
         Command::Serve(_) | Command::Insurance { .. } | Command::Bank { .. } => "warn,wugan=info",
         _ => "error",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WUGAN_LOG").unwrap_or_else(|_| default_filter.into()))
-        .with_writer(std::io::stderr)
-        .init();
+    wugan::logging::init(default_filter);
     warn_of_secrets_in_flags();
     if let Err(e) = run(cli).await {
         eprintln!("wugan: {e:#}");
@@ -431,10 +451,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 true => wugan_insurance::InsuranceCenter::new(config)?,
                 false => wugan_insurance::InsuranceCenter::open(config, &journal).await?,
             };
-            let addr = system::spawn_server(&listen, wugan_insurance::router(Arc::new(center.with_faults(faults.faults())))).await?;
+            let (stop, stopping) = tokio::sync::watch::channel(false);
+            let router = wugan_insurance::router(Arc::new(center.with_faults(faults.faults())));
+            let (addr, server) = system::spawn_server_until(&listen, router, stopping).await?;
             println!("insurance center (national interface) on http://{addr}{}", wugan_hub::insurance_client::CALL_SERVICE_PATH);
             println!("state            {}", if in_memory { "in memory".to_string() } else { journal.display().to_string() });
-            wait_for_shutdown().await
+            wait_for_shutdown().await?;
+            drain(stop, server).await;
+            Ok(())
         }
         Command::Bank {
             command: BankCommand::Serve { listen, default_credit_limit_yuan, faults, bank_code, key_id, data_dir, in_memory },
@@ -456,10 +480,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bank = bank.with_journal(&db).await.context("cannot open the bank's database")?;
             }
             let bank = Arc::new(bank);
-            let addr = system::spawn_server(&listen, wugan_bank::router(bank.clone())).await?;
+            let (stop, stopping) = tokio::sync::watch::channel(false);
+            let (addr, server) = system::spawn_server_until(&listen, wugan_bank::router(bank.clone()), stopping).await?;
             let kept = if in_memory { "in memory only".to_string() } else { format!("kept in {}", db.display()) };
             println!("bank {bank_code} on http://{addr}/bank/v1 ({kept})");
             wait_for_shutdown().await?;
+            drain(stop, server).await;
             Ok(bank.close().await?)
         }
         Command::Demo { json, visits, seed } => wugan::demo::run(visits, seed, json).await,
@@ -498,6 +524,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", wugan::keys::run(&store, command.command()?).await?);
             Ok(())
         }
+        Command::Backup { to, data_dir, hub_only } => {
+            let scope = if hub_only { wugan::backup::Scope::HubOnly } else { wugan::backup::Scope::Everything };
+            let copied = wugan::backup::backup(&data_dir, &to, scope).await?;
+            println!("backed up {} into {}: {}", data_dir.display(), to.display(), copied.join(", "));
+            Ok(())
+        }
+        Command::Restore { from, data_dir } => {
+            let restored = wugan::backup::restore(&from, &data_dir)?;
+            println!("restored {} into {}: {}", from.display(), data_dir.display(), restored.join(", "));
+            Ok(())
+        }
         Command::Migrate { database_url, data_dir } => {
             wugan::data_dir::private_dir(&data_dir)?;
             let url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("hub.db").display()));
@@ -510,7 +547,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// How long requests in progress may take to finish once a stop is asked for. systemd waits 90 s
+/// and Docker 10 s before SIGKILL (`docker stop -t 30` or `stop_grace_period` for more).
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
 async fn serve(opts: SystemOptions) -> anyhow::Result<()> {
+    wugan::data_dir::private_dir(&opts.data_dir)?;
+    let _lock = wugan::lock::lock_data_dir(&opts.data_dir)?;
     let sys = system::start(&opts).await?;
     let db = if sys.database_url.starts_with("sqlite:") { sys.database_url.clone() } else { "PostgreSQL".to_string() };
     println!("wugan hub        {}   (HIS API: {}/openapi.json)", sys.hub_url, sys.hub_url);
@@ -518,11 +561,35 @@ async fn serve(opts: SystemOptions) -> anyhow::Result<()> {
     println!("bank             {}", sys.bank_url);
     println!("database         {db}");
     println!("API keys         {}", opts.data_dir.join("credentials.json").display());
-    let _keep: Arc<_> = sys.app.clone();
-    wait_for_shutdown().await
+    wait_for_shutdown().await?;
+    tracing::info!(deadline_s = DRAIN_DEADLINE.as_secs(), "stopping: finishing the requests in progress");
+    let report = sys.shutdown(DRAIN_DEADLINE).await;
+    if !report.drained {
+        tracing::warn!("requests still in progress at the deadline were cut off (each is safe to retry)");
+    }
+    tracing::info!(closed = report.closed, "stopped");
+    Ok(())
 }
 
+/// A partner's server stops accepting and answers the requests in progress, within the deadline.
+async fn drain(stop: tokio::sync::watch::Sender<bool>, server: tokio::task::JoinHandle<()>) {
+    let _ = stop.send(true);
+    if tokio::time::timeout(DRAIN_DEADLINE, server).await.is_err() {
+        tracing::warn!("requests still in progress at the deadline were cut off");
+    }
+}
+
+/// Ctrl-C, or SIGTERM (what systemd and `docker stop` send).
 async fn wait_for_shutdown() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted?,
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

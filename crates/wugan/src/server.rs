@@ -14,8 +14,10 @@
 //!   an error of kind `TimedOut`; the hub answers 408).
 //! - At most `max_in_flight` requests are handled at once; more are answered 503 with `Retry-After`.
 //!
-//! Connections are served by tasks of their own, as `axum::serve` does: stopping the accept loop
-//! stops new connections, not the ones already open.
+//! Connections are served by tasks of their own, as `axum::serve` does: aborting the accept loop
+//! stops new connections, not the ones already open. A graceful stop ([`serve_until`]) stops
+//! accepting, lets every request in progress finish and closes the idle connections; the task
+//! ends when the last connection has closed (the caller bounds the wait).
 
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, StatusCode};
@@ -32,7 +34,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tower_service::Service;
 
 /// What a server lets each client hold.
@@ -64,17 +66,39 @@ const SHEDDING_AT_ONCE: usize = 64;
 /// How long the 503 to a shed connection may take.
 const SHED_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Serves `router` on `listener` in the background, within `limits`.
+/// Serves `router` on `listener` in the background, within `limits`, until the task is aborted.
 pub fn serve(listener: TcpListener, router: axum::Router, limits: ServerLimits) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(accept_loop(listener, router, within_descriptor_limit(limits)))
+    serve_until(listener, router, limits, watch::channel(false).1)
 }
 
-async fn accept_loop(listener: TcpListener, router: axum::Router, limits: ServerLimits) {
+/// Like [`serve`], stopping gracefully once `stop` turns true: the task ends when every
+/// connection has closed.
+pub fn serve_until(
+    listener: TcpListener,
+    router: axum::Router,
+    limits: ServerLimits,
+    stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(accept_loop(listener, router, within_descriptor_limit(limits), stop))
+}
+
+/// Resolves once `stop` turns true; never if its sender is gone without having said so.
+async fn stopping(mut stop: watch::Receiver<bool>) {
+    if stop.wait_for(|stopped| *stopped).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn accept_loop(listener: TcpListener, router: axum::Router, limits: ServerLimits, stop: watch::Receiver<bool>) {
     let connections = Arc::new(Connections::new(limits.max_connections));
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
     let shedding = Arc::new(Semaphore::new(SHEDDING_AT_ONCE));
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopping(stop.clone()) => break,
+        };
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors, or a connection reset before it was accepted: wait a little
@@ -86,12 +110,18 @@ async fn accept_loop(listener: TcpListener, router: axum::Router, limits: Server
         };
         match connections.admit() {
             Some(connection) => {
-                let shared = Shared { router: router.clone(), in_flight: in_flight.clone(), limits };
+                let shared = Shared { router: router.clone(), in_flight: in_flight.clone(), limits, stop: stop.clone() };
                 let registered = Registered { connections: connections.clone(), connection };
                 tokio::spawn(serve_connection(stream, peer, registered, shared));
             }
             None => shed(stream, &shedding),
         }
+    }
+    // No new connections from here (the listener closes); each open one finishes what it is
+    // answering and closes. Wait for the last.
+    drop(listener);
+    while connections.open() > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -100,10 +130,12 @@ struct Shared {
     router: axum::Router,
     in_flight: Arc<Semaphore>,
     limits: ServerLimits,
+    stop: watch::Receiver<bool>,
 }
 
 async fn serve_connection(stream: TcpStream, peer: SocketAddr, registered: Registered, shared: Shared) {
     let connection = registered.connection.clone();
+    let stop = shared.stop.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         let busy = Busy::start(connection.clone());
         let permit = shared.in_flight.clone().try_acquire_owned().ok();
@@ -127,6 +159,11 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, registered: Regis
         _ = registered.connection.evicted.notified() => {
             serving.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(EVICTION_GRACE, serving.as_mut()).await;
+        }
+        _ = stopping(stop) => {
+            // The request in progress is answered (with `connection: close`); an idle one closes.
+            serving.as_mut().graceful_shutdown();
+            let _ = serving.as_mut().await;
         }
     }
 }
@@ -236,6 +273,11 @@ impl Connections {
         table.open.insert(id, connection.clone());
         table.counted += 1;
         Some(connection)
+    }
+
+    /// Connections not closed yet, evicted ones included.
+    fn open(&self) -> usize {
+        self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).open.len()
     }
 
     fn remove(&self, connection: &Connection) {

@@ -15,7 +15,7 @@ use wugan_hub::pii::DataKey;
 use wugan_hub::store::Store;
 use wugan_hub::{App, HubConfig};
 
-use crate::data_dir::{owner_only, prepare_sqlite_file, private_dir};
+use crate::data_dir::{owner_only, prepare_sqlite_file, private_dir, sqlite_path};
 use crate::faults::{self, FaultPlan};
 use crate::server::ServerLimits;
 use wugan_hub::api::EdgeConfig;
@@ -36,6 +36,18 @@ pub async fn spawn_server_with(listen: &str, router: axum::Router, limits: Serve
 pub async fn spawn_server_task(listen: &str, router: axum::Router) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     serve_on(listener, router)
+}
+
+/// Like [`spawn_server`], stopping gracefully once `stop` turns true (see
+/// `server::serve_until`): the task ends when the requests in progress are answered.
+pub async fn spawn_server_until(
+    listen: &str,
+    router: axum::Router,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    Ok((addr, crate::server::serve_until(listener, router, ServerLimits::default(), stop)))
 }
 
 /// Serves `router` on an already bound listener, in the background, within the default limits.
@@ -179,8 +191,10 @@ impl SystemOptions {
 
 pub struct System {
     pub app: Arc<App>,
-    /// The hub's own tasks (its server and recovery worker), stopped by `stop`.
+    /// The hub's recovery worker, stopped by `stop` with the hub's server.
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// What [`System::shutdown`] stops gracefully, in order.
+    graceful: Graceful,
     pub hub_url: String,
     pub insurance_url: String,
     pub bank_url: String,
@@ -272,6 +286,7 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     let hub_listener =
         tokio::net::TcpListener::bind(&opts.hub_listen).await.with_context(|| format!("cannot listen on {}", opts.hub_listen))?;
     let hub_addr = hub_listener.local_addr()?;
+    let mut graceful = Graceful::new();
     let insurance_url = match &opts.insurance_url {
         Some(url) => url.clone(),
         None => {
@@ -280,7 +295,7 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
                 true => builtin_insurance_in(&opts.data_dir, persons, admdvs).await?,
                 false => builtin_insurance(persons, admdvs)?,
             };
-            format!("http://{}", spawn_server_with("127.0.0.1:0", insurance, opts.edge.server).await?)
+            format!("http://{}", graceful.partner("127.0.0.1:0", insurance, opts.edge.server).await?)
         }
     };
     let bank_url = match &opts.bank_url {
@@ -292,11 +307,15 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
             let bank = match opts.persist_bank {
                 true => {
                     let db = opts.data_dir.join("bank.db");
-                    builtin_bank_on_disk(code, key_id, secret, clock, callback, &db).await.context("cannot start the built-in bank")?
+                    let config = builtin_bank_config(code, key_id, secret, callback);
+                    let bank = wugan_bank::Bank::with_billing_clock(config, clock).with_journal(&db).await;
+                    let bank = Arc::new(bank.context("cannot start the built-in bank")?);
+                    graceful.bank = Some(bank.clone());
+                    wugan_bank::router(bank)
                 }
                 false => builtin_bank_full(code, key_id, secret, clock, callback),
             };
-            format!("http://{}", spawn_server_with("127.0.0.1:0", bank, opts.edge.server).await?)
+            format!("http://{}", graceful.partner("127.0.0.1:0", bank, opts.edge.server).await?)
         }
     };
     // The hub speaks to the partners through a faulty wire when asked to.
@@ -313,6 +332,10 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         None => format!("sqlite://{}?mode=rwc", opts.data_dir.join("hub.db").display()),
     };
     prepare_sqlite_file(&database_url)?;
+    graceful.sqlite_files.extend(sqlite_path(&database_url));
+    if opts.insurance_url.is_none() && opts.insurance_in_data_dir {
+        graceful.sqlite_files.push(insurance_journal(&opts.data_dir));
+    }
     let store = Store::connect(&database_url).await.context("cannot open the hub's database")?;
     store.migrate().await.context("cannot migrate the hub's database")?;
     let released = store.release_requests_of_a_dead_process().await?;
@@ -353,9 +376,9 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         let interval = opts.worker_interval.unwrap_or(Duration::from_secs(15));
         tasks.push(wugan_hub::app::spawn_recovery(app.clone(), interval));
     }
-    let (hub_addr, server_task) = serve_on_with(hub_listener, wugan_hub::api::router_with(app.clone(), &opts.edge.api), opts.edge.server)?;
-    tasks.push(server_task);
-    Ok(System { app, tasks, hub_url: format!("http://{hub_addr}"), insurance_url, bank_url, credentials, database_url })
+    let hub_router = wugan_hub::api::router_with(app.clone(), &opts.edge.api);
+    graceful.hub = Some(crate::server::serve_until(hub_listener, hub_router, opts.edge.server, graceful.hub_stop.subscribe()));
+    Ok(System { app, tasks, graceful, hub_url: format!("http://{hub_addr}"), insurance_url, bank_url, credentials, database_url })
 }
 
 /// The keys credentials.json lists are the installation's own keys: one it no longer lists (a
@@ -382,8 +405,90 @@ impl System {
     /// Stops the hub at once, as a crash would: its server and recovery worker end mid-flight.
     /// Built-in partners keep running.
     pub fn stop(&self) {
-        for task in &self.tasks {
+        for task in self.tasks.iter().chain(&self.graceful.hub) {
             task.abort();
         }
     }
+
+    /// Stops everything gracefully within `deadline` (SIGTERM, Ctrl-C): the hub stops accepting and
+    /// answers the requests in progress; then the recovery worker stops (every step of it is safe
+    /// to cut, as a crash is); then the built-in partners, which those requests were calling,
+    /// drain too; the bank's journal and the SQLite files are checkpointed and closed. What is
+    /// still running at the deadline is cut off, as a crash would: nothing answered is lost.
+    pub async fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
+        let until = tokio::time::Instant::now() + deadline;
+        let mut report = ShutdownReport { drained: true, closed: true };
+        let _ = self.graceful.hub_stop.send(true);
+        if let Some(hub) = self.graceful.hub.as_mut() {
+            report.drained &= tokio::time::timeout_at(until, hub).await.is_ok();
+        }
+        for task in self.tasks.iter().chain(&self.graceful.hub) {
+            task.abort(); // the recovery worker, and the hub's server if it is still draining
+        }
+        let _ = self.graceful.partners_stop.send(true);
+        for partner in self.graceful.partners {
+            report.drained &= tokio::time::timeout_at(until, partner).await.is_ok();
+        }
+        if let Some(bank) = self.graceful.bank {
+            if let Err(e) = bank.close().await {
+                tracing::warn!(error = %e, "the bank's journal did not close cleanly");
+                report.closed = false;
+            }
+        }
+        for file in self.graceful.sqlite_files {
+            if let Err(e) = checkpoint(&file).await {
+                tracing::warn!(file = %file.display(), error = %e, "no checkpoint at shutdown; the next start folds the WAL in");
+                report.closed = false;
+            }
+        }
+        report
+    }
+}
+
+/// How a graceful shutdown went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Every request in progress was answered before the deadline.
+    pub drained: bool,
+    /// The databases were checkpointed and closed.
+    pub closed: bool,
+}
+
+/// The servers and stores a graceful shutdown stops.
+struct Graceful {
+    hub_stop: tokio::sync::watch::Sender<bool>,
+    partners_stop: tokio::sync::watch::Sender<bool>,
+    /// Ends when the hub's server has drained.
+    hub: Option<tokio::task::JoinHandle<()>>,
+    partners: Vec<tokio::task::JoinHandle<()>>,
+    bank: Option<Arc<wugan_bank::Bank>>,
+    /// SQLite files whose WAL is folded in at the end.
+    sqlite_files: Vec<PathBuf>,
+}
+
+impl Graceful {
+    fn new() -> Graceful {
+        let (hub_stop, _) = tokio::sync::watch::channel(false);
+        let (partners_stop, _) = tokio::sync::watch::channel(false);
+        Graceful { hub_stop, partners_stop, hub: None, partners: Vec::new(), bank: None, sqlite_files: Vec::new() }
+    }
+
+    /// Serves a built-in partner, stopped after the hub.
+    async fn partner(&mut self, listen: &str, router: axum::Router, limits: ServerLimits) -> anyhow::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        self.partners.push(crate::server::serve_until(listener, router, limits, self.partners_stop.subscribe()));
+        Ok(addr)
+    }
+}
+
+/// Folds a SQLite file's WAL into it, so that the file alone is the whole database.
+async fn checkpoint(file: &Path) -> anyhow::Result<()> {
+    use sqlx::{ConnectOptions, Connection};
+    // A journal still held by a partner cut off at the deadline stays held: do not wait long.
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(file).busy_timeout(Duration::from_secs(1));
+    let mut connection = options.connect().await?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut connection).await?;
+    connection.close().await?;
+    Ok(())
 }

@@ -49,3 +49,30 @@ async fn every_request_is_logged_with_the_key_id_that_made_it_and_never_the_key(
     assert!(!log.contains(&key) && !log.contains("op_not_a_key") && !log.contains(&visit_id), "no key, no id in the log:\n{log}");
     assert!(!log.contains(EMPLOYEE_CERTNO), "no personal data in the log");
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_that_names_its_line_in_the_access_log() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).with_env_filter("wugan_hub::access=info").finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (opts, _dir) = common::fresh_options("request-id").await;
+    let sys = system::start(&opts).await.expect("system starts");
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        // A caller's own id is not taken: it could carry anything, and the log must not.
+        let answer = http.get(format!("{}/health", sys.hub_url)).header("x-request-id", EMPLOYEE_CERTNO).send().await.expect("answer");
+        let id = answer.headers().get(wugan_hub::api::REQUEST_ID_HEADER).expect("a request id").to_str().expect("text").to_string();
+        assert!(id.starts_with("req_") && id.len() > 20, "{id}");
+        ids.push(id);
+    }
+    assert_ne!(ids[0], ids[1], "one id per request");
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for id in &ids {
+        let line = log.lines().find(|l| l.contains(&format!("request_id={id}"))).unwrap_or_else(|| panic!("no line for {id}:\n{log}"));
+        assert!(line.contains("route=/health") && line.contains("status=200"), "{line}");
+    }
+    assert!(!log.contains(EMPLOYEE_CERTNO), "no personal data in the log");
+}

@@ -20,6 +20,7 @@ const EMPLOYEE_CERTNO: &str = "440301199001011234";
 /// route added to `api::routes` without its line here fails `every_route_is_in_the_matrix`.
 const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/health", Public),
+    ("GET", "/ready", Public),
     ("GET", "/openapi.json", Public),
     ("POST", "/api/v1/agreements", Operator),
     ("GET", "/api/v1/agreements/{id}", Operator),

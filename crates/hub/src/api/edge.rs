@@ -116,9 +116,14 @@ pub(super) async fn guard(State(edge): State<Arc<Edge>>, request: Request, next:
     let started = tokio::time::Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
-    let (response, key_id) = edge.admit(request, next).await;
+    let request_id = new_request_id();
+    let (mut response, key_id) = edge.admit(request, next).await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
     tracing::info!(
         target: "wugan_hub::access",
+        request_id = %request_id,
         method = %method,
         route = %route.as_deref().unwrap_or("-"),
         status = response.status().as_u16(),
@@ -127,6 +132,16 @@ pub(super) async fn guard(State(edge): State<Arc<Edge>>, request: Request, next:
         "request"
     );
     response
+}
+
+/// The header that carries a request's id back to its caller, who quotes it to the operator: the
+/// access log's line for that request has the same id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Always the hub's own: a caller's id is not taken, since a caller could put anything in it
+/// (an ID number) and the access log must never hold personal data.
+fn new_request_id() -> String {
+    format!("req_{}", uuid::Uuid::now_v7().simple())
 }
 
 fn too_many_requests(who: &str, wait: Duration) -> Response {

@@ -7,9 +7,10 @@
 mod auth;
 mod edge;
 pub mod limits;
+mod ready;
 
 pub use auth::{hash_api_key, Access};
-pub use edge::{EdgeConfig, Rule, PATH_PARAMETER_MAX_CHARS};
+pub use edge::{EdgeConfig, Rule, PATH_PARAMETER_MAX_CHARS, REQUEST_ID_HEADER};
 
 use crate::app::App;
 use crate::error::AppError;
@@ -71,6 +72,7 @@ pub fn routes() -> Vec<Route> {
     let (no_body, command) = (NO_BODY_BYTES, COMMAND_BODY_BYTES);
     vec![
         Route::new(M::GET, "/health", Public, no_body, || async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        Route::new(M::GET, "/ready", Public, no_body, ready::ready),
         Route::new(M::GET, "/openapi.json", Public, no_body, || async { ([("content-type", "application/json")], OPENAPI_JSON) }),
         Route::new(M::POST, "/api/v1/agreements", Operator, command, sign_agreement),
         Route::new(M::GET, "/api/v1/agreements/{id}", Operator, no_body, agreement),
