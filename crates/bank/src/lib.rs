@@ -152,7 +152,10 @@ pub struct Bank {
     wire_clock: Arc<dyn Clock>,
     /// Held until a change is on disk, so no request ever sees a change a crash could take back;
     /// the order changes are applied in is the order they are journaled in.
-    ledger: tokio::sync::Mutex<Ledger>,
+    /// Behind an `Arc` so that a change and its journaling run on their own task, holding the
+    /// lock, to the end: a caller that hangs up (the hub killed mid-request) cannot cancel a change
+    /// between memory and disk.
+    ledger: Arc<tokio::sync::Mutex<Ledger>>,
     /// The last event sequence number pushed to the hub's callback.
     pushed_seq: AtomicU64,
     nonces: Mutex<signing::NonceCache>,
@@ -221,7 +224,7 @@ impl Bank {
             config,
             wire_clock: clock.clone(),
             clock,
-            ledger: tokio::sync::Mutex::new(Ledger { book, journal: None, stopped: None }),
+            ledger: Arc::new(tokio::sync::Mutex::new(Ledger { book, journal: None, stopped: None })),
             pushed_seq: AtomicU64::new(0),
             nonces: Mutex::new(signing::NonceCache::default()),
             restart: None,
@@ -265,7 +268,7 @@ impl Bank {
         if replayed.entries > 0 {
             self.restart = Some(RestartGuard { started_at_unix_s, recent_nonces: replayed.recent_nonces });
         }
-        self.ledger = tokio::sync::Mutex::new(Ledger { book, journal: Some(journal), stopped: None });
+        self.ledger = Arc::new(tokio::sync::Mutex::new(Ledger { book, journal: Some(journal), stopped: None }));
         Ok(self)
     }
 
@@ -291,19 +294,25 @@ impl Bank {
     /// Applies one command at the clock's time, and journals it if it changed the book, before
     /// answering. `signature` is the request's, kept with the entry (replay protection).
     pub async fn apply(&self, command: Command, signature: Option<&Signature>) -> Result<Option<book::Reply>, ApplyError> {
-        let mut ledger = self.ledger.lock().await;
+        let mut ledger = self.ledger.clone().lock_owned().await;
         ledger.check_serving()?;
         let now = self.now_unix_s();
-        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ledger.book.apply(&command, now)));
-        let Ok(applied) = applied else {
-            // A bug panicked mid-change: the book may be half changed; the journal is not.
-            ledger.rebuild().await;
-            return Err(ApplyError::NotRecorded("the bank failed while applying the request".to_string()));
-        };
-        if applied.changed {
-            ledger.record(now, &command, &applied.answer, signature).await?;
-        }
-        Ok(applied.answer?)
+        let signature = signature.cloned();
+        // On its own task: once the book has changed, the change reaches the journal (or the
+        // book is rebuilt from it) even if this future is dropped by a caller that hung up.
+        let change = tokio::spawn(async move {
+            let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ledger.book.apply(&command, now)));
+            let Ok(applied) = applied else {
+                // A bug panicked mid-change: the book may be half changed; the journal is not.
+                ledger.rebuild().await;
+                return Err(ApplyError::NotRecorded("the bank failed while applying the request".to_string()));
+            };
+            if applied.changed {
+                ledger.record(now, &command, &applied.answer, signature.as_ref()).await?;
+            }
+            Ok(applied.answer?)
+        });
+        change.await.map_err(|e| ApplyError::NotRecorded(format!("the change did not finish: {e}")))?
     }
 
     /// Reads the book (after any change in progress is on disk).
@@ -511,6 +520,34 @@ mod tests {
         bank.apply(open_line("open-2"), None).await.expect("the retry is recorded");
         assert!(bank.query(|book| book.agreement("agr-open-2")).await.is_ok());
         assert_eq!(bank.check_invariants().await, Ok(()));
+        bank.close().await.expect("closes");
+        let _ = std::fs::remove_dir_all(folder);
+    }
+
+    /// The hub killed mid-request drops the request's future wherever it waits. A change already
+    /// made to the book must still reach the journal, or a later rebuild takes back an answer
+    /// the bank may have given to a retry (found by `wugan crashloop`: a capture answered, then lost).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_whose_caller_hangs_up_is_journaled_all_the_same() {
+        let (bank, folder) = journaled_bank("hang-up").await;
+        for i in 0..300u64 {
+            // Polled once or a few times, then dropped: wherever the change stood.
+            let wait = std::time::Duration::from_micros((i * 7) % 120);
+            let _ = tokio::time::timeout(wait, bank.apply(open_line(&format!("open-{i}")), None)).await;
+        }
+        // Let the last changes finish, then compare memory with what the journal replays.
+        let live = loop {
+            let dump = bank.state_dump().await.expect("serving");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if dump == bank.state_dump().await.expect("serving") {
+                break dump;
+            }
+        };
+        let replayed = {
+            let mut ledger = bank.ledger.lock().await;
+            ledger.journal.as_mut().expect("a journal").replay(i64::MAX).await.expect("replays").book.state_dump()
+        };
+        assert_eq!(live, replayed, "every change the book holds is in the journal");
         bank.close().await.expect("closes");
         let _ = std::fs::remove_dir_all(folder);
     }
