@@ -290,12 +290,13 @@ impl Parties<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::ledger::{apply, is_balanced, AccountBalance, AccountLimit};
     use std::collections::HashMap;
 
-    fn parties() -> Parties<'static> {
+    /// The parties of every test settlement (the saga's tests use them too).
+    pub(crate) fn parties() -> Parties<'static> {
         Parties {
             settlement_id: "s1",
             hospital_code: "H1",
@@ -322,7 +323,7 @@ mod tests {
         }
     }
 
-    fn split(fund: i64, acct: i64, cash: i64) -> InsuranceSplit {
+    pub(crate) fn split(fund: i64, acct: i64, cash: i64) -> InsuranceSplit {
         InsuranceSplit {
             medfee: Fen(fund + acct + cash),
             fund: Fen(fund),

@@ -1,22 +1,7 @@
 use super::*;
 use crate::ledger::{apply as post, is_balanced, AccountBalance, AccountLimit, TransferKind};
+use crate::settlement::tests::{parties, split};
 use std::collections::HashMap;
-
-fn parties() -> Parties<'static> {
-    Parties {
-        settlement_id: "s1",
-        hospital_code: "H1",
-        psn_no: "P1",
-        insuplc_admdvs: "440300",
-        insutype: "310",
-        bank_code: "B",
-        bank_agreement_id: "A1",
-    }
-}
-
-fn split(fund: i64, acct: i64, cash: i64) -> InsuranceSplit {
-    InsuranceSplit { medfee: Fen(fund + acct + cash), fund: Fen(fund), personal_account: Fen(acct), cash: Fen(cash), hospital_part: Fen(0) }
-}
 
 /// What each scripted partner says to each call.
 #[derive(Clone)]
