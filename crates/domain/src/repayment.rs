@@ -10,7 +10,6 @@
 
 use crate::ledger::Transfer;
 use crate::money::Fen;
-use crate::settlement::accounts;
 use serde::{Deserialize, Serialize};
 
 /// Where a personal-account repayment stands, with the facts known there.
@@ -30,9 +29,6 @@ pub enum RepaymentStage {
     /// Refused before any money moved. Final.
     Failed { failure: String },
 }
-
-/// The state names as stored; the `state` column's CHECK constraint lists exactly these.
-pub const REPAYMENT_STATES: [&str; 6] = ["started", "account_debited", "posted", "returning", "returned", "failed"];
 
 impl RepaymentStage {
     pub fn state(&self) -> &'static str {
@@ -158,11 +154,6 @@ pub fn apply(stage: &RepaymentStage, parties: &RepaymentParties<'_>, outcome: Re
 
 fn transfer(p: &RepaymentParties<'_>) -> Transfer {
     crate::settlement::account_repayment_transfer(p.repayment_id, p.psn_no, p.bank_code, p.bank_agreement_id, p.amount)
-}
-
-/// Ledger account names touched by a repayment, for auditors.
-pub fn accounts_of(p: &RepaymentParties<'_>) -> [String; 2] {
-    [accounts::personal_account(p.psn_no), accounts::bank_agreement(p.bank_code, p.bank_agreement_id)]
 }
 
 #[cfg(test)]
