@@ -19,8 +19,11 @@ pub enum ErrorCode {
     // ---- business declines ----
     /// No such agreement: nothing can be held on it, captured from it or repaid to it.
     UnknownAgreement,
-    /// The hold is no longer open (declined, voided, already captured; at a real bank, expired).
+    /// The hold is no longer open (declined, voided, already captured).
     AuthorizationNotOpen,
+    /// The hold expired at the bank (its `expires_at` passed) before it was captured or voided:
+    /// the money is free again and cannot be captured on this hold.
+    HoldExpired,
     /// A capture of more than the hold.
     CaptureExceedsAuthorization,
     /// Refunds of more than was captured.
@@ -89,6 +92,7 @@ impl ErrorCode {
     const NAMED: &'static [ErrorCode] = &[
         ErrorCode::UnknownAgreement,
         ErrorCode::AuthorizationNotOpen,
+        ErrorCode::HoldExpired,
         ErrorCode::CaptureExceedsAuthorization,
         ErrorCode::RefundExceedsCapture,
         ErrorCode::RepaymentExceedsDebt,
@@ -129,6 +133,7 @@ impl ErrorCode {
         match self {
             ErrorCode::UnknownAgreement => "unknown_agreement",
             ErrorCode::AuthorizationNotOpen => "authorization_not_open",
+            ErrorCode::HoldExpired => "hold_expired",
             ErrorCode::CaptureExceedsAuthorization => "capture_exceeds_authorization",
             ErrorCode::RefundExceedsCapture => "refund_exceeds_capture",
             ErrorCode::RepaymentExceedsDebt => "repayment_exceeds_debt",
@@ -158,6 +163,7 @@ impl ErrorCode {
         match self {
             ErrorCode::UnknownAgreement
             | ErrorCode::AuthorizationNotOpen
+            | ErrorCode::HoldExpired
             | ErrorCode::CaptureExceedsAuthorization
             | ErrorCode::RefundExceedsCapture
             | ErrorCode::RepaymentExceedsDebt
@@ -221,6 +227,7 @@ mod tests {
         // The book's errors (book.rs, BookError::code).
         check("unknown_agreement", BusinessDecline);
         check("authorization_not_open", BusinessDecline);
+        check("hold_expired", BusinessDecline);
         check("capture_exceeds_authorization", BusinessDecline);
         check("refund_exceeds_capture", BusinessDecline);
         check("repayment_exceeds_debt", BusinessDecline);

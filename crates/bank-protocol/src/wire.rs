@@ -89,6 +89,11 @@ pub struct AuthorizationRequest {
     pub merchant_id: String,
     #[serde(default)]
     pub memo: Option<String>,
+    /// How long the hold may stay open, in seconds; absent means the bank's default (the
+    /// reference bank: 7 days, within 1 hour ..= 90 days). Not sent when absent, so a request
+    /// without it reads (and is fingerprinted) as before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_s: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +132,12 @@ pub enum OperationKind {
     Repayment,
     /// 提额: a request to raise a credit line's limit, approved or declined.
     LimitIncrease,
+    /// The bank released a hold whose `expires_at` passed (`reference_request_id` names the
+    /// authorization); recorded by the bank itself, under no request of the client's.
+    Expiry,
+    /// A kind this client does not know. The reference bank never sends it.
+    #[serde(other)]
+    Other,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -141,6 +152,12 @@ pub enum OperationStatus {
     Refunded,
     /// A repayment, applied to the debt.
     Posted,
+    /// An expiry; and, in a status query of an approved authorization, a hold that expired
+    /// before it was captured or voided.
+    Expired,
+    /// A status this client does not know. The reference bank never sends it.
+    #[serde(other)]
+    Other,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -203,6 +220,10 @@ pub struct Operation {
     pub available_fen_after: Fen,
     /// The bank's clock when the operation was recorded.
     pub recorded_at_unix_s: i64,
+    /// An approved authorization (and its expiry): when the hold lapses unless captured or voided
+    /// first, RFC 3339 (e.g. `2026-12-08T09:30:00+08:00`). Absent on every other operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -434,6 +455,50 @@ mod tests {
                         "recorded_at_unix_s": 0});
         let op: Operation = serde_json::from_value(op).unwrap();
         assert_eq!((op.status, op.decline_code), (OperationStatus::Declined, Some(DeclineCode::Other)));
+    }
+
+    #[test]
+    fn an_expiry_reads_and_an_unknown_kind_or_status_still_reads() {
+        let op = json!({"request_id": "s1:auth:expired", "kind": "expiry", "status": "expired", "decline_code": null,
+                        "amount_fen": 100, "agreement_id": "agr-1", "reference_request_id": "s1:auth", "available_fen_after": 100,
+                        "recorded_at_unix_s": 0, "expires_at": "2026-01-08T08:00:00+08:00"});
+        let read: Operation = serde_json::from_value(op.clone()).unwrap();
+        assert_eq!(
+            (read.kind, read.status, read.expires_at.as_deref()),
+            (OperationKind::Expiry, OperationStatus::Expired, Some("2026-01-08T08:00:00+08:00"))
+        );
+        assert_eq!(serde_json::to_value(&read).unwrap(), op);
+        let mut newer = op;
+        newer["kind"] = json!("chargeback");
+        newer["status"] = json!("disputed");
+        let read: Operation = serde_json::from_value(newer).unwrap();
+        assert_eq!((read.kind, read.status), (OperationKind::Other, OperationStatus::Other));
+    }
+
+    #[test]
+    fn an_operation_without_an_expiry_is_written_as_before() {
+        let op = Operation {
+            request_id: "s1:capture".into(),
+            kind: OperationKind::Capture,
+            status: OperationStatus::Captured,
+            decline_code: None,
+            amount_fen: Fen(100),
+            agreement_id: "agr-1".into(),
+            reference_request_id: Some("s1:auth".into()),
+            available_fen_after: Fen(0),
+            recorded_at_unix_s: 0,
+            expires_at: None,
+        };
+        assert!(!serde_json::to_string(&op).unwrap().contains("expires_at"));
+        let request = AuthorizationRequest {
+            request_id: "s1:auth".into(),
+            agreement_id: "agr-1".into(),
+            amount_fen: Fen(100),
+            merchant_id: "H1".into(),
+            memo: None,
+            expires_in_s: None,
+        };
+        assert!(!serde_json::to_string(&request).unwrap().contains("expires_in_s"));
     }
 
     #[test]

@@ -42,6 +42,7 @@ fn command(i: usize) -> Command {
                 amount_fen: Fen(1_000),
                 merchant_id: "H1".into(),
                 memo: None,
+                expires_in_s: None,
             };
             Command::Authorize { client, request }
         }
@@ -110,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
             amount_fen: Fen(100),
             merchant_id: "H1".into(),
             memo: None,
+            expires_in_s: None,
         };
         bank.apply(Command::Authorize { client: "hub".into(), request }, None).await?;
     }

@@ -12,13 +12,16 @@
 //! The credit lifecycle (statements, overdue, interest, repayments, limit increases, the event
 //! outbox) lives in `book/credit.rs`; every command first brings billing up to its `now`.
 //! `book/command.rs` turns every change into a value ([`Command`]) applied by [`BankBook::apply`],
-//! which is what the journal stores and replays.
+//! which is what the journal stores and replays. Holds expire (`book/expiry.rs`): every command
+//! first releases the holds whose `expires_at` has passed.
 
 mod command;
 mod credit;
+mod expiry;
 
 pub use command::{answer_text, Applied, Command};
 pub use credit::{daily_interest, CreditTerms, LIMIT_INCREASE_MAX_FACTOR, MAX_PAGE_ITEMS};
+pub use expiry::{rfc3339_china, DEFAULT_HOLD_S, MAX_HOLD_S, MIN_HOLD_S};
 
 use crate::calendar::Day;
 use crate::wire::BankEvent;
@@ -28,7 +31,7 @@ use crate::wire::{
 };
 use crate::ErrorCode;
 use credit::CreditState;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use wugan_domain::money::Fen;
 
 /// The largest credit limit a line may have: 1,000,000 yuan.
@@ -53,6 +56,8 @@ pub enum BookError {
     UnknownRequest(String),
     #[error("authorization {0} is not open (declined, voided or already captured)")]
     AuthorizationNotOpen(String),
+    #[error("the hold of authorization {0} expired before it was captured or voided")]
+    HoldExpired(String),
     #[error("capture of {amount:?} exceeds the authorized {authorized:?}")]
     CaptureExceedsAuthorization { amount: Fen, authorized: Fen },
     #[error("refunds would total {total:?}, more than the captured {captured:?}")]
@@ -74,6 +79,7 @@ impl BookError {
             BookError::UnknownCapture(_) => ErrorCode::UnknownCapture,
             BookError::UnknownRequest(_) => ErrorCode::UnknownRequest,
             BookError::AuthorizationNotOpen(_) => ErrorCode::AuthorizationNotOpen,
+            BookError::HoldExpired(_) => ErrorCode::HoldExpired,
             BookError::CaptureExceedsAuthorization { .. } => ErrorCode::CaptureExceedsAuthorization,
             BookError::RefundExceedsCapture { .. } => ErrorCode::RefundExceedsCapture,
             BookError::RequestIdReused(_) => ErrorCode::RequestIdReused,
@@ -89,6 +95,11 @@ pub struct BookConfig {
     pub default_credit_limit_fen: Fen,
     pub default_debit_balance_fen: Fen,
     pub credit_terms: CreditTerms,
+    /// Whether approved holds expire (`book/expiry.rs`). Journals written before holds expired
+    /// carry no such field and read as `false`, so their holds replay to the same answers; a bank
+    /// started on such a journal appends its own configuration, and holds expire from then on.
+    #[serde(default)]
+    pub holds_expire: bool,
 }
 
 impl Default for BookConfig {
@@ -98,6 +109,7 @@ impl Default for BookConfig {
             default_credit_limit_fen: Fen::yuan(5_000),
             default_debit_balance_fen: Fen::yuan(20_000),
             credit_terms: CreditTerms::default(),
+            holds_expire: true,
         }
     }
 }
@@ -138,11 +150,14 @@ struct Effect {
     amount_fen: Fen,
     agreement_id: String,
     reference_request_id: Option<String>,
+    /// An approved authorization: when its hold expires.
+    expires_at_unix_s: Option<i64>,
 }
 
 impl Effect {
     fn new(kind: OperationKind, status: OperationStatus, amount_fen: Fen, agreement_id: &str) -> Effect {
-        Effect { kind, status, decline_code: None, amount_fen, agreement_id: agreement_id.to_string(), reference_request_id: None }
+        let agreement_id = agreement_id.to_string();
+        Effect { kind, status, decline_code: None, amount_fen, agreement_id, reference_request_id: None, expires_at_unix_s: None }
     }
 
     /// The authorization a capture or void closes, or the capture a refund returns.
@@ -161,6 +176,7 @@ impl Effect {
             reference_request_id: self.reference_request_id,
             available_fen_after,
             recorded_at_unix_s: now_unix_s,
+            expires_at: self.expires_at_unix_s.map(rfc3339_china),
         }
     }
 }
@@ -238,6 +254,8 @@ enum HoldState {
     Declined,
     Captured,
     Voided,
+    /// Released by the bank when its `expires_at` passed (`book/expiry.rs`).
+    Expired,
 }
 
 #[derive(Debug)]
@@ -245,6 +263,8 @@ struct AuthorizationState {
     agreement_id: String,
     amount_fen: Fen,
     state: HoldState,
+    /// An approved hold: when it expires (`None`: never, on a journal from before expiry).
+    expires_at_unix_s: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -268,6 +288,8 @@ pub struct BankBook {
     billed_through: Option<Day>,
     /// The outbox for the hub (append-only); an event's `seq` is its index + 1.
     events: Vec<BankEvent>,
+    /// Open holds by expiry time, soonest first: what the next command may have to release.
+    expiring: BTreeSet<(i64, RequestKey)>,
 }
 
 impl BankBook {
@@ -281,6 +303,7 @@ impl BankBook {
             journal: Vec::new(),
             billed_through: None,
             events: Vec::new(),
+            expiring: BTreeSet::new(),
         }
     }
 
@@ -293,7 +316,7 @@ impl BankBook {
     pub fn operation(&self, client: &str, request_id: &str) -> Result<Operation, BookError> {
         let key = RequestKey::new(client, request_id);
         let record = self.records.get(&key).ok_or_else(|| BookError::UnknownRequest(request_id.to_string()))?;
-        Ok(self.journal[record.journal_index].1.clone())
+        Ok(self.as_it_stands(&key, self.journal[record.journal_index].1.clone()))
     }
 
     pub fn operations_for(&self, agreement_id: &str) -> Result<Vec<Operation>, BookError> {
@@ -369,6 +392,7 @@ impl BankBook {
             check_amount(req.amount_fen)?;
             check_text("merchant_id", &req.merchant_id, 1, MAX_REQUEST_ID_CHARS)?;
             check_optional_text("memo", req.memo.as_deref())?;
+            let expires_at = book.hold_expiry(req.expires_in_s, now_unix_s)?;
             let agreement = book.agreement_state_mut(&req.agreement_id)?;
             let decline = agreement.decline_reason(req.amount_fen);
             if decline.is_none() {
@@ -379,10 +403,14 @@ impl BankBook {
                 Some(_) => (HoldState::Declined, OperationStatus::Declined),
             };
             let key = RequestKey::new(client, &req.request_id);
-            book.authorizations
-                .insert(key, AuthorizationState { agreement_id: req.agreement_id.clone(), amount_fen: req.amount_fen, state });
+            let expires_at_unix_s = expires_at.filter(|_| state == HoldState::Open);
+            if let Some(at) = expires_at_unix_s {
+                book.expiring.insert((at, key.clone()));
+            }
+            let (agreement_id, amount_fen) = (req.agreement_id.clone(), req.amount_fen);
+            book.authorizations.insert(key, AuthorizationState { agreement_id, amount_fen, state, expires_at_unix_s });
             let effect = Effect::new(OperationKind::Authorization, status, req.amount_fen, &req.agreement_id);
-            Ok(Effect { decline_code: decline, ..effect })
+            Ok(Effect { decline_code: decline, expires_at_unix_s, ..effect })
         })
     }
 
@@ -459,6 +487,7 @@ impl BankBook {
         shape: ReplyShape,
         apply: impl FnOnce(&mut BankBook) -> Result<Effect, BookError>,
     ) -> Result<Reply, BookError> {
+        self.expire_holds(now_unix_s);
         self.run_billing(now_unix_s);
         check_request_id(request_id)?;
         let key = RequestKey::new(client, request_id);
@@ -561,6 +590,9 @@ impl BankBook {
     fn open_hold(&self, client: &str, authorization_request_id: &str) -> Result<(String, Fen), BookError> {
         let key = RequestKey::new(client, authorization_request_id);
         let auth = self.authorizations.get(&key).ok_or_else(|| BookError::UnknownAuthorization(authorization_request_id.to_string()))?;
+        if auth.state == HoldState::Expired {
+            return Err(BookError::HoldExpired(authorization_request_id.to_string()));
+        }
         if auth.state != HoldState::Open {
             return Err(BookError::AuthorizationNotOpen(authorization_request_id.to_string()));
         }
@@ -572,6 +604,9 @@ impl BankBook {
         if let Some(auth) = self.authorizations.get_mut(&key) {
             debug_assert_eq!(auth.state, HoldState::Open);
             auth.state = new_state;
+            if let Some(at) = auth.expires_at_unix_s {
+                self.expiring.remove(&(at, key));
+            }
         }
     }
 
@@ -592,7 +627,8 @@ impl BankBook {
                 return Err(format!("journal entry {} recorded twice", record.journal_index));
             }
         }
-        if seen.iter().any(|s| !s) {
+        // Expiries are the bank's own doing, under no request of a client's.
+        if seen.iter().zip(&self.journal).any(|(seen, (_, op))| !seen && op.kind != OperationKind::Expiry) {
             return Err("a journal entry has no record".to_string());
         }
         Ok(())
@@ -616,6 +652,7 @@ impl BankBook {
                     | OperationKind::Refund
                     | OperationKind::Repayment
                     | OperationKind::LimitIncrease
+                    | OperationKind::Expiry
             ) && !op.amount_fen.is_positive()
             {
                 return Err(format!("operation {} has a non-positive amount", op.request_id));
@@ -625,7 +662,7 @@ impl BankBook {
                     held += op.amount_fen;
                     open.insert((client.clone(), op.request_id.clone()), op.amount_fen);
                 }
-                (OperationKind::Capture | OperationKind::Void, _) => {
+                (OperationKind::Capture | OperationKind::Void | OperationKind::Expiry, _) => {
                     let reference = op.reference_request_id.clone().unwrap_or_default();
                     let hold = open.remove(&(client.clone(), reference)).ok_or(format!("{} closes no open hold", op.request_id))?;
                     held -= hold;

@@ -92,6 +92,7 @@ impl From<BookError> for ApiError {
             | BookError::UnknownCapture(_)
             | BookError::UnknownRequest(_) => StatusCode::NOT_FOUND,
             BookError::AuthorizationNotOpen(_)
+            | BookError::HoldExpired(_)
             | BookError::CaptureExceedsAuthorization { .. }
             | BookError::RefundExceedsCapture { .. }
             | BookError::RepaymentExceedsDebt { .. }

@@ -448,6 +448,7 @@ fn book_config(config: &BankConfig) -> book::BookConfig {
         default_credit_limit_fen: config.default_credit_limit_fen,
         default_debit_balance_fen: config.default_debit_balance_fen,
         credit_terms: config.credit_terms.clone(),
+        holds_expire: true,
     }
 }
 

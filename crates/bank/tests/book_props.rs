@@ -2,14 +2,18 @@
 //! its first reply, and every operation is recorded exactly once. Time passes in random steps
 //! across billing cycles, so statements close, go overdue and accrue interest while repayments,
 //! refunds and limit increases come in: used never goes negative, a repayment is accepted
-//! exactly when it is at most the debt, and the event feed has no gaps.
+//! exactly when it is at most the debt, and the event feed has no gaps. Holds expire: the clock
+//! also jumps to just before, at or after a hold's expiry, and a model of the open holds says what
+//! every agreement holds after each step; no expired hold is ever captured.
 
 use proptest::prelude::*;
-use wugan_bank::book::{BankBook, BookConfig, BookError, Reply};
+use std::collections::{BTreeMap, BTreeSet};
+use wugan_bank::book::{rfc3339_china, BankBook, BookConfig, BookError, Command, Reply, DEFAULT_HOLD_S, MAX_HOLD_S, MIN_HOLD_S};
 use wugan_bank::wire::{
     AgreementKind, AgreementStatus, AuthorizationRequest, CaptureRequest, CloseAgreementRequest, CreateAgreementRequest,
-    LimitIncreaseRequest, OperationStatus, RefundRequest, RepaymentRequest, RepaymentSource, VoidRequest,
+    LimitIncreaseRequest, OperationKind, OperationStatus, RefundRequest, RepaymentRequest, RepaymentSource, VoidRequest,
 };
+use wugan_bank::ErrorCode;
 use wugan_domain::money::Fen;
 
 const AGREEMENTS: usize = 3;
@@ -21,6 +25,8 @@ enum Step {
     Authorize {
         agreement: usize,
         amount: i64,
+        /// The hold's duration asked for; `None`: the bank's default.
+        expires_in_s: Option<i64>,
     },
     /// Authorizes what is available plus `delta`, to probe the edge of the limit.
     AuthorizeEdge {
@@ -56,9 +62,15 @@ enum Step {
         agreement: usize,
         amount: i64,
     },
-    /// The clock moves on; billing runs.
+    /// The clock moves on; billing runs (and expires what is due).
     Wait {
         hours: i64,
+    },
+    /// The clock jumps to `offset_s` around the expiry of one of the holds sent so far; nothing
+    /// runs until the next step, which must release it first if it is due.
+    Jump {
+        hold: usize,
+        offset_s: i64,
     },
     Repay {
         agreement: usize,
@@ -82,7 +94,7 @@ fn step() -> impl Strategy<Value = Step> {
     let agreement = 0..AGREEMENTS;
     let amount = prop_oneof![1i64..5_000, 0i64..=0, -10i64..0, 4_000i64..30_000];
     prop_oneof![
-        6 => (agreement.clone(), amount.clone()).prop_map(|(agreement, amount)| Step::Authorize { agreement, amount }),
+        6 => (agreement.clone(), amount.clone(), hold_duration()).prop_map(|(agreement, amount, expires_in_s)| Step::Authorize { agreement, amount, expires_in_s }),
         2 => (agreement.clone(), -1i64..=1).prop_map(|(agreement, delta)| Step::AuthorizeEdge { agreement, delta }),
         4 => (any::<usize>(), amount.clone()).prop_map(|(hold, amount)| Step::Capture { hold, amount }),
         2 => any::<usize>().prop_map(|hold| Step::Void { hold }),
@@ -91,11 +103,29 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (agreement.clone(), any::<bool>()).prop_map(|(agreement, frozen)| Step::Freeze { agreement, frozen }),
         3 => any::<usize>().prop_map(|step| Step::Retry { step }),
         5 => prop_oneof![1i64..48, 200i64..400, 600i64..1_000].prop_map(|hours| Step::Wait { hours }),
+        3 => (any::<usize>(), -1i64..=1).prop_map(|(hold, offset_s)| Step::Jump { hold, offset_s }),
         3 => (agreement.clone(), amount.clone(), any::<bool>()).prop_map(|(agreement, amount, personal_account)| Step::Repay { agreement, amount, personal_account }),
         2 => (agreement.clone(), -1i64..=1, any::<bool>()).prop_map(|(agreement, delta, overdue_only)| Step::RepayEdge { agreement, delta, overdue_only }),
         5 => (agreement.clone(), 1i64..8_000).prop_map(|(agreement, amount)| Step::Spend { agreement, amount }),
         1 => (agreement, prop_oneof![0i64..60_000, 5_000_000i64..5_000_002]).prop_map(|(agreement, requested)| Step::RaiseLimit { agreement, requested }),
     ]
+}
+
+/// Mostly the default; sometimes a bound, inside or one second outside it.
+fn hold_duration() -> impl Strategy<Value = Option<i64>> {
+    prop_oneof![
+        6 => Just(None),
+        2 => prop_oneof![Just(MIN_HOLD_S), Just(MAX_HOLD_S), MIN_HOLD_S..3 * MIN_HOLD_S].prop_map(Some),
+        1 => prop_oneof![Just(MIN_HOLD_S - 1), Just(MAX_HOLD_S + 1), Just(0)].prop_map(Some),
+    ]
+}
+
+/// A hold the bank approved, as the test expects it to stand.
+#[derive(Clone, Debug)]
+struct ModelHold {
+    agreement_id: String,
+    amount: Fen,
+    expires_at_unix_s: i64,
 }
 
 /// A request as sent, so it can be sent again.
@@ -118,6 +148,12 @@ struct World {
     sent: Vec<(Sent, Result<Reply, BookError>)>,
     next_id: usize,
     now: i64,
+    /// The time of the last command applied: holds due by then are released.
+    applied_at: i64,
+    /// Approved holds not yet captured or voided (expired ones included until released).
+    open_holds: BTreeMap<String, ModelHold>,
+    /// Holds released by expiry.
+    expired: BTreeSet<String>,
 }
 
 impl World {
@@ -131,6 +167,9 @@ impl World {
             sent: vec![],
             next_id: 0,
             now: START_UNIX_S,
+            applied_at: START_UNIX_S,
+            open_holds: BTreeMap::new(),
+            expired: BTreeSet::new(),
         };
         for (i, kind) in [AgreementKind::CreditLine, AgreementKind::DebitCard, AgreementKind::CreditLine].into_iter().enumerate() {
             let card_no = (kind == AgreementKind::DebitCard).then(|| "6222020000001234".to_string());
@@ -156,6 +195,7 @@ impl World {
     }
 
     fn send(&mut self, sent: &Sent) -> Result<Reply, BookError> {
+        self.applied_at = self.now;
         let (book, now) = (&mut self.book, self.now);
         match sent.clone() {
             Sent::Authorize(req) => book.authorize("hub", req, now),
@@ -185,22 +225,36 @@ impl World {
             return self.retry(step);
         }
         if let Step::Spend { agreement, amount } = step {
-            self.run(Step::Authorize { agreement, amount })?;
+            self.run(Step::Authorize { agreement, amount, expires_in_s: None })?;
             let hold = self.holds.len().saturating_sub(1);
             return self.run(Step::Capture { hold, amount });
         }
         if let Step::Wait { hours } = step {
             self.now += hours * 3600;
+            self.applied_at = self.now;
+            self.book.apply(&Command::Bill, self.now);
+            return Ok(());
+        }
+        if let Step::Jump { hold, offset_s } = step {
+            let target = self.open_holds.values().nth(hold % self.open_holds.len().max(1)).map(|h| h.expires_at_unix_s + offset_s);
+            self.now = self.now.max(target.unwrap_or(self.now));
+            // Billing only, so the checks of repayments see today's debt; holds stay for the
+            // next request to release.
             self.book.run_billing(self.now);
             return Ok(());
         }
+        self.release_due_in_model();
         let sent = self.request_for(step);
         let available_before = self.available_of(&sent);
         let credit_before = self.credit_of(&sent);
-        let journal_before = self.book.journal_len();
+        let (journal_before, expiries_before) = (self.book.journal_len(), self.expiries());
+        // Released by the request below, before it is handled.
+        let due: usize = self.open_holds.values().filter(|h| h.expires_at_unix_s <= self.now).count();
         let reply = self.send(&sent);
-        let recorded = self.book.journal_len() - journal_before;
-        prop_assert_eq!(recorded, usize::from(reply.is_ok()), "one record per accepted request: {:?}", reply);
+        let (recorded, released) = (self.book.journal_len() - journal_before, self.expiries() - expiries_before);
+        prop_assert_eq!(released, due, "every hold due is released by the next request, once");
+        prop_assert_eq!(recorded - released, usize::from(reply.is_ok()), "one record per accepted request: {:?}", reply);
+        self.check_hold_closing(&sent, &reply)?;
         self.check_decline(&sent, available_before, &reply)?;
         self.check_repayment(&sent, credit_before, &reply)?;
         self.check_limit(&sent, credit_before, &reply)?;
@@ -211,16 +265,17 @@ impl World {
 
     fn request_for(&mut self, step: Step) -> Sent {
         match step {
-            Step::Authorize { agreement, amount } => Sent::Authorize(AuthorizationRequest {
+            Step::Authorize { agreement, amount, expires_in_s } => Sent::Authorize(AuthorizationRequest {
                 request_id: self.fresh_id("auth"),
                 agreement_id: self.agreement_ids[agreement].clone(),
                 amount_fen: Fen(amount),
                 merchant_id: "H1".to_string(),
                 memo: None,
+                expires_in_s,
             }),
             Step::AuthorizeEdge { agreement, delta } => {
                 let available = self.book.agreement(&self.agreement_ids[agreement]).map(|a| a.available_fen).unwrap_or_default();
-                self.request_for(Step::Authorize { agreement, amount: available.0 + delta })
+                self.request_for(Step::Authorize { agreement, amount: available.0 + delta, expires_in_s: None })
             }
             Step::Capture { hold, amount } => Sent::Capture(CaptureRequest {
                 request_id: self.fresh_id("cap"),
@@ -260,7 +315,7 @@ impl World {
                 let req = LimitIncreaseRequest { request_id: self.fresh_id("limit"), requested_limit_fen: Fen(requested) };
                 Sent::RaiseLimit(self.agreement_ids[agreement].clone(), req)
             }
-            Step::Freeze { .. } | Step::Retry { .. } | Step::Wait { .. } | Step::Spend { .. } => {
+            Step::Freeze { .. } | Step::Retry { .. } | Step::Wait { .. } | Step::Jump { .. } | Step::Spend { .. } => {
                 unreachable!("handled by run")
             }
         }
@@ -271,7 +326,10 @@ impl World {
             return None;
         };
         let a = self.book.agreement(&req.agreement_id).ok()?;
-        Some((a.available_fen, a.status == wugan_bank::wire::AgreementStatus::Active))
+        // The request first releases the holds due by now.
+        let due = self.open_holds.values().filter(|h| h.agreement_id == req.agreement_id && h.expires_at_unix_s <= self.now);
+        let released: Fen = due.map(|h| h.amount).sum();
+        Some((a.available_fen + released, a.status == wugan_bank::wire::AgreementStatus::Active))
     }
 
     /// An authorization is declined exactly when the agreement is not active or the amount
@@ -357,7 +415,77 @@ impl World {
         Ok(())
     }
 
+    /// Expiry operations recorded so far, over every agreement.
+    fn expiries(&self) -> usize {
+        let ops = self.agreement_ids.iter().flat_map(|id| self.book.operations_for(id).unwrap_or_default());
+        ops.filter(|op| op.kind == OperationKind::Expiry).count()
+    }
+
+    /// A capture or void succeeds only on a hold that has not expired, and one that has expired
+    /// is refused as `hold_expired`, a business decline. Updates the model of open holds.
+    fn check_hold_closing(&mut self, sent: &Sent, reply: &Result<Reply, BookError>) -> Result<(), TestCaseError> {
+        let (Sent::Capture(CaptureRequest { authorization_request_id: auth, .. })
+        | Sent::Void(VoidRequest { authorization_request_id: auth, .. })) = sent
+        else {
+            return Ok(());
+        };
+        let expired = match self.open_holds.get(auth) {
+            Some(hold) => hold.expires_at_unix_s <= self.now,
+            None if self.expired.contains(auth) => true,
+            None => {
+                prop_assert!(reply.is_err(), "{:?} closed a hold that is not open", sent);
+                return Ok(());
+            }
+        };
+        match reply {
+            Ok(_) => {
+                prop_assert!(!expired, "{:?} closed a hold that had expired", sent);
+                self.open_holds.remove(auth);
+            }
+            // A malformed request is refused as such before the hold is looked at.
+            Err(e) if expired => prop_assert!(matches!(e.code(), ErrorCode::HoldExpired | ErrorCode::BadRequest), "{:?}", e),
+            Err(e) => prop_assert_ne!(e.code(), ErrorCode::HoldExpired),
+        }
+        Ok(())
+    }
+
+    /// Every agreement holds exactly its open holds not yet due at the last command's time, and
+    /// a credit line's limit is split exactly into available, held and used; each hold due was
+    /// released once, as one expiry.
+    fn check_holds(&mut self) -> Result<(), TestCaseError> {
+        self.release_due_in_model();
+        prop_assert_eq!(self.expiries(), self.expired.len());
+        for id in &self.agreement_ids {
+            let a = self.book.agreement(id).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let held: Fen = self.open_holds.values().filter(|h| &h.agreement_id == id).map(|h| h.amount).sum();
+            prop_assert_eq!(a.held_fen, held, "{} holds what the model holds", id);
+            if let Some(limit) = a.limit_fen {
+                prop_assert_eq!(a.available_fen + a.held_fen + a.used_fen, limit, "{:?}", a);
+            }
+        }
+        Ok(())
+    }
+
+    /// The model's side of expiry: holds due by the last command's time are gone.
+    fn release_due_in_model(&mut self) {
+        let applied_at = self.applied_at;
+        let due: Vec<String> =
+            self.open_holds.iter().filter(|(_, h)| h.expires_at_unix_s <= applied_at).map(|(id, _)| id.clone()).collect();
+        for id in due {
+            self.open_holds.remove(&id);
+            self.expired.insert(id);
+        }
+    }
+
     fn remember(&mut self, sent: &Sent, reply: &Result<Reply, BookError>) {
+        if let (Sent::Authorize(req), Ok(Reply::Operation(op))) = (sent, reply) {
+            if op.status == OperationStatus::Approved {
+                let expires_at_unix_s = self.now + req.expires_in_s.unwrap_or(DEFAULT_HOLD_S);
+                assert_eq!(op.expires_at, Some(rfc3339_china(expires_at_unix_s)), "the hold's expiry as asked");
+                let hold = ModelHold { agreement_id: req.agreement_id.clone(), amount: req.amount_fen, expires_at_unix_s };
+                self.open_holds.insert(req.request_id.clone(), hold);
+            }
+        }
         match (sent, reply) {
             (Sent::Authorize(req), Ok(_)) => self.holds.push(req.request_id.clone()),
             (Sent::Capture(req), Ok(_)) => self.captures.push(req.request_id.clone()),
@@ -372,11 +500,16 @@ impl World {
             return Ok(());
         }
         let (sent, first) = self.sent[index % self.sent.len()].clone();
+        let expiries_before = self.expiries();
         let journal_before = self.book.journal_len();
         let again = self.send(&sent);
+        let released = self.expiries() - expiries_before;
         if first.is_ok() {
             prop_assert_eq!(&again, &first);
-            prop_assert_eq!(self.book.journal_len(), journal_before);
+            prop_assert_eq!(self.book.journal_len() - released, journal_before);
+        } else {
+            // Run again; a hold it closes now must be one it may close.
+            self.check_hold_closing(&sent, &again)?;
         }
         Ok(())
     }
@@ -391,6 +524,7 @@ proptest! {
         for step in steps {
             world.run(step)?;
             prop_assert_eq!(world.book.check_invariants(), Ok(()));
+            world.check_holds()?;
             world.check_amounts_and_feed()?;
         }
         // Nothing hidden: every agreement's operations are in the journal, each exactly once.

@@ -147,7 +147,12 @@ async fn a_restarted_bank_answers_exactly_as_before() {
         .to_string();
     bank.post("/bank/v1/authorizations", authorization("visit-1-auth", &line, 30_000)).await;
     bank.post("/bank/v1/captures", capture("visit-1-capture", "visit-1-auth", 25_000)).await;
-    bank.post("/bank/v1/authorizations", authorization("visit-2-auth", &line, 8_000)).await; // still held
+    // An inpatient deposit, held for 90 days: still held after the restart.
+    let mut deposit = authorization("visit-2-auth", &line, 8_000);
+    deposit["expires_in_s"] = json!(90 * 86_400);
+    bank.post("/bank/v1/authorizations", deposit).await;
+    // An outpatient hold nobody captures: it expires after 7 days, before the restart.
+    bank.post("/bank/v1/authorizations", authorization("visit-4-auth", &line, 1_000)).await;
     bank.post("/bank/v1/authorizations", authorization("visit-3-auth", &card, 12_000)).await;
     let card_capture = capture("visit-3-capture", "visit-3-auth", 12_000);
     bank.post("/bank/v1/captures", card_capture.clone()).await;
@@ -163,8 +168,10 @@ async fn a_restarted_bank_answers_exactly_as_before() {
     bank.post(&format!("/bank/v1/agreements/{line}/limit-requests"), json!({"request_id": "raise-1", "requested_limit_fen": 600_000}))
         .await;
     bank.post(&format!("/bank/v1/agreements/{card}/freeze"), json!({"frozen": true})).await;
-    let (agreements, request_ids) = ([line.as_str(), card.as_str()], ["visit-1-auth", "visit-2-auth", "visit-3-refund", "repay-1"]);
+    let (agreements, request_ids) =
+        ([line.as_str(), card.as_str()], ["visit-1-auth", "visit-2-auth", "visit-3-refund", "repay-1", "visit-4-auth"]);
     let before = bank.everything(&agreements, &request_ids).await;
+    assert_eq!(before.last().expect("visit-4")["status"], "expired", "{:?}", before.last());
     let dump = bank.bank.state_dump().await.expect("dump");
     let stopped_at = bank.stop().await;
 
@@ -290,6 +297,7 @@ fn hold(request_id: &str, agreement_id: &str, amount: i64) -> Command {
         amount_fen: Fen(amount),
         merchant_id: "H1".into(),
         memo: None,
+        expires_in_s: None,
     };
     Command::Authorize { client: "hub".into(), request }
 }

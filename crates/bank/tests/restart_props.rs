@@ -174,7 +174,8 @@ impl World {
                 self.holds.push(request_id.clone());
                 let agreement_id = World::pick(&self.agreements, agreement);
                 let merchant_id = "H44010600001".to_string();
-                let request = AuthorizationRequest { request_id, agreement_id, amount_fen: Fen(amount), merchant_id, memo: None };
+                let request =
+                    AuthorizationRequest { request_id, agreement_id, amount_fen: Fen(amount), merchant_id, memo: None, expires_in_s: None };
                 Command::Authorize { client, request }
             }
             Step::Capture { hold, amount } => {

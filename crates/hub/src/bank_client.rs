@@ -207,10 +207,13 @@ impl BankClient {
             amount_fen: amount,
             merchant_id: merchant_id.to_string(),
             memo: Some("seamless payment".to_string()),
+            expires_in_s: None,
         };
         let op = self.operate("/bank/v1/authorizations", request_id, &request, resumed).await?;
         match op.status {
-            OperationStatus::Approved => Ok(Authorization::Approved { amount }),
+            // Approved, and expired since (a status query long after): the hold was given; the
+            // capture will be declined as `hold_expired`, and the saga bills the patient.
+            OperationStatus::Approved | OperationStatus::Expired => Ok(Authorization::Approved { amount }),
             OperationStatus::Declined => Ok(Authorization::Declined { code: op.decline_code.unwrap_or(DeclineCode::Other) }),
             other => Err(BankError::BadReply(format!("authorization status {other:?}"))),
         }
@@ -294,7 +297,9 @@ mod tests {
     fn only_a_business_decline_is_a_refusal() {
         check(200, r#"{"status":"ok","bank_code":"BANK01"}"#, "ok");
         // The bank decided about the money.
-        for code in ["unknown_agreement", "authorization_not_open", "capture_exceeds_authorization", "refund_exceeds_capture"] {
+        for code in
+            ["unknown_agreement", "authorization_not_open", "hold_expired", "capture_exceeds_authorization", "refund_exceeds_capture"]
+        {
             check(409, &error(code), "refused");
         }
         check(404, &error("unknown_agreement"), "refused");

@@ -531,7 +531,7 @@ async fn audit(sim: &Simulation, insurance_url: &str, bank_url: &str, report: &m
                     let settlement = op.request_id.split(':').next().unwrap_or_default().to_string();
                     *captures_per_settlement.entry(settlement).or_default() += 1;
                 }
-                (OperationKind::Void, OperationStatus::Voided) => open_holds -= 1,
+                (OperationKind::Void, OperationStatus::Voided) | (OperationKind::Expiry, _) => open_holds -= 1,
                 (OperationKind::Refund, OperationStatus::Refunded) => captured -= op.amount_fen,
                 (OperationKind::Authorization, OperationStatus::Approved) => open_holds += 1,
                 _ => {}

@@ -76,8 +76,8 @@ pub struct Applied {
     pub changed: bool,
 }
 
-/// Everything a change leaves a trace in: the operations journal, the event outbox and the last
-/// billing day. A command that moves none of them changed nothing (the book's own rule: a
+/// Everything a change leaves a trace in: the operations journal (expiries included), the event
+/// outbox and the last billing day. A command that moves none of them changed nothing (the book's own rule: a
 /// rejected request changes nothing, a retry only replays).
 #[derive(Debug, PartialEq, Eq)]
 struct ChangeMark {
@@ -90,6 +90,8 @@ impl BankBook {
     /// Applies one command at `now_unix_s`: the one entry point for live requests and replay.
     pub fn apply(&mut self, command: &Command, now_unix_s: i64) -> Applied {
         let before = self.change_mark();
+        // Every command first releases the holds that have expired by its time (`book/expiry.rs`).
+        self.expire_holds(now_unix_s);
         let answer = self.dispatch(command.clone(), now_unix_s);
         let changed = matches!(command, Command::Configure { .. }) || self.change_mark() != before;
         Applied { answer, changed }

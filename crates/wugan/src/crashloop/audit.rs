@@ -180,7 +180,7 @@ pub fn check_bank_agreement(
         let side = || BankSide::default();
         match (text(op, "kind"), text(op, "status")) {
             ("authorization", "approved") => sides.entry(settlement).or_insert_with(side).open_holds += 1,
-            ("void", "voided") => sides.entry(settlement).or_insert_with(side).open_holds -= 1,
+            ("void", "voided") | ("expiry", "expired") => sides.entry(settlement).or_insert_with(side).open_holds -= 1,
             ("capture", "captured") => {
                 let s = sides.entry(settlement).or_insert_with(side);
                 s.captures += 1;
