@@ -238,3 +238,50 @@ async fn a_bank_that_rejects_the_hubs_signature_has_not_declined_the_patient() {
     let line = operator.get(&format!("/api/v1/agreements/{}", agreement.body["id"].as_str().unwrap())).await.unwrap().body;
     assert_eq!((line["payment"]["used_fen"].as_i64(), line["payment"]["held_fen"].as_i64()), (Some(bank_fen), Some(0)), "{line}");
 }
+
+#[tokio::test]
+async fn a_hold_that_expires_before_its_capture_leaves_an_explicit_bill_and_no_hold() {
+    // Issue 9: holds expire at the bank. The bank does not answer the capture; by the time the
+    // click is retried the bank's clock has moved past the hold's expiry (7 days).
+    let (mut opts, _dir) = common::fresh_options("hold-expiry").await;
+    let clock = Arc::new(wugan_bank::ManualClock::new(time::OffsetDateTime::now_utc().unix_timestamp()));
+    opts.bank_clock = Some(clock.clone());
+    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: "POST captures".into(), nth: 1, fault: Fault::Refuse }]));
+    opts.bank_faults = Some(plan.clone());
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    let agreement = operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
+    assert!(agreement.ok(), "{agreement:?}");
+    let agreement_id = agreement.body["id"].as_str().unwrap().to_string();
+    let visit_id = his.register("MZ1", "01", EMPLOYEE_TOKEN).await.unwrap().body["id"].as_str().unwrap().to_string();
+    assert!(his.upload_fees(&visit_id, &[fee_line("1", "013100000010000", "150.00", "8", "1200.00")]).await.unwrap().ok());
+
+    // Held, insured, and the capture lost: the click waits.
+    let path = format!("/api/v1/visits/{visit_id}/settlement");
+    let click = his.post_with_key(&path, "the-click", &json!({})).await.unwrap();
+    assert_eq!(click.status, 503, "{click:?}");
+    let held = operator.get(&format!("/api/v1/agreements/{agreement_id}")).await.unwrap().body["payment"]["held_fen"].as_i64();
+    assert!(held.is_some_and(|h| h > 0), "the hold stands: {held:?}");
+
+    // Eight days later the hold has lapsed: the capture is declined (hold_expired), the void too,
+    // and the settlement ends with the cash share billed to the patient.
+    clock.advance(8 * 86_400);
+    let click = until_answered(&his, &path, "the-click", &json!({})).await;
+    assert!(click.ok(), "{click:?}");
+    let b = &click.body;
+    assert_eq!(b["state"], "settled_unpaid", "{b}");
+    assert_eq!(b["bank"]["decline_code"], "hold_expired", "{b}");
+    assert_eq!(b["bank_fen"].as_i64(), Some(0), "{b}");
+    let unpaid = b["unpaid_fen"].as_i64().unwrap();
+    assert!(unpaid > 0, "{b}");
+    assert_eq!(b["fund_fen"].as_i64().unwrap() + b["personal_account_fen"].as_i64().unwrap() + unpaid, 120_000, "nothing is lost");
+    let ledger = operator.get("/api/v1/ledger").await.unwrap().body;
+    assert_eq!(ledger["balanced"], json!(true), "{ledger}");
+    assert_eq!(ledger["hospitals_unpaid_fen"].as_i64(), Some(unpaid), "{ledger}");
+    let line = operator.get(&format!("/api/v1/agreements/{agreement_id}")).await.unwrap().body["payment"].clone();
+    assert_eq!((line["used_fen"].as_i64(), line["held_fen"].as_i64()), (Some(0), Some(0)), "no hold left, nothing charged: {line}");
+    let exceptions = operator.get("/api/v1/exceptions").await.unwrap().body;
+    assert_eq!(exceptions["exceptions"], json!([]), "{exceptions}");
+    assert_eq!(plan.counts().1, 1, "the fault was injected");
+}
