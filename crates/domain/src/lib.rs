@@ -6,5 +6,6 @@ pub mod money;
 pub mod repayment;
 pub mod seamless;
 pub mod settlement;
+pub mod signup;
 
 pub use money::{Fen, MoneyError, Ratio};

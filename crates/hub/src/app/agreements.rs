@@ -1,106 +1,229 @@
 use super::*;
+use crate::store::{SignupRow, StoreError};
 use wugan_bank_protocol::wire;
 use wugan_domain::seamless::Suspension;
+use wugan_domain::signup::{self, Person, Refusal, SignupCall, SignupOutcome, SignupReply, SignupStage};
+
+/// What a sign-up asks of the bank, read from its request before anything is written.
+struct LineTerms {
+    method: PaymentMethod,
+    card_no: Option<String>,
+    limit: Fen,
+}
 
 impl App {
-    /// 签约. The agreement's id comes from the caller and its Idempotency-Key, so a sign-up retried
-    /// after a lost answer or a crash names the same agreement and sends the bank the same request
-    /// id (`{id}:open`): the bank answers with the line it already opened, never a second one, and
-    /// the retry gets the agreement it made instead of `already_signed`.
+    /// 签约, as a persisted state machine (`wugan_domain::signup`): the sign-up is written with its
+    /// request before the first call, each step before the call it leads to, and the recovery
+    /// worker finishes one that a crash or a silent partner cut short. Its id (the agreement's)
+    /// comes from the caller and the Idempotency-Key, and so does its bank request id
+    /// (`{id}:open`): a retry, or the worker, resumes the same sign-up, the bank replays the line
+    /// it already opened, and the retry gets the agreement it made. While a partner's answer is
+    /// unknown the caller is told 503 (retry with the same key), never a refusal.
     pub async fn sign_agreement(&self, req: SignRequest, caller_scope: &str, idem_key: &str) -> Result<AgreementView, AppError> {
         let id = format!("agr_{}", short_hash(&format!("{caller_scope}\n{idem_key}")));
         if let Some(done) = self.store.agreement(&id).await? {
             return self.agreement_view(&done).await;
         }
-        check_cert_type(&req.mdtrt_cert_type)?;
-        check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
-        let method = PaymentMethod::parse(&req.payment.method)
-            .ok_or_else(|| AppError::invalid("bad_payment_method", "payment.method must be credit_line or debit_card"))?;
-        let bank = self.bank(&req.payment.bank_code)?;
-        let card_no = match (method, req.payment.card_no.as_deref()) {
-            (PaymentMethod::DebitCard, Some(card)) if (12..=19).contains(&card.len()) && card.bytes().all(|b| b.is_ascii_digit()) => {
-                Some(card.to_string())
+        let signup = match self.store.signup(&id).await? {
+            // The caller sends it again: a parked sign-up gets a fresh count of tries.
+            Some(earlier) if earlier.parked_reason.is_some() && self.store.unpark_signup(&id).await? => {
+                self.store.signup(&id).await?.ok_or_else(|| AppError::internal("sign-up vanished"))?
             }
-            (PaymentMethod::DebitCard, _) => {
-                return Err(AppError::invalid("bad_card_no", "payment.card_no must be 12 to 19 digits for a debit card"))
-            }
-            (PaymentMethod::CreditLine, None) => None,
-            (PaymentMethod::CreditLine, Some(_)) => {
-                return Err(AppError::invalid("bad_card_no", "payment.card_no is for a debit card, not a credit line"))
-            }
+            Some(earlier) => earlier,
+            None => self.store.create_signup(&self.new_signup(&id, &req)?).await?.0,
         };
-        let limit = match req.payment.credit_limit_fen {
-            Some(_) if method == PaymentMethod::DebitCard => {
-                return Err(AppError::invalid("bad_credit_limit", "payment.credit_limit_fen is for a credit line, not a debit card"));
+        let signup = self.advance_signup(signup).await?;
+        self.signup_answer(&signup).await
+    }
+
+    /// A sign-up about to be written: its request checked (nothing is written for a bad one) and sealed.
+    fn new_signup(&self, id: &str, req: &SignRequest) -> Result<SignupRow, AppError> {
+        check_sign_request(req, self.config.default_credit_limit)?;
+        self.bank(&req.payment.bank_code)?;
+        let request = serde_json::to_string(req).map_err(|e| AppError::internal(format!("a sign-up request cannot be kept: {e}")))?;
+        let now = self.now();
+        Ok(SignupRow {
+            id: id.to_string(),
+            state: SignupStage::Requested.state().to_string(),
+            bank_code: req.payment.bank_code.clone(),
+            request_enc: self.config.data_key.seal(&request)?,
+            person_enc: None,
+            bank_agreement_id: None,
+            refusal_code: None,
+            refusal_message: None,
+            attempts: 0,
+            parked_reason: None,
+            created_at: now.clone(),
+            updated_at: now,
+        })
+    }
+
+    /// Moves a sign-up on until it is final or a partner's answer is unknown; a run that stops on
+    /// a partner's silence is counted, and after `MAX_ATTEMPTS` the sign-up is parked in the
+    /// exceptions queue, as a settlement is.
+    pub(crate) async fn advance_signup(&self, s: SignupRow) -> Result<SignupRow, AppError> {
+        let id = s.id.clone();
+        let result = self.drive_signup(s).await;
+        if let Err(e) = &result {
+            if e.is_retryable() {
+                self.store.note_failed_signup_attempt(&id, &e.to_string(), MAX_ATTEMPTS).await?;
             }
-            Some(l) if !(Fen::yuan(5_000).0..=Fen::yuan(1_000_000).0).contains(&l) => {
-                return Err(AppError::invalid(
-                    "bad_credit_limit",
-                    "payment.credit_limit_fen must be between 500000 (5,000 yuan) and 100000000",
-                ));
-            }
-            Some(l) => Fen(l),
-            None => self.config.default_credit_limit,
-        };
-        let person = self.identify(&req.mdtrt_cert_type, &req.mdtrt_cert_no).await?;
-        let insurance = person
-            .insurances
-            .first()
-            .ok_or_else(|| AppError::invalid("not_insured", "the insurance center has no insurance for this person"))?;
-        if self.store.active_agreement_for(&person.psn_no).await?.is_some() {
-            return Err(AppError::conflict("already_signed", "this person already has an active agreement; revoke it first"));
         }
-        let (kind, limit_fen) = match method {
-            PaymentMethod::CreditLine => (wire::AgreementKind::CreditLine, Some(limit)),
-            PaymentMethod::DebitCard => (wire::AgreementKind::DebitCard, None),
-        };
-        let open = wire::CreateAgreementRequest {
-            request_id: format!("{id}:open"),
-            kind,
-            customer_ref: id.clone(),
-            holder_name: Some(person.psn_name.clone()),
-            card_no,
-            limit_fen,
-            opening_balance_fen: None,
-        };
-        let opened = bank.open_agreement(&open).await?;
-        if opened.status == wire::AgreementStatus::Closed {
-            // The line this key opened long ago was closed as an orphan (the sign-up was never
-            // finished): this key cannot sign up again.
-            return Err(AppError::conflict(
-                "sign_up_expired",
-                "this sign-up was abandoned and its bank line closed; sign up again with a new Idempotency-Key",
-            ));
+        result
+    }
+
+    /// The orchestrator: persist, call, apply. Every decision is `signup::apply`'s.
+    async fn drive_signup(&self, mut s: SignupRow) -> Result<SignupRow, AppError> {
+        let request = self.config.data_key.open(&s.request_enc)?;
+        let req: SignRequest = serde_json::from_str(&request)
+            .map_err(|e| AppError::internal(format!("sign-up {} keeps a request that cannot be read: {e}", s.id)))?;
+        loop {
+            let stage = self.signup_stage(&s)?;
+            let Some(call) = signup::next_call(&stage) else { return Ok(s) };
+            // Err: the outcome is unknown; the stage stays as it is, to be tried again.
+            let outcome = self.make_signup_call(&s, &req, &call).await?;
+            let next = signup::apply(&stage, &call, outcome).map_err(|e| AppError::bad_gateway("partner_bad_reply", e.to_string()))?;
+            let from = s.state.clone();
+            self.set_signup_stage(&mut s, &next)?;
+            if !self.store.save_signup(&s, &from).await? {
+                // Another run moved it on meanwhile: continue from what it wrote.
+                s = self.store.signup(&s.id).await?.ok_or_else(|| AppError::internal("sign-up vanished"))?;
+            }
         }
-        let bank_agreement_id = opened.agreement_id.as_str();
+    }
+
+    /// Makes the machine's call with the request ids fixed by the sign-up. `Err` is an unknown outcome.
+    async fn make_signup_call(&self, s: &SignupRow, req: &SignRequest, call: &SignupCall) -> Result<SignupOutcome, AppError> {
+        let bank = self.bank(&s.bank_code)?;
+        let bank_refused = |e: BankError| match e {
+            BankError::Refused { code, message } => Ok(SignupOutcome::Refused { code: code.to_string(), message }),
+            other => Err(AppError::from(other)),
+        };
+        let done = |reply: SignupReply| Ok(SignupOutcome::Done(reply));
+        match call {
+            SignupCall::Identify => {
+                let msgid = self.msgid(&hub_institution().fixmedins_code).await?;
+                let cert_no = req.mdtrt_cert_no.trim();
+                let info = match self.insurance.person_info(&msgid, &hub_institution(), &req.mdtrt_cert_type, cert_no).await {
+                    Ok(info) => info,
+                    Err(InsuranceError::Refused { infcode, message }) => {
+                        return Ok(SignupOutcome::Refused { code: infcode.to_string(), message })
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let other = self.store.active_agreement_for(&info.psn_no).await?.filter(|a| a.id != s.id);
+                let person = info.insurances.first().map(|i| Person {
+                    psn_no: info.psn_no.clone(),
+                    name: info.psn_name.clone(),
+                    certno: info.certno.clone(),
+                    insutype: i.insutype.clone(),
+                    insuplc_admdvs: i.insuplc_admdvs.clone(),
+                });
+                done(SignupReply::Identified { person, already_signed: other.is_some() })
+            }
+            SignupCall::OpenLine { person } => {
+                let terms = check_sign_request(req, self.config.default_credit_limit)?;
+                let (kind, limit_fen) = match terms.method {
+                    PaymentMethod::CreditLine => (wire::AgreementKind::CreditLine, Some(terms.limit)),
+                    PaymentMethod::DebitCard => (wire::AgreementKind::DebitCard, None),
+                };
+                let open = wire::CreateAgreementRequest {
+                    request_id: format!("{}:open", s.id),
+                    kind,
+                    customer_ref: s.id.clone(),
+                    holder_name: Some(person.name.clone()),
+                    card_no: terms.card_no,
+                    limit_fen,
+                    opening_balance_fen: None,
+                };
+                match bank.open_agreement(&open).await {
+                    Ok(line) => {
+                        let closed = line.status == wire::AgreementStatus::Closed;
+                        done(SignupReply::LineOpened { bank_agreement_id: line.agreement_id, closed })
+                    }
+                    Err(e) => bank_refused(e),
+                }
+            }
+            SignupCall::Activate { person, bank_agreement_id } => {
+                let row = self.agreement_row(s, req, person, bank_agreement_id)?;
+                match self.store.insert_agreement(&row).await {
+                    Ok(()) => done(SignupReply::Activated),
+                    // Written by an earlier run of this very sign-up, cut short before its stage was saved.
+                    Err(StoreError::Conflict(_)) if self.store.agreement(&s.id).await?.is_some() => done(SignupReply::Activated),
+                    Err(StoreError::Conflict(message)) => Ok(SignupOutcome::Refused { code: "already_signed".into(), message }),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            SignupCall::CloseLine { bank_agreement_id } => bank
+                .close_agreement(&format!("{}:close", s.id), bank_agreement_id)
+                .await
+                .map_or_else(bank_refused, |_| done(SignupReply::LineClosed)),
+        }
+    }
+
+    fn agreement_row(&self, s: &SignupRow, req: &SignRequest, person: &Person, bank_agreement_id: &str) -> Result<AgreementRow, AppError> {
         let key = &self.config.data_key;
-        let row = AgreementRow {
-            id: id.clone(),
+        Ok(AgreementRow {
+            id: s.id.clone(),
             psn_no: person.psn_no.clone(),
-            insutype: insurance.insutype.clone(),
-            insuplc_admdvs: insurance.insuplc_admdvs.clone(),
-            name_enc: key.seal(&person.psn_name)?,
+            insutype: person.insutype.clone(),
+            insuplc_admdvs: person.insuplc_admdvs.clone(),
+            name_enc: key.seal(&person.name)?,
             certno_enc: key.seal(&person.certno)?,
             certno_index: key.blind_index(&person.certno),
             use_personal_account: req.use_personal_account,
-            payment_method: method,
-            bank_code: req.payment.bank_code.clone(),
+            payment_method: check_sign_request(req, self.config.default_credit_limit)?.method,
+            bank_code: s.bank_code.clone(),
             bank_agreement_id: bank_agreement_id.to_string(),
             status: AgreementStatus::Active,
             suspended_reason: None,
             created_at: self.now(),
+        })
+    }
+
+    /// The stage a stored sign-up is in (its person unsealed).
+    pub(crate) fn signup_stage(&self, s: &SignupRow) -> Result<SignupStage, AppError> {
+        let person = match &s.person_enc {
+            Some(sealed) => Some(
+                serde_json::from_str::<Person>(&self.config.data_key.open(sealed)?)
+                    .map_err(|e| AppError::internal(format!("sign-up {} keeps a person that cannot be read: {e}", s.id)))?,
+            ),
+            None => None,
         };
-        if let Err(e) = self.store.insert_agreement(&row).await {
-            // Lost a race with a concurrent signing: release the line we just opened.
-            let _ = bank.close_agreement(&format!("{id}:close"), bank_agreement_id).await;
-            return Err(match e {
-                crate::store::StoreError::Conflict(_) => {
-                    AppError::conflict("already_signed", "this person already has an active agreement")
-                }
-                other => other.into(),
-            });
+        let refusal = match (&s.refusal_code, &s.refusal_message) {
+            (Some(code), message) => Some(Refusal { code: code.clone(), message: message.clone().unwrap_or_default() }),
+            _ => None,
+        };
+        SignupStage::from_parts(&s.state, person, s.bank_agreement_id.clone(), refusal)
+            .ok_or_else(|| AppError::internal(format!("sign-up {} is stored in no stage the machine knows", s.id)))
+    }
+
+    fn set_signup_stage(&self, s: &mut SignupRow, stage: &SignupStage) -> Result<(), AppError> {
+        s.state = stage.state().to_string();
+        s.person_enc = match stage.person() {
+            Some(person) => {
+                let text = serde_json::to_string(person).map_err(|e| AppError::internal(format!("a person cannot be kept: {e}")))?;
+                Some(self.config.data_key.seal(&text)?)
+            }
+            None => None,
+        };
+        s.bank_agreement_id = stage.bank_agreement_id().map(str::to_string);
+        s.refusal_code = stage.refusal().map(|r| r.code.clone());
+        s.refusal_message = stage.refusal().map(|r| r.message.clone());
+        Ok(())
+    }
+
+    /// What a finished sign-up answers: its agreement, or the refusal it ended in.
+    async fn signup_answer(&self, s: &SignupRow) -> Result<AgreementView, AppError> {
+        match self.signup_stage(s)? {
+            SignupStage::Active { .. } => {
+                let row =
+                    self.store.agreement(&s.id).await?.ok_or_else(|| AppError::internal("an active sign-up without its agreement"))?;
+                self.agreement_view(&row).await
+            }
+            SignupStage::Refused(refusal) | SignupStage::Failed(refusal) => Err(refusal_error(refusal)),
+            other => Err(AppError::internal(format!("sign-up {} answered in state {}", s.id, other.state()))),
         }
-        self.agreement_view(&row).await
     }
 
     pub async fn agreement(&self, id: &str) -> Result<AgreementView, AppError> {
@@ -240,5 +363,51 @@ impl App {
             ));
         }
         self.agreement(agreement_id).await
+    }
+}
+
+/// Checks a sign-up request as the HIS sent it (no I/O): certificate, payment method, card, limit.
+fn check_sign_request(req: &SignRequest, default_limit: Fen) -> Result<LineTerms, AppError> {
+    check_cert_type(&req.mdtrt_cert_type)?;
+    check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
+    let method = PaymentMethod::parse(&req.payment.method)
+        .ok_or_else(|| AppError::invalid("bad_payment_method", "payment.method must be credit_line or debit_card"))?;
+    let card_no = match (method, req.payment.card_no.as_deref()) {
+        (PaymentMethod::DebitCard, Some(card)) if (12..=19).contains(&card.len()) && card.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(card.to_string())
+        }
+        (PaymentMethod::DebitCard, _) => {
+            return Err(AppError::invalid("bad_card_no", "payment.card_no must be 12 to 19 digits for a debit card"))
+        }
+        (PaymentMethod::CreditLine, None) => None,
+        (PaymentMethod::CreditLine, Some(_)) => {
+            return Err(AppError::invalid("bad_card_no", "payment.card_no is for a debit card, not a credit line"))
+        }
+    };
+    let limit = match req.payment.credit_limit_fen {
+        Some(_) if method == PaymentMethod::DebitCard => {
+            return Err(AppError::invalid("bad_credit_limit", "payment.credit_limit_fen is for a credit line, not a debit card"));
+        }
+        Some(l) if !(Fen::yuan(5_000).0..=Fen::yuan(1_000_000).0).contains(&l) => {
+            return Err(AppError::invalid(
+                "bad_credit_limit",
+                "payment.credit_limit_fen must be between 500000 (5,000 yuan) and 100000000",
+            ));
+        }
+        Some(l) => Fen(l),
+        None => default_limit,
+    };
+    Ok(LineTerms { method, card_no, limit })
+}
+
+/// A sign-up's refusal as the HIS is told it (the codes openapi.json lists for sign-up).
+fn refusal_error(refusal: Refusal) -> AppError {
+    let Refusal { code, message } = refusal;
+    match code.as_str() {
+        "already_signed" => AppError::conflict("already_signed", message),
+        "sign_up_expired" => AppError::conflict("sign_up_expired", message),
+        "person_not_found" => AppError::invalid("person_not_found", message),
+        "not_insured" => AppError::invalid("not_insured", message),
+        _ => AppError::invalid("bank_refused", message),
     }
 }

@@ -7,7 +7,8 @@ use super::*;
 use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::Ref;
 
-#[derive(Deserialize, utoipa::ToSchema)]
+/// Serialize: a sign-up keeps its request (sealed) to resume it after a crash.
+#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignRequest {
     /// 01 e-voucher token (医保电子凭证), 02 ID card, 03 social security card.
@@ -25,7 +26,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
     #[schema(schema_with = text::<16>)]

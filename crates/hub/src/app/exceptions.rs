@@ -13,7 +13,21 @@ impl App {
         // Personal-account repayments left unfinished by a silent partner (normally there are none
         // for more than a moment): the patient's money may sit between insurance and bank meanwhile.
         let stuck = self.store.unfinished_account_repayments(&self.now()).await?;
-        Ok(ExceptionsView { exceptions, repayments: stuck.iter().map(StuckRepaymentView::of).collect() })
+        let signups = self
+            .store
+            .parked_signups()
+            .await?
+            .into_iter()
+            .map(|s| StuckSignupView {
+                id: s.id,
+                state: s.state,
+                bank_code: s.bank_code,
+                attempts: s.attempts,
+                parked_reason: s.parked_reason,
+                created_at: s.created_at,
+            })
+            .collect();
+        Ok(ExceptionsView { exceptions, repayments: stuck.iter().map(StuckRepaymentView::of).collect(), signups })
     }
 
     /// An operator sends a parked settlement round once more.

@@ -76,7 +76,7 @@ impl App {
             loop {
                 let page = bank.active_agreements(after.as_deref()).await?;
                 for line in &page.agreements {
-                    if self.store.agreement(&line.customer_ref).await?.is_some() {
+                    if self.store.agreement(&line.customer_ref).await?.is_some() || self.signup_in_progress(&line.customer_ref).await? {
                         continue;
                     }
                     let key = format!("{code}:{}", line.agreement_id);
@@ -102,11 +102,29 @@ impl App {
         Ok(closed)
     }
 
-    /// Resumes every settlement left between steps (after a crash or a partner outage) and idle for
-    /// at least `idle`, so that the worker does not race requests still in flight.
+    /// Whether a bank line's hub reference is a sign-up still on its way (parked ones included):
+    /// its line is no orphan, the sign-up will name it.
+    async fn signup_in_progress(&self, id: &str) -> Result<bool, AppError> {
+        let Some(signup) = self.store.signup(id).await? else { return Ok(false) };
+        Ok(!self.signup_stage(&signup)?.is_final())
+    }
+
+    /// Resumes every sign-up, settlement and repayment left between steps (after a crash or a
+    /// partner outage) and idle for at least `idle`, so that the worker does not race requests
+    /// still in flight.
     pub async fn resume_unfinished(&self, idle: Duration) -> Result<usize, AppError> {
         let cutoff = self.store.before_now(idle);
         let mut resumed = 0;
+        for s in self.store.unfinished_signups(&cutoff).await? {
+            // The same capped backoff as settlements; after MAX_ATTEMPTS failed tries it is parked.
+            if s.attempts > 0 && s.updated_at > self.store.before_now(backoff(idle, s.attempts)) {
+                continue;
+            }
+            match self.advance_signup(s).await {
+                Ok(_) => resumed += 1,
+                Err(e) => tracing::warn!(code = e.code(), "sign-up could not be resumed yet"),
+            }
+        }
         for r in self.store.unfinished_account_repayments(&cutoff).await? {
             if let Some(agreement) = self.store.agreement(&r.agreement_id).await? {
                 match self.drive_account_repayment(r, &agreement, false).await {
@@ -116,10 +134,7 @@ impl App {
             }
         }
         for s in self.store.unfinished_settlements(&cutoff).await? {
-            // Back off exponentially while a partner stays silent: idle × 2^attempts, at most
-            // MAX_BACKOFF, so recovery converges soon after the partner is back.
-            let backoff = (idle * 2u32.pow(s.attempts.clamp(0, 5) as u32)).min(MAX_BACKOFF);
-            if s.attempts > 0 && s.updated_at > self.store.before_now(backoff) {
+            if s.attempts > 0 && s.updated_at > self.store.before_now(backoff(idle, s.attempts)) {
                 continue;
             }
             if let Some(visit) = self.store.visit(&s.visit_id).await? {
@@ -131,4 +146,10 @@ impl App {
         }
         Ok(resumed)
     }
+}
+
+/// How long to leave work a partner keeps silent on before the next try: idle × 2^attempts, at
+/// most MAX_BACKOFF, so recovery converges soon after the partner is back.
+fn backoff(idle: Duration, attempts: i64) -> Duration {
+    (idle * 2u32.pow(attempts.clamp(0, 5) as u32)).min(MAX_BACKOFF)
 }

@@ -189,6 +189,19 @@ pub struct LedgerView {
 pub struct ExceptionsView {
     pub exceptions: Vec<ExceptionView>,
     pub repayments: Vec<StuckRepaymentView>,
+    pub signups: Vec<StuckSignupView>,
+}
+
+/// A sign-up the recovery worker parked: its partners stayed silent for `MAX_ATTEMPTS` tries.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StuckSignupView {
+    /// The agreement id the sign-up makes.
+    pub id: String,
+    pub state: String,
+    pub bank_code: String,
+    pub attempts: i64,
+    pub parked_reason: Option<String>,
+    pub created_at: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -324,6 +337,7 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<ExceptionsView>(),
         one::<ExceptionView>(),
         one::<StuckRepaymentView>(),
+        one::<StuckSignupView>(),
         one::<RepaymentView>(),
         one::<AccountDebitView>(),
     ]

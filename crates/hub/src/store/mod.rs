@@ -8,12 +8,14 @@ mod agreements;
 mod api_keys;
 mod journal;
 mod settlements;
+mod signups;
 mod visits;
 
 use crate::clock::{timestamp, Clock};
 use crate::model::*;
 pub use api_keys::{key_id_of, ApiKeyRow, KeyOrigin, KeyStatus, LAST_USE_RESOLUTION};
 use journal::post_transfer;
+pub use signups::SignupRow;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use std::collections::BTreeMap;
@@ -31,6 +33,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "states_checked", include_str!("../../migrations/0004_states_checked.sql")),
     (5, "api_key_lifecycle", include_str!("../../migrations/0005_api_key_lifecycle.sql")),
     (6, "retention", include_str!("../../migrations/0006_retention.sql")),
+    (7, "signups", include_str!("../../migrations/0007_signups.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
