@@ -209,14 +209,7 @@ impl BankClient {
             memo: Some("seamless payment".to_string()),
             expires_in_s: None,
         };
-        let op = self.operate("/bank/v1/authorizations", request_id, &request, resumed).await?;
-        match op.status {
-            // Approved, and expired since (a status query long after): the hold was given; the
-            // capture will be declined as `hold_expired`, and the saga bills the patient.
-            OperationStatus::Approved | OperationStatus::Expired => Ok(Authorization::Approved { amount }),
-            OperationStatus::Declined => Ok(Authorization::Declined { code: op.decline_code.unwrap_or(DeclineCode::Other) }),
-            other => Err(BankError::BadReply(format!("authorization status {other:?}"))),
-        }
+        authorization_of(&self.operate("/bank/v1/authorizations", request_id, &request, resumed).await?, amount)
     }
 
     /// Captures `amount` (≤ the hold) of an authorization; the rest of the hold is released.
@@ -242,6 +235,17 @@ impl BankClient {
             amount_fen: amount,
         };
         expect_status(self.operate("/bank/v1/refunds", request_id, &request, resumed).await?, OperationStatus::Refunded)
+    }
+}
+
+/// What an authorization's record (its reply, or a status query after an unknown outcome) says.
+fn authorization_of(op: &wire::Operation, amount: Fen) -> Result<Authorization, BankError> {
+    match op.status {
+        // Approved, and expired since (a status query long after): the hold was given; the
+        // capture will be declined as `hold_expired`, and the saga bills the patient.
+        OperationStatus::Approved | OperationStatus::Expired => Ok(Authorization::Approved { amount }),
+        OperationStatus::Declined => Ok(Authorization::Declined { code: op.decline_code.unwrap_or(DeclineCode::Other) }),
+        other => Err(BankError::BadReply(format!("authorization status {other:?}"))),
     }
 }
 
@@ -326,6 +330,28 @@ mod tests {
         check(200, "<html>", "unknown");
         check(402, "", "unknown");
         check(502, "<html>bad gateway</html>", "unknown");
+    }
+
+    #[test]
+    fn an_authorization_reads_as_approved_declined_or_unreadable() {
+        let check = |status: &str, decline: Option<&str>, expect: &str| {
+            let op = serde_json::json!({"request_id": "s1:auth", "kind": "authorization", "status": status, "decline_code": decline,
+                "amount_fen": 100, "agreement_id": "agr-1", "reference_request_id": null, "available_fen_after": 0, "recorded_at_unix_s": 0});
+            let op: wire::Operation = serde_json::from_value(op).expect("reads");
+            let got = match authorization_of(&op, Fen(100)) {
+                Ok(Authorization::Approved { amount }) => format!("approved {}", amount.0),
+                Ok(Authorization::Declined { code }) => format!("declined {code}"),
+                Err(e) => format!("unknown: {}", e.is_unknown_outcome()),
+            };
+            assert_eq!(got, expect, "{status}");
+        };
+        check("approved", None, "approved 100");
+        // Found by a status query after the hold expired: given, and the capture will say so.
+        check("expired", None, "approved 100");
+        check("declined", Some("insufficient_credit"), "declined insufficient_credit");
+        check("declined", None, "declined other");
+        check("captured", None, "unknown: true");
+        check("a_status_from_a_newer_bank", None, "unknown: true");
     }
 
     #[test]
