@@ -343,6 +343,10 @@ struct ServeArgs {
     /// Requests per second per client address, before the key is read (default 200; 0: no limit).
     #[arg(long, env = "WUGAN_RATE_PER_ADDRESS")]
     rate_per_address: Option<u32>,
+    /// Serve /metrics to this host (loopback) without an API key, for a Prometheus beside the hub
+    /// (default false: an operator's key, like every operator route).
+    #[arg(long, env = "WUGAN_METRICS_FROM_LOOPBACK")]
+    metrics_from_loopback: Option<bool>,
     /// A JSON file with any of these options (snake_case keys); flags and environment win.
     #[arg(long, env = "WUGAN_CONFIG")]
     #[serde(skip)]
@@ -385,6 +389,7 @@ impl ServeArgs {
         opts.edge.api = wugan_hub::api::EdgeConfig {
             rate_per_key: Rate::per_second(self.rate_per_key.or(file.rate_per_key).unwrap_or(DEFAULT_RATE_PER_KEY)),
             rate_per_address: Rate::per_second(self.rate_per_address.or(file.rate_per_address).unwrap_or(DEFAULT_RATE_PER_ADDRESS)),
+            metrics_from_loopback: self.metrics_from_loopback.or(file.metrics_from_loopback).unwrap_or(false),
         };
         Ok(opts)
     }
