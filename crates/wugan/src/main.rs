@@ -124,17 +124,17 @@ enum Command {
         data_dir: PathBuf,
     },
     /// A consistent copy of a data folder: each SQLite database as of one moment (VACUUM INTO, its
-    /// -wal folded in), the hub's first, and credentials.json. The hub's database is copied while
-    /// it serves; the built-in partners' journals only when stopped (or --hub-only). A hub on
-    /// PostgreSQL is backed up with pg_dump (see the README).
+    /// -wal folded in), the hub's first, then the built-in partners' journals, and
+    /// credentials.json, all while `wugan serve` runs. A hub on PostgreSQL is backed up with
+    /// pg_dump (see the README).
     Backup {
         /// A folder for the copy, new or empty.
         #[arg(long)]
         to: PathBuf,
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
         data_dir: PathBuf,
-        /// Leave out the built-in partners' journals (bank.db, insurance.db), which a running
-        /// `wugan serve` holds locked: for partners that keep their own backups.
+        /// Leave out the built-in partners' journals (bank.db, insurance.db): for partners that
+        /// keep their own backups.
         #[arg(long)]
         hub_only: bool,
     },
