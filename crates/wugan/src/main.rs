@@ -503,7 +503,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Crashloop { kills, clients, seed, keep, json } => {
             let exe = std::env::current_exe().context("cannot find the wugan executable to start the parties from")?;
-            wugan::crashloop::main(wugan::crashloop::CrashloopOptions { kills, clients, seed, exe, keep }, json).await
+            let progress = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            wugan::crashloop::main(wugan::crashloop::CrashloopOptions { kills, clients, seed, exe, keep, progress }, json).await
         }
         Command::Bench { phases, visits, seconds, concurrency, database_url, json } => {
             anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1");

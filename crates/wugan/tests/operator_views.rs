@@ -80,3 +80,23 @@ async fn an_operator_sees_a_cancelled_and_resettled_visit_whole_and_the_journal_
         assert_eq!(journal(query.to_string()).await.code(), Some(code), "{query}");
     }
 }
+
+/// A rough edge: an agreement answered `use_personal_account: true` for a resident, who has no
+/// personal account to pay from.
+#[tokio::test]
+async fn a_resident_without_a_personal_account_is_signed_up_without_one() {
+    let (opts, _dir) = common::fresh_options("no-account").await;
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let credit_line = json!({"method": "credit_line", "bank_code": "BANK01"});
+    for (certno, has_account) in [(RESIDENT_CERTNO, false), (EMPLOYEE_CERTNO, true)] {
+        let signed = operator.sign_up("02", certno, true, credit_line.clone()).await.unwrap();
+        assert!(signed.ok(), "{signed:?}");
+        assert_eq!(signed.body["use_personal_account"], has_account, "{certno}");
+        let id = signed.body["id"].as_str().expect("an id");
+        let again = operator.get(&format!("/api/v1/agreements/{id}")).await.unwrap();
+        assert_eq!(again.body["use_personal_account"], has_account, "{certno}, read back");
+    }
+}
+
+const RESIDENT_CERTNO: &str = "440304198507203318";
