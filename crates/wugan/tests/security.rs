@@ -22,6 +22,8 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/health", Public),
     ("GET", "/ready", Public),
     ("GET", "/openapi.json", Public),
+    ("GET", "/docs", Public),
+    ("GET", "/docs/openapi.json", Public),
     ("POST", "/api/v1/agreements", Operator),
     ("GET", "/api/v1/agreements/{id}", Operator),
     ("POST", "/api/v1/agreements/{id}/revoke", Operator),

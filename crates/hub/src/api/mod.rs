@@ -5,6 +5,7 @@
 //! runs; every mutating call takes an `Idempotency-Key` and replays the stored response for a repeat.
 
 mod auth;
+mod docs;
 mod edge;
 pub mod limits;
 mod ready;
@@ -74,6 +75,8 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/health", Public, no_body, || async { axum::Json(serde_json::json!({"status": "ok"})) }),
         Route::new(M::GET, "/ready", Public, no_body, ready::ready),
         Route::new(M::GET, "/openapi.json", Public, no_body, || async { ([("content-type", "application/json")], OPENAPI_JSON) }),
+        Route::new(M::GET, "/docs", Public, no_body, || async { ([("content-type", "text/html; charset=utf-8")], docs::page()) }),
+        Route::new(M::GET, "/docs/openapi.json", Public, no_body, || async { ([("content-type", "application/json")], OPENAPI_JSON) }),
         Route::new(M::POST, "/api/v1/agreements", Operator, command, sign_agreement),
         Route::new(M::GET, "/api/v1/agreements/{id}", Operator, no_body, agreement),
         Route::new(M::POST, "/api/v1/agreements/{id}/revoke", Operator, no_body, revoke_agreement),
@@ -532,10 +535,11 @@ mod tests {
     fn the_openapi_document_is_json_and_documents_the_routes() {
         let doc: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON");
         let paths = doc["paths"].as_object().expect("paths");
-        // Every route but the bank callback (for banks, not HIS) and the document itself, and no more.
+        // Every route but the bank callback (for banks, not HIS) and the document itself (as JSON
+        // and as the /docs page), and no more.
         let routes: Vec<(String, String)> = route_table()
             .into_iter()
-            .filter(|(_, path, rule)| rule.access != Access::Bank && *path != "/openapi.json")
+            .filter(|(_, path, rule)| rule.access != Access::Bank && *path != "/openapi.json" && !path.starts_with("/docs"))
             .map(|(method, path, _)| (method.as_str().to_lowercase(), path.to_string()))
             .collect();
         let documented: Vec<(String, String)> = paths
