@@ -76,7 +76,14 @@ async fn an_operator_sees_a_cancelled_and_resettled_visit_whole_and_the_journal_
         }
     }
     assert_eq!(paged, every, "pages of two give the whole journal, in order, once");
-    for (query, code) in [("?from=yesterday", "bad_time"), ("?limit=0", "bad_limit"), ("?colour=red", "bad_query")] {
+    let too_long = format!("?after={}", "x".repeat(201));
+    for (query, code) in [
+        ("?from=yesterday", "bad_time"),
+        ("?limit=0", "bad_limit"),
+        ("?colour=red", "bad_query"),
+        (too_long.as_str(), "bad_query"),
+        ("?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "bad_time_range"),
+    ] {
         assert_eq!(journal(query.to_string()).await.code(), Some(code), "{query}");
     }
 }

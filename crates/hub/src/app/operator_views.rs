@@ -61,6 +61,8 @@ pub struct JournalQuery {
 }
 
 const DEFAULT_JOURNAL_PAGE: i64 = 100;
+/// `after` is a transfer id (`settle:{settlement}:{step}`): far shorter than this.
+const MAX_CURSOR_CHARS: usize = 200;
 
 impl App {
     /// Any hospital's visit, whole (operators only).
@@ -97,6 +99,9 @@ impl App {
         };
         if from >= to && query.from.is_some() {
             return Err(AppError::invalid("bad_time_range", "from must be earlier than to"));
+        }
+        if query.after.as_ref().is_some_and(|a| a.chars().count() > MAX_CURSOR_CHARS) {
+            return Err(AppError::bad_request("bad_query", format!("after is a transfer id of at most {MAX_CURSOR_CHARS} characters")));
         }
         let limit = query.limit.unwrap_or(DEFAULT_JOURNAL_PAGE);
         if !(1..=MAX_JOURNAL_PAGE).contains(&limit) {
