@@ -51,6 +51,7 @@ REFUSALS_OF_VALID_REQUESTS = {
     "insurance_refused",  # the insurance center's own business refusal
     "bank_refused",  # the bank's own business refusal
     "personal_account_refused",  # personal account balance too low
+    "bad_time_range",  # the journal's from is not before its to (a rule across two parameters)
 }
 
 

@@ -8,8 +8,10 @@
 //! bank answers; the hub acts on the bank's answers (a hold approved, a capture made) and may never
 //! ask again, so an answer a power cut could take back is not an answer. A commit is atomic: a
 //! write torn by a crash is a transaction SQLite never committed, dropped when the file is next
-//! opened, and its request was never answered. `locking_mode=EXCLUSIVE`: one bank process per
-//! file; a second one cannot open it.
+//! opened, and its request was never answered. One bank per file: the journal holds an OS lock
+//! (`flock`) on `<file>.lock` while open, and a second bank (in this process or another) is refused.
+//! SQLite's own locking stays normal, so another process may read the file meanwhile (`wugan backup`
+//! copies it with `VACUUM INTO` while the bank serves); only this bank writes it.
 //!
 //! Layout (`PRAGMA user_version` = [`FORMAT`]): one table, `journal(seq, applied_at_unix_s,
 //! command, answer, key_id, nonce, signed_at_unix_s)`; `seq` counts 1, 2, 3, … without gaps,
@@ -21,6 +23,9 @@ use sqlx::{Connection, Row, SqliteConnection};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// How long an open waits for another bank on the same file to let go (as SQLite's busy timeout did).
+const OWNER_PATIENCE: Duration = Duration::from_millis(500);
 
 /// The journal's layout version, kept in `PRAGMA user_version`.
 pub const FORMAT: i64 = 1;
@@ -52,6 +57,8 @@ pub enum JournalError {
     File { path: PathBuf, source: std::io::Error },
     #[error("cannot open {path} (is another bank using it?)")]
     Open { path: PathBuf, source: sqlx::Error },
+    #[error("{path} is in use by another bank (one bank per journal)")]
+    InUse { path: PathBuf },
     #[error("{path} has journal format {found}; this bank reads format {FORMAT}")]
     Format { path: PathBuf, found: i64 },
     #[error("the bank's journal: {0}")]
@@ -79,6 +86,8 @@ pub struct Replayed {
 pub struct Journal {
     conn: SqliteConnection,
     next_seq: i64,
+    /// The owner lock (see `hold_owner_lock`); after `conn`, so it is released last.
+    _owner: std::fs::File,
 }
 
 impl Journal {
@@ -86,10 +95,11 @@ impl Journal {
     /// file is mode 0600. Call [`Journal::replay`] before appending.
     pub async fn open(path: &Path) -> Result<Journal, JournalError> {
         prepare_private_file(path).map_err(|source| JournalError::File { path: path.to_path_buf(), source })?;
+        let owner = hold_owner_lock(path, OWNER_PATIENCE).await?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
-            .locking_mode(SqliteLockingMode::Exclusive)
+            .locking_mode(SqliteLockingMode::Normal)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_millis(500));
@@ -104,7 +114,7 @@ impl Journal {
             FORMAT => {}
             found => return Err(JournalError::Format { path: path.to_path_buf(), found }),
         }
-        Ok(Journal { conn, next_seq: 1 })
+        Ok(Journal { conn, next_seq: 1, _owner: owner })
     }
 
     /// Rebuilds the book from the first entry to the last, checking every answer. Nonces of
@@ -180,8 +190,7 @@ impl Journal {
         Ok(self.conn.close().await?)
     }
 
-    /// Runs a statement on the journal's own connection (a damaged journal, a conflicting row):
-    /// no other connection can open the file while this one is open.
+    /// Runs a statement on the journal's own connection (a damaged journal, a conflicting row).
     #[cfg(test)]
     pub(crate) async fn execute_raw(&mut self, sql: &'static str) -> Result<(), JournalError> {
         sqlx::query(sql).execute(&mut self.conn).await?;
@@ -228,6 +237,44 @@ impl Entry {
 /// Creates the folder (mode 0700) if missing, and the file (mode 0600) before SQLite does, so that
 /// it is never readable by others, not even for a moment; an existing file is set to 0600. SQLite
 /// gives its WAL file the database file's mode. An existing folder is left as it is.
+/// Takes the lock that makes this the file's one bank: `flock` on `<path>.lock`, released when the
+/// returned file closes (with the journal, or the process). A lock apart from the database itself,
+/// because closing any other descriptor of a SQLite file would drop SQLite's own locks on it.
+async fn hold_owner_lock(path: &Path, patience: Duration) -> Result<std::fs::File, JournalError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&lock_path).map_err(|source| JournalError::File { path: lock_path.clone(), source })?;
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match file.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
+                // An owner closing (its writer finishing) lets go soon.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            result => break finish_owner_lock(file, result, path, &lock_path),
+        }
+    }
+}
+
+fn finish_owner_lock(
+    file: std::fs::File,
+    result: Result<(), std::fs::TryLockError>,
+    path: &Path,
+    lock_path: &Path,
+) -> Result<std::fs::File, JournalError> {
+    match result {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::InUse { path: path.to_path_buf() }),
+        Err(std::fs::TryLockError::Error(source)) => Err(JournalError::File { path: lock_path.to_path_buf(), source }),
+    }
+}
+
 fn prepare_private_file(path: &Path) -> std::io::Result<()> {
     if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty() && !f.exists()) {
         let mut builder = std::fs::DirBuilder::new();

@@ -378,7 +378,7 @@ async fn one_bank_per_file_and_only_its_owner_reads_it() {
     let clock = Arc::new(ManualClock::new(china(2026, 1, 5, 9)));
     let first = Bank::with_clock(BankConfig::default(), clock.clone()).with_journal(&db).await.expect("opens");
     let second = Bank::with_clock(BankConfig::default(), clock.clone()).with_journal(&db).await;
-    assert!(matches!(second, Err(JournalError::Open { .. })), "a second bank on the same file is refused");
+    assert!(matches!(second, Err(JournalError::InUse { .. })), "a second bank on the same file is refused");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

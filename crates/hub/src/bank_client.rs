@@ -10,9 +10,11 @@
 //! request). The hub never shows those as the bank declining; it leaves the step where it is and
 //! resolves it later by a status query, signed with a fresh nonce like every request.
 
+use crate::metrics::{CallResult, Metrics};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
 use wugan_bank_protocol::wire::{self, DeclineCode, OperationStatus};
 use wugan_bank_protocol::{signing, ErrorCode};
@@ -55,6 +57,9 @@ pub struct BankEndpoint {
 pub struct BankClient {
     http: reqwest::Client,
     pub endpoint: BankEndpoint,
+    /// Where calls are counted, as `partner` (see `crate::metrics`).
+    metrics: Arc<Metrics>,
+    partner: String,
 }
 
 /// What the bank said about an authorization (hold).
@@ -72,7 +77,13 @@ pub enum Authorization {
 impl BankClient {
     pub fn new(endpoint: BankEndpoint, timeout: Duration) -> BankClient {
         let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
-        BankClient { http, endpoint }
+        let partner = crate::metrics::bank_partner(&endpoint.bank_code);
+        BankClient { http, endpoint, metrics: Arc::new(Metrics::new(&[], &[])), partner }
+    }
+
+    /// The same client, counting its calls in `metrics`.
+    pub fn metered(self, metrics: Arc<Metrics>) -> BankClient {
+        BankClient { metrics, ..self }
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, BankError> {
@@ -88,6 +99,14 @@ impl BankClient {
     /// Signs and sends one request, with a fresh nonce every time (a retry and a status query
     /// included), and reads the reply.
     async fn send<T: DeserializeOwned>(&self, method: Method, path: &str, body: Vec<u8>) -> Result<T, BankError> {
+        let call = self.metrics.call(&self.partner, crate::metrics::bank_operation(method.as_str(), path));
+        let (status, reply) = self.exchange(method, path, body).await?;
+        call.finish(result_of(status, &reply));
+        read_reply(status, &reply)
+    }
+
+    /// One signed request and its reply's status and bytes; `Err`: no (whole) answer.
+    async fn exchange(&self, method: Method, path: &str, body: Vec<u8>) -> Result<(u16, axum::body::Bytes), BankError> {
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
         let nonce = signing::new_nonce();
         let headers =
@@ -100,7 +119,7 @@ impl BankClient {
         let response = request.send().await.map_err(|e| BankError::Unreachable(e.to_string()))?;
         let status = response.status();
         let reply = response.bytes().await.map_err(|e| BankError::Unreachable(format!("HTTP {status}, reply cut short: {e}")))?;
-        read_reply(status.as_u16(), &reply)
+        Ok((status.as_u16(), reply))
     }
 
     /// Opens a credit line or a debit-card agreement for a hub agreement.
@@ -246,6 +265,17 @@ fn authorization_of(op: &wire::Operation, amount: Fen) -> Result<Authorization, 
         OperationStatus::Approved | OperationStatus::Expired => Ok(Authorization::Approved { amount }),
         OperationStatus::Declined => Ok(Authorization::Declined { code: op.decline_code.unwrap_or(DeclineCode::Other) }),
         other => Err(BankError::BadReply(format!("authorization status {other:?}"))),
+    }
+}
+
+/// How a reply reads for the metrics: a decline (an error that is one, or an operation declined) is
+/// refused; "no such request" answers a status query; anything else that is not a success is unknown.
+fn result_of(status: u16, reply: &[u8]) -> CallResult {
+    match read_reply::<serde_json::Value>(status, reply) {
+        Ok(body) if body.get("status").and_then(|s| s.as_str()) == Some("declined") => CallResult::Refused,
+        Ok(_) | Err(BankError::Unknown { code: ErrorCode::UnknownRequest, .. }) => CallResult::Done,
+        Err(BankError::Refused { .. }) => CallResult::Refused,
+        Err(_) => CallResult::Unknown,
     }
 }
 

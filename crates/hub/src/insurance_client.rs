@@ -3,6 +3,7 @@
 //! `{infcode, err_msg, output}`. Replies are read liberally, the way real platforms send them:
 //! numbers as numbers or strings, `null`s, `insuinfo` as an object or an array.
 
+use crate::metrics::{CallResult, Metrics, INSURANCE_PARTNER};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,8 @@ pub struct InsuranceClient {
     mdtrtarea_admvs: String,
     /// For `inf_time` (the hub's injected clock).
     clock: Arc<dyn crate::clock::Clock>,
+    /// Where calls are counted (see `crate::metrics`).
+    metrics: Arc<Metrics>,
 }
 
 /// A person as the platform knows them (1101).
@@ -95,11 +98,35 @@ impl InsuranceClient {
         let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
         let base = base_url.trim_end_matches('/');
         let url = if base.ends_with("callService") { base.to_string() } else { format!("{base}{CALL_SERVICE_PATH}") };
-        InsuranceClient { http, url, mdtrtarea_admvs: mdtrtarea_admvs.to_string(), clock }
+        let metrics = Arc::new(Metrics::new(&[], &[]));
+        InsuranceClient { http, url, mdtrtarea_admvs: mdtrtarea_admvs.to_string(), clock, metrics }
+    }
+
+    /// The same client, counting its calls in `metrics`.
+    pub fn metered(self, metrics: Arc<Metrics>) -> InsuranceClient {
+        InsuranceClient { metrics, ..self }
     }
 
     /// Sends one transaction and returns its `output`.
     pub async fn call(
+        &self,
+        infno: &str,
+        msgid: &str,
+        inst: &Institution,
+        insuplc_admdvs: &str,
+        input: Value,
+    ) -> Result<Value, InsuranceError> {
+        let call = self.metrics.call(INSURANCE_PARTNER, infno);
+        let result = self.exchange(infno, msgid, inst, insuplc_admdvs, input).await;
+        call.finish(match &result {
+            Ok(_) => CallResult::Done,
+            Err(InsuranceError::Refused { .. }) => CallResult::Refused,
+            Err(_) => CallResult::Unknown,
+        });
+        result
+    }
+
+    async fn exchange(
         &self,
         infno: &str,
         msgid: &str,

@@ -8,6 +8,7 @@ pub mod bank_client;
 pub mod clock;
 pub mod error;
 pub mod insurance_client;
+pub mod metrics;
 pub mod model;
 pub mod msgid;
 pub mod pii;

@@ -13,8 +13,10 @@
 //! publishes how far the journal is durable. When a write fails the journal stops for good: later
 //! calls are refused (`Unrecorded`) until a restart replays what reached the disk.
 //!
-//! The connection holds an exclusive lock on the file (`locking_mode=EXCLUSIVE`): a second center
-//! on the same file is refused at start instead of interleaving its own history.
+//! One center per file: the journal holds an OS lock (`flock`) on `<file>.lock` while its writer
+//! runs, and a second center on the same file is refused at start instead of interleaving its own
+//! history. SQLite's own locking stays normal, so another process may read the file meanwhile
+//! (`wugan backup` copies it with `VACUUM INTO` while the center serves).
 
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteLockingMode, SqliteSynchronous};
@@ -63,9 +65,14 @@ enum Progress {
     Failed,
 }
 
+/// How long an open waits for another center on the same file to let go (its writer finishing).
+const OWNER_PATIENCE: Duration = Duration::from_secs(2);
+
 /// An opened journal file, read at start-up before the writer starts.
 pub struct Opened {
     conn: SqliteConnection,
+    /// The owner lock (see `hold_owner_lock`), held until the writer has closed `conn`.
+    owner: std::fs::File,
     pub meta: Meta,
 }
 
@@ -73,10 +80,11 @@ pub struct Opened {
 /// file; an existing file keeps its own.
 pub async fn open(path: &Path, fresh: Meta) -> anyhow::Result<Opened> {
     prepare_files(path)?;
+    let owner = hold_owner_lock(path, OWNER_PATIENCE).await?;
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
-        .locking_mode(SqliteLockingMode::Exclusive)
+        .locking_mode(SqliteLockingMode::Normal)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(2));
@@ -89,7 +97,48 @@ pub async fn open(path: &Path, fresh: Meta) -> anyhow::Result<Opened> {
         sqlx::query(statement).execute(&mut conn).await.map_err(|e| locked_or(e, path))?;
     }
     let meta = meta_or_init(&mut conn, fresh).await?;
-    Ok(Opened { conn, meta })
+    Ok(Opened { conn, owner, meta })
+}
+
+/// Takes the lock that makes this the file's one center: `flock` on `<path>.lock`, released when
+/// the returned file closes. A lock apart from the database itself, because closing any other
+/// descriptor of a SQLite file would drop SQLite's own locks on it.
+async fn hold_owner_lock(path: &Path, patience: Duration) -> anyhow::Result<std::fs::File> {
+    use anyhow::Context;
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = std::path::PathBuf::from(name);
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&lock_path).with_context(|| format!("cannot open {}", lock_path.display()))?;
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match file.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
+                // An owner closing (its writer finishing) lets go soon.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            result => break finish_owner_lock(file, result, path, &lock_path),
+        }
+    }
+}
+
+fn finish_owner_lock(
+    file: std::fs::File,
+    result: Result<(), std::fs::TryLockError>,
+    path: &Path,
+    lock_path: &Path,
+) -> anyhow::Result<std::fs::File> {
+    match result {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            anyhow::bail!("{} is in use by another insurance center (one process per journal)", path.display())
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(anyhow::Error::new(e).context(format!("cannot lock {}", lock_path.display()))),
+    }
 }
 
 /// The folder (0700 when this creates it; an existing one is left as it is) and the file (0600).
@@ -126,7 +175,7 @@ fn locked_or(e: sqlx::Error, path: &Path) -> anyhow::Error {
     }
 }
 
-/// Writes the meta of a new file (this write also takes the exclusive lock), then reads it back.
+/// Writes the meta of a new file, then reads it back.
 async fn meta_or_init(conn: &mut SqliteConnection, fresh: Meta) -> anyhow::Result<Meta> {
     let mut tx = conn.begin().await?;
     let rows = [("format", FORMAT.to_string()), ("admdvs", fresh.admdvs), ("seq_start", fresh.seq_start.to_string())];
@@ -159,7 +208,11 @@ impl Opened {
     pub fn start(self, last: u64) -> Journal {
         let (queue, pending) = mpsc::unbounded_channel();
         let (progress, durable) = watch::channel(Progress::Durable(last));
-        tokio::spawn(write_loop(self.conn, pending, progress));
+        let owner = self.owner;
+        tokio::spawn(async move {
+            write_loop(self.conn, pending, progress).await;
+            drop(owner);
+        });
         Journal { queue, appended: AtomicU64::new(last), durable }
     }
 }

@@ -8,11 +8,12 @@
 //! which its recovery finishes as after a crash, never a partner behind it. The other files
 //! (`credentials.json`, which holds the personal-data key) are copied as they are.
 //!
-//! The built-in bank's and insurance center's journals (`bank.db`, `insurance.db`) are held with
-//! `locking_mode=EXCLUSIVE` by the process serving them: no other process can read them while it
-//! runs, so they are copied only from a folder whose partners are stopped (or with
-//! [`Scope::HubOnly`], left out, for partners that are backed up on their side). A raw copy of a
-//! locked journal is not taken: a checkpoint running meanwhile would tear it.
+//! The built-in bank's and insurance center's journals (`bank.db`, `insurance.db`) are copied the
+//! same way while `wugan serve` runs: each partner keeps its file to itself with an OS lock on
+//! `<file>.lock` (one writer), and SQLite's own locking is normal, so a reader in another process
+//! sees a committed moment (ARCHITECTURE.md, "Backups"). [`Scope::HubOnly`] leaves them out, for
+//! partners that are backed up on their side. A raw copy of a journal is never taken: a
+//! checkpoint running meanwhile would tear it.
 //!
 //! A hub on PostgreSQL is not in the folder: back it up with `pg_dump` (or WAL archiving for
 //! point-in-time recovery), taken before the folder's copy for the same reason.
@@ -27,20 +28,22 @@ use std::time::Duration;
 pub const DATABASES: [&str; 3] = ["hub.db", "bank.db", "insurance.db"];
 /// The hub's own database.
 const HUB_DB: &str = "hub.db";
+/// How long a copy waits for a database's lock (a checkpoint, a writer's commit).
+const PATIENCE: Duration = Duration::from_secs(10);
 
 /// What a backup holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
-    /// Every database of the folder: the partners' journals must not be in use.
+    /// Every database of the folder, the partners' journals included.
     Everything,
     /// The hub's database and files; the partners' journals are left out.
     HubOnly,
 }
 
-/// Files of a data folder a copy leaves out: the lock, and SQLite's companions (folded into the
-/// copy of their database).
+/// Files of a data folder a copy leaves out: the locks (the folder's, the journals' owners'), and
+/// SQLite's companions (folded into the copy of their database).
 fn left_out(name: &str) -> bool {
-    name == ".lock" || ["-wal", "-shm", "-journal"].iter().any(|suffix| name.ends_with(suffix))
+    name == ".lock" || ["-wal", "-shm", "-journal", ".lock"].iter().any(|suffix| name.ends_with(suffix))
 }
 
 /// Copies the data folder `data_dir` into `to` (which must not exist, or be empty) while it may
@@ -55,14 +58,13 @@ pub async fn backup(data_dir: &Path, to: &Path, scope: Scope) -> anyhow::Result<
         if !source.exists() {
             continue;
         }
-        // A partner's journal held by its process stays held: no point waiting long for it.
-        let patience = if name == HUB_DB { Duration::from_secs(10) } else { Duration::from_millis(500) };
-        if let Err(e) = vacuum_into(&source, &to.join(name), patience).await {
+        if let Err(e) = vacuum_into(&source, &to.join(name), PATIENCE).await {
             let _ = std::fs::remove_dir_all(to); // no half backup left to be mistaken for one
-            return Err(match is_locked(&e) && name != HUB_DB {
+            return Err(match is_locked(&e) {
                 true => anyhow::anyhow!(
-                    "{} is in use: a running bank or insurance center holds its journal locked; stop it first, or back up the hub alone (--hub-only)",
-                    source.display()
+                    "{} stayed locked for {} s (a partner of an older wugan holds its journal exclusively: stop it, or back up the hub alone with --hub-only)",
+                    source.display(),
+                    PATIENCE.as_secs()
                 ),
                 false => e.context(format!("cannot copy {}", source.display())),
             });

@@ -54,6 +54,8 @@ pub struct CrashloopOptions {
     pub exe: PathBuf,
     /// Keep the run's folder (databases, logs) instead of removing it.
     pub keep: bool,
+    /// A bar of the kills on stderr (the caller checks that it is a terminal and no --json).
+    pub progress: bool,
 }
 
 #[derive(Serialize, Default, Debug)]
@@ -212,7 +214,9 @@ pub async fn run(opts: CrashloopOptions) -> anyhow::Result<Report> {
 
     let shared = Arc::new(Shared::new(Instant::now() + Duration::from_secs(120 + 5 * opts.kills as u64)));
     let mut clients = start_clients(&parties.hub_url, &creds, &patients, opts.seed, &shared)?;
-    let kills = kill_loop(&mut hub, &http, &shared, opts.kills, &mut rng).await?;
+    let bar = crate::progress::bar(opts.progress, opts.kills as u64, "kills");
+    let kills = kill_loop(&mut hub, &http, &shared, opts.kills, &mut rng, &bar).await?;
+    bar.finish_and_clear();
     shared.stop.store(true, Ordering::Relaxed);
     let mut logs = Vec::new();
     while let Some(log) = clients.join_next().await {
@@ -285,7 +289,14 @@ impl Kills {
 
 /// Kills the hub `kills` times at seeded random moments while the clients keep sending, and
 /// starts it again each time; it is up (healthy) when this returns.
-async fn kill_loop(hub: &mut Hub, http: &reqwest::Client, shared: &Shared, kills: usize, rng: &mut XorShift) -> anyhow::Result<Kills> {
+async fn kill_loop(
+    hub: &mut Hub,
+    http: &reqwest::Client,
+    shared: &Shared,
+    kills: usize,
+    rng: &mut XorShift,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<Kills> {
     let mut done = Kills::default();
     let mut starting = false;
     for k in 0..kills {
@@ -303,6 +314,7 @@ async fn kill_loop(hub: &mut Hub, http: &reqwest::Client, shared: &Shared, kills
                 hub.wait_healthy(http).await.context("the hub did not come back after a kill (--keep keeps its log and database)")?;
             done.restarts.push(restart);
         }
+        crate::progress::advance_to(bar, k as u64 + 1);
     }
     Ok(done)
 }

@@ -12,6 +12,7 @@ pub mod his;
 pub mod keys;
 pub mod lock;
 pub mod logging;
+pub mod progress;
 pub mod rng;
 pub mod server;
 pub mod simulate;

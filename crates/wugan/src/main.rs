@@ -124,17 +124,17 @@ enum Command {
         data_dir: PathBuf,
     },
     /// A consistent copy of a data folder: each SQLite database as of one moment (VACUUM INTO, its
-    /// -wal folded in), the hub's first, and credentials.json. The hub's database is copied while
-    /// it serves; the built-in partners' journals only when stopped (or --hub-only). A hub on
-    /// PostgreSQL is backed up with pg_dump (see the README).
+    /// -wal folded in), the hub's first, then the built-in partners' journals, and
+    /// credentials.json, all while `wugan serve` runs. A hub on PostgreSQL is backed up with
+    /// pg_dump (see the README).
     Backup {
         /// A folder for the copy, new or empty.
         #[arg(long)]
         to: PathBuf,
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
         data_dir: PathBuf,
-        /// Leave out the built-in partners' journals (bank.db, insurance.db), which a running
-        /// `wugan serve` holds locked: for partners that keep their own backups.
+        /// Leave out the built-in partners' journals (bank.db, insurance.db): for partners that
+        /// keep their own backups.
         #[arg(long)]
         hub_only: bool,
     },
@@ -343,6 +343,10 @@ struct ServeArgs {
     /// Requests per second per client address, before the key is read (default 200; 0: no limit).
     #[arg(long, env = "WUGAN_RATE_PER_ADDRESS")]
     rate_per_address: Option<u32>,
+    /// Serve /metrics to this host (loopback) without an API key, for a Prometheus beside the hub
+    /// (default false: an operator's key, like every operator route).
+    #[arg(long, env = "WUGAN_METRICS_FROM_LOOPBACK")]
+    metrics_from_loopback: Option<bool>,
     /// A JSON file with any of these options (snake_case keys); flags and environment win.
     #[arg(long, env = "WUGAN_CONFIG")]
     #[serde(skip)]
@@ -385,6 +389,7 @@ impl ServeArgs {
         opts.edge.api = wugan_hub::api::EdgeConfig {
             rate_per_key: Rate::per_second(self.rate_per_key.or(file.rate_per_key).unwrap_or(DEFAULT_RATE_PER_KEY)),
             rate_per_address: Rate::per_second(self.rate_per_address.or(file.rate_per_address).unwrap_or(DEFAULT_RATE_PER_ADDRESS)),
+            metrics_from_loopback: self.metrics_from_loopback.or(file.metrics_from_loopback).unwrap_or(false),
         };
         Ok(opts)
     }
@@ -498,7 +503,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Crashloop { kills, clients, seed, keep, json } => {
             let exe = std::env::current_exe().context("cannot find the wugan executable to start the parties from")?;
-            wugan::crashloop::main(wugan::crashloop::CrashloopOptions { kills, clients, seed, exe, keep }, json).await
+            let progress = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            wugan::crashloop::main(wugan::crashloop::CrashloopOptions { kills, clients, seed, exe, keep, progress }, json).await
         }
         Command::Bench { phases, visits, seconds, concurrency, database_url, json } => {
             anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1");

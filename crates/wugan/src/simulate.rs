@@ -288,9 +288,6 @@ async fn simulate_in(dir: &Path, opts: &SimulateOptions, started: Instant) -> an
     let visits: VecDeque<Visit> =
         (0..opts.visits).map(|n| Visit::new(n, rng.below(sim.patients.len() as u64) as usize, opts.seed)).collect();
     run_visits(&mut sim, opts, visits, &mut report).await?;
-    if opts.progress {
-        eprintln!();
-    }
     report.recovered += finish(&sim.sys).await?;
     let elapsed = started.elapsed().as_secs_f64();
     audit(&sim, &insurance_url, &bank_url, &mut report).await?;
@@ -328,6 +325,7 @@ async fn run_visits(sim: &mut Simulation, opts: &SimulateOptions, mut queue: Vec
     let mut active: Vec<Visit> = Vec::new();
     let every = opts.crash_every.map(|k| k.max(1));
     let mut finished = 0;
+    let bar = crate::progress::bar(opts.progress, opts.visits as u64, "visits");
     while !queue.is_empty() || !active.is_empty() {
         admit(&mut queue, &mut active, opts.concurrency.max(1), sim);
         let attempts = round(&sim.his, &active, &sim.patients).await;
@@ -352,13 +350,14 @@ async fn run_visits(sim: &mut Simulation, opts: &SimulateOptions, mut queue: Vec
             }
         }
         active = going;
-        show_progress(opts, finished);
+        crate::progress::advance_to(&bar, finished as u64);
         let work_left = !queue.is_empty() || !active.is_empty();
         if let Some(k) = every.filter(|k| work_left && report.steps / k > report.crashes) {
             report.recovered += crash(sim).await?;
             report.crashes = report.steps / k;
         }
     }
+    bar.finish_and_clear();
     Ok(())
 }
 
@@ -439,14 +438,6 @@ async fn finish(sys: &system::System) -> anyhow::Result<usize> {
         }
     }
     Ok(recovered)
-}
-
-fn show_progress(opts: &SimulateOptions, done: usize) {
-    if opts.progress {
-        let width = 40;
-        let filled = done * width / opts.visits.max(1);
-        eprint!("\r[{}{}] {done}/{}", "#".repeat(filled), ".".repeat(width - filled), opts.visits);
-    }
 }
 
 /// Compares the hub's records with each partner's own.

@@ -191,7 +191,7 @@ impl SystemOptions {
 
 pub struct System {
     pub app: Arc<App>,
-    /// The hub's recovery worker, stopped by `stop` with the hub's server.
+    /// The hub's recovery worker: aborted by `stop` (a crash), told to stop by `shutdown`.
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// What [`System::shutdown`] stops gracefully, in order.
     graceful: Graceful,
@@ -374,7 +374,7 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         // Whatever a previous run left between steps is resumed at once, beside the server (a
         // silent partner does not delay the start), then checked again periodically.
         let interval = opts.worker_interval.unwrap_or(Duration::from_secs(15));
-        tasks.push(wugan_hub::app::spawn_recovery(app.clone(), interval));
+        tasks.push(wugan_hub::app::spawn_recovery(app.clone(), interval, graceful.hub_stop.subscribe()));
     }
     let hub_router = wugan_hub::api::router_with(app.clone(), &opts.edge.api);
     graceful.hub = Some(crate::server::serve_until(hub_listener, hub_router, opts.edge.server, graceful.hub_stop.subscribe()));
@@ -411,8 +411,9 @@ impl System {
     }
 
     /// Stops everything gracefully within `deadline` (SIGTERM, Ctrl-C): the hub stops accepting and
-    /// answers the requests in progress; then the recovery worker stops (every step of it is safe
-    /// to cut, as a crash is); then the built-in partners, which those requests were calling,
+    /// answers the requests in progress; the recovery worker, told at the same moment, ends after
+    /// the pass it is in (cut at the deadline if it is still in one: every step of it is safe to
+    /// cut, as a crash is); then the built-in partners, which those requests were calling,
     /// drain too; the bank's journal and the SQLite files are checkpointed and closed. What is
     /// still running at the deadline is cut off, as a crash would: nothing answered is lost.
     pub async fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
@@ -422,8 +423,11 @@ impl System {
         if let Some(hub) = self.graceful.hub.as_mut() {
             report.drained &= tokio::time::timeout_at(until, hub).await.is_ok();
         }
+        for worker in self.tasks.iter_mut() {
+            let _ = tokio::time::timeout_at(until, worker).await; // stops between passes
+        }
         for task in self.tasks.iter().chain(&self.graceful.hub) {
-            task.abort(); // the recovery worker, and the hub's server if it is still draining
+            task.abort(); // what is still running at the deadline
         }
         let _ = self.graceful.partners_stop.send(true);
         for partner in self.graceful.partners {

@@ -1,6 +1,6 @@
-//! `wugan backup` and `wugan restore`: the hub's database copied while it serves, the built-in
-//! partners' journals once they are stopped; a hub started on the restored folder shows the same
-//! agreements and debts.
+//! `wugan backup` and `wugan restore`: the hub's database and the built-in partners' journals
+//! copied while they serve; a hub started on the restored folder shows the same agreements and
+//! debts.
 
 use serde_json::json;
 use std::path::Path;
@@ -76,7 +76,7 @@ async fn the_hub_backed_up_while_serving_restores_into_a_fresh_folder_that_shows
 }
 
 #[tokio::test]
-async fn the_built_in_partners_journals_are_copied_once_stopped_and_restore_whole() {
+async fn the_built_in_partners_journals_are_copied_during_traffic_and_restore_whole() {
     let (mut opts, dir) = common::fresh_options("backup-partners").await;
     if !sqlite_only(&opts) {
         return;
@@ -86,20 +86,27 @@ async fn the_built_in_partners_journals_are_copied_once_stopped_and_restore_whol
     let agreement_id = a_patient_owing_the_bank(&sys).await;
     let (agreement, statements) = books_of(&sys, &agreement_id).await;
 
-    // Running, the bank holds its journal locked: refused, with nothing left behind; the hub
-    // alone can be copied.
+    // Another patient keeps the hub, the bank and the insurance center writing while the copy is
+    // taken: visit after visit, registered, billed and settled.
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let sign_up = json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": RESIDENT_CERTNO, "use_personal_account": false,
+                         "payment": {"method": "credit_line", "bank_code": "BANK01"}});
+    let other = operator.post_with_key("/api/v1/agreements", "traffic-sign-up", &sign_up).await.unwrap();
+    assert!(other.ok(), "{other:?}");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let traffic = tokio::spawn(visits_until(sys.hub_url.clone(), sys.credentials.hospitals[0].api_key.clone(), stopped));
+    tokio::time::sleep(Duration::from_millis(300)).await; // a few visits in
     let copy = opts.data_dir.join("backup");
-    let refused = backup(&opts.data_dir, &copy, Scope::Everything).await.expect_err("bank.db is in use");
-    assert!(refused.to_string().contains("in use") && refused.to_string().contains("--hub-only"), "{refused}");
-    assert!(!copy.exists());
-    let hub_only = backup(&opts.data_dir, &opts.data_dir.join("hub-only"), Scope::HubOnly).await.expect("the hub alone");
-    assert_eq!(hub_only, ["hub.db", "credentials.json"]);
-
+    let copied = backup(&opts.data_dir, &copy, Scope::Everything).await.expect("backup while serving, partners included");
+    assert_eq!(copied, ["hub.db", "bank.db", "insurance.db", "credentials.json"]);
+    let _ = stop.send(true);
+    let settled_during = traffic.await.expect("the traffic ran");
+    assert!(settled_during > 0, "visits were settled around the backup");
     let report = sys.shutdown(Duration::from_secs(5)).await;
     assert!(report.drained && report.closed, "{report:?}");
-    let copied = backup(&opts.data_dir, &copy, Scope::Everything).await.expect("backup once stopped");
-    assert_eq!(copied, ["hub.db", "bank.db", "insurance.db", "credentials.json"]);
 
+    // A new folder from the copy, a new `serve` on it: its partners replay their journals
+    // (refusing to start on any answer that would differ), and the books are as they were.
     let fresh = opts.data_dir.join("restored");
     restore(&copy, &fresh).expect("restore");
     let mut again = SystemOptions::local(fresh.clone());
@@ -108,9 +115,41 @@ async fn the_built_in_partners_journals_are_copied_once_stopped_and_restore_whol
     let (agreement_again, statements_again) = books_of(&restored, &agreement_id).await;
     assert_eq!(agreement_again.body, agreement.body);
     assert_eq!(statements_again.body, statements.body);
+    // What the traffic left in the copy finishes as after a crash (the hub was copied first, so a
+    // partner may be a step ahead), and the ledger balances.
+    restored.app.resume_unfinished(Duration::ZERO).await.expect("recovery runs");
+    let ledger = operator_of(&restored).get("/api/v1/ledger").await.unwrap();
+    assert_eq!(ledger.body["balanced"], true, "{ledger:?}");
     restored.shutdown(Duration::from_secs(5)).await;
     assert_private(&fresh);
     drop(dir);
+}
+
+const RESIDENT_CERTNO: &str = "440304198507203318";
+
+fn operator_of(sys: &System) -> HisClient {
+    HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key)
+}
+
+/// Settles visit after visit for the resident until told to stop; how many were settled. (Keys of
+/// its own: `HisClient::next_key` is unique per client only.)
+async fn visits_until(hub_url: String, hospital_key: String, stop: tokio::sync::watch::Receiver<bool>) -> usize {
+    let his = HisClient::new(&hub_url, &hospital_key);
+    let mut settled = 0;
+    for n in 0.. {
+        if *stop.borrow() {
+            break;
+        }
+        let register = json!({"ipt_otp_no": format!("T-{n}"), "mdtrt_cert_type": "02", "mdtrt_cert_no": RESIDENT_CERTNO, "med_type": "11",
+                              "dept_code": "A03", "dept_name": "内科", "dr_name": "王医生"});
+        let visit = his.post_with_key("/api/v1/visits", &format!("traffic-{n}-visit"), &register).await.unwrap();
+        let Some(visit_id) = visit.body["id"].as_str() else { panic!("{visit:?}") };
+        let fees = json!({"lines": [fee_line("1", "001102000010000", "25.00", "1", "25.00")]});
+        assert!(his.post_with_key(&format!("/api/v1/visits/{visit_id}/fees"), &format!("traffic-{n}-fees"), &fees).await.unwrap().ok());
+        let click = his.post_with_key(&format!("/api/v1/visits/{visit_id}/settlement"), &format!("traffic-{n}-click"), &json!({})).await;
+        settled += usize::from(click.unwrap().ok());
+    }
+    settled
 }
 
 #[tokio::test]

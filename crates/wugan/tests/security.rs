@@ -9,7 +9,7 @@ use wugan::his::{HisClient, Reply};
 use wugan::keys::{self, KeyCommand};
 use wugan::system::{self, System};
 use wugan_hub::api::limits::Rate;
-use wugan_hub::api::Access::{self, Bank, Hospital, Operator, Public};
+use wugan_hub::api::Access::{self, Bank, Hospital, Operator, Public, Scraper};
 use wugan_hub::model::Role;
 
 mod common;
@@ -22,6 +22,8 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/health", Public),
     ("GET", "/ready", Public),
     ("GET", "/openapi.json", Public),
+    ("GET", "/docs", Public),
+    ("GET", "/docs/openapi.json", Public),
     ("POST", "/api/v1/agreements", Operator),
     ("GET", "/api/v1/agreements/{id}", Operator),
     ("POST", "/api/v1/agreements/{id}/revoke", Operator),
@@ -37,9 +39,12 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/visits/{id}/settlement", Hospital),
     ("POST", "/api/v1/visits/{id}/settlement/cancel", Hospital),
     ("GET", "/api/v1/ledger", Operator),
+    ("GET", "/api/v1/ledger/journal", Operator),
+    ("GET", "/api/v1/operator/visits/{id}", Operator),
     ("GET", "/api/v1/exceptions", Operator),
     ("POST", "/api/v1/bank-callbacks/{bank_code}", Bank),
     ("POST", "/api/v1/exceptions/{id}/retry", Operator),
+    ("GET", "/metrics", Scraper),
 ];
 
 #[test]
@@ -87,8 +92,8 @@ fn expected(access: Access, who: Who, names_a_visit: bool) -> Outcome {
         (Bank, _) => Refused(401, "bad_signature"),
         (_, Who::Nobody | Who::UnknownKey) => Refused(401, "unauthorized"),
         (_, Who::RevokedKey | Who::ExpiredKey) => Refused(401, "key_revoked"),
-        (Operator, Who::Operator) => Served,
-        (Operator, _) => Refused(403, "forbidden"),
+        (Operator | Scraper, Who::Operator) => Served,
+        (Operator | Scraper, _) => Refused(403, "forbidden"),
         (Hospital, Who::Operator) => Refused(403, "forbidden"),
         (Hospital, Who::OtherHospital) if names_a_visit => NotFound,
         (Hospital, _) => Served,

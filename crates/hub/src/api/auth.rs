@@ -19,6 +19,9 @@ pub enum Access {
     Operator,
     /// A hospital's API key; the route sees only that hospital's visits.
     Hospital,
+    /// A metrics scraper: an operator's API key, or none from a loopback address when the edge is
+    /// told so (`EdgeConfig::metrics_from_loopback`, for a Prometheus on the same host).
+    Scraper,
     /// A bank, by the HMAC signature of its callback (checked by the handler, which needs the body).
     Bank,
 }
@@ -27,7 +30,7 @@ impl Access {
     /// The role whose API key opens a route, for the routes that take one.
     pub fn role(self) -> Option<Role> {
         match self {
-            Access::Operator => Some(Role::Operator),
+            Access::Operator | Access::Scraper => Some(Role::Operator),
             Access::Hospital => Some(Role::Hospital),
             Access::Public | Access::Bank => None,
         }

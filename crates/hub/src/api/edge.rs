@@ -33,6 +33,9 @@ pub struct EdgeConfig {
     pub rate_per_key: Option<Rate>,
     /// Requests per client address (before the key is looked at); `None`: no limit.
     pub rate_per_address: Option<Rate>,
+    /// `/metrics` answers a loopback address without an API key (a scraper on the same host);
+    /// off, it takes an operator's key like every operator route.
+    pub metrics_from_loopback: bool,
 }
 
 /// What a route lets in.
@@ -51,6 +54,7 @@ pub(super) struct Edge {
     rules: Vec<(Method, &'static str, Rule)>,
     per_key: Option<Limiter<String>>,
     per_address: Option<Limiter<IpAddr>>,
+    metrics_from_loopback: bool,
 }
 
 impl Edge {
@@ -60,6 +64,7 @@ impl Edge {
             rules: routes.iter().map(|r| (r.method.clone(), r.path, r.rule)).collect(),
             per_key: config.rate_per_key.map(Limiter::new),
             per_address: config.rate_per_address.map(Limiter::new),
+            metrics_from_loopback: config.metrics_from_loopback,
         }
     }
 
@@ -85,7 +90,8 @@ impl Edge {
         };
         let (mut parts, body) = request.into_parts();
         let mut key_id = None;
-        if let Some(role) = rule.access.role() {
+        let local_scraper = rule.access == Access::Scraper && self.metrics_from_loopback && from_loopback(&parts);
+        if let Some(role) = rule.access.role().filter(|_| !local_scraper) {
             let key = match authenticate(&self.app, &parts.headers, role).await {
                 Ok(key) => key,
                 Err(e) => return (e.into_response(), None),
@@ -107,6 +113,11 @@ impl Edge {
     }
 }
 
+/// The request came from this host (the server records each connection's peer).
+fn from_loopback(parts: &Parts) -> bool {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().is_some_and(|c| c.0.ip().is_loopback())
+}
+
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
@@ -118,6 +129,7 @@ pub(super) async fn guard(State(edge): State<Arc<Edge>>, request: Request, next:
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let request_id = new_request_id();
     let (mut response, key_id) = edge.admit(request, next).await;
+    edge.app.metrics.http_request(method.as_str(), route.as_deref(), response.status().as_u16(), started.elapsed());
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }

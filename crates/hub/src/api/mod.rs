@@ -5,6 +5,7 @@
 //! runs; every mutating call takes an `Idempotency-Key` and replays the stored response for a repeat.
 
 mod auth;
+mod docs;
 mod edge;
 pub mod limits;
 mod ready;
@@ -67,13 +68,15 @@ impl Route {
 
 /// Every route of the hub's API, with its access rule and body limit.
 pub fn routes() -> Vec<Route> {
-    use Access::{Bank, Hospital, Operator, Public};
+    use Access::{Bank, Hospital, Operator, Public, Scraper};
     use Method as M;
     let (no_body, command) = (NO_BODY_BYTES, COMMAND_BODY_BYTES);
     vec![
         Route::new(M::GET, "/health", Public, no_body, || async { axum::Json(serde_json::json!({"status": "ok"})) }),
         Route::new(M::GET, "/ready", Public, no_body, ready::ready),
         Route::new(M::GET, "/openapi.json", Public, no_body, || async { ([("content-type", "application/json")], OPENAPI_JSON) }),
+        Route::new(M::GET, "/docs", Public, no_body, || async { ([("content-type", "text/html; charset=utf-8")], docs::page()) }),
+        Route::new(M::GET, "/docs/openapi.json", Public, no_body, || async { ([("content-type", "application/json")], OPENAPI_JSON) }),
         Route::new(M::POST, "/api/v1/agreements", Operator, command, sign_agreement),
         Route::new(M::GET, "/api/v1/agreements/{id}", Operator, no_body, agreement),
         Route::new(M::POST, "/api/v1/agreements/{id}/revoke", Operator, no_body, revoke_agreement),
@@ -89,9 +92,12 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/visits/{id}/settlement", Hospital, no_body, settle),
         Route::new(M::POST, "/api/v1/visits/{id}/settlement/cancel", Hospital, no_body, cancel_settlement),
         Route::new(M::GET, "/api/v1/ledger", Operator, no_body, ledger),
+        Route::new(M::GET, "/api/v1/ledger/journal", Operator, no_body, journal),
+        Route::new(M::GET, "/api/v1/operator/visits/{id}", Operator, no_body, operator_visit),
         Route::new(M::GET, "/api/v1/exceptions", Operator, no_body, exceptions),
         Route::new(M::POST, "/api/v1/bank-callbacks/{bank_code}", Bank, CALLBACK_BODY_BYTES, bank_callback),
         Route::new(M::POST, "/api/v1/exceptions/{id}/retry", Operator, no_body, retry_exception),
+        Route::new(M::GET, "/metrics", Scraper, no_body, metrics),
     ]
 }
 
@@ -243,6 +249,7 @@ where
     match app.store.begin_idempotency(&scope, key, &request_hash).await {
         Err(e) => return AppError::from(e).into_response(),
         Ok(IdempotencyBegin::Replay { status, body }) => {
+            app.metrics.idempotency_replay();
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             let mut response = (status, [("content-type", "application/json")], body).into_response();
             response.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
@@ -370,6 +377,21 @@ async fn ledger(State(app): State<Arc<App>>, _: Caller) -> Response {
     respond(app.ledger().await)
 }
 
+/// The ledger's journal between two times, paged (`from`, `to`, `after`, `limit` in the query).
+async fn journal(State(app): State<Arc<App>>, _: Caller, uri: axum::http::Uri) -> Response {
+    let query = axum::extract::Query::<crate::app::JournalQuery>::try_from_uri(&uri)
+        .map_err(|e| AppError::bad_request("bad_query", format!("the query is not from, to, after and limit: {}", e.body_text())));
+    match query {
+        Ok(axum::extract::Query(query)) => respond(app.journal(query).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Any hospital's visit, whole: fee lines, every attempt, the transfers (operators only).
+async fn operator_visit(State(app): State<Arc<App>>, _: Caller, Path(id): Path<String>) -> Response {
+    respond(app.operator_visit(&id).await)
+}
+
 /// Settle and cancel take no parameters today; an empty object (or no body) is required so that a
 /// caller sending fields we would ignore learns it at once.
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -433,6 +455,14 @@ async fn revoke_family_member(
 ) -> Response {
     let path = format!("/api/v1/agreements/{id}/family/{link}/revoke");
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.revoke_family_member(&id, &link).await }).await
+}
+
+/// Prometheus' text format (see `crate::metrics`). No `Caller`: a local scraper may have no key.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    match app.metrics_text().await {
+        Ok(text) => ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// A bank rings the doorbell (signed like a Stripe webhook); the hub then reads the bank's event
@@ -505,10 +535,11 @@ mod tests {
     fn the_openapi_document_is_json_and_documents_the_routes() {
         let doc: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON");
         let paths = doc["paths"].as_object().expect("paths");
-        // Every route but the bank callback (for banks, not HIS) and the document itself, and no more.
+        // Every route but the bank callback (for banks, not HIS) and the document itself (as JSON
+        // and as the /docs page), and no more.
         let routes: Vec<(String, String)> = route_table()
             .into_iter()
-            .filter(|(_, path, rule)| rule.access != Access::Bank && *path != "/openapi.json")
+            .filter(|(_, path, rule)| rule.access != Access::Bank && *path != "/openapi.json" && !path.starts_with("/docs"))
             .map(|(method, path, _)| (method.as_str().to_lowercase(), path.to_string()))
             .collect();
         let documented: Vec<(String, String)> = paths
@@ -528,6 +559,16 @@ mod tests {
                     let schema = &p["schema"];
                     assert_eq!(schema["maxLength"].as_u64(), Some(PATH_PARAMETER_MAX_CHARS as u64), "{method} {path}");
                     assert_eq!(schema["pattern"].as_str(), Some(crate::app::text_pattern().as_str()), "{method} {path}");
+                }
+            }
+        }
+        // Error codes are enums per operation and status, the same as the `x-error-codes` list.
+        for (path, ops) in paths {
+            for (method, op) in ops.as_object().into_iter().flatten() {
+                for (status, codes) in op["x-error-codes"].as_object().into_iter().flatten() {
+                    let schema = &op["responses"][status]["content"]["application/json"]["schema"];
+                    let enumerated = &schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"];
+                    assert_eq!(enumerated, codes, "{method} {path} {status}");
                 }
             }
         }

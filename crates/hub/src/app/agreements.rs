@@ -171,7 +171,8 @@ impl App {
             name_enc: key.seal(&person.name)?,
             certno_enc: key.seal(&person.certno)?,
             certno_index: key.blind_index(&person.certno),
-            use_personal_account: req.use_personal_account,
+            // Asked for, and there is an account to pay from: a resident has none.
+            use_personal_account: req.use_personal_account && has_personal_account(&person.insutype),
             payment_method: check_sign_request(req, self.config.default_credit_limit)?.method,
             bank_code: s.bank_code.clone(),
             bank_agreement_id: bank_agreement_id.to_string(),
@@ -409,5 +410,23 @@ fn refusal_error(refusal: Refusal) -> AppError {
         "person_not_found" => AppError::invalid("person_not_found", message),
         "not_insured" => AppError::invalid("not_insured", message),
         _ => AppError::invalid("bank_refused", message),
+    }
+}
+
+/// Whether an insurance type comes with a personal account (个人账户): only the employees' basic
+/// medical insurance (310) has one; residents' insurance (390) and the rest do not
+/// (docs/policy-rules.md). A resident whose family's employee account pays for them (家庭共济) is not
+/// told apart by 1101, so the hub does not ask the insurance center to use an account for them.
+fn has_personal_account(insutype: &str) -> bool {
+    insutype == "310"
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_employees_insurance_has_a_personal_account() {
+        for (insutype, has) in [("310", true), ("390", false), ("320", false), ("510", false), ("", false)] {
+            assert_eq!(super::has_personal_account(insutype), has, "{insutype}");
+        }
     }
 }

@@ -6,12 +6,14 @@ mod agreements;
 mod commands;
 mod credit;
 mod exceptions;
+mod operator_views;
 mod recovery;
 mod settlement;
 mod views;
 mod visits;
 
 pub use commands::*;
+pub use operator_views::{AttemptView, JournalQuery, JournalView, OperatorFeeLineView, OperatorVisitView};
 pub use recovery::{spawn_recovery, IDLE_BEFORE_RESUME, MAX_BACKOFF};
 pub use views::*;
 
@@ -57,6 +59,8 @@ pub struct App {
     pub insurance: InsuranceClient,
     pub banks: BTreeMap<String, BankClient>,
     pub config: HubConfig,
+    /// What `/metrics` serves (see `crate::metrics`).
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 fn new_id(prefix: &str) -> String {
@@ -94,9 +98,17 @@ fn check_cert_type(value: &str) -> Result<(), AppError> {
 
 impl App {
     pub fn new(store: Store, config: HubConfig) -> App {
-        let insurance = InsuranceClient::new(&config.insurance_url, &config.admdvs, config.partner_timeout, store.clock.clone());
-        let banks = config.banks.iter().map(|b| (b.bank_code.clone(), BankClient::new(b.clone(), config.partner_timeout))).collect();
-        App { store, msgids: Default::default(), orphans: Default::default(), insurance, banks, config }
+        let routes: Vec<(String, &'static str)> = crate::api::route_table().into_iter().map(|(m, p, _)| (m.to_string(), p)).collect();
+        let bank_codes: Vec<String> = config.banks.iter().map(|b| b.bank_code.clone()).collect();
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(&routes, &bank_codes));
+        let insurance = InsuranceClient::new(&config.insurance_url, &config.admdvs, config.partner_timeout, store.clock.clone())
+            .metered(metrics.clone());
+        let banks = config
+            .banks
+            .iter()
+            .map(|b| (b.bank_code.clone(), BankClient::new(b.clone(), config.partner_timeout).metered(metrics.clone())))
+            .collect();
+        App { store, msgids: Default::default(), orphans: Default::default(), insurance, banks, config, metrics }
     }
 
     /// Now, as the hub stores times (from the injected clock).

@@ -20,12 +20,13 @@ const MAX_ORPHAN_CANDIDATES: usize = 10_000;
 
 /// The recovery worker (差错恢复): at once, everything a previous process left between steps;
 /// then every `every`, unfinished settlements and repayments idle for `IDLE_BEFORE_RESUME`; each
-/// time it also reads each bank's event feed and looks for orphan lines. Runs beside the server.
-pub fn spawn_recovery(app: Arc<App>, every: Duration) -> tokio::task::JoinHandle<()> {
+/// time it also reads each bank's event feed and looks for orphan lines. Runs beside the server
+/// until `stop` says so (or its sender is gone): it then ends between two passes, never inside one.
+pub fn spawn_recovery(app: Arc<App>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut idle = Duration::ZERO;
         let mut last_prune: Option<std::time::Instant> = None;
-        loop {
+        while !*stop.borrow() {
             match app.resume_unfinished(idle).await {
                 Ok(0) => {}
                 Ok(resumed) => tracing::info!(resumed, "resumed unfinished work"),
@@ -45,9 +46,17 @@ pub fn spawn_recovery(app: Arc<App>, every: Duration) -> tokio::task::JoinHandle
                 }
                 last_prune = Some(std::time::Instant::now());
             }
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                changed = stop.changed() => {
+                    if changed.is_err() {
+                        break; // no one left to say stop: the system is gone
+                    }
+                }
+            }
             idle = IDLE_BEFORE_RESUME;
         }
+        tracing::info!("recovery worker stopped between passes");
     })
 }
 
@@ -152,4 +161,42 @@ impl App {
 /// most MAX_BACKOFF, so recovery converges soon after the partner is back.
 fn backoff(idle: Duration, attempts: i64) -> Duration {
     (idle * 2u32.pow(attempts.clamp(0, 5) as u32)).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn an_app_without_partners(label: &str) -> (Arc<App>, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("wugan-recovery-{label}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.expect("a store");
+        store.migrate().await.expect("migrated");
+        let config = HubConfig {
+            admdvs: "440300".into(),
+            insurance_url: "http://127.0.0.1:9".into(),
+            banks: Vec::new(),
+            default_credit_limit: Fen::yuan(5_000),
+            partner_timeout: Duration::from_secs(1),
+            data_key: DataKey::from_hex(&"07".repeat(32)).expect("a key"),
+        };
+        (Arc::new(App::new(store, config)), dir)
+    }
+
+    #[tokio::test]
+    async fn told_to_stop_the_worker_ends_between_passes_by_itself() {
+        let (app, dir) = an_app_without_partners("stop").await;
+        let (stop, told) = tokio::sync::watch::channel(false);
+        let worker = spawn_recovery(app.clone(), Duration::from_secs(3600), told);
+        stop.send(true).expect("the worker listens");
+        // Ended on its own: an aborted task would answer a cancelled JoinError.
+        let ended = tokio::time::timeout(Duration::from_secs(60), worker).await.expect("it ends without waiting an hour");
+        assert!(ended.is_ok(), "{ended:?}");
+
+        let (_, gone) = tokio::sync::watch::channel(false);
+        let orphaned = spawn_recovery(app, Duration::from_secs(3600), gone);
+        let ended = tokio::time::timeout(Duration::from_secs(60), orphaned).await.expect("ends when no one can tell it to stop");
+        assert!(ended.is_ok(), "{ended:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -191,7 +191,7 @@ impl App {
                 s.cancel_msgid = None; // the next cancellation is a new request
             }
             match self.store.save_settlement(&s, from, &step.transfers).await {
-                Ok(()) => {}
+                Ok(()) => self.note_settlement_saved(from, &s),
                 Err(crate::store::StoreError::StaleSettlement) => {
                     // Another run advanced it meanwhile: continue from what it wrote.
                     s = self.store.settlement(&s.id).await?.ok_or_else(|| AppError::internal("settlement vanished"))?;

@@ -340,5 +340,10 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<StuckSignupView>(),
         one::<RepaymentView>(),
         one::<AccountDebitView>(),
+        one::<super::OperatorVisitView>(),
+        one::<super::OperatorFeeLineView>(),
+        one::<super::AttemptView>(),
+        one::<super::JournalView>(),
+        one::<crate::store::JournalEntry>(),
     ]
 }

@@ -110,7 +110,7 @@ impl App {
         self.visit_view(&v).await
     }
 
-    async fn visit_view(&self, v: &VisitRow) -> Result<VisitView, AppError> {
+    pub(super) async fn visit_view(&self, v: &VisitRow) -> Result<VisitView, AppError> {
         let lines: Vec<FeeLineRow> = self.store.fee_lines(&v.id).await?.into_iter().filter(|l| l.uploaded).collect();
         let medfee: Fen = lines.iter().map(|l| l.amount).sum();
         let settlement = self.store.settlement_of_visit(&v.id).await?;

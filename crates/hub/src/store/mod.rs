@@ -7,6 +7,8 @@
 mod agreements;
 mod api_keys;
 mod journal;
+mod operator_reads;
+pub use operator_reads::{JournalEntry, MAX_JOURNAL_PAGE};
 mod settlements;
 mod signups;
 mod visits;

@@ -1,0 +1,140 @@
+//! What an operator looks at when a hospital or a patient calls about a payment: one visit whole
+//! (its fee lines, every settlement attempt with its tries and the ledger transfers it posted), and
+//! the ledger's journal between two times, page by page. Read-only.
+
+use super::*;
+use crate::store::{JournalEntry, MAX_JOURNAL_PAGE};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// A visit as an operator sees it: any hospital's, with everything the hub recorded about it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OperatorVisitView {
+    pub visit: VisitView,
+    /// The open fee lines (lines a cancelled attempt closed are not shown).
+    pub fee_lines: Vec<OperatorFeeLineView>,
+    /// Every settlement attempt, oldest first.
+    pub attempts: Vec<AttemptView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OperatorFeeLineView {
+    pub feedetl_sn: String,
+    pub amount_fen: i64,
+    /// Accepted by the insurance center (false while its 2204's outcome is unknown).
+    pub uploaded: bool,
+}
+
+/// One settlement attempt: where it stands, how often a partner left it in doubt, and the
+/// transfers each step posted (their `created_at` is when the step was saved).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttemptView {
+    pub settlement: SettlementView,
+    /// Runs that stopped on a partner's unknown answer.
+    pub failed_tries: i64,
+    /// Why the recovery worker parked it in the exceptions queue, if it did.
+    pub parked_reason: Option<String>,
+    pub transfers: Vec<JournalEntry>,
+}
+
+/// A page of the ledger's journal.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JournalView {
+    pub from: String,
+    pub to: String,
+    pub entries: Vec<JournalEntry>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<String>,
+}
+
+/// The journal's query: `from` and `to` (RFC 3339; default the beginning and now), `after` (the
+/// previous page's `next_after`), `limit` (default 100, at most 500).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub after: Option<String>,
+    pub limit: Option<i64>,
+}
+
+const DEFAULT_JOURNAL_PAGE: i64 = 100;
+/// `after` is a transfer id (`settle:{settlement}:{step}`): far shorter than this.
+const MAX_CURSOR_CHARS: usize = 200;
+
+impl App {
+    /// Any hospital's visit, whole (operators only).
+    pub async fn operator_visit(&self, visit_id: &str) -> Result<OperatorVisitView, AppError> {
+        let v = self.store.visit(visit_id).await?.ok_or_else(|| AppError::not_found("visit_not_found", format!("no visit {visit_id}")))?;
+        let fee_lines = self.store.fee_lines(&v.id).await?;
+        let mut attempts = Vec::new();
+        for s in self.store.settlements_of_visit(&v.id).await? {
+            let transfers = self.store.transfers_of_settlement(&s.id).await?;
+            attempts.push(AttemptView {
+                failed_tries: s.attempts,
+                parked_reason: s.parked_reason.clone(),
+                settlement: SettlementView::of(&s),
+                transfers,
+            });
+        }
+        Ok(OperatorVisitView {
+            visit: self.visit_view(&v).await?,
+            fee_lines: fee_lines
+                .iter()
+                .map(|l| OperatorFeeLineView { feedetl_sn: l.feedetl_sn.clone(), amount_fen: l.amount.0, uploaded: l.uploaded })
+                .collect(),
+            attempts,
+        })
+    }
+
+    /// A page of the ledger's journal between two times.
+    pub async fn journal(&self, query: JournalQuery) -> Result<JournalView, AppError> {
+        let from = query.from.as_deref().map(|t| stored_time("from", t)).transpose()?.unwrap_or_default();
+        let to = match query.to.as_deref() {
+            Some(t) => stored_time("to", t)?,
+            // Later than any time stored now.
+            None => crate::clock::timestamp(self.store.clock.now_utc() + Duration::from_secs(1)),
+        };
+        if from >= to && query.from.is_some() {
+            return Err(AppError::invalid("bad_time_range", "from must be earlier than to"));
+        }
+        if query.after.as_ref().is_some_and(|a| a.chars().count() > MAX_CURSOR_CHARS) {
+            return Err(AppError::bad_request("bad_query", format!("after is a transfer id of at most {MAX_CURSOR_CHARS} characters")));
+        }
+        let limit = query.limit.unwrap_or(DEFAULT_JOURNAL_PAGE);
+        if !(1..=MAX_JOURNAL_PAGE).contains(&limit) {
+            return Err(AppError::invalid("bad_limit", format!("limit must be 1 to {MAX_JOURNAL_PAGE}")));
+        }
+        // One more than asked, to know whether another page follows.
+        let mut entries = self.store.journal(&from, &to, query.after.as_deref(), limit + 1).await?;
+        let next_after = match entries.len() as i64 > limit {
+            true => {
+                entries.truncate(limit as usize);
+                entries.last().map(|e| e.id.clone())
+            }
+            false => None,
+        };
+        Ok(JournalView { from: query.from.unwrap_or_default(), to: query.to.unwrap_or_default(), entries, next_after })
+    }
+}
+
+/// An RFC 3339 time as the store writes times (UTC, fixed width), so that text order is time order.
+fn stored_time(field: &str, text: &str) -> Result<String, AppError> {
+    let t = OffsetDateTime::parse(text.trim(), &Rfc3339)
+        .map_err(|_| AppError::invalid("bad_time", format!("{field} must be an RFC 3339 time, like 2026-01-31T08:00:00+08:00")))?;
+    Ok(crate::clock::timestamp(t))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_read_in_any_offset_and_compared_in_utc() {
+        assert_eq!(super::stored_time("from", "2026-01-31T08:00:00+08:00").ok().as_deref(), Some("2026-01-31T00:00:00.000000Z"));
+        assert_eq!(super::stored_time("to", "2026-01-31T00:00:00Z").ok().as_deref(), Some("2026-01-31T00:00:00.000000Z"));
+        for bad in ["2026-01-31", "yesterday", "2026-01-31 08:00:00"] {
+            assert_eq!(super::stored_time("from", bad).map_err(|e| e.code()), Err("bad_time"), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Reads for operators and the metrics: counts over the settlements and repayments, the pool's
+//! connections. Read-only; nothing here takes the write lock.
+
+use super::*;
+use crate::metrics::Gauges;
+
+impl Store {
+    /// The gauges `/metrics` reads from the database and the pool at each scrape.
+    pub async fn operations_gauges(&self) -> StoreResult<Gauges> {
+        let unfinished: Vec<String> = SettlementState::ALL.iter().filter(|s| !s.is_final()).map(|s| format!("'{}'", s.as_str())).collect();
+        let sql = format!(
+            "SELECT COUNT(*) AS backlog, COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) AS unknown \
+             FROM settlements WHERE state IN ({}) AND parked_reason IS NULL",
+            unfinished.join(", ")
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(&self.pool).await?;
+        let (settlements, unknown): (i64, i64) = (row.get("backlog"), row.get("unknown"));
+        let repayments: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM account_repayments WHERE state IN ('started', 'account_debited', 'returning')")
+                .fetch_one(&self.pool)
+                .await?
+                .get("n");
+        let exceptions: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM settlements WHERE parked_reason IS NOT NULL \
+             OR (failure_code IS NOT NULL AND state NOT IN ('failed', 'cancelled'))",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .get("n");
+        let size = u64::from(self.pool.size());
+        let idle = self.pool.num_idle() as u64;
+        Ok(Gauges {
+            unknown_outcomes_in_flight: unknown,
+            recovery_backlog: settlements + repayments,
+            exceptions_open: exceptions,
+            pool_in_use: size.saturating_sub(idle),
+            pool_idle: idle,
+        })
+    }
+}
+
+/// One ledger transfer as the journal shows it, with the time it was posted.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct JournalEntry {
+    pub id: String,
+    pub debit_account: String,
+    pub credit_account: String,
+    pub amount_fen: i64,
+    /// `posted`, `pending`, `post_pending` or `void_pending`.
+    pub kind: String,
+    pub pending_id: Option<String>,
+    pub code: String,
+    pub created_at: String,
+}
+
+/// The journal's page size, at most.
+pub const MAX_JOURNAL_PAGE: i64 = 500;
+
+impl Store {
+    /// Every settlement attempt of a visit, oldest first.
+    pub async fn settlements_of_visit(&self, visit_id: &str) -> StoreResult<Vec<SettlementRow>> {
+        let ids = sqlx::query("SELECT id FROM settlements WHERE visit_id = $1 ORDER BY created_at, id LIMIT 100")
+            .bind(visit_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut attempts = Vec::with_capacity(ids.len());
+        for row in &ids {
+            let id: String = row.get("id");
+            attempts.extend(self.settlement(&id).await?);
+        }
+        Ok(attempts)
+    }
+
+    /// The transfers a settlement posted (their ids are `settle:{settlement}:{step}`), in order.
+    pub async fn transfers_of_settlement(&self, settlement_id: &str) -> StoreResult<Vec<JournalEntry>> {
+        let prefix = format!("settle:{settlement_id}:%");
+        let rows = sqlx::query("SELECT * FROM ledger_transfers WHERE id LIKE $1 ORDER BY created_at, id LIMIT 1000")
+            .bind(prefix)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(journal_entry).collect())
+    }
+
+    /// The ledger's journal: transfers posted at `from` or later and before `to` (stored times),
+    /// after the transfer `after` (a cursor from the previous page), at most `limit`, in order.
+    pub async fn journal(&self, from: &str, to: &str, after: Option<&str>, limit: i64) -> StoreResult<Vec<JournalEntry>> {
+        let limit = limit.clamp(1, MAX_JOURNAL_PAGE);
+        let rows = match after {
+            None => {
+                sqlx::query("SELECT * FROM ledger_transfers WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id LIMIT $3")
+                    .bind(from)
+                    .bind(to)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(after) => {
+                sqlx::query(
+                    "SELECT t.* FROM ledger_transfers t, ledger_transfers c WHERE c.id = $3 \
+                     AND t.created_at >= $1 AND t.created_at < $2 \
+                     AND (t.created_at > c.created_at OR (t.created_at = c.created_at AND t.id > c.id)) \
+                     ORDER BY t.created_at, t.id LIMIT $4",
+                )
+                .bind(from)
+                .bind(to)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        Ok(rows.iter().map(journal_entry).collect())
+    }
+}
+
+fn journal_entry(r: &AnyRow) -> JournalEntry {
+    JournalEntry {
+        id: r.get("id"),
+        debit_account: r.get("debit_account"),
+        credit_account: r.get("credit_account"),
+        amount_fen: r.get("amount_fen"),
+        kind: r.get("kind"),
+        pending_id: r.get("pending_id"),
+        code: r.get("code"),
+        created_at: r.get("created_at"),
+    }
+}
