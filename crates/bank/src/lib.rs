@@ -52,7 +52,11 @@ pub struct ClientKey {
 pub struct BankConfig {
     /// The bank's code as the hub knows it.
     pub bank_code: String,
+    /// Clients (the hub): their own agreements, holds and reads, nobody else's.
     pub clients: Vec<ClientKey>,
+    /// Bank staff: freeze and unfreeze lines, list every agreement, read any. A client key
+    /// cannot do these; a staff key signs the same way.
+    pub staff: Vec<ClientKey>,
     /// A new credit line's limit when the request names none.
     pub default_credit_limit_fen: Fen,
     /// Sandbox: a new debit card's opening balance when the request names none.
@@ -77,6 +81,7 @@ impl Default for BankConfig {
         BankConfig {
             bank_code: "BANK01".to_string(),
             clients: vec![ClientKey { key_id: "hub".to_string(), secret: "dev-secret-change-me".to_string() }],
+            staff: vec![ClientKey { key_id: "staff".to_string(), secret: "dev-staff-secret-change-me".to_string() }],
             default_credit_limit_fen: Fen::yuan(5_000),
             default_debit_balance_fen: Fen::yuan(20_000),
             credit_terms: CreditTerms::default(),
@@ -96,8 +101,15 @@ impl BankConfig {
         if balance.is_negative() || balance > book::MAX_AMOUNT_FEN {
             return Err(format!("default_debit_balance_fen must be in 0..={}", book::MAX_AMOUNT_FEN.0));
         }
-        if self.clients.iter().any(|c| c.key_id.is_empty() || c.secret.is_empty()) {
-            return Err("every client key needs a key id and a secret".to_string());
+        if self.clients.iter().chain(&self.staff).any(|c| c.key_id.is_empty() || c.secret.is_empty()) {
+            return Err("every client and staff key needs a key id and a secret".to_string());
+        }
+        let mut key_ids = std::collections::HashSet::new();
+        if let Some(twice) = self.clients.iter().chain(&self.staff).find(|c| !key_ids.insert(c.key_id.as_str())) {
+            return Err(format!("key id {} is listed twice", twice.key_id));
+        }
+        if let Some(callback) = self.callback.as_ref().filter(|c| c.secret.is_empty()) {
+            return Err(format!("the callback to {} needs a secret", callback.url));
         }
         self.credit_terms.validate()
     }
@@ -344,6 +356,12 @@ impl Bank {
         self.query(|book| Ok(book.events_after(after, limit))).await
     }
 
+    /// [`Bank::events_after`] of the agreements `client` opened only.
+    pub async fn events_of(&self, client: &str, after: u64, limit: usize) -> Result<wire::EventList, ApplyError> {
+        self.run_billing().await?;
+        self.query(|book| Ok(book.events_of(client, after, limit))).await
+    }
+
     /// Pushes the events not yet pushed to the configured callback, in the background. Best
     /// effort: a failed push is tried again after the next request, and the hub also polls.
     pub fn push_events(self: &Arc<Self>) {
@@ -400,7 +418,12 @@ impl Bank {
     }
 
     fn secret_of(&self, key_id: &str) -> Option<String> {
-        self.config.clients.iter().find(|c| c.key_id == key_id).map(|c| c.secret.clone())
+        self.config.clients.iter().chain(&self.config.staff).find(|c| c.key_id == key_id).map(|c| c.secret.clone())
+    }
+
+    /// Whether `key_id` is a bank staff key (see [`BankConfig::staff`]).
+    pub fn is_staff(&self, key_id: &str) -> bool {
+        self.config.staff.iter().any(|c| c.key_id == key_id)
     }
 }
 

@@ -17,6 +17,7 @@ use wugan_bank::{router, signing, ApplyError, Bank, BankConfig, Clock, Command, 
 use wugan_domain::money::Fen;
 
 const HUB: (&str, &str) = ("hub", "dev-secret-change-me");
+const STAFF: (&str, &str) = ("staff", "dev-staff-secret-change-me");
 
 /// A folder of its own, removed when dropped.
 struct TempDir(PathBuf);
@@ -81,8 +82,12 @@ impl Running {
 
     /// A request signed at `timestamp` with `nonce`, as a client would build it.
     fn signed(method: &str, path: &str, body: &[u8], timestamp: i64, nonce: &str) -> Request<Body> {
+        Running::signed_as(HUB, method, path, body, timestamp, nonce)
+    }
+
+    fn signed_as(key: (&str, &str), method: &str, path: &str, body: &[u8], timestamp: i64, nonce: &str) -> Request<Body> {
         let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
-        for (name, value) in signing::signed_headers(HUB.0, HUB.1, method, path, body, timestamp, nonce) {
+        for (name, value) in signing::signed_headers(key.0, key.1, method, path, body, timestamp, nonce) {
             req = req.header(name, value);
         }
         req.body(Body::from(body.to_vec())).expect("request")
@@ -106,9 +111,18 @@ impl Running {
         self.ok("POST", path, Some(body)).await
     }
 
+    /// As bank staff (freeze, every agreement listed).
+    async fn staff_ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let req = Running::signed_as(STAFF, method, path, &bytes, self.bank.wire_now_unix_s(), &signing::new_nonce());
+        let r = self.send(req).await;
+        assert_eq!(r.status, StatusCode::OK, "{method} {path}: {}", r.json);
+        r.json
+    }
+
     /// Everything a client can read: every list, agreement, statement, operation and event.
     async fn everything(&self, agreements: &[&str], request_ids: &[&str]) -> Vec<Value> {
-        let mut seen = vec![self.ok("GET", "/bank/v1/agreements", None).await, self.ok("GET", "/bank/v1/events?after=0", None).await];
+        let mut seen = vec![self.staff_ok("GET", "/bank/v1/agreements", None).await, self.ok("GET", "/bank/v1/events?after=0", None).await];
         for id in agreements {
             seen.push(self.ok("GET", &format!("/bank/v1/agreements/{id}"), None).await);
             seen.push(self.ok("GET", &format!("/bank/v1/operations?agreement_id={id}"), None).await);
@@ -162,7 +176,7 @@ async fn a_restarted_bank_answers_exactly_as_before() {
     .await;
     bank.post(&format!("/bank/v1/agreements/{line}/limit-requests"), json!({"request_id": "raise-1", "requested_limit_fen": 600_000}))
         .await;
-    bank.post(&format!("/bank/v1/agreements/{card}/freeze"), json!({"frozen": true})).await;
+    bank.staff_ok("POST", &format!("/bank/v1/agreements/{card}/freeze"), Some(json!({"frozen": true}))).await;
     let (agreements, request_ids) = ([line.as_str(), card.as_str()], ["visit-1-auth", "visit-2-auth", "visit-3-refund", "repay-1"]);
     let before = bank.everything(&agreements, &request_ids).await;
     let dump = bank.bank.state_dump().await.expect("dump");
@@ -239,7 +253,7 @@ async fn a_signature_accepted_before_a_restart_is_refused_after_it() {
     let open = |request_id: &str| json!({"request_id": request_id, "kind": "credit_line", "customer_ref": "c"}).to_string().into_bytes();
     let earlier = || Running::signed("POST", "/bank/v1/agreements", &open("open-1"), now - 10, "nonce-earlier-0000001");
     let same_second = || Running::signed("POST", "/bank/v1/agreements", &open("open-2"), now, "nonce-same-second-0001");
-    let read = || Running::signed("GET", "/bank/v1/agreements", b"", now - 1, "nonce-read-000000000001");
+    let read = || Running::signed("GET", "/bank/v1/events?after=0", b"", now - 1, "nonce-read-000000000001");
     assert_eq!(bank.send(earlier()).await.status, StatusCode::OK);
     assert_eq!(bank.send(same_second()).await.status, StatusCode::OK);
     assert_eq!(bank.send(read()).await.status, StatusCode::OK);
@@ -255,7 +269,7 @@ async fn a_signature_accepted_before_a_restart_is_refused_after_it() {
     check(bank.send(earlier()).await, "stale_timestamp");
     check(bank.send(read()).await, "stale_timestamp");
     // A request signed now is served, and the replay window still applies to it.
-    let fresh = || Running::signed("GET", "/bank/v1/agreements", b"", now, "nonce-fresh-00000000001");
+    let fresh = || Running::signed("GET", "/bank/v1/events?after=0", b"", now, "nonce-fresh-00000000001");
     assert_eq!(bank.send(fresh()).await.status, StatusCode::OK);
     check(bank.send(fresh()).await, "replayed_nonce");
 }

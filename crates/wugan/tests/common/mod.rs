@@ -29,3 +29,12 @@ pub async fn fresh_options(label: &str) -> (SystemOptions, TempDir) {
     opts.database_url = fresh_database_url().await;
     (opts, TempDir(dir))
 }
+
+/// A sandbox view of the insurance center's own records (`/sandbox/…`), as its operator.
+#[allow(dead_code)] // not every test binary reads the sandbox
+pub async fn insurance_sandbox(sys: &wugan::system::System, path: &str) -> serde_json::Value {
+    let url = format!("{}{path}", sys.insurance_url);
+    let token = &sys.credentials.insurance_gateway.operator_token;
+    let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.expect("the insurance center answers");
+    response.json().await.expect("a JSON view")
+}
