@@ -238,3 +238,43 @@ async fn a_bank_that_rejects_the_hubs_signature_has_not_declined_the_patient() {
     let line = operator.get(&format!("/api/v1/agreements/{}", agreement.body["id"].as_str().unwrap())).await.unwrap().body;
     assert_eq!((line["payment"]["used_fen"].as_i64(), line["payment"]["held_fen"].as_i64()), (Some(bank_fen), Some(0)), "{line}");
 }
+
+#[tokio::test]
+async fn an_insurance_gateway_that_rejects_the_hubs_signature_has_not_refused_the_patient() {
+    // Issue 12. The insurance center's gateway knows each hospital by its app id and secret.
+    let (mut opts, _dir) = common::fresh_options("stale-gateway").await;
+    let bank = system::spawn_server("127.0.0.1:0", system::builtin_bank("BANK01", "hub", "bank-secret")).await.unwrap();
+    opts.bank_url = Some(format!("http://{bank}"));
+    let (sys, operator, his) = hub_signing_with(&opts, "bank-secret").await;
+    opts.insurance_url = Some(sys.insurance_url.clone());
+    let gateway = sys.credentials.insurance_gateway.clone();
+    let agreement = operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
+    assert!(agreement.ok(), "{agreement:?}");
+    let visit_id = his.register("MZ1", "01", EMPLOYEE_TOKEN).await.unwrap().body["id"].as_str().unwrap().to_string();
+    assert!(his.upload_fees(&visit_id, &[fee_line("1", "013100000010000", "150.00", "8", "1200.00")]).await.unwrap().ok());
+    sys.stop();
+    drop(sys);
+
+    // The hub restarts with stale gateway secrets: the gateway refuses every call (401, the
+    // platform's infcode -1 shape). That is no decision about the patient: the click waits.
+    let mut stale = gateway.clone();
+    stale.callers.iter_mut().for_each(|c| c.secret = format!("stale-{}", c.secret));
+    opts.insurance_gateway = Some(stale);
+    let (sys, _, his) = hub_signing_with(&opts, "bank-secret").await;
+    let click = his.post_with_key(&format!("/api/v1/visits/{visit_id}/settlement"), "the-click", &json!({})).await.unwrap();
+    assert_eq!(click.status, 503, "{click:?}");
+    assert!(click.message().contains("gateway"), "{}", click.message());
+    let settlement = his.get(&format!("/api/v1/visits/{visit_id}")).await.unwrap().body["settlement"].clone();
+    assert_ne!(settlement["state"], "failed", "{settlement}");
+    sys.stop();
+    drop(sys);
+
+    // With the right secrets again, the same click settles, once.
+    opts.insurance_gateway = Some(gateway);
+    let (sys, _, his) = hub_signing_with(&opts, "bank-secret").await;
+    let click = his.post_with_key(&format!("/api/v1/visits/{visit_id}/settlement"), "the-click", &json!({})).await.unwrap();
+    assert!(click.ok(), "{click:?}");
+    assert_eq!(click.body["state"], "settled", "{}", click.body);
+    let settlements = common::insurance_sandbox(&sys, "/sandbox/settlements").await;
+    assert_eq!(settlements.as_array().map(Vec::len), Some(1), "{settlements}");
+}
