@@ -34,6 +34,7 @@ pub use book::{BankBook, BookError, Command, CreditTerms};
 pub use faults::Faults;
 pub use http::router;
 pub use journal::{JournalError, Signature};
+pub use wugan_seal::SealKey;
 
 use journal::Journal;
 use std::collections::HashSet;
@@ -259,10 +260,11 @@ impl Bank {
     /// from it now, and every change is on disk before it is answered. A bank restarted on the
     /// same file answers exactly as before. The configured terms apply from now on; what the
     /// journal holds was applied under the terms of its time. Call it on a new bank: the
-    /// journal's book replaces whatever this one holds.
-    pub async fn with_journal(mut self, db_path: &std::path::Path) -> Result<Bank, JournalError> {
+    /// journal's book replaces whatever this one holds. The journal names holders and card
+    /// numbers, so it is sealed with `key` (the same key every time the file is opened).
+    pub async fn with_journal(mut self, db_path: &std::path::Path, key: SealKey) -> Result<Bank, JournalError> {
         let started = std::time::Instant::now();
-        let mut journal = Journal::open(db_path).await?;
+        let mut journal = Journal::open(db_path, key).await?;
         let started_at_unix_s = self.wire_now_unix_s();
         let replayed = journal.replay(started_at_unix_s - signing::REPLAY_WINDOW_S).await?;
         let mut book = replayed.book;
@@ -478,6 +480,11 @@ fn book_config(config: &BankConfig) -> book::BookConfig {
 mod tests {
     use super::*;
 
+    /// The key the journal is sealed with (the same at every opening).
+    fn journal_key() -> crate::SealKey {
+        crate::SealKey::from_hex(&"b4".repeat(32)).expect("a key")
+    }
+
     fn assert_send_sync<T: Send + Sync>() {}
 
     #[test]
@@ -504,7 +511,8 @@ mod tests {
     async fn journaled_bank(label: &str) -> (Bank, std::path::PathBuf) {
         let folder = std::env::temp_dir().join(format!("wugan-bank-{label}-{}", uuid::Uuid::new_v4().simple()));
         let clock = Arc::new(ManualClock::new(1_767_225_600));
-        let bank = Bank::with_clock(BankConfig::default(), clock).with_journal(&folder.join("bank.db")).await.expect("opens");
+        let bank =
+            Bank::with_clock(BankConfig::default(), clock).with_journal(&folder.join("bank.db"), journal_key()).await.expect("opens");
         (bank, folder)
     }
 
@@ -531,11 +539,10 @@ mod tests {
         let (bank, folder) = journaled_bank("unwritable").await;
         bank.apply(open_line("open-1"), None).await.expect("opens");
         // The next entry's place is taken (a billing entry that changes nothing on replay).
-        run_on_journal(
-            &bank,
-            r#"INSERT INTO journal (seq, applied_at_unix_s, command, answer) VALUES (3, 1767225600, '{"command":"bill"}', 'null')"#,
-        )
-        .await;
+        let mut ledger = bank.ledger.lock().await;
+        let journal = ledger.journal.as_mut().expect("a journal");
+        journal.insert_raw(3, 1_767_225_600, r#"{"command":"bill"}"#, "null").await.expect("written");
+        drop(ledger);
         let failed = bank.apply(open_line("open-2"), None).await;
         assert!(matches!(failed, Err(ApplyError::NotRecorded(_))), "{failed:?}");
         // The book was rebuilt from the journal: the agreement is not there, and a retry opens it.

@@ -16,6 +16,11 @@ use wugan_bank::wire::{AgreementKind, AuthorizationRequest, CaptureRequest, Crea
 use wugan_bank::{router, signing, ApplyError, Bank, BankConfig, Clock, Command, JournalError, ManualClock};
 use wugan_domain::money::Fen;
 
+/// The key the journal is sealed with (the same at every opening).
+fn journal_key() -> wugan_bank::SealKey {
+    wugan_bank::SealKey::from_hex(&"b4".repeat(32)).expect("a key")
+}
+
 const HUB: (&str, &str) = ("hub", "dev-secret-change-me");
 const STAFF: (&str, &str) = ("staff", "dev-staff-secret-change-me");
 
@@ -62,7 +67,7 @@ impl Running {
 
     async fn start_with(db: &Path, now: i64, config: BankConfig) -> Running {
         let clock = Arc::new(ManualClock::new(now));
-        let bank = Bank::with_clock(config, clock.clone()).with_journal(db).await.expect("the journal opens");
+        let bank = Bank::with_clock(config, clock.clone()).with_journal(db, journal_key()).await.expect("the journal opens");
         let bank = Arc::new(bank);
         Running { app: router(bank.clone()), bank, clock }
     }
@@ -342,7 +347,10 @@ async fn dump_of(bank: &Bank) -> String {
 async fn a_killed_bank_restarts_with_every_answer_it_gave_and_a_torn_write_is_one_it_never_gave() {
     let dir = TempDir::new("crash");
     let now = china(2026, 1, 5, 9);
-    let bank = Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(now))).with_journal(&dir.db()).await.expect("opens");
+    let bank = Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(now)))
+        .with_journal(&dir.db(), journal_key())
+        .await
+        .expect("opens");
     let commands = workload();
     for command in &commands {
         bank.apply(command.clone(), None).await.expect("applies");
@@ -363,7 +371,7 @@ async fn a_killed_bank_restarts_with_every_answer_it_gave_and_a_torn_write_is_on
     let clock = || Arc::new(ManualClock::new(now));
     let restarted = |path: PathBuf| {
         let clock = clock();
-        async move { Bank::with_clock(BankConfig::default(), clock).with_journal(&path).await.expect("restarts") }
+        async move { Bank::with_clock(BankConfig::default(), clock).with_journal(&path, journal_key()).await.expect("restarts") }
     };
     let all = twin_of(&commands, now).await;
     let all_but_last = twin_of(&commands[..commands.len() - 1], now).await;
@@ -382,8 +390,8 @@ async fn one_bank_per_file_and_only_its_owner_reads_it() {
     let dir = TempDir::new("owner");
     let db = dir.0.join("nested").join("bank.db");
     let clock = Arc::new(ManualClock::new(china(2026, 1, 5, 9)));
-    let first = Bank::with_clock(BankConfig::default(), clock.clone()).with_journal(&db).await.expect("opens");
-    let second = Bank::with_clock(BankConfig::default(), clock.clone()).with_journal(&db).await;
+    let first = Bank::with_clock(BankConfig::default(), clock.clone()).with_journal(&db, journal_key()).await.expect("opens");
+    let second = Bank::with_clock(BankConfig::default(), clock.clone()).with_journal(&db, journal_key()).await;
     assert!(matches!(second, Err(JournalError::Open { .. })), "a second bank on the same file is refused");
     #[cfg(unix)]
     {
@@ -394,7 +402,8 @@ async fn one_bank_per_file_and_only_its_owner_reads_it() {
     }
     first.close().await.expect("closes");
     assert_eq!(first.apply(Command::Bill, None).await, Err(ApplyError::Stopped("the bank was closed".into())));
-    let again = Bank::with_clock(BankConfig::default(), clock).with_journal(&db).await.expect("opens once the first is closed");
+    let again =
+        Bank::with_clock(BankConfig::default(), clock).with_journal(&db, journal_key()).await.expect("opens once the first is closed");
     again.close().await.expect("closes");
 }
 
@@ -422,20 +431,24 @@ async fn new_terms_apply_from_the_restart_and_what_was_done_stays_done() {
 async fn a_journal_that_would_answer_differently_is_refused() {
     let dir = TempDir::new("diverged");
     let now = china(2026, 1, 5, 9);
-    let bank = Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(now))).with_journal(&dir.db()).await.expect("opens");
+    let bank = Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(now)))
+        .with_journal(&dir.db(), journal_key())
+        .await
+        .expect("opens");
     for command in workload() {
         bank.apply(command, None).await.expect("applies");
     }
     bank.close().await.expect("closes");
-    // Someone edits the file: the capture's recorded answer no longer matches the book's.
+    // Someone with the key edits the file: the capture's recorded answer no longer matches the book's.
     let mut conn =
         <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", dir.db().display())).await.expect("connect");
-    sqlx::query("UPDATE journal SET answer = replace(answer, '9000', '9001') WHERE command LIKE '%\"c-1\"%'")
-        .execute(&mut conn)
-        .await
-        .expect("edit");
+    let sealed: String = sqlx::query_scalar("SELECT answer FROM journal WHERE seq = 4").fetch_one(&mut conn).await.expect("entry 4");
+    let answer = journal_key().open(&sealed).expect("opens with the key");
+    assert!(answer.contains("9000"), "entry 4 is the capture: {answer}");
+    let edited = journal_key().seal(&answer.replace("9000", "9001")).expect("seals");
+    sqlx::query("UPDATE journal SET answer = ?1 WHERE seq = 4").bind(edited).execute(&mut conn).await.expect("edit");
     <sqlx::SqliteConnection as sqlx::Connection>::close(conn).await.expect("close");
-    let reopened = Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(now))).with_journal(&dir.db()).await;
+    let reopened = Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(now))).with_journal(&dir.db(), journal_key()).await;
     let error = reopened.err().expect("refused").to_string();
     assert!(error.contains("journal entry 4 now answers"), "{error}");
 }

@@ -22,6 +22,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use wugan_policy::PolicySet;
+use wugan_seal::SealKey;
 
 pub struct InsuranceConfig {
     /// The center's region (医保区划), e.g. "440300".
@@ -63,16 +64,23 @@ impl InsuranceCenter {
 
     /// A persistent center on the journal at `path` (created if missing): what it did before a
     /// restart is replayed, so a restart changes nothing a caller can see.
-    pub async fn open(config: InsuranceConfig, path: &Path) -> anyhow::Result<InsuranceCenter> {
-        InsuranceCenter::open_with_clock(config, path, Arc::new(SystemClock)).await
+    /// What it journals names persons, so it is sealed with `key` (keep the key beside, not in,
+    /// the journal's backups).
+    pub async fn open(config: InsuranceConfig, path: &Path, key: SealKey) -> anyhow::Result<InsuranceCenter> {
+        InsuranceCenter::open_with_clock(config, path, key, Arc::new(SystemClock)).await
     }
 
     /// A persistent center reading `clock`. Refuses a journal of another region, and one whose
     /// replay answers differently from what was sent (the persons file or the policy changed).
-    pub async fn open_with_clock(config: InsuranceConfig, path: &Path, clock: Arc<dyn Clock>) -> anyhow::Result<InsuranceCenter> {
+    pub async fn open_with_clock(
+        config: InsuranceConfig,
+        path: &Path,
+        key: SealKey,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<InsuranceCenter> {
         check(&config)?;
         let fresh = Meta { admdvs: config.admdvs.clone(), seq_start: first_serial(&Now::read(&*clock)) };
-        let mut opened = journal::open(path, fresh).await?;
+        let mut opened = journal::open(path, fresh, key).await?;
         let region = &opened.meta.admdvs;
         anyhow::ensure!(*region == config.admdvs, "{} is the journal of region {region}, not {}", path.display(), config.admdvs);
         let mut state = State::new(config.persons, opened.meta.seq_start)?;

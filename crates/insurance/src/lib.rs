@@ -74,6 +74,7 @@ pub use http::{router, CALL_SERVICE_PATH};
 pub use journal::Unrecorded;
 pub use person::{parse_persons_jsonl, sample_persons, Person};
 pub use state::{PersonView, SettlementSummary};
+pub use wugan_seal::SealKey;
 
 /// The policy `wugan insurance serve` uses without `--policy`: the built-in `shenzhen-2024` set,
 /// plus the `guangzhou-example` schemes for Guangzhou-insured persons treated in Shenzhen (异地就医:

@@ -412,6 +412,15 @@ fn insurance_gateway(data_dir: &std::path::Path) -> anyhow::Result<wugan_insuran
     wugan_insurance::Gateway::new(config).map_err(|e| anyhow::anyhow!("insurance gateway: {e}"))
 }
 
+/// A standalone partner's journal key: `env` (hex, from a secret store) when set, else the key
+/// file in its data folder (`insurance.key`, `bank.key`), created at the first start.
+fn sealing_key(data_dir: &std::path::Path, env: &str, file: &str) -> anyhow::Result<wugan_insurance::SealKey> {
+    if let Some(hex) = std::env::var(env).ok().filter(|k| !k.trim().is_empty()) {
+        return wugan_insurance::SealKey::from_hex(&hex).map_err(|e| anyhow::anyhow!("{env}: {e}"));
+    }
+    system::partner_key(data_dir, file)
+}
+
 /// `wugan serve`'s rate limits, requests per second: well above what one hospital's HIS sends at its
 /// busiest, well below what a runaway client or a flood would.
 const DEFAULT_RATE_PER_KEY: u32 = 100;
@@ -472,7 +481,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let journal = system::insurance_journal(&data_dir);
             let center = match in_memory {
                 true => wugan_insurance::InsuranceCenter::new(config)?,
-                false => wugan_insurance::InsuranceCenter::open(config, &journal).await?,
+                false => {
+                    wugan_insurance::InsuranceCenter::open(
+                        config,
+                        &journal,
+                        sealing_key(&data_dir, "WUGAN_INSURANCE_DATA_KEY", system::INSURANCE_KEY_FILE)?,
+                    )
+                    .await?
+                }
             };
             let (stop, stopping) = tokio::sync::watch::channel(false);
             let router = wugan_insurance::router(Arc::new(center.with_faults(faults.faults())), Arc::new(gateway));
@@ -506,7 +522,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut bank = wugan_bank::Bank::new(config).with_faults(faults.faults());
             let db = data_dir.join("bank.db");
             if !in_memory {
-                bank = bank.with_journal(&db).await.context("cannot open the bank's database")?;
+                let key = sealing_key(&data_dir, "WUGAN_BANK_DATA_KEY", system::BANK_KEY_FILE)?;
+                bank = bank.with_journal(&db, key).await.context("cannot open the bank's database")?;
             }
             let bank = Arc::new(bank);
             let (stop, stopping) = tokio::sync::watch::channel(false);

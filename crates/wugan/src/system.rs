@@ -327,8 +327,34 @@ pub async fn builtin_insurance_in(
     gateway: &wugan_insurance::GatewayConfig,
 ) -> anyhow::Result<axum::Router> {
     let config = builtin_insurance_config(persons_file, admdvs)?;
-    let center = wugan_insurance::InsuranceCenter::open(config, &insurance_journal(data_dir)).await?;
+    let key = partner_key(data_dir, INSURANCE_KEY_FILE)?;
+    let center = wugan_insurance::InsuranceCenter::open(config, &insurance_journal(data_dir), key).await?;
     Ok(wugan_insurance::router(Arc::new(center), insurance_gateway(gateway)?))
+}
+
+/// The files of a data folder holding the partners' sealing keys (hex, 0600).
+pub const INSURANCE_KEY_FILE: &str = "insurance.key";
+pub const BANK_KEY_FILE: &str = "bank.key";
+
+/// A built-in partner's key for sealing its journal, kept in `data_dir/file` (created 0600 with a
+/// fresh key at the first start; a copy of the folder, `wugan backup`, takes it along). Apart from
+/// the hub's data key: a partner is another party.
+pub fn partner_key(data_dir: &Path, file: &str) -> anyhow::Result<wugan_seal::SealKey> {
+    let path = data_dir.join(file);
+    if !path.exists() {
+        private_dir(data_dir)?;
+        let key = wugan_seal::SealKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut out = options.open(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        std::io::Write::write_all(&mut out, key.to_hex().as_bytes())?;
+        out.sync_all()?;
+    }
+    owner_only(&path, 0o600)?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    wugan_seal::SealKey::from_hex(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Where an insurance center keeps its journal in a data folder.
@@ -373,9 +399,10 @@ pub async fn builtin_bank_on_disk(
     clock: Arc<dyn wugan_bank::Clock>,
     callback: Option<wugan_bank::Callback>,
     db_path: &Path,
+    key: wugan_seal::SealKey,
 ) -> anyhow::Result<axum::Router> {
     let config = builtin_bank_config(bank_code, key_id, secret, callback, Vec::new());
-    let bank = wugan_bank::Bank::with_billing_clock(config, clock).with_journal(db_path).await?;
+    let bank = wugan_bank::Bank::with_billing_clock(config, clock).with_journal(db_path, key).await?;
     Ok(wugan_bank::router(Arc::new(bank)))
 }
 
@@ -442,7 +469,8 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
                 true => {
                     let db = opts.data_dir.join("bank.db");
                     let config = builtin_bank_config(code, key_id, secret, callback, staff);
-                    let bank = wugan_bank::Bank::with_billing_clock(config, clock).with_journal(&db).await;
+                    let key = partner_key(&opts.data_dir, BANK_KEY_FILE)?;
+                    let bank = wugan_bank::Bank::with_billing_clock(config, clock).with_journal(&db, key).await;
                     let bank = Arc::new(bank.context("cannot start the built-in bank")?);
                     graceful.bank = Some(bank.clone());
                     wugan_bank::router(bank)

@@ -98,7 +98,11 @@ async fn the_built_in_partners_journals_are_copied_once_stopped_and_restore_whol
     let report = sys.shutdown(Duration::from_secs(5)).await;
     assert!(report.drained && report.closed, "{report:?}");
     let copied = backup(&opts.data_dir, &copy, Scope::Everything).await.expect("backup once stopped");
-    assert_eq!(copied, ["hub.db", "bank.db", "insurance.db", "credentials.json"]);
+    assert_eq!(
+        copied,
+        ["hub.db", "bank.db", "insurance.db", "bank.key", "credentials.json", "insurance.key"],
+        "a partner's key goes with its journal"
+    );
 
     let fresh = opts.data_dir.join("restored");
     restore(&copy, &fresh).expect("restore");

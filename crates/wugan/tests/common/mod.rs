@@ -11,6 +11,7 @@ impl Drop for TempDir {
     }
 }
 
+#[allow(dead_code)]
 async fn fresh_database_url() -> Option<String> {
     let admin = std::env::var("WUGAN_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
     sqlx::any::install_default_drivers();
@@ -23,6 +24,7 @@ async fn fresh_database_url() -> Option<String> {
 }
 
 /// Options for a fresh local system in its own folder (removed when the `TempDir` drops).
+#[allow(dead_code)] // not every test binary starts from fresh options
 pub async fn fresh_options(label: &str) -> (SystemOptions, TempDir) {
     let dir = std::env::temp_dir().join(format!("wugan-{label}-{}", uuid::Uuid::new_v4().simple()));
     let mut opts = SystemOptions::local(dir.clone());
