@@ -452,3 +452,43 @@ async fn a_journal_that_would_answer_differently_is_refused() {
     let error = reopened.err().expect("refused").to_string();
     assert!(error.contains("journal entry 4 now answers"), "{error}");
 }
+
+#[tokio::test]
+async fn a_plain_journal_of_an_earlier_version_is_sealed_when_opened() {
+    let dir = TempDir::new("plain");
+    let now = china(2026, 1, 5, 9);
+    let (db, url) = (dir.db(), format!("sqlite://{}", dir.db().display()));
+    let open = || Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(now))).with_journal(&db, journal_key());
+    let bank = open().await.expect("opens");
+    for command in workload() {
+        bank.apply(command, None).await.expect("applies");
+    }
+    let before = bank.state_dump().await.expect("dump");
+    bank.close().await.expect("closes");
+    // Written back as format 1 kept it: plain JSON.
+    let connect = || <sqlx::SqliteConnection as sqlx::Connection>::connect(&url);
+    let mut conn = connect().await.expect("connect");
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT seq, command, answer FROM journal").fetch_all(&mut conn).await.expect("rows");
+    for (seq, command, answer) in rows {
+        let (command, answer) = (journal_key().open(&command).expect("sealed"), journal_key().open(&answer).expect("sealed"));
+        sqlx::query("UPDATE journal SET command = ?1, answer = ?2 WHERE seq = ?3")
+            .bind(command)
+            .bind(answer)
+            .bind(seq)
+            .execute(&mut conn)
+            .await
+            .expect("plain");
+    }
+    sqlx::query("PRAGMA user_version = 1").execute(&mut conn).await.expect("format 1");
+    <sqlx::SqliteConnection as sqlx::Connection>::close(conn).await.expect("close");
+
+    let bank = open().await.expect("a plain journal opens");
+    assert_eq!(bank.state_dump().await.expect("dump"), before, "the same book");
+    bank.close().await.expect("closes");
+    let mut conn = connect().await.expect("connect");
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT command, answer FROM journal").fetch_all(&mut conn).await.expect("rows");
+    assert!(!rows.is_empty() && rows.iter().all(|(c, a)| c.starts_with("s1:") && a.starts_with("s1:")), "sealed in place");
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut conn).await.expect("version");
+    assert_eq!(version, wugan_bank::journal::FORMAT);
+}
