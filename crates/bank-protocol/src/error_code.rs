@@ -57,6 +57,9 @@ pub enum ErrorCode {
     StaleTimestamp,
     BadSignature,
     ReplayedNonce,
+    /// The key is known and the signature good, but this key may not do this (a client key
+    /// asking for a staff action).
+    Forbidden,
 
     // ---- the bank side ----
     /// Too many requests within the replay window (the nonce cache is full).
@@ -117,6 +120,7 @@ impl ErrorCode {
         ErrorCode::StaleTimestamp,
         ErrorCode::BadSignature,
         ErrorCode::ReplayedNonce,
+        ErrorCode::Forbidden,
         ErrorCode::Busy,
         ErrorCode::Unavailable,
         ErrorCode::InternalError,
@@ -151,6 +155,7 @@ impl ErrorCode {
             ErrorCode::StaleTimestamp => "stale_timestamp",
             ErrorCode::BadSignature => "bad_signature",
             ErrorCode::ReplayedNonce => "replayed_nonce",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::Busy => "busy",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::InternalError => "internal_error",
@@ -180,7 +185,8 @@ impl ErrorCode {
             | ErrorCode::UnknownKey
             | ErrorCode::StaleTimestamp
             | ErrorCode::BadSignature
-            | ErrorCode::ReplayedNonce => ErrorClass::Authentication,
+            | ErrorCode::ReplayedNonce
+            | ErrorCode::Forbidden => ErrorClass::Authentication,
             ErrorCode::Busy | ErrorCode::Unavailable | ErrorCode::InternalError | ErrorCode::Timeout => ErrorClass::BankSide,
             ErrorCode::Other(_) => ErrorClass::Unrecognized,
         }

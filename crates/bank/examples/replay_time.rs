@@ -13,6 +13,11 @@ use wugan_bank::wire::{AgreementKind, AuthorizationRequest, CaptureRequest, Crea
 use wugan_bank::{Bank, BankConfig, Command, ManualClock};
 use wugan_domain::money::Fen;
 
+/// The key the journal is sealed with (the same at every opening).
+fn journal_key() -> wugan_bank::SealKey {
+    wugan_bank::SealKey::from_hex(&"b4".repeat(32)).expect("a key")
+}
+
 /// 2026-01-05T01:00:00Z.
 const START_UNIX_S: i64 = 1_767_574_800;
 const AGREEMENTS: usize = 2_000;
@@ -78,7 +83,11 @@ async fn main() -> anyhow::Result<()> {
     let folder = std::env::temp_dir().join(format!("wugan-replay-time-{}", uuid::Uuid::new_v4().simple()));
     let db = folder.join("bank.db");
     // The bank writes its first entry (its terms); the workload follows in one transaction.
-    Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(START_UNIX_S))).with_journal(&db).await?.close().await?;
+    Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(START_UNIX_S)))
+        .with_journal(&db, journal_key())
+        .await?
+        .close()
+        .await?;
     let started = Instant::now();
     write_workload(&db, entries).await?;
     println!("wrote {entries} entries in {:.1} s", started.elapsed().as_secs_f64());
@@ -99,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
 
     let clock = Arc::new(ManualClock::new(at(entries)));
     let started = Instant::now();
-    let bank = Bank::with_clock(BankConfig::default(), clock).with_journal(&db).await?;
+    let bank = Bank::with_clock(BankConfig::default(), clock).with_journal(&db, journal_key()).await?;
     let replay = started.elapsed();
     println!("replayed {entries} entries in {:.2} s ({:.1} µs each)", replay.as_secs_f64(), replay.as_secs_f64() * 1e6 / entries as f64);
 

@@ -15,6 +15,7 @@
 //! which is what the journal stores and replays. Holds expire (`book/expiry.rs`): every command
 //! first releases the holds whose `expires_at` has passed.
 
+mod clients;
 mod command;
 mod credit;
 mod expiry;

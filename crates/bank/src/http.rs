@@ -156,6 +156,29 @@ fn signature_of(req: &Request) -> Option<Signature> {
     req.extensions().get::<Signature>().cloned()
 }
 
+// ---- who may do what ----
+
+/// Staff actions (freeze, unfreeze) need a staff key; a client key is refused.
+fn staff_only(bank: &Bank, caller: &Signature) -> Result<(), ApiError> {
+    match bank.is_staff(&caller.key_id) {
+        true => Ok(()),
+        false => Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, "bank staff only: this key is a client's")),
+    }
+}
+
+/// A client sees and uses only the agreements it opened: another client's answers exactly like
+/// a missing one (404 `unknown_agreement`). Staff may read any.
+async fn own_agreement(bank: &Bank, caller: &Signature, agreement_id: &str) -> Result<(), ApiError> {
+    if bank.is_staff(&caller.key_id) {
+        return Ok(());
+    }
+    let owner = bank.query(|book| Ok(book.agreement_owner(agreement_id).map(str::to_string))).await?;
+    match owner {
+        Some(owner) if owner != caller.key_id => Err(ApiError::from(BookError::UnknownAgreement(agreement_id.to_string()))),
+        _ => Ok(()),
+    }
+}
+
 // ---- middleware ----
 
 /// Reads the body (bounded), verifies the signature and nonce (and, after a restart, that the
@@ -294,10 +317,19 @@ async fn close_agreement(
         Ok(Path(id)) => id,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    if let Err(e) = own_agreement(&bank, &caller, &agreement_id).await {
+        return e.into_response();
+    }
     bank.execute(&caller, &body, |client, request| Command::CloseAgreement { client, agreement_id, request }).await
 }
 
 async fn authorize(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signature>, body: Bytes) -> Response {
+    // A hold names its agreement in the body; a body that does not parse is answered by `execute`.
+    if let Ok(request) = serde_json::from_slice::<wire::AuthorizationRequest>(&body) {
+        if let Err(e) = own_agreement(&bank, &caller, &request.agreement_id).await {
+            return e.into_response();
+        }
+    }
     bank.execute(&caller, &body, |client, request| Command::Authorize { client, request }).await
 }
 
@@ -323,6 +355,9 @@ async fn repay(
         Ok(Path(id)) => id,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    if let Err(e) = own_agreement(&bank, &caller, &agreement_id).await {
+        return e.into_response();
+    }
     bank.execute(&caller, &body, |client, request| Command::Repay { client, agreement_id, request }).await
 }
 
@@ -336,14 +371,19 @@ async fn request_limit_increase(
         Ok(Path(id)) => id,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    if let Err(e) = own_agreement(&bank, &caller, &agreement_id).await {
+        return e.into_response();
+    }
     bank.execute(&caller, &body, |client, request| Command::IncreaseLimit { client, agreement_id, request }).await
 }
 
 async fn get_statements(
     State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Signature>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<wire::CreditAccount>, ApiError> {
     let Path(agreement_id) = path?;
+    own_agreement(&bank, &caller, &agreement_id).await?;
     Ok(Json(bank.query(|book| book.credit_account(&agreement_id)).await?))
 }
 
@@ -354,6 +394,7 @@ async fn freeze(
     path: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Result<Json<wire::Agreement>, ApiError> {
+    staff_only(&bank, &caller)?;
     let Path(agreement_id) = path?;
     let req: wire::FreezeRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
@@ -377,14 +418,20 @@ struct AgreementListQuery {
     limit: Option<usize>,
 }
 
-/// Bank staff: agreements in id order, optionally by status (`?status=overdue`), paged.
+/// Agreements in id order, optionally by status (`?status=overdue`), paged: every one for bank
+/// staff, a client's own for a client (the hub closes lines it has no agreement for).
 async fn list_agreements(
     State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Signature>,
     query: Result<Query<AgreementListQuery>, QueryRejection>,
 ) -> Result<Json<wire::AgreementList>, ApiError> {
     let Query(q) = query?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE_ITEMS);
-    Ok(Json(bank.query(|book| Ok(book.agreements(q.status, q.after.as_deref(), limit))).await?))
+    let (status, after) = (q.status, q.after.as_deref());
+    match bank.is_staff(&caller.key_id) {
+        true => Ok(Json(bank.query(|book| Ok(book.agreements(status, after, limit))).await?)),
+        false => Ok(Json(bank.query(|book| Ok(book.agreements_of(&caller.key_id, status, after, limit))).await?)),
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -396,21 +443,28 @@ struct EventsQuery {
     limit: Option<usize>,
 }
 
-/// The outbox: events after sequence number `after`, oldest first.
+/// The outbox: events after sequence number `after`, oldest first; a client's own agreements'
+/// only (staff: all).
 async fn list_events(
     State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Signature>,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<wire::EventList>, ApiError> {
     let Query(q) = query?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE_ITEMS);
-    Ok(Json(bank.events_after(q.after, limit).await?))
+    match bank.is_staff(&caller.key_id) {
+        true => Ok(Json(bank.events_after(q.after, limit).await?)),
+        false => Ok(Json(bank.events_of(&caller.key_id, q.after, limit).await?)),
+    }
 }
 
 async fn get_agreement(
     State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Signature>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<wire::Agreement>, ApiError> {
     let Path(agreement_id) = path?;
+    own_agreement(&bank, &caller, &agreement_id).await?;
     Ok(Json(bank.query(|book| book.agreement(&agreement_id)).await?))
 }
 
@@ -431,9 +485,11 @@ struct ListQuery {
 
 async fn list_operations(
     State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Signature>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<OperationList>, ApiError> {
     let Query(ListQuery { agreement_id }) = query?;
+    own_agreement(&bank, &caller, &agreement_id).await?;
     let operations = bank.query(|book| book.operations_for(&agreement_id)).await?;
     Ok(Json(OperationList { agreement_id, operations }))
 }

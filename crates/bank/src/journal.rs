@@ -15,7 +15,9 @@
 //!
 //! Layout (`PRAGMA user_version` = [`FORMAT`]): one table, `journal(seq, applied_at_unix_s,
 //! command, answer, key_id, nonce, signed_at_unix_s)`; `seq` counts 1, 2, 3, … without gaps,
-//! `command` and `answer` are JSON ([`Command`], [`answer_text`]).
+//! `command` and `answer` are JSON ([`Command`], [`answer_text`]) sealed with the bank's key
+//! (`wugan_seal`): an agreement's command names its holder and card number. A journal of format 1
+//! (plain JSON) is sealed in place when first opened, then vacuumed.
 
 use crate::book::{answer_text, BankBook, BookConfig, BookError, Command, Reply};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteLockingMode, SqliteSynchronous};
@@ -23,12 +25,15 @@ use sqlx::{Connection, Row, SqliteConnection};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use wugan_seal::SealKey;
 
 /// How long an open waits for another bank on the same file to let go (as SQLite's busy timeout did).
 const OWNER_PATIENCE: Duration = Duration::from_millis(500);
 
 /// The journal's layout version, kept in `PRAGMA user_version`.
-pub const FORMAT: i64 = 1;
+pub const FORMAT: i64 = 2;
+/// The plain-JSON layout of earlier versions, sealed in place at open.
+const FORMAT_PLAIN: i64 = 1;
 /// Entries read per query at start-up: bounds the memory a replay holds at once.
 const REPLAY_PAGE_ENTRIES: i64 = 4_096;
 
@@ -86,14 +91,15 @@ pub struct Replayed {
 pub struct Journal {
     conn: SqliteConnection,
     next_seq: i64,
+    key: SealKey,
     /// The owner lock (see `hold_owner_lock`); after `conn`, so it is released last.
     _owner: std::fs::File,
 }
 
 impl Journal {
     /// Opens (creating if missing) the journal at `path`: the folder is created mode 0700, the
-    /// file is mode 0600. Call [`Journal::replay`] before appending.
-    pub async fn open(path: &Path) -> Result<Journal, JournalError> {
+    /// file is mode 0600; entries are sealed with `key`. Call [`Journal::replay`] before appending.
+    pub async fn open(path: &Path, key: SealKey) -> Result<Journal, JournalError> {
         prepare_private_file(path).map_err(|source| JournalError::File { path: path.to_path_buf(), source })?;
         let owner = hold_owner_lock(path, OWNER_PATIENCE).await?;
         let options = SqliteConnectOptions::new()
@@ -112,9 +118,10 @@ impl Journal {
                 sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {FORMAT}"))).execute(&mut conn).await?;
             }
             FORMAT => {}
+            FORMAT_PLAIN => seal_in_place(&mut conn, &key).await?,
             found => return Err(JournalError::Format { path: path.to_path_buf(), found }),
         }
-        Ok(Journal { conn, next_seq: 1, _owner: owner })
+        Ok(Journal { conn, next_seq: 1, key, _owner: owner })
     }
 
     /// Rebuilds the book from the first entry to the last, checking every answer. Nonces of
@@ -134,7 +141,7 @@ impl Journal {
                 break;
             }
             for row in rows {
-                let entry = Entry::read(&row)?;
+                let entry = Entry::read(&row, &self.key)?;
                 if entry.seq != replayed.entries + 1 {
                     return Err(JournalError::Gap { seq: entry.seq, previous: replayed.entries });
                 }
@@ -157,8 +164,10 @@ impl Journal {
         answer: &Result<Option<Reply>, BookError>,
         signature: Option<&Signature>,
     ) -> Result<(), JournalError> {
-        let command_text =
-            serde_json::to_string(command).map_err(|e| JournalError::Unwritable { seq: self.next_seq, reason: e.to_string() })?;
+        let unwritable = |reason: String| JournalError::Unwritable { seq: self.next_seq, reason };
+        let command_text = serde_json::to_string(command).map_err(|e| unwritable(e.to_string()))?;
+        let command_text = self.key.seal(&command_text).map_err(|e| unwritable(e.to_string()))?;
+        let answer = self.key.seal(&answer_text(answer)).map_err(|e| unwritable(e.to_string()))?;
         sqlx::query(
             "INSERT INTO journal (seq, applied_at_unix_s, command, answer, key_id, nonce, signed_at_unix_s)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -166,7 +175,7 @@ impl Journal {
         .bind(self.next_seq)
         .bind(applied_at_unix_s)
         .bind(command_text)
-        .bind(answer_text(answer))
+        .bind(answer)
         .bind(signature.map(|s| s.key_id.clone()))
         .bind(signature.map(|s| s.nonce.clone()))
         .bind(signature.map(|s| s.signed_at_unix_s))
@@ -196,6 +205,20 @@ impl Journal {
         sqlx::query(sql).execute(&mut self.conn).await?;
         Ok(())
     }
+
+    /// Writes an unsigned entry at `seq` behind the bank's back, sealed as the journal seals.
+    #[cfg(test)]
+    pub(crate) async fn insert_raw(&mut self, seq: i64, at_unix_s: i64, command: &str, answer: &str) -> Result<(), JournalError> {
+        let seal = |text: &str| self.key.seal(text).map_err(|e| JournalError::Unwritable { seq, reason: e.to_string() });
+        sqlx::query("INSERT INTO journal (seq, applied_at_unix_s, command, answer) VALUES (?1, ?2, ?3, ?4)")
+            .bind(seq)
+            .bind(at_unix_s)
+            .bind(seal(command)?)
+            .bind(seal(answer)?)
+            .execute(&mut self.conn)
+            .await?;
+        Ok(())
+    }
 }
 
 /// One stored entry.
@@ -208,11 +231,16 @@ struct Entry {
 }
 
 impl Entry {
-    fn read(row: &sqlx::sqlite::SqliteRow) -> Result<Entry, JournalError> {
+    fn read(row: &sqlx::sqlite::SqliteRow, key: &SealKey) -> Result<Entry, JournalError> {
         let seq: i64 = row.try_get("seq")?;
         let unreadable = |reason: String| JournalError::Unreadable { seq, reason };
-        let command_text: String = row.try_get("command")?;
-        let command = serde_json::from_str(&command_text).map_err(|e| unreadable(format!("{e}: {command_text}")))?;
+        let open = |column: &str| -> Result<String, JournalError> {
+            let sealed: String = row.try_get(column)?;
+            key.open(&sealed).map_err(|e| unreadable(format!("{column}: {e}")))
+        };
+        let command_text = open("command")?;
+        // The command names its holder: an error shows the reason only.
+        let command = serde_json::from_str(&command_text).map_err(|e| unreadable(e.to_string()))?;
         let key_id: Option<String> = row.try_get("key_id")?;
         let nonce: Option<String> = row.try_get("nonce")?;
         let signed_at_unix_s: Option<i64> = row.try_get("signed_at_unix_s")?;
@@ -221,7 +249,7 @@ impl Entry {
             (None, None, None) => None,
             _ => return Err(unreadable("a partial signature".to_string())),
         };
-        Ok(Entry { seq, applied_at_unix_s: row.try_get("applied_at_unix_s")?, command, answer: row.try_get("answer")?, signature })
+        Ok(Entry { seq, applied_at_unix_s: row.try_get("applied_at_unix_s")?, command, answer: open("answer")?, signature })
     }
 
     /// Applies the entry as it was applied live, and checks it answers as it answered then.
@@ -232,6 +260,28 @@ impl Entry {
         }
         Ok(())
     }
+}
+
+/// Format 1 → 2: every command and answer sealed in one transaction, then the file vacuumed so
+/// that no page keeps the plain text.
+async fn seal_in_place(conn: &mut SqliteConnection, key: &SealKey) -> Result<(), JournalError> {
+    let mut tx = conn.begin().await?;
+    let rows = sqlx::query("SELECT seq, command, answer FROM journal ORDER BY seq").fetch_all(&mut *tx).await?;
+    for row in rows {
+        let (seq, command, answer): (i64, String, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let seal = |text: &str| key.seal(text).map_err(|e| JournalError::Unwritable { seq, reason: e.to_string() });
+        sqlx::query("UPDATE journal SET command = ?1, answer = ?2 WHERE seq = ?3")
+            .bind(seal(&command)?)
+            .bind(seal(&answer)?)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {FORMAT}"))).execute(&mut *tx).await?;
+    tx.commit().await?;
+    sqlx::query("VACUUM").execute(&mut *conn).await?;
+    tracing::info!("the bank's journal was sealed (format 1 → 2)");
+    Ok(())
 }
 
 /// Creates the folder (mode 0700) if missing, and the file (mode 0600) before SQLite does, so that

@@ -34,6 +34,7 @@ pub use book::{BankBook, BookError, Command, CreditTerms};
 pub use faults::Faults;
 pub use http::router;
 pub use journal::{JournalError, Signature};
+pub use wugan_seal::SealKey;
 
 use journal::Journal;
 use std::collections::HashSet;
@@ -52,7 +53,11 @@ pub struct ClientKey {
 pub struct BankConfig {
     /// The bank's code as the hub knows it.
     pub bank_code: String,
+    /// Clients (the hub): their own agreements, holds and reads, nobody else's.
     pub clients: Vec<ClientKey>,
+    /// Bank staff: freeze and unfreeze lines, list every agreement, read any. A client key
+    /// cannot do these; a staff key signs the same way.
+    pub staff: Vec<ClientKey>,
     /// A new credit line's limit when the request names none.
     pub default_credit_limit_fen: Fen,
     /// Sandbox: a new debit card's opening balance when the request names none.
@@ -77,6 +82,7 @@ impl Default for BankConfig {
         BankConfig {
             bank_code: "BANK01".to_string(),
             clients: vec![ClientKey { key_id: "hub".to_string(), secret: "dev-secret-change-me".to_string() }],
+            staff: vec![ClientKey { key_id: "staff".to_string(), secret: "dev-staff-secret-change-me".to_string() }],
             default_credit_limit_fen: Fen::yuan(5_000),
             default_debit_balance_fen: Fen::yuan(20_000),
             credit_terms: CreditTerms::default(),
@@ -96,8 +102,15 @@ impl BankConfig {
         if balance.is_negative() || balance > book::MAX_AMOUNT_FEN {
             return Err(format!("default_debit_balance_fen must be in 0..={}", book::MAX_AMOUNT_FEN.0));
         }
-        if self.clients.iter().any(|c| c.key_id.is_empty() || c.secret.is_empty()) {
-            return Err("every client key needs a key id and a secret".to_string());
+        if self.clients.iter().chain(&self.staff).any(|c| c.key_id.is_empty() || c.secret.is_empty()) {
+            return Err("every client and staff key needs a key id and a secret".to_string());
+        }
+        let mut key_ids = std::collections::HashSet::new();
+        if let Some(twice) = self.clients.iter().chain(&self.staff).find(|c| !key_ids.insert(c.key_id.as_str())) {
+            return Err(format!("key id {} is listed twice", twice.key_id));
+        }
+        if let Some(callback) = self.callback.as_ref().filter(|c| c.secret.is_empty()) {
+            return Err(format!("the callback to {} needs a secret", callback.url));
         }
         self.credit_terms.validate()
     }
@@ -247,10 +260,11 @@ impl Bank {
     /// from it now, and every change is on disk before it is answered. A bank restarted on the
     /// same file answers exactly as before. The configured terms apply from now on; what the
     /// journal holds was applied under the terms of its time. Call it on a new bank: the
-    /// journal's book replaces whatever this one holds.
-    pub async fn with_journal(mut self, db_path: &std::path::Path) -> Result<Bank, JournalError> {
+    /// journal's book replaces whatever this one holds. The journal names holders and card
+    /// numbers, so it is sealed with `key` (the same key every time the file is opened).
+    pub async fn with_journal(mut self, db_path: &std::path::Path, key: SealKey) -> Result<Bank, JournalError> {
         let started = std::time::Instant::now();
-        let mut journal = Journal::open(db_path).await?;
+        let mut journal = Journal::open(db_path, key).await?;
         let started_at_unix_s = self.wire_now_unix_s();
         let replayed = journal.replay(started_at_unix_s - signing::REPLAY_WINDOW_S).await?;
         let mut book = replayed.book;
@@ -344,6 +358,12 @@ impl Bank {
         self.query(|book| Ok(book.events_after(after, limit))).await
     }
 
+    /// [`Bank::events_after`] of the agreements `client` opened only.
+    pub async fn events_of(&self, client: &str, after: u64, limit: usize) -> Result<wire::EventList, ApplyError> {
+        self.run_billing().await?;
+        self.query(|book| Ok(book.events_of(client, after, limit))).await
+    }
+
     /// Pushes the events not yet pushed to the configured callback, in the background. Best
     /// effort: a failed push is tried again after the next request, and the hub also polls.
     pub fn push_events(self: &Arc<Self>) {
@@ -400,7 +420,12 @@ impl Bank {
     }
 
     fn secret_of(&self, key_id: &str) -> Option<String> {
-        self.config.clients.iter().find(|c| c.key_id == key_id).map(|c| c.secret.clone())
+        self.config.clients.iter().chain(&self.config.staff).find(|c| c.key_id == key_id).map(|c| c.secret.clone())
+    }
+
+    /// Whether `key_id` is a bank staff key (see [`BankConfig::staff`]).
+    pub fn is_staff(&self, key_id: &str) -> bool {
+        self.config.staff.iter().any(|c| c.key_id == key_id)
     }
 }
 
@@ -456,6 +481,11 @@ fn book_config(config: &BankConfig) -> book::BookConfig {
 mod tests {
     use super::*;
 
+    /// The key the journal is sealed with (the same at every opening).
+    fn journal_key() -> crate::SealKey {
+        crate::SealKey::from_hex(&"b4".repeat(32)).expect("a key")
+    }
+
     fn assert_send_sync<T: Send + Sync>() {}
 
     #[test]
@@ -482,7 +512,8 @@ mod tests {
     async fn journaled_bank(label: &str) -> (Bank, std::path::PathBuf) {
         let folder = std::env::temp_dir().join(format!("wugan-bank-{label}-{}", uuid::Uuid::new_v4().simple()));
         let clock = Arc::new(ManualClock::new(1_767_225_600));
-        let bank = Bank::with_clock(BankConfig::default(), clock).with_journal(&folder.join("bank.db")).await.expect("opens");
+        let bank =
+            Bank::with_clock(BankConfig::default(), clock).with_journal(&folder.join("bank.db"), journal_key()).await.expect("opens");
         (bank, folder)
     }
 
@@ -509,11 +540,10 @@ mod tests {
         let (bank, folder) = journaled_bank("unwritable").await;
         bank.apply(open_line("open-1"), None).await.expect("opens");
         // The next entry's place is taken (a billing entry that changes nothing on replay).
-        run_on_journal(
-            &bank,
-            r#"INSERT INTO journal (seq, applied_at_unix_s, command, answer) VALUES (3, 1767225600, '{"command":"bill"}', 'null')"#,
-        )
-        .await;
+        let mut ledger = bank.ledger.lock().await;
+        let journal = ledger.journal.as_mut().expect("a journal");
+        journal.insert_raw(3, 1_767_225_600, r#"{"command":"bill"}"#, "null").await.expect("written");
+        drop(ledger);
         let failed = bank.apply(open_line("open-2"), None).await;
         assert!(matches!(failed, Err(ApplyError::NotRecorded(_))), "{failed:?}");
         // The book was rebuilt from the journal: the agreement is not there, and a retry opens it.

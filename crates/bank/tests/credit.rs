@@ -15,6 +15,7 @@ use wugan_bank::calendar::Day;
 use wugan_bank::{router, signing, Bank, BankConfig, ManualClock};
 
 const HUB: (&str, &str) = ("hub", "dev-secret-change-me");
+const STAFF: (&str, &str) = ("staff", "dev-staff-secret-change-me");
 
 struct TestBank {
     bank: Arc<Bank>,
@@ -40,11 +41,22 @@ impl TestBank {
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        self.call_as(HUB, method, path, body).await
+    }
+
+    /// As bank staff (freeze, every agreement listed).
+    async fn staff_ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let r = self.call_as(STAFF, method, path, body).await;
+        assert_eq!(r.status, StatusCode::OK, "{method} {path}: {}", r.json);
+        r.json
+    }
+
+    async fn call_as(&self, key: (&str, &str), method: &str, path: &str, body: Option<Value>) -> Reply {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let now = self.bank.now_unix_s();
         let nonce = signing::new_nonce();
         let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
-        for (name, value) in signing::signed_headers(HUB.0, HUB.1, method, path, &bytes, now, &nonce) {
+        for (name, value) in signing::signed_headers(key.0, key.1, method, path, &bytes, now, &nonce) {
             req = req.header(name, value);
         }
         let req = req.body(Body::from(bytes)).expect("request");
@@ -205,7 +217,7 @@ async fn an_overdue_line_declines_until_repaid_with_interest() {
     assert_eq!(account["overdue_fen"], 100_050);
     let declined = t.authorize("visit-2", &line, 1_000).await;
     assert_eq!((&declined["status"], &declined["decline_code"]), (&json!("declined"), &json!("agreement_overdue")));
-    let staff = t.ok("GET", "/bank/v1/agreements?status=overdue", None).await;
+    let staff = t.staff_ok("GET", "/bank/v1/agreements?status=overdue", None).await;
     assert_eq!(staff["agreements"][0]["agreement_id"], json!(line));
     assert_eq!(staff["agreements"].as_array().map(Vec::len), Some(1));
 
@@ -219,7 +231,7 @@ async fn an_overdue_line_declines_until_repaid_with_interest() {
     assert_eq!(t.agreement(&line).await["status"], "active");
     let approved = t.authorize("visit-3", &line, 1_000).await;
     assert_eq!(approved["status"], "approved");
-    let none_overdue = t.ok("GET", "/bank/v1/agreements?status=overdue", None).await;
+    let none_overdue = t.staff_ok("GET", "/bank/v1/agreements?status=overdue", None).await;
     assert_eq!(none_overdue["agreements"], json!([]));
 
     // Paid: no more interest.
@@ -465,15 +477,15 @@ async fn bank_staff_list_agreements_and_statements() {
     ids.push(debit.as_str().expect("id").to_string());
     ids.sort();
 
-    let page = t.ok("GET", "/bank/v1/agreements?limit=3", None).await;
+    let page = t.staff_ok("GET", "/bank/v1/agreements?limit=3", None).await;
     let listed: Vec<_> =
         page["agreements"].as_array().expect("list").iter().map(|a| a["agreement_id"].as_str().expect("id").to_string()).collect();
     assert_eq!(listed, ids[..3].to_vec());
     assert_eq!(page["next_after"], json!(ids[2]));
-    let rest = t.ok("GET", &format!("/bank/v1/agreements?after={}", ids[2]), None).await;
+    let rest = t.staff_ok("GET", &format!("/bank/v1/agreements?after={}", ids[2]), None).await;
     assert_eq!(rest["agreements"][0]["agreement_id"], json!(ids[3]));
     assert_eq!(rest["next_after"], Value::Null);
-    let active = t.ok("GET", "/bank/v1/agreements?status=active", None).await;
+    let active = t.staff_ok("GET", "/bank/v1/agreements?status=active", None).await;
     assert_eq!(active["agreements"].as_array().map(Vec::len), Some(4));
 
     for (path, status, code) in [
@@ -481,7 +493,7 @@ async fn bank_staff_list_agreements_and_statements() {
         ("/bank/v1/agreements?colour=red", 400, "bad_request"),
         ("/bank/v1/agreements/agr-missing/statements", 404, "unknown_agreement"),
     ] {
-        let r = t.call("GET", path, None).await;
+        let r = t.call_as(STAFF, "GET", path, None).await;
         assert_eq!((r.status.as_u16(), &r.json["code"]), (status, &json!(code)), "{path}");
     }
     let debit_statements = format!("/bank/v1/agreements/{}/statements", debit.as_str().expect("id"));
@@ -497,15 +509,15 @@ async fn frozen_and_closed_take_precedence_over_overdue() {
     t.at(2026, 2, 12, 9);
     let before = t.events(0).await.len() as u64;
     // Bank staff freeze over HTTP; freezing again changes nothing and tells nobody twice.
-    let frozen = t.ok("POST", &format!("/bank/v1/agreements/{line}/freeze"), Some(json!({"frozen": true}))).await;
+    let frozen = t.staff_ok("POST", &format!("/bank/v1/agreements/{line}/freeze"), Some(json!({"frozen": true}))).await;
     assert_eq!(frozen["status"], "frozen");
-    t.ok("POST", &format!("/bank/v1/agreements/{line}/freeze"), Some(json!({"frozen": true}))).await;
+    t.staff_ok("POST", &format!("/bank/v1/agreements/{line}/freeze"), Some(json!({"frozen": true}))).await;
     assert_eq!(t.agreement(&line).await["status"], "frozen");
     t.bank.set_frozen(&line, false).await.expect("unfreeze");
     assert_eq!(t.agreement(&line).await["status"], "overdue");
     let told: Vec<String> = t.events(before).await.into_iter().map(|(kind, _, _)| kind).collect();
     assert_eq!(told, ["line_frozen", "line_unfrozen"], "the hub is told of each change once");
-    let bad = t.call("POST", &format!("/bank/v1/agreements/{line}/freeze"), Some(json!({"frozen": "yes"}))).await;
+    let bad = t.call_as(STAFF, "POST", &format!("/bank/v1/agreements/{line}/freeze"), Some(json!({"frozen": "yes"}))).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let close = json!({"request_id": "close-1"});
     t.ok("POST", &format!("/bank/v1/agreements/{line}/close"), Some(close)).await;

@@ -11,7 +11,9 @@ use wugan_bank::{router, signing, Bank, BankConfig, ClientKey, Faults, ManualClo
 
 const NOW: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 const HUB: (&str, &str) = ("hub", "dev-secret-change-me");
-const AUDITOR: (&str, &str) = ("auditor", "another-secret");
+/// Another client of the bank (not the hub): its own agreements and request ids.
+const OTHER: (&str, &str) = ("other-client", "another-secret");
+const STAFF: (&str, &str) = ("staff", "dev-staff-secret-change-me");
 
 struct TestBank {
     bank: Arc<Bank>,
@@ -33,7 +35,7 @@ impl TestBank {
     fn with_faults(faults: Faults) -> TestBank {
         let clock = Arc::new(ManualClock::new(NOW));
         let mut config = BankConfig::default();
-        config.clients.push(ClientKey { key_id: AUDITOR.0.to_string(), secret: AUDITOR.1.to_string() });
+        config.clients.push(ClientKey { key_id: OTHER.0.to_string(), secret: OTHER.1.to_string() });
         let bank = Arc::new(Bank::with_clock(config, clock.clone()).with_faults(faults));
         TestBank { app: router(bank.clone()), bank, clock }
     }
@@ -389,15 +391,16 @@ async fn request_ids_are_scoped_to_the_client_key() {
     let t = TestBank::new();
     let line = t.open_credit("open", None).await;
     t.authorize("auth-1", &line, 1_000).await;
-    let body = json!({"request_id": "auth-1", "agreement_id": line, "amount_fen": 2_000, "merchant_id": "H2"});
-    let r = t.call_as(AUDITOR, "POST", "/bank/v1/authorizations", Some(body)).await;
+    let opened = json!({"request_id": "open", "kind": "credit_line", "customer_ref": "other's customer"});
+    let other_line = t.call_as(OTHER, "POST", "/bank/v1/agreements", Some(opened)).await.json["agreement_id"].clone();
+    let body = json!({"request_id": "auth-1", "agreement_id": other_line, "amount_fen": 2_000, "merchant_id": "H2"});
+    let r = t.call_as(OTHER, "POST", "/bank/v1/authorizations", Some(body)).await;
     assert_eq!((r.status, r.json["amount_fen"].as_i64()), (StatusCode::OK, Some(2_000)));
-    assert_eq!(t.agreement(&line).await["held_fen"], 3_000);
     // Each key sees its own operation under the shared id, and captures only its own holds.
     assert_eq!(t.get("/bank/v1/operations/auth-1").await.json["amount_fen"], 1_000);
     let body = json!({"request_id": "cap-a", "authorization_request_id": "auth-1", "amount_fen": 2_000});
-    assert_eq!(t.call_as(AUDITOR, "POST", "/bank/v1/captures", Some(body)).await.status, StatusCode::OK);
-    assert_eq!(t.agreement(&line).await["held_fen"], 1_000);
+    assert_eq!(t.call_as(OTHER, "POST", "/bank/v1/captures", Some(body)).await.status, StatusCode::OK);
+    assert_eq!(t.agreement(&line).await["held_fen"], 1_000, "the hub's hold is untouched");
     t.assert_invariants().await;
 }
 
@@ -432,11 +435,11 @@ async fn every_kind_of_operation_can_be_queried() {
     }
     assert_error(&t.get("/bank/v1/operations/never-sent").await, StatusCode::NOT_FOUND, "unknown_request");
     // Another key cannot see the hub's requests.
-    let r = t.call_as(AUDITOR, "GET", "/bank/v1/operations/auth-1", None).await;
+    let r = t.call_as(OTHER, "GET", "/bank/v1/operations/auth-1", None).await;
     assert_error(&r, StatusCode::NOT_FOUND, "unknown_request");
 
-    // The auditor's list has every operation on the agreement, in order.
-    let r = t.call_as(AUDITOR, "GET", &format!("/bank/v1/operations?agreement_id={line}"), None).await;
+    // The list has every operation on the agreement, in order (for its client and bank staff).
+    let r = t.call_as(STAFF, "GET", &format!("/bank/v1/operations?agreement_id={line}"), None).await;
     let listed: Vec<&str> = r.json["operations"].as_array().expect("list").iter().filter_map(|op| op["request_id"].as_str()).collect();
     assert_eq!(listed, expect.map(|e| e.0));
     assert_error(&t.get("/bank/v1/operations").await, StatusCode::BAD_REQUEST, "bad_request");
@@ -534,4 +537,55 @@ async fn an_oversized_body_is_refused_before_it_is_read_whole() {
     let body = vec![b' '; 64 * 1024 + 1];
     let r = t.signed_raw(HUB, "POST", "/bank/v1/authorizations", &body, NOW, &signing::new_nonce()).await;
     assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+}
+
+/// A client sees and uses only the agreements it opened (another's answers exactly like a missing
+/// one, and nothing changes); staff actions need a staff key; callbacks have their own secret.
+#[tokio::test]
+async fn a_client_reaches_only_its_own_agreements_and_staff_actions_need_staff() {
+    let t = TestBank::new();
+    let line = t.open_credit("open", None).await;
+    t.authorize("auth-1", &line, 1_000).await;
+    let before = t.agreement(&line).await;
+    let hold = |id: &str| json!({"request_id": id, "agreement_id": line, "amount_fen": 100, "merchant_id": "H9"});
+    let cases: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", format!("/bank/v1/agreements/{line}"), None),
+        ("GET", format!("/bank/v1/agreements/{line}/statements"), None),
+        ("GET", format!("/bank/v1/operations?agreement_id={line}"), None),
+        ("POST", "/bank/v1/authorizations".into(), Some(hold("other-auth"))),
+        (
+            "POST",
+            format!("/bank/v1/agreements/{line}/repayments"),
+            Some(json!({"request_id": "r", "amount_fen": 1, "source": "bank_transfer"})),
+        ),
+        ("POST", format!("/bank/v1/agreements/{line}/limit-requests"), Some(json!({"request_id": "l", "requested_limit_fen": 600_000}))),
+        ("POST", format!("/bank/v1/agreements/{line}/close"), Some(json!({"request_id": "c"}))),
+    ];
+    for (method, path, body) in cases {
+        let r = t.call_as(OTHER, method, &path, body).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "unknown_agreement");
+        assert!(r.json.get("limit_fen").is_none() && r.json.get("operations").is_none(), "{method} {path}: nothing of the hub's line");
+    }
+    assert_eq!(t.agreement(&line).await, before, "nothing changed");
+    let events = t.call_as(OTHER, "GET", "/bank/v1/events?after=0", None).await.json;
+    assert_eq!((events["events"].as_array().map(Vec::len), &events["last_seq"]), (Some(0), &json!(0)), "{events}");
+
+    // The hub's own key cannot freeze its line; staff can.
+    let freeze = format!("/bank/v1/agreements/{line}/freeze");
+    assert_error(&t.call_as(HUB, "POST", &freeze, Some(json!({"frozen": true}))).await, StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(t.agreement(&line).await["status"], "active");
+    let frozen = t.call_as(STAFF, "POST", &freeze, Some(json!({"frozen": true}))).await;
+    assert_eq!((frozen.status, &frozen.json["status"]), (StatusCode::OK, &json!("frozen")));
+    // Listing: staff see every line, a client its own.
+    let opened = json!({"request_id": "open", "kind": "credit_line", "customer_ref": "other's customer"});
+    assert_eq!(t.call_as(OTHER, "POST", "/bank/v1/agreements", Some(opened)).await.status, StatusCode::OK);
+    let count = |r: Reply| r.json["agreements"].as_array().map(Vec::len);
+    assert_eq!(count(t.call_as(STAFF, "GET", "/bank/v1/agreements", None).await), Some(2));
+    assert_eq!(count(t.call_as(HUB, "GET", "/bank/v1/agreements", None).await), Some(1));
+    let others = t.call_as(OTHER, "GET", "/bank/v1/agreements", None).await;
+    assert!(others.json["agreements"][0]["agreement_id"] != json!(line), "{}", others.json);
+    // The line's client still reads it, and hears of the freeze in its own feed.
+    let feed = t.get("/bank/v1/events?after=0").await.json;
+    assert!(feed["events"].as_array().is_some_and(|e| e.iter().any(|e| e["type"] == "line_frozen")), "{feed}");
+    t.assert_invariants().await;
 }

@@ -16,7 +16,13 @@ use wugan_bank::wire::{AgreementKind, AuthorizationRequest, CaptureRequest, Crea
 use wugan_bank::{router, signing, ApplyError, Bank, BankConfig, Clock, Command, JournalError, ManualClock};
 use wugan_domain::money::Fen;
 
+/// The key the journal is sealed with (the same at every opening).
+fn journal_key() -> wugan_bank::SealKey {
+    wugan_bank::SealKey::from_hex(&"b4".repeat(32)).expect("a key")
+}
+
 const HUB: (&str, &str) = ("hub", "dev-secret-change-me");
+const STAFF: (&str, &str) = ("staff", "dev-staff-secret-change-me");
 
 /// A folder of its own, removed when dropped.
 struct TempDir(PathBuf);
@@ -61,7 +67,7 @@ impl Running {
 
     async fn start_with(db: &Path, now: i64, config: BankConfig) -> Running {
         let clock = Arc::new(ManualClock::new(now));
-        let bank = Bank::with_clock(config, clock.clone()).with_journal(db).await.expect("the journal opens");
+        let bank = Bank::with_clock(config, clock.clone()).with_journal(db, journal_key()).await.expect("the journal opens");
         let bank = Arc::new(bank);
         Running { app: router(bank.clone()), bank, clock }
     }
@@ -81,8 +87,12 @@ impl Running {
 
     /// A request signed at `timestamp` with `nonce`, as a client would build it.
     fn signed(method: &str, path: &str, body: &[u8], timestamp: i64, nonce: &str) -> Request<Body> {
+        Running::signed_as(HUB, method, path, body, timestamp, nonce)
+    }
+
+    fn signed_as(key: (&str, &str), method: &str, path: &str, body: &[u8], timestamp: i64, nonce: &str) -> Request<Body> {
         let mut req = Request::builder().method(method).uri(path).header("content-type", "application/json");
-        for (name, value) in signing::signed_headers(HUB.0, HUB.1, method, path, body, timestamp, nonce) {
+        for (name, value) in signing::signed_headers(key.0, key.1, method, path, body, timestamp, nonce) {
             req = req.header(name, value);
         }
         req.body(Body::from(body.to_vec())).expect("request")
@@ -106,9 +116,18 @@ impl Running {
         self.ok("POST", path, Some(body)).await
     }
 
+    /// As bank staff (freeze, every agreement listed).
+    async fn staff_ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let req = Running::signed_as(STAFF, method, path, &bytes, self.bank.wire_now_unix_s(), &signing::new_nonce());
+        let r = self.send(req).await;
+        assert_eq!(r.status, StatusCode::OK, "{method} {path}: {}", r.json);
+        r.json
+    }
+
     /// Everything a client can read: every list, agreement, statement, operation and event.
     async fn everything(&self, agreements: &[&str], request_ids: &[&str]) -> Vec<Value> {
-        let mut seen = vec![self.ok("GET", "/bank/v1/agreements", None).await, self.ok("GET", "/bank/v1/events?after=0", None).await];
+        let mut seen = vec![self.staff_ok("GET", "/bank/v1/agreements", None).await, self.ok("GET", "/bank/v1/events?after=0", None).await];
         for id in agreements {
             seen.push(self.ok("GET", &format!("/bank/v1/agreements/{id}"), None).await);
             seen.push(self.ok("GET", &format!("/bank/v1/operations?agreement_id={id}"), None).await);
@@ -167,7 +186,7 @@ async fn a_restarted_bank_answers_exactly_as_before() {
     .await;
     bank.post(&format!("/bank/v1/agreements/{line}/limit-requests"), json!({"request_id": "raise-1", "requested_limit_fen": 600_000}))
         .await;
-    bank.post(&format!("/bank/v1/agreements/{card}/freeze"), json!({"frozen": true})).await;
+    bank.staff_ok("POST", &format!("/bank/v1/agreements/{card}/freeze"), Some(json!({"frozen": true}))).await;
     let (agreements, request_ids) =
         ([line.as_str(), card.as_str()], ["visit-1-auth", "visit-2-auth", "visit-3-refund", "repay-1", "visit-4-auth"]);
     let before = bank.everything(&agreements, &request_ids).await;
@@ -246,7 +265,7 @@ async fn a_signature_accepted_before_a_restart_is_refused_after_it() {
     let open = |request_id: &str| json!({"request_id": request_id, "kind": "credit_line", "customer_ref": "c"}).to_string().into_bytes();
     let earlier = || Running::signed("POST", "/bank/v1/agreements", &open("open-1"), now - 10, "nonce-earlier-0000001");
     let same_second = || Running::signed("POST", "/bank/v1/agreements", &open("open-2"), now, "nonce-same-second-0001");
-    let read = || Running::signed("GET", "/bank/v1/agreements", b"", now - 1, "nonce-read-000000000001");
+    let read = || Running::signed("GET", "/bank/v1/events?after=0", b"", now - 1, "nonce-read-000000000001");
     assert_eq!(bank.send(earlier()).await.status, StatusCode::OK);
     assert_eq!(bank.send(same_second()).await.status, StatusCode::OK);
     assert_eq!(bank.send(read()).await.status, StatusCode::OK);
@@ -262,7 +281,7 @@ async fn a_signature_accepted_before_a_restart_is_refused_after_it() {
     check(bank.send(earlier()).await, "stale_timestamp");
     check(bank.send(read()).await, "stale_timestamp");
     // A request signed now is served, and the replay window still applies to it.
-    let fresh = || Running::signed("GET", "/bank/v1/agreements", b"", now, "nonce-fresh-00000000001");
+    let fresh = || Running::signed("GET", "/bank/v1/events?after=0", b"", now, "nonce-fresh-00000000001");
     assert_eq!(bank.send(fresh()).await.status, StatusCode::OK);
     check(bank.send(fresh()).await, "replayed_nonce");
 }
@@ -336,7 +355,10 @@ async fn dump_of(bank: &Bank) -> String {
 async fn a_killed_bank_restarts_with_every_answer_it_gave_and_a_torn_write_is_one_it_never_gave() {
     let dir = TempDir::new("crash");
     let now = china(2026, 1, 5, 9);
-    let bank = Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(now))).with_journal(&dir.db()).await.expect("opens");
+    let bank = Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(now)))
+        .with_journal(&dir.db(), journal_key())
+        .await
+        .expect("opens");
     let commands = workload();
     for command in &commands {
         bank.apply(command.clone(), None).await.expect("applies");
@@ -357,7 +379,7 @@ async fn a_killed_bank_restarts_with_every_answer_it_gave_and_a_torn_write_is_on
     let clock = || Arc::new(ManualClock::new(now));
     let restarted = |path: PathBuf| {
         let clock = clock();
-        async move { Bank::with_clock(BankConfig::default(), clock).with_journal(&path).await.expect("restarts") }
+        async move { Bank::with_clock(BankConfig::default(), clock).with_journal(&path, journal_key()).await.expect("restarts") }
     };
     let all = twin_of(&commands, now).await;
     let all_but_last = twin_of(&commands[..commands.len() - 1], now).await;
@@ -376,8 +398,8 @@ async fn one_bank_per_file_and_only_its_owner_reads_it() {
     let dir = TempDir::new("owner");
     let db = dir.0.join("nested").join("bank.db");
     let clock = Arc::new(ManualClock::new(china(2026, 1, 5, 9)));
-    let first = Bank::with_clock(BankConfig::default(), clock.clone()).with_journal(&db).await.expect("opens");
-    let second = Bank::with_clock(BankConfig::default(), clock.clone()).with_journal(&db).await;
+    let first = Bank::with_clock(BankConfig::default(), clock.clone()).with_journal(&db, journal_key()).await.expect("opens");
+    let second = Bank::with_clock(BankConfig::default(), clock.clone()).with_journal(&db, journal_key()).await;
     assert!(matches!(second, Err(JournalError::InUse { .. })), "a second bank on the same file is refused");
     #[cfg(unix)]
     {
@@ -388,7 +410,8 @@ async fn one_bank_per_file_and_only_its_owner_reads_it() {
     }
     first.close().await.expect("closes");
     assert_eq!(first.apply(Command::Bill, None).await, Err(ApplyError::Stopped("the bank was closed".into())));
-    let again = Bank::with_clock(BankConfig::default(), clock).with_journal(&db).await.expect("opens once the first is closed");
+    let again =
+        Bank::with_clock(BankConfig::default(), clock).with_journal(&db, journal_key()).await.expect("opens once the first is closed");
     again.close().await.expect("closes");
 }
 
@@ -416,20 +439,64 @@ async fn new_terms_apply_from_the_restart_and_what_was_done_stays_done() {
 async fn a_journal_that_would_answer_differently_is_refused() {
     let dir = TempDir::new("diverged");
     let now = china(2026, 1, 5, 9);
-    let bank = Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(now))).with_journal(&dir.db()).await.expect("opens");
+    let bank = Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(now)))
+        .with_journal(&dir.db(), journal_key())
+        .await
+        .expect("opens");
     for command in workload() {
         bank.apply(command, None).await.expect("applies");
     }
     bank.close().await.expect("closes");
-    // Someone edits the file: the capture's recorded answer no longer matches the book's.
+    // Someone with the key edits the file: the capture's recorded answer no longer matches the book's.
     let mut conn =
         <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", dir.db().display())).await.expect("connect");
-    sqlx::query("UPDATE journal SET answer = replace(answer, '9000', '9001') WHERE command LIKE '%\"c-1\"%'")
-        .execute(&mut conn)
-        .await
-        .expect("edit");
+    let sealed: String = sqlx::query_scalar("SELECT answer FROM journal WHERE seq = 4").fetch_one(&mut conn).await.expect("entry 4");
+    let answer = journal_key().open(&sealed).expect("opens with the key");
+    assert!(answer.contains("9000"), "entry 4 is the capture: {answer}");
+    let edited = journal_key().seal(&answer.replace("9000", "9001")).expect("seals");
+    sqlx::query("UPDATE journal SET answer = ?1 WHERE seq = 4").bind(edited).execute(&mut conn).await.expect("edit");
     <sqlx::SqliteConnection as sqlx::Connection>::close(conn).await.expect("close");
-    let reopened = Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(now))).with_journal(&dir.db()).await;
+    let reopened = Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(now))).with_journal(&dir.db(), journal_key()).await;
     let error = reopened.err().expect("refused").to_string();
     assert!(error.contains("journal entry 4 now answers"), "{error}");
+}
+
+#[tokio::test]
+async fn a_plain_journal_of_an_earlier_version_is_sealed_when_opened() {
+    let dir = TempDir::new("plain");
+    let now = china(2026, 1, 5, 9);
+    let (db, url) = (dir.db(), format!("sqlite://{}", dir.db().display()));
+    let open = || Bank::with_clock(BankConfig::default(), Arc::new(ManualClock::new(now))).with_journal(&db, journal_key());
+    let bank = open().await.expect("opens");
+    for command in workload() {
+        bank.apply(command, None).await.expect("applies");
+    }
+    let before = bank.state_dump().await.expect("dump");
+    bank.close().await.expect("closes");
+    // Written back as format 1 kept it: plain JSON.
+    let connect = || <sqlx::SqliteConnection as sqlx::Connection>::connect(&url);
+    let mut conn = connect().await.expect("connect");
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT seq, command, answer FROM journal").fetch_all(&mut conn).await.expect("rows");
+    for (seq, command, answer) in rows {
+        let (command, answer) = (journal_key().open(&command).expect("sealed"), journal_key().open(&answer).expect("sealed"));
+        sqlx::query("UPDATE journal SET command = ?1, answer = ?2 WHERE seq = ?3")
+            .bind(command)
+            .bind(answer)
+            .bind(seq)
+            .execute(&mut conn)
+            .await
+            .expect("plain");
+    }
+    sqlx::query("PRAGMA user_version = 1").execute(&mut conn).await.expect("format 1");
+    <sqlx::SqliteConnection as sqlx::Connection>::close(conn).await.expect("close");
+
+    let bank = open().await.expect("a plain journal opens");
+    assert_eq!(bank.state_dump().await.expect("dump"), before, "the same book");
+    bank.close().await.expect("closes");
+    let mut conn = connect().await.expect("connect");
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT command, answer FROM journal").fetch_all(&mut conn).await.expect("rows");
+    assert!(!rows.is_empty() && rows.iter().all(|(c, a)| c.starts_with("s1:") && a.starts_with("s1:")), "sealed in place");
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut conn).await.expect("version");
+    assert_eq!(version, wugan_bank::journal::FORMAT);
 }

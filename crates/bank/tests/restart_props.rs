@@ -14,6 +14,11 @@ use wugan_bank::wire::{
 use wugan_bank::{ApplyError, Bank, BankConfig, Command, ManualClock};
 use wugan_domain::money::Fen;
 
+/// The key the journal is sealed with (the same at every opening).
+fn journal_key() -> wugan_bank::SealKey {
+    wugan_bank::SealKey::from_hex(&"b4".repeat(32)).expect("a key")
+}
+
 /// 2026-01-25T00:00:00Z: a week before the first statement day.
 const START_UNIX_S: i64 = 1_769_299_200;
 
@@ -122,7 +127,7 @@ impl World {
         World {
             twin: Bank::with_clock(config(), twin_clock.clone()),
             twin_clock,
-            bank: Bank::with_clock(config(), clock.clone()).with_journal(&db).await.expect("opens"),
+            bank: Bank::with_clock(config(), clock.clone()).with_journal(&db, journal_key()).await.expect("opens"),
             clock,
             db,
             folder: folder.to_path_buf(),
@@ -242,8 +247,10 @@ impl World {
         } else {
             self.bank.close().await.map_err(|e| TestCaseError::fail(e.to_string()))?;
         }
-        self.bank =
-            Bank::with_clock(config(), self.clock.clone()).with_journal(&self.db).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+        self.bank = Bank::with_clock(config(), self.clock.clone())
+            .with_journal(&self.db, journal_key())
+            .await
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         self.same_books().await
     }
 

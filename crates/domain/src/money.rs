@@ -217,7 +217,8 @@ pub fn scaled_from_json(value: &serde_json::Value, scale: u32) -> Result<Option<
         Value::String(s) => parse_scaled(s, scale).map(Some),
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
-                return i.checked_mul(10i64.pow(scale)).map(Some).ok_or_else(|| MoneyError::OutOfRange(n.to_string()));
+                // Through the text rule, so that one limit holds whatever the form.
+                return parse_scaled(&i.to_string(), scale).map(Some);
             }
             // A float: its Display is the shortest text that round-trips, never in exponent form,
             // so 25.1 reads as "25.1" and parses exactly.
@@ -323,6 +324,12 @@ mod tests {
         assert_eq!(Fen::from_json_yuan(&json!("")).unwrap(), None);
         assert!(Fen::from_json_yuan(&json!(true)).is_err());
         assert!(Fen::from_json_yuan(&json!(0.001)).is_err());
+        // One limit whatever the form (found by fuzz/money): 10^15 yuan and more is out of range
+        // as a JSON integer too, as it is as text and as a float.
+        for amount in [json!(80_000_000_000_000_000i64), json!("80000000000000000"), json!(8e16)] {
+            assert!(Fen::from_json_yuan(&amount).is_err(), "{amount}");
+        }
+        assert_eq!(Fen::from_json_yuan(&json!(999_999_999_999_999i64)).unwrap(), Some(Fen(99_999_999_999_999_900)));
     }
 
     #[test]

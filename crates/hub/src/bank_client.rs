@@ -51,7 +51,11 @@ pub struct BankEndpoint {
     pub bank_code: String,
     pub url: String,
     pub key_id: String,
+    /// What the hub signs its requests with.
     pub secret: String,
+    /// What the bank signs its callbacks with: another secret, so that neither direction can be
+    /// forged by one who learns the other's.
+    pub callback_secret: String,
 }
 
 pub struct BankClient {

@@ -2,15 +2,50 @@
 //! one envelope `{infno, msgid, …, input}` POSTed to `…/callService`, answered with
 //! `{infcode, err_msg, output}`. Replies are read liberally, the way real platforms send them:
 //! numbers as numbers or strings, `null`s, `insuinfo` as an object or an array.
+//!
+//! Every request passes the platform's gateway: it carries the sending hospital's app id, a
+//! timestamp, a nonce and an HMAC-SHA256 signature over them and the body (`x-tif-*` headers,
+//! docs/national-interface-profile.md §Gateway). A gateway refusal of our request (HTTP 4xx, or
+//! an `err_msg` about our message) is an unknown outcome, never the platform's decision.
 
 use crate::metrics::{CallResult, Metrics, INSURANCE_PARTNER};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use wugan_domain::settlement::InsuranceSplit;
 use wugan_domain::Fen;
 
 pub const CALL_SERVICE_PATH: &str = "/fsi/api/rsfComIfsService/callService";
+
+/// The hub's own fixmedins_code, in envelopes it sends for no hospital (a sign-up's 1101, the
+/// personal-account repayments 9901/9902): the gateway knows the hub under it like a hospital.
+pub const HUB_FIXMEDINS_CODE: &str = "WUGANHUB0000";
+
+/// One gateway credential: the app id and secret the platform issued for a fixmedins_code.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GatewayCredential {
+    pub fixmedins_code: String,
+    pub app_id: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for GatewayCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayCredential").field("fixmedins_code", &self.fixmedins_code).field("app_id", &self.app_id).finish()
+    }
+}
+
+/// `x-tif-signature`: lower-case hex of HMAC-SHA256(secret, `{timestamp}\n{nonce}\n{app_id}\n` + body).
+pub fn gateway_signature(secret: &str, app_id: &str, timestamp: i64, nonce: &str, body: &[u8]) -> String {
+    // HMAC takes a key of any length: this cannot fail.
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
+    mac.update(format!("{timestamp}\n{nonce}\n{app_id}\n").as_bytes());
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum InsuranceError {
@@ -41,6 +76,8 @@ pub struct InsuranceClient {
     clock: Arc<dyn crate::clock::Clock>,
     /// Where calls are counted (see `crate::metrics`).
     metrics: Arc<Metrics>,
+    /// The gateway credential of each fixmedins_code the hub sends for.
+    credentials: HashMap<String, GatewayCredential>,
 }
 
 /// A person as the platform knows them (1101).
@@ -75,7 +112,7 @@ pub struct Settled {
 /// sign-in it does not accept) rather than at the business: the hub must not report it as the
 /// platform's decision, and resolves it like a silence (query, then resend).
 pub fn rejects_our_envelope(err_msg: &str) -> bool {
-    const ENVELOPE_FAULTS: &[&str] = &["报文ID", "msgid", "签名", "signature", "签到", "sign_no", "重复请求"];
+    const ENVELOPE_FAULTS: &[&str] = &["报文ID", "msgid", "签名", "signature", "签到", "sign_no", "重复请求", "网关", "gateway", "x-tif"];
     let lower = err_msg.to_ascii_lowercase();
     ENVELOPE_FAULTS.iter().any(|f| lower.contains(&f.to_ascii_lowercase()))
 }
@@ -94,17 +131,46 @@ fn amount(v: &Value, field: &str) -> Result<Fen, InsuranceError> {
 }
 
 impl InsuranceClient {
-    pub fn new(base_url: &str, mdtrtarea_admvs: &str, timeout: Duration, clock: Arc<dyn crate::clock::Clock>) -> InsuranceClient {
+    pub fn new(
+        base_url: &str,
+        mdtrtarea_admvs: &str,
+        timeout: Duration,
+        clock: Arc<dyn crate::clock::Clock>,
+        credentials: &[GatewayCredential],
+    ) -> InsuranceClient {
         let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
         let base = base_url.trim_end_matches('/');
         let url = if base.ends_with("callService") { base.to_string() } else { format!("{base}{CALL_SERVICE_PATH}") };
+        let credentials = credentials.iter().map(|c| (c.fixmedins_code.clone(), c.clone())).collect();
         let metrics = Arc::new(Metrics::new(&[], &[]));
-        InsuranceClient { http, url, mdtrtarea_admvs: mdtrtarea_admvs.to_string(), clock, metrics }
+        InsuranceClient { http, url, mdtrtarea_admvs: mdtrtarea_admvs.to_string(), clock, credentials, metrics }
     }
 
     /// The same client, counting its calls in `metrics`.
     pub fn metered(self, metrics: Arc<Metrics>) -> InsuranceClient {
         InsuranceClient { metrics, ..self }
+    }
+
+    /// The request, signed for the gateway as `fixmedins_code` with a fresh nonce (a resend of the
+    /// same msgid is a new request at the gateway). The timestamp is the wire's real time, like
+    /// TLS's, not the hub's business clock.
+    fn signed_request(&self, fixmedins_code: &str, body: Vec<u8>) -> Result<reqwest::RequestBuilder, InsuranceError> {
+        let credential = self
+            .credentials
+            .get(fixmedins_code)
+            .ok_or_else(|| InsuranceError::Unreachable(format!("no gateway credential for {fixmedins_code}: nothing was sent")))?;
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let signature = gateway_signature(&credential.secret, &credential.app_id, timestamp, &nonce, &body);
+        Ok(self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("x-tif-paasid", &credential.app_id)
+            .header("x-tif-timestamp", timestamp.to_string())
+            .header("x-tif-nonce", nonce)
+            .header("x-tif-signature", signature)
+            .body(body))
     }
 
     /// Sends one transaction and returns its `output`.
@@ -141,11 +207,20 @@ impl InsuranceClient {
             "opter_type": "1", "opter": "wugan-hub", "opter_name": "wugan hub", "inf_time": inf_time,
             "fixmedins_code": inst.fixmedins_code, "fixmedins_name": inst.fixmedins_name, "sign_no": "", "input": input,
         });
-        let response = self.http.post(&self.url).json(&envelope).send().await.map_err(|e| InsuranceError::Unreachable(e.to_string()))?;
-        if response.status().is_server_error() {
-            return Err(InsuranceError::Unreachable(format!("HTTP {}", response.status())));
+        // Serializing a JSON value cannot fail; if it did, nothing was sent.
+        let body = serde_json::to_vec(&envelope).map_err(|e| InsuranceError::Unreachable(format!("request not sent: {e}")))?;
+        let request = self.signed_request(&inst.fixmedins_code, body)?;
+        let response = request.send().await.map_err(|e| InsuranceError::Unreachable(e.to_string()))?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(InsuranceError::Unreachable(format!("HTTP {status}")));
         }
         let reply: Value = response.json().await.map_err(|e| InsuranceError::BadReply(e.to_string()))?;
+        if status.is_client_error() {
+            // The gateway turned our request away (key, signature, clock, nonce): no decision.
+            let message = reply.get("err_msg").and_then(Value::as_str).unwrap_or("no message");
+            return Err(InsuranceError::Unreachable(format!("the platform's gateway did not take our request (HTTP {status}): {message}")));
+        }
         let infcode = match reply.get("infcode") {
             Some(Value::Number(n)) => n.as_i64().unwrap_or(-1),
             Some(Value::String(s)) => s.trim().parse().unwrap_or(-1),
@@ -225,12 +300,22 @@ mod tests {
             ("参保人不存在: unknown person", false),
             ("该就诊已结算，请先撤销结算", false),
             ("个人账户余额不足", false),
+            ("网关鉴权失败: 应用ID未注册 / gateway: unknown x-tif-paasid", true),
         ] {
             assert_eq!(super::rejects_our_envelope(message), ours, "{message}");
         }
     }
 
     use super::*;
+
+    /// The gateway's documented vector (docs/national-interface-profile.md §Gateway); the
+    /// insurance center checks the same one.
+    #[test]
+    fn signs_the_documented_test_vector() {
+        let body = br#"{"infno":"1101","msgid":"H1202406010900000000001","fixmedins_code":"H1","input":{}}"#;
+        let signature = gateway_signature("s1", "app-h1", 1_717_200_000, "n-0001", body);
+        assert_eq!(signature, "b0f43632d58a38aa7b13c2b8b6a324b749cd341137d4d534f208b5eae90be9a5");
+    }
 
     #[test]
     fn reads_a_person_however_the_platform_writes_it() {

@@ -22,6 +22,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use wugan_policy::PolicySet;
+use wugan_seal::SealKey;
 
 pub struct InsuranceConfig {
     /// The center's region (医保区划), e.g. "440300".
@@ -63,16 +64,23 @@ impl InsuranceCenter {
 
     /// A persistent center on the journal at `path` (created if missing): what it did before a
     /// restart is replayed, so a restart changes nothing a caller can see.
-    pub async fn open(config: InsuranceConfig, path: &Path) -> anyhow::Result<InsuranceCenter> {
-        InsuranceCenter::open_with_clock(config, path, Arc::new(SystemClock)).await
+    /// What it journals names persons, so it is sealed with `key` (keep the key beside, not in,
+    /// the journal's backups).
+    pub async fn open(config: InsuranceConfig, path: &Path, key: SealKey) -> anyhow::Result<InsuranceCenter> {
+        InsuranceCenter::open_with_clock(config, path, key, Arc::new(SystemClock)).await
     }
 
     /// A persistent center reading `clock`. Refuses a journal of another region, and one whose
     /// replay answers differently from what was sent (the persons file or the policy changed).
-    pub async fn open_with_clock(config: InsuranceConfig, path: &Path, clock: Arc<dyn Clock>) -> anyhow::Result<InsuranceCenter> {
+    pub async fn open_with_clock(
+        config: InsuranceConfig,
+        path: &Path,
+        key: SealKey,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<InsuranceCenter> {
         check(&config)?;
         let fresh = Meta { admdvs: config.admdvs.clone(), seq_start: first_serial(&Now::read(&*clock)) };
-        let mut opened = journal::open(path, fresh).await?;
+        let mut opened = journal::open(path, fresh, key).await?;
         let region = &opened.meta.admdvs;
         anyhow::ensure!(*region == config.admdvs, "{} is the journal of region {region}, not {}", path.display(), config.admdvs);
         let mut state = State::new(config.persons, opened.meta.seq_start)?;
@@ -151,21 +159,13 @@ impl InsuranceCenter {
     /// order is the order of the state's changes).
     fn apply(&self, body: &[u8]) -> Value {
         let now = Now::read(&*self.clock);
-        let stamp = ReplyStamp {
-            inf_refmsgid: format!(
-                "{}{}{:010}",
-                self.admdvs,
-                now.compact(),
-                self.ref_serial.fetch_add(1, Ordering::Relaxed) % 10_000_000_000
-            ),
-            time: now.millis(),
-        };
+        let stamp = self.stamp(&now);
         let env = match Envelope::parse(body) {
             Ok(env) => env,
             Err(e) => return reply(&stamp, Err(e)),
         };
         let mut state = self.lock();
-        if let Some(stored) = state.replies.get(&env.msgid) {
+        if let Some(stored) = state.replies.get(&replay_key(&env)) {
             if stored.infno == env.infno && stored.input == env.input {
                 return stored.response.clone();
             }
@@ -183,6 +183,18 @@ impl InsuranceCenter {
             journal.append(Entry::Request { infno, msgid, body, at_unix_ns: now.unix_nanos(), response: response.to_string() });
         }
         response
+    }
+
+    /// The reply to a request the gateway turned away (see `auth`): the platform's shape, with a
+    /// receiver message id of its own, and nothing recorded.
+    pub fn refusal(&self, message: &str) -> Value {
+        let stamp = self.stamp(&Now::read(&*self.clock));
+        reply(&stamp, Err(TxError::bilingual(message.to_string())))
+    }
+
+    fn stamp(&self, now: &Now) -> ReplyStamp {
+        let serial = self.ref_serial.fetch_add(1, Ordering::Relaxed) % 10_000_000_000;
+        ReplyStamp { inf_refmsgid: format!("{}{}{serial:010}", self.admdvs, now.compact()), time: now.millis() }
     }
 
     /// Sandbox view for auditors: settlements, optionally of one hospital, in settlement order.
@@ -240,8 +252,14 @@ fn first_serial(now: &Now) -> u64 {
 fn run(state: &mut State, env: Envelope, now: &Now, stamp: &ReplyStamp, admdvs: &str, policy: &PolicySet) -> Value {
     let ctx = Ctx { env: &env, now, admdvs, policy };
     let response = reply(stamp, dispatch(state, &ctx));
-    state.replies.insert(env.msgid.clone(), StoredReply { infno: env.infno, input: env.input, response: response.clone() });
+    state.replies.insert(replay_key(&env), StoredReply { infno: env.infno, input: env.input, response: response.clone() });
     response
+}
+
+/// Msgids are scoped to the hospital that sent them (the gateway checked that the envelope's
+/// `fixmedins_code` is the caller's): no hospital can use up, or read the reply to, another's msgid.
+fn replay_key(env: &Envelope) -> String {
+    format!("{}:{}:{}", env.fixmedins_code.len(), env.fixmedins_code, env.msgid)
 }
 
 /// Replays the whole journal, a page at a time; returns the position of the last entry.

@@ -1,11 +1,15 @@
-//! HTTP surface: the national interface endpoint, health, and sandbox-only audit views.
+//! HTTP surface: the national interface endpoint behind the gateway (`auth`), health, and
+//! sandbox-only audit views behind the operator's token.
 
+use crate::auth::{Gateway, SignedParts};
 use crate::center::InsuranceCenter;
+use crate::envelope::Envelope;
 use crate::faults::BeforeHandling;
 use crate::journal::Unrecorded;
 use axum::body::{to_bytes, Body};
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,27 +24,60 @@ pub const CALL_SERVICE_PATH: &str = "/fsi/api/rsfComIfsService/callService";
 /// Largest request body read (a big 2204 upload of a few thousand lines fits).
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-pub fn router(center: Arc<InsuranceCenter>) -> Router {
-    Router::new()
-        .route(CALL_SERVICE_PATH, post(call_service))
-        .route("/health", get(health))
+/// The center and its gateway, shared by every handler.
+#[derive(Clone)]
+struct Edge {
+    center: Arc<InsuranceCenter>,
+    gateway: Arc<Gateway>,
+}
+
+/// The center's HTTP interface: the national interface for the gateway's callers, `/health` for
+/// anyone, `/sandbox/*` for the operator.
+pub fn router(center: Arc<InsuranceCenter>, gateway: Arc<Gateway>) -> Router {
+    let edge = Edge { center, gateway };
+    let sandbox = Router::new()
         .route("/sandbox/settlements", get(sandbox_settlements))
         .route("/sandbox/persons/{psn_no}", get(sandbox_person))
-        .with_state(center)
+        .route_layer(middleware::from_fn_with_state(edge.clone(), operator_only));
+    Router::new().route(CALL_SERVICE_PATH, post(call_service)).route("/health", get(health)).merge(sandbox).with_state(edge)
 }
 
 /// The body is read as bytes and parsed by the center, so malformed JSON gets an infcode -1 envelope
-/// (HTTP 200), never axum's plain-text rejection.
-async fn call_service(State(center): State<Arc<InsuranceCenter>>, body: Body) -> Response {
+/// (HTTP 200), never axum's plain-text rejection. The gateway checks the caller first: a refusal
+/// is an infcode -1 envelope with a 401 or 403 (503 busy), and the center never sees the request.
+async fn call_service(State(edge): State<Edge>, headers: HeaderMap, body: Body) -> Response {
     let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
         // An unreadable or oversized body: let the center answer as for malformed JSON.
         Err(_) => axum::body::Bytes::from_static(b"<body unreadable or larger than the limit>"),
     };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let parts = SignedParts {
+        app_id: header(crate::auth::HEADER_APP_ID),
+        timestamp: header(crate::auth::HEADER_TIMESTAMP),
+        nonce: header(crate::auth::HEADER_NONCE),
+        signature: header(crate::auth::HEADER_SIGNATURE),
+    };
+    let fixmedins_code = Envelope::parse(&bytes).ok().map(|env| env.fixmedins_code);
+    if let Err(refusal) = edge.gateway.check(&parts, &bytes, fixmedins_code.as_deref()) {
+        tracing::info!(app_id = parts.app_id.unwrap_or("-"), refusal = ?refusal, "gateway refused a call");
+        let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        return (status, Json(edge.center.refusal(refusal.message()))).into_response();
+    }
+    let center = &edge.center;
     if !center.faults().is_active() {
         return answer(center.call(&bytes).await);
     }
-    with_faults(&center, &bytes).await
+    with_faults(center, &bytes).await
+}
+
+/// The sandbox views are the center's own records, personal data included: the operator only.
+async fn operator_only(State(edge): State<Edge>, req: Request, next: Next) -> Response {
+    let authorization = req.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if !edge.gateway.is_operator(authorization) {
+        return fault(StatusCode::UNAUTHORIZED, "the sandbox views need the operator's token (Authorization: Bearer …)");
+    }
+    next.run(req).await
 }
 
 /// The reply, or 503 when a persistent center could not record the request (retry the same msgid).
@@ -82,7 +119,8 @@ fn fault(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({"error": message}))).into_response()
 }
 
-async fn health(State(center): State<Arc<InsuranceCenter>>) -> Json<serde_json::Value> {
+async fn health(State(edge): State<Edge>) -> Json<serde_json::Value> {
+    let center = &edge.center;
     Json(json!({"status": "ok", "admdvs": center.admdvs(), "policy": center.policy().name}))
 }
 
@@ -92,12 +130,14 @@ struct SettlementFilter {
 }
 
 /// The views show only what a restart keeps: they are read, then sent once everything read is on disk.
-async fn sandbox_settlements(State(center): State<Arc<InsuranceCenter>>, Query(filter): Query<SettlementFilter>) -> Response {
+async fn sandbox_settlements(State(edge): State<Edge>, Query(filter): Query<SettlementFilter>) -> Response {
+    let center = &edge.center;
     let view = center.settlements(filter.fixmedins_code.as_deref().filter(|c| !c.is_empty()));
     answer(center.flushed().await.map(|()| json!(view)))
 }
 
-async fn sandbox_person(State(center): State<Arc<InsuranceCenter>>, Path(psn_no): Path<String>) -> Response {
+async fn sandbox_person(State(edge): State<Edge>, Path(psn_no): Path<String>) -> Response {
+    let center = &edge.center;
     let view = center.person(&psn_no);
     if let Err(e) = center.flushed().await {
         return fault(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());

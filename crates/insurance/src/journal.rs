@@ -17,6 +17,10 @@
 //! runs, and a second center on the same file is refused at start instead of interleaving its own
 //! history. SQLite's own locking stays normal, so another process may read the file meanwhile
 //! (`wugan backup` copies it with `VACUUM INTO` while the center serves).
+//!
+//! Sealed (format 2): a request and its reply name persons (1101's name, ID number, birth date;
+//! a 2201's psn_no…), so both are stored sealed with the center's key (`wugan_seal`); a journal
+//! of format 1 (plain text) is sealed in place when first opened, then vacuumed.
 
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteLockingMode, SqliteSynchronous};
@@ -25,9 +29,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use wugan_seal::SealKey;
 
 /// The journal's layout; a file of another format is refused rather than misread.
-const FORMAT: &str = "1";
+const FORMAT: &str = "2";
+/// The plain-text layout of earlier versions, sealed in place at open.
+const FORMAT_PLAIN: &str = "1";
 
 /// Entries committed together at most (a bound on one transaction's size).
 const MAX_BATCH: usize = 1_000;
@@ -74,11 +81,12 @@ pub struct Opened {
     /// The owner lock (see `hold_owner_lock`), held until the writer has closed `conn`.
     owner: std::fs::File,
     pub meta: Meta,
+    key: SealKey,
 }
 
-/// Opens (or creates: folder 0700, file 0600) the journal at `path`. `fresh` is the meta of a new
-/// file; an existing file keeps its own.
-pub async fn open(path: &Path, fresh: Meta) -> anyhow::Result<Opened> {
+/// Opens (or creates: folder 0700, file 0600) the journal at `path`, sealed with `key`. `fresh` is
+/// the meta of a new file; an existing file keeps its own.
+pub async fn open(path: &Path, fresh: Meta, key: SealKey) -> anyhow::Result<Opened> {
     prepare_files(path)?;
     let owner = hold_owner_lock(path, OWNER_PATIENCE).await?;
     let options = SqliteConnectOptions::new()
@@ -96,8 +104,8 @@ pub async fn open(path: &Path, fresh: Meta) -> anyhow::Result<Opened> {
     ] {
         sqlx::query(statement).execute(&mut conn).await.map_err(|e| locked_or(e, path))?;
     }
-    let meta = meta_or_init(&mut conn, fresh).await?;
-    Ok(Opened { conn, owner, meta })
+    let meta = meta_or_init(&mut conn, fresh, &key).await?;
+    Ok(Opened { conn, owner, meta, key })
 }
 
 /// Takes the lock that makes this the file's one center: `flock` on `<path>.lock`, released when
@@ -176,7 +184,7 @@ fn locked_or(e: sqlx::Error, path: &Path) -> anyhow::Error {
 }
 
 /// Writes the meta of a new file, then reads it back.
-async fn meta_or_init(conn: &mut SqliteConnection, fresh: Meta) -> anyhow::Result<Meta> {
+async fn meta_or_init(conn: &mut SqliteConnection, fresh: Meta, key: &SealKey) -> anyhow::Result<Meta> {
     let mut tx = conn.begin().await?;
     let rows = [("format", FORMAT.to_string()), ("admdvs", fresh.admdvs), ("seq_start", fresh.seq_start.to_string())];
     for (key, value) in rows {
@@ -184,12 +192,38 @@ async fn meta_or_init(conn: &mut SqliteConnection, fresh: Meta) -> anyhow::Resul
     }
     let read = |key: &'static str| sqlx::query("SELECT value FROM meta WHERE key = ?").bind(key);
     let format: String = read("format").fetch_one(&mut *tx).await?.try_get(0)?;
+    let plain = format == FORMAT_PLAIN;
+    if plain {
+        seal_in_place(&mut tx, key).await?;
+    }
+    let format: String = read("format").fetch_one(&mut *tx).await?.try_get(0)?;
     anyhow::ensure!(format == FORMAT, "the insurance journal has format {format}; this build reads format {FORMAT}");
     let admdvs: String = read("admdvs").fetch_one(&mut *tx).await?.try_get(0)?;
     let seq_start: String = read("seq_start").fetch_one(&mut *tx).await?.try_get(0)?;
     tx.commit().await?;
+    if plain {
+        // The plain text is gone from the table; VACUUM rewrites the file without its old pages.
+        sqlx::query("VACUUM").execute(&mut *conn).await?;
+        tracing::info!("the insurance journal was sealed (format 1 → 2)");
+    }
     let seq_start = seq_start.parse().map_err(|_| anyhow::anyhow!("the insurance journal's seq_start '{seq_start}' is not a number"))?;
     Ok(Meta { admdvs, seq_start })
+}
+
+/// Format 1 → 2: every request and reply sealed, in the transaction that opens the file.
+async fn seal_in_place(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, key: &SealKey) -> anyhow::Result<()> {
+    let rows = sqlx::query("SELECT pos, request, response FROM journal ORDER BY pos").fetch_all(&mut **tx).await?;
+    for row in rows {
+        let (pos, request, response): (i64, String, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        sqlx::query("UPDATE journal SET request = ?, response = ? WHERE pos = ?")
+            .bind(key.seal(&request)?)
+            .bind(key.seal(&response)?)
+            .bind(pos)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query("UPDATE meta SET value = ? WHERE key = 'format'").bind(FORMAT).execute(&mut **tx).await?;
+    Ok(())
 }
 
 impl Opened {
@@ -201,7 +235,7 @@ impl Opened {
                 .bind(limit)
                 .fetch_all(&mut self.conn)
                 .await?;
-        rows.iter().map(entry_of).collect()
+        rows.iter().map(|row| entry_of(row, &self.key)).collect()
     }
 
     /// Starts the writer; `last` is the position of the last entry on file.
@@ -210,24 +244,28 @@ impl Opened {
         let (progress, durable) = watch::channel(Progress::Durable(last));
         let owner = self.owner;
         tokio::spawn(async move {
-            write_loop(self.conn, pending, progress).await;
+            write_loop(self.conn, pending, progress, self.key).await;
             drop(owner);
         });
         Journal { queue, appended: AtomicU64::new(last), durable }
     }
 }
 
-fn entry_of(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<(u64, Entry)> {
+fn entry_of(row: &sqlx::sqlite::SqliteRow, key: &SealKey) -> anyhow::Result<(u64, Entry)> {
     let pos: i64 = row.try_get("pos")?;
     let kind: String = row.try_get("kind")?;
-    let request: String = row.try_get("request")?;
+    let open = |column: &str| -> anyhow::Result<String> {
+        let sealed: String = row.try_get(column)?;
+        key.open(&sealed).map_err(|e| anyhow::anyhow!("journal entry {pos}: {column}: {e}"))
+    };
+    let request = open("request")?;
     let entry = match kind.as_str() {
         "request" => Entry::Request {
             infno: row.try_get("infno")?,
             msgid: row.try_get("msgid")?,
             body: request,
             at_unix_ns: row.try_get("at_unix_ns")?,
-            response: row.try_get("response")?,
+            response: open("response")?,
         },
         "hospital_grade" => {
             let value: serde_json::Value = serde_json::from_str(&request)?;
@@ -280,11 +318,16 @@ impl Journal {
 
 /// The one writer: commits what has queued, in order, and publishes the durable position. Ends
 /// when the center is dropped (closing the file and its lock) or after a failed write.
-async fn write_loop(mut conn: SqliteConnection, mut pending: mpsc::UnboundedReceiver<(u64, Entry)>, progress: watch::Sender<Progress>) {
+async fn write_loop(
+    mut conn: SqliteConnection,
+    mut pending: mpsc::UnboundedReceiver<(u64, Entry)>,
+    progress: watch::Sender<Progress>,
+    key: SealKey,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let last = batch.last().map_or(0, |(pos, _)| *pos);
-        if let Err(e) = write_batch(&mut conn, &batch).await {
+        if let Err(e) = write_batch(&mut conn, &batch, &key).await {
             tracing::error!(error = %e, "the insurance journal cannot be written: refusing every request until restarted");
             progress.send_replace(Progress::Failed);
             return;
@@ -297,7 +340,7 @@ async fn write_loop(mut conn: SqliteConnection, mut pending: mpsc::UnboundedRece
     }
 }
 
-async fn write_batch(conn: &mut SqliteConnection, batch: &[(u64, Entry)]) -> Result<(), sqlx::Error> {
+async fn write_batch(conn: &mut SqliteConnection, batch: &[(u64, Entry)], key: &SealKey) -> anyhow::Result<()> {
     let mut tx = conn.begin().await?;
     for (pos, entry) in batch {
         let pos = i64::try_from(*pos).unwrap_or(i64::MAX);
@@ -306,16 +349,16 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &[(u64, Entry)]) -> Res
                 .bind(pos);
         let insert = match entry {
             Entry::Request { infno, msgid, body, at_unix_ns, response } => {
-                insert.bind("request").bind(infno).bind(msgid).bind(*at_unix_ns).bind(body).bind(response)
+                insert.bind("request").bind(infno).bind(msgid).bind(*at_unix_ns).bind(key.seal(body)?).bind(key.seal(response)?)
             }
             Entry::HospitalGrade { fixmedins_code, grade } => {
                 let request = json!({"fixmedins_code": fixmedins_code, "grade": grade}).to_string();
-                insert.bind("hospital_grade").bind("").bind("").bind(0i64).bind(request).bind("")
+                insert.bind("hospital_grade").bind("").bind("").bind(0i64).bind(key.seal(&request)?).bind(key.seal("")?)
             }
         };
         insert.execute(&mut *tx).await?;
     }
-    tx.commit().await
+    Ok(tx.commit().await?)
 }
 
 #[cfg(test)]
@@ -326,11 +369,65 @@ mod tests {
         Entry::HospitalGrade { fixmedins_code: format!("H{n}"), grade: 1 }
     }
 
+    fn key() -> SealKey {
+        SealKey::from_hex(&"07".repeat(32)).expect("a key")
+    }
+
     async fn opened(label: &str) -> (Opened, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("wugan-journal-{label}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let meta = Meta { admdvs: "440300".into(), seq_start: 7 };
-        (open(&dir.join("j.db"), meta).await.expect("opens"), dir)
+        (open(&dir.join("j.db"), meta, key()).await.expect("opens"), dir)
+    }
+
+    /// Reopens, retrying while the previous writer is still closing the file (and its lock).
+    async fn reopen(path: &Path, key: SealKey) -> Opened {
+        for _ in 0..20 {
+            if let Ok(opened) = open(path, Meta { admdvs: "440300".into(), seq_start: 99 }, key.clone()).await {
+                return opened;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the journal does not reopen")
+    }
+
+    #[tokio::test]
+    async fn requests_are_sealed_and_a_plain_journal_is_sealed_when_opened() {
+        let (opened, dir) = opened("sealed").await;
+        let journal = opened.start(0);
+        let request = |n: u32| Entry::Request {
+            infno: "1101".into(),
+            msgid: format!("M{n}"),
+            body: format!(r#"{{"certno":"44030119900101123{n}"}}"#),
+            at_unix_ns: 1,
+            response: r#"{"psn_name":"张三"}"#.into(),
+        };
+        journal.append(request(1));
+        journal.flushed().await.expect("on disk");
+        drop(journal);
+        let mut again = reopen(&dir.join("j.db"), key()).await;
+        let raw: Vec<(String, String)> =
+            sqlx::query_as("SELECT request, response FROM journal").fetch_all(&mut again.conn).await.expect("reads");
+        assert!(raw.iter().all(|(q, r)| SealKey::is_sealed(q) && SealKey::is_sealed(r) && !q.contains("440301")), "{raw:?}");
+        assert_eq!(again.page(0, 10).await.expect("opens"), vec![(1, request(1))]);
+        // A journal of format 1 kept plain text: it is sealed in place on its next opening.
+        sqlx::query("UPDATE journal SET request = ?, response = ?")
+            .bind(r#"{"certno":"440301199001011231"}"#)
+            .bind(r#"{"psn_name":"张三"}"#)
+            .execute(&mut again.conn)
+            .await
+            .expect("written plain");
+        sqlx::query("UPDATE meta SET value = '1' WHERE key = 'format'").execute(&mut again.conn).await.expect("format 1");
+        drop(again);
+        let mut sealed = reopen(&dir.join("j.db"), key()).await;
+        assert_eq!(sealed.page(0, 10).await.expect("opens"), vec![(1, request(1))]);
+        let raw: Vec<(String,)> = sqlx::query_as("SELECT request FROM journal").fetch_all(&mut sealed.conn).await.expect("reads");
+        assert!(SealKey::is_sealed(&raw[0].0), "{raw:?}");
+        // Another key opens nothing.
+        drop(sealed);
+        let other = SealKey::from_hex(&"08".repeat(32)).expect("a key");
+        assert!(reopen(&dir.join("j.db"), other).await.page(0, 10).await.is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
@@ -342,16 +439,8 @@ mod tests {
         }
         journal.flushed().await.expect("on disk");
         drop(journal);
-        let other = Meta { admdvs: "440300".into(), seq_start: 99 };
         // The writer closes the file as it ends, and the lock goes with it.
-        let mut reopened = None;
-        for _ in 0..5 {
-            reopened = open(&dir.join("j.db"), other.clone()).await.ok();
-            if reopened.is_some() {
-                break;
-            }
-        }
-        let mut again = reopened.expect("reopens once the writer is done");
+        let mut again = reopen(&dir.join("j.db"), key()).await;
         assert_eq!(again.meta.seq_start, 7);
         let read = again.page(1, 10).await.expect("reads");
         assert_eq!(read, vec![(2, entry(2)), (3, entry(3))]);

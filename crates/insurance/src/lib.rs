@@ -14,7 +14,8 @@
 //! fees                      fee lines of 2204 and 2301: parse, check, split, store
 //! lookup                    a person or visit the request names, or the refusal
 //! ctx                       Ctx (envelope, clock reading, region, policy) and Kind
-//! envelope  input           the wire envelope and reply; reading payload fields
+//! envelope  input  auth     the wire envelope and reply; reading payload fields; the gateway
+//!                           (callers' app ids and HMAC signatures, the operator's token)
 //! state  clock  error       records in memory (`person` below it); Clock, Now; TxError
 //! journal                   a persistent center's SQLite journal (nothing of the crate below it)
 //! ```
@@ -38,8 +39,10 @@
 //!   security card number (03) without `card_no` is `"SC" + psn_no`;
 //! - hospitals are grade 3 unless set with [`InsuranceCenter::set_hospital_grade`];
 //! - `GET /sandbox/settlements?fixmedins_code=…` and `GET /sandbox/persons/{psn_no}` expose the
-//!   center's own records to auditors. They exist only in the sandbox; a real platform has no such thing.
+//!   center's own records to auditors (with the operator's token, see `auth`). They exist only
+//!   in the sandbox; a real platform has no such thing.
 
+pub mod auth;
 mod center;
 mod clock;
 mod ctx;
@@ -61,6 +64,7 @@ mod settle;
 mod state;
 mod tx;
 
+pub use auth::{CallerCredential, Gateway, GatewayConfig};
 pub use center::{InsuranceCenter, InsuranceConfig};
 pub use clock::{Clock, SystemClock};
 pub use error::TxError;
@@ -70,6 +74,7 @@ pub use http::{router, CALL_SERVICE_PATH};
 pub use journal::Unrecorded;
 pub use person::{parse_persons_jsonl, sample_persons, Person};
 pub use state::{PersonView, SettlementSummary};
+pub use wugan_seal::SealKey;
 
 /// The policy `wugan insurance serve` uses without `--policy`: the built-in `shenzhen-2024` set,
 /// plus the `guangzhou-example` schemes for Guangzhou-insured persons treated in Shenzhen (异地就医:

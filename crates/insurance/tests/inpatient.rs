@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tower::ServiceExt;
 use wugan_insurance::{
-    default_policy, parse_persons_jsonl, router, sample_persons, Faults, InsuranceCenter, InsuranceConfig, CALL_SERVICE_PATH,
+    default_policy, parse_persons_jsonl, sample_persons, CallerCredential, Faults, Gateway, GatewayConfig, InsuranceCenter,
+    InsuranceConfig, CALL_SERVICE_PATH,
 };
 use wugan_policy::SetlAmounts;
 
@@ -288,8 +289,24 @@ fn outpatient_batches_settle_separately() {
     assert_eq!(view(&c, ZHANG_SAN)["ytd"]["2024"]["otp_hifp_paid"], json!("80.00"));
 }
 
+/// The center behind a gateway that knows `HOSPITAL`.
+fn router(center: Arc<InsuranceCenter>) -> axum::Router {
+    wugan_insurance::router(center, Arc::new(Gateway::new(GatewayConfig { callers: vec![caller()], ..Default::default() }).expect("valid")))
+}
+
+fn caller() -> CallerCredential {
+    CallerCredential { fixmedins_code: HOSPITAL.into(), app_id: "app-inpatient".into(), secret: "inpatient-secret".into() }
+}
+
+/// Signed as `HOSPITAL`, with a fresh nonce every time (a resend is a new request at the gateway).
 async fn post(app: &axum::Router, bytes: Vec<u8>) -> (StatusCode, Value) {
-    let request = Request::post(CALL_SERVICE_PATH).header("content-type", "application/json").body(Body::from(bytes)).expect("request");
+    let nonce = format!("n{}", MSGID.fetch_add(1, Ordering::Relaxed));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut request = Request::post(CALL_SERVICE_PATH).header("content-type", "application/json");
+    for (name, value) in wugan_insurance::auth::signed_headers(&caller(), now, &nonce, &bytes) {
+        request = request.header(name, value);
+    }
+    let request = request.body(Body::from(bytes)).expect("request");
     let response = app.clone().oneshot(request).await.expect("router answers");
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");

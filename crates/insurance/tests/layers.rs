@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("clock", 0),
     ("error", 0),
     ("faults", 0),
+    ("auth", 1),
     ("state", 1),
     ("input", 1),
     ("envelope", 1),

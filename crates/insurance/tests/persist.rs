@@ -58,12 +58,17 @@ impl Clock for TestClock {
     }
 }
 
+/// The journal's sealing key (every opening of one journal uses the same).
+fn key() -> wugan_insurance::SealKey {
+    wugan_insurance::SealKey::from_hex(&"5e".repeat(32)).expect("a key")
+}
+
 fn config() -> InsuranceConfig {
     InsuranceConfig { admdvs: "440300".into(), policy: default_policy(), persons: sample_persons() }
 }
 
 async fn open(journal: &Path, clock: &Arc<TestClock>) -> InsuranceCenter {
-    InsuranceCenter::open_with_clock(config(), journal, clock.clone()).await.expect("center opens")
+    InsuranceCenter::open_with_clock(config(), journal, key(), clock.clone()).await.expect("center opens")
 }
 
 fn body(infno: &str, msgid: &str, input: &Value) -> Vec<u8> {
@@ -144,7 +149,7 @@ async fn the_journal_is_private_and_has_one_center_at_a_time() {
         assert_eq!(mode(&dir.journal()), 0o600);
         assert_eq!(mode(dir.journal().parent().expect("folder")), 0o700);
     }
-    let second = InsuranceCenter::open_with_clock(config(), &dir.journal(), clock.clone()).await;
+    let second = InsuranceCenter::open_with_clock(config(), &dir.journal(), key(), clock.clone()).await;
     let refused = format!("{:#}", second.err().expect("a second center on the same journal is refused"));
     assert!(refused.contains("in use"), "{refused}");
 }
@@ -162,10 +167,10 @@ async fn a_journal_that_would_replay_differently_is_refused() {
     let mut persons = sample_persons();
     persons[0].balc = wugan_domain::Fen::yuan(1);
     let edited = InsuranceConfig { persons, ..config() };
-    let refused = InsuranceCenter::open_with_clock(edited, &dir.journal(), clock.clone()).await.err().expect("refused");
+    let refused = InsuranceCenter::open_with_clock(edited, &dir.journal(), key(), clock.clone()).await.err().expect("refused");
     assert!(format!("{refused:#}").contains("answers differently"), "{refused:#}");
     let elsewhere = InsuranceConfig { admdvs: "440100".into(), ..config() };
-    let refused = InsuranceCenter::open_with_clock(elsewhere, &dir.journal(), clock.clone()).await.err().expect("refused");
+    let refused = InsuranceCenter::open_with_clock(elsewhere, &dir.journal(), key(), clock.clone()).await.err().expect("refused");
     assert!(format!("{refused:#}").contains("region 440300"), "{refused:#}");
     open(&dir.journal(), &clock).await; // the file itself is intact
 }

@@ -5,19 +5,32 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tower::ServiceExt;
-use wugan_insurance::{default_policy, router, sample_persons, InsuranceCenter, InsuranceConfig, CALL_SERVICE_PATH};
+use wugan_insurance::auth::signed_headers;
+use wugan_insurance::{
+    default_policy, router, sample_persons, CallerCredential, Gateway, GatewayConfig, InsuranceCenter, InsuranceConfig, CALL_SERVICE_PATH,
+};
 use wugan_policy::SetlAmounts;
 
 const HOSPITAL: &str = "H44030000001";
 const ZHANG_SAN: &str = "44030000000000000001";
 const ZHANG_SAN_CERTNO: &str = "440301199001011234";
 
+const OPERATOR_TOKEN: &str = "operator-token";
+
 fn app() -> Router {
     let config = InsuranceConfig { admdvs: "440300".into(), policy: default_policy(), persons: sample_persons() };
-    router(Arc::new(InsuranceCenter::new(config).expect("center starts")))
+    let gateway = GatewayConfig { callers: vec![caller()], operator_token: OPERATOR_TOKEN.into() };
+    router(Arc::new(InsuranceCenter::new(config).expect("center starts")), Arc::new(Gateway::new(gateway).expect("valid")))
 }
+
+fn caller() -> CallerCredential {
+    CallerCredential { fixmedins_code: HOSPITAL.into(), app_id: "app-service".into(), secret: "service-secret".into() }
+}
+
+static NONCE: AtomicU64 = AtomicU64::new(1);
 
 async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Value) {
     let response = app.clone().oneshot(request).await.expect("router answers");
@@ -27,15 +40,24 @@ async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Value) {
     (status, value)
 }
 
-async fn post_raw(app: &Router, body: impl Into<Body>) -> Value {
-    let request = Request::post(CALL_SERVICE_PATH).header("content-type", "application/json").body(body.into()).expect("request");
+/// Signed as `HOSPITAL` through the gateway, with a fresh nonce.
+async fn post_raw(app: &Router, body: impl Into<Vec<u8>>) -> Value {
+    let body = body.into();
+    let (now, nonce) = (time::OffsetDateTime::now_utc().unix_timestamp(), format!("n{}", NONCE.fetch_add(1, Ordering::Relaxed)));
+    let mut request = Request::post(CALL_SERVICE_PATH).header("content-type", "application/json");
+    for (name, value) in signed_headers(&caller(), now, &nonce, &body) {
+        request = request.header(name, value);
+    }
+    let request = request.body(Body::from(body)).expect("request");
     let (status, value) = send(app, request).await;
     assert_eq!(status, StatusCode::OK, "{value}");
     value
 }
 
+/// A sandbox view, as the operator.
 async fn get(app: &Router, uri: &str) -> (StatusCode, Value) {
-    send(app, Request::get(uri).body(Body::empty()).expect("request")).await
+    let request = Request::get(uri).header("authorization", format!("Bearer {OPERATOR_TOKEN}"));
+    send(app, request.body(Body::empty()).expect("request")).await
 }
 
 fn envelope(infno: &str, msgid: &str, input: Value) -> Value {
@@ -357,7 +379,7 @@ async fn malformed_requests_get_an_envelope_not_a_bare_error() {
     // Numbers where text is expected are read as text.
     let reply = post_raw(
         &app,
-        json!({"infno": 1101, "msgid": 42, "input": {"data": {"psn_cert_type": "01", "certno": ZHANG_SAN_CERTNO}}}).to_string(),
+        json!({"infno": 1101, "msgid": 42, "fixmedins_code": HOSPITAL, "input": {"data": {"psn_cert_type": "01", "certno": ZHANG_SAN_CERTNO}}}).to_string(),
     )
     .await;
     assert_eq!(ok(&reply)["baseinfo"]["psn_no"], json!(ZHANG_SAN));

@@ -71,7 +71,9 @@ pub async fn backup(data_dir: &Path, to: &Path, scope: Scope) -> anyhow::Result<
         }
         copied.push(name.to_string());
     }
-    for (name, source) in other_files(data_dir)? {
+    // A partner's key goes with its journal: a hub-only copy holds neither.
+    let partner_key = |name: &str| [crate::system::BANK_KEY_FILE, crate::system::INSURANCE_KEY_FILE].contains(&name);
+    for (name, source) in other_files(data_dir)?.into_iter().filter(|(name, _)| scope == Scope::Everything || !partner_key(name)) {
         let target = to.join(&name);
         std::fs::copy(&source, &target).with_context(|| format!("cannot copy {}", source.display()))?;
         owner_only(&target, 0o600)?;

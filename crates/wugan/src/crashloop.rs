@@ -190,6 +190,8 @@ struct Parties {
     insurance_url: String,
     bank_url: String,
     bank_secret: String,
+    /// The bank staff's key the audit lists every line with (the hub's key may not).
+    bank_staff_secret: String,
     hub_url: String,
 }
 
@@ -203,9 +205,12 @@ pub async fn run(opts: CrashloopOptions) -> anyhow::Result<Report> {
         insurance_url: format!("http://127.0.0.1:{}", procs::free_port()?),
         bank_url: format!("http://127.0.0.1:{}", procs::free_port()?),
         bank_secret: format!("bank_{}", wugan_hub::pii::DataKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?.to_hex()),
+        bank_staff_secret: format!("staff_{}", wugan_hub::pii::DataKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?.to_hex()),
         hub_url: format!("http://127.0.0.1:{}", procs::free_port()?),
     };
     let http = reqwest::Client::new();
+    // The installation's credentials first: the insurance center's gateway reads its callers there.
+    Credentials::load_or_create(&work.path.join("data"))?;
     let (_insurance, _bank) = start_partners(&opts.exe, &work.path, &persons, &parties, &http).await?;
     let mut hub = Hub::new(&opts.exe, &work.path, &parties);
     hub.start(&http).await?;
@@ -385,7 +390,7 @@ async fn start_partners(exe: &Path, dir: &Path, persons: &Path, p: &Parties, htt
         args: ["bank", "serve", "--listen", &port_of(&p.bank_url), "--bank-code", BANK_CODE, "--data-dir", &path(&dir.join("bank"))]
             .map(String::from)
             .to_vec(),
-        env: vec![("WUGAN_BANK_SECRET".into(), p.bank_secret.clone())],
+        env: vec![("WUGAN_BANK_SECRET".into(), p.bank_secret.clone()), ("WUGAN_BANK_STAFF_SECRET".into(), p.bank_staff_secret.clone())],
         log: dir.join("bank.log"),
     };
     let (mut insurance, mut bank) = (insurance.spawn()?, bank.spawn()?);
@@ -479,7 +484,9 @@ async fn audit(p: &Parties, creds: &Credentials, e: &Evidence, report: &mut Repo
     report.ledger_balanced = ledger.body["balanced"] == json!(true);
 
     let by_mdtrt = shown.values().map(|v| (text(&v["mdtrt_id"]), Some(v["settlement"].clone()).filter(|s| !s.is_null()))).collect();
-    let insurance: Vec<Value> = reqwest::get(format!("{}/sandbox/settlements", p.insurance_url)).await?.json().await?;
+    let sandbox = reqwest::Client::new().get(format!("{}/sandbox/settlements", p.insurance_url));
+    let sandbox = sandbox.bearer_auth(&creds.insurance_gateway.operator_token).send().await?;
+    let insurance: Vec<Value> = sandbox.error_for_status()?.json().await?;
     audit::check_insurance(&by_mdtrt, &insurance, &mut f);
 
     let by_id: HashMap<String, Value> =
@@ -489,9 +496,10 @@ async fn audit(p: &Parties, creds: &Credentials, e: &Evidence, report: &mut Repo
         url: p.bank_url.clone(),
         key_id: creds.bank_key_id.clone(),
         secret: p.bank_secret.clone(),
+        callback_secret: creds.bank_callback_secret.clone(),
     };
     let bank = BankClient::new(endpoint, Duration::from_secs(10));
-    audit::check_bank_lines(&e.agreements, &bank_lines(&bank).await?, &mut f);
+    audit::check_bank_lines(&e.agreements, &bank_lines(&bank, &p.bank_staff_secret).await?, &mut f);
     for agreement in &e.agreements {
         let ops = bank.operations(&agreement.bank_agreement_id).await.map_err(|e| anyhow::anyhow!("bank operations: {e}"))?;
         let ops: Vec<Value> = ops.iter().map(|o| serde_json::to_value(o).unwrap_or_default()).collect();
@@ -502,9 +510,9 @@ async fn audit(p: &Parties, creds: &Credentials, e: &Evidence, report: &mut Repo
     Ok(())
 }
 
-/// Every line the bank keeps (agreement id → status), page by page. Signed as the hub signs, with
-/// the key the run gave both.
-async fn bank_lines(bank: &BankClient) -> anyhow::Result<BTreeMap<String, String>> {
+/// Every line the bank keeps (agreement id → status), page by page: a staff listing, signed with
+/// the staff key the run gave the bank.
+async fn bank_lines(bank: &BankClient, staff_secret: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let mut lines = BTreeMap::new();
     let mut after: Option<String> = None;
@@ -515,7 +523,8 @@ async fn bank_lines(bank: &BankClient) -> anyhow::Result<BTreeMap<String, String
         };
         let (endpoint, timestamp) = (&bank.endpoint, time_now_unix_s());
         let nonce = wugan_bank::signing::new_nonce();
-        let headers = wugan_bank::signing::signed_headers(&endpoint.key_id, &endpoint.secret, "GET", &path, b"", timestamp, &nonce);
+        let key_id = crate::system::BANK_STAFF_KEY_ID;
+        let headers = wugan_bank::signing::signed_headers(key_id, staff_secret, "GET", &path, b"", timestamp, &nonce);
         let mut request = http.get(format!("{}{path}", endpoint.url));
         for (name, value) in headers {
             request = request.header(name, value);

@@ -374,6 +374,12 @@ impl ServeArgs {
         }
         opts.bank_key_id = self.bank_key_id.or(file.bank_key_id);
         opts.bank_secret = std::env::var("WUGAN_BANK_SECRET").ok().filter(|s| !s.is_empty()).or(file.bank_secret);
+        // An external bank's callback secret and an external insurance center's gateway
+        // credentials: from the environment only, like every secret.
+        opts.bank_callback_secret = std::env::var("WUGAN_BANK_CALLBACK_SECRET").ok().filter(|s| !s.is_empty());
+        if let Some(path) = std::env::var_os("WUGAN_INSURANCE_GATEWAY_FILE").filter(|p| !p.is_empty()) {
+            opts.insurance_gateway = Some(system::load_insurance_gateway(std::path::Path::new(&path))?);
+        }
         opts.persons_file = self.persons.or(file.persons);
         opts.insurance_in_data_dir = true;
         // Only from the environment: a flag would show in the process list, a config file sits
@@ -393,6 +399,31 @@ impl ServeArgs {
         };
         Ok(opts)
     }
+}
+
+/// The gateway of `wugan insurance serve`: the file `WUGAN_INSURANCE_GATEWAY_FILE` names, else
+/// the `insurance_gateway` of credentials.json in the data folder (a center beside `wugan serve`'s
+/// hub); without either the center would let nobody in, so it does not start.
+fn insurance_gateway(data_dir: &std::path::Path) -> anyhow::Result<wugan_insurance::Gateway> {
+    let config = match std::env::var_os("WUGAN_INSURANCE_GATEWAY_FILE").filter(|p| !p.is_empty()) {
+        Some(path) => system::load_insurance_gateway(std::path::Path::new(&path))?,
+        None => system::Credentials::insurance_gateway_in(data_dir)?.with_context(|| {
+            format!(
+                "no callers: set WUGAN_INSURANCE_GATEWAY_FILE, or start `wugan serve` once on {} to create credentials.json",
+                data_dir.display()
+            )
+        })?,
+    };
+    wugan_insurance::Gateway::new(config).map_err(|e| anyhow::anyhow!("insurance gateway: {e}"))
+}
+
+/// A standalone partner's journal key: `env` (hex, from a secret store) when set, else the key
+/// file in its data folder (`insurance.key`, `bank.key`), created at the first start.
+fn sealing_key(data_dir: &std::path::Path, env: &str, file: &str) -> anyhow::Result<wugan_insurance::SealKey> {
+    if let Some(hex) = std::env::var(env).ok().filter(|k| !k.trim().is_empty()) {
+        return wugan_insurance::SealKey::from_hex(&hex).map_err(|e| anyhow::anyhow!("{env}: {e}"));
+    }
+    system::partner_key(data_dir, file)
 }
 
 /// `wugan serve`'s rate limits, requests per second: well above what one hospital's HIS sends at its
@@ -451,13 +482,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => wugan_insurance::default_policy(),
             };
             let config = wugan_insurance::InsuranceConfig { admdvs, policy, persons };
+            let gateway = insurance_gateway(&data_dir)?;
             let journal = system::insurance_journal(&data_dir);
             let center = match in_memory {
                 true => wugan_insurance::InsuranceCenter::new(config)?,
-                false => wugan_insurance::InsuranceCenter::open(config, &journal).await?,
+                false => {
+                    wugan_insurance::InsuranceCenter::open(
+                        config,
+                        &journal,
+                        sealing_key(&data_dir, "WUGAN_INSURANCE_DATA_KEY", system::INSURANCE_KEY_FILE)?,
+                    )
+                    .await?
+                }
             };
             let (stop, stopping) = tokio::sync::watch::channel(false);
-            let router = wugan_insurance::router(Arc::new(center.with_faults(faults.faults())));
+            let router = wugan_insurance::router(Arc::new(center.with_faults(faults.faults())), Arc::new(gateway));
             let (addr, server) = system::spawn_server_until(&listen, router, stopping).await?;
             println!("insurance center (national interface) on http://{addr}{}", wugan_hub::insurance_client::CALL_SERVICE_PATH);
             println!("state            {}", if in_memory { "in memory".to_string() } else { journal.display().to_string() });
@@ -472,9 +511,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .ok()
                 .filter(|s| !s.is_empty())
                 .context("set WUGAN_BANK_SECRET to the HMAC secret the hub signs with")?;
+            // Bank staff (freeze, every line listed) only with a staff secret; the hub never has one.
+            let staff = std::env::var("WUGAN_BANK_STAFF_SECRET").ok().filter(|s| !s.is_empty()).map(|secret| {
+                let key_id = std::env::var("WUGAN_BANK_STAFF_KEY_ID").ok().filter(|s| !s.is_empty());
+                wugan_bank::ClientKey { key_id: key_id.unwrap_or_else(|| system::BANK_STAFF_KEY_ID.into()), secret }
+            });
             let config = wugan_bank::BankConfig {
                 bank_code: bank_code.clone(),
                 clients: vec![wugan_bank::ClientKey { key_id, secret }],
+                staff: staff.into_iter().collect(),
                 default_credit_limit_fen: wugan_domain::Fen::yuan(default_credit_limit_yuan),
                 ..Default::default()
             };
@@ -482,7 +527,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut bank = wugan_bank::Bank::new(config).with_faults(faults.faults());
             let db = data_dir.join("bank.db");
             if !in_memory {
-                bank = bank.with_journal(&db).await.context("cannot open the bank's database")?;
+                let key = sealing_key(&data_dir, "WUGAN_BANK_DATA_KEY", system::BANK_KEY_FILE)?;
+                bank = bank.with_journal(&db, key).await.context("cannot open the bank's database")?;
             }
             let bank = Arc::new(bank);
             let (stop, stopping) = tokio::sync::watch::channel(false);

@@ -264,8 +264,10 @@ async fn simulate_in(dir: &Path, opts: &SimulateOptions, started: Instant) -> an
     let (persons, patients) = persons_file(dir, (opts.visits / 10).clamp(10, 2_000), &mut rng)?;
     // The partners run for the whole simulation; only the hub crashes.
     let creds = Credentials::load_or_create(dir)?;
-    let insurance_url =
-        format!("http://{}", system::spawn_server("127.0.0.1:0", system::builtin_insurance(Some(&persons), "440300")?).await?);
+    let insurance_url = format!(
+        "http://{}",
+        system::spawn_server("127.0.0.1:0", system::builtin_insurance(Some(&persons), "440300", &creds.insurance_gateway)?).await?
+    );
     let bank_url = format!(
         "http://{}",
         system::spawn_server("127.0.0.1:0", system::builtin_bank("BANK01", &creds.bank_key_id, &creds.bank_secret)).await?
@@ -450,7 +452,9 @@ async fn audit(sim: &Simulation, insurance_url: &str, bank_url: &str, report: &m
     report.exceptions = hub.iter().filter(|(s, _, _)| s.parked_reason.is_some()).count();
 
     // The insurance center's own settlements (read directly, not through the faulty wire).
-    let theirs: Vec<Value> = reqwest::get(format!("{insurance_url}/sandbox/settlements")).await?.json().await?;
+    let sandbox = reqwest::Client::new().get(format!("{insurance_url}/sandbox/settlements"));
+    let sandbox = sandbox.bearer_auth(&sys.credentials.insurance_gateway.operator_token).send().await?;
+    let theirs: Vec<Value> = sandbox.error_for_status()?.json().await?;
     let mut live_by_mdtrt: HashMap<String, Vec<&Value>> = HashMap::new();
     for t in theirs.iter().filter(|t| t["cancelled"] != json!(true)) {
         live_by_mdtrt.entry(t["mdtrt_id"].as_str().unwrap_or_default().to_string()).or_default().push(t);

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use wugan_domain::Fen;
 use wugan_hub::bank_client::BankEndpoint;
+use wugan_hub::insurance_client::GatewayCredential;
 use wugan_hub::model::Role;
 use wugan_hub::pii::DataKey;
 use wugan_hub::store::Store;
@@ -75,6 +76,19 @@ pub struct Credentials {
     pub hospitals: Vec<HospitalCredential>,
     pub bank_key_id: String,
     pub bank_secret: String,
+    /// What the bank signs its callbacks with: not the request secret, so that one who learns
+    /// either cannot forge the other direction. Missing in files of older versions: generated.
+    #[serde(default)]
+    pub bank_callback_secret: String,
+    /// The built-in bank's staff key (key id `staff`: freeze, unfreeze, list every line), which
+    /// the hub never holds or uses. Missing in files of older versions: generated.
+    #[serde(default)]
+    pub bank_staff_secret: String,
+    /// The insurance gateway's credentials (an app id and secret per hospital and for the hub, and
+    /// the sandbox operator's token), shared by the built-in center and the hub. Missing in files
+    /// of older versions: generated.
+    #[serde(default)]
+    pub insurance_gateway: wugan_insurance::GatewayConfig,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -107,7 +121,48 @@ impl Credentials {
             ],
             bank_key_id: "hub".into(),
             bank_secret: random_token("bank")?,
+            bank_callback_secret: random_token("bankcb")?,
+            bank_staff_secret: random_token("bankstaff")?,
+            insurance_gateway: wugan_insurance::GatewayConfig::default(),
         })
+        .and_then(|mut creds| {
+            creds.complete()?;
+            Ok(creds)
+        })
+    }
+
+    /// Generates what a file of an older version lacks: the bank's callback secret, the gateway's
+    /// operator token, and a gateway credential for every hospital and the hub. Whether anything was added.
+    fn complete(&mut self) -> anyhow::Result<bool> {
+        let mut added = false;
+        for (secret, prefix) in [(&mut self.bank_callback_secret, "bankcb"), (&mut self.bank_staff_secret, "bankstaff")] {
+            if secret.is_empty() {
+                *secret = random_token(prefix)?;
+                added = true;
+            }
+        }
+        let gateway = &mut self.insurance_gateway;
+        if gateway.operator_token.is_empty() {
+            gateway.operator_token = random_token("insop")?;
+            added = true;
+        }
+        let codes = self.hospitals.iter().map(|h| h.code.as_str()).chain([wugan_hub::insurance_client::HUB_FIXMEDINS_CODE]);
+        for code in codes {
+            if !gateway.callers.iter().any(|c| c.fixmedins_code == code) {
+                let (app_id, secret) = (format!("app_{code}"), random_token("ins")?);
+                gateway.callers.push(wugan_insurance::CallerCredential { fixmedins_code: code.to_string(), app_id, secret });
+                added = true;
+            }
+        }
+        Ok(added)
+    }
+
+    /// The hub's side of the insurance gateway's credentials.
+    pub fn hub_gateway_credentials(gateway: &wugan_insurance::GatewayConfig) -> Vec<GatewayCredential> {
+        let callers = gateway.callers.iter();
+        callers
+            .map(|c| GatewayCredential { fixmedins_code: c.fixmedins_code.clone(), app_id: c.app_id.clone(), secret: c.secret.clone() })
+            .collect()
     }
 
     /// Loads `credentials.json` from the data folder, creating it on first run.
@@ -116,20 +171,61 @@ impl Credentials {
         if path.exists() {
             owner_only(&path, 0o600)?;
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            return serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()));
+            let mut creds: Credentials = serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
+            if creds.complete()? {
+                // Written aside and renamed: a crash leaves the old file or the new one, never half.
+                let aside = data_dir.join("credentials.json.new");
+                let _ = std::fs::remove_file(&aside);
+                write_private(&aside, &creds)?;
+                std::fs::rename(&aside, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+            }
+            return Ok(creds);
         }
         let creds = Credentials::generate()?;
         private_dir(data_dir)?;
-        // Owner-only from its creation: there is no moment at which another user could read it.
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        std::io::Write::write_all(&mut file, serde_json::to_string_pretty(&creds)?.as_bytes())?;
+        write_private(&path, &creds)?;
         Ok(creds)
     }
+
+    /// The insurance gateway's credentials in a data folder's credentials.json, if there is one
+    /// (`wugan insurance serve` on the hub's folder); nothing is created.
+    pub fn insurance_gateway_in(data_dir: &Path) -> anyhow::Result<Option<wugan_insurance::GatewayConfig>> {
+        let path = data_dir.join("credentials.json");
+        if !path.exists() {
+            return Ok(None);
+        }
+        owner_only(&path, 0o600)?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let creds: Credentials = serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
+        Ok(Some(creds.insurance_gateway).filter(|g| !g.callers.is_empty()))
+    }
 }
+
+/// Owner-only from its creation: there is no moment at which another user could read it.
+fn write_private(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    std::io::Write::write_all(&mut file, serde_json::to_string_pretty(value)?.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Reads an insurance gateway file (`WUGAN_INSURANCE_GATEWAY_FILE`: the same document as the
+/// `insurance_gateway` of credentials.json); it holds secrets, so it must be the owner's only.
+pub fn load_insurance_gateway(path: &Path) -> anyhow::Result<wugan_insurance::GatewayConfig> {
+    owner_only(path, 0o600)?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let gateway: wugan_insurance::GatewayConfig =
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
+    gateway.validate().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(gateway)
+}
+
+/// The key id of the built-in bank's staff key.
+pub const BANK_STAFF_KEY_ID: &str = "staff";
 
 /// Where the hub finds its partners and its database. `None` means "start a built-in one".
 #[derive(Clone, Default)]
@@ -148,6 +244,11 @@ pub struct SystemOptions {
     /// Key id and secret the hub signs bank requests with, for an external bank.
     pub bank_key_id: Option<String>,
     pub bank_secret: Option<String>,
+    /// The secret an external bank signs its callbacks with (`WUGAN_BANK_CALLBACK_SECRET`).
+    pub bank_callback_secret: Option<String>,
+    /// The insurance gateway's credentials for an external center (`WUGAN_INSURANCE_GATEWAY_FILE`);
+    /// `None` uses credentials.json's.
+    pub insurance_gateway: Option<wugan_insurance::GatewayConfig>,
     /// The personal-data key (`WUGAN_DATA_KEY`, hex); `None` uses the one in credentials.json.
     pub data_key_hex: Option<String>,
     /// Faults injected on the wire between the hub and each partner (tests and `simulate`).
@@ -203,17 +304,57 @@ pub struct System {
 }
 
 /// A built-in insurance center in memory (a restart forgets it: `simulate`, tests).
-pub fn builtin_insurance(persons_file: Option<&Path>, admdvs: &str) -> anyhow::Result<axum::Router> {
+pub fn builtin_insurance(
+    persons_file: Option<&Path>,
+    admdvs: &str,
+    gateway: &wugan_insurance::GatewayConfig,
+) -> anyhow::Result<axum::Router> {
     let center = wugan_insurance::InsuranceCenter::new(builtin_insurance_config(persons_file, admdvs)?)?;
-    Ok(wugan_insurance::router(Arc::new(center)))
+    Ok(wugan_insurance::router(Arc::new(center), insurance_gateway(gateway)?))
+}
+
+fn insurance_gateway(gateway: &wugan_insurance::GatewayConfig) -> anyhow::Result<Arc<wugan_insurance::Gateway>> {
+    let gateway = wugan_insurance::Gateway::new(gateway.clone()).map_err(|e| anyhow::anyhow!("insurance gateway: {e}"))?;
+    Ok(Arc::new(gateway))
 }
 
 /// A built-in insurance center on its journal in `data_dir` ([`insurance_journal`]), which it
 /// replays at start: a restart changes nothing a caller can see.
-pub async fn builtin_insurance_in(data_dir: &Path, persons_file: Option<&Path>, admdvs: &str) -> anyhow::Result<axum::Router> {
+pub async fn builtin_insurance_in(
+    data_dir: &Path,
+    persons_file: Option<&Path>,
+    admdvs: &str,
+    gateway: &wugan_insurance::GatewayConfig,
+) -> anyhow::Result<axum::Router> {
     let config = builtin_insurance_config(persons_file, admdvs)?;
-    let center = wugan_insurance::InsuranceCenter::open(config, &insurance_journal(data_dir)).await?;
-    Ok(wugan_insurance::router(Arc::new(center)))
+    let key = partner_key(data_dir, INSURANCE_KEY_FILE)?;
+    let center = wugan_insurance::InsuranceCenter::open(config, &insurance_journal(data_dir), key).await?;
+    Ok(wugan_insurance::router(Arc::new(center), insurance_gateway(gateway)?))
+}
+
+/// The files of a data folder holding the partners' sealing keys (hex, 0600).
+pub const INSURANCE_KEY_FILE: &str = "insurance.key";
+pub const BANK_KEY_FILE: &str = "bank.key";
+
+/// A built-in partner's key for sealing its journal, kept in `data_dir/file` (created 0600 with a
+/// fresh key at the first start; a copy of the folder, `wugan backup`, takes it along). Apart from
+/// the hub's data key: a partner is another party.
+pub fn partner_key(data_dir: &Path, file: &str) -> anyhow::Result<wugan_seal::SealKey> {
+    let path = data_dir.join(file);
+    if !path.exists() {
+        private_dir(data_dir)?;
+        let key = wugan_seal::SealKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut out = options.open(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        std::io::Write::write_all(&mut out, key.to_hex().as_bytes())?;
+        out.sync_all()?;
+    }
+    owner_only(&path, 0o600)?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    wugan_seal::SealKey::from_hex(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Where an insurance center keeps its journal in a data folder.
@@ -237,15 +378,16 @@ pub fn builtin_bank_with_clock(bank_code: &str, key_id: &str, secret: &str, cloc
     builtin_bank_full(bank_code, key_id, secret, clock, None)
 }
 
-/// A built-in bank that also rings the hub's doorbell at `callback_url` when its events change.
+/// A built-in bank that also rings the hub's doorbell when its events change (signed with the
+/// callback's own secret).
 pub fn builtin_bank_full(
     bank_code: &str,
     key_id: &str,
     secret: &str,
     clock: Arc<dyn wugan_bank::Clock>,
-    callback_url: Option<String>,
+    callback: Option<wugan_bank::Callback>,
 ) -> axum::Router {
-    let config = builtin_bank_config(bank_code, key_id, secret, callback_url);
+    let config = builtin_bank_config(bank_code, key_id, secret, callback, Vec::new());
     wugan_bank::router(Arc::new(wugan_bank::Bank::with_billing_clock(config, clock)))
 }
 
@@ -255,19 +397,29 @@ pub async fn builtin_bank_on_disk(
     key_id: &str,
     secret: &str,
     clock: Arc<dyn wugan_bank::Clock>,
-    callback_url: Option<String>,
+    callback: Option<wugan_bank::Callback>,
     db_path: &Path,
+    key: wugan_seal::SealKey,
 ) -> anyhow::Result<axum::Router> {
-    let config = builtin_bank_config(bank_code, key_id, secret, callback_url);
-    let bank = wugan_bank::Bank::with_billing_clock(config, clock).with_journal(db_path).await?;
+    let config = builtin_bank_config(bank_code, key_id, secret, callback, Vec::new());
+    let bank = wugan_bank::Bank::with_billing_clock(config, clock).with_journal(db_path, key).await?;
     Ok(wugan_bank::router(Arc::new(bank)))
 }
 
-fn builtin_bank_config(bank_code: &str, key_id: &str, secret: &str, callback_url: Option<String>) -> wugan_bank::BankConfig {
+/// The built-in bank: the hub its one client; staff keys only where given (`wugan serve`:
+/// credentials.json's `bank_staff_secret`).
+fn builtin_bank_config(
+    bank_code: &str,
+    key_id: &str,
+    secret: &str,
+    callback: Option<wugan_bank::Callback>,
+    staff: Vec<wugan_bank::ClientKey>,
+) -> wugan_bank::BankConfig {
     wugan_bank::BankConfig {
         bank_code: bank_code.to_string(),
         clients: vec![wugan_bank::ClientKey { key_id: key_id.to_string(), secret: secret.to_string() }],
-        callback: callback_url.map(|url| wugan_bank::Callback { url, secret: secret.to_string() }),
+        staff,
+        callback,
         ..Default::default()
     }
 }
@@ -282,6 +434,12 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     if let Some(secret) = &opts.bank_secret {
         credentials.bank_secret = secret.clone();
     }
+    if let Some(secret) = &opts.bank_callback_secret {
+        credentials.bank_callback_secret = secret.clone();
+    }
+    if let Some(gateway) = &opts.insurance_gateway {
+        credentials.insurance_gateway = gateway.clone();
+    }
     // The hub's address is fixed first, so that a built-in bank knows where to ring its doorbell.
     let hub_listener =
         tokio::net::TcpListener::bind(&opts.hub_listen).await.with_context(|| format!("cannot listen on {}", opts.hub_listen))?;
@@ -291,9 +449,10 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         Some(url) => url.clone(),
         None => {
             let (persons, admdvs) = (opts.persons_file.as_deref(), &opts.admdvs);
+            let gateway = &credentials.insurance_gateway;
             let insurance = match opts.insurance_in_data_dir {
-                true => builtin_insurance_in(&opts.data_dir, persons, admdvs).await?,
-                false => builtin_insurance(persons, admdvs)?,
+                true => builtin_insurance_in(&opts.data_dir, persons, admdvs, gateway).await?,
+                false => builtin_insurance(persons, admdvs, gateway)?,
             };
             format!("http://{}", graceful.partner("127.0.0.1:0", insurance, opts.edge.server).await?)
         }
@@ -302,18 +461,24 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         Some(url) => url.clone(),
         None => {
             let clock = opts.bank_clock.clone().unwrap_or_else(|| Arc::new(wugan_bank::SystemClock));
-            let callback = Some(format!("http://{hub_addr}/api/v1/bank-callbacks/{}", opts.bank_code));
+            let url = format!("http://{hub_addr}/api/v1/bank-callbacks/{}", opts.bank_code);
+            let callback = Some(wugan_bank::Callback { url, secret: credentials.bank_callback_secret.clone() });
             let (code, key_id, secret) = (&opts.bank_code, &credentials.bank_key_id, &credentials.bank_secret);
+            let staff = vec![wugan_bank::ClientKey { key_id: BANK_STAFF_KEY_ID.into(), secret: credentials.bank_staff_secret.clone() }];
             let bank = match opts.persist_bank {
                 true => {
                     let db = opts.data_dir.join("bank.db");
-                    let config = builtin_bank_config(code, key_id, secret, callback);
-                    let bank = wugan_bank::Bank::with_billing_clock(config, clock).with_journal(&db).await;
+                    let config = builtin_bank_config(code, key_id, secret, callback, staff);
+                    let key = partner_key(&opts.data_dir, BANK_KEY_FILE)?;
+                    let bank = wugan_bank::Bank::with_billing_clock(config, clock).with_journal(&db, key).await;
                     let bank = Arc::new(bank.context("cannot start the built-in bank")?);
                     graceful.bank = Some(bank.clone());
                     wugan_bank::router(bank)
                 }
-                false => builtin_bank_full(code, key_id, secret, clock, callback),
+                false => {
+                    let config = builtin_bank_config(code, key_id, secret, callback, staff);
+                    wugan_bank::router(Arc::new(wugan_bank::Bank::with_billing_clock(config, clock)))
+                }
             };
             format!("http://{}", graceful.partner("127.0.0.1:0", bank, opts.edge.server).await?)
         }
@@ -351,11 +516,13 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     let config = HubConfig {
         admdvs: opts.admdvs.clone(),
         insurance_url: hub_insurance_url,
+        insurance_credentials: Credentials::hub_gateway_credentials(&credentials.insurance_gateway),
         banks: vec![BankEndpoint {
             bank_code: opts.bank_code.clone(),
             url: hub_bank_url,
             key_id: credentials.bank_key_id.clone(),
             secret: credentials.bank_secret.clone(),
+            callback_secret: credentials.bank_callback_secret.clone(),
         }],
         default_credit_limit: Fen::yuan(5_000),
         partner_timeout: Duration::from_secs(10),

@@ -98,7 +98,11 @@ async fn the_built_in_partners_journals_are_copied_during_traffic_and_restore_wh
     tokio::time::sleep(Duration::from_millis(300)).await; // a few visits in
     let copy = opts.data_dir.join("backup");
     let copied = backup(&opts.data_dir, &copy, Scope::Everything).await.expect("backup while serving, partners included");
-    assert_eq!(copied, ["hub.db", "bank.db", "insurance.db", "credentials.json"]);
+    assert_eq!(
+        copied,
+        ["hub.db", "bank.db", "insurance.db", "bank.key", "credentials.json", "insurance.key"],
+        "a partner's key goes with its journal"
+    );
     let _ = stop.send(true);
     let settled_during = traffic.await.expect("the traffic ran");
     assert!(settled_during > 0, "visits were settled around the backup");

@@ -44,7 +44,8 @@ async fn the_built_in_bank_of_wugan_serve_is_kept_in_the_data_folder() {
     assert!(statements.ok(), "{statements:?}");
 
     let image = crash_image(&opts.data_dir, &opts.data_dir.join("crash-image"));
-    let bank = wugan_bank::Bank::new(wugan_bank::BankConfig::default()).with_journal(&image).await.expect("the copy opens");
+    let key = wugan::system::partner_key(&opts.data_dir, wugan::system::BANK_KEY_FILE).expect("the bank's key");
+    let bank = wugan_bank::Bank::new(wugan_bank::BankConfig::default()).with_journal(&image, key).await.expect("the copy opens");
     let lines = bank.query(|book| Ok(book.agreements(None, None, 10))).await.expect("lines").agreements;
     assert_eq!(lines.len(), 1, "{lines:?}");
     let account = bank.query(|book| book.credit_account(&lines[0].agreement_id)).await.expect("the line's account");

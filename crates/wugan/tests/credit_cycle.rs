@@ -62,8 +62,7 @@ impl World {
 
     /// The sample employee's personal-account balance, as the insurance center's own books say.
     async fn personal_account_fen(&self) -> i64 {
-        let url = format!("{}/sandbox/persons/44030000000000000001", self.sys.insurance_url);
-        let person: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+        let person = common::insurance_sandbox(&self.sys, "/sandbox/persons/44030000000000000001").await;
         wugan_domain::Fen::from_json_yuan(&person["balc"]).unwrap().unwrap().0
     }
 }
@@ -220,7 +219,8 @@ impl World {
         let c = &self.sys.credentials;
         let nonce = wugan_bank::signing::new_nonce();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let headers = wugan_bank::signing::signed_headers(&c.bank_key_id, &c.bank_secret, "POST", &path, &body, now, &nonce);
+        let staff = wugan::system::BANK_STAFF_KEY_ID;
+        let headers = wugan_bank::signing::signed_headers(staff, &c.bank_staff_secret, "POST", &path, &body, now, &nonce);
         let mut request =
             reqwest::Client::new().post(format!("{}{path}", self.sys.bank_url)).header("content-type", "application/json").body(body);
         for (name, value) in headers {

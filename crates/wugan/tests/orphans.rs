@@ -26,15 +26,29 @@ impl Clock for HandClock {
 #[tokio::test]
 async fn a_bank_line_no_agreement_names_is_closed_after_the_grace_period() {
     let bank_url = format!("http://{}", spawn_server("127.0.0.1:0", builtin_bank("BANK01", "hub", "s3cret")).await.unwrap());
-    let insurance_url = format!("http://{}", spawn_server("127.0.0.1:0", builtin_insurance(None, "440300").unwrap()).await.unwrap());
+    let hub = wugan_insurance::CallerCredential {
+        fixmedins_code: wugan_hub::insurance_client::HUB_FIXMEDINS_CODE.into(),
+        app_id: "app-hub".into(),
+        secret: "hub-gateway-secret".into(),
+    };
+    let gateway = wugan_insurance::GatewayConfig { callers: vec![hub], operator_token: String::new() };
+    let insurance = builtin_insurance(None, "440300", &gateway).unwrap();
+    let insurance_url = format!("http://{}", spawn_server("127.0.0.1:0", insurance).await.unwrap());
     let clock = Arc::new(HandClock(Mutex::new(time::OffsetDateTime::now_utc())));
     let db = std::env::temp_dir().join(format!("wugan-orphans-{}.db", uuid::Uuid::new_v4().simple()));
     let store = Store::connect(&format!("sqlite://{}?mode=rwc", db.display())).await.unwrap().with_clock(clock.clone());
     store.migrate().await.unwrap();
-    let endpoint = BankEndpoint { bank_code: "BANK01".into(), url: bank_url, key_id: "hub".into(), secret: "s3cret".into() };
+    let endpoint = BankEndpoint {
+        bank_code: "BANK01".into(),
+        url: bank_url,
+        key_id: "hub".into(),
+        secret: "s3cret".into(),
+        callback_secret: "no-callbacks-here".into(),
+    };
     let config = HubConfig {
         admdvs: "440300".into(),
         insurance_url,
+        insurance_credentials: wugan::system::Credentials::hub_gateway_credentials(&gateway),
         banks: vec![endpoint.clone()],
         default_credit_limit: Fen::yuan(5_000),
         partner_timeout: Duration::from_secs(10),

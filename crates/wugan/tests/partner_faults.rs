@@ -48,7 +48,7 @@ async fn run_case(step: &str, fault: Fault) {
     let (sys, operator, his, plan, _dir) = system_with_fault(step, fault).await;
     let case = format!("{fault:?} at {step}");
 
-    let balc_before = sandbox_person(&sys.insurance_url).await["balc"].clone();
+    let balc_before = sandbox_person(&sys).await["balc"].clone();
     let agreement = operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
     assert!(agreement.ok(), "{case}: {agreement:?}");
     let visit = until_answered(
@@ -74,14 +74,14 @@ async fn run_case(step: &str, fault: Fault) {
     assert!(bank > 0, "{case}: the bank paid part");
 
     // The partners' own records: one settlement at the insurance center, one charge at the bank.
-    let settlements: Value = reqwest::get(format!("{}/sandbox/settlements", sys.insurance_url)).await.unwrap().json().await.unwrap();
+    let settlements = common::insurance_sandbox(&sys, "/sandbox/settlements").await;
     let list = settlements.as_array().or_else(|| settlements["settlements"].as_array()).cloned().unwrap_or_default();
     let live: Vec<&Value> = list.iter().filter(|x| x["cancelled"] != json!(true)).collect();
     assert_eq!(live.len(), 1, "{case}: exactly one insurance settlement: {settlements}");
     let line =
         operator.get(&format!("/api/v1/agreements/{}", agreement.body["id"].as_str().unwrap())).await.unwrap().body["payment"].clone();
     assert_eq!((line["used_fen"].as_i64(), line["held_fen"].as_i64()), (Some(bank), Some(0)), "{case}: charged once, no hold left");
-    let balc_after = sandbox_person(&sys.insurance_url).await["balc"].clone();
+    let balc_after = sandbox_person(&sys).await["balc"].clone();
     assert_ne!(balc_before, balc_after, "{case}");
     let ledger = operator.get("/api/v1/ledger").await.unwrap().body;
     assert_eq!(ledger["balanced"], json!(true), "{case}");
@@ -90,8 +90,8 @@ async fn run_case(step: &str, fault: Fault) {
     assert_eq!(injected, 1, "{case}: the fault was injected");
 }
 
-async fn sandbox_person(insurance_url: &str) -> Value {
-    reqwest::get(format!("{insurance_url}/sandbox/persons/{EMPLOYEE_PSN_NO}")).await.unwrap().json().await.unwrap()
+async fn sandbox_person(sys: &system::System) -> Value {
+    common::insurance_sandbox(sys, &format!("/sandbox/persons/{EMPLOYEE_PSN_NO}")).await
 }
 
 #[tokio::test]
@@ -130,13 +130,13 @@ async fn a_personal_account_repayment_survives_every_fault_and_moves_the_money_o
         for fault in FAULTS {
             let case = format!("{fault:?} at {step}");
             let (sys, operator, id, plan, _dir) = repayment_world(step, *fault).await;
-            let balc_before = fen(&sandbox_person(&sys.insurance_url).await["balc"]);
+            let balc_before = fen(&sandbox_person(&sys).await["balc"]);
             let debt_before = debt(&operator, &id).await;
             let path = format!("/api/v1/agreements/{id}/repayments");
             let paid = until_answered(&operator, &path, "repay", &json!({"amount_fen": 50_000, "source": "personal_account"})).await;
             assert!(paid.ok(), "{case}: {paid:?}");
             assert_eq!(plan.counts().1, 1, "{case}: the fault was injected");
-            assert_eq!(fen(&sandbox_person(&sys.insurance_url).await["balc"]), balc_before - 50_000, "{case}: debited once");
+            assert_eq!(fen(&sandbox_person(&sys).await["balc"]), balc_before - 50_000, "{case}: debited once");
             assert_eq!(debt(&operator, &id).await, debt_before - 50_000, "{case}: repaid once");
             let ledger = operator.get("/api/v1/ledger").await.unwrap().body;
             assert_eq!(ledger["balanced"], json!(true), "{case}");
@@ -152,13 +152,13 @@ async fn a_repayment_the_bank_refuses_after_the_debit_is_returned_to_the_persona
     for (step, fault) in [("POST repayments", Fault::Refuse), ("9901", Fault::LoseReply)] {
         let case = format!("{fault:?} at {step}");
         let (sys, operator, id, _plan, _dir) = repayment_world(step, fault).await;
-        let balc_before = fen(&sandbox_person(&sys.insurance_url).await["balc"]);
+        let balc_before = fen(&sandbox_person(&sys).await["balc"]);
         let owed = debt(&operator, &id).await;
         let path = format!("/api/v1/agreements/{id}/repayments");
         let body = json!({"amount_fen": 50_000, "source": "personal_account"});
         let first = operator.post_with_key(&path, "repay", &body).await.unwrap();
         assert_eq!(first.status, 503, "{case}: {first:?}");
-        assert_eq!(fen(&sandbox_person(&sys.insurance_url).await["balc"]), balc_before - 50_000, "{case}: the account was debited");
+        assert_eq!(fen(&sandbox_person(&sys).await["balc"]), balc_before - 50_000, "{case}: the account was debited");
         // The operator sees the money between the two partners.
         let queue = operator.get("/api/v1/exceptions").await.unwrap().body;
         assert_eq!(queue["repayments"].as_array().map(Vec::len), Some(1), "{case}: {queue}");
@@ -170,7 +170,7 @@ async fn a_repayment_the_bank_refuses_after_the_debit_is_returned_to_the_persona
         let retried = operator.post_with_key(&path, "repay", &body).await.unwrap();
         assert_eq!(retried.code(), Some("bank_refused"), "{case}: {retried:?}");
         assert!(retried.message().contains("restored"), "{case}: {}", retried.message());
-        assert_eq!(fen(&sandbox_person(&sys.insurance_url).await["balc"]), balc_before, "{case}: the debit was undone");
+        assert_eq!(fen(&sandbox_person(&sys).await["balc"]), balc_before, "{case}: the debit was undone");
         assert_eq!(debt(&operator, &id).await, 0, "{case}");
         assert_eq!(operator.get("/api/v1/exceptions").await.unwrap().body["repayments"], json!([]), "{case}");
         let ledger = operator.get("/api/v1/ledger").await.unwrap().body;
@@ -284,4 +284,44 @@ async fn a_hold_that_expires_before_its_capture_leaves_an_explicit_bill_and_no_h
     let exceptions = operator.get("/api/v1/exceptions").await.unwrap().body;
     assert_eq!(exceptions["exceptions"], json!([]), "{exceptions}");
     assert_eq!(plan.counts().1, 1, "the fault was injected");
+}
+
+#[tokio::test]
+async fn an_insurance_gateway_that_rejects_the_hubs_signature_has_not_refused_the_patient() {
+    // Issue 12. The insurance center's gateway knows each hospital by its app id and secret.
+    let (mut opts, _dir) = common::fresh_options("stale-gateway").await;
+    let bank = system::spawn_server("127.0.0.1:0", system::builtin_bank("BANK01", "hub", "bank-secret")).await.unwrap();
+    opts.bank_url = Some(format!("http://{bank}"));
+    let (sys, operator, his) = hub_signing_with(&opts, "bank-secret").await;
+    opts.insurance_url = Some(sys.insurance_url.clone());
+    let gateway = sys.credentials.insurance_gateway.clone();
+    let agreement = operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
+    assert!(agreement.ok(), "{agreement:?}");
+    let visit_id = his.register("MZ1", "01", EMPLOYEE_TOKEN).await.unwrap().body["id"].as_str().unwrap().to_string();
+    assert!(his.upload_fees(&visit_id, &[fee_line("1", "013100000010000", "150.00", "8", "1200.00")]).await.unwrap().ok());
+    sys.stop();
+    drop(sys);
+
+    // The hub restarts with stale gateway secrets: the gateway refuses every call (401, the
+    // platform's infcode -1 shape). That is no decision about the patient: the click waits.
+    let mut stale = gateway.clone();
+    stale.callers.iter_mut().for_each(|c| c.secret = format!("stale-{}", c.secret));
+    opts.insurance_gateway = Some(stale);
+    let (sys, _, his) = hub_signing_with(&opts, "bank-secret").await;
+    let click = his.post_with_key(&format!("/api/v1/visits/{visit_id}/settlement"), "the-click", &json!({})).await.unwrap();
+    assert_eq!(click.status, 503, "{click:?}");
+    assert!(click.message().contains("gateway"), "{}", click.message());
+    let settlement = his.get(&format!("/api/v1/visits/{visit_id}")).await.unwrap().body["settlement"].clone();
+    assert_ne!(settlement["state"], "failed", "{settlement}");
+    sys.stop();
+    drop(sys);
+
+    // With the right secrets again, the same click settles, once.
+    opts.insurance_gateway = Some(gateway);
+    let (sys, _, his) = hub_signing_with(&opts, "bank-secret").await;
+    let click = his.post_with_key(&format!("/api/v1/visits/{visit_id}/settlement"), "the-click", &json!({})).await.unwrap();
+    assert!(click.ok(), "{click:?}");
+    assert_eq!(click.body["state"], "settled", "{}", click.body);
+    let settlements = common::insurance_sandbox(&sys, "/sandbox/settlements").await;
+    assert_eq!(settlements.as_array().map(Vec::len), Some(1), "{settlements}");
 }

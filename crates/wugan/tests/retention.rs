@@ -26,6 +26,7 @@ async fn stored_answers_are_kept_a_day_and_msgid_blocks_of_past_days_are_dropped
     let config = HubConfig {
         admdvs: "440300".into(),
         insurance_url: "http://127.0.0.1:1".into(),
+        insurance_credentials: vec![],
         banks: vec![],
         default_credit_limit: Fen::yuan(5_000),
         partner_timeout: Duration::from_secs(1),

@@ -70,7 +70,7 @@ impl World {
     }
 
     async fn insurance_person(&self, psn_no: &str) -> Value {
-        reqwest::get(format!("{}/sandbox/persons/{psn_no}", self.sys.insurance_url)).await.unwrap().json().await.unwrap()
+        common::insurance_sandbox(&self.sys, &format!("/sandbox/persons/{psn_no}")).await
     }
 }
 

@@ -42,19 +42,33 @@ struct World {
     db: std::path::PathBuf,
     clock: Arc<HandClock>,
     data_key: String,
+    gateway: wugan_insurance::GatewayConfig,
 }
 
 impl World {
     async fn new() -> World {
         let bank_url = format!("http://{}", spawn_server("127.0.0.1:0", builtin_bank("BANK01", "hub", "s3cret")).await.unwrap());
-        let insurance_url = format!("http://{}", spawn_server("127.0.0.1:0", builtin_insurance(None, "440300").unwrap()).await.unwrap());
+        let hub = wugan_insurance::CallerCredential {
+            fixmedins_code: wugan_hub::insurance_client::HUB_FIXMEDINS_CODE.into(),
+            app_id: "app-hub".into(),
+            secret: "hub-gateway-secret".into(),
+        };
+        let gateway = wugan_insurance::GatewayConfig { callers: vec![hub], operator_token: String::new() };
+        let insurance = builtin_insurance(None, "440300", &gateway).unwrap();
+        let insurance_url = format!("http://{}", spawn_server("127.0.0.1:0", insurance).await.unwrap());
         let db = std::env::temp_dir().join(format!("wugan-signups-{}.db", uuid::Uuid::new_v4().simple()));
         let clock = Arc::new(HandClock(Mutex::new(time::OffsetDateTime::now_utc())));
-        World { bank_url, insurance_url, db, clock, data_key: DataKey::generate().unwrap().to_hex() }
+        World { bank_url, insurance_url, db, clock, data_key: DataKey::generate().unwrap().to_hex(), gateway }
     }
 
     fn endpoint(&self, url: &str) -> BankEndpoint {
-        BankEndpoint { bank_code: "BANK01".into(), url: url.to_string(), key_id: "hub".into(), secret: "s3cret".into() }
+        BankEndpoint {
+            bank_code: "BANK01".into(),
+            url: url.to_string(),
+            key_id: "hub".into(),
+            secret: "s3cret".into(),
+            callback_secret: "no-callbacks-here".into(),
+        }
     }
 
     /// A hub process on the world's database, reaching the bank at `bank_url`.
@@ -64,6 +78,7 @@ impl World {
         let config = HubConfig {
             admdvs: "440300".into(),
             insurance_url: self.insurance_url.clone(),
+            insurance_credentials: wugan::system::Credentials::hub_gateway_credentials(&self.gateway),
             banks: vec![self.endpoint(bank_url)],
             default_credit_limit: Fen::yuan(5_000),
             partner_timeout: Duration::from_secs(5),

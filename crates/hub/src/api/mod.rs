@@ -473,7 +473,7 @@ async fn bank_callback(State(app): State<Arc<App>>, headers: HeaderMap, Path(ban
     };
     let signature = headers.get(signing::HEADER_CALLBACK_SIGNATURE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if signing::verify_callback(&bank.endpoint.secret, signature, &body, now, signing::CALLBACK_TOLERANCE_S).is_err() {
+    if signing::verify_callback(&bank.endpoint.callback_secret, signature, &body, now, signing::CALLBACK_TOLERANCE_S).is_err() {
         return AppError::Unauthorized { code: "bad_signature", message: "the callback's signature does not verify".into() }
             .into_response();
     }

@@ -43,6 +43,9 @@ pub struct HubConfig {
     /// 就医地医保区划 of the region this hub serves.
     pub admdvs: String,
     pub insurance_url: String,
+    /// The insurance platform's gateway credentials, one per hospital and one for the hub itself
+    /// (`insurance_client::HUB_FIXMEDINS_CODE`).
+    pub insurance_credentials: Vec<crate::insurance_client::GatewayCredential>,
     pub banks: Vec<BankEndpoint>,
     /// Credit limit asked for at signing when the patient names none (5,000 yuan).
     pub default_credit_limit: Fen,
@@ -69,7 +72,7 @@ fn new_id(prefix: &str) -> String {
 
 /// The hub's own identity in envelopes it sends without a hospital (signing up a patient).
 fn hub_institution() -> Institution {
-    Institution { fixmedins_code: "WUGANHUB0000".into(), fixmedins_name: "wugan hub".into() }
+    Institution { fixmedins_code: crate::insurance_client::HUB_FIXMEDINS_CODE.into(), fixmedins_name: "wugan hub".into() }
 }
 
 fn hospital_institution(code: &str) -> Institution {
@@ -101,8 +104,14 @@ impl App {
         let routes: Vec<(String, &'static str)> = crate::api::route_table().into_iter().map(|(m, p, _)| (m.to_string(), p)).collect();
         let bank_codes: Vec<String> = config.banks.iter().map(|b| b.bank_code.clone()).collect();
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(&routes, &bank_codes));
-        let insurance = InsuranceClient::new(&config.insurance_url, &config.admdvs, config.partner_timeout, store.clock.clone())
-            .metered(metrics.clone());
+        let insurance = InsuranceClient::new(
+            &config.insurance_url,
+            &config.admdvs,
+            config.partner_timeout,
+            store.clock.clone(),
+            &config.insurance_credentials,
+        )
+        .metered(metrics.clone());
         let banks = config
             .banks
             .iter()

@@ -175,6 +175,7 @@ mod tests {
         let config = HubConfig {
             admdvs: "440300".into(),
             insurance_url: "http://127.0.0.1:9".into(),
+            insurance_credentials: Vec::new(),
             banks: Vec::new(),
             default_credit_limit: Fen::yuan(5_000),
             partner_timeout: Duration::from_secs(1),

@@ -11,6 +11,7 @@ impl Drop for TempDir {
     }
 }
 
+#[allow(dead_code)]
 async fn fresh_database_url() -> Option<String> {
     let admin = std::env::var("WUGAN_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
     sqlx::any::install_default_drivers();
@@ -23,9 +24,19 @@ async fn fresh_database_url() -> Option<String> {
 }
 
 /// Options for a fresh local system in its own folder (removed when the `TempDir` drops).
+#[allow(dead_code)] // not every test binary starts from fresh options
 pub async fn fresh_options(label: &str) -> (SystemOptions, TempDir) {
     let dir = std::env::temp_dir().join(format!("wugan-{label}-{}", uuid::Uuid::new_v4().simple()));
     let mut opts = SystemOptions::local(dir.clone());
     opts.database_url = fresh_database_url().await;
     (opts, TempDir(dir))
+}
+
+/// A sandbox view of the insurance center's own records (`/sandbox/…`), as its operator.
+#[allow(dead_code)] // not every test binary reads the sandbox
+pub async fn insurance_sandbox(sys: &wugan::system::System, path: &str) -> serde_json::Value {
+    let url = format!("{}{path}", sys.insurance_url);
+    let token = &sys.credentials.insurance_gateway.operator_token;
+    let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.expect("the insurance center answers");
+    response.json().await.expect("a JSON view")
 }
