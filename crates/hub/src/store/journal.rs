@@ -38,7 +38,7 @@ impl Store {
 
 /// Writes one transfer and moves the two accounts' totals, inside the caller's transaction.
 /// A transfer id already in the ledger is skipped if identical (a retried step) and refused if not.
-pub(super) async fn post_transfer(tx: &mut sqlx::Transaction<'_, sqlx::Any>, t: &Transfer, at: &str) -> StoreResult<()> {
+pub(super) async fn post_transfer(c: &mut AnyConnection, t: &Transfer, at: &str) -> StoreResult<()> {
     ledger::validate(t)?;
     let inserted = sqlx::query(
         "INSERT INTO ledger_transfers (id, debit_account, credit_account, amount_fen, kind, pending_id, code, created_at) \
@@ -52,11 +52,11 @@ pub(super) async fn post_transfer(tx: &mut sqlx::Transaction<'_, sqlx::Any>, t: 
     .bind(t.pending_id.clone())
     .bind(&t.code)
     .bind(at)
-    .execute(&mut **tx)
+    .execute(&mut *c)
     .await?
     .rows_affected();
     if inserted == 0 {
-        let existing = sqlx::query("SELECT * FROM ledger_transfers WHERE id = $1").bind(&t.id).fetch_one(&mut **tx).await?;
+        let existing = sqlx::query("SELECT * FROM ledger_transfers WHERE id = $1").bind(&t.id).fetch_one(&mut *c).await?;
         let existing = transfer_from_row(&existing)?;
         if &existing == t {
             return Ok(());
@@ -64,18 +64,18 @@ pub(super) async fn post_transfer(tx: &mut sqlx::Transaction<'_, sqlx::Any>, t: 
         return Err(StoreError::Conflict(format!("transfer {} was already posted with other values", t.id)));
     }
     for account in [&t.debit_account, &t.credit_account] {
-        sqlx::query("INSERT INTO ledger_accounts (id) VALUES ($1) ON CONFLICT (id) DO NOTHING").bind(account).execute(&mut **tx).await?;
+        sqlx::query("INSERT INTO ledger_accounts (id) VALUES ($1) ON CONFLICT (id) DO NOTHING").bind(account).execute(&mut *c).await?;
     }
     let held = match &t.pending_id {
         Some(pending_id) => {
             let row = sqlx::query("SELECT amount_fen FROM ledger_transfers WHERE id = $1 AND kind = 'pending'")
                 .bind(pending_id)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *c)
                 .await?;
             let closed = sqlx::query("SELECT id FROM ledger_transfers WHERE pending_id = $1 AND id <> $2")
                 .bind(pending_id)
                 .bind(&t.id)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *c)
                 .await?;
             match (row, closed) {
                 (Some(r), None) => Some(Fen(r.get("amount_fen"))),
@@ -90,13 +90,13 @@ pub(super) async fn post_transfer(tx: &mut sqlx::Transaction<'_, sqlx::Any>, t: 
         .bind(posted)
         .bind(pending_delta)
         .bind(&t.debit_account)
-        .execute(&mut **tx)
+        .execute(&mut *c)
         .await?;
     sqlx::query("UPDATE ledger_accounts SET credits_posted = credits_posted + $1, credits_pending = credits_pending + $2 WHERE id = $3")
         .bind(posted)
         .bind(pending_delta)
         .bind(&t.credit_account)
-        .execute(&mut **tx)
+        .execute(&mut *c)
         .await?;
     Ok(())
 }

@@ -4,8 +4,10 @@ impl Store {
     // ---- visits and fees --------------------------------------------------------------------
 
     pub async fn insert_visit(&self, v: &VisitRow) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        let result = sqlx::query(
+        let v = v.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                let result = sqlx::query(
             "INSERT INTO visits (id, hospital_code, ipt_otp_no, psn_no, insutype, insuplc_admdvs, mdtrt_cert_type, mdtrt_cert_no_enc, \
              med_type, register_msgid, begntime, mdtrt_id, agreement_id, seamless_reason, status, idem_key, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
@@ -27,12 +29,15 @@ impl Store {
         .bind(v.status.as_str())
         .bind(v.idem_key.clone())
         .bind(&v.created_at)
-        .execute(&self.pool)
+        .execute(&mut *c)
         .await;
-        match result {
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!("visit {} is already registered", v.ipt_otp_no))),
-            other => other.map(|_| ()).map_err(StoreError::from),
-        }
+                match result {
+                    Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!("visit {} is already registered", v.ipt_otp_no))),
+                    other => other.map(|_| ()).map_err(StoreError::from),
+                }
+            })
+        })
+        .await
     }
 
     pub async fn visit(&self, id: &str) -> StoreResult<Option<VisitRow>> {
@@ -51,33 +56,44 @@ impl Store {
 
     /// Records the insurance center's visit id once 2201 has answered.
     pub async fn complete_registration(&self, id: &str, mdtrt_id: &str) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query("UPDATE visits SET mdtrt_id = $1, status = 'registered' WHERE id = $2 AND status = 'registering'")
-            .bind(mdtrt_id)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let (id, mdtrt_id) = (id.to_string(), mdtrt_id.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE visits SET mdtrt_id = $1, status = 'registered' WHERE id = $2 AND status = 'registering'")
+                    .bind(mdtrt_id)
+                    .bind(id)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Forgets a registration the insurance center refused, so the hospital can correct and resend it.
     pub async fn delete_unregistered_visit(&self, id: &str) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query("DELETE FROM visits WHERE id = $1 AND status = 'registering'").bind(id).execute(&self.pool).await?;
-        Ok(())
+        let id = id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM visits WHERE id = $1 AND status = 'registering'").bind(id).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Stores fee lines before they are sent (uploaded = false); a line number already on the visit
     /// is a conflict and nothing is written.
     pub async fn insert_fee_lines(&self, visit_id: &str, lines: &[FeeLineRow]) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        for line in lines {
-            let n = sqlx::query(
+        let (visit_id, lines) = (visit_id.to_string(), lines.to_vec());
+        self.write(move |c| {
+            Box::pin(async move {
+                for line in &lines {
+                    let n = sqlx::query(
                 "INSERT INTO fee_lines (visit_id, feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (visit_id, feedetl_sn, closed_by) DO NOTHING",
             )
-            .bind(visit_id)
+            .bind(&visit_id)
             .bind(&line.feedetl_sn)
             .bind(&line.chrg_bchno)
             .bind(line.amount.0)
@@ -85,42 +101,54 @@ impl Store {
             .bind(line.uploaded as i64)
             .bind(&line.detail_json)
             .bind(line.result_json.clone())
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?
             .rows_affected();
-            if n == 0 {
-                return Err(StoreError::Conflict(format!("fee line {} is already uploaded", line.feedetl_sn)));
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+                    if n == 0 {
+                        return Err(StoreError::Conflict(format!("fee line {} is already uploaded", line.feedetl_sn)));
+                    }
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Marks a batch accepted by 2204, with the insurance center's classification of each line.
     pub async fn mark_fee_lines_uploaded(&self, visit_id: &str, results: &[(String, String)]) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        for (sn, result) in results {
-            sqlx::query("UPDATE fee_lines SET uploaded = 1, result_json = $1 WHERE visit_id = $2 AND feedetl_sn = $3 AND closed_by = ''")
-                .bind(result)
-                .bind(visit_id)
-                .bind(sn)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let (visit_id, results) = (visit_id.to_string(), results.to_vec());
+        self.write(move |c| {
+            Box::pin(async move {
+                for (sn, result) in &results {
+                    sqlx::query(
+                        "UPDATE fee_lines SET uploaded = 1, result_json = $1 WHERE visit_id = $2 AND feedetl_sn = $3 AND closed_by = ''",
+                    )
+                    .bind(result)
+                    .bind(&visit_id)
+                    .bind(sn)
+                    .execute(&mut *c)
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Forgets a batch the insurance center refused (nothing of it was accepted).
     pub async fn delete_fee_batch(&self, visit_id: &str, upload_msgid: &str) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query("DELETE FROM fee_lines WHERE visit_id = $1 AND upload_msgid = $2 AND uploaded = 0 AND closed_by = ''")
-            .bind(visit_id)
-            .bind(upload_msgid)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let (visit_id, upload_msgid) = (visit_id.to_string(), upload_msgid.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM fee_lines WHERE visit_id = $1 AND upload_msgid = $2 AND uploaded = 0 AND closed_by = ''")
+                    .bind(&visit_id)
+                    .bind(upload_msgid)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn fee_lines(&self, visit_id: &str) -> StoreResult<Vec<FeeLineRow>> {

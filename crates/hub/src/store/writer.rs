@@ -1,0 +1,142 @@
+//! Group commit on SQLite: one task owns the one write connection and commits many callers' writes
+//! in one transaction, answering each caller only once that transaction is on disk.
+//!
+//! A caller hands a *job* (an async closure over the connection) to `Writer::submit` and waits.
+//! The writer takes the first job as soon as one is queued (it never sleeps while work waits),
+//! opens `BEGIN IMMEDIATE`, runs each job inside a `SAVEPOINT` (a job that fails is rolled back
+//! alone, the others stand), keeps taking the jobs already queued — at most `MAX_BATCH_JOBS`, and
+//! none after `MAX_BATCH_WAIT` from the batch's start — then commits once. With
+//! `synchronous=FULL` in WAL mode that commit is one flush of the WAL, shared by the whole batch.
+//! Only then is every job answered: nothing is acknowledged before it is durable. If the commit
+//! fails, every job of the batch is answered with that failure (none of them happened).
+//!
+//! Architecture Invariant: every write to the hub's SQLite database goes through this writer
+//! (`Store::write`); the read pool only reads.
+
+use super::{StoreError, StoreResult};
+use sqlx::{AnyConnection, Connection};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Jobs in one batch at most: bounds the work a commit waits for, and so a caller's latency.
+pub const MAX_BATCH_JOBS: usize = 256;
+/// After this long since a batch began, no more jobs join it: it commits with what it has.
+pub const MAX_BATCH_WAIT: Duration = Duration::from_millis(2);
+/// Jobs waiting for the writer at most; a caller beyond that waits to enqueue (back-pressure).
+const QUEUE_CAPACITY: usize = 4 * MAX_BATCH_JOBS;
+
+/// A job's future, borrowing the write connection for its run.
+pub type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'c>>;
+
+/// Answers a job's caller once the batch's fate is known (`Err`: the commit failed).
+type Answer = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A job as the writer runs it: whether it succeeded (so its savepoint is kept), and its answer.
+type Job = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> Pin<Box<dyn Future<Output = (bool, Answer)> + Send + 'c>> + Send>;
+
+/// Counts since start, for `wugan bench` and tests.
+#[derive(Default, Debug)]
+pub struct WriterStats {
+    pub jobs: AtomicU64,
+    pub batches: AtomicU64,
+    pub failed_jobs: AtomicU64,
+}
+
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+    pub stats: Arc<WriterStats>,
+}
+
+impl Writer {
+    /// Starts the writer task on `conn`, which it owns from now on.
+    pub fn start(conn: AnyConnection) -> Writer {
+        let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
+        let stats = Arc::new(WriterStats::default());
+        tokio::spawn(run(conn, queue, stats.clone()));
+        Writer { jobs, stats }
+    }
+
+    /// Runs `job` in the next batch and answers once that batch is committed. A caller that stops
+    /// waiting does not stop its job: once queued, it runs (and commits) like the others.
+    pub async fn submit<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> WriteFuture<'c, T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<StoreResult<T>>();
+        self.jobs.send(wrap(job, reply)).await.map_err(|_| StoreError::NotCommitted("the writer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::NotCommitted("the batch was abandoned".into()))?
+    }
+}
+
+/// The caller's job, with its reply deferred until the batch's commit.
+fn wrap<T, F>(job: F, reply: oneshot::Sender<StoreResult<T>>) -> Job
+where
+    T: Send + 'static,
+    F: for<'c> FnOnce(&'c mut AnyConnection) -> WriteFuture<'c, T> + Send + 'static,
+{
+    Box::new(move |conn: &mut AnyConnection| {
+        Box::pin(async move {
+            let result = job(conn).await;
+            let ok = result.is_ok();
+            let answer: Answer = Box::new(move |commit: Result<(), String>| {
+                let outcome = match (result, commit) {
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(_), Err(e)) => Err(StoreError::NotCommitted(e)),
+                    (Err(e), _) => Err(e),
+                };
+                // The caller may have stopped waiting: its write stands all the same.
+                let _ = reply.send(outcome);
+            });
+            (ok, answer)
+        }) as Pin<Box<dyn Future<Output = (bool, Answer)> + Send + '_>>
+    })
+}
+
+async fn run(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>, stats: Arc<WriterStats>) {
+    while let Some(first) = queue.recv().await {
+        let mut answers: Vec<Answer> = Vec::new();
+        let committed = batch(&mut conn, first, &mut queue, &mut answers, &stats).await.map_err(|e| {
+            tracing::error!(error = %e, jobs = answers.len(), "a write batch could not be committed");
+            e.to_string()
+        });
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.jobs.fetch_add(answers.len() as u64, Ordering::Relaxed);
+        for answer in answers {
+            answer(committed.clone());
+        }
+    }
+    let _ = conn.close().await;
+}
+
+/// Runs `first` and the jobs queued behind it in one transaction; their answers go to `answers`.
+/// A job whose answer is not there when this fails is dropped, which its caller reads as failed.
+async fn batch(
+    conn: &mut AnyConnection,
+    first: Job,
+    queue: &mut mpsc::Receiver<Job>,
+    answers: &mut Vec<Answer>,
+    stats: &WriterStats,
+) -> Result<(), sqlx::Error> {
+    let started = Instant::now();
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        let mut savepoint = Connection::begin(&mut *tx).await?;
+        let (ok, answer) = job(&mut savepoint).await;
+        if ok {
+            savepoint.commit().await?;
+        } else {
+            stats.failed_jobs.fetch_add(1, Ordering::Relaxed);
+            savepoint.rollback().await?;
+        }
+        answers.push(answer);
+        if answers.len() < MAX_BATCH_JOBS && started.elapsed() < MAX_BATCH_WAIT {
+            next = queue.try_recv().ok();
+        }
+    }
+    tx.commit().await
+}
