@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "states_checked", include_str!("../../migrations/0004_states_checked.sql")),
     (5, "api_key_lifecycle", include_str!("../../migrations/0005_api_key_lifecycle.sql")),
     (6, "retention", include_str!("../../migrations/0006_retention.sql")),
+    (8, "ledger_balances_folded", include_str!("../../migrations/0008_ledger_balances_folded.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
