@@ -86,6 +86,23 @@ pub struct Store {
     pub clock: Arc<dyn Clock>,
 }
 
+/// A request's answer, stored under its `(caller, Idempotency-Key)` by the same write as the
+/// request's effect, so that a crash cannot leave one without the other.
+#[derive(Clone, Debug)]
+pub struct StoredAnswer {
+    pub caller: String,
+    pub key: String,
+    pub status: u16,
+    pub body: String,
+}
+
+impl StoredAnswer {
+    /// Writes the answer inside the caller's write.
+    pub(crate) async fn write(self, c: &mut AnyConnection) -> StoreResult<()> {
+        finish_idempotency(c, self.caller, self.key, self.status, self.body).await
+    }
+}
+
 pub enum IdempotencyBegin {
     /// First time: process the request, then `finish_idempotency`.
     New,

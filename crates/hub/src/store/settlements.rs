@@ -147,9 +147,31 @@ impl Store {
     ///
     /// `from` is the state the caller read: if the row has moved on since (another worker advanced
     /// it), nothing is written and `StaleSettlement` is returned, so no state ever goes backwards.
+    /// `updated_at` is written as the caller stamped it (now), so that its copy is the stored row.
     pub async fn save_settlement(&self, s: &SettlementRow, from: SettlementState, transfers: &[Transfer]) -> StoreResult<()> {
+        self.save_settlement_answered(s, from, transfers, None).await
+    }
+
+    /// `save_settlement`, storing a request's answer in the same write (the click or cancellation
+    /// that this save finishes).
+    pub async fn save_settlement_answered(
+        &self,
+        s: &SettlementRow,
+        from: SettlementState,
+        transfers: &[Transfer],
+        answer: Option<StoredAnswer>,
+    ) -> StoreResult<()> {
         let (row, transfers, now) = (s.clone(), transfers.to_vec(), self.now());
-        self.write(move |c| Box::pin(save_settlement(c, row, from, transfers, now))).await
+        self.write(move |c| {
+            Box::pin(async move {
+                save_settlement(c, row, from, transfers, now).await?;
+                match answer {
+                    Some(answer) => answer.write(c).await,
+                    None => Ok(()),
+                }
+            })
+        })
+        .await
     }
 }
 
@@ -207,7 +229,7 @@ pub(super) async fn save_settlement(
     .bind(s.failure_code.clone())
     .bind(s.failure_message.clone())
     .bind(s.setlinfo_json.clone())
-    .bind(&now)
+    .bind(&s.updated_at)
     .bind(s.insurance_reversed as i64)
     .bind(s.cancel_idem_key.clone())
     .bind(&s.id)

@@ -54,8 +54,8 @@ impl Store {
         row.map(|r| visit_from_row(&r)).transpose()
     }
 
-    /// Records the insurance center's visit id once 2201 has answered.
-    pub async fn complete_registration(&self, id: &str, mdtrt_id: &str) -> StoreResult<()> {
+    /// Records the insurance center's visit id once 2201 has answered, with the request's answer.
+    pub async fn complete_registration(&self, id: &str, mdtrt_id: &str, answer: Option<StoredAnswer>) -> StoreResult<()> {
         let (id, mdtrt_id) = (id.to_string(), mdtrt_id.to_string());
         self.write(move |c| {
             Box::pin(async move {
@@ -64,6 +64,9 @@ impl Store {
                     .bind(id)
                     .execute(&mut *c)
                     .await?;
+                if let Some(answer) = answer {
+                    answer.write(c).await?;
+                }
                 Ok(())
             })
         })
@@ -114,8 +117,14 @@ impl Store {
         .await
     }
 
-    /// Marks a batch accepted by 2204, with the insurance center's classification of each line.
-    pub async fn mark_fee_lines_uploaded(&self, visit_id: &str, results: &[(String, String)]) -> StoreResult<()> {
+    /// Marks a batch accepted by 2204, with the insurance center's classification of each line, and
+    /// stores the request's answer in the same write.
+    pub async fn mark_fee_lines_uploaded(
+        &self,
+        visit_id: &str,
+        results: &[(String, String)],
+        answer: Option<StoredAnswer>,
+    ) -> StoreResult<()> {
         let (visit_id, results) = (visit_id.to_string(), results.to_vec());
         self.write(move |c| {
             Box::pin(async move {
@@ -128,6 +137,9 @@ impl Store {
                     .bind(sn)
                     .execute(&mut *c)
                     .await?;
+                }
+                if let Some(answer) = answer {
+                    answer.write(c).await?;
                 }
                 Ok(())
             })

@@ -140,3 +140,62 @@ async fn batch(
     }
     tx.commit().await
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{Store, StoreError, StoreResult};
+    use sqlx::AnyConnection;
+
+    async fn add_hospital(c: &mut AnyConnection, code: &str, then_fail: bool) -> StoreResult<()> {
+        sqlx::query("INSERT INTO hospitals (code, name, created_at) VALUES ($1, $1, '2026-01-01T00:00:00Z')")
+            .bind(code)
+            .execute(&mut *c)
+            .await?;
+        if then_fail {
+            return Err(StoreError::Conflict(format!("{code} changed its mind")));
+        }
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_job_is_undone_alone_and_the_others_of_its_batch_stand() {
+        let dir = std::env::temp_dir().join(format!("wugan-writer-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.unwrap();
+        store.migrate().await.unwrap();
+        let jobs = (0..64).map(|i| {
+            let (code, fail) = (format!("H{i:02}"), i % 3 == 0);
+            store.write(move |c| Box::pin(async move { add_hospital(c, &code, fail).await }))
+        });
+        let results = futures_join_all(jobs).await;
+        for (i, result) in results.iter().enumerate() {
+            assert_eq!(result.is_ok(), i % 3 != 0, "job {i}: {result:?}");
+            assert_eq!(store.hospital_exists(&format!("H{i:02}")).await.unwrap(), i % 3 != 0, "hospital {i}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Runs the futures at once, answers in order (no extra dependency for one test).
+    async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+        let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+        let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+                if output.is_none() {
+                    match future.as_mut().poll(cx) {
+                        std::task::Poll::Ready(value) => *output = Some(value),
+                        std::task::Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        outputs.into_iter().map(|o| o.expect("every future finished")).collect()
+    }
+}
