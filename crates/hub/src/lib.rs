@@ -10,6 +10,7 @@ pub mod error;
 pub mod insurance_client;
 pub mod model;
 pub mod msgid;
+pub mod partner_wire;
 pub mod pii;
 pub mod store;
 

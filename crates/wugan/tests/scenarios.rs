@@ -470,7 +470,8 @@ async fn a_sign_up_or_a_cancel_whose_answer_a_crash_lost_gets_its_own_result_on_
     assert!(w.his.settle(&visit).await.unwrap().ok());
     let hospital = &w.sys.credentials.hospitals[0].code;
     let cancelled = w.sys.app.cancel_settlement(hospital, &visit, &Keyed::unstored("cancel-1")).await.expect("cancelled");
-    let retried = w.sys.app.cancel_settlement(hospital, &visit, &Keyed::unstored("cancel-1")).await.expect("the retry gets the cancelled settlement");
+    let retried =
+        w.sys.app.cancel_settlement(hospital, &visit, &Keyed::unstored("cancel-1")).await.expect("the retry gets the cancelled settlement");
     assert_eq!((cancelled.id, retried.state), (retried.id.clone(), "cancelled"));
     let other = w.sys.app.cancel_settlement(hospital, &visit, &Keyed::unstored("cancel-2")).await.unwrap_err();
     assert_eq!(other.code(), "already_cancelled");

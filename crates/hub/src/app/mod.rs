@@ -100,6 +100,19 @@ impl App {
         App { store, msgids: Default::default(), orphans: Default::default(), insurance, banks, config }
     }
 
+    /// The same hub, calling its partners' routers in this process instead of over HTTP (`wugan
+    /// bench core`): the same requests and replies, without sockets. A bank not named keeps HTTP.
+    pub fn with_in_process_partners(mut self, insurance: axum::Router, banks: Vec<(String, axum::Router)>) -> App {
+        let timeout = self.config.partner_timeout;
+        self.insurance = self.insurance.in_process(insurance, timeout);
+        for (code, router) in banks {
+            if let Some(client) = self.banks.remove(&code) {
+                self.banks.insert(code, client.in_process(router, timeout));
+            }
+        }
+        self
+    }
+
     /// Now, as the hub stores times (from the injected clock).
     pub fn now(&self) -> String {
         self.store.now()
@@ -113,6 +126,11 @@ impl App {
     /// A fresh insurance msgid for an institution, never issued before by any process.
     pub(crate) async fn msgid(&self, fixmedins_code: &str) -> Result<String, AppError> {
         Ok(self.msgids.next(&self.store, self.store.clock.as_ref(), fixmedins_code).await?)
+    }
+
+    /// Calls sent to the partners since start (both partners, retries and status queries included).
+    pub fn partner_calls(&self) -> u64 {
+        self.insurance.calls_sent() + self.banks.values().map(BankClient::requests_sent).sum::<u64>()
     }
 
     fn bank(&self, bank_code: &str) -> Result<&BankClient, AppError> {
