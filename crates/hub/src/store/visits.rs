@@ -86,39 +86,17 @@ impl Store {
     }
 
     /// Stores fee lines before they are sent (uploaded = false); a line number already on the visit
-    /// is a conflict and nothing is written.
+    /// is a conflict and nothing is written. One statement for the whole batch.
     pub async fn insert_fee_lines(&self, visit_id: &str, lines: &[FeeLineRow]) -> StoreResult<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
         let (visit_id, lines) = (visit_id.to_string(), lines.to_vec());
-        self.write(move |c| {
-            Box::pin(async move {
-                for line in &lines {
-                    let n = sqlx::query(
-                "INSERT INTO fee_lines (visit_id, feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (visit_id, feedetl_sn, closed_by) DO NOTHING",
-            )
-            .bind(&visit_id)
-            .bind(&line.feedetl_sn)
-            .bind(&line.chrg_bchno)
-            .bind(line.amount.0)
-            .bind(&line.upload_msgid)
-            .bind(line.uploaded as i64)
-            .bind(&line.detail_json)
-            .bind(line.result_json.clone())
-            .execute(&mut *c)
-            .await?
-            .rows_affected();
-                    if n == 0 {
-                        return Err(StoreError::Conflict(format!("fee line {} is already uploaded", line.feedetl_sn)));
-                    }
-                }
-                Ok(())
-            })
-        })
-        .await
+        self.write(move |c| Box::pin(insert_fee_lines(c, visit_id, lines))).await
     }
 
     /// Marks a batch accepted by 2204, with the insurance center's classification of each line, and
-    /// stores the request's answer in the same write.
+    /// stores the request's answer in the same write. One statement for the whole batch.
     pub async fn mark_fee_lines_uploaded(
         &self,
         visit_id: &str,
@@ -128,15 +106,8 @@ impl Store {
         let (visit_id, results) = (visit_id.to_string(), results.to_vec());
         self.write(move |c| {
             Box::pin(async move {
-                for (sn, result) in &results {
-                    sqlx::query(
-                        "UPDATE fee_lines SET uploaded = 1, result_json = $1 WHERE visit_id = $2 AND feedetl_sn = $3 AND closed_by = ''",
-                    )
-                    .bind(result)
-                    .bind(&visit_id)
-                    .bind(sn)
-                    .execute(&mut *c)
-                    .await?;
+                if !results.is_empty() {
+                    mark_fee_lines_uploaded(c, &visit_id, &results).await?;
                 }
                 if let Some(answer) = answer {
                     answer.write(c).await?;
@@ -185,6 +156,56 @@ impl Store {
     }
 }
 
+/// `$first, $first+1, …` for `count` values of `width` parameters each, as `(…), (…)`.
+fn value_rows(first: usize, count: usize, width: usize) -> String {
+    let row = |i: usize| (0..width).map(|k| format!("${}", first + i * width + k)).collect::<Vec<_>>().join(", ");
+    (0..count).map(|i| format!("({})", row(i))).collect::<Vec<_>>().join(", ")
+}
+
+async fn insert_fee_lines(c: &mut AnyConnection, visit_id: String, lines: Vec<FeeLineRow>) -> StoreResult<()> {
+    let sql = format!(
+        "INSERT INTO fee_lines (visit_id, feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json) \
+         VALUES {} ON CONFLICT (visit_id, feedetl_sn, closed_by) DO NOTHING RETURNING feedetl_sn",
+        value_rows(1, lines.len(), 8)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for line in &lines {
+        query = query
+            .bind(visit_id.clone())
+            .bind(line.feedetl_sn.clone())
+            .bind(line.chrg_bchno.clone())
+            .bind(line.amount.0)
+            .bind(line.upload_msgid.clone())
+            .bind(line.uploaded as i64)
+            .bind(line.detail_json.clone())
+            .bind(line.result_json.clone());
+    }
+    let inserted: Vec<String> = query.fetch_all(&mut *c).await?.iter().map(|r| r.get("feedetl_sn")).collect();
+    match lines.iter().find(|l| !inserted.contains(&l.feedetl_sn)) {
+        // The job fails, so its savepoint undoes the lines that were inserted.
+        Some(line) => Err(StoreError::Conflict(format!("fee line {} is already uploaded", line.feedetl_sn))),
+        None => Ok(()),
+    }
+}
+
+async fn mark_fee_lines_uploaded(c: &mut AnyConnection, visit_id: &str, results: &[(String, String)]) -> StoreResult<()> {
+    // $1 the visit; then each line's number and result: $2k and $2k+1.
+    let cases: Vec<String> = (0..results.len()).map(|k| format!("WHEN ${} THEN ${}", 2 + 2 * k, 3 + 2 * k)).collect();
+    let numbers: Vec<String> = (0..results.len()).map(|k| format!("${}", 2 + 2 * k)).collect();
+    let sql = format!(
+        "UPDATE fee_lines SET uploaded = 1, result_json = CASE feedetl_sn {} END \
+         WHERE visit_id = $1 AND closed_by = '' AND feedetl_sn IN ({})",
+        cases.join(" "),
+        numbers.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(visit_id.to_string());
+    for (sn, result) in results {
+        query = query.bind(sn.clone()).bind(result.clone());
+    }
+    query.execute(&mut *c).await?;
+    Ok(())
+}
+
 fn visit_from_row(r: &AnyRow) -> StoreResult<VisitRow> {
     let status: String = r.get("status");
     Ok(VisitRow {
@@ -206,4 +227,11 @@ fn visit_from_row(r: &AnyRow) -> StoreResult<VisitRow> {
         idem_key: r.get("idem_key"),
         created_at: r.get("created_at"),
     })
+}
+
+#[cfg(test)]
+#[test]
+fn rows_of_parameters_are_numbered_on_from_the_first() {
+    assert_eq!(value_rows(1, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+    assert_eq!(value_rows(2, 1, 2), "($2, $3)");
 }
