@@ -59,11 +59,13 @@ pub struct BankEndpoint {
 }
 
 pub struct BankClient {
-    http: reqwest::Client,
+    wire: crate::partner_wire::Wire,
     pub endpoint: BankEndpoint,
     /// Where calls are counted, as `partner` (see `crate::metrics`).
     metrics: Arc<Metrics>,
     partner: String,
+    /// Requests sent since start (`wugan bench` reports them per visit).
+    sent: std::sync::atomic::AtomicU64,
 }
 
 /// What the bank said about an authorization (hold).
@@ -80,14 +82,24 @@ pub enum Authorization {
 
 impl BankClient {
     pub fn new(endpoint: BankEndpoint, timeout: Duration) -> BankClient {
-        let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
         let partner = crate::metrics::bank_partner(&endpoint.bank_code);
-        BankClient { http, endpoint, metrics: Arc::new(Metrics::new(&[], &[])), partner }
+        let metrics = Arc::new(Metrics::new(&[], &[]));
+        BankClient { wire: crate::partner_wire::Wire::http(timeout), endpoint, metrics, partner, sent: Default::default() }
     }
 
     /// The same client, counting its calls in `metrics`.
     pub fn metered(self, metrics: Arc<Metrics>) -> BankClient {
         BankClient { metrics, ..self }
+    }
+
+    /// The same client, handing its requests to the bank's router in this process.
+    pub fn in_process(self, router: axum::Router, timeout: Duration) -> BankClient {
+        BankClient { wire: crate::partner_wire::Wire::InProcess { router, timeout }, ..self }
+    }
+
+    /// Requests sent since start, retries and status queries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, BankError> {
@@ -116,14 +128,10 @@ impl BankClient {
         let headers =
             signing::signed_headers(&self.endpoint.key_id, &self.endpoint.secret, method.as_str(), path, &body, timestamp, &nonce);
         let url = format!("{}{}", self.endpoint.url.trim_end_matches('/'), path);
-        let mut request = self.http.request(method, url).header("content-type", "application/json").body(body);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let response = request.send().await.map_err(|e| BankError::Unreachable(e.to_string()))?;
-        let status = response.status();
-        let reply = response.bytes().await.map_err(|e| BankError::Unreachable(format!("HTTP {status}, reply cut short: {e}")))?;
-        Ok((status.as_u16(), reply))
+        let headers: Vec<(String, String)> = headers.into_iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let reply = self.wire.send(method, &url, &headers, body).await.map_err(BankError::Unreachable)?;
+        Ok((reply.status, reply.body))
     }
 
     /// Opens a credit line or a debit-card agreement for a hub agreement.

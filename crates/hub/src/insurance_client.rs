@@ -68,7 +68,7 @@ pub struct Institution {
 }
 
 pub struct InsuranceClient {
-    http: reqwest::Client,
+    wire: crate::partner_wire::Wire,
     url: String,
     /// 就医地医保区划: the region the hub serves.
     mdtrtarea_admvs: String,
@@ -78,6 +78,8 @@ pub struct InsuranceClient {
     metrics: Arc<Metrics>,
     /// The gateway credential of each fixmedins_code the hub sends for.
     credentials: HashMap<String, GatewayCredential>,
+    /// Transactions sent since start (`wugan bench` reports them per visit).
+    sent: std::sync::atomic::AtomicU64,
 }
 
 /// A person as the platform knows them (1101).
@@ -138,12 +140,12 @@ impl InsuranceClient {
         clock: Arc<dyn crate::clock::Clock>,
         credentials: &[GatewayCredential],
     ) -> InsuranceClient {
-        let http = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
+        let wire = crate::partner_wire::Wire::http(timeout);
         let base = base_url.trim_end_matches('/');
         let url = if base.ends_with("callService") { base.to_string() } else { format!("{base}{CALL_SERVICE_PATH}") };
         let credentials = credentials.iter().map(|c| (c.fixmedins_code.clone(), c.clone())).collect();
         let metrics = Arc::new(Metrics::new(&[], &[]));
-        InsuranceClient { http, url, mdtrtarea_admvs: mdtrtarea_admvs.to_string(), clock, credentials, metrics }
+        InsuranceClient { wire, url, mdtrtarea_admvs: mdtrtarea_admvs.to_string(), clock, credentials, metrics, sent: Default::default() }
     }
 
     /// The same client, counting its calls in `metrics`.
@@ -151,26 +153,33 @@ impl InsuranceClient {
         InsuranceClient { metrics, ..self }
     }
 
-    /// The request, signed for the gateway as `fixmedins_code` with a fresh nonce (a resend of the
-    /// same msgid is a new request at the gateway). The timestamp is the wire's real time, like
+    /// The same client, handing its requests to the insurance center's router in this process.
+    pub fn in_process(self, router: axum::Router, timeout: Duration) -> InsuranceClient {
+        InsuranceClient { wire: crate::partner_wire::Wire::InProcess { router, timeout }, ..self }
+    }
+
+    /// Transactions sent since start, retries and queries included.
+    pub fn calls_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The gateway's headers for `body`, signed as `fixmedins_code` with a fresh nonce (a resend of
+    /// the same msgid is a new request at the gateway). The timestamp is the wire's real time, like
     /// TLS's, not the hub's business clock.
-    fn signed_request(&self, fixmedins_code: &str, body: Vec<u8>) -> Result<reqwest::RequestBuilder, InsuranceError> {
+    fn gateway_headers(&self, fixmedins_code: &str, body: &[u8]) -> Result<Vec<(String, String)>, InsuranceError> {
         let credential = self
             .credentials
             .get(fixmedins_code)
             .ok_or_else(|| InsuranceError::Unreachable(format!("no gateway credential for {fixmedins_code}: nothing was sent")))?;
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
         let nonce = uuid::Uuid::new_v4().simple().to_string();
-        let signature = gateway_signature(&credential.secret, &credential.app_id, timestamp, &nonce, &body);
-        Ok(self
-            .http
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .header("x-tif-paasid", &credential.app_id)
-            .header("x-tif-timestamp", timestamp.to_string())
-            .header("x-tif-nonce", nonce)
-            .header("x-tif-signature", signature)
-            .body(body))
+        let signature = gateway_signature(&credential.secret, &credential.app_id, timestamp, &nonce, body);
+        Ok(vec![
+            ("x-tif-paasid".to_string(), credential.app_id.clone()),
+            ("x-tif-timestamp".to_string(), timestamp.to_string()),
+            ("x-tif-nonce".to_string(), nonce),
+            ("x-tif-signature".to_string(), signature),
+        ])
     }
 
     /// Sends one transaction and returns its `output`.
@@ -207,16 +216,17 @@ impl InsuranceClient {
             "opter_type": "1", "opter": "wugan-hub", "opter_name": "wugan hub", "inf_time": inf_time,
             "fixmedins_code": inst.fixmedins_code, "fixmedins_name": inst.fixmedins_name, "sign_no": "", "input": input,
         });
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Serializing a JSON value cannot fail; if it did, nothing was sent.
         let body = serde_json::to_vec(&envelope).map_err(|e| InsuranceError::Unreachable(format!("request not sent: {e}")))?;
-        let request = self.signed_request(&inst.fixmedins_code, body)?;
-        let response = request.send().await.map_err(|e| InsuranceError::Unreachable(e.to_string()))?;
-        let status = response.status();
-        if status.is_server_error() {
+        let headers = self.gateway_headers(&inst.fixmedins_code, &body)?;
+        let response = self.wire.send(reqwest::Method::POST, &self.url, &headers, body).await.map_err(InsuranceError::Unreachable)?;
+        let status = response.status;
+        if status >= 500 {
             return Err(InsuranceError::Unreachable(format!("HTTP {status}")));
         }
-        let reply: Value = response.json().await.map_err(|e| InsuranceError::BadReply(e.to_string()))?;
-        if status.is_client_error() {
+        let reply: Value = serde_json::from_slice(&response.body).map_err(|e| InsuranceError::BadReply(e.to_string()))?;
+        if (400..500).contains(&status) {
             // The gateway turned our request away (key, signature, clock, nonce): no decision.
             let message = reply.get("err_msg").and_then(Value::as_str).unwrap_or("no message");
             return Err(InsuranceError::Unreachable(format!("the platform's gateway did not take our request (HTTP {status}): {message}")));

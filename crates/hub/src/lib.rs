@@ -11,6 +11,7 @@ pub mod insurance_client;
 pub mod metrics;
 pub mod model;
 pub mod msgid;
+pub mod partner_wire;
 pub mod pii;
 pub mod store;
 

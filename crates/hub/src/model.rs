@@ -165,7 +165,8 @@ pub struct SettlementRow {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct LedgerReport {
-    /// Σ debits = Σ credits, and every account's totals equal a recomputation from the transfers.
+    /// Σ debits = Σ credits over the balances folded from the transfers, each transfer applying
+    /// to the balances before it.
     pub balanced: bool,
     pub transfer_count: i64,
     pub accounts: BTreeMap<String, AccountBalance>,

@@ -15,6 +15,7 @@
 mod disk;
 mod load;
 mod sqlite_io;
+mod sqlite_statements;
 
 use crate::his::HisClient;
 use crate::system::{self, SystemOptions};
@@ -100,6 +101,51 @@ struct PhaseResult {
     ledger_balanced: bool,
     acknowledged: usize,
     missing: usize,
+    hub: HubWork,
+    /// Resident memory when the timed visits began and when they ended.
+    rss_mib: (Option<f64>, Option<f64>),
+}
+
+/// What the hub itself did during a measurement.
+#[derive(Clone, Copy, Debug, Default)]
+struct HubWork {
+    /// SQL statements on the hub's database (SQLite only: counted by a trace on its connections).
+    statements: Option<u64>,
+    /// Calls the hub sent to the insurance center and the bank.
+    partner_calls: u64,
+    /// Write jobs (`Store::write`) and the commits they shared (SQLite's writer only).
+    write_jobs: Option<u64>,
+    commits: Option<u64>,
+}
+
+impl HubWork {
+    fn read(app: &wugan_hub::app::App, sqlite: bool) -> HubWork {
+        let writer = app.store.writer_stats();
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        HubWork {
+            statements: sqlite.then(sqlite_statements::count),
+            partner_calls: app.partner_calls(),
+            write_jobs: writer.as_ref().map(|w| load(&w.jobs)),
+            commits: writer.as_ref().map(|w| load(&w.batches)),
+        }
+    }
+
+    fn since(self, before: HubWork) -> HubWork {
+        let minus = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_sub(b?));
+        HubWork {
+            statements: minus(self.statements, before.statements),
+            partner_calls: self.partner_calls.saturating_sub(before.partner_calls),
+            write_jobs: minus(self.write_jobs, before.write_jobs),
+            commits: minus(self.commits, before.commits),
+        }
+    }
+}
+
+/// This process's resident memory (`VmRSS` in /proc/self/status), in MiB; `None` where there is none.
+fn rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(round(kib / 1024.0, 1))
 }
 
 impl PhaseResult {
@@ -139,6 +185,17 @@ pub struct BenchReport {
     pub fsync_bound_visits_per_s: Option<f64>,
     /// What `writes` and `flushes` count.
     pub disk_counts: &'static str,
+    /// SQL statements the hub ran per visit (SQLite; e2e, or core when only core ran).
+    pub statements_per_visit: Option<f64>,
+    /// Calls the hub sent to its partners per visit.
+    pub partner_calls_per_visit: Option<f64>,
+    /// Write jobs per visit, and jobs per commit (group commit's batch size), on SQLite.
+    pub write_jobs_per_visit: Option<f64>,
+    pub jobs_per_commit: Option<f64>,
+    /// This process's resident memory (hub, partners and load generator) when the first timed
+    /// run began and when the last ended.
+    pub rss_mib_start: Option<f64>,
+    pub rss_mib_end: Option<f64>,
     pub ledger_balanced: bool,
     pub settlements_acknowledged: usize,
     pub settlements_missing: usize,
@@ -165,6 +222,7 @@ fn ms(d: Duration) -> f64 {
 pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     // Before any SQLite connection opens, so that the hub's are counted.
     sqlite_io::install().map_err(|e| anyhow::anyhow!("cannot count SQLite's disk work: {e}"))?;
+    sqlite_statements::install().map_err(|e| anyhow::anyhow!("cannot count the hub's statements: {e}"))?;
     let started = Instant::now();
     let root = std::env::temp_dir().join(format!("wugan-bench-{}", std::process::id()));
     std::fs::create_dir_all(&root)?;
@@ -215,8 +273,17 @@ fn record(report: &mut BenchReport, phase: Phase, r: &PhaseResult) {
     }
     if phase == Phase::E2e || report.writes_per_visit.is_none() {
         (report.writes_per_visit, report.flushes_per_visit) = (writes, flushes);
+        report.statements_per_visit = r.hub.statements.map(|n| r.per_visit(n));
+        report.partner_calls_per_visit = Some(r.per_visit(r.hub.partner_calls));
+        report.write_jobs_per_visit = r.hub.write_jobs.map(|n| r.per_visit(n));
+        report.jobs_per_commit = match (r.hub.write_jobs, r.hub.commits) {
+            (Some(jobs), Some(commits)) if commits > 0 => Some(round(jobs as f64 / commits as f64, 2)),
+            _ => None,
+        };
         report.kib_written_per_visit = Some(round(r.work.bytes as f64 / 1024.0 / r.attempted.max(1) as f64, 2));
     }
+    report.rss_mib_start = report.rss_mib_start.or(r.rss_mib.0);
+    report.rss_mib_end = r.rss_mib.1;
     report.ledger_balanced &= r.ledger_balanced;
     report.settlements_acknowledged += r.acknowledged;
     report.settlements_missing += r.missing;
@@ -255,6 +322,8 @@ async fn measure(
     sys_opts.persons_file = Some(persons);
     sys_opts.data_key_hex = Some(BENCH_DATA_KEY.into());
     sys_opts.database_url = database.map(|db| db.url.clone());
+    // core: the hub's own ceiling, its partners called in this process (no sockets anywhere).
+    sys_opts.partners_in_process = phase == Phase::Core;
     let meter = match database {
         Some(db) => Meter::Postgres(db.server.clone()),
         None => Meter::Sqlite,
@@ -270,6 +339,9 @@ async fn measure(
     };
 
     let bar = progress_bar(opts.progress, phase.label(), opts.seconds.is_none().then_some(limit));
+    let sqlite = database.is_none();
+    let hub_before = HubWork::read(&sys.app, sqlite);
+    let rss_start = rss_mib();
     let before = meter.read().await?;
     let started = Instant::now();
     let deadline = opts.seconds.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
@@ -278,8 +350,11 @@ async fn measure(
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let work = meter.read().await?.since(before);
+    let hub = HubWork::read(&sys.app, sqlite).since(hub_before);
+    let rss_end = rss_mib();
 
     let mut result = summarize(samples, seconds, work);
+    (result.0.hub, result.0.rss_mib) = (hub, (rss_start, rss_end));
     let acks: Vec<load::Ack> = result.1;
     let ledger = operator.get("/api/v1/ledger").await?;
     result.0.ledger_balanced = ledger.ok() && ledger.body["balanced"].as_bool() == Some(true);
@@ -316,6 +391,8 @@ fn summarize(samples: Vec<Sample>, seconds: f64, work: DiskWork) -> (PhaseResult
         ledger_balanced: false,
         acknowledged: 0,
         missing: 0,
+        hub: HubWork::default(),
+        rss_mib: (None, None),
     };
     (result, acks)
 }
@@ -346,7 +423,7 @@ pub fn print_table(r: &BenchReport) {
     let num = |v: Option<f64>| v.map(|v| format!("{v:>12}")).unwrap_or_else(|| format!("{:>12}", "-"));
     let int = |v: Option<usize>| num(v.map(|v| v as f64));
     println!("wugan bench: {} database, {} visits in flight, fresh data\n", r.database, r.concurrency);
-    println!("                              e2e (HTTP)   core (HIS in-process)");
+    println!("                              e2e (HTTP)   core (in-process)");
     println!("  visits                    {}  {}", int(r.visits), int(r.core_visits));
     println!("  visits per second         {}  {}", num(r.visits_per_s), num(r.core_visits_per_s));
     println!("  latency p50 (ms)          {}  {}", num(r.p50_ms), num(r.core_p50_ms));
@@ -355,13 +432,18 @@ pub fn print_table(r: &BenchReport) {
     println!("  disk writes per visit     {}  {}", num(r.writes_per_visit), num(r.core_writes_per_visit));
     println!("  disk flushes per visit    {}  {}", num(r.flushes_per_visit), num(r.core_flushes_per_visit));
     println!();
+    println!("  SQL statements per visit  {}", num(r.statements_per_visit));
+    println!("  partner calls per visit   {}", num(r.partner_calls_per_visit));
+    println!("  write jobs per visit      {}", num(r.write_jobs_per_visit));
+    println!("  write jobs per commit     {}", num(r.jobs_per_commit));
+    println!("  RSS MiB start → end       {} → {}", num(r.rss_mib_start), num(r.rss_mib_end));
     println!("  KiB written per visit     {}", num(r.kib_written_per_visit));
     println!("  machine fsync per second  {}", num(Some(r.fsync_per_s)));
     println!("  fsync-bound visits/s      {}", num(r.fsync_bound_visits_per_s));
     println!("  ledger balances           {:>12}", if r.ledger_balanced { "yes" } else { "NO" });
     println!("  settlements read back     {:>12}   ({} missing)", r.settlements_acknowledged, r.settlements_missing);
     println!("\n  writes and flushes: {}", r.disk_counts);
-    println!("  core: the HIS calls the hub's router in-process; the hub still calls its partners over loopback HTTP");
+    println!("  core: the HIS calls the hub's router, and the hub its partners' routers, in this process (no sockets)");
     if !r.error_reasons.is_empty() {
         println!("\n  errors by step:");
         for (reason, n) in &r.error_reasons {

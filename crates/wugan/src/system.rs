@@ -268,6 +268,9 @@ pub struct SystemOptions {
     pub manual_recovery: bool,
     /// The limits of every server started (the hub and built-in partners) and the hub's rate limits.
     pub edge: EdgeOptions,
+    /// The hub calls the built-in partners' routers in this process, not over loopback HTTP
+    /// (`wugan bench core`). Needs both partners built in and no fault wire.
+    pub partners_in_process: bool,
 }
 
 /// What clients may hold of the servers (`server`) and how often they may call the hub (`api`).
@@ -445,6 +448,8 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         tokio::net::TcpListener::bind(&opts.hub_listen).await.with_context(|| format!("cannot listen on {}", opts.hub_listen))?;
     let hub_addr = hub_listener.local_addr()?;
     let mut graceful = Graceful::new();
+    // The built-in partners' routers, for a hub that calls them in process.
+    let (mut insurance_router, mut bank_router) = (None, None);
     let insurance_url = match &opts.insurance_url {
         Some(url) => url.clone(),
         None => {
@@ -454,6 +459,7 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
                 true => builtin_insurance_in(&opts.data_dir, persons, admdvs, gateway).await?,
                 false => builtin_insurance(persons, admdvs, gateway)?,
             };
+            insurance_router = Some(insurance.clone());
             format!("http://{}", graceful.partner("127.0.0.1:0", insurance, opts.edge.server).await?)
         }
     };
@@ -480,6 +486,7 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
                     wugan_bank::router(Arc::new(wugan_bank::Bank::with_billing_clock(config, clock)))
                 }
             };
+            bank_router = Some(bank.clone());
             format!("http://{}", graceful.partner("127.0.0.1:0", bank, opts.edge.server).await?)
         }
     };
@@ -535,7 +542,15 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
             anyhow::anyhow!("the personal-data key (WUGAN_DATA_KEY or credentials.json) does not open the personal data in this database")
         })?;
     }
-    let app = Arc::new(App::new(store, config));
+    let mut app = App::new(store, config);
+    if opts.partners_in_process {
+        let faultless = opts.insurance_faults.is_none() && opts.bank_faults.is_none();
+        let (Some(insurance), Some(bank), true) = (insurance_router, bank_router, faultless) else {
+            anyhow::bail!("partners in process need both partners built in and no fault wire");
+        };
+        app = app.with_in_process_partners(insurance, vec![(opts.bank_code.clone(), bank)]);
+    }
+    let app = Arc::new(app);
     let mut tasks = Vec::new();
     if !opts.manual_recovery {
         // Whatever a previous run left between steps is resumed at once, beside the server (a

@@ -27,6 +27,9 @@ fn a_small_bench_settles_every_visit_and_its_books_hold() {
         "writes_per_visit",
         "flushes_per_visit",
         "ledger_balanced",
+        "partner_calls_per_visit",
+        "rss_mib_start",
+        "rss_mib_end",
     ] {
         assert!(report.get(key).is_some_and(|v| !v.is_null()), "{key} missing in {report}");
     }
@@ -38,4 +41,11 @@ fn a_small_bench_settles_every_visit_and_its_books_hold() {
     // Every visit writes (visits, fees, settlements, the ledger): a count of zero would mean the
     // database's writes went uncounted.
     assert!(report["writes_per_visit"].as_f64() > Some(1.0), "{report}");
+    // A visit is at least registration (1101, 2201), fees (2204) and the click (2206, 2207).
+    assert!(report["partner_calls_per_visit"].as_f64() >= Some(5.0), "{report}");
+    if report["database"] == "sqlite" {
+        // The hub's statements were traced, and its writes shared commits.
+        assert!(report["statements_per_visit"].as_f64() > report["write_jobs_per_visit"].as_f64(), "{report}");
+        assert!(report["jobs_per_commit"].as_f64() >= Some(1.0), "{report}");
+    }
 }

@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 use wugan::his::{fee_line, HisClient, Reply};
 use wugan::system::{self, System};
+use wugan_hub::app::Keyed;
 
 mod common;
 
@@ -128,6 +129,46 @@ async fn a_retried_click_returns_the_same_settlement_and_a_second_click_is_refus
     let reused = w.his.post_with_key(&path, "click-1", &json!({"extra": 1})).await.unwrap();
     assert_eq!(reused.code(), Some("idempotency_key_reused"));
     assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 8200, "paid once");
+}
+
+/// Registration, fee upload, click and cancel store their answer in the same commit as their
+/// effect; the answer is the state that commit left, and a retry replays it.
+#[tokio::test]
+async fn each_step_answers_with_the_state_its_commit_left_and_a_retry_replays_it() {
+    let w = world().await;
+    assert!(w.operator.sign_up("02", EMPLOYEE_CERTNO, true, credit_line()).await.unwrap().ok());
+    let registration = json!({"ipt_otp_no": "MZ0042", "mdtrt_cert_type": "02", "mdtrt_cert_no": EMPLOYEE_CERTNO, "med_type": "11"});
+    let visit = w.his.post_with_key("/api/v1/visits", "reg-1", &registration).await.unwrap();
+    assert!(visit.ok(), "{visit:?}");
+    let id = visit.body["id"].as_str().unwrap().to_string();
+    assert_eq!(visit.body, w.his.get(&format!("/api/v1/visits/{id}")).await.unwrap().body, "the answer is the stored visit");
+
+    let fees_path = format!("/api/v1/visits/{id}/fees");
+    let fees = json!({"lines": ordinary_fees("MZ0042")});
+    let uploaded = w.his.post_with_key(&fees_path, "fees-1", &fees).await.unwrap();
+    assert!(uploaded.ok(), "{uploaded:?}");
+    let stored = w.his.get(&format!("/api/v1/visits/{id}")).await.unwrap().body;
+    assert_eq!(uploaded.body["medfee_fen"], stored["medfee_fen"], "the upload's total is the stored one");
+
+    let click_path = format!("/api/v1/visits/{id}/settlement");
+    let settled = w.his.post_with_key(&click_path, "click-1", &json!({})).await.unwrap();
+    assert!(settled.ok(), "{settled:?}");
+    let stored = w.his.get(&format!("/api/v1/visits/{id}")).await.unwrap().body;
+    assert_eq!(settled.body, stored["settlement"], "the click's answer is the stored settlement");
+
+    let cancel_path = format!("/api/v1/visits/{id}/settlement/cancel");
+    let cancelled = w.his.post_with_key(&cancel_path, "cancel-1", &json!({})).await.unwrap();
+    assert_eq!(cancelled.body["state"], "cancelled", "{cancelled:?}");
+
+    for (path, key, body, first) in [
+        ("/api/v1/visits", "reg-1", &registration, &visit),
+        (fees_path.as_str(), "fees-1", &fees, &uploaded),
+        (click_path.as_str(), "click-1", &json!({}), &settled),
+        (cancel_path.as_str(), "cancel-1", &json!({}), &cancelled),
+    ] {
+        let retry = w.his.post_with_key(path, key, body).await.unwrap();
+        assert_eq!((retry.status, &retry.body), (first.status, &first.body), "{path}: a retry replays the first answer");
+    }
 }
 
 #[tokio::test]
@@ -428,9 +469,10 @@ async fn a_sign_up_or_a_cancel_whose_answer_a_crash_lost_gets_its_own_result_on_
     assert!(w.his.upload_fees(&visit, &ordinary_fees("MZ0061")).await.unwrap().ok());
     assert!(w.his.settle(&visit).await.unwrap().ok());
     let hospital = &w.sys.credentials.hospitals[0].code;
-    let cancelled = w.sys.app.cancel_settlement(hospital, &visit, "cancel-1").await.expect("cancelled");
-    let retried = w.sys.app.cancel_settlement(hospital, &visit, "cancel-1").await.expect("the retry gets the cancelled settlement");
+    let cancelled = w.sys.app.cancel_settlement(hospital, &visit, &Keyed::unstored("cancel-1")).await.expect("cancelled");
+    let retried =
+        w.sys.app.cancel_settlement(hospital, &visit, &Keyed::unstored("cancel-1")).await.expect("the retry gets the cancelled settlement");
     assert_eq!((cancelled.id, retried.state), (retried.id.clone(), "cancelled"));
-    let other = w.sys.app.cancel_settlement(hospital, &visit, "cancel-2").await.unwrap_err();
+    let other = w.sys.app.cancel_settlement(hospital, &visit, &Keyed::unstored("cancel-2")).await.unwrap_err();
     assert_eq!(other.code(), "already_cancelled");
 }

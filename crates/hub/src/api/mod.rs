@@ -13,7 +13,7 @@ mod ready;
 pub use auth::{hash_api_key, Access};
 pub use edge::{EdgeConfig, Rule, PATH_PARAMETER_MAX_CHARS, REQUEST_ID_HEADER};
 
-use crate::app::App;
+use crate::app::{App, Keyed};
 use crate::error::AppError;
 use crate::model::Caller;
 use crate::store::IdempotencyBegin;
@@ -234,6 +234,29 @@ where
     Fut: Future<Output = Result<T, AppError>>,
     T: serde::Serialize,
 {
+    // The use case behind it does not store its answer: this edge does.
+    let request = Keyed::unstored("");
+    idempotent_keyed(app, caller, headers, method, path, body, &request, work).await
+}
+
+/// `idempotent` for a use case that stores its answer with its effect through `request` (then the
+/// answer is not stored a second time here).
+#[allow(clippy::too_many_arguments)]
+async fn idempotent_keyed<F, Fut, T>(
+    app: &App,
+    caller: &Caller,
+    headers: &HeaderMap,
+    method: &Method,
+    path: &str,
+    body: &Bytes,
+    request: &Keyed,
+    work: F,
+) -> Response
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+    T: serde::Serialize,
+{
     let key = match idempotency_key_of(headers) {
         Ok(key) => key,
         Err(e) => return e.into_response(),
@@ -277,6 +300,9 @@ where
         }
         Err(e) => (e.status(), e.body()),
     };
+    if status == StatusCode::OK && request.answered() {
+        return json_response(status, &value);
+    }
     if let Err(e) = app.store.finish_idempotency(&scope, key, status.as_u16(), &value.to_string()).await {
         return AppError::from(e).into_response();
     }
@@ -323,9 +349,9 @@ fn hospital_of(caller: &Caller) -> String {
 
 async fn register_visit(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
     let hospital = hospital_of(&caller);
-    let key = idempotency_key(&headers);
-    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/visits", &body, || async {
-        app.register_visit(&hospital, parse_json(&body)?, &key).await
+    let request = Keyed::new(&caller.scope(), &idempotency_key(&headers));
+    idempotent_keyed(&app, &caller, &headers, &Method::POST, "/api/v1/visits", &body, &request, || async {
+        app.register_visit(&hospital, parse_json(&body)?, &request).await
     })
     .await
 }
@@ -337,8 +363,11 @@ async fn visit(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<Strin
 async fn upload_fees(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
     let hospital = hospital_of(&caller);
     let path = format!("/api/v1/visits/{id}/fees");
-    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.upload_fees(&hospital, &id, parse_json(&body)?).await })
-        .await
+    let request = Keyed::new(&caller.scope(), &idempotency_key(&headers));
+    idempotent_keyed(&app, &caller, &headers, &Method::POST, &path, &body, &request, || async {
+        app.upload_fees(&hospital, &id, parse_json(&body)?, &request).await
+    })
+    .await
 }
 
 /// Pre-settlement changes nothing, so it needs no Idempotency-Key.
@@ -349,10 +378,10 @@ async fn pre_settle(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<
 async fn settle(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
     let hospital = hospital_of(&caller);
     let path = format!("/api/v1/visits/{id}/settlement");
-    let key = idempotency_key(&headers);
-    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+    let request = Keyed::new(&caller.scope(), &idempotency_key(&headers));
+    idempotent_keyed(&app, &caller, &headers, &Method::POST, &path, &body, &request, || async {
         let _: EmptyBody = parse_json(&body)?;
-        app.settle(&hospital, &id, &key).await
+        app.settle(&hospital, &id, &request).await
     })
     .await
 }
@@ -366,9 +395,10 @@ async fn cancel_settlement(
 ) -> Response {
     let hospital = hospital_of(&caller);
     let path = format!("/api/v1/visits/{id}/settlement/cancel");
-    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+    let request = Keyed::new(&caller.scope(), &idempotency_key(&headers));
+    idempotent_keyed(&app, &caller, &headers, &Method::POST, &path, &body, &request, || async {
         let _: EmptyBody = parse_json(&body)?;
-        app.cancel_settlement(&hospital, &id, &idempotency_key(&headers)).await
+        app.cancel_settlement(&hospital, &id, &request).await
     })
     .await
 }

@@ -42,7 +42,7 @@ impl App {
         }
         let visit = self.store.visit(&s.visit_id).await?.ok_or_else(|| AppError::internal("visit vanished"))?;
         let s = self.store.settlement(settlement_id).await?.ok_or_else(|| AppError::internal("settlement vanished"))?;
-        self.advance(s, &visit, true).await.map(|s| SettlementView::of(&s))
+        self.advance(s, &visit, true, None).await.map(|s| SettlementView::of(&s))
     }
 
     pub async fn ledger(&self) -> Result<LedgerView, AppError> {

@@ -22,10 +22,11 @@ use crate::error::AppError;
 use crate::insurance_client::{Institution, InsuranceClient, InsuranceError};
 use crate::model::*;
 use crate::pii::{mask, mask_name, DataKey};
-use crate::store::Store;
+use crate::store::{Store, StoredAnswer};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wugan_domain::settlement::{Parties, SettlementState};
 use wugan_domain::Fen;
@@ -120,6 +121,19 @@ impl App {
         App { store, msgids: Default::default(), orphans: Default::default(), insurance, banks, config, metrics }
     }
 
+    /// The same hub, calling its partners' routers in this process instead of over HTTP (`wugan
+    /// bench core`): the same requests and replies, without sockets. A bank not named keeps HTTP.
+    pub fn with_in_process_partners(mut self, insurance: axum::Router, banks: Vec<(String, axum::Router)>) -> App {
+        let timeout = self.config.partner_timeout;
+        self.insurance = self.insurance.in_process(insurance, timeout);
+        for (code, router) in banks {
+            if let Some(client) = self.banks.remove(&code) {
+                self.banks.insert(code, client.in_process(router, timeout));
+            }
+        }
+        self
+    }
+
     /// Now, as the hub stores times (from the injected clock).
     pub fn now(&self) -> String {
         self.store.now()
@@ -135,8 +149,53 @@ impl App {
         Ok(self.msgids.next(&self.store, self.store.clock.as_ref(), fixmedins_code).await?)
     }
 
+    /// Calls sent to the partners since start (both partners, retries and status queries included).
+    pub fn partner_calls(&self) -> u64 {
+        self.insurance.calls_sent() + self.banks.values().map(BankClient::requests_sent).sum::<u64>()
+    }
+
     fn bank(&self, bank_code: &str) -> Result<&BankClient, AppError> {
         self.banks.get(bank_code).ok_or_else(|| AppError::invalid("unknown_bank", format!("no contract with bank {bank_code}")))
+    }
+}
+
+/// The `(caller, Idempotency-Key)` a request came with. A use case stores the request's answer in
+/// the same write as the request's effect where it can (zero2prod's pattern), so that a crash never
+/// leaves the effect without its answer; the edge then stores nothing more (`answered`).
+pub struct Keyed {
+    /// `None`: the answer is not stored (a use case called directly, outside the API).
+    caller: Option<String>,
+    pub key: String,
+    answered: AtomicBool,
+}
+
+impl Keyed {
+    pub fn new(caller: &str, key: &str) -> Keyed {
+        Keyed { caller: Some(caller.to_string()), key: key.to_string(), answered: AtomicBool::new(false) }
+    }
+
+    /// A request whose answer nobody stores (tests and tools calling a use case directly).
+    pub fn unstored(key: &str) -> Keyed {
+        Keyed { caller: None, key: key.to_string(), answered: AtomicBool::new(false) }
+    }
+
+    /// The use case stored the answer with its effect.
+    pub fn answered(&self) -> bool {
+        self.answered.load(Ordering::Acquire)
+    }
+
+    /// The answer the edge would store for `view` (200, the view as JSON).
+    fn answer_for<T: serde::Serialize>(&self, view: &T) -> Result<Option<StoredAnswer>, AppError> {
+        let Some(caller) = &self.caller else { return Ok(None) };
+        let body = serde_json::to_value(view).map_err(|e| AppError::internal(format!("a result could not be written as JSON: {e}")))?;
+        Ok(Some(StoredAnswer { caller: caller.clone(), key: self.key.clone(), status: 200, body: body.to_string() }))
+    }
+
+    /// Notes that the write carrying `answer` is committed.
+    fn stored(&self, answer: &Option<StoredAnswer>) {
+        if answer.is_some() {
+            self.answered.store(true, Ordering::Release);
+        }
     }
 }
 

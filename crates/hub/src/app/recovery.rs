@@ -147,7 +147,7 @@ impl App {
                 continue;
             }
             if let Some(visit) = self.store.visit(&s.visit_id).await? {
-                match self.advance(s, &visit, true).await {
+                match self.advance(s, &visit, true, None).await {
                     Ok(_) => resumed += 1,
                     Err(e) => tracing::warn!(code = e.code(), "settlement could not be resumed yet"),
                 }

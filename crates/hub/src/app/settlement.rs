@@ -59,7 +59,8 @@ impl App {
     /// The doctor's click (医生点击结算): insurance settles at once, the patient's cash share is
     /// charged to their bank agreement, the hospital is credited, the ledger records it all. A
     /// visit whose last attempt failed or was cancelled is settled again as a new attempt.
-    pub async fn settle(&self, hospital: &str, visit_id: &str, idem_key: &str) -> Result<SettlementView, AppError> {
+    pub async fn settle(&self, hospital: &str, visit_id: &str, request: &Keyed) -> Result<SettlementView, AppError> {
+        let idem_key = request.key.as_str();
         let visit = self.own_visit(hospital, visit_id).await?;
         let Some(agreement_id) = visit.agreement_id.clone() else {
             let reason = visit.seamless_reason.as_deref().and_then(Suspension::parse).unwrap_or(Suspension::NotSigned);
@@ -72,7 +73,7 @@ impl App {
             return Err(AppError::conflict("seamless_not_enabled", message));
         };
         if let Some(existing) = self.store.settlement_of_visit(visit_id).await? {
-            if let Some(answer) = self.existing_attempt(existing, &visit, idem_key).await? {
+            if let Some(answer) = self.existing_attempt(existing, &visit, request).await? {
                 return answer.map(|s| SettlementView::of(&s));
             }
         }
@@ -113,12 +114,12 @@ impl App {
         };
         let (row, created) = self.store.create_settlement(&row).await?;
         if !created {
-            if let Some(answer) = self.existing_attempt(row, &visit, idem_key).await? {
+            if let Some(answer) = self.existing_attempt(row, &visit, request).await? {
                 return answer.map(|s| SettlementView::of(&s));
             }
             return Err(AppError::conflict("settlement_in_progress", "another click on this visit is being settled; retry shortly"));
         }
-        self.advance(row, &visit, false).await.map(|s| SettlementView::of(&s))
+        self.advance(row, &visit, false, Some(request)).await.map(|s| SettlementView::of(&s))
     }
 
     /// What a click answers when the visit already has an attempt: the same click again gets its
@@ -128,14 +129,14 @@ impl App {
         &self,
         existing: SettlementRow,
         visit: &VisitRow,
-        idem_key: &str,
+        request: &Keyed,
     ) -> Result<Option<Result<SettlementRow, AppError>>, AppError> {
         let state = existing.state;
-        if existing.idem_key.as_deref() == Some(idem_key) && state.is_final() {
+        if existing.idem_key.as_deref() == Some(request.key.as_str()) && state.is_final() {
             return Ok(Some(Ok(existing)));
         }
         Ok(match state {
-            s if !s.is_final() => Some(self.advance(existing, visit, true).await),
+            s if !s.is_final() => Some(self.advance(existing, visit, true, Some(request)).await),
             SettlementState::Settled | SettlementState::SettledUnpaid => {
                 Some(Err(AppError::conflict("already_settled", format!("this visit's settlement is {}", state.as_str()))))
             }
@@ -147,9 +148,17 @@ impl App {
     /// unknown. `in_doubt` says an earlier run may have left a call with an unknown outcome, so the
     /// partner's record is asked before that call is sent again. A run that stops on a partner's
     /// silence is counted; after `MAX_ATTEMPTS` the settlement is parked in the exceptions queue.
-    pub async fn advance(&self, s: SettlementRow, visit: &VisitRow, in_doubt: bool) -> Result<SettlementRow, AppError> {
+    /// `request`: the click or cancellation being answered, whose answer (the settlement's view)
+    /// is stored with the save that makes the settlement final.
+    pub async fn advance(
+        &self,
+        s: SettlementRow,
+        visit: &VisitRow,
+        in_doubt: bool,
+        request: Option<&Keyed>,
+    ) -> Result<SettlementRow, AppError> {
         let id = s.id.clone();
-        let result = self.drive(s, visit, in_doubt).await;
+        let result = self.drive(s, visit, in_doubt, request).await;
         if let Err(e) = &result {
             if e.is_retryable() {
                 self.store.note_failed_attempt(&id, &e.to_string(), MAX_ATTEMPTS).await?;
@@ -159,7 +168,13 @@ impl App {
     }
 
     /// The orchestrator: persist, call, apply. Every decision is the saga's.
-    async fn drive(&self, mut s: SettlementRow, visit: &VisitRow, mut in_doubt: bool) -> Result<SettlementRow, AppError> {
+    async fn drive(
+        &self,
+        mut s: SettlementRow,
+        visit: &VisitRow,
+        mut in_doubt: bool,
+        request: Option<&Keyed>,
+    ) -> Result<SettlementRow, AppError> {
         let agreement = self.store.agreement(&s.agreement_id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?;
         let settlement_id = s.id.clone();
         let parties = Parties {
@@ -183,6 +198,7 @@ impl App {
             let step = saga::apply(&stage, &parties, s.medfee, &call, outcome).map_err(|e| self.saga_error(&s, e))?;
             let from = s.state;
             s.set_stage(&step.stage);
+            s.updated_at = self.now();
             if matches!(call, Call::Authorize { .. }) {
                 s.auth_request_id = Some(format!("{}:auth", s.id));
             }
@@ -190,8 +206,19 @@ impl App {
             if cancel_refused {
                 s.cancel_msgid = None; // the next cancellation is a new request
             }
-            match self.store.save_settlement(&s, from, &step.transfers).await {
-                Ok(()) => self.note_settlement_saved(from, &s),
+            // The save that ends the run (a final stage, nothing refused) carries the answer.
+            let ends = saga::next_call(&step.stage).is_none() && !cancel_refused;
+            let answer = match request {
+                Some(request) if ends => request.answer_for(&SettlementView::of(&s))?,
+                _ => None,
+            };
+            match self.store.save_settlement_answered(&s, from, &step.transfers, answer.clone()).await {
+                Ok(()) => {
+                    self.note_settlement_saved(from, &s);
+                    if let Some(request) = request {
+                        request.stored(&answer);
+                    }
+                }
                 Err(crate::store::StoreError::StaleSettlement) => {
                     // Another run advanced it meanwhile: continue from what it wrote.
                     s = self.store.settlement(&s.id).await?.ok_or_else(|| AppError::internal("settlement vanished"))?;
@@ -302,7 +329,8 @@ impl App {
     }
 
     /// 结算撤销: reverses insurance (2208), refunds the bank, and posts the reversing transfers.
-    pub async fn cancel_settlement(&self, hospital: &str, visit_id: &str, idem_key: &str) -> Result<SettlementView, AppError> {
+    pub async fn cancel_settlement(&self, hospital: &str, visit_id: &str, request: &Keyed) -> Result<SettlementView, AppError> {
+        let idem_key = request.key.as_str();
         let visit = self.own_visit(hospital, visit_id).await?;
         let s = self
             .store
@@ -314,7 +342,7 @@ impl App {
             // The same cancellation again, whose answer a crash lost: the settlement it cancelled.
             Stage::Cancelled(_) if s.cancel_idem_key.as_deref() == Some(idem_key) => Ok(SettlementView::of(&s)),
             Stage::Cancelled(_) => Err(AppError::conflict("already_cancelled", "this settlement is already cancelled")),
-            Stage::Cancelling { .. } => self.advance(s, &visit, true).await.map(|s| SettlementView::of(&s)),
+            Stage::Cancelling { .. } => self.advance(s, &visit, true, Some(request)).await.map(|s| SettlementView::of(&s)),
             stage => {
                 let Some(cancelling) = saga::begin_cancel(&stage) else {
                     return Err(AppError::conflict(
@@ -327,8 +355,9 @@ impl App {
                 s.cancel_msgid = Some(self.msgid(hospital).await?);
                 s.cancel_idem_key = Some(idem_key.to_string());
                 s.set_stage(&cancelling);
+                s.updated_at = self.now();
                 self.store.save_settlement(&s, from, &[]).await?;
-                self.advance(s, &visit, false).await.map(|s| SettlementView::of(&s))
+                self.advance(s, &visit, false, Some(request)).await.map(|s| SettlementView::of(&s))
             }
         }
     }

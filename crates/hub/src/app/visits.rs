@@ -1,7 +1,8 @@
 use super::*;
 
 impl App {
-    pub async fn register_visit(&self, hospital: &str, req: RegisterVisitRequest, idem_key: &str) -> Result<VisitView, AppError> {
+    pub async fn register_visit(&self, hospital: &str, req: RegisterVisitRequest, request: &Keyed) -> Result<VisitView, AppError> {
+        let idem_key = request.key.as_str();
         check_text("ipt_otp_no", &req.ipt_otp_no, 30)?;
         check_cert_type(&req.mdtrt_cert_type)?;
         check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
@@ -38,9 +39,15 @@ impl App {
             .and_then(|d| d.get("mdtrt_id"))
             .and_then(Value::as_str)
             .ok_or_else(|| AppError::bad_gateway("insurance_bad_reply", "2201 without mdtrt_id"))?;
-        self.store.complete_registration(&row.id, mdtrt_id).await?;
-        let row = self.store.visit(&row.id).await?.ok_or_else(|| AppError::internal("visit vanished"))?;
-        self.visit_view(&row).await
+        // The visit as this write leaves it: a visit being registered has no fees and no
+        // settlement yet (both need a registered visit), so its view needs no read.
+        let mut row = row;
+        (row.mdtrt_id, row.status) = (mdtrt_id.to_string(), VisitStatus::Registered);
+        let view = visit_view_of(&row, &[], None);
+        let answer = request.answer_for(&view)?;
+        self.store.complete_registration(&row.id, mdtrt_id, answer.clone()).await?;
+        request.stored(&answer);
+        Ok(view)
     }
 
     /// Identifies the patient (1101), finds their agreement, and writes the visit before 2201 is sent.
@@ -111,31 +118,18 @@ impl App {
     }
 
     pub(super) async fn visit_view(&self, v: &VisitRow) -> Result<VisitView, AppError> {
-        let lines: Vec<FeeLineRow> = self.store.fee_lines(&v.id).await?.into_iter().filter(|l| l.uploaded).collect();
-        let medfee: Fen = lines.iter().map(|l| l.amount).sum();
+        let lines = self.store.fee_lines(&v.id).await?;
         let settlement = self.store.settlement_of_visit(&v.id).await?;
-        Ok(VisitView {
-            id: v.id.clone(),
-            ipt_otp_no: v.ipt_otp_no.clone(),
-            hospital_code: v.hospital_code.clone(),
-            psn_no: v.psn_no.clone(),
-            insutype: v.insutype.clone(),
-            med_type: v.med_type.clone(),
-            mdtrt_id: v.mdtrt_id.clone(),
-            status: v.status.as_str(),
-            seamless: VisitSeamlessView {
-                enabled: v.agreement_id.is_some(),
-                agreement_id: v.agreement_id.clone(),
-                reason: v.seamless_reason.clone(),
-            },
-            fee_lines: lines.len(),
-            medfee_fen: medfee.0,
-            settlement: settlement.as_ref().map(SettlementView::of),
-            created_at: v.created_at.clone(),
-        })
+        Ok(visit_view_of(v, &lines, settlement.as_ref()))
     }
 
-    pub async fn upload_fees(&self, hospital: &str, visit_id: &str, req: FeeUploadRequest) -> Result<FeeUploadView, AppError> {
+    pub async fn upload_fees(
+        &self,
+        hospital: &str,
+        visit_id: &str,
+        req: FeeUploadRequest,
+        request: &Keyed,
+    ) -> Result<FeeUploadView, AppError> {
         let visit = self.own_visit(hospital, visit_id).await?;
         // Open: registered, and no live settlement attempt (a cancelled or failed one leaves the
         // visit open for corrected fees and a new attempt).
@@ -161,7 +155,8 @@ impl App {
             }
             details.push((sn, amount, detail));
         }
-        let batch = self.fee_batch(&visit, details).await?;
+        let existing = self.store.fee_lines(visit_id).await?;
+        let batch = self.fee_batch(&visit, &existing, details).await?;
         let inst = hospital_institution(hospital);
         let feedetail: Vec<Value> = batch.iter().map(|l| serde_json::from_str(&l.detail_json).unwrap_or(Value::Null)).collect();
         let msgid = batch[0].upload_msgid.clone();
@@ -178,17 +173,24 @@ impl App {
             results.iter().filter_map(|r| Some((text_field(r.as_object()?, "feedetl_sn")?, r.to_string()))).collect();
         let marks: Vec<(String, String)> =
             batch.iter().map(|l| (l.feedetl_sn.clone(), by_sn.get(&l.feedetl_sn).cloned().unwrap_or_else(|| "{}".into()))).collect();
-        self.store.mark_fee_lines_uploaded(visit_id, &marks).await?;
-        let all = self.store.fee_lines(visit_id).await?;
+        let all = lines_after_upload(&existing, &batch, &marks);
         let lines: Vec<FeeLineView> = all.iter().filter(|l| l.upload_msgid == msgid).map(FeeLineView::of).collect();
         let total: Fen = all.iter().filter(|l| l.uploaded).map(|l| l.amount).sum();
-        Ok(FeeUploadView { visit_id: visit_id.to_string(), lines, medfee_fen: total.0 })
+        let view = FeeUploadView { visit_id: visit_id.to_string(), lines, medfee_fen: total.0 };
+        let answer = request.answer_for(&view)?;
+        self.store.mark_fee_lines_uploaded(visit_id, &marks, answer.clone()).await?;
+        request.stored(&answer);
+        Ok(view)
     }
 
     /// The batch to send: the lines just written, or — when an earlier upload of exactly these lines
     /// ended with an unknown outcome — that batch again, with its request id.
-    async fn fee_batch(&self, visit: &VisitRow, details: Vec<(String, Fen, Value)>) -> Result<Vec<FeeLineRow>, AppError> {
-        let existing = self.store.fee_lines(&visit.id).await?;
+    async fn fee_batch(
+        &self,
+        visit: &VisitRow,
+        existing: &[FeeLineRow],
+        details: Vec<(String, Fen, Value)>,
+    ) -> Result<Vec<FeeLineRow>, AppError> {
         let pending: Vec<&FeeLineRow> = existing.iter().filter(|l| !l.uploaded).collect();
         if !pending.is_empty() {
             let same = pending.len() == details.len()
@@ -308,5 +310,46 @@ fn text_field(line: &Map<String, Value>, field: &str) -> Option<String> {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+/// The visit's open fee lines once `batch` is marked uploaded with `marks` (the insurance center's
+/// result per line), in the store's order (by line number): what a read after the write returns.
+fn lines_after_upload(existing: &[FeeLineRow], batch: &[FeeLineRow], marks: &[(String, String)]) -> Vec<FeeLineRow> {
+    let results: BTreeMap<&str, &str> = marks.iter().map(|(sn, r)| (sn.as_str(), r.as_str())).collect();
+    let mut lines: BTreeMap<String, FeeLineRow> = existing.iter().map(|l| (l.feedetl_sn.clone(), l.clone())).collect();
+    for line in batch {
+        lines.insert(line.feedetl_sn.clone(), line.clone());
+    }
+    for line in lines.values_mut() {
+        if let Some(result) = results.get(line.feedetl_sn.as_str()) {
+            (line.uploaded, line.result_json) = (true, Some(result.to_string()));
+        }
+    }
+    lines.into_values().collect()
+}
+
+/// A visit's view from its row, its fee lines (the uploaded ones count) and its latest settlement.
+fn visit_view_of(v: &VisitRow, lines: &[FeeLineRow], settlement: Option<&SettlementRow>) -> VisitView {
+    let uploaded: Vec<&FeeLineRow> = lines.iter().filter(|l| l.uploaded).collect();
+    let medfee: Fen = uploaded.iter().map(|l| l.amount).sum();
+    VisitView {
+        id: v.id.clone(),
+        ipt_otp_no: v.ipt_otp_no.clone(),
+        hospital_code: v.hospital_code.clone(),
+        psn_no: v.psn_no.clone(),
+        insutype: v.insutype.clone(),
+        med_type: v.med_type.clone(),
+        mdtrt_id: v.mdtrt_id.clone(),
+        status: v.status.as_str(),
+        seamless: VisitSeamlessView {
+            enabled: v.agreement_id.is_some(),
+            agreement_id: v.agreement_id.clone(),
+            reason: v.seamless_reason.clone(),
+        },
+        fee_lines: uploaded.len(),
+        medfee_fen: medfee.0,
+        settlement: settlement.map(SettlementView::of),
+        created_at: v.created_at.clone(),
     }
 }

@@ -4,7 +4,8 @@ impl Store {
     // ---- agreements -------------------------------------------------------------------------
 
     pub async fn insert_agreement(&self, a: &AgreementRow) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
+        let a = a.clone();
+        self.write(move |c| Box::pin(async move {
         let result = sqlx::query(
             "INSERT INTO agreements (id, psn_no, insutype, insuplc_admdvs, name_enc, certno_enc, certno_index, use_personal_account, \
              payment_method, bank_code, bank_agreement_id, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -22,12 +23,13 @@ impl Store {
         .bind(&a.bank_agreement_id)
         .bind(a.status.as_str())
         .bind(&a.created_at)
-        .execute(&self.pool)
+        .execute(&mut *c)
         .await;
         match result {
             Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict("this person already has an active agreement".into())),
             other => other.map(|_| ()).map_err(StoreError::from),
         }
+        })).await
     }
 
     /// One encrypted value from the store, if any, to check at start-up that the key opens it.
@@ -63,11 +65,11 @@ impl Store {
     }
 
     pub async fn insert_family_link(&self, l: &FamilyLinkRow, max_links: i64) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let l = l.clone();
+        self.write(move |c| Box::pin(async move {
         let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM family_links WHERE agreement_id = $1 AND status = 'active'")
             .bind(&l.agreement_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await?
             .get("n");
         if count >= max_links {
@@ -86,7 +88,7 @@ impl Store {
         .bind(&l.consent_reference)
         .bind(l.status.as_str())
         .bind(&l.created_at)
-        .execute(&mut *tx)
+        .execute(&mut *c)
         .await;
         match result {
             Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict("this person is already linked to an agreement".into())),
@@ -94,8 +96,8 @@ impl Store {
                 other?;
             }
         }
-        tx.commit().await?;
         Ok(())
+        })).await
     }
 
     pub async fn family_links(&self, agreement_id: &str) -> StoreResult<Vec<FamilyLinkRow>> {
@@ -123,35 +125,43 @@ impl Store {
     }
 
     pub async fn revoke_family_link(&self, agreement_id: &str, link_id: &str) -> StoreResult<bool> {
-        let _guard = self.write_guard().await;
-        let n = sqlx::query(
-            "UPDATE family_links SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND agreement_id = $3 AND status = 'active'",
-        )
-        .bind(self.now())
-        .bind(link_id)
-        .bind(agreement_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
+        let (agreement_id, link_id, now) = (agreement_id.to_string(), link_id.to_string(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                let n = sqlx::query(
+                    "UPDATE family_links SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND agreement_id = $3 AND status = 'active'",
+                )
+                .bind(&now)
+                .bind(link_id)
+                .bind(agreement_id)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            })
+        })
+        .await
     }
 
     pub async fn revoke_agreement(&self, id: &str) -> StoreResult<bool> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("UPDATE agreements SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND status = 'active'")
-            .bind(self.now())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        sqlx::query("UPDATE family_links SET status = 'revoked', revoked_at = $1 WHERE agreement_id = $2 AND status = 'active'")
-            .bind(self.now())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(n == 1)
+        let (id, now) = (id.to_string(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                let n = sqlx::query("UPDATE agreements SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND status = 'active'")
+                    .bind(&now)
+                    .bind(&id)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                sqlx::query("UPDATE family_links SET status = 'revoked', revoked_at = $1 WHERE agreement_id = $2 AND status = 'active'")
+                    .bind(&now)
+                    .bind(&id)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(n == 1)
+            })
+        })
+        .await
     }
 
     /// Suspends (`Some(reason)`) or reinstates (`None`) seamless payment for a bank agreement.
@@ -161,20 +171,27 @@ impl Store {
         bank_agreement_id: &str,
         reason: Option<wugan_domain::seamless::Suspension>,
     ) -> StoreResult<u64> {
-        let _guard = self.write_guard().await;
-        Ok(sqlx::query("UPDATE agreements SET suspended_reason = $1 WHERE bank_code = $2 AND bank_agreement_id = $3")
-            .bind(reason.map(|r| r.as_str().to_string()))
-            .bind(bank_code)
-            .bind(bank_agreement_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        let (bank_code, bank_agreement_id) = (bank_code.to_string(), bank_agreement_id.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                Ok(sqlx::query("UPDATE agreements SET suspended_reason = $1 WHERE bank_code = $2 AND bank_agreement_id = $3")
+                    .bind(reason.map(|r| r.as_str().to_string()))
+                    .bind(bank_code)
+                    .bind(bank_agreement_id)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected())
+            })
+        })
+        .await
     }
 
     /// The repayment a request (agreement, Idempotency-Key) started, creating it if new.
     pub async fn account_repayment(&self, r: &AccountRepaymentRow) -> StoreResult<AccountRepaymentRow> {
-        {
-            let _guard = self.write_guard().await;
+        let row = r.clone();
+        self.write(move |c| {
+            let r = row;
+            Box::pin(async move {
             sqlx::query(
                 "INSERT INTO account_repayments (id, agreement_id, idem_key, amount_fen, state, debit_msgid, cancel_msgid, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (agreement_id, idem_key) DO NOTHING",
@@ -188,9 +205,10 @@ impl Store {
             .bind(&r.cancel_msgid)
             .bind(&r.created_at)
             .bind(&r.created_at)
-            .execute(&self.pool)
+            .execute(&mut *c)
             .await?;
-        }
+            Ok(())
+        })}).await?;
         let row = sqlx::query("SELECT * FROM account_repayments WHERE agreement_id = $1 AND idem_key = $2")
             .bind(&r.agreement_id)
             .bind(&r.idem_key)
@@ -212,28 +230,31 @@ impl Store {
 
     /// Moves a repayment to `state` (from `from`), posting its transfers in the same transaction.
     pub async fn advance_account_repayment(&self, r: &AccountRepaymentRow, from: &str, transfers: &[Transfer]) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
-            "UPDATE account_repayments SET state = $1, txn_id = $2, failure = $3, updated_at = $4 WHERE id = $5 AND state = $6",
-        )
-        .bind(r.stage.state())
-        .bind(r.stage.txn_id().map(str::to_string))
-        .bind(r.stage.failure().map(str::to_string))
-        .bind(self.now())
-        .bind(&r.id)
-        .bind(from)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n != 1 {
-            return Err(StoreError::StaleSettlement);
-        }
-        for t in transfers {
-            post_transfer(&mut tx, t, &self.now()).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let (r, from, transfers, now) = (r.clone(), from.to_string(), transfers.to_vec(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                let n = sqlx::query(
+                    "UPDATE account_repayments SET state = $1, txn_id = $2, failure = $3, updated_at = $4 WHERE id = $5 AND state = $6",
+                )
+                .bind(r.stage.state())
+                .bind(r.stage.txn_id().map(str::to_string))
+                .bind(r.stage.failure().map(str::to_string))
+                .bind(&now)
+                .bind(&r.id)
+                .bind(from)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                if n != 1 {
+                    return Err(StoreError::StaleSettlement);
+                }
+                for t in transfers {
+                    post_transfer(c, &t, &now).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn bank_event_cursor(&self, bank_code: &str) -> StoreResult<i64> {
@@ -243,15 +264,17 @@ impl Store {
     }
 
     pub async fn set_bank_event_cursor(&self, bank_code: &str, last_seq: i64) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
+        let bank_code = bank_code.to_string();
+        self.write(move |c| Box::pin(async move {
         sqlx::query(
             "INSERT INTO bank_event_cursors (bank_code, last_seq) VALUES ($1, $2) ON CONFLICT (bank_code) DO UPDATE SET last_seq = excluded.last_seq",
         )
         .bind(bank_code)
         .bind(last_seq)
-        .execute(&self.pool)
+        .execute(&mut *c)
         .await?;
         Ok(())
+        })).await
     }
 }
 

@@ -128,22 +128,25 @@ impl Store {
         label: Option<&str>,
         origin: KeyOrigin,
     ) -> StoreResult<Option<String>> {
-        let _guard = self.write_guard().await;
-        let key_id = key_id_of(key_hash);
+        let (key_hash, hospital_code, label, now) =
+            (key_hash.to_string(), hospital_code.map(str::to_string), label.map(str::to_string), self.now());
+        self.write(move |c| Box::pin(async move {
+        let key_id = key_id_of(&key_hash);
         let inserted = sqlx::query(
             "INSERT INTO api_keys (key_hash, key_id, role, hospital_code, label, origin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key_hash) DO NOTHING",
         )
         .bind(key_hash)
         .bind(&key_id)
         .bind(role.as_str())
-        .bind(hospital_code.map(str::to_string))
-        .bind(label.map(str::to_string))
+        .bind(hospital_code)
+        .bind(label)
         .bind(origin.as_str())
-        .bind(self.now())
-        .execute(&self.pool)
+        .bind(&now)
+        .execute(&mut *c)
         .await?
         .rows_affected();
         Ok((inserted == 1).then_some(key_id))
+        })).await
     }
 
     /// The key with this hash, whatever its state.
@@ -170,42 +173,49 @@ impl Store {
         if key.last_used_at.as_deref().is_some_and(|at| at > recently.as_str()) {
             return Ok(());
         }
-        let _guard = self.write_guard().await;
-        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2")
-            .bind(self.now())
-            .bind(&key.key_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let (key_id, now) = (key.key_id.clone(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2").bind(&now).bind(key_id).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Revokes a key now; false when there is no such key or it was revoked already.
     pub async fn revoke_api_key(&self, key_id: &str) -> StoreResult<bool> {
-        let _guard = self.write_guard().await;
-        let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL")
-            .bind(self.now())
-            .bind(key_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(revoked == 1)
+        let (key_id, now) = (key_id.to_string(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL")
+                    .bind(&now)
+                    .bind(key_id)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                Ok(revoked == 1)
+            })
+        })
+        .await
     }
 
     /// Ends a working key's life at `at` (a rotation's grace period), or earlier if it was to end
     /// earlier already; false when there is no such key or it no longer works.
     pub async fn expire_api_key(&self, key_id: &str, at: &str) -> StoreResult<bool> {
-        let _guard = self.write_guard().await;
-        let now = self.now();
+        let (key_id, at, now) = (key_id.to_string(), at.to_string(), self.now());
+        self.write(move |c| Box::pin(async move {
         let changed = sqlx::query(
             "UPDATE api_keys SET expires_at = $1 WHERE key_id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR (expires_at > $3 AND expires_at > $1))",
         )
         .bind(at)
         .bind(key_id)
         .bind(&now)
-        .execute(&self.pool)
+        .execute(&mut *c)
         .await?
         .rows_affected();
         Ok(changed == 1)
+        })).await
     }
 
     /// Revokes the keys that came from credentials.json but are no longer listed there (`listed`:

@@ -1,8 +1,10 @@
 //! The hub's store: one interface over SQLite (embedded, the default) and PostgreSQL (production),
 //! through `sqlx::AnyPool` and common SQL. Money is BIGINT fen; ids and times are TEXT.
 //!
-//! Write transactions on SQLite are serialized by an in-process lock, so that two writers never
-//! deadlock upgrading read locks; PostgreSQL takes row locks itself.
+//! Every write is a job handed to `Store::write`. On SQLite the jobs go to one writer task that owns
+//! the one write connection and commits them in batches (group commit, see `writer`); reads use a
+//! pool of read connections (WAL: readers never wait for the writer). On PostgreSQL each job runs
+//! in a transaction of its own on the pool, and PostgreSQL's row locks order them.
 
 mod agreements;
 mod api_keys;
@@ -12,6 +14,7 @@ pub use operator_reads::{JournalEntry, MAX_JOURNAL_PAGE};
 mod settlements;
 mod signups;
 mod visits;
+pub mod writer;
 
 use crate::clock::{timestamp, Clock};
 use crate::model::*;
@@ -19,10 +22,9 @@ pub use api_keys::{key_id_of, ApiKeyRow, KeyOrigin, KeyStatus, LAST_USE_RESOLUTI
 use journal::post_transfer;
 pub use signups::SignupRow;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Row};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tokio::sync::Mutex;
 use wugan_domain::ledger::{self, AccountBalance, AccountLimit, Transfer, TransferKind};
 use wugan_domain::settlement::SettlementState;
 use wugan_domain::Fen;
@@ -36,6 +38,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "api_key_lifecycle", include_str!("../../migrations/0005_api_key_lifecycle.sql")),
     (6, "retention", include_str!("../../migrations/0006_retention.sql")),
     (7, "signups", include_str!("../../migrations/0007_signups.sql")),
+    (8, "ledger_balances_folded", include_str!("../../migrations/0008_ledger_balances_folded.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
@@ -60,6 +63,10 @@ pub enum StoreError {
     Unreachable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The write's batch was not committed (the disk refused, the writer stopped): nothing of it
+    /// happened.
+    #[error("the write was not committed: {0}")]
+    NotCommitted(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -71,12 +78,30 @@ pub enum Backend {
 }
 
 pub struct Store {
+    /// Reads (and, on PostgreSQL, writes too).
     pool: AnyPool,
     pub backend: Backend,
-    /// Serializes write transactions on SQLite (single writer); unused on PostgreSQL.
-    write_lock: Mutex<()>,
+    /// SQLite's one writer (group commit); `None` on PostgreSQL.
+    writer: Option<writer::Writer>,
     /// The hub's one clock (injected): every stored time comes from here.
     pub clock: Arc<dyn Clock>,
+}
+
+/// A request's answer, stored under its `(caller, Idempotency-Key)` by the same write as the
+/// request's effect, so that a crash cannot leave one without the other.
+#[derive(Clone, Debug)]
+pub struct StoredAnswer {
+    pub caller: String,
+    pub key: String,
+    pub status: u16,
+    pub body: String,
+}
+
+impl StoredAnswer {
+    /// Writes the answer inside the caller's write.
+    pub(crate) async fn write(self, c: &mut AnyConnection) -> StoreResult<()> {
+        finish_idempotency(c, self.caller, self.key, self.status, self.body).await
+    }
 }
 
 pub enum IdempotencyBegin {
@@ -113,23 +138,41 @@ impl Store {
         }
         let mut options =
             AnyPoolOptions::new().acquire_timeout(CONNECT_TIMEOUT).max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
+        let mut writer = None;
         if backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // WAL with synchronous=FULL: every commit is flushed to the WAL file before the
-                    // hub answers, so an acknowledged settlement survives a power cut (NORMAL
-                    // flushes only at checkpoints).
-                    for pragma in
-                        ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON"]
-                    {
-                        sqlx::query(pragma).execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            });
+            // The writer's connection first: it sets WAL mode on the file before any reader opens it.
+            let mut conn = AnyConnection::connect(url).await?;
+            sqlite_pragmas(&mut conn).await?;
+            writer = Some(writer::Writer::start(conn));
+            options = options.after_connect(|conn, _meta| Box::pin(async move { sqlite_pragmas(conn).await }));
         }
         let pool = options.connect(url).await?;
-        Ok(Store { pool, backend, write_lock: Mutex::new(()), clock: crate::clock::system() })
+        Ok(Store { pool, backend, writer, clock: crate::clock::system() })
+    }
+
+    /// Runs `job` as one atomic write and answers once it is durable: on SQLite in the writer's
+    /// next batch (inside a savepoint of the batch's transaction), on PostgreSQL in a transaction of
+    /// its own. An `Err` from the job undoes everything it wrote. The job owns what it needs
+    /// (`'static`): on SQLite it runs on the writer's task.
+    pub async fn write<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> writer::WriteFuture<'c, T> + Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.submit(job).await,
+            None => {
+                let mut tx = self.pool.begin().await?;
+                let value = job(&mut tx).await?;
+                tx.commit().await?;
+                Ok(value)
+            }
+        }
+    }
+
+    /// The writer's counts (SQLite), for benchmarks.
+    pub fn writer_stats(&self) -> Option<Arc<writer::WriterStats>> {
+        self.writer.as_ref().map(|w| w.stats.clone())
     }
 
     /// The same store, reading time from `clock` (tests, simulations).
@@ -148,38 +191,45 @@ impl Store {
         timestamp(self.clock.now_utc() - ago)
     }
 
-    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.backend {
-            Backend::Sqlite => Some(self.write_lock.lock().await),
-            Backend::Postgres => None,
-        }
-    }
-
     /// Applies the migrations not yet applied; returns their versions.
     pub async fn migrate(&self) -> StoreResult<Vec<i64>> {
-        let _guard = self.write_guard().await;
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-            .execute(&self.pool)
-            .await?;
+        self.write(|c| {
+            Box::pin(async move {
+                let sql = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at TEXT NOT NULL)";
+                sqlx::query(sql).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await?;
         let mut applied = Vec::new();
         for (version, name, sql) in MIGRATIONS {
-            let mut tx = self.pool.begin().await?;
-            let done =
-                sqlx::query("SELECT version FROM schema_migrations WHERE version = $1").bind(*version).fetch_optional(&mut *tx).await?;
-            if done.is_some() {
-                continue;
-            }
-            for statement in sql_statements(sql) {
-                sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut *tx).await?;
-            }
-            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-                .bind(*version)
-                .bind(*name)
-                .bind(self.now())
-                .execute(&mut *tx)
+            let (version, name, sql, now) = (*version, *name, *sql, self.now());
+            let fresh = self
+                .write(move |c| {
+                    Box::pin(async move {
+                        let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+                            .bind(version)
+                            .fetch_optional(&mut *c)
+                            .await?;
+                        if done.is_some() {
+                            return Ok(false);
+                        }
+                        for statement in sql_statements(sql) {
+                            sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut *c).await?;
+                        }
+                        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                            .bind(version)
+                            .bind(name)
+                            .bind(now)
+                            .execute(&mut *c)
+                            .await?;
+                        Ok(true)
+                    })
+                })
                 .await?;
-            tx.commit().await?;
-            applied.push(*version);
+            if fresh {
+                applied.push(version);
+            }
         }
         Ok(applied)
     }
@@ -187,14 +237,19 @@ impl Store {
     // ---- callers and hospitals -------------------------------------------------------------
 
     pub async fn ensure_hospital(&self, code: &str, name: &str) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query("INSERT INTO hospitals (code, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (code) DO NOTHING")
-            .bind(code)
-            .bind(name)
-            .bind(self.now())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let (code, name, now) = (code.to_string(), name.to_string(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO hospitals (code, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (code) DO NOTHING")
+                    .bind(code)
+                    .bind(name)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn hospital_exists(&self, code: &str) -> StoreResult<bool> {
@@ -204,63 +259,14 @@ impl Store {
     // ---- idempotency ------------------------------------------------------------------------
 
     pub async fn begin_idempotency(&self, caller: &str, key: &str, request_hash: &str) -> StoreResult<IdempotencyBegin> {
-        let _guard = self.write_guard().await;
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (caller, idem_key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (caller, idem_key) DO NOTHING",
-        )
-        .bind(caller)
-        .bind(key)
-        .bind(request_hash)
-        .bind(self.now())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if inserted == 1 {
-            return Ok(IdempotencyBegin::New);
-        }
-        let row = sqlx::query(
-            "SELECT request_hash, status_code, response_body, created_at FROM idempotency_keys WHERE caller = $1 AND idem_key = $2",
-        )
-        .bind(caller)
-        .bind(key)
-        .fetch_one(&self.pool)
-        .await?;
-        if row.get::<String, _>("request_hash") != request_hash {
-            return Ok(IdempotencyBegin::Mismatch);
-        }
-        match (row.get::<Option<i64>, _>("status_code"), row.get::<Option<String>, _>("response_body")) {
-            (Some(status), Some(body)) => Ok(IdempotencyBegin::Replay { status: status as u16, body }),
-            _ => {
-                // A request still "in progress" after the lease was abandoned by a crashed process:
-                // the first retry after the lease takes it over (the work it resumes is idempotent).
-                let started: String = row.get("created_at");
-                let lease_end = self.before_now(IDEMPOTENCY_LEASE);
-                if started >= lease_end {
-                    return Ok(IdempotencyBegin::InProgress);
-                }
-                let taken = sqlx::query("UPDATE idempotency_keys SET created_at = $1 WHERE caller = $2 AND idem_key = $3 AND created_at = $4 AND status_code IS NULL")
-                    .bind(self.now())
-                    .bind(caller)
-                    .bind(key)
-                    .bind(&started)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                Ok(if taken == 1 { IdempotencyBegin::New } else { IdempotencyBegin::InProgress })
-            }
-        }
+        let (caller, key, request_hash) = (caller.to_string(), key.to_string(), request_hash.to_string());
+        let (now, lease_end) = (self.now(), self.before_now(IDEMPOTENCY_LEASE));
+        self.write(move |c| Box::pin(begin_idempotency(c, caller, key, request_hash, now, lease_end))).await
     }
 
     pub async fn finish_idempotency(&self, caller: &str, key: &str, status: u16, body: &str) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query("UPDATE idempotency_keys SET status_code = $1, response_body = $2 WHERE caller = $3 AND idem_key = $4")
-            .bind(status as i64)
-            .bind(body)
-            .bind(caller)
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let (caller, key, body) = (caller.to_string(), key.to_string(), body.to_string());
+        self.write(move |c| Box::pin(finish_idempotency(c, caller, key, status, body))).await
     }
 
     /// At start-up on SQLite (one hub process per data folder), requests left in progress were cut
@@ -271,29 +277,120 @@ impl Store {
         if self.backend != Backend::Sqlite {
             return Ok(0);
         }
-        let _guard = self.write_guard().await;
-        Ok(sqlx::query("DELETE FROM idempotency_keys WHERE status_code IS NULL").execute(&self.pool).await?.rows_affected())
+        self.write(|c| {
+            Box::pin(async move {
+                Ok(sqlx::query("DELETE FROM idempotency_keys WHERE status_code IS NULL").execute(&mut *c).await?.rows_affected())
+            })
+        })
+        .await
     }
 
     /// Forgets the stored answers of requests finished before `before` (RFC 3339). A retry with such
     /// an old key runs the request again, which is safe: every use case finds its own earlier work
     /// (the settlement a click made, the agreement a sign-up made, the bank's replay of a request id).
     pub async fn prune_idempotency(&self, before: &str) -> StoreResult<u64> {
-        let _guard = self.write_guard().await;
-        let sql = "DELETE FROM idempotency_keys WHERE created_at < $1 AND status_code IS NOT NULL";
-        Ok(sqlx::query(sql).bind(before).execute(&self.pool).await?.rows_affected())
+        let before = before.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                let sql = "DELETE FROM idempotency_keys WHERE created_at < $1 AND status_code IS NOT NULL";
+                Ok(sqlx::query(sql).bind(before).execute(&mut *c).await?.rows_affected())
+            })
+        })
+        .await
     }
 
     /// Forgets a key whose request ended in a retryable failure, so that the retry runs again.
     pub async fn abandon_idempotency(&self, caller: &str, key: &str) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND idem_key = $2 AND status_code IS NULL")
-            .bind(caller)
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let (caller, key) = (caller.to_string(), key.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND idem_key = $2 AND status_code IS NULL")
+                    .bind(caller)
+                    .bind(key)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
+}
+
+/// WAL with synchronous=FULL: every commit is flushed to the WAL file before the hub answers, so
+/// an acknowledged settlement survives a power cut (NORMAL flushes only at checkpoints).
+async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON"] {
+        sqlx::query(pragma).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Claims `(caller, key)` for a new request, or says what became of an earlier one.
+async fn begin_idempotency(
+    c: &mut AnyConnection,
+    caller: String,
+    key: String,
+    request_hash: String,
+    now: String,
+    lease_end: String,
+) -> StoreResult<IdempotencyBegin> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (caller, idem_key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (caller, idem_key) DO NOTHING",
+    )
+    .bind(&caller)
+    .bind(&key)
+    .bind(&request_hash)
+    .bind(&now)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(IdempotencyBegin::New);
+    }
+    let row = sqlx::query(
+        "SELECT request_hash, status_code, response_body, created_at FROM idempotency_keys WHERE caller = $1 AND idem_key = $2",
+    )
+    .bind(&caller)
+    .bind(&key)
+    .fetch_one(&mut *c)
+    .await?;
+    if row.get::<String, _>("request_hash") != request_hash {
+        return Ok(IdempotencyBegin::Mismatch);
+    }
+    match (row.get::<Option<i64>, _>("status_code"), row.get::<Option<String>, _>("response_body")) {
+        (Some(status), Some(body)) => Ok(IdempotencyBegin::Replay { status: status as u16, body }),
+        _ => {
+            // A request still "in progress" after the lease was abandoned by a crashed process:
+            // the first retry after the lease takes it over (the work it resumes is idempotent).
+            let started: String = row.get("created_at");
+            if started >= lease_end {
+                return Ok(IdempotencyBegin::InProgress);
+            }
+            let taken = sqlx::query(
+                "UPDATE idempotency_keys SET created_at = $1 WHERE caller = $2 AND idem_key = $3 AND created_at = $4 AND status_code IS NULL",
+            )
+            .bind(&now)
+            .bind(&caller)
+            .bind(&key)
+            .bind(&started)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            Ok(if taken == 1 { IdempotencyBegin::New } else { IdempotencyBegin::InProgress })
+        }
+    }
+}
+
+/// Stores a request's response under its key.
+pub(crate) async fn finish_idempotency(c: &mut AnyConnection, caller: String, key: String, status: u16, body: String) -> StoreResult<()> {
+    sqlx::query("UPDATE idempotency_keys SET status_code = $1, response_body = $2 WHERE caller = $3 AND idem_key = $4")
+        .bind(status as i64)
+        .bind(body)
+        .bind(caller)
+        .bind(key)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
 }
 
 /// A migration's statements: `--` comment lines dropped (they may hold semicolons), then split on

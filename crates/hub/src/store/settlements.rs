@@ -4,52 +4,45 @@ impl Store {
     /// Reserves the next block of 100 msgid sequence numbers for `prefix` (a hospital's code) in
     /// the second `stamp` (yyyyMMddHHmmss); `None` when the second's 100 blocks are used up.
     pub async fn reserve_msgid_block(&self, prefix: &str, stamp: &str) -> StoreResult<Option<i64>> {
-        let _guard = self.write_guard().await;
-        let row = sqlx::query(
-            "INSERT INTO msgid_blocks (prefix, stamp, next_block) VALUES ($1, $2, 1) \
-             ON CONFLICT (prefix, stamp) DO UPDATE SET next_block = msgid_blocks.next_block + 1 RETURNING next_block",
-        )
-        .bind(prefix)
-        .bind(stamp)
-        .fetch_one(&self.pool)
-        .await?;
-        let block = row.get::<i64, _>("next_block") - 1;
+        let (prefix, stamp) = (prefix.to_string(), stamp.to_string());
+        let next: i64 = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let row = sqlx::query(
+                        "INSERT INTO msgid_blocks (prefix, stamp, next_block) VALUES ($1, $2, 1) \
+                         ON CONFLICT (prefix, stamp) DO UPDATE SET next_block = msgid_blocks.next_block + 1 RETURNING next_block",
+                    )
+                    .bind(prefix)
+                    .bind(stamp)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    Ok(row.get("next_block"))
+                })
+            })
+            .await?;
+        let block = next - 1;
         Ok((block < 100).then_some(block))
     }
 
     /// Forgets msgid blocks of seconds before `stamp`: no msgid of theirs can be issued again.
     pub async fn prune_msgid_blocks(&self, before_stamp: &str) -> StoreResult<u64> {
-        let _guard = self.write_guard().await;
-        Ok(sqlx::query("DELETE FROM msgid_blocks WHERE stamp < $1").bind(before_stamp).execute(&self.pool).await?.rows_affected())
+        let before_stamp = before_stamp.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                Ok(sqlx::query("DELETE FROM msgid_blocks WHERE stamp < $1").bind(before_stamp).execute(&mut *c).await?.rows_affected())
+            })
+        })
+        .await
     }
 
     // ---- settlements and the ledger ---------------------------------------------------------
 
     /// Creates the settlement of a visit; if the visit already has one, returns that instead.
     pub async fn create_settlement(&self, s: &SettlementRow) -> StoreResult<(SettlementRow, bool)> {
-        {
-            let _guard = self.write_guard().await;
-            let n = sqlx::query(
-                "INSERT INTO settlements (id, visit_id, hospital_code, agreement_id, state, presettle_msgid, settle_msgid, medfee_fen, idem_key, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (visit_id) WHERE state NOT IN ('failed', 'cancelled') DO NOTHING",
-            )
-            .bind(&s.id)
-            .bind(&s.visit_id)
-            .bind(&s.hospital_code)
-            .bind(&s.agreement_id)
-            .bind(s.state.as_str())
-            .bind(&s.presettle_msgid)
-            .bind(&s.settle_msgid)
-            .bind(s.medfee.0)
-            .bind(s.idem_key.clone())
-            .bind(&s.created_at)
-            .bind(&s.updated_at)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                return Ok((s.clone(), true));
-            }
+        let row = s.clone();
+        let created = self.write(move |c| Box::pin(insert_settlement(c, row))).await?;
+        if created {
+            return Ok((s.clone(), true));
         }
         let existing = self.settlement_of_visit(&s.visit_id).await?.ok_or_else(|| StoreError::Corrupt("settlement vanished".into()))?;
         Ok((existing, false))
@@ -81,29 +74,35 @@ impl Store {
 
     /// Counts a failed resumption; after `max_attempts` the settlement is parked for an operator.
     pub async fn note_failed_attempt(&self, id: &str, reason: &str, max_attempts: i64) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query(
-            "UPDATE settlements SET attempts = attempts + 1, updated_at = $1, \
-             parked_reason = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE parked_reason END WHERE id = $4",
-        )
-        .bind(self.now())
-        .bind(max_attempts)
-        .bind(reason)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let (id, reason, now) = (id.to_string(), reason.to_string(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE settlements SET attempts = attempts + 1, updated_at = $1, \
+                     parked_reason = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE parked_reason END WHERE id = $4",
+                )
+                .bind(now)
+                .bind(max_attempts)
+                .bind(reason)
+                .bind(id)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Takes a settlement out of the exceptions queue, for another try.
     pub async fn unpark(&self, id: &str) -> StoreResult<bool> {
-        let _guard = self.write_guard().await;
-        let n = sqlx::query("UPDATE settlements SET attempts = 0, parked_reason = NULL WHERE id = $1 AND parked_reason IS NOT NULL")
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(n == 1)
+        let id = id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                let sql = "UPDATE settlements SET attempts = 0, parked_reason = NULL WHERE id = $1 AND parked_reason IS NOT NULL";
+                Ok(sqlx::query(sql).bind(id).execute(&mut *c).await?.rows_affected() == 1)
+            })
+        })
+        .await
     }
 
     /// The exceptions queue: parked settlements, and those stopped on a partner's unusable answer.
@@ -148,69 +147,123 @@ impl Store {
     ///
     /// `from` is the state the caller read: if the row has moved on since (another worker advanced
     /// it), nothing is written and `StaleSettlement` is returned, so no state ever goes backwards.
+    /// `updated_at` is written as the caller stamped it (now), so that its copy is the stored row.
     pub async fn save_settlement(&self, s: &SettlementRow, from: SettlementState, transfers: &[Transfer]) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE settlements SET state = $1, cancel_msgid = $2, estimate_cash_fen = $3, setl_id = $4, fund_fen = $5, acct_fen = $6, \
-             cash_fen = $7, hosp_part_fen = $8, auth_request_id = $9, auth_status = $10, held_fen = $11, decline_code = $12, \
-             captured_fen = $13, unpaid_fen = $14, failure_code = $15, failure_message = $16, setlinfo_json = $17, updated_at = $18, \
-             insurance_reversed = $19, cancel_idem_key = $20 WHERE id = $21 AND state = $22",
-        )
-        .bind(s.state.as_str())
-        .bind(s.cancel_msgid.clone())
-        .bind(s.estimate_cash.map(|f| f.0))
-        .bind(s.setl_id.clone())
-        .bind(s.split.map(|x| x.fund.0))
-        .bind(s.split.map(|x| x.personal_account.0))
-        .bind(s.split.map(|x| x.cash.0))
-        .bind(s.split.map(|x| x.hospital_part.0))
-        .bind(s.auth_request_id.clone())
-        .bind(s.auth_status.clone())
-        .bind(s.held.0)
-        .bind(s.decline_code.clone())
-        .bind(s.captured.0)
-        .bind(s.unpaid.0)
-        .bind(s.failure_code.clone())
-        .bind(s.failure_message.clone())
-        .bind(s.setlinfo_json.clone())
-        .bind(self.now())
-        .bind(s.insurance_reversed as i64)
-        .bind(s.cancel_idem_key.clone())
-        .bind(&s.id)
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated != 1 {
-            return Err(StoreError::StaleSettlement);
-        }
-        // The visit follows its settlement in the same commit, so a crash cannot leave a settled
-        // visit looking open (nothing would ever come back to fix it: the settlement is final).
-        // A cancelled or failed attempt leaves the visit open: the hospital may correct the fees
-        // and settle again, as a new attempt.
-        let visit_status = match s.state {
-            SettlementState::Settled | SettlementState::SettledUnpaid => Some(VisitStatus::Settled),
-            SettlementState::Cancelled | SettlementState::Failed => Some(VisitStatus::Registered),
-            _ => None,
-        };
-        if s.state == SettlementState::Cancelled {
-            // 2208 closed the attempt's fee lines at the insurance center: close them here too.
-            sqlx::query("UPDATE fee_lines SET closed_by = $1 WHERE visit_id = $2 AND closed_by = ''")
-                .bind(&s.id)
-                .bind(&s.visit_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(status) = visit_status {
-            sqlx::query("UPDATE visits SET status = $1 WHERE id = $2").bind(status.as_str()).bind(&s.visit_id).execute(&mut *tx).await?;
-        }
-        for t in transfers {
-            post_transfer(&mut tx, t, &self.now()).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.save_settlement_answered(s, from, transfers, None).await
     }
+
+    /// `save_settlement`, storing a request's answer in the same write (the click or cancellation
+    /// that this save finishes).
+    pub async fn save_settlement_answered(
+        &self,
+        s: &SettlementRow,
+        from: SettlementState,
+        transfers: &[Transfer],
+        answer: Option<StoredAnswer>,
+    ) -> StoreResult<()> {
+        let (row, transfers, now) = (s.clone(), transfers.to_vec(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                save_settlement(c, row, from, transfers, now).await?;
+                match answer {
+                    Some(answer) => answer.write(c).await,
+                    None => Ok(()),
+                }
+            })
+        })
+        .await
+    }
+}
+
+/// Inserts a settlement unless its visit has a live one; true when inserted.
+async fn insert_settlement(c: &mut AnyConnection, s: SettlementRow) -> StoreResult<bool> {
+    let n = sqlx::query(
+        "INSERT INTO settlements (id, visit_id, hospital_code, agreement_id, state, presettle_msgid, settle_msgid, medfee_fen, idem_key, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (visit_id) WHERE state NOT IN ('failed', 'cancelled') DO NOTHING",
+    )
+    .bind(&s.id)
+    .bind(&s.visit_id)
+    .bind(&s.hospital_code)
+    .bind(&s.agreement_id)
+    .bind(s.state.as_str())
+    .bind(&s.presettle_msgid)
+    .bind(&s.settle_msgid)
+    .bind(s.medfee.0)
+    .bind(s.idem_key.clone())
+    .bind(&s.created_at)
+    .bind(&s.updated_at)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// `Store::save_settlement`'s write: the state, the visit that follows it, the transfers.
+pub(super) async fn save_settlement(
+    c: &mut AnyConnection,
+    s: SettlementRow,
+    from: SettlementState,
+    transfers: Vec<Transfer>,
+    now: String,
+) -> StoreResult<()> {
+    let updated = sqlx::query(
+        "UPDATE settlements SET state = $1, cancel_msgid = $2, estimate_cash_fen = $3, setl_id = $4, fund_fen = $5, acct_fen = $6, \
+         cash_fen = $7, hosp_part_fen = $8, auth_request_id = $9, auth_status = $10, held_fen = $11, decline_code = $12, \
+         captured_fen = $13, unpaid_fen = $14, failure_code = $15, failure_message = $16, setlinfo_json = $17, updated_at = $18, \
+         insurance_reversed = $19, cancel_idem_key = $20 WHERE id = $21 AND state = $22",
+    )
+    .bind(s.state.as_str())
+    .bind(s.cancel_msgid.clone())
+    .bind(s.estimate_cash.map(|f| f.0))
+    .bind(s.setl_id.clone())
+    .bind(s.split.map(|x| x.fund.0))
+    .bind(s.split.map(|x| x.personal_account.0))
+    .bind(s.split.map(|x| x.cash.0))
+    .bind(s.split.map(|x| x.hospital_part.0))
+    .bind(s.auth_request_id.clone())
+    .bind(s.auth_status.clone())
+    .bind(s.held.0)
+    .bind(s.decline_code.clone())
+    .bind(s.captured.0)
+    .bind(s.unpaid.0)
+    .bind(s.failure_code.clone())
+    .bind(s.failure_message.clone())
+    .bind(s.setlinfo_json.clone())
+    .bind(&s.updated_at)
+    .bind(s.insurance_reversed as i64)
+    .bind(s.cancel_idem_key.clone())
+    .bind(&s.id)
+    .bind(from.as_str())
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    if updated != 1 {
+        return Err(StoreError::StaleSettlement);
+    }
+    // The visit follows its settlement in the same commit, so a crash cannot leave a settled
+    // visit looking open (nothing would ever come back to fix it: the settlement is final).
+    // A cancelled or failed attempt leaves the visit open: the hospital may correct the fees
+    // and settle again, as a new attempt.
+    let visit_status = match s.state {
+        SettlementState::Settled | SettlementState::SettledUnpaid => Some(VisitStatus::Settled),
+        SettlementState::Cancelled | SettlementState::Failed => Some(VisitStatus::Registered),
+        _ => None,
+    };
+    if s.state == SettlementState::Cancelled {
+        // 2208 closed the attempt's fee lines at the insurance center: close them here too.
+        sqlx::query("UPDATE fee_lines SET closed_by = $1 WHERE visit_id = $2 AND closed_by = ''")
+            .bind(&s.id)
+            .bind(&s.visit_id)
+            .execute(&mut *c)
+            .await?;
+    }
+    if let Some(status) = visit_status {
+        sqlx::query("UPDATE visits SET status = $1 WHERE id = $2").bind(status.as_str()).bind(&s.visit_id).execute(&mut *c).await?;
+    }
+    for t in &transfers {
+        post_transfer(c, t, &now).await?;
+    }
+    Ok(())
 }
 
 fn settlement_from_row(r: &AnyRow) -> StoreResult<SettlementRow> {

@@ -30,24 +30,27 @@ pub struct SignupRow {
 impl Store {
     /// Writes a new sign-up; if one with its id exists (a retry), returns that one instead.
     pub async fn create_signup(&self, s: &SignupRow) -> StoreResult<(SignupRow, bool)> {
-        {
-            let _guard = self.write_guard().await;
-            let inserted = sqlx::query(
-                "INSERT INTO signups (id, state, bank_code, request_enc, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&s.id)
-            .bind(&s.state)
-            .bind(&s.bank_code)
-            .bind(&s.request_enc)
-            .bind(&s.created_at)
-            .bind(&s.updated_at)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            if inserted == 1 {
-                return Ok((s.clone(), true));
-            }
+        let row = s.clone();
+        let inserted = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let sql = "INSERT INTO signups (id, state, bank_code, request_enc, created_at, updated_at) \
+                               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
+                    let done = sqlx::query(sql)
+                        .bind(&row.id)
+                        .bind(&row.state)
+                        .bind(&row.bank_code)
+                        .bind(&row.request_enc)
+                        .bind(&row.created_at)
+                        .bind(&row.updated_at)
+                        .execute(&mut *c)
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await?;
+        if inserted == 1 {
+            return Ok((s.clone(), true));
         }
         let existing = self.signup(&s.id).await?.ok_or_else(|| StoreError::Corrupt(format!("sign-up {} vanished", s.id)))?;
         Ok((existing, false))
@@ -61,22 +64,27 @@ impl Store {
     /// Saves a sign-up's new stage, only if the row still holds `from` (the state it was read in).
     /// `false`: another run moved it on meanwhile; reload it and continue from there.
     pub async fn save_signup(&self, s: &SignupRow, from: &str) -> StoreResult<bool> {
-        let _guard = self.write_guard().await;
-        let updated = sqlx::query(
-            "UPDATE signups SET state = $1, person_enc = $2, bank_agreement_id = $3, refusal_code = $4, refusal_message = $5, \
-             updated_at = $6 WHERE id = $7 AND state = $8",
-        )
-        .bind(&s.state)
-        .bind(s.person_enc.clone())
-        .bind(s.bank_agreement_id.clone())
-        .bind(s.refusal_code.clone())
-        .bind(s.refusal_message.clone())
-        .bind(self.now())
-        .bind(&s.id)
-        .bind(from)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let (row, from, now) = (s.clone(), from.to_string(), self.now());
+        let updated = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let sql = "UPDATE signups SET state = $1, person_enc = $2, bank_agreement_id = $3, refusal_code = $4, \
+                               refusal_message = $5, updated_at = $6 WHERE id = $7 AND state = $8";
+                    let done = sqlx::query(sql)
+                        .bind(&row.state)
+                        .bind(row.person_enc.clone())
+                        .bind(row.bank_agreement_id.clone())
+                        .bind(row.refusal_code.clone())
+                        .bind(row.refusal_message.clone())
+                        .bind(now)
+                        .bind(&row.id)
+                        .bind(from)
+                        .execute(&mut *c)
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await?;
         Ok(updated == 1)
     }
 
@@ -95,18 +103,16 @@ impl Store {
 
     /// Counts a failed resumption; after `max_attempts` the sign-up is parked for an operator.
     pub async fn note_failed_signup_attempt(&self, id: &str, reason: &str, max_attempts: i64) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query(
-            "UPDATE signups SET attempts = attempts + 1, updated_at = $1, \
-             parked_reason = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE parked_reason END WHERE id = $4",
-        )
-        .bind(self.now())
-        .bind(max_attempts)
-        .bind(reason)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let (id, reason, now) = (id.to_string(), reason.to_string(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                let sql = "UPDATE signups SET attempts = attempts + 1, updated_at = $1, \
+                           parked_reason = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE parked_reason END WHERE id = $4";
+                sqlx::query(sql).bind(now).bind(max_attempts).bind(reason).bind(id).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Unfinished sign-ups the worker gave up on (parked), oldest first: part of the exceptions queue.
@@ -122,9 +128,14 @@ impl Store {
 
     /// Takes a sign-up out of the exceptions queue, for another try. `false`: it was not parked.
     pub async fn unpark_signup(&self, id: &str) -> StoreResult<bool> {
-        let _guard = self.write_guard().await;
-        let sql = "UPDATE signups SET attempts = 0, parked_reason = NULL WHERE id = $1 AND parked_reason IS NOT NULL";
-        Ok(sqlx::query(sql).bind(id).execute(&self.pool).await?.rows_affected() == 1)
+        let id = id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                let sql = "UPDATE signups SET attempts = 0, parked_reason = NULL WHERE id = $1 AND parked_reason IS NOT NULL";
+                Ok(sqlx::query(sql).bind(id).execute(&mut *c).await?.rows_affected() == 1)
+            })
+        })
+        .await
     }
 }
 

@@ -4,8 +4,10 @@ impl Store {
     // ---- visits and fees --------------------------------------------------------------------
 
     pub async fn insert_visit(&self, v: &VisitRow) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        let result = sqlx::query(
+        let v = v.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                let result = sqlx::query(
             "INSERT INTO visits (id, hospital_code, ipt_otp_no, psn_no, insutype, insuplc_admdvs, mdtrt_cert_type, mdtrt_cert_no_enc, \
              med_type, register_msgid, begntime, mdtrt_id, agreement_id, seamless_reason, status, idem_key, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
@@ -27,12 +29,15 @@ impl Store {
         .bind(v.status.as_str())
         .bind(v.idem_key.clone())
         .bind(&v.created_at)
-        .execute(&self.pool)
+        .execute(&mut *c)
         .await;
-        match result {
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!("visit {} is already registered", v.ipt_otp_no))),
-            other => other.map(|_| ()).map_err(StoreError::from),
-        }
+                match result {
+                    Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!("visit {} is already registered", v.ipt_otp_no))),
+                    other => other.map(|_| ()).map_err(StoreError::from),
+                }
+            })
+        })
+        .await
     }
 
     pub async fn visit(&self, id: &str) -> StoreResult<Option<VisitRow>> {
@@ -49,78 +54,84 @@ impl Store {
         row.map(|r| visit_from_row(&r)).transpose()
     }
 
-    /// Records the insurance center's visit id once 2201 has answered.
-    pub async fn complete_registration(&self, id: &str, mdtrt_id: &str) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query("UPDATE visits SET mdtrt_id = $1, status = 'registered' WHERE id = $2 AND status = 'registering'")
-            .bind(mdtrt_id)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Records the insurance center's visit id once 2201 has answered, with the request's answer.
+    pub async fn complete_registration(&self, id: &str, mdtrt_id: &str, answer: Option<StoredAnswer>) -> StoreResult<()> {
+        let (id, mdtrt_id) = (id.to_string(), mdtrt_id.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE visits SET mdtrt_id = $1, status = 'registered' WHERE id = $2 AND status = 'registering'")
+                    .bind(mdtrt_id)
+                    .bind(id)
+                    .execute(&mut *c)
+                    .await?;
+                if let Some(answer) = answer {
+                    answer.write(c).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Forgets a registration the insurance center refused, so the hospital can correct and resend it.
     pub async fn delete_unregistered_visit(&self, id: &str) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query("DELETE FROM visits WHERE id = $1 AND status = 'registering'").bind(id).execute(&self.pool).await?;
-        Ok(())
+        let id = id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM visits WHERE id = $1 AND status = 'registering'").bind(id).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Stores fee lines before they are sent (uploaded = false); a line number already on the visit
-    /// is a conflict and nothing is written.
+    /// is a conflict and nothing is written. One statement for the whole batch.
     pub async fn insert_fee_lines(&self, visit_id: &str, lines: &[FeeLineRow]) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        for line in lines {
-            let n = sqlx::query(
-                "INSERT INTO fee_lines (visit_id, feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (visit_id, feedetl_sn, closed_by) DO NOTHING",
-            )
-            .bind(visit_id)
-            .bind(&line.feedetl_sn)
-            .bind(&line.chrg_bchno)
-            .bind(line.amount.0)
-            .bind(&line.upload_msgid)
-            .bind(line.uploaded as i64)
-            .bind(&line.detail_json)
-            .bind(line.result_json.clone())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 0 {
-                return Err(StoreError::Conflict(format!("fee line {} is already uploaded", line.feedetl_sn)));
-            }
+        if lines.is_empty() {
+            return Ok(());
         }
-        tx.commit().await?;
-        Ok(())
+        let (visit_id, lines) = (visit_id.to_string(), lines.to_vec());
+        self.write(move |c| Box::pin(insert_fee_lines(c, visit_id, lines))).await
     }
 
-    /// Marks a batch accepted by 2204, with the insurance center's classification of each line.
-    pub async fn mark_fee_lines_uploaded(&self, visit_id: &str, results: &[(String, String)]) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        for (sn, result) in results {
-            sqlx::query("UPDATE fee_lines SET uploaded = 1, result_json = $1 WHERE visit_id = $2 AND feedetl_sn = $3 AND closed_by = ''")
-                .bind(result)
-                .bind(visit_id)
-                .bind(sn)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+    /// Marks a batch accepted by 2204, with the insurance center's classification of each line, and
+    /// stores the request's answer in the same write. One statement for the whole batch.
+    pub async fn mark_fee_lines_uploaded(
+        &self,
+        visit_id: &str,
+        results: &[(String, String)],
+        answer: Option<StoredAnswer>,
+    ) -> StoreResult<()> {
+        let (visit_id, results) = (visit_id.to_string(), results.to_vec());
+        self.write(move |c| {
+            Box::pin(async move {
+                if !results.is_empty() {
+                    mark_fee_lines_uploaded(c, &visit_id, &results).await?;
+                }
+                if let Some(answer) = answer {
+                    answer.write(c).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Forgets a batch the insurance center refused (nothing of it was accepted).
     pub async fn delete_fee_batch(&self, visit_id: &str, upload_msgid: &str) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query("DELETE FROM fee_lines WHERE visit_id = $1 AND upload_msgid = $2 AND uploaded = 0 AND closed_by = ''")
-            .bind(visit_id)
-            .bind(upload_msgid)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let (visit_id, upload_msgid) = (visit_id.to_string(), upload_msgid.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM fee_lines WHERE visit_id = $1 AND upload_msgid = $2 AND uploaded = 0 AND closed_by = ''")
+                    .bind(&visit_id)
+                    .bind(upload_msgid)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn fee_lines(&self, visit_id: &str) -> StoreResult<Vec<FeeLineRow>> {
@@ -145,6 +156,56 @@ impl Store {
     }
 }
 
+/// `$first, $first+1, …` for `count` values of `width` parameters each, as `(…), (…)`.
+fn value_rows(first: usize, count: usize, width: usize) -> String {
+    let row = |i: usize| (0..width).map(|k| format!("${}", first + i * width + k)).collect::<Vec<_>>().join(", ");
+    (0..count).map(|i| format!("({})", row(i))).collect::<Vec<_>>().join(", ")
+}
+
+async fn insert_fee_lines(c: &mut AnyConnection, visit_id: String, lines: Vec<FeeLineRow>) -> StoreResult<()> {
+    let sql = format!(
+        "INSERT INTO fee_lines (visit_id, feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json) \
+         VALUES {} ON CONFLICT (visit_id, feedetl_sn, closed_by) DO NOTHING RETURNING feedetl_sn",
+        value_rows(1, lines.len(), 8)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for line in &lines {
+        query = query
+            .bind(visit_id.clone())
+            .bind(line.feedetl_sn.clone())
+            .bind(line.chrg_bchno.clone())
+            .bind(line.amount.0)
+            .bind(line.upload_msgid.clone())
+            .bind(line.uploaded as i64)
+            .bind(line.detail_json.clone())
+            .bind(line.result_json.clone());
+    }
+    let inserted: Vec<String> = query.fetch_all(&mut *c).await?.iter().map(|r| r.get("feedetl_sn")).collect();
+    match lines.iter().find(|l| !inserted.contains(&l.feedetl_sn)) {
+        // The job fails, so its savepoint undoes the lines that were inserted.
+        Some(line) => Err(StoreError::Conflict(format!("fee line {} is already uploaded", line.feedetl_sn))),
+        None => Ok(()),
+    }
+}
+
+async fn mark_fee_lines_uploaded(c: &mut AnyConnection, visit_id: &str, results: &[(String, String)]) -> StoreResult<()> {
+    // $1 the visit; then each line's number and result: $2k and $2k+1.
+    let cases: Vec<String> = (0..results.len()).map(|k| format!("WHEN ${} THEN ${}", 2 + 2 * k, 3 + 2 * k)).collect();
+    let numbers: Vec<String> = (0..results.len()).map(|k| format!("${}", 2 + 2 * k)).collect();
+    let sql = format!(
+        "UPDATE fee_lines SET uploaded = 1, result_json = CASE feedetl_sn {} END \
+         WHERE visit_id = $1 AND closed_by = '' AND feedetl_sn IN ({})",
+        cases.join(" "),
+        numbers.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(visit_id.to_string());
+    for (sn, result) in results {
+        query = query.bind(sn.clone()).bind(result.clone());
+    }
+    query.execute(&mut *c).await?;
+    Ok(())
+}
+
 fn visit_from_row(r: &AnyRow) -> StoreResult<VisitRow> {
     let status: String = r.get("status");
     Ok(VisitRow {
@@ -166,4 +227,11 @@ fn visit_from_row(r: &AnyRow) -> StoreResult<VisitRow> {
         idem_key: r.get("idem_key"),
         created_at: r.get("created_at"),
     })
+}
+
+#[cfg(test)]
+#[test]
+fn rows_of_parameters_are_numbered_on_from_the_first() {
+    assert_eq!(value_rows(1, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+    assert_eq!(value_rows(2, 1, 2), "($2, $3)");
 }

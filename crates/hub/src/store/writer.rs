@@ -1,0 +1,213 @@
+//! Group commit on SQLite: one task owns the one write connection and commits many callers' writes
+//! in one transaction, answering each caller only once that transaction is on disk.
+//!
+//! A caller hands a *job* (an async closure over the connection) to `Writer::submit` and waits.
+//! The writer takes the first job as soon as one is queued (it never sleeps while work waits),
+//! opens `BEGIN IMMEDIATE`, runs each job inside a `SAVEPOINT` (a job that fails is rolled back
+//! alone, the others stand), keeps taking the jobs already queued — at most `MAX_BATCH_JOBS`, and
+//! none after `MAX_BATCH_WAIT` from the batch's start — then commits once. With
+//! `synchronous=FULL` in WAL mode that commit is one flush of the WAL, shared by the whole batch.
+//! Only then is every job answered: nothing is acknowledged before it is durable. If the commit
+//! fails, every job of the batch is answered with that failure (none of them happened).
+//!
+//! Architecture Invariant: every write to the hub's SQLite database goes through this writer
+//! (`Store::write`); the read pool only reads.
+
+use super::{StoreError, StoreResult};
+use sqlx::{AnyConnection, Connection};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Jobs in one batch at most: bounds the work a commit waits for, and so a caller's latency.
+pub const MAX_BATCH_JOBS: usize = 256;
+/// After this long since a batch began, no more jobs join it: it commits with what it has.
+pub const MAX_BATCH_WAIT: Duration = Duration::from_millis(2);
+/// Jobs waiting for the writer at most; a caller beyond that waits to enqueue (back-pressure).
+const QUEUE_CAPACITY: usize = 4 * MAX_BATCH_JOBS;
+
+/// A job's future, borrowing the write connection for its run.
+pub type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'c>>;
+
+/// Answers a job's caller once the batch's fate is known (`Err`: the commit failed).
+type Answer = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A job as the writer runs it: whether it succeeded (so its savepoint is kept), and its answer.
+type Job = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> Pin<Box<dyn Future<Output = (bool, Answer)> + Send + 'c>> + Send>;
+
+/// Counts since start, for `wugan bench` and tests.
+#[derive(Default, Debug)]
+pub struct WriterStats {
+    pub jobs: AtomicU64,
+    pub batches: AtomicU64,
+    pub failed_jobs: AtomicU64,
+}
+
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+    pub stats: Arc<WriterStats>,
+}
+
+impl Writer {
+    /// Starts the writer task on `conn`, which it owns from now on.
+    pub fn start(conn: AnyConnection) -> Writer {
+        let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
+        let stats = Arc::new(WriterStats::default());
+        tokio::spawn(run(conn, queue, stats.clone()));
+        Writer { jobs, stats }
+    }
+
+    /// Runs `job` in the next batch and answers once that batch is committed. A caller that stops
+    /// waiting does not stop its job: once queued, it runs (and commits) like the others.
+    pub async fn submit<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> WriteFuture<'c, T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<StoreResult<T>>();
+        self.jobs.send(wrap(job, reply)).await.map_err(|_| StoreError::NotCommitted("the writer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::NotCommitted("the batch was abandoned".into()))?
+    }
+}
+
+/// The caller's job, with its reply deferred until the batch's commit.
+fn wrap<T, F>(job: F, reply: oneshot::Sender<StoreResult<T>>) -> Job
+where
+    T: Send + 'static,
+    F: for<'c> FnOnce(&'c mut AnyConnection) -> WriteFuture<'c, T> + Send + 'static,
+{
+    Box::new(move |conn: &mut AnyConnection| {
+        Box::pin(async move {
+            let result = job(conn).await;
+            let ok = result.is_ok();
+            let answer: Answer = Box::new(move |commit: Result<(), String>| {
+                let outcome = match (result, commit) {
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(_), Err(e)) => Err(StoreError::NotCommitted(e)),
+                    (Err(e), _) => Err(e),
+                };
+                // The caller may have stopped waiting: its write stands all the same.
+                let _ = reply.send(outcome);
+            });
+            (ok, answer)
+        }) as Pin<Box<dyn Future<Output = (bool, Answer)> + Send + '_>>
+    })
+}
+
+async fn run(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>, stats: Arc<WriterStats>) {
+    while let Some(first) = queue.recv().await {
+        let mut answers: Vec<Answer> = Vec::new();
+        let committed = match batch(&mut conn, first, &mut queue, &mut answers, &stats).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, jobs = answers.len(), "a write batch could not be committed");
+                // Whatever the batch left open is undone, so that the next batch starts clean.
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
+                Err(e.to_string())
+            }
+        };
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.jobs.fetch_add(answers.len() as u64, Ordering::Relaxed);
+        for answer in answers {
+            answer(committed.clone());
+        }
+    }
+    let _ = conn.close().await;
+}
+
+/// Runs `first` and the jobs queued behind it in one transaction; their answers go to `answers`.
+/// A job whose answer is not there when this fails is dropped, which its caller reads as failed.
+///
+/// The transaction and savepoint statements between two jobs go to SQLite as one request (`RELEASE
+/// job; SAVEPOINT job`): each request is a hand-off to sqlx's SQLite thread and back, which costs
+/// more than SQLite's own work on these statements.
+async fn batch(
+    conn: &mut AnyConnection,
+    first: Job,
+    queue: &mut mpsc::Receiver<Job>,
+    answers: &mut Vec<Answer>,
+    stats: &WriterStats,
+) -> Result<(), sqlx::Error> {
+    let started = Instant::now();
+    sqlx::raw_sql("BEGIN IMMEDIATE; SAVEPOINT job").execute(&mut *conn).await?;
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        let (ok, answer) = job(&mut *conn).await;
+        answers.push(answer);
+        if answers.len() < MAX_BATCH_JOBS && started.elapsed() < MAX_BATCH_WAIT {
+            next = queue.try_recv().ok();
+        }
+        if !ok {
+            stats.failed_jobs.fetch_add(1, Ordering::Relaxed);
+        }
+        let between = match (ok, next.is_some()) {
+            (true, true) => "RELEASE job; SAVEPOINT job",
+            (false, true) => "ROLLBACK TO job; RELEASE job; SAVEPOINT job",
+            (true, false) => "RELEASE job; COMMIT",
+            (false, false) => "ROLLBACK TO job; RELEASE job; COMMIT",
+        };
+        sqlx::raw_sql(between).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{Store, StoreError, StoreResult};
+    use sqlx::AnyConnection;
+
+    async fn add_hospital(c: &mut AnyConnection, code: &str, then_fail: bool) -> StoreResult<()> {
+        sqlx::query("INSERT INTO hospitals (code, name, created_at) VALUES ($1, $1, '2026-01-01T00:00:00Z')")
+            .bind(code)
+            .execute(&mut *c)
+            .await?;
+        if then_fail {
+            return Err(StoreError::Conflict(format!("{code} changed its mind")));
+        }
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_job_is_undone_alone_and_the_others_of_its_batch_stand() {
+        let dir = std::env::temp_dir().join(format!("wugan-writer-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.unwrap();
+        store.migrate().await.unwrap();
+        let jobs = (0..64).map(|i| {
+            let (code, fail) = (format!("H{i:02}"), i % 3 == 0);
+            store.write(move |c| Box::pin(async move { add_hospital(c, &code, fail).await }))
+        });
+        let results = futures_join_all(jobs).await;
+        for (i, result) in results.iter().enumerate() {
+            assert_eq!(result.is_ok(), i % 3 != 0, "job {i}: {result:?}");
+            assert_eq!(store.hospital_exists(&format!("H{i:02}")).await.unwrap(), i % 3 != 0, "hospital {i}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Runs the futures at once, answers in order (no extra dependency for one test).
+    async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+        let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+        let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+                if output.is_none() {
+                    match future.as_mut().poll(cx) {
+                        std::task::Poll::Ready(value) => *output = Some(value),
+                        std::task::Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        outputs.into_iter().map(|o| o.expect("every future finished")).collect()
+    }
+}
