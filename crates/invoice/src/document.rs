@@ -119,6 +119,18 @@ pub struct Invoice {
     pub offsets: Option<InvoiceRef>,
 }
 
+/// What the issuer gives each new invoice: its identity and its time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Numbered {
+    pub code: String,
+    pub number: String,
+    pub check_code: String,
+    /// China date, `YYYY-MM-DD`.
+    pub date: String,
+    /// RFC 3339, UTC.
+    pub issued_at: String,
+}
+
 /// Digits of a 票据号码.
 pub const NUMBER_DIGITS: usize = 10;
 
@@ -213,15 +225,15 @@ impl Invoice {
     }
 
     /// The red invoice (冲红) that offsets this one: the same payer, items and split, negated, under
-    /// its own number, check code and date.
-    pub fn red_flush(&self, number: String, check_code: String, date: String, issued_at: String) -> Invoice {
+    /// its own code and number (the code of the year it is issued in), check code and date.
+    pub fn red_flush(&self, numbered: Numbered) -> Invoice {
         Invoice {
             kind: Kind::Red,
-            code: self.code.clone(),
-            number,
-            check_code,
-            date,
-            issued_at,
+            code: numbered.code,
+            number: numbered.number,
+            check_code: numbered.check_code,
+            date: numbered.date,
+            issued_at: numbered.issued_at,
             hospital: self.hospital.clone(),
             payer: self.payer.clone(),
             settlement_id: self.settlement_id.clone(),

@@ -8,7 +8,9 @@ pub mod keys;
 pub mod signed;
 
 pub use document::{
-    category_name, invoice_code, invoice_number, items_by_category, AmountError, Hospital, Invoice, InvoiceRef, Item, Kind, Split,
+    category_name, invoice_code, invoice_number, items_by_category, AmountError, Hospital, Invoice, InvoiceRef, Item, Kind, Numbered, Split,
 };
 pub use keys::{Certificate, HospitalKey, KeyError, RootKey, RootPublicKey};
 pub use signed::{qr_text, sign, verify, verify_json, verify_qr, Reason, Rejected, SignedInvoice, Verified, QR_PREFIX};
+#[cfg(feature = "render")]
+pub mod render;

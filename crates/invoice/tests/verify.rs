@@ -117,12 +117,13 @@ fn a_red_flush_offsets_the_original_and_verifies_on_its_own() {
     let key = hospital_key(KEY_2026, "2026-01-01");
     let blue = sign(visit_invoice(&key, 1, "2026-03-05"), &key).expect("signs");
     let number = invoice_number(2);
-    let red_doc = blue.invoice.red_flush(
-        number.clone(),
-        key.check_code(&blue.invoice.code, &number),
-        "2026-03-06".into(),
-        "2026-03-06T01:00:00Z".into(),
-    );
+    let red_doc = blue.invoice.red_flush(Numbered {
+        check_code: key.check_code(&blue.invoice.code, &number),
+        code: blue.invoice.code.clone(),
+        number,
+        date: "2026-03-06".into(),
+        issued_at: "2026-03-06T01:00:00Z".into(),
+    });
     let red = sign(red_doc, &key).expect("a red invoice signs");
 
     let verified = verify(&red, &trusted).expect("genuine");

@@ -368,7 +368,8 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
             anyhow::anyhow!("the personal-data key (WUGAN_DATA_KEY or credentials.json) does not open the personal data in this database")
         })?;
     }
-    let app = Arc::new(App::new(store, config));
+    let invoicing = wugan_hub::app::invoices::Invoicing::in_data_dir(&opts.data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = Arc::new(App::new(store, config).with_invoicing(invoicing));
     let mut tasks = Vec::new();
     if !opts.manual_recovery {
         // Whatever a previous run left between steps is resumed at once, beside the server (a

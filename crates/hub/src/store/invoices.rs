@@ -1,0 +1,207 @@
+//! Invoices (migration 0009): the outbox scan, numbering without gaps, the insert, the reads.
+
+use super::*;
+
+/// A stored invoice. `signed_json` is the signed document as issued (the legal original); the
+/// other columns are what lists and look-ups need without parsing it.
+#[derive(Clone, Debug)]
+pub struct InvoiceRow {
+    pub id: String,
+    pub hospital_code: String,
+    pub settlement_id: String,
+    /// `blue` or `red`.
+    pub kind: String,
+    pub invoice_code: String,
+    pub seq: i64,
+    pub number: String,
+    pub check_code: String,
+    pub total: Fen,
+    /// The payer's name, sealed with the data key (the document holds it masked).
+    pub payer_name_enc: String,
+    /// For a red invoice: the id of the blue one it offsets.
+    pub offsets_id: Option<String>,
+    pub key_id: String,
+    pub signed_json: String,
+    pub issued_at: String,
+}
+
+/// Which invoice a settlement is owed, as the outbox sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvoiceDue {
+    /// Settled (or settled_unpaid) and not invoiced yet.
+    Blue,
+    /// Cancelled after its blue invoice was issued: a red one offsets it.
+    Red,
+}
+
+impl InvoiceDue {
+    /// The settlements' `invoice_stage` before and after this invoice, and the states it is due in.
+    fn claim_sql(self) -> &'static str {
+        match self {
+            InvoiceDue::Blue => {
+                "UPDATE settlements SET invoice_stage = 1 WHERE id = $1 AND invoice_stage = 0 AND state IN ('settled', 'settled_unpaid')"
+            }
+            InvoiceDue::Red => "UPDATE settlements SET invoice_stage = 2 WHERE id = $1 AND invoice_stage = 1 AND state = 'cancelled'",
+        }
+    }
+
+    fn scan_sql(self) -> &'static str {
+        // The same predicates as the partial indexes of migration 0009, so that they serve the scan.
+        match self {
+            InvoiceDue::Blue => {
+                "SELECT id FROM settlements WHERE invoice_stage = 0 AND state IN ('settled', 'settled_unpaid') ORDER BY created_at LIMIT $1"
+            }
+            InvoiceDue::Red => "SELECT id FROM settlements WHERE invoice_stage = 1 AND state = 'cancelled' ORDER BY created_at LIMIT $1",
+        }
+    }
+}
+
+/// What the issuer needs to know to write an invoice, given its sequence number.
+pub struct InvoiceNumbering<'a> {
+    pub due: InvoiceDue,
+    pub settlement_id: &'a str,
+    pub hospital_code: &'a str,
+    pub invoice_code: &'a str,
+}
+
+impl Store {
+    /// Ids of the settlements owed an invoice of `due`'s kind, oldest first, at most `limit`.
+    pub async fn settlements_awaiting_invoice(&self, due: InvoiceDue, limit: i64) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(due.scan_sql()).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| r.get("id")).collect())
+    }
+
+    /// Issues one invoice in one transaction: claims the settlement (its `invoice_stage` moves on,
+    /// only if it still owes this invoice), takes the code's next number, lets `write` build and
+    /// sign the invoice with it, inserts it. `None` when the settlement no longer owes the invoice
+    /// (another process issued it, or the settlement moved on). Any error rolls everything back,
+    /// the number included: numbers have no gaps.
+    pub async fn issue_invoice<E: From<StoreError>>(
+        &self,
+        numbering: InvoiceNumbering<'_>,
+        write: impl FnOnce(i64) -> Result<InvoiceRow, E>,
+    ) -> Result<Option<InvoiceRow>, E> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let claimed = sqlx::query(numbering.due.claim_sql())
+            .bind(numbering.settlement_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?
+            .rows_affected();
+        if claimed != 1 {
+            return Ok(None);
+        }
+        let seq: i64 = sqlx::query(
+            "INSERT INTO invoice_sequences (invoice_code, hospital_code, last_seq) VALUES ($1, $2, 1) \
+             ON CONFLICT (invoice_code) DO UPDATE SET last_seq = invoice_sequences.last_seq + 1 RETURNING last_seq",
+        )
+        .bind(numbering.invoice_code)
+        .bind(numbering.hospital_code)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::from)?
+        .get("last_seq");
+        let row = write(seq)?;
+        sqlx::query(
+            "INSERT INTO invoices (id, hospital_code, settlement_id, kind, invoice_code, seq, number, check_code, total_fen, \
+             payer_name_enc, offsets_id, key_id, signed_json, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&row.id)
+        .bind(&row.hospital_code)
+        .bind(&row.settlement_id)
+        .bind(&row.kind)
+        .bind(&row.invoice_code)
+        .bind(row.seq)
+        .bind(&row.number)
+        .bind(&row.check_code)
+        .bind(row.total.0)
+        .bind(&row.payer_name_enc)
+        .bind(row.offsets_id.clone())
+        .bind(&row.key_id)
+        .bind(&row.signed_json)
+        .bind(&row.issued_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Some(row))
+    }
+
+    pub async fn invoice(&self, id: &str) -> StoreResult<Option<InvoiceRow>> {
+        let row = sqlx::query("SELECT * FROM invoices WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(invoice_from_row))
+    }
+
+    /// The invoice of a settlement, of one kind (`blue` or `red`).
+    pub async fn invoice_of_settlement(&self, settlement_id: &str, kind: &str) -> StoreResult<Option<InvoiceRow>> {
+        let row = sqlx::query("SELECT * FROM invoices WHERE settlement_id = $1 AND kind = $2")
+            .bind(settlement_id)
+            .bind(kind)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(invoice_from_row))
+    }
+
+    /// The invoice a (code, number) pair names.
+    pub async fn invoice_by_number(&self, invoice_code: &str, number: &str) -> StoreResult<Option<InvoiceRow>> {
+        let Ok(seq) = number.parse::<i64>() else { return Ok(None) };
+        let row = sqlx::query("SELECT * FROM invoices WHERE invoice_code = $1 AND seq = $2")
+            .bind(invoice_code)
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(invoice_from_row).filter(|r| r.number == number))
+    }
+
+    /// A red invoice offsetting `blue_id`, if one was issued.
+    pub async fn red_invoice_of(&self, blue_id: &str) -> StoreResult<Option<InvoiceRow>> {
+        let row = sqlx::query("SELECT * FROM invoices WHERE offsets_id = $1").bind(blue_id).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(invoice_from_row))
+    }
+
+    /// A hospital's invoices, newest first, a page of at most `limit` issued before `before` (RFC 3339).
+    pub async fn invoices_of_hospital(&self, hospital_code: &str, before: Option<&str>, limit: i64) -> StoreResult<Vec<InvoiceRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM invoices WHERE hospital_code = $1 AND issued_at < $2 ORDER BY issued_at DESC, invoice_code DESC, seq DESC LIMIT $3",
+        )
+        .bind(hospital_code)
+        .bind(before.unwrap_or("9999"))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(invoice_from_row).collect())
+    }
+
+    /// Every sequence number issued under a code, in order (the no-gaps audit).
+    pub async fn invoice_seqs(&self, invoice_code: &str) -> StoreResult<Vec<i64>> {
+        let rows =
+            sqlx::query("SELECT seq FROM invoices WHERE invoice_code = $1 ORDER BY seq").bind(invoice_code).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| r.get("seq")).collect())
+    }
+
+    /// A hospital's name, as invoices print it.
+    pub async fn hospital_name(&self, code: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT name FROM hospitals WHERE code = $1").bind(code).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.get("name")))
+    }
+}
+
+fn invoice_from_row(r: &AnyRow) -> InvoiceRow {
+    InvoiceRow {
+        id: r.get("id"),
+        hospital_code: r.get("hospital_code"),
+        settlement_id: r.get("settlement_id"),
+        kind: r.get("kind"),
+        invoice_code: r.get("invoice_code"),
+        seq: r.get("seq"),
+        number: r.get("number"),
+        check_code: r.get("check_code"),
+        total: Fen(r.get("total_fen")),
+        payer_name_enc: r.get("payer_name_enc"),
+        offsets_id: r.get("offsets_id"),
+        key_id: r.get("key_id"),
+        signed_json: r.get("signed_json"),
+        issued_at: r.get("issued_at"),
+    }
+}
