@@ -176,10 +176,11 @@ fn draw(pen: &mut Pen<'_, '_>, doc: &SignedInvoice, code: &QrCode) {
     }
     pen.text(MARGIN + 220.0, 86.0, 10.0, &format!("交款人：{}", inv.payer));
     pen.text(MARGIN + 220.0, 101.0, 10.0, &format!("业务类型：{}", bus_type_name(&inv.bus_type)));
-    pen.text(MARGIN + 220.0, 116.0, 10.0, &format!("业务流水号：{}", inv.settlement_id));
+    // The settlement id is long: on its own line, under the QR code's lower edge.
+    pen.text(MARGIN, 146.0, 10.0, &format!("业务流水号：{}", inv.settlement_id));
     pen.qr(code, right - 92.0, 24.0, 92.0);
 
-    let table_top = 148.0;
+    let table_top = 158.0;
     pen.line(MARGIN, table_top, right, table_top, ink);
     pen.text(MARGIN + 4.0, table_top + 14.0, 10.0, "项目名称");
     pen.text(MARGIN + 180.0, table_top + 14.0, 10.0, "金额（元）");
