@@ -174,6 +174,10 @@ impl App {
 
     /// Issues the invoice `due` for a settlement, if it still owes it (`None` otherwise).
     pub async fn issue(&self, due: InvoiceDue, settlement_id: &str) -> Result<Option<InvoiceRow>, AppError> {
+        let kind = if due == InvoiceDue::Blue { "blue" } else { "red" };
+        if self.store.invoice_of_settlement(settlement_id, kind).await?.is_some() {
+            return Ok(None); // issued already: the claim below would say so, after more reads
+        }
         let s = self.store.settlement(settlement_id).await?.ok_or_else(|| AppError::internal("settlement vanished"))?;
         let now = self.store.clock.now_utc();
         let china = crate::clock::in_china(now);
