@@ -126,13 +126,19 @@ fn verify_input(body: &Bytes) -> Result<String, AppError> {
         },
         ["certificate", "invoice", "qr_signature", "signature"] => {
             let typed = fields.get("invoice").is_some_and(Value::is_object)
-                && fields.get("certificate").is_some_and(Value::is_object)
+                && fields.get("certificate").is_some_and(is_certificate)
                 && fields.get("signature").is_some_and(Value::is_string)
                 && fields.get("qr_signature").is_some_and(Value::is_string);
             typed.then(|| value.to_string()).ok_or_else(shape_error)
         }
         _ => Err(shape_error()),
     }
+}
+
+/// A certificate's shape: exactly its five text fields (openapi.json's `Certificate`).
+fn is_certificate(value: &Value) -> bool {
+    const FIELDS: [&str; 5] = ["hospital_code", "key_id", "public_key", "root_signature", "valid_from"];
+    value.as_object().is_some_and(|c| c.len() == FIELDS.len() && FIELDS.iter().all(|f| c.get(*f).is_some_and(Value::is_string)))
 }
 
 /// `GET /invoices/verify`: a form for the QR code's text; with `?qr=…`, the answer under it.
@@ -192,4 +198,38 @@ fn answer_html(view: &VerifyView) -> String {
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(body: &str) -> Result<(), &'static str> {
+        verify_input(&Bytes::from(body.to_string())).map(|_| ()).map_err(|e| e.code())
+    }
+
+    #[test]
+    fn the_verify_endpoint_reads_exactly_the_shapes_openapi_json_states() {
+        let cert = json!({"hospital_code": "H1", "key_id": "k", "public_key": "p", "valid_from": "2026-01-01", "root_signature": "s"});
+        let signed = json!({"invoice": {}, "certificate": cert, "signature": "", "qr_signature": ""});
+        let mut odd_cert = signed.clone();
+        odd_cert["certificate"]["root_signature"] = json!({});
+        let mut extra = signed.clone();
+        extra["note"] = json!(1);
+        let cases: Vec<(String, Result<(), &str>)> = vec![
+            (json!({"qr": "WGINV1|blue"}).to_string(), Ok(())),
+            (signed.to_string(), Ok(())),
+            (json!({"qr": ""}).to_string(), Err("invalid_request")),
+            (json!({"qr": "x".repeat(MAX_QR_CHARS + 1)}).to_string(), Err("invalid_request")),
+            (json!({"qr": 1}).to_string(), Err("invalid_request")),
+            (odd_cert.to_string(), Err("invalid_request")),
+            (extra.to_string(), Err("invalid_request")),
+            ("[]".into(), Err("invalid_request")),
+            ("WGINV1|blue".into(), Err("malformed_json")),
+        ];
+        for (body, expect) in cases {
+            assert_eq!(check(&body), expect, "{body}");
+        }
+    }
 }
