@@ -1,7 +1,8 @@
 //! The invoice keys: the root key (the operator's, standing in for the finance bureau's) and one
-//! certified key per hospital. Kept in `DATA_DIR/invoice-keys/` (owner-only files, created at first
-//! use), or derived in memory from the data key when the hub has no folder (tests, simulations).
-//! A rotated hospital key is kept beside the new one under its key id: the invoices it signed
+//! certified key per hospital. Kept in `DATA_DIR/invoice-keys/` (owner-only files: `root.key` and
+//! `root.pub` made at the first start, `HOSPITAL.key` (seed and certificate) at the hospital's
+//! first invoice), or derived in memory from the data key when the hub has no folder. A rotated
+//! hospital key is kept beside the new one as `HOSPITAL.KEYID.retired`: the invoices it signed
 //! carry its certificate and stay verifiable with the root public key alone.
 
 use crate::error::AppError;
@@ -37,15 +38,25 @@ fn random_seed() -> Result<[u8; 32], AppError> {
     Ok(seed)
 }
 
-/// Writes a new owner-only file; refuses to replace one (a key is never overwritten).
+/// Writes an owner-only file whole or not at all: into `NAME.tmp`, flushed, then renamed over
+/// `path`, so that a crash (the hub is kill -9'd in CI) never leaves half a key behind.
 fn write_private(path: &Path, text: &str) -> Result<(), AppError> {
+    let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| io_error("cannot create", path, e))?;
-    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| io_error("cannot write", path, e))?;
-    file.sync_all().map_err(|e| io_error("cannot flush", path, e))
+    let mut file = options.open(&tmp).map_err(|e| io_error("cannot create", &tmp, e))?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| io_error("cannot write", &tmp, e))?;
+    file.sync_all().map_err(|e| io_error("cannot flush", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_error("cannot rename", &tmp, e))
+}
+
+/// A hospital key's file: the seed and its certificate, together (one rename writes both).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeyFile {
+    seed: String,
+    certificate: Certificate,
 }
 
 fn read(path: &Path) -> Result<String, AppError> {
@@ -75,11 +86,14 @@ impl InvoiceKeys {
         builder.create(dir).map_err(|e| io_error("cannot create", dir, e))?;
         let root_path = dir.join("root.key");
         if !root_path.exists() {
-            let root = RootKey::from_seed(random_seed()?);
-            write_private(&root_path, &root.to_hex())?;
-            write_private(&dir.join("root.pub"), &format!("{}\n", root.public().to_hex()))?;
+            write_private(&root_path, &RootKey::from_seed(random_seed()?).to_hex())?;
         }
         let root = RootKey::from_hex(&read(&root_path)?).map_err(|e| AppError::internal(format!("{}: {e}", root_path.display())))?;
+        // The public half, for readers: written again whenever it is missing.
+        let public_path = dir.join("root.pub");
+        if !public_path.exists() {
+            write_private(&public_path, &format!("{}\n", root.public().to_hex()))?;
+        }
         Ok(InvoiceKeys { root, source: Source::Folder(dir.to_path_buf()), hospitals: Mutex::default() })
     }
 
@@ -109,12 +123,8 @@ impl InvoiceKeys {
         let new = match &self.source {
             Source::Folder(dir) => {
                 let stem = file_stem(hospital_code)?;
-                let retired = dir.join(format!("{stem}.{}.retired", old.certificate.key_id));
-                std::fs::create_dir_all(&retired).map_err(|e| io_error("cannot create", &retired, e))?;
-                for ext in ["key", "cert.json"] {
-                    let from = dir.join(format!("{stem}.{ext}"));
-                    std::fs::rename(&from, retired.join(format!("{stem}.{ext}"))).map_err(|e| io_error("cannot retire", &from, e))?;
-                }
+                let (current, retired) = (dir.join(format!("{stem}.key")), dir.join(format!("{stem}.{}.retired", old.certificate.key_id)));
+                std::fs::rename(&current, &retired).map_err(|e| io_error("cannot retire", &current, e))?;
                 self.make_in(dir, hospital_code, today)?
             }
             Source::Derived(secret) => {
@@ -131,25 +141,23 @@ impl InvoiceKeys {
         match &self.source {
             Source::Derived(secret) => Ok(self.root.certify(hospital_code, derive(secret, hospital_code, "first"), "2000-01-01")),
             Source::Folder(dir) => {
-                let stem = file_stem(hospital_code)?;
-                let (key_path, cert_path) = (dir.join(format!("{stem}.key")), dir.join(format!("{stem}.cert.json")));
+                let key_path = dir.join(format!("{}.key", file_stem(hospital_code)?));
                 if !key_path.exists() {
                     return self.make_in(dir, hospital_code, today);
                 }
-                let certificate: Certificate = serde_json::from_str(&read(&cert_path)?)
-                    .map_err(|e| AppError::internal(format!("{} is not a certificate: {e}", cert_path.display())))?;
-                HospitalKey::from_parts(&read(&key_path)?, certificate, &self.root.public())
+                let file: KeyFile = serde_json::from_str(&read(&key_path)?)
+                    .map_err(|e| AppError::internal(format!("{} is not an invoice key: {e}", key_path.display())))?;
+                HospitalKey::from_parts(&file.seed, file.certificate, &self.root.public())
                     .map_err(|e| AppError::internal(format!("{}: {e}", key_path.display())))
             }
         }
     }
 
     fn make_in(&self, dir: &Path, hospital_code: &str, today: &str) -> Result<HospitalKey, AppError> {
-        let stem = file_stem(hospital_code)?;
+        let path = dir.join(format!("{}.key", file_stem(hospital_code)?));
         let key = self.root.certify(hospital_code, random_seed()?, today);
-        let certificate = serde_json::to_string_pretty(&key.certificate).map_err(|e| AppError::internal(e.to_string()))?;
-        write_private(&dir.join(format!("{stem}.cert.json")), &certificate)?;
-        write_private(&dir.join(format!("{stem}.key")), &key.to_hex())?;
+        let file = KeyFile { seed: key.to_hex(), certificate: key.certificate.clone() };
+        write_private(&path, &serde_json::to_string_pretty(&file).map_err(|e| AppError::internal(e.to_string()))?)?;
         Ok(key)
     }
 }
@@ -181,7 +189,11 @@ mod tests {
         let rotated = again.rotate("H001", "2026-05-01").expect("rotated");
         assert_ne!(rotated.key_id, first.certificate.key_id);
         assert_eq!(again.hospital("H001", "2026-05-02").expect("current").certificate, rotated);
-        assert!(dir.join(format!("H001.{}.retired/H001.key", first.certificate.key_id)).exists(), "the old key is kept");
+        assert!(dir.join(format!("H001.{}.retired", first.certificate.key_id)).exists(), "the old key is kept");
+
+        // A crash before a key's rename leaves a temporary file, never half a key.
+        std::fs::write(dir.join("H002.tmp"), "half").expect("written");
+        assert!(again.hospital("H002", "2026-05-02").is_ok(), "made over the leftover");
         assert!(keys.hospital("../etc", "2026-05-02").is_err(), "a code that is no file name");
         let _ = std::fs::remove_dir_all(dir);
     }
