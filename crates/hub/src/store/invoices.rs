@@ -45,13 +45,25 @@ impl InvoiceDue {
         }
     }
 
-    fn scan_sql(self) -> &'static str {
-        // The same predicates as the partial indexes of migration 0009, so that they serve the scan.
-        match self {
-            InvoiceDue::Blue => {
+    /// The scan, with the same predicate as its partial index (migration 0009). SQLite is told the
+    /// index: without statistics its planner prefers `settlements_by_state`, which would read every
+    /// settled settlement on every pass; PostgreSQL's planner finds the partial index itself.
+    fn scan_sql(self, backend: Backend) -> &'static str {
+        match (self, backend) {
+            (InvoiceDue::Blue, Backend::Sqlite) => {
+                "SELECT id FROM settlements INDEXED BY settlements_awaiting_invoice \
+                 WHERE invoice_stage = 0 AND state IN ('settled', 'settled_unpaid') ORDER BY created_at LIMIT $1"
+            }
+            (InvoiceDue::Blue, Backend::Postgres) => {
                 "SELECT id FROM settlements WHERE invoice_stage = 0 AND state IN ('settled', 'settled_unpaid') ORDER BY created_at LIMIT $1"
             }
-            InvoiceDue::Red => "SELECT id FROM settlements WHERE invoice_stage = 1 AND state = 'cancelled' ORDER BY created_at LIMIT $1",
+            (InvoiceDue::Red, Backend::Sqlite) => {
+                "SELECT id FROM settlements INDEXED BY settlements_awaiting_red_flush \
+                 WHERE invoice_stage = 1 AND state = 'cancelled' ORDER BY created_at LIMIT $1"
+            }
+            (InvoiceDue::Red, Backend::Postgres) => {
+                "SELECT id FROM settlements WHERE invoice_stage = 1 AND state = 'cancelled' ORDER BY created_at LIMIT $1"
+            }
         }
     }
 }
@@ -67,7 +79,7 @@ pub struct InvoiceNumbering<'a> {
 impl Store {
     /// Ids of the settlements owed an invoice of `due`'s kind, oldest first, at most `limit`.
     pub async fn settlements_awaiting_invoice(&self, due: InvoiceDue, limit: i64) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query(due.scan_sql()).bind(limit).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(due.scan_sql(self.backend)).bind(limit).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 
@@ -203,5 +215,26 @@ fn invoice_from_row(r: &AnyRow) -> InvoiceRow {
         key_id: r.get("key_id"),
         signed_json: r.get("signed_json"),
         issued_at: r.get("issued_at"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn on_sqlite_the_outbox_scan_reads_only_its_partial_index() {
+        let dir = std::env::temp_dir().join(format!("wugan-invoice-scan-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.expect("a store");
+        store.migrate().await.expect("migrated");
+        for (due, index) in [(InvoiceDue::Blue, "settlements_awaiting_invoice"), (InvoiceDue::Red, "settlements_awaiting_red_flush")] {
+            let sql = format!("EXPLAIN QUERY PLAN {}", due.scan_sql(Backend::Sqlite));
+            let plan = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(200_i64).fetch_all(&store.pool).await.expect("a plan");
+            let steps: Vec<String> = plan.iter().map(|r| r.get::<String, _>("detail")).collect();
+            assert!(steps.iter().any(|s| s.contains(index)) && !steps.iter().any(|s| s.contains("by_state")), "{due:?}: {steps:?}");
+        }
+        assert!(store.settlements_awaiting_invoice(InvoiceDue::Blue, 10).await.expect("scanned").is_empty());
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
