@@ -114,6 +114,7 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
     let doc: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON");
     let mut types: BTreeMap<String, Value> = crate::app::schemas().into_iter().collect();
     types.extend(crate::app::command_parts());
+    types.extend(crate::app::invoices::schemas());
     let sides = Sides { doc: &doc, types: &types };
     let mut problems = Vec::new();
     for (route, ty) in crate::app::command_schemas() {
@@ -133,6 +134,7 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
         ("post /api/v1/agreements/{id}/repayments", "RepaymentView"),
         ("get /api/v1/operator/visits/{id}", "OperatorVisitView"),
         ("get /api/v1/ledger/journal", "JournalView"),
+        ("get /api/v1/invoices", "InvoiceList"),
     ];
     for (route, name) in responses {
         let (method, path) = route.split_once(' ').expect("method and path");

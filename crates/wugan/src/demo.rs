@@ -8,6 +8,7 @@ use crate::system::{self, SystemOptions};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// A patient of the story: how the hospital identifies them, and how (whether) they signed up.
 struct Patient {
@@ -38,6 +39,10 @@ pub struct Summary {
     pub unpaid_fen: i64,
     pub hospital_credited_fen: i64,
     pub ledger_balanced: bool,
+    /// Invoices the hub issued for the settled visits, and how many of them verified offline
+    /// against the root public key.
+    pub invoices_issued: usize,
+    pub invoices_verified: usize,
     pub failures: Vec<Failure>,
     pub by_patient: BTreeMap<String, PatientTotals>,
 }
@@ -76,12 +81,16 @@ fn patients() -> Vec<Patient> {
     ]
 }
 
-/// Runs the story on a fresh instance in a temporary folder and returns the summary.
-pub async fn story(visits: usize, seed: u64) -> anyhow::Result<Summary> {
+/// Runs the story on a fresh instance in a temporary folder and returns the summary; with `out`,
+/// writes each invoice there (PDF and JSON) and the root public key (`root.pub`).
+pub async fn story(visits: usize, seed: u64, out: Option<&Path>) -> anyhow::Result<Summary> {
     let dir = std::env::temp_dir().join(format!("wugan-demo-{}-{}", std::process::id(), seed));
     let _ = std::fs::remove_dir_all(&dir);
     let sys = system::start(&SystemOptions::local(dir.clone())).await?;
-    let result = run_story(&sys, visits, seed).await;
+    let result = match run_story(&sys, visits, seed).await {
+        Ok(mut summary) => invoices(&sys, out, &mut summary).await.map(|()| summary),
+        Err(e) => Err(e),
+    };
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -170,8 +179,8 @@ fn yuan(fen: i64) -> String {
     format!("{:>12}", wugan_domain::Fen(fen).to_yuan_string())
 }
 
-pub async fn run(visits: usize, seed: u64, as_json: bool) -> anyhow::Result<()> {
-    let s = story(visits, seed).await?;
+pub async fn run(visits: usize, seed: u64, as_json: bool, out: Option<&Path>) -> anyhow::Result<()> {
+    let s = story(visits, seed, out).await?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());
@@ -186,6 +195,15 @@ pub async fn run(visits: usize, seed: u64, as_json: bool) -> anyhow::Result<()> 
     println!("  unpaid bills           {}", yuan(s.unpaid_fen));
     println!("  hospital credited      {}", yuan(s.hospital_credited_fen));
     println!("  ledger balances        {:>12}", if s.ledger_balanced { "yes" } else { "NO" });
+    println!("  invoices issued        {:>12}", s.invoices_issued);
+    println!("  invoices verified      {:>12}", s.invoices_verified);
+    if let Some(out) = out {
+        println!(
+            "  invoices written to    {} (check one: wugan invoice verify --trust {} FILE)",
+            out.display(),
+            out.join("root.pub").display()
+        );
+    }
     println!("\n  by patient:");
     for (label, t) in &s.by_patient {
         println!(
@@ -204,6 +222,36 @@ pub async fn run(visits: usize, seed: u64, as_json: bool) -> anyhow::Result<()> 
         }
         for ((code, message), n) in by_code {
             println!("    {n} × {code}: {message}");
+        }
+    }
+    Ok(())
+}
+
+/// The invoice part of the story: every invoice the hospital's list holds, fetched as its signed JSON
+/// and verified offline with the root public key; with `out`, each written as PDF and JSON.
+async fn invoices(sys: &system::System, out: Option<&Path>, summary: &mut Summary) -> anyhow::Result<()> {
+    sys.app.invoice_outbox_pass().await;
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    let root = sys.app.invoicing.keys.root_public();
+    if let Some(out) = out {
+        std::fs::create_dir_all(out)?;
+        std::fs::write(out.join("root.pub"), format!("{}\n", root.to_hex()))?;
+    }
+    let list = his.get("/api/v1/invoices?limit=200").await?;
+    anyhow::ensure!(list.ok(), "listing invoices failed: {} {}", list.status, list.body);
+    for item in list.body["invoices"].as_array().into_iter().flatten() {
+        let id = item["id"].as_str().unwrap_or_default();
+        summary.invoices_issued += 1;
+        let doc = his.get(&format!("/api/v1/invoices/{id}")).await?;
+        let json = doc.body.to_string();
+        if doc.ok() && wugan_invoice::verify_json(&json, &root).is_ok() {
+            summary.invoices_verified += 1;
+        }
+        if let Some(out) = out {
+            let name = format!("{}-{}", item["code"].as_str().unwrap_or("invoice"), item["number"].as_str().unwrap_or(id));
+            std::fs::write(out.join(format!("{name}.json")), serde_json::to_string_pretty(&doc.body)?)?;
+            let pdf = sys.app.invoice_pdf(None, id).await.map_err(|e| anyhow::anyhow!("invoice {name} as PDF: {e}"))?;
+            std::fs::write(out.join(format!("{name}.pdf")), pdf)?;
         }
     }
     Ok(())

@@ -21,6 +21,25 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum InvoiceArgs {
+    /// Exit 0 for a genuine invoice; otherwise fail with the reason (changed, wrong amount, unknown
+    /// or untrusted key).
+    Verify {
+        /// The root public key to trust (hex, as `wugan demo --out` and the data folder hold it);
+        /// default: DATA_DIR/invoice-keys/root.pub.
+        #[arg(long)]
+        trust: Option<PathBuf>,
+        /// The QR code's text instead of a file.
+        #[arg(long, conflicts_with = "file")]
+        qr: Option<String>,
+        /// The invoice: its JSON or its PDF.
+        file: Option<PathBuf>,
+        #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the hub. With no partner URLs, a built-in insurance center and bank start beside it.
     Serve(ServeArgs),
@@ -45,6 +64,9 @@ enum Command {
         /// Seed for the visit generator.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Write each invoice (PDF and JSON) and the root public key (root.pub) into this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Adjudicate one claim (JSON on stdin) against a policy and print the settlement (setlinfo + setldetail).
     Adjudicate {
@@ -128,6 +150,11 @@ enum Command {
         database_url: Option<String>,
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data", global = true)]
         data_dir: PathBuf,
+    },
+    /// Electronic invoices: `verify` checks one offline (JSON, PDF or QR text) with the root public key.
+    Invoice {
+        #[command(subcommand)]
+        command: InvoiceArgs,
     },
     /// A consistent copy of a data folder: each SQLite database as of one moment (VACUUM INTO, its
     /// -wal folded in), the hub's first, then the built-in partners' journals, and
@@ -545,7 +572,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             drain(stop, server).await;
             Ok(bank.close().await?)
         }
-        Command::Demo { json, visits, seed } => wugan::demo::run(visits, seed, json).await,
+        Command::Demo { json, visits, seed, out } => wugan::demo::run(visits, seed, json, out.as_deref()).await,
         Command::Adjudicate { policy, explain } => wugan::adjudicate::run(&policy, explain),
         Command::Simulate { visits, faults, seed, crash_every, concurrency, json } => {
             anyhow::ensure!((0.0..=1.0).contains(&faults), "--faults must be between 0 and 1");
@@ -581,6 +608,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             print!("{}", wugan::keys::run(&store, command.command()?).await?);
             Ok(())
+        }
+        Command::Invoice { command: InvoiceArgs::Verify { trust, qr, file, data_dir } } => {
+            let input = match (qr, file) {
+                (Some(text), None) => wugan::invoice::Input::Qr(text),
+                (None, Some(path)) => wugan::invoice::Input::File(path),
+                _ => anyhow::bail!("give a FILE (JSON or PDF) or --qr TEXT"),
+            };
+            wugan::invoice::run(input, &trust.unwrap_or_else(|| wugan::invoice::default_trust(&data_dir)))
         }
         Command::Backup { to, data_dir, hub_only } => {
             let scope = if hub_only { wugan::backup::Scope::HubOnly } else { wugan::backup::Scope::Everything };

@@ -542,7 +542,8 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
             anyhow::anyhow!("the personal-data key (WUGAN_DATA_KEY or credentials.json) does not open the personal data in this database")
         })?;
     }
-    let mut app = App::new(store, config);
+    let invoicing = wugan_hub::app::invoices::Invoicing::in_data_dir(&opts.data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut app = App::new(store, config).with_invoicing(invoicing);
     if opts.partners_in_process {
         let faultless = opts.insurance_faults.is_none() && opts.bank_faults.is_none();
         let (Some(insurance), Some(bank), true) = (insurance_router, bank_router, faultless) else {

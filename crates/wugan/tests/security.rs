@@ -45,6 +45,15 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/bank-callbacks/{bank_code}", Bank),
     ("POST", "/api/v1/exceptions/{id}/retry", Operator),
     ("GET", "/metrics", Scraper),
+    ("GET", "/api/v1/invoices", Hospital),
+    ("GET", "/api/v1/invoices/{id}", Hospital),
+    ("GET", "/api/v1/invoices/{id}/pdf", Hospital),
+    ("GET", "/api/v1/invoices/{id}/html", Hospital),
+    ("GET", "/api/v1/operator/invoices/{id}", Operator),
+    ("GET", "/api/v1/operator/invoices/{id}/pdf", Operator),
+    ("GET", "/api/v1/operator/invoices/{id}/html", Operator),
+    ("POST", "/verify", Public),
+    ("GET", "/invoices/verify", Public),
 ];
 
 #[test]

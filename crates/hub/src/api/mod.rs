@@ -7,6 +7,7 @@
 mod auth;
 mod docs;
 mod edge;
+mod invoices;
 pub mod limits;
 mod ready;
 
@@ -98,6 +99,15 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/bank-callbacks/{bank_code}", Bank, CALLBACK_BODY_BYTES, bank_callback),
         Route::new(M::POST, "/api/v1/exceptions/{id}/retry", Operator, no_body, retry_exception),
         Route::new(M::GET, "/metrics", Scraper, no_body, metrics),
+        Route::new(M::GET, "/api/v1/invoices", Hospital, no_body, invoices::list),
+        Route::new(M::GET, "/api/v1/invoices/{id}", Hospital, no_body, invoices::hospital_json),
+        Route::new(M::GET, "/api/v1/invoices/{id}/pdf", Hospital, no_body, invoices::hospital_pdf),
+        Route::new(M::GET, "/api/v1/invoices/{id}/html", Hospital, no_body, invoices::hospital_html),
+        Route::new(M::GET, "/api/v1/operator/invoices/{id}", Operator, no_body, invoices::operator_json),
+        Route::new(M::GET, "/api/v1/operator/invoices/{id}/pdf", Operator, no_body, invoices::operator_pdf),
+        Route::new(M::GET, "/api/v1/operator/invoices/{id}/html", Operator, no_body, invoices::operator_html),
+        Route::new(M::POST, "/verify", Public, command, invoices::verify),
+        Route::new(M::GET, "/invoices/verify", Public, no_body, invoices::verify_page),
     ]
 }
 

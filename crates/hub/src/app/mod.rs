@@ -6,6 +6,8 @@ mod agreements;
 mod commands;
 mod credit;
 mod exceptions;
+mod invoice_keys;
+pub mod invoices;
 mod operator_views;
 mod recovery;
 mod settlement;
@@ -65,6 +67,8 @@ pub struct App {
     pub config: HubConfig,
     /// What `/metrics` serves (see `crate::metrics`).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Invoice keys and the PDF font (see `invoices`).
+    pub invoicing: invoices::Invoicing,
 }
 
 fn new_id(prefix: &str) -> String {
@@ -118,7 +122,8 @@ impl App {
             .iter()
             .map(|b| (b.bank_code.clone(), BankClient::new(b.clone(), config.partner_timeout).metered(metrics.clone())))
             .collect();
-        App { store, msgids: Default::default(), orphans: Default::default(), insurance, banks, config, metrics }
+        let invoicing = invoices::Invoicing::new(invoices::InvoiceKeys::derived(&config.data_key), None);
+        App { store, msgids: Default::default(), orphans: Default::default(), insurance, banks, config, metrics, invoicing }
     }
 
     /// The same hub, calling its partners' routers in this process instead of over HTTP (`wugan

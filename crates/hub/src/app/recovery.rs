@@ -32,6 +32,7 @@ pub fn spawn_recovery(app: Arc<App>, every: Duration, mut stop: tokio::sync::wat
                 Ok(resumed) => tracing::info!(resumed, "resumed unfinished work"),
                 Err(e) => tracing::warn!(code = e.code(), "recovery pass failed"),
             }
+            app.invoice_outbox_pass().await; // invoices owed (app/invoices.rs): logs its own failures
             if let Err(e) = app.sync_bank_events().await {
                 tracing::warn!(code = e.code(), "bank events not read");
             }

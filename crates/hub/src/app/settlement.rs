@@ -159,6 +159,7 @@ impl App {
     ) -> Result<SettlementRow, AppError> {
         let id = s.id.clone();
         let result = self.drive(s, visit, in_doubt, request).await;
+        self.invoice_after(&result).await; // the invoice it now owes, if any (app/invoices.rs)
         if let Err(e) = &result {
             if e.is_retryable() {
                 self.store.note_failed_attempt(&id, &e.to_string(), MAX_ATTEMPTS).await?;

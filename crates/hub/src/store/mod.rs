@@ -8,6 +8,8 @@
 
 mod agreements;
 mod api_keys;
+mod invoices;
+pub use invoices::{InvoiceDue, InvoiceNumbering, InvoiceRow};
 mod journal;
 mod operator_reads;
 pub use operator_reads::{JournalEntry, MAX_JOURNAL_PAGE};
@@ -39,6 +41,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "retention", include_str!("../../migrations/0006_retention.sql")),
     (7, "signups", include_str!("../../migrations/0007_signups.sql")),
     (8, "ledger_balances_folded", include_str!("../../migrations/0008_ledger_balances_folded.sql")),
+    (9, "invoices", include_str!("../../migrations/0009_invoices.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

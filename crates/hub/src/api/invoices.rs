@@ -1,0 +1,235 @@
+//! The invoice routes: a hospital's list, one invoice as signed JSON, PDF or HTML (its hospital or an
+//! operator), and the public verification (JSON or a QR code's text; an HTML form), which needs no
+//! key and tells nothing the QR code does not hold.
+
+use super::{respond, AppError};
+use crate::app::invoices::{VerifyView, MAX_INVOICE_PAGE};
+use crate::app::App;
+use crate::model::Caller;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    before: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyQuery {
+    qr: Option<String>,
+}
+
+/// The longest QR text the verify page reads (a genuine one is about 420 characters).
+const MAX_QR_CHARS: usize = 2_000;
+
+fn query<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T, AppError> {
+    axum::extract::Query::<T>::try_from_uri(uri)
+        .map(|q| q.0)
+        .map_err(|e| AppError::bad_request("bad_query", format!("the query is not understood: {}", e.body_text())))
+}
+
+fn hospital_of(caller: &Caller) -> String {
+    caller.hospital_code.clone().unwrap_or_default()
+}
+
+pub(super) async fn list(State(app): State<Arc<App>>, caller: Caller, uri: Uri) -> Response {
+    let q = match list_query(&uri) {
+        Ok(q) => q,
+        Err(e) => return e.into_response(),
+    };
+    respond(app.invoices(&hospital_of(&caller), q.before.as_deref(), q.limit.unwrap_or(50)).await)
+}
+
+/// The list's query as openapi.json states it: `before` short text, `limit` 1 to 200.
+fn list_query(uri: &Uri) -> Result<ListQuery, AppError> {
+    let q: ListQuery = query(uri)?;
+    if let Some(before) = &q.before {
+        crate::app::check_text_value("before", before, Some(64))
+            .map_err(|_| AppError::bad_request("bad_query", "before must be at most 64 characters, without control characters"))?;
+    }
+    if q.limit.is_some_and(|l| !(1..=MAX_INVOICE_PAGE).contains(&l)) {
+        return Err(AppError::invalid("bad_limit", format!("limit must be 1 to {MAX_INVOICE_PAGE}")));
+    }
+    Ok(q)
+}
+
+pub(super) async fn hospital_json(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> Response {
+    respond(app.invoice(Some(&hospital_of(&caller)), &id).await)
+}
+
+pub(super) async fn hospital_pdf(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> Response {
+    pdf(app.invoice_pdf(Some(&hospital_of(&caller)), &id).await, &id)
+}
+
+pub(super) async fn hospital_html(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> Response {
+    html(app.invoice_html(Some(&hospital_of(&caller)), &id).await)
+}
+
+pub(super) async fn operator_json(State(app): State<Arc<App>>, _: Caller, Path(id): Path<String>) -> Response {
+    respond(app.invoice(None, &id).await)
+}
+
+pub(super) async fn operator_pdf(State(app): State<Arc<App>>, _: Caller, Path(id): Path<String>) -> Response {
+    pdf(app.invoice_pdf(None, &id).await, &id)
+}
+
+pub(super) async fn operator_html(State(app): State<Arc<App>>, _: Caller, Path(id): Path<String>) -> Response {
+    html(app.invoice_html(None, &id).await)
+}
+
+fn pdf(result: Result<Vec<u8>, AppError>, id: &str) -> Response {
+    match result {
+        Ok(bytes) => {
+            let disposition = format!("inline; filename=\"{id}.pdf\"");
+            ([("content-type", "application/pdf".to_string()), ("content-disposition", disposition)], bytes).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn html(result: Result<String, AppError>) -> Response {
+    match result {
+        Ok(page) => ([("content-type", "text/html; charset=utf-8")], page).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /verify`: the body is `{"qr": "<QR text>"}` or a signed invoice's JSON.
+pub(super) async fn verify(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    match verify_input(&body) {
+        Ok(text) => respond(app.verify_invoice(&text).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The text to verify, from a body of the shape openapi.json states: `{"qr": text}` (1 to
+/// [`MAX_QR_CHARS`] characters), or an object with exactly a signed invoice's four fields.
+fn verify_input(body: &Bytes) -> Result<String, AppError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
+    let shape_error = || AppError::invalid("invalid_request", "send {\"qr\": \"<the QR code's text>\"} or a signed invoice's JSON");
+    let fields = value.as_object().ok_or_else(shape_error)?;
+    let mut names: Vec<&str> = fields.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    match names[..] {
+        ["qr"] => match fields.get("qr").and_then(Value::as_str) {
+            Some(qr) if (1..=MAX_QR_CHARS).contains(&qr.chars().count()) => Ok(qr.to_string()),
+            _ => Err(shape_error()),
+        },
+        ["certificate", "invoice", "qr_signature", "signature"] => {
+            let typed = fields.get("invoice").is_some_and(Value::is_object)
+                && fields.get("certificate").is_some_and(is_certificate)
+                && fields.get("signature").is_some_and(Value::is_string)
+                && fields.get("qr_signature").is_some_and(Value::is_string);
+            typed.then(|| value.to_string()).ok_or_else(shape_error)
+        }
+        _ => Err(shape_error()),
+    }
+}
+
+/// A certificate's shape: exactly its five text fields (openapi.json's `Certificate`).
+fn is_certificate(value: &Value) -> bool {
+    const FIELDS: [&str; 5] = ["hospital_code", "key_id", "public_key", "root_signature", "valid_from"];
+    value.as_object().is_some_and(|c| c.len() == FIELDS.len() && FIELDS.iter().all(|f| c.get(*f).is_some_and(Value::is_string)))
+}
+
+/// `GET /invoices/verify`: a form for the QR code's text; with `?qr=…`, the answer under it.
+pub(super) async fn verify_page(State(app): State<Arc<App>>, uri: Uri) -> Response {
+    let q = match query::<VerifyQuery>(&uri) {
+        Ok(q) => q,
+        Err(e) => return e.into_response(),
+    };
+    let qr = q.qr.unwrap_or_default();
+    if qr.chars().count() > MAX_QR_CHARS {
+        return AppError::bad_request("bad_query", format!("qr is longer than {MAX_QR_CHARS} characters")).into_response();
+    }
+    let answer = match qr.trim() {
+        "" => String::new(),
+        text => match app.verify_invoice(text).await {
+            Ok(view) => answer_html(&view),
+            Err(e) => return e.into_response(),
+        },
+    };
+    let page = format!(
+        r#"<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>电子票据查验 Invoice verification</title><style>body{{font-family:sans-serif;max-width:40rem;margin:1rem auto;padding:0 1rem}}
+textarea{{width:100%;height:8rem}} .ok{{color:#146414}} .bad{{color:#be1414}} dt{{font-weight:bold}}</style></head><body>
+<h1>电子票据查验 Invoice verification</h1>
+<p>粘贴票据二维码的内容（以 WGINV1 开头）。Paste the text of the invoice's QR code (it starts with WGINV1).</p>
+<form method="get" action="/invoices/verify"><textarea name="qr">{qr}</textarea><p><button type="submit">查验 Verify</button></p></form>
+{answer}</body></html>"#,
+        qr = escape(&qr)
+    );
+    ([("content-type", "text/html; charset=utf-8")], page).into_response()
+}
+
+fn answer_html(view: &VerifyView) -> String {
+    match (&view.verified, &view.reason) {
+        (Some(v), _) => {
+            let flushed =
+                if view.red_flushed { "<p class=bad>此票据已冲红。This invoice has been red-flushed (offset).</p>" } else { "" };
+            format!(
+                "<p class=ok>真实有效：签名来自开票单位的认证密钥。Genuine: signed by the hospital's certified key.</p>{flushed}<dl>\
+                 <dt>票据代码</dt><dd>{}</dd><dt>票据号码</dt><dd>{}</dd><dt>校验码</dt><dd>{}</dd><dt>开票日期</dt><dd>{}</dd>\
+                 <dt>金额</dt><dd>¥{}</dd><dt>开票单位代码</dt><dd>{}</dd></dl>",
+                escape(&v.code),
+                escape(&v.number),
+                escape(&v.check_code),
+                escape(&v.date),
+                v.amount_fen.to_yuan_string(),
+                escape(&v.hospital_code)
+            )
+        }
+        (None, reason) => format!(
+            "<p class=bad>查验未通过：{} ({}).</p>",
+            escape(view.message.as_deref().unwrap_or("not genuine")),
+            escape(reason.as_deref().unwrap_or("rejected"))
+        ),
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(body: &str) -> Result<(), &'static str> {
+        verify_input(&Bytes::from(body.to_string())).map(|_| ()).map_err(|e| e.code())
+    }
+
+    #[test]
+    fn the_verify_endpoint_reads_exactly_the_shapes_openapi_json_states() {
+        let cert = json!({"hospital_code": "H1", "key_id": "k", "public_key": "p", "valid_from": "2026-01-01", "root_signature": "s"});
+        let signed = json!({"invoice": {}, "certificate": cert, "signature": "", "qr_signature": ""});
+        let mut odd_cert = signed.clone();
+        odd_cert["certificate"]["root_signature"] = json!({});
+        let mut extra = signed.clone();
+        extra["note"] = json!(1);
+        let cases: Vec<(String, Result<(), &str>)> = vec![
+            (json!({"qr": "WGINV1|blue"}).to_string(), Ok(())),
+            (signed.to_string(), Ok(())),
+            (json!({"qr": ""}).to_string(), Err("invalid_request")),
+            (json!({"qr": "x".repeat(MAX_QR_CHARS + 1)}).to_string(), Err("invalid_request")),
+            (json!({"qr": 1}).to_string(), Err("invalid_request")),
+            (odd_cert.to_string(), Err("invalid_request")),
+            (extra.to_string(), Err("invalid_request")),
+            ("[]".into(), Err("invalid_request")),
+            ("WGINV1|blue".into(), Err("malformed_json")),
+        ];
+        for (body, expect) in cases {
+            assert_eq!(check(&body), expect, "{body}");
+        }
+    }
+}
