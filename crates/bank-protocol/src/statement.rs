@@ -69,7 +69,7 @@ pub struct StatementLine {
 }
 
 /// One client's statement for one settlement date.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Statement {
     pub lines: Vec<StatementLine>,
 }

@@ -7,6 +7,7 @@ mod commands;
 mod credit;
 mod exceptions;
 mod operator_views;
+mod reconciliation;
 mod recovery;
 mod settlement;
 mod views;
@@ -14,6 +15,9 @@ mod visits;
 
 pub use commands::*;
 pub use operator_views::{AttemptView, JournalQuery, JournalView, OperatorFeeLineView, OperatorVisitView};
+pub use reconciliation::{
+    business_day, BanksReconciliation, PartnerReconciliation, ReconciliationExceptionView, ReconciliationView, IN_TRANSIT_S,
+};
 pub use recovery::{spawn_recovery, IDLE_BEFORE_RESUME, MAX_BACKOFF};
 pub use views::*;
 

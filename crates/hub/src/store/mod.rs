@@ -8,7 +8,9 @@ mod agreements;
 mod api_keys;
 mod journal;
 mod operator_reads;
+mod reconciliation;
 pub use operator_reads::{JournalEntry, MAX_JOURNAL_PAGE};
+pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};
 mod settlements;
 mod signups;
 mod visits;
@@ -36,6 +38,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "api_key_lifecycle", include_str!("../../migrations/0005_api_key_lifecycle.sql")),
     (6, "retention", include_str!("../../migrations/0006_retention.sql")),
     (7, "signups", include_str!("../../migrations/0007_signups.sql")),
+    (10, "reconciliation", include_str!("../../migrations/0010_reconciliation.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
