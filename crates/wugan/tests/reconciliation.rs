@@ -101,6 +101,48 @@ async fn a_clean_day_reports_no_mismatches() {
 }
 
 #[tokio::test]
+async fn an_operator_reconciles_over_the_api_and_a_hospital_reads_its_statement() {
+    let day = day_with(None).await;
+    let s = day.visit(1).await;
+    assert_eq!(s.body["state"], "settled", "{s:?}");
+    let operator = HisClient::new(&day.sys.hub_url, &day.sys.credentials.operator_api_key);
+    let report = operator.post_with_key("/api/v1/reconciliations", "recon-1", &json!({"date": today()})).await.expect("hub");
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(counts(&report.body["banks"]), [1, 1, 0, 0, 0, 0], "{report:?}");
+    assert!(wugan::reconcile::render(&report.body).contains("no exceptions"));
+    let bad = operator.post_with_key("/api/v1/reconciliations", "recon-2", &json!({"date": "2026-02-30"})).await.expect("hub");
+    assert_eq!((bad.status, bad.body["error"]["code"].as_str()), (422, Some("bad_date")), "{bad:?}");
+    let hospital_only = day.his.post_with_key("/api/v1/reconciliations", "recon-3", &json!({"date": today()})).await.expect("hub");
+    assert_eq!(hospital_only.status, 403);
+
+    let code = day.sys.credentials.hospitals[0].code.clone();
+    let statement = day.his.get(&format!("/api/v1/hospitals/{code}/statements/{}", today())).await.expect("hub");
+    assert!(statement.ok(), "{statement:?}");
+    let b = &statement.body;
+    assert_eq!((b["settled"].as_u64(), b["medfee_fen"].as_i64()), (Some(1), Some(122_500)), "{b}");
+    let shares = ["fund_fen", "personal_account_fen", "bank_fen", "hospital_part_fen", "unpaid_fen"].map(|k| b[k].as_i64().unwrap_or(0));
+    assert_eq!(shares.iter().sum::<i64>(), 122_500, "the sources add up to the visit total: {b}");
+    assert_eq!(b["bank_payout_fen"], b["bank_fen"]);
+    let other = &day.sys.credentials.hospitals[1].code;
+    let refused = day.his.get(&format!("/api/v1/hospitals/{other}/statements/{}", today())).await.expect("hub");
+    assert_eq!(refused.status, 404, "another hospital's statement is not found: {refused:?}");
+    let url = format!("{}/api/v1/hospitals/{code}/statements/{}", day.sys.hub_url, today());
+    let csv = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(&day.sys.credentials.hospitals[0].api_key)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .expect("hub")
+        .text()
+        .await
+        .expect("text");
+    assert!(csv.starts_with("settlement_id,") && csv.lines().count() == 3, "header, one settlement, the total:\n{csv}");
+    assert!(csv.lines().last().unwrap_or_default().starts_with("TOTAL,1,"), "{csv}");
+    day.sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
 async fn a_2207_that_succeeded_after_a_timeout_is_found_at_the_center_and_resolved() {
     let day = day_with(Some(("2207", Fault::LoseReply))).await;
     let s = day.visit(1).await;

@@ -6,6 +6,7 @@ mod agreements;
 mod commands;
 mod credit;
 mod exceptions;
+mod hospital_statements;
 mod operator_views;
 mod reconciliation;
 mod recovery;
@@ -14,9 +15,11 @@ mod views;
 mod visits;
 
 pub use commands::*;
+pub use hospital_statements::{HospitalStatementLine, HospitalStatementView};
 pub use operator_views::{AttemptView, JournalQuery, JournalView, OperatorFeeLineView, OperatorVisitView};
 pub use reconciliation::{
-    business_day, BanksReconciliation, PartnerReconciliation, ReconciliationExceptionView, ReconciliationView, IN_TRANSIT_S,
+    business_day, BanksReconciliation, PartnerReconciliation, ReconcileRequest, ReconciliationExceptionView, ReconciliationView,
+    IN_TRANSIT_S,
 };
 pub use recovery::{spawn_recovery, IDLE_BEFORE_RESUME, MAX_BACKOFF};
 pub use views::*;

@@ -19,6 +19,23 @@ use wugan_domain::reconcile::{self, Day, Mismatch, Record};
 pub const IN_TRANSIT_S: i64 = 300;
 const DAY_S: i64 = 86_400;
 
+/// `POST /api/v1/reconciliations`: the business day to reconcile.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileRequest {
+    /// `YYYY-MM-DD`, China time.
+    #[schema(schema_with = date_text)]
+    pub date: String,
+}
+
+/// `YYYY-MM-DD` (the calendar is checked by [`business_day`]).
+fn date_text() -> utoipa::openapi::schema::Object {
+    let object = utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String);
+    object.min_length(Some(10)).max_length(Some(10)).pattern(Some(DATE_PATTERN)).build()
+}
+
+const DATE_PATTERN: &str = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
+
 /// One partner's day: how many records, how they ended.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct PartnerReconciliation {

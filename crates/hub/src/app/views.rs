@@ -345,5 +345,11 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<super::AttemptView>(),
         one::<super::JournalView>(),
         one::<crate::store::JournalEntry>(),
+        one::<super::ReconciliationView>(),
+        one::<super::PartnerReconciliation>(),
+        one::<super::BanksReconciliation>(),
+        one::<super::ReconciliationExceptionView>(),
+        one::<super::HospitalStatementView>(),
+        one::<super::HospitalStatementLine>(),
     ]
 }
