@@ -7,12 +7,11 @@
 //! generated day of N settlements against a partner file in another order, with a few of every
 //! kind of difference.
 
-use crate::rng::XorShift;
 use anyhow::Context;
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use wugan_domain::reconcile::{self, Class, Day, Record};
+use wugan_domain::reconcile::{self, Class};
 
 pub struct ReconcileOptions {
     pub date: String,
@@ -111,34 +110,9 @@ pub struct BenchReport {
     pub load_average: Option<f64>,
 }
 
-/// Generates a day of `settlements` captures (the bank's file shuffled, with about one in a
-/// thousand missing, off by a fen, extra, or near the cut-off) and times the matcher.
+/// Times the matcher on `wugan_domain::reconcile::generated_day` (generation excluded).
 pub fn bench(settlements: usize, seed: u64) -> BenchReport {
-    let day = Day { start_unix_s: 1_796_054_400, end_unix_s: 1_796_054_400 + 86_400, in_transit_s: 300 };
-    let mut rng = XorShift::for_stream(seed, "reconcile-bench");
-    let mut hub = Vec::with_capacity(settlements);
-    let mut partner = Vec::with_capacity(settlements);
-    for i in 0..settlements {
-        let key = format!("stl_{:032x}:capture", (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let amount_fen = 100 + rng.below(500_000) as i64;
-        let roll = rng.below(1_000);
-        // 0: the bank never listed it (短款); 1: a fen off; 2: the bank's only (长款); 3: booked
-        // in the last minutes, listed by the bank tomorrow (在途).
-        let at_unix_s = match roll {
-            3 => day.end_unix_s - 1 - rng.below(299) as i64,
-            _ => day.start_unix_s + rng.below(86_000) as i64,
-        };
-        if roll != 0 && roll != 3 {
-            let amount = if roll == 1 { amount_fen + 1 } else { amount_fen };
-            partner.push(Record { key: key.clone(), amounts: (1u8, amount), at_unix_s });
-        }
-        if roll != 2 {
-            hub.push(Record { key, amounts: (1u8, amount_fen), at_unix_s });
-        }
-    }
-    for i in (1..partner.len()).rev() {
-        partner.swap(i, rng.below(i as u64 + 1) as usize);
-    }
+    let (day, hub, partner) = reconcile::generated_day(settlements, seed);
     let started = Instant::now();
     let report = reconcile::reconcile(day, hub, partner);
     let match_seconds = started.elapsed().as_secs_f64();
