@@ -207,5 +207,13 @@ async fn a_missing_capture_a_fen_off_and_a_straddler_are_each_classed() {
     let short = report["exceptions"].as_array().into_iter().flatten().find(|e| e["class"] == "hub_only").expect("短款");
     assert_eq!(short["key"], "ghost:capture");
     assert!(short["note"].as_str().unwrap_or_default().contains("短款"), "{short}");
+
+    // They wait in the exceptions queue; a run of the same day again supersedes the first.
+    let operator = HisClient::new(&day.sys.hub_url, &day.sys.credentials.operator_api_key);
+    let queue = operator.get("/api/v1/exceptions").await.expect("hub");
+    assert_eq!(queue.body["reconciliation"].as_array().map(Vec::len), Some(4), "{queue:?}");
+    day.reconcile().await;
+    let queue = operator.get("/api/v1/exceptions").await.expect("hub");
+    assert_eq!(queue.body["reconciliation"].as_array().map(Vec::len), Some(4), "listed once: {queue:?}");
     day.sys.shutdown(std::time::Duration::from_secs(5)).await;
 }

@@ -18,6 +18,8 @@ use wugan_domain::reconcile::{self, Day, Mismatch, Record};
 /// transit (在途): the bank may have booked it after its cut-off; the next day's run matches it.
 pub const IN_TRANSIT_S: i64 = 300;
 const DAY_S: i64 = 86_400;
+/// The most reconciliation differences the exceptions queue lists at once.
+const MAX_LISTED_EXCEPTIONS: i64 = 500;
 
 /// `POST /api/v1/reconciliations`: the business day to reconcile.
 #[derive(serde::Deserialize, ToSchema)]
@@ -74,6 +76,8 @@ pub struct BanksReconciliation {
 /// A difference left for an operator.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ReconciliationExceptionView {
+    /// The business day, `YYYY-MM-DD`.
+    pub date: String,
     /// `insurance`, `bank:<code>` or `hospitals`.
     pub partner: String,
     /// A `setl_id`, a bank request id, or a settlement id.
@@ -212,6 +216,7 @@ impl App {
             };
             self.store.save_reconciliation(&run, &outcome.items).await?;
             exceptions.extend(outcome.items.iter().filter(|i| i.resolution == "exception").map(|i| ReconciliationExceptionView {
+                date: date.to_string(),
                 partner: partner.clone(),
                 key: i.record_key.clone(),
                 class: i.class.to_string(),
@@ -228,6 +233,23 @@ impl App {
             hospitals: summary("hospitals"),
             exceptions,
         })
+    }
+
+    /// The reconciliation differences waiting for an operator (the latest run of each day).
+    pub(crate) async fn open_reconciliation_exceptions(&self) -> Result<Vec<ReconciliationExceptionView>, AppError> {
+        let rows = self.store.open_reconciliation_exceptions(MAX_LISTED_EXCEPTIONS).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(date, partner, i)| ReconciliationExceptionView {
+                date,
+                partner,
+                key: i.record_key,
+                class: i.class.to_string(),
+                hub_evidence: i.hub_evidence,
+                partner_evidence: i.partner_evidence,
+                note: i.note,
+            })
+            .collect())
     }
 
     /// Resumes the hub's own settlement when it is still in doubt (the recovery worker's path:

@@ -143,14 +143,17 @@ impl Store {
         Ok(())
     }
 
-    /// The differences of a date's runs still waiting for an operator, oldest run first.
-    pub async fn reconciliation_exceptions(&self, business_date: &str) -> StoreResult<Vec<(String, ReconciliationItem)>> {
+    /// The differences left for an operator by the latest run of each date and partner (a later
+    /// run of the same date supersedes an earlier one), newest date first, at most `limit`.
+    pub async fn open_reconciliation_exceptions(&self, limit: i64) -> StoreResult<Vec<(String, String, ReconciliationItem)>> {
         let rows = sqlx::query(
-            "SELECT r.partner, m.record_key, m.class, m.resolution, m.hub_evidence, m.partner_evidence, m.note \
+            "SELECT r.business_date, r.partner, m.record_key, m.class, m.hub_evidence, m.partner_evidence, m.note \
              FROM reconciliation_mismatches m JOIN reconciliation_runs r ON r.id = m.run_id \
-             WHERE r.business_date = $1 AND m.resolution = 'exception' ORDER BY r.created_at, m.n",
+             WHERE m.resolution = 'exception' AND r.created_at = (SELECT MAX(r2.created_at) FROM reconciliation_runs r2 \
+             WHERE r2.business_date = r.business_date AND r2.partner = r.partner) \
+             ORDER BY r.business_date DESC, r.partner, m.n LIMIT $1",
         )
-        .bind(business_date)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         let class_of = |text: String| ["partner_only", "hub_only", "amounts_differ", "in_transit"].into_iter().find(|c| *c == text);
@@ -165,7 +168,7 @@ impl Store {
                     partner_evidence: r.get("partner_evidence"),
                     note: r.get("note"),
                 };
-                Ok((r.get("partner"), item))
+                Ok((r.get("business_date"), r.get("partner"), item))
             })
             .collect()
     }
