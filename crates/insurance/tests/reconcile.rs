@@ -71,8 +71,7 @@ async fn totals_that_agree_are_level_and_a_fen_off_is_not() {
     let short = ok(&app, "3201", "T2", totals_input(&a, 2, "49.99", &fund, &acct)).await;
     assert_eq!(short["stmtinfo"]["stmt_rslt"], json!("1"), "{short}");
     assert_eq!(short["stmtinfo"]["medfee_sumamt"], json!(medfee), "the center says what it has");
-    let missing_one =
-        ok(&app, "3201", "T3", totals_input(&a, 1, a["medfee_sumamt"].as_str().unwrap_or_default(), &fund, &acct)).await;
+    let missing_one = ok(&app, "3201", "T3", totals_input(&a, 1, a["medfee_sumamt"].as_str().unwrap_or_default(), &fund, &acct)).await;
     assert_eq!(missing_one["stmtinfo"]["stmt_rslt"], json!("1"));
 }
 
@@ -111,4 +110,38 @@ async fn the_detail_file_round_trip_names_every_difference() {
     let bad_detail = json!({"data": {"setl_optins": level["clr_optins"], "file_qury_no": up["file_qury_no"], "stmt_begndate": ALL_DAYS.0, "stmt_enddate": ALL_DAYS.1}});
     let refused = call_as(&app, HOSPITAL, "3202", "D2", bad_detail).await;
     assert_eq!(refused["infcode"], json!(-1), "a malformed line is refused with its number: {refused}");
+}
+
+/// A clock that stays at 2024-06-01 09:00 in Shenzhen.
+struct FixedClock;
+
+impl wugan_insurance::Clock for FixedClock {
+    fn now_utc(&self) -> time::OffsetDateTime {
+        time::macros::datetime!(2024-06-01 01:00:00 UTC)
+    }
+}
+
+#[tokio::test]
+async fn files_survive_a_restart_of_a_persistent_center() {
+    let dir = std::env::temp_dir().join(format!("wugan-insurance-recon-{}", std::process::id()));
+    let journal = dir.join("data").join("insurance.db");
+    let config = || InsuranceConfig { admdvs: "440300".into(), policy: default_policy(), persons: sample_persons() };
+    let body = |infno: &str, msgid: &str, input: Value| {
+        json!({"infno": infno, "msgid": msgid, "fixmedins_code": HOSPITAL, "input": input}).to_string().into_bytes()
+    };
+    let center = InsuranceCenter::open_with_clock(config(), &journal, Arc::new(FixedClock)).await.expect("opens");
+    let up = center.call(&body("9101", "U1", json!({"fsUploadIn": {"in": "", "filename": "d.txt"}}))).await.expect("answered");
+    let detail = json!({"data": {"setl_optins": "440300", "file_qury_no": up["output"]["file_qury_no"], "stmt_begndate": "2024-06-01", "stmt_enddate": "2024-06-01"}});
+    let result = center.call(&body("3202", "D1", detail)).await.expect("answered");
+    assert_eq!(result["infcode"], json!(0), "{result}");
+    let result_no = result["output"]["fileinfo"]["file_qury_no"].clone();
+    drop(center);
+
+    let center = InsuranceCenter::open_with_clock(config(), &journal, Arc::new(FixedClock)).await.expect("reopens");
+    let down = center.call(&body("9102", "G1", json!({"fsDownloadIn": {"file_qury_no": result_no, "filename": "result.txt"}}))).await;
+    assert_eq!(down.expect("answered")["infcode"], json!(0), "the result file stored before the restart is still there");
+    let again = center.call(&body("9101", "U2", json!({"fsUploadIn": {"in": "", "filename": "e.txt"}}))).await.expect("answered");
+    assert_ne!(again["output"]["file_qury_no"], up["output"]["file_qury_no"], "file numbers continue");
+    drop(center);
+    let _ = std::fs::remove_dir_all(&dir);
 }
