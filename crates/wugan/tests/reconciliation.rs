@@ -172,6 +172,24 @@ async fn a_capture_the_hub_never_heard_back_from_is_a_long_and_resolved_by_the_s
 }
 
 #[tokio::test]
+async fn a_cancellation_the_center_did_while_the_hub_lost_the_reply_is_finished_by_reconciliation() {
+    let day = day_with(Some(("2208", Fault::LoseReply))).await;
+    let s = day.visit(1).await;
+    assert_eq!(s.body["state"], "settled", "{s:?}");
+    let visit_id = s.body["visit_id"].as_str().expect("visit id").to_string();
+    let cancel = day.his.post_with_key(&format!("/api/v1/visits/{visit_id}/settlement/cancel"), "cancel1", &json!({})).await.expect("hub");
+    assert!(!cancel.ok(), "the 2208 reply is lost: {cancel:?}");
+    let report = day.reconcile().await;
+    // The center says cancelled, the hub's books not yet: resuming the cancellation settles it.
+    assert_eq!(counts(&report["insurance"]), [1, 0, 0, 1, 1, 0], "{report}");
+    assert_eq!(counts(&report["banks"]), [2, 2, 0, 0, 0, 0], "the capture and the refund that followed: {report}");
+    assert_eq!(report["exceptions"], json!([]), "{report}");
+    let settled = day.sys.app.store.reconciliation_settlements("0", "9").await.expect("read");
+    assert_eq!(settled[0].state, "cancelled");
+    day.sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
 async fn a_missing_capture_a_fen_off_and_a_straddler_are_each_classed() {
     let day = day_with(None).await;
     let mut ids = Vec::new();

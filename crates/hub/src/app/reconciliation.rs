@@ -428,7 +428,7 @@ impl App {
                     self.insurance_only(partner, mdtrt_id, settlements).await
                 }
                 Mismatch::HubOnly { hub } => self.hub_only_settlement(hub, ours).await,
-                Mismatch::AmountsDiffer { .. } => Err("amounts or the refund flag differ: review both records".to_string()),
+                Mismatch::AmountsDiffer { hub, partner } => self.settle_difference(hub, partner, ours).await,
             };
             let evidence = match m {
                 Mismatch::PartnerOnly { partner } => (None, Some(setl_evidence(&partner.amounts))),
@@ -464,6 +464,33 @@ impl App {
             Ok(Some(s)) => Err(format!("the hub's settlement {} of this visit is {} without this setl_id", s.id, s.state.as_str())),
             Ok(None) => Err(format!("settlement {} vanished", ours.id)),
             Err(e) => Err(format!("resuming settlement {} failed: {e}", ours.id)),
+        }
+    }
+
+    /// Amounts or the refund flag differ. A settlement still on its way (a cancellation the center
+    /// has done and the hub not yet booked) is resumed; if it then agrees, resolved.
+    async fn settle_difference(
+        &self,
+        hub: &Record<SetlAmounts>,
+        partner: &Record<SetlAmounts>,
+        ours: &[&InsuranceRecord<'_>],
+    ) -> Result<String, String> {
+        let review = "amounts or the refund flag differ: review both records".to_string();
+        let Some(r) = ours.iter().find(|r| r.setl_id == hub.key) else { return Err(review) };
+        if SettlementState::parse(&r.row.state).is_none_or(|s| s.is_final()) {
+            return Err(review);
+        }
+        match self.resume_in_doubt(&r.row.id).await {
+            Ok(Some(s)) => {
+                let (fund, acct) = s.split.as_ref().map_or((0, 0), |split| (split.fund.0, split.personal_account.0));
+                let now = (s.medfee.0, fund, acct, s.state == SettlementState::Cancelled);
+                match now == partner.amounts {
+                    true => Ok(format!("the hub's settlement {} was on its way; resumed, it agrees: {}", s.id, s.state.as_str())),
+                    false => Err(format!("{review} (settlement {} resumed, now {})", s.id, s.state.as_str())),
+                }
+            }
+            Ok(None) => Err(review),
+            Err(e) => Err(format!("{review} (resuming settlement {} failed: {e})", r.row.id)),
         }
     }
 
