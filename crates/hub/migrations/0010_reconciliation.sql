@@ -29,3 +29,8 @@ CREATE TABLE reconciliation_mismatches (
     PRIMARY KEY (run_id, n)
 );
 CREATE INDEX reconciliation_mismatches_open ON reconciliation_mismatches (resolution);
+
+-- A day's run reads the settlements created in the day and the ledger's captures and refunds
+-- posted in it, in bulk: by time, not by a scan of everything ever settled.
+CREATE INDEX settlements_by_created ON settlements (created_at);
+CREATE INDEX ledger_transfers_by_code_time ON ledger_transfers (code, created_at);
