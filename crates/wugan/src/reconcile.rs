@@ -95,6 +95,36 @@ pub fn render(report: &Value) -> String {
     out
 }
 
+/// The reconciliation `wugan simulate` ends with: its day reconciled through the hub's own code
+/// path while the faults' traces are still there (before the final recovery), then once more after
+/// it, when nothing may be left.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct SimulatedReconciliation {
+    pub insurance: wugan_hub::app::PartnerReconciliation,
+    pub banks: wugan_hub::app::PartnerReconciliation,
+    pub hospitals: wugan_hub::app::PartnerReconciliation,
+    /// Differences the second run, after the final recovery, still finds (must be 0).
+    pub left_after_recovery: u64,
+}
+
+impl SimulatedReconciliation {
+    /// The first run; `left_after_recovery` is set from the second.
+    pub fn of(view: &wugan_hub::app::ReconciliationView) -> SimulatedReconciliation {
+        let (insurance, hospitals) = (view.insurance.clone(), view.hospitals.clone());
+        SimulatedReconciliation { insurance, banks: view.banks.total.clone(), hospitals, left_after_recovery: 0 }
+    }
+
+    /// Differences a run found, whatever became of them.
+    pub fn mismatches_of(view: &wugan_hub::app::ReconciliationView) -> u64 {
+        view.insurance.mismatches + view.banks.total.mismatches + view.hospitals.mismatches
+    }
+}
+
+/// Today's business day (China time) by the hub's clock.
+pub fn today(app: &wugan_hub::app::App) -> String {
+    wugan_hub::clock::china_datetime_of(app.store.clock.now_utc()).get(..10).unwrap_or_default().to_string()
+}
+
 /// What `wugan bench reconcile` measured.
 #[derive(Debug, serde::Serialize)]
 pub struct BenchReport {

@@ -18,6 +18,8 @@ use wugan_domain::reconcile::{self, Day, Mismatch, Record};
 /// transit (在途): the bank may have booked it after its cut-off; the next day's run matches it.
 pub const IN_TRANSIT_S: i64 = 300;
 const DAY_S: i64 = 86_400;
+/// How often a reconciliation read is sent while a partner does not answer.
+const PARTNER_TRIES: u32 = 8;
 /// The most reconciliation differences the exceptions queue lists at once.
 const MAX_LISTED_EXCEPTIONS: i64 = 500;
 
@@ -349,6 +351,21 @@ impl App {
         Ok(outcome)
     }
 
+    /// One reconciliation call (3201, 9101, 3202, 9102), sent again with a new msgid while its
+    /// outcome is unknown, at most [`PARTNER_TRIES`] times: they read, or store a file nobody else
+    /// names, so a repeat is harmless, and a day's run should not fail on one lost answer.
+    async fn insurance_file_call(&self, infno: &str, hospital: &str, optins: &str, input: Value) -> Result<Value, AppError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let msgid = self.msgid(hospital).await?;
+            match self.insurance.call(infno, &msgid, &hospital_institution(hospital), optins, input.clone()).await {
+                Err(InsuranceError::Unreachable(_)) if tries < PARTNER_TRIES => continue,
+                result => return Ok(result?),
+            }
+        }
+    }
+
     /// 3201 for one bucket: whether the center's totals equal the hub's.
     #[allow(clippy::too_many_arguments)]
     async fn totals_level(
@@ -364,8 +381,7 @@ impl App {
         let input = json!({"data": {"insutype": insutype, "clr_type": clr_type, "setl_optins": optins, "stmt_begndate": date,
             "stmt_enddate": date, "medfee_sumamt": yuan(medfee), "fund_pay_sumamt": yuan(fund), "acct_pay": yuan(acct),
             "fixmedins_setl_cnt": count, "refd_setl_flag": if refunded { "1" } else { "0" }}});
-        let msgid = self.msgid(hospital).await?;
-        let output = self.insurance.call("3201", &msgid, &hospital_institution(hospital), optins, input).await?;
+        let output = self.insurance_file_call("3201", hospital, optins, input).await?;
         Ok(output["stmtinfo"]["stmt_rslt"].as_str() == Some("0"))
     }
 
@@ -377,7 +393,6 @@ impl App {
         optins: &str,
         ours: &[&InsuranceRecord<'_>],
     ) -> Result<CenterRecords, AppError> {
-        let inst = hospital_institution(hospital);
         let mut file = String::with_capacity(ours.len() * 96);
         for r in ours {
             let a = r.amounts;
@@ -395,16 +410,16 @@ impl App {
         }
         let filename = format!("{hospital}-{date}-detail.txt");
         let upload = json!({"fsUploadIn": {"in": file, "filename": filename, "fixmedins_code": hospital}});
-        let uploaded = self.insurance.call("9101", &self.msgid(hospital).await?, &inst, optins, upload).await?;
+        let uploaded = self.insurance_file_call("9101", hospital, optins, upload).await?;
         let (medfee, fund, acct) = ours.iter().fold((0, 0, 0), |t, r| (t.0 + r.amounts.0, t.1 + r.amounts.1, t.2 + r.amounts.2));
         let input = json!({"data": {"setl_optins": optins, "file_qury_no": uploaded["file_qury_no"], "stmt_begndate": date,
             "stmt_enddate": date, "medfee_sumamt": yuan(medfee), "fund_pay_sumamt": yuan(fund), "cash_payamt": yuan(medfee - fund - acct),
             "fixmedins_setl_cnt": ours.len()}});
-        let result = self.insurance.call("3202", &self.msgid(hospital).await?, &inst, optins, input).await?;
+        let result = self.insurance_file_call("3202", hospital, optins, input).await?;
         let info = &result["fileinfo"];
         let download =
             json!({"fsDownloadIn": {"file_qury_no": info["file_qury_no"], "filename": info["filename"], "fixmedins_code": hospital}});
-        let file = self.insurance.call("9102", &self.msgid(hospital).await?, &inst, optins, download).await?;
+        let file = self.insurance_file_call("9102", hospital, optins, download).await?;
         let content = file["content"].as_str().ok_or_else(|| AppError::internal("9102 answered no content"))?;
         read_result_file(content)
     }
@@ -570,7 +585,14 @@ impl App {
         transfers: &[crate::store::BankTransfer],
     ) -> Result<Outcome, AppError> {
         let bank = self.bank(bank_code)?;
-        let statement = bank.statement_file(date).await?;
+        let mut tries = 0;
+        let statement = loop {
+            tries += 1;
+            match bank.statement_file(date).await {
+                Err(e) if e.is_unknown_outcome() && tries < PARTNER_TRIES => continue,
+                result => break result?,
+            }
+        };
         let theirs: Vec<Record<BankAmounts>> = statement
             .lines
             .into_iter()
