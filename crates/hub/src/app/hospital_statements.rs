@@ -132,8 +132,7 @@ impl App {
         let stored = |unix_s: i64| {
             time::OffsetDateTime::from_unix_timestamp(unix_s).map(crate::clock::timestamp).map_err(|e| AppError::internal(e.to_string()))
         };
-        let rows = self.store.reconciliation_settlements(&stored(day.start_unix_s)?, &stored(day.end_unix_s)?).await?;
-        let ours: Vec<ReconSettlement> = rows.into_iter().filter(|s| s.hospital_code == hospital_code).collect();
+        let ours = self.store.hospital_settlements(hospital_code, &stored(day.start_unix_s)?, &stored(day.end_unix_s)?).await?;
         let next = time::OffsetDateTime::from_unix_timestamp(day.end_unix_s).map_err(|e| AppError::internal(e.to_string()))?;
         let next = crate::clock::china_datetime_of(next).get(..10).unwrap_or_default().to_string();
         Ok(HospitalStatementView::of(hospital_code, date, next, &ours))

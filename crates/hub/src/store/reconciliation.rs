@@ -63,19 +63,23 @@ pub struct ReconciliationItem {
     pub note: String,
 }
 
+/// A day's settlements with their visits' bucket fields; `$1`, `$2`: the stored-time range.
+const RECON_SETTLEMENTS: &str = "SELECT s.id, s.visit_id, s.hospital_code, s.state, s.setl_id, s.medfee_fen, s.fund_fen, s.acct_fen, \
+     s.cash_fen, s.hosp_part_fen, s.captured_fen, s.unpaid_fen, s.setlinfo_json, s.created_at, v.mdtrt_id, v.psn_no, v.insutype, \
+     v.insuplc_admdvs FROM settlements s JOIN visits v ON v.id = s.visit_id WHERE s.created_at >= $1 AND s.created_at < $2";
+
 impl Store {
     /// Settlements created in `[from, to)` (stored times), with their visits.
     pub async fn reconciliation_settlements(&self, from: &str, to: &str) -> StoreResult<Vec<ReconSettlement>> {
-        let rows = sqlx::query(
-            "SELECT s.id, s.visit_id, s.hospital_code, s.state, s.setl_id, s.medfee_fen, s.fund_fen, s.acct_fen, s.cash_fen, \
-             s.hosp_part_fen, s.captured_fen, s.unpaid_fen, s.setlinfo_json, s.created_at, v.mdtrt_id, v.psn_no, v.insutype, \
-             v.insuplc_admdvs FROM settlements s JOIN visits v ON v.id = s.visit_id \
-             WHERE s.created_at >= $1 AND s.created_at < $2 ORDER BY s.created_at",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!("{RECON_SETTLEMENTS} ORDER BY s.created_at");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(recon_settlement_from_row).collect())
+    }
+
+    /// One hospital's settlements created in `[from, to)`.
+    pub async fn hospital_settlements(&self, hospital_code: &str, from: &str, to: &str) -> StoreResult<Vec<ReconSettlement>> {
+        let sql = format!("{RECON_SETTLEMENTS} AND s.hospital_code = $3 ORDER BY s.created_at");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).bind(hospital_code).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(recon_settlement_from_row).collect())
     }
 
