@@ -126,6 +126,8 @@ async fn an_operator_reconciles_over_the_api_and_a_hospital_reads_its_statement(
     let other = &day.sys.credentials.hospitals[1].code;
     let refused = day.his.get(&format!("/api/v1/hospitals/{other}/statements/{}", today())).await.expect("hub");
     assert_eq!(refused.status, 404, "another hospital's statement is not found: {refused:?}");
+    let by_operator = operator.get(&format!("/api/v1/operator/hospitals/{code}/statements/{}", today())).await.expect("hub");
+    assert_eq!(by_operator.body, statement.body, "an operator reads the same statement");
     let url = format!("{}/api/v1/hospitals/{code}/statements/{}", day.sys.hub_url, today());
     let csv = reqwest::Client::new()
         .get(url)

@@ -99,6 +99,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/exceptions/{id}/retry", Operator, no_body, retry_exception),
         Route::new(M::POST, "/api/v1/reconciliations", Operator, command, reconcile),
         Route::new(M::GET, "/api/v1/hospitals/{code}/statements/{date}", Hospital, no_body, hospital_statement),
+        Route::new(M::GET, "/api/v1/operator/hospitals/{code}/statements/{date}", Operator, no_body, operator_hospital_statement),
         Route::new(M::GET, "/metrics", Scraper, no_body, metrics),
     ]
 }
@@ -420,8 +421,22 @@ async fn hospital_statement(
     if caller.hospital_code.as_deref() != Some(code.as_str()) {
         return AppError::not_found("hospital_not_found", format!("no hospital {code} for this key")).into_response();
     }
+    statement_response(&app, &headers, &code, &date).await
+}
+
+/// Any hospital's daily statement, for operators.
+async fn operator_hospital_statement(
+    State(app): State<Arc<App>>,
+    _: Caller,
+    headers: HeaderMap,
+    Path((code, date)): Path<(String, String)>,
+) -> Response {
+    statement_response(&app, &headers, &code, &date).await
+}
+
+async fn statement_response(app: &App, headers: &HeaderMap, code: &str, date: &str) -> Response {
     let wants_csv = headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"));
-    match app.hospital_statement(&code, &date).await {
+    match app.hospital_statement(code, date).await {
         Ok(statement) if wants_csv => ([("content-type", "text/csv; charset=utf-8")], statement.to_csv()).into_response(),
         result => respond(result),
     }
