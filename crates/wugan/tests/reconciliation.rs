@@ -22,7 +22,7 @@ fn today() -> String {
 struct Day {
     sys: system::System,
     his: HisClient,
-    _dir: common::TempDir,
+    dir: common::TempDir,
 }
 
 /// A system with `fault` on the first request of `step` (if any), no recovery worker, and one
@@ -43,7 +43,7 @@ async fn day_with(fault: Option<(&str, Fault)>) -> Day {
     let agreement =
         operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.expect("hub");
     assert!(agreement.ok(), "{agreement:?}");
-    Day { sys, his, _dir: dir }
+    Day { sys, his, dir }
 }
 
 impl Day {
@@ -110,6 +110,14 @@ async fn an_operator_reconciles_over_the_api_and_a_hospital_reads_its_statement(
     assert!(report.ok(), "{report:?}");
     assert_eq!(counts(&report.body["banks"]), [1, 1, 0, 0, 0, 0], "{report:?}");
     assert!(wugan::reconcile::render(&report.body).contains("no exceptions"));
+    // `wugan reconcile` does the same with the operator key it finds in the data folder.
+    let api_key = wugan::reconcile::operator_key(&day.dir.0).expect("credentials.json");
+    let timeout = std::time::Duration::from_secs(60);
+    let options = wugan::reconcile::ReconcileOptions { date: today(), hub_url: day.sys.hub_url.clone(), api_key, progress: false, timeout };
+    let cli = wugan::reconcile::run(&options).await.expect("the hub reconciles");
+    assert_eq!(counts(&cli["insurance"]), [1, 1, 0, 0, 0, 0], "{cli}");
+    let table = wugan::reconcile::render(&cli);
+    assert!(table.lines().any(|l| l.starts_with("bank BANK01") && l.split_whitespace().nth(2) == Some("1")), "{table}");
     let bad = operator.post_with_key("/api/v1/reconciliations", "recon-2", &json!({"date": "2026-02-30"})).await.expect("hub");
     assert_eq!((bad.status, bad.body["error"]["code"].as_str()), (422, Some("bad_date")), "{bad:?}");
     let hospital_only = day.his.post_with_key("/api/v1/reconciliations", "recon-3", &json!({"date": today()})).await.expect("hub");
