@@ -202,8 +202,9 @@ impl App {
             outcomes.push((format!("bank:{bank_code}"), outcome));
         }
         progress("hospitals");
-        let in_day = |s: &&ReconSettlement| unix_of_stored(&s.created_at).is_some_and(|t| (day.start_unix_s..day.end_unix_s).contains(&t));
-        outcomes.push(("hospitals".to_string(), hospitals_check(settlements.iter().filter(in_day))));
+        // Read again: resolving may have finished settlements the first read saw in doubt.
+        let settled = self.store.reconciliation_settlements(&stored_time(day.start_unix_s)?, &stored_time(day.end_unix_s)?).await?;
+        outcomes.push(("hospitals".to_string(), hospitals_check(settled.iter())));
         let mut exceptions = Vec::new();
         for (partner, outcome) in &outcomes {
             let run = ReconciliationRun {
