@@ -19,10 +19,12 @@ mod clients;
 mod command;
 mod credit;
 mod expiry;
+mod statement;
 
 pub use command::{answer_text, Applied, Command};
 pub use credit::{daily_interest, CreditTerms, LIMIT_INCREASE_MAX_FACTOR, MAX_PAGE_ITEMS};
 pub use expiry::{rfc3339_china, DEFAULT_HOLD_S, MAX_HOLD_S, MIN_HOLD_S};
+pub use statement::parse_day;
 
 use crate::calendar::Day;
 use crate::wire::BankEvent;

@@ -42,6 +42,7 @@ pub fn router(bank: Arc<Bank>) -> Router {
         .route("/bank/v1/refunds", post(refund))
         .route("/bank/v1/operations", get(list_operations))
         .route("/bank/v1/operations/{request_id}", get(get_operation))
+        .route("/bank/v1/statements/{date}", get(get_statement_file))
         // Layers run outside in: authenticate first, so faults only touch signed requests;
         // billing last, just before the handler.
         .route_layer(middleware::from_fn_with_state(bank.clone(), bill_before))
@@ -385,6 +386,18 @@ async fn get_statements(
     let Path(agreement_id) = path?;
     own_agreement(&bank, &caller, &agreement_id).await?;
     Ok(Json(bank.query(|book| book.credit_account(&agreement_id)).await?))
+}
+
+/// The caller's T+1 statement file (对账单) for a settlement date, as CSV (`book/statement.rs`).
+async fn get_statement_file(
+    State(bank): State<Arc<Bank>>,
+    Extension(caller): Extension<Signature>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(date) = path?;
+    let day = crate::book::parse_day(&date).ok_or_else(|| ApiError::bad_request(format!("'{date}' is not a date YYYY-MM-DD")))?;
+    let csv = bank.query(|book| Ok(book.statement(&caller.key_id, day).to_csv())).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
 }
 
 /// Bank staff: 冻结 / 解冻 an agreement; the hub hears of it through the event feed.

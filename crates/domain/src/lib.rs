@@ -3,6 +3,7 @@
 
 pub mod ledger;
 pub mod money;
+pub mod reconcile;
 pub mod repayment;
 pub mod seamless;
 pub mod settlement;

@@ -203,6 +203,22 @@ impl BankClient {
         }
     }
 
+    /// The T+1 statement file (对账单) of this client for `date` (`YYYY-MM-DD`), read and checked
+    /// against its trailer (docs/bank-protocol.md §6).
+    pub async fn statement_file(&self, date: &str) -> Result<wugan_bank_protocol::statement::Statement, BankError> {
+        let path = format!("/bank/v1/statements/{date}");
+        let call = self.metrics.call(&self.partner, crate::metrics::bank_operation("GET", &path));
+        let (status, reply) = self.exchange(Method::GET, &path, Vec::new()).await?;
+        let result = match (200..300).contains(&status) {
+            true => std::str::from_utf8(&reply).map_err(|e| BankError::BadReply(format!("statement file: {e}"))).and_then(|text| {
+                wugan_bank_protocol::statement::Statement::parse_csv(text).map_err(|e| BankError::BadReply(format!("statement file: {e}")))
+            }),
+            false => read_reply::<serde_json::Value>(status, &reply).map(|_| Default::default()),
+        };
+        call.finish(if result.is_ok() { CallResult::Done } else { CallResult::Unknown });
+        result
+    }
+
     /// The bank's record of an operation, or `None` if it never received the request.
     pub async fn operation(&self, request_id: &str) -> Result<Option<wire::Operation>, BankError> {
         match self.get(&format!("/bank/v1/operations/{request_id}")).await {

@@ -135,6 +135,9 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
         ("get /api/v1/operator/visits/{id}", "OperatorVisitView"),
         ("get /api/v1/ledger/journal", "JournalView"),
         ("get /api/v1/invoices", "InvoiceList"),
+        ("post /api/v1/reconciliations", "ReconciliationView"),
+        ("get /api/v1/hospitals/{code}/statements/{date}", "HospitalStatementView"),
+        ("get /api/v1/operator/hospitals/{code}/statements/{date}", "HospitalStatementView"),
     ];
     for (route, name) in responses {
         let (method, path) = route.split_once(' ').expect("method and path");

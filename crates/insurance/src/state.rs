@@ -157,6 +157,38 @@ pub struct AccountRepayment {
     pub cancelled: bool,
 }
 
+/// A file uploaded with 9101 or written by 3202, until 9102 fetches it.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub filename: String,
+    pub fixmedins_code: String,
+    pub content: String,
+}
+
+/// The most files the center keeps; the oldest is forgotten first (a day's exchange is minutes).
+pub const MAX_FILES: usize = 1_000;
+
+/// Files (9101/9102, `reconcile`) by `file_qury_no`, whose numbers rise, so the first is the oldest.
+#[derive(Debug, Default)]
+pub struct Files {
+    by_no: BTreeMap<u64, StoredFile>,
+}
+
+impl Files {
+    pub fn store(&mut self, no: u64, file: StoredFile) {
+        self.by_no.insert(no, file);
+        while self.by_no.len() > MAX_FILES {
+            self.by_no.pop_first();
+        }
+    }
+
+    pub fn get_owned(&self, file_qury_no: &str, fixmedins_code: &str) -> Result<&StoredFile, crate::error::TxError> {
+        let missing = || crate::error::TxError::new("文件查询号不存在", format!("no file {file_qury_no} for this hospital"));
+        let no: u64 = file_qury_no.strip_prefix('F').and_then(|n| n.parse().ok()).ok_or_else(missing)?;
+        self.by_no.get(&no).filter(|f| f.fixmedins_code == fixmedins_code).ok_or_else(missing)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct State {
     pub accounts: BTreeMap<String, Account>,
@@ -178,6 +210,8 @@ pub struct State {
     pub seq: u64,
     /// 个人账户还款 (local extension 9901/9902).
     pub account_repayments: Vec<AccountRepayment>,
+    /// Files exchanged for reconciliation (9101 upload, 3202 results for 9102).
+    pub files: Files,
 }
 
 impl State {

@@ -5,7 +5,7 @@
 use crate::ctx::{Ctx, Kind};
 use crate::error::TxError;
 use crate::state::State;
-use crate::{identify, inpatient, outpatient, repayment, settle};
+use crate::{identify, inpatient, outpatient, reconcile, repayment, settle};
 use serde_json::Value;
 
 /// Runs the transaction the envelope names; an unknown infno is refused.
@@ -33,13 +33,17 @@ pub fn dispatch(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         "5203" => settle::query(state, ctx),
         "9901" => repayment::repay(state, ctx),
         "9902" => repayment::cancel(state, ctx),
+        "3201" => reconcile::totals(state, ctx),
+        "3202" => reconcile::detail(state, ctx),
+        "9101" => reconcile::upload(state, ctx),
+        "9102" => reconcile::download(state, ctx),
         other => Err(TxError::new(&format!("不支持的交易编号 {other}"), format!("unsupported transaction (infno) {other}"))),
     }
 }
 
 /// Whether a transaction may change the center's state. Only the reads do not: 1101 person, 2206 /
-/// 2303 pre-settlement, 5203 settlement query. Everything else — refusals and unknown infnos
+/// 2303 pre-settlement, 5203 settlement query, 3201 totals, 9102 download (3202 and 9101 store files). Everything else — refusals and unknown infnos
 /// included, whose replies msgid replay must keep — is journaled by a persistent center.
 pub fn changes_state(infno: &str) -> bool {
-    !matches!(infno, "1101" | "2206" | "2303" | "5203")
+    !matches!(infno, "1101" | "2206" | "2303" | "5203" | "3201" | "9102")
 }

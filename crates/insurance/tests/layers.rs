@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("inpatient", 5),
     ("settle", 5),
     ("repayment", 5),
+    ("reconcile", 5),
     ("tx", 6),
     ("center", 7),
     ("http", 8),

@@ -42,6 +42,8 @@ pub enum Phases {
     All,
     E2e,
     Core,
+    /// The daily reconciliation's matcher on a generated day (`--settlements`; `wugan::reconcile`).
+    Reconcile,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,6 +241,7 @@ async fn run_in(root: &Path, opts: &BenchOptions, started: Instant) -> anyhow::R
         Phases::All => &[Phase::E2e, Phase::Core],
         Phases::E2e => &[Phase::E2e],
         Phases::Core => &[Phase::Core],
+        Phases::Reconcile => &[],
     };
     let mut report = BenchReport {
         database: if opts.database_url.is_some() { "postgresql" } else { "sqlite" },

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod lock;
 pub mod logging;
 pub mod progress;
+pub mod reconcile;
 pub mod rng;
 pub mod server;
 pub mod simulate;

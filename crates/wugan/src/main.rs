@@ -140,6 +140,31 @@ enum Command {
         /// Print one JSON object instead of a table (and no progress bar).
         #[arg(long)]
         json: bool,
+        /// `reconcile` only: settlements in the generated day.
+        #[arg(long, default_value_t = 1_000_000)]
+        settlements: usize,
+    },
+    /// 对账: reconcile a business day with the insurance center and every bank, through a running
+    /// hub (`wugan serve`): per partner, records, matched, in transit, mismatches, resolved and
+    /// exceptions, then each exception with its evidence (docs/reconciliation.md).
+    Reconcile {
+        /// The business day, YYYY-MM-DD (China time).
+        #[arg(long)]
+        date: String,
+        /// Print the hub's answer as JSON (keys date, insurance, banks, hospitals, exceptions).
+        #[arg(long)]
+        json: bool,
+        /// The hub's address.
+        #[arg(long, env = "WUGAN_HUB_URL", default_value = "http://127.0.0.1:8080")]
+        hub_url: String,
+        /// An operator API key; default: the one in the data folder's credentials.json.
+        #[arg(long, env = "WUGAN_API_KEY")]
+        api_key: Option<String>,
+        #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        /// How long to wait for the hub, in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_s: u64,
     },
     /// The hub's API keys: list them, issue one, rotate one (the old key keeps working for a grace
     /// period), revoke one. A new key is printed once; only its hash is kept.
@@ -585,7 +610,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let progress = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
             wugan::crashloop::main(wugan::crashloop::CrashloopOptions { kills, clients, seed, exe, keep, progress }, json).await
         }
-        Command::Bench { phases, visits, seconds, concurrency, database_url, json } => {
+        Command::Bench { phases: wugan::bench::Phases::Reconcile, settlements, json, .. } => {
+            anyhow::ensure!(settlements > 0, "--settlements must be at least 1");
+            let report = wugan::reconcile::bench(settlements, 1);
+            match json {
+                true => println!("{}", serde_json::to_string(&report)?),
+                false => print!("{}", report.render()),
+            }
+            Ok(())
+        }
+        Command::Reconcile { date, json, hub_url, api_key, data_dir, timeout_s } => {
+            let api_key = match api_key {
+                Some(key) => key,
+                None => wugan::reconcile::operator_key(&data_dir)?,
+            };
+            let progress = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let timeout = std::time::Duration::from_secs(timeout_s.max(1));
+            let report = wugan::reconcile::run(&wugan::reconcile::ReconcileOptions { date, hub_url, api_key, progress, timeout }).await?;
+            match json {
+                true => println!("{}", serde_json::to_string_pretty(&report)?),
+                false => print!("{}", wugan::reconcile::render(&report)),
+            }
+            Ok(())
+        }
+        Command::Bench { phases, visits, seconds, concurrency, database_url, json, .. } => {
             anyhow::ensure!(concurrency > 0, "--concurrency must be at least 1");
             anyhow::ensure!(seconds.is_none_or(|s| s > 0.0 && s.is_finite()), "--seconds must be a positive number");
             let default_visits = if seconds.is_some() { wugan::bench::MAX_VISITS } else { 3_000 };

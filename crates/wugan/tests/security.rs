@@ -44,6 +44,9 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/exceptions", Operator),
     ("POST", "/api/v1/bank-callbacks/{bank_code}", Bank),
     ("POST", "/api/v1/exceptions/{id}/retry", Operator),
+    ("POST", "/api/v1/reconciliations", Operator),
+    ("GET", "/api/v1/hospitals/{code}/statements/{date}", Hospital),
+    ("GET", "/api/v1/operator/hospitals/{code}/statements/{date}", Operator),
     ("GET", "/metrics", Scraper),
     ("GET", "/api/v1/invoices", Hospital),
     ("GET", "/api/v1/invoices/{id}", Hospital),
@@ -166,6 +169,8 @@ impl World {
     fn path_of(&self, template: &str, visit_id: &str) -> String {
         let id = if template.starts_with("/api/v1/agreements") { self.agreement_id.as_str() } else { visit_id };
         let id = if template.starts_with("/api/v1/exceptions") { "set_none" } else { id };
+        let hospital = self.sys.credentials.hospitals[0].code.as_str();
+        let template = template.replace("{code}", hospital).replace("{date}", "2026-12-01");
         template.replace("{id}", id).replace("{link}", "fam_none").replace("{bank_code}", "BANK01")
     }
 

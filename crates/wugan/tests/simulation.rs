@@ -16,6 +16,10 @@ fn check(seed: u64, r: &Report) {
     assert!(r.settled + r.unpaid_bills > 0, "seed {seed}: visits were settled");
     // The hospital retries what a crash cut short, with the same keys: every visit ends settled.
     assert_eq!(r.not_settled, 0, "seed {seed}: {:?}", r.not_settled_reasons);
+    // The day reconciled with the partners' own files agrees too, once recovery has run.
+    let c = &r.reconciliation;
+    assert_eq!(c.left_after_recovery, 0, "seed {seed}: {c:?}");
+    assert!(c.insurance.records > 0 && c.hospitals.records > 0, "seed {seed}: the day was reconciled: {c:?}");
 }
 
 /// The report as `wugan simulate --json` prints it, without the fields that time the run.

@@ -98,6 +98,9 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/exceptions", Operator, no_body, exceptions),
         Route::new(M::POST, "/api/v1/bank-callbacks/{bank_code}", Bank, CALLBACK_BODY_BYTES, bank_callback),
         Route::new(M::POST, "/api/v1/exceptions/{id}/retry", Operator, no_body, retry_exception),
+        Route::new(M::POST, "/api/v1/reconciliations", Operator, command, reconcile),
+        Route::new(M::GET, "/api/v1/hospitals/{code}/statements/{date}", Hospital, no_body, hospital_statement),
+        Route::new(M::GET, "/api/v1/operator/hospitals/{code}/statements/{date}", Operator, no_body, operator_hospital_statement),
         Route::new(M::GET, "/metrics", Scraper, no_body, metrics),
         Route::new(M::GET, "/api/v1/invoices", Hospital, no_body, invoices::list),
         Route::new(M::GET, "/api/v1/invoices/{id}", Hospital, no_body, invoices::hospital_json),
@@ -437,6 +440,47 @@ async fn operator_visit(State(app): State<Arc<App>>, _: Caller, Path(id): Path<S
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EmptyBody {}
+
+/// The daily reconciliation of a business day (docs/reconciliation.md).
+async fn reconcile(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
+    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/reconciliations", &body, || async {
+        let request: crate::app::ReconcileRequest = parse_json(&body)?;
+        app.reconcile_day(&request.date, &|_| {}).await
+    })
+    .await
+}
+
+/// A hospital's daily statement, its own only (another hospital's answers as unknown); JSON, or
+/// CSV with `Accept: text/csv`.
+async fn hospital_statement(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((code, date)): Path<(String, String)>,
+) -> Response {
+    if caller.hospital_code.as_deref() != Some(code.as_str()) {
+        return AppError::not_found("hospital_not_found", format!("no hospital {code} for this key")).into_response();
+    }
+    statement_response(&app, &headers, &code, &date).await
+}
+
+/// Any hospital's daily statement, for operators.
+async fn operator_hospital_statement(
+    State(app): State<Arc<App>>,
+    _: Caller,
+    headers: HeaderMap,
+    Path((code, date)): Path<(String, String)>,
+) -> Response {
+    statement_response(&app, &headers, &code, &date).await
+}
+
+async fn statement_response(app: &App, headers: &HeaderMap, code: &str, date: &str) -> Response {
+    let wants_csv = headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"));
+    match app.hospital_statement(code, date).await {
+        Ok(statement) if wants_csv => ([("content-type", "text/csv; charset=utf-8")], statement.to_csv()).into_response(),
+        result => respond(result),
+    }
+}
 
 async fn exceptions(State(app): State<Arc<App>>, _: Caller) -> Response {
     respond(app.exceptions().await)

@@ -27,7 +27,8 @@ impl App {
                 created_at: s.created_at,
             })
             .collect();
-        Ok(ExceptionsView { exceptions, repayments: stuck.iter().map(StuckRepaymentView::of).collect(), signups })
+        let reconciliation = self.open_reconciliation_exceptions().await?;
+        Ok(ExceptionsView { exceptions, repayments: stuck.iter().map(StuckRepaymentView::of).collect(), signups, reconciliation })
     }
 
     /// An operator sends a parked settlement round once more.

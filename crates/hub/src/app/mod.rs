@@ -6,16 +6,23 @@ mod agreements;
 mod commands;
 mod credit;
 mod exceptions;
+mod hospital_statements;
 mod invoice_keys;
 pub mod invoices;
 mod operator_views;
+mod reconciliation;
 mod recovery;
 mod settlement;
 mod views;
 mod visits;
 
 pub use commands::*;
+pub use hospital_statements::{HospitalStatementLine, HospitalStatementView};
 pub use operator_views::{AttemptView, JournalQuery, JournalView, OperatorFeeLineView, OperatorVisitView};
+pub use reconciliation::{
+    business_day, BanksReconciliation, PartnerReconciliation, ReconcileRequest, ReconciliationExceptionView, ReconciliationView,
+    IN_TRANSIT_S,
+};
 pub use recovery::{spawn_recovery, IDLE_BEFORE_RESUME, MAX_BACKOFF};
 pub use views::*;
 

@@ -190,6 +190,8 @@ pub struct ExceptionsView {
     pub exceptions: Vec<ExceptionView>,
     pub repayments: Vec<StuckRepaymentView>,
     pub signups: Vec<StuckSignupView>,
+    /// Differences the daily reconciliation left for an operator (the latest run of each day).
+    pub reconciliation: Vec<super::ReconciliationExceptionView>,
 }
 
 /// A sign-up the recovery worker parked: its partners stayed silent for `MAX_ATTEMPTS` tries.
@@ -345,5 +347,11 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<super::AttemptView>(),
         one::<super::JournalView>(),
         one::<crate::store::JournalEntry>(),
+        one::<super::ReconciliationView>(),
+        one::<super::PartnerReconciliation>(),
+        one::<super::BanksReconciliation>(),
+        one::<super::ReconciliationExceptionView>(),
+        one::<super::HospitalStatementView>(),
+        one::<super::HospitalStatementLine>(),
     ]
 }

@@ -12,7 +12,9 @@ mod invoices;
 pub use invoices::{InvoiceDue, InvoiceNumbering, InvoiceRow};
 mod journal;
 mod operator_reads;
+mod reconciliation;
 pub use operator_reads::{JournalEntry, MAX_JOURNAL_PAGE};
+pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};
 mod settlements;
 mod signups;
 mod visits;
@@ -42,6 +44,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "signups", include_str!("../../migrations/0007_signups.sql")),
     (8, "ledger_balances_folded", include_str!("../../migrations/0008_ledger_balances_folded.sql")),
     (9, "invoices", include_str!("../../migrations/0009_invoices.sql")),
+    (10, "reconciliation", include_str!("../../migrations/0010_reconciliation.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
