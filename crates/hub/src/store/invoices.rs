@@ -211,27 +211,6 @@ fn invoice_from_row(r: &AnyRow) -> InvoiceRow {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn on_sqlite_the_outbox_scan_reads_only_its_partial_index() {
-        let dir = std::env::temp_dir().join(format!("wugan-invoice-scan-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("a folder");
-        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.expect("a store");
-        store.migrate().await.expect("migrated");
-        for (due, index) in [(InvoiceDue::Blue, "settlements_awaiting_invoice"), (InvoiceDue::Red, "settlements_awaiting_red_flush")] {
-            let sql = format!("EXPLAIN QUERY PLAN {}", due.scan_sql(Backend::Sqlite));
-            let plan = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(200_i64).fetch_all(&store.pool).await.expect("a plan");
-            let steps: Vec<String> = plan.iter().map(|r| r.get::<String, _>("detail")).collect();
-            assert!(steps.iter().any(|s| s.contains(index)) && !steps.iter().any(|s| s.contains("by_state")), "{due:?}: {steps:?}");
-        }
-        assert!(store.settlements_awaiting_invoice(InvoiceDue::Blue, 10).await.expect("scanned").is_empty());
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
-
 async fn insert_invoice(c: &mut AnyConnection, row: &InvoiceRow) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO invoices (id, hospital_code, settlement_id, kind, invoice_code, seq, number, check_code, total_fen, \
@@ -254,4 +233,25 @@ async fn insert_invoice(c: &mut AnyConnection, row: &InvoiceRow) -> StoreResult<
     .execute(&mut *c)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn on_sqlite_the_outbox_scan_reads_only_its_partial_index() {
+        let dir = std::env::temp_dir().join(format!("wugan-invoice-scan-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.expect("a store");
+        store.migrate().await.expect("migrated");
+        for (due, index) in [(InvoiceDue::Blue, "settlements_awaiting_invoice"), (InvoiceDue::Red, "settlements_awaiting_red_flush")] {
+            let sql = format!("EXPLAIN QUERY PLAN {}", due.scan_sql(Backend::Sqlite));
+            let plan = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(200_i64).fetch_all(&store.pool).await.expect("a plan");
+            let steps: Vec<String> = plan.iter().map(|r| r.get::<String, _>("detail")).collect();
+            assert!(steps.iter().any(|s| s.contains(index)) && !steps.iter().any(|s| s.contains("by_state")), "{due:?}: {steps:?}");
+        }
+        assert!(store.settlements_awaiting_invoice(InvoiceDue::Blue, 10).await.expect("scanned").is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
