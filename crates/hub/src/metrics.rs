@@ -27,10 +27,11 @@ pub const STATUSES: [u16; 17] = [200, 400, 401, 403, 404, 405, 408, 409, 413, 41
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// The national-interface transactions the hub sends; any other is `other`.
-pub const INSURANCE_OPERATIONS: [&str; 10] = ["1101", "2201", "2204", "2206", "2207", "2208", "5203", "9901", "9902", "other"];
+pub const INSURANCE_OPERATIONS: [&str; 14] =
+    ["1101", "2201", "2204", "2206", "2207", "2208", "5203", "9901", "9902", "3201", "3202", "9101", "9102", "other"];
 
 /// A bank protocol call, named by what it does (its path without ids).
-pub const BANK_OPERATIONS: [&str; 15] = [
+pub const BANK_OPERATIONS: [&str; 16] = [
     "open_agreement",
     "agreement",
     "close_agreement",
@@ -45,6 +46,7 @@ pub const BANK_OPERATIONS: [&str; 15] = [
     "capture",
     "void",
     "refund",
+    "statement_file",
     "other",
 ];
 
@@ -360,6 +362,7 @@ pub fn bank_operation(method: &str, path: &str) -> &'static str {
         ("POST", ["captures"]) => "capture",
         ("POST", ["voids"]) => "void",
         ("POST", ["refunds"]) => "refund",
+        ("GET", ["statements", _]) => "statement_file",
         _ => "other",
     }
 }

@@ -165,8 +165,8 @@ pub struct SettlementRow {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct LedgerReport {
-    /// Σ debits = Σ credits over the balances folded from the transfers, each transfer applying
-    /// to the balances before it.
+    /// Every transfer well formed, every post or void closing a hold that exists, no hold closed
+    /// twice, and Σ debits = Σ credits over the balances folded from them.
     pub balanced: bool,
     pub transfer_count: i64,
     pub accounts: BTreeMap<String, AccountBalance>,

@@ -141,7 +141,7 @@ impl wugan_insurance::Clock for FixedClock {
 
 #[tokio::test]
 async fn files_survive_a_restart_of_a_persistent_center() {
-    let dir = std::env::temp_dir().join(format!("wugan-insurance-recon-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("wugan-insurance-recon-{}", time::OffsetDateTime::now_utc().unix_timestamp_nanos()));
     let journal = dir.join("data").join("insurance.db");
     let config = || InsuranceConfig { admdvs: "440300".into(), policy: default_policy(), persons: sample_persons() };
     let body = |infno: &str, msgid: &str, input: Value| {

@@ -80,7 +80,10 @@ where
 {
     Box::new(move |conn: &mut AnyConnection| {
         Box::pin(async move {
-            let result = job(conn).await;
+            let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))) {
+                Ok(future) => unwinding(future).await,
+                Err(_) => Err(panicked()),
+            };
             let ok = result.is_ok();
             let answer: Answer = Box::new(move |commit: Result<(), String>| {
                 let outcome = match (result, commit) {
@@ -94,6 +97,20 @@ where
             (ok, answer)
         }) as Pin<Box<dyn Future<Output = (bool, Answer)> + Send + '_>>
     })
+}
+
+/// The job's future, a panic in it read as the job's failure: its savepoint is rolled back like
+/// any failed job's, and the writer (every later write) goes on.
+async fn unwinding<T>(mut job: WriteFuture<'_, T>) -> StoreResult<T> {
+    std::future::poll_fn(move |cx| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.as_mut().poll(cx)))
+            .unwrap_or_else(|_| std::task::Poll::Ready(Err(panicked())))
+    })
+    .await
+}
+
+fn panicked() -> StoreError {
+    StoreError::NotCommitted("the write failed on a bug (a panic) and was undone".into())
 }
 
 async fn run(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>, stats: Arc<WriterStats>) {
@@ -171,7 +188,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_job_is_undone_alone_and_the_others_of_its_batch_stand() {
-        let dir = std::env::temp_dir().join(format!("wugan-writer-test-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("wugan-writer-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.unwrap();
         store.migrate().await.unwrap();
@@ -184,6 +201,28 @@ mod tests {
             assert_eq!(result.is_ok(), i % 3 != 0, "job {i}: {result:?}");
             assert_eq!(store.hospital_exists(&format!("H{i:02}")).await.unwrap(), i % 3 != 0, "hospital {i}");
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_that_panics_is_undone_and_the_writer_goes_on() {
+        let dir = std::env::temp_dir().join(format!("wugan-writer-panic-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.unwrap();
+        store.migrate().await.unwrap();
+        let faulty = store
+            .write(|c| {
+                Box::pin(async move {
+                    add_hospital(c, "H-PANIC", false).await?;
+                    let lines: Vec<i64> = Vec::new();
+                    Ok(lines[3]) // a bug, out of bounds
+                })
+            })
+            .await;
+        assert!(matches!(faulty, Err(StoreError::NotCommitted(_))), "{faulty:?}");
+        assert!(!store.hospital_exists("H-PANIC").await.unwrap(), "the panicking job's write is undone");
+        store.write(|c| Box::pin(async move { add_hospital(c, "H-AFTER", false).await })).await.expect("the writer goes on");
+        assert!(store.hospital_exists("H-AFTER").await.unwrap());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
