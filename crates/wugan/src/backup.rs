@@ -79,8 +79,34 @@ pub async fn backup(data_dir: &Path, to: &Path, scope: Scope) -> anyhow::Result<
         owner_only(&target, 0o600)?;
         copied.push(name);
     }
+    // The invoice keys: without the root key, readers holding the old `root.pub` would reject
+    // every invoice issued after a restore.
+    if scope == Scope::Everything && copy_folder(&data_dir.join(INVOICE_KEYS), &to.join(INVOICE_KEYS))? {
+        copied.push(format!("{INVOICE_KEYS}/"));
+    }
     anyhow::ensure!(!copied.is_empty(), "{} holds nothing to back up", data_dir.display());
     Ok(copied)
+}
+
+/// The folder of the hub's invoice keys (`wugan_hub::app::invoices`), copied whole.
+const INVOICE_KEYS: &str = "invoice-keys";
+
+/// Copies the regular files of `from` (if it is a folder) into a new owner-only folder `to`;
+/// whether there was anything to copy.
+fn copy_folder(from: &Path, to: &Path) -> anyhow::Result<bool> {
+    if !from.is_dir() {
+        return Ok(false);
+    }
+    private_dir(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            let target = to.join(entry.file_name());
+            private_file(&target)?;
+            std::fs::copy(entry.path(), &target).with_context(|| format!("cannot copy {}", entry.path().display()))?;
+        }
+    }
+    Ok(true)
 }
 
 /// Puts the backup in `from` into `data_dir`, which must be free (no process on it) and hold no
@@ -105,6 +131,9 @@ pub fn restore(from: &Path, data_dir: &Path) -> anyhow::Result<Vec<String>> {
         private_file(&target)?;
         std::fs::copy(entry.path(), &target).with_context(|| format!("cannot restore {name}"))?;
         restored.push(name);
+    }
+    if copy_folder(&from.join(INVOICE_KEYS), &data_dir.join(INVOICE_KEYS))? {
+        restored.push(format!("{INVOICE_KEYS}/"));
     }
     restored.sort();
     Ok(restored)

@@ -55,12 +55,14 @@ async fn the_hub_backed_up_while_serving_restores_into_a_fresh_folder_that_shows
     // Taken while the hub serves, its WAL not checkpointed: the copy is whole on its own.
     let copy = opts.data_dir.join("backup");
     let copied = backup(&opts.data_dir, &copy, Scope::Everything).await.expect("backup while serving");
-    assert_eq!(copied, ["hub.db", "credentials.json"]);
+    assert_eq!(copied, ["hub.db", "credentials.json", "invoice-keys/"]);
     assert!(backup(&opts.data_dir, &copy, Scope::Everything).await.is_err(), "a backup never lands on another");
     sys.stop();
 
     let fresh = opts.data_dir.join("restored");
-    assert_eq!(restore(&copy, &fresh).expect("restore"), ["credentials.json", "hub.db"]);
+    assert_eq!(restore(&copy, &fresh).expect("restore"), ["credentials.json", "hub.db", "invoice-keys/"]);
+    let root_key = |dir: &std::path::Path| std::fs::read(dir.join("invoice-keys").join("root.key")).expect("the invoices' root key");
+    assert_eq!(root_key(&fresh), root_key(&opts.data_dir), "invoices issued after a restore verify with the same root.pub");
     let refused = restore(&copy, &fresh).expect_err("the folder holds data now");
     assert!(refused.to_string().contains("not empty"), "{refused}");
 
@@ -100,7 +102,7 @@ async fn the_built_in_partners_journals_are_copied_during_traffic_and_restore_wh
     let copied = backup(&opts.data_dir, &copy, Scope::Everything).await.expect("backup while serving, partners included");
     assert_eq!(
         copied,
-        ["hub.db", "bank.db", "insurance.db", "bank.key", "credentials.json", "insurance.key"],
+        ["hub.db", "bank.db", "insurance.db", "bank.key", "credentials.json", "insurance.key", "invoice-keys/"],
         "a partner's key goes with its journal"
     );
     let _ = stop.send(true);
