@@ -39,22 +39,7 @@ impl Store {
 /// A transfer id already in the ledger is skipped if identical (a retried step) and refused if not.
 pub(super) async fn post_transfer(c: &mut AnyConnection, t: &Transfer, at: &str) -> StoreResult<()> {
     ledger::validate(t)?;
-    let inserted = sqlx::query(
-        "INSERT INTO ledger_transfers (id, debit_account, credit_account, amount_fen, kind, pending_id, code, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&t.id)
-    .bind(&t.debit_account)
-    .bind(&t.credit_account)
-    .bind(t.amount.0)
-    .bind(t.kind.as_str())
-    .bind(t.pending_id.clone())
-    .bind(&t.code)
-    .bind(at)
-    .execute(&mut *c)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
+    if append_row(c, t, at).await? == 0 {
         let existing = sqlx::query("SELECT * FROM ledger_transfers WHERE id = $1").bind(&t.id).fetch_one(&mut *c).await?;
         let existing = transfer_from_row(&existing)?;
         if &existing == t {
@@ -83,6 +68,25 @@ pub(super) async fn post_transfer(c: &mut AnyConnection, t: &Transfer, at: &str)
     // The same arithmetic the report folds with: a post above its hold is refused here, at write.
     ledger::delta(t, held)?;
     Ok(())
+}
+
+/// Appends the transfer's row unless its id is there already; the rows written (0 or 1).
+async fn append_row(c: &mut AnyConnection, t: &Transfer, at: &str) -> StoreResult<u64> {
+    let done = sqlx::query(
+        "INSERT INTO ledger_transfers (id, debit_account, credit_account, amount_fen, kind, pending_id, code, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&t.id)
+    .bind(&t.debit_account)
+    .bind(&t.credit_account)
+    .bind(t.amount.0)
+    .bind(t.kind.as_str())
+    .bind(t.pending_id.clone())
+    .bind(&t.code)
+    .bind(at)
+    .execute(&mut *c)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 fn transfer_from_row(r: &AnyRow) -> StoreResult<Transfer> {
@@ -124,28 +128,7 @@ mod tests {
 
     /// Written as a buggy or tampered process might have, past `post_transfer`'s checks.
     async fn append_raw(store: &Store, t: Transfer, at: &'static str) {
-        store
-            .write(move |c| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO ledger_transfers (id, debit_account, credit_account, amount_fen, kind, pending_id, code, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(&t.id)
-                    .bind(&t.debit_account)
-                    .bind(&t.credit_account)
-                    .bind(t.amount.0)
-                    .bind(t.kind.as_str())
-                    .bind(t.pending_id.clone())
-                    .bind(&t.code)
-                    .bind(at)
-                    .execute(&mut *c)
-                    .await?;
-                    Ok(())
-                })
-            })
-            .await
-            .unwrap();
+        store.write(move |c| Box::pin(async move { append_row(c, &t, at).await })).await.unwrap();
     }
 
     #[tokio::test]
