@@ -143,6 +143,7 @@ async fn an_operator_reconciles_over_the_api_and_a_hospital_reads_its_statement(
     let shares = ["fund_fen", "personal_account_fen", "bank_fen", "hospital_part_fen", "unpaid_fen"].map(|k| b[k].as_i64().unwrap_or(0));
     assert_eq!(shares.iter().sum::<i64>(), 122_500, "the sources add up to the visit total: {b}");
     assert_eq!(b["bank_payout_fen"], b["bank_fen"]);
+    assert_eq!(b["refunded_fen"], json!(0));
     let other = &day.sys.credentials.hospitals[1].code;
     let refused = day.his.get(&format!("/api/v1/hospitals/{other}/statements/{}", today())).await.expect("hub");
     assert_eq!(refused.status, 404, "another hospital's statement is not found: {refused:?}");
@@ -161,6 +162,17 @@ async fn an_operator_reconciles_over_the_api_and_a_hospital_reads_its_statement(
         .expect("text");
     assert!(csv.starts_with("settlement_id,") && csv.lines().count() == 3, "header, one settlement, the total:\n{csv}");
     assert!(csv.lines().last().unwrap_or_default().starts_with("TOTAL,1,"), "{csv}");
+
+    // The visit is cancelled the same day: the bank refunds what it captured, and the day's
+    // payout is the captures less that refund.
+    let visit_id = s.body["visit_id"].as_str().expect("the settlement names its visit");
+    let cancel = day.his.cancel(visit_id).await.expect("hub");
+    assert!(cancel.ok(), "{cancel:?}");
+    let after = day.his.get(&format!("/api/v1/hospitals/{code}/statements/{}", today())).await.expect("hub").body;
+    assert_eq!((after["cancelled"].as_u64(), after["settled"].as_u64()), (Some(1), Some(0)), "{after}");
+    assert_eq!(after["refunded_fen"], b["bank_fen"], "{after}");
+    assert_eq!(after["bank_payout_fen"], json!(0), "captured and refunded on the same day: {after}");
+
     day.sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
 

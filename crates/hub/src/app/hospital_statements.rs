@@ -40,10 +40,13 @@ pub struct HospitalStatementView {
     pub hospital_part_fen: i64,
     pub unpaid_bills: u64,
     pub unpaid_fen: i64,
-    /// Settlements of the day cancelled since (结算撤销), and what the bank refunded for them.
+    /// Settlements of the day cancelled since (结算撤销).
     pub cancelled: u64,
+    /// What the bank refunded on this day (for settlements of this day or earlier ones).
     pub refunded_fen: i64,
-    /// Paid by the bank on the next business day (T+1): its captures of the day.
+    /// Paid by the bank on the next business day (T+1): its captures of this day less its refunds
+    /// of this day, as the bank's T+1 file lists them. Fixed once the day is over: a settlement
+    /// cancelled later is refunded on its own day's statement.
     pub bank_payout_fen: i64,
     pub bank_payout_date: String,
     /// Paid by the insurance fund after the monthly clearing (3203) of this month: fund and
@@ -54,7 +57,7 @@ pub struct HospitalStatementView {
 }
 
 impl HospitalStatementView {
-    fn of(hospital_code: &str, date: &str, next_day: String, rows: &[ReconSettlement]) -> HospitalStatementView {
+    fn of(hospital_code: &str, date: &str, next_day: String, rows: &[ReconSettlement], bank: BankMoves) -> HospitalStatementView {
         let lines: Vec<HospitalStatementLine> = rows.iter().map(line_of).collect();
         let standing = |l: &&HospitalStatementLine| matches!(l.state.as_str(), "settled" | "settled_unpaid");
         let sum = |f: fn(&HospitalStatementLine) -> i64| lines.iter().filter(standing).map(f).sum::<i64>();
@@ -72,8 +75,8 @@ impl HospitalStatementView {
             unpaid_bills: lines.iter().filter(standing).filter(|l| l.unpaid_fen > 0).count() as u64,
             unpaid_fen: sum(|l| l.unpaid_fen),
             cancelled: cancelled.len() as u64,
-            refunded_fen: cancelled.iter().map(|l| l.bank_fen).sum(),
-            bank_payout_fen: bank_fen,
+            refunded_fen: bank.refunded_fen,
+            bank_payout_fen: bank.captured_fen - bank.refunded_fen,
             bank_payout_date: next_day,
             insurance_payout_fen: fund_fen + personal_account_fen,
             insurance_clearing_month: date.get(..7).unwrap_or_default().to_string(),
@@ -108,6 +111,27 @@ impl HospitalStatementView {
     }
 }
 
+/// What the bank moved for a hospital on one day, from the ledger's transfers of that day.
+#[derive(Clone, Copy, Debug, Default)]
+struct BankMoves {
+    captured_fen: i64,
+    refunded_fen: i64,
+}
+
+impl BankMoves {
+    /// A capture credits the hospital (`bank_share`); a refund debits it (`bank_refund`).
+    fn of(hospital_account: &str, transfers: &[crate::store::BankTransfer]) -> BankMoves {
+        transfers.iter().fold(BankMoves::default(), |mut moves, t| {
+            match t.code.as_str() {
+                "bank_share" if t.credit_account == hospital_account => moves.captured_fen += t.amount_fen,
+                "bank_refund" if t.debit_account == hospital_account => moves.refunded_fen += t.amount_fen,
+                _ => {}
+            }
+            moves
+        })
+    }
+}
+
 fn line_of(s: &ReconSettlement) -> HospitalStatementLine {
     // A cancelled settlement keeps what it captured, so the refund is visible.
     HospitalStatementLine {
@@ -132,9 +156,11 @@ impl App {
         let stored = |unix_s: i64| {
             time::OffsetDateTime::from_unix_timestamp(unix_s).map(crate::clock::timestamp).map_err(|e| AppError::internal(e.to_string()))
         };
-        let ours = self.store.hospital_settlements(hospital_code, &stored(day.start_unix_s)?, &stored(day.end_unix_s)?).await?;
+        let (from, to) = (stored(day.start_unix_s)?, stored(day.end_unix_s)?);
+        let ours = self.store.hospital_settlements(hospital_code, &from, &to).await?;
+        let bank = BankMoves::of(&format!("hospital:{hospital_code}"), &self.store.bank_transfers(&from, &to).await?);
         let next = time::OffsetDateTime::from_unix_timestamp(day.end_unix_s).map_err(|e| AppError::internal(e.to_string()))?;
         let next = crate::clock::china_datetime_of(next).get(..10).unwrap_or_default().to_string();
-        Ok(HospitalStatementView::of(hospital_code, date, next, &ours))
+        Ok(HospitalStatementView::of(hospital_code, date, next, &ours, bank))
     }
 }
