@@ -288,7 +288,8 @@ impl App {
     pub async fn invoices(&self, hospital: &str, before: Option<&str>, limit: i64) -> Result<InvoiceListView, AppError> {
         let limit = limit.clamp(1, MAX_INVOICE_PAGE);
         let rows = self.store.invoices_of_hospital(hospital, before, limit).await?;
-        let next_before = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.issued_at.clone())).flatten();
+        // A page is full, or longer when it ends with invoices stamped alike (all of them are on it).
+        let next_before = (rows.len() as i64 >= limit).then(|| rows.last().map(|r| r.issued_at.clone())).flatten();
         let invoices = rows.iter().map(view_of).collect::<Result<_, _>>()?;
         Ok(InvoiceListView { invoices, next_before })
     }

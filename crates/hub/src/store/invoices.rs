@@ -76,6 +76,10 @@ pub struct InvoiceNumbering<'a> {
     pub invoice_code: &'a str,
 }
 
+/// At most this many invoices stamped with one time are listed on one page (a clock that never
+/// moves could stamp more; the list then stops there, said in the API's description).
+const MAX_SAME_TIME_GROUP: i64 = 10_000;
+
 impl Store {
     /// Ids of the settlements owed an invoice of `due`'s kind, oldest first, at most `limit`.
     pub async fn settlements_awaiting_invoice(&self, due: InvoiceDue, limit: i64) -> StoreResult<Vec<String>> {
@@ -165,17 +169,29 @@ impl Store {
         Ok(row.as_ref().map(invoice_from_row))
     }
 
-    /// A hospital's invoices, newest first, a page of at most `limit` issued before `before` (RFC 3339).
+    /// A hospital's invoices, newest first, issued before `before` (RFC 3339): a page of `limit`,
+    /// and, when the page would end inside a group of invoices issued at the same time, the rest of
+    /// that group too, so that the next page (`before` = the last one's time) skips none.
     pub async fn invoices_of_hospital(&self, hospital_code: &str, before: Option<&str>, limit: i64) -> StoreResult<Vec<InvoiceRow>> {
-        let rows = sqlx::query(
-            "SELECT * FROM invoices WHERE hospital_code = $1 AND issued_at < $2 ORDER BY issued_at DESC, invoice_code DESC, seq DESC LIMIT $3",
-        )
-        .bind(hospital_code)
-        .bind(before.unwrap_or("9999"))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(invoice_from_row).collect())
+        let page = |before: String, at: Option<String>, limit: i64| {
+            let sql = match at {
+                Some(_) => "SELECT * FROM invoices WHERE hospital_code = $1 AND issued_at = $2 ORDER BY invoice_code DESC, seq DESC LIMIT $3",
+                None => "SELECT * FROM invoices WHERE hospital_code = $1 AND issued_at < $2 ORDER BY issued_at DESC, invoice_code DESC, seq DESC LIMIT $3",
+            };
+            sqlx::query(sql).bind(hospital_code.to_string()).bind(at.unwrap_or(before)).bind(limit).fetch_all(&self.pool)
+        };
+        let mut rows: Vec<InvoiceRow> =
+            page(before.unwrap_or("9999").to_string(), None, limit + 1).await?.iter().map(invoice_from_row).collect();
+        if rows.len() as i64 <= limit {
+            return Ok(rows);
+        }
+        let beyond = rows.pop().map(|r| r.issued_at).unwrap_or_default();
+        if rows.last().is_some_and(|last| last.issued_at == beyond) {
+            // The page ends inside a group stamped alike: take the whole group (bounded).
+            rows.retain(|r| r.issued_at != beyond);
+            rows.extend(page(String::new(), Some(beyond), MAX_SAME_TIME_GROUP).await?.iter().map(invoice_from_row));
+        }
+        Ok(rows)
     }
 
     /// Every sequence number issued under a code, in order (the no-gaps audit).
@@ -252,6 +268,55 @@ mod tests {
             assert!(steps.iter().any(|s| s.contains(index)) && !steps.iter().any(|s| s.contains("by_state")), "{due:?}: {steps:?}");
         }
         assert!(store.settlements_awaiting_invoice(InvoiceDue::Blue, 10).await.expect("scanned").is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Seven invoices of one hospital, three of them stamped alike (a clock that did not move).
+    async fn seven_invoices(store: &Store) {
+        let at = ["2026-11-30T10:00:05Z", "2026-11-30T10:00:04Z", "2026-11-30T10:00:03Z", "2026-11-30T10:00:03Z", "2026-11-30T10:00:03Z"];
+        let times = at.iter().chain(["2026-11-30T10:00:02Z", "2026-11-30T10:00:01Z"].iter()).copied().collect::<Vec<_>>();
+        for (n, issued_at) in times.into_iter().enumerate() {
+            store
+                .write(move |c| {
+                    Box::pin(async move {
+                        sqlx::query(
+                            "INSERT INTO invoices (id, hospital_code, settlement_id, kind, invoice_code, seq, number, check_code, total_fen, \
+                             payer_name_enc, offsets_id, key_id, signed_json, issued_at) \
+                             VALUES ($1, 'H1', $1, 'blue', 'C1', $2, $3, 'x', 100, 'sealed', NULL, 'k', '{}', $4)",
+                        )
+                        .bind(format!("inv{n}"))
+                        .bind(n as i64 + 1)
+                        .bind(format!("{:010}", n + 1))
+                        .bind(issued_at)
+                        .execute(&mut *c)
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .await
+                .expect("written");
+        }
+    }
+
+    #[tokio::test]
+    async fn paging_through_a_hospitals_invoices_skips_none_stamped_alike() {
+        let dir = std::env::temp_dir().join(format!("wugan-invoice-pages-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.expect("a store");
+        store.migrate().await.expect("migrated");
+        seven_invoices(&store).await;
+        let (mut seen, mut before, mut pages) = (Vec::new(), None::<String>, 0);
+        loop {
+            let page = store.invoices_of_hospital("H1", before.as_deref(), 3).await.expect("a page");
+            pages += 1;
+            seen.extend(page.iter().map(|r| r.id.clone()));
+            match page.last() {
+                Some(last) if page.len() >= 3 => before = Some(last.issued_at.clone()),
+                _ => break,
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, (0..7).map(|n| format!("inv{n}")).collect::<Vec<_>>(), "every invoice once, in {pages} pages");
         let _ = std::fs::remove_dir_all(dir);
     }
 }
