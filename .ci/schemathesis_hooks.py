@@ -52,6 +52,7 @@ REFUSALS_OF_VALID_REQUESTS = {
     "bank_refused",  # the bank's own business refusal
     "personal_account_refused",  # personal account balance too low
     "bad_time_range",  # the journal's from is not before its to (a rule across two parameters)
+    "bad_date",  # a day the calendar lacks (2026-02-30): a pattern cannot say how long each month is
 }
 
 

@@ -38,7 +38,7 @@ fn date_text() -> utoipa::openapi::schema::Object {
     object.min_length(Some(10)).max_length(Some(10)).pattern(Some(DATE_PATTERN)).build()
 }
 
-const DATE_PATTERN: &str = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
+const DATE_PATTERN: &str = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
 
 /// One partner's day: how many records, how they ended.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
