@@ -30,6 +30,8 @@ pub enum ErrorCode {
     RefundExceedsCapture,
     /// A repayment of more than the line owes.
     RepaymentExceedsDebt,
+    /// A payout of more than the bank collected for the merchant, less what it paid out already.
+    PayoutExceedsDue,
     /// A decline reason as an error code. The sandbox answers these as a declined operation
     /// (`200`, `status: declined`, `decline_code`); a bank that answers them as a 4xx error body
     /// is read the same way.
@@ -99,6 +101,7 @@ impl ErrorCode {
         ErrorCode::CaptureExceedsAuthorization,
         ErrorCode::RefundExceedsCapture,
         ErrorCode::RepaymentExceedsDebt,
+        ErrorCode::PayoutExceedsDue,
         ErrorCode::Declined(DeclineCode::InsufficientCredit),
         ErrorCode::Declined(DeclineCode::InsufficientFunds),
         ErrorCode::Declined(DeclineCode::AgreementClosed),
@@ -141,6 +144,7 @@ impl ErrorCode {
             ErrorCode::CaptureExceedsAuthorization => "capture_exceeds_authorization",
             ErrorCode::RefundExceedsCapture => "refund_exceeds_capture",
             ErrorCode::RepaymentExceedsDebt => "repayment_exceeds_debt",
+            ErrorCode::PayoutExceedsDue => "payout_exceeds_due",
             ErrorCode::Declined(reason) => reason.as_str(),
             ErrorCode::UnknownRequest => "unknown_request",
             ErrorCode::UnknownAuthorization => "unknown_authorization",
@@ -172,6 +176,7 @@ impl ErrorCode {
             | ErrorCode::CaptureExceedsAuthorization
             | ErrorCode::RefundExceedsCapture
             | ErrorCode::RepaymentExceedsDebt
+            | ErrorCode::PayoutExceedsDue
             | ErrorCode::Declined(_) => ErrorClass::BusinessDecline,
             ErrorCode::UnknownRequest
             | ErrorCode::UnknownAuthorization
@@ -237,6 +242,7 @@ mod tests {
         check("capture_exceeds_authorization", BusinessDecline);
         check("refund_exceeds_capture", BusinessDecline);
         check("repayment_exceeds_debt", BusinessDecline);
+        check("payout_exceeds_due", BusinessDecline);
         check("unknown_authorization", Request);
         check("unknown_capture", Request);
         check("unknown_request", Request);

@@ -119,6 +119,20 @@ pub struct RefundRequest {
     pub amount_fen: Fen,
 }
 
+/// 结算划付: the bank pays a hospital (its merchant) what it collected for it, captures less
+/// refunds, by the clearing day's instruction. At most what the bank's own book says it owes the
+/// merchant (`payout_exceeds_due` otherwise). Since 1.3.0.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutRequest {
+    pub request_id: String,
+    /// The hospital, as `merchant_id` named it on the authorizations.
+    pub merchant_id: String,
+    pub amount_fen: Fen,
+    /// The clearing day the payout settles, `YYYY-MM-DD` (China time).
+    pub business_date: String,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OperationKind {
@@ -135,6 +149,8 @@ pub enum OperationKind {
     /// The bank released a hold whose `expires_at` passed (`reference_request_id` names the
     /// authorization); recorded by the bank itself, under no request of the client's.
     Expiry,
+    /// 结算划付: money paid to a merchant (`agreement_id` is `merchant:<merchant_id>`). Since 1.3.0.
+    Payout,
     /// A kind this client does not know. The reference bank never sends it.
     #[serde(other)]
     Other,
@@ -155,6 +171,8 @@ pub enum OperationStatus {
     /// An expiry; and, in a status query of an approved authorization, a hold that expired
     /// before it was captured or voided.
     Expired,
+    /// A payout, sent to the merchant's account. Since 1.3.0.
+    PaidOut,
     /// A status this client does not know. The reference bank never sends it.
     #[serde(other)]
     Other,

@@ -19,6 +19,7 @@ mod clients;
 mod command;
 mod credit;
 mod expiry;
+mod payout;
 mod statement;
 
 pub use command::{answer_text, Applied, Command};
@@ -69,6 +70,8 @@ pub enum BookError {
     RequestIdReused(String),
     #[error("a repayment of {amount:?} exceeds the debt of {debt:?}")]
     RepaymentExceedsDebt { amount: Fen, debt: Fen },
+    #[error("a payout of {amount:?} exceeds the {due:?} collected for the merchant and not yet paid out")]
+    PayoutExceedsDue { amount: Fen, due: Fen },
 }
 
 impl BookError {
@@ -87,6 +90,7 @@ impl BookError {
             BookError::RefundExceedsCapture { .. } => ErrorCode::RefundExceedsCapture,
             BookError::RequestIdReused(_) => ErrorCode::RequestIdReused,
             BookError::RepaymentExceedsDebt { .. } => ErrorCode::RepaymentExceedsDebt,
+            BookError::PayoutExceedsDue { .. } => ErrorCode::PayoutExceedsDue,
         }
     }
 }
@@ -264,6 +268,8 @@ enum HoldState {
 #[derive(Debug)]
 struct AuthorizationState {
     agreement_id: String,
+    /// The hospital the money is for: what a capture owes it (`book/payout.rs`).
+    merchant_id: String,
     amount_fen: Fen,
     state: HoldState,
     /// An approved hold: when it expires (`None`: never, on a journal from before expiry).
@@ -410,8 +416,8 @@ impl BankBook {
             if let Some(at) = expires_at_unix_s {
                 book.expiring.insert((at, key.clone()));
             }
-            let (agreement_id, amount_fen) = (req.agreement_id.clone(), req.amount_fen);
-            book.authorizations.insert(key, AuthorizationState { agreement_id, amount_fen, state, expires_at_unix_s });
+            let (agreement_id, amount_fen, merchant_id) = (req.agreement_id.clone(), req.amount_fen, req.merchant_id.clone());
+            book.authorizations.insert(key, AuthorizationState { agreement_id, merchant_id, amount_fen, state, expires_at_unix_s });
             let effect = Effect::new(OperationKind::Authorization, status, req.amount_fen, &req.agreement_id);
             Ok(Effect { decline_code: decline, expires_at_unix_s, ..effect })
         })
@@ -524,7 +530,8 @@ impl BankBook {
         let record = Record { fingerprint, reply, journal_index };
         let earlier = self.records.insert(key, record);
         debug_assert!(earlier.is_none(), "a request is recorded once");
-        debug_assert_eq!(self.check_agreement(&agreement_id), Ok(()));
+        // A payout names a merchant, not an agreement (`book/payout.rs`).
+        debug_assert!(!self.agreements.contains_key(&agreement_id) || self.check_agreement(&agreement_id).is_ok());
     }
 
     // ---- helpers ----

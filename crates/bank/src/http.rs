@@ -40,6 +40,7 @@ pub fn router(bank: Arc<Bank>) -> Router {
         .route("/bank/v1/captures", post(capture))
         .route("/bank/v1/voids", post(void))
         .route("/bank/v1/refunds", post(refund))
+        .route("/bank/v1/payouts", post(payout))
         .route("/bank/v1/operations", get(list_operations))
         .route("/bank/v1/operations/{request_id}", get(get_operation))
         .route("/bank/v1/statements/{date}", get(get_statement_file))
@@ -97,6 +98,7 @@ impl From<BookError> for ApiError {
             | BookError::CaptureExceedsAuthorization { .. }
             | BookError::RefundExceedsCapture { .. }
             | BookError::RepaymentExceedsDebt { .. }
+            | BookError::PayoutExceedsDue { .. }
             | BookError::RequestIdReused(_) => StatusCode::CONFLICT,
         };
         ApiError::new(status, e.code(), e.to_string())
@@ -344,6 +346,10 @@ async fn void(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signat
 
 async fn refund(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signature>, body: Bytes) -> Response {
     bank.execute(&caller, &body, |client, request| Command::Refund { client, request }).await
+}
+
+async fn payout(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signature>, body: Bytes) -> Response {
+    bank.execute(&caller, &body, |client, request| Command::Payout { client, request }).await
 }
 
 async fn repay(

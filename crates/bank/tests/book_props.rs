@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use wugan_bank::book::{rfc3339_china, BankBook, BookConfig, BookError, Command, Reply, DEFAULT_HOLD_S, MAX_HOLD_S, MIN_HOLD_S};
 use wugan_bank::wire::{
     AgreementKind, AgreementStatus, AuthorizationRequest, CaptureRequest, CloseAgreementRequest, CreateAgreementRequest,
-    LimitIncreaseRequest, OperationKind, OperationStatus, RefundRequest, RepaymentRequest, RepaymentSource, VoidRequest,
+    LimitIncreaseRequest, OperationKind, OperationStatus, PayoutRequest, RefundRequest, RepaymentRequest, RepaymentSource, VoidRequest,
 };
 use wugan_bank::ErrorCode;
 use wugan_domain::money::Fen;
@@ -52,6 +52,11 @@ enum Step {
     Freeze {
         agreement: usize,
         frozen: bool,
+    },
+    /// 结算划付 to the one merchant: what is owed plus `delta` (probing the edge), or `amount`.
+    Payout {
+        delta: i64,
+        amount: Option<i64>,
     },
     /// Sends one of the earlier requests again, unchanged.
     Retry {
@@ -101,6 +106,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (any::<usize>(), amount.clone()).prop_map(|(capture, amount)| Step::Refund { capture, amount }),
         1 => agreement.clone().prop_map(|agreement| Step::Close { agreement }),
         1 => (agreement.clone(), any::<bool>()).prop_map(|(agreement, frozen)| Step::Freeze { agreement, frozen }),
+        2 => (-1i64..=1, prop_oneof![Just(None), (-5i64..5_000).prop_map(Some)]).prop_map(|(delta, amount)| Step::Payout { delta, amount }),
         3 => any::<usize>().prop_map(|step| Step::Retry { step }),
         5 => prop_oneof![1i64..48, 200i64..400, 600i64..1_000].prop_map(|hours| Step::Wait { hours }),
         3 => (any::<usize>(), -1i64..=1).prop_map(|(hold, offset_s)| Step::Jump { hold, offset_s }),
@@ -138,6 +144,7 @@ enum Sent {
     Close(String, CloseAgreementRequest),
     Repay(String, RepaymentRequest),
     RaiseLimit(String, LimitIncreaseRequest),
+    Payout(PayoutRequest),
 }
 
 struct World {
@@ -154,6 +161,8 @@ struct World {
     open_holds: BTreeMap<String, ModelHold>,
     /// Holds released by expiry.
     expired: BTreeSet<String>,
+    /// What the bank owes merchant H1 by the test's count: captured, less refunded, less paid out.
+    merchant_due: Fen,
 }
 
 impl World {
@@ -170,6 +179,7 @@ impl World {
             applied_at: START_UNIX_S,
             open_holds: BTreeMap::new(),
             expired: BTreeSet::new(),
+            merchant_due: Fen::ZERO,
         };
         for (i, kind) in [AgreementKind::CreditLine, AgreementKind::DebitCard, AgreementKind::CreditLine].into_iter().enumerate() {
             let card_no = (kind == AgreementKind::DebitCard).then(|| "6222020000001234".to_string());
@@ -205,6 +215,7 @@ impl World {
             Sent::Close(agreement_id, req) => book.close_agreement("hub", &agreement_id, req, now),
             Sent::Repay(agreement_id, req) => book.repay("hub", &agreement_id, req, now),
             Sent::RaiseLimit(agreement_id, req) => book.request_limit_increase("hub", &agreement_id, req, now),
+            Sent::Payout(req) => book.payout("hub", req, now),
         }
     }
 
@@ -258,6 +269,7 @@ impl World {
         self.check_decline(&sent, available_before, &reply)?;
         self.check_repayment(&sent, credit_before, &reply)?;
         self.check_limit(&sent, credit_before, &reply)?;
+        self.check_payout(&sent, &reply)?;
         self.remember(&sent, &reply);
         self.sent.push((sent, reply));
         Ok(())
@@ -315,6 +327,12 @@ impl World {
                 let req = LimitIncreaseRequest { request_id: self.fresh_id("limit"), requested_limit_fen: Fen(requested) };
                 Sent::RaiseLimit(self.agreement_ids[agreement].clone(), req)
             }
+            Step::Payout { delta, amount } => Sent::Payout(PayoutRequest {
+                request_id: self.fresh_id("payout"),
+                merchant_id: "H1".to_string(),
+                amount_fen: Fen(amount.unwrap_or(self.merchant_due.0 + delta)),
+                business_date: "2026-01-25".to_string(),
+            }),
             Step::Freeze { .. } | Step::Retry { .. } | Step::Wait { .. } | Step::Jump { .. } | Step::Spend { .. } => {
                 unreachable!("handled by run")
             }
@@ -493,6 +511,32 @@ impl World {
         }
     }
 
+    /// A payout is paid exactly when it is within what the bank owes the merchant; and the bank's
+    /// count of what it owes equals the test's after every step. It may go below zero: a refund
+    /// of a visit already paid out is owed back by the merchant, and netted from its next payout.
+    fn check_payout(&mut self, sent: &Sent, reply: &Result<Reply, BookError>) -> Result<(), TestCaseError> {
+        match (sent, reply) {
+            (Sent::Capture(_), Ok(Reply::Operation(op))) => self.merchant_due += op.amount_fen,
+            (Sent::Refund(req), Ok(_)) => self.merchant_due -= req.amount_fen,
+            (Sent::Payout(req), Ok(Reply::Operation(op))) => {
+                prop_assert!(req.amount_fen <= self.merchant_due, "paid {:?} of {:?} owed", req.amount_fen, self.merchant_due);
+                prop_assert_eq!((op.kind, op.status), (OperationKind::Payout, OperationStatus::PaidOut));
+                self.merchant_due -= req.amount_fen;
+                prop_assert_eq!(op.available_fen_after, self.merchant_due);
+            }
+            (Sent::Payout(req), Err(e)) => {
+                let within = req.amount_fen.is_positive() && req.amount_fen <= self.merchant_due;
+                prop_assert!(!within, "a payout within what is owed was refused: {:?}", e);
+                if req.amount_fen.is_positive() {
+                    prop_assert_eq!(e.code(), ErrorCode::PayoutExceedsDue);
+                }
+            }
+            _ => {}
+        }
+        prop_assert_eq!(self.book.merchant_due("hub", "H1"), self.merchant_due);
+        Ok(())
+    }
+
     /// A retry of an accepted request replays its reply and records nothing; a retry of a
     /// rejected one is simply run again (it changed nothing the first time).
     fn retry(&mut self, index: usize) -> Result<(), TestCaseError> {
@@ -510,6 +554,11 @@ impl World {
         } else {
             // Run again; a hold it closes now must be one it may close.
             self.check_hold_closing(&sent, &again)?;
+            // And what it moves now counts toward what the merchant is owed (once: a later retry
+            // that only replays this answer records nothing).
+            if again.is_err() || self.book.journal_len() - released > journal_before {
+                self.check_payout(&sent, &again)?;
+            }
         }
         Ok(())
     }
@@ -527,8 +576,11 @@ proptest! {
             world.check_holds()?;
             world.check_amounts_and_feed()?;
         }
-        // Nothing hidden: every agreement's operations are in the journal, each exactly once.
+        // Nothing hidden: every agreement's operations are in the journal, each exactly once; the
+        // rest are payouts, which are on no agreement.
         let listed: usize = world.agreement_ids.iter().map(|id| world.book.operations_for(id).map(|ops| ops.len()).unwrap_or(0)).sum();
-        prop_assert_eq!(listed, world.book.journal_len());
+        let paid = |sent: &Sent| matches!(sent, Sent::Payout(req) if world.book.operation("hub", &req.request_id).is_ok());
+        let payouts = world.sent.iter().filter(|(sent, _)| paid(sent)).count();
+        prop_assert_eq!(listed + payouts, world.book.journal_len());
     }
 }

@@ -283,6 +283,25 @@ impl BankClient {
         };
         expect_status(self.operate("/bank/v1/refunds", request_id, &request, resumed).await?, OperationStatus::Refunded)
     }
+
+    /// 结算划付: pays the hospital `merchant_id` what the bank collected for it (clearing). A
+    /// resumed instruction is queried first; a repeat under the same id is answered, not paid twice.
+    pub async fn payout(
+        &self,
+        request_id: &str,
+        merchant_id: &str,
+        amount: Fen,
+        business_date: &str,
+        resumed: bool,
+    ) -> Result<(), BankError> {
+        let request = wire::PayoutRequest {
+            request_id: request_id.to_string(),
+            merchant_id: merchant_id.to_string(),
+            amount_fen: amount,
+            business_date: business_date.to_string(),
+        };
+        expect_status(self.operate("/bank/v1/payouts", request_id, &request, resumed).await?, OperationStatus::PaidOut)
+    }
 }
 
 /// What an authorization's record (its reply, or a status query after an unknown outcome) says.

@@ -6,8 +6,8 @@
 
 use super::{BankBook, BookConfig, BookError, Reply};
 use crate::wire::{
-    AuthorizationRequest, CaptureRequest, CloseAgreementRequest, CreateAgreementRequest, LimitIncreaseRequest, RefundRequest,
-    RepaymentRequest, VoidRequest,
+    AuthorizationRequest, CaptureRequest, CloseAgreementRequest, CreateAgreementRequest, LimitIncreaseRequest, PayoutRequest,
+    RefundRequest, RepaymentRequest, VoidRequest,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -59,6 +59,11 @@ pub enum Command {
         client: String,
         agreement_id: String,
         request: LimitIncreaseRequest,
+    },
+    /// 结算划付 to a merchant (`book/payout.rs`).
+    Payout {
+        client: String,
+        request: PayoutRequest,
     },
     /// Bank staff: 冻结 / 解冻.
     SetFrozen {
@@ -119,6 +124,7 @@ impl BankBook {
             Command::IncreaseLimit { client, agreement_id, request } => {
                 self.request_limit_increase(&client, &agreement_id, request, now)?
             }
+            Command::Payout { client, request } => self.payout(&client, request, now)?,
             Command::SetFrozen { agreement_id, frozen } => Reply::Agreement(self.set_frozen(&agreement_id, frozen, now)?),
         };
         Ok(Some(reply))

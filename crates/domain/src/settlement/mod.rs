@@ -147,6 +147,10 @@ pub mod accounts {
     pub fn hospital(hospital_code: &str) -> String {
         format!("hospital:{hospital_code}")
     }
+    /// What a bank has paid a hospital on clearing days (结算划付, `clearing`).
+    pub fn hospital_paid(hospital_code: &str, bank_code: &str) -> String {
+        format!("hospital_paid:{hospital_code}:bank:{bank_code}")
+    }
     /// What patients still owe a hospital (unpaid bills), hospital side.
     pub fn hospital_unpaid(hospital_code: &str) -> String {
         format!("hospital_unpaid:{hospital_code}")

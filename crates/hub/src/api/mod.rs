@@ -99,6 +99,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/bank-callbacks/{bank_code}", Bank, CALLBACK_BODY_BYTES, bank_callback),
         Route::new(M::POST, "/api/v1/exceptions/{id}/retry", Operator, no_body, retry_exception),
         Route::new(M::POST, "/api/v1/reconciliations", Operator, command, reconcile),
+        Route::new(M::POST, "/api/v1/clearings", Operator, command, clear_day),
         Route::new(M::GET, "/api/v1/hospitals/{code}/statements/{date}", Hospital, no_body, hospital_statement),
         Route::new(M::GET, "/api/v1/operator/hospitals/{code}/statements/{date}", Operator, no_body, operator_hospital_statement),
         Route::new(M::GET, "/metrics", Scraper, no_body, metrics),
@@ -446,6 +447,15 @@ async fn reconcile(State(app): State<Arc<App>>, caller: Caller, headers: HeaderM
     idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/reconciliations", &body, || async {
         let request: crate::app::ReconcileRequest = parse_json(&body)?;
         app.reconcile_day(&request.date, &|_| {}).await
+    })
+    .await
+}
+
+/// 清算: the day's payout instructions to the banks (docs/reconciliation.md).
+async fn clear_day(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
+    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/clearings", &body, || async {
+        let request: crate::app::ClearingRequest = parse_json(&body)?;
+        app.clear_day(&request.date).await
     })
     .await
 }

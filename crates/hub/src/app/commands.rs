@@ -150,6 +150,7 @@ pub fn command_schemas() -> Vec<(&'static str, serde_json::Value)> {
         one::<FamilyRequest>("post /api/v1/agreements/{id}/family"),
         one::<LimitRequest>("post /api/v1/agreements/{id}/limit-requests"),
         one::<super::ReconcileRequest>("post /api/v1/reconciliations"),
+        one::<super::ClearingRequest>("post /api/v1/clearings"),
     ]
 }
 

@@ -3,6 +3,7 @@
 //! records everything in the store; the money rules themselves live in `wugan_domain`.
 
 mod agreements;
+mod clearing;
 mod commands;
 mod credit;
 mod exceptions;
@@ -16,6 +17,7 @@ mod settlement;
 mod views;
 mod visits;
 
+pub use clearing::{ClearingRequest, ClearingView, PayoutView};
 pub use commands::*;
 pub use hospital_statements::{HospitalStatementLine, HospitalStatementView};
 pub use operator_views::{AttemptView, JournalQuery, JournalView, OperatorFeeLineView, OperatorVisitView};

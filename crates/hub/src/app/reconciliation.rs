@@ -33,7 +33,7 @@ pub struct ReconcileRequest {
 }
 
 /// `YYYY-MM-DD` (the calendar is checked by [`business_day`]).
-fn date_text() -> utoipa::openapi::schema::Object {
+pub(super) fn date_text() -> utoipa::openapi::schema::Object {
     let object = utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String);
     object.min_length(Some(10)).max_length(Some(10)).pattern(Some(DATE_PATTERN)).build()
 }

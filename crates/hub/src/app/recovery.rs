@@ -154,6 +154,8 @@ impl App {
                 }
             }
         }
+        // Payout instructions whose answer was lost (app/clearing.rs): the same id again.
+        resumed += self.resume_payouts().await?;
         Ok(resumed)
     }
 }

@@ -348,6 +348,8 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<super::JournalView>(),
         one::<crate::store::JournalEntry>(),
         one::<super::ReconciliationView>(),
+        one::<super::ClearingView>(),
+        one::<super::PayoutView>(),
         one::<super::PartnerReconciliation>(),
         one::<super::BanksReconciliation>(),
         one::<super::ReconciliationExceptionView>(),
