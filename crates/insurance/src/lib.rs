@@ -9,7 +9,7 @@
 //! center                    InsuranceCenter: config, the one lock, msgid replay, journal replay;
 //!                           reads the clock once per request
 //! tx                        dispatch by infno, and which infnos only read
-//! identify  outpatient  inpatient  settle  repayment  reconcile
+//! identify  outpatient  inpatient  settle  repayment  reconcile  clearing
 //!                           the transactions, one module per family; none uses another
 //! fees                      fee lines of 2204 and 2301: parse, check, split, store
 //! lookup                    a person or visit the request names, or the refusal
@@ -32,7 +32,8 @@
 //! Transactions: `identify` (9001, 1101), `outpatient` (2201–2205), `inpatient`
 //! (2401/2402/2404/2405, 2301/2302), `settle` (2206–2208 and 2303–2305: one shape, batch or interim
 //! selection, exact reversal; 5203), `repayment` (9901/9902, a local extension), `reconcile`
-//! (3201 totals, 3202 detail, 9101/9102 files).
+//! (3201 totals, 3202 detail, 9101/9102 files), `clearing` (3203 monthly clearing application,
+//! checked against the center's settlements of the period; 3204 its withdrawal).
 //! `faults`: seeded fault injection at the HTTP edge ([`InsuranceCenter::with_faults`]).
 //!
 //! Sandbox conventions (not part of the national interface):
@@ -45,6 +46,7 @@
 
 pub mod auth;
 mod center;
+mod clearing;
 mod clock;
 mod ctx;
 mod envelope;

@@ -212,6 +212,20 @@ pub struct State {
     pub account_repayments: Vec<AccountRepayment>,
     /// Files exchanged for reconciliation (9101 upload, 3202 results for 9102).
     pub files: Files,
+    /// 清算申请 (3203), withdrawn by 3204.
+    pub clearing_applications: Vec<ClearingApplication>,
+}
+
+/// One monthly clearing application (3203) as the center accepted it.
+#[derive(Debug, Clone)]
+pub struct ClearingApplication {
+    pub clr_appy_evt_id: String,
+    pub fixmedins_code: String,
+    pub clr_type: String,
+    /// 清算年月, yyyyMM.
+    pub setlym: String,
+    /// Withdrawn by 3204.
+    pub cancelled: bool,
 }
 
 impl State {

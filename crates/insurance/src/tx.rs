@@ -5,7 +5,7 @@
 use crate::ctx::{Ctx, Kind};
 use crate::error::TxError;
 use crate::state::State;
-use crate::{identify, inpatient, outpatient, reconcile, repayment, settle};
+use crate::{clearing, identify, inpatient, outpatient, reconcile, repayment, settle};
 use serde_json::Value;
 
 /// Runs the transaction the envelope names; an unknown infno is refused.
@@ -37,6 +37,8 @@ pub fn dispatch(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         "3202" => reconcile::detail(state, ctx),
         "9101" => reconcile::upload(state, ctx),
         "9102" => reconcile::download(state, ctx),
+        "3203" => clearing::apply(state, ctx),
+        "3204" => clearing::cancel(state, ctx),
         other => Err(TxError::new(&format!("不支持的交易编号 {other}"), format!("unsupported transaction (infno) {other}"))),
     }
 }

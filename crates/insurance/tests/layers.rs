@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("settle", 5),
     ("repayment", 5),
     ("reconcile", 5),
+    ("clearing", 5),
     ("tx", 6),
     ("center", 7),
     ("http", 8),

@@ -167,3 +167,47 @@ async fn files_survive_a_restart_of_a_persistent_center() {
 fn key() -> wugan_insurance::SealKey {
     wugan_insurance::SealKey::from_hex(&"5e".repeat(32)).expect("a key")
 }
+
+/// The month of today in China time, as 3203 names it, and its first and last day.
+fn this_month() -> (String, String, String) {
+    let t = time::OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(8, 0, 0).expect("offset"));
+    let (y, m) = (t.year(), t.month() as u8);
+    let last = time::util::days_in_month(t.month(), y);
+    (format!("{y:04}{m:02}"), format!("{y:04}-{m:02}-01"), format!("{y:04}-{m:02}-{last:02}"))
+}
+
+#[tokio::test]
+async fn a_monthly_clearing_application_is_accepted_only_for_what_the_center_settled_and_may_be_withdrawn() {
+    let app = app();
+    let (a, b) = (settled_visit(&app, 1).await, settled_visit(&app, 2).await);
+    let sum = |k: &str| {
+        let fen = |s: &Value| wugan_domain::Fen::parse_yuan(s[k].as_str().expect("amount")).expect("yuan");
+        (fen(&a) + fen(&b)).to_yuan_string()
+    };
+    let (setlym, begin, end) = this_month();
+    let application = |psntime: u32, medfee: &str| {
+        json!({"data": {"clr_type": a["clr_type"], "clr_way": "1", "setlym": setlym, "psntime": psntime, "medfee_sumamt": medfee,
+            "med_sumfee": medfee, "fund_appy_sum": sum("fund_pay_sumamt"), "cash_payamt": sum("psn_cash_pay"),
+            "acct_pay": sum("acct_pay"), "begndate": begin, "enddate": end}})
+    };
+    // One settlement short, or a fen off: refused, with the center's own totals.
+    for (n, (count, medfee)) in [(1, sum("medfee_sumamt")), (2, "49.99".to_string())].into_iter().enumerate() {
+        let refused = call_as(&app, HOSPITAL, "3203", &format!("C{n}"), application(count, &medfee)).await;
+        assert_eq!(refused["infcode"], json!(-1), "{refused}");
+        assert!(refused["err_msg"].as_str().unwrap_or_default().contains("中心 2 人次 医疗费 50.00"), "{refused}");
+    }
+    let accepted = ok(&app, "3203", "C3", application(2, &sum("medfee_sumamt"))).await;
+    let evt = accepted["result"]["clr_appy_evt_id"].as_str().expect("an application id").to_string();
+    let twice = call_as(&app, HOSPITAL, "3203", "C4", application(2, &sum("medfee_sumamt"))).await;
+    assert!(twice["err_msg"].as_str().unwrap_or_default().contains(&evt), "one application a month: {twice}");
+
+    // Another hospital cannot withdraw it; the hospital can, once, and then apply again.
+    let foreign = call_as(&app, OTHER_HOSPITAL, "3204", "X1", json!({"data": {"clr_appy_evt_id": evt}})).await;
+    assert_eq!(foreign["infcode"], json!(-1), "{foreign}");
+    let withdrawn = ok(&app, "3204", "C5", json!({"data": {"clr_appy_evt_id": evt}})).await;
+    assert_eq!(withdrawn["result"]["cancelled"], "1");
+    let again = call_as(&app, HOSPITAL, "3204", "C6", json!({"data": {"clr_appy_evt_id": evt}})).await;
+    assert_eq!(again["infcode"], json!(-1), "withdrawn once: {again}");
+    let reapplied = ok(&app, "3203", "C7", application(2, &sum("medfee_sumamt"))).await;
+    assert_ne!(reapplied["result"]["clr_appy_evt_id"].as_str(), Some(evt.as_str()));
+}
