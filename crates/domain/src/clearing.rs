@@ -90,6 +90,68 @@ pub fn payout_transfer(bank_code: &str, hospital_code: &str, business_date: &str
     }
 }
 
+/// What a hospital claims from the fund for a month and clearing type (3203): the standing
+/// settlements of the period, summed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClaimTotals {
+    /// 清算人次: settlements counted.
+    pub psntime: i64,
+    pub medfee: Fen,
+    pub fund: Fen,
+    pub personal_account: Fen,
+    pub cash: Fen,
+}
+
+impl ClaimTotals {
+    pub fn add(&mut self, medfee: Fen, fund: Fen, personal_account: Fen, cash: Fen) {
+        self.psntime += 1;
+        self.medfee += medfee;
+        self.fund += fund;
+        self.personal_account += personal_account;
+        self.cash += cash;
+    }
+
+    /// What the insurance side pays the hospital for it: the fund and the personal accounts.
+    pub fn insurance_share(&self) -> Fen {
+        self.fund + self.personal_account
+    }
+}
+
+/// 清算年月 `yyyyMM` of a settlement time `yyyy-MM-dd…` (the center's or the hub's), if it is one.
+pub fn setlym_of(time: &str) -> Option<String> {
+    let b = time.as_bytes();
+    let shaped = b.len() >= 7 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[5..7].iter().all(u8::is_ascii_digit);
+    shaped.then(|| format!("{}{}", &time[..4], &time[5..7]))
+}
+
+/// The transfer an accepted clearing application posts: the insurance share of the hospital's
+/// receivable becomes money the fund settled. Its id is the center's application id, so a
+/// withdrawn and re-applied month posts anew.
+pub fn insurance_clearing_transfer(clr_appy_evt_id: &str, hospital_code: &str, amount: Fen) -> Transfer {
+    Transfer {
+        id: format!("clearing:{clr_appy_evt_id}"),
+        debit_account: accounts::hospital(hospital_code),
+        credit_account: accounts::hospital_paid_by_insurance(hospital_code),
+        amount,
+        kind: TransferKind::Posted,
+        pending_id: None,
+        code: "insurance_clearing".to_string(),
+    }
+}
+
+/// The reversal of [`insurance_clearing_transfer`] when the application is withdrawn (3204).
+pub fn insurance_clearing_withdrawal(clr_appy_evt_id: &str, hospital_code: &str, amount: Fen) -> Transfer {
+    Transfer {
+        id: format!("clearing:{clr_appy_evt_id}:withdrawn"),
+        debit_account: accounts::hospital_paid_by_insurance(hospital_code),
+        credit_account: accounts::hospital(hospital_code),
+        amount,
+        kind: TransferKind::Posted,
+        pending_id: None,
+        code: "insurance_clearing_withdrawn".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +177,22 @@ mod tests {
         assert_eq!(of("B2", "H1"), Some(Fen::yuan(7)));
         assert_eq!(of("B1", "H2"), Some(Fen::yuan(30)));
         assert_eq!(owed.len(), 3, "the fund's share is not the bank's to pay");
+    }
+
+    #[test]
+    fn a_months_claim_sums_its_settlements_and_names_its_month() {
+        let mut claim = ClaimTotals::default();
+        claim.add(Fen::yuan(100), Fen::yuan(60), Fen::yuan(10), Fen::yuan(30));
+        claim.add(Fen::yuan(50), Fen::yuan(20), Fen::ZERO, Fen::yuan(30));
+        assert_eq!((claim.psntime, claim.medfee, claim.insurance_share()), (2, Fen::yuan(150), Fen::yuan(90)));
+        assert_eq!(setlym_of("2026-11-30 23:59:59"), Some("202611".to_string()));
+        assert_eq!(setlym_of("2026-11-30T15:59:59Z"), Some("202611".to_string()));
+        assert_eq!(setlym_of("30/11/2026"), None);
+        let t = insurance_clearing_transfer("CLR1", "H1", Fen::yuan(90));
+        let back = insurance_clearing_withdrawal("CLR1", "H1", Fen::yuan(90));
+        assert_eq!((t.debit_account.as_str(), back.credit_account.as_str()), ("hospital:H1", "hospital:H1"));
+        assert_eq!(t.credit_account, back.debit_account);
+        assert_ne!(t.id, back.id);
     }
 
     #[test]

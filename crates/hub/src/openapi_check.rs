@@ -137,6 +137,8 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
         ("get /api/v1/invoices", "InvoiceList"),
         ("post /api/v1/reconciliations", "ReconciliationView"),
         ("post /api/v1/clearings", "ClearingView"),
+        ("post /api/v1/clearings/insurance", "InsuranceClearingMonthView"),
+        ("post /api/v1/clearings/insurance/{id}/withdraw", "InsuranceClearingView"),
         ("get /api/v1/hospitals/{code}/statements/{date}", "HospitalStatementView"),
         ("get /api/v1/operator/hospitals/{code}/statements/{date}", "HospitalStatementView"),
     ];

@@ -164,3 +164,97 @@ async fn operators_clear_over_the_api_and_hospitals_may_not() {
     assert_eq!(cleared.body["payouts"][0]["state"], "paid");
     h.sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+/// This month in China time, `YYYY-MM`.
+fn this_month() -> String {
+    let t = time::OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(8, 0, 0).expect("offset"));
+    format!("{:04}-{:02}", t.year(), t.month() as u8)
+}
+
+/// The fund's and personal accounts' shares of the visits, from the hub's own view of them.
+async fn insurance_share(h: &Hospital, visits: &[&str]) -> i64 {
+    let mut total = 0;
+    for id in visits {
+        let v = h.his.get(&format!("/api/v1/visits/{id}")).await.expect("hub");
+        let s = &v.body["settlement"];
+        total += s["fund_fen"].as_i64().expect("fund") + s["personal_account_fen"].as_i64().expect("acct");
+    }
+    total
+}
+
+async fn insurance_paid_in_ledger(h: &Hospital) -> Fen {
+    let report = h.sys.app.store.ledger_report().await.expect("ledger");
+    report.accounts.get(&format!("hospital_paid:{}:insurance", h.code)).map(|a| a.net_posted()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_months_insurance_shares_are_applied_for_once_and_may_be_withdrawn_and_applied_again() {
+    let h = hospital_with(None).await;
+    let (a, _) = h.visit(1).await;
+    let (b, _) = h.visit(2).await;
+    let share = insurance_share(&h, &[&a, &b]).await;
+    assert!(share > 0, "the fund paid part of the visits");
+    let month = this_month();
+
+    let view = h.sys.app.clear_insurance_month(&month).await.expect("the month clears");
+    assert_eq!(view.applications.len(), 1, "one hospital, one clearing type: {view:?}");
+    let app = &view.applications[0];
+    assert_eq!((app.state.as_str(), app.psntime, app.clr_type.as_str()), ("applied", 2, "11"), "{app:?}");
+    assert_eq!(view.applied_fen, share);
+    assert_eq!(insurance_paid_in_ledger(&h).await, Fen(share));
+    let again = h.sys.app.clear_insurance_month(&month).await.expect("again");
+    assert_eq!(again.applications[0].clr_appy_evt_id, app.clr_appy_evt_id, "never applied twice");
+    assert_eq!(insurance_paid_in_ledger(&h).await, Fen(share));
+
+    let withdrawn = h.sys.app.withdraw_insurance_clearing(&app.id).await.expect("withdrawn");
+    assert_eq!(withdrawn.state, "withdrawn");
+    assert_eq!(insurance_paid_in_ledger(&h).await, Fen::ZERO, "the transfer is reversed");
+    let refused = h.sys.app.withdraw_insurance_clearing(&app.id).await.expect_err("withdrawn once");
+    assert_eq!(refused.code(), "not_withdrawable");
+
+    let reapplied = h.sys.app.clear_insurance_month(&month).await.expect("applied again");
+    assert_eq!(reapplied.applications[0].state, "applied");
+    assert_ne!(reapplied.applications[0].clr_appy_evt_id, app.clr_appy_evt_id, "a new application");
+    assert_eq!(insurance_paid_in_ledger(&h).await, Fen(share));
+    assert!(h.sys.app.store.ledger_report().await.expect("ledger").balanced);
+    h.sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_month_the_center_settled_differently_is_refused_with_its_totals_and_a_lost_answer_is_asked_again() {
+    let (mut opts, _dir) = common::fresh_options("clearing-lost").await;
+    opts.manual_recovery = true;
+    opts.insurance_faults = Some(Arc::new(FaultPlan::scripted(vec![Rule { step: "3203".into(), nth: 1, fault: Fault::LoseReply }])));
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let agreement = operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": BANK})).await.expect("hub");
+    assert!(agreement.ok(), "{agreement:?}");
+    let h = Hospital {
+        his: HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key),
+        code: sys.credentials.hospitals[0].code.clone(),
+        sys,
+        _dir,
+    };
+    h.visit(1).await;
+    let month = this_month();
+
+    // The answer is lost: the application waits, and the next run asks under the same msgid.
+    let lost = h.sys.app.clear_insurance_month(&month).await.expect("the month runs");
+    assert_eq!(lost.applications[0].state, "applying", "{lost:?}");
+    assert_eq!(insurance_paid_in_ledger(&h).await, Fen::ZERO);
+    let applied = h.sys.app.clear_insurance_month(&month).await.expect("the month runs again");
+    assert_eq!(applied.applications[0].state, "applied", "the center's one application, replayed: {applied:?}");
+
+    // Withdrawn, then the hub's records drift a fen from the center's: the center refuses.
+    h.sys.app.withdraw_insurance_clearing(&applied.applications[0].id).await.expect("withdrawn");
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&h.sys.database_url).await.expect("hub database");
+    sqlx::query("UPDATE settlements SET fund_fen = fund_fen + 1").execute(&pool).await.expect("drift");
+    pool.close().await;
+    let refused = h.sys.app.clear_insurance_month(&month).await.expect("the month runs");
+    let a = &refused.applications[0];
+    assert_eq!(a.state, "refused", "{a:?}");
+    assert!(a.note.as_deref().unwrap_or_default().contains("中心 1 人次"), "the center names its own totals: {a:?}");
+    assert_eq!(insurance_paid_in_ledger(&h).await, Fen::ZERO);
+    h.sys.shutdown(std::time::Duration::from_secs(5)).await;
+}

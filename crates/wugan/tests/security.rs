@@ -46,6 +46,8 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/exceptions/{id}/retry", Operator),
     ("POST", "/api/v1/reconciliations", Operator),
     ("POST", "/api/v1/clearings", Operator),
+    ("POST", "/api/v1/clearings/insurance", Operator),
+    ("POST", "/api/v1/clearings/insurance/{id}/withdraw", Operator),
     ("GET", "/api/v1/hospitals/{code}/statements/{date}", Hospital),
     ("GET", "/api/v1/operator/hospitals/{code}/statements/{date}", Operator),
     ("GET", "/metrics", Scraper),

@@ -151,6 +151,10 @@ pub mod accounts {
     pub fn hospital_paid(hospital_code: &str, bank_code: &str) -> String {
         format!("hospital_paid:{hospital_code}:bank:{bank_code}")
     }
+    /// What the insurance side has settled with a hospital by monthly clearing (3203).
+    pub fn hospital_paid_by_insurance(hospital_code: &str) -> String {
+        format!("hospital_paid:{hospital_code}:insurance")
+    }
     /// What patients still owe a hospital (unpaid bills), hospital side.
     pub fn hospital_unpaid(hospital_code: &str) -> String {
         format!("hospital_unpaid:{hospital_code}")

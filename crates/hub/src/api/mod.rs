@@ -100,6 +100,8 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/exceptions/{id}/retry", Operator, no_body, retry_exception),
         Route::new(M::POST, "/api/v1/reconciliations", Operator, command, reconcile),
         Route::new(M::POST, "/api/v1/clearings", Operator, command, clear_day),
+        Route::new(M::POST, "/api/v1/clearings/insurance", Operator, command, clear_insurance_month),
+        Route::new(M::POST, "/api/v1/clearings/insurance/{id}/withdraw", Operator, no_body, withdraw_insurance_clearing),
         Route::new(M::GET, "/api/v1/hospitals/{code}/statements/{date}", Hospital, no_body, hospital_statement),
         Route::new(M::GET, "/api/v1/operator/hospitals/{code}/statements/{date}", Operator, no_body, operator_hospital_statement),
         Route::new(M::GET, "/metrics", Scraper, no_body, metrics),
@@ -458,6 +460,27 @@ async fn clear_day(State(app): State<Arc<App>>, caller: Caller, headers: HeaderM
         app.clear_day(&request.date).await
     })
     .await
+}
+
+/// 清算申请 (3203): a month's applications to the insurance center.
+async fn clear_insurance_month(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
+    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/clearings/insurance", &body, || async {
+        let request: crate::app::InsuranceClearingRequest = parse_json(&body)?;
+        app.clear_insurance_month(&request.month).await
+    })
+    .await
+}
+
+/// 清算撤销 (3204).
+async fn withdraw_insurance_clearing(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let path = format!("/api/v1/clearings/insurance/{id}/withdraw");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.withdraw_insurance_clearing(&id).await }).await
 }
 
 /// A hospital's daily statement, its own only (another hospital's answers as unknown); JSON, or

@@ -151,6 +151,7 @@ pub fn command_schemas() -> Vec<(&'static str, serde_json::Value)> {
         one::<LimitRequest>("post /api/v1/agreements/{id}/limit-requests"),
         one::<super::ReconcileRequest>("post /api/v1/reconciliations"),
         one::<super::ClearingRequest>("post /api/v1/clearings"),
+        one::<super::InsuranceClearingRequest>("post /api/v1/clearings/insurance"),
     ]
 }
 

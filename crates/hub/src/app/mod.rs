@@ -8,6 +8,7 @@ mod commands;
 mod credit;
 mod exceptions;
 mod hospital_statements;
+mod insurance_clearing;
 mod invoice_keys;
 pub mod invoices;
 mod operator_views;
@@ -20,6 +21,7 @@ mod visits;
 pub use clearing::{ClearingRequest, ClearingView, PayoutView};
 pub use commands::*;
 pub use hospital_statements::{HospitalStatementLine, HospitalStatementView};
+pub use insurance_clearing::{InsuranceClearingMonthView, InsuranceClearingRequest, InsuranceClearingView};
 pub use operator_views::{AttemptView, JournalQuery, JournalView, OperatorFeeLineView, OperatorVisitView};
 pub use reconciliation::{
     business_day, BanksReconciliation, PartnerReconciliation, ReconcileRequest, ReconciliationExceptionView, ReconciliationView,

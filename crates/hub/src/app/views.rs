@@ -350,6 +350,8 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<super::ReconciliationView>(),
         one::<super::ClearingView>(),
         one::<super::PayoutView>(),
+        one::<super::InsuranceClearingMonthView>(),
+        one::<super::InsuranceClearingView>(),
         one::<super::PartnerReconciliation>(),
         one::<super::BanksReconciliation>(),
         one::<super::ReconciliationExceptionView>(),

@@ -10,8 +10,10 @@ mod agreements;
 mod api_keys;
 mod invoices;
 pub use invoices::{InvoiceDue, InvoiceNumbering, InvoiceRow};
+mod insurance_clearings;
 mod journal;
 mod operator_reads;
+pub use insurance_clearings::InsuranceClearingRow;
 mod payouts;
 pub use payouts::PayoutRow;
 mod reconciliation;
@@ -48,6 +50,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "invoices", include_str!("../../migrations/0009_invoices.sql")),
     (10, "reconciliation", include_str!("../../migrations/0010_reconciliation.sql")),
     (15, "payouts", include_str!("../../migrations/0015_payouts.sql")),
+    (16, "insurance_clearings", include_str!("../../migrations/0016_insurance_clearings.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
