@@ -105,13 +105,40 @@ pub struct SimulatedReconciliation {
     pub hospitals: wugan_hub::app::PartnerReconciliation,
     /// Differences the second run, after the final recovery, still finds (must be 0).
     pub left_after_recovery: u64,
+    /// Runs at each crash, after the restart and before the hub's recovery pass: what the faults
+    /// left in doubt shows up there as differences, and is resolved there (a status query, or the
+    /// hub's own in-doubt settlement resumed).
+    pub at_crashes: CrashReconciliation,
+}
+
+/// The reconciliation runs made at the simulation's crashes, summed.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CrashReconciliation {
+    pub runs: u64,
+    /// Differences found, every partner.
+    pub mismatches: u64,
+    /// Of those, resolved by that run.
+    pub resolved: u64,
+    /// Of those, left for an operator by that run (the final runs say what is still left).
+    pub exceptions: u64,
+}
+
+impl CrashReconciliation {
+    pub fn add(&mut self, view: &wugan_hub::app::ReconciliationView) {
+        self.runs += 1;
+        for p in [&view.insurance, &view.banks.total, &view.hospitals] {
+            self.mismatches += p.mismatches;
+            self.resolved += p.resolved;
+            self.exceptions += p.exceptions;
+        }
+    }
 }
 
 impl SimulatedReconciliation {
     /// The first run; `left_after_recovery` is set from the second.
     pub fn of(view: &wugan_hub::app::ReconciliationView) -> SimulatedReconciliation {
         let (insurance, hospitals) = (view.insurance.clone(), view.hospitals.clone());
-        SimulatedReconciliation { insurance, banks: view.banks.total.clone(), hospitals, left_after_recovery: 0 }
+        SimulatedReconciliation { insurance, banks: view.banks.total.clone(), hospitals, ..Default::default() }
     }
 
     /// Differences a run found, whatever became of them.

@@ -295,7 +295,9 @@ async fn simulate_in(dir: &Path, opts: &SimulateOptions, started: Instant) -> an
     run_visits(&mut sim, opts, visits, &mut report).await?;
     let today = crate::reconcile::today(&sim.sys.app);
     let first = sim.sys.app.reconcile_day(&today, &|_| {}).await.map_err(|e| anyhow::anyhow!("reconciliation: {e:?}"))?;
-    report.reconciliation = crate::reconcile::SimulatedReconciliation::of(&first);
+    let at_crashes = std::mem::take(&mut report.reconciliation.at_crashes);
+    report.reconciliation =
+        crate::reconcile::SimulatedReconciliation { at_crashes, ..crate::reconcile::SimulatedReconciliation::of(&first) };
     report.recovered += finish(&sim.sys).await?;
     let last = sim.sys.app.reconcile_day(&today, &|_| {}).await.map_err(|e| anyhow::anyhow!("reconciliation: {e:?}"))?;
     report.reconciliation.left_after_recovery = crate::reconcile::SimulatedReconciliation::mismatches_of(&last);
@@ -363,7 +365,7 @@ async fn run_visits(sim: &mut Simulation, opts: &SimulateOptions, mut queue: Vec
         crate::progress::advance_to(&bar, finished as u64);
         let work_left = !queue.is_empty() || !active.is_empty();
         if let Some(k) = every.filter(|k| work_left && report.steps / k > report.crashes) {
-            report.recovered += crash(sim).await?;
+            report.recovered += crash(sim, report).await?;
             report.crashes = report.steps / k;
         }
     }
@@ -409,10 +411,15 @@ async fn round(his: &Arc<HisClient>, active: &[Visit], patients: &[Patient]) -> 
 /// The hub stops at once and starts again on the same database, as after a crash: no call is in
 /// flight, but settlements whose last partner reply was lost or refused are left mid-saga. The
 /// hospital's system sends those calls again, with the same keys, after the restart's recovery.
-async fn crash(sim: &mut Simulation) -> anyhow::Result<usize> {
+/// Before that recovery the day is reconciled, so that what the faults left in doubt shows up as
+/// differences and is resolved by the reconciliation itself.
+async fn crash(sim: &mut Simulation, report: &mut Report) -> anyhow::Result<usize> {
     sim.sys.stop();
     sim.sys = system::start(&sim.sys_opts).await?;
     sim.his = Arc::new(HisClient::new(&sim.sys.hub_url, &sim.sys.credentials.hospitals[0].api_key));
+    let today = crate::reconcile::today(&sim.sys.app);
+    let run = sim.sys.app.reconcile_day(&today, &|_| {}).await.map_err(|e| anyhow::anyhow!("reconciliation: {e:?}"))?;
+    report.reconciliation.at_crashes.add(&run);
     Ok(recover(&sim.sys).await)
 }
 
@@ -613,7 +620,8 @@ pub async fn main(opts: SimulateOptions, as_json: bool) -> anyhow::Result<()> {
         }
         let c = &r.reconciliation;
         println!(
-            "reconciliation: insurance {}/{} matched, banks {}/{}, hospitals {}/{}; {} resolved, {} left after recovery",
+            "reconciliation: insurance {}/{} matched, banks {}/{}, hospitals {}/{}; {} resolved, {} left after recovery; \
+             at the {} crashes: {} differences found, {} resolved there",
             c.insurance.matched,
             c.insurance.records,
             c.banks.matched,
@@ -621,7 +629,10 @@ pub async fn main(opts: SimulateOptions, as_json: bool) -> anyhow::Result<()> {
             c.hospitals.matched,
             c.hospitals.records,
             c.insurance.resolved + c.banks.resolved + c.hospitals.resolved,
-            c.left_after_recovery
+            c.left_after_recovery,
+            c.at_crashes.runs,
+            c.at_crashes.mismatches,
+            c.at_crashes.resolved
         );
     }
     let left = r.reconciliation.left_after_recovery as usize;
