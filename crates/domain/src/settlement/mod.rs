@@ -2,6 +2,8 @@
 //! outcome posts. Pure: the hub's orchestrator does the I/O and asks this module what comes next
 //! and what to write.
 
+pub mod cash_only;
+pub mod fund_pay;
 pub mod saga;
 
 use crate::ledger::{Transfer, TransferKind};
@@ -159,6 +161,11 @@ pub mod accounts {
     /// patient. Credited like `hospital`, so that received + unpaid + written off = medfee.
     pub fn hospital_writeoff(hospital_code: &str) -> String {
         format!("hospital_writeoff:{hospital_code}")
+    }
+    /// Insurance paid to the hospital outside the hub (the hospital settled insurance itself: the
+    /// cash-only settlement type).
+    pub fn insurance_outside(hospital_code: &str) -> String {
+        format!("insurance_outside:{hospital_code}")
     }
     /// The hospital's own funds that bear its write-offs (the debit side of `hospital_writeoff`).
     pub fn hospital_burden(hospital_code: &str) -> String {
