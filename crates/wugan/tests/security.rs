@@ -38,6 +38,8 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/visits/{id}/pre-settlement", Hospital),
     ("POST", "/api/v1/visits/{id}/settlement", Hospital),
     ("POST", "/api/v1/visits/{id}/settlement/cancel", Hospital),
+    ("POST", "/api/v1/cash-settlements", Hospital),
+    ("POST", "/api/v1/visits/{id}/cash-settlement/cancel", Hospital),
     ("GET", "/api/v1/ledger", Operator),
     ("GET", "/api/v1/ledger/journal", Operator),
     ("GET", "/api/v1/operator/visits/{id}", Operator),

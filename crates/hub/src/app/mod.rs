@@ -3,10 +3,12 @@
 //! records everything in the store; the money rules themselves live in `wugan_domain`.
 
 mod agreements;
+mod cash_only;
 mod commands;
 mod credit;
 mod exceptions;
 mod hospital_statements;
+mod institution;
 mod invoice_keys;
 pub mod invoices;
 mod operator_views;
@@ -16,6 +18,7 @@ mod settlement;
 mod views;
 mod visits;
 
+pub use cash_only::{CashCancelRequest, CashSettleRequest};
 pub use commands::*;
 pub use hospital_statements::{HospitalStatementLine, HospitalStatementView};
 pub use operator_views::{AttemptView, JournalQuery, JournalView, OperatorFeeLineView, OperatorVisitView};
@@ -84,11 +87,11 @@ fn new_id(prefix: &str) -> String {
 
 /// The hub's own identity in envelopes it sends without a hospital (signing up a patient).
 fn hub_institution() -> Institution {
-    Institution { fixmedins_code: crate::insurance_client::HUB_FIXMEDINS_CODE.into(), fixmedins_name: "wugan hub".into() }
-}
-
-fn hospital_institution(code: &str) -> Institution {
-    Institution { fixmedins_code: code.to_string(), fixmedins_name: code.to_string() }
+    Institution {
+        fixmedins_code: crate::insurance_client::HUB_FIXMEDINS_CODE.into(),
+        fixmedins_name: "wugan hub".into(),
+        mdtrtarea_admvs: None,
+    }
 }
 
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), AppError> {

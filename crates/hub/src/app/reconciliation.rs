@@ -356,11 +356,11 @@ impl App {
     /// outcome is unknown, at most [`PARTNER_TRIES`] times: they read, or store a file nobody else
     /// names, so a repeat is harmless, and a day's run should not fail on one lost answer.
     async fn insurance_file_call(&self, infno: &str, hospital: &str, optins: &str, input: Value) -> Result<Value, AppError> {
-        let mut tries = 0;
+        let (mut tries, inst) = (0, self.institution(hospital).await?);
         loop {
             tries += 1;
             let msgid = self.msgid(hospital).await?;
-            match self.insurance.call(infno, &msgid, &hospital_institution(hospital), optins, input.clone()).await {
+            match self.insurance.call(infno, &msgid, &inst, optins, input.clone()).await {
                 Err(InsuranceError::Unreachable(_)) if tries < PARTNER_TRIES => continue,
                 result => return Ok(result?),
             }
@@ -516,7 +516,8 @@ impl App {
         let Some(r) = ours.iter().find(|r| r.setl_id == hub.key) else { return Err("no such record".into()) };
         let input = json!({"data": {"setl_id": r.setl_id, "mdtrt_id": r.row.mdtrt_id, "psn_no": r.row.psn_no}});
         let msgid = self.msgid(&r.row.hospital_code).await.map_err(|e| e.to_string())?;
-        match self.insurance.call("5203", &msgid, &hospital_institution(&r.row.hospital_code), &r.setl_optins, input).await {
+        let inst = self.institution(&r.row.hospital_code).await.map_err(|e| e.to_string())?;
+        match self.insurance.call("5203", &msgid, &inst, &r.setl_optins, input).await {
             Ok(_) => Ok("5203 finds the settlement at the center: listed under another day or bucket".into()),
             Err(e) => Err(format!("短款: the center does not know this settlement ({e}): re-query or open a case")),
         }

@@ -11,6 +11,8 @@ mod api_keys;
 mod invoices;
 pub use invoices::{InvoiceDue, InvoiceNumbering, InvoiceRow};
 mod journal;
+mod modes;
+pub use modes::{HospitalProfile, SettlementRecord};
 mod operator_reads;
 mod reconciliation;
 pub use operator_reads::{JournalEntry, MAX_JOURNAL_PAGE};
@@ -45,6 +47,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "ledger_balances_folded", include_str!("../../migrations/0008_ledger_balances_folded.sql")),
     (9, "invoices", include_str!("../../migrations/0009_invoices.sql")),
     (10, "reconciliation", include_str!("../../migrations/0010_reconciliation.sql")),
+    (13, "deployment_modes", include_str!("../../migrations/0013_deployment_modes.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

@@ -1,0 +1,31 @@
+//! The HIS API of the deployment modes (issue 15): a cash-only settlement posted from the
+//! hospital's own platform's 2207 output, and its cancellation from the 2208 output.
+
+use super::*;
+
+pub(super) async fn settle_cash_only(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
+    let hospital = hospital_of(&caller);
+    let request = Keyed::new(&caller.scope(), &idempotency_key(&headers));
+    idempotent_keyed(&app, &caller, &headers, &Method::POST, "/api/v1/cash-settlements", &body, &request, || async {
+        let req: crate::app::CashSettleRequest = parse_json(&body)?;
+        app.settle_cash_only(&hospital, &req, &request).await
+    })
+    .await
+}
+
+pub(super) async fn cancel_cash_only(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/visits/{id}/cash-settlement/cancel");
+    let request = Keyed::new(&caller.scope(), &idempotency_key(&headers));
+    idempotent_keyed(&app, &caller, &headers, &Method::POST, &path, &body, &request, || async {
+        let req: crate::app::CashCancelRequest = parse_json(&body)?;
+        app.cancel_cash_only(&hospital, &id, &req, &request).await
+    })
+    .await
+}
