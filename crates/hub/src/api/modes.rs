@@ -24,6 +24,8 @@ pub(super) async fn cancel_cash_only(
     let path = format!("/api/v1/visits/{id}/cash-settlement/cancel");
     let request = Keyed::new(&caller.scope(), &idempotency_key(&headers));
     idempotent_keyed(&app, &caller, &headers, &Method::POST, &path, &body, &request, || async {
+        // Another hospital's visit answers like a missing one, whatever the body.
+        app.visit(&hospital, &id).await?;
         let req: crate::app::CashCancelRequest = parse_json(&body)?;
         app.cancel_cash_only(&hospital, &id, &req, &request).await
     })

@@ -1,0 +1,126 @@
+//! Deployment modes (issue 15), end to end through the hub's HTTP API.
+//!
+//! A cash-only day: the hospital settles insurance with its own platform and posts the platform's
+//! 2207 output (in the shapes real platforms send: amounts as strings and numbers, null for a zero
+//! share, local fund codes, a hospital-borne part); the hub charges exactly the cash share, books
+//! the rest as paid outside and written off; a 2208 record refunds exactly what was charged; a
+//! partial refund is a cancellation and a smaller settlement.
+
+use serde_json::{json, Value};
+use wugan::his::{HisClient, Reply};
+use wugan::system;
+
+mod common;
+
+const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
+
+struct Day {
+    sys: system::System,
+    his: HisClient,
+    operator: HisClient,
+    hospital: String,
+    psn_no: String,
+    _dir: common::TempDir,
+}
+
+async fn signed_day() -> Day {
+    let (mut opts, dir) = common::fresh_options("modes").await;
+    opts.manual_recovery = true;
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    let hospital = sys.credentials.hospitals[0].code.clone();
+    let agreement =
+        operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.expect("hub");
+    assert!(agreement.ok(), "{agreement:?}");
+    let psn_no = agreement.body["psn_no"].as_str().expect("psn_no").to_string();
+    Day { sys, his, operator, hospital, psn_no, _dir: dir }
+}
+
+/// A platform's 2207 output as real ones write it.
+fn settled_output(psn_no: &str, setl_id: &str, amounts: [&str; 5]) -> Value {
+    let [medfee, fund, acct, cash, hosp] = amounts;
+    let hosp = if hosp == "0" { Value::Null } else { json!(hosp) };
+    json!({"setlinfo": {"setl_id": setl_id, "mdtrt_id": "440300M0001", "psn_no": psn_no, "psn_name": "张三", "insutype": 310,
+        "psn_type": "11", "insuplc_admdvs": "440300", "med_type": "11", "medfee_sumamt": medfee, "fund_pay_sumamt": fund,
+        "acct_pay": acct, "psn_cash_pay": cash, "hosp_part_amt": hosp, "psn_part_amt": "68.30", "balc": 1200.5},
+        "setldetail": [{"fund_pay_type": "310100", "fund_payamt": fund, "fund_pay_type_name": "职工基本医疗保险统筹基金"},
+                       {"fund_pay_type": "310201", "fund_payamt": acct}, {"fund_pay_type": "880100", "fund_payamt": "0.00"}]})
+}
+
+/// The platform's 2208 output for it: a new setl_id, every amount negated, `psn_part_amt: null`.
+fn cancelled_output(setl_id: &str, of: &str, amounts: [&str; 5]) -> Value {
+    let neg = |a: &str| if a == "0" { Value::Null } else { json!(format!("-{a}")) };
+    let [medfee, fund, acct, cash, hosp] = amounts;
+    json!({"setlinfo": {"setl_id": setl_id, "init_setl_id": of, "medfee_sumamt": neg(medfee), "fund_pay_sumamt": neg(fund),
+        "acct_pay": neg(acct), "psn_cash_pay": neg(cash), "hosp_part_amt": neg(hosp), "psn_part_amt": null}, "setldetail": []})
+}
+
+impl Day {
+    async fn post_settled(&self, key: &str, ipt_otp_no: &str, output: Value) -> Reply {
+        self.his.post_with_key("/api/v1/cash-settlements", key, &json!({"ipt_otp_no": ipt_otp_no, "output": output})).await.expect("hub")
+    }
+
+    async fn post_cancelled(&self, visit_id: &str, output: Value) -> Reply {
+        let path = format!("/api/v1/visits/{visit_id}/cash-settlement/cancel");
+        self.his.post_with_key(&path, &self.his.next_key(), &json!({"output": output})).await.expect("hub")
+    }
+
+    /// (received, unpaid, written off, paid outside the hub) for the hospital, from the ledger.
+    async fn books(&self) -> (i64, i64, i64, i64) {
+        let ledger = self.operator.get("/api/v1/ledger").await.expect("hub");
+        assert_eq!(ledger.body["balanced"], json!(true), "{ledger:?}");
+        let net = |account: &str| {
+            let a = &ledger.body["accounts"][account];
+            a["credits_posted"].as_i64().unwrap_or(0) - a["debits_posted"].as_i64().unwrap_or(0)
+        };
+        let h = &self.hospital;
+        (net(&format!("hospital:{h}")), net(&format!("hospital_unpaid:{h}")), net(&format!("hospital_writeoff:{h}")), -net(&format!("insurance_outside:{h}")))
+    }
+}
+
+#[tokio::test]
+async fn a_cash_only_day_settle_cancel_and_a_partial_refund() {
+    let day = signed_day().await;
+    let first = ["268.50", "150.20", "50.00", "58.30", "10.00"];
+
+    // Shares that do not add up are refused before anything is charged.
+    let wrong = settled_output(&day.psn_no, "440300G0000001", ["268.50", "150.20", "50.00", "58.31", "10.00"]);
+    let refused = day.post_settled(&day.his.next_key(), "MZ001", wrong).await;
+    assert_eq!((refused.status, refused.code()), (422, Some("bad_settlement_record")), "{refused:?}");
+
+    // The hospital's platform settled the visit: the hub charges exactly psn_cash_pay.
+    let key = day.his.next_key();
+    let settled = day.post_settled(&key, "MZ001", settled_output(&day.psn_no, "440300G0000001", first)).await;
+    assert!(settled.ok(), "{settled:?}");
+    assert_eq!(settled.body["state"], json!("settled"));
+    assert_eq!(settled.body["setl_id"], json!("440300G0000001"));
+    let fen = |f: &str| settled.fen(f);
+    assert_eq!([fen("medfee_fen"), fen("fund_fen"), fen("personal_account_fen"), fen("bank_fen"), fen("hospital_part_fen")], [26850, 15020, 5000, 5830, 1000]);
+    assert_eq!(day.books().await, (25850, 0, 1000, 20020), "received + unpaid + written off = medfee; fund and account paid outside");
+
+    // The same post again answers the same settlement; a second post of that setl_id is refused.
+    let again = day.post_settled(&key, "MZ001", settled_output(&day.psn_no, "440300G0000001", first)).await;
+    assert_eq!(again.body["id"], settled.body["id"], "{again:?}");
+    let twice = day.post_settled(&day.his.next_key(), "MZ002", settled_output(&day.psn_no, "440300G0000001", first)).await;
+    assert_eq!((twice.status, twice.code()), (409, Some("already_settled")), "{twice:?}");
+
+    // A 2208 record that does not reverse the settlement exactly is refused; the real one refunds.
+    let visit_id = settled.body["visit_id"].as_str().expect("visit").to_string();
+    let short = cancelled_output("440300G0000002", "440300G0000001", ["268.50", "150.20", "50.00", "50.00", "10.00"]);
+    let refused = day.post_cancelled(&visit_id, short).await;
+    assert_eq!((refused.status, refused.code()), (422, Some("bad_settlement_record")), "{refused:?}");
+    let same_id = cancelled_output("440300G0000001", "440300G0000001", first);
+    assert_eq!(day.post_cancelled(&visit_id, same_id).await.code(), Some("bad_settlement_record"), "a cancellation has a new setl_id");
+    let cancelled = day.post_cancelled(&visit_id, cancelled_output("440300G0000002", "440300G0000001", first)).await;
+    assert_eq!(cancelled.body["state"], json!("cancelled"), "{cancelled:?}");
+    assert_eq!(day.books().await, (0, 0, 0, 0), "everything reversed, the write-off too");
+
+    // Partial refund: the patient returns part of the medicine; the platform settles the rest anew.
+    let rest = ["100.00", "60.00", "0", "40.00", "0"];
+    let resettled = day.post_settled(&day.his.next_key(), "MZ001", settled_output(&day.psn_no, "440300G0000003", rest)).await;
+    assert_eq!(resettled.body["state"], json!("settled"), "{resettled:?}");
+    assert_eq!(resettled.body["visit_id"], json!(visit_id), "the same visit, a new attempt");
+    assert_eq!(day.books().await, (10000, 0, 0, 6000));
+    day.sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
