@@ -14,6 +14,12 @@ mod common;
 
 const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
 
+/// Today in China time, the business day the visits fall on.
+fn today() -> String {
+    let t = time::OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(8, 0, 0).expect("offset"));
+    format!("{:04}-{:02}-{:02}", t.year(), t.month() as u8, t.day())
+}
+
 struct Day {
     sys: system::System,
     his: HisClient,
@@ -75,7 +81,12 @@ impl Day {
             a["credits_posted"].as_i64().unwrap_or(0) - a["debits_posted"].as_i64().unwrap_or(0)
         };
         let h = &self.hospital;
-        (net(&format!("hospital:{h}")), net(&format!("hospital_unpaid:{h}")), net(&format!("hospital_writeoff:{h}")), -net(&format!("insurance_outside:{h}")))
+        (
+            net(&format!("hospital:{h}")),
+            net(&format!("hospital_unpaid:{h}")),
+            net(&format!("hospital_writeoff:{h}")),
+            -net(&format!("insurance_outside:{h}")),
+        )
     }
 }
 
@@ -96,7 +107,10 @@ async fn a_cash_only_day_settle_cancel_and_a_partial_refund() {
     assert_eq!(settled.body["state"], json!("settled"));
     assert_eq!(settled.body["setl_id"], json!("440300G0000001"));
     let fen = |f: &str| settled.fen(f);
-    assert_eq!([fen("medfee_fen"), fen("fund_fen"), fen("personal_account_fen"), fen("bank_fen"), fen("hospital_part_fen")], [26850, 15020, 5000, 5830, 1000]);
+    assert_eq!(
+        [fen("medfee_fen"), fen("fund_fen"), fen("personal_account_fen"), fen("bank_fen"), fen("hospital_part_fen")],
+        [26850, 15020, 5000, 5830, 1000]
+    );
     assert_eq!(day.books().await, (25850, 0, 1000, 20020), "received + unpaid + written off = medfee; fund and account paid outside");
 
     // The same post again answers the same settlement; a second post of that setl_id is refused.
@@ -122,5 +136,11 @@ async fn a_cash_only_day_settle_cancel_and_a_partial_refund() {
     assert_eq!(resettled.body["state"], json!("settled"), "{resettled:?}");
     assert_eq!(resettled.body["visit_id"], json!(visit_id), "the same visit, a new attempt");
     assert_eq!(day.books().await, (10000, 0, 0, 6000));
+
+    // Reconciliation knows the hospital settled insurance: nothing of it is the center's (no
+    // hub-only records there), while the bank's captures and refund are matched as usual.
+    let view = serde_json::to_value(day.sys.app.reconcile_day(&today(), &|_| {}).await.expect("the day reconciles")).expect("json");
+    assert_eq!((view["insurance"]["records"].as_u64(), view["insurance"]["mismatches"].as_u64()), (Some(0), Some(0)), "{view}");
+    assert_eq!(view["banks"]["mismatches"].as_u64(), Some(0), "{view}");
     day.sys.shutdown(std::time::Duration::from_secs(5)).await;
 }

@@ -292,7 +292,12 @@ type Bucket = (String, String, String, &'static str, bool);
 const OUTPATIENT_CLR_TYPE: &str = "11";
 
 /// A settlement the center answered with a `setl_id`, created within the hub's range of the day.
+/// A cash-only one is not the center's: the hospital settled it with its own platform, so only
+/// the bank's side of it is reconciled here.
 fn insurance_record(row: &ReconSettlement, day: Day) -> Option<InsuranceRecord<'_>> {
+    if row.setl_type == "CASH" {
+        return None;
+    }
     let setl_id = row.setl_id.clone()?;
     let at_unix_s = unix_of_stored(&row.created_at)?;
     let (from, to) = day.hub_range_unix_s();
