@@ -255,6 +255,29 @@ impl InsuranceClient {
         Ok(reply.get("output").cloned().unwrap_or(Value::Null))
     }
 
+    /// Forwards an envelope an HIS wrote, byte for byte (its msgid, sign_no, cainfo kept), signed
+    /// at the gateway as `fixmedins_code`; returns the platform's reply as it came (HTTP status and
+    /// body). `Unreachable`: no answer, or a 5xx, so the outcome is unknown.
+    pub async fn forward(&self, infno: &str, fixmedins_code: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), InsuranceError> {
+        let call = self.metrics.call(INSURANCE_PARTNER, infno);
+        let result = self.forward_once(fixmedins_code, body).await;
+        call.finish(match &result {
+            Ok(_) => CallResult::Done,
+            Err(_) => CallResult::Unknown,
+        });
+        result
+    }
+
+    async fn forward_once(&self, fixmedins_code: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), InsuranceError> {
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let headers = self.gateway_headers(fixmedins_code, &body)?;
+        let response = self.wire.send(reqwest::Method::POST, &self.url, &headers, body).await.map_err(InsuranceError::Unreachable)?;
+        if response.status >= 500 {
+            return Err(InsuranceError::Unreachable(format!("HTTP {}", response.status)));
+        }
+        Ok((response.status, response.body.to_vec()))
+    }
+
     /// 1101: who is this person and how are they insured.
     pub async fn person_info(&self, msgid: &str, inst: &Institution, cert_type: &str, cert_no: &str) -> Result<PersonInfo, InsuranceError> {
         let input = json!({"data": {"mdtrt_cert_type": cert_type, "mdtrt_cert_no": cert_no, "card_sn": "", "begntime": "",

@@ -9,6 +9,7 @@ pub mod data_dir;
 pub mod demo;
 pub mod faults;
 pub mod his;
+pub mod hospital;
 pub mod invoice;
 pub mod keys;
 pub mod lock;

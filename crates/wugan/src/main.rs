@@ -176,6 +176,12 @@ enum Command {
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data", global = true)]
         data_dir: PathBuf,
     },
+    /// Hospitals: `add` registers one and prints its HIS API key and its drop-in
+    /// national-interface prefix (`/ni/<token>`), once.
+    Hospital {
+        #[command(subcommand)]
+        command: HospitalArgs,
+    },
     /// Electronic invoices: `verify` checks one offline (JSON, PDF or QR text) with the root public key.
     Invoice {
         #[command(subcommand)]
@@ -206,6 +212,29 @@ enum Command {
     },
     /// Apply the hub's database migrations and exit.
     Migrate {
+        #[arg(long, env = "WUGAN_DATABASE_URL")]
+        database_url: Option<String>,
+        #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum HospitalArgs {
+    Add {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// ALL (the hub settles insurance and charges the cash share), CASH (the hospital settles
+        /// insurance itself; the hub charges the cash share) or HI (insurance only).
+        #[arg(long, default_value = "ALL")]
+        setl_type: String,
+        /// 就医地医保区划 for this hospital's envelopes (default: the hub's region).
+        #[arg(long)]
+        mdtrtarea_admvs: Option<String>,
+        #[arg(long)]
+        json: bool,
         #[arg(long, env = "WUGAN_DATABASE_URL")]
         database_url: Option<String>,
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
@@ -655,6 +684,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = wugan_hub::store::Store::connect(&url).await.context("cannot open the hub's database")?;
             store.migrate().await?;
             print!("{}", wugan::keys::run(&store, command.command()?).await?);
+            Ok(())
+        }
+        Command::Hospital { command: HospitalArgs::Add { code, name, setl_type, mdtrtarea_admvs, json, database_url, data_dir } } => {
+            let setl_type = wugan_domain::settlement::cash_only::SetlType::parse(&setl_type)
+                .with_context(|| format!("--setl-type {setl_type}: ALL, CASH or HI"))?;
+            std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+            let url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("hub.db").display()));
+            let store = wugan_hub::store::Store::connect(&url).await.context("cannot open the hub's database")?;
+            store.migrate().await?;
+            let mode = wugan::hospital::HospitalMode { setl_type, mdtrtarea_admvs };
+            print!("{}", wugan::hospital::add(&store, &code, &name, &mode, json).await?);
             Ok(())
         }
         Command::Invoice { command: InvoiceArgs::Verify { trust, qr, file, data_dir } } => {

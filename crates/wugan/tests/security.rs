@@ -40,6 +40,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/visits/{id}/settlement/cancel", Hospital),
     ("POST", "/api/v1/cash-settlements", Hospital),
     ("POST", "/api/v1/visits/{id}/cash-settlement/cancel", Hospital),
+    ("POST", "/ni/{token}/fsi/api/rsfComIfsService/callService", Public),
     ("GET", "/api/v1/ledger", Operator),
     ("GET", "/api/v1/ledger/journal", Operator),
     ("GET", "/api/v1/operator/visits/{id}", Operator),

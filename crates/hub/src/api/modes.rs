@@ -31,3 +31,17 @@ pub(super) async fn cancel_cash_only(
     })
     .await
 }
+
+/// The drop-in national-interface endpoint: the HIS's own envelope under its secret prefix,
+/// answered in the national shape (never an HTTP error of the hub's).
+pub(super) async fn national_call(State(app): State<Arc<App>>, Path(token): Path<String>, body: Bytes) -> Response {
+    use crate::app::national_interface::NationalAnswer;
+    let json = [("content-type", "application/json")];
+    match app.national_call(&token, &body).await {
+        NationalAnswer::AsItCame { status, body } => {
+            let status = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
+            (status, json, body).into_response()
+        }
+        NationalAnswer::Written(value) => (json, value.to_string()).into_response(),
+    }
+}
