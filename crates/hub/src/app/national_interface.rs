@@ -157,7 +157,9 @@ impl App {
                 let reply = json!({"infcode": 0, "err_msg": "", "warn_msg": "", "output": output});
                 NationalAnswer::Written(self.with_payment(hospital, "2207", envelope, reply).await)
             }
-            _ => unreachable(format!("the insurance platform did not answer ({why}) and has no settlement of this visit; resend the same message")),
+            _ => unreachable(format!(
+                "the insurance platform did not answer ({why}) and has no settlement of this visit; resend the same message"
+            )),
         }
     }
 }
