@@ -298,6 +298,10 @@ enum InsuranceCommand {
         /// Shenzhen set with the Guangzhou example schemes for insured-elsewhere persons.
         #[arg(long)]
         policy: Option<String>,
+        /// A sandbox any region can use: regions with no parameter set of their own are served by
+        /// this region's (example numbers), instead of refusing every settlement.
+        #[arg(long)]
+        default_region: Option<String>,
         /// Folder of the center's journal (insurance.db), replayed at start so that a restart
         /// forgets nothing; the same default as `wugan serve`, whose built-in center keeps it there.
         #[arg(long, default_value = "data")]
@@ -559,7 +563,9 @@ async fn main() {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args.resolve()?).await,
-        Command::Insurance { command: InsuranceCommand::Serve { listen, persons, admdvs, policy, data_dir, in_memory, faults } } => {
+        Command::Insurance {
+            command: InsuranceCommand::Serve { listen, persons, admdvs, policy, default_region, data_dir, in_memory, faults },
+        } => {
             let persons = match persons {
                 Some(path) => wugan_insurance::load_persons_jsonl(&path)?,
                 None => wugan_insurance::sample_persons(),
@@ -567,6 +573,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let policy = match policy {
                 Some(name) => wugan::adjudicate::load_policy(&name)?,
                 None => wugan_insurance::default_policy(),
+            };
+            let policy = match default_region {
+                Some(region) => policy.with_default_region(&region)?,
+                None => policy,
             };
             let config = wugan_insurance::InsuranceConfig { admdvs, policy, persons };
             let gateway = insurance_gateway(&data_dir)?;
