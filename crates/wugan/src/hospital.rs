@@ -1,6 +1,8 @@
 //! `wugan hospital add`: registers a hospital on the hub's database (the record the API and the
 //! console use) and prints, once, its HIS API key and its drop-in national-interface prefix.
 
+use anyhow::Context;
+use std::path::PathBuf;
 use wugan_domain::settlement::cash_only::SetlType;
 use wugan_hub::store::Store;
 
@@ -32,4 +34,32 @@ pub async fn add(store: &Store, code: &str, name: &str, mode: &HospitalMode, jso
         registration.api_key,
         registration.national_interface_prefix
     ))
+}
+
+/// Where the hub's database is: a URL, or the data folder's hub.db (created if new).
+pub struct Place {
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+}
+
+/// `wugan hospital add` on the database at `place`.
+pub async fn add_on(
+    place: &Place,
+    code: &str,
+    name: &str,
+    setl_type: &str,
+    mdtrtarea_admvs: Option<String>,
+    json: bool,
+) -> anyhow::Result<String> {
+    let setl_type = SetlType::parse(setl_type).with_context(|| format!("--setl-type {setl_type}: ALL, CASH or HI"))?;
+    let url = match &place.database_url {
+        Some(url) => url.clone(),
+        None => {
+            std::fs::create_dir_all(&place.data_dir).with_context(|| format!("cannot create {}", place.data_dir.display()))?;
+            format!("sqlite://{}?mode=rwc", place.data_dir.join("hub.db").display())
+        }
+    };
+    let store = Store::connect(&url).await.context("cannot open the hub's database")?;
+    store.migrate().await?;
+    add(&store, code, name, &HospitalMode { setl_type, mdtrtarea_admvs }, json).await
 }

@@ -3,6 +3,7 @@
 
 pub mod adjudicate;
 pub mod backup;
+pub mod banks;
 pub mod bench;
 pub mod crashloop;
 pub mod data_dir;

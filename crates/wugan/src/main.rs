@@ -438,6 +438,10 @@ struct ServeArgs {
     /// (default false: an operator's key, like every operator route).
     #[arg(long, env = "WUGAN_METRICS_FROM_LOOPBACK")]
     metrics_from_loopback: Option<bool>,
+    /// Further banks, from the config file only: `[{bank_code, url, key_id, secret,
+    /// callback_secret}]`; each agreement is routed to its own bank.
+    #[arg(skip)]
+    banks: Vec<wugan::banks::BankConfig>,
     /// A JSON file with any of these options (snake_case keys); flags and environment win.
     #[arg(long, env = "WUGAN_CONFIG")]
     #[serde(skip)]
@@ -464,6 +468,7 @@ impl ServeArgs {
             opts.bank_code = code;
         }
         opts.bank_key_id = self.bank_key_id.or(file.bank_key_id);
+        opts.extra_banks = file.banks.into_iter().map(Into::into).collect();
         opts.bank_secret = std::env::var("WUGAN_BANK_SECRET").ok().filter(|s| !s.is_empty()).or(file.bank_secret);
         // An external bank's callback secret and an external insurance center's gateway
         // credentials: from the environment only, like every secret.
@@ -697,14 +702,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Hospital { command: HospitalArgs::Add { code, name, setl_type, mdtrtarea_admvs, json, database_url, data_dir } } => {
-            let setl_type = wugan_domain::settlement::cash_only::SetlType::parse(&setl_type)
-                .with_context(|| format!("--setl-type {setl_type}: ALL, CASH or HI"))?;
-            std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
-            let url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("hub.db").display()));
-            let store = wugan_hub::store::Store::connect(&url).await.context("cannot open the hub's database")?;
-            store.migrate().await?;
-            let mode = wugan::hospital::HospitalMode { setl_type, mdtrtarea_admvs };
-            print!("{}", wugan::hospital::add(&store, &code, &name, &mode, json).await?);
+            let place = wugan::hospital::Place { database_url, data_dir };
+            print!("{}", wugan::hospital::add_on(&place, &code, &name, &setl_type, mdtrtarea_admvs, json).await?);
             Ok(())
         }
         Command::Invoice { command: InvoiceArgs::Verify { trust, qr, file, data_dir } } => {

@@ -144,3 +144,86 @@ async fn a_cash_only_day_settle_cancel_and_a_partial_refund() {
     assert_eq!(view["banks"]["mismatches"].as_u64(), Some(0), "{view}");
     day.sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+/// A bank's address that can be switched off: while down, every request is answered 503, as a
+/// bank in trouble (or a load balancer before a dead one) answers.
+fn switchable(target: String, up: std::sync::Arc<std::sync::atomic::AtomicBool>) -> axum::Router {
+    let http = reqwest::Client::new();
+    axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (http, target, up) = (http.clone(), target.clone(), up.clone());
+        async move {
+            use axum::response::IntoResponse;
+            if !up.load(std::sync::atomic::Ordering::SeqCst) {
+                return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+            }
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+            let url = format!("{target}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+            let mut forward = http.request(parts.method, url).body(body);
+            for (name, value) in &parts.headers {
+                if name != "host" {
+                    forward = forward.header(name, value);
+                }
+            }
+            match forward.send().await {
+                Ok(r) => {
+                    let status = r.status();
+                    (status, r.bytes().await.unwrap_or_default()).into_response()
+                }
+                Err(_) => (axum::http::StatusCode::BAD_GATEWAY, "unreachable").into_response(),
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn two_banks_and_one_down_affects_only_its_own_patients() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (mut opts, _dir) = common::fresh_options("banks").await;
+    opts.manual_recovery = true;
+    let second = system::builtin_bank("BANK02", "hub2", "second-bank-secret");
+    let second_url = format!("http://{}", system::spawn_server("127.0.0.1:0", second).await.expect("bank 2"));
+    let up = std::sync::Arc::new(AtomicBool::new(true));
+    let front = system::spawn_server("127.0.0.1:0", switchable(second_url, up.clone())).await.expect("bank 2's address");
+    opts.extra_banks = vec![wugan_hub::bank_client::BankEndpoint {
+        bank_code: "BANK02".into(),
+        url: format!("http://{front}"),
+        key_id: "hub2".into(),
+        secret: "second-bank-secret".into(),
+        callback_secret: "second-bank-callbacks".into(),
+    }];
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    let first = operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.expect("hub");
+    let other =
+        operator.sign_up("02", "440304198507203318", true, json!({"method": "credit_line", "bank_code": "BANK02"})).await.expect("hub");
+    assert!(first.ok() && other.ok(), "{first:?} {other:?}");
+    assert_eq!(other.body["payment"]["bank_code"], json!("BANK02"), "{other:?}");
+
+    up.store(false, Ordering::SeqCst);
+    let pay = |psn: &Value, setl_id: &str, visit: &str| {
+        let output = settled_output(psn.as_str().expect("psn_no"), setl_id, ["100.00", "60.00", "0", "40.00", "0"]);
+        let body = json!({"ipt_otp_no": visit, "output": output});
+        let his = &his;
+        async move { his.post_with_key("/api/v1/cash-settlements", &his.next_key(), &body).await.expect("hub") }
+    };
+    let paid = pay(&first.body["psn_no"], "S-B1", "MZ-B1").await;
+    assert_eq!(paid.body["state"], json!("settled"), "BANK01's patient is paid as usual: {paid:?}");
+    assert_eq!(paid.fen("bank_fen"), 4000);
+    let waiting = pay(&other.body["psn_no"], "S-B2", "MZ-B2").await;
+    assert_eq!((waiting.status, waiting.code()), (503, Some("bank_unavailable")), "BANK02's patient waits for BANK02: {waiting:?}");
+    assert!(sys.app.sync_bank_events().await.is_err(), "BANK02's feed cannot be read: reported, after BANK01's is read");
+
+    // BANK02 is back: its patient's settlement resumes where it stopped.
+    up.store(true, Ordering::SeqCst);
+    sys.app.resume_unfinished(std::time::Duration::ZERO).await.expect("resumed");
+    let visit = his.get(&format!("/api/v1/visits/{}", waiting_visit(&sys, "MZ-B2").await)).await.expect("hub");
+    assert_eq!(visit.body["settlement"]["state"], json!("settled"), "{visit:?}");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+async fn waiting_visit(sys: &system::System, ipt_otp_no: &str) -> String {
+    let hospital = &sys.credentials.hospitals[0].code;
+    sys.app.store.visit_by_hospital_no(hospital, ipt_otp_no).await.expect("store").expect("the visit was written").id
+}
