@@ -17,6 +17,8 @@ CREATE TABLE visit_setl_types (
 -- The platform's records of a settlement beside the hub's own row: its type; for a cash-only one,
 -- the 2207 output the HIS posted (a setl_id is settled once); for a cancelled one, the 2208
 -- cancellation record with its own new setl_id, checked against the settlement before it is kept.
+-- The records name the person (setlinfo carries psn_name, certno, brdy): sealed like other
+-- personal data.
 CREATE TABLE settlement_records (
     settlement_id TEXT PRIMARY KEY NOT NULL,
     setl_type TEXT NOT NULL CHECK (setl_type IN ('ALL', 'CASH', 'HI')),

@@ -142,6 +142,13 @@ async fn a_cash_only_day_settle_cancel_and_a_partial_refund() {
     let view = serde_json::to_value(day.sys.app.reconcile_day(&today(), &|_| {}).await.expect("the day reconciles")).expect("json");
     assert_eq!((view["insurance"]["records"].as_u64(), view["insurance"]["mismatches"].as_u64()), (Some(0), Some(0)), "{view}");
     assert_eq!(view["banks"]["mismatches"].as_u64(), Some(0), "{view}");
+
+    // The platform's records name the person: the hub keeps them sealed.
+    for entry in std::fs::read_dir(&day._dir.0).expect("data folder").flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        let name = "张三".as_bytes();
+        assert!(!bytes.windows(name.len()).any(|w| w == name), "{} holds the patient's name in clear", entry.path().display());
+    }
     day.sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
 

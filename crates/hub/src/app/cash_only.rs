@@ -68,7 +68,8 @@ impl App {
             settlement_id: row.id.clone(),
             setl_type: SetlType::Cash,
             posted_setl_id: Some(setl_id),
-            posted_json: Some(req.output.to_string()),
+            // Personal data (the platform writes names and ID numbers into setlinfo): sealed.
+            posted_json: Some(self.config.data_key.seal(&req.output.to_string())?),
             cancel_setl_id: None,
             cancel_json: None,
         };
@@ -186,7 +187,8 @@ impl App {
             AppError::bad_gateway("insurance_bad_reply", e.to_string())
         })?;
         let json = json!({"setlinfo": reversal.setlinfo, "setldetail": output.get("setldetail").cloned().unwrap_or(Value::Null)});
-        self.store.save_cancel_record(&s.id, setl_type, &cancel_setl_id, &json.to_string()).await?;
+        let sealed = self.config.data_key.seal(&json.to_string())?;
+        self.store.save_cancel_record(&s.id, setl_type, &cancel_setl_id, &sealed).await?;
         Ok(())
     }
 
@@ -194,8 +196,10 @@ impl App {
     /// a bank call, made as usual).
     pub(super) fn posted_reply(&self, s: &SettlementRow, call: &Call, record: &SettlementRecord) -> Result<Option<Reply>, AppError> {
         let posted = || -> Result<_, AppError> {
-            let json = record.posted_json.as_deref().ok_or_else(|| AppError::internal("a cash-only settlement without its 2207 record"))?;
-            let output: Value = serde_json::from_str(json).map_err(|e| AppError::internal(format!("a stored 2207 record: {e}")))?;
+            let sealed =
+                record.posted_json.as_deref().ok_or_else(|| AppError::internal("a cash-only settlement without its 2207 record"))?;
+            let json = self.config.data_key.open(sealed)?;
+            let output: Value = serde_json::from_str(&json).map_err(|e| AppError::internal(format!("a stored 2207 record: {e}")))?;
             Ok(InsuranceClient::read_settlement(&output)?)
         };
         Ok(match call {

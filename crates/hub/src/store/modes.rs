@@ -20,10 +20,11 @@ pub struct HospitalProfile {
 pub struct SettlementRecord {
     pub settlement_id: String,
     pub setl_type: SetlType,
-    /// Cash only: the 2207 output the HIS posted, and its setl_id (settled once).
+    /// Cash only: the 2207 output the HIS posted (sealed: it names the person), and its setl_id
+    /// (settled once).
     pub posted_setl_id: Option<String>,
     pub posted_json: Option<String>,
-    /// The 2208 cancellation record (its own new setl_id), once checked.
+    /// The 2208 cancellation record (its own new setl_id; the record sealed), once checked.
     pub cancel_setl_id: Option<String>,
     pub cancel_json: Option<String>,
 }
