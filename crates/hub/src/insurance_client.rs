@@ -437,3 +437,46 @@ mod tests {
         assert!(InsuranceClient::read_settlement(&too_much_fund).is_err());
     }
 }
+
+#[cfg(test)]
+mod envelope_tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A fake platform that keeps every envelope and answers the way real ones do: infcode as a
+    /// string, amounts as strings and numbers.
+    fn platform(seen: Arc<Mutex<Vec<Value>>>) -> axum::Router {
+        axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                axum::Json(json!({"infcode": "0", "err_msg": null, "output": {"setlinfo": {"setl_id": 7, "medfee_sumamt": "10",
+                    "fund_pay_sumamt": 6, "acct_pay": null, "psn_cash_pay": "4.00", "hosp_part_amt": ""}}}))
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn envelopes_carry_the_hospitals_own_name_and_region() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let credential = GatewayCredential { fixmedins_code: "H1".into(), app_id: "app-h1".into(), secret: "s1".into() };
+        let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
+        let client = InsuranceClient::new("http://platform", "440300", Duration::from_secs(5), clock, &[credential])
+            .in_process(platform(seen.clone()), Duration::from_secs(5));
+        let own_region =
+            Institution {
+                fixmedins_code: "H1".into(), fixmedins_name: "深圳市示例医院".into(), mdtrtarea_admvs: Some("440399".into())
+            };
+        let hubs_region = Institution { mdtrtarea_admvs: None, ..own_region.clone() };
+        for inst in [&own_region, &hubs_region] {
+            let output = client.call("2207", "H1-1", inst, "440304", json!({"data": {}})).await.expect("a string infcode 0 is success");
+            assert_eq!(InsuranceClient::read_settlement(&output).expect("read").split.cash, Fen(400));
+        }
+        let seen = seen.lock().unwrap();
+        let fields = |e: &Value| {
+            (e["fixmedins_code"].clone(), e["fixmedins_name"].clone(), e["mdtrtarea_admvs"].clone(), e["insuplc_admdvs"].clone())
+        };
+        assert_eq!(fields(&seen[0]), (json!("H1"), json!("深圳市示例医院"), json!("440399"), json!("440304")));
+        assert_eq!(fields(&seen[1]).2, json!("440300"), "no region of its own: the hub's");
+    }
+}
