@@ -137,6 +137,11 @@ async fn a_cash_only_day_settle_cancel_and_a_partial_refund() {
     assert_eq!(resettled.body["visit_id"], json!(visit_id), "the same visit, a new attempt");
     assert_eq!(day.books().await, (10000, 0, 0, 6000));
 
+    // The hub never settles insurance for a visit the hospital settles itself.
+    let click =
+        day.his.post_with_key(&format!("/api/v1/visits/{visit_id}/settlement"), &day.his.next_key(), &json!({})).await.expect("hub");
+    assert_eq!((click.status, click.code()), (409, Some("settled_by_hospital")), "{click:?}");
+
     // Reconciliation knows the hospital settled insurance: nothing of it is the center's (no
     // hub-only records there), while the bank's captures and refund are matched as usual.
     let view = serde_json::to_value(day.sys.app.reconcile_day(&today(), &|_| {}).await.expect("the day reconciles")).expect("json");

@@ -74,6 +74,12 @@ impl App {
     pub async fn settle(&self, hospital: &str, visit_id: &str, request: &Keyed) -> Result<SettlementView, AppError> {
         let idem_key = request.key.as_str();
         let visit = self.own_visit(hospital, visit_id).await?;
+        if self.setl_type_of(&visit).await? == SetlType::Cash {
+            return Err(AppError::conflict(
+                "settled_by_hospital",
+                "this visit's insurance is settled by the hospital's own platform: post its 2207 output to /api/v1/cash-settlements",
+            ));
+        }
         let Some(agreement_id) = visit.agreement_id.clone() else {
             let reason = visit.seamless_reason.as_deref().and_then(Suspension::parse).unwrap_or(Suspension::NotSigned);
             let message = match reason {
