@@ -100,6 +100,11 @@ async fn a_cash_only_day_settle_cancel_and_a_partial_refund() {
     let refused = day.post_settled(&day.his.next_key(), "MZ001", wrong).await;
     assert_eq!((refused.status, refused.code()), (422, Some("bad_settlement_record")), "{refused:?}");
 
+    // A patient who never signed: nothing to charge, and no visit written.
+    let unsigned = day.post_settled(&day.his.next_key(), "MZ009", settled_output("44030000000000000009", "440300G0000009", first)).await;
+    assert_eq!((unsigned.status, unsigned.code()), (409, Some("seamless_not_enabled")), "{unsigned:?}");
+    assert!(day.sys.app.store.visit_by_hospital_no(&day.hospital, "MZ009").await.expect("store").is_none());
+
     // The hospital's platform settled the visit: the hub charges exactly psn_cash_pay.
     let key = day.his.next_key();
     let settled = day.post_settled(&key, "MZ001", settled_output(&day.psn_no, "440300G0000001", first)).await;

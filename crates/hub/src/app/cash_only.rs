@@ -116,6 +116,13 @@ impl App {
             return Ok(v);
         }
         let agreement = self.store.paying_agreement_for(&psn_no).await?.map(|(a, _)| a);
+        if agreement.as_ref().is_none_or(|a| a.suspended_reason.is_some()) {
+            // Nothing to charge: no visit is written for a patient the hub does not pay for.
+            return Err(AppError::conflict(
+                "seamless_not_enabled",
+                "the patient has no active agreement: collect the cash share at the window",
+            ));
+        }
         let non_empty =
             |field: &str, default: &str| Some(text(info, field)).filter(|t| !t.is_empty()).unwrap_or_else(|| default.to_string());
         let row = VisitRow {
