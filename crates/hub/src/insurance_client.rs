@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use wugan_domain::settlement::fund_pay::{fund_total, FundPayment};
 use wugan_domain::settlement::InsuranceSplit;
 use wugan_domain::Fen;
 
@@ -60,11 +61,14 @@ pub enum InsuranceError {
     BadReply(String),
 }
 
-/// The hospital on whose behalf a call is made (the envelope's fixmedins fields).
+/// The hospital on whose behalf a call is made (the envelope's fixmedins fields), as its record
+/// says: its own name, and its own 就医地医保区划 where it has one.
 #[derive(Clone, Debug)]
 pub struct Institution {
     pub fixmedins_code: String,
     pub fixmedins_name: String,
+    /// `None`: the region the hub serves.
+    pub mdtrtarea_admvs: Option<String>,
 }
 
 pub struct InsuranceClient {
@@ -108,6 +112,8 @@ pub struct Settled {
     pub setl_id: Option<String>,
     pub split: InsuranceSplit,
     pub setlinfo: Value,
+    /// `setldetail` as sent, unknown `fund_pay_type` codes kept (`fund_pay::FundPayClass`).
+    pub detail: Vec<FundPayment>,
 }
 
 /// A platform refusal aimed at the hub's own message (a msgid it says is used, a signature or
@@ -119,7 +125,8 @@ pub fn rejects_our_envelope(err_msg: &str) -> bool {
     ENVELOPE_FAULTS.iter().any(|f| lower.contains(&f.to_ascii_lowercase()))
 }
 
-fn text(v: &Value, field: &str) -> String {
+/// A text field as platforms send it: a string, or a number written as one.
+pub(crate) fn text(v: &Value, field: &str) -> String {
     match v.get(field) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -210,8 +217,9 @@ impl InsuranceClient {
         input: Value,
     ) -> Result<Value, InsuranceError> {
         let inf_time = crate::clock::china_datetime_of(self.clock.now_utc());
+        let mdtrtarea_admvs = inst.mdtrtarea_admvs.as_deref().unwrap_or(&self.mdtrtarea_admvs);
         let envelope = json!({
-            "infno": infno, "msgid": msgid, "mdtrtarea_admvs": self.mdtrtarea_admvs, "insuplc_admdvs": insuplc_admdvs,
+            "infno": infno, "msgid": msgid, "mdtrtarea_admvs": mdtrtarea_admvs, "insuplc_admdvs": insuplc_admdvs,
             "recer_sys_code": "WUGAN", "dev_no": "", "dev_safe_info": "", "cainfo": "", "signtype": "", "infver": "V1.0",
             "opter_type": "1", "opter": "wugan-hub", "opter_name": "wugan hub", "inf_time": inf_time,
             "fixmedins_code": inst.fixmedins_code, "fixmedins_name": inst.fixmedins_name, "sign_no": "", "input": input,
@@ -245,6 +253,29 @@ impl InsuranceClient {
             return Err(InsuranceError::Refused { infcode, message });
         }
         Ok(reply.get("output").cloned().unwrap_or(Value::Null))
+    }
+
+    /// Forwards an envelope an HIS wrote, byte for byte (its msgid, sign_no, cainfo kept), signed
+    /// at the gateway as `fixmedins_code`; returns the platform's reply as it came (HTTP status and
+    /// body). `Unreachable`: no answer, or a 5xx, so the outcome is unknown.
+    pub async fn forward(&self, infno: &str, fixmedins_code: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), InsuranceError> {
+        let call = self.metrics.call(INSURANCE_PARTNER, infno);
+        let result = self.forward_once(fixmedins_code, body).await;
+        call.finish(match &result {
+            Ok(_) => CallResult::Done,
+            Err(_) => CallResult::Unknown,
+        });
+        result
+    }
+
+    async fn forward_once(&self, fixmedins_code: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), InsuranceError> {
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let headers = self.gateway_headers(fixmedins_code, &body)?;
+        let response = self.wire.send(reqwest::Method::POST, &self.url, &headers, body).await.map_err(InsuranceError::Unreachable)?;
+        if response.status >= 500 {
+            return Err(InsuranceError::Unreachable(format!("HTTP {}", response.status)));
+        }
+        Ok((response.status, response.body.to_vec()))
     }
 
     /// 1101: who is this person and how are they insured.
@@ -284,7 +315,9 @@ impl InsuranceClient {
         Ok(PersonInfo { psn_no, psn_name: text(base, "psn_name"), certno: text(base, "certno"), age, insurances })
     }
 
-    /// Parses a 2206/2207 `setlinfo` into the split the hub pays out.
+    /// Parses a 2206/2207 `setlinfo` into the split the hub pays out (a 2208 cancellation record
+    /// reads the same way, its amounts negated). `setldetail` is kept as sent; the entries that
+    /// are pooled fund never add up to more than `fund_pay_sumamt`.
     pub fn read_settlement(output: &Value) -> Result<Settled, InsuranceError> {
         let info = output.get("setlinfo").ok_or_else(|| InsuranceError::BadReply("no setlinfo".into()))?;
         let split = InsuranceSplit {
@@ -295,7 +328,28 @@ impl InsuranceClient {
             hospital_part: amount(info, "hosp_part_amt")?,
         };
         let setl_id = Some(text(info, "setl_id")).filter(|s| !s.is_empty());
-        Ok(Settled { setl_id, split, setlinfo: info.clone() })
+        let detail = Self::read_fund_detail(output)?;
+        let fund_detail = fund_total(&detail);
+        if fund_detail.0.abs() > split.fund.0.abs() {
+            return Err(InsuranceError::BadReply(format!(
+                "setldetail pays {fund_detail} from funds, more than fund_pay_sumamt {}",
+                split.fund
+            )));
+        }
+        Ok(Settled { setl_id, split, setlinfo: info.clone(), detail })
+    }
+
+    /// `setldetail` (an array, an object for a single entry, or absent) as fund payments.
+    fn read_fund_detail(output: &Value) -> Result<Vec<FundPayment>, InsuranceError> {
+        let entries = match output.get("setldetail") {
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(obj @ Value::Object(_)) => vec![obj],
+            _ => Vec::new(),
+        };
+        entries
+            .into_iter()
+            .map(|d| Ok(FundPayment { fund_pay_type: text(d, "fund_pay_type"), amount: amount(d, "fund_payamt")? }))
+            .collect()
     }
 }
 
@@ -352,5 +406,77 @@ mod tests {
         );
         assert_eq!(s.setl_id.as_deref(), Some("S1"));
         assert!(InsuranceClient::read_settlement(&json!({"setlinfo": {"medfee_sumamt": "1.234"}})).is_err());
+    }
+
+    /// A 2207 and its 2208 as a real platform writes them: amounts as strings and numbers, a null
+    /// for a zero share, local fund codes, a hospital-borne entry; the 2208 a new setl_id with
+    /// every amount negated and `psn_part_amt: null`.
+    #[test]
+    fn reads_real_settlement_and_cancellation_records() {
+        let settled = json!({"setlinfo": {"setl_id": "440300G0000123", "mdtrt_id": "440300M01", "psn_no": "44030000000012",
+            "insutype": 310, "insuplc_admdvs": "440399", "medfee_sumamt": "268.50", "fund_pay_sumamt": 150.2, "acct_pay": "50",
+            "psn_cash_pay": "58.30", "hosp_part_amt": "10.00", "psn_part_amt": 108.3},
+            "setldetail": [{"fund_pay_type": "310100", "fund_payamt": "120.20"}, {"fund_pay_type": "330101", "fund_payamt": 30},
+                           {"fund_pay_type": "310201", "fund_payamt": "50.00"}, {"fund_pay_type": "999996", "fund_payamt": 10},
+                           {"fund_pay_type": "880100", "fund_payamt": "5.00"}]});
+        let s = InsuranceClient::read_settlement(&settled).unwrap();
+        assert_eq!(
+            s.split,
+            InsuranceSplit { medfee: Fen(26850), fund: Fen(15020), personal_account: Fen(5000), cash: Fen(5830), hospital_part: Fen(1000) }
+        );
+        assert_eq!(s.detail.len(), 5, "unknown codes are kept");
+        assert_eq!(fund_total(&s.detail), Fen(15020), "the account, the hospital and the unknown code are not fund");
+        let cancelled = json!({"setlinfo": {"setl_id": "440300G0000124", "init_setl_id": "440300G0000123", "medfee_sumamt": "-268.50",
+            "fund_pay_sumamt": -150.2, "acct_pay": "-50.00", "psn_cash_pay": "-58.3", "hosp_part_amt": -10, "psn_part_amt": null}});
+        let c = InsuranceClient::read_settlement(&cancelled).unwrap();
+        assert_eq!(c.setl_id.as_deref(), Some("440300G0000124"));
+        let check = wugan_domain::settlement::cash_only::check_cancellation_record;
+        assert_eq!(check("440300G0000123", &s.split, "440300G0000124", &c.split), Ok(()));
+        let too_much_fund = json!({"setlinfo": {"medfee_sumamt": 10, "fund_pay_sumamt": 5, "psn_cash_pay": 5},
+                                   "setldetail": {"fund_pay_type": "310100", "fund_payamt": 6}});
+        assert!(InsuranceClient::read_settlement(&too_much_fund).is_err());
+    }
+}
+
+#[cfg(test)]
+mod envelope_tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A fake platform that keeps every envelope and answers the way real ones do: infcode as a
+    /// string, amounts as strings and numbers.
+    fn platform(seen: Arc<Mutex<Vec<Value>>>) -> axum::Router {
+        axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                axum::Json(json!({"infcode": "0", "err_msg": null, "output": {"setlinfo": {"setl_id": 7, "medfee_sumamt": "10",
+                    "fund_pay_sumamt": 6, "acct_pay": null, "psn_cash_pay": "4.00", "hosp_part_amt": ""}}}))
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn envelopes_carry_the_hospitals_own_name_and_region() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let credential = GatewayCredential { fixmedins_code: "H1".into(), app_id: "app-h1".into(), secret: "s1".into() };
+        let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
+        let client = InsuranceClient::new("http://platform", "440300", Duration::from_secs(5), clock, &[credential])
+            .in_process(platform(seen.clone()), Duration::from_secs(5));
+        let own_region =
+            Institution {
+                fixmedins_code: "H1".into(), fixmedins_name: "深圳市示例医院".into(), mdtrtarea_admvs: Some("440399".into())
+            };
+        let hubs_region = Institution { mdtrtarea_admvs: None, ..own_region.clone() };
+        for inst in [&own_region, &hubs_region] {
+            let output = client.call("2207", "H1-1", inst, "440304", json!({"data": {}})).await.expect("a string infcode 0 is success");
+            assert_eq!(InsuranceClient::read_settlement(&output).expect("read").split.cash, Fen(400));
+        }
+        let seen = seen.lock().unwrap();
+        let fields = |e: &Value| {
+            (e["fixmedins_code"].clone(), e["fixmedins_name"].clone(), e["mdtrtarea_admvs"].clone(), e["insuplc_admdvs"].clone())
+        };
+        assert_eq!(fields(&seen[0]), (json!("H1"), json!("深圳市示例医院"), json!("440399"), json!("440304")));
+        assert_eq!(fields(&seen[1]).2, json!("440300"), "no region of its own: the hub's");
     }
 }

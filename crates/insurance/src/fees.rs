@@ -54,7 +54,7 @@ pub fn store_fees(state: &mut State, ctx: &Ctx, kind: Kind) -> Result<Value, TxE
     }
     let mut output = Vec::with_capacity(incoming.len());
     for (fee, result) in incoming {
-        output.push(serde_json::to_value(&result).unwrap_or(Value::Null));
+        output.push(amounts_never_null(serde_json::to_value(&result).unwrap_or(Value::Null)));
         if let Some(visit) = state.visits.get_mut(&fee.mdtrt_id) {
             visit.fees.push(FeeRecord {
                 feedetl_sn: fee.feedetl_sn,
@@ -130,6 +130,19 @@ fn parse_fee(i: usize, raw: &Value, kind: Kind) -> Result<IncomingFee, TxError> 
     })
 }
 
+/// HIS software reads the 2204 `result[]` amounts into non-nullable decimals and fails on `null`:
+/// an amount the line has none of (no price cap, no price or quantity given) is written as zero,
+/// at its wire scale. A zero `pric_uplmt_amt` means no cap, as on real platforms.
+fn amounts_never_null(mut line: Value) -> Value {
+    let zeros = [("pric", Price(0).to_wire_string()), ("pric_uplmt_amt", Price(0).to_wire_string()), ("cnt", Qty(0).to_wire_string())];
+    for (field, zero) in zeros {
+        if line.get(field).is_some_and(Value::is_null) {
+            line[field] = json!(zero);
+        }
+    }
+    line
+}
+
 /// Signs of a fee line: prices are never negative; a charge is not negative; a refund (2301 only)
 /// has a negative amount and quantity and names its charge.
 fn check_sign(amount: Fen, pric: Option<Price>, cnt: Option<Qty>, kind: Kind, refund_of: bool) -> Result<(), TxError> {
@@ -189,4 +202,18 @@ fn check_refund(visit: &Visit, incoming: &[(IncomingFee, LineResult)], fee: &Inc
 fn live_refunds<'a>(fees: impl Iterator<Item = &'a FeeRecord> + 'a, original: &'a str) -> impl Iterator<Item = Fen> + 'a {
     fees.filter(move |f| f.status != FeeStatus::Cancelled && f.init_feedetl_sn.as_deref() == Some(original))
         .map(|f| f.result.det_item_fee_sumamt)
+}
+
+#[cfg(test)]
+mod never_null_tests {
+    use super::*;
+
+    #[test]
+    fn a_line_without_a_cap_still_gives_every_amount_a_number() {
+        let line = amounts_never_null(json!({"pric": "25.000000", "pric_uplmt_amt": null, "cnt": null, "det_item_fee_sumamt": "25.00"}));
+        assert_eq!(line["pric_uplmt_amt"], json!(Price(0).to_wire_string()));
+        assert_eq!(line["cnt"], json!(Qty(0).to_wire_string()));
+        assert_eq!(line["pric"], json!("25.000000"), "a given amount is left as it is");
+        assert!(line.as_object().into_iter().flatten().all(|(_, v)| !v.is_null()));
+    }
 }

@@ -38,6 +38,10 @@ pub struct PolicySet {
     /// 医疗救助 rules by region (the insured place's, like the schemes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub medical_assistance: Vec<Assistance>,
+    /// A sandbox's declared default: the region whose schemes serve a region with none of its own
+    /// (`with_default_region`). Its numbers are that region's, shown as examples in `notes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_region: Option<String>,
 }
 
 /// 医疗救助 (medical assistance) of one region: persons with an eligible identity (人员身份类别
@@ -353,8 +357,26 @@ impl PolicySet {
             .ok_or_else(|| PolicyError::UnknownPsnType(psn_type.to_string()))
     }
 
-    /// The scheme in force on `date`; the latest `effective_from` wins where ranges overlap.
+    /// Declares `region`'s schemes the default for regions with none of their own (a sandbox any
+    /// region can use). The region must have schemes; the set says so in its notes.
+    pub fn with_default_region(mut self, region: &str) -> Result<PolicySet, PolicyError> {
+        if !self.schemes.iter().any(|s| s.admdvs == region) {
+            return Err(PolicyError::InvalidPolicy(format!("default region {region} has no schemes in '{}'", self.name)));
+        }
+        self.notes
+            .push(format!("regions without a parameter set of their own are served by {region}'s: example numbers, not their own policy"));
+        self.default_region = Some(region.to_string());
+        Ok(self)
+    }
+
+    /// The scheme in force on `date`; the latest `effective_from` wins where ranges overlap. A
+    /// region with no scheme at all is served by the declared default region's, if any.
     pub fn select(&self, admdvs: &str, insutype: &str, group: PsnGroup, date: Date) -> Result<&Scheme, PolicyError> {
+        let own = self.schemes.iter().any(|s| s.admdvs == admdvs);
+        let admdvs = match &self.default_region {
+            Some(default) if !own => default.as_str(),
+            _ => admdvs,
+        };
         self.schemes
             .iter()
             .filter(|s| s.admdvs == admdvs && s.insutype == insutype && s.psn_group == group)

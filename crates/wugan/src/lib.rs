@@ -3,12 +3,14 @@
 
 pub mod adjudicate;
 pub mod backup;
+pub mod banks;
 pub mod bench;
 pub mod crashloop;
 pub mod data_dir;
 pub mod demo;
 pub mod faults;
 pub mod his;
+pub mod hospital;
 pub mod invoice;
 pub mod keys;
 pub mod lock;

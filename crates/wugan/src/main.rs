@@ -176,6 +176,12 @@ enum Command {
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data", global = true)]
         data_dir: PathBuf,
     },
+    /// Hospitals: `add` registers one and prints its HIS API key and its drop-in
+    /// national-interface prefix (`/ni/<token>`), once.
+    Hospital {
+        #[command(subcommand)]
+        command: HospitalArgs,
+    },
     /// Electronic invoices: `verify` checks one offline (JSON, PDF or QR text) with the root public key.
     Invoice {
         #[command(subcommand)]
@@ -206,6 +212,29 @@ enum Command {
     },
     /// Apply the hub's database migrations and exit.
     Migrate {
+        #[arg(long, env = "WUGAN_DATABASE_URL")]
+        database_url: Option<String>,
+        #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum HospitalArgs {
+    Add {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// ALL (the hub settles insurance and charges the cash share), CASH (the hospital settles
+        /// insurance itself; the hub charges the cash share) or HI (insurance only).
+        #[arg(long, default_value = "ALL")]
+        setl_type: String,
+        /// 就医地医保区划 for this hospital's envelopes (default: the hub's region).
+        #[arg(long)]
+        mdtrtarea_admvs: Option<String>,
+        #[arg(long)]
+        json: bool,
         #[arg(long, env = "WUGAN_DATABASE_URL")]
         database_url: Option<String>,
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
@@ -269,6 +298,10 @@ enum InsuranceCommand {
         /// Shenzhen set with the Guangzhou example schemes for insured-elsewhere persons.
         #[arg(long)]
         policy: Option<String>,
+        /// A sandbox any region can use: regions with no parameter set of their own are served by
+        /// this region's (example numbers), instead of refusing every settlement.
+        #[arg(long)]
+        default_region: Option<String>,
         /// Folder of the center's journal (insurance.db), replayed at start so that a restart
         /// forgets nothing; the same default as `wugan serve`, whose built-in center keeps it there.
         #[arg(long, default_value = "data")]
@@ -405,6 +438,10 @@ struct ServeArgs {
     /// (default false: an operator's key, like every operator route).
     #[arg(long, env = "WUGAN_METRICS_FROM_LOOPBACK")]
     metrics_from_loopback: Option<bool>,
+    /// Further banks, from the config file only: `[{bank_code, url, key_id, secret,
+    /// callback_secret}]`; each agreement is routed to its own bank.
+    #[arg(skip)]
+    banks: Vec<wugan::banks::BankConfig>,
     /// A JSON file with any of these options (snake_case keys); flags and environment win.
     #[arg(long, env = "WUGAN_CONFIG")]
     #[serde(skip)]
@@ -431,6 +468,7 @@ impl ServeArgs {
             opts.bank_code = code;
         }
         opts.bank_key_id = self.bank_key_id.or(file.bank_key_id);
+        opts.extra_banks = file.banks.into_iter().map(Into::into).collect();
         opts.bank_secret = std::env::var("WUGAN_BANK_SECRET").ok().filter(|s| !s.is_empty()).or(file.bank_secret);
         // An external bank's callback secret and an external insurance center's gateway
         // credentials: from the environment only, like every secret.
@@ -530,7 +568,9 @@ async fn main() {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args.resolve()?).await,
-        Command::Insurance { command: InsuranceCommand::Serve { listen, persons, admdvs, policy, data_dir, in_memory, faults } } => {
+        Command::Insurance {
+            command: InsuranceCommand::Serve { listen, persons, admdvs, policy, default_region, data_dir, in_memory, faults },
+        } => {
             let persons = match persons {
                 Some(path) => wugan_insurance::load_persons_jsonl(&path)?,
                 None => wugan_insurance::sample_persons(),
@@ -538,6 +578,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let policy = match policy {
                 Some(name) => wugan::adjudicate::load_policy(&name)?,
                 None => wugan_insurance::default_policy(),
+            };
+            let policy = match default_region {
+                Some(region) => policy.with_default_region(&region)?,
+                None => policy,
             };
             let config = wugan_insurance::InsuranceConfig { admdvs, policy, persons };
             let gateway = insurance_gateway(&data_dir)?;
@@ -655,6 +699,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = wugan_hub::store::Store::connect(&url).await.context("cannot open the hub's database")?;
             store.migrate().await?;
             print!("{}", wugan::keys::run(&store, command.command()?).await?);
+            Ok(())
+        }
+        Command::Hospital { command: HospitalArgs::Add { code, name, setl_type, mdtrtarea_admvs, json, database_url, data_dir } } => {
+            let place = wugan::hospital::Place { database_url, data_dir };
+            print!("{}", wugan::hospital::add_on(&place, &code, &name, &setl_type, mdtrtarea_admvs, json).await?);
             Ok(())
         }
         Command::Invoice { command: InvoiceArgs::Verify { trust, qr, file, data_dir } } => {

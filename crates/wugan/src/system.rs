@@ -268,6 +268,9 @@ pub struct SystemOptions {
     pub manual_recovery: bool,
     /// The limits of every server started (the hub and built-in partners) and the hub's rate limits.
     pub edge: EdgeOptions,
+    /// Further banks the hub has contracts with, beside the first (`bank_url`/built-in): each
+    /// agreement is routed to its own bank, so a bank that is down affects only its patients.
+    pub extra_banks: Vec<BankEndpoint>,
     /// The hub calls the built-in partners' routers in this process, not over loopback HTTP
     /// (`wugan bench core`). Needs both partners built in and no fault wire.
     pub partners_in_process: bool,
@@ -524,13 +527,15 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         admdvs: opts.admdvs.clone(),
         insurance_url: hub_insurance_url,
         insurance_credentials: Credentials::hub_gateway_credentials(&credentials.insurance_gateway),
-        banks: vec![BankEndpoint {
+        banks: std::iter::once(BankEndpoint {
             bank_code: opts.bank_code.clone(),
             url: hub_bank_url,
             key_id: credentials.bank_key_id.clone(),
             secret: credentials.bank_secret.clone(),
             callback_secret: credentials.bank_callback_secret.clone(),
-        }],
+        })
+        .chain(opts.extra_banks.iter().cloned())
+        .collect(),
         default_credit_limit: Fen::yuan(5_000),
         partner_timeout: Duration::from_secs(10),
         data_key: DataKey::from_hex(opts.data_key_hex.as_deref().unwrap_or(&credentials.data_key_hex))

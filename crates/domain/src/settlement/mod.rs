@@ -2,6 +2,8 @@
 //! outcome posts. Pure: the hub's orchestrator does the I/O and asks this module what comes next
 //! and what to write.
 
+pub mod cash_only;
+pub mod fund_pay;
 pub mod saga;
 
 use crate::ledger::{Transfer, TransferKind};
@@ -163,6 +165,20 @@ pub mod accounts {
     pub fn patient_unpaid(psn_no: &str) -> String {
         format!("patient_unpaid:{psn_no}")
     }
+    /// 医院负担: the part of a visit the hospital writes off (`hosp_part_amt`), never charged to the
+    /// patient. Credited like `hospital`, so that received + unpaid + written off = medfee.
+    pub fn hospital_writeoff(hospital_code: &str) -> String {
+        format!("hospital_writeoff:{hospital_code}")
+    }
+    /// Insurance paid to the hospital outside the hub (the hospital settled insurance itself: the
+    /// cash-only settlement type).
+    pub fn insurance_outside(hospital_code: &str) -> String {
+        format!("insurance_outside:{hospital_code}")
+    }
+    /// The hospital's own funds that bear its write-offs (the debit side of `hospital_writeoff`).
+    pub fn hospital_burden(hospital_code: &str) -> String {
+        format!("hospital_burden:{hospital_code}")
+    }
 }
 
 /// 个人账户还款: the insurance personal account repays the patient's credit line. The payer is the
@@ -251,7 +267,26 @@ impl Parties<'_> {
             let debit = accounts::patient_unpaid(self.psn_no);
             out.push(self.transfer("unpaid_bill", debit, accounts::hospital_unpaid(self.hospital_code), unpaid, TransferKind::Posted));
         }
+        out.extend(self.writeoff_transfer(split));
         out
+    }
+
+    /// 医院负担 (`hosp_part_amt`): the hospital writes that part off; nobody pays it.
+    pub fn writeoff_transfer(&self, split: &InsuranceSplit) -> Option<Transfer> {
+        let (burden, writeoff) = (accounts::hospital_burden(self.hospital_code), accounts::hospital_writeoff(self.hospital_code));
+        split
+            .hospital_part
+            .is_positive()
+            .then(|| self.transfer("hospital_writeoff", burden, writeoff, split.hospital_part, TransferKind::Posted))
+    }
+
+    /// The write-off reversed with its settlement (2208).
+    pub fn cancel_writeoff_transfer(&self, split: &InsuranceSplit) -> Option<Transfer> {
+        let (burden, writeoff) = (accounts::hospital_burden(self.hospital_code), accounts::hospital_writeoff(self.hospital_code));
+        split
+            .hospital_part
+            .is_positive()
+            .then(|| self.transfer("cancel_hospital_writeoff", writeoff, burden, split.hospital_part, TransferKind::Posted))
     }
 
     /// The reversal of a settlement (结算撤销): new transfers the other way, never edits. Both
@@ -293,6 +328,7 @@ impl Parties<'_> {
                 TransferKind::Posted,
             ));
         }
+        out.extend(self.cancel_writeoff_transfer(split));
         out
     }
 }
@@ -344,8 +380,15 @@ pub(crate) mod tests {
     /// (fund, acct, cash, held, captured) → (hospital received, unpaid)
     fn check(case: (i64, i64, i64, i64, i64), expect: (i64, i64)) {
         let (fund, acct, cash, held, captured) = case;
+        check_split(split(fund, acct, cash), (held, captured), (expect.0, expect.1, 0));
+    }
+
+    /// (held, captured) → (hospital received, unpaid, written off); received + unpaid + written
+    /// off is always medfee, and a cancellation returns every account to zero.
+    fn check_split(s: InsuranceSplit, bank: (i64, i64), expect: (i64, i64, i64)) {
+        let (held, captured) = bank;
+        let case = (s, bank);
         let p = parties();
-        let s = split(fund, acct, cash);
         let (mut ledger, mut pending) = (HashMap::new(), HashMap::new());
         if held > 0 {
             post(&mut ledger, &mut pending, &[p.hold(Fen(held))]);
@@ -355,7 +398,9 @@ pub(crate) mod tests {
         assert!(is_balanced(ledger.values()));
         let hospital = ledger.get("hospital:H1").map(|a| a.net_posted()).unwrap_or_default();
         let unpaid = ledger.get("hospital_unpaid:H1").map(|a| a.net_posted()).unwrap_or_default();
-        assert_eq!((hospital, unpaid), (Fen(expect.0), Fen(expect.1)), "case {case:?}");
+        let written_off = ledger.get("hospital_writeoff:H1").map(|a| a.net_posted()).unwrap_or_default();
+        assert_eq!((hospital, unpaid, written_off), (Fen(expect.0), Fen(expect.1), Fen(expect.2)), "case {case:?}");
+        assert_eq!(hospital + unpaid + written_off, s.medfee, "received + unpaid + written off = medfee: {case:?}");
 
         post(&mut ledger, &mut pending, &p.cancellation_transfers(&s, Fen(captured)));
         assert!(is_balanced(ledger.values()));
@@ -370,6 +415,18 @@ pub(crate) mod tests {
         check((7000, 2000, 1000, 600, 600), (9600, 400)); // partial hold: the rest unpaid
         check((7000, 3000, 0, 0, 0), (10000, 0)); // nothing for the bank to pay
         check((0, 0, 500, 500, 500), (500, 0)); // all cash
+    }
+
+    #[test]
+    fn the_hospital_part_is_written_off_and_reversed_with_its_settlement() {
+        let with_part = |fund: i64, acct: i64, cash: i64, hosp: i64| InsuranceSplit {
+            medfee: Fen(fund + acct + cash + hosp),
+            hospital_part: Fen(hosp),
+            ..split(fund, acct, cash)
+        };
+        check_split(with_part(6000, 1000, 1000, 2000), (1000, 1000), (8000, 0, 2000)); // paid in full
+        check_split(with_part(6000, 1000, 1000, 2000), (0, 0), (7000, 1000, 2000)); // declined: a bill
+        check_split(with_part(0, 0, 0, 300), (0, 0), (0, 0, 300)); // all borne by the hospital
     }
 
     #[test]

@@ -99,6 +99,8 @@ struct Names<'a> {
     patient_unpaid: &'a str,
     hospital: &'a str,
     hospital_unpaid: &'a str,
+    burden: &'a str,
+    writeoff: &'a str,
 }
 
 impl<'a> Book<'a> {
@@ -108,6 +110,7 @@ impl<'a> Book<'a> {
         self.posted(n.personal, n.hospital, split.personal_account);
         self.posted(n.bank, n.hospital, paid.captured);
         self.posted(n.patient_unpaid, n.hospital_unpaid, split.cash - paid.captured);
+        self.posted(n.burden, n.writeoff, split.hospital_part);
     }
 
     /// 2208 done: insurance's shares and the unpaid bill go back at once.
@@ -116,6 +119,7 @@ impl<'a> Book<'a> {
         self.posted(n.hospital, n.fund, split.fund);
         self.posted(n.hospital, n.personal, split.personal_account);
         self.posted(n.hospital_unpaid, n.patient_unpaid, split.cash - paid.captured);
+        self.posted(n.writeoff, n.burden, split.hospital_part);
     }
 
     /// The bank refund done.
@@ -134,7 +138,7 @@ fn ledger_follows_stages(hub: &Hub) -> Result<(), String> {
     for s in &hub.settlements {
         let visit = &hub.visits[s.visit];
         let p = &hub.patients[visit.patient];
-        let (hospital, hospital_unpaid) = &hub.hospital_accounts[visit.hospital];
+        let (hospital, hospital_unpaid, burden, writeoff) = &hub.hospital_accounts[visit.hospital];
         let n = Names {
             fund: &hub.fund_account,
             personal: &p.personal_account,
@@ -142,6 +146,8 @@ fn ledger_follows_stages(hub: &Hub) -> Result<(), String> {
             patient_unpaid: &p.unpaid_account,
             hospital,
             hospital_unpaid,
+            burden,
+            writeoff,
         };
         match &s.stage {
             Stage::Authorized { hold, .. } | Stage::InsuranceSettled { hold, .. } => {

@@ -182,7 +182,8 @@ pub struct Hub {
     /// The one insurance fund pool's account name, for the auditor.
     pub fund_account: String,
     /// Per hospital in `HOSPITALS`: (money received, unpaid bills) account names.
-    pub hospital_accounts: Vec<(String, String)>,
+    /// Per hospital: received, unpaid, and the write-off's two sides (burden, written off).
+    pub hospital_accounts: Vec<(String, String, String, String)>,
     pub counts: CommitCounts,
     inflight: Vec<InFlight>,
 }
@@ -203,7 +204,12 @@ impl Hub {
             repayments: Vec::new(),
             ledger,
             fund_account: accounts::insurance_fund(REGION, INSUTYPE),
-            hospital_accounts: HOSPITALS.iter().map(|h| (accounts::hospital(h), accounts::hospital_unpaid(h))).collect(),
+            hospital_accounts: HOSPITALS
+                .iter()
+                .map(|h| {
+                    (accounts::hospital(h), accounts::hospital_unpaid(h), accounts::hospital_burden(h), accounts::hospital_writeoff(h))
+                })
+                .collect(),
             counts: CommitCounts::default(),
             inflight: Vec::new(),
         })

@@ -9,6 +9,7 @@ mod docs;
 mod edge;
 mod invoices;
 pub mod limits;
+mod modes;
 mod ready;
 
 pub use auth::{hash_api_key, Access};
@@ -92,6 +93,10 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/visits/{id}/pre-settlement", Hospital, no_body, pre_settle),
         Route::new(M::POST, "/api/v1/visits/{id}/settlement", Hospital, no_body, settle),
         Route::new(M::POST, "/api/v1/visits/{id}/settlement/cancel", Hospital, no_body, cancel_settlement),
+        Route::new(M::POST, "/api/v1/cash-settlements", Hospital, FEES_BODY_BYTES, modes::settle_cash_only),
+        Route::new(M::POST, "/api/v1/visits/{id}/cash-settlement/cancel", Hospital, FEES_BODY_BYTES, modes::cancel_cash_only),
+        // The secret in the path is the caller's credential (the national envelope has none of ours).
+        Route::new(M::POST, "/ni/{token}/fsi/api/rsfComIfsService/callService", Public, FEES_BODY_BYTES, modes::national_call),
         Route::new(M::GET, "/api/v1/ledger", Operator, no_body, ledger),
         Route::new(M::GET, "/api/v1/ledger/journal", Operator, no_body, journal),
         Route::new(M::GET, "/api/v1/operator/visits/{id}", Operator, no_body, operator_visit),

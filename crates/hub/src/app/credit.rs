@@ -22,19 +22,30 @@ fn line_standing(event: &wire::BankEvent) -> LineStanding {
 impl App {
     /// Reads each bank's event feed and suspends or reinstates seamless payment accordingly:
     /// an overdue credit line stops new seamless visits until it is repaid (逾期暂停, 还款恢复).
+    /// Every bank's feed is read even when one bank is down: a bank's silence delays only its
+    /// own patients' events (the first failure is returned after the others are read).
     pub async fn sync_bank_events(&self) -> Result<usize, AppError> {
-        let mut applied = 0;
+        let (mut applied, mut failed) = (0, None);
         for (code, bank) in &self.banks {
-            let after = self.store.bank_event_cursor(code).await?;
-            let events = bank.events(after).await?;
-            for event in &events {
-                if let Some(suspension) = seamless::suspension_after(line_event(event), line_standing(event)) {
-                    applied += self.store.set_suspension(code, &event.agreement_id, suspension).await?;
-                }
+            match self.sync_events_of(code, bank).await {
+                Ok(n) => applied += n,
+                Err(e) => failed = failed.or(Some(e)),
             }
-            if let Some(last) = events.last().and_then(|e| i64::try_from(e.seq).ok()) {
-                self.store.set_bank_event_cursor(code, last).await?;
+        }
+        failed.map_or(Ok(applied), Err)
+    }
+
+    async fn sync_events_of(&self, code: &str, bank: &BankClient) -> Result<usize, AppError> {
+        let mut applied = 0;
+        let after = self.store.bank_event_cursor(code).await?;
+        let events = bank.events(after).await?;
+        for event in &events {
+            if let Some(suspension) = seamless::suspension_after(line_event(event), line_standing(event)) {
+                applied += self.store.set_suspension(code, &event.agreement_id, suspension).await?;
             }
+        }
+        if let Some(last) = events.last().and_then(|e| i64::try_from(e.seq).ok()) {
+            self.store.set_bank_event_cursor(code, last).await?;
         }
         Ok(applied as usize)
     }

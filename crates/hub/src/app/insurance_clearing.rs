@@ -86,7 +86,9 @@ fn month_bounds(month: &str) -> Result<(String, String, String), AppError> {
 /// A standing settlement's clearing bucket and month: the center's `clr_type` and `setl_time` as
 /// its 2207 answered them (the hub's own time if it kept none).
 fn bucket_of(s: &ReconSettlement) -> Option<(String, String)> {
-    if !matches!(s.state.as_str(), "settled" | "settled_unpaid") || s.setl_id.is_none() {
+    // A cash-only settlement's insurance was settled by the hospital's own platform, which the
+    // hospital clears itself: the hub claims only what it settled.
+    if !matches!(s.state.as_str(), "settled" | "settled_unpaid") || s.setl_id.is_none() || s.setl_type == "CASH" {
         return None;
     }
     let info: Value = s.setlinfo_json.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or(Value::Null);
@@ -191,7 +193,7 @@ impl App {
         let input = json!({"data": {"clr_type": a.clr_type, "clr_way": "1", "setlym": a.setlym, "psntime": a.psntime,
             "medfee_sumamt": yuan(a.medfee_fen), "med_sumfee": yuan(a.medfee_fen), "fund_appy_sum": yuan(a.fund_fen),
             "cash_payamt": yuan(a.cash_fen), "acct_pay": yuan(a.acct_fen), "begndate": first, "enddate": last}});
-        let inst = hospital_institution(&a.hospital_code);
+        let inst = self.institution(&a.hospital_code).await?;
         match self.insurance.call("3203", &a.msgid, &inst, &self.config.admdvs, input).await {
             Ok(output) => match output["result"]["clr_appy_evt_id"].as_str() {
                 Some(evt) => self.store.insurance_clearing_applied(a, evt).await?,
@@ -205,7 +207,7 @@ impl App {
 
     async fn send_clearing_withdrawal(&self, a: &InsuranceClearingRow) -> Result<(), AppError> {
         let (Some(evt), Some(msgid)) = (&a.clr_appy_evt_id, &a.withdraw_msgid) else { return Ok(()) };
-        let inst = hospital_institution(&a.hospital_code);
+        let inst = self.institution(&a.hospital_code).await?;
         match self.insurance.call("3204", msgid, &inst, &self.config.admdvs, json!({"data": {"clr_appy_evt_id": evt}})).await {
             Ok(_) => self.store.insurance_clearing_withdrawn(a).await?,
             Err(InsuranceError::Refused { message, .. }) => self.store.insurance_clearing_withdrawal_refused(&a.id, &message).await?,

@@ -3,14 +3,17 @@
 //! records everything in the store; the money rules themselves live in `wugan_domain`.
 
 mod agreements;
+mod cash_only;
 mod clearing;
 mod commands;
 mod credit;
 mod exceptions;
 mod hospital_statements;
+mod institution;
 mod insurance_clearing;
 mod invoice_keys;
 pub mod invoices;
+pub mod national_interface;
 mod operator_views;
 mod reconciliation;
 mod recovery;
@@ -18,6 +21,7 @@ mod settlement;
 mod views;
 mod visits;
 
+pub use cash_only::{CashCancelRequest, CashSettleRequest};
 pub use clearing::{ClearingRequest, ClearingView, PayoutView};
 pub use commands::*;
 pub use hospital_statements::{HospitalStatementLine, HospitalStatementView};
@@ -36,7 +40,7 @@ use crate::insurance_client::{Institution, InsuranceClient, InsuranceError};
 use crate::model::*;
 use crate::pii::{mask, mask_name, DataKey};
 use crate::store::{Store, StoredAnswer};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,11 +92,11 @@ fn new_id(prefix: &str) -> String {
 
 /// The hub's own identity in envelopes it sends without a hospital (signing up a patient).
 fn hub_institution() -> Institution {
-    Institution { fixmedins_code: crate::insurance_client::HUB_FIXMEDINS_CODE.into(), fixmedins_name: "wugan hub".into() }
-}
-
-fn hospital_institution(code: &str) -> Institution {
-    Institution { fixmedins_code: code.to_string(), fixmedins_name: code.to_string() }
+    Institution {
+        fixmedins_code: crate::insurance_client::HUB_FIXMEDINS_CODE.into(),
+        fixmedins_name: "wugan hub".into(),
+        mdtrtarea_admvs: None,
+    }
 }
 
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), AppError> {

@@ -292,7 +292,12 @@ type Bucket = (String, String, String, &'static str, bool);
 const OUTPATIENT_CLR_TYPE: &str = "11";
 
 /// A settlement the center answered with a `setl_id`, created within the hub's range of the day.
+/// A cash-only one is not the center's: the hospital settled it with its own platform, so only
+/// the bank's side of it is reconciled here.
 fn insurance_record(row: &ReconSettlement, day: Day) -> Option<InsuranceRecord<'_>> {
+    if row.setl_type == "CASH" {
+        return None;
+    }
     let setl_id = row.setl_id.clone()?;
     let at_unix_s = unix_of_stored(&row.created_at)?;
     let (from, to) = day.hub_range_unix_s();
@@ -356,11 +361,11 @@ impl App {
     /// outcome is unknown, at most [`PARTNER_TRIES`] times: they read, or store a file nobody else
     /// names, so a repeat is harmless, and a day's run should not fail on one lost answer.
     async fn insurance_file_call(&self, infno: &str, hospital: &str, optins: &str, input: Value) -> Result<Value, AppError> {
-        let mut tries = 0;
+        let (mut tries, inst) = (0, self.institution(hospital).await?);
         loop {
             tries += 1;
             let msgid = self.msgid(hospital).await?;
-            match self.insurance.call(infno, &msgid, &hospital_institution(hospital), optins, input.clone()).await {
+            match self.insurance.call(infno, &msgid, &inst, optins, input.clone()).await {
                 Err(InsuranceError::Unreachable(_)) if tries < PARTNER_TRIES => continue,
                 result => return Ok(result?),
             }
@@ -516,7 +521,8 @@ impl App {
         let Some(r) = ours.iter().find(|r| r.setl_id == hub.key) else { return Err("no such record".into()) };
         let input = json!({"data": {"setl_id": r.setl_id, "mdtrt_id": r.row.mdtrt_id, "psn_no": r.row.psn_no}});
         let msgid = self.msgid(&r.row.hospital_code).await.map_err(|e| e.to_string())?;
-        match self.insurance.call("5203", &msgid, &hospital_institution(&r.row.hospital_code), &r.setl_optins, input).await {
+        let inst = self.institution(&r.row.hospital_code).await.map_err(|e| e.to_string())?;
+        match self.insurance.call("5203", &msgid, &inst, &r.setl_optins, input).await {
             Ok(_) => Ok("5203 finds the settlement at the center: listed under another day or bucket".into()),
             Err(e) => Err(format!("短款: the center does not know this settlement ({e}): re-query or open a case")),
         }

@@ -80,33 +80,43 @@ impl App {
     /// an orphan for `ORPHAN_GRACE`. Returns how many it closed.
     pub async fn close_orphan_lines(&self) -> Result<usize, AppError> {
         let now = self.store.clock.now_utc();
-        let mut closed = 0;
+        // Every bank is walked even when one is down (its own lines wait for its return).
+        let (mut closed, mut failed) = (0, None);
         for (code, bank) in &self.banks {
-            let mut after: Option<String> = None;
-            loop {
-                let page = bank.active_agreements(after.as_deref()).await?;
-                for line in &page.agreements {
-                    if self.store.agreement(&line.customer_ref).await?.is_some() || self.signup_in_progress(&line.customer_ref).await? {
+            match self.close_orphans_at(code, bank, now).await {
+                Ok(n) => closed += n,
+                Err(e) => failed = failed.or(Some(e)),
+            }
+        }
+        failed.map_or(Ok(closed), Err)
+    }
+
+    async fn close_orphans_at(&self, code: &str, bank: &BankClient, now: time::OffsetDateTime) -> Result<usize, AppError> {
+        let mut closed = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let page = bank.active_agreements(after.as_deref()).await?;
+            for line in &page.agreements {
+                if self.store.agreement(&line.customer_ref).await?.is_some() || self.signup_in_progress(&line.customer_ref).await? {
+                    continue;
+                }
+                let key = format!("{code}:{}", line.agreement_id);
+                let first_seen = {
+                    let mut seen = self.orphans.lock().await;
+                    if seen.len() >= MAX_ORPHAN_CANDIDATES && !seen.contains_key(&key) {
                         continue;
                     }
-                    let key = format!("{code}:{}", line.agreement_id);
-                    let first_seen = {
-                        let mut seen = self.orphans.lock().await;
-                        if seen.len() >= MAX_ORPHAN_CANDIDATES && !seen.contains_key(&key) {
-                            continue;
-                        }
-                        *seen.entry(key.clone()).or_insert(now)
-                    };
-                    if now - first_seen >= ORPHAN_GRACE {
-                        bank.close_agreement(&format!("{}:close", line.customer_ref), &line.agreement_id).await?;
-                        self.orphans.lock().await.remove(&key);
-                        closed += 1;
-                    }
+                    *seen.entry(key.clone()).or_insert(now)
+                };
+                if now - first_seen >= ORPHAN_GRACE {
+                    bank.close_agreement(&format!("{}:close", line.customer_ref), &line.agreement_id).await?;
+                    self.orphans.lock().await.remove(&key);
+                    closed += 1;
                 }
-                match page.next_after {
-                    Some(next) if !page.agreements.is_empty() => after = Some(next),
-                    _ => break,
-                }
+            }
+            match page.next_after {
+                Some(next) if !page.agreements.is_empty() => after = Some(next),
+                _ => break,
             }
         }
         Ok(closed)

@@ -1,14 +1,28 @@
 use super::*;
+use crate::store::SettlementRecord;
 use wugan_domain::seamless::Suspension;
+use wugan_domain::settlement::cash_only::{self, SetlType};
 use wugan_domain::settlement::saga::{self, Call, Insured, Outcome, Reply, SagaError, Stage};
 
 impl App {
-    fn settle_input(&self, visit: &VisitRow, medfee: Fen, acct_used: bool) -> Value {
+    /// The 2206/2207 `chrg_bchno`: the batch the visit's open fee lines went up in (2204 names the
+    /// same), or "0000", every unsettled line, when they went up in several.
+    async fn settle_batch(&self, visit: &VisitRow) -> Result<String, AppError> {
+        let lines = self.store.fee_lines(&visit.id).await?;
+        let mut batches = lines.iter().map(|l| l.chrg_bchno.as_str()).collect::<Vec<_>>();
+        batches.dedup();
+        Ok(match batches.as_slice() {
+            [one] => one.to_string(),
+            _ => "0000".to_string(),
+        })
+    }
+
+    fn settle_input(&self, visit: &VisitRow, medfee: Fen, acct_used: bool, batch: &str) -> Value {
         json!({"data": {
             "psn_no": visit.psn_no, "mdtrt_cert_type": visit.mdtrt_cert_type,
             "mdtrt_cert_no": self.config.data_key.open(&visit.mdtrt_cert_no_enc).unwrap_or_default(),
             "med_type": visit.med_type, "medfee_sumamt": medfee.to_yuan_string(), "psn_setlway": "01", "mdtrt_id": visit.mdtrt_id,
-            "chrg_bchno": "0000", "acct_used_flag": if acct_used { "1" } else { "0" }, "insutype": visit.insutype,
+            "chrg_bchno": batch, "acct_used_flag": if acct_used { "1" } else { "0" }, "insutype": visit.insutype,
         }})
     }
 
@@ -22,11 +36,9 @@ impl App {
         }
         let medfee = self.open_medfee(&visit).await?;
         let acct_used = self.agreement_of(&visit).await?.map(|a| a.use_personal_account).unwrap_or(false);
-        let inst = hospital_institution(hospital);
-        let output = self
-            .insurance
-            .call("2206", &self.msgid(hospital).await?, &inst, &visit.insuplc_admdvs, self.settle_input(&visit, medfee, acct_used))
-            .await?;
+        let inst = self.institution(hospital).await?;
+        let input = self.settle_input(&visit, medfee, acct_used, &self.settle_batch(&visit).await?);
+        let output = self.insurance.call("2206", &self.msgid(hospital).await?, &inst, &visit.insuplc_admdvs, input).await?;
         let estimate = InsuranceClient::read_settlement(&output)?;
         estimate.split.validate(medfee).map_err(|e| AppError::bad_gateway("insurance_bad_reply", e.to_string()))?;
         Ok(EstimateView {
@@ -62,6 +74,12 @@ impl App {
     pub async fn settle(&self, hospital: &str, visit_id: &str, request: &Keyed) -> Result<SettlementView, AppError> {
         let idem_key = request.key.as_str();
         let visit = self.own_visit(hospital, visit_id).await?;
+        if self.setl_type_of(&visit).await? == SetlType::Cash {
+            return Err(AppError::conflict(
+                "settled_by_hospital",
+                "this visit's insurance is settled by the hospital's own platform: post its 2207 output to /api/v1/cash-settlements",
+            ));
+        }
         let Some(agreement_id) = visit.agreement_id.clone() else {
             let reason = visit.seamless_reason.as_deref().and_then(Suspension::parse).unwrap_or(Suspension::NotSigned);
             let message = match reason {
@@ -191,12 +209,16 @@ impl App {
             let stage = s.stage().ok_or_else(|| AppError::internal(format!("settlement {} is stored in no stage the saga knows", s.id)))?;
             let Some(call) = saga::next_call(&stage) else { return Ok(s) };
             // Err: the outcome is unknown; the stage stays as it is (saga::apply of Unknown).
-            let outcome = self.make_call(&s, &call, visit, &agreement, in_doubt).await?;
+            let record = self.store.settlement_record(&s.id).await?;
+            let outcome = self.make_call(&s, &call, visit, &agreement, in_doubt, record.as_ref()).await?;
             let refusal = match &outcome {
                 Outcome::Refused { code, message } => Some(format!("({code}): {message}")),
                 _ => None,
             };
-            let step = saga::apply(&stage, &parties, s.medfee, &call, outcome).map_err(|e| self.saga_error(&s, e))?;
+            let mut step = saga::apply(&stage, &parties, s.medfee, &call, outcome).map_err(|e| self.saga_error(&s, e))?;
+            if record.as_ref().is_some_and(|r| !r.setl_type.hub_settles_insurance()) {
+                step.transfers = cash_only::settled_outside(&visit.hospital_code, step.transfers);
+            }
             let from = s.state;
             s.set_stage(&step.stage);
             s.updated_at = self.now();
@@ -253,11 +275,16 @@ impl App {
         visit: &VisitRow,
         agreement: &AgreementRow,
         in_doubt: bool,
+        record: Option<&SettlementRecord>,
     ) -> Result<Outcome, AppError> {
-        let inst = hospital_institution(&visit.hospital_code);
+        let inst = self.institution(&visit.hospital_code).await?;
         let bank = self.bank(&agreement.bank_code)?;
         let (auth, capture) = (format!("{}:auth", s.id), format!("{}:capture", s.id));
-        let input = || self.settle_input(visit, s.medfee, agreement.use_personal_account);
+        let batch = match call {
+            Call::PreSettle | Call::SettleInsurance => self.settle_batch(visit).await?,
+            _ => String::new(),
+        };
+        let input = || self.settle_input(visit, s.medfee, agreement.use_personal_account, &batch);
         let insurance_refused = |e: InsuranceError| match e {
             InsuranceError::Refused { infcode, message } => Ok(Outcome::Refused { code: infcode.to_string(), message }),
             other => Err(AppError::from(other)),
@@ -267,6 +294,12 @@ impl App {
             other => Err(AppError::from(other)),
         };
         let done = |r: Reply| Ok(Outcome::Done(r));
+        if let Some(record) = record.filter(|r| !r.setl_type.hub_settles_insurance()) {
+            // The hospital settled insurance itself: its platform's records answer for it.
+            if let Some(reply) = self.posted_reply(s, call, record)? {
+                return done(reply);
+            }
+        }
         match call {
             Call::PreSettle => match self.insurance.call("2206", &s.presettle_msgid, &inst, &visit.insuplc_admdvs, input()).await {
                 Ok(output) => done(Reply::Estimated { split: InsuranceClient::read_settlement(&output)?.split }),
@@ -299,10 +332,13 @@ impl App {
             Call::ReverseInsurance => {
                 let msgid = s.cancel_msgid.clone().ok_or_else(|| AppError::internal("cancelling without a msgid"))?;
                 let input = json!({"data": {"setl_id": s.setl_id, "mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no}});
-                self.insurance
-                    .call("2208", &msgid, &inst, &visit.insuplc_admdvs, input)
-                    .await
-                    .map_or_else(insurance_refused, |_| done(Reply::Reversed))
+                match self.insurance.call("2208", &msgid, &inst, &visit.insuplc_admdvs, input).await {
+                    Ok(output) => {
+                        self.keep_cancellation_record(s, SetlType::All, &output).await?;
+                        done(Reply::Reversed)
+                    }
+                    Err(e) => insurance_refused(e),
+                }
             }
             Call::Refund { amount } => bank
                 .refund(&format!("{}:refund", s.id), &capture, *amount, in_doubt)

@@ -1,4 +1,5 @@
 use super::*;
+use crate::insurance_client::Insurance;
 
 impl App {
     pub async fn register_visit(&self, hospital: &str, req: RegisterVisitRequest, request: &Keyed) -> Result<VisitView, AppError> {
@@ -25,7 +26,7 @@ impl App {
             "dept_code": req.dept_code.clone().unwrap_or_default(), "dept_name": req.dept_name.clone().unwrap_or_default(),
             "caty": req.caty.clone().unwrap_or_default(),
         }});
-        let inst = hospital_institution(hospital);
+        let inst = self.institution(hospital).await?;
         let output = match self.insurance.call("2201", &row.register_msgid, &inst, &row.insuplc_admdvs, input).await {
             Ok(output) => output,
             Err(e @ InsuranceError::Refused { .. }) => {
@@ -52,7 +53,7 @@ impl App {
 
     /// Identifies the patient (1101), finds their agreement, and writes the visit before 2201 is sent.
     async fn new_visit(&self, hospital: &str, req: &RegisterVisitRequest, idem_key: &str) -> Result<VisitRow, AppError> {
-        let inst = hospital_institution(hospital);
+        let inst = self.institution(hospital).await?;
         let person = self
             .insurance
             .person_info(&self.msgid(hospital).await?, &inst, &req.mdtrt_cert_type, req.mdtrt_cert_no.trim())
@@ -63,16 +64,10 @@ impl App {
         }
         // Their own agreement, or the one a family member signed for them (亲情付).
         let agreement = self.store.paying_agreement_for(&person.psn_no).await?.map(|(a, _)| a);
-        // The insurance the HIS names; else the one they signed with; else their first.
-        let wanted = req.insutype.clone().or_else(|| agreement.as_ref().filter(|a| a.psn_no == person.psn_no).map(|a| a.insutype.clone()));
-        let insurance = match wanted {
-            Some(t) if req.insutype.is_some() => Some(person.insurances.iter().find(|i| i.insutype == t).ok_or_else(|| {
-                AppError::invalid("insutype_not_held", format!("the insurance center has no insurance {t} for this person"))
-            })?),
-            Some(t) => person.insurances.iter().find(|i| i.insutype == t).or(person.insurances.first()),
-            None => person.insurances.first(),
-        }
-        .ok_or_else(|| AppError::invalid("not_insured", "the insurance center has no insurance for this person"))?;
+        // The insurance the HIS names; else the one they signed with; else their only one. Never
+        // by position in `insuinfo`: a platform lists a person's insurances in no set order.
+        let signed = agreement.as_ref().filter(|a| a.psn_no == person.psn_no).map(|a| a.insutype.clone());
+        let insurance = choose_insurance(&person.insurances, req.insutype.as_deref(), signed.as_deref())?;
         let row = VisitRow {
             id: new_id("vis"),
             hospital_code: hospital.to_string(),
@@ -157,7 +152,7 @@ impl App {
         }
         let existing = self.store.fee_lines(visit_id).await?;
         let batch = self.fee_batch(&visit, &existing, details).await?;
-        let inst = hospital_institution(hospital);
+        let inst = self.institution(hospital).await?;
         let feedetail: Vec<Value> = batch.iter().map(|l| serde_json::from_str(&l.detail_json).unwrap_or(Value::Null)).collect();
         let msgid = batch[0].upload_msgid.clone();
         let output = match self.insurance.call("2204", &msgid, &inst, &visit.insuplc_admdvs, json!({"feedetail": feedetail})).await {
@@ -236,6 +231,31 @@ impl App {
             Ok(()) => Ok(rows),
             Err(crate::store::StoreError::Conflict(m)) => Err(AppError::conflict("duplicate_fee_line", m)),
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The insurance a visit settles under (issue 15): the one the HIS names (held, or refused), else
+/// the one the patient signed with when held, else the person's only one; several and no choice
+/// is refused rather than guessed.
+fn choose_insurance<'a>(held: &'a [Insurance], named: Option<&str>, signed: Option<&str>) -> Result<&'a Insurance, AppError> {
+    let find = |t: &str| held.iter().find(|i| i.insutype == t);
+    if let Some(t) = named {
+        return find(t)
+            .ok_or_else(|| AppError::invalid("insutype_not_held", format!("the insurance center has no insurance {t} for this person")));
+    }
+    if let Some(found) = signed.and_then(find) {
+        return Ok(found);
+    }
+    match held {
+        [] => Err(AppError::invalid("not_insured", "the insurance center has no insurance for this person")),
+        [only] => Ok(only),
+        several => {
+            let types: Vec<&str> = several.iter().map(|i| i.insutype.as_str()).collect();
+            Err(AppError::invalid(
+                "insutype_not_held",
+                format!("this person holds several insurances ({}): name the one to settle under (insutype)", types.join(", ")),
+            ))
         }
     }
 }
@@ -351,5 +371,29 @@ fn visit_view_of(v: &VisitRow, lines: &[FeeLineRow], settlement: Option<&Settlem
         medfee_fen: medfee.0,
         settlement: settlement.map(SettlementView::of),
         created_at: v.created_at.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_insurance_is_chosen_by_type_never_by_position() {
+        let held = |types: &[&str]| -> Vec<Insurance> {
+            types
+                .iter()
+                .map(|t| Insurance { insutype: t.to_string(), psn_type: "11".into(), insuplc_admdvs: "440300".into(), balc: Fen(0) })
+                .collect()
+        };
+        let chosen = |types: &[&str], named: Option<&str>, signed: Option<&str>| {
+            choose_insurance(&held(types), named, signed).map(|i| i.insutype.clone()).map_err(|e| e.code())
+        };
+        assert_eq!(chosen(&["390", "310"], Some("310"), None), Ok("310".into()));
+        assert_eq!(chosen(&["390", "310"], Some("320"), None), Err("insutype_not_held"));
+        assert_eq!(chosen(&["390", "310"], None, Some("310")), Ok("310".into()), "the signed one, wherever it is listed");
+        assert_eq!(chosen(&["390"], None, Some("310")), Ok("390".into()), "the only one held");
+        assert_eq!(chosen(&["390", "310"], None, Some("320")), Err("insutype_not_held"), "several and no choice: not the first");
+        assert_eq!(chosen(&[], None, None), Err("not_insured"));
     }
 }

@@ -12,6 +12,8 @@ mod invoices;
 pub use invoices::{InvoiceDue, InvoiceNumbering, InvoiceRow};
 mod insurance_clearings;
 mod journal;
+mod modes;
+pub use modes::{HospitalProfile, SettlementRecord};
 mod operator_reads;
 pub use insurance_clearings::InsuranceClearingRow;
 mod payouts;
@@ -49,6 +51,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "ledger_balances_folded", include_str!("../../migrations/0008_ledger_balances_folded.sql")),
     (9, "invoices", include_str!("../../migrations/0009_invoices.sql")),
     (10, "reconciliation", include_str!("../../migrations/0010_reconciliation.sql")),
+    (13, "deployment_modes", include_str!("../../migrations/0013_deployment_modes.sql")),
     (15, "payouts", include_str!("../../migrations/0015_payouts.sql")),
     (16, "insurance_clearings", include_str!("../../migrations/0016_insurance_clearings.sql")),
 ];

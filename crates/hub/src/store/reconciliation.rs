@@ -24,6 +24,8 @@ pub struct ReconSettlement {
     pub psn_no: String,
     pub insutype: String,
     pub insuplc_admdvs: String,
+    /// Who settled its insurance: `ALL`/`HI` the hub, `CASH` the hospital with its own platform.
+    pub setl_type: String,
 }
 
 /// A ledger transfer that moved money at a bank (a capture posted, a refund).
@@ -66,7 +68,8 @@ pub struct ReconciliationItem {
 /// A day's settlements with their visits' bucket fields; `$1`, `$2`: the stored-time range.
 const RECON_SETTLEMENTS: &str = "SELECT s.id, s.visit_id, s.hospital_code, s.state, s.setl_id, s.medfee_fen, s.fund_fen, s.acct_fen, \
      s.cash_fen, s.hosp_part_fen, s.captured_fen, s.unpaid_fen, s.setlinfo_json, s.created_at, v.mdtrt_id, v.psn_no, v.insutype, \
-     v.insuplc_admdvs FROM settlements s JOIN visits v ON v.id = s.visit_id WHERE s.created_at >= $1 AND s.created_at < $2";
+     v.insuplc_admdvs, COALESCE(m.setl_type, 'ALL') AS setl_type FROM settlements s JOIN visits v ON v.id = s.visit_id \
+     LEFT JOIN settlement_records m ON m.settlement_id = s.id WHERE s.created_at >= $1 AND s.created_at < $2";
 
 impl Store {
     /// Settlements created in `[from, to)` (stored times), with their visits.
@@ -163,6 +166,7 @@ fn recon_settlement_from_row(r: &AnyRow) -> ReconSettlement {
         psn_no: r.get("psn_no"),
         insutype: r.get("insutype"),
         insuplc_admdvs: r.get("insuplc_admdvs"),
+        setl_type: r.get("setl_type"),
     }
 }
 

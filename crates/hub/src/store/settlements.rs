@@ -176,7 +176,7 @@ impl Store {
 }
 
 /// Inserts a settlement unless its visit has a live one; true when inserted.
-async fn insert_settlement(c: &mut AnyConnection, s: SettlementRow) -> StoreResult<bool> {
+pub(super) async fn insert_settlement(c: &mut AnyConnection, s: SettlementRow) -> StoreResult<bool> {
     let n = sqlx::query(
         "INSERT INTO settlements (id, visit_id, hospital_code, agreement_id, state, presettle_msgid, settle_msgid, medfee_fen, idem_key, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (visit_id) WHERE state NOT IN ('failed', 'cancelled') DO NOTHING",

@@ -1,0 +1,181 @@
+//! The drop-in national-interface endpoint (issue 15): an HIS that already speaks the national
+//! interface changes only its base URL to `{national_interface_prefix}` (`/ni/<token>`, a secret
+//! per hospital). Every envelope is forwarded to the platform as it came and the reply returned as
+//! it came; the hub adds seamless payment around two transactions: after a successful 2207 for a
+//! signed patient it charges `psn_cash_pay` (a cash-only settlement, `cash_only.rs`), after a 2208
+//! it refunds it, and tells the HIS in an extra output field, `wugan_payment`, it may ignore.
+//!
+//! Nothing here is answered as an HTTP error: a refusal (unknown prefix, another hospital's
+//! envelope) and a platform that is down are answered in the national error shape,
+//! `{"infcode": -1, "err_msg": …}`, which HIS software reads.
+
+use super::*;
+use crate::insurance_client::text;
+use crate::store::HospitalProfile;
+
+/// The path under a hospital's prefix that real HIS software posts to.
+pub const NATIONAL_CALL_PATH: &str = crate::insurance_client::CALL_SERVICE_PATH;
+
+/// What `wugan hospital add` prints: shown once (only hashes are kept).
+#[derive(Debug, Clone, Serialize)]
+pub struct HospitalRegistration {
+    pub code: String,
+    pub name: String,
+    pub key_id: String,
+    pub api_key: String,
+    /// `/ni/<token>`: the HIS's new base URL is the hub's address followed by this.
+    pub national_interface_prefix: String,
+}
+
+/// The stored form of a drop-in token (never the token itself).
+pub fn ni_token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("wugan-ni:{token}").as_bytes()))
+}
+
+/// Registers a hospital (the same record the API and console use), issues its HIS API key and
+/// its drop-in token. A code already registered keeps its name and gets a new key and token.
+pub async fn register_hospital(store: &Store, code: &str, name: &str) -> Result<HospitalRegistration, AppError> {
+    check_text("code", code, 30)?;
+    check_text("name", name, 200)?;
+    let secret = || crate::pii::DataKey::generate().map(|k| k.to_hex()).map_err(|e| AppError::internal(e.to_string()));
+    store.ensure_hospital(code, name).await?;
+    let api_key = format!("his_{}", secret()?);
+    let key_id = store.issue_api_key(&crate::api::hash_api_key(&api_key), Role::Hospital, Some(code), Some("wugan hospital add")).await?;
+    let token = secret()?[..40].to_string();
+    store.set_ni_token_hash(code, &ni_token_hash(&token)).await?;
+    let name = store.hospital_profile(code).await?.map(|p| p.name).unwrap_or_else(|| name.to_string());
+    Ok(HospitalRegistration { code: code.to_string(), name, key_id, api_key, national_interface_prefix: format!("/ni/{token}") })
+}
+
+/// The national error shape.
+fn national_error(message: impl Into<String>) -> Value {
+    json!({"infcode": -1, "err_msg": message.into(), "warn_msg": "", "output": null})
+}
+
+/// A national answer: the platform's bytes as they came, or a JSON value the hub wrote.
+pub enum NationalAnswer {
+    AsItCame { status: u16, body: Vec<u8> },
+    Written(Value),
+}
+
+fn infcode_of(reply: &Value) -> Option<i64> {
+    match reply.get("infcode") {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+impl App {
+    /// One envelope posted under `/ni/<token>`.
+    pub async fn national_call(&self, token: &str, body: &[u8]) -> NationalAnswer {
+        let Some(hospital) = self.store.hospital_by_ni_token(&ni_token_hash(token)).await.ok().flatten() else {
+            return NationalAnswer::Written(national_error("unknown interface address: check the configured base URL"));
+        };
+        let Ok(envelope) = serde_json::from_slice::<Value>(body) else {
+            return NationalAnswer::Written(national_error("the message is not JSON"));
+        };
+        if text(&envelope, "fixmedins_code") != hospital.code {
+            return NationalAnswer::Written(national_error("fixmedins_code is not the institution of this interface address"));
+        }
+        let infno = text(&envelope, "infno");
+        match self.insurance.forward(&infno, &hospital.code, body.to_vec()).await {
+            Ok((status, reply)) => self.around_reply(&hospital, &infno, &envelope, status, reply).await,
+            Err(InsuranceError::Unreachable(why)) if infno == "2207" => self.resolve_lost_settlement(&hospital, &envelope, &why).await,
+            Err(e) => NationalAnswer::Written(national_error(format!("the insurance platform did not answer: {e}"))),
+        }
+    }
+
+    /// The platform answered: seamless payment after a successful 2207 or 2208, else the reply
+    /// as it came.
+    async fn around_reply(&self, hospital: &HospitalProfile, infno: &str, envelope: &Value, status: u16, body: Vec<u8>) -> NationalAnswer {
+        if !matches!(infno, "2207" | "2208") {
+            return NationalAnswer::AsItCame { status, body };
+        }
+        let Some(reply) = serde_json::from_slice::<Value>(&body).ok().filter(|r| infcode_of(r) == Some(0)) else {
+            return NationalAnswer::AsItCame { status, body };
+        };
+        NationalAnswer::Written(self.with_payment(hospital, infno, envelope, reply).await)
+    }
+
+    async fn with_payment(&self, hospital: &HospitalProfile, infno: &str, envelope: &Value, mut reply: Value) -> Value {
+        let output = reply.get("output").cloned().unwrap_or(Value::Null);
+        let payment = match infno {
+            "2207" => self.charge_after_settlement(hospital, &output).await,
+            _ => self.refund_after_cancellation(hospital, envelope, &output).await,
+        };
+        if let Some(Value::Object(out)) = reply.get_mut("output") {
+            out.insert("wugan_payment".into(), payment);
+        }
+        reply
+    }
+
+    /// After the platform's 2207: a cash-only settlement of its output, for a signed patient.
+    async fn charge_after_settlement(&self, hospital: &HospitalProfile, output: &Value) -> Value {
+        let info = output.get("setlinfo").cloned().unwrap_or(Value::Null);
+        let (setl_id, mdtrt_id) = (text(&info, "setl_id"), text(&info, "mdtrt_id"));
+        // The platform's setl_id names the payment: the same 2207 answered again pays once.
+        let request = Keyed::unstored(&format!("ni:{setl_id}"));
+        let req = CashSettleRequest { ipt_otp_no: mdtrt_id, output: output.clone() };
+        payment_view(self.settle_cash_only(&hospital.code, &req, &request).await)
+    }
+
+    /// After the platform's 2208: the refund of what its settlement charged.
+    async fn refund_after_cancellation(&self, hospital: &HospitalProfile, envelope: &Value, output: &Value) -> Value {
+        let data = envelope.get("input").and_then(|i| i.get("data")).cloned().unwrap_or(Value::Null);
+        let cancelled = text(&data, "setl_id");
+        let settlement = match self.store.settlement_of_posted_setl_id(&cancelled).await {
+            Ok(Some(id)) => id,
+            Ok(None) => return json!({"status": "none", "message": "the hub charged nothing for this settlement"}),
+            Err(e) => return payment_view(Err(e.into())),
+        };
+        let visit_id = match self.store.settlement(&settlement).await {
+            Ok(Some(s)) => s.visit_id,
+            Ok(None) => return payment_view(Err(AppError::internal("settlement vanished"))),
+            Err(e) => return payment_view(Err(e.into())),
+        };
+        let request = Keyed::unstored(&format!("ni-cancel:{cancelled}"));
+        let req = CashCancelRequest { output: output.clone() };
+        payment_view(self.cancel_cash_only(&hospital.code, &visit_id, &req, &request).await)
+    }
+
+    /// The platform did not answer a 2207: it may have settled. Asked with 5203 (by mdtrt_id), never
+    /// by a second 2207 with a new msgid: a settlement found is answered and paid as if its reply
+    /// had come; none found is reported as the platform being unreachable, so the HIS resends its
+    /// own 2207 with the same msgid.
+    async fn resolve_lost_settlement(&self, hospital: &HospitalProfile, envelope: &Value, why: &str) -> NationalAnswer {
+        let data = envelope.get("input").and_then(|i| i.get("data")).cloned().unwrap_or(Value::Null);
+        let input = json!({"data": {"mdtrt_id": text(&data, "mdtrt_id"), "psn_no": text(&data, "psn_no"), "setl_id": ""}});
+        let unreachable = |m: String| NationalAnswer::Written(national_error(m));
+        let (Ok(msgid), Ok(inst)) = (self.msgid(&hospital.code).await, self.institution(&hospital.code).await) else {
+            return unreachable(format!("the insurance platform did not answer ({why}); resend the same message"));
+        };
+        let insuplc = text(envelope, "insuplc_admdvs");
+        match self.insurance.call("5203", &msgid, &inst, &insuplc, input).await {
+            Ok(output) if output.get("setlinfo").is_some_and(|i| text(i, "refd_setl_flag") != "1") => {
+                let reply = json!({"infcode": 0, "err_msg": "", "warn_msg": "", "output": output});
+                NationalAnswer::Written(self.with_payment(hospital, "2207", envelope, reply).await)
+            }
+            _ => unreachable(format!(
+                "the insurance platform did not answer ({why}) and has no settlement of this visit; resend the same message"
+            )),
+        }
+    }
+}
+
+/// The `wugan_payment` field: what the hub did about the patient's cash share.
+fn payment_view(result: Result<SettlementView, AppError>) -> Value {
+    match result {
+        Ok(s) => {
+            let status = match s.state {
+                "settled" => "paid",
+                "settled_unpaid" => "unpaid",
+                "cancelled" => "refunded",
+                other => other,
+            };
+            json!({"status": status, "settlement_id": s.id, "visit_id": s.visit_id, "bank_fen": s.bank_fen, "unpaid_fen": s.unpaid_fen})
+        }
+        Err(e) => json!({"status": "not_charged", "code": e.code(), "message": e.to_string()}),
+    }
+}

@@ -1,0 +1,185 @@
+//! The drop-in national-interface endpoint (issue 15): an openhis-style HIS, which already speaks
+//! the national interface, changes only its base URL to the hub's `/ni/<token>` prefix and sends
+//! its whole outpatient flow (9001, 1101, 2201, 2204, 2206, 2207, 2208) there. The hub forwards
+//! every envelope as it came and adds seamless payment after 2207 and 2208; it refuses a wrong
+//! prefix or another institution's envelope in the national error shape; a 2207 whose reply is
+//! lost after the platform committed it is resolved with 5203, never settled again.
+
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use wugan::faults::{Fault, FaultPlan, Rule};
+use wugan::his::HisClient;
+use wugan::system;
+
+mod common;
+
+const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
+
+/// An HIS speaking the national interface, pointed at the hub's drop-in prefix.
+struct NationalHis {
+    http: reqwest::Client,
+    url: String,
+    code: String,
+    sign_no: String,
+    seq: AtomicU64,
+}
+
+impl NationalHis {
+    fn msgid(&self) -> String {
+        format!("{}20261130{:010}", self.code, self.seq.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// One envelope as openhis writes it; returns the HTTP status and the reply.
+    async fn call_as(&self, fixmedins_code: &str, infno: &str, msgid: &str, input: Value) -> (u16, Value) {
+        let envelope = json!({"infno": infno, "msgid": msgid, "mdtrtarea_admvs": "440300", "insuplc_admdvs": "440300",
+            "recer_sys_code": "OPENHIS", "dev_no": "", "dev_safe_info": "", "cainfo": "CA-SIGNATURE-KEPT", "signtype": "SM2",
+            "infver": "V1.0", "opter_type": "1", "opter": "0001", "opter_name": "收费员", "inf_time": "2026-11-30 10:00:00",
+            "fixmedins_code": fixmedins_code, "fixmedins_name": "示例医院", "sign_no": self.sign_no, "input": input});
+        let response = self.http.post(&self.url).json(&envelope).send().await.expect("the hub answers");
+        (response.status().as_u16(), response.json().await.expect("a JSON reply"))
+    }
+
+    async fn call(&self, infno: &str, input: Value) -> Value {
+        let (status, reply) = self.call_as(&self.code.clone(), infno, &self.msgid(), input).await;
+        assert_eq!(status, 200, "{infno}: {reply}");
+        reply
+    }
+}
+
+fn ok(infno: &str, reply: &Value) -> Value {
+    assert_eq!(reply["infcode"].as_i64(), Some(0), "{infno}: {reply}");
+    reply["output"].clone()
+}
+
+struct Setup {
+    sys: system::System,
+    his: NationalHis,
+    _dir: common::TempDir,
+}
+
+/// A hub with the patient signed, the hospital registered for the drop-in endpoint, and `fault`
+/// on the insurance wire, if any.
+async fn setup(fault: Option<Rule>) -> Setup {
+    let (mut opts, dir) = common::fresh_options("ni").await;
+    opts.manual_recovery = true;
+    opts.insurance_faults = fault.map(|rule| Arc::new(FaultPlan::scripted(vec![rule])));
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let signed = operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.expect("hub");
+    assert!(signed.ok(), "{signed:?}");
+    let hospital = sys.credentials.hospitals[0].clone();
+    let added = wugan_hub::app::national_interface::register_hospital(&sys.app.store, &hospital.code, &hospital.name).await.expect("added");
+    let url = format!("{}{}/fsi/api/rsfComIfsService/callService", sys.hub_url, added.national_interface_prefix);
+    let mut his = NationalHis { http: reqwest::Client::new(), url, code: hospital.code, sign_no: String::new(), seq: AtomicU64::new(1) };
+    let signed_in = ok("9001", &his.call("9001", json!({"signIn": {"opter_no": "0001", "mac": "", "ip": "127.0.0.1"}})).await);
+    his.sign_no = signed_in["signinoutb"]["sign_no"].as_str().expect("sign_no").to_string();
+    Setup { sys, his, _dir: dir }
+}
+
+/// 1101, 2201, 2204, 2206 as openhis sends them: the visit's (psn_no, mdtrt_id) and the 2207 input.
+async fn outpatient_visit(his: &NationalHis, ipt_otp_no: &str) -> (String, String, Value) {
+    let person = ok(
+        "1101",
+        &his.call(
+            "1101",
+            json!({"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN,
+        "card_sn": "", "begntime": "", "psn_cert_type": "", "certno": "", "psn_name": ""}}),
+        )
+        .await,
+    );
+    let psn_no = person["baseinfo"]["psn_no"].as_str().expect("psn_no").to_string();
+    let insurance = &person["insuinfo"][0];
+    let registered = ok(
+        "2201",
+        &his.call(
+            "2201",
+            json!({"data": {"psn_no": psn_no, "insutype": insurance["insutype"],
+        "begntime": "2026-11-30 09:30:00", "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "ipt_otp_no": ipt_otp_no,
+        "atddr_no": "D001", "dr_name": "王医生", "dept_code": "A03", "dept_name": "内科", "caty": "A03"}}),
+        )
+        .await,
+    );
+    let mdtrt_id = registered["data"]["mdtrt_id"].as_str().expect("mdtrt_id").to_string();
+    let line = |sn: &str, code: &str, pric: &str, cnt: &str, total: &str| {
+        json!({"feedetl_sn": sn, "mdtrt_id": mdtrt_id,
+        "psn_no": psn_no, "chrg_bchno": "B1", "fee_ocur_time": "2026-11-30 09:40:00", "med_list_codg": code,
+        "medins_list_codg": code, "det_item_fee_sumamt": total, "cnt": cnt, "pric": pric, "bilg_dept_codg": "A03",
+        "bilg_dept_name": "内科", "bilg_dr_codg": "D001", "bilg_dr_name": "王医生", "hosp_appr_flag": "1"})
+    };
+    let fees =
+        json!({"feedetail": [line("1", "001102000010000", "25.00", "1", "25.00"), line("2", "013100000010000", "150.00", "8", "1200.00")]});
+    ok("2204", &his.call("2204", fees).await);
+    let settle = json!({"data": {"psn_no": psn_no, "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "med_type": "11",
+        "medfee_sumamt": "1225.00", "psn_setlway": "01", "mdtrt_id": mdtrt_id, "chrg_bchno": "B1", "acct_used_flag": "1",
+        "insutype": insurance["insutype"]}});
+    let estimate = ok("2206", &his.call("2206", settle.clone()).await);
+    assert!(estimate.get("wugan_payment").is_none(), "2206 comes back as it came: {estimate}");
+    (psn_no, mdtrt_id, settle)
+}
+
+#[tokio::test]
+async fn an_openhis_outpatient_flow_through_the_drop_in_endpoint_gets_seamless_payment() {
+    let Setup { sys, his, _dir } = setup(None).await;
+    let (psn_no, mdtrt_id, settle) = outpatient_visit(&his, "MZ0001").await;
+
+    let settled = ok("2207", &his.call("2207", settle).await);
+    let info = &settled["setlinfo"];
+    let cash = wugan_domain::Fen::from_json_yuan(&info["psn_cash_pay"]).expect("yuan").unwrap_or_default().0;
+    assert!(cash > 0, "the patient has a cash share: {info}");
+    let payment = &settled["wugan_payment"];
+    assert_eq!((payment["status"].as_str(), payment["bank_fen"].as_i64()), (Some("paid"), Some(cash)), "{payment}");
+
+    // The HIS can also read the payment from the hub's API.
+    let api = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    let visit = api.get(&format!("/api/v1/visits/{}", payment["visit_id"].as_str().expect("visit"))).await.expect("hub");
+    assert_eq!(
+        (visit.body["mdtrt_id"].as_str(), visit.body["psn_no"].as_str()),
+        (Some(mdtrt_id.as_str()), Some(psn_no.as_str())),
+        "{visit:?}"
+    );
+
+    let setl_id = info["setl_id"].as_str().expect("setl_id");
+    let cancelled = ok("2208", &his.call("2208", json!({"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": psn_no}})).await);
+    assert_ne!(cancelled["setlinfo"]["setl_id"].as_str(), Some(setl_id), "2208 has its own setl_id");
+    assert_eq!(cancelled["wugan_payment"]["status"].as_str(), Some("refunded"), "{cancelled}");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_wrong_prefix_or_another_institutions_envelope_is_refused_in_the_national_shape() {
+    let Setup { sys, his, _dir } = setup(None).await;
+    let sent = sys.app.insurance.calls_sent();
+    let person = json!({"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN}});
+    let (status, reply) = his.call_as("H-SOMEONE-ELSE", "1101", &his.msgid(), person.clone()).await;
+    assert_eq!((status, reply["infcode"].as_i64()), (200, Some(-1)), "another institution's envelope: {reply}");
+    let wrong = NationalHis { url: format!("{}/ni/0000/fsi/api/rsfComIfsService/callService", sys.hub_url), ..his };
+    let (status, reply) = wrong.call_as(&wrong.code.clone(), "1101", &wrong.msgid(), person).await;
+    assert_eq!((status, reply["infcode"].as_i64()), (200, Some(-1)), "an unknown prefix: {reply}");
+    assert!(reply["err_msg"].as_str().is_some_and(|m| !m.is_empty()));
+    assert_eq!(sys.app.insurance.calls_sent(), sent, "nothing refused was forwarded");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_2207_committed_but_unanswered_is_resolved_by_5203_and_paid_once() {
+    let lose = Rule { step: "2207".into(), nth: 1, fault: Fault::LoseReply };
+    let Setup { sys, his, _dir } = setup(Some(lose)).await;
+    let (_, _, settle) = outpatient_visit(&his, "MZ0002").await;
+    let msgid = his.msgid();
+    let (status, reply) = his.call_as(&his.code.clone(), "2207", &msgid, settle.clone()).await;
+    assert_eq!(status, 200);
+    assert!(reply.get("inf_refmsgid").is_none(), "the hub wrote this answer from 5203 (the platform's own carries inf_refmsgid): {reply}");
+    let out = ok("2207", &reply);
+    assert_eq!(out["wugan_payment"]["status"].as_str(), Some("paid"), "the settlement 5203 found is paid: {out}");
+    // The HIS resends its own 2207 with the same msgid: the platform replays, the hub pays once.
+    let (_, again) = his.call_as(&his.code.clone(), "2207", &msgid, settle).await;
+    assert!(again.get("inf_refmsgid").is_some(), "the platform's replay: {again}");
+    let again = ok("2207", &again);
+    assert_eq!(again["setlinfo"]["setl_id"], out["setlinfo"]["setl_id"], "the same settlement");
+    assert_eq!(again["wugan_payment"]["settlement_id"], out["wugan_payment"]["settlement_id"], "paid once");
+    let settlements = common::insurance_sandbox(&sys, "/sandbox/settlements").await;
+    let n = settlements.as_array().map(|a| a.len()).unwrap_or_else(|| settlements["settlements"].as_array().map_or(0, |a| a.len()));
+    assert_eq!(n, 1, "settled once at the platform: {settlements}");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
