@@ -15,6 +15,11 @@ mod recovery;
 mod settlement;
 mod views;
 mod visits;
+// Issue 18: staff, onboarding, visit lookups, webhooks.
+pub mod hospitals;
+pub mod staff;
+pub mod visit_lists;
+pub mod webhooks;
 
 pub use commands::*;
 pub use hospital_statements::{HospitalStatementLine, HospitalStatementView};

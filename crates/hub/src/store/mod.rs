@@ -18,6 +18,17 @@ pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, Reco
 mod settlements;
 mod signups;
 mod visits;
+// Issue 18: staff, the audit log, hospital onboarding, visit lookups, webhooks.
+mod audit;
+mod hospitals;
+mod staff;
+mod visit_lists;
+mod webhooks;
+pub use audit::{AuditEntry, AuditFinding, NewAuditEntry};
+pub use hospitals::HospitalRow;
+pub use staff::{SessionRow, StaffRow};
+pub use visit_lists::{VisitFilter, MAX_VISIT_PAGE};
+pub use webhooks::{EventCandidate, WebhookDelivery, WebhookEndpoint};
 pub mod writer;
 
 use crate::clock::{timestamp, Clock};
@@ -45,6 +56,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "ledger_balances_folded", include_str!("../../migrations/0008_ledger_balances_folded.sql")),
     (9, "invoices", include_str!("../../migrations/0009_invoices.sql")),
     (10, "reconciliation", include_str!("../../migrations/0010_reconciliation.sql")),
+    (14, "staff", include_str!("../../migrations/0014_staff.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
