@@ -61,8 +61,8 @@ impl StaffRole {
 
 /// The API caller kind a role acts as, and which of that kind's routes it may call.
 impl StaffRole {
-    /// What the session acts as on the API: the operator, its hospital, or (bank staff) neither.
-    pub fn caller(self, staff: &StaffRow) -> Option<Caller> {
+    /// What a session acts as on the API: the operator, its hospital, or (bank staff) neither.
+    pub fn caller_of(self, staff: &StaffSession) -> Option<Caller> {
         match self {
             StaffRole::Operator => Some(Caller { role: Role::Operator, hospital_code: None }),
             StaffRole::Doctor | StaffRole::Cashier | StaffRole::Finance => {
@@ -84,7 +84,9 @@ impl StaffRole {
             StaffRole::Doctor => {
                 reading
                     || path == "/api/v1/visits"
-                    || ["/fees", "/pre-settlement", "/settlement"].iter().any(|end| path.starts_with("/api/v1/visits/") && path.ends_with(end))
+                    || ["/fees", "/pre-settlement", "/settlement"]
+                        .iter()
+                        .any(|end| path.starts_with("/api/v1/visits/") && path.ends_with(end))
             }
             StaffRole::Bank => false,
         }
@@ -269,53 +271,64 @@ fn password_matches(password: &str, phc: &str) -> bool {
 /// takes as long as a known one.
 const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2Lq1pQ3bWvS2Y0m4bq9m3X5q0u8b1XnJcK3a9yZt7Xo";
 
+/// Adds a staff account on `store` (the console, and `wugan staff add` before any operator can
+/// sign in); `known_bank` says which bank codes the hub routes to.
+pub async fn add_staff_on(
+    store: &crate::store::Store,
+    data_key: &DataKey,
+    known_bank: &(dyn Fn(&str) -> bool + Sync),
+    req: NewStaffRequest,
+) -> Result<NewStaffView, AppError> {
+    let role = StaffRole::parse(&req.role)
+        .ok_or_else(|| AppError::invalid("bad_staff_role", "role is operator, doctor, cashier, finance or bank"))?;
+    if req.password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AppError::invalid("weak_password", format!("a password has at least {MIN_PASSWORD_CHARS} characters")));
+    }
+    let hospital_code = req.hospital_code.filter(|_| role.is_hospital_staff());
+    let bank_code = req.bank_code.filter(|_| role == StaffRole::Bank);
+    match (&hospital_code, role.is_hospital_staff()) {
+        (None, true) => return Err(AppError::invalid("missing_field", "hospital staff name their hospital_code")),
+        (Some(code), _) if !store.hospital_exists(code).await? => {
+            return Err(AppError::invalid("unknown_hospital", format!("no hospital {code} on this hub")))
+        }
+        _ => {}
+    }
+    match &bank_code {
+        None if role == StaffRole::Bank => return Err(AppError::invalid("missing_field", "bank staff name their bank_code")),
+        Some(code) if !known_bank(code) => return Err(AppError::invalid("unknown_bank", format!("no bank {code} on this hub"))),
+        _ => {}
+    }
+    let secret = if req.totp { Some(random_bytes::<20>()?) } else { None };
+    let password = req.password.clone();
+    let password_hash =
+        tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| AppError::internal(e.to_string()))??;
+    let row = StaffRow {
+        id: new_id("stf"),
+        login: req.login.trim().to_string(),
+        display_name: req.display_name.trim().to_string(),
+        role: role.as_str().to_string(),
+        hospital_code,
+        bank_code,
+        password_hash,
+        totp_secret_enc: secret.map(|s| data_key.seal(&hex::encode(s))).transpose()?,
+        disabled_at: None,
+        created_at: store.now(),
+    };
+    match store.insert_staff(row.clone()).await {
+        Err(crate::store::StoreError::Conflict(_)) => {
+            return Err(AppError::conflict("staff_exists", format!("the login {} is taken", row.login)))
+        }
+        other => other?,
+    }
+    let totp_secret = secret.map(|s| base32(&s));
+    let otpauth_uri = totp_secret.as_ref().map(|s| format!("otpauth://totp/wugan:{}?secret={s}&issuer=wugan", row.login));
+    Ok(NewStaffView { staff: view_of(&row), totp_secret, otpauth_uri })
+}
+
 impl App {
-    /// Adds a staff account (the operator's console, `wugan staff add`).
+    /// Adds a staff account (the operator's console).
     pub async fn add_staff(&self, req: NewStaffRequest) -> Result<NewStaffView, AppError> {
-        let role = StaffRole::parse(&req.role)
-            .ok_or_else(|| AppError::invalid("bad_staff_role", "role is operator, doctor, cashier, finance or bank"))?;
-        if req.password.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(AppError::invalid("weak_password", format!("a password has at least {MIN_PASSWORD_CHARS} characters")));
-        }
-        let hospital_code = req.hospital_code.filter(|_| role.is_hospital_staff());
-        let bank_code = req.bank_code.filter(|_| role == StaffRole::Bank);
-        match (&hospital_code, role.is_hospital_staff()) {
-            (None, true) => return Err(AppError::invalid("missing_field", "hospital staff name their hospital_code")),
-            (Some(code), _) if !self.store.hospital_exists(code).await? => {
-                return Err(AppError::invalid("unknown_hospital", format!("no hospital {code} on this hub")))
-            }
-            _ => {}
-        }
-        match &bank_code {
-            None if role == StaffRole::Bank => return Err(AppError::invalid("missing_field", "bank staff name their bank_code")),
-            Some(code) if !self.banks.contains_key(code) => return Err(AppError::invalid("unknown_bank", format!("no bank {code} on this hub"))),
-            _ => {}
-        }
-        let secret = if req.totp { Some(random_bytes::<20>()?) } else { None };
-        let password = req.password.clone();
-        let password_hash =
-            tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| AppError::internal(e.to_string()))??;
-        let row = StaffRow {
-            id: new_id("stf"),
-            login: req.login.trim().to_string(),
-            display_name: req.display_name.trim().to_string(),
-            role: role.as_str().to_string(),
-            hospital_code,
-            bank_code,
-            password_hash,
-            totp_secret_enc: secret.map(|s| self.config.data_key.seal(&hex::encode(s))).transpose()?,
-            disabled_at: None,
-            created_at: self.now(),
-        };
-        match self.store.insert_staff(row.clone()).await {
-            Err(crate::store::StoreError::Conflict(_)) => {
-                return Err(AppError::conflict("staff_exists", format!("the login {} is taken", row.login)))
-            }
-            other => other?,
-        }
-        let totp_secret = secret.map(|s| base32(&s));
-        let otpauth_uri = totp_secret.as_ref().map(|s| format!("otpauth://totp/wugan:{}?secret={s}&issuer=wugan", row.login));
-        Ok(NewStaffView { staff: view_of(&row), totp_secret, otpauth_uri })
+        add_staff_on(&self.store, &self.config.data_key, &|code| self.banks.contains_key(code), req).await
     }
 
     pub async fn staff_list(&self) -> Result<Vec<StaffView>, AppError> {
@@ -355,7 +368,10 @@ impl App {
         match code {
             Some(code) if totp_matches(&secret, code, now) => Ok(staff),
             Some(_) => Err(AppError::Unauthorized { code: "bad_credentials", message: "the login, password or code is wrong".into() }),
-            None => Err(AppError::Unauthorized { code: "totp_required", message: "this account signs in with its authenticator's code too".into() }),
+            None => Err(AppError::Unauthorized {
+                code: "totp_required",
+                message: "this account signs in with its authenticator's code too".into(),
+            }),
         }
     }
 
@@ -402,6 +418,41 @@ impl App {
     }
 }
 
+/// The issue-18 types' schemas by name (openapi_check compares them with openapi.json).
+pub fn schemas() -> Vec<(String, Value)> {
+    fn one<T: utoipa::ToSchema>() -> (String, Value) {
+        (T::name().to_string(), serde_json::to_value(T::schema()).unwrap_or(Value::Null))
+    }
+    use super::hospitals::{ApiKeyView, HospitalView, IssuedKeyView};
+    use super::visit_lists::VisitListView;
+    use super::webhooks::NewEndpointView;
+    vec![
+        one::<StaffView>(),
+        one::<SessionView>(),
+        one::<NewStaffView>(),
+        one::<HospitalView>(),
+        one::<ApiKeyView>(),
+        one::<IssuedKeyView>(),
+        one::<VisitListView>(),
+        one::<NewEndpointView>(),
+    ]
+}
+
+/// The issue-18 commands, by the route that reads them.
+pub fn command_schemas() -> Vec<(&'static str, Value)> {
+    fn one<T: utoipa::ToSchema>(route: &'static str) -> (&'static str, Value) {
+        (route, serde_json::to_value(T::schema()).unwrap_or(Value::Null))
+    }
+    vec![
+        one::<SignInRequest>("post /api/v1/staff/sessions"),
+        one::<NewStaffRequest>("post /api/v1/operator/staff"),
+        one::<super::hospitals::OnboardHospitalRequest>("post /api/v1/operator/hospitals"),
+        one::<super::hospitals::IssueKeyRequest>("post /api/v1/operator/keys"),
+        one::<super::hospitals::RotateKeyRequest>("post /api/v1/operator/keys/{key_id}/rotate"),
+        one::<super::webhooks::NewEndpointRequest>("post /api/v1/webhook-endpoints"),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,7 +461,9 @@ mod tests {
     fn totp_matches_the_rfc_6238_test_vectors() {
         // RFC 6238 appendix B, SHA-1, secret "12345678901234567890", 8 digits truncated to our 6.
         let secret = b"12345678901234567890";
-        for (unix_s, eight_digits) in [(59, "94287082"), (1_111_111_109, "07081804"), (1_234_567_890, "89005924"), (2_000_000_000, "69279037")] {
+        for (unix_s, eight_digits) in
+            [(59, "94287082"), (1_111_111_109, "07081804"), (1_234_567_890, "89005924"), (2_000_000_000, "69279037")]
+        {
             assert_eq!(totp_code(secret, unix_s / 30), eight_digits[2..], "at {unix_s}");
             assert!(totp_matches(secret, &eight_digits[2..], unix_s + 30), "one step late is accepted");
             assert!(!totp_matches(secret, &eight_digits[2..], unix_s + 90), "three steps late is not");
@@ -419,7 +472,9 @@ mod tests {
 
     #[test]
     fn base32_is_rfc_4648() {
-        for (bytes, text) in [(&b""[..], ""), (b"f", "MY"), (b"fo", "MZXQ"), (b"foo", "MZXW6"), (b"foob", "MZXW6YQ"), (b"fooba", "MZXW6YTB")] {
+        for (bytes, text) in
+            [(&b""[..], ""), (b"f", "MY"), (b"fo", "MZXQ"), (b"foo", "MZXW6"), (b"foob", "MZXW6YQ"), (b"fooba", "MZXW6YTB")]
+        {
             assert_eq!(base32(bytes), text);
         }
     }

@@ -34,7 +34,8 @@ pub struct VisitListView {
 fn check_query(q: &VisitQuery) -> Result<(), AppError> {
     for (name, value, max) in [("ipt_otp_no", &q.ipt_otp_no, 30), ("after", &q.after, 64), ("hospital_code", &q.hospital_code, 32)] {
         if let Some(v) = value {
-            check_text_value(name, v, Some(max)).map_err(|_| AppError::bad_request("bad_query", format!("{name} is at most {max} characters of text")))?;
+            check_text_value(name, v, Some(max))
+                .map_err(|_| AppError::bad_request("bad_query", format!("{name} is at most {max} characters of text")))?;
         }
     }
     if q.status.as_deref().is_some_and(|s| VisitStatus::parse(s).is_none()) {

@@ -26,7 +26,7 @@ mod visit_lists;
 mod webhooks;
 pub use audit::{AuditEntry, AuditFinding, NewAuditEntry};
 pub use hospitals::HospitalRow;
-pub use staff::{SessionRow, StaffRow};
+pub use staff::{BankAgreementRow, SessionRow, StaffRow};
 pub use visit_lists::{VisitFilter, MAX_VISIT_PAGE};
 pub use webhooks::{EventCandidate, WebhookDelivery, WebhookEndpoint};
 pub mod writer;

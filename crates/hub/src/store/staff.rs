@@ -79,7 +79,9 @@ impl Store {
     /// Every account, or a hospital's, by login.
     pub async fn staff_list(&self, hospital_code: Option<&str>) -> StoreResult<Vec<StaffRow>> {
         let rows = match hospital_code {
-            Some(code) => sqlx::query("SELECT * FROM staff WHERE hospital_code = $1 ORDER BY login").bind(code).fetch_all(&self.pool).await?,
+            Some(code) => {
+                sqlx::query("SELECT * FROM staff WHERE hospital_code = $1 ORDER BY login").bind(code).fetch_all(&self.pool).await?
+            }
             None => sqlx::query("SELECT * FROM staff ORDER BY login").fetch_all(&self.pool).await?,
         };
         Ok(rows.iter().map(staff_of).collect())
@@ -91,14 +93,16 @@ impl Store {
             (token_hash.to_string(), staff_id.to_string(), expires_at.to_string(), address.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("INSERT INTO staff_sessions (token_hash, staff_id, created_at, expires_at, address) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(token_hash)
-                    .bind(staff_id)
-                    .bind(now)
-                    .bind(expires_at)
-                    .bind(address)
-                    .execute(&mut *c)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO staff_sessions (token_hash, staff_id, created_at, expires_at, address) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(token_hash)
+                .bind(staff_id)
+                .bind(now)
+                .bind(expires_at)
+                .bind(address)
+                .execute(&mut *c)
+                .await?;
                 Ok(())
             })
         })
@@ -114,8 +118,12 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| {
-            let session =
-                SessionRow { staff_id: r.get("id"), created_at: r.get("s_created_at"), expires_at: r.get("expires_at"), ended_at: r.get("ended_at") };
+            let session = SessionRow {
+                staff_id: r.get("id"),
+                created_at: r.get("s_created_at"),
+                expires_at: r.get("expires_at"),
+                ended_at: r.get("ended_at"),
+            };
             (session, staff_of(&r))
         }))
     }
@@ -135,5 +143,40 @@ impl Store {
             })
         })
         .await
+    }
+}
+
+/// One of a bank's agreements, as its staff see it: no name, no ID number.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BankAgreementRow {
+    pub id: String,
+    pub payment_method: String,
+    pub status: String,
+    pub suspended_reason: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+impl Store {
+    /// A bank's agreements, newest first.
+    pub async fn agreements_of_bank(&self, bank_code: &str, limit: i64) -> StoreResult<Vec<BankAgreementRow>> {
+        let rows = sqlx::query(
+            "SELECT id, payment_method, status, suspended_reason, created_at, revoked_at FROM agreements WHERE bank_code = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(bank_code)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| BankAgreementRow {
+                id: r.get("id"),
+                payment_method: r.get("payment_method"),
+                status: r.get("status"),
+                suspended_reason: r.get("suspended_reason"),
+                created_at: r.get("created_at"),
+                revoked_at: r.get("revoked_at"),
+            })
+            .collect())
     }
 }

@@ -80,7 +80,8 @@ fn delivery_of(r: &AnyRow) -> WebhookDelivery {
 }
 
 const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.endpoint_id, e.hospital_code, e.kind, d.status, d.attempts, d.next_attempt_at, d.last_status, d.last_error, d.delivered_at, d.created_at, e.payload, p.url, p.secret_enc";
-const DELIVERY_FROM: &str = "webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id JOIN webhook_endpoints p ON p.id = d.endpoint_id";
+const DELIVERY_FROM: &str =
+    "webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id JOIN webhook_endpoints p ON p.id = d.endpoint_id";
 
 /// A candidate event the scan found: kind, subject, hospital, and the settlement's facts.
 pub struct EventCandidate {
