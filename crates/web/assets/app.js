@@ -9,6 +9,9 @@
 // On success: data-next (a URL; {field} is filled from the answer), data-done (a message) or a reload.
 // A submit button may carry its own data-api / data-next / data-done, and data-fields (the names
 // it sends, space-separated): one form, two actions (send me a code; sign in).
+// Staff consoles also use: data-type="product" with data-of="a b" (yuan a × whole count b, as a
+// yuan string: a fee line's total), data-wrap="lines" on a form (the body is {lines: [fields]}),
+// and data-show="text {field}" (on success, the message says the answer's field, e.g. a new key).
 (function () {
   'use strict';
 
@@ -53,6 +56,7 @@
         put(body, el.name, list);
         return;
       }
+      if (type === 'product') { put(body, el.name, product(form, el.getAttribute('data-of'))); return; }
       if ((el.type === 'radio' || el.type === 'checkbox') && !el.checked) return;
       var value = el.value.trim();
       if (value === '' && !el.required) return;
@@ -61,6 +65,24 @@
       put(body, el.name, value);
     });
     return body;
+  }
+
+  // Yuan a × whole count b (names in data-of), exactly, as yuan text with two decimals.
+  function product(form, of) {
+    var names = (of || '').split(' ');
+    var price = yuanToFen((form.elements[names[0]] || {}).value || '');
+    var count = /^\s*\d{1,6}\s*$/.test((form.elements[names[1]] || {}).value || '') ? parseInt(form.elements[names[1]].value, 10) : null;
+    if (price === null || count === null) throw 'invalid_request';
+    var fen = price * count;
+    return Math.floor(fen / 100) + '.' + ('0' + (fen % 100)).slice(-2);
+  }
+
+  // data-show's text with {field}s of the answer, as plain text.
+  function told(template, answer) {
+    return template.replace(/\{([a-z_.]+)\}/g, function (_, name) {
+      var v = name.split('.').reduce(function (o, k) { return o == null ? o : o[k]; }, answer);
+      return v == null ? '' : String(v);
+    });
   }
 
   function fill(template, answer) {
@@ -85,6 +107,7 @@
     var fields = attr('data-fields');
     var body;
     try { body = read(form, fields ? fields.split(' ') : null); } catch (code) { show(form, say(code), 'error'); return; }
+    if (form.hasAttribute('data-wrap')) { var wrapped = {}; wrapped[form.getAttribute('data-wrap')] = [body]; body = wrapped; }
     var text = JSON.stringify(body);
     // A retry of the same body (after a lost connection) keeps its key; any change is a new action.
     var api = attr('data-api');
@@ -105,6 +128,8 @@
           form._wgBody = null;
           var next = attr('data-next');
           if (next) { window.location.assign(fill(next, answer || {})); return; }
+          var shown = attr('data-show');
+          if (shown) { show(form, told(shown, answer || {}), 'ok'); return; }
           var done = attr('data-done');
           if (done) { show(form, done, 'ok'); return; }
           window.location.reload();

@@ -13,7 +13,10 @@ pub mod page;
 pub mod prefs;
 pub mod security;
 
+mod console;
 mod h5;
+mod ops;
+mod staff;
 
 use axum::Router;
 use std::sync::Arc;
@@ -24,6 +27,8 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .merge(assets::router())
         .merge(h5::router())
+        .merge(console::router())
+        .merge(ops::router())
         .layer(axum::middleware::from_fn(prefs::remember))
         .layer(axum::middleware::map_response(security::headers))
         .with_state(app)

@@ -1,0 +1,140 @@
+// The staff consoles, as their users meet them at a phone's 360 px: a cashier signs in, registers a
+// signed patient's visit, enters a fee from the catalogue, estimates, settles (the doctor's click)
+// and cancels; a cashier of another hospital cannot open that visit; an operator onboards a
+// hospital, issues it an HIS key and reads the day's totals. Staff accounts are made with the CLI
+// (`wugan staff add`), as an installation's first operator is.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { base, dataDir, phone, screenshot, accessible, fitsTheWidth } = require('./browser');
+
+const PASSWORD = 'a long staff password';
+const CERTNO = '440301199001011234';
+const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'credentials.json'), 'utf8'));
+const [hospitalA, hospitalB] = credentials.hospitals;
+const run = Date.now().toString(36);
+
+function addStaff(login, role, hospital) {
+  const args = ['staff', 'add', '--data-dir', dataDir, '--login', login, '--name', `${role} ${login}`, '--role', role];
+  if (hospital) args.push('--hospital', hospital);
+  execFileSync(process.env.WUGAN_BIN, args, { env: { ...process.env, WUGAN_STAFF_PASSWORD: PASSWORD } });
+}
+
+async function api(method, url, key, body) {
+  const response = await fetch(`${base}${url}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'idempotency-key': `${run}-${Math.random()}` },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+async function signIn(page, url, login) {
+  await page.goto(`${base}${url}`);
+  await page.fill('#login', login);
+  await page.fill('#password', PASSWORD);
+  await page.click('#staff-sign-in-button');
+  await page.waitForSelector('#sign-out');
+}
+
+// Submits a console form and waits for the page it leads to (a reload or the next page).
+async function submitAndReload(page, button) {
+  await Promise.all([page.waitForEvent('load'), page.click(button)]);
+}
+
+test('a cashier registers a signed patient, enters a fee, settles and cancels; another hospital cannot see it', async () => {
+  addStaff(`cashier-${run}`, 'cashier', hospitalA.code);
+  addStaff(`cashier-b-${run}`, 'cashier', hospitalB.code);
+  // The patient signed up for seamless payment (the patient channel's part, through the API).
+  const signed = await api('POST', '/api/v1/agreements', credentials.operator_api_key,
+    { mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO, use_personal_account: true, payment: { method: 'credit_line', bank_code: 'BANK01' } });
+  assert.ok(signed.status === 200 || signed.body.error.code === 'already_signed', JSON.stringify(signed));
+
+  const { page, pageErrors, close } = await phone({ lang: 'en' });
+  let visitUrl;
+  try {
+    await signIn(page, '/console/', `cashier-${run}`);
+    assert.equal(await page.textContent('h1'), 'Doctor and cashier console');
+    await accessible(page, 'console home');
+    await fitsTheWidth(page, 'console home');
+    await screenshot(page, 'staff-console-home');
+
+    await page.fill('#ipt_otp_no', `MZ-${run}`);
+    await page.fill('#mdtrt_cert_no', CERTNO);
+    await Promise.all([page.waitForURL(/\/console\/visits\/vis_/), page.click('#register-button')]);
+    visitUrl = page.url();
+    assert.equal(await page.textContent('#visit-state'), 'Registered');
+
+    await page.selectOption('#med_list_codg', '001102000010000');
+    await page.fill('#pric', '25.00');
+    await page.fill('#cnt', '2');
+    await submitAndReload(page, '#add-line');
+    assert.equal(await page.textContent('#visit-medfee'), '50.00');
+
+    await page.click('#estimate-button');
+    await page.waitForSelector('#estimate .message.ok');
+    assert.match(await page.textContent('#estimate .message'), /^Estimate: fund \d+ fen/);
+
+    await submitAndReload(page, '#settle-button');
+    assert.equal(await page.textContent('#visit-state'), 'Settled');
+    await accessible(page, 'visit settled');
+    await fitsTheWidth(page, 'visit settled');
+    await screenshot(page, 'staff-console-visit-settled');
+
+    await submitAndReload(page, '#cancel-button');
+    assert.equal(await page.textContent('#visit-state'), 'Cancelled');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+
+  // The other hospital's cashier is answered as if the visit did not exist.
+  const other = await phone({ lang: 'en' });
+  try {
+    await signIn(other.page, '/console/', `cashier-b-${run}`);
+    const response = await other.page.goto(visitUrl);
+    assert.equal(response.status(), 404);
+    assert.equal(await other.page.textContent('h1'), 'Page not found');
+    const listed = await other.page.locator('#visits a', { hasText: `MZ-${run}` }).count();
+    assert.equal(listed, 0, "another hospital's console lists none of its visits");
+  } finally {
+    await other.close();
+  }
+});
+
+test('an operator onboards a hospital, issues it a key and reads the day in figures and a chart', async () => {
+  addStaff(`ops-${run}`, 'operator');
+  const { page, pageErrors, close } = await phone({ lang: 'en' });
+  try {
+    await signIn(page, '/ops/', `ops-${run}`);
+    assert.equal(await page.textContent('h1'), 'Operator console');
+    assert.ok(await page.locator('#chart title').count(), 'the chart has a title for screen readers');
+    await accessible(page, 'ops home');
+    await fitsTheWidth(page, 'ops home');
+    await screenshot(page, 'staff-ops-home');
+
+    const code = `HN${run}`.slice(0, 20);
+    await page.fill('#h-code', code);
+    await page.fill('#h-name', '新接入医院');
+    await page.fill('#h-grade', '二级甲等');
+    await submitAndReload(page, '#onboard-button');
+    assert.equal(await page.locator('#hospitals th', { hasText: code }).count(), 1);
+
+    await page.selectOption('#k-hospital', code);
+    await page.click('#issue-key-button');
+    await page.waitForSelector('#issue-key .message.ok');
+    const shown = await page.textContent('#issue-key .message');
+    const key = /his_[0-9a-f]+/.exec(shown);
+    assert.ok(key, shown);
+    // The key works for the new hospital's HIS at once.
+    const visits = await fetch(`${base}/api/v1/visits`, { headers: { authorization: `Bearer ${key[0]}` } });
+    assert.equal(visits.status, 200);
+    await screenshot(page, 'staff-ops-key-issued');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
