@@ -338,33 +338,46 @@ async fn a_settlement_is_posted_to_the_hospital_signed_retried_when_refused_and_
     let settled = his.settle(&w.visit_id).await.unwrap();
     assert_eq!(settled.body["state"], "settled", "{settled:?}");
 
-    // The first delivery is refused (500): it stays pending, with its answer, for a retry later.
+    // The first deliveries are refused (500): they stay pending, with their answer, for a retry
+    // later. The click made two events: the settlement, and its invoice.
     let deliveries = || async { his.get("/api/v1/webhook-deliveries").await.unwrap().body };
-    eventually("a refused attempt", || async { deliveries().await[0]["attempts"] == 1 }).await;
-    let d = deliveries().await[0].clone();
-    assert_eq!(
-        (d["kind"].as_str(), d["status"].as_str(), d["last_status"].as_i64()),
-        (Some("settlement.settled"), Some("pending"), Some(500))
-    );
+    let of_kind =
+        |all: &Value, kind: &str| all.as_array().into_iter().flatten().find(|d| d["kind"] == kind).cloned().unwrap_or(Value::Null);
+    eventually("refused attempts", || async {
+        let all = deliveries().await;
+        of_kind(&all, "settlement.settled")["attempts"] == 1 && of_kind(&all, "invoice.issued")["attempts"] == 1
+    })
+    .await;
+    let d = of_kind(&deliveries().await, "settlement.settled");
+    assert_eq!((d["status"].as_str(), d["last_status"].as_i64()), (Some("pending"), Some(500)), "{d}");
     assert!(d["next_attempt_at"].as_str() > d["created_at"].as_str(), "retried later: {d}");
 
-    // The hospital fixes its receiver and replays the delivery: delivered, signed with its secret.
+    // The hospital fixes its receiver and replays the settlement's delivery: delivered, signed
+    // with its secret.
     receiver.accept.store(true, std::sync::atomic::Ordering::SeqCst);
     let other = HisClient::new(&w.sys.hub_url, &w.sys.credentials.hospitals[1].api_key);
     let replay_path = format!("/api/v1/webhook-deliveries/{}/replay", d["id"].as_str().unwrap());
     assert_eq!(other.post(&replay_path, &json!({})).await.unwrap().code(), Some("delivery_not_found"), "not another hospital's");
     assert!(his.post(&replay_path, &json!({})).await.unwrap().ok());
-    eventually("the replayed delivery", || async { deliveries().await[0]["status"] == "delivered" }).await;
+    eventually("the replayed delivery", || async { of_kind(&deliveries().await, "settlement.settled")["status"] == "delivered" }).await;
 
     let received = receiver.received.lock().unwrap().clone();
-    assert_eq!(received.len(), 2, "one refused attempt, one delivery");
+    let mut kinds = Vec::new();
     for (signature, body) in &received {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         wugan_bank_protocol::signing::verify_callback(&secret, signature, body.as_bytes(), now, 300).expect("signed with the secret");
         assert!(wugan_bank_protocol::signing::verify_callback("whsec_other", signature, body.as_bytes(), now, 300).is_err());
         let event: Value = serde_json::from_str(body).unwrap();
-        assert_eq!((event["type"].as_str(), event["data"]["visit_id"].as_str()), (Some("settlement.settled"), Some(w.visit_id.as_str())));
+        assert_eq!(event["data"]["visit_id"].as_str(), Some(w.visit_id.as_str()));
+        kinds.push((event["type"].as_str().unwrap_or_default().to_string(), event["data"]["invoice_kind"].as_str().map(str::to_string)));
     }
+    kinds.sort();
+    let settled = ("settlement.settled".to_string(), None);
+    assert_eq!(
+        kinds,
+        vec![("invoice.issued".to_string(), Some("blue".to_string())), settled.clone(), settled],
+        "refused, refused, replayed"
+    );
     // A delivery's signature is refused once it is older than the 5-minute tolerance.
     let (signature, body) = &received[0];
     let later = time::OffsetDateTime::now_utc().unix_timestamp() + 301;

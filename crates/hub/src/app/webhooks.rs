@@ -1,6 +1,6 @@
 //! Webhooks to a hospital's HIS, so that it need not poll: the hospital registers an endpoint; the
 //! worker (`spawn_webhooks`, beside the recovery worker) turns settlements that reached a final
-//! state into events (the outbox, `store::webhooks`), and posts each to each endpoint, signed like
+//! state, and invoices issued, into events (the outbox, `store::webhooks`), and posts each to each endpoint, signed like
 //! Stripe's (`Wugan-Signature: t=<unix s>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, checked
 //! by the HIS within 5 minutes). A delivery that is not answered 2xx is retried with backoff
 //! (30 s, doubling, at most 6 h apart) for 3 days, then given up; any delivery can be replayed.
@@ -45,7 +45,8 @@ pub fn retry_delay(attempts: i64) -> Duration {
     FIRST_RETRY.saturating_mul(2u32.saturating_pow(doublings)).min(MAX_RETRY_GAP)
 }
 
-/// The event's JSON as sent: its id, type, time and the settlement's facts (no personal data).
+/// The event's JSON as sent: its id, type, time and the settlement's facts, and the invoice's for
+/// invoice.issued (no personal data).
 fn event_payload(event_id: &str, c: &EventCandidate, created: &str) -> String {
     json!({
         "id": event_id,
@@ -54,7 +55,9 @@ fn event_payload(event_id: &str, c: &EventCandidate, created: &str) -> String {
         "data": {
             "hospital_code": c.hospital_code,
             "visit_id": c.visit_id,
-            "settlement_id": c.subject_id,
+            "settlement_id": c.settlement_id,
+            "invoice_id": c.invoice_kind.as_ref().map(|_| &c.subject_id),
+            "invoice_kind": c.invoice_kind,
             "state": c.state,
             "medfee_fen": c.medfee_fen,
             "cash_fen": c.cash_fen,

@@ -1,7 +1,8 @@
 //! Webhooks to a hospital's HIS: its endpoints, the outbox of events about its visits, and each
 //! event's delivery to each endpoint. Events are found by a scan (like the invoice outbox), not
 //! written by the settlement path: a settlement in a final state without its event gets one, once
-//! (`UNIQUE (kind, subject_id)`), with a delivery per endpoint the hospital had by then.
+//! (`UNIQUE (kind, subject_id)`), with a delivery per endpoint the hospital had by then; so does
+//! each invoice issued (`invoice.issued`).
 
 use super::*;
 
@@ -83,7 +84,8 @@ const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.endpoint_id, e.hospital_code
 const DELIVERY_FROM: &str =
     "webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id JOIN webhook_endpoints p ON p.id = d.endpoint_id";
 
-/// A candidate event the scan found: kind, subject, hospital, and the settlement's facts.
+/// A candidate event the scan found: kind, subject (a settlement, or an invoice), hospital, and the
+/// settlement's facts.
 pub struct EventCandidate {
     pub kind: String,
     pub subject_id: String,
@@ -94,6 +96,9 @@ pub struct EventCandidate {
     pub cash_fen: Option<i64>,
     pub captured_fen: i64,
     pub unpaid_fen: i64,
+    pub settlement_id: String,
+    /// `blue` or `red`, for an invoice.issued event.
+    pub invoice_kind: Option<String>,
 }
 
 impl Store {
@@ -148,8 +153,29 @@ impl Store {
                 cash_fen: r.get("cash_fen"),
                 captured_fen: r.get("captured_fen"),
                 unpaid_fen: r.get("unpaid_fen"),
+                settlement_id: r.get("id"),
+                invoice_kind: None,
             }));
         }
+        // An invoice issued (blue at the click, red at a cancel): its subject is the invoice.
+        let sql = "SELECT i.id AS invoice_id, i.kind, s.id, s.hospital_code, s.visit_id, s.state, s.medfee_fen, s.cash_fen, s.captured_fen, s.unpaid_fen \
+                   FROM invoices i JOIN settlements s ON s.id = i.settlement_id \
+                   WHERE i.issued_at >= (SELECT MIN(p.created_at) FROM webhook_endpoints p WHERE p.hospital_code = i.hospital_code AND p.disabled_at IS NULL) \
+                   AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.kind = 'invoice.issued' AND e.subject_id = i.id) ORDER BY i.issued_at LIMIT $1";
+        let rows = sqlx::query(sql).bind(limit).fetch_all(&self.pool).await?;
+        found.extend(rows.iter().map(|r| EventCandidate {
+            kind: "invoice.issued".to_string(),
+            subject_id: r.get("invoice_id"),
+            hospital_code: r.get("hospital_code"),
+            visit_id: r.get("visit_id"),
+            state: r.get("state"),
+            medfee_fen: r.get("medfee_fen"),
+            cash_fen: r.get("cash_fen"),
+            captured_fen: r.get("captured_fen"),
+            unpaid_fen: r.get("unpaid_fen"),
+            settlement_id: r.get("id"),
+            invoice_kind: Some(r.get("kind")),
+        }));
         Ok(found)
     }
 
