@@ -62,6 +62,12 @@ test('a cashier registers a signed patient, enters a fee, settles and cancels; a
     await fitsTheWidth(page, 'console home');
     await screenshot(page, 'staff-console-home');
 
+    // The hospital has no HIS budget, but wants events: it registers an endpoint; the secret shows once.
+    await page.fill('#endpoint-url', 'http://127.0.0.1:9/wugan-events');
+    await page.click('#add-endpoint-button');
+    await page.waitForSelector('#add-endpoint .message.ok');
+    assert.match(await page.textContent('#add-endpoint .message'), /whsec_[0-9a-f]+/);
+
     await page.fill('#ipt_otp_no', `MZ-${run}`);
     await page.fill('#mdtrt_cert_no', CERTNO);
     await Promise.all([page.waitForURL(/\/console\/visits\/vis_/), page.click('#register-button')]);
@@ -133,6 +139,15 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     const visits = await fetch(`${base}/api/v1/visits`, { headers: { authorization: `Bearer ${key[0]}` } });
     assert.equal(visits.status, 200);
     await screenshot(page, 'staff-ops-key-issued');
+
+    // Signed patients are found by their masked identity, never shown whole.
+    await page.fill('#f-patient', '1234');
+    await Promise.all([page.waitForURL(/patient=1234/), page.click('#patient-search button')]);
+    const certnos = await page.locator('#patients td:first-of-type').allTextContents();
+    assert.ok(certnos.length > 0 && certnos.every((c) => /^\d{6}\*+1234$/.test(c)), certnos.join(', '));
+    assert.ok((await page.content()).indexOf(CERTNO) < 0, 'no whole ID number on the page');
+    assert.ok(await page.locator('#partners tbody tr').count() > 0, 'partner health has rows');
+    await accessible(page, 'ops patients');
     assert.deepEqual(pageErrors, []);
   } finally {
     await close();

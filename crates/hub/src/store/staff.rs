@@ -180,3 +180,12 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// The newest agreements' ids (the operator's list of signed patients, shown masked).
+    pub async fn recent_agreement_ids(&self, limit: i64) -> StoreResult<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT id FROM agreements ORDER BY created_at DESC, id DESC LIMIT $1").bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| r.get("id")).collect())
+    }
+}

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use wugan_hub::app::staff::StaffSession;
 use wugan_hub::app::visit_lists::VisitQuery;
 use wugan_hub::app::{App, VisitView};
+use wugan_hub::store::{WebhookDelivery, WebhookEndpoint};
 
 pub const HOME: &str = "/console/";
 
@@ -68,6 +69,10 @@ struct Home {
     staff: StaffSession,
     visits: Vec<VisitView>,
     unpaid: Vec<VisitView>,
+    /// The hospital's webhook endpoints and the newest deliveries, replayable by a cashier.
+    endpoints: Vec<WebhookEndpoint>,
+    deliveries: Vec<WebhookDelivery>,
+    may_manage_webhooks: bool,
 }
 
 #[derive(Template)]
@@ -125,8 +130,12 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) -> 
     let query = VisitQuery { day: Some(crate::staff::today(&app)), limit: Some(200), ..VisitQuery::default() };
     let visits = app.visit_list(Some(&hospital), query).await.map(|l| l.visits).unwrap_or_default();
     let unpaid = visits.iter().filter(|v| v.settlement.as_ref().is_some_and(|s| s.unpaid_fen > 0)).cloned().collect();
+    let endpoints = app.webhook_endpoints(Some(&hospital)).await.unwrap_or_default();
+    let mut deliveries = app.webhook_deliveries(Some(&hospital)).await.unwrap_or_default();
+    deliveries.truncate(20);
+    let may_manage_webhooks = staff.role.may(&axum::http::Method::POST, "/api/v1/webhook-endpoints");
     let page = Page::new(prefs, HOME, HOME).with_csrf(staff.csrf_token.clone());
-    render(&Home { page, staff, visits, unpaid }).into_response()
+    render(&Home { page, staff, visits, unpaid, endpoints, deliveries, may_manage_webhooks }).into_response()
 }
 
 async fn visit(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Path(id): Path<String>) -> Response {

@@ -60,6 +60,16 @@ pub const STRINGS: Table = &[
     ("state_cancelled", "已撤销", "Cancelled"),
     ("state_failed", "结算失败", "Failed"),
     ("state_in_progress", "处理中", "In progress"),
+    ("webhooks", "消息推送（Webhook）", "Webhooks to the HIS"),
+    ("no_endpoints", "尚未登记推送地址。", "No endpoint registered."),
+    ("endpoint_url", "推送地址", "Endpoint URL"),
+    ("add_endpoint", "登记推送地址", "Register the endpoint"),
+    ("endpoint_added", "已登记。签名密钥（仅显示一次）：{secret}", "Registered. Its signing secret (shown this once): {secret}"),
+    ("event", "事件", "Event"),
+    ("attempts", "尝试次数", "Attempts"),
+    ("last_answer", "最近应答", "Last answer"),
+    ("replay", "重新推送", "Send again"),
+    ("replayed", "已安排重新推送。", "It will be sent again shortly."),
 ];
 
 pub const ERRORS: Table = &[
@@ -73,4 +83,6 @@ pub const ERRORS: Table = &[
     ("not_parked", "该结算不在异常队列中。", "This settlement is not in the exceptions queue."),
     ("person_not_found", "医保系统查无此人。", "The insurance center does not know this person."),
     ("already_cancelled", "该结算已撤销。", "This settlement was cancelled already."),
+    ("bad_url", "推送地址须为 http:// 或 https:// 开头的网址。", "The endpoint must be an http:// or https:// URL."),
+    ("delivery_not_found", "找不到该推送记录。", "No such delivery."),
 ];

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use wugan_hub::app::hospitals::{ApiKeyView, HospitalView};
 use wugan_hub::app::staff::{StaffRole, StaffSession};
 use wugan_hub::app::visit_lists::VisitQuery;
-use wugan_hub::app::{App, ExceptionView, VisitView};
+use wugan_hub::app::{AgreementView, App, ExceptionView, VisitView};
 
 pub const HOME: &str = "/ops/";
 
@@ -37,6 +37,73 @@ pub struct Filters {
     pub day: Option<String>,
     pub hospital: Option<String>,
     pub status: Option<String>,
+    /// Part of a signed patient's masked name or ID number (e.g. the last four digits).
+    pub patient: Option<String>,
+}
+
+/// One partner's calls since the hub started, from its metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartnerHealth {
+    pub partner: String,
+    pub calls: u64,
+    pub refused: u64,
+    /// Calls whose outcome is unknown (no answer): resolved by a status query or the recovery worker.
+    pub unknown: u64,
+    pub mean_ms: u64,
+}
+
+/// Partner health from the `/metrics` text: calls by result, and the mean call time.
+pub fn partner_health(metrics: &str) -> Vec<PartnerHealth> {
+    let mut by_partner: BTreeMap<String, (PartnerHealth, f64, u64)> = BTreeMap::new();
+    for line in metrics.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else { continue };
+        let label = |name: &str| series.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).map(str::to_string);
+        let Some(partner) = label("partner") else { continue };
+        let entry = by_partner.entry(partner.clone()).or_insert_with(|| (PartnerHealth { partner, ..PartnerHealth::default() }, 0.0, 0));
+        let count = value.parse::<f64>().unwrap_or(0.0);
+        if series.starts_with("wugan_partner_calls_total{") {
+            entry.0.calls += count as u64;
+            match label("result").as_deref() {
+                Some("refused") => entry.0.refused += count as u64,
+                Some("unknown") => entry.0.unknown += count as u64,
+                _ => {}
+            }
+        } else if series.starts_with("wugan_partner_call_duration_seconds_sum{") {
+            entry.1 += count;
+        } else if series.starts_with("wugan_partner_call_duration_seconds_count{") {
+            entry.2 += count as u64;
+        }
+    }
+    by_partner
+        .into_values()
+        .map(|(mut h, seconds, count)| {
+            h.mean_ms = if count == 0 { 0 } else { (seconds * 1000.0 / count as f64) as u64 };
+            h
+        })
+        .collect()
+}
+
+/// One bank's day: settlements paid through its agreements, in fen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BankTotals {
+    pub bank: String,
+    pub settled: i64,
+    pub bank_fen: i64,
+    pub unpaid_fen: i64,
+}
+
+fn bank_totals(visits: &[VisitView], bank_of: &BTreeMap<String, String>) -> Vec<BankTotals> {
+    let mut by_bank: BTreeMap<String, BankTotals> = BTreeMap::new();
+    for v in visits {
+        let (Some(s), Some(bank)) = (&v.settlement, v.seamless.agreement_id.as_ref().and_then(|a| bank_of.get(a))) else { continue };
+        if matches!(s.state, "settled" | "settled_unpaid") {
+            let t = by_bank.entry(bank.clone()).or_insert_with(|| BankTotals { bank: bank.clone(), ..BankTotals::default() });
+            t.settled += 1;
+            t.bank_fen += s.bank_fen;
+            t.unpaid_fen += s.unpaid_fen;
+        }
+    }
+    by_bank.into_values().collect()
 }
 
 /// One hospital's day, in fen.
@@ -114,6 +181,9 @@ struct Home {
     keys: Vec<ApiKeyView>,
     visits: Vec<VisitView>,
     exceptions: Vec<ExceptionView>,
+    partners: Vec<PartnerHealth>,
+    bank_totals: Vec<BankTotals>,
+    patients: Vec<AgreementView>,
 }
 
 impl Home {
@@ -143,6 +213,16 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
         ..VisitQuery::default()
     };
     let visits = app.visit_list(None, filtered).await.map(|l| l.visits).unwrap_or_default();
+    // The banks of the day's agreements, for the totals by bank.
+    let mut bank_of = BTreeMap::new();
+    for id in day_visits.iter().filter_map(|v| v.seamless.agreement_id.clone()) {
+        if let (false, Ok(a)) = (bank_of.contains_key(&id), app.agreement(&id).await) {
+            bank_of.insert(id, a.payment.bank_code.clone());
+        }
+    }
+    let bank_totals = bank_totals(&day_visits, &bank_of);
+    let patients = signed_patients(&app, filters.patient.as_deref().unwrap_or_default()).await;
+    let partners = app.metrics_text().await.map(|t| partner_health(&t)).unwrap_or_default();
     let minutes_saved = totals.iter().map(|t| t.seamless_settled).sum::<i64>() * MINUTES_SAVED_PER_SEAMLESS_VISIT;
     let bars = bars(&totals);
     let page = Page::new(prefs, HOME, HOME).with_csrf(staff.csrf_token.clone());
@@ -160,8 +240,28 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
         keys: app.api_keys().await.unwrap_or_default(),
         visits,
         exceptions: app.exceptions().await.map(|e| e.exceptions).unwrap_or_default(),
+        partners,
+        bank_totals,
+        patients,
     };
     render(&home).into_response()
+}
+
+/// The newest signed patients, masked (张*, 440301********1234), those whose masked name or ID
+/// number holds `search` when one is given.
+async fn signed_patients(app: &App, search: &str) -> Vec<AgreementView> {
+    let ids = app.store.recent_agreement_ids(200).await.unwrap_or_default();
+    let mut found = Vec::new();
+    for id in ids {
+        match app.agreement(&id).await {
+            Ok(a) if search.is_empty() || a.certno.contains(search) || a.name.contains(search) => found.push(a),
+            _ => {}
+        }
+        if found.len() == 20 {
+            break;
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -171,5 +271,20 @@ mod tests {
     #[test]
     fn the_queue_model_saves_two_hours_and_a_quarter_per_seamless_visit() {
         assert_eq!(MINUTES_SAVED_PER_SEAMLESS_VISIT, 135);
+    }
+
+    #[test]
+    fn partner_health_is_read_from_the_metrics_text() {
+        let text = "# HELP x\n\
+wugan_partner_calls_total{partner=\"insurance\",operation=\"2207\",result=\"done\"} 8\n\
+wugan_partner_calls_total{partner=\"insurance\",operation=\"2207\",result=\"unknown\"} 2\n\
+wugan_partner_calls_total{partner=\"bank:BANK01\",operation=\"capture\",result=\"refused\"} 1\n\
+wugan_partner_call_duration_seconds_sum{partner=\"insurance\",operation=\"2207\"} 0.5\n\
+wugan_partner_call_duration_seconds_count{partner=\"insurance\",operation=\"2207\"} 10\n\
+wugan_http_requests_total{route=\"/health\",method=\"GET\",status=\"200\"} 3\n";
+        let health = partner_health(text);
+        let row =
+            |partner: &str, calls, refused, unknown, mean_ms| PartnerHealth { partner: partner.into(), calls, refused, unknown, mean_ms };
+        assert_eq!(health, vec![row("bank:BANK01", 1, 1, 0, 0), row("insurance", 10, 0, 2, 50)]);
     }
 }
