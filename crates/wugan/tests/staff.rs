@@ -383,3 +383,53 @@ async fn a_settlement_is_posted_to_the_hospital_signed_retried_when_refused_and_
     let later = time::OffsetDateTime::now_utc().unix_timestamp() + 301;
     assert!(wugan_bank_protocol::signing::verify_callback(&secret, signature, body.as_bytes(), later, 300).is_err());
 }
+
+/// RFC 4648 base32 (an authenticator app's reading of the secret).
+fn base32_decode(text: &str) -> Vec<u8> {
+    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0u32);
+    for c in text.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {c}"),
+        };
+        buffer = (buffer << 5) | u32::from(value);
+        bits += 5;
+        if bits >= 8 {
+            out.push((buffer >> (bits - 8)) as u8);
+            bits -= 8;
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_account_enrolled_in_totp_signs_in_with_its_authenticators_code_only() {
+    let w = world(None).await;
+    let request = NewStaffRequest {
+        login: "ops-totp".into(),
+        display_name: "运营".into(),
+        role: "operator".into(),
+        hospital_code: None,
+        bank_code: None,
+        password: PASSWORD.into(),
+        totp: true,
+    };
+    let added = w.sys.app.add_staff(request).await.unwrap();
+    let secret = base32_decode(added.totp_secret.as_deref().expect("the secret, shown once"));
+    assert!(added.otpauth_uri.unwrap().starts_with("otpauth://totp/wugan:ops-totp?secret="));
+
+    let (without, cookie) = w.sign_in("ops-totp", PASSWORD).await;
+    assert_eq!((without.status, without.code(), cookie), (401, Some("totp_required"), None));
+    let sign_in_with = |code: String| {
+        let http = w.http.clone();
+        let url = format!("{}/api/v1/staff/sessions", w.sys.hub_url);
+        async move {
+            let body = json!({"login": "ops-totp", "password": PASSWORD, "totp": code}).to_string();
+            http.post(url).body(body).send().await.unwrap().status().as_u16()
+        }
+    };
+    let step = time::OffsetDateTime::now_utc().unix_timestamp() / 30;
+    assert_eq!(sign_in_with(wugan_hub::app::staff::totp_code(&secret, step + 5)).await, 401, "a code of another time");
+    assert_eq!(sign_in_with(wugan_hub::app::staff::totp_code(&secret, step)).await, 200);
+}

@@ -255,6 +255,11 @@ pub fn totp_matches(secret: &[u8], code: &str, unix_s: i64) -> bool {
     (-TOTP_DRIFT_STEPS..=TOTP_DRIFT_STEPS).any(|d| totp_code(secret, step + d) == code.trim())
 }
 
+/// Whether a session opens the API at `now`: not signed out, not expired, its account not disabled.
+pub fn session_is_open(session: &crate::store::SessionRow, staff: &StaffRow, now: &str) -> bool {
+    session.ended_at.is_none() && session.expires_at.as_str() > now && staff.disabled_at.is_none()
+}
+
 /// argon2id of a password (blocking: run off the async threads).
 fn hash_password(password: &str) -> Result<String, AppError> {
     argon2::Argon2::default()
@@ -380,9 +385,8 @@ impl App {
         let Some((session, staff)) = self.store.session(&session_token_hash(token)).await? else {
             return Ok(None);
         };
-        let now = self.now();
         let role = StaffRole::parse(&staff.role).ok_or_else(|| AppError::internal(format!("staff role {}", staff.role)))?;
-        if session.ended_at.is_some() || session.expires_at <= now || staff.disabled_at.is_some() {
+        if !session_is_open(&session, &staff, &self.now()) {
             return Ok(None);
         }
         Ok(Some(StaffSession {
@@ -468,6 +472,34 @@ mod tests {
             assert!(totp_matches(secret, &eight_digits[2..], unix_s + 30), "one step late is accepted");
             assert!(!totp_matches(secret, &eight_digits[2..], unix_s + 90), "three steps late is not");
         }
+    }
+
+    #[test]
+    fn a_session_ends_when_it_expires_is_signed_out_or_its_account_is_disabled() {
+        let staff = |disabled: Option<&str>| StaffRow {
+            id: "stf_1".into(),
+            login: "cash1".into(),
+            display_name: "收费员".into(),
+            role: "cashier".into(),
+            hospital_code: Some("H1".into()),
+            bank_code: None,
+            password_hash: String::new(),
+            totp_secret_enc: None,
+            disabled_at: disabled.map(str::to_string),
+            created_at: "2026-11-30T08:00:00.000000Z".into(),
+        };
+        let session = |ended: Option<&str>| crate::store::SessionRow {
+            staff_id: "stf_1".into(),
+            created_at: "2026-11-30T08:00:00.000000Z".into(),
+            expires_at: "2026-11-30T16:00:00.000000Z".into(),
+            ended_at: ended.map(str::to_string),
+        };
+        let during = "2026-11-30T15:59:59.999999Z";
+        let at_the_end = "2026-11-30T16:00:00.000000Z";
+        assert!(session_is_open(&session(None), &staff(None), during));
+        assert!(!session_is_open(&session(None), &staff(None), at_the_end), "expired");
+        assert!(!session_is_open(&session(Some("2026-11-30T09:00:00.000000Z")), &staff(None), during), "signed out");
+        assert!(!session_is_open(&session(None), &staff(Some("2026-11-30T09:00:00.000000Z")), during), "account disabled");
     }
 
     #[test]
