@@ -122,6 +122,21 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     await fitsTheWidth(page, 'ops home');
     await screenshot(page, 'staff-ops-home');
 
+    // The day moves: a visit settled now (by hospital A's HIS) raises its row and its bar.
+    const rowOf = async () => page.locator('#totals tbody tr', { hasText: hospitalA.code }).textContent().catch(() => '');
+    const barOf = async () => Number(await page.locator('#chart rect').first().getAttribute('width').catch(() => '0'));
+    const before = await rowOf();
+    const visit = await api('POST', '/api/v1/visits', hospitalA.api_key, { ipt_otp_no: `MZ-OPS-${run}`, mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO });
+    assert.equal(visit.status, 200, JSON.stringify(visit));
+    const line = { feedetl_sn: `O${run}`, med_list_codg: '250101001000000', pric: '20.00', cnt: '1', det_item_fee_sumamt: '20.00' };
+    assert.equal((await api('POST', `/api/v1/visits/${visit.body.id}/fees`, hospitalA.api_key, { lines: [line] })).status, 200);
+    assert.equal((await api('POST', `/api/v1/visits/${visit.body.id}/settlement`, hospitalA.api_key, {})).body.state, 'settled');
+    await page.reload();
+    const after = await rowOf();
+    assert.notEqual(after, before, 'the totals row moved');
+    assert.ok(await barOf() > 0, 'the bar has a length');
+    await screenshot(page, 'staff-ops-day-moved');
+
     const code = `HN${run}`.slice(0, 20);
     await page.fill('#h-code', code);
     await page.fill('#h-name', '新接入医院');
