@@ -101,7 +101,10 @@ struct AuditQuery {
 pub(super) async fn audit_log(State(app): State<Arc<App>>, _: Caller, uri: Uri) -> Response {
     let result = async {
         let q: AuditQuery = query(&uri)?;
-        let limit = q.limit.unwrap_or(100).clamp(1, MAX_AUDIT_PAGE);
+        let limit = q.limit.unwrap_or(100);
+        if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
+            return Err(AppError::bad_request("bad_query", format!("limit is 1 to {MAX_AUDIT_PAGE}")));
+        }
         let entries = app.store.audit_entries(q.before, limit).await?;
         let (count, findings) = app.store.verify_audit_log().await?;
         Ok(serde_json::json!({"entries": entries, "chain": {"entries": count, "intact": findings.is_empty(), "findings": findings}}))

@@ -128,6 +128,8 @@ fn trimmed(text: Option<String>) -> Option<String> {
 
 impl App {
     pub async fn onboard_hospital(&self, req: OnboardHospitalRequest) -> Result<HospitalView, AppError> {
+        check_text("code", &req.code, 32)?;
+        check_text("name", &req.name, 100)?;
         let row = HospitalRow {
             code: req.code.trim().to_string(),
             name: req.name.trim().to_string(),
@@ -158,7 +160,7 @@ impl App {
     /// Mints a hospital's HIS key.
     pub async fn issue_hospital_key(&self, req: IssueKeyRequest) -> Result<IssuedKeyView, AppError> {
         let code = req.hospital_code.trim();
-        if !self.store.hospital_exists(code).await? {
+        if code.is_empty() || !self.store.hospital_exists(code).await? {
             return Err(AppError::invalid("unknown_hospital", format!("no hospital {code} on this hub")));
         }
         self.mint_key(Role::Hospital, Some(code), trimmed(req.label).as_deref()).await

@@ -179,7 +179,7 @@ pub struct NewStaffRequest {
     #[schema(schema_with = optional_text::<32>)]
     pub bank_code: Option<String>,
     /// At least 12 characters.
-    #[schema(schema_with = text_not_blank::<128>)]
+    #[schema(schema_with = password_text)]
     pub password: String,
     /// Enroll in TOTP: the secret is in the answer, once.
     #[serde(default)]
@@ -188,6 +188,13 @@ pub struct NewStaffRequest {
 
 /// The shortest password an account may have.
 pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// A new password: 12 to 128 characters of text.
+fn password_text() -> utoipa::openapi::schema::Object {
+    let mut schema = text::<128>();
+    schema.min_length = Some(MIN_PASSWORD_CHARS);
+    schema
+}
 
 fn view_of(s: &StaffRow) -> StaffView {
     StaffView {
@@ -292,14 +299,14 @@ pub async fn add_staff_on(
     let hospital_code = req.hospital_code.filter(|_| role.is_hospital_staff());
     let bank_code = req.bank_code.filter(|_| role == StaffRole::Bank);
     match (&hospital_code, role.is_hospital_staff()) {
-        (None, true) => return Err(AppError::invalid("missing_field", "hospital staff name their hospital_code")),
+        (None, true) => return Err(AppError::invalid("tenant_required", "hospital staff name their hospital_code")),
         (Some(code), _) if !store.hospital_exists(code).await? => {
             return Err(AppError::invalid("unknown_hospital", format!("no hospital {code} on this hub")))
         }
         _ => {}
     }
     match &bank_code {
-        None if role == StaffRole::Bank => return Err(AppError::invalid("missing_field", "bank staff name their bank_code")),
+        None if role == StaffRole::Bank => return Err(AppError::invalid("tenant_required", "bank staff name their bank_code")),
         Some(code) if !known_bank(code) => return Err(AppError::invalid("unknown_bank", format!("no bank {code} on this hub"))),
         _ => {}
     }
