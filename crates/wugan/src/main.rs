@@ -207,7 +207,7 @@ enum Command {
     /// Staff accounts for the consoles: add one (the first operator), list them.
     Staff {
         #[command(subcommand)]
-        command: StaffArgs,
+        command: wugan::staff::StaffArgs,
         #[arg(long, env = "WUGAN_DATABASE_URL", global = true)]
         database_url: Option<String>,
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data", global = true)]
@@ -216,7 +216,7 @@ enum Command {
     /// The audit log: `verify` walks its hash chain and fails on any edited, removed or inserted entry.
     Audit {
         #[command(subcommand)]
-        command: AuditArgs,
+        command: wugan::staff::AuditArgs,
         #[arg(long, env = "WUGAN_DATABASE_URL", global = true)]
         database_url: Option<String>,
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data", global = true)]
@@ -229,36 +229,6 @@ enum Command {
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
         data_dir: PathBuf,
     },
-}
-
-#[derive(Subcommand)]
-enum StaffArgs {
-    /// A new account; the password is read from WUGAN_STAFF_PASSWORD or standard input.
-    Add {
-        #[arg(long)]
-        login: String,
-        #[arg(long)]
-        name: String,
-        #[arg(long, value_parser = ["operator", "doctor", "cashier", "finance", "bank"])]
-        role: String,
-        /// The hospital's code, for a doctor, cashier or finance clerk.
-        #[arg(long)]
-        hospital: Option<String>,
-        /// The bank's code, for a bank's clerk.
-        #[arg(long)]
-        bank: Option<String>,
-        /// Enroll in TOTP: the secret is printed once.
-        #[arg(long)]
-        totp: bool,
-    },
-    /// Every account: login, role, hospital or bank, name.
-    List,
-}
-
-#[derive(Subcommand)]
-enum AuditArgs {
-    /// Exit 0 when the chain is intact; otherwise name every broken entry.
-    Verify,
 }
 
 #[derive(Subcommand)]
@@ -706,24 +676,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Staff { command, database_url, data_dir } => {
-            let store = open_hub_store(database_url, &data_dir).await?;
-            let printed = match command {
-                StaffArgs::List => wugan::staff::list(&store).await?,
-                StaffArgs::Add { login, name, role, hospital, bank, totp } => {
-                    let key = match std::env::var("WUGAN_DATA_KEY").ok().filter(|k| !k.trim().is_empty()) {
-                        Some(hex) => hex,
-                        None => system::Credentials::load_or_create(&data_dir)?.data_key_hex,
-                    };
-                    let key = wugan_hub::pii::DataKey::from_hex(&key).map_err(|e| anyhow::anyhow!("the personal-data key: {e}"))?;
-                    wugan::staff::add(&store, &key, wugan::staff::NewStaff { login, name, role, hospital, bank, totp }).await?
-                }
-            };
-            print!("{printed}");
+            print!("{}", wugan::staff::run_staff(command, database_url, &data_dir).await?);
             Ok(())
         }
-        Command::Audit { command: AuditArgs::Verify, database_url, data_dir } => {
-            let store = open_hub_store(database_url, &data_dir).await?;
-            print!("{}", wugan::staff::verify(&store).await?);
+        Command::Audit { command, database_url, data_dir } => {
+            print!("{}", wugan::staff::run_audit(command, database_url, &data_dir).await?);
             Ok(())
         }
         Command::Invoice { command: InvoiceArgs::Verify { trust, qr, file, data_dir } } => {
@@ -755,21 +712,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// The hub's database (migrated), from `--database-url` or the data folder's hub.db.
-async fn open_hub_store(database_url: Option<String>, data_dir: &std::path::Path) -> anyhow::Result<wugan_hub::store::Store> {
-    let url = match database_url {
-        Some(url) => url,
-        None => {
-            let path = data_dir.join("hub.db");
-            anyhow::ensure!(path.exists(), "no hub database at {} (--data-dir, or --database-url)", path.display());
-            format!("sqlite://{}", path.display())
-        }
-    };
-    let store = wugan_hub::store::Store::connect(&url).await.context("cannot open the hub's database")?;
-    store.migrate().await?;
-    Ok(store)
 }
 
 /// How long requests in progress may take to finish once a stop is asked for. systemd waits 90 s

@@ -3,6 +3,7 @@
 //! the hash chain.
 
 use std::io::BufRead;
+use std::path::Path;
 use wugan_hub::app::staff::{add_staff_on, NewStaffRequest};
 use wugan_hub::pii::DataKey;
 use wugan_hub::store::Store;
@@ -68,4 +69,74 @@ pub async fn verify(store: &Store) -> anyhow::Result<String> {
     }
     let lines: Vec<String> = findings.iter().map(|f| format!("  entry {}: {}", f.seq, f.problem)).collect();
     anyhow::bail!("the audit log was altered ({} findings in {count} entries):\n{}", findings.len(), lines.join("\n"))
+}
+
+#[derive(clap::Subcommand)]
+pub enum StaffArgs {
+    /// A new account; the password is read from WUGAN_STAFF_PASSWORD or standard input.
+    Add {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["operator", "doctor", "cashier", "finance", "bank"])]
+        role: String,
+        /// The hospital's code, for a doctor, cashier or finance clerk.
+        #[arg(long)]
+        hospital: Option<String>,
+        /// The bank's code, for a bank's clerk.
+        #[arg(long)]
+        bank: Option<String>,
+        /// Enroll in TOTP: the secret is printed once.
+        #[arg(long)]
+        totp: bool,
+    },
+    /// Every account: login, role, hospital or bank, name.
+    List,
+}
+
+#[derive(clap::Subcommand)]
+pub enum AuditArgs {
+    /// Exit 0 when the chain is intact; otherwise name every broken entry.
+    Verify,
+}
+
+/// Runs `wugan staff …` on the hub's database; returns what to print.
+pub async fn run_staff(command: StaffArgs, database_url: Option<String>, data_dir: &Path) -> anyhow::Result<String> {
+    let store = open_hub_store(database_url, data_dir).await?;
+    match command {
+        StaffArgs::List => list(&store).await,
+        StaffArgs::Add { login, name, role, hospital, bank, totp } => {
+            // The data key seals a TOTP secret: WUGAN_DATA_KEY, else the data folder's credentials.json.
+            let key = match std::env::var("WUGAN_DATA_KEY").ok().filter(|k| !k.trim().is_empty()) {
+                Some(hex) => hex,
+                None => crate::system::Credentials::load_or_create(data_dir)?.data_key_hex,
+            };
+            let key = DataKey::from_hex(&key).map_err(|e| anyhow::anyhow!("the personal-data key: {e}"))?;
+            add(&store, &key, NewStaff { login, name, role, hospital, bank, totp }).await
+        }
+    }
+}
+
+/// Runs `wugan audit …`.
+pub async fn run_audit(command: AuditArgs, database_url: Option<String>, data_dir: &Path) -> anyhow::Result<String> {
+    let store = open_hub_store(database_url, data_dir).await?;
+    match command {
+        AuditArgs::Verify => verify(&store).await,
+    }
+}
+
+/// The hub's database (migrated), from `--database-url` or the data folder's hub.db.
+pub async fn open_hub_store(database_url: Option<String>, data_dir: &Path) -> anyhow::Result<Store> {
+    let url = match database_url {
+        Some(url) => url,
+        None => {
+            let path = data_dir.join("hub.db");
+            anyhow::ensure!(path.exists(), "no hub database at {} (--data-dir, or --database-url)", path.display());
+            format!("sqlite://{}", path.display())
+        }
+    };
+    let store = wugan_hub::store::Store::connect(&url).await.map_err(|e| anyhow::anyhow!("cannot open the hub's database: {e}"))?;
+    store.migrate().await?;
+    Ok(store)
 }
