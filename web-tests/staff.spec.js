@@ -155,6 +155,20 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     assert.equal(visits.status, 200);
     await screenshot(page, 'staff-ops-key-issued');
 
+    // The operator adds a doctor of the new hospital; the audit log shows the onboarding and the key.
+    await page.fill('#s-login', `doc-${run}`);
+    await page.fill('#s-name', '王医生');
+    await page.selectOption('#s-role', 'doctor');
+    await page.selectOption('#s-hospital', code);
+    await page.fill('#s-password', PASSWORD);
+    await page.click('#add-staff-button');
+    await page.waitForSelector('#add-staff .message.ok');
+    await page.reload();
+    assert.equal(await page.locator('#staff-accounts th', { hasText: `doc-${run}` }).count(), 1);
+    assert.match(await page.textContent('#audit-chain'), /Hash chain intact/);
+    const audited = await page.locator('#audit tbody').textContent();
+    assert.ok(audited.includes('POST /api/v1/operator/hospitals') && audited.includes(`staff:ops-${run}`), audited);
+
     // Signed patients are found by their masked identity, never shown whole.
     await page.fill('#f-patient', '1234');
     await Promise.all([page.waitForURL(/patient=1234/), page.click('#patient-search button')]);

@@ -17,9 +17,10 @@ use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wugan_hub::app::hospitals::{ApiKeyView, HospitalView};
-use wugan_hub::app::staff::{StaffRole, StaffSession};
+use wugan_hub::app::staff::{StaffRole, StaffSession, StaffView};
 use wugan_hub::app::visit_lists::VisitQuery;
 use wugan_hub::app::{AgreementView, App, ExceptionView, VisitView};
+use wugan_hub::store::AuditEntry;
 
 pub const HOME: &str = "/ops/";
 
@@ -184,6 +185,11 @@ struct Home {
     partners: Vec<PartnerHealth>,
     bank_totals: Vec<BankTotals>,
     patients: Vec<AgreementView>,
+    staff_accounts: Vec<StaffView>,
+    audit: Vec<AuditEntry>,
+    /// The audit chain's check: entries walked, and whether none was altered.
+    audit_entries: usize,
+    audit_intact: bool,
 }
 
 impl Home {
@@ -223,6 +229,10 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
     let bank_totals = bank_totals(&day_visits, &bank_of);
     let patients = signed_patients(&app, filters.patient.as_deref().unwrap_or_default()).await;
     let partners = app.metrics_text().await.map(|t| partner_health(&t)).unwrap_or_default();
+    let (audit_entries, audit_intact) = match app.store.verify_audit_log().await {
+        Ok((count, findings)) => (count, findings.is_empty()),
+        Err(_) => (0, false),
+    };
     let minutes_saved = totals.iter().map(|t| t.seamless_settled).sum::<i64>() * MINUTES_SAVED_PER_SEAMLESS_VISIT;
     let bars = bars(&totals);
     let page = Page::new(prefs, HOME, HOME).with_csrf(staff.csrf_token.clone());
@@ -243,6 +253,10 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
         partners,
         bank_totals,
         patients,
+        staff_accounts: app.staff_list().await.unwrap_or_default(),
+        audit: app.store.audit_entries(None, 20).await.unwrap_or_default(),
+        audit_entries,
+        audit_intact,
     };
     render(&home).into_response()
 }
