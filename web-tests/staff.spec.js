@@ -182,3 +182,23 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     await close();
   }
 });
+
+test('the console in Chinese and the elder-friendly mode: large, high-contrast, axe-clean at 360 px', async () => {
+  addStaff(`cashier-elder-${run}`, 'cashier', hospitalA.code);
+  const { page, pageErrors, close } = await phone({ elder: true });
+  try {
+    await signIn(page, '/console/', `cashier-elder-${run}`);
+    assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+    assert.equal(await page.textContent('h1'), '医生/收费员工作台');
+    const size = await page.evaluate(() => parseFloat(getComputedStyle(document.body).fontSize));
+    assert.ok(size >= 18, `elder mode's body text is ${size} px`);
+    const button = await page.locator('#register-button').boundingBox();
+    assert.ok(button.height >= 60, `elder mode's button is ${button.height} px high`);
+    await accessible(page, 'console zh elder');
+    await fitsTheWidth(page, 'console zh elder');
+    await screenshot(page, 'staff-console-zh-elder');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
