@@ -44,6 +44,8 @@ CREATE TABLE audit_log (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+-- Recent failed sign-ins of a login are counted from here (a login's lockout).
+CREATE INDEX audit_log_by_actor ON audit_log (actor, at);
 
 -- Onboarding: what the operator records of a hospital.
 ALTER TABLE hospitals ADD COLUMN grade TEXT;

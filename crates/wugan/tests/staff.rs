@@ -433,3 +433,16 @@ async fn an_account_enrolled_in_totp_signs_in_with_its_authenticators_code_only(
     assert_eq!(sign_in_with(wugan_hub::app::staff::totp_code(&secret, step + 5)).await, 401, "a code of another time");
     assert_eq!(sign_in_with(wugan_hub::app::staff::totp_code(&secret, step)).await, 200);
 }
+
+#[tokio::test]
+async fn five_refused_sign_ins_lock_a_login_for_a_quarter_of_an_hour_even_with_the_right_password() {
+    let w = world(None).await;
+    w.add_staff("cash1", StaffRole::Cashier, Some(w.hospital(0))).await;
+    w.add_staff("cash2", StaffRole::Cashier, Some(w.hospital(0))).await;
+    for _ in 0..5 {
+        assert_eq!(w.sign_in("cash1", "a guess at the password").await.0.code(), Some("bad_credentials"));
+    }
+    let (locked, cookie) = w.sign_in("cash1", PASSWORD).await;
+    assert_eq!((locked.status, locked.code(), cookie), (429, Some("too_many_attempts"), None));
+    assert!(w.sign_in("cash2", PASSWORD).await.0.ok(), "another login is not locked");
+}

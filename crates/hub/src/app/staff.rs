@@ -186,6 +186,12 @@ pub struct NewStaffRequest {
     pub totp: bool,
 }
 
+/// Refused sign-ins of one login within `LOCKOUT_WINDOW` after which it is refused without a
+/// look at the password (429 too_many_attempts) until the window has passed: a password guesser
+/// gets five tries a quarter of an hour, whatever address it comes from.
+pub const MAX_REFUSED_SIGN_INS: i64 = 5;
+pub const LOCKOUT_WINDOW: Duration = Duration::from_secs(15 * 60);
+
 /// The shortest password an account may have.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
@@ -352,6 +358,16 @@ impl App {
     /// all answer alike.
     pub async fn sign_in(&self, req: SignInRequest, address: &str) -> Result<(String, SessionView), AppError> {
         let login = req.login.trim().to_string();
+        let actor = format!("staff:{login}");
+        let since = self.store.before_now(LOCKOUT_WINDOW);
+        if self.store.refused_sign_ins(&actor, &since).await? >= MAX_REFUSED_SIGN_INS {
+            self.audit(&actor, "sign_in", "-", address, "too_many_attempts").await;
+            return Err(AppError::Http {
+                status: axum::http::StatusCode::TOO_MANY_REQUESTS,
+                code: "too_many_attempts",
+                message: format!("too many refused sign-ins for this login; try again in {} minutes", LOCKOUT_WINDOW.as_secs() / 60),
+            });
+        }
         let staff = self.store.staff_by_login(&login).await?;
         let phc = staff.as_ref().map(|s| s.password_hash.clone()).unwrap_or_else(|| DECOY_HASH.to_string());
         let password = req.password.clone();
@@ -362,7 +378,7 @@ impl App {
             _ => Err(AppError::Unauthorized { code: "bad_credentials", message: "the login, password or code is wrong".into() }),
         };
         let outcome = checked.as_ref().map(|_| "ok").unwrap_or_else(|e| e.code());
-        self.audit(&format!("staff:{login}"), "sign_in", "-", address, outcome).await;
+        self.audit(&actor, "sign_in", "-", address, outcome).await;
         let staff = checked?;
         let token = hex::encode(random_bytes::<32>()?);
         let expires_at = crate::clock::timestamp(self.store.clock.now_utc() + SESSION_TTL);

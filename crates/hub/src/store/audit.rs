@@ -159,6 +159,17 @@ impl Store {
         Ok(rows.iter().map(entry_of).collect())
     }
 
+    /// How many of `actor`'s sign-ins since `since` were refused.
+    pub async fn refused_sign_ins(&self, actor: &str, since: &str) -> StoreResult<i64> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE actor = $1 AND action = 'sign_in' AND outcome <> 'ok' AND at >= $2")
+                .bind(actor)
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.get("n"))
+    }
+
     /// Walks the whole chain; returns the number of entries and what is wrong with them.
     pub async fn verify_audit_log(&self) -> StoreResult<(usize, Vec<AuditFinding>)> {
         let rows = sqlx::query("SELECT * FROM audit_log ORDER BY seq").fetch_all(&self.pool).await?;

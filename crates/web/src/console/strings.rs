@@ -82,6 +82,7 @@ pub const ERRORS: Table = &[
     ("unknown_hospital", "没有该医院。", "No such hospital."),
     ("not_parked", "该结算不在异常队列中。", "This settlement is not in the exceptions queue."),
     ("person_not_found", "医保系统查无此人。", "The insurance center does not know this person."),
+    ("too_many_attempts", "登录失败次数过多，请15分钟后再试。", "Too many failed sign-ins. Try again in 15 minutes."),
     ("weak_password", "密码至少12位。", "A password has at least 12 characters."),
     ("staff_exists", "该用户名已被使用。", "This login is taken."),
     ("tenant_required", "医院工作人员须选择所属医院。", "Hospital staff need their hospital."),
