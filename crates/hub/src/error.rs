@@ -18,6 +18,9 @@ pub enum AppError {
     NotFound { code: &'static str, message: String },
     /// The request conflicts with the current state (409).
     Conflict { code: &'static str, message: String },
+    /// A conflict with a thing that exists, named in the error's body (`visit_exists` carries
+    /// `visit_id`, so that an HIS that lost the first answer finds its visit) (409).
+    Exists { code: &'static str, message: String, field: &'static str, id: String },
     /// Well-formed but not acceptable, including a partner's business refusal (422).
     Invalid { code: &'static str, message: String },
     /// A partner's answer is unknown (no answer, a 5xx, our own request not accepted by its
@@ -84,7 +87,7 @@ impl AppError {
             AppError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
-            AppError::Conflict { .. } | AppError::Stale => StatusCode::CONFLICT,
+            AppError::Conflict { .. } | AppError::Exists { .. } | AppError::Stale => StatusCode::CONFLICT,
             AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
@@ -99,6 +102,7 @@ impl AppError {
             | AppError::Unauthorized { code, .. }
             | AppError::NotFound { code, .. }
             | AppError::Conflict { code, .. }
+            | AppError::Exists { code, .. }
             | AppError::Invalid { code, .. }
             | AppError::Unavailable { code, .. }
             | AppError::BadGateway { code, .. }
@@ -116,6 +120,7 @@ impl AppError {
             | AppError::Forbidden { message }
             | AppError::NotFound { message, .. }
             | AppError::Conflict { message, .. }
+            | AppError::Exists { message, .. }
             | AppError::Invalid { message, .. }
             | AppError::Unavailable { message, .. }
             | AppError::BadGateway { message, .. }
@@ -126,6 +131,9 @@ impl AppError {
     }
 
     pub fn body(&self) -> serde_json::Value {
+        if let AppError::Exists { field, id, .. } = self {
+            return json!({"error": {"code": self.code(), "message": self.message(), *field: id}});
+        }
         json!({"error": {"code": self.code(), "message": self.message()}})
     }
 }

@@ -115,9 +115,10 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
     let mut types: BTreeMap<String, Value> = crate::app::schemas().into_iter().collect();
     types.extend(crate::app::command_parts());
     types.extend(crate::app::invoices::schemas());
+    types.extend(crate::app::staff::schemas());
     let sides = Sides { doc: &doc, types: &types };
     let mut problems = Vec::new();
-    for (route, ty) in crate::app::command_schemas() {
+    for (route, ty) in crate::app::command_schemas().into_iter().chain(crate::app::staff::command_schemas()) {
         let (method, path) = route.split_once(' ').expect("method and path");
         let body = doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"].clone();
         assert!(!body.is_null(), "{route}: openapi.json documents no request body");
@@ -141,6 +142,15 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
         ("post /api/v1/clearings/insurance/{id}/withdraw", "InsuranceClearingView"),
         ("get /api/v1/hospitals/{code}/statements/{date}", "HospitalStatementView"),
         ("get /api/v1/operator/hospitals/{code}/statements/{date}", "HospitalStatementView"),
+        ("post /api/v1/staff/sessions", "SessionView"),
+        ("post /api/v1/operator/staff", "NewStaffView"),
+        ("post /api/v1/operator/hospitals", "HospitalView"),
+        ("post /api/v1/operator/keys", "IssuedKeyView"),
+        ("post /api/v1/operator/keys/{key_id}/rotate", "IssuedKeyView"),
+        ("post /api/v1/operator/keys/{key_id}/revoke", "ApiKeyView"),
+        ("get /api/v1/visits", "VisitList"),
+        ("get /api/v1/operator/visits", "VisitList"),
+        ("post /api/v1/webhook-endpoints", "NewEndpointView"),
     ];
     for (route, name) in responses {
         let (method, path) = route.split_once(' ').expect("method and path");

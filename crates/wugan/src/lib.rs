@@ -20,4 +20,5 @@ pub mod reconcile;
 pub mod rng;
 pub mod server;
 pub mod simulate;
+pub mod staff;
 pub mod system;

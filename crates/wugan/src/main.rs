@@ -210,6 +210,24 @@ enum Command {
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
         data_dir: PathBuf,
     },
+    /// Staff accounts for the consoles: add one (the first operator), list them.
+    Staff {
+        #[command(subcommand)]
+        command: wugan::staff::StaffArgs,
+        #[arg(long, env = "WUGAN_DATABASE_URL", global = true)]
+        database_url: Option<String>,
+        #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data", global = true)]
+        data_dir: PathBuf,
+    },
+    /// The audit log: `verify` walks its hash chain and fails on any edited, removed or inserted entry.
+    Audit {
+        #[command(subcommand)]
+        command: wugan::staff::AuditArgs,
+        #[arg(long, env = "WUGAN_DATABASE_URL", global = true)]
+        database_url: Option<String>,
+        #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data", global = true)]
+        data_dir: PathBuf,
+    },
     /// Apply the hub's database migrations and exit.
     Migrate {
         #[arg(long, env = "WUGAN_DATABASE_URL")]
@@ -704,6 +722,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hospital { command: HospitalArgs::Add { code, name, setl_type, mdtrtarea_admvs, json, database_url, data_dir } } => {
             let place = wugan::hospital::Place { database_url, data_dir };
             print!("{}", wugan::hospital::add_on(&place, &code, &name, &setl_type, mdtrtarea_admvs, json).await?);
+            Ok(())
+        }
+        Command::Staff { command, database_url, data_dir } => {
+            print!("{}", wugan::staff::run_staff(command, database_url, &data_dir).await?);
+            Ok(())
+        }
+        Command::Audit { command, database_url, data_dir } => {
+            print!("{}", wugan::staff::run_audit(command, database_url, &data_dir).await?);
             Ok(())
         }
         Command::Invoice { command: InvoiceArgs::Verify { trust, qr, file, data_dir } } => {

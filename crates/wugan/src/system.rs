@@ -563,8 +563,11 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         // silent partner does not delay the start), then checked again periodically.
         let interval = opts.worker_interval.unwrap_or(Duration::from_secs(15));
         tasks.push(wugan_hub::app::spawn_recovery(app.clone(), interval, graceful.hub_stop.subscribe()));
+        // Webhooks to the HIS (app/webhooks.rs), beside it and on the same beat.
+        tasks.push(wugan_hub::app::webhooks::spawn_webhooks(app.clone(), interval, graceful.hub_stop.subscribe()));
     }
-    let hub_router = wugan_hub::api::router_with(app.clone(), &opts.edge.api);
+    // The API and the pages (`/h5/`, `/assets/`) on one port; the pages act through the API.
+    let hub_router = wugan_hub::api::router_with(app.clone(), &opts.edge.api).merge(wugan_web::router(app.clone()));
     graceful.hub = Some(crate::server::serve_until(hub_listener, hub_router, opts.edge.server, graceful.hub_stop.subscribe()));
     Ok(System { app, tasks, graceful, hub_url: format!("http://{hub_addr}"), insurance_url, bank_url, credentials, database_url })
 }

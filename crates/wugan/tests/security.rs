@@ -9,7 +9,7 @@ use wugan::his::{HisClient, Reply};
 use wugan::keys::{self, KeyCommand};
 use wugan::system::{self, System};
 use wugan_hub::api::limits::Rate;
-use wugan_hub::api::Access::{self, Bank, Hospital, Operator, Public, Scraper};
+use wugan_hub::api::Access::{self, Bank, Hospital, Operator, Public, Scraper, Staff};
 use wugan_hub::model::Role;
 
 mod common;
@@ -63,6 +63,26 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/operator/invoices/{id}/html", Operator),
     ("POST", "/verify", Public),
     ("GET", "/invoices/verify", Public),
+    ("POST", "/api/v1/staff/sessions", Public),
+    ("POST", "/api/v1/staff/sessions/end", Staff),
+    ("GET", "/api/v1/staff/me", Staff),
+    ("GET", "/api/v1/staff/bank/agreements", Staff),
+    ("GET", "/api/v1/operator/staff", Operator),
+    ("POST", "/api/v1/operator/staff", Operator),
+    ("GET", "/api/v1/operator/audit", Operator),
+    ("GET", "/api/v1/operator/hospitals", Operator),
+    ("POST", "/api/v1/operator/hospitals", Operator),
+    ("GET", "/api/v1/operator/keys", Operator),
+    ("POST", "/api/v1/operator/keys", Operator),
+    ("POST", "/api/v1/operator/keys/{key_id}/rotate", Operator),
+    ("POST", "/api/v1/operator/keys/{key_id}/revoke", Operator),
+    ("GET", "/api/v1/operator/visits", Operator),
+    ("GET", "/api/v1/operator/webhook-deliveries", Operator),
+    ("GET", "/api/v1/visits", Hospital),
+    ("GET", "/api/v1/webhook-endpoints", Hospital),
+    ("POST", "/api/v1/webhook-endpoints", Hospital),
+    ("GET", "/api/v1/webhook-deliveries", Hospital),
+    ("POST", "/api/v1/webhook-deliveries/{id}/replay", Hospital),
 ];
 
 #[test]
@@ -108,6 +128,8 @@ fn expected(access: Access, who: Who, names_a_visit: bool) -> Outcome {
     match (access, who) {
         (Public, _) => Served,
         (Bank, _) => Refused(401, "bad_signature"),
+        // Staff routes take a session (tests/staff.rs walks them with every role); no key opens them.
+        (Staff, _) => Refused(401, "unauthorized"),
         (_, Who::Nobody | Who::UnknownKey) => Refused(401, "unauthorized"),
         (_, Who::RevokedKey | Who::ExpiredKey) => Refused(401, "key_revoked"),
         (Operator | Scraper, Who::Operator) => Served,
@@ -177,7 +199,7 @@ impl World {
         let id = if template.starts_with("/api/v1/exceptions") { "set_none" } else { id };
         let hospital = self.sys.credentials.hospitals[0].code.as_str();
         let template = template.replace("{code}", hospital).replace("{date}", "2026-12-01");
-        template.replace("{id}", id).replace("{link}", "fam_none").replace("{bank_code}", "BANK01")
+        template.replace("{id}", id).replace("{link}", "fam_none").replace("{bank_code}", "BANK01").replace("{key_id}", "key_none")
     }
 
     async fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> Reply {

@@ -24,6 +24,8 @@ pub enum Access {
     Scraper,
     /// A bank, by the HMAC signature of its callback (checked by the handler, which needs the body).
     Bank,
+    /// A signed-in staff member (session cookie), whatever their role; no API key opens it.
+    Staff,
 }
 
 impl Access {
@@ -32,7 +34,7 @@ impl Access {
         match self {
             Access::Operator | Access::Scraper => Some(Role::Operator),
             Access::Hospital => Some(Role::Hospital),
-            Access::Public | Access::Bank => None,
+            Access::Public | Access::Bank | Access::Staff => None,
         }
     }
 }

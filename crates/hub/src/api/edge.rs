@@ -8,11 +8,15 @@
 //! 4. the body, refused by its declared length before a byte is buffered and read up to the
 //!    route's limit (413 `body_too_large`), within the server's body timeout (408 `body_timeout`).
 //!
+//! A staff session (cookie) stands in for the key in step 2 (`staff_auth`); a money- or
+//! consent-changing request is then appended to the audit log with its outcome.
+//!
 //! Every request then leaves one access log line: method, route (the template, no ids), status,
 //! the key id that made it (never the key), duration. No personal data.
 
 use super::auth::{authenticate, Access};
 use super::limits::{Limiter, Rate};
+use super::staff_auth;
 use super::Route;
 use crate::app::App;
 use crate::error::AppError;
@@ -88,10 +92,25 @@ impl Edge {
         let Some(rule) = self.rule_for(&request) else {
             return (next.run(request).await, None);
         };
+        let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
         let (mut parts, body) = request.into_parts();
         let mut key_id = None;
         let local_scraper = rule.access == Access::Scraper && self.metrics_from_loopback && from_loopback(&parts);
-        if let Some(role) = rule.access.role().filter(|_| !local_scraper) {
+        let role = rule.access.role().filter(|_| !local_scraper);
+        // A staff session (cookie, no API key) on a route for keys or for staff (api/staff_auth.rs).
+        let session = if parts.headers.contains_key("authorization") { None } else { staff_auth::session_cookie(&parts.headers) };
+        if let Some(token) = session.filter(|_| role.is_some() || rule.access == Access::Staff) {
+            let actor = match staff_auth::admit_session(&self.app, &mut parts, &token, role, &template).await {
+                Ok(actor) => actor,
+                Err(e) => return (e.into_response(), None),
+            };
+            if let Some(Err(wait)) = self.per_key.as_ref().map(|limiter| limiter.check(&actor, now())) {
+                return (too_many_requests("this session", wait), Some(actor));
+            }
+            key_id = Some(actor);
+        } else if rule.access == Access::Staff {
+            return (AppError::Unauthorized { code: "unauthorized", message: "sign in first".into() }.into_response(), None);
+        } else if let Some(role) = role {
             let key = match authenticate(&self.app, &parts.headers, role).await {
                 Ok(key) => key,
                 Err(e) => return (e.into_response(), None),
@@ -128,7 +147,13 @@ pub(super) async fn guard(State(edge): State<Arc<Edge>>, request: Request, next:
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let request_id = new_request_id();
+    let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let audited = staff_auth::Audited::of(&method, route.as_deref(), request.uri().path(), address);
     let (mut response, key_id) = edge.admit(request, next).await;
+    if let (Some(audited), Some(actor)) = (audited, key_id.as_deref()) {
+        let replayed = response.headers().contains_key("idempotent-replayed");
+        audited.record(&edge.app, actor, response.status().as_u16(), replayed).await;
+    }
     edge.app.metrics.http_request(method.as_str(), route.as_deref(), response.status().as_u16(), started.elapsed());
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);

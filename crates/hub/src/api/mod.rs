@@ -11,9 +11,12 @@ mod invoices;
 pub mod limits;
 mod modes;
 mod ready;
+mod staff;
+mod staff_auth;
 
 pub use auth::{hash_api_key, Access};
 pub use edge::{EdgeConfig, Rule, PATH_PARAMETER_MAX_CHARS, REQUEST_ID_HEADER};
+pub use staff_auth::session_cookie;
 
 use crate::app::{App, Keyed};
 use crate::error::AppError;
@@ -119,6 +122,27 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/operator/invoices/{id}/html", Operator, no_body, invoices::operator_html),
         Route::new(M::POST, "/verify", Public, command, invoices::verify),
         Route::new(M::GET, "/invoices/verify", Public, no_body, invoices::verify_page),
+        // Issue 18: staff sessions, the operator's console, visit lists, webhooks (api/staff.rs).
+        Route::new(M::POST, "/api/v1/staff/sessions", Public, command, staff::sign_in),
+        Route::new(M::POST, "/api/v1/staff/sessions/end", Access::Staff, no_body, staff::sign_out),
+        Route::new(M::GET, "/api/v1/staff/me", Access::Staff, no_body, staff::me),
+        Route::new(M::GET, "/api/v1/staff/bank/agreements", Access::Staff, no_body, staff::bank_agreements),
+        Route::new(M::GET, "/api/v1/operator/staff", Operator, no_body, staff::staff_list),
+        Route::new(M::POST, "/api/v1/operator/staff", Operator, command, staff::add_staff),
+        Route::new(M::GET, "/api/v1/operator/audit", Operator, no_body, staff::audit_log),
+        Route::new(M::GET, "/api/v1/operator/hospitals", Operator, no_body, staff::hospitals),
+        Route::new(M::POST, "/api/v1/operator/hospitals", Operator, command, staff::onboard_hospital),
+        Route::new(M::GET, "/api/v1/operator/keys", Operator, no_body, staff::keys),
+        Route::new(M::POST, "/api/v1/operator/keys", Operator, command, staff::issue_key),
+        Route::new(M::POST, "/api/v1/operator/keys/{key_id}/rotate", Operator, command, staff::rotate_key),
+        Route::new(M::POST, "/api/v1/operator/keys/{key_id}/revoke", Operator, no_body, staff::revoke_key),
+        Route::new(M::GET, "/api/v1/operator/visits", Operator, no_body, staff::operator_visits),
+        Route::new(M::GET, "/api/v1/operator/webhook-deliveries", Operator, no_body, staff::operator_deliveries),
+        Route::new(M::GET, "/api/v1/visits", Hospital, no_body, staff::visits),
+        Route::new(M::GET, "/api/v1/webhook-endpoints", Hospital, no_body, staff::endpoints),
+        Route::new(M::POST, "/api/v1/webhook-endpoints", Hospital, command, staff::add_endpoint),
+        Route::new(M::GET, "/api/v1/webhook-deliveries", Hospital, no_body, staff::deliveries),
+        Route::new(M::POST, "/api/v1/webhook-deliveries/{id}/replay", Hospital, no_body, staff::replay),
     ]
 }
 

@@ -217,15 +217,15 @@ fn string_of(max_chars: usize) -> ObjectBuilder {
 }
 
 /// A text field of at most `MAX` characters (a `schema_with` for commands).
-fn text<const MAX: usize>() -> Object {
+pub(super) fn text<const MAX: usize>() -> Object {
     string_of(MAX).build()
 }
 
-fn optional_text<const MAX: usize>() -> Object {
+pub(super) fn optional_text<const MAX: usize>() -> Object {
     string_of(MAX).schema_type(SchemaType::from_iter([Type::String, Type::Null])).build()
 }
 
-fn text_not_blank<const MAX: usize>() -> Object {
+pub(super) fn text_not_blank<const MAX: usize>() -> Object {
     string_of(MAX).min_length(Some(1)).pattern(Some(not_blank_pattern())).build()
 }
 

@@ -20,6 +20,11 @@ mod recovery;
 mod settlement;
 mod views;
 mod visits;
+// Issue 18: staff, onboarding, visit lookups, webhooks.
+pub mod hospitals;
+pub mod staff;
+pub mod visit_lists;
+pub mod webhooks;
 
 pub use cash_only::{CashCancelRequest, CashSettleRequest};
 pub use clearing::{ClearingRequest, ClearingView, PayoutView};

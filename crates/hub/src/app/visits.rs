@@ -15,7 +15,7 @@ impl App {
             Some(v) if v.status == VisitStatus::Registering => v,
             // The same request again, whose answer was lost: the visit it registered.
             Some(v) if v.idem_key.as_deref() == Some(idem_key) => return self.visit_view(&v).await,
-            Some(_) => return Err(AppError::conflict("visit_exists", format!("visit {} is already registered", req.ipt_otp_no))),
+            Some(v) => return Err(visit_exists(&v.ipt_otp_no, &v.id)),
             None => self.new_visit(hospital, &req, idem_key).await?,
         };
         let cert_no = self.config.data_key.open(&row.mdtrt_cert_no_enc)?;
@@ -93,7 +93,9 @@ impl App {
         match self.store.insert_visit(&row).await {
             Ok(()) => Ok(row),
             Err(crate::store::StoreError::Conflict(_)) => {
-                Err(AppError::conflict("visit_exists", format!("visit {} is already registered", req.ipt_otp_no)))
+                // Another request registered the same number meanwhile: name its visit.
+                let existing = self.store.visit_by_hospital_no(hospital, &req.ipt_otp_no).await?;
+                Err(visit_exists(&req.ipt_otp_no, existing.as_ref().map(|v| v.id.as_str()).unwrap_or_default()))
             }
             Err(e) => Err(e.into()),
         }
@@ -371,6 +373,16 @@ fn visit_view_of(v: &VisitRow, lines: &[FeeLineRow], settlement: Option<&Settlem
         medfee_fen: medfee.0,
         settlement: settlement.map(SettlementView::of),
         created_at: v.created_at.clone(),
+    }
+}
+
+/// `visit_exists`, naming the visit already registered under the hospital's number.
+fn visit_exists(ipt_otp_no: &str, visit_id: &str) -> AppError {
+    AppError::Exists {
+        code: "visit_exists",
+        message: format!("visit {ipt_otp_no} is already registered as {visit_id}"),
+        field: "visit_id",
+        id: visit_id.to_string(),
     }
 }
 

@@ -24,6 +24,17 @@ pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, Reco
 mod settlements;
 mod signups;
 mod visits;
+// Issue 18: staff, the audit log, hospital onboarding, visit lookups, webhooks.
+mod audit;
+mod hospitals;
+mod staff;
+mod visit_lists;
+mod webhooks;
+pub use audit::{AuditEntry, AuditFinding, NewAuditEntry};
+pub use hospitals::HospitalRow;
+pub use staff::{BankAgreementRow, SessionRow, StaffRow};
+pub use visit_lists::{VisitFilter, MAX_VISIT_PAGE};
+pub use webhooks::{EventCandidate, WebhookDelivery, WebhookEndpoint};
 pub mod writer;
 
 use crate::clock::{timestamp, Clock};
@@ -52,6 +63,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "invoices", include_str!("../../migrations/0009_invoices.sql")),
     (10, "reconciliation", include_str!("../../migrations/0010_reconciliation.sql")),
     (13, "deployment_modes", include_str!("../../migrations/0013_deployment_modes.sql")),
+    (14, "staff", include_str!("../../migrations/0014_staff.sql")),
     (15, "payouts", include_str!("../../migrations/0015_payouts.sql")),
     (16, "insurance_clearings", include_str!("../../migrations/0016_insurance_clearings.sql")),
 ];

@@ -206,7 +206,7 @@ async fn mark_fee_lines_uploaded(c: &mut AnyConnection, visit_id: &str, results:
     Ok(())
 }
 
-fn visit_from_row(r: &AnyRow) -> StoreResult<VisitRow> {
+pub(super) fn visit_from_row(r: &AnyRow) -> StoreResult<VisitRow> {
     let status: String = r.get("status");
     Ok(VisitRow {
         id: r.get("id"),

@@ -1,0 +1,169 @@
+// wugan's one script (no framework). Pages are server-rendered; this file only
+//  1. sends forms marked data-api to the JSON API as an integrator would: JSON body, the session
+//     cookie, the page's CSRF token (meta csrf-token) and an Idempotency-Key per submission (kept
+//     for a retry after a lost connection, so the server runs the action once);
+//  2. shows a refusal by its stable error code, in the page's language (the table in #wg-errors);
+//  3. refreshes parts marked data-refresh-s (e.g. the QR e-voucher) from their data-src.
+// Form fields: name="a.b" nests; data-type="int" | "fen" (yuan text to integer fen, exactly) |
+// "bool" (a checkbox) | "list" (checkboxes of one name); empty optional fields are left out.
+// On success: data-next (a URL; {field} is filled from the answer), data-done (a message) or a reload.
+// A submit button may carry its own data-api / data-next / data-done, and data-fields (the names
+// it sends, space-separated): one form, two actions (send me a code; sign in).
+// Staff consoles also use: data-type="product" with data-of="a b" (yuan a × whole count b, as a
+// yuan string: a fee line's total), data-wrap="lines" on a form (the body is {lines: [fields]}),
+// and data-show="text {field}" (on success, the message says the answer's field, e.g. a new key).
+(function () {
+  'use strict';
+
+  function errors() {
+    var el = document.getElementById('wg-errors');
+    try { return el ? JSON.parse(el.textContent) : {}; } catch (e) { return {}; }
+  }
+  var messages = errors();
+  function say(code) { return messages[code] || messages._unknown || code; }
+
+  function newKey() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ('0' + b.toString(16)).slice(-2); }).join('');
+  }
+
+  // "12.3" -> 1230, "0.05" -> 5; null when it is not an amount of yuan with at most two decimals.
+  function yuanToFen(text) {
+    var m = /^\s*(\d{1,12})(?:\.(\d{1,2}))?\s*$/.exec(text);
+    if (!m) return null;
+    return parseInt(m[1], 10) * 100 + parseInt(((m[2] || '') + '00').slice(0, 2), 10);
+  }
+
+  function put(body, name, value) {
+    var path = name.split('.');
+    var at = body;
+    for (var i = 0; i < path.length - 1; i++) { at = at[path[i]] = at[path[i]] || {}; }
+    at[path[path.length - 1]] = value;
+  }
+
+  // The form's fields as the API's JSON; throws 'invalid_request' for an amount that is not one.
+  function read(form, only) {
+    var body = {};
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || el.disabled || el.type === 'submit') return;
+      if (only && only.indexOf(el.name) < 0) return;
+      var type = el.getAttribute('data-type');
+      if (type === 'bool') { put(body, el.name, el.checked); return; }
+      if (type === 'list') {
+        var list = body[el.name] || [];
+        if (el.checked) list.push(el.value);
+        put(body, el.name, list);
+        return;
+      }
+      if (type === 'product') { put(body, el.name, product(form, el.getAttribute('data-of'))); return; }
+      if ((el.type === 'radio' || el.type === 'checkbox') && !el.checked) return;
+      var value = el.value.trim();
+      if (value === '' && !el.required) return;
+      if (type === 'int') { value = parseInt(value, 10); if (isNaN(value)) throw 'invalid_request'; }
+      if (type === 'fen') { value = yuanToFen(value); if (value === null) throw 'invalid_request'; }
+      put(body, el.name, value);
+    });
+    return body;
+  }
+
+  // Yuan a × whole count b (names in data-of), exactly, as yuan text with two decimals.
+  function product(form, of) {
+    var names = (of || '').split(' ');
+    var price = yuanToFen((form.elements[names[0]] || {}).value || '');
+    var count = /^\s*\d{1,6}\s*$/.test((form.elements[names[1]] || {}).value || '') ? parseInt(form.elements[names[1]].value, 10) : null;
+    if (price === null || count === null) throw 'invalid_request';
+    var fen = price * count;
+    return Math.floor(fen / 100) + '.' + ('0' + (fen % 100)).slice(-2);
+  }
+
+  // data-show's text with {field}s of the answer, as plain text.
+  function told(template, answer) {
+    return template.replace(/\{([a-z_.]+)\}/g, function (_, name) {
+      var v = name.split('.').reduce(function (o, k) { return o == null ? o : o[k]; }, answer);
+      return v == null ? '' : String(v);
+    });
+  }
+
+  function fill(template, answer) {
+    return template.replace(/\{([a-z_.]+)\}/g, function (_, name) {
+      var v = name.split('.').reduce(function (o, k) { return o == null ? o : o[k]; }, answer);
+      return v == null ? '' : encodeURIComponent(String(v));
+    });
+  }
+
+  function show(form, text, kind) {
+    var box = form.querySelector('.message') || form.parentNode.querySelector('.message');
+    if (!box) { box = document.createElement('p'); form.insertBefore(box, form.firstChild); }
+    box.className = 'message ' + kind;
+    box.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+    box.textContent = text;
+  }
+
+  function submit(form, button) {
+    function attr(name) {
+      return (button && button.hasAttribute(name)) ? button.getAttribute(name) : form.getAttribute(name);
+    }
+    var fields = attr('data-fields');
+    var body;
+    try { body = read(form, fields ? fields.split(' ') : null); } catch (code) { show(form, say(code), 'error'); return; }
+    if (form.hasAttribute('data-wrap')) { var wrapped = {}; wrapped[form.getAttribute('data-wrap')] = [body]; body = wrapped; }
+    var text = JSON.stringify(body);
+    // A retry of the same body (after a lost connection) keeps its key; any change is a new action.
+    var api = attr('data-api');
+    if (form._wgBody !== api + text) { form._wgKey = newKey(); form._wgBody = api + text; }
+    var csrf = document.querySelector('meta[name="csrf-token"]');
+    var headers = { 'Content-Type': 'application/json', 'Accept': 'application/json', 'Idempotency-Key': form._wgKey };
+    if (csrf) headers['X-CSRF-Token'] = csrf.getAttribute('content');
+    var buttons = form.querySelectorAll('button');
+    Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
+    form.setAttribute('aria-busy', 'true');
+    fetch(api, {
+      method: attr('data-method') || 'POST', headers: headers, body: text, credentials: 'same-origin'
+    }).then(function (res) {
+      return res.text().then(function (raw) {
+        var answer = null;
+        try { answer = raw ? JSON.parse(raw) : {}; } catch (e) { answer = null; }
+        if (res.ok) {
+          form._wgBody = null;
+          var next = attr('data-next');
+          if (next) { window.location.assign(fill(next, answer || {})); return; }
+          var shown = attr('data-show');
+          if (shown) { show(form, told(shown, answer || {}), 'ok'); return; }
+          var done = attr('data-done');
+          if (done) { show(form, done, 'ok'); return; }
+          window.location.reload();
+          return;
+        }
+        form._wgBody = null;  // a definite refusal: the next try is a new action
+        var code = answer && answer.error && answer.error.code;
+        show(form, say(code || '_unknown'), 'error');
+      });
+    }, function () {
+      show(form, say('_network'), 'error');
+    }).then(function () {
+      Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
+      form.removeAttribute('aria-busy');
+    });
+  }
+
+  document.addEventListener('submit', function (ev) {
+    var form = ev.target;
+    if (!form.hasAttribute || !form.hasAttribute('data-api')) return;
+    ev.preventDefault();
+    submit(form, ev.submitter || null);
+  });
+
+  function refresh(el) {
+    var seconds = parseInt(el.getAttribute('data-refresh-s'), 10);
+    if (!(seconds > 0)) return;
+    setInterval(function () {
+      fetch(el.getAttribute('data-src'), { credentials: 'same-origin', headers: { 'Accept': 'text/html' } })
+        .then(function (res) { return res.ok ? res.text() : null; })
+        .then(function (html) { if (html !== null) el.innerHTML = html; }, function () {});
+    }, seconds * 1000);
+  }
+  document.addEventListener('DOMContentLoaded', function () {
+    Array.prototype.forEach.call(document.querySelectorAll('[data-refresh-s][data-src]'), refresh);
+  });
+}());

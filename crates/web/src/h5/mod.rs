@@ -1,0 +1,32 @@
+//! The patient's phone pages (H5) under `/h5/`.
+
+pub(crate) mod strings;
+
+use crate::page::{self, render, Page};
+use crate::prefs::Prefs;
+use askama::Template;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use wugan_hub::app::App;
+
+pub const HOME: &str = "/h5/";
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/h5", get(|| async { Redirect::permanent(HOME) }))
+        .route("/h5/", get(start))
+        .route("/h5/{*rest}", get(|prefs: Prefs, uri: axum::http::Uri| async move { page::not_found(Page::new(prefs, uri.path(), HOME)) }))
+}
+
+/// The first page: sign in with a mobile number and a one-time code.
+#[derive(Template)]
+#[template(path = "h5/start.html")]
+struct Start {
+    page: Page,
+}
+
+async fn start(prefs: Prefs) -> Response {
+    render(&Start { page: Page::new(prefs, HOME, HOME) }).into_response()
+}

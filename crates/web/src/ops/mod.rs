@@ -1,0 +1,304 @@
+//! The operator's console under `/ops/`: a day's totals by hospital with a chart (an SVG drawn
+//! here, with the same figures as a table beside it) and the queue time saved, hospitals and their
+//! onboarding, the banks the hub routes to, HIS keys (issue, rotate, revoke), the visits of a day
+//! with filters, and the exceptions queue with retry. Actions go through the operator API with the
+//! operator's session, as every page's do.
+
+pub(crate) mod strings;
+
+use crate::page::{render, Page};
+use crate::prefs::Prefs;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use wugan_hub::app::hospitals::{ApiKeyView, HospitalView};
+use wugan_hub::app::staff::{StaffRole, StaffSession, StaffView};
+use wugan_hub::app::visit_lists::VisitQuery;
+use wugan_hub::app::{AgreementView, App, ExceptionView, VisitView};
+use wugan_hub::store::AuditEntry;
+
+pub const HOME: &str = "/ops/";
+
+/// The queue-time model (the Shanghai seed's measure): a patient spends 3 hours in hospital for a
+/// visit, 75% of it queueing, and the payment queues seamless payment removes are that share.
+pub const MINUTES_SAVED_PER_SEAMLESS_VISIT: i64 = 3 * 60 * 75 / 100;
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new().route("/ops", get(|| async { Redirect::permanent(HOME) })).route("/ops/", get(home))
+}
+
+/// The filters of the visits list (the query of `/ops/`).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct Filters {
+    pub day: Option<String>,
+    pub hospital: Option<String>,
+    pub status: Option<String>,
+    /// Part of a signed patient's masked name or ID number (e.g. the last four digits).
+    pub patient: Option<String>,
+}
+
+/// One partner's calls since the hub started, from its metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartnerHealth {
+    pub partner: String,
+    pub calls: u64,
+    pub refused: u64,
+    /// Calls whose outcome is unknown (no answer): resolved by a status query or the recovery worker.
+    pub unknown: u64,
+    pub mean_ms: u64,
+}
+
+/// Partner health from the `/metrics` text: calls by result, and the mean call time.
+pub fn partner_health(metrics: &str) -> Vec<PartnerHealth> {
+    let mut by_partner: BTreeMap<String, (PartnerHealth, f64, u64)> = BTreeMap::new();
+    for line in metrics.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else { continue };
+        let label = |name: &str| series.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).map(str::to_string);
+        let Some(partner) = label("partner") else { continue };
+        let entry = by_partner.entry(partner.clone()).or_insert_with(|| (PartnerHealth { partner, ..PartnerHealth::default() }, 0.0, 0));
+        let count = value.parse::<f64>().unwrap_or(0.0);
+        if series.starts_with("wugan_partner_calls_total{") {
+            entry.0.calls += count as u64;
+            match label("result").as_deref() {
+                Some("refused") => entry.0.refused += count as u64,
+                Some("unknown") => entry.0.unknown += count as u64,
+                _ => {}
+            }
+        } else if series.starts_with("wugan_partner_call_duration_seconds_sum{") {
+            entry.1 += count;
+        } else if series.starts_with("wugan_partner_call_duration_seconds_count{") {
+            entry.2 += count as u64;
+        }
+    }
+    by_partner
+        .into_values()
+        .map(|(mut h, seconds, count)| {
+            h.mean_ms = if count == 0 { 0 } else { (seconds * 1000.0 / count as f64) as u64 };
+            h
+        })
+        .collect()
+}
+
+/// One bank's day: settlements paid through its agreements, in fen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BankTotals {
+    pub bank: String,
+    pub settled: i64,
+    pub bank_fen: i64,
+    pub unpaid_fen: i64,
+}
+
+fn bank_totals(visits: &[VisitView], bank_of: &BTreeMap<String, String>) -> Vec<BankTotals> {
+    let mut by_bank: BTreeMap<String, BankTotals> = BTreeMap::new();
+    for v in visits {
+        let (Some(s), Some(bank)) = (&v.settlement, v.seamless.agreement_id.as_ref().and_then(|a| bank_of.get(a))) else { continue };
+        if matches!(s.state, "settled" | "settled_unpaid") {
+            let t = by_bank.entry(bank.clone()).or_insert_with(|| BankTotals { bank: bank.clone(), ..BankTotals::default() });
+            t.settled += 1;
+            t.bank_fen += s.bank_fen;
+            t.unpaid_fen += s.unpaid_fen;
+        }
+    }
+    by_bank.into_values().collect()
+}
+
+/// One hospital's day, in fen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub hospital: String,
+    pub visits: i64,
+    pub settled: i64,
+    pub medfee_fen: i64,
+    pub fund_fen: i64,
+    pub account_fen: i64,
+    pub bank_fen: i64,
+    pub unpaid_fen: i64,
+    /// Settlements cancelled (their money refunded).
+    pub refunds: i64,
+    /// Settled seamlessly: no payment queue.
+    pub seamless_settled: i64,
+}
+
+/// The day's totals by hospital, from its visits.
+pub fn totals(visits: &[VisitView]) -> Vec<Totals> {
+    let mut by_hospital: BTreeMap<String, Totals> = BTreeMap::new();
+    for v in visits {
+        let t =
+            by_hospital.entry(v.hospital_code.clone()).or_insert_with(|| Totals { hospital: v.hospital_code.clone(), ..Totals::default() });
+        t.visits += 1;
+        let Some(s) = &v.settlement else { continue };
+        match s.state {
+            "settled" | "settled_unpaid" => {
+                t.settled += 1;
+                t.seamless_settled += i64::from(v.seamless.enabled);
+                t.medfee_fen += s.medfee_fen;
+                t.fund_fen += s.fund_fen;
+                t.account_fen += s.personal_account_fen;
+                t.bank_fen += s.bank_fen;
+                t.unpaid_fen += s.unpaid_fen;
+            }
+            "cancelled" => t.refunds += 1,
+            _ => {}
+        }
+    }
+    by_hospital.into_values().collect()
+}
+
+/// A bar of the chart: its label, value and length (of 100).
+pub struct Bar {
+    pub label: String,
+    pub value_fen: i64,
+    pub width: i64,
+    pub y: i64,
+}
+
+fn bars(totals: &[Totals]) -> Vec<Bar> {
+    let largest = totals.iter().map(|t| t.medfee_fen).max().unwrap_or(0).max(1);
+    totals
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Bar { label: t.hospital.clone(), value_fen: t.medfee_fen, width: t.medfee_fen * 100 / largest, y: i as i64 * 28 })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "ops/home.html")]
+struct Home {
+    page: Page,
+    staff: StaffSession,
+    day: String,
+    filters: Filters,
+    totals: Vec<Totals>,
+    bars: Vec<Bar>,
+    chart_height: i64,
+    minutes_saved: i64,
+    hospitals: Vec<HospitalView>,
+    banks: Vec<String>,
+    keys: Vec<ApiKeyView>,
+    visits: Vec<VisitView>,
+    exceptions: Vec<ExceptionView>,
+    partners: Vec<PartnerHealth>,
+    bank_totals: Vec<BankTotals>,
+    patients: Vec<AgreementView>,
+    staff_accounts: Vec<StaffView>,
+    audit: Vec<AuditEntry>,
+    /// The audit chain's check: entries walked, and whether none was altered.
+    audit_entries: usize,
+    audit_intact: bool,
+}
+
+impl Home {
+    fn hours_saved(&self) -> String {
+        format!("{}.{}", self.minutes_saved / 60, self.minutes_saved % 60 * 10 / 60)
+    }
+
+    fn is_selected(&self, field: &Option<String>, value: &str) -> bool {
+        field.as_deref() == Some(value)
+    }
+}
+
+async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    let Some(staff) = crate::staff::session(&app, &headers).await.filter(|s| s.role == StaffRole::Operator) else {
+        let page = Page::new(prefs, HOME, HOME);
+        return render(&crate::console::SignIn { page, title_key: "ops_title", next: HOME }).into_response();
+    };
+    let day = filters.day.clone().filter(|d| d.len() == 10).unwrap_or_else(|| crate::staff::today(&app));
+    let of_day = VisitQuery { day: Some(day.clone()), limit: Some(200), ..VisitQuery::default() };
+    let day_visits = app.visit_list(None, of_day).await.map(|l| l.visits).unwrap_or_default();
+    let totals = totals(&day_visits);
+    let filtered = VisitQuery {
+        day: Some(day.clone()),
+        hospital_code: filters.hospital.clone().filter(|h| !h.is_empty()),
+        status: filters.status.clone().filter(|s| !s.is_empty()),
+        limit: Some(50),
+        ..VisitQuery::default()
+    };
+    let visits = app.visit_list(None, filtered).await.map(|l| l.visits).unwrap_or_default();
+    // The banks of the day's agreements, for the totals by bank.
+    let mut bank_of = BTreeMap::new();
+    for id in day_visits.iter().filter_map(|v| v.seamless.agreement_id.clone()) {
+        if let (false, Ok(a)) = (bank_of.contains_key(&id), app.agreement(&id).await) {
+            bank_of.insert(id, a.payment.bank_code.clone());
+        }
+    }
+    let bank_totals = bank_totals(&day_visits, &bank_of);
+    let patients = signed_patients(&app, filters.patient.as_deref().unwrap_or_default()).await;
+    let partners = app.metrics_text().await.map(|t| partner_health(&t)).unwrap_or_default();
+    let (audit_entries, audit_intact) = match app.store.verify_audit_log().await {
+        Ok((count, findings)) => (count, findings.is_empty()),
+        Err(_) => (0, false),
+    };
+    let minutes_saved = totals.iter().map(|t| t.seamless_settled).sum::<i64>() * MINUTES_SAVED_PER_SEAMLESS_VISIT;
+    let bars = bars(&totals);
+    let page = Page::new(prefs, HOME, HOME).with_csrf(staff.csrf_token.clone());
+    let home = Home {
+        page,
+        staff,
+        day,
+        filters,
+        chart_height: (bars.len() as i64 * 28).max(28),
+        bars,
+        totals,
+        minutes_saved,
+        hospitals: app.hospitals().await.unwrap_or_default(),
+        banks: app.banks.keys().cloned().collect(),
+        keys: app.api_keys().await.unwrap_or_default(),
+        visits,
+        exceptions: app.exceptions().await.map(|e| e.exceptions).unwrap_or_default(),
+        partners,
+        bank_totals,
+        patients,
+        staff_accounts: app.staff_list().await.unwrap_or_default(),
+        audit: app.store.audit_entries(None, 20).await.unwrap_or_default(),
+        audit_entries,
+        audit_intact,
+    };
+    render(&home).into_response()
+}
+
+/// The newest signed patients, masked (张*, 440301********1234), those whose masked name or ID
+/// number holds `search` when one is given.
+async fn signed_patients(app: &App, search: &str) -> Vec<AgreementView> {
+    let ids = app.store.recent_agreement_ids(200).await.unwrap_or_default();
+    let mut found = Vec::new();
+    for id in ids {
+        match app.agreement(&id).await {
+            Ok(a) if search.is_empty() || a.certno.contains(search) || a.name.contains(search) => found.push(a),
+            _ => {}
+        }
+        if found.len() == 20 {
+            break;
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_model_saves_two_hours_and_a_quarter_per_seamless_visit() {
+        assert_eq!(MINUTES_SAVED_PER_SEAMLESS_VISIT, 135);
+    }
+
+    #[test]
+    fn partner_health_is_read_from_the_metrics_text() {
+        let text = "# HELP x\n\
+wugan_partner_calls_total{partner=\"insurance\",operation=\"2207\",result=\"done\"} 8\n\
+wugan_partner_calls_total{partner=\"insurance\",operation=\"2207\",result=\"unknown\"} 2\n\
+wugan_partner_calls_total{partner=\"bank:BANK01\",operation=\"capture\",result=\"refused\"} 1\n\
+wugan_partner_call_duration_seconds_sum{partner=\"insurance\",operation=\"2207\"} 0.5\n\
+wugan_partner_call_duration_seconds_count{partner=\"insurance\",operation=\"2207\"} 10\n\
+wugan_http_requests_total{route=\"/health\",method=\"GET\",status=\"200\"} 3\n";
+        let health = partner_health(text);
+        let row =
+            |partner: &str, calls, refused, unknown, mean_ms| PartnerHealth { partner: partner.into(), calls, refused, unknown, mean_ms };
+        assert_eq!(health, vec![row("bank:BANK01", 1, 1, 0, 0), row("insurance", 10, 0, 2, 50)]);
+    }
+}

@@ -1,0 +1,101 @@
+//! What the layout (`templates/layout.html`) needs from every page, and rendering a page into a
+//! response. Every template struct has a `page: Page` field.
+
+use crate::i18n::{self, Lang};
+use crate::prefs::Prefs;
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+/// The layout's view of a request.
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub lang: Lang,
+    pub elder: bool,
+    /// The page's path, for the language and elder-mode links (they come back to the same page).
+    pub path: String,
+    /// The CSRF token for `app.js` to send with each API call; `None` on pages of a signed-out reader.
+    pub csrf: Option<String>,
+    /// Where the site name in the header leads (the page set's start).
+    pub home: &'static str,
+}
+
+impl Page {
+    pub fn new(prefs: Prefs, path: impl Into<String>, home: &'static str) -> Page {
+        Page { lang: prefs.lang, elder: prefs.elder, path: path.into(), csrf: None, home }
+    }
+
+    pub fn with_csrf(mut self, token: impl Into<String>) -> Page {
+        self.csrf = Some(token.into());
+        self
+    }
+
+    /// The string `key` in the page's language.
+    pub fn t<'k>(&self, key: &'k str) -> &'k str {
+        i18n::text(self.lang, key)
+    }
+
+    /// The hashed URL of an embedded asset.
+    pub fn asset(&self, name: &str) -> String {
+        crate::assets::url(name)
+    }
+
+    /// The error messages `app.js` shows, as JSON (see `i18n::error_messages_json`).
+    pub fn errors_json(&self) -> String {
+        i18n::error_messages_json(self.lang)
+    }
+
+    /// This page in the other language.
+    pub fn lang_switch_href(&self) -> String {
+        format!("{}?lang={}", self.path, self.lang.other().code())
+    }
+
+    /// This page with the elder-friendly mode switched.
+    pub fn elder_switch_href(&self) -> String {
+        format!("{}?elder={}", self.path, if self.elder { 0 } else { 1 })
+    }
+
+    /// An amount of fen as yuan with two decimals (`12345` → `123.45`), exactly, without floats.
+    pub fn yuan(&self, fen: i64) -> String {
+        let sign = if fen < 0 { "-" } else { "" };
+        let fen = fen.unsigned_abs();
+        format!("{sign}{}.{:02}", fen / 100, fen % 100)
+    }
+}
+
+/// The page as an HTML response; a template that fails to render is answered 500 (and logged).
+pub fn render<T: Template>(template: &T) -> Response {
+    render_with(StatusCode::OK, template)
+}
+
+pub fn render_with<T: Template>(status: StatusCode, template: &T) -> Response {
+    match template.render() {
+        Ok(html) => (status, [("cache-control", "no-store")], Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a template failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be drawn").into_response()
+        }
+    }
+}
+
+/// The page set's "not found" page.
+#[derive(Template)]
+#[template(path = "not_found.html")]
+pub struct NotFound {
+    pub page: Page,
+}
+
+pub fn not_found(page: Page) -> Response {
+    render_with(StatusCode::NOT_FOUND, &NotFound { page })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn yuan_is_exact() {
+        let page = super::Page::new(crate::prefs::Prefs { lang: crate::i18n::Lang::Zh, elder: false, secure: false }, "/h5/", "/h5/");
+        for (fen, text) in [(0, "0.00"), (5, "0.05"), (12345, "123.45"), (-250, "-2.50"), (i64::MIN, "-92233720368547758.08")] {
+            assert_eq!(page.yuan(fen), text);
+        }
+    }
+}

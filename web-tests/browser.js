@@ -1,0 +1,66 @@
+// What every spec shares: the server under test (WUGAN_URL, WUGAN_DATA_DIR from .ci/browser),
+// Debian's chromium at a phone's width, screenshots, and the accessibility check.
+'use strict';
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const assert = require('node:assert/strict');
+const { chromium } = require('playwright-core');
+
+const base = process.env.WUGAN_URL || 'http://127.0.0.1:8080';
+const dataDir = process.env.WUGAN_DATA_DIR || '';
+const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const shots = path.join(__dirname, '..', 'ci-artifacts', 'screenshots');
+
+// A phone: 360 px wide, touch, in a fresh profile. Options: { width, elder, lang }.
+async function phone(options = {}) {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'wugan-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: options.width || 360, height: 780 },
+    isMobile: true,
+    hasTouch: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const cookies = [];
+  if (options.elder) cookies.push({ name: 'elder', value: '1', url: base });
+  if (options.lang) cookies.push({ name: 'lang', value: options.lang, url: base });
+  if (cookies.length) await context.addCookies(cookies);
+  const page = context.pages()[0] || await context.newPage();
+  // A script error on a page is a failure, not a log line.
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
+  return {
+    context, page, pageErrors,
+    async close() {
+      await context.close();
+      fs.rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+async function screenshot(page, name) {
+  fs.mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+}
+
+// Fails on any serious or critical axe-core violation of the page as it stands.
+async function accessible(page, label) {
+  // Evaluated through the debugging protocol: the page's CSP (rightly) refuses an injected <script>.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const described = bad.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  assert.deepEqual(described, [], `${label}: axe found serious violations`);
+}
+
+// The page does not scroll sideways at its width (nothing wider than a 360 px phone).
+async function fitsTheWidth(page, label) {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `${label}: ${overflow} px wider than the screen`);
+}
+
+module.exports = { base, dataDir, phone, screenshot, accessible, fitsTheWidth };

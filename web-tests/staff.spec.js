@@ -1,0 +1,204 @@
+// The staff consoles, as their users meet them at a phone's 360 px: a cashier signs in, registers a
+// signed patient's visit, enters a fee from the catalogue, estimates, settles (the doctor's click)
+// and cancels; a cashier of another hospital cannot open that visit; an operator onboards a
+// hospital, issues it an HIS key and reads the day's totals. Staff accounts are made with the CLI
+// (`wugan staff add`), as an installation's first operator is.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { base, dataDir, phone, screenshot, accessible, fitsTheWidth } = require('./browser');
+
+const PASSWORD = 'a long staff password';
+const CERTNO = '440301199001011234';
+const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'credentials.json'), 'utf8'));
+const [hospitalA, hospitalB] = credentials.hospitals;
+const run = Date.now().toString(36);
+
+function addStaff(login, role, hospital) {
+  const args = ['staff', 'add', '--data-dir', dataDir, '--login', login, '--name', `${role} ${login}`, '--role', role];
+  if (hospital) args.push('--hospital', hospital);
+  execFileSync(process.env.WUGAN_BIN, args, { env: { ...process.env, WUGAN_STAFF_PASSWORD: PASSWORD } });
+}
+
+async function api(method, url, key, body) {
+  const response = await fetch(`${base}${url}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'idempotency-key': `${run}-${Math.random()}` },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+async function signIn(page, url, login) {
+  await page.goto(`${base}${url}`);
+  await page.fill('#login', login);
+  await page.fill('#password', PASSWORD);
+  await page.click('#staff-sign-in-button');
+  await page.waitForSelector('#sign-out');
+}
+
+// Submits a console form and waits for the page it leads to (a reload or the next page).
+async function submitAndReload(page, button) {
+  await Promise.all([page.waitForEvent('load'), page.click(button)]);
+}
+
+test('a cashier registers a signed patient, enters a fee, settles and cancels; another hospital cannot see it', async () => {
+  addStaff(`cashier-${run}`, 'cashier', hospitalA.code);
+  addStaff(`cashier-b-${run}`, 'cashier', hospitalB.code);
+  // The patient signed up for seamless payment (the patient channel's part, through the API).
+  const signed = await api('POST', '/api/v1/agreements', credentials.operator_api_key,
+    { mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO, use_personal_account: true, payment: { method: 'credit_line', bank_code: 'BANK01' } });
+  assert.ok(signed.status === 200 || signed.body.error.code === 'already_signed', JSON.stringify(signed));
+
+  const { page, pageErrors, close } = await phone({ lang: 'en' });
+  let visitUrl;
+  try {
+    await signIn(page, '/console/', `cashier-${run}`);
+    assert.equal(await page.textContent('h1'), 'Doctor and cashier console');
+    await accessible(page, 'console home');
+    await fitsTheWidth(page, 'console home');
+    await screenshot(page, 'staff-console-home');
+
+    // The hospital has no HIS budget, but wants events: it registers an endpoint; the secret shows once.
+    await page.fill('#endpoint-url', 'http://127.0.0.1:9/wugan-events');
+    await page.click('#add-endpoint-button');
+    await page.waitForSelector('#add-endpoint .message.ok');
+    assert.match(await page.textContent('#add-endpoint .message'), /whsec_[0-9a-f]+/);
+
+    await page.fill('#ipt_otp_no', `MZ-${run}`);
+    await page.fill('#mdtrt_cert_no', CERTNO);
+    await Promise.all([page.waitForURL(/\/console\/visits\/vis_/), page.click('#register-button')]);
+    visitUrl = page.url();
+    assert.equal(await page.textContent('#visit-state'), 'Registered');
+
+    await page.selectOption('#med_list_codg', '001102000010000');
+    await page.fill('#pric', '25.00');
+    await page.fill('#cnt', '2');
+    await submitAndReload(page, '#add-line');
+    assert.equal(await page.textContent('#visit-medfee'), '50.00');
+
+    await page.click('#estimate-button');
+    await page.waitForSelector('#estimate .message.ok');
+    assert.match(await page.textContent('#estimate .message'), /^Estimate: fund \d+ fen/);
+
+    await submitAndReload(page, '#settle-button');
+    assert.equal(await page.textContent('#visit-state'), 'Settled');
+    await accessible(page, 'visit settled');
+    await fitsTheWidth(page, 'visit settled');
+    await screenshot(page, 'staff-console-visit-settled');
+
+    await submitAndReload(page, '#cancel-button');
+    assert.equal(await page.textContent('#visit-state'), 'Cancelled');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+
+  // The other hospital's cashier is answered as if the visit did not exist.
+  const other = await phone({ lang: 'en' });
+  try {
+    await signIn(other.page, '/console/', `cashier-b-${run}`);
+    const response = await other.page.goto(visitUrl);
+    assert.equal(response.status(), 404);
+    assert.equal(await other.page.textContent('h1'), 'Page not found');
+    const listed = await other.page.locator('#visits a', { hasText: `MZ-${run}` }).count();
+    assert.equal(listed, 0, "another hospital's console lists none of its visits");
+  } finally {
+    await other.close();
+  }
+});
+
+test('an operator onboards a hospital, issues it a key and reads the day in figures and a chart', async () => {
+  addStaff(`ops-${run}`, 'operator');
+  const { page, pageErrors, close } = await phone({ lang: 'en' });
+  try {
+    await signIn(page, '/ops/', `ops-${run}`);
+    assert.equal(await page.textContent('h1'), 'Operator console');
+    assert.ok(await page.locator('#chart title').count(), 'the chart has a title for screen readers');
+    await accessible(page, 'ops home');
+    await fitsTheWidth(page, 'ops home');
+    await screenshot(page, 'staff-ops-home');
+
+    // The day moves: a visit settled now (by hospital A's HIS) raises its row and its bar.
+    const rowOf = async () => page.locator('#totals tbody tr', { hasText: hospitalA.code }).textContent().catch(() => '');
+    const barOf = async () => Number(await page.locator('#chart rect').first().getAttribute('width').catch(() => '0'));
+    const before = await rowOf();
+    const visit = await api('POST', '/api/v1/visits', hospitalA.api_key, { ipt_otp_no: `MZ-OPS-${run}`, mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO });
+    assert.equal(visit.status, 200, JSON.stringify(visit));
+    const line = { feedetl_sn: `O${run}`, med_list_codg: '250101001000000', pric: '20.00', cnt: '1', det_item_fee_sumamt: '20.00' };
+    assert.equal((await api('POST', `/api/v1/visits/${visit.body.id}/fees`, hospitalA.api_key, { lines: [line] })).status, 200);
+    assert.equal((await api('POST', `/api/v1/visits/${visit.body.id}/settlement`, hospitalA.api_key, {})).body.state, 'settled');
+    await page.reload();
+    const after = await rowOf();
+    assert.notEqual(after, before, 'the totals row moved');
+    assert.ok(await barOf() > 0, 'the bar has a length');
+    await screenshot(page, 'staff-ops-day-moved');
+
+    const code = `HN${run}`.slice(0, 20);
+    await page.fill('#h-code', code);
+    await page.fill('#h-name', '新接入医院');
+    await page.fill('#h-grade', '二级甲等');
+    await submitAndReload(page, '#onboard-button');
+    assert.equal(await page.locator('#hospitals th', { hasText: code }).count(), 1);
+
+    await page.selectOption('#k-hospital', code);
+    await page.click('#issue-key-button');
+    await page.waitForSelector('#issue-key .message.ok');
+    const shown = await page.textContent('#issue-key .message');
+    const key = /his_[0-9a-f]+/.exec(shown);
+    assert.ok(key, shown);
+    // The key works for the new hospital's HIS at once.
+    const visits = await fetch(`${base}/api/v1/visits`, { headers: { authorization: `Bearer ${key[0]}` } });
+    assert.equal(visits.status, 200);
+    await screenshot(page, 'staff-ops-key-issued');
+
+    // The operator adds a doctor of the new hospital; the audit log shows the onboarding and the key.
+    await page.fill('#s-login', `doc-${run}`);
+    await page.fill('#s-name', '王医生');
+    await page.selectOption('#s-role', 'doctor');
+    await page.selectOption('#s-hospital', code);
+    await page.fill('#s-password', PASSWORD);
+    await page.click('#add-staff-button');
+    await page.waitForSelector('#add-staff .message.ok');
+    await page.reload();
+    assert.equal(await page.locator('#staff-accounts th', { hasText: `doc-${run}` }).count(), 1);
+    assert.match(await page.textContent('#audit-chain'), /Hash chain intact/);
+    const audited = await page.locator('#audit tbody').textContent();
+    assert.ok(audited.includes('POST /api/v1/operator/hospitals') && audited.includes(`staff:ops-${run}`), audited);
+
+    // Signed patients are found by their masked identity, never shown whole.
+    await page.fill('#f-patient', '1234');
+    await Promise.all([page.waitForURL(/patient=1234/), page.click('#patient-search button')]);
+    const certnos = await page.locator('#patients td:first-of-type').allTextContents();
+    assert.ok(certnos.length > 0 && certnos.every((c) => /^\d{6}\*+1234$/.test(c)), certnos.join(', '));
+    assert.ok((await page.content()).indexOf(CERTNO) < 0, 'no whole ID number on the page');
+    assert.ok(await page.locator('#partners tbody tr').count() > 0, 'partner health has rows');
+    await accessible(page, 'ops patients');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
+
+test('the console in Chinese and the elder-friendly mode: large, high-contrast, axe-clean at 360 px', async () => {
+  addStaff(`cashier-elder-${run}`, 'cashier', hospitalA.code);
+  const { page, pageErrors, close } = await phone({ elder: true });
+  try {
+    await signIn(page, '/console/', `cashier-elder-${run}`);
+    assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+    assert.equal(await page.textContent('h1'), '医生/收费员工作台');
+    const size = await page.evaluate(() => parseFloat(getComputedStyle(document.body).fontSize));
+    assert.ok(size >= 18, `elder mode's body text is ${size} px`);
+    const button = await page.locator('#register-button').boundingBox();
+    assert.ok(button.height >= 60, `elder mode's button is ${button.height} px high`);
+    await accessible(page, 'console zh elder');
+    await fitsTheWidth(page, 'console zh elder');
+    await screenshot(page, 'staff-console-zh-elder');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
