@@ -293,6 +293,10 @@ const OUTPATIENT_CLR_TYPE: &str = "11";
 
 /// A settlement the center answered with a `setl_id`, created within the hub's range of the day.
 fn insurance_record(row: &ReconSettlement, day: Day) -> Option<InsuranceRecord<'_>> {
+    // A self-paid visit (no insurance) has no record at the insurance center to match.
+    if row.insutype.is_empty() {
+        return None;
+    }
     let setl_id = row.setl_id.clone()?;
     let at_unix_s = unix_of_stored(&row.created_at)?;
     let (from, to) = day.hub_range_unix_s();

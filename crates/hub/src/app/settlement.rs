@@ -21,6 +21,14 @@ impl App {
             ));
         }
         let medfee = self.open_medfee(&visit).await?;
+        if visit.is_self_pay() {
+            let split = wugan_domain::settlement::InsuranceSplit::self_pay(medfee);
+            return Ok(EstimateView {
+                visit_id: visit_id.to_string(),
+                estimate: SplitView::of(&split),
+                seamless: visit.agreement_id.is_some(),
+            });
+        }
         let acct_used = self.agreement_of(&visit).await?.map(|a| a.use_personal_account).unwrap_or(false);
         let inst = hospital_institution(hospital);
         let output = self
@@ -267,6 +275,11 @@ impl App {
             other => Err(AppError::from(other)),
         };
         let done = |r: Reply| Ok(Outcome::Done(r));
+        if visit.is_self_pay() {
+            if let Some(outcome) = saga::self_pay_outcome(call, s.medfee) {
+                return Ok(outcome);
+            }
+        }
         match call {
             Call::PreSettle => match self.insurance.call("2206", &s.presettle_msgid, &inst, &visit.insuplc_admdvs, input()).await {
                 Ok(output) => done(Reply::Estimated { split: InsuranceClient::read_settlement(&output)?.split }),

@@ -17,6 +17,9 @@ impl App {
             Some(_) => return Err(AppError::conflict("visit_exists", format!("visit {} is already registered", req.ipt_otp_no))),
             None => self.new_visit(hospital, &req, idem_key).await?,
         };
+        if row.is_self_pay() {
+            return self.register_self_pay(row, request).await;
+        }
         let cert_no = self.config.data_key.open(&row.mdtrt_cert_no_enc)?;
         let input = json!({"data": {
             "psn_no": row.psn_no, "insutype": row.insutype, "begntime": row.begntime,
@@ -50,6 +53,17 @@ impl App {
         Ok(view)
     }
 
+    /// A patient with no insurance in force is registered at the hub alone: the insurance center
+    /// has no visit to open (2201 refuses the uninsured), and the visit has no `mdtrt_id`.
+    async fn register_self_pay(&self, mut row: VisitRow, request: &Keyed) -> Result<VisitView, AppError> {
+        row.status = VisitStatus::Registered;
+        let view = visit_view_of(&row, &[], None);
+        let answer = request.answer_for(&view)?;
+        self.store.complete_registration(&row.id, "", answer.clone()).await?;
+        request.stored(&answer);
+        Ok(view)
+    }
+
     /// Identifies the patient (1101), finds their agreement, and writes the visit before 2201 is sent.
     async fn new_visit(&self, hospital: &str, req: &RegisterVisitRequest, idem_key: &str) -> Result<VisitRow, AppError> {
         let inst = hospital_institution(hospital);
@@ -71,15 +85,16 @@ impl App {
             })?),
             Some(t) => person.insurances.iter().find(|i| i.insutype == t).or(person.insurances.first()),
             None => person.insurances.first(),
-        }
-        .ok_or_else(|| AppError::invalid("not_insured", "the insurance center has no insurance for this person"))?;
+        };
+        // No insurance in force (1101 lists none): a self-paying visit, insutype and place empty.
+        let (insutype, insuplc_admdvs) = insurance.map(|i| (i.insutype.clone(), i.insuplc_admdvs.clone())).unwrap_or_default();
         let row = VisitRow {
             id: new_id("vis"),
             hospital_code: hospital.to_string(),
             ipt_otp_no: req.ipt_otp_no.clone(),
             psn_no: person.psn_no.clone(),
-            insutype: insurance.insutype.clone(),
-            insuplc_admdvs: insurance.insuplc_admdvs.clone(),
+            insutype,
+            insuplc_admdvs,
             mdtrt_cert_type: req.mdtrt_cert_type.clone(),
             mdtrt_cert_no_enc: self.config.data_key.seal(req.mdtrt_cert_no.trim())?,
             med_type: req.med_type().to_string(),
@@ -160,7 +175,12 @@ impl App {
         let inst = hospital_institution(hospital);
         let feedetail: Vec<Value> = batch.iter().map(|l| serde_json::from_str(&l.detail_json).unwrap_or(Value::Null)).collect();
         let msgid = batch[0].upload_msgid.clone();
-        let output = match self.insurance.call("2204", &msgid, &inst, &visit.insuplc_admdvs, json!({"feedetail": feedetail})).await {
+        // A self-paid visit's lines stay at the hub: the insurance center has no visit for them.
+        let sent = match visit.is_self_pay() {
+            true => Ok(json!({"result": []})),
+            false => self.insurance.call("2204", &msgid, &inst, &visit.insuplc_admdvs, json!({"feedetail": feedetail})).await,
+        };
+        let output = match sent {
             Ok(output) => output,
             Err(e @ InsuranceError::Refused { .. }) => {
                 self.store.delete_fee_batch(visit_id, &msgid).await?;
