@@ -1,6 +1,7 @@
 //! wugan's pure domain core. Nothing in this crate does I/O, async work or reads a clock:
 //! every function is a function of its inputs, so it can be tested exhaustively and replayed.
 
+pub mod inpatient;
 pub mod ledger;
 pub mod money;
 pub mod reconcile;
