@@ -156,14 +156,17 @@ pub enum StayStage {
 }
 
 impl StayStage {
-    /// The state's name, as stored and shown.
+    /// The state's name, as stored and shown. The stages that wait for the ward (no call due)
+    /// are exactly `in_ward`, `deposit_short`, `settlement_refused` and the final ones.
     pub fn state(&self) -> &'static str {
         match self {
             StayStage::Admitting { .. } => "admitting",
             StayStage::Admitted { .. } => "admitted",
+            StayStage::InWard(w) if w.raising.is_some() => "raising_deposit",
             StayStage::InWard(w) if w.short.is_some() => "deposit_short",
             StayStage::InWard(_) => "in_ward",
             StayStage::Discharging(_) => "discharging",
+            StayStage::Discharged { refusal: Some(_), .. } => "settlement_refused",
             StayStage::Discharged { .. } => "discharged",
             StayStage::PreSettled { .. } => "pre_settled",
             StayStage::InsuranceSettled { .. } => "insurance_settled",

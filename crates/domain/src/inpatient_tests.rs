@@ -222,7 +222,7 @@ fn a_discharge_is_undone_and_an_admission_cancelled_releases_the_hold() {
     let step = apply(&stay.stage, &parties(), stay.charges, &StayCall::Discharge, StayOutcome::Done(StayReply::Discharged)).unwrap();
     let refused = StayOutcome::Refused { code: "-1".into(), message: "fees do not match".into() };
     let step = apply(&step.stage, &parties(), stay.charges, &StayCall::PreSettle, refused).unwrap();
-    assert_eq!((step.stage.state(), next_call(&step.stage)), ("discharged", None));
+    assert_eq!((step.stage.state(), next_call(&step.stage)), ("settlement_refused", None));
     stay.stage = step.stage;
     stay.then(begin_undo_discharge);
     assert_eq!(stay.stage.state(), "in_ward");

@@ -5,6 +5,8 @@
 //! WUGAN_TEST_DATABASE_URL=postgres://… (an admin URL), on a fresh PostgreSQL database.
 
 use serde_json::{json, Value};
+use std::sync::Arc;
+use wugan::faults::{Fault, FaultPlan, Rule};
 use wugan::his::{fee_line, HisClient};
 use wugan::system::{self, System};
 
@@ -27,7 +29,13 @@ struct World {
 
 /// A fresh system whose insurance center knows the sample persons and the two without insurance.
 async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+/// `world`, with options of its own (a bank clock, faults on the bank's wire).
+async fn world_with(adjust: impl FnOnce(&mut system::SystemOptions)) -> World {
     let (mut opts, dir) = common::fresh_options("scenes").await;
+    adjust(&mut opts);
     std::fs::create_dir_all(&dir.0).expect("a data folder");
     let persons_file = dir.0.join("persons.jsonl");
     let mut lines: Vec<String> =
@@ -199,4 +207,175 @@ async fn an_out_of_area_patient_settles_with_the_insured_places_fund() {
     let center = w.insurance_settlements(OUT_OF_AREA_PSN_NO).await;
     assert_eq!(center.len(), 1, "{center:?}");
     assert_eq!(w.bank_line(agreement["id"].as_str().unwrap()).await, (fen(&s, "bank_fen"), 0));
+}
+
+// ---- 住院: a stay with its deposit held on the line (issue 13, scope 1-3) ----
+
+const BED: &str = "110900001000000"; // 甲, 60.00 a day
+const AMOXICILLIN: &str = "XJ01CAA040E001010101923"; // 甲, 18.50 a box
+const EXAMINATION: &str = "013100000010000"; // 150.00
+
+impl World {
+    /// Admits the patient with this deposit; the stay's body.
+    async fn admit(&self, ipt_no: &str, cert_type: &str, cert_no: &str, deposit_fen: i64) -> Value {
+        let body = json!({"ipt_no": ipt_no, "mdtrt_cert_type": cert_type, "mdtrt_cert_no": cert_no, "deposit_fen": deposit_fen});
+        let stay = self.his.post("/api/v1/stays", &body).await.unwrap();
+        assert!(stay.ok(), "admission: {stay:?}");
+        stay.body
+    }
+
+    async fn stay_fees(&self, stay: &str, lines: &[Value]) -> Value {
+        let r = self.his.post(&format!("/api/v1/stays/{stay}/fees"), &json!({"lines": lines})).await.unwrap();
+        assert!(r.ok(), "fees: {r:?}");
+        r.body
+    }
+
+    async fn bedside_click(&self, stay: &str) -> Value {
+        let r = self.his.post(&format!("/api/v1/stays/{stay}/discharge"), &json!({})).await.unwrap();
+        assert!(r.ok(), "discharge: {r:?}");
+        r.body
+    }
+}
+
+fn returned(sn: &str, init: &str, code: &str, price: &str, count: &str, total: &str) -> Value {
+    let mut line = fee_line(sn, code, price, count, total);
+    line["init_feedetl_sn"] = json!(init);
+    line
+}
+
+#[tokio::test]
+async fn a_five_day_stay_with_daily_uploads_and_a_drug_return_is_settled_at_the_bedside() {
+    let w = world().await;
+    let agreement = w.sign_up("01", EMPLOYEE_TOKEN).await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    // A 300-yuan deposit, held on the line: nothing paid at a window.
+    let stay = w.admit("ZY0001", "01", EMPLOYEE_TOKEN, 30_000).await;
+    assert_eq!((stay["state"].as_str(), stay["held_fen"].as_i64()), (Some("in_ward"), Some(30_000)), "{stay}");
+    assert_eq!(w.bank_line(agreement_id).await, (0, 30_000), "held, not spent");
+    let id = stay["id"].as_str().unwrap().to_string();
+
+    // Five days: a bed day each, an examination on day 2, four boxes on day 3, one returned on day 4.
+    let days = [
+        vec![fee_line("D1-1", BED, "60.00", "1", "60.00")],
+        vec![fee_line("D2-1", BED, "60.00", "1", "60.00"), fee_line("D2-2", EXAMINATION, "150.00", "1", "150.00")],
+        vec![fee_line("D3-1", BED, "60.00", "1", "60.00"), fee_line("D3-2", AMOXICILLIN, "18.50", "4", "74.00")],
+        vec![fee_line("D4-1", BED, "60.00", "1", "60.00"), returned("D4-2", "D3-2", AMOXICILLIN, "18.50", "-1", "-18.50")],
+        vec![fee_line("D5-1", BED, "60.00", "1", "60.00")],
+    ];
+    let mut last = Value::Null;
+    for lines in &days {
+        last = w.stay_fees(&id, lines).await;
+    }
+    let charges = 6000 * 5 + 15_000 + 7_400 - 1_850;
+    assert_eq!(last["charges_fen"].as_i64(), Some(charges), "{last}");
+    let held = last["held_fen"].as_i64().unwrap();
+    assert!(held >= charges, "the hold was raised ahead of the charges: {last}");
+    assert_eq!(w.bank_line(agreement_id).await, (0, held));
+
+    let settled = w.bedside_click(&id).await;
+    let s = &settled["settlement"];
+    assert_eq!(settled["state"], "settled", "{settled}");
+    assert_eq!(fen(s, "medfee_fen"), charges);
+    assert_eq!(fen(s, "fund_fen") + fen(s, "personal_account_fen") + fen(s, "cash_fen"), charges, "{s}");
+    assert_eq!((fen(s, "bank_fen"), fen(s, "unpaid_fen")), (fen(s, "cash_fen"), 0));
+    assert_eq!(settled["held_fen"].as_i64(), Some(0));
+    // The line carries the patient's cash share and holds nothing; the hospital has the whole stay.
+    assert_eq!(w.bank_line(agreement_id).await, (fen(s, "bank_fen"), 0));
+    let ledger = w.ledger().await;
+    assert_eq!(fen(&ledger, "hospitals_received_fen"), charges);
+    // The same click again answers with the settled stay.
+    assert_eq!(w.bedside_click(&id).await["settlement"], settled["settlement"]);
+}
+
+#[tokio::test]
+async fn a_deposit_too_small_is_raised_and_a_raise_the_line_cannot_cover_leaves_it_short() {
+    let w = world().await;
+    // A resident (no personal account) on the default 5,000-yuan line.
+    let agreement = w.sign_up("02", "440304198507203318").await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    let stay = w.admit("ZY0002", "02", "440304198507203318", 10_000).await;
+    let id = stay["id"].as_str().unwrap().to_string();
+    // 150 yuan against a 100-yuan hold: raised to 225.
+    let raised = w.stay_fees(&id, &[fee_line("R1", EXAMINATION, "150.00", "1", "150.00")]).await;
+    assert_eq!((raised["state"].as_str(), raised["held_fen"].as_i64()), (Some("in_ward"), Some(22_500)), "{raised}");
+    // 6,000 more: the raise to 9,225 yuan is more than the line has.
+    let short = w.stay_fees(&id, &[fee_line("R2", EXAMINATION, "150.00", "40", "6000.00")]).await;
+    assert_eq!(short["state"], "deposit_short", "{short}");
+    assert_eq!((short["deposit_short"].as_str(), short["held_fen"].as_i64()), (Some("insufficient_credit"), Some(22_500)));
+    assert_eq!(w.bank_line(agreement_id).await, (0, 22_500), "never an overdraft");
+
+    let settled = w.bedside_click(&id).await;
+    let s = &settled["settlement"];
+    assert_eq!(settled["state"], "settled_unpaid", "{settled}");
+    assert_eq!(fen(s, "bank_fen"), 22_500.min(fen(s, "cash_fen")), "captured up to the hold");
+    assert_eq!(fen(s, "unpaid_fen"), fen(s, "cash_fen") - fen(s, "bank_fen"), "the rest is an explicit bill");
+    let ledger = w.ledger().await;
+    assert_eq!(fen(&ledger, "hospitals_unpaid_fen"), fen(s, "unpaid_fen"));
+    assert_eq!(w.bank_line(agreement_id).await, (fen(s, "bank_fen"), 0));
+}
+
+#[tokio::test]
+async fn a_deposit_hold_that_expired_before_the_bedside_click_is_billed_and_nothing_is_left_held() {
+    let clock = Arc::new(wugan_bank::ManualClock::new(time::OffsetDateTime::now_utc().unix_timestamp()));
+    let bank_clock = clock.clone();
+    let w = world_with(move |opts| opts.bank_clock = Some(bank_clock)).await;
+    let agreement = w.sign_up("02", "440304198507203318").await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    let id = w.admit("ZY0003", "02", "440304198507203318", 50_000).await["id"].as_str().unwrap().to_string();
+    w.stay_fees(&id, &[fee_line("E1", EXAMINATION, "150.00", "1", "150.00")]).await;
+    // The bank's default hold lasts seven days: eight pass before the click.
+    clock.advance(8 * 86_400);
+    let settled = w.bedside_click(&id).await;
+    let s = &settled["settlement"];
+    assert_eq!((settled["state"].as_str(), s["decline_code"].as_str()), (Some("settled_unpaid"), Some("hold_expired")), "{settled}");
+    assert_eq!((fen(s, "bank_fen"), fen(s, "unpaid_fen")), (0, fen(s, "cash_fen")));
+    assert_eq!(w.bank_line(agreement_id).await, (0, 0), "the bank released it, and charged nothing");
+    let ledger = w.ledger().await;
+    assert_eq!(fen(&ledger, "hospitals_unpaid_fen"), fen(s, "cash_fen"));
+}
+
+#[tokio::test]
+async fn a_crash_between_the_capture_and_its_record_is_finished_by_a_fresh_hub_on_the_same_database() {
+    // The bank captures, and its answer is lost: the hub cannot know, and stops there.
+    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: "POST captures".into(), nth: 1, fault: Fault::LoseReply }]));
+    let bank_plan = plan.clone();
+    let w = world_with(move |opts| {
+        opts.bank_faults = Some(bank_plan);
+        opts.manual_recovery = true;
+    })
+    .await;
+    let agreement = w.sign_up("01", EMPLOYEE_TOKEN).await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    let id = w.admit("ZY0004", "01", EMPLOYEE_TOKEN, 100_000).await["id"].as_str().unwrap().to_string();
+    w.stay_fees(&id, &[fee_line("C1", EXAMINATION, "150.00", "8", "1200.00")]).await;
+    let click = w.his.post(&format!("/api/v1/stays/{id}/discharge"), &json!({})).await.unwrap();
+    assert_eq!(click.status, 503, "{click:?}");
+    let cut = w.his.get(&format!("/api/v1/stays/{id}")).await.unwrap().body;
+    assert_eq!(cut["state"], "insurance_settled", "{cut}");
+    assert_eq!(plan.counts().1, 1, "the fault was injected");
+
+    // A fresh hub on the same database (the first one gone) asks the bank, which has the
+    // capture on record, and finishes the stay: the patient pays once.
+    let config = &w.sys.app.config;
+    let store = wugan_hub::store::Store::connect(&w.sys.database_url).await.expect("the same database");
+    let fresh = wugan_hub::app::App::new(
+        store,
+        wugan_hub::app::HubConfig {
+            admdvs: config.admdvs.clone(),
+            insurance_url: config.insurance_url.clone(),
+            insurance_credentials: config.insurance_credentials.clone(),
+            banks: config.banks.clone(),
+            default_credit_limit: config.default_credit_limit,
+            partner_timeout: config.partner_timeout,
+            data_key: config.data_key.clone(),
+        },
+    );
+    w.sys.stop();
+    fresh.resume_unfinished(std::time::Duration::ZERO).await.expect("a recovery pass");
+    let stay = fresh.stay(cut["hospital_code"].as_str().unwrap(), &id).await.expect("the stay");
+    assert_eq!(stay.state, "settled", "{stay:?}");
+    let paid = stay.settlement.expect("settled");
+    assert_eq!((paid.bank_fen, paid.unpaid_fen, stay.held_fen), (paid.cash_fen, 0, 0));
+    let line = fresh.agreement(agreement_id).await.expect("the agreement").payment;
+    assert_eq!((line.used_fen, line.held_fen), (Some(paid.bank_fen), Some(0)), "captured once, nothing left held");
 }

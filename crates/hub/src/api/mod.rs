@@ -92,6 +92,10 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/visits/{id}/pre-settlement", Hospital, no_body, pre_settle),
         Route::new(M::POST, "/api/v1/visits/{id}/settlement", Hospital, no_body, settle),
         Route::new(M::POST, "/api/v1/visits/{id}/settlement/cancel", Hospital, no_body, cancel_settlement),
+        Route::new(M::POST, "/api/v1/stays", Hospital, command, admit),
+        Route::new(M::GET, "/api/v1/stays/{id}", Hospital, no_body, stay),
+        Route::new(M::POST, "/api/v1/stays/{id}/fees", Hospital, FEES_BODY_BYTES, upload_stay_fees),
+        Route::new(M::POST, "/api/v1/stays/{id}/discharge", Hospital, no_body, discharge),
         Route::new(M::GET, "/api/v1/ledger", Operator, no_body, ledger),
         Route::new(M::GET, "/api/v1/ledger/journal", Operator, no_body, journal),
         Route::new(M::GET, "/api/v1/operator/visits/{id}", Operator, no_body, operator_visit),
@@ -379,6 +383,46 @@ async fn upload_fees(State(app): State<Arc<App>>, caller: Caller, headers: Heade
     let request = Keyed::new(&caller.scope(), &idempotency_key(&headers));
     idempotent_keyed(&app, &caller, &headers, &Method::POST, &path, &body, &request, || async {
         app.upload_fees(&hospital, &id, parse_json(&body)?, &request).await
+    })
+    .await
+}
+
+/// 入院办理 with the deposit held on the line (app/inpatient.rs).
+async fn admit(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
+    let hospital = hospital_of(&caller);
+    let key = idempotency_key(&headers);
+    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/stays", &body, || async {
+        app.admit(&hospital, parse_json(&body)?, &key).await
+    })
+    .await
+}
+
+async fn stay(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> Response {
+    respond(app.stay(&hospital_of(&caller), &id).await)
+}
+
+async fn upload_stay_fees(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/stays/{id}/fees");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        app.upload_stay_fees(&hospital, &id, parse_json(&body)?).await
+    })
+    .await
+}
+
+/// 病区结算: the bedside click.
+async fn discharge(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/stays/{id}/discharge");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        let _: EmptyBody = parse_json(&body)?;
+        app.discharge(&hospital, &id).await
     })
     .await
 }

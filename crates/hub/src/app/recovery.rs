@@ -154,6 +154,7 @@ impl App {
                 }
             }
         }
+        resumed += self.resume_stays(&cutoff).await?; // app/inpatient.rs
         Ok(resumed)
     }
 }

@@ -307,7 +307,7 @@ fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow, china_now: 
 }
 
 /// Parses a yuan amount as HIS systems send it (number or string) into fen.
-fn yuan_field(line: &Map<String, Value>, field: &str, index: usize) -> Result<Fen, AppError> {
+pub(super) fn yuan_field(line: &Map<String, Value>, field: &str, index: usize) -> Result<Fen, AppError> {
     let raw = line.get(field).unwrap_or(&Value::Null);
     match Fen::from_json_yuan(raw) {
         Ok(Some(f)) => Ok(f),
@@ -316,7 +316,7 @@ fn yuan_field(line: &Map<String, Value>, field: &str, index: usize) -> Result<Fe
     }
 }
 
-fn scaled_field(line: &Map<String, Value>, field: &str, scale: u32, index: usize) -> Result<i64, AppError> {
+pub(super) fn scaled_field(line: &Map<String, Value>, field: &str, scale: u32, index: usize) -> Result<i64, AppError> {
     let raw = line.get(field).unwrap_or(&Value::Null);
     match wugan_domain::money::scaled_from_json(raw, scale) {
         Ok(Some(v)) => Ok(v),
@@ -325,7 +325,7 @@ fn scaled_field(line: &Map<String, Value>, field: &str, scale: u32, index: usize
     }
 }
 
-fn text_field(line: &Map<String, Value>, field: &str) -> Option<String> {
+pub(super) fn text_field(line: &Map<String, Value>, field: &str) -> Option<String> {
     match line.get(field) {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Some(Value::Number(n)) => Some(n.to_string()),

@@ -17,6 +17,8 @@ pub use operator_reads::{JournalEntry, MAX_JOURNAL_PAGE};
 pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};
 mod settlements;
 mod signups;
+mod stays;
+pub use stays::{StayFeeLine, StayRow};
 mod visits;
 pub mod writer;
 
@@ -45,6 +47,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "ledger_balances_folded", include_str!("../../migrations/0008_ledger_balances_folded.sql")),
     (9, "invoices", include_str!("../../migrations/0009_invoices.sql")),
     (10, "reconciliation", include_str!("../../migrations/0010_reconciliation.sql")),
+    (11, "stays", include_str!("../../migrations/0011_stays.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
