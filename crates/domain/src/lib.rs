@@ -5,6 +5,7 @@ pub mod inpatient;
 pub mod ledger;
 pub mod money;
 pub mod reconcile;
+pub mod refund;
 pub mod repayment;
 pub mod seamless;
 pub mod settlement;
