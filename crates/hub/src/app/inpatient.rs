@@ -78,6 +78,9 @@ impl App {
             None => self.new_stay(hospital, &req, &med_type, idem_key).await?,
         };
         let row = self.advance_stay(row, false).await?;
+        if let StayStage::Refused(refusal) = stay_stage(&row)? {
+            return Err(AppError::invalid("insurance_refused", refusal.message));
+        }
         self.stay_view(&row).await
     }
 
@@ -154,10 +157,19 @@ impl App {
         let existing = self.store.stay_fee_lines(id).await?;
         let pending: Vec<&StayFeeLine> = existing.iter().filter(|l| !l.uploaded).collect();
         let batch = match pending.first() {
-            // An earlier upload whose 2301 outcome is unknown: resend it, with its msgid.
+            // An earlier upload whose 2301 outcome is unknown: resend it, with its msgid, when
+            // this is that upload again; any other waits for it.
             Some(first) => {
+                let same = pending.len() == req.lines.len()
+                    && req.lines.iter().all(|l| text_field(l, "feedetl_sn").is_some_and(|sn| pending.iter().any(|p| p.feedetl_sn == sn)));
+                if !same {
+                    return Err(AppError::conflict(
+                        "upload_in_progress",
+                        "an earlier fee upload has not completed; resend exactly those lines first",
+                    ));
+                }
                 let msgid = first.upload_msgid.clone();
-                existing.into_iter().filter(|l| l.upload_msgid == msgid).collect::<Vec<_>>()
+                existing.iter().filter(|l| l.upload_msgid == msgid).cloned().collect::<Vec<_>>()
             }
             None => {
                 let msgid = self.msgid(hospital).await?;
