@@ -1,7 +1,8 @@
 -- 住院 (issue 13): an inpatient stay with its deposit held on the patient's line. The stage is
 -- `wugan_domain::inpatient::StayStage` as JSON (each stage carries its own facts); `state` is its
--- name, for queries and the guard of every save. The msgids of the insurance steps are fixed when
--- the stay is written, so a resumed step resends the same one.
+-- name, for queries and the guard of every save. The msgids of the insurance steps are fixed
+-- before their calls (at admission; afresh at each bedside click and each cancellation), so a
+-- resumed step resends the same one.
 CREATE TABLE stays (
     id TEXT PRIMARY KEY,
     hospital_code TEXT NOT NULL,
@@ -19,6 +20,8 @@ CREATE TABLE stays (
     discharge_msgid TEXT NOT NULL,
     presettle_msgid TEXT NOT NULL,
     settle_msgid TEXT NOT NULL,
+    -- 2405 or 2404, fixed when the ward asks for it.
+    cancel_msgid TEXT,
     idem_key TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,

@@ -379,3 +379,41 @@ async fn a_crash_between_the_capture_and_its_record_is_finished_by_a_fresh_hub_o
     let line = fresh.agreement(agreement_id).await.expect("the agreement").payment;
     assert_eq!((line.used_fen, line.held_fen), (Some(paid.bank_fen), Some(0)), "captured once, nothing left held");
 }
+
+#[tokio::test]
+async fn a_discharge_is_undone_for_corrected_fees_and_a_cancelled_admission_releases_its_hold() {
+    // The first 2303 goes unanswered: the stay waits, discharged.
+    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: "2303".into(), nth: 1, fault: Fault::Refuse }]));
+    let insurance_plan = plan.clone();
+    let w = world_with(move |opts| {
+        opts.insurance_faults = Some(insurance_plan);
+        opts.manual_recovery = true;
+    })
+    .await;
+    let agreement = w.sign_up("01", EMPLOYEE_TOKEN).await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    let id = w.admit("ZY0005", "01", EMPLOYEE_TOKEN, 20_000).await["id"].as_str().unwrap().to_string();
+    let early = w.his.post(&format!("/api/v1/stays/{id}/discharge/cancel"), &json!({})).await.unwrap();
+    assert_eq!((early.status, early.code()), (409, Some("stay_not_open")), "not discharged yet: {early:?}");
+    w.stay_fees(&id, &[fee_line("U1", BED, "60.00", "1", "60.00")]).await;
+    let click = w.his.post(&format!("/api/v1/stays/{id}/discharge"), &json!({})).await.unwrap();
+    assert_eq!(click.status, 503, "{click:?}");
+    // The ward undoes the discharge (2405): back in the ward with its hold, for one more day.
+    let undone = w.his.post(&format!("/api/v1/stays/{id}/discharge/cancel"), &json!({})).await.unwrap();
+    assert!(undone.ok(), "{undone:?}");
+    assert_eq!((undone.body["state"].as_str(), undone.body["held_fen"].as_i64()), (Some("in_ward"), Some(20_000)));
+    w.stay_fees(&id, &[fee_line("U2", BED, "60.00", "1", "60.00")]).await;
+    // Discharged again with new requests (the old ones would only replay their answers).
+    let settled = w.bedside_click(&id).await;
+    assert_eq!((settled["state"].as_str(), settled["settlement"]["medfee_fen"].as_i64()), (Some("settled"), Some(12_000)), "{settled}");
+    assert_eq!(plan.counts().1, 1, "the fault was injected");
+    // A second stay is cancelled before discharge (2404): its hold goes, nothing is charged.
+    let second = w.admit("ZY0006", "01", EMPLOYEE_TOKEN, 30_000).await["id"].as_str().unwrap().to_string();
+    let used = w.bank_line(agreement_id).await.0;
+    assert_eq!(w.bank_line(agreement_id).await, (used, 30_000));
+    let cancelled = w.his.post(&format!("/api/v1/stays/{second}/cancel"), &json!({})).await.unwrap();
+    assert!(cancelled.ok(), "{cancelled:?}");
+    assert_eq!((cancelled.body["state"].as_str(), cancelled.body["held_fen"].as_i64()), (Some("cancelled"), Some(0)));
+    assert_eq!(w.bank_line(agreement_id).await, (used, 0), "released, nothing charged");
+    w.ledger().await;
+}

@@ -42,6 +42,8 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/stays/{id}", Hospital),
     ("POST", "/api/v1/stays/{id}/fees", Hospital),
     ("POST", "/api/v1/stays/{id}/discharge", Hospital),
+    ("POST", "/api/v1/stays/{id}/discharge/cancel", Hospital),
+    ("POST", "/api/v1/stays/{id}/cancel", Hospital),
     ("GET", "/api/v1/ledger", Operator),
     ("GET", "/api/v1/ledger/journal", Operator),
     ("GET", "/api/v1/operator/visits/{id}", Operator),

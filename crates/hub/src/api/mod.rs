@@ -96,6 +96,8 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/stays/{id}", Hospital, no_body, stay),
         Route::new(M::POST, "/api/v1/stays/{id}/fees", Hospital, FEES_BODY_BYTES, upload_stay_fees),
         Route::new(M::POST, "/api/v1/stays/{id}/discharge", Hospital, no_body, discharge),
+        Route::new(M::POST, "/api/v1/stays/{id}/discharge/cancel", Hospital, no_body, undo_discharge),
+        Route::new(M::POST, "/api/v1/stays/{id}/cancel", Hospital, no_body, cancel_admission),
         Route::new(M::GET, "/api/v1/ledger", Operator, no_body, ledger),
         Route::new(M::GET, "/api/v1/ledger/journal", Operator, no_body, journal),
         Route::new(M::GET, "/api/v1/operator/visits/{id}", Operator, no_body, operator_visit),
@@ -423,6 +425,33 @@ async fn discharge(State(app): State<Arc<App>>, caller: Caller, headers: HeaderM
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
         let _: EmptyBody = parse_json(&body)?;
         app.discharge(&hospital, &id).await
+    })
+    .await
+}
+
+/// 出院撤销 (2405) and 入院撤销 (2404).
+async fn undo_discharge(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/stays/{id}/discharge/cancel");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        let _: EmptyBody = parse_json(&body)?;
+        app.undo_discharge(&hospital, &id).await
+    })
+    .await
+}
+
+async fn cancel_admission(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/stays/{id}/cancel");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        let _: EmptyBody = parse_json(&body)?;
+        app.cancel_admission(&hospital, &id).await
     })
     .await
 }

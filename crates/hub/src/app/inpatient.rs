@@ -119,6 +119,7 @@ impl App {
             discharge_msgid: self.msgid(hospital).await?,
             presettle_msgid: self.msgid(hospital).await?,
             settle_msgid: self.msgid(hospital).await?,
+            cancel_msgid: None,
             idem_key: Some(idem_key.to_string()),
             created_at: self.now(),
             updated_at: self.now(),
@@ -212,6 +213,13 @@ impl App {
             _ if inpatient::next_call(&stage).is_some() && !matches!(stage, StayStage::InWard(_)) => s,
             _ => {
                 let discharging = inpatient::begin_discharge(&stage).map_err(|e| AppError::conflict("stay_not_open", e.to_string()))?;
+                // New requests for the steps ahead: after an undone discharge or a refusal, the
+                // earlier msgids would only replay their first answers.
+                let mut s = s;
+                if matches!(stage, StayStage::InWard(_)) {
+                    s.discharge_msgid = self.msgid(hospital).await?;
+                }
+                (s.presettle_msgid, s.settle_msgid) = (self.msgid(hospital).await?, self.msgid(hospital).await?);
                 self.move_stay(s, &stage, discharging).await?
             }
         };
@@ -223,6 +231,39 @@ impl App {
             return Err(AppError::invalid("insurance_refused", message));
         }
         self.stay_view(&s).await
+    }
+
+    /// 出院撤销 (2405): a discharged stay not yet settled goes back to the ward.
+    pub async fn undo_discharge(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
+        self.ward_cancels(hospital, id, inpatient::begin_undo_discharge, |stage| matches!(stage, StayStage::InWard(_))).await
+    }
+
+    /// 入院撤销 (2404): a stay in the ward is cancelled at insurance and its hold released.
+    pub async fn cancel_admission(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
+        self.ward_cancels(hospital, id, inpatient::begin_cancel_admission, |stage| matches!(stage, StayStage::Cancelled)).await
+    }
+
+    async fn ward_cancels(
+        &self,
+        hospital: &str,
+        id: &str,
+        begin: fn(&StayStage) -> Result<StayStage, inpatient::StayError>,
+        done: fn(&StayStage) -> bool,
+    ) -> Result<StayView, AppError> {
+        let mut s = self.own_stay(hospital, id).await?;
+        let stage = stay_stage(&s)?;
+        // One cut short (its answer lost) is moved on; otherwise the ward's request begins one.
+        if !matches!(stage, StayStage::UndoingDischarge(_) | StayStage::CancellingAdmission(_) | StayStage::Releasing(_)) {
+            let next = begin(&stage).map_err(|e| AppError::conflict("stay_not_open", e.to_string()))?;
+            s.cancel_msgid = Some(self.msgid(hospital).await?);
+            s = self.move_stay(s, &stage, next).await?;
+        }
+        let s = self.advance_stay(s, false).await?;
+        match stay_stage(&s)? {
+            stage if done(&stage) => self.stay_view(&s).await,
+            StayStage::Discharged { refusal: Some(refusal), .. } => Err(AppError::invalid("insurance_refused", refusal.message)),
+            _ => Err(AppError::invalid("insurance_refused", "the insurance center refused the cancellation; the stay is as it was")),
+        }
     }
 
     /// Saves a stage the ward's request began (no call made yet).
@@ -347,7 +388,13 @@ impl App {
                 .map_or_else(banked, |_| done(StayReply::Captured)),
             StayCall::Void => bank.void(&format!("{}:void", s.id), &hold, in_doubt).await.map_or_else(banked, |_| done(StayReply::Voided)),
             StayCall::UndoDischarge | StayCall::CancelAdmission => {
-                Err(AppError::internal(format!("{call:?} is not offered by the HIS API yet, so no stay can be waiting for it")))
+                let (infno, reply) = match call {
+                    StayCall::UndoDischarge => ("2405", StayReply::DischargeUndone),
+                    _ => ("2404", StayReply::AdmissionCancelled),
+                };
+                let msgid = s.cancel_msgid.clone().ok_or_else(|| AppError::internal("a cancellation without its msgid"))?;
+                let input = json!({"data": {"mdtrt_id": mdtrt_id, "psn_no": s.psn_no}});
+                ins.call(infno, &msgid, &inst, admdvs, input).await.map_or_else(insurance, |_| done(reply))
             }
         }
     }

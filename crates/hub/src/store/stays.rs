@@ -30,6 +30,8 @@ pub struct StayRow {
     pub discharge_msgid: String,
     pub presettle_msgid: String,
     pub settle_msgid: String,
+    /// 2405 (undo a discharge) or 2404 (cancel the admission), fixed when the ward asks.
+    pub cancel_msgid: Option<String>,
     pub idem_key: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -46,7 +48,7 @@ pub struct StayFeeLine {
 }
 
 const STAY_COLUMNS: &str = "id, hospital_code, ipt_no, psn_no, insutype, insuplc_admdvs, mdtrt_cert_type, mdtrt_cert_no_enc, \
-     med_type, agreement_id, state, stage_json, admit_msgid, discharge_msgid, presettle_msgid, settle_msgid, idem_key, created_at, updated_at";
+     med_type, agreement_id, state, stage_json, admit_msgid, discharge_msgid, presettle_msgid, settle_msgid, cancel_msgid, idem_key, created_at, updated_at";
 
 impl Store {
     /// Writes a new stay; `Conflict` when the hospital's 住院号 is taken.
@@ -55,7 +57,7 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 let sql = format!(
-                    "INSERT INTO stays ({STAY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+                    "INSERT INTO stays ({STAY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
                      ON CONFLICT (hospital_code, ipt_no) DO NOTHING"
                 );
                 let n = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -75,6 +77,7 @@ impl Store {
                     .bind(&s.discharge_msgid)
                     .bind(&s.presettle_msgid)
                     .bind(&s.settle_msgid)
+                    .bind(s.cancel_msgid.clone())
                     .bind(s.idem_key.clone())
                     .bind(&s.created_at)
                     .bind(&s.updated_at)
@@ -113,21 +116,28 @@ impl Store {
         Ok(rows.iter().map(stay_from_row).collect())
     }
 
-    /// Saves a stay's new stage if it still holds `from_json`, with the transfers it posts; false
-    /// when another run moved it meanwhile.
+    /// Saves a stay's new stage (and the msgids fixed for the calls ahead) if it still holds
+    /// `from_json`, with the transfers it posts; false when another run moved it meanwhile.
     pub async fn save_stay(&self, s: &StayRow, from_json: &str, transfers: &[Transfer]) -> StoreResult<bool> {
         let (s, from, transfers, now) = (s.clone(), from_json.to_string(), transfers.to_vec(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let n = sqlx::query("UPDATE stays SET state = $1, stage_json = $2, updated_at = $3 WHERE id = $4 AND stage_json = $5")
-                    .bind(&s.state)
-                    .bind(&s.stage_json)
-                    .bind(&s.updated_at)
-                    .bind(&s.id)
-                    .bind(&from)
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected();
+                let n = sqlx::query(
+                    "UPDATE stays SET state = $1, stage_json = $2, updated_at = $3, discharge_msgid = $6, presettle_msgid = $7, \
+                     settle_msgid = $8, cancel_msgid = $9 WHERE id = $4 AND stage_json = $5",
+                )
+                .bind(&s.state)
+                .bind(&s.stage_json)
+                .bind(&s.updated_at)
+                .bind(&s.id)
+                .bind(&from)
+                .bind(&s.discharge_msgid)
+                .bind(&s.presettle_msgid)
+                .bind(&s.settle_msgid)
+                .bind(s.cancel_msgid.clone())
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
                 if n != 1 {
                     return Ok(false);
                 }
@@ -238,6 +248,7 @@ fn stay_from_row(r: &AnyRow) -> StayRow {
         discharge_msgid: r.get("discharge_msgid"),
         presettle_msgid: r.get("presettle_msgid"),
         settle_msgid: r.get("settle_msgid"),
+        cancel_msgid: r.get("cancel_msgid"),
         idem_key: r.get("idem_key"),
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
