@@ -417,3 +417,29 @@ async fn a_discharge_is_undone_for_corrected_fees_and_a_cancelled_admission_rele
     assert_eq!(w.bank_line(agreement_id).await, (used, 0), "released, nothing charged");
     w.ledger().await;
 }
+
+#[tokio::test]
+async fn a_raise_whose_answer_is_lost_leaves_the_fees_accepted_and_the_click_finishes_it() {
+    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: "POST increments".into(), nth: 1, fault: Fault::LoseReply }]));
+    let bank_plan = plan.clone();
+    let w = world_with(move |opts| {
+        opts.bank_faults = Some(bank_plan);
+        opts.manual_recovery = true;
+    })
+    .await;
+    let agreement = w.sign_up("01", EMPLOYEE_TOKEN).await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    let id = w.admit("ZY0007", "01", EMPLOYEE_TOKEN, 10_000).await["id"].as_str().unwrap().to_string();
+    let lines = [fee_line("L1", EXAMINATION, "150.00", "1", "150.00")];
+    let fees = w.stay_fees(&id, &lines).await;
+    assert_eq!((fees["state"].as_str(), fees["charges_fen"].as_i64()), (Some("raising_deposit"), Some(15_000)), "{fees}");
+    // The same upload again (its answer lost) changes nothing.
+    assert_eq!(w.stay_fees(&id, &lines).await["charges_fen"].as_i64(), Some(15_000));
+    // The bank did raise the hold; the click asks it, then settles on the raised hold.
+    assert_eq!(w.bank_line(agreement_id).await, (0, 22_500), "raised to 150% of the charges");
+    let settled = w.bedside_click(&id).await;
+    assert_eq!(settled["state"], "settled", "{settled}");
+    assert_eq!(w.bank_line(agreement_id).await, (fen(&settled["settlement"], "bank_fen"), 0));
+    assert_eq!(plan.counts().1, 1, "the fault was injected");
+    w.ledger().await;
+}

@@ -172,6 +172,8 @@ impl App {
                 let msgid = first.upload_msgid.clone();
                 existing.iter().filter(|l| l.upload_msgid == msgid).cloned().collect::<Vec<_>>()
             }
+            // The same upload again, whose answer was lost: the lines are on record already.
+            None if same_lines_uploaded(&req.lines, &existing) => return self.stay_view(&s).await,
             None => {
                 let msgid = self.msgid(hospital).await?;
                 let lines = stay_fee_lines(&req.lines, &ward.mdtrt_id, &s.psn_no, &msgid, &self.china_datetime())?;
@@ -198,14 +200,27 @@ impl App {
             Some(raising) => self.move_stay(s, &stage, raising).await?,
             None => s,
         };
-        let s = self.advance_stay(s, false).await?;
+        // The fees are accepted whatever the bank says: a raise whose answer is lost stays in
+        // flight (`raising_deposit`), for the recovery worker or the bedside click to finish.
+        let s = match self.advance_stay(s.clone(), false).await {
+            Ok(s) => s,
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(stay = %s.id, code = e.code(), "the deposit raise is in doubt; it will be resumed");
+                self.store.stay(&s.id).await?.unwrap_or(s)
+            }
+            Err(e) => return Err(e),
+        };
         self.stay_view(&s).await
     }
 
     /// 病区结算: the bedside click discharges (2402) and settles (2303, 2304) the stay, and the
     /// patient's share is captured from the hold.
     pub async fn discharge(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
-        let s = self.own_stay(hospital, id).await?;
+        let mut s = self.own_stay(hospital, id).await?;
+        if matches!(stay_stage(&s)?, StayStage::InWard(ward) if ward.raising.is_some()) {
+            // A raise whose answer was lost is answered first: the click settles on the hold as it stands.
+            s = self.advance_stay(s, true).await?;
+        }
         let stage = stay_stage(&s)?;
         let s = match stage {
             // The same click again (its answer lost), or one cut short: move it on.
@@ -445,6 +460,14 @@ impl App {
             created_at: s.created_at.clone(),
         })
     }
+}
+
+/// Every line of the request is on record, accepted, with the same amount.
+fn same_lines_uploaded(lines: &[Map<String, Value>], existing: &[StayFeeLine]) -> bool {
+    lines.iter().all(|line| {
+        let (Some(sn), Ok(amount)) = (text_field(line, "feedetl_sn"), yuan_field(line, "det_item_fee_sumamt", 0)) else { return false };
+        existing.iter().any(|l| l.feedetl_sn == sn && l.amount == amount && l.uploaded)
+    })
 }
 
 fn stage_text(stage: &StayStage) -> Result<String, AppError> {
