@@ -10,6 +10,7 @@
 //!                                                             discharging ─2402→ discharged ─2303→ pre_settled
 //!   in_ward ─cancel→ cancelling_admission ─2404→ releasing ─void→ cancelled        │ 2304
 //!   discharged ─cancel discharge→ undoing_discharge ─2405→ in_ward        insurance_settled ─capture|void→ settled | settled_unpaid
+//!   settled ─cancel→ cancelling_settlement ─2305, refund→ settlement_cancelled (a new click, or 2405)
 //! ```
 //!
 //! The hold is made of pieces: the deposit, then every raise the bank approved (增量授权). At the
@@ -143,6 +144,15 @@ pub enum StayStage {
     Settled(StayPaid),
     /// Settled, with a share the hold did not cover: a bill.
     SettledUnpaid(StayPaid),
+    /// 2305 asked for a settled stay; next: 2305, then (`insurance_reversed`) the bank refunds
+    /// the capture.
+    CancellingSettlement {
+        paid: StayPaid,
+        insurance_reversed: bool,
+    },
+    /// The settlement is cancelled and the capture refunded; the stay is discharged with no hold:
+    /// it waits for the ward (a new bedside click, or 2405).
+    SettlementCancelled(Ward),
     /// 2405 asked; next: 2405, then back in the ward.
     UndoingDischarge(Ward),
     /// 2404 asked; next: 2404, then the hold is released.
@@ -172,6 +182,8 @@ impl StayStage {
             StayStage::InsuranceSettled { .. } => "insurance_settled",
             StayStage::Settled(_) => "settled",
             StayStage::SettledUnpaid(_) => "settled_unpaid",
+            StayStage::CancellingSettlement { .. } => "cancelling_settlement",
+            StayStage::SettlementCancelled(_) => "settlement_cancelled",
             StayStage::UndoingDischarge(_) => "undoing_discharge",
             StayStage::CancellingAdmission(_) => "cancelling_admission",
             StayStage::Releasing(_) => "releasing",
@@ -187,11 +199,12 @@ impl StayStage {
             | StayStage::Discharging(w)
             | StayStage::UndoingDischarge(w)
             | StayStage::CancellingAdmission(w)
-            | StayStage::Releasing(w) => Some(w),
+            | StayStage::Releasing(w)
+            | StayStage::SettlementCancelled(w) => Some(w),
             StayStage::Discharged { ward, .. } | StayStage::PreSettled { ward, .. } | StayStage::InsuranceSettled { ward, .. } => {
                 Some(ward)
             }
-            StayStage::Settled(p) | StayStage::SettledUnpaid(p) => Some(&p.ward),
+            StayStage::Settled(p) | StayStage::SettledUnpaid(p) | StayStage::CancellingSettlement { paid: p, .. } => Some(&p.ward),
             _ => None,
         }
     }
@@ -199,7 +212,11 @@ impl StayStage {
     /// Money reserved at the bank for the stay: every stage before the capture or release.
     pub fn open_hold(&self) -> Fen {
         match self {
-            StayStage::Settled(_) | StayStage::SettledUnpaid(_) | StayStage::Cancelled | StayStage::Refused(_) => Fen::ZERO,
+            StayStage::Settled(_)
+            | StayStage::SettledUnpaid(_)
+            | StayStage::CancellingSettlement { .. }
+            | StayStage::Cancelled
+            | StayStage::Refused(_) => Fen::ZERO,
             other => other.ward().map_or(Fen::ZERO, Ward::held),
         }
     }
@@ -229,6 +246,10 @@ pub enum StayCall {
     Capture { amount: Fen },
     /// Release the whole hold (bank request `{stay}:void`).
     Void,
+    /// 2305 住院结算撤销.
+    CancelSettlement,
+    /// Refund the capture (bank request `{stay}:refund`: a stay has one capture at most).
+    Refund { amount: Fen },
     /// 2405 出院撤销.
     UndoDischarge,
     /// 2404 入院撤销.
@@ -257,6 +278,8 @@ pub enum StayReply {
     Voided,
     DischargeUndone,
     AdmissionCancelled,
+    SettlementCancelled,
+    Refunded,
 }
 
 /// A call's outcome: only a partner's business decision is a refusal.
@@ -340,24 +363,42 @@ impl StayParties<'_> {
     }
 
     /// What a settled stay posts: the fund's and the account's shares, the pieces closed, the bill.
-    pub fn settlement_transfers(&self, pieces: &[Fen], split: &InsuranceSplit, captured: Fen) -> Vec<Transfer> {
-        let hospital = accounts::hospital(self.hospital_code);
-        let mut out = Vec::new();
-        if split.fund.is_positive() {
-            let fund = accounts::insurance_fund(self.insuplc_admdvs, self.insutype);
-            out.push(self.transfer("fund_share", fund, hospital.clone(), split.fund, TransferKind::Posted, None));
-        }
-        if split.personal_account.is_positive() {
-            let acct = accounts::personal_account(self.psn_no);
-            out.push(self.transfer("personal_account_share", acct, hospital.clone(), split.personal_account, TransferKind::Posted, None));
-        }
+    /// Named by the settlement (`setl_id`): a stay settled again after a cancellation posts anew.
+    pub fn settlement_transfers(&self, pieces: &[Fen], split: &InsuranceSplit, captured: Fen, setl_id: &str) -> Vec<Transfer> {
+        let mut out = self.insurance_shares("", split, captured, setl_id, false);
         out.extend(self.close_pieces(pieces, captured));
-        let unpaid = split.cash - captured;
-        if unpaid.is_positive() {
-            let (debit, credit) = (accounts::patient_unpaid(self.psn_no), accounts::hospital_unpaid(self.hospital_code));
-            out.push(self.transfer("unpaid_bill", debit, credit, unpaid, TransferKind::Posted, None));
-        }
         out
+    }
+
+    /// 2305 reversed: the fund's and the account's shares and the bill go back (the bank's part
+    /// when it refunds).
+    pub fn cancellation_transfers(&self, split: &InsuranceSplit, captured: Fen, setl_id: &str) -> Vec<Transfer> {
+        self.insurance_shares("cancel_", split, captured, setl_id, true)
+    }
+
+    /// The capture back to the patient's agreement.
+    pub fn refund_transfer(&self, amount: Fen, setl_id: &str) -> Transfer {
+        let (bank, hospital) = (accounts::bank_agreement(self.bank_code, self.bank_agreement_id), accounts::hospital(self.hospital_code));
+        self.transfer(&format!("bank_refund:{setl_id}"), hospital, bank, amount, TransferKind::Posted, None)
+    }
+
+    fn insurance_shares(&self, prefix: &str, split: &InsuranceSplit, captured: Fen, setl_id: &str, reverse: bool) -> Vec<Transfer> {
+        let hospital = accounts::hospital(self.hospital_code);
+        let unpaid = split.cash - captured;
+        let shares = [
+            ("fund_share", accounts::insurance_fund(self.insuplc_admdvs, self.insutype), hospital.clone(), split.fund),
+            ("personal_account_share", accounts::personal_account(self.psn_no), hospital.clone(), split.personal_account),
+            ("unpaid_bill", accounts::patient_unpaid(self.psn_no), accounts::hospital_unpaid(self.hospital_code), unpaid),
+        ];
+        let step = |name: &str| format!("{prefix}{name}:{setl_id}");
+        shares
+            .into_iter()
+            .filter(|(_, _, _, amount)| amount.is_positive())
+            .map(|(name, from, to, amount)| match reverse {
+                false => self.transfer(&step(name), from, to, amount, TransferKind::Posted, None),
+                true => self.transfer(&step(name), to, from, amount, TransferKind::Posted, None),
+            })
+            .collect()
     }
 }
 
@@ -377,6 +418,9 @@ pub fn next_call(stage: &StayStage) -> Option<StayCall> {
             Some(if amount.is_positive() { StayCall::Capture { amount } } else { StayCall::Void })
         }
         S::InsuranceSettled { capture_declined: Some(_), .. } => Some(StayCall::Void),
+        S::CancellingSettlement { insurance_reversed: false, .. } => Some(StayCall::CancelSettlement),
+        S::CancellingSettlement { paid, insurance_reversed: true } => Some(StayCall::Refund { amount: paid.captured }),
+        S::SettlementCancelled(_) => None,
         S::UndoingDischarge(_) => Some(StayCall::UndoDischarge),
         S::CancellingAdmission(_) => Some(StayCall::CancelAdmission),
         S::Releasing(_) => Some(StayCall::Void),
@@ -400,7 +444,9 @@ pub fn plan_raise(stage: &StayStage, rule: &DepositRule, charges: Fen) -> Option
 pub fn begin_discharge(stage: &StayStage) -> Result<StayStage, StayError> {
     match stage {
         StayStage::InWard(w) if w.raising.is_none() => Ok(StayStage::Discharging(w.clone())),
-        StayStage::Discharged { ward, refusal: Some(_) } => Ok(StayStage::Discharged { ward: ward.clone(), refusal: None }),
+        StayStage::Discharged { ward, refusal: Some(_) } | StayStage::SettlementCancelled(ward) => {
+            Ok(StayStage::Discharged { ward: ward.clone(), refusal: None })
+        }
         other => Err(StayError::NotNow { state: other.state(), what: "be discharged" }),
     }
 }
@@ -408,8 +454,18 @@ pub fn begin_discharge(stage: &StayStage) -> Result<StayStage, StayError> {
 /// 出院撤销 (2405): a discharged stay not yet settled goes back to the ward.
 pub fn begin_undo_discharge(stage: &StayStage) -> Result<StayStage, StayError> {
     match stage {
-        StayStage::Discharged { ward, .. } => Ok(StayStage::UndoingDischarge(ward.clone())),
+        StayStage::Discharged { ward, .. } | StayStage::SettlementCancelled(ward) => Ok(StayStage::UndoingDischarge(ward.clone())),
         other => Err(StayError::NotNow { state: other.state(), what: "have its discharge undone" }),
+    }
+}
+
+/// 住院结算撤销 (2305): a settled stay's settlement is reversed and its capture refunded.
+pub fn begin_cancel_settlement(stage: &StayStage) -> Result<StayStage, StayError> {
+    match stage {
+        StayStage::Settled(paid) | StayStage::SettledUnpaid(paid) => {
+            Ok(StayStage::CancellingSettlement { paid: paid.clone(), insurance_reversed: false })
+        }
+        other => Err(StayError::NotNow { state: other.state(), what: "have its settlement cancelled" }),
     }
 }
 
@@ -487,7 +543,8 @@ pub fn apply(
                 return to(S::InsuranceSettled { ward: ward.clone(), setl_id, split, capture_declined: None });
             }
             let paid = StayPaid { ward: ward.clone(), setl_id, split, captured: Fen::ZERO, decline_code: ward.short.clone() };
-            Ok(StayStep { transfers: parties.settlement_transfers(&ward.pieces, &paid.split, Fen::ZERO), stage: settled(paid) })
+            let transfers = parties.settlement_transfers(&ward.pieces, &paid.split, Fen::ZERO, &paid.setl_id);
+            Ok(StayStep { transfers, stage: settled(paid) })
         }
         (S::PreSettled { ward, .. }, Refused { code, message }) => {
             to(S::Discharged { ward: ward.clone(), refusal: Some(refusal("the settlement (2304)", &code, &message)) })
@@ -496,7 +553,7 @@ pub fn apply(
         (S::InsuranceSettled { ward, setl_id, split, .. }, Done(R::Captured)) => {
             let StayCall::Capture { amount } = call else { return Err(unexpected(call, R::Captured, state)) };
             let paid = StayPaid { ward: ward.clone(), setl_id: setl_id.clone(), split: *split, captured: *amount, decline_code: None };
-            Ok(StayStep { transfers: parties.settlement_transfers(&ward.pieces, split, *amount), stage: settled(paid) })
+            Ok(StayStep { transfers: parties.settlement_transfers(&ward.pieces, split, *amount, setl_id), stage: settled(paid) })
         }
         (S::InsuranceSettled { ward, setl_id, split, capture_declined: None }, Refused { code, .. }) if *call != StayCall::Void => {
             to(S::InsuranceSettled { ward: ward.clone(), setl_id: setl_id.clone(), split: *split, capture_declined: Some(code) })
@@ -506,9 +563,23 @@ pub fn apply(
         (S::InsuranceSettled { ward, setl_id, split, capture_declined }, Done(R::Voided) | Refused { .. }) => {
             let decline_code = capture_declined.clone().or_else(|| ward.short.clone());
             let paid = StayPaid { ward: ward.clone(), setl_id: setl_id.clone(), split: *split, captured: Fen::ZERO, decline_code };
-            Ok(StayStep { transfers: parties.settlement_transfers(&ward.pieces, split, Fen::ZERO), stage: settled(paid) })
+            Ok(StayStep { transfers: parties.settlement_transfers(&ward.pieces, split, Fen::ZERO, setl_id), stage: settled(paid) })
         }
 
+        (S::CancellingSettlement { paid, insurance_reversed: false }, Done(R::SettlementCancelled)) => {
+            let transfers = parties.cancellation_transfers(&paid.split, paid.captured, &paid.setl_id);
+            let stage = match paid.captured.is_positive() {
+                true => S::CancellingSettlement { paid: paid.clone(), insurance_reversed: true },
+                false => S::SettlementCancelled(Ward { pieces: vec![], ..paid.ward.clone() }),
+            };
+            Ok(StayStep { stage, transfers })
+        }
+        // Insurance keeps the settlement: so does the hub; the orchestrator tells the ward why.
+        (S::CancellingSettlement { paid, insurance_reversed: false }, Refused { .. }) => to(settled(paid.clone())),
+        (S::CancellingSettlement { paid, insurance_reversed: true }, Done(R::Refunded)) => Ok(StayStep {
+            stage: S::SettlementCancelled(Ward { pieces: vec![], ..paid.ward.clone() }),
+            transfers: vec![parties.refund_transfer(paid.captured, &paid.setl_id)],
+        }),
         (S::UndoingDischarge(w), Done(R::DischargeUndone)) => to(S::InWard(w.clone())),
         (S::UndoingDischarge(w), Refused { code, message }) => {
             to(S::Discharged { ward: w.clone(), refusal: Some(refusal("the discharge cancellation (2405)", &code, &message)) })

@@ -31,6 +31,8 @@ struct Partners {
     split: InsuranceSplit,
     /// The capture is declined (the hold expired before the bedside click).
     hold_expired: bool,
+    /// Settlements made so far (each has its own setl_id).
+    settled: u32,
 }
 
 impl Partners {
@@ -47,7 +49,10 @@ impl Partners {
             }
             StayCall::Discharge => StayReply::Discharged,
             StayCall::PreSettle => StayReply::Estimated { split: self.split },
-            StayCall::Settle => StayReply::Insured { setl_id: "S1".into(), split: self.split },
+            StayCall::Settle => {
+                self.settled += 1;
+                StayReply::Insured { setl_id: format!("S{}", self.settled), split: self.split }
+            }
             StayCall::Capture { .. } if self.hold_expired => {
                 return StayOutcome::Refused { code: "hold_expired".into(), message: "expired".into() }
             }
@@ -55,6 +60,8 @@ impl Partners {
             StayCall::Void if self.hold_expired => return StayOutcome::Refused { code: "hold_expired".into(), message: "gone".into() },
             StayCall::Void => StayReply::Voided,
             StayCall::UndoDischarge => StayReply::DischargeUndone,
+            StayCall::CancelSettlement => StayReply::SettlementCancelled,
+            StayCall::Refund { .. } => StayReply::Refunded,
             StayCall::CancelAdmission => StayReply::AdmissionCancelled,
         })
     }
@@ -73,7 +80,7 @@ struct Stay {
 
 impl Stay {
     fn admit(deposit: i64, available: i64, split: InsuranceSplit) -> Stay {
-        let partners = Partners { available: Fen(available), split, hold_expired: false };
+        let partners = Partners { available: Fen(available), split, hold_expired: false, settled: 0 };
         let mut stay = Stay {
             stage: StayStage::Admitting { deposit: Fen(deposit) },
             partners,
@@ -254,4 +261,23 @@ fn a_confused_partner_or_caller_changes_nothing() {
     let raising = StayStage::InWard(Ward { raising: Some(Fen(5)), ..ward });
     assert!(begin_discharge(&raising).is_err(), "a raise in flight is answered first");
     assert_eq!(plan_raise(&raising, &DepositRule::default(), Fen(1_000)), None);
+}
+
+#[test]
+fn a_settled_stay_is_cancelled_refunded_and_settled_again_under_new_names() {
+    let mut stay = Stay::admit(50_000, 100_000, split(10_000, 2_000, 20_000));
+    stay.upload(32_000);
+    stay.then(begin_discharge);
+    assert_eq!((stay.stage.state(), stay.net("hospital:H1")), ("settled", 32_000));
+    stay.then(begin_cancel_settlement);
+    assert_eq!(stay.stage.state(), "settlement_cancelled");
+    assert_eq!(stay.calls[stay.calls.len() - 2..], [StayCall::CancelSettlement, StayCall::Refund { amount: Fen(20_000) }]);
+    assert!(stay.ledger.values().all(|a| a.net_posted() == Fen::ZERO), "every share went back");
+    // Clicked again (insurance answers a new settlement): no hold is left, so the cash share is a bill.
+    stay.partners.split = split(10_000, 2_000, 20_000);
+    stay.then(begin_discharge);
+    let StayStage::SettledUnpaid(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!(paid.unpaid(), Fen(20_000));
+    assert!(is_balanced(stay.ledger.values()));
+    assert!(begin_cancel_settlement(&StayStage::Cancelled).is_err());
 }

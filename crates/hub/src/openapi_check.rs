@@ -132,6 +132,7 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
         ("post /api/v1/stays/{id}/discharge", "Stay"),
         ("post /api/v1/stays/{id}/discharge/cancel", "Stay"),
         ("post /api/v1/stays/{id}/cancel", "Stay"),
+        ("post /api/v1/stays/{id}/settlement/cancel", "Stay"),
         ("post /api/v1/visits/{id}/fees", "FeeUpload"),
         ("post /api/v1/visits/{id}/pre-settlement", "EstimateView"),
         ("post /api/v1/visits/{id}/settlement", "Settlement"),

@@ -443,3 +443,25 @@ async fn a_raise_whose_answer_is_lost_leaves_the_fees_accepted_and_the_click_fin
     assert_eq!(plan.counts().1, 1, "the fault was injected");
     w.ledger().await;
 }
+
+#[tokio::test]
+async fn a_stays_settlement_is_cancelled_and_the_capture_refunded_to_the_line() {
+    let w = world().await;
+    let agreement = w.sign_up("02", "440304198507203318").await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    let id = w.admit("ZY0008", "02", "440304198507203318", 50_000).await["id"].as_str().unwrap().to_string();
+    w.stay_fees(&id, &[fee_line("X1", EXAMINATION, "150.00", "2", "300.00")]).await;
+    let settled = w.bedside_click(&id).await;
+    let bank_fen = fen(&settled["settlement"], "bank_fen");
+    assert!(bank_fen > 0, "{settled}");
+    assert_eq!(w.bank_line(agreement_id).await, (bank_fen, 0));
+    let cancelled = w.his.post(&format!("/api/v1/stays/{id}/settlement/cancel"), &json!({})).await.unwrap();
+    assert!(cancelled.ok(), "{cancelled:?}");
+    assert_eq!((cancelled.body["state"].as_str(), cancelled.body["held_fen"].as_i64()), (Some("settlement_cancelled"), Some(0)));
+    assert_eq!(w.bank_line(agreement_id).await, (0, 0), "the capture went back to the line");
+    let ledger = w.ledger().await;
+    assert_eq!((fen(&ledger, "hospitals_received_fen"), fen(&ledger, "hospitals_unpaid_fen")), (0, 0));
+    // Back to the ward (2405), as before the discharge.
+    let undone = w.his.post(&format!("/api/v1/stays/{id}/discharge/cancel"), &json!({})).await.unwrap();
+    assert_eq!(undone.body["state"], "in_ward", "{undone:?}");
+}

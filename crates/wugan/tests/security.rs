@@ -44,6 +44,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/stays/{id}/discharge", Hospital),
     ("POST", "/api/v1/stays/{id}/discharge/cancel", Hospital),
     ("POST", "/api/v1/stays/{id}/cancel", Hospital),
+    ("POST", "/api/v1/stays/{id}/settlement/cancel", Hospital),
     ("GET", "/api/v1/ledger", Operator),
     ("GET", "/api/v1/ledger/journal", Operator),
     ("GET", "/api/v1/operator/visits/{id}", Operator),

@@ -98,6 +98,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/stays/{id}/discharge", Hospital, no_body, discharge),
         Route::new(M::POST, "/api/v1/stays/{id}/discharge/cancel", Hospital, no_body, undo_discharge),
         Route::new(M::POST, "/api/v1/stays/{id}/cancel", Hospital, no_body, cancel_admission),
+        Route::new(M::POST, "/api/v1/stays/{id}/settlement/cancel", Hospital, no_body, cancel_stay_settlement),
         Route::new(M::GET, "/api/v1/ledger", Operator, no_body, ledger),
         Route::new(M::GET, "/api/v1/ledger/journal", Operator, no_body, journal),
         Route::new(M::GET, "/api/v1/operator/visits/{id}", Operator, no_body, operator_visit),
@@ -452,6 +453,23 @@ async fn cancel_admission(
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
         let _: EmptyBody = parse_json(&body)?;
         app.cancel_admission(&hospital, &id).await
+    })
+    .await
+}
+
+/// 住院结算撤销 (2305).
+async fn cancel_stay_settlement(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/stays/{id}/settlement/cancel");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        let _: EmptyBody = parse_json(&body)?;
+        app.cancel_stay_settlement(&hospital, &id).await
     })
     .await
 }

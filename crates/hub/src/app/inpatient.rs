@@ -253,6 +253,12 @@ impl App {
         self.ward_cancels(hospital, id, inpatient::begin_undo_discharge, |stage| matches!(stage, StayStage::InWard(_))).await
     }
 
+    /// 住院结算撤销 (2305): a settled stay's settlement is reversed and the capture refunded.
+    pub async fn cancel_stay_settlement(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
+        self.ward_cancels(hospital, id, inpatient::begin_cancel_settlement, |stage| matches!(stage, StayStage::SettlementCancelled(_)))
+            .await
+    }
+
     /// 入院撤销 (2404): a stay in the ward is cancelled at insurance and its hold released.
     pub async fn cancel_admission(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
         self.ward_cancels(hospital, id, inpatient::begin_cancel_admission, |stage| matches!(stage, StayStage::Cancelled)).await
@@ -268,7 +274,14 @@ impl App {
         let mut s = self.own_stay(hospital, id).await?;
         let stage = stay_stage(&s)?;
         // One cut short (its answer lost) is moved on; otherwise the ward's request begins one.
-        if !matches!(stage, StayStage::UndoingDischarge(_) | StayStage::CancellingAdmission(_) | StayStage::Releasing(_)) {
+        let cut_short = matches!(
+            stage,
+            StayStage::UndoingDischarge(_)
+                | StayStage::CancellingAdmission(_)
+                | StayStage::Releasing(_)
+                | StayStage::CancellingSettlement { .. }
+        );
+        if !cut_short {
             let next = begin(&stage).map_err(|e| AppError::conflict("stay_not_open", e.to_string()))?;
             s.cancel_msgid = Some(self.msgid(hospital).await?);
             s = self.move_stay(s, &stage, next).await?;
@@ -402,6 +415,20 @@ impl App {
                 .await
                 .map_or_else(banked, |_| done(StayReply::Captured)),
             StayCall::Void => bank.void(&format!("{}:void", s.id), &hold, in_doubt).await.map_or_else(banked, |_| done(StayReply::Voided)),
+            StayCall::CancelSettlement => {
+                let StayStage::CancellingSettlement { paid, .. } = stage else {
+                    return Err(AppError::internal("2305 outside a cancellation"));
+                };
+                let msgid = s.cancel_msgid.clone().ok_or_else(|| AppError::internal("a cancellation without its msgid"))?;
+                let input = json!({"data": {"mdtrt_id": mdtrt_id, "setl_id": paid.setl_id, "psn_no": s.psn_no}});
+                ins.call("2305", &msgid, &inst, admdvs, input).await.map_or_else(insurance, |_| done(StayReply::SettlementCancelled))
+            }
+            StayCall::Refund { amount } => {
+                // One capture per stay (a stay settled again after a cancellation holds nothing),
+                // so one refund: `{stay}:refund`.
+                let id = format!("{}:refund", s.id);
+                bank.refund(&id, &format!("{}:capture", s.id), *amount, in_doubt).await.map_or_else(banked, |_| done(StayReply::Refunded))
+            }
             StayCall::UndoDischarge | StayCall::CancelAdmission => {
                 let (infno, reply) = match call {
                     StayCall::UndoDischarge => ("2405", StayReply::DischargeUndone),

@@ -109,7 +109,8 @@ impl Store {
     pub async fn unfinished_stays(&self, before: &str, limit: i64) -> StoreResult<Vec<StayRow>> {
         let sql = format!(
             "SELECT {STAY_COLUMNS} FROM stays WHERE state IN ('admitting', 'admitted', 'raising_deposit', 'discharging', 'discharged', 'pre_settled', \
-             'insurance_settled', 'undoing_discharge', 'cancelling_admission', 'releasing') AND updated_at < $1 \
+             'insurance_settled', 'undoing_discharge', 'cancelling_admission', 'releasing', 'cancelling_settlement') \
+             AND updated_at < $1 \
              ORDER BY updated_at LIMIT $2"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).bind(limit).fetch_all(&self.pool).await?;
