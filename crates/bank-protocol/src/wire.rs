@@ -104,6 +104,20 @@ pub struct CaptureRequest {
     pub amount_fen: Fen,
 }
 
+/// 增量授权 (since 1.3.0): raises an open hold by `amount_fen`, e.g. an inpatient deposit as the
+/// charges approach it. Approved when the agreement could take a new hold of that amount, and
+/// then the hold is the sum (a capture may take up to it); declined as a hold would be
+/// otherwise, leaving the hold as it was. The hold keeps its `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncrementRequest {
+    pub request_id: String,
+    pub authorization_request_id: String,
+    pub amount_fen: Fen,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VoidRequest {
@@ -146,6 +160,9 @@ pub enum OperationKind {
     Repayment,
     /// 提额: a request to raise a credit line's limit, approved or declined.
     LimitIncrease,
+    /// 增量授权: an open hold raised (`reference_request_id` names the authorization), approved
+    /// or declined. Since 1.3.0.
+    Increment,
     /// The bank released a hold whose `expires_at` passed (`reference_request_id` names the
     /// authorization); recorded by the bank itself, under no request of the client's.
     Expiry,

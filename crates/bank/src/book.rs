@@ -19,6 +19,7 @@ mod clients;
 mod command;
 mod credit;
 mod expiry;
+mod increment;
 mod payout;
 mod statement;
 
@@ -657,6 +658,7 @@ impl BankBook {
             if matches!(
                 op.kind,
                 OperationKind::Authorization
+                    | OperationKind::Increment
                     | OperationKind::Capture
                     | OperationKind::Void
                     | OperationKind::Refund
@@ -671,6 +673,13 @@ impl BankBook {
                 (OperationKind::Authorization, OperationStatus::Approved) => {
                     held += op.amount_fen;
                     open.insert((client.clone(), op.request_id.clone()), op.amount_fen);
+                }
+                // A raise adds to a hold still open; its capture, void or expiry closes the sum.
+                (OperationKind::Increment, OperationStatus::Approved) => {
+                    let reference = op.reference_request_id.clone().unwrap_or_default();
+                    let hold = open.get_mut(&(client.clone(), reference)).ok_or(format!("{} raises no open hold", op.request_id))?;
+                    *hold += op.amount_fen;
+                    held += op.amount_fen;
                 }
                 (OperationKind::Capture | OperationKind::Void | OperationKind::Expiry, _) => {
                     let reference = op.reference_request_id.clone().unwrap_or_default();

@@ -38,6 +38,7 @@ pub fn router(bank: Arc<Bank>) -> Router {
         .route("/bank/v1/events", get(list_events))
         .route("/bank/v1/authorizations", post(authorize))
         .route("/bank/v1/captures", post(capture))
+        .route("/bank/v1/increments", post(increment))
         .route("/bank/v1/voids", post(void))
         .route("/bank/v1/refunds", post(refund))
         .route("/bank/v1/payouts", post(payout))
@@ -338,6 +339,10 @@ async fn authorize(State(bank): State<Arc<Bank>>, Extension(caller): Extension<S
 
 async fn capture(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signature>, body: Bytes) -> Response {
     bank.execute(&caller, &body, |client, request| Command::Capture { client, request }).await
+}
+
+async fn increment(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signature>, body: Bytes) -> Response {
+    bank.execute(&caller, &body, |client, request| Command::Increment { client, request }).await
 }
 
 async fn void(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signature>, body: Bytes) -> Response {

@@ -4,13 +4,15 @@
 //! refunds and limit increases come in: used never goes negative, a repayment is accepted
 //! exactly when it is at most the debt, and the event feed has no gaps. Holds expire: the clock
 //! also jumps to just before, at or after a hold's expiry, and a model of the open holds says what
-//! every agreement holds after each step; no expired hold is ever captured.
+//! every agreement holds after each step; no expired hold is ever captured. Holds are raised
+//! (增量授权): a raise is approved exactly when a new hold of its amount would be, and then the
+//! hold, and what its capture may take, is the sum.
 
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use wugan_bank::book::{rfc3339_china, BankBook, BookConfig, BookError, Command, Reply, DEFAULT_HOLD_S, MAX_HOLD_S, MIN_HOLD_S};
 use wugan_bank::wire::{
-    AgreementKind, AgreementStatus, AuthorizationRequest, CaptureRequest, CloseAgreementRequest, CreateAgreementRequest,
+    AgreementKind, AgreementStatus, AuthorizationRequest, CaptureRequest, CloseAgreementRequest, CreateAgreementRequest, IncrementRequest,
     LimitIncreaseRequest, OperationKind, OperationStatus, PayoutRequest, RefundRequest, RepaymentRequest, RepaymentSource, VoidRequest,
 };
 use wugan_bank::ErrorCode;
@@ -40,6 +42,11 @@ enum Step {
     },
     Void {
         hold: usize,
+    },
+    /// Raises one of the holds sent so far.
+    Increment {
+        hold: usize,
+        amount: i64,
     },
     /// `capture` picks one of the captures sent so far.
     Refund {
@@ -103,6 +110,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (agreement.clone(), -1i64..=1).prop_map(|(agreement, delta)| Step::AuthorizeEdge { agreement, delta }),
         4 => (any::<usize>(), amount.clone()).prop_map(|(hold, amount)| Step::Capture { hold, amount }),
         2 => any::<usize>().prop_map(|hold| Step::Void { hold }),
+        3 => (any::<usize>(), amount.clone()).prop_map(|(hold, amount)| Step::Increment { hold, amount }),
         3 => (any::<usize>(), amount.clone()).prop_map(|(capture, amount)| Step::Refund { capture, amount }),
         1 => agreement.clone().prop_map(|agreement| Step::Close { agreement }),
         1 => (agreement.clone(), any::<bool>()).prop_map(|(agreement, frozen)| Step::Freeze { agreement, frozen }),
@@ -140,6 +148,7 @@ enum Sent {
     Authorize(AuthorizationRequest),
     Capture(CaptureRequest),
     Void(VoidRequest),
+    Increment(IncrementRequest),
     Refund(RefundRequest),
     Close(String, CloseAgreementRequest),
     Repay(String, RepaymentRequest),
@@ -211,6 +220,7 @@ impl World {
             Sent::Authorize(req) => book.authorize("hub", req, now),
             Sent::Capture(req) => book.capture("hub", req, now),
             Sent::Void(req) => book.void("hub", req, now),
+            Sent::Increment(req) => book.increment("hub", req, now),
             Sent::Refund(req) => book.refund("hub", req, now),
             Sent::Close(agreement_id, req) => book.close_agreement("hub", &agreement_id, req, now),
             Sent::Repay(agreement_id, req) => book.repay("hub", &agreement_id, req, now),
@@ -297,6 +307,12 @@ impl World {
             Step::Void { hold } => {
                 Sent::Void(VoidRequest { request_id: self.fresh_id("void"), authorization_request_id: World::pick(&self.holds, hold) })
             }
+            Step::Increment { hold, amount } => Sent::Increment(IncrementRequest {
+                request_id: self.fresh_id("inc"),
+                authorization_request_id: World::pick(&self.holds, hold),
+                amount_fen: Fen(amount),
+                memo: None,
+            }),
             Step::Refund { capture, amount } => Sent::Refund(RefundRequest {
                 request_id: self.fresh_id("ref"),
                 capture_request_id: World::pick(&self.captures, capture),
@@ -340,23 +356,38 @@ impl World {
     }
 
     fn available_of(&self, sent: &Sent) -> Option<(Fen, bool)> {
-        let Sent::Authorize(req) = sent else {
-            return None;
+        let agreement_id = match sent {
+            Sent::Authorize(req) => req.agreement_id.clone(),
+            // A raise is judged on the agreement of its hold, if that hold is still open.
+            Sent::Increment(req) => {
+                let hold = self.open_holds.get(&req.authorization_request_id).filter(|h| h.expires_at_unix_s > self.now)?;
+                hold.agreement_id.clone()
+            }
+            _ => return None,
         };
-        let a = self.book.agreement(&req.agreement_id).ok()?;
+        let a = self.book.agreement(&agreement_id).ok()?;
         // The request first releases the holds due by now.
-        let due = self.open_holds.values().filter(|h| h.agreement_id == req.agreement_id && h.expires_at_unix_s <= self.now);
+        let due = self.open_holds.values().filter(|h| h.agreement_id == agreement_id && h.expires_at_unix_s <= self.now);
         let released: Fen = due.map(|h| h.amount).sum();
         Some((a.available_fen + released, a.status == wugan_bank::wire::AgreementStatus::Active))
     }
 
-    /// An authorization is declined exactly when the agreement is not active or the amount
-    /// exceeds what was available.
+    /// An authorization or a raise is declined exactly when the agreement is not active or the
+    /// amount exceeds what was available; a raise of a hold not open is refused outright.
     fn check_decline(&self, sent: &Sent, before: Option<(Fen, bool)>, reply: &Result<Reply, BookError>) -> Result<(), TestCaseError> {
-        let (Sent::Authorize(req), Some((available, active)), Ok(Reply::Operation(op))) = (sent, before, reply) else {
+        let amount = match (sent, before) {
+            (Sent::Authorize(req), _) => req.amount_fen,
+            (Sent::Increment(req), Some(_)) => req.amount_fen,
+            (Sent::Increment(req), None) => {
+                prop_assert!(reply.is_err(), "{:?} raised a hold that is not open", req);
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        let (Some((available, active)), Ok(Reply::Operation(op))) = (before, reply) else {
             return Ok(());
         };
-        let should_decline = !active || req.amount_fen > available;
+        let should_decline = !active || amount > available;
         prop_assert_eq!(op.status == OperationStatus::Declined, should_decline, "{:?} with {:?} available", op, available);
         Ok(())
     }
@@ -496,6 +527,12 @@ impl World {
     }
 
     fn remember(&mut self, sent: &Sent, reply: &Result<Reply, BookError>) {
+        if let (Sent::Increment(req), Ok(Reply::Operation(op))) = (sent, reply) {
+            if op.status == OperationStatus::Approved {
+                let hold = self.open_holds.get_mut(&req.authorization_request_id).expect("a raise approved on a hold the model holds open");
+                hold.amount += req.amount_fen;
+            }
+        }
         if let (Sent::Authorize(req), Ok(Reply::Operation(op))) = (sent, reply) {
             if op.status == OperationStatus::Approved {
                 let expires_at_unix_s = self.now + req.expires_in_s.unwrap_or(DEFAULT_HOLD_S);

@@ -589,3 +589,29 @@ async fn a_client_reaches_only_its_own_agreements_and_staff_actions_need_staff()
     assert!(feed["events"].as_array().is_some_and(|e| e.iter().any(|e| e["type"] == "line_frozen")), "{feed}");
     t.assert_invariants().await;
 }
+
+/// 增量授权 over HTTP: an inpatient deposit held, raised within the line, a raise beyond it
+/// declined with the hold left as it was, the raised hold captured whole.
+#[tokio::test]
+async fn a_deposit_hold_is_raised_over_http_and_captured_up_to_the_sum() {
+    let t = TestBank::new();
+    let agreement = t.open_credit("open-ipt", Some(500_000)).await;
+    assert_eq!(t.authorize("stay-1:hold", &agreement, 200_000).await.status, StatusCode::OK);
+    let raise = |id: &str, amount: i64| json!({"request_id": id, "authorization_request_id": "stay-1:hold", "amount_fen": amount});
+    let r = t.post("/bank/v1/increments", raise("stay-1:raise:1", 100_000)).await;
+    assert_eq!(
+        (r.status, r.json["kind"].as_str(), r.json["status"].as_str()),
+        (StatusCode::OK, Some("increment"), Some("approved")),
+        "{}",
+        r.json
+    );
+    let r = t.post("/bank/v1/increments", raise("stay-1:raise:2", 200_001)).await;
+    assert_eq!((r.json["status"].as_str(), r.json["decline_code"].as_str()), (Some("declined"), Some("insufficient_credit")), "{}", r.json);
+    let line = t.agreement(&agreement).await;
+    assert_eq!((line["held_fen"].as_i64(), line["available_fen"].as_i64()), (Some(300_000), Some(200_000)));
+    assert_eq!(t.capture("stay-1:capture", "stay-1:hold", 300_000).await.status, StatusCode::OK);
+    let line = t.agreement(&agreement).await;
+    assert_eq!((line["held_fen"].as_i64(), line["used_fen"].as_i64()), (Some(0), Some(300_000)));
+    assert_error(&t.post("/bank/v1/increments", raise("stay-1:raise:3", 1)).await, StatusCode::CONFLICT, "authorization_not_open");
+    t.assert_invariants().await;
+}

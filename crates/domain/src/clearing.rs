@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 pub const BANK_SHARE: &str = "bank_share";
 pub const BANK_REFUND: &str = "bank_refund";
 pub const BANK_PAYOUT: &str = "bank_payout";
+/// A piece of an inpatient stay's hold captured (`inpatient`): the bank's money for the hospital too.
+pub const STAY_CAPTURE: &str = "hold_post";
 
 /// One ledger transfer as clearing sees it.
 #[derive(Clone, Copy, Debug)]
@@ -54,7 +56,7 @@ pub fn owed<'a>(transfers: impl IntoIterator<Item = Moved<'a>>) -> BTreeMap<Pair
     let mut owed: BTreeMap<Pair, Fen> = BTreeMap::new();
     for t in transfers {
         let (pair, signed) = match t.code {
-            BANK_SHARE => (bank_of(t.debit_account).zip(hospital_of(t.credit_account)), t.amount),
+            BANK_SHARE | STAY_CAPTURE => (bank_of(t.debit_account).zip(hospital_of(t.credit_account)), t.amount),
             BANK_REFUND => (bank_of(t.credit_account).zip(hospital_of(t.debit_account)), -t.amount),
             BANK_PAYOUT => (payout_pair(t.credit_account), -t.amount),
             _ => continue,
@@ -167,6 +169,7 @@ mod tests {
             moved("bank_share", "bank:B1:agr-2", "hospital:H1", 40),
             moved("bank_share", "bank:B2:agr-9", "hospital:H1", 7),
             moved("bank_share", "bank:B1:agr-1", "hospital:H2", 30),
+            moved("hold_post", "bank:B1:agr-3", "hospital:H2", 12),
             moved("bank_refund", "hospital:H1", "bank:B1:agr-2", 40),
             moved("fund_share", "insurance_fund:440300:310", "hospital:H1", 500),
             moved("bank_payout", "hospital:H1", "hospital_paid:H1:bank:B1", 60),
@@ -175,7 +178,7 @@ mod tests {
         let of = |b: &str, h: &str| owed.get(&(b.to_string(), h.to_string())).copied();
         assert_eq!(of("B1", "H1"), Some(Fen::yuan(40)), "100 + 40 − 40 refunded − 60 paid");
         assert_eq!(of("B2", "H1"), Some(Fen::yuan(7)));
-        assert_eq!(of("B1", "H2"), Some(Fen::yuan(30)));
+        assert_eq!(of("B1", "H2"), Some(Fen::yuan(42)), "an inpatient stay's capture too");
         assert_eq!(owed.len(), 3, "the fund's share is not the bank's to pay");
     }
 

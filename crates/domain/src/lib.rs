@@ -2,9 +2,11 @@
 //! every function is a function of its inputs, so it can be tested exhaustively and replayed.
 
 pub mod clearing;
+pub mod inpatient;
 pub mod ledger;
 pub mod money;
 pub mod reconcile;
+pub mod refund;
 pub mod repayment;
 pub mod seamless;
 pub mod settlement;

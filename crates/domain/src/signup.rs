@@ -7,7 +7,7 @@
 //! ```text
 //! requested ─1101→ identity_checked ─open the line→ bank_line_opened ─write the agreement→ active
 //!     └ refused (unknown person,     └ refused (bank declined)   │          └ refused (signed meanwhile)
-//!       not insured, already signed)   failed (line closed)      │            → releasing ─close the line→ refused
+//!       already signed)                failed (line closed)      │            → releasing ─close the line→ refused
 //! ```
 //!
 //! [`next_call`] names the one call that moves a stage on; [`apply`] turns its outcome (done,
@@ -22,15 +22,24 @@ pub struct Person {
     pub psn_no: String,
     pub name: String,
     pub certno: String,
-    /// The insurance the agreement pays alongside (险种) and where it is held (参保地).
+    /// The insurance the agreement pays alongside (险种) and where it is held (参保地); both empty
+    /// for a patient with no valid insurance, whose agreement pays the whole bill (self-pay).
     pub insutype: String,
     pub insuplc_admdvs: String,
+}
+
+impl Person {
+    /// Insured: the insurance center settles alongside the agreement. Otherwise every bill is
+    /// self-paid, all of it from the agreement (自费无感支付).
+    pub fn is_insured(&self) -> bool {
+        !self.insutype.is_empty()
+    }
 }
 
 /// Why a sign-up ended without an agreement: a stable code and words for people.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
-    /// `person_not_found`, `not_insured`, `already_signed`, `bank_refused`, `sign_up_expired`.
+    /// `person_not_found`, `already_signed`, `bank_refused`, `sign_up_expired`.
     pub code: String,
     pub message: String,
 }
@@ -150,10 +159,11 @@ impl SignupCall {
 /// What a call did, when it did what was asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SignupReply {
-    /// 1101 answered. `person` is `None` when the patient has no insurance to pay alongside;
-    /// `already_signed` when another agreement of theirs is active.
+    /// 1101 answered. `person` has no insurance (`Person::is_insured`) when 1101 finds none
+    /// valid: they sign up all the same, to pay their bills themselves; `already_signed` when
+    /// another agreement of theirs is active.
     Identified {
-        person: Option<Person>,
+        person: Person,
         already_signed: bool,
     },
     /// The bank holds the line; `closed` when it was closed since (abandoned, closed as an orphan).
@@ -225,10 +235,7 @@ pub fn apply(stage: &SignupStage, call: &SignupCall, outcome: SignupOutcome) -> 
         (S::Requested, Done(R::Identified { already_signed: true, .. })) => {
             S::Refused(Refusal::new("already_signed", "this person already has an active agreement; revoke it first"))
         }
-        (S::Requested, Done(R::Identified { person: None, .. })) => {
-            S::Refused(Refusal::new("not_insured", "the insurance center has no insurance for this person"))
-        }
-        (S::Requested, Done(R::Identified { person: Some(person), .. })) => S::IdentityChecked { person },
+        (S::Requested, Done(R::Identified { person, .. })) => S::IdentityChecked { person },
         (S::Requested, Refused { message, .. }) => {
             S::Refused(Refusal::new("person_not_found", format!("the insurance center does not know this person: {message}")))
         }
@@ -278,7 +285,7 @@ mod tests {
     }
 
     fn known() -> SignupOutcome {
-        Done(R::Identified { person: Some(person()), already_signed: false })
+        Done(R::Identified { person: person(), already_signed: false })
     }
 
     fn opened(closed: bool) -> SignupOutcome {
@@ -308,8 +315,11 @@ mod tests {
         // Silence at every step changes nothing; the step is tried again.
         check(vec![Unknown, known(), Unknown, Unknown, opened(false), Unknown, Done(R::Activated)], ("active", None));
         check(vec![refused()], ("refused", Some("person_not_found")));
-        check(vec![Done(R::Identified { person: None, already_signed: false })], ("refused", Some("not_insured")));
-        check(vec![Done(R::Identified { person: Some(person()), already_signed: true })], ("refused", Some("already_signed")));
+        // No valid insurance: signed up all the same, to pay the whole bill from the line.
+        let uninsured = Person { insutype: String::new(), insuplc_admdvs: String::new(), ..person() };
+        assert!(!uninsured.is_insured() && person().is_insured());
+        check(vec![Done(R::Identified { person: uninsured, already_signed: false }), opened(false), Done(R::Activated)], ("active", None));
+        check(vec![Done(R::Identified { person: person(), already_signed: true })], ("refused", Some("already_signed")));
         check(vec![known(), refused()], ("refused", Some("bank_refused")));
         check(vec![known(), opened(true)], ("failed", Some("sign_up_expired")));
         // Signed up elsewhere while the line was opened: the line is closed again.

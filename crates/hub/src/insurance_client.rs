@@ -296,8 +296,11 @@ impl InsuranceClient {
             Some(obj @ Value::Object(_)) => vec![obj.clone()],
             _ => Vec::new(),
         };
+        // Only insurance in force (参保状态 "1", or not stated) can settle: a suspended or ended one
+        // is no insurance, and its holder pays their bills themselves.
         let insurances = insuinfo
             .iter()
+            .filter(|i| matches!(text(i, "psn_insu_stas").as_str(), "" | "1"))
             .map(|i| {
                 Ok(Insurance {
                     insutype: text(i, "insutype"),

@@ -86,6 +86,8 @@ pub struct VisitRow {
     /// The hospital's own visit number (院内唯一流水号).
     pub ipt_otp_no: String,
     pub psn_no: String,
+    /// The insurance the visit settles with; empty for a patient with no insurance in force,
+    /// whose visit is self-paid (自费) and never reaches the insurance center.
     pub insutype: String,
     pub insuplc_admdvs: String,
     pub mdtrt_cert_type: String,
@@ -106,6 +108,13 @@ pub struct VisitRow {
     /// lost answer gets the visit back instead of `visit_exists`.
     pub idem_key: Option<String>,
     pub created_at: String,
+}
+
+impl VisitRow {
+    /// Self-paid (自费): no insurance settles alongside; the whole bill is the patient's.
+    pub fn is_self_pay(&self) -> bool {
+        self.insutype.is_empty()
+    }
 }
 
 /// One uploaded fee line (费用明细) and the insurance center's classification of it.

@@ -127,6 +127,13 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
     let responses = [
         ("get /api/v1/agreements/{id}", "Agreement"),
         ("get /api/v1/visits/{id}", "Visit"),
+        ("post /api/v1/stays", "Stay"),
+        ("get /api/v1/stays/{id}", "Stay"),
+        ("post /api/v1/stays/{id}/fees", "Stay"),
+        ("post /api/v1/stays/{id}/discharge", "Stay"),
+        ("post /api/v1/stays/{id}/discharge/cancel", "Stay"),
+        ("post /api/v1/stays/{id}/cancel", "Stay"),
+        ("post /api/v1/stays/{id}/settlement/cancel", "Stay"),
         ("post /api/v1/visits/{id}/fees", "FeeUpload"),
         ("post /api/v1/visits/{id}/pre-settlement", "EstimateView"),
         ("post /api/v1/visits/{id}/settlement", "Settlement"),

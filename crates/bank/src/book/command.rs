@@ -6,8 +6,8 @@
 
 use super::{BankBook, BookConfig, BookError, Reply};
 use crate::wire::{
-    AuthorizationRequest, CaptureRequest, CloseAgreementRequest, CreateAgreementRequest, LimitIncreaseRequest, PayoutRequest,
-    RefundRequest, RepaymentRequest, VoidRequest,
+    AuthorizationRequest, CaptureRequest, CloseAgreementRequest, CreateAgreementRequest, IncrementRequest, LimitIncreaseRequest,
+    PayoutRequest, RefundRequest, RepaymentRequest, VoidRequest,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -41,6 +41,11 @@ pub enum Command {
     Capture {
         client: String,
         request: CaptureRequest,
+    },
+    /// 增量授权: raise an open hold (`book/increment.rs`).
+    Increment {
+        client: String,
+        request: IncrementRequest,
     },
     Void {
         client: String,
@@ -118,6 +123,7 @@ impl BankBook {
             Command::CloseAgreement { client, agreement_id, request } => self.close_agreement(&client, &agreement_id, request, now)?,
             Command::Authorize { client, request } => self.authorize(&client, request, now)?,
             Command::Capture { client, request } => self.capture(&client, request, now)?,
+            Command::Increment { client, request } => self.increment(&client, request, now)?,
             Command::Void { client, request } => self.void(&client, request, now)?,
             Command::Refund { client, request } => self.refund(&client, request, now)?,
             Command::Repay { client, agreement_id, request } => self.repay(&client, &agreement_id, request, now)?,

@@ -108,6 +108,11 @@ pub enum SplitError {
 }
 
 impl InsuranceSplit {
+    /// A self-paid visit's split (自费): no fund, no personal account, all of it cash.
+    pub fn self_pay(medfee: Fen) -> InsuranceSplit {
+        InsuranceSplit { medfee, cash: medfee, ..InsuranceSplit::default() }
+    }
+
     /// Checks the national interface's invariants 2 and 3 (docs/national-interface.md §2) before a
     /// single fen is posted: a partner's arithmetic is validated, never trusted.
     pub fn validate(&self, uploaded: Fen) -> Result<(), SplitError> {

@@ -368,6 +368,20 @@ pub fn apply(stage: &Stage, parties: &Parties<'_>, medfee: Fen, call: &Call, out
     }
 }
 
+/// For a patient with no insurance (自费), the insurance calls are answered here and not by the
+/// insurance center, which has no visit of theirs: the whole total is cash, for the bank to pay,
+/// and there is nothing to reverse. `None` for the bank's calls, which are made as for anyone.
+/// Pure, so the orchestrator still only persists, calls and applies.
+pub fn self_pay_outcome(call: &Call, medfee: Fen) -> Option<Outcome> {
+    let split = InsuranceSplit::self_pay(medfee);
+    Some(Outcome::Done(match call {
+        Call::PreSettle => Reply::Estimated { split },
+        Call::SettleInsurance => Reply::Insured(Insured { setl_id: String::new(), split }),
+        Call::ReverseInsurance => Reply::Reversed,
+        Call::Authorize { .. } | Call::Capture { .. } | Call::Void | Call::Refund { .. } => return None,
+    }))
+}
+
 fn insurance_refused(what: &str, code: &str, message: &str) -> Failure {
     Failure { code: "insurance_refused".into(), message: format!("{what} refused ({code}): {message}") }
 }

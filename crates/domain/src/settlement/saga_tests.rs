@@ -178,3 +178,37 @@ fn a_cancellation_insurance_refuses_leaves_the_settlement_as_it_was() {
     assert!(step.transfers.is_empty());
     assert!(begin_cancel(&Stage::Started).is_none());
 }
+
+#[test]
+fn a_self_paying_patient_pays_the_whole_total_from_the_bank_and_a_cancel_refunds_it() {
+    use SettlementState::{Cancelled, Settled};
+    let p = parties();
+    let medfee = Fen(8200);
+    // Insurance calls are answered by `self_pay_outcome`, bank calls by the bank.
+    let bank = |call: &Call| match call {
+        Call::Authorize { amount } => Outcome::Done(Reply::Held { amount: *amount }),
+        Call::Capture { .. } => Outcome::Done(Reply::Captured),
+        Call::Refund { .. } => Outcome::Done(Reply::Refunded),
+        other => panic!("{other} is an insurance call"),
+    };
+    let mut stage = Stage::Started;
+    let mut posted = Vec::new();
+    let mut run = |stage: &mut Stage| {
+        while let Some(call) = next_call(stage) {
+            let outcome = self_pay_outcome(&call, medfee).unwrap_or_else(|| bank(&call));
+            let step = apply(stage, &p, medfee, &call, outcome).unwrap();
+            posted.extend(step.transfers.iter().map(|t| (t.code.clone(), t.amount)));
+            *stage = step.stage;
+        }
+    };
+    run(&mut stage);
+    let paid = stage.paid().cloned().unwrap();
+    assert_eq!((stage.state(), paid.captured, paid.unpaid()), (Settled, medfee, Fen::ZERO));
+    assert_eq!(paid.insured.split, InsuranceSplit { medfee, cash: medfee, ..InsuranceSplit::default() });
+    stage = begin_cancel(&stage).unwrap();
+    run(&mut stage);
+    assert_eq!(stage.state(), Cancelled);
+    let codes: Vec<(&str, Fen)> = posted.iter().map(|(c, a)| (c.as_str(), *a)).collect();
+    assert_eq!(codes, [("bank_hold", medfee), ("bank_share", medfee), ("bank_refund", medfee)], "no fund, no account: the bank alone");
+    assert_eq!(self_pay_outcome(&Call::Void, medfee), None);
+}

@@ -112,13 +112,15 @@ impl App {
                     Err(e) => return Err(e.into()),
                 };
                 let other = self.store.active_agreement_for(&info.psn_no).await?.filter(|a| a.id != s.id);
-                let person = info.insurances.first().map(|i| Person {
+                // No insurance in force: the person signs up all the same, to pay self.
+                let insurance = info.insurances.first();
+                let person = Person {
                     psn_no: info.psn_no.clone(),
                     name: info.psn_name.clone(),
                     certno: info.certno.clone(),
-                    insutype: i.insutype.clone(),
-                    insuplc_admdvs: i.insuplc_admdvs.clone(),
-                });
+                    insutype: insurance.map(|i| i.insutype.clone()).unwrap_or_default(),
+                    insuplc_admdvs: insurance.map(|i| i.insuplc_admdvs.clone()).unwrap_or_default(),
+                };
                 done(SignupReply::Identified { person, already_signed: other.is_some() })
             }
             SignupCall::OpenLine { person } => {

@@ -123,7 +123,8 @@ impl BankMoves {
     fn of(hospital_account: &str, transfers: &[crate::store::BankTransfer]) -> BankMoves {
         transfers.iter().fold(BankMoves::default(), |mut moves, t| {
             match t.code.as_str() {
-                "bank_share" if t.credit_account == hospital_account => moves.captured_fen += t.amount_fen,
+                // An outpatient capture, or a piece of an inpatient stay's capture.
+                "bank_share" | "hold_post" if t.credit_account == hospital_account => moves.captured_fen += t.amount_fen,
                 "bank_refund" if t.debit_account == hospital_account => moves.refunded_fen += t.amount_fen,
                 _ => {}
             }

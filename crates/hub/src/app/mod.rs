@@ -9,6 +9,7 @@ mod commands;
 mod credit;
 mod exceptions;
 mod hospital_statements;
+mod inpatient;
 mod institution;
 mod insurance_clearing;
 mod invoice_keys;
@@ -30,6 +31,7 @@ pub use cash_only::{CashCancelRequest, CashSettleRequest};
 pub use clearing::{ClearingRequest, ClearingView, PayoutView};
 pub use commands::*;
 pub use hospital_statements::{HospitalStatementLine, HospitalStatementView};
+pub use inpatient::{StaySettlementView, StayView};
 pub use insurance_clearing::{InsuranceClearingMonthView, InsuranceClearingRequest, InsuranceClearingView};
 pub use operator_views::{AttemptView, JournalQuery, JournalView, OperatorFeeLineView, OperatorVisitView};
 pub use reconciliation::{
@@ -89,6 +91,8 @@ pub struct App {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Invoice keys and the PDF font (see `invoices`).
     pub invoicing: invoices::Invoicing,
+    /// When an inpatient deposit hold is raised (see `inpatient`; `with_deposit_rule`).
+    pub deposit_rule: wugan_domain::inpatient::DepositRule,
 }
 
 fn new_id(prefix: &str) -> String {
@@ -143,7 +147,14 @@ impl App {
             .map(|b| (b.bank_code.clone(), BankClient::new(b.clone(), config.partner_timeout).metered(metrics.clone())))
             .collect();
         let invoicing = invoices::Invoicing::new(invoices::InvoiceKeys::derived(&config.data_key), None);
-        App { store, msgids: Default::default(), orphans: Default::default(), insurance, banks, config, metrics, invoicing }
+        let deposit_rule = Default::default();
+        App { store, msgids: Default::default(), orphans: Default::default(), insurance, banks, config, metrics, invoicing, deposit_rule }
+    }
+
+    /// The same hub with another rule for raising inpatient deposit holds.
+    pub fn with_deposit_rule(mut self, rule: wugan_domain::inpatient::DepositRule) -> App {
+        self.deposit_rule = rule;
+        self
     }
 
     /// The same hub, calling its partners' routers in this process instead of over HTTP (`wugan

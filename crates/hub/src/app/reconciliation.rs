@@ -295,7 +295,8 @@ const OUTPATIENT_CLR_TYPE: &str = "11";
 /// A cash-only one is not the center's: the hospital settled it with its own platform, so only
 /// the bank's side of it is reconciled here.
 fn insurance_record(row: &ReconSettlement, day: Day) -> Option<InsuranceRecord<'_>> {
-    if row.setl_type == "CASH" {
+    // A self-paid visit (no insurance) has no record at the insurance center to match.
+    if row.setl_type == "CASH" || row.insutype.is_empty() {
         return None;
     }
     let setl_id = row.setl_id.clone()?;
@@ -561,7 +562,7 @@ type BankAmounts = (EntryType, i64);
 /// `settle:<id>:bank_share` is the capture `<id>:capture`, `settle:<id>:bank_refund` the refund.
 fn hub_bank_records(bank_code: &str, transfers: &[crate::store::BankTransfer]) -> Vec<Record<BankAmounts>> {
     let prefix = format!("bank:{bank_code}:");
-    transfers
+    let mut records: Vec<Record<BankAmounts>> = transfers
         .iter()
         .filter_map(|t| {
             let settlement_id = t.id.strip_prefix("settle:")?.rsplit_once(':')?.0;
@@ -576,7 +577,32 @@ fn hub_bank_records(bank_code: &str, transfers: &[crate::store::BankTransfer]) -
                 at_unix_s: unix_of_stored(&t.created_at).unwrap_or_default(),
             })
         })
-        .collect()
+        .collect();
+    records.extend(stay_bank_records(&prefix, transfers));
+    records
+}
+
+/// An inpatient stay's money at the bank (`wugan_domain::inpatient`): its capture is one bank
+/// operation (`{stay}:capture`) posted in the ledger as one `hold_post` per piece of the hold, so
+/// the pieces are summed; its refund (2305) is `{stay}:refund`.
+fn stay_bank_records(prefix: &str, transfers: &[crate::store::BankTransfer]) -> Vec<Record<BankAmounts>> {
+    let mut by_key: BTreeMap<String, Record<BankAmounts>> = BTreeMap::new();
+    for t in transfers {
+        let Some(stay_id) = t.id.strip_prefix("stay:").and_then(|rest| rest.split(':').next()) else { continue };
+        let (entry_type, account, suffix) = match t.code.as_str() {
+            "hold_post" => (EntryType::Capture, &t.debit_account, "capture"),
+            "bank_refund" => (EntryType::Refund, &t.credit_account, "refund"),
+            _ => continue,
+        };
+        if !account.starts_with(prefix) {
+            continue;
+        }
+        let at_unix_s = unix_of_stored(&t.created_at).unwrap_or_default();
+        let key = format!("{stay_id}:{suffix}");
+        let record = by_key.entry(key.clone()).or_insert(Record { key, amounts: (entry_type, 0), at_unix_s });
+        record.amounts.1 += t.amount_fen;
+    }
+    by_key.into_values().collect()
 }
 
 fn bank_evidence(r: &Record<BankAmounts>) -> String {

@@ -166,6 +166,7 @@ impl App {
         }
         // Payout instructions whose answer was lost (app/clearing.rs): the same id again.
         resumed += self.resume_payouts().await?;
+        resumed += self.resume_stays(&cutoff).await?; // app/inpatient.rs
         Ok(resumed)
     }
 }

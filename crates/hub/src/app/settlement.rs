@@ -35,6 +35,14 @@ impl App {
             ));
         }
         let medfee = self.open_medfee(&visit).await?;
+        if visit.is_self_pay() {
+            let split = wugan_domain::settlement::InsuranceSplit::self_pay(medfee);
+            return Ok(EstimateView {
+                visit_id: visit_id.to_string(),
+                estimate: SplitView::of(&split),
+                seamless: visit.agreement_id.is_some(),
+            });
+        }
         let acct_used = self.agreement_of(&visit).await?.map(|a| a.use_personal_account).unwrap_or(false);
         let inst = self.institution(hospital).await?;
         let input = self.settle_input(&visit, medfee, acct_used, &self.settle_batch(&visit).await?);
@@ -298,6 +306,11 @@ impl App {
             // The hospital settled insurance itself: its platform's records answer for it.
             if let Some(reply) = self.posted_reply(s, call, record)? {
                 return done(reply);
+            }
+        }
+        if visit.is_self_pay() {
+            if let Some(outcome) = saga::self_pay_outcome(call, s.medfee) {
+                return Ok(outcome);
             }
         }
         match call {

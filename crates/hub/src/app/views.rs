@@ -327,6 +327,8 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<AgreementSeamlessView>(),
         one::<FamilyMemberView>(),
         one::<VisitView>(),
+        one::<super::StayView>(),
+        one::<super::StaySettlementView>(),
         one::<VisitSeamlessView>(),
         one::<FeeUploadView>(),
         one::<FeeLineView>(),

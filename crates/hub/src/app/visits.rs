@@ -18,6 +18,9 @@ impl App {
             Some(v) => return Err(visit_exists(&v.ipt_otp_no, &v.id)),
             None => self.new_visit(hospital, &req, idem_key).await?,
         };
+        if row.is_self_pay() {
+            return self.register_self_pay(row, request).await;
+        }
         let cert_no = self.config.data_key.open(&row.mdtrt_cert_no_enc)?;
         let input = json!({"data": {
             "psn_no": row.psn_no, "insutype": row.insutype, "begntime": row.begntime,
@@ -51,6 +54,17 @@ impl App {
         Ok(view)
     }
 
+    /// A patient with no insurance in force is registered at the hub alone: the insurance center
+    /// has no visit to open (2201 refuses the uninsured), and the visit has no `mdtrt_id`.
+    async fn register_self_pay(&self, mut row: VisitRow, request: &Keyed) -> Result<VisitView, AppError> {
+        row.status = VisitStatus::Registered;
+        let view = visit_view_of(&row, &[], None);
+        let answer = request.answer_for(&view)?;
+        self.store.complete_registration(&row.id, "", answer.clone()).await?;
+        request.stored(&answer);
+        Ok(view)
+    }
+
     /// Identifies the patient (1101), finds their agreement, and writes the visit before 2201 is sent.
     async fn new_visit(&self, hospital: &str, req: &RegisterVisitRequest, idem_key: &str) -> Result<VisitRow, AppError> {
         let inst = self.institution(hospital).await?;
@@ -68,13 +82,15 @@ impl App {
         // by position in `insuinfo`: a platform lists a person's insurances in no set order.
         let signed = agreement.as_ref().filter(|a| a.psn_no == person.psn_no).map(|a| a.insutype.clone());
         let insurance = choose_insurance(&person.insurances, req.insutype.as_deref(), signed.as_deref())?;
+        // No insurance in force (1101 lists none): a self-paying visit, insutype and place empty.
+        let (insutype, insuplc_admdvs) = insurance.map(|i| (i.insutype.clone(), i.insuplc_admdvs.clone())).unwrap_or_default();
         let row = VisitRow {
             id: new_id("vis"),
             hospital_code: hospital.to_string(),
             ipt_otp_no: req.ipt_otp_no.clone(),
             psn_no: person.psn_no.clone(),
-            insutype: insurance.insutype.clone(),
-            insuplc_admdvs: insurance.insuplc_admdvs.clone(),
+            insutype,
+            insuplc_admdvs,
             mdtrt_cert_type: req.mdtrt_cert_type.clone(),
             mdtrt_cert_no_enc: self.config.data_key.seal(req.mdtrt_cert_no.trim())?,
             med_type: req.med_type().to_string(),
@@ -157,7 +173,12 @@ impl App {
         let inst = self.institution(hospital).await?;
         let feedetail: Vec<Value> = batch.iter().map(|l| serde_json::from_str(&l.detail_json).unwrap_or(Value::Null)).collect();
         let msgid = batch[0].upload_msgid.clone();
-        let output = match self.insurance.call("2204", &msgid, &inst, &visit.insuplc_admdvs, json!({"feedetail": feedetail})).await {
+        // A self-paid visit's lines stay at the hub: the insurance center has no visit for them.
+        let sent = match visit.is_self_pay() {
+            true => Ok(json!({"result": []})),
+            false => self.insurance.call("2204", &msgid, &inst, &visit.insuplc_admdvs, json!({"feedetail": feedetail})).await,
+        };
+        let output = match sent {
             Ok(output) => output,
             Err(e @ InsuranceError::Refused { .. }) => {
                 self.store.delete_fee_batch(visit_id, &msgid).await?;
@@ -239,19 +260,20 @@ impl App {
 
 /// The insurance a visit settles under (issue 15): the one the HIS names (held, or refused), else
 /// the one the patient signed with when held, else the person's only one; several and no choice
-/// is refused rather than guessed.
-fn choose_insurance<'a>(held: &'a [Insurance], named: Option<&str>, signed: Option<&str>) -> Result<&'a Insurance, AppError> {
+/// is refused rather than guessed. None held (no insurance in force): `None`, a self-paid visit.
+fn choose_insurance<'a>(held: &'a [Insurance], named: Option<&str>, signed: Option<&str>) -> Result<Option<&'a Insurance>, AppError> {
     let find = |t: &str| held.iter().find(|i| i.insutype == t);
     if let Some(t) = named {
         return find(t)
+            .map(Some)
             .ok_or_else(|| AppError::invalid("insutype_not_held", format!("the insurance center has no insurance {t} for this person")));
     }
     if let Some(found) = signed.and_then(find) {
-        return Ok(found);
+        return Ok(Some(found));
     }
     match held {
-        [] => Err(AppError::invalid("not_insured", "the insurance center has no insurance for this person")),
-        [only] => Ok(only),
+        [] => Ok(None),
+        [only] => Ok(Some(only)),
         several => {
             let types: Vec<&str> = several.iter().map(|i| i.insutype.as_str()).collect();
             Err(AppError::invalid(
@@ -309,7 +331,7 @@ fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow, china_now: 
 }
 
 /// Parses a yuan amount as HIS systems send it (number or string) into fen.
-fn yuan_field(line: &Map<String, Value>, field: &str, index: usize) -> Result<Fen, AppError> {
+pub(super) fn yuan_field(line: &Map<String, Value>, field: &str, index: usize) -> Result<Fen, AppError> {
     let raw = line.get(field).unwrap_or(&Value::Null);
     match Fen::from_json_yuan(raw) {
         Ok(Some(f)) => Ok(f),
@@ -318,7 +340,7 @@ fn yuan_field(line: &Map<String, Value>, field: &str, index: usize) -> Result<Fe
     }
 }
 
-fn scaled_field(line: &Map<String, Value>, field: &str, scale: u32, index: usize) -> Result<i64, AppError> {
+pub(super) fn scaled_field(line: &Map<String, Value>, field: &str, scale: u32, index: usize) -> Result<i64, AppError> {
     let raw = line.get(field).unwrap_or(&Value::Null);
     match wugan_domain::money::scaled_from_json(raw, scale) {
         Ok(Some(v)) => Ok(v),
@@ -327,7 +349,7 @@ fn scaled_field(line: &Map<String, Value>, field: &str, scale: u32, index: usize
     }
 }
 
-fn text_field(line: &Map<String, Value>, field: &str) -> Option<String> {
+pub(super) fn text_field(line: &Map<String, Value>, field: &str) -> Option<String> {
     match line.get(field) {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Some(Value::Number(n)) => Some(n.to_string()),
@@ -399,13 +421,13 @@ mod tests {
                 .collect()
         };
         let chosen = |types: &[&str], named: Option<&str>, signed: Option<&str>| {
-            choose_insurance(&held(types), named, signed).map(|i| i.insutype.clone()).map_err(|e| e.code())
+            choose_insurance(&held(types), named, signed).map(|i| i.map(|i| i.insutype.clone()).unwrap_or_default()).map_err(|e| e.code())
         };
         assert_eq!(chosen(&["390", "310"], Some("310"), None), Ok("310".into()));
         assert_eq!(chosen(&["390", "310"], Some("320"), None), Err("insutype_not_held"));
         assert_eq!(chosen(&["390", "310"], None, Some("310")), Ok("310".into()), "the signed one, wherever it is listed");
         assert_eq!(chosen(&["390"], None, Some("310")), Ok("390".into()), "the only one held");
         assert_eq!(chosen(&["390", "310"], None, Some("320")), Err("insutype_not_held"), "several and no choice: not the first");
-        assert_eq!(chosen(&[], None, None), Err("not_insured"));
+        assert_eq!(chosen(&[], None, None), Ok(String::new()), "none held: a self-paid visit");
     }
 }

@@ -23,6 +23,8 @@ pub use operator_reads::{JournalEntry, MAX_JOURNAL_PAGE};
 pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};
 mod settlements;
 mod signups;
+mod stays;
+pub use stays::{StayFeeLine, StayRow};
 mod visits;
 // Issue 18: staff, the audit log, hospital onboarding, visit lookups, webhooks.
 mod audit;
@@ -62,6 +64,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "ledger_balances_folded", include_str!("../../migrations/0008_ledger_balances_folded.sql")),
     (9, "invoices", include_str!("../../migrations/0009_invoices.sql")),
     (10, "reconciliation", include_str!("../../migrations/0010_reconciliation.sql")),
+    (11, "stays", include_str!("../../migrations/0011_stays.sql")),
     (13, "deployment_modes", include_str!("../../migrations/0013_deployment_modes.sql")),
     (14, "staff", include_str!("../../migrations/0014_staff.sql")),
     (15, "payouts", include_str!("../../migrations/0015_payouts.sql")),

@@ -39,7 +39,7 @@ impl Store {
     pub async fn owed_by_banks(&self, before: &str) -> StoreResult<std::collections::BTreeMap<clearing::Pair, Fen>> {
         let rows = sqlx::query(
             "SELECT code, debit_account, credit_account, amount_fen FROM ledger_transfers \
-             WHERE (code IN ('bank_share', 'bank_refund') AND created_at < $1) OR code = 'bank_payout'",
+             WHERE (code IN ('bank_share', 'hold_post', 'bank_refund') AND created_at < $1) OR code = 'bank_payout'",
         )
         .bind(before)
         .fetch_all(&self.pool)

@@ -90,7 +90,7 @@ impl Store {
     pub async fn bank_transfers(&self, from: &str, to: &str) -> StoreResult<Vec<BankTransfer>> {
         let rows = sqlx::query(
             "SELECT id, code, debit_account, credit_account, amount_fen, created_at FROM ledger_transfers \
-             WHERE code IN ('bank_share', 'bank_refund') AND created_at >= $1 AND created_at < $2",
+             WHERE code IN ('bank_share', 'bank_refund', 'hold_post') AND created_at >= $1 AND created_at < $2",
         )
         .bind(from)
         .bind(to)

@@ -1,0 +1,622 @@
+//! 住院: an inpatient stay with its deposit (住院押金) held on the patient's credit line instead of
+//! paid in cash at a window, as a pure state machine of the same shape as `settlement::saga`:
+//! [`next_call`] names the one call that moves a stage on, [`apply`] turns its outcome (done,
+//! refused, unknown) into the next stage and the ledger transfers that go with it. Each stage
+//! carries exactly the facts known there.
+//!
+//! ```text
+//! admitting ─2401→ admitted ─hold the deposit→ in_ward ⇄ (raise the hold, rule-driven)
+//!    └ refused        └ declined: in_ward, deposit_short       │ the bedside click
+//!                                                             discharging ─2402→ discharged ─2303→ pre_settled
+//!   in_ward ─cancel→ cancelling_admission ─2404→ releasing ─void→ cancelled        │ 2304
+//!   discharged ─cancel discharge→ undoing_discharge ─2405→ in_ward        insurance_settled ─capture|void→ settled | settled_unpaid
+//!   settled ─cancel→ cancelling_settlement ─2305, refund→ settlement_cancelled (a new click, or 2405)
+//! ```
+//!
+//! The hold is made of pieces: the deposit, then every raise the bank approved (增量授权). At the
+//! bank it is one authorization; in the ledger each piece is a pending transfer of its own, so a
+//! capture posts the pieces in order and releases what is left of them. A share above the hold is
+//! an explicit bill (`settled_unpaid`), never an overdraft; a hold or raise the line cannot cover
+//! leaves the stay in the ward with `deposit_short`, for the ward to see and ask for another source.
+
+use crate::ledger::{Transfer, TransferKind};
+use crate::money::Fen;
+use crate::settlement::{accounts, InsuranceSplit, SplitError};
+use serde::{Deserialize, Serialize};
+
+/// When the hub raises a deposit hold by itself (configurable per deployment): once the charges
+/// reach `raise_at_bp` of what is held, the hold is raised to `raise_to_bp` of the charges.
+/// Basis points, so 8000 is 80%.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositRule {
+    pub raise_at_bp: i64,
+    pub raise_to_bp: i64,
+}
+
+impl Default for DepositRule {
+    /// At 80% of the hold, raise it to 150% of the charges.
+    fn default() -> DepositRule {
+        DepositRule { raise_at_bp: 8_000, raise_to_bp: 15_000 }
+    }
+}
+
+impl DepositRule {
+    /// The raise due with `charges` against `held`, if one is. Charges are the whole bill so far:
+    /// the patient's share is known only at settlement, so the rule errs towards holding more.
+    pub fn raise_for(&self, held: Fen, charges: Fen) -> Option<Fen> {
+        if !charges.is_positive() || (charges.0 as i128) * 10_000 < (held.0 as i128) * self.raise_at_bp as i128 {
+            return None;
+        }
+        let target = ((charges.0 as i128) * self.raise_to_bp as i128 + 9_999) / 10_000;
+        let raise = Fen(i64::try_from(target).unwrap_or(i64::MAX)) - held;
+        raise.is_positive().then_some(raise)
+    }
+}
+
+/// Why a stay's step ended without the money moving as asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+/// The stay in the ward: its insurance visit and what the bank holds for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ward {
+    /// The insurance center's admission (2401).
+    pub mdtrt_id: String,
+    /// The approved pieces of the hold, in order: the deposit, then each raise approved.
+    pub pieces: Vec<Fen>,
+    /// Raises sent so far (approved or not): raise `n` has the bank request id `{stay}:raise:{n}`.
+    pub raises_sent: u32,
+    /// A raise decided (and persisted) but not yet answered.
+    pub raising: Option<Fen>,
+    /// `deposit_short`: the decline of the last deposit or raise the line could not cover.
+    pub short: Option<String>,
+}
+
+impl Ward {
+    /// What the bank holds for the stay.
+    pub fn held(&self) -> Fen {
+        self.pieces.iter().copied().sum()
+    }
+
+    /// The bank holds nothing for the stay (the deposit was declined).
+    fn has_hold(&self) -> bool {
+        !self.pieces.is_empty()
+    }
+}
+
+/// The money outcome of a stay settled at the bedside.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StayPaid {
+    pub ward: Ward,
+    pub setl_id: String,
+    pub split: InsuranceSplit,
+    /// Captured on the hold (≤ held, ≤ the cash share).
+    pub captured: Fen,
+    pub decline_code: Option<String>,
+}
+
+impl StayPaid {
+    /// The cash share nobody paid yet: an explicit bill.
+    pub fn unpaid(&self) -> Fen {
+        self.split.cash - self.captured
+    }
+}
+
+/// Where a stay stands, with the facts known there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StayStage {
+    /// Written with the deposit asked for; next: 2401.
+    Admitting {
+        deposit: Fen,
+    },
+    /// Admitted; next: hold the deposit on the line.
+    Admitted {
+        mdtrt_id: String,
+        deposit: Fen,
+    },
+    /// In the ward; next: the raise in `raising`, if any; otherwise it waits for the ward.
+    InWard(Ward),
+    /// The bedside click; next: 2402.
+    Discharging(Ward),
+    /// Discharged; next: 2303. With `refusal`, insurance refused a settlement: it waits for the
+    /// ward (corrected fees after the discharge is undone, or a retry).
+    Discharged {
+        ward: Ward,
+        refusal: Option<Failure>,
+    },
+    /// 2303 answered; next: 2304.
+    PreSettled {
+        ward: Ward,
+        estimate_cash: Fen,
+    },
+    /// 2304 settled; next: capture the cash share on the hold (or void it). With
+    /// `capture_declined`, the bank refused the capture and the hold is voided.
+    InsuranceSettled {
+        ward: Ward,
+        setl_id: String,
+        split: InsuranceSplit,
+        capture_declined: Option<String>,
+    },
+    Settled(StayPaid),
+    /// Settled, with a share the hold did not cover: a bill.
+    SettledUnpaid(StayPaid),
+    /// 2305 asked for a settled stay; next: 2305, then (`insurance_reversed`) the bank refunds
+    /// the capture.
+    CancellingSettlement {
+        paid: StayPaid,
+        insurance_reversed: bool,
+    },
+    /// The settlement is cancelled and the capture refunded; the stay is discharged with no hold:
+    /// it waits for the ward (a new bedside click, or 2405).
+    SettlementCancelled(Ward),
+    /// 2405 asked; next: 2405, then back in the ward.
+    UndoingDischarge(Ward),
+    /// 2404 asked; next: 2404, then the hold is released.
+    CancellingAdmission(Ward),
+    /// Admission cancelled at insurance; next: void the hold.
+    Releasing(Ward),
+    /// Cancelled; nothing held. Final.
+    Cancelled,
+    /// 2401 refused; nothing held. Final.
+    Refused(Failure),
+}
+
+impl StayStage {
+    /// The state's name, as stored and shown. The stages that wait for the ward (no call due)
+    /// are exactly `in_ward`, `deposit_short`, `settlement_refused` and the final ones.
+    pub fn state(&self) -> &'static str {
+        match self {
+            StayStage::Admitting { .. } => "admitting",
+            StayStage::Admitted { .. } => "admitted",
+            StayStage::InWard(w) if w.raising.is_some() => "raising_deposit",
+            StayStage::InWard(w) if w.short.is_some() => "deposit_short",
+            StayStage::InWard(_) => "in_ward",
+            StayStage::Discharging(_) => "discharging",
+            StayStage::Discharged { refusal: Some(_), .. } => "settlement_refused",
+            StayStage::Discharged { .. } => "discharged",
+            StayStage::PreSettled { .. } => "pre_settled",
+            StayStage::InsuranceSettled { .. } => "insurance_settled",
+            StayStage::Settled(_) => "settled",
+            StayStage::SettledUnpaid(_) => "settled_unpaid",
+            StayStage::CancellingSettlement { .. } => "cancelling_settlement",
+            StayStage::SettlementCancelled(_) => "settlement_cancelled",
+            StayStage::UndoingDischarge(_) => "undoing_discharge",
+            StayStage::CancellingAdmission(_) => "cancelling_admission",
+            StayStage::Releasing(_) => "releasing",
+            StayStage::Cancelled => "cancelled",
+            StayStage::Refused(_) => "refused",
+        }
+    }
+
+    /// The stay as the ward has it, while there is one.
+    pub fn ward(&self) -> Option<&Ward> {
+        match self {
+            StayStage::InWard(w)
+            | StayStage::Discharging(w)
+            | StayStage::UndoingDischarge(w)
+            | StayStage::CancellingAdmission(w)
+            | StayStage::Releasing(w)
+            | StayStage::SettlementCancelled(w) => Some(w),
+            StayStage::Discharged { ward, .. } | StayStage::PreSettled { ward, .. } | StayStage::InsuranceSettled { ward, .. } => {
+                Some(ward)
+            }
+            StayStage::Settled(p) | StayStage::SettledUnpaid(p) | StayStage::CancellingSettlement { paid: p, .. } => Some(&p.ward),
+            _ => None,
+        }
+    }
+
+    /// Money reserved at the bank for the stay: every stage before the capture or release.
+    pub fn open_hold(&self) -> Fen {
+        match self {
+            StayStage::Settled(_)
+            | StayStage::SettledUnpaid(_)
+            | StayStage::CancellingSettlement { .. }
+            | StayStage::Cancelled
+            | StayStage::Refused(_) => Fen::ZERO,
+            other => other.ward().map_or(Fen::ZERO, Ward::held),
+        }
+    }
+
+    /// Nothing more happens to the stay.
+    pub fn is_final(&self) -> bool {
+        matches!(self, StayStage::Settled(_) | StayStage::SettledUnpaid(_) | StayStage::Cancelled | StayStage::Refused(_))
+    }
+}
+
+/// The one external call that moves a stay on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StayCall {
+    /// 2401 入院办理.
+    Admit,
+    /// Hold the deposit (bank request `{stay}:hold`).
+    HoldDeposit { amount: Fen },
+    /// Raise the hold (bank request `{stay}:raise:{n}`).
+    RaiseHold { n: u32, amount: Fen },
+    /// 2402 出院办理.
+    Discharge,
+    /// 2303 住院预结算.
+    PreSettle,
+    /// 2304 住院结算.
+    Settle,
+    /// Capture on the hold (bank request `{stay}:capture`); the bank releases the rest.
+    Capture { amount: Fen },
+    /// Release the whole hold (bank request `{stay}:void`).
+    Void,
+    /// 2305 住院结算撤销.
+    CancelSettlement,
+    /// Refund the capture (bank request `{stay}:refund`: a stay has one capture at most).
+    Refund { amount: Fen },
+    /// 2405 出院撤销.
+    UndoDischarge,
+    /// 2404 入院撤销.
+    CancelAdmission,
+}
+
+/// What a partner did, when it did what was asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StayReply {
+    Admitted {
+        mdtrt_id: String,
+    },
+    /// The bank holds (or raised the hold by) this much.
+    Held {
+        amount: Fen,
+    },
+    Discharged,
+    Estimated {
+        split: InsuranceSplit,
+    },
+    Insured {
+        setl_id: String,
+        split: InsuranceSplit,
+    },
+    Captured,
+    Voided,
+    DischargeUndone,
+    AdmissionCancelled,
+    SettlementCancelled,
+    Refunded,
+}
+
+/// A call's outcome: only a partner's business decision is a refusal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StayOutcome {
+    Done(StayReply),
+    Refused { code: String, message: String },
+    Unknown,
+}
+
+/// The stage after an outcome and the transfers to post in the same commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StayStep {
+    pub stage: StayStage,
+    pub transfers: Vec<Transfer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StayError {
+    #[error("{call:?} is not the next call in state {state}")]
+    NotNext { call: StayCall, state: &'static str },
+    #[error("{reply:?} does not answer {call:?} in state {state}")]
+    UnexpectedReply { call: StayCall, reply: StayReply, state: &'static str },
+    #[error("the insurance center's figures cannot be trusted: {0}")]
+    Figures(#[from] SplitError),
+    #[error("the bank held {held} but {asked} was asked")]
+    OverHold { held: Fen, asked: Fen },
+    #[error("the partner refused {call:?} ({code}): {message}")]
+    RefusedUnrefusable { call: StayCall, code: String, message: String },
+    #[error("a stay that is {state} cannot {what}")]
+    NotNow { state: &'static str, what: &'static str },
+}
+
+/// Who a stay involves, for naming accounts and transfers (`stay:{stay_id}:{step}`).
+#[derive(Clone, Debug)]
+pub struct StayParties<'a> {
+    pub stay_id: &'a str,
+    pub hospital_code: &'a str,
+    pub psn_no: &'a str,
+    pub insuplc_admdvs: &'a str,
+    pub insutype: &'a str,
+    pub bank_code: &'a str,
+    pub bank_agreement_id: &'a str,
+}
+
+impl StayParties<'_> {
+    fn transfer(&self, step: &str, debit: String, credit: String, amount: Fen, kind: TransferKind, pending: Option<String>) -> Transfer {
+        Transfer {
+            id: format!("stay:{}:{step}", self.stay_id),
+            debit_account: debit,
+            credit_account: credit,
+            amount,
+            kind,
+            pending_id: pending,
+            code: step.split(':').next().unwrap_or(step).to_string(),
+        }
+    }
+
+    fn piece_id(&self, k: usize) -> String {
+        format!("stay:{}:hold:{k}", self.stay_id)
+    }
+
+    /// Piece `k` of the hold, a pending transfer from the patient's agreement to the hospital.
+    pub fn hold_piece(&self, k: usize, amount: Fen) -> Transfer {
+        let bank = accounts::bank_agreement(self.bank_code, self.bank_agreement_id);
+        self.transfer(&format!("hold:{k}"), bank, accounts::hospital(self.hospital_code), amount, TransferKind::Pending, None)
+    }
+
+    /// Closes every piece: posts `captured` over them in order, releases the rest.
+    pub fn close_pieces(&self, pieces: &[Fen], captured: Fen) -> Vec<Transfer> {
+        let (bank, hospital) = (accounts::bank_agreement(self.bank_code, self.bank_agreement_id), accounts::hospital(self.hospital_code));
+        let mut left = captured;
+        let mut out = Vec::new();
+        for (k, piece) in pieces.iter().enumerate() {
+            let post = left.min(*piece);
+            left -= post;
+            let (step, kind) = if post.is_positive() { ("post", TransferKind::PostPending) } else { ("void", TransferKind::VoidPending) };
+            out.push(self.transfer(&format!("hold_{step}:{k}"), bank.clone(), hospital.clone(), post, kind, Some(self.piece_id(k))));
+        }
+        out
+    }
+
+    /// What a settled stay posts: the fund's and the account's shares, the pieces closed, the bill.
+    /// Named by the settlement (`setl_id`): a stay settled again after a cancellation posts anew.
+    pub fn settlement_transfers(&self, pieces: &[Fen], split: &InsuranceSplit, captured: Fen, setl_id: &str) -> Vec<Transfer> {
+        let mut out = self.insurance_shares("", split, captured, setl_id, false);
+        out.extend(self.close_pieces(pieces, captured));
+        out
+    }
+
+    /// 2305 reversed: the fund's and the account's shares and the bill go back (the bank's part
+    /// when it refunds).
+    pub fn cancellation_transfers(&self, split: &InsuranceSplit, captured: Fen, setl_id: &str) -> Vec<Transfer> {
+        self.insurance_shares("cancel_", split, captured, setl_id, true)
+    }
+
+    /// The capture back to the patient's agreement.
+    pub fn refund_transfer(&self, amount: Fen, setl_id: &str) -> Transfer {
+        let (bank, hospital) = (accounts::bank_agreement(self.bank_code, self.bank_agreement_id), accounts::hospital(self.hospital_code));
+        self.transfer(&format!("bank_refund:{setl_id}"), hospital, bank, amount, TransferKind::Posted, None)
+    }
+
+    fn insurance_shares(&self, prefix: &str, split: &InsuranceSplit, captured: Fen, setl_id: &str, reverse: bool) -> Vec<Transfer> {
+        let hospital = accounts::hospital(self.hospital_code);
+        let unpaid = split.cash - captured;
+        let shares = [
+            ("fund_share", accounts::insurance_fund(self.insuplc_admdvs, self.insutype), hospital.clone(), split.fund),
+            ("personal_account_share", accounts::personal_account(self.psn_no), hospital.clone(), split.personal_account),
+            ("unpaid_bill", accounts::patient_unpaid(self.psn_no), accounts::hospital_unpaid(self.hospital_code), unpaid),
+        ];
+        let step = |name: &str| format!("{prefix}{name}:{setl_id}");
+        shares
+            .into_iter()
+            .filter(|(_, _, _, amount)| amount.is_positive())
+            .map(|(name, from, to, amount)| match reverse {
+                false => self.transfer(&step(name), from, to, amount, TransferKind::Posted, None),
+                true => self.transfer(&step(name), to, from, amount, TransferKind::Posted, None),
+            })
+            .collect()
+    }
+}
+
+/// The call that moves `stage` on; `None` in a final stage or while the stay waits for the ward.
+pub fn next_call(stage: &StayStage) -> Option<StayCall> {
+    use StayStage as S;
+    match stage {
+        S::Admitting { .. } => Some(StayCall::Admit),
+        S::Admitted { deposit, .. } => Some(StayCall::HoldDeposit { amount: *deposit }),
+        S::InWard(w) => w.raising.map(|amount| StayCall::RaiseHold { n: w.raises_sent, amount }),
+        S::Discharging(_) => Some(StayCall::Discharge),
+        S::Discharged { refusal: None, .. } => Some(StayCall::PreSettle),
+        S::Discharged { refusal: Some(_), .. } => None,
+        S::PreSettled { .. } => Some(StayCall::Settle),
+        S::InsuranceSettled { ward, split, capture_declined: None, .. } => {
+            let amount = split.cash.min(ward.held());
+            Some(if amount.is_positive() { StayCall::Capture { amount } } else { StayCall::Void })
+        }
+        S::InsuranceSettled { capture_declined: Some(_), .. } => Some(StayCall::Void),
+        S::CancellingSettlement { insurance_reversed: false, .. } => Some(StayCall::CancelSettlement),
+        S::CancellingSettlement { paid, insurance_reversed: true } => Some(StayCall::Refund { amount: paid.captured }),
+        S::SettlementCancelled(_) => None,
+        S::UndoingDischarge(_) => Some(StayCall::UndoDischarge),
+        S::CancellingAdmission(_) => Some(StayCall::CancelAdmission),
+        S::Releasing(_) => Some(StayCall::Void),
+        S::Settled(_) | S::SettledUnpaid(_) | S::Cancelled | S::Refused(_) => None,
+    }
+}
+
+/// After a fee upload: the raise the rule calls for, fixed in the stage before it is sent.
+/// `None` when no raise is due, one is already in flight, or the stay is not in the ward.
+pub fn plan_raise(stage: &StayStage, rule: &DepositRule, charges: Fen) -> Option<StayStage> {
+    let StayStage::InWard(w) = stage else { return None };
+    if w.raising.is_some() || !w.has_hold() {
+        return None;
+    }
+    let amount = rule.raise_for(w.held(), charges)?;
+    Some(StayStage::InWard(Ward { raising: Some(amount), ..w.clone() }))
+}
+
+/// The bedside click (病区结算): discharge and settle. A stay whose settlement insurance refused
+/// is tried again from the same click.
+pub fn begin_discharge(stage: &StayStage) -> Result<StayStage, StayError> {
+    match stage {
+        StayStage::InWard(w) if w.raising.is_none() => Ok(StayStage::Discharging(w.clone())),
+        StayStage::Discharged { ward, refusal: Some(_) } | StayStage::SettlementCancelled(ward) => {
+            Ok(StayStage::Discharged { ward: ward.clone(), refusal: None })
+        }
+        other => Err(StayError::NotNow { state: other.state(), what: "be discharged" }),
+    }
+}
+
+/// 出院撤销 (2405): a discharged stay not yet settled goes back to the ward.
+pub fn begin_undo_discharge(stage: &StayStage) -> Result<StayStage, StayError> {
+    match stage {
+        StayStage::Discharged { ward, .. } | StayStage::SettlementCancelled(ward) => Ok(StayStage::UndoingDischarge(ward.clone())),
+        other => Err(StayError::NotNow { state: other.state(), what: "have its discharge undone" }),
+    }
+}
+
+/// 住院结算撤销 (2305): a settled stay's settlement is reversed and its capture refunded.
+pub fn begin_cancel_settlement(stage: &StayStage) -> Result<StayStage, StayError> {
+    match stage {
+        StayStage::Settled(paid) | StayStage::SettledUnpaid(paid) => {
+            Ok(StayStage::CancellingSettlement { paid: paid.clone(), insurance_reversed: false })
+        }
+        other => Err(StayError::NotNow { state: other.state(), what: "have its settlement cancelled" }),
+    }
+}
+
+/// 入院撤销 (2404): a stay in the ward, with no raise in flight, is cancelled and its hold released.
+pub fn begin_cancel_admission(stage: &StayStage) -> Result<StayStage, StayError> {
+    match stage {
+        StayStage::InWard(w) if w.raising.is_none() => Ok(StayStage::CancellingAdmission(w.clone())),
+        other => Err(StayError::NotNow { state: other.state(), what: "be cancelled" }),
+    }
+}
+
+/// Applies the outcome of `call` (which must be `next_call(stage)`). `charges` is the total of the
+/// fees uploaded, against which insurance's figures are checked before a fen is posted.
+pub fn apply(
+    stage: &StayStage,
+    parties: &StayParties<'_>,
+    charges: Fen,
+    call: &StayCall,
+    outcome: StayOutcome,
+) -> Result<StayStep, StayError> {
+    use StayOutcome::{Done, Refused, Unknown};
+    use StayReply as R;
+    use StayStage as S;
+    let state = stage.state();
+    if next_call(stage).as_ref() != Some(call) {
+        return Err(StayError::NotNext { call: call.clone(), state });
+    }
+    let to = |stage: S| Ok(StayStep { stage, transfers: Vec::new() });
+    let refusal = |what: &str, code: &str, message: &str| Failure {
+        code: "insurance_refused".into(),
+        message: format!("{what} refused ({code}): {message}"),
+    };
+    match (stage, outcome) {
+        (_, Unknown) => to(stage.clone()),
+
+        (S::Admitting { deposit }, Done(R::Admitted { mdtrt_id })) => to(S::Admitted { mdtrt_id, deposit: *deposit }),
+        (S::Admitting { .. }, Refused { code, message }) => to(S::Refused(refusal("the admission (2401)", &code, &message))),
+
+        (S::Admitted { mdtrt_id, deposit }, Done(R::Held { amount })) => {
+            check_held(amount, *deposit)?;
+            let ward = Ward { mdtrt_id: mdtrt_id.clone(), pieces: vec![amount], raises_sent: 0, raising: None, short: None };
+            Ok(StayStep { stage: S::InWard(ward), transfers: vec![parties.hold_piece(0, amount)] })
+        }
+        (S::Admitted { mdtrt_id, .. }, Refused { code, .. }) => {
+            to(S::InWard(Ward { mdtrt_id: mdtrt_id.clone(), pieces: vec![], raises_sent: 0, raising: None, short: Some(code) }))
+        }
+
+        (S::InWard(w), Done(R::Held { amount })) => {
+            let StayCall::RaiseHold { amount: asked, .. } = call else { return Err(unexpected(call, R::Held { amount }, state)) };
+            check_held(amount, *asked)?;
+            let mut pieces = w.pieces.clone();
+            pieces.push(amount);
+            let transfer = parties.hold_piece(pieces.len() - 1, amount);
+            let ward = Ward { pieces, raises_sent: w.raises_sent + 1, raising: None, short: None, ..w.clone() };
+            Ok(StayStep { stage: S::InWard(ward), transfers: vec![transfer] })
+        }
+        (S::InWard(w), Refused { code, .. }) => {
+            to(S::InWard(Ward { raises_sent: w.raises_sent + 1, raising: None, short: Some(code), ..w.clone() }))
+        }
+
+        (S::Discharging(w), Done(R::Discharged)) => to(S::Discharged { ward: w.clone(), refusal: None }),
+        // The discharge refused: the stay stays in the ward; the orchestrator tells the caller why.
+        (S::Discharging(w), Refused { .. }) => to(S::InWard(w.clone())),
+
+        (S::Discharged { ward, .. }, Done(R::Estimated { split })) => {
+            split.validate(charges)?;
+            to(S::PreSettled { ward: ward.clone(), estimate_cash: split.cash })
+        }
+        (S::Discharged { ward, .. }, Refused { code, message }) => {
+            to(S::Discharged { ward: ward.clone(), refusal: Some(refusal("the pre-settlement (2303)", &code, &message)) })
+        }
+        (S::PreSettled { ward, .. }, Done(R::Insured { setl_id, split })) => {
+            split.validate(charges)?;
+            if ward.has_hold() {
+                return to(S::InsuranceSettled { ward: ward.clone(), setl_id, split, capture_declined: None });
+            }
+            let paid = StayPaid { ward: ward.clone(), setl_id, split, captured: Fen::ZERO, decline_code: ward.short.clone() };
+            let transfers = parties.settlement_transfers(&ward.pieces, &paid.split, Fen::ZERO, &paid.setl_id);
+            Ok(StayStep { transfers, stage: settled(paid) })
+        }
+        (S::PreSettled { ward, .. }, Refused { code, message }) => {
+            to(S::Discharged { ward: ward.clone(), refusal: Some(refusal("the settlement (2304)", &code, &message)) })
+        }
+
+        (S::InsuranceSettled { ward, setl_id, split, .. }, Done(R::Captured)) => {
+            let StayCall::Capture { amount } = call else { return Err(unexpected(call, R::Captured, state)) };
+            let paid = StayPaid { ward: ward.clone(), setl_id: setl_id.clone(), split: *split, captured: *amount, decline_code: None };
+            Ok(StayStep { transfers: parties.settlement_transfers(&ward.pieces, split, *amount, setl_id), stage: settled(paid) })
+        }
+        (S::InsuranceSettled { ward, setl_id, split, capture_declined: None }, Refused { code, .. }) if *call != StayCall::Void => {
+            to(S::InsuranceSettled { ward: ward.clone(), setl_id: setl_id.clone(), split: *split, capture_declined: Some(code) })
+        }
+        // A void the bank refuses means it holds nothing under the authorization any more
+        // (expired): the hold is gone either way.
+        (S::InsuranceSettled { ward, setl_id, split, capture_declined }, Done(R::Voided) | Refused { .. }) => {
+            let decline_code = capture_declined.clone().or_else(|| ward.short.clone());
+            let paid = StayPaid { ward: ward.clone(), setl_id: setl_id.clone(), split: *split, captured: Fen::ZERO, decline_code };
+            Ok(StayStep { transfers: parties.settlement_transfers(&ward.pieces, split, Fen::ZERO, setl_id), stage: settled(paid) })
+        }
+
+        (S::CancellingSettlement { paid, insurance_reversed: false }, Done(R::SettlementCancelled)) => {
+            let transfers = parties.cancellation_transfers(&paid.split, paid.captured, &paid.setl_id);
+            let stage = match paid.captured.is_positive() {
+                true => S::CancellingSettlement { paid: paid.clone(), insurance_reversed: true },
+                false => S::SettlementCancelled(Ward { pieces: vec![], ..paid.ward.clone() }),
+            };
+            Ok(StayStep { stage, transfers })
+        }
+        // Insurance keeps the settlement: so does the hub; the orchestrator tells the ward why.
+        (S::CancellingSettlement { paid, insurance_reversed: false }, Refused { .. }) => to(settled(paid.clone())),
+        (S::CancellingSettlement { paid, insurance_reversed: true }, Done(R::Refunded)) => Ok(StayStep {
+            stage: S::SettlementCancelled(Ward { pieces: vec![], ..paid.ward.clone() }),
+            transfers: vec![parties.refund_transfer(paid.captured, &paid.setl_id)],
+        }),
+        (S::UndoingDischarge(w), Done(R::DischargeUndone)) => to(S::InWard(w.clone())),
+        (S::UndoingDischarge(w), Refused { code, message }) => {
+            to(S::Discharged { ward: w.clone(), refusal: Some(refusal("the discharge cancellation (2405)", &code, &message)) })
+        }
+        (S::CancellingAdmission(w), Done(R::AdmissionCancelled)) => match w.has_hold() {
+            true => to(S::Releasing(w.clone())),
+            false => to(S::Cancelled),
+        },
+        (S::CancellingAdmission(w), Refused { .. }) => to(S::InWard(w.clone())),
+        (S::Releasing(w), Done(R::Voided) | Refused { .. }) => {
+            Ok(StayStep { stage: S::Cancelled, transfers: parties.close_pieces(&w.pieces, Fen::ZERO) })
+        }
+
+        (_, Refused { code, message }) => Err(StayError::RefusedUnrefusable { call: call.clone(), code, message }),
+        (_, Done(reply)) => Err(unexpected(call, reply, state)),
+    }
+}
+
+fn unexpected(call: &StayCall, reply: StayReply, state: &'static str) -> StayError {
+    StayError::UnexpectedReply { call: call.clone(), reply, state }
+}
+
+fn check_held(held: Fen, asked: Fen) -> Result<(), StayError> {
+    if held > asked || !held.is_positive() {
+        return Err(StayError::OverHold { held, asked });
+    }
+    Ok(())
+}
+
+fn settled(paid: StayPaid) -> StayStage {
+    if paid.unpaid().is_positive() {
+        StayStage::SettledUnpaid(paid)
+    } else {
+        StayStage::Settled(paid)
+    }
+}
+
+#[cfg(test)]
+#[path = "inpatient_tests.rs"]
+mod tests;

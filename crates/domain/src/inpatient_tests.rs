@@ -1,0 +1,283 @@
+use super::*;
+use crate::ledger::{apply as post, is_balanced, AccountBalance, AccountLimit};
+use std::collections::HashMap;
+
+fn parties() -> StayParties<'static> {
+    StayParties {
+        stay_id: "ipt-1",
+        hospital_code: "H1",
+        psn_no: "P1",
+        insuplc_admdvs: "440300",
+        insutype: "310",
+        bank_code: "B1",
+        bank_agreement_id: "A1",
+    }
+}
+
+fn split(fund: i64, acct: i64, cash: i64) -> InsuranceSplit {
+    InsuranceSplit {
+        medfee: Fen(fund + acct + cash),
+        fund: Fen(fund),
+        personal_account: Fen(acct),
+        cash: Fen(cash),
+        hospital_part: Fen::ZERO,
+    }
+}
+
+/// The partners of a stay, scripted: what the line can still cover, and the final split.
+struct Partners {
+    /// What is left on the line for holds and raises.
+    available: Fen,
+    split: InsuranceSplit,
+    /// The capture is declined (the hold expired before the bedside click).
+    hold_expired: bool,
+    /// Settlements made so far (each has its own setl_id).
+    settled: u32,
+}
+
+impl Partners {
+    fn answer(&mut self, call: &StayCall) -> StayOutcome {
+        let decline = || StayOutcome::Refused { code: "insufficient_credit".into(), message: "no".into() };
+        StayOutcome::Done(match call {
+            StayCall::Admit => StayReply::Admitted { mdtrt_id: "M1".into() },
+            StayCall::HoldDeposit { amount } | StayCall::RaiseHold { amount, .. } => {
+                if *amount > self.available {
+                    return decline();
+                }
+                self.available -= *amount;
+                StayReply::Held { amount: *amount }
+            }
+            StayCall::Discharge => StayReply::Discharged,
+            StayCall::PreSettle => StayReply::Estimated { split: self.split },
+            StayCall::Settle => {
+                self.settled += 1;
+                StayReply::Insured { setl_id: format!("S{}", self.settled), split: self.split }
+            }
+            StayCall::Capture { .. } if self.hold_expired => {
+                return StayOutcome::Refused { code: "hold_expired".into(), message: "expired".into() }
+            }
+            StayCall::Capture { .. } => StayReply::Captured,
+            StayCall::Void if self.hold_expired => return StayOutcome::Refused { code: "hold_expired".into(), message: "gone".into() },
+            StayCall::Void => StayReply::Voided,
+            StayCall::UndoDischarge => StayReply::DischargeUndone,
+            StayCall::CancelSettlement => StayReply::SettlementCancelled,
+            StayCall::Refund { .. } => StayReply::Refunded,
+            StayCall::CancelAdmission => StayReply::AdmissionCancelled,
+        })
+    }
+}
+
+/// A stay driven call by call, each outcome first tried as unknown (which must change nothing),
+/// every transfer posted to a ledger as the hub's store would.
+struct Stay {
+    stage: StayStage,
+    partners: Partners,
+    ledger: HashMap<String, AccountBalance>,
+    pending: HashMap<String, Fen>,
+    charges: Fen,
+    calls: Vec<StayCall>,
+}
+
+impl Stay {
+    fn admit(deposit: i64, available: i64, split: InsuranceSplit) -> Stay {
+        let partners = Partners { available: Fen(available), split, hold_expired: false, settled: 0 };
+        let mut stay = Stay {
+            stage: StayStage::Admitting { deposit: Fen(deposit) },
+            partners,
+            ledger: HashMap::new(),
+            pending: HashMap::new(),
+            charges: Fen::ZERO,
+            calls: vec![],
+        };
+        stay.run();
+        stay
+    }
+
+    fn run(&mut self) {
+        let p = parties();
+        while let Some(call) = next_call(&self.stage) {
+            let unchanged = apply(&self.stage, &p, self.charges, &call, StayOutcome::Unknown).unwrap();
+            assert_eq!((&unchanged.stage, unchanged.transfers.len()), (&self.stage, 0), "an unknown outcome changes nothing");
+            let outcome = self.partners.answer(&call);
+            let step = apply(&self.stage, &p, self.charges, &call, outcome).unwrap();
+            for t in &step.transfers {
+                let held = t.pending_id.as_ref().and_then(|id| self.pending.remove(id));
+                let mut d = self.ledger.remove(&t.debit_account).unwrap_or_default();
+                let mut c = self.ledger.remove(&t.credit_account).unwrap_or_default();
+                post(t, &mut d, AccountLimit::None, &mut c, held).unwrap();
+                if t.kind == TransferKind::Pending {
+                    self.pending.insert(t.id.clone(), t.amount);
+                }
+                self.ledger.insert(t.debit_account.clone(), d);
+                self.ledger.insert(t.credit_account.clone(), c);
+            }
+            self.calls.push(call);
+            self.stage = step.stage;
+        }
+    }
+
+    /// A day's fees uploaded (negative for returned drugs); the rule may raise the hold.
+    fn upload(&mut self, fen: i64) {
+        self.charges += Fen(fen);
+        if let Some(raising) = plan_raise(&self.stage, &DepositRule::default(), self.charges) {
+            self.stage = raising;
+            self.run();
+        }
+    }
+
+    fn then(&mut self, begin: fn(&StayStage) -> Result<StayStage, StayError>) {
+        self.stage = begin(&self.stage).unwrap();
+        self.run();
+    }
+
+    fn net(&self, account: &str) -> i64 {
+        self.ledger.get(account).map(|a| a.net_posted().0).unwrap_or(0)
+    }
+
+    fn held_in_ledger(&self) -> i64 {
+        self.pending.values().map(|f| f.0).sum()
+    }
+}
+
+#[test]
+fn the_rule_raises_a_hold_when_the_charges_approach_it() {
+    let rule = DepositRule::default();
+    // (held, charges) → the raise due
+    for (held, charges, expect) in
+        [(10_000, 7_999, None), (10_000, 8_000, Some(2_000)), (10_000, 12_000, Some(8_000)), (0, 1, Some(2)), (10_000, 0, None)]
+    {
+        assert_eq!(rule.raise_for(Fen(held), Fen(charges)), expect.map(Fen), "held {held}, charges {charges}");
+    }
+}
+
+#[test]
+fn a_five_day_stay_with_a_drug_return_is_settled_at_the_bedside() {
+    // 2,000-yuan deposit on a 50,000-yuan line; five days of fees, one returned drug.
+    let total = 120_000 + 150_000 + 80_000 + 90_000 - 12_000 + 60_000;
+    let mut stay = Stay::admit(200_000, 5_000_000, split(400_000, 20_000, total - 420_000));
+    assert_eq!((stay.stage.state(), stay.held_in_ledger()), ("in_ward", 200_000));
+    for day in [120_000, 150_000, 80_000, 90_000, -12_000, 60_000] {
+        stay.upload(day);
+        let w = stay.stage.ward().unwrap();
+        assert!(w.held() >= stay.charges, "day by day the hold stays ahead of the charges: {w:?}");
+    }
+    let held = stay.stage.open_hold();
+    assert_eq!(Fen(stay.held_in_ledger()), held, "each piece of the hold is pending in the ledger");
+    assert!(stay.stage.ward().unwrap().pieces.len() > 1, "the hold was raised as the charges grew");
+
+    stay.then(begin_discharge);
+    assert_eq!(stay.stage.state(), "settled");
+    let paid = match &stay.stage {
+        StayStage::Settled(p) => p.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((paid.captured, paid.unpaid()), (Fen(total - 420_000), Fen::ZERO));
+    assert_eq!(stay.net("hospital:H1"), total, "the hospital has the whole stay");
+    assert_eq!(stay.net("bank:B1:A1"), -(total - 420_000), "the line carries the patient's share, no more");
+    assert_eq!((stay.held_in_ledger(), stay.stage.open_hold()), (0, Fen::ZERO), "nothing held after the bedside click");
+    assert!(is_balanced(stay.ledger.values()));
+}
+
+#[test]
+fn a_deposit_too_small_is_raised_and_what_the_line_cannot_cover_is_a_bill() {
+    // A 300-yuan deposit on a line with 1,000 yuan free; the stay costs 2,000, 1,500 of it cash.
+    let mut stay = Stay::admit(30_000, 100_000, split(50_000, 0, 150_000));
+    stay.upload(50_000); // past 80% of 30,000: raised to 150% of the charges, 75,000
+    assert_eq!(stay.stage.state(), "in_ward");
+    assert_eq!(stay.stage.open_hold(), Fen(75_000));
+    stay.upload(150_000); // wants 300,000: the line has 25,000 left → declined, deposit_short
+    assert_eq!(stay.stage.state(), "deposit_short");
+    assert_eq!(stay.stage.open_hold(), Fen(75_000), "a refused raise leaves the hold as it was, never an overdraft");
+    stay.then(begin_discharge);
+    let StayStage::SettledUnpaid(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((paid.captured, paid.unpaid()), (Fen(75_000), Fen(75_000)));
+    assert_eq!(stay.net("hospital_unpaid:H1"), 75_000, "the rest is an explicit bill");
+    assert_eq!(stay.held_in_ledger(), 0);
+    assert!(is_balanced(stay.ledger.values()));
+}
+
+#[test]
+fn a_deposit_the_line_declines_leaves_the_stay_in_the_ward_as_short() {
+    let mut stay = Stay::admit(30_000, 10_000, split(1_000, 0, 9_000));
+    assert_eq!((stay.stage.state(), stay.stage.open_hold()), ("deposit_short", Fen::ZERO));
+    stay.upload(10_000); // no hold to raise: nothing is sent
+    assert_eq!(stay.calls.len(), 2);
+    stay.then(begin_discharge);
+    let StayStage::SettledUnpaid(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((paid.captured, paid.unpaid(), paid.decline_code.as_deref()), (Fen::ZERO, Fen(9_000), Some("insufficient_credit")));
+    assert!(is_balanced(stay.ledger.values()));
+}
+
+#[test]
+fn a_hold_that_expired_is_released_and_the_share_billed() {
+    let mut stay = Stay::admit(50_000, 100_000, split(10_000, 0, 20_000));
+    stay.upload(30_000);
+    stay.partners.hold_expired = true;
+    stay.then(begin_discharge);
+    let StayStage::SettledUnpaid(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((paid.captured, paid.unpaid(), paid.decline_code.as_deref()), (Fen::ZERO, Fen(20_000), Some("hold_expired")));
+    assert_eq!(stay.held_in_ledger(), 0, "the ledger releases the hold the bank let expire");
+    assert!(is_balanced(stay.ledger.values()));
+}
+
+#[test]
+fn a_discharge_is_undone_and_an_admission_cancelled_releases_the_hold() {
+    let mut stay = Stay::admit(50_000, 100_000, split(10_000, 0, 20_000));
+    stay.upload(30_000);
+    // Insurance refuses the settlement: the stay waits, discharged; undone, it is back in the ward.
+    stay.stage = begin_discharge(&stay.stage).unwrap();
+    let step = apply(&stay.stage, &parties(), stay.charges, &StayCall::Discharge, StayOutcome::Done(StayReply::Discharged)).unwrap();
+    let refused = StayOutcome::Refused { code: "-1".into(), message: "fees do not match".into() };
+    let step = apply(&step.stage, &parties(), stay.charges, &StayCall::PreSettle, refused).unwrap();
+    assert_eq!((step.stage.state(), next_call(&step.stage)), ("settlement_refused", None));
+    stay.stage = step.stage;
+    stay.then(begin_undo_discharge);
+    assert_eq!(stay.stage.state(), "in_ward");
+    stay.then(begin_cancel_admission);
+    assert_eq!((stay.stage.state(), stay.held_in_ledger()), ("cancelled", 0));
+    assert_eq!(stay.calls.last(), Some(&StayCall::Void));
+    assert!(stay.ledger.values().all(|a| a.net_posted() == Fen::ZERO), "nothing moved");
+}
+
+#[test]
+fn a_confused_partner_or_caller_changes_nothing() {
+    let p = parties();
+    let admitting = StayStage::Admitting { deposit: Fen(100) };
+    let wrong = apply(&admitting, &p, Fen::ZERO, &StayCall::Discharge, StayOutcome::Unknown);
+    assert!(matches!(wrong, Err(StayError::NotNext { .. })));
+    let over = apply(
+        &StayStage::Admitted { mdtrt_id: "M".into(), deposit: Fen(100) },
+        &p,
+        Fen::ZERO,
+        &StayCall::HoldDeposit { amount: Fen(100) },
+        StayOutcome::Done(StayReply::Held { amount: Fen(101) }),
+    );
+    assert!(matches!(over, Err(StayError::OverHold { .. })));
+    let ward = Ward { mdtrt_id: "M".into(), pieces: vec![Fen(100)], raises_sent: 0, raising: None, short: None };
+    let discharged = StayStage::Discharged { ward: ward.clone(), refusal: None };
+    let bad = StayOutcome::Done(StayReply::Estimated { split: split(1, 1, 1) });
+    assert!(matches!(apply(&discharged, &p, Fen(4), &StayCall::PreSettle, bad), Err(StayError::Figures(_))), "figures are checked");
+    assert!(begin_discharge(&StayStage::Admitting { deposit: Fen(1) }).is_err());
+    let raising = StayStage::InWard(Ward { raising: Some(Fen(5)), ..ward });
+    assert!(begin_discharge(&raising).is_err(), "a raise in flight is answered first");
+    assert_eq!(plan_raise(&raising, &DepositRule::default(), Fen(1_000)), None);
+}
+
+#[test]
+fn a_settled_stay_is_cancelled_refunded_and_settled_again_under_new_names() {
+    let mut stay = Stay::admit(50_000, 100_000, split(10_000, 2_000, 20_000));
+    stay.upload(32_000);
+    stay.then(begin_discharge);
+    assert_eq!((stay.stage.state(), stay.net("hospital:H1")), ("settled", 32_000));
+    stay.then(begin_cancel_settlement);
+    assert_eq!(stay.stage.state(), "settlement_cancelled");
+    assert_eq!(stay.calls[stay.calls.len() - 2..], [StayCall::CancelSettlement, StayCall::Refund { amount: Fen(20_000) }]);
+    assert!(stay.ledger.values().all(|a| a.net_posted() == Fen::ZERO), "every share went back");
+    // Clicked again (insurance answers a new settlement): no hold is left, so the cash share is a bill.
+    stay.partners.split = split(10_000, 2_000, 20_000);
+    stay.then(begin_discharge);
+    let StayStage::SettledUnpaid(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!(paid.unpaid(), Fen(20_000));
+    assert!(is_balanced(stay.ledger.values()));
+    assert!(begin_cancel_settlement(&StayStage::Cancelled).is_err());
+}

@@ -1,0 +1,559 @@
+//! 住院: an inpatient stay with its deposit held on the patient's credit line, the orchestrator of
+//! `wugan_domain::inpatient` (persist, call, apply; every decision is the machine's). Admission
+//! (2401) holds the deposit (bank request `{stay}:hold`); each day's fees (2301, negative lines
+//! for returned drugs) may raise the hold by the configured `DepositRule` (`{stay}:raise:{n}`, bank
+//! protocol 1.3.0); a raise the line cannot cover leaves the stay `deposit_short`; the bedside
+//! click discharges (2402), pre-settles (2303), settles (2304) and captures the patient's share
+//! from the hold (`{stay}:capture`, the bank releases the rest) or releases it (`{stay}:void`).
+//! The insurance msgids are fixed when the stay is written, the bank ids derive from the stay, so
+//! a step resumed after a crash or an unknown outcome is the same request again.
+
+use super::visits::{scaled_field, text_field, yuan_field};
+use super::*;
+use crate::store::{StayFeeLine, StayRow, StoreError};
+use serde::Serialize;
+use utoipa::ToSchema;
+use wugan_domain::inpatient::{self, StayCall, StayOutcome, StayParties, StayReply, StayStage};
+
+/// The largest deposit the hub holds at admission: 100,000 yuan.
+const MAX_DEPOSIT_FEN: i64 = 10_000_000;
+
+/// A stay as the HIS sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Stay)]
+pub struct StayView {
+    pub id: String,
+    pub ipt_no: String,
+    pub hospital_code: String,
+    pub psn_no: String,
+    pub insutype: String,
+    pub med_type: String,
+    /// The insurance center's admission (2401); empty until admitted.
+    pub mdtrt_id: String,
+    /// admitting, admitted, in_ward, raising_deposit, deposit_short, discharging, discharged,
+    /// settlement_refused, pre_settled, insurance_settled, settled, settled_unpaid, cancelled, refused.
+    pub state: &'static str,
+    /// What the bank holds for the stay now.
+    pub held_fen: i64,
+    /// The decline of the last deposit or raise the line could not cover (`deposit_short`).
+    pub deposit_short: Option<String>,
+    /// The fees uploaded so far (returns deducted).
+    pub charges_fen: i64,
+    pub fee_lines: usize,
+    /// Once settled at the bedside.
+    pub settlement: Option<StaySettlementView>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = StaySettlement)]
+pub struct StaySettlementView {
+    pub setl_id: String,
+    pub medfee_fen: i64,
+    pub fund_fen: i64,
+    pub personal_account_fen: i64,
+    pub cash_fen: i64,
+    /// Captured on the hold.
+    pub bank_fen: i64,
+    /// The share nobody paid yet: an explicit bill.
+    pub unpaid_fen: i64,
+    pub decline_code: Option<String>,
+}
+
+impl App {
+    /// 入院办理 with the deposit held on the patient's line instead of paid at a window.
+    pub async fn admit(&self, hospital: &str, req: AdmitRequest, idem_key: &str) -> Result<StayView, AppError> {
+        check_text("ipt_no", &req.ipt_no, 30)?;
+        check_cert_type(&req.mdtrt_cert_type)?;
+        let med_type = req.med_type.clone().unwrap_or_else(|| "21".into());
+        if !matches!(med_type.as_str(), "21" | "24") {
+            return Err(AppError::invalid("bad_med_type", "med_type must be an inpatient type: 21, or 24 (emergency to inpatient)"));
+        }
+        if !(1..=MAX_DEPOSIT_FEN).contains(&req.deposit_fen) {
+            return Err(AppError::invalid("bad_amount", "deposit_fen must be between 1 and 10000000 (100,000 yuan)"));
+        }
+        let row = match self.store.stay_by_hospital_no(hospital, &req.ipt_no).await? {
+            Some(s) if s.idem_key.as_deref() == Some(idem_key) => s,
+            Some(_) => return Err(AppError::conflict("stay_exists", format!("stay {} is already admitted", req.ipt_no))),
+            None => self.new_stay(hospital, &req, &med_type, idem_key).await?,
+        };
+        let row = self.advance_stay(row, false).await?;
+        if let StayStage::Refused(refusal) = stay_stage(&row)? {
+            return Err(AppError::invalid("insurance_refused", refusal.message));
+        }
+        self.stay_view(&row).await
+    }
+
+    async fn new_stay(&self, hospital: &str, req: &AdmitRequest, med_type: &str, idem_key: &str) -> Result<StayRow, AppError> {
+        let inst = self.institution(hospital).await?;
+        let person = self
+            .insurance
+            .person_info(&self.msgid(hospital).await?, &inst, &req.mdtrt_cert_type, req.mdtrt_cert_no.trim())
+            .await
+            .map_err(person_error)?;
+        let insurance = person
+            .insurances
+            .first()
+            .ok_or_else(|| AppError::invalid("not_insured", "an inpatient stay settles with insurance: this person has none in force"))?;
+        let agreement = match self.store.paying_agreement_for(&person.psn_no).await?.map(|(a, _)| a) {
+            Some(a) if a.suspended_reason.is_none() && a.status == AgreementStatus::Active => a,
+            _ => {
+                return Err(AppError::conflict("seamless_not_enabled", "the deposit needs an active agreement: sign the patient up first"))
+            }
+        };
+        let stage = StayStage::Admitting { deposit: Fen(req.deposit_fen) };
+        let row = StayRow {
+            id: new_id("ipt"),
+            hospital_code: hospital.to_string(),
+            ipt_no: req.ipt_no.clone(),
+            psn_no: person.psn_no.clone(),
+            insutype: insurance.insutype.clone(),
+            insuplc_admdvs: insurance.insuplc_admdvs.clone(),
+            mdtrt_cert_type: req.mdtrt_cert_type.clone(),
+            mdtrt_cert_no_enc: self.config.data_key.seal(req.mdtrt_cert_no.trim())?,
+            med_type: med_type.to_string(),
+            agreement_id: agreement.id.clone(),
+            state: stage.state().to_string(),
+            stage_json: stage_text(&stage)?,
+            admit_msgid: self.msgid(hospital).await?,
+            discharge_msgid: self.msgid(hospital).await?,
+            presettle_msgid: self.msgid(hospital).await?,
+            settle_msgid: self.msgid(hospital).await?,
+            cancel_msgid: None,
+            idem_key: Some(idem_key.to_string()),
+            created_at: self.now(),
+            updated_at: self.now(),
+        };
+        match self.store.insert_stay(&row).await {
+            Ok(()) => Ok(row),
+            Err(StoreError::Conflict(m)) => Err(AppError::conflict("stay_exists", m)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn own_stay(&self, hospital: &str, id: &str) -> Result<StayRow, AppError> {
+        match self.store.stay(id).await? {
+            // Another hospital's stay is answered exactly like a missing one.
+            Some(s) if s.hospital_code == hospital => Ok(s),
+            _ => Err(AppError::not_found("stay_not_found", format!("no stay {id} at this hospital"))),
+        }
+    }
+
+    pub async fn stay(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
+        let s = self.own_stay(hospital, id).await?;
+        self.stay_view(&s).await
+    }
+
+    /// A day's fees (2301): lines may be negative for returned drugs, naming `init_feedetl_sn`.
+    /// After they are accepted, the deposit rule may raise the hold.
+    pub async fn upload_stay_fees(&self, hospital: &str, id: &str, req: FeeUploadRequest) -> Result<StayView, AppError> {
+        let s = self.own_stay(hospital, id).await?;
+        let stage = stay_stage(&s)?;
+        let Some(ward) = stage.ward().filter(|_| matches!(stage, StayStage::InWard(_))) else {
+            return Err(AppError::conflict("stay_not_open", format!("fees are taken in the ward, not when a stay is {}", stage.state())));
+        };
+        if req.lines.is_empty() || req.lines.len() > MAX_LINES_PER_UPLOAD {
+            return Err(AppError::invalid("bad_lines", format!("send 1 to {MAX_LINES_PER_UPLOAD} fee lines")));
+        }
+        let existing = self.store.stay_fee_lines(id).await?;
+        let pending: Vec<&StayFeeLine> = existing.iter().filter(|l| !l.uploaded).collect();
+        let batch = match pending.first() {
+            // An earlier upload whose 2301 outcome is unknown: resend it, with its msgid, when
+            // this is that upload again; any other waits for it.
+            Some(first) => {
+                let same = pending.len() == req.lines.len()
+                    && req.lines.iter().all(|l| text_field(l, "feedetl_sn").is_some_and(|sn| pending.iter().any(|p| p.feedetl_sn == sn)));
+                if !same {
+                    return Err(AppError::conflict(
+                        "upload_in_progress",
+                        "an earlier fee upload has not completed; resend exactly those lines first",
+                    ));
+                }
+                let msgid = first.upload_msgid.clone();
+                existing.iter().filter(|l| l.upload_msgid == msgid).cloned().collect::<Vec<_>>()
+            }
+            // The same upload again, whose answer was lost: the lines are on record already.
+            None if same_lines_uploaded(&req.lines, &existing) => return self.stay_view(&s).await,
+            None => {
+                let msgid = self.msgid(hospital).await?;
+                let lines = stay_fee_lines(&req.lines, &ward.mdtrt_id, &s.psn_no, &msgid, &self.china_datetime())?;
+                match self.store.insert_stay_fee_lines(id, &lines).await {
+                    Ok(()) => lines,
+                    Err(StoreError::Conflict(m)) => return Err(AppError::conflict("duplicate_fee_line", m)),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        let msgid = batch[0].upload_msgid.clone();
+        let feedetail: Vec<Value> = batch.iter().map(|l| serde_json::from_str(&l.detail_json).unwrap_or(Value::Null)).collect();
+        let inst = self.institution(hospital).await?;
+        match self.insurance.call("2301", &msgid, &inst, &s.insuplc_admdvs, json!({"feedetail": feedetail})).await {
+            Ok(_) => self.store.mark_stay_fee_lines_uploaded(id, &msgid).await?,
+            Err(e @ InsuranceError::Refused { .. }) => {
+                self.store.delete_stay_fee_batch(id, &msgid).await?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let charges = self.stay_charges(id).await?;
+        let s = match inpatient::plan_raise(&stage, &self.deposit_rule, charges) {
+            Some(raising) => self.move_stay(s, &stage, raising).await?,
+            None => s,
+        };
+        // The fees are accepted whatever the bank says: a raise whose answer is lost stays in
+        // flight (`raising_deposit`), for the recovery worker or the bedside click to finish.
+        let s = match self.advance_stay(s.clone(), false).await {
+            Ok(s) => s,
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(stay = %s.id, code = e.code(), "the deposit raise is in doubt; it will be resumed");
+                self.store.stay(&s.id).await?.unwrap_or(s)
+            }
+            Err(e) => return Err(e),
+        };
+        self.stay_view(&s).await
+    }
+
+    /// 病区结算: the bedside click discharges (2402) and settles (2303, 2304) the stay, and the
+    /// patient's share is captured from the hold.
+    pub async fn discharge(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
+        let mut s = self.own_stay(hospital, id).await?;
+        if matches!(stay_stage(&s)?, StayStage::InWard(ward) if ward.raising.is_some()) {
+            // A raise whose answer was lost is answered first: the click settles on the hold as it stands.
+            s = self.advance_stay(s, true).await?;
+        }
+        let stage = stay_stage(&s)?;
+        let s = match stage {
+            // The same click again (its answer lost), or one cut short: move it on.
+            StayStage::Settled(_) | StayStage::SettledUnpaid(_) => s,
+            _ if inpatient::next_call(&stage).is_some() && !matches!(stage, StayStage::InWard(_)) => s,
+            _ => {
+                let discharging = inpatient::begin_discharge(&stage).map_err(|e| AppError::conflict("stay_not_open", e.to_string()))?;
+                // New requests for the steps ahead: after an undone discharge or a refusal, the
+                // earlier msgids would only replay their first answers.
+                let mut s = s;
+                if matches!(stage, StayStage::InWard(_)) {
+                    s.discharge_msgid = self.msgid(hospital).await?;
+                }
+                (s.presettle_msgid, s.settle_msgid) = (self.msgid(hospital).await?, self.msgid(hospital).await?);
+                self.move_stay(s, &stage, discharging).await?
+            }
+        };
+        let s = self.advance_stay(s, false).await?;
+        if let Some(inpatient::Failure { message, .. }) = match stay_stage(&s)? {
+            StayStage::Discharged { refusal, .. } => refusal,
+            _ => None,
+        } {
+            return Err(AppError::invalid("insurance_refused", message));
+        }
+        self.stay_view(&s).await
+    }
+
+    /// 出院撤销 (2405): a discharged stay not yet settled goes back to the ward.
+    pub async fn undo_discharge(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
+        self.ward_cancels(hospital, id, inpatient::begin_undo_discharge, |stage| matches!(stage, StayStage::InWard(_))).await
+    }
+
+    /// 住院结算撤销 (2305): a settled stay's settlement is reversed and the capture refunded.
+    pub async fn cancel_stay_settlement(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
+        self.ward_cancels(hospital, id, inpatient::begin_cancel_settlement, |stage| matches!(stage, StayStage::SettlementCancelled(_)))
+            .await
+    }
+
+    /// 入院撤销 (2404): a stay in the ward is cancelled at insurance and its hold released.
+    pub async fn cancel_admission(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
+        self.ward_cancels(hospital, id, inpatient::begin_cancel_admission, |stage| matches!(stage, StayStage::Cancelled)).await
+    }
+
+    async fn ward_cancels(
+        &self,
+        hospital: &str,
+        id: &str,
+        begin: fn(&StayStage) -> Result<StayStage, inpatient::StayError>,
+        done: fn(&StayStage) -> bool,
+    ) -> Result<StayView, AppError> {
+        let mut s = self.own_stay(hospital, id).await?;
+        let stage = stay_stage(&s)?;
+        // One cut short (its answer lost) is moved on; otherwise the ward's request begins one.
+        let cut_short = matches!(
+            stage,
+            StayStage::UndoingDischarge(_)
+                | StayStage::CancellingAdmission(_)
+                | StayStage::Releasing(_)
+                | StayStage::CancellingSettlement { .. }
+        );
+        if !cut_short {
+            let next = begin(&stage).map_err(|e| AppError::conflict("stay_not_open", e.to_string()))?;
+            s.cancel_msgid = Some(self.msgid(hospital).await?);
+            s = self.move_stay(s, &stage, next).await?;
+        }
+        let s = self.advance_stay(s, false).await?;
+        match stay_stage(&s)? {
+            stage if done(&stage) => self.stay_view(&s).await,
+            StayStage::Discharged { refusal: Some(refusal), .. } => Err(AppError::invalid("insurance_refused", refusal.message)),
+            _ => Err(AppError::invalid("insurance_refused", "the insurance center refused the cancellation; the stay is as it was")),
+        }
+    }
+
+    /// Saves a stage the ward's request began (no call made yet).
+    async fn move_stay(&self, mut s: StayRow, from: &StayStage, to: StayStage) -> Result<StayRow, AppError> {
+        let from_json = stage_text(from)?;
+        (s.state, s.stage_json, s.updated_at) = (to.state().to_string(), stage_text(&to)?, self.now());
+        if !self.store.save_stay(&s, &from_json, &[]).await? {
+            return Err(AppError::conflict("stay_in_progress", "the stay moved meanwhile; retry"));
+        }
+        Ok(s)
+    }
+
+    /// The fees a stay has on record (accepted by 2301).
+    async fn stay_charges(&self, id: &str) -> Result<Fen, AppError> {
+        Ok(self.store.stay_fee_lines(id).await?.iter().filter(|l| l.uploaded).map(|l| l.amount).sum())
+    }
+
+    /// The orchestrator: persist, call, apply, until the stay waits for the ward or a partner's
+    /// answer is unknown (`Err`, retryable: the recovery worker or a retry resumes it).
+    pub(crate) async fn advance_stay(&self, mut s: StayRow, mut in_doubt: bool) -> Result<StayRow, AppError> {
+        let agreement = self.store.agreement(&s.agreement_id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?;
+        loop {
+            let stage = stay_stage(&s)?;
+            let Some(call) = inpatient::next_call(&stage) else { return Ok(s) };
+            let charges = self.stay_charges(&s.id).await?;
+            let outcome = self.make_stay_call(&s, &stage, &call, &agreement, charges, in_doubt).await?;
+            let parties = StayParties {
+                stay_id: &s.id,
+                hospital_code: &s.hospital_code,
+                psn_no: &s.psn_no,
+                insuplc_admdvs: &s.insuplc_admdvs,
+                insutype: &s.insutype,
+                bank_code: &agreement.bank_code,
+                bank_agreement_id: &agreement.bank_agreement_id,
+            };
+            let step = inpatient::apply(&stage, &parties, charges, &call, outcome)
+                .map_err(|e| AppError::bad_gateway("partner_bad_reply", e.to_string()))?;
+            let from_json = s.stage_json.clone();
+            (s.state, s.stage_json, s.updated_at) = (step.stage.state().to_string(), stage_text(&step.stage)?, self.now());
+            if !self.store.save_stay(&s, &from_json, &step.transfers).await? {
+                // Another run moved it meanwhile: continue from what it wrote.
+                s = self.store.stay(&s.id).await?.ok_or_else(|| AppError::internal("stay vanished"))?;
+                in_doubt = true;
+                continue;
+            }
+            in_doubt = false;
+        }
+    }
+
+    /// Makes the machine's call with the request ids fixed for it. `Err` is an unknown outcome.
+    async fn make_stay_call(
+        &self,
+        s: &StayRow,
+        stage: &StayStage,
+        call: &StayCall,
+        agreement: &AgreementRow,
+        charges: Fen,
+        in_doubt: bool,
+    ) -> Result<StayOutcome, AppError> {
+        let inst = self.institution(&s.hospital_code).await?;
+        let bank = self.bank(&agreement.bank_code)?;
+        let hold = format!("{}:hold", s.id);
+        let mdtrt_id = stage.ward().map(|w| w.mdtrt_id.clone()).unwrap_or_default();
+        let insurance = |e: InsuranceError| match e {
+            InsuranceError::Refused { infcode, message } => Ok(StayOutcome::Refused { code: infcode.to_string(), message }),
+            other => Err(AppError::from(other)),
+        };
+        let banked = |e: BankError| match e {
+            BankError::Refused { code, message } => Ok(StayOutcome::Refused { code: code.to_string(), message }),
+            other => Err(AppError::from(other)),
+        };
+        let authorized = |a: Authorization| match a {
+            Authorization::Approved { amount } => StayOutcome::Done(StayReply::Held { amount }),
+            Authorization::Declined { code } => StayOutcome::Refused { code: code.to_string(), message: "declined".into() },
+        };
+        let done = |r: StayReply| Ok(StayOutcome::Done(r));
+        let settle_input = || {
+            json!({"data": {"psn_no": s.psn_no, "mdtrt_id": mdtrt_id, "medfee_sumamt": charges.to_yuan_string(), "psn_setlway": "01",
+                "mid_setl_flag": "0", "acct_used_flag": if agreement.use_personal_account { "1" } else { "0" }, "insutype": s.insutype}})
+        };
+        let (admdvs, ins) = (&s.insuplc_admdvs, &self.insurance);
+        match call {
+            StayCall::Admit => {
+                let cert_no = self.config.data_key.open(&s.mdtrt_cert_no_enc)?;
+                let input = json!({"mdtrtinfo": {"psn_no": s.psn_no, "insutype": s.insutype, "ipt_no": s.ipt_no, "med_type": s.med_type,
+                    "mdtrt_cert_type": s.mdtrt_cert_type, "mdtrt_cert_no": cert_no, "begntime": s.created_at.replace('T', " ").get(..19)}});
+                match ins.call("2401", &s.admit_msgid, &inst, admdvs, input).await {
+                    Ok(out) => match out.pointer("/data/mdtrt_id").and_then(Value::as_str) {
+                        Some(id) => done(StayReply::Admitted { mdtrt_id: id.to_string() }),
+                        None => Err(AppError::bad_gateway("insurance_bad_reply", "2401 without mdtrt_id")),
+                    },
+                    Err(e) => insurance(e),
+                }
+            }
+            StayCall::HoldDeposit { amount } => bank
+                .authorize(&hold, &agreement.bank_agreement_id, *amount, &s.hospital_code, in_doubt)
+                .await
+                .map_or_else(banked, |a| Ok(authorized(a))),
+            StayCall::RaiseHold { n, amount } => {
+                let id = format!("{}:raise:{n}", s.id);
+                bank.increment(&id, &hold, *amount, in_doubt).await.map_or_else(banked, |a| Ok(authorized(a)))
+            }
+            StayCall::Discharge => {
+                let input =
+                    json!({"dscginfo": {"mdtrt_id": mdtrt_id, "psn_no": s.psn_no, "endtime": self.china_datetime(), "dscg_way": "1"}});
+                ins.call("2402", &s.discharge_msgid, &inst, admdvs, input).await.map_or_else(insurance, |_| done(StayReply::Discharged))
+            }
+            StayCall::PreSettle => match ins.call("2303", &s.presettle_msgid, &inst, admdvs, settle_input()).await {
+                Ok(out) => done(StayReply::Estimated { split: InsuranceClient::read_settlement(&out)?.split }),
+                Err(e) => insurance(e),
+            },
+            StayCall::Settle => match ins.call("2304", &s.settle_msgid, &inst, admdvs, settle_input()).await {
+                Ok(out) => {
+                    let settled = InsuranceClient::read_settlement(&out)?;
+                    done(StayReply::Insured { setl_id: settled.setl_id.unwrap_or_default(), split: settled.split })
+                }
+                Err(e) => insurance(e),
+            },
+            StayCall::Capture { amount } => bank
+                .capture(&format!("{}:capture", s.id), &hold, *amount, in_doubt)
+                .await
+                .map_or_else(banked, |_| done(StayReply::Captured)),
+            StayCall::Void => bank.void(&format!("{}:void", s.id), &hold, in_doubt).await.map_or_else(banked, |_| done(StayReply::Voided)),
+            StayCall::CancelSettlement => {
+                let StayStage::CancellingSettlement { paid, .. } = stage else {
+                    return Err(AppError::internal("2305 outside a cancellation"));
+                };
+                let msgid = s.cancel_msgid.clone().ok_or_else(|| AppError::internal("a cancellation without its msgid"))?;
+                let input = json!({"data": {"mdtrt_id": mdtrt_id, "setl_id": paid.setl_id, "psn_no": s.psn_no}});
+                ins.call("2305", &msgid, &inst, admdvs, input).await.map_or_else(insurance, |_| done(StayReply::SettlementCancelled))
+            }
+            StayCall::Refund { amount } => {
+                // One capture per stay (a stay settled again after a cancellation holds nothing),
+                // so one refund: `{stay}:refund`.
+                let id = format!("{}:refund", s.id);
+                bank.refund(&id, &format!("{}:capture", s.id), *amount, in_doubt).await.map_or_else(banked, |_| done(StayReply::Refunded))
+            }
+            StayCall::UndoDischarge | StayCall::CancelAdmission => {
+                let (infno, reply) = match call {
+                    StayCall::UndoDischarge => ("2405", StayReply::DischargeUndone),
+                    _ => ("2404", StayReply::AdmissionCancelled),
+                };
+                let msgid = s.cancel_msgid.clone().ok_or_else(|| AppError::internal("a cancellation without its msgid"))?;
+                let input = json!({"data": {"mdtrt_id": mdtrt_id, "psn_no": s.psn_no}});
+                ins.call(infno, &msgid, &inst, admdvs, input).await.map_or_else(insurance, |_| done(reply))
+            }
+        }
+    }
+
+    /// Stays cut short by a crash or a silent partner, resumed by the recovery worker.
+    pub(crate) async fn resume_stays(&self, idle_since: &str) -> Result<usize, AppError> {
+        let mut resumed = 0;
+        for s in self.store.unfinished_stays(idle_since, 100).await? {
+            match self.advance_stay(s, true).await {
+                Ok(_) => resumed += 1,
+                Err(e) => tracing::warn!(code = e.code(), "a stay could not be resumed yet"),
+            }
+        }
+        Ok(resumed)
+    }
+
+    async fn stay_view(&self, s: &StayRow) -> Result<StayView, AppError> {
+        let stage = stay_stage(s)?;
+        let lines = self.store.stay_fee_lines(&s.id).await?;
+        let uploaded: Vec<&StayFeeLine> = lines.iter().filter(|l| l.uploaded).collect();
+        let paid = match &stage {
+            StayStage::Settled(p) | StayStage::SettledUnpaid(p) => Some(p),
+            _ => None,
+        };
+        Ok(StayView {
+            id: s.id.clone(),
+            ipt_no: s.ipt_no.clone(),
+            hospital_code: s.hospital_code.clone(),
+            psn_no: s.psn_no.clone(),
+            insutype: s.insutype.clone(),
+            med_type: s.med_type.clone(),
+            mdtrt_id: stage.ward().map(|w| w.mdtrt_id.clone()).unwrap_or_default(),
+            state: stage.state(),
+            held_fen: stage.open_hold().0,
+            deposit_short: stage.ward().and_then(|w| w.short.clone()),
+            charges_fen: uploaded.iter().map(|l| l.amount).sum::<Fen>().0,
+            fee_lines: uploaded.len(),
+            settlement: paid.map(|p| StaySettlementView {
+                setl_id: p.setl_id.clone(),
+                medfee_fen: p.split.medfee.0,
+                fund_fen: p.split.fund.0,
+                personal_account_fen: p.split.personal_account.0,
+                cash_fen: p.split.cash.0,
+                bank_fen: p.captured.0,
+                unpaid_fen: p.unpaid().0,
+                decline_code: p.decline_code.clone(),
+            }),
+            created_at: s.created_at.clone(),
+        })
+    }
+}
+
+/// Every line of the request is on record, accepted, with the same amount.
+fn same_lines_uploaded(lines: &[Map<String, Value>], existing: &[StayFeeLine]) -> bool {
+    lines.iter().all(|line| {
+        let (Some(sn), Ok(amount)) = (text_field(line, "feedetl_sn"), yuan_field(line, "det_item_fee_sumamt", 0)) else { return false };
+        existing.iter().any(|l| l.feedetl_sn == sn && l.amount == amount && l.uploaded)
+    })
+}
+
+fn stage_text(stage: &StayStage) -> Result<String, AppError> {
+    serde_json::to_string(stage).map_err(|e| AppError::internal(format!("a stay's stage cannot be written: {e}")))
+}
+
+fn stay_stage(s: &StayRow) -> Result<StayStage, AppError> {
+    serde_json::from_str(&s.stage_json)
+        .map_err(|e| AppError::internal(format!("stay {} is stored in no stage the machine knows: {e}", s.id)))
+}
+
+/// Checks a day's HIS lines and turns them into 2301 `feedetail` entries. A negative line is a
+/// return (退药): it names the charge it returns (`init_feedetl_sn`).
+fn stay_fee_lines(
+    lines: &[Map<String, Value>],
+    mdtrt_id: &str,
+    psn_no: &str,
+    msgid: &str,
+    now: &str,
+) -> Result<Vec<StayFeeLine>, AppError> {
+    let mut out: Vec<StayFeeLine> = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let field =
+            |name: &str| text_field(line, name).ok_or_else(|| AppError::invalid("missing_field", format!("lines[{i}].{name} is required")));
+        let sn = field("feedetl_sn")?;
+        check_text(&format!("lines[{i}].feedetl_sn"), &sn, 30)?;
+        field("med_list_codg")?;
+        let amount = yuan_field(line, "det_item_fee_sumamt", i)?;
+        let (cnt, pric) = (scaled_field(line, "cnt", 4, i)?, scaled_field(line, "pric", 6, i)?);
+        let returned = amount.is_negative() || cnt < 0;
+        if returned && text_field(line, "init_feedetl_sn").is_none() {
+            return Err(AppError::invalid(
+                "bad_amount",
+                format!("lines[{i}]: a returned line names the charge it returns (init_feedetl_sn)"),
+            ));
+        }
+        if amount.0 == 0 || amount.0.abs() > MAX_LINE_FEN.0 || pric <= 0 || (cnt < 0) != amount.is_negative() {
+            return Err(AppError::invalid(
+                "bad_amount",
+                format!("lines[{i}]: amount and count share a sign; price positive; at most 1,000,000 yuan"),
+            ));
+        }
+        if (wugan_domain::money::price_times_quantity(pric, cnt) - amount).0.abs() > 1 {
+            return Err(AppError::invalid("amount_mismatch", format!("lines[{i}]: det_item_fee_sumamt is not pric × cnt")));
+        }
+        if out.iter().any(|l| l.feedetl_sn == sn) {
+            return Err(AppError::invalid("duplicate_fee_line", format!("fee line {sn} appears twice in this upload")));
+        }
+        let mut detail = line.clone();
+        detail.insert("mdtrt_id".into(), json!(mdtrt_id));
+        detail.insert("psn_no".into(), json!(psn_no));
+        detail.entry("fee_ocur_time").or_insert_with(|| json!(now));
+        out.push(StayFeeLine {
+            feedetl_sn: sn,
+            amount,
+            upload_msgid: msgid.to_string(),
+            uploaded: false,
+            detail_json: Value::Object(detail).to_string(),
+        });
+    }
+    Ok(out)
+}

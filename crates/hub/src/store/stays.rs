@@ -1,0 +1,257 @@
+//! Inpatient stays (住院, `wugan_domain::inpatient`) as they stand between steps, with their fee
+//! lines (2301), for the orchestrator in `app/inpatient.rs` and the recovery worker (migration
+//! 0011). A save is guarded by the stage it was read in (the stored JSON), so a stay never goes
+//! backwards when a request and the worker race, and it posts the stage's transfers in the same
+//! commit.
+
+use super::*;
+
+/// A stay as stored. The certificate number is sealed by the caller (`pii::DataKey`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StayRow {
+    pub id: String,
+    pub hospital_code: String,
+    /// The hospital's 住院号.
+    pub ipt_no: String,
+    pub psn_no: String,
+    pub insutype: String,
+    pub insuplc_admdvs: String,
+    pub mdtrt_cert_type: String,
+    pub mdtrt_cert_no_enc: String,
+    pub med_type: String,
+    /// The agreement whose line holds the deposit.
+    pub agreement_id: String,
+    /// `StayStage::state`.
+    pub state: String,
+    /// `StayStage` as JSON.
+    pub stage_json: String,
+    /// The insurance msgids, fixed before their calls: 2401, 2402, 2303, 2304.
+    pub admit_msgid: String,
+    pub discharge_msgid: String,
+    pub presettle_msgid: String,
+    pub settle_msgid: String,
+    /// 2405 (undo a discharge) or 2404 (cancel the admission), fixed when the ward asks.
+    pub cancel_msgid: Option<String>,
+    pub idem_key: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One fee line of a stay: `amount` negative for a returned drug.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StayFeeLine {
+    pub feedetl_sn: String,
+    pub amount: Fen,
+    pub upload_msgid: String,
+    pub uploaded: bool,
+    pub detail_json: String,
+}
+
+const STAY_COLUMNS: &str = "id, hospital_code, ipt_no, psn_no, insutype, insuplc_admdvs, mdtrt_cert_type, mdtrt_cert_no_enc, \
+     med_type, agreement_id, state, stage_json, admit_msgid, discharge_msgid, presettle_msgid, settle_msgid, cancel_msgid, idem_key, created_at, updated_at";
+
+impl Store {
+    /// Writes a new stay; `Conflict` when the hospital's 住院号 is taken.
+    pub async fn insert_stay(&self, s: &StayRow) -> StoreResult<()> {
+        let s = s.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                let sql = format!(
+                    "INSERT INTO stays ({STAY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+                     ON CONFLICT (hospital_code, ipt_no) DO NOTHING"
+                );
+                let n = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&s.id)
+                    .bind(&s.hospital_code)
+                    .bind(&s.ipt_no)
+                    .bind(&s.psn_no)
+                    .bind(&s.insutype)
+                    .bind(&s.insuplc_admdvs)
+                    .bind(&s.mdtrt_cert_type)
+                    .bind(&s.mdtrt_cert_no_enc)
+                    .bind(&s.med_type)
+                    .bind(&s.agreement_id)
+                    .bind(&s.state)
+                    .bind(&s.stage_json)
+                    .bind(&s.admit_msgid)
+                    .bind(&s.discharge_msgid)
+                    .bind(&s.presettle_msgid)
+                    .bind(&s.settle_msgid)
+                    .bind(s.cancel_msgid.clone())
+                    .bind(s.idem_key.clone())
+                    .bind(&s.created_at)
+                    .bind(&s.updated_at)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                match n {
+                    1 => Ok(()),
+                    _ => Err(StoreError::Conflict(format!("stay {} is already admitted", s.ipt_no))),
+                }
+            })
+        })
+        .await
+    }
+
+    pub async fn stay(&self, id: &str) -> StoreResult<Option<StayRow>> {
+        let sql = format!("SELECT {STAY_COLUMNS} FROM stays WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(stay_from_row))
+    }
+
+    pub async fn stay_by_hospital_no(&self, hospital: &str, ipt_no: &str) -> StoreResult<Option<StayRow>> {
+        let sql = format!("SELECT {STAY_COLUMNS} FROM stays WHERE hospital_code = $1 AND ipt_no = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hospital).bind(ipt_no).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(stay_from_row))
+    }
+
+    /// Stays a step of which may be unfinished (a call named and not answered), idle since `before`.
+    pub async fn unfinished_stays(&self, before: &str, limit: i64) -> StoreResult<Vec<StayRow>> {
+        let sql = format!(
+            "SELECT {STAY_COLUMNS} FROM stays WHERE state IN ('admitting', 'admitted', 'raising_deposit', 'discharging', 'discharged', 'pre_settled', \
+             'insurance_settled', 'undoing_discharge', 'cancelling_admission', 'releasing', 'cancelling_settlement') \
+             AND updated_at < $1 \
+             ORDER BY updated_at LIMIT $2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(stay_from_row).collect())
+    }
+
+    /// Saves a stay's new stage (and the msgids fixed for the calls ahead) if it still holds
+    /// `from_json`, with the transfers it posts; false when another run moved it meanwhile.
+    pub async fn save_stay(&self, s: &StayRow, from_json: &str, transfers: &[Transfer]) -> StoreResult<bool> {
+        let (s, from, transfers, now) = (s.clone(), from_json.to_string(), transfers.to_vec(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                let n = sqlx::query(
+                    "UPDATE stays SET state = $1, stage_json = $2, updated_at = $3, discharge_msgid = $6, presettle_msgid = $7, \
+                     settle_msgid = $8, cancel_msgid = $9 WHERE id = $4 AND stage_json = $5",
+                )
+                .bind(&s.state)
+                .bind(&s.stage_json)
+                .bind(&s.updated_at)
+                .bind(&s.id)
+                .bind(&from)
+                .bind(&s.discharge_msgid)
+                .bind(&s.presettle_msgid)
+                .bind(&s.settle_msgid)
+                .bind(s.cancel_msgid.clone())
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                if n != 1 {
+                    return Ok(false);
+                }
+                for t in &transfers {
+                    post_transfer(c, t, &now).await?;
+                }
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    pub async fn stay_fee_lines(&self, stay_id: &str) -> StoreResult<Vec<StayFeeLine>> {
+        let rows = sqlx::query(
+            "SELECT feedetl_sn, amount_fen, upload_msgid, uploaded, detail_json FROM stay_fee_lines WHERE stay_id = $1 ORDER BY feedetl_sn",
+        )
+        .bind(stay_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StayFeeLine {
+                feedetl_sn: r.get("feedetl_sn"),
+                amount: Fen(r.get("amount_fen")),
+                upload_msgid: r.get("upload_msgid"),
+                uploaded: r.get::<i64, _>("uploaded") != 0,
+                detail_json: r.get("detail_json"),
+            })
+            .collect())
+    }
+
+    /// Writes a batch of lines before 2301 is sent (with its msgid); `Conflict` on a line already there.
+    pub async fn insert_stay_fee_lines(&self, stay_id: &str, lines: &[StayFeeLine]) -> StoreResult<()> {
+        let (stay_id, lines) = (stay_id.to_string(), lines.to_vec());
+        self.write(move |c| {
+            Box::pin(async move {
+                for l in &lines {
+                    let n = sqlx::query(
+                        "INSERT INTO stay_fee_lines (stay_id, feedetl_sn, amount_fen, upload_msgid, uploaded, detail_json) \
+                         VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (stay_id, feedetl_sn) DO NOTHING",
+                    )
+                    .bind(&stay_id)
+                    .bind(&l.feedetl_sn)
+                    .bind(l.amount.0)
+                    .bind(&l.upload_msgid)
+                    .bind(&l.detail_json)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                    if n != 1 {
+                        return Err(StoreError::Conflict(format!("fee line {} is already on this stay", l.feedetl_sn)));
+                    }
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Marks a batch accepted by 2301.
+    pub async fn mark_stay_fee_lines_uploaded(&self, stay_id: &str, msgid: &str) -> StoreResult<()> {
+        let (stay_id, msgid) = (stay_id.to_string(), msgid.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE stay_fee_lines SET uploaded = 1 WHERE stay_id = $1 AND upload_msgid = $2")
+                    .bind(&stay_id)
+                    .bind(&msgid)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// A batch 2301 refused: its lines go, so corrected ones can be sent.
+    pub async fn delete_stay_fee_batch(&self, stay_id: &str, msgid: &str) -> StoreResult<()> {
+        let (stay_id, msgid) = (stay_id.to_string(), msgid.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM stay_fee_lines WHERE stay_id = $1 AND upload_msgid = $2 AND uploaded = 0")
+                    .bind(&stay_id)
+                    .bind(&msgid)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
+fn stay_from_row(r: &AnyRow) -> StayRow {
+    StayRow {
+        id: r.get("id"),
+        hospital_code: r.get("hospital_code"),
+        ipt_no: r.get("ipt_no"),
+        psn_no: r.get("psn_no"),
+        insutype: r.get("insutype"),
+        insuplc_admdvs: r.get("insuplc_admdvs"),
+        mdtrt_cert_type: r.get("mdtrt_cert_type"),
+        mdtrt_cert_no_enc: r.get("mdtrt_cert_no_enc"),
+        med_type: r.get("med_type"),
+        agreement_id: r.get("agreement_id"),
+        state: r.get("state"),
+        stage_json: r.get("stage_json"),
+        admit_msgid: r.get("admit_msgid"),
+        discharge_msgid: r.get("discharge_msgid"),
+        presettle_msgid: r.get("presettle_msgid"),
+        settle_msgid: r.get("settle_msgid"),
+        cancel_msgid: r.get("cancel_msgid"),
+        idem_key: r.get("idem_key"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}

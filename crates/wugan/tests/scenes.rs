@@ -1,0 +1,467 @@
+//! Every scene and every person through the hub (issue 13), end to end over HTTP: an emergency
+//! visit, a special-disease visit with its own benefits, a patient with no insurance who pays the
+//! whole bill from the credit line, and a patient insured in another region (异地). Amounts to the
+//! fen, the ledger balanced, the partners' own books agreeing. On SQLite by default; with
+//! WUGAN_TEST_DATABASE_URL=postgres://… (an admin URL), on a fresh PostgreSQL database.
+
+use serde_json::{json, Value};
+use std::sync::Arc;
+use wugan::faults::{Fault, FaultPlan, Rule};
+use wugan::his::{fee_line, HisClient};
+use wugan::system::{self, System};
+
+mod common;
+
+const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
+/// 黄丽, insured in Guangzhou (440100), treated in Shenzhen (440300).
+const OUT_OF_AREA_TOKEN: &str = "EC44010000000000000006";
+const OUT_OF_AREA_PSN_NO: &str = "44010000000000000006";
+/// Two persons the sample file lacks: one never insured, one whose insurance is suspended.
+const UNINSURED_CERTNO: &str = "440307199503031114";
+const SUSPENDED_CERTNO: &str = "440308198811112225";
+
+struct World {
+    sys: System,
+    operator: HisClient,
+    his: HisClient,
+    _dir: common::TempDir,
+}
+
+/// A fresh system whose insurance center knows the sample persons and the two without insurance.
+async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+/// `world`, with options of its own (a bank clock, faults on the bank's wire).
+async fn world_with(adjust: impl FnOnce(&mut system::SystemOptions)) -> World {
+    let (mut opts, dir) = common::fresh_options("scenes").await;
+    adjust(&mut opts);
+    std::fs::create_dir_all(&dir.0).expect("a data folder");
+    let persons_file = dir.0.join("persons.jsonl");
+    let mut lines: Vec<String> =
+        wugan_insurance::sample_persons().iter().map(|p| serde_json::to_string(p).expect("a person as JSON")).collect();
+    lines.push(
+        json!({"psn_no": "44030000000000000007", "certno": UNINSURED_CERTNO, "psn_name": "孙七", "gend": "1",
+               "brdy": "1995-03-03", "insutype": "", "psn_type": "", "insuplc_admdvs": "440300", "balc": 0})
+        .to_string(),
+    );
+    lines.push(
+        json!({"psn_no": "44030000000000000008", "certno": SUSPENDED_CERTNO, "psn_name": "周八", "gend": "2",
+               "brdy": "1988-11-11", "insutype": "310", "psn_type": "1101", "insuplc_admdvs": "440300", "balc": 0,
+               "psn_insu_stas": "2"})
+        .to_string(),
+    );
+    std::fs::write(&persons_file, lines.join("\n")).expect("the persons file");
+    opts.persons_file = Some(persons_file);
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    World { sys, operator, his, _dir: dir }
+}
+
+/// Consultation 25.00, blood count 20.00, two boxes of amoxicillin 37.00: 82.00.
+fn ordinary_fees(visit_no: &str) -> Vec<Value> {
+    vec![
+        fee_line(&format!("{visit_no}-1"), "001102000010000", "25.00", "1", "25.00"),
+        fee_line(&format!("{visit_no}-2"), "250101001000000", "20.00", "1", "20.00"),
+        fee_line(&format!("{visit_no}-3"), "XJ01CAA040E001010101923", "18.50", "2", "37.00"),
+    ]
+}
+
+fn fen(v: &Value, field: &str) -> i64 {
+    v[field].as_i64().unwrap_or_else(|| panic!("{field} missing in {v}"))
+}
+
+/// A settlement's shares as (medfee, fund, personal account, cash, bank, unpaid).
+fn shares(s: &Value) -> (i64, i64, i64, i64, i64, i64) {
+    (fen(s, "medfee_fen"), fen(s, "fund_fen"), fen(s, "personal_account_fen"), fen(s, "cash_fen"), fen(s, "bank_fen"), fen(s, "unpaid_fen"))
+}
+
+impl World {
+    async fn sign_up(&self, cert_type: &str, cert_no: &str) -> Value {
+        let payment = json!({"method": "credit_line", "bank_code": "BANK01"});
+        let agreement = self.operator.sign_up(cert_type, cert_no, true, payment).await.unwrap();
+        assert!(agreement.ok(), "sign-up: {agreement:?}");
+        agreement.body
+    }
+
+    /// Registers a visit of this 医疗类别, uploads the fees, clicks; the settlement's body.
+    async fn visit(&self, visit_no: &str, cert_type: &str, cert_no: &str, med_type: &str, fees: &[Value]) -> (String, Value) {
+        let registration = json!({"ipt_otp_no": visit_no, "mdtrt_cert_type": cert_type, "mdtrt_cert_no": cert_no,
+                                  "med_type": med_type, "dept_code": "A03", "dept_name": "内科"});
+        let visit = self.his.post("/api/v1/visits", &registration).await.unwrap();
+        assert!(visit.ok(), "registration: {visit:?}");
+        assert_eq!(visit.body["seamless"]["enabled"], json!(true), "{visit:?}");
+        assert_eq!(visit.body["med_type"], json!(med_type));
+        let id = visit.body["id"].as_str().unwrap().to_string();
+        let up = self.his.upload_fees(&id, fees).await.unwrap();
+        assert!(up.ok(), "{up:?}");
+        let s = self.his.settle(&id).await.unwrap();
+        assert!(s.ok(), "{s:?}");
+        assert_eq!(s.body["state"], "settled", "{s:?}");
+        (id, s.body)
+    }
+
+    async fn ledger(&self) -> Value {
+        let r = self.operator.get("/api/v1/ledger").await.unwrap();
+        assert!(r.ok(), "{r:?}");
+        assert_eq!(r.body["balanced"], json!(true), "the ledger balances: {}", r.body);
+        r.body
+    }
+
+    async fn bank_line(&self, agreement_id: &str) -> (i64, i64) {
+        let payment = self.operator.get(&format!("/api/v1/agreements/{agreement_id}")).await.unwrap().body["payment"].clone();
+        (fen(&payment, "used_fen"), fen(&payment, "held_fen"))
+    }
+
+    /// The insurance center's own record of the settlements of this person.
+    async fn insurance_settlements(&self, psn_no: &str) -> Vec<Value> {
+        let all = common::insurance_sandbox(&self.sys, "/sandbox/settlements").await;
+        let list = all.as_array().cloned().or_else(|| all["settlements"].as_array().cloned()).unwrap_or_default();
+        list.into_iter().filter(|s| s["psn_no"] == json!(psn_no)).collect()
+    }
+}
+
+/// A ledger account's posted balance (credits − debits), 0 when it has none.
+fn posted(ledger: &Value, account: &str) -> i64 {
+    let a = &ledger["accounts"][account];
+    let n = |f: &str| a[f].as_i64().unwrap_or(0);
+    n("credits_posted") - n("debits_posted")
+}
+
+#[tokio::test]
+async fn emergency_and_special_disease_visits_settle_at_the_click_each_with_its_own_benefits() {
+    let w = world().await;
+    let agreement = w.sign_up("01", EMPLOYEE_TOKEN).await;
+    let (_, ordinary) = w.visit("MZ1101", "01", EMPLOYEE_TOKEN, "11", &ordinary_fees("MZ1101")).await;
+    let (_, emergency) = w.visit("JZ1301", "01", EMPLOYEE_TOKEN, "13", &ordinary_fees("JZ1301")).await;
+    let (_, chronic) = w.visit("MT1401", "01", EMPLOYEE_TOKEN, "14", &ordinary_fees("MT1401")).await;
+
+    // (medfee, fund, personal account, cash, bank, unpaid), as the insurance center settled them.
+    assert_eq!(shares(&ordinary), (8200, 4100, 4100, 0, 0, 0), "ordinary (11): half from the fund: {ordinary}");
+    assert_eq!(shares(&emergency), (8200, 4100, 4100, 0, 0, 0), "emergency (13), an outpatient benefit: {emergency}");
+    assert_eq!(shares(&chronic), (8200, 7380, 820, 0, 0, 0), "special disease (14), the chronic benefit's 90%: {chronic}");
+
+    let ledger = w.ledger().await;
+    assert_eq!(fen(&ledger, "hospitals_received_fen"), 3 * 8200);
+    let center = w.insurance_settlements("44030000000000000001").await;
+    assert_eq!(center.len(), 3, "three settlements at the insurance center: {center:?}");
+    let used = [&ordinary, &emergency, &chronic].iter().map(|s| fen(s, "bank_fen")).sum::<i64>();
+    assert_eq!(w.bank_line(agreement["id"].as_str().unwrap()).await, (used, 0));
+}
+
+#[tokio::test]
+async fn a_patient_with_no_insurance_signs_up_and_the_credit_line_pays_the_whole_bill() {
+    let w = world().await;
+    let agreement = w.sign_up("02", UNINSURED_CERTNO).await;
+    assert_eq!(agreement["status"], json!("active"), "{agreement}");
+    assert_eq!((agreement["insutype"].as_str(), agreement["use_personal_account"].as_bool()), (Some(""), Some(false)));
+    let (visit, s) = w.visit("ZF0001", "02", UNINSURED_CERTNO, "11", &ordinary_fees("ZF0001")).await;
+    assert_eq!(shares(&s), (8200, 0, 0, 8200, 8200, 0), "all of it from the line: {s}");
+    assert_eq!(fen(&s, "hospital_credited_fen"), 8200);
+    let seen = w.his.get(&format!("/api/v1/visits/{visit}")).await.unwrap().body;
+    assert_eq!((seen["insutype"].as_str(), seen["mdtrt_id"].as_str()), (Some(""), Some("")), "no insurance visit: {seen}");
+
+    let agreement_id = agreement["id"].as_str().unwrap();
+    assert_eq!(w.bank_line(agreement_id).await, (8200, 0));
+    let ledger = w.ledger().await;
+    assert_eq!(fen(&ledger, "hospitals_received_fen"), 8200);
+    assert!(w.insurance_settlements("44030000000000000007").await.is_empty(), "the insurance center saw nothing");
+    let estimate = w.his.pre_settle(&visit).await.unwrap();
+    assert_eq!(estimate.status, 409, "a settled visit has nothing to estimate: {estimate:?}");
+
+    // Cancelled: the bank refunds the whole bill; nothing to reverse at the insurance center.
+    let c = w.his.cancel(&visit).await.unwrap();
+    assert_eq!(c.body["state"], "cancelled", "{c:?}");
+    assert_eq!(w.bank_line(agreement_id).await, (0, 0));
+    assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 0);
+}
+
+#[tokio::test]
+async fn a_patient_whose_insurance_is_suspended_pays_self_seamlessly() {
+    let w = world().await;
+    let agreement = w.sign_up("02", SUSPENDED_CERTNO).await;
+    let fees = vec![fee_line("ZF0002-1", "001102000010000", "25.00", "1", "25.00")];
+    let (_, s) = w.visit("ZF0002", "02", SUSPENDED_CERTNO, "11", &fees).await;
+    assert_eq!(shares(&s), (2500, 0, 0, 2500, 2500, 0), "{s}");
+    assert_eq!(w.bank_line(agreement["id"].as_str().unwrap()).await, (2500, 0));
+    w.ledger().await;
+}
+
+#[tokio::test]
+async fn an_out_of_area_patient_settles_with_the_insured_places_fund() {
+    let w = world().await;
+    let agreement = w.sign_up("01", OUT_OF_AREA_TOKEN).await;
+    // A 1,200-yuan examination beside the consultation: enough for the fund to pay its part.
+    let fees = vec![
+        fee_line("YD0001-1", "001102000010000", "25.00", "1", "25.00"),
+        fee_line("YD0001-2", "013100000010000", "150.00", "8", "1200.00"),
+    ];
+    let (_, s) = w.visit("YD0001", "01", OUT_OF_AREA_TOKEN, "11", &fees).await;
+    assert_eq!(shares(&s), (122500, 1625, 50000, 70875, 70875, 0), "{s}");
+
+    let ledger = w.ledger().await;
+    // The fund that pays is the insured place's (广州 440100), not the treatment place's.
+    assert_eq!(posted(&ledger, "insurance_fund:440100:310"), -fen(&s, "fund_fen"));
+    assert_eq!(posted(&ledger, "insurance_fund:440300:310"), 0);
+    let center = w.insurance_settlements(OUT_OF_AREA_PSN_NO).await;
+    assert_eq!(center.len(), 1, "{center:?}");
+    assert_eq!(w.bank_line(agreement["id"].as_str().unwrap()).await, (fen(&s, "bank_fen"), 0));
+}
+
+// ---- 住院: a stay with its deposit held on the line (issue 13, scope 1-3) ----
+
+const BED: &str = "110900001000000"; // 甲, 60.00 a day
+const AMOXICILLIN: &str = "XJ01CAA040E001010101923"; // 甲, 18.50 a box
+const EXAMINATION: &str = "013100000010000"; // 150.00
+
+impl World {
+    /// Admits the patient with this deposit; the stay's body.
+    async fn admit(&self, ipt_no: &str, cert_type: &str, cert_no: &str, deposit_fen: i64) -> Value {
+        let body = json!({"ipt_no": ipt_no, "mdtrt_cert_type": cert_type, "mdtrt_cert_no": cert_no, "deposit_fen": deposit_fen});
+        let stay = self.his.post("/api/v1/stays", &body).await.unwrap();
+        assert!(stay.ok(), "admission: {stay:?}");
+        stay.body
+    }
+
+    async fn stay_fees(&self, stay: &str, lines: &[Value]) -> Value {
+        let r = self.his.post(&format!("/api/v1/stays/{stay}/fees"), &json!({"lines": lines})).await.unwrap();
+        assert!(r.ok(), "fees: {r:?}");
+        r.body
+    }
+
+    async fn bedside_click(&self, stay: &str) -> Value {
+        let r = self.his.post(&format!("/api/v1/stays/{stay}/discharge"), &json!({})).await.unwrap();
+        assert!(r.ok(), "discharge: {r:?}");
+        r.body
+    }
+}
+
+fn returned(sn: &str, init: &str, code: &str, price: &str, count: &str, total: &str) -> Value {
+    let mut line = fee_line(sn, code, price, count, total);
+    line["init_feedetl_sn"] = json!(init);
+    line
+}
+
+#[tokio::test]
+async fn a_five_day_stay_with_daily_uploads_and_a_drug_return_is_settled_at_the_bedside() {
+    let w = world().await;
+    let agreement = w.sign_up("01", EMPLOYEE_TOKEN).await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    // A 300-yuan deposit, held on the line: nothing paid at a window.
+    let stay = w.admit("ZY0001", "01", EMPLOYEE_TOKEN, 30_000).await;
+    assert_eq!((stay["state"].as_str(), stay["held_fen"].as_i64()), (Some("in_ward"), Some(30_000)), "{stay}");
+    assert_eq!(w.bank_line(agreement_id).await, (0, 30_000), "held, not spent");
+    let id = stay["id"].as_str().unwrap().to_string();
+
+    // Five days: a bed day each, an examination on day 2, four boxes on day 3, one returned on day 4.
+    let days = [
+        vec![fee_line("D1-1", BED, "60.00", "1", "60.00")],
+        vec![fee_line("D2-1", BED, "60.00", "1", "60.00"), fee_line("D2-2", EXAMINATION, "150.00", "1", "150.00")],
+        vec![fee_line("D3-1", BED, "60.00", "1", "60.00"), fee_line("D3-2", AMOXICILLIN, "18.50", "4", "74.00")],
+        vec![fee_line("D4-1", BED, "60.00", "1", "60.00"), returned("D4-2", "D3-2", AMOXICILLIN, "18.50", "-1", "-18.50")],
+        vec![fee_line("D5-1", BED, "60.00", "1", "60.00")],
+    ];
+    let mut last = Value::Null;
+    for lines in &days {
+        last = w.stay_fees(&id, lines).await;
+    }
+    let charges = 6000 * 5 + 15_000 + 7_400 - 1_850;
+    assert_eq!(last["charges_fen"].as_i64(), Some(charges), "{last}");
+    let held = last["held_fen"].as_i64().unwrap();
+    assert!(held >= charges, "the hold was raised ahead of the charges: {last}");
+    assert_eq!(w.bank_line(agreement_id).await, (0, held));
+
+    let settled = w.bedside_click(&id).await;
+    let s = &settled["settlement"];
+    assert_eq!(settled["state"], "settled", "{settled}");
+    assert_eq!(fen(s, "medfee_fen"), charges);
+    assert_eq!(fen(s, "fund_fen") + fen(s, "personal_account_fen") + fen(s, "cash_fen"), charges, "{s}");
+    assert_eq!((fen(s, "bank_fen"), fen(s, "unpaid_fen")), (fen(s, "cash_fen"), 0));
+    assert_eq!(settled["held_fen"].as_i64(), Some(0));
+    // The line carries the patient's cash share and holds nothing; the hospital has the whole stay.
+    assert_eq!(w.bank_line(agreement_id).await, (fen(s, "bank_fen"), 0));
+    let ledger = w.ledger().await;
+    assert_eq!(fen(&ledger, "hospitals_received_fen"), charges);
+    // The same click again answers with the settled stay.
+    assert_eq!(w.bedside_click(&id).await["settlement"], settled["settlement"]);
+}
+
+#[tokio::test]
+async fn a_deposit_too_small_is_raised_and_a_raise_the_line_cannot_cover_leaves_it_short() {
+    let w = world().await;
+    // A resident (no personal account) on the default 5,000-yuan line.
+    let agreement = w.sign_up("02", "440304198507203318").await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    let stay = w.admit("ZY0002", "02", "440304198507203318", 10_000).await;
+    let id = stay["id"].as_str().unwrap().to_string();
+    // 150 yuan against a 100-yuan hold: raised to 225.
+    let raised = w.stay_fees(&id, &[fee_line("R1", EXAMINATION, "150.00", "1", "150.00")]).await;
+    assert_eq!((raised["state"].as_str(), raised["held_fen"].as_i64()), (Some("in_ward"), Some(22_500)), "{raised}");
+    // 6,000 more: the raise to 9,225 yuan is more than the line has.
+    let short = w.stay_fees(&id, &[fee_line("R2", EXAMINATION, "150.00", "40", "6000.00")]).await;
+    assert_eq!(short["state"], "deposit_short", "{short}");
+    assert_eq!((short["deposit_short"].as_str(), short["held_fen"].as_i64()), (Some("insufficient_credit"), Some(22_500)));
+    assert_eq!(w.bank_line(agreement_id).await, (0, 22_500), "never an overdraft");
+
+    let settled = w.bedside_click(&id).await;
+    let s = &settled["settlement"];
+    assert_eq!(settled["state"], "settled_unpaid", "{settled}");
+    assert_eq!(fen(s, "bank_fen"), 22_500.min(fen(s, "cash_fen")), "captured up to the hold");
+    assert_eq!(fen(s, "unpaid_fen"), fen(s, "cash_fen") - fen(s, "bank_fen"), "the rest is an explicit bill");
+    let ledger = w.ledger().await;
+    assert_eq!(fen(&ledger, "hospitals_unpaid_fen"), fen(s, "unpaid_fen"));
+    assert_eq!(w.bank_line(agreement_id).await, (fen(s, "bank_fen"), 0));
+}
+
+#[tokio::test]
+async fn a_deposit_hold_that_expired_before_the_bedside_click_is_billed_and_nothing_is_left_held() {
+    let clock = Arc::new(wugan_bank::ManualClock::new(time::OffsetDateTime::now_utc().unix_timestamp()));
+    let bank_clock = clock.clone();
+    let w = world_with(move |opts| opts.bank_clock = Some(bank_clock)).await;
+    let agreement = w.sign_up("02", "440304198507203318").await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    let id = w.admit("ZY0003", "02", "440304198507203318", 50_000).await["id"].as_str().unwrap().to_string();
+    w.stay_fees(&id, &[fee_line("E1", EXAMINATION, "150.00", "1", "150.00")]).await;
+    // The bank's default hold lasts seven days: eight pass before the click.
+    clock.advance(8 * 86_400);
+    let settled = w.bedside_click(&id).await;
+    let s = &settled["settlement"];
+    assert_eq!((settled["state"].as_str(), s["decline_code"].as_str()), (Some("settled_unpaid"), Some("hold_expired")), "{settled}");
+    assert_eq!((fen(s, "bank_fen"), fen(s, "unpaid_fen")), (0, fen(s, "cash_fen")));
+    assert_eq!(w.bank_line(agreement_id).await, (0, 0), "the bank released it, and charged nothing");
+    let ledger = w.ledger().await;
+    assert_eq!(fen(&ledger, "hospitals_unpaid_fen"), fen(s, "cash_fen"));
+}
+
+#[tokio::test]
+async fn a_crash_between_the_capture_and_its_record_is_finished_by_a_fresh_hub_on_the_same_database() {
+    // The bank captures, and its answer is lost: the hub cannot know, and stops there.
+    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: "POST captures".into(), nth: 1, fault: Fault::LoseReply }]));
+    let bank_plan = plan.clone();
+    let w = world_with(move |opts| {
+        opts.bank_faults = Some(bank_plan);
+        opts.manual_recovery = true;
+    })
+    .await;
+    let agreement = w.sign_up("01", EMPLOYEE_TOKEN).await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    let id = w.admit("ZY0004", "01", EMPLOYEE_TOKEN, 100_000).await["id"].as_str().unwrap().to_string();
+    w.stay_fees(&id, &[fee_line("C1", EXAMINATION, "150.00", "8", "1200.00")]).await;
+    let click = w.his.post(&format!("/api/v1/stays/{id}/discharge"), &json!({})).await.unwrap();
+    assert_eq!(click.status, 503, "{click:?}");
+    let cut = w.his.get(&format!("/api/v1/stays/{id}")).await.unwrap().body;
+    assert_eq!(cut["state"], "insurance_settled", "{cut}");
+    assert_eq!(plan.counts().1, 1, "the fault was injected");
+
+    // A fresh hub on the same database (the first one gone) asks the bank, which has the
+    // capture on record, and finishes the stay: the patient pays once.
+    let config = &w.sys.app.config;
+    let store = wugan_hub::store::Store::connect(&w.sys.database_url).await.expect("the same database");
+    let fresh = wugan_hub::app::App::new(
+        store,
+        wugan_hub::app::HubConfig {
+            admdvs: config.admdvs.clone(),
+            insurance_url: config.insurance_url.clone(),
+            insurance_credentials: config.insurance_credentials.clone(),
+            banks: config.banks.clone(),
+            default_credit_limit: config.default_credit_limit,
+            partner_timeout: config.partner_timeout,
+            data_key: config.data_key.clone(),
+        },
+    );
+    w.sys.stop();
+    fresh.resume_unfinished(std::time::Duration::ZERO).await.expect("a recovery pass");
+    let stay = fresh.stay(cut["hospital_code"].as_str().unwrap(), &id).await.expect("the stay");
+    assert_eq!(stay.state, "settled", "{stay:?}");
+    let paid = stay.settlement.expect("settled");
+    assert_eq!((paid.bank_fen, paid.unpaid_fen, stay.held_fen), (paid.cash_fen, 0, 0));
+    let line = fresh.agreement(agreement_id).await.expect("the agreement").payment;
+    assert_eq!((line.used_fen, line.held_fen), (Some(paid.bank_fen), Some(0)), "captured once, nothing left held");
+}
+
+#[tokio::test]
+async fn a_discharge_is_undone_for_corrected_fees_and_a_cancelled_admission_releases_its_hold() {
+    // The first 2303 goes unanswered: the stay waits, discharged.
+    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: "2303".into(), nth: 1, fault: Fault::Refuse }]));
+    let insurance_plan = plan.clone();
+    let w = world_with(move |opts| {
+        opts.insurance_faults = Some(insurance_plan);
+        opts.manual_recovery = true;
+    })
+    .await;
+    let agreement = w.sign_up("01", EMPLOYEE_TOKEN).await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    let id = w.admit("ZY0005", "01", EMPLOYEE_TOKEN, 20_000).await["id"].as_str().unwrap().to_string();
+    let early = w.his.post(&format!("/api/v1/stays/{id}/discharge/cancel"), &json!({})).await.unwrap();
+    assert_eq!((early.status, early.code()), (409, Some("stay_not_open")), "not discharged yet: {early:?}");
+    w.stay_fees(&id, &[fee_line("U1", BED, "60.00", "1", "60.00")]).await;
+    let click = w.his.post(&format!("/api/v1/stays/{id}/discharge"), &json!({})).await.unwrap();
+    assert_eq!(click.status, 503, "{click:?}");
+    // The ward undoes the discharge (2405): back in the ward with its hold, for one more day.
+    let undone = w.his.post(&format!("/api/v1/stays/{id}/discharge/cancel"), &json!({})).await.unwrap();
+    assert!(undone.ok(), "{undone:?}");
+    assert_eq!((undone.body["state"].as_str(), undone.body["held_fen"].as_i64()), (Some("in_ward"), Some(20_000)));
+    w.stay_fees(&id, &[fee_line("U2", BED, "60.00", "1", "60.00")]).await;
+    // Discharged again with new requests (the old ones would only replay their answers).
+    let settled = w.bedside_click(&id).await;
+    assert_eq!((settled["state"].as_str(), settled["settlement"]["medfee_fen"].as_i64()), (Some("settled"), Some(12_000)), "{settled}");
+    assert_eq!(plan.counts().1, 1, "the fault was injected");
+    // A second stay is cancelled before discharge (2404): its hold goes, nothing is charged.
+    let second = w.admit("ZY0006", "01", EMPLOYEE_TOKEN, 30_000).await["id"].as_str().unwrap().to_string();
+    let used = w.bank_line(agreement_id).await.0;
+    assert_eq!(w.bank_line(agreement_id).await, (used, 30_000));
+    let cancelled = w.his.post(&format!("/api/v1/stays/{second}/cancel"), &json!({})).await.unwrap();
+    assert!(cancelled.ok(), "{cancelled:?}");
+    assert_eq!((cancelled.body["state"].as_str(), cancelled.body["held_fen"].as_i64()), (Some("cancelled"), Some(0)));
+    assert_eq!(w.bank_line(agreement_id).await, (used, 0), "released, nothing charged");
+    w.ledger().await;
+}
+
+#[tokio::test]
+async fn a_raise_whose_answer_is_lost_leaves_the_fees_accepted_and_the_click_finishes_it() {
+    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: "POST increments".into(), nth: 1, fault: Fault::LoseReply }]));
+    let bank_plan = plan.clone();
+    let w = world_with(move |opts| {
+        opts.bank_faults = Some(bank_plan);
+        opts.manual_recovery = true;
+    })
+    .await;
+    let agreement = w.sign_up("01", EMPLOYEE_TOKEN).await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    let id = w.admit("ZY0007", "01", EMPLOYEE_TOKEN, 10_000).await["id"].as_str().unwrap().to_string();
+    let lines = [fee_line("L1", EXAMINATION, "150.00", "1", "150.00")];
+    let fees = w.stay_fees(&id, &lines).await;
+    assert_eq!((fees["state"].as_str(), fees["charges_fen"].as_i64()), (Some("raising_deposit"), Some(15_000)), "{fees}");
+    // The same upload again (its answer lost) changes nothing.
+    assert_eq!(w.stay_fees(&id, &lines).await["charges_fen"].as_i64(), Some(15_000));
+    // The bank did raise the hold; the click asks it, then settles on the raised hold.
+    assert_eq!(w.bank_line(agreement_id).await, (0, 22_500), "raised to 150% of the charges");
+    let settled = w.bedside_click(&id).await;
+    assert_eq!(settled["state"], "settled", "{settled}");
+    assert_eq!(w.bank_line(agreement_id).await, (fen(&settled["settlement"], "bank_fen"), 0));
+    assert_eq!(plan.counts().1, 1, "the fault was injected");
+    w.ledger().await;
+}
+
+#[tokio::test]
+async fn a_stays_settlement_is_cancelled_and_the_capture_refunded_to_the_line() {
+    let w = world().await;
+    let agreement = w.sign_up("02", "440304198507203318").await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    let id = w.admit("ZY0008", "02", "440304198507203318", 50_000).await["id"].as_str().unwrap().to_string();
+    w.stay_fees(&id, &[fee_line("X1", EXAMINATION, "150.00", "2", "300.00")]).await;
+    let settled = w.bedside_click(&id).await;
+    let bank_fen = fen(&settled["settlement"], "bank_fen");
+    assert!(bank_fen > 0, "{settled}");
+    assert_eq!(w.bank_line(agreement_id).await, (bank_fen, 0));
+    let cancelled = w.his.post(&format!("/api/v1/stays/{id}/settlement/cancel"), &json!({})).await.unwrap();
+    assert!(cancelled.ok(), "{cancelled:?}");
+    assert_eq!((cancelled.body["state"].as_str(), cancelled.body["held_fen"].as_i64()), (Some("settlement_cancelled"), Some(0)));
+    assert_eq!(w.bank_line(agreement_id).await, (0, 0), "the capture went back to the line");
+    let ledger = w.ledger().await;
+    assert_eq!((fen(&ledger, "hospitals_received_fen"), fen(&ledger, "hospitals_unpaid_fen")), (0, 0));
+    // Back to the ward (2405), as before the discharge.
+    let undone = w.his.post(&format!("/api/v1/stays/{id}/discharge/cancel"), &json!({})).await.unwrap();
+    assert_eq!(undone.body["state"], "in_ward", "{undone:?}");
+}
