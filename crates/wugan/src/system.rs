@@ -543,7 +543,9 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         })?;
     }
     let invoicing = wugan_hub::app::invoices::Invoicing::in_data_dir(&opts.data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut app = App::new(store, config).with_invoicing(invoicing);
+    // Text messages to patients (sign-in codes) land in DATA_DIR/sms-outbox.log.
+    let sms = Arc::new(wugan_hub::app::sms::FileSms::in_data_dir(&opts.data_dir));
+    let mut app = App::new(store, config).with_invoicing(invoicing).with_sms(sms);
     if opts.partners_in_process {
         let faultless = opts.insurance_faults.is_none() && opts.bank_faults.is_none();
         let (Some(insurance), Some(bank), true) = (insurance_router, bank_router, faultless) else {

@@ -9,7 +9,7 @@ use wugan::his::{HisClient, Reply};
 use wugan::keys::{self, KeyCommand};
 use wugan::system::{self, System};
 use wugan_hub::api::limits::Rate;
-use wugan_hub::api::Access::{self, Bank, Hospital, Operator, Public, Scraper};
+use wugan_hub::api::Access::{self, Bank, Hospital, Operator, Patient, Public, Scraper};
 use wugan_hub::model::Role;
 
 mod common;
@@ -57,6 +57,12 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/operator/invoices/{id}/html", Operator),
     ("POST", "/verify", Public),
     ("GET", "/invoices/verify", Public),
+    ("POST", "/api/v1/patient/sign-in-codes", Public),
+    ("POST", "/api/v1/patient/sessions", Public),
+    ("POST", "/api/v1/patient/sessions/current/revoke", Patient),
+    ("GET", "/api/v1/patient/me", Patient),
+    ("POST", "/api/v1/patient/me/identity", Patient),
+    ("GET", "/api/v1/patient/agreements/{id}", Patient),
 ];
 
 #[test]
@@ -102,6 +108,8 @@ fn expected(access: Access, who: Who, names_a_visit: bool) -> Outcome {
     match (access, who) {
         (Public, _) => Served,
         (Bank, _) => Refused(401, "bad_signature"),
+        // No API key opens a patient's routes: only a patient's session (tests/patients.rs).
+        (Patient, _) => Refused(401, "unauthorized"),
         (_, Who::Nobody | Who::UnknownKey) => Refused(401, "unauthorized"),
         (_, Who::RevokedKey | Who::ExpiredKey) => Refused(401, "key_revoked"),
         (Operator | Scraper, Who::Operator) => Served,

@@ -24,6 +24,9 @@ pub enum Access {
     Scraper,
     /// A bank, by the HMAC signature of its callback (checked by the handler, which needs the body).
     Bank,
+    /// A signed-in patient, by session cookie (with CSRF on changes) or bearer token
+    /// (`patient_auth`); the route sees only that patient's own data.
+    Patient,
 }
 
 impl Access {
@@ -32,7 +35,7 @@ impl Access {
         match self {
             Access::Operator | Access::Scraper => Some(Role::Operator),
             Access::Hospital => Some(Role::Hospital),
-            Access::Public | Access::Bank => None,
+            Access::Public | Access::Bank | Access::Patient => None,
         }
     }
 }

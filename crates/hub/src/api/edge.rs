@@ -90,6 +90,17 @@ impl Edge {
         };
         let (mut parts, body) = request.into_parts();
         let mut key_id = None;
+        if rule.access == Access::Patient {
+            let patient = match super::patient_auth::authenticate(&self.app, &parts).await {
+                Ok(patient) => patient,
+                Err(e) => return (e.into_response(), None),
+            };
+            key_id = Some(patient.scope());
+            if let Some(Err(wait)) = self.per_key.as_ref().map(|limiter| limiter.check(&patient.scope(), now())) {
+                return (too_many_requests("this patient", wait), key_id);
+            }
+            parts.extensions.insert(patient);
+        }
         let local_scraper = rule.access == Access::Scraper && self.metrics_from_loopback && from_loopback(&parts);
         if let Some(role) = rule.access.role().filter(|_| !local_scraper) {
             let key = match authenticate(&self.app, &parts.headers, role).await {

@@ -9,6 +9,8 @@ mod docs;
 mod edge;
 mod invoices;
 pub mod limits;
+pub mod patient_auth;
+mod patients;
 mod ready;
 
 pub use auth::{hash_api_key, Access};
@@ -69,7 +71,7 @@ impl Route {
 
 /// Every route of the hub's API, with its access rule and body limit.
 pub fn routes() -> Vec<Route> {
-    use Access::{Bank, Hospital, Operator, Public, Scraper};
+    use Access::{Bank, Hospital, Operator, Patient, Public, Scraper};
     use Method as M;
     let (no_body, command) = (NO_BODY_BYTES, COMMAND_BODY_BYTES);
     vec![
@@ -111,6 +113,12 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/operator/invoices/{id}/html", Operator, no_body, invoices::operator_html),
         Route::new(M::POST, "/verify", Public, command, invoices::verify),
         Route::new(M::GET, "/invoices/verify", Public, no_body, invoices::verify_page),
+        Route::new(M::POST, "/api/v1/patient/sign-in-codes", Public, command, patients::send_code),
+        Route::new(M::POST, "/api/v1/patient/sessions", Public, command, patients::sign_in),
+        Route::new(M::POST, "/api/v1/patient/sessions/current/revoke", Patient, no_body, patients::sign_out),
+        Route::new(M::GET, "/api/v1/patient/me", Patient, no_body, patients::me),
+        Route::new(M::POST, "/api/v1/patient/me/identity", Patient, command, patients::bind_identity),
+        Route::new(M::GET, "/api/v1/patient/agreements/{id}", Patient, no_body, patients::agreement),
     ]
 }
 

@@ -10,9 +10,11 @@ mod hospital_statements;
 mod invoice_keys;
 pub mod invoices;
 mod operator_views;
+pub mod patients;
 mod reconciliation;
 mod recovery;
 mod settlement;
+pub mod sms;
 mod views;
 mod visits;
 
@@ -76,6 +78,8 @@ pub struct App {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Invoice keys and the PDF font (see `invoices`).
     pub invoicing: invoices::Invoicing,
+    /// Where text messages to patients go (see `sms`).
+    pub sms: std::sync::Arc<dyn sms::SmsSink>,
 }
 
 fn new_id(prefix: &str) -> String {
@@ -130,7 +134,14 @@ impl App {
             .map(|b| (b.bank_code.clone(), BankClient::new(b.clone(), config.partner_timeout).metered(metrics.clone())))
             .collect();
         let invoicing = invoices::Invoicing::new(invoices::InvoiceKeys::derived(&config.data_key), None);
-        App { store, msgids: Default::default(), orphans: Default::default(), insurance, banks, config, metrics, invoicing }
+        let sms = std::sync::Arc::new(sms::NoSms);
+        App { store, msgids: Default::default(), orphans: Default::default(), insurance, banks, config, metrics, invoicing, sms }
+    }
+
+    /// The same hub, sending text messages to patients through `sms`.
+    pub fn with_sms(mut self, sms: std::sync::Arc<dyn sms::SmsSink>) -> App {
+        self.sms = sms;
+        self
     }
 
     /// The same hub, calling its partners' routers in this process instead of over HTTP (`wugan

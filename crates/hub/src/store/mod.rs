@@ -12,6 +12,8 @@ mod invoices;
 pub use invoices::{InvoiceDue, InvoiceNumbering, InvoiceRow};
 mod journal;
 mod operator_reads;
+mod patients;
+pub use patients::{CodeCheck, PatientCodeRow, PatientRow, PatientSessionRow};
 mod reconciliation;
 pub use operator_reads::{JournalEntry, MAX_JOURNAL_PAGE};
 pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};
@@ -45,6 +47,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "ledger_balances_folded", include_str!("../../migrations/0008_ledger_balances_folded.sql")),
     (9, "invoices", include_str!("../../migrations/0009_invoices.sql")),
     (10, "reconciliation", include_str!("../../migrations/0010_reconciliation.sql")),
+    (12, "patients", include_str!("../../migrations/0012_patients.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

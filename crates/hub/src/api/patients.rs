@@ -1,0 +1,72 @@
+//! The patient's routes (`/api/v1/patient/...`): sign-in codes and sessions (public), and what a
+//! signed-in patient may see and change of their own (`Access::Patient`).
+
+use super::patient_auth::{came_over_tls, cleared_session_cookie, session_cookie, PatientCaller};
+use super::{json_response, parse_json, respond, to_body};
+use crate::app::App;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// The client's address, when the server recorded it (the rate limit per address).
+pub struct ClientAddress(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<ClientAddress, Infallible> {
+        Ok(ClientAddress(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
+pub(super) async fn send_code(State(app): State<Arc<App>>, ClientAddress(address): ClientAddress, body: Bytes) -> Response {
+    let result = async { app.send_sign_in_code(parse_json(&body)?, address).await }.await;
+    match result.and_then(to_body) {
+        Ok(v) => json_response(StatusCode::ACCEPTED, &v),
+        Err(e) => e.into_response(),
+    }
+}
+
+pub(super) async fn sign_in(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let session = match async { app.sign_in_with_code(parse_json(&body)?).await }.await {
+        Ok(session) => session,
+        Err(e) => return e.into_response(),
+    };
+    let cookie = session_cookie(&session.token, came_over_tls(&headers));
+    match to_body(session) {
+        Ok(v) => {
+            let mut response = json_response(StatusCode::CREATED, &v);
+            response.headers_mut().append("set-cookie", cookie);
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+pub(super) async fn sign_out(State(app): State<Arc<App>>, patient: PatientCaller) -> Response {
+    match app.sign_out(&patient.token).await {
+        Ok(()) => {
+            let mut response = json_response(StatusCode::OK, &serde_json::json!({"signed_out": true}));
+            response.headers_mut().append("set-cookie", cleared_session_cookie());
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+pub(super) async fn me(State(app): State<Arc<App>>, patient: PatientCaller) -> Response {
+    respond(app.patient_me(&patient.patient_id).await)
+}
+
+pub(super) async fn bind_identity(State(app): State<Arc<App>>, patient: PatientCaller, body: Bytes) -> Response {
+    respond(async { app.bind_identity(&patient.patient_id, parse_json(&body)?).await }.await)
+}
+
+pub(super) async fn agreement(State(app): State<Arc<App>>, patient: PatientCaller, Path(id): Path<String>) -> Response {
+    respond(app.patient_agreement(&patient.patient_id, &id).await)
+}

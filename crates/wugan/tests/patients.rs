@@ -1,0 +1,254 @@
+//! The patient's own door, end to end over HTTP: a code by text message (read from the data
+//! folder's SMS outbox, as a developer would), its limits, a session as cookie (with CSRF) or
+//! bearer token, the real-name binding once, and the authorization matrix of every patient route
+//! × own / stranger / nobody / hospital key / operator key / cookie without its CSRF token.
+
+use serde_json::{json, Value};
+use wugan::his::HisClient;
+use wugan::system::{self, System};
+
+mod common;
+
+const ZHANG_SAN: (&str, &str) = ("440301199001011234", "张三");
+const ZHAO_LIU: (&str, &str) = ("440305199208084567", "赵六");
+
+struct Door {
+    sys: System,
+    http: reqwest::Client,
+    _dir: common::TempDir,
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    body: Value,
+    set_cookie: Option<String>,
+}
+
+impl Answer {
+    fn code(&self) -> Option<&str> {
+        self.body["error"]["code"].as_str()
+    }
+}
+
+/// How a call presents itself.
+#[derive(Clone, Copy, Debug)]
+enum As<'a> {
+    Nobody,
+    Bearer(&'a str),
+    /// The session cookie, with or without its CSRF token.
+    Cookie(&'a Session, bool),
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    token: String,
+    csrf: String,
+}
+
+impl Door {
+    async fn open() -> Door {
+        let (opts, dir) = common::fresh_options("patients").await;
+        let sys = system::start(&opts).await.expect("system starts");
+        Door { sys, http: reqwest::Client::new(), _dir: dir }
+    }
+
+    async fn call(&self, method: &str, path: &str, who: As<'_>, body: Option<Value>) -> Answer {
+        let url = format!("{}{path}", self.sys.hub_url);
+        let mut request = self.http.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url);
+        match who {
+            As::Nobody => {}
+            As::Bearer(key) => request = request.bearer_auth(key),
+            As::Cookie(session, with_csrf) => {
+                request = request.header("cookie", format!("wg_session={}", session.token));
+                if with_csrf {
+                    request = request.header("x-csrf-token", &session.csrf);
+                }
+            }
+        }
+        if method == "POST" {
+            let body = body.unwrap_or_else(|| json!({}));
+            request = request.header("idempotency-key", uuid::Uuid::new_v4().to_string()).json(&body);
+        }
+        let response = request.send().await.expect("the hub answers");
+        let status = response.status().as_u16();
+        let set_cookie = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let text = response.text().await.unwrap_or_default();
+        Answer { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)), set_cookie }
+    }
+
+    /// The last code texted to `mobile`, from DATA_DIR/sms-outbox.log.
+    fn texted_code(&self, mobile: &str) -> String {
+        let outbox = std::fs::read_to_string(self.sys_data_dir().join("sms-outbox.log")).expect("the SMS outbox exists");
+        let line = outbox
+            .lines()
+            .rev()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|m| m["to"] == mobile)
+            .expect("a text to the number");
+        let text = line["text"].as_str().unwrap();
+        text.chars().filter(char::is_ascii_digit).collect::<String>().chars().take(6).collect()
+    }
+
+    fn sys_data_dir(&self) -> std::path::PathBuf {
+        self._dir.0.clone()
+    }
+
+    async fn sign_in(&self, mobile: &str) -> Session {
+        let sent = self.call("POST", "/api/v1/patient/sign-in-codes", As::Nobody, Some(json!({"mobile": mobile}))).await;
+        assert_eq!(sent.status, 202, "{sent:?}");
+        let code = self.texted_code(mobile);
+        let session = self.call("POST", "/api/v1/patient/sessions", As::Nobody, Some(json!({"mobile": mobile, "code": code}))).await;
+        assert_eq!(session.status, 201, "{session:?}");
+        Session { token: session.body["token"].as_str().unwrap().into(), csrf: session.body["csrf_token"].as_str().unwrap().into() }
+    }
+
+    async fn bind(&self, session: &Session, (certno, name): (&str, &str)) -> Answer {
+        let body = json!({"certno": certno, "name": name, "face_check_ref": "FACE-0001"});
+        self.call("POST", "/api/v1/patient/me/identity", As::Bearer(&session.token), Some(body)).await
+    }
+}
+
+#[tokio::test]
+async fn a_patient_signs_in_with_the_texted_code_and_binds_their_real_name_once() {
+    let door = Door::open().await;
+    let mobile = "13800138000";
+    let sent = door.call("POST", "/api/v1/patient/sign-in-codes", As::Nobody, Some(json!({"mobile": mobile}))).await;
+    assert_eq!((sent.status, sent.body["expires_in_s"].as_u64()), (202, Some(300)), "{sent:?}");
+    let code = door.texted_code(mobile);
+    assert_eq!(code.len(), 6);
+
+    // Another code within the minute is refused; a malformed number is said so.
+    let again = door.call("POST", "/api/v1/patient/sign-in-codes", As::Nobody, Some(json!({"mobile": mobile}))).await;
+    assert_eq!((again.status, again.code()), (429, Some("code_rate_limited")), "{again:?}");
+    let bad = door.call("POST", "/api/v1/patient/sign-in-codes", As::Nobody, Some(json!({"mobile": "12345"}))).await;
+    assert_eq!((bad.status, bad.code()), (422, Some("invalid_mobile")));
+
+    // A wrong guess counts; the right code opens a session, as cookie and as token.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let guess = door.call("POST", "/api/v1/patient/sessions", As::Nobody, Some(json!({"mobile": mobile, "code": wrong}))).await;
+    assert_eq!((guess.status, guess.code()), (422, Some("wrong_code")), "{guess:?}");
+    let signed = door.call("POST", "/api/v1/patient/sessions", As::Nobody, Some(json!({"mobile": mobile, "code": code}))).await;
+    assert_eq!(signed.status, 201, "{signed:?}");
+    let cookie = signed.set_cookie.clone().expect("a session cookie");
+    assert!(cookie.starts_with("wg_session=pat_") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "not over TLS here: {cookie}");
+    // The code is used up.
+    let replay = door.call("POST", "/api/v1/patient/sessions", As::Nobody, Some(json!({"mobile": mobile, "code": code}))).await;
+    assert_eq!((replay.status, replay.code()), (422, Some("no_live_code")));
+
+    let session =
+        Session { token: signed.body["token"].as_str().unwrap().into(), csrf: signed.body["csrf_token"].as_str().unwrap().into() };
+    let me = door.call("GET", "/api/v1/patient/me", As::Cookie(&session, false), None).await;
+    assert_eq!((me.status, me.body["mobile"].as_str(), &me.body["identity"]), (200, Some("13*******00"), &Value::Null), "{me:?}");
+
+    // The real name: a wrong name is refused, the right one binds once, another person never.
+    let mismatch = door.bind(&session, (ZHANG_SAN.0, "李四")).await;
+    assert_eq!((mismatch.status, mismatch.code()), (422, Some("identity_mismatch")), "{mismatch:?}");
+    let bound = door.bind(&session, ZHANG_SAN).await;
+    assert_eq!((bound.status, bound.body["identity"]["name"].as_str()), (200, Some("张*")), "{bound:?}");
+    assert_eq!(door.bind(&session, ZHANG_SAN).await.status, 200, "the same binding again answers the same");
+    let other = door.bind(&session, ZHAO_LIU).await;
+    assert_eq!((other.status, other.code()), (409, Some("identity_already_bound")));
+    let stranger = door.sign_in("13900139000").await;
+    let taken = door.bind(&stranger, ZHANG_SAN).await;
+    assert_eq!((taken.status, taken.code()), (409, Some("identity_taken")), "{taken:?}");
+
+    // Signing out ends the session for cookie and token alike.
+    let out = door.call("POST", "/api/v1/patient/sessions/current/revoke", As::Cookie(&session, true), None).await;
+    assert_eq!(out.status, 200, "{out:?}");
+    assert!(out.set_cookie.unwrap_or_default().contains("Max-Age=0"));
+    assert_eq!(door.call("GET", "/api/v1/patient/me", As::Bearer(&session.token), None).await.status, 401);
+}
+
+#[tokio::test]
+async fn five_wrong_guesses_use_a_code_up() {
+    let door = Door::open().await;
+    let mobile = "13700137000";
+    door.call("POST", "/api/v1/patient/sign-in-codes", As::Nobody, Some(json!({"mobile": mobile}))).await;
+    let code = door.texted_code(mobile);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let guess = door.call("POST", "/api/v1/patient/sessions", As::Nobody, Some(json!({"mobile": mobile, "code": wrong}))).await;
+        codes.push(guess.code().map(str::to_string));
+    }
+    assert!(codes.iter().all(|c| c.as_deref() == Some("wrong_code")), "{codes:?}");
+    let right_too_late = door.call("POST", "/api/v1/patient/sessions", As::Nobody, Some(json!({"mobile": mobile, "code": code}))).await;
+    assert_eq!(right_too_late.code(), Some("no_live_code"), "the sixth guess meets no code, right or not");
+}
+
+/// Who calls, for the matrix.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Who {
+    Nobody,
+    /// The patient the data belongs to (bearer token).
+    Own,
+    /// The same patient by cookie, without the CSRF token.
+    OwnCookieWithoutCsrf,
+    /// Another signed-in patient, bound to another person.
+    Stranger,
+    HospitalKey,
+    OperatorKey,
+}
+
+#[tokio::test]
+async fn every_patient_route_serves_only_its_own_patient() {
+    let door = Door::open().await;
+    let operator = HisClient::new(&door.sys.hub_url, &door.sys.credentials.operator_api_key);
+    let agreement = operator.sign_up("02", ZHANG_SAN.0, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
+    assert!(agreement.ok(), "{agreement:?}");
+    let agreement_id = agreement.body["id"].as_str().unwrap().to_string();
+    let own = door.sign_in("13800138001").await;
+    assert_eq!(door.bind(&own, ZHANG_SAN).await.status, 200);
+    let stranger = door.sign_in("13800138002").await;
+    assert_eq!(door.bind(&stranger, ZHAO_LIU).await.status, 200);
+    let (hospital_key, operator_key) = (door.sys.credentials.hospitals[0].api_key.clone(), door.sys.credentials.operator_api_key.clone());
+
+    let agreement_path = format!("/api/v1/patient/agreements/{agreement_id}");
+    // (method, path, body, what each caller gets: status and code)
+    let identity = json!({"certno": ZHANG_SAN.0, "name": ZHANG_SAN.1, "face_check_ref": "FACE-2"});
+    let routes: Vec<(&str, &str, Option<Value>)> = vec![
+        ("GET", "/api/v1/patient/me", None),
+        ("POST", "/api/v1/patient/me/identity", Some(identity)),
+        ("GET", agreement_path.as_str(), None),
+    ];
+    let expected = |method: &str, path: &str, who: Who| -> (u16, Option<&'static str>) {
+        match who {
+            Who::Nobody | Who::HospitalKey | Who::OperatorKey => (401, Some("unauthorized")),
+            Who::OwnCookieWithoutCsrf if method == "POST" => (403, Some("csrf_failed")),
+            Who::Own | Who::OwnCookieWithoutCsrf => (200, None),
+            Who::Stranger if path.starts_with("/api/v1/patient/agreements/") => (404, Some("agreement_not_found")),
+            // The stranger's own record; binding Zhang San's name to them is refused.
+            Who::Stranger if path.ends_with("/identity") => (409, Some("identity_already_bound")),
+            Who::Stranger => (200, None),
+        }
+    };
+    let mut wrong = Vec::new();
+    for (method, path, body) in &routes {
+        for who in [Who::Nobody, Who::Own, Who::OwnCookieWithoutCsrf, Who::Stranger, Who::HospitalKey, Who::OperatorKey] {
+            let caller = match who {
+                Who::Nobody => As::Nobody,
+                Who::Own => As::Bearer(&own.token),
+                Who::OwnCookieWithoutCsrf => As::Cookie(&own, false),
+                Who::Stranger => As::Bearer(&stranger.token),
+                Who::HospitalKey => As::Bearer(&hospital_key),
+                Who::OperatorKey => As::Bearer(&operator_key),
+            };
+            let answer = door.call(method, path, caller, body.clone()).await;
+            let got = (answer.status, answer.code().map(|c| &*Box::leak(c.to_string().into_boxed_str())));
+            if got != expected(method, path, who) {
+                wrong.push(format!(
+                    "{method} {path} as {who:?}: expected {:?}, got {} {}",
+                    expected(method, path, who),
+                    answer.status,
+                    answer.body
+                ));
+            }
+        }
+    }
+    // The own patient sees the agreement as the operator does.
+    let seen = door.call("GET", &agreement_path, As::Bearer(&own.token), None).await;
+    assert_eq!(seen.body["id"].as_str(), Some(agreement_id.as_str()));
+    assert!(wrong.is_empty(), "the patients' authorization matrix does not hold:\n{}", wrong.join("\n"));
+}
