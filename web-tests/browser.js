@@ -32,7 +32,10 @@ async function phone(options = {}) {
   // A script error on a page is a failure, not a log line.
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
+  // (A refused API call logs "Failed to load resource" by itself: the page shows it in words.)
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text());
+  });
   return {
     context, page, pageErrors,
     async close() {
@@ -64,3 +67,20 @@ async function fitsTheWidth(page, label) {
 }
 
 module.exports = { base, dataDir, phone, screenshot, accessible, fitsTheWidth };
+
+// The last sign-in code texted to `mobile`, from the server's SMS outbox (DATA_DIR/sms-outbox.log).
+async function textedCode(mobile) {
+  const outbox = path.join(dataDir, 'sms-outbox.log');
+  for (let i = 0; i < 50; i++) {
+    if (fs.existsSync(outbox)) {
+      const texts = fs.readFileSync(outbox, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((m) => m.to === mobile);
+      const last = texts[texts.length - 1];
+      const code = last && /\d{6}/.exec(last.text);
+      if (code) return code[0];
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no code was texted to ${mobile}`);
+}
+
+module.exports.textedCode = textedCode;

@@ -7,8 +7,8 @@
 // Form fields: name="a.b" nests; data-type="int" | "fen" (yuan text to integer fen, exactly) |
 // "bool" (a checkbox) | "list" (checkboxes of one name); empty optional fields are left out.
 // On success: data-next (a URL; {field} is filled from the answer), data-done (a message) or a reload.
-// A submit button may carry its own data-api / data-next / data-done, and data-fields (the names
-// it sends, space-separated): one form, two actions (send me a code; sign in).
+// A submit button with its own data-api is a second action of the form, with its own data-next /
+// data-done / data-fields (the names it sends, space-separated): send me a code; sign in.
 (function () {
   'use strict';
 
@@ -79,9 +79,9 @@
   }
 
   function submit(form, button) {
-    function attr(name) {
-      return (button && button.hasAttribute(name)) ? button.getAttribute(name) : form.getAttribute(name);
-    }
+    // A button with its own data-api is its own action: none of the form's attributes apply.
+    var source = (button && button.hasAttribute('data-api')) ? button : form;
+    function attr(name) { return source.getAttribute(name); }
     var fields = attr('data-fields');
     var body;
     try { body = read(form, fields ? fields.split(' ') : null); } catch (code) { show(form, say(code), 'error'); return; }

@@ -1,0 +1,85 @@
+// The patient's own door as a person uses it on a phone (issue 14): sign in with the code from
+// the text message, verify the real name once, see it on the home page; in Chinese and English,
+// in the elder-friendly mode, at 360 px, each page without serious accessibility violations.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { base, phone, screenshot, accessible, fitsTheWidth, textedCode } = require('./browser');
+
+async function signIn(page, mobile, label) {
+  await page.goto(`${base}/h5/`);
+  await page.fill('#mobile', mobile);
+  await page.click('#send-code');
+  await page.waitForSelector('#sign-in .message.ok');
+  await screenshot(page, `${label}-code-sent`);
+  // A wrong code is said in words, in the page's language.
+  const code = await textedCode(mobile);
+  await page.fill('#code', code === '000000' ? '111111' : '000000');
+  await page.click('#sign-in-button');
+  await page.waitForSelector('#sign-in .message.error');
+  await accessible(page, `${label} wrong code`);
+  await screenshot(page, `${label}-wrong-code`);
+  const wrongText = await page.textContent('#sign-in .message.error');
+  await page.fill('#code', code);
+  await page.click('#sign-in-button');
+  await page.waitForURL(`${base}/h5/home`);
+  return wrongText;
+}
+
+async function verifyName(page, label) {
+  await accessible(page, `${label} home before the binding`);
+  await fitsTheWidth(page, `${label} home`);
+  await screenshot(page, `${label}-home-unverified`);
+  await page.fill('#name', '张三');
+  await page.fill('#certno', '440301199001011234');
+  await page.fill('#face_check_ref', 'FACE-H5-0001');
+  await page.click('#bind-identity button[type=submit]');
+  await page.waitForSelector('#identity-status');
+  await accessible(page, `${label} home verified`);
+  await screenshot(page, `${label}-home-verified`);
+}
+
+test('a patient signs in with the texted code and verifies their name (zh, elder-friendly mode)', async () => {
+  const { page, pageErrors, close } = await phone({ elder: true });
+  try {
+    const wrong = await signIn(page, '13800000001', 'patient-zh-elder');
+    assert.equal(wrong, '验证码不正确，请核对短信后重新输入。');
+    assert.equal(await page.textContent('#my-mobile'), '13*******01');
+    await verifyName(page, 'patient-zh-elder');
+    assert.match(await page.textContent('#identity-status'), /已实名认证/);
+    const size = await page.evaluate(() => parseFloat(getComputedStyle(document.body).fontSize));
+    assert.ok(size >= 18, `elder mode's text is ${size} px`);
+    // Signing out leads back to the start, and the home page is closed to a signed-out reader.
+    await page.click('#sign-out button');
+    await page.waitForURL(`${base}/h5/`);
+    await page.goto(`${base}/h5/home`);
+    assert.equal(page.url(), `${base}/h5/`);
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
+
+test('the same in English at standard size, with the refusal of a name that does not match', async () => {
+  const { page, pageErrors, close } = await phone({ lang: 'en' });
+  try {
+    const wrong = await signIn(page, '13800000002', 'patient-en');
+    assert.equal(wrong, 'That code is not right. Check the text message and try again.');
+    await page.fill('#name', '李四');
+    await page.fill('#certno', '440305199208084567');
+    await page.fill('#face_check_ref', 'FACE-H5-0002');
+    await page.click('#bind-identity button[type=submit]');
+    await page.waitForSelector('#bind-identity .message.error');
+    assert.equal(await page.textContent('#bind-identity .message.error'), 'The name does not match the ID number. Please check.');
+    await accessible(page, 'patient-en name mismatch');
+    await screenshot(page, 'patient-en-name-mismatch');
+    await page.fill('#name', '赵六');
+    await page.click('#bind-identity button[type=submit]');
+    await page.waitForSelector('#identity-status');
+    assert.match(await page.textContent('#identity-status'), /Verified/);
+    await screenshot(page, 'patient-en-home-verified');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
