@@ -37,3 +37,19 @@ CREATE TABLE patient_sessions (
     revoked_at TEXT
 );
 CREATE INDEX patient_sessions_by_patient ON patient_sessions (patient_id);
+
+-- Consent (签约 and its revocation): which agreement text (version and SHA-256) the patient
+-- accepted or revoked, when, from which channel, with which sources and limits (`terms`, JSON).
+CREATE TABLE consents (
+    id TEXT PRIMARY KEY NOT NULL,
+    patient_id TEXT NOT NULL REFERENCES patients (id),
+    agreement_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('accepted', 'revoked')),
+    text_version TEXT NOT NULL,
+    text_sha256 TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    terms TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (agreement_id, kind)
+);
+CREATE INDEX consents_by_patient ON consents (patient_id, created_at);

@@ -208,15 +208,29 @@ async fn every_patient_route_serves_only_its_own_patient() {
     let agreement_path = format!("/api/v1/patient/agreements/{agreement_id}");
     // (method, path, body, what each caller gets: status and code)
     let identity = json!({"certno": ZHANG_SAN.0, "name": ZHANG_SAN.1, "face_check_ref": "FACE-2"});
+    let revoke_path = format!("/api/v1/patient/agreements/{agreement_id}/revoke");
+    // Every patient route; the revocation last (it ends the agreement), by a caller that may not
+    // for all but the own patient, who comes after the stranger in the loop below.
     let routes: Vec<(&str, &str, Option<Value>)> = vec![
         ("GET", "/api/v1/patient/me", None),
         ("POST", "/api/v1/patient/me/identity", Some(identity)),
         ("GET", agreement_path.as_str(), None),
+        ("GET", "/api/v1/patient/agreements", None),
+        ("GET", "/api/v1/patient/consents", None),
+        (
+            "POST",
+            "/api/v1/patient/agreements",
+            Some(json!({"agreement_version": "0", "channel": "h5", "payment": {"method": "credit_line", "bank_code": "BANK01"}})),
+        ),
+        ("POST", revoke_path.as_str(), Some(json!({}))),
+        ("POST", "/api/v1/patient/sessions/current/revoke", None),
     ];
     let expected = |method: &str, path: &str, who: Who| -> (u16, Option<&'static str>) {
         match who {
             Who::Nobody | Who::HospitalKey | Who::OperatorKey => (401, Some("unauthorized")),
             Who::OwnCookieWithoutCsrf if method == "POST" => (403, Some("csrf_failed")),
+            // A sign-up under a text that is not in force (the version "0"): past the door, refused.
+            Who::Own | Who::Stranger if path == "/api/v1/patient/agreements" && method == "POST" => (409, Some("agreement_text_outdated")),
             Who::Own | Who::OwnCookieWithoutCsrf => (200, None),
             Who::Stranger if path.starts_with("/api/v1/patient/agreements/") => (404, Some("agreement_not_found")),
             // The stranger's own record; binding Zhang San's name to them is refused.
@@ -224,9 +238,12 @@ async fn every_patient_route_serves_only_its_own_patient() {
             Who::Stranger => (200, None),
         }
     };
+    // The own patient sees the agreement as the operator does.
+    let seen = door.call("GET", &agreement_path, As::Bearer(&own.token), None).await;
+    assert_eq!(seen.body["id"].as_str(), Some(agreement_id.as_str()));
     let mut wrong = Vec::new();
     for (method, path, body) in &routes {
-        for who in [Who::Nobody, Who::Own, Who::OwnCookieWithoutCsrf, Who::Stranger, Who::HospitalKey, Who::OperatorKey] {
+        for who in [Who::Nobody, Who::HospitalKey, Who::OperatorKey, Who::OwnCookieWithoutCsrf, Who::Stranger, Who::Own] {
             let caller = match who {
                 Who::Nobody => As::Nobody,
                 Who::Own => As::Bearer(&own.token),
@@ -247,8 +264,67 @@ async fn every_patient_route_serves_only_its_own_patient() {
             }
         }
     }
-    // The own patient sees the agreement as the operator does.
-    let seen = door.call("GET", &agreement_path, As::Bearer(&own.token), None).await;
-    assert_eq!(seen.body["id"].as_str(), Some(agreement_id.as_str()));
     assert!(wrong.is_empty(), "the patients' authorization matrix does not hold:\n{}", wrong.join("\n"));
+}
+
+#[tokio::test]
+async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing() {
+    let door = Door::open().await;
+    let text = door.call("GET", "/api/v1/patient/agreement-text", As::Nobody, None).await;
+    let version = text.body["version"].as_str().unwrap().to_string();
+    assert!(text.body["text_zh"].as_str().unwrap().contains("医保无感支付服务协议"), "{text:?}");
+    let patient = door.sign_in("13600136000").await;
+    let sign_up = |version: &str| {
+        json!({"agreement_version": version, "channel": "h5", "use_personal_account": false,
+               "payment": {"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": 800000}})
+    };
+
+    // Before the real-name binding, and under an outdated text: refused, nothing signed.
+    let early = door.call("POST", "/api/v1/patient/agreements", As::Cookie(&patient, true), Some(sign_up(&version))).await;
+    assert_eq!((early.status, early.code()), (409, Some("identity_not_verified")), "{early:?}");
+    assert_eq!(door.bind(&patient, ZHANG_SAN).await.status, 200);
+    let old = door.call("POST", "/api/v1/patient/agreements", As::Cookie(&patient, true), Some(sign_up("2020-01-v0"))).await;
+    assert_eq!((old.status, old.code()), (409, Some("agreement_text_outdated")));
+
+    let signed = door.call("POST", "/api/v1/patient/agreements", As::Cookie(&patient, true), Some(sign_up(&version))).await;
+    assert_eq!((signed.status, signed.body["status"].as_str()), (200, Some("active")), "{signed:?}");
+    let agreement_id = signed.body["id"].as_str().unwrap().to_string();
+    assert_eq!(signed.body["payment"]["limit_fen"].as_i64(), Some(800000));
+    let mine = door.call("GET", "/api/v1/patient/agreements", As::Bearer(&patient.token), None).await;
+    assert_eq!(mine.body["agreements"][0]["id"].as_str(), Some(agreement_id.as_str()));
+
+    // A visit on the credit line: the line owes, and the patient cannot walk away from it.
+    let his = HisClient::new(&door.sys.hub_url, &door.sys.credentials.hospitals[0].api_key);
+    let visit = his.register("MZ-P1", "02", ZHANG_SAN.0).await.unwrap();
+    let visit_id = visit.body["id"].as_str().unwrap().to_string();
+    assert!(his.upload_fees(&visit_id, &[wugan::his::fee_line("1", "001102000010000", "25.00", "1", "25.00")]).await.unwrap().ok());
+    let settled = his.settle(&visit_id).await.unwrap();
+    assert!(settled.ok(), "{settled:?}");
+    let revoke_path = format!("/api/v1/patient/agreements/{agreement_id}/revoke");
+    let owing = door.call("POST", &revoke_path, As::Cookie(&patient, true), Some(json!({"channel": "h5"}))).await;
+    assert_eq!((owing.status, owing.code()), (409, Some("credit_debt_outstanding")), "{owing:?}");
+
+    // Repaid in full, the revocation goes through and is recorded beside the acceptance.
+    let operator = HisClient::new(&door.sys.hub_url, &door.sys.credentials.operator_api_key);
+    let agreement = operator.get(&format!("/api/v1/agreements/{agreement_id}")).await.unwrap();
+    let debt = agreement.body["payment"]["used_fen"].as_i64().unwrap();
+    assert!(debt > 0, "{agreement:?}");
+    let repaid = operator
+        .post(&format!("/api/v1/agreements/{agreement_id}/repayments"), &json!({"amount_fen": debt, "source": "bank_transfer"}))
+        .await
+        .unwrap();
+    assert!(repaid.ok(), "{repaid:?}");
+    let revoked = door.call("POST", &revoke_path, As::Cookie(&patient, true), Some(json!({"channel": "h5"}))).await;
+    assert_eq!((revoked.status, revoked.body["status"].as_str()), (200, Some("revoked")), "{revoked:?}");
+
+    let record = door.call("GET", "/api/v1/patient/consents", As::Bearer(&patient.token), None).await;
+    let lines = record.body["consents"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = lines.iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["accepted", "revoked"], "{record:?}");
+    assert_eq!(lines[0]["text_version"].as_str(), Some(version.as_str()));
+    assert_eq!(lines[0]["text_sha256"], text.body["sha256"]);
+    assert_eq!((lines[0]["channel"].as_str(), lines[0]["terms"]["payment"]["credit_limit_fen"].as_i64()), (Some("h5"), Some(800000)));
+    // The operator shows the same record.
+    let shown = operator.get(&format!("/api/v1/agreements/{agreement_id}/consents")).await.unwrap();
+    assert_eq!(shown.body["consents"], record.body["consents"]);
 }

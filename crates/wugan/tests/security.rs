@@ -63,6 +63,12 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/patient/me", Patient),
     ("POST", "/api/v1/patient/me/identity", Patient),
     ("GET", "/api/v1/patient/agreements/{id}", Patient),
+    ("GET", "/api/v1/patient/agreement-text", Public),
+    ("POST", "/api/v1/patient/agreements", Patient),
+    ("GET", "/api/v1/patient/agreements", Patient),
+    ("POST", "/api/v1/patient/agreements/{id}/revoke", Patient),
+    ("GET", "/api/v1/patient/consents", Patient),
+    ("GET", "/api/v1/agreements/{id}/consents", Operator),
 ];
 
 #[test]

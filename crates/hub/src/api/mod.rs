@@ -119,6 +119,12 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/patient/me", Patient, no_body, patients::me),
         Route::new(M::POST, "/api/v1/patient/me/identity", Patient, command, patients::bind_identity),
         Route::new(M::GET, "/api/v1/patient/agreements/{id}", Patient, no_body, patients::agreement),
+        Route::new(M::GET, "/api/v1/patient/agreement-text", Public, no_body, patients::agreement_text),
+        Route::new(M::POST, "/api/v1/patient/agreements", Patient, command, patients::sign_up),
+        Route::new(M::GET, "/api/v1/patient/agreements", Patient, no_body, patients::agreements),
+        Route::new(M::POST, "/api/v1/patient/agreements/{id}/revoke", Patient, command, patients::revoke),
+        Route::new(M::GET, "/api/v1/patient/consents", Patient, no_body, patients::consents),
+        Route::new(M::GET, "/api/v1/agreements/{id}/consents", Operator, no_body, patients::operator_consents),
     ]
 }
 

@@ -70,3 +70,33 @@ pub(super) async fn bind_identity(State(app): State<Arc<App>>, patient: PatientC
 pub(super) async fn agreement(State(app): State<Arc<App>>, patient: PatientCaller, Path(id): Path<String>) -> Response {
     respond(app.patient_agreement(&patient.patient_id, &id).await)
 }
+
+pub(super) async fn agreement_text() -> Response {
+    respond(Ok(crate::app::consent::current_text()))
+}
+
+/// 签约 by the patient: the Idempotency-Key names the sign-up, so a retry resumes it.
+pub(super) async fn sign_up(State(app): State<Arc<App>>, patient: PatientCaller, headers: HeaderMap, body: Bytes) -> Response {
+    let result = async {
+        let key = super::idempotency_key_of(&headers)?;
+        app.patient_sign_up(&patient.patient_id, super::parse_object(&body, &["payment"])?, key).await
+    }
+    .await;
+    respond(result)
+}
+
+pub(super) async fn agreements(State(app): State<Arc<App>>, patient: PatientCaller) -> Response {
+    respond(app.patient_agreements(&patient.patient_id).await)
+}
+
+pub(super) async fn revoke(State(app): State<Arc<App>>, patient: PatientCaller, Path(id): Path<String>, body: Bytes) -> Response {
+    respond(async { app.patient_revoke(&patient.patient_id, &id, parse_json(&body)?).await }.await)
+}
+
+pub(super) async fn consents(State(app): State<Arc<App>>, patient: PatientCaller) -> Response {
+    respond(app.patient_consents(&patient.patient_id).await)
+}
+
+pub(super) async fn operator_consents(State(app): State<Arc<App>>, _: crate::model::Caller, Path(id): Path<String>) -> Response {
+    respond(app.agreement_consents(&id).await)
+}

@@ -4,12 +4,14 @@
 
 mod agreements;
 mod commands;
+pub mod consent;
 mod credit;
 mod exceptions;
 mod hospital_statements;
 mod invoice_keys;
 pub mod invoices;
 mod operator_views;
+pub mod patient_agreements;
 pub mod patients;
 mod reconciliation;
 mod recovery;

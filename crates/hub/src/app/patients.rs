@@ -225,11 +225,21 @@ impl App {
         Ok(self.store.revoke_patient_session(&session_token_hash(token)).await?)
     }
 
-    async fn patient_row(&self, patient_id: &str) -> Result<PatientRow, AppError> {
+    pub(crate) async fn patient_row(&self, patient_id: &str) -> Result<PatientRow, AppError> {
         self.store
             .patient(patient_id)
             .await?
             .ok_or_else(|| AppError::Unauthorized { code: "unauthorized", message: "no such patient".into() })
+    }
+
+    /// The ID number the patient is bound to; refused before the real-name binding.
+    pub(crate) fn bound_certno(&self, row: &PatientRow) -> Result<String, AppError> {
+        let Some(sealed) = &row.identity_enc else {
+            return Err(AppError::conflict("identity_not_verified", "verify the real name (POST /api/v1/patient/me/identity) first"));
+        };
+        let identity: SealedIdentity =
+            serde_json::from_str(&self.config.data_key.open(sealed)?).map_err(|e| AppError::internal(format!("sealed identity: {e}")))?;
+        Ok(identity.certno)
     }
 
     pub async fn patient_me(&self, patient_id: &str) -> Result<PatientView, AppError> {

@@ -13,7 +13,7 @@ pub use invoices::{InvoiceDue, InvoiceNumbering, InvoiceRow};
 mod journal;
 mod operator_reads;
 mod patients;
-pub use patients::{CodeCheck, PatientCodeRow, PatientRow, PatientSessionRow};
+pub use patients::{CodeCheck, ConsentRow, PatientCodeRow, PatientRow, PatientSessionRow};
 mod reconciliation;
 pub use operator_reads::{JournalEntry, MAX_JOURNAL_PAGE};
 pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};

@@ -43,6 +43,39 @@ pub enum CodeCheck {
     NoCode,
 }
 
+/// One line of the consent record.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ConsentRow {
+    pub id: String,
+    pub patient_id: String,
+    pub agreement_id: String,
+    /// `accepted` or `revoked`.
+    pub kind: String,
+    pub text_version: String,
+    pub text_sha256: String,
+    pub channel: String,
+    /// The sources and limits accepted, as JSON.
+    pub terms: serde_json::Value,
+    pub created_at: String,
+}
+
+const CONSENT_COLUMNS: &str = "id, patient_id, agreement_id, kind, text_version, text_sha256, channel, terms, created_at";
+
+fn consent_of(r: &AnyRow) -> ConsentRow {
+    let terms: String = r.get("terms");
+    ConsentRow {
+        id: r.get("id"),
+        patient_id: r.get("patient_id"),
+        agreement_id: r.get("agreement_id"),
+        kind: r.get("kind"),
+        text_version: r.get("text_version"),
+        text_sha256: r.get("text_sha256"),
+        channel: r.get("channel"),
+        terms: serde_json::from_str(&terms).unwrap_or(serde_json::Value::Null),
+        created_at: r.get("created_at"),
+    }
+}
+
 const PATIENT_COLUMNS: &str = "id, mobile_enc, psn_no, identity_enc, bound_at, created_at";
 
 fn patient_of(r: &AnyRow) -> PatientRow {
@@ -260,5 +293,53 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// Records a line of consent once per agreement and kind; a repeat (a retried call) keeps the first.
+    pub async fn insert_consent(&self, consent: ConsentRow) -> StoreResult<()> {
+        let now = self.now();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO consents (id, patient_id, agreement_id, kind, text_version, text_sha256, channel, terms, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (agreement_id, kind) DO NOTHING",
+                )
+                .bind(consent.id)
+                .bind(consent.patient_id)
+                .bind(consent.agreement_id)
+                .bind(consent.kind)
+                .bind(consent.text_version)
+                .bind(consent.text_sha256)
+                .bind(consent.channel)
+                .bind(consent.terms.to_string())
+                .bind(now)
+                .execute(&mut *c)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// A patient's consent record, oldest first (at most `limit` lines).
+    pub async fn consents_of_patient(&self, patient_id: &str, limit: i64) -> StoreResult<Vec<ConsentRow>> {
+        let sql = format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE patient_id = $1 ORDER BY created_at, id LIMIT $2");
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(patient_id).bind(limit).fetch_all(&self.pool).await?.iter().map(consent_of).collect())
+    }
+
+    /// An agreement's consent record (accepted, and revoked if it was).
+    pub async fn consents_of_agreement(&self, agreement_id: &str) -> StoreResult<Vec<ConsentRow>> {
+        let sql = format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE agreement_id = $1 ORDER BY created_at, id");
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(agreement_id).fetch_all(&self.pool).await?.iter().map(consent_of).collect())
+    }
+
+    /// The ids of a person's agreements, newest first (at most `limit`).
+    pub async fn agreement_ids_of_person(&self, psn_no: &str, limit: i64) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM agreements WHERE psn_no = $1 ORDER BY created_at DESC, id LIMIT $2")
+            .bind(psn_no)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 }
