@@ -4,7 +4,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { base, phone, screenshot, accessible, fitsTheWidth, textedCode } = require('./browser');
+const { base, phone, screenshot, accessible, fitsTheWidth, textedCode, his } = require('./browser');
 
 async function signIn(page, mobile, label) {
   await page.goto(`${base}/h5/`);
@@ -49,6 +49,40 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     assert.match(await page.textContent('#identity-status'), /已实名认证/);
     const size = await page.evaluate(() => parseFloat(getComputedStyle(document.body).fontSize));
     assert.ok(size >= 18, `elder mode's text is ${size} px`);
+
+    // Sign up with a credit line of 8,000 yuan, the agreement text on the page.
+    await page.click('#go-sign-up');
+    await page.waitForURL(`${base}/h5/sign-up`);
+    assert.match(await page.textContent('#agreement-text'), /医保无感支付服务协议/);
+    assert.equal(await page.isVisible('#card'), false, 'the card number is for a debit card only');
+    // The personal account is kept for repaying the line: visits go wholly on the credit line.
+    await page.uncheck('#use-personal-account');
+    await page.fill('#limit', '8000');
+    await page.check('#accept');
+    await fitsTheWidth(page, 'sign-up zh elder');
+    await accessible(page, 'sign-up zh elder');
+    await screenshot(page, 'patient-zh-elder-sign-up');
+    await page.click('#sign-up button[type=submit]');
+    await page.waitForURL(`${base}/h5/home`);
+    const agreement = page.locator('li.agreement').first();
+    assert.match(await agreement.textContent(), /无感支付已开通/);
+    assert.match(await agreement.textContent(), /8000\.00 元/);
+    await accessible(page, 'home signed up');
+    await screenshot(page, 'patient-zh-elder-signed-up');
+
+    // The doctor settles (the hospital's HIS, through the HIS API); the line now owes, so ending
+    // the agreement is refused in words.
+    const hospital = his();
+    const visit = await hospital.register('MZ-WEB-1', '440301199001011234');
+    await hospital.fees(visit.id);
+    const settled = await hospital.settle(visit.id);
+    assert.equal(settled.state, 'settled');
+    await page.reload();
+    await page.click('li.agreement form.revoke button');
+    await page.waitForSelector('li.agreement .message.error');
+    assert.equal(await page.textContent('li.agreement .message.error'), '信用额度尚有欠款，请还清后再解约。');
+    await screenshot(page, 'patient-zh-elder-revoke-refused');
+
     // Signing out leads back to the start, and the home page is closed to a signed-out reader.
     await page.click('#sign-out button');
     await page.waitForURL(`${base}/h5/`);

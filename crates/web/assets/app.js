@@ -5,7 +5,8 @@
 //  2. shows a refusal by its stable error code, in the page's language (the table in #wg-errors);
 //  3. refreshes parts marked data-refresh-s (e.g. the QR e-voucher) from their data-src.
 // Form fields: name="a.b" nests; data-type="int" | "fen" (yuan text to integer fen, exactly) |
-// "bool" (a checkbox) | "list" (checkboxes of one name); empty optional fields are left out.
+// "bool" (a checkbox) | "list" (checkboxes of one name); empty optional fields are left out, and
+// so are fields inside a data-when="name=value" part while that choice is not made.
 // On success: data-next (a URL; {field} is filled from the answer), data-done (a message) or a reload.
 // A submit button with its own data-api is a second action of the form, with its own data-next /
 // data-done / data-fields (the names it sends, space-separated): send me a code; sign in.
@@ -45,6 +46,7 @@
     Array.prototype.forEach.call(form.elements, function (el) {
       if (!el.name || el.disabled || el.type === 'submit') return;
       if (only && only.indexOf(el.name) < 0) return;
+      if (!applies(form, el.closest('[data-when]'))) return;
       var type = el.getAttribute('data-type');
       if (type === 'bool') { put(body, el.name, el.checked); return; }
       if (type === 'list') {
@@ -62,6 +64,24 @@
     });
     return body;
   }
+
+  // A part marked data-when="name=value" counts only while that choice is made (e.g. the card
+  // number only for a debit card); it is hidden otherwise.
+  function applies(form, part) {
+    if (!part) return true;
+    var rule = part.getAttribute('data-when').split('=');
+    var chosen = form.querySelector('[name="' + rule[0] + '"]:checked');
+    return !!chosen && chosen.value === rule[1];
+  }
+  function showChoices(form) {
+    Array.prototype.forEach.call(form.querySelectorAll('[data-when]'), function (part) {
+      part.hidden = !applies(form, part);
+    });
+  }
+  document.addEventListener('change', function (ev) {
+    var form = ev.target.form;
+    if (form && form.hasAttribute('data-api')) showChoices(form);
+  });
 
   function fill(template, answer) {
     return template.replace(/\{([a-z_.]+)\}/g, function (_, name) {
@@ -140,5 +160,6 @@
   }
   document.addEventListener('DOMContentLoaded', function () {
     Array.prototype.forEach.call(document.querySelectorAll('[data-refresh-s][data-src]'), refresh);
+    Array.prototype.forEach.call(document.querySelectorAll('form[data-api]'), showChoices);
   });
 }());

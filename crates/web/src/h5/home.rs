@@ -10,13 +10,42 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use std::sync::Arc;
 use wugan_hub::app::patients::PatientView;
-use wugan_hub::app::App;
+use wugan_hub::app::{AgreementView, App};
 
 #[derive(Template)]
 #[template(path = "h5/home.html")]
 struct Home {
     page: Page,
     me: PatientView,
+    agreements: Vec<AgreementView>,
+}
+
+impl Home {
+    /// An amount of fen as yuan, or a dash when the bank did not say.
+    fn amount(&self, fen: &Option<i64>) -> String {
+        fen.map(|f| format!("{} {}", self.page.yuan(f), self.page.t("yuan"))).unwrap_or_else(|| "—".into())
+    }
+
+    /// An agreement's status in words.
+    fn status(&self, a: &AgreementView) -> &str {
+        match (a.status, a.seamless.enabled) {
+            ("active", true) => self.page.t("agreement_active"),
+            ("active", false) => self.page.t("agreement_suspended"),
+            _ => self.page.t("agreement_revoked"),
+        }
+    }
+
+    fn method(&self, a: &AgreementView) -> &str {
+        if a.payment.method == "credit_line" {
+            self.page.t("signup_credit_line")
+        } else {
+            self.page.t("signup_debit_card")
+        }
+    }
+
+    fn has_active(&self) -> bool {
+        self.agreements.iter().any(|a| a.status == "active")
+    }
 }
 
 pub async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) -> Response {
@@ -27,6 +56,13 @@ pub async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap)
         Ok(me) => me,
         Err(_) => return session::to_start(),
     };
+    let agreements = match app.patient_agreements(&signed_in.patient_id).await {
+        Ok(list) => list.agreements,
+        Err(e) => {
+            tracing::warn!(error = %e, "a patient's agreements could not be read");
+            Vec::new()
+        }
+    };
     let page = Page::new(prefs, "/h5/home", HOME).with_csrf(signed_in.csrf_token);
-    render(&Home { page, me })
+    render(&Home { page, me, agreements })
 }

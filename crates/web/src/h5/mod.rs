@@ -2,6 +2,7 @@
 
 mod home;
 mod session;
+mod sign_up;
 pub(crate) mod strings;
 
 use crate::page::{self, render, Page};
@@ -22,6 +23,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/h5", get(|| async { Redirect::permanent(HOME) }))
         .route("/h5/", get(start))
         .route("/h5/home", get(home::home))
+        .route("/h5/sign-up", get(sign_up::sign_up))
         .route("/h5/{*rest}", get(|prefs: Prefs, uri: axum::http::Uri| async move { page::not_found(Page::new(prefs, uri.path(), HOME)) }))
 }
 
