@@ -205,6 +205,12 @@ async fn every_patient_route_serves_only_its_own_patient() {
     assert_eq!(door.bind(&stranger, ZHAO_LIU).await.status, 200);
     let (hospital_key, operator_key) = (door.sys.credentials.hospitals[0].api_key.clone(), door.sys.credentials.operator_api_key.clone());
 
+    let his = HisClient::new(&door.sys.hub_url, &door.sys.credentials.hospitals[0].api_key);
+    let visit = his.register("MZ-M1", "02", ZHANG_SAN.0).await.unwrap();
+    let visit_id = visit.body["id"].as_str().unwrap().to_string();
+    assert!(his.upload_fees(&visit_id, &[wugan::his::fee_line("1", "001102000010000", "25.00", "1", "25.00")]).await.unwrap().ok());
+    let estimate_path = format!("/api/v1/patient/visits/{visit_id}/estimate");
+    let repay_path = format!("/api/v1/patient/agreements/{agreement_id}/repayments");
     let agreement_path = format!("/api/v1/patient/agreements/{agreement_id}");
     // (method, path, body, what each caller gets: status and code)
     let identity = json!({"certno": ZHANG_SAN.0, "name": ZHANG_SAN.1, "face_check_ref": "FACE-2"});
@@ -217,6 +223,9 @@ async fn every_patient_route_serves_only_its_own_patient() {
         ("GET", agreement_path.as_str(), None),
         ("GET", "/api/v1/patient/agreements", None),
         ("GET", "/api/v1/patient/consents", None),
+        ("GET", "/api/v1/patient/visits", None),
+        ("POST", estimate_path.as_str(), None),
+        ("POST", repay_path.as_str(), Some(json!({"amount_fen": 100, "source": "bank_transfer"}))),
         (
             "POST",
             "/api/v1/patient/agreements",
@@ -231,8 +240,11 @@ async fn every_patient_route_serves_only_its_own_patient() {
             Who::OwnCookieWithoutCsrf if method == "POST" => (403, Some("csrf_failed")),
             // A sign-up under a text that is not in force (the version "0"): past the door, refused.
             Who::Own | Who::Stranger if path == "/api/v1/patient/agreements" && method == "POST" => (409, Some("agreement_text_outdated")),
+            // Nothing owed yet: the bank says so (past the door, which is what is checked here).
+            Who::Own if path.ends_with("/repayments") => (422, Some("bank_refused")),
             Who::Own | Who::OwnCookieWithoutCsrf => (200, None),
             Who::Stranger if path.starts_with("/api/v1/patient/agreements/") => (404, Some("agreement_not_found")),
+            Who::Stranger if path.starts_with("/api/v1/patient/visits/") => (404, Some("visit_not_found")),
             // The stranger's own record; binding Zhang San's name to them is refused.
             Who::Stranger if path.ends_with("/identity") => (409, Some("identity_already_bound")),
             Who::Stranger => (200, None),
@@ -298,8 +310,18 @@ async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing()
     let visit = his.register("MZ-P1", "02", ZHANG_SAN.0).await.unwrap();
     let visit_id = visit.body["id"].as_str().unwrap().to_string();
     assert!(his.upload_fees(&visit_id, &[wugan::his::fee_line("1", "001102000010000", "25.00", "1", "25.00")]).await.unwrap().ok());
+    // The estimate before the click, asked by the patient; the split after it, in their visits.
+    let estimate = door.call("POST", &format!("/api/v1/patient/visits/{visit_id}/estimate"), As::Cookie(&patient, true), None).await;
+    assert_eq!((estimate.status, estimate.body["estimate"]["medfee_fen"].as_i64()), (200, Some(2500)), "{estimate:?}");
     let settled = his.settle(&visit_id).await.unwrap();
     assert!(settled.ok(), "{settled:?}");
+    let visits = door.call("GET", "/api/v1/patient/visits", As::Bearer(&patient.token), None).await;
+    let split = &visits.body["visits"][0]["settlement"];
+    assert_eq!(
+        (split["state"].as_str(), split["cash_fen"].as_i64()),
+        (Some("settled"), estimate.body["estimate"]["cash_fen"].as_i64()),
+        "{visits:?}"
+    );
     let revoke_path = format!("/api/v1/patient/agreements/{agreement_id}/revoke");
     let owing = door.call("POST", &revoke_path, As::Cookie(&patient, true), Some(json!({"channel": "h5"}))).await;
     assert_eq!((owing.status, owing.code()), (409, Some("credit_debt_outstanding")), "{owing:?}");
@@ -309,11 +331,11 @@ async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing()
     let agreement = operator.get(&format!("/api/v1/agreements/{agreement_id}")).await.unwrap();
     let debt = agreement.body["payment"]["used_fen"].as_i64().unwrap();
     assert!(debt > 0, "{agreement:?}");
-    let repaid = operator
-        .post(&format!("/api/v1/agreements/{agreement_id}/repayments"), &json!({"amount_fen": debt, "source": "bank_transfer"}))
-        .await
-        .unwrap();
-    assert!(repaid.ok(), "{repaid:?}");
+    // The patient repays from their personal account, themselves.
+    let repay = json!({"amount_fen": debt, "source": "personal_account"});
+    let repaid =
+        door.call("POST", &format!("/api/v1/patient/agreements/{agreement_id}/repayments"), As::Cookie(&patient, true), Some(repay)).await;
+    assert_eq!((repaid.status, repaid.body["personal_account_debit"]["amount_fen"].as_i64()), (200, Some(debt)), "{repaid:?}");
     let revoked = door.call("POST", &revoke_path, As::Cookie(&patient, true), Some(json!({"channel": "h5"}))).await;
     assert_eq!((revoked.status, revoked.body["status"].as_str()), (200, Some("revoked")), "{revoked:?}");
 

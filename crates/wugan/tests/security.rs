@@ -69,6 +69,9 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/patient/agreements/{id}/revoke", Patient),
     ("GET", "/api/v1/patient/consents", Patient),
     ("GET", "/api/v1/agreements/{id}/consents", Operator),
+    ("GET", "/api/v1/patient/visits", Patient),
+    ("POST", "/api/v1/patient/visits/{id}/estimate", Patient),
+    ("POST", "/api/v1/patient/agreements/{id}/repayments", Patient),
 ];
 
 #[test]

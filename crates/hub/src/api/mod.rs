@@ -125,6 +125,9 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/patient/agreements/{id}/revoke", Patient, command, patients::revoke),
         Route::new(M::GET, "/api/v1/patient/consents", Patient, no_body, patients::consents),
         Route::new(M::GET, "/api/v1/agreements/{id}/consents", Operator, no_body, patients::operator_consents),
+        Route::new(M::GET, "/api/v1/patient/visits", Patient, no_body, patients::visits),
+        Route::new(M::POST, "/api/v1/patient/visits/{id}/estimate", Patient, no_body, patients::estimate),
+        Route::new(M::POST, "/api/v1/patient/agreements/{id}/repayments", Patient, command, patients::repay),
     ]
 }
 

@@ -100,3 +100,30 @@ pub(super) async fn consents(State(app): State<Arc<App>>, patient: PatientCaller
 pub(super) async fn operator_consents(State(app): State<Arc<App>>, _: crate::model::Caller, Path(id): Path<String>) -> Response {
     respond(app.agreement_consents(&id).await)
 }
+
+pub(super) async fn visits(State(app): State<Arc<App>>, patient: PatientCaller) -> Response {
+    respond(app.patient_visits(&patient.patient_id).await)
+}
+
+pub(super) async fn estimate(State(app): State<Arc<App>>, patient: PatientCaller, Path(id): Path<String>) -> Response {
+    respond(app.patient_estimate(&patient.patient_id, &id).await)
+}
+
+/// A repayment of the patient's own line, once per Idempotency-Key (stored like an operator's).
+pub(super) async fn repay(
+    State(app): State<Arc<App>>,
+    patient: PatientCaller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let path = format!("/api/v1/patient/agreements/{id}/repayments");
+    // `idempotent` reads only the caller's scope: this one ("hospital:patient:pat_…") is the
+    // patient's own and meets no real hospital's (their codes hold no colon).
+    let caller = crate::model::Caller { role: crate::model::Role::Operator, hospital_code: Some(patient.scope()) };
+    let key = super::idempotency_key(&headers);
+    super::idempotent(&app, &caller, &headers, &axum::http::Method::POST, &path, &body, || async {
+        app.patient_repay(&patient.patient_id, &id, parse_json(&body)?, &key).await
+    })
+    .await
+}

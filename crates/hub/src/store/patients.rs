@@ -342,4 +342,14 @@ impl Store {
             .await?;
         Ok(rows.iter().map(|r| r.get("id")).collect())
     }
+
+    /// The ids of a person's visits, newest first (at most `limit`).
+    pub async fn visit_ids_of_person(&self, psn_no: &str, limit: i64) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM visits WHERE psn_no = $1 ORDER BY created_at DESC, id LIMIT $2")
+            .bind(psn_no)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| r.get("id")).collect())
+    }
 }
