@@ -75,13 +75,42 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     const hospital = his();
     const visit = await hospital.register('MZ-WEB-1', '440301199001011234');
     await hospital.fees(visit.id);
+    // Before the click: the patient sees the estimate on their visits page.
+    await page.click('nav.subnav >> text=就诊记录');
+    await page.waitForURL(`${base}/h5/visits`);
+    await page.click('#visit-MZ-WEB-1 form.estimate button');
+    await page.waitForSelector('#estimate-MZ-WEB-1:not([hidden])');
+    assert.equal(await page.textContent('#estimate-MZ-WEB-1 [data-field="estimate.medfee_fen"]'), '325.00');
+    const estimatedCash = await page.textContent('#estimate-MZ-WEB-1 [data-field="estimate.cash_fen"]');
+    await accessible(page, 'visits with the estimate');
+    await fitsTheWidth(page, 'visits zh elder');
+    await screenshot(page, 'patient-zh-elder-estimate');
     const settled = await hospital.settle(visit.id);
     assert.equal(settled.state, 'settled');
+    // After it: the split, and nothing to pay at a window.
     await page.reload();
+    const card = page.locator('#visit-MZ-WEB-1');
+    assert.match(await card.textContent(), /已结算/);
+    assert.equal(await card.locator('dd.cash').textContent(), `${estimatedCash} 元`);
+    assert.match(await card.textContent(), /本次无需到窗口付款/);
+    await accessible(page, 'visits settled');
+    await screenshot(page, 'patient-zh-elder-split');
+    await page.click('nav.subnav >> text=首页');
+    await page.waitForURL(`${base}/h5/home`);
     await page.click('li.agreement form.revoke button');
     await page.waitForSelector('li.agreement .message.error');
     assert.equal(await page.textContent('li.agreement .message.error'), '信用额度尚有欠款，请还清后再解约。');
     await screenshot(page, 'patient-zh-elder-revoke-refused');
+
+    // Repay the whole debt from the personal account; the line owes nothing after.
+    assert.equal(await page.inputValue('li.agreement .repay-amount'), estimatedCash);
+    await page.click('li.agreement form.repay button[type=submit]');
+    await page.waitForLoadState('load');
+    await page.waitForSelector('li.agreement dd.used');
+    await page.waitForFunction(() => document.querySelector('li.agreement dd.used').textContent.startsWith('0.00'));
+    assert.equal(await page.isVisible('li.agreement form.repay'), false, 'nothing left to repay');
+    await accessible(page, 'home repaid');
+    await screenshot(page, 'patient-zh-elder-repaid');
 
     // Signing out leads back to the start, and the home page is closed to a signed-out reader.
     await page.click('#sign-out button');

@@ -7,7 +7,8 @@
 // Form fields: name="a.b" nests; data-type="int" | "fen" (yuan text to integer fen, exactly) |
 // "bool" (a checkbox) | "list" (checkboxes of one name); empty optional fields are left out, and
 // so are fields inside a data-when="name=value" part while that choice is not made.
-// On success: data-next (a URL; {field} is filled from the answer), data-done (a message) or a reload.
+// On success: data-next (a URL; {field} is filled from the answer), data-fill (the answer shown in
+// place, see fillIn), data-done (a message) or a reload.
 // A submit button with its own data-api is a second action of the form, with its own data-next /
 // data-done / data-fields (the names it sends, space-separated): send me a code; sign in.
 (function () {
@@ -83,6 +84,27 @@
     if (form && form.hasAttribute('data-api')) showChoices(form);
   });
 
+  // data-fill: the answer is shown in place: each [data-field="a.b"] inside the form's
+  // data-fill target gets that field of the answer (data-format="yuan": fen as yuan), and the
+  // target is unhidden.
+  function fillIn(form, answer) {
+    var target = document.querySelector(form.getAttribute('data-fill'));
+    if (!target) return;
+    Array.prototype.forEach.call(target.querySelectorAll('[data-field]'), function (el) {
+      var v = el.getAttribute('data-field').split('.').reduce(function (o, k) { return o == null ? o : o[k]; }, answer);
+      if (v == null) return;
+      el.textContent = el.getAttribute('data-format') === 'yuan' ? fenToYuan(v) : String(v);
+    });
+    target.hidden = false;
+  }
+
+  // 12345 -> "123.45", exactly (integers only).
+  function fenToYuan(fen) {
+    var n = Math.abs(fen);
+    var cents = String(n % 100);
+    return (fen < 0 ? '-' : '') + Math.floor(n / 100) + '.' + (cents.length < 2 ? '0' + cents : cents);
+  }
+
   function fill(template, answer) {
     return template.replace(/\{([a-z_.]+)\}/g, function (_, name) {
       var v = name.split('.').reduce(function (o, k) { return o == null ? o : o[k]; }, answer);
@@ -125,9 +147,10 @@
           form._wgBody = null;
           var next = attr('data-next');
           if (next) { window.location.assign(fill(next, answer || {})); return; }
+          if (source.hasAttribute('data-fill')) { fillIn(form, answer || {}); }
           var done = attr('data-done');
           if (done) { show(form, done, 'ok'); return; }
-          window.location.reload();
+          if (!source.hasAttribute('data-fill')) window.location.reload();
           return;
         }
         form._wgBody = null;  // a definite refusal: the next try is a new action

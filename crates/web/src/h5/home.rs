@@ -43,6 +43,12 @@ impl Home {
         }
     }
 
+    /// What the active credit line owes, as yuan text for the repayment form; none when nothing.
+    fn owed(&self, a: &AgreementView) -> Option<String> {
+        let used = a.payment.used_fen.filter(|u| *u > 0 && a.status == "active" && a.payment.method == "credit_line")?;
+        Some(self.page.yuan(used))
+    }
+
     fn has_active(&self) -> bool {
         self.agreements.iter().any(|a| a.status == "active")
     }

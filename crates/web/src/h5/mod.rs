@@ -4,6 +4,7 @@ mod home;
 mod session;
 mod sign_up;
 pub(crate) mod strings;
+mod visits;
 
 use crate::page::{self, render, Page};
 use crate::prefs::Prefs;
@@ -24,6 +25,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/h5/", get(start))
         .route("/h5/home", get(home::home))
         .route("/h5/sign-up", get(sign_up::sign_up))
+        .route("/h5/visits", get(visits::visits))
         .route("/h5/{*rest}", get(|prefs: Prefs, uri: axum::http::Uri| async move { page::not_found(Page::new(prefs, uri.path(), HOME)) }))
 }
 
