@@ -11,6 +11,8 @@ mod common;
 
 const ZHANG_SAN: (&str, &str) = ("440301199001011234", "张三");
 const ZHAO_LIU: (&str, &str) = ("440305199208084567", "赵六");
+/// Born 2012: a minor, linked by guardian proof.
+const CHEN_XIAOMING: &str = "440306201205056727";
 
 struct Door {
     sys: System,
@@ -212,6 +214,10 @@ async fn every_patient_route_serves_only_its_own_patient() {
     let estimate_path = format!("/api/v1/patient/visits/{visit_id}/estimate");
     let repay_path = format!("/api/v1/patient/agreements/{agreement_id}/repayments");
     let agreement_path = format!("/api/v1/patient/agreements/{agreement_id}");
+    let family_path = format!("/api/v1/patient/agreements/{agreement_id}/family");
+    let family_revoke_path = format!("/api/v1/patient/agreements/{agreement_id}/family/fam_none/revoke");
+    let child = json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": CHEN_XIAOMING, "relation": "child",
+                       "consent": {"method": "guardian", "reference": "出生医学证明 O440000001"}});
     // (method, path, body, what each caller gets: status and code)
     let identity = json!({"certno": ZHANG_SAN.0, "name": ZHANG_SAN.1, "face_check_ref": "FACE-2"});
     let revoke_path = format!("/api/v1/patient/agreements/{agreement_id}/revoke");
@@ -226,6 +232,8 @@ async fn every_patient_route_serves_only_its_own_patient() {
         ("GET", "/api/v1/patient/visits", None),
         ("POST", estimate_path.as_str(), None),
         ("POST", repay_path.as_str(), Some(json!({"amount_fen": 100, "source": "bank_transfer"}))),
+        ("POST", family_path.as_str(), Some(child.clone())),
+        ("POST", family_revoke_path.as_str(), None),
         (
             "POST",
             "/api/v1/patient/agreements",
@@ -242,7 +250,9 @@ async fn every_patient_route_serves_only_its_own_patient() {
             Who::Own | Who::Stranger if path == "/api/v1/patient/agreements" && method == "POST" => (409, Some("agreement_text_outdated")),
             // Nothing owed yet: the bank says so (past the door, which is what is checked here).
             Who::Own if path.ends_with("/repayments") => (422, Some("bank_refused")),
+            Who::Own if path.contains("/family/") => (404, Some("family_link_not_found")),
             Who::Own | Who::OwnCookieWithoutCsrf => (200, None),
+            Who::Stranger if path.contains("/family/") => (404, Some("family_link_not_found")),
             Who::Stranger if path.starts_with("/api/v1/patient/agreements/") => (404, Some("agreement_not_found")),
             Who::Stranger if path.starts_with("/api/v1/patient/visits/") => (404, Some("visit_not_found")),
             // The stranger's own record; binding Zhang San's name to them is refused.
@@ -305,8 +315,29 @@ async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing()
     let mine = door.call("GET", "/api/v1/patient/agreements", As::Bearer(&patient.token), None).await;
     assert_eq!(mine.body["agreements"][0]["id"].as_str(), Some(agreement_id.as_str()));
 
-    // A visit on the credit line: the line owes, and the patient cannot walk away from it.
+    // 亲情付: a minor child by guardian proof; an adult only by their own consent.
+    let family_path = format!("/api/v1/patient/agreements/{agreement_id}/family");
+    let adult = json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": ZHAO_LIU.0, "relation": "parent",
+                       "consent": {"method": "guardian", "reference": "户口簿"}});
+    let refused = door.call("POST", &family_path, As::Cookie(&patient, true), Some(adult)).await;
+    assert_eq!((refused.status, refused.code()), (422, Some("consent_required")), "{refused:?}");
+    let child = json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": CHEN_XIAOMING, "relation": "child",
+                       "consent": {"method": "guardian", "reference": "出生医学证明 O440000001"}});
+    let linked = door.call("POST", &family_path, As::Cookie(&patient, true), Some(child)).await;
+    assert_eq!((linked.status, linked.body["family"][0]["relation"].as_str()), (200, Some("child")), "{linked:?}");
+    let link_id = linked.body["family"][0]["id"].as_str().unwrap().to_string();
     let his = HisClient::new(&door.sys.hub_url, &door.sys.credentials.hospitals[0].api_key);
+    let child_visit = his.register("MZ-CHILD-1", "02", CHEN_XIAOMING).await.unwrap();
+    assert!(child_visit.ok(), "{child_visit:?}");
+    let stranger = door.sign_in("13600136001").await;
+    assert_eq!(door.bind(&stranger, ZHAO_LIU).await.status, 200);
+    let theirs = door.call("GET", "/api/v1/patient/visits", As::Bearer(&stranger.token), None).await;
+    assert_eq!(theirs.body["visits"], json!([]), "a stranger sees none of the family's visits");
+    let unlink = format!("/api/v1/patient/agreements/{agreement_id}/family/{link_id}/revoke");
+    let not_theirs = door.call("POST", &unlink, As::Bearer(&stranger.token), None).await;
+    assert_eq!((not_theirs.status, not_theirs.code()), (404, Some("family_link_not_found")));
+
+    // A visit on the credit line: the line owes, and the patient cannot walk away from it.
     let visit = his.register("MZ-P1", "02", ZHANG_SAN.0).await.unwrap();
     let visit_id = visit.body["id"].as_str().unwrap().to_string();
     assert!(his.upload_fees(&visit_id, &[wugan::his::fee_line("1", "001102000010000", "25.00", "1", "25.00")]).await.unwrap().ok());
@@ -316,6 +347,8 @@ async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing()
     let settled = his.settle(&visit_id).await.unwrap();
     assert!(settled.ok(), "{settled:?}");
     let visits = door.call("GET", "/api/v1/patient/visits", As::Bearer(&patient.token), None).await;
+    let numbers: Vec<&str> = visits.body["visits"].as_array().unwrap().iter().map(|v| v["ipt_otp_no"].as_str().unwrap()).collect();
+    assert_eq!(numbers, ["MZ-P1", "MZ-CHILD-1"], "the signer sees their own visit and the child's, newest first");
     let split = &visits.body["visits"][0]["settlement"];
     assert_eq!(
         (split["state"].as_str(), split["cash_fen"].as_i64()),
@@ -325,6 +358,10 @@ async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing()
     let revoke_path = format!("/api/v1/patient/agreements/{agreement_id}/revoke");
     let owing = door.call("POST", &revoke_path, As::Cookie(&patient, true), Some(json!({"channel": "h5"}))).await;
     assert_eq!((owing.status, owing.code()), (409, Some("credit_debt_outstanding")), "{owing:?}");
+
+    // The signer ends the child's link.
+    let unlinked = door.call("POST", &unlink, As::Cookie(&patient, true), None).await;
+    assert_eq!((unlinked.status, unlinked.body["family"][0]["status"].as_str()), (200, Some("revoked")), "{unlinked:?}");
 
     // Repaid in full, the revocation goes through and is recorded beside the acceptance.
     let operator = HisClient::new(&door.sys.hub_url, &door.sys.credentials.operator_api_key);

@@ -72,6 +72,8 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/patient/visits", Patient),
     ("POST", "/api/v1/patient/visits/{id}/estimate", Patient),
     ("POST", "/api/v1/patient/agreements/{id}/repayments", Patient),
+    ("POST", "/api/v1/patient/agreements/{id}/family", Patient),
+    ("POST", "/api/v1/patient/agreements/{id}/family/{link}/revoke", Patient),
 ];
 
 #[test]

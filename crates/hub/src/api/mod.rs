@@ -128,6 +128,8 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/patient/visits", Patient, no_body, patients::visits),
         Route::new(M::POST, "/api/v1/patient/visits/{id}/estimate", Patient, no_body, patients::estimate),
         Route::new(M::POST, "/api/v1/patient/agreements/{id}/repayments", Patient, command, patients::repay),
+        Route::new(M::POST, "/api/v1/patient/agreements/{id}/family", Patient, command, patients::add_family),
+        Route::new(M::POST, "/api/v1/patient/agreements/{id}/family/{link}/revoke", Patient, no_body, patients::revoke_family),
     ]
 }
 

@@ -127,3 +127,15 @@ pub(super) async fn repay(
     })
     .await
 }
+
+pub(super) async fn add_family(State(app): State<Arc<App>>, patient: PatientCaller, Path(id): Path<String>, body: Bytes) -> Response {
+    respond(async { app.patient_add_family(&patient.patient_id, &id, super::parse_object(&body, &["consent"])?).await }.await)
+}
+
+pub(super) async fn revoke_family(
+    State(app): State<Arc<App>>,
+    patient: PatientCaller,
+    Path((id, link)): Path<(String, String)>,
+) -> Response {
+    respond(app.patient_revoke_family(&patient.patient_id, &id, &link).await)
+}

@@ -12,6 +12,7 @@ mod invoice_keys;
 pub mod invoices;
 mod operator_views;
 pub mod patient_agreements;
+pub mod patient_family;
 pub mod patient_visits;
 pub mod patients;
 mod reconciliation;
