@@ -1,5 +1,7 @@
 // The patient's own door as a person uses it on a phone (issue 14): sign in with the code from
-// the text message, verify the real name once, see it on the home page; in Chinese and English,
+// the text message, verify the real name once, sign up with a credit line under the agreement
+// text, add a child, see a visit's estimate, the doctor settles (the HIS API), the split appears,
+// 解约 is refused while the line owes, repay from the personal account; in Chinese and English,
 // in the elder-friendly mode, at 360 px, each page without serious accessibility violations.
 'use strict';
 const test = require('node:test');
@@ -69,6 +71,21 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     assert.match(await agreement.textContent(), /8000\.00 元/);
     await accessible(page, 'home signed up');
     await screenshot(page, 'patient-zh-elder-signed-up');
+
+    // Add a child (a minor: guardian proof) to the agreement.
+    await page.click('nav.subnav >> text=亲情付');
+    await page.waitForURL(`${base}/h5/family`);
+    await page.fill('#member-certno', '440306201205056727');
+    await page.fill('#consent-ref', '出生医学证明 O440000001');
+    await page.click('#add-family button[type=submit]');
+    await page.waitForSelector('li.member');
+    assert.match(await page.textContent('li.member'), /子女/);
+    assert.match(await page.textContent('li.member'), /已绑定/);
+    await accessible(page, 'family with a child');
+    await fitsTheWidth(page, 'family zh elder');
+    await screenshot(page, 'patient-zh-elder-family');
+    await page.click('nav.subnav >> text=首页');
+    await page.waitForURL(`${base}/h5/home`);
 
     // The doctor settles (the hospital's HIS, through the HIS API); the line now owes, so ending
     // the agreement is refused in words.

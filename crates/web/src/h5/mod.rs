@@ -1,5 +1,6 @@
 //! The patient's phone pages (H5) under `/h5/`.
 
+mod family;
 mod home;
 mod session;
 mod sign_up;
@@ -26,6 +27,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/h5/home", get(home::home))
         .route("/h5/sign-up", get(sign_up::sign_up))
         .route("/h5/visits", get(visits::visits))
+        .route("/h5/family", get(family::family))
         .route("/h5/{*rest}", get(|prefs: Prefs, uri: axum::http::Uri| async move { page::not_found(Page::new(prefs, uri.path(), HOME)) }))
 }
 
