@@ -53,3 +53,21 @@ CREATE TABLE consents (
     UNIQUE (agreement_id, kind)
 );
 CREATE INDEX consents_by_patient ON consents (patient_id, created_at);
+
+-- The patients' notifications: an outbox and inbox in one. A notification is made once per event
+-- (UNIQUE patient and event key, e.g. settled:<settlement id>) and its text message is sent from
+-- here, retried until handed over (sms_sent_at).
+CREATE TABLE patient_notifications (
+    id TEXT PRIMARY KEY NOT NULL,
+    patient_id TEXT NOT NULL REFERENCES patients (id),
+    event_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    facts TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    read_at TEXT,
+    sms_attempts BIGINT NOT NULL DEFAULT 0,
+    sms_sent_at TEXT,
+    UNIQUE (patient_id, event_key)
+);
+CREATE INDEX patient_notifications_by_patient ON patient_notifications (patient_id, created_at);
+CREATE INDEX patient_notifications_unsent ON patient_notifications (sms_sent_at, sms_attempts);

@@ -560,6 +560,9 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         // silent partner does not delay the start), then checked again periodically.
         let interval = opts.worker_interval.unwrap_or(Duration::from_secs(15));
         tasks.push(wugan_hub::app::spawn_recovery(app.clone(), interval, graceful.hub_stop.subscribe()));
+        // Patients' notifications (inbox and text messages), soon after each settlement.
+        let notify_every = Duration::from_secs(2);
+        tasks.push(wugan_hub::app::notifications::spawn_notifier(app.clone(), notify_every, graceful.hub_stop.subscribe()));
     }
     // The API and the pages (`/h5/`, `/assets/`) on one port; the pages act through the API.
     let hub_router = wugan_hub::api::router_with(app.clone(), &opts.edge.api).merge(wugan_web::router(app.clone()));

@@ -230,6 +230,7 @@ async fn every_patient_route_serves_only_its_own_patient() {
         ("GET", "/api/v1/patient/agreements", None),
         ("GET", "/api/v1/patient/consents", None),
         ("GET", "/api/v1/patient/visits", None),
+        ("GET", "/api/v1/patient/notifications", None),
         ("POST", estimate_path.as_str(), None),
         ("POST", repay_path.as_str(), Some(json!({"amount_fen": 100, "source": "bank_transfer"}))),
         ("POST", family_path.as_str(), Some(child.clone())),
@@ -355,6 +356,25 @@ async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing()
         (Some("settled"), estimate.body["estimate"]["cash_fen"].as_i64()),
         "{visits:?}"
     );
+    // The notification: in the inbox and as one text message, however often the pass runs.
+    let outbox = door.sys_data_dir().join("sms-outbox.log");
+    let texts_to_patient = || {
+        let outbox = std::fs::read_to_string(&outbox).unwrap_or_default();
+        outbox.lines().filter(|l| l.contains("13600136000") && l.contains("已结算")).map(str::to_string).collect::<Vec<_>>()
+    };
+    door.sys.app.notify_patients().await.expect("a notification pass");
+    door.sys.app.notify_patients().await.expect("another pass");
+    let inbox = door.call("GET", "/api/v1/patient/notifications", As::Bearer(&patient.token), None).await;
+    let notes = inbox.body["notifications"].as_array().unwrap().clone();
+    assert_eq!(notes.len(), 1, "{inbox:?}");
+    assert_eq!((notes[0]["kind"].as_str(), notes[0]["facts"]["cash_fen"].as_i64()), (Some("visit_settled"), split["cash_fen"].as_i64()));
+    assert!(notes[0]["sms_sent_at"].is_string(), "{inbox:?}");
+    let texts = texts_to_patient();
+    assert_eq!(texts.len(), 1, "one text message per event: {texts:?}");
+    assert!(texts[0].contains("本次无需到窗口付款"), "{texts:?}");
+    let stranger_inbox = door.call("GET", "/api/v1/patient/notifications", As::Bearer(&stranger.token), None).await;
+    assert_eq!(stranger_inbox.body["notifications"], json!([]));
+
     let revoke_path = format!("/api/v1/patient/agreements/{agreement_id}/revoke");
     let owing = door.call("POST", &revoke_path, As::Cookie(&patient, true), Some(json!({"channel": "h5"}))).await;
     assert_eq!((owing.status, owing.code()), (409, Some("credit_debt_outstanding")), "{owing:?}");

@@ -139,3 +139,7 @@ pub(super) async fn revoke_family(
 ) -> Response {
     respond(app.patient_revoke_family(&patient.patient_id, &id, &link).await)
 }
+
+pub(super) async fn notifications(State(app): State<Arc<App>>, patient: PatientCaller) -> Response {
+    respond(app.patient_notifications(&patient.patient_id).await)
+}

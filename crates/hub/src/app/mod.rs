@@ -10,6 +10,7 @@ mod exceptions;
 mod hospital_statements;
 mod invoice_keys;
 pub mod invoices;
+pub mod notifications;
 mod operator_views;
 pub mod patient_agreements;
 pub mod patient_family;
