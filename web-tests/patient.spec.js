@@ -112,6 +112,18 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     assert.match(await card.textContent(), /本次无需到窗口付款/);
     await accessible(page, 'visits settled');
     await screenshot(page, 'patient-zh-elder-split');
+    // The notification arrives in the inbox (the notifier runs every 2 s beside the server).
+    await page.click('nav.subnav >> text=消息');
+    await page.waitForURL(`${base}/h5/notifications`);
+    for (let i = 0; i < 30 && !(await page.isVisible('#note-MZ-WEB-1')); i++) {
+      await page.waitForTimeout(500);
+      await page.reload();
+    }
+    const note = page.locator('#note-MZ-WEB-1');
+    assert.match(await note.textContent(), /就诊已结算/);
+    assert.equal(await note.locator('dd.cash').textContent(), `${estimatedCash} 元`);
+    await accessible(page, 'inbox');
+    await screenshot(page, 'patient-zh-elder-inbox');
     await page.click('nav.subnav >> text=首页');
     await page.waitForURL(`${base}/h5/home`);
     await page.click('li.agreement form.revoke button');

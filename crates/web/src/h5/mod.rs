@@ -2,6 +2,7 @@
 
 mod family;
 mod home;
+mod inbox;
 mod session;
 mod sign_up;
 pub(crate) mod strings;
@@ -28,6 +29,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/h5/sign-up", get(sign_up::sign_up))
         .route("/h5/visits", get(visits::visits))
         .route("/h5/family", get(family::family))
+        .route("/h5/notifications", get(inbox::inbox))
         .route("/h5/{*rest}", get(|prefs: Prefs, uri: axum::http::Uri| async move { page::not_found(Page::new(prefs, uri.path(), HOME)) }))
 }
 

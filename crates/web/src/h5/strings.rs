@@ -108,6 +108,12 @@ pub const STRINGS: Table = &[
     ("family_reference_hint", "如出生医学证明编号", "For example the birth certificate number"),
     ("family_add_submit", "添加", "Add"),
     ("family_sign_up_first", "请先签约无感支付", "Sign up for seamless payment first"),
+    ("nav_inbox", "消息", "Messages"),
+    ("inbox_title", "消息", "Messages"),
+    ("inbox_none", "暂无消息。", "No messages yet."),
+    ("note_settled", "就诊已结算", "Your visit is settled"),
+    ("note_member_settled", "家人就诊已结算（使用您的签约）", "A family member's visit is settled (on your agreement)"),
+    ("note_unpaid", "个人部分尚未支付，请及时处理。", "Your share is unpaid: please pay it."),
 ];
 
 pub const ERRORS: Table = &[
