@@ -72,6 +72,17 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await accessible(page, 'home signed up');
     await screenshot(page, 'patient-zh-elder-signed-up');
 
+    // The e-voucher QR code to show at registration: drawn inline, described in words.
+    await page.click('nav.subnav >> text=医保码');
+    await page.waitForURL(`${base}/h5/qr`);
+    assert.equal(await page.getAttribute('#qr svg', 'aria-label'), '医保电子凭证二维码');
+    const refreshed = await page.request.get(`${base}/h5/qr/code`);
+    assert.equal(refreshed.status(), 200);
+    assert.match(await refreshed.text(), /^<svg role="img"/);
+    await accessible(page, 'qr');
+    await fitsTheWidth(page, 'qr zh elder');
+    await screenshot(page, 'patient-zh-elder-qr');
+
     // Add a child (a minor: guardian proof) to the agreement.
     await page.click('nav.subnav >> text=亲情付');
     await page.waitForURL(`${base}/h5/family`);

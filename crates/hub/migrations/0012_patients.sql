@@ -71,3 +71,11 @@ CREATE TABLE patient_notifications (
 );
 CREATE INDEX patient_notifications_by_patient ON patient_notifications (patient_id, created_at);
 CREATE INDEX patient_notifications_unsent ON patient_notifications (sms_sent_at, sms_attempts);
+
+-- QR e-voucher tokens a hospital's registration resolved: each once, never again.
+CREATE TABLE qr_tokens_used (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    patient_id TEXT NOT NULL REFERENCES patients (id),
+    hospital_code TEXT NOT NULL,
+    used_at TEXT NOT NULL
+);

@@ -231,6 +231,7 @@ async fn every_patient_route_serves_only_its_own_patient() {
         ("GET", "/api/v1/patient/consents", None),
         ("GET", "/api/v1/patient/visits", None),
         ("GET", "/api/v1/patient/notifications", None),
+        ("GET", "/api/v1/patient/qr", None),
         ("POST", estimate_path.as_str(), None),
         ("POST", repay_path.as_str(), Some(json!({"amount_fen": 100, "source": "bank_transfer"}))),
         ("POST", family_path.as_str(), Some(child.clone())),
@@ -406,4 +407,34 @@ async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing()
     // The operator shows the same record.
     let shown = operator.get(&format!("/api/v1/agreements/{agreement_id}/consents")).await.unwrap();
     assert_eq!(shown.body["consents"], record.body["consents"]);
+}
+
+#[tokio::test]
+async fn the_qr_e_voucher_registers_a_visit_once_and_a_tampered_one_never() {
+    let door = Door::open().await;
+    let patient = door.sign_in("13500135000").await;
+    let early = door.call("GET", "/api/v1/patient/qr", As::Bearer(&patient.token), None).await;
+    assert_eq!((early.status, early.code()), (409, Some("identity_not_verified")));
+    assert_eq!(door.bind(&patient, ZHANG_SAN).await.status, 200);
+    let qr = door.call("GET", "/api/v1/patient/qr", As::Bearer(&patient.token), None).await;
+    assert_eq!((qr.status, qr.body["refresh_after_s"].as_u64()), (200, Some(60)), "{qr:?}");
+    let token = qr.body["token"].as_str().unwrap().to_string();
+
+    // The hospital's scanner sends it as type 01: the visit is the patient's.
+    let his = HisClient::new(&door.sys.hub_url, &door.sys.credentials.hospitals[0].api_key);
+    let visit = his.register("MZ-QR-1", "01", &token).await.unwrap();
+    assert!(visit.ok(), "{visit:?}");
+    assert_eq!(visit.body["psn_no"].as_str(), Some("44030000000000000001"));
+    // The same request again (a lost answer) is the same visit; another registration with the token is refused.
+    let again = his.register("MZ-QR-1", "01", &token).await.unwrap();
+    assert_eq!(again.status, 409, "{again:?}");
+    let replay = his.register("MZ-QR-2", "01", &token).await.unwrap();
+    assert_eq!((replay.status, replay.code()), (422, Some("qr_token_used")), "{replay:?}");
+    // A token changed by a single character is not the hub's.
+    let fresh = door.call("GET", "/api/v1/patient/qr", As::Bearer(&patient.token), None).await;
+    let mut tampered = fresh.body["token"].as_str().unwrap().to_string();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == '0' { '1' } else { '0' });
+    let forged = his.register("MZ-QR-3", "01", &tampered).await.unwrap();
+    assert_eq!((forged.status, forged.code()), (422, Some("qr_token_invalid")), "{forged:?}");
 }

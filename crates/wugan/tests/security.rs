@@ -75,6 +75,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/patient/agreements/{id}/family", Patient),
     ("POST", "/api/v1/patient/agreements/{id}/family/{link}/revoke", Patient),
     ("GET", "/api/v1/patient/notifications", Patient),
+    ("GET", "/api/v1/patient/qr", Patient),
 ];
 
 #[test]

@@ -143,3 +143,7 @@ pub(super) async fn revoke_family(
 pub(super) async fn notifications(State(app): State<Arc<App>>, patient: PatientCaller) -> Response {
     respond(app.patient_notifications(&patient.patient_id).await)
 }
+
+pub(super) async fn qr(State(app): State<Arc<App>>, patient: PatientCaller) -> Response {
+    respond(app.patient_qr(&patient.patient_id).await)
+}

@@ -16,6 +16,7 @@ pub mod patient_agreements;
 pub mod patient_family;
 pub mod patient_visits;
 pub mod patients;
+pub mod qr_voucher;
 mod reconciliation;
 mod recovery;
 mod settlement;

@@ -352,4 +352,26 @@ impl Store {
             .await?;
         Ok(rows.iter().map(|r| r.get("id")).collect())
     }
+
+    /// Marks an e-voucher token used; false when it was used before.
+    pub async fn use_qr_token(&self, token_hash: &str, patient_id: &str, hospital_code: &str) -> StoreResult<bool> {
+        let (token_hash, patient_id, hospital_code, now) =
+            (token_hash.to_string(), patient_id.to_string(), hospital_code.to_string(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                let inserted = sqlx::query(
+                    "INSERT INTO qr_tokens_used (token_hash, patient_id, hospital_code, used_at) VALUES ($1, $2, $3, $4) ON CONFLICT (token_hash) DO NOTHING",
+                )
+                .bind(token_hash)
+                .bind(patient_id)
+                .bind(hospital_code)
+                .bind(now)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                Ok(inserted == 1)
+            })
+        })
+        .await
+    }
 }

@@ -3,6 +3,7 @@
 mod family;
 mod home;
 mod inbox;
+mod qr;
 mod session;
 mod sign_up;
 pub(crate) mod strings;
@@ -30,6 +31,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/h5/visits", get(visits::visits))
         .route("/h5/family", get(family::family))
         .route("/h5/notifications", get(inbox::inbox))
+        .route("/h5/qr", get(qr::qr))
+        .route("/h5/qr/code", get(qr::code))
         .route("/h5/{*rest}", get(|prefs: Prefs, uri: axum::http::Uri| async move { page::not_found(Page::new(prefs, uri.path(), HOME)) }))
 }
 
