@@ -123,6 +123,15 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     assert.match(await card.textContent(), /本次无需到窗口付款/);
     await accessible(page, 'visits settled');
     await screenshot(page, 'patient-zh-elder-split');
+    // The e-invoice, once issued (the recovery worker's outbox pass), opens from the visit.
+    for (let i = 0; i < 40 && !(await page.isVisible('#visit-MZ-WEB-1 .invoice a')); i++) {
+      await page.waitForTimeout(500);
+      await page.reload();
+    }
+    const invoiceHref = await page.getAttribute('#visit-MZ-WEB-1 .invoice a', 'href');
+    const invoice = await page.request.get(`${base}${invoiceHref}`);
+    assert.equal(invoice.status(), 200);
+    assert.match(await invoice.text(), /<html/);
     // The notification arrives in the inbox (the notifier runs every 2 s beside the server).
     await page.click('nav.subnav >> text=消息');
     await page.waitForURL(`${base}/h5/notifications`);

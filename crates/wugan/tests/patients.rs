@@ -376,6 +376,23 @@ async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing()
     let stranger_inbox = door.call("GET", "/api/v1/patient/notifications", As::Bearer(&stranger.token), None).await;
     assert_eq!(stranger_inbox.body["notifications"], json!([]));
 
+    // The e-invoice of the visit: the patient's to read, as HTML and PDF; not the stranger's.
+    let settlement_id = split["id"].as_str().unwrap().to_string();
+    let mut invoice_id = door.sys.app.invoice_id_of_settlement(&settlement_id).await.unwrap();
+    for _ in 0..50 {
+        if invoice_id.is_some() {
+            break;
+        }
+        door.sys.app.invoice_outbox_pass().await;
+        invoice_id = door.sys.app.invoice_id_of_settlement(&settlement_id).await.unwrap();
+    }
+    let invoice_id = invoice_id.expect("the visit's invoice is issued");
+    let html = door.call("GET", &format!("/api/v1/patient/invoices/{invoice_id}/html"), As::Bearer(&patient.token), None).await;
+    assert_eq!(html.status, 200, "{html:?}");
+    assert!(html.body.as_str().unwrap_or_default().contains("<html"), "{html:?}");
+    let not_theirs = door.call("GET", &format!("/api/v1/patient/invoices/{invoice_id}/html"), As::Bearer(&stranger.token), None).await;
+    assert_eq!((not_theirs.status, not_theirs.code()), (404, Some("invoice_not_found")));
+
     let revoke_path = format!("/api/v1/patient/agreements/{agreement_id}/revoke");
     let owing = door.call("POST", &revoke_path, As::Cookie(&patient, true), Some(json!({"channel": "h5"}))).await;
     assert_eq!((owing.status, owing.code()), (409, Some("credit_debt_outstanding")), "{owing:?}");

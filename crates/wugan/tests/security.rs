@@ -76,6 +76,8 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/patient/agreements/{id}/family/{link}/revoke", Patient),
     ("GET", "/api/v1/patient/notifications", Patient),
     ("GET", "/api/v1/patient/qr", Patient),
+    ("GET", "/api/v1/patient/invoices/{id}/html", Patient),
+    ("GET", "/api/v1/patient/invoices/{id}/pdf", Patient),
 ];
 
 #[test]

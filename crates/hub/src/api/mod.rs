@@ -132,6 +132,8 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/patient/agreements/{id}/family/{link}/revoke", Patient, no_body, patients::revoke_family),
         Route::new(M::GET, "/api/v1/patient/notifications", Patient, no_body, patients::notifications),
         Route::new(M::GET, "/api/v1/patient/qr", Patient, no_body, patients::qr),
+        Route::new(M::GET, "/api/v1/patient/invoices/{id}/html", Patient, no_body, patients::invoice_html),
+        Route::new(M::GET, "/api/v1/patient/invoices/{id}/pdf", Patient, no_body, patients::invoice_pdf),
     ]
 }
 

@@ -147,3 +147,11 @@ pub(super) async fn notifications(State(app): State<Arc<App>>, patient: PatientC
 pub(super) async fn qr(State(app): State<Arc<App>>, patient: PatientCaller) -> Response {
     respond(app.patient_qr(&patient.patient_id).await)
 }
+
+pub(super) async fn invoice_html(State(app): State<Arc<App>>, patient: PatientCaller, Path(id): Path<String>) -> Response {
+    super::invoices::html(app.patient_invoice_html(&patient.patient_id, &id).await)
+}
+
+pub(super) async fn invoice_pdf(State(app): State<Arc<App>>, patient: PatientCaller, Path(id): Path<String>) -> Response {
+    super::invoices::pdf(app.patient_invoice_pdf(&patient.patient_id, &id).await, &id)
+}

@@ -14,6 +14,7 @@ pub mod notifications;
 mod operator_views;
 pub mod patient_agreements;
 pub mod patient_family;
+pub mod patient_invoices;
 pub mod patient_visits;
 pub mod patients;
 pub mod qr_voucher;

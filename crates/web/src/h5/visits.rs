@@ -16,6 +16,8 @@ use wugan_hub::app::{App, VisitView};
 struct Visits {
     page: Page,
     visits: Vec<VisitView>,
+    /// (settlement id, its blue invoice's id).
+    invoices: Vec<(String, String)>,
 }
 
 impl Visits {
@@ -44,6 +46,12 @@ impl Visits {
         v.settlement.is_none() && v.fee_lines > 0
     }
 
+    /// The id of the visit's invoice, once issued.
+    fn invoice_of(&self, v: &VisitView) -> Option<&str> {
+        let settlement = v.settlement.as_ref()?;
+        self.invoices.iter().find(|(s, _)| *s == settlement.id).map(|(_, i)| i.as_str())
+    }
+
     /// The date of the visit (the stored time's day).
     fn day<'a>(&self, v: &'a VisitView) -> &'a str {
         v.created_at.get(..10).unwrap_or(&v.created_at)
@@ -61,6 +69,12 @@ pub async fn visits(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMa
             Vec::new()
         }
     };
+    let mut invoices = Vec::new();
+    for settlement in visits.iter().filter_map(|v| v.settlement.as_ref()) {
+        if let Ok(Some(invoice)) = app.invoice_id_of_settlement(&settlement.id).await {
+            invoices.push((settlement.id.clone(), invoice));
+        }
+    }
     let page = Page::new(prefs, "/h5/visits", HOME).with_csrf(signed_in.csrf_token);
-    render(&Visits { page, visits })
+    render(&Visits { page, visits, invoices })
 }
