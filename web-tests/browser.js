@@ -32,7 +32,10 @@ async function phone(options = {}) {
   // A script error on a page is a failure, not a log line.
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
+  // (A refused API call logs "Failed to load resource" by itself: the page shows it in words.)
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text());
+  });
   return {
     context, page, pageErrors,
     async close() {
@@ -64,3 +67,52 @@ async function fitsTheWidth(page, label) {
 }
 
 module.exports = { base, dataDir, phone, screenshot, accessible, fitsTheWidth };
+
+// The last sign-in code texted to `mobile`, from the server's SMS outbox (DATA_DIR/sms-outbox.log).
+async function textedCode(mobile) {
+  const outbox = path.join(dataDir, 'sms-outbox.log');
+  for (let i = 0; i < 50; i++) {
+    if (fs.existsSync(outbox)) {
+      const texts = fs.readFileSync(outbox, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((m) => m.to === mobile);
+      const last = texts[texts.length - 1];
+      const code = last && /\d{6}/.exec(last.text);
+      if (code) return code[0];
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no code was texted to ${mobile}`);
+}
+
+module.exports.textedCode = textedCode;
+
+// A hospital's HIS, as the test's doctor: calls the HIS API with the first hospital's key from
+// the server's credentials.json.
+function his() {
+  const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'credentials.json'), 'utf8'));
+  const key = credentials.hospitals[0].api_key;
+  let n = 0;
+  async function call(method, route, body) {
+    const headers = { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' };
+    if (method === 'POST') headers['Idempotency-Key'] = `web-test-${process.pid}-${Date.now()}-${n++}`;
+    const res = await fetch(`${base}${route}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
+    const answer = await res.json();
+    assert.ok(res.ok, `${method} ${route}: ${res.status} ${JSON.stringify(answer)}`);
+    return answer;
+  }
+  const line = (sn, code, price, count, total) => ({ feedetl_sn: sn, med_list_codg: code, medins_list_codg: code, pric: price, cnt: count,
+    det_item_fee_sumamt: total, chrg_bchno: '1', bilg_dept_codg: 'A03', bilg_dept_name: '内科', bilg_dr_codg: 'D001', bilg_dr_name: '王医生', hosp_appr_flag: '1' });
+  return {
+    async register(visitNo, certno) {
+      return call('POST', '/api/v1/visits', { ipt_otp_no: visitNo, mdtrt_cert_type: '02', mdtrt_cert_no: certno, med_type: '11',
+        dept_code: 'A03', dept_name: '内科', dr_name: '王医生' });
+    },
+    async fees(visitId) {
+      return call('POST', `/api/v1/visits/${visitId}/fees`, { lines: [line('1', '001102000010000', '25.00', '1', '25.00'),
+        line('2', '013100000010000', '150.00', '2', '300.00')] });
+    },
+    async preSettle(visitId) { return call('POST', `/api/v1/visits/${visitId}/pre-settlement`); },
+    async settle(visitId) { return call('POST', `/api/v1/visits/${visitId}/settlement`, {}); },
+  };
+}
+
+module.exports.his = his;

@@ -5,10 +5,12 @@
 //  2. shows a refusal by its stable error code, in the page's language (the table in #wg-errors);
 //  3. refreshes parts marked data-refresh-s (e.g. the QR e-voucher) from their data-src.
 // Form fields: name="a.b" nests; data-type="int" | "fen" (yuan text to integer fen, exactly) |
-// "bool" (a checkbox) | "list" (checkboxes of one name); empty optional fields are left out.
-// On success: data-next (a URL; {field} is filled from the answer), data-done (a message) or a reload.
-// A submit button may carry its own data-api / data-next / data-done, and data-fields (the names
-// it sends, space-separated): one form, two actions (send me a code; sign in).
+// "bool" (a checkbox) | "list" (checkboxes of one name); empty optional fields are left out, and
+// so are fields inside a data-when="name=value" part while that choice is not made.
+// On success: data-next (a URL; {field} is filled from the answer), data-fill (the answer shown in
+// place, see fillIn), data-done (a message) or a reload.
+// A submit button with its own data-api is a second action of the form, with its own data-next /
+// data-done / data-fields (the names it sends, space-separated): send me a code; sign in.
 // Staff consoles also use: data-type="product" with data-of="a b" (yuan a × whole count b, as a
 // yuan string: a fee line's total), data-wrap="lines" on a form (the body is {lines: [fields]}),
 // and data-show="text {field}" (on success, the message says the answer's field, e.g. a new key).
@@ -48,6 +50,7 @@
     Array.prototype.forEach.call(form.elements, function (el) {
       if (!el.name || el.disabled || el.type === 'submit') return;
       if (only && only.indexOf(el.name) < 0) return;
+      if (!applies(form, el.closest('[data-when]'))) return;
       var type = el.getAttribute('data-type');
       if (type === 'bool') { put(body, el.name, el.checked); return; }
       if (type === 'list') {
@@ -85,6 +88,45 @@
     });
   }
 
+  // A part marked data-when="name=value" counts only while that choice is made (e.g. the card
+  // number only for a debit card); it is hidden otherwise.
+  function applies(form, part) {
+    if (!part) return true;
+    var rule = part.getAttribute('data-when').split('=');
+    var chosen = form.querySelector('[name="' + rule[0] + '"]:checked');
+    return !!chosen && chosen.value === rule[1];
+  }
+  function showChoices(form) {
+    Array.prototype.forEach.call(form.querySelectorAll('[data-when]'), function (part) {
+      part.hidden = !applies(form, part);
+    });
+  }
+  document.addEventListener('change', function (ev) {
+    var form = ev.target.form;
+    if (form && form.hasAttribute('data-api')) showChoices(form);
+  });
+
+  // data-fill: the answer is shown in place: each [data-field="a.b"] inside the form's
+  // data-fill target gets that field of the answer (data-format="yuan": fen as yuan), and the
+  // target is unhidden.
+  function fillIn(form, answer) {
+    var target = document.querySelector(form.getAttribute('data-fill'));
+    if (!target) return;
+    Array.prototype.forEach.call(target.querySelectorAll('[data-field]'), function (el) {
+      var v = el.getAttribute('data-field').split('.').reduce(function (o, k) { return o == null ? o : o[k]; }, answer);
+      if (v == null) return;
+      el.textContent = el.getAttribute('data-format') === 'yuan' ? fenToYuan(v) : String(v);
+    });
+    target.hidden = false;
+  }
+
+  // 12345 -> "123.45", exactly (integers only).
+  function fenToYuan(fen) {
+    var n = Math.abs(fen);
+    var cents = String(n % 100);
+    return (fen < 0 ? '-' : '') + Math.floor(n / 100) + '.' + (cents.length < 2 ? '0' + cents : cents);
+  }
+
   function fill(template, answer) {
     return template.replace(/\{([a-z_.]+)\}/g, function (_, name) {
       var v = name.split('.').reduce(function (o, k) { return o == null ? o : o[k]; }, answer);
@@ -101,9 +143,9 @@
   }
 
   function submit(form, button) {
-    function attr(name) {
-      return (button && button.hasAttribute(name)) ? button.getAttribute(name) : form.getAttribute(name);
-    }
+    // A button with its own data-api is its own action: none of the form's attributes apply.
+    var source = (button && button.hasAttribute('data-api')) ? button : form;
+    function attr(name) { return source.getAttribute(name); }
     var fields = attr('data-fields');
     var body;
     try { body = read(form, fields ? fields.split(' ') : null); } catch (code) { show(form, say(code), 'error'); return; }
@@ -130,9 +172,11 @@
           if (next) { window.location.assign(fill(next, answer || {})); return; }
           var shown = attr('data-show');
           if (shown) { show(form, told(shown, answer || {}), 'ok'); return; }
+
+          if (source.hasAttribute('data-fill')) { fillIn(form, answer || {}); }
           var done = attr('data-done');
           if (done) { show(form, done, 'ok'); return; }
-          window.location.reload();
+          if (!source.hasAttribute('data-fill')) window.location.reload();
           return;
         }
         form._wgBody = null;  // a definite refusal: the next try is a new action
@@ -165,5 +209,6 @@
   }
   document.addEventListener('DOMContentLoaded', function () {
     Array.prototype.forEach.call(document.querySelectorAll('[data-refresh-s][data-src]'), refresh);
+    Array.prototype.forEach.call(document.querySelectorAll('form[data-api]'), showChoices);
   });
 }());

@@ -548,7 +548,9 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         })?;
     }
     let invoicing = wugan_hub::app::invoices::Invoicing::in_data_dir(&opts.data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut app = App::new(store, config).with_invoicing(invoicing);
+    // Text messages to patients (sign-in codes) land in DATA_DIR/sms-outbox.log.
+    let sms = Arc::new(wugan_hub::app::sms::FileSms::in_data_dir(&opts.data_dir));
+    let mut app = App::new(store, config).with_invoicing(invoicing).with_sms(sms);
     if opts.partners_in_process {
         let faultless = opts.insurance_faults.is_none() && opts.bank_faults.is_none();
         let (Some(insurance), Some(bank), true) = (insurance_router, bank_router, faultless) else {
@@ -565,6 +567,9 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         tasks.push(wugan_hub::app::spawn_recovery(app.clone(), interval, graceful.hub_stop.subscribe()));
         // Webhooks to the HIS (app/webhooks.rs), beside it and on the same beat.
         tasks.push(wugan_hub::app::webhooks::spawn_webhooks(app.clone(), interval, graceful.hub_stop.subscribe()));
+        // Patients' notifications (inbox and text messages), soon after each settlement.
+        let notify_every = Duration::from_secs(2);
+        tasks.push(wugan_hub::app::notifications::spawn_notifier(app.clone(), notify_every, graceful.hub_stop.subscribe()));
     }
     // The API and the pages (`/h5/`, `/assets/`) on one port; the pages act through the API.
     let hub_router = wugan_hub::api::router_with(app.clone(), &opts.edge.api).merge(wugan_web::router(app.clone()));

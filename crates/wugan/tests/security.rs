@@ -9,7 +9,7 @@ use wugan::his::{HisClient, Reply};
 use wugan::keys::{self, KeyCommand};
 use wugan::system::{self, System};
 use wugan_hub::api::limits::Rate;
-use wugan_hub::api::Access::{self, Bank, Hospital, Operator, Public, Scraper, Staff};
+use wugan_hub::api::Access::{self, Bank, Hospital, Operator, Patient, Public, Scraper, Staff};
 use wugan_hub::model::Role;
 
 mod common;
@@ -90,6 +90,27 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/webhook-endpoints", Hospital),
     ("GET", "/api/v1/webhook-deliveries", Hospital),
     ("POST", "/api/v1/webhook-deliveries/{id}/replay", Hospital),
+    ("POST", "/api/v1/patient/sign-in-codes", Public),
+    ("POST", "/api/v1/patient/sessions", Public),
+    ("POST", "/api/v1/patient/sessions/current/revoke", Patient),
+    ("GET", "/api/v1/patient/me", Patient),
+    ("POST", "/api/v1/patient/me/identity", Patient),
+    ("GET", "/api/v1/patient/agreements/{id}", Patient),
+    ("GET", "/api/v1/patient/agreement-text", Public),
+    ("POST", "/api/v1/patient/agreements", Patient),
+    ("GET", "/api/v1/patient/agreements", Patient),
+    ("POST", "/api/v1/patient/agreements/{id}/revoke", Patient),
+    ("GET", "/api/v1/patient/consents", Patient),
+    ("GET", "/api/v1/agreements/{id}/consents", Operator),
+    ("GET", "/api/v1/patient/visits", Patient),
+    ("POST", "/api/v1/patient/visits/{id}/estimate", Patient),
+    ("POST", "/api/v1/patient/agreements/{id}/repayments", Patient),
+    ("POST", "/api/v1/patient/agreements/{id}/family", Patient),
+    ("POST", "/api/v1/patient/agreements/{id}/family/{link}/revoke", Patient),
+    ("GET", "/api/v1/patient/notifications", Patient),
+    ("GET", "/api/v1/patient/qr", Patient),
+    ("GET", "/api/v1/patient/invoices/{id}/html", Patient),
+    ("GET", "/api/v1/patient/invoices/{id}/pdf", Patient),
 ];
 
 #[test]
@@ -137,6 +158,8 @@ fn expected(access: Access, who: Who, names_a_visit: bool) -> Outcome {
         (Bank, _) => Refused(401, "bad_signature"),
         // Staff routes take a session (tests/staff.rs walks them with every role); no key opens them.
         (Staff, _) => Refused(401, "unauthorized"),
+        // No API key opens a patient's routes: only a patient's session (tests/patients.rs).
+        (Patient, _) => Refused(401, "unauthorized"),
         (_, Who::Nobody | Who::UnknownKey) => Refused(401, "unauthorized"),
         (_, Who::RevokedKey | Who::ExpiredKey) => Refused(401, "key_revoked"),
         (Operator | Scraper, Who::Operator) => Served,

@@ -144,6 +144,8 @@ fn expected(access: Access, s: &Session, method: &str, template: &str) -> Outcom
         Access::Hospital if s.foreign && template.starts_with("/api/v1/visits/") => NotFound,
         Access::Hospital => Served,
         Access::Public | Access::Bank => Served,
+        // A patient's routes open to a patient's session only (tests/patients.rs), never a staff one.
+        Access::Patient => Refused(401),
     }
 }
 

@@ -26,6 +26,9 @@ pub enum Access {
     Bank,
     /// A signed-in staff member (session cookie), whatever their role; no API key opens it.
     Staff,
+    /// A signed-in patient, by session cookie (with CSRF on changes) or bearer token
+    /// (`patient_auth`); the route sees only that patient's own data.
+    Patient,
 }
 
 impl Access {
@@ -34,7 +37,7 @@ impl Access {
         match self {
             Access::Operator | Access::Scraper => Some(Role::Operator),
             Access::Hospital => Some(Role::Hospital),
-            Access::Public | Access::Bank | Access::Staff => None,
+            Access::Public | Access::Bank | Access::Staff | Access::Patient => None,
         }
     }
 }

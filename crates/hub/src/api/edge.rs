@@ -95,6 +95,17 @@ impl Edge {
         let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
         let (mut parts, body) = request.into_parts();
         let mut key_id = None;
+        if rule.access == Access::Patient {
+            let patient = match super::patient_auth::authenticate(&self.app, &parts).await {
+                Ok(patient) => patient,
+                Err(e) => return (e.into_response(), None),
+            };
+            key_id = Some(patient.scope());
+            if let Some(Err(wait)) = self.per_key.as_ref().map(|limiter| limiter.check(&patient.scope(), now())) {
+                return (too_many_requests("this patient", wait), key_id);
+            }
+            parts.extensions.insert(patient);
+        }
         let local_scraper = rule.access == Access::Scraper && self.metrics_from_loopback && from_loopback(&parts);
         let role = rule.access.role().filter(|_| !local_scraper);
         // A staff session (cookie, no API key) on a route for keys or for staff (api/staff_auth.rs).

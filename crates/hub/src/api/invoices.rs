@@ -85,7 +85,7 @@ pub(super) async fn operator_html(State(app): State<Arc<App>>, _: Caller, Path(i
     html(app.invoice_html(None, &id).await)
 }
 
-fn pdf(result: Result<Vec<u8>, AppError>, id: &str) -> Response {
+pub(super) fn pdf(result: Result<Vec<u8>, AppError>, id: &str) -> Response {
     match result {
         Ok(bytes) => {
             let disposition = format!("inline; filename=\"{id}.pdf\"");
@@ -95,7 +95,7 @@ fn pdf(result: Result<Vec<u8>, AppError>, id: &str) -> Response {
     }
 }
 
-fn html(result: Result<String, AppError>) -> Response {
+pub(super) fn html(result: Result<String, AppError>) -> Response {
     match result {
         Ok(page) => ([("content-type", "text/html; charset=utf-8")], page).into_response(),
         Err(e) => e.into_response(),

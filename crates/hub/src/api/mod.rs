@@ -10,6 +10,8 @@ mod edge;
 mod invoices;
 pub mod limits;
 mod modes;
+pub mod patient_auth;
+mod patients;
 mod ready;
 mod staff;
 mod staff_auth;
@@ -73,7 +75,7 @@ impl Route {
 
 /// Every route of the hub's API, with its access rule and body limit.
 pub fn routes() -> Vec<Route> {
-    use Access::{Bank, Hospital, Operator, Public, Scraper};
+    use Access::{Bank, Hospital, Operator, Patient, Public, Scraper};
     use Method as M;
     let (no_body, command) = (NO_BODY_BYTES, COMMAND_BODY_BYTES);
     vec![
@@ -150,6 +152,27 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/webhook-endpoints", Hospital, command, staff::add_endpoint),
         Route::new(M::GET, "/api/v1/webhook-deliveries", Hospital, no_body, staff::deliveries),
         Route::new(M::POST, "/api/v1/webhook-deliveries/{id}/replay", Hospital, no_body, staff::replay),
+        Route::new(M::POST, "/api/v1/patient/sign-in-codes", Public, command, patients::send_code),
+        Route::new(M::POST, "/api/v1/patient/sessions", Public, command, patients::sign_in),
+        Route::new(M::POST, "/api/v1/patient/sessions/current/revoke", Patient, no_body, patients::sign_out),
+        Route::new(M::GET, "/api/v1/patient/me", Patient, no_body, patients::me),
+        Route::new(M::POST, "/api/v1/patient/me/identity", Patient, command, patients::bind_identity),
+        Route::new(M::GET, "/api/v1/patient/agreements/{id}", Patient, no_body, patients::agreement),
+        Route::new(M::GET, "/api/v1/patient/agreement-text", Public, no_body, patients::agreement_text),
+        Route::new(M::POST, "/api/v1/patient/agreements", Patient, command, patients::sign_up),
+        Route::new(M::GET, "/api/v1/patient/agreements", Patient, no_body, patients::agreements),
+        Route::new(M::POST, "/api/v1/patient/agreements/{id}/revoke", Patient, command, patients::revoke),
+        Route::new(M::GET, "/api/v1/patient/consents", Patient, no_body, patients::consents),
+        Route::new(M::GET, "/api/v1/agreements/{id}/consents", Operator, no_body, patients::operator_consents),
+        Route::new(M::GET, "/api/v1/patient/visits", Patient, no_body, patients::visits),
+        Route::new(M::POST, "/api/v1/patient/visits/{id}/estimate", Patient, no_body, patients::estimate),
+        Route::new(M::POST, "/api/v1/patient/agreements/{id}/repayments", Patient, command, patients::repay),
+        Route::new(M::POST, "/api/v1/patient/agreements/{id}/family", Patient, command, patients::add_family),
+        Route::new(M::POST, "/api/v1/patient/agreements/{id}/family/{link}/revoke", Patient, no_body, patients::revoke_family),
+        Route::new(M::GET, "/api/v1/patient/notifications", Patient, no_body, patients::notifications),
+        Route::new(M::GET, "/api/v1/patient/qr", Patient, no_body, patients::qr),
+        Route::new(M::GET, "/api/v1/patient/invoices/{id}/html", Patient, no_body, patients::invoice_html),
+        Route::new(M::GET, "/api/v1/patient/invoices/{id}/pdf", Patient, no_body, patients::invoice_pdf),
     ]
 }
 

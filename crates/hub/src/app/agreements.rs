@@ -248,7 +248,7 @@ impl App {
     }
 
     /// 1101 on the hub's own behalf: who the certificate names, as the insurance center knows them.
-    async fn identify(&self, cert_type: &str, cert_no: &str) -> Result<crate::insurance_client::PersonInfo, AppError> {
+    pub(crate) async fn identify(&self, cert_type: &str, cert_no: &str) -> Result<crate::insurance_client::PersonInfo, AppError> {
         let msgid = self.msgid(&hub_institution().fixmedins_code).await?;
         self.insurance.person_info(&msgid, &hub_institution(), cert_type, cert_no.trim()).await.map_err(person_error)
     }

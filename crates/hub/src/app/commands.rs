@@ -38,7 +38,7 @@ pub struct PaymentRequest {
     pub credit_limit_fen: Option<i64>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterVisitRequest {
     /// The hospital's own visit number (院内唯一流水号).

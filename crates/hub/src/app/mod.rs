@@ -6,6 +6,7 @@ mod agreements;
 mod cash_only;
 mod clearing;
 mod commands;
+pub mod consent;
 mod credit;
 mod exceptions;
 mod hospital_statements;
@@ -15,10 +16,18 @@ mod insurance_clearing;
 mod invoice_keys;
 pub mod invoices;
 pub mod national_interface;
+pub mod notifications;
 mod operator_views;
+pub mod patient_agreements;
+pub mod patient_family;
+pub mod patient_invoices;
+pub mod patient_visits;
+pub mod patients;
+pub mod qr_voucher;
 mod reconciliation;
 mod recovery;
 mod settlement;
+pub mod sms;
 mod views;
 mod visits;
 // Issue 18: staff, onboarding, visit lookups, webhooks.
@@ -93,6 +102,8 @@ pub struct App {
     pub invoicing: invoices::Invoicing,
     /// When an inpatient deposit hold is raised (see `inpatient`; `with_deposit_rule`).
     pub deposit_rule: wugan_domain::inpatient::DepositRule,
+    /// Where text messages to patients go (see `sms`).
+    pub sms: std::sync::Arc<dyn sms::SmsSink>,
 }
 
 fn new_id(prefix: &str) -> String {
@@ -148,12 +159,30 @@ impl App {
             .collect();
         let invoicing = invoices::Invoicing::new(invoices::InvoiceKeys::derived(&config.data_key), None);
         let deposit_rule = Default::default();
-        App { store, msgids: Default::default(), orphans: Default::default(), insurance, banks, config, metrics, invoicing, deposit_rule }
+        let sms = std::sync::Arc::new(sms::NoSms);
+        App {
+            store,
+            msgids: Default::default(),
+            orphans: Default::default(),
+            insurance,
+            banks,
+            config,
+            metrics,
+            invoicing,
+            deposit_rule,
+            sms,
+        }
     }
 
     /// The same hub with another rule for raising inpatient deposit holds.
     pub fn with_deposit_rule(mut self, rule: wugan_domain::inpatient::DepositRule) -> App {
         self.deposit_rule = rule;
+        self
+    }
+
+    /// The same hub, sending text messages to patients through `sms`.
+    pub fn with_sms(mut self, sms: std::sync::Arc<dyn sms::SmsSink>) -> App {
+        self.sms = sms;
         self
     }
 

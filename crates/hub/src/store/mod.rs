@@ -18,6 +18,10 @@ mod operator_reads;
 pub use insurance_clearings::InsuranceClearingRow;
 mod payouts;
 pub use payouts::PayoutRow;
+mod notifications;
+pub use notifications::{NotificationRow, SettledForPatient};
+mod patients;
+pub use patients::{CodeCheck, ConsentRow, PatientCodeRow, PatientRow, PatientSessionRow};
 mod reconciliation;
 pub use operator_reads::{JournalEntry, MAX_JOURNAL_PAGE};
 pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};
@@ -65,6 +69,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "invoices", include_str!("../../migrations/0009_invoices.sql")),
     (10, "reconciliation", include_str!("../../migrations/0010_reconciliation.sql")),
     (11, "stays", include_str!("../../migrations/0011_stays.sql")),
+    (12, "patients", include_str!("../../migrations/0012_patients.sql")),
     (13, "deployment_modes", include_str!("../../migrations/0013_deployment_modes.sql")),
     (14, "staff", include_str!("../../migrations/0014_staff.sql")),
     (15, "payouts", include_str!("../../migrations/0015_payouts.sql")),

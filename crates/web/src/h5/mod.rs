@@ -1,10 +1,19 @@
 //! The patient's phone pages (H5) under `/h5/`.
 
+mod family;
+mod home;
+mod inbox;
+mod qr;
+mod session;
+mod sign_up;
 pub(crate) mod strings;
+mod visits;
 
 use crate::page::{self, render, Page};
 use crate::prefs::Prefs;
 use askama::Template;
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
@@ -17,6 +26,13 @@ pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/h5", get(|| async { Redirect::permanent(HOME) }))
         .route("/h5/", get(start))
+        .route("/h5/home", get(home::home))
+        .route("/h5/sign-up", get(sign_up::sign_up))
+        .route("/h5/visits", get(visits::visits))
+        .route("/h5/family", get(family::family))
+        .route("/h5/notifications", get(inbox::inbox))
+        .route("/h5/qr", get(qr::qr))
+        .route("/h5/qr/code", get(qr::code))
         .route("/h5/{*rest}", get(|prefs: Prefs, uri: axum::http::Uri| async move { page::not_found(Page::new(prefs, uri.path(), HOME)) }))
 }
 
@@ -27,6 +43,10 @@ struct Start {
     page: Page,
 }
 
-async fn start(prefs: Prefs) -> Response {
+/// A reader already signed in goes straight to their home page.
+async fn start(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) -> Response {
+    if session::of(&app, &headers).await.is_some() {
+        return Redirect::to("/h5/home").into_response();
+    }
     render(&Start { page: Page::new(prefs, HOME, HOME) }).into_response()
 }

@@ -1,0 +1,80 @@
+//! `/h5/visits`: the patient's visits: before the doctor's click an estimate on request (2206),
+//! after it the split (fund, personal account, the credit line), and "nothing to pay at a window".
+
+use super::{session, HOME};
+use crate::page::{render, Page};
+use crate::prefs::Prefs;
+use askama::Template;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use std::sync::Arc;
+use wugan_hub::app::{App, VisitView};
+
+#[derive(Template)]
+#[template(path = "h5/visits.html")]
+struct Visits {
+    page: Page,
+    visits: Vec<VisitView>,
+    /// (settlement id, its blue invoice's id).
+    invoices: Vec<(String, String)>,
+}
+
+impl Visits {
+    fn yuan(&self, fen: &i64) -> String {
+        format!("{} {}", self.page.yuan(*fen), self.page.t("yuan"))
+    }
+
+    /// The visit's state in words.
+    fn status(&self, v: &VisitView) -> &str {
+        match v.settlement.as_ref().map(|s| s.state) {
+            Some("settled") => self.page.t("visit_settled"),
+            Some("settled_unpaid") => self.page.t("visit_unpaid"),
+            Some("cancelled") => self.page.t("visit_cancelled"),
+            Some("failed") => self.page.t("visit_failed"),
+            Some(_) => self.page.t("visit_settling"),
+            None => self.page.t("visit_open"),
+        }
+    }
+
+    fn settled(&self, v: &VisitView) -> bool {
+        v.settlement.as_ref().is_some_and(|s| matches!(s.state, "settled" | "settled_unpaid"))
+    }
+
+    /// The estimate is offered while the visit is open and has fees.
+    fn can_estimate(&self, v: &VisitView) -> bool {
+        v.settlement.is_none() && v.fee_lines > 0
+    }
+
+    /// The id of the visit's invoice, once issued.
+    fn invoice_of(&self, v: &VisitView) -> Option<&str> {
+        let settlement = v.settlement.as_ref()?;
+        self.invoices.iter().find(|(s, _)| *s == settlement.id).map(|(_, i)| i.as_str())
+    }
+
+    /// The date of the visit (the stored time's day).
+    fn day<'a>(&self, v: &'a VisitView) -> &'a str {
+        v.created_at.get(..10).unwrap_or(&v.created_at)
+    }
+}
+
+pub async fn visits(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) -> Response {
+    let Some(signed_in) = session::of(&app, &headers).await else {
+        return session::to_start();
+    };
+    let visits = match app.patient_visits(&signed_in.patient_id).await {
+        Ok(list) => list.visits,
+        Err(e) => {
+            tracing::warn!(error = %e, "a patient's visits could not be read");
+            Vec::new()
+        }
+    };
+    let mut invoices = Vec::new();
+    for settlement in visits.iter().filter_map(|v| v.settlement.as_ref()) {
+        if let Ok(Some(invoice)) = app.invoice_id_of_settlement(&settlement.id).await {
+            invoices.push((settlement.id.clone(), invoice));
+        }
+    }
+    let page = Page::new(prefs, "/h5/visits", HOME).with_csrf(signed_in.csrf_token);
+    render(&Visits { page, visits, invoices })
+}

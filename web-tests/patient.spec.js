@@ -1,0 +1,197 @@
+// The patient's own door as a person uses it on a phone (issue 14): sign in with the code from
+// the text message, verify the real name once, sign up with a credit line under the agreement
+// text, add a child, see a visit's estimate, the doctor settles (the HIS API), the split appears,
+// 解约 is refused while the line owes, repay from the personal account; in Chinese and English,
+// in the elder-friendly mode, at 360 px, each page without serious accessibility violations.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { base, phone, screenshot, accessible, fitsTheWidth, textedCode, his } = require('./browser');
+
+async function signIn(page, mobile, label) {
+  await page.goto(`${base}/h5/`);
+  await page.fill('#mobile', mobile);
+  await page.click('#send-code');
+  await page.waitForSelector('#sign-in .message.ok');
+  await screenshot(page, `${label}-code-sent`);
+  // A wrong code is said in words, in the page's language.
+  const code = await textedCode(mobile);
+  await page.fill('#code', code === '000000' ? '111111' : '000000');
+  await page.click('#sign-in-button');
+  await page.waitForSelector('#sign-in .message.error');
+  await accessible(page, `${label} wrong code`);
+  await screenshot(page, `${label}-wrong-code`);
+  const wrongText = await page.textContent('#sign-in .message.error');
+  await page.fill('#code', code);
+  await page.click('#sign-in-button');
+  await page.waitForURL(`${base}/h5/home`);
+  return wrongText;
+}
+
+async function verifyName(page, label) {
+  await accessible(page, `${label} home before the binding`);
+  await fitsTheWidth(page, `${label} home`);
+  await screenshot(page, `${label}-home-unverified`);
+  await page.fill('#name', '张三');
+  await page.fill('#certno', '440301199001011234');
+  await page.fill('#face_check_ref', 'FACE-H5-0001');
+  await page.click('#bind-identity button[type=submit]');
+  await page.waitForSelector('#identity-status');
+  await accessible(page, `${label} home verified`);
+  await screenshot(page, `${label}-home-verified`);
+}
+
+test('a patient signs in with the texted code and verifies their name (zh, elder-friendly mode)', async () => {
+  const { page, pageErrors, close } = await phone({ elder: true });
+  try {
+    const wrong = await signIn(page, '13800000001', 'patient-zh-elder');
+    assert.equal(wrong, '验证码不正确，请核对短信后重新输入。');
+    assert.equal(await page.textContent('#my-mobile'), '13*******01');
+    await verifyName(page, 'patient-zh-elder');
+    assert.match(await page.textContent('#identity-status'), /已实名认证/);
+    const size = await page.evaluate(() => parseFloat(getComputedStyle(document.body).fontSize));
+    assert.ok(size >= 18, `elder mode's text is ${size} px`);
+
+    // Sign up with a credit line of 8,000 yuan, the agreement text on the page.
+    await page.click('#go-sign-up');
+    await page.waitForURL(`${base}/h5/sign-up`);
+    assert.match(await page.textContent('#agreement-text'), /医保无感支付服务协议/);
+    assert.equal(await page.isVisible('#card'), false, 'the card number is for a debit card only');
+    // The personal account is kept for repaying the line: visits go wholly on the credit line.
+    await page.uncheck('#use-personal-account');
+    await page.fill('#limit', '8000');
+    await page.check('#accept');
+    await fitsTheWidth(page, 'sign-up zh elder');
+    await accessible(page, 'sign-up zh elder');
+    await screenshot(page, 'patient-zh-elder-sign-up');
+    await page.click('#sign-up button[type=submit]');
+    await page.waitForURL(`${base}/h5/home`);
+    const agreement = page.locator('li.agreement').first();
+    assert.match(await agreement.textContent(), /无感支付已开通/);
+    assert.match(await agreement.textContent(), /8000\.00 元/);
+    await accessible(page, 'home signed up');
+    await screenshot(page, 'patient-zh-elder-signed-up');
+
+    // The e-voucher QR code to show at registration: drawn inline, described in words.
+    await page.click('nav.subnav >> text=医保码');
+    await page.waitForURL(`${base}/h5/qr`);
+    assert.equal(await page.getAttribute('#qr svg', 'aria-label'), '医保电子凭证二维码');
+    const refreshed = await page.request.get(`${base}/h5/qr/code`);
+    assert.equal(refreshed.status(), 200);
+    assert.match(await refreshed.text(), /^<svg role="img"/);
+    await accessible(page, 'qr');
+    await fitsTheWidth(page, 'qr zh elder');
+    await screenshot(page, 'patient-zh-elder-qr');
+
+    // Add a child (a minor: guardian proof) to the agreement.
+    await page.click('nav.subnav >> text=亲情付');
+    await page.waitForURL(`${base}/h5/family`);
+    await page.fill('#member-certno', '440306201205056727');
+    await page.fill('#consent-ref', '出生医学证明 O440000001');
+    await page.click('#add-family button[type=submit]');
+    await page.waitForSelector('li.member');
+    assert.match(await page.textContent('li.member'), /子女/);
+    assert.match(await page.textContent('li.member'), /已绑定/);
+    await accessible(page, 'family with a child');
+    await fitsTheWidth(page, 'family zh elder');
+    await screenshot(page, 'patient-zh-elder-family');
+    await page.click('nav.subnav >> text=首页');
+    await page.waitForURL(`${base}/h5/home`);
+
+    // The doctor settles (the hospital's HIS, through the HIS API); the line now owes, so ending
+    // the agreement is refused in words.
+    const hospital = his();
+    const visit = await hospital.register('MZ-WEB-1', '440301199001011234');
+    await hospital.fees(visit.id);
+    // Before the click: the patient sees the estimate on their visits page.
+    await page.click('nav.subnav >> text=就诊记录');
+    await page.waitForURL(`${base}/h5/visits`);
+    await page.click('#visit-MZ-WEB-1 form.estimate button');
+    await page.waitForSelector('#estimate-MZ-WEB-1:not([hidden])');
+    assert.equal(await page.textContent('#estimate-MZ-WEB-1 [data-field="estimate.medfee_fen"]'), '325.00');
+    const estimatedCash = await page.textContent('#estimate-MZ-WEB-1 [data-field="estimate.cash_fen"]');
+    await accessible(page, 'visits with the estimate');
+    await fitsTheWidth(page, 'visits zh elder');
+    await screenshot(page, 'patient-zh-elder-estimate');
+    const settled = await hospital.settle(visit.id);
+    assert.equal(settled.state, 'settled');
+    // After it: the split, and nothing to pay at a window.
+    await page.reload();
+    const card = page.locator('#visit-MZ-WEB-1');
+    assert.match(await card.textContent(), /已结算/);
+    assert.equal(await card.locator('dd.cash').textContent(), `${estimatedCash} 元`);
+    assert.match(await card.textContent(), /本次无需到窗口付款/);
+    await accessible(page, 'visits settled');
+    await screenshot(page, 'patient-zh-elder-split');
+    // The e-invoice, once issued (the recovery worker's outbox pass), opens from the visit.
+    for (let i = 0; i < 40 && !(await page.isVisible('#visit-MZ-WEB-1 .invoice a')); i++) {
+      await page.waitForTimeout(500);
+      await page.reload();
+    }
+    const invoiceHref = await page.getAttribute('#visit-MZ-WEB-1 .invoice a', 'href');
+    const invoice = await page.request.get(`${base}${invoiceHref}`);
+    assert.equal(invoice.status(), 200);
+    assert.match(await invoice.text(), /<html/);
+    // The notification arrives in the inbox (the notifier runs every 2 s beside the server).
+    await page.click('nav.subnav >> text=消息');
+    await page.waitForURL(`${base}/h5/notifications`);
+    for (let i = 0; i < 30 && !(await page.isVisible('#note-MZ-WEB-1')); i++) {
+      await page.waitForTimeout(500);
+      await page.reload();
+    }
+    const note = page.locator('#note-MZ-WEB-1');
+    assert.match(await note.textContent(), /就诊已结算/);
+    assert.equal(await note.locator('dd.cash').textContent(), `${estimatedCash} 元`);
+    await accessible(page, 'inbox');
+    await screenshot(page, 'patient-zh-elder-inbox');
+    await page.click('nav.subnav >> text=首页');
+    await page.waitForURL(`${base}/h5/home`);
+    await page.click('li.agreement form.revoke button');
+    await page.waitForSelector('li.agreement .message.error');
+    assert.equal(await page.textContent('li.agreement .message.error'), '信用额度尚有欠款，请还清后再解约。');
+    await screenshot(page, 'patient-zh-elder-revoke-refused');
+
+    // Repay the whole debt from the personal account; the line owes nothing after.
+    assert.equal(await page.inputValue('li.agreement .repay-amount'), estimatedCash);
+    await page.click('li.agreement form.repay button[type=submit]');
+    await page.waitForLoadState('load');
+    await page.waitForSelector('li.agreement dd.used');
+    await page.waitForFunction(() => document.querySelector('li.agreement dd.used').textContent.startsWith('0.00'));
+    assert.equal(await page.isVisible('li.agreement form.repay'), false, 'nothing left to repay');
+    await accessible(page, 'home repaid');
+    await screenshot(page, 'patient-zh-elder-repaid');
+
+    // Signing out leads back to the start, and the home page is closed to a signed-out reader.
+    await page.click('#sign-out button');
+    await page.waitForURL(`${base}/h5/`);
+    await page.goto(`${base}/h5/home`);
+    assert.equal(page.url(), `${base}/h5/`);
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
+
+test('the same in English at standard size, with the refusal of a name that does not match', async () => {
+  const { page, pageErrors, close } = await phone({ lang: 'en' });
+  try {
+    const wrong = await signIn(page, '13800000002', 'patient-en');
+    assert.equal(wrong, 'That code is not right. Check the text message and try again.');
+    await page.fill('#name', '李四');
+    await page.fill('#certno', '440305199208084567');
+    await page.fill('#face_check_ref', 'FACE-H5-0002');
+    await page.click('#bind-identity button[type=submit]');
+    await page.waitForSelector('#bind-identity .message.error');
+    assert.equal(await page.textContent('#bind-identity .message.error'), 'The name does not match the ID number. Please check.');
+    await accessible(page, 'patient-en name mismatch');
+    await screenshot(page, 'patient-en-name-mismatch');
+    await page.fill('#name', '赵六');
+    await page.click('#bind-identity button[type=submit]');
+    await page.waitForSelector('#identity-status');
+    assert.match(await page.textContent('#identity-status'), /Verified/);
+    await screenshot(page, 'patient-en-home-verified');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
