@@ -63,3 +63,27 @@ pub async fn add_on(
     store.migrate().await?;
     add(&store, code, name, &HospitalMode { setl_type, mdtrtarea_admvs }, json).await
 }
+
+/// `wugan hospital …`.
+#[derive(clap::Subcommand)]
+pub enum HospitalArgs {
+    Add {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// ALL (the hub settles insurance and charges the cash share), CASH (the hospital settles
+        /// insurance itself; the hub charges the cash share) or HI (insurance only).
+        #[arg(long, default_value = "ALL")]
+        setl_type: String,
+        /// 就医地医保区划 for this hospital's envelopes (default: the hub's region).
+        #[arg(long)]
+        mdtrtarea_admvs: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "WUGAN_DATABASE_URL")]
+        database_url: Option<String>,
+        #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+    },
+}

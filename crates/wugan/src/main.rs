@@ -180,7 +180,7 @@ enum Command {
     /// national-interface prefix (`/ni/<token>`), once.
     Hospital {
         #[command(subcommand)]
-        command: HospitalArgs,
+        command: wugan::hospital::HospitalArgs,
     },
     /// Electronic invoices: `verify` checks one offline (JSON, PDF or QR text) with the root public key.
     Invoice {
@@ -230,29 +230,6 @@ enum Command {
     },
     /// Apply the hub's database migrations and exit.
     Migrate {
-        #[arg(long, env = "WUGAN_DATABASE_URL")]
-        database_url: Option<String>,
-        #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
-        data_dir: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum HospitalArgs {
-    Add {
-        #[arg(long)]
-        code: String,
-        #[arg(long)]
-        name: String,
-        /// ALL (the hub settles insurance and charges the cash share), CASH (the hospital settles
-        /// insurance itself; the hub charges the cash share) or HI (insurance only).
-        #[arg(long, default_value = "ALL")]
-        setl_type: String,
-        /// 就医地医保区划 for this hospital's envelopes (default: the hub's region).
-        #[arg(long)]
-        mdtrtarea_admvs: Option<String>,
-        #[arg(long)]
-        json: bool,
         #[arg(long, env = "WUGAN_DATABASE_URL")]
         database_url: Option<String>,
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
@@ -719,7 +696,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", wugan::keys::run(&store, command.command()?).await?);
             Ok(())
         }
-        Command::Hospital { command: HospitalArgs::Add { code, name, setl_type, mdtrtarea_admvs, json, database_url, data_dir } } => {
+        Command::Hospital {
+            command: wugan::hospital::HospitalArgs::Add { code, name, setl_type, mdtrtarea_admvs, json, database_url, data_dir },
+        } => {
             let place = wugan::hospital::Place { database_url, data_dir };
             print!("{}", wugan::hospital::add_on(&place, &code, &name, &setl_type, mdtrtarea_admvs, json).await?);
             Ok(())

@@ -15,6 +15,7 @@ mod patients;
 mod ready;
 mod staff;
 mod staff_auth;
+mod stays;
 
 pub use auth::{hash_api_key, Access};
 pub use edge::{EdgeConfig, Rule, PATH_PARAMETER_MAX_CHARS, REQUEST_ID_HEADER};
@@ -102,13 +103,13 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/visits/{id}/cash-settlement/cancel", Hospital, FEES_BODY_BYTES, modes::cancel_cash_only),
         // The secret in the path is the caller's credential (the national envelope has none of ours).
         Route::new(M::POST, "/ni/{token}/fsi/api/rsfComIfsService/callService", Public, FEES_BODY_BYTES, modes::national_call),
-        Route::new(M::POST, "/api/v1/stays", Hospital, command, admit),
-        Route::new(M::GET, "/api/v1/stays/{id}", Hospital, no_body, stay),
-        Route::new(M::POST, "/api/v1/stays/{id}/fees", Hospital, FEES_BODY_BYTES, upload_stay_fees),
-        Route::new(M::POST, "/api/v1/stays/{id}/discharge", Hospital, no_body, discharge),
-        Route::new(M::POST, "/api/v1/stays/{id}/discharge/cancel", Hospital, no_body, undo_discharge),
-        Route::new(M::POST, "/api/v1/stays/{id}/cancel", Hospital, no_body, cancel_admission),
-        Route::new(M::POST, "/api/v1/stays/{id}/settlement/cancel", Hospital, no_body, cancel_stay_settlement),
+        Route::new(M::POST, "/api/v1/stays", Hospital, command, stays::admit),
+        Route::new(M::GET, "/api/v1/stays/{id}", Hospital, no_body, stays::stay),
+        Route::new(M::POST, "/api/v1/stays/{id}/fees", Hospital, FEES_BODY_BYTES, stays::upload_stay_fees),
+        Route::new(M::POST, "/api/v1/stays/{id}/discharge", Hospital, no_body, stays::discharge),
+        Route::new(M::POST, "/api/v1/stays/{id}/discharge/cancel", Hospital, no_body, stays::undo_discharge),
+        Route::new(M::POST, "/api/v1/stays/{id}/cancel", Hospital, no_body, stays::cancel_admission),
+        Route::new(M::POST, "/api/v1/stays/{id}/settlement/cancel", Hospital, no_body, stays::cancel_stay_settlement),
         Route::new(M::GET, "/api/v1/ledger", Operator, no_body, ledger),
         Route::new(M::GET, "/api/v1/ledger/journal", Operator, no_body, journal),
         Route::new(M::GET, "/api/v1/operator/visits/{id}", Operator, no_body, operator_visit),
@@ -441,90 +442,6 @@ async fn upload_fees(State(app): State<Arc<App>>, caller: Caller, headers: Heade
     let request = Keyed::new(&caller.scope(), &idempotency_key(&headers));
     idempotent_keyed(&app, &caller, &headers, &Method::POST, &path, &body, &request, || async {
         app.upload_fees(&hospital, &id, parse_json(&body)?, &request).await
-    })
-    .await
-}
-
-/// 入院办理 with the deposit held on the line (app/inpatient.rs).
-async fn admit(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
-    let hospital = hospital_of(&caller);
-    let key = idempotency_key(&headers);
-    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/stays", &body, || async {
-        app.admit(&hospital, parse_json(&body)?, &key).await
-    })
-    .await
-}
-
-async fn stay(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> Response {
-    respond(app.stay(&hospital_of(&caller), &id).await)
-}
-
-async fn upload_stay_fees(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let hospital = hospital_of(&caller);
-    let path = format!("/api/v1/stays/{id}/fees");
-    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
-        app.upload_stay_fees(&hospital, &id, parse_json(&body)?).await
-    })
-    .await
-}
-
-/// 病区结算: the bedside click.
-async fn discharge(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let hospital = hospital_of(&caller);
-    let path = format!("/api/v1/stays/{id}/discharge");
-    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
-        let _: EmptyBody = parse_json(&body)?;
-        app.discharge(&hospital, &id).await
-    })
-    .await
-}
-
-/// 出院撤销 (2405) and 入院撤销 (2404).
-async fn undo_discharge(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
-    let hospital = hospital_of(&caller);
-    let path = format!("/api/v1/stays/{id}/discharge/cancel");
-    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
-        let _: EmptyBody = parse_json(&body)?;
-        app.undo_discharge(&hospital, &id).await
-    })
-    .await
-}
-
-async fn cancel_admission(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let hospital = hospital_of(&caller);
-    let path = format!("/api/v1/stays/{id}/cancel");
-    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
-        let _: EmptyBody = parse_json(&body)?;
-        app.cancel_admission(&hospital, &id).await
-    })
-    .await
-}
-
-/// 住院结算撤销 (2305).
-async fn cancel_stay_settlement(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let hospital = hospital_of(&caller);
-    let path = format!("/api/v1/stays/{id}/settlement/cancel");
-    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
-        let _: EmptyBody = parse_json(&body)?;
-        app.cancel_stay_settlement(&hospital, &id).await
     })
     .await
 }

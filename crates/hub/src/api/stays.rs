@@ -1,0 +1,100 @@
+//! The inpatient routes (住院, `app/inpatient.rs`): admission with the deposit held, the day's
+//! fees, the bedside discharge and the cancellations.
+
+use super::*;
+
+/// 入院办理 with the deposit held on the line (app/inpatient.rs).
+pub(super) async fn admit(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
+    let hospital = hospital_of(&caller);
+    let key = idempotency_key(&headers);
+    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/stays", &body, || async {
+        app.admit(&hospital, parse_json(&body)?, &key).await
+    })
+    .await
+}
+
+pub(super) async fn stay(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> Response {
+    respond(app.stay(&hospital_of(&caller), &id).await)
+}
+
+pub(super) async fn upload_stay_fees(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/stays/{id}/fees");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        app.upload_stay_fees(&hospital, &id, parse_json(&body)?).await
+    })
+    .await
+}
+
+/// 病区结算: the bedside click.
+pub(super) async fn discharge(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/stays/{id}/discharge");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        let _: EmptyBody = parse_json(&body)?;
+        app.discharge(&hospital, &id).await
+    })
+    .await
+}
+
+/// 出院撤销 (2405) and 入院撤销 (2404).
+pub(super) async fn undo_discharge(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/stays/{id}/discharge/cancel");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        let _: EmptyBody = parse_json(&body)?;
+        app.undo_discharge(&hospital, &id).await
+    })
+    .await
+}
+
+pub(super) async fn cancel_admission(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/stays/{id}/cancel");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        let _: EmptyBody = parse_json(&body)?;
+        app.cancel_admission(&hospital, &id).await
+    })
+    .await
+}
+
+/// 住院结算撤销 (2305).
+pub(super) async fn cancel_stay_settlement(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/stays/{id}/settlement/cancel");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        let _: EmptyBody = parse_json(&body)?;
+        app.cancel_stay_settlement(&hospital, &id).await
+    })
+    .await
+}
