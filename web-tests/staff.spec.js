@@ -92,6 +92,15 @@ test('a cashier registers a signed patient, enters a fee, settles and cancels; a
 
     await submitAndReload(page, '#cancel-button');
     assert.equal(await page.textContent('#visit-state'), 'Cancelled');
+
+    // The day's statement (日结单): the cancelled visit is counted as cancelled, not settled.
+    await page.goto(`${base}/console/`);
+    await page.click('#statement-link');
+    await page.waitForSelector('#statement-figures');
+    assert.match(await page.textContent('h1'), /Daily statement/);
+    await accessible(page, 'daily statement');
+    await fitsTheWidth(page, 'daily statement');
+    await screenshot(page, 'staff-console-statement');
     assert.deepEqual(pageErrors, []);
   } finally {
     await close();

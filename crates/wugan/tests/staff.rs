@@ -448,3 +448,36 @@ async fn five_refused_sign_ins_lock_a_login_for_a_quarter_of_an_hour_even_with_t
     assert_eq!((locked.status, locked.code(), cookie), (429, Some("too_many_attempts"), None));
     assert!(w.sign_in("cash2", PASSWORD).await.0.ok(), "another login is not locked");
 }
+
+#[tokio::test]
+async fn finance_reads_the_days_statement_in_the_console_and_downloads_it_as_csv() {
+    let w = world(None).await;
+    w.add_staff("cash1", StaffRole::Cashier, Some(w.hospital(0))).await;
+    w.add_staff("fin1", StaffRole::Finance, Some(w.hospital(0))).await;
+    w.add_staff("bank1", StaffRole::Bank, None).await;
+    let cashier = w.session("cash1", StaffRole::Cashier, false).await;
+    let fees = json!({"lines": [fee_line("S1", "001102000010000", "25.00", "1", "25.00")]}).to_string();
+    assert!(w.call(&cashier, "POST", &format!("/api/v1/visits/{}/fees", w.visit_id), Some(&fees), true).await.ok());
+    let settled = w.call(&cashier, "POST", &format!("/api/v1/visits/{}/settlement", w.visit_id), None, true).await;
+    assert_eq!(settled.body["state"], "settled", "{settled:?}");
+    let bank_fen = settled.body["bank_fen"].as_i64().expect("the bank's share");
+
+    let finance = w.session("fin1", StaffRole::Finance, false).await;
+    let page = w.call(&finance, "GET", "/console/statement", None, true).await;
+    let html = page.body.as_str().unwrap_or_default();
+    assert_eq!(page.status, 200, "{html}");
+    assert!(html.contains("日结单") && html.contains(r#"id="statement-settled">1<"#), "one settlement today: {html}");
+    let yuan = format!("{}.{:02}", bank_fen / 100, bank_fen % 100);
+    assert!(html.contains(&format!(r#"id="statement-bank">{yuan}"#)), "the bank's {yuan} yuan: {html}");
+    let csv = w.call(&finance, "GET", "/console/statement.csv", None, true).await;
+    let text = csv.body.as_str().unwrap_or_default();
+    assert_eq!(csv.status, 200, "{text}");
+    assert!(text.starts_with("settlement_id,visit_id,state,") && text.contains("\nTOTAL,1,settled,"), "{text}");
+    let not_a_day = w.call(&finance, "GET", "/console/statement?date=2026-02-30", None, true).await;
+    assert!(not_a_day.body.as_str().unwrap_or_default().contains("没有可显示的日结单"), "{not_a_day:?}");
+
+    // A bank's clerk is no hospital's staff: the console asks them to sign in.
+    let clerk = w.session("bank1", StaffRole::Bank, false).await;
+    let refused = w.call(&clerk, "GET", "/console/statement", None, true).await;
+    assert!(!refused.body.as_str().unwrap_or_default().contains("statement-settled"), "{refused:?}");
+}

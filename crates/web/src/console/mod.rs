@@ -4,6 +4,7 @@
 //! Pages read through the hub's `App`; every button is a `fetch` to the HIS API (`app.js`) with
 //! the staff session, within the role's rights (a doctor settles, a cashier also cancels).
 
+mod statement;
 pub(crate) mod strings;
 
 use crate::page::{self, render, Page};
@@ -30,6 +31,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console", get(|| async { Redirect::permanent(HOME) }))
         .route("/console/", get(home))
         .route("/console/visits/{id}", get(visit))
+        .route("/console/statement", get(statement::page))
+        .route("/console/statement.csv", get(statement::csv))
 }
 
 /// One catalogue item as the fee form lists it.
@@ -73,6 +76,8 @@ struct Home {
     endpoints: Vec<WebhookEndpoint>,
     deliveries: Vec<WebhookDelivery>,
     may_manage_webhooks: bool,
+    /// Finance and cashiers read the day's statement (`console/statement.rs`).
+    may_read_statement: bool,
 }
 
 #[derive(Template)]
@@ -114,11 +119,11 @@ impl Visit {
 }
 
 /// The console's staff member: a hospital's; anyone else sees the sign-in form.
-async fn hospital_staff(app: &Arc<App>, headers: &HeaderMap) -> Option<StaffSession> {
+pub(super) async fn hospital_staff(app: &Arc<App>, headers: &HeaderMap) -> Option<StaffSession> {
     crate::staff::session(app, headers).await.filter(|s| s.role.is_hospital_staff())
 }
 
-fn sign_in_page(prefs: Prefs) -> Response {
+pub(super) fn sign_in_page(prefs: Prefs) -> Response {
     render(&SignIn { page: Page::new(prefs, HOME, HOME), title_key: "console_title", next: HOME }).into_response()
 }
 
@@ -134,8 +139,9 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) -> 
     let mut deliveries = app.webhook_deliveries(Some(&hospital)).await.unwrap_or_default();
     deliveries.truncate(20);
     let may_manage_webhooks = staff.role.may(&axum::http::Method::POST, "/api/v1/webhook-endpoints");
+    let may_read_statement = staff.role.may(&axum::http::Method::GET, "/api/v1/hospitals/{code}/statements/{date}");
     let page = Page::new(prefs, HOME, HOME).with_csrf(staff.csrf_token.clone());
-    render(&Home { page, staff, visits, unpaid, endpoints, deliveries, may_manage_webhooks }).into_response()
+    render(&Home { page, staff, visits, unpaid, endpoints, deliveries, may_manage_webhooks, may_read_statement }).into_response()
 }
 
 async fn visit(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Path(id): Path<String>) -> Response {
