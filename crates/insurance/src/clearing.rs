@@ -13,7 +13,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::TxError;
-use crate::input::{opt_yuan, req_text};
+use crate::input::{date_field, opt_yuan, req_text};
 use crate::state::{ClearingApplication, Settlement, State};
 use serde_json::{json, Value};
 use wugan_domain::money::Fen;
@@ -53,15 +53,6 @@ fn amount(data: &Value, key: &str) -> Result<Fen, TxError> {
     opt_yuan(data, key)?.ok_or_else(|| TxError::missing(key))
 }
 
-fn date(data: &Value, key: &str) -> Result<String, TxError> {
-    let text = req_text(data, key)?;
-    let b = text.as_bytes();
-    match b.len() == 10 && b[4] == b'-' && b[7] == b'-' && text.chars().filter(char::is_ascii_digit).count() == 8 {
-        true => Ok(text),
-        false => Err(TxError::new(&format!("{key} 格式错误"), format!("{key} '{text}' is not yyyy-MM-dd"))),
-    }
-}
-
 /// 3203 清算申请.
 pub fn apply(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let data = ctx.env.data()?;
@@ -70,7 +61,7 @@ pub fn apply(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     if setlym.len() != 6 || !setlym.bytes().all(|b| b.is_ascii_digit()) {
         return Err(TxError::new("setlym 格式错误", format!("setlym '{setlym}' is not yyyyMM")));
     }
-    let (begin, end) = (date(data, "begndate")?, date(data, "enddate")?);
+    let (begin, end) = (date_field(data, "begndate")?, date_field(data, "enddate")?);
     let month = format!("{}-{}", &setlym[..4], &setlym[4..]);
     if !begin.starts_with(&month) || !end.starts_with(&month) || begin > end {
         return Err(TxError::new("清算起止日期不在清算年月内", format!("begndate {begin} .. enddate {end} is not within {setlym}")));

@@ -43,3 +43,14 @@ pub fn check_same(data: &Value, field: &str, expected: &str) -> Result<(), TxErr
         _ => Ok(()),
     }
 }
+
+/// A required `yyyy-MM-dd` field (reconciliation and clearing periods).
+pub fn date_field(data: &Value, key: &str) -> Result<String, TxError> {
+    let text = req_text(data, key)?;
+    let b = text.as_bytes();
+    let shaped = b.len() == 10 && b[4] == b'-' && b[7] == b'-' && text.chars().filter(char::is_ascii_digit).count() == 8;
+    match shaped {
+        true => Ok(text),
+        false => Err(TxError::new(&format!("{key} 格式错误"), format!("{key} '{text}' is not yyyy-MM-dd"))),
+    }
+}

@@ -16,7 +16,7 @@
 
 use crate::ctx::Ctx;
 use crate::error::TxError;
-use crate::input::{opt_text, opt_yuan, req_text};
+use crate::input::{date_field, opt_text, opt_yuan, req_text};
 use crate::state::{Settlement, State, StoredFile};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -76,16 +76,6 @@ impl Scope {
             && info["clr_optins"].as_str() == Some(self.setl_optins.as_str())
             && self.clr_type.as_deref().is_none_or(|c| s.clr_type == c)
             && is("insutype", &self.insutype)
-    }
-}
-
-fn date_field(data: &Value, key: &str) -> Result<String, TxError> {
-    let text = req_text(data, key)?;
-    let b = text.as_bytes();
-    let shaped = b.len() == 10 && b[4] == b'-' && b[7] == b'-' && text.chars().filter(char::is_ascii_digit).count() == 8;
-    match shaped {
-        true => Ok(text),
-        false => Err(TxError::new(&format!("{key} 格式错误"), format!("{key} '{text}' is not yyyy-MM-dd"))),
     }
 }
 
