@@ -17,7 +17,8 @@ pub async fn session(app: &Arc<App>, headers: &axum::http::HeaderMap) -> Option<
     }
 }
 
-/// Today, as the stored times' UTC date (`YYYY-MM-DD`).
+/// Today, the business day in China time (`YYYY-MM-DD`): the cut-off is 00:00 China time, as in
+/// statements, reconciliation and clearing.
 pub fn today(app: &App) -> String {
-    app.now().get(..10).unwrap_or_default().to_string()
+    wugan_hub::clock::china_datetime_of(app.store.clock.now_utc()).get(..10).unwrap_or_default().to_string()
 }

@@ -273,6 +273,17 @@ async fn an_his_finds_its_visits_by_its_own_number_pages_through_them_and_learns
     }
     assert_eq!(seen, ["MZ-STAFF-5", "MZ-STAFF-4", "MZ-STAFF-3", "MZ-STAFF-2", "MZ-STAFF-1"]);
 
+    // A day is the China business day (UTC+8): the visit is on the China date of its UTC time.
+    let created = found.body["visits"][0]["created_at"].as_str().unwrap();
+    let created = time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339).unwrap();
+    let china_day = |t: time::OffsetDateTime| t.to_offset(time::macros::offset!(+8)).date().to_string();
+    let on = |day: String| format!("/api/v1/visits?ipt_otp_no=MZ-STAFF-1&day={day}");
+    let that_day = his.get(&on(china_day(created))).await.unwrap();
+    assert_eq!(that_day.body["visits"][0]["id"], w.visit_id.as_str(), "{that_day:?}");
+    for other_day in [created - time::Duration::DAY, created + time::Duration::DAY] {
+        assert_eq!(his.get(&on(china_day(other_day))).await.unwrap().body["visits"], json!([]));
+    }
+
     // Another hospital finds none of them; a bad filter is refused.
     let other = HisClient::new(&w.sys.hub_url, &w.sys.credentials.hospitals[1].api_key);
     assert_eq!(other.get("/api/v1/visits?ipt_otp_no=MZ-STAFF-1").await.unwrap().body["visits"], json!([]));

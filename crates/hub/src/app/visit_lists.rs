@@ -14,7 +14,8 @@ pub const DEFAULT_VISIT_PAGE: i64 = 50;
 pub struct VisitQuery {
     pub ipt_otp_no: Option<String>,
     pub status: Option<String>,
-    /// `YYYY-MM-DD` (UTC).
+    /// `YYYY-MM-DD`: the hospital's business day, in China time (00:00–24:00 UTC+8), as the
+    /// statements, reconciliation and clearing count days.
     pub day: Option<String>,
     pub after: Option<String>,
     pub limit: Option<i64>,
@@ -41,8 +42,7 @@ fn check_query(q: &VisitQuery) -> Result<(), AppError> {
     if q.status.as_deref().is_some_and(|s| VisitStatus::parse(s).is_none()) {
         return Err(AppError::bad_request("bad_query", "status is registering, registered, settling, settled or cancelled"));
     }
-    let is_day = |d: &str| d.len() == 10 && time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).is_ok();
-    if q.day.as_deref().is_some_and(|d| !is_day(d)) {
+    if q.day.as_deref().is_some_and(|d| business_day(d).is_err()) {
         return Err(AppError::bad_request("bad_query", "day is a date, YYYY-MM-DD"));
     }
     if q.limit.is_some_and(|l| !(1..=MAX_VISIT_PAGE).contains(&l)) {
@@ -51,16 +51,31 @@ fn check_query(q: &VisitQuery) -> Result<(), AppError> {
     Ok(())
 }
 
+/// The business day `day` (China time) as a span of stored times.
+fn stored_span(day: &str) -> Result<(String, String), AppError> {
+    let span = business_day(day).map_err(|_| AppError::bad_request("bad_query", "day is a date, YYYY-MM-DD"))?;
+    let stored = |unix_s: i64| {
+        time::OffsetDateTime::from_unix_timestamp(unix_s)
+            .map(crate::clock::timestamp)
+            .map_err(|e| AppError::internal(format!("time out of range: {e}")))
+    };
+    Ok((stored(span.start_unix_s)?, stored(span.end_unix_s)?))
+}
+
 impl App {
     /// A page of `hospital`'s visits (`None`: any hospital's, or the one the query names).
     pub async fn visit_list(&self, hospital: Option<&str>, q: VisitQuery) -> Result<VisitListView, AppError> {
         check_query(&q)?;
         let limit = q.limit.unwrap_or(DEFAULT_VISIT_PAGE);
+        let created = match q.day.as_deref() {
+            Some(day) => Some(stored_span(day)?),
+            None => None,
+        };
         let filter = VisitFilter {
             hospital_code: hospital.map(str::to_string).or(q.hospital_code),
             ipt_otp_no: q.ipt_otp_no,
             status: q.status,
-            day: q.day,
+            created,
             after: q.after,
             limit,
         };

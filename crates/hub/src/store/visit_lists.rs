@@ -14,8 +14,9 @@ pub struct VisitFilter {
     pub hospital_code: Option<String>,
     pub ipt_otp_no: Option<String>,
     pub status: Option<String>,
-    /// Registered on this day (UTC date, `YYYY-MM-DD`).
-    pub day: Option<String>,
+    /// Registered in this span of stored times, `[from, before)` (RFC 3339 UTC, as the hub stores
+    /// them: a span of text sorts as the span of time).
+    pub created: Option<(String, String)>,
     /// The last visit id of the previous page.
     pub after: Option<String>,
     pub limit: i64,
@@ -39,10 +40,9 @@ impl Store {
         if let Some(status) = &filter.status {
             condition("status = ?", status);
         }
-        if let Some(day) = &filter.day {
-            // Stored times are RFC 3339 UTC: a day is a prefix range.
-            condition("created_at >= ?", &format!("{day}T"));
-            condition("created_at < ?", &format!("{day}U"));
+        if let Some((from, before)) = &filter.created {
+            condition("created_at >= ?", from);
+            condition("created_at < ?", before);
         }
         if let Some(after) = &filter.after {
             condition("id < ?", after);

@@ -43,18 +43,13 @@ async fn reader(app: &Arc<App>, headers: &HeaderMap, prefs: Prefs) -> Result<Sta
     Ok(staff)
 }
 
-/// The business day now: statements follow China time (the cut-off is 00:00 China time).
-fn china_today(app: &App) -> String {
-    wugan_hub::clock::china_datetime_of(app.store.clock.now_utc()).get(..10).unwrap_or_default().to_string()
-}
-
 /// `?date=YYYY-MM-DD`, today when absent; a date that is not one shows the form with no statement.
 pub(super) async fn page(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Query(day): Query<Day>) -> Response {
     let staff = match reader(&app, &headers, prefs).await {
         Ok(staff) => staff,
         Err(answer) => return answer,
     };
-    let date = day.date.filter(|d| !d.trim().is_empty()).unwrap_or_else(|| china_today(&app));
+    let date = day.date.filter(|d| !d.trim().is_empty()).unwrap_or_else(|| crate::staff::today(&app));
     let hospital = staff.hospital_code.clone().unwrap_or_default();
     let statement = app.hospital_statement(&hospital, &date).await.ok();
     let page = Page::new(prefs, PATH, HOME).with_csrf(staff.csrf_token.clone());
@@ -67,7 +62,7 @@ pub(super) async fn csv(State(app): State<Arc<App>>, prefs: Prefs, headers: Head
         Ok(staff) => staff,
         Err(answer) => return answer,
     };
-    let date = day.date.unwrap_or_else(|| china_today(&app));
+    let date = day.date.unwrap_or_else(|| crate::staff::today(&app));
     let hospital = staff.hospital_code.clone().unwrap_or_default();
     match app.hospital_statement(&hospital, &date).await {
         Ok(view) => {
