@@ -487,6 +487,17 @@ async fn finance_reads_the_days_statement_in_the_console_and_downloads_it_as_csv
     let not_a_day = w.call(&finance, "GET", "/console/statement?date=2026-02-30", None, true).await;
     assert!(not_a_day.body.as_str().unwrap_or_default().contains("没有可显示的日结单"), "{not_a_day:?}");
 
+    // The operator's day totals are the store's sums over every visit of the China day (not a
+    // page of them): two visits, one settled, its money by source and by bank.
+    assert!(w.his.register("MZ-STAFF-2", "02", EMPLOYEE_CERTNO).await.unwrap().ok());
+    let today = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8)).date().to_string();
+    let rows = w.sys.app.day_totals(&today).await.expect("the day's totals");
+    let ours = |f: fn(&wugan_hub::store::DayTotalsRow) -> i64| rows.iter().filter(|r| r.hospital_code == w.hospital(0)).map(f).sum::<i64>();
+    assert_eq!((ours(|r| r.visits), ours(|r| r.settled), ours(|r| r.bank_fen), ours(|r| r.cancelled)), (2, 1, bank_fen, 0), "{rows:?}");
+    assert_eq!(ours(|r| r.medfee_fen), 2500, "{rows:?}");
+    let by_bank = rows.iter().find(|r| r.bank_code.as_deref() == Some("BANK01")).expect("the bank's row");
+    assert_eq!((by_bank.settled, by_bank.bank_fen), (1, bank_fen), "{rows:?}");
+
     // A bank's clerk is no hospital's staff: the console asks them to sign in.
     let clerk = w.session("bank1", StaffRole::Bank, false).await;
     let refused = w.call(&clerk, "GET", "/console/statement", None, true).await;

@@ -88,3 +88,12 @@ impl App {
         Ok(VisitListView { visits, next_after })
     }
 }
+
+impl App {
+    /// The business day's totals, per hospital and per hospital and bank, summed by the store
+    /// (every visit of the day, however many).
+    pub async fn day_totals(&self, day: &str) -> Result<Vec<crate::store::DayTotalsRow>, AppError> {
+        let (from, before) = stored_span(day)?;
+        Ok(self.store.day_totals(&from, &before).await?)
+    }
+}

@@ -23,7 +23,7 @@ pub use notifications::{NotificationRow, SettledForPatient};
 mod patients;
 pub use patients::{CodeCheck, ConsentRow, PatientCodeRow, PatientRow, PatientSessionRow};
 mod reconciliation;
-pub use operator_reads::{JournalEntry, MAX_JOURNAL_PAGE};
+pub use operator_reads::{DayTotalsRow, JournalEntry, MAX_JOURNAL_PAGE};
 pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};
 mod settlements;
 mod signups;

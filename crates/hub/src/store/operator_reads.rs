@@ -125,3 +125,70 @@ fn journal_entry(r: &AnyRow) -> JournalEntry {
         created_at: r.get("created_at"),
     }
 }
+
+/// One hospital's (and one bank's) settlements of a day, summed in the database: a city's day is
+/// millions of visits, never read row by row into a page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DayTotalsRow {
+    pub hospital_code: String,
+    /// The bank of the agreement that paid (`None` on the visits-only rows).
+    pub bank_code: Option<String>,
+    pub visits: i64,
+    pub settled: i64,
+    pub medfee_fen: i64,
+    pub fund_fen: i64,
+    pub account_fen: i64,
+    pub bank_fen: i64,
+    pub unpaid_fen: i64,
+    /// Settlements cancelled (their money refunded).
+    pub cancelled: i64,
+}
+
+impl Store {
+    /// The totals of the visits registered in `[from, before)` (stored times): a row per hospital
+    /// with its visit count, and a row per hospital and bank with the settlements' sums.
+    pub async fn day_totals(&self, from: &str, before: &str) -> StoreResult<Vec<DayTotalsRow>> {
+        let mut rows = Vec::new();
+        let visits = sqlx::query(
+            "SELECT hospital_code, COUNT(*) AS n FROM visits WHERE created_at >= $1 AND created_at < $2 GROUP BY hospital_code",
+        )
+        .bind(from)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in visits {
+            rows.push(DayTotalsRow { hospital_code: r.get("hospital_code"), visits: r.get("n"), ..DayTotalsRow::default() });
+        }
+        let sums = sqlx::query(
+            "SELECT v.hospital_code AS hospital_code, a.bank_code AS bank_code, \
+             COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN 1 ELSE 0 END), 0) AS settled, \
+             COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN s.medfee_fen ELSE 0 END), 0) AS medfee, \
+             COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN COALESCE(s.fund_fen, 0) ELSE 0 END), 0) AS fund, \
+             COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN COALESCE(s.acct_fen, 0) ELSE 0 END), 0) AS acct, \
+             COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN s.captured_fen ELSE 0 END), 0) AS bank, \
+             COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN s.unpaid_fen ELSE 0 END), 0) AS unpaid, \
+             COALESCE(SUM(CASE WHEN s.state = 'cancelled' THEN 1 ELSE 0 END), 0) AS cancelled \
+             FROM settlements s JOIN visits v ON v.id = s.visit_id LEFT JOIN agreements a ON a.id = s.agreement_id \
+             WHERE v.created_at >= $1 AND v.created_at < $2 GROUP BY v.hospital_code, a.bank_code",
+        )
+        .bind(from)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in sums {
+            rows.push(DayTotalsRow {
+                hospital_code: r.get("hospital_code"),
+                bank_code: r.get("bank_code"),
+                visits: 0,
+                settled: r.get("settled"),
+                medfee_fen: r.get("medfee"),
+                fund_fen: r.get("fund"),
+                account_fen: r.get("acct"),
+                bank_fen: r.get("bank"),
+                unpaid_fen: r.get("unpaid"),
+                cancelled: r.get("cancelled"),
+            });
+        }
+        Ok(rows)
+    }
+}

@@ -20,7 +20,7 @@ use wugan_hub::app::hospitals::{ApiKeyView, HospitalView};
 use wugan_hub::app::staff::{StaffRole, StaffSession, StaffView};
 use wugan_hub::app::visit_lists::VisitQuery;
 use wugan_hub::app::{AgreementView, App, ExceptionView, VisitView};
-use wugan_hub::store::AuditEntry;
+use wugan_hub::store::{AuditEntry, DayTotalsRow};
 
 pub const HOME: &str = "/ops/";
 
@@ -93,18 +93,17 @@ pub struct BankTotals {
     pub unpaid_fen: i64,
 }
 
-fn bank_totals(visits: &[VisitView], bank_of: &BTreeMap<String, String>) -> Vec<BankTotals> {
+/// The day's settlements by bank, from the store's sums.
+fn bank_totals(rows: &[DayTotalsRow]) -> Vec<BankTotals> {
     let mut by_bank: BTreeMap<String, BankTotals> = BTreeMap::new();
-    for v in visits {
-        let (Some(s), Some(bank)) = (&v.settlement, v.seamless.agreement_id.as_ref().and_then(|a| bank_of.get(a))) else { continue };
-        if matches!(s.state, "settled" | "settled_unpaid") {
-            let t = by_bank.entry(bank.clone()).or_insert_with(|| BankTotals { bank: bank.clone(), ..BankTotals::default() });
-            t.settled += 1;
-            t.bank_fen += s.bank_fen;
-            t.unpaid_fen += s.unpaid_fen;
-        }
+    for r in rows {
+        let Some(bank) = &r.bank_code else { continue };
+        let t = by_bank.entry(bank.clone()).or_insert_with(|| BankTotals { bank: bank.clone(), ..BankTotals::default() });
+        t.settled += r.settled;
+        t.bank_fen += r.bank_fen;
+        t.unpaid_fen += r.unpaid_fen;
     }
-    by_bank.into_values().collect()
+    by_bank.into_values().filter(|t| t.settled > 0).collect()
 }
 
 /// One hospital's day, in fen.
@@ -124,27 +123,22 @@ pub struct Totals {
     pub seamless_settled: i64,
 }
 
-/// The day's totals by hospital, from its visits.
-pub fn totals(visits: &[VisitView]) -> Vec<Totals> {
+/// The day's totals by hospital, from the store's sums over every visit of the day. Every
+/// settlement comes from the doctor's click on a seamless visit: settled = settled seamlessly.
+pub fn totals(rows: &[DayTotalsRow]) -> Vec<Totals> {
     let mut by_hospital: BTreeMap<String, Totals> = BTreeMap::new();
-    for v in visits {
-        let t =
-            by_hospital.entry(v.hospital_code.clone()).or_insert_with(|| Totals { hospital: v.hospital_code.clone(), ..Totals::default() });
-        t.visits += 1;
-        let Some(s) = &v.settlement else { continue };
-        match s.state {
-            "settled" | "settled_unpaid" => {
-                t.settled += 1;
-                t.seamless_settled += i64::from(v.seamless.enabled);
-                t.medfee_fen += s.medfee_fen;
-                t.fund_fen += s.fund_fen;
-                t.account_fen += s.personal_account_fen;
-                t.bank_fen += s.bank_fen;
-                t.unpaid_fen += s.unpaid_fen;
-            }
-            "cancelled" => t.refunds += 1,
-            _ => {}
-        }
+    for r in rows {
+        let h = &r.hospital_code;
+        let t = by_hospital.entry(h.clone()).or_insert_with(|| Totals { hospital: h.clone(), ..Totals::default() });
+        t.visits += r.visits;
+        t.settled += r.settled;
+        t.seamless_settled += r.settled;
+        t.medfee_fen += r.medfee_fen;
+        t.fund_fen += r.fund_fen;
+        t.account_fen += r.account_fen;
+        t.bank_fen += r.bank_fen;
+        t.unpaid_fen += r.unpaid_fen;
+        t.refunds += r.cancelled;
     }
     by_hospital.into_values().collect()
 }
@@ -208,9 +202,8 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
         return render(&crate::console::SignIn { page, title_key: "ops_title", next: HOME }).into_response();
     };
     let day = filters.day.clone().filter(|d| d.len() == 10).unwrap_or_else(|| crate::staff::today(&app));
-    let of_day = VisitQuery { day: Some(day.clone()), limit: Some(200), ..VisitQuery::default() };
-    let day_visits = app.visit_list(None, of_day).await.map(|l| l.visits).unwrap_or_default();
-    let totals = totals(&day_visits);
+    let day_rows = app.day_totals(&day).await.unwrap_or_default();
+    let totals = totals(&day_rows);
     let filtered = VisitQuery {
         day: Some(day.clone()),
         hospital_code: filters.hospital.clone().filter(|h| !h.is_empty()),
@@ -219,14 +212,7 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
         ..VisitQuery::default()
     };
     let visits = app.visit_list(None, filtered).await.map(|l| l.visits).unwrap_or_default();
-    // The banks of the day's agreements, for the totals by bank.
-    let mut bank_of = BTreeMap::new();
-    for id in day_visits.iter().filter_map(|v| v.seamless.agreement_id.clone()) {
-        if let (false, Ok(a)) = (bank_of.contains_key(&id), app.agreement(&id).await) {
-            bank_of.insert(id, a.payment.bank_code.clone());
-        }
-    }
-    let bank_totals = bank_totals(&day_visits, &bank_of);
+    let bank_totals = bank_totals(&day_rows);
     let patients = signed_patients(&app, filters.patient.as_deref().unwrap_or_default()).await;
     let partners = app.metrics_text().await.map(|t| partner_health(&t)).unwrap_or_default();
     let (audit_entries, audit_intact) = match app.store.verify_audit_log().await {
