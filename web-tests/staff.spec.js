@@ -144,6 +144,12 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     const after = await rowOf();
     assert.notEqual(after, before, 'the totals row moved');
     assert.ok(await barOf() > 0, 'the bar has a length');
+    // ECharts (vendored, from /assets/) draws the day stacked by source and takes the SVG's place.
+    await page.waitForSelector('#day-chart canvas', { state: 'visible' });
+    assert.ok(!(await page.isVisible('#chart')), 'the SVG fallback is hidden once ECharts draws');
+    const island = JSON.parse(await page.textContent('#day-chart-data'));
+    assert.ok(island.hospitals.includes(hospitalA.code), JSON.stringify(island));
+    assert.equal(island.series.length, 4, 'fund, personal account, bank, unpaid');
     await screenshot(page, 'staff-ops-day-moved');
 
     const code = `HN${run}`.slice(0, 20);

@@ -17,6 +17,9 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("app.css", "text/css; charset=utf-8", include_bytes!("../assets/app.css")),
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../assets/app.js")),
     ("favicon.svg", "image/svg+xml", include_bytes!("../assets/favicon.svg")),
+    // Apache ECharts (assets/vendor/README.md), for the operator console's chart only.
+    ("echarts.js", "text/javascript; charset=utf-8", include_bytes!("../assets/vendor/echarts.common.min.js")),
+    ("ops-chart.js", "text/javascript; charset=utf-8", include_bytes!("../assets/ops-chart.js")),
 ];
 
 struct Asset {

@@ -187,6 +187,27 @@ struct Home {
 }
 
 impl Home {
+    /// The chart's data for `ops-chart.js`: hospitals and, per source, their settled fen (safe
+    /// inside a `<script>`: no `</` survives).
+    fn chart_json(&self) -> String {
+        let t = |key| self.page.t(key);
+        let series =
+            |key, of: fn(&Totals) -> i64| serde_json::json!({"name": t(key), "fen": self.totals.iter().map(of).collect::<Vec<_>>()});
+        serde_json::json!({
+            "title": t("chart_label"),
+            "unit": t("ops_yuan"),
+            "hospitals": self.totals.iter().map(|x| x.hospital.clone()).collect::<Vec<_>>(),
+            "series": [
+                series("fund", |x| x.fund_fen),
+                series("personal_account", |x| x.account_fen),
+                series("bank_share", |x| x.bank_fen),
+                series("unpaid_amount", |x| x.unpaid_fen),
+            ],
+        })
+        .to_string()
+        .replace("</", "<\\/")
+    }
+
     fn hours_saved(&self) -> String {
         format!("{}.{}", self.minutes_saved / 60, self.minutes_saved % 60 * 10 / 60)
     }

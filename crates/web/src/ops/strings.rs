@@ -3,6 +3,7 @@
 use crate::i18n::Table;
 
 pub const STRINGS: Table = &[
+    ("ops_yuan", "元", "yuan"),
     ("day_totals", "当日汇总（按医院）", "The day's totals by hospital"),
     ("day_label", "日期", "Day"),
     ("hospital", "医院", "Hospital"),

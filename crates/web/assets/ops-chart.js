@@ -1,0 +1,47 @@
+// The operator's day chart with Apache ECharts (vendored, served from /assets/): the day's settled
+// money per hospital, stacked by source. The numbers come from the page's JSON island in fen; the
+// SVG bars stay in the page for readers without JavaScript and are hidden once the chart draws.
+(function () {
+  'use strict';
+  function yuan(fen) {
+    var sign = fen < 0 ? '-' : '';
+    var f = Math.abs(fen);
+    var cents = String(f % 100);
+    return sign + Math.floor(f / 100) + '.' + (cents.length < 2 ? '0' + cents : cents);
+  }
+  function draw() {
+    var island = document.getElementById('day-chart-data');
+    var box = document.getElementById('day-chart');
+    if (!island || !box || typeof echarts === 'undefined') return;
+    var data = JSON.parse(island.textContent);
+    if (!data.hospitals.length) return;
+    var elder = document.documentElement.classList.contains('elder');
+    var size = elder ? 18 : 12;
+    box.style.height = Math.max(160, 60 + data.hospitals.length * (elder ? 56 : 36)) + 'px';
+    var chart = echarts.init(box, null, { renderer: 'canvas' });
+    chart.setOption({
+      aria: { enabled: true, label: { description: data.title } },
+      animation: false,
+      textStyle: { fontSize: size },
+      color: ['#1f6feb', '#2e8540', '#b35900', '#b3261e'],
+      legend: { top: 0, textStyle: { fontSize: size } },
+      tooltip: {
+        trigger: 'axis',
+        axisPointer: { type: 'shadow' },
+        valueFormatter: function (v) { return yuan(v) + ' ' + data.unit; }
+      },
+      grid: { left: 8, right: 16, top: elder ? 64 : 40, bottom: 8, containLabel: true },
+      xAxis: { type: 'value', axisLabel: { fontSize: size, formatter: function (v) { return yuan(v); } } },
+      yAxis: { type: 'category', inverse: true, data: data.hospitals, axisLabel: { fontSize: size } },
+      series: data.series.map(function (s) {
+        return { name: s.name, type: 'bar', stack: 'money', data: s.fen, barMaxWidth: elder ? 40 : 24 };
+      })
+    });
+    box.hidden = false;
+    var svg = document.getElementById('chart');
+    if (svg) svg.classList.add('replaced');
+    window.addEventListener('resize', function () { chart.resize(); });
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', draw);
+  else draw();
+})();
