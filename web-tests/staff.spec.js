@@ -120,6 +120,48 @@ test('a cashier registers a signed patient, enters a fee, settles and cancels; a
   }
 });
 
+test('the ward: a cashier admits with the deposit held on the line, enters a fee and discharges at the bedside', async () => {
+  addStaff(`ward-${run}`, 'cashier', hospitalA.code);
+  const signed = await api('POST', '/api/v1/agreements', credentials.operator_api_key,
+    { mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO, use_personal_account: true, payment: { method: 'credit_line', bank_code: 'BANK01' } });
+  assert.ok(signed.status === 200 || signed.body.error.code === 'already_signed', JSON.stringify(signed));
+  const { page, pageErrors, close } = await phone({});
+  try {
+    await signIn(page, '/console/', `ward-${run}`);
+    await page.click('#ward-link');
+    await page.waitForSelector('#admit');
+    await page.fill('#ipt_no', `ZY-${run}`);
+    await page.fill('#stay_cert_no', CERTNO);
+    await page.fill('#deposit', '2000.00');
+    await Promise.all([page.waitForURL(/\/console\/stays\/[^/]+$/), page.click('#admit-button')]);
+    assert.equal(await page.textContent('#stay-state'), '在院');
+    assert.equal(await page.textContent('#stay-held'), '2000.00');
+
+    await page.selectOption('#stay_item', '001102000010000');
+    await page.fill('#stay_pric', '25.00');
+    await page.fill('#stay_cnt', '4');
+    await submitAndReload(page, '#stay-add-line');
+    assert.equal(await page.textContent('#stay-charges'), '100.00');
+    await accessible(page, 'stay in the ward');
+    await fitsTheWidth(page, 'stay in the ward');
+    await screenshot(page, 'staff-console-stay-in-ward');
+
+    await submitAndReload(page, '#discharge-button');
+    assert.equal(await page.textContent('#stay-state'), '已结算');
+    assert.equal(await page.textContent('#stay-held'), '0.00', 'what was not taken is released');
+    await accessible(page, 'stay settled');
+    await screenshot(page, 'staff-console-stay-settled');
+
+    await page.click('text=返回住院患者列表');
+    await page.waitForSelector('#stays');
+    assert.equal(await page.locator('#stays a', { hasText: `ZY-${run}` }).count(), 1);
+    await fitsTheWidth(page, 'stays list');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
+
 test('an operator onboards a hospital, issues it a key and reads the day in figures and a chart', async () => {
   addStaff(`ops-${run}`, 'operator');
   const { page, pageErrors, close } = await phone({ lang: 'en' });

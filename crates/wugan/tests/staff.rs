@@ -503,3 +503,43 @@ async fn finance_reads_the_days_statement_in_the_console_and_downloads_it_as_csv
     let refused = w.call(&clerk, "GET", "/console/statement", None, true).await;
     assert!(!refused.body.as_str().unwrap_or_default().contains("statement-settled"), "{refused:?}");
 }
+
+#[tokio::test]
+async fn the_ward_admits_with_the_deposit_held_and_a_doctor_discharges_at_the_bedside_from_the_console() {
+    let w = world(None).await;
+    w.add_staff("cash1", StaffRole::Cashier, Some(w.hospital(0))).await;
+    w.add_staff("doc1", StaffRole::Doctor, Some(w.hospital(0))).await;
+    w.add_staff("doc2", StaffRole::Doctor, Some(w.hospital(1))).await;
+    let cashier = w.session("cash1", StaffRole::Cashier, false).await;
+
+    // The admissions desk admits with a 3,000 yuan deposit held on the patient's line.
+    let admit = json!({"ipt_no": "ZY-WARD-1", "mdtrt_cert_type": "02", "mdtrt_cert_no": EMPLOYEE_CERTNO, "deposit_fen": 300_000});
+    let stay = w.call(&cashier, "POST", "/api/v1/stays", Some(&admit.to_string()), true).await;
+    assert!(stay.ok(), "{stay:?}");
+    assert_eq!((stay.body["state"].as_str(), stay.body["held_fen"].as_i64()), (Some("in_ward"), Some(300_000)), "{stay:?}");
+    let id = stay.body["id"].as_str().unwrap().to_string();
+    let list = w.call(&cashier, "GET", "/console/stays", None, true).await;
+    let html = list.body.as_str().unwrap_or_default();
+    assert!(html.contains("ZY-WARD-1") && html.contains("在院") && html.contains("3000.00"), "{html}");
+
+    // At the bedside the doctor enters the day's fees and discharges: settled from the hold.
+    let doctor = w.session("doc1", StaffRole::Doctor, false).await;
+    let fees = json!({"lines": [fee_line("D1", "001102000010000", "25.00", "2", "50.00")]}).to_string();
+    let uploaded = w.call(&doctor, "POST", &format!("/api/v1/stays/{id}/fees"), Some(&fees), true).await;
+    assert!(uploaded.ok(), "{uploaded:?}");
+    let page = w.call(&doctor, "GET", &format!("/console/stays/{id}"), None, true).await;
+    let html = page.body.as_str().unwrap_or_default();
+    assert!(html.contains(r#"id="discharge-button""#) && !html.contains(r#"id="cancel-admission-button""#), "{html}");
+    let settled = w.call(&doctor, "POST", &format!("/api/v1/stays/{id}/discharge"), None, true).await;
+    assert_eq!(settled.body["state"], "settled", "{settled:?}");
+    let split = &settled.body["settlement"];
+    let paid = ["fund_fen", "personal_account_fen", "bank_fen"].iter().map(|k| split[k].as_i64().unwrap()).sum::<i64>();
+    assert_eq!(paid, 5000, "the 50 yuan by source: {split}");
+    let page = w.call(&doctor, "GET", &format!("/console/stays/{id}"), None, true).await;
+    let html = page.body.as_str().unwrap_or_default();
+    assert!(html.contains(r#"id="stay-split""#) && !html.contains(r#"id="discharge-button""#), "{html}");
+
+    // Another hospital's doctor finds no such stay.
+    let stranger = w.session("doc2", StaffRole::Doctor, true).await;
+    assert_eq!(w.call(&stranger, "GET", &format!("/console/stays/{id}"), None, true).await.status, 404);
+}

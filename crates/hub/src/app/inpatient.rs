@@ -453,7 +453,7 @@ impl App {
         Ok(resumed)
     }
 
-    async fn stay_view(&self, s: &StayRow) -> Result<StayView, AppError> {
+    pub(crate) async fn stay_view(&self, s: &StayRow) -> Result<StayView, AppError> {
         let stage = stay_stage(s)?;
         let lines = self.store.stay_fee_lines(&s.id).await?;
         let uploaded: Vec<&StayFeeLine> = lines.iter().filter(|l| l.uploaded).collect();

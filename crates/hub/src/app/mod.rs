@@ -33,6 +33,7 @@ mod visits;
 // Issue 18: staff, onboarding, visit lookups, webhooks.
 pub mod hospitals;
 pub mod staff;
+pub mod stay_lists;
 pub mod visit_lists;
 pub mod webhooks;
 

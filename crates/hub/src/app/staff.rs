@@ -73,7 +73,8 @@ impl StaffRole {
     }
 
     /// Whether this role may call `method path` (a route template its caller kind opens).
-    /// Doctors register, enter fees, estimate and settle (the click); cashiers also cancel and run
+    /// Doctors register, enter fees, estimate and settle (the click), and in the ward enter a stay's
+    /// fees and discharge at the bedside; cashiers also admit, cancel and run
     /// the hospital's keys-free chores; finance reads. Operators may do what an operator key may.
     pub fn may(self, method: &Method, path: &str) -> bool {
         let reading = *method == Method::GET;
@@ -87,6 +88,8 @@ impl StaffRole {
                     || ["/fees", "/pre-settlement", "/settlement"]
                         .iter()
                         .any(|end| path.starts_with("/api/v1/visits/") && path.ends_with(end))
+                    // In the ward: the day's fees and the bedside discharge (病区结算).
+                    || ["/fees", "/discharge"].iter().any(|end| path.starts_with("/api/v1/stays/") && path.ends_with(end))
             }
             StaffRole::Bank => false,
         }

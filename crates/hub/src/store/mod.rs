@@ -27,6 +27,7 @@ pub use operator_reads::{DayTotalsRow, JournalEntry, MAX_JOURNAL_PAGE};
 pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};
 mod settlements;
 mod signups;
+mod stay_lists;
 mod stays;
 pub use stays::{StayFeeLine, StayRow};
 mod visits;

@@ -47,7 +47,7 @@ pub struct StayFeeLine {
     pub detail_json: String,
 }
 
-const STAY_COLUMNS: &str = "id, hospital_code, ipt_no, psn_no, insutype, insuplc_admdvs, mdtrt_cert_type, mdtrt_cert_no_enc, \
+pub(super) const STAY_COLUMNS: &str = "id, hospital_code, ipt_no, psn_no, insutype, insuplc_admdvs, mdtrt_cert_type, mdtrt_cert_no_enc, \
      med_type, agreement_id, state, stage_json, admit_msgid, discharge_msgid, presettle_msgid, settle_msgid, cancel_msgid, idem_key, created_at, updated_at";
 
 impl Store {
@@ -231,7 +231,7 @@ impl Store {
     }
 }
 
-fn stay_from_row(r: &AnyRow) -> StayRow {
+pub(super) fn stay_from_row(r: &AnyRow) -> StayRow {
     StayRow {
         id: r.get("id"),
         hospital_code: r.get("hospital_code"),

@@ -5,6 +5,7 @@
 //! the staff session, within the role's rights (a doctor settles, a cashier also cancels).
 
 mod statement;
+mod stays;
 pub(crate) mod strings;
 
 use crate::page::{self, render, Page};
@@ -31,6 +32,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console", get(|| async { Redirect::permanent(HOME) }))
         .route("/console/", get(home))
         .route("/console/visits/{id}", get(visit))
+        .route("/console/stays", get(stays::list))
+        .route("/console/stays/{id}", get(stays::stay))
         .route("/console/statement", get(statement::page))
         .route("/console/statement.csv", get(statement::csv))
 }

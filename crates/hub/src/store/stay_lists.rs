@@ -1,0 +1,24 @@
+//! A hospital's stays for the ward's console: the newest first, those still in the ward or not.
+
+use super::stays::{stay_from_row, STAY_COLUMNS};
+use super::*;
+
+/// The largest list of stays a page shows.
+pub const MAX_STAY_PAGE: i64 = 200;
+
+/// States a stay leaves the ward in (settled, cancelled or refused at admission).
+const ENDED: &str = "'settled', 'settled_unpaid', 'cancelled', 'refused'";
+
+impl Store {
+    /// `hospital`'s stays, newest first, at most `limit` (capped at `MAX_STAY_PAGE`): only those
+    /// still open when `open` (in the ward, or a step of discharge unfinished).
+    pub async fn hospital_stays(&self, hospital: &str, open: bool, limit: i64) -> StoreResult<Vec<StayRow>> {
+        let which = if open { format!("AND state NOT IN ({ENDED})") } else { String::new() };
+        let sql = format!(
+            "SELECT {STAY_COLUMNS} FROM stays WHERE hospital_code = $1 {which} ORDER BY created_at DESC, id DESC LIMIT {}",
+            limit.clamp(1, MAX_STAY_PAGE)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hospital).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(stay_from_row).collect())
+    }
+}

@@ -1,0 +1,112 @@
+//! The ward's console (住院): the hospital's stays, admission with the deposit held on the
+//! patient's line (住院押金), a day's fees, and the bedside discharge (病区结算) at the doctor's or
+//! nurse's click; cancelling a discharge, its settlement or the admission. Every button is the HIS
+//! API's `/api/v1/stays…` through `app.js`, within the staff member's role.
+
+use super::{catalogue, hospital_staff, sign_in_page, Item, HOME};
+use crate::page::{self, render, Page};
+use crate::prefs::Prefs;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use wugan_hub::app::staff::StaffSession;
+use wugan_hub::app::{App, StayView};
+
+pub const LIST: &str = "/console/stays";
+
+/// The stays a list shows (the newest; a ward's open stays fit).
+const LISTED: i64 = 200;
+
+#[derive(Template)]
+#[template(path = "console/stays.html")]
+struct Stays {
+    page: Page,
+    staff: StaffSession,
+    stays: Vec<StayView>,
+    may_admit: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/stay.html")]
+struct Stay {
+    page: Page,
+    staff: StaffSession,
+    stay: StayView,
+    catalogue: Vec<Item>,
+    line_no: String,
+    may_upload: bool,
+    may_discharge: bool,
+    may_cancel: bool,
+}
+
+/// The words for a stay's state (`StayView::state`).
+fn state_key(state: &str) -> &'static str {
+    match state {
+        "admitting" | "admitted" => "ward_state_admitting",
+        "in_ward" => "ward_state_in_ward",
+        "raising_deposit" => "ward_state_raising",
+        "deposit_short" => "ward_state_deposit_short",
+        "discharging" | "discharged" | "pre_settled" | "insurance_settled" | "releasing" => "ward_state_discharging",
+        "settlement_refused" => "ward_state_refused",
+        "settled" => "state_settled",
+        "settled_unpaid" => "state_settled_unpaid",
+        "cancelled" => "state_cancelled",
+        "refused" => "ward_state_refused",
+        _ => "state_in_progress",
+    }
+}
+
+impl Stays {
+    fn state_of(&self, s: &StayView) -> &'static str {
+        self.page.t(state_key(s.state))
+    }
+}
+
+impl Stay {
+    fn state(&self) -> &'static str {
+        self.page.t(state_key(self.stay.state))
+    }
+
+    /// Still in the ward: fees may come and the bedside discharge may start.
+    fn in_ward(&self) -> bool {
+        matches!(self.stay.state, "in_ward" | "deposit_short" | "settlement_refused")
+    }
+
+    /// A day's fees are taken while the patient is in the ward (not once discharge began).
+    fn takes_fees(&self) -> bool {
+        matches!(self.stay.state, "in_ward" | "deposit_short")
+    }
+
+    fn settled(&self) -> bool {
+        matches!(self.stay.state, "settled" | "settled_unpaid")
+    }
+}
+
+pub(super) async fn list(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) -> Response {
+    let Some(staff) = hospital_staff(&app, &headers).await else {
+        return sign_in_page(prefs);
+    };
+    let hospital = staff.hospital_code.clone().unwrap_or_default();
+    let stays = app.stay_list(&hospital, false, LISTED).await.unwrap_or_default();
+    let may_admit = staff.role.may(&Method::POST, "/api/v1/stays");
+    let page = Page::new(prefs, LIST, HOME).with_csrf(staff.csrf_token.clone());
+    render(&Stays { page, staff, stays, may_admit }).into_response()
+}
+
+pub(super) async fn stay(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let Some(staff) = hospital_staff(&app, &headers).await else {
+        return sign_in_page(prefs);
+    };
+    let page = Page::new(prefs, format!("{LIST}/{id}"), HOME).with_csrf(staff.csrf_token.clone());
+    // Another hospital's stay is answered like a missing one, as the API does.
+    let Ok(stay) = app.stay(staff.hospital_code.as_deref().unwrap_or_default(), &id).await else {
+        return page::not_found(page);
+    };
+    let may = |path| staff.role.may(&Method::POST, path);
+    let (may_upload, may_discharge, may_cancel) =
+        (may("/api/v1/stays/{id}/fees"), may("/api/v1/stays/{id}/discharge"), may("/api/v1/stays/{id}/cancel"));
+    let line_no = format!("W{}", app.now().chars().filter(char::is_ascii_digit).skip(2).take(16).collect::<String>());
+    render(&Stay { page, staff, stay, catalogue: catalogue(), line_no, may_upload, may_discharge, may_cancel }).into_response()
+}
