@@ -146,7 +146,8 @@ const OUTCOMES: [SettlementState; 4] =
 /// The hub's counters and histograms (see the module's documentation).
 pub struct Metrics {
     routes: Vec<RouteSeries>,
-    partners: Vec<PartnerSeries>,
+    /// Read on every partner call; written only when a bank is onboarded while running.
+    partners: std::sync::RwLock<Vec<std::sync::Arc<PartnerSeries>>>,
     settlements: [AtomicU64; OUTCOMES.len()],
     settlement_duration: Histogram,
     idempotency_replays: AtomicU64,
@@ -172,11 +173,11 @@ impl Metrics {
         };
         let mut series: Vec<RouteSeries> = routes.iter().map(|(m, r)| route_series(m, r)).collect();
         series.push(route_series("other", UNMATCHED_ROUTE));
-        let mut partners = vec![PartnerSeries::new(INSURANCE_PARTNER.into(), &INSURANCE_OPERATIONS)];
-        partners.extend(bank_codes.iter().map(|code| PartnerSeries::new(bank_partner(code), &BANK_OPERATIONS)));
+        let mut partners = vec![std::sync::Arc::new(PartnerSeries::new(INSURANCE_PARTNER.into(), &INSURANCE_OPERATIONS))];
+        partners.extend(bank_codes.iter().map(|code| std::sync::Arc::new(PartnerSeries::new(bank_partner(code), &BANK_OPERATIONS))));
         Metrics {
             routes: series,
-            partners,
+            partners: std::sync::RwLock::new(partners),
             settlements: std::array::from_fn(|_| AtomicU64::new(0)),
             settlement_duration: Histogram::new(),
             idempotency_replays: AtomicU64::new(0),
@@ -201,10 +202,24 @@ impl Metrics {
         self.idempotency_replays.fetch_add(1, Relaxed);
     }
 
+    /// Series for a bank onboarded while the hub runs (nothing if it has them already).
+    pub fn add_bank(&self, bank_code: &str) {
+        let partner = bank_partner(bank_code);
+        let mut partners = self.partners.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !partners.iter().any(|p| p.partner == partner) {
+            partners.push(std::sync::Arc::new(PartnerSeries::new(partner, &BANK_OPERATIONS)));
+        }
+    }
+
+    fn partners(&self) -> Vec<std::sync::Arc<PartnerSeries>> {
+        self.partners.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
     /// A partner call that ended with `result` after `elapsed`. Unknown partners are not counted
     /// (a client made outside `App::new`, in a test).
     pub fn partner_call(&self, partner: &str, operation: &str, result: CallResult, elapsed: Duration) {
-        let Some(series) = self.partners.iter().find(|p| p.partner == partner) else { return };
+        let found = self.partners.read().unwrap_or_else(std::sync::PoisonError::into_inner).iter().find(|p| p.partner == partner).cloned();
+        let Some(series) = found else { return };
         let op = series.index_of(operation);
         let r = CallResult::ALL.iter().position(|c| *c == result).unwrap_or(2);
         series.results[op][r].fetch_add(1, Relaxed);
@@ -277,7 +292,8 @@ impl Metrics {
             "counter",
             "Calls to a partner, by partner, operation and result (done, refused, unknown).",
         );
-        for p in &self.partners {
+        let partners = self.partners();
+        for p in &partners {
             for (op, results) in p.operations.iter().zip(&p.results) {
                 for (result, count) in CallResult::ALL.iter().zip(results) {
                     let _ = writeln!(
@@ -291,7 +307,7 @@ impl Metrics {
             }
         }
         header(out, "wugan_partner_call_duration_seconds", "histogram", "Time a partner call took, by partner and operation.");
-        for p in &self.partners {
+        for p in &partners {
             for (op, histogram) in p.operations.iter().zip(&p.durations) {
                 histogram.render(out, "wugan_partner_call_duration_seconds", &format!("partner=\"{}\",operation=\"{op}\"", p.partner));
             }

@@ -569,13 +569,13 @@ async fn audit(sim: &Simulation, insurance_url: &str, bank_url: &str, report: &m
         }
     }
     // Lines the bank keeps for the hub that no agreement of the hub names (straight to the bank).
-    for (code, bank) in &sys.app.banks {
+    for (code, bank) in sys.app.banks.all() {
         let bank = wugan_hub::bank_client::BankClient::new(
             BankEndpoint { url: bank_url.to_string(), ..bank.endpoint.clone() },
             Duration::from_secs(10),
         );
         let known: std::collections::HashSet<String> =
-            sys.app.store.bank_agreements().await?.into_iter().filter(|(c, _)| c == code).map(|(_, a)| a).collect();
+            sys.app.store.bank_agreements().await?.into_iter().filter(|(c, _)| *c == code).map(|(_, a)| a).collect();
         let mut after: Option<String> = None;
         loop {
             let page = bank.active_agreements(after.as_deref()).await.map_err(|e| anyhow::anyhow!("bank agreements: {e}"))?;

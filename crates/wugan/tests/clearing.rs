@@ -70,7 +70,7 @@ impl Hospital {
 
     /// The bank's own record of an instruction.
     async fn bank_record(&self, id: &str) -> Option<wugan_bank::wire::Operation> {
-        self.sys.app.banks[BANK].operation(id).await.expect("the bank answers")
+        self.sys.app.banks.get(BANK).expect("the bank").operation(id).await.expect("the bank answers")
     }
 }
 

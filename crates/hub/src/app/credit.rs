@@ -26,8 +26,8 @@ impl App {
     /// own patients' events (the first failure is returned after the others are read).
     pub async fn sync_bank_events(&self) -> Result<usize, AppError> {
         let (mut applied, mut failed) = (0, None);
-        for (code, bank) in &self.banks {
-            match self.sync_events_of(code, bank).await {
+        for (code, bank) in self.banks.all() {
+            match self.sync_events_of(&code, &bank).await {
                 Ok(n) => applied += n,
                 Err(e) => failed = failed.or(Some(e)),
             }

@@ -3,6 +3,8 @@
 //! records everything in the store; the money rules themselves live in `wugan_domain`.
 
 mod agreements;
+pub mod bank_directory;
+mod bank_onboarding;
 mod cash_only;
 mod clearing;
 mod commands;
@@ -95,7 +97,7 @@ pub struct App {
     /// Bank lines seen without a hub agreement, and when first seen (see `close_orphan_lines`).
     orphans: tokio::sync::Mutex<std::collections::HashMap<String, time::OffsetDateTime>>,
     pub insurance: InsuranceClient,
-    pub banks: BTreeMap<String, BankClient>,
+    pub banks: bank_directory::BankDirectory,
     pub config: HubConfig,
     /// What `/metrics` serves (see `crate::metrics`).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
@@ -153,11 +155,9 @@ impl App {
             &config.insurance_credentials,
         )
         .metered(metrics.clone());
-        let banks = config
-            .banks
-            .iter()
-            .map(|b| (b.bank_code.clone(), BankClient::new(b.clone(), config.partner_timeout).metered(metrics.clone())))
-            .collect();
+        let banks = bank_directory::BankDirectory::new(
+            config.banks.iter().map(|b| (b.bank_code.clone(), BankClient::new(b.clone(), config.partner_timeout).metered(metrics.clone()))),
+        );
         let invoicing = invoices::Invoicing::new(invoices::InvoiceKeys::derived(&config.data_key), None);
         let deposit_rule = Default::default();
         let sms = std::sync::Arc::new(sms::NoSms);
@@ -193,9 +193,7 @@ impl App {
         let timeout = self.config.partner_timeout;
         self.insurance = self.insurance.in_process(insurance, timeout);
         for (code, router) in banks {
-            if let Some(client) = self.banks.remove(&code) {
-                self.banks.insert(code, client.in_process(router, timeout));
-            }
+            self.banks.rebuild(&code, |client| client.in_process(router, timeout));
         }
         self
     }
@@ -217,10 +215,10 @@ impl App {
 
     /// Calls sent to the partners since start (both partners, retries and status queries included).
     pub fn partner_calls(&self) -> u64 {
-        self.insurance.calls_sent() + self.banks.values().map(BankClient::requests_sent).sum::<u64>()
+        self.insurance.calls_sent() + self.banks.all().iter().map(|(_, b)| b.requests_sent()).sum::<u64>()
     }
 
-    fn bank(&self, bank_code: &str) -> Result<&BankClient, AppError> {
+    fn bank(&self, bank_code: &str) -> Result<std::sync::Arc<BankClient>, AppError> {
         self.banks.get(bank_code).ok_or_else(|| AppError::invalid("unknown_bank", format!("no contract with bank {bank_code}")))
     }
 }

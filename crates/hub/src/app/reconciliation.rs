@@ -196,7 +196,7 @@ impl App {
         let transfers = self.store.bank_transfers(&stored_time(from)?, &stored_time(to)?).await?;
         for bank_code in self.banks.keys() {
             progress(&format!("bank {bank_code}"));
-            let outcome = self.reconcile_bank(bank_code, date, day, &transfers).await?;
+            let outcome = self.reconcile_bank(&bank_code, date, day, &transfers).await?;
             banks.total.add(&outcome.summary);
             banks.by_bank.insert(bank_code.clone(), outcome.summary.clone());
             outcomes.push((format!("bank:{bank_code}"), outcome));

@@ -82,8 +82,8 @@ impl App {
         let now = self.store.clock.now_utc();
         // Every bank is walked even when one is down (its own lines wait for its return).
         let (mut closed, mut failed) = (0, None);
-        for (code, bank) in &self.banks {
-            match self.close_orphans_at(code, bank, now).await {
+        for (code, bank) in self.banks.all() {
+            match self.close_orphans_at(&code, &bank, now).await {
                 Ok(n) => closed += n,
                 Err(e) => failed = failed.or(Some(e)),
             }

@@ -253,7 +253,7 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
         totals,
         minutes_saved,
         hospitals: app.hospitals().await.unwrap_or_default(),
-        banks: app.banks.keys().cloned().collect(),
+        banks: app.banks.keys(),
         keys: app.api_keys().await.unwrap_or_default(),
         visits,
         exceptions: app.exceptions().await.map(|e| e.exceptions).unwrap_or_default(),
