@@ -194,6 +194,18 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     assert.equal(island.series.length, 4, 'fund, personal account, bank, unpaid');
     await screenshot(page, 'staff-ops-day-moved');
 
+    // A bank whose keys do not work is refused in words, and nothing is kept.
+    await page.fill('#b-code', `BK${run}`.slice(0, 16));
+    await page.fill('#b-name', '测试银行');
+    await page.fill('#b-url', base);
+    await page.fill('#b-key-id', 'hub');
+    await page.fill('#b-secret', 'a signing secret of length');
+    await page.fill('#b-callback-secret', 'a callback secret of length');
+    await page.click('#onboard-bank-button');
+    await page.waitForSelector('#onboard-bank .message.error');
+    assert.match(await page.textContent('#onboard-bank .message'), /did not accept a signed read/);
+    assert.equal(await page.locator('#banks th', { hasText: `BK${run}`.slice(0, 16) }).count(), 0);
+
     const code = `HN${run}`.slice(0, 20);
     await page.fill('#h-code', code);
     await page.fill('#h-name', '新接入医院');

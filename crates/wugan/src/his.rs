@@ -8,8 +8,13 @@ pub struct HisClient {
     http: reqwest::Client,
     base: String,
     api_key: String,
+    /// This client's number in the process: two clients never send the same key.
+    client: u64,
     keys: AtomicU64,
 }
+
+/// Clients made so far in this process.
+static CLIENTS: AtomicU64 = AtomicU64::new(0);
 
 /// A reply: HTTP status and JSON body.
 #[derive(Debug, Clone)]
@@ -40,13 +45,14 @@ impl HisClient {
             http: reqwest::Client::new(),
             base: base.trim_end_matches('/').to_string(),
             api_key: api_key.to_string(),
+            client: CLIENTS.fetch_add(1, Ordering::Relaxed),
             keys: AtomicU64::new(0),
         }
     }
 
-    /// A fresh idempotency key, unique within this client.
+    /// A fresh idempotency key, unique within this process (and across processes by their ids).
     pub fn next_key(&self) -> String {
-        format!("k-{}-{}", std::process::id(), self.keys.fetch_add(1, Ordering::Relaxed))
+        format!("k-{}-{}-{}", std::process::id(), self.client, self.keys.fetch_add(1, Ordering::Relaxed))
     }
 
     pub async fn raw(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> anyhow::Result<Reply> {

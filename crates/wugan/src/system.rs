@@ -558,6 +558,8 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         };
         app = app.with_in_process_partners(insurance, vec![(opts.bank_code.clone(), bank)]);
     }
+    // Banks an operator onboarded on an earlier run are routed to again.
+    app.load_onboarded_banks().await.map_err(|e| anyhow::anyhow!("the onboarded banks cannot be loaded: {e}"))?;
     let app = Arc::new(app);
     let mut tasks = Vec::new();
     if !opts.manual_recovery {

@@ -79,6 +79,8 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/operator/audit", Operator),
     ("GET", "/api/v1/operator/hospitals", Operator),
     ("POST", "/api/v1/operator/hospitals", Operator),
+    ("GET", "/api/v1/operator/banks", Operator),
+    ("POST", "/api/v1/operator/banks", Operator),
     ("GET", "/api/v1/operator/keys", Operator),
     ("POST", "/api/v1/operator/keys", Operator),
     ("POST", "/api/v1/operator/keys/{key_id}/rotate", Operator),

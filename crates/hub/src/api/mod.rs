@@ -5,6 +5,7 @@
 //! runs; every mutating call takes an `Idempotency-Key` and replays the stored response for a repeat.
 
 mod auth;
+mod banks;
 mod docs;
 mod edge;
 mod invoices;
@@ -142,6 +143,8 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/operator/audit", Operator, no_body, staff::audit_log),
         Route::new(M::GET, "/api/v1/operator/hospitals", Operator, no_body, staff::hospitals),
         Route::new(M::POST, "/api/v1/operator/hospitals", Operator, command, staff::onboard_hospital),
+        Route::new(M::GET, "/api/v1/operator/banks", Operator, no_body, banks::banks),
+        Route::new(M::POST, "/api/v1/operator/banks", Operator, command, banks::onboard_bank),
         Route::new(M::GET, "/api/v1/operator/keys", Operator, no_body, staff::keys),
         Route::new(M::POST, "/api/v1/operator/keys", Operator, command, staff::issue_key),
         Route::new(M::POST, "/api/v1/operator/keys/{key_id}/rotate", Operator, command, staff::rotate_key),

@@ -38,7 +38,7 @@ impl App {
 
     /// A sign-up about to be written: its request checked (nothing is written for a bad one) and sealed.
     fn new_signup(&self, id: &str, req: &SignRequest) -> Result<SignupRow, AppError> {
-        check_sign_request(req, self.config.default_credit_limit)?;
+        check_sign_request(req, self.default_credit_limit(&req.payment.bank_code))?;
         self.bank(&req.payment.bank_code)?;
         let request = serde_json::to_string(req).map_err(|e| AppError::internal(format!("a sign-up request cannot be kept: {e}")))?;
         let now = self.now();
@@ -124,7 +124,7 @@ impl App {
                 done(SignupReply::Identified { person, already_signed: other.is_some() })
             }
             SignupCall::OpenLine { person } => {
-                let terms = check_sign_request(req, self.config.default_credit_limit)?;
+                let terms = check_sign_request(req, self.default_credit_limit(&req.payment.bank_code))?;
                 let (kind, limit_fen) = match terms.method {
                     PaymentMethod::CreditLine => (wire::AgreementKind::CreditLine, Some(terms.limit)),
                     PaymentMethod::DebitCard => (wire::AgreementKind::DebitCard, None),
@@ -175,7 +175,7 @@ impl App {
             certno_index: key.blind_index(&person.certno),
             // Asked for, and there is an account to pay from: a resident has none.
             use_personal_account: req.use_personal_account && has_personal_account(&person.insutype),
-            payment_method: check_sign_request(req, self.config.default_credit_limit)?.method,
+            payment_method: check_sign_request(req, self.default_credit_limit(&req.payment.bank_code))?.method,
             bank_code: s.bank_code.clone(),
             bank_agreement_id: bank_agreement_id.to_string(),
             status: AgreementStatus::Active,

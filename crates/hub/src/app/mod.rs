@@ -4,7 +4,7 @@
 
 mod agreements;
 pub mod bank_directory;
-mod bank_onboarding;
+pub mod bank_onboarding;
 mod cash_only;
 mod clearing;
 mod commands;

@@ -25,10 +25,12 @@ pub use patients::{CodeCheck, ConsentRow, PatientCodeRow, PatientRow, PatientSes
 mod reconciliation;
 pub use operator_reads::{DayTotalsRow, JournalEntry, MAX_JOURNAL_PAGE};
 pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};
+mod banks;
 mod settlements;
 mod signups;
 mod stay_lists;
 mod stays;
+pub use banks::BankRow;
 pub use stays::{StayFeeLine, StayRow};
 mod visits;
 // Issue 18: staff, the audit log, hospital onboarding, visit lookups, webhooks.
@@ -75,6 +77,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "staff", include_str!("../../migrations/0014_staff.sql")),
     (15, "payouts", include_str!("../../migrations/0015_payouts.sql")),
     (16, "insurance_clearings", include_str!("../../migrations/0016_insurance_clearings.sql")),
+    (22, "banks", include_str!("../../migrations/0022_banks.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

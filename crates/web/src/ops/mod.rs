@@ -16,6 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use wugan_hub::app::bank_onboarding::BankView;
 use wugan_hub::app::hospitals::{ApiKeyView, HospitalView};
 use wugan_hub::app::staff::{StaffRole, StaffSession, StaffView};
 use wugan_hub::app::visit_lists::VisitQuery;
@@ -172,7 +173,7 @@ struct Home {
     chart_height: i64,
     minutes_saved: i64,
     hospitals: Vec<HospitalView>,
-    banks: Vec<String>,
+    banks: Vec<BankView>,
     keys: Vec<ApiKeyView>,
     visits: Vec<VisitView>,
     exceptions: Vec<ExceptionView>,
@@ -253,7 +254,7 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
         totals,
         minutes_saved,
         hospitals: app.hospitals().await.unwrap_or_default(),
-        banks: app.banks.keys(),
+        banks: app.bank_views(),
         keys: app.api_keys().await.unwrap_or_default(),
         visits,
         exceptions: app.exceptions().await.map(|e| e.exceptions).unwrap_or_default(),

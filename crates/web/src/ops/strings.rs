@@ -4,6 +4,21 @@ use crate::i18n::Table;
 
 pub const STRINGS: Table = &[
     ("ops_yuan", "元", "yuan"),
+    ("bank_default_limit", "默认授信额度（元）", "Default credit limit (yuan)"),
+    ("bank_interest_free", "免息天数", "Interest-free days"),
+    ("bank_source", "来源", "Source"),
+    ("bank_onboarded", "运营接入", "Onboarded"),
+    ("bank_configured", "配置文件", "Configuration"),
+    ("bank_onboard", "接入银行", "Onboard a bank"),
+    (
+        "bank_onboard_hint",
+        "先用这些密钥向银行发一次签名查询，银行接受后才保存；密钥加密保存，之后不再显示。",
+        "The keys are tried with one signed read at the bank before the bank is saved; they are stored sealed and never shown again.",
+    ),
+    ("bank_url", "银行接口地址", "Bank protocol URL"),
+    ("bank_key_id", "密钥编号", "Key id"),
+    ("bank_secret", "签名密钥", "Signing secret"),
+    ("bank_callback_secret", "回调密钥", "Callback secret"),
     ("day_totals", "当日汇总（按医院）", "The day's totals by hospital"),
     ("day_label", "日期", "Day"),
     ("hospital", "医院", "Hospital"),
