@@ -8,7 +8,8 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
+const os = require('node:os');
 const { base, dataDir, phone, screenshot, accessible, fitsTheWidth } = require('./browser');
 
 const PASSWORD = 'a long staff password';
@@ -249,6 +250,91 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     assert.deepEqual(pageErrors, []);
   } finally {
     await close();
+  }
+});
+
+// A bank of its own (`wugan bank serve`), on a free port, keeping its book in `dir` across restarts.
+async function startBank(port, dir) {
+  const bank = spawn(process.env.WUGAN_BIN, ['bank', 'serve', '--listen', `127.0.0.1:${port}`, '--bank-code', 'BANKX', '--key-id', 'hubx', '--data-dir', dir],
+    { env: { ...process.env, WUGAN_BANK_SECRET: 'bank x signing secret' }, stdio: 'ignore' });
+  for (let i = 0; i < 100; i += 1) {
+    try { if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return bank; } catch (_) { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  bank.kill('SIGKILL');
+  throw new Error('wugan bank serve did not answer');
+}
+
+async function stopBank(bank) {
+  if (bank.exitCode !== null || bank.signalCode !== null) return;
+  const exited = new Promise((r) => bank.once('exit', r));
+  bank.kill('SIGTERM');
+  await exited;
+}
+
+test('an operator onboards a bank, its patient\'s click waits while it is down, and the operator retries it', async () => {
+  addStaff(`ops-x-${run}`, 'operator');
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const bankDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wugan-bankx-'));
+  let bank = await startBank(port, bankDir);
+  const { page, pageErrors, close } = await phone({ lang: 'en', width: 1280 });
+  try {
+    await signIn(page, '/ops/', `ops-x-${run}`);
+    const code = 'BANKX';
+    if (await page.locator('#banks th', { hasText: code }).count() === 0) {
+      await page.fill('#b-code', code);
+      await page.fill('#b-name', '无感测试银行');
+      await page.fill('#b-url', `http://127.0.0.1:${port}`);
+      await page.fill('#b-key-id', 'hubx');
+      await page.fill('#b-secret', 'bank x signing secret');
+      await page.fill('#b-callback-secret', 'bank x callback secret');
+      await page.fill('#b-limit', '8000.00');
+      await submitAndReload(page, '#onboard-bank-button');
+    }
+    assert.match(await page.locator('#banks tr', { hasText: code }).textContent(), /8000\.00/);
+
+    // A patient of that bank (paying from the line only), a visit with a fee.
+    const cert = '440304198507203318';
+    const signed = await api('POST', '/api/v1/agreements', credentials.operator_api_key,
+      { mdtrt_cert_type: '02', mdtrt_cert_no: cert, use_personal_account: false, payment: { method: 'credit_line', bank_code: code } });
+    assert.ok(signed.status === 200 || signed.body.error.code === 'already_signed', JSON.stringify(signed));
+    const visit = await api('POST', '/api/v1/visits', hospitalA.api_key, { ipt_otp_no: `MZ-X-${run}`, mdtrt_cert_type: '02', mdtrt_cert_no: cert });
+    assert.equal(visit.status, 200, JSON.stringify(visit));
+    const line = { feedetl_sn: `X${run}`, med_list_codg: '001102000010000', pric: '25.00', cnt: '2', det_item_fee_sumamt: '50.00' };
+    assert.equal((await api('POST', `/api/v1/visits/${visit.body.id}/fees`, hospitalA.api_key, { lines: [line] })).status, 200);
+
+    // The bank goes down: the click cannot reach it and the settlement waits in the exceptions queue.
+    await stopBank(bank);
+    const click = await api('POST', `/api/v1/visits/${visit.body.id}/settlement`, hospitalA.api_key, {});
+    assert.equal(click.status, 503, JSON.stringify(click));
+    const waiting = await api('GET', `/api/v1/visits/${visit.body.id}`, hospitalA.api_key);
+    const settlementId = waiting.body.settlement.id;
+    // It is listed once it has waited as long as the recovery worker waits before resuming (30 s).
+    for (let i = 0; i < 60 && await page.locator(`#exception-${settlementId}`).count() === 0; i += 1) {
+      await new Promise((r) => setTimeout(r, 1000));
+      await page.reload();
+    }
+    assert.equal(await page.locator(`#exception-${settlementId}`).count(), 1, 'the waiting settlement is listed');
+    await accessible(page, 'ops exceptions');
+    await screenshot(page, 'staff-ops-exception');
+
+    // The bank is back; the operator retries: settled, and the queue is empty of it.
+    bank = await startBank(port, bankDir);
+    // (Should the recovery worker finish it first, the retry says so in words and the page stays.)
+    await Promise.race([
+      page.waitForEvent('load'),
+      page.waitForSelector(`#exception-${settlementId} .message.error`),
+      page.click(`#exception-${settlementId} button`).then(() => new Promise(() => {})),
+    ]);
+    await page.reload();
+    const after = await api('GET', `/api/v1/visits/${visit.body.id}`, hospitalA.api_key);
+    assert.equal(after.body.settlement.state, 'settled', JSON.stringify(after));
+    assert.equal(await page.locator(`#exception-${settlementId}`).count(), 0);
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+    await stopBank(bank).catch(() => {});
+    fs.rmSync(bankDir, { recursive: true, force: true });
   }
 });
 

@@ -1,11 +1,13 @@
 use super::*;
 
 impl App {
-    /// The exceptions queue (差错处理): what the recovery worker could not finish.
+    /// The exceptions queue (差错处理): what the recovery worker could not finish, and settlements
+    /// left unfinished longer than the recovery worker waits before resuming them.
     pub async fn exceptions(&self) -> Result<ExceptionsView, AppError> {
+        let idle_since = self.store.before_now(super::recovery::IDLE_BEFORE_RESUME);
         let exceptions = self
             .store
-            .exceptions()
+            .exceptions(&idle_since)
             .await?
             .iter()
             .map(|s| ExceptionView { settlement: SettlementView::of(s), attempts: s.attempts, parked_reason: s.parked_reason.clone() })

@@ -106,13 +106,16 @@ impl Store {
     }
 
     /// The exceptions queue: parked settlements, and those stopped on a partner's unusable answer.
-    pub async fn exceptions(&self) -> StoreResult<Vec<SettlementRow>> {
-        let rows = sqlx::query(
+    /// Settlements an operator should look at: parked, failed between steps, or unfinished and
+    /// idle since `before` (a partner silent past the click: its outcome is still unknown).
+    pub async fn exceptions(&self, before: &str) -> StoreResult<Vec<SettlementRow>> {
+        let unfinished: Vec<String> = SettlementState::ALL.iter().filter(|s| !s.is_final()).map(|s| format!("'{}'", s.as_str())).collect();
+        let sql = format!(
             "SELECT * FROM settlements WHERE parked_reason IS NOT NULL OR (failure_code IS NOT NULL AND state NOT IN ('failed', 'cancelled')) \
-             ORDER BY created_at LIMIT 1000",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+             OR (state IN ({}) AND updated_at < $1) ORDER BY created_at LIMIT 1000",
+            unfinished.join(", ")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).fetch_all(&self.pool).await?;
         rows.iter().map(settlement_from_row).collect()
     }
 
