@@ -71,6 +71,17 @@ async fn an_operator_onboards_a_bank_a_patient_pays_with_it_and_a_restart_keeps_
     let metrics = scrape.body.as_str().unwrap_or_default();
     assert!(metrics.contains(r#"partner="bank:BANK03",operation="capture",result="done"} 1"#), "{metrics}");
 
+    // The operator finds the visits each bank paid.
+    let of_bank = |bank: &'static str| {
+        let operator = &operator;
+        async move {
+            let page = operator.get(&format!("/api/v1/operator/visits?bank_code={bank}")).await.unwrap();
+            page.body["visits"].as_array().unwrap().iter().map(|v| v["ipt_otp_no"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(of_bank("BANK03").await, ["MZ-B3-1"]);
+    assert!(of_bank("BANK01").await.is_empty());
+
     // After a restart the onboarded bank is routed to again (its secrets opened from the store).
     sys.shutdown(Duration::from_secs(5)).await;
     let sys = system::start(&opts).await.expect("system restarts");

@@ -21,6 +21,8 @@ pub struct VisitQuery {
     pub limit: Option<i64>,
     /// Operators only: one hospital's visits.
     pub hospital_code: Option<String>,
+    /// Operators only: the visits whose agreement is with this bank.
+    pub bank_code: Option<String>,
 }
 
 /// A page of visits.
@@ -33,7 +35,12 @@ pub struct VisitListView {
 }
 
 fn check_query(q: &VisitQuery) -> Result<(), AppError> {
-    for (name, value, max) in [("ipt_otp_no", &q.ipt_otp_no, 30), ("after", &q.after, 64), ("hospital_code", &q.hospital_code, 32)] {
+    for (name, value, max) in [
+        ("ipt_otp_no", &q.ipt_otp_no, 30),
+        ("after", &q.after, 64),
+        ("hospital_code", &q.hospital_code, 32),
+        ("bank_code", &q.bank_code, 16),
+    ] {
         if let Some(v) = value {
             check_text_value(name, v, Some(max))
                 .map_err(|_| AppError::bad_request("bad_query", format!("{name} is at most {max} characters of text")))?;
@@ -73,6 +80,7 @@ impl App {
         };
         let filter = VisitFilter {
             hospital_code: hospital.map(str::to_string).or(q.hospital_code),
+            bank_code: q.bank_code,
             ipt_otp_no: q.ipt_otp_no,
             status: q.status,
             created,

@@ -13,6 +13,8 @@ pub struct VisitFilter {
     /// One hospital's (`None`: every hospital's, for operators).
     pub hospital_code: Option<String>,
     pub ipt_otp_no: Option<String>,
+    /// Paid through an agreement with this bank.
+    pub bank_code: Option<String>,
     pub status: Option<String>,
     /// Registered in this span of stored times, `[from, before)` (RFC 3339 UTC, as the hub stores
     /// them: a span of text sorts as the span of time).
@@ -36,6 +38,9 @@ impl Store {
         }
         if let Some(no) = &filter.ipt_otp_no {
             condition("ipt_otp_no = ?", no);
+        }
+        if let Some(bank) = &filter.bank_code {
+            condition("agreement_id IN (SELECT id FROM agreements WHERE bank_code = ?)", bank);
         }
         if let Some(status) = &filter.status {
             condition("status = ?", status);

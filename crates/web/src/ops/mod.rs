@@ -38,6 +38,7 @@ pub fn router() -> Router<Arc<App>> {
 pub struct Filters {
     pub day: Option<String>,
     pub hospital: Option<String>,
+    pub bank: Option<String>,
     pub status: Option<String>,
     /// Part of a signed patient's masked name or ID number (e.g. the last four digits).
     pub patient: Option<String>,
@@ -229,6 +230,7 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
     let filtered = VisitQuery {
         day: Some(day.clone()),
         hospital_code: filters.hospital.clone().filter(|h| !h.is_empty()),
+        bank_code: filters.bank.clone().filter(|b| !b.is_empty()),
         status: filters.status.clone().filter(|s| !s.is_empty()),
         limit: Some(50),
         ..VisitQuery::default()

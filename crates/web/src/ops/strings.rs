@@ -4,6 +4,7 @@ use crate::i18n::Table;
 
 pub const STRINGS: Table = &[
     ("ops_yuan", "元", "yuan"),
+    ("bank_filter", "银行", "Bank"),
     ("ops_waiting", "等待合作方答复，系统会自动重试", "waiting for a partner; retried automatically"),
     ("ops_attempts", "已重试次数", "tries"),
     ("bank_default_limit", "默认授信额度（元）", "Default credit limit (yuan)"),
