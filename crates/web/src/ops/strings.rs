@@ -4,6 +4,13 @@ use crate::i18n::Table;
 
 pub const STRINGS: Table = &[
     ("ops_yuan", "元", "yuan"),
+    ("ops_sections", "运营工作台栏目", "Console sections"),
+    ("ops_nav_totals", "当日汇总", "Day totals"),
+    ("ops_nav_visits", "就诊与结算", "Visits"),
+    ("ops_nav_patients", "签约患者", "Patients"),
+    ("ops_nav_staff", "工作人员", "Staff"),
+    ("ops_nav_audit", "审计日志", "Audit log"),
+    ("ops_nav_keys", "接口密钥", "API keys"),
     ("bank_filter", "银行", "Bank"),
     ("ops_waiting", "等待合作方答复，系统会自动重试", "waiting for a partner; retried automatically"),
     ("ops_attempts", "已重试次数", "tries"),
