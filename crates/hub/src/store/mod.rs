@@ -25,6 +25,8 @@ pub use patients::{CodeCheck, ConsentRow, PatientCodeRow, PatientRow, PatientSes
 mod reconciliation;
 pub use operator_reads::{JournalEntry, MAX_JOURNAL_PAGE};
 pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};
+mod refunds;
+pub use refunds::RefundRow;
 mod settlements;
 mod signups;
 mod stays;
@@ -74,6 +76,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "staff", include_str!("../../migrations/0014_staff.sql")),
     (15, "payouts", include_str!("../../migrations/0015_payouts.sql")),
     (16, "insurance_clearings", include_str!("../../migrations/0016_insurance_clearings.sql")),
+    (17, "refunds", include_str!("../../migrations/0017_refunds.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
