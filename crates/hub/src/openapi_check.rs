@@ -158,6 +158,9 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
         ("get /api/v1/visits", "VisitList"),
         ("get /api/v1/operator/visits", "VisitList"),
         ("post /api/v1/webhook-endpoints", "NewEndpointView"),
+        ("post /api/v1/visits/{id}/refunds", "Refund"),
+        ("get /api/v1/visits/{id}/refunds/{refund_id}", "Refund"),
+        ("post /api/v1/visits/{id}/registration/cancel", "Visit"),
     ];
     for (route, name) in responses {
         let (method, path) = route.split_once(' ').expect("method and path");

@@ -14,6 +14,7 @@ mod modes;
 pub mod patient_auth;
 mod patients;
 mod ready;
+mod refunds;
 mod staff;
 mod staff_auth;
 mod stays;
@@ -100,6 +101,10 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/visits/{id}/pre-settlement", Hospital, no_body, pre_settle),
         Route::new(M::POST, "/api/v1/visits/{id}/settlement", Hospital, no_body, settle),
         Route::new(M::POST, "/api/v1/visits/{id}/settlement/cancel", Hospital, no_body, cancel_settlement),
+        Route::new(M::POST, "/api/v1/visits/{id}/refunds", Hospital, command, refunds::refund),
+        Route::new(M::GET, "/api/v1/visits/{id}/refunds", Hospital, no_body, refunds::refunds),
+        Route::new(M::GET, "/api/v1/visits/{id}/refunds/{refund_id}", Hospital, no_body, refunds::refund_of_visit),
+        Route::new(M::POST, "/api/v1/visits/{id}/registration/cancel", Hospital, no_body, refunds::cancel_registration),
         Route::new(M::POST, "/api/v1/cash-settlements", Hospital, FEES_BODY_BYTES, modes::settle_cash_only),
         Route::new(M::POST, "/api/v1/visits/{id}/cash-settlement/cancel", Hospital, FEES_BODY_BYTES, modes::cancel_cash_only),
         // The secret in the path is the caller's credential (the national envelope has none of ours).

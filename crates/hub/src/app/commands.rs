@@ -173,6 +173,7 @@ pub fn command_schemas() -> Vec<(&'static str, serde_json::Value)> {
         one::<super::ReconcileRequest>("post /api/v1/reconciliations"),
         one::<super::ClearingRequest>("post /api/v1/clearings"),
         one::<super::InsuranceClearingRequest>("post /api/v1/clearings/insurance"),
+        one::<super::RefundRequest>("post /api/v1/visits/{id}/refunds"),
     ]
 }
 

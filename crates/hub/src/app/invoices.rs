@@ -174,7 +174,7 @@ impl App {
 
     /// Issues the invoice `due` for a settlement, if it still owes it (`None` otherwise).
     pub async fn issue(&self, due: InvoiceDue, settlement_id: &str) -> Result<Option<InvoiceRow>, AppError> {
-        let kind = if due == InvoiceDue::Blue { "blue" } else { "red" };
+        let kind = if matches!(due, InvoiceDue::Blue | InvoiceDue::RefundBlue) { "blue" } else { "red" };
         if self.store.invoice_of_settlement(settlement_id, kind).await?.is_some() {
             return Ok(None); // issued already: the claim below would say so, after more reads
         }
@@ -185,11 +185,11 @@ impl App {
         let key = self.invoicing.keys.hospital(&s.hospital_code, &date)?;
         let code = wugan_invoice::invoice_code(china.year(), &s.hospital_code);
         let (template, payer_name_enc, offsets_id) = match due {
-            InvoiceDue::Blue => {
+            InvoiceDue::Blue | InvoiceDue::RefundBlue => {
                 let (invoice, payer) = self.blue_template(&s).await?;
                 (invoice, payer, None)
             }
-            InvoiceDue::Red => {
+            InvoiceDue::Red | InvoiceDue::RefundRed => {
                 let Some(blue) = self.store.invoice_of_settlement(&s.id, "blue").await? else { return Ok(None) };
                 let original: SignedInvoice = parse_signed(&blue.signed_json)?;
                 (original.invoice, blue.payer_name_enc.clone(), Some(blue.id))
@@ -205,7 +205,7 @@ impl App {
                 let numbered =
                     Numbered { check_code: key.check_code(&code_on_invoice, &number), code: code_on_invoice, number, date, issued_at };
                 let invoice = match due {
-                    InvoiceDue::Blue => Invoice {
+                    InvoiceDue::Blue | InvoiceDue::RefundBlue => Invoice {
                         code: numbered.code,
                         number: numbered.number,
                         check_code: numbered.check_code,
@@ -213,7 +213,7 @@ impl App {
                         issued_at: numbered.issued_at,
                         ..template
                     },
-                    InvoiceDue::Red => template.red_flush(numbered),
+                    InvoiceDue::Red | InvoiceDue::RefundRed => template.red_flush(numbered),
                 };
                 let signed =
                     wugan_invoice::sign(invoice, &key).map_err(|e| AppError::internal(format!("the invoice cannot be signed: {e}")))?;
@@ -346,23 +346,23 @@ fn render_error(e: RenderError) -> AppError {
     AppError::internal(e.to_string())
 }
 
-fn parse_signed(json: &str) -> Result<SignedInvoice, AppError> {
+pub(super) fn parse_signed(json: &str) -> Result<SignedInvoice, AppError> {
     serde_json::from_str(json).map_err(|e| AppError::internal(format!("a stored invoice cannot be read: {e}")))
 }
 
-fn timestamp(t: time::OffsetDateTime) -> String {
+pub(super) fn timestamp(t: time::OffsetDateTime) -> String {
     crate::clock::timestamp(t)
 }
 
 /// A fee line's 医疗收费项目类别, from the insurance center's 2204 answer (`14` other fees when absent).
-fn category_of(result_json: Option<&str>) -> String {
+pub(super) fn category_of(result_json: Option<&str>) -> String {
     result_json
         .and_then(|text| serde_json::from_str::<Value>(text).ok())
         .and_then(|v| v.get("med_chrgitm_type").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| "14".into())
 }
 
-fn row_of(signed: &SignedInvoice, seq: i64, payer_name_enc: String, offsets_id: Option<String>) -> Result<InvoiceRow, AppError> {
+pub(super) fn row_of(signed: &SignedInvoice, seq: i64, payer_name_enc: String, offsets_id: Option<String>) -> Result<InvoiceRow, AppError> {
     let inv = &signed.invoice;
     Ok(InvoiceRow {
         id: new_id("inv"),

@@ -28,6 +28,8 @@ pub mod patients;
 pub mod qr_voucher;
 mod reconciliation;
 mod recovery;
+mod refund_invoices;
+mod refunds;
 mod settlement;
 pub mod sms;
 mod views;
@@ -51,6 +53,7 @@ pub use reconciliation::{
     IN_TRANSIT_S,
 };
 pub use recovery::{spawn_recovery, IDLE_BEFORE_RESUME, MAX_BACKOFF};
+pub use refunds::{RefundRequest, RefundView};
 pub use views::*;
 
 use crate::bank_client::{Authorization, BankClient, BankEndpoint, BankError};

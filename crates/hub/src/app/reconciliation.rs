@@ -188,7 +188,8 @@ impl App {
         let (from, to) = day.hub_range_unix_s();
         // The settlements a day's records can come from: created up to a day before (a 2207 retried
         // across midnight) and the transit window after.
-        let settlements = self.store.reconciliation_settlements(&stored_time(from - DAY_S)?, &stored_time(to)?).await?;
+        let (first, last) = (stored_time(from - DAY_S)?, stored_time(to)?);
+        let settlements = self.with_refunds(self.store.reconciliation_settlements(&first, &last).await?, &first, &last).await?; // app/refunds.rs
         progress("insurance");
         let insurance = self.reconcile_insurance(date, &settlements).await?;
         let mut banks = BanksReconciliation::default();
@@ -568,6 +569,8 @@ fn hub_bank_records(bank_code: &str, transfers: &[crate::store::BankTransfer]) -
             let settlement_id = t.id.strip_prefix("settle:")?.rsplit_once(':')?.0;
             let (entry_type, account, suffix) = match t.code.as_str() {
                 "bank_share" => (EntryType::Capture, &t.debit_account, "capture"),
+                // A refund after the click (app/refunds.rs) is `{refund}:bank` at the bank.
+                "bank_refund" if settlement_id.starts_with("rfd_") => (EntryType::Refund, &t.credit_account, "bank"),
                 "bank_refund" => (EntryType::Refund, &t.credit_account, "refund"),
                 _ => return None,
             };

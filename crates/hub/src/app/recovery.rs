@@ -167,6 +167,7 @@ impl App {
         // Payout instructions whose answer was lost (app/clearing.rs): the same id again.
         resumed += self.resume_payouts().await?;
         resumed += self.resume_stays(&cutoff).await?; // app/inpatient.rs
+        resumed += self.resume_refunds(&cutoff).await?; // app/refunds.rs
         Ok(resumed)
     }
 }

@@ -17,7 +17,7 @@ impl App {
         })
     }
 
-    fn settle_input(&self, visit: &VisitRow, medfee: Fen, acct_used: bool, batch: &str) -> Value {
+    pub(super) fn settle_input(&self, visit: &VisitRow, medfee: Fen, acct_used: bool, batch: &str) -> Value {
         json!({"data": {
             "psn_no": visit.psn_no, "mdtrt_cert_type": visit.mdtrt_cert_type,
             "mdtrt_cert_no": self.config.data_key.open(&visit.mdtrt_cert_no_enc).unwrap_or_default(),

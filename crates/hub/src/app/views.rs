@@ -327,6 +327,7 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<AgreementSeamlessView>(),
         one::<FamilyMemberView>(),
         one::<VisitView>(),
+        one::<super::RefundView>(),
         one::<super::StayView>(),
         one::<super::StaySettlementView>(),
         one::<VisitSeamlessView>(),

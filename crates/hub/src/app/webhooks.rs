@@ -1,6 +1,6 @@
 //! Webhooks to a hospital's HIS, so that it need not poll: the hospital registers an endpoint; the
 //! worker (`spawn_webhooks`, beside the recovery worker) turns settlements that reached a final
-//! state, and invoices issued, into events (the outbox, `store::webhooks`), and posts each to each endpoint, signed like
+//! state, refunds finished, and invoices issued, into events (the outbox, `store::webhooks`), and posts each to each endpoint, signed like
 //! Stripe's (`Wugan-Signature: t=<unix s>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, checked
 //! by the HIS within 5 minutes). A delivery that is not answered 2xx is retried with backoff
 //! (30 s, doubling, at most 6 h apart) for 3 days, then given up; any delivery can be replayed.
@@ -46,7 +46,7 @@ pub fn retry_delay(attempts: i64) -> Duration {
 }
 
 /// The event's JSON as sent: its id, type, time and the settlement's facts, and the invoice's for
-/// invoice.issued (no personal data).
+/// invoice.issued, the refund's id for refund.refunded (no personal data).
 fn event_payload(event_id: &str, c: &EventCandidate, created: &str) -> String {
     json!({
         "id": event_id,
@@ -58,6 +58,7 @@ fn event_payload(event_id: &str, c: &EventCandidate, created: &str) -> String {
             "settlement_id": c.settlement_id,
             "invoice_id": c.invoice_kind.as_ref().map(|_| &c.subject_id),
             "invoice_kind": c.invoice_kind,
+            "refund_id": (c.kind == "refund.refunded").then_some(&c.subject_id),
             "state": c.state,
             "medfee_fen": c.medfee_fen,
             "cash_fen": c.cash_fen,

@@ -32,6 +32,10 @@ pub enum InvoiceDue {
     Blue,
     /// Cancelled after its blue invoice was issued: a red one offsets it.
     Red,
+    /// A refund finished (`app/refunds.rs`): the invoice in force is red-flushed.
+    RefundRed,
+    /// A partial refund red-flushed: the lines kept are invoiced again.
+    RefundBlue,
 }
 
 impl InvoiceDue {
@@ -42,6 +46,10 @@ impl InvoiceDue {
                 "UPDATE settlements SET invoice_stage = 1 WHERE id = $1 AND invoice_stage = 0 AND state IN ('settled', 'settled_unpaid')"
             }
             InvoiceDue::Red => "UPDATE settlements SET invoice_stage = 2 WHERE id = $1 AND invoice_stage = 1 AND state = 'cancelled'",
+            InvoiceDue::RefundRed => "UPDATE refunds SET invoice_stage = 1 WHERE id = $1 AND invoice_stage = 0 AND state = 'refunded'",
+            InvoiceDue::RefundBlue => {
+                "UPDATE refunds SET invoice_stage = 2 WHERE id = $1 AND invoice_stage = 1 AND state = 'refunded' AND remaining_json <> '[]'"
+            }
         }
     }
 
@@ -63,6 +71,10 @@ impl InvoiceDue {
             }
             (InvoiceDue::Red, Backend::Postgres) => {
                 "SELECT id FROM settlements WHERE invoice_stage = 1 AND state = 'cancelled' ORDER BY created_at LIMIT $1"
+            }
+            (InvoiceDue::RefundRed, _) => "SELECT id FROM refunds WHERE invoice_stage = 0 AND state = 'refunded' ORDER BY created_at LIMIT $1",
+            (InvoiceDue::RefundBlue, _) => {
+                "SELECT id FROM refunds WHERE invoice_stage = 1 AND state = 'refunded' AND remaining_json <> '[]' ORDER BY created_at LIMIT $1"
             }
         }
     }

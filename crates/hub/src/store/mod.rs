@@ -25,6 +25,8 @@ pub use patients::{CodeCheck, ConsentRow, PatientCodeRow, PatientRow, PatientSes
 mod reconciliation;
 pub use operator_reads::{DayTotalsRow, JournalEntry, MAX_JOURNAL_PAGE};
 pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};
+mod refunds;
+pub use refunds::RefundRow;
 mod banks;
 mod settlements;
 mod signups;
@@ -77,6 +79,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "staff", include_str!("../../migrations/0014_staff.sql")),
     (15, "payouts", include_str!("../../migrations/0015_payouts.sql")),
     (16, "insurance_clearings", include_str!("../../migrations/0016_insurance_clearings.sql")),
+    (17, "refunds", include_str!("../../migrations/0017_refunds.sql")),
     (22, "banks", include_str!("../../migrations/0022_banks.sql")),
 ];
 

@@ -176,7 +176,34 @@ impl Store {
             settlement_id: r.get("id"),
             invoice_kind: Some(r.get("kind")),
         }));
+        found.extend(self.refund_event_candidates(limit).await?);
         Ok(found)
+    }
+
+    /// Refunds finished (退费, `app/refunds.rs`) with no event yet: the subject is the refund, the
+    /// facts its settlement's (the click's).
+    async fn refund_event_candidates(&self, limit: i64) -> StoreResult<Vec<EventCandidate>> {
+        let sql = "SELECT r.id AS refund_id, s.id, s.hospital_code, s.visit_id, r.state, s.medfee_fen, s.cash_fen, s.captured_fen, s.unpaid_fen \
+                   FROM refunds r JOIN settlements s ON s.id = r.settlement_id WHERE r.state = 'refunded' \
+                   AND r.updated_at >= (SELECT MIN(p.created_at) FROM webhook_endpoints p WHERE p.hospital_code = r.hospital_code AND p.disabled_at IS NULL) \
+                   AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.kind = 'refund.refunded' AND e.subject_id = r.id) ORDER BY r.updated_at LIMIT $1";
+        let rows = sqlx::query(sql).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(|r| EventCandidate {
+                kind: "refund.refunded".to_string(),
+                subject_id: r.get("refund_id"),
+                hospital_code: r.get("hospital_code"),
+                visit_id: r.get("visit_id"),
+                state: r.get("state"),
+                medfee_fen: r.get("medfee_fen"),
+                cash_fen: r.get("cash_fen"),
+                captured_fen: r.get("captured_fen"),
+                unpaid_fen: r.get("unpaid_fen"),
+                settlement_id: r.get("id"),
+                invoice_kind: None,
+            })
+            .collect())
     }
 
     /// Writes an event and a delivery of it to each of the hospital's working endpoints, once: a

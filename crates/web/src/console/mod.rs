@@ -94,6 +94,35 @@ struct Visit {
     line_no: String,
     may_settle: bool,
     may_cancel: bool,
+    may_refund: bool,
+    /// A settled visit's fee lines not refunded yet, for the line-level refund (退费).
+    refundable: Vec<RefundableLine>,
+}
+
+/// A fee line the cashier may tick for a refund.
+struct RefundableLine {
+    feedetl_sn: String,
+    amount_fen: i64,
+}
+
+/// The settled visit's lines still in force (its finished refunds' lines left out); none while a
+/// refund is under way or the visit is not settled.
+async fn refundable_lines(app: &App, hospital: &str, visit: &VisitView) -> Vec<RefundableLine> {
+    if !matches!(visit.settlement.as_ref().map(|s| s.state), Some("settled" | "settled_unpaid")) {
+        return Vec::new();
+    }
+    let (Ok(lines), Ok(refunds)) = (app.store.fee_lines(&visit.id).await, app.refunds_of(hospital, &visit.id).await) else {
+        return Vec::new();
+    };
+    if refunds.iter().any(|r| !matches!(r.state, "refunded" | "refused")) {
+        return Vec::new();
+    }
+    let returned: Vec<&String> = refunds.iter().filter(|r| r.state == "refunded").flat_map(|r| &r.lines).collect();
+    lines
+        .into_iter()
+        .filter(|l| l.uploaded && !returned.contains(&&l.feedetl_sn))
+        .map(|l| RefundableLine { feedetl_sn: l.feedetl_sn, amount_fen: l.amount.0 })
+        .collect()
 }
 
 fn state_key(state: &str) -> &'static str {
@@ -160,6 +189,8 @@ async fn visit(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Pa
     let post = axum::http::Method::POST;
     let may_settle = staff.role.may(&post, "/api/v1/visits/{id}/settlement");
     let may_cancel = staff.role.may(&post, "/api/v1/visits/{id}/settlement/cancel");
+    let may_refund = staff.role.may(&post, "/api/v1/visits/{id}/refunds");
+    let refundable = refundable_lines(&app, staff.hospital_code.as_deref().unwrap_or_default(), &visit).await;
     let line_no = format!("C{}", app.now().chars().filter(char::is_ascii_digit).skip(2).take(16).collect::<String>());
-    render(&Visit { page, staff, visit, catalogue: catalogue(), line_no, may_settle, may_cancel }).into_response()
+    render(&Visit { page, staff, visit, catalogue: catalogue(), line_no, may_settle, may_cancel, may_refund, refundable }).into_response()
 }

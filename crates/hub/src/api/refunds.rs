@@ -1,0 +1,50 @@
+//! The refund routes (退费, `app/refunds.rs`): fee lines returned after the click, a visit's
+//! refunds, and the registration cancel (退号, 2202).
+
+use super::*;
+
+/// 退费: the lines returned (every line still in force: a full refund).
+pub(super) async fn refund(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/visits/{id}/refunds");
+    let key = idempotency_key(&headers);
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        // Another hospital's visit answers like a missing one, whatever the body holds.
+        app.visit(&hospital, &id).await?;
+        let request: crate::app::RefundRequest = parse_json(&body)?;
+        app.refund_lines(&hospital, &id, &request.lines, &key).await
+    })
+    .await
+}
+
+pub(super) async fn refunds(State(app): State<Arc<App>>, caller: Caller, Path(id): Path<String>) -> Response {
+    respond(app.refunds_of(&hospital_of(&caller), &id).await)
+}
+
+pub(super) async fn refund_of_visit(State(app): State<Arc<App>>, caller: Caller, Path((id, refund)): Path<(String, String)>) -> Response {
+    respond(app.refund_of_visit(&hospital_of(&caller), &id, &refund).await)
+}
+
+/// 退号 (2202) of a visit with nothing settled in force.
+pub(super) async fn cancel_registration(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/visits/{id}/registration/cancel");
+    let key = idempotency_key(&headers);
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        let _: EmptyBody = parse_json(&body)?;
+        app.cancel_registration(&hospital, &id, &key).await
+    })
+    .await
+}

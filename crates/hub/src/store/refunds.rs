@@ -1,0 +1,232 @@
+//! Refunds after settlement (退费, `wugan_domain::refund`) as they stand between steps, for the
+//! orchestrator in `app/refunds.rs` and the recovery worker (migration 0017), and the registration
+//! cancels (退号, 2202). A save is guarded by the stage it was read in (the stored JSON), so a
+//! refund never goes backwards when a request and the worker race, and it posts the stage's
+//! transfers in the same commit.
+
+use super::*;
+
+/// A refund as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundRow {
+    pub id: String,
+    pub visit_id: String,
+    /// The click's settlement whose capture the bank refunds against.
+    pub settlement_id: String,
+    pub hospital_code: String,
+    /// The fee lines returned (`feedetl_sn`).
+    pub lines: Vec<String>,
+    /// The fee lines kept, uploaded again (2204) and settled again (2207).
+    pub remaining: Vec<String>,
+    /// `RefundStage::state`.
+    pub state: String,
+    /// `RefundStage` as JSON.
+    pub stage_json: String,
+    /// The insurance msgids, fixed before their calls: 2208, 2204, 2207.
+    pub reverse_msgid: String,
+    pub reupload_msgid: String,
+    pub resettle_msgid: String,
+    pub idem_key: String,
+    /// Resumptions that stopped on a partner's silence.
+    pub attempts: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Stages a refund may stop in with a call still to make.
+const UNFINISHED: &str = "('requested', 'reversed', 'reuploaded', 'resettled')";
+
+const REFUND_COLUMNS: &str = "id, visit_id, settlement_id, hospital_code, lines_json, remaining_json, state, stage_json, \
+     reverse_msgid, reupload_msgid, resettle_msgid, idem_key, attempts, created_at, updated_at";
+
+/// Whether a refund in `state` still has a step to make.
+fn is_open(state: &str) -> bool {
+    UNFINISHED.contains(&format!("'{state}'"))
+}
+
+impl Store {
+    /// Writes a new refund; false when the visit already has a refund in progress or this key
+    /// was used on the visit before (the caller reads which).
+    pub async fn insert_refund(&self, r: &RefundRow) -> StoreResult<bool> {
+        let r = r.clone();
+        let lines = json_list(&r.lines)?;
+        let remaining = json_list(&r.remaining)?;
+        self.write(move |c| {
+            Box::pin(async move {
+                let sql = format!(
+                    "INSERT INTO refunds ({REFUND_COLUMNS}, open_visit_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $2) ON CONFLICT DO NOTHING"
+                );
+                let n = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&r.id)
+                    .bind(&r.visit_id)
+                    .bind(&r.settlement_id)
+                    .bind(&r.hospital_code)
+                    .bind(&lines)
+                    .bind(&remaining)
+                    .bind(&r.state)
+                    .bind(&r.stage_json)
+                    .bind(&r.reverse_msgid)
+                    .bind(&r.reupload_msgid)
+                    .bind(&r.resettle_msgid)
+                    .bind(&r.idem_key)
+                    .bind(r.attempts)
+                    .bind(&r.created_at)
+                    .bind(&r.updated_at)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            })
+        })
+        .await
+    }
+
+    pub async fn refund(&self, id: &str) -> StoreResult<Option<RefundRow>> {
+        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(refund_from_row).transpose()
+    }
+
+    /// The refund a request with this key made on the visit, if any.
+    pub async fn refund_by_key(&self, visit_id: &str, idem_key: &str) -> StoreResult<Option<RefundRow>> {
+        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE visit_id = $1 AND idem_key = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(visit_id).bind(idem_key).fetch_optional(&self.pool).await?;
+        row.as_ref().map(refund_from_row).transpose()
+    }
+
+    /// A visit's refunds, oldest first.
+    pub async fn refunds_of_visit(&self, visit_id: &str) -> StoreResult<Vec<RefundRow>> {
+        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE visit_id = $1 ORDER BY created_at, id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(visit_id).fetch_all(&self.pool).await?;
+        rows.iter().map(refund_from_row).collect()
+    }
+
+    /// Refunds finished (`refunded`) whose records fall in `[from, to)` (their last change), for
+    /// reconciliation.
+    pub async fn refunds_finished_between(&self, from: &str, to: &str) -> StoreResult<Vec<RefundRow>> {
+        let sql = format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE state = 'refunded' AND updated_at >= $1 AND updated_at < $2 ORDER BY updated_at"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(&self.pool).await?;
+        rows.iter().map(refund_from_row).collect()
+    }
+
+    /// Refunds with a step still to make, idle since `before`.
+    pub async fn unfinished_refunds(&self, before: &str, limit: i64) -> StoreResult<Vec<RefundRow>> {
+        let sql =
+            format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE state IN {UNFINISHED} AND updated_at < $1 ORDER BY updated_at LIMIT $2");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(refund_from_row).collect()
+    }
+
+    /// Saves a refund's new stage if it still holds `from_json`, with the transfers it posts; a
+    /// final stage frees the visit for the next refund. False when another run moved it meanwhile.
+    pub async fn save_refund(&self, r: &RefundRow, from_json: &str, transfers: &[Transfer]) -> StoreResult<bool> {
+        let (r, from, transfers, now) = (r.clone(), from_json.to_string(), transfers.to_vec(), self.now());
+        let open = is_open(&r.state).then(|| r.visit_id.clone());
+        self.write(move |c| {
+            Box::pin(async move {
+                let n = sqlx::query(
+                    "UPDATE refunds SET state = $1, stage_json = $2, updated_at = $3, open_visit_id = $4, attempts = 0 \
+                     WHERE id = $5 AND stage_json = $6",
+                )
+                .bind(&r.state)
+                .bind(&r.stage_json)
+                .bind(&r.updated_at)
+                .bind(open)
+                .bind(&r.id)
+                .bind(&from)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                if n != 1 {
+                    return Ok(false);
+                }
+                for t in &transfers {
+                    post_transfer(c, t, &now).await?;
+                }
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    /// Counts a resumption that stopped on a partner's silence.
+    pub async fn note_refund_attempt(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE refunds SET attempts = attempts + 1 WHERE id = $1").bind(&id).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// 退号: the registration cancel of a visit, written with its msgid before 2202 is sent;
+    /// returns the one stored (the first request's, when this is a retry).
+    pub async fn begin_registration_cancel(&self, visit_id: &str, msgid: &str, idem_key: &str) -> StoreResult<(String, bool)> {
+        let (visit_id, msgid, key, now) = (visit_id.to_string(), msgid.to_string(), idem_key.to_string(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO registration_cancels (visit_id, msgid, idem_key, done, created_at) VALUES ($1, $2, $3, 0, $4) \
+                     ON CONFLICT (visit_id) DO NOTHING",
+                )
+                .bind(&visit_id)
+                .bind(&msgid)
+                .bind(&key)
+                .bind(&now)
+                .execute(&mut *c)
+                .await?;
+                let row = sqlx::query("SELECT msgid, done FROM registration_cancels WHERE visit_id = $1")
+                    .bind(&visit_id)
+                    .fetch_one(&mut *c)
+                    .await?;
+                Ok((row.get("msgid"), row.get::<i64, _>("done") != 0))
+            })
+        })
+        .await
+    }
+
+    /// 2202 answered: the visit is cancelled, in the same commit as the cancel's record.
+    pub async fn finish_registration_cancel(&self, visit_id: &str) -> StoreResult<()> {
+        let visit_id = visit_id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE registration_cancels SET done = 1 WHERE visit_id = $1").bind(&visit_id).execute(&mut *c).await?;
+                sqlx::query("UPDATE visits SET status = 'cancelled' WHERE id = $1").bind(&visit_id).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
+fn json_list(list: &[String]) -> StoreResult<String> {
+    serde_json::to_string(list).map_err(|e| StoreError::Corrupt(format!("a list of fee lines: {e}")))
+}
+
+fn refund_from_row(r: &AnyRow) -> StoreResult<RefundRow> {
+    let list = |column: &str| -> StoreResult<Vec<String>> {
+        serde_json::from_str(&r.get::<String, _>(column)).map_err(|e| StoreError::Corrupt(format!("refund {column}: {e}")))
+    };
+    Ok(RefundRow {
+        id: r.get("id"),
+        visit_id: r.get("visit_id"),
+        settlement_id: r.get("settlement_id"),
+        hospital_code: r.get("hospital_code"),
+        lines: list("lines_json")?,
+        remaining: list("remaining_json")?,
+        state: r.get("state"),
+        stage_json: r.get("stage_json"),
+        reverse_msgid: r.get("reverse_msgid"),
+        reupload_msgid: r.get("reupload_msgid"),
+        resettle_msgid: r.get("resettle_msgid"),
+        idem_key: r.get("idem_key"),
+        attempts: r.get("attempts"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    })
+}
