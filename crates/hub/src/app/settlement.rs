@@ -49,11 +49,13 @@ impl App {
         let output = self.insurance.call("2206", &self.msgid(hospital).await?, &inst, &visit.insuplc_admdvs, input).await?;
         let estimate = InsuranceClient::read_settlement(&output)?;
         estimate.split.validate(medfee).map_err(|e| AppError::bad_gateway("insurance_bad_reply", e.to_string()))?;
-        Ok(EstimateView {
+        let view = EstimateView {
             visit_id: visit_id.to_string(),
             estimate: SplitView::of(&estimate.split),
-            seamless: visit.agreement_id.is_some(),
-        })
+            seamless: visit.agreement_id.is_some() && !self.switched_off(visit_id).await?,
+        };
+        self.notify_estimate(&visit, &view).await;
+        Ok(view)
     }
 
     async fn open_medfee(&self, visit: &VisitRow) -> Result<Fen, AppError> {
@@ -98,6 +100,19 @@ impl App {
             };
             return Err(AppError::conflict("seamless_not_enabled", message));
         };
+        // Switched off by the patient before the click: paid at the window. (An attempt already
+        // under way is finished whatever the switch says: the switch closes at the click.)
+        let under_way = self
+            .store
+            .settlement_of_visit(visit_id)
+            .await?
+            .is_some_and(|s| !matches!(s.state, SettlementState::Failed | SettlementState::Cancelled));
+        if !under_way && self.switched_off(visit_id).await? {
+            return Err(AppError::conflict(
+                "seamless_switched_off",
+                "the patient switched seamless payment off for this visit: it is paid at the window",
+            ));
+        }
         if let Some(existing) = self.store.settlement_of_visit(visit_id).await? {
             if let Some(answer) = self.existing_attempt(existing, &visit, request).await? {
                 return answer.map(|s| SettlementView::of(&s));
