@@ -3,6 +3,8 @@
 
 use super::*;
 use wugan_bank_protocol::wire;
+/// The bank's view of a line, as the pages show it.
+pub use wugan_bank_protocol::wire::{CreditAccount, Statement, StatementStatus};
 
 impl App {
     /// The statements of the patient's own credit line; another's answers as missing.

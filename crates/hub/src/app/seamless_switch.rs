@@ -64,7 +64,7 @@ impl App {
         let psn_no = self.bound_person(patient_id).await?;
         let hospital = req.hospital_code.as_deref().map(str::trim).unwrap_or_default().to_string();
         if !hospital.is_empty() {
-            if self.store.hospital(&hospital).await?.is_none() && self.institution(&hospital).await.is_err() {
+            if self.store.hospital(&hospital).await?.is_none() {
                 return Err(AppError::invalid("unknown_hospital", format!("no hospital {hospital}")));
             }
             let choices = self.store.seamless_choices(&psn_no).await?;

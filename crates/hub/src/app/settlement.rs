@@ -26,7 +26,16 @@ impl App {
         }})
     }
 
+    /// The HIS's pre-settlement: the estimate, told to the patient as well (`estimate_ready`).
     pub async fn pre_settle(&self, hospital: &str, visit_id: &str) -> Result<EstimateView, AppError> {
+        let view = self.estimate(hospital, visit_id).await?;
+        let visit = self.own_visit(hospital, visit_id).await?;
+        self.notify_estimate(&visit, &view).await;
+        Ok(view)
+    }
+
+    /// The estimate (2206) of a visit's open fees; changes nothing.
+    pub(super) async fn estimate(&self, hospital: &str, visit_id: &str) -> Result<EstimateView, AppError> {
         let visit = self.own_visit(hospital, visit_id).await?;
         if visit.status != VisitStatus::Registered {
             return Err(AppError::conflict(
@@ -49,13 +58,11 @@ impl App {
         let output = self.insurance.call("2206", &self.msgid(hospital).await?, &inst, &visit.insuplc_admdvs, input).await?;
         let estimate = InsuranceClient::read_settlement(&output)?;
         estimate.split.validate(medfee).map_err(|e| AppError::bad_gateway("insurance_bad_reply", e.to_string()))?;
-        let view = EstimateView {
+        Ok(EstimateView {
             visit_id: visit_id.to_string(),
             estimate: SplitView::of(&estimate.split),
             seamless: visit.agreement_id.is_some() && !self.switched_off(visit_id).await?,
-        };
-        self.notify_estimate(&visit, &view).await;
-        Ok(view)
+        })
     }
 
     async fn open_medfee(&self, visit: &VisitRow) -> Result<Fen, AppError> {
