@@ -37,7 +37,7 @@ impl Answer {
 impl Phone {
     async fn open(bank_clock: Option<Arc<wugan_bank::ManualClock>>) -> Phone {
         let (mut opts, dir) = common::fresh_options("patient-controls").await;
-        opts.bank_clock = bank_clock;
+        opts.bank_clock = bank_clock.map(|c| c as Arc<dyn wugan_bank::Clock>);
         let sys = system::start(&opts).await.expect("system starts");
         let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
         let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);

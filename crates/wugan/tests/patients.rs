@@ -14,7 +14,7 @@ const ZHANG_SAN: (&str, &str) = ("440301199001011234", "张三");
 const ZHAO_LIU: (&str, &str) = ("440305199208084567", "赵六");
 /// Born 2012: a minor, linked by guardian proof.
 const CHEN_XIAOMING: &str = "440306201205056727";
-/// An adult who pays for Zhang San's visits (亲情付 with Zhang San's own consent).
+/// An adult whose visits Zhang San's agreement pays (亲情付, with Wang Wu's own consent).
 const WANG_WU: (&str, &str) = ("440304198507203318", "王五");
 
 struct Door {
@@ -193,8 +193,8 @@ enum Who {
     OwnCookieWithoutCsrf,
     /// Another signed-in patient, bound to another person.
     Stranger,
-    /// The signer of an agreement Zhang San consented to as a family member: sees and switches
-    /// Zhang San's visits, never Zhang San's own agreement.
+    /// A family member who consented to Zhang San's agreement paying their visits: their own
+    /// visit is seen and switched by both; nothing of Zhang San's is theirs.
     Family,
     HospitalKey,
     OperatorKey,
@@ -211,11 +211,9 @@ async fn every_patient_route_serves_only_its_own_patient() {
     assert_eq!(door.bind(&own, ZHANG_SAN).await.status, 200);
     let stranger = door.sign_in("13800138002").await;
     assert_eq!(door.bind(&stranger, ZHAO_LIU).await.status, 200);
-    let payer = operator.sign_up("02", WANG_WU.0, false, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
-    let zhang_as_member = json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": ZHANG_SAN.0, "relation": "spouse",
-                                 "consent": {"method": "face", "reference": "FACE-ZS"}});
-    let linked =
-        operator.post(&format!("/api/v1/agreements/{}/family", payer.body["id"].as_str().unwrap()), &zhang_as_member).await.unwrap();
+    let member = json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": WANG_WU.0, "relation": "spouse",
+                        "consent": {"method": "face", "reference": "FACE-WW"}});
+    let linked = operator.post(&format!("/api/v1/agreements/{agreement_id}/family"), &member).await.unwrap();
     assert!(linked.ok(), "{linked:?}");
     let family = door.sign_in("13800138003").await;
     assert_eq!(door.bind(&family, WANG_WU).await.status, 200);
@@ -231,6 +229,11 @@ async fn every_patient_route_serves_only_its_own_patient() {
     let family_path = format!("/api/v1/patient/agreements/{agreement_id}/family");
     let family_revoke_path = format!("/api/v1/patient/agreements/{agreement_id}/family/fam_none/revoke");
     let switch_path = format!("/api/v1/patient/visits/{visit_id}/seamless");
+    let member_visit = his.register("MZ-M2", "02", WANG_WU.0).await.unwrap();
+    let member_visit_id = member_visit.body["id"].as_str().unwrap().to_string();
+    assert!(his.upload_fees(&member_visit_id, &[wugan::his::fee_line("1", "001102000010000", "25.00", "1", "25.00")]).await.unwrap().ok());
+    let member_estimate_path = format!("/api/v1/patient/visits/{member_visit_id}/estimate");
+    let member_switch_path = format!("/api/v1/patient/visits/{member_visit_id}/seamless");
     let statements_path = format!("/api/v1/patient/agreements/{agreement_id}/statements");
     let limit_path = format!("/api/v1/patient/agreements/{agreement_id}/limit-requests");
     let child = json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": CHEN_XIAOMING, "relation": "child",
@@ -253,6 +256,8 @@ async fn every_patient_route_serves_only_its_own_patient() {
         ("GET", "/api/v1/patient/seamless", None),
         ("POST", "/api/v1/patient/seamless", Some(json!({"enabled": true}))),
         ("POST", switch_path.as_str(), Some(json!({"enabled": true}))),
+        ("POST", member_estimate_path.as_str(), None),
+        ("POST", member_switch_path.as_str(), Some(json!({"enabled": true}))),
         ("GET", "/api/v1/patient/bills", None),
         ("POST", "/api/v1/patient/bills/stl_none/pay", None),
         ("GET", statements_path.as_str(), None),
@@ -278,15 +283,15 @@ async fn every_patient_route_serves_only_its_own_patient() {
             }
             // No such bill, for anyone.
             Who::Own | Who::Stranger | Who::Family if path.starts_with("/api/v1/patient/bills/") => (404, Some("bill_not_found")),
-            // The family member's visit is the payer's to see and switch; nothing else of theirs.
-            Who::Family if path.starts_with("/api/v1/patient/visits/") => (200, None),
+            // The member's own visit: theirs, and the signer's who pays for it (Own, below).
+            Who::Family if path.starts_with("/api/v1/patient/visits/") && path.contains(&member_visit_id) => (200, None),
             // Nothing owed yet: the bank says so (past the door, which is what is checked here).
             Who::Own if path.ends_with("/repayments") => (422, Some("bank_refused")),
             Who::Own if path.contains("/family/") => (404, Some("family_link_not_found")),
             Who::Own | Who::OwnCookieWithoutCsrf => (200, None),
             Who::Stranger | Who::Family if path.contains("/family/") => (404, Some("family_link_not_found")),
             Who::Stranger | Who::Family if path.starts_with("/api/v1/patient/agreements/") => (404, Some("agreement_not_found")),
-            Who::Stranger if path.starts_with("/api/v1/patient/visits/") => (404, Some("visit_not_found")),
+            Who::Stranger | Who::Family if path.starts_with("/api/v1/patient/visits/") => (404, Some("visit_not_found")),
             // Their own record; binding Zhang San's name to them is refused.
             Who::Stranger | Who::Family if path.ends_with("/identity") => (409, Some("identity_already_bound")),
             Who::Stranger | Who::Family => (200, None),
