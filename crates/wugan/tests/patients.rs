@@ -1,7 +1,8 @@
 //! The patient's own door, end to end over HTTP: a code by text message (read from the data
 //! folder's SMS outbox, as a developer would), its limits, a session as cookie (with CSRF) or
 //! bearer token, the real-name binding once, and the authorization matrix of every patient route
-//! × own / stranger / nobody / hospital key / operator key / cookie without its CSRF token.
+//! × own / family-consented / stranger / nobody / hospital key / operator key / cookie without its
+//! CSRF token.
 
 use serde_json::{json, Value};
 use wugan::his::HisClient;
@@ -13,6 +14,8 @@ const ZHANG_SAN: (&str, &str) = ("440301199001011234", "张三");
 const ZHAO_LIU: (&str, &str) = ("440305199208084567", "赵六");
 /// Born 2012: a minor, linked by guardian proof.
 const CHEN_XIAOMING: &str = "440306201205056727";
+/// An adult whose visits Zhang San's agreement pays (亲情付, with Wang Wu's own consent).
+const WANG_WU: (&str, &str) = ("440304198507203318", "王五");
 
 struct Door {
     sys: System,
@@ -190,6 +193,9 @@ enum Who {
     OwnCookieWithoutCsrf,
     /// Another signed-in patient, bound to another person.
     Stranger,
+    /// A family member who consented to Zhang San's agreement paying their visits: their own
+    /// visit is seen and switched by both; nothing of Zhang San's is theirs.
+    Family,
     HospitalKey,
     OperatorKey,
 }
@@ -205,6 +211,12 @@ async fn every_patient_route_serves_only_its_own_patient() {
     assert_eq!(door.bind(&own, ZHANG_SAN).await.status, 200);
     let stranger = door.sign_in("13800138002").await;
     assert_eq!(door.bind(&stranger, ZHAO_LIU).await.status, 200);
+    let member = json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": WANG_WU.0, "relation": "spouse",
+                        "consent": {"method": "face", "reference": "FACE-WW"}});
+    let linked = operator.post(&format!("/api/v1/agreements/{agreement_id}/family"), &member).await.unwrap();
+    assert!(linked.ok(), "{linked:?}");
+    let family = door.sign_in("13800138003").await;
+    assert_eq!(door.bind(&family, WANG_WU).await.status, 200);
     let (hospital_key, operator_key) = (door.sys.credentials.hospitals[0].api_key.clone(), door.sys.credentials.operator_api_key.clone());
 
     let his = HisClient::new(&door.sys.hub_url, &door.sys.credentials.hospitals[0].api_key);
@@ -216,6 +228,14 @@ async fn every_patient_route_serves_only_its_own_patient() {
     let agreement_path = format!("/api/v1/patient/agreements/{agreement_id}");
     let family_path = format!("/api/v1/patient/agreements/{agreement_id}/family");
     let family_revoke_path = format!("/api/v1/patient/agreements/{agreement_id}/family/fam_none/revoke");
+    let switch_path = format!("/api/v1/patient/visits/{visit_id}/seamless");
+    let member_visit = his.register("MZ-M2", "02", WANG_WU.0).await.unwrap();
+    let member_visit_id = member_visit.body["id"].as_str().unwrap().to_string();
+    assert!(his.upload_fees(&member_visit_id, &[wugan::his::fee_line("1", "001102000010000", "25.00", "1", "25.00")]).await.unwrap().ok());
+    let member_estimate_path = format!("/api/v1/patient/visits/{member_visit_id}/estimate");
+    let member_switch_path = format!("/api/v1/patient/visits/{member_visit_id}/seamless");
+    let statements_path = format!("/api/v1/patient/agreements/{agreement_id}/statements");
+    let limit_path = format!("/api/v1/patient/agreements/{agreement_id}/limit-requests");
     let child = json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": CHEN_XIAOMING, "relation": "child",
                        "consent": {"method": "guardian", "reference": "出生医学证明 O440000001"}});
     // (method, path, body, what each caller gets: status and code)
@@ -233,6 +253,15 @@ async fn every_patient_route_serves_only_its_own_patient() {
         ("GET", "/api/v1/patient/notifications", None),
         ("GET", "/api/v1/patient/qr", None),
         ("POST", estimate_path.as_str(), None),
+        ("GET", "/api/v1/patient/seamless", None),
+        ("POST", "/api/v1/patient/seamless", Some(json!({"enabled": true}))),
+        ("POST", switch_path.as_str(), Some(json!({"enabled": true}))),
+        ("POST", member_estimate_path.as_str(), None),
+        ("POST", member_switch_path.as_str(), Some(json!({"enabled": true}))),
+        ("GET", "/api/v1/patient/bills", None),
+        ("POST", "/api/v1/patient/bills/stl_none/pay", None),
+        ("GET", statements_path.as_str(), None),
+        ("POST", limit_path.as_str(), Some(json!({"requested_limit_fen": 1_000_000}))),
         ("POST", repay_path.as_str(), Some(json!({"amount_fen": 100, "source": "bank_transfer"}))),
         ("POST", family_path.as_str(), Some(child.clone())),
         ("POST", family_revoke_path.as_str(), None),
@@ -249,17 +278,23 @@ async fn every_patient_route_serves_only_its_own_patient() {
             Who::Nobody | Who::HospitalKey | Who::OperatorKey => (401, Some("unauthorized")),
             Who::OwnCookieWithoutCsrf if method == "POST" => (403, Some("csrf_failed")),
             // A sign-up under a text that is not in force (the version "0"): past the door, refused.
-            Who::Own | Who::Stranger if path == "/api/v1/patient/agreements" && method == "POST" => (409, Some("agreement_text_outdated")),
+            Who::Own | Who::Stranger | Who::Family if path == "/api/v1/patient/agreements" && method == "POST" => {
+                (409, Some("agreement_text_outdated"))
+            }
+            // No such bill, for anyone.
+            Who::Own | Who::Stranger | Who::Family if path.starts_with("/api/v1/patient/bills/") => (404, Some("bill_not_found")),
+            // The member's own visit: theirs, and the signer's who pays for it (Own, below).
+            Who::Family if path.starts_with("/api/v1/patient/visits/") && path.contains(&member_visit_id) => (200, None),
             // Nothing owed yet: the bank says so (past the door, which is what is checked here).
             Who::Own if path.ends_with("/repayments") => (422, Some("bank_refused")),
             Who::Own if path.contains("/family/") => (404, Some("family_link_not_found")),
             Who::Own | Who::OwnCookieWithoutCsrf => (200, None),
-            Who::Stranger if path.contains("/family/") => (404, Some("family_link_not_found")),
-            Who::Stranger if path.starts_with("/api/v1/patient/agreements/") => (404, Some("agreement_not_found")),
-            Who::Stranger if path.starts_with("/api/v1/patient/visits/") => (404, Some("visit_not_found")),
-            // The stranger's own record; binding Zhang San's name to them is refused.
-            Who::Stranger if path.ends_with("/identity") => (409, Some("identity_already_bound")),
-            Who::Stranger => (200, None),
+            Who::Stranger | Who::Family if path.contains("/family/") => (404, Some("family_link_not_found")),
+            Who::Stranger | Who::Family if path.starts_with("/api/v1/patient/agreements/") => (404, Some("agreement_not_found")),
+            Who::Stranger | Who::Family if path.starts_with("/api/v1/patient/visits/") => (404, Some("visit_not_found")),
+            // Their own record; binding Zhang San's name to them is refused.
+            Who::Stranger | Who::Family if path.ends_with("/identity") => (409, Some("identity_already_bound")),
+            Who::Stranger | Who::Family => (200, None),
         }
     };
     // The own patient sees the agreement as the operator does.
@@ -267,12 +302,13 @@ async fn every_patient_route_serves_only_its_own_patient() {
     assert_eq!(seen.body["id"].as_str(), Some(agreement_id.as_str()));
     let mut wrong = Vec::new();
     for (method, path, body) in &routes {
-        for who in [Who::Nobody, Who::HospitalKey, Who::OperatorKey, Who::OwnCookieWithoutCsrf, Who::Stranger, Who::Own] {
+        for who in [Who::Nobody, Who::HospitalKey, Who::OperatorKey, Who::OwnCookieWithoutCsrf, Who::Stranger, Who::Family, Who::Own] {
             let caller = match who {
                 Who::Nobody => As::Nobody,
                 Who::Own => As::Bearer(&own.token),
                 Who::OwnCookieWithoutCsrf => As::Cookie(&own, false),
                 Who::Stranger => As::Bearer(&stranger.token),
+                Who::Family => As::Bearer(&family.token),
                 Who::HospitalKey => As::Bearer(&hospital_key),
                 Who::OperatorKey => As::Bearer(&operator_key),
             };

@@ -117,6 +117,13 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/patient/qr", Patient),
     ("GET", "/api/v1/patient/invoices/{id}/html", Patient),
     ("GET", "/api/v1/patient/invoices/{id}/pdf", Patient),
+    ("GET", "/api/v1/patient/seamless", Patient),
+    ("POST", "/api/v1/patient/seamless", Patient),
+    ("POST", "/api/v1/patient/visits/{id}/seamless", Patient),
+    ("GET", "/api/v1/patient/bills", Patient),
+    ("POST", "/api/v1/patient/bills/{id}/pay", Patient),
+    ("GET", "/api/v1/patient/agreements/{id}/statements", Patient),
+    ("POST", "/api/v1/patient/agreements/{id}/limit-requests", Patient),
 ];
 
 #[test]

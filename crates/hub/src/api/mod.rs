@@ -12,6 +12,7 @@ mod invoices;
 pub mod limits;
 mod modes;
 pub mod patient_auth;
+mod patient_controls;
 mod patients;
 mod ready;
 mod refunds;
@@ -182,6 +183,13 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/patient/qr", Patient, no_body, patients::qr),
         Route::new(M::GET, "/api/v1/patient/invoices/{id}/html", Patient, no_body, patients::invoice_html),
         Route::new(M::GET, "/api/v1/patient/invoices/{id}/pdf", Patient, no_body, patients::invoice_pdf),
+        Route::new(M::GET, "/api/v1/patient/seamless", Patient, no_body, patient_controls::seamless_choices),
+        Route::new(M::POST, "/api/v1/patient/seamless", Patient, command, patient_controls::set_seamless_choice),
+        Route::new(M::POST, "/api/v1/patient/visits/{id}/seamless", Patient, command, patient_controls::switch_visit),
+        Route::new(M::GET, "/api/v1/patient/bills", Patient, no_body, patient_controls::bills),
+        Route::new(M::POST, "/api/v1/patient/bills/{id}/pay", Patient, no_body, patient_controls::pay_bill),
+        Route::new(M::GET, "/api/v1/patient/agreements/{id}/statements", Patient, no_body, patient_controls::statements),
+        Route::new(M::POST, "/api/v1/patient/agreements/{id}/limit-requests", Patient, command, patient_controls::request_limit),
     ]
 }
 

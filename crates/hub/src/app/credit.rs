@@ -43,6 +43,8 @@ impl App {
             if let Some(suspension) = seamless::suspension_after(line_event(event), line_standing(event)) {
                 applied += self.store.set_suspension(code, &event.agreement_id, suspension).await?;
             }
+            // The patient told, and unpaid bills made due when the line has room (patient_notices).
+            self.after_line_event(code, event).await?;
         }
         if let Some(last) = events.last().and_then(|e| i64::try_from(e.seq).ok()) {
             self.store.set_bank_event_cursor(code, last).await?;

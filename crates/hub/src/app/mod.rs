@@ -40,6 +40,11 @@ pub mod staff;
 pub mod stay_lists;
 pub mod visit_lists;
 pub mod webhooks;
+// Issue 14 scopes 4-6, issue 17 scope 4.
+pub mod patient_credit;
+pub mod patient_notices;
+pub mod seamless_switch;
+pub mod unpaid_bills;
 
 pub use cash_only::{CashCancelRequest, CashSettleRequest};
 pub use clearing::{ClearingRequest, ClearingView, PayoutView};

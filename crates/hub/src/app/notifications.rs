@@ -30,6 +30,9 @@ fn yuan(fen: i64) -> String {
 
 /// The text message of a notification (Chinese, as the SMS channel is).
 pub fn sms_text(n: &NotificationRow) -> String {
+    if n.kind != "visit_settled" {
+        return super::patient_notices::notice_text(n);
+    }
     let f = &n.facts;
     let fen = |k: &str| yuan(f[k].as_i64().unwrap_or(0));
     let who = if f["member"].as_bool().unwrap_or(false) { "您的家人" } else { "您" };
@@ -77,6 +80,7 @@ impl App {
                 made += 1;
             }
         }
+        made += self.further_notices().await?;
         for n in self.store.unsent_notifications(SMS_MAX_ATTEMPTS, PASS_LIMIT).await? {
             // Claimed first, so a pass running beside this one (another hub) skips it; a failed
             // try counts, and the next pass tries again.

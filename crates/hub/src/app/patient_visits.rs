@@ -48,7 +48,8 @@ impl App {
             Some(v) if visible.contains(&v.psn_no) => v,
             _ => return Err(AppError::not_found("visit_not_found", format!("no visit {visit_id}"))),
         };
-        self.pre_settle(&visit.hospital_code, visit_id).await
+        // Asked by the patient, who sees it on the page: no notification.
+        self.estimate(&visit.hospital_code, visit_id).await
     }
 
     /// Repays the patient's own credit line; `key` (the caller's Idempotency-Key) is kept apart

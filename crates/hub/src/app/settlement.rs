@@ -26,7 +26,16 @@ impl App {
         }})
     }
 
+    /// The HIS's pre-settlement: the estimate, told to the patient as well (`estimate_ready`).
     pub async fn pre_settle(&self, hospital: &str, visit_id: &str) -> Result<EstimateView, AppError> {
+        let view = self.estimate(hospital, visit_id).await?;
+        let visit = self.own_visit(hospital, visit_id).await?;
+        self.notify_estimate(&visit, &view).await;
+        Ok(view)
+    }
+
+    /// The estimate (2206) of a visit's open fees; changes nothing.
+    pub(super) async fn estimate(&self, hospital: &str, visit_id: &str) -> Result<EstimateView, AppError> {
         let visit = self.own_visit(hospital, visit_id).await?;
         if visit.status != VisitStatus::Registered {
             return Err(AppError::conflict(
@@ -52,7 +61,7 @@ impl App {
         Ok(EstimateView {
             visit_id: visit_id.to_string(),
             estimate: SplitView::of(&estimate.split),
-            seamless: visit.agreement_id.is_some(),
+            seamless: visit.agreement_id.is_some() && !self.switched_off(visit_id).await?,
         })
     }
 
@@ -98,6 +107,19 @@ impl App {
             };
             return Err(AppError::conflict("seamless_not_enabled", message));
         };
+        // Switched off by the patient before the click: paid at the window. (An attempt already
+        // under way is finished whatever the switch says: the switch closes at the click.)
+        let under_way = self
+            .store
+            .settlement_of_visit(visit_id)
+            .await?
+            .is_some_and(|s| !matches!(s.state, SettlementState::Failed | SettlementState::Cancelled));
+        if !under_way && self.switched_off(visit_id).await? {
+            return Err(AppError::conflict(
+                "seamless_switched_off",
+                "the patient switched seamless payment off for this visit: it is paid at the window",
+            ));
+        }
         if let Some(existing) = self.store.settlement_of_visit(visit_id).await? {
             if let Some(answer) = self.existing_attempt(existing, &visit, request).await? {
                 return answer.map(|s| SettlementView::of(&s));

@@ -53,7 +53,7 @@ impl App {
         // settlement yet (both need a registered visit), so its view needs no read.
         let mut row = row;
         (row.mdtrt_id, row.status) = (mdtrt_id.to_string(), VisitStatus::Registered);
-        let view = visit_view_of(&row, &[], None);
+        let view = self.with_switch(visit_view_of(&row, &[], None)).await?;
         let answer = request.answer_for(&view)?;
         self.store.complete_registration(&row.id, mdtrt_id, answer.clone()).await?;
         request.stored(&answer);
@@ -112,6 +112,9 @@ impl App {
             idem_key: Some(idem_key.to_string()),
             created_at: self.now(),
         };
+        // The patient's standing choice for this hospital, read once (before the row, so that no
+        // registered visit is ever without it).
+        self.snapshot_seamless_switch(&row).await?;
         match self.store.insert_visit(&row).await {
             Ok(()) => Ok(row),
             Err(crate::store::StoreError::Conflict(_)) => {
@@ -139,7 +142,7 @@ impl App {
     pub(super) async fn visit_view(&self, v: &VisitRow) -> Result<VisitView, AppError> {
         let lines = self.store.fee_lines(&v.id).await?;
         let settlement = self.store.settlement_of_visit(&v.id).await?;
-        Ok(visit_view_of(v, &lines, settlement.as_ref()))
+        self.with_switch(visit_view_of(v, &lines, settlement.as_ref())).await
     }
 
     pub async fn upload_fees(

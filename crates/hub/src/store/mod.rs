@@ -41,8 +41,15 @@ mod hospitals;
 mod staff;
 mod visit_lists;
 mod webhooks;
+// Issue 14 scopes 4-6, issue 17 scope 4: the patient's switches, unpaid bills collected later.
+mod bill_collections;
+mod patient_notices;
+mod seamless_switches;
 pub use audit::{AuditEntry, AuditFinding, NewAuditEntry};
+pub use bill_collections::{BillCollectionRow, UnpaidBill};
 pub use hospitals::HospitalRow;
+pub use patient_notices::{LineOfPatient, UnpaidForNotice};
+pub use seamless_switches::{SeamlessChoice, VisitSwitch};
 pub use staff::{BankAgreementRow, SessionRow, StaffRow};
 pub use visit_lists::{VisitFilter, MAX_VISIT_PAGE};
 pub use webhooks::{EventCandidate, WebhookDelivery, WebhookEndpoint};
@@ -80,6 +87,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (15, "payouts", include_str!("../../migrations/0015_payouts.sql")),
     (16, "insurance_clearings", include_str!("../../migrations/0016_insurance_clearings.sql")),
     (17, "refunds", include_str!("../../migrations/0017_refunds.sql")),
+    (20, "patient_controls", include_str!("../../migrations/0020_patient_controls.sql")),
     (22, "banks", include_str!("../../migrations/0022_banks.sql")),
 ];
 

@@ -35,6 +35,28 @@ impl Inbox {
         }
     }
 
+    /// A further kind's headline (`patient_notices`), or None for a visit settled.
+    fn p2_headline(&self, n: &NotificationRow) -> Option<&str> {
+        let key = match n.kind.as_str() {
+            "visit_settled" => return None,
+            "estimate_ready" => "p2_note_estimate_ready",
+            "bill_unpaid" => "p2_note_bill_unpaid",
+            "line_overdue" => "p2_note_line_overdue",
+            "line_reinstated" => "p2_note_line_reinstated",
+            "statement_ready" => "p2_note_statement_ready",
+            _ => "p2_note_payment_due",
+        };
+        Some(self.page.t(key))
+    }
+
+    /// The amount a further kind is about, if any.
+    fn p2_amount(&self, n: &NotificationRow) -> Option<String> {
+        ["unpaid_fen", "cash_fen", "outstanding_fen", "overdue_fen"]
+            .into_iter()
+            .find(|k| n.facts[*k].as_i64().is_some_and(|f| f > 0))
+            .map(|k| self.fen(n, k))
+    }
+
     fn unpaid(&self, n: &NotificationRow) -> bool {
         n.facts["unpaid_fen"].as_i64().unwrap_or(0) > 0
     }

@@ -1,8 +1,11 @@
 //! The patient's phone pages (H5) under `/h5/`.
 
+mod bills;
+mod credit;
 mod family;
 mod home;
 mod inbox;
+pub(crate) mod p2_strings;
 mod qr;
 mod session;
 mod sign_up;
@@ -33,6 +36,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/h5/notifications", get(inbox::inbox))
         .route("/h5/qr", get(qr::qr))
         .route("/h5/qr/code", get(qr::code))
+        .route("/h5/bills", get(bills::bills))
+        .route("/h5/credit", get(credit::credit))
         .route("/h5/{*rest}", get(|prefs: Prefs, uri: axum::http::Uri| async move { page::not_found(Page::new(prefs, uri.path(), HOME)) }))
 }
 

@@ -46,6 +46,18 @@ impl Visits {
         v.settlement.is_none() && v.fee_lines > 0
     }
 
+    /// Seamless payment may be switched for this visit: registered on an agreement, not yet
+    /// clicked (or its attempt failed or was cancelled).
+    fn can_switch(&self, v: &VisitView) -> bool {
+        v.status == "registered"
+            && v.seamless.agreement_id.is_some()
+            && v.settlement.as_ref().is_none_or(|s| matches!(s.state, "failed" | "cancelled"))
+    }
+
+    fn switched_off(&self, v: &VisitView) -> bool {
+        v.seamless.reason.as_deref() == Some("switched_off")
+    }
+
     /// The id of the visit's invoice, once issued.
     fn invoice_of(&self, v: &VisitView) -> Option<&str> {
         let settlement = v.settlement.as_ref()?;

@@ -1,0 +1,208 @@
+//! Unpaid bills collected later (issue 17 scope 4, issue 14 scope 6). A settlement whose cash
+//! share the bank did not cover (`settled_unpaid`) leaves an unpaid receivable. It is collected on
+//! the patient's agreement, either when the patient presses "pay" on the phone page or when the
+//! line has room again (a repayment, a reinstatement, a higher limit: `credit::sync_events_of`
+//! wakes the agreement's bills, and the notifier's pass collects them).
+//!
+//! Each attempt is an authorization and a capture under request ids fixed by the settlement and
+//! the attempt number (`{settlement}:collect:{n}:auth` / `:capture`), its state written before
+//! each call. An unanswered call is sent again under the same id (the bank answers from its
+//! record); a new attempt, with new ids, only after the bank declined the last. So a bill is
+//! never collected twice, whoever asks and however often. Collected, the ledger moves the bank's
+//! money to the hospital and closes the receivable: `patient_unpaid` → paid.
+
+use super::*;
+use crate::store::{BillCollectionRow, UnpaidBill};
+use serde::Serialize;
+use wugan_domain::ledger::{Transfer, TransferKind};
+use wugan_domain::settlement::accounts;
+
+/// Bills shown, and collections driven per pass, at most.
+const BILLS_MAX: i64 = 50;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UnpaidBillsView {
+    pub bills: Vec<UnpaidBill>,
+}
+
+/// A bill paid (or found paid already).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct BillPaidView {
+    pub settlement_id: String,
+    pub amount_fen: i64,
+    pub state: String,
+    pub attempt: i64,
+    /// `patient` or `line`: who collected it.
+    pub collected_by: Option<String>,
+}
+
+/// The bank request ids of an attempt.
+pub fn collection_ids(settlement_id: &str, attempt: i64) -> (String, String) {
+    let base = format!("{settlement_id}:collect:{attempt}");
+    (format!("{base}:auth"), format!("{base}:capture"))
+}
+
+/// What a collection posts: the bank's money to the hospital (a capture, as reconciliation and
+/// clearing read `bank_share`: its key is the capture's request id), and the receivable closed.
+pub fn collection_transfers(row: &BillCollectionRow, hospital_code: &str, psn_no: &str, bank_account: String) -> Vec<Transfer> {
+    let base = format!("settle:{}:collect:{}", row.settlement_id, row.attempt);
+    let posted = |step: &str, debit: String, credit: String| Transfer {
+        id: format!("{base}:{step}"),
+        debit_account: debit,
+        credit_account: credit,
+        amount: row.amount,
+        kind: TransferKind::Posted,
+        pending_id: None,
+        code: step.to_string(),
+    };
+    vec![
+        posted(wugan_domain::clearing::BANK_SHARE, bank_account, accounts::hospital(hospital_code)),
+        posted("unpaid_collected", accounts::hospital_unpaid(hospital_code), accounts::patient_unpaid(psn_no)),
+    ]
+}
+
+fn paid_view(row: &BillCollectionRow) -> BillPaidView {
+    BillPaidView {
+        settlement_id: row.settlement_id.clone(),
+        amount_fen: row.amount.0,
+        state: row.state.clone(),
+        attempt: row.attempt,
+        collected_by: row.collected_by.clone(),
+    }
+}
+
+impl App {
+    /// The unpaid bills of the patient and of the family members they pay for.
+    pub async fn patient_unpaid_bills(&self, patient_id: &str) -> Result<UnpaidBillsView, AppError> {
+        let Some(psn_no) = self.patient_row(patient_id).await?.psn_no else {
+            return Ok(UnpaidBillsView { bills: Vec::new() });
+        };
+        let mut bills = Vec::new();
+        for person in self.visible_persons(&psn_no).await? {
+            bills.extend(self.store.unpaid_bills_of(&person, BILLS_MAX).await?);
+        }
+        bills.sort_by(|a, b| b.settled_at.cmp(&a.settled_at));
+        Ok(UnpaidBillsView { bills })
+    }
+
+    /// The patient pays an unpaid bill on the phone page: collected now on the agreement, or
+    /// refused with the bank's reason (the bill stays, to be paid again or collected later).
+    pub async fn patient_pay_bill(&self, patient_id: &str, settlement_id: &str) -> Result<BillPaidView, AppError> {
+        let missing = || AppError::not_found("bill_not_found", format!("no unpaid bill {settlement_id}"));
+        let psn_no = self.patient_row(patient_id).await?.psn_no.ok_or_else(missing)?;
+        let s = self.store.settlement(settlement_id).await?.ok_or_else(missing)?;
+        let visit = self.store.visit(&s.visit_id).await?.ok_or_else(missing)?;
+        if !self.visible_persons(&psn_no).await?.contains(&visit.psn_no) {
+            return Err(missing());
+        }
+        if s.state != SettlementState::SettledUnpaid || !s.unpaid.is_positive() {
+            return Err(AppError::conflict("bill_not_unpaid", "this visit has no unpaid bill"));
+        }
+        let row = self.store.want_bill_collected(&s.id, &s.agreement_id, s.unpaid).await?;
+        let row = self.drive_bill_collection(row, "patient").await?;
+        match row.state.as_str() {
+            "collected" => Ok(paid_view(&row)),
+            "declined" => Err(AppError::invalid(
+                "bill_declined",
+                format!(
+                    "the bank declined the payment ({}): repay the credit line or raise its limit, then pay again",
+                    row.last_decline.as_deref().unwrap_or("declined")
+                ),
+            )),
+            other => Err(AppError::internal(format!("a collection left {other}"))),
+        }
+    }
+
+    /// One pass over the collections that are due or in doubt (the line had room again, or a
+    /// call went unanswered). Returns how many bills were collected.
+    pub async fn collect_due_bills(&self) -> Result<usize, AppError> {
+        let mut collected = 0;
+        for row in self.store.open_bill_collections(BILLS_MAX).await? {
+            match self.drive_bill_collection(row, "line").await {
+                Ok(row) => collected += usize::from(row.state == "collected"),
+                Err(e) => tracing::warn!(code = e.code(), "an unpaid bill's collection is left for the next pass"),
+            }
+        }
+        Ok(collected)
+    }
+
+    /// Persist, call, apply, until the collection is collected or declined. `Err`: a call's
+    /// outcome is unknown (the row stays where it is, and the next drive sends the same id).
+    async fn drive_bill_collection(&self, mut row: BillCollectionRow, by: &str) -> Result<BillCollectionRow, AppError> {
+        let s = self.store.settlement(&row.settlement_id).await?.ok_or_else(|| AppError::internal("settlement vanished"))?;
+        let visit = self.store.visit(&s.visit_id).await?.ok_or_else(|| AppError::internal("visit vanished"))?;
+        let agreement = self.store.agreement(&row.agreement_id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?;
+        let bank = self.bank(&agreement.bank_code)?;
+        let (auth, capture) = collection_ids(&s.id, row.attempt);
+        // A call read from storage may have been sent before; one just written for never was.
+        let mut in_doubt = true;
+        loop {
+            let from = row.state.clone();
+            let mut transfers = Vec::new();
+            match from.as_str() {
+                "collected" | "declined" => return Ok(row),
+                "due" => row.state = "authorizing".into(),
+                "authorizing" => match bank.authorize(&auth, &agreement.bank_agreement_id, row.amount, &s.hospital_code, in_doubt).await {
+                    Ok(Authorization::Approved { .. }) => row.state = "capturing".into(),
+                    Ok(Authorization::Declined { code }) => (row.state, row.last_decline) = ("declined".into(), Some(code.to_string())),
+                    Err(BankError::Refused { code, .. }) => (row.state, row.last_decline) = ("declined".into(), Some(code.to_string())),
+                    Err(e) => return Err(e.into()),
+                },
+                _ => match bank.capture(&capture, &auth, row.amount, in_doubt).await {
+                    Ok(()) => {
+                        (row.state, row.collected_by) = ("collected".into(), Some(by.to_string()));
+                        let bank_account = accounts::bank_agreement(&agreement.bank_code, &agreement.bank_agreement_id);
+                        transfers = collection_transfers(&row, &s.hospital_code, &visit.psn_no, bank_account);
+                    }
+                    Err(BankError::Refused { code, .. }) => (row.state, row.last_decline) = ("declined".into(), Some(code.to_string())),
+                    Err(e) => return Err(e.into()),
+                },
+            }
+            match self.store.advance_bill_collection(&row, &from, transfers).await {
+                Ok(()) => in_doubt = false,
+                Err(crate::store::StoreError::StaleSettlement) => {
+                    in_doubt = true;
+                    // Another run moved it meanwhile: go on from what it wrote.
+                    row = self.store.bill_collection(&row.settlement_id).await?.ok_or_else(|| AppError::internal("collection vanished"))?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_collection_moves_the_banks_money_to_the_hospital_and_closes_the_receivable() {
+        let (auth, capture) = collection_ids("stl_1", 2);
+        assert_eq!((auth.as_str(), capture.as_str()), ("stl_1:collect:2:auth", "stl_1:collect:2:capture"));
+        let row = BillCollectionRow {
+            settlement_id: "stl_1".into(),
+            agreement_id: "agr_1".into(),
+            amount: Fen(1234),
+            attempt: 2,
+            state: "collected".into(),
+            last_decline: None,
+            collected_by: Some("patient".into()),
+        };
+        let names: Vec<(String, String, String)> = collection_transfers(&row, "H1", "P1", "bank:BANK01:BA1".into())
+            .into_iter()
+            .map(|t| {
+                assert_eq!(t.amount, Fen(1234));
+                (t.id, t.debit_account, t.credit_account)
+            })
+            .collect();
+        let owned = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+        assert_eq!(
+            names,
+            [
+                // Reconciliation reads this id as the bank's capture `stl_1:collect:2:capture`.
+                owned("settle:stl_1:collect:2:bank_share", "bank:BANK01:BA1", "hospital:H1"),
+                owned("settle:stl_1:collect:2:unpaid_collected", "hospital_unpaid:H1", "patient_unpaid:P1"),
+            ]
+        );
+    }
+}
