@@ -244,6 +244,13 @@ async fn an_unpaid_bill_is_paid_on_the_phone_once_after_a_repayment_made_room() 
     let patients_owe: i64 =
         ledger["accounts"].as_object().unwrap().keys().filter(|k| k.starts_with("patient_unpaid:")).map(|k| net(k)).sum();
     assert_eq!(patients_owe, 0, "{ledger}");
+
+    // The collected bill is its own capture: the hospital cannot cancel or refund the visit here
+    // (nothing would give that capture back), and nothing moves.
+    let second_visit = unpaid.body["visit_id"].as_str().unwrap().to_string();
+    let cancel = phone.his.post(&format!("/api/v1/visits/{second_visit}/settlement/cancel"), &json!({})).await.unwrap();
+    assert_eq!((cancel.status, cancel.code()), (409, Some("bill_collected")), "{cancel:?}");
+    assert_eq!(phone.used_fen(&agreement).await, owed);
 }
 
 #[tokio::test]

@@ -285,6 +285,11 @@ async fn refunds_that_cannot_be_made_are_refused_with_a_stable_code() {
     }
     assert!(w.his.get(&format!("/api/v1/visits/{open}/refunds")).await.unwrap().body.as_array().is_some_and(Vec::is_empty));
 
+    // Once partly refunded, the settlement is not cancelled whole: the rest is refunded instead.
+    assert!(w.refund(&open, "x-part", &["TF0005-1"]).await.ok());
+    let cancel = w.his.post(&format!("/api/v1/visits/{open}/settlement/cancel"), &json!({})).await.unwrap();
+    assert_eq!((cancel.status, cancel.code()), (409, Some("settlement_refunded")), "{cancel:?}");
+
     // 退号 of a visit never settled: 2202, the visit closed.
     let other = w.his.register("TF0006", "01", EMPLOYEE_TOKEN).await.unwrap().body["id"].as_str().unwrap().to_string();
     let cancel = w.his.post(&format!("/api/v1/visits/{other}/registration/cancel"), &json!({})).await.unwrap();

@@ -168,6 +168,7 @@ impl App {
             .await?
             .filter(|s| matches!(s.state, SettlementState::Settled | SettlementState::SettledUnpaid))
             .ok_or_else(|| AppError::conflict("not_settled", "only a settled visit's fee lines can be refunded"))?;
+        self.refuse_if_bill_collected(&click.id).await?;
         if self.store.settlement_record(&click.id).await?.is_some_and(|r| !r.setl_type.hub_settles_insurance()) {
             return Err(AppError::conflict(
                 "settled_by_hospital",

@@ -416,6 +416,15 @@ impl App {
             Stage::Cancelled(_) => Err(AppError::conflict("already_cancelled", "this settlement is already cancelled")),
             Stage::Cancelling { .. } => self.advance(s, &visit, true, Some(request)).await.map(|s| SettlementView::of(&s)),
             stage => {
+                self.refuse_if_bill_collected(&s.id).await?;
+                // After a refund the insurance settlement in force is the refund's, not this one's:
+                // what is left is given back by refunding the remaining lines.
+                if !self.store.refunds_of_visit(visit_id).await?.is_empty() {
+                    return Err(AppError::conflict(
+                        "settlement_refunded",
+                        "this settlement was partly refunded: refund the remaining lines instead of cancelling it",
+                    ));
+                }
                 let Some(cancelling) = saga::begin_cancel(&stage) else {
                     return Err(AppError::conflict(
                         "not_settled",

@@ -113,6 +113,20 @@ impl App {
         }
     }
 
+    /// Refuses to cancel or refund a settlement whose unpaid bill was collected, or is being
+    /// collected: that money is its own capture at the bank, which neither the cancellation nor
+    /// the refund machine gives back yet. Nothing moves; the operator refunds it by hand.
+    pub(crate) async fn refuse_if_bill_collected(&self, settlement_id: &str) -> Result<(), AppError> {
+        let collection = self.store.bill_collection(settlement_id).await?;
+        if collection.is_some_and(|c| matches!(c.state.as_str(), "authorizing" | "capturing" | "collected")) {
+            return Err(AppError::conflict(
+                "bill_collected",
+                "the unpaid share of this settlement was collected later from the patient's line: it cannot be cancelled or refunded here",
+            ));
+        }
+        Ok(())
+    }
+
     /// One pass over the collections that are due or in doubt (the line had room again, or a
     /// call went unanswered). Returns how many bills were collected.
     pub async fn collect_due_bills(&self) -> Result<usize, AppError> {
@@ -141,6 +155,11 @@ impl App {
             let mut transfers = Vec::new();
             match from.as_str() {
                 "collected" | "declined" => return Ok(row),
+                // A bill is owed only while its settlement stands unpaid: a cancelled or refunded
+                // one is never collected (its money went back through the cancellation).
+                "due" if s.state != SettlementState::SettledUnpaid => {
+                    (row.state, row.last_decline) = ("declined".into(), Some("not_owed".to_string()));
+                }
                 "due" => row.state = "authorizing".into(),
                 "authorizing" => match bank.authorize(&auth, &agreement.bank_agreement_id, row.amount, &s.hospital_code, in_doubt).await {
                     Ok(Authorization::Approved { .. }) => row.state = "capturing".into(),
