@@ -166,6 +166,8 @@ impl App {
                 }
             }
         }
+        // The stays' bedside settlements and their 2305 reversals (app/stay_invoices.rs).
+        issued += self.stay_invoice_outbox_pass(None).await;
         if issued > 0 {
             tracing::info!(issued, "invoices issued from the outbox");
         }
@@ -346,23 +348,23 @@ fn render_error(e: RenderError) -> AppError {
     AppError::internal(e.to_string())
 }
 
-fn parse_signed(json: &str) -> Result<SignedInvoice, AppError> {
+pub(super) fn parse_signed(json: &str) -> Result<SignedInvoice, AppError> {
     serde_json::from_str(json).map_err(|e| AppError::internal(format!("a stored invoice cannot be read: {e}")))
 }
 
-fn timestamp(t: time::OffsetDateTime) -> String {
+pub(super) fn timestamp(t: time::OffsetDateTime) -> String {
     crate::clock::timestamp(t)
 }
 
 /// A fee line's 医疗收费项目类别, from the insurance center's 2204 answer (`14` other fees when absent).
-fn category_of(result_json: Option<&str>) -> String {
+pub(super) fn category_of(result_json: Option<&str>) -> String {
     result_json
         .and_then(|text| serde_json::from_str::<Value>(text).ok())
         .and_then(|v| v.get("med_chrgitm_type").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| "14".into())
 }
 
-fn row_of(signed: &SignedInvoice, seq: i64, payer_name_enc: String, offsets_id: Option<String>) -> Result<InvoiceRow, AppError> {
+pub(super) fn row_of(signed: &SignedInvoice, seq: i64, payer_name_enc: String, offsets_id: Option<String>) -> Result<InvoiceRow, AppError> {
     let inv = &signed.invoice;
     Ok(InvoiceRow {
         id: new_id("inv"),
@@ -382,7 +384,7 @@ fn row_of(signed: &SignedInvoice, seq: i64, payer_name_enc: String, offsets_id: 
     })
 }
 
-fn view_of(row: &InvoiceRow) -> Result<InvoiceView, AppError> {
+pub(super) fn view_of(row: &InvoiceRow) -> Result<InvoiceView, AppError> {
     let signed = parse_signed(&row.signed_json)?;
     Ok(InvoiceView {
         id: row.id.clone(),

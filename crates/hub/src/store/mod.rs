@@ -29,6 +29,9 @@ mod settlements;
 mod signups;
 mod stays;
 pub use stays::{StayFeeLine, StayRow};
+mod stay_invoices;
+pub use stay_invoices::{StayInvoiceDue, StayInvoiceOwed};
+use stay_invoices::owe_stay_invoice;
 mod visits;
 // Issue 18: staff, the audit log, hospital onboarding, visit lookups, webhooks.
 mod audit;
@@ -74,6 +77,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "staff", include_str!("../../migrations/0014_staff.sql")),
     (15, "payouts", include_str!("../../migrations/0015_payouts.sql")),
     (16, "insurance_clearings", include_str!("../../migrations/0016_insurance_clearings.sql")),
+    (18, "stay_invoices", include_str!("../../migrations/0018_stay_invoices.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
