@@ -23,7 +23,6 @@ mod operator_views;
 pub mod patient_agreements;
 pub mod patient_family;
 pub mod patient_invoices;
-pub mod stay_invoices;
 pub mod patient_visits;
 pub mod patients;
 pub mod qr_voucher;
@@ -31,6 +30,7 @@ mod reconciliation;
 mod recovery;
 mod settlement;
 pub mod sms;
+pub mod stay_invoices;
 mod views;
 mod visits;
 // Issue 18: staff, onboarding, visit lookups, webhooks.

@@ -24,7 +24,8 @@ const PATIENT_STAY_INVOICES_MAX: i64 = 100;
 /// leaves the stay settled owes nothing new).
 pub(crate) fn owed_by(from: &StayStage, to: &StayStage) -> Result<Vec<StayInvoiceOwed>, AppError> {
     let owed = |kind: &'static str, paid: &StayPaid| -> Result<StayInvoiceOwed, AppError> {
-        let paid_json = serde_json::to_string(paid).map_err(|e| AppError::internal(format!("a stay's settlement cannot be written: {e}")))?;
+        let paid_json =
+            serde_json::to_string(paid).map_err(|e| AppError::internal(format!("a stay's settlement cannot be written: {e}")))?;
         Ok(StayInvoiceOwed { setl_id: paid.setl_id.clone(), kind, paid_json })
     };
     let was_settled = matches!(from, StayStage::Settled(_) | StayStage::SettledUnpaid(_) | StayStage::CancellingSettlement { .. });

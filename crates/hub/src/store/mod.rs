@@ -30,8 +30,8 @@ mod signups;
 mod stays;
 pub use stays::{StayFeeLine, StayRow};
 mod stay_invoices;
-pub use stay_invoices::{StayInvoiceDue, StayInvoiceOwed};
 use stay_invoices::owe_stay_invoice;
+pub use stay_invoices::{StayInvoiceDue, StayInvoiceOwed};
 mod visits;
 // Issue 18: staff, the audit log, hospital onboarding, visit lookups, webhooks.
 mod audit;

@@ -174,7 +174,9 @@ impl Store {
 
     /// The parked stays, with their attempts and reason, oldest first.
     pub async fn parked_stays(&self, limit: i64) -> StoreResult<Vec<(StayRow, i64, String)>> {
-        let sql = format!("SELECT {STAY_COLUMNS}, attempts, parked_reason FROM stays WHERE parked_reason IS NOT NULL ORDER BY updated_at LIMIT $1");
+        let sql = format!(
+            "SELECT {STAY_COLUMNS}, attempts, parked_reason FROM stays WHERE parked_reason IS NOT NULL ORDER BY updated_at LIMIT $1"
+        );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| (stay_from_row(r), r.get("attempts"), r.get("parked_reason"))).collect())
     }

@@ -99,7 +99,13 @@ pub async fn run_refund_scene(_his: &HisClient) -> anyhow::Result<SceneCount> {
 }
 
 /// One visit of this 医疗类别: registered, fees uploaded, settled at the click.
-async fn visit(his: &HisClient, no: &str, (cert_type, cert_no): (&str, &str), med_type: &str, lines: &[Value]) -> anyhow::Result<SceneCount> {
+async fn visit(
+    his: &HisClient,
+    no: &str,
+    (cert_type, cert_no): (&str, &str),
+    med_type: &str,
+    lines: &[Value],
+) -> anyhow::Result<SceneCount> {
     let registration = json!({"ipt_otp_no": no, "mdtrt_cert_type": cert_type, "mdtrt_cert_no": cert_no, "med_type": med_type,
                               "dept_code": "A03", "dept_name": "内科"});
     let reg = his.post("/api/v1/visits", &registration).await?;
