@@ -16,8 +16,10 @@
 //! The hold is made of pieces: the deposit, then every raise the bank approved (增量授权). At the
 //! bank it is one authorization; in the ledger each piece is a pending transfer of its own, so a
 //! capture posts the pieces in order and releases what is left of them. A share above the hold is
-//! an explicit bill (`settled_unpaid`), never an overdraft; a hold or raise the line cannot cover
-//! leaves the stay in the ward with `deposit_short`, for the ward to see and ask for another source.
+//! first raised onto the hold within the line (one more raise, `{stay}:raise:{n}`, then the one
+//! capture); only what the line cannot cover is an explicit bill (`settled_unpaid`), never an
+//! overdraft. A hold or raise the line cannot cover leaves the stay in the ward with
+//! `deposit_short`, for the ward to see and ask for another source.
 
 use crate::ledger::{Transfer, TransferKind};
 use crate::money::Fen;
@@ -81,10 +83,31 @@ impl Ward {
         self.pieces.iter().copied().sum()
     }
 
+    /// The ward after the bank approved a raise of `amount`: one more piece, pending in the ledger.
+    fn raised(&self, parties: &StayParties<'_>, amount: Fen) -> (Ward, Transfer) {
+        let mut pieces = self.pieces.clone();
+        pieces.push(amount);
+        let transfer = parties.hold_piece(pieces.len() - 1, amount);
+        (Ward { pieces, raises_sent: self.raises_sent + 1, raising: None, short: None, ..self.clone() }, transfer)
+    }
+
     /// The bank holds nothing for the stay (the deposit was declined).
     fn has_hold(&self) -> bool {
         !self.pieces.is_empty()
     }
+}
+
+/// A patient's share above the hold, after 2304: raised onto the hold before the capture, once.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BeyondHold {
+    /// Not asked yet (or no share above the hold).
+    #[default]
+    Untried,
+    /// The bank answered the raise; the capture takes what is held now.
+    Raised,
+    /// The line could not cover it: the capture takes the hold, the rest is a bill.
+    Declined(String),
 }
 
 /// The money outcome of a stay settled at the bedside.
@@ -133,13 +156,17 @@ pub enum StayStage {
         ward: Ward,
         estimate_cash: Fen,
     },
-    /// 2304 settled; next: capture the cash share on the hold (or void it). With
-    /// `capture_declined`, the bank refused the capture and the hold is voided.
+    /// 2304 settled; next: raise the hold by a cash share above it (`beyond`), then capture the
+    /// cash share on the hold (or void it). With `capture_declined`, the bank refused the capture
+    /// and the hold is voided.
     InsuranceSettled {
         ward: Ward,
         setl_id: String,
         split: InsuranceSplit,
         capture_declined: Option<String>,
+        /// Stays stored before the share above the hold was raised read as `untried`.
+        #[serde(default)]
+        beyond: BeyondHold,
     },
     Settled(StayPaid),
     /// Settled, with a share the hold did not cover: a bill.
@@ -413,6 +440,9 @@ pub fn next_call(stage: &StayStage) -> Option<StayCall> {
         S::Discharged { refusal: None, .. } => Some(StayCall::PreSettle),
         S::Discharged { refusal: Some(_), .. } => None,
         S::PreSettled { .. } => Some(StayCall::Settle),
+        S::InsuranceSettled { ward, split, capture_declined: None, beyond: BeyondHold::Untried, .. } if split.cash > ward.held() => {
+            Some(StayCall::RaiseHold { n: ward.raises_sent, amount: split.cash - ward.held() })
+        }
         S::InsuranceSettled { ward, split, capture_declined: None, .. } => {
             let amount = split.cash.min(ward.held());
             Some(if amount.is_positive() { StayCall::Capture { amount } } else { StayCall::Void })
@@ -516,10 +546,7 @@ pub fn apply(
         (S::InWard(w), Done(R::Held { amount })) => {
             let StayCall::RaiseHold { amount: asked, .. } = call else { return Err(unexpected(call, R::Held { amount }, state)) };
             check_held(amount, *asked)?;
-            let mut pieces = w.pieces.clone();
-            pieces.push(amount);
-            let transfer = parties.hold_piece(pieces.len() - 1, amount);
-            let ward = Ward { pieces, raises_sent: w.raises_sent + 1, raising: None, short: None, ..w.clone() };
+            let (ward, transfer) = w.raised(parties, amount);
             Ok(StayStep { stage: S::InWard(ward), transfers: vec![transfer] })
         }
         (S::InWard(w), Refused { code, .. }) => {
@@ -540,7 +567,8 @@ pub fn apply(
         (S::PreSettled { ward, .. }, Done(R::Insured { setl_id, split })) => {
             split.validate(charges)?;
             if ward.has_hold() {
-                return to(S::InsuranceSettled { ward: ward.clone(), setl_id, split, capture_declined: None });
+                let beyond = BeyondHold::Untried;
+                return to(S::InsuranceSettled { ward: ward.clone(), setl_id, split, capture_declined: None, beyond });
             }
             let paid = StayPaid { ward: ward.clone(), setl_id, split, captured: Fen::ZERO, decline_code: ward.short.clone() };
             let transfers = parties.settlement_transfers(&ward.pieces, &paid.split, Fen::ZERO, &paid.setl_id);
@@ -550,17 +578,36 @@ pub fn apply(
             to(S::Discharged { ward: ward.clone(), refusal: Some(refusal("the settlement (2304)", &code, &message)) })
         }
 
-        (S::InsuranceSettled { ward, setl_id, split, .. }, Done(R::Captured)) => {
+        (S::InsuranceSettled { ward, setl_id, split, .. }, Done(R::Held { amount })) => {
+            let StayCall::RaiseHold { amount: asked, .. } = call else { return Err(unexpected(call, R::Held { amount }, state)) };
+            check_held(amount, *asked)?;
+            let (ward, transfer) = ward.raised(parties, amount);
+            let stage =
+                S::InsuranceSettled { ward, setl_id: setl_id.clone(), split: *split, capture_declined: None, beyond: BeyondHold::Raised };
+            Ok(StayStep { stage, transfers: vec![transfer] })
+        }
+        (S::InsuranceSettled { ward, setl_id, split, .. }, Refused { code, .. }) if matches!(call, StayCall::RaiseHold { .. }) => {
+            let ward = Ward { raises_sent: ward.raises_sent + 1, ..ward.clone() };
+            let beyond = BeyondHold::Declined(code);
+            to(S::InsuranceSettled { ward, setl_id: setl_id.clone(), split: *split, capture_declined: None, beyond })
+        }
+        (S::InsuranceSettled { ward, setl_id, split, beyond, .. }, Done(R::Captured)) => {
             let StayCall::Capture { amount } = call else { return Err(unexpected(call, R::Captured, state)) };
-            let paid = StayPaid { ward: ward.clone(), setl_id: setl_id.clone(), split: *split, captured: *amount, decline_code: None };
+            // The share the line could not cover names why it is a bill.
+            let decline_code = match beyond {
+                BeyondHold::Declined(code) if split.cash > *amount => Some(code.clone()),
+                _ => None,
+            };
+            let paid = StayPaid { ward: ward.clone(), setl_id: setl_id.clone(), split: *split, captured: *amount, decline_code };
             Ok(StayStep { transfers: parties.settlement_transfers(&ward.pieces, split, *amount, setl_id), stage: settled(paid) })
         }
-        (S::InsuranceSettled { ward, setl_id, split, capture_declined: None }, Refused { code, .. }) if *call != StayCall::Void => {
-            to(S::InsuranceSettled { ward: ward.clone(), setl_id: setl_id.clone(), split: *split, capture_declined: Some(code) })
+        (S::InsuranceSettled { ward, setl_id, split, capture_declined: None, beyond }, Refused { code, .. }) if *call != StayCall::Void => {
+            let (ward, setl_id, beyond) = (ward.clone(), setl_id.clone(), beyond.clone());
+            to(S::InsuranceSettled { ward, setl_id, split: *split, capture_declined: Some(code), beyond })
         }
         // A void the bank refuses means it holds nothing under the authorization any more
         // (expired): the hold is gone either way.
-        (S::InsuranceSettled { ward, setl_id, split, capture_declined }, Done(R::Voided) | Refused { .. }) => {
+        (S::InsuranceSettled { ward, setl_id, split, capture_declined, .. }, Done(R::Voided) | Refused { .. }) => {
             let decline_code = capture_declined.clone().or_else(|| ward.short.clone());
             let paid = StayPaid { ward: ward.clone(), setl_id: setl_id.clone(), split: *split, captured: Fen::ZERO, decline_code };
             Ok(StayStep { transfers: parties.settlement_transfers(&ward.pieces, split, Fen::ZERO, setl_id), stage: settled(paid) })

@@ -281,3 +281,42 @@ fn a_settled_stay_is_cancelled_refunded_and_settled_again_under_new_names() {
     assert!(is_balanced(stay.ledger.values()));
     assert!(begin_cancel_settlement(&StayStage::Cancelled).is_err());
 }
+
+#[test]
+fn a_share_above_the_hold_is_raised_within_the_line_then_captured_in_one() {
+    // A 300-yuan deposit, no fees that trigger the rule, then a 2304 cash share of 450 yuan:
+    // the 150 above the hold is raised (raise 0), and the whole share captured at once.
+    let mut stay = Stay::admit(30_000, 100_000, split(5_000, 0, 45_000));
+    stay.charges = Fen(50_000);
+    stay.then(begin_discharge);
+    let StayStage::Settled(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((paid.captured, paid.unpaid(), paid.ward.pieces.clone()), (Fen(45_000), Fen::ZERO, vec![Fen(30_000), Fen(15_000)]));
+    let tail = &stay.calls[stay.calls.len() - 2..];
+    assert_eq!(tail, [StayCall::RaiseHold { n: 0, amount: Fen(15_000) }, StayCall::Capture { amount: Fen(45_000) }]);
+    assert_eq!(stay.net("bank:B1:A1"), -45_000, "the line carries the whole share");
+    assert_eq!((stay.net("hospital_unpaid:H1"), stay.held_in_ledger()), (0, 0), "no bill, nothing held");
+    assert!(is_balanced(stay.ledger.values()));
+}
+
+#[test]
+fn a_share_above_the_hold_the_line_cannot_cover_is_a_bill_naming_the_decline() {
+    // 300 held, 100 left on the line, a 450-yuan share: the raise of 150 is declined.
+    let mut stay = Stay::admit(30_000, 40_000, split(5_000, 0, 45_000));
+    stay.charges = Fen(50_000);
+    stay.then(begin_discharge);
+    let StayStage::SettledUnpaid(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((paid.captured, paid.unpaid(), paid.decline_code.as_deref()), (Fen(30_000), Fen(15_000), Some("insufficient_credit")));
+    assert_eq!(stay.calls.last(), Some(&StayCall::Capture { amount: Fen(30_000) }));
+    assert_eq!(stay.net("hospital_unpaid:H1"), 15_000, "the rest is an explicit bill, a receivable");
+    assert_eq!(stay.held_in_ledger(), 0);
+    assert!(is_balanced(stay.ledger.values()));
+}
+
+#[test]
+fn a_stage_stored_before_the_share_above_the_hold_reads_as_untried() {
+    let ward = Ward { mdtrt_id: "M".into(), pieces: vec![Fen(100)], raises_sent: 0, raising: None, short: None };
+    let old = serde_json::json!({"state": "insurance_settled", "ward": ward, "setl_id": "S1", "split": split(0, 0, 150),
+                                 "capture_declined": null});
+    let stage: StayStage = serde_json::from_value(old).unwrap();
+    assert_eq!(next_call(&stage), Some(StayCall::RaiseHold { n: 0, amount: Fen(50) }));
+}

@@ -1,6 +1,11 @@
 //! `wugan demo`: the seed story in numbers. On a fresh embedded instance, a few patients sign up once,
 //! a few dozen outpatient visits run through the HIS API, the doctor's click settles each, and the
-//! summary shows who paid what, what failed and why, and whether the ledger balances.
+//! summary shows who paid what, what failed and why, and whether the ledger balances. Then the
+//! other scenes (`scenes.rs`): emergency, special disease, a 3-day inpatient stay, the uninsured
+//! and the out-of-area, counted per scene.
+
+mod scenes;
+pub use scenes::{run_refund_scene, SceneCount, Scenes};
 
 use crate::his::{fee_line, HisClient};
 use crate::rng::XorShift;
@@ -28,10 +33,18 @@ const ITEMS: &[(&str, &str)] = &[
     ("013100000010000", "150.00"),        // 健康体检, class C: self-paid
 ];
 
+/// The story's figures. `visits` and `settled` count every scene (a stay is one); the money
+/// figures (`medfee_fen` … `unpaid_fen`, `by_patient`) are the outpatient story's; the ledger's
+/// (`hospital_credited_fen`, `holds_open_fen`) are everything's.
 #[derive(Serialize, Default)]
 pub struct Summary {
     pub visits: usize,
     pub settled: usize,
+    /// Per scene: `{visits, settled}`.
+    pub scenes: Scenes,
+    /// What the bank still holds for the hub's visits and stays, from the ledger's pending
+    /// transfers: 0 once every stay is discharged.
+    pub holds_open_fen: i64,
     pub medfee_fen: i64,
     pub fund_fen: i64,
     pub personal_account_fen: i64,
@@ -86,7 +99,9 @@ fn patients() -> Vec<Patient> {
 pub async fn story(visits: usize, seed: u64, out: Option<&Path>) -> anyhow::Result<Summary> {
     let dir = std::env::temp_dir().join(format!("wugan-demo-{}-{}", std::process::id(), seed));
     let _ = std::fs::remove_dir_all(&dir);
-    let sys = system::start(&SystemOptions::local(dir.clone())).await?;
+    let mut opts = SystemOptions::local(dir.clone());
+    opts.persons_file = Some(scenes::persons_file(&dir)?);
+    let sys = system::start(&opts).await?;
     let result = match run_story(&sys, visits, seed).await {
         Ok(mut summary) => invoices(&sys, out, &mut summary).await.map(|()| summary),
         Err(e) => Err(e),
@@ -149,9 +164,14 @@ async fn run_story(sys: &system::System, visits: usize, seed: u64) -> anyhow::Re
         summary.bank_fen += settled.fen("bank_fen");
         summary.unpaid_fen += settled.fen("unpaid_fen");
     }
+    summary.scenes = scenes::run(&his, &operator).await?;
+    summary.scenes.outpatient = SceneCount { visits: summary.visits, settled: summary.settled };
+    let all = summary.scenes.total();
+    (summary.visits, summary.settled) = (all.visits, all.settled);
     let ledger = operator.get("/api/v1/ledger").await?;
     summary.ledger_balanced = ledger.body["balanced"].as_bool().unwrap_or(false);
     summary.hospital_credited_fen = ledger.fen("hospitals_received_fen");
+    summary.holds_open_fen = scenes::holds_open_fen(&ledger.body);
     Ok(summary)
 }
 
@@ -185,7 +205,7 @@ pub async fn run(visits: usize, seed: u64, as_json: bool, out: Option<&Path>) ->
         println!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());
     }
-    println!("wugan demo: {} outpatient visits at one hospital, settled by the doctor's click\n", s.visits);
+    println!("wugan demo: {} visits and stays at one hospital, settled by the doctor's click\n", s.visits);
     println!("  visits                 {:>12}", s.visits);
     println!("  settled seamlessly     {:>12}", s.settled);
     println!("  medical fees (yuan)    {}", yuan(s.medfee_fen));
@@ -197,6 +217,20 @@ pub async fn run(visits: usize, seed: u64, as_json: bool, out: Option<&Path>) ->
     println!("  ledger balances        {:>12}", if s.ledger_balanced { "yes" } else { "NO" });
     println!("  invoices issued        {:>12}", s.invoices_issued);
     println!("  invoices verified      {:>12}", s.invoices_verified);
+    println!("  holds left open (yuan) {}", yuan(s.holds_open_fen));
+    println!("\n  scenes (visits / settled):");
+    let sc = &s.scenes;
+    for (name, c) in [
+        ("outpatient", sc.outpatient),
+        ("emergency (13)", sc.emergency),
+        ("special disease (14)", sc.special_disease),
+        ("inpatient stay (21)", sc.inpatient),
+        ("refund", sc.refund),
+        ("uninsured (self-pay)", sc.uninsured),
+        ("out of area (异地)", sc.out_of_area),
+    ] {
+        println!("    {name:<22} {:>4} / {}", c.visits, c.settled);
+    }
     if let Some(out) = out {
         println!(
             "  invoices written to    {} (check one: wugan invoice verify --trust {} FILE)",

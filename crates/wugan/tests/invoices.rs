@@ -279,6 +279,24 @@ async fn the_demo_issues_an_invoice_per_settled_visit_and_writes_them_with_the_r
     let font = wugan_hub::app::invoices::load_font(None);
     let summary = wugan::demo::story(6, 7, font.is_ok().then_some(out.0.as_path())).await.expect("the story runs");
     assert!(summary.settled > 0);
+    // Every scene ran once and settled (issue 13 scope 7); the refund scene waits for the refunds.
+    let sc = &summary.scenes;
+    for (name, count) in [
+        ("emergency", sc.emergency),
+        ("special_disease", sc.special_disease),
+        ("inpatient", sc.inpatient),
+        ("uninsured", sc.uninsured),
+        ("out_of_area", sc.out_of_area),
+    ] {
+        assert_eq!((count.visits, count.settled), (1, 1), "{name}");
+    }
+    assert_eq!((sc.outpatient.visits, sc.refund), (6, wugan::demo::SceneCount::default()));
+    assert_eq!(sc.total(), wugan::demo::SceneCount { visits: summary.visits, settled: summary.settled });
+    let json = serde_json::to_value(&summary).unwrap();
+    let keys: Vec<&String> = json["scenes"].as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 7, "{keys:?}");
+    assert_eq!((summary.holds_open_fen, summary.ledger_balanced), (0, true), "every stay discharged: nothing held, the ledger balances");
+    // The stay's invoice is among them: one per settled visit or stay.
     assert_eq!((summary.invoices_issued, summary.invoices_verified), (summary.settled, summary.settled));
     if let Err(reason) = font {
         println!("skipped writing PDFs: {reason}");

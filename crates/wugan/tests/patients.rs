@@ -423,6 +423,10 @@ async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing()
         invoice_id = door.sys.app.invoice_id_of_settlement(&settlement_id).await.unwrap();
     }
     let invoice_id = invoice_id.expect("the visit's invoice is issued");
+    // The notification links it (issue 16 scope 4), and the text message says it is there.
+    assert_eq!(notes[0]["facts"]["invoice_id"].as_str(), Some(invoice_id.as_str()), "{notes:?}");
+    assert_eq!(notes[0]["facts"]["invoice_url"], json!(format!("/api/v1/patient/invoices/{invoice_id}/html")));
+    assert!(texts[0].contains("电子票据已开具"), "{texts:?}");
     let html = door.call("GET", &format!("/api/v1/patient/invoices/{invoice_id}/html"), As::Bearer(&patient.token), None).await;
     assert_eq!(html.status, 200, "{html:?}");
     assert!(html.body.as_str().unwrap_or_default().contains("<html"), "{html:?}");

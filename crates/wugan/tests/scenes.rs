@@ -237,6 +237,24 @@ impl World {
     }
 }
 
+impl World {
+    /// The hospital's invoices of one stay settlement (`{stay}:{setl_id}`), oldest first, with their ids.
+    async fn stay_invoices(&self, stay: &str, setl_id: &str) -> Vec<(Value, String)> {
+        let list = self.his.get("/api/v1/invoices").await.unwrap();
+        assert!(list.ok(), "{list:?}");
+        let name = format!("{stay}:{setl_id}");
+        let mut out: Vec<(Value, String)> = list.body["invoices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["settlement_id"] == json!(name))
+            .map(|i| (i.clone(), i["id"].as_str().unwrap().to_string()))
+            .collect();
+        out.sort_by_key(|(i, _)| i["kind"].as_str().map(|k| k == "red"));
+        out
+    }
+}
+
 fn returned(sn: &str, init: &str, code: &str, price: &str, count: &str, total: &str) -> Value {
     let mut line = fee_line(sn, code, price, count, total);
     line["init_feedetl_sn"] = json!(init);
@@ -285,6 +303,22 @@ async fn a_five_day_stay_with_daily_uploads_and_a_drug_return_is_settled_at_the_
     assert_eq!(fen(&ledger, "hospitals_received_fen"), charges);
     // The same click again answers with the settled stay.
     assert_eq!(w.bedside_click(&id).await["settlement"], settled["settlement"]);
+
+    // Its invoice (issue 16): issued once at the click, items by category adding up to the stay.
+    let invoices = w.stay_invoices(&id, s["setl_id"].as_str().unwrap()).await;
+    assert_eq!(invoices.len(), 1, "{invoices:?}");
+    let (blue, _) = &invoices[0];
+    assert_eq!((blue["kind"].as_str(), blue["total_fen"].as_i64()), (Some("blue"), Some(charges)), "{blue}");
+    let doc = w.his.get(&format!("/api/v1/invoices/{}", blue["id"].as_str().unwrap())).await.unwrap().body;
+    let inv = &doc["invoice"];
+    let items = inv["items"].as_array().unwrap();
+    assert!(items.len() >= 2, "bed, examination and drugs by category: {inv}");
+    assert_eq!(items.iter().map(|i| fen(i, "amount_fen")).sum::<i64>(), charges);
+    assert_eq!(inv["bus_type"], "01", "an inpatient invoice");
+    assert_eq!((fen(&inv["split"], "bank_fen"), fen(&inv["split"], "self_paid_fen")), (fen(s, "bank_fen"), 0));
+    // The outbox pass finds nothing more to issue for it.
+    w.sys.app.invoice_outbox_pass().await;
+    assert_eq!(w.stay_invoices(&id, s["setl_id"].as_str().unwrap()).await.len(), 1, "never twice");
 }
 
 #[tokio::test]
@@ -298,20 +332,44 @@ async fn a_deposit_too_small_is_raised_and_a_raise_the_line_cannot_cover_leaves_
     // 150 yuan against a 100-yuan hold: raised to 225.
     let raised = w.stay_fees(&id, &[fee_line("R1", EXAMINATION, "150.00", "1", "150.00")]).await;
     assert_eq!((raised["state"].as_str(), raised["held_fen"].as_i64()), (Some("in_ward"), Some(22_500)), "{raised}");
-    // 6,000 more: the raise to 9,225 yuan is more than the line has.
-    let short = w.stay_fees(&id, &[fee_line("R2", EXAMINATION, "150.00", "40", "6000.00")]).await;
+    // 3,450 more (self-paid, as the examination is for a resident): the rule's raise to 5,400
+    // yuan is more than the 4,775 the line has left.
+    let short = w.stay_fees(&id, &[fee_line("R2", EXAMINATION, "150.00", "23", "3450.00")]).await;
     assert_eq!(short["state"], "deposit_short", "{short}");
     assert_eq!((short["deposit_short"].as_str(), short["held_fen"].as_i64()), (Some("insufficient_credit"), Some(22_500)));
     assert_eq!(w.bank_line(agreement_id).await, (0, 22_500), "never an overdraft");
 
+    // At the bedside the share is above the hold but within the line: raised onto the hold, then
+    // captured whole (issue 13 scope 3), never a bill the line could have paid.
     let settled = w.bedside_click(&id).await;
     let s = &settled["settlement"];
-    assert_eq!(settled["state"], "settled_unpaid", "{settled}");
-    assert_eq!(fen(s, "bank_fen"), 22_500.min(fen(s, "cash_fen")), "captured up to the hold");
-    assert_eq!(fen(s, "unpaid_fen"), fen(s, "cash_fen") - fen(s, "bank_fen"), "the rest is an explicit bill");
+    assert_eq!(settled["state"], "settled", "{settled}");
+    assert_eq!(fen(s, "cash_fen"), 360_000, "the share is above the hold: {s}");
+    assert_eq!((fen(s, "bank_fen"), fen(s, "unpaid_fen")), (fen(s, "cash_fen"), 0), "{s}");
     let ledger = w.ledger().await;
-    assert_eq!(fen(&ledger, "hospitals_unpaid_fen"), fen(s, "unpaid_fen"));
-    assert_eq!(w.bank_line(agreement_id).await, (fen(s, "bank_fen"), 0));
+    assert_eq!(fen(&ledger, "hospitals_unpaid_fen"), 0);
+    assert_eq!(w.bank_line(agreement_id).await, (fen(s, "bank_fen"), 0), "captured once, nothing left held");
+}
+
+#[tokio::test]
+async fn a_share_above_what_the_line_can_cover_is_captured_up_to_the_hold_and_the_rest_billed() {
+    let w = world().await;
+    // A resident on the default 5,000-yuan line, a 100-yuan deposit raised to 225 by the rule.
+    let agreement = w.sign_up("02", "440304198507203318").await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    let id = w.admit("ZY0009", "02", "440304198507203318", 10_000).await["id"].as_str().unwrap().to_string();
+    w.stay_fees(&id, &[fee_line("B1", EXAMINATION, "150.00", "1", "150.00")]).await;
+    // 30,000 yuan more: the rule's raise is declined, and so is the share above the hold.
+    let short = w.stay_fees(&id, &[fee_line("B2", EXAMINATION, "150.00", "200", "30000.00")]).await;
+    assert_eq!((short["state"].as_str(), short["held_fen"].as_i64()), (Some("deposit_short"), Some(22_500)), "{short}");
+    let settled = w.bedside_click(&id).await;
+    let s = &settled["settlement"];
+    assert_eq!((settled["state"].as_str(), s["decline_code"].as_str()), (Some("settled_unpaid"), Some("insufficient_credit")), "{settled}");
+    assert!(fen(s, "cash_fen") > 500_000, "more than the whole line: {s}");
+    assert_eq!((fen(s, "bank_fen"), fen(s, "unpaid_fen")), (22_500, fen(s, "cash_fen") - 22_500), "{s}");
+    let ledger = w.ledger().await;
+    assert_eq!(fen(&ledger, "hospitals_unpaid_fen"), fen(s, "unpaid_fen"), "the bill is a receivable in the ledger");
+    assert_eq!(w.bank_line(agreement_id).await, (22_500, 0), "never an overdraft");
 }
 
 #[tokio::test]
@@ -461,7 +519,71 @@ async fn a_stays_settlement_is_cancelled_and_the_capture_refunded_to_the_line() 
     assert_eq!(w.bank_line(agreement_id).await, (0, 0), "the capture went back to the line");
     let ledger = w.ledger().await;
     assert_eq!((fen(&ledger, "hospitals_received_fen"), fen(&ledger, "hospitals_unpaid_fen")), (0, 0));
+    // The blue invoice is red-flushed (冲红) by a red one of its own number that offsets it.
+    let invoices = w.stay_invoices(&id, settled["settlement"]["setl_id"].as_str().unwrap()).await;
+    let kinds: Vec<(&str, i64)> = invoices.iter().map(|(i, _)| (i["kind"].as_str().unwrap(), fen(i, "total_fen"))).collect();
+    assert_eq!(kinds, [("blue", 30_000), ("red", -30_000)], "{invoices:?}");
+    assert_eq!(invoices[1].0["offsets_id"], invoices[0].0["id"]);
     // Back to the ward (2405), as before the discharge.
     let undone = w.his.post(&format!("/api/v1/stays/{id}/discharge/cancel"), &json!({})).await.unwrap();
     assert_eq!(undone.body["state"], "in_ward", "{undone:?}");
+}
+
+#[tokio::test]
+async fn a_stay_whose_bank_stays_silent_is_parked_with_evidence_and_an_operator_retries_it() {
+    // The capture's answer is lost at the click; then the bank is out of reach for the hub.
+    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: "POST captures".into(), nth: 1, fault: Fault::LoseReply }]));
+    let bank_plan = plan.clone();
+    let w = world_with(move |opts| {
+        opts.bank_faults = Some(bank_plan);
+        opts.manual_recovery = true;
+    })
+    .await;
+    w.sign_up("01", EMPLOYEE_TOKEN).await;
+    let id = w.admit("ZY0010", "01", EMPLOYEE_TOKEN, 100_000).await["id"].as_str().unwrap().to_string();
+    w.stay_fees(&id, &[fee_line("P1", EXAMINATION, "150.00", "8", "1200.00")]).await;
+    let click = w.his.post(&format!("/api/v1/stays/{id}/discharge"), &json!({})).await.unwrap();
+    assert_eq!(click.status, 503, "{click:?}");
+
+    // A hub on the same database whose bank does not answer: every recovery pass fails, is
+    // counted, and after the retry budget the stay waits in the exceptions queue.
+    let config = &w.sys.app.config;
+    let mut banks = config.banks.clone();
+    banks.iter_mut().for_each(|b| b.url = "http://127.0.0.1:9".into());
+    let store = wugan_hub::store::Store::connect(&w.sys.database_url).await.expect("the same database");
+    let cut_off = wugan_hub::app::App::new(
+        store,
+        wugan_hub::app::HubConfig {
+            admdvs: config.admdvs.clone(),
+            insurance_url: config.insurance_url.clone(),
+            insurance_credentials: config.insurance_credentials.clone(),
+            banks,
+            default_credit_limit: config.default_credit_limit,
+            partner_timeout: config.partner_timeout,
+            data_key: config.data_key.clone(),
+        },
+    );
+    for _ in 0..wugan_hub::app::MAX_ATTEMPTS {
+        cut_off.resume_unfinished(std::time::Duration::ZERO).await.expect("a recovery pass");
+    }
+    let queue = w.operator.get("/api/v1/exceptions").await.unwrap().body;
+    let parked = queue["stays"].as_array().unwrap();
+    assert_eq!(parked.len(), 1, "{queue}");
+    assert_eq!((parked[0]["id"].as_str(), parked[0]["state"].as_str()), (Some(id.as_str()), Some("insurance_settled")));
+    assert_eq!(parked[0]["attempts"].as_i64(), Some(wugan_hub::app::MAX_ATTEMPTS));
+    assert!(parked[0]["parked_reason"].as_str().unwrap().contains("bank"), "the evidence names the silent partner: {queue}");
+    // Parked, the worker leaves it alone.
+    assert_eq!(cut_off.resume_unfinished(std::time::Duration::ZERO).await.expect("a pass"), 0);
+
+    // The bank is back: the operator's retry finishes it with the same capture id; paid once.
+    let retried = w.operator.post(&format!("/api/v1/exceptions/stays/{id}/retry"), &json!({})).await.unwrap();
+    assert!(retried.ok(), "{retried:?}");
+    assert_eq!(retried.body["state"], "settled", "{retried:?}");
+    let paid = &retried.body["settlement"];
+    assert_eq!((fen(paid, "bank_fen"), fen(paid, "unpaid_fen")), (fen(paid, "cash_fen"), 0));
+    let queue = w.operator.get("/api/v1/exceptions").await.unwrap().body;
+    assert_eq!(queue["stays"], json!([]), "out of the queue");
+    let again = w.operator.post(&format!("/api/v1/exceptions/stays/{id}/retry"), &json!({})).await.unwrap();
+    assert_eq!((again.status, again.code()), (409, Some("not_parked")));
+    w.ledger().await;
 }

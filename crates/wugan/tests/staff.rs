@@ -484,6 +484,11 @@ async fn finance_reads_the_days_statement_in_the_console_and_downloads_it_as_csv
     let text = csv.body.as_str().unwrap_or_default();
     assert_eq!(csv.status, 200, "{text}");
     assert!(text.starts_with("settlement_id,visit_id,state,") && text.contains("\nTOTAL,1,settled,"), "{text}");
+    // The settlement's e-invoice in the console's list, opened as its printable page (issue 16).
+    let invoices = w.call(&cashier, "GET", "/console/invoices", None, true).await;
+    let html = invoices.body.as_str().unwrap_or_default();
+    assert_eq!(invoices.status, 200, "{html}");
+    assert!(html.contains(r#"id="invoice-list""#) && html.contains("蓝票") && html.contains("/html\""), "one blue invoice: {html}");
     let not_a_day = w.call(&finance, "GET", "/console/statement?date=2026-02-30", None, true).await;
     assert!(not_a_day.body.as_str().unwrap_or_default().contains("没有可显示的日结单"), "{not_a_day:?}");
 

@@ -98,3 +98,15 @@ pub(super) async fn cancel_stay_settlement(
     })
     .await
 }
+
+/// An operator sends a parked stay round once more (app/stay_exceptions.rs).
+pub(super) async fn retry_stay_exception(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let path = format!("/api/v1/exceptions/stays/{id}/retry");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.retry_stay_exception(&id).await }).await
+}

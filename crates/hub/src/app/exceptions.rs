@@ -30,7 +30,8 @@ impl App {
             })
             .collect();
         let reconciliation = self.open_reconciliation_exceptions().await?;
-        Ok(ExceptionsView { exceptions, repayments: stuck.iter().map(StuckRepaymentView::of).collect(), signups, reconciliation })
+        let stays = self.stuck_stays().await?;
+        Ok(ExceptionsView { exceptions, repayments: stuck.iter().map(StuckRepaymentView::of).collect(), signups, reconciliation, stays })
     }
 
     /// An operator sends a parked settlement round once more.

@@ -188,7 +188,7 @@ impl App {
         let feedetail: Vec<Value> = batch.iter().map(|l| serde_json::from_str(&l.detail_json).unwrap_or(Value::Null)).collect();
         let inst = self.institution(hospital).await?;
         match self.insurance.call("2301", &msgid, &inst, &s.insuplc_admdvs, json!({"feedetail": feedetail})).await {
-            Ok(_) => self.store.mark_stay_fee_lines_uploaded(id, &msgid).await?,
+            Ok(out) => self.store.mark_stay_fee_lines_uploaded(id, &msgid, &line_categories(&out)).await?,
             Err(e @ InsuranceError::Refused { .. }) => {
                 self.store.delete_stay_fee_batch(id, &msgid).await?;
                 return Err(e.into());
@@ -239,6 +239,7 @@ impl App {
             }
         };
         let s = self.advance_stay(s, false).await?;
+        self.invoice_stay_after(&s.id).await;
         if let Some(inpatient::Failure { message, .. }) = match stay_stage(&s)? {
             StayStage::Discharged { refusal, .. } => refusal,
             _ => None,
@@ -287,6 +288,7 @@ impl App {
             s = self.move_stay(s, &stage, next).await?;
         }
         let s = self.advance_stay(s, false).await?;
+        self.invoice_stay_after(&s.id).await;
         match stay_stage(&s)? {
             stage if done(&stage) => self.stay_view(&s).await,
             StayStage::Discharged { refusal: Some(refusal), .. } => Err(AppError::invalid("insurance_refused", refusal.message)),
@@ -298,7 +300,8 @@ impl App {
     async fn move_stay(&self, mut s: StayRow, from: &StayStage, to: StayStage) -> Result<StayRow, AppError> {
         let from_json = stage_text(from)?;
         (s.state, s.stage_json, s.updated_at) = (to.state().to_string(), stage_text(&to)?, self.now());
-        if !self.store.save_stay(&s, &from_json, &[]).await? {
+        let owed = super::stay_invoices::owed_by(from, &to)?;
+        if !self.store.save_stay(&s, &from_json, &[], &owed).await? {
             return Err(AppError::conflict("stay_in_progress", "the stay moved meanwhile; retry"));
         }
         Ok(s)
@@ -330,8 +333,9 @@ impl App {
             let step = inpatient::apply(&stage, &parties, charges, &call, outcome)
                 .map_err(|e| AppError::bad_gateway("partner_bad_reply", e.to_string()))?;
             let from_json = s.stage_json.clone();
+            let owed = super::stay_invoices::owed_by(&stage, &step.stage)?;
             (s.state, s.stage_json, s.updated_at) = (step.stage.state().to_string(), stage_text(&step.stage)?, self.now());
-            if !self.store.save_stay(&s, &from_json, &step.transfers).await? {
+            if !self.store.save_stay(&s, &from_json, &step.transfers, &owed).await? {
                 // Another run moved it meanwhile: continue from what it wrote.
                 s = self.store.stay(&s.id).await?.ok_or_else(|| AppError::internal("stay vanished"))?;
                 in_doubt = true;
@@ -445,9 +449,17 @@ impl App {
     pub(crate) async fn resume_stays(&self, idle_since: &str) -> Result<usize, AppError> {
         let mut resumed = 0;
         for s in self.store.unfinished_stays(idle_since, 100).await? {
+            let id = s.id.clone();
             match self.advance_stay(s, true).await {
-                Ok(_) => resumed += 1,
-                Err(e) => tracing::warn!(code = e.code(), "a stay could not be resumed yet"),
+                Ok(s) => {
+                    resumed += 1;
+                    self.invoice_stay_after(&s.id).await;
+                }
+                Err(e) => {
+                    tracing::warn!(code = e.code(), "a stay could not be resumed yet");
+                    // Counted; after MAX_ATTEMPTS silent passes it waits in the exceptions queue.
+                    self.store.note_failed_stay_attempt(&id, &e.to_string(), MAX_ATTEMPTS).await?;
+                }
             }
         }
         Ok(resumed)
@@ -495,6 +507,15 @@ fn same_lines_uploaded(lines: &[Map<String, Value>], existing: &[StayFeeLine]) -
         let (Some(sn), Ok(amount)) = (text_field(line, "feedetl_sn"), yuan_field(line, "det_item_fee_sumamt", 0)) else { return false };
         existing.iter().any(|l| l.feedetl_sn == sn && l.amount == amount && l.uploaded)
     })
+}
+
+/// Each line's 医疗收费项目类别 from 2301's answer (`result[]`), for the stay's invoice.
+fn line_categories(out: &Value) -> Vec<(String, String)> {
+    let lines = out.get("result").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    lines
+        .iter()
+        .filter_map(|l| Some((l.get("feedetl_sn")?.as_str()?.to_string(), l.get("med_chrgitm_type")?.as_str()?.to_string())))
+        .collect()
 }
 
 fn stage_text(stage: &StayStage) -> Result<String, AppError> {
@@ -553,6 +574,7 @@ fn stay_fee_lines(
             upload_msgid: msgid.to_string(),
             uploaded: false,
             detail_json: Value::Object(detail).to_string(),
+            category: None,
         });
     }
     Ok(out)

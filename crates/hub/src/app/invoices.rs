@@ -166,6 +166,8 @@ impl App {
                 }
             }
         }
+        // The stays' bedside settlements and their 2305 reversals (app/stay_invoices.rs).
+        issued += self.stay_invoice_outbox_pass(None).await;
         if issued > 0 {
             tracing::info!(issued, "invoices issued from the outbox");
         }
@@ -382,7 +384,7 @@ pub(super) fn row_of(signed: &SignedInvoice, seq: i64, payer_name_enc: String, o
     })
 }
 
-fn view_of(row: &InvoiceRow) -> Result<InvoiceView, AppError> {
+pub(super) fn view_of(row: &InvoiceRow) -> Result<InvoiceView, AppError> {
     let signed = parse_signed(&row.signed_json)?;
     Ok(InvoiceView {
         id: row.id.clone(),

@@ -13,6 +13,8 @@ mod credit;
 mod exceptions;
 mod hospital_statements;
 mod inpatient;
+mod stay_exceptions;
+pub use stay_exceptions::StuckStayView;
 mod institution;
 mod insurance_clearing;
 mod invoice_keys;
@@ -32,6 +34,7 @@ mod refund_invoices;
 mod refunds;
 mod settlement;
 pub mod sms;
+pub mod stay_invoices;
 mod views;
 mod visits;
 // Issue 18: staff, onboarding, visit lookups, webhooks.

@@ -41,8 +41,9 @@ pub fn sms_text(n: &NotificationRow) -> String {
     } else {
         "本次无需到窗口付款。"
     };
+    let invoice = if f["invoice_id"].is_string() { "电子票据已开具，可在“我的就诊”中查看下载。" } else { "" };
     format!(
-        "【无感支付】{who}在{}的就诊（{}）已结算：总费用{}元，医保基金支付{}元，个人账户支付{}元，个人负担{}元。{tail}",
+        "【无感支付】{who}在{}的就诊（{}）已结算：总费用{}元，医保基金支付{}元，个人账户支付{}元，个人负担{}元。{tail}{invoice}",
         f["hospital_code"].as_str().unwrap_or(""),
         f["ipt_otp_no"].as_str().unwrap_or(""),
         fen("medfee_fen"),
@@ -52,7 +53,12 @@ pub fn sms_text(n: &NotificationRow) -> String {
     )
 }
 
-fn settled_notification(s: &SettledForPatient) -> NotificationRow {
+/// The patient's own page of an invoice (the phone pages' session opens it).
+fn invoice_path(invoice_id: &str) -> String {
+    format!("/api/v1/patient/invoices/{invoice_id}/html")
+}
+
+fn settled_notification(s: &SettledForPatient, invoice_id: &str) -> NotificationRow {
     NotificationRow {
         id: new_id("ntf"),
         patient_id: s.patient_id.clone(),
@@ -62,6 +68,7 @@ fn settled_notification(s: &SettledForPatient) -> NotificationRow {
             "settlement_id": s.settlement_id, "state": s.state, "ipt_otp_no": s.ipt_otp_no, "hospital_code": s.hospital_code,
             "medfee_fen": s.medfee_fen, "fund_fen": s.fund_fen, "acct_fen": s.acct_fen, "cash_fen": s.cash_fen,
             "unpaid_fen": s.unpaid_fen, "member": s.member_psn_no.is_some(),
+            "invoice_id": invoice_id, "invoice_url": invoice_path(invoice_id),
         }),
         created_at: String::new(),
         read_at: None,
@@ -76,7 +83,10 @@ impl App {
     pub async fn notify_patients(&self) -> Result<usize, AppError> {
         let mut made = 0;
         for settled in self.store.settlements_to_notify(PASS_LIMIT).await? {
-            if self.store.insert_notification(settled_notification(&settled)).await? {
+            // The notification links the invoice (issue 16), so it waits for it: the click issues
+            // it before answering, the recovery worker's outbox pass soon after a crash.
+            let Some(invoice_id) = self.invoice_id_of_settlement(&settled.settlement_id).await? else { continue };
+            if self.store.insert_notification(settled_notification(&settled, &invoice_id)).await? {
                 made += 1;
             }
         }

@@ -17,6 +17,10 @@ impl App {
             return Err(hidden());
         };
         let invoice = self.store.invoice(invoice_id).await?.ok_or_else(hidden)?;
+        // A stay's invoice (app/stay_invoices.rs) names `{stay}:{setl_id}`, not a visit's settlement.
+        if self.is_stay_invoice_of(&invoice, &self.visible_persons(&psn_no).await?).await? {
+            return Ok(invoice.id);
+        }
         let settlement = self.store.settlement(&invoice.settlement_id).await?.ok_or_else(hidden)?;
         let visit = self.store.visit(&settlement.visit_id).await?.ok_or_else(hidden)?;
         if !self.visible_persons(&psn_no).await?.contains(&visit.psn_no) {

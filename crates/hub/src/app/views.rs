@@ -192,6 +192,8 @@ pub struct ExceptionsView {
     pub signups: Vec<StuckSignupView>,
     /// Differences the daily reconciliation left for an operator (the latest run of each day).
     pub reconciliation: Vec<super::ReconciliationExceptionView>,
+    /// Inpatient stays parked after their partners stayed silent (app/stay_exceptions.rs).
+    pub stays: Vec<super::StuckStayView>,
 }
 
 /// A sign-up the recovery worker parked: its partners stayed silent for `MAX_ATTEMPTS` tries.
@@ -343,6 +345,7 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<ExceptionView>(),
         one::<StuckRepaymentView>(),
         one::<StuckSignupView>(),
+        one::<super::StuckStayView>(),
         one::<RepaymentView>(),
         one::<AccountDebitView>(),
         one::<super::OperatorVisitView>(),

@@ -220,7 +220,7 @@ impl Store {
     }
 }
 
-fn invoice_from_row(r: &AnyRow) -> InvoiceRow {
+pub(super) fn invoice_from_row(r: &AnyRow) -> InvoiceRow {
     InvoiceRow {
         id: r.get("id"),
         hospital_code: r.get("hospital_code"),
@@ -239,7 +239,7 @@ fn invoice_from_row(r: &AnyRow) -> InvoiceRow {
     }
 }
 
-async fn insert_invoice(c: &mut AnyConnection, row: &InvoiceRow) -> StoreResult<()> {
+pub(super) async fn insert_invoice(c: &mut AnyConnection, row: &InvoiceRow) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO invoices (id, hospital_code, settlement_id, kind, invoice_code, seq, number, check_code, total_fen, \
          payer_name_enc, offsets_id, key_id, signed_json, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",

@@ -34,6 +34,9 @@ mod stay_lists;
 mod stays;
 pub use banks::BankRow;
 pub use stays::{StayFeeLine, StayRow};
+mod stay_invoices;
+use stay_invoices::owe_stay_invoice;
+pub use stay_invoices::{StayInvoiceDue, StayInvoiceOwed};
 mod visits;
 // Issue 18: staff, the audit log, hospital onboarding, visit lookups, webhooks.
 mod audit;
@@ -87,6 +90,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (15, "payouts", include_str!("../../migrations/0015_payouts.sql")),
     (16, "insurance_clearings", include_str!("../../migrations/0016_insurance_clearings.sql")),
     (17, "refunds", include_str!("../../migrations/0017_refunds.sql")),
+    (18, "stay_invoices", include_str!("../../migrations/0018_stay_invoices.sql")),
     (20, "patient_controls", include_str!("../../migrations/0020_patient_controls.sql")),
     (22, "banks", include_str!("../../migrations/0022_banks.sql")),
 ];

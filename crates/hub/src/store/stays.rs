@@ -45,6 +45,8 @@ pub struct StayFeeLine {
     pub upload_msgid: String,
     pub uploaded: bool,
     pub detail_json: String,
+    /// 医疗收费项目类别 from 2301's answer (migration 0018); `None` before it or when not named.
+    pub category: Option<String>,
 }
 
 pub(super) const STAY_COLUMNS: &str = "id, hospital_code, ipt_no, psn_no, insutype, insuplc_admdvs, mdtrt_cert_type, mdtrt_cert_no_enc, \
@@ -110,7 +112,7 @@ impl Store {
         let sql = format!(
             "SELECT {STAY_COLUMNS} FROM stays WHERE state IN ('admitting', 'admitted', 'raising_deposit', 'discharging', 'discharged', 'pre_settled', \
              'insurance_settled', 'undoing_discharge', 'cancelling_admission', 'releasing', 'cancelling_settlement') \
-             AND updated_at < $1 \
+             AND updated_at < $1 AND parked_reason IS NULL \
              ORDER BY updated_at LIMIT $2"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).bind(limit).fetch_all(&self.pool).await?;
@@ -118,9 +120,10 @@ impl Store {
     }
 
     /// Saves a stay's new stage (and the msgids fixed for the calls ahead) if it still holds
-    /// `from_json`, with the transfers it posts; false when another run moved it meanwhile.
-    pub async fn save_stay(&self, s: &StayRow, from_json: &str, transfers: &[Transfer]) -> StoreResult<bool> {
-        let (s, from, transfers, now) = (s.clone(), from_json.to_string(), transfers.to_vec(), self.now());
+    /// `from_json`, with the transfers it posts and the invoices it owes (the outbox, migration
+    /// 0018); false when another run moved it meanwhile.
+    pub async fn save_stay(&self, s: &StayRow, from_json: &str, transfers: &[Transfer], owed: &[StayInvoiceOwed]) -> StoreResult<bool> {
+        let (s, from, transfers, owed, now) = (s.clone(), from_json.to_string(), transfers.to_vec(), owed.to_vec(), self.now());
         self.write(move |c| {
             Box::pin(async move {
                 let n = sqlx::query(
@@ -145,7 +148,46 @@ impl Store {
                 for t in &transfers {
                     post_transfer(c, t, &now).await?;
                 }
+                for o in &owed {
+                    owe_stay_invoice(c, &s, o, &now).await?;
+                }
                 Ok(true)
+            })
+        })
+        .await
+    }
+
+    /// Counts a failed resumption; after `max_attempts` the stay is parked for an operator, with
+    /// the last error as its evidence.
+    pub async fn note_failed_stay_attempt(&self, id: &str, reason: &str, max_attempts: i64) -> StoreResult<()> {
+        let (id, reason) = (id.to_string(), reason.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                let sql = "UPDATE stays SET attempts = attempts + 1, \
+                           parked_reason = CASE WHEN attempts + 1 >= $1 THEN $2 ELSE parked_reason END WHERE id = $3";
+                sqlx::query(sql).bind(max_attempts).bind(reason).bind(id).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// The parked stays, with their attempts and reason, oldest first.
+    pub async fn parked_stays(&self, limit: i64) -> StoreResult<Vec<(StayRow, i64, String)>> {
+        let sql = format!(
+            "SELECT {STAY_COLUMNS}, attempts, parked_reason FROM stays WHERE parked_reason IS NOT NULL ORDER BY updated_at LIMIT $1"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| (stay_from_row(r), r.get("attempts"), r.get("parked_reason"))).collect())
+    }
+
+    /// Takes a stay out of the exceptions queue (its count starts again); false when it was not parked.
+    pub async fn unpark_stay(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                let sql = "UPDATE stays SET attempts = 0, parked_reason = NULL WHERE id = $1 AND parked_reason IS NOT NULL";
+                Ok(sqlx::query(sql).bind(id).execute(&mut *c).await?.rows_affected() == 1)
             })
         })
         .await
@@ -153,7 +195,7 @@ impl Store {
 
     pub async fn stay_fee_lines(&self, stay_id: &str) -> StoreResult<Vec<StayFeeLine>> {
         let rows = sqlx::query(
-            "SELECT feedetl_sn, amount_fen, upload_msgid, uploaded, detail_json FROM stay_fee_lines WHERE stay_id = $1 ORDER BY feedetl_sn",
+            "SELECT feedetl_sn, amount_fen, upload_msgid, uploaded, detail_json, category FROM stay_fee_lines WHERE stay_id = $1 ORDER BY feedetl_sn",
         )
         .bind(stay_id)
         .fetch_all(&self.pool)
@@ -166,6 +208,7 @@ impl Store {
                 upload_msgid: r.get("upload_msgid"),
                 uploaded: r.get::<i64, _>("uploaded") != 0,
                 detail_json: r.get("detail_json"),
+                category: r.get("category"),
             })
             .collect())
     }
@@ -198,9 +241,10 @@ impl Store {
         .await
     }
 
-    /// Marks a batch accepted by 2301.
-    pub async fn mark_stay_fee_lines_uploaded(&self, stay_id: &str, msgid: &str) -> StoreResult<()> {
-        let (stay_id, msgid) = (stay_id.to_string(), msgid.to_string());
+    /// Marks a batch accepted by 2301, with each line's 医疗收费项目类别 as 2301 answered it
+    /// (`(feedetl_sn, category)`; a line 2301 did not name keeps none: "other fees" on the invoice).
+    pub async fn mark_stay_fee_lines_uploaded(&self, stay_id: &str, msgid: &str, categories: &[(String, String)]) -> StoreResult<()> {
+        let (stay_id, msgid, categories) = (stay_id.to_string(), msgid.to_string(), categories.to_vec());
         self.write(move |c| {
             Box::pin(async move {
                 sqlx::query("UPDATE stay_fee_lines SET uploaded = 1 WHERE stay_id = $1 AND upload_msgid = $2")
@@ -208,6 +252,14 @@ impl Store {
                     .bind(&msgid)
                     .execute(&mut *c)
                     .await?;
+                for (sn, category) in &categories {
+                    sqlx::query("UPDATE stay_fee_lines SET category = $3 WHERE stay_id = $1 AND feedetl_sn = $2")
+                        .bind(&stay_id)
+                        .bind(sn)
+                        .bind(category)
+                        .execute(&mut *c)
+                        .await?;
+                }
                 Ok(())
             })
         })

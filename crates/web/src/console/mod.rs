@@ -4,6 +4,7 @@
 //! Pages read through the hub's `App`; every button is a `fetch` to the HIS API (`app.js`) with
 //! the staff session, within the role's rights (a doctor settles, a cashier also cancels).
 
+mod invoices;
 mod statement;
 mod stays;
 pub(crate) mod strings;
@@ -36,6 +37,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/stays/{id}", get(stays::stay))
         .route("/console/statement", get(statement::page))
         .route("/console/statement.csv", get(statement::csv))
+        .route("/console/invoices", get(invoices::page))
 }
 
 /// One catalogue item as the fee form lists it.
@@ -81,6 +83,8 @@ struct Home {
     may_manage_webhooks: bool,
     /// Finance and cashiers read the day's statement (`console/statement.rs`).
     may_read_statement: bool,
+    /// The hospital's invoices (`console/invoices.rs`).
+    may_read_invoices: bool,
 }
 
 #[derive(Template)]
@@ -172,8 +176,10 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) -> 
     deliveries.truncate(20);
     let may_manage_webhooks = staff.role.may(&axum::http::Method::POST, "/api/v1/webhook-endpoints");
     let may_read_statement = staff.role.may(&axum::http::Method::GET, "/api/v1/hospitals/{code}/statements/{date}");
+    let may_read_invoices = staff.role.may(&axum::http::Method::GET, "/api/v1/invoices");
     let page = Page::new(prefs, HOME, HOME).with_csrf(staff.csrf_token.clone());
-    render(&Home { page, staff, visits, unpaid, endpoints, deliveries, may_manage_webhooks, may_read_statement }).into_response()
+    let home = Home { page, staff, visits, unpaid, endpoints, deliveries, may_manage_webhooks, may_read_statement, may_read_invoices };
+    render(&home).into_response()
 }
 
 async fn visit(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Path(id): Path<String>) -> Response {
