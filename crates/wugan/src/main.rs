@@ -297,6 +297,10 @@ enum InsuranceCommand {
         /// this region's (example numbers), instead of refusing every settlement.
         #[arg(long)]
         default_region: Option<String>,
+        /// Refuse every message whose sign_no is not its sender's 9001 sign-in of the day (as a
+        /// real platform does); off, any sign_no is accepted, an empty one included.
+        #[arg(long)]
+        strict_sign_in: bool,
         /// Folder of the center's journal (insurance.db), replayed at start so that a restart
         /// forgets nothing; the same default as `wugan serve`, whose built-in center keeps it there.
         #[arg(long, default_value = "data")]
@@ -409,6 +413,10 @@ struct ServeArgs {
     /// Insured persons for the built-in insurance center.
     #[arg(long)]
     persons: Option<PathBuf>,
+    /// The built-in insurance center serves regions with no parameter set of their own by this
+    /// region's (example numbers), as `wugan insurance serve --default-region` does.
+    #[arg(long, env = "WUGAN_DEFAULT_REGION")]
+    default_region: Option<String>,
     /// Connections served at once (default 1024, and at most half the descriptor limit): one more
     /// evicts the connection idle the longest; when every one is busy it is answered 503.
     #[arg(long, env = "WUGAN_MAX_CONNECTIONS")]
@@ -472,6 +480,7 @@ impl ServeArgs {
             opts.insurance_gateway = Some(system::load_insurance_gateway(std::path::Path::new(&path))?);
         }
         opts.persons_file = self.persons.or(file.persons);
+        opts.default_region = self.default_region.or(file.default_region);
         opts.insurance_in_data_dir = true;
         // Only from the environment: a flag would show in the process list, a config file sits
         // beside the data it protects.
@@ -564,7 +573,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args.resolve()?).await,
         Command::Insurance {
-            command: InsuranceCommand::Serve { listen, persons, admdvs, policy, default_region, data_dir, in_memory, faults },
+            command: InsuranceCommand::Serve { listen, persons, admdvs, policy, default_region, strict_sign_in, data_dir, in_memory, faults },
         } => {
             let persons = match persons {
                 Some(path) => wugan_insurance::load_persons_jsonl(&path)?,
@@ -593,6 +602,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             let (stop, stopping) = tokio::sync::watch::channel(false);
+            let center = if strict_sign_in { center.with_strict_sign_in() } else { center };
             let router = wugan_insurance::router(Arc::new(center.with_faults(faults.faults())), Arc::new(gateway));
             let (addr, server) = system::spawn_server_until(&listen, router, stopping).await?;
             println!("insurance center (national interface) on http://{addr}{}", wugan_hub::insurance_client::CALL_SERVICE_PATH);

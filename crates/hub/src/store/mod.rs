@@ -13,6 +13,8 @@ pub use invoices::{InvoiceDue, InvoiceNumbering, InvoiceRow};
 mod insurance_clearings;
 mod journal;
 mod modes;
+mod platforms;
+pub use platforms::PlatformRow;
 pub use modes::{HospitalProfile, SettlementRecord};
 mod operator_reads;
 pub use insurance_clearings::InsuranceClearingRow;
@@ -74,6 +76,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "staff", include_str!("../../migrations/0014_staff.sql")),
     (15, "payouts", include_str!("../../migrations/0015_payouts.sql")),
     (16, "insurance_clearings", include_str!("../../migrations/0016_insurance_clearings.sql")),
+    (19, "platforms", include_str!("../../migrations/0019_platforms.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
