@@ -82,6 +82,7 @@ pub struct Institution {
 /// knows it by (`None`: the hub's credential for its code).
 #[derive(Clone, Debug)]
 pub struct OwnPlatform {
+    /// Its `callService` URL ([`call_service_url`]).
     pub url: String,
     pub credential: Option<GatewayCredential>,
 }
@@ -143,6 +144,16 @@ pub fn rejects_our_envelope(err_msg: &str) -> bool {
     ENVELOPE_FAULTS.iter().any(|f| lower.contains(&f.to_ascii_lowercase()))
 }
 
+/// The `callService` URL of a platform's base URL (kept as it is when it already names it).
+pub fn call_service_url(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    if base.ends_with("callService") {
+        base.to_string()
+    } else {
+        format!("{base}{CALL_SERVICE_PATH}")
+    }
+}
+
 /// A text field as platforms send it: a string, or a number written as one.
 pub(crate) fn text(v: &Value, field: &str) -> String {
     match v.get(field) {
@@ -166,8 +177,7 @@ impl InsuranceClient {
         credentials: &[GatewayCredential],
     ) -> InsuranceClient {
         let wire = crate::partner_wire::Wire::http(timeout);
-        let base = base_url.trim_end_matches('/');
-        let url = if base.ends_with("callService") { base.to_string() } else { format!("{base}{CALL_SERVICE_PATH}") };
+        let url = call_service_url(base_url);
         let credentials = credentials.iter().map(|c| (c.fixmedins_code.clone(), c.clone())).collect();
         let metrics = Arc::new(Metrics::new(&[], &[]));
         InsuranceClient { wire, url, mdtrtarea_admvs: mdtrtarea_admvs.to_string(), clock, credentials, metrics, sent: Default::default() }
@@ -254,7 +264,8 @@ impl InsuranceClient {
         // Serializing a JSON value cannot fail; if it did, nothing was sent.
         let body = serde_json::to_vec(&envelope).map_err(|e| InsuranceError::Unreachable(format!("request not sent: {e}")))?;
         let headers = self.gateway_headers(inst, &body)?;
-        let response = self.wire.send(reqwest::Method::POST, self.url_of(inst), &headers, body).await.map_err(InsuranceError::Unreachable)?;
+        let response =
+            self.wire.send(reqwest::Method::POST, self.url_of(inst), &headers, body).await.map_err(InsuranceError::Unreachable)?;
         let status = response.status;
         if status >= 500 {
             return Err(InsuranceError::Unreachable(format!("HTTP {status}")));
@@ -303,7 +314,8 @@ impl InsuranceClient {
     async fn forward_once(&self, inst: &Institution, body: Vec<u8>) -> Result<(u16, Vec<u8>), InsuranceError> {
         self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let headers = self.gateway_headers(inst, &body)?;
-        let response = self.wire.send(reqwest::Method::POST, self.url_of(inst), &headers, body).await.map_err(InsuranceError::Unreachable)?;
+        let response =
+            self.wire.send(reqwest::Method::POST, self.url_of(inst), &headers, body).await.map_err(InsuranceError::Unreachable)?;
         if response.status >= 500 {
             return Err(InsuranceError::Unreachable(format!("HTTP {}", response.status)));
         }

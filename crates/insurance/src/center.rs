@@ -184,8 +184,14 @@ impl InsuranceCenter {
             let refused = TxError::new("报文ID已用于其他请求", format!("msgid {} was already used for a different request", env.msgid));
             return reply(&stamp, Err(refused));
         }
-        if self.strict_sign_in && !matches!(env.infno.as_str(), "9001" | "9002") && !state.signed_in(&env.fixmedins_code, &env.sign_no, now.date()) {
-            let refused = TxError::new("签到编号无效，请先签到", format!("sign_no '{}' is not a sign-in of {} today: sign in (9001) first", env.sign_no, env.fixmedins_code));
+        if self.strict_sign_in
+            && !matches!(env.infno.as_str(), "9001" | "9002")
+            && !state.signed_in(&env.fixmedins_code, &env.sign_no, now.date())
+        {
+            let refused = TxError::new(
+                "签到编号无效，请先签到",
+                format!("sign_no '{}' is not a sign-in of {} today: sign in (9001) first", env.sign_no, env.fixmedins_code),
+            );
             return reply(&stamp, Err(refused));
         }
         let journal = self.journal.as_ref().filter(|_| changes_state(&env.infno));

@@ -95,5 +95,7 @@ fn find_person(state: &State, data: &Value) -> Result<String, TxError> {
 /// sandbox's sample persons are made up).
 fn is_resident_id(certno: &str) -> bool {
     let bytes = certno.as_bytes();
-    bytes.len() == 18 && bytes[..17].iter().all(u8::is_ascii_digit) && (bytes[17].is_ascii_digit() || bytes[17] == b'X' || bytes[17] == b'x')
+    bytes.len() == 18
+        && bytes[..17].iter().all(u8::is_ascii_digit)
+        && (bytes[17].is_ascii_digit() || bytes[17] == b'X' || bytes[17] == b'x')
 }

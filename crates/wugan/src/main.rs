@@ -573,7 +573,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args.resolve()?).await,
         Command::Insurance {
-            command: InsuranceCommand::Serve { listen, persons, admdvs, policy, default_region, strict_sign_in, data_dir, in_memory, faults },
+            command:
+                InsuranceCommand::Serve { listen, persons, admdvs, policy, default_region, strict_sign_in, data_dir, in_memory, faults },
         } => {
             let persons = match persons {
                 Some(path) => wugan_insurance::load_persons_jsonl(&path)?,

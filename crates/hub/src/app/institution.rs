@@ -49,22 +49,33 @@ impl App {
         };
         let row = self.store.hospital_platform(hospital).await?.unwrap_or_default();
         let (signer, platform) = (self.signer_of(&row)?, self.own_platform(&p.code, &row)?);
-        Ok(Institution { fixmedins_code: p.code, fixmedins_name: p.name, mdtrtarea_admvs: p.mdtrtarea_admvs, signer, platform, ..Default::default() })
+        Ok(Institution {
+            fixmedins_code: p.code,
+            fixmedins_name: p.name,
+            mdtrtarea_admvs: p.mdtrtarea_admvs,
+            signer,
+            platform,
+            ..Default::default()
+        })
     }
 
     fn signer_of(&self, row: &PlatformRow) -> Result<Option<std::sync::Arc<dyn CaSigner>>, AppError> {
         match (row.ca_signer.as_str(), &row.ca_key_enc) {
-            (HmacSha256Signer::NAME, Some(sealed)) => Ok(Some(std::sync::Arc::new(HmacSha256Signer::new(&self.config.data_key.open(sealed)?)))),
+            (HmacSha256Signer::NAME, Some(sealed)) => {
+                Ok(Some(std::sync::Arc::new(HmacSha256Signer::new(&self.config.data_key.open(sealed)?))))
+            }
             _ => Ok(None),
         }
     }
 
     fn own_platform(&self, code: &str, row: &PlatformRow) -> Result<Option<OwnPlatform>, AppError> {
-        let Some(url) = row.platform_url.clone() else { return Ok(None) };
+        let Some(url) = row.platform_url.as_deref().map(crate::insurance_client::call_service_url) else { return Ok(None) };
         let credential = match (&row.platform_app_id, &row.platform_secret_enc) {
-            (Some(app_id), Some(sealed)) => {
-                Some(GatewayCredential { fixmedins_code: code.to_string(), app_id: app_id.clone(), secret: self.config.data_key.open(sealed)? })
-            }
+            (Some(app_id), Some(sealed)) => Some(GatewayCredential {
+                fixmedins_code: code.to_string(),
+                app_id: app_id.clone(),
+                secret: self.config.data_key.open(sealed)?,
+            }),
             _ => None,
         };
         Ok(Some(OwnPlatform { url, credential }))

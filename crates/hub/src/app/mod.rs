@@ -39,9 +39,9 @@ pub mod webhooks;
 pub use cash_only::{CashCancelRequest, CashSettleRequest};
 pub use clearing::{ClearingRequest, ClearingView, PayoutView};
 pub use commands::*;
-pub use institution::HospitalPlatform;
 pub use hospital_statements::{HospitalStatementLine, HospitalStatementView};
 pub use inpatient::{StaySettlementView, StayView};
+pub use institution::HospitalPlatform;
 pub use insurance_clearing::{InsuranceClearingMonthView, InsuranceClearingRequest, InsuranceClearingView};
 pub use operator_views::{AttemptView, JournalQuery, JournalView, OperatorFeeLineView, OperatorVisitView};
 pub use reconciliation::{

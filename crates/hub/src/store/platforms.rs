@@ -67,7 +67,8 @@ impl Store {
         let (sign_no, now) = (sign_no.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let insert = "INSERT INTO insurance_sign_ins (fixmedins_code, opter, business_day, sign_no, signed_at) VALUES ($1, $2, $3, $4, $5)
+                let insert =
+                    "INSERT INTO insurance_sign_ins (fixmedins_code, opter, business_day, sign_no, signed_at) VALUES ($1, $2, $3, $4, $5)
                               ON CONFLICT (fixmedins_code, opter, business_day) DO NOTHING";
                 sqlx::query(insert).bind(&key.0).bind(&key.1).bind(&key.2).bind(&sign_no).bind(now).execute(&mut *c).await?;
                 let read = "SELECT sign_no FROM insurance_sign_ins WHERE fixmedins_code = $1 AND opter = $2 AND business_day = $3";
