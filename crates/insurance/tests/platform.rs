@@ -16,8 +16,7 @@ use wugan_insurance::{
 
 /// The sample's institution and person (fixtures/spec-1101-request.json).
 const SAMPLE_HOSPITAL: &str = "100001";
-const LI_SI: &str = r#"{"psn_no": "131000202001001", "certno": "510000202001010000", "psn_name": "李四", "gend": "1", "brdy": "2020-01-01",
-                        "insutype": "310", "psn_type": "1501", "insuplc_admdvs": "440300", "balc": "5000"}"#;
+const LI_SI: &str = r#"{"psn_no": "131000202001001", "certno": "510000202001010000", "psn_name": "李四", "gend": "1", "brdy": "2020-01-01", "insutype": "310", "psn_type": "1501", "insuplc_admdvs": "440300", "balc": "5000"}"#;
 
 fn caller() -> CallerCredential {
     CallerCredential { fixmedins_code: SAMPLE_HOSPITAL.into(), app_id: "app-sample".into(), secret: "sample-secret".into() }

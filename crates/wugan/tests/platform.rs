@@ -100,3 +100,34 @@ async fn a_hospital_on_its_own_strict_platform_signs_in_once_and_signs_every_env
     let on_hubs = common::insurance_sandbox(&sys, &format!("/sandbox/settlements?fixmedins_code={hospital}")).await;
     assert_eq!(on_hubs.as_array().map(Vec::len), Some(0), "nothing settled on the hub's platform: {on_hubs}");
 }
+
+/// A person insured in a region with no parameter set of its own (990000).
+const ELSEWHERE: &str = r#"{"psn_no": "99000000000000000001", "certno": "990101199001011238", "psn_name": "王五", "gend": "1", "brdy": "1990-01-01", "insutype": "310", "psn_type": "1101", "insuplc_admdvs": "990000", "balc": "100"}"#;
+
+/// Signs the person up and settles one visit; the click's answer.
+async fn settle_elsewhere(default_region: Option<&str>) -> wugan::his::Reply {
+    let (mut opts, dir) = common::fresh_options("default-region").await;
+    std::fs::create_dir_all(&dir.0).expect("data folder");
+    let persons = dir.0.join("persons.jsonl");
+    std::fs::write(&persons, ELSEWHERE).expect("persons file");
+    (opts.manual_recovery, opts.persons_file, opts.default_region) = (true, Some(persons), default_region.map(str::to_string));
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    let agreement = operator.sign_up("02", "990101199001011238", true, json!({"method": "credit_line", "bank_code": "BANK01"})).await;
+    assert!(agreement.expect("hub").ok());
+    let visit = his.register("MZ-E1", "02", "990101199001011238").await.expect("hub");
+    let visit_id = visit.body["id"].as_str().expect("the visit's id").to_string();
+    assert!(his.upload_fees(&visit_id, &[fee_line("1", "XA01AAA0001", "12.50", "2", "25.00")]).await.expect("hub").ok());
+    let answer = his.settle(&visit_id).await.expect("hub");
+    drop(dir);
+    answer
+}
+
+#[tokio::test]
+async fn serve_s_built_in_center_takes_a_default_region() {
+    let refused = settle_elsewhere(None).await;
+    assert!(!refused.ok() || refused.body["state"] != json!("settled"), "no parameter set for 990000: {refused:?}");
+    let settled = settle_elsewhere(Some("440300")).await;
+    assert_eq!(settled.body["state"], json!("settled"), "served by 440300's example numbers: {settled:?}");
+}
