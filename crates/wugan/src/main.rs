@@ -297,8 +297,7 @@ enum InsuranceCommand {
         /// this region's (example numbers), instead of refusing every settlement.
         #[arg(long)]
         default_region: Option<String>,
-        /// Refuse every message whose sign_no is not its sender's 9001 sign-in of the day (as a
-        /// real platform does); off, any sign_no is accepted, an empty one included.
+        /// Refuse messages without the sender's 9001 sign_no of the day (off: any sign_no passes).
         #[arg(long)]
         strict_sign_in: bool,
         /// Folder of the center's journal (insurance.db), replayed at start so that a restart
@@ -413,8 +412,7 @@ struct ServeArgs {
     /// Insured persons for the built-in insurance center.
     #[arg(long)]
     persons: Option<PathBuf>,
-    /// The built-in insurance center serves regions with no parameter set of their own by this
-    /// region's (example numbers), as `wugan insurance serve --default-region` does.
+    /// The built-in insurance center serves regions without a parameter set by this one's.
     #[arg(long, env = "WUGAN_DEFAULT_REGION")]
     default_region: Option<String>,
     /// Connections served at once (default 1024, and at most half the descriptor limit): one more
