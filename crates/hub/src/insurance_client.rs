@@ -62,14 +62,33 @@ pub enum InsuranceError {
 }
 
 /// The hospital on whose behalf a call is made (the envelope's fixmedins fields), as its record
-/// says: its own name, and its own 就医地医保区划 where it has one.
-#[derive(Clone, Debug)]
+/// says: its own name, its own 就医地医保区划 where it has one, the day's 9001 `sign_no`, how its
+/// envelopes are signed, and its own platform where it has one.
+#[derive(Clone, Debug, Default)]
 pub struct Institution {
     pub fixmedins_code: String,
     pub fixmedins_name: String,
     /// `None`: the region the hub serves.
     pub mdtrtarea_admvs: Option<String>,
+    /// The operator's 9001 sign-in of the day; "" before one (9001 itself) or where none was had.
+    pub sign_no: String,
+    /// `cainfo`/`signtype`; `None`: both empty.
+    pub signer: Option<Arc<dyn crate::ca_signer::CaSigner>>,
+    /// Its own platform (URL, and its gateway credential there); `None`: the hub's.
+    pub platform: Option<OwnPlatform>,
 }
+
+/// A hospital's own insurance platform: where its envelopes go, and the credential its gateway
+/// knows it by (`None`: the hub's credential for its code).
+#[derive(Clone, Debug)]
+pub struct OwnPlatform {
+    /// Its `callService` URL ([`call_service_url`]).
+    pub url: String,
+    pub credential: Option<GatewayCredential>,
+}
+
+/// The operator the hub's envelopes name (`opter`), and signs in as (9001 `opter_no`).
+pub const HUB_OPTER: &str = "wugan-hub";
 
 pub struct InsuranceClient {
     wire: crate::partner_wire::Wire,
@@ -125,6 +144,16 @@ pub fn rejects_our_envelope(err_msg: &str) -> bool {
     ENVELOPE_FAULTS.iter().any(|f| lower.contains(&f.to_ascii_lowercase()))
 }
 
+/// The `callService` URL of a platform's base URL (kept as it is when it already names it).
+pub fn call_service_url(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    if base.ends_with("callService") {
+        base.to_string()
+    } else {
+        format!("{base}{CALL_SERVICE_PATH}")
+    }
+}
+
 /// A text field as platforms send it: a string, or a number written as one.
 pub(crate) fn text(v: &Value, field: &str) -> String {
     match v.get(field) {
@@ -148,8 +177,7 @@ impl InsuranceClient {
         credentials: &[GatewayCredential],
     ) -> InsuranceClient {
         let wire = crate::partner_wire::Wire::http(timeout);
-        let base = base_url.trim_end_matches('/');
-        let url = if base.ends_with("callService") { base.to_string() } else { format!("{base}{CALL_SERVICE_PATH}") };
+        let url = call_service_url(base_url);
         let credentials = credentials.iter().map(|c| (c.fixmedins_code.clone(), c.clone())).collect();
         let metrics = Arc::new(Metrics::new(&[], &[]));
         InsuranceClient { wire, url, mdtrtarea_admvs: mdtrtarea_admvs.to_string(), clock, credentials, metrics, sent: Default::default() }
@@ -173,10 +201,11 @@ impl InsuranceClient {
     /// The gateway's headers for `body`, signed as `fixmedins_code` with a fresh nonce (a resend of
     /// the same msgid is a new request at the gateway). The timestamp is the wire's real time, like
     /// TLS's, not the hub's business clock.
-    fn gateway_headers(&self, fixmedins_code: &str, body: &[u8]) -> Result<Vec<(String, String)>, InsuranceError> {
-        let credential = self
-            .credentials
-            .get(fixmedins_code)
+    fn gateway_headers(&self, inst: &Institution, body: &[u8]) -> Result<Vec<(String, String)>, InsuranceError> {
+        let fixmedins_code = &inst.fixmedins_code;
+        let own = inst.platform.as_ref().and_then(|p| p.credential.as_ref());
+        let credential = own
+            .or_else(|| self.credentials.get(fixmedins_code))
             .ok_or_else(|| InsuranceError::Unreachable(format!("no gateway credential for {fixmedins_code}: nothing was sent")))?;
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
         let nonce = uuid::Uuid::new_v4().simple().to_string();
@@ -218,17 +247,25 @@ impl InsuranceClient {
     ) -> Result<Value, InsuranceError> {
         let inf_time = crate::clock::china_datetime_of(self.clock.now_utc());
         let mdtrtarea_admvs = inst.mdtrtarea_admvs.as_deref().unwrap_or(&self.mdtrtarea_admvs);
+        let (signtype, cainfo) = match &inst.signer {
+            Some(signer) => {
+                let canonical = crate::ca_signer::canonical_input(infno, msgid, &inst.fixmedins_code, &inf_time, &inst.sign_no, &input);
+                (signer.signtype(), signer.sign(&canonical))
+            }
+            None => ("", String::new()),
+        };
         let envelope = json!({
             "infno": infno, "msgid": msgid, "mdtrtarea_admvs": mdtrtarea_admvs, "insuplc_admdvs": insuplc_admdvs,
-            "recer_sys_code": "WUGAN", "dev_no": "", "dev_safe_info": "", "cainfo": "", "signtype": "", "infver": "V1.0",
-            "opter_type": "1", "opter": "wugan-hub", "opter_name": "wugan hub", "inf_time": inf_time,
-            "fixmedins_code": inst.fixmedins_code, "fixmedins_name": inst.fixmedins_name, "sign_no": "", "input": input,
+            "recer_sys_code": "WUGAN", "dev_no": "", "dev_safe_info": "", "cainfo": cainfo, "signtype": signtype, "infver": "V1.0",
+            "opter_type": "1", "opter": HUB_OPTER, "opter_name": "wugan hub", "inf_time": inf_time,
+            "fixmedins_code": inst.fixmedins_code, "fixmedins_name": inst.fixmedins_name, "sign_no": inst.sign_no, "input": input,
         });
         self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Serializing a JSON value cannot fail; if it did, nothing was sent.
         let body = serde_json::to_vec(&envelope).map_err(|e| InsuranceError::Unreachable(format!("request not sent: {e}")))?;
-        let headers = self.gateway_headers(&inst.fixmedins_code, &body)?;
-        let response = self.wire.send(reqwest::Method::POST, &self.url, &headers, body).await.map_err(InsuranceError::Unreachable)?;
+        let headers = self.gateway_headers(inst, &body)?;
+        let response =
+            self.wire.send(reqwest::Method::POST, self.url_of(inst), &headers, body).await.map_err(InsuranceError::Unreachable)?;
         let status = response.status;
         if status >= 500 {
             return Err(InsuranceError::Unreachable(format!("HTTP {status}")));
@@ -255,12 +292,18 @@ impl InsuranceClient {
         Ok(reply.get("output").cloned().unwrap_or(Value::Null))
     }
 
+    /// Where `inst`'s envelopes go: its own platform, or the hub's.
+    fn url_of<'a>(&'a self, inst: &'a Institution) -> &'a str {
+        inst.platform.as_ref().map_or(self.url.as_str(), |p| p.url.as_str())
+    }
+
     /// Forwards an envelope an HIS wrote, byte for byte (its msgid, sign_no, cainfo kept), signed
-    /// at the gateway as `fixmedins_code`; returns the platform's reply as it came (HTTP status and
-    /// body). `Unreachable`: no answer, or a 5xx, so the outcome is unknown.
-    pub async fn forward(&self, infno: &str, fixmedins_code: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), InsuranceError> {
+    /// at the gateway as `inst` (to its own platform where it has one); returns the platform's
+    /// reply as it came (HTTP status and body). `Unreachable`: no answer, or a 5xx, so the outcome
+    /// is unknown.
+    pub async fn forward(&self, infno: &str, inst: &Institution, body: Vec<u8>) -> Result<(u16, Vec<u8>), InsuranceError> {
         let call = self.metrics.call(INSURANCE_PARTNER, infno);
-        let result = self.forward_once(fixmedins_code, body).await;
+        let result = self.forward_once(inst, body).await;
         call.finish(match &result {
             Ok(_) => CallResult::Done,
             Err(_) => CallResult::Unknown,
@@ -268,14 +311,26 @@ impl InsuranceClient {
         result
     }
 
-    async fn forward_once(&self, fixmedins_code: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), InsuranceError> {
+    async fn forward_once(&self, inst: &Institution, body: Vec<u8>) -> Result<(u16, Vec<u8>), InsuranceError> {
         self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let headers = self.gateway_headers(fixmedins_code, &body)?;
-        let response = self.wire.send(reqwest::Method::POST, &self.url, &headers, body).await.map_err(InsuranceError::Unreachable)?;
+        let headers = self.gateway_headers(inst, &body)?;
+        let response =
+            self.wire.send(reqwest::Method::POST, self.url_of(inst), &headers, body).await.map_err(InsuranceError::Unreachable)?;
         if response.status >= 500 {
             return Err(InsuranceError::Unreachable(format!("HTTP {}", response.status)));
         }
         Ok((response.status, response.body.to_vec()))
+    }
+
+    /// 9001: signs `inst`'s operator in; the `sign_no` its later envelopes of the day carry.
+    pub async fn sign_in(&self, msgid: &str, inst: &Institution) -> Result<String, InsuranceError> {
+        let input = json!({"signIn": {"opter_no": HUB_OPTER, "mac": "", "ip": ""}});
+        let output = self.call("9001", msgid, inst, "", input).await?;
+        let sign_no = output.get("signinoutb").map(|s| text(s, "sign_no")).unwrap_or_default();
+        if sign_no.is_empty() {
+            return Err(InsuranceError::BadReply("9001 without signinoutb.sign_no".into()));
+        }
+        Ok(sign_no)
     }
 
     /// 1101: who is this person and how are they insured.
@@ -305,7 +360,8 @@ impl InsuranceClient {
                 Ok(Insurance {
                     insutype: text(i, "insutype"),
                     psn_type: text(i, "psn_type"),
-                    insuplc_admdvs: text(i, "insuplc_admdvs"),
+                    // The spec's own 1101 sample names it `insu_admdvs`.
+                    insuplc_admdvs: Some(text(i, "insuplc_admdvs")).filter(|a| !a.is_empty()).unwrap_or_else(|| text(i, "insu_admdvs")),
                     balc: amount(i, "balc")?,
                 })
             })
@@ -466,10 +522,12 @@ mod envelope_tests {
         let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
         let client = InsuranceClient::new("http://platform", "440300", Duration::from_secs(5), clock, &[credential])
             .in_process(platform(seen.clone()), Duration::from_secs(5));
-        let own_region =
-            Institution {
-                fixmedins_code: "H1".into(), fixmedins_name: "深圳市示例医院".into(), mdtrtarea_admvs: Some("440399".into())
-            };
+        let own_region = Institution {
+            fixmedins_code: "H1".into(),
+            fixmedins_name: "深圳市示例医院".into(),
+            mdtrtarea_admvs: Some("440399".into()),
+            ..Default::default()
+        };
         let hubs_region = Institution { mdtrtarea_admvs: None, ..own_region.clone() };
         for inst in [&own_region, &hubs_region] {
             let output = client.call("2207", "H1-1", inst, "440304", json!({"data": {}})).await.expect("a string infcode 0 is success");

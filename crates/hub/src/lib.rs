@@ -5,6 +5,7 @@
 pub mod api;
 pub mod app;
 pub mod bank_client;
+pub mod ca_signer;
 pub mod clock;
 pub mod error;
 pub mod insurance_client;

@@ -43,6 +43,9 @@ pub struct InsuranceCenter {
     clock: Arc<dyn Clock>,
     /// Where a persistent center records what it did; `None` in memory.
     journal: Option<Journal>,
+    /// Refuse every message but 9001/9002 whose sign_no is not a sign-in of its sender that day
+    /// (off by default: existing peers send an empty or made-up sign_no).
+    strict_sign_in: bool,
 }
 
 /// Journal entries read per query at start-up (bounds the memory replay needs).
@@ -102,7 +105,16 @@ impl InsuranceCenter {
             faults: FaultInjector::new(Faults::default()),
             clock,
             journal,
+            strict_sign_in: false,
         }
+    }
+
+    /// Checks sign-in: a message other than 9001/9002 must carry a sign_no its sender got from
+    /// 9001 that day (China time), or it is refused (infcode -1, "签到编号无效 / sign_no"),
+    /// unrecorded, so the same msgid may be sent again once signed in.
+    pub fn with_strict_sign_in(mut self) -> InsuranceCenter {
+        self.strict_sign_in = true;
+        self
     }
 
     /// Turns on fault injection (latency, refusals, errors, timeouts after commit, duplicate
@@ -170,6 +182,16 @@ impl InsuranceCenter {
                 return stored.response.clone();
             }
             let refused = TxError::new("报文ID已用于其他请求", format!("msgid {} was already used for a different request", env.msgid));
+            return reply(&stamp, Err(refused));
+        }
+        if self.strict_sign_in
+            && !matches!(env.infno.as_str(), "9001" | "9002")
+            && !state.signed_in(&env.fixmedins_code, &env.sign_no, now.date())
+        {
+            let refused = TxError::new(
+                "签到编号无效，请先签到",
+                format!("sign_no '{}' is not a sign-in of {} today: sign in (9001) first", env.sign_no, env.fixmedins_code),
+            );
             return reply(&stamp, Err(refused));
         }
         let journal = self.journal.as_ref().filter(|_| changes_state(&env.infno));

@@ -5,13 +5,16 @@ use serde_json::{json, Value};
 use wugan_policy::decimal::text_of;
 
 /// The request fields the center uses. Everything but `infno` and `msgid` may be missing, null or "";
-/// the other envelope fields (mdtrtarea_admvs, insuplc_admdvs, sign_no, cainfo, opter …) are accepted
-/// and not checked: the sandbox does not verify signatures or sign-in sessions.
+/// the other envelope fields (mdtrtarea_admvs, insuplc_admdvs, cainfo, opter …) are accepted and
+/// not checked: the sandbox does not verify `cainfo` signatures. `sign_no` is checked only by a
+/// center started strict about sign-in (`InsuranceCenter::with_strict_sign_in`).
 #[derive(Debug, Clone)]
 pub struct Envelope {
     pub infno: String,
     pub msgid: String,
     pub fixmedins_code: String,
+    /// 签到编号 from 9001; "" when the sender sent none.
+    pub sign_no: String,
     pub input: Value,
 }
 
@@ -27,6 +30,7 @@ impl Envelope {
             infno: text("infno").ok_or_else(|| TxError::missing("infno"))?,
             msgid: text("msgid").ok_or_else(|| TxError::missing("msgid"))?,
             fixmedins_code: text("fixmedins_code").unwrap_or_default(),
+            sign_no: text("sign_no").unwrap_or_default(),
             input: map.get("input").cloned().unwrap_or(Value::Null),
         })
     }

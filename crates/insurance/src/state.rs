@@ -214,6 +214,15 @@ pub struct State {
     pub files: Files,
     /// 清算申请 (3203), withdrawn by 3204.
     pub clearing_applications: Vec<ClearingApplication>,
+    /// Sign-ins (9001) not signed out (9002), by sign_no.
+    pub sign_ins: HashMap<String, SignIn>,
+}
+
+/// One 9001 sign-in: who signed in, and on which day (a sign_no is good for that day only).
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    pub fixmedins_code: String,
+    pub date: wugan_policy::decimal::Date,
 }
 
 /// One monthly clearing application (3203) as the center accepted it.
@@ -279,6 +288,11 @@ impl State {
     pub fn mulaid_balc(&self, psn_no: &str) -> Fen {
         let payer = self.accounts.get(psn_no).and_then(|a| a.mulaid_payer.as_deref());
         payer.and_then(|p| self.accounts.get(p)).map_or(Fen::ZERO, |a| a.balc)
+    }
+
+    /// Whether `sign_no` is a sign-in of `fixmedins_code` on `date` still in force.
+    pub fn signed_in(&self, fixmedins_code: &str, sign_no: &str, date: wugan_policy::decimal::Date) -> bool {
+        self.sign_ins.get(sign_no).is_some_and(|s| s.fixmedins_code == fixmedins_code && s.date == date)
     }
 
     pub fn next_seq(&mut self) -> u64 {

@@ -12,6 +12,7 @@ use serde_json::Value;
 pub fn dispatch(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     match ctx.env.infno.as_str() {
         "9001" => identify::sign_in(state, ctx),
+        "9002" => identify::sign_out(state, ctx),
         "1101" => identify::person_info(state, ctx),
         "2201" => outpatient::register(state, ctx),
         "2202" => outpatient::cancel_registration(state, ctx),

@@ -297,6 +297,9 @@ enum InsuranceCommand {
         /// this region's (example numbers), instead of refusing every settlement.
         #[arg(long)]
         default_region: Option<String>,
+        /// Refuse messages without the sender's 9001 sign_no of the day (off: any sign_no passes).
+        #[arg(long)]
+        strict_sign_in: bool,
         /// Folder of the center's journal (insurance.db), replayed at start so that a restart
         /// forgets nothing; the same default as `wugan serve`, whose built-in center keeps it there.
         #[arg(long, default_value = "data")]
@@ -409,6 +412,9 @@ struct ServeArgs {
     /// Insured persons for the built-in insurance center.
     #[arg(long)]
     persons: Option<PathBuf>,
+    /// The built-in insurance center serves regions without a parameter set by this one's.
+    #[arg(long, env = "WUGAN_DEFAULT_REGION")]
+    default_region: Option<String>,
     /// Connections served at once (default 1024, and at most half the descriptor limit): one more
     /// evicts the connection idle the longest; when every one is busy it is answered 503.
     #[arg(long, env = "WUGAN_MAX_CONNECTIONS")]
@@ -472,6 +478,7 @@ impl ServeArgs {
             opts.insurance_gateway = Some(system::load_insurance_gateway(std::path::Path::new(&path))?);
         }
         opts.persons_file = self.persons.or(file.persons);
+        opts.default_region = self.default_region.or(file.default_region);
         opts.insurance_in_data_dir = true;
         // Only from the environment: a flag would show in the process list, a config file sits
         // beside the data it protects.
@@ -564,7 +571,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args.resolve()?).await,
         Command::Insurance {
-            command: InsuranceCommand::Serve { listen, persons, admdvs, policy, default_region, data_dir, in_memory, faults },
+            command:
+                InsuranceCommand::Serve { listen, persons, admdvs, policy, default_region, strict_sign_in, data_dir, in_memory, faults },
         } => {
             let persons = match persons {
                 Some(path) => wugan_insurance::load_persons_jsonl(&path)?,
@@ -593,6 +601,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             let (stop, stopping) = tokio::sync::watch::channel(false);
+            let center = if strict_sign_in { center.with_strict_sign_in() } else { center };
             let router = wugan_insurance::router(Arc::new(center.with_faults(faults.faults())), Arc::new(gateway));
             let (addr, server) = system::spawn_server_until(&listen, router, stopping).await?;
             println!("insurance center (national interface) on http://{addr}{}", wugan_hub::insurance_client::CALL_SERVICE_PATH);

@@ -238,6 +238,9 @@ pub struct SystemOptions {
     pub data_dir: PathBuf,
     pub persons_file: Option<PathBuf>,
     pub admdvs: String,
+    /// The built-in insurance center serves regions with no parameter set of their own by this
+    /// region's (example numbers), like `wugan insurance serve --default-region`.
+    pub default_region: Option<String>,
     /// The built-in insurance center keeps its journal in the data folder (`wugan serve`);
     /// otherwise it lives in memory (tests, `demo`, `simulate`).
     pub insurance_in_data_dir: bool,
@@ -315,7 +318,18 @@ pub fn builtin_insurance(
     admdvs: &str,
     gateway: &wugan_insurance::GatewayConfig,
 ) -> anyhow::Result<axum::Router> {
-    let center = wugan_insurance::InsuranceCenter::new(builtin_insurance_config(persons_file, admdvs)?)?;
+    builtin_insurance_serving(persons_file, admdvs, None, gateway)
+}
+
+/// A built-in insurance center in memory, serving regions without a parameter set of their own
+/// by `default_region`'s when one is given.
+pub fn builtin_insurance_serving(
+    persons_file: Option<&Path>,
+    admdvs: &str,
+    default_region: Option<&str>,
+    gateway: &wugan_insurance::GatewayConfig,
+) -> anyhow::Result<axum::Router> {
+    let center = wugan_insurance::InsuranceCenter::new(builtin_insurance_config(persons_file, admdvs, default_region)?)?;
     Ok(wugan_insurance::router(Arc::new(center), insurance_gateway(gateway)?))
 }
 
@@ -330,9 +344,10 @@ pub async fn builtin_insurance_in(
     data_dir: &Path,
     persons_file: Option<&Path>,
     admdvs: &str,
+    default_region: Option<&str>,
     gateway: &wugan_insurance::GatewayConfig,
 ) -> anyhow::Result<axum::Router> {
-    let config = builtin_insurance_config(persons_file, admdvs)?;
+    let config = builtin_insurance_config(persons_file, admdvs, default_region)?;
     let key = partner_key(data_dir, INSURANCE_KEY_FILE)?;
     let center = wugan_insurance::InsuranceCenter::open(config, &insurance_journal(data_dir), key).await?;
     Ok(wugan_insurance::router(Arc::new(center), insurance_gateway(gateway)?))
@@ -368,12 +383,20 @@ pub fn insurance_journal(data_dir: &Path) -> PathBuf {
     data_dir.join("insurance.db")
 }
 
-fn builtin_insurance_config(persons_file: Option<&Path>, admdvs: &str) -> anyhow::Result<wugan_insurance::InsuranceConfig> {
+fn builtin_insurance_config(
+    persons_file: Option<&Path>,
+    admdvs: &str,
+    default_region: Option<&str>,
+) -> anyhow::Result<wugan_insurance::InsuranceConfig> {
     let persons = match persons_file {
         Some(path) => wugan_insurance::load_persons_jsonl(path)?,
         None => wugan_insurance::sample_persons(),
     };
-    Ok(wugan_insurance::InsuranceConfig { admdvs: admdvs.to_string(), policy: wugan_insurance::default_policy(), persons })
+    let policy = match default_region {
+        Some(region) => wugan_insurance::default_policy().with_default_region(region)?,
+        None => wugan_insurance::default_policy(),
+    };
+    Ok(wugan_insurance::InsuranceConfig { admdvs: admdvs.to_string(), policy, persons })
 }
 
 pub fn builtin_bank(bank_code: &str, key_id: &str, secret: &str) -> axum::Router {
@@ -456,11 +479,11 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     let insurance_url = match &opts.insurance_url {
         Some(url) => url.clone(),
         None => {
-            let (persons, admdvs) = (opts.persons_file.as_deref(), &opts.admdvs);
+            let (persons, admdvs, default_region) = (opts.persons_file.as_deref(), &opts.admdvs, opts.default_region.as_deref());
             let gateway = &credentials.insurance_gateway;
             let insurance = match opts.insurance_in_data_dir {
-                true => builtin_insurance_in(&opts.data_dir, persons, admdvs, gateway).await?,
-                false => builtin_insurance(persons, admdvs, gateway)?,
+                true => builtin_insurance_in(&opts.data_dir, persons, admdvs, default_region, gateway).await?,
+                false => builtin_insurance_serving(persons, admdvs, default_region, gateway)?,
             };
             insurance_router = Some(insurance.clone());
             format!("http://{}", graceful.partner("127.0.0.1:0", insurance, opts.edge.server).await?)

@@ -104,7 +104,8 @@ impl App {
             SignupCall::Identify => {
                 let msgid = self.msgid(&hub_institution().fixmedins_code).await?;
                 let cert_no = req.mdtrt_cert_no.trim();
-                let info = match self.insurance.person_info(&msgid, &hub_institution(), &req.mdtrt_cert_type, cert_no).await {
+                let inst = self.signed_hub_institution().await?;
+                let info = match self.insurance.person_info(&msgid, &inst, &req.mdtrt_cert_type, cert_no).await {
                     Ok(info) => info,
                     Err(InsuranceError::Refused { infcode, message }) => {
                         return Ok(SignupOutcome::Refused { code: infcode.to_string(), message })
@@ -250,7 +251,8 @@ impl App {
     /// 1101 on the hub's own behalf: who the certificate names, as the insurance center knows them.
     pub(crate) async fn identify(&self, cert_type: &str, cert_no: &str) -> Result<crate::insurance_client::PersonInfo, AppError> {
         let msgid = self.msgid(&hub_institution().fixmedins_code).await?;
-        self.insurance.person_info(&msgid, &hub_institution(), cert_type, cert_no.trim()).await.map_err(person_error)
+        let inst = self.signed_hub_institution().await?;
+        self.insurance.person_info(&msgid, &inst, cert_type, cert_no.trim()).await.map_err(person_error)
     }
 
     async fn agreement_view(&self, a: &AgreementRow) -> Result<AgreementView, AppError> {

@@ -175,7 +175,7 @@ impl App {
         agreement: &AgreementRow,
         parties: &RepaymentParties<'_>,
     ) -> Result<(RepaymentStage, Vec<wugan_domain::ledger::Transfer>), AppError> {
-        let inst = hub_institution();
+        let inst = self.signed_hub_institution().await?;
         let outcome = match call {
             RepaymentCall::DebitAccount => {
                 let input = json!({"data": {"psn_no": agreement.psn_no, "amount": r.amount.to_yuan_string(),

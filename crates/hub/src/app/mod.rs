@@ -54,6 +54,7 @@ pub use clearing::{ClearingRequest, ClearingView, PayoutView};
 pub use commands::*;
 pub use hospital_statements::{HospitalStatementLine, HospitalStatementView};
 pub use inpatient::{StaySettlementView, StayView};
+pub use institution::HospitalPlatform;
 pub use insurance_clearing::{InsuranceClearingMonthView, InsuranceClearingRequest, InsuranceClearingView};
 pub use operator_views::{AttemptView, JournalQuery, JournalView, OperatorFeeLineView, OperatorVisitView};
 pub use reconciliation::{
@@ -118,6 +119,8 @@ pub struct App {
     pub deposit_rule: wugan_domain::inpatient::DepositRule,
     /// Where text messages to patients go (see `sms`).
     pub sms: std::sync::Arc<dyn sms::SmsSink>,
+    /// The day's 9001 sign-ins (see `institution`).
+    sign_ins: institution::SignIns,
 }
 
 fn new_id(prefix: &str) -> String {
@@ -129,7 +132,7 @@ fn hub_institution() -> Institution {
     Institution {
         fixmedins_code: crate::insurance_client::HUB_FIXMEDINS_CODE.into(),
         fixmedins_name: "wugan hub".into(),
-        mdtrtarea_admvs: None,
+        ..Default::default()
     }
 }
 
@@ -183,6 +186,7 @@ impl App {
             invoicing,
             deposit_rule,
             sms,
+            sign_ins: Default::default(),
         }
     }
 

@@ -80,7 +80,11 @@ impl App {
             return NationalAnswer::Written(national_error("fixmedins_code is not the institution of this interface address"));
         }
         let infno = text(&envelope, "infno");
-        match self.insurance.forward(&infno, &hospital.code, body.to_vec()).await {
+        // Its own platform where it names one; the HIS's own sign_no and cainfo stay as they came.
+        let Ok(inst) = self.platform_institution(&hospital.code).await else {
+            return NationalAnswer::Written(national_error("the hub could not read this institution's platform: try again"));
+        };
+        match self.insurance.forward(&infno, &inst, body.to_vec()).await {
             Ok((status, reply)) => self.around_reply(&hospital, &infno, &envelope, status, reply).await,
             Err(InsuranceError::Unreachable(why)) if infno == "2207" => self.resolve_lost_settlement(&hospital, &envelope, &why).await,
             Err(e) => NationalAnswer::Written(national_error(format!("the insurance platform did not answer: {e}"))),

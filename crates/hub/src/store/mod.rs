@@ -13,7 +13,9 @@ pub use invoices::{InvoiceDue, InvoiceNumbering, InvoiceRow};
 mod insurance_clearings;
 mod journal;
 mod modes;
+mod platforms;
 pub use modes::{HospitalProfile, SettlementRecord};
+pub use platforms::PlatformRow;
 mod operator_reads;
 pub use insurance_clearings::InsuranceClearingRow;
 mod payouts;
@@ -91,6 +93,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (16, "insurance_clearings", include_str!("../../migrations/0016_insurance_clearings.sql")),
     (17, "refunds", include_str!("../../migrations/0017_refunds.sql")),
     (18, "stay_invoices", include_str!("../../migrations/0018_stay_invoices.sql")),
+    (19, "platforms", include_str!("../../migrations/0019_platforms.sql")),
     (20, "patient_controls", include_str!("../../migrations/0020_patient_controls.sql")),
     (22, "banks", include_str!("../../migrations/0022_banks.sql")),
 ];
