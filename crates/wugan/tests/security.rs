@@ -111,6 +111,13 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/patient/qr", Patient),
     ("GET", "/api/v1/patient/invoices/{id}/html", Patient),
     ("GET", "/api/v1/patient/invoices/{id}/pdf", Patient),
+    ("POST", "/api/v1/patient/special-diseases", Patient),
+    ("GET", "/api/v1/patient/special-diseases", Patient),
+    ("GET", "/api/v1/patient/special-diseases/{id}", Patient),
+    ("POST", "/api/v1/patient/special-diseases/{id}/revoke", Patient),
+    ("POST", "/api/v1/patient/claims", Patient),
+    ("GET", "/api/v1/patient/claims", Patient),
+    ("GET", "/api/v1/patient/claims/{id}", Patient),
 ];
 
 #[test]

@@ -10,6 +10,7 @@ mod edge;
 mod invoices;
 pub mod limits;
 mod modes;
+mod online_services;
 pub mod patient_auth;
 mod patients;
 mod ready;
@@ -174,6 +175,14 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/patient/qr", Patient, no_body, patients::qr),
         Route::new(M::GET, "/api/v1/patient/invoices/{id}/html", Patient, no_body, patients::invoice_html),
         Route::new(M::GET, "/api/v1/patient/invoices/{id}/pdf", Patient, no_body, patients::invoice_pdf),
+        // Issue 14 scope 7: the patient's online services (api/online_services.rs).
+        Route::new(M::POST, "/api/v1/patient/special-diseases", Patient, command, online_services::apply_special_disease),
+        Route::new(M::GET, "/api/v1/patient/special-diseases", Patient, no_body, online_services::special_diseases),
+        Route::new(M::GET, "/api/v1/patient/special-diseases/{id}", Patient, no_body, online_services::special_disease),
+        Route::new(M::POST, "/api/v1/patient/special-diseases/{id}/revoke", Patient, no_body, online_services::revoke_special_disease),
+        Route::new(M::POST, "/api/v1/patient/claims", Patient, command, online_services::submit_claim),
+        Route::new(M::GET, "/api/v1/patient/claims", Patient, no_body, online_services::claims),
+        Route::new(M::GET, "/api/v1/patient/claims/{id}", Patient, no_body, online_services::claim),
     ]
 }
 

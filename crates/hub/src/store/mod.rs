@@ -14,6 +14,8 @@ mod insurance_clearings;
 mod journal;
 mod modes;
 pub use modes::{HospitalProfile, SettlementRecord};
+mod online_services;
+pub use online_services::{ManualClaimRow, SpecialDiseaseRow};
 mod operator_reads;
 pub use insurance_clearings::InsuranceClearingRow;
 mod payouts;
@@ -74,6 +76,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "staff", include_str!("../../migrations/0014_staff.sql")),
     (15, "payouts", include_str!("../../migrations/0015_payouts.sql")),
     (16, "insurance_clearings", include_str!("../../migrations/0016_insurance_clearings.sql")),
+    (21, "online_services", include_str!("../../migrations/0021_online_services.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

@@ -1,11 +1,14 @@
 //! The patient's phone pages (H5) under `/h5/`.
 
+mod claims;
 mod family;
 mod home;
 mod inbox;
+pub(crate) mod online_strings;
 mod qr;
 mod session;
 mod sign_up;
+mod special_disease;
 pub(crate) mod strings;
 mod visits;
 
@@ -33,6 +36,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/h5/notifications", get(inbox::inbox))
         .route("/h5/qr", get(qr::qr))
         .route("/h5/qr/code", get(qr::code))
+        .route("/h5/special-disease", get(special_disease::special_disease))
+        .route("/h5/claims", get(claims::claims))
         .route("/h5/{*rest}", get(|prefs: Prefs, uri: axum::http::Uri| async move { page::not_found(Page::new(prefs, uri.path(), HOME)) }))
 }
 
