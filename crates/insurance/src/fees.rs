@@ -115,18 +115,42 @@ fn parse_fee(i: usize, raw: &Value, kind: Kind) -> Result<IncomingFee, TxError> 
         chrg_bchno: opt_text(raw, "chrg_bchno").unwrap_or_default(),
         init_feedetl_sn,
         psn_no: opt_text(raw, "psn_no"),
-        line: FeeLine {
-            feedetl_sn: Some(feedetl_sn.clone()),
-            med_list_codg: Some(req_text(raw, "med_list_codg").map_err(at)?),
-            // Class, cap and ratio are the catalogue's, never the hospital's.
-            chrgitm_lv: None,
-            pric,
-            cnt,
-            det_item_fee_sumamt: Some(amount),
-            selfpay_prop: None,
-            pric_uplmt_amt: None,
-        },
+        line: bill_line(i, raw, feedetl_sn.clone(), amount, pric, cnt)?,
         feedetl_sn,
+    })
+}
+
+/// A line of a bill paid elsewhere (零星报销): the 2204 line's fields without a visit.
+pub fn parse_bill_line(i: usize, raw: &Value) -> Result<FeeLine, TxError> {
+    let at = |e: TxError| TxError::bilingual(format!("第{}条明细 / fee line {}: {}", i + 1, i + 1, e.message));
+    let fee = parse_fee(i, &with_placeholder_visit(raw), Kind::Outpatient)?;
+    if fee.line.det_item_fee_sumamt.is_none_or(|a| !a.is_positive()) {
+        return Err(at(TxError::new("明细金额必须大于零", "det_item_fee_sumamt must be positive")));
+    }
+    Ok(fee.line)
+}
+
+/// A bill's line names no visit; parse it as a line of a placeholder one.
+fn with_placeholder_visit(raw: &Value) -> Value {
+    let mut raw = raw.clone();
+    if let Value::Object(map) = &mut raw {
+        map.insert("mdtrt_id".into(), json!("-"));
+    }
+    raw
+}
+
+fn bill_line(i: usize, raw: &Value, feedetl_sn: String, amount: Fen, pric: Option<Price>, cnt: Option<Qty>) -> Result<FeeLine, TxError> {
+    let at = |e: TxError| TxError::bilingual(format!("第{}条明细 / fee line {}: {}", i + 1, i + 1, e.message));
+    Ok(FeeLine {
+        feedetl_sn: Some(feedetl_sn),
+        med_list_codg: Some(req_text(raw, "med_list_codg").map_err(at)?),
+        // Class, cap and ratio are the catalogue's, never the hospital's.
+        chrgitm_lv: None,
+        pric,
+        cnt,
+        det_item_fee_sumamt: Some(amount),
+        selfpay_prop: None,
+        pric_uplmt_amt: None,
     })
 }
 

@@ -38,6 +38,7 @@ pub fn router(center: Arc<InsuranceCenter>, gateway: Arc<Gateway>) -> Router {
     let sandbox = Router::new()
         .route("/sandbox/settlements", get(sandbox_settlements))
         .route("/sandbox/persons/{psn_no}", get(sandbox_person))
+        .route("/sandbox/special-diseases/{sn}/decision", post(sandbox_special_disease_decision))
         .route_layer(middleware::from_fn_with_state(edge.clone(), operator_only));
     Router::new().route(CALL_SERVICE_PATH, post(call_service)).route("/health", get(health)).merge(sandbox).with_state(edge)
 }
@@ -58,7 +59,12 @@ async fn call_service(State(edge): State<Edge>, headers: HeaderMap, body: Body) 
         nonce: header(crate::auth::HEADER_NONCE),
         signature: header(crate::auth::HEADER_SIGNATURE),
     };
-    let fixmedins_code = Envelope::parse(&bytes).ok().map(|env| env.fixmedins_code);
+    let parsed = Envelope::parse(&bytes).ok();
+    if parsed.as_ref().is_some_and(|env| env.infno == crate::special_disease::OPERATOR_DECISION_INFNO) {
+        // The operator's review goes through /sandbox/, never through a hospital's gateway key.
+        return (StatusCode::FORBIDDEN, Json(edge.center.refusal("该交易仅限沙箱管理员 / 9905 is the sandbox operator's"))).into_response();
+    }
+    let fixmedins_code = parsed.map(|env| env.fixmedins_code);
     if let Err(refusal) = edge.gateway.check(&parts, &bytes, fixmedins_code.as_deref()) {
         tracing::info!(app_id = parts.app_id.unwrap_or("-"), refusal = ?refusal, "gateway refused a call");
         let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
@@ -146,4 +152,28 @@ async fn sandbox_person(State(edge): State<Edge>, Path(psn_no): Path<String>) ->
         Some(view) => Json(view).into_response(),
         None => (StatusCode::NOT_FOUND, Json(json!({"error": "未查询到参保人员信息 / person not found"}))).into_response(),
     }
+}
+
+#[derive(Deserialize)]
+struct OperatorDecision {
+    decision: String,
+    reason: Option<String>,
+}
+
+/// The operator's manual review of a special-disease registration: sent to the center as the
+/// sandbox-only 9905, so a persistent center journals and replays it like any transaction.
+async fn sandbox_special_disease_decision(
+    State(edge): State<Edge>,
+    Path(sn): Path<String>,
+    Json(decision): Json<OperatorDecision>,
+) -> Response {
+    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let envelope = json!({
+        "infno": crate::special_disease::OPERATOR_DECISION_INFNO, "msgid": format!("OP{nanos}{serial}"),
+        "fixmedins_code": "SANDBOX-OPERATOR",
+        "input": {"data": {"trt_dcla_detl_sn": sn, "decision": decision.decision, "reason": decision.reason}},
+    });
+    answer(edge.center.call(envelope.to_string().as_bytes()).await)
 }

@@ -10,13 +10,14 @@
 //!                           reads the clock once per request
 //! tx                        dispatch by infno, and which infnos only read
 //! identify  outpatient  inpatient  settle  repayment  reconcile  clearing
+//! special_disease  manual_claim
 //!                           the transactions, one module per family; none uses another
 //! fees                      fee lines of 2204 and 2301: parse, check, split, store
 //! lookup                    a person or visit the request names, or the refusal
 //! ctx                       Ctx (envelope, clock reading, region, policy) and Kind
 //! envelope  input  auth     the wire envelope and reply; reading payload fields; the gateway
 //!                           (callers' app ids and HMAC signatures, the operator's token)
-//! state  clock  error       records in memory (`person` below it); Clock, Now; TxError
+//! state  clock  error       records in memory (`person` and `online` below it); Clock, Now; TxError
 //! journal                   a persistent center's SQLite journal (nothing of the crate below it)
 //! ```
 //!
@@ -33,7 +34,9 @@
 //! (2401/2402/2404/2405, 2301/2302), `settle` (2206–2208 and 2303–2305: one shape, batch or interim
 //! selection, exact reversal; 5203), `repayment` (9901/9902, a local extension), `reconcile`
 //! (3201 totals, 3202 detail, 9101/9102 files), `clearing` (3203 monthly clearing application,
-//! checked against the center's settlements of the period; 3204 its withdrawal).
+//! checked against the center's settlements of the period; 3204 its withdrawal), `special_disease`
+//! (2503/2504 门诊慢特病备案 and its revocation, 5301 the list; an approved registration gates
+//! med_type 14), `manual_claim` (零星报销: 9903/9904, sandbox-only numbers).
 //! `faults`: seeded fault injection at the HTTP edge ([`InsuranceCenter::with_faults`]).
 //!
 //! Sandbox conventions (not part of the national interface):
@@ -43,6 +46,9 @@
 //! - `GET /sandbox/settlements?fixmedins_code=…` and `GET /sandbox/persons/{psn_no}` expose the
 //!   center's own records to auditors (with the operator's token, see `auth`). They exist only
 //!   in the sandbox; a real platform has no such thing.
+//! - `POST /sandbox/special-diseases/{trt_dcla_detl_sn}/decision` `{decision: approve|decline,
+//!   reason}`: the operator's manual review of a 2503, journaled as infno 9905, which the gateway
+//!   never takes from a hospital.
 
 pub mod auth;
 mod center;
@@ -60,11 +66,14 @@ mod inpatient;
 mod input;
 mod journal;
 mod lookup;
+mod manual_claim;
+mod online;
 mod outpatient;
 mod person;
 mod reconcile;
 mod repayment;
 mod settle;
+mod special_disease;
 mod state;
 mod tx;
 

@@ -65,3 +65,12 @@ pub fn already_settled(mdtrt_id: &str, setl_id: &str) -> TxError {
         format!("visit {mdtrt_id} is already settled (setl_id {setl_id}); cancel the settlement first"),
     )
 }
+
+/// med_type 14 (门诊慢特病) settles only under an approved registration (备案, 2503) in force on
+/// the visit's date.
+pub fn special_disease_registered(state: &State, psn_no: &str, med_type: &str, date: wugan_policy::Date) -> Result<(), TxError> {
+    if med_type != "14" || state.online.special_disease_on(psn_no, date) {
+        return Ok(());
+    }
+    Err(TxError::new("人员未办理门诊慢特病备案", format!("{psn_no} holds no approved special-disease registration (2503) in force")))
+}

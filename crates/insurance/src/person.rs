@@ -63,6 +63,10 @@ pub struct Person {
     /// own account cannot (reported as `acct_mulaid_pay`, inside `acct_pay`).
     #[serde(default, with = "wire::text_opt", skip_serializing_if = "Option::is_none")]
     pub mulaid_payer_psn_no: Option<String>,
+    /// 门诊慢特病 codes already registered (备案) when the center starts, from the persons file;
+    /// further ones come by 2503. Without one, a med_type 14 visit does not settle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub opsp_dise_codes: Vec<String>,
 }
 
 /// A text field that may be "" or missing (read as ""), a number, or text.
@@ -174,9 +178,14 @@ pub fn sample_persons() -> Vec<Person> {
             idet_types: vec![],
             psn_insu_stas: None,
             mulaid_payer_psn_no: None,
+            opsp_dise_codes: vec![],
         };
     vec![
-        person(1, "张三", "440301199001011234", "1", "1990-01-01", "310", "1101", Fen::yuan(800), Some("深圳示例科技有限公司")),
+        // 张三 has his hypertension registered (门诊慢特病备案) before the sandbox starts.
+        Person {
+            opsp_dise_codes: vec!["M03900".into()],
+            ..person(1, "张三", "440301199001011234", "1", "1990-01-01", "310", "1101", Fen::yuan(800), Some("深圳示例科技有限公司"))
+        },
         person(2, "李秀英", "440303195803152420", "2", "1958-03-15", "310", "1201", Fen::yuan(2000), Some("深圳示例制造厂")),
         person(3, "王五", "440304198507203318", "1", "1985-07-20", "390", "1501", Fen::ZERO, None),
         person(4, "赵六", "440305199208084567", "1", "1992-08-08", "310", "1101", Fen::ZERO, Some("深圳示例物流有限公司")),

@@ -16,7 +16,7 @@
 use crate::ctx::{Ctx, Kind};
 use crate::error::TxError;
 use crate::input::{check_same, opt_text, opt_yuan, req_text};
-use crate::lookup::{already_settled, insured, not_found, visit_of_kind};
+use crate::lookup::{already_settled, insured, not_found, special_disease_registered, visit_of_kind};
 use crate::person::Person;
 use crate::state::{FeeRecord, FeeStatus, Settlement, State, Visit};
 use serde_json::{json, Map, Value};
@@ -64,6 +64,7 @@ fn prepare(state: &State, ctx: &Ctx, data: &Value, kind: Kind) -> Result<Prepare
     let fees: Vec<&FeeRecord> = lines.iter().filter_map(|&i| visit.fees.get(i)).collect();
     check_medfee(data, &fees)?;
     let med_type = opt_text(data, "med_type").or_else(|| visit.med_type.clone()).unwrap_or_else(|| default_med_type(kind));
+    special_disease_registered(state, &visit.psn_no, &med_type, visit.begndate)?;
     let acct_used = flag(data, "acct_used_flag")?;
     let year = visit.begndate.year;
     let claim = Claim {

@@ -1,6 +1,7 @@
 //! The center's in-memory state: accounts, visits, fee lines, settlements, and stored replies.
 //! Every transaction validates first and mutates after, so a refused request changes nothing.
 
+use crate::online::{OnlineRecords, OpspRegistration, OpspStatus};
 use crate::person::Person;
 use serde::Serialize;
 use serde_json::Value;
@@ -214,6 +215,8 @@ pub struct State {
     pub files: Files,
     /// 清算申请 (3203), withdrawn by 3204.
     pub clearing_applications: Vec<ClearingApplication>,
+    /// 门诊慢特病备案 and 零星报销 (the patient's online services).
+    pub online: OnlineRecords,
     /// Sign-ins (9001) not signed out (9002), by sign_no.
     pub sign_ins: HashMap<String, SignIn>,
 }
@@ -261,6 +264,19 @@ impl State {
             if let Some(other) = index.insert(key.clone(), psn_no.clone()) {
                 anyhow::bail!("persons {other} and {psn_no} share the same {what}");
             }
+        }
+        for code in &person.opsp_dise_codes {
+            self.online.registrations.push(OpspRegistration {
+                trt_dcla_detl_sn: format!("FILE-{psn_no}-{code}"),
+                psn_no: psn_no.clone(),
+                opsp_dise_code: code.clone(),
+                opsp_dise_name: String::new(),
+                fixmedins_code: String::new(),
+                // On file since before any visit the sandbox sees.
+                begndate: Date { year: 2000, month: 1, day: 1 },
+                status: OpspStatus::Approved,
+                decided_by: "file",
+            });
         }
         let mulaid_payer = person.mulaid_payer_psn_no.clone();
         let account = Account { balc: person.balc, mulaid_payer, ytd: BTreeMap::new(), person };
@@ -350,7 +366,7 @@ impl State {
         format!(
             "accounts {:#?}\nby_token {:#?}\nby_certno {:#?}\nby_card {:#?}\nvisits {:#?}\nregistrations {:#?}\n\
              settlements {:#?}\nsettlement_index {:#?}\nby_person {:#?}\nhosp_grades {:#?}\nseq {}\n\
-             account_repayments {:#?}\nreplies {:#?}\n",
+             account_repayments {:#?}\nonline {:#?}\nreplies {:#?}\n",
             self.accounts,
             sorted(&self.by_token),
             sorted(&self.by_certno),
@@ -363,6 +379,7 @@ impl State {
             sorted(&self.hosp_grades),
             self.seq,
             self.account_repayments,
+            self.online,
             replies,
         )
     }

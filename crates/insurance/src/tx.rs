@@ -5,7 +5,7 @@
 use crate::ctx::{Ctx, Kind};
 use crate::error::TxError;
 use crate::state::State;
-use crate::{clearing, identify, inpatient, outpatient, reconcile, repayment, settle};
+use crate::{clearing, identify, inpatient, manual_claim, outpatient, reconcile, repayment, settle, special_disease};
 use serde_json::Value;
 
 /// Runs the transaction the envelope names; an unknown infno is refused.
@@ -40,13 +40,20 @@ pub fn dispatch(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         "9102" => reconcile::download(state, ctx),
         "3203" => clearing::apply(state, ctx),
         "3204" => clearing::cancel(state, ctx),
+        "2503" => special_disease::register(state, ctx),
+        "2504" => special_disease::revoke(state, ctx),
+        "5301" => special_disease::query(state, ctx),
+        special_disease::OPERATOR_DECISION_INFNO => special_disease::decide(state, ctx),
+        "9903" => manual_claim::submit(state, ctx),
+        "9904" => manual_claim::query(state, ctx),
         other => Err(TxError::new(&format!("不支持的交易编号 {other}"), format!("unsupported transaction (infno) {other}"))),
     }
 }
 
 /// Whether a transaction may change the center's state. Only the reads do not: 1101 person, 2206 /
-/// 2303 pre-settlement, 5203 settlement query, 3201 totals, 9102 download (3202 and 9101 store files). Everything else — refusals and unknown infnos
+/// 2303 pre-settlement, 5203 settlement query, 3201 totals, 9102 download (3202 and 9101 store files),
+/// 5301 special-disease registrations, 9904 a manual claim. Everything else — refusals and unknown infnos
 /// included, whose replies msgid replay must keep — is journaled by a persistent center.
 pub fn changes_state(infno: &str) -> bool {
-    !matches!(infno, "1101" | "2206" | "2303" | "5203" | "3201" | "9102")
+    !matches!(infno, "1101" | "2206" | "2303" | "5203" | "3201" | "9102" | "5301" | "9904")
 }

@@ -25,6 +25,10 @@ pub struct PolicySet {
     pub b_class_selfpay_prop: Ratio,
     /// 医疗类别 → benefit name (a key of [`Scheme::benefits`]).
     pub med_types: BTreeMap<String, String>,
+    /// 门诊慢特病病种目录: code → name. A person settles med_type 14 only under an approved
+    /// registration (备案, 2503) of one of these; the sandbox center approves exactly these codes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub special_diseases: BTreeMap<String, String>,
     /// 人员类别 prefixes → person group, first match wins.
     #[serde(default = "default_psn_groups")]
     pub psn_groups: Vec<GroupRule>,

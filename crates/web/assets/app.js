@@ -40,7 +40,8 @@
   function put(body, name, value) {
     var path = name.split('.');
     var at = body;
-    for (var i = 0; i < path.length - 1; i++) { at = at[path[i]] = at[path[i]] || {}; }
+    // A numeric part makes a list: name="lines.0.cnt" is {lines: [{cnt}]}.
+    for (var i = 0; i < path.length - 1; i++) { at = at[path[i]] = at[path[i]] || (/^\d+$/.test(path[i + 1]) ? [] : {}); }
     at[path[path.length - 1]] = value;
   }
 

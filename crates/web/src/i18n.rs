@@ -48,12 +48,23 @@ impl Lang {
 pub type Table = &'static [(&'static str, &'static str, &'static str)];
 
 /// Every table of page strings; a page set adds its own here.
-pub const TABLES: &[Table] =
-    &[COMMON, crate::h5::strings::STRINGS, crate::console::strings::STRINGS, crate::ops::strings::STRINGS, crate::h5::p2_strings::STRINGS];
+pub const TABLES: &[Table] = &[
+    COMMON,
+    crate::h5::strings::STRINGS,
+    crate::h5::online_strings::STRINGS,
+    crate::console::strings::STRINGS,
+    crate::ops::strings::STRINGS,
+    crate::h5::p2_strings::STRINGS,
+];
 
 /// Every table of error messages by API error code.
-pub const ERROR_TABLES: &[Table] =
-    &[COMMON_ERRORS, crate::h5::strings::ERRORS, crate::console::strings::ERRORS, crate::h5::p2_strings::ERRORS];
+pub const ERROR_TABLES: &[Table] = &[
+    COMMON_ERRORS,
+    crate::h5::strings::ERRORS,
+    crate::h5::online_strings::ERRORS,
+    crate::console::strings::ERRORS,
+    crate::h5::p2_strings::ERRORS,
+];
 
 fn find(tables: &[Table], key: &str) -> Option<(&'static str, &'static str)> {
     tables.iter().flat_map(|t| t.iter()).find(|(k, _, _)| *k == key).map(|(_, zh, en)| (*zh, *en))

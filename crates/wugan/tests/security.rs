@@ -125,6 +125,13 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/patient/bills/{id}/pay", Patient),
     ("GET", "/api/v1/patient/agreements/{id}/statements", Patient),
     ("POST", "/api/v1/patient/agreements/{id}/limit-requests", Patient),
+    ("POST", "/api/v1/patient/special-diseases", Patient),
+    ("GET", "/api/v1/patient/special-diseases", Patient),
+    ("GET", "/api/v1/patient/special-diseases/{id}", Patient),
+    ("POST", "/api/v1/patient/special-diseases/{id}/revoke", Patient),
+    ("POST", "/api/v1/patient/claims", Patient),
+    ("GET", "/api/v1/patient/claims", Patient),
+    ("GET", "/api/v1/patient/claims/{id}", Patient),
 ];
 
 #[test]

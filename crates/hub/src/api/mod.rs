@@ -11,6 +11,7 @@ mod edge;
 mod invoices;
 pub mod limits;
 mod modes;
+mod online_services;
 pub mod patient_auth;
 mod patient_controls;
 mod patients;
@@ -191,6 +192,14 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/patient/bills/{id}/pay", Patient, no_body, patient_controls::pay_bill),
         Route::new(M::GET, "/api/v1/patient/agreements/{id}/statements", Patient, no_body, patient_controls::statements),
         Route::new(M::POST, "/api/v1/patient/agreements/{id}/limit-requests", Patient, command, patient_controls::request_limit),
+        // Issue 14 scope 7: the patient's online services (api/online_services.rs).
+        Route::new(M::POST, "/api/v1/patient/special-diseases", Patient, command, online_services::apply_special_disease),
+        Route::new(M::GET, "/api/v1/patient/special-diseases", Patient, no_body, online_services::special_diseases),
+        Route::new(M::GET, "/api/v1/patient/special-diseases/{id}", Patient, no_body, online_services::special_disease),
+        Route::new(M::POST, "/api/v1/patient/special-diseases/{id}/revoke", Patient, no_body, online_services::revoke_special_disease),
+        Route::new(M::POST, "/api/v1/patient/claims", Patient, command, online_services::submit_claim),
+        Route::new(M::GET, "/api/v1/patient/claims", Patient, no_body, online_services::claims),
+        Route::new(M::GET, "/api/v1/patient/claims/{id}", Patient, no_body, online_services::claim),
     ]
 }
 

@@ -21,6 +21,7 @@ mod invoice_keys;
 pub mod invoices;
 pub mod national_interface;
 pub mod notifications;
+pub mod online_services;
 mod operator_views;
 pub mod patient_agreements;
 pub mod patient_family;

@@ -16,6 +16,8 @@ mod modes;
 mod platforms;
 pub use modes::{HospitalProfile, SettlementRecord};
 pub use platforms::PlatformRow;
+mod online_services;
+pub use online_services::{ManualClaimRow, SpecialDiseaseRow};
 mod operator_reads;
 pub use insurance_clearings::InsuranceClearingRow;
 mod payouts;
@@ -95,6 +97,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (18, "stay_invoices", include_str!("../../migrations/0018_stay_invoices.sql")),
     (19, "platforms", include_str!("../../migrations/0019_platforms.sql")),
     (20, "patient_controls", include_str!("../../migrations/0020_patient_controls.sql")),
+    (21, "online_services", include_str!("../../migrations/0021_online_services.sql")),
     (22, "banks", include_str!("../../migrations/0022_banks.sql")),
 ];
 

@@ -1,14 +1,17 @@
 //! The patient's phone pages (H5) under `/h5/`.
 
 mod bills;
+mod claims;
 mod credit;
 mod family;
 mod home;
 mod inbox;
+pub(crate) mod online_strings;
 pub(crate) mod p2_strings;
 mod qr;
 mod session;
 mod sign_up;
+mod special_disease;
 pub(crate) mod strings;
 mod visits;
 
@@ -38,6 +41,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/h5/qr/code", get(qr::code))
         .route("/h5/bills", get(bills::bills))
         .route("/h5/credit", get(credit::credit))
+        .route("/h5/special-disease", get(special_disease::special_disease))
+        .route("/h5/claims", get(claims::claims))
         .route("/h5/{*rest}", get(|prefs: Prefs, uri: axum::http::Uri| async move { page::not_found(Page::new(prefs, uri.path(), HOME)) }))
 }
 

@@ -1,0 +1,67 @@
+//! The strings of the patient's online services (`/h5/special-disease`, `/h5/claims`), `os_`
+//! prefixed, and the error messages of their API codes.
+
+use crate::i18n::Table;
+
+pub const STRINGS: Table = &[
+    ("os_nav_sd", "门特登记", "Special disease"),
+    ("os_nav_claims", "零星报销", "Claims"),
+    ("os_sd_title", "门诊慢特病登记", "Special-disease outpatient registration"),
+    (
+        "os_sd_intro",
+        "患有门诊慢特病（如高血压、糖尿病）可在线申请登记，医保审核通过后，门诊慢特病就诊按慢特病待遇结算。",
+        "With a chronic or special disease (such as hypertension or diabetes), apply online. Once insurance approves, your special-disease visits are paid at the special-disease rate.",
+    ),
+    ("os_sd_apply", "申请登记", "Apply"),
+    ("os_sd_code", "病种代码", "Disease code"),
+    ("os_sd_code_hint", "如 M07800 糖尿病，见医生诊断证明", "For example M07800 diabetes, from the doctor's certificate"),
+    ("os_hospital", "医院编码", "Hospital code"),
+    ("os_sd_begndate", "开始日期", "From"),
+    ("os_sd_submit", "提交申请", "Apply"),
+    ("os_sd_mine", "我的登记", "My registrations"),
+    ("os_sd_revoke", "撤销登记", "Revoke this registration"),
+    ("os_state_pending", "… 审核中", "… Being reviewed"),
+    ("os_state_approved", "✓ 已通过", "✓ Approved"),
+    ("os_state_declined", "× 未通过", "× Declined"),
+    ("os_state_revoked", "× 已撤销", "× Revoked"),
+    ("os_reason", "原因", "Reason"),
+    ("os_none", "暂无记录。", "Nothing yet."),
+    ("os_claims_title", "零星报销", "Claim a bill paid in full"),
+    (
+        "os_claims_intro",
+        "在未能直接结算的医院全额付费的，可在线申请报销：医保按同样的政策计算，应由医保支付的部分打入您的银行卡。",
+        "If you paid a bill in full where insurance could not settle it, claim it here: insurance applies the same rules and pays its share to your bank card.",
+    ),
+    ("os_claim_new", "新的报销申请", "New claim"),
+    ("os_claim_bill_no", "票据号", "Bill number"),
+    ("os_claim_date", "就诊日期", "Date of the visit"),
+    ("os_claim_med_type", "就诊类别", "Kind of visit"),
+    ("os_med_type_11", "普通门诊", "Outpatient"),
+    ("os_med_type_13", "急诊", "Emergency"),
+    ("os_med_type_14", "门诊慢特病（须已登记）", "Special disease (registered)"),
+    ("os_claim_code", "项目医保编码", "Item's insurance code"),
+    ("os_claim_code_hint", "见票据明细", "On the bill's detail"),
+    ("os_claim_price", "单价（元）", "Unit price (yuan)"),
+    ("os_claim_count", "数量", "Quantity"),
+    ("os_claim_amount", "金额（元）", "Amount (yuan)"),
+    ("os_claim_paid_total", "已付总额（元）", "Paid in total (yuan)"),
+    ("os_claim_card", "收款银行卡", "Bank card to be paid"),
+    ("os_claim_submit", "提交报销", "Submit the claim"),
+    ("os_claims_mine", "我的报销", "My claims"),
+    ("os_claim_fund", "医保支付", "Insurance pays"),
+    ("os_claim_submitted", "… 已提交", "… Submitted"),
+    ("os_claim_adjudicated", "✓ 已审核（医保无需支付）", "✓ Reviewed (nothing for insurance to pay)"),
+    ("os_claim_paid", "✓ 已打款到银行卡", "✓ Paid to your card"),
+    ("os_claim_declined", "× 未通过", "× Declined"),
+];
+
+pub const ERRORS: Table = &[
+    ("invalid_date", "请填写正确的日期。", "Enter a valid date."),
+    ("invalid_bank_card", "请输入12至19位银行卡号。", "Enter a bank card number of 12 to 19 digits."),
+    ("invalid_claim_lines", "请至少填写一条费用明细。", "Enter at least one item of the bill."),
+    ("claim_total_mismatch", "已付总额与明细金额合计不符。", "The total paid does not equal the items' amounts."),
+    ("registration_not_found", "没有找到这条登记。", "We cannot find this registration."),
+    ("registration_not_approved", "只有已通过的登记可以撤销。", "Only an approved registration can be revoked."),
+    ("claim_not_found", "没有找到这笔报销。", "We cannot find this claim."),
+    ("insurance_refused", "医保未通过，请查看原因。", "Insurance declined; see the reason."),
+];
