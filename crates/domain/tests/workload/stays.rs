@@ -256,11 +256,8 @@ impl StayWorld {
             3 if n > 0 => self.ward_action(pick, inpatient::begin_undo_discharge),
             4 if n > 0 => self.ward_action(pick, inpatient::begin_cancel_admission),
             5 if n > 0 => self.ward_action(pick, inpatient::begin_cancel_settlement),
-            6 if n > 0 => {
-                if self.bank.expire(pick) {
-                    self.counts.count("expired");
-                }
-            }
+            // The bank lets the stay's hold run out (if it has one open).
+            6 if n > 0 && self.bank.expire(pick) => self.counts.count("expired"),
             7 if n > 0 => return self.drive(pick),
             _ => {}
         }
@@ -346,7 +343,7 @@ impl StayWorld {
             }
             Err(PostError::Broken(e)) => return Err(format!("{}: {e}", self.stays[s].id)),
         }
-        self.count_events(&call, &outcome, &step.stage);
+        self.count_events(&call, &outcome);
         let stay = &mut self.stays[s];
         for t in &step.transfers {
             match (t.kind, t.code.as_str()) {
@@ -359,7 +356,7 @@ impl StayWorld {
         Ok(())
     }
 
-    fn count_events(&mut self, call: &StayCall, outcome: &StayOutcome, next: &StayStage) {
+    fn count_events(&mut self, call: &StayCall, outcome: &StayOutcome) {
         let name = match (call, outcome) {
             (_, StayOutcome::Unknown) => return,
             (StayCall::RaiseHold { .. }, StayOutcome::Done(_)) => "raised",
@@ -376,9 +373,6 @@ impl StayWorld {
         if !name.is_empty() {
             self.counts.count(name);
         }
-        if next.is_final() {
-            self.counts.count(&format!("ended:{}", next.state()));
-        }
     }
 
     /// Faults and refusals off; every stay the ward still holds is clicked out at the bedside and
@@ -389,6 +383,9 @@ impl StayWorld {
         for round in 0.. {
             ensure!(round < 100, "stays never ended: {:?}", self.stays.iter().map(|s| s.stage.state()).collect::<Vec<_>>());
             if self.stays.iter().all(|s| s.stage.is_final()) {
+                for state in self.stays.iter().map(|s| s.stage.state()) {
+                    self.counts.count(&format!("ended:{state}"));
+                }
                 return audit_end(self);
             }
             for s in 0..self.stays.len() {
