@@ -68,6 +68,11 @@ impl Ledger {
         self.pending.len()
     }
 
+    /// What the open holds whose ids start with `prefix` reserve (a stay's pieces, say).
+    pub fn held_under(&self, prefix: &str) -> Fen {
+        self.pending.iter().filter(|(id, _)| id.starts_with(prefix)).map(|(_, amount)| *amount).sum()
+    }
+
     /// Posts every transfer or none.
     pub fn post_all(&mut self, transfers: &[Transfer]) -> Result<(), PostError> {
         if transfers.is_empty() {

@@ -16,7 +16,12 @@ pub mod hub;
 pub mod insurance;
 pub mod ledger;
 pub mod network;
+// Used by `tests/stay_refund_workload.rs` only.
+#[allow(dead_code)]
+pub mod refunds;
 pub mod rng;
+#[allow(dead_code)]
+pub mod stays;
 
 use hub::CommitCounts;
 use network::FaultCounts;
