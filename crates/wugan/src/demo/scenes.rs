@@ -92,10 +92,25 @@ pub async fn run(his: &HisClient, operator: &HisClient) -> anyhow::Result<Scenes
     })
 }
 
-/// TODO(refunds): one partial refund after settlement (issue 13 scope 5), once the hub's refunds
-/// are merged: settle a visit, return two of its lines, count it here. Until then no visit.
-pub async fn run_refund_scene(_his: &HisClient) -> anyhow::Result<SceneCount> {
-    Ok(SceneCount::default())
+/// 退费: a visit settled at the click, then two of its three lines returned (a test not done, a
+/// box of medicine given back): insurance re-settles the line kept and the bank refunds the
+/// difference. Counted settled when the refund ends `refunded`.
+pub async fn run_refund_scene(his: &HisClient) -> anyhow::Result<SceneCount> {
+    let no = "TF0001";
+    let lines = vec![
+        fee_line(&format!("{no}-1"), "001102000010000", "25.00", "1", "25.00"),
+        fee_line(&format!("{no}-2"), "250101001000000", "20.00", "1", "20.00"),
+        fee_line(&format!("{no}-3"), "XJ01CAA040E001010101923", "18.50", "2", "37.00"),
+    ];
+    let registration = json!({"ipt_otp_no": no, "mdtrt_cert_type": EMPLOYEE.0, "mdtrt_cert_no": EMPLOYEE.1});
+    let reg = his.post("/api/v1/visits", &registration).await?;
+    let Some(id) = reg.body["id"].as_str().filter(|_| reg.ok()) else { return Ok(SceneCount::one(false)) };
+    if !his.upload_fees(id, &lines).await?.ok() || his.settle(id).await?.body["state"] != "settled" {
+        return Ok(SceneCount::one(false));
+    }
+    let returned = json!({"lines": [format!("{no}-2"), format!("{no}-3")]});
+    let refund = his.post(&format!("/api/v1/visits/{id}/refunds"), &returned).await?;
+    Ok(SceneCount::one(refund.ok() && refund.body["state"] == "refunded"))
 }
 
 /// One visit of this 医疗类别: registered, fees uploaded, settled at the click.
