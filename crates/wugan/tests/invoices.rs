@@ -310,7 +310,7 @@ async fn the_demo_issues_an_invoice_per_settled_visit_and_writes_them_with_the_r
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "pdf"))
         .collect();
-    assert_eq!(pdfs.len(), summary.settled);
+    assert_eq!(pdfs.len(), summary.invoices_issued);
     for pdf in &pdfs {
         assert!(verify_file(pdf, &root_pub).is_ok(), "{}", pdf.display());
         assert!(verify_file(&pdf.with_extension("json"), &root_pub).is_ok(), "{}", pdf.display());
