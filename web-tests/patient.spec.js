@@ -161,6 +161,19 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await accessible(page, 'home repaid');
     await screenshot(page, 'patient-zh-elder-repaid');
 
+    // The other pages of the phone: unpaid bills, the credit line and seamless settings, the
+    // special-disease registration and the claims for bills paid elsewhere; each readable at 360 px
+    // in the elder mode, with no serious accessibility fault.
+    for (const [path, name] of [['/h5/bills', 'bills'], ['/h5/credit', 'credit'], ['/h5/special-disease', 'special-disease'], ['/h5/claims', 'claims']]) {
+      const response = await page.goto(`${base}${path}`);
+      assert.equal(response.status(), 200, path);
+      assert.ok((await page.textContent('h1')).trim().length > 0, `${path} has a heading`);
+      await accessible(page, name);
+      await fitsTheWidth(page, name);
+      await screenshot(page, `patient-zh-elder-${name}`);
+    }
+    await page.goto(`${base}/h5/home`);
+
     // Signing out leads back to the start, and the home page is closed to a signed-out reader.
     await page.click('#sign-out button');
     await page.waitForURL(`${base}/h5/`);

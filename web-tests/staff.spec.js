@@ -46,7 +46,7 @@ async function submitAndReload(page, button) {
   await Promise.all([page.waitForEvent('load'), page.click(button)]);
 }
 
-test('a cashier registers a signed patient, enters a fee, settles and cancels; another hospital cannot see it', async () => {
+test('a cashier registers a signed patient, enters two fees, settles and refunds them line by line; another hospital cannot see it', async () => {
   addStaff(`cashier-${run}`, 'cashier', hospitalA.code);
   addStaff(`cashier-b-${run}`, 'cashier', hospitalB.code);
   // The patient signed up for seamless payment (the patient channel's part, through the API).
@@ -80,6 +80,12 @@ test('a cashier registers a signed patient, enters a fee, settles and cancels; a
     await page.fill('#cnt', '2');
     await submitAndReload(page, '#add-line');
     assert.equal(await page.textContent('#visit-medfee'), '50.00');
+    // A second line (the form numbers each line afresh): a test ordered with the consultation.
+    await page.selectOption('#med_list_codg', '250101001000000');
+    await page.fill('#pric', '20.00');
+    await page.fill('#cnt', '1');
+    await submitAndReload(page, '#add-line');
+    assert.equal(await page.textContent('#visit-medfee'), '70.00');
 
     await page.click('#estimate-button');
     await page.waitForSelector('#estimate .message.ok');
@@ -91,10 +97,25 @@ test('a cashier registers a signed patient, enters a fee, settles and cancels; a
     await fitsTheWidth(page, 'visit settled');
     await screenshot(page, 'staff-console-visit-settled');
 
-    await submitAndReload(page, '#cancel-button');
-    assert.equal(await page.textContent('#visit-state'), 'Cancelled');
+    // The test is not done after all: the cashier refunds that one line (退费), the rest stays paid.
+    await page.check('#refund-2');
+    await page.click('#refund-button');
+    await page.waitForSelector('#refund .message.ok');
+    await page.reload();
+    assert.equal(await page.textContent('#visit-state'), 'Settled');
+    assert.equal(await page.locator('#refund input[type=checkbox]').count(), 1, 'one line left to refund');
+    await accessible(page, 'visit partly refunded');
+    await screenshot(page, 'staff-console-visit-refunded');
 
-    // The day's statement (日结单): the cancelled visit is counted as cancelled, not settled.
+    // Cancelling the whole settlement now is refused in words: the rest is refunded line by line.
+    await page.click('#cancel-button');
+    await page.waitForSelector('#cancel .message.error');
+    assert.match(await page.textContent('#cancel .message'), /partly refunded/);
+    await page.check('#refund-1');
+    await page.click('#refund-button');
+    await page.waitForSelector('#refund .message.ok');
+
+    // The day's statement (日结单).
     await page.goto(`${base}/console/`);
     await page.click('#statement-link');
     await page.waitForSelector('#statement-figures');
