@@ -150,7 +150,7 @@ impl Store {
     pub async fn day_totals(&self, from: &str, before: &str) -> StoreResult<Vec<DayTotalsRow>> {
         let mut rows = Vec::new();
         let visits = sqlx::query(
-            "SELECT hospital_code, COUNT(*) AS n FROM visits WHERE created_at >= $1 AND created_at < $2 GROUP BY hospital_code",
+            "SELECT hospital_code, CAST(COUNT(*) AS BIGINT) AS n FROM visits WHERE created_at >= $1 AND created_at < $2 GROUP BY hospital_code",
         )
         .bind(from)
         .bind(before)
@@ -161,13 +161,13 @@ impl Store {
         }
         let sums = sqlx::query(
             "SELECT v.hospital_code AS hospital_code, a.bank_code AS bank_code, \
-             COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN 1 ELSE 0 END), 0) AS settled, \
-             COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN s.medfee_fen ELSE 0 END), 0) AS medfee, \
-             COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN COALESCE(s.fund_fen, 0) ELSE 0 END), 0) AS fund, \
-             COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN COALESCE(s.acct_fen, 0) ELSE 0 END), 0) AS acct, \
-             COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN s.captured_fen ELSE 0 END), 0) AS bank, \
-             COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN s.unpaid_fen ELSE 0 END), 0) AS unpaid, \
-             COALESCE(SUM(CASE WHEN s.state = 'cancelled' THEN 1 ELSE 0 END), 0) AS cancelled \
+             CAST(COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN 1 ELSE 0 END), 0) AS BIGINT) AS settled, \
+             CAST(COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN s.medfee_fen ELSE 0 END), 0) AS BIGINT) AS medfee, \
+             CAST(COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN COALESCE(s.fund_fen, 0) ELSE 0 END), 0) AS BIGINT) AS fund, \
+             CAST(COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN COALESCE(s.acct_fen, 0) ELSE 0 END), 0) AS BIGINT) AS acct, \
+             CAST(COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN s.captured_fen ELSE 0 END), 0) AS BIGINT) AS bank, \
+             CAST(COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN s.unpaid_fen ELSE 0 END), 0) AS BIGINT) AS unpaid, \
+             CAST(COALESCE(SUM(CASE WHEN s.state = 'cancelled' THEN 1 ELSE 0 END), 0) AS BIGINT) AS cancelled \
              FROM settlements s JOIN visits v ON v.id = s.visit_id LEFT JOIN agreements a ON a.id = s.agreement_id \
              WHERE v.created_at >= $1 AND v.created_at < $2 GROUP BY v.hospital_code, a.bank_code",
         )
