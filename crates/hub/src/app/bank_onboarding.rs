@@ -113,8 +113,16 @@ impl App {
             callback_secret: req.callback_secret.clone(),
         };
         let client = BankClient::new(endpoint.clone(), self.config.partner_timeout);
-        if let Err(e) = client.events(i64::MAX).await {
-            return Err(AppError::invalid("bank_check_failed", format!("the bank did not accept a signed read with these keys: {e}")));
+        match client.events(i64::MAX).await {
+            Ok(_) => {}
+            // No answer at all: the bank (or the address) is not reachable now; nothing is kept.
+            Err(e @ (crate::bank_client::BankError::Unreachable(_) | crate::bank_client::BankError::BadReply(_))) => {
+                return Err(AppError::unavailable("bank_unavailable", format!("the bank did not answer a signed read: {e}")));
+            }
+            // It answered and refused: the keys (or the key id) are not the ones it knows.
+            Err(e) => {
+                return Err(AppError::invalid("bank_check_failed", format!("the bank did not accept a signed read with these keys: {e}")));
+            }
         }
         let now = self.now();
         let row = BankRow {
