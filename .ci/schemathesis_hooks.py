@@ -56,6 +56,11 @@ REFUSALS_OF_VALID_REQUESTS = {
     "unknown_hospital",  # no hospital with this code on the hub (a key or a staff account names one)
     "tenant_required",  # hospital staff name a hospital_code, bank staff a bank_code (a rule across fields)
     "bad_url",  # a webhook endpoint that is not an http(s) URL with a host
+    "bad_bank_url",  # a bank's url that is not an http(s) URL with a host
+    "bad_bank_code",  # a bank code with other than letters, digits, '_' and '-'
+    "weak_secret",  # a secret under 16 characters, or the two secrets the same (a rule across fields)
+    "bank_unreachable",  # nothing answers at the bank's url (a fact outside the request)
+    "bank_check_failed",  # the bank answers but refuses the keys (a fact outside the request)
 }
 
 

@@ -115,9 +115,9 @@ impl App {
         let client = BankClient::new(endpoint.clone(), self.config.partner_timeout);
         match client.events(i64::MAX).await {
             Ok(_) => {}
-            // No answer at all: the bank (or the address) is not reachable now; nothing is kept.
+            // No answer at all: nothing answers at the address given (or not yet); nothing is kept.
             Err(e @ (crate::bank_client::BankError::Unreachable(_) | crate::bank_client::BankError::BadReply(_))) => {
-                return Err(AppError::unavailable("bank_unavailable", format!("the bank did not answer a signed read: {e}")));
+                return Err(AppError::invalid("bank_unreachable", format!("nothing answered a signed read at this url: {e}")));
             }
             // It answered and refused: the keys (or the key id) are not the ones it knows.
             Err(e) => {

@@ -141,6 +141,11 @@ pub const ERRORS: Table = &[
     ("visit_exists", "该就诊流水号已登记。", "This visit number is registered already."),
     ("hospital_exists", "该医院已接入。", "This hospital is onboarded already."),
     ("bank_exists", "该银行已接入。", "This bank has a contract with the hub already."),
+    (
+        "bank_unreachable",
+        "该银行接口地址没有应答，请核对地址或稍后再试。",
+        "Nothing answered at this bank address; check it or try again later.",
+    ),
     ("not_settled", "这次就诊还没有结算，无法退费或撤销。", "This visit is not settled: there is nothing to refund or cancel."),
     ("unknown_fee_line", "所选费用明细不属于这次就诊。", "A line chosen is not one of this visit's fee lines."),
     ("duplicate_fee_line", "同一条费用明细选了两次。", "The same fee line was chosen twice."),
