@@ -37,6 +37,8 @@ async fn an_operator_onboards_a_bank_a_patient_pays_with_it_and_a_restart_keeps_
     assert_eq!(onboard(bank03(&third_url, "short")).await.code(), Some("weak_secret"));
     let silent = onboard(bank03("http://127.0.0.1:9", SECRET)).await;
     assert_eq!((silent.status, silent.code()), (422, Some("bank_unreachable")), "no answer is not a refusal: {silent:?}");
+    let not_a_bank = onboard(bank03(&sys.hub_url, SECRET)).await;
+    assert_eq!(not_a_bank.code(), Some("bank_check_failed"), "another server at the url is not a bank: {not_a_bank:?}");
     assert_eq!(onboard(bank03("ftp://bank03", SECRET)).await.code(), Some("bad_bank_url"));
     let signed_elsewhere = operator.sign_up("02", CERTNO, true, json!({"method": "credit_line", "bank_code": "BANK03"})).await.unwrap();
     assert_eq!(signed_elsewhere.code(), Some("unknown_bank"), "{signed_elsewhere:?}");

@@ -116,10 +116,11 @@ impl App {
         match client.events(i64::MAX).await {
             Ok(_) => {}
             // No answer at all: nothing answers at the address given (or not yet); nothing is kept.
-            Err(e @ (crate::bank_client::BankError::Unreachable(_) | crate::bank_client::BankError::BadReply(_))) => {
+            Err(e @ crate::bank_client::BankError::Unreachable(_)) => {
                 return Err(AppError::invalid("bank_unreachable", format!("nothing answered a signed read at this url: {e}")));
             }
-            // It answered and refused: the keys (or the key id) are not the ones it knows.
+            // Something answered and refused, or answered with what is not the bank protocol (another
+            // server at that address): the address or the keys are not a bank's that knows us.
             Err(e) => {
                 return Err(AppError::invalid("bank_check_failed", format!("the bank did not accept a signed read with these keys: {e}")));
             }
