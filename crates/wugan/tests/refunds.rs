@@ -184,6 +184,10 @@ async fn two_lines_come_back_and_every_party_is_settled_again_to_the_fen() {
     assert_eq!(numbered, [("blue", 124_500, "0000000001"), ("red", -124_500, "0000000002"), ("blue", 2_500, "0000000003")]);
     assert_eq!(invoices[1]["offsets_id"], invoices[0]["id"]);
 
+    // The visit still stands settled, with what came back.
+    let read = w.his.get(&format!("/api/v1/visits/{visit}")).await.unwrap();
+    assert_eq!((read.body["status"].as_str(), fen(&read.body, "refunded_fen")), (Some("settled"), 122_000), "{}", read.body);
+
     // The same request again is the same refund; the visit lists it; the lines cannot come back twice.
     let replay = w.refund(&visit, "rf-1", &["TF0001-2", "TF0001-3"]).await;
     assert_eq!(replay.body["id"], b["id"], "{replay:?}");
@@ -203,6 +207,8 @@ async fn two_lines_come_back_and_every_party_is_settled_again_to_the_fen() {
     assert_eq!(yuan(&w.balc(EMPLOYEE_PSN_NO).await), balc_before, "the personal account whole again");
     assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 0);
     assert_eq!(w.refund(&visit, "rf-4", &["TF0001-1"]).await.code(), Some("nothing_to_refund"));
+    let read = w.his.get(&format!("/api/v1/visits/{visit}")).await.unwrap();
+    assert_eq!((read.body["status"].as_str(), fen(&read.body, "refunded_fen")), (Some("refunded"), 124_500), "{}", read.body);
     // The reissue is red-flushed in turn; a full refund reissues nothing.
     let invoices = w.invoices_verified().await;
     assert_eq!(invoices.iter().map(|i| i["total_fen"].as_i64().unwrap()).collect::<Vec<_>>(), [124_500, -124_500, 2_500, -2_500]);
@@ -228,6 +234,8 @@ async fn a_full_refund_of_a_debit_card_visit_gives_the_whole_capture_back_and_th
     assert_eq!(yuan(&w.balc(EMPLOYEE_PSN_NO).await), balc_before);
     let ledger = w.ledger().await;
     assert_eq!(fen(&ledger, "hospitals_received_fen"), 0);
+    let read = w.his.get(&format!("/api/v1/visits/{visit}")).await.unwrap();
+    assert_eq!(read.body["status"], "refunded", "a visit refunded in full no longer reads settled: {}", read.body);
 
     // 退号: nothing stands now, so the registration goes (2202), once.
     let cancel = w.his.post(&format!("/api/v1/visits/{visit}/registration/cancel"), &json!({})).await.unwrap();

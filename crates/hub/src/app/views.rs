@@ -87,6 +87,8 @@ pub struct VisitView {
     pub medfee_fen: i64,
     /// The latest settlement attempt, if any.
     pub settlement: Option<SettlementView>,
+    /// What finished refunds gave back (the returned lines' fees); 0 when none.
+    pub refunded_fen: i64,
     pub created_at: String,
 }
 

@@ -142,7 +142,12 @@ impl App {
     pub(super) async fn visit_view(&self, v: &VisitRow) -> Result<VisitView, AppError> {
         let lines = self.store.fee_lines(&v.id).await?;
         let settlement = self.store.settlement_of_visit(&v.id).await?;
-        self.with_switch(visit_view_of(v, &lines, settlement.as_ref())).await
+        let mut view = visit_view_of(v, &lines, settlement.as_ref());
+        if v.status == VisitStatus::Settled {
+            let refunds = self.store.refunds_of_visit(&v.id).await?;
+            (view.status, view.refunded_fen) = refunded(&lines, &refunds).unwrap_or((view.status, 0));
+        }
+        self.with_switch(view).await
     }
 
     pub async fn upload_fees(
@@ -403,8 +408,23 @@ fn visit_view_of(v: &VisitRow, lines: &[FeeLineRow], settlement: Option<&Settlem
         fee_lines: uploaded.len(),
         medfee_fen: medfee.0,
         settlement: settlement.map(SettlementView::of),
+        refunded_fen: 0,
         created_at: v.created_at.clone(),
     }
+}
+
+/// What a settled visit's finished refunds gave back: its status (`refunded` once a refund left no
+/// line in force; the stored status stays `settled`, the click's) and the fen of the lines
+/// returned. `None` when nothing was refunded.
+fn refunded(lines: &[FeeLineRow], refunds: &[crate::store::RefundRow]) -> Option<(&'static str, i64)> {
+    let finished: Vec<_> = refunds.iter().filter(|r| r.state == "refunded").collect();
+    let returned: std::collections::BTreeSet<&str> = finished.iter().flat_map(|r| r.lines.iter().map(String::as_str)).collect();
+    if returned.is_empty() {
+        return None;
+    }
+    let fen: Fen = lines.iter().filter(|l| returned.contains(l.feedetl_sn.as_str())).map(|l| l.amount).sum();
+    let whole = finished.iter().any(|r| r.remaining.is_empty());
+    Some((if whole { "refunded" } else { "settled" }, fen.0))
 }
 
 /// `visit_exists`, naming the visit already registered under the hospital's number.

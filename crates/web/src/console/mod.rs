@@ -134,6 +134,7 @@ fn state_key(state: &str) -> &'static str {
         "settled" => "state_settled",
         "settled_unpaid" => "state_settled_unpaid",
         "cancelled" => "state_cancelled",
+        "refunded" => "state_refunded",
         "failed" => "state_failed",
         "registered" => "state_registered",
         "registering" => "state_registering",
@@ -144,13 +145,21 @@ fn state_key(state: &str) -> &'static str {
 
 impl Home {
     fn state_of(&self, v: &VisitView) -> &'static str {
-        self.page.t(state_key(v.settlement.as_ref().map(|s| s.state).unwrap_or(v.status)))
+        self.page.t(state_key(visit_state(v)))
+    }
+}
+
+/// What a visit's row reads: fully refunded first, else its latest settlement's state, else the visit's.
+fn visit_state(v: &VisitView) -> &'static str {
+    match v.status {
+        "refunded" => "refunded",
+        status => v.settlement.as_ref().map(|s| s.state).unwrap_or(status),
     }
 }
 
 impl Visit {
     fn state(&self) -> &'static str {
-        self.page.t(state_key(self.visit.settlement.as_ref().map(|s| s.state).unwrap_or(self.visit.status)))
+        self.page.t(state_key(visit_state(&self.visit)))
     }
 }
 

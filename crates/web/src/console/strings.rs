@@ -90,6 +90,7 @@ pub const STRINGS: Table = &[
     ("state_settled", "已结算", "Settled"),
     ("state_settled_unpaid", "已结算（待还）", "Settled, unpaid"),
     ("state_cancelled", "已撤销", "Cancelled"),
+    ("state_refunded", "已全额退费", "Refunded in full"),
     ("state_failed", "结算失败", "Failed"),
     ("state_in_progress", "处理中", "In progress"),
     ("webhooks", "消息推送（Webhook）", "Webhooks to the HIS"),
