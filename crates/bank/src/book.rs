@@ -73,6 +73,10 @@ pub enum BookError {
     RepaymentExceedsDebt { amount: Fen, debt: Fen },
     #[error("a payout of {amount:?} exceeds the {due:?} collected for the merchant and not yet paid out")]
     PayoutExceedsDue { amount: Fen, due: Fen },
+    /// A refund to a debit card whose account is closed: there is no account to credit. (A
+    /// closed credit line still takes a refund: it lowers what the patient owes.)
+    #[error("the card of agreement {0} is closed: a refund cannot be credited to it")]
+    CardClosed(String),
 }
 
 impl BookError {
@@ -92,6 +96,7 @@ impl BookError {
             BookError::RequestIdReused(_) => ErrorCode::RequestIdReused,
             BookError::RepaymentExceedsDebt { .. } => ErrorCode::RepaymentExceedsDebt,
             BookError::PayoutExceedsDue { .. } => ErrorCode::PayoutExceedsDue,
+            BookError::CardClosed(_) => ErrorCode::Declined(crate::wire::DeclineCode::AgreementClosed),
         }
     }
 }
@@ -471,6 +476,9 @@ impl BankBook {
             }
             let agreement_id = capture.agreement_id.clone();
             let agreement = book.agreement_state_mut(&agreement_id)?;
+            if agreement.kind == AgreementKind::DebitCard && agreement.status == AgreementStatus::Closed {
+                return Err(BookError::CardClosed(agreement_id));
+            }
             match agreement.kind {
                 AgreementKind::CreditLine => agreement.refund_to_credit(req.amount_fen),
                 AgreementKind::DebitCard => agreement.balance_fen += req.amount_fen,

@@ -101,6 +101,7 @@ impl From<BookError> for ApiError {
             | BookError::RepaymentExceedsDebt { .. }
             | BookError::PayoutExceedsDue { .. }
             | BookError::RequestIdReused(_) => StatusCode::CONFLICT,
+            BookError::CardClosed(_) => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(status, e.code(), e.to_string())
     }

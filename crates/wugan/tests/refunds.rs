@@ -395,3 +395,45 @@ async fn a_day_with_a_partial_refund_reconciles_with_both_partners_without_a_mis
     let seen = |p: &Value| p["records"].as_u64().unwrap_or(0);
     assert!(seen(&body["insurance"]) >= 2 && seen(&body["banks"]) >= 2, "{body}");
 }
+
+#[tokio::test]
+async fn a_refund_the_bank_declines_waits_for_an_operator_and_is_never_sent_round_by_itself() {
+    let w = world_with(|opts| opts.manual_recovery = true).await;
+    let (visit, agreement, click) = w.settled("TF0010", "01", EMPLOYEE_TOKEN, debit_card(), &big_fees("TF0010")).await;
+    // The patient closes the card (解约) before the examination is refunded: the bank has no account to credit.
+    let closed = w.operator.post(&format!("/api/v1/agreements/{agreement}/revoke"), &json!({})).await.unwrap();
+    assert!(closed.ok(), "{closed:?}");
+
+    let declined = w.refund(&visit, "closed-1", &["TF0010-2"]).await;
+    assert_eq!((declined.status, declined.code()), (502, Some("partner_refused")), "{declined:?}");
+    // It waits in the operator's queue with the bank's reason; the HIS's retry does not call again.
+    let queue = w.operator.get("/api/v1/exceptions").await.unwrap().body;
+    let parked = queue["refunds"].as_array().cloned().unwrap_or_default();
+    assert_eq!(parked.len(), 1, "{queue}");
+    assert_eq!(parked[0]["visit_id"], visit.as_str());
+    assert!(parked[0]["parked_reason"].as_str().is_some_and(|r| r.contains("closed")), "{}", parked[0]);
+    let refund_id = parked[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(w.refund(&visit, "closed-1", &["TF0010-2"]).await.code(), Some("refund_parked"));
+    assert_eq!(w.refund(&visit, "closed-2", &["TF0010-3"]).await.code(), Some("refund_in_progress"), "one refund at a time");
+
+    // Recovery passes leave it alone: the refund stays where the decline stopped it.
+    let before = w.his.get(&format!("/api/v1/visits/{visit}/refunds/{refund_id}")).await.unwrap().body;
+    w.sys.app.resume_unfinished(std::time::Duration::ZERO).await.expect("a recovery pass");
+    let after = w.his.get(&format!("/api/v1/visits/{visit}/refunds/{refund_id}")).await.unwrap().body;
+    assert_eq!((after["state"].clone(), after["updated_at"].clone()), (before["state"].clone(), before["updated_at"].clone()));
+    assert_ne!(after["state"], "refunded");
+
+    // The operator sends it round: the same bank refund id, declined again, parked again; never paid twice.
+    let retry = w.operator.post(&format!("/api/v1/exceptions/refunds/{refund_id}/retry"), &json!({})).await.unwrap();
+    assert_eq!(retry.code(), Some("partner_refused"), "{retry:?}");
+    let queue = w.operator.get("/api/v1/exceptions").await.unwrap().body;
+    assert_eq!(queue["refunds"].as_array().map(Vec::len), Some(1), "parked again: {queue}");
+    let not_parked = w.operator.post("/api/v1/exceptions/refunds/rfd_none/retry", &json!({})).await.unwrap();
+    assert_eq!(not_parked.code(), Some("refund_not_found"));
+    // Insurance reversed and re-settled the lines kept; nothing came back from the bank, so the
+    // hospital still holds the whole capture in the ledger until a person acts.
+    assert_eq!(w.live_settlements(EMPLOYEE_PSN_NO).await.len(), 1);
+    let stands = w.his.get(&format!("/api/v1/visits/{visit}/refunds/{refund_id}")).await.unwrap().body;
+    assert_eq!((stands["state"].as_str(), stands["bank_refund_fen"].as_i64()), (Some("resettled"), None), "{stands}");
+    assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), fen(&click, "bank_fen"), "{click}");
+}

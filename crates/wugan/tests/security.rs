@@ -59,6 +59,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/bank-callbacks/{bank_code}", Bank),
     ("POST", "/api/v1/exceptions/{id}/retry", Operator),
     ("POST", "/api/v1/exceptions/stays/{id}/retry", Operator),
+    ("POST", "/api/v1/exceptions/refunds/{id}/retry", Operator),
     ("POST", "/api/v1/reconciliations", Operator),
     ("POST", "/api/v1/clearings", Operator),
     ("POST", "/api/v1/clearings/insurance", Operator),

@@ -125,6 +125,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/bank-callbacks/{bank_code}", Bank, CALLBACK_BODY_BYTES, bank_callback),
         Route::new(M::POST, "/api/v1/exceptions/{id}/retry", Operator, no_body, retry_exception),
         Route::new(M::POST, "/api/v1/exceptions/stays/{id}/retry", Operator, no_body, stays::retry_stay_exception),
+        Route::new(M::POST, "/api/v1/exceptions/refunds/{id}/retry", Operator, no_body, refunds::retry_refund_exception),
         Route::new(M::POST, "/api/v1/reconciliations", Operator, command, reconcile),
         Route::new(M::POST, "/api/v1/clearings", Operator, command, clear_day),
         Route::new(M::POST, "/api/v1/clearings/insurance", Operator, command, clear_insurance_month),

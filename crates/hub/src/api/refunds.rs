@@ -48,3 +48,15 @@ pub(super) async fn cancel_registration(
     })
     .await
 }
+
+/// An operator sends a parked refund round once more (app/refund_exceptions.rs).
+pub(super) async fn retry_refund_exception(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let path = format!("/api/v1/exceptions/refunds/{id}/retry");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.retry_refund_exception(&id).await }).await
+}

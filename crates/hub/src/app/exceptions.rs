@@ -30,8 +30,9 @@ impl App {
             })
             .collect();
         let reconciliation = self.open_reconciliation_exceptions().await?;
-        let stays = self.stuck_stays().await?;
-        Ok(ExceptionsView { exceptions, repayments: stuck.iter().map(StuckRepaymentView::of).collect(), signups, reconciliation, stays })
+        let (stays, refunds) = (self.stuck_stays().await?, self.stuck_refunds().await?);
+        let repayments = stuck.iter().map(StuckRepaymentView::of).collect();
+        Ok(ExceptionsView { exceptions, repayments, signups, reconciliation, stays, refunds })
     }
 
     /// An operator sends a parked settlement round once more.

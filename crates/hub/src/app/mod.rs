@@ -31,6 +31,7 @@ pub mod patients;
 pub mod qr_voucher;
 mod reconciliation;
 mod recovery;
+mod refund_exceptions;
 mod refund_invoices;
 mod refunds;
 mod settlement;

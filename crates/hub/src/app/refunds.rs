@@ -53,12 +53,15 @@ pub struct RefundView {
     pub full: bool,
     /// Why insurance would not reverse the settlement (state refused).
     pub refusal: Option<String>,
+    /// Why it waits in the operator's exceptions queue (a bank decline after the reversal, or a
+    /// partner silent through every recovery pass); absent while it moves on by itself.
+    pub parked_reason: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
 
 impl RefundView {
-    fn of(r: &RefundRow, stage: &RefundStage) -> RefundView {
+    pub(super) fn of(r: &RefundRow, stage: &RefundStage) -> RefundView {
         let (original, resettled, bank_refund, refusal) = match stage {
             RefundStage::Requested { original, .. } | RefundStage::Reversed { original, .. } | RefundStage::Reuploaded { original, .. } => {
                 (Some(original), None, None, None)
@@ -80,6 +83,7 @@ impl RefundView {
             bank_refund_fen: bank_refund,
             full: r.remaining.is_empty(),
             refusal,
+            parked_reason: r.parked_reason.clone(),
             created_at: r.created_at.clone(),
             updated_at: r.updated_at.clone(),
         }
@@ -197,6 +201,7 @@ impl App {
             resettle_msgid: self.msgid(hospital).await?,
             idem_key: idem_key.to_string(),
             attempts: 0,
+            parked_reason: None,
             created_at: now.clone(),
             updated_at: now,
         };
@@ -213,6 +218,10 @@ impl App {
     /// The refund moved on as far as it goes now, as the caller is answered: a refusal by
     /// insurance is the error `insurance_refused`, every time it is asked.
     async fn answer_refund(&self, r: RefundRow, visit: &VisitRow) -> Result<RefundView, AppError> {
+        if let Some(reason) = &r.parked_reason {
+            // An operator owns it now (app/refund_exceptions.rs): the HIS's retry does not call again.
+            return Err(AppError::conflict("refund_parked", format!("this refund waits in the operator's exceptions queue: {reason}")));
+        }
         let in_doubt = r.attempts > 0 || r.updated_at != r.created_at;
         let r = self.drive_refund(r, visit, in_doubt).await?;
         let stage = stage_of(&r)?;
@@ -248,11 +257,15 @@ impl App {
     }
 
     /// Moves a refund on until it is final or a partner's answer is unknown (`Err`, counted).
-    async fn drive_refund(&self, r: RefundRow, visit: &VisitRow, in_doubt: bool) -> Result<RefundRow, AppError> {
+    pub(super) async fn drive_refund(&self, r: RefundRow, visit: &VisitRow, in_doubt: bool) -> Result<RefundRow, AppError> {
         let id = r.id.clone();
         let result = self.refund_loop(r, visit, in_doubt).await;
-        if result.as_ref().is_err_and(AppError::is_retryable) {
-            self.store.note_refund_attempt(&id).await?;
+        match &result {
+            // Past 2208 a refusal (the bank declined to give the money back, insurance refused
+            // to settle the lines kept) will not change by asking again: a person must look.
+            Err(e) if e.code() == "partner_refused" => self.store.park_refund(&id, &e.to_string()).await?,
+            Err(e) if e.is_retryable() => self.store.note_failed_refund_attempt(&id, &e.to_string(), MAX_ATTEMPTS).await?,
+            _ => {}
         }
         result
     }

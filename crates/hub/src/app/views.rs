@@ -196,6 +196,8 @@ pub struct ExceptionsView {
     pub reconciliation: Vec<super::ReconciliationExceptionView>,
     /// Inpatient stays parked after their partners stayed silent (app/stay_exceptions.rs).
     pub stays: Vec<super::StuckStayView>,
+    /// Refunds parked after a bank decline or their partners' silence (app/refund_exceptions.rs).
+    pub refunds: Vec<super::RefundView>,
 }
 
 /// A sign-up the recovery worker parked: its partners stayed silent for `MAX_ATTEMPTS` tries.

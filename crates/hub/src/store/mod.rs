@@ -29,6 +29,7 @@ pub use patients::{CodeCheck, ConsentRow, PatientCodeRow, PatientRow, PatientSes
 mod reconciliation;
 pub use operator_reads::{DayTotalsRow, JournalEntry, MAX_JOURNAL_PAGE};
 pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};
+mod refund_exceptions;
 mod refunds;
 pub use refunds::RefundRow;
 mod banks;
@@ -99,6 +100,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (20, "patient_controls", include_str!("../../migrations/0020_patient_controls.sql")),
     (21, "online_services", include_str!("../../migrations/0021_online_services.sql")),
     (22, "banks", include_str!("../../migrations/0022_banks.sql")),
+    (26, "refund_exceptions", include_str!("../../migrations/0026_refund_exceptions.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

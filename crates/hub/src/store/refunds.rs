@@ -29,6 +29,8 @@ pub struct RefundRow {
     pub idem_key: String,
     /// Resumptions that stopped on a partner's silence.
     pub attempts: i64,
+    /// Why it waits in the exceptions queue (a bank decline, or silence through every pass).
+    pub parked_reason: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -36,7 +38,7 @@ pub struct RefundRow {
 /// Stages a refund may stop in with a call still to make.
 const UNFINISHED: &str = "('requested', 'reversed', 'reuploaded', 'resettled')";
 
-const REFUND_COLUMNS: &str = "id, visit_id, settlement_id, hospital_code, lines_json, remaining_json, state, stage_json, \
+pub(super) const REFUND_COLUMNS: &str = "id, visit_id, settlement_id, hospital_code, lines_json, remaining_json, state, stage_json, \
      reverse_msgid, reupload_msgid, resettle_msgid, idem_key, attempts, created_at, updated_at";
 
 /// Whether a refund in `state` still has a step to make.
@@ -83,21 +85,21 @@ impl Store {
     }
 
     pub async fn refund(&self, id: &str) -> StoreResult<Option<RefundRow>> {
-        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1");
+        let sql = format!("SELECT {REFUND_COLUMNS}, parked_reason FROM refunds WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(refund_from_row).transpose()
     }
 
     /// The refund a request with this key made on the visit, if any.
     pub async fn refund_by_key(&self, visit_id: &str, idem_key: &str) -> StoreResult<Option<RefundRow>> {
-        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE visit_id = $1 AND idem_key = $2");
+        let sql = format!("SELECT {REFUND_COLUMNS}, parked_reason FROM refunds WHERE visit_id = $1 AND idem_key = $2");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(visit_id).bind(idem_key).fetch_optional(&self.pool).await?;
         row.as_ref().map(refund_from_row).transpose()
     }
 
     /// A visit's refunds, oldest first.
     pub async fn refunds_of_visit(&self, visit_id: &str) -> StoreResult<Vec<RefundRow>> {
-        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE visit_id = $1 ORDER BY created_at, id");
+        let sql = format!("SELECT {REFUND_COLUMNS}, parked_reason FROM refunds WHERE visit_id = $1 ORDER BY created_at, id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(visit_id).fetch_all(&self.pool).await?;
         rows.iter().map(refund_from_row).collect()
     }
@@ -106,16 +108,19 @@ impl Store {
     /// reconciliation.
     pub async fn refunds_finished_between(&self, from: &str, to: &str) -> StoreResult<Vec<RefundRow>> {
         let sql = format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE state = 'refunded' AND updated_at >= $1 AND updated_at < $2 ORDER BY updated_at"
+            "SELECT {REFUND_COLUMNS}, parked_reason FROM refunds WHERE state = 'refunded' AND updated_at >= $1 AND updated_at < $2 ORDER BY updated_at"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(&self.pool).await?;
         rows.iter().map(refund_from_row).collect()
     }
 
     /// Refunds with a step still to make, idle since `before`.
+    /// Parked ones wait for an operator (`store/refund_exceptions.rs`).
     pub async fn unfinished_refunds(&self, before: &str, limit: i64) -> StoreResult<Vec<RefundRow>> {
-        let sql =
-            format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE state IN {UNFINISHED} AND updated_at < $1 ORDER BY updated_at LIMIT $2");
+        let sql = format!(
+            "SELECT {REFUND_COLUMNS}, parked_reason FROM refunds WHERE state IN {UNFINISHED} AND parked_reason IS NULL AND updated_at < $1 \
+             ORDER BY updated_at LIMIT $2"
+        );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(refund_from_row).collect()
     }
@@ -147,18 +152,6 @@ impl Store {
                     post_transfer(c, t, &now).await?;
                 }
                 Ok(true)
-            })
-        })
-        .await
-    }
-
-    /// Counts a resumption that stopped on a partner's silence.
-    pub async fn note_refund_attempt(&self, id: &str) -> StoreResult<()> {
-        let id = id.to_string();
-        self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query("UPDATE refunds SET attempts = attempts + 1 WHERE id = $1").bind(&id).execute(&mut *c).await?;
-                Ok(())
             })
         })
         .await
@@ -208,7 +201,7 @@ fn json_list(list: &[String]) -> StoreResult<String> {
     serde_json::to_string(list).map_err(|e| StoreError::Corrupt(format!("a list of fee lines: {e}")))
 }
 
-fn refund_from_row(r: &AnyRow) -> StoreResult<RefundRow> {
+pub(super) fn refund_from_row(r: &AnyRow) -> StoreResult<RefundRow> {
     let list = |column: &str| -> StoreResult<Vec<String>> {
         serde_json::from_str(&r.get::<String, _>(column)).map_err(|e| StoreError::Corrupt(format!("refund {column}: {e}")))
     };
@@ -226,6 +219,7 @@ fn refund_from_row(r: &AnyRow) -> StoreResult<RefundRow> {
         resettle_msgid: r.get("resettle_msgid"),
         idem_key: r.get("idem_key"),
         attempts: r.get("attempts"),
+        parked_reason: r.get("parked_reason"),
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
     })

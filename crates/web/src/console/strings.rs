@@ -153,6 +153,11 @@ pub const ERRORS: Table = &[
     ("bad_refund_lines", "请至少勾选一条要退的费用明细。", "Tick at least one fee line to refund."),
     ("already_refunded", "所选费用明细已经退过费。", "A line chosen was refunded already."),
     ("nothing_to_refund", "所选费用明细没有可退的金额。", "The lines chosen have nothing to give back."),
+    (
+        "refund_parked",
+        "这笔退费被银行拒绝或长时间无应答，已转运营人员处理。",
+        "This refund was declined by the bank or went unanswered too long; the operator is handling it.",
+    ),
     ("refund_in_progress", "这次就诊的另一笔退费正在处理中，请稍后再试。", "Another refund of this visit is under way; try again shortly."),
     (
         "settled_by_hospital",

@@ -20,7 +20,7 @@ use wugan_hub::app::bank_onboarding::BankView;
 use wugan_hub::app::hospitals::{ApiKeyView, HospitalView};
 use wugan_hub::app::staff::{StaffRole, StaffSession, StaffView};
 use wugan_hub::app::visit_lists::VisitQuery;
-use wugan_hub::app::{AgreementView, App, ExceptionView, VisitView};
+use wugan_hub::app::{AgreementView, App, ExceptionView, RefundView, StuckStayView, VisitView};
 use wugan_hub::store::{AuditEntry, DayTotalsRow};
 
 pub const HOME: &str = "/ops/";
@@ -178,6 +178,9 @@ struct Home {
     keys: Vec<ApiKeyView>,
     visits: Vec<VisitView>,
     exceptions: Vec<ExceptionView>,
+    /// Parked stays and refunds (each retried through its own operator route).
+    parked_stays: Vec<StuckStayView>,
+    parked_refunds: Vec<RefundView>,
     partners: Vec<PartnerHealth>,
     bank_totals: Vec<BankTotals>,
     patients: Vec<AgreementView>,
@@ -246,6 +249,11 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
     let minutes_saved = totals.iter().map(|t| t.seamless_settled).sum::<i64>() * MINUTES_SAVED_PER_SEAMLESS_VISIT;
     let bars = bars(&totals);
     let page = Page::new(prefs, HOME, HOME).with_csrf(staff.csrf_token.clone());
+    let queue = app.exceptions().await.ok();
+    let (exceptions, parked_stays, parked_refunds) = match queue {
+        Some(q) => (q.exceptions, q.stays, q.refunds),
+        None => Default::default(),
+    };
     let home = Home {
         page,
         staff,
@@ -259,7 +267,9 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
         banks: app.bank_views(),
         keys: app.api_keys().await.unwrap_or_default(),
         visits,
-        exceptions: app.exceptions().await.map(|e| e.exceptions).unwrap_or_default(),
+        exceptions,
+        parked_stays,
+        parked_refunds,
         partners,
         bank_totals,
         patients,

@@ -14,6 +14,8 @@ pub const STRINGS: Table = &[
     ("bank_filter", "银行", "Bank"),
     ("ops_waiting", "等待合作方答复，系统会自动重试", "waiting for a partner; retried automatically"),
     ("ops_attempts", "已重试次数", "tries"),
+    ("ops_parked_stay", "住院差错", "Stay"),
+    ("ops_parked_refund", "退费差错", "Refund"),
     ("bank_default_limit", "默认授信额度（元）", "Default credit limit (yuan)"),
     ("bank_interest_free", "免息天数", "Interest-free days"),
     ("bank_source", "来源", "Source"),
