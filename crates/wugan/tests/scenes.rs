@@ -587,3 +587,59 @@ async fn a_stay_whose_bank_stays_silent_is_parked_with_evidence_and_an_operator_
     assert_eq!((again.status, again.code()), (409, Some("not_parked")));
     w.ledger().await;
 }
+
+// ---- everyone in a ward: 急诊转住院 and a child without an e-voucher (issue 13, scope 4 and the seeds' 全覆盖) ----
+
+const EMPLOYEE_PSN_NO: &str = "44030000000000000001";
+const CHILD_CERTNO: &str = "440306201205056727";
+
+#[tokio::test]
+async fn an_emergency_patient_admitted_to_a_ward_is_settled_at_the_bedside_as_emergency_to_inpatient() {
+    let w = world().await;
+    let agreement = w.sign_up("01", EMPLOYEE_TOKEN).await;
+    let agreement_id = agreement["id"].as_str().unwrap();
+    // Brought in through the emergency room, admitted the same night: 医疗类别 24, the deposit held.
+    let body = json!({"ipt_no": "ZY0024", "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "med_type": "24", "deposit_fen": 20_000});
+    let stay = w.his.post("/api/v1/stays", &body).await.unwrap();
+    assert!(stay.ok(), "admission: {stay:?}");
+    assert_eq!((stay.body["med_type"].as_str(), stay.body["held_fen"].as_i64()), (Some("24"), Some(20_000)), "{}", stay.body);
+    let id = stay.body["id"].as_str().unwrap().to_string();
+    w.stay_fees(&id, &[fee_line("E1-1", BED, "60.00", "1", "60.00"), fee_line("E1-2", EXAMINATION, "150.00", "1", "150.00")]).await;
+
+    let settled = w.bedside_click(&id).await;
+    let s = &settled["settlement"];
+    assert_eq!((settled["state"].as_str(), fen(s, "medfee_fen")), (Some("settled"), 21_000), "{settled}");
+    assert_eq!(fen(s, "fund_fen") + fen(s, "personal_account_fen") + fen(s, "cash_fen"), 21_000, "{s}");
+    assert_eq!(w.bank_line(agreement_id).await, (fen(s, "bank_fen"), 0), "captured from the hold, the rest released");
+    // Settled as what it was (emergency to inpatient), once at the center.
+    assert_eq!(settled["med_type"], "24", "{settled}");
+    let center: Vec<Value> =
+        w.insurance_settlements(EMPLOYEE_PSN_NO).await.into_iter().filter(|c| c["setl_id"] == s["setl_id"]).collect();
+    assert_eq!(center.len(), 1, "{center:?}");
+    assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 21_000);
+}
+
+#[tokio::test]
+async fn a_child_without_an_e_voucher_stays_in_a_ward_on_the_parents_line() {
+    let w = world().await;
+    let parent = w.sign_up("01", EMPLOYEE_TOKEN).await;
+    let agreement_id = parent["id"].as_str().unwrap().to_string();
+    let family = json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": CHILD_CERTNO, "relation": "child",
+                        "consent": {"method": "guardian", "reference": "户口本 HK-2024-002"}});
+    let linked = w.operator.post(&format!("/api/v1/agreements/{agreement_id}/family"), &family).await.unwrap();
+    assert!(linked.ok(), "{linked:?}");
+
+    // The ward admits the child by the ID number; the deposit is held on the parent's line.
+    let stay = w.admit("ZY0025", "02", CHILD_CERTNO, 15_000).await;
+    assert_eq!(stay["psn_no"], "44030000000000000005", "the child's own insurance: {stay}");
+    assert_eq!(w.bank_line(&agreement_id).await, (0, 15_000), "held on the parent's line");
+    let id = stay["id"].as_str().unwrap().to_string();
+    w.stay_fees(&id, &[fee_line("C1-1", BED, "60.00", "2", "120.00"), fee_line("C1-2", AMOXICILLIN, "18.50", "2", "37.00")]).await;
+
+    let settled = w.bedside_click(&id).await;
+    let s = &settled["settlement"];
+    assert_eq!((settled["state"].as_str(), fen(s, "medfee_fen")), (Some("settled"), 15_700), "{settled}");
+    assert_eq!((fen(s, "bank_fen"), fen(s, "unpaid_fen")), (fen(s, "cash_fen"), 0), "{s}");
+    assert_eq!(w.bank_line(&agreement_id).await, (fen(s, "bank_fen"), 0), "the parent's line paid the child's share");
+    assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 15_700);
+}
