@@ -251,6 +251,17 @@ async fn an_unpaid_bill_is_paid_on_the_phone_once_after_a_repayment_made_room() 
     let cancel = phone.his.post(&format!("/api/v1/visits/{second_visit}/settlement/cancel"), &json!({})).await.unwrap();
     assert_eq!((cancel.status, cancel.code()), (409, Some("bill_collected")), "{cancel:?}");
     assert_eq!(phone.used_fen(&agreement).await, owed);
+
+    // The hospital reads it paid: nothing owed on the visit, nor on its day's statement.
+    let visit = phone.his.get(&format!("/api/v1/visits/{second_visit}")).await.unwrap().body;
+    let s = &visit["settlement"];
+    assert_eq!((s["unpaid_fen"].as_i64(), s["collected_fen"].as_i64()), (Some(0), Some(owed)), "{s}");
+    let clicked = time::OffsetDateTime::parse(s["created_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    let day = wugan_hub::clock::china_datetime_of(clicked)[..10].to_string();
+    let hospital = &phone.sys.credentials.hospitals[0].code;
+    let statement = phone.his.get(&format!("/api/v1/hospitals/{hospital}/statements/{day}")).await.unwrap().body;
+    assert_eq!((statement["unpaid_bills"].as_i64(), statement["unpaid_fen"].as_i64()), (Some(0), Some(0)), "{statement}");
+    assert_eq!(statement["collected_fen"].as_i64(), Some(owed), "{statement}");
 }
 
 #[tokio::test]

@@ -599,7 +599,8 @@ async fn an_emergency_patient_admitted_to_a_ward_is_settled_at_the_bedside_as_em
     let agreement = w.sign_up("01", EMPLOYEE_TOKEN).await;
     let agreement_id = agreement["id"].as_str().unwrap();
     // Brought in through the emergency room, admitted the same night: 医疗类别 24, the deposit held.
-    let body = json!({"ipt_no": "ZY0024", "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "med_type": "24", "deposit_fen": 20_000});
+    let body =
+        json!({"ipt_no": "ZY0024", "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "med_type": "24", "deposit_fen": 20_000});
     let stay = w.his.post("/api/v1/stays", &body).await.unwrap();
     assert!(stay.ok(), "admission: {stay:?}");
     assert_eq!((stay.body["med_type"].as_str(), stay.body["held_fen"].as_i64()), (Some("24"), Some(20_000)), "{}", stay.body);
@@ -613,8 +614,7 @@ async fn an_emergency_patient_admitted_to_a_ward_is_settled_at_the_bedside_as_em
     assert_eq!(w.bank_line(agreement_id).await, (fen(s, "bank_fen"), 0), "captured from the hold, the rest released");
     // Settled as what it was (emergency to inpatient), once at the center.
     assert_eq!(settled["med_type"], "24", "{settled}");
-    let center: Vec<Value> =
-        w.insurance_settlements(EMPLOYEE_PSN_NO).await.into_iter().filter(|c| c["setl_id"] == s["setl_id"]).collect();
+    let center: Vec<Value> = w.insurance_settlements(EMPLOYEE_PSN_NO).await.into_iter().filter(|c| c["setl_id"] == s["setl_id"]).collect();
     assert_eq!(center.len(), 1, "{center:?}");
     assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 21_000);
 }

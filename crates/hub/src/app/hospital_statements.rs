@@ -20,8 +20,10 @@ pub struct HospitalStatementLine {
     /// What the bank captured.
     pub bank_fen: i64,
     pub hospital_part_fen: i64,
-    /// The cash share the bank did not pay: billed to the patient.
+    /// The cash share the bank did not pay at the click and the patient still owes.
     pub unpaid_fen: i64,
+    /// Billed at the click and collected from the line since (补扣): paid, no longer unpaid.
+    pub collected_fen: i64,
     pub created_at: String,
 }
 
@@ -38,8 +40,11 @@ pub struct HospitalStatementView {
     pub personal_account_fen: i64,
     pub bank_fen: i64,
     pub hospital_part_fen: i64,
+    /// Bills still owed by patients (collected ones are not counted).
     pub unpaid_bills: u64,
     pub unpaid_fen: i64,
+    /// Bills of this day collected from the patients' lines since.
+    pub collected_fen: i64,
     /// Settlements of the day cancelled since (结算撤销).
     pub cancelled: u64,
     /// What the bank refunded on this day (for settlements of this day or earlier ones).
@@ -74,6 +79,7 @@ impl HospitalStatementView {
             hospital_part_fen: sum(|l| l.hospital_part_fen),
             unpaid_bills: lines.iter().filter(standing).filter(|l| l.unpaid_fen > 0).count() as u64,
             unpaid_fen: sum(|l| l.unpaid_fen),
+            collected_fen: sum(|l| l.collected_fen),
             cancelled: cancelled.len() as u64,
             refunded_fen: bank.refunded_fen,
             bank_payout_fen: bank.captured_fen - bank.refunded_fen,
@@ -86,11 +92,11 @@ impl HospitalStatementView {
 
     /// The statement as CSV: one line per settlement, then a totals line.
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("settlement_id,visit_id,state,setl_id,medfee_fen,fund_fen,personal_account_fen,bank_fen,hospital_part_fen,unpaid_fen,created_at\n");
+        let mut out = String::from("settlement_id,visit_id,state,setl_id,medfee_fen,fund_fen,personal_account_fen,bank_fen,hospital_part_fen,unpaid_fen,created_at,collected_fen\n");
         for l in &self.lines {
             let setl_id = l.setl_id.as_deref().unwrap_or_default();
             out.push_str(&format!(
-                "{},{},{},{setl_id},{},{},{},{},{},{},{}\n",
+                "{},{},{},{setl_id},{},{},{},{},{},{},{},{}\n",
                 l.settlement_id,
                 l.visit_id,
                 l.state,
@@ -100,12 +106,20 @@ impl HospitalStatementView {
                 l.bank_fen,
                 l.hospital_part_fen,
                 l.unpaid_fen,
-                l.created_at
+                l.created_at,
+                l.collected_fen
             ));
         }
         out.push_str(&format!(
-            "TOTAL,{},settled,,{},{},{},{},{},{},\n",
-            self.settled, self.medfee_fen, self.fund_fen, self.personal_account_fen, self.bank_fen, self.hospital_part_fen, self.unpaid_fen
+            "TOTAL,{},settled,,{},{},{},{},{},{},,{}\n",
+            self.settled,
+            self.medfee_fen,
+            self.fund_fen,
+            self.personal_account_fen,
+            self.bank_fen,
+            self.hospital_part_fen,
+            self.unpaid_fen,
+            self.collected_fen
         ));
         out
     }
@@ -145,7 +159,8 @@ fn line_of(s: &ReconSettlement) -> HospitalStatementLine {
         personal_account_fen: s.acct_fen.unwrap_or(0),
         bank_fen: s.captured_fen,
         hospital_part_fen: s.hosp_part_fen.unwrap_or(0),
-        unpaid_fen: s.unpaid_fen,
+        unpaid_fen: s.unpaid_fen - s.collected_fen,
+        collected_fen: s.collected_fen,
         created_at: s.created_at.clone(),
     }
 }

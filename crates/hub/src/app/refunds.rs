@@ -498,6 +498,7 @@ impl App {
                 hosp_part_fen: Some(again.split.hospital_part.0),
                 captured_fen: (done.original.captured - done.bank_refund).0,
                 unpaid_fen: 0,
+                collected_fen: 0,
                 setlinfo_json: None,
                 created_at: r.updated_at.clone(),
                 ..click

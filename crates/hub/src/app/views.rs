@@ -152,7 +152,10 @@ pub struct SettlementView {
     pub personal_account_fen: i64,
     pub cash_fen: i64,
     pub bank_fen: i64,
+    /// The patient's share still owed (billed at the click, not collected since).
     pub unpaid_fen: i64,
+    /// Billed at the click and collected from the line since (补扣).
+    pub collected_fen: i64,
     pub hospital_part_fen: i64,
     pub hospital_credited_fen: i64,
     pub bank: BankAuthorizationView,
@@ -277,6 +280,7 @@ impl SettlementView {
             cash_fen: split.cash.0,
             bank_fen: s.captured.0,
             unpaid_fen: s.unpaid.0,
+            collected_fen: 0,
             hospital_part_fen: split.hospital_part.0,
             hospital_credited_fen: hospital_credited.0,
             bank: BankAuthorizationView {

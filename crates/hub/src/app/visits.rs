@@ -143,6 +143,13 @@ impl App {
         let lines = self.store.fee_lines(&v.id).await?;
         let settlement = self.store.settlement_of_visit(&v.id).await?;
         let mut view = visit_view_of(v, &lines, settlement.as_ref());
+        if let Some(s) = view.settlement.as_mut().filter(|s| s.state == "settled_unpaid") {
+            // A bill collected from the line since is paid: the view says so (the click's own
+            // figures stay as they were).
+            if let Some(b) = self.store.bill_collection(&s.id).await?.filter(|b| b.state == "collected") {
+                (s.unpaid_fen, s.collected_fen) = (s.unpaid_fen - b.amount.0, b.amount.0);
+            }
+        }
         if v.status == VisitStatus::Settled {
             let refunds = self.store.refunds_of_visit(&v.id).await?;
             (view.status, view.refunded_fen) = refunded(&lines, &refunds).unwrap_or((view.status, 0));

@@ -18,6 +18,8 @@ pub struct ReconSettlement {
     pub hosp_part_fen: Option<i64>,
     pub captured_fen: i64,
     pub unpaid_fen: i64,
+    /// The part of `unpaid_fen` collected from the line later (补扣, `bill_collections`).
+    pub collected_fen: i64,
     pub setlinfo_json: Option<String>,
     pub created_at: String,
     pub mdtrt_id: String,
@@ -68,8 +70,9 @@ pub struct ReconciliationItem {
 /// A day's settlements with their visits' bucket fields; `$1`, `$2`: the stored-time range.
 const RECON_SETTLEMENTS: &str = "SELECT s.id, s.visit_id, s.hospital_code, s.state, s.setl_id, s.medfee_fen, s.fund_fen, s.acct_fen, \
      s.cash_fen, s.hosp_part_fen, s.captured_fen, s.unpaid_fen, s.setlinfo_json, s.created_at, v.mdtrt_id, v.psn_no, v.insutype, \
-     v.insuplc_admdvs, COALESCE(m.setl_type, 'ALL') AS setl_type FROM settlements s JOIN visits v ON v.id = s.visit_id \
-     LEFT JOIN settlement_records m ON m.settlement_id = s.id WHERE s.created_at >= $1 AND s.created_at < $2";
+     v.insuplc_admdvs, COALESCE(m.setl_type, 'ALL') AS setl_type, COALESCE(b.amount_fen, 0) AS collected_fen \
+     FROM settlements s JOIN visits v ON v.id = s.visit_id LEFT JOIN settlement_records m ON m.settlement_id = s.id \
+     LEFT JOIN bill_collections b ON b.settlement_id = s.id AND b.state = 'collected' WHERE s.created_at >= $1 AND s.created_at < $2";
 
 impl Store {
     /// Settlements created in `[from, to)` (stored times), with their visits.
@@ -160,6 +163,7 @@ fn recon_settlement_from_row(r: &AnyRow) -> ReconSettlement {
         hosp_part_fen: r.get("hosp_part_fen"),
         captured_fen: r.get("captured_fen"),
         unpaid_fen: r.get("unpaid_fen"),
+        collected_fen: r.get("collected_fen"),
         setlinfo_json: r.get("setlinfo_json"),
         created_at: r.get("created_at"),
         mdtrt_id: r.get::<Option<String>, _>("mdtrt_id").unwrap_or_default(),
