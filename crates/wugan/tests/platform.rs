@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 use wugan::his::{fee_line, HisClient};
 use wugan::system;
-use wugan_hub::app::HospitalPlatform;
 use wugan_hub::ca_signer::{canonical_input, CaSigner, HmacSha256Signer};
 
 mod common;
@@ -57,16 +56,27 @@ async fn a_hospital_on_its_own_strict_platform_signs_in_once_and_signs_every_env
     let seen = Arc::new(Mutex::new(Vec::new()));
     let url = own_platform(&hospital, seen.clone()).await;
 
-    let bad = HospitalPlatform { ca_signer: Some("sm2".into()), ..Default::default() };
-    assert!(sys.app.set_hospital_platform(&hospital, &bad).await.is_err(), "an unknown signer is refused");
-    let own = HospitalPlatform {
-        url: Some(url),
-        app_id: Some("own-app".into()),
-        secret: Some("own-secret".into()),
-        ca_signer: Some("hmac-sha256".into()),
-        ca_key: Some("hospital-ca-key".into()),
+    // The operator names the hospital's own platform through the API; bad settings are refused.
+    let path = format!("/api/v1/operator/hospitals/{hospital}/platform");
+    let set = |body: Value| {
+        let (operator, path) = (&operator, &path);
+        async move { operator.post_with_key(path, &operator.next_key(), &body).await.expect("hub") }
     };
-    assert!(sys.app.set_hospital_platform(&hospital, &own).await.expect("store"));
+    assert_eq!(set(json!({"ca_signer": "sm2"})).await.code(), Some("bad_ca_signer"), "an unknown signer is refused");
+    assert_eq!(set(json!({"url": "ftp://platform"})).await.code(), Some("bad_platform_url"));
+    assert_eq!(set(json!({"url": url, "app_id": "own-app"})).await.code(), Some("bad_platform_credential"), "a key id without its secret");
+    let elsewhere = operator.get("/api/v1/operator/hospitals/H00000000000/platform").await.expect("hub");
+    assert_eq!((elsewhere.status, elsewhere.code()), (404, Some("hospital_not_found")));
+    let own = json!({"url": url, "app_id": "own-app", "secret": "own-secret", "ca_signer": "hmac-sha256", "ca_key": "hospital-ca-key"});
+    let kept = set(own).await;
+    assert!(kept.ok(), "{kept:?}");
+    assert_eq!((kept.body["has_secret"].as_bool(), kept.body["has_ca_key"].as_bool()), (Some(true), Some(true)), "{kept:?}");
+    let shown = operator.get(&path).await.expect("hub");
+    assert_eq!(shown.body["url"], json!(url), "{shown:?}");
+    assert!(
+        !shown.body.to_string().contains("own-secret") && !shown.body.to_string().contains("hospital-ca-key"),
+        "never shown: {shown:?}"
+    );
 
     // The patient signs up through the hub's own platform; the visit goes to the hospital's.
     let agreement =

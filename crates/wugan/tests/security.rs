@@ -60,6 +60,8 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/exceptions/{id}/retry", Operator),
     ("POST", "/api/v1/exceptions/stays/{id}/retry", Operator),
     ("POST", "/api/v1/exceptions/refunds/{id}/retry", Operator),
+    ("GET", "/api/v1/operator/hospitals/{code}/platform", Operator),
+    ("POST", "/api/v1/operator/hospitals/{code}/platform", Operator),
     ("POST", "/api/v1/reconciliations", Operator),
     ("POST", "/api/v1/clearings", Operator),
     ("POST", "/api/v1/clearings/insurance", Operator),

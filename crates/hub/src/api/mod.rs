@@ -15,6 +15,7 @@ mod online_services;
 pub mod patient_auth;
 mod patient_controls;
 mod patients;
+mod platforms;
 mod ready;
 mod refunds;
 mod staff;
@@ -154,6 +155,8 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/operator/hospitals", Operator, command, staff::onboard_hospital),
         Route::new(M::GET, "/api/v1/operator/banks", Operator, no_body, banks::banks),
         Route::new(M::POST, "/api/v1/operator/banks", Operator, command, banks::onboard_bank),
+        Route::new(M::GET, "/api/v1/operator/hospitals/{code}/platform", Operator, no_body, platforms::platform),
+        Route::new(M::POST, "/api/v1/operator/hospitals/{code}/platform", Operator, command, platforms::set_platform),
         Route::new(M::GET, "/api/v1/operator/keys", Operator, no_body, staff::keys),
         Route::new(M::POST, "/api/v1/operator/keys", Operator, command, staff::issue_key),
         Route::new(M::POST, "/api/v1/operator/keys/{key_id}/rotate", Operator, command, staff::rotate_key),

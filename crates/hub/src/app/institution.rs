@@ -8,23 +8,52 @@ use crate::insurance_client::{GatewayCredential, OwnPlatform, HUB_OPTER};
 use crate::store::PlatformRow;
 
 /// The sign_no of each institution on each China business day, kept in memory beside the store's
-/// copy (`insurance_sign_ins`), so that a call costs no read.
+/// copy (`insurance_sign_ins`), so that a call costs no read. Each institution and day has its own
+/// cell, locked across its 9001 (one sign-in, not one per concurrent call); the map itself is
+/// locked only to find the cell, so a platform that hangs on 9001 delays only its own hospital.
 #[derive(Default)]
 pub struct SignIns {
-    by_day: tokio::sync::Mutex<std::collections::HashMap<(String, String), String>>,
+    by_day: std::sync::Mutex<std::collections::HashMap<(String, String), SignInCell>>,
+}
+
+type SignInCell = std::sync::Arc<tokio::sync::Mutex<Option<String>>>;
+
+impl SignIns {
+    /// The cell of `key`, made on first use; cells of other days are dropped.
+    fn cell(&self, key: &(String, String)) -> SignInCell {
+        let mut by_day = self.by_day.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        by_day.retain(|(_, d), _| *d == key.1);
+        by_day.entry(key.clone()).or_default().clone()
+    }
+
+    /// Forgets an institution's sign-ins (its platform changed: the next call signs in there).
+    pub(crate) fn forget(&self, fixmedins_code: &str) {
+        self.by_day.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|(code, _), _| code != fixmedins_code);
+    }
 }
 
 /// How a hospital's platform may be set (`App::set_hospital_platform`); the secrets in clear here,
 /// sealed in the record.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HospitalPlatform {
-    /// Its own platform's base URL; `None`: the hub's.
+    /// Its own platform's base URL (http or https); absent: the hub's.
+    #[serde(default)]
+    #[schema(schema_with = super::commands::optional_text::<300>)]
     pub url: Option<String>,
-    /// Its own gateway credential there; `None`: the hub's for its code.
+    /// Its own gateway credential there, both or neither; absent: the hub's for its code.
+    #[serde(default)]
+    #[schema(schema_with = super::commands::optional_text::<64>)]
     pub app_id: Option<String>,
+    #[serde(default)]
+    #[schema(schema_with = super::commands::optional_text::<128>)]
     pub secret: Option<String>,
     /// "none" (the default) or "hmac-sha256".
+    #[serde(default)]
+    #[schema(schema_with = super::commands::optional_text::<16>)]
     pub ca_signer: Option<String>,
+    #[serde(default)]
+    #[schema(schema_with = super::commands::optional_text::<128>)]
     pub ca_key: Option<String>,
 }
 
@@ -106,12 +135,12 @@ impl App {
         let day = crate::clock::in_china(self.store.clock.now_utc()).date().to_string();
         let key = (inst.fixmedins_code.clone(), day.clone());
         // Held across the sign-in: one 9001 per institution and day, not one per concurrent call.
-        let mut by_day = self.sign_ins.by_day.lock().await;
-        if let Some(sign_no) = by_day.get(&key) {
+        let cell = self.sign_ins.cell(&key);
+        let mut kept = cell.lock().await;
+        if let Some(sign_no) = kept.as_ref() {
             inst.sign_no = sign_no.clone();
             return Ok(inst);
         }
-        by_day.retain(|(_, d), _| *d == day);
         let sign_no = match self.store.sign_in_of(&inst.fixmedins_code, HUB_OPTER, &day).await? {
             Some(kept) => kept,
             None => {
@@ -129,7 +158,7 @@ impl App {
                 }
             }
         };
-        by_day.insert(key, sign_no.clone());
+        *kept = Some(sign_no.clone());
         inst.sign_no = sign_no;
         Ok(inst)
     }

@@ -28,6 +28,7 @@ pub mod patient_family;
 pub mod patient_invoices;
 pub mod patient_visits;
 pub mod patients;
+pub mod platform_settings;
 pub mod qr_voucher;
 mod reconciliation;
 mod recovery;

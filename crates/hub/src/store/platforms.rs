@@ -53,6 +53,18 @@ impl Store {
         .await
     }
 
+    /// Forgets every sign_no kept for an institution (its platform changed).
+    pub async fn forget_sign_ins(&self, fixmedins_code: &str) -> StoreResult<()> {
+        let code = fixmedins_code.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM insurance_sign_ins WHERE fixmedins_code = $1").bind(code).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// The sign_no kept for an institution's operator on a business day (yyyy-MM-dd, China time).
     pub async fn sign_in_of(&self, fixmedins_code: &str, opter: &str, business_day: &str) -> StoreResult<Option<String>> {
         let sql = "SELECT sign_no FROM insurance_sign_ins WHERE fixmedins_code = $1 AND opter = $2 AND business_day = $3";
