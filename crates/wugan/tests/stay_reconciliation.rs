@@ -72,7 +72,7 @@ struct World {
 }
 
 /// A system on one business clock at noon of day D, with `fault` on the first `step` to the
-/// insurance center (if any), no recovery worker, and two signed patients: the employee for
+/// insurance center (an infno) or the bank (if any), no recovery worker, and two signed patients: the employee for
 /// outpatient visits, the inpatient for stays.
 async fn world(fault: Option<(&str, Fault)>) -> World {
     let (mut opts, dir) = common::fresh_options("stayrecon").await;
@@ -82,7 +82,11 @@ async fn world(fault: Option<(&str, Fault)>) -> World {
     opts.insurance_clock = Some(clock.clone());
     opts.bank_clock = Some(clock.clone());
     if let Some((step, fault)) = fault {
-        opts.insurance_faults = Some(Arc::new(FaultPlan::scripted(vec![Rule { step: step.to_string(), nth: 1, fault }])));
+        let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: step.to_string(), nth: 1, fault }]));
+        match step.starts_with(|c: char| c.is_ascii_digit()) {
+            true => opts.insurance_faults = Some(plan),
+            false => opts.bank_faults = Some(plan),
+        }
     }
     let sys = system::start(&opts).await.expect("system starts");
     let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
@@ -253,6 +257,29 @@ async fn a_stay_the_center_settled_while_the_hub_lost_the_answer_is_found_and_bo
     let parked = &report["exceptions"][0];
     assert_eq!((parked["partner"].as_str(), parked["class"].as_str()), (Some("insurance"), Some("amounts_differ")), "{report}");
     assert!(parked["hub_evidence"].is_string() && parked["partner_evidence"].is_string(), "{parked}");
+    w.sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_stays_capture_the_hub_never_heard_back_from_is_a_long_resolved_by_resuming_the_stay() {
+    let w = world(Some(("POST captures", Fault::LoseReply))).await;
+    let stay = w.stay_in_ward("ZY4").await;
+    let click = w.bedside_click(&stay).await;
+    assert!(!click.ok(), "the capture's answer is lost after 2304: {click:?}");
+    let before = w.his.get(&format!("/api/v1/stays/{stay}")).await.expect("hub");
+    assert_eq!(before.body["state"], "insurance_settled", "{before:?}");
+
+    // The center and the hub agree on the settlement; the bank's file has a capture the hub's
+    // ledger lacks (长款): resuming the stay asks the bank, which answers its record, and it is booked.
+    let (report, buckets) = w.reconcile(DAY_D).await;
+    assert_eq!(counts(&report["insurance"]), [1, 1, 0, 0, 0, 0], "{report}");
+    assert_eq!(shape(&buckets), [("21", false, 1, true)], "{buckets:?}");
+    assert_eq!(counts(&report["banks"]), [1, 0, 0, 1, 1, 0], "{report}");
+    assert_eq!(report["exceptions"], json!([]), "{report}");
+    let after = w.his.get(&format!("/api/v1/stays/{stay}")).await.expect("hub");
+    assert_eq!(after.body["state"], "settled", "{after:?}");
+    let (report, _) = w.reconcile(DAY_D).await;
+    assert_eq!(counts(&report["banks"]), [1, 1, 0, 0, 0, 0], "run again, level: {report}");
     w.sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
 

@@ -711,6 +711,9 @@ impl App {
     /// refunds it.
     async fn bank_only(&self, bank_code: &str, partner: &Record<BankAmounts>) -> Result<String, String> {
         let settlement_id = partner.key.rsplit_once(':').map_or("", |(id, _)| id);
+        if stay_reconciliation::is_stay(settlement_id) {
+            return self.stay_bank_only(bank_code, settlement_id, matches!(partner.amounts.0, EntryType::Capture), partner.amounts.1).await;
+        }
         let booked = |s: &SettlementRow| match partner.amounts.0 {
             EntryType::Capture => s.captured.0 == partner.amounts.1,
             _ => s.state == SettlementState::Cancelled,

@@ -162,6 +162,24 @@ impl App {
         }
     }
 
+    /// 长款 of a stay: the bank captured (or refunded) what the hub has not booked. A stay whose
+    /// capture or 2305 refund is still in doubt is resumed (the bank answers a request id it knows
+    /// with its record); resolved when the stay then books exactly that.
+    pub(super) async fn stay_bank_only(&self, bank_code: &str, stay_id: &str, capture: bool, amount_fen: i64) -> Result<String, String> {
+        let long = |why: String| format!("长款 at {bank_code}: the bank moved {amount_fen} fen for stay {stay_id} that {why}");
+        let stage = self.resume_stay_for_reconciliation(stay_id).await.map_err(long)?;
+        let booked = match (&stage, capture) {
+            (StayStage::Settled(p) | StayStage::SettledUnpaid(p), true) => p.captured.0 == amount_fen,
+            (StayStage::CancellingSettlement { paid, .. }, true) => paid.captured.0 == amount_fen,
+            (StayStage::SettlementCancelled(_), false) => true,
+            _ => false,
+        };
+        match booked {
+            true => Ok(format!("stay {stay_id} was in doubt; resumed, the bank's record is booked: {}", stage.state())),
+            false => Err(long(format!("the hub has not booked ({}): book it to the stay or refund it", stage.state()))),
+        }
+    }
+
     /// A stay settlement whose amounts or refund flag differ. One still on its way (its capture,
     /// or a 2305 the center did and the hub has not booked) is resumed; if it then agrees, resolved.
     pub(super) async fn stay_difference(
