@@ -14,9 +14,10 @@ use wugan_hub::app::InsuranceBucket;
 
 mod common;
 
-/// Day D, and the day after.
+/// Day D, and the days after.
 const DAY_D: &str = "2026-11-10";
 const DAY_AFTER: &str = "2026-11-11";
+const DAY_TWO_AFTER: &str = "2026-11-12";
 const MONTH: &str = "2026-11";
 const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
 /// A sample insured person admitted to the ward, by 身份证.
@@ -312,7 +313,20 @@ async fn a_visit_refunded_on_the_next_day_leaves_both_days_level() {
     assert_eq!(counts(&report["banks"]), [1, 1, 0, 0, 0, 0], "{report}");
     assert_eq!(report["exceptions"], json!([]), "{report}");
 
-    // The month claims the re-settlement only, and the center agrees.
+    // Two days on, the consultation comes back too: a refund of the re-settlement, its click
+    // older than the day's read. D+2 has the second re-settlement; D+1 run again, the first reversed.
+    w.clock.next_day();
+    let second = w.his.post_with_key(&format!("/api/v1/visits/{visit}/refunds"), "rf-2", &json!({"lines": ["MZ3-1"]})).await.expect("hub");
+    assert_eq!(second.body["state"], "refunded", "{second:?}");
+    let (report, buckets) = w.reconcile(DAY_TWO_AFTER).await;
+    assert_eq!((counts(&report["insurance"]), counts(&report["banks"])), ([1, 1, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0]), "{report}");
+    assert_eq!(shape(&buckets), [("11", false, 1, true)], "{buckets:?}");
+    let (report, buckets) = w.reconcile(DAY_AFTER).await;
+    assert_eq!(counts(&report["insurance"]), [1, 1, 0, 0, 0, 0], "{report}");
+    assert_eq!(shape(&buckets), [("11", true, 1, true)], "{buckets:?}");
+    assert_eq!(report["exceptions"], json!([]), "{report}");
+
+    // The month claims the last re-settlement only, and the center agrees.
     let applications = w.clear_month().await;
     assert_eq!(applications.iter().map(|a| (a.1.as_str(), a.2)).collect::<Vec<_>>(), [("applied", 1)], "{applications:?}");
     w.sys.shutdown(std::time::Duration::from_secs(5)).await;
