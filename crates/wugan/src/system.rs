@@ -259,6 +259,10 @@ pub struct SystemOptions {
     pub bank_faults: Option<Arc<FaultPlan>>,
     /// The built-in bank's clock (tests walk billing cycles with a manual one).
     pub bank_clock: Option<Arc<dyn wugan_bank::Clock>>,
+    /// The hub's and the built-in insurance center's business clocks (a test walks them from one
+    /// business day to the next with the bank's); request signatures keep the wall clock.
+    pub hub_clock: Option<Arc<dyn wugan_hub::clock::Clock>>,
+    pub insurance_clock: Option<Arc<dyn wugan_insurance::Clock>>,
     /// Keep the built-in bank in `data_dir/bank.db`, so that a restart changes nothing (`wugan
     /// serve`); off, it lives in memory (tests, `demo`). One bank per file: while a built-in bank
     /// runs (`System::stop` leaves it running), another `start` on the same folder is refused.
@@ -329,7 +333,19 @@ pub fn builtin_insurance_serving(
     default_region: Option<&str>,
     gateway: &wugan_insurance::GatewayConfig,
 ) -> anyhow::Result<axum::Router> {
-    let center = wugan_insurance::InsuranceCenter::new(builtin_insurance_config(persons_file, admdvs, default_region)?)?;
+    builtin_insurance_at(persons_file, admdvs, default_region, gateway, Arc::new(wugan_insurance::SystemClock))
+}
+
+/// [`builtin_insurance_serving`] on a clock of the caller's (its business time; the gateway keeps the wall clock).
+fn builtin_insurance_at(
+    persons_file: Option<&Path>,
+    admdvs: &str,
+    default_region: Option<&str>,
+    gateway: &wugan_insurance::GatewayConfig,
+    clock: Arc<dyn wugan_insurance::Clock>,
+) -> anyhow::Result<axum::Router> {
+    let config = builtin_insurance_config(persons_file, admdvs, default_region)?;
+    let center = wugan_insurance::InsuranceCenter::new_with_clock(config, clock)?;
     Ok(wugan_insurance::router(Arc::new(center), insurance_gateway(gateway)?))
 }
 
@@ -483,7 +499,10 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
             let gateway = &credentials.insurance_gateway;
             let insurance = match opts.insurance_in_data_dir {
                 true => builtin_insurance_in(&opts.data_dir, persons, admdvs, default_region, gateway).await?,
-                false => builtin_insurance_serving(persons, admdvs, default_region, gateway)?,
+                false => {
+                    let clock = opts.insurance_clock.clone().unwrap_or_else(|| Arc::new(wugan_insurance::SystemClock));
+                    builtin_insurance_at(persons, admdvs, default_region, gateway, clock)?
+                }
             };
             insurance_router = Some(insurance.clone());
             format!("http://{}", graceful.partner("127.0.0.1:0", insurance, opts.edge.server).await?)
@@ -534,7 +553,10 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     if opts.insurance_url.is_none() && opts.insurance_in_data_dir {
         graceful.sqlite_files.push(insurance_journal(&opts.data_dir));
     }
-    let store = Store::connect(&database_url).await.context("cannot open the hub's database")?;
+    let mut store = Store::connect(&database_url).await.context("cannot open the hub's database")?;
+    if let Some(clock) = &opts.hub_clock {
+        store = store.with_clock(clock.clone());
+    }
     store.migrate().await.context("cannot migrate the hub's database")?;
     let released = store.release_requests_of_a_dead_process().await?;
     if released > 0 {

@@ -84,7 +84,7 @@ fn month_bounds(month: &str) -> Result<(String, String, String), AppError> {
 }
 
 /// A standing settlement's clearing bucket and month: the center's `clr_type` and `setl_time` as
-/// its 2207 answered them (the hub's own time if it kept none).
+/// its 2207 answered them (the hub's own time if it kept none; a stay's row names 21).
 fn bucket_of(s: &ReconSettlement) -> Option<(String, String)> {
     // A cash-only settlement's insurance was settled by the hospital's own platform, which the
     // hospital clears itself: the hub claims only what it settled.
@@ -117,7 +117,12 @@ impl App {
                 .map(crate::clock::timestamp)
                 .map_err(|e| AppError::internal(format!("month out of range: {e}")))
         };
-        let settlements = self.store.reconciliation_settlements(&stored(from)?, &stored(to)?).await?;
+        let (read_from, read_to) = (stored(from)?, stored(to)?);
+        // A refund reverses its original at the center and settles the lines kept anew (app/refunds.rs);
+        // stays are cleared under 21 (app/stay_reconciliation.rs).
+        let mut settlements =
+            self.with_refunds(self.store.reconciliation_settlements(&read_from, &read_to).await?, &read_from, &self.now()).await?;
+        settlements.extend(self.stay_recon_settlements(&read_from, &read_to).await?);
         let mut claims: BTreeMap<(String, String), ClaimTotals> = BTreeMap::new();
         for s in &settlements {
             let Some((clr_type, ym)) = bucket_of(s) else { continue };

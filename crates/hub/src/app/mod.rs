@@ -14,6 +14,7 @@ mod exceptions;
 mod hospital_statements;
 mod inpatient;
 mod stay_exceptions;
+mod stay_reconciliation;
 pub use stay_exceptions::StuckStayView;
 mod institution;
 mod insurance_clearing;
@@ -61,8 +62,8 @@ pub use institution::HospitalPlatform;
 pub use insurance_clearing::{InsuranceClearingMonthView, InsuranceClearingRequest, InsuranceClearingView};
 pub use operator_views::{AttemptView, JournalQuery, JournalView, OperatorFeeLineView, OperatorVisitView};
 pub use reconciliation::{
-    business_day, BanksReconciliation, PartnerReconciliation, ReconcileRequest, ReconciliationExceptionView, ReconciliationView,
-    IN_TRANSIT_S,
+    business_day, BanksReconciliation, InsuranceBucket, PartnerReconciliation, ReconcileRequest, ReconciliationExceptionView,
+    ReconciliationView, IN_TRANSIT_S,
 };
 pub use recovery::{spawn_recovery, IDLE_BEFORE_RESUME, MAX_BACKOFF};
 pub use refunds::{RefundRequest, RefundView};

@@ -6,6 +6,7 @@
 //! status query by request id, or resuming the hub's own in-doubt settlement, which runs them),
 //! and parks the rest as exceptions with the evidence of both sides (migration 0010).
 
+use super::stay_reconciliation;
 use super::*;
 use crate::store::{ReconSettlement, ReconciliationItem, ReconciliationRun};
 use serde::Serialize;
@@ -100,6 +101,26 @@ pub struct ReconciliationView {
     pub banks: BanksReconciliation,
     pub hospitals: PartnerReconciliation,
     pub exceptions: Vec<ReconciliationExceptionView>,
+    /// The 3201 buckets sent and the center's verdict on each (logged; not in the JSON answer).
+    #[serde(skip)]
+    pub insurance_buckets: Vec<InsuranceBucket>,
+}
+
+/// One 3201 bucket as the hub summed it, and whether the center's totals agreed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InsuranceBucket {
+    pub hospital_code: String,
+    pub setl_optins: String,
+    pub insutype: String,
+    /// 清算类别: 11 outpatient, 21 inpatient.
+    pub clr_type: String,
+    /// refd_setl_flag: the settlements of the day cancelled since.
+    pub refunded: bool,
+    pub count: u64,
+    pub medfee_fen: i64,
+    pub fund_fen: i64,
+    pub acct_fen: i64,
+    pub level: bool,
 }
 
 /// A partner's differences as matched, then as resolved.
@@ -189,9 +210,13 @@ impl App {
         // The settlements a day's records can come from: created up to a day before (a 2207 retried
         // across midnight) and the transit window after.
         let (first, last) = (stored_time(from - DAY_S)?, stored_time(to)?);
-        let settlements = self.with_refunds(self.store.reconciliation_settlements(&first, &last).await?, &first, &last).await?; // app/refunds.rs
+        // Refunds finished up to now: the center lists a reversal under the settlement it reverses,
+        // so a day run again after a later refund sees its original cancelled (docs/reconciliation.md).
+        let clicks = self.store.reconciliation_settlements(&first, &last).await?;
+        let mut settlements = self.with_refunds(clicks, &first, &self.now()).await?; // app/refunds.rs
+        settlements.extend(self.stay_recon_settlements(&first, &last).await?); // app/stay_reconciliation.rs
         progress("insurance");
-        let insurance = self.reconcile_insurance(date, &settlements).await?;
+        let (insurance, insurance_buckets) = self.reconcile_insurance(date, &settlements).await?;
         let mut banks = BanksReconciliation::default();
         let mut outcomes = vec![("insurance".to_string(), insurance)];
         let transfers = self.store.bank_transfers(&stored_time(from)?, &stored_time(to)?).await?;
@@ -236,6 +261,7 @@ impl App {
             banks,
             hospitals: summary("hospitals"),
             exceptions,
+            insurance_buckets,
         })
     }
 
@@ -286,11 +312,17 @@ struct InsuranceRecord<'s> {
 }
 
 /// The 3201 bucket: hospital, setl_optins, insutype, clr_type, refd_setl_flag.
-type Bucket = (String, String, String, &'static str, bool);
+type Bucket = (String, String, String, String, bool);
 
-/// 清算类别 of every settlement the hub makes: 11, outpatient (docs/national-interface.md §3;
-/// the hub sends no inpatient transactions in this profile).
+/// 清算类别 of an outpatient settlement whose answer named none (docs/national-interface.md §3).
 const OUTPATIENT_CLR_TYPE: &str = "11";
+
+/// A settlement's 清算类别: the center's, as its 2207 answered it (an emergency that became an
+/// inpatient case is 21), or a stay's (app/stay_reconciliation.rs); 11 when none was kept.
+fn clr_type_of(row: &ReconSettlement) -> String {
+    let info: Option<Value> = row.setlinfo_json.as_deref().and_then(|j| serde_json::from_str(j).ok());
+    info.and_then(|i| i["clr_type"].as_str().map(str::to_string)).unwrap_or_else(|| OUTPATIENT_CLR_TYPE.to_string())
+}
 
 /// A settlement the center answered with a `setl_id`, created within the hub's range of the day.
 /// A cash-only one is not the center's: the hospital settled it with its own platform, so only
@@ -319,28 +351,42 @@ fn setl_evidence(a: &SetlAmounts) -> String {
 }
 
 impl App {
-    async fn reconcile_insurance(&self, date: &str, settlements: &[ReconSettlement]) -> Result<Outcome, AppError> {
+    async fn reconcile_insurance(&self, date: &str, settlements: &[ReconSettlement]) -> Result<(Outcome, Vec<InsuranceBucket>), AppError> {
         let day = business_day(date)?;
         let records: Vec<InsuranceRecord> = settlements.iter().filter_map(|s| insurance_record(s, day)).collect();
         let in_day = |r: &&InsuranceRecord| (day.start_unix_s..day.end_unix_s).contains(&r.at_unix_s);
         let mut buckets: BTreeMap<Bucket, (i64, i64, i64, u64)> = BTreeMap::new();
         for r in records.iter().filter(in_day) {
-            let key = (r.row.hospital_code.clone(), r.setl_optins.clone(), r.row.insutype.clone(), OUTPATIENT_CLR_TYPE, r.amounts.3);
+            let key = (r.row.hospital_code.clone(), r.setl_optins.clone(), r.row.insutype.clone(), clr_type_of(r.row), r.amounts.3);
             let t = buckets.entry(key).or_default();
             *t = (t.0 + r.amounts.0, t.1 + r.amounts.1, t.2 + r.amounts.2, t.3 + 1);
         }
         // Groups (hospital, setl_optins) to reconcile in detail: a bucket whose totals differ, or a
-        // 2207 the hub sent and never heard back from (the center may have settled it).
+        // 2207 or 2304 the hub sent and never heard back from (the center may have settled it).
         let mut detail: std::collections::BTreeSet<(String, String)> = settlements
             .iter()
-            .filter(|s| s.state == "authorized" && s.setl_id.is_none())
+            .filter(|s| stay_reconciliation::settlement_in_doubt(s))
             .map(|s| (s.hospital_code.clone(), s.insuplc_admdvs.clone()))
             .collect();
+        let mut sent = Vec::with_capacity(buckets.len());
         for ((hospital, optins, insutype, clr_type, refunded), totals) in &buckets {
             let level = self.totals_level(date, hospital, optins, insutype, clr_type, *refunded, *totals).await?;
             if !level {
                 detail.insert((hospital.clone(), optins.clone()));
             }
+            tracing::info!(date, hospital, clr_type, refunded, count = totals.3, level, "3201 bucket");
+            sent.push(InsuranceBucket {
+                hospital_code: hospital.clone(),
+                setl_optins: optins.clone(),
+                insutype: insutype.clone(),
+                clr_type: clr_type.clone(),
+                refunded: *refunded,
+                count: totals.3,
+                medfee_fen: totals.0,
+                fund_fen: totals.1,
+                acct_fen: totals.2,
+                level,
+            });
         }
         let level_records =
             records.iter().filter(|r| !detail.contains(&(r.row.hospital_code.clone(), r.setl_optins.clone()))).count() as u64;
@@ -356,7 +402,7 @@ impl App {
             outcome.summary.add(&group.summary);
             outcome.items.extend(group.items);
         }
-        Ok(outcome)
+        Ok((outcome, sent))
     }
 
     /// One reconciliation call (3201, 9101, 3202, 9102), sent again with a new msgid while its
@@ -480,6 +526,9 @@ impl App {
         let Some(ours) = settlements.iter().rev().find(|s| s.mdtrt_id == mdtrt_id && !s.mdtrt_id.is_empty()) else {
             return Err("the center settled a visit the hub has no settlement for: reverse it with 2208 or book it".into());
         };
+        if stay_reconciliation::is_stay(&ours.id) {
+            return self.stay_insurance_only(partner, &ours.id).await;
+        }
         match self.resume_in_doubt(&ours.id).await {
             Ok(Some(s)) if s.setl_id.as_deref() == Some(partner.key.as_str()) => {
                 Ok(format!("the hub's in-doubt settlement {} was resumed: 5203 confirmed it, now {}", s.id, s.state.as_str()))
@@ -500,6 +549,9 @@ impl App {
     ) -> Result<String, String> {
         let review = "amounts or the refund flag differ: review both records".to_string();
         let Some(r) = ours.iter().find(|r| r.setl_id == hub.key) else { return Err(review) };
+        if stay_reconciliation::is_stay(&r.row.id) {
+            return self.stay_difference(hub, partner, r.row).await;
+        }
         if SettlementState::parse(&r.row.state).is_none_or(|s| s.is_final()) {
             return Err(review);
         }
@@ -659,6 +711,9 @@ impl App {
     /// refunds it.
     async fn bank_only(&self, bank_code: &str, partner: &Record<BankAmounts>) -> Result<String, String> {
         let settlement_id = partner.key.rsplit_once(':').map_or("", |(id, _)| id);
+        if stay_reconciliation::is_stay(settlement_id) {
+            return self.stay_bank_only(bank_code, settlement_id, matches!(partner.amounts.0, EntryType::Capture), partner.amounts.1).await;
+        }
         let booked = |s: &SettlementRow| match partner.amounts.0 {
             EntryType::Capture => s.captured.0 == partner.amounts.1,
             _ => s.state == SettlementState::Cancelled,

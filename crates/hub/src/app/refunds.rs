@@ -471,7 +471,8 @@ impl App {
     /// The day's settlements as the partners see them after refunds (reconciliation): a settlement
     /// a refund reversed (2208) is cancelled at the insurance center, and each re-settlement (2207)
     /// is a settlement of its own, under its new setl_id, dated when the refund finished. Refunds
-    /// finished in `[from, to)` are read in one query; one still under way is in transit.
+    /// finished in `[from, to)` are read in one query; one still under way is in transit. A click
+    /// older than the rows (refunded days after it) is read by its id.
     pub(super) async fn with_refunds(
         &self,
         mut rows: Vec<ReconSettlement>,
@@ -482,7 +483,14 @@ impl App {
         refunds.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
         for r in refunds {
             let RefundStage::Refunded(done) = stage_of(&r)? else { continue };
-            let Some(click) = rows.iter().find(|row| row.id == r.settlement_id).cloned() else { continue };
+            let click = match rows.iter().find(|row| row.id == r.settlement_id).cloned() {
+                Some(click) => click,
+                // Clicked before the rows read (refunded days later): its visit's fields, read once.
+                None => match self.store.reconciliation_settlement(&r.settlement_id).await? {
+                    Some(click) => click,
+                    None => continue,
+                },
+            };
             if let Some(reversed) = rows.iter_mut().find(|row| row.setl_id.as_deref() == Some(done.original.setl_id.as_str())) {
                 reversed.state = "cancelled".into();
             }

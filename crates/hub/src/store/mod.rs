@@ -36,6 +36,8 @@ mod banks;
 mod settlements;
 mod signups;
 mod stay_lists;
+mod stay_reconciliation;
+pub use stay_reconciliation::StaySettlementRow;
 mod stays;
 pub use banks::BankRow;
 pub use stays::{StayFeeLine, StayRow};

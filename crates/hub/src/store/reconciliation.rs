@@ -67,26 +67,35 @@ pub struct ReconciliationItem {
     pub note: String,
 }
 
-/// A day's settlements with their visits' bucket fields; `$1`, `$2`: the stored-time range.
-const RECON_SETTLEMENTS: &str = "SELECT s.id, s.visit_id, s.hospital_code, s.state, s.setl_id, s.medfee_fen, s.fund_fen, s.acct_fen, \
+/// Settlements with their visits' bucket fields.
+const RECON_SELECT: &str = "SELECT s.id, s.visit_id, s.hospital_code, s.state, s.setl_id, s.medfee_fen, s.fund_fen, s.acct_fen, \
      s.cash_fen, s.hosp_part_fen, s.captured_fen, s.unpaid_fen, s.setlinfo_json, s.created_at, v.mdtrt_id, v.psn_no, v.insutype, \
      v.insuplc_admdvs, COALESCE(m.setl_type, 'ALL') AS setl_type, COALESCE(b.amount_fen, 0) AS collected_fen \
      FROM settlements s JOIN visits v ON v.id = s.visit_id LEFT JOIN settlement_records m ON m.settlement_id = s.id \
-     LEFT JOIN bill_collections b ON b.settlement_id = s.id AND b.state = 'collected' WHERE s.created_at >= $1 AND s.created_at < $2";
+     LEFT JOIN bill_collections b ON b.settlement_id = s.id AND b.state = 'collected'";
+/// A day's settlements; `$1`, `$2`: the stored-time range.
+const RECON_SETTLEMENTS: &str = "WHERE s.created_at >= $1 AND s.created_at < $2";
 
 impl Store {
     /// Settlements created in `[from, to)` (stored times), with their visits.
     pub async fn reconciliation_settlements(&self, from: &str, to: &str) -> StoreResult<Vec<ReconSettlement>> {
-        let sql = format!("{RECON_SETTLEMENTS} ORDER BY s.created_at");
+        let sql = format!("{RECON_SELECT} {RECON_SETTLEMENTS} ORDER BY s.created_at");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(recon_settlement_from_row).collect())
     }
 
     /// One hospital's settlements created in `[from, to)`.
     pub async fn hospital_settlements(&self, hospital_code: &str, from: &str, to: &str) -> StoreResult<Vec<ReconSettlement>> {
-        let sql = format!("{RECON_SETTLEMENTS} AND s.hospital_code = $3 ORDER BY s.created_at");
+        let sql = format!("{RECON_SELECT} {RECON_SETTLEMENTS} AND s.hospital_code = $3 ORDER BY s.created_at");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).bind(hospital_code).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(recon_settlement_from_row).collect())
+    }
+
+    /// One settlement by id, as a day's read has it (a click refunded days later, app/refunds.rs).
+    pub async fn reconciliation_settlement(&self, id: &str) -> StoreResult<Option<ReconSettlement>> {
+        let sql = format!("{RECON_SELECT} WHERE s.id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(recon_settlement_from_row))
     }
 
     /// The captures and refunds the ledger posted in `[from, to)`.

@@ -1,0 +1,210 @@
+//! Inpatient stays (住院) in the daily reconciliation and the monthly clearing
+//! (docs/reconciliation.md §"Inpatient stays"). Each stay settlement (2304) the hub booked becomes
+//! a reconciliation row like an outpatient settlement's, in the 清算类别 21 buckets, on the day
+//! the hub booked it; a 2305 since makes it `cancelled` (refd_setl_flag 1), as the center lists
+//! it. A stay whose 2304 answer the hub has not heard (`pre_settled`) sends its group to the
+//! detail reconciliation; the differences the center's file shows are resolved by resuming the
+//! stay (its calls go again under the msgids fixed for them, so the center replays its answer),
+//! or parked with the evidence. `app/reconciliation.rs` calls in here where a row is a stay's.
+
+use super::*;
+use crate::store::{ReconSettlement, StayRow, StaySettlementRow};
+use wugan_domain::inpatient::{StayPaid, StayStage};
+use wugan_domain::reconcile::Record;
+use wugan_domain::settlement::InsuranceSplit;
+
+/// 清算类别 of every stay settlement: 21 (住院). The center's 2304 answers `clr_type` 21 for
+/// every inpatient settlement (crates/insurance/src/settle.rs); the hub's stay stage does not
+/// keep the answer's `setlinfo`, so this is the bucket it reconciles and clears under.
+pub(super) const STAY_CLR_TYPE: &str = "21";
+
+/// A stay's row state while its 2304 was sent and not answered: the group is detailed.
+const STAY_IN_DOUBT: &str = "pre_settled";
+
+/// Stays' ids (`ipt_…`), the rows reconciliation resolves through the stay's machine.
+pub(super) fn is_stay(id: &str) -> bool {
+    id.starts_with("ipt_")
+}
+
+/// A 2207 or 2304 the hub sent and has no answer for: the center may have settled it.
+pub(super) fn settlement_in_doubt(s: &ReconSettlement) -> bool {
+    s.setl_id.is_none() && (s.state == "authorized" || s.state == STAY_IN_DOUBT)
+}
+
+/// The setlinfo a stay row carries for the clearing type (see [`STAY_CLR_TYPE`]).
+fn stay_setlinfo() -> Option<String> {
+    Some(json!({ "clr_type": STAY_CLR_TYPE }).to_string())
+}
+
+fn stage_of(s: &StayRow) -> Result<StayStage, AppError> {
+    serde_json::from_str(&s.stage_json).map_err(|e| AppError::internal(format!("stay {} is in no stage the hub knows: {e}", s.id)))
+}
+
+/// A stay's settlement as the stage names it: its setl_id, split, and whether 2305 reversed it.
+fn settled_facts(stage: &StayStage) -> Option<(&str, InsuranceSplit, bool)> {
+    match stage {
+        StayStage::InsuranceSettled { setl_id, split, .. } => Some((setl_id, *split, false)),
+        StayStage::Settled(p) | StayStage::SettledUnpaid(p) => Some((&p.setl_id, p.split, false)),
+        StayStage::CancellingSettlement { paid, insurance_reversed } => Some((&paid.setl_id, paid.split, *insurance_reversed)),
+        _ => None,
+    }
+}
+
+/// A reconciliation row for a stay, its shares from `split`.
+fn stay_row(s: &StaySettlementRow, paid: &StayPaid, state: &str) -> ReconSettlement {
+    let split = paid.split;
+    ReconSettlement {
+        id: s.stay_id.clone(),
+        visit_id: s.stay_id.clone(),
+        hospital_code: s.hospital_code.clone(),
+        state: state.to_string(),
+        setl_id: Some(s.setl_id.clone()),
+        medfee_fen: split.medfee.0,
+        fund_fen: Some(split.fund.0),
+        acct_fen: Some(split.personal_account.0),
+        cash_fen: Some(split.cash.0),
+        hosp_part_fen: Some(split.hospital_part.0),
+        captured_fen: paid.captured.0,
+        unpaid_fen: paid.unpaid().0,
+        collected_fen: 0,
+        setlinfo_json: stay_setlinfo(),
+        created_at: s.settled_at.clone(),
+        mdtrt_id: paid.ward.mdtrt_id.clone(),
+        psn_no: s.psn_no.clone(),
+        insutype: s.insutype.clone(),
+        insuplc_admdvs: s.insuplc_admdvs.clone(),
+        setl_type: "ALL".into(),
+    }
+}
+
+/// A booked stay settlement as reconciliation sees it: `cancelled` once 2305 was booked,
+/// `cancelling` while it is on its way (the center may have reversed it already).
+fn booked_row(s: &StaySettlementRow) -> Result<ReconSettlement, AppError> {
+    let paid: StayPaid = serde_json::from_str(&s.paid_json)
+        .map_err(|e| AppError::internal(format!("stay {} settlement {} is unreadable: {e}", s.stay_id, s.setl_id)))?;
+    let state = match (s.reversed, s.stay_state.as_str()) {
+        (true, _) => "cancelled",
+        // A stay has one standing settlement at a time: the one its 2305 is about.
+        (false, "cancelling_settlement") => "cancelling",
+        (false, _) if paid.unpaid().0 > 0 => "settled_unpaid",
+        (false, _) => "settled",
+    };
+    Ok(stay_row(s, &paid, state))
+}
+
+/// A stay between 2304 and its booking: in doubt (`pre_settled`, no setl_id yet) or answered
+/// (`insurance_settled`, with the center's setl_id and split).
+fn settling_row(s: &StayRow) -> Result<ReconSettlement, AppError> {
+    let stage = stage_of(s)?;
+    let Some(ward) = stage.ward() else { return Err(AppError::internal(format!("stay {} settles without a ward", s.id))) };
+    let (setl_id, split) = match settled_facts(&stage) {
+        Some((setl_id, split, _)) => (Some(setl_id.to_string()), split),
+        None => (None, InsuranceSplit::default()),
+    };
+    let paid = StayPaid { ward: ward.clone(), setl_id: String::new(), split, captured: Fen(0), decline_code: None };
+    let booked = StaySettlementRow {
+        stay_id: s.id.clone(),
+        hospital_code: s.hospital_code.clone(),
+        psn_no: s.psn_no.clone(),
+        insutype: s.insutype.clone(),
+        insuplc_admdvs: s.insuplc_admdvs.clone(),
+        stay_state: s.state.clone(),
+        setl_id: String::new(),
+        paid_json: String::new(),
+        settled_at: s.updated_at.clone(),
+        reversed: false,
+    };
+    Ok(ReconSettlement { setl_id, ..stay_row(&booked, &paid, &s.state) })
+}
+
+fn facts_evidence(setl_id: &str, split: &InsuranceSplit, reversed: bool) -> String {
+    format!("{setl_id}: medfee {} fund {} acct {} reversed {reversed}", split.medfee, split.fund, split.personal_account)
+}
+
+impl App {
+    /// The stays' settlements in `[from, to)` (stored times) as reconciliation rows: those booked,
+    /// then those between 2304 and their booking.
+    pub(super) async fn stay_recon_settlements(&self, from: &str, to: &str) -> Result<Vec<ReconSettlement>, AppError> {
+        let mut rows = Vec::new();
+        for s in self.store.stay_settlements(from, to).await? {
+            rows.push(booked_row(&s)?);
+        }
+        for s in self.store.stays_settling(from, to).await? {
+            rows.push(settling_row(&s)?);
+        }
+        Ok(rows)
+    }
+
+    /// Resumes a stay the way the recovery worker does (its calls under their fixed msgids) and
+    /// answers its stage as it ends; an unknown outcome again is `Err`.
+    async fn resume_stay_for_reconciliation(&self, stay_id: &str) -> Result<StayStage, String> {
+        let found = self.store.stay(stay_id).await.map_err(|e| e.to_string())?;
+        let s = found.ok_or_else(|| format!("stay {stay_id} vanished"))?;
+        self.store.unpark_stay(stay_id).await.map_err(|e| e.to_string())?;
+        let s = self.advance_stay(s, true).await.map_err(|e| format!("resuming stay {stay_id} failed: {e}"))?;
+        self.invoice_stay_after(&s.id).await;
+        stage_of(&s).map_err(|e| e.to_string())
+    }
+
+    /// 医保单边 for a stay: the center settled a 2304 the hub did not hear back from. Resuming the
+    /// stay sends 2304 again under its msgid; the center replays the settlement and the hub books it.
+    pub(super) async fn stay_insurance_only(&self, partner: &Record<(i64, i64, i64, bool)>, stay_id: &str) -> Result<String, String> {
+        let stage = self.resume_stay_for_reconciliation(stay_id).await?;
+        match settled_facts(&stage) {
+            Some((setl_id, _, _)) if setl_id == partner.key => {
+                Ok(format!("stay {stay_id}'s 2304 was in doubt; resumed under its msgid, the center's answer is booked: {}", stage.state()))
+            }
+            Some((setl_id, split, reversed)) => Err(format!(
+                "stay {stay_id} ({}) stands on another settlement, {}: reverse the center's with 2305 or book it",
+                stage.state(),
+                facts_evidence(setl_id, &split, reversed)
+            )),
+            None => Err(format!("stay {stay_id} is {} without this setl_id: reverse it with 2305 or book it", stage.state())),
+        }
+    }
+
+    /// 长款 of a stay: the bank captured (or refunded) what the hub has not booked. A stay whose
+    /// capture or 2305 refund is still in doubt is resumed (the bank answers a request id it knows
+    /// with its record); resolved when the stay then books exactly that.
+    pub(super) async fn stay_bank_only(&self, bank_code: &str, stay_id: &str, capture: bool, amount_fen: i64) -> Result<String, String> {
+        let long = |why: String| format!("长款 at {bank_code}: the bank moved {amount_fen} fen for stay {stay_id} that {why}");
+        let stage = self.resume_stay_for_reconciliation(stay_id).await.map_err(long)?;
+        let booked = match (&stage, capture) {
+            (StayStage::Settled(p) | StayStage::SettledUnpaid(p), true) => p.captured.0 == amount_fen,
+            (StayStage::CancellingSettlement { paid, .. }, true) => paid.captured.0 == amount_fen,
+            (StayStage::SettlementCancelled(_), false) => true,
+            _ => false,
+        };
+        match booked {
+            true => Ok(format!("stay {stay_id} was in doubt; resumed, the bank's record is booked: {}", stage.state())),
+            false => Err(long(format!("the hub has not booked ({}): book it to the stay or refund it", stage.state()))),
+        }
+    }
+
+    /// A stay settlement whose amounts or refund flag differ. One still on its way (its capture,
+    /// or a 2305 the center did and the hub has not booked) is resumed; if it then agrees, resolved.
+    pub(super) async fn stay_difference(
+        &self,
+        hub: &Record<(i64, i64, i64, bool)>,
+        partner: &Record<(i64, i64, i64, bool)>,
+        row: &ReconSettlement,
+    ) -> Result<String, String> {
+        let review = "the stay's settlement differs from the center's in amounts or the refund flag: review both records".to_string();
+        if !matches!(row.state.as_str(), "cancelling" | "insurance_settled") {
+            return Err(review);
+        }
+        let stage = self.resume_stay_for_reconciliation(&row.id).await.map_err(|e| format!("{review} ({e})"))?;
+        let now = match settled_facts(&stage) {
+            Some((setl_id, split, reversed)) if setl_id == hub.key => (split.medfee.0, split.fund.0, split.personal_account.0, reversed),
+            // Its 2305 is booked now: the stay waits for the ward with that settlement reversed.
+            _ if row.state == "cancelling" && matches!(stage, StayStage::SettlementCancelled(_)) => {
+                (hub.amounts.0, hub.amounts.1, hub.amounts.2, true)
+            }
+            _ => return Err(format!("{review} (stay {} resumed, now {})", row.id, stage.state())),
+        };
+        match now == partner.amounts {
+            true => Ok(format!("stay {} was on its way; resumed, it agrees with the center: {}", row.id, stage.state())),
+            false => Err(format!("{review} (stay {} resumed, now {})", row.id, stage.state())),
+        }
+    }
+}
