@@ -38,7 +38,10 @@ mod stay_lists;
 mod stays;
 pub use banks::BankRow;
 pub use stays::{StayFeeLine, StayRow};
+mod deposit_receipts;
 mod stay_invoices;
+use deposit_receipts::owe_deposit_receipts;
+pub use deposit_receipts::{DepositClosing, DepositReceiptDue, DepositSteps};
 use stay_invoices::owe_stay_invoice;
 pub use stay_invoices::{StayInvoiceDue, StayInvoiceOwed};
 mod visits;
@@ -99,6 +102,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (20, "patient_controls", include_str!("../../migrations/0020_patient_controls.sql")),
     (21, "online_services", include_str!("../../migrations/0021_online_services.sql")),
     (22, "banks", include_str!("../../migrations/0022_banks.sql")),
+    (23, "deposit_receipts", include_str!("../../migrations/0023_deposit_receipts.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

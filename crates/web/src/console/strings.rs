@@ -183,6 +183,12 @@ pub const ERRORS: Table = &[
         "The bank did not accept a signed read with these keys; check the address and keys.",
     ),
     ("unknown_hospital", "没有该医院。", "No such hospital."),
+    ("hospital_not_found", "没有该医院。", "No such hospital."),
+    (
+        "unknown_deposit_policy",
+        "押金政策只能是“不开押金收据”或“开具押金收据”。",
+        "The deposit policy is either no deposit receipts or deposit receipts.",
+    ),
     ("not_parked", "该结算不在异常队列中。", "This settlement is not in the exceptions queue."),
     ("too_many_attempts", "登录失败次数过多，请15分钟后再试。", "Too many failed sign-ins. Try again in 15 minutes."),
     ("weak_password", "密码至少12位。", "A password has at least 12 characters."),
