@@ -275,6 +275,23 @@ async fn a_patient_sees_their_stay_invoice_and_receipts_and_opens_each() {
         assert!(html.contains("王*"), "the payer masked: {id}");
     }
 
+    // The phone page lists them beside the visits, each opening its view and PDF.
+    let page = reqwest::Client::new()
+        .get(format!("{}/h5/visits", w.sys.hub_url))
+        .header("cookie", format!("wg_session={token}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("住院票据与押金收据"), "{page}");
+    assert_eq!(page.matches("押金收据（出院结算已收回）").count(), 2, "{page}");
+    for invoice in listed["invoices"].as_array().unwrap() {
+        let id = invoice["id"].as_str().unwrap();
+        assert!(page.contains(&format!("/api/v1/patient/invoices/{id}/pdf")), "{id} on the page");
+    }
+
     // Another patient sees none of them, and cannot open them.
     let stranger = patient_session(&w, "13900139001", ("440301199001011234", "张三")).await;
     let (_, theirs) = patient_get(&w, &stranger, "/api/v1/patient/stay_invoices").await;
