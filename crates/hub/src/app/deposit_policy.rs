@@ -89,7 +89,7 @@ mod tests {
         ];
         for (text, asked, stored) in cases {
             let got = DepositPolicy::of_request(text).map(DepositPolicy::as_str).map_err(|e| e.code());
-            assert_eq!(got, asked.map_err(|c| c), "asked {text:?}");
+            assert_eq!(got, asked, "asked {text:?}");
             assert_eq!(DepositPolicy::of_stored(text).as_str(), stored, "stored {text:?}");
         }
     }
