@@ -155,6 +155,21 @@ async fn a_deposit_and_its_raise_each_get_a_receipt_which_the_bedside_settlement
     assert!(verify_file(&tampered_path, &root_pub).is_err(), "a changed byte is not genuine");
     let html = w.his.get(&format!("/api/v1/invoices/{id}/html")).await.unwrap();
     assert!(html.body.as_str().is_some_and(|h| h.contains("住院预交金收据")), "{html:?}");
+    // The PDF carries the signed receipt: it verifies as the file it is.
+    if let Err(reason) = wugan_hub::app::invoices::load_font(None) {
+        println!("PDF not checked: {reason}");
+        return;
+    }
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/invoices/{id}/pdf", w.sys.hub_url))
+        .bearer_auth(&w.sys.credentials.hospitals[0].api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let pdf_path = w.dir.0.join("receipt.pdf");
+    std::fs::write(&pdf_path, response.bytes().await.unwrap()).unwrap();
+    assert_eq!(verify_file(&pdf_path, &root_pub).map(|v| (v.kind, v.amount_fen.0)), Ok((wugan_invoice::Kind::Deposit, 12_500)));
 }
 
 #[tokio::test]
