@@ -61,6 +61,7 @@ REFUSALS_OF_VALID_REQUESTS = {
     "weak_secret",  # a secret under 16 characters, or the two secrets the same (a rule across fields)
     "bank_unreachable",  # nothing answers at the bank's url (a fact outside the request)
     "bank_check_failed",  # the bank answers but refuses the keys (a fact outside the request)
+    "unknown_deposit_policy",  # deposit_policy is free text in the schema; only no_receipts/receipts are known
     "bad_platform_url",  # a platform url that is not an http(s) URL with a host
     "bad_platform_credential",  # app_id without its secret or the reverse (a rule across fields)
     "bad_ca_signer",  # a signer other than none / hmac-sha256, or hmac-sha256 without its key

@@ -152,6 +152,7 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
         ("post /api/v1/staff/sessions", "SessionView"),
         ("post /api/v1/operator/staff", "NewStaffView"),
         ("post /api/v1/operator/hospitals", "HospitalView"),
+        ("post /api/v1/operator/hospitals/{code}/deposit_policy", "HospitalView"),
         ("post /api/v1/operator/keys", "IssuedKeyView"),
         ("post /api/v1/operator/keys/{key_id}/rotate", "IssuedKeyView"),
         ("post /api/v1/operator/keys/{key_id}/revoke", "ApiKeyView"),

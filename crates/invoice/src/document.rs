@@ -5,12 +5,15 @@
 use serde::{Deserialize, Serialize};
 use wugan_domain::Fen;
 
-/// Blue: an ordinary invoice. Red: a red-flush (冲红) that offsets an earlier blue one.
+/// Blue: an ordinary invoice. Red: a red-flush (冲红) that offsets an earlier blue one. Deposit:
+/// a deposit receipt (住院预交金收据, business type `07`) for a deposit held on the patient's line;
+/// it is not red-flushed but recovered (收回) by the stay's settlement, which the issuer records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Blue,
     Red,
+    Deposit,
 }
 
 impl Kind {
@@ -18,6 +21,7 @@ impl Kind {
         match self {
             Kind::Blue => "blue",
             Kind::Red => "red",
+            Kind::Deposit => "deposit",
         }
     }
 
@@ -25,6 +29,7 @@ impl Kind {
         match text {
             "blue" => Some(Kind::Blue),
             "red" => Some(Kind::Red),
+            "deposit" => Some(Kind::Deposit),
             _ => None,
         }
     }
@@ -140,6 +145,19 @@ pub fn invoice_code(year: i32, hospital_code: &str) -> String {
     format!("{year:04}{hospital_code}")
 }
 
+/// The prefix of a deposit receipt's 票据代码: 预交金 receipts are their own category of 票据, so
+/// they run in their own series (`YJ` + year + hospital), never in the invoices' numbers; an
+/// invoice's code starts with a digit, so the two never meet.
+pub const DEPOSIT_CODE_PREFIX: &str = "YJ";
+
+/// The 票据代码 of a hospital's deposit receipts in a year.
+pub fn deposit_receipt_code(year: i32, hospital_code: &str) -> String {
+    format!("{DEPOSIT_CODE_PREFIX}{}", invoice_code(year, hospital_code))
+}
+
+/// The category a deposit receipt's one item carries (住院预交金; not a 医疗收费项目类别).
+pub const DEPOSIT_CATEGORY: &str = "yj";
+
 /// The 票据号码 of the `n`th invoice under a code.
 pub fn invoice_number(n: i64) -> String {
     format!("{n:0width$}", width = NUMBER_DIGITS)
@@ -208,7 +226,7 @@ impl Invoice {
         }
         let amounts = self.items.iter().map(|i| i.amount_fen).chain(self.split.parts()).chain([self.total_fen]);
         let wrong_sign = match self.kind {
-            Kind::Blue => amounts.into_iter().any(|a| a.is_negative()),
+            Kind::Blue | Kind::Deposit => amounts.into_iter().any(|a| a.is_negative()),
             Kind::Red => amounts.into_iter().any(|a| a.is_positive()),
         };
         if wrong_sign {
@@ -242,6 +260,41 @@ impl Invoice {
             total_fen: -self.total_fen,
             split: self.split.negated(),
             offsets: Some(self.reference()),
+        }
+    }
+}
+
+/// What a deposit receipt (住院预交金收据) states: the deposit or raise held for a stay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DepositHeld {
+    pub hospital: Hospital,
+    /// 交款人, masked.
+    pub payer: String,
+    /// 业务流水号: the stay and the piece of its hold (`{stay}:hold:{n}`).
+    pub business_id: String,
+    /// The deposit (piece 0) or the raise held on the line.
+    pub amount_fen: Fen,
+}
+
+impl DepositHeld {
+    /// The receipt, numbered in the deposit receipts' own series: one item (住院预交金), held
+    /// on the patient's line (the split's bank part), business type `07`.
+    pub fn receipt(self, numbered: Numbered) -> Invoice {
+        Invoice {
+            kind: Kind::Deposit,
+            code: numbered.code,
+            number: numbered.number,
+            check_code: numbered.check_code,
+            date: numbered.date,
+            issued_at: numbered.issued_at,
+            hospital: self.hospital,
+            payer: self.payer,
+            settlement_id: self.business_id,
+            bus_type: "07".into(),
+            items: vec![Item { category: DEPOSIT_CATEGORY.into(), name: "住院预交金".into(), amount_fen: self.amount_fen }],
+            total_fen: self.amount_fen,
+            split: Split { bank_fen: self.amount_fen, ..Split::default() },
+            offsets: None,
         }
     }
 }

@@ -8,7 +8,8 @@ pub mod keys;
 pub mod signed;
 
 pub use document::{
-    category_name, invoice_code, invoice_number, items_by_category, AmountError, Hospital, Invoice, InvoiceRef, Item, Kind, Numbered, Split,
+    category_name, deposit_receipt_code, invoice_code, invoice_number, items_by_category, AmountError, DepositHeld, Hospital, Invoice,
+    InvoiceRef, Item, Kind, Numbered, Split, DEPOSIT_CATEGORY, DEPOSIT_CODE_PREFIX,
 };
 pub use keys::{Certificate, HospitalKey, KeyError, RootKey, RootPublicKey};
 pub use signed::{qr_text, sign, verify, verify_json, verify_qr, Reason, Rejected, SignedInvoice, Verified, QR_PREFIX};

@@ -50,12 +50,14 @@ fn title(invoice: &Invoice) -> &'static str {
     match invoice.kind {
         Kind::Blue => "医疗收费电子票据",
         Kind::Red => "医疗收费电子票据（红字冲红）",
+        Kind::Deposit => "住院预交金收据（押金）",
     }
 }
 
 fn bus_type_name(code: &str) -> &'static str {
     match code {
         "01" => "住院",
+        "07" => "住院预交金",
         _ => "门诊",
     }
 }
@@ -63,6 +65,10 @@ fn bus_type_name(code: &str) -> &'static str {
 /// The split's rows as printed: label and amount.
 fn split_rows(invoice: &Invoice) -> Vec<(&'static str, Fen)> {
     let s = &invoice.split;
+    if invoice.kind == Kind::Deposit {
+        // Nothing is paid yet: the deposit is held (预授权) on the patient's credit line.
+        return vec![("信用额度预授权（押金）", s.bank_fen)];
+    }
     let rows = [
         ("医保统筹基金支付", s.fund_fen),
         ("个人账户支付", s.personal_account_fen),

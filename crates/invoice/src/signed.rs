@@ -115,7 +115,7 @@ fn certified_key(root: &RootPublicKey, certificate: &Certificate, hospital_code:
 pub fn verify(doc: &SignedInvoice, root: &RootPublicKey) -> Result<Verified, Rejected> {
     let invoice = &doc.invoice;
     let public = certified_key(root, &doc.certificate, &invoice.hospital.code, &invoice.date)?;
-    if !code_names_hospital(&invoice.code, &invoice.hospital.code) {
+    if !code_names_hospital(invoice.kind, &invoice.code, &invoice.hospital.code) {
         return Err(Reason::UnknownKey.into());
     }
     if !verify_with(&public, &document_message(invoice)?, &doc.signature) {
@@ -135,8 +135,14 @@ pub fn verify_json(text: &str, root: &RootPublicKey) -> Result<Verified, Rejecte
     verify(&doc, root)
 }
 
-/// 票据代码 is the year and the hospital's code (see `document::invoice_code`).
-fn code_names_hospital(code: &str, hospital_code: &str) -> bool {
+/// 票据代码 is the year and the hospital's code (see `document::invoice_code`); a deposit
+/// receipt's has the `YJ` prefix before them (`document::deposit_receipt_code`), and only its.
+fn code_names_hospital(kind: Kind, code: &str, hospital_code: &str) -> bool {
+    let code = match (kind, code.strip_prefix(crate::document::DEPOSIT_CODE_PREFIX)) {
+        (Kind::Deposit, Some(rest)) => rest,
+        (Kind::Deposit, None) | (_, Some(_)) => return false,
+        (_, None) => code,
+    };
     code.len() == 4 + hospital_code.len()
         && code.is_char_boundary(4)
         && code[..4].bytes().all(|b| b.is_ascii_digit())
@@ -223,7 +229,7 @@ pub fn verify_qr(text: &str, root: &RootPublicKey) -> Result<Verified, Rejected>
     };
     let dashed = qr.verified(&certificate).date;
     let public = certified_key(root, &certificate, hospital_code, &dashed)?;
-    if !code_names_hospital(code, hospital_code) {
+    if !code_names_hospital(kind, code, hospital_code) {
         return Err(Reason::UnknownKey.into());
     }
     if !verify_with(&public, qr_message(&qr).as_bytes(), signature) {

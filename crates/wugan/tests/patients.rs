@@ -250,6 +250,7 @@ async fn every_patient_route_serves_only_its_own_patient() {
         ("GET", "/api/v1/patient/agreements", None),
         ("GET", "/api/v1/patient/consents", None),
         ("GET", "/api/v1/patient/visits", None),
+        ("GET", "/api/v1/patient/stay_invoices", None),
         ("GET", "/api/v1/patient/notifications", None),
         ("GET", "/api/v1/patient/qr", None),
         ("POST", estimate_path.as_str(), None),

@@ -6,6 +6,7 @@
 
 mod auth;
 mod banks;
+mod deposits;
 mod docs;
 mod edge;
 mod invoices;
@@ -153,6 +154,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/operator/audit", Operator, no_body, staff::audit_log),
         Route::new(M::GET, "/api/v1/operator/hospitals", Operator, no_body, staff::hospitals),
         Route::new(M::POST, "/api/v1/operator/hospitals", Operator, command, staff::onboard_hospital),
+        Route::new(M::POST, "/api/v1/operator/hospitals/{code}/deposit_policy", Operator, command, deposits::set_policy),
         Route::new(M::GET, "/api/v1/operator/banks", Operator, no_body, banks::banks),
         Route::new(M::POST, "/api/v1/operator/banks", Operator, command, banks::onboard_bank),
         Route::new(M::GET, "/api/v1/operator/hospitals/{code}/platform", Operator, no_body, platforms::platform),
@@ -187,6 +189,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/patient/agreements/{id}/family/{link}/revoke", Patient, no_body, patients::revoke_family),
         Route::new(M::GET, "/api/v1/patient/notifications", Patient, no_body, patients::notifications),
         Route::new(M::GET, "/api/v1/patient/qr", Patient, no_body, patients::qr),
+        Route::new(M::GET, "/api/v1/patient/stay_invoices", Patient, no_body, deposits::patient_stay_documents),
         Route::new(M::GET, "/api/v1/patient/invoices/{id}/html", Patient, no_body, patients::invoice_html),
         Route::new(M::GET, "/api/v1/patient/invoices/{id}/pdf", Patient, no_body, patients::invoice_pdf),
         Route::new(M::GET, "/api/v1/patient/seamless", Patient, no_body, patient_controls::seamless_choices),

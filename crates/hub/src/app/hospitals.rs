@@ -33,7 +33,8 @@ pub struct OnboardHospitalRequest {
     #[serde(default)]
     #[schema(schema_with = optional_text::<64>)]
     pub insurance_platform: Option<String>,
-    /// The deposit policy for inpatients (e.g. none, fixed, estimated).
+    /// The deposit policy: `no_receipts` (the default) or `receipts` (押金收据 for deposits held on
+    /// the line); another value is `unknown_deposit_policy` (app/deposit_policy.rs).
     #[serde(default)]
     #[schema(schema_with = optional_text::<64>)]
     pub deposit_policy: Option<String>,
@@ -46,6 +47,7 @@ pub struct HospitalView {
     pub grade: Option<String>,
     pub region: Option<String>,
     pub insurance_platform: Option<String>,
+    /// `no_receipts` or `receipts`.
     pub deposit_policy: Option<String>,
     pub created_at: String,
 }
@@ -91,14 +93,14 @@ pub struct IssuedKeyView {
     pub api_key: String,
 }
 
-fn hospital_view(h: &HospitalRow) -> HospitalView {
+pub(super) fn hospital_view(h: &HospitalRow) -> HospitalView {
     HospitalView {
         code: h.code.clone(),
         name: h.name.clone(),
         grade: h.grade.clone(),
         region: h.region.clone(),
         insurance_platform: h.insurance_platform.clone(),
-        deposit_policy: h.deposit_policy.clone(),
+        deposit_policy: Some(super::deposit_policy::DepositPolicy::of_stored(h.deposit_policy.as_deref()).as_str().into()),
         created_at: h.created_at.clone(),
     }
 }
@@ -130,13 +132,14 @@ impl App {
     pub async fn onboard_hospital(&self, req: OnboardHospitalRequest) -> Result<HospitalView, AppError> {
         check_text("code", &req.code, 32)?;
         check_text("name", &req.name, 100)?;
+        let deposit_policy = super::deposit_policy::DepositPolicy::of_request(req.deposit_policy.as_deref())?;
         let row = HospitalRow {
             code: req.code.trim().to_string(),
             name: req.name.trim().to_string(),
             grade: trimmed(req.grade),
             region: trimmed(req.region),
             insurance_platform: trimmed(req.insurance_platform),
-            deposit_policy: trimmed(req.deposit_policy),
+            deposit_policy: Some(deposit_policy.as_str().into()),
             created_at: self.now(),
         };
         match self.store.insert_hospital(row.clone()).await {

@@ -78,6 +78,7 @@ impl App {
             None => self.new_stay(hospital, &req, &med_type, idem_key).await?,
         };
         let row = self.advance_stay(row, false).await?;
+        self.invoice_stay_after(&row.id).await; // the deposit receipt, where the policy says so
         if let StayStage::Refused(refusal) = stay_stage(&row)? {
             return Err(AppError::invalid("insurance_refused", refusal.message));
         }
@@ -210,6 +211,7 @@ impl App {
             }
             Err(e) => return Err(e),
         };
+        self.invoice_stay_after(&s.id).await; // a raise's deposit receipt
         self.stay_view(&s).await
     }
 
@@ -301,7 +303,8 @@ impl App {
         let from_json = stage_text(from)?;
         (s.state, s.stage_json, s.updated_at) = (to.state().to_string(), stage_text(&to)?, self.now());
         let owed = super::stay_invoices::owed_by(from, &to)?;
-        if !self.store.save_stay(&s, &from_json, &[], &owed).await? {
+        let deposits = super::deposit_receipts::steps(&s.id, from, &to);
+        if !self.store.save_stay(&s, &from_json, &[], &owed, &deposits).await? {
             return Err(AppError::conflict("stay_in_progress", "the stay moved meanwhile; retry"));
         }
         Ok(s)
@@ -334,8 +337,9 @@ impl App {
                 .map_err(|e| AppError::bad_gateway("partner_bad_reply", e.to_string()))?;
             let from_json = s.stage_json.clone();
             let owed = super::stay_invoices::owed_by(&stage, &step.stage)?;
+            let deposits = super::deposit_receipts::steps(&s.id, &stage, &step.stage);
             (s.state, s.stage_json, s.updated_at) = (step.stage.state().to_string(), stage_text(&step.stage)?, self.now());
-            if !self.store.save_stay(&s, &from_json, &step.transfers, &owed).await? {
+            if !self.store.save_stay(&s, &from_json, &step.transfers, &owed, &deposits).await? {
                 // Another run moved it meanwhile: continue from what it wrote.
                 s = self.store.stay(&s.id).await?.ok_or_else(|| AppError::internal("stay vanished"))?;
                 in_doubt = true;

@@ -50,6 +50,13 @@ pub struct InvoiceView {
     pub offsets_id: Option<String>,
     /// The signing key's id.
     pub key_id: String,
+    /// A deposit receipt's (kind `deposit`) standing: `held`, `recovered` (收回 by the stay's
+    /// settlement) or `released` (the admission cancelled); absent for invoices.
+    pub deposit_state: Option<String>,
+    /// For a recovered receipt: the id of the settlement's invoice that recovers it, once issued.
+    pub recovered_by_id: Option<String>,
+    /// For a recovered or released receipt: when the hold ended.
+    pub closed_at: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -168,6 +175,8 @@ impl App {
         }
         // The stays' bedside settlements and their 2305 reversals (app/stay_invoices.rs).
         issued += self.stay_invoice_outbox_pass(None).await;
+        // The stays' deposit receipts (app/deposit_receipts.rs).
+        issued += self.deposit_receipt_outbox_pass(None).await;
         if issued > 0 {
             tracing::info!(issued, "invoices issued from the outbox");
         }
@@ -293,7 +302,7 @@ impl App {
         // A page is full, or longer when it ends with invoices stamped alike (all of them are on it).
         let next_before = (rows.len() as i64 >= limit).then(|| rows.last().map(|r| r.issued_at.clone())).flatten();
         let invoices = rows.iter().map(view_of).collect::<Result<_, _>>()?;
-        Ok(InvoiceListView { invoices, next_before })
+        Ok(InvoiceListView { invoices: self.with_deposit_states(invoices).await?, next_before })
     }
 
     /// One invoice, signed, for its hospital (`Some(code)`) or an operator (`None`). Another
@@ -399,6 +408,9 @@ pub(super) fn view_of(row: &InvoiceRow) -> Result<InvoiceView, AppError> {
         payer: signed.invoice.payer,
         offsets_id: row.offsets_id.clone(),
         key_id: row.key_id.clone(),
+        deposit_state: None,
+        recovered_by_id: None,
+        closed_at: None,
     })
 }
 

@@ -10,6 +10,8 @@ mod clearing;
 mod commands;
 pub mod consent;
 mod credit;
+pub mod deposit_policy;
+pub mod deposit_receipts;
 mod exceptions;
 mod hospital_statements;
 mod inpatient;

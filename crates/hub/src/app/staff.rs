@@ -478,6 +478,7 @@ pub fn command_schemas() -> Vec<(&'static str, Value)> {
         one::<SignInRequest>("post /api/v1/staff/sessions"),
         one::<NewStaffRequest>("post /api/v1/operator/staff"),
         one::<super::hospitals::OnboardHospitalRequest>("post /api/v1/operator/hospitals"),
+        one::<super::deposit_policy::SetDepositPolicyRequest>("post /api/v1/operator/hospitals/{code}/deposit_policy"),
         one::<super::bank_onboarding::OnboardBankRequest>("post /api/v1/operator/banks"),
         one::<super::hospitals::IssueKeyRequest>("post /api/v1/operator/keys"),
         one::<super::hospitals::RotateKeyRequest>("post /api/v1/operator/keys/{key_id}/rotate"),

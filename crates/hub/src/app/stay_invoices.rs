@@ -43,6 +43,7 @@ impl App {
     /// The hook after a bedside click or a 2305: issues what the stay owes now. Never fails the
     /// ward's request: what goes wrong is logged and left to the outbox pass.
     pub(crate) async fn invoice_stay_after(&self, stay_id: &str) {
+        self.deposit_receipt_outbox_pass(Some(stay_id)).await;
         self.stay_invoice_outbox_pass(Some(stay_id)).await;
     }
 
@@ -165,7 +166,7 @@ impl App {
     }
 
     /// The patient's name: the agreement holder's, or the family member's the stay is for.
-    async fn stay_payer_name(&self, stay: &StayRow) -> Result<String, AppError> {
+    pub(super) async fn stay_payer_name(&self, stay: &StayRow) -> Result<String, AppError> {
         let agreement = self.store.agreement(&stay.agreement_id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?;
         let sealed = if agreement.psn_no == stay.psn_no {
             agreement.name_enc

@@ -41,7 +41,10 @@ pub use stay_reconciliation::StaySettlementRow;
 mod stays;
 pub use banks::BankRow;
 pub use stays::{StayFeeLine, StayRow};
+mod deposit_receipts;
 mod stay_invoices;
+use deposit_receipts::owe_deposit_receipts;
+pub use deposit_receipts::{DepositClosing, DepositReceiptDue, DepositSteps};
 use stay_invoices::owe_stay_invoice;
 pub use stay_invoices::{StayInvoiceDue, StayInvoiceOwed};
 mod visits;
@@ -102,6 +105,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (20, "patient_controls", include_str!("../../migrations/0020_patient_controls.sql")),
     (21, "online_services", include_str!("../../migrations/0021_online_services.sql")),
     (22, "banks", include_str!("../../migrations/0022_banks.sql")),
+    (23, "deposit_receipts", include_str!("../../migrations/0023_deposit_receipts.sql")),
     (26, "refund_exceptions", include_str!("../../migrations/0026_refund_exceptions.sql")),
 ];
 

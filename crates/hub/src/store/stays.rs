@@ -121,9 +121,18 @@ impl Store {
 
     /// Saves a stay's new stage (and the msgids fixed for the calls ahead) if it still holds
     /// `from_json`, with the transfers it posts and the invoices it owes (the outbox, migration
-    /// 0018); false when another run moved it meanwhile.
-    pub async fn save_stay(&self, s: &StayRow, from_json: &str, transfers: &[Transfer], owed: &[StayInvoiceOwed]) -> StoreResult<bool> {
+    /// 0018) and the deposit receipts it owes or closes (migration 0023); false when another run
+    /// moved it meanwhile.
+    pub async fn save_stay(
+        &self,
+        s: &StayRow,
+        from_json: &str,
+        transfers: &[Transfer],
+        owed: &[StayInvoiceOwed],
+        deposits: &DepositSteps,
+    ) -> StoreResult<bool> {
         let (s, from, transfers, owed, now) = (s.clone(), from_json.to_string(), transfers.to_vec(), owed.to_vec(), self.now());
+        let deposits = deposits.clone();
         self.write(move |c| {
             Box::pin(async move {
                 let n = sqlx::query(
@@ -151,6 +160,7 @@ impl Store {
                 for o in &owed {
                     owe_stay_invoice(c, &s, o, &now).await?;
                 }
+                owe_deposit_receipts(c, &s, &deposits, &now).await?;
                 Ok(true)
             })
         })

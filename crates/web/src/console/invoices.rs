@@ -37,7 +37,14 @@ struct Invoices {
 
 impl Invoices {
     fn kind_of(&self, i: &InvoiceView) -> &'static str {
-        self.page.t(if i.kind == "red" { "inv_kind_red" } else { "inv_kind_blue" })
+        self.page.t(match (i.kind.as_str(), i.deposit_state.as_deref()) {
+            ("red", _) => "inv_kind_red",
+            // A deposit receipt (押金收据), with how its hold ended.
+            ("deposit", Some("recovered")) => "deposit_kind_recovered",
+            ("deposit", Some("released")) => "deposit_kind_released",
+            ("deposit", _) => "deposit_kind_held",
+            _ => "inv_kind_blue",
+        })
     }
 }
 

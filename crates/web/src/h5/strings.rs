@@ -113,6 +113,12 @@ pub const STRINGS: Table = &[
     ("invoice", "电子票据", "E-invoice"),
     ("invoice_view", "查看", "View"),
     ("invoice_pdf", "下载PDF", "Download PDF"),
+    ("deposit_h5_title", "住院票据与押金收据", "Stay invoices and deposit receipts"),
+    ("deposit_h5_stay_invoice", "住院电子票据", "Stay invoice"),
+    ("deposit_h5_red", "住院票据（冲红）", "Stay invoice (red-flush)"),
+    ("deposit_h5_held", "押金收据（押金冻结中）", "Deposit receipt (held on your line)"),
+    ("deposit_h5_recovered", "押金收据（出院结算已收回）", "Deposit receipt (recovered at discharge)"),
+    ("deposit_h5_released", "押金收据（已释放）", "Deposit receipt (released)"),
     ("qr_title", "医保电子凭证", "Insurance e-voucher"),
     (
         "qr_intro",

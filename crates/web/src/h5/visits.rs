@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use std::sync::Arc;
+use wugan_hub::app::invoices::InvoiceView;
 use wugan_hub::app::{App, VisitView};
 
 #[derive(Template)]
@@ -18,6 +19,8 @@ struct Visits {
     visits: Vec<VisitView>,
     /// (settlement id, its blue invoice's id).
     invoices: Vec<(String, String)>,
+    /// The stays' invoices and deposit receipts (押金收据), newest first.
+    stay_documents: Vec<InvoiceView>,
 }
 
 impl Visits {
@@ -64,6 +67,18 @@ impl Visits {
         self.invoices.iter().find(|(s, _)| *s == settlement.id).map(|(_, i)| i.as_str())
     }
 
+    /// A stay document's kind in words: the stay's invoice, its red-flush, or a deposit receipt
+    /// with how its hold ended.
+    fn document_kind(&self, d: &InvoiceView) -> &str {
+        self.page.t(match (d.kind.as_str(), d.deposit_state.as_deref()) {
+            ("red", _) => "deposit_h5_red",
+            ("deposit", Some("recovered")) => "deposit_h5_recovered",
+            ("deposit", Some("released")) => "deposit_h5_released",
+            ("deposit", _) => "deposit_h5_held",
+            _ => "deposit_h5_stay_invoice",
+        })
+    }
+
     /// The date of the visit (the stored time's day).
     fn day<'a>(&self, v: &'a VisitView) -> &'a str {
         v.created_at.get(..10).unwrap_or(&v.created_at)
@@ -87,6 +102,10 @@ pub async fn visits(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMa
             invoices.push((settlement.id.clone(), invoice));
         }
     }
+    let stay_documents = app.patient_stay_documents(&signed_in.patient_id).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "a patient's stay invoices could not be read");
+        Vec::new()
+    });
     let page = Page::new(prefs, "/h5/visits", HOME).with_csrf(signed_in.csrf_token);
-    render(&Visits { page, visits, invoices })
+    render(&Visits { page, visits, invoices, stay_documents })
 }
