@@ -61,6 +61,7 @@ REFUSALS_OF_VALID_REQUESTS = {
     "weak_secret",  # a secret under 16 characters, or the two secrets the same (a rule across fields)
     "bank_unreachable",  # nothing answers at the bank's url (a fact outside the request)
     "bank_check_failed",  # the bank answers but refuses the keys (a fact outside the request)
+    "bad_account",  # a receiving account that is not 8 to 32 digits (a pattern would refuse the spaces allowed between groups)
 }
 
 

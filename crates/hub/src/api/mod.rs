@@ -8,6 +8,7 @@ mod auth;
 mod banks;
 mod docs;
 mod edge;
+mod hospital_banks;
 mod invoices;
 pub mod limits;
 mod modes;
@@ -153,6 +154,24 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/operator/hospitals", Operator, command, staff::onboard_hospital),
         Route::new(M::GET, "/api/v1/operator/banks", Operator, no_body, banks::banks),
         Route::new(M::POST, "/api/v1/operator/banks", Operator, command, banks::onboard_bank),
+        // Hospital–bank agreements (api/hospital_banks.rs).
+        Route::new(M::GET, "/api/v1/operator/hospital-banks", Operator, no_body, hospital_banks::list),
+        Route::new(M::POST, "/api/v1/operator/hospital-banks", Operator, command, hospital_banks::add),
+        Route::new(
+            M::POST,
+            "/api/v1/operator/hospital-banks/{hospital_code}/{bank_code}/suspend",
+            Operator,
+            no_body,
+            hospital_banks::suspend,
+        ),
+        Route::new(
+            M::POST,
+            "/api/v1/operator/hospital-banks/{hospital_code}/{bank_code}/resume",
+            Operator,
+            no_body,
+            hospital_banks::resume,
+        ),
+        Route::new(M::GET, "/api/v1/staff/bank/hospitals", Access::Staff, no_body, hospital_banks::of_my_bank),
         Route::new(M::GET, "/api/v1/operator/keys", Operator, no_body, staff::keys),
         Route::new(M::POST, "/api/v1/operator/keys", Operator, command, staff::issue_key),
         Route::new(M::POST, "/api/v1/operator/keys/{key_id}/rotate", Operator, command, staff::rotate_key),

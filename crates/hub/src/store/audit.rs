@@ -53,11 +53,17 @@ pub fn entry_hash(prev_hash: &str, seq: i64, at: &str, e: &NewAuditEntry) -> Str
 /// Checks a chain read in order of `seq`: numbers without gaps from 1, each entry naming the one
 /// before, each hash the hash of its fields.
 pub fn check_chain(entries: &[AuditEntry]) -> Vec<AuditFinding> {
+    check_chain_after(0, GENESIS_HASH, entries)
+}
+
+/// Checks entries that follow the entry `after_seq` whose hash is `after_hash` (0 and the genesis
+/// hash: the whole chain), in order of `seq`.
+pub fn check_chain_after(after_seq: i64, after_hash: &str, entries: &[AuditEntry]) -> Vec<AuditFinding> {
     let mut findings = Vec::new();
-    let mut prev = GENESIS_HASH.to_string();
+    let mut prev = after_hash.to_string();
     for (i, e) in entries.iter().enumerate() {
         let finding = |problem: &str| AuditFinding { seq: e.seq, problem: problem.to_string() };
-        if e.seq != i as i64 + 1 {
+        if e.seq != after_seq + i as i64 + 1 {
             findings.push(finding("a gap in the sequence: entries were removed or inserted"));
         }
         if e.prev_hash != prev {
@@ -168,6 +174,22 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(row.get("n"))
+    }
+
+    /// The entries after `after_seq`, in order (at most `limit`).
+    pub async fn audit_entries_after(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(entry_of).collect())
+    }
+
+    /// One entry's hash, if the entry is there.
+    pub async fn audit_hash(&self, seq: i64) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT hash FROM audit_log WHERE seq = $1").bind(seq).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.get("hash")))
     }
 
     /// Walks the whole chain; returns the number of entries and what is wrong with them.

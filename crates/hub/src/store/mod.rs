@@ -32,6 +32,8 @@ pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, Reco
 mod refunds;
 pub use refunds::RefundRow;
 mod banks;
+mod hospital_banks;
+pub use hospital_banks::HospitalBankRow;
 mod settlements;
 mod signups;
 mod stay_lists;
@@ -52,7 +54,7 @@ mod webhooks;
 mod bill_collections;
 mod patient_notices;
 mod seamless_switches;
-pub use audit::{AuditEntry, AuditFinding, NewAuditEntry};
+pub use audit::{check_chain_after, AuditEntry, AuditFinding, NewAuditEntry, GENESIS_HASH};
 pub use bill_collections::{BillCollectionRow, UnpaidBill};
 pub use hospitals::HospitalRow;
 pub use patient_notices::{LineOfPatient, UnpaidForNotice};
@@ -99,6 +101,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (20, "patient_controls", include_str!("../../migrations/0020_patient_controls.sql")),
     (21, "online_services", include_str!("../../migrations/0021_online_services.sql")),
     (22, "banks", include_str!("../../migrations/0022_banks.sql")),
+    (24, "hospital_banks", include_str!("../../migrations/0024_hospital_banks.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
