@@ -119,6 +119,14 @@ async fn an_operator_adds_lists_suspends_and_resumes_agreements_and_the_account_
     // The account is in no answer, no audit entry and not in the database file unsealed.
     let everything = format!("{:?}{:?}", h.list("").await, h.operator.get("/api/v1/operator/audit").await.expect("hub").body);
     assert!(!everything.contains(ACCOUNT) && !everything.contains("6222 0212"), "the account leaked: {everything}");
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&h.sys.database_url).await.expect("the hub's database");
+    let stored: Vec<(String,)> =
+        sqlx::query_as("SELECT COALESCE(account_enc, '') FROM hospital_banks").fetch_all(&pool).await.expect("the agreements");
+    pool.close().await;
+    assert_eq!(stored.iter().filter(|(sealed,)| !sealed.is_empty()).count(), 1, "H900's account is stored: {stored:?}");
+    assert!(stored.iter().all(|(sealed,)| !sealed.contains(ACCOUNT)), "sealed, on either database");
+    // SQLite's files too (the write-ahead log holds recent pages).
     for file in ["hub.db", "hub.db-wal"] {
         let bytes = std::fs::read(h.dir.0.join(file)).unwrap_or_default();
         assert!(!bytes.windows(ACCOUNT.len()).any(|w| w == ACCOUNT.as_bytes()), "the account is sealed at rest ({file})");
