@@ -167,8 +167,8 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
         ("get /api/v1/visits/{id}/refunds/{refund_id}", "Refund"),
         ("post /api/v1/visits/{id}/registration/cancel", "Visit"),
         ("post /api/v1/operator/hospital-banks", "HospitalBank"),
-        ("post /api/v1/operator/hospital-banks/{hospital_code}/{bank_code}/suspend", "HospitalBank"),
-        ("post /api/v1/operator/hospital-banks/{hospital_code}/{bank_code}/resume", "HospitalBank"),
+        ("post /api/v1/operator/hospital-banks/{hospital}/{bank}/suspend", "HospitalBank"),
+        ("post /api/v1/operator/hospital-banks/{hospital}/{bank}/resume", "HospitalBank"),
     ];
     for (route, name) in responses {
         let (method, path) = route.split_once(' ').expect("method and path");
