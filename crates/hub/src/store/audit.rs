@@ -250,4 +250,16 @@ mod tests {
         // Rehashing the edited row still breaks the next one's link.
         assert_eq!(check_chain(&rehashed).iter().map(|f| f.seq).collect::<Vec<_>>(), vec![3]);
     }
+
+    #[test]
+    fn a_check_from_a_checkpoint_reads_on_from_its_hash_and_misses_nothing_after_it() {
+        let whole = chain(5);
+        let (seq, hash) = (whole[1].seq, whole[1].hash.clone());
+        assert_eq!(check_chain_after(seq, &hash, &whole[2..]), vec![], "entries 3 to 5 chain on from entry 2");
+        assert_eq!(check_chain_after(seq, GENESIS_HASH, &whole[2..]).iter().map(|f| f.seq).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(check_chain_after(seq + 1, &hash, &whole[2..]).len(), 3, "numbers that do not follow the checkpoint");
+        let mut edited = whole.clone();
+        edited[3].actor = "staff:someone".into();
+        assert_eq!(check_chain_after(seq, &hash, &edited[2..]).iter().map(|f| f.seq).collect::<Vec<_>>(), vec![4]);
+    }
 }
