@@ -131,6 +131,18 @@ async fn an_operator_adds_lists_suspends_and_resumes_agreements_and_the_account_
         let bytes = std::fs::read(h.dir.0.join(file)).unwrap_or_default();
         assert!(!bytes.windows(ACCOUNT.len()).any(|w| w == ACCOUNT.as_bytes()), "the account is sealed at rest ({file})");
     }
+
+    // The operator's page shows the table masked; a bank's clerk reads their bank's agreements.
+    for (login, role, bank) in [("ops1", "operator", None), ("bank1", "bank", Some(BANK))] {
+        let request = serde_json::from_value(json!({"login": login, "display_name": login, "role": role, "bank_code": bank,
+            "password": "correct horse battery staple", "totp": false}));
+        h.sys.app.add_staff(request.expect("a staff request")).await.expect("staff added");
+    }
+    let page = staff_get(&h, "ops1", "/ops/").await;
+    assert!(page.contains("id=\"hospital-banks\"") && page.contains("****0123") && !page.contains(ACCOUNT), "the /ops/ table");
+    let mine: Value = serde_json::from_str(&staff_get(&h, "bank1", "/api/v1/staff/bank/hospitals").await).expect("json");
+    let banks: Vec<&str> = mine.as_array().into_iter().flatten().filter_map(|a| a["bank_code"].as_str()).collect();
+    assert!(banks.len() >= 2 && banks.iter().all(|b| *b == BANK), "{mine}");
     h.sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
 
@@ -226,6 +238,18 @@ async fn the_chain_check_reads_only_new_entries_and_the_full_walk_finds_an_edit_
     let verdict = wugan::staff::verify(&h.sys.app.store).await;
     assert!(verdict.is_err_and(|e| e.to_string().contains("entry 2")), "wugan audit verify finds it");
     h.sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+/// Signs `login` in and reads `path` with the session cookie; the body as text.
+async fn staff_get(h: &Hub, login: &str, path: &str) -> String {
+    let http = reqwest::Client::new();
+    let body = json!({"login": login, "password": "correct horse battery staple"}).to_string();
+    let signed = http.post(format!("{}/api/v1/staff/sessions", h.sys.hub_url)).body(body).send().await.expect("hub");
+    let cookie = signed.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|c| c.split(';').next()).map(str::to_string);
+    let cookie = cookie.unwrap_or_else(|| panic!("{login} signs in"));
+    let page = http.get(format!("{}{path}", h.sys.hub_url)).header("cookie", cookie).send().await.expect("hub");
+    assert_eq!(page.status().as_u16(), 200, "{login} reads {path}");
+    page.text().await.unwrap_or_default()
 }
 
 /// Signs a patient in by the texted code and binds Zhang San's real name; the bearer token.
