@@ -65,6 +65,7 @@ REFUSALS_OF_VALID_REQUESTS = {
     "bad_platform_url",  # a platform url that is not an http(s) URL with a host
     "bad_platform_credential",  # app_id without its secret or the reverse (a rule across fields)
     "bad_ca_signer",  # a signer other than none / hmac-sha256, or hmac-sha256 without its key
+    "bad_account",  # a receiving account that is not 8 to 32 digits (a pattern would refuse the spaces allowed between groups)
 }
 
 

@@ -145,6 +145,10 @@ pub struct PayoutRequest {
     pub amount_fen: Fen,
     /// The clearing day the payout settles, `YYYY-MM-DD` (China time).
     pub business_date: String,
+    /// The hospital's receiving account (收款账户) from its agreement with the bank; absent when the
+    /// agreement names none (the bank pays the merchant's account on its own record). Since 1.4.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payee_account: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

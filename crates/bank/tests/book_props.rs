@@ -348,6 +348,7 @@ impl World {
                 merchant_id: "H1".to_string(),
                 amount_fen: Fen(amount.unwrap_or(self.merchant_due.0 + delta)),
                 business_date: "2026-01-25".to_string(),
+                payee_account: None,
             }),
             Step::Freeze { .. } | Step::Retry { .. } | Step::Wait { .. } | Step::Jump { .. } | Step::Spend { .. } => {
                 unreachable!("handled by run")

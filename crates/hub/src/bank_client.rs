@@ -310,6 +310,7 @@ impl BankClient {
         merchant_id: &str,
         amount: Fen,
         business_date: &str,
+        payee_account: Option<&str>,
         resumed: bool,
     ) -> Result<(), BankError> {
         let request = wire::PayoutRequest {
@@ -317,6 +318,7 @@ impl BankClient {
             merchant_id: merchant_id.to_string(),
             amount_fen: amount,
             business_date: business_date.to_string(),
+            payee_account: payee_account.map(str::to_string),
         };
         expect_status(self.operate("/bank/v1/payouts", request_id, &request, resumed).await?, OperationStatus::PaidOut)
     }

@@ -116,9 +116,14 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
     types.extend(crate::app::command_parts());
     types.extend(crate::app::invoices::schemas());
     types.extend(crate::app::staff::schemas());
+    types.extend(crate::app::hospital_banks::schemas());
     let sides = Sides { doc: &doc, types: &types };
     let mut problems = Vec::new();
-    for (route, ty) in crate::app::command_schemas().into_iter().chain(crate::app::staff::command_schemas()) {
+    for (route, ty) in crate::app::command_schemas()
+        .into_iter()
+        .chain(crate::app::staff::command_schemas())
+        .chain(crate::app::hospital_banks::command_schemas())
+    {
         let (method, path) = route.split_once(' ').expect("method and path");
         let body = doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"].clone();
         assert!(!body.is_null(), "{route}: openapi.json documents no request body");
@@ -162,6 +167,9 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
         ("post /api/v1/visits/{id}/refunds", "Refund"),
         ("get /api/v1/visits/{id}/refunds/{refund_id}", "Refund"),
         ("post /api/v1/visits/{id}/registration/cancel", "Visit"),
+        ("post /api/v1/operator/hospital-banks", "HospitalBank"),
+        ("post /api/v1/operator/hospital-banks/{hospital}/{bank}/suspend", "HospitalBank"),
+        ("post /api/v1/operator/hospital-banks/{hospital}/{bank}/resume", "HospitalBank"),
     ];
     for (route, name) in responses {
         let (method, path) = route.split_once(' ').expect("method and path");

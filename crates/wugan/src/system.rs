@@ -605,6 +605,11 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     }
     // Banks an operator onboarded on an earlier run are routed to again.
     app.load_onboarded_banks().await.map_err(|e| anyhow::anyhow!("the onboarded banks cannot be loaded: {e}"))?;
+    // Hospital–bank agreements (app/hospital_banks.rs): the configured banks serve the credentials
+    // file's hospitals as before, unless an operator suspended the pair.
+    let seeded_hospitals: Vec<String> = credentials.hospitals.iter().map(|h| h.code.clone()).collect();
+    let configured_banks: Vec<String> = app.config.banks.iter().map(|b| b.bank_code.clone()).collect();
+    app.seed_hospital_banks(&seeded_hospitals, &configured_banks).await.map_err(|e| anyhow::anyhow!("hospital–bank agreements: {e}"))?;
     let app = Arc::new(app);
     let mut tasks = Vec::new();
     if !opts.manual_recovery {

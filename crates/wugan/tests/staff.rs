@@ -136,7 +136,7 @@ fn expected(access: Access, s: &Session, method: &str, template: &str) -> Outcom
     use Outcome::*;
     let may = s.role.may(&method.parse().unwrap(), template);
     match access {
-        Access::Staff if template == "/api/v1/staff/bank/agreements" && s.role != StaffRole::Bank => Refused(403),
+        Access::Staff if template.starts_with("/api/v1/staff/bank/") && s.role != StaffRole::Bank => Refused(403),
         Access::Staff => Served,
         Access::Operator | Access::Scraper if s.role == StaffRole::Operator => Served,
         Access::Operator | Access::Scraper => Refused(403),
@@ -227,24 +227,26 @@ async fn sign_ins_and_money_changing_actions_are_audited_and_the_chain_finds_an_
     assert_eq!(
         lines,
         vec![
-            // The operator key that signed the patient up (consent).
+            // The operator key that signed the patient up (consent): its attempt before it ran, then its outcome.
+            (lines[0].0.clone(), "POST /api/v1/agreements".to_string(), "attempt".to_string()),
             (lines[0].0.clone(), "POST /api/v1/agreements".to_string(), "ok".to_string()),
             line("staff:cash1", "sign_in", "bad_credentials"),
             line("staff:nobody", "sign_in", "bad_credentials"),
             line("staff:cash1", "sign_in", "ok"),
+            line("staff:cash1", "POST /api/v1/visits/{id}/settlement", "attempt"),
             line("staff:cash1", "POST /api/v1/visits/{id}/settlement", "ok"),
         ]
     );
     assert!(lines[0].0.starts_with("key:") || lines[0].0.starts_with("key_"), "{lines:?}");
-    assert_eq!(store.verify_audit_log().await.unwrap(), (5, vec![]));
+    assert_eq!(store.verify_audit_log().await.unwrap(), (7, vec![]));
     let verified = wugan::staff::verify(store).await.expect("an intact chain verifies");
-    assert!(verified.contains("5 entries"), "{verified}");
+    assert!(verified.contains("7 entries"), "{verified}");
 
     // Someone edits the sign-in's address in the database: the chain says which row.
     let db = sqlx::AnyPool::connect(&w.sys.database_url).await.unwrap();
     sqlx::query("UPDATE audit_log SET address = '10.0.0.9' WHERE seq = 4").execute(&db).await.unwrap();
     let (count, findings) = store.verify_audit_log().await.unwrap();
-    assert_eq!((count, findings.iter().map(|f| f.seq).collect::<Vec<_>>()), (5, vec![4]), "{findings:?}");
+    assert_eq!((count, findings.iter().map(|f| f.seq).collect::<Vec<_>>()), (7, vec![4]), "{findings:?}");
     let refused = wugan::staff::verify(store).await.expect_err("an edited chain fails");
     assert!(refused.to_string().contains("entry 4"), "{refused}");
 }

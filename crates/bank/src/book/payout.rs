@@ -34,6 +34,9 @@ impl BankBook {
         }
         check_amount(req.amount_fen)?;
         check_text("merchant_id", &req.merchant_id, 1, super::MAX_REQUEST_ID_CHARS)?;
+        if let Some(account) = &req.payee_account {
+            check_text("payee_account", account, 1, super::MAX_REQUEST_ID_CHARS)?;
+        }
         if !wugan_bank_protocol::statement::is_date(&req.business_date) {
             return Err(bad("business_date must be YYYY-MM-DD"));
         }
@@ -146,6 +149,7 @@ mod tests {
             merchant_id: merchant.into(),
             amount_fen: Fen::yuan(yuan),
             business_date: "2026-01-01".into(),
+            payee_account: None,
         };
         Command::Payout { client: "hub".into(), request }
     }

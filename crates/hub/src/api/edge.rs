@@ -9,7 +9,8 @@
 //!    route's limit (413 `body_too_large`), within the server's body timeout (408 `body_timeout`).
 //!
 //! A staff session (cookie) stands in for the key in step 2 (`staff_auth`); a money- or
-//! consent-changing request is then appended to the audit log with its outcome.
+//! consent-changing request that passed every step gets an `attempt` entry in the audit log
+//! before its handler runs (a refusal to write it refuses the request), and its outcome after.
 //!
 //! Every request then leaves one access log line: method, route (the template, no ids), status,
 //! the key id that made it (never the key), duration. No personal data.
@@ -82,7 +83,7 @@ impl Edge {
     }
 
     /// Lets `request` in or refuses it; returns the response and the key id that made it.
-    async fn admit(&self, request: Request, next: Next) -> (Response, Option<String>) {
+    async fn admit(&self, request: Request, next: Next, audited: Option<&staff_auth::Audited>) -> (Response, Option<String>) {
         if let Some(limiter) = &self.per_address {
             let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
             if let Some(Err(wait)) = address.map(|a| limiter.check(&a, now())) {
@@ -136,10 +137,18 @@ impl Edge {
             Ok(()) => read_body(body, &parts.headers, rule.body_limit_bytes).await,
             Err(e) => Err(e),
         };
-        match body {
-            Ok(body) => (next.run(Request::from_parts(parts, Body::from(body))).await, key_id),
-            Err(e) => (e.into_response(), key_id),
+        let body = match body {
+            Ok(body) => body,
+            Err(e) => return (e.into_response(), key_id),
+        };
+        // Audit before the action: its `attempt` entry is on disk before the handler runs, so no
+        // action happens without a trace even if the hub dies at once; without it, no action.
+        if let (Some(audited), Some(actor)) = (audited, key_id.as_deref()) {
+            if let Err(e) = audited.attempt(&self.app, actor).await {
+                return (e.into_response(), key_id);
+            }
         }
+        (next.run(Request::from_parts(parts, Body::from(body))).await, key_id)
     }
 }
 
@@ -160,7 +169,7 @@ pub(super) async fn guard(State(edge): State<Arc<Edge>>, request: Request, next:
     let request_id = new_request_id();
     let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let audited = staff_auth::Audited::of(&method, route.as_deref(), request.uri().path(), address);
-    let (mut response, key_id) = edge.admit(request, next).await;
+    let (mut response, key_id) = edge.admit(request, next, audited.as_ref()).await;
     if let (Some(audited), Some(actor)) = (audited, key_id.as_deref()) {
         let replayed = response.headers().contains_key("idempotent-replayed");
         audited.record(&edge.app, actor, response.status().as_u16(), replayed).await;

@@ -9,6 +9,7 @@ mod banks;
 mod deposits;
 mod docs;
 mod edge;
+mod hospital_banks;
 mod invoices;
 pub mod limits;
 mod modes;
@@ -159,6 +160,11 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/operator/banks", Operator, command, banks::onboard_bank),
         Route::new(M::GET, "/api/v1/operator/hospitals/{code}/platform", Operator, no_body, platforms::platform),
         Route::new(M::POST, "/api/v1/operator/hospitals/{code}/platform", Operator, command, platforms::set_platform),
+        Route::new(M::GET, "/api/v1/operator/hospital-banks", Operator, no_body, hospital_banks::list),
+        Route::new(M::POST, "/api/v1/operator/hospital-banks", Operator, command, hospital_banks::add),
+        Route::new(M::POST, "/api/v1/operator/hospital-banks/{hospital}/{bank}/suspend", Operator, no_body, hospital_banks::suspend),
+        Route::new(M::POST, "/api/v1/operator/hospital-banks/{hospital}/{bank}/resume", Operator, no_body, hospital_banks::resume),
+        Route::new(M::GET, "/api/v1/staff/bank/hospitals", Access::Staff, no_body, hospital_banks::of_my_bank),
         Route::new(M::GET, "/api/v1/operator/keys", Operator, no_body, staff::keys),
         Route::new(M::POST, "/api/v1/operator/keys", Operator, command, staff::issue_key),
         Route::new(M::POST, "/api/v1/operator/keys/{key_id}/rotate", Operator, command, staff::rotate_key),

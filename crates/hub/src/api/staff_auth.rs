@@ -74,7 +74,13 @@ impl Audited {
         })
     }
 
-    /// Appends the request's entry: `actor` did it, and it answered `status`.
+    /// Appends the write-ahead entry (outcome `attempt`) before the handler runs; an error when it
+    /// could not be written, and then the action must not run.
+    pub(super) async fn attempt(&self, app: &App, actor: &str) -> Result<(), AppError> {
+        app.audit_attempt(actor, &self.action, &self.target, &self.address).await
+    }
+
+    /// Appends the request's outcome entry: `actor` did it, and it answered `status`.
     pub(super) async fn record(self, app: &App, actor: &str, status: u16, replayed: bool) {
         let outcome = match (status, replayed) {
             (_, true) => "replayed".to_string(),

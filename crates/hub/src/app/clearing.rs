@@ -39,7 +39,24 @@ pub struct PayoutView {
     /// `declined` (the bank's book owes the hospital less; see `note`).
     pub state: String,
     pub note: Option<String>,
+    /// The hospital's receiving account the instruction named, masked (`****1234`); absent for a
+    /// seeded agreement (the bank's own merchant record).
+    pub payee_account: Option<String>,
 }
+
+/// Money owed to a hospital that no instruction was written for: the pair has no agreement in
+/// force. It stays owed and is paid by the first run after the agreement is active.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct HeldPayoutView {
+    pub bank_code: String,
+    pub hospital_code: String,
+    pub amount_fen: i64,
+    /// Why: no agreement, or a suspended one.
+    pub reason: String,
+}
+
+/// A pair's payout to instruct: bank, hospital, amount, and the sealed account it names.
+type DuePayout = (String, String, Fen, Option<String>);
 
 /// A clearing day: its payout instructions and how they stand.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -51,6 +68,9 @@ pub struct ClearingView {
     /// Instructions whose answer is not known yet.
     pub in_doubt: u64,
     pub declined: u64,
+    /// Owed through the day but held (no agreement in force between the pair): no instruction is
+    /// written; the first run after the agreement is active pays it.
+    pub held: Vec<HeldPayoutView>,
 }
 
 impl From<PayoutRow> for PayoutView {
@@ -63,6 +83,7 @@ impl From<PayoutRow> for PayoutView {
             amount_fen: p.amount_fen,
             state: p.state,
             note: p.note,
+            payee_account: None,
         }
     }
 }
@@ -72,14 +93,37 @@ impl App {
     /// instruction per bank and hospital for what is owed through the day's end, and answers how
     /// the day's instructions stand.
     pub async fn clear_day(&self, date: &str) -> Result<ClearingView, AppError> {
-        let day = business_day(date)?;
+        business_day(date)?;
         self.resume_payouts().await?;
+        let (due, _held) = self.payouts_due(date).await?;
+        for (bank_code, hospital_code, amount, payee_account_enc) in due {
+            let row = PayoutRow {
+                id: clearing::payout_request_id(&bank_code, &hospital_code, date),
+                bank_code,
+                hospital_code,
+                business_date: date.to_string(),
+                amount_fen: amount.0,
+                state: "instructed".into(),
+                note: None,
+                payee_account_enc,
+            };
+            self.store.instruct_payout(&row).await?;
+            self.send_payout(&row, false).await?;
+        }
+        self.clearing_view(date).await
+    }
+
+    /// What is owed through the day's end and not yet instructed: for each pair with an agreement
+    /// in force, the amount and its sealed account; the other pairs held, with the reason.
+    async fn payouts_due(&self, date: &str) -> Result<(Vec<DuePayout>, Vec<HeldPayoutView>), AppError> {
+        let day = business_day(date)?;
         let day_end = crate::clock::timestamp(
             time::OffsetDateTime::from_unix_timestamp(day.end_unix_s).map_err(|e| AppError::internal(format!("day out of range: {e}")))?,
         );
         let owed = self.store.owed_by_banks(&day_end).await?;
         // Instructions still in doubt (the bank silent even now) are owed already: not asked twice.
         let in_doubt = self.store.unanswered_payouts().await?;
+        let (mut due, mut held) = (Vec::new(), Vec::new());
         for ((bank_code, hospital_code), owed) in owed {
             if !self.banks.contains_key(&bank_code) {
                 tracing::warn!(bank = %bank_code, "money owed by a bank the hub has no contract with now");
@@ -88,29 +132,30 @@ impl App {
             let pending: i64 =
                 in_doubt.iter().filter(|p| p.bank_code == bank_code && p.hospital_code == hospital_code).map(|p| p.amount_fen).sum();
             let Some(amount) = clearing::payout_due(owed - Fen(pending)) else { continue };
-            let id = clearing::payout_request_id(&bank_code, &hospital_code, date);
-            if self.store.payout(&id).await?.is_some() {
+            if self.store.payout(&clearing::payout_request_id(&bank_code, &hospital_code, date)).await?.is_some() {
                 continue; // the day was cleared before; what came since is the next day's
             }
-            let row = PayoutRow {
-                id,
-                bank_code,
-                hospital_code,
-                business_date: date.to_string(),
-                amount_fen: amount.0,
-                state: "instructed".into(),
-                note: None,
-            };
-            self.store.instruct_payout(&row).await?;
-            self.send_payout(&row, false).await?;
+            match self.payee_of(&hospital_code, &bank_code).await? {
+                Ok(account) => due.push((bank_code, hospital_code, amount, account)),
+                // Held, not instructed: the fold keeps it owed, and the first run after the
+                // agreement is in force pays it.
+                Err(reason) => held.push(HeldPayoutView { bank_code, hospital_code, amount_fen: amount.0, reason: reason.to_string() }),
+            }
         }
-        self.clearing_view(date).await
+        Ok((due, held))
     }
 
     /// A clearing day as it stands.
     pub async fn clearing_view(&self, date: &str) -> Result<ClearingView, AppError> {
         business_day(date)?;
-        let payouts: Vec<PayoutView> = self.store.payouts_of_day(date).await?.into_iter().map(PayoutView::from).collect();
+        let mut payouts = Vec::new();
+        for row in self.store.payouts_of_day(date).await? {
+            let payee_account = match &row.payee_account_enc {
+                Some(sealed) => Some(super::hospital_banks::mask_account(&self.config.data_key.open(sealed)?)),
+                None => None,
+            };
+            payouts.push(PayoutView { payee_account, ..PayoutView::from(row) });
+        }
         let count = |state: &str| payouts.iter().filter(|p| p.state == state).count() as u64;
         Ok(ClearingView {
             date: date.to_string(),
@@ -118,6 +163,7 @@ impl App {
             in_doubt: count("instructed"),
             declined: count("declined"),
             payouts,
+            held: self.payouts_due(date).await?.1,
         })
     }
 
@@ -138,7 +184,12 @@ impl App {
             self.store.payout_in_doubt(&p.id, "no contract with this bank now").await?;
             return Ok(false);
         };
-        match bank.payout(&p.id, &p.hospital_code, Fen(p.amount_fen), &p.business_date, resumed).await {
+        let account = match &p.payee_account_enc {
+            Some(sealed) => Some(self.config.data_key.open(sealed)?),
+            None => None,
+        };
+        let result = bank.payout(&p.id, &p.hospital_code, Fen(p.amount_fen), &p.business_date, account.as_deref(), resumed).await;
+        match result {
             Ok(()) => self.store.payout_paid(p).await?,
             Err(e) if !e.is_unknown_outcome() => {
                 tracing::warn!(payout = %p.id, error = %e, "payout declined by the bank");

@@ -3,6 +3,7 @@
 //! records everything in the store; the money rules themselves live in `wugan_domain`.
 
 mod agreements;
+pub mod audit_health;
 pub mod bank_directory;
 pub mod bank_onboarding;
 mod cash_only;
@@ -13,6 +14,7 @@ mod credit;
 pub mod deposit_policy;
 pub mod deposit_receipts;
 mod exceptions;
+pub mod hospital_banks;
 mod hospital_statements;
 mod inpatient;
 mod stay_exceptions;
@@ -127,6 +129,8 @@ pub struct App {
     pub sms: std::sync::Arc<dyn sms::SmsSink>,
     /// The day's 9001 sign-ins (see `institution`).
     sign_ins: institution::SignIns,
+    /// The last audit entry the incremental chain check verified (see `audit_health`).
+    audit_checkpoint: audit_health::Checkpoint,
 }
 
 fn new_id(prefix: &str) -> String {
@@ -193,6 +197,7 @@ impl App {
             deposit_rule,
             sms,
             sign_ins: Default::default(),
+            audit_checkpoint: Default::default(),
         }
     }
 

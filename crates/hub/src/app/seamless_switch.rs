@@ -89,6 +89,9 @@ impl App {
         if visit.status != VisitStatus::Registered {
             return Err(AppError::conflict("visit_not_open", "only a registered visit before the doctor's click can be switched"));
         }
+        if req.enabled {
+            self.refuse_if_hospital_bank_suspended(&visit).await?;
+        }
         let changed = match self.store.switch_visit(visit_id, req.enabled).await {
             Ok(changed) => changed,
             Err(crate::store::StoreError::Conflict(_)) => {

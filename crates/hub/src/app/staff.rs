@@ -96,6 +96,10 @@ impl StaffRole {
     }
 }
 
+/// The outcome of a write-ahead audit entry: the action was about to run. Its outcome follows in
+/// a later entry; an attempt without one means the hub stopped before answering.
+pub const AUDIT_ATTEMPT: &str = "attempt";
+
 /// Whether a request changes money or consent, so that the audit log records it: settling,
 /// cancelling, signing up and revoking, family payment, repayments, limits, exceptions, keys,
 /// staff, hospitals and webhook endpoints. Registering a visit and entering fees change neither.
@@ -430,6 +434,22 @@ impl App {
     pub async fn sign_out(&self, token: &str) -> Result<Value, AppError> {
         let ended = self.store.end_session(&session_token_hash(token)).await?;
         Ok(json!({"signed_out": ended}))
+    }
+
+    /// Appends the write-ahead entry of an action about to run (outcome `attempt`); its error
+    /// stops the action (nothing may happen without a trace).
+    pub async fn audit_attempt(&self, actor: &str, action: &str, target: &str, address: &str) -> Result<(), AppError> {
+        let entry = NewAuditEntry {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: target.to_string(),
+            address: address.to_string(),
+            outcome: AUDIT_ATTEMPT.to_string(),
+        };
+        self.store.append_audit(entry).await.map(|_| ()).map_err(|e| {
+            tracing::error!(error = %e, actor, action, target, "could not append to the audit log: the action is refused");
+            AppError::from(e)
+        })
     }
 
     /// Appends to the audit log; a failure to write it is logged loudly, and the action it

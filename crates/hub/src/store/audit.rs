@@ -53,11 +53,17 @@ pub fn entry_hash(prev_hash: &str, seq: i64, at: &str, e: &NewAuditEntry) -> Str
 /// Checks a chain read in order of `seq`: numbers without gaps from 1, each entry naming the one
 /// before, each hash the hash of its fields.
 pub fn check_chain(entries: &[AuditEntry]) -> Vec<AuditFinding> {
+    check_chain_after(0, GENESIS_HASH, entries)
+}
+
+/// Checks entries that follow the entry `after_seq` whose hash is `after_hash` (0 and the genesis
+/// hash: the whole chain), in order of `seq`.
+pub fn check_chain_after(after_seq: i64, after_hash: &str, entries: &[AuditEntry]) -> Vec<AuditFinding> {
     let mut findings = Vec::new();
-    let mut prev = GENESIS_HASH.to_string();
+    let mut prev = after_hash.to_string();
     for (i, e) in entries.iter().enumerate() {
         let finding = |problem: &str| AuditFinding { seq: e.seq, problem: problem.to_string() };
-        if e.seq != i as i64 + 1 {
+        if e.seq != after_seq + i as i64 + 1 {
             findings.push(finding("a gap in the sequence: entries were removed or inserted"));
         }
         if e.prev_hash != prev {
@@ -170,6 +176,22 @@ impl Store {
         Ok(row.get("n"))
     }
 
+    /// The entries after `after_seq`, in order (at most `limit`).
+    pub async fn audit_entries_after(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(entry_of).collect())
+    }
+
+    /// One entry's hash, if the entry is there.
+    pub async fn audit_hash(&self, seq: i64) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT hash FROM audit_log WHERE seq = $1").bind(seq).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.get("hash")))
+    }
+
     /// Walks the whole chain; returns the number of entries and what is wrong with them.
     pub async fn verify_audit_log(&self) -> StoreResult<(usize, Vec<AuditFinding>)> {
         let rows = sqlx::query("SELECT * FROM audit_log ORDER BY seq").fetch_all(&self.pool).await?;
@@ -227,5 +249,17 @@ mod tests {
         rehashed[1].hash = entry_hash(&r.prev_hash, r.seq, &r.at, &r.what());
         // Rehashing the edited row still breaks the next one's link.
         assert_eq!(check_chain(&rehashed).iter().map(|f| f.seq).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn a_check_from_a_checkpoint_reads_on_from_its_hash_and_misses_nothing_after_it() {
+        let whole = chain(5);
+        let (seq, hash) = (whole[1].seq, whole[1].hash.clone());
+        assert_eq!(check_chain_after(seq, &hash, &whole[2..]), vec![], "entries 3 to 5 chain on from entry 2");
+        assert_eq!(check_chain_after(seq, GENESIS_HASH, &whole[2..]).iter().map(|f| f.seq).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(check_chain_after(seq + 1, &hash, &whole[2..]).len(), 3, "numbers that do not follow the checkpoint");
+        let mut edited = whole.clone();
+        edited[3].actor = "staff:someone".into();
+        assert_eq!(check_chain_after(seq, &hash, &edited[2..]).iter().map(|f| f.seq).collect::<Vec<_>>(), vec![4]);
     }
 }

@@ -33,6 +33,8 @@ mod refund_exceptions;
 mod refunds;
 pub use refunds::RefundRow;
 mod banks;
+mod hospital_banks;
+pub use hospital_banks::HospitalBankRow;
 mod settlements;
 mod signups;
 mod stay_lists;
@@ -58,7 +60,7 @@ mod webhooks;
 mod bill_collections;
 mod patient_notices;
 mod seamless_switches;
-pub use audit::{AuditEntry, AuditFinding, NewAuditEntry};
+pub use audit::{check_chain_after, AuditEntry, AuditFinding, NewAuditEntry, GENESIS_HASH};
 pub use bill_collections::{BillCollectionRow, UnpaidBill};
 pub use hospitals::HospitalRow;
 pub use patient_notices::{LineOfPatient, UnpaidForNotice};
@@ -106,6 +108,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (21, "online_services", include_str!("../../migrations/0021_online_services.sql")),
     (22, "banks", include_str!("../../migrations/0022_banks.sql")),
     (23, "deposit_receipts", include_str!("../../migrations/0023_deposit_receipts.sql")),
+    (24, "hospital_banks", include_str!("../../migrations/0024_hospital_banks.sql")),
     (26, "refund_exceptions", include_str!("../../migrations/0026_refund_exceptions.sql")),
 ];
 

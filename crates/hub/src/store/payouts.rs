@@ -19,6 +19,9 @@ pub struct PayoutRow {
     /// `instructed`, `paid` or `declined`.
     pub state: String,
     pub note: Option<String>,
+    /// The hospital's receiving account the instruction names (sealed; migration 0024), fixed when
+    /// it is written; `None` for a seeded agreement (the bank pays its merchant record).
+    pub payee_account_enc: Option<String>,
 }
 
 fn payout_of(r: &sqlx::any::AnyRow) -> PayoutRow {
@@ -30,6 +33,7 @@ fn payout_of(r: &sqlx::any::AnyRow) -> PayoutRow {
         amount_fen: r.get("amount_fen"),
         state: r.get("state"),
         note: r.get("note"),
+        payee_account_enc: r.get("payee_account_enc"),
     }
 }
 
@@ -56,17 +60,19 @@ impl Store {
 
     /// The instruction of a bank, hospital and day, if one was written.
     pub async fn payout(&self, id: &str) -> StoreResult<Option<PayoutRow>> {
-        let row = sqlx::query("SELECT id, bank_code, hospital_code, business_date, amount_fen, state, note FROM payouts WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, bank_code, hospital_code, business_date, amount_fen, state, note, payee_account_enc FROM payouts WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.as_ref().map(payout_of))
     }
 
     /// A day's instructions, by bank and hospital.
     pub async fn payouts_of_day(&self, business_date: &str) -> StoreResult<Vec<PayoutRow>> {
         let rows = sqlx::query(
-            "SELECT id, bank_code, hospital_code, business_date, amount_fen, state, note FROM payouts \
+            "SELECT id, bank_code, hospital_code, business_date, amount_fen, state, note, payee_account_enc FROM payouts \
              WHERE business_date = $1 ORDER BY bank_code, hospital_code",
         )
         .bind(business_date)
@@ -79,7 +85,7 @@ impl Store {
     /// them again under their id.
     pub async fn unanswered_payouts(&self) -> StoreResult<Vec<PayoutRow>> {
         let rows = sqlx::query(
-            "SELECT id, bank_code, hospital_code, business_date, amount_fen, state, note FROM payouts \
+            "SELECT id, bank_code, hospital_code, business_date, amount_fen, state, note, payee_account_enc FROM payouts \
              WHERE state = 'instructed' ORDER BY business_date, id",
         )
         .fetch_all(&self.pool)
@@ -94,8 +100,8 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 sqlx::query(
-                    "INSERT INTO payouts (id, bank_code, hospital_code, business_date, amount_fen, state, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'instructed', $6, $6) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO payouts (id, bank_code, hospital_code, business_date, amount_fen, state, created_at, updated_at, \
+                     payee_account_enc) VALUES ($1, $2, $3, $4, $5, 'instructed', $6, $6, $7) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(p.id)
                 .bind(p.bank_code)
@@ -103,6 +109,7 @@ impl Store {
                 .bind(p.business_date)
                 .bind(p.amount_fen)
                 .bind(now)
+                .bind(p.payee_account_enc)
                 .execute(&mut *c)
                 .await?;
                 Ok(())

@@ -175,6 +175,7 @@ struct Home {
     minutes_saved: i64,
     hospitals: Vec<HospitalView>,
     banks: Vec<BankView>,
+    hospital_banks: Vec<wugan_hub::app::hospital_banks::HospitalBankView>,
     keys: Vec<ApiKeyView>,
     visits: Vec<VisitView>,
     exceptions: Vec<ExceptionView>,
@@ -242,8 +243,9 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
     let bank_totals = bank_totals(&day_rows);
     let patients = signed_patients(&app, filters.patient.as_deref().unwrap_or_default()).await;
     let partners = app.metrics_text().await.map(|t| partner_health(&t)).unwrap_or_default();
-    let (audit_entries, audit_intact) = match app.store.verify_audit_log().await {
-        Ok((count, findings)) => (count, findings.is_empty()),
+    // Only the entries since the last check (`App::audit_health`); the whole chain is `wugan audit verify`'s.
+    let (audit_entries, audit_intact) = match app.audit_health().await {
+        Ok(health) => (health.entries as usize, health.intact),
         Err(_) => (0, false),
     };
     let minutes_saved = totals.iter().map(|t| t.seamless_settled).sum::<i64>() * MINUTES_SAVED_PER_SEAMLESS_VISIT;
@@ -265,6 +267,7 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
         minutes_saved,
         hospitals: app.hospitals().await.unwrap_or_default(),
         banks: app.bank_views(),
+        hospital_banks: app.hospital_banks(Default::default()).await.unwrap_or_default(),
         keys: app.api_keys().await.unwrap_or_default(),
         visits,
         exceptions,
