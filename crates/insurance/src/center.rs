@@ -220,6 +220,14 @@ impl InsuranceCenter {
     }
 
     /// Sandbox view for auditors: settlements, optionally of one hospital, in settlement order.
+    /// `GET /sandbox/visits/{mdtrt_id}`: a visit's 医疗类别 and diagnoses as 2201/2203 left them.
+    pub fn visit(&self, mdtrt_id: &str) -> Option<serde_json::Value> {
+        let state = self.lock();
+        let v = state.visits.get(mdtrt_id)?;
+        Some(serde_json::json!({"mdtrt_id": mdtrt_id, "psn_no": v.psn_no, "fixmedins_code": v.fixmedins_code,
+            "med_type": v.med_type, "diagnoses": v.diagnoses, "cancelled": v.cancelled}))
+    }
+
     pub fn settlements(&self, fixmedins_code: Option<&str>) -> Vec<SettlementSummary> {
         let state = self.lock();
         state

@@ -38,6 +38,7 @@ pub fn router(center: Arc<InsuranceCenter>, gateway: Arc<Gateway>) -> Router {
     let sandbox = Router::new()
         .route("/sandbox/settlements", get(sandbox_settlements))
         .route("/sandbox/persons/{psn_no}", get(sandbox_person))
+        .route("/sandbox/visits/{mdtrt_id}", get(sandbox_visit))
         .route("/sandbox/special-diseases/{sn}/decision", post(sandbox_special_disease_decision))
         .route_layer(middleware::from_fn_with_state(edge.clone(), operator_only));
     Router::new().route(CALL_SERVICE_PATH, post(call_service)).route("/health", get(health)).merge(sandbox).with_state(edge)
@@ -151,6 +152,18 @@ async fn sandbox_person(State(edge): State<Edge>, Path(psn_no): Path<String>) ->
     match view {
         Some(view) => Json(view).into_response(),
         None => (StatusCode::NOT_FOUND, Json(json!({"error": "未查询到参保人员信息 / person not found"}))).into_response(),
+    }
+}
+
+async fn sandbox_visit(State(edge): State<Edge>, Path(mdtrt_id): Path<String>) -> Response {
+    let center = &edge.center;
+    let view = center.visit(&mdtrt_id);
+    if let Err(e) = center.flushed().await {
+        return fault(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+    }
+    match view {
+        Some(view) => Json(view).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"error": "未查询到就诊信息 / visit not found"}))).into_response(),
     }
 }
 

@@ -55,6 +55,7 @@ pub fn admit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         ipt_otp_no: ipt_no.clone(),
         insutype,
         med_type: Some(med_type),
+        diagnoses: Vec::new(),
         mdtrt_cert_type: opt_text(info, "mdtrt_cert_type"),
         begndate,
         cancelled: false,

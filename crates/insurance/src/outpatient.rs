@@ -32,6 +32,7 @@ pub fn register(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         ipt_otp_no: ipt_otp_no.clone(),
         insutype,
         med_type: opt_text(data, "med_type"),
+        diagnoses: Vec::new(),
         mdtrt_cert_type: opt_text(data, "mdtrt_cert_type"),
         begndate,
         cancelled: false,
@@ -58,7 +59,9 @@ pub fn cancel_registration(state: &mut State, ctx: &Ctx) -> Result<Value, TxErro
 }
 
 /// 2203/2203A: `mdtrtinfo` (med_type, diagnoses …) for an open visit. The sandbox keeps the
-/// 医疗类别 (it selects the benefit at settlement); diagnoses are accepted and not used yet.
+/// 医疗类别 (it selects the benefit at settlement) and the diagnosis codes (shown by
+/// `/sandbox/visits/{mdtrt_id}`); a `diseinfo` that is not a list of diagnoses each with its
+/// `diag_code` and `diag_name` is refused, as a platform does.
 pub fn upload_visit_info(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let info = ctx
         .env
@@ -74,10 +77,35 @@ pub fn upload_visit_info(state: &mut State, ctx: &Ctx) -> Result<Value, TxError>
     if let Some(med_type) = &med_type {
         ctx.policy.benefit_name(med_type)?;
     }
-    if let (Some(visit), Some(med_type)) = (state.visits.get_mut(&mdtrt_id), med_type) {
-        visit.med_type = Some(med_type);
+    let diagnoses = diagnosis_codes(&ctx.env.input, info)?;
+    if let Some(visit) = state.visits.get_mut(&mdtrt_id) {
+        visit.med_type = med_type.or(visit.med_type.take());
+        visit.diagnoses = diagnoses;
     }
     Ok(json!({}))
+}
+
+/// 2203's diagnosis codes: `mdtrtinfo.dise_codg` first, then each `diseinfo` item's `diag_code`.
+fn diagnosis_codes(input: &Value, info: &Value) -> Result<Vec<String>, TxError> {
+    let mut codes: Vec<String> = opt_text(info, "dise_codg").into_iter().collect();
+    let items = match input.get("diseinfo") {
+        None | Some(Value::Null) => &Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(TxError::new("诊断信息 diseinfo 应为列表", "diseinfo is not a list")),
+    };
+    for (i, item) in items.iter().enumerate() {
+        let (code, name) = (opt_text(item, "diag_code"), opt_text(item, "diag_name"));
+        let (Some(code), Some(_)) = (code, name) else {
+            return Err(TxError::new(
+                &format!("第{}条诊断缺少诊断代码或名称", i + 1),
+                format!("diseinfo[{i}] lacks diag_code or diag_name"),
+            ));
+        };
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    Ok(codes)
 }
 
 /// 2204: fee lines of an open outpatient visit, never negative.

@@ -29,6 +29,8 @@ pub struct Visit {
     pub ipt_otp_no: String,
     pub insutype: String,
     pub med_type: Option<String>,
+    /// The diagnosis codes 2203 gave (the main one first), as the sandbox keeps them.
+    pub diagnoses: Vec<String>,
     pub mdtrt_cert_type: Option<String>,
     pub begndate: Date,
     /// 2202 / 2404 撤销: no fees or settlement may follow.

@@ -643,3 +643,36 @@ async fn a_child_without_an_e_voucher_stays_in_a_ward_on_the_parents_line() {
     assert_eq!(w.bank_line(&agreement_id).await, (fen(s, "bank_fen"), 0), "the parent's line paid the child's share");
     assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 15_700);
 }
+
+// ---- 2203: the diagnoses a platform needs, sent at registration (issue 15) ----
+
+#[tokio::test]
+async fn the_diagnoses_given_at_registration_reach_the_insurance_center_with_the_visit() {
+    let w = world().await;
+    w.sign_up("01", EMPLOYEE_TOKEN).await;
+    let diagnoses = json!([
+        {"diag_type": "1", "diag_srt_no": 1, "diag_code": "J06.900", "diag_name": "急性上呼吸道感染", "diag_dept": "内科",
+         "dise_dor_no": "D001", "dise_dor_name": "李医生", "diag_time": "2026-11-30 09:00:00", "maindiag_flag": "1"},
+        {"diag_code": "R50.900", "diag_name": "发热"},
+    ]);
+    // A diagnosis without its name is refused before anything is registered.
+    let bad = json!({"ipt_otp_no": "MZ2203-0", "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN,
+                     "diseinfo": [{"diag_code": "J06.900", "diag_name": " "}]});
+    let refused = w.his.post("/api/v1/visits", &bad).await.unwrap();
+    assert_eq!((refused.status, refused.code()), (422, Some("bad_diagnosis")), "{refused:?}");
+    let none = w.his.get("/api/v1/visits?ipt_otp_no=MZ2203-0").await.unwrap();
+    assert_eq!(none.body["visits"], json!([]), "nothing registered: {none:?}");
+
+    let body = json!({"ipt_otp_no": "MZ2203-1", "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "med_type": "11",
+                      "main_cond_dscr": "发热两天", "diseinfo": diagnoses});
+    let visit = w.his.post("/api/v1/visits", &body).await.unwrap();
+    assert!(visit.ok(), "{visit:?}");
+    let mdtrt_id = visit.body["mdtrt_id"].as_str().unwrap().to_string();
+    let at_center = common::insurance_sandbox(&w.sys, &format!("/sandbox/visits/{mdtrt_id}")).await;
+    assert_eq!(at_center["diagnoses"], json!(["J06.900", "R50.900"]), "the main diagnosis first: {at_center}");
+    assert_eq!(at_center["med_type"], "11", "{at_center}");
+    // The visit settles as any other.
+    let id = visit.body["id"].as_str().unwrap();
+    assert!(w.his.upload_fees(id, &[fee_line("MZ2203-1-1", EXAMINATION, "150.00", "1", "150.00")]).await.unwrap().ok());
+    assert_eq!(w.his.settle(id).await.unwrap().body["state"], "settled");
+}

@@ -72,6 +72,20 @@ pub struct RegisterVisitRequest {
     pub dr_name: Option<String>,
     #[schema(schema_with = optional_text::<30>)]
     pub caty: Option<String>,
+    /// 2203 (门诊就诊信息上传), sent right after 2201 when given: the main condition, the main
+    /// diagnosis (else the first of `diseinfo`) and the diagnoses.
+    #[serde(default)]
+    #[schema(schema_with = optional_text::<500>)]
+    pub main_cond_dscr: Option<String>,
+    #[serde(default)]
+    #[schema(schema_with = optional_text::<30>)]
+    pub dise_codg: Option<String>,
+    #[serde(default)]
+    #[schema(schema_with = optional_text::<100>)]
+    pub dise_name: Option<String>,
+    #[serde(default)]
+    #[schema(schema_with = super::visit_info::diagnoses)]
+    pub diseinfo: Option<Vec<Map<String, Value>>>,
 }
 
 /// Real HIS software sends every field, with null or "" where it knows nothing.
@@ -182,7 +196,12 @@ pub fn command_parts() -> Vec<(String, serde_json::Value)> {
     fn one<T: utoipa::ToSchema>() -> (String, serde_json::Value) {
         (T::name().to_string(), serde_json::to_value(T::schema()).unwrap_or(serde_json::Value::Null))
     }
-    vec![one::<PaymentRequest>(), one::<Consent>(), (FEE_LINE.to_string(), fee_line_schema())]
+    vec![
+        one::<PaymentRequest>(),
+        one::<Consent>(),
+        (FEE_LINE.to_string(), fee_line_schema()),
+        (super::visit_info::DIAGNOSIS.to_string(), super::visit_info::diagnosis_schema()),
+    ]
 }
 
 // ---- text rules ----------------------------------------------------------------------------

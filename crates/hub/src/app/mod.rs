@@ -44,6 +44,7 @@ mod settlement;
 pub mod sms;
 pub mod stay_invoices;
 mod views;
+mod visit_info;
 mod visits;
 // Issue 18: staff, onboarding, visit lookups, webhooks.
 pub mod hospitals;

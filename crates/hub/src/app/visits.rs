@@ -10,6 +10,7 @@ impl App {
         if !matches!(req.med_type(), "11" | "12" | "13" | "14" | "19" | "51") {
             return Err(AppError::invalid("bad_med_type", "med_type must be an outpatient type: 11, 12, 13, 14, 19 or 51"));
         }
+        super::visit_info::check_diagnoses(&req)?;
         let row = match self.store.visit_by_hospital_no(hospital, &req.ipt_otp_no).await? {
             // A registration whose 2201 outcome is unknown: resend it with the same msgid.
             Some(v) if v.status == VisitStatus::Registering => v,
@@ -49,6 +50,9 @@ impl App {
             .and_then(|d| d.get("mdtrt_id"))
             .and_then(Value::as_str)
             .ok_or_else(|| AppError::bad_gateway("insurance_bad_reply", "2201 without mdtrt_id"))?;
+        // The diagnoses (2203) before the visit counts as registered: a refusal or a silence
+        // leaves it being registered, and the HIS's next registration sends both again.
+        self.upload_visit_info(&row, &req, mdtrt_id).await?;
         // The visit as this write leaves it: a visit being registered has no fees and no
         // settlement yet (both need a registered visit), so its view needs no read.
         let mut row = row;
