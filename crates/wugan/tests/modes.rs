@@ -244,3 +244,28 @@ async fn waiting_visit(sys: &system::System, ipt_otp_no: &str) -> String {
     let hospital = &sys.credentials.hospitals[0].code;
     sys.app.store.visit_by_hospital_no(hospital, ipt_otp_no).await.expect("store").expect("the visit was written").id
 }
+
+#[tokio::test]
+async fn a_visit_registered_as_cash_only_is_settled_by_the_hospitals_platform_whatever_the_hospital_mode() {
+    let day = signed_day().await;
+    let register = |ipt_otp_no: &str, setl_type: &str| {
+        let body = json!({"ipt_otp_no": ipt_otp_no, "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "setl_type": setl_type});
+        let his = &day.his;
+        async move { his.post_with_key("/api/v1/visits", &his.next_key(), &body).await.expect("hub") }
+    };
+    assert_eq!(register("MZ-ST-0", "XX").await.code(), Some("bad_setl_type"));
+    assert_eq!(register("MZ-ST-0", "HI").await.code(), Some("setl_type_not_supported"), "said plainly, not done as ALL");
+    // CASH for this visit only: no 2201 at the hub's center; the click is the platform's.
+    let visit = register("MZ-ST-1", "CASH").await;
+    assert!(visit.ok(), "{visit:?}");
+    assert_eq!(visit.body["mdtrt_id"], json!(""), "the hospital's platform has the visit: {visit:?}");
+    let id = visit.body["id"].as_str().expect("id").to_string();
+    let click = day.his.post_with_key(&format!("/api/v1/visits/{id}/settlement"), &day.his.next_key(), &json!({})).await.expect("hub");
+    assert_eq!((click.status, click.code()), (409, Some("settled_by_hospital")), "{click:?}");
+    // Its platform's 2207 output settles the same visit: the cash share charged once.
+    let settled = day
+        .post_settled(&day.his.next_key(), "MZ-ST-1", settled_output(&day.psn_no, "440300G0000101", ["80.00", "50.00", "0", "30.00", "0"]))
+        .await;
+    assert_eq!((settled.body["state"].as_str(), settled.body["visit_id"].as_str()), (Some("settled"), Some(id.as_str())), "{settled:?}");
+    assert_eq!(settled.body["bank_fen"].as_i64(), Some(3000), "{settled:?}");
+}

@@ -86,6 +86,11 @@ pub struct RegisterVisitRequest {
     #[serde(default)]
     #[schema(schema_with = super::visit_info::diagnoses)]
     pub diseinfo: Option<Vec<Map<String, Value>>>,
+    /// Who settles this visit's insurance: ALL (the hub, at the click) or CASH (the hospital's own
+    /// platform; the HIS posts its 2207 output). Absent: the hospital's setting.
+    #[serde(default, deserialize_with = "blank_as_none")]
+    #[schema(schema_with = optional_text::<4>)]
+    pub setl_type: Option<String>,
 }
 
 /// Real HIS software sends every field, with null or "" where it knows nothing.

@@ -1,5 +1,6 @@
 use super::*;
 use crate::insurance_client::Insurance;
+use wugan_domain::settlement::cash_only::SetlType;
 
 impl App {
     pub async fn register_visit(&self, hospital: &str, req: RegisterVisitRequest, request: &Keyed) -> Result<VisitView, AppError> {
@@ -11,6 +12,7 @@ impl App {
             return Err(AppError::invalid("bad_med_type", "med_type must be an outpatient type: 11, 12, 13, 14, 19 or 51"));
         }
         super::visit_info::check_diagnoses(&req)?;
+        let setl_type = visit_setl_type(&req)?;
         let row = match self.store.visit_by_hospital_no(hospital, &req.ipt_otp_no).await? {
             // A registration whose 2201 outcome is unknown: resend it with the same msgid.
             Some(v) if v.status == VisitStatus::Registering => v,
@@ -25,7 +27,12 @@ impl App {
             }
             None => self.new_visit(hospital, &req, idem_key).await?,
         };
-        if row.is_self_pay() {
+        if let Some(setl_type) = setl_type {
+            self.store.set_visit_setl_type(&row.id, setl_type).await?;
+        }
+        // The hospital's own platform registers a visit it settles itself (CASH): the hub keeps
+        // its record only, and its 2207 output comes to /api/v1/cash-settlements.
+        if row.is_self_pay() || self.setl_type_of(&row).await? == SetlType::Cash {
             return self.register_self_pay(row, request).await;
         }
         let cert_no = self.config.data_key.open(&row.mdtrt_cert_no_enc)?;
@@ -65,7 +72,8 @@ impl App {
     }
 
     /// A patient with no insurance in force is registered at the hub alone: the insurance center
-    /// has no visit to open (2201 refuses the uninsured), and the visit has no `mdtrt_id`.
+    /// has no visit to open (2201 refuses the uninsured), and the visit has no `mdtrt_id`. So is a
+    /// visit whose insurance the hospital's own platform settles (CASH).
     async fn register_self_pay(&self, mut row: VisitRow, request: &Keyed) -> Result<VisitView, AppError> {
         row.status = VisitStatus::Registered;
         let view = visit_view_of(&row, &[], None);
@@ -436,6 +444,21 @@ fn refunded(lines: &[FeeLineRow], refunds: &[crate::store::RefundRow]) -> Option
     let fen: Fen = lines.iter().filter(|l| returned.contains(l.feedetl_sn.as_str())).map(|l| l.amount).sum();
     let whole = finished.iter().any(|r| r.remaining.is_empty());
     Some((if whole { "refunded" } else { "settled" }, fen.0))
+}
+
+/// The settlement type the registration names for its visit, if it names one. HI (insurance
+/// only: the hub settles insurance and the hospital takes the cash share itself) is not built yet.
+fn visit_setl_type(req: &RegisterVisitRequest) -> Result<Option<SetlType>, AppError> {
+    let Some(named) = req.setl_type.as_deref() else { return Ok(None) };
+    match SetlType::parse(named) {
+        Some(SetlType::Hi) => {
+            Err(AppError::invalid("setl_type_not_supported", "setl_type HI (insurance only) is not supported yet: use ALL or CASH"))
+        }
+        Some(t) => Ok(Some(t)),
+        None => {
+            Err(AppError::invalid("bad_setl_type", "setl_type is ALL (the hub settles insurance) or CASH (the hospital's platform does)"))
+        }
+    }
 }
 
 /// `visit_exists`, naming the visit already registered under the hospital's number.
