@@ -1,4 +1,4 @@
-//! Inpatient transactions (住院): 2401 入院办理, 2402 出院办理, 2404 入院撤销, 2405 出院撤销,
+//! Inpatient transactions (住院): 2401 入院办理, 2402 出院办理, 2403 入院信息变更, 2404 入院撤销, 2405 出院撤销,
 //! 2301 住院费用明细上传 (refund lines allowed), 2302 住院费用明细撤销. Settlement (2303–2305) is in
 //! `settle`.
 //!
@@ -75,6 +75,44 @@ fn admission<'s>(state: &'s State, data: &Value) -> Result<(String, &'s Visit, &
     check_same(data, "psn_no", &visit.psn_no)?;
     let admission = visit.admission.as_ref().ok_or_else(|| TxError::new("非住院就诊", format!("visit {mdtrt_id} is not an admission")))?;
     Ok((mdtrt_id, visit, admission))
+}
+
+/// 2403: `adminfo` (+ `diseinfo[]`) changes an admission still in the ward: its 医疗类别 (21 ↔ 24,
+/// within the policy's benefits) and its diagnoses; ward, bed and doctors are accepted as sent.
+/// Nothing changes once the patient is discharged (2405 first) or finally settled.
+pub fn change_admission(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let info = node(&ctx.env.input, "adminfo")?;
+    let (mdtrt_id, _, adm) = admission(state, info)?;
+    if adm.discharged.is_some() || adm.final_setl_id.is_some() {
+        return Err(TxError::new(
+            "已出院，不能变更入院信息",
+            format!("admission {mdtrt_id} is discharged: cancel the discharge (2405) first"),
+        ));
+    }
+    let med_type = opt_text(info, "med_type");
+    if let Some(med_type) = &med_type {
+        if !matches!(med_type.as_str(), "21" | "24") {
+            return Err(TxError::new("住院医疗类别应为21或24", format!("med_type {med_type} is not an inpatient type (21, 24)")));
+        }
+        ctx.policy.benefit_name(med_type)?;
+    }
+    let mut codes: Vec<String> = opt_text(info, "dise_codg").into_iter().collect();
+    if let Some(items) = ctx.env.input.get("diseinfo").and_then(Value::as_array) {
+        for (i, item) in items.iter().enumerate() {
+            let code = opt_text(item, "diag_code")
+                .ok_or_else(|| TxError::new(&format!("第{}条诊断缺少诊断代码", i + 1), format!("diseinfo[{i}] lacks diag_code")))?;
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+    }
+    if let Some(visit) = state.visits.get_mut(&mdtrt_id) {
+        visit.med_type = med_type.or(visit.med_type.take());
+        if !codes.is_empty() {
+            visit.diagnoses = codes;
+        }
+    }
+    Ok(json!({}))
 }
 
 /// 2402: `dscginfo` (endtime …) discharges an admission.

@@ -23,6 +23,7 @@ pub fn dispatch(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         "2208" => settle::cancel(state, ctx, Kind::Outpatient),
         "2401" => inpatient::admit(state, ctx),
         "2402" => inpatient::discharge(state, ctx),
+        "2403" => inpatient::change_admission(state, ctx),
         "2404" => inpatient::cancel_admission(state, ctx),
         "2405" => inpatient::cancel_discharge(state, ctx),
         "2301" => inpatient::upload_fees(state, ctx),

@@ -676,3 +676,29 @@ async fn the_diagnoses_given_at_registration_reach_the_insurance_center_with_the
     assert!(w.his.upload_fees(id, &[fee_line("MZ2203-1-1", EXAMINATION, "150.00", "1", "150.00")]).await.unwrap().ok());
     assert_eq!(w.his.settle(id).await.unwrap().body["state"], "settled");
 }
+
+#[tokio::test]
+async fn the_ward_changes_an_admission_to_emergency_with_its_diagnoses_until_the_patient_leaves() {
+    let w = world().await;
+    w.sign_up("01", EMPLOYEE_TOKEN).await;
+    let stay = w.admit("ZY2403", "01", EMPLOYEE_TOKEN, 20_000).await;
+    let (id, mdtrt_id) = (stay["id"].as_str().unwrap().to_string(), stay["mdtrt_id"].as_str().unwrap().to_string());
+    let path = format!("/api/v1/stays/{id}/admission");
+
+    // 入院信息变更: admitted through the emergency room after all; the ward and the diagnoses too.
+    assert_eq!(w.his.post(&path, &json!({"med_type": "11"})).await.unwrap().code(), Some("bad_med_type"));
+    let change = json!({"med_type": "24", "adm_dept_codg": "A02", "adm_dept_name": "急诊科", "adm_bed": "E-12",
+                        "diseinfo": [{"diag_code": "I21.900", "diag_name": "急性心肌梗死", "maindiag_flag": "1"}]});
+    let changed = w.his.post(&path, &change).await.unwrap();
+    assert!(changed.ok(), "{changed:?}");
+    assert_eq!((changed.body["med_type"].as_str(), changed.body["state"].as_str()), (Some("24"), Some("in_ward")), "{}", changed.body);
+    let at_center = common::insurance_sandbox(&w.sys, &format!("/sandbox/visits/{mdtrt_id}")).await;
+    assert_eq!((at_center["med_type"].clone(), at_center["diagnoses"].clone()), (json!("24"), json!(["I21.900"])), "{at_center}");
+
+    // The bedside click settles it; after that the admission no longer changes.
+    w.stay_fees(&id, &[fee_line("Z1-1", BED, "60.00", "1", "60.00")]).await;
+    let settled = w.bedside_click(&id).await;
+    assert_eq!((settled["state"].as_str(), settled["med_type"].as_str()), (Some("settled"), Some("24")), "{settled}");
+    let late = w.his.post(&path, &json!({"adm_bed": "E-13"})).await.unwrap();
+    assert_eq!((late.status, late.code()), (409, Some("stay_not_open")), "{late:?}");
+}

@@ -60,6 +60,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/exceptions/{id}/retry", Operator),
     ("POST", "/api/v1/exceptions/stays/{id}/retry", Operator),
     ("POST", "/api/v1/exceptions/refunds/{id}/retry", Operator),
+    ("POST", "/api/v1/stays/{id}/admission", Hospital),
     ("GET", "/api/v1/operator/hospitals/{code}/platform", Operator),
     ("POST", "/api/v1/operator/hospitals/{code}/platform", Operator),
     ("POST", "/api/v1/reconciliations", Operator),

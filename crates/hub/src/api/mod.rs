@@ -120,6 +120,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/stays/{id}/discharge", Hospital, no_body, stays::discharge),
         Route::new(M::POST, "/api/v1/stays/{id}/discharge/cancel", Hospital, no_body, stays::undo_discharge),
         Route::new(M::POST, "/api/v1/stays/{id}/cancel", Hospital, no_body, stays::cancel_admission),
+        Route::new(M::POST, "/api/v1/stays/{id}/admission", Hospital, command, stays::change_admission),
         Route::new(M::POST, "/api/v1/stays/{id}/settlement/cancel", Hospital, no_body, stays::cancel_stay_settlement),
         Route::new(M::GET, "/api/v1/ledger", Operator, no_body, ledger),
         Route::new(M::GET, "/api/v1/ledger/journal", Operator, no_body, journal),

@@ -110,3 +110,19 @@ pub(super) async fn retry_stay_exception(
     let path = format!("/api/v1/exceptions/stays/{id}/retry");
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.retry_stay_exception(&id).await }).await
 }
+
+/// 入院信息变更 (2403, `app/stay_changes.rs`).
+pub(super) async fn change_admission(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/stays/{id}/admission");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        app.change_admission(&hospital, &id, parse_json::<crate::app::ChangeAdmissionRequest>(&body)?).await
+    })
+    .await
+}

@@ -186,6 +186,7 @@ pub fn command_schemas() -> Vec<(&'static str, serde_json::Value)> {
         one::<FeeUploadRequest>("post /api/v1/visits/{id}/fees"),
         one::<AdmitRequest>("post /api/v1/stays"),
         one::<FeeUploadRequest>("post /api/v1/stays/{id}/fees"),
+        one::<super::stay_changes::ChangeAdmissionRequest>("post /api/v1/stays/{id}/admission"),
         one::<RepayRequest>("post /api/v1/agreements/{id}/repayments"),
         one::<FamilyRequest>("post /api/v1/agreements/{id}/family"),
         one::<LimitRequest>("post /api/v1/agreements/{id}/limit-requests"),

@@ -132,7 +132,7 @@ impl App {
         }
     }
 
-    async fn own_stay(&self, hospital: &str, id: &str) -> Result<StayRow, AppError> {
+    pub(super) async fn own_stay(&self, hospital: &str, id: &str) -> Result<StayRow, AppError> {
         match self.store.stay(id).await? {
             // Another hospital's stay is answered exactly like a missing one.
             Some(s) if s.hospital_code == hospital => Ok(s),
@@ -526,7 +526,7 @@ fn stage_text(stage: &StayStage) -> Result<String, AppError> {
     serde_json::to_string(stage).map_err(|e| AppError::internal(format!("a stay's stage cannot be written: {e}")))
 }
 
-fn stay_stage(s: &StayRow) -> Result<StayStage, AppError> {
+pub(super) fn stay_stage(s: &StayRow) -> Result<StayStage, AppError> {
     serde_json::from_str(&s.stage_json)
         .map_err(|e| AppError::internal(format!("stay {} is stored in no stage the machine knows: {e}", s.id)))
 }

@@ -17,6 +17,8 @@ mod exceptions;
 pub mod hospital_banks;
 mod hospital_statements;
 mod inpatient;
+mod stay_changes;
+pub use stay_changes::ChangeAdmissionRequest;
 mod stay_exceptions;
 mod stay_reconciliation;
 pub use stay_exceptions::StuckStayView;

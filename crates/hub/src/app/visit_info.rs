@@ -47,8 +47,13 @@ pub(super) fn diagnosis_schema() -> Value {
 
 /// Refuses diagnoses the center could not take, before anything is registered.
 pub(super) fn check_diagnoses(req: &RegisterVisitRequest) -> Result<(), AppError> {
+    check_diagnosis_list(req.diseinfo.as_deref().unwrap_or_default())
+}
+
+/// `bad_diagnosis` for a diagnosis without its code or name.
+pub(super) fn check_diagnosis_list(items: &[Map<String, Value>]) -> Result<(), AppError> {
     let blank = |d: &Map<String, Value>, f: &str| d.get(f).and_then(Value::as_str).is_none_or(|s| s.trim().is_empty());
-    for (i, d) in req.diseinfo.iter().flatten().enumerate() {
+    for (i, d) in items.iter().enumerate() {
         if blank(d, "diag_code") || blank(d, "diag_name") {
             return Err(AppError::invalid("bad_diagnosis", format!("diseinfo[{i}] needs its diag_code and diag_name")));
         }
@@ -66,19 +71,7 @@ fn visit_info_input(row: &VisitRow, req: &RegisterVisitRequest, mdtrt_id: &str) 
     }
     // The main diagnosis: the one named, else the first listed.
     let first = |f: &str| items.first().and_then(|d| d.get(f)).and_then(Value::as_str).map(str::to_string);
-    let diseinfo: Vec<Value> = items
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let mut out: Map<String, Value> = DIAGNOSIS_FIELDS.iter().filter_map(|f| Some((f.to_string(), d.get(*f)?.clone()))).collect();
-            out.entry("diag_type").or_insert_with(|| json!("1")); // 1: 西医诊断
-            out.entry("diag_srt_no").or_insert_with(|| json!(i + 1));
-            out.entry("vali_flag").or_insert_with(|| json!("1"));
-            out.insert("mdtrt_id".into(), json!(mdtrt_id));
-            out.insert("psn_no".into(), json!(row.psn_no));
-            Value::Object(out)
-        })
-        .collect();
+    let diseinfo = diseinfo_of(&items, mdtrt_id, &row.psn_no);
     Some(json!({
         "mdtrtinfo": {
             "mdtrt_id": mdtrt_id, "psn_no": row.psn_no, "med_type": row.med_type, "begntime": row.begntime,
@@ -89,6 +82,24 @@ fn visit_info_input(row: &VisitRow, req: &RegisterVisitRequest, mdtrt_id: &str) 
         },
         "diseinfo": diseinfo,
     }))
+}
+
+/// The national diseinfo items for a visit or admission: the known fields as sent, defaults for
+/// the ones a platform requires, and the visit's ids.
+pub(super) fn diseinfo_of(items: &[Map<String, Value>], mdtrt_id: &str, psn_no: &str) -> Vec<Value> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut out: Map<String, Value> = DIAGNOSIS_FIELDS.iter().filter_map(|f| Some((f.to_string(), d.get(*f)?.clone()))).collect();
+            out.entry("diag_type").or_insert_with(|| json!("1")); // 1: 西医诊断
+            out.entry("diag_srt_no").or_insert_with(|| json!(i + 1));
+            out.entry("vali_flag").or_insert_with(|| json!("1"));
+            out.insert("mdtrt_id".into(), json!(mdtrt_id));
+            out.insert("psn_no".into(), json!(psn_no));
+            Value::Object(out)
+        })
+        .collect()
 }
 
 impl App {

@@ -182,6 +182,23 @@ impl Store {
         .await
     }
 
+    /// Keeps a stay's new 医疗类别 after the center took it (2403).
+    pub async fn set_stay_med_type(&self, id: &str, med_type: &str) -> StoreResult<()> {
+        let (id, med_type, now) = (id.to_string(), med_type.to_string(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE stays SET med_type = $1, updated_at = $2 WHERE id = $3")
+                    .bind(med_type)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// The parked stays, with their attempts and reason, oldest first.
     pub async fn parked_stays(&self, limit: i64) -> StoreResult<Vec<(StayRow, i64, String)>> {
         let sql = format!(
