@@ -132,6 +132,11 @@ async fn a_deposit_and_its_raise_each_get_a_receipt_which_the_bedside_settlement
         assert_eq!((r["deposit_state"].as_str(), &r["recovered_by_id"]), (Some("recovered"), &blue[0]["id"]), "{r}");
         assert!(r["closed_at"].is_string(), "{r}");
     }
+    // The list keeps one kind when asked: `?kind=deposit` is the receipts alone.
+    let only = w.his.get("/api/v1/invoices?kind=deposit").await.unwrap();
+    let kinds: Vec<&str> = only.body["invoices"].as_array().unwrap().iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["deposit", "deposit"], "{only:?}");
+    assert_eq!(w.his.get("/api/v1/invoices?kind=green").await.unwrap().code(), Some("bad_query"));
     // The invoices' own series is apart: the stay's invoice is number 1 under its own code.
     assert_eq!((blue[0]["number"].as_str(), blue[0]["code"].as_str().map(|c| c.starts_with("YJ"))), (Some("0000000001"), Some(false)));
 

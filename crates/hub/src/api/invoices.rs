@@ -17,6 +17,8 @@ use std::sync::Arc;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// blue, red or deposit (押金收据).
+    kind: Option<String>,
     before: Option<String>,
     limit: Option<i64>,
 }
@@ -45,7 +47,7 @@ pub(super) async fn list(State(app): State<Arc<App>>, caller: Caller, uri: Uri) 
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
-    respond(app.invoices(&hospital_of(&caller), q.before.as_deref(), q.limit.unwrap_or(50)).await)
+    respond(app.invoices_of_kind(&hospital_of(&caller), q.kind.as_deref(), q.before.as_deref(), q.limit.unwrap_or(50)).await)
 }
 
 /// The list's query as openapi.json states it: `before` short text, `limit` 1 to 200.

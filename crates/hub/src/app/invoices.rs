@@ -297,8 +297,22 @@ impl App {
 
     /// A hospital's invoices, newest first.
     pub async fn invoices(&self, hospital: &str, before: Option<&str>, limit: i64) -> Result<InvoiceListView, AppError> {
+        self.invoices_of_kind(hospital, None, before, limit).await
+    }
+
+    /// A hospital's documents of one kind (blue, red, deposit), newest first; `None`: all.
+    pub async fn invoices_of_kind(
+        &self,
+        hospital: &str,
+        kind: Option<&str>,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<InvoiceListView, AppError> {
+        if kind.is_some_and(|k| !matches!(k, "blue" | "red" | "deposit")) {
+            return Err(AppError::bad_request("bad_query", "kind is blue, red or deposit"));
+        }
         let limit = limit.clamp(1, MAX_INVOICE_PAGE);
-        let rows = self.store.invoices_of_hospital(hospital, before, limit).await?;
+        let rows = self.store.invoices_of_hospital(hospital, kind, before, limit).await?;
         // A page is full, or longer when it ends with invoices stamped alike (all of them are on it).
         let next_before = (rows.len() as i64 >= limit).then(|| rows.last().map(|r| r.issued_at.clone())).flatten();
         let invoices = rows.iter().map(view_of).collect::<Result<_, _>>()?;

@@ -184,13 +184,27 @@ impl Store {
     /// A hospital's invoices, newest first, issued before `before` (RFC 3339): a page of `limit`,
     /// and, when the page would end inside a group of invoices issued at the same time, the rest of
     /// that group too, so that the next page (`before` = the last one's time) skips none.
-    pub async fn invoices_of_hospital(&self, hospital_code: &str, before: Option<&str>, limit: i64) -> StoreResult<Vec<InvoiceRow>> {
+    /// A page of a hospital's documents, newest first; `kind` (blue, red, deposit) keeps one kind.
+    pub async fn invoices_of_hospital(
+        &self,
+        hospital_code: &str,
+        kind: Option<&str>,
+        before: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<InvoiceRow>> {
+        let kind = kind.unwrap_or_default().to_string();
         let page = |before: String, at: Option<String>, limit: i64| {
             let sql = match at {
-                Some(_) => "SELECT * FROM invoices WHERE hospital_code = $1 AND issued_at = $2 ORDER BY invoice_code DESC, seq DESC LIMIT $3",
-                None => "SELECT * FROM invoices WHERE hospital_code = $1 AND issued_at < $2 ORDER BY issued_at DESC, invoice_code DESC, seq DESC LIMIT $3",
+                Some(_) => {
+                    "SELECT * FROM invoices WHERE hospital_code = $1 AND issued_at = $2 AND ($4 = '' OR kind = $4) \
+                            ORDER BY invoice_code DESC, seq DESC LIMIT $3"
+                }
+                None => {
+                    "SELECT * FROM invoices WHERE hospital_code = $1 AND issued_at < $2 AND ($4 = '' OR kind = $4) \
+                         ORDER BY issued_at DESC, invoice_code DESC, seq DESC LIMIT $3"
+                }
             };
-            sqlx::query(sql).bind(hospital_code.to_string()).bind(at.unwrap_or(before)).bind(limit).fetch_all(&self.pool)
+            sqlx::query(sql).bind(hospital_code.to_string()).bind(at.unwrap_or(before)).bind(limit).bind(kind.clone()).fetch_all(&self.pool)
         };
         let mut rows: Vec<InvoiceRow> =
             page(before.unwrap_or("9999").to_string(), None, limit + 1).await?.iter().map(invoice_from_row).collect();
@@ -319,7 +333,7 @@ mod tests {
         seven_invoices(&store).await;
         let (mut seen, mut before, mut pages) = (Vec::new(), None::<String>, 0);
         loop {
-            let page = store.invoices_of_hospital("H1", before.as_deref(), 3).await.expect("a page");
+            let page = store.invoices_of_hospital("H1", None, before.as_deref(), 3).await.expect("a page");
             pages += 1;
             seen.extend(page.iter().map(|r| r.id.clone()));
             match page.last() {
