@@ -203,6 +203,12 @@ async fn a_day_with_a_visit_and_a_stay_is_level_under_11_and_21_and_the_month_is
     assert_eq!(ids, [(outpatient.as_str(), "applied", 1), (inpatient.as_str(), "applied", 1)], "{applications:?}");
     assert_eq!((applications[1].3, applications[1].4), (fen(&split, "fund_fen"), fen(&split, "personal_account_fen")));
 
+    // The hospital's statement of the day counts the stay beside the visit.
+    let statement = w.his.get(&format!("/api/v1/hospitals/{h}/statements/{DAY_D}")).await.expect("hub").body;
+    assert_eq!(statement["settled"].as_i64(), Some(2), "the visit and the stay: {statement}");
+    let line = statement["lines"].as_array().unwrap().iter().find(|l| l["visit_id"] == json!(stay)).cloned().unwrap_or_default();
+    assert_eq!((fen(&line, "medfee_fen"), fen(&line, "bank_fen")), (30_000, fen(&split, "bank_fen")), "{statement}");
+
     // 2305 the same day: the stay's settlement moves to the refunded bucket, the refund to the file.
     let cancelled = w.his.post(&format!("/api/v1/stays/{stay}/settlement/cancel"), &json!({})).await.expect("hub");
     assert_eq!(cancelled.body["state"], "settlement_cancelled", "{cancelled:?}");

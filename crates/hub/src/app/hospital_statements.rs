@@ -173,7 +173,12 @@ impl App {
             time::OffsetDateTime::from_unix_timestamp(unix_s).map(crate::clock::timestamp).map_err(|e| AppError::internal(e.to_string()))
         };
         let (from, to) = (stored(day.start_unix_s)?, stored(day.end_unix_s)?);
-        let ours = self.store.hospital_settlements(hospital_code, &from, &to).await?;
+        let mut ours = self.store.hospital_settlements(hospital_code, &from, &to).await?;
+        // Its inpatient stays settled at the bedside that day too (those booked; one between its
+        // 2304 and its booking is not the hospital's money yet).
+        let stays = self.stay_recon_settlements(&from, &to).await?;
+        let booked = |s: &ReconSettlement| matches!(s.state.as_str(), "settled" | "settled_unpaid" | "cancelled");
+        ours.extend(stays.into_iter().filter(|s| s.hospital_code == hospital_code && booked(s)));
         let bank = BankMoves::of(&format!("hospital:{hospital_code}"), &self.store.bank_transfers(&from, &to).await?);
         let next = time::OffsetDateTime::from_unix_timestamp(day.end_unix_s).map_err(|e| AppError::internal(e.to_string()))?;
         let next = crate::clock::china_datetime_of(next).get(..10).unwrap_or_default().to_string();
