@@ -235,6 +235,20 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     await submitAndReload(page, '#onboard-button');
     assert.equal(await page.locator('#hospitals th', { hasText: code }).count(), 1);
 
+    // Its own insurance platform: a key id without its secret is refused in words; with it, kept.
+    const platform = page.locator(`#platform-${code}`);
+    await platform.locator('summary').click();
+    await platform.locator('input[name="url"]').fill('http://127.0.0.1:9/own-platform');
+    await platform.locator('input[name="app_id"]').fill('own-app');
+    await platform.locator('button[type="submit"]').click();
+    await platform.locator('.message.error').waitFor();
+    assert.match(await platform.locator('.message').textContent(), /app id and secret together/);
+    await platform.locator('input[name="secret"]').fill('own-gateway-secret');
+    await platform.locator('button[type="submit"]').click();
+    await platform.locator('.message.ok').waitFor();
+    await page.reload();
+    assert.match(await page.locator(`#platform-${code} summary`).textContent(), /127\.0\.0\.1:9\/own-platform/);
+
     await page.selectOption('#k-hospital', code);
     await page.click('#issue-key-button');
     await page.waitForSelector('#issue-key .message.ok');

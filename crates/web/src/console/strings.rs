@@ -184,6 +184,9 @@ pub const ERRORS: Table = &[
     ),
     ("bad_bank_code", "银行编码只能包含字母、数字、“_”和“-”。", "A bank code is letters, digits, '_' and '-'."),
     ("bad_bank_url", "请填写银行接口的 http 或 https 地址。", "Give the bank protocol's http or https address."),
+    ("bad_platform_url", "请填写医保平台的 http 或 https 地址，或留空。", "Give the platform's http or https address, or leave it blank."),
+    ("bad_platform_credential", "网关应用编号和密钥须一起填写，或都留空。", "Give the gateway app id and secret together, or neither."),
+    ("bad_ca_signer", "签名方式 hmac-sha256 须同时填写签名密钥。", "The hmac-sha256 signer needs its key."),
     ("weak_secret", "密钥至少16个字符，且两把密钥不能相同。", "Each secret is at least 16 characters, and the two must differ."),
     ("bad_interest_free_days", "免息天数须在0至90之间。", "Interest-free days are 0 to 90."),
     (

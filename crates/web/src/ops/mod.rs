@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use wugan_hub::app::bank_onboarding::BankView;
 use wugan_hub::app::hospitals::{ApiKeyView, HospitalView};
+use wugan_hub::app::platform_settings::PlatformView;
 use wugan_hub::app::staff::{StaffRole, StaffSession, StaffView};
 use wugan_hub::app::visit_lists::VisitQuery;
 use wugan_hub::app::{AgreementView, App, ExceptionView, RefundView, StuckStayView, VisitView};
@@ -174,6 +175,8 @@ struct Home {
     chart_height: i64,
     minutes_saved: i64,
     hospitals: Vec<HospitalView>,
+    /// Each hospital's own insurance platform (which secrets are set, never the secrets).
+    platforms: Vec<PlatformView>,
     banks: Vec<BankView>,
     hospital_banks: Vec<wugan_hub::app::hospital_banks::HospitalBankView>,
     keys: Vec<ApiKeyView>,
@@ -251,6 +254,7 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
     let minutes_saved = totals.iter().map(|t| t.seamless_settled).sum::<i64>() * MINUTES_SAVED_PER_SEAMLESS_VISIT;
     let bars = bars(&totals);
     let page = Page::new(prefs, HOME, HOME).with_csrf(staff.csrf_token.clone());
+    let hospitals = app.hospitals().await.unwrap_or_default();
     let queue = app.exceptions().await.ok();
     let (exceptions, parked_stays, parked_refunds) = match queue {
         Some(q) => (q.exceptions, q.stays, q.refunds),
@@ -265,7 +269,8 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Que
         bars,
         totals,
         minutes_saved,
-        hospitals: app.hospitals().await.unwrap_or_default(),
+        platforms: platforms_of(&app, &hospitals).await,
+        hospitals,
         banks: app.bank_views(),
         hospital_banks: app.hospital_banks(Default::default()).await.unwrap_or_default(),
         keys: app.api_keys().await.unwrap_or_default(),
@@ -324,4 +329,15 @@ wugan_http_requests_total{route=\"/health\",method=\"GET\",status=\"200\"} 3\n";
             |partner: &str, calls, refused, unknown, mean_ms| PartnerHealth { partner: partner.into(), calls, refused, unknown, mean_ms };
         assert_eq!(health, vec![row("bank:BANK01", 1, 1, 0, 0), row("insurance", 10, 0, 2, 50)]);
     }
+}
+
+/// The platform settings of every hospital listed (one read each; a hospital vanished meanwhile is skipped).
+async fn platforms_of(app: &Arc<App>, hospitals: &[HospitalView]) -> Vec<PlatformView> {
+    let mut out = Vec::with_capacity(hospitals.len());
+    for h in hospitals {
+        if let Ok(p) = app.hospital_platform_view(&h.code).await {
+            out.push(p);
+        }
+    }
+    out
 }
