@@ -306,6 +306,17 @@ async fn signed_patients(app: &App, search: &str) -> Vec<AgreementView> {
     found
 }
 
+/// The platform settings of every hospital listed (one read each; a hospital vanished meanwhile is skipped).
+async fn platforms_of(app: &Arc<App>, hospitals: &[HospitalView]) -> Vec<PlatformView> {
+    let mut out = Vec::with_capacity(hospitals.len());
+    for h in hospitals {
+        if let Ok(p) = app.hospital_platform_view(&h.code).await {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,15 +340,4 @@ wugan_http_requests_total{route=\"/health\",method=\"GET\",status=\"200\"} 3\n";
             |partner: &str, calls, refused, unknown, mean_ms| PartnerHealth { partner: partner.into(), calls, refused, unknown, mean_ms };
         assert_eq!(health, vec![row("bank:BANK01", 1, 1, 0, 0), row("insurance", 10, 0, 2, 50)]);
     }
-}
-
-/// The platform settings of every hospital listed (one read each; a hospital vanished meanwhile is skipped).
-async fn platforms_of(app: &Arc<App>, hospitals: &[HospitalView]) -> Vec<PlatformView> {
-    let mut out = Vec::with_capacity(hospitals.len());
-    for h in hospitals {
-        if let Ok(p) = app.hospital_platform_view(&h.code).await {
-            out.push(p);
-        }
-    }
-    out
 }
