@@ -143,6 +143,13 @@ async fn an_operator_adds_lists_suspends_and_resumes_agreements_and_the_account_
     let mine: Value = serde_json::from_str(&staff_get(&h, "bank1", "/api/v1/staff/bank/hospitals").await).expect("json");
     let banks: Vec<&str> = mine.as_array().into_iter().flatten().filter_map(|a| a["bank_code"].as_str()).collect();
     assert!(banks.len() >= 2 && banks.iter().all(|b| *b == BANK), "{mine}");
+    // Their desk in the console: /console/ leads a bank's clerk there; their bank's hospitals and
+    // agreements, the account masked.
+    let desk = staff_get(&h, "bank1", "/console/").await;
+    assert!(desk.contains("id=\"bank-hospitals\"") && desk.contains(BANK) && desk.contains("****0123"), "the bank desk: {desk}");
+    assert!(!desk.contains(ACCOUNT), "the account masked on the desk");
+    let hospital_page = staff_get(&h, "ops1", "/console/bank").await;
+    assert!(!hospital_page.contains("bank-hospitals"), "only a bank's staff read the desk");
     h.sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
 

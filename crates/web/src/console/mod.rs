@@ -4,6 +4,7 @@
 //! Pages read through the hub's `App`; every button is a `fetch` to the HIS API (`app.js`) with
 //! the staff session, within the role's rights (a doctor settles, a cashier also cancels).
 
+mod bank;
 mod invoices;
 mod statement;
 mod stays;
@@ -38,6 +39,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/statement", get(statement::page))
         .route("/console/statement.csv", get(statement::csv))
         .route("/console/invoices", get(invoices::page))
+        .route(bank::PATH, get(bank::page))
 }
 
 /// One catalogue item as the fee form lists it.
@@ -174,6 +176,10 @@ pub(super) fn sign_in_page(prefs: Prefs) -> Response {
 
 async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) -> Response {
     let Some(staff) = hospital_staff(&app, &headers).await else {
+        // A bank's staff sign in here too, and read their bank's page.
+        if bank::bank_staff(&app, &headers).await.is_some() {
+            return Redirect::to(bank::PATH).into_response();
+        }
         return sign_in_page(prefs);
     };
     let hospital = staff.hospital_code.clone().unwrap_or_default();

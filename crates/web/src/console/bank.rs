@@ -1,0 +1,47 @@
+//! A bank's staff in the console (issue 18): their bank's patient agreements (no name, no ID
+//! number) and the hospitals their bank has agreements with, read-only; the same as
+//! `GET /api/v1/staff/bank/agreements` and `GET /api/v1/staff/bank/hospitals`.
+
+use super::{sign_in_page, HOME};
+use crate::page::{render, Page};
+use crate::prefs::Prefs;
+use askama::Template;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use wugan_hub::app::hospital_banks::{HospitalBankQuery, HospitalBankView};
+use wugan_hub::app::staff::{StaffRole, StaffSession};
+use wugan_hub::app::App;
+use wugan_hub::store::BankAgreementRow;
+
+pub(super) const PATH: &str = "/console/bank";
+/// Agreements listed at most.
+const AGREEMENTS_SHOWN: i64 = 500;
+
+#[derive(Template)]
+#[template(path = "console/bank.html")]
+struct BankPage {
+    page: Page,
+    staff: StaffSession,
+    bank_code: String,
+    agreements: Vec<BankAgreementRow>,
+    hospitals: Vec<HospitalBankView>,
+}
+
+/// The signed-in member of a bank's staff, if that is who this is.
+pub(super) async fn bank_staff(app: &Arc<App>, headers: &HeaderMap) -> Option<StaffSession> {
+    crate::staff::session(app, headers).await.filter(|s| s.role == StaffRole::Bank && s.bank_code.is_some())
+}
+
+pub(super) async fn page(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) -> Response {
+    let Some(staff) = bank_staff(&app, &headers).await else {
+        return sign_in_page(prefs);
+    };
+    let bank_code = staff.bank_code.clone().unwrap_or_default();
+    let agreements = app.store.agreements_of_bank(&bank_code, AGREEMENTS_SHOWN).await.unwrap_or_default();
+    let query = HospitalBankQuery { hospital_code: None, bank_code: Some(bank_code.clone()) };
+    let hospitals = app.hospital_banks(query).await.unwrap_or_default();
+    let page = Page::new(prefs, PATH, HOME).with_csrf(staff.csrf_token.clone());
+    render(&BankPage { page, staff, bank_code, agreements, hospitals }).into_response()
+}
