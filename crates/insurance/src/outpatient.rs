@@ -61,7 +61,7 @@ pub fn cancel_registration(state: &mut State, ctx: &Ctx) -> Result<Value, TxErro
 /// 2203/2203A: `mdtrtinfo` (med_type, diagnoses …) for an open visit. The sandbox keeps the
 /// 医疗类别 (it selects the benefit at settlement) and the diagnosis codes (shown by
 /// `/sandbox/visits/{mdtrt_id}`); a `diseinfo` that is not a list of diagnoses each with its
-/// `diag_code` and `diag_name` is refused, as a platform does.
+/// `diag_code` is refused, as a platform does.
 pub fn upload_visit_info(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let info = ctx
         .env
@@ -94,12 +94,8 @@ fn diagnosis_codes(input: &Value, info: &Value) -> Result<Vec<String>, TxError> 
         Some(_) => return Err(TxError::new("诊断信息 diseinfo 应为列表", "diseinfo is not a list")),
     };
     for (i, item) in items.iter().enumerate() {
-        let (code, name) = (opt_text(item, "diag_code"), opt_text(item, "diag_name"));
-        let (Some(code), Some(_)) = (code, name) else {
-            return Err(TxError::new(
-                &format!("第{}条诊断缺少诊断代码或名称", i + 1),
-                format!("diseinfo[{i}] lacks diag_code or diag_name"),
-            ));
+        let Some(code) = opt_text(item, "diag_code") else {
+            return Err(TxError::new(&format!("第{}条诊断缺少诊断代码", i + 1), format!("diseinfo[{i}] lacks diag_code")));
         };
         if !codes.contains(&code) {
             codes.push(code);

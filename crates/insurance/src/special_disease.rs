@@ -115,6 +115,8 @@ fn wire(r: &OpspRegistration) -> Value {
         "trt_dcla_detl_sn": r.trt_dcla_detl_sn, "psn_no": r.psn_no, "opsp_dise_code": r.opsp_dise_code,
         "opsp_dise_name": r.opsp_dise_name, "fixmedins_code": r.fixmedins_code,
         "begndate": format!("{:04}-{:02}-{:02}", r.begndate.year, r.begndate.month, r.begndate.day),
+        // A real platform's 5301 carries the registration's end; the sandbox's have none.
+        "enddate": "",
         "dcla_stas": r.status.wire(), "memo": r.status.reason().unwrap_or(""), "decided_by": r.decided_by,
     })
 }

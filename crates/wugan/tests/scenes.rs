@@ -655,9 +655,9 @@ async fn the_diagnoses_given_at_registration_reach_the_insurance_center_with_the
          "dise_dor_no": "D001", "dise_dor_name": "李医生", "diag_time": "2026-11-30 09:00:00", "maindiag_flag": "1"},
         {"diag_code": "R50.900", "diag_name": "发热"},
     ]);
-    // A diagnosis without its name is refused before anything is registered.
+    // A diagnosis without its code is refused before anything is registered.
     let bad = json!({"ipt_otp_no": "MZ2203-0", "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN,
-                     "diseinfo": [{"diag_code": "J06.900", "diag_name": " "}]});
+                     "diseinfo": [{"diag_code": " ", "diag_name": "发热"}]});
     let refused = w.his.post("/api/v1/visits", &bad).await.unwrap();
     assert_eq!((refused.status, refused.code()), (422, Some("bad_diagnosis")), "{refused:?}");
     let none = w.his.get("/api/v1/visits?ipt_otp_no=MZ2203-0").await.unwrap();

@@ -33,10 +33,10 @@ pub(super) fn diagnosis_schema() -> Value {
     let text = |max: usize| json!({"type": ["string", "null"], "maxLength": max, "pattern": text_pattern()});
     json!({
         "type": "object",
-        "required": ["diag_code", "diag_name"],
+        "required": ["diag_code"],
         "properties": {
             "diag_code": {"type": "string", "minLength": 1, "maxLength": 30, "pattern": not_blank_pattern()},
-            "diag_name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": not_blank_pattern()},
+            "diag_name": text(100),
             "diag_type": text(3),
         },
         "additionalProperties": {
@@ -50,12 +50,12 @@ pub(super) fn check_diagnoses(req: &RegisterVisitRequest) -> Result<(), AppError
     check_diagnosis_list(req.diseinfo.as_deref().unwrap_or_default())
 }
 
-/// `bad_diagnosis` for a diagnosis without its code or name.
+/// `bad_diagnosis` for a diagnosis without its code (a platform may do without its name).
 pub(super) fn check_diagnosis_list(items: &[Map<String, Value>]) -> Result<(), AppError> {
     let blank = |d: &Map<String, Value>, f: &str| d.get(f).and_then(Value::as_str).is_none_or(|s| s.trim().is_empty());
     for (i, d) in items.iter().enumerate() {
-        if blank(d, "diag_code") || blank(d, "diag_name") {
-            return Err(AppError::invalid("bad_diagnosis", format!("diseinfo[{i}] needs its diag_code and diag_name")));
+        if blank(d, "diag_code") {
+            return Err(AppError::invalid("bad_diagnosis", format!("diseinfo[{i}] needs its diag_code")));
         }
     }
     Ok(())
