@@ -266,6 +266,9 @@ async fn every_patient_route_serves_only_its_own_patient() {
         ("POST", repay_path.as_str(), Some(json!({"amount_fen": 100, "source": "bank_transfer"}))),
         ("POST", family_path.as_str(), Some(child.clone())),
         ("POST", family_revoke_path.as_str(), None),
+        ("GET", "/api/v1/patient/family-invitations", None),
+        ("POST", "/api/v1/patient/family-invitations/fin_none/accept", None),
+        ("POST", "/api/v1/patient/family-invitations/fin_none/decline", None),
         (
             "POST",
             "/api/v1/patient/agreements",
@@ -284,6 +287,10 @@ async fn every_patient_route_serves_only_its_own_patient() {
             }
             // No such bill, for anyone.
             Who::Own | Who::Stranger | Who::Family if path.starts_with("/api/v1/patient/bills/") => (404, Some("bill_not_found")),
+            // No such invitation, for anyone.
+            Who::Own | Who::Stranger | Who::Family if path.starts_with("/api/v1/patient/family-invitations/") => {
+                (404, Some("invitation_not_found"))
+            }
             // The member's own visit: theirs, and the signer's who pays for it (Own, below).
             Who::Family if path.starts_with("/api/v1/patient/visits/") && path.contains(&member_visit_id) => (200, None),
             // Nothing owed yet: the bank says so (past the door, which is what is checked here).
@@ -376,6 +383,35 @@ async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing()
     let not_theirs = door.call("POST", &unlink, As::Bearer(&stranger.token), None).await;
     assert_eq!((not_theirs.status, not_theirs.code()), (404, Some("family_link_not_found")));
 
+    // An adult is invited from the signer's phone, and linked only once they accept on their own.
+    let spouse = json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": WANG_WU.0, "relation": "spouse",
+                        "consent": {"method": "face", "reference": "not the signer's to give"}});
+    let invited = door.call("POST", &family_path, As::Cookie(&patient, true), Some(spouse.clone())).await;
+    assert_eq!((invited.status, invited.body["family"].as_array().map(Vec::len)), (200, Some(1)), "not linked yet: {invited:?}");
+    assert_eq!(door.call("POST", &family_path, As::Cookie(&patient, true), Some(spouse)).await.status, 200, "asked twice");
+    let sent = door.call("GET", "/api/v1/patient/family-invitations", As::Bearer(&patient.token), None).await;
+    assert_eq!(
+        (sent.body["sent"].as_array().map(Vec::len), sent.body["sent"][0]["relation"].as_str()),
+        (Some(1), Some("spouse")),
+        "{sent:?}"
+    );
+    assert!(sent.body["sent"][0]["member_name"].as_str().unwrap_or_default().ends_with('*'), "masked: {sent:?}");
+    let accept = format!("/api/v1/patient/family-invitations/{}/accept", sent.body["sent"][0]["id"].as_str().unwrap_or_default());
+    let by_signer = door.call("POST", &accept, As::Cookie(&patient, true), None).await;
+    assert_eq!((by_signer.status, by_signer.code()), (404, Some("invitation_not_found")), "the signer cannot accept for them");
+    let relative = door.sign_in("13700137001").await;
+    assert_eq!(door.bind(&relative, WANG_WU).await.status, 200);
+    let received = door.call("GET", "/api/v1/patient/family-invitations", As::Bearer(&relative.token), None).await;
+    assert_eq!(received.body["received"].as_array().map(Vec::len), Some(1), "{received:?}");
+    let accepted = door.call("POST", &accept, As::Cookie(&relative, true), None).await;
+    assert_eq!((accepted.status, accepted.body["received"].as_array().map(Vec::len)), (200, Some(0)), "{accepted:?}");
+    assert_eq!(door.call("POST", &accept, As::Cookie(&relative, true), None).await.code(), Some("invitation_not_found"), "once");
+    let agreement = door.call("GET", &format!("/api/v1/patient/agreements/{agreement_id}"), As::Bearer(&patient.token), None).await;
+    let spouse_link = agreement.body["family"].as_array().unwrap().iter().find(|m| m["relation"] == "spouse").cloned().unwrap_or_default();
+    assert_eq!(spouse_link["status"], "active", "linked by their own consent: {agreement:?}");
+    let spouse_visit = his.register("MZ-SPOUSE-1", "02", WANG_WU.0).await.unwrap();
+    assert_eq!(spouse_visit.body["seamless"]["agreement_id"], json!(agreement_id), "the signer's agreement pays: {spouse_visit:?}");
+
     // A visit on the credit line: the line owes, and the patient cannot walk away from it.
     let visit = his.register("MZ-P1", "02", ZHANG_SAN.0).await.unwrap();
     let visit_id = visit.body["id"].as_str().unwrap().to_string();
@@ -387,7 +423,7 @@ async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing()
     assert!(settled.ok(), "{settled:?}");
     let visits = door.call("GET", "/api/v1/patient/visits", As::Bearer(&patient.token), None).await;
     let numbers: Vec<&str> = visits.body["visits"].as_array().unwrap().iter().map(|v| v["ipt_otp_no"].as_str().unwrap()).collect();
-    assert_eq!(numbers, ["MZ-P1", "MZ-CHILD-1"], "the signer sees their own visit and the child's, newest first");
+    assert_eq!(numbers, ["MZ-P1", "MZ-SPOUSE-1", "MZ-CHILD-1"], "the signer sees their own visit and their family's, newest first");
     let split = &visits.body["visits"][0]["settlement"];
     assert_eq!(
         (split["state"].as_str(), split["cash_fen"].as_i64()),

@@ -155,3 +155,16 @@ pub(super) async fn invoice_html(State(app): State<Arc<App>>, patient: PatientCa
 pub(super) async fn invoice_pdf(State(app): State<Arc<App>>, patient: PatientCaller, Path(id): Path<String>) -> Response {
     super::invoices::pdf(app.patient_invoice_pdf(&patient.patient_id, &id).await, &id)
 }
+
+/// 亲情付 invitations sent and received (`app/family_invitations.rs`).
+pub(super) async fn family_invitations(State(app): State<Arc<App>>, patient: PatientCaller) -> Response {
+    respond(app.patient_family_invitations(&patient.patient_id).await)
+}
+
+pub(super) async fn accept_family_invitation(State(app): State<Arc<App>>, patient: PatientCaller, Path(id): Path<String>) -> Response {
+    respond(app.accept_family_invitation(&patient.patient_id, &id).await)
+}
+
+pub(super) async fn decline_family_invitation(State(app): State<Arc<App>>, patient: PatientCaller, Path(id): Path<String>) -> Response {
+    respond(app.decline_family_invitation(&patient.patient_id, &id).await)
+}

@@ -312,26 +312,7 @@ impl App {
     /// 亲情付: the signer's agreement also pays for a spouse, parent or child, with their consent
     /// (their own face verification) or, for a minor, the signer's guardianship proof.
     pub async fn add_family_member(&self, agreement_id: &str, req: FamilyRequest) -> Result<AgreementView, AppError> {
-        let agreement = self
-            .store
-            .agreement(agreement_id)
-            .await?
-            .ok_or_else(|| AppError::not_found("agreement_not_found", format!("no agreement {agreement_id}")))?;
-        if agreement.status != AgreementStatus::Active {
-            return Err(AppError::conflict("agreement_not_active", "the agreement is revoked"));
-        }
-        check_cert_type(&req.mdtrt_cert_type)?;
-        check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
-        check_text("consent.reference", &req.consent.reference, 128)?;
-        let relation =
-            Relation::parse(&req.relation).ok_or_else(|| AppError::invalid("bad_relation", "relation must be spouse, parent or child"))?;
-        let member = self.identify(&req.mdtrt_cert_type, &req.mdtrt_cert_no).await?;
-        if member.psn_no == agreement.psn_no {
-            return Err(AppError::invalid("self_link", "the signer is already covered by their own agreement"));
-        }
-        if self.store.active_agreement_for(&member.psn_no).await?.is_some() {
-            return Err(AppError::conflict("already_signed", "this family member has an agreement of their own"));
-        }
+        let (member, relation) = self.family_candidate(agreement_id, &req).await?;
         let minor = member.age.map(|a| a < 18).unwrap_or(false);
         match (req.consent.method.as_str(), minor) {
             ("face", _) => {}
@@ -358,6 +339,36 @@ impl App {
             Err(e) => return Err(e.into()),
         }
         self.agreement(agreement_id).await
+    }
+
+    /// A relative the agreement may pay for, checked: the agreement active, the certificate and
+    /// relation well formed, the person identified (1101), neither the signer nor signed themselves.
+    pub(super) async fn family_candidate(
+        &self,
+        agreement_id: &str,
+        req: &FamilyRequest,
+    ) -> Result<(crate::insurance_client::PersonInfo, Relation), AppError> {
+        let agreement = self
+            .store
+            .agreement(agreement_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("agreement_not_found", format!("no agreement {agreement_id}")))?;
+        if agreement.status != AgreementStatus::Active {
+            return Err(AppError::conflict("agreement_not_active", "the agreement is revoked"));
+        }
+        check_cert_type(&req.mdtrt_cert_type)?;
+        check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
+        check_text("consent.reference", &req.consent.reference, 128)?;
+        let relation =
+            Relation::parse(&req.relation).ok_or_else(|| AppError::invalid("bad_relation", "relation must be spouse, parent or child"))?;
+        let member = self.identify(&req.mdtrt_cert_type, &req.mdtrt_cert_no).await?;
+        if member.psn_no == agreement.psn_no {
+            return Err(AppError::invalid("self_link", "the signer is already covered by their own agreement"));
+        }
+        if self.store.active_agreement_for(&member.psn_no).await?.is_some() {
+            return Err(AppError::conflict("already_signed", "this family member has an agreement of their own"));
+        }
+        Ok((member, relation))
     }
 
     pub async fn revoke_family_member(&self, agreement_id: &str, link_id: &str) -> Result<AgreementView, AppError> {

@@ -22,6 +22,7 @@ pub use stay_changes::ChangeAdmissionRequest;
 mod stay_exceptions;
 mod stay_reconciliation;
 pub use stay_exceptions::StuckStayView;
+pub mod family_invitations;
 mod institution;
 mod insurance_clearing;
 mod invoice_keys;

@@ -1,18 +1,13 @@
 //! 亲情付 by the patient: adding a family member to their own agreement needs the relative's own
-//! consent (an adult's face verification reference) or guardian proof (a minor child), at most
+//! consent (an invitation they accept on their own phone, `family_invitations`) or guardian proof (a minor child), at most
 //! five (the operator's rules in `agreements`); either side can end the link: the signer on
 //! their agreement, the member on a link that names them. The signer sees the members' visits.
 
-use super::{AgreementView, App, FamilyRequest};
+use super::{AgreementView, App};
 use crate::error::AppError;
 use crate::model::AgreementStatus;
 
 impl App {
-    pub async fn patient_add_family(&self, patient_id: &str, agreement_id: &str, req: FamilyRequest) -> Result<AgreementView, AppError> {
-        self.patient_agreement(patient_id, agreement_id).await?;
-        self.add_family_member(agreement_id, req).await
-    }
-
     /// Ends a family link: the signer may end any on their agreement, a member the one naming them.
     pub async fn patient_revoke_family(&self, patient_id: &str, agreement_id: &str, link_id: &str) -> Result<AgreementView, AppError> {
         let psn_no = self.patient_row(patient_id).await?.psn_no;

@@ -29,6 +29,8 @@ pub use patients::{CodeCheck, ConsentRow, PatientCodeRow, PatientRow, PatientSes
 mod reconciliation;
 pub use operator_reads::{DayTotalsRow, JournalEntry, MAX_JOURNAL_PAGE};
 pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};
+mod family_invitations;
+pub use family_invitations::FamilyInvitationRow;
 mod refund_exceptions;
 mod refunds;
 pub use refunds::RefundRow;
@@ -110,6 +112,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (23, "deposit_receipts", include_str!("../../migrations/0023_deposit_receipts.sql")),
     (24, "hospital_banks", include_str!("../../migrations/0024_hospital_banks.sql")),
     (26, "refund_exceptions", include_str!("../../migrations/0026_refund_exceptions.sql")),
+    (27, "family_invitations", include_str!("../../migrations/0027_family_invitations.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

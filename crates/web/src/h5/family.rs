@@ -1,5 +1,6 @@
 //! `/h5/family`: 亲情付: the members of the patient's active agreement, adding one (a minor child
-//! by guardian proof, an adult by their own face verification) and ending a link.
+//! by guardian proof, an adult by an invitation they accept on their own phone), ending a link,
+//! and the invitations the patient sent and received (accept or decline).
 
 use super::{session, HOME};
 use crate::page::{render, Page};
@@ -9,6 +10,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use std::sync::Arc;
+use wugan_hub::app::family_invitations::FamilyInvitationsView;
 use wugan_hub::app::{AgreementView, App};
 
 #[derive(Template)]
@@ -17,6 +19,8 @@ struct Family {
     page: Page,
     /// The patient's active agreement, whose family this is.
     agreement: Option<AgreementView>,
+    /// Invitations pending: sent on the agreement, and received from a relative's.
+    invitations: FamilyInvitationsView,
 }
 
 impl Family {
@@ -40,6 +44,10 @@ pub async fn family(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMa
             None
         }
     };
+    let invitations = app
+        .patient_family_invitations(&signed_in.patient_id)
+        .await
+        .unwrap_or(FamilyInvitationsView { sent: Vec::new(), received: Vec::new() });
     let page = Page::new(prefs, "/h5/family", HOME).with_csrf(signed_in.csrf_token);
-    render(&Family { page, agreement })
+    render(&Family { page, agreement, invitations })
 }
