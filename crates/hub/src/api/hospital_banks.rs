@@ -17,6 +17,17 @@ pub(super) async fn list(State(app): State<Arc<App>>, _: Caller, uri: Uri) -> Re
     let q = Query::<HospitalBankQuery>::try_from_uri(&uri)
         .map(|Query(q)| q)
         .map_err(|e| AppError::bad_request("bad_query", format!("the query is not understood: {}", e.body_text())));
+    // Each filter is a short text without control characters, as openapi.json states it.
+    let q = q.and_then(|q| {
+        for (name, value) in [("hospital_code", &q.hospital_code), ("bank_code", &q.bank_code)] {
+            if let Some(v) = value {
+                crate::app::check_text_value(name, v, Some(64)).map_err(|_| {
+                    AppError::bad_request("bad_query", format!("{name} must be at most 64 characters, without control characters"))
+                })?;
+            }
+        }
+        Ok(q)
+    });
     match q {
         Ok(q) => respond(app.hospital_banks(q).await),
         Err(e) => e.into_response(),
