@@ -64,6 +64,10 @@ pub struct SetDepositPolicyRequest {
 impl App {
     /// Changes a hospital's deposit policy; holds placed from now on follow it.
     pub async fn set_deposit_policy(&self, code: &str, req: SetDepositPolicyRequest) -> Result<HospitalView, AppError> {
+        // A change names the policy: blank is no policy at all (at onboarding it means the default).
+        if req.deposit_policy.trim().is_empty() {
+            return Err(AppError::invalid("unknown_deposit_policy", "deposit_policy is no_receipts or receipts"));
+        }
         let policy = DepositPolicy::of_request(Some(&req.deposit_policy))?;
         if !self.store.set_deposit_policy(code, policy.as_str()).await? {
             return Err(AppError::not_found("hospital_not_found", format!("no hospital {code} on this hub")));
