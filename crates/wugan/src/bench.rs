@@ -225,11 +225,21 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     // Before any SQLite connection opens, so that the hub's are counted.
     sqlite_io::install().map_err(|e| anyhow::anyhow!("cannot count SQLite's disk work: {e}"))?;
     sqlite_statements::install().map_err(|e| anyhow::anyhow!("cannot count the hub's statements: {e}"))?;
+    let sql_top: Option<usize> = std::env::var("WUGAN_BENCH_SQL_TOP").ok().and_then(|n| n.parse().ok());
+    if sql_top.is_some() {
+        sqlite_statements::count_texts();
+    }
     let started = Instant::now();
     let root = std::env::temp_dir().join(format!("wugan-bench-{}", std::process::id()));
     std::fs::create_dir_all(&root)?;
     let result = run_in(&root, opts, started).await;
     let _ = std::fs::remove_dir_all(&root);
+    if let Some(n) = sql_top {
+        // A profile for whoever cuts statements: counts over the whole run (sign-ups included).
+        for (count, sql) in sqlite_statements::top(n) {
+            eprintln!("{count:>8}  {sql}");
+        }
+    }
     result
 }
 

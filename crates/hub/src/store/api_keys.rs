@@ -151,8 +151,17 @@ impl Store {
 
     /// The key with this hash, whatever its state.
     pub async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRow>> {
+        if let Some(kept) = self.hot.key(key_hash) {
+            return Ok(Some(kept));
+        }
+        let ticket = self.hot.ticket();
         let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE key_hash = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(key_hash).fetch_optional(&self.pool).await?.as_ref().map(key_of).transpose()
+        let key =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(key_hash).fetch_optional(&self.pool).await?.as_ref().map(key_of).transpose()?;
+        if let Some(k) = &key {
+            self.hot.keep_key(ticket, key_hash, k);
+        }
+        Ok(key)
     }
 
     pub async fn api_key(&self, key_id: &str) -> StoreResult<Option<ApiKeyRow>> {
@@ -174,37 +183,43 @@ impl Store {
             return Ok(());
         }
         let (key_id, now) = (key.key_id.clone(), self.now());
-        self.write(move |c| {
-            Box::pin(async move {
-                sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2").bind(&now).bind(key_id).execute(&mut *c).await?;
-                Ok(())
+        let noted = self
+            .write(move |c| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2").bind(&now).bind(key_id).execute(&mut *c).await?;
+                    Ok(())
+                })
             })
-        })
-        .await
+            .await;
+        self.hot.forget();
+        noted
     }
 
     /// Revokes a key now; false when there is no such key or it was revoked already.
     pub async fn revoke_api_key(&self, key_id: &str) -> StoreResult<bool> {
         let (key_id, now) = (key_id.to_string(), self.now());
-        self.write(move |c| {
-            Box::pin(async move {
-                let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL")
-                    .bind(&now)
-                    .bind(key_id)
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected();
-                Ok(revoked == 1)
+        let revoked = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL")
+                        .bind(&now)
+                        .bind(key_id)
+                        .execute(&mut *c)
+                        .await?
+                        .rows_affected();
+                    Ok(revoked == 1)
+                })
             })
-        })
-        .await
+            .await;
+        self.hot.forget();
+        revoked
     }
 
     /// Ends a working key's life at `at` (a rotation's grace period), or earlier if it was to end
     /// earlier already; false when there is no such key or it no longer works.
     pub async fn expire_api_key(&self, key_id: &str, at: &str) -> StoreResult<bool> {
         let (key_id, at, now) = (key_id.to_string(), at.to_string(), self.now());
-        self.write(move |c| Box::pin(async move {
+        let expired = self.write(move |c| Box::pin(async move {
         let changed = sqlx::query(
             "UPDATE api_keys SET expires_at = $1 WHERE key_id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR (expires_at > $3 AND expires_at > $1))",
         )
@@ -215,7 +230,9 @@ impl Store {
         .await?
         .rows_affected();
         Ok(changed == 1)
-        })).await
+        })).await;
+        self.hot.forget();
+        expired
     }
 
     /// Revokes the keys that came from credentials.json but are no longer listed there (`listed`:

@@ -229,8 +229,7 @@ impl Store {
 
     /// A hospital's name, as invoices print it.
     pub async fn hospital_name(&self, code: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT name FROM hospitals WHERE code = $1").bind(code).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| r.get("name")))
+        Ok(self.hospital_profile(code).await?.map(|p| p.name))
     }
 }
 

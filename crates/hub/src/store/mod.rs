@@ -55,6 +55,7 @@ mod visits;
 // Issue 18: staff, the audit log, hospital onboarding, visit lookups, webhooks.
 mod audit;
 mod hospitals;
+mod hot_rows;
 mod staff;
 mod visit_lists;
 mod webhooks;
@@ -159,6 +160,8 @@ pub struct Store {
     writer: Option<writer::Writer>,
     /// The hub's one clock (injected): every stored time comes from here.
     pub clock: Arc<dyn Clock>,
+    /// Hospital rows read on every visit, kept in memory (`hot_rows`).
+    hot: Arc<hot_rows::HotRows>,
 }
 
 /// A request's answer, stored under its `(caller, Idempotency-Key)` by the same write as the
@@ -221,7 +224,7 @@ impl Store {
             options = options.after_connect(|conn, _meta| Box::pin(async move { sqlite_pragmas(conn).await }));
         }
         let pool = options.connect(url).await?;
-        Ok(Store { pool, backend, writer, clock: crate::clock::system() })
+        Ok(Store { pool, backend, writer, clock: crate::clock::system(), hot: Arc::default() })
     }
 
     /// Runs `job` as one atomic write and answers once it is durable: on SQLite in the writer's

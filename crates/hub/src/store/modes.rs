@@ -53,22 +53,33 @@ fn record_from_row(r: &AnyRow) -> StoreResult<SettlementRecord> {
 
 impl Store {
     pub async fn hospital_profile(&self, code: &str) -> StoreResult<Option<HospitalProfile>> {
+        if let Some(kept) = self.hot.profile(code) {
+            return Ok(Some(kept));
+        }
+        let ticket = self.hot.ticket();
         let sql = "SELECT code, name, mdtrtarea_admvs, setl_type FROM hospitals WHERE code = $1";
         let row = sqlx::query(sql).bind(code).fetch_optional(&self.pool).await?;
-        row.map(|r| profile_from_row(&r)).transpose()
+        let profile = row.map(|r| profile_from_row(&r)).transpose()?;
+        if let Some(p) = &profile {
+            self.hot.keep_profile(ticket, p);
+        }
+        Ok(profile)
     }
 
     /// Sets a hospital's envelope region and settlement type (the hospital must exist).
     pub async fn set_hospital_mode(&self, code: &str, mdtrtarea_admvs: Option<&str>, setl_type: SetlType) -> StoreResult<bool> {
         let (code, admvs) = (code.to_string(), mdtrtarea_admvs.map(str::to_string));
-        self.write(move |c| {
-            Box::pin(async move {
-                let sql = "UPDATE hospitals SET mdtrtarea_admvs = $1, setl_type = $2 WHERE code = $3";
-                let done = sqlx::query(sql).bind(admvs).bind(setl_type.as_str()).bind(code).execute(&mut *c).await?;
-                Ok(done.rows_affected() == 1)
+        let changed = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let sql = "UPDATE hospitals SET mdtrtarea_admvs = $1, setl_type = $2 WHERE code = $3";
+                    let done = sqlx::query(sql).bind(admvs).bind(setl_type.as_str()).bind(code).execute(&mut *c).await?;
+                    Ok(done.rows_affected() == 1)
+                })
             })
-        })
-        .await
+            .await;
+        self.hot.forget();
+        changed
     }
 
     /// Records the hash of a hospital's drop-in token (replacing any earlier one).

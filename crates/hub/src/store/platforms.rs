@@ -21,21 +21,29 @@ pub struct PlatformRow {
 impl Store {
     /// The hospital's platform settings; `None` when there is no such hospital.
     pub async fn hospital_platform(&self, code: &str) -> StoreResult<Option<PlatformRow>> {
+        if let Some(kept) = self.hot.platform(code) {
+            return Ok(Some(kept));
+        }
+        let ticket = self.hot.ticket();
         let sql = "SELECT platform_url, platform_app_id, platform_secret_enc, ca_signer, ca_key_enc FROM hospitals WHERE code = $1";
         let row = sqlx::query(sql).bind(code).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| PlatformRow {
+        let platform = row.map(|r| PlatformRow {
             platform_url: r.get("platform_url"),
             platform_app_id: r.get("platform_app_id"),
             platform_secret_enc: r.get("platform_secret_enc"),
             ca_signer: r.get("ca_signer"),
             ca_key_enc: r.get("ca_key_enc"),
-        }))
+        });
+        if let Some(p) = &platform {
+            self.hot.keep_platform(ticket, code, p);
+        }
+        Ok(platform)
     }
 
     /// Sets a hospital's platform settings (the hospital must exist).
     pub async fn set_hospital_platform(&self, code: &str, platform: PlatformRow) -> StoreResult<bool> {
         let code = code.to_string();
-        self.write(move |c| {
+        let changed = self.write(move |c| {
             Box::pin(async move {
                 let sql = "UPDATE hospitals SET platform_url = $1, platform_app_id = $2, platform_secret_enc = $3, ca_signer = $4, ca_key_enc = $5 WHERE code = $6";
                 let done = sqlx::query(sql)
@@ -50,7 +58,9 @@ impl Store {
                 Ok(done.rows_affected() == 1)
             })
         })
-        .await
+        .await;
+        self.hot.forget();
+        changed
     }
 
     /// Forgets every sign_no kept for an institution (its platform changed).
