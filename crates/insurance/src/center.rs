@@ -178,8 +178,8 @@ impl InsuranceCenter {
         };
         let mut state = self.lock();
         if let Some(stored) = state.replies.get(&replay_key(&env)) {
-            if stored.infno == env.infno && stored.input == env.input {
-                return stored.response.clone();
+            if stored.answers(&env.infno, &env.input) {
+                return stored.response();
             }
             let refused = TxError::new("报文ID已用于其他请求", format!("msgid {} was already used for a different request", env.msgid));
             return reply(&stamp, Err(refused));
@@ -282,7 +282,7 @@ fn first_serial(now: &Now) -> u64 {
 fn run(state: &mut State, env: Envelope, now: &Now, stamp: &ReplyStamp, admdvs: &str, policy: &PolicySet) -> Value {
     let ctx = Ctx { env: &env, now, admdvs, policy };
     let response = reply(stamp, dispatch(state, &ctx));
-    state.replies.insert(replay_key(&env), StoredReply { infno: env.infno, input: env.input, response: response.clone() });
+    state.replies.insert(replay_key(&env), StoredReply::new(env.infno.clone(), &env.input, &response));
     response
 }
 

@@ -115,11 +115,31 @@ pub struct Settlement {
 }
 
 /// A reply kept for msgid replay, with what it answered (a reused msgid must match both).
+/// A reply kept for msgid replay, as compact JSON text: a parsed `Value` takes several times
+/// the memory of its text, and these are kept by the hundred thousand while only a replay (rare)
+/// reads one back.
 #[derive(Debug, Clone)]
 pub struct StoredReply {
     pub infno: String,
-    pub input: Value,
-    pub response: Value,
+    /// The request's `input`, serialized.
+    pub input: Box<str>,
+    pub response: Box<str>,
+}
+
+impl StoredReply {
+    pub fn new(infno: String, input: &Value, response: &Value) -> StoredReply {
+        StoredReply { infno, input: input.to_string().into(), response: response.to_string().into() }
+    }
+
+    /// Whether `input` is the request this reply answered.
+    pub fn answers(&self, infno: &str, input: &Value) -> bool {
+        self.infno == infno && serde_json::from_str::<Value>(&self.input).is_ok_and(|stored| stored == *input)
+    }
+
+    /// The reply as it was sent.
+    pub fn response(&self) -> Value {
+        serde_json::from_str(&self.response).unwrap_or(Value::Null)
+    }
 }
 
 /// Bounded store of replies by msgid: the oldest are forgotten first. The hub retries within
@@ -358,7 +378,7 @@ impl State {
             .filter_map(|msgid| self.replies.by_msgid.get(msgid).map(|r| (msgid, r)))
             .filter(|(_, r)| keep(r))
             .map(|(msgid, r)| {
-                let mut response = r.response.clone();
+                let mut response = r.response();
                 if let Value::Object(map) = &mut response {
                     map.remove("inf_refmsgid");
                 }
