@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 #[path = "inpatient_interim.rs"]
 pub mod interim;
-pub use interim::{begin_interim, Interim, InterimPaid, InterimStep};
+pub use interim::{begin_interim, Interim, InterimIds, InterimPaid, InterimStep};
 
 /// When the hub raises a deposit hold by itself (configurable per deployment): once the charges
 /// reach `raise_at_bp` of what is held, the hold is raised to `raise_to_bp` of the charges.

@@ -34,6 +34,10 @@ pub struct InterimPaid {
     pub decline_code: Option<String>,
     /// The fee lines (`feedetl_sn`) it settled.
     pub lines: Vec<String>,
+    /// The ward's request it answers (its idempotency key): the same request again is answered
+    /// with it, a new one settles the lines since.
+    #[serde(default)]
+    pub request: String,
 }
 
 impl InterimPaid {
@@ -64,19 +68,25 @@ pub struct Interim {
     pub ward: Ward,
     pub n: u32,
     pub lines: Vec<String>,
+    #[serde(default)]
+    pub request: String,
     pub presettle_msgid: String,
     pub settle_msgid: String,
     pub step: InterimStep,
 }
 
+/// The ids an interim settlement is known by: the ward's request, and the msgids fixed for its
+/// 2303 and 2304.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterimIds {
+    pub request: String,
+    pub presettle_msgid: String,
+    pub settle_msgid: String,
+}
+
 /// The ward's request: settle the lines uploaded so far (`uploaded`, by `feedetl_sn`) that no
-/// earlier interim settled, with the msgids fixed for its 2303 and 2304.
-pub fn begin_interim(
-    stage: &StayStage,
-    uploaded: &[String],
-    presettle_msgid: String,
-    settle_msgid: String,
-) -> Result<StayStage, StayError> {
+/// earlier interim settled.
+pub fn begin_interim(stage: &StayStage, uploaded: &[String], ids: InterimIds) -> Result<StayStage, StayError> {
     let ward = match stage {
         StayStage::InWard(w) if w.raising.is_none() => w,
         other => return Err(StayError::NotNow { state: other.state(), what: "be settled in the middle (only in the ward)" }),
@@ -88,7 +98,8 @@ pub fn begin_interim(
     }
     let n = u32::try_from(ward.interims.len()).unwrap_or(u32::MAX).saturating_add(1);
     let ward = Ward { interim_refusal: None, ..ward.clone() };
-    Ok(StayStage::Interim(Interim { ward, n, lines, presettle_msgid, settle_msgid, step: InterimStep::PreSettling }))
+    let InterimIds { request, presettle_msgid, settle_msgid } = ids;
+    Ok(StayStage::Interim(Interim { ward, n, lines, request, presettle_msgid, settle_msgid, step: InterimStep::PreSettling }))
 }
 
 pub(super) fn next_call(i: &Interim) -> StayCall {
@@ -196,7 +207,7 @@ pub(super) fn apply(
 }
 
 fn paid(i: &Interim, setl_id: String, split: InsuranceSplit, captured: Fen, reheld: Fen, decline_code: Option<String>) -> InterimPaid {
-    InterimPaid { n: i.n, setl_id, split, captured, reheld, decline_code, lines: i.lines.clone() }
+    InterimPaid { n: i.n, setl_id, split, captured, reheld, decline_code, lines: i.lines.clone(), request: i.request.clone() }
 }
 
 /// The hold closed by the capture (or void): insurance's shares and the pieces posted; the rest is

@@ -339,12 +339,16 @@ fn a_stage_stored_before_the_share_above_the_hold_reads_as_untried() {
     assert_eq!(next_call(&stage), Some(StayCall::RaiseHold { n: 0, amount: Fen(50) }));
 }
 
+fn ids(request: &str) -> InterimIds {
+    InterimIds { request: request.into(), presettle_msgid: "m2303".into(), settle_msgid: "m2304".into() }
+}
+
 impl Stay {
     /// 中途结算 of the lines uploaded so far (`lines` names them), with insurance answering `split`.
     fn interim(&mut self, lines: &[&str], split: InsuranceSplit) {
         self.partners.split = split;
         let uploaded: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-        self.stage = begin_interim(&self.stage, &uploaded, "m2303".into(), "m2304".into()).unwrap();
+        self.stage = begin_interim(&self.stage, &uploaded, ids("r1")).unwrap();
         self.run();
     }
 }
@@ -370,7 +374,7 @@ fn a_long_stay_is_settled_in_the_middle_and_the_final_settlement_takes_only_the_
     );
     assert_eq!((stay.net("hospital:H1"), stay.held_in_ledger()), (200_000, 230_000));
     // The same lines again: nothing to settle.
-    assert!(begin_interim(&stay.stage, &["d1".into(), "d2".into()], "a".into(), "b".into()).is_err());
+    assert!(begin_interim(&stay.stage, &["d1".into(), "d2".into()], ids("r2")).is_err());
     // The center refuses 2404 once a settlement stands.
     assert!(begin_cancel_admission(&stay.stage).is_err());
     // Days 6–10: 1,000 yuan more; the final settlement covers those only.
@@ -415,7 +419,7 @@ fn an_interim_share_above_the_hold_is_raised_and_a_declined_capture_held_again()
 fn an_interim_settlement_insurance_refuses_leaves_the_stay_in_the_ward() {
     let mut stay = Stay::admit(50_000, 100_000, split(0, 0, 0));
     stay.upload(30_000);
-    stay.stage = begin_interim(&stay.stage, &["d1".into()], "a".into(), "b".into()).unwrap();
+    stay.stage = begin_interim(&stay.stage, &["d1".into()], ids("r2")).unwrap();
     let refused = StayOutcome::Refused { code: "-1".into(), message: "no".into() };
     let step = apply(&stay.stage, &parties(), stay.charges, &StayCall::InterimPreSettle, refused).unwrap();
     let StayStage::InWard(w) = &step.stage else { panic!("{:?}", step.stage) };

@@ -58,10 +58,11 @@ pub(super) async fn interim_settlement(
     body: Bytes,
 ) -> Response {
     let hospital = hospital_of(&caller);
+    let key = idempotency_key(&headers);
     let path = format!("/api/v1/stays/{id}/interim_settlement");
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
         let _: EmptyBody = parse_json(&body)?;
-        app.interim_settlement(&hospital, &id).await
+        app.interim_settlement(&hospital, &id, &key).await
     })
     .await
 }

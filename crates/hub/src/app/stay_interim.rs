@@ -66,18 +66,23 @@ pub(super) fn hold_request_id(stay_id: &str, ward: Option<&Ward>) -> String {
 
 impl App {
     /// 中途结算: settles the lines uploaded so far while the patient stays in the ward.
-    pub async fn interim_settlement(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
+    pub async fn interim_settlement(&self, hospital: &str, id: &str, idem_key: &str) -> Result<StayView, AppError> {
         let mut s = self.own_stay(hospital, id).await?;
         if matches!(stay_stage(&s)?, StayStage::InWard(ward) if ward.raising.is_some()) {
             // A raise whose answer was lost is answered first: the settlement captures on the hold as it stands.
             s = self.advance_stay(s, true).await?;
         }
         let stage = stay_stage(&s)?;
-        let before = stage.ward().map_or(0, |w| w.interims.len());
+        let ward = stage.ward();
+        if ward.is_some_and(|w| w.interims.iter().any(|i| i.request == idem_key)) {
+            // The same request again, its settlement finished (its answer lost to a 503).
+            return self.stay_view(&s).await;
+        }
+        let before = ward.map_or(0, |w| w.interims.len());
         let s = match stage {
-            // The same request again (its answer lost), or one cut short: move it on.
+            // One cut short: move it on.
             StayStage::Interim(_) => s,
-            _ => self.begin_interim(s, &stage).await?,
+            _ => self.begin_interim(s, &stage, idem_key).await?,
         };
         let s = self.advance_stay(s, false).await?;
         self.invoice_stay_after(&s.id).await;
@@ -91,15 +96,19 @@ impl App {
     }
 
     /// Fixes the interim's lines and msgids in the stage before 2303 is sent.
-    async fn begin_interim(&self, s: StayRow, stage: &StayStage) -> Result<StayRow, AppError> {
+    async fn begin_interim(&self, s: StayRow, stage: &StayStage, idem_key: &str) -> Result<StayRow, AppError> {
         let lines = self.store.stay_fee_lines(&s.id).await?;
         if lines.iter().any(|l| !l.uploaded) {
             // A 2301 whose outcome is unknown: the center may or may not count its lines.
             return Err(AppError::conflict("upload_in_progress", "an earlier fee upload has not completed; resend it first"));
         }
         let uploaded: Vec<String> = lines.into_iter().map(|l| l.feedetl_sn).collect();
-        let (presettle, settle) = (self.msgid(&s.hospital_code).await?, self.msgid(&s.hospital_code).await?);
-        let next = inpatient::begin_interim(stage, &uploaded, presettle, settle).map_err(|e| match e {
+        let ids = inpatient::InterimIds {
+            request: idem_key.to_string(),
+            presettle_msgid: self.msgid(&s.hospital_code).await?,
+            settle_msgid: self.msgid(&s.hospital_code).await?,
+        };
+        let next = inpatient::begin_interim(stage, &uploaded, ids).map_err(|e| match e {
             inpatient::StayError::NothingToSettle => AppError::conflict("nothing_to_settle", e.to_string()),
             other => AppError::conflict("stay_not_open", other.to_string()),
         })?;
