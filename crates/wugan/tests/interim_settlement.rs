@@ -213,7 +213,8 @@ async fn a_ten_day_stay_is_settled_after_day_five_and_the_bedside_click_settles_
     // One invoice per settlement, each stating the lines it settled.
     let invoices = w.his.get("/api/v1/invoices").await.expect("hub");
     let of_stay = |i: &&Value| i["settlement_id"].as_str().is_some_and(|s| s.starts_with(&format!("{id}:")));
-    let mut totals: Vec<i64> = invoices.body["invoices"].as_array().into_iter().flatten().filter(of_stay).map(|i| fen(i, "total_fen")).collect();
+    let mut totals: Vec<i64> =
+        invoices.body["invoices"].as_array().into_iter().flatten().filter(of_stay).map(|i| fen(i, "total_fen")).collect();
     totals.sort();
     assert_eq!(totals, [45_000, 52_400], "{invoices:?}");
 

@@ -222,7 +222,12 @@ impl App {
     /// patient's share is captured from the hold.
     pub async fn discharge(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
         let mut s = self.own_stay(hospital, id).await?;
-        if matches!(stay_stage(&s)?, StayStage::InWard(ward) if ward.raising.is_some()) || matches!(stay_stage(&s)?, StayStage::Interim(_)) {
+        let unfinished = match stay_stage(&s)? {
+            StayStage::InWard(ward) => ward.raising.is_some(),
+            StayStage::Interim(_) => true,
+            _ => false,
+        };
+        if unfinished {
             // A raise whose answer was lost, or an interim settlement cut short, is finished first:
             // the click settles on the hold as it stands.
             s = self.advance_stay(s, true).await?;
@@ -514,9 +519,9 @@ impl App {
                 unpaid_fen: p.unpaid().0,
                 decline_code: p.decline_code.clone(),
             }),
-            interim_settlements: stage.ward().map_or_else(Vec::new, |w| {
-                w.interims.iter().map(super::stay_interim::InterimSettlementView::of).collect()
-            }),
+            interim_settlements: stage
+                .ward()
+                .map_or_else(Vec::new, |w| w.interims.iter().map(super::stay_interim::InterimSettlementView::of).collect()),
             created_at: s.created_at.clone(),
         })
     }

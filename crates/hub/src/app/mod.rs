@@ -67,7 +67,6 @@ pub use clearing::{ClearingRequest, ClearingView, PayoutView};
 pub use commands::*;
 pub use hospital_statements::{HospitalStatementLine, HospitalStatementView};
 pub use inpatient::{StaySettlementView, StayView};
-pub use stay_interim::InterimSettlementView;
 pub use institution::HospitalPlatform;
 pub use insurance_clearing::{InsuranceClearingMonthView, InsuranceClearingRequest, InsuranceClearingView};
 pub use operator_views::{AttemptView, JournalQuery, JournalView, OperatorFeeLineView, OperatorVisitView};
@@ -77,6 +76,7 @@ pub use reconciliation::{
 };
 pub use recovery::{spawn_recovery, IDLE_BEFORE_RESUME, MAX_BACKOFF};
 pub use refunds::{RefundRequest, RefundView};
+pub use stay_interim::InterimSettlementView;
 pub use views::*;
 
 use crate::bank_client::{Authorization, BankClient, BankEndpoint, BankError};
