@@ -387,6 +387,11 @@ fn a_long_stay_is_settled_in_the_middle_and_the_final_settlement_takes_only_the_
     assert_eq!((stay.net("hospital:H1"), stay.net("bank:B1:A1")), (300_000, -110_000), "every fen once");
     assert_eq!(stay.held_in_ledger(), 0, "the rest of the hold is released");
     assert!(is_balanced(stay.ledger.values()));
+    // 2305 reverses the final settlement only: the interim one stands, with what it captured.
+    stay.then(begin_cancel_settlement);
+    let StayStage::SettlementCancelled(w) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((w.interims.len(), unsettled_charges(&stay.stage, stay.charges)), (1, Fen(100_000)));
+    assert_eq!((stay.net("hospital:H1"), stay.net("bank:B1:A1")), (200_000, -70_000));
 }
 
 #[test]
