@@ -20,11 +20,19 @@
 //! capture); only what the line cannot cover is an explicit bill (`settled_unpaid`), never an
 //! overdraft. A hold or raise the line cannot cover leaves the stay in the ward with
 //! `deposit_short`, for the ward to see and ask for another source.
+//!
+//! A long stay may be settled in the middle (中途结算, [`interim`]): `in_ward ─interim→
+//! interim_settling ─2303, 2304 (mid_setl_flag 1), capture, hold the rest again→ in_ward`; the
+//! final settlement then covers only the lines no interim settlement took.
 
 use crate::ledger::{Transfer, TransferKind};
 use crate::money::Fen;
 use crate::settlement::{accounts, InsuranceSplit, SplitError};
 use serde::{Deserialize, Serialize};
+
+#[path = "inpatient_interim.rs"]
+pub mod interim;
+pub use interim::{begin_interim, Interim, InterimIds, InterimPaid, InterimStep};
 
 /// When the hub raises a deposit hold by itself (configurable per deployment): once the charges
 /// reach `raise_at_bp` of what is held, the hold is raised to `raise_to_bp` of the charges.
@@ -63,7 +71,7 @@ pub struct Failure {
 }
 
 /// The stay in the ward: its insurance visit and what the bank holds for it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ward {
     /// The insurance center's admission (2401).
     pub mdtrt_id: String,
@@ -75,6 +83,20 @@ pub struct Ward {
     pub raising: Option<Fen>,
     /// `deposit_short`: the decline of the last deposit or raise the line could not cover.
     pub short: Option<String>,
+    /// The ledger index of `pieces[0]`: an interim settlement closes the pieces it captured on
+    /// and holds the rest again as new ones, numbered on (stays stored before read 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub piece_base: usize,
+    /// The interim settlements (中途结算) made while in the ward, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interims: Vec<InterimPaid>,
+    /// Why insurance refused the last interim settlement, for the ward (cleared by the next).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interim_refusal: Option<Failure>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Ward {
@@ -83,15 +105,20 @@ impl Ward {
         self.pieces.iter().copied().sum()
     }
 
+    /// What the interim settlements took, which the final settlement leaves out.
+    pub fn settled_by_interims(&self) -> Fen {
+        self.interims.iter().map(|i| i.split.medfee).sum()
+    }
+
     /// The ward after the bank approved a raise of `amount`: one more piece, pending in the ledger.
     fn raised(&self, parties: &StayParties<'_>, amount: Fen) -> (Ward, Transfer) {
         let mut pieces = self.pieces.clone();
         pieces.push(amount);
-        let transfer = parties.hold_piece(pieces.len() - 1, amount);
+        let transfer = parties.hold_piece(self.piece_base + pieces.len() - 1, amount);
         (Ward { pieces, raises_sent: self.raises_sent + 1, raising: None, short: None, ..self.clone() }, transfer)
     }
 
-    /// The bank holds nothing for the stay (the deposit was declined).
+    /// The bank holds something for the stay (the deposit was not declined, nor used up).
     fn has_hold(&self) -> bool {
         !self.pieces.is_empty()
     }
@@ -169,6 +196,8 @@ pub enum StayStage {
         beyond: BeyondHold,
     },
     Settled(StayPaid),
+    /// 中途结算 under way, the patient still in the ward; next: the interim's own call.
+    Interim(Interim),
     /// Settled, with a share the hold did not cover: a bill.
     SettledUnpaid(StayPaid),
     /// 2305 asked for a settled stay; next: 2305, then (`insurance_reversed`) the bank refunds
@@ -202,6 +231,7 @@ impl StayStage {
             StayStage::InWard(w) if w.raising.is_some() => "raising_deposit",
             StayStage::InWard(w) if w.short.is_some() => "deposit_short",
             StayStage::InWard(_) => "in_ward",
+            StayStage::Interim(_) => "interim_settling",
             StayStage::Discharging(_) => "discharging",
             StayStage::Discharged { refusal: Some(_), .. } => "settlement_refused",
             StayStage::Discharged { .. } => "discharged",
@@ -232,6 +262,7 @@ impl StayStage {
                 Some(ward)
             }
             StayStage::Settled(p) | StayStage::SettledUnpaid(p) | StayStage::CancellingSettlement { paid: p, .. } => Some(&p.ward),
+            StayStage::Interim(i) => Some(&i.ward),
             _ => None,
         }
     }
@@ -281,6 +312,17 @@ pub enum StayCall {
     UndoDischarge,
     /// 2404 入院撤销.
     CancelAdmission,
+    /// 2303 with `mid_setl_flag` 1.
+    InterimPreSettle,
+    /// 2304 with `mid_setl_flag` 1.
+    InterimSettle,
+    /// Capture the interim's cash share on the hold (bank `{stay}:interim:{n}:capture`); the bank
+    /// closes the hold, so the rest is held again.
+    InterimCapture { n: u32, amount: Fen },
+    /// Release the hold whose capture was declined (bank `{stay}:interim:{n}:void`).
+    InterimVoid { n: u32 },
+    /// Hold the rest of the deposit again (bank `{stay}:interim:{n}:hold`), the stay's hold from now on.
+    InterimHold { n: u32, amount: Fen },
 }
 
 /// What a partner did, when it did what was asked.
@@ -338,6 +380,8 @@ pub enum StayError {
     RefusedUnrefusable { call: StayCall, code: String, message: String },
     #[error("a stay that is {state} cannot {what}")]
     NotNow { state: &'static str, what: &'static str },
+    #[error("no fee line was uploaded since the last settlement: nothing to settle in the middle")]
+    NothingToSettle,
 }
 
 /// Who a stay involves, for naming accounts and transfers (`stay:{stay_id}:{step}`).
@@ -375,25 +419,33 @@ impl StayParties<'_> {
         self.transfer(&format!("hold:{k}"), bank, accounts::hospital(self.hospital_code), amount, TransferKind::Pending, None)
     }
 
-    /// Closes every piece: posts `captured` over them in order, releases the rest.
-    pub fn close_pieces(&self, pieces: &[Fen], captured: Fen) -> Vec<Transfer> {
+    /// Closes every piece of the ward's hold: posts `captured` over them in order, releases the rest.
+    pub fn close_pieces(&self, ward: &Ward, captured: Fen) -> Vec<Transfer> {
+        self.close_pieces_as("", ward, captured)
+    }
+
+    /// `close_pieces` named by `scope` (`interim:{n}:` for an interim capture, which the bank
+    /// knows as its own operation).
+    fn close_pieces_as(&self, scope: &str, ward: &Ward, captured: Fen) -> Vec<Transfer> {
         let (bank, hospital) = (accounts::bank_agreement(self.bank_code, self.bank_agreement_id), accounts::hospital(self.hospital_code));
         let mut left = captured;
         let mut out = Vec::new();
-        for (k, piece) in pieces.iter().enumerate() {
+        for (i, piece) in ward.pieces.iter().enumerate() {
+            let k = ward.piece_base + i;
             let post = left.min(*piece);
             left -= post;
             let (step, kind) = if post.is_positive() { ("post", TransferKind::PostPending) } else { ("void", TransferKind::VoidPending) };
-            out.push(self.transfer(&format!("hold_{step}:{k}"), bank.clone(), hospital.clone(), post, kind, Some(self.piece_id(k))));
+            let id = format!("hold_{step}:{scope}{k}");
+            out.push(self.transfer(&id, bank.clone(), hospital.clone(), post, kind, Some(self.piece_id(k))));
         }
         out
     }
 
     /// What a settled stay posts: the fund's and the account's shares, the pieces closed, the bill.
     /// Named by the settlement (`setl_id`): a stay settled again after a cancellation posts anew.
-    pub fn settlement_transfers(&self, pieces: &[Fen], split: &InsuranceSplit, captured: Fen, setl_id: &str) -> Vec<Transfer> {
+    pub fn settlement_transfers(&self, ward: &Ward, split: &InsuranceSplit, captured: Fen, setl_id: &str) -> Vec<Transfer> {
         let mut out = self.insurance_shares("", split, captured, setl_id, false);
-        out.extend(self.close_pieces(pieces, captured));
+        out.extend(self.close_pieces(ward, captured));
         out
     }
 
@@ -454,8 +506,14 @@ pub fn next_call(stage: &StayStage) -> Option<StayCall> {
         S::UndoingDischarge(_) => Some(StayCall::UndoDischarge),
         S::CancellingAdmission(_) => Some(StayCall::CancelAdmission),
         S::Releasing(_) => Some(StayCall::Void),
+        S::Interim(i) => Some(interim::next_call(i)),
         S::Settled(_) | S::SettledUnpaid(_) | S::Cancelled | S::Refused(_) => None,
     }
+}
+
+/// The fees the next settlement covers: those uploaded, less what interim settlements took.
+pub fn unsettled_charges(stage: &StayStage, uploaded: Fen) -> Fen {
+    uploaded - stage.ward().map_or(Fen::ZERO, Ward::settled_by_interims)
 }
 
 /// After a fee upload: the raise the rule calls for, fixed in the stage before it is sent.
@@ -502,7 +560,11 @@ pub fn begin_cancel_settlement(stage: &StayStage) -> Result<StayStage, StayError
 /// 入院撤销 (2404): a stay in the ward, with no raise in flight, is cancelled and its hold released.
 pub fn begin_cancel_admission(stage: &StayStage) -> Result<StayStage, StayError> {
     match stage {
-        StayStage::InWard(w) if w.raising.is_none() => Ok(StayStage::CancellingAdmission(w.clone())),
+        // The center refuses 2404 with a settlement in force: an interim one stands until discharge.
+        StayStage::InWard(w) if w.raising.is_none() && w.interims.is_empty() => Ok(StayStage::CancellingAdmission(w.clone())),
+        StayStage::InWard(w) if w.raising.is_none() => {
+            Err(StayError::NotNow { state: "interim_settled", what: "be cancelled (an interim settlement stands: discharge it)" })
+        }
         other => Err(StayError::NotNow { state: other.state(), what: "be cancelled" }),
     }
 }
@@ -530,17 +592,18 @@ pub fn apply(
     };
     match (stage, outcome) {
         (_, Unknown) => to(stage.clone()),
+        (S::Interim(i), outcome) => interim::apply(i, parties, charges, call, outcome),
 
         (S::Admitting { deposit }, Done(R::Admitted { mdtrt_id })) => to(S::Admitted { mdtrt_id, deposit: *deposit }),
         (S::Admitting { .. }, Refused { code, message }) => to(S::Refused(refusal("the admission (2401)", &code, &message))),
 
         (S::Admitted { mdtrt_id, deposit }, Done(R::Held { amount })) => {
             check_held(amount, *deposit)?;
-            let ward = Ward { mdtrt_id: mdtrt_id.clone(), pieces: vec![amount], raises_sent: 0, raising: None, short: None };
+            let ward = Ward { mdtrt_id: mdtrt_id.clone(), pieces: vec![amount], ..Ward::default() };
             Ok(StayStep { stage: S::InWard(ward), transfers: vec![parties.hold_piece(0, amount)] })
         }
         (S::Admitted { mdtrt_id, .. }, Refused { code, .. }) => {
-            to(S::InWard(Ward { mdtrt_id: mdtrt_id.clone(), pieces: vec![], raises_sent: 0, raising: None, short: Some(code) }))
+            to(S::InWard(Ward { mdtrt_id: mdtrt_id.clone(), short: Some(code), ..Ward::default() }))
         }
 
         (S::InWard(w), Done(R::Held { amount })) => {
@@ -571,7 +634,7 @@ pub fn apply(
                 return to(S::InsuranceSettled { ward: ward.clone(), setl_id, split, capture_declined: None, beyond });
             }
             let paid = StayPaid { ward: ward.clone(), setl_id, split, captured: Fen::ZERO, decline_code: ward.short.clone() };
-            let transfers = parties.settlement_transfers(&ward.pieces, &paid.split, Fen::ZERO, &paid.setl_id);
+            let transfers = parties.settlement_transfers(ward, &paid.split, Fen::ZERO, &paid.setl_id);
             Ok(StayStep { transfers, stage: settled(paid) })
         }
         (S::PreSettled { ward, .. }, Refused { code, message }) => {
@@ -599,7 +662,7 @@ pub fn apply(
                 _ => None,
             };
             let paid = StayPaid { ward: ward.clone(), setl_id: setl_id.clone(), split: *split, captured: *amount, decline_code };
-            Ok(StayStep { transfers: parties.settlement_transfers(&ward.pieces, split, *amount, setl_id), stage: settled(paid) })
+            Ok(StayStep { transfers: parties.settlement_transfers(ward, split, *amount, setl_id), stage: settled(paid) })
         }
         (S::InsuranceSettled { ward, setl_id, split, capture_declined: None, beyond }, Refused { code, .. }) if *call != StayCall::Void => {
             let (ward, setl_id, beyond) = (ward.clone(), setl_id.clone(), beyond.clone());
@@ -610,7 +673,7 @@ pub fn apply(
         (S::InsuranceSettled { ward, setl_id, split, capture_declined, .. }, Done(R::Voided) | Refused { .. }) => {
             let decline_code = capture_declined.clone().or_else(|| ward.short.clone());
             let paid = StayPaid { ward: ward.clone(), setl_id: setl_id.clone(), split: *split, captured: Fen::ZERO, decline_code };
-            Ok(StayStep { transfers: parties.settlement_transfers(&ward.pieces, split, Fen::ZERO, setl_id), stage: settled(paid) })
+            Ok(StayStep { transfers: parties.settlement_transfers(ward, split, Fen::ZERO, setl_id), stage: settled(paid) })
         }
 
         (S::CancellingSettlement { paid, insurance_reversed: false }, Done(R::SettlementCancelled)) => {
@@ -637,7 +700,7 @@ pub fn apply(
         },
         (S::CancellingAdmission(w), Refused { .. }) => to(S::InWard(w.clone())),
         (S::Releasing(w), Done(R::Voided) | Refused { .. }) => {
-            Ok(StayStep { stage: S::Cancelled, transfers: parties.close_pieces(&w.pieces, Fen::ZERO) })
+            Ok(StayStep { stage: S::Cancelled, transfers: parties.close_pieces(w, Fen::ZERO) })
         }
 
         (_, Refused { code, message }) => Err(StayError::RefusedUnrefusable { call: call.clone(), code, message }),

@@ -63,6 +63,23 @@ impl Partners {
             StayCall::CancelSettlement => StayReply::SettlementCancelled,
             StayCall::Refund { .. } => StayReply::Refunded,
             StayCall::CancelAdmission => StayReply::AdmissionCancelled,
+            StayCall::InterimPreSettle => StayReply::Estimated { split: self.split },
+            StayCall::InterimSettle => {
+                self.settled += 1;
+                StayReply::Insured { setl_id: format!("S{}", self.settled), split: self.split }
+            }
+            StayCall::InterimCapture { .. } if self.hold_expired => {
+                return StayOutcome::Refused { code: "hold_expired".into(), message: "expired".into() }
+            }
+            StayCall::InterimCapture { .. } => StayReply::Captured,
+            StayCall::InterimVoid { .. } => return StayOutcome::Refused { code: "hold_expired".into(), message: "gone".into() },
+            StayCall::InterimHold { amount, .. } => {
+                if *amount > self.available {
+                    return decline();
+                }
+                self.available -= *amount;
+                StayReply::Held { amount: *amount }
+            }
         })
     }
 }
@@ -96,10 +113,11 @@ impl Stay {
     fn run(&mut self) {
         let p = parties();
         while let Some(call) = next_call(&self.stage) {
-            let unchanged = apply(&self.stage, &p, self.charges, &call, StayOutcome::Unknown).unwrap();
+            let charges = unsettled_charges(&self.stage, self.charges);
+            let unchanged = apply(&self.stage, &p, charges, &call, StayOutcome::Unknown).unwrap();
             assert_eq!((&unchanged.stage, unchanged.transfers.len()), (&self.stage, 0), "an unknown outcome changes nothing");
             let outcome = self.partners.answer(&call);
-            let step = apply(&self.stage, &p, self.charges, &call, outcome).unwrap();
+            let step = apply(&self.stage, &p, charges, &call, outcome).unwrap();
             for t in &step.transfers {
                 let held = t.pending_id.as_ref().and_then(|id| self.pending.remove(id));
                 let mut d = self.ledger.remove(&t.debit_account).unwrap_or_default();
@@ -253,7 +271,7 @@ fn a_confused_partner_or_caller_changes_nothing() {
         StayOutcome::Done(StayReply::Held { amount: Fen(101) }),
     );
     assert!(matches!(over, Err(StayError::OverHold { .. })));
-    let ward = Ward { mdtrt_id: "M".into(), pieces: vec![Fen(100)], raises_sent: 0, raising: None, short: None };
+    let ward = Ward { mdtrt_id: "M".into(), pieces: vec![Fen(100)], ..Ward::default() };
     let discharged = StayStage::Discharged { ward: ward.clone(), refusal: None };
     let bad = StayOutcome::Done(StayReply::Estimated { split: split(1, 1, 1) });
     assert!(matches!(apply(&discharged, &p, Fen(4), &StayCall::PreSettle, bad), Err(StayError::Figures(_))), "figures are checked");
@@ -314,9 +332,102 @@ fn a_share_above_the_hold_the_line_cannot_cover_is_a_bill_naming_the_decline() {
 
 #[test]
 fn a_stage_stored_before_the_share_above_the_hold_reads_as_untried() {
-    let ward = Ward { mdtrt_id: "M".into(), pieces: vec![Fen(100)], raises_sent: 0, raising: None, short: None };
+    let ward = Ward { mdtrt_id: "M".into(), pieces: vec![Fen(100)], ..Ward::default() };
     let old = serde_json::json!({"state": "insurance_settled", "ward": ward, "setl_id": "S1", "split": split(0, 0, 150),
                                  "capture_declined": null});
     let stage: StayStage = serde_json::from_value(old).unwrap();
     assert_eq!(next_call(&stage), Some(StayCall::RaiseHold { n: 0, amount: Fen(50) }));
+}
+
+fn ids(request: &str) -> InterimIds {
+    InterimIds { request: request.into(), presettle_msgid: "m2303".into(), settle_msgid: "m2304".into() }
+}
+
+impl Stay {
+    /// 中途结算 of the lines uploaded so far (`lines` names them), with insurance answering `split`.
+    fn interim(&mut self, lines: &[&str], split: InsuranceSplit) {
+        self.partners.split = split;
+        let uploaded: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        self.stage = begin_interim(&self.stage, &uploaded, ids("r1")).unwrap();
+        self.run();
+    }
+}
+
+#[test]
+fn a_long_stay_is_settled_in_the_middle_and_the_final_settlement_takes_only_the_rest() {
+    // A 3,000-yuan deposit; 2,000 yuan of fees by day 5, settled in the middle: 1,200 fund,
+    // 100 account, 700 cash captured from the hold, 2,300 held again.
+    let mut stay = Stay::admit(300_000, 5_000_000, split(0, 0, 0));
+    stay.upload(200_000);
+    stay.interim(&["d1", "d2"], split(120_000, 10_000, 70_000));
+    let StayStage::InWard(w) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((w.held(), w.piece_base, w.interims.len()), (Fen(230_000), 1, 1), "the rest of the hold is held again");
+    assert_eq!((w.interims[0].captured, w.interims[0].reheld, w.interims[0].lines.len()), (Fen(70_000), Fen(230_000), 2));
+    assert_eq!(
+        stay.calls[stay.calls.len() - 4..],
+        [
+            StayCall::InterimPreSettle,
+            StayCall::InterimSettle,
+            StayCall::InterimCapture { n: 1, amount: Fen(70_000) },
+            StayCall::InterimHold { n: 1, amount: Fen(230_000) }
+        ]
+    );
+    assert_eq!((stay.net("hospital:H1"), stay.held_in_ledger()), (200_000, 230_000));
+    // The same lines again: nothing to settle.
+    assert!(begin_interim(&stay.stage, &["d1".into(), "d2".into()], ids("r2")).is_err());
+    // The center refuses 2404 once a settlement stands.
+    assert!(begin_cancel_admission(&stay.stage).is_err());
+    // Days 6–10: 1,000 yuan more; the final settlement covers those only.
+    stay.upload(100_000);
+    assert_eq!(unsettled_charges(&stay.stage, stay.charges), Fen(100_000));
+    stay.partners.split = split(60_000, 0, 40_000);
+    stay.then(begin_discharge);
+    let StayStage::Settled(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((paid.split.medfee, paid.captured, paid.ward.interims.len()), (Fen(100_000), Fen(40_000), 1));
+    assert_eq!((stay.net("hospital:H1"), stay.net("bank:B1:A1")), (300_000, -110_000), "every fen once");
+    assert_eq!(stay.held_in_ledger(), 0, "the rest of the hold is released");
+    assert!(is_balanced(stay.ledger.values()));
+    // 2305 reverses the final settlement only: the interim one stands, with what it captured.
+    stay.then(begin_cancel_settlement);
+    let StayStage::SettlementCancelled(w) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((w.interims.len(), unsettled_charges(&stay.stage, stay.charges)), (1, Fen(100_000)));
+    assert_eq!((stay.net("hospital:H1"), stay.net("bank:B1:A1")), (200_000, -70_000));
+}
+
+#[test]
+fn an_interim_share_above_the_hold_is_raised_and_a_declined_capture_held_again() {
+    // A line with nothing free: the share above the hold cannot be raised onto it; the hold is
+    // captured whole, the rest is a bill, and nothing is left to hold again.
+    let mut stay = Stay::admit(10_000, 10_000, split(0, 0, 0));
+    stay.upload(30_000);
+    assert_eq!(stay.stage.state(), "deposit_short", "the rule's raise was declined");
+    stay.interim(&["d1"], split(10_000, 0, 20_000));
+    let StayStage::InWard(w) = &stay.stage else { panic!("{:?}", stay.stage) };
+    let paid = &w.interims[0];
+    assert_eq!((w.held(), w.short.as_deref()), (Fen::ZERO, Some("deposit_used_up")));
+    assert_eq!((paid.captured, paid.unpaid(), paid.decline_code.as_deref()), (Fen(10_000), Fen(10_000), Some("insufficient_credit")));
+    assert!(matches!(stay.calls[stay.calls.len() - 2], StayCall::RaiseHold { amount: Fen(10_000), .. }));
+    assert_eq!((stay.net("hospital_unpaid:H1"), stay.held_in_ledger()), (10_000, 0));
+    assert!(is_balanced(stay.ledger.values()));
+    // An expired hold: the capture is declined, the hold voided, the share a bill, all of it held again.
+    let mut stay = Stay::admit(50_000, 100_000, split(0, 0, 0));
+    stay.upload(30_000);
+    stay.partners.hold_expired = true;
+    stay.interim(&["d1"], split(10_000, 0, 20_000));
+    let StayStage::InWard(w) = &stay.stage else { panic!("{:?}", stay.stage) };
+    let paid = &w.interims[0];
+    assert_eq!((paid.captured, paid.unpaid(), paid.reheld, w.held()), (Fen::ZERO, Fen(20_000), Fen(50_000), Fen(50_000)));
+    assert_eq!((stay.net("hospital_unpaid:H1"), stay.held_in_ledger()), (20_000, 50_000));
+}
+
+#[test]
+fn an_interim_settlement_insurance_refuses_leaves_the_stay_in_the_ward() {
+    let mut stay = Stay::admit(50_000, 100_000, split(0, 0, 0));
+    stay.upload(30_000);
+    stay.stage = begin_interim(&stay.stage, &["d1".into()], ids("r2")).unwrap();
+    let refused = StayOutcome::Refused { code: "-1".into(), message: "no".into() };
+    let step = apply(&stay.stage, &parties(), stay.charges, &StayCall::InterimPreSettle, refused).unwrap();
+    let StayStage::InWard(w) = &step.stage else { panic!("{:?}", step.stage) };
+    assert!(w.interim_refusal.as_ref().is_some_and(|f| f.message.contains("2303")) && w.interims.is_empty());
+    assert_eq!(w.held(), Fen(50_000));
 }

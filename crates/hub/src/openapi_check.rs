@@ -136,6 +136,7 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
         ("get /api/v1/stays/{id}", "Stay"),
         ("post /api/v1/stays/{id}/fees", "Stay"),
         ("post /api/v1/stays/{id}/discharge", "Stay"),
+        ("post /api/v1/stays/{id}/interim_settlement", "Stay"),
         ("post /api/v1/stays/{id}/discharge/cancel", "Stay"),
         ("post /api/v1/stays/{id}/cancel", "Stay"),
         ("post /api/v1/stays/{id}/settlement/cancel", "Stay"),

@@ -118,6 +118,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/stays/{id}", Hospital, no_body, stays::stay),
         Route::new(M::POST, "/api/v1/stays/{id}/fees", Hospital, FEES_BODY_BYTES, stays::upload_stay_fees),
         Route::new(M::POST, "/api/v1/stays/{id}/discharge", Hospital, no_body, stays::discharge),
+        Route::new(M::POST, "/api/v1/stays/{id}/interim_settlement", Hospital, no_body, stays::interim_settlement),
         Route::new(M::POST, "/api/v1/stays/{id}/discharge/cancel", Hospital, no_body, stays::undo_discharge),
         Route::new(M::POST, "/api/v1/stays/{id}/cancel", Hospital, no_body, stays::cancel_admission),
         Route::new(M::POST, "/api/v1/stays/{id}/admission", Hospital, command, stays::change_admission),

@@ -49,6 +49,24 @@ pub(super) async fn discharge(
     .await
 }
 
+/// 中途结算: the lines uploaded so far settled while the patient stays in the ward (app/stay_interim.rs).
+pub(super) async fn interim_settlement(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let key = idempotency_key(&headers);
+    let path = format!("/api/v1/stays/{id}/interim_settlement");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        let _: EmptyBody = parse_json(&body)?;
+        app.interim_settlement(&hospital, &id, &key).await
+    })
+    .await
+}
+
 /// 出院撤销 (2405) and 入院撤销 (2404).
 pub(super) async fn undo_discharge(
     State(app): State<Arc<App>>,

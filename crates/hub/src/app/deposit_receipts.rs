@@ -13,7 +13,7 @@
 use super::invoices::{row_of, timestamp, view_of, InvoiceView};
 use super::*;
 use crate::store::{DepositReceiptDue, DepositSteps, InvoiceRow};
-use wugan_domain::inpatient::StayStage;
+use wugan_domain::inpatient::{InterimStep, StayStage};
 use wugan_invoice::{DepositHeld, Hospital, Numbered};
 
 /// Receipts issued per outbox pass, at most (the next pass takes the rest).
@@ -24,13 +24,22 @@ const PATIENT_STAY_DOCUMENTS_MAX: i64 = 100;
 /// What a stage change means for the stay's receipts: the pieces of the hold it added, and
 /// whether the hold ended (the capture at the bedside, or the release after 2404).
 pub(crate) fn steps(stay_id: &str, from: &StayStage, to: &StayStage) -> DepositSteps {
-    let pieces = |stage: &StayStage| stage.ward().map(|w| w.pieces.clone()).unwrap_or_default();
-    let (before, after) = (pieces(from).len(), pieces(to));
-    let held = after.iter().enumerate().skip(before).map(|(i, amount)| (i as i64, *amount)).collect();
+    // Pieces are numbered over the whole stay: an interim settlement holds the rest again as new ones.
+    let end = |stage: &StayStage| stage.ward().map_or(0, |w| w.piece_base + w.pieces.len());
+    let before = end(from);
+    let held = to.ward().map_or_else(Vec::new, |w| {
+        let numbered = w.pieces.iter().enumerate().map(|(i, amount)| (w.piece_base + i, *amount));
+        numbered.filter(|(k, _)| *k >= before).map(|(k, amount)| (k as i64, amount)).collect()
+    });
     let settled = |s: &StayStage| matches!(s, StayStage::Settled(_) | StayStage::SettledUnpaid(_));
-    let closed_by = match to {
-        StayStage::Settled(paid) | StayStage::SettledUnpaid(paid) if !settled(from) => Some(format!("{stay_id}:{}", paid.setl_id)),
-        StayStage::Cancelled if !matches!(from, StayStage::Cancelled) => Some(RELEASED.to_string()),
+    let closed_by = match (from, to) {
+        // An interim capture (or void) closed the hold: its receipts are recovered by that settlement.
+        (StayStage::Interim(i), _) if to.ward().is_some_and(|w| w.piece_base > i.ward.piece_base) => match &i.step {
+            InterimStep::Insured { setl_id, .. } => Some(format!("{stay_id}:{setl_id}")),
+            _ => None,
+        },
+        (_, StayStage::Settled(paid) | StayStage::SettledUnpaid(paid)) if !settled(from) => Some(format!("{stay_id}:{}", paid.setl_id)),
+        (_, StayStage::Cancelled) if !matches!(from, StayStage::Cancelled) => Some(RELEASED.to_string()),
         _ => None,
     };
     DepositSteps { held, closed_by }

@@ -30,7 +30,7 @@ pub struct StayView {
     pub med_type: String,
     /// The insurance center's admission (2401); empty until admitted.
     pub mdtrt_id: String,
-    /// admitting, admitted, in_ward, raising_deposit, deposit_short, discharging, discharged,
+    /// admitting, admitted, in_ward, raising_deposit, deposit_short, interim_settling, discharging, discharged,
     /// settlement_refused, pre_settled, insurance_settled, settled, settled_unpaid, cancelled, refused.
     pub state: &'static str,
     /// What the bank holds for the stay now.
@@ -40,8 +40,10 @@ pub struct StayView {
     /// The fees uploaded so far (returns deducted).
     pub charges_fen: i64,
     pub fee_lines: usize,
-    /// Once settled at the bedside.
+    /// Once settled at the bedside (the lines no interim settlement took).
     pub settlement: Option<StaySettlementView>,
+    /// The interim settlements (中途结算) made while in the ward, oldest first.
+    pub interim_settlements: Vec<super::stay_interim::InterimSettlementView>,
     pub created_at: String,
 }
 
@@ -196,7 +198,8 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         }
-        let charges = self.stay_charges(id).await?;
+        // The rule weighs what the next settlement takes: an interim one captured the rest.
+        let charges = inpatient::unsettled_charges(&stage, self.stay_charges(id).await?);
         let s = match inpatient::plan_raise(&stage, &self.deposit_rule, charges) {
             Some(raising) => self.move_stay(s, &stage, raising).await?,
             None => s,
@@ -219,8 +222,14 @@ impl App {
     /// patient's share is captured from the hold.
     pub async fn discharge(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
         let mut s = self.own_stay(hospital, id).await?;
-        if matches!(stay_stage(&s)?, StayStage::InWard(ward) if ward.raising.is_some()) {
-            // A raise whose answer was lost is answered first: the click settles on the hold as it stands.
+        let unfinished = match stay_stage(&s)? {
+            StayStage::InWard(ward) => ward.raising.is_some(),
+            StayStage::Interim(_) => true,
+            _ => false,
+        };
+        if unfinished {
+            // A raise whose answer was lost, or an interim settlement cut short, is finished first:
+            // the click settles on the hold as it stands.
             s = self.advance_stay(s, true).await?;
         }
         let stage = stay_stage(&s)?;
@@ -299,7 +308,7 @@ impl App {
     }
 
     /// Saves a stage the ward's request began (no call made yet).
-    async fn move_stay(&self, mut s: StayRow, from: &StayStage, to: StayStage) -> Result<StayRow, AppError> {
+    pub(super) async fn move_stay(&self, mut s: StayRow, from: &StayStage, to: StayStage) -> Result<StayRow, AppError> {
         let from_json = stage_text(from)?;
         (s.state, s.stage_json, s.updated_at) = (to.state().to_string(), stage_text(&to)?, self.now());
         let owed = super::stay_invoices::owed_by(from, &to)?;
@@ -322,7 +331,7 @@ impl App {
         loop {
             let stage = stay_stage(&s)?;
             let Some(call) = inpatient::next_call(&stage) else { return Ok(s) };
-            let charges = self.stay_charges(&s.id).await?;
+            let charges = inpatient::unsettled_charges(&stage, self.stay_charges(&s.id).await?);
             let outcome = self.make_stay_call(&s, &stage, &call, &agreement, charges, in_doubt).await?;
             let parties = StayParties {
                 stay_id: &s.id,
@@ -361,7 +370,7 @@ impl App {
     ) -> Result<StayOutcome, AppError> {
         let inst = self.institution(&s.hospital_code).await?;
         let bank = self.bank(&agreement.bank_code)?;
-        let hold = format!("{}:hold", s.id);
+        let hold = super::stay_interim::hold_request_id(&s.id, stage.ward());
         let mdtrt_id = stage.ward().map(|w| w.mdtrt_id.clone()).unwrap_or_default();
         let insurance = |e: InsuranceError| match e {
             InsuranceError::Refused { infcode, message } => Ok(StayOutcome::Refused { code: infcode.to_string(), message }),
@@ -376,11 +385,16 @@ impl App {
             Authorization::Declined { code } => StayOutcome::Refused { code: code.to_string(), message: "declined".into() },
         };
         let done = |r: StayReply| Ok(StayOutcome::Done(r));
+        // `charges` is what this settlement covers: the lines no interim settlement took.
+        let mid = if matches!(stage, StayStage::Interim(_)) { "1" } else { "0" };
         let settle_input = || {
             json!({"data": {"psn_no": s.psn_no, "mdtrt_id": mdtrt_id, "medfee_sumamt": charges.to_yuan_string(), "psn_setlway": "01",
-                "mid_setl_flag": "0", "acct_used_flag": if agreement.use_personal_account { "1" } else { "0" }, "insutype": s.insutype}})
+                "mid_setl_flag": mid, "acct_used_flag": if agreement.use_personal_account { "1" } else { "0" }, "insutype": s.insutype}})
         };
         let (admdvs, ins) = (&s.insuplc_admdvs, &self.insurance);
+        if matches!(stage, StayStage::Interim(_)) && !matches!(call, StayCall::RaiseHold { .. }) {
+            return self.make_interim_call(s, stage, call, agreement, settle_input(), in_doubt).await;
+        }
         match call {
             StayCall::Admit => {
                 let cert_no = self.config.data_key.open(&s.mdtrt_cert_no_enc)?;
@@ -446,6 +460,11 @@ impl App {
                 let input = json!({"data": {"mdtrt_id": mdtrt_id, "psn_no": s.psn_no}});
                 ins.call(infno, &msgid, &inst, admdvs, input).await.map_or_else(insurance, |_| done(reply))
             }
+            StayCall::InterimPreSettle
+            | StayCall::InterimSettle
+            | StayCall::InterimCapture { .. }
+            | StayCall::InterimVoid { .. }
+            | StayCall::InterimHold { .. } => Err(AppError::internal("an interim call outside an interim settlement")),
         }
     }
 
@@ -500,6 +519,9 @@ impl App {
                 unpaid_fen: p.unpaid().0,
                 decline_code: p.decline_code.clone(),
             }),
+            interim_settlements: stage
+                .ward()
+                .map_or_else(Vec::new, |w| w.interims.iter().map(super::stay_interim::InterimSettlementView::of).collect()),
             created_at: s.created_at.clone(),
         })
     }

@@ -18,6 +18,7 @@ pub mod hospital_banks;
 mod hospital_statements;
 mod inpatient;
 mod stay_changes;
+mod stay_interim;
 pub use stay_changes::ChangeAdmissionRequest;
 mod stay_exceptions;
 mod stay_reconciliation;
@@ -75,6 +76,7 @@ pub use reconciliation::{
 };
 pub use recovery::{spawn_recovery, IDLE_BEFORE_RESUME, MAX_BACKOFF};
 pub use refunds::{RefundRequest, RefundView};
+pub use stay_interim::InterimSettlementView;
 pub use views::*;
 
 use crate::bank_client::{Authorization, BankClient, BankEndpoint, BankError};

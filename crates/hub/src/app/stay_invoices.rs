@@ -6,7 +6,8 @@
 //! claim of the outbox row and the invoice's insert share one transaction: never twice.
 //!
 //! The invoice names its settlement `{stay_id}:{setl_id}`: a stay settled again after a
-//! cancellation is a new settlement with its own invoice.
+//! cancellation is a new settlement with its own invoice. An interim settlement (中途结算) is a
+//! settlement of its own too: its invoice lists the lines it settled, and the final one the rest.
 
 use super::invoices::{parse_signed, row_of, timestamp, view_of, InvoiceView};
 use super::*;
@@ -31,6 +32,18 @@ pub(crate) fn owed_by(from: &StayStage, to: &StayStage) -> Result<Vec<StayInvoic
     let was_settled = matches!(from, StayStage::Settled(_) | StayStage::SettledUnpaid(_) | StayStage::CancellingSettlement { .. });
     match (from, to) {
         (_, StayStage::Settled(paid) | StayStage::SettledUnpaid(paid)) if !was_settled => Ok(vec![owed("blue", paid)?]),
+        // An interim settlement booked: the ward it leaves keeps it as its last.
+        (StayStage::Interim(interim), StayStage::InWard(ward)) if ward.interims.len() > interim.ward.interims.len() => {
+            let Some(last) = ward.interims.last() else { return Ok(Vec::new()) };
+            let paid = StayPaid {
+                ward: ward.clone(),
+                setl_id: last.setl_id.clone(),
+                split: last.split,
+                captured: last.captured,
+                decline_code: last.decline_code.clone(),
+            };
+            Ok(vec![owed("blue", &paid)?])
+        }
         (
             StayStage::CancellingSettlement { paid, insurance_reversed: false },
             StayStage::CancellingSettlement { insurance_reversed: true, .. } | StayStage::SettlementCancelled(_),
@@ -123,12 +136,18 @@ impl App {
         let stay = self.store.stay(&due.stay_id).await?.ok_or_else(|| AppError::internal("stay vanished"))?;
         let name = self.stay_payer_name(&stay).await?;
         let hospital_name = self.store.hospital_name(&stay.hospital_code).await?.unwrap_or_else(|| stay.hospital_code.clone());
+        // An interim settlement's lines, or — the final one — those no interim settlement took.
+        let interim = paid.ward.interims.iter().find(|i| i.setl_id == paid.setl_id);
+        let settled_here = |sn: &String| match interim {
+            Some(i) => i.lines.contains(sn),
+            None => !paid.ward.interims.iter().any(|i| i.lines.contains(sn)),
+        };
         let lines: Vec<(String, Fen)> = self
             .store
             .stay_fee_lines(&stay.id)
             .await?
             .into_iter()
-            .filter(|l| l.uploaded)
+            .filter(|l| l.uploaded && settled_here(&l.feedetl_sn))
             .map(|l| (l.category.unwrap_or_else(|| "14".into()), l.amount))
             .collect();
         let split = paid.split;

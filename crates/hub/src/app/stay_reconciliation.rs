@@ -82,10 +82,12 @@ fn stay_row(s: &StaySettlementRow, paid: &StayPaid, state: &str) -> ReconSettlem
 fn booked_row(s: &StaySettlementRow) -> Result<ReconSettlement, AppError> {
     let paid: StayPaid = serde_json::from_str(&s.paid_json)
         .map_err(|e| AppError::internal(format!("stay {} settlement {} is unreadable: {e}", s.stay_id, s.setl_id)))?;
+    // An interim settlement (中途结算) stands beside the final one; 2305 is about the final one.
+    let interim = paid.ward.interims.iter().any(|i| i.setl_id == paid.setl_id);
     let state = match (s.reversed, s.stay_state.as_str()) {
         (true, _) => "cancelled",
-        // A stay has one standing settlement at a time: the one its 2305 is about.
-        (false, "cancelling_settlement") => "cancelling",
+        // A stay has one standing final settlement at a time: the one its 2305 is about.
+        (false, "cancelling_settlement") if !interim => "cancelling",
         (false, _) if paid.unpaid().0 > 0 => "settled_unpaid",
         (false, _) => "settled",
     };
@@ -150,6 +152,10 @@ impl App {
     /// stay sends 2304 again under its msgid; the center replays the settlement and the hub books it.
     pub(super) async fn stay_insurance_only(&self, partner: &Record<(i64, i64, i64, bool)>, stay_id: &str) -> Result<String, String> {
         let stage = self.resume_stay_for_reconciliation(stay_id).await?;
+        let interims = stage.ward().map(|w| w.interims.as_slice()).unwrap_or_default();
+        if let Some(i) = interims.iter().find(|i| i.setl_id == partner.key) {
+            return Ok(format!("stay {stay_id}'s interim settlement {} was in doubt; resumed, it is booked: {}", i.n, stage.state()));
+        }
         match settled_facts(&stage) {
             Some((setl_id, _, _)) if setl_id == partner.key => {
                 Ok(format!("stay {stay_id}'s 2304 was in doubt; resumed under its msgid, the center's answer is booked: {}", stage.state()))
@@ -168,8 +174,15 @@ impl App {
     /// with its record); resolved when the stay then books exactly that.
     pub(super) async fn stay_bank_only(&self, bank_code: &str, stay_id: &str, capture: bool, amount_fen: i64) -> Result<String, String> {
         let long = |why: String| format!("长款 at {bank_code}: the bank moved {amount_fen} fen for stay {stay_id} that {why}");
+        // `{stay}:interim:{n}`: an interim settlement's capture.
+        let (stay_id, interim) = match stay_id.split_once(":interim:") {
+            Some((stay, n)) => (stay, n.parse::<u32>().ok()),
+            None => (stay_id, None),
+        };
         let stage = self.resume_stay_for_reconciliation(stay_id).await.map_err(long)?;
+        let interims = stage.ward().map(|w| w.interims.as_slice()).unwrap_or_default();
         let booked = match (&stage, capture) {
+            _ if interim.is_some() => capture && interims.iter().any(|i| Some(i.n) == interim && i.captured.0 == amount_fen),
             (StayStage::Settled(p) | StayStage::SettledUnpaid(p), true) => p.captured.0 == amount_fen,
             (StayStage::CancellingSettlement { paid, .. }, true) => paid.captured.0 == amount_fen,
             (StayStage::SettlementCancelled(_), false) => true,

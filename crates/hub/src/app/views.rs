@@ -340,6 +340,7 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<super::RefundView>(),
         one::<super::StayView>(),
         one::<super::StaySettlementView>(),
+        one::<super::InterimSettlementView>(),
         one::<VisitSeamlessView>(),
         one::<FeeUploadView>(),
         one::<FeeLineView>(),

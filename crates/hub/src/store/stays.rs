@@ -111,7 +111,8 @@ impl Store {
     pub async fn unfinished_stays(&self, before: &str, limit: i64) -> StoreResult<Vec<StayRow>> {
         let sql = format!(
             "SELECT {STAY_COLUMNS} FROM stays WHERE state IN ('admitting', 'admitted', 'raising_deposit', 'discharging', 'discharged', 'pre_settled', \
-             'insurance_settled', 'undoing_discharge', 'cancelling_admission', 'releasing', 'cancelling_settlement') \
+             'insurance_settled', 'undoing_discharge', 'cancelling_admission', 'releasing', 'cancelling_settlement', \
+             'interim_settling') \
              AND updated_at < $1 AND parked_reason IS NULL \
              ORDER BY updated_at LIMIT $2"
         );

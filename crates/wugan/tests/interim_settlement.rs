@@ -1,0 +1,276 @@
+//! 中途结算 over HTTP (issue 13): a long stay is settled in the middle while the patient stays in
+//! the ward — insurance settles the lines uploaded so far (mid_setl_flag 1), the cash share is
+//! captured from the deposit hold and the rest held again — and the bedside click later settles
+//! only the lines that came after. Amounts to the fen, the ledger balanced, the bank's and the
+//! insurance center's own books agreeing, the day level in reconciliation. The hub, the center and
+//! the bank read one business clock set to noon of a fixed day, so the day's counts do not depend
+//! on the hour the test runs at. On SQLite; with WUGAN_TEST_DATABASE_URL, on PostgreSQL.
+
+use serde_json::{json, Value};
+use std::sync::Arc;
+use wugan::faults::{Fault, FaultPlan, Rule};
+use wugan::his::{fee_line, HisClient, Reply};
+use wugan::system;
+
+mod common;
+
+const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
+const EMPLOYEE_PSN_NO: &str = "44030000000000000001";
+const BED: &str = "110900001000000"; // 甲, 60.00 a day
+const AMOXICILLIN: &str = "XJ01CAA040E001010101923"; // 甲, 18.50 a box
+const EXAMINATION: &str = "013100000010000"; // 150.00
+const DAY: &str = "2026-11-10";
+
+/// The wall clock moved to noon of `DAY`, China time: the business time of all three parties.
+struct BusinessClock {
+    offset_s: i64,
+}
+
+impl BusinessClock {
+    fn noon() -> Arc<BusinessClock> {
+        let noon = time::macros::datetime!(2026-11-10 12:00 +8);
+        Arc::new(BusinessClock { offset_s: noon.unix_timestamp() - time::OffsetDateTime::now_utc().unix_timestamp() })
+    }
+
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(self.offset_s)
+    }
+}
+
+impl wugan_hub::clock::Clock for BusinessClock {
+    fn now_utc(&self) -> time::OffsetDateTime {
+        self.now()
+    }
+}
+
+impl wugan_insurance::Clock for BusinessClock {
+    fn now_utc(&self) -> time::OffsetDateTime {
+        self.now()
+    }
+}
+
+impl wugan_bank::Clock for BusinessClock {
+    fn now_unix_s(&self) -> i64 {
+        self.now().unix_timestamp()
+    }
+}
+
+struct World {
+    sys: system::System,
+    his: HisClient,
+    operator: HisClient,
+    agreement_id: String,
+    _dir: common::TempDir,
+}
+
+/// A system on the business clock with the employee signed up (credit line, the personal account
+/// not used: the cash share is the line's), no recovery worker (the test runs its passes), and `fault` on the bank's wire if any.
+async fn world(fault: Option<(&str, Fault)>) -> World {
+    let (mut opts, dir) = common::fresh_options("interim").await;
+    opts.manual_recovery = true;
+    let clock = BusinessClock::noon();
+    opts.hub_clock = Some(clock.clone());
+    opts.insurance_clock = Some(clock.clone());
+    opts.bank_clock = Some(clock);
+    if let Some((step, fault)) = fault {
+        opts.bank_faults = Some(Arc::new(FaultPlan::scripted(vec![Rule { step: step.to_string(), nth: 1, fault }])));
+    }
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    let payment = json!({"method": "credit_line", "bank_code": "BANK01"});
+    let agreement = operator.sign_up("01", EMPLOYEE_TOKEN, false, payment).await.expect("hub");
+    assert!(agreement.ok(), "{agreement:?}");
+    let agreement_id = agreement.body["id"].as_str().expect("agreement id").to_string();
+    World { sys, his, operator, agreement_id, _dir: dir }
+}
+
+/// Day `d`'s fees: a bed day, an examination on days 2 and 8, four boxes of amoxicillin on day 3.
+fn day(d: u32) -> Vec<Value> {
+    let mut lines = vec![fee_line(&format!("D{d}-1"), BED, "60.00", "1", "60.00")];
+    match d {
+        2 | 8 => lines.push(fee_line(&format!("D{d}-2"), EXAMINATION, "150.00", "1", "150.00")),
+        3 => lines.push(fee_line(&format!("D{d}-2"), AMOXICILLIN, "18.50", "4", "74.00")),
+        _ => {}
+    }
+    lines
+}
+
+fn fen(v: &Value, field: &str) -> i64 {
+    v[field].as_i64().unwrap_or_else(|| panic!("{field} missing in {v}"))
+}
+
+/// A settlement's shares as (medfee, fund, personal account, cash, bank, unpaid).
+fn shares(s: &Value) -> (i64, i64, i64, i64, i64, i64) {
+    (fen(s, "medfee_fen"), fen(s, "fund_fen"), fen(s, "personal_account_fen"), fen(s, "cash_fen"), fen(s, "bank_fen"), fen(s, "unpaid_fen"))
+}
+
+impl World {
+    /// Admits the employee with a 300-yuan deposit held on the line: the stay's id.
+    async fn admit(&self, ipt_no: &str) -> String {
+        let body = json!({"ipt_no": ipt_no, "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "deposit_fen": 30_000});
+        let stay = self.his.post("/api/v1/stays", &body).await.expect("hub");
+        assert!(stay.ok(), "admission: {stay:?}");
+        stay.body["id"].as_str().expect("stay id").to_string()
+    }
+
+    async fn upload_days(&self, stay: &str, days: std::ops::RangeInclusive<u32>) -> Value {
+        let mut last = Value::Null;
+        for d in days {
+            let r = self.his.post(&format!("/api/v1/stays/{stay}/fees"), &json!({"lines": day(d)})).await.expect("hub");
+            assert!(r.ok(), "day {d}: {r:?}");
+            last = r.body;
+        }
+        last
+    }
+
+    /// The interim settlement under idempotency key `key` (the same key again is the same request).
+    async fn interim(&self, stay: &str, key: &str) -> Reply {
+        self.his.post_with_key(&format!("/api/v1/stays/{stay}/interim_settlement"), key, &json!({})).await.expect("hub")
+    }
+
+    async fn stay(&self, stay: &str) -> Value {
+        self.his.get(&format!("/api/v1/stays/{stay}")).await.expect("hub").body
+    }
+
+    /// What the line has captured (used) and holds.
+    async fn bank_line(&self) -> (i64, i64) {
+        let payment = self.operator.get(&format!("/api/v1/agreements/{}", self.agreement_id)).await.expect("hub").body["payment"].clone();
+        (fen(&payment, "used_fen"), fen(&payment, "held_fen"))
+    }
+
+    async fn ledger(&self) -> Value {
+        let r = self.operator.get("/api/v1/ledger").await.expect("hub");
+        assert_eq!(r.body["balanced"], json!(true), "the ledger balances: {}", r.body);
+        r.body
+    }
+
+    /// The center's own settlements of the employee: (setl_id, mid_setl_flag, medfee in yuan).
+    async fn center_settlements(&self) -> Vec<Value> {
+        let all = common::insurance_sandbox(&self.sys, "/sandbox/settlements").await;
+        let list = all.as_array().cloned().or_else(|| all["settlements"].as_array().cloned()).unwrap_or_default();
+        list.into_iter().filter(|s| s["psn_no"] == json!(EMPLOYEE_PSN_NO)).collect()
+    }
+}
+
+#[tokio::test]
+async fn a_ten_day_stay_is_settled_after_day_five_and_the_bedside_click_settles_only_days_six_to_ten() {
+    let w = world(None).await;
+    let id = w.admit("ZY1001").await;
+    // Days 1–5: 5 bed days, an examination, four boxes: 524.00 yuan; the rule raised the hold.
+    let fifth = w.upload_days(&id, 1..=5).await;
+    assert_eq!((fen(&fifth, "charges_fen"), fen(&fifth, "held_fen")), (52_400, 78_600), "{fifth}");
+    assert_eq!(w.bank_line().await, (0, 78_600), "held, not spent");
+
+    // 中途结算: insurance settles days 1–5, the cash share is captured from the hold, the rest
+    // held again; the patient stays in the ward.
+    let settled = w.interim(&id, "interim-1").await;
+    assert!(settled.ok(), "{settled:?}");
+    let stay = &settled.body;
+    assert_eq!(stay["state"], "in_ward", "{stay}");
+    let interims = stay["interim_settlements"].as_array().expect("a list");
+    assert_eq!(interims.len(), 1, "{stay}");
+    let first = &interims[0];
+    // The admission's deductible (起付线) takes the whole of days 1–5: all of it is the cash share,
+    // captured from the hold.
+    assert_eq!(shares(first), (52_400, 0, 0, 52_400, 52_400, 0), "{first}");
+    let cash = 52_400;
+    assert_eq!((first["n"].as_u64(), fen(first, "reheld_fen")), (Some(1), 78_600 - cash), "{first}");
+    assert_eq!(first["lines"].as_array().map(Vec::len), Some(7), "days 1–5's seven lines: {first}");
+    assert_eq!(fen(stay, "held_fen"), 78_600 - cash, "the rest of the hold, held again");
+    assert!(stay["settlement"].is_null(), "no final settlement yet: {stay}");
+    assert_eq!(w.bank_line().await, (cash, 78_600 - cash), "captured once, the rest held");
+    let ledger = w.ledger().await;
+    assert_eq!(fen(&ledger, "hospitals_received_fen"), 52_400, "the hospital has days 1–5");
+    // The same request again (its answer lost) answers the same; a new one has nothing to settle.
+    assert_eq!(w.interim(&id, "interim-1").await.body["interim_settlements"], stay["interim_settlements"]);
+    let again = w.interim(&id, "interim-2").await;
+    assert_eq!((again.status, again.body["error"]["code"].as_str()), (409, Some("nothing_to_settle")), "{again:?}");
+    // The center refuses 2404 with a settlement in force: the hub says so before asking.
+    let cancel = w.his.post(&format!("/api/v1/stays/{id}/cancel"), &json!({})).await.expect("hub");
+    assert_eq!((cancel.status, cancel.body["error"]["code"].as_str()), (409, Some("stay_not_open")), "{cancel:?}");
+
+    // Days 6–10: 450.00 yuan more; the bedside click settles those only and releases the rest.
+    let tenth = w.upload_days(&id, 6..=10).await;
+    assert_eq!(fen(&tenth, "charges_fen"), 52_400 + 45_000, "the stay's charges stay whole: {tenth}");
+    let click = w.his.post(&format!("/api/v1/stays/{id}/discharge"), &json!({})).await.expect("hub");
+    assert!(click.ok(), "{click:?}");
+    let done = &click.body;
+    assert_eq!((done["state"].as_str(), fen(done, "held_fen")), (Some("settled"), 0), "{done}");
+    let last = &done["settlement"];
+    // Only days 6–10; the deductible is charged once per admission, so the fund pays its part now.
+    assert_eq!(shares(last), (45_000, 6_660, 0, 38_340, 38_340, 0), "{last}");
+    let cash2 = 38_340;
+    assert_eq!(done["interim_settlements"], stay["interim_settlements"], "the stay reads both settlements");
+    assert_eq!(w.bank_line().await, (cash + cash2, 0), "two captures, nothing left held");
+    let ledger = w.ledger().await;
+    assert_eq!(fen(&ledger, "hospitals_received_fen"), 97_400, "every fen of the stay, once");
+    assert_eq!(fen(&ledger, "hospitals_unpaid_fen"), 0);
+
+    // The center's books: an interim settlement and a final one, of the lines each took.
+    let center = w.center_settlements().await;
+    assert_eq!(center.len(), 2, "{center:?}");
+    // One invoice per settlement, each stating the lines it settled.
+    let invoices = w.his.get("/api/v1/invoices").await.expect("hub");
+    let of_stay = |i: &&Value| i["settlement_id"].as_str().is_some_and(|s| s.starts_with(&format!("{id}:")));
+    let mut totals: Vec<i64> =
+        invoices.body["invoices"].as_array().into_iter().flatten().filter(of_stay).map(|i| fen(i, "total_fen")).collect();
+    totals.sort();
+    assert_eq!(totals, [45_000, 52_400], "{invoices:?}");
+
+    // The day is level: both 2304s under 21 at the center, both captures in the bank's file.
+    let view = w.sys.app.reconcile_day(DAY, &|_| {}).await.expect("the day reconciles");
+    let buckets: Vec<(&str, u64, bool)> = view.insurance_buckets.iter().map(|b| (b.clr_type.as_str(), b.count, b.level)).collect();
+    assert_eq!(buckets, [("21", 2, true)], "{buckets:?}");
+    let report = serde_json::to_value(&view).expect("json");
+    assert_eq!(report["banks"]["mismatches"], json!(0), "{report}");
+    assert_eq!(report["banks"]["matched"], json!(2), "{report}");
+    assert_eq!(report["exceptions"], json!([]), "{report}");
+}
+
+#[tokio::test]
+async fn an_interim_settlement_is_refused_outside_the_ward_and_with_nothing_new() {
+    let w = world(None).await;
+    let id = w.admit("ZY1002").await;
+    let empty = w.interim(&id, "interim-1").await;
+    assert_eq!((empty.status, empty.body["error"]["code"].as_str()), (409, Some("nothing_to_settle")), "{empty:?}");
+    w.upload_days(&id, 1..=2).await;
+    let click = w.his.post(&format!("/api/v1/stays/{id}/discharge"), &json!({})).await.expect("hub");
+    assert_eq!(click.body["state"], "settled", "{click:?}");
+    let late = w.interim(&id, "late").await;
+    assert_eq!((late.status, late.body["error"]["code"].as_str()), (409, Some("stay_not_open")), "{late:?}");
+    assert_eq!(w.stay(&id).await["interim_settlements"], json!([]));
+}
+
+#[tokio::test]
+async fn an_interim_capture_whose_answer_is_lost_is_resumed_by_recovery_and_never_captured_twice() {
+    // The bank captures, and its answer is lost: the hub cannot know, and stops there.
+    let w = world(Some(("POST captures", Fault::LoseReply))).await;
+    let id = w.admit("ZY1003").await;
+    w.upload_days(&id, 1..=3).await;
+    let (_, held) = w.bank_line().await;
+    let cut = w.interim(&id, "interim-1").await;
+    assert_eq!(cut.status, 503, "{cut:?}");
+    let stay = w.stay(&id).await;
+    assert_eq!((stay["state"].as_str(), stay["interim_settlements"].as_array().map(Vec::len)), (Some("interim_settling"), Some(0)));
+
+    // The recovery pass asks the bank for the capture's record, books it, and holds the rest again.
+    w.sys.app.resume_unfinished(std::time::Duration::ZERO).await.expect("a recovery pass");
+    let stay = w.stay(&id).await;
+    assert_eq!(stay["state"], "in_ward", "{stay}");
+    let first = &stay["interim_settlements"][0];
+    let cash = fen(first, "cash_fen");
+    assert_eq!((fen(first, "bank_fen"), fen(first, "reheld_fen"), fen(&stay, "held_fen")), (cash, held - cash, held - cash), "{first}");
+    assert_eq!(w.bank_line().await, (cash, held - cash), "captured once");
+    // The ward's retry of the same request answers the finished settlement.
+    let retried = w.interim(&id, "interim-1").await;
+    assert!(retried.ok(), "{retried:?}");
+    assert_eq!(retried.body["interim_settlements"], stay["interim_settlements"]);
+    // Discharged with nothing uploaded since: the final settlement has no lines of its own.
+    w.upload_days(&id, 4..=4).await;
+    let click = w.his.post(&format!("/api/v1/stays/{id}/discharge"), &json!({})).await.expect("hub");
+    assert_eq!(click.body["state"], "settled", "{click:?}");
+    assert_eq!(fen(&click.body["settlement"], "medfee_fen"), 6_000, "day 4 only");
+    assert_eq!(w.bank_line().await.1, 0, "nothing left held");
+    w.ledger().await;
+}
