@@ -231,6 +231,12 @@ async fn refunds_and_a_cancellation_of_an_insurance_only_visit_never_call_the_ba
     assert_eq!(day.bank_money_calls().await, bank_calls, "no bank refund, ever");
     let books = day.books().await;
     assert_eq!((books.get("hospital").copied(), books.get("cash_outside").copied()), (Some(0), Some(0)), "{books:?}");
+
+    // The day's reconciliation after all that: level, and nothing at the bank to match.
+    let report = day.reconcile().await;
+    assert_eq!(report["exceptions"], json!([]), "{report}");
+    assert_eq!(counts(&report["banks"])[0], 0, "no bank line for an insurance-only visit: {report}");
+    assert_eq!(counts(&report["insurance"])[3], 0, "{report}");
     day.sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
 
