@@ -136,6 +136,12 @@ impl Day {
             .collect()
     }
 
+    /// The signed invoice's split (who paid what).
+    async fn split_of(&self, invoice: &Value) -> Value {
+        let id = invoice["id"].as_str().expect("invoice id");
+        self.his.get(&format!("/api/v1/invoices/{id}")).await.expect("hub").body["invoice"]["split"].clone()
+    }
+
     async fn reconcile(&self) -> Value {
         let view = self.sys.app.reconcile_day(&today(), &|_| {}).await.expect("the day reconciles");
         serde_json::to_value(view).expect("json")
@@ -179,6 +185,9 @@ async fn an_insurance_only_visit_is_settled_by_insurance_and_the_hospital_collec
     let blue: Vec<&Value> = invoices.iter().filter(|i| i["settlement_id"] == s["id"] && i["kind"] == "blue").collect();
     assert_eq!(blue.len(), 1, "{invoices:?}");
     assert_eq!(fen(blue[0], "total_fen"), medfee);
+    // It says the cash was paid at the hospital, not that the patient still owes it.
+    let split = day.split_of(blue[0]).await;
+    assert_eq!((fen(&split, "hospital_collected_fen"), fen(&split, "self_paid_fen"), fen(&split, "bank_fen")), (cash, 0, 0), "{split}");
 
     // A visit of a hospital whose own setting is HI settles the same way without naming it.
     day.sys.app.store.set_hospital_mode(&day.hospital, None, SetlType::Hi).await.expect("the hospital's mode");
@@ -203,15 +212,20 @@ async fn refunds_and_a_cancellation_of_an_insurance_only_visit_never_call_the_ba
     let bank_calls = day.bank_money_calls().await;
 
     // Two lines come back: insurance re-settles the rest; the HIS hands back the difference.
-    let partial = day.refund(&visit, &["MZ-HI-R-2", "MZ-HI-R-3"]).await;
+    let partial = day.refund(&visit, &["MZ-HI-R-1", "MZ-HI-R-3"]).await;
     assert!(partial.ok(), "{partial:?}");
     let r = &partial.body;
     assert_eq!((r["state"].as_str(), r["bank_refund_fen"].as_i64()), (Some("refunded"), Some(0)), "{r}");
     let kept_cash = fen(&r["resettled"], "cash_fen");
+    assert!(kept_cash > 0, "the examination kept still has a cash share: {r}");
     assert_eq!(fen(r, "hospital_returns_fen"), fen(&s, "cash_fen") - kept_cash, "the cash the hospital hands back: {r}");
+    // The lines kept are invoiced again, their cash still paid at the hospital.
+    let invoices = day.his.get("/api/v1/invoices").await.expect("hub").body["invoices"].as_array().cloned().unwrap_or_default();
+    let reissue = invoices.iter().find(|i| i["settlement_id"] == r["id"] && i["kind"] == "blue").expect("the reissue");
+    assert_eq!(fen(&day.split_of(reissue).await, "hospital_collected_fen"), kept_cash);
 
     // The last line comes back too: a full refund, all the cash still held handed back.
-    let full = day.refund(&visit, &["MZ-HI-R-1"]).await;
+    let full = day.refund(&visit, &["MZ-HI-R-2"]).await;
     assert!(full.ok(), "{full:?}");
     assert_eq!((fen(&full.body, "hospital_returns_fen"), fen(&full.body, "bank_refund_fen")), (kept_cash, 0), "{full:?}");
     let books = day.books().await;
