@@ -62,8 +62,7 @@ REFUSALS_OF_VALID_REQUESTS = {
     "bank_unreachable",  # nothing answers at the bank's url (a fact outside the request)
     "bank_check_failed",  # the bank answers but refuses the keys (a fact outside the request)
     "unknown_deposit_policy",  # deposit_policy is free text in the schema; only no_receipts/receipts are known
-    "bad_setl_type",  # setl_type is free text in the schema; ALL and CASH are known
-    "setl_type_not_supported",  # HI (insurance only) is named by the spec and not built
+    "bad_setl_type",  # setl_type is free text in the schema; ALL, CASH and HI are known
     "bad_diagnosis",  # a diagnosis code or name that is blank (the pattern allows spaces inside)
     "bad_platform_url",  # a platform url that is not an http(s) URL with a host
     "bad_platform_credential",  # app_id without its secret or the reverse (a rule across fields)

@@ -101,3 +101,45 @@ fn a_refund_that_keeps_everything_or_a_partner_that_refuses_changes_nothing() {
 fn begin_original() -> Original {
     Original { setl_id: "S1".into(), split: split(6000, 1000, 3000), captured: Fen(3000) }
 }
+
+#[test]
+fn an_insurance_only_refund_never_calls_the_bank_and_the_hospital_returns_the_cash_itself() {
+    // 100 yuan: 60 fund, 10 account, 30 cash collected at the hospital's window. Lines worth 40
+    // come back (re-settled 36 / 6 / 18): the hospital hands back 12 itself, and a full refund 30.
+    for (remaining, again, calls, collected) in [(6000, split(3600, 600, 1800), 3, 1800), (0, split(0, 0, 0), 1, 0)] {
+        let paid = split(6000, 1000, 3000);
+        let (mut ledger, mut pending) = (Ledger::new(), HashMap::new());
+        let original = Parties { cash_at_hospital: true, ..parties() };
+        post_all(&mut ledger, &mut pending, &original.settlement_transfers(&paid, Fen(0), Fen(0)));
+        assert_eq!(net(&ledger, "cash_outside:H1"), -3000, "the cash share was collected at the hospital");
+
+        let p = Parties { settlement_id: "rfd-1", ..original };
+        let mut stage = begin(Original { setl_id: "S1".into(), split: paid, captured: Fen(0) }, Fen(remaining)).unwrap();
+        let mut made = 0;
+        loop {
+            let step = match next_call(&stage) {
+                Some(RefundCall::BankRefund { .. }) => panic!("an insurance-only refund asked the bank"),
+                Some(call) => {
+                    made += 1;
+                    let reply = match call {
+                        RefundCall::ReverseInsurance => RefundReply::Reversed,
+                        RefundCall::Reupload => RefundReply::Reuploaded,
+                        _ => RefundReply::Resettled(Resettled { setl_id: "S2".into(), split: again }),
+                    };
+                    apply(&stage, &p, &call, RefundOutcome::Done(reply)).unwrap()
+                }
+                None => match finish_without_call(&stage, &p) {
+                    Some(step) => step,
+                    None => break,
+                },
+            };
+            post_all(&mut ledger, &mut pending, &step.transfers);
+            stage = step.stage;
+        }
+        let RefundStage::Refunded(done) = &stage else { panic!("{stage:?}") };
+        assert_eq!((made, done.bank_refund.0), (calls, 0));
+        assert!(is_balanced(ledger.values()));
+        assert_eq!(net(&ledger, "hospital:H1"), remaining, "the hospital keeps the remaining lines");
+        assert_eq!((net(&ledger, "cash_outside:H1"), net(&ledger, "hospital_unpaid:H1")), (-collected, 0), "no bill, ever");
+    }
+}

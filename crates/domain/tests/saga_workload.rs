@@ -134,6 +134,7 @@ fn a_hold_the_bank_expired_and_lent_again_is_still_posted_so_the_ledger_cannot_k
         insutype: "310",
         bank_code: "B",
         bank_agreement_id: "A0",
+        cash_at_hospital: false,
     };
     let mut limited = line.clone();
     let refused = ledger::apply(&parties.hold(Fen(1_000)), &mut limited, AccountLimit::DebitsWithinCredits, &mut Default::default(), None);

@@ -170,6 +170,9 @@ pub struct SettlementRow {
     /// The Idempotency-Key of the cancellation request, so that its retry after a crash gets the
     /// cancelled settlement instead of `already_cancelled`.
     pub cancel_idem_key: Option<String>,
+    /// Insurance only (setl_type HI), fixed when the attempt is created: the hospital collects the
+    /// cash share itself, so the bank is never called for this settlement.
+    pub cash_at_hospital: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -244,7 +247,12 @@ impl SettlementRow {
             }
             _ => None,
         };
-        let paid = |hold: Hold| Some(Paid { hold, insured: insured()?, captured: self.captured, decline_code: self.decline_code.clone() });
+        let paid = |hold: Hold| {
+            let insured = insured()?;
+            // Insurance only: what the bank did not take (all of it) the hospital collects itself.
+            let at_hospital = if self.cash_at_hospital { insured.split.cash - self.captured } else { Fen::ZERO };
+            Some(Paid { hold, insured, captured: self.captured, decline_code: self.decline_code.clone(), at_hospital })
+        };
         Some(match self.state {
             SettlementState::Started => Stage::Started,
             SettlementState::PreSettled => Stage::PreSettled { estimate_cash: self.estimate_cash? },

@@ -52,7 +52,8 @@ pub struct Item {
     pub amount_fen: Fen,
 }
 
-/// Who paid the total. `fund + personal_account + self_paid + bank + hospital_part = total`.
+/// Who paid the total. `fund + personal_account + self_paid + bank + hospital_part +
+/// hospital_collected = total`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Split {
     /// 医保统筹基金支付 (fund_pay_sumamt).
@@ -65,6 +66,15 @@ pub struct Split {
     pub bank_fen: Fen,
     /// 医院负担 (hosp_part_amt): carried by the hospital, nobody pays it.
     pub hospital_part_fen: Fen,
+    /// 个人现金 the patient paid at the hospital's own window or channel (insurance only, setl_type
+    /// HI: the hub charged nothing). Left out when zero, so every document from before keeps its
+    /// bytes, and its signature.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hospital_collected_fen: Fen,
+}
+
+fn is_zero(fen: &Fen) -> bool {
+    *fen == Fen::ZERO
 }
 
 impl Split {
@@ -73,8 +83,8 @@ impl Split {
         checked_sum(self.parts())
     }
 
-    fn parts(&self) -> [Fen; 5] {
-        [self.fund_fen, self.personal_account_fen, self.self_paid_fen, self.bank_fen, self.hospital_part_fen]
+    fn parts(&self) -> [Fen; 6] {
+        [self.fund_fen, self.personal_account_fen, self.self_paid_fen, self.bank_fen, self.hospital_part_fen, self.hospital_collected_fen]
     }
 
     fn negated(&self) -> Split {
@@ -84,6 +94,7 @@ impl Split {
             self_paid_fen: -self.self_paid_fen,
             bank_fen: -self.bank_fen,
             hospital_part_fen: -self.hospital_part_fen,
+            hospital_collected_fen: -self.hospital_collected_fen,
         }
     }
 }

@@ -74,6 +74,7 @@ fn split_rows(invoice: &Invoice) -> Vec<(&'static str, Fen)> {
         ("个人账户支付", s.personal_account_fen),
         ("银行代付（个人现金）", s.bank_fen),
         ("个人自付（待缴）", s.self_paid_fen),
+        ("个人现金（医院收取）", s.hospital_collected_fen),
         ("医院负担", s.hospital_part_fen),
     ];
     // Zero rows other than the three every invoice shows are left out.

@@ -276,4 +276,17 @@ mod tests {
         assert_eq!(rejected.reason.code(), "amounts_do_not_add_up");
         assert_eq!(rejected.to_string(), "the amounts do not add up: the split adds up to ¥0.90, the total says ¥1.00");
     }
+
+    /// Insurance only: the cash paid at the hospital's window is a part of the split of its own,
+    /// and a document without it keeps the bytes (and so the signature) it always had.
+    #[test]
+    fn cash_collected_at_the_hospital_adds_up_and_is_left_out_when_zero() {
+        let with = Split { fund_fen: Fen(60), hospital_collected_fen: Fen(40), ..Split::default() };
+        assert_eq!(with.sum(), Some(Fen(100)));
+        let without = serde_json::to_value(Split { fund_fen: Fen(100), ..Split::default() }).expect("serializes");
+        assert!(without.get("hospital_collected_fen").is_none(), "{without}");
+        let read: Split = serde_json::from_value(without).expect("a document from before reads");
+        assert_eq!(read.hospital_collected_fen, Fen(0));
+        assert_eq!(serde_json::to_value(with).expect("serializes")["hospital_collected_fen"], 40);
+    }
 }

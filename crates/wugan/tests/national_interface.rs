@@ -183,3 +183,17 @@ async fn a_2207_committed_but_unanswered_is_resolved_by_5203_and_paid_once() {
     assert_eq!(n, 1, "settled once at the platform: {settlements}");
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_hospital_set_to_insurance_only_gets_its_platforms_reply_and_no_charge() {
+    let Setup { sys, his, _dir } = setup(None).await;
+    let code = sys.credentials.hospitals[0].code.clone();
+    sys.app.store.set_hospital_mode(&code, None, wugan_domain::settlement::cash_only::SetlType::Hi).await.expect("the mode");
+    let (_, mdtrt_id, settle) = outpatient_visit(&his, "MZ-HI-NI").await;
+    let settled = ok("2207", &his.call("2207", settle).await);
+    let payment = &settled["wugan_payment"];
+    assert_eq!((payment["status"].as_str(), payment["code"].as_str()), (Some("not_charged"), Some("insurance_only")), "{payment}");
+    // A charge would have written the visit under its mdtrt_id (app/national_interface.rs).
+    assert!(sys.app.store.visit_by_hospital_no(&code, &mdtrt_id).await.expect("store").is_none(), "no payment, no record of one");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}

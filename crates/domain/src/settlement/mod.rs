@@ -184,6 +184,11 @@ pub mod accounts {
     pub fn hospital_burden(hospital_code: &str) -> String {
         format!("hospital_burden:{hospital_code}")
     }
+    /// The patient's cash share the hospital collected itself, at its window or its own channel,
+    /// outside the hub (the insurance-only settlement type, HI): the mirror of `insurance_outside`.
+    pub fn cash_outside(hospital_code: &str) -> String {
+        format!("cash_outside:{hospital_code}")
+    }
 }
 
 /// 个人账户还款: the insurance personal account repays the patient's credit line. The payer is the
@@ -210,6 +215,10 @@ pub struct Parties<'a> {
     pub insutype: &'a str,
     pub bank_code: &'a str,
     pub bank_agreement_id: &'a str,
+    /// Insurance only (setl_type HI): the hospital collects the cash share itself, so what the
+    /// bank did not capture (all of it: the bank is never asked) is booked as collected at the
+    /// hospital (`cash_outside` → `hospital`), not as the patient's bill.
+    pub cash_at_hospital: bool,
 }
 
 impl Parties<'_> {
@@ -268,7 +277,10 @@ impl Parties<'_> {
             }
         }
         let unpaid = split.cash - captured;
-        if unpaid.is_positive() {
+        if unpaid.is_positive() && self.cash_at_hospital {
+            let outside = accounts::cash_outside(self.hospital_code);
+            out.push(self.transfer("cash_at_hospital", outside, hospital, unpaid, TransferKind::Posted));
+        } else if unpaid.is_positive() {
             let debit = accounts::patient_unpaid(self.psn_no);
             out.push(self.transfer("unpaid_bill", debit, accounts::hospital_unpaid(self.hospital_code), unpaid, TransferKind::Posted));
         }
@@ -323,7 +335,10 @@ impl Parties<'_> {
             out.push(self.transfer("cancel_personal_account_share", hospital.clone(), acct, split.personal_account, TransferKind::Posted));
         }
         let unpaid = split.cash - captured;
-        if unpaid.is_positive() {
+        if unpaid.is_positive() && self.cash_at_hospital {
+            let outside = accounts::cash_outside(self.hospital_code);
+            out.push(self.transfer("cancel_cash_at_hospital", hospital, outside, unpaid, TransferKind::Posted));
+        } else if unpaid.is_positive() {
             let credit = accounts::patient_unpaid(self.psn_no);
             out.push(self.transfer(
                 "cancel_unpaid_bill",
@@ -354,6 +369,7 @@ pub(crate) mod tests {
             insutype: "310",
             bank_code: "B",
             bank_agreement_id: "A1",
+            cash_at_hospital: false,
         }
     }
 

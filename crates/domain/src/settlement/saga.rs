@@ -10,6 +10,9 @@
 //!    └ refused → failed                                       settled* ─cancel→ cancelling ─2208, refund→ cancelled
 //! ```
 //!
+//! Insurance only (setl_type HI, `Parties::cash_at_hospital`): no hold is ever asked, the cash
+//! share is `Paid::at_hospital`, collected by the hospital itself, and a cancellation is 2208 alone.
+//!
 //! Each stage carries exactly the facts known at that point (no optional fields that "should" be
 //! set), so an impossible combination cannot be written.
 
@@ -63,12 +66,24 @@ pub struct Paid {
     pub captured: Fen,
     /// Why the bank did not pay the whole cash share, when it did not.
     pub decline_code: Option<String>,
+    /// Insurance only (setl_type HI): the cash share the hospital collects itself, at its window
+    /// or its own channel; the bank is never asked for it. Zero in the other modes.
+    #[serde(default)]
+    pub at_hospital: Fen,
 }
 
 impl Paid {
+    /// What insurance settled and the bank captured, with what neither covers: collected at the
+    /// hospital (insurance only) or left as the patient's bill.
+    fn of(parties: &Parties<'_>, hold: &Hold, insured: Insured, captured: Fen, decline_code: Option<String>) -> Paid {
+        let rest = insured.split.cash - captured;
+        let at_hospital = if parties.cash_at_hospital && rest.is_positive() { rest } else { Fen::ZERO };
+        Paid { hold: hold.clone(), insured, captured, decline_code, at_hospital }
+    }
+
     /// The part of the cash share nobody paid yet: an explicit bill for the patient.
     pub fn unpaid(&self) -> Fen {
-        self.insured.split.cash - self.captured
+        self.insured.split.cash - self.captured - self.at_hospital
     }
 }
 
@@ -301,7 +316,8 @@ pub fn apply(stage: &Stage, parties: &Parties<'_>, medfee: Fen, call: &Call, out
 
         (Stage::Started, Outcome::Done(Reply::Estimated { split })) => {
             split.validate(medfee)?;
-            match split.cash.is_positive() {
+            // Insurance only: the hospital collects the cash share itself; no hold is asked.
+            match split.cash.is_positive() && !parties.cash_at_hospital {
                 true => to(Stage::PreSettled { estimate_cash: split.cash }),
                 false => to(Stage::Authorized { hold: Hold::NotAsked, refusal: None }),
             }
@@ -337,7 +353,7 @@ pub fn apply(stage: &Stage, parties: &Parties<'_>, medfee: Fen, call: &Call, out
 
         (Stage::InsuranceSettled { hold, insured, .. }, Outcome::Done(Reply::Captured)) => {
             let Call::Capture { amount } = call else { return Err(unexpected(Reply::Captured)) };
-            let paid = Paid { hold: hold.clone(), insured: insured.clone(), captured: *amount, decline_code: None };
+            let paid = Paid::of(parties, hold, insured.clone(), *amount, None);
             Ok(Step { transfers: parties.settlement_transfers(&insured.split, hold.held(), *amount), stage: Stage::settled(paid) })
         }
         (Stage::InsuranceSettled { hold, insured, capture_declined: None }, Outcome::Refused { code, .. }) if *call != Call::Void => {
@@ -345,7 +361,7 @@ pub fn apply(stage: &Stage, parties: &Parties<'_>, medfee: Fen, call: &Call, out
         }
         (Stage::InsuranceSettled { hold, insured, capture_declined }, Outcome::Done(Reply::Voided) | Outcome::Refused { .. }) => {
             let decline_code = capture_declined.clone().or_else(|| hold.decline_code());
-            let paid = Paid { hold: hold.clone(), insured: insured.clone(), captured: Fen::ZERO, decline_code };
+            let paid = Paid::of(parties, hold, insured.clone(), Fen::ZERO, decline_code);
             Ok(Step { transfers: parties.settlement_transfers(&insured.split, hold.held(), Fen::ZERO), stage: Stage::settled(paid) })
         }
 
@@ -392,7 +408,7 @@ fn insurance_settled(hold: &Hold, insured: Insured, parties: &Parties<'_>) -> Re
         return Ok(Step { stage: Stage::InsuranceSettled { hold: hold.clone(), insured, capture_declined: None }, transfers: Vec::new() });
     }
     let transfers = parties.settlement_transfers(&insured.split, Fen::ZERO, Fen::ZERO);
-    let paid = Paid { hold: hold.clone(), decline_code: hold.decline_code(), insured, captured: Fen::ZERO };
+    let paid = Paid::of(parties, hold, insured, Fen::ZERO, hold.decline_code());
     Ok(Step { stage: Stage::settled(paid), transfers })
 }
 

@@ -154,6 +154,7 @@ fn a_call_out_of_turn_or_a_reply_to_another_call_is_refused() {
         insured: Insured { setl_id: "S".into(), split: split(0, 0, 5) },
         captured: Fen(5),
         decline_code: None,
+        at_hospital: Fen(0),
     }))
     .unwrap();
     let reversed = apply(&cancelling, &p, Fen(5), &Call::ReverseInsurance, Outcome::Done(Reply::Reversed)).unwrap().stage;
@@ -170,6 +171,7 @@ fn a_cancellation_insurance_refuses_leaves_the_settlement_as_it_was() {
         insured: Insured { setl_id: "S".into(), split: split(10, 0, 0) },
         captured: Fen(0),
         decline_code: None,
+        at_hospital: Fen(0),
     };
     let cancelling = begin_cancel(&Stage::Settled(paid.clone())).unwrap();
     let step =
@@ -211,4 +213,59 @@ fn a_self_paying_patient_pays_the_whole_total_from_the_bank_and_a_cancel_refunds
     let codes: Vec<(&str, Fen)> = posted.iter().map(|(c, a)| (c.as_str(), *a)).collect();
     assert_eq!(codes, [("bank_hold", medfee), ("bank_share", medfee), ("bank_refund", medfee)], "no fund, no account: the bank alone");
     assert_eq!(self_pay_outcome(&Call::Void, medfee), None);
+}
+
+/// Runs an insurance-only settlement to a final stage against a scripted insurance center (a bank
+/// call panics), posting into `ledger`; returns the codes posted.
+fn run_insurance_only(stage: &mut Stage, p: &Parties<'_>, s: InsuranceSplit, ledger: &mut HashMap<String, AccountBalance>) -> Vec<String> {
+    let insurance = |call: &Call| match call {
+        Call::PreSettle => Outcome::Done(Reply::Estimated { split: s }),
+        Call::SettleInsurance => Outcome::Done(Reply::Insured(Insured { setl_id: "S".into(), split: s })),
+        Call::ReverseInsurance => Outcome::Done(Reply::Reversed),
+        bank => panic!("{bank} was asked of the bank for an insurance-only settlement"),
+    };
+    let mut codes = Vec::new();
+    while let Some(call) = next_call(stage) {
+        let step = apply(stage, p, s.medfee, &call, insurance(&call)).unwrap();
+        for t in &step.transfers {
+            assert!(t.pending_id.is_none() && t.kind == TransferKind::Posted, "no hold: {t:?}");
+            let (mut debit, mut credit) =
+                (ledger.remove(&t.debit_account).unwrap_or_default(), ledger.remove(&t.credit_account).unwrap_or_default());
+            post(t, &mut debit, AccountLimit::None, &mut credit, None).unwrap();
+            ledger.insert(t.debit_account.clone(), debit);
+            ledger.insert(t.credit_account.clone(), credit);
+            codes.push(t.code.clone());
+        }
+        *stage = step.stage;
+    }
+    codes
+}
+
+#[test]
+fn insurance_only_never_asks_the_bank_and_the_hospital_collects_the_cash_share() {
+    use SettlementState::{Cancelled, Settled};
+    let p = Parties { cash_at_hospital: true, ..parties() };
+    let s = split(7000, 2000, 1000);
+    let mut ledger = HashMap::new();
+    let mut stage = Stage::Started;
+    let mut codes = run_insurance_only(&mut stage, &p, s, &mut ledger);
+    let paid = stage.paid().cloned().unwrap();
+    assert_eq!((stage.state(), paid.captured, paid.at_hospital, paid.unpaid()), (Settled, Fen(0), Fen(1000), Fen(0)));
+    assert_eq!(ledger["hospital:H1"].net_posted(), s.medfee, "the hospital has the whole total: insurance's and its own window's");
+    assert_eq!(ledger["cash_outside:H1"].net_posted(), Fen(-1000));
+    stage = begin_cancel(&stage).unwrap();
+    codes.extend(run_insurance_only(&mut stage, &p, s, &mut ledger));
+    assert_eq!(stage.state(), Cancelled);
+    assert!(is_balanced(ledger.values()) && ledger.values().all(|a| a.net_posted() == Fen(0)), "a cancellation undoes every share");
+    assert_eq!(
+        codes,
+        [
+            "fund_share",
+            "personal_account_share",
+            "cash_at_hospital",
+            "cancel_fund_share",
+            "cancel_personal_account_share",
+            "cancel_cash_at_hospital"
+        ]
+    );
 }

@@ -405,6 +405,7 @@ impl Hub {
             insutype: INSUTYPE,
             bank_code: BANK_CODE,
             bank_agreement_id: &patient.agreement_id,
+            cash_at_hospital: false,
         };
         let step = saga::apply(&s.stage, &parties, s.medfee, call, outcome).map_err(|e| format!("{}: the saga refused: {e}", s.id))?;
         if step.stage == s.stage {

@@ -161,6 +161,7 @@ fn parties<'a>(visit: &'a Visit, psn_no: &'a str, agreement_id: &'a str) -> Part
         insutype: INSUTYPE,
         bank_code: BANK,
         bank_agreement_id: agreement_id,
+        cash_at_hospital: false,
     }
 }
 

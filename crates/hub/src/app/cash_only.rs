@@ -263,5 +263,6 @@ fn posted_settlement(visit: &VisitRow, agreement_id: String, medfee: Fen, idem_k
         updated_at: now,
         insurance_reversed: false,
         cancel_idem_key: None,
+        cash_at_hospital: false,
     }
 }

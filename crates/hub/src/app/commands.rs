@@ -87,7 +87,8 @@ pub struct RegisterVisitRequest {
     #[schema(schema_with = super::visit_info::diagnoses)]
     pub diseinfo: Option<Vec<Map<String, Value>>>,
     /// Who settles this visit's insurance: ALL (the hub, at the click) or CASH (the hospital's own
-    /// platform; the HIS posts its 2207 output). Absent: the hospital's setting.
+    /// platform; the HIS posts its 2207 output); HI: the hub settles insurance and the hospital
+    /// collects the cash share itself (no bank call). Absent: the hospital's setting.
     #[serde(default, deserialize_with = "blank_as_none")]
     #[schema(schema_with = optional_text::<4>)]
     pub setl_type: Option<String>,

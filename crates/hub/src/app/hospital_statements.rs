@@ -25,6 +25,8 @@ pub struct HospitalStatementLine {
     /// Billed at the click and collected from the line since (补扣): paid, no longer unpaid.
     pub collected_fen: i64,
     pub created_at: String,
+    /// Insurance only (setl_type HI): the cash share the hospital collected itself.
+    pub cash_at_hospital_fen: i64,
 }
 
 /// A hospital's statement of one business day.
@@ -45,6 +47,8 @@ pub struct HospitalStatementView {
     pub unpaid_fen: i64,
     /// Bills of this day collected from the patients' lines since.
     pub collected_fen: i64,
+    /// Insurance only (setl_type HI): the cash shares the hospital collected itself.
+    pub cash_at_hospital_fen: i64,
     /// Settlements of the day cancelled since (结算撤销).
     pub cancelled: u64,
     /// What the bank refunded on this day (for settlements of this day or earlier ones).
@@ -80,6 +84,7 @@ impl HospitalStatementView {
             unpaid_bills: lines.iter().filter(standing).filter(|l| l.unpaid_fen > 0).count() as u64,
             unpaid_fen: sum(|l| l.unpaid_fen),
             collected_fen: sum(|l| l.collected_fen),
+            cash_at_hospital_fen: sum(|l| l.cash_at_hospital_fen),
             cancelled: cancelled.len() as u64,
             refunded_fen: bank.refunded_fen,
             bank_payout_fen: bank.captured_fen - bank.refunded_fen,
@@ -92,11 +97,11 @@ impl HospitalStatementView {
 
     /// The statement as CSV: one line per settlement, then a totals line.
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("settlement_id,visit_id,state,setl_id,medfee_fen,fund_fen,personal_account_fen,bank_fen,hospital_part_fen,unpaid_fen,created_at,collected_fen\n");
+        let mut out = String::from("settlement_id,visit_id,state,setl_id,medfee_fen,fund_fen,personal_account_fen,bank_fen,hospital_part_fen,unpaid_fen,created_at,collected_fen,cash_at_hospital_fen\n");
         for l in &self.lines {
             let setl_id = l.setl_id.as_deref().unwrap_or_default();
             out.push_str(&format!(
-                "{},{},{},{setl_id},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{setl_id},{},{},{},{},{},{},{},{},{}\n",
                 l.settlement_id,
                 l.visit_id,
                 l.state,
@@ -107,11 +112,12 @@ impl HospitalStatementView {
                 l.hospital_part_fen,
                 l.unpaid_fen,
                 l.created_at,
-                l.collected_fen
+                l.collected_fen,
+                l.cash_at_hospital_fen
             ));
         }
         out.push_str(&format!(
-            "TOTAL,{},settled,,{},{},{},{},{},{},,{}\n",
+            "TOTAL,{},settled,,{},{},{},{},{},{},,{},{}\n",
             self.settled,
             self.medfee_fen,
             self.fund_fen,
@@ -119,7 +125,8 @@ impl HospitalStatementView {
             self.bank_fen,
             self.hospital_part_fen,
             self.unpaid_fen,
-            self.collected_fen
+            self.collected_fen,
+            self.cash_at_hospital_fen
         ));
         out
     }
@@ -162,6 +169,7 @@ fn line_of(s: &ReconSettlement) -> HospitalStatementLine {
         unpaid_fen: s.unpaid_fen - s.collected_fen,
         collected_fen: s.collected_fen,
         created_at: s.created_at.clone(),
+        cash_at_hospital_fen: if s.setl_type == "HI" { s.cash_fen.unwrap_or(0) - s.captured_fen } else { 0 },
     }
 }
 

@@ -258,6 +258,8 @@ impl App {
             tracing::warn!(settlement = %s.id, "fee lines do not add up to the settled total; one line of other fees");
             items = wugan_invoice::items_by_category(&[("14".to_string(), s.medfee)]);
         }
+        // Insurance only (setl_type HI): the cash share was paid at the hospital's own window.
+        let at_hospital = if s.cash_at_hospital { split.cash - s.captured } else { Fen::ZERO };
         let invoice = Invoice {
             kind: Kind::Blue,
             code: String::new(),
@@ -274,9 +276,10 @@ impl App {
             split: Split {
                 fund_fen: split.fund,
                 personal_account_fen: split.personal_account,
-                self_paid_fen: split.cash - s.captured,
+                self_paid_fen: split.cash - s.captured - at_hospital,
                 bank_fen: s.captured,
                 hospital_part_fen: split.hospital_part,
+                hospital_collected_fen: at_hospital,
             },
             offsets: None,
         };

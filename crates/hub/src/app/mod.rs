@@ -26,6 +26,7 @@ pub use stay_exceptions::StuckStayView;
 pub mod family_invitations;
 mod institution;
 mod insurance_clearing;
+mod insurance_only;
 mod invoice_keys;
 pub mod invoices;
 pub mod national_interface;

@@ -12,6 +12,7 @@
 use super::*;
 use crate::insurance_client::text;
 use crate::store::HospitalProfile;
+use wugan_domain::settlement::cash_only::SetlType;
 
 /// The path under a hospital's prefix that real HIS software posts to.
 pub const NATIONAL_CALL_PATH: &str = crate::insurance_client::CALL_SERVICE_PATH;
@@ -106,6 +107,10 @@ impl App {
     async fn with_payment(&self, hospital: &HospitalProfile, infno: &str, envelope: &Value, mut reply: Value) -> Value {
         let output = reply.get("output").cloned().unwrap_or(Value::Null);
         let payment = match infno {
+            // Insurance only: the hospital collects the cash share itself, so nothing is charged.
+            // (A 2208 still refunds whatever an earlier setting had charged.)
+            "2207" if hospital.setl_type == SetlType::Hi => json!({"status": "not_charged", "code": "insurance_only",
+                "message": "the hospital's settlement type is HI (insurance only): it collects the cash share itself"}),
             "2207" => self.charge_after_settlement(hospital, &output).await,
             _ => self.refund_after_cancellation(hospital, envelope, &output).await,
         };

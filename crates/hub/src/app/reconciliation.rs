@@ -759,7 +759,8 @@ impl App {
 // ---- hospitals ------------------------------------------------------------------------------
 
 /// Each settlement of the day that reached a final paid state against its own arithmetic: the
-/// visit total is the sum of the shares, and the cash share was captured or billed.
+/// visit total is the sum of the shares, and the cash share was captured or billed, or (insurance
+/// only, HI) collected at the hospital: what the bank did not capture, since it was never asked.
 fn hospitals_check<'s>(settlements: impl Iterator<Item = &'s ReconSettlement>) -> Outcome {
     let mut outcome = Outcome { summary: PartnerReconciliation::default(), items: Vec::new() };
     for s in settlements.filter(|s| matches!(s.state.as_str(), "settled" | "settled_unpaid" | "cancelled")) {
@@ -767,7 +768,8 @@ fn hospitals_check<'s>(settlements: impl Iterator<Item = &'s ReconSettlement>) -
         let (fund, acct, cash, hosp) =
             (s.fund_fen.unwrap_or(0), s.acct_fen.unwrap_or(0), s.cash_fen.unwrap_or(0), s.hosp_part_fen.unwrap_or(0));
         let shares_add_up = s.medfee_fen == fund + acct + cash + hosp;
-        let cash_accounted = s.state == "cancelled" || s.captured_fen + s.unpaid_fen == cash;
+        let at_hospital = if s.setl_type == "HI" { cash - s.captured_fen } else { 0 };
+        let cash_accounted = s.state == "cancelled" || s.captured_fen + s.unpaid_fen + at_hospital == cash;
         if shares_add_up && cash_accounted {
             outcome.summary.matched += 1;
             continue;

@@ -118,15 +118,19 @@ impl App {
             .map(|l| (category_of(l.result_json.as_deref()), l.amount))
             .collect();
         let bank = done.original.captured - done.bank_refund;
+        // Insurance only: the invoice replaced says the cash was collected at the hospital; so
+        // is the kept lines' cash.
+        let at_hospital = if blue.split.hospital_collected_fen.is_positive() { again.split.cash - bank } else { Fen::ZERO };
         Ok(Some(Invoice {
             items: wugan_invoice::items_by_category(&kept),
             total_fen: again.split.medfee,
             split: Split {
                 fund_fen: again.split.fund,
                 personal_account_fen: again.split.personal_account,
-                self_paid_fen: again.split.cash - bank,
+                self_paid_fen: again.split.cash - bank - at_hospital,
                 bank_fen: bank,
                 hospital_part_fen: again.split.hospital_part,
+                hospital_collected_fen: at_hospital,
             },
             offsets: None,
             ..blue

@@ -50,6 +50,10 @@ pub struct RefundView {
     pub resettled: Option<SplitView>,
     /// What the bank gave back to the source that paid, once refunded.
     pub bank_refund_fen: Option<i64>,
+    /// Insurance only (setl_type HI), once refunded: the cash the hospital hands back to the
+    /// patient itself (the cash share it collected less the remaining lines' new one); the bank
+    /// is never called. Absent in the other settlement types.
+    pub hospital_returns_fen: Option<i64>,
     pub full: bool,
     /// Why insurance would not reverse the settlement (state refused).
     pub refusal: Option<String>,
@@ -81,6 +85,7 @@ impl RefundView {
             resettled_setl_id: resettled.map(|s| s.setl_id.clone()).filter(|s| !s.is_empty()),
             resettled: resettled.map(|s| SplitView::of(&s.split)),
             bank_refund_fen: bank_refund,
+            hospital_returns_fen: None,
             full: r.remaining.is_empty(),
             refusal,
             parked_reason: r.parked_reason.clone(),
@@ -234,7 +239,7 @@ impl App {
                 format!("the insurance center refused to reverse the settlement ({code}): {message}"),
             ));
         }
-        Ok(RefundView::of(&r, &stage))
+        self.refund_view(&r, &stage).await
     }
 
     /// A refund of one of the hospital's visits.
@@ -246,14 +251,17 @@ impl App {
             .await?
             .filter(|r| r.visit_id == visit_id)
             .ok_or_else(|| AppError::not_found("refund_not_found", "no such refund of this visit"))?;
-        Ok(RefundView::of(&r, &stage_of(&r)?))
+        self.refund_view(&r, &stage_of(&r)?).await
     }
 
     /// A visit's refunds, oldest first.
     pub async fn refunds_of(&self, hospital: &str, visit_id: &str) -> Result<Vec<RefundView>, AppError> {
         self.own_visit(hospital, visit_id).await?;
-        let rows = self.store.refunds_of_visit(visit_id).await?;
-        rows.iter().map(|r| Ok(RefundView::of(r, &stage_of(r)?))).collect()
+        let mut views = Vec::new();
+        for r in self.store.refunds_of_visit(visit_id).await? {
+            views.push(self.refund_view(&r, &stage_of(&r)?).await?);
+        }
+        Ok(views)
     }
 
     /// Moves a refund on until it is final or a partner's answer is unknown (`Err`, counted).
@@ -282,6 +290,7 @@ impl App {
             insutype: &visit.insutype,
             bank_code: &agreement.bank_code,
             bank_agreement_id: &agreement.bank_agreement_id,
+            cash_at_hospital: click.cash_at_hospital,
         };
         loop {
             let stage = stage_of(&r)?;

@@ -91,7 +91,8 @@ impl App {
     pub async fn settle(&self, hospital: &str, visit_id: &str, request: &Keyed) -> Result<SettlementView, AppError> {
         let idem_key = request.key.as_str();
         let visit = self.own_visit(hospital, visit_id).await?;
-        if self.setl_type_of(&visit).await? == SetlType::Cash {
+        let setl_type = self.setl_type_of(&visit).await?;
+        if setl_type == SetlType::Cash {
             return Err(AppError::conflict(
                 "settled_by_hospital",
                 "this visit's insurance is settled by the hospital's own platform: post its 2207 output to /api/v1/cash-settlements",
@@ -159,6 +160,8 @@ impl App {
             updated_at: self.now(),
             insurance_reversed: false,
             cancel_idem_key: None,
+            // Insurance only: the hospital collects the cash share itself (app/insurance_only.rs).
+            cash_at_hospital: setl_type == SetlType::Hi,
         };
         let (row, created) = self.store.create_settlement(&row).await?;
         if !created {
@@ -234,6 +237,7 @@ impl App {
             insutype: &visit.insutype,
             bank_code: &agreement.bank_code,
             bank_agreement_id: &agreement.bank_agreement_id,
+            cash_at_hospital: s.cash_at_hospital,
         };
         loop {
             let stage = s.stage().ok_or_else(|| AppError::internal(format!("settlement {} is stored in no stage the saga knows", s.id)))?;
@@ -369,7 +373,8 @@ impl App {
                 let input = json!({"data": {"setl_id": s.setl_id, "mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no}});
                 match self.insurance.call("2208", &msgid, &inst, &visit.insuplc_admdvs, input).await {
                     Ok(output) => {
-                        self.keep_cancellation_record(s, SetlType::All, &output).await?;
+                        let setl_type = if s.cash_at_hospital { SetlType::Hi } else { SetlType::All };
+                        self.keep_cancellation_record(s, setl_type, &output).await?;
                         done(Reply::Reversed)
                     }
                     Err(e) => insurance_refused(e),

@@ -178,6 +178,7 @@ impl App {
                 self_paid_fen: paid.unpaid(),
                 bank_fen: paid.captured,
                 hospital_part_fen: split.hospital_part,
+                hospital_collected_fen: Fen::ZERO,
             },
             offsets: None,
         };

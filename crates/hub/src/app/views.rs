@@ -158,6 +158,10 @@ pub struct SettlementView {
     pub collected_fen: i64,
     pub hospital_part_fen: i64,
     pub hospital_credited_fen: i64,
+    /// Insurance only (setl_type HI): the patient's cash share (`psn_cash_pay`) the hospital
+    /// collects itself, at its window or its own channel; the hub charged nothing at the bank for
+    /// it. Cancelled: what the hospital hands back itself. 0 in the other settlement types.
+    pub cash_at_hospital_fen: i64,
     pub bank: BankAuthorizationView,
     pub failure: Option<FailureView>,
     pub created_at: String,
@@ -265,8 +269,9 @@ impl SplitView {
 impl SettlementView {
     pub fn of(s: &SettlementRow) -> SettlementView {
         let split = s.split.unwrap_or_default();
+        let at_hospital = s.stage().and_then(|st| st.paid().map(|p| p.at_hospital)).unwrap_or_default();
         let hospital_credited = match s.state {
-            SettlementState::Settled | SettlementState::SettledUnpaid => split.fund + split.personal_account + s.captured,
+            SettlementState::Settled | SettlementState::SettledUnpaid => split.fund + split.personal_account + s.captured + at_hospital,
             _ => Fen::ZERO,
         };
         SettlementView {
@@ -283,6 +288,7 @@ impl SettlementView {
             collected_fen: 0,
             hospital_part_fen: split.hospital_part.0,
             hospital_credited_fen: hospital_credited.0,
+            cash_at_hospital_fen: at_hospital.0,
             bank: BankAuthorizationView {
                 authorization: s.auth_status.clone(),
                 held_fen: s.stage().map(|st| st.open_hold()).unwrap_or_default().0,

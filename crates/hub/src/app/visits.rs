@@ -446,19 +446,19 @@ fn refunded(lines: &[FeeLineRow], refunds: &[crate::store::RefundRow]) -> Option
     Some((if whole { "refunded" } else { "settled" }, fen.0))
 }
 
-/// The settlement type the registration names for its visit, if it names one. HI (insurance
-/// only: the hub settles insurance and the hospital takes the cash share itself) is not built yet.
+/// The settlement type the registration names for its visit, if it names one: ALL (the hub
+/// settles insurance and charges the cash share), CASH (the hospital's platform settles
+/// insurance, the hub charges the cash share) or HI (the hub settles insurance, the hospital
+/// collects the cash share itself: app/settlement.rs fixes it on the attempt).
 fn visit_setl_type(req: &RegisterVisitRequest) -> Result<Option<SetlType>, AppError> {
     let Some(named) = req.setl_type.as_deref() else { return Ok(None) };
-    match SetlType::parse(named) {
-        Some(SetlType::Hi) => {
-            Err(AppError::invalid("setl_type_not_supported", "setl_type HI (insurance only) is not supported yet: use ALL or CASH"))
-        }
-        Some(t) => Ok(Some(t)),
-        None => {
-            Err(AppError::invalid("bad_setl_type", "setl_type is ALL (the hub settles insurance) or CASH (the hospital's platform does)"))
-        }
-    }
+    SetlType::parse(named).map(Some).ok_or_else(|| {
+        AppError::invalid(
+            "bad_setl_type",
+            "setl_type is ALL (the hub settles insurance and charges the cash share), CASH (the hospital's platform settles \
+             insurance) or HI (the hub settles insurance, the hospital collects the cash share itself)",
+        )
+    })
 }
 
 /// `visit_exists`, naming the visit already registered under the hospital's number.

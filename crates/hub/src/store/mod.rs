@@ -114,6 +114,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (24, "hospital_banks", include_str!("../../migrations/0024_hospital_banks.sql")),
     (26, "refund_exceptions", include_str!("../../migrations/0026_refund_exceptions.sql")),
     (27, "family_invitations", include_str!("../../migrations/0027_family_invitations.sql")),
+    (28, "insurance_only", include_str!("../../migrations/0028_insurance_only.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

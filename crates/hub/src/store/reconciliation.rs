@@ -27,6 +27,8 @@ pub struct ReconSettlement {
     pub insutype: String,
     pub insuplc_admdvs: String,
     /// Who settled its insurance: `ALL`/`HI` the hub, `CASH` the hospital with its own platform.
+    /// `HI` (insurance only, `settlements.cash_at_hospital`): the hospital collected the cash
+    /// share itself, so the bank has no line for it.
     pub setl_type: String,
 }
 
@@ -70,7 +72,7 @@ pub struct ReconciliationItem {
 /// Settlements with their visits' bucket fields.
 const RECON_SELECT: &str = "SELECT s.id, s.visit_id, s.hospital_code, s.state, s.setl_id, s.medfee_fen, s.fund_fen, s.acct_fen, \
      s.cash_fen, s.hosp_part_fen, s.captured_fen, s.unpaid_fen, s.setlinfo_json, s.created_at, v.mdtrt_id, v.psn_no, v.insutype, \
-     v.insuplc_admdvs, COALESCE(m.setl_type, 'ALL') AS setl_type, COALESCE(b.amount_fen, 0) AS collected_fen \
+     v.insuplc_admdvs, CASE WHEN s.cash_at_hospital <> 0 THEN 'HI' ELSE COALESCE(m.setl_type, 'ALL') END AS setl_type, COALESCE(b.amount_fen, 0) AS collected_fen \
      FROM settlements s JOIN visits v ON v.id = s.visit_id LEFT JOIN settlement_records m ON m.settlement_id = s.id \
      LEFT JOIN bill_collections b ON b.settlement_id = s.id AND b.state = 'collected'";
 /// A day's settlements; `$1`, `$2`: the stored-time range.

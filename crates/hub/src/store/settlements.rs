@@ -181,8 +181,8 @@ impl Store {
 /// Inserts a settlement unless its visit has a live one; true when inserted.
 pub(super) async fn insert_settlement(c: &mut AnyConnection, s: SettlementRow) -> StoreResult<bool> {
     let n = sqlx::query(
-        "INSERT INTO settlements (id, visit_id, hospital_code, agreement_id, state, presettle_msgid, settle_msgid, medfee_fen, idem_key, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (visit_id) WHERE state NOT IN ('failed', 'cancelled') DO NOTHING",
+        "INSERT INTO settlements (id, visit_id, hospital_code, agreement_id, state, presettle_msgid, settle_msgid, medfee_fen, idem_key, created_at, \
+         updated_at, cash_at_hospital) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (visit_id) WHERE state NOT IN ('failed', 'cancelled') DO NOTHING",
     )
     .bind(&s.id)
     .bind(&s.visit_id)
@@ -195,6 +195,7 @@ pub(super) async fn insert_settlement(c: &mut AnyConnection, s: SettlementRow) -
     .bind(s.idem_key.clone())
     .bind(&s.created_at)
     .bind(&s.updated_at)
+    .bind(s.cash_at_hospital as i64)
     .execute(&mut *c)
     .await?
     .rows_affected();
@@ -315,5 +316,6 @@ fn settlement_from_row(r: &AnyRow) -> StoreResult<SettlementRow> {
         updated_at: r.get("updated_at"),
         insurance_reversed: r.get::<i64, _>("insurance_reversed") != 0,
         cancel_idem_key: r.get("cancel_idem_key"),
+        cash_at_hospital: r.get::<i64, _>("cash_at_hospital") != 0,
     })
 }
