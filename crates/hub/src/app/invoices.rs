@@ -8,6 +8,7 @@
 //! `settled_unpaid` settlement is invoiced too: the hospital's charge is final and the insurance
 //! shares are paid; the patient's unpaid cash shows as 个人自付（待缴）, owed to the bank's collection.
 
+use super::settlement::Known;
 use super::*;
 use crate::store::{InvoiceDue, InvoiceNumbering, InvoiceRow};
 use serde::Serialize;
@@ -131,6 +132,9 @@ pub fn load_font(path: Option<&Path>) -> Result<PdfFont, String> {
     ))
 }
 
+/// What a settlement's run knows when it ends: the settlement as it left it, its visit, and what it read.
+pub(super) type Facts<'a> = (&'a SettlementRow, &'a VisitRow, &'a Known);
+
 impl App {
     /// The same hub, with its invoice keys and PDF font from the data folder (`wugan serve`);
     /// `App::new` derives keys from the data key, in memory.
@@ -142,13 +146,19 @@ impl App {
     /// The hook after a click or a cancellation reached its final state: issues what the settlement
     /// now owes. Never fails the click: what goes wrong is logged and left to the outbox scan.
     pub async fn invoice_after(&self, advanced: &Result<SettlementRow, AppError>) {
+        self.invoice_after_known(advanced, None).await
+    }
+
+    /// `invoice_after` by a run that has read the settlement's visit, agreement and lines: the
+    /// invoice is built from them instead of reading them again.
+    pub(super) async fn invoice_after_known(&self, advanced: &Result<SettlementRow, AppError>, known: Option<Facts<'_>>) {
         let Ok(s) = advanced else { return };
         let due = match s.state {
             SettlementState::Settled | SettlementState::SettledUnpaid => InvoiceDue::Blue,
             SettlementState::Cancelled => InvoiceDue::Red,
             _ => return,
         };
-        if let Err(e) = self.issue(due, &s.id).await {
+        if let Err(e) = self.issue_known(due, &s.id, known).await {
             tracing::warn!(settlement = %s.id, code = e.code(), error = %e, "invoice not issued yet; the outbox will");
         }
     }
@@ -185,11 +195,23 @@ impl App {
 
     /// Issues the invoice `due` for a settlement, if it still owes it (`None` otherwise).
     pub async fn issue(&self, due: InvoiceDue, settlement_id: &str) -> Result<Option<InvoiceRow>, AppError> {
+        self.issue_known(due, settlement_id, None).await
+    }
+
+    /// `issue`, from the rows a run has just read and written when it has them (`known`: the
+    /// settlement as its run left it, final; no invoice issued for it yet, as it only now became
+    /// final — and should one be, the claim in `issue_invoice` refuses a second).
+    async fn issue_known(&self, due: InvoiceDue, settlement_id: &str, known: Option<Facts<'_>>) -> Result<Option<InvoiceRow>, AppError> {
         let kind = if matches!(due, InvoiceDue::Blue | InvoiceDue::RefundBlue) { "blue" } else { "red" };
-        if self.store.invoice_of_settlement(settlement_id, kind).await?.is_some() {
-            return Ok(None); // issued already: the claim below would say so, after more reads
-        }
-        let s = self.store.settlement(settlement_id).await?.ok_or_else(|| AppError::internal("settlement vanished"))?;
+        let s = match known {
+            Some((s, _, _)) => s.clone(),
+            None => {
+                if self.store.invoice_of_settlement(settlement_id, kind).await?.is_some() {
+                    return Ok(None); // issued already: the claim below would say so, after more reads
+                }
+                self.store.settlement(settlement_id).await?.ok_or_else(|| AppError::internal("settlement vanished"))?
+            }
+        };
         let now = self.store.clock.now_utc();
         let china = crate::clock::in_china(now);
         let date = format!("{:04}-{:02}-{:02}", china.year(), china.month() as u8, china.day());
@@ -197,7 +219,7 @@ impl App {
         let code = wugan_invoice::invoice_code(china.year(), &s.hospital_code);
         let (template, payer_name_enc, offsets_id) = match due {
             InvoiceDue::Blue | InvoiceDue::RefundBlue => {
-                let (invoice, payer) = self.blue_template(&s).await?;
+                let (invoice, payer) = self.blue_template(&s, known.map(|(_, v, k)| (v, k))).await?;
                 (invoice, payer, None)
             }
             InvoiceDue::Red | InvoiceDue::RefundRed => {
@@ -238,19 +260,20 @@ impl App {
     }
 
     /// The blue invoice of a settled settlement, not yet numbered; and the payer's sealed name.
-    async fn blue_template(&self, s: &SettlementRow) -> Result<(Invoice, String), AppError> {
-        let visit = self.store.visit(&s.visit_id).await?.ok_or_else(|| AppError::internal("visit vanished"))?;
+    async fn blue_template(&self, s: &SettlementRow, known: Option<(&VisitRow, &Known)>) -> Result<(Invoice, String), AppError> {
+        let visit = match known {
+            Some((visit, _)) => visit.clone(),
+            None => self.store.visit(&s.visit_id).await?.ok_or_else(|| AppError::internal("visit vanished"))?,
+        };
         let split = s.split.ok_or_else(|| AppError::internal(format!("settlement {} is settled without a split", s.id)))?;
-        let name = self.payer_name(s, &visit).await?;
+        let name = self.payer_name(s, &visit, known.and_then(|(_, k)| k.agreement.as_ref())).await?;
         let hospital_name = self.store.hospital_name(&s.hospital_code).await?.unwrap_or_else(|| s.hospital_code.clone());
-        let lines: Vec<(String, Fen)> = self
-            .store
-            .fee_lines(&visit.id)
-            .await?
-            .into_iter()
-            .filter(|l| l.uploaded)
-            .map(|l| (category_of(l.result_json.as_deref()), l.amount))
-            .collect();
+        let lines = match known.and_then(|(_, k)| k.lines.clone()) {
+            Some(lines) => lines,
+            None => self.store.fee_lines(&visit.id).await?,
+        };
+        let lines: Vec<(String, Fen)> =
+            lines.into_iter().filter(|l| l.uploaded).map(|l| (category_of(l.result_json.as_deref()), l.amount)).collect();
         let mut items = wugan_invoice::items_by_category(&lines);
         if items.iter().map(|i| i.amount_fen).sum::<Fen>() != s.medfee {
             // The insurance center settled another total than the lines the hub holds (it validates
@@ -287,8 +310,11 @@ impl App {
     }
 
     /// The patient's name: the agreement holder's, or the family member's the visit is for.
-    async fn payer_name(&self, s: &SettlementRow, visit: &VisitRow) -> Result<String, AppError> {
-        let agreement = self.store.agreement(&s.agreement_id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?;
+    async fn payer_name(&self, s: &SettlementRow, visit: &VisitRow, known: Option<&AgreementRow>) -> Result<String, AppError> {
+        let agreement = match known {
+            Some(a) => a.clone(),
+            None => self.store.agreement(&s.agreement_id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?,
+        };
         let sealed = if agreement.psn_no == visit.psn_no {
             agreement.name_enc
         } else {

@@ -8,13 +8,7 @@ impl App {
     /// The 2206/2207 `chrg_bchno`: the batch the visit's open fee lines went up in (2204 names the
     /// same), or "0000", every unsettled line, when they went up in several.
     async fn settle_batch(&self, visit: &VisitRow) -> Result<String, AppError> {
-        let lines = self.store.fee_lines(&visit.id).await?;
-        let mut batches = lines.iter().map(|l| l.chrg_bchno.as_str()).collect::<Vec<_>>();
-        batches.dedup();
-        Ok(match batches.as_slice() {
-            [one] => one.to_string(),
-            _ => "0000".to_string(),
-        })
+        Ok(batch_of(&self.store.fee_lines(&visit.id).await?))
     }
 
     pub(super) fn settle_input(&self, visit: &VisitRow, medfee: Fen, acct_used: bool, batch: &str) -> Value {
@@ -28,22 +22,26 @@ impl App {
 
     /// The HIS's pre-settlement: the estimate, told to the patient as well (`estimate_ready`).
     pub async fn pre_settle(&self, hospital: &str, visit_id: &str) -> Result<EstimateView, AppError> {
-        let view = self.estimate(hospital, visit_id).await?;
         let visit = self.own_visit(hospital, visit_id).await?;
+        let view = self.estimate_of(&visit).await?;
         self.notify_estimate(&visit, &view).await;
         Ok(view)
     }
 
     /// The estimate (2206) of a visit's open fees; changes nothing.
     pub(super) async fn estimate(&self, hospital: &str, visit_id: &str) -> Result<EstimateView, AppError> {
-        let visit = self.own_visit(hospital, visit_id).await?;
+        self.estimate_of(&self.own_visit(hospital, visit_id).await?).await
+    }
+
+    async fn estimate_of(&self, visit: &VisitRow) -> Result<EstimateView, AppError> {
+        let (hospital, visit_id) = (visit.hospital_code.as_str(), visit.id.as_str());
         if visit.status != VisitStatus::Registered {
             return Err(AppError::conflict(
                 "visit_not_open",
                 format!("there is nothing to estimate on a visit that is {}", visit.status.as_str()),
             ));
         }
-        let medfee = self.open_medfee(&visit).await?;
+        let (lines, medfee) = open_lines(self.store.fee_lines(&visit.id).await?)?;
         if visit.is_self_pay() {
             let split = wugan_domain::settlement::InsuranceSplit::self_pay(medfee);
             return Ok(EstimateView {
@@ -52,9 +50,9 @@ impl App {
                 seamless: visit.agreement_id.is_some(),
             });
         }
-        let acct_used = self.agreement_of(&visit).await?.map(|a| a.use_personal_account).unwrap_or(false);
+        let acct_used = self.agreement_of(visit).await?.map(|a| a.use_personal_account).unwrap_or(false);
         let inst = self.institution(hospital).await?;
-        let input = self.settle_input(&visit, medfee, acct_used, &self.settle_batch(&visit).await?);
+        let input = self.settle_input(visit, medfee, acct_used, &batch_of(&lines));
         let output = self.insurance.call("2206", &self.msgid(hospital).await?, &inst, &visit.insuplc_admdvs, input).await?;
         let estimate = InsuranceClient::read_settlement(&output)?;
         estimate.split.validate(medfee).map_err(|e| AppError::bad_gateway("insurance_bad_reply", e.to_string()))?;
@@ -65,17 +63,6 @@ impl App {
         })
     }
 
-    async fn open_medfee(&self, visit: &VisitRow) -> Result<Fen, AppError> {
-        let lines = self.store.fee_lines(&visit.id).await?;
-        if lines.iter().any(|l| !l.uploaded) {
-            return Err(AppError::conflict("upload_in_progress", "an earlier fee upload has not completed; resend it first"));
-        }
-        if lines.is_empty() {
-            return Err(AppError::conflict("no_fees", "no fee lines have been uploaded for this visit"));
-        }
-        Ok(lines.iter().map(|l| l.amount).sum())
-    }
-
     async fn agreement_of(&self, visit: &VisitRow) -> Result<Option<AgreementRow>, AppError> {
         match &visit.agreement_id {
             Some(id) => Ok(self.store.agreement(id).await?),
@@ -84,14 +71,19 @@ impl App {
     }
 
     /// The doctor's click (医生点击结算): insurance settles at once, the patient's cash share is
-    /// charged to their bank agreement, the hospital is credited, the ledger records it all.
-    /// The doctor's click (医生点击结算): insurance settles at once, the patient's cash share is
     /// charged to their bank agreement, the hospital is credited, the ledger records it all. A
     /// visit whose last attempt failed or was cancelled is settled again as a new attempt.
     pub async fn settle(&self, hospital: &str, visit_id: &str, request: &Keyed) -> Result<SettlementView, AppError> {
         let idem_key = request.key.as_str();
-        let visit = self.own_visit(hospital, visit_id).await?;
-        let setl_type = self.setl_type_of(&visit).await?;
+        // The visit, its settlement type and the patient's switch, read at once.
+        let click = match self.store.visit_for_click(visit_id).await? {
+            Some(c) if c.visit.hospital_code == hospital => c,
+            // Another hospital's visit is answered exactly like a missing one (as `own_visit`).
+            _ => return Err(AppError::not_found("visit_not_found", format!("no visit {visit_id} at this hospital"))),
+        };
+        let visit = click.visit;
+        let hospital_type = self.store.hospital_profile(hospital).await?.map(|h| h.setl_type).unwrap_or_default();
+        let setl_type = SetlType::of_visit(click.setl_type, hospital_type);
         if setl_type == SetlType::Cash {
             return Err(AppError::conflict(
                 "settled_by_hospital",
@@ -110,18 +102,15 @@ impl App {
         };
         // Switched off by the patient before the click: paid at the window. (An attempt already
         // under way is finished whatever the switch says: the switch closes at the click.)
-        let under_way = self
-            .store
-            .settlement_of_visit(visit_id)
-            .await?
-            .is_some_and(|s| !matches!(s.state, SettlementState::Failed | SettlementState::Cancelled));
-        if !under_way && self.switched_off(visit_id).await? {
+        let existing = self.store.settlement_of_visit(visit_id).await?;
+        let under_way = existing.as_ref().is_some_and(|s| !matches!(s.state, SettlementState::Failed | SettlementState::Cancelled));
+        if !under_way && click.switch.is_some_and(|s| !s.enabled) {
             return Err(AppError::conflict(
                 "seamless_switched_off",
                 "the patient switched seamless payment off for this visit: it is paid at the window",
             ));
         }
-        if let Some(existing) = self.store.settlement_of_visit(visit_id).await? {
+        if let Some(existing) = existing {
             if let Some(answer) = self.existing_attempt(existing, &visit, request).await? {
                 return answer.map(|s| SettlementView::of(&s));
             }
@@ -130,7 +119,7 @@ impl App {
         if agreement.status != AgreementStatus::Active {
             return Err(AppError::conflict("agreement_not_active", "the patient's agreement was revoked after registration"));
         }
-        let medfee = self.open_medfee(&visit).await?;
+        let (lines, medfee) = open_lines(self.store.fee_lines(&visit.id).await?)?;
         let row = SettlementRow {
             id: new_id("stl"),
             visit_id: visit.id.clone(),
@@ -170,7 +159,8 @@ impl App {
             }
             return Err(AppError::conflict("settlement_in_progress", "another click on this visit is being settled; retry shortly"));
         }
-        self.advance(row, &visit, false, Some(request)).await.map(|s| SettlementView::of(&s))
+        let known = Known { agreement: Some(agreement), lines: Some(lines) };
+        self.advance_known(row, &visit, false, Some(request), known).await.map(|s| SettlementView::of(&s))
     }
 
     /// What a click answers when the visit already has an attempt: the same click again gets its
@@ -208,9 +198,30 @@ impl App {
         in_doubt: bool,
         request: Option<&Keyed>,
     ) -> Result<SettlementRow, AppError> {
+        self.advance_known(s, visit, in_doubt, request, Known::default()).await
+    }
+
+    /// `advance`, with what the caller has read already (the click: the agreement and the lines).
+    async fn advance_known(
+        &self,
+        s: SettlementRow,
+        visit: &VisitRow,
+        in_doubt: bool,
+        request: Option<&Keyed>,
+        mut known: Known,
+    ) -> Result<SettlementRow, AppError> {
         let id = s.id.clone();
-        let result = self.drive(s, visit, in_doubt, request).await;
-        self.invoice_after(&result).await; // the invoice it now owes, if any (app/invoices.rs)
+        if known.agreement.is_none() {
+            known.agreement = Some(self.store.agreement(&s.agreement_id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?);
+        }
+        let was_final = s.state.is_final();
+        let result = self.drive(s, visit, in_doubt, request, &known).await;
+        // The invoice it now owes, if any (app/invoices.rs); a run that made it final has read what
+        // the invoice needs.
+        match &result {
+            Ok(s) if !was_final => self.invoice_after_known(&result, Some((s, visit, &known))).await,
+            _ => self.invoice_after(&result).await,
+        }
         if let Err(e) = &result {
             if e.is_retryable() {
                 self.store.note_failed_attempt(&id, &e.to_string(), MAX_ATTEMPTS).await?;
@@ -226,8 +237,9 @@ impl App {
         visit: &VisitRow,
         mut in_doubt: bool,
         request: Option<&Keyed>,
+        known: &Known,
     ) -> Result<SettlementRow, AppError> {
-        let agreement = self.store.agreement(&s.agreement_id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?;
+        let agreement = known.agreement.as_ref().ok_or_else(|| AppError::internal("a run without its agreement"))?;
         let settlement_id = s.id.clone();
         let parties = Parties {
             settlement_id: &settlement_id,
@@ -239,12 +251,19 @@ impl App {
             bank_agreement_id: &agreement.bank_agreement_id,
             cash_at_hospital: s.cash_at_hospital,
         };
+        // Read once a run: the platform's record (cash only) is written before the run, and the
+        // lines cannot change while a settlement is live (fees are refused then).
+        let record = self.store.settlement_record(&s.id).await?;
+        let mut batch = known.lines.as_deref().map(batch_of);
         loop {
             let stage = s.stage().ok_or_else(|| AppError::internal(format!("settlement {} is stored in no stage the saga knows", s.id)))?;
             let Some(call) = saga::next_call(&stage) else { return Ok(s) };
+            if matches!(call, Call::PreSettle | Call::SettleInsurance) && batch.is_none() {
+                batch = Some(self.settle_batch(visit).await?);
+            }
             // Err: the outcome is unknown; the stage stays as it is (saga::apply of Unknown).
-            let record = self.store.settlement_record(&s.id).await?;
-            let outcome = self.make_call(&s, &call, visit, &agreement, in_doubt, record.as_ref()).await?;
+            let run = Run { visit, agreement, record: record.as_ref(), batch: batch.as_deref().unwrap_or_default() };
+            let outcome = self.make_call(&s, &call, run, in_doubt).await?;
             let refusal = match &outcome {
                 Outcome::Refused { code, message } => Some(format!("({code}): {message}")),
                 _ => None,
@@ -302,23 +321,12 @@ impl App {
     }
 
     /// Makes the saga's call with the request ids fixed for it. `Err` is an unknown outcome.
-    async fn make_call(
-        &self,
-        s: &SettlementRow,
-        call: &Call,
-        visit: &VisitRow,
-        agreement: &AgreementRow,
-        in_doubt: bool,
-        record: Option<&SettlementRecord>,
-    ) -> Result<Outcome, AppError> {
+    async fn make_call(&self, s: &SettlementRow, call: &Call, run: Run<'_>, in_doubt: bool) -> Result<Outcome, AppError> {
+        let Run { visit, agreement, record, batch } = run;
         let inst = self.institution(&visit.hospital_code).await?;
         let bank = self.bank(&agreement.bank_code)?;
         let (auth, capture) = (format!("{}:auth", s.id), format!("{}:capture", s.id));
-        let batch = match call {
-            Call::PreSettle | Call::SettleInsurance => self.settle_batch(visit).await?,
-            _ => String::new(),
-        };
-        let input = || self.settle_input(visit, s.medfee, agreement.use_personal_account, &batch);
+        let input = || self.settle_input(visit, s.medfee, agreement.use_personal_account, batch);
         let insurance_refused = |e: InsuranceError| match e {
             InsuranceError::Refused { infcode, message } => Ok(Outcome::Refused { code: infcode.to_string(), message }),
             other => Err(AppError::from(other)),
@@ -447,4 +455,44 @@ impl App {
             }
         }
     }
+}
+
+/// What a settlement's run has read already, so that it is not read again (`advance_known`).
+#[derive(Default)]
+pub(super) struct Known {
+    pub(super) agreement: Option<AgreementRow>,
+    /// The visit's fee lines, all uploaded (the click checked them).
+    pub(super) lines: Option<Vec<FeeLineRow>>,
+}
+
+/// What one call of a run is made with.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    visit: &'a VisitRow,
+    agreement: &'a AgreementRow,
+    record: Option<&'a SettlementRecord>,
+    /// The 2206/2207 `chrg_bchno` (empty for the bank's calls).
+    batch: &'a str,
+}
+
+/// The 2206/2207 `chrg_bchno` of a visit's lines: their one batch, or "0000" when there are several.
+fn batch_of(lines: &[FeeLineRow]) -> String {
+    let mut batches = lines.iter().map(|l| l.chrg_bchno.as_str()).collect::<Vec<_>>();
+    batches.dedup();
+    match batches.as_slice() {
+        [one] => one.to_string(),
+        _ => "0000".to_string(),
+    }
+}
+
+/// A visit's fee lines when they can be settled (every upload complete, at least one line), with their total.
+fn open_lines(lines: Vec<FeeLineRow>) -> Result<(Vec<FeeLineRow>, Fen), AppError> {
+    if lines.iter().any(|l| !l.uploaded) {
+        return Err(AppError::conflict("upload_in_progress", "an earlier fee upload has not completed; resend it first"));
+    }
+    if lines.is_empty() {
+        return Err(AppError::conflict("no_fees", "no fee lines have been uploaded for this visit"));
+    }
+    let total = lines.iter().map(|l| l.amount).sum();
+    Ok((lines, total))
 }

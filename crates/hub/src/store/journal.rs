@@ -49,17 +49,17 @@ pub(super) async fn post_transfer(c: &mut AnyConnection, t: &Transfer, at: &str)
     }
     let held = match &t.pending_id {
         Some(pending_id) => {
-            let row = sqlx::query("SELECT amount_fen FROM ledger_transfers WHERE id = $1 AND kind = 'pending'")
-                .bind(pending_id)
-                .fetch_optional(&mut *c)
-                .await?;
-            let closed = sqlx::query("SELECT id FROM ledger_transfers WHERE pending_id = $1 AND id <> $2")
-                .bind(pending_id)
-                .bind(&t.id)
-                .fetch_optional(&mut *c)
-                .await?;
-            match (row, closed) {
-                (Some(r), None) => Some(Fen(r.get("amount_fen"))),
+            // The hold's amount, and whether another transfer closed it already: one statement.
+            let row = sqlx::query(
+                "SELECT (SELECT amount_fen FROM ledger_transfers WHERE id = $1 AND kind = 'pending') AS held, \
+                 (SELECT COUNT(*) FROM ledger_transfers WHERE pending_id = $1 AND id <> $2) AS closers",
+            )
+            .bind(pending_id)
+            .bind(&t.id)
+            .fetch_one(&mut *c)
+            .await?;
+            match (row.get::<Option<i64>, _>("held"), row.get::<i64, _>("closers")) {
+                (Some(held), 0) => Some(Fen(held)),
                 _ => return Err(ledger::LedgerError::PendingNotOpen(t.id.clone()).into()),
             }
         }

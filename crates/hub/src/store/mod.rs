@@ -52,6 +52,7 @@ pub use deposit_receipts::{DepositClosing, DepositReceiptDue, DepositSteps};
 use stay_invoices::owe_stay_invoice;
 pub use stay_invoices::{StayInvoiceDue, StayInvoiceOwed};
 mod visits;
+pub use visits::VisitForClick;
 // Issue 18: staff, the audit log, hospital onboarding, visit lookups, webhooks.
 mod audit;
 mod hospitals;

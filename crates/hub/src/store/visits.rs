@@ -1,4 +1,15 @@
 use super::*;
+use wugan_domain::settlement::cash_only::SetlType;
+
+/// `Store::visit_for_click`'s answer.
+#[derive(Clone, Debug)]
+pub struct VisitForClick {
+    pub visit: VisitRow,
+    /// The visit's own settlement type; `None`: its hospital's.
+    pub setl_type: Option<SetlType>,
+    /// The patient's switch for the visit; `None`: on.
+    pub switch: Option<VisitSwitch>,
+}
 
 impl Store {
     // ---- visits and fees --------------------------------------------------------------------
@@ -43,6 +54,27 @@ impl Store {
     pub async fn visit(&self, id: &str) -> StoreResult<Option<VisitRow>> {
         let row = sqlx::query("SELECT * FROM visits WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         row.map(|r| visit_from_row(&r)).transpose()
+    }
+
+    /// A visit with what the doctor's click also reads about it, in one statement: its own
+    /// settlement type (if the HIS set one) and the patient's switch for it (if one was written).
+    pub async fn visit_for_click(&self, id: &str) -> StoreResult<Option<VisitForClick>> {
+        let row = sqlx::query(
+            "SELECT v.*, st.setl_type AS own_setl_type, sw.enabled AS switch_enabled, sw.source AS switch_source, \
+             sw.changes AS switch_changes FROM visits v LEFT JOIN visit_setl_types st ON st.visit_id = v.id \
+             LEFT JOIN visit_seamless_switches sw ON sw.visit_id = v.id WHERE v.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let switch = r.get::<Option<i64>, _>("switch_enabled").map(|enabled| VisitSwitch {
+            enabled: enabled == 1,
+            source: r.get::<Option<String>, _>("switch_source").unwrap_or_default(),
+            changes: r.get::<Option<i64>, _>("switch_changes").unwrap_or_default(),
+        });
+        let setl_type = r.get::<Option<String>, _>("own_setl_type").and_then(|t| SetlType::parse(&t));
+        Ok(Some(VisitForClick { visit: visit_from_row(&r)?, setl_type, switch }))
     }
 
     pub async fn visit_by_hospital_no(&self, hospital_code: &str, ipt_otp_no: &str) -> StoreResult<Option<VisitRow>> {
