@@ -127,11 +127,14 @@ impl App {
         })?;
         let s = self.move_stay(s, stage, next.clone()).await?;
         // A fee upload that read the ward before this began writes its lines before it looks at
-        // the stage again (and refuses itself on seeing this one): lines written since mean that
-        // upload is under way, so nothing is sent and the ward is as it was.
-        if self.store.stay_fee_lines(&s.id).await?.iter().any(|l| !l.uploaded) {
+        // the stage again (and refuses itself on seeing this one): any line not among those read
+        // above means such an upload got in meanwhile, and the settlement's figures would not be
+        // the center's. Nothing was sent: the ward is as it was.
+        let known: std::collections::HashSet<&str> = uploaded.iter().map(String::as_str).collect();
+        let now = self.store.stay_fee_lines(&s.id).await?;
+        if now.iter().any(|l| !l.uploaded || !known.contains(l.feedetl_sn.as_str())) {
             self.move_stay(s, &next, stage.clone()).await?;
-            return Err(AppError::conflict("upload_in_progress", "a fee upload is under way; settle in the middle once it is answered"));
+            return Err(AppError::conflict("upload_in_progress", "a fee upload came in meanwhile; send the interim settlement again"));
         }
         Ok(s)
     }
