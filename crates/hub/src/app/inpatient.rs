@@ -35,7 +35,8 @@ pub struct StayView {
     pub state: &'static str,
     /// What the bank holds for the stay now.
     pub held_fen: i64,
-    /// The decline of the last deposit or raise the line could not cover (`deposit_short`).
+    /// The decline of the last deposit, raise or fresh hold the line could not cover
+    /// (`deposit_short`); `deposit_used_up` when an interim settlement captured the whole hold.
     pub deposit_short: Option<String>,
     /// The fees uploaded so far (returns deducted).
     pub charges_fen: i64,
