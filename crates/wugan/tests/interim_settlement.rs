@@ -66,19 +66,20 @@ struct World {
 /// A system on the business clock with the employee signed up (credit line, the personal account
 /// not used: the cash share is the line's), no recovery worker (the test runs its passes), and `fault` on the bank's wire if any.
 async fn world(fault: Option<(&str, Fault)>) -> World {
-    world_on(fault, json!({"method": "credit_line", "bank_code": "BANK01"})).await
+    let faults = fault.map(|(step, fault)| Rule { step: step.to_string(), nth: 1, fault }).into_iter().collect();
+    world_on(faults, json!({"method": "credit_line", "bank_code": "BANK01"})).await
 }
 
-/// The same, the employee signed up with `payment`.
-async fn world_on(fault: Option<(&str, Fault)>, payment: Value) -> World {
+/// The same, the employee signed up with `payment`, and the scripted `faults` on the bank's wire.
+async fn world_on(faults: Vec<Rule>, payment: Value) -> World {
     let (mut opts, dir) = common::fresh_options("interim").await;
     opts.manual_recovery = true;
     let clock = BusinessClock::noon();
     opts.hub_clock = Some(clock.clone());
     opts.insurance_clock = Some(clock.clone());
     opts.bank_clock = Some(clock);
-    if let Some((step, fault)) = fault {
-        opts.bank_faults = Some(Arc::new(FaultPlan::scripted(vec![Rule { step: step.to_string(), nth: 1, fault }])));
+    if !faults.is_empty() {
+        opts.bank_faults = Some(Arc::new(FaultPlan::scripted(faults)));
     }
     let sys = system::start(&opts).await.expect("system starts");
     let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
@@ -140,6 +141,37 @@ impl World {
 
     async fn stay(&self, stay: &str) -> Value {
         self.his.get(&format!("/api/v1/stays/{stay}")).await.expect("hub").body
+    }
+
+    /// A stay on a 5,000-yuan line whose 300-yuan deposit an interim settlement used up: 4,500
+    /// yuan of examinations on day 1 (the rule's raise to 6,750 yuan is more than the line has
+    /// left), their cash share (the deductible and the co-payment) above the hold, raised onto it
+    /// and captured whole. Its id and the cash captured.
+    async fn used_up_stay(&self, ipt_no: &str) -> (String, i64) {
+        let id = self.admit(ipt_no).await;
+        let lines = json!({"lines": [fee_line("X1", EXAMINATION, "150.00", "30", "4500.00")]});
+        let short = self.his.post(&format!("/api/v1/stays/{id}/fees"), &lines).await.expect("hub");
+        assert_eq!((short.body["state"].as_str(), short.body["held_fen"].as_i64()), (Some("deposit_short"), Some(30_000)), "{short:?}");
+        let settled = self.interim(&id, "interim-1").await;
+        assert!(settled.ok(), "{settled:?}");
+        let first = &settled.body["interim_settlements"][0];
+        let cash = fen(first, "cash_fen");
+        assert!(cash > 30_000, "the share is above the deposit: {first}");
+        let taken = (fen(first, "medfee_fen"), fen(first, "bank_fen"), fen(first, "unpaid_fen"), fen(first, "reheld_fen"));
+        assert_eq!(taken, (450_000, cash, 0, 0), "{first}");
+        let used_up = &settled.body;
+        assert_eq!(
+            (used_up["state"].as_str(), used_up["deposit_short"].as_str(), fen(used_up, "held_fen")),
+            (Some("deposit_short"), Some("deposit_used_up"), 0)
+        );
+        assert_eq!(self.bank_line().await, (cash, 0));
+        (id, cash)
+    }
+
+    /// 补交押金 under idempotency key `key`.
+    async fn deposit(&self, stay: &str, key: &str, deposit_fen: i64) -> Reply {
+        let body = json!({"deposit_fen": deposit_fen});
+        self.his.post_with_key(&format!("/api/v1/stays/{stay}/deposit"), key, &body).await.expect("hub")
     }
 
     /// What the line has captured (used) and holds.
@@ -296,57 +328,30 @@ async fn an_interim_capture_whose_answer_is_lost_is_resumed_by_recovery_and_neve
 
 #[tokio::test]
 async fn a_hold_an_interim_settlement_used_up_is_placed_afresh_and_the_stay_settles_at_the_bedside_on_it() {
-    // A 5,000-yuan line, a 300-yuan deposit, and 4,500 yuan of examinations on day 1: the rule's
-    // raise to 6,750 yuan is more than the line has left.
-    let w = world_on(None, json!({"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": 500_000})).await;
-    let id = w.admit("ZY1004").await;
-    let lines = json!({"lines": [fee_line("X1", EXAMINATION, "150.00", "30", "4500.00")]});
-    let short = w.his.post(&format!("/api/v1/stays/{id}/fees"), &lines).await.expect("hub");
-    assert_eq!((short.body["state"].as_str(), short.body["held_fen"].as_i64()), (Some("deposit_short"), Some(30_000)), "{short:?}");
-    // A fresh hold is for a stay that holds nothing: this one holds its deposit.
-    let deposit = |key: &'static str, fen: i64| {
-        let (his, path) = (&w.his, format!("/api/v1/stays/{id}/deposit"));
-        async move { his.post_with_key(&path, key, &json!({"deposit_fen": fen})).await.expect("hub") }
-    };
-    let open = deposit("deposit-0", 5_000).await;
-    assert_eq!((open.status, open.body["error"]["code"].as_str()), (409, Some("hold_open")), "{open:?}");
-
-    // 中途结算 of day 1: the cash share (the deductible and the co-payment) is above the hold,
-    // raised onto it and captured whole: nothing is left to hold again.
-    let settled = w.interim(&id, "interim-1").await;
-    assert!(settled.ok(), "{settled:?}");
-    let first = &settled.body["interim_settlements"][0];
-    let cash = fen(first, "cash_fen");
-    assert!(cash > 30_000, "the share is above the deposit: {first}");
-    assert_eq!(
-        (fen(first, "medfee_fen"), fen(first, "bank_fen"), fen(first, "unpaid_fen"), fen(first, "reheld_fen")),
-        (450_000, cash, 0, 0)
-    );
-    let used_up = &settled.body;
-    assert_eq!(
-        (used_up["state"].as_str(), used_up["deposit_short"].as_str(), fen(used_up, "held_fen")),
-        (Some("deposit_short"), Some("deposit_used_up"), 0)
-    );
-    assert_eq!(w.bank_line().await, (cash, 0));
+    let w = world_on(vec![], json!({"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": 500_000})).await;
+    let (id, cash) = w.used_up_stay("ZY1004").await;
     assert_eq!(holds_open_fen(&w.ledger().await), 0);
 
     // The ward asks for a fresh deposit: the whole line is more than it has left (`{stay}:hold:1`,
     // declined), 100 yuan is held (`{stay}:hold:2`): back in the ward.
-    let declined = deposit("deposit-1", 500_000).await;
+    let declined = w.deposit(&id, "deposit-1", 500_000).await;
     assert!(declined.ok(), "{declined:?}");
     let d = &declined.body;
     assert_eq!(
         (d["state"].as_str(), d["deposit_short"].as_str(), fen(d, "held_fen")),
         (Some("deposit_short"), Some("insufficient_credit"), 0)
     );
-    let bad = deposit("deposit-bad", 0).await;
+    let bad = w.deposit(&id, "deposit-bad", 0).await;
     assert_eq!((bad.status, bad.body["error"]["code"].as_str()), (422, Some("bad_amount")), "{bad:?}");
-    let placed = deposit("deposit-2", 10_000).await;
+    let placed = w.deposit(&id, "deposit-2", 10_000).await;
     assert!(placed.ok(), "{placed:?}");
     let p = &placed.body;
     assert_eq!((p["state"].as_str(), p["deposit_short"].as_str(), fen(p, "held_fen")), (Some("in_ward"), None, 10_000));
-    // The same request again answers the same, never a second hold.
-    assert_eq!(deposit("deposit-2", 10_000).await.body["held_fen"], json!(10_000));
+    // The same request again answers the same; a new one is refused: the stay holds, and its
+    // hold is raised with the fees.
+    assert_eq!(w.deposit(&id, "deposit-2", 10_000).await.body["held_fen"], json!(10_000));
+    let open = w.deposit(&id, "deposit-3", 5_000).await;
+    assert_eq!((open.status, open.body["error"]["code"].as_str()), (409, Some("hold_open")), "{open:?}");
     assert_eq!(w.bank_line().await, (cash, 10_000), "one fresh hold");
     assert_eq!(holds_open_fen(&w.ledger().await), 10_000, "the fresh hold pending in the ledger");
 
@@ -364,4 +369,31 @@ async fn a_hold_an_interim_settlement_used_up_is_placed_afresh_and_the_stay_sett
     let ledger = w.ledger().await;
     assert_eq!(holds_open_fen(&ledger), 0, "nothing left pending: {ledger}");
     assert_eq!((fen(&ledger, "hospitals_received_fen"), fen(&ledger, "hospitals_unpaid_fen")), (456_000, 0), "{ledger}");
+}
+
+#[tokio::test]
+async fn a_fresh_hold_whose_answer_is_lost_is_asked_for_and_never_held_twice() {
+    // The bank approves the fresh hold (the second authorization after the deposit's), and its answer is lost.
+    let lose = Rule { step: "POST authorizations".into(), nth: 2, fault: Fault::LoseReply };
+    let w = world_on(vec![lose], json!({"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": 500_000})).await;
+    let (id, cash) = w.used_up_stay("ZY1005").await;
+    let lost = w.deposit(&id, "deposit-1", 10_000).await;
+    assert_eq!(lost.status, 503, "{lost:?}");
+    let stay = w.stay(&id).await;
+    assert_eq!((stay["state"].as_str(), fen(&stay, "held_fen")), (Some("raising_deposit"), 0), "in flight: {stay}");
+    assert_eq!(w.bank_line().await, (cash, 10_000), "the bank holds it");
+    // The ward's retry (the same request) asks the bank for `{stay}:hold:1`'s record first: one hold.
+    let retried = w.deposit(&id, "deposit-1", 10_000).await;
+    assert!(retried.ok(), "{retried:?}");
+    assert_eq!((retried.body["state"].as_str(), fen(&retried.body, "held_fen")), (Some("in_ward"), 10_000), "{retried:?}");
+    assert_eq!(w.bank_line().await, (cash, 10_000), "never held twice");
+    assert_eq!(holds_open_fen(&w.ledger().await), 10_000);
+    // A recovery pass finds nothing left to do; the click settles on the hold.
+    w.sys.app.resume_unfinished(std::time::Duration::ZERO).await.expect("a recovery pass");
+    w.upload_days(&id, 6..=6).await;
+    let click = w.his.post(&format!("/api/v1/stays/{id}/discharge"), &json!({})).await.expect("hub");
+    assert_eq!((click.body["state"].as_str(), fen(&click.body, "held_fen")), (Some("settled"), 0), "{click:?}");
+    let cash2 = fen(&click.body["settlement"], "bank_fen");
+    assert_eq!(w.bank_line().await, (cash + cash2, 0));
+    assert_eq!(holds_open_fen(&w.ledger().await), 0);
 }
