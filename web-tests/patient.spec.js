@@ -123,6 +123,21 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     assert.match(await card.textContent(), /本次无需到窗口付款/);
     await accessible(page, 'visits settled');
     await screenshot(page, 'patient-zh-elder-split');
+    // An insurance-only visit (setl_type HI): the hospital collects the cash share itself; the
+    // page says so, and neither the line nor "nothing to pay at a window".
+    const hi = await hospital.register('MZ-WEB-HI', '440301199001011234', { setl_type: 'HI' });
+    await hospital.fees(hi.id);
+    const hiSettled = await hospital.settle(hi.id);
+    assert.equal(hiSettled.state, 'settled');
+    assert.ok(hiSettled.cash_at_hospital_fen > 0, JSON.stringify(hiSettled));
+    await page.reload();
+    const hiCard = page.locator('#visit-MZ-WEB-HI');
+    assert.equal(await hiCard.locator('dd.at-hospital').textContent(), `${(hiSettled.cash_at_hospital_fen / 100).toFixed(2)} 元`);
+    assert.match(await hiCard.textContent(), /医院收取/);
+    assert.doesNotMatch(await hiCard.textContent(), /本次无需到窗口付款|信用额度支付/);
+    await accessible(page, 'visits with an insurance-only visit');
+    await fitsTheWidth(page, 'visits insurance only');
+    await screenshot(page, 'patient-zh-elder-insurance-only');
     // The e-invoice, once issued (the recovery worker's outbox pass), opens from the visit.
     for (let i = 0; i < 40 && !(await page.isVisible('#visit-MZ-WEB-1 .invoice a')); i++) {
       await page.waitForTimeout(500);

@@ -168,6 +168,24 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
     await fitsTheWidth(page, 'stay in the ward');
     await screenshot(page, 'staff-console-stay-in-ward');
 
+    // 中途结算: the 100 yuan so far settled while the patient stays; the row shows what it took.
+    assert.equal(await page.locator('#stay-interim-1').count(), 0);
+    await submitAndReload(page, '#interim-button');
+    assert.equal(await page.textContent('#stay-state'), '在院');
+    assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '100.00');
+    const taken = Number(await page.textContent('#stay-interim-1 .interim-bank'));
+    assert.equal(await page.textContent('#stay-held'), (2000 - taken).toFixed(2), 'the rest of the deposit stays held');
+    assert.equal(await page.locator('#interim-button').count(), 0, 'nothing new to settle');
+    await accessible(page, 'stay settled in the middle');
+    await fitsTheWidth(page, 'stay settled in the middle');
+    await screenshot(page, 'staff-console-stay-interim');
+    // Another day's fee, for the bedside click to settle.
+    await page.selectOption('#stay_item', '001102000010000');
+    await page.fill('#stay_pric', '25.00');
+    await page.fill('#stay_cnt', '2');
+    await submitAndReload(page, '#stay-add-line');
+    assert.equal(await page.textContent('#stay-charges'), '150.00');
+
     await submitAndReload(page, '#discharge-button');
     assert.equal(await page.textContent('#stay-state'), '已结算');
     assert.equal(await page.textContent('#stay-held'), '0.00', 'what was not taken is released');
@@ -178,6 +196,34 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
     await page.waitForSelector('#stays');
     assert.equal(await page.locator('#stays a', { hasText: `ZY-${run}` }).count(), 1);
     await fitsTheWidth(page, 'stays list');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
+
+test('an insurance-only visit: the cashier page shows the cash share the hospital collects itself', async () => {
+  addStaff(`hi-${run}`, 'cashier', hospitalA.code);
+  const key = hospitalA.api_key;
+  const visit = await api('POST', '/api/v1/visits', key, { ipt_otp_no: `MZ-HI-${run}`, mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO,
+    med_type: '11', dept_code: 'A03', dept_name: '内科', dr_name: '王医生', setl_type: 'HI' });
+  assert.equal(visit.status, 200, JSON.stringify(visit));
+  const line = { feedetl_sn: `HI-${run}`, med_list_codg: '013100000010000', medins_list_codg: '013100000010000', pric: '150.00', cnt: '2',
+    det_item_fee_sumamt: '300.00', chrg_bchno: '1', bilg_dept_codg: 'A03', bilg_dept_name: '内科', bilg_dr_codg: 'D001', bilg_dr_name: '王医生', hosp_appr_flag: '1' };
+  const fees = await api('POST', `/api/v1/visits/${visit.body.id}/fees`, key, { lines: [line] });
+  assert.equal(fees.status, 200, JSON.stringify(fees));
+  const settled = await api('POST', `/api/v1/visits/${visit.body.id}/settlement`, key, {});
+  assert.equal(settled.body.state, 'settled', JSON.stringify(settled));
+  assert.ok(settled.body.cash_at_hospital_fen > 0 && settled.body.bank_fen === 0, JSON.stringify(settled));
+  const { page, pageErrors, close } = await phone({});
+  try {
+    await signIn(page, '/console/', `hi-${run}`);
+    await page.goto(`${base}/console/visits/${visit.body.id}`);
+    assert.equal(await page.textContent('#visit-at-hospital'), (settled.body.cash_at_hospital_fen / 100).toFixed(2));
+    assert.match(await page.textContent('#visit-at-hospital-hint'), /医院|窗口/);
+    await accessible(page, 'insurance-only visit');
+    await fitsTheWidth(page, 'insurance-only visit');
+    await screenshot(page, 'staff-console-visit-insurance-only');
     assert.deepEqual(pageErrors, []);
   } finally {
     await close();

@@ -11,6 +11,7 @@
 //!   in_ward ─cancel→ cancelling_admission ─2404→ releasing ─void→ cancelled        │ 2304
 //!   discharged ─cancel discharge→ undoing_discharge ─2405→ in_ward        insurance_settled ─capture|void→ settled | settled_unpaid
 //!   settled ─cancel→ cancelling_settlement ─2305, refund→ settlement_cancelled (a new click, or 2405)
+//!   in_ward holding nothing (deposit_short) ─the ward's fresh hold `{stay}:hold:{n}`→ in_ward | deposit_short
 //! ```
 //!
 //! The hold is made of pieces: the deposit, then every raise the bank approved (增量授权). At the
@@ -93,9 +94,25 @@ pub struct Ward {
     /// Why insurance refused the last interim settlement, for the ward (cleared by the next).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interim_refusal: Option<Failure>,
+    /// Fresh holds sent (approved or not) for a stay that held nothing (its deposit declined, or
+    /// used up by an interim settlement): fresh hold `n` has the bank request id `{stay}:hold:{n}`,
+    /// 1 for the first.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub holds_sent: u32,
+    /// A fresh hold decided (and persisted) but not yet answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placing: Option<Fen>,
+    /// The fresh hold `n` that is the stay's hold now (raised, captured and released under its
+    /// id); cleared when an interim settlement closes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed: Option<u32>,
 }
 
 fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_zero_u32(n: &u32) -> bool {
     *n == 0
 }
 
@@ -121,6 +138,11 @@ impl Ward {
     /// The bank holds something for the stay (the deposit was not declined, nor used up).
     fn has_hold(&self) -> bool {
         !self.pieces.is_empty()
+    }
+
+    /// A raise or a fresh hold is with the bank, its answer not yet applied.
+    pub fn deposit_in_flight(&self) -> bool {
+        self.raising.is_some() || self.placing.is_some()
     }
 }
 
@@ -228,7 +250,7 @@ impl StayStage {
         match self {
             StayStage::Admitting { .. } => "admitting",
             StayStage::Admitted { .. } => "admitted",
-            StayStage::InWard(w) if w.raising.is_some() => "raising_deposit",
+            StayStage::InWard(w) if w.deposit_in_flight() => "raising_deposit",
             StayStage::InWard(w) if w.short.is_some() => "deposit_short",
             StayStage::InWard(_) => "in_ward",
             StayStage::Interim(_) => "interim_settling",
@@ -294,6 +316,8 @@ pub enum StayCall {
     HoldDeposit { amount: Fen },
     /// Raise the hold (bank request `{stay}:raise:{n}`).
     RaiseHold { n: u32, amount: Fen },
+    /// A fresh hold for a stay that holds nothing (`{stay}:hold:{n}`), as the ward asked.
+    PlaceHold { n: u32, amount: Fen },
     /// 2402 出院办理.
     Discharge,
     /// 2303 住院预结算.
@@ -487,7 +511,11 @@ pub fn next_call(stage: &StayStage) -> Option<StayCall> {
     match stage {
         S::Admitting { .. } => Some(StayCall::Admit),
         S::Admitted { deposit, .. } => Some(StayCall::HoldDeposit { amount: *deposit }),
-        S::InWard(w) => w.raising.map(|amount| StayCall::RaiseHold { n: w.raises_sent, amount }),
+        S::InWard(w) => match (w.raising, w.placing) {
+            (Some(amount), _) => Some(StayCall::RaiseHold { n: w.raises_sent, amount }),
+            (None, Some(amount)) => Some(StayCall::PlaceHold { n: w.holds_sent + 1, amount }),
+            (None, None) => None,
+        },
         S::Discharging(_) => Some(StayCall::Discharge),
         S::Discharged { refusal: None, .. } => Some(StayCall::PreSettle),
         S::Discharged { refusal: Some(_), .. } => None,
@@ -520,18 +548,32 @@ pub fn unsettled_charges(stage: &StayStage, uploaded: Fen) -> Fen {
 /// `None` when no raise is due, one is already in flight, or the stay is not in the ward.
 pub fn plan_raise(stage: &StayStage, rule: &DepositRule, charges: Fen) -> Option<StayStage> {
     let StayStage::InWard(w) = stage else { return None };
-    if w.raising.is_some() || !w.has_hold() {
+    if w.deposit_in_flight() || !w.has_hold() {
         return None;
     }
     let amount = rule.raise_for(w.held(), charges)?;
     Some(StayStage::InWard(Ward { raising: Some(amount), ..w.clone() }))
 }
 
+/// The ward asks for a fresh hold of `amount` (补交押金) for a stay in the ward that holds
+/// nothing: its deposit was declined, or an interim settlement used it up (or its hold again was
+/// declined). Fixed in the stage before it is sent, under the next `{stay}:hold:{n}`; a stay that
+/// holds something is raised with its fees instead.
+pub fn begin_place_hold(stage: &StayStage, amount: Fen) -> Result<StayStage, StayError> {
+    match stage {
+        StayStage::InWard(w) if !w.deposit_in_flight() && !w.has_hold() && amount.is_positive() => {
+            Ok(StayStage::InWard(Ward { placing: Some(amount), ..w.clone() }))
+        }
+        StayStage::InWard(w) if w.has_hold() => Err(StayError::NotNow { state: "holding", what: "take a fresh hold (its hold is open)" }),
+        other => Err(StayError::NotNow { state: other.state(), what: "take a fresh hold (only in the ward, nothing in flight)" }),
+    }
+}
+
 /// The bedside click (病区结算): discharge and settle. A stay whose settlement insurance refused
 /// is tried again from the same click.
 pub fn begin_discharge(stage: &StayStage) -> Result<StayStage, StayError> {
     match stage {
-        StayStage::InWard(w) if w.raising.is_none() => Ok(StayStage::Discharging(w.clone())),
+        StayStage::InWard(w) if !w.deposit_in_flight() => Ok(StayStage::Discharging(w.clone())),
         StayStage::Discharged { ward, refusal: Some(_) } | StayStage::SettlementCancelled(ward) => {
             Ok(StayStage::Discharged { ward: ward.clone(), refusal: None })
         }
@@ -561,8 +603,8 @@ pub fn begin_cancel_settlement(stage: &StayStage) -> Result<StayStage, StayError
 pub fn begin_cancel_admission(stage: &StayStage) -> Result<StayStage, StayError> {
     match stage {
         // The center refuses 2404 with a settlement in force: an interim one stands until discharge.
-        StayStage::InWard(w) if w.raising.is_none() && w.interims.is_empty() => Ok(StayStage::CancellingAdmission(w.clone())),
-        StayStage::InWard(w) if w.raising.is_none() => {
+        StayStage::InWard(w) if !w.deposit_in_flight() && w.interims.is_empty() => Ok(StayStage::CancellingAdmission(w.clone())),
+        StayStage::InWard(w) if !w.deposit_in_flight() => {
             Err(StayError::NotNow { state: "interim_settled", what: "be cancelled (an interim settlement stands: discharge it)" })
         }
         other => Err(StayError::NotNow { state: other.state(), what: "be cancelled" }),
@@ -606,15 +648,23 @@ pub fn apply(
             to(S::InWard(Ward { mdtrt_id: mdtrt_id.clone(), short: Some(code), ..Ward::default() }))
         }
 
-        (S::InWard(w), Done(R::Held { amount })) => {
-            let StayCall::RaiseHold { amount: asked, .. } = call else { return Err(unexpected(call, R::Held { amount }, state)) };
-            check_held(amount, *asked)?;
-            let (ward, transfer) = w.raised(parties, amount);
-            Ok(StayStep { stage: S::InWard(ward), transfers: vec![transfer] })
-        }
-        (S::InWard(w), Refused { code, .. }) => {
-            to(S::InWard(Ward { raises_sent: w.raises_sent + 1, raising: None, short: Some(code), ..w.clone() }))
-        }
+        (S::InWard(w), Done(R::Held { amount })) => match call {
+            StayCall::RaiseHold { amount: asked, .. } => {
+                check_held(amount, *asked)?;
+                let (ward, transfer) = w.raised(parties, amount);
+                Ok(StayStep { stage: S::InWard(ward), transfers: vec![transfer] })
+            }
+            StayCall::PlaceHold { n, amount: asked } => {
+                check_held(amount, *asked)?;
+                let ward = Ward { pieces: vec![amount], holds_sent: *n, placing: None, placed: Some(*n), short: None, ..w.clone() };
+                Ok(StayStep { stage: S::InWard(ward), transfers: vec![parties.hold_piece(w.piece_base, amount)] })
+            }
+            _ => Err(unexpected(call, R::Held { amount }, state)),
+        },
+        (S::InWard(w), Refused { code, .. }) => match call {
+            StayCall::PlaceHold { n, .. } => to(S::InWard(Ward { holds_sent: *n, placing: None, short: Some(code), ..w.clone() })),
+            _ => to(S::InWard(Ward { raises_sent: w.raises_sent + 1, raising: None, short: Some(code), ..w.clone() })),
+        },
 
         (S::Discharging(w), Done(R::Discharged)) => to(S::Discharged { ward: w.clone(), refusal: None }),
         // The discharge refused: the stay stays in the ward; the orchestrator tells the caller why.

@@ -88,7 +88,7 @@ pub struct InterimIds {
 /// earlier interim settled.
 pub fn begin_interim(stage: &StayStage, uploaded: &[String], ids: InterimIds) -> Result<StayStage, StayError> {
     let ward = match stage {
-        StayStage::InWard(w) if w.raising.is_none() => w,
+        StayStage::InWard(w) if !w.deposit_in_flight() => w,
         other => return Err(StayError::NotNow { state: other.state(), what: "be settled in the middle (only in the ward)" }),
     };
     let settled = |sn: &String| ward.interims.iter().any(|i| i.lines.contains(sn));
@@ -215,7 +215,7 @@ fn paid(i: &Interim, setl_id: String, split: InsuranceSplit, captured: Fen, rehe
 fn closed(i: &Interim, parties: &StayParties<'_>, paid: InterimPaid) -> StayStep {
     let mut transfers = parties.insurance_shares("", &paid.split, paid.captured, &paid.setl_id, false);
     transfers.extend(parties.close_pieces_as(&format!("interim:{}:", i.n), &i.ward, paid.captured));
-    let ward = Ward { pieces: Vec::new(), piece_base: i.ward.piece_base + i.ward.pieces.len(), ..i.ward.clone() };
+    let ward = Ward { pieces: Vec::new(), piece_base: i.ward.piece_base + i.ward.pieces.len(), placed: None, ..i.ward.clone() };
     let stage = match paid.reheld.is_positive() {
         true => StayStage::Interim(Interim { ward, step: InterimStep::Reholding { paid }, ..i.clone() }),
         false => StayStage::InWard(recorded(Ward { short: Some("deposit_used_up".into()), ..ward }, paid)),

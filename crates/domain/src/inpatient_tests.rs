@@ -40,7 +40,7 @@ impl Partners {
         let decline = || StayOutcome::Refused { code: "insufficient_credit".into(), message: "no".into() };
         StayOutcome::Done(match call {
             StayCall::Admit => StayReply::Admitted { mdtrt_id: "M1".into() },
-            StayCall::HoldDeposit { amount } | StayCall::RaiseHold { amount, .. } => {
+            StayCall::HoldDeposit { amount } | StayCall::RaiseHold { amount, .. } | StayCall::PlaceHold { amount, .. } => {
                 if *amount > self.available {
                     return decline();
                 }
@@ -430,4 +430,37 @@ fn an_interim_settlement_insurance_refuses_leaves_the_stay_in_the_ward() {
     let StayStage::InWard(w) = &step.stage else { panic!("{:?}", step.stage) };
     assert!(w.interim_refusal.as_ref().is_some_and(|f| f.message.contains("2303")) && w.interims.is_empty());
     assert_eq!(w.held(), Fen(50_000));
+}
+
+#[test]
+fn a_hold_used_up_in_the_middle_is_placed_afresh_and_the_stay_settles_on_it() {
+    // The interim captures the whole 100-yuan hold: nothing is left to hold again.
+    let mut stay = Stay::admit(10_000, 10_000, split(0, 0, 0));
+    stay.upload(30_000);
+    stay.interim(&["d1"], split(10_000, 0, 20_000));
+    assert_eq!((stay.stage.state(), stay.stage.open_hold()), ("deposit_short", Fen::ZERO));
+    // The patient frees credit; the ward asks for 200 yuan: the fresh hold `{stay}:hold:1`.
+    stay.partners.available = Fen(15_000);
+    assert!(begin_place_hold(&stay.stage, Fen::ZERO).is_err());
+    stay.stage = begin_place_hold(&stay.stage, Fen(20_000)).unwrap();
+    assert_eq!((stay.stage.state(), next_call(&stay.stage)), ("raising_deposit", Some(StayCall::PlaceHold { n: 1, amount: Fen(20_000) })));
+    assert!(begin_discharge(&stay.stage).is_err() && begin_place_hold(&stay.stage, Fen(1)).is_err(), "one in flight at a time");
+    stay.run();
+    assert_eq!((stay.stage.state(), stay.stage.open_hold()), ("deposit_short", Fen::ZERO), "declined: the line has 150 yuan");
+    // Asked again for 150 yuan: `{stay}:hold:2`, approved, the stay back in the ward.
+    stay.stage = begin_place_hold(&stay.stage, Fen(15_000)).unwrap();
+    assert_eq!(next_call(&stay.stage), Some(StayCall::PlaceHold { n: 2, amount: Fen(15_000) }));
+    stay.run();
+    let StayStage::InWard(w) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((w.held(), w.placed, w.piece_base, w.short.as_deref()), (Fen(15_000), Some(2), 1, None));
+    assert_eq!((stay.stage.state(), stay.held_in_ledger()), ("in_ward", 15_000));
+    assert!(begin_place_hold(&stay.stage, Fen(1)).is_err(), "a stay that holds something is raised, not held again");
+    // The bedside click settles the 80 yuan since on the fresh hold.
+    stay.upload(8_000);
+    stay.partners.split = split(2_000, 0, 6_000);
+    stay.then(begin_discharge);
+    let StayStage::Settled(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((paid.captured, stay.held_in_ledger()), (Fen(6_000), 0));
+    assert_eq!(stay.net("bank:B1:A1"), -(10_000 + 6_000), "the interim's capture and the final one");
+    assert!(is_balanced(stay.ledger.values()));
 }

@@ -66,19 +66,24 @@ struct World {
 /// A system on the business clock with the employee signed up (credit line, the personal account
 /// not used: the cash share is the line's), no recovery worker (the test runs its passes), and `fault` on the bank's wire if any.
 async fn world(fault: Option<(&str, Fault)>) -> World {
+    let faults = fault.map(|(step, fault)| Rule { step: step.to_string(), nth: 1, fault }).into_iter().collect();
+    world_on(faults, json!({"method": "credit_line", "bank_code": "BANK01"})).await
+}
+
+/// The same, the employee signed up with `payment`, and the scripted `faults` on the bank's wire.
+async fn world_on(faults: Vec<Rule>, payment: Value) -> World {
     let (mut opts, dir) = common::fresh_options("interim").await;
     opts.manual_recovery = true;
     let clock = BusinessClock::noon();
     opts.hub_clock = Some(clock.clone());
     opts.insurance_clock = Some(clock.clone());
     opts.bank_clock = Some(clock);
-    if let Some((step, fault)) = fault {
-        opts.bank_faults = Some(Arc::new(FaultPlan::scripted(vec![Rule { step: step.to_string(), nth: 1, fault }])));
+    if !faults.is_empty() {
+        opts.bank_faults = Some(Arc::new(FaultPlan::scripted(faults)));
     }
     let sys = system::start(&opts).await.expect("system starts");
     let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
     let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
-    let payment = json!({"method": "credit_line", "bank_code": "BANK01"});
     let agreement = operator.sign_up("01", EMPLOYEE_TOKEN, false, payment).await.expect("hub");
     assert!(agreement.ok(), "{agreement:?}");
     let agreement_id = agreement.body["id"].as_str().expect("agreement id").to_string();
@@ -98,6 +103,11 @@ fn day(d: u32) -> Vec<Value> {
 
 fn fen(v: &Value, field: &str) -> i64 {
     v[field].as_i64().unwrap_or_else(|| panic!("{field} missing in {v}"))
+}
+
+/// What the ledger holds pending (every approved hold not yet captured or released).
+fn holds_open_fen(ledger: &Value) -> i64 {
+    ledger["accounts"].as_object().into_iter().flatten().map(|(_, a)| a["credits_pending"].as_i64().unwrap_or(0)).sum()
 }
 
 /// A settlement's shares as (medfee, fund, personal account, cash, bank, unpaid).
@@ -131,6 +141,37 @@ impl World {
 
     async fn stay(&self, stay: &str) -> Value {
         self.his.get(&format!("/api/v1/stays/{stay}")).await.expect("hub").body
+    }
+
+    /// A stay on a 5,000-yuan line whose 300-yuan deposit an interim settlement used up: 4,500
+    /// yuan of examinations on day 1 (the rule's raise to 6,750 yuan is more than the line has
+    /// left), their cash share (the deductible and the co-payment) above the hold, raised onto it
+    /// and captured whole. Its id and the cash captured.
+    async fn used_up_stay(&self, ipt_no: &str) -> (String, i64) {
+        let id = self.admit(ipt_no).await;
+        let lines = json!({"lines": [fee_line("X1", EXAMINATION, "150.00", "30", "4500.00")]});
+        let short = self.his.post(&format!("/api/v1/stays/{id}/fees"), &lines).await.expect("hub");
+        assert_eq!((short.body["state"].as_str(), short.body["held_fen"].as_i64()), (Some("deposit_short"), Some(30_000)), "{short:?}");
+        let settled = self.interim(&id, "interim-1").await;
+        assert!(settled.ok(), "{settled:?}");
+        let first = &settled.body["interim_settlements"][0];
+        let cash = fen(first, "cash_fen");
+        assert!(cash > 30_000, "the share is above the deposit: {first}");
+        let taken = (fen(first, "medfee_fen"), fen(first, "bank_fen"), fen(first, "unpaid_fen"), fen(first, "reheld_fen"));
+        assert_eq!(taken, (450_000, cash, 0, 0), "{first}");
+        let used_up = &settled.body;
+        assert_eq!(
+            (used_up["state"].as_str(), used_up["deposit_short"].as_str(), fen(used_up, "held_fen")),
+            (Some("deposit_short"), Some("deposit_used_up"), 0)
+        );
+        assert_eq!(self.bank_line().await, (cash, 0));
+        (id, cash)
+    }
+
+    /// 补交押金 under idempotency key `key`.
+    async fn deposit(&self, stay: &str, key: &str, deposit_fen: i64) -> Reply {
+        let body = json!({"deposit_fen": deposit_fen});
+        self.his.post_with_key(&format!("/api/v1/stays/{stay}/deposit"), key, &body).await.expect("hub")
     }
 
     /// What the line has captured (used) and holds.
@@ -253,6 +294,16 @@ async fn an_interim_capture_whose_answer_is_lost_is_resumed_by_recovery_and_neve
     assert_eq!(cut.status, 503, "{cut:?}");
     let stay = w.stay(&id).await;
     assert_eq!((stay["state"].as_str(), stay["interim_settlements"].as_array().map(Vec::len)), (Some("interim_settling"), Some(0)));
+    let line = w.bank_line().await;
+    // While it is under way, a day's fees and the bedside click are refused before anything is
+    // sent: its 2303/2304 cover the lines fixed when it began, on the hold it captures on.
+    let fees = w.his.post(&format!("/api/v1/stays/{id}/fees"), &json!({"lines": day(4)})).await.expect("hub");
+    assert_eq!((fees.status, fees.body["error"]["code"].as_str()), (409, Some("interim_settlement_in_progress")), "{fees:?}");
+    let click = w.his.post(&format!("/api/v1/stays/{id}/discharge"), &json!({})).await.expect("hub");
+    assert_eq!((click.status, click.body["error"]["code"].as_str()), (409, Some("interim_settlement_in_progress")), "{click:?}");
+    let still = w.stay(&id).await;
+    assert_eq!((still["state"].as_str(), still["fee_lines"].as_u64()), (Some("interim_settling"), stay["fee_lines"].as_u64()), "{still}");
+    assert_eq!(w.bank_line().await, line, "the bank not asked either: the capture's record waits for recovery");
 
     // The recovery pass asks the bank for the capture's record, books it, and holds the rest again.
     w.sys.app.resume_unfinished(std::time::Duration::ZERO).await.expect("a recovery pass");
@@ -273,4 +324,76 @@ async fn an_interim_capture_whose_answer_is_lost_is_resumed_by_recovery_and_neve
     assert_eq!(fen(&click.body["settlement"], "medfee_fen"), 6_000, "day 4 only");
     assert_eq!(w.bank_line().await.1, 0, "nothing left held");
     w.ledger().await;
+}
+
+#[tokio::test]
+async fn a_hold_an_interim_settlement_used_up_is_placed_afresh_and_the_stay_settles_at_the_bedside_on_it() {
+    let w = world_on(vec![], json!({"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": 500_000})).await;
+    let (id, cash) = w.used_up_stay("ZY1004").await;
+    assert_eq!(holds_open_fen(&w.ledger().await), 0);
+
+    // The ward asks for a fresh deposit: the whole line is more than it has left (`{stay}:hold:1`,
+    // declined), 100 yuan is held (`{stay}:hold:2`): back in the ward.
+    let declined = w.deposit(&id, "deposit-1", 500_000).await;
+    assert!(declined.ok(), "{declined:?}");
+    let d = &declined.body;
+    assert_eq!(
+        (d["state"].as_str(), d["deposit_short"].as_str(), fen(d, "held_fen")),
+        (Some("deposit_short"), Some("insufficient_credit"), 0)
+    );
+    let bad = w.deposit(&id, "deposit-bad", 0).await;
+    assert_eq!((bad.status, bad.body["error"]["code"].as_str()), (422, Some("bad_amount")), "{bad:?}");
+    let placed = w.deposit(&id, "deposit-2", 10_000).await;
+    assert!(placed.ok(), "{placed:?}");
+    let p = &placed.body;
+    assert_eq!((p["state"].as_str(), p["deposit_short"].as_str(), fen(p, "held_fen")), (Some("in_ward"), None, 10_000));
+    // The same request again answers the same; a new one is refused: the stay holds, and its
+    // hold is raised with the fees.
+    assert_eq!(w.deposit(&id, "deposit-2", 10_000).await.body["held_fen"], json!(10_000));
+    let open = w.deposit(&id, "deposit-3", 5_000).await;
+    assert_eq!((open.status, open.body["error"]["code"].as_str()), (409, Some("hold_open")), "{open:?}");
+    assert_eq!(w.bank_line().await, (cash, 10_000), "one fresh hold");
+    assert_eq!(holds_open_fen(&w.ledger().await), 10_000, "the fresh hold pending in the ledger");
+
+    // Day 6's bed and the bedside click: the final settlement's share is captured on the fresh hold.
+    w.upload_days(&id, 6..=6).await;
+    let click = w.his.post(&format!("/api/v1/stays/{id}/discharge"), &json!({})).await.expect("hub");
+    assert!(click.ok(), "{click:?}");
+    let done = &click.body;
+    let last = &done["settlement"];
+    assert_eq!((done["state"].as_str(), fen(done, "held_fen"), fen(last, "medfee_fen")), (Some("settled"), 0, 6_000), "{done}");
+    let cash2 = fen(last, "cash_fen");
+    assert!(cash2 > 0 && cash2 <= 6_000, "{last}");
+    assert_eq!((fen(last, "bank_fen"), fen(last, "unpaid_fen")), (cash2, 0), "{last}");
+    assert_eq!(w.bank_line().await, (cash + cash2, 0), "captured on the fresh hold, the rest released");
+    let ledger = w.ledger().await;
+    assert_eq!(holds_open_fen(&ledger), 0, "nothing left pending: {ledger}");
+    assert_eq!((fen(&ledger, "hospitals_received_fen"), fen(&ledger, "hospitals_unpaid_fen")), (456_000, 0), "{ledger}");
+}
+
+#[tokio::test]
+async fn a_fresh_hold_whose_answer_is_lost_is_asked_for_and_never_held_twice() {
+    // The bank approves the fresh hold (the second authorization after the deposit's), and its answer is lost.
+    let lose = Rule { step: "POST authorizations".into(), nth: 2, fault: Fault::LoseReply };
+    let w = world_on(vec![lose], json!({"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": 500_000})).await;
+    let (id, cash) = w.used_up_stay("ZY1005").await;
+    let lost = w.deposit(&id, "deposit-1", 10_000).await;
+    assert_eq!(lost.status, 503, "{lost:?}");
+    let stay = w.stay(&id).await;
+    assert_eq!((stay["state"].as_str(), fen(&stay, "held_fen")), (Some("raising_deposit"), 0), "in flight: {stay}");
+    assert_eq!(w.bank_line().await, (cash, 10_000), "the bank holds it");
+    // The ward's retry (the same request) asks the bank for `{stay}:hold:1`'s record first: one hold.
+    let retried = w.deposit(&id, "deposit-1", 10_000).await;
+    assert!(retried.ok(), "{retried:?}");
+    assert_eq!((retried.body["state"].as_str(), fen(&retried.body, "held_fen")), (Some("in_ward"), 10_000), "{retried:?}");
+    assert_eq!(w.bank_line().await, (cash, 10_000), "never held twice");
+    assert_eq!(holds_open_fen(&w.ledger().await), 10_000);
+    // A recovery pass finds nothing left to do; the click settles on the hold.
+    w.sys.app.resume_unfinished(std::time::Duration::ZERO).await.expect("a recovery pass");
+    w.upload_days(&id, 6..=6).await;
+    let click = w.his.post(&format!("/api/v1/stays/{id}/discharge"), &json!({})).await.expect("hub");
+    assert_eq!((click.body["state"].as_str(), fen(&click.body, "held_fen")), (Some("settled"), 0), "{click:?}");
+    let cash2 = fen(&click.body["settlement"], "bank_fen");
+    assert_eq!(w.bank_line().await, (cash + cash2, 0));
+    assert_eq!(holds_open_fen(&w.ledger().await), 0);
 }

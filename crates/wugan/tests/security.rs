@@ -50,6 +50,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/stays/{id}/fees", Hospital),
     ("POST", "/api/v1/stays/{id}/discharge", Hospital),
     ("POST", "/api/v1/stays/{id}/interim_settlement", Hospital),
+    ("POST", "/api/v1/stays/{id}/deposit", Hospital),
     ("POST", "/api/v1/stays/{id}/discharge/cancel", Hospital),
     ("POST", "/api/v1/stays/{id}/cancel", Hospital),
     ("POST", "/api/v1/stays/{id}/settlement/cancel", Hospital),

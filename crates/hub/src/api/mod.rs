@@ -86,7 +86,7 @@ pub fn routes() -> Vec<Route> {
     use Access::{Bank, Hospital, Operator, Patient, Public, Scraper};
     use Method as M;
     let (no_body, command) = (NO_BODY_BYTES, COMMAND_BODY_BYTES);
-    vec![
+    let mut table = vec![
         Route::new(M::GET, "/health", Public, no_body, || async { axum::Json(serde_json::json!({"status": "ok"})) }),
         Route::new(M::GET, "/ready", Public, no_body, ready::ready),
         Route::new(M::GET, "/openapi.json", Public, no_body, || async { ([("content-type", "application/json")], OPENAPI_JSON) }),
@@ -114,15 +114,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/visits/{id}/cash-settlement/cancel", Hospital, FEES_BODY_BYTES, modes::cancel_cash_only),
         // The secret in the path is the caller's credential (the national envelope has none of ours).
         Route::new(M::POST, "/ni/{token}/fsi/api/rsfComIfsService/callService", Public, FEES_BODY_BYTES, modes::national_call),
-        Route::new(M::POST, "/api/v1/stays", Hospital, command, stays::admit),
-        Route::new(M::GET, "/api/v1/stays/{id}", Hospital, no_body, stays::stay),
-        Route::new(M::POST, "/api/v1/stays/{id}/fees", Hospital, FEES_BODY_BYTES, stays::upload_stay_fees),
-        Route::new(M::POST, "/api/v1/stays/{id}/discharge", Hospital, no_body, stays::discharge),
-        Route::new(M::POST, "/api/v1/stays/{id}/interim_settlement", Hospital, no_body, stays::interim_settlement),
-        Route::new(M::POST, "/api/v1/stays/{id}/discharge/cancel", Hospital, no_body, stays::undo_discharge),
-        Route::new(M::POST, "/api/v1/stays/{id}/cancel", Hospital, no_body, stays::cancel_admission),
-        Route::new(M::POST, "/api/v1/stays/{id}/admission", Hospital, command, stays::change_admission),
-        Route::new(M::POST, "/api/v1/stays/{id}/settlement/cancel", Hospital, no_body, stays::cancel_stay_settlement),
+        // The stays (住院) and their deposits: `stays::routes`.
         Route::new(M::GET, "/api/v1/ledger", Operator, no_body, ledger),
         Route::new(M::GET, "/api/v1/ledger/journal", Operator, no_body, journal),
         Route::new(M::GET, "/api/v1/operator/visits/{id}", Operator, no_body, operator_visit),
@@ -218,7 +210,9 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/patient/claims", Patient, command, online_services::submit_claim),
         Route::new(M::GET, "/api/v1/patient/claims", Patient, no_body, online_services::claims),
         Route::new(M::GET, "/api/v1/patient/claims/{id}", Patient, no_body, online_services::claim),
-    ]
+    ];
+    table.extend(stays::routes());
+    table
 }
 
 /// Every route's method, path and rule (the authorization matrix test walks these).

@@ -3,6 +3,25 @@
 
 use super::*;
 
+/// The stay routes of the table (`routes`): 住院, its fees, deposits and settlements.
+pub(super) fn routes() -> Vec<Route> {
+    use Access::Hospital;
+    use Method as M;
+    let (no_body, command) = (NO_BODY_BYTES, COMMAND_BODY_BYTES);
+    vec![
+        Route::new(M::POST, "/api/v1/stays", Hospital, command, admit),
+        Route::new(M::GET, "/api/v1/stays/{id}", Hospital, no_body, stay),
+        Route::new(M::POST, "/api/v1/stays/{id}/fees", Hospital, FEES_BODY_BYTES, upload_stay_fees),
+        Route::new(M::POST, "/api/v1/stays/{id}/discharge", Hospital, no_body, discharge),
+        Route::new(M::POST, "/api/v1/stays/{id}/interim_settlement", Hospital, no_body, interim_settlement),
+        Route::new(M::POST, "/api/v1/stays/{id}/deposit", Hospital, command, place_deposit),
+        Route::new(M::POST, "/api/v1/stays/{id}/discharge/cancel", Hospital, no_body, undo_discharge),
+        Route::new(M::POST, "/api/v1/stays/{id}/cancel", Hospital, no_body, cancel_admission),
+        Route::new(M::POST, "/api/v1/stays/{id}/admission", Hospital, command, change_admission),
+        Route::new(M::POST, "/api/v1/stays/{id}/settlement/cancel", Hospital, no_body, cancel_stay_settlement),
+    ]
+}
+
 /// 入院办理 with the deposit held on the line (app/inpatient.rs).
 pub(super) async fn admit(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
     let hospital = hospital_of(&caller);
@@ -63,6 +82,22 @@ pub(super) async fn interim_settlement(
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
         let _: EmptyBody = parse_json(&body)?;
         app.interim_settlement(&hospital, &id, &key).await
+    })
+    .await
+}
+
+/// 补交押金: a fresh hold for a stay in the ward that holds nothing (app/stay_holds.rs).
+pub(super) async fn place_deposit(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/stays/{id}/deposit");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        app.place_deposit(&hospital, &id, parse_json::<crate::app::PlaceDepositRequest>(&body)?).await
     })
     .await
 }

@@ -188,6 +188,7 @@ pub fn command_schemas() -> Vec<(&'static str, serde_json::Value)> {
         one::<AdmitRequest>("post /api/v1/stays"),
         one::<FeeUploadRequest>("post /api/v1/stays/{id}/fees"),
         one::<super::stay_changes::ChangeAdmissionRequest>("post /api/v1/stays/{id}/admission"),
+        one::<super::stay_holds::PlaceDepositRequest>("post /api/v1/stays/{id}/deposit"),
         one::<RepayRequest>("post /api/v1/agreements/{id}/repayments"),
         one::<FamilyRequest>("post /api/v1/agreements/{id}/family"),
         one::<LimitRequest>("post /api/v1/agreements/{id}/limit-requests"),

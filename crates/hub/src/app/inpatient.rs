@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use wugan_domain::inpatient::{self, StayCall, StayOutcome, StayParties, StayReply, StayStage};
 
 /// The largest deposit the hub holds at admission: 100,000 yuan.
-const MAX_DEPOSIT_FEN: i64 = 10_000_000;
+pub(super) const MAX_DEPOSIT_FEN: i64 = 10_000_000;
 
 /// A stay as the HIS sees it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -35,7 +35,8 @@ pub struct StayView {
     pub state: &'static str,
     /// What the bank holds for the stay now.
     pub held_fen: i64,
-    /// The decline of the last deposit or raise the line could not cover (`deposit_short`).
+    /// The decline of the last deposit, raise or fresh hold the line could not cover
+    /// (`deposit_short`); `deposit_used_up` when an interim settlement captured the whole hold.
     pub deposit_short: Option<String>,
     /// The fees uploaded so far (returns deducted).
     pub charges_fen: i64,
@@ -152,6 +153,9 @@ impl App {
     pub async fn upload_stay_fees(&self, hospital: &str, id: &str, req: FeeUploadRequest) -> Result<StayView, AppError> {
         let s = self.own_stay(hospital, id).await?;
         let stage = stay_stage(&s)?;
+        if matches!(stage, StayStage::Interim(_)) {
+            return Err(super::stay_interim::interim_in_progress());
+        }
         let Some(ward) = stage.ward().filter(|_| matches!(stage, StayStage::InWard(_))) else {
             return Err(AppError::conflict("stay_not_open", format!("fees are taken in the ward, not when a stay is {}", stage.state())));
         };
@@ -181,10 +185,17 @@ impl App {
                 let msgid = self.msgid(hospital).await?;
                 let lines = stay_fee_lines(&req.lines, &ward.mdtrt_id, &s.psn_no, &msgid, &self.china_datetime())?;
                 match self.store.insert_stay_fee_lines(id, &lines).await {
-                    Ok(()) => lines,
+                    Ok(()) => {}
                     Err(StoreError::Conflict(m)) => return Err(AppError::conflict("duplicate_fee_line", m)),
                     Err(e) => return Err(e.into()),
                 }
+                // An interim settlement begun since the stage was read settles without these lines
+                // (it withdraws itself if it sees them first): nothing is sent.
+                if matches!(self.store.stay(id).await?.as_ref().map(stay_stage).transpose()?, Some(StayStage::Interim(_))) {
+                    self.store.delete_stay_fee_batch(id, &msgid).await?;
+                    return Err(super::stay_interim::interim_in_progress());
+                }
+                lines
             }
         };
         let msgid = batch[0].upload_msgid.clone();
@@ -206,7 +217,9 @@ impl App {
         };
         // The fees are accepted whatever the bank says: a raise whose answer is lost stays in
         // flight (`raising_deposit`), for the recovery worker or the bedside click to finish.
-        let s = match self.advance_stay(s.clone(), false).await {
+        // One already in flight when the fees came (its answer lost) is asked for its record first.
+        let in_doubt = ward.deposit_in_flight();
+        let s = match self.advance_stay(s.clone(), in_doubt).await {
             Ok(s) => s,
             Err(e) if e.is_retryable() => {
                 tracing::warn!(stay = %s.id, code = e.code(), "the deposit raise is in doubt; it will be resumed");
@@ -222,15 +235,13 @@ impl App {
     /// patient's share is captured from the hold.
     pub async fn discharge(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
         let mut s = self.own_stay(hospital, id).await?;
-        let unfinished = match stay_stage(&s)? {
-            StayStage::InWard(ward) => ward.raising.is_some(),
-            StayStage::Interim(_) => true,
-            _ => false,
-        };
-        if unfinished {
-            // A raise whose answer was lost, or an interim settlement cut short, is finished first:
-            // the click settles on the hold as it stands.
-            s = self.advance_stay(s, true).await?;
+        match stay_stage(&s)? {
+            // Its lines and the hold it captures on are not the click's: the interim's own request
+            // (or the recovery worker) finishes it first.
+            StayStage::Interim(_) => return Err(super::stay_interim::interim_in_progress()),
+            // A raise or fresh hold whose answer was lost is finished first: the click settles on the hold as it stands.
+            StayStage::InWard(ward) if ward.deposit_in_flight() => s = self.advance_stay(s, true).await?,
+            _ => {}
         }
         let stage = stay_stage(&s)?;
         let s = match stage {
@@ -416,6 +427,11 @@ impl App {
                 let id = format!("{}:raise:{n}", s.id);
                 bank.increment(&id, &hold, *amount, in_doubt).await.map_or_else(banked, |a| Ok(authorized(a)))
             }
+            // A fresh hold for a stay that held nothing: a new authorization of its own.
+            StayCall::PlaceHold { n, amount } => bank
+                .authorize(&format!("{}:hold:{n}", s.id), &agreement.bank_agreement_id, *amount, &s.hospital_code, in_doubt)
+                .await
+                .map_or_else(banked, |a| Ok(authorized(a))),
             StayCall::Discharge => {
                 let input =
                     json!({"dscginfo": {"mdtrt_id": mdtrt_id, "psn_no": s.psn_no, "endtime": self.china_datetime(), "dscg_way": "1"}});

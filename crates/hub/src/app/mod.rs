@@ -21,6 +21,8 @@ mod stay_changes;
 mod stay_interim;
 pub use stay_changes::ChangeAdmissionRequest;
 mod stay_exceptions;
+mod stay_holds;
+pub use stay_holds::PlaceDepositRequest;
 mod stay_reconciliation;
 pub use stay_exceptions::StuckStayView;
 pub mod family_invitations;

@@ -54,9 +54,13 @@ impl InterimSettlementView {
     }
 }
 
-/// The bank authorization that is the stay's hold now: the deposit's (`{stay}:hold`), or the one
-/// the last interim settlement held again.
+/// The bank authorization that is the stay's hold now: the deposit's (`{stay}:hold`), the one
+/// the last interim settlement held again, or a fresh one the ward placed (`{stay}:hold:{n}`).
 pub(super) fn hold_request_id(stay_id: &str, ward: Option<&Ward>) -> String {
+    // A fresh hold the ward placed (stay_holds.rs) since.
+    if let Some(n) = ward.and_then(|w| w.placed) {
+        return format!("{stay_id}:hold:{n}");
+    }
     let reheld = ward.and_then(|w| w.interims.iter().rev().find(|i| i.reheld.is_positive()));
     match reheld {
         Some(i) => format!("{stay_id}:interim:{}:hold", i.n),
@@ -64,11 +68,20 @@ pub(super) fn hold_request_id(stay_id: &str, ward: Option<&Ward>) -> String {
     }
 }
 
+/// The refusal of a fee upload or a bedside discharge that arrives while an interim settlement of
+/// the stay is under way (`interim_settling`): its 2303/2304 cover the lines fixed when it began.
+pub(super) fn interim_in_progress() -> AppError {
+    AppError::conflict(
+        "interim_settlement_in_progress",
+        "an interim settlement (中途结算) of this stay is under way: wait for it to finish (or resend it), then try again",
+    )
+}
+
 impl App {
     /// 中途结算: settles the lines uploaded so far while the patient stays in the ward.
     pub async fn interim_settlement(&self, hospital: &str, id: &str, idem_key: &str) -> Result<StayView, AppError> {
         let mut s = self.own_stay(hospital, id).await?;
-        if matches!(stay_stage(&s)?, StayStage::InWard(ward) if ward.raising.is_some()) {
+        if matches!(stay_stage(&s)?, StayStage::InWard(ward) if ward.deposit_in_flight()) {
             // A raise whose answer was lost is answered first: the settlement captures on the hold as it stands.
             s = self.advance_stay(s, true).await?;
         }
@@ -112,7 +125,18 @@ impl App {
             inpatient::StayError::NothingToSettle => AppError::conflict("nothing_to_settle", e.to_string()),
             other => AppError::conflict("stay_not_open", other.to_string()),
         })?;
-        self.move_stay(s, stage, next).await
+        let s = self.move_stay(s, stage, next.clone()).await?;
+        // A fee upload that read the ward before this began writes its lines before it looks at
+        // the stage again (and refuses itself on seeing this one): any line not among those read
+        // above means such an upload got in meanwhile, and the settlement's figures would not be
+        // the center's. Nothing was sent: the ward is as it was.
+        let known: std::collections::HashSet<&str> = uploaded.iter().map(String::as_str).collect();
+        let now = self.store.stay_fee_lines(&s.id).await?;
+        if now.iter().any(|l| !l.uploaded || !known.contains(l.feedetl_sn.as_str())) {
+            self.move_stay(s, &next, stage.clone()).await?;
+            return Err(AppError::conflict("upload_in_progress", "a fee upload came in meanwhile; send the interim settlement again"));
+        }
+        Ok(s)
     }
 
     /// Makes an interim settlement's call with the request ids fixed for it. `Err` is an unknown outcome.

@@ -1,6 +1,7 @@
 //! The ward's console (住院): the hospital's stays, admission with the deposit held on the
-//! patient's line (住院押金), a day's fees, and the bedside discharge (病区结算) at the doctor's or
-//! nurse's click; cancelling a discharge, its settlement or the admission. Every button is the HIS
+//! patient's line (住院押金), a day's fees, the interim settlement (中途结算) of a long stay with its
+//! record, and the bedside discharge (病区结算) at the doctor's or nurse's click; cancelling a
+//! discharge, its settlement or the admission. Every button is the HIS
 //! API's `/api/v1/stays…` through `app.js`, within the staff member's role.
 
 use super::{catalogue, hospital_staff, sign_in_page, Item, HOME};
@@ -39,6 +40,8 @@ struct Stay {
     may_upload: bool,
     may_discharge: bool,
     may_cancel: bool,
+    may_interim: bool,
+    may_deposit: bool,
 }
 
 /// The words for a stay's state (`StayView::state`).
@@ -50,6 +53,7 @@ fn state_key(state: &str) -> &'static str {
         "deposit_short" => "ward_state_deposit_short",
         "discharging" | "discharged" | "pre_settled" | "insurance_settled" | "releasing" => "ward_state_discharging",
         "settlement_refused" => "ward_state_refused",
+        "interim_settling" => "ward_state_interim",
         "settled" => "state_settled",
         "settled_unpaid" => "state_settled_unpaid",
         "cancelled" => "state_cancelled",
@@ -77,6 +81,17 @@ impl Stay {
     /// A day's fees are taken while the patient is in the ward (not once discharge began).
     fn takes_fees(&self) -> bool {
         matches!(self.stay.state, "in_ward" | "deposit_short")
+    }
+
+    /// 中途结算 is offered in the ward while some uploaded line is not settled by an earlier one.
+    fn takes_interim(&self) -> bool {
+        let settled: usize = self.stay.interim_settlements.iter().map(|i| i.lines.len()).sum();
+        self.takes_fees() && self.stay.fee_lines > settled
+    }
+
+    /// 补交押金: a fresh hold for a stay in the ward that holds nothing (declined, or used up).
+    fn takes_deposit(&self) -> bool {
+        self.takes_fees() && self.stay.held_fen == 0
     }
 
     fn settled(&self) -> bool {
@@ -107,6 +122,8 @@ pub(super) async fn stay(State(app): State<Arc<App>>, prefs: Prefs, headers: Hea
     let may = |path| staff.role.may(&Method::POST, path);
     let (may_upload, may_discharge, may_cancel) =
         (may("/api/v1/stays/{id}/fees"), may("/api/v1/stays/{id}/discharge"), may("/api/v1/stays/{id}/cancel"));
+    let (may_interim, may_deposit) = (may("/api/v1/stays/{id}/interim_settlement"), may("/api/v1/stays/{id}/deposit"));
     let line_no = format!("W{}", app.now().chars().filter(char::is_ascii_digit).skip(2).take(16).collect::<String>());
-    render(&Stay { page, staff, stay, catalogue: catalogue(), line_no, may_upload, may_discharge, may_cancel }).into_response()
+    let catalogue = catalogue();
+    render(&Stay { page, staff, stay, catalogue, line_no, may_upload, may_discharge, may_cancel, may_interim, may_deposit }).into_response()
 }

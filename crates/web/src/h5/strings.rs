@@ -77,6 +77,12 @@ pub const STRINGS: Table = &[
     ("split_line", "信用额度支付（待还）", "Paid on your credit line (to repay)"),
     ("split_unpaid", "未付金额", "Unpaid"),
     ("nothing_at_window", "本次无需到窗口付款。", "Nothing to pay at a window for this visit."),
+    ("split_at_hospital", "医院收取", "Collected by the hospital"),
+    (
+        "at_hospital_note",
+        "本次仅医保结算：个人现金部分由医院收取，未从您的银行额度扣款。",
+        "Insurance only this time: the hospital collects your cash share itself; nothing was charged on your bank line.",
+    ),
     ("estimate_ask", "查看预估费用", "See the estimate"),
     ("estimate_title", "预估费用（医生确认前）", "Estimate (before the doctor confirms)"),
     ("estimate_cash", "预计个人自付", "Your share, estimated"),
