@@ -14,6 +14,7 @@
 
 mod disk;
 mod load;
+mod process;
 mod sqlite_io;
 mod sqlite_statements;
 
@@ -21,6 +22,7 @@ use crate::his::HisClient;
 use crate::system::{self, SystemOptions};
 use disk::{DiskWork, Meter};
 use load::{Channel, Sample};
+use process::ProcessWork;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -106,6 +108,8 @@ struct PhaseResult {
     hub: HubWork,
     /// Resident memory when the timed visits began and when they ended.
     rss_mib: (Option<f64>, Option<f64>),
+    /// This process's CPU time and context switches during the timed visits.
+    process: Option<ProcessWork>,
 }
 
 /// What the hub itself did during a measurement.
@@ -198,6 +202,11 @@ pub struct BenchReport {
     /// run began and when the last ended.
     pub rss_mib_start: Option<f64>,
     pub rss_mib_end: Option<f64>,
+    /// CPU time per visit of this process (hub, partners and load generator together), the share
+    /// of it in the kernel, and context switches per visit: a ratio that holds on a noisy machine.
+    pub cpu_ms_per_visit: Option<f64>,
+    pub kernel_cpu_share: Option<f64>,
+    pub context_switches_per_visit: Option<f64>,
     pub ledger_balanced: bool,
     pub settlements_acknowledged: usize,
     pub settlements_missing: usize,
@@ -294,6 +303,11 @@ fn record(report: &mut BenchReport, phase: Phase, r: &PhaseResult) {
             _ => None,
         };
         report.kib_written_per_visit = Some(round(r.work.bytes as f64 / 1024.0 / r.attempted.max(1) as f64, 2));
+        if let Some(p) = r.process {
+            report.cpu_ms_per_visit = Some(round((p.user_us + p.system_us) as f64 / 1000.0 / r.attempted.max(1) as f64, 3));
+            report.kernel_cpu_share = Some(round(p.kernel_share(), 3));
+            report.context_switches_per_visit = Some(r.per_visit(p.switches));
+        }
     }
     report.rss_mib_start = report.rss_mib_start.or(r.rss_mib.0);
     report.rss_mib_end = r.rss_mib.1;
@@ -355,6 +369,7 @@ async fn measure(
     let sqlite = database.is_none();
     let hub_before = HubWork::read(&sys.app, sqlite);
     let rss_start = rss_mib();
+    let process_before = ProcessWork::read();
     let before = meter.read().await?;
     let started = Instant::now();
     let deadline = opts.seconds.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
@@ -365,9 +380,10 @@ async fn measure(
     let work = meter.read().await?.since(before);
     let hub = HubWork::read(&sys.app, sqlite).since(hub_before);
     let rss_end = rss_mib();
+    let process = ProcessWork::read().zip(process_before).map(|(after, before)| after.since(before));
 
     let mut result = summarize(samples, seconds, work);
-    (result.0.hub, result.0.rss_mib) = (hub, (rss_start, rss_end));
+    (result.0.hub, result.0.rss_mib, result.0.process) = (hub, (rss_start, rss_end), process);
     let acks: Vec<load::Ack> = result.1;
     let ledger = operator.get("/api/v1/ledger").await?;
     result.0.ledger_balanced = ledger.ok() && ledger.body["balanced"].as_bool() == Some(true);
@@ -406,6 +422,7 @@ fn summarize(samples: Vec<Sample>, seconds: f64, work: DiskWork) -> (PhaseResult
         missing: 0,
         hub: HubWork::default(),
         rss_mib: (None, None),
+        process: None,
     };
     (result, acks)
 }
@@ -450,6 +467,8 @@ pub fn print_table(r: &BenchReport) {
     println!("  write jobs per visit      {}", num(r.write_jobs_per_visit));
     println!("  write jobs per commit     {}", num(r.jobs_per_commit));
     println!("  RSS MiB start → end       {} → {}", num(r.rss_mib_start), num(r.rss_mib_end));
+    println!("  CPU ms per visit          {}   (kernel share {})", num(r.cpu_ms_per_visit), num(r.kernel_cpu_share));
+    println!("  context switches / visit  {}", num(r.context_switches_per_visit));
     println!("  KiB written per visit     {}", num(r.kib_written_per_visit));
     println!("  machine fsync per second  {}", num(Some(r.fsync_per_s)));
     println!("  fsync-bound visits/s      {}", num(r.fsync_bound_visits_per_s));

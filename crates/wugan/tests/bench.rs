@@ -30,6 +30,9 @@ fn a_small_bench_settles_every_visit_and_its_books_hold() {
         "partner_calls_per_visit",
         "rss_mib_start",
         "rss_mib_end",
+        "cpu_ms_per_visit",
+        "kernel_cpu_share",
+        "context_switches_per_visit",
     ] {
         assert!(report.get(key).is_some_and(|v| !v.is_null()), "{key} missing in {report}");
     }
@@ -43,6 +46,9 @@ fn a_small_bench_settles_every_visit_and_its_books_hold() {
     assert!(report["writes_per_visit"].as_f64() > Some(1.0), "{report}");
     // A visit is at least registration (1101, 2201), fees (2204) and the click (2206, 2207).
     assert!(report["partner_calls_per_visit"].as_f64() >= Some(5.0), "{report}");
+    // A visit costs CPU, some of it in the kernel (sockets, files): zero would mean it went unread.
+    assert!(report["cpu_ms_per_visit"].as_f64() > Some(0.0), "{report}");
+    assert!((0.0..=1.0).contains(&report["kernel_cpu_share"].as_f64().unwrap_or(-1.0)), "{report}");
     if report["database"] == "sqlite" {
         // The hub's statements were traced, and its writes shared commits.
         assert!(report["statements_per_visit"].as_f64() > report["write_jobs_per_visit"].as_f64(), "{report}");
