@@ -164,6 +164,8 @@ pub struct Store {
     pub clock: Arc<dyn Clock>,
     /// Hospital rows read on every visit, kept in memory (`hot_rows`).
     hot: Arc<hot_rows::HotRows>,
+    /// The audit chain's last entry as this process's writer appended it (SQLite; `audit`).
+    audit_head: Arc<std::sync::Mutex<Option<audit::ChainHead>>>,
 }
 
 /// A request's answer, stored under its `(caller, Idempotency-Key)` by the same write as the
@@ -226,7 +228,7 @@ impl Store {
             options = options.after_connect(|conn, _meta| Box::pin(async move { sqlite_pragmas(conn).await }));
         }
         let pool = options.connect(url).await?;
-        Ok(Store { pool, backend, writer, clock: crate::clock::system(), hot: Arc::default() })
+        Ok(Store { pool, backend, writer, clock: crate::clock::system(), hot: Arc::default(), audit_head: Arc::default() })
     }
 
     /// Runs `job` as one atomic write and answers once it is durable: on SQLite in the writer's

@@ -43,6 +43,9 @@ pub struct WriterStats {
     pub jobs: AtomicU64,
     pub batches: AtomicU64,
     pub failed_jobs: AtomicU64,
+    /// Batches whose commit failed (everything they wrote undone): what a job remembered of the
+    /// database from before such a failure may be gone (`audit`'s chain head).
+    pub failed_batches: AtomicU64,
 }
 
 pub struct Writer {
@@ -119,6 +122,7 @@ async fn run(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>, stats: Arc
         let committed = match batch(&mut conn, first, &mut queue, &mut answers, &stats).await {
             Ok(()) => Ok(()),
             Err(e) => {
+                stats.failed_batches.fetch_add(1, Ordering::SeqCst);
                 tracing::error!(error = %e, jobs = answers.len(), "a write batch could not be committed");
                 // Whatever the batch left open is undone, so that the next batch starts clean.
                 let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
