@@ -91,8 +91,15 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     await page.waitForSelector('#estimate .message.ok');
     assert.match(await page.textContent('#estimate .message'), /^Estimate: fund \d+ fen/);
 
+    assert.equal(await page.locator('#cancel-button').count(), 0, 'nothing to cancel before the click');
     await submitAndReload(page, '#settle-button');
     assert.equal(await page.textContent('#visit-state'), 'Settled');
+    // Settled: no more fees, no estimate, no second click; the cancellation is offered.
+    assert.deepEqual(
+      [await page.locator('#add-line').count(), await page.locator('#estimate-button').count(), await page.locator('#settle-button').count()],
+      [0, 0, 0],
+    );
+    assert.equal(await page.locator('#cancel-button').count(), 1);
     await accessible(page, 'visit settled');
     await fitsTheWidth(page, 'visit settled');
     await screenshot(page, 'staff-console-visit-settled');
@@ -170,12 +177,14 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
 
     // 中途结算: the 100 yuan so far settled while the patient stays; the row shows what it took.
     assert.equal(await page.locator('#stay-interim-1').count(), 0);
+    assert.equal(await page.locator('#cancel-admission-button').count(), 1, 'in the ward, the admission can be undone');
     await submitAndReload(page, '#interim-button');
     assert.equal(await page.textContent('#stay-state'), '在院');
     assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '100.00');
     const taken = Number(await page.textContent('#stay-interim-1 .interim-bank'));
     assert.equal(await page.textContent('#stay-held'), (2000 - taken).toFixed(2), 'the rest of the deposit stays held');
     assert.equal(await page.locator('#interim-button').count(), 0, 'nothing new to settle');
+    assert.equal(await page.locator('#cancel-admission-button').count(), 0, 'an interim settlement stands: 2404 would be refused');
     await accessible(page, 'stay settled in the middle');
     await fitsTheWidth(page, 'stay settled in the middle');
     await screenshot(page, 'staff-console-stay-interim');

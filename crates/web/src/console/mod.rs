@@ -105,6 +105,24 @@ struct Visit {
     refundable: Vec<RefundableLine>,
 }
 
+impl Visit {
+    /// Fees and the estimate are for a visit still open: registered, with no settlement standing
+    /// or under way (a failed or cancelled attempt leaves it open for corrected fees).
+    fn takes_fees(&self) -> bool {
+        self.visit.status == "registered" && self.visit.settlement.as_ref().is_none_or(|s| matches!(s.state, "failed" | "cancelled"))
+    }
+
+    /// The click is offered until the visit is settled (a click on an attempt under way resumes it).
+    fn takes_click(&self) -> bool {
+        self.visit.status == "registered"
+    }
+
+    /// A standing settlement may be cancelled (and a cancellation under way resumed).
+    fn cancellable(&self) -> bool {
+        matches!(self.visit.settlement.as_ref().map(|s| s.state), Some("settled" | "settled_unpaid" | "cancelling"))
+    }
+}
+
 /// A fee line the cashier may tick for a refund.
 struct RefundableLine {
     feedetl_sn: String,

@@ -97,6 +97,12 @@ impl Stay {
     fn settled(&self) -> bool {
         matches!(self.stay.state, "settled" | "settled_unpaid")
     }
+
+    /// 入院撤销 (2404) is offered in the ward until an interim settlement stands: the center
+    /// refuses it then (the stay is discharged and settled instead).
+    fn admission_cancellable(&self) -> bool {
+        self.in_ward() && self.stay.interim_settlements.is_empty()
+    }
 }
 
 pub(super) async fn list(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) -> Response {
