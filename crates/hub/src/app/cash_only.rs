@@ -39,13 +39,6 @@ fn bad_record(e: impl std::fmt::Display) -> AppError {
 }
 
 impl App {
-    /// The settlement type a visit settles under: its own, else its hospital's.
-    pub(super) async fn setl_type_of(&self, visit: &VisitRow) -> Result<SetlType, AppError> {
-        let own = self.store.visit_setl_type(&visit.id).await?;
-        let hospital = self.store.hospital_profile(&visit.hospital_code).await?.map(|h| h.setl_type).unwrap_or_default();
-        Ok(SetlType::of_visit(own, hospital))
-    }
-
     /// A cash-only settlement: the platform's 2207 output, checked, then the cash share charged.
     pub async fn settle_cash_only(&self, hospital: &str, req: &CashSettleRequest, request: &Keyed) -> Result<SettlementView, AppError> {
         check_text("ipt_otp_no", &req.ipt_otp_no, 30)?;

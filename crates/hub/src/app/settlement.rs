@@ -159,7 +159,8 @@ impl App {
             }
             return Err(AppError::conflict("settlement_in_progress", "another click on this visit is being settled; retry shortly"));
         }
-        let known = Known { agreement: Some(agreement), lines: Some(lines) };
+        // A settlement created just now has no platform record (only a posted 2207 has one).
+        let known = Known { agreement: Some(agreement), lines: Some(lines), record: Some(None) };
         self.advance_known(row, &visit, false, Some(request), known).await.map(|s| SettlementView::of(&s))
     }
 
@@ -253,7 +254,10 @@ impl App {
         };
         // Read once a run: the platform's record (cash only) is written before the run, and the
         // lines cannot change while a settlement is live (fees are refused then).
-        let record = self.store.settlement_record(&s.id).await?;
+        let record = match &known.record {
+            Some(record) => record.clone(),
+            None => self.store.settlement_record(&s.id).await?,
+        };
         let mut batch = known.lines.as_deref().map(batch_of);
         loop {
             let stage = s.stage().ok_or_else(|| AppError::internal(format!("settlement {} is stored in no stage the saga knows", s.id)))?;
@@ -463,6 +467,8 @@ pub(super) struct Known {
     pub(super) agreement: Option<AgreementRow>,
     /// The visit's fee lines, all uploaded (the click checked them).
     pub(super) lines: Option<Vec<FeeLineRow>>,
+    /// The settlement's platform record (`Some(None)`: known to have none).
+    pub(super) record: Option<Option<SettlementRecord>>,
 }
 
 /// What one call of a run is made with.

@@ -13,9 +13,10 @@ impl App {
         }
         super::visit_info::check_diagnoses(&req)?;
         let setl_type = visit_setl_type(&req)?;
-        let row = match self.store.visit_by_hospital_no(hospital, &req.ipt_otp_no).await? {
+        // `fresh`: this request wrote the visit, so it has no settlement type but the one named here.
+        let (row, fresh) = match self.store.visit_by_hospital_no(hospital, &req.ipt_otp_no).await? {
             // A registration whose 2201 outcome is unknown: resend it with the same msgid.
-            Some(v) if v.status == VisitStatus::Registering => v,
+            Some(v) if v.status == VisitStatus::Registering => (v, false),
             // The same request again, whose answer was lost: the visit it registered.
             Some(v) if v.idem_key.as_deref() == Some(idem_key) => return self.visit_view(&v).await,
             Some(v) => return Err(visit_exists(&v.ipt_otp_no, &v.id)),
@@ -23,16 +24,22 @@ impl App {
             None if req.mdtrt_cert_type == "01" && req.mdtrt_cert_no.trim().starts_with(super::qr_voucher::QR_PREFIX) => {
                 let voucher = self.resolve_qr(&req.mdtrt_cert_no, hospital).await?;
                 let by_card = RegisterVisitRequest { mdtrt_cert_type: "02".into(), mdtrt_cert_no: voucher.certno, ..req.clone() };
-                self.new_visit(hospital, &by_card, idem_key).await?
+                (self.new_visit(hospital, &by_card, idem_key).await?, true)
             }
-            None => self.new_visit(hospital, &req, idem_key).await?,
+            None => (self.new_visit(hospital, &req, idem_key).await?, true),
         };
         if let Some(setl_type) = setl_type {
             self.store.set_visit_setl_type(&row.id, setl_type).await?;
         }
+        let own_type = match (setl_type, fresh) {
+            (Some(named), _) => Some(named),
+            (None, true) => None,
+            (None, false) => self.store.visit_setl_type(&row.id).await?,
+        };
+        let hospital_type = self.store.hospital_profile(hospital).await?.map(|h| h.setl_type).unwrap_or_default();
         // The hospital's own platform registers a visit it settles itself (CASH): the hub keeps
         // its record only, and its 2207 output comes to /api/v1/cash-settlements.
-        if row.is_self_pay() || self.setl_type_of(&row).await? == SetlType::Cash {
+        if row.is_self_pay() || SetlType::of_visit(own_type, hospital_type) == SetlType::Cash {
             return self.register_self_pay(row, request).await;
         }
         let cert_no = self.config.data_key.open(&row.mdtrt_cert_no_enc)?;
