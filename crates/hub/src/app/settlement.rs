@@ -76,11 +76,7 @@ impl App {
     pub async fn settle(&self, hospital: &str, visit_id: &str, request: &Keyed) -> Result<SettlementView, AppError> {
         let idem_key = request.key.as_str();
         // The visit, its settlement type and the patient's switch, read at once.
-        let click = match self.store.visit_for_click(visit_id).await? {
-            Some(c) if c.visit.hospital_code == hospital => c,
-            // Another hospital's visit is answered exactly like a missing one (as `own_visit`).
-            _ => return Err(AppError::not_found("visit_not_found", format!("no visit {visit_id} at this hospital"))),
-        };
+        let click = self.own_visit_for_click(hospital, visit_id).await?;
         let visit = click.visit;
         let hospital_type = self.store.hospital_profile(hospital).await?.map(|h| h.setl_type).unwrap_or_default();
         let setl_type = SetlType::of_visit(click.setl_type, hospital_type);
@@ -102,7 +98,11 @@ impl App {
         };
         // Switched off by the patient before the click: paid at the window. (An attempt already
         // under way is finished whatever the switch says: the switch closes at the click.)
-        let existing = self.store.settlement_of_visit(visit_id).await?;
+        // The attempt itself is read only when there is one (a first click has none).
+        let existing = match click.last_settlement {
+            Some(_) => self.store.settlement_of_visit(visit_id).await?,
+            None => None,
+        };
         let under_way = existing.as_ref().is_some_and(|s| !matches!(s.state, SettlementState::Failed | SettlementState::Cancelled));
         if !under_way && click.switch.is_some_and(|s| !s.enabled) {
             return Err(AppError::conflict(

@@ -153,6 +153,14 @@ impl App {
         }
     }
 
+    /// `own_visit` with what a fee upload and the click also read about it (`Store::visit_for_click`).
+    pub(super) async fn own_visit_for_click(&self, hospital: &str, visit_id: &str) -> Result<crate::store::VisitForClick, AppError> {
+        match self.store.visit_for_click(visit_id).await? {
+            Some(c) if c.visit.hospital_code == hospital => Ok(c),
+            _ => Err(AppError::not_found("visit_not_found", format!("no visit {visit_id} at this hospital"))),
+        }
+    }
+
     pub async fn visit(&self, hospital: &str, visit_id: &str) -> Result<VisitView, AppError> {
         let v = self.own_visit(hospital, visit_id).await?;
         self.visit_view(&v).await
@@ -183,14 +191,11 @@ impl App {
         req: FeeUploadRequest,
         request: &Keyed,
     ) -> Result<FeeUploadView, AppError> {
-        let visit = self.own_visit(hospital, visit_id).await?;
         // Open: registered, and no live settlement attempt (a cancelled or failed one leaves the
-        // visit open for corrected fees and a new attempt).
-        let live_attempt = self
-            .store
-            .settlement_of_visit(visit_id)
-            .await?
-            .is_some_and(|s| !matches!(s.state, SettlementState::Failed | SettlementState::Cancelled));
+        // visit open for corrected fees and a new attempt). Read with the visit, in one statement.
+        let read = self.own_visit_for_click(hospital, visit_id).await?;
+        let live_attempt = read.has_live_settlement();
+        let visit = read.visit;
         if visit.status != VisitStatus::Registered || live_attempt {
             return Err(AppError::conflict("visit_not_open", "fees can only be added to a registered visit before it is settled"));
         }

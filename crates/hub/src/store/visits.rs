@@ -9,6 +9,15 @@ pub struct VisitForClick {
     pub setl_type: Option<SetlType>,
     /// The patient's switch for the visit; `None`: on.
     pub switch: Option<VisitSwitch>,
+    /// The state of the visit's latest settlement attempt; `None`: it has none.
+    pub last_settlement: Option<SettlementState>,
+}
+
+impl VisitForClick {
+    /// A settlement attempt stands or is under way (a failed or cancelled one leaves the visit open).
+    pub fn has_live_settlement(&self) -> bool {
+        self.last_settlement.is_some_and(|s| !matches!(s, SettlementState::Failed | SettlementState::Cancelled))
+    }
 }
 
 impl Store {
@@ -57,12 +66,14 @@ impl Store {
     }
 
     /// A visit with what the doctor's click also reads about it, in one statement: its own
-    /// settlement type (if the HIS set one) and the patient's switch for it (if one was written).
+    /// settlement type (if the HIS set one), the patient's switch for it (if one was written) and
+    /// the state of its latest settlement attempt (if any).
     pub async fn visit_for_click(&self, id: &str) -> StoreResult<Option<VisitForClick>> {
         let row = sqlx::query(
             "SELECT v.*, st.setl_type AS own_setl_type, sw.enabled AS switch_enabled, sw.source AS switch_source, \
-             sw.changes AS switch_changes FROM visits v LEFT JOIN visit_setl_types st ON st.visit_id = v.id \
-             LEFT JOIN visit_seamless_switches sw ON sw.visit_id = v.id WHERE v.id = $1",
+             sw.changes AS switch_changes, (SELECT s.state FROM settlements s WHERE s.visit_id = v.id \
+             ORDER BY s.created_at DESC, s.id DESC LIMIT 1) AS last_settlement_state FROM visits v \
+             LEFT JOIN visit_setl_types st ON st.visit_id = v.id LEFT JOIN visit_seamless_switches sw ON sw.visit_id = v.id WHERE v.id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -74,7 +85,11 @@ impl Store {
             changes: r.get::<Option<i64>, _>("switch_changes").unwrap_or_default(),
         });
         let setl_type = r.get::<Option<String>, _>("own_setl_type").and_then(|t| SetlType::parse(&t));
-        Ok(Some(VisitForClick { visit: visit_from_row(&r)?, setl_type, switch }))
+        let last_settlement = r
+            .get::<Option<String>, _>("last_settlement_state")
+            .map(|state| SettlementState::parse(&state))
+            .map(|s| s.ok_or_else(|| StoreError::Corrupt("a settlement in no known state".into())));
+        Ok(Some(VisitForClick { visit: visit_from_row(&r)?, setl_type, switch, last_settlement: last_settlement.transpose()? }))
     }
 
     pub async fn visit_by_hospital_no(&self, hospital_code: &str, ipt_otp_no: &str) -> StoreResult<Option<VisitRow>> {
