@@ -211,6 +211,57 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
   }
 });
 
+test('the ward: an interim settlement uses up the whole deposit, and the cashier holds a fresh one (补交押金)', async () => {
+  // 李秀英, a sample person no other test here uses, on a 5,000-yuan line of her own.
+  const certno = '440303195803152420';
+  addStaff(`redeposit-${run}`, 'cashier', hospitalA.code);
+  const signed = await api('POST', '/api/v1/agreements', credentials.operator_api_key, { mdtrt_cert_type: '02', mdtrt_cert_no: certno,
+    use_personal_account: false, payment: { method: 'credit_line', bank_code: 'BANK01', credit_limit_fen: 500000 } });
+  assert.ok(signed.status === 200 || signed.body.error.code === 'already_signed', JSON.stringify(signed));
+  const { page, pageErrors, close } = await phone({});
+  try {
+    await signIn(page, '/console/', `redeposit-${run}`);
+    await page.click('#ward-link');
+    await page.waitForSelector('#admit');
+    await page.fill('#ipt_no', `ZY2-${run}`);
+    await page.fill('#stay_cert_no', certno);
+    await page.fill('#deposit', '300.00');
+    await Promise.all([page.waitForURL(/\/console\/stays\/[^/]+$/), page.click('#admit-button')]);
+    assert.equal(await page.textContent('#stay-held'), '300.00');
+    assert.equal(await page.locator('#stay-deposit').count(), 0, 'a stay that holds its deposit is raised with its fees instead');
+    // 4,500 yuan of examinations: the rule's raise is more than the line has (deposit short); the
+    // interim settlement's share, above the hold, is raised onto it and taken whole.
+    await page.selectOption('#stay_item', '013100000010000');
+    await page.fill('#stay_pric', '150.00');
+    await page.fill('#stay_cnt', '30');
+    await submitAndReload(page, '#stay-add-line');
+    await submitAndReload(page, '#interim-button');
+    assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '4500.00');
+    assert.equal(await page.textContent('#stay-held'), '0.00', 'the interim settlement took the whole hold');
+
+    await page.fill('#stay_deposit', '500.00');
+    await submitAndReload(page, '#stay-deposit-button');
+    assert.equal(await page.textContent('#stay-state'), '在院');
+    assert.equal(await page.textContent('#stay-held'), '500.00', 'a fresh hold on the line');
+    assert.equal(await page.locator('#stay-deposit').count(), 0);
+    await accessible(page, 'stay with a fresh deposit');
+    await fitsTheWidth(page, 'stay with a fresh deposit');
+    await screenshot(page, 'staff-console-stay-fresh-deposit');
+
+    // The next day's fee, settled at the bedside on the fresh hold; what it did not take is released.
+    await page.selectOption('#stay_item', '001102000010000');
+    await page.fill('#stay_pric', '25.00');
+    await page.fill('#stay_cnt', '2');
+    await submitAndReload(page, '#stay-add-line');
+    await submitAndReload(page, '#discharge-button');
+    assert.equal(await page.textContent('#stay-state'), '已结算');
+    assert.equal(await page.textContent('#stay-held'), '0.00', 'what the bedside click did not take is released');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
+
 test('an insurance-only visit: the cashier page shows the cash share the hospital collects itself', async () => {
   addStaff(`hi-${run}`, 'cashier', hospitalA.code);
   const key = hospitalA.api_key;
