@@ -39,6 +39,12 @@ fn bad_record(e: impl std::fmt::Display) -> AppError {
 }
 
 impl App {
+    /// The settlement type a visit settles under: its own (`own`, as read with the visit), else its hospital's.
+    pub(super) async fn setl_type_with(&self, hospital: &str, own: Option<SetlType>) -> Result<SetlType, AppError> {
+        let hospital_type = self.store.hospital_profile(hospital).await?.map(|h| h.setl_type).unwrap_or_default();
+        Ok(SetlType::of_visit(own, hospital_type))
+    }
+
     /// A cash-only settlement: the platform's 2207 output, checked, then the cash share charged.
     pub async fn settle_cash_only(&self, hospital: &str, req: &CashSettleRequest, request: &Keyed) -> Result<SettlementView, AppError> {
         check_text("ipt_otp_no", &req.ipt_otp_no, 30)?;

@@ -268,12 +268,16 @@ impl App {
         let split = s.split.ok_or_else(|| AppError::internal(format!("settlement {} is settled without a split", s.id)))?;
         let name = self.payer_name(s, &visit, known.and_then(|(_, k)| k.agreement.as_ref())).await?;
         let hospital_name = self.store.hospital_name(&s.hospital_code).await?.unwrap_or_else(|| s.hospital_code.clone());
-        let lines = match known.and_then(|(_, k)| k.lines.clone()) {
+        let read;
+        let lines: &[FeeLineRow] = match known.and_then(|(_, k)| k.lines.as_deref()) {
             Some(lines) => lines,
-            None => self.store.fee_lines(&visit.id).await?,
+            None => {
+                read = self.store.fee_lines(&visit.id).await?;
+                &read
+            }
         };
         let lines: Vec<(String, Fen)> =
-            lines.into_iter().filter(|l| l.uploaded).map(|l| (category_of(l.result_json.as_deref()), l.amount)).collect();
+            lines.iter().filter(|l| l.uploaded).map(|l| (category_of(l.result_json.as_deref()), l.amount)).collect();
         let mut items = wugan_invoice::items_by_category(&lines);
         if items.iter().map(|i| i.amount_fen).sum::<Fen>() != s.medfee {
             // The insurance center settled another total than the lines the hub holds (it validates

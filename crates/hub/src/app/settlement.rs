@@ -77,9 +77,9 @@ impl App {
         let idem_key = request.key.as_str();
         // The visit, its settlement type and the patient's switch, read at once.
         let click = self.own_visit_for_click(hospital, visit_id).await?;
+        let under_way = click.has_live_settlement();
         let visit = click.visit;
-        let hospital_type = self.store.hospital_profile(hospital).await?.map(|h| h.setl_type).unwrap_or_default();
-        let setl_type = SetlType::of_visit(click.setl_type, hospital_type);
+        let setl_type = self.setl_type_with(hospital, click.setl_type).await?;
         if setl_type == SetlType::Cash {
             return Err(AppError::conflict(
                 "settled_by_hospital",
@@ -98,18 +98,17 @@ impl App {
         };
         // Switched off by the patient before the click: paid at the window. (An attempt already
         // under way is finished whatever the switch says: the switch closes at the click.)
-        // The attempt itself is read only when there is one (a first click has none).
-        let existing = match click.last_settlement {
-            Some(_) => self.store.settlement_of_visit(visit_id).await?,
-            None => None,
-        };
-        let under_way = existing.as_ref().is_some_and(|s| !matches!(s.state, SettlementState::Failed | SettlementState::Cancelled));
         if !under_way && click.switch.is_some_and(|s| !s.enabled) {
             return Err(AppError::conflict(
                 "seamless_switched_off",
                 "the patient switched seamless payment off for this visit: it is paid at the window",
             ));
         }
+        // The attempt itself is read only when there is one (a first click has none).
+        let existing = match click.last_settlement {
+            Some(_) => self.store.settlement_of_visit(visit_id).await?,
+            None => None,
+        };
         if let Some(existing) = existing {
             if let Some(answer) = self.existing_attempt(existing, &visit, request).await? {
                 return answer.map(|s| SettlementView::of(&s));
@@ -477,7 +476,7 @@ struct Run<'a> {
     visit: &'a VisitRow,
     agreement: &'a AgreementRow,
     record: Option<&'a SettlementRecord>,
-    /// The 2206/2207 `chrg_bchno` (empty for the bank's calls).
+    /// The 2206/2207 `chrg_bchno` (the insurance calls' only).
     batch: &'a str,
 }
 

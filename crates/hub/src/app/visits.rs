@@ -36,10 +36,9 @@ impl App {
             (None, true) => None,
             (None, false) => self.store.visit_setl_type(&row.id).await?,
         };
-        let hospital_type = self.store.hospital_profile(hospital).await?.map(|h| h.setl_type).unwrap_or_default();
         // The hospital's own platform registers a visit it settles itself (CASH): the hub keeps
         // its record only, and its 2207 output comes to /api/v1/cash-settlements.
-        if row.is_self_pay() || SetlType::of_visit(own_type, hospital_type) == SetlType::Cash {
+        if row.is_self_pay() || self.setl_type_with(hospital, own_type).await? == SetlType::Cash {
             return self.register_self_pay(row, request).await;
         }
         let cert_no = self.config.data_key.open(&row.mdtrt_cert_no_enc)?;
@@ -149,7 +148,7 @@ impl App {
         match self.store.visit(visit_id).await? {
             // Another hospital's visit is answered exactly like a missing one: nothing leaks.
             Some(v) if v.hospital_code == hospital => Ok(v),
-            _ => Err(AppError::not_found("visit_not_found", format!("no visit {visit_id} at this hospital"))),
+            _ => Err(visit_not_found(visit_id)),
         }
     }
 
@@ -157,7 +156,7 @@ impl App {
     pub(super) async fn own_visit_for_click(&self, hospital: &str, visit_id: &str) -> Result<crate::store::VisitForClick, AppError> {
         match self.store.visit_for_click(visit_id).await? {
             Some(c) if c.visit.hospital_code == hospital => Ok(c),
-            _ => Err(AppError::not_found("visit_not_found", format!("no visit {visit_id} at this hospital"))),
+            _ => Err(visit_not_found(visit_id)),
         }
     }
 
@@ -301,6 +300,11 @@ impl App {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Another hospital's visit is answered exactly like a missing one: nothing leaks.
+fn visit_not_found(visit_id: &str) -> AppError {
+    AppError::not_found("visit_not_found", format!("no visit {visit_id} at this hospital"))
 }
 
 /// The insurance a visit settles under (issue 15): the one the HIS names (held, or refused), else

@@ -135,15 +135,16 @@ impl Store {
     pub async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<i64> {
         let mut last_error = None;
         // SQLite: the writer runs one job at a time, so the head it left is the head (see ChainHead).
-        let failures = self.writer_stats();
+        let remembered = self.writer_stats().map(|writer| (writer, self.audit_head.clone()));
         for _ in 0..APPEND_TRIES {
-            let (entry, now) = (entry.clone(), self.now());
-            let (cache, failures) = (failures.as_ref().map(|_| self.audit_head.clone()), failures.clone());
+            let (entry, now, remembered) = (entry.clone(), self.now(), remembered.clone());
             let appended = self
                 .write(move |c| {
                     Box::pin(async move {
-                        let failed_batches = failures.as_ref().map(|w| w.failed_batches.load(std::sync::atomic::Ordering::SeqCst)).unwrap_or_default();
-                        let known = cache.as_ref().and_then(|h| lock(h).clone()).filter(|h| h.failed_batches == failed_batches);
+                        let failed_batches =
+                            remembered.as_ref().map(|(w, _)| w.failed_batches.load(std::sync::atomic::Ordering::SeqCst)).unwrap_or_default();
+                        let cache = remembered.as_ref().map(|(_, head)| head);
+                        let known = cache.and_then(|h| lock(h).clone()).filter(|h| h.failed_batches == failed_batches);
                         let (seq, prev) = match known {
                             Some(head) => (head.seq + 1, head.hash),
                             None => {
@@ -156,7 +157,7 @@ impl Store {
                             }
                         };
                         // Forgotten until this append is written: a failure below leaves no head.
-                        if let Some(h) = &cache {
+                        if let Some(h) = cache {
                             *lock(h) = None;
                         }
                         let hash = entry_hash(&prev, seq, &now, &entry);
@@ -174,7 +175,7 @@ impl Store {
                         .bind(&hash)
                         .execute(&mut *c)
                         .await?;
-                        if let Some(h) = &cache {
+                        if let Some(h) = cache {
                             *lock(h) = Some(ChainHead { seq, hash, failed_batches });
                         }
                         Ok(seq)
