@@ -6,7 +6,7 @@ impl Store {
     pub async fn insert_agreement(&self, a: &AgreementRow) -> StoreResult<()> {
         let a = a.clone();
         self.write(move |c| Box::pin(async move {
-        let result = sqlx::query(
+        let result = query(
             "INSERT INTO agreements (id, psn_no, insutype, insuplc_admdvs, name_enc, certno_enc, certno_index, use_personal_account, \
              payment_method, bank_code, bank_agreement_id, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
@@ -34,18 +34,17 @@ impl Store {
 
     /// One encrypted value from the store, if any, to check at start-up that the key opens it.
     pub async fn some_sealed_value(&self) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT name_enc FROM agreements LIMIT 1").fetch_optional(&self.pool).await?;
+        let row = query("SELECT name_enc FROM agreements LIMIT 1").fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.get("name_enc")))
     }
 
     pub async fn agreement(&self, id: &str) -> StoreResult<Option<AgreementRow>> {
-        let row = sqlx::query("SELECT * FROM agreements WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = query("SELECT * FROM agreements WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         row.map(|r| agreement_from_row(&r)).transpose()
     }
 
     pub async fn active_agreement_for(&self, psn_no: &str) -> StoreResult<Option<AgreementRow>> {
-        let row =
-            sqlx::query("SELECT * FROM agreements WHERE psn_no = $1 AND status = 'active'").bind(psn_no).fetch_optional(&self.pool).await?;
+        let row = query("SELECT * FROM agreements WHERE psn_no = $1 AND status = 'active'").bind(psn_no).fetch_optional(&self.pool).await?;
         row.map(|r| agreement_from_row(&r)).transpose()
     }
 
@@ -55,7 +54,7 @@ impl Store {
         if let Some(own) = self.active_agreement_for(psn_no).await? {
             return Ok(Some((own, None)));
         }
-        let link = sqlx::query("SELECT id, agreement_id FROM family_links WHERE member_psn_no = $1 AND status = 'active'")
+        let link = query("SELECT id, agreement_id FROM family_links WHERE member_psn_no = $1 AND status = 'active'")
             .bind(psn_no)
             .fetch_optional(&self.pool)
             .await?;
@@ -67,7 +66,7 @@ impl Store {
     pub async fn insert_family_link(&self, l: &FamilyLinkRow, max_links: i64) -> StoreResult<()> {
         let l = l.clone();
         self.write(move |c| Box::pin(async move {
-        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM family_links WHERE agreement_id = $1 AND status = 'active'")
+        let count: i64 = query("SELECT COUNT(*) AS n FROM family_links WHERE agreement_id = $1 AND status = 'active'")
             .bind(&l.agreement_id)
             .fetch_one(&mut *c)
             .await?
@@ -75,7 +74,7 @@ impl Store {
         if count >= max_links {
             return Err(StoreError::Conflict(format!("an agreement may pay for at most {max_links} family members")));
         }
-        let result = sqlx::query(
+        let result = query(
             "INSERT INTO family_links (id, agreement_id, member_psn_no, member_name_enc, relation, consent_method, consent_reference, status, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -101,7 +100,7 @@ impl Store {
     }
 
     pub async fn family_links(&self, agreement_id: &str) -> StoreResult<Vec<FamilyLinkRow>> {
-        let rows = sqlx::query("SELECT * FROM family_links WHERE agreement_id = $1 ORDER BY created_at")
+        let rows = query("SELECT * FROM family_links WHERE agreement_id = $1 ORDER BY created_at")
             .bind(agreement_id)
             .fetch_all(&self.pool)
             .await?;
@@ -128,7 +127,7 @@ impl Store {
         let (agreement_id, link_id, now) = (agreement_id.to_string(), link_id.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let n = sqlx::query(
+                let n = query(
                     "UPDATE family_links SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND agreement_id = $3 AND status = 'active'",
                 )
                 .bind(&now)
@@ -147,13 +146,13 @@ impl Store {
         let (id, now) = (id.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let n = sqlx::query("UPDATE agreements SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND status = 'active'")
+                let n = query("UPDATE agreements SET status = 'revoked', revoked_at = $1 WHERE id = $2 AND status = 'active'")
                     .bind(&now)
                     .bind(&id)
                     .execute(&mut *c)
                     .await?
                     .rows_affected();
-                sqlx::query("UPDATE family_links SET status = 'revoked', revoked_at = $1 WHERE agreement_id = $2 AND status = 'active'")
+                query("UPDATE family_links SET status = 'revoked', revoked_at = $1 WHERE agreement_id = $2 AND status = 'active'")
                     .bind(&now)
                     .bind(&id)
                     .execute(&mut *c)
@@ -174,7 +173,7 @@ impl Store {
         let (bank_code, bank_agreement_id) = (bank_code.to_string(), bank_agreement_id.to_string());
         self.write(move |c| {
             Box::pin(async move {
-                Ok(sqlx::query("UPDATE agreements SET suspended_reason = $1 WHERE bank_code = $2 AND bank_agreement_id = $3")
+                Ok(query("UPDATE agreements SET suspended_reason = $1 WHERE bank_code = $2 AND bank_agreement_id = $3")
                     .bind(reason.map(|r| r.as_str().to_string()))
                     .bind(bank_code)
                     .bind(bank_agreement_id)
@@ -192,7 +191,7 @@ impl Store {
         self.write(move |c| {
             let r = row;
             Box::pin(async move {
-            sqlx::query(
+            query(
                 "INSERT INTO account_repayments (id, agreement_id, idem_key, amount_fen, state, debit_msgid, cancel_msgid, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (agreement_id, idem_key) DO NOTHING",
             )
@@ -209,7 +208,7 @@ impl Store {
             .await?;
             Ok(())
         })}).await?;
-        let row = sqlx::query("SELECT * FROM account_repayments WHERE agreement_id = $1 AND idem_key = $2")
+        let row = query("SELECT * FROM account_repayments WHERE agreement_id = $1 AND idem_key = $2")
             .bind(&r.agreement_id)
             .bind(&r.idem_key)
             .fetch_one(&self.pool)
@@ -219,7 +218,7 @@ impl Store {
 
     /// Repayments left between their two calls (a crash, a silent partner), idle since `before`.
     pub async fn unfinished_account_repayments(&self, before: &str) -> StoreResult<Vec<AccountRepaymentRow>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT * FROM account_repayments WHERE state IN ('started', 'account_debited', 'returning') AND updated_at < $1 ORDER BY created_at LIMIT 1000",
         )
         .bind(before)
@@ -233,7 +232,7 @@ impl Store {
         let (r, from, transfers, now) = (r.clone(), from.to_string(), transfers.to_vec(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let n = sqlx::query(
+                let n = query(
                     "UPDATE account_repayments SET state = $1, txn_id = $2, failure = $3, updated_at = $4 WHERE id = $5 AND state = $6",
                 )
                 .bind(r.stage.state())
@@ -258,15 +257,14 @@ impl Store {
     }
 
     pub async fn bank_event_cursor(&self, bank_code: &str) -> StoreResult<i64> {
-        let row =
-            sqlx::query("SELECT last_seq FROM bank_event_cursors WHERE bank_code = $1").bind(bank_code).fetch_optional(&self.pool).await?;
+        let row = query("SELECT last_seq FROM bank_event_cursors WHERE bank_code = $1").bind(bank_code).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.get("last_seq")).unwrap_or(0))
     }
 
     pub async fn set_bank_event_cursor(&self, bank_code: &str, last_seq: i64) -> StoreResult<()> {
         let bank_code = bank_code.to_string();
         self.write(move |c| Box::pin(async move {
-        sqlx::query(
+        query(
             "INSERT INTO bank_event_cursors (bank_code, last_seq) VALUES ($1, $2) ON CONFLICT (bank_code) DO UPDATE SET last_seq = excluded.last_seq",
         )
         .bind(bank_code)
@@ -278,7 +276,7 @@ impl Store {
     }
 }
 
-fn agreement_from_row(r: &AnyRow) -> StoreResult<AgreementRow> {
+fn agreement_from_row(r: &SqlRow) -> StoreResult<AgreementRow> {
     let method: String = r.get("payment_method");
     let status: String = r.get("status");
     Ok(AgreementRow {
@@ -299,7 +297,7 @@ fn agreement_from_row(r: &AnyRow) -> StoreResult<AgreementRow> {
     })
 }
 
-fn account_repayment_from_row(row: &AnyRow) -> StoreResult<AccountRepaymentRow> {
+fn account_repayment_from_row(row: &SqlRow) -> StoreResult<AccountRepaymentRow> {
     let state: String = row.get("state");
     let stage = wugan_domain::repayment::RepaymentStage::from_parts(&state, row.get("txn_id"), row.get("failure"))
         .ok_or_else(|| StoreError::Corrupt(format!("repayment state {state} without its facts")))?;

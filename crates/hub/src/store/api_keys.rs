@@ -86,7 +86,7 @@ pub fn key_id_of(key_hash: &str) -> String {
 
 const COLUMNS: &str = "key_id, role, hospital_code, label, origin, created_at, revoked_at, expires_at, last_used_at";
 
-fn key_of(r: &AnyRow) -> StoreResult<ApiKeyRow> {
+fn key_of(r: &SqlRow) -> StoreResult<ApiKeyRow> {
     let role: String = r.get("role");
     let origin: String = r.get("origin");
     Ok(ApiKeyRow {
@@ -132,7 +132,7 @@ impl Store {
             (key_hash.to_string(), hospital_code.map(str::to_string), label.map(str::to_string), self.now());
         self.write(move |c| Box::pin(async move {
         let key_id = key_id_of(&key_hash);
-        let inserted = sqlx::query(
+        let inserted = query(
             "INSERT INTO api_keys (key_hash, key_id, role, hospital_code, label, origin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key_hash) DO NOTHING",
         )
         .bind(key_hash)
@@ -156,8 +156,7 @@ impl Store {
         }
         let ticket = self.hot.ticket();
         let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE key_hash = $1");
-        let key =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(key_hash).fetch_optional(&self.pool).await?.as_ref().map(key_of).transpose()?;
+        let key = query(sql).bind(key_hash).fetch_optional(&self.pool).await?.as_ref().map(key_of).transpose()?;
         if let Some(k) = &key {
             self.hot.keep_key(ticket, key_hash, k);
         }
@@ -166,13 +165,13 @@ impl Store {
 
     pub async fn api_key(&self, key_id: &str) -> StoreResult<Option<ApiKeyRow>> {
         let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE key_id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(key_id).fetch_optional(&self.pool).await?.as_ref().map(key_of).transpose()
+        query(sql).bind(key_id).fetch_optional(&self.pool).await?.as_ref().map(key_of).transpose()
     }
 
     /// Every key, oldest first.
     pub async fn api_keys(&self) -> StoreResult<Vec<ApiKeyRow>> {
         let sql = format!("SELECT {COLUMNS} FROM api_keys ORDER BY created_at, key_id");
-        sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?.iter().map(key_of).collect()
+        query(sql).fetch_all(&self.pool).await?.iter().map(key_of).collect()
     }
 
     /// Notes that `key` opened the API now, unless that was noted less than a
@@ -186,7 +185,7 @@ impl Store {
         let noted = self
             .write(move |c| {
                 Box::pin(async move {
-                    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2").bind(&now).bind(key_id).execute(&mut *c).await?;
+                    query("UPDATE api_keys SET last_used_at = $1 WHERE key_id = $2").bind(&now).bind(key_id).execute(&mut *c).await?;
                     Ok(())
                 })
             })
@@ -201,7 +200,7 @@ impl Store {
         let revoked = self
             .write(move |c| {
                 Box::pin(async move {
-                    let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL")
+                    let revoked = query("UPDATE api_keys SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL")
                         .bind(&now)
                         .bind(key_id)
                         .execute(&mut *c)
@@ -220,7 +219,7 @@ impl Store {
     pub async fn expire_api_key(&self, key_id: &str, at: &str) -> StoreResult<bool> {
         let (key_id, at, now) = (key_id.to_string(), at.to_string(), self.now());
         let expired = self.write(move |c| Box::pin(async move {
-        let changed = sqlx::query(
+        let changed = query(
             "UPDATE api_keys SET expires_at = $1 WHERE key_id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR (expires_at > $3 AND expires_at > $1))",
         )
         .bind(at)
@@ -240,7 +239,7 @@ impl Store {
     /// rotation keeps it: dropping it from the file was part of the rotation.
     pub async fn revoke_unlisted_keys(&self, listed: &[String]) -> StoreResult<Vec<String>> {
         let rows =
-            sqlx::query("SELECT key_hash, key_id FROM api_keys WHERE origin = 'credentials' AND revoked_at IS NULL AND expires_at IS NULL")
+            query("SELECT key_hash, key_id FROM api_keys WHERE origin = 'credentials' AND revoked_at IS NULL AND expires_at IS NULL")
                 .fetch_all(&self.pool)
                 .await?;
         let mut revoked = Vec::new();

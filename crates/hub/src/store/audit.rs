@@ -106,7 +106,7 @@ impl AuditEntry {
     }
 }
 
-fn entry_of(r: &AnyRow) -> AuditEntry {
+fn entry_of(r: &SqlRow) -> AuditEntry {
     AuditEntry {
         seq: r.get("seq"),
         at: r.get("at"),
@@ -149,7 +149,7 @@ impl Store {
                             Some(head) => (head.seq + 1, head.hash),
                             None => {
                                 let last =
-                                    sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *c).await?;
+                                    query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *c).await?;
                                 match last {
                                     Some(r) => (r.get::<i64, _>("seq") + 1, r.get::<String, _>("hash")),
                                     None => (1, GENESIS_HASH.to_string()),
@@ -161,7 +161,7 @@ impl Store {
                             *lock(h) = None;
                         }
                         let hash = entry_hash(&prev, seq, &now, &entry);
-                        sqlx::query(
+                        query(
                             "INSERT INTO audit_log (seq, at, actor, action, target, address, outcome, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                         )
                         .bind(seq)
@@ -192,7 +192,7 @@ impl Store {
 
     /// The newest entries, newest first, before `before` (a sequence number) when given.
     pub async fn audit_entries(&self, before: Option<i64>, limit: i64) -> StoreResult<Vec<AuditEntry>> {
-        let rows = sqlx::query("SELECT * FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2")
+        let rows = query("SELECT * FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2")
             .bind(before.unwrap_or(i64::MAX))
             .bind(limit)
             .fetch_all(&self.pool)
@@ -202,34 +202,30 @@ impl Store {
 
     /// How many of `actor`'s sign-ins since `since` were refused.
     pub async fn refused_sign_ins(&self, actor: &str, since: &str) -> StoreResult<i64> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE actor = $1 AND action = 'sign_in' AND outcome <> 'ok' AND at >= $2")
-                .bind(actor)
-                .bind(since)
-                .fetch_one(&self.pool)
-                .await?;
+        let row = query("SELECT COUNT(*) AS n FROM audit_log WHERE actor = $1 AND action = 'sign_in' AND outcome <> 'ok' AND at >= $2")
+            .bind(actor)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.get("n"))
     }
 
     /// The entries after `after_seq`, in order (at most `limit`).
     pub async fn audit_entries_after(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
-        let rows = sqlx::query("SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            query("SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2").bind(after_seq).bind(limit).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(entry_of).collect())
     }
 
     /// One entry's hash, if the entry is there.
     pub async fn audit_hash(&self, seq: i64) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT hash FROM audit_log WHERE seq = $1").bind(seq).fetch_optional(&self.pool).await?;
+        let row = query("SELECT hash FROM audit_log WHERE seq = $1").bind(seq).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.get("hash")))
     }
 
     /// Walks the whole chain; returns the number of entries and what is wrong with them.
     pub async fn verify_audit_log(&self) -> StoreResult<(usize, Vec<AuditFinding>)> {
-        let rows = sqlx::query("SELECT * FROM audit_log ORDER BY seq").fetch_all(&self.pool).await?;
+        let rows = query("SELECT * FROM audit_log ORDER BY seq").fetch_all(&self.pool).await?;
         let entries: Vec<AuditEntry> = rows.iter().map(entry_of).collect();
         Ok((entries.len(), check_chain(&entries)))
     }

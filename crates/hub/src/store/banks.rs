@@ -17,7 +17,7 @@ pub struct BankRow {
     pub updated_at: String,
 }
 
-fn bank_of(r: &AnyRow) -> BankRow {
+fn bank_of(r: &SqlRow) -> BankRow {
     BankRow {
         code: r.get("code"),
         name: r.get("name"),
@@ -39,7 +39,7 @@ impl Store {
         let inserted = self
             .write(move |c| {
                 Box::pin(async move {
-                    Ok(sqlx::query(
+                    Ok(query(
                         "INSERT INTO banks (code, name, url, key_id, secret_enc, callback_secret_enc, default_credit_limit_fen, \
                          interest_free_days, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                          ON CONFLICT (code) DO NOTHING",
@@ -69,6 +69,6 @@ impl Store {
 
     /// Every onboarded bank, by code.
     pub async fn banks(&self) -> StoreResult<Vec<BankRow>> {
-        Ok(sqlx::query("SELECT * FROM banks ORDER BY code").fetch_all(&self.pool).await?.iter().map(bank_of).collect())
+        Ok(query("SELECT * FROM banks ORDER BY code").fetch_all(&self.pool).await?.iter().map(bank_of).collect())
     }
 }

@@ -38,7 +38,7 @@ pub struct UnpaidBill {
 
 const COLUMNS: &str = "settlement_id, agreement_id, amount_fen, attempt, state, last_decline, collected_by";
 
-fn row_of(r: &AnyRow) -> BillCollectionRow {
+fn row_of(r: &SqlRow) -> BillCollectionRow {
     BillCollectionRow {
         settlement_id: r.get("settlement_id"),
         agreement_id: r.get("agreement_id"),
@@ -53,7 +53,7 @@ fn row_of(r: &AnyRow) -> BillCollectionRow {
 impl Store {
     /// The settled_unpaid bills of a person, newest first, with their collection's state.
     pub async fn unpaid_bills_of(&self, psn_no: &str, limit: i64) -> StoreResult<Vec<UnpaidBill>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT s.id, s.visit_id, s.hospital_code, v.ipt_otp_no, v.psn_no, s.agreement_id, s.unpaid_fen, s.updated_at, \
              b.state AS collection, b.last_decline FROM settlements s JOIN visits v ON v.id = s.visit_id \
              LEFT JOIN bill_collections b ON b.settlement_id = s.id \
@@ -82,7 +82,7 @@ impl Store {
 
     pub async fn bill_collection(&self, settlement_id: &str) -> StoreResult<Option<BillCollectionRow>> {
         let sql = format!("SELECT {COLUMNS} FROM bill_collections WHERE settlement_id = $1");
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(settlement_id).fetch_optional(&self.pool).await?.as_ref().map(row_of))
+        Ok(query(sql).bind(settlement_id).fetch_optional(&self.pool).await?.as_ref().map(row_of))
     }
 
     /// The collection of a bill, made `due` at attempt 1 if there was none; a declined one is made
@@ -91,7 +91,7 @@ impl Store {
         let (sid, agreement_id, now) = (settlement_id.to_string(), agreement_id.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "INSERT INTO bill_collections (settlement_id, agreement_id, amount_fen, attempt, state, created_at, updated_at) \
                      VALUES ($1, $2, $3, 1, 'due', $4, $4) ON CONFLICT (settlement_id) DO NOTHING",
                 )
@@ -101,7 +101,7 @@ impl Store {
                 .bind(&now)
                 .execute(&mut *c)
                 .await?;
-                sqlx::query(
+                query(
                     "UPDATE bill_collections SET state = 'due', attempt = attempt + 1, updated_at = $1 WHERE settlement_id = $2 AND state = 'declined'",
                 )
                 .bind(&now)
@@ -109,7 +109,7 @@ impl Store {
                 .execute(&mut *c)
                 .await?;
                 let sql = format!("SELECT {COLUMNS} FROM bill_collections WHERE settlement_id = $1");
-                Ok(row_of(&sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&sid).fetch_one(&mut *c).await?))
+                Ok(row_of(&query(sql).bind(&sid).fetch_one(&mut *c).await?))
             })
         })
         .await
@@ -122,7 +122,7 @@ impl Store {
         let (agreement_id, now) = (agreement_id.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let made = sqlx::query(
+                let made = query(
                     "INSERT INTO bill_collections (settlement_id, agreement_id, amount_fen, attempt, state, created_at, updated_at) \
                      SELECT s.id, s.agreement_id, s.unpaid_fen, 1, 'due', $1, $1 FROM settlements s \
                      WHERE s.agreement_id = $2 AND s.state = 'settled_unpaid' AND s.unpaid_fen > 0 \
@@ -133,7 +133,7 @@ impl Store {
                 .execute(&mut *c)
                 .await?
                 .rows_affected();
-                let again = sqlx::query(
+                let again = query(
                     "UPDATE bill_collections SET state = 'due', attempt = attempt + 1, updated_at = $1 WHERE agreement_id = $2 AND state = 'declined'",
                 )
                 .bind(&now)
@@ -152,7 +152,7 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS} FROM bill_collections WHERE state IN ('due', 'authorizing', 'capturing') ORDER BY updated_at LIMIT $1"
         );
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await?.iter().map(row_of).collect())
+        Ok(query(sql).bind(limit).fetch_all(&self.pool).await?.iter().map(row_of).collect())
     }
 
     /// Moves a collection on from `(from, attempt)` as read, with its transfers, in one write;
@@ -161,7 +161,7 @@ impl Store {
         let (next, from, now) = (next.clone(), from.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let moved = sqlx::query(
+                let moved = query(
                     "UPDATE bill_collections SET state = $1, last_decline = $2, collected_by = $3, updated_at = $4 \
                      WHERE settlement_id = $5 AND state = $6 AND attempt = $7",
                 )

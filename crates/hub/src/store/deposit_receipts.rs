@@ -40,9 +40,9 @@ pub struct DepositClosing {
 
 /// Writes the receipts a stage change owes (only when the hospital's policy is `receipts`, read in
 /// the same transaction) and closes the open ones when the hold ended.
-pub(super) async fn owe_deposit_receipts(c: &mut AnyConnection, s: &StayRow, steps: &DepositSteps, now: &str) -> StoreResult<()> {
+pub(super) async fn owe_deposit_receipts(c: &mut Conn, s: &StayRow, steps: &DepositSteps, now: &str) -> StoreResult<()> {
     for (piece, amount) in &steps.held {
-        sqlx::query(
+        query(
             "INSERT INTO deposit_receipts (stay_id, piece, hospital_code, amount_fen, created_at) \
              SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM hospitals WHERE code = $3 AND deposit_policy = 'receipts') \
              ON CONFLICT (stay_id, piece) DO NOTHING",
@@ -56,7 +56,7 @@ pub(super) async fn owe_deposit_receipts(c: &mut AnyConnection, s: &StayRow, ste
         .await?;
     }
     if let Some(closed_by) = &steps.closed_by {
-        sqlx::query("UPDATE deposit_receipts SET closed_by = $1, closed_at = $2 WHERE stay_id = $3 AND closed_by IS NULL")
+        query("UPDATE deposit_receipts SET closed_by = $1, closed_at = $2 WHERE stay_id = $3 AND closed_by IS NULL")
             .bind(closed_by)
             .bind(now)
             .bind(&s.id)
@@ -69,7 +69,7 @@ pub(super) async fn owe_deposit_receipts(c: &mut AnyConnection, s: &StayRow, ste
 impl Store {
     /// The receipts owed, oldest first; only those of `stay_id` when one is named.
     pub async fn deposit_receipts_due(&self, stay_id: Option<&str>, limit: i64) -> StoreResult<Vec<DepositReceiptDue>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT stay_id, piece, hospital_code, amount_fen FROM deposit_receipts WHERE invoice_id IS NULL \
              AND ($1 = '' OR stay_id = $1) ORDER BY created_at, piece LIMIT $2",
         )
@@ -105,7 +105,7 @@ impl Store {
             .write(move |c| {
                 Box::pin(async move {
                     let claim = "UPDATE deposit_receipts SET invoice_id = '' WHERE stay_id = $1 AND piece = $2 AND invoice_id IS NULL";
-                    if sqlx::query(claim).bind(&stay_id).bind(piece).execute(&mut *c).await?.rows_affected() != 1 {
+                    if query(claim).bind(&stay_id).bind(piece).execute(&mut *c).await?.rows_affected() != 1 {
                         return Ok(None);
                     }
                     let seq = next_seq(c, &receipt_code, &hospital_code).await?;
@@ -117,7 +117,7 @@ impl Store {
                         }
                     };
                     insert_invoice(c, &row).await?;
-                    sqlx::query("UPDATE deposit_receipts SET invoice_id = $1 WHERE stay_id = $2 AND piece = $3")
+                    query("UPDATE deposit_receipts SET invoice_id = $1 WHERE stay_id = $2 AND piece = $3")
                         .bind(&row.id)
                         .bind(&stay_id)
                         .bind(piece)
@@ -136,7 +136,7 @@ impl Store {
 
     /// How the deposit of an issued receipt ended (`None`: not a receipt).
     pub async fn deposit_closing(&self, invoice_id: &str) -> StoreResult<Option<DepositClosing>> {
-        let row = sqlx::query("SELECT closed_by, closed_at FROM deposit_receipts WHERE invoice_id = $1")
+        let row = query("SELECT closed_by, closed_at FROM deposit_receipts WHERE invoice_id = $1")
             .bind(invoice_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -147,7 +147,7 @@ impl Store {
     pub async fn deposit_receipts_of_persons(&self, psn_nos: &[String], limit: i64) -> StoreResult<Vec<InvoiceRow>> {
         let mut out = Vec::new();
         for psn_no in psn_nos {
-            let rows = sqlx::query(
+            let rows = query(
                 "SELECT i.* FROM invoices i JOIN deposit_receipts d ON d.invoice_id = i.id JOIN stays s ON s.id = d.stay_id \
                  WHERE s.psn_no = $1 ORDER BY i.issued_at DESC LIMIT $2",
             )
@@ -169,7 +169,7 @@ impl Store {
             .write(move |c| {
                 Box::pin(async move {
                     let sql = "UPDATE hospitals SET deposit_policy = $1 WHERE code = $2";
-                    Ok(sqlx::query(sql).bind(policy).bind(code).execute(&mut *c).await?.rows_affected())
+                    Ok(query(sql).bind(policy).bind(code).execute(&mut *c).await?.rows_affected())
                 })
             })
             .await?;
@@ -178,8 +178,8 @@ impl Store {
 }
 
 /// The next number under a code (the same `invoice_sequences` as invoices; a code is one series).
-async fn next_seq(c: &mut AnyConnection, code: &str, hospital_code: &str) -> StoreResult<i64> {
-    Ok(sqlx::query(
+async fn next_seq(c: &mut Conn, code: &str, hospital_code: &str) -> StoreResult<i64> {
+    Ok(query(
         "INSERT INTO invoice_sequences (invoice_code, hospital_code, last_seq) VALUES ($1, $2, 1) \
          ON CONFLICT (invoice_code) DO UPDATE SET last_seq = invoice_sequences.last_seq + 1 RETURNING last_seq",
     )

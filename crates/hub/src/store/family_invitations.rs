@@ -19,7 +19,7 @@ pub struct FamilyInvitationRow {
 
 const COLUMNS: &str = "id, agreement_id, member_psn_no, member_name_enc, relation, status, link_id, created_at, expires_at";
 
-fn invitation_of(r: &AnyRow) -> FamilyInvitationRow {
+fn invitation_of(r: &SqlRow) -> FamilyInvitationRow {
     FamilyInvitationRow {
         id: r.get("id"),
         agreement_id: r.get("agreement_id"),
@@ -39,7 +39,7 @@ impl Store {
         let (i, now) = (i.clone(), now.to_string());
         self.write(move |c| {
             Box::pin(async move {
-                let pending = sqlx::query(
+                let pending = query(
                     "SELECT 1 FROM family_invitations WHERE agreement_id = $1 AND member_psn_no = $2 AND status = 'pending' AND expires_at > $3",
                 )
                 .bind(&i.agreement_id)
@@ -51,7 +51,7 @@ impl Store {
                     return Ok(false);
                 }
                 let sql = format!("INSERT INTO family_invitations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
+                query(sql)
                     .bind(&i.id)
                     .bind(&i.agreement_id)
                     .bind(&i.member_psn_no)
@@ -71,7 +71,7 @@ impl Store {
 
     pub async fn family_invitation(&self, id: &str) -> StoreResult<Option<FamilyInvitationRow>> {
         let sql = format!("SELECT {COLUMNS} FROM family_invitations WHERE id = $1");
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?.as_ref().map(invitation_of))
+        Ok(query(sql).bind(id).fetch_optional(&self.pool).await?.as_ref().map(invitation_of))
     }
 
     /// Pending invitations not yet expired at `now` naming `member_psn_no` (received).
@@ -79,7 +79,7 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS} FROM family_invitations WHERE member_psn_no = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at LIMIT 20"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(member_psn_no).bind(now).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(member_psn_no).bind(now).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(invitation_of).collect())
     }
 
@@ -88,7 +88,7 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS} FROM family_invitations WHERE agreement_id = $1 AND status = 'pending' AND expires_at > $2 ORDER BY created_at LIMIT 20"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(agreement_id).bind(now).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(agreement_id).bind(now).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(invitation_of).collect())
     }
 
@@ -99,7 +99,7 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 let sql = "UPDATE family_invitations SET status = $1, link_id = $2, decided_at = $3 WHERE id = $4 AND status = 'pending'";
-                Ok(sqlx::query(sql).bind(status).bind(link_id).bind(now).bind(id).execute(&mut *c).await?.rows_affected() == 1)
+                Ok(query(sql).bind(status).bind(link_id).bind(now).bind(id).execute(&mut *c).await?.rows_affected() == 1)
             })
         })
         .await

@@ -24,7 +24,7 @@ impl HospitalBankRow {
     }
 }
 
-fn hospital_bank_of(r: &AnyRow) -> HospitalBankRow {
+fn hospital_bank_of(r: &SqlRow) -> HospitalBankRow {
     HospitalBankRow {
         hospital_code: r.get("hospital_code"),
         bank_code: r.get("bank_code"),
@@ -42,7 +42,7 @@ impl Store {
         let inserted = self
             .write(move |c| {
                 Box::pin(async move {
-                    Ok(sqlx::query(
+                    Ok(query(
                         "INSERT INTO hospital_banks (hospital_code, bank_code, account_enc, status, source, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                          ON CONFLICT (hospital_code, bank_code) DO NOTHING",
                     )
@@ -64,7 +64,7 @@ impl Store {
 
     /// The agreement of a hospital with a bank, if any.
     pub async fn hospital_bank(&self, hospital_code: &str, bank_code: &str) -> StoreResult<Option<HospitalBankRow>> {
-        let row = sqlx::query("SELECT * FROM hospital_banks WHERE hospital_code = $1 AND bank_code = $2")
+        let row = query("SELECT * FROM hospital_banks WHERE hospital_code = $1 AND bank_code = $2")
             .bind(hospital_code)
             .bind(bank_code)
             .fetch_optional(&self.pool)
@@ -79,7 +79,7 @@ impl Store {
         bank_code: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<HospitalBankRow>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT * FROM hospital_banks WHERE ($1 = '' OR hospital_code = $1) AND ($2 = '' OR bank_code = $2) \
              ORDER BY hospital_code, bank_code LIMIT $3",
         )
@@ -101,7 +101,7 @@ impl Store {
         let (h, b, s, now) = (hospital_code.to_string(), bank_code.to_string(), status.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "UPDATE hospital_banks SET status = $3, updated_at = $4 WHERE hospital_code = $1 AND bank_code = $2 AND status <> $3",
                 )
                 .bind(&h)
@@ -110,7 +110,7 @@ impl Store {
                 .bind(&now)
                 .execute(&mut *c)
                 .await?;
-                let row = sqlx::query("SELECT * FROM hospital_banks WHERE hospital_code = $1 AND bank_code = $2")
+                let row = query("SELECT * FROM hospital_banks WHERE hospital_code = $1 AND bank_code = $2")
                     .bind(&h)
                     .bind(&b)
                     .fetch_optional(&mut *c)

@@ -15,7 +15,7 @@ pub struct HospitalRow {
     pub created_at: String,
 }
 
-fn hospital_of(r: &AnyRow) -> HospitalRow {
+fn hospital_of(r: &SqlRow) -> HospitalRow {
     HospitalRow {
         code: r.get("code"),
         name: r.get("name"),
@@ -34,7 +34,7 @@ impl Store {
         let inserted = self
             .write(move |c| {
                 Box::pin(async move {
-                    Ok(sqlx::query(
+                    Ok(query(
                         "INSERT INTO hospitals (code, name, grade, region, insurance_platform, deposit_policy, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (code) DO NOTHING",
                     )
                     .bind(row.code)
@@ -58,11 +58,11 @@ impl Store {
     }
 
     pub async fn hospital(&self, code: &str) -> StoreResult<Option<HospitalRow>> {
-        Ok(sqlx::query("SELECT * FROM hospitals WHERE code = $1").bind(code).fetch_optional(&self.pool).await?.as_ref().map(hospital_of))
+        Ok(query("SELECT * FROM hospitals WHERE code = $1").bind(code).fetch_optional(&self.pool).await?.as_ref().map(hospital_of))
     }
 
     /// Every hospital, by code.
     pub async fn hospitals(&self) -> StoreResult<Vec<HospitalRow>> {
-        Ok(sqlx::query("SELECT * FROM hospitals ORDER BY code").fetch_all(&self.pool).await?.iter().map(hospital_of).collect())
+        Ok(query("SELECT * FROM hospitals ORDER BY code").fetch_all(&self.pool).await?.iter().map(hospital_of).collect())
     }
 }

@@ -2,8 +2,7 @@
 //! written with its msgid before the call, closed with its ledger transfer in one transaction.
 
 use super::journal::post_transfer;
-use super::{Store, StoreResult};
-use sqlx::Row;
+use super::{query, SqlRow, Store, StoreResult};
 use wugan_domain::clearing;
 use wugan_domain::money::Fen;
 
@@ -36,7 +35,7 @@ impl InsuranceClearingRow {
     }
 }
 
-fn row_of(r: &sqlx::any::AnyRow) -> InsuranceClearingRow {
+fn row_of(r: &SqlRow) -> InsuranceClearingRow {
     InsuranceClearingRow {
         id: r.get("id"),
         hospital_code: r.get("hospital_code"),
@@ -57,12 +56,12 @@ fn row_of(r: &sqlx::any::AnyRow) -> InsuranceClearingRow {
 
 impl Store {
     pub async fn insurance_clearing(&self, id: &str) -> StoreResult<Option<InsuranceClearingRow>> {
-        let row = sqlx::query("SELECT * FROM insurance_clearings WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = query("SELECT * FROM insurance_clearings WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(row_of))
     }
 
     pub async fn insurance_clearings_of_month(&self, setlym: &str) -> StoreResult<Vec<InsuranceClearingRow>> {
-        let rows = sqlx::query("SELECT * FROM insurance_clearings WHERE setlym = $1 ORDER BY hospital_code, clr_type")
+        let rows = query("SELECT * FROM insurance_clearings WHERE setlym = $1 ORDER BY hospital_code, clr_type")
             .bind(setlym)
             .fetch_all(&self.pool)
             .await?;
@@ -75,7 +74,7 @@ impl Store {
         let (a, now) = (a.clone(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "INSERT INTO insurance_clearings (id, hospital_code, setlym, clr_type, msgid, psntime, medfee_fen, fund_fen, \
                      acct_fen, cash_fen, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'applying', $11, $11) \
                      ON CONFLICT (id) DO UPDATE SET msgid = excluded.msgid, psntime = excluded.psntime, medfee_fen = excluded.medfee_fen, \
@@ -126,7 +125,7 @@ impl Store {
         let (id, msgid, now) = (id.to_string(), msgid.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "UPDATE insurance_clearings SET state = 'withdrawing', withdraw_msgid = $2, updated_at = $3 WHERE id = $1 AND state = 'applied'",
                 )
                 .bind(id)
@@ -174,7 +173,7 @@ impl Store {
         let (id, now) = (id.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let changed = sqlx::query(
+                let changed = query(
                     "UPDATE insurance_clearings SET state = $3, clr_appy_evt_id = $4, note = $5, updated_at = $6 WHERE id = $1 AND state = $2",
                 )
                 .bind(&id)

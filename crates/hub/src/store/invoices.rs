@@ -95,7 +95,7 @@ const MAX_SAME_TIME_GROUP: i64 = 10_000;
 impl Store {
     /// Ids of the settlements owed an invoice of `due`'s kind, oldest first, at most `limit`.
     pub async fn settlements_awaiting_invoice(&self, due: InvoiceDue, limit: i64) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query(due.scan_sql(self.backend)).bind(limit).fetch_all(&self.pool).await?;
+        let rows = query(due.scan_sql(self.backend)).bind(limit).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 
@@ -118,10 +118,10 @@ impl Store {
         let issued = self
             .write(move |c| {
                 Box::pin(async move {
-                    if sqlx::query(claim_sql).bind(settlement_id).execute(&mut *c).await?.rows_affected() != 1 {
+                    if query(claim_sql).bind(settlement_id).execute(&mut *c).await?.rows_affected() != 1 {
                         return Ok(None);
                     }
-                    let seq: i64 = sqlx::query(
+                    let seq: i64 = query(
                         "INSERT INTO invoice_sequences (invoice_code, hospital_code, last_seq) VALUES ($1, $2, 1) \
                          ON CONFLICT (invoice_code) DO UPDATE SET last_seq = invoice_sequences.last_seq + 1 RETURNING last_seq",
                     )
@@ -150,13 +150,13 @@ impl Store {
     }
 
     pub async fn invoice(&self, id: &str) -> StoreResult<Option<InvoiceRow>> {
-        let row = sqlx::query("SELECT * FROM invoices WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = query("SELECT * FROM invoices WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(invoice_from_row))
     }
 
     /// The invoice of a settlement, of one kind (`blue` or `red`).
     pub async fn invoice_of_settlement(&self, settlement_id: &str, kind: &str) -> StoreResult<Option<InvoiceRow>> {
-        let row = sqlx::query("SELECT * FROM invoices WHERE settlement_id = $1 AND kind = $2")
+        let row = query("SELECT * FROM invoices WHERE settlement_id = $1 AND kind = $2")
             .bind(settlement_id)
             .bind(kind)
             .fetch_optional(&self.pool)
@@ -167,7 +167,7 @@ impl Store {
     /// The invoice a (code, number) pair names.
     pub async fn invoice_by_number(&self, invoice_code: &str, number: &str) -> StoreResult<Option<InvoiceRow>> {
         let Ok(seq) = number.parse::<i64>() else { return Ok(None) };
-        let row = sqlx::query("SELECT * FROM invoices WHERE invoice_code = $1 AND seq = $2")
+        let row = query("SELECT * FROM invoices WHERE invoice_code = $1 AND seq = $2")
             .bind(invoice_code)
             .bind(seq)
             .fetch_optional(&self.pool)
@@ -177,7 +177,7 @@ impl Store {
 
     /// A red invoice offsetting `blue_id`, if one was issued.
     pub async fn red_invoice_of(&self, blue_id: &str) -> StoreResult<Option<InvoiceRow>> {
-        let row = sqlx::query("SELECT * FROM invoices WHERE offsets_id = $1").bind(blue_id).fetch_optional(&self.pool).await?;
+        let row = query("SELECT * FROM invoices WHERE offsets_id = $1").bind(blue_id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(invoice_from_row))
     }
 
@@ -204,7 +204,7 @@ impl Store {
                          ORDER BY issued_at DESC, invoice_code DESC, seq DESC LIMIT $3"
                 }
             };
-            sqlx::query(sql).bind(hospital_code.to_string()).bind(at.unwrap_or(before)).bind(limit).bind(kind.clone()).fetch_all(&self.pool)
+            query(sql).bind(hospital_code.to_string()).bind(at.unwrap_or(before)).bind(limit).bind(kind.clone()).fetch_all(&self.pool)
         };
         let mut rows: Vec<InvoiceRow> =
             page(before.unwrap_or("9999").to_string(), None, limit + 1).await?.iter().map(invoice_from_row).collect();
@@ -222,8 +222,7 @@ impl Store {
 
     /// Every sequence number issued under a code, in order (the no-gaps audit).
     pub async fn invoice_seqs(&self, invoice_code: &str) -> StoreResult<Vec<i64>> {
-        let rows =
-            sqlx::query("SELECT seq FROM invoices WHERE invoice_code = $1 ORDER BY seq").bind(invoice_code).fetch_all(&self.pool).await?;
+        let rows = query("SELECT seq FROM invoices WHERE invoice_code = $1 ORDER BY seq").bind(invoice_code).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| r.get("seq")).collect())
     }
 
@@ -233,7 +232,7 @@ impl Store {
     }
 }
 
-pub(super) fn invoice_from_row(r: &AnyRow) -> InvoiceRow {
+pub(super) fn invoice_from_row(r: &SqlRow) -> InvoiceRow {
     InvoiceRow {
         id: r.get("id"),
         hospital_code: r.get("hospital_code"),
@@ -252,8 +251,8 @@ pub(super) fn invoice_from_row(r: &AnyRow) -> InvoiceRow {
     }
 }
 
-pub(super) async fn insert_invoice(c: &mut AnyConnection, row: &InvoiceRow) -> StoreResult<()> {
-    sqlx::query(
+pub(super) async fn insert_invoice(c: &mut Conn, row: &InvoiceRow) -> StoreResult<()> {
+    query(
         "INSERT INTO invoices (id, hospital_code, settlement_id, kind, invoice_code, seq, number, check_code, total_fen, \
          payer_name_enc, offsets_id, key_id, signed_json, issued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
@@ -288,7 +287,7 @@ mod tests {
         store.migrate().await.expect("migrated");
         for (due, index) in [(InvoiceDue::Blue, "settlements_awaiting_invoice"), (InvoiceDue::Red, "settlements_awaiting_red_flush")] {
             let sql = format!("EXPLAIN QUERY PLAN {}", due.scan_sql(Backend::Sqlite));
-            let plan = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(200_i64).fetch_all(&store.pool).await.expect("a plan");
+            let plan = query(sql).bind(200_i64).fetch_all(&store.pool).await.expect("a plan");
             let steps: Vec<String> = plan.iter().map(|r| r.get::<String, _>("detail")).collect();
             assert!(steps.iter().any(|s| s.contains(index)) && !steps.iter().any(|s| s.contains("by_state")), "{due:?}: {steps:?}");
         }
@@ -304,7 +303,7 @@ mod tests {
             store
                 .write(move |c| {
                     Box::pin(async move {
-                        sqlx::query(
+                        query(
                             "INSERT INTO invoices (id, hospital_code, settlement_id, kind, invoice_code, seq, number, check_code, total_fen, \
                              payer_name_enc, offsets_id, key_id, signed_json, issued_at) \
                              VALUES ($1, 'H1', $1, 'blue', 'C1', $2, $3, 'x', 100, 'sealed', NULL, 'k', '{}', $4)",

@@ -8,7 +8,7 @@ impl Store {
     /// void closes a hold that exists, and no hold is closed twice. The fold does not depend on the
     /// transfers' order (a post stamped before its hold, by a stepped clock, still folds).
     pub async fn ledger_report(&self) -> StoreResult<LedgerReport> {
-        let rows = sqlx::query("SELECT * FROM ledger_transfers ORDER BY created_at, id").fetch_all(&self.pool).await?;
+        let rows = query("SELECT * FROM ledger_transfers ORDER BY created_at, id").fetch_all(&self.pool).await?;
         let transfers = rows.iter().map(transfer_from_row).collect::<StoreResult<Vec<Transfer>>>()?;
         let holds: BTreeMap<&str, Fen> =
             transfers.iter().filter(|t| t.kind == TransferKind::Pending).map(|t| (t.id.as_str(), t.amount)).collect();
@@ -37,10 +37,10 @@ impl Store {
 
 /// Appends one transfer, inside the caller's write (balances are folded from the transfers).
 /// A transfer id already in the ledger is skipped if identical (a retried step) and refused if not.
-pub(super) async fn post_transfer(c: &mut AnyConnection, t: &Transfer, at: &str) -> StoreResult<()> {
+pub(super) async fn post_transfer(c: &mut Conn, t: &Transfer, at: &str) -> StoreResult<()> {
     ledger::validate(t)?;
     if append_row(c, t, at).await? == 0 {
-        let existing = sqlx::query("SELECT * FROM ledger_transfers WHERE id = $1").bind(&t.id).fetch_one(&mut *c).await?;
+        let existing = query("SELECT * FROM ledger_transfers WHERE id = $1").bind(&t.id).fetch_one(&mut *c).await?;
         let existing = transfer_from_row(&existing)?;
         if &existing == t {
             return Ok(());
@@ -50,7 +50,7 @@ pub(super) async fn post_transfer(c: &mut AnyConnection, t: &Transfer, at: &str)
     let held = match &t.pending_id {
         Some(pending_id) => {
             // The hold's amount, and whether another transfer closed it already: one statement.
-            let row = sqlx::query(
+            let row = query(
                 "SELECT (SELECT amount_fen FROM ledger_transfers WHERE id = $1 AND kind = 'pending') AS held, \
                  (SELECT COUNT(*) FROM ledger_transfers WHERE pending_id = $1 AND id <> $2) AS closers",
             )
@@ -71,8 +71,8 @@ pub(super) async fn post_transfer(c: &mut AnyConnection, t: &Transfer, at: &str)
 }
 
 /// Appends the transfer's row unless its id is there already; the rows written (0 or 1).
-async fn append_row(c: &mut AnyConnection, t: &Transfer, at: &str) -> StoreResult<u64> {
-    let done = sqlx::query(
+async fn append_row(c: &mut Conn, t: &Transfer, at: &str) -> StoreResult<u64> {
+    let done = query(
         "INSERT INTO ledger_transfers (id, debit_account, credit_account, amount_fen, kind, pending_id, code, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
     )
@@ -89,7 +89,7 @@ async fn append_row(c: &mut AnyConnection, t: &Transfer, at: &str) -> StoreResul
     Ok(done.rows_affected())
 }
 
-fn transfer_from_row(r: &AnyRow) -> StoreResult<Transfer> {
+fn transfer_from_row(r: &SqlRow) -> StoreResult<Transfer> {
     let kind: String = r.get("kind");
     Ok(Transfer {
         id: r.get("id"),

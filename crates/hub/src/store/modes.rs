@@ -29,7 +29,7 @@ pub struct SettlementRecord {
     pub cancel_json: Option<String>,
 }
 
-fn profile_from_row(r: &AnyRow) -> StoreResult<HospitalProfile> {
+fn profile_from_row(r: &SqlRow) -> StoreResult<HospitalProfile> {
     let setl_type: String = r.get("setl_type");
     Ok(HospitalProfile {
         code: r.get("code"),
@@ -39,7 +39,7 @@ fn profile_from_row(r: &AnyRow) -> StoreResult<HospitalProfile> {
     })
 }
 
-fn record_from_row(r: &AnyRow) -> StoreResult<SettlementRecord> {
+fn record_from_row(r: &SqlRow) -> StoreResult<SettlementRecord> {
     let setl_type: String = r.get("setl_type");
     Ok(SettlementRecord {
         settlement_id: r.get("settlement_id"),
@@ -58,7 +58,7 @@ impl Store {
         }
         let ticket = self.hot.ticket();
         let sql = "SELECT code, name, mdtrtarea_admvs, setl_type FROM hospitals WHERE code = $1";
-        let row = sqlx::query(sql).bind(code).fetch_optional(&self.pool).await?;
+        let row = query(sql).bind(code).fetch_optional(&self.pool).await?;
         let profile = row.map(|r| profile_from_row(&r)).transpose()?;
         if let Some(p) = &profile {
             self.hot.keep_profile(ticket, p);
@@ -73,7 +73,7 @@ impl Store {
             .write(move |c| {
                 Box::pin(async move {
                     let sql = "UPDATE hospitals SET mdtrtarea_admvs = $1, setl_type = $2 WHERE code = $3";
-                    let done = sqlx::query(sql).bind(admvs).bind(setl_type.as_str()).bind(code).execute(&mut *c).await?;
+                    let done = query(sql).bind(admvs).bind(setl_type.as_str()).bind(code).execute(&mut *c).await?;
                     Ok(done.rows_affected() == 1)
                 })
             })
@@ -87,8 +87,7 @@ impl Store {
         let (code, hash) = (code.to_string(), token_hash.to_string());
         self.write(move |c| {
             Box::pin(async move {
-                let done =
-                    sqlx::query("UPDATE hospitals SET ni_token_hash = $1 WHERE code = $2").bind(hash).bind(code).execute(&mut *c).await?;
+                let done = query("UPDATE hospitals SET ni_token_hash = $1 WHERE code = $2").bind(hash).bind(code).execute(&mut *c).await?;
                 Ok(done.rows_affected() == 1)
             })
         })
@@ -97,7 +96,7 @@ impl Store {
 
     pub async fn hospital_by_ni_token(&self, token_hash: &str) -> StoreResult<Option<HospitalProfile>> {
         let sql = "SELECT code, name, mdtrtarea_admvs, setl_type FROM hospitals WHERE ni_token_hash = $1";
-        let row = sqlx::query(sql).bind(token_hash).fetch_optional(&self.pool).await?;
+        let row = query(sql).bind(token_hash).fetch_optional(&self.pool).await?;
         row.map(|r| profile_from_row(&r)).transpose()
     }
 
@@ -107,7 +106,7 @@ impl Store {
             Box::pin(async move {
                 let sql = "INSERT INTO visit_setl_types (visit_id, setl_type) VALUES ($1, $2) \
                            ON CONFLICT (visit_id) DO UPDATE SET setl_type = excluded.setl_type";
-                sqlx::query(sql).bind(visit_id).bind(setl_type.as_str()).execute(&mut *c).await?;
+                query(sql).bind(visit_id).bind(setl_type.as_str()).execute(&mut *c).await?;
                 Ok(())
             })
         })
@@ -115,20 +114,18 @@ impl Store {
     }
 
     pub async fn visit_setl_type(&self, visit_id: &str) -> StoreResult<Option<SetlType>> {
-        let row =
-            sqlx::query("SELECT setl_type FROM visit_setl_types WHERE visit_id = $1").bind(visit_id).fetch_optional(&self.pool).await?;
+        let row = query("SELECT setl_type FROM visit_setl_types WHERE visit_id = $1").bind(visit_id).fetch_optional(&self.pool).await?;
         Ok(row.and_then(|r| SetlType::parse(&r.get::<String, _>("setl_type"))))
     }
 
     pub async fn settlement_record(&self, settlement_id: &str) -> StoreResult<Option<SettlementRecord>> {
-        let row =
-            sqlx::query("SELECT * FROM settlement_records WHERE settlement_id = $1").bind(settlement_id).fetch_optional(&self.pool).await?;
+        let row = query("SELECT * FROM settlement_records WHERE settlement_id = $1").bind(settlement_id).fetch_optional(&self.pool).await?;
         row.map(|r| record_from_row(&r)).transpose()
     }
 
     /// The settlement that took a posted setl_id, if any (a setl_id is settled once).
     pub async fn settlement_of_posted_setl_id(&self, setl_id: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT settlement_id FROM settlement_records WHERE posted_setl_id = $1")
+        let row = query("SELECT settlement_id FROM settlement_records WHERE posted_setl_id = $1")
             .bind(setl_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -166,7 +163,7 @@ impl Store {
                 let sql = "INSERT INTO settlement_records (settlement_id, setl_type, cancel_setl_id, cancel_json, created_at) \
                            VALUES ($1, $2, $3, $4, $5) \
                            ON CONFLICT (settlement_id) DO UPDATE SET cancel_setl_id = excluded.cancel_setl_id, cancel_json = excluded.cancel_json";
-                let result = sqlx::query(sql)
+                let result = query(sql)
                     .bind(&record.settlement_id)
                     .bind(record.setl_type.as_str())
                     .bind(&record.cancel_setl_id)
@@ -184,10 +181,10 @@ impl Store {
     }
 }
 
-async fn insert_record(c: &mut AnyConnection, r: &SettlementRecord, now: &str) -> StoreResult<()> {
+async fn insert_record(c: &mut Conn, r: &SettlementRecord, now: &str) -> StoreResult<()> {
     let sql =
         "INSERT INTO settlement_records (settlement_id, setl_type, posted_setl_id, posted_json, created_at) VALUES ($1, $2, $3, $4, $5)";
-    let result = sqlx::query(sql)
+    let result = query(sql)
         .bind(&r.settlement_id)
         .bind(r.setl_type.as_str())
         .bind(&r.posted_setl_id)

@@ -39,7 +39,7 @@ pub struct SettledForPatient {
 
 const COLUMNS: &str = "id, patient_id, event_key, kind, facts, created_at, read_at, sms_attempts, sms_sent_at";
 
-fn row_of(r: &AnyRow) -> NotificationRow {
+fn row_of(r: &SqlRow) -> NotificationRow {
     let facts: String = r.get("facts");
     NotificationRow {
         id: r.get("id"),
@@ -54,7 +54,7 @@ fn row_of(r: &AnyRow) -> NotificationRow {
     }
 }
 
-fn settled_of(r: &AnyRow, member: bool) -> SettledForPatient {
+fn settled_of(r: &SqlRow, member: bool) -> SettledForPatient {
     SettledForPatient {
         patient_id: r.get("patient_id"),
         settlement_id: r.get("settlement_id"),
@@ -90,8 +90,8 @@ impl Store {
              ORDER BY s.updated_at LIMIT $1"
         );
         let mut found: Vec<SettledForPatient> =
-            sqlx::query(sqlx::AssertSqlSafe(own)).bind(limit).fetch_all(&self.pool).await?.iter().map(|r| settled_of(r, false)).collect();
-        let members = sqlx::query(sqlx::AssertSqlSafe(family)).bind(limit).fetch_all(&self.pool).await?;
+            query(own).bind(limit).fetch_all(&self.pool).await?.iter().map(|r| settled_of(r, false)).collect();
+        let members = query(family).bind(limit).fetch_all(&self.pool).await?;
         found.extend(members.iter().map(|r| settled_of(r, true)));
         Ok(found)
     }
@@ -101,7 +101,7 @@ impl Store {
         let now = self.now();
         self.write(move |c| {
             Box::pin(async move {
-                let made = sqlx::query(
+                let made = query(
                     "INSERT INTO patient_notifications (id, patient_id, event_key, kind, facts, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
                      ON CONFLICT (patient_id, event_key) DO NOTHING",
                 )
@@ -125,7 +125,7 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS} FROM patient_notifications WHERE sms_sent_at IS NULL AND sms_attempts < $1 ORDER BY created_at LIMIT $2"
         );
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(max_attempts).bind(limit).fetch_all(&self.pool).await?.iter().map(row_of).collect())
+        Ok(query(sql).bind(max_attempts).bind(limit).fetch_all(&self.pool).await?.iter().map(row_of).collect())
     }
 
     /// Claims the next try at a notification's text message: true for the one pass whose reading
@@ -134,7 +134,7 @@ impl Store {
         let id = id.to_string();
         self.write(move |c| {
             Box::pin(async move {
-                let claimed = sqlx::query(
+                let claimed = query(
                     "UPDATE patient_notifications SET sms_attempts = sms_attempts + 1 WHERE id = $1 AND sms_sent_at IS NULL AND sms_attempts = $2",
                 )
                 .bind(id)
@@ -153,7 +153,7 @@ impl Store {
         let (id, now) = (id.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("UPDATE patient_notifications SET sms_sent_at = $1 WHERE id = $2 AND sms_sent_at IS NULL")
+                query("UPDATE patient_notifications SET sms_sent_at = $1 WHERE id = $2 AND sms_sent_at IS NULL")
                     .bind(now)
                     .bind(id)
                     .execute(&mut *c)
@@ -167,6 +167,6 @@ impl Store {
     /// A patient's notifications, newest first.
     pub async fn notifications_of(&self, patient_id: &str, limit: i64) -> StoreResult<Vec<NotificationRow>> {
         let sql = format!("SELECT {COLUMNS} FROM patient_notifications WHERE patient_id = $1 ORDER BY created_at DESC, id LIMIT $2");
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(patient_id).bind(limit).fetch_all(&self.pool).await?.iter().map(row_of).collect())
+        Ok(query(sql).bind(patient_id).bind(limit).fetch_all(&self.pool).await?.iter().map(row_of).collect())
     }
 }

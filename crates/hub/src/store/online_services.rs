@@ -2,9 +2,8 @@
 //! claims, each written with its msgid before the insurance center's call and moved on from the
 //! state it was read in (a row never moves backwards, so two runs cannot both close it).
 
-use super::{Store, StoreResult};
+use super::{query, SqlRow, Store, StoreResult};
 use serde::Serialize;
-use sqlx::Row;
 
 /// One special-disease registration as the patient applied for it and the center decided it.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -59,7 +58,7 @@ pub struct ManualClaimRow {
     pub updated_at: String,
 }
 
-fn special_disease_of(r: &sqlx::any::AnyRow) -> SpecialDiseaseRow {
+fn special_disease_of(r: &SqlRow) -> SpecialDiseaseRow {
     SpecialDiseaseRow {
         id: r.get("id"),
         patient_id: r.get("patient_id"),
@@ -78,7 +77,7 @@ fn special_disease_of(r: &sqlx::any::AnyRow) -> SpecialDiseaseRow {
     }
 }
 
-fn claim_of(r: &sqlx::any::AnyRow) -> ManualClaimRow {
+fn claim_of(r: &SqlRow) -> ManualClaimRow {
     ManualClaimRow {
         id: r.get("id"),
         patient_id: r.get("patient_id"),
@@ -105,7 +104,7 @@ impl Store {
         let (a, now) = (row.clone(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "INSERT INTO special_disease_applications (id, patient_id, psn_no, opsp_dise_code, hospital_code, begndate, msgid, \
                      state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)",
                 )
@@ -126,12 +125,12 @@ impl Store {
     }
 
     pub async fn special_disease(&self, id: &str) -> StoreResult<Option<SpecialDiseaseRow>> {
-        let row = sqlx::query("SELECT * FROM special_disease_applications WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = query("SELECT * FROM special_disease_applications WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(special_disease_of))
     }
 
     pub async fn special_diseases_of_person(&self, psn_no: &str, limit: i64) -> StoreResult<Vec<SpecialDiseaseRow>> {
-        let rows = sqlx::query("SELECT * FROM special_disease_applications WHERE psn_no = $1 ORDER BY created_at DESC, id LIMIT $2")
+        let rows = query("SELECT * FROM special_disease_applications WHERE psn_no = $1 ORDER BY created_at DESC, id LIMIT $2")
             .bind(psn_no)
             .bind(limit)
             .fetch_all(&self.pool)
@@ -145,7 +144,7 @@ impl Store {
         let (a, from, now) = (row.clone(), from.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = query(
                     "UPDATE special_disease_applications SET state = $3, opsp_dise_name = $4, trt_dcla_detl_sn = $5, revoke_msgid = $6, \
                      reason = $7, updated_at = $8 WHERE id = $1 AND state = $2",
                 )
@@ -169,7 +168,7 @@ impl Store {
         let (a, now) = (row.clone(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "INSERT INTO manual_claims (id, patient_id, psn_no, hospital_code, bill_no, setl_date, medfee_fen, msgid, request_sealed, \
                      bank_card_tail, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'submitted', $11, $11)",
                 )
@@ -193,12 +192,12 @@ impl Store {
     }
 
     pub async fn manual_claim(&self, id: &str) -> StoreResult<Option<ManualClaimRow>> {
-        let row = sqlx::query("SELECT * FROM manual_claims WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = query("SELECT * FROM manual_claims WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(claim_of))
     }
 
     pub async fn manual_claims_of_person(&self, psn_no: &str, limit: i64) -> StoreResult<Vec<ManualClaimRow>> {
-        let rows = sqlx::query("SELECT * FROM manual_claims WHERE psn_no = $1 ORDER BY created_at DESC, id LIMIT $2")
+        let rows = query("SELECT * FROM manual_claims WHERE psn_no = $1 ORDER BY created_at DESC, id LIMIT $2")
             .bind(psn_no)
             .bind(limit)
             .fetch_all(&self.pool)
@@ -211,7 +210,7 @@ impl Store {
         let (a, now) = (row.clone(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = query(
                     "UPDATE manual_claims SET state = $2, fund_fen = $3, psn_part_fen = $4, payment_id = $5, reason = $6, updated_at = $7 \
                      WHERE id = $1 AND state = 'submitted'",
                 )

@@ -13,14 +13,14 @@ impl Store {
              FROM settlements WHERE state IN ({}) AND parked_reason IS NULL",
             unfinished.join(", ")
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(&self.pool).await?;
+        let row = query(sql).fetch_one(&self.pool).await?;
         let (settlements, unknown): (i64, i64) = (row.get("backlog"), row.get("unknown"));
         let repayments: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM account_repayments WHERE state IN ('started', 'account_debited', 'returning')")
+            query("SELECT COUNT(*) AS n FROM account_repayments WHERE state IN ('started', 'account_debited', 'returning')")
                 .fetch_one(&self.pool)
                 .await?
                 .get("n");
-        let exceptions: i64 = sqlx::query(
+        let exceptions: i64 = query(
             "SELECT COUNT(*) AS n FROM settlements WHERE parked_reason IS NOT NULL \
              OR (failure_code IS NOT NULL AND state NOT IN ('failed', 'cancelled'))",
         )
@@ -59,7 +59,7 @@ pub const MAX_JOURNAL_PAGE: i64 = 500;
 impl Store {
     /// Every settlement attempt of a visit, oldest first.
     pub async fn settlements_of_visit(&self, visit_id: &str) -> StoreResult<Vec<SettlementRow>> {
-        let ids = sqlx::query("SELECT id FROM settlements WHERE visit_id = $1 ORDER BY created_at, id LIMIT 100")
+        let ids = query("SELECT id FROM settlements WHERE visit_id = $1 ORDER BY created_at, id LIMIT 100")
             .bind(visit_id)
             .fetch_all(&self.pool)
             .await?;
@@ -74,7 +74,7 @@ impl Store {
     /// The transfers a settlement posted (their ids are `settle:{settlement}:{step}`), in order.
     pub async fn transfers_of_settlement(&self, settlement_id: &str) -> StoreResult<Vec<JournalEntry>> {
         let prefix = format!("settle:{settlement_id}:%");
-        let rows = sqlx::query("SELECT * FROM ledger_transfers WHERE id LIKE $1 ORDER BY created_at, id LIMIT 1000")
+        let rows = query("SELECT * FROM ledger_transfers WHERE id LIKE $1 ORDER BY created_at, id LIMIT 1000")
             .bind(prefix)
             .fetch_all(&self.pool)
             .await?;
@@ -87,7 +87,7 @@ impl Store {
         let limit = limit.clamp(1, MAX_JOURNAL_PAGE);
         let rows = match after {
             None => {
-                sqlx::query("SELECT * FROM ledger_transfers WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id LIMIT $3")
+                query("SELECT * FROM ledger_transfers WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id LIMIT $3")
                     .bind(from)
                     .bind(to)
                     .bind(limit)
@@ -95,7 +95,7 @@ impl Store {
                     .await?
             }
             Some(after) => {
-                sqlx::query(
+                query(
                     "SELECT t.* FROM ledger_transfers t, ledger_transfers c WHERE c.id = $3 \
                      AND t.created_at >= $1 AND t.created_at < $2 \
                      AND (t.created_at > c.created_at OR (t.created_at = c.created_at AND t.id > c.id)) \
@@ -113,7 +113,7 @@ impl Store {
     }
 }
 
-fn journal_entry(r: &AnyRow) -> JournalEntry {
+fn journal_entry(r: &SqlRow) -> JournalEntry {
     JournalEntry {
         id: r.get("id"),
         debit_account: r.get("debit_account"),
@@ -149,7 +149,7 @@ impl Store {
     /// with its visit count, and a row per hospital and bank with the settlements' sums.
     pub async fn day_totals(&self, from: &str, before: &str) -> StoreResult<Vec<DayTotalsRow>> {
         let mut rows = Vec::new();
-        let visits = sqlx::query(
+        let visits = query(
             "SELECT hospital_code, CAST(COUNT(*) AS BIGINT) AS n FROM visits WHERE created_at >= $1 AND created_at < $2 GROUP BY hospital_code",
         )
         .bind(from)
@@ -159,7 +159,7 @@ impl Store {
         for r in visits {
             rows.push(DayTotalsRow { hospital_code: r.get("hospital_code"), visits: r.get("n"), ..DayTotalsRow::default() });
         }
-        let sums = sqlx::query(
+        let sums = query(
             "SELECT v.hospital_code AS hospital_code, a.bank_code AS bank_code, \
              CAST(COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN 1 ELSE 0 END), 0) AS BIGINT) AS settled, \
              CAST(COALESCE(SUM(CASE WHEN s.state IN ('settled', 'settled_unpaid') THEN s.medfee_fen ELSE 0 END), 0) AS BIGINT) AS medfee, \

@@ -27,7 +27,7 @@ pub struct LineOfPatient {
 impl Store {
     /// The hub's agreement (id, signer's psn_no) of a bank's line.
     pub async fn agreement_of_bank_line(&self, bank_code: &str, bank_agreement_id: &str) -> StoreResult<Option<(String, String)>> {
-        let row = sqlx::query("SELECT id, psn_no FROM agreements WHERE bank_code = $1 AND bank_agreement_id = $2")
+        let row = query("SELECT id, psn_no FROM agreements WHERE bank_code = $1 AND bank_agreement_id = $2")
             .bind(bank_code)
             .bind(bank_agreement_id)
             .fetch_optional(&self.pool)
@@ -37,13 +37,13 @@ impl Store {
 
     /// The patients (accounts on the phone pages) bound to a person.
     pub async fn patients_of_person(&self, psn_no: &str) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT id FROM patients WHERE psn_no = $1 ORDER BY id LIMIT 5").bind(psn_no).fetch_all(&self.pool).await?;
+        let rows = query("SELECT id FROM patients WHERE psn_no = $1 ORDER BY id LIMIT 5").bind(psn_no).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 
     /// Active credit lines of bound patients, in agreement id order after `after` (a page).
     pub async fn lines_of_patients(&self, after: &str, limit: i64) -> StoreResult<Vec<LineOfPatient>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT a.id, a.psn_no, a.bank_code, a.bank_agreement_id FROM agreements a \
              WHERE a.status = 'active' AND a.payment_method = 'credit_line' AND a.id > $1 \
              AND EXISTS (SELECT 1 FROM patients p WHERE p.psn_no = a.psn_no) ORDER BY a.id LIMIT $2",
@@ -66,7 +66,7 @@ impl Store {
     /// Unpaid bills whose settlement changed at or after `since`, oldest first: an incremental
     /// scan (a cursor on `updated_at`), not the whole table each pass.
     pub async fn unpaid_since(&self, since: &str, limit: i64) -> StoreResult<Vec<UnpaidForNotice>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT s.id, v.psn_no, a.psn_no AS payer_psn_no, s.hospital_code, v.ipt_otp_no, s.unpaid_fen, s.updated_at \
              FROM settlements s JOIN visits v ON v.id = s.visit_id JOIN agreements a ON a.id = s.agreement_id \
              WHERE s.state = 'settled_unpaid' AND s.updated_at >= $1 ORDER BY s.updated_at, s.id LIMIT $2",
@@ -90,7 +90,7 @@ impl Store {
     }
 
     pub async fn notification_cursor(&self, name: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT reached FROM notification_cursors WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        let row = query("SELECT reached FROM notification_cursors WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.get("reached")))
     }
 
@@ -98,7 +98,7 @@ impl Store {
         let (name, reached) = (name.to_string(), reached.to_string());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "INSERT INTO notification_cursors (name, reached) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET reached = excluded.reached",
                 )
                 .bind(name)

@@ -61,7 +61,7 @@ pub struct ConsentRow {
 
 const CONSENT_COLUMNS: &str = "id, patient_id, agreement_id, kind, text_version, text_sha256, channel, terms, created_at";
 
-fn consent_of(r: &AnyRow) -> ConsentRow {
+fn consent_of(r: &SqlRow) -> ConsentRow {
     let terms: String = r.get("terms");
     ConsentRow {
         id: r.get("id"),
@@ -78,7 +78,7 @@ fn consent_of(r: &AnyRow) -> ConsentRow {
 
 const PATIENT_COLUMNS: &str = "id, mobile_enc, psn_no, identity_enc, bound_at, created_at";
 
-fn patient_of(r: &AnyRow) -> PatientRow {
+fn patient_of(r: &SqlRow) -> PatientRow {
     PatientRow {
         id: r.get("id"),
         mobile_enc: r.get("mobile_enc"),
@@ -96,7 +96,7 @@ impl Store {
             let sql = format!("SELECT COUNT(*) AS n FROM patient_codes WHERE {column} = $1 AND created_at >= $2");
             let (value, since) = (value.to_string(), since.to_string());
             async move {
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).bind(since).fetch_one(&self.pool).await?;
+                let row = query(sql).bind(value).bind(since).fetch_one(&self.pool).await?;
                 StoreResult::Ok(row.get::<i64, _>("n"))
             }
         };
@@ -105,7 +105,7 @@ impl Store {
 
     /// When the last code for this number was asked for.
     pub async fn last_patient_code_at(&self, mobile_index: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT MAX(created_at) AS at FROM patient_codes WHERE mobile_index = $1")
+        let row = query("SELECT MAX(created_at) AS at FROM patient_codes WHERE mobile_index = $1")
             .bind(mobile_index)
             .fetch_one(&self.pool)
             .await?;
@@ -117,12 +117,12 @@ impl Store {
         let (mobile_index, address_index, now) = (mobile_index.to_string(), address_index.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("UPDATE patient_codes SET used_at = $1 WHERE mobile_index = $2 AND used_at IS NULL")
+                query("UPDATE patient_codes SET used_at = $1 WHERE mobile_index = $2 AND used_at IS NULL")
                     .bind(&now)
                     .bind(&mobile_index)
                     .execute(&mut *c)
                     .await?;
-                sqlx::query(
+                query(
                     "INSERT INTO patient_codes (id, mobile_index, address_index, code_hash, attempts, created_at, expires_at) \
                      VALUES ($1, $2, $3, $4, 0, $5, $6)",
                 )
@@ -151,7 +151,7 @@ impl Store {
         let (mobile_index, now) = (mobile_index.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let row = sqlx::query(
+                let row = query(
                     "SELECT id, code_hash, attempts, expires_at FROM patient_codes \
                      WHERE mobile_index = $1 AND used_at IS NULL AND expires_at > $2 AND attempts < $3 \
                      ORDER BY created_at DESC LIMIT 1",
@@ -169,14 +169,14 @@ impl Store {
                     expires_at: row.get("expires_at"),
                 };
                 if hash_of(&code.id) == code.code_hash {
-                    sqlx::query("UPDATE patient_codes SET used_at = $1, attempts = attempts + 1 WHERE id = $2")
+                    query("UPDATE patient_codes SET used_at = $1, attempts = attempts + 1 WHERE id = $2")
                         .bind(&now)
                         .bind(&code.id)
                         .execute(&mut *c)
                         .await?;
                     return Ok(CodeCheck::Right);
                 }
-                sqlx::query("UPDATE patient_codes SET attempts = attempts + 1 WHERE id = $1").bind(&code.id).execute(&mut *c).await?;
+                query("UPDATE patient_codes SET attempts = attempts + 1 WHERE id = $1").bind(&code.id).execute(&mut *c).await?;
                 Ok(CodeCheck::Wrong { left: max_attempts - code.attempts - 1 })
             })
         })
@@ -188,7 +188,7 @@ impl Store {
         let (index, now) = (mobile_index.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("INSERT INTO patients (id, mobile_index, mobile_enc, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (mobile_index) DO NOTHING")
+                query("INSERT INTO patients (id, mobile_index, mobile_enc, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (mobile_index) DO NOTHING")
                     .bind(new_id)
                     .bind(&index)
                     .bind(mobile_enc)
@@ -196,7 +196,7 @@ impl Store {
                     .execute(&mut *c)
                     .await?;
                 let sql = format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE mobile_index = $1");
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(index).fetch_one(&mut *c).await?;
+                let row = query(sql).bind(index).fetch_one(&mut *c).await?;
                 Ok(patient_of(&row))
             })
         })
@@ -205,7 +205,7 @@ impl Store {
 
     pub async fn patient(&self, id: &str) -> StoreResult<Option<PatientRow>> {
         let sql = format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE id = $1");
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?.as_ref().map(patient_of))
+        Ok(query(sql).bind(id).fetch_optional(&self.pool).await?.as_ref().map(patient_of))
     }
 
     /// Binds the patient to the person 1101 named, once. False when the patient was bound already;
@@ -214,7 +214,7 @@ impl Store {
         let (id, psn_no, certno_index, now) = (id.to_string(), psn_no.to_string(), certno_index.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let taken = sqlx::query("SELECT id FROM patients WHERE (psn_no = $1 OR certno_index = $2) AND id <> $3")
+                let taken = query("SELECT id FROM patients WHERE (psn_no = $1 OR certno_index = $2) AND id <> $3")
                     .bind(&psn_no)
                     .bind(&certno_index)
                     .bind(&id)
@@ -223,7 +223,7 @@ impl Store {
                 if taken.is_some() {
                     return Err(StoreError::Conflict("this person is bound to another mobile number".into()));
                 }
-                let bound = sqlx::query(
+                let bound = query(
                     "UPDATE patients SET psn_no = $1, certno_index = $2, identity_enc = $3, bound_at = $4 WHERE id = $5 AND psn_no IS NULL",
                 )
                 .bind(psn_no)
@@ -250,7 +250,7 @@ impl Store {
         let (patient_id, now) = (patient_id.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "INSERT INTO patient_sessions (token_hash, patient_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(token_hash)
@@ -267,7 +267,7 @@ impl Store {
     }
 
     pub async fn patient_session(&self, token_hash: &str) -> StoreResult<Option<PatientSessionRow>> {
-        let row = sqlx::query("SELECT patient_id, csrf_token, expires_at, revoked_at FROM patient_sessions WHERE token_hash = $1")
+        let row = query("SELECT patient_id, csrf_token, expires_at, revoked_at FROM patient_sessions WHERE token_hash = $1")
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
@@ -284,7 +284,7 @@ impl Store {
         let (token_hash, now) = (token_hash.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("UPDATE patient_sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+                query("UPDATE patient_sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
                     .bind(now)
                     .bind(token_hash)
                     .execute(&mut *c)
@@ -300,7 +300,7 @@ impl Store {
         let now = self.now();
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "INSERT INTO consents (id, patient_id, agreement_id, kind, text_version, text_sha256, channel, terms, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (agreement_id, kind) DO NOTHING",
                 )
@@ -324,18 +324,18 @@ impl Store {
     /// A patient's consent record, oldest first (at most `limit` lines).
     pub async fn consents_of_patient(&self, patient_id: &str, limit: i64) -> StoreResult<Vec<ConsentRow>> {
         let sql = format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE patient_id = $1 ORDER BY created_at, id LIMIT $2");
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(patient_id).bind(limit).fetch_all(&self.pool).await?.iter().map(consent_of).collect())
+        Ok(query(sql).bind(patient_id).bind(limit).fetch_all(&self.pool).await?.iter().map(consent_of).collect())
     }
 
     /// An agreement's consent record (accepted, and revoked if it was).
     pub async fn consents_of_agreement(&self, agreement_id: &str) -> StoreResult<Vec<ConsentRow>> {
         let sql = format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE agreement_id = $1 ORDER BY created_at, id");
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(agreement_id).fetch_all(&self.pool).await?.iter().map(consent_of).collect())
+        Ok(query(sql).bind(agreement_id).fetch_all(&self.pool).await?.iter().map(consent_of).collect())
     }
 
     /// The ids of a person's agreements, newest first (at most `limit`).
     pub async fn agreement_ids_of_person(&self, psn_no: &str, limit: i64) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT id FROM agreements WHERE psn_no = $1 ORDER BY created_at DESC, id LIMIT $2")
+        let rows = query("SELECT id FROM agreements WHERE psn_no = $1 ORDER BY created_at DESC, id LIMIT $2")
             .bind(psn_no)
             .bind(limit)
             .fetch_all(&self.pool)
@@ -345,7 +345,7 @@ impl Store {
 
     /// The ids of a person's visits, newest first (at most `limit`).
     pub async fn visit_ids_of_person(&self, psn_no: &str, limit: i64) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT id FROM visits WHERE psn_no = $1 ORDER BY created_at DESC, id LIMIT $2")
+        let rows = query("SELECT id FROM visits WHERE psn_no = $1 ORDER BY created_at DESC, id LIMIT $2")
             .bind(psn_no)
             .bind(limit)
             .fetch_all(&self.pool)
@@ -359,7 +359,7 @@ impl Store {
             (token_hash.to_string(), patient_id.to_string(), hospital_code.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let inserted = sqlx::query(
+                let inserted = query(
                     "INSERT INTO qr_tokens_used (token_hash, patient_id, hospital_code, used_at) VALUES ($1, $2, $3, $4) ON CONFLICT (token_hash) DO NOTHING",
                 )
                 .bind(token_hash)

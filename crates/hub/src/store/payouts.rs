@@ -2,8 +2,7 @@
 //! their ledger transfer in one transaction when it answers.
 
 use super::journal::post_transfer;
-use super::{Store, StoreResult};
-use sqlx::Row;
+use super::{query, SqlRow, Store, StoreResult};
 use wugan_domain::clearing::{self, Moved};
 use wugan_domain::money::Fen;
 
@@ -24,7 +23,7 @@ pub struct PayoutRow {
     pub payee_account_enc: Option<String>,
 }
 
-fn payout_of(r: &sqlx::any::AnyRow) -> PayoutRow {
+fn payout_of(r: &SqlRow) -> PayoutRow {
     PayoutRow {
         id: r.get("id"),
         bank_code: r.get("bank_code"),
@@ -41,7 +40,7 @@ impl Store {
     /// What each bank owes each hospital from the transfers created before `before` and every
     /// payout so far (`wugan_domain::clearing::owed`).
     pub async fn owed_by_banks(&self, before: &str) -> StoreResult<std::collections::BTreeMap<clearing::Pair, Fen>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT code, debit_account, credit_account, amount_fen FROM ledger_transfers \
              WHERE (code IN ('bank_share', 'hold_post', 'bank_refund') AND created_at < $1) OR code = 'bank_payout'",
         )
@@ -60,7 +59,7 @@ impl Store {
 
     /// The instruction of a bank, hospital and day, if one was written.
     pub async fn payout(&self, id: &str) -> StoreResult<Option<PayoutRow>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT id, bank_code, hospital_code, business_date, amount_fen, state, note, payee_account_enc FROM payouts WHERE id = $1",
         )
         .bind(id)
@@ -71,7 +70,7 @@ impl Store {
 
     /// A day's instructions, by bank and hospital.
     pub async fn payouts_of_day(&self, business_date: &str) -> StoreResult<Vec<PayoutRow>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT id, bank_code, hospital_code, business_date, amount_fen, state, note, payee_account_enc FROM payouts \
              WHERE business_date = $1 ORDER BY bank_code, hospital_code",
         )
@@ -84,7 +83,7 @@ impl Store {
     /// Instructions sent and not yet answered (a lost answer, a crash): the recovery pass sends
     /// them again under their id.
     pub async fn unanswered_payouts(&self) -> StoreResult<Vec<PayoutRow>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT id, bank_code, hospital_code, business_date, amount_fen, state, note, payee_account_enc FROM payouts \
              WHERE state = 'instructed' ORDER BY business_date, id",
         )
@@ -99,7 +98,7 @@ impl Store {
         let (p, now) = (p.clone(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "INSERT INTO payouts (id, bank_code, hospital_code, business_date, amount_fen, state, created_at, updated_at, \
                      payee_account_enc) VALUES ($1, $2, $3, $4, $5, 'instructed', $6, $6, $7) ON CONFLICT (id) DO NOTHING",
                 )
@@ -125,7 +124,7 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 let changed =
-                    sqlx::query("UPDATE payouts SET state = 'paid', note = NULL, updated_at = $2 WHERE id = $1 AND state = 'instructed'")
+                    query("UPDATE payouts SET state = 'paid', note = NULL, updated_at = $2 WHERE id = $1 AND state = 'instructed'")
                         .bind(&p.id)
                         .bind(&now)
                         .execute(&mut *c)
@@ -145,7 +144,7 @@ impl Store {
         let (id, note, now) = (id.to_string(), note.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("UPDATE payouts SET state = 'declined', note = $2, updated_at = $3 WHERE id = $1 AND state = 'instructed'")
+                query("UPDATE payouts SET state = 'declined', note = $2, updated_at = $3 WHERE id = $1 AND state = 'instructed'")
                     .bind(id)
                     .bind(note)
                     .bind(now)
@@ -162,7 +161,7 @@ impl Store {
         let (id, note, now) = (id.to_string(), note.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("UPDATE payouts SET note = $2, updated_at = $3 WHERE id = $1 AND state = 'instructed'")
+                query("UPDATE payouts SET note = $2, updated_at = $3 WHERE id = $1 AND state = 'instructed'")
                     .bind(id)
                     .bind(note)
                     .bind(now)

@@ -26,7 +26,7 @@ impl Store {
         }
         let ticket = self.hot.ticket();
         let sql = "SELECT platform_url, platform_app_id, platform_secret_enc, ca_signer, ca_key_enc FROM hospitals WHERE code = $1";
-        let row = sqlx::query(sql).bind(code).fetch_optional(&self.pool).await?;
+        let row = query(sql).bind(code).fetch_optional(&self.pool).await?;
         let platform = row.map(|r| PlatformRow {
             platform_url: r.get("platform_url"),
             platform_app_id: r.get("platform_app_id"),
@@ -46,7 +46,7 @@ impl Store {
         let changed = self.write(move |c| {
             Box::pin(async move {
                 let sql = "UPDATE hospitals SET platform_url = $1, platform_app_id = $2, platform_secret_enc = $3, ca_signer = $4, ca_key_enc = $5 WHERE code = $6";
-                let done = sqlx::query(sql)
+                let done = query(sql)
                     .bind(platform.platform_url)
                     .bind(platform.platform_app_id)
                     .bind(platform.platform_secret_enc)
@@ -68,7 +68,7 @@ impl Store {
         let code = fixmedins_code.to_string();
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("DELETE FROM insurance_sign_ins WHERE fixmedins_code = $1").bind(code).execute(&mut *c).await?;
+                query("DELETE FROM insurance_sign_ins WHERE fixmedins_code = $1").bind(code).execute(&mut *c).await?;
                 Ok(())
             })
         })
@@ -78,7 +78,7 @@ impl Store {
     /// The sign_no kept for an institution's operator on a business day (yyyy-MM-dd, China time).
     pub async fn sign_in_of(&self, fixmedins_code: &str, opter: &str, business_day: &str) -> StoreResult<Option<String>> {
         let sql = "SELECT sign_no FROM insurance_sign_ins WHERE fixmedins_code = $1 AND opter = $2 AND business_day = $3";
-        let row = sqlx::query(sql).bind(fixmedins_code).bind(opter).bind(business_day).fetch_optional(&self.pool).await?;
+        let row = query(sql).bind(fixmedins_code).bind(opter).bind(business_day).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.get("sign_no")))
     }
 
@@ -92,9 +92,9 @@ impl Store {
                 let insert =
                     "INSERT INTO insurance_sign_ins (fixmedins_code, opter, business_day, sign_no, signed_at) VALUES ($1, $2, $3, $4, $5)
                               ON CONFLICT (fixmedins_code, opter, business_day) DO NOTHING";
-                sqlx::query(insert).bind(&key.0).bind(&key.1).bind(&key.2).bind(&sign_no).bind(now).execute(&mut *c).await?;
+                query(insert).bind(&key.0).bind(&key.1).bind(&key.2).bind(&sign_no).bind(now).execute(&mut *c).await?;
                 let read = "SELECT sign_no FROM insurance_sign_ins WHERE fixmedins_code = $1 AND opter = $2 AND business_day = $3";
-                let row = sqlx::query(read).bind(&key.0).bind(&key.1).bind(&key.2).fetch_one(&mut *c).await?;
+                let row = query(read).bind(&key.0).bind(&key.1).bind(&key.2).fetch_one(&mut *c).await?;
                 Ok(row.get("sign_no"))
             })
         })

@@ -82,27 +82,27 @@ impl Store {
     /// Settlements created in `[from, to)` (stored times), with their visits.
     pub async fn reconciliation_settlements(&self, from: &str, to: &str) -> StoreResult<Vec<ReconSettlement>> {
         let sql = format!("{RECON_SELECT} {RECON_SETTLEMENTS} ORDER BY s.created_at");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(from).bind(to).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(recon_settlement_from_row).collect())
     }
 
     /// One hospital's settlements created in `[from, to)`.
     pub async fn hospital_settlements(&self, hospital_code: &str, from: &str, to: &str) -> StoreResult<Vec<ReconSettlement>> {
         let sql = format!("{RECON_SELECT} {RECON_SETTLEMENTS} AND s.hospital_code = $3 ORDER BY s.created_at");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).bind(hospital_code).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(from).bind(to).bind(hospital_code).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(recon_settlement_from_row).collect())
     }
 
     /// One settlement by id, as a day's read has it (a click refunded days later, app/refunds.rs).
     pub async fn reconciliation_settlement(&self, id: &str) -> StoreResult<Option<ReconSettlement>> {
         let sql = format!("{RECON_SELECT} WHERE s.id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        let row = query(sql).bind(id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(recon_settlement_from_row))
     }
 
     /// The captures and refunds the ledger posted in `[from, to)`.
     pub async fn bank_transfers(&self, from: &str, to: &str) -> StoreResult<Vec<BankTransfer>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT id, code, debit_account, credit_account, amount_fen, created_at FROM ledger_transfers \
              WHERE code IN ('bank_share', 'bank_refund', 'hold_post') AND created_at >= $1 AND created_at < $2",
         )
@@ -132,7 +132,7 @@ impl Store {
     /// The differences left for an operator by the latest run of each date and partner (a later
     /// run of the same date supersedes an earlier one), newest date first, at most `limit`.
     pub async fn open_reconciliation_exceptions(&self, limit: i64) -> StoreResult<Vec<(String, String, ReconciliationItem)>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT r.business_date, r.partner, m.record_key, m.class, m.hub_evidence, m.partner_evidence, m.note \
              FROM reconciliation_mismatches m JOIN reconciliation_runs r ON r.id = m.run_id \
              WHERE m.resolution = 'exception' AND r.created_at = (SELECT MAX(r2.created_at) FROM reconciliation_runs r2 \
@@ -160,7 +160,7 @@ impl Store {
     }
 }
 
-fn recon_settlement_from_row(r: &AnyRow) -> ReconSettlement {
+fn recon_settlement_from_row(r: &SqlRow) -> ReconSettlement {
     ReconSettlement {
         id: r.get("id"),
         visit_id: r.get("visit_id"),
@@ -186,14 +186,9 @@ fn recon_settlement_from_row(r: &AnyRow) -> ReconSettlement {
 }
 
 /// One run and its differences, inside the caller's write.
-async fn insert_reconciliation(
-    c: &mut AnyConnection,
-    run: &ReconciliationRun,
-    items: &[ReconciliationItem],
-    now: String,
-) -> StoreResult<()> {
+async fn insert_reconciliation(c: &mut Conn, run: &ReconciliationRun, items: &[ReconciliationItem], now: String) -> StoreResult<()> {
     let mismatches = run.resolved + run.exceptions;
-    sqlx::query(
+    query(
         "INSERT INTO reconciliation_runs (id, business_date, partner, records, matched, in_transit, mismatches, resolved, exceptions, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
@@ -210,7 +205,7 @@ async fn insert_reconciliation(
     .execute(&mut *c)
     .await?;
     for (n, item) in items.iter().enumerate() {
-        sqlx::query(
+        query(
             "INSERT INTO reconciliation_mismatches (run_id, n, record_key, class, resolution, hub_evidence, partner_evidence, note) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )

@@ -10,7 +10,7 @@ impl Store {
         let (id, reason) = (id.to_string(), reason.to_string());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("UPDATE refunds SET parked_reason = $1 WHERE id = $2").bind(reason).bind(id).execute(&mut *c).await?;
+                query("UPDATE refunds SET parked_reason = $1 WHERE id = $2").bind(reason).bind(id).execute(&mut *c).await?;
                 Ok(())
             })
         })
@@ -24,7 +24,7 @@ impl Store {
             Box::pin(async move {
                 let sql = "UPDATE refunds SET attempts = attempts + 1, \
                            parked_reason = CASE WHEN attempts + 1 >= $1 THEN $2 ELSE parked_reason END WHERE id = $3";
-                sqlx::query(sql).bind(max_attempts).bind(reason).bind(id).execute(&mut *c).await?;
+                query(sql).bind(max_attempts).bind(reason).bind(id).execute(&mut *c).await?;
                 Ok(())
             })
         })
@@ -35,7 +35,7 @@ impl Store {
     pub async fn parked_refunds(&self, limit: i64) -> StoreResult<Vec<RefundRow>> {
         let sql =
             format!("SELECT {REFUND_COLUMNS}, parked_reason FROM refunds WHERE parked_reason IS NOT NULL ORDER BY updated_at LIMIT $1");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(refund_from_row).collect()
     }
 
@@ -45,7 +45,7 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 let sql = "UPDATE refunds SET attempts = 0, parked_reason = NULL WHERE id = $1 AND parked_reason IS NOT NULL";
-                Ok(sqlx::query(sql).bind(id).execute(&mut *c).await?.rows_affected() == 1)
+                Ok(query(sql).bind(id).execute(&mut *c).await?.rows_affected() == 1)
             })
         })
         .await

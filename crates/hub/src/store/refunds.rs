@@ -59,7 +59,7 @@ impl Store {
                     "INSERT INTO refunds ({REFUND_COLUMNS}, open_visit_id) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $2) ON CONFLICT DO NOTHING"
                 );
-                let n = sqlx::query(sqlx::AssertSqlSafe(sql))
+                let n = query(sql)
                     .bind(&r.id)
                     .bind(&r.visit_id)
                     .bind(&r.settlement_id)
@@ -86,21 +86,21 @@ impl Store {
 
     pub async fn refund(&self, id: &str) -> StoreResult<Option<RefundRow>> {
         let sql = format!("SELECT {REFUND_COLUMNS}, parked_reason FROM refunds WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        let row = query(sql).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(refund_from_row).transpose()
     }
 
     /// The refund a request with this key made on the visit, if any.
     pub async fn refund_by_key(&self, visit_id: &str, idem_key: &str) -> StoreResult<Option<RefundRow>> {
         let sql = format!("SELECT {REFUND_COLUMNS}, parked_reason FROM refunds WHERE visit_id = $1 AND idem_key = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(visit_id).bind(idem_key).fetch_optional(&self.pool).await?;
+        let row = query(sql).bind(visit_id).bind(idem_key).fetch_optional(&self.pool).await?;
         row.as_ref().map(refund_from_row).transpose()
     }
 
     /// A visit's refunds, oldest first.
     pub async fn refunds_of_visit(&self, visit_id: &str) -> StoreResult<Vec<RefundRow>> {
         let sql = format!("SELECT {REFUND_COLUMNS}, parked_reason FROM refunds WHERE visit_id = $1 ORDER BY created_at, id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(visit_id).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(visit_id).fetch_all(&self.pool).await?;
         rows.iter().map(refund_from_row).collect()
     }
 
@@ -110,7 +110,7 @@ impl Store {
         let sql = format!(
             "SELECT {REFUND_COLUMNS}, parked_reason FROM refunds WHERE state = 'refunded' AND updated_at >= $1 AND updated_at < $2 ORDER BY updated_at"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(from).bind(to).fetch_all(&self.pool).await?;
         rows.iter().map(refund_from_row).collect()
     }
 
@@ -121,7 +121,7 @@ impl Store {
             "SELECT {REFUND_COLUMNS}, parked_reason FROM refunds WHERE state IN {UNFINISHED} AND parked_reason IS NULL AND updated_at < $1 \
              ORDER BY updated_at LIMIT $2"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).bind(limit).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(before).bind(limit).fetch_all(&self.pool).await?;
         rows.iter().map(refund_from_row).collect()
     }
 
@@ -132,7 +132,7 @@ impl Store {
         let open = is_open(&r.state).then(|| r.visit_id.clone());
         self.write(move |c| {
             Box::pin(async move {
-                let n = sqlx::query(
+                let n = query(
                     "UPDATE refunds SET state = $1, stage_json = $2, updated_at = $3, open_visit_id = $4, attempts = 0 \
                      WHERE id = $5 AND stage_json = $6",
                 )
@@ -163,7 +163,7 @@ impl Store {
         let (visit_id, msgid, key, now) = (visit_id.to_string(), msgid.to_string(), idem_key.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "INSERT INTO registration_cancels (visit_id, msgid, idem_key, done, created_at) VALUES ($1, $2, $3, 0, $4) \
                      ON CONFLICT (visit_id) DO NOTHING",
                 )
@@ -173,10 +173,8 @@ impl Store {
                 .bind(&now)
                 .execute(&mut *c)
                 .await?;
-                let row = sqlx::query("SELECT msgid, done FROM registration_cancels WHERE visit_id = $1")
-                    .bind(&visit_id)
-                    .fetch_one(&mut *c)
-                    .await?;
+                let row =
+                    query("SELECT msgid, done FROM registration_cancels WHERE visit_id = $1").bind(&visit_id).fetch_one(&mut *c).await?;
                 Ok((row.get("msgid"), row.get::<i64, _>("done") != 0))
             })
         })
@@ -188,8 +186,8 @@ impl Store {
         let visit_id = visit_id.to_string();
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("UPDATE registration_cancels SET done = 1 WHERE visit_id = $1").bind(&visit_id).execute(&mut *c).await?;
-                sqlx::query("UPDATE visits SET status = 'cancelled' WHERE id = $1").bind(&visit_id).execute(&mut *c).await?;
+                query("UPDATE registration_cancels SET done = 1 WHERE visit_id = $1").bind(&visit_id).execute(&mut *c).await?;
+                query("UPDATE visits SET status = 'cancelled' WHERE id = $1").bind(&visit_id).execute(&mut *c).await?;
                 Ok(())
             })
         })
@@ -201,7 +199,7 @@ fn json_list(list: &[String]) -> StoreResult<String> {
     serde_json::to_string(list).map_err(|e| StoreError::Corrupt(format!("a list of fee lines: {e}")))
 }
 
-pub(super) fn refund_from_row(r: &AnyRow) -> StoreResult<RefundRow> {
+pub(super) fn refund_from_row(r: &SqlRow) -> StoreResult<RefundRow> {
     let list = |column: &str| -> StoreResult<Vec<String>> {
         serde_json::from_str(&r.get::<String, _>(column)).map_err(|e| StoreError::Corrupt(format!("refund {column}: {e}")))
     };

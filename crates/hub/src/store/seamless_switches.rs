@@ -24,7 +24,7 @@ pub struct VisitSwitch {
 impl Store {
     /// The person's standing choices, the default first.
     pub async fn seamless_choices(&self, psn_no: &str) -> StoreResult<Vec<SeamlessChoice>> {
-        let rows = sqlx::query("SELECT hospital_code, enabled, updated_at FROM seamless_choices WHERE psn_no = $1 ORDER BY hospital_code")
+        let rows = query("SELECT hospital_code, enabled, updated_at FROM seamless_choices WHERE psn_no = $1 ORDER BY hospital_code")
             .bind(psn_no)
             .fetch_all(&self.pool)
             .await?;
@@ -42,7 +42,7 @@ impl Store {
         let (psn_no, hospital_code, now) = (psn_no.to_string(), hospital_code.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "INSERT INTO seamless_choices (psn_no, hospital_code, enabled, updated_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (psn_no, hospital_code) DO UPDATE SET enabled = excluded.enabled, updated_at = excluded.updated_at",
                 )
@@ -59,7 +59,7 @@ impl Store {
     }
 
     pub async fn visit_switch(&self, visit_id: &str) -> StoreResult<Option<VisitSwitch>> {
-        let row = sqlx::query("SELECT enabled, source, changes FROM visit_seamless_switches WHERE visit_id = $1")
+        let row = query("SELECT enabled, source, changes FROM visit_seamless_switches WHERE visit_id = $1")
             .bind(visit_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -72,7 +72,7 @@ impl Store {
         let (visit_id, source, now) = (visit_id.to_string(), source.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "INSERT INTO visit_seamless_switches (visit_id, enabled, source, changes, updated_at) VALUES ($1, $2, $3, 0, $4) \
                      ON CONFLICT (visit_id) DO NOTHING",
                 )
@@ -95,14 +95,14 @@ impl Store {
         let (visit_id, now) = (visit_id.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let live = sqlx::query("SELECT 1 FROM settlements WHERE visit_id = $1 AND state NOT IN ('failed', 'cancelled')")
+                let live = query("SELECT 1 FROM settlements WHERE visit_id = $1 AND state NOT IN ('failed', 'cancelled')")
                     .bind(&visit_id)
                     .fetch_optional(&mut *c)
                     .await?;
                 if live.is_some() {
                     return Err(StoreError::Conflict("the visit is being or has been settled".into()));
                 }
-                let current = sqlx::query("SELECT enabled, changes FROM visit_seamless_switches WHERE visit_id = $1")
+                let current = query("SELECT enabled, changes FROM visit_seamless_switches WHERE visit_id = $1")
                     .bind(&visit_id)
                     .fetch_optional(&mut *c)
                     .await?;
@@ -110,7 +110,7 @@ impl Store {
                 if was == enabled {
                     return Ok(None);
                 }
-                sqlx::query(
+                query(
                     "INSERT INTO visit_seamless_switches (visit_id, enabled, source, changes, updated_at) VALUES ($1, $2, 'visit', $3, $4) \
                      ON CONFLICT (visit_id) DO UPDATE SET enabled = excluded.enabled, source = 'visit', changes = excluded.changes, updated_at = excluded.updated_at",
                 )

@@ -8,7 +8,7 @@ impl Store {
         let next: i64 = self
             .write(move |c| {
                 Box::pin(async move {
-                    let row = sqlx::query(
+                    let row = query(
                         "INSERT INTO msgid_blocks (prefix, stamp, next_block) VALUES ($1, $2, 1) \
                          ON CONFLICT (prefix, stamp) DO UPDATE SET next_block = msgid_blocks.next_block + 1 RETURNING next_block",
                     )
@@ -29,7 +29,7 @@ impl Store {
         let before_stamp = before_stamp.to_string();
         self.write(move |c| {
             Box::pin(async move {
-                Ok(sqlx::query("DELETE FROM msgid_blocks WHERE stamp < $1").bind(before_stamp).execute(&mut *c).await?.rows_affected())
+                Ok(query("DELETE FROM msgid_blocks WHERE stamp < $1").bind(before_stamp).execute(&mut *c).await?.rows_affected())
             })
         })
         .await
@@ -51,7 +51,7 @@ impl Store {
     /// The visit's latest settlement attempt (a visit may be settled again after a cancelled or
     /// failed attempt; at most one attempt is live).
     pub async fn settlement_of_visit(&self, visit_id: &str) -> StoreResult<Option<SettlementRow>> {
-        let row = sqlx::query("SELECT * FROM settlements WHERE visit_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1")
+        let row = query("SELECT * FROM settlements WHERE visit_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1")
             .bind(visit_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -68,7 +68,7 @@ impl Store {
             "SELECT * FROM settlements WHERE state IN ({}) AND parked_reason IS NULL AND updated_at < $1 ORDER BY created_at LIMIT 1000",
             unfinished.join(", ")
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(before).fetch_all(&self.pool).await?;
         rows.iter().map(settlement_from_row).collect()
     }
 
@@ -77,7 +77,7 @@ impl Store {
         let (id, reason, now) = (id.to_string(), reason.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
+                query(
                     "UPDATE settlements SET attempts = attempts + 1, updated_at = $1, \
                      parked_reason = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE parked_reason END WHERE id = $4",
                 )
@@ -99,7 +99,7 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 let sql = "UPDATE settlements SET attempts = 0, parked_reason = NULL WHERE id = $1 AND parked_reason IS NOT NULL";
-                Ok(sqlx::query(sql).bind(id).execute(&mut *c).await?.rows_affected() == 1)
+                Ok(query(sql).bind(id).execute(&mut *c).await?.rows_affected() == 1)
             })
         })
         .await
@@ -115,13 +115,13 @@ impl Store {
              OR (state IN ({}) AND updated_at < $1) ORDER BY created_at LIMIT 1000",
             unfinished.join(", ")
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(before).fetch_all(&self.pool).await?;
         rows.iter().map(settlement_from_row).collect()
     }
 
     /// Every settlement with its visit's insurance id and its bank agreement, for reconciliation.
     pub async fn settlements_for_audit(&self) -> StoreResult<Vec<(SettlementRow, String, String)>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT s.*, v.mdtrt_id AS v_mdtrt_id, a.bank_agreement_id AS a_bank_agreement_id FROM settlements s \
              JOIN visits v ON v.id = s.visit_id JOIN agreements a ON a.id = s.agreement_id ORDER BY s.created_at",
         )
@@ -136,12 +136,12 @@ impl Store {
 
     /// Bank agreement ids of every agreement ever signed.
     pub async fn bank_agreements(&self) -> StoreResult<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT bank_code, bank_agreement_id FROM agreements ORDER BY created_at").fetch_all(&self.pool).await?;
+        let rows = query("SELECT bank_code, bank_agreement_id FROM agreements ORDER BY created_at").fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| (r.get("bank_code"), r.get("bank_agreement_id"))).collect())
     }
 
     pub async fn settlement(&self, id: &str) -> StoreResult<Option<SettlementRow>> {
-        let row = sqlx::query("SELECT * FROM settlements WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = query("SELECT * FROM settlements WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         row.map(|r| settlement_from_row(&r)).transpose()
     }
 
@@ -179,8 +179,8 @@ impl Store {
 }
 
 /// Inserts a settlement unless its visit has a live one; true when inserted.
-pub(super) async fn insert_settlement(c: &mut AnyConnection, s: SettlementRow) -> StoreResult<bool> {
-    let n = sqlx::query(
+pub(super) async fn insert_settlement(c: &mut Conn, s: SettlementRow) -> StoreResult<bool> {
+    let n = query(
         "INSERT INTO settlements (id, visit_id, hospital_code, agreement_id, state, presettle_msgid, settle_msgid, medfee_fen, idem_key, created_at, \
          updated_at, cash_at_hospital) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (visit_id) WHERE state NOT IN ('failed', 'cancelled') DO NOTHING",
     )
@@ -204,13 +204,13 @@ pub(super) async fn insert_settlement(c: &mut AnyConnection, s: SettlementRow) -
 
 /// `Store::save_settlement`'s write: the state, the visit that follows it, the transfers.
 pub(super) async fn save_settlement(
-    c: &mut AnyConnection,
+    c: &mut Conn,
     s: SettlementRow,
     from: SettlementState,
     transfers: Vec<Transfer>,
     now: String,
 ) -> StoreResult<()> {
-    let updated = sqlx::query(
+    let updated = query(
         "UPDATE settlements SET state = $1, cancel_msgid = $2, estimate_cash_fen = $3, setl_id = $4, fund_fen = $5, acct_fen = $6, \
          cash_fen = $7, hosp_part_fen = $8, auth_request_id = $9, auth_status = $10, held_fen = $11, decline_code = $12, \
          captured_fen = $13, unpaid_fen = $14, failure_code = $15, failure_message = $16, setlinfo_json = $17, updated_at = $18, \
@@ -255,14 +255,14 @@ pub(super) async fn save_settlement(
     };
     if s.state == SettlementState::Cancelled {
         // 2208 closed the attempt's fee lines at the insurance center: close them here too.
-        sqlx::query("UPDATE fee_lines SET closed_by = $1 WHERE visit_id = $2 AND closed_by = ''")
+        query("UPDATE fee_lines SET closed_by = $1 WHERE visit_id = $2 AND closed_by = ''")
             .bind(&s.id)
             .bind(&s.visit_id)
             .execute(&mut *c)
             .await?;
     }
     if let Some(status) = visit_status {
-        sqlx::query("UPDATE visits SET status = $1 WHERE id = $2").bind(status.as_str()).bind(&s.visit_id).execute(&mut *c).await?;
+        query("UPDATE visits SET status = $1 WHERE id = $2").bind(status.as_str()).bind(&s.visit_id).execute(&mut *c).await?;
     }
     for t in &transfers {
         post_transfer(c, t, &now).await?;
@@ -270,7 +270,7 @@ pub(super) async fn save_settlement(
     Ok(())
 }
 
-fn settlement_from_row(r: &AnyRow) -> StoreResult<SettlementRow> {
+fn settlement_from_row(r: &SqlRow) -> StoreResult<SettlementRow> {
     let state: String = r.get("state");
     let split = match (
         r.get::<Option<i64>, _>("fund_fen"),

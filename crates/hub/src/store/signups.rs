@@ -36,7 +36,7 @@ impl Store {
                 Box::pin(async move {
                     let sql = "INSERT INTO signups (id, state, bank_code, request_enc, created_at, updated_at) \
                                VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
-                    let done = sqlx::query(sql)
+                    let done = query(sql)
                         .bind(&row.id)
                         .bind(&row.state)
                         .bind(&row.bank_code)
@@ -57,7 +57,7 @@ impl Store {
     }
 
     pub async fn signup(&self, id: &str) -> StoreResult<Option<SignupRow>> {
-        let row = sqlx::query("SELECT * FROM signups WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = query("SELECT * FROM signups WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(signup_from_row))
     }
 
@@ -70,7 +70,7 @@ impl Store {
                 Box::pin(async move {
                     let sql = "UPDATE signups SET state = $1, person_enc = $2, bank_agreement_id = $3, refusal_code = $4, \
                                refusal_message = $5, updated_at = $6 WHERE id = $7 AND state = $8";
-                    let done = sqlx::query(sql)
+                    let done = query(sql)
                         .bind(&row.state)
                         .bind(row.person_enc.clone())
                         .bind(row.bank_agreement_id.clone())
@@ -91,7 +91,7 @@ impl Store {
     /// Sign-ups left between steps, not parked, untouched since `before` (RFC 3339): for the
     /// recovery worker.
     pub async fn unfinished_signups(&self, before: &str) -> StoreResult<Vec<SignupRow>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT * FROM signups WHERE state IN ('requested', 'identity_checked', 'bank_line_opened', 'releasing') \
              AND parked_reason IS NULL AND updated_at < $1 ORDER BY created_at LIMIT 1000",
         )
@@ -108,7 +108,7 @@ impl Store {
             Box::pin(async move {
                 let sql = "UPDATE signups SET attempts = attempts + 1, updated_at = $1, \
                            parked_reason = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE parked_reason END WHERE id = $4";
-                sqlx::query(sql).bind(now).bind(max_attempts).bind(reason).bind(id).execute(&mut *c).await?;
+                query(sql).bind(now).bind(max_attempts).bind(reason).bind(id).execute(&mut *c).await?;
                 Ok(())
             })
         })
@@ -117,7 +117,7 @@ impl Store {
 
     /// Unfinished sign-ups the worker gave up on (parked), oldest first: part of the exceptions queue.
     pub async fn parked_signups(&self) -> StoreResult<Vec<SignupRow>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT * FROM signups WHERE parked_reason IS NOT NULL \
              AND state IN ('requested', 'identity_checked', 'bank_line_opened', 'releasing') ORDER BY created_at LIMIT 1000",
         )
@@ -132,14 +132,14 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 let sql = "UPDATE signups SET attempts = 0, parked_reason = NULL WHERE id = $1 AND parked_reason IS NOT NULL";
-                Ok(sqlx::query(sql).bind(id).execute(&mut *c).await?.rows_affected() == 1)
+                Ok(query(sql).bind(id).execute(&mut *c).await?.rows_affected() == 1)
             })
         })
         .await
     }
 }
 
-fn signup_from_row(r: &AnyRow) -> SignupRow {
+fn signup_from_row(r: &SqlRow) -> SignupRow {
     SignupRow {
         id: r.get("id"),
         state: r.get("state"),

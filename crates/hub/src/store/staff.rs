@@ -29,7 +29,7 @@ pub struct SessionRow {
     pub ended_at: Option<String>,
 }
 
-fn staff_of(r: &AnyRow) -> StaffRow {
+fn staff_of(r: &SqlRow) -> StaffRow {
     StaffRow {
         id: r.get("id"),
         login: r.get("login"),
@@ -50,7 +50,7 @@ impl Store {
         let login = row.login.clone();
         self.write(move |c| {
             Box::pin(async move {
-                let inserted = sqlx::query(
+                let inserted = query(
                     "INSERT INTO staff (id, login, display_name, role, hospital_code, bank_code, password_hash, totp_secret_enc, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (login) DO NOTHING",
                 )
                 .bind(row.id)
@@ -73,16 +73,14 @@ impl Store {
     }
 
     pub async fn staff_by_login(&self, login: &str) -> StoreResult<Option<StaffRow>> {
-        Ok(sqlx::query("SELECT * FROM staff WHERE login = $1").bind(login).fetch_optional(&self.pool).await?.as_ref().map(staff_of))
+        Ok(query("SELECT * FROM staff WHERE login = $1").bind(login).fetch_optional(&self.pool).await?.as_ref().map(staff_of))
     }
 
     /// Every account, or a hospital's, by login.
     pub async fn staff_list(&self, hospital_code: Option<&str>) -> StoreResult<Vec<StaffRow>> {
         let rows = match hospital_code {
-            Some(code) => {
-                sqlx::query("SELECT * FROM staff WHERE hospital_code = $1 ORDER BY login").bind(code).fetch_all(&self.pool).await?
-            }
-            None => sqlx::query("SELECT * FROM staff ORDER BY login").fetch_all(&self.pool).await?,
+            Some(code) => query("SELECT * FROM staff WHERE hospital_code = $1 ORDER BY login").bind(code).fetch_all(&self.pool).await?,
+            None => query("SELECT * FROM staff ORDER BY login").fetch_all(&self.pool).await?,
         };
         Ok(rows.iter().map(staff_of).collect())
     }
@@ -93,16 +91,14 @@ impl Store {
             (token_hash.to_string(), staff_id.to_string(), expires_at.to_string(), address.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO staff_sessions (token_hash, staff_id, created_at, expires_at, address) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(token_hash)
-                .bind(staff_id)
-                .bind(now)
-                .bind(expires_at)
-                .bind(address)
-                .execute(&mut *c)
-                .await?;
+                query("INSERT INTO staff_sessions (token_hash, staff_id, created_at, expires_at, address) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(token_hash)
+                    .bind(staff_id)
+                    .bind(now)
+                    .bind(expires_at)
+                    .bind(address)
+                    .execute(&mut *c)
+                    .await?;
                 Ok(())
             })
         })
@@ -111,7 +107,7 @@ impl Store {
 
     /// The session with this token hash and its account, whatever their state.
     pub async fn session(&self, token_hash: &str) -> StoreResult<Option<(SessionRow, StaffRow)>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT s.created_at AS s_created_at, s.expires_at, s.ended_at, staff.* FROM staff_sessions s JOIN staff ON staff.id = s.staff_id WHERE s.token_hash = $1",
         )
         .bind(token_hash)
@@ -133,7 +129,7 @@ impl Store {
         let (token_hash, now) = (token_hash.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let ended = sqlx::query("UPDATE staff_sessions SET ended_at = $1 WHERE token_hash = $2 AND ended_at IS NULL")
+                let ended = query("UPDATE staff_sessions SET ended_at = $1 WHERE token_hash = $2 AND ended_at IS NULL")
                     .bind(now)
                     .bind(token_hash)
                     .execute(&mut *c)
@@ -160,7 +156,7 @@ pub struct BankAgreementRow {
 impl Store {
     /// A bank's agreements, newest first.
     pub async fn agreements_of_bank(&self, bank_code: &str, limit: i64) -> StoreResult<Vec<BankAgreementRow>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT id, payment_method, status, suspended_reason, created_at, revoked_at FROM agreements WHERE bank_code = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
         )
         .bind(bank_code)
@@ -184,8 +180,7 @@ impl Store {
 impl Store {
     /// The newest agreements' ids (the operator's list of signed patients, shown masked).
     pub async fn recent_agreement_ids(&self, limit: i64) -> StoreResult<Vec<String>> {
-        let rows =
-            sqlx::query("SELECT id FROM agreements ORDER BY created_at DESC, id DESC LIMIT $1").bind(limit).fetch_all(&self.pool).await?;
+        let rows = query("SELECT id FROM agreements ORDER BY created_at DESC, id DESC LIMIT $1").bind(limit).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 }

@@ -34,8 +34,8 @@ impl StayInvoiceDue {
 }
 
 /// Writes what a stage change owes, in the stage's transaction; written once per settlement and kind.
-pub(super) async fn owe_stay_invoice(c: &mut AnyConnection, s: &StayRow, owed: &StayInvoiceOwed, now: &str) -> StoreResult<()> {
-    sqlx::query(
+pub(super) async fn owe_stay_invoice(c: &mut Conn, s: &StayRow, owed: &StayInvoiceOwed, now: &str) -> StoreResult<()> {
+    query(
         "INSERT INTO stay_invoice_outbox (stay_id, setl_id, kind, hospital_code, paid_json, created_at, issued) \
          VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (stay_id, setl_id, kind) DO NOTHING",
     )
@@ -54,7 +54,7 @@ impl Store {
     /// The stay invoices owed, oldest first (a blue one before the red that offsets it); only
     /// those of `stay_id` when one is named (the hook right after a click).
     pub async fn stay_invoices_due(&self, stay_id: Option<&str>, limit: i64) -> StoreResult<Vec<StayInvoiceDue>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT stay_id, setl_id, kind, hospital_code, paid_json FROM stay_invoice_outbox WHERE issued = 0 \
              AND ($1 = '' OR stay_id = $1) ORDER BY created_at, kind LIMIT $2",
         )
@@ -90,18 +90,17 @@ impl Store {
         let issued = self
             .write(move |c| {
                 Box::pin(async move {
-                    let claimed = sqlx::query(
-                        "UPDATE stay_invoice_outbox SET issued = 1 WHERE stay_id = $1 AND setl_id = $2 AND kind = $3 AND issued = 0",
-                    )
-                    .bind(stay_id)
-                    .bind(setl_id)
-                    .bind(kind)
-                    .execute(&mut *c)
-                    .await?;
+                    let claimed =
+                        query("UPDATE stay_invoice_outbox SET issued = 1 WHERE stay_id = $1 AND setl_id = $2 AND kind = $3 AND issued = 0")
+                            .bind(stay_id)
+                            .bind(setl_id)
+                            .bind(kind)
+                            .execute(&mut *c)
+                            .await?;
                     if claimed.rows_affected() != 1 {
                         return Ok(None);
                     }
-                    let seq: i64 = sqlx::query(
+                    let seq: i64 = query(
                         "INSERT INTO invoice_sequences (invoice_code, hospital_code, last_seq) VALUES ($1, $2, 1) \
                          ON CONFLICT (invoice_code) DO UPDATE SET last_seq = invoice_sequences.last_seq + 1 RETURNING last_seq",
                     )
@@ -133,7 +132,7 @@ impl Store {
     pub async fn stay_invoices_of_persons(&self, psn_nos: &[String], limit: i64) -> StoreResult<Vec<InvoiceRow>> {
         let mut out = Vec::new();
         for psn_no in psn_nos {
-            let rows = sqlx::query(
+            let rows = query(
                 "SELECT i.* FROM invoices i JOIN stay_invoice_outbox o ON i.settlement_id = o.stay_id || ':' || o.setl_id AND i.kind = o.kind \
                  JOIN stays s ON s.id = o.stay_id WHERE s.psn_no = $1 ORDER BY i.issued_at DESC LIMIT $2",
             )

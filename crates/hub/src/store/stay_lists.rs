@@ -18,7 +18,7 @@ impl Store {
             "SELECT {STAY_COLUMNS} FROM stays WHERE hospital_code = $1 {which} ORDER BY created_at DESC, id DESC LIMIT {}",
             limit.clamp(1, MAX_STAY_PAGE)
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hospital).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(hospital).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(stay_from_row).collect())
     }
 }

@@ -29,7 +29,7 @@ pub struct StaySettlementRow {
 impl Store {
     /// Stay settlements booked in `[from, to)` (stored times).
     pub async fn stay_settlements(&self, from: &str, to: &str) -> StoreResult<Vec<StaySettlementRow>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT o.stay_id, o.setl_id, o.paid_json, o.created_at AS settled_at, s.hospital_code, s.psn_no, s.insutype, \
              s.insuplc_admdvs, s.state, CAST((SELECT COUNT(*) FROM stay_invoice_outbox r WHERE r.stay_id = o.stay_id \
              AND r.setl_id = o.setl_id AND r.kind = 'red') AS BIGINT) AS reversals \
@@ -65,7 +65,7 @@ impl Store {
             "SELECT {STAY_COLUMNS} FROM stays WHERE state IN ('pre_settled', 'insurance_settled') \
              AND updated_at >= $1 AND updated_at < $2 ORDER BY updated_at"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(from).bind(to).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(stay_from_row).collect())
     }
 }

@@ -62,7 +62,7 @@ impl Store {
                     "INSERT INTO stays ({STAY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
                      ON CONFLICT (hospital_code, ipt_no) DO NOTHING"
                 );
-                let n = sqlx::query(sqlx::AssertSqlSafe(sql))
+                let n = query(sql)
                     .bind(&s.id)
                     .bind(&s.hospital_code)
                     .bind(&s.ipt_no)
@@ -97,13 +97,13 @@ impl Store {
 
     pub async fn stay(&self, id: &str) -> StoreResult<Option<StayRow>> {
         let sql = format!("SELECT {STAY_COLUMNS} FROM stays WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        let row = query(sql).bind(id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(stay_from_row))
     }
 
     pub async fn stay_by_hospital_no(&self, hospital: &str, ipt_no: &str) -> StoreResult<Option<StayRow>> {
         let sql = format!("SELECT {STAY_COLUMNS} FROM stays WHERE hospital_code = $1 AND ipt_no = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hospital).bind(ipt_no).fetch_optional(&self.pool).await?;
+        let row = query(sql).bind(hospital).bind(ipt_no).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(stay_from_row))
     }
 
@@ -116,7 +116,7 @@ impl Store {
              AND updated_at < $1 AND parked_reason IS NULL \
              ORDER BY updated_at LIMIT $2"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before).bind(limit).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(before).bind(limit).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(stay_from_row).collect())
     }
 
@@ -136,7 +136,7 @@ impl Store {
         let deposits = deposits.clone();
         self.write(move |c| {
             Box::pin(async move {
-                let n = sqlx::query(
+                let n = query(
                     "UPDATE stays SET state = $1, stage_json = $2, updated_at = $3, discharge_msgid = $6, presettle_msgid = $7, \
                      settle_msgid = $8, cancel_msgid = $9 WHERE id = $4 AND stage_json = $5",
                 )
@@ -176,7 +176,7 @@ impl Store {
             Box::pin(async move {
                 let sql = "UPDATE stays SET attempts = attempts + 1, \
                            parked_reason = CASE WHEN attempts + 1 >= $1 THEN $2 ELSE parked_reason END WHERE id = $3";
-                sqlx::query(sql).bind(max_attempts).bind(reason).bind(id).execute(&mut *c).await?;
+                query(sql).bind(max_attempts).bind(reason).bind(id).execute(&mut *c).await?;
                 Ok(())
             })
         })
@@ -188,7 +188,7 @@ impl Store {
         let (id, med_type, now) = (id.to_string(), med_type.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("UPDATE stays SET med_type = $1, updated_at = $2 WHERE id = $3")
+                query("UPDATE stays SET med_type = $1, updated_at = $2 WHERE id = $3")
                     .bind(med_type)
                     .bind(now)
                     .bind(id)
@@ -205,7 +205,7 @@ impl Store {
         let sql = format!(
             "SELECT {STAY_COLUMNS}, attempts, parked_reason FROM stays WHERE parked_reason IS NOT NULL ORDER BY updated_at LIMIT $1"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(limit).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| (stay_from_row(r), r.get("attempts"), r.get("parked_reason"))).collect())
     }
 
@@ -215,14 +215,14 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 let sql = "UPDATE stays SET attempts = 0, parked_reason = NULL WHERE id = $1 AND parked_reason IS NOT NULL";
-                Ok(sqlx::query(sql).bind(id).execute(&mut *c).await?.rows_affected() == 1)
+                Ok(query(sql).bind(id).execute(&mut *c).await?.rows_affected() == 1)
             })
         })
         .await
     }
 
     pub async fn stay_fee_lines(&self, stay_id: &str) -> StoreResult<Vec<StayFeeLine>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT feedetl_sn, amount_fen, upload_msgid, uploaded, detail_json, category FROM stay_fee_lines WHERE stay_id = $1 ORDER BY feedetl_sn",
         )
         .bind(stay_id)
@@ -247,7 +247,7 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 for l in &lines {
-                    let n = sqlx::query(
+                    let n = query(
                         "INSERT INTO stay_fee_lines (stay_id, feedetl_sn, amount_fen, upload_msgid, uploaded, detail_json) \
                          VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (stay_id, feedetl_sn) DO NOTHING",
                     )
@@ -275,13 +275,13 @@ impl Store {
         let (stay_id, msgid, categories) = (stay_id.to_string(), msgid.to_string(), categories.to_vec());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("UPDATE stay_fee_lines SET uploaded = 1 WHERE stay_id = $1 AND upload_msgid = $2")
+                query("UPDATE stay_fee_lines SET uploaded = 1 WHERE stay_id = $1 AND upload_msgid = $2")
                     .bind(&stay_id)
                     .bind(&msgid)
                     .execute(&mut *c)
                     .await?;
                 for (sn, category) in &categories {
-                    sqlx::query("UPDATE stay_fee_lines SET category = $3 WHERE stay_id = $1 AND feedetl_sn = $2")
+                    query("UPDATE stay_fee_lines SET category = $3 WHERE stay_id = $1 AND feedetl_sn = $2")
                         .bind(&stay_id)
                         .bind(sn)
                         .bind(category)
@@ -299,7 +299,7 @@ impl Store {
         let (stay_id, msgid) = (stay_id.to_string(), msgid.to_string());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("DELETE FROM stay_fee_lines WHERE stay_id = $1 AND upload_msgid = $2 AND uploaded = 0")
+                query("DELETE FROM stay_fee_lines WHERE stay_id = $1 AND upload_msgid = $2 AND uploaded = 0")
                     .bind(&stay_id)
                     .bind(&msgid)
                     .execute(&mut *c)
@@ -311,7 +311,7 @@ impl Store {
     }
 }
 
-pub(super) fn stay_from_row(r: &AnyRow) -> StayRow {
+pub(super) fn stay_from_row(r: &SqlRow) -> StayRow {
     StayRow {
         id: r.get("id"),
         hospital_code: r.get("hospital_code"),

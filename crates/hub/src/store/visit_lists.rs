@@ -54,7 +54,7 @@ impl Store {
         }
         let predicate = if conditions.is_empty() { "1 = 1".to_string() } else { conditions.join(" AND ") };
         let sql = format!("SELECT * FROM visits WHERE {predicate} ORDER BY id DESC LIMIT {}", filter.limit.clamp(1, MAX_VISIT_PAGE));
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = query(sql);
         for value in values {
             query = query.bind(value);
         }

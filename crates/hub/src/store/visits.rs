@@ -27,7 +27,7 @@ impl Store {
         let v = v.clone();
         self.write(move |c| {
             Box::pin(async move {
-                let result = sqlx::query(
+                let result = query(
             "INSERT INTO visits (id, hospital_code, ipt_otp_no, psn_no, insutype, insuplc_admdvs, mdtrt_cert_type, mdtrt_cert_no_enc, \
              med_type, register_msgid, begntime, mdtrt_id, agreement_id, seamless_reason, status, idem_key, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
@@ -61,7 +61,7 @@ impl Store {
     }
 
     pub async fn visit(&self, id: &str) -> StoreResult<Option<VisitRow>> {
-        let row = sqlx::query("SELECT * FROM visits WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        let row = query("SELECT * FROM visits WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         row.map(|r| visit_from_row(&r)).transpose()
     }
 
@@ -69,7 +69,7 @@ impl Store {
     /// settlement type (if the HIS set one), the patient's switch for it (if one was written) and
     /// the state of its latest settlement attempt (if any).
     pub async fn visit_for_click(&self, id: &str) -> StoreResult<Option<VisitForClick>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT v.*, st.setl_type AS own_setl_type, sw.enabled AS switch_enabled, sw.source AS switch_source, \
              sw.changes AS switch_changes, (SELECT s.state FROM settlements s WHERE s.visit_id = v.id \
              ORDER BY s.created_at DESC, s.id DESC LIMIT 1) AS last_settlement_state FROM visits v \
@@ -93,7 +93,7 @@ impl Store {
     }
 
     pub async fn visit_by_hospital_no(&self, hospital_code: &str, ipt_otp_no: &str) -> StoreResult<Option<VisitRow>> {
-        let row = sqlx::query("SELECT * FROM visits WHERE hospital_code = $1 AND ipt_otp_no = $2")
+        let row = query("SELECT * FROM visits WHERE hospital_code = $1 AND ipt_otp_no = $2")
             .bind(hospital_code)
             .bind(ipt_otp_no)
             .fetch_optional(&self.pool)
@@ -106,7 +106,7 @@ impl Store {
         let (id, mdtrt_id) = (id.to_string(), mdtrt_id.to_string());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("UPDATE visits SET mdtrt_id = $1, status = 'registered' WHERE id = $2 AND status = 'registering'")
+                query("UPDATE visits SET mdtrt_id = $1, status = 'registered' WHERE id = $2 AND status = 'registering'")
                     .bind(mdtrt_id)
                     .bind(id)
                     .execute(&mut *c)
@@ -125,7 +125,7 @@ impl Store {
         let id = id.to_string();
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("DELETE FROM visits WHERE id = $1 AND status = 'registering'").bind(id).execute(&mut *c).await?;
+                query("DELETE FROM visits WHERE id = $1 AND status = 'registering'").bind(id).execute(&mut *c).await?;
                 Ok(())
             })
         })
@@ -170,7 +170,7 @@ impl Store {
         let (visit_id, upload_msgid) = (visit_id.to_string(), upload_msgid.to_string());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("DELETE FROM fee_lines WHERE visit_id = $1 AND upload_msgid = $2 AND uploaded = 0 AND closed_by = ''")
+                query("DELETE FROM fee_lines WHERE visit_id = $1 AND upload_msgid = $2 AND uploaded = 0 AND closed_by = ''")
                     .bind(&visit_id)
                     .bind(upload_msgid)
                     .execute(&mut *c)
@@ -182,7 +182,7 @@ impl Store {
     }
 
     pub async fn fee_lines(&self, visit_id: &str) -> StoreResult<Vec<FeeLineRow>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json FROM fee_lines WHERE visit_id = $1 AND closed_by = '' ORDER BY feedetl_sn",
         )
             .bind(visit_id)
@@ -209,13 +209,13 @@ fn value_rows(first: usize, count: usize, width: usize) -> String {
     (0..count).map(|i| format!("({})", row(i))).collect::<Vec<_>>().join(", ")
 }
 
-async fn insert_fee_lines(c: &mut AnyConnection, visit_id: String, lines: Vec<FeeLineRow>) -> StoreResult<()> {
+async fn insert_fee_lines(c: &mut Conn, visit_id: String, lines: Vec<FeeLineRow>) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO fee_lines (visit_id, feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json) \
          VALUES {} ON CONFLICT (visit_id, feedetl_sn, closed_by) DO NOTHING RETURNING feedetl_sn",
         value_rows(1, lines.len(), 8)
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut query = query(sql);
     for line in &lines {
         query = query
             .bind(visit_id.clone())
@@ -235,7 +235,7 @@ async fn insert_fee_lines(c: &mut AnyConnection, visit_id: String, lines: Vec<Fe
     }
 }
 
-async fn mark_fee_lines_uploaded(c: &mut AnyConnection, visit_id: &str, results: &[(String, String)]) -> StoreResult<()> {
+async fn mark_fee_lines_uploaded(c: &mut Conn, visit_id: &str, results: &[(String, String)]) -> StoreResult<()> {
     // $1 the visit; then each line's number and result: $2k and $2k+1.
     let cases: Vec<String> = (0..results.len()).map(|k| format!("WHEN ${} THEN ${}", 2 + 2 * k, 3 + 2 * k)).collect();
     let numbers: Vec<String> = (0..results.len()).map(|k| format!("${}", 2 + 2 * k)).collect();
@@ -245,7 +245,7 @@ async fn mark_fee_lines_uploaded(c: &mut AnyConnection, visit_id: &str, results:
         cases.join(" "),
         numbers.join(", ")
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(visit_id.to_string());
+    let mut query = query(sql).bind(visit_id.to_string());
     for (sn, result) in results {
         query = query.bind(sn.clone()).bind(result.clone());
     }
@@ -253,7 +253,7 @@ async fn mark_fee_lines_uploaded(c: &mut AnyConnection, visit_id: &str, results:
     Ok(())
 }
 
-pub(super) fn visit_from_row(r: &AnyRow) -> StoreResult<VisitRow> {
+pub(super) fn visit_from_row(r: &SqlRow) -> StoreResult<VisitRow> {
     let status: String = r.get("status");
     Ok(VisitRow {
         id: r.get("id"),

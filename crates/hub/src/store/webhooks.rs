@@ -50,7 +50,7 @@ const SETTLEMENT_EVENTS: &[(&str, &str)] = &[
     ("settlement.refunded", "s.state = 'cancelled' AND s.captured_fen > 0"),
 ];
 
-fn endpoint_of(r: &AnyRow) -> WebhookEndpoint {
+fn endpoint_of(r: &SqlRow) -> WebhookEndpoint {
     WebhookEndpoint {
         id: r.get("id"),
         hospital_code: r.get("hospital_code"),
@@ -60,7 +60,7 @@ fn endpoint_of(r: &AnyRow) -> WebhookEndpoint {
     }
 }
 
-fn delivery_of(r: &AnyRow) -> WebhookDelivery {
+fn delivery_of(r: &SqlRow) -> WebhookDelivery {
     WebhookDelivery {
         id: r.get("id"),
         event_id: r.get("event_id"),
@@ -107,7 +107,7 @@ impl Store {
             (id.to_string(), hospital_code.to_string(), url.to_string(), secret_enc.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("INSERT INTO webhook_endpoints (id, hospital_code, url, secret_enc, created_at) VALUES ($1, $2, $3, $4, $5)")
+                query("INSERT INTO webhook_endpoints (id, hospital_code, url, secret_enc, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(id)
                     .bind(hospital_code)
                     .bind(url)
@@ -123,7 +123,7 @@ impl Store {
 
     /// A hospital's endpoints, oldest first (every hospital's: `None`).
     pub async fn webhook_endpoints(&self, hospital_code: Option<&str>) -> StoreResult<Vec<WebhookEndpoint>> {
-        let rows = sqlx::query("SELECT * FROM webhook_endpoints WHERE hospital_code = $1 OR $2 ORDER BY created_at, id")
+        let rows = query("SELECT * FROM webhook_endpoints WHERE hospital_code = $1 OR $2 ORDER BY created_at, id")
             .bind(hospital_code.unwrap_or(""))
             .bind(hospital_code.is_none())
             .fetch_all(&self.pool)
@@ -142,7 +142,7 @@ impl Store {
                  AND s.updated_at >= (SELECT MIN(p.created_at) FROM webhook_endpoints p WHERE p.hospital_code = s.hospital_code AND p.disabled_at IS NULL) \
                  AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.kind = $1 AND e.subject_id = s.id) ORDER BY s.updated_at LIMIT $2"
             );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(*kind).bind(limit).fetch_all(&self.pool).await?;
+            let rows = query(sql).bind(*kind).bind(limit).fetch_all(&self.pool).await?;
             found.extend(rows.iter().map(|r| EventCandidate {
                 kind: kind.to_string(),
                 subject_id: r.get("id"),
@@ -162,7 +162,7 @@ impl Store {
                    FROM invoices i JOIN settlements s ON s.id = i.settlement_id \
                    WHERE i.issued_at >= (SELECT MIN(p.created_at) FROM webhook_endpoints p WHERE p.hospital_code = i.hospital_code AND p.disabled_at IS NULL) \
                    AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.kind = 'invoice.issued' AND e.subject_id = i.id) ORDER BY i.issued_at LIMIT $1";
-        let rows = sqlx::query(sql).bind(limit).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(limit).fetch_all(&self.pool).await?;
         found.extend(rows.iter().map(|r| EventCandidate {
             kind: "invoice.issued".to_string(),
             subject_id: r.get("invoice_id"),
@@ -187,7 +187,7 @@ impl Store {
                    FROM refunds r JOIN settlements s ON s.id = r.settlement_id WHERE r.state = 'refunded' \
                    AND r.updated_at >= (SELECT MIN(p.created_at) FROM webhook_endpoints p WHERE p.hospital_code = r.hospital_code AND p.disabled_at IS NULL) \
                    AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.kind = 'refund.refunded' AND e.subject_id = r.id) ORDER BY r.updated_at LIMIT $1";
-        let rows = sqlx::query(sql).bind(limit).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(limit).fetch_all(&self.pool).await?;
         Ok(rows
             .iter()
             .map(|r| EventCandidate {
@@ -219,7 +219,7 @@ impl Store {
         );
         self.write(move |c| {
             Box::pin(async move {
-                let inserted = sqlx::query(
+                let inserted = query(
                     "INSERT INTO webhook_events (id, hospital_code, kind, subject_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, subject_id) DO NOTHING",
                 )
                 .bind(&event_id)
@@ -234,13 +234,13 @@ impl Store {
                 if inserted == 0 {
                     return Ok(false);
                 }
-                let endpoints = sqlx::query("SELECT id FROM webhook_endpoints WHERE hospital_code = $1 AND disabled_at IS NULL")
+                let endpoints = query("SELECT id FROM webhook_endpoints WHERE hospital_code = $1 AND disabled_at IS NULL")
                     .bind(&hospital)
                     .fetch_all(&mut *c)
                     .await?;
                 for endpoint in endpoints {
                     let endpoint_id: String = endpoint.get("id");
-                    sqlx::query(
+                    query(
                         "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, 'pending', 0, $4, $4)",
                     )
                     .bind(format!("whd_{}", uuid::Uuid::now_v7().simple()))
@@ -261,25 +261,20 @@ impl Store {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE d.status = 'pending' AND d.next_attempt_at <= $1 ORDER BY d.next_attempt_at LIMIT $2"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(self.now()).bind(limit).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(self.now()).bind(limit).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(delivery_of).collect())
     }
 
     /// A hospital's deliveries (every hospital's: `None`), newest first.
     pub async fn webhook_deliveries(&self, hospital_code: Option<&str>, limit: i64) -> StoreResult<Vec<WebhookDelivery>> {
         let sql = format!("SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE e.hospital_code = $1 OR $2 ORDER BY d.id DESC LIMIT $3");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(hospital_code.unwrap_or(""))
-            .bind(hospital_code.is_none())
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = query(sql).bind(hospital_code.unwrap_or("")).bind(hospital_code.is_none()).bind(limit).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(delivery_of).collect())
     }
 
     pub async fn webhook_delivery(&self, id: &str) -> StoreResult<Option<WebhookDelivery>> {
         let sql = format!("SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE d.id = $1");
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?.as_ref().map(delivery_of))
+        Ok(query(sql).bind(id).fetch_optional(&self.pool).await?.as_ref().map(delivery_of))
     }
 
     /// Records an attempt: `status` is the new state (`delivered`, `pending` again at `next`, or
@@ -296,7 +291,7 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 let delivered_at = (status == "delivered").then(|| now.clone());
-                sqlx::query(
+                query(
                     "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, last_status = $3, last_error = $4, delivered_at = $5 WHERE id = $6 AND status = 'pending'",
                 )
                 .bind(status)
@@ -318,7 +313,7 @@ impl Store {
         let (id, now) = (id.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let changed = sqlx::query("UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1 WHERE id = $2")
+                let changed = query("UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1 WHERE id = $2")
                     .bind(now)
                     .bind(id)
                     .execute(&mut *c)

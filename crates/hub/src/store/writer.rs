@@ -1,6 +1,10 @@
 //! Group commit on SQLite: one task owns the one write connection and commits many callers' writes
 //! in one transaction, answering each caller only once that transaction is on disk.
 //!
+//! The writer is a thread of its own that owns the connection (rusqlite, see `db`) and runs every
+//! statement in place: no hand-off to another thread per statement, only one per job (the job in,
+//! its answer out), and a batch's jobs run back to back without waking anyone.
+//!
 //! A caller hands a *job* (an async closure over the connection) to `Writer::submit` and waits.
 //! The writer takes the first job as soon as one is queued (it never sleeps while work waits),
 //! opens `BEGIN IMMEDIATE`, runs each job inside a `SAVEPOINT` (a job that fails is rolled back
@@ -13,8 +17,8 @@
 //! Architecture Invariant: every write to the hub's SQLite database goes through this writer
 //! (`Store::write`); the read pool only reads.
 
+use super::db::Conn;
 use super::{StoreError, StoreResult};
-use sqlx::{AnyConnection, Connection};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,7 +39,7 @@ pub type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send
 /// Answers a job's caller once the batch's fate is known (`Err`: the commit failed).
 type Answer = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// A job as the writer runs it: whether it succeeded (so its savepoint is kept), and its answer.
-type Job = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> Pin<Box<dyn Future<Output = (bool, Answer)> + Send + 'c>> + Send>;
+type Job = Box<dyn for<'c> FnOnce(&'c mut Conn) -> Pin<Box<dyn Future<Output = (bool, Answer)> + Send + 'c>> + Send>;
 
 /// Counts since start, for `wugan bench` and tests.
 #[derive(Default, Debug)]
@@ -54,12 +58,14 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on `conn`, which it owns from now on.
-    pub fn start(conn: AnyConnection) -> Writer {
+    /// Starts the writer thread on `conn`, which it owns from now on. The thread ends when the
+    /// last `Writer` handle is gone and the queue is drained.
+    pub fn start(conn: rusqlite::Connection) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let stats = Arc::new(WriterStats::default());
-        tokio::spawn(run(conn, queue, stats.clone()));
-        Writer { jobs, stats }
+        let counts = stats.clone();
+        std::thread::Builder::new().name("wugan-writer".into()).spawn(move || run(Conn::Lite(conn), queue, counts))?;
+        Ok(Writer { jobs, stats })
     }
 
     /// Runs `job` in the next batch and answers once that batch is committed. A caller that stops
@@ -67,7 +73,7 @@ impl Writer {
     pub async fn submit<T, F>(&self, job: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> WriteFuture<'c, T> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn) -> WriteFuture<'c, T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<StoreResult<T>>();
         self.jobs.send(wrap(job, reply)).await.map_err(|_| StoreError::NotCommitted("the writer has stopped".into()))?;
@@ -79,9 +85,9 @@ impl Writer {
 fn wrap<T, F>(job: F, reply: oneshot::Sender<StoreResult<T>>) -> Job
 where
     T: Send + 'static,
-    F: for<'c> FnOnce(&'c mut AnyConnection) -> WriteFuture<'c, T> + Send + 'static,
+    F: for<'c> FnOnce(&'c mut Conn) -> WriteFuture<'c, T> + Send + 'static,
 {
-    Box::new(move |conn: &mut AnyConnection| {
+    Box::new(move |conn: &mut Conn| {
         Box::pin(async move {
             let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))) {
                 Ok(future) => unwinding(future).await,
@@ -116,16 +122,16 @@ fn panicked() -> StoreError {
     StoreError::NotCommitted("the write failed on a bug (a panic) and was undone".into())
 }
 
-async fn run(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>, stats: Arc<WriterStats>) {
-    while let Some(first) = queue.recv().await {
+fn run(mut conn: Conn, mut queue: mpsc::Receiver<Job>, stats: Arc<WriterStats>) {
+    while let Some(first) = queue.blocking_recv() {
         let mut answers: Vec<Answer> = Vec::new();
-        let committed = match batch(&mut conn, first, &mut queue, &mut answers, &stats).await {
+        let committed = match batch(&mut conn, first, &mut queue, &mut answers, &stats) {
             Ok(()) => Ok(()),
             Err(e) => {
                 stats.failed_batches.fetch_add(1, Ordering::SeqCst);
                 tracing::error!(error = %e, jobs = answers.len(), "a write batch could not be committed");
                 // Whatever the batch left open is undone, so that the next batch starts clean.
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await;
+                let _ = lite(&conn).execute_batch("ROLLBACK");
                 Err(e.to_string())
             }
         };
@@ -135,27 +141,29 @@ async fn run(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>, stats: Arc
             answer(committed.clone());
         }
     }
-    let _ = conn.close().await;
+}
+
+fn lite(conn: &Conn) -> &rusqlite::Connection {
+    match conn {
+        Conn::Lite(c) => c,
+        Conn::Pg(_) => unreachable!("the writer runs on SQLite only"),
+    }
 }
 
 /// Runs `first` and the jobs queued behind it in one transaction; their answers go to `answers`.
 /// A job whose answer is not there when this fails is dropped, which its caller reads as failed.
-///
-/// The transaction and savepoint statements between two jobs go to SQLite as one request (`RELEASE
-/// job; SAVEPOINT job`): each request is a hand-off to sqlx's SQLite thread and back, which costs
-/// more than SQLite's own work on these statements.
-async fn batch(
-    conn: &mut AnyConnection,
+fn batch(
+    conn: &mut Conn,
     first: Job,
     queue: &mut mpsc::Receiver<Job>,
     answers: &mut Vec<Answer>,
     stats: &WriterStats,
-) -> Result<(), sqlx::Error> {
+) -> rusqlite::Result<()> {
     let started = Instant::now();
-    sqlx::raw_sql("BEGIN IMMEDIATE; SAVEPOINT job").execute(&mut *conn).await?;
+    lite(conn).execute_batch("BEGIN IMMEDIATE; SAVEPOINT job")?;
     let mut next = Some(first);
     while let Some(job) = next.take() {
-        let (ok, answer) = job(&mut *conn).await;
+        let (ok, answer) = block_on(job(&mut *conn));
         answers.push(answer);
         if answers.len() < MAX_BATCH_JOBS && started.elapsed() < MAX_BATCH_WAIT {
             next = queue.try_recv().ok();
@@ -169,21 +177,38 @@ async fn batch(
             (true, false) => "RELEASE job; COMMIT",
             (false, false) => "ROLLBACK TO job; RELEASE job; COMMIT",
         };
-        sqlx::raw_sql(between).execute(&mut *conn).await?;
+        lite(conn).execute_batch(between)?;
     }
     Ok(())
 }
 
+/// Runs a job's future to its end on this thread. On SQLite every statement completes in place, so
+/// a job is ready at its first poll; the parking is for a job that awaits something else.
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+            return value;
+        }
+        std::thread::park();
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::store::db::{query, Conn};
     use crate::store::{Store, StoreError, StoreResult};
-    use sqlx::AnyConnection;
 
-    async fn add_hospital(c: &mut AnyConnection, code: &str, then_fail: bool) -> StoreResult<()> {
-        sqlx::query("INSERT INTO hospitals (code, name, created_at) VALUES ($1, $1, '2026-01-01T00:00:00Z')")
-            .bind(code)
-            .execute(&mut *c)
-            .await?;
+    async fn add_hospital(c: &mut Conn, code: &str, then_fail: bool) -> StoreResult<()> {
+        query("INSERT INTO hospitals (code, name, created_at) VALUES ($1, $1, '2026-01-01T00:00:00Z')").bind(code).execute(&mut *c).await?;
         if then_fail {
             return Err(StoreError::Conflict(format!("{code} changed its mind")));
         }
