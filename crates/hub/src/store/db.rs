@@ -6,14 +6,15 @@
 //! of microseconds), while SQLite's own work on a statement is a few microseconds. The writer runs
 //! ~40 statements per visit one after another, so those hand-offs were the hub's ceiling. Here
 //! the writer owns its SQLite connection (rusqlite) on its own thread and runs the statements in
-//! place, each prepared once and cached. Reads stay on sqlx's pool (they run side by side), and
-//! PostgreSQL stays on sqlx.
+//! place, each prepared once and cached. Reads on SQLite are done in place too, on connections of
+//! their own (`reads`). PostgreSQL stays on sqlx.
 //!
 //! Placeholders are `$1`, `$2`, … on both databases (SQLite reads `$N` as parameter N, as sqlx does).
 
+use super::reads::{long_read, Reads};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::error::{DatabaseError, ErrorKind};
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{Any, Transaction};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -25,15 +26,15 @@ pub enum Conn {
     Pg(Transaction<'static, Any>),
 }
 
-/// Where a query runs: the read pool, or a write job's connection.
+/// Where a query runs: the store's reads, or a write job's connection.
 pub enum On<'e> {
-    Pool(&'e AnyPool),
+    Reads(&'e Reads),
     Conn(&'e mut Conn),
 }
 
-impl<'e> From<&'e AnyPool> for On<'e> {
-    fn from(pool: &'e AnyPool) -> Self {
-        On::Pool(pool)
+impl<'e> From<&'e Reads> for On<'e> {
+    fn from(reads: &'e Reads) -> Self {
+        On::Reads(reads)
     }
 }
 
@@ -138,7 +139,10 @@ impl Query {
 
     pub async fn execute<'e>(self, on: impl Into<On<'e>>) -> Result<Done, sqlx::Error> {
         match on.into() {
-            On::Pool(pool) => Ok(Done { rows: self.to_sqlx().execute(pool).await?.rows_affected() }),
+            On::Reads(Reads::Any(pool)) => Ok(Done { rows: self.to_sqlx().execute(pool).await?.rows_affected() }),
+            On::Reads(Reads::Lite(reads)) => {
+                reads.with(|c| lite_run(c, &self.sql, &self.args, None)).map(|rows| Done { rows }).map_err(lite_error)
+            }
             On::Conn(Conn::Pg(tx)) => Ok(Done { rows: self.to_sqlx().execute(&mut **tx).await?.rows_affected() }),
             On::Conn(Conn::Lite(conn)) => lite_run(conn, &self.sql, &self.args, None).map(|rows| Done { rows }).map_err(lite_error),
         }
@@ -146,7 +150,12 @@ impl Query {
 
     pub async fn fetch_all<'e>(self, on: impl Into<On<'e>>) -> Result<Vec<SqlRow>, sqlx::Error> {
         match on.into() {
-            On::Pool(pool) => Ok(self.to_sqlx().fetch_all(pool).await?.into_iter().map(SqlRow::Any).collect()),
+            On::Reads(Reads::Any(pool)) => Ok(self.to_sqlx().fetch_all(pool).await?.into_iter().map(SqlRow::Any).collect()),
+            On::Reads(Reads::Lite(reads)) => {
+                let mut rows = Vec::new();
+                long_read(|| reads.with(|c| lite_run(c, &self.sql, &self.args, Some(&mut rows)))).map_err(lite_error)?;
+                Ok(rows.into_iter().map(SqlRow::Lite).collect())
+            }
             On::Conn(Conn::Pg(tx)) => Ok(self.to_sqlx().fetch_all(&mut **tx).await?.into_iter().map(SqlRow::Any).collect()),
             On::Conn(Conn::Lite(conn)) => {
                 let mut rows = Vec::new();
@@ -158,7 +167,12 @@ impl Query {
 
     pub async fn fetch_optional<'e>(self, on: impl Into<On<'e>>) -> Result<Option<SqlRow>, sqlx::Error> {
         match on.into() {
-            On::Pool(pool) => Ok(self.to_sqlx().fetch_optional(pool).await?.map(SqlRow::Any)),
+            On::Reads(Reads::Any(pool)) => Ok(self.to_sqlx().fetch_optional(pool).await?.map(SqlRow::Any)),
+            On::Reads(Reads::Lite(reads)) => {
+                let mut rows = Vec::new();
+                reads.with(|c| lite_run(c, &self.sql, &self.args, Some(&mut rows))).map_err(lite_error)?;
+                Ok(rows.into_iter().next().map(SqlRow::Lite))
+            }
             On::Conn(Conn::Pg(tx)) => Ok(self.to_sqlx().fetch_optional(&mut **tx).await?.map(SqlRow::Any)),
             On::Conn(conn) => Ok(self.fetch_all(conn).await?.into_iter().next()),
         }

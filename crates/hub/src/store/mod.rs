@@ -73,6 +73,8 @@ pub use staff::{BankAgreementRow, SessionRow, StaffRow};
 pub use visit_lists::{VisitFilter, MAX_VISIT_PAGE};
 pub use webhooks::{EventCandidate, WebhookDelivery, WebhookEndpoint};
 pub mod db;
+mod reads;
+pub use reads::Reads;
 pub mod writer;
 
 use crate::clock::{timestamp, Clock};
@@ -82,7 +84,6 @@ pub use db::{query, Conn, SqlRow};
 use journal::post_transfer;
 pub use signups::SignupRow;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyConnection, AnyPool};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wugan_domain::ledger::{self, AccountBalance, AccountLimit, Transfer, TransferKind};
@@ -157,8 +158,8 @@ pub enum Backend {
 }
 
 pub struct Store {
-    /// Reads (and, on PostgreSQL, writes too).
-    pool: AnyPool,
+    /// Reads (and, on PostgreSQL, the pool writes take their transactions from).
+    pool: Reads,
     pub backend: Backend,
     /// SQLite's one writer (group commit); `None` on PostgreSQL.
     writer: Option<writer::Writer>,
@@ -219,16 +220,18 @@ impl Store {
                 }
             }
         }
-        let mut options =
-            AnyPoolOptions::new().acquire_timeout(CONNECT_TIMEOUT).max_connections(if backend == Backend::Sqlite { 4 } else { 16 });
-        let mut writer = None;
-        if backend == Backend::Sqlite {
-            // The writer's connection first: it sets WAL mode on the file before any reader opens it.
-            let conn = open_writer_connection(url).map_err(db::lite_error)?;
-            writer = Some(writer::Writer::start(conn).map_err(|e| StoreError::Unreachable(format!("cannot start the writer: {e}")))?);
-            options = options.after_connect(|conn, _meta| Box::pin(async move { sqlite_pragmas(conn).await }));
-        }
-        let pool = options.connect(url).await?;
+        let (pool, writer) = match backend {
+            Backend::Sqlite => {
+                // The writer's connection first: it sets WAL mode on the file before any reader opens it.
+                let conn = reads::open_writer(url).map_err(db::lite_error)?;
+                let writer = writer::Writer::start(conn).map_err(|e| StoreError::Unreachable(format!("cannot start the writer: {e}")))?;
+                (Reads::Lite(reads::LiteReads::new(reads::sqlite_path(url).0)), Some(writer))
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new().acquire_timeout(CONNECT_TIMEOUT).max_connections(16).connect(url).await?;
+                (Reads::Any(pool), None)
+            }
+        };
         Ok(Store { pool, backend, writer, clock: crate::clock::system(), hot: Arc::default(), audit_head: Arc::default() })
     }
 
@@ -244,7 +247,8 @@ impl Store {
         match &self.writer {
             Some(writer) => writer.submit(job).await,
             None => {
-                let mut conn = Conn::Pg(self.pool.begin().await?);
+                let Reads::Any(pool) = &self.pool else { unreachable!("SQLite writes go through its writer") };
+                let mut conn = Conn::Pg(pool.begin().await?);
                 let value = job(&mut conn).await?;
                 if let Conn::Pg(tx) = conn {
                     tx.commit().await?;
@@ -396,33 +400,6 @@ impl Store {
         })
         .await
     }
-}
-
-/// The writer's own connection to `sqlite://path[?mode=rwc]` (`rwc`: created if missing), with the
-/// same pragmas as the readers'. Its statements are cached: a visit's ~40 writes are ~30 distinct
-/// statements, prepared once each.
-fn open_writer_connection(url: &str) -> rusqlite::Result<rusqlite::Connection> {
-    use rusqlite::OpenFlags;
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-    let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    if options.split('&').any(|o| o == "mode=rwc") {
-        flags |= OpenFlags::SQLITE_OPEN_CREATE;
-    }
-    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
-    conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON")?;
-    conn.set_prepared_statement_cache_capacity(512);
-    Ok(conn)
-}
-
-/// WAL with synchronous=FULL: every commit is flushed to the WAL file before the hub answers, so
-/// an acknowledged settlement survives a power cut (NORMAL flushes only at checkpoints).
-async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-    for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON"] {
-        sqlx::query(pragma).execute(&mut *conn).await?;
-    }
-    Ok(())
 }
 
 /// Claims `(caller, key)` for a new request, or says what became of an earlier one.

@@ -27,8 +27,11 @@ impl Store {
         .fetch_one(&self.pool)
         .await?
         .get("n");
-        let size = u64::from(self.pool.size());
-        let idle = self.pool.num_idle() as u64;
+        let (size, idle) = match &self.pool {
+            Reads::Any(pool) => (u64::from(pool.size()), pool.num_idle() as u64),
+            // SQLite's read connections are in use only while a statement runs.
+            Reads::Lite(reads) => (reads.idle() as u64, reads.idle() as u64),
+        };
         Ok(Gauges {
             unknown_outcomes_in_flight: unknown,
             recovery_backlog: settlements + repayments,

@@ -1,0 +1,96 @@
+//! Where the store's reads go: on SQLite, connections of the hub's own used in place by the task
+//! that reads (no hand-off to another thread); on PostgreSQL, sqlx's pool.
+//!
+//! A SQLite read in WAL mode never waits for the writer, and the reads of a visit take a few tens
+//! of microseconds each: cheaper done on the calling thread than handed to a worker thread and
+//! back (which is what sqlx does, two or three context switches a statement). A read that returns
+//! many rows (`fetch_all`: the ledger's fold, a day's reconciliation, a page of a list) may take
+//! longer, so it runs with `block_in_place` on a multi-threaded runtime: the runtime moves the
+//! other tasks of this worker elsewhere while it runs.
+
+use rusqlite::OpenFlags;
+use sqlx::AnyPool;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Idle read connections kept at most; more may be open at once (one per thread reading), the
+/// ones beyond this are closed when they are handed back.
+const MAX_IDLE: usize = 16;
+/// Prepared statements each connection keeps: every statement the store runs, prepared once.
+const STATEMENT_CACHE: usize = 512;
+
+pub enum Reads {
+    Lite(LiteReads),
+    Any(AnyPool),
+}
+
+pub struct LiteReads {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl LiteReads {
+    pub fn new(path: PathBuf) -> LiteReads {
+        LiteReads { path, idle: Mutex::new(Vec::new()) }
+    }
+
+    /// Runs `read` on an idle connection (opened if none is idle) and hands the connection back.
+    pub fn with<T>(&self, read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_reader(&self.path)?,
+        };
+        let result = read(&conn);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+        result
+    }
+
+    /// Connections idle now (the operator's gauge).
+    pub fn idle(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// `sqlite://path[?mode=rwc]` (or `sqlite:path`): the file, and whether it may be created.
+pub fn sqlite_path(url: &str) -> (PathBuf, bool) {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
+    (PathBuf::from(path), options.split('&').any(|o| o == "mode=rwc"))
+}
+
+/// The writer's own connection. WAL with synchronous=FULL: every commit is flushed to the WAL file
+/// before the hub answers, so an acknowledged settlement survives a power cut (NORMAL flushes only
+/// at checkpoints). It is opened first and sets WAL mode on the file before any reader opens it.
+pub fn open_writer(url: &str) -> rusqlite::Result<rusqlite::Connection> {
+    let (path, create) = sqlite_path(url);
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// A read connection: `query_only`, so that nothing but the writer ever writes.
+fn open_reader(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    conn.execute_batch("PRAGMA busy_timeout=10000; PRAGMA query_only=ON")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Runs a read that may take a while without holding up the other tasks of this runtime worker.
+pub fn long_read<T>(read: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(read),
+        _ => read(),
+    }
+}
