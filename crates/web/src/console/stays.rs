@@ -56,6 +56,7 @@ fn state_key(state: &str) -> &'static str {
         "interim_settling" => "ward_state_interim",
         "settled" => "state_settled",
         "settled_unpaid" => "state_settled_unpaid",
+        "settled_by_interims" => "ward_state_settled_by_interims",
         "cancelled" => "state_cancelled",
         "refused" => "ward_state_refused",
         _ => "state_in_progress",
