@@ -154,7 +154,7 @@ impl Ward {
 
     /// The interim settlements took every fee line on record (`on_record`, by `feedetl_sn`,
     /// uploaded or in doubt): a final settlement would have no line to settle.
-    pub fn settled_by_interims_whole(&self, on_record: &[String]) -> bool {
+    pub fn interims_took_every_line(&self, on_record: &[String]) -> bool {
         !self.interims.is_empty() && on_record.iter().all(|sn| self.interims.iter().any(|i| i.lines.contains(sn)))
     }
 
@@ -525,12 +525,12 @@ pub fn begin_place_hold(stage: &StayStage, amount: Fen) -> Result<StayStage, Sta
 /// lines) is released at once.
 pub fn begin_discharge(stage: &StayStage, on_record: &[String]) -> Result<StayStage, StayError> {
     match stage {
-        StayStage::InWard(w) if !w.deposit_in_flight() && w.settled_by_interims_whole(on_record) => {
+        StayStage::InWard(w) if !w.deposit_in_flight() && w.interims_took_every_line(on_record) => {
             Ok(StayStage::Closing { ward: w.clone(), discharged: false })
         }
         StayStage::InWard(w) if !w.deposit_in_flight() => Ok(StayStage::Discharging(w.clone())),
         StayStage::Discharged { ward, refusal: Some(_) } | StayStage::SettlementCancelled(ward)
-            if ward.settled_by_interims_whole(on_record) =>
+            if ward.interims_took_every_line(on_record) =>
         {
             Ok(discharged_with_nothing_to_settle(ward))
         }

@@ -104,6 +104,13 @@ impl Stay {
     fn admission_cancellable(&self) -> bool {
         self.in_ward() && self.stay.interim_settlements.is_empty()
     }
+
+    /// Some discharge or cancellation is offered: a stay that is over (cancelled, or settled by
+    /// its interim settlements) shows no empty card of actions.
+    fn any_action(&self) -> bool {
+        let cancels = self.settled() || self.stay.state == "settlement_refused" || self.admission_cancellable();
+        (self.in_ward() && self.may_discharge) || (self.may_cancel && cancels)
+    }
 }
 
 pub(super) async fn list(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) -> Response {

@@ -155,7 +155,7 @@ pub const STRINGS: Table = &[
     ("ward_state_discharging", "出院结算中", "Discharging"),
     ("ward_state_refused", "医保未通过", "Refused by insurance"),
     ("ward_state_interim", "中途结算中", "Interim settlement under way"),
-    ("ward_state_settled_by_interims", "已出院（中途结算已结清）", "Discharged, settled by the interim settlements"),
+    ("ward_state_settled_by_interims", "出院已结清", "Discharged, all settled"),
     (
         "ward_settled_by_interims",
         "出院时没有待结算的费用：全部费用已在中途结算中结清，不再向医保结算；仍冻结的押金已解冻。",
