@@ -497,3 +497,36 @@ async fn a_fresh_deposit_placed_after_an_interim_settlement_took_every_line_is_r
     assert_eq!(holds_open_fen(&ledger), 0, "nothing pending: {ledger}");
     assert_eq!((fen(&ledger, "hospitals_received_fen"), fen(&ledger, "hospitals_unpaid_fen")), (450_000, 0), "{ledger}");
 }
+
+#[tokio::test]
+async fn a_stay_an_earlier_click_left_refused_for_want_of_lines_is_closed_by_the_click_again() {
+    let w = world(None).await;
+    let id = w.admit("ZY1009").await;
+    w.upload_days(&id, 1..=5).await;
+    let settled = w.interim(&id, "interim-1").await;
+    assert!(settled.ok(), "{settled:?}");
+    let interims = settled.body["interim_settlements"].clone();
+    // The hub before this fix began the click as for any stay (`discharging`): 2402, then a 2303
+    // with no lines, which the center refuses; the stay waited as settlement_refused.
+    let row = w.sys.app.store.stay(&id).await.expect("store").expect("the stay");
+    let Ok(wugan_domain::inpatient::StayStage::InWard(ward)) = serde_json::from_str(&row.stage_json) else { panic!("{}", row.stage_json) };
+    let old_click = wugan_domain::inpatient::StayStage::Discharging(ward);
+    let begun = wugan_hub::store::StayRow {
+        state: "discharging".into(),
+        stage_json: serde_json::to_string(&old_click).expect("json"),
+        ..row.clone()
+    };
+    let saved = w.sys.app.store.save_stay(&begun, &row.stage_json, &[], &[], &Default::default()).await.expect("store");
+    assert!(saved);
+    let stuck = w.discharge(&id).await;
+    assert_eq!((stuck.status, stuck.body["error"]["code"].as_str()), (422, Some("insurance_refused")), "{stuck:?}");
+    assert!(stuck.body["error"]["message"].as_str().is_some_and(|m| m.contains("无待结算的费用明细")), "{stuck:?}");
+    let waiting = w.stay(&id).await;
+    assert_eq!((waiting["state"].as_str(), fen(&waiting, "held_fen")), (Some("settlement_refused"), 26_200), "{waiting}");
+
+    // The click again: discharged already, so only the hold is released; the stay is closed.
+    w.closed_with_nothing_to_settle(&id, &interims).await;
+    assert_eq!(w.bank_line().await, (52_400, 0));
+    let ledger = w.ledger().await;
+    assert_eq!((holds_open_fen(&ledger), fen(&ledger, "hospitals_received_fen")), (0, 52_400), "{ledger}");
+}
