@@ -262,6 +262,55 @@ test('the ward: an interim settlement uses up the whole deposit, and the cashier
   }
 });
 
+test('the ward: an interim settlement takes every fee, and the discharge with nothing new releases the deposit left', async () => {
+  // 李秀英 again (her 5,000-yuan line), a new admission of her own.
+  const certno = '440303195803152420';
+  addStaff(`closing-${run}`, 'cashier', hospitalA.code);
+  const signed = await api('POST', '/api/v1/agreements', credentials.operator_api_key, { mdtrt_cert_type: '02', mdtrt_cert_no: certno,
+    use_personal_account: false, payment: { method: 'credit_line', bank_code: 'BANK01', credit_limit_fen: 500000 } });
+  assert.ok(signed.status === 200 || signed.body.error.code === 'already_signed', JSON.stringify(signed));
+  const { page, pageErrors, close } = await phone({});
+  try {
+    await signIn(page, '/console/', `closing-${run}`);
+    await page.click('#ward-link');
+    await page.waitForSelector('#admit');
+    await page.fill('#ipt_no', `ZY3-${run}`);
+    await page.fill('#stay_cert_no', certno);
+    await page.fill('#deposit', '300.00');
+    await Promise.all([page.waitForURL(/\/console\/stays\/[^/]+$/), page.click('#admit-button')]);
+    // A day's fee, then the interim settlement takes it: the patient's share from the hold, the rest held again.
+    await page.selectOption('#stay_item', '001102000010000');
+    await page.fill('#stay_pric', '25.00');
+    await page.fill('#stay_cnt', '2');
+    await submitAndReload(page, '#stay-add-line');
+    await submitAndReload(page, '#interim-button');
+    assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '50.00');
+    const reheld = await page.textContent('#stay-interim-1 .interim-reheld');
+    assert.equal(await page.textContent('#stay-held'), reheld, 'the rest of the deposit held again');
+    assert.equal(await page.locator('#interim-button').count(), 0, 'nothing left for another interim settlement');
+
+    // The patient leaves with no fee since: discharged, nothing settled again, the rest released.
+    await submitAndReload(page, '#discharge-button');
+    assert.equal(await page.textContent('#stay-state'), '出院已结清');
+    assert.equal(await page.textContent('#stay-held'), '0.00', 'the deposit left is released');
+    assert.match(await page.textContent('#settled-by-interims'), /中途结算/);
+    assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '50.00', 'the interim settlement stands');
+    assert.equal(await page.locator('#stay-actions-title').count(), 0, 'no empty card of actions');
+    for (const gone of ['#discharge-button', '#stay-add-line', '#interim-button', '#stay-deposit', '#cancel-stay-settlement-button', '#cancel-admission-button', '#deposit-short']) {
+      assert.equal(await page.locator(gone).count(), 0, `${gone}: nothing left to do on a closed stay`);
+    }
+    await accessible(page, 'stay settled by its interim settlements');
+    await fitsTheWidth(page, 'stay settled by its interim settlements');
+    await screenshot(page, 'staff-console-stay-settled-by-interims');
+    await page.click('a[href="/console/stays"]');
+    await page.waitForSelector('#stays-title');
+    await screenshot(page, 'staff-console-stays-settled-by-interims');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
+
 test('an insurance-only visit: the cashier page shows the cash share the hospital collects itself', async () => {
   addStaff(`hi-${run}`, 'cashier', hospitalA.code);
   const key = hospitalA.api_key;

@@ -12,6 +12,7 @@
 //!   discharged ─cancel discharge→ undoing_discharge ─2405→ in_ward        insurance_settled ─capture|void→ settled | settled_unpaid
 //!   settled ─cancel→ cancelling_settlement ─2305, refund→ settlement_cancelled (a new click, or 2405)
 //!   in_ward holding nothing (deposit_short) ─the ward's fresh hold `{stay}:hold:{n}`→ in_ward | deposit_short
+//!   in_ward, every fee line settled in the middle ─the bedside click→ closing ─2402→ (release the hold left, if any) → settled_by_interims
 //! ```
 //!
 //! The hold is made of pieces: the deposit, then every raise the bank approved (增量授权). At the
@@ -24,7 +25,10 @@
 //!
 //! A long stay may be settled in the middle (中途结算, [`interim`]): `in_ward ─interim→
 //! interim_settling ─2303, 2304 (mid_setl_flag 1), capture, hold the rest again→ in_ward`; the
-//! final settlement then covers only the lines no interim settlement took.
+//! final settlement then covers only the lines no interim settlement took. When the interim
+//! settlements took every line, nothing is left to settle: the bedside click discharges (2402),
+//! releases the hold still open (the rest held again, or a fresh deposit placed since) and ends the
+//! stay `settled_by_interims`, with no 2303/2304 (the center refuses a settlement with no lines).
 
 use crate::ledger::{Transfer, TransferKind};
 use crate::money::Fen;
@@ -34,6 +38,9 @@ use serde::{Deserialize, Serialize};
 #[path = "inpatient_interim.rs"]
 pub mod interim;
 pub use interim::{begin_interim, Interim, InterimIds, InterimPaid, InterimStep};
+#[path = "inpatient_parties.rs"]
+mod parties;
+pub use parties::StayParties;
 
 /// When the hub raises a deposit hold by itself (configurable per deployment): once the charges
 /// reach `raise_at_bp` of what is held, the hold is raised to `raise_to_bp` of the charges.
@@ -144,6 +151,19 @@ impl Ward {
     pub fn deposit_in_flight(&self) -> bool {
         self.raising.is_some() || self.placing.is_some()
     }
+
+    /// The interim settlements took every fee line on record (`on_record`, by `feedetl_sn`,
+    /// uploaded or in doubt): a final settlement would have no line to settle.
+    pub fn interims_took_every_line(&self, on_record: &[String]) -> bool {
+        !self.interims.is_empty() && on_record.iter().all(|sn| self.interims.iter().any(|i| i.lines.contains(sn)))
+    }
+
+    /// The ward of a stay closed with its hold released: no pieces (numbered on past them), and
+    /// no deposit short any more.
+    fn released(&self) -> Ward {
+        let piece_base = self.piece_base + self.pieces.len();
+        Ward { pieces: Vec::new(), piece_base, placed: None, short: None, interim_refusal: None, ..self.clone() }
+    }
 }
 
 /// A patient's share above the hold, after 2304: raised onto the hold before the capture, once.
@@ -237,6 +257,16 @@ pub enum StayStage {
     CancellingAdmission(Ward),
     /// Admission cancelled at insurance; next: void the hold.
     Releasing(Ward),
+    /// The bedside click with nothing left to settle: the interim settlements took every fee line,
+    /// so no 2303/2304 is sent. Next: 2402 (`discharged` false), then (`discharged`) the release of
+    /// the hold still open; a stay that holds nothing is `settled_by_interims` right after 2402.
+    Closing {
+        ward: Ward,
+        discharged: bool,
+    },
+    /// Discharged, every fee line settled by the interim settlements (`interims`), the hold
+    /// released: the discharge charged nothing and posted nothing but the release. Final.
+    SettledByInterims(Ward),
     /// Cancelled; nothing held. Final.
     Cancelled,
     /// 2401 refused; nothing held. Final.
@@ -254,7 +284,9 @@ impl StayStage {
             StayStage::InWard(w) if w.short.is_some() => "deposit_short",
             StayStage::InWard(_) => "in_ward",
             StayStage::Interim(_) => "interim_settling",
-            StayStage::Discharging(_) => "discharging",
+            StayStage::Discharging(_) | StayStage::Closing { discharged: false, .. } => "discharging",
+            StayStage::Closing { discharged: true, .. } => "releasing",
+            StayStage::SettledByInterims(_) => "settled_by_interims",
             StayStage::Discharged { refusal: Some(_), .. } => "settlement_refused",
             StayStage::Discharged { .. } => "discharged",
             StayStage::PreSettled { .. } => "pre_settled",
@@ -279,10 +311,12 @@ impl StayStage {
             | StayStage::UndoingDischarge(w)
             | StayStage::CancellingAdmission(w)
             | StayStage::Releasing(w)
-            | StayStage::SettlementCancelled(w) => Some(w),
-            StayStage::Discharged { ward, .. } | StayStage::PreSettled { ward, .. } | StayStage::InsuranceSettled { ward, .. } => {
-                Some(ward)
-            }
+            | StayStage::SettlementCancelled(w)
+            | StayStage::SettledByInterims(w) => Some(w),
+            StayStage::Discharged { ward, .. }
+            | StayStage::PreSettled { ward, .. }
+            | StayStage::InsuranceSettled { ward, .. }
+            | StayStage::Closing { ward, .. } => Some(ward),
             StayStage::Settled(p) | StayStage::SettledUnpaid(p) | StayStage::CancellingSettlement { paid: p, .. } => Some(&p.ward),
             StayStage::Interim(i) => Some(&i.ward),
             _ => None,
@@ -295,6 +329,7 @@ impl StayStage {
             StayStage::Settled(_)
             | StayStage::SettledUnpaid(_)
             | StayStage::CancellingSettlement { .. }
+            | StayStage::SettledByInterims(_)
             | StayStage::Cancelled
             | StayStage::Refused(_) => Fen::ZERO,
             other => other.ward().map_or(Fen::ZERO, Ward::held),
@@ -303,7 +338,14 @@ impl StayStage {
 
     /// Nothing more happens to the stay.
     pub fn is_final(&self) -> bool {
-        matches!(self, StayStage::Settled(_) | StayStage::SettledUnpaid(_) | StayStage::Cancelled | StayStage::Refused(_))
+        matches!(
+            self,
+            StayStage::Settled(_)
+                | StayStage::SettledUnpaid(_)
+                | StayStage::SettledByInterims(_)
+                | StayStage::Cancelled
+                | StayStage::Refused(_)
+        )
     }
 }
 
@@ -318,7 +360,7 @@ pub enum StayCall {
     RaiseHold { n: u32, amount: Fen },
     /// A fresh hold for a stay that holds nothing (`{stay}:hold:{n}`), as the ward asked.
     PlaceHold { n: u32, amount: Fen },
-    /// 2402 出院办理.
+    /// 2402 出院办理 (at the bedside click, and when the click closes a stay with nothing to settle).
     Discharge,
     /// 2303 住院预结算.
     PreSettle,
@@ -326,7 +368,8 @@ pub enum StayCall {
     Settle,
     /// Capture on the hold (bank request `{stay}:capture`); the bank releases the rest.
     Capture { amount: Fen },
-    /// Release the whole hold (bank request `{stay}:void`).
+    /// Release the whole hold (bank request `{stay}:void`): at the bedside with nothing to capture
+    /// or nothing left to settle, or after 2404.
     Void,
     /// 2305 住院结算撤销.
     CancelSettlement,
@@ -408,103 +451,6 @@ pub enum StayError {
     NothingToSettle,
 }
 
-/// Who a stay involves, for naming accounts and transfers (`stay:{stay_id}:{step}`).
-#[derive(Clone, Debug)]
-pub struct StayParties<'a> {
-    pub stay_id: &'a str,
-    pub hospital_code: &'a str,
-    pub psn_no: &'a str,
-    pub insuplc_admdvs: &'a str,
-    pub insutype: &'a str,
-    pub bank_code: &'a str,
-    pub bank_agreement_id: &'a str,
-}
-
-impl StayParties<'_> {
-    fn transfer(&self, step: &str, debit: String, credit: String, amount: Fen, kind: TransferKind, pending: Option<String>) -> Transfer {
-        Transfer {
-            id: format!("stay:{}:{step}", self.stay_id),
-            debit_account: debit,
-            credit_account: credit,
-            amount,
-            kind,
-            pending_id: pending,
-            code: step.split(':').next().unwrap_or(step).to_string(),
-        }
-    }
-
-    fn piece_id(&self, k: usize) -> String {
-        format!("stay:{}:hold:{k}", self.stay_id)
-    }
-
-    /// Piece `k` of the hold, a pending transfer from the patient's agreement to the hospital.
-    pub fn hold_piece(&self, k: usize, amount: Fen) -> Transfer {
-        let bank = accounts::bank_agreement(self.bank_code, self.bank_agreement_id);
-        self.transfer(&format!("hold:{k}"), bank, accounts::hospital(self.hospital_code), amount, TransferKind::Pending, None)
-    }
-
-    /// Closes every piece of the ward's hold: posts `captured` over them in order, releases the rest.
-    pub fn close_pieces(&self, ward: &Ward, captured: Fen) -> Vec<Transfer> {
-        self.close_pieces_as("", ward, captured)
-    }
-
-    /// `close_pieces` named by `scope` (`interim:{n}:` for an interim capture, which the bank
-    /// knows as its own operation).
-    fn close_pieces_as(&self, scope: &str, ward: &Ward, captured: Fen) -> Vec<Transfer> {
-        let (bank, hospital) = (accounts::bank_agreement(self.bank_code, self.bank_agreement_id), accounts::hospital(self.hospital_code));
-        let mut left = captured;
-        let mut out = Vec::new();
-        for (i, piece) in ward.pieces.iter().enumerate() {
-            let k = ward.piece_base + i;
-            let post = left.min(*piece);
-            left -= post;
-            let (step, kind) = if post.is_positive() { ("post", TransferKind::PostPending) } else { ("void", TransferKind::VoidPending) };
-            let id = format!("hold_{step}:{scope}{k}");
-            out.push(self.transfer(&id, bank.clone(), hospital.clone(), post, kind, Some(self.piece_id(k))));
-        }
-        out
-    }
-
-    /// What a settled stay posts: the fund's and the account's shares, the pieces closed, the bill.
-    /// Named by the settlement (`setl_id`): a stay settled again after a cancellation posts anew.
-    pub fn settlement_transfers(&self, ward: &Ward, split: &InsuranceSplit, captured: Fen, setl_id: &str) -> Vec<Transfer> {
-        let mut out = self.insurance_shares("", split, captured, setl_id, false);
-        out.extend(self.close_pieces(ward, captured));
-        out
-    }
-
-    /// 2305 reversed: the fund's and the account's shares and the bill go back (the bank's part
-    /// when it refunds).
-    pub fn cancellation_transfers(&self, split: &InsuranceSplit, captured: Fen, setl_id: &str) -> Vec<Transfer> {
-        self.insurance_shares("cancel_", split, captured, setl_id, true)
-    }
-
-    /// The capture back to the patient's agreement.
-    pub fn refund_transfer(&self, amount: Fen, setl_id: &str) -> Transfer {
-        let (bank, hospital) = (accounts::bank_agreement(self.bank_code, self.bank_agreement_id), accounts::hospital(self.hospital_code));
-        self.transfer(&format!("bank_refund:{setl_id}"), hospital, bank, amount, TransferKind::Posted, None)
-    }
-
-    fn insurance_shares(&self, prefix: &str, split: &InsuranceSplit, captured: Fen, setl_id: &str, reverse: bool) -> Vec<Transfer> {
-        let hospital = accounts::hospital(self.hospital_code);
-        let unpaid = split.cash - captured;
-        let shares = [
-            ("fund_share", accounts::insurance_fund(self.insuplc_admdvs, self.insutype), hospital.clone(), split.fund),
-            ("personal_account_share", accounts::personal_account(self.psn_no), hospital.clone(), split.personal_account),
-            ("unpaid_bill", accounts::patient_unpaid(self.psn_no), accounts::hospital_unpaid(self.hospital_code), unpaid),
-        ];
-        let step = |name: &str| format!("{prefix}{name}:{setl_id}");
-        shares
-            .into_iter()
-            .filter(|(_, _, _, amount)| amount.is_positive())
-            .map(|(name, from, to, amount)| match reverse {
-                false => self.transfer(&step(name), from, to, amount, TransferKind::Posted, None),
-                true => self.transfer(&step(name), to, from, amount, TransferKind::Posted, None),
-            })
-            .collect()
-    }
-}
-
 /// The call that moves `stage` on; `None` in a final stage or while the stay waits for the ward.
 pub fn next_call(stage: &StayStage) -> Option<StayCall> {
     use StayStage as S;
@@ -534,8 +480,10 @@ pub fn next_call(stage: &StayStage) -> Option<StayCall> {
         S::UndoingDischarge(_) => Some(StayCall::UndoDischarge),
         S::CancellingAdmission(_) => Some(StayCall::CancelAdmission),
         S::Releasing(_) => Some(StayCall::Void),
+        S::Closing { discharged: false, .. } => Some(StayCall::Discharge),
+        S::Closing { discharged: true, .. } => Some(StayCall::Void),
         S::Interim(i) => Some(interim::next_call(i)),
-        S::Settled(_) | S::SettledUnpaid(_) | S::Cancelled | S::Refused(_) => None,
+        S::Settled(_) | S::SettledUnpaid(_) | S::SettledByInterims(_) | S::Cancelled | S::Refused(_) => None,
     }
 }
 
@@ -570,14 +518,35 @@ pub fn begin_place_hold(stage: &StayStage, amount: Fen) -> Result<StayStage, Sta
 }
 
 /// The bedside click (病区结算): discharge and settle. A stay whose settlement insurance refused
-/// is tried again from the same click.
-pub fn begin_discharge(stage: &StayStage) -> Result<StayStage, StayError> {
+/// is tried again from the same click. `on_record` names every fee line of the stay (its
+/// `feedetl_sn`, uploaded or in doubt): when the interim settlements took them all, nothing is
+/// left to settle and the click closes the stay instead (`closing`: 2402, then the release of the
+/// hold still open, never 2303/2304). A stay already discharged (its settlement refused for want of
+/// lines) is released at once.
+pub fn begin_discharge(stage: &StayStage, on_record: &[String]) -> Result<StayStage, StayError> {
     match stage {
+        StayStage::InWard(w) if !w.deposit_in_flight() && w.interims_took_every_line(on_record) => {
+            Ok(StayStage::Closing { ward: w.clone(), discharged: false })
+        }
         StayStage::InWard(w) if !w.deposit_in_flight() => Ok(StayStage::Discharging(w.clone())),
+        StayStage::Discharged { ward, refusal: Some(_) } | StayStage::SettlementCancelled(ward)
+            if ward.interims_took_every_line(on_record) =>
+        {
+            Ok(discharged_with_nothing_to_settle(ward))
+        }
         StayStage::Discharged { ward, refusal: Some(_) } | StayStage::SettlementCancelled(ward) => {
             Ok(StayStage::Discharged { ward: ward.clone(), refusal: None })
         }
         other => Err(StayError::NotNow { state: other.state(), what: "be discharged" }),
+    }
+}
+
+/// Discharged (2402 done) with nothing left to settle: the hold still open is released next;
+/// with none, the stay is closed.
+fn discharged_with_nothing_to_settle(ward: &Ward) -> StayStage {
+    match ward.has_hold() {
+        true => StayStage::Closing { ward: ward.clone(), discharged: true },
+        false => StayStage::SettledByInterims(ward.released()),
     }
 }
 
@@ -669,6 +638,13 @@ pub fn apply(
         (S::Discharging(w), Done(R::Discharged)) => to(S::Discharged { ward: w.clone(), refusal: None }),
         // The discharge refused: the stay stays in the ward; the orchestrator tells the caller why.
         (S::Discharging(w), Refused { .. }) => to(S::InWard(w.clone())),
+        // Nothing left to settle: discharged, the hold still open (if any) is released, never captured.
+        (S::Closing { ward, discharged: false }, Done(R::Discharged)) => to(discharged_with_nothing_to_settle(ward)),
+        (S::Closing { ward, discharged: false }, Refused { .. }) => to(S::InWard(ward.clone())),
+        // A void the bank refuses means it holds nothing under the authorization any more.
+        (S::Closing { ward, discharged: true }, Done(R::Voided) | Refused { .. }) => {
+            Ok(StayStep { stage: S::SettledByInterims(ward.released()), transfers: parties.close_pieces(ward, Fen::ZERO) })
+        }
 
         (S::Discharged { ward, .. }, Done(R::Estimated { split })) => {
             split.validate(charges)?;

@@ -92,6 +92,8 @@ struct Stay {
     ledger: HashMap<String, AccountBalance>,
     pending: HashMap<String, Fen>,
     charges: Fen,
+    /// The fee lines uploaded (`l1`, `l2`, …), as the hub has them on record.
+    lines: Vec<String>,
     calls: Vec<StayCall>,
 }
 
@@ -104,6 +106,7 @@ impl Stay {
             ledger: HashMap::new(),
             pending: HashMap::new(),
             charges: Fen::ZERO,
+            lines: vec![],
             calls: vec![],
         };
         stay.run();
@@ -137,10 +140,17 @@ impl Stay {
     /// A day's fees uploaded (negative for returned drugs); the rule may raise the hold.
     fn upload(&mut self, fen: i64) {
         self.charges += Fen(fen);
+        self.lines.push(format!("l{}", self.lines.len() + 1));
         if let Some(raising) = plan_raise(&self.stage, &DepositRule::default(), self.charges) {
             self.stage = raising;
             self.run();
         }
+    }
+
+    /// The bedside click, with the lines on record.
+    fn discharge(&mut self) {
+        self.stage = begin_discharge(&self.stage, &self.lines).unwrap();
+        self.run();
     }
 
     fn then(&mut self, begin: fn(&StayStage) -> Result<StayStage, StayError>) {
@@ -183,7 +193,7 @@ fn a_five_day_stay_with_a_drug_return_is_settled_at_the_bedside() {
     assert_eq!(Fen(stay.held_in_ledger()), held, "each piece of the hold is pending in the ledger");
     assert!(stay.stage.ward().unwrap().pieces.len() > 1, "the hold was raised as the charges grew");
 
-    stay.then(begin_discharge);
+    stay.discharge();
     assert_eq!(stay.stage.state(), "settled");
     let paid = match &stay.stage {
         StayStage::Settled(p) => p.clone(),
@@ -206,7 +216,7 @@ fn a_deposit_too_small_is_raised_and_what_the_line_cannot_cover_is_a_bill() {
     stay.upload(150_000); // wants 300,000: the line has 25,000 left → declined, deposit_short
     assert_eq!(stay.stage.state(), "deposit_short");
     assert_eq!(stay.stage.open_hold(), Fen(75_000), "a refused raise leaves the hold as it was, never an overdraft");
-    stay.then(begin_discharge);
+    stay.discharge();
     let StayStage::SettledUnpaid(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
     assert_eq!((paid.captured, paid.unpaid()), (Fen(75_000), Fen(75_000)));
     assert_eq!(stay.net("hospital_unpaid:H1"), 75_000, "the rest is an explicit bill");
@@ -220,7 +230,7 @@ fn a_deposit_the_line_declines_leaves_the_stay_in_the_ward_as_short() {
     assert_eq!((stay.stage.state(), stay.stage.open_hold()), ("deposit_short", Fen::ZERO));
     stay.upload(10_000); // no hold to raise: nothing is sent
     assert_eq!(stay.calls.len(), 2);
-    stay.then(begin_discharge);
+    stay.discharge();
     let StayStage::SettledUnpaid(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
     assert_eq!((paid.captured, paid.unpaid(), paid.decline_code.as_deref()), (Fen::ZERO, Fen(9_000), Some("insufficient_credit")));
     assert!(is_balanced(stay.ledger.values()));
@@ -231,7 +241,7 @@ fn a_hold_that_expired_is_released_and_the_share_billed() {
     let mut stay = Stay::admit(50_000, 100_000, split(10_000, 0, 20_000));
     stay.upload(30_000);
     stay.partners.hold_expired = true;
-    stay.then(begin_discharge);
+    stay.discharge();
     let StayStage::SettledUnpaid(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
     assert_eq!((paid.captured, paid.unpaid(), paid.decline_code.as_deref()), (Fen::ZERO, Fen(20_000), Some("hold_expired")));
     assert_eq!(stay.held_in_ledger(), 0, "the ledger releases the hold the bank let expire");
@@ -243,7 +253,7 @@ fn a_discharge_is_undone_and_an_admission_cancelled_releases_the_hold() {
     let mut stay = Stay::admit(50_000, 100_000, split(10_000, 0, 20_000));
     stay.upload(30_000);
     // Insurance refuses the settlement: the stay waits, discharged; undone, it is back in the ward.
-    stay.stage = begin_discharge(&stay.stage).unwrap();
+    stay.stage = begin_discharge(&stay.stage, &stay.lines).unwrap();
     let step = apply(&stay.stage, &parties(), stay.charges, &StayCall::Discharge, StayOutcome::Done(StayReply::Discharged)).unwrap();
     let refused = StayOutcome::Refused { code: "-1".into(), message: "fees do not match".into() };
     let step = apply(&step.stage, &parties(), stay.charges, &StayCall::PreSettle, refused).unwrap();
@@ -275,9 +285,9 @@ fn a_confused_partner_or_caller_changes_nothing() {
     let discharged = StayStage::Discharged { ward: ward.clone(), refusal: None };
     let bad = StayOutcome::Done(StayReply::Estimated { split: split(1, 1, 1) });
     assert!(matches!(apply(&discharged, &p, Fen(4), &StayCall::PreSettle, bad), Err(StayError::Figures(_))), "figures are checked");
-    assert!(begin_discharge(&StayStage::Admitting { deposit: Fen(1) }).is_err());
+    assert!(begin_discharge(&StayStage::Admitting { deposit: Fen(1) }, &[]).is_err());
     let raising = StayStage::InWard(Ward { raising: Some(Fen(5)), ..ward });
-    assert!(begin_discharge(&raising).is_err(), "a raise in flight is answered first");
+    assert!(begin_discharge(&raising, &[]).is_err(), "a raise in flight is answered first");
     assert_eq!(plan_raise(&raising, &DepositRule::default(), Fen(1_000)), None);
 }
 
@@ -285,7 +295,7 @@ fn a_confused_partner_or_caller_changes_nothing() {
 fn a_settled_stay_is_cancelled_refunded_and_settled_again_under_new_names() {
     let mut stay = Stay::admit(50_000, 100_000, split(10_000, 2_000, 20_000));
     stay.upload(32_000);
-    stay.then(begin_discharge);
+    stay.discharge();
     assert_eq!((stay.stage.state(), stay.net("hospital:H1")), ("settled", 32_000));
     stay.then(begin_cancel_settlement);
     assert_eq!(stay.stage.state(), "settlement_cancelled");
@@ -293,7 +303,7 @@ fn a_settled_stay_is_cancelled_refunded_and_settled_again_under_new_names() {
     assert!(stay.ledger.values().all(|a| a.net_posted() == Fen::ZERO), "every share went back");
     // Clicked again (insurance answers a new settlement): no hold is left, so the cash share is a bill.
     stay.partners.split = split(10_000, 2_000, 20_000);
-    stay.then(begin_discharge);
+    stay.discharge();
     let StayStage::SettledUnpaid(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
     assert_eq!(paid.unpaid(), Fen(20_000));
     assert!(is_balanced(stay.ledger.values()));
@@ -306,7 +316,7 @@ fn a_share_above_the_hold_is_raised_within_the_line_then_captured_in_one() {
     // the 150 above the hold is raised (raise 0), and the whole share captured at once.
     let mut stay = Stay::admit(30_000, 100_000, split(5_000, 0, 45_000));
     stay.charges = Fen(50_000);
-    stay.then(begin_discharge);
+    stay.discharge();
     let StayStage::Settled(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
     assert_eq!((paid.captured, paid.unpaid(), paid.ward.pieces.clone()), (Fen(45_000), Fen::ZERO, vec![Fen(30_000), Fen(15_000)]));
     let tail = &stay.calls[stay.calls.len() - 2..];
@@ -321,7 +331,7 @@ fn a_share_above_the_hold_the_line_cannot_cover_is_a_bill_naming_the_decline() {
     // 300 held, 100 left on the line, a 450-yuan share: the raise of 150 is declined.
     let mut stay = Stay::admit(30_000, 40_000, split(5_000, 0, 45_000));
     stay.charges = Fen(50_000);
-    stay.then(begin_discharge);
+    stay.discharge();
     let StayStage::SettledUnpaid(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
     assert_eq!((paid.captured, paid.unpaid(), paid.decline_code.as_deref()), (Fen(30_000), Fen(15_000), Some("insufficient_credit")));
     assert_eq!(stay.calls.last(), Some(&StayCall::Capture { amount: Fen(30_000) }));
@@ -381,7 +391,7 @@ fn a_long_stay_is_settled_in_the_middle_and_the_final_settlement_takes_only_the_
     stay.upload(100_000);
     assert_eq!(unsettled_charges(&stay.stage, stay.charges), Fen(100_000));
     stay.partners.split = split(60_000, 0, 40_000);
-    stay.then(begin_discharge);
+    stay.discharge();
     let StayStage::Settled(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
     assert_eq!((paid.split.medfee, paid.captured, paid.ward.interims.len()), (Fen(100_000), Fen(40_000), 1));
     assert_eq!((stay.net("hospital:H1"), stay.net("bank:B1:A1")), (300_000, -110_000), "every fen once");
@@ -444,7 +454,10 @@ fn a_hold_used_up_in_the_middle_is_placed_afresh_and_the_stay_settles_on_it() {
     assert!(begin_place_hold(&stay.stage, Fen::ZERO).is_err());
     stay.stage = begin_place_hold(&stay.stage, Fen(20_000)).unwrap();
     assert_eq!((stay.stage.state(), next_call(&stay.stage)), ("raising_deposit", Some(StayCall::PlaceHold { n: 1, amount: Fen(20_000) })));
-    assert!(begin_discharge(&stay.stage).is_err() && begin_place_hold(&stay.stage, Fen(1)).is_err(), "one in flight at a time");
+    assert!(
+        begin_discharge(&stay.stage, &stay.lines).is_err() && begin_place_hold(&stay.stage, Fen(1)).is_err(),
+        "one in flight at a time"
+    );
     stay.run();
     assert_eq!((stay.stage.state(), stay.stage.open_hold()), ("deposit_short", Fen::ZERO), "declined: the line has 150 yuan");
     // Asked again for 150 yuan: `{stay}:hold:2`, approved, the stay back in the ward.
@@ -458,9 +471,99 @@ fn a_hold_used_up_in_the_middle_is_placed_afresh_and_the_stay_settles_on_it() {
     // The bedside click settles the 80 yuan since on the fresh hold.
     stay.upload(8_000);
     stay.partners.split = split(2_000, 0, 6_000);
-    stay.then(begin_discharge);
+    stay.discharge();
     let StayStage::Settled(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
     assert_eq!((paid.captured, stay.held_in_ledger()), (Fen(6_000), 0));
     assert_eq!(stay.net("bank:B1:A1"), -(10_000 + 6_000), "the interim's capture and the final one");
+    assert!(is_balanced(stay.ledger.values()));
+}
+
+#[test]
+fn a_stay_the_interim_settlements_took_whole_is_discharged_and_its_hold_released_never_settled_again() {
+    // 2,000 yuan of fees, all settled in the middle: 700 cash captured, 2,300 held again.
+    let mut stay = Stay::admit(300_000, 5_000_000, split(0, 0, 0));
+    stay.upload(200_000);
+    stay.interim(&["l1"], split(120_000, 10_000, 70_000));
+    let settled_so_far = stay.calls.len();
+    // The bedside click with no fee since: 2402, then the hold released; no 2303/2304.
+    stay.stage = begin_discharge(&stay.stage, &stay.lines).unwrap();
+    assert_eq!((stay.stage.state(), next_call(&stay.stage)), ("discharging", Some(StayCall::Discharge)));
+    stay.run();
+    assert_eq!(stay.calls[settled_so_far..], [StayCall::Discharge, StayCall::Void]);
+    let StayStage::SettledByInterims(w) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((w.interims.len(), w.held(), w.piece_base), (1, Fen::ZERO, 2), "the interim stands, nothing held");
+    assert_eq!((stay.stage.state(), stay.stage.is_final(), next_call(&stay.stage)), ("settled_by_interims", true, None));
+    assert_eq!((stay.stage.open_hold(), stay.held_in_ledger()), (Fen::ZERO, 0), "the rest of the hold is released");
+    assert_eq!((stay.net("hospital:H1"), stay.net("bank:B1:A1")), (200_000, -70_000), "charged once, by the interim");
+    assert!(is_balanced(stay.ledger.values()));
+    // Nothing more to do at the bedside, and no final settlement to cancel.
+    assert!(begin_discharge(&stay.stage, &stay.lines).is_err() && begin_cancel_settlement(&stay.stage).is_err());
+}
+
+#[test]
+fn a_hold_used_up_in_the_middle_or_placed_afresh_is_released_at_a_discharge_with_nothing_to_settle() {
+    // The interim captures the whole 100-yuan hold: the click only discharges.
+    let mut stay = Stay::admit(10_000, 10_000, split(0, 0, 0));
+    stay.upload(30_000);
+    stay.interim(&["l1"], split(10_000, 0, 20_000));
+    let mut fresh = stay_like(&stay);
+    let before = stay.calls.len();
+    stay.discharge();
+    assert_eq!((stay.calls[before..].to_vec(), stay.stage.state()), (vec![StayCall::Discharge], "settled_by_interims"));
+    assert_eq!(stay.stage.ward().map(|w| w.short.clone()), Some(None), "closed, nothing is short any more");
+    assert_eq!((stay.net("bank:B1:A1"), stay.net("hospital_unpaid:H1"), stay.held_in_ledger()), (-10_000, 10_000, 0));
+    assert!(is_balanced(stay.ledger.values()));
+
+    // The same stay with a fresh 150-yuan deposit placed after the interim: released, not captured.
+    fresh.partners.available = Fen(15_000);
+    fresh.stage = begin_place_hold(&fresh.stage, Fen(15_000)).unwrap();
+    fresh.run();
+    assert_eq!((fresh.stage.state(), fresh.held_in_ledger()), ("in_ward", 15_000));
+    let before = fresh.calls.len();
+    fresh.discharge();
+    assert_eq!(fresh.calls[before..], [StayCall::Discharge, StayCall::Void]);
+    assert_eq!((fresh.stage.state(), fresh.stage.open_hold(), fresh.held_in_ledger()), ("settled_by_interims", Fen::ZERO, 0));
+    assert_eq!(fresh.net("bank:B1:A1"), -10_000, "the interim's capture only: the fresh hold is not spent");
+    assert!(is_balanced(fresh.ledger.values()));
+}
+
+/// `like` as it stands (its ledger, lines and partners), for a second path from the same point.
+fn stay_like(like: &Stay) -> Stay {
+    let p = &like.partners;
+    Stay {
+        stage: like.stage.clone(),
+        partners: Partners { available: p.available, split: p.split, hold_expired: p.hold_expired, settled: p.settled },
+        ledger: like.ledger.clone(),
+        pending: like.pending.clone(),
+        charges: like.charges,
+        lines: like.lines.clone(),
+        calls: like.calls.clone(),
+    }
+}
+
+#[test]
+fn a_discharge_settles_when_any_line_is_left_and_closes_a_stay_stuck_for_want_of_lines() {
+    let mut stay = Stay::admit(50_000, 100_000, split(0, 0, 0));
+    stay.upload(30_000);
+    // No interim settlement: the click settles, even with nothing on record.
+    assert!(matches!(begin_discharge(&stay.stage, &[]), Ok(StayStage::Discharging(_))));
+    stay.interim(&["l1"], split(10_000, 0, 20_000));
+    // A line since, or one whose upload is in doubt: the final settlement takes it.
+    let later = [stay.lines.clone(), vec!["l2".to_string()]].concat();
+    assert!(matches!(begin_discharge(&stay.stage, &later), Ok(StayStage::Discharging(_))));
+    // 2402 refused: back in the ward, the hold as it was.
+    let closing = begin_discharge(&stay.stage, &stay.lines).unwrap();
+    let refused = StayOutcome::Refused { code: "-1".into(), message: "no".into() };
+    let step = apply(&closing, &parties(), Fen::ZERO, &StayCall::Discharge, refused).unwrap();
+    assert_eq!((step.stage.state(), step.stage.open_hold(), step.transfers.len()), ("in_ward", Fen(30_000), 0));
+    // A stay the old click left discharged with a 2303 refused for want of lines: the click again
+    // releases its hold (it is discharged already) and closes it.
+    let Some(ward) = stay.stage.ward().cloned() else { panic!("{:?}", stay.stage) };
+    let failure = Failure { code: "insurance_refused".into(), message: "无待结算的费用明细".into() };
+    stay.stage = StayStage::Discharged { ward, refusal: Some(failure) };
+    let before = stay.calls.len();
+    stay.discharge();
+    assert_eq!((stay.calls[before..].to_vec(), stay.stage.state()), (vec![StayCall::Void], "settled_by_interims"));
+    assert_eq!((stay.held_in_ledger(), stay.net("bank:B1:A1")), (0, -20_000));
     assert!(is_balanced(stay.ledger.values()));
 }

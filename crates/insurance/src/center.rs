@@ -220,12 +220,15 @@ impl InsuranceCenter {
     }
 
     /// Sandbox view for auditors: settlements, optionally of one hospital, in settlement order.
-    /// `GET /sandbox/visits/{mdtrt_id}`: a visit's 医疗类别 and diagnoses as 2201/2203 left them.
+    /// `GET /sandbox/visits/{mdtrt_id}`: a visit's 医疗类别 and diagnoses as 2201/2203 left them;
+    /// for an admission, when it was discharged (2402) and its final settlement.
     pub fn visit(&self, mdtrt_id: &str) -> Option<serde_json::Value> {
         let state = self.lock();
         let v = state.visits.get(mdtrt_id)?;
+        let (discharged, final_setl_id) = v.admission.as_ref().map_or((None, None), |a| (a.discharged.clone(), a.final_setl_id.clone()));
         Some(serde_json::json!({"mdtrt_id": mdtrt_id, "psn_no": v.psn_no, "fixmedins_code": v.fixmedins_code,
-            "med_type": v.med_type, "diagnoses": v.diagnoses, "cancelled": v.cancelled}))
+            "med_type": v.med_type, "diagnoses": v.diagnoses, "cancelled": v.cancelled,
+            "discharged": discharged, "final_setl_id": final_setl_id}))
     }
 
     pub fn settlements(&self, fixmedins_code: Option<&str>) -> Vec<SettlementSummary> {

@@ -397,3 +397,136 @@ async fn a_fresh_hold_whose_answer_is_lost_is_asked_for_and_never_held_twice() {
     assert_eq!(w.bank_line().await, (cash + cash2, 0));
     assert_eq!(holds_open_fen(&w.ledger().await), 0);
 }
+
+impl World {
+    /// The bedside click.
+    async fn discharge(&self, stay: &str) -> Reply {
+        self.his.post(&format!("/api/v1/stays/{stay}/discharge"), &json!({})).await.expect("hub")
+    }
+
+    /// The admission at the center: when it was discharged (2402), and its final settlement.
+    async fn center_admission(&self, stay: &Value) -> (bool, Value) {
+        let mdtrt_id = stay["mdtrt_id"].as_str().expect("admitted");
+        let visit = common::insurance_sandbox(&self.sys, &format!("/sandbox/visits/{mdtrt_id}")).await;
+        (visit["discharged"].is_string(), visit["final_setl_id"].clone())
+    }
+
+    /// A stay closed at the bedside with nothing left to settle: its view, after checking what
+    /// every such stay shows — no final settlement asked of the center, the admission discharged,
+    /// nothing held, the interim settlements as they were, the same click again answered the same,
+    /// and fees and 2305 refused.
+    async fn closed_with_nothing_to_settle(&self, id: &str, interims: &Value) -> Value {
+        let click = self.discharge(id).await;
+        assert!(click.ok(), "not refused for want of lines: {click:?}");
+        let done = click.body;
+        assert_eq!(
+            (done["state"].as_str(), fen(&done, "held_fen"), done["deposit_short"].as_str()),
+            (Some("settled_by_interims"), 0, None)
+        );
+        assert!(done["settlement"].is_null(), "no final settlement: {done}");
+        assert_eq!(&done["interim_settlements"], interims, "the interim settlements stand as they were");
+        assert_eq!(self.center_admission(&done).await, (true, Value::Null), "discharged (2402), no final settlement at the center");
+        assert_eq!(self.center_settlements().await.len(), interims.as_array().map_or(0, Vec::len), "no 2304 beyond the interims");
+        let again = self.discharge(id).await;
+        assert_eq!((again.status, again.body["state"].as_str()), (200, Some("settled_by_interims")), "{again:?}");
+        let fees = self.his.post(&format!("/api/v1/stays/{id}/fees"), &json!({"lines": day(9)})).await.expect("hub");
+        assert_eq!((fees.status, fees.body["error"]["code"].as_str()), (409, Some("stay_not_open")), "{fees:?}");
+        let cancel = self.his.post(&format!("/api/v1/stays/{id}/settlement/cancel"), &json!({})).await.expect("hub");
+        assert_eq!((cancel.status, cancel.body["error"]["code"].as_str()), (409, Some("stay_not_open")), "{cancel:?}");
+        done
+    }
+}
+
+#[tokio::test]
+async fn a_stay_an_interim_settlement_took_whole_is_discharged_the_rest_of_its_hold_released_and_nothing_settled_twice() {
+    let w = world(None).await;
+    let id = w.admit("ZY1006").await;
+    // Days 1–5 (524.00 yuan, the hold raised to 786.00), all of it settled in the middle: the
+    // deductible takes it whole, captured from the hold, 262.00 held again.
+    w.upload_days(&id, 1..=5).await;
+    let settled = w.interim(&id, "interim-1").await;
+    assert!(settled.ok(), "{settled:?}");
+    let interims = settled.body["interim_settlements"].clone();
+    assert_eq!(shares(&interims[0]), (52_400, 0, 0, 52_400, 52_400, 0), "{interims}");
+    assert_eq!(w.bank_line().await, (52_400, 26_200));
+
+    // The patient leaves the next morning with no fee since: the click discharges (2402) and
+    // releases the 262.00 held again; no 2303/2304 with no lines for the center to refuse.
+    w.closed_with_nothing_to_settle(&id, &interims).await;
+    assert_eq!(w.bank_line().await, (52_400, 0), "the rest released, not captured: one capture in all");
+    let ledger = w.ledger().await;
+    assert_eq!(holds_open_fen(&ledger), 0, "nothing pending: {ledger}");
+    assert_eq!((fen(&ledger, "hospitals_received_fen"), fen(&ledger, "hospitals_unpaid_fen")), (52_400, 0), "every fen once");
+    let open = w.sys.app.stay_list(&w.sys.credentials.hospitals[0].code, true, 50).await.expect("the ward's list");
+    assert!(open.iter().all(|s| s.id != id), "the stay is over for the ward: {open:?}");
+
+    // The day is level: one 2304 under 21 at the center, one capture in the bank's file.
+    let view = w.sys.app.reconcile_day(DAY, &|_| {}).await.expect("the day reconciles");
+    let buckets: Vec<(&str, u64, bool)> = view.insurance_buckets.iter().map(|b| (b.clr_type.as_str(), b.count, b.level)).collect();
+    assert_eq!(buckets, [("21", 1, true)], "{buckets:?}");
+    let report = serde_json::to_value(&view).expect("json");
+    assert_eq!((report["banks"]["mismatches"].clone(), report["banks"]["matched"].clone()), (json!(0), json!(1)), "{report}");
+    assert_eq!(report["exceptions"], json!([]), "{report}");
+}
+
+#[tokio::test]
+async fn a_stay_whose_whole_hold_an_interim_settlement_captured_is_discharged_without_a_bank_call() {
+    let w = world_on(vec![], json!({"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": 500_000})).await;
+    let (id, cash) = w.used_up_stay("ZY1007").await;
+    let interims = w.stay(&id).await["interim_settlements"].clone();
+    w.closed_with_nothing_to_settle(&id, &interims).await;
+    assert_eq!(w.bank_line().await, (cash, 0), "captured once, by the interim settlement");
+    let ledger = w.ledger().await;
+    assert_eq!(holds_open_fen(&ledger), 0);
+    assert_eq!((fen(&ledger, "hospitals_received_fen"), fen(&ledger, "hospitals_unpaid_fen")), (450_000, 0), "{ledger}");
+}
+
+#[tokio::test]
+async fn a_fresh_deposit_placed_after_an_interim_settlement_took_every_line_is_released_at_discharge_not_captured() {
+    let w = world_on(vec![], json!({"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": 500_000})).await;
+    let (id, cash) = w.used_up_stay("ZY1008").await;
+    // The ward holds a fresh 100-yuan deposit for the days ahead (`{stay}:hold:1`)…
+    let placed = w.deposit(&id, "deposit-1", 10_000).await;
+    assert_eq!((placed.body["state"].as_str(), fen(&placed.body, "held_fen")), (Some("in_ward"), 10_000), "{placed:?}");
+    assert_eq!((w.bank_line().await, holds_open_fen(&w.ledger().await)), ((cash, 10_000), 10_000));
+    // …but the patient leaves with no fee since: the fresh hold is released, nothing captured on it.
+    let interims = placed.body["interim_settlements"].clone();
+    w.closed_with_nothing_to_settle(&id, &interims).await;
+    assert_eq!(w.bank_line().await, (cash, 0), "the fresh hold released whole");
+    let ledger = w.ledger().await;
+    assert_eq!(holds_open_fen(&ledger), 0, "nothing pending: {ledger}");
+    assert_eq!((fen(&ledger, "hospitals_received_fen"), fen(&ledger, "hospitals_unpaid_fen")), (450_000, 0), "{ledger}");
+}
+
+#[tokio::test]
+async fn a_stay_an_earlier_click_left_refused_for_want_of_lines_is_closed_by_the_click_again() {
+    let w = world(None).await;
+    let id = w.admit("ZY1009").await;
+    w.upload_days(&id, 1..=5).await;
+    let settled = w.interim(&id, "interim-1").await;
+    assert!(settled.ok(), "{settled:?}");
+    let interims = settled.body["interim_settlements"].clone();
+    // The hub before this fix began the click as for any stay (`discharging`): 2402, then a 2303
+    // with no lines, which the center refuses; the stay waited as settlement_refused.
+    let row = w.sys.app.store.stay(&id).await.expect("store").expect("the stay");
+    let Ok(wugan_domain::inpatient::StayStage::InWard(ward)) = serde_json::from_str(&row.stage_json) else { panic!("{}", row.stage_json) };
+    let old_click = wugan_domain::inpatient::StayStage::Discharging(ward);
+    let begun = wugan_hub::store::StayRow {
+        state: "discharging".into(),
+        stage_json: serde_json::to_string(&old_click).expect("json"),
+        ..row.clone()
+    };
+    let saved = w.sys.app.store.save_stay(&begun, &row.stage_json, &[], &[], &Default::default()).await.expect("store");
+    assert!(saved);
+    let stuck = w.discharge(&id).await;
+    assert_eq!((stuck.status, stuck.body["error"]["code"].as_str()), (422, Some("insurance_refused")), "{stuck:?}");
+    assert!(stuck.body["error"]["message"].as_str().is_some_and(|m| m.contains("无待结算的费用明细")), "{stuck:?}");
+    let waiting = w.stay(&id).await;
+    assert_eq!((waiting["state"].as_str(), fen(&waiting, "held_fen")), (Some("settlement_refused"), 26_200), "{waiting}");
+
+    // The click again: discharged already, so only the hold is released; the stay is closed.
+    w.closed_with_nothing_to_settle(&id, &interims).await;
+    assert_eq!(w.bank_line().await, (52_400, 0));
+    let ledger = w.ledger().await;
+    assert_eq!((holds_open_fen(&ledger), fen(&ledger, "hospitals_received_fen")), (0, 52_400), "{ledger}");
+}

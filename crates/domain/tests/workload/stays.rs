@@ -252,7 +252,7 @@ impl StayWorld {
         match self.rng.weighted(&[6, 10, 5, 2, 2, 2, 2, 40]) {
             0 => self.admit(),
             1 if n > 0 => self.upload_fee(pick),
-            2 if n > 0 => self.ward_action(pick, inpatient::begin_discharge),
+            2 if n > 0 => self.ward_action(pick, |stage| inpatient::begin_discharge(stage, &[])),
             3 if n > 0 => self.ward_action(pick, inpatient::begin_undo_discharge),
             4 if n > 0 => self.ward_action(pick, inpatient::begin_cancel_admission),
             5 if n > 0 => self.ward_action(pick, inpatient::begin_cancel_settlement),
@@ -390,7 +390,7 @@ impl StayWorld {
             }
             for s in 0..self.stays.len() {
                 if inpatient::next_call(&self.stays[s].stage).is_none() {
-                    self.ward_action(s, inpatient::begin_discharge);
+                    self.ward_action(s, |stage| inpatient::begin_discharge(stage, &[]));
                 }
                 self.drive(s)?;
                 audit(self)?;

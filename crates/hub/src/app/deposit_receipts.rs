@@ -1,7 +1,8 @@
 //! Deposit receipts (押金收据 / 住院预交金收据, issue 16): for a hospital whose deposit policy is
 //! `receipts`, every piece of a stay's hold (the deposit at admission, each raise) gets a signed
 //! receipt, and the receipts are closed when the hold ends: recovered (收回) by the bedside
-//! settlement, whose invoice states the whole charge, or released when the admission is cancelled.
+//! settlement, whose invoice states the whole charge, or released when the admission is cancelled
+//! or the stay is discharged with nothing left to settle (`settled_by_interims`).
 //!
 //! Receipts run in their own series per hospital and year (票据代码 `YJ{year}{hospital}`,
 //! docs/e-invoice.md: 预交金 is its own category of 票据, busType 07), gapless like invoices. What a
@@ -22,7 +23,8 @@ const RECEIPT_OUTBOX_BATCH: i64 = 200;
 const PATIENT_STAY_DOCUMENTS_MAX: i64 = 100;
 
 /// What a stage change means for the stay's receipts: the pieces of the hold it added, and
-/// whether the hold ended (the capture at the bedside, or the release after 2404).
+/// whether the hold ended (the capture at the bedside, or the release after 2404 or at a discharge
+/// with nothing left to settle).
 pub(crate) fn steps(stay_id: &str, from: &StayStage, to: &StayStage) -> DepositSteps {
     // Pieces are numbered over the whole stay: an interim settlement holds the rest again as new ones.
     let end = |stage: &StayStage| stage.ward().map_or(0, |w| w.piece_base + w.pieces.len());
@@ -40,6 +42,9 @@ pub(crate) fn steps(stay_id: &str, from: &StayStage, to: &StayStage) -> DepositS
         },
         (_, StayStage::Settled(paid) | StayStage::SettledUnpaid(paid)) if !settled(from) => Some(format!("{stay_id}:{}", paid.setl_id)),
         (_, StayStage::Cancelled) if !matches!(from, StayStage::Cancelled) => Some(RELEASED.to_string()),
+        // Discharged with nothing left to settle (the interim settlements took every line): the
+        // hold still open is released, not recovered.
+        (_, StayStage::SettledByInterims(_)) if !matches!(from, StayStage::SettledByInterims(_)) => Some(RELEASED.to_string()),
         _ => None,
     };
     DepositSteps { held, closed_by }

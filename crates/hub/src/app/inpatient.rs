@@ -4,8 +4,9 @@
 //! for returned drugs) may raise the hold by the configured `DepositRule` (`{stay}:raise:{n}`, bank
 //! protocol 1.3.0); a raise the line cannot cover leaves the stay `deposit_short`; the bedside
 //! click discharges (2402), pre-settles (2303), settles (2304) and captures the patient's share
-//! from the hold (`{stay}:capture`, the bank releases the rest) or releases it (`{stay}:void`).
-//! The insurance msgids are fixed when the stay is written, the bank ids derive from the stay, so
+//! from the hold (`{stay}:capture`, the bank releases the rest) or releases it (`{stay}:void`);
+//! when interim settlements took every fee line it only discharges (2402) and releases the hold
+//! still open (`{stay}:void`), ending `settled_by_interims`. The insurance msgids are fixed when the stay is written, the bank ids derive from the stay, so
 //! a step resumed after a crash or an unknown outcome is the same request again.
 
 use super::visits::{scaled_field, text_field, yuan_field};
@@ -31,7 +32,9 @@ pub struct StayView {
     /// The insurance center's admission (2401); empty until admitted.
     pub mdtrt_id: String,
     /// admitting, admitted, in_ward, raising_deposit, deposit_short, interim_settling, discharging, discharged,
-    /// settlement_refused, pre_settled, insurance_settled, settled, settled_unpaid, cancelled, refused.
+    /// settlement_refused, pre_settled, insurance_settled, releasing, settled, settled_unpaid,
+    /// settled_by_interims (discharged with every fee settled by the interim settlements, the hold
+    /// released: no final settlement), cancelled, refused.
     pub state: &'static str,
     /// What the bank holds for the stay now.
     pub held_fen: i64,
@@ -41,7 +44,8 @@ pub struct StayView {
     /// The fees uploaded so far (returns deducted).
     pub charges_fen: i64,
     pub fee_lines: usize,
-    /// Once settled at the bedside (the lines no interim settlement took).
+    /// Once settled at the bedside (the lines no interim settlement took); none when the interim
+    /// settlements took every line (`settled_by_interims`).
     pub settlement: Option<StaySettlementView>,
     /// The interim settlements (中途结算) made while in the ward, oldest first.
     pub interim_settlements: Vec<super::stay_interim::InterimSettlementView>,
@@ -189,11 +193,20 @@ impl App {
                     Err(StoreError::Conflict(m)) => return Err(AppError::conflict("duplicate_fee_line", m)),
                     Err(e) => return Err(e.into()),
                 }
-                // An interim settlement begun since the stage was read settles without these lines
-                // (it withdraws itself if it sees them first): nothing is sent.
-                if matches!(self.store.stay(id).await?.as_ref().map(stay_stage).transpose()?, Some(StayStage::Interim(_))) {
-                    self.store.delete_stay_fee_batch(id, &msgid).await?;
-                    return Err(super::stay_interim::interim_in_progress());
+                // An interim settlement begun since the stage was read settles without these lines,
+                // and a bedside click that found nothing to settle closes the stay without them
+                // (each withdraws itself if it sees them first): nothing is sent.
+                match self.store.stay(id).await?.as_ref().map(stay_stage).transpose()? {
+                    Some(StayStage::Interim(_)) => {
+                        self.store.delete_stay_fee_batch(id, &msgid).await?;
+                        return Err(super::stay_interim::interim_in_progress());
+                    }
+                    Some(closing @ StayStage::Closing { .. }) => {
+                        self.store.delete_stay_fee_batch(id, &msgid).await?;
+                        let state = closing.state();
+                        return Err(AppError::conflict("stay_not_open", format!("fees are taken in the ward, not when a stay is {state}")));
+                    }
+                    _ => {}
                 }
                 lines
             }
@@ -246,10 +259,14 @@ impl App {
         let stage = stay_stage(&s)?;
         let s = match stage {
             // The same click again (its answer lost), or one cut short: move it on.
-            StayStage::Settled(_) | StayStage::SettledUnpaid(_) => s,
+            StayStage::Settled(_) | StayStage::SettledUnpaid(_) | StayStage::SettledByInterims(_) => s,
             _ if inpatient::next_call(&stage).is_some() && !matches!(stage, StayStage::InWard(_)) => s,
             _ => {
-                let discharging = inpatient::begin_discharge(&stage).map_err(|e| AppError::conflict("stay_not_open", e.to_string()))?;
+                // Every line on record, uploaded or in doubt: the machine closes the stay instead of
+                // settling it when the interim settlements took them all.
+                let on_record: Vec<String> = self.store.stay_fee_lines(id).await?.into_iter().map(|l| l.feedetl_sn).collect();
+                let discharging =
+                    inpatient::begin_discharge(&stage, &on_record).map_err(|e| AppError::conflict("stay_not_open", e.to_string()))?;
                 // New requests for the steps ahead: after an undone discharge or a refusal, the
                 // earlier msgids would only replay their first answers.
                 let mut s = s;
@@ -257,7 +274,12 @@ impl App {
                     s.discharge_msgid = self.msgid(hospital).await?;
                 }
                 (s.presettle_msgid, s.settle_msgid) = (self.msgid(hospital).await?, self.msgid(hospital).await?);
-                self.move_stay(s, &stage, discharging).await?
+                let s = self.move_stay(s, &stage, discharging.clone()).await?;
+                if matches!(discharging, StayStage::Closing { .. }) {
+                    self.no_line_came_meanwhile(s, &stage, &discharging, &on_record).await?
+                } else {
+                    s
+                }
             }
         };
         let s = self.advance_stay(s, false).await?;
@@ -269,6 +291,25 @@ impl App {
             return Err(AppError::invalid("insurance_refused", message));
         }
         self.stay_view(&s).await
+    }
+
+    /// A stay the click closes with nothing to settle: a fee upload that read the ward before the
+    /// click writes its lines before it looks at the stage again (and refuses itself on seeing
+    /// `closing`); any line not among `on_record` means one got in meanwhile, and the stay has a
+    /// line to settle after all. Nothing was sent: the stay is put back as it was.
+    async fn no_line_came_meanwhile(
+        &self,
+        s: StayRow,
+        was: &StayStage,
+        closing: &StayStage,
+        on_record: &[String],
+    ) -> Result<StayRow, AppError> {
+        let now = self.store.stay_fee_lines(&s.id).await?;
+        if now.iter().any(|l| !on_record.contains(&l.feedetl_sn)) {
+            self.move_stay(s, closing, was.clone()).await?;
+            return Err(AppError::conflict("upload_in_progress", "a fee upload came in meanwhile; click again to settle it"));
+        }
+        Ok(s)
     }
 
     /// 出院撤销 (2405): a discharged stay not yet settled goes back to the ward.

@@ -56,6 +56,7 @@ fn state_key(state: &str) -> &'static str {
         "interim_settling" => "ward_state_interim",
         "settled" => "state_settled",
         "settled_unpaid" => "state_settled_unpaid",
+        "settled_by_interims" => "ward_state_settled_by_interims",
         "cancelled" => "state_cancelled",
         "refused" => "ward_state_refused",
         _ => "state_in_progress",
@@ -102,6 +103,13 @@ impl Stay {
     /// refuses it then (the stay is discharged and settled instead).
     fn admission_cancellable(&self) -> bool {
         self.in_ward() && self.stay.interim_settlements.is_empty()
+    }
+
+    /// Some discharge or cancellation is offered: a stay that is over (cancelled, or settled by
+    /// its interim settlements) shows no empty card of actions.
+    fn any_action(&self) -> bool {
+        let cancels = self.settled() || self.stay.state == "settlement_refused" || self.admission_cancellable();
+        (self.in_ward() && self.may_discharge) || (self.may_cancel && cancels)
     }
 }
 

@@ -155,6 +155,12 @@ pub const STRINGS: Table = &[
     ("ward_state_discharging", "出院结算中", "Discharging"),
     ("ward_state_refused", "医保未通过", "Refused by insurance"),
     ("ward_state_interim", "中途结算中", "Interim settlement under way"),
+    ("ward_state_settled_by_interims", "出院已结清", "Discharged, all settled"),
+    (
+        "ward_settled_by_interims",
+        "出院时没有待结算的费用：全部费用已在中途结算中结清，不再向医保结算；仍冻结的押金已解冻。",
+        "Nothing was left to settle at discharge: the interim settlements settled every fee, so insurance was not asked again; the deposit still held was released.",
+    ),
     ("ward_place_deposit_title", "补交押金", "A fresh deposit"),
     ("ward_place_deposit_hint", "押金已用完或未能冻结：在患者额度上重新冻结押金。", "The deposit is used up or was declined: hold a fresh deposit on the patient's line."),
     ("ward_place_deposit_button", "冻结押金", "Hold the deposit"),
