@@ -9,11 +9,6 @@ impl App {
         let rows = self.store.hospital_stays(hospital, open, limit).await?;
         let mut stays = Vec::with_capacity(rows.len());
         for row in &rows {
-            // The store's list of ended states predates `settled_by_interims`: the machine says
-            // which stays are over.
-            if open && super::inpatient::stay_stage(row)?.is_final() {
-                continue;
-            }
             stays.push(self.stay_view(row).await?);
         }
         Ok(stays)

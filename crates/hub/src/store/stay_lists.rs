@@ -7,7 +7,7 @@ use super::*;
 pub const MAX_STAY_PAGE: i64 = 200;
 
 /// States a stay leaves the ward in (settled, cancelled or refused at admission).
-const ENDED: &str = "'settled', 'settled_unpaid', 'cancelled', 'refused'";
+const ENDED: &str = "'settled', 'settled_unpaid', 'cancelled', 'refused', 'settled_by_interims'";
 
 impl Store {
     /// `hospital`'s stays, newest first, at most `limit` (capped at `MAX_STAY_PAGE`): only those
