@@ -27,16 +27,22 @@ impl Store {
         .fetch_one(&self.pool)
         .await?
         .get("n");
-        let (size, idle) = match &self.pool {
-            Reads::Any(pool) => (u64::from(pool.size()), pool.num_idle() as u64),
+        let (in_use, idle) = match &self.pool {
+            Reads::Any(pool) => {
+                let (size, idle) = (u64::from(pool.size()), pool.num_idle() as u64);
+                (size.saturating_sub(idle), idle)
+            }
             // SQLite's read connections are in use only while a statement runs.
-            Reads::Lite(reads) => (reads.idle() as u64, reads.idle() as u64),
+            Reads::Lite(reads) => {
+                let (idle, busy) = reads.idle_and_busy();
+                (busy as u64, idle as u64)
+            }
         };
         Ok(Gauges {
             unknown_outcomes_in_flight: unknown,
             recovery_backlog: settlements + repayments,
             exceptions_open: exceptions,
-            pool_in_use: size.saturating_sub(idle),
+            pool_in_use: in_use,
             pool_idle: idle,
         })
     }
