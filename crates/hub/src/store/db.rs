@@ -153,13 +153,13 @@ impl Query {
             On::Reads(Reads::Any(pool)) => Ok(self.to_sqlx().fetch_all(pool).await?.into_iter().map(SqlRow::Any).collect()),
             On::Reads(Reads::Lite(reads)) => {
                 let mut rows = Vec::new();
-                long_read(|| reads.with(|c| lite_run(c, &self.sql, &self.args, Some(&mut rows)))).map_err(lite_error)?;
+                long_read(|| reads.with(|c| lite_run(c, &self.sql, &self.args, Some((&mut rows, usize::MAX))))).map_err(lite_error)?;
                 Ok(rows.into_iter().map(SqlRow::Lite).collect())
             }
             On::Conn(Conn::Pg(tx)) => Ok(self.to_sqlx().fetch_all(&mut **tx).await?.into_iter().map(SqlRow::Any).collect()),
             On::Conn(Conn::Lite(conn)) => {
                 let mut rows = Vec::new();
-                lite_run(conn, &self.sql, &self.args, Some(&mut rows)).map_err(lite_error)?;
+                lite_run(conn, &self.sql, &self.args, Some((&mut rows, usize::MAX))).map_err(lite_error)?;
                 Ok(rows.into_iter().map(SqlRow::Lite).collect())
             }
         }
@@ -170,11 +170,15 @@ impl Query {
             On::Reads(Reads::Any(pool)) => Ok(self.to_sqlx().fetch_optional(pool).await?.map(SqlRow::Any)),
             On::Reads(Reads::Lite(reads)) => {
                 let mut rows = Vec::new();
-                reads.with(|c| lite_run(c, &self.sql, &self.args, Some(&mut rows))).map_err(lite_error)?;
+                reads.with(|c| lite_run(c, &self.sql, &self.args, Some((&mut rows, 1)))).map_err(lite_error)?;
                 Ok(rows.into_iter().next().map(SqlRow::Lite))
             }
             On::Conn(Conn::Pg(tx)) => Ok(self.to_sqlx().fetch_optional(&mut **tx).await?.map(SqlRow::Any)),
-            On::Conn(conn) => Ok(self.fetch_all(conn).await?.into_iter().next()),
+            On::Conn(Conn::Lite(conn)) => {
+                let mut rows = Vec::new();
+                lite_run(conn, &self.sql, &self.args, Some((&mut rows, 1))).map_err(lite_error)?;
+                Ok(rows.into_iter().next().map(SqlRow::Lite))
+            }
         }
     }
 
@@ -198,7 +202,8 @@ impl Query {
 }
 
 /// Runs one statement on SQLite in place; its rows go to `rows` when asked for. The rows changed.
-fn lite_run(conn: &rusqlite::Connection, sql: &str, args: &[Arg], rows: Option<&mut Vec<LiteRow>>) -> rusqlite::Result<u64> {
+/// `rows` takes at most `limit` rows (the statement still runs to its end, as a write must).
+fn lite_run(conn: &rusqlite::Connection, sql: &str, args: &[Arg], rows: Option<(&mut Vec<LiteRow>, usize)>) -> rusqlite::Result<u64> {
     let mut stmt = conn.prepare_cached(sql)?;
     let mut next = 0;
     for i in 1..=stmt.parameter_count() {
@@ -219,12 +224,18 @@ fn lite_run(conn: &rusqlite::Connection, sql: &str, args: &[Arg], rows: Option<&
         }
     }
     let readonly = stmt.readonly();
-    let names: Option<Arc<[String]>> = rows.is_some().then(|| stmt.column_names().into_iter().map(str::to_string).collect());
+    let names: Option<Arc<[String]>> = rows.as_ref().map(|_| stmt.column_names().into_iter().map(str::to_string).collect());
     let width = stmt.column_count();
     let mut stepping = stmt.raw_query();
     let mut out = rows;
     while let Some(row) = stepping.next()? {
-        if let (Some(out), Some(names)) = (out.as_deref_mut(), &names) {
+        if let (Some((out, limit)), Some(names)) = (out.as_mut(), &names) {
+            if out.len() >= *limit {
+                if readonly {
+                    break; // a read has nothing more to do
+                }
+                continue;
+            }
             let values = (0..width).map(|i| row.get::<_, rusqlite::types::Value>(i)).collect::<rusqlite::Result<_>>()?;
             out.push(LiteRow { names: names.clone(), values });
         }

@@ -104,3 +104,28 @@ pub fn long_read<T>(read: impl FnOnce() -> T) -> T {
         _ => read(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Reads;
+    use crate::store::{query, Store};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_see_what_the_writer_committed_and_cannot_write_themselves() {
+        let dir = std::env::temp_dir().join(format!("wugan-reads-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.unwrap();
+        store.migrate().await.unwrap();
+        store.ensure_hospital("H44030600001", "一院").await.unwrap();
+        assert!(store.hospital_exists("H44030600001").await.unwrap(), "the commit is seen by the next read");
+        let all = query("SELECT code FROM hospitals ORDER BY code").fetch_all(&store.pool).await.unwrap();
+        assert_eq!(all.len(), 1, "a long read (block_in_place) reads the same");
+        let write = query("INSERT INTO hospitals (code, name, created_at) VALUES ('H2', 'x', 't')").execute(&store.pool).await;
+        assert!(write.is_err(), "a read connection is query_only: {write:?}");
+        let Reads::Lite(reads) = &store.pool else { panic!("SQLite reads") };
+        let (idle, busy) = reads.idle_and_busy();
+        assert!(idle >= 1, "the connection is kept for the next read");
+        assert_eq!(busy, 0, "no read is running");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
