@@ -64,3 +64,24 @@ test('an unknown page under /h5/ is a page, not JSON', async () => {
     await close();
   }
 });
+
+test('the front door leads each reader to their pages', async () => {
+  const { page, pageErrors, close } = await phone();
+  try {
+    const response = await page.goto(`${base}/`);
+    assert.equal(response.status(), 200);
+    assert.equal(await page.textContent('h1'), '就医无感支付');
+    await fitsTheWidth(page, 'front door zh');
+    await accessible(page, 'front door zh');
+    await screenshot(page, 'foundation-front-door-zh');
+    await page.click('#entry-patient');
+    await page.waitForURL(/\/h5\/$/);
+    assert.equal(await page.textContent('h1'), '医保无感支付');
+    await page.goto(`${base}/?lang=en`);
+    assert.equal(await page.getAttribute('#entry-hospital', 'href'), '/console/');
+    assert.equal(await page.textContent('#entry-docs'), 'API reference');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});

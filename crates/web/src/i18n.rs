@@ -120,6 +120,20 @@ const COMMON: Table = &[
     ("not_found_title", "页面不存在", "Page not found"),
     ("not_found_text", "您要找的页面不存在或已过期。", "The page you are looking for does not exist or has expired."),
     ("back_home", "返回首页", "Back to the start"),
+    ("welcome_title", "就医无感支付", "Queue-free hospital payments"),
+    (
+        "welcome_intro",
+        "看病不排队缴费：医生诊毕即结算，医保报销、个人账户和银行授信一次完成，电子票据发到手机。",
+        "No queueing to pay: when the doctor finishes, insurance, the personal account and the bank settle at once, and the e-invoice reaches the phone.",
+    ),
+    ("welcome_patient", "患者", "Patients"),
+    ("welcome_patient_text", "签约、就诊记录、账单、家庭成员与授信。", "Sign up, your visits, bills, family members and credit."),
+    ("welcome_hospital", "医院工作人员", "Hospital staff"),
+    ("welcome_hospital_text", "收费处与病区：就诊、费用、结算、住院押金与出院结算。", "Cashiers and wards: visits, fees, settlements, deposits and bedside discharge."),
+    ("welcome_operator", "平台运营", "Operators"),
+    ("welcome_operator_text", "对账、异常处理、医院与银行接入。", "Reconciliation, exceptions, hospitals and banks."),
+    ("welcome_docs", "接口文档", "API reference"),
+    ("welcome_docs_text", "医院信息系统（HIS）接入的 HTTP 接口。", "The HTTP API a hospital information system (HIS) calls."),
     ("yuan", "元", "yuan"),
 ];
 

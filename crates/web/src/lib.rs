@@ -25,6 +25,7 @@ use wugan_hub::app::App;
 /// Every page and asset, to merge into the hub's router (`wugan serve`, `System::start`).
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
+        .route("/", axum::routing::get(page::welcome))
         .merge(assets::router())
         .merge(h5::router())
         .merge(console::router())

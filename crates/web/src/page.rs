@@ -89,8 +89,31 @@ pub fn not_found(page: Page) -> Response {
     render_with(StatusCode::NOT_FOUND, &NotFound { page })
 }
 
+/// The hub's front door (`GET /`): where each kind of reader goes.
+#[derive(Template)]
+#[template(path = "welcome.html")]
+pub struct Welcome {
+    pub page: Page,
+}
+
+pub async fn welcome(prefs: Prefs) -> Response {
+    render(&Welcome { page: Page::new(prefs, "/", "/") })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_front_door_leads_to_every_page_set_in_both_languages() {
+        use askama::Template;
+        for lang in [crate::i18n::Lang::Zh, crate::i18n::Lang::En] {
+            let page = super::Page::new(crate::prefs::Prefs { lang, elder: false, secure: false }, "/", "/");
+            let html = super::Welcome { page }.render().unwrap();
+            for href in ["href=\"/h5/\"", "href=\"/console/\"", "href=\"/ops/\"", "href=\"/docs\""] {
+                assert!(html.contains(href), "{lang:?}: {href}");
+            }
+        }
+    }
+
     #[test]
     fn yuan_is_exact() {
         let page = super::Page::new(crate::prefs::Prefs { lang: crate::i18n::Lang::Zh, elder: false, secure: false }, "/h5/", "/h5/");
