@@ -276,7 +276,7 @@ impl App {
                 (s.presettle_msgid, s.settle_msgid) = (self.msgid(hospital).await?, self.msgid(hospital).await?);
                 let s = self.move_stay(s, &stage, discharging.clone()).await?;
                 if matches!(discharging, StayStage::Closing { .. }) {
-                    self.no_line_came_meanwhile(s, &stage, &discharging, &on_record).await?
+                    self.withdraw_if_a_line_came(s, &stage, &discharging, &on_record, "click again to settle it").await?
                 } else {
                     s
                 }
@@ -293,21 +293,25 @@ impl App {
         self.stay_view(&s).await
     }
 
-    /// A stay the click closes with nothing to settle: a fee upload that read the ward before the
-    /// click writes its lines before it looks at the stage again (and refuses itself on seeing
-    /// `closing`); any line not among `on_record` means one got in meanwhile, and the stay has a
-    /// line to settle after all. Nothing was sent: the stay is put back as it was.
-    async fn no_line_came_meanwhile(
+    /// After `moved` was written over `was` from the fee lines read before (`known`): a fee upload
+    /// that read the ward first writes its lines before it looks at the stage again (and refuses
+    /// itself on seeing `moved`), so any line not among `known` means one got in meanwhile and the
+    /// figures `moved` rests on are not the center's. Nothing was sent: the stay is put back as it
+    /// was and the caller is told to send `again`. Used by the interim settlement and by the click
+    /// that closes a stay with nothing to settle.
+    pub(super) async fn withdraw_if_a_line_came(
         &self,
         s: StayRow,
         was: &StayStage,
-        closing: &StayStage,
-        on_record: &[String],
+        moved: &StayStage,
+        known: &[String],
+        again: &str,
     ) -> Result<StayRow, AppError> {
+        let known: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
         let now = self.store.stay_fee_lines(&s.id).await?;
-        if now.iter().any(|l| !on_record.contains(&l.feedetl_sn)) {
-            self.move_stay(s, closing, was.clone()).await?;
-            return Err(AppError::conflict("upload_in_progress", "a fee upload came in meanwhile; click again to settle it"));
+        if now.iter().any(|l| !known.contains(l.feedetl_sn.as_str())) {
+            self.move_stay(s, moved, was.clone()).await?;
+            return Err(AppError::conflict("upload_in_progress", format!("a fee upload came in meanwhile; {again}")));
         }
         Ok(s)
     }

@@ -126,17 +126,8 @@ impl App {
             other => AppError::conflict("stay_not_open", other.to_string()),
         })?;
         let s = self.move_stay(s, stage, next.clone()).await?;
-        // A fee upload that read the ward before this began writes its lines before it looks at
-        // the stage again (and refuses itself on seeing this one): any line not among those read
-        // above means such an upload got in meanwhile, and the settlement's figures would not be
-        // the center's. Nothing was sent: the ward is as it was.
-        let known: std::collections::HashSet<&str> = uploaded.iter().map(String::as_str).collect();
-        let now = self.store.stay_fee_lines(&s.id).await?;
-        if now.iter().any(|l| !l.uploaded || !known.contains(l.feedetl_sn.as_str())) {
-            self.move_stay(s, &next, stage.clone()).await?;
-            return Err(AppError::conflict("upload_in_progress", "a fee upload came in meanwhile; send the interim settlement again"));
-        }
-        Ok(s)
+        // Every line read above was uploaded: a line that is not among them came in meanwhile.
+        self.withdraw_if_a_line_came(s, stage, &next, &uploaded, "send the interim settlement again").await
     }
 
     /// Makes an interim settlement's call with the request ids fixed for it. `Err` is an unknown outcome.

@@ -84,11 +84,6 @@ impl From<&str> for Arg {
         Arg::Text(v.to_string())
     }
 }
-impl From<&&str> for Arg {
-    fn from(v: &&str) -> Self {
-        Arg::Text(v.to_string())
-    }
-}
 /// A `None` keeps its column's type: PostgreSQL refuses a text null for an integer column.
 macro_rules! optional {
     ($($t:ty => $null:expr),+) => {$(
