@@ -319,9 +319,47 @@ fn fee_line_schema() -> Value {
 /// where the schema names none), and the values of free-form fields are scalars. Shapes and
 /// required fields are left to serde; blank texts to the use cases.
 pub fn check_texts<T: utoipa::ToSchema>(body: &Value) -> Result<(), AppError> {
-    let parts: BTreeMap<String, Value> = command_parts().into_iter().collect();
+    let schema = schema_of::<T>()?;
+    Texts { parts: parts() }.walk(&At::Root, body, schema)
+}
+
+/// The schemas commands refer to by name, built once: they are fixed at compile time, and
+/// building them is most of what checking a fee upload would otherwise cost.
+fn parts() -> &'static BTreeMap<String, Value> {
+    static PARTS: std::sync::OnceLock<BTreeMap<String, Value>> = std::sync::OnceLock::new();
+    PARTS.get_or_init(|| command_parts().into_iter().collect())
+}
+
+/// `T`'s schema as JSON, built once per command type (a few dozen types, so the map stays small).
+fn schema_of<T: utoipa::ToSchema>() -> Result<&'static Value, AppError> {
+    type Schemas = std::sync::RwLock<std::collections::HashMap<&'static str, &'static Value>>;
+    static SCHEMAS: std::sync::OnceLock<Schemas> = std::sync::OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(Default::default);
+    let key = std::any::type_name::<T>();
+    if let Some(schema) = schemas.read().unwrap_or_else(|e| e.into_inner()).get(key) {
+        return Ok(schema);
+    }
     let schema = serde_json::to_value(T::schema()).map_err(|e| AppError::internal(format!("a command's schema: {e}")))?;
-    Texts { parts: &parts }.walk("", body, &schema)
+    let mut schemas = schemas.write().unwrap_or_else(|e| e.into_inner());
+    Ok(*schemas.entry(key).or_insert_with(|| Box::leak(Box::new(schema))))
+}
+
+/// Where a value sits in the body, spelled out (`lines[2].feedetl_sn`) only for an error message.
+enum At<'a> {
+    Root,
+    Field(&'a At<'a>, &'a str),
+    Item(&'a At<'a>, usize),
+}
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Root => Ok(()),
+            At::Field(At::Root, key) => f.write_str(key),
+            At::Field(parent, key) => write!(f, "{parent}.{key}"),
+            At::Item(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
 }
 
 struct Texts<'a> {
@@ -336,12 +374,12 @@ impl Texts<'_> {
         }
     }
 
-    fn walk(&self, at: &str, value: &Value, schema: &Value) -> Result<(), AppError> {
+    fn walk(&self, at: &At<'_>, value: &Value, schema: &Value) -> Result<(), AppError> {
         let schema = self.resolve(schema);
         let schema = match schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
             Some(choices) => match choices.iter().map(|c| self.resolve(c)).find(|c| type_matches(c, value)) {
                 Some(choice) => choice,
-                None => return Err(AppError::invalid("invalid_request", format!("{} is not of an accepted type", name(at)))),
+                None => return Err(AppError::invalid("invalid_request", format!("{} is not of an accepted type", name(&at.to_string())))),
             },
             None => schema,
         };
@@ -349,10 +387,10 @@ impl Texts<'_> {
             Value::String(text) => check_text_value(at, text, schema.get("maxLength").and_then(Value::as_u64)),
             Value::Array(items) => {
                 let item_schema = schema.get("items").unwrap_or(&Value::Null);
-                items.iter().enumerate().try_for_each(|(i, item)| self.walk(&format!("{at}[{i}]"), item, item_schema))
+                items.iter().enumerate().try_for_each(|(i, item)| self.walk(&At::Item(at, i), item, item_schema))
             }
             Value::Object(fields) => fields.iter().try_for_each(|(key, field)| {
-                let at = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+                let at = At::Field(at, key);
                 match schema.get("properties").and_then(|p| p.get(key)) {
                     Some(field_schema) => self.walk(&at, field, field_schema),
                     None => self.walk(&at, field, schema.get("additionalProperties").filter(|a| a.is_object()).unwrap_or(&Value::Null)),
@@ -392,16 +430,16 @@ fn type_matches(schema: &Value, value: &Value) -> bool {
 }
 
 /// The one rule for a text value: no forbidden character, at most `max_chars` characters.
-pub fn check_text_value(at: &str, text: &str, max_chars: Option<u64>) -> Result<(), AppError> {
+pub fn check_text_value(at: impl std::fmt::Display, text: &str, max_chars: Option<u64>) -> Result<(), AppError> {
     if let Some(c) = text.chars().find(|c| is_forbidden(*c)) {
         return Err(AppError::invalid(
             "bad_characters",
-            format!("{} holds a control character or a bidirectional override (U+{:04X})", name(at), c as u32),
+            format!("{} holds a control character or a bidirectional override (U+{:04X})", name(&at.to_string()), c as u32),
         ));
     }
     let max = max_chars.map_or(FREE_TEXT_MAX_CHARS, |m| usize::try_from(m).unwrap_or(usize::MAX));
     if text.chars().count() > max {
-        return Err(AppError::invalid("field_too_long", format!("{} is longer than {max} characters", name(at))));
+        return Err(AppError::invalid("field_too_long", format!("{} is longer than {max} characters", name(&at.to_string()))));
     }
     Ok(())
 }
@@ -487,5 +525,11 @@ mod text_tests {
         assert_eq!(line(json!({"feedetl_sn": 12})), Ok(()));
         assert_eq!(line(json!({"rxno": {"nested": "object"}})), Err("invalid_request"));
         assert_eq!(line(json!({"rxno": ["a"]})), Err("invalid_request"));
+        // The message names the field where it sits, so the HIS can find it.
+        let body = json!({"lines": [{"feedetl_sn": "1"}, {"feedetl_sn": "2", "memo": "a\u{0}"}]});
+        let message = check_texts::<FeeUploadRequest>(&body).unwrap_err().to_string();
+        assert!(message.contains("lines[1].memo holds a control character"), "{message}");
+        let message = check_texts::<RegisterVisitRequest>(&json!({"dr_name": "王".repeat(51)})).unwrap_err().to_string();
+        assert!(message.contains("dr_name is longer than 50 characters"), "{message}");
     }
 }
