@@ -595,6 +595,10 @@ impl App {
     }
 }
 
+#[cfg(test)]
+#[path = "inpatient_withdraw_tests.rs"]
+mod withdraw_tests;
+
 /// Every line of the request is on record, accepted, with the same amount.
 fn same_lines_uploaded(lines: &[Map<String, Value>], existing: &[StayFeeLine]) -> bool {
     lines.iter().all(|line| {
