@@ -311,6 +311,76 @@ test('the ward: an interim settlement takes every fee, and the discharge with no
   }
 });
 
+// Another desk of hospital A that speaks the national interface itself, at the hub's drop-in
+// prefix (registered with the CLI, `wugan hospital add`, as an installation does): it can discharge
+// an admission at the insurance center (2402) and undo that (2405) behind the ward's back.
+async function nationalDesk() {
+  const added = JSON.parse(execFileSync(process.env.WUGAN_BIN,
+    ['hospital', 'add', '--code', hospitalA.code, '--name', hospitalA.name, '--data-dir', dataDir, '--json'], { encoding: 'utf8' }));
+  const url = `${base}${added.national_interface_prefix}/fsi/api/rsfComIfsService/callService`;
+  let seq = 0;
+  let signNo = '';
+  const call = async (infno, input) => {
+    seq += 1;
+    const envelope = { infno, msgid: `${hospitalA.code}20261130${String(Date.now() % 1e6).padStart(6, '0')}${String(seq).padStart(4, '0')}`, mdtrtarea_admvs: '440300',
+      insuplc_admdvs: '440300', recer_sys_code: 'OPENHIS', dev_no: '', dev_safe_info: '', cainfo: '', signtype: 'SM2', infver: 'V1.0',
+      opter_type: '1', opter: '0002', opter_name: '住院处', inf_time: '2026-11-30 10:00:00', fixmedins_code: hospitalA.code,
+      fixmedins_name: hospitalA.name, sign_no: signNo, input };
+    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(envelope) });
+    const reply = await response.json();
+    assert.equal(reply.infcode, 0, `${infno} at the desk: ${JSON.stringify(reply)}`);
+    return reply.output;
+  };
+  signNo = (await call('9001', { signIn: { opter_no: '0002', mac: '', ip: '127.0.0.1' } })).signinoutb.sign_no;
+  return call;
+}
+
+test('the ward: insurance refuses the bedside discharge; the page says why, the deposit stays held, and the next click settles', async () => {
+  addStaff(`refused-${run}`, 'cashier', hospitalA.code);
+  const signed = await api('POST', '/api/v1/agreements', credentials.operator_api_key,
+    { mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO, use_personal_account: true, payment: { method: 'credit_line', bank_code: 'BANK01' } });
+  assert.ok(signed.status === 200 || signed.body.error.code === 'already_signed', JSON.stringify(signed));
+  // Admitted with 300 yuan held, a day's 50 yuan of fees: through the HIS API, as the ward's HIS does.
+  const stay = await api('POST', '/api/v1/stays', hospitalA.api_key, { ipt_no: `ZY4-${run}`, mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO, deposit_fen: 30000 });
+  assert.equal(stay.status, 200, JSON.stringify(stay));
+  const line = { feedetl_sn: `W4-${run}`, med_list_codg: '001102000010000', medins_list_codg: '001102000010000', pric: '25.00', cnt: '2',
+    det_item_fee_sumamt: '50.00', chrg_bchno: '1', bilg_dept_codg: 'A03', bilg_dept_name: '内科', bilg_dr_codg: 'D001', bilg_dr_name: '王医生', hosp_appr_flag: '1' };
+  const fees = await api('POST', `/api/v1/stays/${stay.body.id}/fees`, hospitalA.api_key, { lines: [line] });
+  assert.equal(fees.status, 200, JSON.stringify(fees));
+  // Another desk discharged the patient at the center already: the center refuses the click's 2402.
+  const desk = await nationalDesk();
+  const admission = { mdtrt_id: stay.body.mdtrt_id, psn_no: stay.body.psn_no };
+  await desk('2402', { dscginfo: { ...admission, endtime: '', dscg_way: '1' } });
+  const { page, pageErrors, close } = await phone({});
+  try {
+    await signIn(page, '/console/', `refused-${run}`);
+    await page.goto(`${base}/console/stays/${stay.body.id}`);
+    assert.equal(await page.locator('#discharge-refused').count(), 0);
+    await page.click('#discharge-button');
+    await page.waitForSelector('#discharge .message.error');
+    assert.match(await page.textContent('#discharge .message'), /医保未通过/);
+    // The page read again: still in the ward, the deposit held, and why the discharge was refused.
+    await page.reload();
+    assert.equal(await page.textContent('#stay-state'), '在院');
+    assert.equal(await page.textContent('#stay-held'), '300.00', 'the deposit untouched');
+    assert.match(await page.textContent('#discharge-refused'), /医保拒绝.*2402.*已办理出院/s);
+    assert.equal(await page.locator('#discharge-button').count(), 1, 'the click can be tried again');
+    await accessible(page, 'stay whose discharge insurance refused');
+    await fitsTheWidth(page, 'stay whose discharge insurance refused');
+    await screenshot(page, 'staff-console-stay-discharge-refused');
+
+    // The desk undoes its discharge; the click goes through and the reason goes away.
+    await desk('2405', { data: admission });
+    await submitAndReload(page, '#discharge-button');
+    assert.equal(await page.textContent('#stay-state'), '已结算');
+    assert.equal(await page.textContent('#stay-held'), '0.00');
+    assert.equal(await page.locator('#discharge-refused').count(), 0, 'cleared by the click that went through');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
+
 test('an insurance-only visit: the cashier page shows the cash share the hospital collects itself', async () => {
   addStaff(`hi-${run}`, 'cashier', hospitalA.code);
   const key = hospitalA.api_key;

@@ -13,6 +13,7 @@
 //!   settled ─cancel→ cancelling_settlement ─2305, refund→ settlement_cancelled (a new click, or 2405)
 //!   in_ward holding nothing (deposit_short) ─the ward's fresh hold `{stay}:hold:{n}`→ in_ward | deposit_short
 //!   in_ward, every fee line settled in the middle ─the bedside click→ closing ─2402→ (release the hold left, if any) → settled_by_interims
+//!   discharging | closing ─2402 refused→ in_ward (discharge_refusal, until the next click), the hold untouched
 //! ```
 //!
 //! The hold is made of pieces: the deposit, then every raise the bank approved (增量授权). At the
@@ -101,6 +102,10 @@ pub struct Ward {
     /// Why insurance refused the last interim settlement, for the ward (cleared by the next).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interim_refusal: Option<Failure>,
+    /// Why insurance refused the last bedside discharge (2402), the stay back in the ward: for the
+    /// ward to see until the next click (which clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discharge_refusal: Option<Failure>,
     /// Fresh holds sent (approved or not) for a stay that held nothing (its deposit declined, or
     /// used up by an interim settlement): fresh hold `n` has the bank request id `{stay}:hold:{n}`,
     /// 1 for the first.
@@ -522,13 +527,16 @@ pub fn begin_place_hold(stage: &StayStage, amount: Fen) -> Result<StayStage, Sta
 /// `feedetl_sn`, uploaded or in doubt): when the interim settlements took them all, nothing is
 /// left to settle and the click closes the stay instead (`closing`: 2402, then the release of the
 /// hold still open, never 2303/2304). A stay already discharged (its settlement refused for want of
-/// lines) is released at once.
+/// lines) is released at once. A click from the ward clears the last click's refused discharge.
 pub fn begin_discharge(stage: &StayStage, on_record: &[String]) -> Result<StayStage, StayError> {
     match stage {
-        StayStage::InWard(w) if !w.deposit_in_flight() && w.interims_took_every_line(on_record) => {
-            Ok(StayStage::Closing { ward: w.clone(), discharged: false })
+        StayStage::InWard(w) if !w.deposit_in_flight() => {
+            let ward = Ward { discharge_refusal: None, ..w.clone() };
+            match ward.interims_took_every_line(on_record) {
+                true => Ok(StayStage::Closing { ward, discharged: false }),
+                false => Ok(StayStage::Discharging(ward)),
+            }
         }
-        StayStage::InWard(w) if !w.deposit_in_flight() => Ok(StayStage::Discharging(w.clone())),
         StayStage::Discharged { ward, refusal: Some(_) } | StayStage::SettlementCancelled(ward)
             if ward.interims_took_every_line(on_record) =>
         {
@@ -636,11 +644,13 @@ pub fn apply(
         },
 
         (S::Discharging(w), Done(R::Discharged)) => to(S::Discharged { ward: w.clone(), refusal: None }),
-        // The discharge refused: the stay stays in the ward; the orchestrator tells the caller why.
-        (S::Discharging(w), Refused { .. }) => to(S::InWard(w.clone())),
         // Nothing left to settle: discharged, the hold still open (if any) is released, never captured.
         (S::Closing { ward, discharged: false }, Done(R::Discharged)) => to(discharged_with_nothing_to_settle(ward)),
-        (S::Closing { ward, discharged: false }, Refused { .. }) => to(S::InWard(ward.clone())),
+        // The discharge refused: the stay stays in the ward, its hold untouched, with the reason
+        // for the ward (and the click's answer).
+        (S::Discharging(w) | S::Closing { ward: w, discharged: false }, Refused { code, message }) => {
+            to(S::InWard(Ward { discharge_refusal: Some(refusal("the discharge (2402)", &code, &message)), ..w.clone() }))
+        }
         // A void the bank refuses means it holds nothing under the authorization any more.
         (S::Closing { ward, discharged: true }, Done(R::Voided) | Refused { .. }) => {
             Ok(StayStep { stage: S::SettledByInterims(ward.released()), transfers: parties.close_pieces(ward, Fen::ZERO) })

@@ -33,6 +33,8 @@ struct Partners {
     hold_expired: bool,
     /// Settlements made so far (each has its own setl_id).
     settled: u32,
+    /// The center refuses the discharge (2402).
+    refuse_discharge: bool,
 }
 
 impl Partners {
@@ -46,6 +48,9 @@ impl Partners {
                 }
                 self.available -= *amount;
                 StayReply::Held { amount: *amount }
+            }
+            StayCall::Discharge if self.refuse_discharge => {
+                return StayOutcome::Refused { code: "-1".into(), message: "该住院已办理出院".into() }
             }
             StayCall::Discharge => StayReply::Discharged,
             StayCall::PreSettle => StayReply::Estimated { split: self.split },
@@ -99,7 +104,7 @@ struct Stay {
 
 impl Stay {
     fn admit(deposit: i64, available: i64, split: InsuranceSplit) -> Stay {
-        let partners = Partners { available: Fen(available), split, hold_expired: false, settled: 0 };
+        let partners = Partners { available: Fen(available), split, hold_expired: false, settled: 0, refuse_discharge: false };
         let mut stay = Stay {
             stage: StayStage::Admitting { deposit: Fen(deposit) },
             partners,
@@ -532,7 +537,13 @@ fn stay_like(like: &Stay) -> Stay {
     let p = &like.partners;
     Stay {
         stage: like.stage.clone(),
-        partners: Partners { available: p.available, split: p.split, hold_expired: p.hold_expired, settled: p.settled },
+        partners: Partners {
+            available: p.available,
+            split: p.split,
+            hold_expired: p.hold_expired,
+            settled: p.settled,
+            refuse_discharge: p.refuse_discharge,
+        },
         ledger: like.ledger.clone(),
         pending: like.pending.clone(),
         charges: like.charges,
@@ -566,4 +577,48 @@ fn a_discharge_settles_when_any_line_is_left_and_closes_a_stay_stuck_for_want_of
     assert_eq!((stay.calls[before..].to_vec(), stay.stage.state()), (vec![StayCall::Void], "settled_by_interims"));
     assert_eq!((stay.held_in_ledger(), stay.net("bank:B1:A1")), (0, -20_000));
     assert!(is_balanced(stay.ledger.values()));
+}
+
+#[test]
+fn a_discharge_insurance_refuses_leaves_the_stay_in_the_ward_saying_why_until_a_click_succeeds() {
+    // Two stays: one with its fees to settle at the bedside, one an interim settlement took whole
+    // (the click only discharges and releases the hold). The center refuses 2402 for both.
+    let mut settles = Stay::admit(50_000, 100_000, split(0, 0, 0));
+    settles.upload(30_000);
+    let mut closes = stay_like(&settles);
+    closes.interim(&["l1"], split(10_000, 0, 20_000));
+    settles.partners.split = split(10_000, 0, 20_000);
+    for (stay, ends) in [(&mut settles, "settled"), (&mut closes, "settled_by_interims")] {
+        let Some(ward) = stay.stage.ward().cloned() else { panic!("{:?}", stay.stage) };
+        let (calls, pending) = (stay.calls.len(), stay.pending.clone());
+        stay.partners.refuse_discharge = true;
+        stay.discharge();
+        assert_eq!(stay.calls[calls..], [StayCall::Discharge], "nothing after the refused 2402");
+        let StayStage::InWard(w) = &stay.stage else { panic!("{:?}", stay.stage) };
+        assert_eq!((stay.stage.state(), next_call(&stay.stage)), ("in_ward", None), "back in the ward, waiting for it");
+        assert_eq!((w.held(), &stay.pending), (ward.held(), &pending), "the hold untouched, nothing posted");
+        let why = w.discharge_refusal.clone().expect("the reason is kept for the ward");
+        assert_eq!((why.code.as_str(), why.message.as_str()), ("insurance_refused", "the discharge (2402) refused (-1): 该住院已办理出院"));
+        assert_eq!(Ward { discharge_refusal: None, ..w.clone() }, ward, "nothing else about the stay changed");
+        // The next click clears the reason; the center accepts it and the stay ends as it would have.
+        let again = begin_discharge(&stay.stage, &stay.lines).unwrap();
+        assert_eq!((again.state(), again.ward().map(|w| w.discharge_refusal.is_none())), ("discharging", Some(true)));
+        stay.partners.refuse_discharge = false;
+        stay.discharge();
+        assert_eq!(stay.stage.state(), ends);
+        assert_eq!((stay.stage.ward().map(|w| w.discharge_refusal.is_none()), stay.held_in_ledger()), (Some(true), 0));
+        assert!(is_balanced(stay.ledger.values()));
+    }
+    assert_eq!((settles.net("hospital:H1"), settles.net("bank:B1:A1")), (30_000, -20_000), "settled to the fen, once");
+    assert_eq!((closes.net("hospital:H1"), closes.net("bank:B1:A1")), (30_000, -20_000), "the interim's, and nothing more");
+}
+
+#[test]
+fn a_ward_stored_before_discharge_refusals_reads_with_none() {
+    let old = serde_json::json!({"state": "in_ward", "mdtrt_id": "M", "pieces": [100], "raises_sent": 0, "raising": null,
+                                 "short": null});
+    let stage: StayStage = serde_json::from_value(old).unwrap();
+    assert_eq!(stage.ward().map(|w| w.discharge_refusal.clone()), Some(None));
+    let unchanged = serde_json::to_value(&stage).unwrap();
+    assert!(unchanged.get("discharge_refusal").is_none(), "written as before while there is none: {unchanged}");
 }

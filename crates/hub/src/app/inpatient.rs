@@ -41,6 +41,9 @@ pub struct StayView {
     /// The decline of the last deposit, raise or fresh hold the line could not cover
     /// (`deposit_short`); `deposit_used_up` when an interim settlement captured the whole hold.
     pub deposit_short: Option<String>,
+    /// Why insurance refused the last bedside discharge (2402), the stay back in the ward with its
+    /// hold: the center's answer, until the next click.
+    pub discharge_refusal: Option<String>,
     /// The fees uploaded so far (returns deducted).
     pub charges_fen: i64,
     pub fee_lines: usize,
@@ -282,10 +285,13 @@ impl App {
                 }
             }
         };
+        let discharging = matches!(stay_stage(&s)?, StayStage::Discharging(_) | StayStage::Closing { discharged: false, .. });
         let s = self.advance_stay(s, false).await?;
         self.invoice_stay_after(&s.id).await;
         if let Some(inpatient::Failure { message, .. }) = match stay_stage(&s)? {
             StayStage::Discharged { refusal, .. } => refusal,
+            // 2402 refused: back in the ward, the hold as it was (a stale reason is not this click's).
+            StayStage::InWard(ward) if discharging => ward.discharge_refusal,
             _ => None,
         } {
             return Err(AppError::invalid("insurance_refused", message));
@@ -568,6 +574,7 @@ impl App {
             state: stage.state(),
             held_fen: stage.open_hold().0,
             deposit_short: stage.ward().and_then(|w| w.short.clone()),
+            discharge_refusal: stage.ward().and_then(|w| w.discharge_refusal.as_ref()).map(|f| f.message.clone()),
             charges_fen: uploaded.iter().map(|l| l.amount).sum::<Fen>().0,
             fee_lines: uploaded.len(),
             settlement: paid.map(|p| StaySettlementView {
@@ -587,6 +594,10 @@ impl App {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "inpatient_withdraw_tests.rs"]
+mod withdraw_tests;
 
 /// Every line of the request is on record, accepted, with the same amount.
 fn same_lines_uploaded(lines: &[Map<String, Value>], existing: &[StayFeeLine]) -> bool {

@@ -179,10 +179,12 @@ fn backoff(idle: Duration, attempts: i64) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    async fn an_app_without_partners(label: &str) -> (Arc<App>, std::path::PathBuf) {
+    /// An app on a fresh SQLite store in its own folder (the caller removes it), with no partner
+    /// that answers: for what the hub decides and stores on its own.
+    pub(in crate::app) async fn an_app_without_partners(label: &str) -> (Arc<App>, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("wugan-recovery-{label}-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("a folder");
         let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.expect("a store");

@@ -148,6 +148,11 @@ pub const STRINGS: Table = &[
     ("ward_undo_discharge", "撤销出院", "Undo the discharge"),
     ("ward_cancel_admission", "撤销入院", "Cancel the admission"),
     ("ward_deposit_short", "押金不足：患者额度无法覆盖追加押金，请患者补充或更换支付方式", "Deposit short: the patient's line cannot cover the raise; ask for a top-up or another source"),
+    (
+        "ward_discharge_refused",
+        "上次出院办理被医保拒绝，患者仍在院、押金未动。医保答复：",
+        "Insurance refused the last discharge: the patient is still in the ward, the deposit untouched. The center said:",
+    ),
     ("ward_state_admitting", "入院办理中", "Admitting"),
     ("ward_state_in_ward", "在院", "In the ward"),
     ("ward_state_raising", "追加押金中", "Raising the deposit"),
