@@ -270,7 +270,7 @@ impl InsuranceClient {
         if status >= 500 {
             return Err(InsuranceError::Unreachable(format!("HTTP {status}")));
         }
-        let reply: Value = serde_json::from_slice(&response.body).map_err(|e| InsuranceError::BadReply(e.to_string()))?;
+        let mut reply: Value = serde_json::from_slice(&response.body).map_err(|e| InsuranceError::BadReply(e.to_string()))?;
         if (400..500).contains(&status) {
             // The gateway turned our request away (key, signature, clock, nonce): no decision.
             let message = reply.get("err_msg").and_then(Value::as_str).unwrap_or("no message");
@@ -289,7 +289,7 @@ impl InsuranceClient {
             }
             return Err(InsuranceError::Refused { infcode, message });
         }
-        Ok(reply.get("output").cloned().unwrap_or(Value::Null))
+        Ok(reply.get_mut("output").map(Value::take).unwrap_or(Value::Null))
     }
 
     /// Where `inst`'s envelopes go: its own platform, or the hub's.

@@ -22,16 +22,18 @@ impl Envelope {
     pub fn parse(body: &[u8]) -> Result<Envelope, TxError> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| TxError::new("报文不是合法的JSON", format!("the request body is not valid JSON: {e}")))?;
-        let Value::Object(map) = value else {
+        let Value::Object(mut map) = value else {
             return Err(TxError::new("报文必须是JSON对象", "the request body must be a JSON object"));
         };
+        // Taken, not copied: the input holds every fee line of an upload.
+        let input = map.remove("input").unwrap_or(Value::Null);
         let text = |key: &str| map.get(key).and_then(text_of);
         Ok(Envelope {
             infno: text("infno").ok_or_else(|| TxError::missing("infno"))?,
             msgid: text("msgid").ok_or_else(|| TxError::missing("msgid"))?,
             fixmedins_code: text("fixmedins_code").unwrap_or_default(),
             sign_no: text("sign_no").unwrap_or_default(),
-            input: map.get("input").cloned().unwrap_or(Value::Null),
+            input,
         })
     }
 

@@ -102,7 +102,7 @@ impl Store {
     pub async fn family_links(&self, agreement_id: &str) -> StoreResult<Vec<FamilyLinkRow>> {
         let rows = query("SELECT * FROM family_links WHERE agreement_id = $1 ORDER BY created_at")
             .bind(agreement_id)
-            .fetch_all(&self.pool)
+            .fetch_few(&self.pool)
             .await?;
         rows.iter()
             .map(|r| {

@@ -143,12 +143,26 @@ impl Query {
         }
     }
 
+    /// Every row. On SQLite the read may scan (a day's settlements, the ledger), so it runs off
+    /// the tokio worker (`block_in_place`); a read of a few rows by key is [`Query::fetch_few`].
     pub async fn fetch_all<'e>(self, on: impl Into<On<'e>>) -> Result<Vec<SqlRow>, sqlx::Error> {
+        self.fetch_rows(on, true).await
+    }
+
+    /// Every row of a read found by key, a handful (a visit's fee lines, a person's choices). On
+    /// SQLite it runs in place: `block_in_place` hands the worker's tasks to another thread and
+    /// back, which cost the hot path two context switches a read and ~20% of `wugan bench core`.
+    pub async fn fetch_few<'e>(self, on: impl Into<On<'e>>) -> Result<Vec<SqlRow>, sqlx::Error> {
+        self.fetch_rows(on, false).await
+    }
+
+    async fn fetch_rows<'e>(self, on: impl Into<On<'e>>, may_be_long: bool) -> Result<Vec<SqlRow>, sqlx::Error> {
         match on.into() {
             On::Reads(Reads::Any(pool)) => Ok(self.to_sqlx().fetch_all(pool).await?.into_iter().map(SqlRow::Any).collect()),
             On::Reads(Reads::Lite(reads)) => {
                 let mut rows = Vec::new();
-                long_read(|| reads.with(|c| lite_run(c, &self.sql, &self.args, Some((&mut rows, usize::MAX))))).map_err(lite_error)?;
+                let mut read = || reads.with(|c| lite_run(c, &self.sql, &self.args, Some((&mut rows, usize::MAX))));
+                if may_be_long { long_read(read) } else { read() }.map_err(lite_error)?;
                 Ok(rows.into_iter().map(SqlRow::Lite).collect())
             }
             On::Conn(Conn::Pg(tx)) => Ok(self.to_sqlx().fetch_all(&mut **tx).await?.into_iter().map(SqlRow::Any).collect()),

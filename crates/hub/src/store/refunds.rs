@@ -100,7 +100,7 @@ impl Store {
     /// A visit's refunds, oldest first.
     pub async fn refunds_of_visit(&self, visit_id: &str) -> StoreResult<Vec<RefundRow>> {
         let sql = format!("SELECT {REFUND_COLUMNS}, parked_reason FROM refunds WHERE visit_id = $1 ORDER BY created_at, id");
-        let rows = query(sql).bind(visit_id).fetch_all(&self.pool).await?;
+        let rows = query(sql).bind(visit_id).fetch_few(&self.pool).await?;
         rows.iter().map(refund_from_row).collect()
     }
 

@@ -26,7 +26,7 @@ impl Store {
     pub async fn seamless_choices(&self, psn_no: &str) -> StoreResult<Vec<SeamlessChoice>> {
         let rows = query("SELECT hospital_code, enabled, updated_at FROM seamless_choices WHERE psn_no = $1 ORDER BY hospital_code")
             .bind(psn_no)
-            .fetch_all(&self.pool)
+            .fetch_few(&self.pool)
             .await?;
         Ok(rows
             .iter()

@@ -186,7 +186,7 @@ impl Store {
             "SELECT feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json FROM fee_lines WHERE visit_id = $1 AND closed_by = '' ORDER BY feedetl_sn",
         )
             .bind(visit_id)
-            .fetch_all(&self.pool)
+            .fetch_few(&self.pool)
             .await?;
         Ok(rows
             .iter()
