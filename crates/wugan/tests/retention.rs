@@ -35,7 +35,7 @@ async fn stored_answers_are_kept_a_day_and_msgid_blocks_of_past_days_are_dropped
     let app = App::new(store, config);
     let store = &app.store;
     assert!(matches!(store.begin_idempotency("hospital:H1", "k1", "h").await.unwrap(), IdempotencyBegin::New));
-    store.finish_idempotency("hospital:H1", "k1", 200, "{}").await.unwrap();
+    store.finish_idempotency("hospital:H1", "k1", "h", 200, "{}").await.unwrap();
     let china = wugan_hub::clock::in_china(clock.now_utc());
     let stamp = format!(
         "{:04}{:02}{:02}{:02}{:02}{:02}",

@@ -402,8 +402,9 @@ where
         Ok(IdempotencyBegin::Mismatch) => {
             return AppError::invalid("idempotency_key_reused", "this Idempotency-Key was used with a different request").into_response()
         }
-        Ok(IdempotencyBegin::New) => {}
+        Ok(IdempotencyBegin::New) => request.claimed(&request_hash, app.store.now()),
     }
+    let _claim = app.store.claim_guard(&scope, key);
     let (status, value) = match work().await.and_then(to_body) {
         Ok(value) => (StatusCode::OK, value),
         Err(e) if e.is_retryable() => {
@@ -417,7 +418,7 @@ where
     if status == StatusCode::OK && request.answered() {
         return json_response(status, &value);
     }
-    if let Err(e) = app.store.finish_idempotency(&scope, key, status.as_u16(), &value.to_string()).await {
+    if let Err(e) = app.store.finish_idempotency(&scope, key, &request_hash, status.as_u16(), &value.to_string()).await {
         return AppError::from(e).into_response();
     }
     json_response(status, &value)

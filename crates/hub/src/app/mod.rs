@@ -266,16 +266,23 @@ pub struct Keyed {
     caller: Option<String>,
     pub key: String,
     answered: AtomicBool,
+    /// The request's hash and when it came, set by the edge when it claims the key.
+    claimed: std::sync::OnceLock<(String, String)>,
 }
 
 impl Keyed {
     pub fn new(caller: &str, key: &str) -> Keyed {
-        Keyed { caller: Some(caller.to_string()), key: key.to_string(), answered: AtomicBool::new(false) }
+        Keyed { caller: Some(caller.to_string()), key: key.to_string(), answered: AtomicBool::new(false), claimed: Default::default() }
     }
 
     /// A request whose answer nobody stores (tests and tools calling a use case directly).
     pub fn unstored(key: &str) -> Keyed {
-        Keyed { caller: None, key: key.to_string(), answered: AtomicBool::new(false) }
+        Keyed { caller: None, key: key.to_string(), answered: AtomicBool::new(false), claimed: Default::default() }
+    }
+
+    /// The edge claimed the key for the request with this hash at `at` (RFC 3339).
+    pub fn claimed(&self, request_hash: &str, at: String) {
+        let _ = self.claimed.set((request_hash.to_string(), at));
     }
 
     /// The use case stored the answer with its effect.
@@ -285,9 +292,18 @@ impl Keyed {
 
     /// The answer the edge would store for `view` (200, the view as JSON).
     fn answer_for<T: serde::Serialize>(&self, view: &T) -> Result<Option<StoredAnswer>, AppError> {
-        let Some(caller) = &self.caller else { return Ok(None) };
+        // Not claimed at the edge (a use case called directly): nothing to store it under.
+        let (Some(caller), Some((request_hash, at))) = (&self.caller, self.claimed.get()) else { return Ok(None) };
+        // Through a `Value`, as the edge writes the response, so that a replay is the same bytes.
         let body = serde_json::to_value(view).map_err(|e| AppError::internal(format!("a result could not be written as JSON: {e}")))?;
-        Ok(Some(StoredAnswer { caller: caller.clone(), key: self.key.clone(), status: 200, body: body.to_string() }))
+        Ok(Some(StoredAnswer {
+            caller: caller.clone(),
+            key: self.key.clone(),
+            request_hash: request_hash.clone(),
+            at: at.clone(),
+            status: 200,
+            body: body.to_string(),
+        }))
     }
 
     /// Notes that the write carrying `answer` is committed.

@@ -53,6 +53,8 @@ use stay_invoices::owe_stay_invoice;
 pub use stay_invoices::{StayInvoiceDue, StayInvoiceOwed};
 mod visits;
 pub use visits::VisitForClick;
+mod idempotency;
+pub use idempotency::{ClaimGuard, Claims, StoredAnswer};
 // Issue 18: staff, the audit log, hospital onboarding, visit lookups, webhooks.
 mod audit;
 mod hospitals;
@@ -169,23 +171,8 @@ pub struct Store {
     hot: Arc<hot_rows::HotRows>,
     /// The audit chain's last entry as this process's writer appended it (SQLite; `audit`).
     audit_head: Arc<std::sync::Mutex<Option<audit::ChainHead>>>,
-}
-
-/// A request's answer, stored under its `(caller, Idempotency-Key)` by the same write as the
-/// request's effect, so that a crash cannot leave one without the other.
-#[derive(Clone, Debug)]
-pub struct StoredAnswer {
-    pub caller: String,
-    pub key: String,
-    pub status: u16,
-    pub body: String,
-}
-
-impl StoredAnswer {
-    /// Writes the answer inside the caller's write.
-    pub(crate) async fn write(self, c: &mut Conn) -> StoreResult<()> {
-        finish_idempotency(c, self.caller, self.key, self.status, self.body).await
-    }
+    /// Requests in progress in this process (SQLite; `idempotency`).
+    claims: Arc<Claims>,
 }
 
 pub enum IdempotencyBegin {
@@ -232,7 +219,15 @@ impl Store {
                 (Reads::Any(pool), None)
             }
         };
-        Ok(Store { pool, backend, writer, clock: crate::clock::system(), hot: Arc::default(), audit_head: Arc::default() })
+        Ok(Store {
+            pool,
+            backend,
+            writer,
+            clock: crate::clock::system(),
+            hot: Arc::default(),
+            audit_head: Arc::default(),
+            claims: Arc::default(),
+        })
     }
 
     /// Runs `job` as one atomic write and answers once it is durable: on SQLite in the writer's
@@ -341,132 +336,6 @@ impl Store {
     pub async fn hospital_exists(&self, code: &str) -> StoreResult<bool> {
         Ok(query("SELECT code FROM hospitals WHERE code = $1").bind(code).fetch_optional(&self.pool).await?.is_some())
     }
-
-    // ---- idempotency ------------------------------------------------------------------------
-
-    pub async fn begin_idempotency(&self, caller: &str, key: &str, request_hash: &str) -> StoreResult<IdempotencyBegin> {
-        let (caller, key, request_hash) = (caller.to_string(), key.to_string(), request_hash.to_string());
-        let (now, lease_end) = (self.now(), self.before_now(IDEMPOTENCY_LEASE));
-        self.write(move |c| Box::pin(begin_idempotency(c, caller, key, request_hash, now, lease_end))).await
-    }
-
-    pub async fn finish_idempotency(&self, caller: &str, key: &str, status: u16, body: &str) -> StoreResult<()> {
-        let (caller, key, body) = (caller.to_string(), key.to_string(), body.to_string());
-        self.write(move |c| Box::pin(finish_idempotency(c, caller, key, status, body))).await
-    }
-
-    /// At start-up on SQLite (one hub process per data folder), requests left in progress were cut
-    /// short by the previous process's end: their keys are released at once, so a retry does not
-    /// wait out the lease. On PostgreSQL other hubs may still be working on theirs: nothing is
-    /// released. Safe either way: the work behind every key is idempotent and state-guarded.
-    pub async fn release_requests_of_a_dead_process(&self) -> StoreResult<u64> {
-        if self.backend != Backend::Sqlite {
-            return Ok(0);
-        }
-        self.write(|c| {
-            Box::pin(
-                async move { Ok(query("DELETE FROM idempotency_keys WHERE status_code IS NULL").execute(&mut *c).await?.rows_affected()) },
-            )
-        })
-        .await
-    }
-
-    /// Forgets the stored answers of requests finished before `before` (RFC 3339). A retry with such
-    /// an old key runs the request again, which is safe: every use case finds its own earlier work
-    /// (the settlement a click made, the agreement a sign-up made, the bank's replay of a request id).
-    pub async fn prune_idempotency(&self, before: &str) -> StoreResult<u64> {
-        let before = before.to_string();
-        self.write(move |c| {
-            Box::pin(async move {
-                let sql = "DELETE FROM idempotency_keys WHERE created_at < $1 AND status_code IS NOT NULL";
-                Ok(query(sql).bind(before).execute(&mut *c).await?.rows_affected())
-            })
-        })
-        .await
-    }
-
-    /// Forgets a key whose request ended in a retryable failure, so that the retry runs again.
-    pub async fn abandon_idempotency(&self, caller: &str, key: &str) -> StoreResult<()> {
-        let (caller, key) = (caller.to_string(), key.to_string());
-        self.write(move |c| {
-            Box::pin(async move {
-                query("DELETE FROM idempotency_keys WHERE caller = $1 AND idem_key = $2 AND status_code IS NULL")
-                    .bind(caller)
-                    .bind(key)
-                    .execute(&mut *c)
-                    .await?;
-                Ok(())
-            })
-        })
-        .await
-    }
-}
-
-/// Claims `(caller, key)` for a new request, or says what became of an earlier one.
-async fn begin_idempotency(
-    c: &mut Conn,
-    caller: String,
-    key: String,
-    request_hash: String,
-    now: String,
-    lease_end: String,
-) -> StoreResult<IdempotencyBegin> {
-    let inserted = query(
-        "INSERT INTO idempotency_keys (caller, idem_key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (caller, idem_key) DO NOTHING",
-    )
-    .bind(&caller)
-    .bind(&key)
-    .bind(&request_hash)
-    .bind(&now)
-    .execute(&mut *c)
-    .await?
-    .rows_affected();
-    if inserted == 1 {
-        return Ok(IdempotencyBegin::New);
-    }
-    let row =
-        query("SELECT request_hash, status_code, response_body, created_at FROM idempotency_keys WHERE caller = $1 AND idem_key = $2")
-            .bind(&caller)
-            .bind(&key)
-            .fetch_one(&mut *c)
-            .await?;
-    if row.get::<String, _>("request_hash") != request_hash {
-        return Ok(IdempotencyBegin::Mismatch);
-    }
-    match (row.get::<Option<i64>, _>("status_code"), row.get::<Option<String>, _>("response_body")) {
-        (Some(status), Some(body)) => Ok(IdempotencyBegin::Replay { status: status as u16, body }),
-        _ => {
-            // A request still "in progress" after the lease was abandoned by a crashed process:
-            // the first retry after the lease takes it over (the work it resumes is idempotent).
-            let started: String = row.get("created_at");
-            if started >= lease_end {
-                return Ok(IdempotencyBegin::InProgress);
-            }
-            let taken = query(
-                "UPDATE idempotency_keys SET created_at = $1 WHERE caller = $2 AND idem_key = $3 AND created_at = $4 AND status_code IS NULL",
-            )
-            .bind(&now)
-            .bind(&caller)
-            .bind(&key)
-            .bind(&started)
-            .execute(&mut *c)
-            .await?
-            .rows_affected();
-            Ok(if taken == 1 { IdempotencyBegin::New } else { IdempotencyBegin::InProgress })
-        }
-    }
-}
-
-/// Stores a request's response under its key.
-pub(crate) async fn finish_idempotency(c: &mut Conn, caller: String, key: String, status: u16, body: String) -> StoreResult<()> {
-    query("UPDATE idempotency_keys SET status_code = $1, response_body = $2 WHERE caller = $3 AND idem_key = $4")
-        .bind(status as i64)
-        .bind(body)
-        .bind(caller)
-        .bind(key)
-        .execute(&mut *c)
-        .await?;
-    Ok(())
 }
 
 /// A migration's statements: `--` comment lines dropped (they may hold semicolons), then split on
