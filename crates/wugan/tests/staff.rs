@@ -550,3 +550,31 @@ async fn the_ward_admits_with_the_deposit_held_and_a_doctor_discharges_at_the_be
     let stranger = w.session("doc2", StaffRole::Doctor, true).await;
     assert_eq!(w.call(&stranger, "GET", &format!("/console/stays/{id}"), None, true).await.status, 404);
 }
+
+/// Many actions audited at the same moment (64 sign-ups at once, on PostgreSQL from many
+/// connections): each gets its entry, none is refused for a taken number, and the chain is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_actions_audited_at_once_all_land_in_one_unbroken_chain() {
+    let w = world(None).await;
+    let app = w.sys.app.clone();
+    let (before, _) = app.store.verify_audit_log().await.expect("the chain reads");
+    let mut appends = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let app = app.clone();
+        appends.spawn(async move {
+            let entry = wugan_hub::store::NewAuditEntry {
+                actor: format!("staff:desk{i}"),
+                action: "sign_in".into(),
+                target: String::new(),
+                address: "127.0.0.1".into(),
+                outcome: "ok".into(),
+            };
+            app.store.append_audit(entry).await
+        });
+    }
+    while let Some(appended) = appends.join_next().await {
+        appended.expect("the task ran").expect("every append lands");
+    }
+    let (after, findings) = app.store.verify_audit_log().await.expect("the chain reads");
+    assert_eq!((after - before, findings.len()), (64, 0), "{findings:?}");
+}

@@ -12,6 +12,8 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// How many times an append is tried when another hub took the same sequence number (PostgreSQL;
 /// SQLite's one writer never races).
 const APPEND_TRIES: usize = 8;
+/// PostgreSQL's advisory lock key for the audit chain's head (any fixed number no other lock uses).
+const AUDIT_CHAIN_LOCK: i64 = 0x7775_6761_6e41;
 
 /// The chain's last entry as this process's SQLite writer appended it, so that the next append
 /// need not read it back (one statement less in the writer, which every write waits behind). Valid
@@ -145,6 +147,12 @@ impl Store {
                             remembered.as_ref().map(|(w, _)| w.failed_batches.load(std::sync::atomic::Ordering::SeqCst)).unwrap_or_default();
                         let cache = remembered.as_ref().map(|(_, head)| head);
                         let known = cache.and_then(|h| lock(h).clone()).filter(|h| h.failed_batches == failed_batches);
+                        if matches!(c, Conn::Pg(_)) {
+                            // Appends from many connections (and hubs) queue here for the chain's
+                            // head, until this transaction ends, instead of racing for the same
+                            // number: 64 sign-ups at once used up the tries below.
+                            query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1)").bind(AUDIT_CHAIN_LOCK).fetch_one(&mut *c).await?;
+                        }
                         let (seq, prev) = match known {
                             Some(head) => (head.seq + 1, head.hash),
                             None => {
