@@ -130,9 +130,7 @@ impl World {
 
     /// The center's own settlements of the employee.
     async fn center_settlements(&self) -> Vec<Value> {
-        let all = common::insurance_sandbox(&self.sys, "/sandbox/settlements").await;
-        let list = all.as_array().cloned().or_else(|| all["settlements"].as_array().cloned()).unwrap_or_default();
-        list.into_iter().filter(|s| s["psn_no"] == json!(EMPLOYEE_PSN_NO)).collect()
+        common::center_settlements_of(&self.sys, EMPLOYEE_PSN_NO).await
     }
 }
 

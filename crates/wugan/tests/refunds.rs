@@ -125,9 +125,7 @@ impl World {
 
     /// The insurance center's settlements of this person still in force.
     async fn live_settlements(&self, psn_no: &str) -> Vec<Value> {
-        let all = common::insurance_sandbox(&self.sys, "/sandbox/settlements").await;
-        let list = all.as_array().cloned().or_else(|| all["settlements"].as_array().cloned()).unwrap_or_default();
-        list.into_iter().filter(|s| s["psn_no"] == json!(psn_no) && s["cancelled"] != json!(true)).collect()
+        common::center_settlements_of(&self.sys, psn_no).await.into_iter().filter(|s| s["cancelled"] != json!(true)).collect()
     }
 }
 

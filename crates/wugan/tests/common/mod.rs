@@ -40,3 +40,11 @@ pub async fn insurance_sandbox(sys: &wugan::system::System, path: &str) -> serde
     let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.expect("the insurance center answers");
     response.json().await.expect("a JSON view")
 }
+
+/// The insurance center's own record of a person's settlements (cancelled ones included).
+#[allow(dead_code)] // not every test binary reads the sandbox
+pub async fn center_settlements_of(sys: &wugan::system::System, psn_no: &str) -> Vec<serde_json::Value> {
+    let all = insurance_sandbox(sys, "/sandbox/settlements").await;
+    let list = all.as_array().cloned().or_else(|| all["settlements"].as_array().cloned()).unwrap_or_default();
+    list.into_iter().filter(|s| s["psn_no"] == serde_json::json!(psn_no)).collect()
+}
