@@ -383,8 +383,14 @@ test('the ward: insurance refuses the bedside discharge; the page says why, the 
 
 test('an insurance-only visit: the cashier page shows the cash share the hospital collects itself', async () => {
   addStaff(`hi-${run}`, 'cashier', hospitalA.code);
+  // 赵六: employee-insured with an empty personal account and no other visit in these specs, so
+  // the cash share is the same whichever specs ran before (张三's account is drained by them).
+  const EMPTY_ACCOUNT_CERTNO = '440305199208084567';
+  const signed = await api('POST', '/api/v1/agreements', credentials.operator_api_key,
+    { mdtrt_cert_type: '02', mdtrt_cert_no: EMPTY_ACCOUNT_CERTNO, use_personal_account: true, payment: { method: 'credit_line', bank_code: 'BANK01' } });
+  assert.ok(signed.status === 200 || signed.body.error.code === 'already_signed', JSON.stringify(signed));
   const key = hospitalA.api_key;
-  const visit = await api('POST', '/api/v1/visits', key, { ipt_otp_no: `MZ-HI-${run}`, mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO,
+  const visit = await api('POST', '/api/v1/visits', key, { ipt_otp_no: `MZ-HI-${run}`, mdtrt_cert_type: '02', mdtrt_cert_no: EMPTY_ACCOUNT_CERTNO,
     med_type: '11', dept_code: 'A03', dept_name: '内科', dr_name: '王医生', setl_type: 'HI' });
   assert.equal(visit.status, 200, JSON.stringify(visit));
   const line = { feedetl_sn: `HI-${run}`, med_list_codg: '013100000010000', medins_list_codg: '013100000010000', pric: '150.00', cnt: '2',
