@@ -185,10 +185,7 @@ pub(super) mod tests {
     /// An app on a fresh SQLite store in its own folder (the caller removes it), with no partner
     /// that answers: for what the hub decides and stores on its own.
     pub(in crate::app) async fn an_app_without_partners(label: &str) -> (Arc<App>, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("wugan-recovery-{label}-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("a folder");
-        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.expect("a store");
-        store.migrate().await.expect("migrated");
+        let (store, dir) = Store::in_fresh_folder(&format!("recovery-{label}")).await;
         let config = HubConfig {
             admdvs: "440300".into(),
             insurance_url: "http://127.0.0.1:9".into(),

@@ -42,12 +42,9 @@ impl Claims {
         self.lock().remove(&(caller.to_string(), key.to_string()));
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -100,11 +97,6 @@ impl Store {
     /// The guard that releases the claim `begin_idempotency` took when the request ends (SQLite).
     pub fn claim_guard(&self, caller: &str, key: &str) -> ClaimGuard {
         ClaimGuard { claims: self.claims.clone(), caller: caller.to_string(), key: key.to_string() }
-    }
-
-    /// Requests in progress in this process (SQLite; 0 on PostgreSQL, whose claims are rows).
-    pub fn claims_in_progress(&self) -> usize {
-        self.claims.len()
     }
 
     /// Stores a request's answer under its key, and ends its claim.
@@ -268,14 +260,6 @@ impl StoredAnswer {
 mod tests {
     use super::*;
 
-    async fn store() -> Store {
-        let dir = std::env::temp_dir().join(format!("wugan-claims-test-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.unwrap();
-        store.migrate().await.unwrap();
-        store
-    }
-
     fn is(begin: StoreResult<IdempotencyBegin>) -> &'static str {
         match begin.unwrap() {
             IdempotencyBegin::New => "new",
@@ -287,7 +271,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_key_in_progress_is_held_in_memory_and_its_answer_written_once() {
-        let store = store().await;
+        let (store, dir) = Store::in_fresh_folder("claims-test").await;
         assert_eq!(is(store.begin_idempotency("hospital:H1", "k1", "h1").await), "new");
         let guard = store.claim_guard("hospital:H1", "k1");
         assert_eq!(is(store.begin_idempotency("hospital:H1", "k1", "h1").await), "in progress", "the same request again");
@@ -303,12 +287,13 @@ mod tests {
             _ => panic!("the stored answer is replayed"),
         }
         assert_eq!(is(store.begin_idempotency("hospital:H1", "k1", "h2").await), "mismatch", "and the key stays tied to its request");
-        assert_eq!(store.claims_in_progress(), 1, "only H2's claim is left, which nothing released");
+        assert_eq!(store.claims.len(), 1, "only H2's claim is left, which nothing released");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
     async fn a_request_that_ends_without_an_answer_frees_its_key() {
-        let store = store().await;
+        let (store, dir) = Store::in_fresh_folder("claims-test").await;
         // Cut short (its future dropped): the guard frees the key.
         assert_eq!(is(store.begin_idempotency("hospital:H1", "k1", "h1").await), "new");
         drop(store.claim_guard("hospital:H1", "k1"));
@@ -317,6 +302,7 @@ mod tests {
         store.abandon_idempotency("hospital:H1", "k1").await.unwrap();
         assert_eq!(is(store.begin_idempotency("hospital:H1", "k1", "h1").await), "new");
         store.abandon_idempotency("hospital:H1", "k1").await.unwrap();
-        assert_eq!(store.claims_in_progress(), 0);
+        assert_eq!(store.claims.len(), 0);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -281,10 +281,7 @@ mod tests {
 
     #[tokio::test]
     async fn on_sqlite_the_outbox_scan_reads_only_its_partial_index() {
-        let dir = std::env::temp_dir().join(format!("wugan-invoice-scan-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("a folder");
-        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.expect("a store");
-        store.migrate().await.expect("migrated");
+        let (store, dir) = Store::in_fresh_folder("invoice-scan").await;
         for (due, index) in [(InvoiceDue::Blue, "settlements_awaiting_invoice"), (InvoiceDue::Red, "settlements_awaiting_red_flush")] {
             let sql = format!("EXPLAIN QUERY PLAN {}", due.scan_sql(Backend::Sqlite));
             let plan = query(sql).bind(200_i64).fetch_all(&store.pool).await.expect("a plan");
@@ -324,10 +321,7 @@ mod tests {
 
     #[tokio::test]
     async fn paging_through_a_hospitals_invoices_skips_none_stamped_alike() {
-        let dir = std::env::temp_dir().join(format!("wugan-invoice-pages-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("a folder");
-        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.expect("a store");
-        store.migrate().await.expect("migrated");
+        let (store, dir) = Store::in_fresh_folder("invoice-pages").await;
         seven_invoices(&store).await;
         let (mut seen, mut before, mut pages) = (Vec::new(), None::<String>, 0);
         loop {

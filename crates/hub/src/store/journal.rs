@@ -107,10 +107,7 @@ mod tests {
     use super::*;
 
     async fn a_store() -> (Store, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("wugan-journal-test-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.unwrap();
-        store.migrate().await.unwrap();
+        let (store, dir) = Store::in_fresh_folder("journal-test").await;
         (store, dir)
     }
 

@@ -54,7 +54,8 @@ pub use stay_invoices::{StayInvoiceDue, StayInvoiceOwed};
 mod visits;
 pub use visits::VisitForClick;
 mod idempotency;
-pub use idempotency::{ClaimGuard, Claims, StoredAnswer};
+use idempotency::Claims;
+pub use idempotency::{ClaimGuard, StoredAnswer};
 // Issue 18: staff, the audit log, hospital onboarding, visit lookups, webhooks.
 mod audit;
 mod hospitals;
@@ -173,6 +174,19 @@ pub struct Store {
     audit_head: Arc<std::sync::Mutex<Option<audit::ChainHead>>>,
     /// Requests in progress in this process (SQLite; `idempotency`).
     claims: Arc<Claims>,
+}
+
+/// A store on a fresh SQLite file in a folder of its own under the temp folder, migrated: for the
+/// hub's unit tests (the caller removes the folder).
+#[cfg(test)]
+impl Store {
+    pub(crate) async fn in_fresh_folder(label: &str) -> (Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("wugan-{label}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.expect("a store");
+        store.migrate().await.expect("migrated");
+        (store, dir)
+    }
 }
 
 pub enum IdempotencyBegin {

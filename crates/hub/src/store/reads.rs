@@ -112,10 +112,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_see_what_the_writer_committed_and_cannot_write_themselves() {
-        let dir = std::env::temp_dir().join(format!("wugan-reads-test-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.unwrap();
-        store.migrate().await.unwrap();
+        let (store, dir) = Store::in_fresh_folder("reads-test").await;
         store.ensure_hospital("H44030600001", "一院").await.unwrap();
         assert!(store.hospital_exists("H44030600001").await.unwrap(), "the commit is seen by the next read");
         let all = query("SELECT code FROM hospitals ORDER BY code").fetch_all(&store.pool).await.unwrap();

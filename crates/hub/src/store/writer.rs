@@ -223,10 +223,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_job_is_undone_alone_and_the_others_of_its_batch_stand() {
-        let dir = std::env::temp_dir().join(format!("wugan-writer-test-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.unwrap();
-        store.migrate().await.unwrap();
+        let (store, dir) = Store::in_fresh_folder("writer-test").await;
         let jobs = (0..64).map(|i| {
             let (code, fail) = (format!("H{i:02}"), i % 3 == 0);
             store.write(move |c| Box::pin(async move { add_hospital(c, &code, fail).await }))
@@ -241,10 +238,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_job_that_panics_is_undone_and_the_writer_goes_on() {
-        let dir = std::env::temp_dir().join(format!("wugan-writer-panic-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = Store::connect(&format!("sqlite://{}?mode=rwc", dir.join("hub.db").display())).await.unwrap();
-        store.migrate().await.unwrap();
+        let (store, dir) = Store::in_fresh_folder("writer-panic").await;
         let faulty = store
             .write(|c| {
                 Box::pin(async move {
