@@ -150,6 +150,13 @@ impl InsuranceCenter {
     /// problem is an infcode -1 reply. A persistent center answers once the request (and everything
     /// before it) is on disk; `Unrecorded` when its journal cannot be written.
     pub async fn call(&self, body: &[u8]) -> Result<Value, Unrecorded> {
+        let text = self.call_text(body).await?;
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// [`InsuranceCenter::call`], the reply as the JSON text it was stored and journaled as:
+    /// serialized once, and sent as it is.
+    pub async fn call_text(&self, body: &[u8]) -> Result<Arc<str>, Unrecorded> {
         if self.journal.as_ref().is_some_and(Journal::failed) {
             return Err(Unrecorded);
         }
@@ -169,20 +176,20 @@ impl InsuranceCenter {
 
     /// The request applied to the state under the lock, and journaled there (so the journal's
     /// order is the order of the state's changes).
-    fn apply(&self, body: &[u8]) -> Value {
+    fn apply(&self, body: &[u8]) -> Arc<str> {
         let now = Now::read(&*self.clock);
         let stamp = self.stamp(&now);
         let env = match Envelope::parse(body) {
             Ok(env) => env,
-            Err(e) => return reply(&stamp, Err(e)),
+            Err(e) => return reply(&stamp, Err(e)).to_string().into(),
         };
         let mut state = self.lock();
         if let Some(stored) = state.replies.get(&replay_key(&env)) {
             if stored.answers(&env.infno, &env.input) {
-                return stored.response();
+                return stored.response.clone();
             }
             let refused = TxError::new("报文ID已用于其他请求", format!("msgid {} was already used for a different request", env.msgid));
-            return reply(&stamp, Err(refused));
+            return reply(&stamp, Err(refused)).to_string().into();
         }
         if self.strict_sign_in
             && !matches!(env.infno.as_str(), "9001" | "9002")
@@ -192,19 +199,19 @@ impl InsuranceCenter {
                 "签到编号无效，请先签到",
                 format!("sign_no '{}' is not a sign-in of {} today: sign in (9001) first", env.sign_no, env.fixmedins_code),
             );
-            return reply(&stamp, Err(refused));
+            return reply(&stamp, Err(refused)).to_string().into();
         }
         let journal = self.journal.as_ref().filter(|_| changes_state(&env.infno));
         let (infno, msgid) = (env.infno.clone(), env.msgid.clone());
         let response = run(&mut state, env, &now, &stamp, &self.admdvs, &self.policy);
-        if response["infcode"] != 0 {
-            tracing::info!(infno = %infno, msgid = %msgid, error = %response["err_msg"], "insurance transaction refused");
+        if let Some(refusal) = &response.refusal {
+            tracing::info!(infno = %infno, msgid = %msgid, error = %refusal, "insurance transaction refused");
         }
         if let Some(journal) = journal {
             let body = String::from_utf8_lossy(body).into_owned();
-            journal.append(Entry::Request { infno, msgid, body, at_unix_ns: now.unix_nanos(), response: response.to_string() });
+            journal.append(Entry::Request { infno, msgid, body, at_unix_ns: now.unix_nanos(), response: response.text.to_string() });
         }
-        response
+        response.text
     }
 
     /// The reply to a request the gateway turned away (see `auth`): the platform's shape, with a
@@ -282,11 +289,20 @@ fn first_serial(now: &Now) -> u64 {
 }
 
 /// Runs a request that is not a msgid replay and keeps its reply for msgid replay.
-fn run(state: &mut State, env: Envelope, now: &Now, stamp: &ReplyStamp, admdvs: &str, policy: &PolicySet) -> Value {
+/// A transaction's reply, serialized once: stored for msgid replay, journaled and sent as this text.
+struct Answered {
+    text: Arc<str>,
+    /// The refusal's message, for the log.
+    refusal: Option<String>,
+}
+
+fn run(state: &mut State, env: Envelope, now: &Now, stamp: &ReplyStamp, admdvs: &str, policy: &PolicySet) -> Answered {
     let ctx = Ctx { env: &env, now, admdvs, policy };
-    let response = reply(stamp, dispatch(state, &ctx));
-    state.replies.insert(replay_key(&env), StoredReply::new(env.infno.clone(), &env.input, &response));
-    response
+    let result = dispatch(state, &ctx);
+    let refusal = result.as_ref().err().map(|e| e.message.clone());
+    let text: Arc<str> = reply(stamp, result).to_string().into();
+    state.replies.insert(replay_key(&env), StoredReply::new(env.infno.clone(), &env.input, text.clone()));
+    Answered { text, refusal }
 }
 
 /// Msgids are scoped to the hospital that sent them (the gateway checked that the envelope's
@@ -324,9 +340,9 @@ fn replay(state: &mut State, entry: Entry, admdvs: &str, policy: &PolicySet) -> 
     let stamp = ReplyStamp { inf_refmsgid: sent.inf_refmsgid, time: sent.refmsg_time };
     let (infno, msgid) = (env.infno.clone(), env.msgid.clone());
     // Compared as text: the reply is serialized the same way it was when it was sent.
-    let again = run(state, env, &now, &stamp, admdvs, policy).to_string();
+    let again = run(state, env, &now, &stamp, admdvs, policy).text;
     anyhow::ensure!(
-        again == response,
+        *again == *response,
         "{infno} msgid {msgid} answers differently from the reply sent (were the persons file or the policy changed?)\n sent: {}\n now:  {}",
         clip(&response),
         clip(&again),

@@ -73,7 +73,7 @@ async fn call_service(State(edge): State<Edge>, headers: HeaderMap, body: Body) 
     }
     let center = &edge.center;
     if !center.faults().is_active() {
-        return answer(center.call(&bytes).await);
+        return answer(center.call_text(&bytes).await);
     }
     with_faults(center, &bytes).await
 }
@@ -88,9 +88,9 @@ async fn operator_only(State(edge): State<Edge>, req: Request, next: Next) -> Re
 }
 
 /// The reply, or 503 when a persistent center could not record the request (retry the same msgid).
-fn answer(reply: Result<serde_json::Value, Unrecorded>) -> Response {
+fn answer(reply: Result<std::sync::Arc<str>, Unrecorded>) -> Response {
     match reply {
-        Ok(reply) => Json(reply).into_response(),
+        Ok(reply) => ([(axum::http::header::CONTENT_TYPE, "application/json")], reply.to_string()).into_response(),
         Err(e) => fault(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
 }
@@ -107,9 +107,9 @@ async fn with_faults(center: &InsuranceCenter, bytes: &[u8]) -> Response {
         BeforeHandling::Refuse => return fault(StatusCode::SERVICE_UNAVAILABLE, "injected fault: request refused, nothing was done"),
         BeforeHandling::Error => return fault(StatusCode::INTERNAL_SERVER_ERROR, "injected fault: internal error, nothing was done"),
     }
-    let mut reply = center.call(bytes).await;
+    let mut reply = center.call_text(bytes).await;
     if faults.duplicate_delivery && reply.is_ok() {
-        reply = center.call(bytes).await;
+        reply = center.call_text(bytes).await;
     }
     if center.faults().timeout_after_commit() {
         tracing::debug!("injected fault: committed, answering with a timeout");
@@ -140,7 +140,7 @@ struct SettlementFilter {
 async fn sandbox_settlements(State(edge): State<Edge>, Query(filter): Query<SettlementFilter>) -> Response {
     let center = &edge.center;
     let view = center.settlements(filter.fixmedins_code.as_deref().filter(|c| !c.is_empty()));
-    answer(center.flushed().await.map(|()| json!(view)))
+    answer(center.flushed().await.map(|()| json!(view).to_string().into()))
 }
 
 async fn sandbox_person(State(edge): State<Edge>, Path(psn_no): Path<String>) -> Response {
@@ -188,5 +188,5 @@ async fn sandbox_special_disease_decision(
         "fixmedins_code": "SANDBOX-OPERATOR",
         "input": {"data": {"trt_dcla_detl_sn": sn, "decision": decision.decision, "reason": decision.reason}},
     });
-    answer(edge.center.call(envelope.to_string().as_bytes()).await)
+    answer(edge.center.call_text(envelope.to_string().as_bytes()).await)
 }

@@ -123,12 +123,13 @@ pub struct StoredReply {
     pub infno: String,
     /// The request's `input`, serialized.
     pub input: Box<str>,
-    pub response: Box<str>,
+    /// The reply as it was sent, byte for byte.
+    pub response: std::sync::Arc<str>,
 }
 
 impl StoredReply {
-    pub fn new(infno: String, input: &Value, response: &Value) -> StoredReply {
-        StoredReply { infno, input: input.to_string().into(), response: response.to_string().into() }
+    pub fn new(infno: String, input: &Value, response: std::sync::Arc<str>) -> StoredReply {
+        StoredReply { infno, input: input.to_string().into(), response }
     }
 
     /// Whether `input` is the request this reply answered.

@@ -122,6 +122,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (26, "refund_exceptions", include_str!("../../migrations/0026_refund_exceptions.sql")),
     (27, "family_invitations", include_str!("../../migrations/0027_family_invitations.sql")),
     (28, "insurance_only", include_str!("../../migrations/0028_insurance_only.sql")),
+    (29, "settlement_indexes_slim", include_str!("../../migrations/0029_settlement_indexes_slim.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

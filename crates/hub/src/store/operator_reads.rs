@@ -1,17 +1,16 @@
 //! Reads for operators and the metrics: counts over the settlements and repayments, the pool's
 //! connections. Read-only; nothing here takes the write lock.
 
+use super::settlements::UNFINISHED_SETTLEMENTS;
 use super::*;
 use crate::metrics::Gauges;
 
 impl Store {
     /// The gauges `/metrics` reads from the database and the pool at each scrape.
     pub async fn operations_gauges(&self) -> StoreResult<Gauges> {
-        let unfinished: Vec<String> = SettlementState::ALL.iter().filter(|s| !s.is_final()).map(|s| format!("'{}'", s.as_str())).collect();
         let sql = format!(
             "SELECT COUNT(*) AS backlog, COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) AS unknown \
-             FROM settlements WHERE state IN ({}) AND parked_reason IS NULL",
-            unfinished.join(", ")
+             FROM settlements WHERE state IN {UNFINISHED_SETTLEMENTS} AND parked_reason IS NULL"
         );
         let row = query(sql).fetch_one(&self.pool).await?;
         let (settlements, unknown): (i64, i64) = (row.get("backlog"), row.get("unknown"));

@@ -24,6 +24,13 @@ pub struct LineOfPatient {
     pub bank_agreement_id: String,
 }
 
+/// The unpaid bills changed since a cursor; the partial index `settlements_unpaid` (migration
+/// 0029) holds exactly these rows.
+pub(super) const UNPAID_SINCE: &str =
+    "SELECT s.id, v.psn_no, a.psn_no AS payer_psn_no, s.hospital_code, v.ipt_otp_no, s.unpaid_fen, s.updated_at \
+     FROM settlements s JOIN visits v ON v.id = s.visit_id JOIN agreements a ON a.id = s.agreement_id \
+     WHERE s.state = 'settled_unpaid' AND s.updated_at >= $1 ORDER BY s.updated_at, s.id LIMIT $2";
+
 impl Store {
     /// The hub's agreement (id, signer's psn_no) of a bank's line.
     pub async fn agreement_of_bank_line(&self, bank_code: &str, bank_agreement_id: &str) -> StoreResult<Option<(String, String)>> {
@@ -66,15 +73,7 @@ impl Store {
     /// Unpaid bills whose settlement changed at or after `since`, oldest first: an incremental
     /// scan (a cursor on `updated_at`), not the whole table each pass.
     pub async fn unpaid_since(&self, since: &str, limit: i64) -> StoreResult<Vec<UnpaidForNotice>> {
-        let rows = query(
-            "SELECT s.id, v.psn_no, a.psn_no AS payer_psn_no, s.hospital_code, v.ipt_otp_no, s.unpaid_fen, s.updated_at \
-             FROM settlements s JOIN visits v ON v.id = s.visit_id JOIN agreements a ON a.id = s.agreement_id \
-             WHERE s.state = 'settled_unpaid' AND s.updated_at >= $1 ORDER BY s.updated_at, s.id LIMIT $2",
-        )
-        .bind(since)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = query(UNPAID_SINCE).bind(since).bind(limit).fetch_all(&self.pool).await?;
         Ok(rows
             .iter()
             .map(|r| UnpaidForNotice {

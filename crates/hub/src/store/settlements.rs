@@ -1,5 +1,10 @@
 use super::*;
 
+/// The settlements left between steps, as SQL: the predicate of the partial index
+/// `settlements_unfinished` (migration 0029), which the planners use only for a query that names
+/// the same list. A test checks it against `SettlementState::is_final` and the migration.
+pub(super) const UNFINISHED_SETTLEMENTS: &str = "('started', 'pre_settled', 'authorized', 'insurance_settled', 'cancelling')";
+
 impl Store {
     /// Reserves the next block of 100 msgid sequence numbers for `prefix` (a hospital's code) in
     /// the second `stamp` (yyyyMMddHHmmss); `None` when the second's 100 blocks are used up.
@@ -61,12 +66,11 @@ impl Store {
     /// Settlements left between steps (for the recovery worker).
     /// Settlements left between steps and untouched since `before` (RFC 3339), for the recovery worker.
     pub async fn unfinished_settlements(&self, before: &str) -> StoreResult<Vec<SettlementRow>> {
-        // The unfinished states by name, so that settlements_by_state serves the query: it runs
-        // every few seconds, and finished settlements are nearly all of the table.
-        let unfinished: Vec<String> = SettlementState::ALL.iter().filter(|s| !s.is_final()).map(|s| format!("'{}'", s.as_str())).collect();
+        // The partial index `settlements_unfinished` serves it: it runs every few seconds, and
+        // finished settlements are nearly all of the table.
         let sql = format!(
-            "SELECT * FROM settlements WHERE state IN ({}) AND parked_reason IS NULL AND updated_at < $1 ORDER BY created_at LIMIT 1000",
-            unfinished.join(", ")
+            "SELECT * FROM settlements WHERE state IN {UNFINISHED_SETTLEMENTS} AND parked_reason IS NULL AND updated_at < $1 \
+             ORDER BY created_at LIMIT 1000"
         );
         let rows = query(sql).bind(before).fetch_all(&self.pool).await?;
         rows.iter().map(settlement_from_row).collect()
@@ -318,4 +322,35 @@ fn settlement_from_row(r: &SqlRow) -> StoreResult<SettlementRow> {
         cancel_idem_key: r.get("cancel_idem_key"),
         cash_at_hospital: r.get::<i64, _>("cash_at_hospital") != 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unfinished_list_is_every_state_not_final_and_the_partial_index_names_it() {
+        let unfinished: Vec<String> = SettlementState::ALL.iter().filter(|s| !s.is_final()).map(|s| format!("'{}'", s.as_str())).collect();
+        assert_eq!(UNFINISHED_SETTLEMENTS, format!("({})", unfinished.join(", ")));
+        let migration = include_str!("../../migrations/0029_settlement_indexes_slim.sql");
+        assert!(migration.contains(&format!("WHERE state IN {UNFINISHED_SETTLEMENTS};")), "the index and the queries must name one list");
+    }
+
+    async fn plan(store: &Store, sql: String) -> String {
+        let rows = query(format!("EXPLAIN QUERY PLAN {sql}")).bind("2026-01-01").bind(10).fetch_all(&store.pool).await.expect("a plan");
+        rows.iter().map(|r| r.get::<String, _>("detail")).collect::<Vec<_>>().join("; ")
+    }
+
+    #[tokio::test]
+    async fn the_recovery_scan_and_the_unpaid_notices_read_their_partial_indexes() {
+        let (store, dir) = Store::in_fresh_folder("partial-indexes").await;
+        let recovery = plan(&store, format!(
+            "SELECT * FROM settlements WHERE state IN {UNFINISHED_SETTLEMENTS} AND parked_reason IS NULL AND updated_at < $1 ORDER BY created_at"
+        ))
+        .await;
+        assert!(recovery.contains("settlements_unfinished"), "{recovery}");
+        let unpaid = plan(&store, super::super::patient_notices::UNPAID_SINCE.to_string()).await;
+        assert!(unpaid.contains("settlements_unpaid"), "{unpaid}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
