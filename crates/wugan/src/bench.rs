@@ -4,10 +4,11 @@
 //!
 //! - `e2e`: a hospital's HIS over HTTP (register + fees + the doctor's click), the hub, and the
 //!   built-in insurance center and bank on their own loopback listeners, durable storage.
-//! - `core`: the same visits with the HIS calling the hub's router in this process (no socket
-//!   between HIS and hub). The hub still calls both partners over loopback HTTP (keep-alive): the
-//!   hub has no in-process partner clients yet, so this is the hub's ceiling with its partners'
-//!   wire included, not without it.
+//! - `core`: the same visits with no socket anywhere: the HIS calls the hub's router in this
+//!   process, and the hub calls its partners' routers in this process too (`Wire::InProcess`: the
+//!   same envelopes, signatures and gateway checks, no HTTP). The partners' own work (the
+//!   insurance center's adjudication, the bank's book) is still in the figure: on this machine
+//!   they share the two cores with the hub.
 //!
 //! Both end with a check: the ledger balances, and every settlement the hub acknowledged is read
 //! back, settled, through the HIS API.
