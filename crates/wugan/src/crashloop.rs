@@ -56,6 +56,9 @@ pub struct CrashloopOptions {
     pub keep: bool,
     /// A bar of the kills on stderr (the caller checks that it is a terminal and no --json).
     pub progress: bool,
+    /// After the kills, the load goes on this long against one hub process while its memory is
+    /// read (`soak` in the report); zero for none.
+    pub soak: Duration,
 }
 
 #[derive(Serialize, Default, Debug)]
@@ -99,6 +102,9 @@ pub struct Report {
     /// Lines the hub logged at ERROR level (what should never happen), across all its runs. Must be 0.
     pub hub_error_lines: usize,
     pub seconds: f64,
+    /// The soak after the kills, if one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soak: Option<Soak>,
     pub refusals: BTreeMap<String, usize>,
     /// 5xx answers that were retried, by status and code.
     pub server_errors: BTreeMap<String, usize>,
@@ -177,6 +183,12 @@ fn print_summary(r: &Report) {
         r.unfinished, r.unanswered, r.refused, r.mismatches, r.double_charges, r.lost, r.ledger_balanced
     );
     println!("hub ERROR log lines {}", r.hub_error_lines);
+    if let Some(s) = &r.soak {
+        println!(
+            "soak {} s: {} clicks after the warm-up ({}/s); hub RSS MiB after the warm-up {}  max {}  end {}",
+            s.seconds, s.clicks, s.clicks_per_s, s.hub_rss_mib_after_warmup, s.hub_rss_mib_max, s.hub_rss_mib_end
+        );
+    }
     for (what, n) in r.server_errors.iter().chain(&r.refusals) {
         println!("  {n} × {what}");
     }
@@ -217,18 +229,22 @@ pub async fn run(opts: CrashloopOptions) -> anyhow::Result<Report> {
     let creds: Credentials = serde_json::from_str(&std::fs::read_to_string(work.path.join("data").join("credentials.json"))?)
         .context("the hub's credentials.json")?;
 
-    let shared = Arc::new(Shared::new(Instant::now() + Duration::from_secs(120 + 5 * opts.kills as u64)));
+    let shared = Arc::new(Shared::new(Instant::now() + Duration::from_secs(120 + 5 * opts.kills as u64) + opts.soak));
     let mut clients = start_clients(&parties.hub_url, &creds, &patients, opts.seed, &shared)?;
     let bar = crate::progress::bar(opts.progress, opts.kills as u64, "kills");
     let kills = kill_loop(&mut hub, &http, &shared, opts.kills, &mut rng, &bar).await?;
     bar.finish_and_clear();
+    let soaked = match opts.soak.is_zero() {
+        true => None,
+        false => Some(soak(&hub, &shared, opts.soak).await?),
+    };
     shared.stop.store(true, Ordering::Relaxed);
     let mut logs = Vec::new();
     while let Some(log) = clients.join_next().await {
         logs.push(log.context("a client task failed")?);
     }
 
-    let mut report = Report { clients: opts.clients, seed: opts.seed, ..Default::default() };
+    let mut report = Report { clients: opts.clients, seed: opts.seed, soak: soaked, ..Default::default() };
     kills.tally(&mut report);
     tally_load(&mut report, &logs, &shared);
     let evidence = Evidence {
@@ -243,6 +259,43 @@ pub async fn run(opts: CrashloopOptions) -> anyhow::Result<Report> {
         report.details.push(format!("the run's folder is kept: {}", work.path.display()));
     }
     Ok(report)
+}
+
+/// The hub's memory under steady load, in its own process: read once a second. The first fifth
+/// of the soak is its warm-up (connection pools, SQLite's page caches, the allocator's arenas
+/// fill); after it, a hub that keeps nothing per request stays level however many visits pass.
+#[derive(Serialize, Default, Debug, Clone, PartialEq)]
+pub struct Soak {
+    pub seconds: u64,
+    /// Clicks the hub answered after the warm-up, and their rate.
+    pub clicks: u64,
+    pub clicks_per_s: f64,
+    pub hub_rss_mib_after_warmup: f64,
+    pub hub_rss_mib_max: f64,
+    pub hub_rss_mib_end: f64,
+}
+
+async fn soak(hub: &Hub, shared: &Shared, length: Duration) -> anyhow::Result<Soak> {
+    let proc = hub.proc.as_ref().context("no hub process to soak")?;
+    let rss = || proc.rss_mib().context("cannot read the hub's resident memory (/proc/<pid>/status, Linux only)");
+    tokio::time::sleep(length / 5).await;
+    let (warm, clicks_then, started) = (rss()?, shared.clicks.load(Ordering::Relaxed), Instant::now());
+    let mut max = warm;
+    while started.elapsed() < length * 4 / 5 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        max = max.max(rss()?);
+    }
+    let clicks = shared.clicks.load(Ordering::Relaxed) - clicks_then;
+    let end = rss()?;
+    let clicks_per_s = (clicks as f64 / started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+    Ok(Soak {
+        seconds: length.as_secs(),
+        clicks,
+        clicks_per_s,
+        hub_rss_mib_after_warmup: warm,
+        hub_rss_mib_max: max.max(end),
+        hub_rss_mib_end: end,
+    })
 }
 
 /// One client per chunk of patients, spread over the hospitals in credentials.json.

@@ -113,6 +113,10 @@ enum Command {
         /// Keep the run's folder (databases and logs of every party) for a look afterwards.
         #[arg(long)]
         keep: bool,
+        /// After the kills, keep the load on one hub process this many seconds and report its
+        /// resident memory (after a warm-up, highest, at the end). `--kills 0` makes it a pure soak.
+        #[arg(long, default_value_t = 0)]
+        soak_seconds: u64,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -653,10 +657,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let opts = wugan::simulate::SimulateOptions { visits, faults, seed, crash_every, concurrency, progress };
             wugan::simulate::main(opts, json).await
         }
-        Command::Crashloop { kills, clients, seed, keep, json } => {
+        Command::Crashloop { kills, clients, seed, keep, soak_seconds, json } => {
             let exe = std::env::current_exe().context("cannot find the wugan executable to start the parties from")?;
             let progress = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
-            wugan::crashloop::main(wugan::crashloop::CrashloopOptions { kills, clients, seed, exe, keep, progress }, json).await
+            wugan::crashloop::main(
+                wugan::crashloop::CrashloopOptions {
+                    kills,
+                    clients,
+                    seed,
+                    exe,
+                    keep,
+                    progress,
+                    soak: std::time::Duration::from_secs(soak_seconds),
+                },
+                json,
+            )
+            .await
         }
         Command::Bench { phases: wugan::bench::Phases::Reconcile, settlements, json, .. } => {
             anyhow::ensure!(settlements > 0, "--settlements must be at least 1");

@@ -35,6 +35,8 @@ pub struct Shared {
     pub in_progress: AtomicU64,
     /// 5xx answers, by status and error code.
     pub server_errors: Mutex<BTreeMap<String, usize>>,
+    /// Visits whose click the hub answered, so far (for the soak's rate).
+    pub clicks: AtomicU64,
 }
 
 impl Shared {
@@ -46,6 +48,7 @@ impl Shared {
             interrupted: AtomicU64::new(0),
             in_progress: AtomicU64::new(0),
             server_errors: Mutex::new(BTreeMap::new()),
+            clicks: AtomicU64::new(0),
         }
     }
 
@@ -159,6 +162,7 @@ impl Client {
         self.answered(&self.his, "fee upload", &format!("{base}/fees"), &key("fees"), &lines, log).await?;
         let settled = self.answered(&self.his, "settlement", &format!("{base}/settlement"), &key("click"), &json!({}), log).await?;
         record_ack(log, settled.body.clone());
+        self.shared.clicks.fetch_add(1, Ordering::Relaxed);
         let state = settled.body["state"].as_str().unwrap_or_default();
         if matches!(state, "settled" | "settled_unpaid") && rng.below(CANCEL_ONE_IN) == 0 {
             let path = format!("{base}/settlement/cancel");

@@ -67,6 +67,14 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// The process's resident memory in MiB (`VmRSS` in `/proc`), on Linux; `None` elsewhere or
+    /// once it has exited.
+    pub fn rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kib: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some((kib / 1024.0 * 10.0).round() / 10.0)
+    }
+
     /// Waits until `base/health` answers 2xx; fails if the process exits first or `timeout` passes.
     pub async fn wait_healthy(&mut self, http: &reqwest::Client, base: &str, timeout: Duration) -> anyhow::Result<Duration> {
         let started = Instant::now();
