@@ -335,7 +335,7 @@ async function nationalDesk() {
   return call;
 }
 
-test('the ward: insurance refuses the bedside discharge; the page says why, the deposit stays held, and the next click settles', async () => {
+test('the ward: insurance refuses the bedside discharge and the interim settlement; the page says which and why, the deposit stays held, and the next click settles', async () => {
   addStaff(`refused-${run}`, 'cashier', hospitalA.code);
   const signed = await api('POST', '/api/v1/agreements', credentials.operator_api_key,
     { mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO, use_personal_account: true, payment: { method: 'credit_line', bank_code: 'BANK01' } });
@@ -363,11 +363,44 @@ test('the ward: insurance refuses the bedside discharge; the page says why, the 
     await page.reload();
     assert.equal(await page.textContent('#stay-state'), '在院');
     assert.equal(await page.textContent('#stay-held'), '300.00', 'the deposit untouched');
-    assert.match(await page.textContent('#discharge-refused'), /医保拒绝.*2402.*已办理出院/s);
+    // The page's own words for what was refused, then the center's own (no English prefix).
+    const discharge = await page.textContent('#discharge-refused');
+    assert.match(discharge, /医保拒绝出院结算.*医保答复：.*已办理出院.*患者仍在院/s);
+    assert.doesNotMatch(discharge, /refused|2402/);
+    assert.equal(await page.locator('#interim-refused').count(), 0);
     assert.equal(await page.locator('#discharge-button').count(), 1, 'the click can be tried again');
     await accessible(page, 'stay whose discharge insurance refused');
     await fitsTheWidth(page, 'stay whose discharge insurance refused');
     await screenshot(page, 'staff-console-stay-discharge-refused');
+
+    // An interim settlement now: the center, which has the admission discharged, refuses its 2303.
+    await page.click('#interim-button');
+    await page.waitForSelector('#interim .message.error');
+    await page.reload();
+    const interim = await page.textContent('#interim-refused');
+    assert.match(interim, /医保拒绝中途结算.*医保答复：.*已出院.*押金未动/s);
+    assert.doesNotMatch(interim, /refused|2303/);
+    assert.match(await page.textContent('#discharge-refused'), /医保拒绝出院结算/, 'the discharge refused before, still said');
+    assert.equal(await page.textContent('#stay-held'), '300.00', 'the deposit untouched');
+    await accessible(page, 'stay whose discharge and interim settlement insurance refused');
+    await fitsTheWidth(page, 'stay whose discharge and interim settlement insurance refused');
+    await screenshot(page, 'staff-console-stay-refusals');
+    // The same in the elder-friendly mode, and in English (the center's words as it wrote them).
+    for (const [options, label] of [[{ elder: true }, 'elder'], [{ lang: 'en' }, 'en']]) {
+      const other = await phone(options);
+      try {
+        await signIn(other.page, '/console/', `refused-${run}`);
+        await other.page.goto(`${base}/console/stays/${stay.body.id}`);
+        const words = label === 'en' ? /Insurance refused the interim settlement.*The center said: .*已出院/s : /医保拒绝中途结算/;
+        assert.match(await other.page.textContent('#interim-refused'), words);
+        await accessible(other.page, `stay with both refusals (${label})`);
+        await fitsTheWidth(other.page, `stay with both refusals (${label})`);
+        await screenshot(other.page, `staff-console-stay-refusals-${label}`);
+        assert.deepEqual(other.pageErrors, []);
+      } finally {
+        await other.close();
+      }
+    }
 
     // The desk undoes its discharge; the click goes through and the reason goes away.
     await desk('2405', { data: admission });
@@ -375,6 +408,7 @@ test('the ward: insurance refuses the bedside discharge; the page says why, the 
     assert.equal(await page.textContent('#stay-state'), '已结算');
     assert.equal(await page.textContent('#stay-held'), '0.00');
     assert.equal(await page.locator('#discharge-refused').count(), 0, 'cleared by the click that went through');
+    assert.equal(await page.locator('#interim-refused').count(), 0, 'the interim refusal too: the click settled every line');
     assert.deepEqual(pageErrors, []);
   } finally {
     await close();

@@ -79,6 +79,20 @@ pub struct Failure {
     pub message: String,
 }
 
+impl Failure {
+    /// The insurance center refused `what` (the call, e.g. "the discharge (2402)") with its own
+    /// `code` and `message`: `insurance_refused`, the message naming the call, the code, the words.
+    pub fn insurance_refused(what: &str, code: &str, message: &str) -> Failure {
+        Failure { code: "insurance_refused".into(), message: format!("{what} refused ({code}): {message}") }
+    }
+
+    /// The center's own words in a message [`Failure::insurance_refused`] wrote (what follows
+    /// the call and the center's code), for a page that names the call itself; another whole.
+    pub fn center_words(message: &str) -> &str {
+        message.split_once(" refused (").and_then(|(_, rest)| rest.split_once("): ")).map_or(message, |(_, said)| said)
+    }
+}
+
 /// The stay in the ward: its insurance visit and what the bank holds for it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ward {
@@ -99,7 +113,8 @@ pub struct Ward {
     /// The interim settlements (中途结算) made while in the ward, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interims: Vec<InterimPaid>,
-    /// Why insurance refused the last interim settlement, for the ward (cleared by the next).
+    /// Why insurance refused the last interim settlement, for the ward: cleared by the next, and
+    /// by the bedside click (a stay on its way out is settled whole, the refusal stale).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interim_refusal: Option<Failure>,
     /// Why insurance refused the last bedside discharge (2402), the stay back in the ward: for the
@@ -527,11 +542,12 @@ pub fn begin_place_hold(stage: &StayStage, amount: Fen) -> Result<StayStage, Sta
 /// `feedetl_sn`, uploaded or in doubt): when the interim settlements took them all, nothing is
 /// left to settle and the click closes the stay instead (`closing`: 2402, then the release of the
 /// hold still open, never 2303/2304). A stay already discharged (its settlement refused for want of
-/// lines) is released at once. A click from the ward clears the last click's refused discharge.
+/// lines) is released at once. A click from the ward clears the last click's refused discharge,
+/// and the last refused interim settlement's reason (the final settlement takes its lines).
 pub fn begin_discharge(stage: &StayStage, on_record: &[String]) -> Result<StayStage, StayError> {
     match stage {
         StayStage::InWard(w) if !w.deposit_in_flight() => {
-            let ward = Ward { discharge_refusal: None, ..w.clone() };
+            let ward = Ward { discharge_refusal: None, interim_refusal: None, ..w.clone() };
             match ward.interims_took_every_line(on_record) {
                 true => Ok(StayStage::Closing { ward, discharged: false }),
                 false => Ok(StayStage::Discharging(ward)),
@@ -605,10 +621,7 @@ pub fn apply(
         return Err(StayError::NotNext { call: call.clone(), state });
     }
     let to = |stage: S| Ok(StayStep { stage, transfers: Vec::new() });
-    let refusal = |what: &str, code: &str, message: &str| Failure {
-        code: "insurance_refused".into(),
-        message: format!("{what} refused ({code}): {message}"),
-    };
+    let refusal = Failure::insurance_refused;
     match (stage, outcome) {
         (_, Unknown) => to(stage.clone()),
         (S::Interim(i), outcome) => interim::apply(i, parties, charges, call, outcome),

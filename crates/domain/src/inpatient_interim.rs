@@ -130,7 +130,7 @@ pub(super) fn apply(
     use StayReply as R;
     let at = |step: InterimStep| Ok(StayStep { stage: StayStage::Interim(Interim { step, ..i.clone() }), transfers: Vec::new() });
     let refused = |what: &str, code: &str, message: &str| {
-        let failure = Failure { code: "insurance_refused".into(), message: format!("{what} refused ({code}): {message}") };
+        let failure = Failure::insurance_refused(what, code, message);
         Ok(StayStep { stage: StayStage::InWard(Ward { interim_refusal: Some(failure), ..i.ward.clone() }), transfers: Vec::new() })
     };
     match (&i.step, outcome) {

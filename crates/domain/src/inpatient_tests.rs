@@ -436,15 +436,36 @@ fn an_interim_share_above_the_hold_is_raised_and_a_declined_capture_held_again()
 }
 
 #[test]
-fn an_interim_settlement_insurance_refuses_leaves_the_stay_in_the_ward() {
+fn an_interim_settlement_insurance_refuses_leaves_the_stay_in_the_ward_saying_why_until_the_next_or_the_click() {
     let mut stay = Stay::admit(50_000, 100_000, split(0, 0, 0));
     stay.upload(30_000);
-    stay.stage = begin_interim(&stay.stage, &["d1".into()], ids("r2")).unwrap();
-    let refused = StayOutcome::Refused { code: "-1".into(), message: "no".into() };
-    let step = apply(&stay.stage, &parties(), stay.charges, &StayCall::InterimPreSettle, refused).unwrap();
-    let StayStage::InWard(w) = &step.stage else { panic!("{:?}", step.stage) };
-    assert!(w.interim_refusal.as_ref().is_some_and(|f| f.message.contains("2303")) && w.interims.is_empty());
-    assert_eq!(w.held(), Fen(50_000));
+    let ward = stay.stage.ward().cloned();
+    let refused = |call: StayCall, stage: &StayStage| {
+        let no = StayOutcome::Refused { code: "-1".into(), message: "已出院，请做出院结算".into() };
+        apply(stage, &parties(), Fen(30_000), &call, no).unwrap().stage
+    };
+    let pre_settling = begin_interim(&stay.stage, &["l1".into()], ids("r2")).unwrap();
+    let settling = StayStage::Interim(match &pre_settling {
+        StayStage::Interim(i) => Interim { step: InterimStep::Settling, ..i.clone() },
+        other => panic!("{other:?}"),
+    });
+    for (stage, said) in [
+        (refused(StayCall::InterimPreSettle, &pre_settling), "the interim pre-settlement (2303) refused (-1): 已出院，请做出院结算"),
+        (refused(StayCall::InterimSettle, &settling), "the interim settlement (2304) refused (-1): 已出院，请做出院结算"),
+    ] {
+        let StayStage::InWard(w) = &stage else { panic!("{stage:?}") };
+        let why = w.interim_refusal.clone().expect("the reason is kept for the ward");
+        assert_eq!(
+            (why.code.as_str(), why.message.as_str(), Failure::center_words(&why.message)),
+            ("insurance_refused", said, "已出院，请做出院结算")
+        );
+        assert_eq!(Some(Ward { interim_refusal: None, ..w.clone() }), ward, "the hold untouched, nothing else changed");
+        // The next interim settlement clears it, as does the bedside click (which settles every line).
+        let next = begin_interim(&stage, &["l1".into()], ids("r3")).unwrap();
+        let click = begin_discharge(&stage, &["l1".into()]).unwrap();
+        assert_eq!([&next, &click].map(|s| s.ward().map(|w| w.interim_refusal.is_none())), [Some(true); 2]);
+    }
+    assert_eq!(Failure::center_words("no prefix (here): whole"), "no prefix (here): whole", "another message whole");
 }
 
 #[test]

@@ -44,6 +44,10 @@ pub struct StayView {
     /// Why insurance refused the last bedside discharge (2402), the stay back in the ward with its
     /// hold: the center's answer, until the next click.
     pub discharge_refusal: Option<String>,
+    /// Why insurance refused the last interim settlement (中途结算: 2303 or 2304 with
+    /// mid_setl_flag 1), the stay still in the ward with its hold: the center's answer, as the
+    /// refused request was told, until the next interim settlement or the bedside click.
+    pub interim_refusal: Option<String>,
     /// The fees uploaded so far (returns deducted).
     pub charges_fen: i64,
     pub fee_lines: usize,
@@ -53,6 +57,14 @@ pub struct StayView {
     /// The interim settlements (中途结算) made while in the ward, oldest first.
     pub interim_settlements: Vec<super::stay_interim::InterimSettlementView>,
     pub created_at: String,
+}
+
+impl StayView {
+    /// The center's own words in `discharge_refusal` or `interim_refusal`, for a page that names
+    /// the refused call in its own words.
+    pub fn center_words(refusal: &str) -> &str {
+        inpatient::Failure::center_words(refusal)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -575,6 +587,7 @@ impl App {
             held_fen: stage.open_hold().0,
             deposit_short: stage.ward().and_then(|w| w.short.clone()),
             discharge_refusal: stage.ward().and_then(|w| w.discharge_refusal.as_ref()).map(|f| f.message.clone()),
+            interim_refusal: stage.ward().and_then(|w| w.interim_refusal.as_ref()).map(|f| f.message.clone()),
             charges_fen: uploaded.iter().map(|l| l.amount).sum::<Fen>().0,
             fee_lines: uploaded.len(),
             settlement: paid.map(|p| StaySettlementView {

@@ -74,6 +74,11 @@ impl Stay {
         self.page.t(state_key(self.stay.state))
     }
 
+    /// The center's own words in a refusal the page names in its own (`ward_*_refused`).
+    fn center_words<'a>(&self, refusal: &'a str) -> &'a str {
+        StayView::center_words(refusal)
+    }
+
     /// Still in the ward: fees may come and the bedside discharge may start.
     fn in_ward(&self) -> bool {
         matches!(self.stay.state, "in_ward" | "deposit_short" | "settlement_refused")
