@@ -356,6 +356,7 @@ fn expect_status(op: wire::Operation, expected: OperationStatus) -> Result<(), B
 /// Reads one reply. A 2xx must parse as `T`. An error is a refusal only when it is a 4xx whose
 /// code is a business decline; any other error, readable or not, leaves the outcome unknown.
 fn read_reply<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, BankError> {
+    let body = crate::without_bom(body);
     if (200..300).contains(&status) {
         return serde_json::from_slice(body).map_err(|e| BankError::BadReply(format!("HTTP {status}: {e}")));
     }
@@ -397,6 +398,8 @@ mod tests {
     #[test]
     fn only_a_business_decline_is_a_refusal() {
         check(200, r#"{"status":"ok","bank_code":"BANK01"}"#, "ok");
+        check(200, "\u{FEFF}{\"status\":\"ok\",\"bank_code\":\"BANK01\"}", "ok");
+        check(402, &format!("\u{FEFF}{}", error("insufficient_funds")), "refused");
         // The bank decided about the money.
         for code in
             ["unknown_agreement", "authorization_not_open", "hold_expired", "capture_exceeds_authorization", "refund_exceeds_capture"]

@@ -270,7 +270,8 @@ impl InsuranceClient {
         if status >= 500 {
             return Err(InsuranceError::Unreachable(format!("HTTP {status}")));
         }
-        let mut reply: Value = serde_json::from_slice(&response.body).map_err(|e| InsuranceError::BadReply(e.to_string()))?;
+        let mut reply: Value =
+            serde_json::from_slice(crate::without_bom(&response.body)).map_err(|e| InsuranceError::BadReply(e.to_string()))?;
         if (400..500).contains(&status) {
             // The gateway turned our request away (key, signature, clock, nonce): no decision.
             let message = reply.get("err_msg").and_then(Value::as_str).unwrap_or("no message");
@@ -539,5 +540,21 @@ mod envelope_tests {
         };
         assert_eq!(fields(&seen[0]), (json!("H1"), json!("深圳市示例医院"), json!("440399"), json!("440304")));
         assert_eq!(fields(&seen[1]).2, json!("440300"), "no region of its own: the hub's");
+    }
+
+    #[tokio::test]
+    async fn a_platform_reply_with_a_byte_order_mark_in_front_is_read_not_left_in_doubt() {
+        let platform = axum::Router::new().fallback(|| async {
+            let reply = json!({"infcode": 0, "output": {"setlinfo": {"setl_id": "S1", "medfee_sumamt": 10, "fund_pay_sumamt": 6,
+                "acct_pay": 0, "psn_cash_pay": 4, "hosp_part_amt": 0}}});
+            ([(axum::http::header::CONTENT_TYPE, "application/json")], format!("\u{FEFF}{reply}"))
+        });
+        let credential = GatewayCredential { fixmedins_code: "H1".into(), app_id: "app-h1".into(), secret: "s1".into() };
+        let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
+        let client = InsuranceClient::new("http://platform", "440300", Duration::from_secs(5), clock, &[credential])
+            .in_process(platform, Duration::from_secs(5));
+        let inst = Institution { fixmedins_code: "H1".into(), ..Default::default() };
+        let output = client.call("2207", "H1-2", &inst, "440300", json!({"data": {}})).await.expect("settled, not unreadable");
+        assert_eq!(InsuranceClient::read_settlement(&output).expect("read").split.cash, Fen(400));
     }
 }

@@ -19,4 +19,12 @@ pub mod store;
 #[cfg(test)]
 mod openapi_check;
 
+/// JSON text as a peer sent it, without a UTF-8 byte order mark in front. RFC 8259 §8.1 forbids
+/// sending one but lets a parser ignore it, and HIS systems and gateways built on Windows stacks
+/// send it: refusing their requests, or reading a platform's settled reply as unreadable (an
+/// unknown outcome), would gain nothing.
+pub fn without_bom(json: &[u8]) -> &[u8] {
+    json.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(json)
+}
+
 pub use app::{App, HubConfig};

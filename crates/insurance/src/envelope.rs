@@ -20,6 +20,8 @@ pub struct Envelope {
 
 impl Envelope {
     pub fn parse(body: &[u8]) -> Result<Envelope, TxError> {
+        // A byte order mark in front is ignored (RFC 8259 §8.1): Windows-built HIS send one.
+        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| TxError::new("报文不是合法的JSON", format!("the request body is not valid JSON: {e}")))?;
         let Value::Object(mut map) = value else {
@@ -72,4 +74,18 @@ pub fn reply(stamp: &ReplyStamp, result: Result<Value, TxError>) -> Value {
         "warn_msg": null,
         "output": output,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_byte_order_mark_before_the_envelope_is_ignored_and_one_inside_is_not() {
+        let body = r#"{"infno":"1101","msgid":"H1-1","fixmedins_code":"H1","input":{"data":{}}}"#;
+        let marked = format!("\u{FEFF}{body}");
+        let env = Envelope::parse(marked.as_bytes()).expect("the mark is ignored");
+        assert_eq!((env.infno.as_str(), env.msgid.as_str(), env.fixmedins_code.as_str()), ("1101", "H1-1", "H1"));
+        assert!(Envelope::parse(format!("{{\u{FEFF}{}", &body[1..]).as_bytes()).is_err(), "only in front");
+    }
 }

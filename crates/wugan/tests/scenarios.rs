@@ -330,6 +330,23 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_written() {
     assert_eq!(w.ledger().await["transfers"], json!(0));
 }
 
+#[tokio::test]
+async fn a_his_that_puts_a_byte_order_mark_before_its_json_is_understood() {
+    // .NET's UTF-8 writers put U+FEFF first; RFC 8259 lets a parser ignore it, and the hub does.
+    let w = world().await;
+    let (visit, _) = w.signed_visit("MZ0021", "02", EMPLOYEE_CERTNO, credit_line()).await;
+    let fees = serde_json::to_string(&json!({"lines": ordinary_fees("MZ0021")})).unwrap();
+    let path = format!("/api/v1/visits/{visit}/fees");
+    let uploaded = w.his.raw("POST", &path, Some("bom-f1"), Some(&format!("\u{FEFF}{fees}"))).await.unwrap();
+    assert_eq!(uploaded.status, 200, "{uploaded:?}");
+    let settled = w.his.raw("POST", &format!("/api/v1/visits/{visit}/settlement"), Some("bom-c2"), Some("\u{FEFF}{}")).await.unwrap();
+    assert_eq!((settled.status, settled.body["state"].as_str()), (200, Some("settled")), "{settled:?}");
+    assert_eq!(fen(&settled.body, "medfee_fen"), fen(&uploaded.body, "medfee_fen"));
+    // Only a mark in front: one anywhere else is still not JSON.
+    let inside = w.his.raw("POST", &path, Some("bom-f2"), Some("{\u{FEFF}\"lines\": []}")).await.unwrap();
+    assert_eq!((inside.status, inside.code()), (400, Some("malformed_json")), "{inside:?}");
+}
+
 const CHILD_CERTNO: &str = "440306201205056727";
 
 #[tokio::test]

@@ -115,8 +115,8 @@ pub(super) async fn verify(State(app): State<Arc<App>>, body: Bytes) -> Response
 /// The text to verify, from a body of the shape openapi.json states: `{"qr": text}` (1 to
 /// [`MAX_QR_CHARS`] characters), or an object with exactly a signed invoice's four fields.
 fn verify_input(body: &Bytes) -> Result<String, AppError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(crate::without_bom(body))
+        .map_err(|e| AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
     let shape_error = || AppError::invalid("invalid_request", "send {\"qr\": \"<the QR code's text>\"} or a signed invoice's JSON");
     let fields = value.as_object().ok_or_else(shape_error)?;
     let mut names: Vec<&str> = fields.keys().map(String::as_str).collect();

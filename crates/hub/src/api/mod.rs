@@ -284,6 +284,7 @@ fn parse_object<T: DeserializeOwned + utoipa::ToSchema>(body: &Bytes, objects: &
 }
 
 fn json_text(body: &Bytes) -> &[u8] {
+    let body = crate::without_bom(body);
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         b"{}"
     } else {

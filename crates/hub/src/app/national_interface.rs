@@ -74,7 +74,7 @@ impl App {
         let Some(hospital) = self.store.hospital_by_ni_token(&ni_token_hash(token)).await.ok().flatten() else {
             return NationalAnswer::Written(national_error("unknown interface address: check the configured base URL"));
         };
-        let Ok(envelope) = serde_json::from_slice::<Value>(body) else {
+        let Ok(envelope) = serde_json::from_slice::<Value>(crate::without_bom(body)) else {
             return NationalAnswer::Written(national_error("the message is not JSON"));
         };
         if text(&envelope, "fixmedins_code") != hospital.code {
@@ -98,7 +98,7 @@ impl App {
         if !matches!(infno, "2207" | "2208") {
             return NationalAnswer::AsItCame { status, body };
         }
-        let Some(reply) = serde_json::from_slice::<Value>(&body).ok().filter(|r| infcode_of(r) == Some(0)) else {
+        let Some(reply) = serde_json::from_slice::<Value>(crate::without_bom(&body)).ok().filter(|r| infcode_of(r) == Some(0)) else {
             return NationalAnswer::AsItCame { status, body };
         };
         NationalAnswer::Written(self.with_payment(hospital, infno, envelope, reply).await)
