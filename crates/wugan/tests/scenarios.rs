@@ -347,6 +347,30 @@ async fn a_his_that_puts_a_byte_order_mark_before_its_json_is_understood() {
     assert_eq!((inside.status, inside.code()), (400, Some("malformed_json")), "{inside:?}");
 }
 
+#[tokio::test]
+async fn times_are_taken_in_the_national_shape_or_iso_8601_and_anything_else_is_refused_before_a_call() {
+    let w = world().await;
+    let (visit, _) = w.signed_visit("MZ0022", "02", EMPLOYEE_CERTNO, credit_line()).await;
+    let register = |no: &str, begntime: &str| json!({"ipt_otp_no": no, "mdtrt_cert_type": "02", "mdtrt_cert_no": EMPLOYEE_CERTNO, "begntime": begntime});
+    let refused = w.his.post("/api/v1/visits", &register("MZ0023", "yesterday")).await.unwrap();
+    assert_eq!((refused.status, refused.code()), (422, Some("bad_datetime")), "{refused:?}");
+    assert!(refused.message().contains("begntime 'yesterday'"), "{refused:?}");
+    // MZ0023 registers afresh below (a visit written by the refused request would answer visit_exists).
+    for (no, begntime) in [("MZ0023", "2026-12-01 10:00:00"), ("MZ0024", "2026-12-01T02:00:00Z"), ("MZ0025", "2026-12-01T10:00:00+08:00")] {
+        let r = w.his.post("/api/v1/visits", &register(no, begntime)).await.unwrap();
+        assert_eq!(r.status, 200, "{begntime}: {r:?}");
+    }
+    let fees = format!("/api/v1/visits/{visit}/fees");
+    let mut line = fee_line("T-1", "001102000010000", "25.00", "1", "25.00");
+    line["fee_ocur_time"] = json!("2026/12/01 10:00");
+    let refused = w.his.post(&fees, &json!({"lines": [line.clone()]})).await.unwrap();
+    assert_eq!((refused.status, refused.code()), (422, Some("bad_datetime")), "{refused:?}");
+    assert!(refused.message().contains("lines[0].fee_ocur_time"), "{refused:?}");
+    line["fee_ocur_time"] = json!("2026-12-01T10:05:00+08:00");
+    let taken = w.his.post(&fees, &json!({"lines": [line]})).await.unwrap();
+    assert_eq!((taken.status, fen(&taken.body, "medfee_fen")), (200, 2500), "{taken:?}");
+}
+
 const CHILD_CERTNO: &str = "440306201205056727";
 
 #[tokio::test]

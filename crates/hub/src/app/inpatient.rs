@@ -473,7 +473,7 @@ impl App {
             StayCall::Admit => {
                 let cert_no = self.config.data_key.open(&s.mdtrt_cert_no_enc)?;
                 let input = json!({"mdtrtinfo": {"psn_no": s.psn_no, "insutype": s.insutype, "ipt_no": s.ipt_no, "med_type": s.med_type,
-                    "mdtrt_cert_type": s.mdtrt_cert_type, "mdtrt_cert_no": cert_no, "begntime": s.created_at.replace('T', " ").get(..19)}});
+                    "mdtrt_cert_type": s.mdtrt_cert_type, "mdtrt_cert_no": cert_no, "begntime": crate::clock::national_datetime(&s.created_at)}});
                 match ins.call("2401", &s.admit_msgid, &inst, admdvs, input).await {
                     Ok(out) => match out.pointer("/data/mdtrt_id").and_then(Value::as_str) {
                         Some(id) => done(StayReply::Admitted { mdtrt_id: id.to_string() }),
@@ -678,7 +678,7 @@ fn stay_fee_lines(
         let mut detail = line.clone();
         detail.insert("mdtrt_id".into(), json!(mdtrt_id));
         detail.insert("psn_no".into(), json!(psn_no));
-        detail.entry("fee_ocur_time").or_insert_with(|| json!(now));
+        super::visits::national_time_field(&mut detail, "fee_ocur_time", i, now)?;
         out.push(StayFeeLine {
             feedetl_sn: sn,
             amount,

@@ -12,6 +12,7 @@ impl App {
             return Err(AppError::invalid("bad_med_type", "med_type must be an outpatient type: 11, 12, 13, 14, 19 or 51"));
         }
         super::visit_info::check_diagnoses(&req)?;
+        let req = RegisterVisitRequest { begntime: national_begntime(req.begntime.as_deref())?, ..req };
         let setl_type = visit_setl_type(&req)?;
         // `fresh`: this request wrote the visit, so it has no settlement type but the one named here.
         let (row, fresh) = match self.store.visit_by_hospital_no(hospital, &req.ipt_otp_no).await? {
@@ -333,6 +334,15 @@ fn choose_insurance<'a>(held: &'a [Insurance], named: Option<&str>, signed: Opti
     }
 }
 
+/// The visit's start (`begntime`) as the national interface writes it; `None` when the HIS sent
+/// none (the hub's clock then says when).
+fn national_begntime(sent: Option<&str>) -> Result<Option<String>, AppError> {
+    match sent.map(str::trim).filter(|b| !b.is_empty()) {
+        None => Ok(None),
+        Some(b) => crate::clock::national_datetime(b).map(Some).ok_or_else(|| bad_datetime("begntime", b)),
+    }
+}
+
 /// Checks one HIS fee line and turns it into a 2204 `feedetail` entry; returns it with its amount.
 fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow, china_now: &str) -> Result<(Value, Fen), AppError> {
     let sn =
@@ -373,10 +383,27 @@ fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow, china_now: 
     if text_field(line, "chrg_bchno").is_none() {
         detail.insert("chrg_bchno".into(), json!("1"));
     }
-    if text_field(line, "fee_ocur_time").is_none() {
-        detail.insert("fee_ocur_time".into(), json!(china_now));
-    }
+    national_time_field(&mut detail, "fee_ocur_time", i, china_now)?;
     Ok((Value::Object(detail), amount))
+}
+
+/// A fee line's time as the national interface writes it (`clock::national_datetime`), or `now`
+/// when the HIS sent none; `bad_datetime` for a time in another shape.
+pub(super) fn national_time_field(detail: &mut Map<String, Value>, field: &str, i: usize, now: &str) -> Result<(), AppError> {
+    let written = match text_field(detail, field) {
+        None => now.to_string(),
+        Some(sent) => crate::clock::national_datetime(&sent).ok_or_else(|| bad_datetime(&format!("lines[{i}].{field}"), &sent))?,
+    };
+    detail.insert(field.into(), json!(written));
+    Ok(())
+}
+
+/// A time the HIS sent in a shape neither the national interface nor ISO 8601 gives.
+pub(super) fn bad_datetime(field: &str, sent: &str) -> AppError {
+    AppError::invalid(
+        "bad_datetime",
+        format!("{field} '{sent}' is not a time: send yyyy-MM-dd HH:mm:ss (China time) or ISO 8601 with its offset"),
+    )
 }
 
 /// Parses a yuan amount as HIS systems send it (number or string) into fen.
