@@ -56,13 +56,22 @@ impl HisClient {
     }
 
     pub async fn raw(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> anyhow::Result<Reply> {
+        self.send(method, path, key, body.map(|b| b.as_bytes().to_vec())).await
+    }
+
+    /// A body of any bytes, as a careless client may send them (another encoding, say).
+    pub async fn raw_bytes(&self, method: &str, path: &str, key: Option<&str>, body: Vec<u8>) -> anyhow::Result<Reply> {
+        self.send(method, path, key, Some(body)).await
+    }
+
+    async fn send(&self, method: &str, path: &str, key: Option<&str>, body: Option<Vec<u8>>) -> anyhow::Result<Reply> {
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
         let mut req = self.http.request(method, format!("{}{}", self.base, path)).bearer_auth(&self.api_key);
         if let Some(key) = key {
             req = req.header("Idempotency-Key", key);
         }
         if let Some(body) = body {
-            req = req.header("content-type", "application/json").body(body.to_string());
+            req = req.header("content-type", "application/json").body(body);
         }
         let resp = req.send().await?;
         let status = resp.status().as_u16();

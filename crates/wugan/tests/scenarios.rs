@@ -342,6 +342,11 @@ async fn a_his_that_puts_a_byte_order_mark_before_its_json_is_understood() {
     let settled = w.his.raw("POST", &format!("/api/v1/visits/{visit}/settlement"), Some("bom-c2"), Some("\u{FEFF}{}")).await.unwrap();
     assert_eq!((settled.status, settled.body["state"].as_str()), (200, Some("settled")), "{settled:?}");
     assert_eq!(fen(&settled.body, "medfee_fen"), fen(&uploaded.body, "medfee_fen"));
+    // A body in another encoding (GBK from an older HIS) is told what the API takes.
+    let gbk = b"{\"lines\": [{\"memo\": \"\xC4\xDA\xBF\xC6\"}]}";
+    let refused = w.his.raw_bytes("POST", &path, Some("gbk-f1"), gbk.to_vec()).await.unwrap();
+    assert_eq!((refused.status, refused.code()), (400, Some("malformed_json")), "{refused:?}");
+    assert!(refused.message().contains("not UTF-8"), "{refused:?}");
     // Only a mark in front: one anywhere else is still not JSON.
     let inside = w.his.raw("POST", &path, Some("bom-f2"), Some("{\u{FEFF}\"lines\": []}")).await.unwrap();
     assert_eq!((inside.status, inside.code()), (400, Some("malformed_json")), "{inside:?}");

@@ -303,9 +303,19 @@ fn refused(e: serde_json::Error) -> AppError {
     }
 }
 
+/// A body that is not UTF-8 at all (an HIS writing GBK, say): said so, where serde_json would name
+/// only the first bad code point. Read on the error path alone.
+fn not_utf8(body: &[u8]) -> Option<AppError> {
+    let bad = std::str::from_utf8(body).err()?;
+    Some(AppError::bad_request(
+        "malformed_json",
+        format!("the body is not UTF-8 (at byte {}): send JSON in UTF-8, the only encoding the API takes", bad.valid_up_to()),
+    ))
+}
+
 /// The body as a JSON object, with the fields named in `objects` objects (or null) when present.
 fn read_object(body: &Bytes, objects: &[&str]) -> Result<Value, AppError> {
-    let shape: Value = serde_json::from_slice(json_text(body)).map_err(refused)?;
+    let shape: Value = serde_json::from_slice(json_text(body)).map_err(|e| not_utf8(body).unwrap_or_else(|| refused(e)))?;
     let Some(fields) = shape.as_object() else {
         return Err(AppError::invalid("invalid_request", "the body must be a JSON object"));
     };
