@@ -138,7 +138,7 @@ pub async fn main(opts: CrashloopOptions, as_json: bool) -> anyhow::Result<()> {
     // Ctrl-C or SIGTERM drops the run: every child is killed and the folder removed on the way out.
     let report = tokio::select! {
         report = run(opts) => report?,
-        signal = interrupted() => {
+        signal = crate::server::shutdown_signal() => {
             signal?;
             anyhow::bail!("interrupted")
         }
@@ -150,22 +150,6 @@ pub async fn main(opts: CrashloopOptions, as_json: bool) -> anyhow::Result<()> {
     }
     let failures = report.failures();
     anyhow::ensure!(failures.is_empty(), "the audit failed: {}", failures.join(", "));
-    Ok(())
-}
-
-/// Ctrl-C, or (on unix) SIGTERM, as a CI runner's timeout sends: either would otherwise end this
-/// process without killing the children.
-async fn interrupted() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            ctrl_c = tokio::signal::ctrl_c() => ctrl_c?,
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
     Ok(())
 }
 

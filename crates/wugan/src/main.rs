@@ -610,7 +610,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (addr, server) = system::spawn_server_until(&listen, router, stopping).await?;
             println!("insurance center (national interface) on http://{addr}{}", wugan_hub::insurance_client::CALL_SERVICE_PATH);
             println!("state            {}", if in_memory { "in memory".to_string() } else { journal.display().to_string() });
-            wait_for_shutdown().await?;
+            wugan::server::shutdown_signal().await?;
             drain(stop, server).await;
             Ok(())
         }
@@ -645,7 +645,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (addr, server) = system::spawn_server_until(&listen, wugan_bank::router(bank.clone()), stopping).await?;
             let kept = if in_memory { "in memory only".to_string() } else { format!("kept in {}", db.display()) };
             println!("bank {bank_code} on http://{addr}/bank/v1 ({kept})");
-            wait_for_shutdown().await?;
+            wugan::server::shutdown_signal().await?;
             drain(stop, server).await;
             Ok(bank.close().await?)
         }
@@ -781,7 +781,7 @@ async fn serve(opts: SystemOptions) -> anyhow::Result<()> {
     println!("bank             {}", sys.bank_url);
     println!("database         {db}");
     println!("API keys         {}", opts.data_dir.join("credentials.json").display());
-    wait_for_shutdown().await?;
+    wugan::server::shutdown_signal().await?;
     tracing::info!(deadline_s = DRAIN_DEADLINE.as_secs(), "stopping: finishing the requests in progress");
     let report = sys.shutdown(DRAIN_DEADLINE).await;
     if !report.drained {
@@ -797,19 +797,4 @@ async fn drain(stop: tokio::sync::watch::Sender<bool>, server: tokio::task::Join
     if tokio::time::timeout(DRAIN_DEADLINE, server).await.is_err() {
         tracing::warn!("requests still in progress at the deadline were cut off");
     }
-}
-
-/// Ctrl-C, or SIGTERM (what systemd and `docker stop` send).
-async fn wait_for_shutdown() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            interrupted = tokio::signal::ctrl_c() => interrupted?,
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
-    Ok(())
 }

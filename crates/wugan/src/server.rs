@@ -66,6 +66,22 @@ const SHEDDING_AT_ONCE: usize = 64;
 /// How long the 503 to a shed connection may take.
 const SHED_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Ctrl-C, or on unix SIGTERM (what systemd, `docker stop` and a CI runner's timeout send): the
+/// moment a long-running command stops what it does, and its children with it.
+pub async fn shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted?,
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
 /// Serves `router` on `listener` in the background, within `limits`, until the task is aborted.
 pub fn serve(listener: TcpListener, router: axum::Router, limits: ServerLimits) -> tokio::task::JoinHandle<()> {
     serve_until(listener, router, limits, watch::channel(false).1)

@@ -6,6 +6,7 @@
 
 mod auth;
 mod banks;
+mod body;
 mod deposits;
 mod docs;
 mod edge;
@@ -39,7 +40,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::Router;
-use serde::de::DeserializeOwned;
+use body::{parse_json, parse_object};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::future::Future;
@@ -266,63 +267,6 @@ async fn json_errors_only(response: Response) -> Response {
     };
     let message = status.canonical_reason().unwrap_or("request refused").to_string();
     AppError::Http { status, code, message }.into_response()
-}
-
-/// Reads a command from a JSON object body; nothing (or only whitespace) reads as `{}`.
-fn parse_json<T: DeserializeOwned + utoipa::ToSchema>(body: &Bytes) -> Result<T, AppError> {
-    parse_object(body, &[])
-}
-
-/// Like [`parse_json`], where the fields named in `objects` must be JSON objects when present. serde
-/// would otherwise read a struct from an array too (`["02", "4403…"]` as a sign-up), so the shape is
-/// checked first, then every text against the command's rules (`app::check_texts`); the struct is
-/// then read from the bytes themselves, which also refuses a field given twice.
-fn parse_object<T: DeserializeOwned + utoipa::ToSchema>(body: &Bytes, objects: &[&str]) -> Result<T, AppError> {
-    let shape = read_object(body, objects)?;
-    crate::app::check_texts::<T>(&shape)?;
-    serde_json::from_slice(json_text(body)).map_err(refused)
-}
-
-fn json_text(body: &Bytes) -> &[u8] {
-    let body = crate::without_bom(body);
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
-        b"{}"
-    } else {
-        body
-    }
-}
-
-fn refused(e: serde_json::Error) -> AppError {
-    let message = e.to_string();
-    if message.starts_with("unknown field") {
-        AppError::bad_request("unknown_field", message)
-    } else if e.is_data() {
-        AppError::invalid("invalid_request", message)
-    } else {
-        AppError::bad_request("malformed_json", format!("the body is not valid JSON: {message}"))
-    }
-}
-
-/// A body that is not UTF-8 at all (an HIS writing GBK, say): said so, where serde_json would name
-/// only the first bad code point. Read on the error path alone.
-fn not_utf8(body: &[u8]) -> Option<AppError> {
-    let bad = std::str::from_utf8(body).err()?;
-    Some(AppError::bad_request(
-        "malformed_json",
-        format!("the body is not UTF-8 (at byte {}): send JSON in UTF-8, the only encoding the API takes", bad.valid_up_to()),
-    ))
-}
-
-/// The body as a JSON object, with the fields named in `objects` objects (or null) when present.
-fn read_object(body: &Bytes, objects: &[&str]) -> Result<Value, AppError> {
-    let shape: Value = serde_json::from_slice(json_text(body)).map_err(|e| not_utf8(body).unwrap_or_else(|| refused(e)))?;
-    let Some(fields) = shape.as_object() else {
-        return Err(AppError::invalid("invalid_request", "the body must be a JSON object"));
-    };
-    if let Some(field) = objects.iter().find(|f| fields.get(**f).is_some_and(|v| !v.is_object() && !v.is_null())) {
-        return Err(AppError::invalid("invalid_request", format!("{field} must be a JSON object")));
-    }
-    Ok(shape)
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
@@ -709,6 +653,7 @@ async fn bank_callback(State(app): State<Arc<App>>, headers: HeaderMap, Path(ban
 
 #[cfg(test)]
 mod tests {
+    use super::body::read_object;
     use super::*;
 
     fn key(value: &[u8]) -> Result<String, &'static str> {
