@@ -356,11 +356,9 @@ test('the ward: insurance refuses the bedside discharge and the interim settleme
     await signIn(page, '/console/', `refused-${run}`);
     await page.goto(`${base}/console/stays/${stay.body.id}`);
     assert.equal(await page.locator('#discharge-refused').count(), 0);
-    await page.click('#discharge-button');
-    await page.waitForSelector('#discharge .message.error');
-    assert.match(await page.textContent('#discharge .message'), /医保未通过/);
-    // The page read again: still in the ward, the deposit held, and why the discharge was refused.
-    await page.reload();
+    // The refusal reloads the page by itself: still in the ward, the deposit held, and why the
+    // discharge was refused, without the cashier reloading.
+    await submitAndReload(page, '#discharge-button');
     assert.equal(await page.textContent('#stay-state'), '在院');
     assert.equal(await page.textContent('#stay-held'), '300.00', 'the deposit untouched');
     // The page's own words for what was refused, then the center's own (no English prefix).
@@ -374,9 +372,7 @@ test('the ward: insurance refuses the bedside discharge and the interim settleme
     await screenshot(page, 'staff-console-stay-discharge-refused');
 
     // An interim settlement now: the center, which has the admission discharged, refuses its 2303.
-    await page.click('#interim-button');
-    await page.waitForSelector('#interim .message.error');
-    await page.reload();
+    await submitAndReload(page, '#interim-button');
     const interim = await page.textContent('#interim-refused');
     assert.match(interim, /医保拒绝中途结算.*医保答复：.*已出院.*押金未动/s);
     assert.doesNotMatch(interim, /refused|2303/);

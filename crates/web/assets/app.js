@@ -8,7 +8,9 @@
 // "bool" (a checkbox) | "list" (checkboxes of one name); empty optional fields are left out, and
 // so are fields inside a data-when="name=value" part while that choice is not made.
 // On success: data-next (a URL; {field} is filled from the answer), data-fill (the answer shown in
-// place, see fillIn), data-done (a message) or a reload.
+// place, see fillIn), data-done (a message) or a reload. A refusal whose code is listed in
+// data-reload-on (space-separated) reloads the page too: the page itself says why (the ward's
+// refused discharge), better than the error table's one line.
 // A submit button with its own data-api is a second action of the form, with its own data-next /
 // data-done / data-fields (the names it sends, space-separated): send me a code; sign in.
 // Staff consoles also use: data-type="product" with data-of="a b" (yuan a × whole count b, as a
@@ -182,6 +184,8 @@
         }
         form._wgBody = null;  // a definite refusal: the next try is a new action
         var code = answer && answer.error && answer.error.code;
+        var reloadOn = (attr('data-reload-on') || '').split(' ');
+        if (code && reloadOn.indexOf(code) >= 0) { window.location.reload(); return; }
         show(form, say(code || '_unknown'), 'error');
       });
     }, function () {
