@@ -68,11 +68,7 @@ impl Store {
     pub async fn unfinished_settlements(&self, before: &str) -> StoreResult<Vec<SettlementRow>> {
         // The partial index `settlements_unfinished` serves it: it runs every few seconds, and
         // finished settlements are nearly all of the table.
-        let sql = format!(
-            "SELECT * FROM settlements WHERE state IN {UNFINISHED_SETTLEMENTS} AND parked_reason IS NULL AND updated_at < $1 \
-             ORDER BY created_at LIMIT 1000"
-        );
-        let rows = query(sql).bind(before).fetch_all(&self.pool).await?;
+        let rows = query(unfinished_scan()).bind(before).fetch_all(&self.pool).await?;
         rows.iter().map(settlement_from_row).collect()
     }
 
@@ -324,6 +320,14 @@ fn settlement_from_row(r: &SqlRow) -> StoreResult<SettlementRow> {
     })
 }
 
+/// The recovery worker's scan: settlements left between steps and untouched since `$1`.
+fn unfinished_scan() -> String {
+    format!(
+        "SELECT * FROM settlements WHERE state IN {UNFINISHED_SETTLEMENTS} AND parked_reason IS NULL AND updated_at < $1 \
+         ORDER BY created_at LIMIT 1000"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,10 +348,7 @@ mod tests {
     #[tokio::test]
     async fn the_recovery_scan_and_the_unpaid_notices_read_their_partial_indexes() {
         let (store, dir) = Store::in_fresh_folder("partial-indexes").await;
-        let recovery = plan(&store, format!(
-            "SELECT * FROM settlements WHERE state IN {UNFINISHED_SETTLEMENTS} AND parked_reason IS NULL AND updated_at < $1 ORDER BY created_at"
-        ))
-        .await;
+        let recovery = plan(&store, unfinished_scan()).await;
         assert!(recovery.contains("settlements_unfinished"), "{recovery}");
         let unpaid = plan(&store, super::super::patient_notices::UNPAID_SINCE.to_string()).await;
         assert!(unpaid.contains("settlements_unpaid"), "{unpaid}");

@@ -70,9 +70,7 @@ impl Proc {
     /// The process's resident memory in MiB (`VmRSS` in `/proc`), on Linux; `None` elsewhere or
     /// once it has exited.
     pub fn rss_mib(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kib: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
-        Some((kib / 1024.0 * 10.0).round() / 10.0)
+        vm_rss_mib(&std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?)
     }
 
     /// Waits until `base/health` answers 2xx; fails if the process exits first or `timeout` passes.
@@ -138,4 +136,17 @@ impl Drop for WorkDir {
             let _ = std::fs::remove_dir_all(&self.path);
         }
     }
+}
+
+/// `VmRSS` of a `/proc/<pid>/status` text, in MiB to one decimal (a measurement, not money).
+fn vm_rss_mib(status: &str) -> Option<f64> {
+    let kib: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
+}
+
+#[cfg(test)]
+#[test]
+fn resident_memory_is_read_from_the_status_text() {
+    assert_eq!(vm_rss_mib("Name:\twugan\nVmPeak:\t  999999 kB\nVmRSS:\t   86016 kB\nThreads:\t7\n"), Some(84.0));
+    assert_eq!(vm_rss_mib("Name:\twugan\n"), None, "an exited process has no VmRSS line");
 }
