@@ -180,3 +180,37 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
     }
     assert!(problems.is_empty(), "openapi.json and the types have drifted apart:\n{}", problems.join("\n"));
 }
+
+/// Client generators key their methods by `operationId` and refuse a document that repeats one
+/// (the OpenAPI rule: unique in the document); an OpenAPI 3.0 document writes a nullable field as
+/// `nullable: true`, since the 3.1 forms (`type: [.., "null"]`, `type: "null"`) are not 3.0.
+#[test]
+fn operation_ids_are_unique_and_nullables_are_written_the_3_0_way() {
+    let doc: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON");
+    assert_eq!(doc["openapi"], "3.0.3");
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("operations") {
+            let Some(id) = op.get("operationId").and_then(Value::as_str) else { continue };
+            let at = format!("{method} {path}");
+            if let Some(first) = seen.insert(id.to_string(), at.clone()) {
+                panic!("operationId {id} is both {first} and {at}");
+            }
+        }
+    }
+    fn walk(at: &str, v: &Value, problems: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if matches!(map.get("type"), Some(Value::Array(_))) || map.get("type") == Some(&Value::from("null")) {
+                    problems.push(at.to_string());
+                }
+                map.iter().for_each(|(k, v)| walk(&format!("{at}/{k}"), v, problems));
+            }
+            Value::Array(items) => items.iter().enumerate().for_each(|(i, v)| walk(&format!("{at}/{i}"), v, problems)),
+            _ => {}
+        }
+    }
+    let mut problems = Vec::new();
+    walk("", &doc, &mut problems);
+    assert!(problems.is_empty(), "OpenAPI 3.1 type forms in a 3.0.3 document (write nullable: true):\n{}", problems.join("\n"));
+}
