@@ -283,3 +283,40 @@ async fn a_day_with_an_all_visit_and_an_insurance_only_visit_reconciles_level_at
     assert_eq!(sources.map(|k| fen(&statement, k)).iter().sum::<i64>(), fen(&statement, "medfee_fen"), "{statement}");
     day.sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+/// Every call the hub made to the insurance center, whatever its result, counted by `/metrics`.
+async fn insurance_calls(operator: &HisClient) -> f64 {
+    let scrape = operator.raw("GET", "/metrics", None, None).await.expect("a scrape");
+    let text = scrape.body.as_str().expect("text").to_string();
+    text.lines()
+        .filter(|l| l.starts_with("wugan_partner_calls_total{") && l.contains(r#"partner="insurance""#))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// A stay holds its deposit on the patient's line, so a hospital that collects the cash share
+/// itself (HI), or settles insurance with its own platform (CASH), is not offered one: the
+/// admission is refused before anything reaches the center or the bank, and nothing is kept.
+/// Under ALL the same admission goes through.
+#[tokio::test]
+async fn a_hospital_that_settles_itself_is_not_offered_a_deposit_hold() {
+    let day = signed_day().await;
+    let (bank_calls, center_calls) = (day.bank_money_calls().await, insurance_calls(&day.operator).await);
+    let admit = |ipt_no: &str| json!({"ipt_no": ipt_no, "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "deposit_fen": 30_000});
+    for (setl_type, says) in [(SetlType::Hi, "collects the patient's cash share itself"), (SetlType::Cash, "its own platform")] {
+        day.sys.app.store.set_hospital_mode(&day.hospital, None, setl_type).await.expect("the hospital's mode");
+        let refused = day.his.post("/api/v1/stays", &admit("ZY-SELF-1")).await.expect("hub");
+        assert_eq!((refused.status, refused.code()), (409, Some("hospital_settles_itself")), "{setl_type:?}: {refused:?}");
+        assert!(refused.body["error"]["message"].as_str().unwrap_or_default().contains(says), "{refused:?}");
+    }
+    assert_eq!(insurance_calls(&day.operator).await, center_calls, "no 1101 or 2401 was sent");
+    assert_eq!(day.bank_money_calls().await, bank_calls, "no hold was asked for");
+    assert_eq!(day.bank_line().await, (0, 0), "nothing held on the line");
+
+    // The same 住院号 is free, not taken by a half-made stay: under ALL it is admitted.
+    day.sys.app.store.set_hospital_mode(&day.hospital, None, SetlType::All).await.expect("the hospital's mode");
+    let admitted = day.his.post("/api/v1/stays", &admit("ZY-SELF-1")).await.expect("hub");
+    assert!(admitted.ok(), "{admitted:?}");
+    assert_eq!((admitted.body["state"].as_str(), admitted.body["held_fen"].as_i64()), (Some("in_ward"), Some(30_000)), "{admitted:?}");
+    day.sys.shutdown(std::time::Duration::from_secs(5)).await;
+}

@@ -15,9 +15,27 @@ use crate::store::{StayFeeLine, StayRow, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 use wugan_domain::inpatient::{self, StayCall, StayOutcome, StayParties, StayReply, StayStage};
+use wugan_domain::settlement::cash_only::SetlType;
 
 /// The largest deposit the hub holds at admission: 100,000 yuan.
 pub(super) const MAX_DEPOSIT_FEN: i64 = 10_000_000;
+
+/// A stay holds its deposit on the patient's line and settles through the hub end to end, so only
+/// a hospital of settlement type ALL is offered one. A CASH hospital settles insurance with its own
+/// platform (the hub sending 2401 for it would be a second admission there), and an HI hospital
+/// collects the cash share itself (a hold on the line would collect it twice); both are refused
+/// before anything is sent or written. A stay admitted earlier goes on whatever the type is now.
+fn refuse_unless_hub_settles_all(setl_type: SetlType) -> Result<(), AppError> {
+    let why = match setl_type {
+        SetlType::All => return Ok(()),
+        SetlType::Cash => "this hospital settles insurance with its own platform (settlement type CASH)",
+        SetlType::Hi => "this hospital collects the patient's cash share itself (settlement type HI)",
+    };
+    Err(AppError::conflict(
+        "hospital_settles_itself",
+        format!("{why}: the hub holds no inpatient deposit for it; admit the patient at the hospital's own desk"),
+    ))
+}
 
 /// A stay as the HIS sees it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -108,6 +126,7 @@ impl App {
     }
 
     async fn new_stay(&self, hospital: &str, req: &AdmitRequest, med_type: &str, idem_key: &str) -> Result<StayRow, AppError> {
+        refuse_unless_hub_settles_all(self.setl_type_with(hospital, None).await?)?;
         let inst = self.institution(hospital).await?;
         let person = self
             .insurance

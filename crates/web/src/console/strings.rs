@@ -185,6 +185,11 @@ pub const ERRORS: Table = &[
         "An interim settlement of this stay is under way; try again shortly.",
     ),
     ("hold_open", "押金仍在冻结中，随费用自动追加。", "The deposit is still held; it is raised with the fees."),
+    (
+        "hospital_settles_itself",
+        "本院自行结算医保或自收现金部分，无感支付不为本院冻结住院押金，请在本院收费处办理入院。",
+        "This hospital settles insurance or collects the cash share itself: the hub holds no deposit for it. Admit the patient at the hospital's own desk.",
+    ),
     ("nothing_to_settle", "上次结算后没有新录入的费用。", "No fees were entered since the last settlement."),
     ("bad_credentials", "用户名、密码或验证码不正确。", "The login, password or code is wrong."),
     ("totp_required", "请输入动态验证码。", "Enter your authenticator's code."),
