@@ -124,6 +124,9 @@ async fn accept_loop(listener: TcpListener, router: axum::Router, limits: Server
                 continue;
             }
         };
+        // Every write goes out at once (no Nagle): a response written in more than one piece (a
+        // streamed body, a PDF) would otherwise wait for the client's delayed ACK, up to 40 ms.
+        let _ = stream.set_nodelay(true);
         match connections.admit() {
             Some(connection) => {
                 let shared = Shared { router: router.clone(), in_flight: in_flight.clone(), limits, stop: stop.clone() };

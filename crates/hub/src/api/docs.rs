@@ -316,9 +316,18 @@ fn type_of(doc: &Value, schema: &Value) -> String {
     words
 }
 
-/// A schema with its `$ref` followed and an `allOf` folded into one object.
+/// A schema with its `$ref` followed and an `allOf` folded into one object; a nullable reference
+/// (`oneOf` of it and null, the OpenAPI 3.0 way) reads as the thing referred to, `or null`.
 fn merged(doc: &Value, schema: &Value) -> Value {
     let schema = resolve(doc, schema);
+    if let Some(thing) = nullable_reference(&schema) {
+        let mut thing = merged(doc, thing);
+        thing["nullable"] = Value::Bool(true);
+        if let Some(d) = schema.get("description") {
+            thing["description"] = d.clone();
+        }
+        return thing;
+    }
     let Some(parts) = schema["allOf"].as_array() else { return schema.clone() };
     let (mut properties, mut required) = (Map::new(), Vec::new());
     for part in parts {
@@ -334,6 +343,12 @@ fn merged(doc: &Value, schema: &Value) -> Value {
         required.extend(part["required"].as_array().cloned().unwrap_or_default());
     }
     serde_json::json!({"type": "object", "properties": properties, "required": required})
+}
+
+/// `X` of `oneOf: [X, {nullable: true, enum: [null]}]`.
+fn nullable_reference(schema: &Value) -> Option<&Value> {
+    let [thing, null] = schema["oneOf"].as_array()?.as_slice() else { return None };
+    (null["enum"] == serde_json::json!([null])).then_some(thing)
 }
 
 fn deep_merge(a: &Value, b: &Value) -> Value {
@@ -435,6 +450,20 @@ mod tests {
         for outside in ["<script", "src=\"http", "href=\"http", "@import", "url("] {
             assert!(!page.contains(outside), "the page loads {outside}");
         }
+    }
+
+    /// A visit's settlement is a nullable reference (`oneOf` with null, as OpenAPI 3.0 writes it):
+    /// the page shows its fields and says it may be null, not "one of" two choices.
+    #[test]
+    fn a_nullable_reference_reads_as_its_object_or_null() {
+        let doc: Value = serde_json::from_str(OPENAPI_JSON).expect("JSON");
+        let settlement = &doc["components"]["schemas"]["Visit"]["properties"]["settlement"];
+        assert!(nullable_reference(settlement).is_some(), "{settlement}");
+        let mut out = String::new();
+        field(&mut out, &doc, "settlement", settlement, true, None, 1);
+        assert!(out.contains("object or null"), "{out}");
+        assert!(out.contains("<li><code>medfee_fen</code>"), "the settlement's own fields are listed: {out}");
+        assert!(!out.contains("one of"), "{out}");
     }
 
     #[test]
