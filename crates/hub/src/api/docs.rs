@@ -320,7 +320,7 @@ fn type_of(doc: &Value, schema: &Value) -> String {
 /// (`oneOf` of it and null, the OpenAPI 3.0 way) reads as the thing referred to, `or null`.
 fn merged(doc: &Value, schema: &Value) -> Value {
     let schema = resolve(doc, schema);
-    if let Some(thing) = nullable_reference(&schema) {
+    if let Some(thing) = nullable_reference(schema) {
         let mut thing = merged(doc, thing);
         thing["nullable"] = Value::Bool(true);
         if let Some(d) = schema.get("description") {
