@@ -214,3 +214,22 @@ fn operation_ids_are_unique_and_nullables_are_written_the_3_0_way() {
     walk("", &doc, &mut problems);
     assert!(problems.is_empty(), "OpenAPI 3.1 type forms in a 3.0.3 document (write nullable: true):\n{}", problems.join("\n"));
 }
+
+/// An operation that answers `missing_idempotency_key` declares the header it wants (a generated
+/// client sends only the parameters the document names), and one that declares it says so.
+#[test]
+fn an_operation_that_needs_an_idempotency_key_declares_the_header() {
+    let doc: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON");
+    let key = serde_json::json!({"$ref": "#/components/parameters/IdempotencyKey"});
+    let mut problems = Vec::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("operations") {
+            let declares = op["parameters"].as_array().is_some_and(|p| p.contains(&key));
+            let needs = op["x-error-codes"]["400"].as_array().is_some_and(|c| c.contains(&"missing_idempotency_key".into()));
+            if declares != needs {
+                problems.push(format!("{method} {path}: declares the header {declares}, answers missing_idempotency_key {needs}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
