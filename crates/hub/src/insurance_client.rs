@@ -135,6 +135,22 @@ pub struct Settled {
     pub detail: Vec<FundPayment>,
 }
 
+/// The local IP address this machine sends from towards `url`'s host (a UDP socket connected to
+/// it asks the kernel for the route; nothing is sent). "127.0.0.1" when the host cannot be
+/// resolved or reached: the sign-in still goes out, and the platform says if it minds.
+pub async fn local_address_towards(url: &str) -> String {
+    let Some(target) = reqwest::Url::parse(url).ok().and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?))) else {
+        return "127.0.0.1".into();
+    };
+    let Some(addr) = tokio::net::lookup_host(target.as_str()).await.ok().and_then(|mut a| a.next()) else { return "127.0.0.1".into() };
+    let bind = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let local = match tokio::net::UdpSocket::bind(bind).await {
+        Ok(socket) => socket.connect(addr).await.and_then(|()| socket.local_addr()).ok(),
+        Err(_) => None,
+    };
+    local.map_or_else(|| "127.0.0.1".into(), |a| a.ip().to_string())
+}
+
 /// A platform refusal aimed at the hub's own message (a msgid it says is used, a signature or
 /// sign-in it does not accept) rather than at the business: the hub must not report it as the
 /// platform's decision, and resolves it like a silence (query, then resend).
@@ -324,8 +340,10 @@ impl InsuranceClient {
     }
 
     /// 9001: signs `inst`'s operator in; the `sign_no` its later envelopes of the day carry.
+    /// `ip` is required (签到 IP 地址): the address this machine reaches the platform from.
     pub async fn sign_in(&self, msgid: &str, inst: &Institution) -> Result<String, InsuranceError> {
-        let input = json!({"signIn": {"opter_no": HUB_OPTER, "mac": "", "ip": ""}});
+        let ip = local_address_towards(self.url_of(inst)).await;
+        let input = json!({"signIn": {"opter_no": HUB_OPTER, "mac": "", "ip": ip}});
         let output = self.call("9001", msgid, inst, "", input).await?;
         let sign_no = output.get("signinoutb").map(|s| text(s, "sign_no")).unwrap_or_default();
         if sign_no.is_empty() {
@@ -540,6 +558,28 @@ mod envelope_tests {
         };
         assert_eq!(fields(&seen[0]), (json!("H1"), json!("深圳市示例医院"), json!("440399"), json!("440304")));
         assert_eq!(fields(&seen[1]).2, json!("440300"), "no region of its own: the hub's");
+    }
+
+    /// 9001's `ip` is required (签到 IP 地址, char 20): the sign-in names the address this machine
+    /// reaches the platform from, never an empty text.
+    #[tokio::test]
+    async fn the_sign_in_names_the_address_it_comes_from() {
+        let platform = axum::Router::new().fallback(|body: axum::body::Bytes| async move {
+            let sent: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let ip = sent["input"]["signIn"]["ip"].as_str().unwrap_or_default().to_string();
+            axum::Json(json!({"infcode": 0, "output": {"signinoutb": {"sign_time": "2026-12-01 08:00:00", "sign_no": ip}}}))
+        });
+        let credential = GatewayCredential { fixmedins_code: "H1".into(), app_id: "app-h1".into(), secret: "s1".into() };
+        let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
+        let client = InsuranceClient::new("http://127.0.0.1:9", "440300", Duration::from_secs(5), clock, &[credential])
+            .in_process(platform, Duration::from_secs(5));
+        let inst = Institution { fixmedins_code: "H1".into(), ..Default::default() };
+        let ip = client.sign_in("H1-9001", &inst).await.expect("signed in");
+        assert_eq!(ip, "127.0.0.1", "towards a loopback platform, the loopback address");
+        assert!(ip.parse::<std::net::IpAddr>().is_ok() && ip.len() <= 20, "{ip}");
+        assert_eq!(local_address_towards("not a url").await, "127.0.0.1");
+        let towards_elsewhere = local_address_towards("http://192.0.2.1:8080/fsi").await;
+        assert!(towards_elsewhere.parse::<std::net::IpAddr>().is_ok(), "{towards_elsewhere}");
     }
 
     #[tokio::test]
