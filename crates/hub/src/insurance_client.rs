@@ -11,7 +11,7 @@
 use crate::metrics::{CallResult, Metrics, INSURANCE_PARTNER};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,6 +134,10 @@ pub struct Settled {
     /// `setldetail` as sent, unknown `fund_pay_type` codes kept (`fund_pay::FundPayClass`).
     pub detail: Vec<FundPayment>,
 }
+
+/// The amounts 2207's input carries back from the 2206 reply's `setlinfo` (all required in 2207:
+/// 全自费金额, 超限价自费金额, 先行自付金额, 符合政策范围金额).
+pub const PRESETTLE_ECHO: [&str; 4] = ["fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt"];
 
 /// The local IP address this machine sends from towards `url`'s host (a UDP socket connected to
 /// it asks the kernel for the route; nothing is sent). "127.0.0.1" when the host cannot be
@@ -396,6 +400,15 @@ impl InsuranceClient {
     /// Parses a 2206/2207 `setlinfo` into the split the hub pays out (a 2208 cancellation record
     /// reads the same way, its amounts negated). `setldetail` is kept as sent; the entries that
     /// are pooled fund never add up to more than `fund_pay_sumamt`.
+    /// The amounts of a 2206 reply's `setlinfo` that 2207's input must carry (`PRESETTLE_ECHO`),
+    /// as the platform sent them; `None` when it sent none of them.
+    pub fn presettle_echo(output: &Value) -> Option<Value> {
+        let info = output.get("setlinfo").map(|s| if let Value::Array(a) = s { a.first().unwrap_or(s) } else { s })?;
+        let echo: Map<String, Value> =
+            PRESETTLE_ECHO.iter().filter_map(|k| info.get(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v.clone()))).collect();
+        (!echo.is_empty()).then_some(Value::Object(echo))
+    }
+
     pub fn read_settlement(output: &Value) -> Result<Settled, InsuranceError> {
         let info = output.get("setlinfo").ok_or_else(|| InsuranceError::BadReply("no setlinfo".into()))?;
         let split = InsuranceSplit {
@@ -558,6 +571,20 @@ mod envelope_tests {
         };
         assert_eq!(fields(&seen[0]), (json!("H1"), json!("深圳市示例医院"), json!("440399"), json!("440304")));
         assert_eq!(fields(&seen[1]).2, json!("440300"), "no region of its own: the hub's");
+    }
+
+    /// 2207 carries back four amounts of the 2206 reply, as sent (strings or numbers); a reply
+    /// with none of them (or only nulls) has nothing to carry.
+    #[test]
+    fn the_presettle_echo_is_the_four_amounts_as_the_platform_sent_them() {
+        let reply = json!({"setlinfo": {"medfee_sumamt": "1225.00", "fulamt_ownpay_amt": "0.00", "overlmt_selfpay": 0,
+            "preselfpay_amt": "120.00", "inscp_scp_amt": 1105.5, "psn_cash_pay": "300.00"}});
+        let echo = InsuranceClient::presettle_echo(&reply).expect("four amounts");
+        assert_eq!(echo, json!({"fulamt_ownpay_amt": "0.00", "overlmt_selfpay": 0, "preselfpay_amt": "120.00", "inscp_scp_amt": 1105.5}));
+        let as_array = json!({"setlinfo": [{"inscp_scp_amt": "10.00", "preselfpay_amt": null}]});
+        assert_eq!(InsuranceClient::presettle_echo(&as_array), Some(json!({"inscp_scp_amt": "10.00"})));
+        assert_eq!(InsuranceClient::presettle_echo(&json!({"setlinfo": {"psn_cash_pay": "1"}})), None);
+        assert_eq!(InsuranceClient::presettle_echo(&json!({})), None);
     }
 
     /// 9001's `ip` is required (签到 IP 地址, char 20): the sign-in names the address this machine

@@ -173,6 +173,9 @@ pub struct SettlementRow {
     /// Insurance only (setl_type HI), fixed when the attempt is created: the hospital collects the
     /// cash share itself, so the bank is never called for this settlement.
     pub cash_at_hospital: bool,
+    /// The 2206 reply's amounts 2207 must carry back (`PRESETTLE_ECHO`), as a JSON object of what
+    /// the platform sent; `None` before the pre-settlement or when the reply had none of them.
+    pub presettle_echo: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -255,6 +255,7 @@ fn posted_settlement(visit: &VisitRow, agreement_id: String, medfee: Fen, idem_k
         failure_code: None,
         failure_message: None,
         setlinfo_json: None,
+        presettle_echo: None,
         attempts: 0,
         parked_reason: None,
         idem_key: Some(idem_key.to_string()),

@@ -141,6 +141,7 @@ impl App {
             failure_code: None,
             failure_message: None,
             setlinfo_json: None,
+            presettle_echo: None,
             attempts: 0,
             parked_reason: None,
             idem_key: Some(idem_key.to_string()),
@@ -266,7 +267,7 @@ impl App {
             }
             // Err: the outcome is unknown; the stage stays as it is (saga::apply of Unknown).
             let run = Run { visit, agreement, record: record.as_ref(), batch: batch.as_deref().unwrap_or_default() };
-            let outcome = self.make_call(&s, &call, run, in_doubt).await?;
+            let outcome = self.make_call(&mut s, &call, run, in_doubt).await?;
             let refusal = match &outcome {
                 Outcome::Refused { code, message } => Some(format!("({code}): {message}")),
                 _ => None,
@@ -324,7 +325,8 @@ impl App {
     }
 
     /// Makes the saga's call with the request ids fixed for it. `Err` is an unknown outcome.
-    async fn make_call(&self, s: &SettlementRow, call: &Call, run: Run<'_>, in_doubt: bool) -> Result<Outcome, AppError> {
+    /// A pre-settlement keeps, on `s`, what of its reply 2207 must carry back (saved with the stage).
+    async fn make_call(&self, s: &mut SettlementRow, call: &Call, run: Run<'_>, in_doubt: bool) -> Result<Outcome, AppError> {
         let Run { visit, agreement, record, batch } = run;
         let inst = self.institution(&visit.hospital_code).await?;
         let bank = self.bank(&agreement.bank_code)?;
@@ -352,7 +354,11 @@ impl App {
         }
         match call {
             Call::PreSettle => match self.insurance.call("2206", &s.presettle_msgid, &inst, &visit.insuplc_admdvs, input()).await {
-                Ok(output) => done(Reply::Estimated { split: InsuranceClient::read_settlement(&output)?.split }),
+                Ok(output) => {
+                    let split = InsuranceClient::read_settlement(&output)?.split;
+                    s.presettle_echo = InsuranceClient::presettle_echo(&output).map(|echo| echo.to_string());
+                    done(Reply::Estimated { split })
+                }
                 Err(e) => insurance_refused(e),
             },
             Call::Authorize { amount } => {
@@ -365,7 +371,10 @@ impl App {
             Call::SettleInsurance => {
                 let outcome = match self.settled_already(visit, &inst, in_doubt).await? {
                     Some(output) => Ok(output),
-                    None => self.insurance.call("2207", &s.settle_msgid, &inst, &visit.insuplc_admdvs, input()).await,
+                    None => {
+                        let input = with_presettle_echo(input(), s.presettle_echo.as_deref());
+                        self.insurance.call("2207", &s.settle_msgid, &inst, &visit.insuplc_admdvs, input).await
+                    }
                 };
                 match outcome {
                     Ok(output) => {
@@ -500,4 +509,31 @@ fn open_lines(lines: Vec<FeeLineRow>) -> Result<(Vec<FeeLineRow>, Fen), AppError
     }
     let total = lines.iter().map(|l| l.amount).sum();
     Ok((lines, total))
+}
+
+/// 2207's input: 2206's, plus the amounts of the 2206 reply it must carry back (`echo`, as kept
+/// on the settlement), each exactly as the platform sent it.
+fn with_presettle_echo(mut input: Value, echo: Option<&str>) -> Value {
+    let echoed: Option<Map<String, Value>> = echo.and_then(|e| serde_json::from_str(e).ok());
+    if let (Some(data), Some(echoed)) = (input.get_mut("data").and_then(Value::as_object_mut), echoed) {
+        data.extend(echoed);
+    }
+    input
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_presettle_echo;
+    use serde_json::json;
+
+    #[test]
+    fn the_settlement_input_carries_the_pre_settlement_amounts_back() {
+        let input = json!({"data": {"psn_no": "P1", "medfee_sumamt": "1225.00"}});
+        let echo = r#"{"fulamt_ownpay_amt":"0.00","overlmt_selfpay":"0.00","preselfpay_amt":"120.00","inscp_scp_amt":"1105.00"}"#;
+        let sent = with_presettle_echo(input.clone(), Some(echo));
+        assert_eq!(sent["data"]["psn_no"], "P1");
+        assert_eq!((sent["data"]["preselfpay_amt"].as_str(), sent["data"]["inscp_scp_amt"].as_str()), (Some("120.00"), Some("1105.00")));
+        assert_eq!(with_presettle_echo(input.clone(), None), input, "pre-settled before the column: as before");
+        assert_eq!(with_presettle_echo(input.clone(), Some("not json")), input);
+    }
 }

@@ -214,7 +214,7 @@ pub(super) async fn save_settlement(
         "UPDATE settlements SET state = $1, cancel_msgid = $2, estimate_cash_fen = $3, setl_id = $4, fund_fen = $5, acct_fen = $6, \
          cash_fen = $7, hosp_part_fen = $8, auth_request_id = $9, auth_status = $10, held_fen = $11, decline_code = $12, \
          captured_fen = $13, unpaid_fen = $14, failure_code = $15, failure_message = $16, setlinfo_json = $17, updated_at = $18, \
-         insurance_reversed = $19, cancel_idem_key = $20 WHERE id = $21 AND state = $22",
+         insurance_reversed = $19, cancel_idem_key = $20, presettle_echo = $21 WHERE id = $22 AND state = $23",
     )
     .bind(s.state.as_str())
     .bind(s.cancel_msgid.clone())
@@ -236,6 +236,7 @@ pub(super) async fn save_settlement(
     .bind(&s.updated_at)
     .bind(s.insurance_reversed as i64)
     .bind(s.cancel_idem_key.clone())
+    .bind(s.presettle_echo.clone())
     .bind(&s.id)
     .bind(from.as_str())
     .execute(&mut *c)
@@ -317,6 +318,7 @@ fn settlement_from_row(r: &SqlRow) -> StoreResult<SettlementRow> {
         insurance_reversed: r.get::<i64, _>("insurance_reversed") != 0,
         cancel_idem_key: r.get("cancel_idem_key"),
         cash_at_hospital: r.get::<i64, _>("cash_at_hospital") != 0,
+        presettle_echo: r.get("presettle_echo"),
     })
 }
 
