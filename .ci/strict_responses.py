@@ -167,7 +167,7 @@ def patient_stories(certno, name):
 
 hospital = CREDS["hospitals"][0]
 hospital_stories(CREDS["operator_api_key"], hospital["api_key"], hospital["code"], "EC44030000000000000001")
-patient_stories("440301199001011234", "张三")
+patient_stories("440303195803152420", "李秀英")
 for p in problems:
     print("strict responses:", p)
 print(f"strict responses: {checked} answers checked against openapi.json, {len(problems)} problems")
