@@ -397,9 +397,6 @@ impl InsuranceClient {
         Ok(PersonInfo { psn_no, psn_name: text(base, "psn_name"), certno: text(base, "certno"), age, insurances })
     }
 
-    /// Parses a 2206/2207 `setlinfo` into the split the hub pays out (a 2208 cancellation record
-    /// reads the same way, its amounts negated). `setldetail` is kept as sent; the entries that
-    /// are pooled fund never add up to more than `fund_pay_sumamt`.
     /// The amounts of a 2206 reply's `setlinfo` that 2207's input must carry (`PRESETTLE_ECHO`),
     /// as the platform sent them; `None` when it sent none of them.
     pub fn presettle_echo(output: &Value) -> Option<Value> {
@@ -409,6 +406,9 @@ impl InsuranceClient {
         (!echo.is_empty()).then_some(Value::Object(echo))
     }
 
+    /// Parses a 2206/2207 `setlinfo` into the split the hub pays out (a 2208 cancellation record
+    /// reads the same way, its amounts negated). `setldetail` is kept as sent; the entries that
+    /// are pooled fund never add up to more than `fund_pay_sumamt`.
     pub fn read_settlement(output: &Value) -> Result<Settled, InsuranceError> {
         let info = output.get("setlinfo").ok_or_else(|| InsuranceError::BadReply("no setlinfo".into()))?;
         let split = InsuranceSplit {
