@@ -269,3 +269,23 @@ async fn a_missing_capture_a_fen_off_and_a_straddler_are_each_classed() {
     assert_eq!(queue.body["reconciliation"].as_array().map(Vec::len), Some(4), "listed once: {queue:?}");
     day.sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+/// The hub keeps the center's `setlinfo` from 2207 with the settlement: reconciliation buckets it
+/// by the center's 清算类别 and the insurance clearing (3203) by its `setl_time`, not by the hub's
+/// guesses (11 and the hub's own clock; the record was never kept before).
+#[tokio::test]
+async fn the_centers_settlement_record_is_kept_for_reconciliation_and_clearing() {
+    let day = day_with(None).await;
+    let s = day.visit(1).await;
+    assert_eq!(s.body["state"], "settled", "{s:?}");
+    let visit_id = s.body["visit_id"].as_str().expect("visit id").to_string();
+    let kept = day.sys.app.store.settlement_of_visit(&visit_id).await.expect("store").expect("the settlement");
+    let setlinfo: Value = serde_json::from_str(kept.setlinfo_json.as_deref().expect("the center's setlinfo kept")).expect("json");
+    assert_eq!(setlinfo["setl_id"].as_str(), kept.setl_id.as_deref(), "{setlinfo}");
+    assert_eq!(setlinfo["clr_type"], "11", "{setlinfo}");
+    assert!(setlinfo["setl_time"].as_str().is_some_and(|t| t.starts_with(&today())), "{setlinfo}");
+    let report = day.reconcile().await;
+    assert_eq!(report["exceptions"], json!([]), "{report}");
+    assert_eq!(counts(&report["insurance"]), [1, 1, 0, 0, 0, 0], "{report}");
+    day.sys.shutdown(std::time::Duration::from_secs(5)).await;
+}

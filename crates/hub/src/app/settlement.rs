@@ -325,7 +325,8 @@ impl App {
     }
 
     /// Makes the saga's call with the request ids fixed for it. `Err` is an unknown outcome.
-    /// A pre-settlement keeps, on `s`, what of its reply 2207 must carry back (saved with the stage).
+    /// A pre-settlement keeps, on `s`, what of its reply 2207 must carry back, and the settlement
+    /// the center's `setlinfo` (both saved with the stage).
     async fn make_call(&self, s: &mut SettlementRow, call: &Call, run: Run<'_>, in_doubt: bool) -> Result<Outcome, AppError> {
         let Run { visit, agreement, record, batch } = run;
         let inst = self.institution(&visit.hospital_code).await?;
@@ -379,6 +380,9 @@ impl App {
                 match outcome {
                     Ok(output) => {
                         let settled = InsuranceClient::read_settlement(&output)?;
+                        // The center's record as it answered it: reconciliation's 清算类别 (an
+                        // emergency that became an inpatient case is 21) and the clearing's month.
+                        s.setlinfo_json = output.get("setlinfo").map(Value::to_string);
                         done(Reply::Insured(Insured { setl_id: settled.setl_id.unwrap_or_default(), split: settled.split }))
                     }
                     Err(e) => insurance_refused(e),
