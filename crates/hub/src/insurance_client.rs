@@ -400,10 +400,16 @@ impl InsuranceClient {
     /// The amounts of a 2206 reply's `setlinfo` that 2207's input must carry (`PRESETTLE_ECHO`),
     /// as the platform sent them; `None` when it sent none of them.
     pub fn presettle_echo(output: &Value) -> Option<Value> {
+        Self::setlinfo_fields(output, &PRESETTLE_ECHO)
+    }
+
+    /// `fields` of a reply's `setlinfo` (an object, or the first of an array) as the platform sent
+    /// them, nulls left out; `None` when it sent none of them.
+    pub fn setlinfo_fields(output: &Value, fields: &[&str]) -> Option<Value> {
         let info = output.get("setlinfo").map(|s| if let Value::Array(a) = s { a.first().unwrap_or(s) } else { s })?;
-        let echo: Map<String, Value> =
-            PRESETTLE_ECHO.iter().filter_map(|k| info.get(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v.clone()))).collect();
-        (!echo.is_empty()).then_some(Value::Object(echo))
+        let kept: Map<String, Value> =
+            fields.iter().filter_map(|k| info.get(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v.clone()))).collect();
+        (!kept.is_empty()).then_some(Value::Object(kept))
     }
 
     /// Parses a 2206/2207 `setlinfo` into the split the hub pays out (a 2208 cancellation record

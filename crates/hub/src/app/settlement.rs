@@ -382,7 +382,7 @@ impl App {
                         let settled = InsuranceClient::read_settlement(&output)?;
                         // The center's record as it answered it: reconciliation's 清算类别 (an
                         // emergency that became an inpatient case is 21) and the clearing's month.
-                        s.setlinfo_json = settlement_record(&output);
+                        s.setlinfo_json = InsuranceClient::setlinfo_fields(&output, &SETTLEMENT_RECORD).map(|r| r.to_string());
                         done(Reply::Insured(Insured { setl_id: settled.setl_id.unwrap_or_default(), split: settled.split }))
                     }
                     Err(e) => insurance_refused(e),
@@ -518,12 +518,6 @@ fn open_lines(lines: Vec<FeeLineRow>) -> Result<(Vec<FeeLineRow>, Fen), AppError
 /// What of a 2207 reply's `setlinfo` the settlement keeps: the clearing facts reconciliation and
 /// the 3203 clearing read, never the person it names (psn_name, certno, brdy are in the reply).
 const SETTLEMENT_RECORD: [&str; 5] = ["setl_id", "clr_type", "clr_way", "clr_optins", "setl_time"];
-
-fn settlement_record(output: &Value) -> Option<String> {
-    let info = output.get("setlinfo")?;
-    let kept: Map<String, Value> = SETTLEMENT_RECORD.iter().filter_map(|k| info.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
-    Some(Value::Object(kept).to_string())
-}
 
 /// 2207's input: 2206's, plus the amounts of the 2206 reply it must carry back (`echo`, as kept
 /// on the settlement), each exactly as the platform sent it.
