@@ -10,8 +10,10 @@ use crate::ledger::{Transfer, TransferKind};
 use crate::money::Fen;
 use serde::{Deserialize, Serialize};
 
-/// Where a settlement stands. Each state is written *before* the external call it leads to, so a
-/// crash between any two steps is resumed from the stored state, with the same request ids.
+/// Where a settlement stands. A state is written before the external call it leads to when
+/// redoing that call is not safe (`saga::durable_before`: insurance's calls, the refund), and
+/// whenever a run stops on it; a crash is resumed from the stored state, with the same request
+/// ids, redoing only calls that are safe to redo.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SettlementState {

@@ -293,6 +293,17 @@ pub fn next_call(stage: &Stage) -> Option<Call> {
     }
 }
 
+/// Whether the stage that names `call` must be durable before `call` is made. A bank call need
+/// not wait for a commit: a run that resumes from an earlier durable stage redoes the calls since
+/// it, a pre-settlement changes nothing, and the bank is asked by the call's fixed request id
+/// before a call in doubt is sent again. Insurance's settlement and the cancellation's calls are
+/// made only from a durable stage: a 2206 sent again after a 2207 took effect would be refused
+/// and read as a failure. Skipping the stage between 2206 and the hold and the one between 2207
+/// and the capture saves two of a click's five commits.
+pub fn durable_before(call: &Call) -> bool {
+    !matches!(call, Call::Authorize { .. } | Call::Capture { .. } | Call::Void)
+}
+
 /// Starts a cancellation of a settled settlement; `None` when `stage` cannot be cancelled.
 pub fn begin_cancel(stage: &Stage) -> Option<Stage> {
     match stage {

@@ -269,3 +269,54 @@ fn insurance_only_never_asks_the_bank_and_the_hospital_collects_the_cash_share()
         ]
     );
 }
+
+/// The calls a run makes from `stage` to the end, and the stage each is made from.
+fn walk(s: &Script, mut stage: Stage) -> Vec<(Stage, Call)> {
+    let mut made = Vec::new();
+    while let Some(call) = next_call(&stage) {
+        let next = apply(&stage, &parties(), s.final_split.medfee, &call, reply(&call, s)).unwrap().stage;
+        made.push((stage, call));
+        stage = next;
+    }
+    made
+}
+
+#[test]
+fn a_run_that_stops_anywhere_resumes_from_its_last_durable_stage_without_a_second_pre_settlement() {
+    let cash = script(7000, 2000, 1000);
+    let scripts = [
+        cash.clone(),
+        script(7000, 3000, 0),
+        Script { hold: None, ..cash.clone() },
+        Script { settle_refused: true, ..cash.clone() },
+        Script { capture_refused: true, ..cash.clone() },
+        Script { final_split: split(8000, 2000, 0), ..cash.clone() },
+    ];
+    for s in scripts {
+        let settled = walk(&s, Stage::Started);
+        let cancelled = begin_cancel(&settled.last().map(|(stage, call)| {
+            apply(stage, &parties(), s.final_split.medfee, call, reply(call, &s)).unwrap().stage
+        }).unwrap());
+        let mut runs = vec![settled];
+        runs.extend(cancelled.map(|c| walk(&s, c)));
+        for made in runs {
+            // The run is killed after its k-th call; the stage kept is the last one made durable.
+            for k in 0..made.len() {
+                let durable = made[..=k].iter().rev().find(|(_, call)| durable_before(call)).map(|(stage, _)| stage.clone());
+                let Some(durable) = durable else { continue };
+                let redone = walk(&s, durable.clone());
+                let sent_2207 = made[..=k].iter().any(|(_, c)| *c == Call::SettleInsurance);
+                assert!(
+                    !(sent_2207 && redone.iter().any(|(_, c)| *c == Call::PreSettle)),
+                    "{durable:?}: a 2206 after the 2207"
+                );
+                // Only bank calls (asked about by request id before they are sent again) and the
+                // pre-settlement, which changes nothing, are redone from a stage not kept.
+                let since_durable = made[..=k].iter().skip_while(|(stage, _)| *stage != durable).skip(1);
+                for (_, call) in since_durable {
+                    assert!(matches!(call, Call::Authorize { .. } | Call::Capture { .. } | Call::Void | Call::PreSettle), "{call}");
+                }
+            }
+        }
+    }
+}

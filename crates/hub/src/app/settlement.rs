@@ -1,5 +1,6 @@
 use super::*;
 use crate::store::SettlementRecord;
+use wugan_domain::ledger::Transfer;
 use wugan_domain::seamless::Suspension;
 use wugan_domain::settlement::cash_only::{self, SetlType};
 use wugan_domain::settlement::saga::{self, Call, Insured, Outcome, Reply, SagaError, Stage};
@@ -259,6 +260,9 @@ impl App {
             None => self.store.settlement_record(&s.id).await?,
         };
         let mut batch = known.lines.as_deref().map(batch_of);
+        // What is stored: the state the next save updates from, and the transfers of the steps
+        // taken since (a stage the saga lets a run skip is kept in memory until the next save).
+        let (mut stored, mut unsaved, mut dirty) = (s.state, Vec::new(), false);
         loop {
             let stage = s.stage().ok_or_else(|| AppError::internal(format!("settlement {} is stored in no stage the saga knows", s.id)))?;
             let Some(call) = saga::next_call(&stage) else { return Ok(s) };
@@ -267,18 +271,25 @@ impl App {
             }
             // Err: the outcome is unknown; the stage stays as it is (saga::apply of Unknown).
             let run = Run { visit, agreement, record: record.as_ref(), batch: batch.as_deref().unwrap_or_default() };
-            let outcome = self.make_call(&mut s, &call, run, in_doubt).await?;
+            let outcome = match self.make_call(&mut s, &call, run, in_doubt).await {
+                Ok(outcome) => outcome,
+                Err(e) => return Err(self.keep_progress(&s, stored, &unsaved, dirty, e).await),
+            };
             let refusal = match &outcome {
                 Outcome::Refused { code, message } => Some(format!("({code}): {message}")),
                 _ => None,
             };
-            let mut step = saga::apply(&stage, &parties, s.medfee, &call, outcome).map_err(|e| self.saga_error(&s, e))?;
+            let mut step = match saga::apply(&stage, &parties, s.medfee, &call, outcome) {
+                Ok(step) => step,
+                Err(e) => return Err(self.keep_progress(&s, stored, &unsaved, dirty, self.saga_error(&s, e)).await),
+            };
             if record.as_ref().is_some_and(|r| !r.setl_type.hub_settles_insurance()) {
                 step.transfers = cash_only::settled_outside(&visit.hospital_code, step.transfers);
             }
-            let from = s.state;
             s.set_stage(&step.stage);
             s.updated_at = self.now();
+            unsaved.append(&mut step.transfers);
+            dirty = true;
             if matches!(call, Call::Authorize { .. }) {
                 s.auth_request_id = Some(format!("{}:auth", s.id));
             }
@@ -286,15 +297,20 @@ impl App {
             if cancel_refused {
                 s.cancel_msgid = None; // the next cancellation is a new request
             }
+            let next = saga::next_call(&step.stage);
+            if !cancel_refused && next.as_ref().is_some_and(|next| !saga::durable_before(next)) {
+                continue; // a bank call next: no commit before it (saga::durable_before)
+            }
             // The save that ends the run (a final stage, nothing refused) carries the answer.
-            let ends = saga::next_call(&step.stage).is_none() && !cancel_refused;
+            let ends = next.is_none() && !cancel_refused;
             let answer = match request {
                 Some(request) if ends => request.answer_for(&SettlementView::of(&s))?,
                 _ => None,
             };
-            match self.store.save_settlement_answered(&s, from, &step.transfers, answer.clone()).await {
+            match self.store.save_settlement_answered(&s, stored, &unsaved, answer.clone()).await {
                 Ok(()) => {
-                    self.note_settlement_saved(from, &s);
+                    self.note_settlement_saved(stored, &s);
+                    (stored, unsaved, dirty) = (s.state, Vec::new(), false);
                     if let Some(request) = request {
                         request.stored(&answer);
                     }
@@ -302,7 +318,7 @@ impl App {
                 Err(crate::store::StoreError::StaleSettlement) => {
                     // Another run advanced it meanwhile: continue from what it wrote.
                     s = self.store.settlement(&s.id).await?.ok_or_else(|| AppError::internal("settlement vanished"))?;
-                    in_doubt = true;
+                    (stored, unsaved, dirty, in_doubt) = (s.state, Vec::new(), false, true);
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -311,8 +327,20 @@ impl App {
                 let reason = refusal.unwrap_or_default();
                 return Err(AppError::invalid("insurance_refused", format!("the insurance center refused the cancellation {reason}")));
             }
+            // Every call since the stored stage is now on record: none is in doubt any more.
             in_doubt = false;
         }
+    }
+
+    /// A run that stops before its next save keeps what it did (the stages the saga let it skip
+    /// saving), so that the next run resumes from there; `e` is why it stopped.
+    async fn keep_progress(&self, s: &SettlementRow, stored: SettlementState, unsaved: &[Transfer], dirty: bool, e: AppError) -> AppError {
+        if dirty {
+            if let Err(save) = self.store.save_settlement_answered(s, stored, unsaved, None).await {
+                tracing::warn!(settlement = %s.id, error = %save, "a stopped run's progress was not kept; the next run redoes it");
+            }
+        }
+        e
     }
 
     fn saga_error(&self, s: &SettlementRow, e: SagaError) -> AppError {
