@@ -156,6 +156,32 @@ async fn a_settled_visit_gets_a_signed_invoice_anyone_can_verify_and_a_cancel_re
     assert_eq!(w.invoices().await.len(), 2);
 }
 
+/// The click's commits: the audit log's entry before it, the attempt, the stage before 2207, the
+/// last save with its invoice, the audit log's outcome. (Before the saga skipped the stages
+/// between its bank calls and the invoice rode on the last save, a click was eight.)
+#[tokio::test]
+async fn the_click_writes_its_settlement_and_its_invoice_in_one_last_commit() {
+    let w = world("invoice-one-commit").await;
+    // The personal account left out: the cash share is the bank's to hold and capture.
+    let bank = json!({"method": "credit_line", "bank_code": "BANK01"});
+    assert!(w.operator.sign_up("02", EMPLOYEE_CERTNO, false, bank).await.unwrap().ok());
+    // A first click takes what any first click takes (message-id blocks and the like).
+    let warm = w.visit_with_fees("MZ-ONE-0", EMPLOYEE_CERTNO).await;
+    assert!(w.his.settle(&warm).await.unwrap().ok());
+    let visit = w.visit_with_fees("MZ-ONE-1", EMPLOYEE_CERTNO).await;
+    let stats = w.sys.app.store.writer_stats().expect("SQLite has a writer");
+    let jobs = || stats.jobs.load(std::sync::atomic::Ordering::SeqCst);
+    let before = jobs();
+    let settled = w.his.settle(&visit).await.unwrap();
+    assert!(settled.ok(), "{settled:?}");
+    assert!(settled.body["bank_fen"].as_i64().unwrap() > 0, "a click with a hold and a capture: {settled:?}");
+    let click_jobs = jobs() - before;
+    // The invoice is there at once, from the click's own commit (no outbox pass ran).
+    let list = w.invoices().await;
+    assert_eq!(list.iter().filter(|i| i["kind"] == "blue").count(), 2, "{list:?}");
+    assert!(click_jobs <= 5, "a click took {click_jobs} write jobs");
+}
+
 #[tokio::test]
 async fn after_a_key_rotation_new_invoices_carry_the_new_key_and_old_ones_stay_genuine() {
     let w = world("invoice-rotation").await;

@@ -10,7 +10,7 @@
 
 use super::settlement::Known;
 use super::*;
-use crate::store::{InvoiceDue, InvoiceNumbering, InvoiceRow};
+use crate::store::{InvoiceDue, InvoiceNumbering, InvoiceRow, InvoiceWithin};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use wugan_invoice::render::{PdfFont, RenderError};
@@ -212,6 +212,38 @@ impl App {
                 self.store.settlement(settlement_id).await?.ok_or_else(|| AppError::internal("settlement vanished"))?
             }
         };
+        let Some(invoice) = self.prepare(due, &s, known.map(|(_, v, k)| (v, k))).await? else { return Ok(None) };
+        let numbering =
+            InvoiceNumbering { due, settlement_id: &s.id, hospital_code: &invoice.hospital_code, invoice_code: &invoice.invoice_code };
+        let build = invoice.build;
+        let issued = self.store.issue_invoice(numbering, move |seq| build(seq).map_err(AppError::internal)).await?;
+        if let Some(row) = &issued {
+            log_issued(row);
+        }
+        Ok(issued)
+    }
+
+    /// The blue invoice a run that settles `s` issues with its last save, in the same commit
+    /// (`Store::save_settlement_invoiced`); `None` when it cannot be prepared now (logged: the
+    /// run's `invoice_after` or the outbox issues it).
+    pub(super) async fn blue_invoice_within(&self, s: &SettlementRow, visit: &VisitRow, known: &Known) -> Option<InvoiceWithin> {
+        match self.prepare(InvoiceDue::Blue, s, Some((visit, known))).await {
+            Ok(invoice) => invoice,
+            Err(e) => {
+                tracing::warn!(settlement = %s.id, code = e.code(), error = %e, "invoice not prepared with its settlement");
+                None
+            }
+        }
+    }
+
+    /// Everything an invoice of `due` needs but its number: its template, key and code, and the
+    /// closure that numbers, signs and writes it. `None`: nothing to offset (no blue invoice).
+    async fn prepare(
+        &self,
+        due: InvoiceDue,
+        s: &SettlementRow,
+        known: Option<(&VisitRow, &Known)>,
+    ) -> Result<Option<InvoiceWithin>, AppError> {
         let now = self.store.clock.now_utc();
         let china = crate::clock::in_china(now);
         let date = format!("{:04}-{:02}-{:02}", china.year(), china.month() as u8, china.day());
@@ -219,7 +251,7 @@ impl App {
         let code = wugan_invoice::invoice_code(china.year(), &s.hospital_code);
         let (template, payer_name_enc, offsets_id) = match due {
             InvoiceDue::Blue | InvoiceDue::RefundBlue => {
-                let (invoice, payer) = self.blue_template(&s, known.map(|(_, v, k)| (v, k))).await?;
+                let (invoice, payer) = self.blue_template(s, known).await?;
                 (invoice, payer, None)
             }
             InvoiceDue::Red | InvoiceDue::RefundRed => {
@@ -229,34 +261,31 @@ impl App {
             }
         };
         let issued_at = timestamp(now);
-        let numbering = InvoiceNumbering { due, settlement_id: &s.id, hospital_code: &s.hospital_code, invoice_code: &code };
         let code_on_invoice = code.clone();
-        let issued = self
-            .store
-            .issue_invoice(numbering, move |seq| {
-                let number = wugan_invoice::invoice_number(seq);
-                let numbered =
-                    Numbered { check_code: key.check_code(&code_on_invoice, &number), code: code_on_invoice, number, date, issued_at };
-                let invoice = match due {
-                    InvoiceDue::Blue | InvoiceDue::RefundBlue => Invoice {
-                        code: numbered.code,
-                        number: numbered.number,
-                        check_code: numbered.check_code,
-                        date: numbered.date,
-                        issued_at: numbered.issued_at,
-                        ..template
-                    },
-                    InvoiceDue::Red | InvoiceDue::RefundRed => template.red_flush(numbered),
-                };
-                let signed =
-                    wugan_invoice::sign(invoice, &key).map_err(|e| AppError::internal(format!("the invoice cannot be signed: {e}")))?;
-                row_of(&signed, seq, payer_name_enc, offsets_id)
-            })
-            .await?;
-        if let Some(row) = &issued {
-            tracing::info!(invoice = %row.id, code = %row.invoice_code, number = %row.number, kind = %row.kind, "invoice issued");
-        }
-        Ok(issued)
+        let build = move |seq: i64| {
+            let number = wugan_invoice::invoice_number(seq);
+            let numbered =
+                Numbered { check_code: key.check_code(&code_on_invoice, &number), code: code_on_invoice, number, date, issued_at };
+            let invoice = match due {
+                InvoiceDue::Blue | InvoiceDue::RefundBlue => Invoice {
+                    code: numbered.code,
+                    number: numbered.number,
+                    check_code: numbered.check_code,
+                    date: numbered.date,
+                    issued_at: numbered.issued_at,
+                    ..template
+                },
+                InvoiceDue::Red | InvoiceDue::RefundRed => template.red_flush(numbered),
+            };
+            let signed = wugan_invoice::sign(invoice, &key).map_err(|e| format!("the invoice cannot be signed: {e}"))?;
+            row_of(&signed, seq, payer_name_enc, offsets_id).map_err(|e| e.to_string())
+        };
+        Ok(Some(InvoiceWithin {
+            settlement_id: s.id.clone(),
+            hospital_code: s.hospital_code.clone(),
+            invoice_code: code,
+            build: Box::new(build),
+        }))
     }
 
     /// The blue invoice of a settled settlement, not yet numbered; and the payer's sealed name.
@@ -418,6 +447,11 @@ pub(super) fn category_of(result_json: Option<&str>) -> String {
         .and_then(|text| serde_json::from_str::<Value>(text).ok())
         .and_then(|v| v.get("med_chrgitm_type").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| "14".into())
+}
+
+/// The log line of an issued invoice.
+pub(super) fn log_issued(row: &InvoiceRow) {
+    tracing::info!(invoice = %row.id, code = %row.invoice_code, number = %row.number, kind = %row.kind, "invoice issued");
 }
 
 pub(super) fn row_of(signed: &SignedInvoice, seq: i64, payer_name_enc: String, offsets_id: Option<String>) -> Result<InvoiceRow, AppError> {

@@ -217,10 +217,12 @@ impl App {
             known.agreement = Some(self.store.agreement(&s.agreement_id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?);
         }
         let was_final = s.state.is_final();
-        let result = self.drive(s, visit, in_doubt, request, &known).await;
-        // The invoice it now owes, if any (app/invoices.rs); a run that made it final has read what
-        // the invoice needs.
+        let mut invoiced = false;
+        let result = self.drive(s, visit, in_doubt, request, &known, &mut invoiced).await;
+        // The invoice it now owes, if any (app/invoices.rs), unless its last save issued it; a run
+        // that made it final has read what the invoice needs.
         match &result {
+            _ if invoiced => {}
             Ok(s) if !was_final => self.invoice_after_known(&result, Some((s, visit, &known))).await,
             _ => self.invoice_after(&result).await,
         }
@@ -232,7 +234,8 @@ impl App {
         result
     }
 
-    /// The orchestrator: persist, call, apply. Every decision is the saga's.
+    /// The orchestrator: persist, call, apply. Every decision is the saga's. `invoiced`: the save
+    /// that settled it issued its blue invoice too, in the same commit.
     async fn drive(
         &self,
         mut s: SettlementRow,
@@ -240,6 +243,7 @@ impl App {
         mut in_doubt: bool,
         request: Option<&Keyed>,
         known: &Known,
+        invoiced: &mut bool,
     ) -> Result<SettlementRow, AppError> {
         let agreement = known.agreement.as_ref().ok_or_else(|| AppError::internal("a run without its agreement"))?;
         let settlement_id = s.id.clone();
@@ -307,8 +311,16 @@ impl App {
                 Some(request) if ends => request.answer_for(&SettlementView::of(&s))?,
                 _ => None,
             };
-            match self.store.save_settlement_answered(&s, stored, &unsaved, answer.clone()).await {
-                Ok(()) => {
+            let invoice = match s.state {
+                SettlementState::Settled | SettlementState::SettledUnpaid if ends => self.blue_invoice_within(&s, visit, known).await,
+                _ => None,
+            };
+            match self.store.save_settlement_invoiced(&s, stored, &unsaved, answer.clone(), invoice).await {
+                Ok(issued) => {
+                    if let Some(row) = &issued {
+                        super::invoices::log_issued(row);
+                        *invoiced = true;
+                    }
                     self.note_settlement_saved(stored, &s);
                     (stored, unsaved, dirty) = (s.state, Vec::new(), false);
                     if let Some(request) = request {

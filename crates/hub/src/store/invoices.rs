@@ -88,6 +88,69 @@ pub struct InvoiceNumbering<'a> {
     pub invoice_code: &'a str,
 }
 
+/// A blue invoice issued inside the save that makes its settlement owe it (the doctor's click's
+/// last save), so that one commit carries both: `build` writes and signs it given its number.
+pub struct InvoiceWithin {
+    pub settlement_id: String,
+    pub hospital_code: String,
+    pub invoice_code: String,
+    pub build: Box<dyn FnOnce(i64) -> Result<InvoiceRow, String> + Send>,
+}
+
+/// Claims the settlement for `claim_sql`'s invoice and takes the code's next number; `None` when
+/// the settlement does not owe it (any more).
+async fn claim_and_number(
+    c: &mut Conn,
+    claim_sql: &'static str,
+    settlement_id: &str,
+    invoice_code: &str,
+    hospital_code: &str,
+) -> StoreResult<Option<i64>> {
+    if query(claim_sql).bind(settlement_id).execute(&mut *c).await?.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let seq: i64 = query(
+        "INSERT INTO invoice_sequences (invoice_code, hospital_code, last_seq) VALUES ($1, $2, 1) \
+         ON CONFLICT (invoice_code) DO UPDATE SET last_seq = invoice_sequences.last_seq + 1 RETURNING last_seq",
+    )
+    .bind(invoice_code)
+    .bind(hospital_code)
+    .fetch_one(&mut *c)
+    .await?
+    .get("last_seq");
+    Ok(Some(seq))
+}
+
+/// Issues `invoice` inside the write `c` is in, under a savepoint of its own: an invoice that
+/// cannot be issued undoes only itself (claim and number too, so numbers keep no gaps) and never
+/// the write it rides on; the outbox issues it later. `None`: not issued here.
+pub(super) async fn issue_within(c: &mut Conn, invoice: InvoiceWithin) -> StoreResult<Option<InvoiceRow>> {
+    query("SAVEPOINT invoice").execute(&mut *c).await?;
+    let issued: Result<Option<InvoiceRow>, String> = async {
+        let claim = InvoiceDue::Blue.claim_sql();
+        let numbered = claim_and_number(c, claim, &invoice.settlement_id, &invoice.invoice_code, &invoice.hospital_code).await;
+        let Some(seq) = numbered.map_err(|e| e.to_string())? else { return Ok(None) };
+        let row = (invoice.build)(seq)?;
+        insert_invoice(c, &row).await.map_err(|e| e.to_string())?;
+        Ok(Some(row))
+    }
+    .await;
+    match issued {
+        Ok(Some(row)) => {
+            query("RELEASE invoice").execute(&mut *c).await?;
+            Ok(Some(row))
+        }
+        other => {
+            if let Err(e) = other {
+                tracing::warn!(settlement = %invoice.settlement_id, error = %e, "invoice not issued with its settlement; the outbox will");
+            }
+            query("ROLLBACK TO invoice").execute(&mut *c).await?;
+            query("RELEASE invoice").execute(&mut *c).await?;
+            Ok(None)
+        }
+    }
+}
+
 /// At most this many invoices stamped with one time are listed on one page (a clock that never
 /// moves could stamp more; the list then stops there, said in the API's description).
 const MAX_SAME_TIME_GROUP: i64 = 10_000;
@@ -118,18 +181,9 @@ impl Store {
         let issued = self
             .write(move |c| {
                 Box::pin(async move {
-                    if query(claim_sql).bind(settlement_id).execute(&mut *c).await?.rows_affected() != 1 {
+                    let Some(seq) = claim_and_number(c, claim_sql, &settlement_id, &invoice_code, &hospital_code).await? else {
                         return Ok(None);
-                    }
-                    let seq: i64 = query(
-                        "INSERT INTO invoice_sequences (invoice_code, hospital_code, last_seq) VALUES ($1, $2, 1) \
-                         ON CONFLICT (invoice_code) DO UPDATE SET last_seq = invoice_sequences.last_seq + 1 RETURNING last_seq",
-                    )
-                    .bind(invoice_code)
-                    .bind(hospital_code)
-                    .fetch_one(&mut *c)
-                    .await?
-                    .get("last_seq");
+                    };
                     let row = match write(seq) {
                         Ok(row) => row,
                         Err(e) => {

@@ -9,7 +9,7 @@
 mod agreements;
 mod api_keys;
 mod invoices;
-pub use invoices::{InvoiceDue, InvoiceNumbering, InvoiceRow};
+pub use invoices::{InvoiceDue, InvoiceNumbering, InvoiceRow, InvoiceWithin};
 mod insurance_clearings;
 mod journal;
 mod modes;

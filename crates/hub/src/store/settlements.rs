@@ -164,13 +164,30 @@ impl Store {
         transfers: &[Transfer],
         answer: Option<StoredAnswer>,
     ) -> StoreResult<()> {
+        self.save_settlement_invoiced(s, from, transfers, answer, None).await.map(|_| ())
+    }
+
+    /// `save_settlement_answered`, issuing in the same commit the blue invoice the save makes the
+    /// settlement owe (`invoices::issue_within`: an invoice that fails undoes only itself).
+    /// The invoice, when it was issued here.
+    pub async fn save_settlement_invoiced(
+        &self,
+        s: &SettlementRow,
+        from: SettlementState,
+        transfers: &[Transfer],
+        answer: Option<StoredAnswer>,
+        invoice: Option<InvoiceWithin>,
+    ) -> StoreResult<Option<InvoiceRow>> {
         let (row, transfers, now) = (s.clone(), transfers.to_vec(), self.now());
         self.write(move |c| {
             Box::pin(async move {
                 save_settlement(c, row, from, transfers, now).await?;
-                match answer {
-                    Some(answer) => answer.write(c).await,
-                    None => Ok(()),
+                if let Some(answer) = answer {
+                    answer.write(c).await?;
+                }
+                match invoice {
+                    Some(invoice) => invoices::issue_within(c, invoice).await,
+                    None => Ok(None),
                 }
             })
         })
