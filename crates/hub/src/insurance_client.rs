@@ -304,7 +304,9 @@ impl InsuranceClient {
         };
         if infcode != 0 {
             let message = reply.get("err_msg").and_then(Value::as_str).unwrap_or("no message").to_string();
-            if rejects_our_envelope(&message) {
+            // A refused sign-in is the platform's answer to 9001 itself (its message names 签到):
+            // no business outcome hangs on it, and read as silence it was resent before every call.
+            if infno != "9001" && rejects_our_envelope(&message) {
                 // Not a decision about the person or the money: the outcome stays unknown.
                 return Err(InsuranceError::Unreachable(format!("the platform did not take our message ({infcode}): {message}")));
             }

@@ -16,12 +16,22 @@ const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
 
 /// A strict center for `hospital` behind a recorder that keeps every envelope it is sent.
 async fn own_platform(hospital: &str, seen: Arc<Mutex<Vec<Value>>>) -> String {
+    platform_for(hospital, seen, true).await
+}
+
+/// A 9001 refusal as platforms word it: it names the sign-in (签到) it refuses.
+const SIGN_IN_REFUSED: &str = r#"{"infcode": -1, "err_msg": "签到失败：操作员未在本机构备案", "output": null}"#;
+
+/// `hospital`'s own platform behind a recorder; `strict`: it takes nothing without the day's
+/// sign-in, else it refuses every 9001 (and takes the rest without one).
+async fn platform_for(hospital: &str, seen: Arc<Mutex<Vec<Value>>>, strict: bool) -> String {
     let config = wugan_insurance::InsuranceConfig {
         admdvs: "440300".into(),
         policy: wugan_insurance::default_policy(),
         persons: wugan_insurance::sample_persons(),
     };
-    let center = wugan_insurance::InsuranceCenter::new(config).expect("center").with_strict_sign_in();
+    let center = wugan_insurance::InsuranceCenter::new(config).expect("center");
+    let center = if strict { center.with_strict_sign_in() } else { center };
     let caller =
         wugan_insurance::CallerCredential { fixmedins_code: hospital.into(), app_id: "own-app".into(), secret: "own-secret".into() };
     let gateway = wugan_insurance::GatewayConfig { callers: vec![caller], operator_token: "own-operator".into() };
@@ -32,7 +42,12 @@ async fn own_platform(hospital: &str, seen: Arc<Mutex<Vec<Value>>>) -> String {
         async move {
             let (parts, body) = request.into_parts();
             let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-            seen.lock().expect("lock").push(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+            let envelope: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let refused = !strict && envelope["infno"] == "9001";
+            seen.lock().expect("lock").push(envelope);
+            if refused {
+                return axum::response::IntoResponse::into_response(([("content-type", "application/json")], SIGN_IN_REFUSED));
+            }
             let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
             platform.oneshot(request).await.expect("infallible")
         }
@@ -140,4 +155,37 @@ async fn serve_s_built_in_center_takes_a_default_region() {
     assert!(!refused.ok() || refused.body["state"] != json!("settled"), "no parameter set for 990000: {refused:?}");
     let settled = settle_elsewhere(Some("440300")).await;
     assert_eq!(settled.body["state"], json!("settled"), "served by 440300's example numbers: {settled:?}");
+}
+
+/// A platform that refuses the hub's sign-in (9001) has answered: the refusal is kept for the
+/// day, and the hub does not send 9001 again before every message (a refusal that names 签到 read
+/// as the platform not taking a message, as silence, and was retried each time).
+#[tokio::test]
+async fn a_refused_sign_in_is_an_answer_and_is_not_sent_again_before_every_message() {
+    let (mut opts, _dir) = common::fresh_options("sign-in-refused").await;
+    opts.manual_recovery = true;
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    let hospital = sys.credentials.hospitals[0].code.clone();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let url = platform_for(&hospital, seen.clone(), false).await;
+    let own = json!({"url": url, "app_id": "own-app", "secret": "own-secret"});
+    let path = format!("/api/v1/operator/hospitals/{hospital}/platform");
+    assert!(operator.post_with_key(&path, &operator.next_key(), &own).await.expect("hub").ok());
+
+    let agreement =
+        operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.expect("hub");
+    assert!(agreement.ok(), "{agreement:?}");
+    let visit = his.register("MZ-R1", "01", EMPLOYEE_TOKEN).await.expect("hub");
+    assert!(visit.ok(), "{visit:?}");
+    let visit_id = visit.body["id"].as_str().expect("the visit's id").to_string();
+    let fees = his.upload_fees(&visit_id, &[fee_line("1", "XA01AAA0001", "12.50", "2", "25.00")]).await.expect("hub");
+    assert!(fees.ok(), "{fees:?}");
+    let settled = his.settle(&visit_id).await.expect("hub");
+    assert_eq!(settled.body["state"], json!("settled"), "{settled:?}");
+
+    let infnos: Vec<String> = seen.lock().expect("lock").iter().filter_map(|e| e["infno"].as_str().map(str::to_string)).collect();
+    assert_eq!(infnos.iter().filter(|i| *i == "9001").count(), 1, "asked once, refused once: {infnos:?}");
+    assert!(infnos.iter().any(|i| i == "2207"), "{infnos:?}");
 }
