@@ -239,8 +239,16 @@ pub fn settle(state: &mut State, ctx: &Ctx, kind: Kind) -> Result<Value, TxError
         mulaid_payer: p.mulaid_payer.clone().filter(|_| s.acct_mulaid_pay != Fen::ZERO),
         cancelled: false,
         output: output.clone(),
+        sent_fields: sent_fields(data),
     });
     Ok(output)
+}
+
+/// The names of the request's `data` fields, sorted, comma-separated.
+fn sent_fields(data: &Value) -> Box<str> {
+    let mut names: Vec<&str> = data.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+    names.sort_unstable();
+    names.join(",").into()
 }
 
 /// Debits the account (own part), the family payer (共济 part) and moves the accumulators; returns

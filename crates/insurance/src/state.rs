@@ -112,6 +112,9 @@ pub struct Settlement {
     pub cancelled: bool,
     /// The 2207 output as sent, for 5203 (a caller that lost the reply asks again).
     pub output: Value,
+    /// The names of the `data` fields the hospital's 2207 / 2304 sent, sorted, comma-separated
+    /// (the sandbox shows an auditor which fields came; the values are checked or recomputed).
+    pub sent_fields: Box<str>,
 }
 
 /// A reply kept for msgid replay, with what it answered (a reused msgid must match both).
@@ -428,7 +431,18 @@ pub struct SettlementSummary {
     pub acct_pay: Fen,
     #[serde(with = "yuan")]
     pub psn_cash_pay: Fen,
+    /// The split of `medfee_sumamt` by policy scope; a 2207 / 2304 that sent them sent these.
+    #[serde(with = "yuan")]
+    pub fulamt_ownpay_amt: Fen,
+    #[serde(with = "yuan")]
+    pub overlmt_selfpay: Fen,
+    #[serde(with = "yuan")]
+    pub preselfpay_amt: Fen,
+    #[serde(with = "yuan")]
+    pub inscp_scp_amt: Fen,
     pub cancelled: bool,
+    /// The `data` fields the hospital's settlement request sent (names only).
+    pub input_fields: Vec<String>,
 }
 
 impl From<&Settlement> for SettlementSummary {
@@ -443,7 +457,12 @@ impl From<&Settlement> for SettlementSummary {
             fund_pay_sumamt: s.amounts.fund_pay_sumamt,
             acct_pay: s.amounts.acct_pay,
             psn_cash_pay: s.amounts.psn_cash_pay,
+            fulamt_ownpay_amt: s.amounts.fulamt_ownpay_amt,
+            overlmt_selfpay: s.amounts.overlmt_selfpay,
+            preselfpay_amt: s.amounts.preselfpay_amt,
+            inscp_scp_amt: s.amounts.inscp_scp_amt,
             cancelled: s.cancelled,
+            input_fields: s.sent_fields.split(',').filter(|f| !f.is_empty()).map(str::to_string).collect(),
         }
     }
 }

@@ -167,6 +167,46 @@ fn an_admission_settles_in_an_interim_step_then_finally_charging_the_deductible_
     assert_eq!(v["ytd"]["2024"]["hifp_paid"], json!("0.00"));
 }
 
+/// 2304 carries back the four amounts of its 2303 reply (interim and final alike): the center
+/// settles when they agree with its own split, to the fen, refuses a 2304 whose amounts differ,
+/// and keeps the names of the fields the hospital sent.
+#[test]
+fn a_2304_carrying_its_2303_amounts_settles_and_one_carrying_other_amounts_is_refused() {
+    let c = center();
+    let id = admit(&c, ZHANG_SAN, "ZY-ECHO", "21");
+    // Five bed days at 80.00 against a 60.00 cap (100.00 over the limit) and a drug (100.00).
+    ok(&upload(&c, vec![fee(&id, "1", BED, "80", "5", "400"), fee(&id, "2", AMOXICILLIN, "50", "2", "100")]));
+    const ECHO: [&str; 4] = ["fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt"];
+    let settle_input = |mid: &str, amounts: &Value| {
+        let mut input = json!({"data": {"psn_no": ZHANG_SAN, "mdtrt_cert_type": "02", "mdtrt_cert_no": "440301198001010011",
+            "mdtrt_id": id, "medfee_sumamt": "500.00", "psn_setlway": "01", "mid_setl_flag": mid, "acct_used_flag": "0", "insutype": "310"}});
+        for field in ECHO {
+            input["data"][field] = amounts[field].clone();
+        }
+        input
+    };
+    let pre = ok(&call(&c, "2303", settle_input("1", &json!({}))))["setlinfo"].clone();
+    let split: Vec<&str> = ECHO.iter().filter_map(|f| pre[*f].as_str()).collect();
+    assert_eq!(split, ["0.00", "100.00", "0.00", "400.00"], "{pre}");
+
+    for (field, other) in [("inscp_scp_amt", "399.99"), ("overlmt_selfpay", "100.01")] {
+        let mut wrong = pre.clone();
+        wrong[field] = json!(other);
+        let refused = err(&call(&c, "2304", settle_input("1", &wrong)));
+        assert!(refused.contains(field) && refused.contains(other), "{refused}");
+    }
+    assert!(c.settlements(None).is_empty(), "nothing settled on a wrong split");
+
+    check(&ok(&call(&c, "2304", settle_input("1", &pre)))["setlinfo"], &[("overlmt_selfpay", "100.00"), ("inscp_scp_amt", "400.00")]);
+    let kept = serde_json::to_value(c.settlements(None)).expect("summaries serialize");
+    let settled = &kept[0];
+    assert_eq!((settled["overlmt_selfpay"].as_str(), settled["inscp_scp_amt"].as_str()), (Some("100.00"), Some("400.00")));
+    let sent: Vec<&str> = settled["input_fields"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    for field in ECHO.iter().chain(&["mdtrt_cert_type", "mdtrt_cert_no", "mid_setl_flag", "insutype"]) {
+        assert!(sent.contains(field), "{field} in {sent:?}");
+    }
+}
+
 #[test]
 fn first_and_repeat_admissions_count_per_person_and_year_without_cancelled_ones() {
     let c = center();

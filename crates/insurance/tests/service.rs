@@ -284,7 +284,10 @@ async fn outpatient_visit_from_registration_to_cancelled_settlement() {
     assert_eq!(
         list,
         json!([{"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": ZHANG_SAN, "fixmedins_code": HOSPITAL,
-        "setl_time": info["setl_time"], "medfee_sumamt": "347.34", "fund_pay_sumamt": "61.00", "acct_pay": "286.34", "psn_cash_pay": "0.00", "cancelled": false}])
+        "setl_time": info["setl_time"], "medfee_sumamt": "347.34", "fund_pay_sumamt": "61.00", "acct_pay": "286.34", "psn_cash_pay": "0.00",
+        "fulamt_ownpay_amt": "212.34", "overlmt_selfpay": "3.00", "preselfpay_amt": "10.00", "inscp_scp_amt": "122.00", "cancelled": false,
+        "input_fields": ["acct_used_flag", "chrg_bchno", "fulamt_ownpay_amt", "inscp_scp_amt", "insutype", "invono", "mdtrt_cert_no",
+            "mdtrt_cert_type", "mdtrt_id", "med_type", "medfee_sumamt", "psn_no", "psn_setlway"]}])
     );
     let (_, other) = get(&app, "/sandbox/settlements?fixmedins_code=H99").await;
     assert_eq!(other, json!([]));

@@ -249,6 +249,34 @@ async fn a_ten_day_stay_is_settled_after_day_five_and_the_bedside_click_settles_
     // The center's books: an interim settlement and a final one, of the lines each took.
     let center = w.center_settlements().await;
     assert_eq!(center.len(), 2, "{center:?}");
+    // Each 2304 sent what the national interface marks required, and carried back its 2303
+    // reply's split by policy scope (checked by the center against its own, to the fen).
+    // Days 1–5: the examination (150.00, 丙) all self-paid, the rest in scope; days 6–10 alike.
+    let scope = |s: &Value| {
+        ["medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt"]
+            .map(|f| s[f].as_str().unwrap_or_default().to_string())
+    };
+    let split: Vec<_> = center.iter().map(scope).collect();
+    assert_eq!(split, [["524.00", "150.00", "0.00", "0.00", "374.00"], ["450.00", "150.00", "0.00", "0.00", "300.00"]]);
+    for settled in &center {
+        let sent: Vec<&str> = settled["input_fields"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let required = [
+            "psn_no",
+            "mdtrt_cert_type",
+            "mdtrt_cert_no",
+            "medfee_sumamt",
+            "psn_setlway",
+            "mdtrt_id",
+            "acct_used_flag",
+            "insutype",
+            "mid_setl_flag",
+            "fulamt_ownpay_amt",
+            "overlmt_selfpay",
+            "preselfpay_amt",
+            "inscp_scp_amt",
+        ];
+        assert_eq!(required.iter().filter(|f| !sent.contains(f)).collect::<Vec<_>>(), Vec::<&&str>::new(), "{settled}");
+    }
     // One invoice per settlement, each stating the lines it settled.
     let invoices = w.his.get("/api/v1/invoices").await.expect("hub");
     let of_stay = |i: &&Value| i["settlement_id"].as_str().is_some_and(|s| s.starts_with(&format!("{id}:")));

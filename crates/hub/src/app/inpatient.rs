@@ -165,6 +165,8 @@ impl App {
             idem_key: Some(idem_key.to_string()),
             created_at: self.now(),
             updated_at: self.now(),
+            // Kept from each 2303's reply for the 2304 after it.
+            presettle_echo: None,
         };
         match self.store.insert_stay(&row).await {
             Ok(()) => Ok(row),
@@ -425,7 +427,7 @@ impl App {
             let stage = stay_stage(&s)?;
             let Some(call) = inpatient::next_call(&stage) else { return Ok(s) };
             let charges = inpatient::unsettled_charges(&stage, self.stay_charges(&s.id).await?);
-            let outcome = self.make_stay_call(&s, &stage, &call, &agreement, charges, in_doubt).await?;
+            let outcome = self.make_stay_call(&mut s, &stage, &call, &agreement, charges, in_doubt).await?;
             let parties = StayParties {
                 stay_id: &s.id,
                 hospital_code: &s.hospital_code,
@@ -454,7 +456,7 @@ impl App {
     /// Makes the machine's call with the request ids fixed for it. `Err` is an unknown outcome.
     async fn make_stay_call(
         &self,
-        s: &StayRow,
+        s: &mut StayRow,
         stage: &StayStage,
         call: &StayCall,
         agreement: &AgreementRow,
@@ -478,16 +480,12 @@ impl App {
             Authorization::Declined { code } => StayOutcome::Refused { code: code.to_string(), message: "declined".into() },
         };
         let done = |r: StayReply| Ok(StayOutcome::Done(r));
-        // `charges` is what this settlement covers: the lines no interim settlement took.
-        let mid = if matches!(stage, StayStage::Interim(_)) { "1" } else { "0" };
-        let settle_input = || {
-            json!({"data": {"psn_no": s.psn_no, "mdtrt_id": mdtrt_id, "medfee_sumamt": charges.to_yuan_string(), "psn_setlway": "01",
-                "mid_setl_flag": mid, "acct_used_flag": if agreement.use_personal_account { "1" } else { "0" }, "insutype": s.insutype}})
-        };
-        let (admdvs, ins) = (&s.insuplc_admdvs, &self.insurance);
         if matches!(stage, StayStage::Interim(_)) && !matches!(call, StayCall::RaiseHold { .. }) {
-            return self.make_interim_call(s, stage, call, agreement, settle_input(), in_doubt).await;
+            return self.make_interim_call(s, stage, call, agreement, charges, in_doubt).await;
         }
+        // `charges` is what this settlement covers: the lines no interim settlement took.
+        let settle_input = |settle: bool| self.stay_settle_input(s, stage, charges, agreement, settle);
+        let (admdvs, ins) = (&s.insuplc_admdvs, &self.insurance);
         match call {
             StayCall::Admit => {
                 let cert_no = self.config.data_key.open(&s.mdtrt_cert_no_enc)?;
@@ -519,11 +517,15 @@ impl App {
                     json!({"dscginfo": {"mdtrt_id": mdtrt_id, "psn_no": s.psn_no, "endtime": self.china_datetime(), "dscg_way": "1"}});
                 ins.call("2402", &s.discharge_msgid, &inst, admdvs, input).await.map_or_else(insurance, |_| done(StayReply::Discharged))
             }
-            StayCall::PreSettle => match ins.call("2303", &s.presettle_msgid, &inst, admdvs, settle_input()).await {
-                Ok(out) => done(StayReply::Estimated { split: InsuranceClient::read_settlement(&out)?.split }),
+            StayCall::PreSettle => match ins.call("2303", &s.presettle_msgid, &inst, admdvs, settle_input(false)?).await {
+                Ok(out) => {
+                    let split = InsuranceClient::read_settlement(&out)?.split;
+                    s.presettle_echo = Some(super::stay_settle_input::kept_echo(&out));
+                    done(StayReply::Estimated { split })
+                }
                 Err(e) => insurance(e),
             },
-            StayCall::Settle => match ins.call("2304", &s.settle_msgid, &inst, admdvs, settle_input()).await {
+            StayCall::Settle => match ins.call("2304", &s.settle_msgid, &inst, admdvs, settle_input(true)?).await {
                 Ok(out) => {
                     let settled = InsuranceClient::read_settlement(&out)?;
                     done(StayReply::Insured { setl_id: settled.setl_id.unwrap_or_default(), split: settled.split })

@@ -50,6 +50,7 @@ async fn a_stay_in_the_ward(app: &App, id: &str, settled_in_the_middle: bool) ->
         idem_key: None,
         created_at: app.now(),
         updated_at: app.now(),
+        presettle_echo: None,
     };
     app.store.insert_stay(&row).await.expect("stored");
     a_line_comes(app, id, "D1").await;

@@ -19,6 +19,7 @@ mod hospital_statements;
 mod inpatient;
 mod stay_changes;
 mod stay_interim;
+mod stay_settle_input;
 pub use stay_changes::ChangeAdmissionRequest;
 mod stay_exceptions;
 mod stay_holds;

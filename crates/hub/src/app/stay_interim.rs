@@ -133,11 +133,11 @@ impl App {
     /// Makes an interim settlement's call with the request ids fixed for it. `Err` is an unknown outcome.
     pub(super) async fn make_interim_call(
         &self,
-        s: &StayRow,
+        s: &mut StayRow,
         stage: &StayStage,
         call: &StayCall,
         agreement: &AgreementRow,
-        settle_input: Value,
+        charges: Fen,
         in_doubt: bool,
     ) -> Result<StayOutcome, AppError> {
         let StayStage::Interim(interim) = stage else { return Err(AppError::internal("an interim call outside an interim settlement")) };
@@ -155,11 +155,21 @@ impl App {
         let done = |r: StayReply| Ok(StayOutcome::Done(r));
         let (admdvs, ins, n) = (&s.insuplc_admdvs, &self.insurance, interim.n);
         match call {
-            StayCall::InterimPreSettle => match ins.call("2303", &interim.presettle_msgid, &inst, admdvs, settle_input).await {
-                Ok(out) => done(StayReply::Estimated { split: InsuranceClient::read_settlement(&out)?.split }),
-                Err(e) => insurance(e),
-            },
-            StayCall::InterimSettle => match ins.call("2304", &interim.settle_msgid, &inst, admdvs, settle_input).await {
+            StayCall::InterimPreSettle => {
+                let input = self.stay_settle_input(s, stage, charges, agreement, false)?;
+                match ins.call("2303", &interim.presettle_msgid, &inst, admdvs, input).await {
+                    Ok(out) => {
+                        let split = InsuranceClient::read_settlement(&out)?.split;
+                        s.presettle_echo = Some(super::stay_settle_input::kept_echo(&out));
+                        done(StayReply::Estimated { split })
+                    }
+                    Err(e) => insurance(e),
+                }
+            }
+            StayCall::InterimSettle => match ins
+                .call("2304", &interim.settle_msgid, &inst, admdvs, self.stay_settle_input(s, stage, charges, agreement, true)?)
+                .await
+            {
                 Ok(out) => {
                     let settled = InsuranceClient::read_settlement(&out)?;
                     done(StayReply::Insured { setl_id: settled.setl_id.unwrap_or_default(), split: settled.split })

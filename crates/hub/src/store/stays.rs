@@ -35,6 +35,9 @@ pub struct StayRow {
     pub idem_key: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The last 2303 reply's amounts its 2304 carries back (`PRESETTLE_ECHO`, migration 0032): a
+    /// JSON object, `{}` when it had none; `None` when pre-settled before the column.
+    pub presettle_echo: Option<String>,
 }
 
 /// One fee line of a stay: `amount` negative for a returned drug.
@@ -50,7 +53,8 @@ pub struct StayFeeLine {
 }
 
 pub(super) const STAY_COLUMNS: &str = "id, hospital_code, ipt_no, psn_no, insutype, insuplc_admdvs, mdtrt_cert_type, mdtrt_cert_no_enc, \
-     med_type, agreement_id, state, stage_json, admit_msgid, discharge_msgid, presettle_msgid, settle_msgid, cancel_msgid, idem_key, created_at, updated_at";
+     med_type, agreement_id, state, stage_json, admit_msgid, discharge_msgid, presettle_msgid, settle_msgid, cancel_msgid, idem_key, \
+     created_at, updated_at, presettle_echo";
 
 impl Store {
     /// Writes a new stay; `Conflict` when the hospital's 住院号 is taken.
@@ -59,7 +63,8 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 let sql = format!(
-                    "INSERT INTO stays ({STAY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+                    "INSERT INTO stays ({STAY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+                     $21) \
                      ON CONFLICT (hospital_code, ipt_no) DO NOTHING"
                 );
                 let n = query(sql)
@@ -83,6 +88,7 @@ impl Store {
                     .bind(s.idem_key.clone())
                     .bind(&s.created_at)
                     .bind(&s.updated_at)
+                    .bind(s.presettle_echo.clone())
                     .execute(&mut *c)
                     .await?
                     .rows_affected();
@@ -138,7 +144,7 @@ impl Store {
             Box::pin(async move {
                 let n = query(
                     "UPDATE stays SET state = $1, stage_json = $2, updated_at = $3, discharge_msgid = $6, presettle_msgid = $7, \
-                     settle_msgid = $8, cancel_msgid = $9 WHERE id = $4 AND stage_json = $5",
+                     settle_msgid = $8, cancel_msgid = $9, presettle_echo = $10 WHERE id = $4 AND stage_json = $5",
                 )
                 .bind(&s.state)
                 .bind(&s.stage_json)
@@ -149,6 +155,7 @@ impl Store {
                 .bind(&s.presettle_msgid)
                 .bind(&s.settle_msgid)
                 .bind(s.cancel_msgid.clone())
+                .bind(s.presettle_echo.clone())
                 .execute(&mut *c)
                 .await?
                 .rows_affected();
@@ -333,5 +340,6 @@ pub(super) fn stay_from_row(r: &SqlRow) -> StayRow {
         idem_key: r.get("idem_key"),
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
+        presettle_echo: r.get("presettle_echo"),
     }
 }
