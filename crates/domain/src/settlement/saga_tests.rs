@@ -294,9 +294,12 @@ fn a_run_that_stops_anywhere_resumes_from_its_last_durable_stage_without_a_secon
     ];
     for s in scripts {
         let settled = walk(&s, Stage::Started);
-        let cancelled = begin_cancel(&settled.last().map(|(stage, call)| {
-            apply(stage, &parties(), s.final_split.medfee, call, reply(call, &s)).unwrap().stage
-        }).unwrap());
+        let cancelled = begin_cancel(
+            &settled
+                .last()
+                .map(|(stage, call)| apply(stage, &parties(), s.final_split.medfee, call, reply(call, &s)).unwrap().stage)
+                .unwrap(),
+        );
         let mut runs = vec![settled];
         runs.extend(cancelled.map(|c| walk(&s, c)));
         for made in runs {
@@ -306,10 +309,7 @@ fn a_run_that_stops_anywhere_resumes_from_its_last_durable_stage_without_a_secon
                 let Some(durable) = durable else { continue };
                 let redone = walk(&s, durable.clone());
                 let sent_2207 = made[..=k].iter().any(|(_, c)| *c == Call::SettleInsurance);
-                assert!(
-                    !(sent_2207 && redone.iter().any(|(_, c)| *c == Call::PreSettle)),
-                    "{durable:?}: a 2206 after the 2207"
-                );
+                assert!(!(sent_2207 && redone.iter().any(|(_, c)| *c == Call::PreSettle)), "{durable:?}: a 2206 after the 2207");
                 // Only bank calls (asked about by request id before they are sent again) and the
                 // pre-settlement, which changes nothing, are redone from a stage not kept.
                 let since_durable = made[..=k].iter().skip_while(|(stage, _)| *stage != durable).skip(1);
