@@ -452,6 +452,29 @@ async fn a_resettlement_whose_answer_is_lost_is_sent_again_as_it_was_and_nothing
     assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 4_500);
 }
 
+#[tokio::test]
+async fn a_pre_settlement_whose_answer_is_lost_is_made_again_before_the_resettlement() {
+    // The click's 2206 is the first; the refund's answer is lost, nothing sent after it.
+    let (w, plan) = recorded_world(vec![Rule { step: "2206".into(), nth: 2, fault: Fault::LoseReply }]).await;
+    let (visit, agreement, click) = w.settled("TF0013", "01", EMPLOYEE_TOKEN, credit_line(), &big_fees("TF0013")).await;
+    let lost = w.refund(&visit, "pre-lost", &["TF0013-2"]).await;
+    assert_eq!(lost.status, 503, "{lost:?}");
+    assert_eq!(plan.exchanges("2207").len(), 1, "no 2207 without the amounts it carries back");
+
+    let retry = w.refund(&visit, "pre-lost", &["TF0013-2"]).await;
+    assert_eq!(retry.body["state"], "refunded", "{retry:?}");
+    let (pre, settle) = (plan.exchanges("2206"), plan.exchanges("2207"));
+    assert_eq!((pre.len(), settle.len()), (3, 2));
+    assert_eq!(sent(&pre[2]), sent(&pre[1]), "the same 2206 again, under its msgid");
+    for field in PRESETTLE_ECHO {
+        assert_eq!(sent(&settle[1]).0[field], pre[2].reply["output"]["setlinfo"][field], "{field}");
+    }
+    assert_eq!(w.live_settlements(EMPLOYEE_PSN_NO).await.len(), 1);
+    let kept_cash = fen(&retry.body["resettled"], "cash_fen").min(fen(&click, "bank_fen"));
+    assert_eq!(w.bank_line(&agreement).await, (kept_cash, 0), "refunded once");
+    assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 4_500);
+}
+
 /// Today in China time, the business day the visits fall on.
 fn today() -> String {
     let t = time::OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(8, 0, 0).expect("offset"));
