@@ -1,7 +1,7 @@
 //! 退费: fee lines returned after the doctor's click (a drug handed back, an examination not done),
 //! run by `wugan_domain::refund` the way the click is run by the saga: persist, call, apply. The
 //! insurance center reverses the settlement (2208), the lines kept go up again (2204) and are
-//! settled again (2207, a new `setl_id`), and the bank refunds exactly the difference against the
+//! settled again (2206 then 2207, a new `setl_id`), and the bank refunds exactly the difference against the
 //! click's capture (`{refund}:bank`). A full refund returns every line: 2208, then the whole
 //! capture. Every msgid is written with the refund before its first call, so an unknown outcome is
 //! resolved by sending the same request again (the center replays a msgid, the bank asks its
