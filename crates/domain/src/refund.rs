@@ -89,7 +89,8 @@ pub enum RefundCall {
     ReverseInsurance,
     /// 2204: the remaining lines again.
     Reupload,
-    /// 2207 on the remaining lines.
+    /// 2207 on the remaining lines (the hub pre-settles them with 2206 first, in the same step,
+    /// for the amounts 2207 carries back: `app/refunds.rs`).
     Resettle,
     /// Refund this much against the settlement's capture (bank request `{refund}:bank`).
     BankRefund { amount: Fen },

@@ -330,6 +330,39 @@ async fn outpatient_visit_from_registration_to_cancelled_settlement() {
     check_setlinfo(&ok(&again)["setlinfo"], &[("acct_pay", "286.34"), ("balc", "513.66")]);
 }
 
+/// A refund's re-settlement (2208, the lines kept uploaded again, 2207): the four amounts 2207
+/// carries back are checked against the center's own for the lines it settles now, so the click's
+/// (of every line) are refused and those of a 2206 of the lines kept are taken.
+#[tokio::test]
+async fn a_resettlement_carrying_the_clicks_amounts_instead_of_its_own_is_refused() {
+    let app = app();
+    let echo_of = |reply: &Value| {
+        let info = &ok(reply)["setlinfo"];
+        ["fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt"].map(|f| (f, info[f].clone()))
+    };
+    let with_echo = |mut input: Value, echo: &[(&str, Value)]| {
+        echo.iter().for_each(|(f, v)| input["data"][*f] = v.clone());
+        input
+    };
+    let mdtrt_id = register(&app, "E-2201", "MZ0400").await;
+    ok(&call(&app, "2204", "E-2204", demo_fees(&mdtrt_id)).await);
+    let click_echo = echo_of(&call(&app, "2206", "E-2206", settle_input(&mdtrt_id, json!("347.34"))).await);
+    let click = call(&app, "2207", "E-2207", with_echo(settle_input(&mdtrt_id, json!("347.34")), &click_echo)).await;
+    let setl_id = ok(&click)["setlinfo"]["setl_id"].clone();
+    ok(&call(&app, "2208", "E-2208", json!({"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": ZHANG_SAN}})).await);
+    // Lines 1 (25.00 in scope) and 3 (200.00 own pay) are kept.
+    let mut kept = demo_fees(&mdtrt_id);
+    kept["feedetail"].as_array_mut().expect("lines").retain(|l| l["feedetl_sn"] == json!("1") || l["feedetl_sn"] == json!("3"));
+    ok(&call(&app, "2204", "E-2204-kept", kept).await);
+
+    let stale = call(&app, "2207", "E-2207-stale", with_echo(settle_input(&mdtrt_id, json!("225.00")), &click_echo)).await;
+    assert!(err(&stale).contains("differs from the center's"), "{stale}");
+    let own = echo_of(&call(&app, "2206", "E-2206-kept", settle_input(&mdtrt_id, json!("225.00"))).await);
+    assert_ne!(own, click_echo);
+    let again = call(&app, "2207", "E-2207-kept", with_echo(settle_input(&mdtrt_id, json!("225.00")), &own)).await;
+    check_setlinfo(&ok(&again)["setlinfo"], &[("medfee_sumamt", "225.00"), ("fulamt_ownpay_amt", "200.00"), ("inscp_scp_amt", "25.00")]);
+}
+
 #[tokio::test]
 async fn a_repeated_msgid_returns_the_first_reply() {
     let app = app();

@@ -54,6 +54,17 @@ struct PlanState {
     streams: HashMap<String, XorShift>,
     injected: u64,
     requests: u64,
+    /// With `recording`: every request's step, body and the answer its caller got, in order.
+    exchanges: Vec<Exchange>,
+}
+
+/// A request the proxy forwarded, as its caller sent it, and the answer the caller got (`Null`
+/// when it got none: a refusal or a lost reply).
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    pub step: String,
+    pub request: Value,
+    pub reply: Value,
 }
 
 /// What the proxy does to the requests it forwards.
@@ -65,22 +76,43 @@ pub struct FaultPlan {
     seed: u64,
     /// Who is who; without it every request is [`UNATTRIBUTED`].
     actors: Option<Arc<Actors>>,
+    /// Keep every exchange for a test to read (`exchanges`).
+    recording: bool,
     state: Mutex<PlanState>,
 }
 
 impl FaultPlan {
     pub fn scripted(rules: Vec<Rule>) -> FaultPlan {
-        FaultPlan { rules, rate_ppm: 0, seed: 0, actors: None, state: Mutex::new(PlanState::default()) }
+        FaultPlan { rules, rate_ppm: 0, seed: 0, actors: None, recording: false, state: Mutex::new(PlanState::default()) }
     }
 
     pub fn random(rate: f64, seed: u64) -> FaultPlan {
         let rate_ppm = (rate.clamp(0.0, 1.0) * 1_000_000.0).round() as u32;
-        FaultPlan { rules: Vec::new(), rate_ppm, seed, actors: None, state: Mutex::new(PlanState::default()) }
+        FaultPlan { rules: Vec::new(), rate_ppm, seed, actors: None, recording: false, state: Mutex::new(PlanState::default()) }
     }
 
     /// Draws each request's fault from the stream of the actor `actors` says it belongs to.
     pub fn by_actor(self, actors: Arc<Actors>) -> FaultPlan {
         FaultPlan { actors: Some(actors), ..self }
+    }
+
+    /// Keeps every exchange through the proxy, for a test to read what a partner was sent
+    /// (`exchanges`); a long run would hold them all, so only tests ask.
+    pub fn recording(self) -> FaultPlan {
+        FaultPlan { recording: true, ..self }
+    }
+
+    /// The exchanges of `step` ("2207", "POST refunds"), oldest first (with `recording`).
+    pub fn exchanges(&self, step: &str) -> Vec<Exchange> {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.exchanges.iter().filter(|e| e.step == step).cloned().collect()
+    }
+
+    fn record(&self, step: &str, request: Option<&Value>, reply: Value) {
+        if self.recording {
+            let exchange = Exchange { step: step.to_string(), request: request.cloned().unwrap_or(Value::Null), reply };
+            self.state.lock().unwrap_or_else(|p| p.into_inner()).exchanges.push(exchange);
+        }
     }
 
     /// (requests seen, faults injected)
@@ -232,6 +264,7 @@ async fn forward(State(p): State<Arc<Proxy>>, method: Method, uri: Uri, headers:
     let step = step_in(&method, &uri, json.as_ref());
     let fault = p.plan.decide(&step, &clues_of(&uri, json.as_ref()));
     if fault == Some(Fault::Refuse) {
+        p.plan.record(&step, json.as_ref(), Value::Null);
         return (StatusCode::SERVICE_UNAVAILABLE, "fault injected: refused").into_response();
     }
     if let Some(Fault::Delay(d)) = fault {
@@ -249,15 +282,29 @@ async fn forward(State(p): State<Arc<Proxy>>, method: Method, uri: Uri, headers:
         _ => {}
     }
     if fault == Some(Fault::LoseReply) {
+        p.plan.record(&step, json.as_ref(), Value::Null);
         return (StatusCode::GATEWAY_TIMEOUT, "fault injected: reply lost").into_response();
     }
     match reply {
-        Ok(r) => r,
-        Err(e) => (StatusCode::BAD_GATEWAY, format!("proxy: {e}")).into_response(),
+        Ok((status, content_type, bytes)) => {
+            p.plan.record(&step, json.as_ref(), serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+            let mut out = (status, bytes).into_response();
+            if let Some(ct) = content_type {
+                out.headers_mut().insert("content-type", ct);
+            }
+            out
+        }
+        Err(e) => {
+            p.plan.record(&step, json.as_ref(), Value::Null);
+            (StatusCode::BAD_GATEWAY, format!("proxy: {e}")).into_response()
+        }
     }
 }
 
-async fn send(p: &Proxy, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Result<Response, String> {
+/// A partner's answer: its status, content type and body.
+type Answer = (StatusCode, Option<axum::http::HeaderValue>, Bytes);
+
+async fn send(p: &Proxy, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Result<Answer, String> {
     let path = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
     let mut req = p.http.request(method.clone(), format!("{}{}", p.target, path)).body(body.clone());
     for (name, value) in headers {
@@ -269,11 +316,7 @@ async fn send(p: &Proxy, method: &Method, uri: &Uri, headers: &HeaderMap, body: 
     let status = resp.status();
     let content_type = resp.headers().get("content-type").cloned();
     let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
-    let mut out = (status, bytes).into_response();
-    if let Some(ct) = content_type {
-        out.headers_mut().insert("content-type", ct);
-    }
-    Ok(out)
+    Ok((status, content_type, bytes))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 use std::sync::Arc;
-use wugan::faults::{Fault, FaultPlan, Rule};
+use wugan::faults::{Exchange, Fault, FaultPlan, Rule};
 use wugan::his::{fee_line, HisClient, Reply};
 use wugan::system::{self, System};
 
@@ -366,6 +366,112 @@ async fn a_crash_between_the_reversal_and_the_resettlement_is_finished_by_a_fres
     let kept_cash = done[0].resettled.as_ref().map(|s| s.cash_fen).unwrap().min(fen(&click, "bank_fen"));
     assert_eq!(w.bank_line(&agreement).await, (kept_cash, 0));
     assert_eq!(w.live_settlements(EMPLOYEE_PSN_NO).await.len(), 1);
+    assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 4_500);
+}
+
+/// The four amounts the national interface's 2207 requires of its 2206 reply.
+const PRESETTLE_ECHO: [&str; 4] = ["fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt"];
+
+/// A fresh system whose insurance wire records every exchange, with these faults on it.
+async fn recorded_world(rules: Vec<Rule>) -> (World, Arc<FaultPlan>) {
+    let plan = Arc::new(FaultPlan::scripted(rules).recording());
+    let wire = plan.clone();
+    let w = world_with(move |opts| {
+        opts.insurance_faults = Some(wire);
+        opts.manual_recovery = true;
+    })
+    .await;
+    (w, plan)
+}
+
+/// An exchange's `input.data`, and its msgid.
+fn sent(e: &Exchange) -> (&Value, &str) {
+    (&e.request["input"]["data"], e.request["msgid"].as_str().unwrap_or(""))
+}
+
+#[tokio::test]
+async fn the_resettlement_carries_back_the_four_amounts_of_its_own_pre_settlement() {
+    let (w, plan) = recorded_world(Vec::new()).await;
+    let (visit, _, _) = w.settled("TF0011", "01", EMPLOYEE_TOKEN, credit_line(), &big_fees("TF0011")).await;
+    let r = w.refund(&visit, "echo-1", &["TF0011-2"]).await;
+    assert_eq!(r.body["state"], "refunded", "{r:?}");
+
+    // The click's 2206 and 2207, then the refund's: a 2206 of the lines kept right before its 2207.
+    let (pre, settle) = (plan.exchanges("2206"), plan.exchanges("2207"));
+    assert_eq!((pre.len(), settle.len()), (2, 2), "{pre:?} {settle:?}");
+    let (click_estimate, estimate) = (&pre[0].reply["output"]["setlinfo"], &pre[1].reply["output"]["setlinfo"]);
+    let ((estimated, pre_msgid), (resettled, msgid)) = (sent(&pre[1]), sent(&settle[1]));
+    assert_eq!(estimated["medfee_sumamt"], "45.00", "the lines kept: {estimated}");
+    assert_ne!(pre_msgid, msgid, "the 2206 has a msgid of its own");
+    for field in PRESETTLE_ECHO {
+        assert!(estimate[field].is_string(), "the 2206 reply names {field}: {estimate}");
+        assert_eq!(resettled[field], estimate[field], "2207 carries {field} as the platform sent it: {resettled}");
+    }
+    // The refund's own estimate, not the click's (its examination is gone).
+    let four = |info: &Value| PRESETTLE_ECHO.map(|field| info[field].clone());
+    assert_ne!(four(estimate), four(click_estimate), "{estimate} {click_estimate}");
+    // Otherwise the 2207 input is the 2206's.
+    let mut rest = resettled.clone();
+    PRESETTLE_ECHO.iter().for_each(|field| _ = rest.as_object_mut().map(|m| m.remove(*field)));
+    assert_eq!(&rest, estimated);
+    assert_eq!(settle[1].reply["output"]["setlinfo"]["setl_id"], r.body["resettled_setl_id"]);
+}
+
+#[tokio::test]
+async fn a_resettlement_whose_answer_is_lost_is_sent_again_as_it_was_and_nothing_is_charged_twice() {
+    // The click's 2207 is the first; the refund's takes effect and its answer is lost.
+    let (w, plan) = recorded_world(vec![Rule { step: "2207".into(), nth: 2, fault: Fault::LoseReply }]).await;
+    let (visit, agreement, click) = w.settled("TF0012", "01", EMPLOYEE_TOKEN, credit_line(), &big_fees("TF0012")).await;
+    let balc_after_click = yuan(&w.balc(EMPLOYEE_PSN_NO).await);
+    let lost = w.refund(&visit, "echo-lost", &["TF0012-2"]).await;
+    assert_eq!(lost.status, 503, "the 2207's answer never came: {lost:?}");
+    assert_eq!(plan.counts().1, 1, "the fault was injected");
+    let listed = w.his.get(&format!("/api/v1/visits/{visit}/refunds")).await.unwrap().body;
+    assert_eq!(listed[0]["state"], "reuploaded", "{listed}");
+
+    let retry = w.refund(&visit, "echo-lost", &["TF0012-2"]).await;
+    assert_eq!(retry.body["state"], "refunded", "{retry:?}");
+    // No second 2206 after a 2207 that took effect: the same 2207 again, msgid and input, replayed.
+    let (pre, settle) = (plan.exchanges("2206"), plan.exchanges("2207"));
+    assert_eq!((pre.len(), settle.len()), (2, 3), "{pre:?} {settle:?}");
+    assert_eq!(settle[2].request["input"], settle[1].request["input"]);
+    assert_eq!(settle[2].request["msgid"], settle[1].request["msgid"]);
+    for field in PRESETTLE_ECHO {
+        assert_eq!(sent(&settle[2]).0[field], pre[1].reply["output"]["setlinfo"][field], "{field}");
+    }
+    // Settled once at the center, refunded once at the bank, the account debited once.
+    let live = w.live_settlements(EMPLOYEE_PSN_NO).await;
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(live[0]["setl_id"], retry.body["resettled_setl_id"]);
+    let again = &retry.body["resettled"];
+    let kept_cash = fen(again, "cash_fen").min(fen(&click, "bank_fen"));
+    assert_eq!(fen(&retry.body, "bank_refund_fen"), fen(&click, "bank_fen") - kept_cash);
+    assert_eq!(w.bank_line(&agreement).await, (kept_cash, 0), "refunded once, not twice");
+    let balc = yuan(&w.balc(EMPLOYEE_PSN_NO).await);
+    assert_eq!(balc_after_click + fen(&click, "personal_account_fen") - balc, fen(again, "personal_account_fen"));
+    assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 4_500);
+}
+
+#[tokio::test]
+async fn a_pre_settlement_whose_answer_is_lost_is_made_again_before_the_resettlement() {
+    // The click's 2206 is the first; the refund's answer is lost, nothing sent after it.
+    let (w, plan) = recorded_world(vec![Rule { step: "2206".into(), nth: 2, fault: Fault::LoseReply }]).await;
+    let (visit, agreement, click) = w.settled("TF0013", "01", EMPLOYEE_TOKEN, credit_line(), &big_fees("TF0013")).await;
+    let lost = w.refund(&visit, "pre-lost", &["TF0013-2"]).await;
+    assert_eq!(lost.status, 503, "{lost:?}");
+    assert_eq!(plan.exchanges("2207").len(), 1, "no 2207 without the amounts it carries back");
+
+    let retry = w.refund(&visit, "pre-lost", &["TF0013-2"]).await;
+    assert_eq!(retry.body["state"], "refunded", "{retry:?}");
+    let (pre, settle) = (plan.exchanges("2206"), plan.exchanges("2207"));
+    assert_eq!((pre.len(), settle.len()), (3, 2));
+    assert_eq!(sent(&pre[2]), sent(&pre[1]), "the same 2206 again, under its msgid");
+    for field in PRESETTLE_ECHO {
+        assert_eq!(sent(&settle[1]).0[field], pre[2].reply["output"]["setlinfo"][field], "{field}");
+    }
+    assert_eq!(w.live_settlements(EMPLOYEE_PSN_NO).await.len(), 1);
+    let kept_cash = fen(&retry.body["resettled"], "cash_fen").min(fen(&click, "bank_fen"));
+    assert_eq!(w.bank_line(&agreement).await, (kept_cash, 0), "refunded once");
     assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 4_500);
 }
 

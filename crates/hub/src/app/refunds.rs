@@ -1,7 +1,7 @@
 //! 退费: fee lines returned after the doctor's click (a drug handed back, an examination not done),
 //! run by `wugan_domain::refund` the way the click is run by the saga: persist, call, apply. The
 //! insurance center reverses the settlement (2208), the lines kept go up again (2204) and are
-//! settled again (2207, a new `setl_id`), and the bank refunds exactly the difference against the
+//! settled again (2206 then 2207, a new `setl_id`), and the bank refunds exactly the difference against the
 //! click's capture (`{refund}:bank`). A full refund returns every line: 2208, then the whole
 //! capture. Every msgid is written with the refund before its first call, so an unknown outcome is
 //! resolved by sending the same request again (the center replays a msgid, the bank asks its
@@ -10,6 +10,7 @@
 //! 退号 (2202) is here too: a visit not settled is cancelled at the insurance center and closed.
 //! A settled visit is refunded in full first (its lines all returned), then its registration may go.
 
+use super::settlement::with_presettle_echo;
 use super::*;
 use crate::store::{ReconSettlement, RefundRow};
 use wugan_domain::refund::{self, Original, RefundCall, RefundError, RefundOutcome, RefundReply, RefundStage, Resettled};
@@ -204,6 +205,8 @@ impl App {
             reverse_msgid: self.msgid(hospital).await?,
             reupload_msgid: self.msgid(hospital).await?,
             resettle_msgid: self.msgid(hospital).await?,
+            presettle_msgid: Some(self.msgid(hospital).await?),
+            resettle_echo: None,
             idem_key: idem_key.to_string(),
             attempts: 0,
             parked_reason: None,
@@ -378,6 +381,11 @@ impl App {
             RefundCall::Resettle => {
                 // "0000": every unsettled line, which after 2208 are exactly the lines re-uploaded.
                 let input = self.settle_input(visit, remaining, agreement.use_personal_account, "0000");
+                let echo = match self.resettle_echo(r, &inst, admdvs, &input).await? {
+                    Ok(echo) => echo,
+                    Err(e) => return refused(e),
+                };
+                let input = with_presettle_echo(input, echo.as_deref());
                 match self.insurance.call("2207", &r.resettle_msgid, &inst, admdvs, input).await {
                     Ok(output) => {
                         let settled = InsuranceClient::read_settlement(&output)?;
@@ -388,6 +396,41 @@ impl App {
             }
             RefundCall::BankRefund { .. } => Err(AppError::internal("the bank refund is made above")),
         }
+    }
+
+    /// What the re-settlement's 2207 carries back of a 2206 (`PRESETTLE_ECHO`, required by the
+    /// national interface), as kept on the refund. The 2206 (`input`, the 2207's own, under the
+    /// refund's `presettle_msgid`) is made inside this step, only while no echo is kept, and its
+    /// echo is stored before 2207 is first sent. Why persisted rather than "2206 unless in doubt":
+    /// a 2207 whose outcome is unknown is then resent with the same msgid and the same input (the
+    /// center replays a msgid only for the same input), and no 2206 of ours follows a 2207 that
+    /// may have taken effect (the center refuses to pre-settle lines already settled), whatever
+    /// the refund's doubt says. A 2206 lost before that changed nothing: it is made again. A 2206
+    /// refused while another run of the same refund kept an echo and sent its 2207 (a request and
+    /// the recovery worker racing) is no failure: that echo is used. `Ok(None)`: a refund written
+    /// before migration 0031 (no 2206 msgid), whose 2207 may already have gone out, re-settles as
+    /// it did. The inner `Err` is the center's answer to the 2206 (a refusal parks the refund).
+    async fn resettle_echo(
+        &self,
+        r: &RefundRow,
+        inst: &Institution,
+        admdvs: &str,
+        input: &Value,
+    ) -> Result<Result<Option<String>, InsuranceError>, AppError> {
+        if let Some(kept) = &r.resettle_echo {
+            return Ok(Ok(Some(kept.clone())));
+        }
+        let Some(msgid) = &r.presettle_msgid else { return Ok(Ok(None)) };
+        let output = match self.insurance.call("2206", msgid, inst, admdvs, input.clone()).await {
+            Ok(output) => output,
+            Err(e @ InsuranceError::Refused { .. }) => {
+                let kept = self.store.refund(&r.id).await?.and_then(|now| now.resettle_echo);
+                return Ok(kept.map(Some).ok_or(e));
+            }
+            Err(e) => return Ok(Err(e)),
+        };
+        let echo = InsuranceClient::presettle_echo(&output).map_or_else(|| "{}".to_string(), |echo| echo.to_string());
+        Ok(Ok(Some(self.store.keep_resettle_echo(&r.id, &echo).await?)))
     }
 
     /// The `feedetail` entries of the lines a refund keeps, as first sent (2204 takes the same

@@ -560,7 +560,7 @@ fn open_lines(lines: Vec<FeeLineRow>) -> Result<(Vec<FeeLineRow>, Fen), AppError
 const SETTLEMENT_RECORD: [&str; 5] = ["setl_id", "clr_type", "clr_way", "clr_optins", "setl_time"];
 
 /// 2207's input: 2206's, plus the amounts of the 2206 reply it must carry back (`echo`, as kept
-/// on the settlement), each exactly as the platform sent it.
+/// on the settlement, or on a refund for its re-settlement), each exactly as the platform sent it.
 pub(super) fn with_presettle_echo(mut input: Value, echo: Option<&str>) -> Value {
     let echoed: Option<Map<String, Value>> = echo.and_then(|e| serde_json::from_str(e).ok());
     if let (Some(data), Some(echoed)) = (input.get_mut("data").and_then(Value::as_object_mut), echoed) {

@@ -124,6 +124,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (28, "insurance_only", include_str!("../../migrations/0028_insurance_only.sql")),
     (29, "settlement_indexes_slim", include_str!("../../migrations/0029_settlement_indexes_slim.sql")),
     (30, "presettle_echo", include_str!("../../migrations/0030_presettle_echo.sql")),
+    (31, "refund_presettle", include_str!("../../migrations/0031_refund_presettle.sql")),
     (32, "stay_presettle_echo", include_str!("../../migrations/0032_stay_presettle_echo.sql")),
 ];
 

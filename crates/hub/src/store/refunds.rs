@@ -26,6 +26,12 @@ pub struct RefundRow {
     pub reverse_msgid: String,
     pub reupload_msgid: String,
     pub resettle_msgid: String,
+    /// The 2206 made right before the re-settlement's 2207 (migration 0031); `None` on a refund
+    /// written before it, which re-settles without one.
+    pub presettle_msgid: Option<String>,
+    /// What of that 2206's reply the 2207 carries (a JSON object as the platform sent it, "{}"
+    /// when it sent none of the four amounts), kept before 2207 is first sent.
+    pub resettle_echo: Option<String>,
     pub idem_key: String,
     /// Resumptions that stopped on a partner's silence.
     pub attempts: i64,
@@ -39,7 +45,7 @@ pub struct RefundRow {
 const UNFINISHED: &str = "('requested', 'reversed', 'reuploaded', 'resettled')";
 
 pub(super) const REFUND_COLUMNS: &str = "id, visit_id, settlement_id, hospital_code, lines_json, remaining_json, state, stage_json, \
-     reverse_msgid, reupload_msgid, resettle_msgid, idem_key, attempts, created_at, updated_at";
+     reverse_msgid, reupload_msgid, resettle_msgid, idem_key, attempts, created_at, updated_at, presettle_msgid, resettle_echo";
 
 /// Whether a refund in `state` still has a step to make.
 fn is_open(state: &str) -> bool {
@@ -57,7 +63,7 @@ impl Store {
             Box::pin(async move {
                 let sql = format!(
                     "INSERT INTO refunds ({REFUND_COLUMNS}, open_visit_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $2) ON CONFLICT DO NOTHING"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $2) ON CONFLICT DO NOTHING"
                 );
                 let n = query(sql)
                     .bind(&r.id)
@@ -75,6 +81,8 @@ impl Store {
                     .bind(r.attempts)
                     .bind(&r.created_at)
                     .bind(&r.updated_at)
+                    .bind(&r.presettle_msgid)
+                    .bind(&r.resettle_echo)
                     .execute(&mut *c)
                     .await?
                     .rows_affected();
@@ -157,6 +165,25 @@ impl Store {
         .await
     }
 
+    /// Keeps what the re-settlement's 2207 carries back of its 2206 reply, before 2207 is first
+    /// sent; returns the one stored (another run's, when it kept one first: the same 2206 msgid,
+    /// the same reply), so every 2207 of the refund is sent with the same input.
+    pub async fn keep_resettle_echo(&self, id: &str, echo: &str) -> StoreResult<String> {
+        let (id, echo) = (id.to_string(), echo.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                query("UPDATE refunds SET resettle_echo = $1 WHERE id = $2 AND resettle_echo IS NULL")
+                    .bind(&echo)
+                    .bind(&id)
+                    .execute(&mut *c)
+                    .await?;
+                let row = query("SELECT resettle_echo FROM refunds WHERE id = $1").bind(&id).fetch_one(&mut *c).await?;
+                Ok(row.get::<Option<String>, _>("resettle_echo").unwrap_or(echo))
+            })
+        })
+        .await
+    }
+
     /// 退号: the registration cancel of a visit, written with its msgid before 2202 is sent;
     /// returns the one stored (the first request's, when this is a retry).
     pub async fn begin_registration_cancel(&self, visit_id: &str, msgid: &str, idem_key: &str) -> StoreResult<(String, bool)> {
@@ -215,6 +242,8 @@ pub(super) fn refund_from_row(r: &SqlRow) -> StoreResult<RefundRow> {
         reverse_msgid: r.get("reverse_msgid"),
         reupload_msgid: r.get("reupload_msgid"),
         resettle_msgid: r.get("resettle_msgid"),
+        presettle_msgid: r.get("presettle_msgid"),
+        resettle_echo: r.get("resettle_echo"),
         idem_key: r.get("idem_key"),
         attempts: r.get("attempts"),
         parked_reason: r.get("parked_reason"),
