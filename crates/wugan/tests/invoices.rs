@@ -169,17 +169,21 @@ async fn the_click_writes_its_settlement_and_its_invoice_in_one_last_commit() {
     let warm = w.visit_with_fees("MZ-ONE-0", EMPLOYEE_CERTNO).await;
     assert!(w.his.settle(&warm).await.unwrap().ok());
     let visit = w.visit_with_fees("MZ-ONE-1", EMPLOYEE_CERTNO).await;
-    let stats = w.sys.app.store.writer_stats().expect("SQLite has a writer");
-    let jobs = || stats.jobs.load(std::sync::atomic::Ordering::SeqCst);
+    // SQLite's one writer counts its jobs; on PostgreSQL (`.ci/with-postgres`) each write is a
+    // transaction of its own, and only the invoice's arrival is checked.
+    let stats = w.sys.app.store.writer_stats();
+    let jobs = || stats.as_ref().map(|s| s.jobs.load(std::sync::atomic::Ordering::SeqCst));
     let before = jobs();
     let settled = w.his.settle(&visit).await.unwrap();
     assert!(settled.ok(), "{settled:?}");
     assert!(settled.body["bank_fen"].as_i64().unwrap() > 0, "a click with a hold and a capture: {settled:?}");
-    let click_jobs = jobs() - before;
+    let click_jobs = jobs().zip(before).map(|(after, before)| after - before);
     // The invoice is there at once, from the click's own commit (no outbox pass ran).
     let list = w.invoices().await;
     assert_eq!(list.iter().filter(|i| i["kind"] == "blue").count(), 2, "{list:?}");
-    assert!(click_jobs <= 5, "a click took {click_jobs} write jobs");
+    if let Some(click_jobs) = click_jobs {
+        assert!(click_jobs <= 5, "a click took {click_jobs} write jobs");
+    }
 }
 
 #[tokio::test]

@@ -55,6 +55,17 @@ async fn platform_for(hospital: &str, seen: Arc<Mutex<Vec<Value>>>, strict: bool
     format!("http://{}", system::spawn_server("127.0.0.1:0", recorder).await.expect("own platform listens"))
 }
 
+/// A hub with no recovery worker, its operator and first hospital, and that hospital's code.
+async fn started(label: &str) -> (system::System, HisClient, HisClient, String, common::TempDir) {
+    let (mut opts, dir) = common::fresh_options(label).await;
+    opts.manual_recovery = true;
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    let hospital = sys.credentials.hospitals[0].code.clone();
+    (sys, operator, his, hospital, dir)
+}
+
 fn today() -> String {
     let t = time::OffsetDateTime::now_utc().to_offset(time::UtcOffset::from_hms(8, 0, 0).expect("offset"));
     format!("{:04}-{:02}-{:02}", t.year(), t.month() as u8, t.day())
@@ -62,12 +73,7 @@ fn today() -> String {
 
 #[tokio::test]
 async fn a_hospital_on_its_own_strict_platform_signs_in_once_and_signs_every_envelope() {
-    let (mut opts, _dir) = common::fresh_options("platform").await;
-    opts.manual_recovery = true;
-    let sys = system::start(&opts).await.expect("system starts");
-    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
-    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
-    let hospital = sys.credentials.hospitals[0].code.clone();
+    let (sys, operator, his, hospital, _dir) = started("platform").await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let url = own_platform(&hospital, seen.clone()).await;
 
@@ -162,12 +168,7 @@ async fn serve_s_built_in_center_takes_a_default_region() {
 /// as the platform not taking a message, as silence, and was retried each time).
 #[tokio::test]
 async fn a_refused_sign_in_is_an_answer_and_is_not_sent_again_before_every_message() {
-    let (mut opts, _dir) = common::fresh_options("sign-in-refused").await;
-    opts.manual_recovery = true;
-    let sys = system::start(&opts).await.expect("system starts");
-    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
-    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
-    let hospital = sys.credentials.hospitals[0].code.clone();
+    let (_sys, operator, his, hospital, _dir) = started("sign-in-refused").await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let url = platform_for(&hospital, seen.clone(), false).await;
     let own = json!({"url": url, "app_id": "own-app", "secret": "own-secret"});

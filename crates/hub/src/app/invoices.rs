@@ -266,17 +266,7 @@ impl App {
             let number = wugan_invoice::invoice_number(seq);
             let numbered =
                 Numbered { check_code: key.check_code(&code_on_invoice, &number), code: code_on_invoice, number, date, issued_at };
-            let invoice = match due {
-                InvoiceDue::Blue | InvoiceDue::RefundBlue => Invoice {
-                    code: numbered.code,
-                    number: numbered.number,
-                    check_code: numbered.check_code,
-                    date: numbered.date,
-                    issued_at: numbered.issued_at,
-                    ..template
-                },
-                InvoiceDue::Red | InvoiceDue::RefundRed => template.red_flush(numbered),
-            };
+            let invoice = numbered_invoice(template, numbered, matches!(due, InvoiceDue::Red | InvoiceDue::RefundRed));
             let signed = wugan_invoice::sign(invoice, &key).map_err(|e| format!("the invoice cannot be signed: {e}"))?;
             row_of(&signed, seq, payer_name_enc, offsets_id).map_err(|e| e.to_string())
         };
@@ -447,6 +437,22 @@ pub(super) fn category_of(result_json: Option<&str>) -> String {
         .and_then(|text| serde_json::from_str::<Value>(text).ok())
         .and_then(|v| v.get("med_chrgitm_type").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| "14".into())
+}
+
+/// `template` under its number: a blue invoice takes it; a red one flushes the template (the blue
+/// invoice it offsets) under it.
+pub(super) fn numbered_invoice(template: Invoice, numbered: Numbered, red: bool) -> Invoice {
+    match red {
+        false => Invoice {
+            code: numbered.code,
+            number: numbered.number,
+            check_code: numbered.check_code,
+            date: numbered.date,
+            issued_at: numbered.issued_at,
+            ..template
+        },
+        true => template.red_flush(numbered),
+    }
 }
 
 /// The log line of an issued invoice.

@@ -107,17 +107,7 @@ impl App {
                 let number = wugan_invoice::invoice_number(seq);
                 let numbered =
                     Numbered { check_code: key.check_code(&code_on_invoice, &number), code: code_on_invoice, number, date, issued_at };
-                let invoice = match red {
-                    false => Invoice {
-                        code: numbered.code,
-                        number: numbered.number,
-                        check_code: numbered.check_code,
-                        date: numbered.date,
-                        issued_at: numbered.issued_at,
-                        ..template
-                    },
-                    true => template.red_flush(numbered),
-                };
+                let invoice = super::invoices::numbered_invoice(template, numbered, red);
                 let signed =
                     wugan_invoice::sign(invoice, &key).map_err(|e| AppError::internal(format!("the invoice cannot be signed: {e}")))?;
                 row_of(&signed, seq, payer_name_enc, offsets_id)

@@ -108,7 +108,7 @@ impl Store {
                     if query(claim).bind(&stay_id).bind(piece).execute(&mut *c).await?.rows_affected() != 1 {
                         return Ok(None);
                     }
-                    let seq = next_seq(c, &receipt_code, &hospital_code).await?;
+                    let seq = super::invoices::next_seq(c, &receipt_code, &hospital_code).await?;
                     let row = match write(seq) {
                         Ok(row) => row,
                         Err(e) => {
@@ -175,17 +175,4 @@ impl Store {
             .await?;
         Ok(n == 1)
     }
-}
-
-/// The next number under a code (the same `invoice_sequences` as invoices; a code is one series).
-async fn next_seq(c: &mut Conn, code: &str, hospital_code: &str) -> StoreResult<i64> {
-    Ok(query(
-        "INSERT INTO invoice_sequences (invoice_code, hospital_code, last_seq) VALUES ($1, $2, 1) \
-         ON CONFLICT (invoice_code) DO UPDATE SET last_seq = invoice_sequences.last_seq + 1 RETURNING last_seq",
-    )
-    .bind(code)
-    .bind(hospital_code)
-    .fetch_one(&mut *c)
-    .await?
-    .get("last_seq"))
 }

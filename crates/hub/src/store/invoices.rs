@@ -109,16 +109,22 @@ async fn claim_and_number(
     if query(claim_sql).bind(settlement_id).execute(&mut *c).await?.rows_affected() != 1 {
         return Ok(None);
     }
-    let seq: i64 = query(
+    Ok(Some(next_seq(c, invoice_code, hospital_code).await?))
+}
+
+/// The next number under a code: one series per code, shared by invoices, a stay's invoices and
+/// deposit receipts (`invoice_sequences`), taken in the transaction that writes the document, so
+/// numbers have no gaps.
+pub(super) async fn next_seq(c: &mut Conn, code: &str, hospital_code: &str) -> StoreResult<i64> {
+    Ok(query(
         "INSERT INTO invoice_sequences (invoice_code, hospital_code, last_seq) VALUES ($1, $2, 1) \
          ON CONFLICT (invoice_code) DO UPDATE SET last_seq = invoice_sequences.last_seq + 1 RETURNING last_seq",
     )
-    .bind(invoice_code)
+    .bind(code)
     .bind(hospital_code)
     .fetch_one(&mut *c)
     .await?
-    .get("last_seq");
-    Ok(Some(seq))
+    .get("last_seq"))
 }
 
 /// Issues `invoice` inside the write `c` is in, under a savepoint of its own: an invoice that

@@ -100,15 +100,7 @@ impl Store {
                     if claimed.rows_affected() != 1 {
                         return Ok(None);
                     }
-                    let seq: i64 = query(
-                        "INSERT INTO invoice_sequences (invoice_code, hospital_code, last_seq) VALUES ($1, $2, 1) \
-                         ON CONFLICT (invoice_code) DO UPDATE SET last_seq = invoice_sequences.last_seq + 1 RETURNING last_seq",
-                    )
-                    .bind(invoice_code)
-                    .bind(hospital_code)
-                    .fetch_one(&mut *c)
-                    .await?
-                    .get("last_seq");
+                    let seq = super::invoices::next_seq(c, &invoice_code, &hospital_code).await?;
                     let row = match write(seq) {
                         Ok(row) => row,
                         Err(e) => {
