@@ -172,12 +172,11 @@ impl Store {
         let (id, echo) = (id.to_string(), echo.to_string());
         self.write(move |c| {
             Box::pin(async move {
-                query("UPDATE refunds SET resettle_echo = $1 WHERE id = $2 AND resettle_echo IS NULL")
+                let row = query("UPDATE refunds SET resettle_echo = COALESCE(resettle_echo, $1) WHERE id = $2 RETURNING resettle_echo")
                     .bind(&echo)
                     .bind(&id)
-                    .execute(&mut *c)
+                    .fetch_one(&mut *c)
                     .await?;
-                let row = query("SELECT resettle_echo FROM refunds WHERE id = $1").bind(&id).fetch_one(&mut *c).await?;
                 Ok(row.get::<Option<String>, _>("resettle_echo").unwrap_or(echo))
             })
         })
