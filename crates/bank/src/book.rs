@@ -15,6 +15,7 @@
 //! which is what the journal stores and replays. Holds expire (`book/expiry.rs`): every command
 //! first releases the holds whose `expires_at` has passed.
 
+mod charge;
 mod clients;
 mod command;
 mod credit;
@@ -285,6 +286,8 @@ struct AuthorizationState {
 #[derive(Debug)]
 struct CaptureState {
     agreement_id: String,
+    /// The hospital the money is for: what the bank owes it (`book/payout.rs`).
+    merchant_id: String,
     captured_fen: Fen,
     refunded_fen: Fen,
 }
@@ -446,8 +449,10 @@ impl BankBook {
             }
             book.close_hold(client, &req.authorization_request_id, HoldState::Captured);
             let key = RequestKey::new(client, &req.request_id);
-            book.captures
-                .insert(key, CaptureState { agreement_id: agreement_id.clone(), captured_fen: req.amount_fen, refunded_fen: Fen::ZERO });
+            let merchant_id = book.merchant_of(client, &req.authorization_request_id);
+            let captured =
+                CaptureState { agreement_id: agreement_id.clone(), merchant_id, captured_fen: req.amount_fen, refunded_fen: Fen::ZERO };
+            book.captures.insert(key, captured);
             Ok(Effect::new(OperationKind::Capture, OperationStatus::Captured, req.amount_fen, &agreement_id)
                 .referring_to(&req.authorization_request_id))
         })
@@ -668,6 +673,7 @@ impl BankBook {
                 OperationKind::Authorization
                     | OperationKind::Increment
                     | OperationKind::Capture
+                    | OperationKind::Charge
                     | OperationKind::Void
                     | OperationKind::Refund
                     | OperationKind::Repayment
@@ -697,6 +703,11 @@ impl BankBook {
                         spent += op.amount_fen;
                         used += op.amount_fen;
                     }
+                }
+                // A charge is a hold and its capture at once: it spends, and holds nothing.
+                (OperationKind::Charge, OperationStatus::Captured) => {
+                    spent += op.amount_fen;
+                    used += op.amount_fen;
                 }
                 (OperationKind::Refund, _) => {
                     spent -= op.amount_fen;

@@ -38,6 +38,7 @@ pub fn router(bank: Arc<Bank>) -> Router {
         .route("/bank/v1/events", get(list_events))
         .route("/bank/v1/authorizations", post(authorize))
         .route("/bank/v1/captures", post(capture))
+        .route("/bank/v1/charges", post(charge))
         .route("/bank/v1/increments", post(increment))
         .route("/bank/v1/voids", post(void))
         .route("/bank/v1/refunds", post(refund))
@@ -340,6 +341,16 @@ async fn authorize(State(bank): State<Arc<Bank>>, Extension(caller): Extension<S
 
 async fn capture(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signature>, body: Bytes) -> Response {
     bank.execute(&caller, &body, |client, request| Command::Capture { client, request }).await
+}
+
+async fn charge(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signature>, body: Bytes) -> Response {
+    // A charge names its agreement in the body, as a hold does.
+    if let Ok(request) = serde_json::from_slice::<wire::ChargeRequest>(&body) {
+        if let Err(e) = own_agreement(&bank, &caller, &request.agreement_id).await {
+            return e.into_response();
+        }
+    }
+    bank.execute(&caller, &body, |client, request| Command::Charge { client, request }).await
 }
 
 async fn increment(State(bank): State<Arc<Bank>>, Extension(caller): Extension<Signature>, body: Bytes) -> Response {

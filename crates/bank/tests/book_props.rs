@@ -12,8 +12,9 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use wugan_bank::book::{rfc3339_china, BankBook, BookConfig, BookError, Command, Reply, DEFAULT_HOLD_S, MAX_HOLD_S, MIN_HOLD_S};
 use wugan_bank::wire::{
-    AgreementKind, AgreementStatus, AuthorizationRequest, CaptureRequest, CloseAgreementRequest, CreateAgreementRequest, IncrementRequest,
-    LimitIncreaseRequest, OperationKind, OperationStatus, PayoutRequest, RefundRequest, RepaymentRequest, RepaymentSource, VoidRequest,
+    AgreementKind, AgreementStatus, AuthorizationRequest, CaptureRequest, ChargeRequest, CloseAgreementRequest, CreateAgreementRequest,
+    IncrementRequest, LimitIncreaseRequest, OperationKind, OperationStatus, PayoutRequest, RefundRequest, RepaymentRequest,
+    RepaymentSource, VoidRequest,
 };
 use wugan_bank::ErrorCode;
 use wugan_domain::money::Fen;
@@ -42,6 +43,11 @@ enum Step {
     },
     Void {
         hold: usize,
+    },
+    /// 扣款: a hold and its capture in one request.
+    Charge {
+        agreement: usize,
+        amount: i64,
     },
     /// Raises one of the holds sent so far.
     Increment {
@@ -110,6 +116,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (agreement.clone(), -1i64..=1).prop_map(|(agreement, delta)| Step::AuthorizeEdge { agreement, delta }),
         4 => (any::<usize>(), amount.clone()).prop_map(|(hold, amount)| Step::Capture { hold, amount }),
         2 => any::<usize>().prop_map(|hold| Step::Void { hold }),
+        4 => (agreement.clone(), amount.clone()).prop_map(|(agreement, amount)| Step::Charge { agreement, amount }),
         3 => (any::<usize>(), amount.clone()).prop_map(|(hold, amount)| Step::Increment { hold, amount }),
         3 => (any::<usize>(), amount.clone()).prop_map(|(capture, amount)| Step::Refund { capture, amount }),
         1 => agreement.clone().prop_map(|agreement| Step::Close { agreement }),
@@ -147,6 +154,7 @@ struct ModelHold {
 enum Sent {
     Authorize(AuthorizationRequest),
     Capture(CaptureRequest),
+    Charge(ChargeRequest),
     Void(VoidRequest),
     Increment(IncrementRequest),
     Refund(RefundRequest),
@@ -219,6 +227,7 @@ impl World {
         match sent.clone() {
             Sent::Authorize(req) => book.authorize("hub", req, now),
             Sent::Capture(req) => book.capture("hub", req, now),
+            Sent::Charge(req) => book.charge("hub", req, now),
             Sent::Void(req) => book.void("hub", req, now),
             Sent::Increment(req) => book.increment("hub", req, now),
             Sent::Refund(req) => book.refund("hub", req, now),
@@ -304,6 +313,13 @@ impl World {
                 authorization_request_id: World::pick(&self.holds, hold),
                 amount_fen: Fen(amount),
             }),
+            Step::Charge { agreement, amount } => Sent::Charge(ChargeRequest {
+                request_id: self.fresh_id("charge"),
+                agreement_id: self.agreement_ids[agreement].clone(),
+                amount_fen: Fen(amount),
+                merchant_id: "H1".to_string(),
+                memo: None,
+            }),
             Step::Void { hold } => {
                 Sent::Void(VoidRequest { request_id: self.fresh_id("void"), authorization_request_id: World::pick(&self.holds, hold) })
             }
@@ -359,6 +375,7 @@ impl World {
     fn available_of(&self, sent: &Sent) -> Option<(Fen, bool)> {
         let agreement_id = match sent {
             Sent::Authorize(req) => req.agreement_id.clone(),
+            Sent::Charge(req) => req.agreement_id.clone(),
             // A raise is judged on the agreement of its hold, if that hold is still open.
             Sent::Increment(req) => {
                 let hold = self.open_holds.get(&req.authorization_request_id).filter(|h| h.expires_at_unix_s > self.now)?;
@@ -378,6 +395,7 @@ impl World {
     fn check_decline(&self, sent: &Sent, before: Option<(Fen, bool)>, reply: &Result<Reply, BookError>) -> Result<(), TestCaseError> {
         let amount = match (sent, before) {
             (Sent::Authorize(req), _) => req.amount_fen,
+            (Sent::Charge(req), _) => req.amount_fen,
             (Sent::Increment(req), Some(_)) => req.amount_fen,
             (Sent::Increment(req), None) => {
                 prop_assert!(reply.is_err(), "{:?} raised a hold that is not open", req);
@@ -545,6 +563,9 @@ impl World {
         match (sent, reply) {
             (Sent::Authorize(req), Ok(_)) => self.holds.push(req.request_id.clone()),
             (Sent::Capture(req), Ok(_)) => self.captures.push(req.request_id.clone()),
+            (Sent::Charge(req), Ok(Reply::Operation(op))) if op.status == OperationStatus::Captured => {
+                self.captures.push(req.request_id.clone())
+            }
             _ => {}
         }
     }
@@ -555,6 +576,7 @@ impl World {
     fn check_payout(&mut self, sent: &Sent, reply: &Result<Reply, BookError>) -> Result<(), TestCaseError> {
         match (sent, reply) {
             (Sent::Capture(_), Ok(Reply::Operation(op))) => self.merchant_due += op.amount_fen,
+            (Sent::Charge(_), Ok(Reply::Operation(op))) if op.status == OperationStatus::Captured => self.merchant_due += op.amount_fen,
             (Sent::Refund(req), Ok(_)) => self.merchant_due -= req.amount_fen,
             (Sent::Payout(req), Ok(Reply::Operation(op))) => {
                 prop_assert!(req.amount_fen <= self.merchant_due, "paid {:?} of {:?} owed", req.amount_fen, self.merchant_due);

@@ -6,8 +6,8 @@
 
 use super::{BankBook, BookConfig, BookError, Reply};
 use crate::wire::{
-    AuthorizationRequest, CaptureRequest, CloseAgreementRequest, CreateAgreementRequest, IncrementRequest, LimitIncreaseRequest,
-    PayoutRequest, RefundRequest, RepaymentRequest, VoidRequest,
+    AuthorizationRequest, CaptureRequest, ChargeRequest, CloseAgreementRequest, CreateAgreementRequest, IncrementRequest,
+    LimitIncreaseRequest, PayoutRequest, RefundRequest, RepaymentRequest, VoidRequest,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -41,6 +41,11 @@ pub enum Command {
     Capture {
         client: String,
         request: CaptureRequest,
+    },
+    /// 扣款: a hold and its capture in one request (`book/charge.rs`).
+    Charge {
+        client: String,
+        request: ChargeRequest,
     },
     /// 增量授权: raise an open hold (`book/increment.rs`).
     Increment {
@@ -123,6 +128,7 @@ impl BankBook {
             Command::CloseAgreement { client, agreement_id, request } => self.close_agreement(&client, &agreement_id, request, now)?,
             Command::Authorize { client, request } => self.authorize(&client, request, now)?,
             Command::Capture { client, request } => self.capture(&client, request, now)?,
+            Command::Charge { client, request } => self.charge(&client, request, now)?,
             Command::Increment { client, request } => self.increment(&client, request, now)?,
             Command::Void { client, request } => self.void(&client, request, now)?,
             Command::Refund { client, request } => self.refund(&client, request, now)?,

@@ -71,9 +71,9 @@ impl BankBook {
         for (owner, op) in self.journal.iter().filter(|(owner, _)| owner == client) {
             let reference = op.reference_request_id.as_deref().unwrap_or_default();
             match op.kind {
-                OperationKind::Capture => {
-                    let auth = self.authorizations.get(&RequestKey::new(owner, reference));
-                    let ours = auth.is_some_and(|a| a.merchant_id == merchant_id);
+                OperationKind::Capture | OperationKind::Charge if op.status == OperationStatus::Captured => {
+                    let capture = self.captures.get(&RequestKey::new(owner, &op.request_id));
+                    let ours = capture.is_some_and(|c| c.merchant_id == merchant_id);
                     captures_for_merchant.insert(op.request_id.as_str(), ours);
                     if ours {
                         due += op.amount_fen;

@@ -43,6 +43,8 @@ fn entry_type_of(kind: OperationKind, status: OperationStatus) -> Option<EntryTy
     match kind {
         OperationKind::Authorization if status == OperationStatus::Approved => Some(EntryType::Authorization),
         OperationKind::Capture => Some(EntryType::Capture),
+        // A charge is a hold and its capture at once: on the file it is the capture.
+        OperationKind::Charge if status == OperationStatus::Captured => Some(EntryType::Capture),
         OperationKind::Void => Some(EntryType::Void),
         OperationKind::Refund => Some(EntryType::Refund),
         OperationKind::Repayment => Some(EntryType::Repayment),
