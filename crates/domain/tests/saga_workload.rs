@@ -12,9 +12,8 @@ use workload::insurance::{self, Insurance, VisitPolicy};
 use workload::network::{FaultRates, Faults, Partners};
 use workload::rng::Rng;
 use workload::{auditor, run_seed, Report};
-use wugan_domain::ledger::{self, AccountLimit, LedgerError};
 use wugan_domain::settlement::saga::Stage;
-use wugan_domain::settlement::{Parties, SettlementState};
+use wugan_domain::settlement::SettlementState;
 use wugan_domain::Fen;
 
 const SEEDS: u64 = 2_500;
@@ -112,39 +111,21 @@ fn a_personal_account_share_is_back_in_the_ledger_as_soon_as_insurance_reverses_
 }
 
 #[test]
-fn a_hold_the_bank_expired_and_lent_again_is_still_posted_so_the_ledger_cannot_keep_the_credit_limit() {
+fn a_charge_whose_answer_was_lost_is_answered_again_and_never_taken_twice() {
     let (mut hub, mut p) = world(1_000, 0);
     let first = visit(&mut hub, &mut p, 1_000);
-    drive(&mut hub, &mut p, Item::Settlement(first), |h| state(h, first) == SettlementState::PreSettled);
-    // The bank approves the hold; the hub crashes before it commits; the bank's hold time runs out.
+    drive(&mut hub, &mut p, Item::Settlement(first), |h| state(h, first) == SettlementState::InsuranceSettled);
+    // The bank takes the cash share; the hub crashes before it commits.
     assert_eq!(hub.send(Item::Settlement(first), &mut p), Ok(true));
     hub.crash();
-    p.bank.expire_hold(0);
-    // The whole line goes to a second visit.
+    assert_eq!(p.bank.lines[0].used, Fen(1_000), "the bank took it");
+    // Resumed, the charge goes again under its request id, and the bank answers it as before.
+    let commits = drive(&mut hub, &mut p, Item::Settlement(first), |h| state(h, first).is_final());
+    assert_eq!((state(&hub, first), commits.len()), (SettlementState::Settled, 1));
+    assert_eq!((p.bank.lines[0].used, p.bank.captures.len()), (Fen(1_000), 1), "taken once");
+    // The line is spent: the next visit's charge is declined and its cash share is a bill.
     let second = visit(&mut hub, &mut p, 1_000);
-    drive(&mut hub, &mut p, Item::Settlement(second), |h| state(h, second) == SettlementState::Settled);
-    let line = hub.ledger.accounts[&hub.patients[0].bank_account].clone();
-    // Resumed, the first hold's approval replays. A ledger that kept the credit limit would
-    // refuse to post it, on every retry, for good.
-    let parties = Parties {
-        settlement_id: &hub.settlements[first].id,
-        hospital_code: "H1",
-        psn_no: "P0",
-        insuplc_admdvs: "440300",
-        insutype: "310",
-        bank_code: "B",
-        bank_agreement_id: "A0",
-        cash_at_hospital: false,
-    };
-    let mut limited = line.clone();
-    let refused = ledger::apply(&parties.hold(Fen(1_000)), &mut limited, AccountLimit::DebitsWithinCredits, &mut Default::default(), None);
-    assert!(matches!(refused, Err(LedgerError::ExceedsLimit(..))));
-    // Posted, it holds 2,000 on a 1,000 line until the settlement learns the hold is gone.
-    drive(&mut hub, &mut p, Item::Settlement(first), |h| state(h, first) == SettlementState::Authorized);
-    let line = &hub.ledger.accounts[&hub.patients[0].bank_account];
-    assert_eq!(line.debits_posted + line.debits_pending - line.credits_posted, Fen(1_000), "beyond the limit: {line:?}");
-    // The capture is refused (no open hold), the void too: the first visit ends as a bill.
-    drive(&mut hub, &mut p, Item::Settlement(first), |h| state(h, first).is_final());
-    assert_eq!(state(&hub, first), SettlementState::SettledUnpaid);
+    drive(&mut hub, &mut p, Item::Settlement(second), |h| state(h, second).is_final());
+    assert_eq!(state(&hub, second), SettlementState::SettledUnpaid);
     auditor::audit_end(&hub, &p).expect("the books close");
 }

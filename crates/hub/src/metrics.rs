@@ -31,7 +31,7 @@ pub const INSURANCE_OPERATIONS: [&str; 14] =
     ["1101", "2201", "2204", "2206", "2207", "2208", "5203", "9901", "9902", "3201", "3202", "9101", "9102", "other"];
 
 /// A bank protocol call, named by what it does (its path without ids).
-pub const BANK_OPERATIONS: [&str; 16] = [
+pub const BANK_OPERATIONS: [&str; 17] = [
     "open_agreement",
     "agreement",
     "close_agreement",
@@ -44,6 +44,7 @@ pub const BANK_OPERATIONS: [&str; 16] = [
     "status_query",
     "authorize",
     "capture",
+    "charge",
     "void",
     "refund",
     "statement_file",
@@ -376,6 +377,7 @@ pub fn bank_operation(method: &str, path: &str) -> &'static str {
         ("GET", ["operations", _]) => "status_query",
         ("POST", ["authorizations"]) => "authorize",
         ("POST", ["captures"]) => "capture",
+        ("POST", ["charges"]) => "charge",
         ("POST", ["voids"]) => "void",
         ("POST", ["refunds"]) => "refund",
         ("GET", ["statements", _]) => "statement_file",
@@ -447,6 +449,7 @@ mod tests {
             ("GET", "/bank/v1/operations/stl_1:auth", "status_query"),
             ("POST", "/bank/v1/authorizations", "authorize"),
             ("POST", "/bank/v1/captures", "capture"),
+            ("POST", "/bank/v1/charges", "charge"),
             ("POST", "/bank/v1/voids", "void"),
             ("POST", "/bank/v1/refunds", "refund"),
             ("DELETE", "/bank/v1/agreements/ag_1", "other"),

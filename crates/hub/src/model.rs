@@ -150,6 +150,8 @@ pub struct SettlementRow {
     pub split: Option<InsuranceSplit>,
     pub auth_request_id: Option<String>,
     pub auth_status: Option<String>,
+    /// What the bank reserved for this settlement: the approved hold, or a charge's amount (a
+    /// charge reserves and takes at once). Never less than `captured`.
     pub held: Fen,
     pub decline_code: Option<String>,
     pub captured: Fen,
@@ -303,6 +305,12 @@ impl SettlementRow {
             self.setl_id = Some(paid.insured.setl_id.clone());
             self.split = Some(paid.insured.split);
             self.captured = paid.captured;
+            // 扣款: with no hold, the charge reserved and took its amount at once. `held_fen` is
+            // what the bank reserved for the settlement, so the column's check (captured ≤ held)
+            // reads the same for both; `auth_status` stays empty, so the stage read back has no hold.
+            if paid.hold == Hold::NotAsked {
+                self.held = paid.captured;
+            }
             self.unpaid = paid.unpaid();
             self.decline_code = paid.decline_code.clone();
         }

@@ -535,9 +535,10 @@ async fn audit(sim: &Simulation, insurance_url: &str, bank_url: &str, report: &m
         let mut open_holds = 0;
         for op in &ops {
             match (op.kind, op.status) {
-                (OperationKind::Capture, OperationStatus::Captured) => {
+                (OperationKind::Capture | OperationKind::Charge, OperationStatus::Captured) => {
                     captured += op.amount_fen;
-                    open_holds -= 1;
+                    // A capture closes its hold; a charge (a hold and its capture at once) had none.
+                    open_holds -= i32::from(op.kind == OperationKind::Capture);
                     let settlement = op.request_id.split(':').next().unwrap_or_default().to_string();
                     *captures_per_settlement.entry(settlement).or_default() += 1;
                 }

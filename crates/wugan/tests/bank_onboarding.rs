@@ -73,7 +73,7 @@ async fn an_operator_onboards_a_bank_a_patient_pays_with_it_and_a_restart_keeps_
     assert!(settled.fen("bank_fen") > 0, "{settled:?}");
     let scrape = operator.raw("GET", "/metrics", None, None).await.expect("a scrape");
     let metrics = scrape.body.as_str().unwrap_or_default();
-    assert!(metrics.contains(r#"partner="bank:BANK03",operation="capture",result="done"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"partner="bank:BANK03",operation="charge",result="done"} 1"#), "{metrics}");
 
     // The operator finds the visits each bank paid.
     let of_bank = |bank: &'static str| {

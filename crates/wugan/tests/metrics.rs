@@ -76,7 +76,7 @@ async fn a_settled_visit_moves_the_counters_and_the_text_parses() {
     assert_eq!(moved(r#"wugan_http_requests_total{route="/api/v1/visits/{id}",method="GET",status="200"}"#), 1.0);
     assert_eq!(moved(r#"wugan_http_request_duration_seconds_count{route="/api/v1/visits/{id}",method="GET"}"#), 1.0);
     assert_eq!(moved("wugan_idempotency_replays_total"), 1.0);
-    for (partner, operation) in [("insurance", "2207"), ("insurance", "2204"), ("bank:BANK01", "authorize"), ("bank:BANK01", "capture")] {
+    for (partner, operation) in [("insurance", "2207"), ("insurance", "2204"), ("bank:BANK01", "charge")] {
         let labels = format!(r#"partner="{partner}",operation="{operation}""#);
         assert_eq!(moved(&format!("wugan_partner_calls_total{{{labels},result=\"done\"}}")), 1.0, "{labels}");
         assert_eq!(moved(&format!("wugan_partner_call_duration_seconds_count{{{labels}}}")), 1.0, "{labels}");

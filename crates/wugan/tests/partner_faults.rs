@@ -14,7 +14,7 @@ const EMPLOYEE_TOKEN: &str = "EC44030000000000000001";
 const EMPLOYEE_PSN_NO: &str = "44030000000000000001";
 
 /// The steps of a visit on the wire, in the order the hub takes them.
-const STEPS: &[&str] = &["2201", "2204", "2206", "POST authorizations", "2207", "POST captures"];
+const STEPS: &[&str] = &["2201", "2204", "2206", "2207", "POST charges"];
 const FAULTS: &[Fault] = &[Fault::Refuse, Fault::LoseReply, Fault::Duplicate, Fault::DuplicateLate];
 
 /// Sends a request until it is answered with something other than a partner outage (503/502),
@@ -215,13 +215,13 @@ async fn a_bank_that_rejects_the_hubs_signature_has_not_declined_the_patient() {
     assert_eq!((click.status, click.code()), (503, Some("bank_unavailable")), "{click:?}");
     assert!(click.message().contains("bad_signature"), "{}", click.message());
     let settlement = his.get(&format!("/api/v1/visits/{visit_id}")).await.unwrap().body["settlement"].clone();
-    assert_eq!(settlement["state"], "pre_settled", "{settlement}");
+    assert_eq!(settlement["state"], "insurance_settled", "{settlement}");
     assert_eq!(settlement["bank"]["decline_code"], json!(null), "{settlement}");
     sys.stop();
     drop(sys);
 
     // With the right secret again, the recovery pass asks the bank (nothing there), sends the
-    // hold and finishes the settlement: the bank pays, once.
+    // charge and finishes the settlement: the bank pays, once.
     // Recovery runs beside the server, which answers at once: wait for it (bounded).
     let (_sys, operator, his) = hub_signing_with(&opts, "the-current-secret").await;
     let mut settlement = Value::Null;
@@ -240,13 +240,14 @@ async fn a_bank_that_rejects_the_hubs_signature_has_not_declined_the_patient() {
 }
 
 #[tokio::test]
-async fn a_hold_that_expires_before_its_capture_leaves_an_explicit_bill_and_no_hold() {
-    // Issue 9: holds expire at the bank. The bank does not answer the capture; by the time the
-    // click is retried the bank's clock has moved past the hold's expiry (7 days).
-    let (mut opts, _dir) = common::fresh_options("hold-expiry").await;
+async fn a_charge_whose_answer_was_lost_days_ago_is_found_at_the_bank_and_not_taken_again() {
+    // The bank takes the cash share and its answer is lost. A hold would have lapsed in the eight
+    // days before the click is retried; a charge is money taken: the bank's record of it, asked
+    // for by its request id, finishes the settlement, and nothing is sent to the bank again.
+    let (mut opts, _dir) = common::fresh_options("charge-lost").await;
     let clock = Arc::new(wugan_bank::ManualClock::new(time::OffsetDateTime::now_utc().unix_timestamp()));
     opts.bank_clock = Some(clock.clone());
-    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: "POST captures".into(), nth: 1, fault: Fault::Refuse }]));
+    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: "POST charges".into(), nth: 1, fault: Fault::LoseReply }]));
     opts.bank_faults = Some(plan.clone());
     let sys = system::start(&opts).await.expect("system starts");
     let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
@@ -257,32 +258,24 @@ async fn a_hold_that_expires_before_its_capture_leaves_an_explicit_bill_and_no_h
     let visit_id = his.register("MZ1", "01", EMPLOYEE_TOKEN).await.unwrap().body["id"].as_str().unwrap().to_string();
     assert!(his.upload_fees(&visit_id, &[fee_line("1", "013100000010000", "150.00", "8", "1200.00")]).await.unwrap().ok());
 
-    // Held, insured, and the capture lost: the click waits.
+    // Insured, charged, and the bank's answer lost: the click waits, nothing held.
     let path = format!("/api/v1/visits/{visit_id}/settlement");
     let click = his.post_with_key(&path, "the-click", &json!({})).await.unwrap();
     assert_eq!(click.status, 503, "{click:?}");
-    let held = operator.get(&format!("/api/v1/agreements/{agreement_id}")).await.unwrap().body["payment"]["held_fen"].as_i64();
-    assert!(held.is_some_and(|h| h > 0), "the hold stands: {held:?}");
+    let line = operator.get(&format!("/api/v1/agreements/{agreement_id}")).await.unwrap().body["payment"].clone();
+    let taken = line["used_fen"].as_i64().unwrap_or_default();
+    assert!(taken > 0 && line["held_fen"].as_i64() == Some(0), "taken at once, nothing held: {line}");
 
-    // Eight days later the hold has lapsed: the capture is declined (hold_expired), the void too,
-    // and the settlement ends with the cash share billed to the patient.
     clock.advance(8 * 86_400);
     let click = until_answered(&his, &path, "the-click", &json!({})).await;
     assert!(click.ok(), "{click:?}");
     let b = &click.body;
-    assert_eq!(b["state"], "settled_unpaid", "{b}");
-    assert_eq!(b["bank"]["decline_code"], "hold_expired", "{b}");
-    assert_eq!(b["bank_fen"].as_i64(), Some(0), "{b}");
-    let unpaid = b["unpaid_fen"].as_i64().unwrap();
-    assert!(unpaid > 0, "{b}");
-    assert_eq!(b["fund_fen"].as_i64().unwrap() + b["personal_account_fen"].as_i64().unwrap() + unpaid, 120_000, "nothing is lost");
-    let ledger = operator.get("/api/v1/ledger").await.unwrap().body;
-    assert_eq!(ledger["balanced"], json!(true), "{ledger}");
-    assert_eq!(ledger["hospitals_unpaid_fen"].as_i64(), Some(unpaid), "{ledger}");
+    assert_eq!((b["state"].as_str(), b["bank_fen"].as_i64(), b["unpaid_fen"].as_i64()), (Some("settled"), Some(taken), Some(0)), "{b}");
+    assert_eq!(b["bank"]["authorization"], json!(null), "no hold was asked: {b}");
     let line = operator.get(&format!("/api/v1/agreements/{agreement_id}")).await.unwrap().body["payment"].clone();
-    assert_eq!((line["used_fen"].as_i64(), line["held_fen"].as_i64()), (Some(0), Some(0)), "no hold left, nothing charged: {line}");
-    let exceptions = operator.get("/api/v1/exceptions").await.unwrap().body;
-    assert_eq!(exceptions["exceptions"], json!([]), "{exceptions}");
+    assert_eq!((line["used_fen"].as_i64(), line["held_fen"].as_i64()), (Some(taken), Some(0)), "taken once: {line}");
+    let ledger = operator.get("/api/v1/ledger").await.unwrap().body;
+    assert_eq!((ledger["balanced"].as_bool(), ledger["hospitals_received_fen"].as_i64()), (Some(true), Some(120_000)), "{ledger}");
     assert_eq!(plan.counts().1, 1, "the fault was injected");
 }
 

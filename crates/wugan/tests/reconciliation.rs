@@ -193,13 +193,14 @@ async fn a_2207_that_succeeded_after_a_timeout_is_found_at_the_center_and_resolv
 }
 
 #[tokio::test]
-async fn a_capture_the_hub_never_heard_back_from_is_a_long_and_resolved_by_the_status_query() {
-    let day = day_with(Some(("POST captures", Fault::LoseReply))).await;
+async fn a_charge_the_hub_never_heard_back_from_is_a_long_and_resolved_by_the_status_query() {
+    let day = day_with(Some(("POST charges", Fault::LoseReply))).await;
     let s = day.visit(1).await;
     assert!(!s.ok(), "the click times out after 2207: {s:?}");
     let report = day.reconcile().await;
     assert_eq!(counts(&report["insurance"]), [1, 1, 0, 0, 0, 0], "{report}");
-    // 长款: the bank's file has the capture, the hub's ledger not; resuming queries the bank.
+    // 长款: the bank's file has the charge (as a capture line), the hub's ledger not; resuming
+    // queries the bank by the charge's request id.
     assert_eq!(counts(&report["banks"]), [1, 0, 0, 1, 1, 0], "{report}");
     assert_eq!(report["exceptions"], json!([]));
     day.sys.shutdown(std::time::Duration::from_secs(5)).await;

@@ -254,7 +254,8 @@ impl Parties<'_> {
 
     /// The transfers a completed insurance settlement posts, given what the bank captured on the
     /// hold (`captured` ≤ held). Whatever of the cash share was not captured becomes an unpaid bill.
-    /// Zero amounts post nothing.
+    /// With no hold, what was captured is already posted (a refund's re-settlement) or is posted
+    /// by [`Parties::charged_settlement_transfers`]. Zero amounts post nothing.
     pub fn settlement_transfers(&self, split: &InsuranceSplit, held: Fen, captured: Fen) -> Vec<Transfer> {
         let hospital = accounts::hospital(self.hospital_code);
         let mut out = Vec::new();
@@ -287,6 +288,18 @@ impl Parties<'_> {
             out.push(self.transfer("unpaid_bill", debit, accounts::hospital_unpaid(self.hospital_code), unpaid, TransferKind::Posted));
         }
         out.extend(self.writeoff_transfer(split));
+        out
+    }
+
+    /// 扣款: a settlement whose cash share the bank took in one call, with no hold: the bank's
+    /// share (`charged`) is posted at once, under the same id and code a capture posts it.
+    pub fn charged_settlement_transfers(&self, split: &InsuranceSplit, charged: Fen) -> Vec<Transfer> {
+        let mut out = self.settlement_transfers(split, Fen::ZERO, charged);
+        if charged.is_positive() {
+            let (bank, hospital) =
+                (accounts::bank_agreement(self.bank_code, self.bank_agreement_id), accounts::hospital(self.hospital_code));
+            out.push(self.transfer("bank_share", bank, hospital, charged, TransferKind::Posted));
+        }
         out
     }
 

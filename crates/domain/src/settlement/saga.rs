@@ -5,10 +5,14 @@
 //! makes the call it names, and applies the outcome; it decides nothing.
 //!
 //! ```text
-//! started ─2206→ pre_settled ─hold→ authorized ─2207→ insurance_settled ─capture|void→ settled | settled_unpaid
-//!    │ (nothing for the bank)  └────────→ authorized        │ refused: void the hold → failed
-//!    └ refused → failed                                       settled* ─cancel→ cancelling ─2208, refund→ cancelled
+//! started ─2206→ authorized ─2207→ insurance_settled ─charge→ settled | settled_unpaid (declined: a bill)
+//!    └ refused → failed  └ refused → failed               settled* ─cancel→ cancelling ─2208, refund→ cancelled
 //! ```
+//!
+//! The cash share is charged in one bank call (扣款) once 2207 has made it final: nothing is held
+//! before, so nothing is voided after. Settlements begun before charges existed resume on the
+//! hold path they were started on: `pre_settled ─hold→ authorized ─2207→ insurance_settled
+//! ─capture|void→ settled`, an insurance refusal voiding the hold before `failed`.
 //!
 //! Insurance only (setl_type HI, `Parties::cash_at_hospital`): no hold is ever asked, the cash
 //! share is `Paid::at_hospital`, collected by the hospital itself, and a cancellation is 2208 alone.
@@ -178,8 +182,10 @@ impl Stage {
 pub enum Call {
     /// Insurance pre-settlement (2206 预结算), for the cash estimate.
     PreSettle,
-    /// Hold this much on the patient's bank agreement.
+    /// Hold this much on the patient's bank agreement (settlements begun before charges).
     Authorize { amount: Fen },
+    /// 扣款: take this much (the final cash share) from the patient's bank agreement in one call.
+    Charge { amount: Fen },
     /// Insurance settlement (2207 结算).
     SettleInsurance,
     /// Capture this much on the hold.
@@ -199,6 +205,7 @@ impl std::fmt::Display for Call {
             Call::Authorize { amount } => write!(f, "a hold of {amount}"),
             Call::SettleInsurance => write!(f, "the insurance settlement (2207)"),
             Call::Capture { amount } => write!(f, "a capture of {amount}"),
+            Call::Charge { amount } => write!(f, "a charge of {amount}"),
             Call::Void => write!(f, "the release of the hold"),
             Call::ReverseInsurance => write!(f, "the insurance cancellation (2208)"),
             Call::Refund { amount } => write!(f, "a refund of {amount}"),
@@ -213,6 +220,7 @@ impl std::fmt::Display for Reply {
             Reply::Held { amount } => write!(f, "a hold of {amount}"),
             Reply::Insured(i) => write!(f, "insurance settlement {}", i.setl_id),
             Reply::Captured => write!(f, "a capture"),
+            Reply::Charged => write!(f, "a charge"),
             Reply::Voided => write!(f, "a release"),
             Reply::Reversed => write!(f, "an insurance cancellation"),
             Reply::Refunded => write!(f, "a refund"),
@@ -234,6 +242,8 @@ pub enum Reply {
     /// 2207: settled.
     Insured(Insured),
     Captured,
+    /// The bank took the whole amount charged.
+    Charged,
     Voided,
     /// 2208: reversed.
     Reversed,
@@ -282,6 +292,7 @@ pub fn next_call(stage: &Stage) -> Option<Call> {
         Stage::PreSettled { estimate_cash } => Some(Call::Authorize { amount: *estimate_cash }),
         Stage::Authorized { refusal: None, .. } => Some(Call::SettleInsurance),
         Stage::Authorized { refusal: Some(_), .. } => Some(Call::Void),
+        Stage::InsuranceSettled { hold: Hold::NotAsked, insured, .. } => Some(Call::Charge { amount: insured.split.cash }),
         Stage::InsuranceSettled { hold, insured, capture_declined: None } => {
             let amount = insured.split.cash.min(hold.held());
             Some(if amount.is_positive() { Call::Capture { amount } } else { Call::Void })
@@ -301,7 +312,7 @@ pub fn next_call(stage: &Stage) -> Option<Call> {
 /// and read as a failure. Skipping the stage between 2206 and the hold and the one between 2207
 /// and the capture saves two of a click's five commits.
 pub fn durable_before(call: &Call) -> bool {
-    !matches!(call, Call::Authorize { .. } | Call::Capture { .. } | Call::Void)
+    !matches!(call, Call::Authorize { .. } | Call::Capture { .. } | Call::Void | Call::Charge { .. })
 }
 
 /// Starts a cancellation of a settled settlement; `None` when `stage` cannot be cancelled.
@@ -325,13 +336,10 @@ pub fn apply(stage: &Stage, parties: &Parties<'_>, medfee: Fen, call: &Call, out
     match (stage, outcome) {
         (_, Outcome::Unknown) => stay(),
 
+        // Nothing is held: the bank is charged once 2207 has made the cash share final.
         (Stage::Started, Outcome::Done(Reply::Estimated { split })) => {
             split.validate(medfee)?;
-            // Insurance only: the hospital collects the cash share itself; no hold is asked.
-            match split.cash.is_positive() && !parties.cash_at_hospital {
-                true => to(Stage::PreSettled { estimate_cash: split.cash }),
-                false => to(Stage::Authorized { hold: Hold::NotAsked, refusal: None }),
-            }
+            to(Stage::Authorized { hold: Hold::NotAsked, refusal: None })
         }
         (Stage::Started, Outcome::Refused { code, message }) => {
             to(Stage::Failed { hold: Hold::NotAsked, failure: insurance_refused("pre-settlement", &code, &message) })
@@ -362,6 +370,16 @@ pub fn apply(stage: &Stage, parties: &Parties<'_>, medfee: Fen, call: &Call, out
             Ok(Step { stage: Stage::Failed { hold: hold.clone(), failure: failure.clone() }, transfers: vec![parties.void_hold()] })
         }
 
+        (Stage::InsuranceSettled { hold: Hold::NotAsked, insured, .. }, Outcome::Done(Reply::Charged)) => {
+            let Call::Charge { amount } = call else { return Err(unexpected(Reply::Charged)) };
+            let paid = Paid::of(parties, &Hold::NotAsked, insured.clone(), *amount, None);
+            Ok(Step { transfers: parties.charged_settlement_transfers(&insured.split, *amount), stage: Stage::settled(paid) })
+        }
+        // A declined charge: insurance has settled, the cash share is the patient's bill.
+        (Stage::InsuranceSettled { hold: Hold::NotAsked, insured, .. }, Outcome::Refused { code, .. }) => {
+            let paid = Paid::of(parties, &Hold::NotAsked, insured.clone(), Fen::ZERO, Some(code));
+            Ok(Step { transfers: parties.charged_settlement_transfers(&insured.split, Fen::ZERO), stage: Stage::settled(paid) })
+        }
         (Stage::InsuranceSettled { hold, insured, .. }, Outcome::Done(Reply::Captured)) => {
             let Call::Capture { amount } = call else { return Err(unexpected(Reply::Captured)) };
             let paid = Paid::of(parties, hold, insured.clone(), *amount, None);
@@ -405,7 +423,7 @@ pub fn self_pay_outcome(call: &Call, medfee: Fen) -> Option<Outcome> {
         Call::PreSettle => Reply::Estimated { split },
         Call::SettleInsurance => Reply::Insured(Insured { setl_id: String::new(), split }),
         Call::ReverseInsurance => Reply::Reversed,
-        Call::Authorize { .. } | Call::Capture { .. } | Call::Void | Call::Refund { .. } => return None,
+        Call::Authorize { .. } | Call::Capture { .. } | Call::Charge { .. } | Call::Void | Call::Refund { .. } => return None,
     }))
 }
 
@@ -413,9 +431,12 @@ fn insurance_refused(what: &str, code: &str, message: &str) -> Failure {
     Failure { code: "insurance_refused".into(), message: format!("{what} refused ({code}): {message}") }
 }
 
-/// After 2207: capture or void what the bank holds, or, with nothing held, finish at once.
+/// After 2207: capture or void what the bank holds; with no hold asked, charge the cash share;
+/// with nothing for the bank (a declined hold, no cash share, or the hospital collecting it
+/// itself), finish at once.
 fn insurance_settled(hold: &Hold, insured: Insured, parties: &Parties<'_>) -> Result<Step, SagaError> {
-    if hold.held().is_positive() {
+    let charge = *hold == Hold::NotAsked && insured.split.cash.is_positive() && !parties.cash_at_hospital;
+    if hold.held().is_positive() || charge {
         return Ok(Step { stage: Stage::InsuranceSettled { hold: hold.clone(), insured, capture_declined: None }, transfers: Vec::new() });
     }
     let transfers = parties.settlement_transfers(&insured.split, Fen::ZERO, Fen::ZERO);

@@ -25,6 +25,8 @@ fn reply(call: &Call, s: &Script) -> Outcome {
         Call::SettleInsurance => Outcome::Done(Reply::Insured(Insured { setl_id: "S".into(), split: s.final_split })),
         Call::Capture { .. } if s.capture_refused => refused("agreement_frozen"),
         Call::Capture { .. } => Outcome::Done(Reply::Captured),
+        Call::Charge { .. } if s.capture_refused => refused("insufficient_credit"),
+        Call::Charge { .. } => Outcome::Done(Reply::Charged),
         Call::Void => Outcome::Done(Reply::Voided),
         Call::ReverseInsurance => Outcome::Done(Reply::Reversed),
         Call::Refund { .. } => Outcome::Done(Reply::Refunded),
@@ -67,10 +69,14 @@ fn net(ledger: &HashMap<String, AccountBalance>, account: &str) -> i64 {
     ledger.get(account).map(|a| a.net_posted().0).unwrap_or(0)
 }
 
-/// (script) → (final state, hospital received, unpaid, bank captured, calls made)
+/// (script) → (final state, hospital received, unpaid, bank captured, calls made), from the start.
 fn check(s: Script, expect: (SettlementState, i64, i64, i64, usize)) {
+    check_from(Stage::Started, s, expect)
+}
+
+fn check_from(start: Stage, s: Script, expect: (SettlementState, i64, i64, i64, usize)) {
     let (mut ledger, mut pending) = (HashMap::new(), HashMap::new());
-    let (stage, calls) = run(&s, Stage::Started, &mut ledger, &mut pending);
+    let (stage, calls) = run(&s, start, &mut ledger, &mut pending);
     assert!(is_balanced(ledger.values()));
     assert!(pending.is_empty(), "no hold outlives its settlement: {stage:?}");
     assert_eq!(stage.open_hold(), Fen::ZERO);
@@ -99,27 +105,47 @@ fn script(fund: i64, acct: i64, cash: i64) -> Script {
 #[test]
 fn a_signed_patient_is_settled_at_the_doctors_click() {
     use SettlementState::*;
-    // Paid in full: 2206, hold, 2207, capture.
-    check(script(7000, 2000, 1000), (Settled, 10000, 0, 1000, 4));
-    // Nothing for the bank: no hold, no capture.
+    // Paid in full: 2206, 2207, and the cash share charged in one bank call.
+    check(script(7000, 2000, 1000), (Settled, 10000, 0, 1000, 3));
+    // Nothing for the bank: no charge.
     check(script(7000, 3000, 0), (Settled, 10000, 0, 0, 2));
+    // The bank declines the charge: insurance has settled, the cash share becomes a bill.
+    check(Script { capture_refused: true, ..script(7000, 2000, 1000) }, (SettledUnpaid, 9000, 1000, 0, 3));
+    // The final cash share differs from the estimate: the final one is charged, whichever it is.
+    let lower = Script { final_split: split(7500, 2000, 500), ..script(7000, 2000, 1000) };
+    check(lower, (Settled, 10000, 0, 500, 3));
+    let higher = Script { final_split: split(6500, 2000, 1500), ..script(7000, 2000, 1000) };
+    check(higher, (Settled, 10000, 0, 1500, 3));
+    // Estimate had cash, the final has none: the bank is never called.
+    let none = Script { final_split: split(8000, 2000, 0), ..script(7000, 2000, 1000) };
+    check(none, (Settled, 10000, 0, 0, 2));
+    // Insurance refuses: nothing was held, nothing moves.
+    check(Script { settle_refused: true, ..script(7000, 2000, 1000) }, (Failed, 0, 0, 0, 2));
+}
+
+#[test]
+fn a_settlement_begun_on_the_hold_path_resumes_on_it() {
+    use SettlementState::*;
+    // Stored by a version that held the estimate before 2207: it goes on as it began.
+    let pre_settled = || Stage::PreSettled { estimate_cash: Fen(1000) };
+    check_from(pre_settled(), script(7000, 2000, 1000), (Settled, 10000, 0, 1000, 3));
     // The bank declines the hold: insurance still settles, the cash share becomes a bill.
-    check(Script { hold: None, ..script(7000, 2000, 1000) }, (SettledUnpaid, 9000, 1000, 0, 3));
+    check_from(pre_settled(), Script { hold: None, ..script(7000, 2000, 1000) }, (SettledUnpaid, 9000, 1000, 0, 2));
     // A partial hold: the rest is a bill.
-    check(Script { hold: Some(600), ..script(7000, 2000, 1000) }, (SettledUnpaid, 9600, 400, 600, 4));
+    check_from(pre_settled(), Script { hold: Some(600), ..script(7000, 2000, 1000) }, (SettledUnpaid, 9600, 400, 600, 3));
     // The final cash share is below the estimate: capture the final share, release the rest.
     let lower = Script { final_split: split(7500, 2000, 500), ..script(7000, 2000, 1000) };
-    check(lower, (Settled, 10000, 0, 500, 4));
+    check_from(pre_settled(), lower, (Settled, 10000, 0, 500, 3));
     // The final cash share is above the hold: capture the hold, bill the rest.
     let higher = Script { final_split: split(6500, 2000, 1500), ..script(7000, 2000, 1000) };
-    check(higher, (SettledUnpaid, 9500, 500, 1000, 4));
+    check_from(pre_settled(), higher, (SettledUnpaid, 9500, 500, 1000, 3));
     // Estimate had cash, the final has none: the hold is voided.
     let none = Script { final_split: split(8000, 2000, 0), ..script(7000, 2000, 1000) };
-    check(none, (Settled, 10000, 0, 0, 4));
+    check_from(pre_settled(), none, (Settled, 10000, 0, 0, 3));
     // Insurance refuses after the hold: the hold is voided, nothing moves.
-    check(Script { settle_refused: true, ..script(7000, 2000, 1000) }, (Failed, 0, 0, 0, 4));
+    check_from(pre_settled(), Script { settle_refused: true, ..script(7000, 2000, 1000) }, (Failed, 0, 0, 0, 3));
     // The bank refuses the capture: the hold is voided, the cash share is a bill.
-    check(Script { capture_refused: true, ..script(7000, 2000, 1000) }, (SettledUnpaid, 9000, 1000, 0, 5));
+    check_from(pre_settled(), Script { capture_refused: true, ..script(7000, 2000, 1000) }, (SettledUnpaid, 9000, 1000, 0, 4));
 }
 
 #[test]
@@ -188,8 +214,7 @@ fn a_self_paying_patient_pays_the_whole_total_from_the_bank_and_a_cancel_refunds
     let medfee = Fen(8200);
     // Insurance calls are answered by `self_pay_outcome`, bank calls by the bank.
     let bank = |call: &Call| match call {
-        Call::Authorize { amount } => Outcome::Done(Reply::Held { amount: *amount }),
-        Call::Capture { .. } => Outcome::Done(Reply::Captured),
+        Call::Charge { .. } => Outcome::Done(Reply::Charged),
         Call::Refund { .. } => Outcome::Done(Reply::Refunded),
         other => panic!("{other} is an insurance call"),
     };
@@ -211,7 +236,7 @@ fn a_self_paying_patient_pays_the_whole_total_from_the_bank_and_a_cancel_refunds
     run(&mut stage);
     assert_eq!(stage.state(), Cancelled);
     let codes: Vec<(&str, Fen)> = posted.iter().map(|(c, a)| (c.as_str(), *a)).collect();
-    assert_eq!(codes, [("bank_hold", medfee), ("bank_share", medfee), ("bank_refund", medfee)], "no fund, no account: the bank alone");
+    assert_eq!(codes, [("bank_share", medfee), ("bank_refund", medfee)], "no fund, no account: the bank alone");
     assert_eq!(self_pay_outcome(&Call::Void, medfee), None);
 }
 
@@ -292,8 +317,13 @@ fn a_run_that_stops_anywhere_resumes_from_its_last_durable_stage_without_a_secon
         Script { capture_refused: true, ..cash.clone() },
         Script { final_split: split(8000, 2000, 0), ..cash.clone() },
     ];
-    for s in scripts {
-        let settled = walk(&s, Stage::Started);
+    // From the start (charged in one call), and on the hold path of a settlement stored before.
+    let starts = |s: &Script| {
+        let hold_path = s.estimate.cash.is_positive().then_some(Stage::PreSettled { estimate_cash: s.estimate.cash });
+        [Some(Stage::Started), hold_path].into_iter().flatten().map(|start| (s.clone(), start)).collect::<Vec<_>>()
+    };
+    for (s, start) in scripts.iter().flat_map(starts) {
+        let settled = walk(&s, start);
         let cancelled = begin_cancel(
             &settled
                 .last()
@@ -314,7 +344,8 @@ fn a_run_that_stops_anywhere_resumes_from_its_last_durable_stage_without_a_secon
                 // pre-settlement, which changes nothing, are redone from a stage not kept.
                 let since_durable = made[..=k].iter().skip_while(|(stage, _)| *stage != durable).skip(1);
                 for (_, call) in since_durable {
-                    assert!(matches!(call, Call::Authorize { .. } | Call::Capture { .. } | Call::Void | Call::PreSettle), "{call}");
+                    let bank_or_2206 = matches!(call, Call::Authorize { .. } | Call::Capture { .. } | Call::Charge { .. } | Call::Void);
+                    assert!(bank_or_2206 || *call == Call::PreSettle, "{call}");
                 }
             }
         }

@@ -239,8 +239,10 @@ fn bank_adds_up(bank: &Bank) -> Result<(), String> {
     for (id, c) in &bank.captures {
         let refunded: Fen = bank.refunds.values().filter(|(capture, _)| capture == id).map(|(_, amount)| *amount).sum();
         ensure!(refunded == c.refunded && c.refunded <= c.amount, "capture {id} refunded {refunded} on record: {c:?}");
-        let hold = bank.holds.get(&c.auth);
-        ensure!(hold.is_some_and(|h| h.state == HoldState::Captured && c.amount <= h.amount), "capture {id} on {hold:?}");
+        if let Some(auth) = &c.auth {
+            let hold = bank.holds.get(auth);
+            ensure!(hold.is_some_and(|h| h.state == HoldState::Captured && c.amount <= h.amount), "capture {id} on {hold:?}");
+        }
         lines[c.line].0 += c.amount - c.refunded;
     }
     for r in bank.repayments.values() {
@@ -277,10 +279,12 @@ fn charged_once(hub: &Hub, partners: &Partners) -> Result<(), String> {
         ensure!(per_visit[r.visit] == 1, "insurance settled visit {} twice", r.visit);
     }
     let mut captured = BTreeMap::new();
-    for (id, c) in &partners.bank.captures {
-        let earlier = captured.insert(&c.auth, id);
-        ensure!(earlier.is_none(), "hold {} captured twice: {earlier:?} and {id}", c.auth);
+    for (id, auth) in partners.bank.captures.iter().filter_map(|(id, c)| Some((id, c.auth.as_ref()?))) {
+        let earlier = captured.insert(auth, id);
+        ensure!(earlier.is_none(), "hold {auth} captured twice: {earlier:?} and {id}");
     }
+    // A charge is made under the settlement's capture id: one per settlement by construction,
+    // and a second request under it would be a reuse the bank reports as misuse.
     Ok(())
 }
 
@@ -296,19 +300,6 @@ fn asked(bank: &Bank, request_id: &str, want: bank::Request) -> Result<(), Strin
     let got = bank.request_of(request_id);
     ensure!(got == Some(&want), "the bank was asked {got:?} under {request_id}, the rules say {want:?}");
     Ok(())
-}
-
-/// The hold the bank's answer gives for an estimate's cash share (asked for in full).
-fn hold_per_bank(s: &StoredSettlement, bank: &Bank, cash: Fen) -> Result<Hold, String> {
-    if cash.is_positive() {
-        asked(bank, &s.ids.auth, bank::Request::Authorize { line: s.patient, amount: cash })?;
-    }
-    match (cash.is_positive(), bank.answer_to(&s.ids.auth)) {
-        (false, None) => Ok(Hold::NotAsked),
-        (true, Some(bank::Answer::Held { amount })) => Ok(Hold::Approved { amount: *amount }),
-        (true, Some(bank::Answer::Refused { code })) => Ok(Hold::Declined { code: code.clone() }),
-        (_, answer) => Err(format!("estimate cash {cash}, the bank answered the hold {answer:?}")),
-    }
 }
 
 fn estimate(s: &StoredSettlement, ins: &Insurance) -> Result<Option<Fen>, String> {
@@ -327,45 +318,26 @@ fn insured(s: &StoredSettlement, ins: &Insurance) -> Result<Option<Insured>, Str
     }
 }
 
-/// The hold was released: the bank answered the void (done, or refused as gone already).
-fn voided(s: &StoredSettlement, bank: &Bank) -> Result<(), String> {
-    match bank.answer_to(&s.ids.void) {
-        Some(bank::Answer::Voided | bank::Answer::Refused { .. }) => Ok(()),
-        answer => Err(format!("the void was answered {answer:?}")),
-    }
-}
-
-/// What the partners' decisions make of a settlement that went all the way.
+/// What the partners' decisions make of a settlement that went all the way: nothing is held,
+/// and once 2207 has settled the bank is charged the cash share, in full or not at all.
 fn ending_per_partners(s: &StoredSettlement, partners: &Partners) -> Result<Ending, String> {
     let (ins, bank) = (&partners.insurance, &partners.bank);
-    let Some(cash) = estimate(s, ins)? else { return Ok(Ending::Failed { hold: Hold::NotAsked }) };
-    let hold = hold_per_bank(s, bank, cash)?;
-    let held = hold.held();
-    let Some(insured) = insured(s, ins)? else {
-        if held.is_positive() {
-            voided(s, bank)?;
-        }
-        return Ok(Ending::Failed { hold });
-    };
-    let to_capture = insured.split.cash.min(held);
-    if to_capture.is_positive() {
-        asked(bank, &s.ids.capture, bank::Request::Capture { auth: s.ids.auth.clone(), amount: to_capture })?;
+    ensure!(bank.request_of(&s.ids.auth).is_none(), "a hold was asked: {:?}", bank.request_of(&s.ids.auth));
+    if estimate(s, ins)?.is_none() {
+        return Ok(Ending::Failed { hold: Hold::NotAsked });
     }
-    let (captured, decline_code) = match (to_capture.is_positive(), bank.answer_to(&s.ids.capture)) {
-        (true, Some(bank::Answer::Captured)) => (to_capture, None),
-        (true, Some(bank::Answer::Refused { code })) => (voided(s, bank).map(|_| Fen::ZERO)?, Some(code.clone())),
-        (false, None) if held.is_positive() => (voided(s, bank).map(|_| Fen::ZERO)?, None),
-        (false, None) => (Fen::ZERO, hold_decline(&hold)),
-        (_, answer) => return Err(format!("{to_capture} to capture, the bank answered {answer:?}")),
-    };
-    Ok(Ending::Paid { hold, insured, captured, decline_code })
-}
-
-fn hold_decline(hold: &Hold) -> Option<String> {
-    match hold {
-        Hold::Declined { code } => Some(code.clone()),
-        _ => None,
+    let Some(insured) = insured(s, ins)? else { return Ok(Ending::Failed { hold: Hold::NotAsked }) };
+    let cash = insured.split.cash;
+    if cash.is_positive() {
+        asked(bank, &s.ids.capture, bank::Request::Charge { line: s.patient, amount: cash })?;
     }
+    let (captured, decline_code) = match (cash.is_positive(), bank.answer_to(&s.ids.capture)) {
+        (true, Some(bank::Answer::Charged)) => (cash, None),
+        (true, Some(bank::Answer::Refused { code })) => (Fen::ZERO, Some(code.clone())),
+        (false, None) => (Fen::ZERO, None),
+        (_, answer) => return Err(format!("{cash} to charge, the bank answered {answer:?}")),
+    };
+    Ok(Ending::Paid { hold: Hold::NotAsked, insured, captured, decline_code })
 }
 
 fn ending_of(paid: &Paid) -> Ending {
@@ -380,27 +352,19 @@ fn ending_of(paid: &Paid) -> Ending {
 /// The stored stage claims only what the partners did, and a final stage is exactly what their
 /// decisions predict.
 fn settlement_agrees(s: &StoredSettlement, partners: &Partners) -> Result<(), String> {
-    let (ins, bank) = (&partners.insurance, &partners.bank);
+    let ins = &partners.insurance;
     match &s.stage {
         Stage::Started => Ok(()),
-        Stage::PreSettled { estimate_cash } => {
-            ensure!(estimate(s, ins)? == Some(*estimate_cash), "the estimate is not insurance's");
-            Ok(())
-        }
+        Stage::PreSettled { .. } => Err("a hold path stage: nothing is held before 2207".into()),
         Stage::Authorized { hold, refusal } => {
-            let cash = estimate(s, ins)?.ok_or("authorized on a refused 2206")?;
-            ensure!(*hold == hold_per_bank(s, bank, cash)?, "the hold is not the bank's");
-            ensure!(refusal.is_none() || insured(s, ins)?.is_none(), "a refusal insurance never gave");
+            estimate(s, ins)?.ok_or("authorized on a refused 2206")?;
+            ensure!(*hold == Hold::NotAsked && refusal.is_none(), "authorized with {hold:?}, {refusal:?}");
             Ok(())
         }
         Stage::InsuranceSettled { hold, insured: stored, capture_declined } => {
-            let cash = estimate(s, ins)?.ok_or("insurance-settled on a refused 2206")?;
-            ensure!(*hold == hold_per_bank(s, bank, cash)?, "the hold is not the bank's");
+            estimate(s, ins)?.ok_or("insurance-settled on a refused 2206")?;
+            ensure!(*hold == Hold::NotAsked && capture_declined.is_none(), "insurance-settled with {hold:?}, {capture_declined:?}");
             ensure!(insured(s, ins)?.as_ref() == Some(stored), "the settlement is not insurance's");
-            if let Some(code) = capture_declined {
-                let declined = Some(bank::Answer::Refused { code: code.clone() });
-                ensure!(bank.answer_to(&s.ids.capture) == declined.as_ref(), "a capture refusal the bank never gave");
-            }
             Ok(())
         }
         Stage::Cancelling { paid, insurance_reversed } => {

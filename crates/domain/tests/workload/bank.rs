@@ -1,5 +1,5 @@
 //! A simple in-memory bank: credit lines (available = limit − used − held), holds, captures,
-//! voids, refunds and repayments. A repeated request id is answered with the first answer; holds
+//! charges (a hold and its capture at once), voids, refunds and repayments. A repeated request id is answered with the first answer; holds
 //! are kept with their state so an auditor can see the open ones.
 
 use super::rng::Rng;
@@ -10,6 +10,7 @@ use wugan_domain::Fen;
 pub enum Request {
     Authorize { line: usize, amount: Fen },
     Capture { auth: String, amount: Fen },
+    Charge { line: usize, amount: Fen },
     Void { auth: String },
     Refund { capture: String, amount: Fen },
     Repay { line: usize, amount: Fen, reference: String },
@@ -19,6 +20,7 @@ pub enum Request {
 pub enum Answer {
     Held { amount: Fen },
     Captured,
+    Charged,
     Voided,
     Refunded,
     Repaid,
@@ -57,7 +59,8 @@ pub struct Hold {
 
 #[derive(Clone, Debug)]
 pub struct Capture {
-    pub auth: String,
+    /// The hold captured; `None` for a charge, which had none.
+    pub auth: Option<String>,
     pub line: usize,
     pub amount: Fen,
     pub refunded: Fen,
@@ -152,6 +155,7 @@ impl Bank {
         match request {
             Request::Authorize { line, amount } => self.authorize(request_id, *line, *amount),
             Request::Capture { auth, amount } => self.capture(request_id, auth, *amount),
+            Request::Charge { line, amount } => self.charge(request_id, *line, *amount),
             Request::Void { auth } => self.close_hold(auth, HoldState::Voided).map_or_else(refused, |_| Answer::Voided),
             Request::Refund { capture, amount } => self.refund(request_id, capture, *amount),
             Request::Repay { line, amount, .. } => self.repay(request_id, *line, *amount),
@@ -190,8 +194,24 @@ impl Bank {
             return refused("hold_not_open");
         };
         self.lines[line].used += amount;
-        self.captures.insert(request_id.to_string(), Capture { auth: auth.to_string(), line, amount, refunded: Fen::ZERO });
+        self.captures.insert(request_id.to_string(), Capture { auth: Some(auth.to_string()), line, amount, refunded: Fen::ZERO });
         Answer::Captured
+    }
+
+    /// A hold and its capture at once: all of `amount` or a decline, never a part.
+    fn charge(&mut self, request_id: &str, line: usize, amount: Fen) -> Answer {
+        if self.rng.chance(self.risk.authorize_pct) {
+            return refused("risk");
+        }
+        if !amount.is_positive() {
+            return refused("bad_amount");
+        }
+        if self.lines[line].available() < amount {
+            return refused("insufficient_limit");
+        }
+        self.lines[line].used += amount;
+        self.captures.insert(request_id.to_string(), Capture { auth: None, line, amount, refunded: Fen::ZERO });
+        Answer::Charged
     }
 
     /// Releases an open hold; the line it was on, or the refusal's code.

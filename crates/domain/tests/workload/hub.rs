@@ -358,6 +358,7 @@ impl Hub {
             Call::Capture { amount } => {
                 bank_outcome(partners.call_bank(&ids.capture, B::Capture { auth: ids.auth.clone(), amount: *amount })?)
             }
+            Call::Charge { amount } => bank_outcome(partners.call_bank(&ids.capture, B::Charge { line, amount: *amount })?),
             Call::Void => bank_outcome(partners.call_bank(&ids.void, B::Void { auth: ids.auth.clone() })?),
             Call::Refund { amount } => {
                 bank_outcome(partners.call_bank(&ids.refund, B::Refund { capture: ids.capture.clone(), amount: *amount })?)
@@ -481,6 +482,7 @@ fn bank_outcome(answer: Option<bank::Answer>) -> Result<Outcome, String> {
         None => Outcome::Unknown,
         Some(A::Held { amount }) => Outcome::Done(Reply::Held { amount }),
         Some(A::Captured) => Outcome::Done(Reply::Captured),
+        Some(A::Charged) => Outcome::Done(Reply::Charged),
         Some(A::Voided) => Outcome::Done(Reply::Voided),
         Some(A::Refunded) => Outcome::Done(Reply::Refunded),
         Some(A::Refused { code }) => Outcome::Refused { code, message: "refused by the bank".into() },

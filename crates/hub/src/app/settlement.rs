@@ -431,6 +431,17 @@ impl App {
             Call::Capture { amount } => {
                 bank.capture(&capture, &auth, *amount, in_doubt).await.map_or_else(bank_refused, |_| done(Reply::Captured))
             }
+            // Under the capture's id: a refund or a cancellation names it as the capture.
+            Call::Charge { amount } => {
+                match bank.charge(&capture, &agreement.bank_agreement_id, *amount, &visit.hospital_code, in_doubt).await {
+                    Ok(Authorization::Approved { amount: taken }) if taken == *amount => done(Reply::Charged),
+                    Ok(Authorization::Approved { amount: taken }) => {
+                        Err(AppError::bad_gateway("partner_bad_reply", format!("the bank charged {taken} of {amount}")))
+                    }
+                    Ok(Authorization::Declined { code }) => Ok(Outcome::Refused { code: code.to_string(), message: "declined".into() }),
+                    Err(e) => bank_refused(e),
+                }
+            }
             Call::Void => bank.void(&format!("{}:void", s.id), &auth, in_doubt).await.map_or_else(bank_refused, |_| done(Reply::Voided)),
             Call::ReverseInsurance => {
                 let msgid = s.cancel_msgid.clone().ok_or_else(|| AppError::internal("cancelling without a msgid"))?;
