@@ -181,10 +181,11 @@ pub fn check_bank_agreement(
         match (text(op, "kind"), text(op, "status")) {
             ("authorization", "approved") => sides.entry(settlement).or_insert_with(side).open_holds += 1,
             ("void", "voided") | ("expiry", "expired") => sides.entry(settlement).or_insert_with(side).open_holds -= 1,
-            ("capture", "captured") => {
+            // A charge (扣款) is a hold and its capture at once: it closes no hold.
+            (kind @ ("capture" | "charge"), "captured") => {
                 let s = sides.entry(settlement).or_insert_with(side);
                 s.captures += 1;
-                s.open_holds -= 1;
+                s.open_holds -= i64::from(kind == "capture");
                 s.net += amount;
             }
             ("refund", "refunded") => {
@@ -332,6 +333,10 @@ mod tests {
             assert_eq!(counts(&f), expect, "{hub_state}: {:?}", f.details);
         };
         check("settled", vec![held(), captured(3_000)], 3_000, (0, 0, 0));
+        let charged = |fen| op("stl_1:capture", "charge", "captured", fen);
+        check("settled", vec![charged(3_000)], 3_000, (0, 0, 0)); // in one call, no hold
+        check("settled", vec![charged(3_000), captured(3_000)], 6_000, (1, 1, 0)); // charged and captured
+        check("cancelled", vec![charged(3_000), op("stl_1:refund", "refund", "refunded", 3_000)], 0, (0, 0, 0));
         check("settled", vec![held(), captured(3_000), captured(3_000)], 6_000, (1, 1, 0)); // captured twice
         check("settled", vec![held(), captured(2_000)], 2_000, (1, 0, 0)); // another amount than the hub's
         check("settled", vec![held(), captured(3_000)], 0, (1, 0, 0)); // the ledger missed it
