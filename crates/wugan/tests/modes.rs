@@ -259,6 +259,24 @@ async fn a_visit_registered_as_cash_only_is_settled_by_the_hospitals_platform_wh
     assert!(visit.ok(), "{visit:?}");
     assert_eq!(visit.body["mdtrt_id"], json!(""), "the hospital's platform has the visit: {visit:?}");
     let id = visit.body["id"].as_str().expect("id").to_string();
+    // Its fees stay at the hub (the platform uploads its own), and the estimate is the platform's:
+    // nothing goes to the center with an empty mdtrt_id.
+    let center_calls = || async {
+        let scrape = day.operator.raw("GET", "/metrics", None, None).await.expect("a scrape");
+        let text = scrape.body.as_str().unwrap_or_default().to_string();
+        let calls = |op: &str| {
+            let labels = format!(r#"wugan_partner_calls_total{{partner="insurance",operation="{op}""#);
+            text.lines().filter(|l| l.starts_with(&labels)).filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok()).sum::<f64>()
+        };
+        (calls("2204"), calls("2206"))
+    };
+    let at_center = center_calls().await;
+    let fees = day.his.upload_fees(&id, &[wugan::his::fee_line("1", "001102000010000", "25.00", "1", "25.00")]).await.expect("hub");
+    assert!(fees.ok() && fees.body["medfee_fen"] == json!(2500), "{fees:?}");
+    let estimate =
+        day.his.post_with_key(&format!("/api/v1/visits/{id}/pre-settlement"), &day.his.next_key(), &json!({})).await.expect("hub");
+    assert_eq!((estimate.status, estimate.code()), (409, Some("settled_by_hospital")), "{estimate:?}");
+    assert_eq!(center_calls().await, at_center, "no 2204 or 2206 for a visit the center does not have");
     let click = day.his.post_with_key(&format!("/api/v1/visits/{id}/settlement"), &day.his.next_key(), &json!({})).await.expect("hub");
     assert_eq!((click.status, click.code()), (409, Some("settled_by_hospital")), "{click:?}");
     // Its platform's 2207 output settles the same visit: the cash share charged once.

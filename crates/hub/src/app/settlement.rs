@@ -43,6 +43,12 @@ impl App {
             ));
         }
         let (lines, medfee) = open_lines(self.store.fee_lines(&visit.id).await?)?;
+        if !visit.is_self_pay() && visit.mdtrt_id.is_empty() {
+            return Err(AppError::conflict(
+                "settled_by_hospital",
+                "this visit's insurance is settled by the hospital's own platform (CASH): ask it for the estimate",
+            ));
+        }
         if visit.is_self_pay() {
             let split = wugan_domain::settlement::InsuranceSplit::self_pay(medfee);
             return Ok(EstimateView {

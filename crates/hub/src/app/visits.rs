@@ -218,8 +218,10 @@ impl App {
         let inst = self.institution(hospital).await?;
         let feedetail: Vec<Value> = batch.iter().map(|l| serde_json::from_str(&l.detail_json).unwrap_or(Value::Null)).collect();
         let msgid = batch[0].upload_msgid.clone();
-        // A self-paid visit's lines stay at the hub: the insurance center has no visit for them.
-        let sent = match visit.is_self_pay() {
+        // A registered visit with no mdtrt_id has no visit at the insurance center: a self-paid
+        // one, or one the hospital's own platform registered and settles (CASH), which uploads
+        // its fees there itself. Its lines stay at the hub; a 2204 with mdtrt_id "" is refused.
+        let sent = match visit.is_self_pay() || visit.mdtrt_id.is_empty() {
             true => Ok(json!({"result": []})),
             false => self.insurance.call("2204", &msgid, &inst, &visit.insuplc_admdvs, json!({"feedetail": feedetail})).await,
         };
