@@ -315,6 +315,12 @@ async fn a_hospital_that_settles_itself_is_not_offered_a_deposit_hold() {
 
     // The same 住院号 is free, not taken by a half-made stay: under ALL it is admitted.
     day.sys.app.store.set_hospital_mode(&day.hospital, None, SetlType::All).await.expect("the hospital's mode");
+    // An insurance the person does not hold is refused, as for a visit; nothing is held.
+    let mut other = admit("ZY-SELF-1");
+    other["insutype"] = json!("320");
+    let refused = day.his.post("/api/v1/stays", &other).await.expect("hub");
+    assert_eq!((refused.status, refused.code()), (422, Some("insutype_not_held")), "{refused:?}");
+    assert_eq!(day.bank_line().await, (0, 0), "nothing held on the line");
     let admitted = day.his.post("/api/v1/stays", &admit("ZY-SELF-1")).await.expect("hub");
     assert!(admitted.ok(), "{admitted:?}");
     assert_eq!((admitted.body["state"].as_str(), admitted.body["held_fen"].as_i64()), (Some("in_ward"), Some(30_000)), "{admitted:?}");

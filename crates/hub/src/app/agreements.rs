@@ -113,8 +113,9 @@ impl App {
                     Err(e) => return Err(e.into()),
                 };
                 let other = self.store.active_agreement_for(&info.psn_no).await?.filter(|a| a.id != s.id);
-                // No insurance in force: the person signs up all the same, to pay self.
-                let insurance = info.insurances.first();
+                // No insurance in force: the person signs up all the same, to pay self. Several
+                // and no basic one among them: no default; each visit names its own (insutype).
+                let insurance = super::visits::choose_insurance(&info.insurances, None, None).ok().flatten();
                 let person = Person {
                     psn_no: info.psn_no.clone(),
                     name: info.psn_name.clone(),

@@ -123,6 +123,10 @@ pub struct AdmitRequest {
     pub med_type: Option<String>,
     /// The deposit (住院押金) to hold on the line, in fen.
     pub deposit_fen: i64,
+    /// 险种类型 to settle the stay under; when given the person must hold it (insutype_not_held).
+    #[serde(default, deserialize_with = "blank_as_none")]
+    #[schema(schema_with = optional_text::<6>)]
+    pub insutype: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

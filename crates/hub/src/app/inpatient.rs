@@ -105,6 +105,9 @@ impl App {
     pub async fn admit(&self, hospital: &str, req: AdmitRequest, idem_key: &str) -> Result<StayView, AppError> {
         check_text("ipt_no", &req.ipt_no, 30)?;
         check_cert_type(&req.mdtrt_cert_type)?;
+        if let Some(insutype) = &req.insutype {
+            check_text("insutype", insutype, 6)?;
+        }
         let med_type = req.med_type.clone().unwrap_or_else(|| "21".into());
         if !matches!(med_type.as_str(), "21" | "24") {
             return Err(AppError::invalid("bad_med_type", "med_type must be an inpatient type: 21, or 24 (emergency to inpatient)"));
@@ -133,16 +136,19 @@ impl App {
             .person_info(&self.msgid(hospital).await?, &inst, &req.mdtrt_cert_type, req.mdtrt_cert_no.trim())
             .await
             .map_err(person_error)?;
-        let insurance = person
-            .insurances
-            .first()
-            .ok_or_else(|| AppError::invalid("not_insured", "an inpatient stay settles with insurance: this person has none in force"))?;
+        let not_insured = || AppError::invalid("not_insured", "an inpatient stay settles with insurance: this person has none in force");
+        if person.insurances.is_empty() {
+            return Err(not_insured());
+        }
         let agreement = match self.store.paying_agreement_for(&person.psn_no).await?.map(|(a, _)| a) {
             Some(a) if a.suspended_reason.is_none() && a.status == AgreementStatus::Active => a,
             _ => {
                 return Err(AppError::conflict("seamless_not_enabled", "the deposit needs an active agreement: sign the patient up first"))
             }
         };
+        // As for a visit: the one the HIS names, else the one signed with, else their basic one.
+        let signed = Some(agreement.insutype.as_str()).filter(|_| agreement.psn_no == person.psn_no);
+        let insurance = super::visits::choose_insurance(&person.insurances, req.insutype.as_deref(), signed)?.ok_or_else(not_insured)?;
         let stage = StayStage::Admitting { deposit: Fen(req.deposit_fen) };
         let row = StayRow {
             id: new_id("ipt"),

@@ -310,10 +310,21 @@ fn visit_not_found(visit_id: &str) -> AppError {
     AppError::not_found("visit_not_found", format!("no visit {visit_id} at this hospital"))
 }
 
-/// The insurance a visit settles under (issue 15): the one the HIS names (held, or refused), else
-/// the one the patient signed with when held, else the person's only one; several and no choice
-/// is refused rather than guessed. None held (no insurance in force): `None`, a self-paid visit.
-fn choose_insurance<'a>(held: &'a [Insurance], named: Option<&str>, signed: Option<&str>) -> Result<Option<&'a Insurance>, AppError> {
+/// The basic insurances (基本医疗保险): 310 employees', 390 residents', 340 离休人员医疗保障. A person
+/// holds one of them; the others the center lists beside it (320 公务员医疗补助, 330 大额医疗费用补助
+/// …) it settles within the basic one's 2207, never on their own.
+const BASIC_INSUTYPES: [&str; 3] = ["310", "390", "340"];
+
+/// The insurance a visit, a stay or a sign-up settles under (issue 15): the one the HIS names
+/// (held, or refused), else the one the patient signed with when held, else the person's only
+/// one, else their one basic insurance among supplements; several basic ones and no choice is
+/// refused rather than guessed (never by position: a platform lists them in no set order). None
+/// held (no insurance in force): `None`, a self-paid visit.
+pub(super) fn choose_insurance<'a>(
+    held: &'a [Insurance],
+    named: Option<&str>,
+    signed: Option<&str>,
+) -> Result<Option<&'a Insurance>, AppError> {
     let find = |t: &str| held.iter().find(|i| i.insutype == t);
     if let Some(t) = named {
         return find(t)
@@ -323,9 +334,11 @@ fn choose_insurance<'a>(held: &'a [Insurance], named: Option<&str>, signed: Opti
     if let Some(found) = signed.and_then(find) {
         return Ok(Some(found));
     }
+    let basic: Vec<&Insurance> = held.iter().filter(|i| BASIC_INSUTYPES.contains(&i.insutype.as_str())).collect();
     match held {
         [] => Ok(None),
         [only] => Ok(Some(only)),
+        _ if basic.len() == 1 => Ok(Some(basic[0])),
         several => {
             let types: Vec<&str> = several.iter().map(|i| i.insutype.as_str()).collect();
             Err(AppError::invalid(
@@ -537,5 +550,9 @@ mod tests {
         assert_eq!(chosen(&["390"], None, Some("310")), Ok("390".into()), "the only one held");
         assert_eq!(chosen(&["390", "310"], None, Some("320")), Err("insutype_not_held"), "several and no choice: not the first");
         assert_eq!(chosen(&[], None, None), Ok(String::new()), "none held: a self-paid visit");
+        // Supplements are settled within the basic insurance's 2207: the basic one, wherever listed.
+        assert_eq!(chosen(&["330", "310", "320"], None, None), Ok("310".into()), "the basic one among supplements");
+        assert_eq!(chosen(&["330", "390"], None, Some("330")), Ok("330".into()), "the signed one still comes first");
+        assert_eq!(chosen(&["330", "320"], None, None), Err("insutype_not_held"), "supplements alone: no guess");
     }
 }
