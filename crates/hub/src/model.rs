@@ -104,6 +104,9 @@ pub struct VisitRow {
     /// Why seamless payment is not enabled, when it is not.
     pub seamless_reason: Option<String>,
     pub status: VisitStatus,
+    /// The last estimate (2206) asked for it, as `app::estimates::KeptEstimate` JSON: the click
+    /// stands on it while the fees are unchanged (预结算复用).
+    pub last_estimate: Option<String>,
     /// The Idempotency-Key of the request that registered it: a retry of that request after a
     /// lost answer gets the visit back instead of `visit_exists`.
     pub idem_key: Option<String>,

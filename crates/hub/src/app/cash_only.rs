@@ -145,6 +145,7 @@ impl App {
             status: VisitStatus::Registered,
             idem_key: Some(request.key.clone()),
             created_at: self.now(),
+            last_estimate: None,
         };
         match self.store.insert_visit(&row).await {
             Ok(()) => {}

@@ -13,6 +13,7 @@ pub mod consent;
 mod credit;
 pub mod deposit_policy;
 pub mod deposit_receipts;
+mod estimates;
 mod exceptions;
 pub mod hospital_banks;
 mod hospital_statements;

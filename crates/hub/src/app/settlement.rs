@@ -60,14 +60,28 @@ impl App {
         let acct_used = self.agreement_of(visit).await?.map(|a| a.use_personal_account).unwrap_or(false);
         let inst = self.institution(hospital).await?;
         let input = self.settle_input(visit, medfee, acct_used, &batch_of(&lines));
+        let digest = estimates::digest(&input, &lines, &self.china_datetime()[..10]);
         let output = self.insurance.call("2206", &self.msgid(hospital).await?, &inst, &visit.insuplc_admdvs, input).await?;
         let estimate = InsuranceClient::read_settlement(&output)?;
         estimate.split.validate(medfee).map_err(|e| AppError::bad_gateway("insurance_bad_reply", e.to_string()))?;
+        // Kept for the click, which stands on it while these fees stand (预结算复用).
+        let echo = InsuranceClient::presettle_echo(&output);
+        let at_unix_s = self.store.clock.now_utc().unix_timestamp();
+        let kept = estimates::KeptEstimate { digest, split: estimate.split, echo, at_unix_s };
+        let text = serde_json::to_string(&kept).map_err(|e| AppError::internal(e.to_string()))?;
+        self.store.keep_estimate(&visit.id, text).await?;
         Ok(EstimateView {
             visit_id: visit_id.to_string(),
             estimate: SplitView::of(&estimate.split),
             seamless: visit.agreement_id.is_some() && !self.switched_off(visit_id).await?,
         })
+    }
+
+    /// The visit's kept estimate, if it was asked on exactly what the click's 2206 would send.
+    fn kept_estimate(&self, visit: &VisitRow, medfee: Fen, acct_used: bool, lines: &[FeeLineRow]) -> Option<estimates::KeptEstimate> {
+        let input = self.settle_input(visit, medfee, acct_used, &batch_of(lines));
+        let digest = estimates::digest(&input, lines, &self.china_datetime()[..10]);
+        estimates::reusable(visit.last_estimate.as_deref(), &digest, self.store.clock.now_utc().unix_timestamp())
     }
 
     async fn agreement_of(&self, visit: &VisitRow) -> Result<Option<AgreementRow>, AppError> {
@@ -270,6 +284,13 @@ impl App {
             None => self.store.settlement_record(&s.id).await?,
         };
         let mut batch = known.lines.as_deref().map(batch_of);
+        // 预结算复用: an estimate asked on these very fees stands in for the click's own 2206.
+        let kept = match (&known.lines, &visit.last_estimate) {
+            (Some(lines), Some(_)) if !in_doubt && s.state == SettlementState::Started => {
+                self.kept_estimate(visit, s.medfee, agreement.use_personal_account, lines)
+            }
+            _ => None,
+        };
         // What is stored: the state the next save updates from, and the transfers of the steps
         // taken since (a stage the saga lets a run skip is kept in memory until the next save).
         let (mut stored, mut unsaved, mut dirty) = (s.state, Vec::new(), false);
@@ -280,7 +301,7 @@ impl App {
                 batch = Some(self.settle_batch(visit).await?);
             }
             // Err: the outcome is unknown; the stage stays as it is (saga::apply of Unknown).
-            let run = Run { visit, agreement, record: record.as_ref(), batch: batch.as_deref().unwrap_or_default() };
+            let run = Run { visit, agreement, record: record.as_ref(), batch: batch.as_deref().unwrap_or_default(), kept: kept.as_ref() };
             let outcome = match self.make_call(&mut s, &call, run, in_doubt).await {
                 Ok(outcome) => outcome,
                 Err(e) => return Err(self.keep_progress(&s, stored, &unsaved, dirty, e).await),
@@ -374,7 +395,7 @@ impl App {
     /// A pre-settlement keeps, on `s`, what of its reply 2207 must carry back, and the settlement
     /// the center's `setlinfo` (both saved with the stage).
     async fn make_call(&self, s: &mut SettlementRow, call: &Call, run: Run<'_>, in_doubt: bool) -> Result<Outcome, AppError> {
-        let Run { visit, agreement, record, batch } = run;
+        let Run { visit, agreement, record, batch, kept } = run;
         let inst = self.institution(&visit.hospital_code).await?;
         let bank = self.bank(&agreement.bank_code)?;
         let (auth, capture) = (format!("{}:auth", s.id), format!("{}:capture", s.id));
@@ -398,6 +419,10 @@ impl App {
             if let Some(outcome) = saga::self_pay_outcome(call, s.medfee) {
                 return Ok(outcome);
             }
+        }
+        if let (Call::PreSettle, Some(kept)) = (call, kept) {
+            s.presettle_echo = kept.echo.as_ref().map(Value::to_string);
+            return done(Reply::Estimated { split: kept.split });
         }
         match call {
             Call::PreSettle => match self.insurance.call("2206", &s.presettle_msgid, &inst, &visit.insuplc_admdvs, input()).await {
@@ -548,6 +573,8 @@ struct Run<'a> {
     record: Option<&'a SettlementRecord>,
     /// The 2206/2207 `chrg_bchno` (the insurance calls' only).
     batch: &'a str,
+    /// An estimate that stands in for this click's 2206 (`app::estimates`).
+    kept: Option<&'a estimates::KeptEstimate>,
 }
 
 /// The 2206/2207 `chrg_bchno` of a visit's lines: their one batch, or "0000" when there are several.

@@ -129,6 +129,7 @@ impl App {
             },
             status: VisitStatus::Registering,
             idem_key: Some(idem_key.to_string()),
+            last_estimate: None,
             created_at: self.now(),
         };
         // The patient's standing choice for this hospital, read once (before the row, so that no

@@ -253,6 +253,21 @@ async fn mark_fee_lines_uploaded(c: &mut Conn, visit_id: &str, results: &[(Strin
     Ok(())
 }
 
+impl Store {
+    /// Keeps a visit's last estimate (`app::estimates`), while it is open for the click.
+    pub async fn keep_estimate(&self, visit_id: &str, estimate: String) -> StoreResult<()> {
+        let visit_id = visit_id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                let sql = "UPDATE visits SET last_estimate = $2 WHERE id = $1 AND status = 'registered'";
+                query(sql).bind(visit_id).bind(estimate).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
 pub(super) fn visit_from_row(r: &SqlRow) -> StoreResult<VisitRow> {
     let status: String = r.get("status");
     Ok(VisitRow {
@@ -273,6 +288,7 @@ pub(super) fn visit_from_row(r: &SqlRow) -> StoreResult<VisitRow> {
         status: VisitStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("visit status {status}")))?,
         idem_key: r.get("idem_key"),
         created_at: r.get("created_at"),
+        last_estimate: r.get("last_estimate"),
     })
 }
 
