@@ -68,8 +68,14 @@ impl App {
         let echo = InsuranceClient::presettle_echo(&output);
         let at_unix_s = self.store.clock.now_utc().unix_timestamp();
         let kept = estimates::KeptEstimate { digest, split: estimate.split, echo, at_unix_s };
-        let text = serde_json::to_string(&kept).map_err(|e| AppError::internal(e.to_string()))?;
-        self.store.keep_estimate(&visit.id, text).await?;
+        // Keeping it only saves the click a call: an estimate that could not be kept still stands.
+        let kept = serde_json::to_string(&kept).map_err(|e| e.to_string());
+        if let Err(e) = match kept {
+            Ok(text) => self.store.keep_estimate(&visit.id, text).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        } {
+            tracing::warn!(visit = %visit.id, error = %e, "the estimate was not kept: the click will send its own 2206");
+        }
         Ok(EstimateView {
             visit_id: visit_id.to_string(),
             estimate: SplitView::of(&estimate.split),
