@@ -552,13 +552,15 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
 // A bank of its own (`wugan bank serve`), on a free port, keeping its book in `dir` across restarts.
 async function startBank(port, dir) {
   const bank = spawn(process.env.WUGAN_BIN, ['bank', 'serve', '--listen', `127.0.0.1:${port}`, '--bank-code', 'BANKX', '--key-id', 'hubx', '--data-dir', dir],
-    { env: { ...process.env, WUGAN_BANK_SECRET: 'bank x signing secret' }, stdio: 'ignore' });
-  for (let i = 0; i < 100; i += 1) {
+    { env: { ...process.env, WUGAN_BANK_SECRET: 'bank x signing secret' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  bank.stderr.on('data', (chunk) => { stderr += chunk; });
+  for (let i = 0; i < 300 && bank.exitCode === null; i += 1) {
     try { if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return bank; } catch (_) { /* not yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }
   bank.kill('SIGKILL');
-  throw new Error('wugan bank serve did not answer');
+  throw new Error(`wugan bank serve did not answer on port ${port} (exit ${bank.exitCode}): ${stderr.slice(-2000)}`);
 }
 
 async function stopBank(bank) {
@@ -570,7 +572,8 @@ async function stopBank(bank) {
 
 test('an operator onboards a bank, its patient\'s click waits while it is down, and the operator retries it', async () => {
   addStaff(`ops-x-${run}`, 'operator');
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  // Below the kernel's ephemeral range (32768–60999), where outgoing connections take ports.
+  const port = 20000 + Math.floor(Math.random() * 12000);
   const bankDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wugan-bankx-'));
   let bank = await startBank(port, bankDir);
   const { page, pageErrors, close } = await phone({ lang: 'en', width: 1280 });
