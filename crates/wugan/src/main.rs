@@ -7,9 +7,8 @@ use std::sync::Arc;
 use wugan::system::{self, SystemOptions};
 use wugan_hub::api::limits::Rate;
 
-/// mimalloc instead of the system allocator: allocation and freeing were a fifth of the CPU of a
-/// visit under glibc's malloc (`wugan bench core` under perf), spread over many short-lived
-/// requests, replies and rows.
+/// mimalloc instead of the system allocator: allocation and freeing were a fifth of the CPU of a visit
+/// under glibc's malloc (`wugan bench core` under perf), spread over short-lived requests and rows.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -557,6 +556,7 @@ fn warn_of_secrets_in_flags() {
 
 #[tokio::main]
 async fn main() {
+    wugan::sqlite_without_memory_statistics();
     let cli = Cli::parse();
     // Servers log warnings; one-shot commands that print a report keep stderr for errors only.
     let default_filter = match cli.command {
