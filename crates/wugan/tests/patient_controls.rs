@@ -90,6 +90,32 @@ impl Phone {
         self.operator.get(&format!("/api/v1/agreements/{agreement_id}")).await.unwrap().body["payment"]["used_fen"].as_i64().unwrap()
     }
 
+    /// The hub's calls of one bank operation so far, answered or not (its metrics).
+    async fn bank_calls(&self, operation: &str) -> f64 {
+        let scrape = self.operator.raw("GET", "/metrics", None, None).await.expect("a scrape");
+        let labels = format!(r#"wugan_partner_calls_total{{partner="bank:BANK01",operation="{operation}""#);
+        let text = scrape.body.as_str().unwrap_or_default().to_string();
+        text.lines().filter(|l| l.starts_with(&labels)).filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok()).sum()
+    }
+
+    /// Zhang San on a 5,000-yuan line, with a first visit paid (what the bank took) and a second
+    /// left unpaid (its settlement and what is owed).
+    async fn an_unpaid_second_visit(&self) -> (String, i64, serde_json::Value) {
+        let terms = json!({"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": 500000});
+        let signed = self.operator.sign_up("02", ZHANG_SAN.0, false, terms).await.unwrap();
+        let agreement = signed.body["id"].as_str().unwrap().to_string();
+        // 4,500 yuan of fees on the 5,000-yuan line, then 4,500 more: the second is left unpaid.
+        let first = self.visit_with_fees("MZ-B1", 30).await;
+        let first = self.his.settle(&first).await.unwrap();
+        assert_eq!(first.body["state"], json!("settled"), "{first:?}");
+        let spent = first.body["bank_fen"].as_i64().unwrap();
+        let second = self.visit_with_fees("MZ-B2", 30).await;
+        let unpaid = self.his.settle(&second).await.unwrap();
+        assert_eq!(unpaid.body["state"], json!("settled_unpaid"), "{unpaid:?}");
+        assert!(unpaid.body["unpaid_fen"].as_i64().unwrap() > 500_000 - spent, "more than the line's room: {unpaid:?}");
+        (agreement, spent, unpaid.body)
+    }
+
     async fn inbox_kinds(&self, token: &str) -> Vec<String> {
         let inbox = self.call("GET", "/api/v1/patient/notifications", token, None).await;
         inbox.body["notifications"].as_array().unwrap().iter().map(|n| n["kind"].as_str().unwrap().to_string()).collect()
@@ -175,25 +201,12 @@ async fn a_visit_switched_off_is_paid_at_the_window_and_the_hospital_is_told() {
 #[tokio::test]
 async fn an_unpaid_bill_is_paid_on_the_phone_once_after_a_repayment_made_room() {
     let phone = Phone::open(None).await;
-    let signed = phone
-        .operator
-        .sign_up("02", ZHANG_SAN.0, false, json!({"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": 500000}))
-        .await
-        .unwrap();
-    let agreement = signed.body["id"].as_str().unwrap().to_string();
+    let (agreement, spent, unpaid) = phone.an_unpaid_second_visit().await;
     let zhang = phone.patient("13700137000", ZHANG_SAN).await;
     let stranger = phone.patient("13700137001", ZHAO_LIU).await;
-
-    // 4,500 yuan of fees on the 5,000-yuan line, then 4,500 more: the second is left unpaid.
-    let first = phone.visit_with_fees("MZ-B1", 30).await;
-    let first = phone.his.settle(&first).await.unwrap();
-    assert_eq!(first.body["state"], json!("settled"), "{first:?}");
-    let spent = first.body["bank_fen"].as_i64().unwrap();
-    let second = phone.visit_with_fees("MZ-B2", 30).await;
-    let unpaid = phone.his.settle(&second).await.unwrap();
-    assert_eq!(unpaid.body["state"], json!("settled_unpaid"), "{unpaid:?}");
-    let (settlement, owed) = (unpaid.body["id"].as_str().unwrap().to_string(), unpaid.body["unpaid_fen"].as_i64().unwrap());
-    assert!(owed > 500_000 - spent, "more than the line's room: {unpaid:?}");
+    let (settlement, owed) = (unpaid["id"].as_str().unwrap().to_string(), unpaid["unpaid_fen"].as_i64().unwrap());
+    let holds_and_charges = || async { (phone.bank_calls("authorize").await, phone.bank_calls("capture").await) };
+    let (holds_before, charges_before) = (holds_and_charges().await, phone.bank_calls("charge").await);
 
     let bills = phone.call("GET", "/api/v1/patient/bills", &zhang, None).await;
     let bill = &bills.body["bills"][0];
@@ -231,6 +244,9 @@ async fn an_unpaid_bill_is_paid_on_the_phone_once_after_a_repayment_made_room() 
     assert_eq!(phone.used_fen(&agreement).await, owed, "collected exactly once: the first visit repaid, the bill collected");
     let listed = phone.call("GET", "/api/v1/patient/bills", &zhang, None).await;
     assert_eq!(listed.body["bills"][0]["collection"], json!("collected"));
+    // Each attempt was one charge (扣款), the declined one and the collected one: no hold, no capture.
+    assert_eq!(holds_and_charges().await, holds_before, "a bill is collected by a charge, not a hold and its capture");
+    assert!(phone.bank_calls("charge").await >= charges_before + 2.0, "two attempts, each a charge");
 
     // The ledger: the receivable closed, the hospital paid, everything balanced.
     let ledger = phone.operator.get("/api/v1/ledger").await.unwrap().body;
@@ -247,7 +263,7 @@ async fn an_unpaid_bill_is_paid_on_the_phone_once_after_a_repayment_made_room() 
 
     // The collected bill is its own capture: the hospital cannot cancel or refund the visit here
     // (nothing would give that capture back), and nothing moves.
-    let second_visit = unpaid.body["visit_id"].as_str().unwrap().to_string();
+    let second_visit = unpaid["visit_id"].as_str().unwrap().to_string();
     let cancel = phone.his.post(&format!("/api/v1/visits/{second_visit}/settlement/cancel"), &json!({})).await.unwrap();
     assert_eq!((cancel.status, cancel.code()), (409, Some("bill_collected")), "{cancel:?}");
     assert_eq!(phone.used_fen(&agreement).await, owed);
@@ -262,6 +278,36 @@ async fn an_unpaid_bill_is_paid_on_the_phone_once_after_a_repayment_made_room() 
     let statement = phone.his.get(&format!("/api/v1/hospitals/{hospital}/statements/{day}")).await.unwrap().body;
     assert_eq!((statement["unpaid_bills"].as_i64(), statement["unpaid_fen"].as_i64()), (Some(0), Some(0)), "{statement}");
     assert_eq!(statement["collected_fen"].as_i64(), Some(owed), "{statement}");
+}
+
+#[tokio::test]
+async fn a_collection_an_older_hub_began_as_a_hold_finishes_as_one_and_takes_the_bill_once() {
+    let phone = Phone::open(None).await;
+    let (agreement, spent, unpaid) = phone.an_unpaid_second_visit().await;
+    let (settlement, owed) = (unpaid["id"].as_str().unwrap().to_string(), unpaid["unpaid_fen"].as_i64().unwrap());
+    // An older hub (before migration 0034) wrote its first attempt as a hold and stopped before
+    // the bank answered it.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&phone.sys.database_url).await.expect("hub database");
+    let written = format!(
+        "INSERT INTO bill_collections (settlement_id, agreement_id, amount_fen, attempt, state, created_at, updated_at) \
+         VALUES ('{settlement}', '{agreement}', {owed}, 1, 'authorizing', '2026-12-02T00:00:00Z', '2026-12-02T00:00:00Z')"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(written)).execute(&pool).await.expect("an attempt of the hold path");
+    let zhang = phone.patient("13700137000", ZHANG_SAN).await;
+    let repayments = format!("/api/v1/patient/agreements/{agreement}/repayments");
+    let repaid = phone.call("POST", &repayments, &zhang, Some(json!({"amount_fen": spent, "source": "bank_transfer"}))).await;
+    assert_eq!(repaid.status, 200, "{repaid:?}");
+    let calls = || async { (phone.bank_calls("authorize").await, phone.bank_calls("capture").await, phone.bank_calls("charge").await) };
+    let (holds, captures, charges) = calls().await;
+
+    assert_eq!(phone.sys.app.collect_due_bills().await.unwrap(), 1, "the pass finishes it");
+    assert_eq!(calls().await, (holds + 1.0, captures + 1.0, charges), "as it began: its hold, then its capture, and no charge");
+    assert_eq!(phone.sys.app.collect_due_bills().await.unwrap(), 0, "nothing left to collect");
+    assert_eq!(phone.used_fen(&agreement).await, owed, "the first visit repaid, the bill taken once");
+    let listed = phone.call("GET", "/api/v1/patient/bills", &zhang, None).await;
+    assert_eq!(listed.body["bills"][0]["collection"], json!("collected"), "{listed:?}");
+    assert_eq!(phone.operator.get("/api/v1/ledger").await.unwrap().body["balanced"], json!(true));
 }
 
 #[tokio::test]

@@ -4,12 +4,14 @@
 //! line has room again (a repayment, a reinstatement, a higher limit: `credit::sync_events_of`
 //! wakes the agreement's bills, and the notifier's pass collects them).
 //!
-//! Each attempt is an authorization and a capture under request ids fixed by the settlement and
-//! the attempt number (`{settlement}:collect:{n}:auth` / `:capture`), its state written before
-//! each call. An unanswered call is sent again under the same id (the bank answers from its
-//! record); a new attempt, with new ids, only after the bank declined the last. So a bill is
+//! Each attempt is one bank charge (扣款: the amount is final, so a hold and its capture in one
+//! request) under a request id fixed by the settlement and the attempt number
+//! (`{settlement}:collect:{n}:capture`), the attempt written (`charging`) before it is sent. An
+//! unanswered charge is asked for by that id and sent again under it (the bank answers from its
+//! record); a new attempt, with a new id, only after the bank declined the last. So a bill is
 //! never collected twice, whoever asks and however often. Collected, the ledger moves the bank's
-//! money to the hospital and closes the receivable: `patient_unpaid` → paid.
+//! money to the hospital and closes the receivable: `patient_unpaid` → paid. A collection begun
+//! before charges (migration 0034) as an authorization (`…:auth`) and a capture finishes that way.
 
 use super::*;
 use crate::store::{BillCollectionRow, UnpaidBill};
@@ -59,6 +61,13 @@ pub fn collection_transfers(row: &BillCollectionRow, hospital_code: &str, psn_no
         posted(wugan_domain::clearing::BANK_SHARE, bank_account, accounts::hospital(hospital_code)),
         posted("unpaid_collected", accounts::hospital_unpaid(hospital_code), accounts::patient_unpaid(psn_no)),
     ]
+}
+
+/// The collection marked collected (by `by`), and what it posts.
+fn collected(row: &mut BillCollectionRow, by: &str, hospital_code: &str, psn_no: &str, agreement: &AgreementRow) -> Vec<Transfer> {
+    (row.state, row.collected_by) = ("collected".into(), Some(by.to_string()));
+    let bank_account = accounts::bank_agreement(&agreement.bank_code, &agreement.bank_agreement_id);
+    collection_transfers(row, hospital_code, psn_no, bank_account)
 }
 
 fn paid_view(row: &BillCollectionRow) -> BillPaidView {
@@ -118,7 +127,7 @@ impl App {
     /// the refund machine gives back yet. Nothing moves; the operator refunds it by hand.
     pub(crate) async fn refuse_if_bill_collected(&self, settlement_id: &str) -> Result<(), AppError> {
         let collection = self.store.bill_collection(settlement_id).await?;
-        if collection.is_some_and(|c| matches!(c.state.as_str(), "authorizing" | "capturing" | "collected")) {
+        if collection.is_some_and(|c| matches!(c.state.as_str(), "charging" | "authorizing" | "capturing" | "collected")) {
             return Err(AppError::conflict(
                 "bill_collected",
                 "the unpaid share of this settlement was collected later from the patient's line: it cannot be cancelled or refunded here",
@@ -160,7 +169,14 @@ impl App {
                 "due" if s.state != SettlementState::SettledUnpaid => {
                     (row.state, row.last_decline) = ("declined".into(), Some("not_owed".to_string()));
                 }
-                "due" => row.state = "authorizing".into(),
+                "due" => row.state = "charging".into(),
+                "charging" => match bank.charge(&capture, &agreement.bank_agreement_id, row.amount, &s.hospital_code, in_doubt).await {
+                    Ok(Authorization::Approved { .. }) => transfers = collected(&mut row, by, &s.hospital_code, &visit.psn_no, &agreement),
+                    Ok(Authorization::Declined { code }) => (row.state, row.last_decline) = ("declined".into(), Some(code.to_string())),
+                    Err(BankError::Refused { code, .. }) => (row.state, row.last_decline) = ("declined".into(), Some(code.to_string())),
+                    Err(e) => return Err(e.into()),
+                },
+                // Begun before charges: the hold, then its capture.
                 "authorizing" => match bank.authorize(&auth, &agreement.bank_agreement_id, row.amount, &s.hospital_code, in_doubt).await {
                     Ok(Authorization::Approved { .. }) => row.state = "capturing".into(),
                     Ok(Authorization::Declined { code }) => (row.state, row.last_decline) = ("declined".into(), Some(code.to_string())),
@@ -168,11 +184,7 @@ impl App {
                     Err(e) => return Err(e.into()),
                 },
                 _ => match bank.capture(&capture, &auth, row.amount, in_doubt).await {
-                    Ok(()) => {
-                        (row.state, row.collected_by) = ("collected".into(), Some(by.to_string()));
-                        let bank_account = accounts::bank_agreement(&agreement.bank_code, &agreement.bank_agreement_id);
-                        transfers = collection_transfers(&row, &s.hospital_code, &visit.psn_no, bank_account);
-                    }
+                    Ok(()) => transfers = collected(&mut row, by, &s.hospital_code, &visit.psn_no, &agreement),
                     Err(BankError::Refused { code, .. }) => (row.state, row.last_decline) = ("declined".into(), Some(code.to_string())),
                     Err(e) => return Err(e.into()),
                 },

@@ -12,7 +12,8 @@ pub struct BillCollectionRow {
     pub amount: Fen,
     /// 1, 2, …: a new attempt (new request ids) only after the bank declined the last one.
     pub attempt: i64,
-    /// `due`, `authorizing`, `capturing`, `collected` or `declined`.
+    /// `due`, `charging`, `collected` or `declined`; `authorizing` and `capturing` for a collection
+    /// begun before charges (migration 0034), as an authorization and a capture.
     pub state: String,
     pub last_decline: Option<String>,
     /// `patient` (the pay action) or `line` (the hub's retry when the line had room again).
@@ -150,7 +151,7 @@ impl Store {
     /// Collections to drive: due ones, and ones left between a call and its answer.
     pub async fn open_bill_collections(&self, limit: i64) -> StoreResult<Vec<BillCollectionRow>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM bill_collections WHERE state IN ('due', 'authorizing', 'capturing') ORDER BY updated_at LIMIT $1"
+            "SELECT {COLUMNS} FROM bill_collections WHERE state IN ('due', 'charging', 'authorizing', 'capturing') ORDER BY updated_at LIMIT $1"
         );
         Ok(query(sql).bind(limit).fetch_all(&self.pool).await?.iter().map(row_of).collect())
     }

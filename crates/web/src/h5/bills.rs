@@ -33,7 +33,7 @@ impl Bills {
         match b.collection.as_deref() {
             Some("collected") => Some(self.page.t("p2_bill_paid")),
             Some("declined") => Some(self.page.t("p2_bill_declined")),
-            Some("authorizing" | "capturing") => Some(self.page.t("p2_bill_in_progress")),
+            Some("charging" | "authorizing" | "capturing") => Some(self.page.t("p2_bill_in_progress")),
             _ => None,
         }
     }
