@@ -433,9 +433,14 @@ pub(super) fn timestamp(t: time::OffsetDateTime) -> String {
 
 /// A fee line's 医疗收费项目类别, from the insurance center's 2204 answer (`14` other fees when absent).
 pub(super) fn category_of(result_json: Option<&str>) -> String {
-    result_json
-        .and_then(|text| serde_json::from_str::<Value>(text).ok())
-        .and_then(|v| v.get("med_chrgitm_type").and_then(Value::as_str).map(str::to_string))
+    /// The one field read, the rest skipped unread (not built into a `Value`).
+    #[derive(serde::Deserialize)]
+    struct Category {
+        #[serde(default)]
+        med_chrgitm_type: Value,
+    }
+    super::views::fields_of::<Category>(result_json)
+        .and_then(|c| c.med_chrgitm_type.as_str().map(str::to_string))
         .unwrap_or_else(|| "14".into())
 }
 
@@ -507,4 +512,24 @@ pub fn schemas() -> Vec<(String, Value)> {
         (T::name().to_string(), serde_json::to_value(T::schema()).unwrap_or(Value::Null))
     }
     vec![one::<InvoiceView>(), one::<InvoiceListView>()]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_lines_category_is_the_centers_text_else_other_fees() {
+        let category = |json: Option<&str>| super::category_of(json);
+        assert_eq!(category(Some(r#"{"feedetl_sn":"1","med_chrgitm_type":"09","memo":{"x":[1]}}"#)), "09");
+        let others = [
+            None,
+            Some("{}"),
+            Some(r#"{"med_chrgitm_type":9}"#),
+            Some("not json"),
+            Some(r#"["09"]"#),
+            Some(r#"{"med_chrgitm_type":null}"#),
+        ];
+        for other in others {
+            assert_eq!(category(other), "14", "{other:?}");
+        }
+    }
 }

@@ -301,18 +301,41 @@ impl SettlementView {
     }
 }
 
+/// The fields of a line's 2204 result (`result_json`) that its view shows, read without the rest
+/// (a whole `Value` per line was a tenth of a fee upload's CPU). Amounts as the center sent them:
+/// numbers or strings.
+#[derive(Default, serde::Deserialize)]
+struct LineResultShown {
+    #[serde(default)]
+    chrgitm_lv: Value,
+    #[serde(default)]
+    fulamt_ownpay_amt: Value,
+    #[serde(default)]
+    overlmt_amt: Value,
+    #[serde(default)]
+    preselfpay_amt: Value,
+    #[serde(default)]
+    inscp_scp_amt: Value,
+}
+
+/// The fields `T` names of a stored JSON object, the rest skipped unread; `None` for anything but
+/// an object (serde reads a struct from an array too, by position).
+pub(crate) fn fields_of<T: serde::de::DeserializeOwned>(json: Option<&str>) -> Option<T> {
+    json.filter(|j| j.trim_start().starts_with('{')).and_then(|j| serde_json::from_str(j).ok())
+}
+
 impl FeeLineView {
     pub fn of(r: &FeeLineRow) -> FeeLineView {
-        let result: Value = r.result_json.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or(Value::Null);
-        let fen = |field: &str| Fen::from_json_yuan(result.get(field).unwrap_or(&Value::Null)).ok().flatten().unwrap_or_default().0;
+        let result: LineResultShown = fields_of(r.result_json.as_deref()).unwrap_or_default();
+        let fen = |amount: &Value| Fen::from_json_yuan(amount).ok().flatten().unwrap_or_default().0;
         FeeLineView {
             feedetl_sn: r.feedetl_sn.clone(),
             amount_fen: r.amount.0,
-            chrgitm_lv: result.get("chrgitm_lv").cloned().unwrap_or(Value::Null),
-            fulamt_ownpay_fen: fen("fulamt_ownpay_amt"),
-            overlmt_fen: fen("overlmt_amt"),
-            preselfpay_fen: fen("preselfpay_amt"),
-            inscp_scp_fen: fen("inscp_scp_amt"),
+            fulamt_ownpay_fen: fen(&result.fulamt_ownpay_amt),
+            overlmt_fen: fen(&result.overlmt_amt),
+            preselfpay_fen: fen(&result.preselfpay_amt),
+            inscp_scp_fen: fen(&result.inscp_scp_amt),
+            chrgitm_lv: result.chrgitm_lv,
         }
     }
 }
@@ -379,4 +402,35 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<super::HospitalStatementView>(),
         one::<super::HospitalStatementLine>(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn line(result_json: Option<&str>) -> FeeLineRow {
+        FeeLineRow {
+            feedetl_sn: "1".into(),
+            chrg_bchno: "1".into(),
+            amount: Fen(2500),
+            upload_msgid: "m".into(),
+            uploaded: true,
+            detail_json: "{}".into(),
+            result_json: result_json.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_lines_view_reads_the_centers_amounts_as_numbers_or_strings_and_nothing_else() {
+        let sent = r#"{"feedetl_sn":"1","det_item_fee_sumamt":25.0,"chrgitm_lv":"01","fulamt_ownpay_amt":"3.50","overlmt_amt":0,
+                      "preselfpay_amt":1.2,"med_chrgitm_type":"09","memo":{"any":["thing"]}}"#;
+        let view = FeeLineView::of(&line(Some(sent)));
+        assert_eq!((view.feedetl_sn.as_str(), view.amount_fen, view.chrgitm_lv.clone()), ("1", 2500, json!("01")));
+        assert_eq!((view.fulamt_ownpay_fen, view.overlmt_fen, view.preselfpay_fen, view.inscp_scp_fen), (350, 0, 120, 0));
+        for unread in [None, Some("{}"), Some("not json"), Some("[1, 2]")] {
+            let view = FeeLineView::of(&line(unread));
+            assert_eq!((view.chrgitm_lv, view.fulamt_ownpay_fen, view.inscp_scp_fen), (Value::Null, 0, 0), "{unread:?}");
+        }
+    }
 }

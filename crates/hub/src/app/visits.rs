@@ -215,10 +215,14 @@ impl App {
             details.push((sn, amount, detail));
         }
         let existing = self.store.fee_lines(visit_id).await?;
-        let batch = self.fee_batch(&visit, &existing, details).await?;
+        let batch = self.fee_batch(&visit, &existing, &details).await?;
         let inst = self.institution(hospital).await?;
-        let feedetail: Vec<Value> = batch.iter().map(|l| serde_json::from_str(&l.detail_json).unwrap_or(Value::Null)).collect();
         let msgid = batch[0].upload_msgid.clone();
+        // The lines just written are sent as built; a batch sent before, as it was stored.
+        let feedetail: Vec<Value> = match existing.iter().any(|l| l.upload_msgid == msgid) {
+            false => details.into_iter().map(|(_, _, detail)| detail).collect(),
+            true => batch.iter().map(|l| serde_json::from_str(&l.detail_json).unwrap_or(Value::Null)).collect(),
+        };
         // A registered visit with no mdtrt_id has no visit at the insurance center: a self-paid
         // one, or one the hospital's own platform registered and settles (CASH), which uploads
         // its fees there itself. Its lines stay at the hub; a 2204 with mdtrt_id "" is refused.
@@ -255,7 +259,7 @@ impl App {
         &self,
         visit: &VisitRow,
         existing: &[FeeLineRow],
-        details: Vec<(String, Fen, Value)>,
+        details: &[(String, Fen, Value)],
     ) -> Result<Vec<FeeLineRow>, AppError> {
         let pending: Vec<&FeeLineRow> = existing.iter().filter(|l| !l.uploaded).collect();
         if !pending.is_empty() {
@@ -287,11 +291,11 @@ impl App {
         }
         let msgid = self.msgid(&visit.hospital_code).await?;
         let rows: Vec<FeeLineRow> = details
-            .into_iter()
+            .iter()
             .map(|(sn, amount, detail)| FeeLineRow {
                 chrg_bchno: detail["chrg_bchno"].as_str().unwrap_or("1").to_string(),
-                feedetl_sn: sn,
-                amount,
+                feedetl_sn: sn.clone(),
+                amount: *amount,
                 upload_msgid: msgid.clone(),
                 uploaded: false,
                 detail_json: detail.to_string(),
