@@ -135,6 +135,79 @@ pub struct Settled {
     pub detail: Vec<FundPayment>,
 }
 
+/// The envelope the hub sends, written straight from its parts (not built as a `Value` first). Its
+/// fields are declared in the order a `Value` map writes them (by name), so the bytes on the wire
+/// are what they were.
+#[derive(Serialize)]
+struct OutEnvelope<'a> {
+    cainfo: &'a str,
+    dev_no: &'a str,
+    dev_safe_info: &'a str,
+    fixmedins_code: &'a str,
+    fixmedins_name: &'a str,
+    inf_time: &'a str,
+    infno: &'a str,
+    infver: &'a str,
+    input: &'a Value,
+    insuplc_admdvs: &'a str,
+    mdtrtarea_admvs: &'a str,
+    msgid: &'a str,
+    opter: &'a str,
+    opter_name: &'a str,
+    opter_type: &'a str,
+    recer_sys_code: &'a str,
+    sign_no: &'a str,
+    signtype: &'a str,
+}
+
+impl OutEnvelope<'static> {
+    /// What every envelope of the hub's says alike.
+    const HUB: OutEnvelope<'static> = OutEnvelope {
+        cainfo: "",
+        dev_no: "",
+        dev_safe_info: "",
+        fixmedins_code: "",
+        fixmedins_name: "",
+        inf_time: "",
+        infno: "",
+        infver: "V1.0",
+        input: &Value::Null,
+        insuplc_admdvs: "",
+        mdtrtarea_admvs: "",
+        msgid: "",
+        opter: HUB_OPTER,
+        opter_name: "wugan hub",
+        opter_type: "1",
+        recer_sys_code: "WUGAN",
+        sign_no: "",
+        signtype: "",
+    };
+}
+
+/// What the hub reads of a platform's reply: `infcode` (a number or a string), `err_msg` and
+/// `output`; the rest (`inf_refmsgid`, times, `warn_msg`, …) is skipped unread.
+#[derive(Default, Deserialize)]
+struct InReply {
+    #[serde(default)]
+    infcode: Value,
+    #[serde(default)]
+    err_msg: Value,
+    #[serde(default)]
+    output: Value,
+}
+
+impl InReply {
+    /// A reply that is JSON but no object (an array, a bare string) has none of the three: serde
+    /// would otherwise read the struct from an array, by position.
+    fn read(body: &[u8]) -> Result<InReply, serde_json::Error> {
+        let body = crate::without_bom(body);
+        match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => serde_json::from_slice(body),
+            _ => serde_json::from_slice::<Value>(body).map(|_| InReply::default()),
+        }
+    }
+}
+
 /// The amounts 2207's input carries back from the 2206 reply's `setlinfo` (all required in 2207:
 /// 全自费金额, 超限价自费金额, 先行自付金额, 符合政策范围金额).
 pub const PRESETTLE_ECHO: [&str; 4] = ["fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt"];
@@ -274,12 +347,20 @@ impl InsuranceClient {
             }
             None => ("", String::new()),
         };
-        let envelope = json!({
-            "infno": infno, "msgid": msgid, "mdtrtarea_admvs": mdtrtarea_admvs, "insuplc_admdvs": insuplc_admdvs,
-            "recer_sys_code": "WUGAN", "dev_no": "", "dev_safe_info": "", "cainfo": cainfo, "signtype": signtype, "infver": "V1.0",
-            "opter_type": "1", "opter": HUB_OPTER, "opter_name": "wugan hub", "inf_time": inf_time,
-            "fixmedins_code": inst.fixmedins_code, "fixmedins_name": inst.fixmedins_name, "sign_no": inst.sign_no, "input": input,
-        });
+        let envelope = OutEnvelope {
+            cainfo: &cainfo,
+            fixmedins_code: &inst.fixmedins_code,
+            fixmedins_name: &inst.fixmedins_name,
+            inf_time: &inf_time,
+            infno,
+            input: &input,
+            insuplc_admdvs,
+            mdtrtarea_admvs,
+            msgid,
+            sign_no: &inst.sign_no,
+            signtype,
+            ..OutEnvelope::HUB
+        };
         self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Serializing a JSON value cannot fail; if it did, nothing was sent.
         let body = serde_json::to_vec(&envelope).map_err(|e| InsuranceError::Unreachable(format!("request not sent: {e}")))?;
@@ -290,20 +371,19 @@ impl InsuranceClient {
         if status >= 500 {
             return Err(InsuranceError::Unreachable(format!("HTTP {status}")));
         }
-        let mut reply: Value =
-            serde_json::from_slice(crate::without_bom(&response.body)).map_err(|e| InsuranceError::BadReply(e.to_string()))?;
+        let reply = InReply::read(&response.body).map_err(|e| InsuranceError::BadReply(e.to_string()))?;
         if (400..500).contains(&status) {
             // The gateway turned our request away (key, signature, clock, nonce): no decision.
-            let message = reply.get("err_msg").and_then(Value::as_str).unwrap_or("no message");
+            let message = reply.err_msg.as_str().unwrap_or("no message");
             return Err(InsuranceError::Unreachable(format!("the platform's gateway did not take our request (HTTP {status}): {message}")));
         }
-        let infcode = match reply.get("infcode") {
-            Some(Value::Number(n)) => n.as_i64().unwrap_or(-1),
-            Some(Value::String(s)) => s.trim().parse().unwrap_or(-1),
+        let infcode = match &reply.infcode {
+            Value::Number(n) => n.as_i64().unwrap_or(-1),
+            Value::String(s) => s.trim().parse().unwrap_or(-1),
             _ => return Err(InsuranceError::BadReply("no infcode".into())),
         };
         if infcode != 0 {
-            let message = reply.get("err_msg").and_then(Value::as_str).unwrap_or("no message").to_string();
+            let message = reply.err_msg.as_str().unwrap_or("no message").to_string();
             // A refused sign-in is the platform's answer to 9001 itself (its message names 签到):
             // no business outcome hangs on it, and read as silence it was resent before every call.
             if infno != "9001" && rejects_our_envelope(&message) {
@@ -312,7 +392,7 @@ impl InsuranceClient {
             }
             return Err(InsuranceError::Refused { infcode, message });
         }
-        Ok(reply.get_mut("output").map(Value::take).unwrap_or(Value::Null))
+        Ok(reply.output)
     }
 
     /// Where `inst`'s envelopes go: its own platform, or the hub's.
@@ -631,5 +711,45 @@ mod envelope_tests {
         let inst = Institution { fixmedins_code: "H1".into(), ..Default::default() };
         let output = client.call("2207", "H1-2", &inst, "440300", json!({"data": {}})).await.expect("settled, not unreadable");
         assert_eq!(InsuranceClient::read_settlement(&output).expect("read").split.cash, Fen(400));
+    }
+
+    /// The typed envelope writes the same bytes as the `Value` it replaced (keys by name), so a
+    /// platform that signs or logs what it received sees no change.
+    #[test]
+    fn the_envelope_is_written_as_the_value_map_wrote_it() {
+        let input = json!({"data": {"psn_no": "P1", "insutype": "310"}});
+        let typed = OutEnvelope {
+            cainfo: "ca",
+            fixmedins_code: "H1",
+            fixmedins_name: "一院",
+            inf_time: "2026-12-02 10:00:00",
+            infno: "2201",
+            input: &input,
+            insuplc_admdvs: "440300",
+            mdtrtarea_admvs: "440300",
+            msgid: "H1202612021000000000001",
+            sign_no: "S1",
+            signtype: "SM2",
+            ..OutEnvelope::HUB
+        };
+        let value = json!({
+            "infno": "2201", "msgid": "H1202612021000000000001", "mdtrtarea_admvs": "440300", "insuplc_admdvs": "440300",
+            "recer_sys_code": "WUGAN", "dev_no": "", "dev_safe_info": "", "cainfo": "ca", "signtype": "SM2", "infver": "V1.0",
+            "opter_type": "1", "opter": HUB_OPTER, "opter_name": "wugan hub", "inf_time": "2026-12-02 10:00:00",
+            "fixmedins_code": "H1", "fixmedins_name": "一院", "sign_no": "S1", "input": input,
+        });
+        assert_eq!(serde_json::to_string(&typed).unwrap(), serde_json::to_string(&value).unwrap());
+    }
+
+    #[test]
+    fn a_reply_is_read_for_its_code_message_and_output_only() {
+        let read = |body: &str| InReply::read(body.as_bytes());
+        let r = read("\u{feff}{\"infcode\":\"0\",\"inf_refmsgid\":\"x\",\"warn_msg\":null,\"output\":{\"a\":1}}").unwrap();
+        assert_eq!((r.infcode, r.err_msg, r.output), (json!("0"), Value::Null, json!({"a": 1})));
+        for not_an_object in ["[0, \"refused\", {}]", "\"ok\"", "null"] {
+            let r = read(not_an_object).unwrap();
+            assert_eq!((r.infcode, r.output), (Value::Null, Value::Null), "{not_an_object}");
+        }
+        assert!(read("<html>502</html>").is_err(), "not JSON at all is a bad reply");
     }
 }
