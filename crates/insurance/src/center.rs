@@ -157,10 +157,17 @@ impl InsuranceCenter {
     /// [`InsuranceCenter::call`], the reply as the JSON text it was stored and journaled as:
     /// serialized once, and sent as it is.
     pub async fn call_text(&self, body: &[u8]) -> Result<Arc<str>, Unrecorded> {
+        self.call_parsed(body, Envelope::parse(body)).await
+    }
+
+    /// [`InsuranceCenter::call_text`] for a body its caller has already parsed (`Envelope::parse`
+    /// of these very bytes): the gateway reads the envelope to check the caller, and a 2204 upload
+    /// of a few thousand lines is then not parsed a second time.
+    pub(crate) async fn call_parsed(&self, body: &[u8], parsed: Result<Envelope, TxError>) -> Result<Arc<str>, Unrecorded> {
         if self.journal.as_ref().is_some_and(Journal::failed) {
             return Err(Unrecorded);
         }
-        let response = self.apply(body);
+        let response = self.apply(body, parsed);
         self.flushed().await?;
         Ok(response)
     }
@@ -176,10 +183,10 @@ impl InsuranceCenter {
 
     /// The request applied to the state under the lock, and journaled there (so the journal's
     /// order is the order of the state's changes).
-    fn apply(&self, body: &[u8]) -> Arc<str> {
+    fn apply(&self, body: &[u8], parsed: Result<Envelope, TxError>) -> Arc<str> {
         let now = Now::read(&*self.clock);
         let stamp = self.stamp(&now);
-        let env = match Envelope::parse(body) {
+        let env = match parsed {
             Ok(env) => env,
             Err(e) => return reply(&stamp, Err(e)).to_string().into(),
         };
@@ -227,15 +234,18 @@ impl InsuranceCenter {
     }
 
     /// Sandbox view for auditors: settlements, optionally of one hospital, in settlement order.
-    /// `GET /sandbox/visits/{mdtrt_id}`: a visit's 医疗类别 and diagnoses as 2201/2203 left them;
-    /// for an admission, when it was discharged (2402) and its final settlement.
+    /// `GET /sandbox/visits/{mdtrt_id}`: a visit's 医疗类别 and diagnoses as 2201/2203 (an
+    /// admission's: 2401/2403) left them; for an admission, its department (2401/2403), when it was
+    /// discharged (2402) with the discharge's 离院方式, department and diagnoses, and its final settlement.
     pub fn visit(&self, mdtrt_id: &str) -> Option<serde_json::Value> {
         let state = self.lock();
         let v = state.visits.get(mdtrt_id)?;
-        let (discharged, final_setl_id) = v.admission.as_ref().map_or((None, None), |a| (a.discharged.clone(), a.final_setl_id.clone()));
+        let adm = v.admission.clone().unwrap_or_default();
+        let dscg = adm.discharge.unwrap_or_default();
         Some(serde_json::json!({"mdtrt_id": mdtrt_id, "psn_no": v.psn_no, "fixmedins_code": v.fixmedins_code,
-            "med_type": v.med_type, "diagnoses": v.diagnoses, "cancelled": v.cancelled,
-            "discharged": discharged, "final_setl_id": final_setl_id}))
+            "med_type": v.med_type, "diagnoses": v.diagnoses, "cancelled": v.cancelled, "adm_dept_codg": adm.adm_dept_codg,
+            "discharged": adm.discharged, "dscg_way": dscg.dscg_way, "dscg_dept_codg": dscg.dscg_dept_codg,
+            "dscg_diagnoses": dscg.diagnoses, "final_setl_id": adm.final_setl_id}))
     }
 
     pub fn settlements(&self, fixmedins_code: Option<&str>) -> Vec<SettlementSummary> {

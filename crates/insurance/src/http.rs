@@ -60,20 +60,20 @@ async fn call_service(State(edge): State<Edge>, headers: HeaderMap, body: Body) 
         nonce: header(crate::auth::HEADER_NONCE),
         signature: header(crate::auth::HEADER_SIGNATURE),
     };
-    let parsed = Envelope::parse(&bytes).ok();
-    if parsed.as_ref().is_some_and(|env| env.infno == crate::special_disease::OPERATOR_DECISION_INFNO) {
+    let parsed = Envelope::parse(&bytes);
+    if parsed.as_ref().is_ok_and(|env| env.infno == crate::special_disease::OPERATOR_DECISION_INFNO) {
         // The operator's review goes through /sandbox/, never through a hospital's gateway key.
         return (StatusCode::FORBIDDEN, Json(edge.center.refusal("该交易仅限沙箱管理员 / 9905 is the sandbox operator's"))).into_response();
     }
-    let fixmedins_code = parsed.map(|env| env.fixmedins_code);
-    if let Err(refusal) = edge.gateway.check(&parts, &bytes, fixmedins_code.as_deref()) {
+    let fixmedins_code = parsed.as_ref().ok().map(|env| env.fixmedins_code.as_str());
+    if let Err(refusal) = edge.gateway.check(&parts, &bytes, fixmedins_code) {
         tracing::info!(app_id = parts.app_id.unwrap_or("-"), refusal = ?refusal, "gateway refused a call");
         let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
         return (status, Json(edge.center.refusal(refusal.message()))).into_response();
     }
     let center = &edge.center;
     if !center.faults().is_active() {
-        return answer(center.call_text(&bytes).await);
+        return answer(center.call_parsed(&bytes, parsed).await);
     }
     with_faults(center, &bytes).await
 }

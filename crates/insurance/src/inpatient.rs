@@ -12,7 +12,7 @@ use crate::error::TxError;
 use crate::fees::store_fees;
 use crate::input::{begin_date, check_same, opt_text, req_text};
 use crate::lookup::{insured, open_visit, visit_of_kind};
-use crate::state::{Admission, FeeRecord, FeeStatus, State, Visit};
+use crate::state::{Admission, DischargeRecord, FeeRecord, FeeStatus, State, Visit};
 use serde_json::{json, Value};
 use wugan_policy::Date;
 
@@ -30,7 +30,23 @@ fn ipt_key(fixmedins_code: &str, ipt_no: &str) -> (String, String) {
     (fixmedins_code.to_string(), format!("ipt:{ipt_no}"))
 }
 
-/// 2401: `mdtrtinfo` (+ `diseinfo[]`, accepted) → a new admission, `mdtrt_id`.
+/// The diagnosis codes an inpatient transaction names, each once: its node's `dise_codg`, then
+/// each `diseinfo[].diag_code`; with the position of the first diagnosis that has none.
+fn diagnosis_codes(info: &Value, input: &Value) -> (Vec<String>, Option<usize>) {
+    let (mut codes, mut codeless): (Vec<String>, Option<usize>) = (opt_text(info, "dise_codg").into_iter().collect(), None);
+    for (i, item) in input.get("diseinfo").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        match opt_text(item, "diag_code") {
+            Some(code) if !codes.contains(&code) => codes.push(code),
+            Some(_) => {}
+            None => codeless = codeless.or(Some(i)),
+        }
+    }
+    (codes, codeless)
+}
+
+/// 2401: `mdtrtinfo` (+ `diseinfo[]`) → a new admission, `mdtrt_id`. The department and the
+/// diagnosis codes are kept as sent; none is required (a hub before them sent none), and 2401 and
+/// 2402 refuse nothing they did not refuse before (a persistent center replays its journal).
 pub fn admit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let info = node(&ctx.env.input, "mdtrtinfo")?;
     let psn_no = req_text(info, "psn_no")?;
@@ -48,6 +64,7 @@ pub fn admit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         ));
     }
     let begndate = begin_date(info, ctx.now.date())?;
+    let (diagnoses, _) = diagnosis_codes(info, &ctx.env.input);
     let mdtrt_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
     let visit = Visit {
         psn_no: psn_no.clone(),
@@ -55,13 +72,13 @@ pub fn admit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         ipt_otp_no: ipt_no.clone(),
         insutype,
         med_type: Some(med_type),
-        diagnoses: Vec::new(),
+        diagnoses,
         mdtrt_cert_type: opt_text(info, "mdtrt_cert_type"),
         begndate,
         cancelled: false,
         fees: Vec::new(),
         settlements: Vec::new(),
-        admission: Some(Admission::default()),
+        admission: Some(Admission { adm_dept_codg: opt_text(info, "adm_dept_codg"), ..Admission::default() }),
     };
     state.visits.insert(mdtrt_id.clone(), visit);
     state.registrations.insert(key, mdtrt_id.clone());
@@ -96,26 +113,24 @@ pub fn change_admission(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> 
         }
         ctx.policy.benefit_name(med_type)?;
     }
-    let mut codes: Vec<String> = opt_text(info, "dise_codg").into_iter().collect();
-    if let Some(items) = ctx.env.input.get("diseinfo").and_then(Value::as_array) {
-        for (i, item) in items.iter().enumerate() {
-            let code = opt_text(item, "diag_code")
-                .ok_or_else(|| TxError::new(&format!("第{}条诊断缺少诊断代码", i + 1), format!("diseinfo[{i}] lacks diag_code")))?;
-            if !codes.contains(&code) {
-                codes.push(code);
-            }
-        }
+    let (codes, codeless) = diagnosis_codes(info, &ctx.env.input);
+    if let Some(i) = codeless {
+        return Err(TxError::new(&format!("第{}条诊断缺少诊断代码", i + 1), format!("diseinfo[{i}] lacks diag_code")));
     }
     if let Some(visit) = state.visits.get_mut(&mdtrt_id) {
         visit.med_type = med_type.or(visit.med_type.take());
         if !codes.is_empty() {
             visit.diagnoses = codes;
         }
+        if let (Some(adm), Some(dept)) = (visit.admission.as_mut(), opt_text(info, "adm_dept_codg")) {
+            adm.adm_dept_codg = Some(dept);
+        }
     }
     Ok(json!({}))
 }
 
-/// 2402: `dscginfo` (endtime …) discharges an admission.
+/// 2402: `dscginfo` (endtime …, + `diseinfo[]`) discharges an admission; its 离院方式, department
+/// and diagnosis codes are kept as sent (none is required, as for 2401).
 pub fn discharge(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let info = node(&ctx.env.input, "dscginfo")?;
     let (mdtrt_id, visit, adm) = admission(state, info)?;
@@ -128,8 +143,13 @@ pub fn discharge(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     if end < visit.begndate {
         return Err(TxError::new("出院时间早于入院时间", format!("endtime {endtime} is before the admission ({})", visit.begndate)));
     }
+    let record = DischargeRecord {
+        dscg_way: opt_text(info, "dscg_way"),
+        dscg_dept_codg: opt_text(info, "dscg_dept_codg"),
+        diagnoses: diagnosis_codes(info, &ctx.env.input).0,
+    };
     if let Some(adm) = state.visits.get_mut(&mdtrt_id).and_then(|v| v.admission.as_mut()) {
-        adm.discharged = Some(endtime);
+        (adm.discharged, adm.discharge) = (Some(endtime), Some(record));
     }
     Ok(json!({}))
 }
@@ -166,7 +186,7 @@ pub fn cancel_discharge(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> 
         return Err(TxError::new("该住院未办理出院", format!("admission {mdtrt_id} is not discharged")));
     }
     if let Some(adm) = state.visits.get_mut(&mdtrt_id).and_then(|v| v.admission.as_mut()) {
-        adm.discharged = None;
+        (adm.discharged, adm.discharge) = (None, None);
     }
     Ok(json!({}))
 }

@@ -46,10 +46,24 @@ pub struct Visit {
 /// An admission's own state (入院 2401 → 出院 2402 → 结算 2304).
 #[derive(Debug, Clone, Default)]
 pub struct Admission {
+    /// 入院科室编码 as 2401 (or a later 2403) sent it, for the sandbox view.
+    pub adm_dept_codg: Option<String>,
     /// 出院时间 once discharged (2402); cleared by 2405.
     pub discharged: Option<String>,
+    /// What that 2402 said besides (离院方式, 出院科室, diagnoses), for the sandbox view; cleared by 2405.
+    pub discharge: Option<DischargeRecord>,
     /// The final (not interim) settlement, which closes the admission to fees.
     pub final_setl_id: Option<String>,
+}
+
+/// A discharge's clinical information as 2402 sent it.
+#[derive(Debug, Clone, Default)]
+pub struct DischargeRecord {
+    /// 离院方式; `None` when not sent.
+    pub dscg_way: Option<String>,
+    pub dscg_dept_codg: Option<String>,
+    /// `dise_codg`, then each `diseinfo[].diag_code`.
+    pub diagnoses: Vec<String>,
 }
 
 impl Visit {

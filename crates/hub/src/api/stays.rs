@@ -12,7 +12,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/stays", Hospital, command, admit),
         Route::new(M::GET, "/api/v1/stays/{id}", Hospital, no_body, stay),
         Route::new(M::POST, "/api/v1/stays/{id}/fees", Hospital, FEES_BODY_BYTES, upload_stay_fees),
-        Route::new(M::POST, "/api/v1/stays/{id}/discharge", Hospital, no_body, discharge),
+        Route::new(M::POST, "/api/v1/stays/{id}/discharge", Hospital, command, discharge),
         Route::new(M::POST, "/api/v1/stays/{id}/interim_settlement", Hospital, no_body, interim_settlement),
         Route::new(M::POST, "/api/v1/stays/{id}/deposit", Hospital, command, place_deposit),
         Route::new(M::POST, "/api/v1/stays/{id}/discharge/cancel", Hospital, no_body, undo_discharge),
@@ -51,7 +51,8 @@ pub(super) async fn upload_stay_fees(
     .await
 }
 
-/// 病区结算: the bedside click.
+/// 病区结算: the bedside click; its body (none, `{}`, or the discharge's information) is
+/// `app::DischargeRequest`.
 pub(super) async fn discharge(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -62,8 +63,7 @@ pub(super) async fn discharge(
     let hospital = hospital_of(&caller);
     let path = format!("/api/v1/stays/{id}/discharge");
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
-        let _: EmptyBody = parse_json(&body)?;
-        app.discharge(&hospital, &id).await
+        app.discharge(&hospital, &id, parse_json::<crate::app::DischargeRequest>(&body)?).await
     })
     .await
 }

@@ -127,6 +127,11 @@ pub struct AdmitRequest {
     #[serde(default, deserialize_with = "blank_as_none")]
     #[schema(schema_with = optional_text::<6>)]
     pub insutype: Option<String>,
+    /// 2401's clinical fields (department, bed, doctors; diagnoses), kept with the stay and sent.
+    #[serde(flatten)]
+    pub admission: super::stay_clinical::AdmissionDetails,
+    #[serde(flatten)]
+    pub diagnoses: super::stay_clinical::StayDiagnoses,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -193,6 +198,7 @@ pub fn command_schemas() -> Vec<(&'static str, serde_json::Value)> {
         one::<FeeUploadRequest>("post /api/v1/stays/{id}/fees"),
         one::<super::stay_changes::ChangeAdmissionRequest>("post /api/v1/stays/{id}/admission"),
         one::<super::stay_holds::PlaceDepositRequest>("post /api/v1/stays/{id}/deposit"),
+        one::<super::stay_clinical::DischargeRequest>("post /api/v1/stays/{id}/discharge"),
         one::<RepayRequest>("post /api/v1/agreements/{id}/repayments"),
         one::<FamilyRequest>("post /api/v1/agreements/{id}/family"),
         one::<LimitRequest>("post /api/v1/agreements/{id}/limit-requests"),
@@ -213,6 +219,8 @@ pub fn command_parts() -> Vec<(String, serde_json::Value)> {
         one::<Consent>(),
         (FEE_LINE.to_string(), fee_line_schema()),
         (super::visit_info::DIAGNOSIS.to_string(), super::visit_info::diagnosis_schema()),
+        one::<super::stay_clinical::AdmissionDetails>(),
+        one::<super::stay_clinical::StayDiagnoses>(),
     ]
 }
 
@@ -378,6 +386,15 @@ impl Texts<'_> {
         }
     }
 
+    /// The schema of the field `key` of an object: among its `properties`, or those of the parts of
+    /// its `allOf` (a command's `#[serde(flatten)]` fields).
+    fn field_schema<'v>(&'v self, schema: &'v Value, key: &str) -> Option<&'v Value> {
+        if let Some(field) = schema.get("properties").and_then(|p| p.get(key)) {
+            return Some(field);
+        }
+        schema.get("allOf").and_then(Value::as_array)?.iter().find_map(|part| self.field_schema(self.resolve(part), key))
+    }
+
     fn walk(&self, at: &At<'_>, value: &Value, schema: &Value) -> Result<(), AppError> {
         let schema = self.resolve(schema);
         let schema = match schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
@@ -395,7 +412,7 @@ impl Texts<'_> {
             }
             Value::Object(fields) => fields.iter().try_for_each(|(key, field)| {
                 let at = At::Field(at, key);
-                match schema.get("properties").and_then(|p| p.get(key)) {
+                match self.field_schema(schema, key) {
                     Some(field_schema) => self.walk(&at, field, field_schema),
                     None => self.walk(&at, field, schema.get("additionalProperties").filter(|a| a.is_object()).unwrap_or(&Value::Null)),
                 }
@@ -472,7 +489,9 @@ mod text_tests {
         let mut schemas: Vec<(String, Value)> = command_schemas().into_iter().map(|(r, s)| (r.to_string(), s)).collect();
         schemas.extend(parts.clone());
         for (name, schema) in schemas {
-            for (field, s) in schema["properties"].as_object().into_iter().flatten() {
+            // A flattened part's fields are in `allOf` (the named parts are checked on their own).
+            let parts = std::iter::once(&schema).chain(schema["allOf"].as_array().into_iter().flatten());
+            for (field, s) in parts.flat_map(|part| part["properties"].as_object().into_iter().flatten()) {
                 let is_text = s["type"] == "string" || s["type"].as_array().is_some_and(|t| t.contains(&json!("string")));
                 if is_text {
                     assert!(s["maxLength"].is_u64() && s["pattern"].is_string(), "{name}: {field} has no maxLength or pattern: {s}");
@@ -511,6 +530,23 @@ mod text_tests {
         };
         assert_eq!(consent(&"r".repeat(128)), Ok(()));
         assert_eq!(consent(&"r".repeat(129)), Err("field_too_long"));
+    }
+
+    #[test]
+    fn the_fields_a_command_takes_from_a_flattened_part_are_held_to_their_rules_too() {
+        let admit = |extra: Value| {
+            let mut body = json!({"ipt_no": "ZY1", "mdtrt_cert_type": "02", "mdtrt_cert_no": "4403", "deposit_fen": 1});
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            check::<AdmitRequest>(body)
+        };
+        assert_eq!(admit(json!({"adm_dept_name": "内".repeat(100), "dise_codg": "I21.9"})), Ok(()));
+        assert_eq!(admit(json!({"adm_dept_name": "内".repeat(101)})), Err("field_too_long"));
+        assert_eq!(admit(json!({"dise_name": "a\u{0}"})), Err("bad_characters"));
+        assert_eq!(admit(json!({"diseinfo": [{"diag_code": "c".repeat(31)}]})), Err("field_too_long"));
+        let discharge = |body: Value| check::<super::super::stay_clinical::DischargeRequest>(body);
+        assert_eq!(discharge(json!({"dscg_bed": "b".repeat(31)})), Err("field_too_long"));
+        assert_eq!(discharge(json!({"dise_codg": "c".repeat(31)})), Err("field_too_long"));
+        assert_eq!(discharge(json!({})), Ok(()));
     }
 
     #[test]

@@ -115,6 +115,7 @@ impl App {
         if !(1..=MAX_DEPOSIT_FEN).contains(&req.deposit_fen) {
             return Err(AppError::invalid("bad_amount", "deposit_fen must be between 1 and 10000000 (100,000 yuan)"));
         }
+        req.diagnoses.check()?;
         let row = match self.store.stay_by_hospital_no(hospital, &req.ipt_no).await? {
             Some(s) if s.idem_key.as_deref() == Some(idem_key) => s,
             Some(_) => return Err(AppError::conflict("stay_exists", format!("stay {} is already admitted", req.ipt_no))),
@@ -173,6 +174,9 @@ impl App {
             updated_at: self.now(),
             // Kept from each 2303's reply for the 2304 after it.
             presettle_echo: None,
+            // 2401's clinical fields, kept before it is sent; the discharge's come with the click.
+            admission_info: req.admission.stored(&req.diagnoses)?,
+            discharge_info: None,
         };
         match self.store.insert_stay(&row).await {
             Ok(()) => Ok(row),
@@ -287,8 +291,10 @@ impl App {
     }
 
     /// 病区结算: the bedside click discharges (2402) and settles (2303, 2304) the stay, and the
-    /// patient's share is captured from the hold.
-    pub async fn discharge(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
+    /// patient's share is captured from the hold. The click's discharge information goes with the
+    /// 2402 it begins (kept with its msgid); a click that resumes one begun earlier sends that one's.
+    pub async fn discharge(&self, hospital: &str, id: &str, req: DischargeRequest) -> Result<StayView, AppError> {
+        req.check()?;
         let mut s = self.own_stay(hospital, id).await?;
         match stay_stage(&s)? {
             // Its lines and the hold it captures on are not the click's: the interim's own request
@@ -313,7 +319,7 @@ impl App {
                 // earlier msgids would only replay their first answers.
                 let mut s = s;
                 if matches!(stage, StayStage::InWard(_)) {
-                    s.discharge_msgid = self.msgid(hospital).await?;
+                    (s.discharge_msgid, s.discharge_info) = (self.msgid(hospital).await?, Some(req.stored(&self.china_datetime())?));
                 }
                 (s.presettle_msgid, s.settle_msgid) = (self.msgid(hospital).await?, self.msgid(hospital).await?);
                 let s = self.move_stay(s, &stage, discharging.clone()).await?;
@@ -494,9 +500,7 @@ impl App {
         let (admdvs, ins) = (&s.insuplc_admdvs, &self.insurance);
         match call {
             StayCall::Admit => {
-                let cert_no = self.config.data_key.open(&s.mdtrt_cert_no_enc)?;
-                let input = json!({"mdtrtinfo": {"psn_no": s.psn_no, "insutype": s.insutype, "ipt_no": s.ipt_no, "med_type": s.med_type,
-                    "mdtrt_cert_type": s.mdtrt_cert_type, "mdtrt_cert_no": cert_no, "begntime": crate::clock::national_datetime(&s.created_at)}});
+                let input = super::stay_clinical::admit_input(s, &self.config.data_key.open(&s.mdtrt_cert_no_enc)?)?;
                 match ins.call("2401", &s.admit_msgid, &inst, admdvs, input).await {
                     Ok(out) => match out.pointer("/data/mdtrt_id").and_then(Value::as_str) {
                         Some(id) => done(StayReply::Admitted { mdtrt_id: id.to_string() }),
@@ -519,8 +523,7 @@ impl App {
                 .await
                 .map_or_else(banked, |a| Ok(authorized(a))),
             StayCall::Discharge => {
-                let input =
-                    json!({"dscginfo": {"mdtrt_id": mdtrt_id, "psn_no": s.psn_no, "endtime": self.china_datetime(), "dscg_way": "1"}});
+                let input = super::stay_clinical::discharge_input(s, &mdtrt_id, &self.china_datetime())?;
                 ins.call("2402", &s.discharge_msgid, &inst, admdvs, input).await.map_or_else(insurance, |_| done(StayReply::Discharged))
             }
             StayCall::PreSettle => match ins.call("2303", &s.presettle_msgid, &inst, admdvs, settle_input(false)?).await {

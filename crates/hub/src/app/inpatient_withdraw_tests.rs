@@ -51,6 +51,8 @@ async fn a_stay_in_the_ward(app: &App, id: &str, settled_in_the_middle: bool) ->
         created_at: app.now(),
         updated_at: app.now(),
         presettle_echo: None,
+        admission_info: None,
+        discharge_info: None,
     };
     app.store.insert_stay(&row).await.expect("stored");
     a_line_comes(app, id, "D1").await;

@@ -19,6 +19,8 @@ pub mod hospital_banks;
 mod hospital_statements;
 mod inpatient;
 mod stay_changes;
+mod stay_clinical;
+pub use stay_clinical::{AdmissionDetails, DischargeRequest, StayDiagnoses};
 mod stay_interim;
 mod stay_settle_input;
 pub use stay_changes::ChangeAdmissionRequest;

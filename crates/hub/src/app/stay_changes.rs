@@ -15,33 +15,11 @@ pub struct ChangeAdmissionRequest {
     #[serde(default)]
     #[schema(schema_with = super::commands::optional_text::<2>)]
     pub med_type: Option<String>,
-    #[serde(default)]
-    #[schema(schema_with = super::commands::optional_text::<30>)]
-    pub adm_dept_codg: Option<String>,
-    #[serde(default)]
-    #[schema(schema_with = super::commands::optional_text::<100>)]
-    pub adm_dept_name: Option<String>,
-    #[serde(default)]
-    #[schema(schema_with = super::commands::optional_text::<30>)]
-    pub adm_bed: Option<String>,
-    #[serde(default)]
-    #[schema(schema_with = super::commands::optional_text::<30>)]
-    pub atddr_no: Option<String>,
-    #[serde(default)]
-    #[schema(schema_with = super::commands::optional_text::<50>)]
-    pub chfpdr_name: Option<String>,
-    #[serde(default)]
-    #[schema(schema_with = super::commands::optional_text::<500>)]
-    pub adm_diag_dscr: Option<String>,
-    #[serde(default)]
-    #[schema(schema_with = super::commands::optional_text::<30>)]
-    pub dise_codg: Option<String>,
-    #[serde(default)]
-    #[schema(schema_with = super::commands::optional_text::<100>)]
-    pub dise_name: Option<String>,
-    #[serde(default)]
-    #[schema(schema_with = super::visit_info::diagnoses)]
-    pub diseinfo: Option<Vec<Map<String, Value>>>,
+    /// The fields 2401 sends too (`stay_clinical`): department, bed, doctors; diagnoses.
+    #[serde(flatten)]
+    pub admission: super::stay_clinical::AdmissionDetails,
+    #[serde(flatten)]
+    pub diagnoses: super::stay_clinical::StayDiagnoses,
 }
 
 impl ChangeAdmissionRequest {
@@ -50,24 +28,11 @@ impl ChangeAdmissionRequest {
         let mut adminfo = Map::new();
         adminfo.insert("mdtrt_id".into(), json!(mdtrt_id));
         adminfo.insert("psn_no".into(), json!(psn_no));
-        let fields = [
-            ("med_type", &self.med_type),
-            ("adm_dept_codg", &self.adm_dept_codg),
-            ("adm_dept_name", &self.adm_dept_name),
-            ("adm_bed", &self.adm_bed),
-            ("atddr_no", &self.atddr_no),
-            ("chfpdr_name", &self.chfpdr_name),
-            ("adm_diag_dscr", &self.adm_diag_dscr),
-            ("dise_codg", &self.dise_codg),
-            ("dise_name", &self.dise_name),
-        ];
-        for (name, value) in fields {
-            if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-                adminfo.insert(name.into(), json!(v));
-            }
+        if let Some(med_type) = self.med_type.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            adminfo.insert("med_type".into(), json!(med_type));
         }
-        let diseinfo: Vec<Value> = super::visit_info::diseinfo_of(self.diseinfo.as_deref().unwrap_or_default(), mdtrt_id, psn_no);
-        json!({"adminfo": adminfo, "diseinfo": diseinfo})
+        adminfo.extend(self.admission.fields(&self.diagnoses));
+        json!({"adminfo": adminfo, "diseinfo": self.diagnoses.diseinfo(Some(mdtrt_id), psn_no)})
     }
 }
 
@@ -78,7 +43,7 @@ impl App {
         if med_type.as_deref().is_some_and(|m| !matches!(m, "21" | "24")) {
             return Err(AppError::invalid("bad_med_type", "med_type must be an inpatient type: 21, or 24 (emergency to inpatient)"));
         }
-        super::visit_info::check_diagnosis_list(req.diseinfo.as_deref().unwrap_or_default())?;
+        req.diagnoses.check()?;
         let s = self.own_stay(hospital, id).await?;
         let stage = super::inpatient::stay_stage(&s)?;
         let mdtrt_id = stage.ward().map(|w| w.mdtrt_id.clone()).unwrap_or_default();

@@ -77,6 +77,8 @@ mod tests {
             created_at: app.now(),
             updated_at: app.now(),
             presettle_echo: None,
+            admission_info: None,
+            discharge_info: None,
         };
         let agreement = AgreementRow {
             id: "agr-1".into(),

@@ -128,6 +128,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (32, "stay_presettle_echo", include_str!("../../migrations/0032_stay_presettle_echo.sql")),
     (33, "visit_estimates", include_str!("../../migrations/0033_visit_estimates.sql")),
     (34, "bill_collection_charges", include_str!("../../migrations/0034_bill_collection_charges.sql")),
+    (35, "stay_clinical_info", include_str!("../../migrations/0035_stay_clinical_info.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

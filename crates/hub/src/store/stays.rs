@@ -38,6 +38,13 @@ pub struct StayRow {
     /// The last 2303 reply's amounts its 2304 carries back (`PRESETTLE_ECHO`, migration 0032): a
     /// JSON object, `{}` when it had none; `None` when pre-settled before the column.
     pub presettle_echo: Option<String>,
+    /// The admission's clinical information the HIS gave (`app::stay_clinical`, migration 0035):
+    /// a JSON object, written with the stay before 2401; `None` when none was given or the stay is
+    /// older than the column.
+    pub admission_info: Option<String>,
+    /// The discharge's (with its time), written by the bedside click with the 2402 msgid it fixes;
+    /// `None` before a click, or on a stay older than the column.
+    pub discharge_info: Option<String>,
 }
 
 /// One fee line of a stay: `amount` negative for a returned drug.
@@ -54,7 +61,7 @@ pub struct StayFeeLine {
 
 pub(super) const STAY_COLUMNS: &str = "id, hospital_code, ipt_no, psn_no, insutype, insuplc_admdvs, mdtrt_cert_type, mdtrt_cert_no_enc, \
      med_type, agreement_id, state, stage_json, admit_msgid, discharge_msgid, presettle_msgid, settle_msgid, cancel_msgid, idem_key, \
-     created_at, updated_at, presettle_echo";
+     created_at, updated_at, presettle_echo, admission_info, discharge_info";
 
 impl Store {
     /// Writes a new stay; `Conflict` when the hospital's 住院号 is taken.
@@ -64,7 +71,7 @@ impl Store {
             Box::pin(async move {
                 let sql = format!(
                     "INSERT INTO stays ({STAY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-                     $21) \
+                     $21, $22, $23) \
                      ON CONFLICT (hospital_code, ipt_no) DO NOTHING"
                 );
                 let n = query(sql)
@@ -89,6 +96,8 @@ impl Store {
                     .bind(&s.created_at)
                     .bind(&s.updated_at)
                     .bind(s.presettle_echo.clone())
+                    .bind(s.admission_info.clone())
+                    .bind(s.discharge_info.clone())
                     .execute(&mut *c)
                     .await?
                     .rows_affected();
@@ -126,10 +135,10 @@ impl Store {
         Ok(rows.iter().map(stay_from_row).collect())
     }
 
-    /// Saves a stay's new stage (and the msgids fixed for the calls ahead) if it still holds
-    /// `from_json`, with the transfers it posts and the invoices it owes (the outbox, migration
-    /// 0018) and the deposit receipts it owes or closes (migration 0023); false when another run
-    /// moved it meanwhile.
+    /// Saves a stay's new stage (and the msgids fixed for the calls ahead, with the discharge's
+    /// information the click gave: migration 0035) if it still holds `from_json`, with the
+    /// transfers it posts and the invoices it owes (the outbox, migration 0018) and the deposit
+    /// receipts it owes or closes (migration 0023); false when another run moved it meanwhile.
     pub async fn save_stay(
         &self,
         s: &StayRow,
@@ -144,7 +153,7 @@ impl Store {
             Box::pin(async move {
                 let n = query(
                     "UPDATE stays SET state = $1, stage_json = $2, updated_at = $3, discharge_msgid = $6, presettle_msgid = $7, \
-                     settle_msgid = $8, cancel_msgid = $9, presettle_echo = $10 WHERE id = $4 AND stage_json = $5",
+                     settle_msgid = $8, cancel_msgid = $9, presettle_echo = $10, discharge_info = $11 WHERE id = $4 AND stage_json = $5",
                 )
                 .bind(&s.state)
                 .bind(&s.stage_json)
@@ -156,6 +165,7 @@ impl Store {
                 .bind(&s.settle_msgid)
                 .bind(s.cancel_msgid.clone())
                 .bind(s.presettle_echo.clone())
+                .bind(s.discharge_info.clone())
                 .execute(&mut *c)
                 .await?
                 .rows_affected();
@@ -341,5 +351,7 @@ pub(super) fn stay_from_row(r: &SqlRow) -> StayRow {
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
         presettle_echo: r.get("presettle_echo"),
+        admission_info: r.get("admission_info"),
+        discharge_info: r.get("discharge_info"),
     }
 }

@@ -21,8 +21,14 @@ pub struct World {
 
 /// The ward's world, in a fresh folder named after `label`.
 pub async fn world(label: &str) -> World {
+    world_with(label, |_| {}).await
+}
+
+/// `world`, with options of its own (faults on, or a recording of, a partner's wire).
+pub async fn world_with(label: &str, adjust: impl FnOnce(&mut system::SystemOptions)) -> World {
     let (mut opts, dir) = super::fresh_options(label).await;
     opts.manual_recovery = true;
+    adjust(&mut opts);
     let sys = system::start(&opts).await.expect("system starts");
     let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
     let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);

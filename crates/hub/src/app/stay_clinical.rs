@@ -1,0 +1,409 @@
+//! A stay's clinical information (住院的诊疗信息): the admission's department, bed, doctors and
+//! diagnoses the HIS gives at admission (2401) and when it changes (2403), and the discharge's way,
+//! department, bed and diagnoses it gives at the bedside click (2402). Every field is optional, as
+//! the HIS API was without them; what is given is trimmed, a blank one is absent. The hub keeps
+//! what it sends on the stay before the call that carries it (the admission with the stay's
+//! insert, the discharge with its time (出院时间) in the save that fixes the 2402 msgid), so a call
+//! resent under its msgid by the recovery worker carries the same input. A stay without any (given
+//! nothing, or written by an older hub) sends the fields it always sent, and `diseinfo: []`.
+
+use super::commands::optional_text;
+use super::*;
+use crate::store::StayRow;
+
+/// 离院方式 (national dictionary): 1 医嘱离院, 2 医嘱转院, 3 医嘱转社区卫生服务机构/乡镇卫生院,
+/// 4 非医嘱离院, 5 死亡, 9 其他.
+const DSCG_WAYS: [&str; 6] = ["1", "2", "3", "4", "5", "9"];
+
+/// 离院方式 when the click names none: 医嘱离院, what the hub always sent.
+const DEFAULT_DSCG_WAY: &str = "1";
+
+/// The discharge time kept beside the click's fields in `discharge_info` (not a field the HIS gives).
+const ENDTIME: &str = "endtime";
+
+/// A stay's main diagnosis (病种) and its diagnoses, at admission, on a change and at discharge.
+#[derive(Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct StayDiagnoses {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<30>)]
+    pub dise_codg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<100>)]
+    pub dise_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = super::visit_info::diagnoses)]
+    pub diseinfo: Option<Vec<Map<String, Value>>>,
+}
+
+/// 2401's (and 2403's) admission fields the HIS may give besides the diagnoses (national names): the
+/// ward, the bed, the doctors. No personal contact data (coner_name, tel): the hub does not take it.
+/// (Commands flatten it and [`StayDiagnoses`] side by side, never one inside the other: nested, a
+/// command's `deny_unknown_fields` refuses the inner part's own fields.)
+#[derive(Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct AdmissionDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<30>)]
+    pub adm_dept_codg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<100>)]
+    pub adm_dept_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<30>)]
+    pub adm_bed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<30>)]
+    pub atddr_no: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<50>)]
+    pub chfpdr_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<500>)]
+    pub adm_diag_dscr: Option<String>,
+    /// 住院主诊断代码: the stay's main diagnosis (required by the national 2401).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<20>)]
+    pub dscg_maindiag_code: Option<String>,
+    /// 住院主诊断名称.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<300>)]
+    pub dscg_maindiag_name: Option<String>,
+    /// 主要病情描述.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<1000>)]
+    pub main_cond_dscr: Option<String>,
+}
+
+/// An admission's clinical information as the stay keeps it (`admission_info`).
+#[derive(Default, Deserialize, Serialize)]
+struct KeptAdmission {
+    #[serde(flatten)]
+    details: AdmissionDetails,
+    #[serde(flatten)]
+    diagnoses: StayDiagnoses,
+}
+
+/// The bedside click's body (病区结算, 2402's discharge fields, national names): nothing, `{}`, or
+/// any of these.
+#[derive(Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DischargeRequest {
+    /// 离院方式: 1 医嘱离院 (the default), 2 医嘱转院, 3 医嘱转社区卫生服务机构/乡镇卫生院, 4 非医嘱离院,
+    /// 5 死亡, 9 其他.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<3>)]
+    pub dscg_way: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<30>)]
+    pub dscg_dept_codg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<100>)]
+    pub dscg_dept_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = optional_text::<30>)]
+    pub dscg_bed: Option<String>,
+    #[serde(flatten)]
+    pub diagnoses: StayDiagnoses,
+}
+
+/// A text given: trimmed, `None` when blank.
+fn given(text: &Option<String>) -> Option<String> {
+    text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_string)
+}
+
+/// The fields given among `fields`, by their national names, for a transaction's input.
+fn given_fields<const N: usize>(fields: [(&str, &Option<String>); N]) -> Map<String, Value> {
+    fields.into_iter().filter_map(|(name, value)| Some((name.to_string(), json!(given(value)?)))).collect()
+}
+
+impl StayDiagnoses {
+    /// As kept: the texts trimmed, blank ones and an empty list left out.
+    fn kept(&self) -> StayDiagnoses {
+        StayDiagnoses {
+            dise_codg: given(&self.dise_codg),
+            dise_name: given(&self.dise_name),
+            diseinfo: self.diseinfo.clone().filter(|items| !items.is_empty()),
+        }
+    }
+
+    fn fields(&self) -> Map<String, Value> {
+        given_fields([("dise_codg", &self.dise_codg), ("dise_name", &self.dise_name)])
+    }
+
+    /// The national `diseinfo[]` of an inpatient transaction: each diagnosis as 2203 sends it
+    /// (`visit_info::diseinfo_of`), with the inpatient fields an HIS gave (`maindiag_flag`,
+    /// `adm_cond`); `maindiag_flag` the first's ("1", the others "0") when the HIS flagged none.
+    /// `mdtrt_id` is `None` for 2401, which opens the admission.
+    pub(super) fn diseinfo(&self, mdtrt_id: Option<&str>, psn_no: &str) -> Vec<Value> {
+        let items = self.diseinfo.as_deref().unwrap_or_default();
+        let flagged = items.iter().any(|d| d.get("maindiag_flag").is_some_and(|f| !f.is_null()));
+        let rendered = super::visit_info::diseinfo_of(items, mdtrt_id.unwrap_or_default(), psn_no);
+        rendered
+            .into_iter()
+            .zip(items)
+            .enumerate()
+            .map(|(i, (mut out, given))| {
+                if let Value::Object(out) = &mut out {
+                    let main = if flagged || i > 0 { "0" } else { "1" };
+                    let flag = given.get("maindiag_flag").filter(|f| !f.is_null()).cloned().unwrap_or_else(|| json!(main));
+                    out.insert("maindiag_flag".into(), flag);
+                    if let Some(cond) = given.get("adm_cond").filter(|c| !c.is_null()) {
+                        out.insert("adm_cond".into(), cond.clone());
+                    }
+                    if mdtrt_id.is_none() {
+                        out.remove("mdtrt_id");
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}
+
+impl StayDiagnoses {
+    /// Refuses what the center could not take (`bad_diagnosis`), before anything is sent or kept.
+    pub(super) fn check(&self) -> Result<(), AppError> {
+        super::visit_info::check_diagnosis_list(self.diseinfo.as_deref().unwrap_or_default())
+    }
+}
+
+impl AdmissionDetails {
+    /// The admission's fields given with `diagnoses`, by their national names (2401's `mdtrtinfo`,
+    /// 2403's `adminfo`).
+    pub(super) fn fields(&self, diagnoses: &StayDiagnoses) -> Map<String, Value> {
+        let mut fields = given_fields([
+            ("adm_dept_codg", &self.adm_dept_codg),
+            ("adm_dept_name", &self.adm_dept_name),
+            ("adm_bed", &self.adm_bed),
+            ("atddr_no", &self.atddr_no),
+            ("chfpdr_name", &self.chfpdr_name),
+            ("adm_diag_dscr", &self.adm_diag_dscr),
+            ("dscg_maindiag_code", &self.dscg_maindiag_code),
+            ("dscg_maindiag_name", &self.dscg_maindiag_name),
+            ("main_cond_dscr", &self.main_cond_dscr),
+        ]);
+        fields.extend(diagnoses.fields());
+        fields
+    }
+
+    /// The stay's `admission_info` column: the fields given with `diagnoses`, as kept; `None`
+    /// when nothing was.
+    pub(super) fn stored(&self, diagnoses: &StayDiagnoses) -> Result<Option<String>, AppError> {
+        let diagnoses = diagnoses.kept();
+        if self.fields(&diagnoses).is_empty() && diagnoses.diseinfo.is_none() {
+            return Ok(None);
+        }
+        let details = AdmissionDetails {
+            adm_dept_codg: given(&self.adm_dept_codg),
+            adm_dept_name: given(&self.adm_dept_name),
+            adm_bed: given(&self.adm_bed),
+            atddr_no: given(&self.atddr_no),
+            chfpdr_name: given(&self.chfpdr_name),
+            adm_diag_dscr: given(&self.adm_diag_dscr),
+            dscg_maindiag_code: given(&self.dscg_maindiag_code),
+            dscg_maindiag_name: given(&self.dscg_maindiag_name),
+            main_cond_dscr: given(&self.main_cond_dscr),
+        };
+        text_of(&KeptAdmission { details, diagnoses }).map(Some)
+    }
+}
+
+impl DischargeRequest {
+    /// `bad_dscg_way` outside the dictionary, `bad_diagnosis`; before anything is sent or kept.
+    pub(super) fn check(&self) -> Result<(), AppError> {
+        if given(&self.dscg_way).is_some_and(|way| !DSCG_WAYS.contains(&way.as_str())) {
+            return Err(AppError::invalid(
+                "bad_dscg_way",
+                "dscg_way (离院方式) is one of 1 医嘱离院, 2 医嘱转院, 3 医嘱转社区卫生服务机构/乡镇卫生院, 4 非医嘱离院, 5 死亡, 9 其他",
+            ));
+        }
+        self.diagnoses.check()
+    }
+
+    /// The stay's `discharge_info` column: the fields given, as kept, and the discharge's time
+    /// `endtime` (the click's, China time), which a 2402 resent later carries too.
+    pub(super) fn stored(&self, endtime: &str) -> Result<String, AppError> {
+        let kept = DischargeRequest {
+            dscg_way: given(&self.dscg_way),
+            dscg_dept_codg: given(&self.dscg_dept_codg),
+            dscg_dept_name: given(&self.dscg_dept_name),
+            dscg_bed: given(&self.dscg_bed),
+            diagnoses: self.diagnoses.kept(),
+        };
+        let mut kept = serde_json::to_value(&kept).map_err(|e| AppError::internal(format!("a discharge cannot be written: {e}")))?;
+        if let Value::Object(fields) = &mut kept {
+            fields.insert(ENDTIME.into(), json!(endtime));
+        }
+        Ok(kept.to_string())
+    }
+
+    fn fields(&self) -> Map<String, Value> {
+        let mut fields = given_fields([
+            ("dscg_dept_codg", &self.dscg_dept_codg),
+            ("dscg_dept_name", &self.dscg_dept_name),
+            ("dscg_bed", &self.dscg_bed),
+        ]);
+        fields.extend(self.diagnoses.fields());
+        fields
+    }
+}
+
+fn text_of<T: Serialize>(info: &T) -> Result<String, AppError> {
+    serde_json::to_string(info).map_err(|e| AppError::internal(format!("a stay's clinical information cannot be written: {e}")))
+}
+
+/// A stay's kept information (`None`: the default, nothing given).
+fn read<T: serde::de::DeserializeOwned + Default>(s: &StayRow, column: &Option<String>) -> Result<T, AppError> {
+    match column {
+        None => Ok(T::default()),
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| AppError::internal(format!("stay {} keeps clinical information the hub cannot read: {e}", s.id))),
+    }
+}
+
+/// 2401's input: the admission as the hub always sent it, with the fields the HIS gave in
+/// `mdtrtinfo` and the diagnoses in `diseinfo` (`[]` when none).
+pub(super) fn admit_input(s: &StayRow, cert_no: &str) -> Result<Value, AppError> {
+    let info: KeptAdmission = read(s, &s.admission_info)?;
+    let mut mdtrtinfo = info.details.fields(&info.diagnoses);
+    let base = json!({"psn_no": s.psn_no, "insutype": s.insutype, "ipt_no": s.ipt_no, "med_type": s.med_type,
+        "mdtrt_cert_type": s.mdtrt_cert_type, "mdtrt_cert_no": cert_no, "begntime": crate::clock::national_datetime(&s.created_at)});
+    mdtrtinfo.extend(base.as_object().cloned().unwrap_or_default());
+    Ok(json!({"mdtrtinfo": mdtrtinfo, "diseinfo": info.diagnoses.diseinfo(None, &s.psn_no)}))
+}
+
+/// 2402's input for the admission `mdtrt_id`: the stay's insurance, the click's time (`now` for a
+/// click kept by an older hub), its 离院方式 (1 when it named none), the fields it gave in
+/// `dscginfo`, its diagnoses in `diseinfo` (`[]` when none).
+pub(super) fn discharge_input(s: &StayRow, mdtrt_id: &str, now: &str) -> Result<Value, AppError> {
+    let mut kept: Map<String, Value> = read(s, &s.discharge_info)?;
+    let endtime = kept.remove(ENDTIME).and_then(|t| t.as_str().map(str::to_string)).unwrap_or_else(|| now.to_string());
+    let info: DischargeRequest = serde_json::from_value(Value::Object(kept))
+        .map_err(|e| AppError::internal(format!("stay {} keeps a discharge the hub cannot read: {e}", s.id)))?;
+    let mut dscginfo = info.fields();
+    let way = given(&info.dscg_way).unwrap_or_else(|| DEFAULT_DSCG_WAY.to_string());
+    let base = json!({"mdtrt_id": mdtrt_id, "psn_no": s.psn_no, "insutype": s.insutype, "endtime": endtime, "dscg_way": way});
+    dscginfo.extend(base.as_object().cloned().unwrap_or_default());
+    Ok(json!({"dscginfo": dscginfo, "diseinfo": info.diagnoses.diseinfo(Some(mdtrt_id), &s.psn_no)}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stay(admission: Option<&str>, discharge: Option<&str>) -> StayRow {
+        StayRow {
+            id: "ipt_1".into(),
+            hospital_code: "H1".into(),
+            ipt_no: "ZY1".into(),
+            psn_no: "P1".into(),
+            insutype: "310".into(),
+            insuplc_admdvs: "440300".into(),
+            mdtrt_cert_type: "02".into(),
+            mdtrt_cert_no_enc: String::new(),
+            med_type: "21".into(),
+            agreement_id: "agr_1".into(),
+            state: "admitting".into(),
+            stage_json: String::new(),
+            admit_msgid: "m1".into(),
+            discharge_msgid: "m2".into(),
+            presettle_msgid: "m3".into(),
+            settle_msgid: "m4".into(),
+            cancel_msgid: None,
+            idem_key: None,
+            created_at: "2026-12-03T01:00:00Z".into(),
+            updated_at: "2026-12-03T01:00:00Z".into(),
+            presettle_echo: None,
+            admission_info: admission.map(str::to_string),
+            discharge_info: discharge.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_stay_with_nothing_given_sends_what_it_always_sent_and_no_diagnoses() {
+        let s = stay(None, None);
+        let admit = admit_input(&s, "4403").unwrap();
+        let expected = json!({"psn_no": "P1", "insutype": "310", "ipt_no": "ZY1", "med_type": "21", "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": "4403", "begntime": "2026-12-03 09:00:00"});
+        assert_eq!(admit, json!({"mdtrtinfo": expected, "diseinfo": []}));
+        let discharge = discharge_input(&s, "M1", "2026-12-05 10:00:00").unwrap();
+        let expected = json!({"mdtrt_id": "M1", "psn_no": "P1", "insutype": "310", "endtime": "2026-12-05 10:00:00", "dscg_way": "1"});
+        assert_eq!(discharge, json!({"dscginfo": expected, "diseinfo": []}));
+        // Given nothing (blank texts, an empty list): nothing kept.
+        let blank: KeptAdmission = serde_json::from_value(json!({"adm_bed": "  ", "diseinfo": []})).unwrap();
+        assert_eq!(blank.details.stored(&blank.diagnoses).unwrap(), None);
+        // A click that gave nothing keeps its time: a 2402 resent later is the same.
+        let kept = DischargeRequest::default().stored("2026-12-05 10:00:00").unwrap();
+        let s = stay(None, Some(&kept));
+        assert_eq!(discharge_input(&s, "M1", "2026-12-05 10:07:00").unwrap(), json!({"dscginfo": expected, "diseinfo": []}));
+    }
+
+    #[test]
+    fn what_the_his_gave_is_kept_trimmed_and_sent_with_the_diagnoses() {
+        let given: KeptAdmission = serde_json::from_value(json!({"adm_dept_codg": " A01 ", "adm_dept_name": "心内科", "adm_bed": "",
+            "dscg_maindiag_code": "I21.900", "dscg_maindiag_name": "急性心肌梗死", "dise_codg": "I21.9", "diseinfo": [{"diag_code": "I21.900", "diag_name": "急性心肌梗死", "adm_cond": "危"},
+                                               {"diag_code": "I10.x00", "maindiag_flag": "0"}]}))
+        .unwrap();
+        let kept = given.details.stored(&given.diagnoses).unwrap().expect("kept");
+        let s = stay(Some(&kept), None);
+        let input = admit_input(&s, "4403").unwrap();
+        let info = &input["mdtrtinfo"];
+        assert_eq!((info["adm_dept_codg"].as_str(), info["adm_dept_name"].as_str()), (Some("A01"), Some("心内科")), "{input}");
+        assert_eq!((info["dscg_maindiag_code"].as_str(), info["dscg_maindiag_name"].as_str()), (Some("I21.900"), Some("急性心肌梗死")));
+        assert!(info.get("adm_bed").is_none(), "a blank field is absent: {input}");
+        assert_eq!((info["dise_codg"].as_str(), info["ipt_no"].as_str()), (Some("I21.9"), Some("ZY1")), "{input}");
+        let first = json!({"diag_type": "1", "diag_srt_no": 1, "diag_code": "I21.900", "diag_name": "急性心肌梗死", "vali_flag": "1",
+            "psn_no": "P1", "maindiag_flag": "0", "adm_cond": "危"});
+        // The HIS flagged a diagnosis: the flags are its own (none made up for the first).
+        assert_eq!(input["diseinfo"][0], first, "no mdtrt_id before the admission: {input}");
+        assert_eq!(input["diseinfo"][1]["maindiag_flag"], "0", "{input}");
+        // Unflagged, the first is the main one.
+        let unflagged = StayDiagnoses { diseinfo: Some(vec![Map::new(), Map::new()]), ..Default::default() };
+        let flags: Vec<Value> = unflagged.diseinfo(Some("M1"), "P1").iter().map(|d| d["maindiag_flag"].clone()).collect();
+        assert_eq!(flags, [json!("1"), json!("0")]);
+    }
+
+    #[test]
+    fn a_command_takes_every_field_of_its_flattened_parts_and_refuses_any_other() {
+        let body = json!({"ipt_no": "ZY1", "mdtrt_cert_type": "02", "mdtrt_cert_no": "4403", "deposit_fen": 1, "adm_bed": "3",
+            "adm_dept_codg": "A01", "dise_codg": "I21.9", "diseinfo": [{"diag_code": "I21.900", "diag_srt_no": 1}]});
+        let admit: AdmitRequest = serde_json::from_value(body.clone()).expect("every field taken");
+        assert_eq!((admit.admission.adm_bed.as_deref(), admit.diagnoses.dise_codg.as_deref()), (Some("3"), Some("I21.9")));
+        assert_eq!(admit.diagnoses.diseinfo.expect("diagnoses")[0]["diag_srt_no"], 1);
+        let unknown = |mut body: Value, field: &str| {
+            body.as_object_mut().unwrap().insert(field.into(), json!("x"));
+            body
+        };
+        for field in ["coner_name", "tel", "dscg_way"] {
+            let refused = serde_json::from_value::<AdmitRequest>(unknown(body.clone(), field)).err().map(|e| e.to_string());
+            assert!(refused.is_some_and(|e| e.starts_with("unknown field")), "{field}");
+        }
+        let change = serde_json::from_value::<super::super::ChangeAdmissionRequest>(unknown(json!({"adm_bed": "3"}), "ipt_no"));
+        assert!(change.is_err_and(|e| e.to_string().starts_with("unknown field")));
+        let click = serde_json::from_value::<DischargeRequest>(unknown(json!({"dscg_bed": "3", "diseinfo": null}), "adm_bed"));
+        assert!(click.is_err_and(|e| e.to_string().starts_with("unknown field")));
+    }
+
+    #[test]
+    fn the_discharge_names_its_way_from_the_dictionary() {
+        let click = |body: Value| serde_json::from_value::<DischargeRequest>(body).unwrap();
+        for way in DSCG_WAYS {
+            assert!(click(json!({ "dscg_way": way })).check().is_ok(), "{way}");
+        }
+        for bad in ["0", "6", "01", "x"] {
+            assert_eq!(click(json!({ "dscg_way": bad })).check().map_err(|e| e.code()), Err("bad_dscg_way"), "{bad}");
+        }
+        let bad_list = click(json!({"diseinfo": [{"diag_name": "发热"}]}));
+        assert_eq!(bad_list.check().map_err(|e| e.code()), Err("bad_diagnosis"));
+        let kept = click(json!({"dscg_way": "2", "dscg_dept_codg": "A01", "dise_codg": "I21.9", "diseinfo": [{"diag_code": "I21.900"}]}))
+            .stored("2026-12-05 10:00:00")
+            .unwrap();
+        let s = stay(None, Some(&kept));
+        let input = discharge_input(&s, "M1", "2026-12-05 10:00:00").unwrap();
+        let info = &input["dscginfo"];
+        assert_eq!(
+            (info["dscg_way"].as_str(), info["dscg_dept_codg"].as_str(), info["insutype"].as_str()),
+            (Some("2"), Some("A01"), Some("310"))
+        );
+        assert_eq!((input["diseinfo"][0]["mdtrt_id"].as_str(), input["diseinfo"][0]["maindiag_flag"].as_str()), (Some("M1"), Some("1")));
+    }
+}
