@@ -31,7 +31,7 @@ fn sent(plan: &FaultPlan, infno: &str) -> Vec<(Value, String)> {
 fn cardiology_admission(ipt_no: &str) -> Value {
     json!({"ipt_no": ipt_no, "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "deposit_fen": 30_000,
            "adm_dept_codg": "A03.01", "adm_dept_name": "心血管内科", "adm_bed": " 12-3 ", "atddr_no": "D0421", "chfpdr_name": "李明",
-           "adm_diag_dscr": "胸痛三小时",
+           "adm_diag_dscr": "胸痛三小时", "dscg_maindiag_code": "I21.900", "dscg_maindiag_name": "急性心肌梗死",
            "diseinfo": [{"diag_code": "I21.900", "diag_name": "急性心肌梗死", "maindiag_flag": "1", "adm_cond": "危",
                          "diag_dept": "心血管内科", "dise_dor_no": "D0421", "dise_dor_name": "李明", "diag_time": "2026-11-30 20:10:00"},
                         {"diag_code": "I10.x00", "diag_name": "高血压", "maindiag_flag": "0"}]})
@@ -80,6 +80,8 @@ async fn the_ward_admits_with_its_department_and_diagnoses_and_the_insurance_cen
         ("atddr_no", "D0421"),
         ("chfpdr_name", "李明"),
         ("adm_diag_dscr", "胸痛三小时"),
+        ("dscg_maindiag_code", "I21.900"),
+        ("dscg_maindiag_name", "急性心肌梗死"),
         ("ipt_no", "ZY1701"),
         ("psn_no", EMPLOYEE_PSN_NO),
         ("med_type", "21"),
