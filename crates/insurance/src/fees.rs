@@ -69,12 +69,13 @@ pub fn store_fees(state: &mut State, ctx: &Ctx, kind: Kind) -> Result<Value, TxE
     Ok(json!({"result": output}))
 }
 
-/// `input.feedetail` (or `input.data.feedetail`), an array or a single object.
-fn fee_details(input: &Value) -> Result<Vec<Value>, TxError> {
+/// `input.feedetail` (or `input.data.feedetail`), an array or a single object: borrowed, not
+/// copied (an upload may hold thousands of lines).
+fn fee_details(input: &Value) -> Result<Vec<&Value>, TxError> {
     let node = input.get("feedetail").or_else(|| input.get("data").and_then(|d| d.get("feedetail")));
     match node {
-        Some(Value::Array(items)) if !items.is_empty() => Ok(items.clone()),
-        Some(item @ Value::Object(_)) => Ok(vec![item.clone()]),
+        Some(Value::Array(items)) if !items.is_empty() => Ok(items.iter().collect()),
+        Some(item @ Value::Object(_)) => Ok(vec![item]),
         _ => Err(TxError::new("缺少费用明细 feedetail", "missing input.feedetail (a non-empty list of fee lines)")),
     }
 }
