@@ -162,6 +162,15 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
     await page.fill('#ipt_no', `ZY-${run}`);
     await page.fill('#stay_cert_no', CERTNO);
     await page.fill('#deposit', '2000.00');
+    // The admission's details for insurance (2401) are folded away; the ward gives some of them.
+    await page.click('details.clinical > summary');
+    await page.fill('#adm_dept_name', '心血管内科');
+    await page.fill('#adm_bed', '12-3');
+    await page.fill('#dscg_maindiag_code', 'I21.900');
+    await page.fill('#dscg_maindiag_name', '急性心肌梗死');
+    await accessible(page, 'the admission form with its details');
+    await fitsTheWidth(page, 'the admission form with its details');
+    await screenshot(page, 'staff-console-admission-details');
     await Promise.all([page.waitForURL(/\/console\/stays\/[^/]+$/), page.click('#admit-button')]);
     assert.equal(await page.textContent('#stay-state'), '在院');
     assert.equal(await page.textContent('#stay-held'), '2000.00');
