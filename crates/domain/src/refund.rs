@@ -49,6 +49,13 @@ impl Refunded {
     pub fn kept(&self) -> Fen {
         self.resettled.as_ref().map_or(Fen::ZERO, |r| r.split.medfee)
     }
+
+    /// What the patient still owes of the visit now (the bill in force, 欠费): the new cash share
+    /// less what the bank's capture still pays of it, as `settled_again` posts it; nothing after a
+    /// full refund. A bill left unpaid by the click is owed only up to this.
+    pub fn owed(&self) -> Fen {
+        self.resettled.as_ref().map_or(Fen::ZERO, |r| r.split.cash - r.split.cash.min(self.original.captured))
+    }
 }
 
 /// Where a refund stands, with the facts known there.

@@ -54,6 +54,7 @@ fn refund(paid: InsuranceSplit, captured: i64, remaining: i64, again: InsuranceS
     let RefundStage::Refunded(done) = &stage else { panic!("{stage:?}") };
     assert!(is_balanced(ledger.values()) && pending.is_empty());
     assert_eq!(net(&ledger, "hospital:H1") + net(&ledger, "hospital_unpaid:H1"), done.kept().0, "the hospital keeps the remaining lines");
+    assert_eq!(net(&ledger, "hospital_unpaid:H1"), done.owed().0, "the bill in force is what the ledger says is owed");
     (
         calls,
         done.bank_refund.0,
@@ -73,6 +74,27 @@ fn a_partial_refund_returns_exactly_the_difference_to_the_source_that_paid() {
     assert_eq!(refund(split(9000, 1000, 0), 0, 5000, split(4500, 500, 0)), (3, 0, 5000, 0, -4500));
     // The remaining lines' cash share is the whole capture: nothing to refund at the bank.
     assert_eq!(refund(split(0, 0, 5000), 5000, 4000, split(0, 0, 4000)), (4, 1000, 4000, -4000, 0));
+}
+
+#[test]
+fn a_bill_left_unpaid_by_the_click_is_owed_only_for_the_lines_kept() {
+    // 100 yuan: 60 fund, 10 account, 30 cash the line could not pay (a bill of 30). Lines worth 40
+    // come back: the remaining 60 settle as 36 / 6 / 18, so 18 is owed, and no bank call is made.
+    let (calls, refunded, ..) = refund(split(6000, 1000, 3000), 0, 6000, split(3600, 600, 1800));
+    assert_eq!((calls, refunded), (3, 0));
+    let owed = |captured: i64, again: InsuranceSplit| {
+        let done = Refunded {
+            original: Original { setl_id: "S1".into(), split: split(6000, 1000, 3000), captured: Fen(captured) },
+            resettled: Some(Resettled { setl_id: "S2".into(), split: again }),
+            bank_refund: Fen::ZERO,
+        };
+        done.owed().0
+    };
+    assert_eq!(owed(0, split(3600, 600, 1800)), 1800);
+    assert_eq!(owed(1000, split(3600, 600, 1800)), 800, "the part the bank paid still counts");
+    assert_eq!(owed(3000, split(3600, 600, 1800)), 0, "paid in full: nothing owed");
+    // A full refund owes nothing, whatever the click left unpaid.
+    assert_eq!(refund(split(6000, 1000, 3000), 0, 0, split(0, 0, 0)), (1, 0, 0, 0, 0));
 }
 
 #[test]

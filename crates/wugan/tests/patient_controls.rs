@@ -358,3 +358,71 @@ async fn the_lines_events_and_statements_reach_the_patient_once_each() {
         .await;
     assert_eq!(raise.status, 200, "{raise:?}");
 }
+
+#[tokio::test]
+async fn a_refunded_line_is_never_collected_the_bill_shrinks_to_the_lines_kept() {
+    let phone = Phone::open(None).await;
+    let terms = json!({"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": 500000});
+    let agreement = phone.operator.sign_up("02", ZHANG_SAN.0, false, terms).await.unwrap().body["id"].as_str().unwrap().to_string();
+    let zhang = phone.patient("13700137000", ZHANG_SAN).await;
+    let first = phone.visit_with_fees("MZ-R1", 30).await;
+    let spent = phone.his.settle(&first).await.unwrap().body["bank_fen"].as_i64().unwrap();
+    // Two visits the line cannot pay: one of two lines (3,000 + 1,500 yuan), one of a single line.
+    let two_lines = phone.his.register("MZ-R2", "02", ZHANG_SAN.0).await.unwrap().body["id"].as_str().unwrap().to_string();
+    let lines = [fee_line("1", "013100000010000", "150.00", "20", "3000.00"), fee_line("2", "013100000010000", "150.00", "10", "1500.00")];
+    assert!(phone.his.upload_fees(&two_lines, &lines).await.unwrap().ok());
+    let kept_bill = phone.his.settle(&two_lines).await.unwrap().body;
+    let whole = phone.visit_with_fees("MZ-R3", 10).await;
+    let gone_bill = phone.his.settle(&whole).await.unwrap().body;
+    for bill in [&kept_bill, &gone_bill] {
+        assert_eq!(bill["state"], json!("settled_unpaid"), "{bill}");
+    }
+    let his = &phone.his;
+    let refund = |visit: String, lines: Value| async move {
+        let r = his.post(&format!("/api/v1/visits/{visit}/refunds"), &json!({"lines": lines})).await.unwrap();
+        assert_eq!((r.status, r.body["state"].as_str()), (200, Some("refunded")), "{r:?}");
+        r.body
+    };
+
+    // Line 2 comes back: what the patient owes is the kept line's cash share, not the click's bill.
+    let partial = refund(two_lines.clone(), json!(["2"])).await;
+    let owed = partial["resettled"]["cash_fen"].as_i64().unwrap();
+    assert!(owed > 0 && owed < kept_bill["unpaid_fen"].as_i64().unwrap(), "{partial}");
+    assert_eq!(partial["bank_refund_fen"].as_i64(), Some(0), "the bank took nothing for it");
+    // The other visit comes back whole: nothing is owed for it.
+    refund(whole.clone(), json!(["1"])).await;
+    let bills = phone.call("GET", "/api/v1/patient/bills", &zhang, None).await.body;
+    assert_eq!(bills["bills"].as_array().unwrap().len(), 1, "the refunded visit owes nothing: {bills}");
+    assert_eq!((bills["bills"][0]["visit_id"].as_str(), bills["bills"][0]["unpaid_fen"].as_i64()), (Some(two_lines.as_str()), Some(owed)));
+    let seen = phone.his.get(&format!("/api/v1/visits/{two_lines}")).await.unwrap().body;
+    assert_eq!(seen["settlement"]["unpaid_fen"].as_i64(), Some(owed), "{seen}");
+    let gone = format!("/api/v1/patient/bills/{}/pay", gone_bill["id"].as_str().unwrap());
+    let nothing = phone.call("POST", &gone, &zhang, None).await;
+    assert_eq!((nothing.status, nothing.code()), (409, Some("bill_not_unpaid")), "{nothing:?}");
+
+    // The line has room again: the pass collects the kept line's share, once, and nothing else.
+    let repaid = phone
+        .call(
+            "POST",
+            &format!("/api/v1/patient/agreements/{agreement}/repayments"),
+            &zhang,
+            Some(json!({"amount_fen": spent, "source": "bank_transfer"})),
+        )
+        .await;
+    assert_eq!(repaid.status, 200, "{repaid:?}");
+    assert_eq!(phone.sys.app.collect_due_bills().await.unwrap(), 1);
+    assert_eq!(phone.sys.app.collect_due_bills().await.unwrap(), 0, "nothing left to collect");
+    assert_eq!(phone.used_fen(&agreement).await, owed, "the line carries the kept line's share, no refunded line");
+    let seen = phone.his.get(&format!("/api/v1/visits/{two_lines}")).await.unwrap().body;
+    assert_eq!((seen["settlement"]["unpaid_fen"].as_i64(), seen["settlement"]["collected_fen"].as_i64()), (Some(0), Some(owed)), "{seen}");
+
+    // The ledger agrees: every receivable closed, nothing owed by anyone, balanced.
+    let ledger = phone.operator.get("/api/v1/ledger").await.unwrap().body;
+    assert_eq!(ledger["balanced"], json!(true), "{ledger}");
+    let net = |account: &str| {
+        let a = &ledger["accounts"][account];
+        a["debits_posted"].as_i64().unwrap_or(0) - a["credits_posted"].as_i64().unwrap_or(0)
+    };
+    let owing: i64 = ledger["accounts"].as_object().unwrap().keys().filter(|k| k.contains("_unpaid:")).map(|k| net(k)).sum();
+    assert_eq!(owing, 0, "{ledger}");
+}

@@ -239,6 +239,8 @@ async fn a_full_refund_of_a_debit_card_visit_gives_the_whole_capture_back_and_th
     let cancel = w.his.post(&format!("/api/v1/visits/{visit}/registration/cancel"), &json!({})).await.unwrap();
     assert!(cancel.ok(), "{cancel:?}");
     assert_eq!(cancel.body["status"], "cancelled", "{}", cancel.body);
+    let read = w.his.get(&format!("/api/v1/visits/{visit}")).await.unwrap();
+    assert_eq!(fen(&read.body, "refunded_fen"), fen(&click, "medfee_fen"), "a cancelled registration keeps its refunds: {}", read.body);
 }
 
 #[tokio::test]

@@ -137,6 +137,19 @@ fn standing(click: &SettlementRow, refunds: &[RefundRow]) -> Result<Standing, Ap
     Ok(Standing { original, returned })
 }
 
+/// [`App::bill_in_force`] of a click, given its visit's refunds (oldest first).
+pub(super) fn bill_in_force_of(click: &SettlementRow, refunds: &[RefundRow]) -> Result<(Fen, bool), AppError> {
+    let (mut owed, mut refunding) = (click.unpaid, false);
+    for r in refunds.iter().filter(|r| r.settlement_id == click.id) {
+        match stage_of(r)? {
+            RefundStage::Refunded(done) => owed = done.owed(),
+            RefundStage::Refused { .. } => {}
+            _ => refunding = true,
+        }
+    }
+    Ok((owed, refunding))
+}
+
 /// Splits the visit's lines still in force into those returned now and those kept; refuses an
 /// unknown line, a line named twice or one refunded before.
 fn split_lines(
@@ -214,13 +227,22 @@ impl App {
             updated_at: now,
         };
         if !self.store.insert_refund(&row).await? {
-            // A racing request with the same key wrote it, or another refund is under way.
+            // A racing request with the same key wrote it, another refund is under way, or the
+            // click's unpaid bill began to be charged meanwhile.
+            self.refuse_if_bill_collected(&click.id).await?;
             return match self.store.refund_by_key(visit_id, idem_key).await? {
                 Some(existing) => self.answer_refund(existing, &visit).await,
                 None => Err(AppError::conflict("refund_in_progress", "another refund of this visit is not finished yet; retry shortly")),
             };
         }
         self.answer_refund(row, &visit).await
+    }
+
+    /// What the patient owes of a settled_unpaid click now, and whether a refund of it is still
+    /// under way (which may change that): the click's unpaid share, or after a finished refund
+    /// what it left owed (`Refunded::owed`: nothing after a full refund).
+    pub(super) async fn bill_in_force(&self, click: &SettlementRow) -> Result<(Fen, bool), AppError> {
+        bill_in_force_of(click, &self.store.refunds_of_visit(&click.visit_id).await?)
     }
 
     /// The refund moved on as far as it goes now, as the caller is answered: a refusal by
@@ -310,7 +332,14 @@ impl App {
             let from = std::mem::replace(&mut r.stage_json, stage_json(&step.stage)?);
             r.state = step.stage.state().to_string();
             r.updated_at = self.now();
-            if !self.store.save_refund(&r, &from, &step.transfers).await? {
+            // A bill the click left unpaid is owed, from now on, only for the lines kept.
+            let owed = match &step.stage {
+                RefundStage::Refunded(done) if click.state == SettlementState::SettledUnpaid && !click.cash_at_hospital => {
+                    Some(done.owed())
+                }
+                _ => None,
+            };
+            if !self.store.save_refund(&r, &from, &step.transfers, owed).await? {
                 // Another run moved it meanwhile: continue from what it wrote.
                 r = self.store.refund(&r.id).await?.ok_or_else(|| AppError::internal("refund vanished"))?;
                 in_doubt = true;

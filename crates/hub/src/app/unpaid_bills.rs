@@ -70,6 +70,10 @@ fn collected(row: &mut BillCollectionRow, by: &str, hospital_code: &str, psn_no:
     collection_transfers(row, hospital_code, psn_no, bank_account)
 }
 
+fn refund_under_way() -> AppError {
+    AppError::conflict("refund_in_progress", "a refund of this visit is not finished yet: what is owed may change; retry shortly")
+}
+
 fn paid_view(row: &BillCollectionRow) -> BillPaidView {
     BillPaidView {
         settlement_id: row.settlement_id.clone(),
@@ -104,10 +108,14 @@ impl App {
         if !self.visible_persons(&psn_no).await?.contains(&visit.psn_no) {
             return Err(missing());
         }
-        if s.state != SettlementState::SettledUnpaid || !s.unpaid.is_positive() {
+        let (owed, refunding) = self.bill_in_force(&s).await?;
+        if refunding {
+            return Err(refund_under_way());
+        }
+        if s.state != SettlementState::SettledUnpaid || !owed.is_positive() {
             return Err(AppError::conflict("bill_not_unpaid", "this visit has no unpaid bill"));
         }
-        let row = self.store.want_bill_collected(&s.id, &s.agreement_id, s.unpaid).await?;
+        let row = self.store.want_bill_collected(&s.id, &s.agreement_id, owed).await?;
         let row = self.drive_bill_collection(row, "patient").await?;
         match row.state.as_str() {
             "collected" => Ok(paid_view(&row)),
@@ -164,12 +172,20 @@ impl App {
             let mut transfers = Vec::new();
             match from.as_str() {
                 "collected" | "declined" => return Ok(row),
-                // A bill is owed only while its settlement stands unpaid: a cancelled or refunded
-                // one is never collected (its money went back through the cancellation).
-                "due" if s.state != SettlementState::SettledUnpaid => {
-                    (row.state, row.last_decline) = ("declined".into(), Some("not_owed".to_string()));
+                // A bill is owed only while its settlement stands unpaid: a cancelled one is never
+                // collected (its money went back through the cancellation), a refunded one only for
+                // the lines kept, and none while a refund is under way (it changes what is owed).
+                "due" => {
+                    let (owed, refunding) = self.bill_in_force(&s).await?;
+                    if refunding {
+                        return Err(refund_under_way());
+                    }
+                    if s.state != SettlementState::SettledUnpaid || !owed.is_positive() {
+                        (row.state, row.last_decline) = ("declined".into(), Some("not_owed".to_string()));
+                    } else {
+                        (row.state, row.amount) = ("charging".into(), owed);
+                    }
                 }
-                "due" => row.state = "charging".into(),
                 "charging" => match bank.charge(&capture, &agreement.bank_agreement_id, row.amount, &s.hospital_code, in_doubt).await {
                     Ok(Authorization::Approved { .. }) => transfers = collected(&mut row, by, &s.hospital_code, &visit.psn_no, &agreement),
                     Ok(Authorization::Declined { code }) => (row.state, row.last_decline) = ("declined".into(), Some(code.to_string())),

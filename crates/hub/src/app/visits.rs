@@ -171,16 +171,24 @@ impl App {
         let lines = self.store.fee_lines(&v.id).await?;
         let settlement = self.store.settlement_of_visit(&v.id).await?;
         let mut view = visit_view_of(v, &lines, settlement.as_ref());
-        if let Some(s) = view.settlement.as_mut().filter(|s| s.state == "settled_unpaid") {
-            // A bill collected from the line since is paid: the view says so (the click's own
-            // figures stay as they were).
+        // Refunds stay the visit's after a registration cancel (退号) too.
+        let refunds = match v.status {
+            VisitStatus::Settled | VisitStatus::Cancelled => self.store.refunds_of_visit(&v.id).await?,
+            _ => Vec::new(),
+        };
+        if let (Some(s), Some(click)) = (view.settlement.as_mut().filter(|s| s.state == "settled_unpaid"), &settlement) {
+            // What is owed now: refunds leave a bill only for the lines kept, and a bill collected
+            // from the line since is paid (the click's other figures stay as they were).
+            s.unpaid_fen = super::refunds::bill_in_force_of(click, &refunds)?.0 .0;
             if let Some(b) = self.store.bill_collection(&s.id).await?.filter(|b| b.state == "collected") {
                 (s.unpaid_fen, s.collected_fen) = (s.unpaid_fen - b.amount.0, b.amount.0);
             }
         }
-        if v.status == VisitStatus::Settled {
-            let refunds = self.store.refunds_of_visit(&v.id).await?;
-            (view.status, view.refunded_fen) = refunded(&lines, &refunds).unwrap_or((view.status, 0));
+        if let Some((status, fen)) = refunded(&lines, &refunds) {
+            view.refunded_fen = fen;
+            if v.status == VisitStatus::Settled {
+                view.status = status;
+            }
         }
         self.with_switch(view).await
     }

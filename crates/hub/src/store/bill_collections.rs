@@ -52,13 +52,16 @@ fn row_of(r: &SqlRow) -> BillCollectionRow {
 }
 
 impl Store {
-    /// The settled_unpaid bills of a person, newest first, with their collection's state.
+    /// The settled_unpaid bills of a person, newest first, with their collection's state: what is
+    /// owed now (after refunds, migration 0036), those owing nothing left out.
     pub async fn unpaid_bills_of(&self, psn_no: &str, limit: i64) -> StoreResult<Vec<UnpaidBill>> {
         let rows = query(
-            "SELECT s.id, s.visit_id, s.hospital_code, v.ipt_otp_no, v.psn_no, s.agreement_id, s.unpaid_fen, s.updated_at, \
+            "SELECT s.id, s.visit_id, s.hospital_code, v.ipt_otp_no, v.psn_no, s.agreement_id, \
+             COALESCE(s.owed_fen, s.unpaid_fen) AS unpaid_fen, s.updated_at, \
              b.state AS collection, b.last_decline FROM settlements s JOIN visits v ON v.id = s.visit_id \
              LEFT JOIN bill_collections b ON b.settlement_id = s.id \
-             WHERE v.psn_no = $1 AND s.state = 'settled_unpaid' AND s.unpaid_fen > 0 ORDER BY s.updated_at DESC LIMIT $2",
+             WHERE v.psn_no = $1 AND s.state = 'settled_unpaid' AND COALESCE(s.owed_fen, s.unpaid_fen) > 0 \
+             ORDER BY s.updated_at DESC LIMIT $2",
         )
         .bind(psn_no)
         .bind(limit)
@@ -125,8 +128,8 @@ impl Store {
             Box::pin(async move {
                 let made = query(
                     "INSERT INTO bill_collections (settlement_id, agreement_id, amount_fen, attempt, state, created_at, updated_at) \
-                     SELECT s.id, s.agreement_id, s.unpaid_fen, 1, 'due', $1, $1 FROM settlements s \
-                     WHERE s.agreement_id = $2 AND s.state = 'settled_unpaid' AND s.unpaid_fen > 0 \
+                     SELECT s.id, s.agreement_id, COALESCE(s.owed_fen, s.unpaid_fen), 1, 'due', $1, $1 FROM settlements s \
+                     WHERE s.agreement_id = $2 AND s.state = 'settled_unpaid' AND COALESCE(s.owed_fen, s.unpaid_fen) > 0 \
                      AND NOT EXISTS (SELECT 1 FROM bill_collections b WHERE b.settlement_id = s.id)",
                 )
                 .bind(&now)
@@ -135,7 +138,8 @@ impl Store {
                 .await?
                 .rows_affected();
                 let again = query(
-                    "UPDATE bill_collections SET state = 'due', attempt = attempt + 1, updated_at = $1 WHERE agreement_id = $2 AND state = 'declined'",
+                    "UPDATE bill_collections SET state = 'due', attempt = attempt + 1, updated_at = $1 \
+                     WHERE agreement_id = $2 AND state = 'declined' AND amount_fen > 0",
                 )
                 .bind(&now)
                 .bind(&agreement_id)
@@ -156,15 +160,17 @@ impl Store {
         Ok(query(sql).bind(limit).fetch_all(&self.pool).await?.iter().map(row_of).collect())
     }
 
-    /// Moves a collection on from `(from, attempt)` as read, with its transfers, in one write;
-    /// `StaleSettlement` when another run moved it first.
+    /// Moves a collection on from `(from, attempt)` as read, with its amount and transfers, in one
+    /// write; `StaleSettlement` when another run moved it first or (for a charge about to be
+    /// sent) while a refund of the settlement is open: a refund changes what is owed.
     pub async fn advance_bill_collection(&self, next: &BillCollectionRow, from: &str, transfers: Vec<Transfer>) -> StoreResult<()> {
         let (next, from, now) = (next.clone(), from.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
                 let moved = query(
-                    "UPDATE bill_collections SET state = $1, last_decline = $2, collected_by = $3, updated_at = $4 \
-                     WHERE settlement_id = $5 AND state = $6 AND attempt = $7",
+                    "UPDATE bill_collections SET state = $1, last_decline = $2, collected_by = $3, updated_at = $4, amount_fen = $8 \
+                     WHERE settlement_id = $5 AND state = $6 AND attempt = $7 \
+                     AND ($6 <> 'due' OR NOT EXISTS (SELECT 1 FROM refunds r WHERE r.settlement_id = $5 AND r.open_visit_id IS NOT NULL))",
                 )
                 .bind(&next.state)
                 .bind(next.last_decline.clone())
@@ -173,6 +179,7 @@ impl Store {
                 .bind(&next.settlement_id)
                 .bind(from)
                 .bind(next.attempt)
+                .bind(next.amount.0)
                 .execute(&mut *c)
                 .await?
                 .rows_affected();

@@ -129,6 +129,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (33, "visit_estimates", include_str!("../../migrations/0033_visit_estimates.sql")),
     (34, "bill_collection_charges", include_str!("../../migrations/0034_bill_collection_charges.sql")),
     (35, "stay_clinical_info", include_str!("../../migrations/0035_stay_clinical_info.sql")),
+    (36, "refunded_bills", include_str!("../../migrations/0036_refunded_bills.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

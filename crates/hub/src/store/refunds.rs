@@ -61,9 +61,13 @@ impl Store {
         let remaining = json_list(&r.remaining)?;
         self.write(move |c| {
             Box::pin(async move {
+                // Not while the click's unpaid bill is being charged or was collected: checked in
+                // the same write as the collection's own start checks for an open refund.
                 let sql = format!(
                     "INSERT INTO refunds ({REFUND_COLUMNS}, open_visit_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $2) ON CONFLICT DO NOTHING"
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $2 \
+                     WHERE NOT EXISTS (SELECT 1 FROM bill_collections b WHERE b.settlement_id = $3 \
+                     AND b.state IN ('charging', 'authorizing', 'capturing', 'collected')) ON CONFLICT DO NOTHING"
                 );
                 let n = query(sql)
                     .bind(&r.id)
@@ -135,7 +139,10 @@ impl Store {
 
     /// Saves a refund's new stage if it still holds `from_json`, with the transfers it posts; a
     /// final stage frees the visit for the next refund. False when another run moved it meanwhile.
-    pub async fn save_refund(&self, r: &RefundRow, from_json: &str, transfers: &[Transfer]) -> StoreResult<bool> {
+    /// `owed`: for a refund that finishes a settled_unpaid click's refund, what the patient owes
+    /// of it now; kept on the click (`owed_fen`) and on a collection not begun, in the same write,
+    /// so no bill is ever collected for lines given back.
+    pub async fn save_refund(&self, r: &RefundRow, from_json: &str, transfers: &[Transfer], owed: Option<Fen>) -> StoreResult<bool> {
         let (r, from, transfers, now) = (r.clone(), from_json.to_string(), transfers.to_vec(), self.now());
         let open = is_open(&r.state).then(|| r.visit_id.clone());
         self.write(move |c| {
@@ -158,6 +165,25 @@ impl Store {
                 }
                 for t in &transfers {
                     post_transfer(c, t, &now).await?;
+                }
+                if let Some(owed) = owed {
+                    query("UPDATE settlements SET owed_fen = $1 WHERE id = $2")
+                        .bind(owed.0)
+                        .bind(&r.settlement_id)
+                        .execute(&mut *c)
+                        .await?;
+                    // A collection due or declined (not sent, or sent and refused) asks for the new
+                    // amount, or for nothing: one with a charge out stopped the refund at its start.
+                    query(
+                        "UPDATE bill_collections SET amount_fen = $1, \
+                         state = CASE WHEN $1 > 0 THEN state ELSE 'declined' END, \
+                         last_decline = CASE WHEN $1 > 0 THEN last_decline ELSE 'not_owed' END \
+                         WHERE settlement_id = $2 AND state IN ('due', 'declined')",
+                    )
+                    .bind(owed.0)
+                    .bind(&r.settlement_id)
+                    .execute(&mut *c)
+                    .await?;
                 }
                 Ok(true)
             })
