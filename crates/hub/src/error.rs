@@ -163,6 +163,7 @@ impl From<crate::store::StoreError> for AppError {
         match e {
             crate::store::StoreError::Conflict(message) => AppError::conflict("conflict", message),
             crate::store::StoreError::StaleSettlement => AppError::Stale,
+            crate::store::StoreError::Refused { code, message } => AppError::conflict(code, message),
             other => {
                 tracing::error!(error = %other, "store failure");
                 AppError::internal(other.to_string())

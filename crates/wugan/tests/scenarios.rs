@@ -128,6 +128,20 @@ async fn a_retried_click_returns_the_same_settlement_and_a_second_click_is_refus
 
     let reused = w.his.post_with_key(&path, "click-1", &json!({"extra": 1})).await.unwrap();
     assert_eq!(reused.code(), Some("idempotency_key_reused"));
+
+    // A retry the HIS wrote again (its keys in another order, pretty-printed) is the same request;
+    // a value changed is another.
+    let sent = r#"{"ipt_otp_no":"MZ0002-B","mdtrt_cert_type":"02","mdtrt_cert_no":"EMPLOYEE","med_type":"11","dept_name":"内科"}"#
+        .replace("EMPLOYEE", EMPLOYEE_CERTNO);
+    let registered = w.his.raw("POST", "/api/v1/visits", Some("reg-b"), Some(&sent)).await.unwrap();
+    assert!(registered.ok(), "{registered:?}");
+    let rewritten = format!(
+        "{{\n  \"dept_name\": \"内科\",\n  \"med_type\": \"11\",\n  \"mdtrt_cert_no\": \"{EMPLOYEE_CERTNO}\",\n  \"mdtrt_cert_type\": \"02\",\n  \"ipt_otp_no\": \"MZ0002-B\"\n}}"
+    );
+    let again = w.his.raw("POST", "/api/v1/visits", Some("reg-b"), Some(&rewritten)).await.unwrap();
+    assert_eq!((again.status, &again.body), (200, &registered.body), "the same registration, replayed");
+    let changed = w.his.raw("POST", "/api/v1/visits", Some("reg-b"), Some(&rewritten.replace("内科", "外科"))).await.unwrap();
+    assert_eq!(changed.code(), Some("idempotency_key_reused"), "{changed:?}");
     assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 8200, "paid once");
 }
 

@@ -330,15 +330,18 @@ where
         Ok(key) => key,
         Err(e) => return e.into_response(),
     };
-    let mut hasher = Sha256::new();
-    hasher.update(method.as_str().as_bytes());
-    hasher.update(b" ");
-    hasher.update(path.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(body);
-    let request_hash = hex::encode(hasher.finalize());
+    let request_hash = hash_of_request(method, path, &canonical_body(body));
     let scope = caller.scope();
-    match app.store.begin_idempotency(&scope, key, &request_hash).await {
+    let mut begun = app.store.begin_idempotency(&scope, key, &request_hash).await;
+    if matches!(begun, Ok(IdempotencyBegin::Mismatch)) {
+        // Kept by a hub that hashed the body's bytes as sent (before 2026-12-02): the same bytes
+        // are still the same request.
+        let as_sent = hash_of_request(method, path, body);
+        if as_sent != request_hash {
+            begun = app.store.begin_idempotency(&scope, key, &as_sent).await;
+        }
+    }
+    match begun {
         Err(e) => return AppError::from(e).into_response(),
         Ok(IdempotencyBegin::Replay { status, body }) => {
             app.metrics.idempotency_replay();
@@ -377,6 +380,27 @@ where
         return AppError::from(e).into_response();
     }
     json_response(status, &value)
+}
+
+/// What identifies a request under its Idempotency-Key: its method, path and body.
+fn hash_of_request(method: &Method, path: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_str().as_bytes());
+    hasher.update(b" ");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body);
+    hex::encode(hasher.finalize())
+}
+
+/// A JSON body as its content, not its bytes: keys sorted, no spacing. A HIS whose retry writes
+/// the same request again (its map in another order, another serializer, pretty-printed) sends
+/// the same request, not `idempotency_key_reused`. Anything else is compared as sent.
+fn canonical_body(body: &Bytes) -> std::borrow::Cow<'_, [u8]> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(json) => std::borrow::Cow::Owned(json.to_string().into_bytes()),
+        Err(_) => std::borrow::Cow::Borrowed(body.as_ref()),
+    }
 }
 
 /// A use case's typed result as the response body.

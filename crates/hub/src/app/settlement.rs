@@ -179,7 +179,7 @@ impl App {
             // Insurance only: the hospital collects the cash share itself (app/insurance_only.rs).
             cash_at_hospital: setl_type == SetlType::Hi,
         };
-        let (row, created) = self.store.create_settlement(&row).await?;
+        let (row, created) = self.store.create_settlement(&row, lines.len()).await?;
         if !created {
             if let Some(answer) = self.existing_attempt(row, &visit, request).await? {
                 return answer.map(|s| SettlementView::of(&s));

@@ -150,6 +150,10 @@ pub enum StoreError {
     Ledger(#[from] ledger::LedgerError),
     #[error("the settlement moved on since it was read")]
     StaleSettlement,
+    /// A write refused by what it found in the same transaction (a fee upload and a click on the
+    /// same visit, each checking the other): answered as the conflict `code`, nothing written.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("the database cannot be reached: {0}")]
     Unreachable(String),
     #[error("stored data is corrupt: {0}")]

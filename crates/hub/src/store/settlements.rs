@@ -43,9 +43,35 @@ impl Store {
     // ---- settlements and the ledger ---------------------------------------------------------
 
     /// Creates the settlement of a visit; if the visit already has one, returns that instead.
-    pub async fn create_settlement(&self, s: &SettlementRow) -> StoreResult<(SettlementRow, bool)> {
+    /// Creates a click's attempt if the visit has no live one, and only on the fee lines it read
+    /// (`lines`: their number, every one uploaded; `StoreError::Refused` `upload_in_progress` when
+    /// an upload began or finished since): checked in the same transaction as the insert, as a fee
+    /// upload checks for a live attempt in its own, so one of the two is refused before anything
+    /// is sent.
+    pub async fn create_settlement(&self, s: &SettlementRow, lines: usize) -> StoreResult<(SettlementRow, bool)> {
         let row = s.clone();
-        let created = self.write(move |c| Box::pin(insert_settlement(c, row))).await?;
+        let created = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let seen = query(
+                        "SELECT COUNT(*) AS lines, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS total, \
+                         CAST(COALESCE(SUM(CASE WHEN uploaded = 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending \
+                         FROM fee_lines WHERE visit_id = $1 AND closed_by = ''",
+                    )
+                    .bind(&row.visit_id)
+                    .fetch_one(&mut *c)
+                    .await?;
+                    let (count, total, pending): (i64, i64, i64) = (seen.get("lines"), seen.get("total"), seen.get("pending"));
+                    if pending > 0 || count != lines as i64 || total != row.medfee.0 {
+                        return Err(StoreError::Refused {
+                            code: "upload_in_progress",
+                            message: "a fee upload came in meanwhile: click again once it has completed".into(),
+                        });
+                    }
+                    insert_settlement(c, row).await
+                })
+            })
+            .await?;
         if created {
             return Ok((s.clone(), true));
         }
@@ -362,6 +388,72 @@ mod tests {
     async fn plan(store: &Store, sql: String) -> String {
         let rows = query(format!("EXPLAIN QUERY PLAN {sql}")).bind("2026-01-01").bind(10).fetch_all(&store.pool).await.expect("a plan");
         rows.iter().map(|r| r.get::<String, _>("detail")).collect::<Vec<_>>().join("; ")
+    }
+
+    fn line(sn: &str, fen: i64, uploaded: bool) -> FeeLineRow {
+        let (chrg_bchno, upload_msgid, detail_json) = ("1".into(), format!("batch-{sn}"), "{}".into());
+        FeeLineRow { feedetl_sn: sn.into(), chrg_bchno, amount: Fen(fen), upload_msgid, uploaded, detail_json, result_json: None }
+    }
+
+    fn click(id: &str, medfee: i64) -> SettlementRow {
+        SettlementRow {
+            id: id.into(),
+            visit_id: "V1".into(),
+            hospital_code: "H1".into(),
+            agreement_id: "agr-1".into(),
+            state: SettlementState::Started,
+            presettle_msgid: format!("{id}-2206"),
+            settle_msgid: format!("{id}-2207"),
+            cancel_msgid: None,
+            medfee: Fen(medfee),
+            estimate_cash: None,
+            setl_id: None,
+            split: None,
+            auth_request_id: None,
+            auth_status: None,
+            held: Fen::ZERO,
+            decline_code: None,
+            captured: Fen::ZERO,
+            unpaid: Fen::ZERO,
+            failure_code: None,
+            failure_message: None,
+            setlinfo_json: None,
+            attempts: 0,
+            parked_reason: None,
+            idem_key: None,
+            created_at: "2026-12-02T08:00:00Z".into(),
+            updated_at: "2026-12-02T08:00:00Z".into(),
+            insurance_reversed: false,
+            cancel_idem_key: None,
+            cash_at_hospital: false,
+            presettle_echo: None,
+        }
+    }
+
+    /// A fee upload and the doctor's click on one visit meet: each read the visit before the
+    /// other wrote, and each checks again in its own write, so the click never settles lines the
+    /// center holds more of, and no line reaches the center behind a click's back.
+    #[tokio::test]
+    async fn a_fee_upload_and_a_click_on_one_visit_never_pass_each_other() {
+        let (store, dir) = Store::in_fresh_folder("upload-meets-click").await;
+        let refused = |e: StoreError| match e {
+            StoreError::Refused { code, .. } => code,
+            other => panic!("{other}"),
+        };
+        store.insert_fee_lines("V1", &[line("1", 10_000, true)]).await.expect("line 1 uploaded");
+        // The click read line 1; an upload of line 2 wrote it (its 2204 under way) before the click's write.
+        store.insert_fee_lines("V1", &[line("2", 20_000, false)]).await.expect("line 2 on its way");
+        assert_eq!(refused(store.create_settlement(&click("S1", 10_000), 1).await.unwrap_err()), "upload_in_progress");
+        // Its 2204 answered: the click on line 1 alone is still refused; on both it goes.
+        store.mark_fee_lines_uploaded("V1", &[("2".into(), "{}".into())], None).await.expect("accepted");
+        assert_eq!(refused(store.create_settlement(&click("S1", 10_000), 1).await.unwrap_err()), "upload_in_progress");
+        let (row, created) = store.create_settlement(&click("S2", 30_000), 2).await.expect("the click");
+        assert!(created && row.id == "S2");
+        // An upload that read the visit before that click: refused in its write, nothing kept.
+        assert_eq!(refused(store.insert_fee_lines("V1", &[line("3", 5_000, false)]).await.unwrap_err()), "visit_not_open");
+        let kept: Vec<String> = store.fee_lines("V1").await.expect("lines").into_iter().map(|l| l.feedetl_sn).collect();
+        assert_eq!(kept, ["1", "2"]);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]

@@ -210,6 +210,19 @@ fn value_rows(first: usize, count: usize, width: usize) -> String {
 }
 
 async fn insert_fee_lines(c: &mut Conn, visit_id: String, lines: Vec<FeeLineRow>) -> StoreResult<()> {
+    // A click that began since the upload read the visit settles the lines it saw: these would
+    // reach the center behind its back (its 2206 total no longer the center's). Checked in the
+    // same transaction as the lines' insert; the click checks the lines in its own.
+    let live = query("SELECT 1 AS live FROM settlements WHERE visit_id = $1 AND state NOT IN ('failed', 'cancelled') LIMIT 1")
+        .bind(&visit_id)
+        .fetch_optional(&mut *c)
+        .await?;
+    if live.is_some() {
+        return Err(StoreError::Refused {
+            code: "visit_not_open",
+            message: "the visit is being settled: fees can only be added before the click".into(),
+        });
+    }
     let sql = format!(
         "INSERT INTO fee_lines (visit_id, feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json) \
          VALUES {} ON CONFLICT (visit_id, feedetl_sn, closed_by) DO NOTHING RETURNING feedetl_sn",
