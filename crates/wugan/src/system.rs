@@ -146,15 +146,33 @@ impl Credentials {
             gateway.operator_token = random_token("insop")?;
             added = true;
         }
-        let codes = self.hospitals.iter().map(|h| h.code.as_str()).chain([wugan_hub::insurance_client::HUB_FIXMEDINS_CODE]);
+        let codes: Vec<String> =
+            self.hospitals.iter().map(|h| h.code.clone()).chain([wugan_hub::insurance_client::HUB_FIXMEDINS_CODE.to_string()]).collect();
+        Ok(self.admit_gateway_callers(&codes)? || added)
+    }
+
+    /// Gives every hospital of `codes` that has none a credential at the built-in insurance
+    /// center's gateway (an app id and a secret). Whether any was added.
+    fn admit_gateway_callers(&mut self, codes: &[String]) -> anyhow::Result<bool> {
+        let gateway = &mut self.insurance_gateway;
+        let mut added = false;
         for code in codes {
-            if !gateway.callers.iter().any(|c| c.fixmedins_code == code) {
+            if !gateway.callers.iter().any(|c| &c.fixmedins_code == code) {
                 let (app_id, secret) = (format!("app_{code}"), random_token("ins")?);
-                gateway.callers.push(wugan_insurance::CallerCredential { fixmedins_code: code.to_string(), app_id, secret });
+                gateway.callers.push(wugan_insurance::CallerCredential { fixmedins_code: code.clone(), app_id, secret });
                 added = true;
             }
         }
         Ok(added)
+    }
+
+    /// Writes the file again: aside, then renamed, so a crash leaves the old file or the new one,
+    /// never half.
+    fn save(&self, data_dir: &Path) -> anyhow::Result<()> {
+        let (path, aside) = (data_dir.join("credentials.json"), data_dir.join("credentials.json.new"));
+        let _ = std::fs::remove_file(&aside);
+        write_private(&aside, self)?;
+        std::fs::rename(&aside, &path).with_context(|| format!("cannot replace {}", path.display()))
     }
 
     /// The hub's side of the insurance gateway's credentials.
@@ -173,11 +191,7 @@ impl Credentials {
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             let mut creds: Credentials = serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
             if creds.complete()? {
-                // Written aside and renamed: a crash leaves the old file or the new one, never half.
-                let aside = data_dir.join("credentials.json.new");
-                let _ = std::fs::remove_file(&aside);
-                write_private(&aside, &creds)?;
-                std::fs::rename(&aside, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+                creds.save(data_dir)?;
             }
             return Ok(creds);
         }
@@ -485,6 +499,25 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     if let Some(gateway) = &opts.insurance_gateway {
         credentials.insurance_gateway = gateway.clone();
     }
+    let database_url = match &opts.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}?mode=rwc", opts.data_dir.join("hub.db").display()),
+    };
+    prepare_sqlite_file(&database_url)?;
+    let mut store = Store::connect(&database_url).await.context("cannot open the hub's database")?;
+    if let Some(clock) = &opts.hub_clock {
+        store = store.with_clock(clock.clone());
+    }
+    store.migrate().await.context("cannot migrate the hub's database")?;
+    if opts.insurance_url.is_none() && opts.insurance_gateway.is_none() {
+        // The built-in insurance center knows every hospital on the hub's books, also those added
+        // since the file was written (`wugan hospital add`, the operator's API): each gets its
+        // gateway credential here, kept in credentials.json.
+        let codes: Vec<String> = store.hospitals().await?.into_iter().map(|h| h.code).collect();
+        if credentials.admit_gateway_callers(&codes)? {
+            credentials.save(&opts.data_dir)?;
+        }
+    }
     // The hub's address is fixed first, so that a built-in bank knows where to ring its doorbell.
     let hub_listener =
         tokio::net::TcpListener::bind(&opts.hub_listen).await.with_context(|| format!("cannot listen on {}", opts.hub_listen))?;
@@ -544,20 +577,10 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
         Some(plan) => format!("http://{}", spawn_server("127.0.0.1:0", faults::proxy(&bank_url, plan.clone())).await?),
         None => bank_url.clone(),
     };
-    let database_url = match &opts.database_url {
-        Some(url) => url.clone(),
-        None => format!("sqlite://{}?mode=rwc", opts.data_dir.join("hub.db").display()),
-    };
-    prepare_sqlite_file(&database_url)?;
     graceful.sqlite_files.extend(sqlite_path(&database_url));
     if opts.insurance_url.is_none() && opts.insurance_in_data_dir {
         graceful.sqlite_files.push(insurance_journal(&opts.data_dir));
     }
-    let mut store = Store::connect(&database_url).await.context("cannot open the hub's database")?;
-    if let Some(clock) = &opts.hub_clock {
-        store = store.with_clock(clock.clone());
-    }
-    store.migrate().await.context("cannot migrate the hub's database")?;
     let released = store.release_requests_of_a_dead_process().await?;
     if released > 0 {
         tracing::info!(released, "requests cut short by the previous run may be retried at once");

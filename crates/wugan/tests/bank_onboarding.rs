@@ -1,6 +1,7 @@
 //! An operator onboards a third bank while the hub runs (银行接入): the keys are tried before the
 //! bank is kept, a patient signs with it at the bank's own default limit, a visit is paid by it,
-//! and after a restart the hub still routes to it.
+//! and after a restart the hub still routes to it. A hospital onboarded the same way reaches the
+//! built-in insurance center once the hub has restarted.
 
 use serde_json::json;
 use std::time::Duration;
@@ -97,4 +98,30 @@ async fn an_operator_onboards_a_bank_a_patient_pays_with_it_and_a_restart_keeps_
     let again = pay(&sys, "MZ-B3-2").await;
     assert_eq!(again.body["state"], "settled", "{again:?}");
     sys.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_hospital_onboarded_while_the_hub_runs_reaches_the_built_in_insurance_center_after_a_restart() {
+    let (opts, _dir) = common::fresh_options("hospital-onboarding").await;
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let added = operator.post("/api/v1/operator/hospitals", &json!({"code": "H44030600077", "name": "新院区"})).await.unwrap();
+    assert!(added.ok(), "{added:?}");
+    let key = operator.post("/api/v1/operator/keys", &json!({"hospital_code": "H44030600077"})).await.unwrap();
+    let api_key = key.body["api_key"].as_str().unwrap_or_else(|| panic!("a key: {key:?}")).to_string();
+    let register = |sys: &system::System, no: &'static str| {
+        let his = HisClient::new(&sys.hub_url, &api_key);
+        async move { his.register(no, "02", CERTNO).await.unwrap() }
+    };
+    // While the hub runs the built-in center has no credential for it yet: nothing is sent.
+    let early = register(&sys, "MZ-NEW-1").await;
+    assert_eq!((early.status, early.code()), (503, Some("insurance_unavailable")), "{early:?}");
+
+    sys.shutdown(Duration::from_secs(5)).await;
+    let sys = system::start(&opts).await.expect("system restarts");
+    let gateway = &sys.credentials.insurance_gateway;
+    assert!(gateway.callers.iter().any(|c| c.fixmedins_code == "H44030600077"), "kept in credentials.json");
+    let visit = register(&sys, "MZ-NEW-2").await;
+    assert!(visit.ok(), "{visit:?}");
+    assert!(!visit.body["mdtrt_id"].as_str().unwrap_or_default().is_empty(), "registered at the center: {visit:?}");
 }
