@@ -396,6 +396,25 @@ async fn a_refunded_line_is_never_collected_the_bill_shrinks_to_the_lines_kept()
     assert_eq!((bills["bills"][0]["visit_id"].as_str(), bills["bills"][0]["unpaid_fen"].as_i64()), (Some(two_lines.as_str()), Some(owed)));
     let seen = phone.his.get(&format!("/api/v1/visits/{two_lines}")).await.unwrap().body;
     assert_eq!(seen["settlement"]["unpaid_fen"].as_i64(), Some(owed), "{seen}");
+    // The refund's red offset and its reissue for the kept line are the patient's to read.
+    let refund_id = partial["id"].as_str().unwrap().to_string();
+    let mut of_refund = Vec::new();
+    for _ in 0..50 {
+        let list = phone.his.get("/api/v1/invoices").await.unwrap().body;
+        of_refund = list["invoices"].as_array().unwrap().iter().filter(|i| i["settlement_id"] == json!(refund_id)).cloned().collect();
+        if of_refund.len() == 2 {
+            break;
+        }
+        phone.sys.app.invoice_outbox_pass().await;
+    }
+    assert_eq!(of_refund.len(), 2, "a red offset and a reissue: {of_refund:?}");
+    for invoice in &of_refund {
+        let html = phone.call("GET", &format!("/api/v1/patient/invoices/{}/html", invoice["id"].as_str().unwrap()), &zhang, None).await;
+        assert_eq!(html.status, 200, "{invoice}: {html:?}");
+    }
+    let reissue = of_refund.iter().find(|i| i["kind"] == json!("blue")).unwrap()["id"].as_str().unwrap().to_string();
+    let in_force = phone.sys.app.invoice_in_force_of_settlement(kept_bill["id"].as_str().unwrap(), &two_lines).await.unwrap();
+    assert_eq!(in_force, Some(reissue), "the visit's page links the reissue, not the click's invoice");
     let gone = format!("/api/v1/patient/bills/{}/pay", gone_bill["id"].as_str().unwrap());
     let nothing = phone.call("POST", &gone, &zhang, None).await;
     assert_eq!((nothing.status, nothing.code()), (409, Some("bill_not_unpaid")), "{nothing:?}");

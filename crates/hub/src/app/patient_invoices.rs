@@ -10,6 +10,20 @@ impl App {
         Ok(self.store.invoice_of_settlement(settlement_id, "blue").await?.map(|i| i.id))
     }
 
+    /// The invoice that stands for a visit's settlement now: after refunds, the last one's reissue
+    /// for the lines kept (or its red offset, when nothing was kept); else the click's own.
+    pub async fn invoice_in_force_of_settlement(&self, settlement_id: &str, visit_id: &str) -> Result<Option<String>, AppError> {
+        let refunds = self.store.refunds_of_visit(visit_id).await?;
+        for refund in refunds.iter().rev().filter(|r| r.settlement_id == settlement_id && r.state == "refunded") {
+            for kind in ["blue", "red"] {
+                if let Some(invoice) = self.store.invoice_of_settlement(&refund.id, kind).await? {
+                    return Ok(Some(invoice.id));
+                }
+            }
+        }
+        self.invoice_id_of_settlement(settlement_id).await
+    }
+
     /// The invoice's id, when it is of a visit the patient may see.
     async fn patient_invoice_id(&self, patient_id: &str, invoice_id: &str) -> Result<String, AppError> {
         let hidden = || AppError::not_found("invoice_not_found", format!("no invoice {invoice_id}"));
@@ -21,8 +35,12 @@ impl App {
         if self.is_stay_invoice_of(&invoice, &self.visible_persons(&psn_no).await?).await? {
             return Ok(invoice.id);
         }
-        let settlement = self.store.settlement(&invoice.settlement_id).await?.ok_or_else(hidden)?;
-        let visit = self.store.visit(&settlement.visit_id).await?.ok_or_else(hidden)?;
+        // A click's invoice names its settlement; a refund's red offset and its reissue, the refund.
+        let visit_id = match self.store.settlement(&invoice.settlement_id).await? {
+            Some(settlement) => settlement.visit_id,
+            None => self.store.refund(&invoice.settlement_id).await?.ok_or_else(hidden)?.visit_id,
+        };
+        let visit = self.store.visit(&visit_id).await?.ok_or_else(hidden)?;
         if !self.visible_persons(&psn_no).await?.contains(&visit.psn_no) {
             return Err(hidden());
         }

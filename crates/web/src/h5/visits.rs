@@ -97,8 +97,8 @@ pub async fn visits(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMa
         }
     };
     let mut invoices = Vec::new();
-    for settlement in visits.iter().filter_map(|v| v.settlement.as_ref()) {
-        if let Ok(Some(invoice)) = app.invoice_id_of_settlement(&settlement.id).await {
+    for (visit, settlement) in visits.iter().filter_map(|v| Some((v, v.settlement.as_ref()?))) {
+        if let Ok(Some(invoice)) = app.invoice_in_force_of_settlement(&settlement.id, &visit.id).await {
             invoices.push((settlement.id.clone(), invoice));
         }
     }
