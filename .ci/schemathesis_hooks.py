@@ -53,7 +53,9 @@ REFUSALS_OF_VALID_REQUESTS = {
     "personal_account_refused",  # personal account balance too low
     "bad_time_range",  # the journal's from is not before its to (a rule across two parameters)
     "bad_date",  # a day the calendar lacks (2026-02-30): a pattern cannot say how long each month is
-    "bad_datetime",  # begntime / fee_ocur_time that is not a time (yyyy-MM-dd HH:mm:ss or ISO 8601): the same
+    "bad_datetime",  # begntime / fee_ocur_time / a discharge's endtime that is not a time (yyyy-MM-dd HH:mm:ss or ISO 8601): the same
+    "bad_endtime",  # a discharge's endtime before the stay's admission or ahead of the hub's clock (facts outside the request)
+    "die_date_without_death",  # a discharge's die_date with a dscg_way other than 5 (a rule across fields)
     "unknown_hospital",  # no hospital with this code on the hub (a key or a staff account names one)
     "tenant_required",  # hospital staff name a hospital_code, bank staff a bank_code (a rule across fields)
     "bad_url",  # a webhook endpoint that is not an http(s) URL with a host

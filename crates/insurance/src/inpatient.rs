@@ -44,9 +44,28 @@ fn diagnosis_codes(info: &Value, input: &Value) -> (Vec<String>, Option<usize>) 
     (codes, codeless)
 }
 
-/// 2401: `mdtrtinfo` (+ `diseinfo[]`) → a new admission, `mdtrt_id`. The department and the
-/// diagnosis codes are kept as sent; none is required (a hub before them sent none), and 2401 and
-/// 2402 refuse nothing they did not refuse before (a persistent center replays its journal).
+/// The admission's fields the center keeps for its sandbox view, as 2401 or a later 2403 sent them
+/// (each one sent replaces the one kept; one not sent leaves it).
+fn keep_admission_fields(adm: &mut Admission, info: &Value) {
+    let kept = [
+        ("adm_dept_codg", &mut adm.adm_dept_codg),
+        ("dscg_maindiag_code", &mut adm.dscg_maindiag_code),
+        ("dscg_maindiag_name", &mut adm.dscg_maindiag_name),
+        ("oprn_oprt_code", &mut adm.oprn_oprt_code),
+        ("oprn_oprt_name", &mut adm.oprn_oprt_name),
+        ("matn_type", &mut adm.matn_type),
+    ];
+    for (name, field) in kept {
+        if let Some(text) = opt_text(info, name) {
+            *field = Some(text);
+        }
+    }
+}
+
+/// 2401: `mdtrtinfo` (+ `diseinfo[]`) → a new admission, `mdtrt_id`. The department, main
+/// diagnosis, surgery, 生育类别 and the diagnosis codes are kept as sent; none is required (a hub
+/// before them sent none), and 2401 and 2402 refuse nothing they did not refuse before (a
+/// persistent center replays its journal).
 pub fn admit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let info = node(&ctx.env.input, "mdtrtinfo")?;
     let psn_no = req_text(info, "psn_no")?;
@@ -66,6 +85,8 @@ pub fn admit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let begndate = begin_date(info, ctx.now.date())?;
     let (diagnoses, _) = diagnosis_codes(info, &ctx.env.input);
     let mdtrt_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
+    let mut admission = Admission::default();
+    keep_admission_fields(&mut admission, info);
     let visit = Visit {
         psn_no: psn_no.clone(),
         fixmedins_code: ctx.env.fixmedins_code.clone(),
@@ -78,7 +99,7 @@ pub fn admit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         cancelled: false,
         fees: Vec::new(),
         settlements: Vec::new(),
-        admission: Some(Admission { adm_dept_codg: opt_text(info, "adm_dept_codg"), ..Admission::default() }),
+        admission: Some(admission),
     };
     state.visits.insert(mdtrt_id.clone(), visit);
     state.registrations.insert(key, mdtrt_id.clone());
@@ -95,7 +116,8 @@ fn admission<'s>(state: &'s State, data: &Value) -> Result<(String, &'s Visit, &
 }
 
 /// 2403: `adminfo` (+ `diseinfo[]`) changes an admission still in the ward: its 医疗类别 (21 ↔ 24,
-/// within the policy's benefits) and its diagnoses; ward, bed and doctors are accepted as sent.
+/// within the policy's benefits) and its diagnoses; the department, main diagnosis, surgery and
+/// 生育类别 are kept as for 2401; ward, bed, doctors and the rest are accepted as sent.
 /// Nothing changes once the patient is discharged (2405 first) or finally settled.
 pub fn change_admission(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let info = node(&ctx.env.input, "adminfo")?;
@@ -122,15 +144,16 @@ pub fn change_admission(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> 
         if !codes.is_empty() {
             visit.diagnoses = codes;
         }
-        if let (Some(adm), Some(dept)) = (visit.admission.as_mut(), opt_text(info, "adm_dept_codg")) {
-            adm.adm_dept_codg = Some(dept);
+        if let Some(adm) = visit.admission.as_mut() {
+            keep_admission_fields(adm, info);
         }
     }
     Ok(json!({}))
 }
 
-/// 2402: `dscginfo` (endtime …, + `diseinfo[]`) discharges an admission; its 离院方式, department
-/// and diagnosis codes are kept as sent (none is required, as for 2401).
+/// 2402: `dscginfo` (endtime …, + `diseinfo[]`) discharges an admission; its 离院方式, department,
+/// diagnosis codes, 并发症 flag and 死亡日期 are kept as sent (none is required, and none is checked
+/// beyond what 2402 checked before, as for 2401).
 pub fn discharge(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let info = node(&ctx.env.input, "dscginfo")?;
     let (mdtrt_id, visit, adm) = admission(state, info)?;
@@ -147,6 +170,8 @@ pub fn discharge(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         dscg_way: opt_text(info, "dscg_way"),
         dscg_dept_codg: opt_text(info, "dscg_dept_codg"),
         diagnoses: diagnosis_codes(info, &ctx.env.input).0,
+        cop_flag: opt_text(info, "cop_flag"),
+        die_date: opt_text(info, "die_date"),
     };
     if let Some(adm) = state.visits.get_mut(&mdtrt_id).and_then(|v| v.admission.as_mut()) {
         (adm.discharged, adm.discharge) = (Some(endtime), Some(record));

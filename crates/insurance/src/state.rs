@@ -48,6 +48,14 @@ pub struct Visit {
 pub struct Admission {
     /// 入院科室编码 as 2401 (or a later 2403) sent it, for the sandbox view.
     pub adm_dept_codg: Option<String>,
+    /// 住院主诊断代码 and 名称, likewise.
+    pub dscg_maindiag_code: Option<String>,
+    pub dscg_maindiag_name: Option<String>,
+    /// 手术操作代码 and 名称, likewise.
+    pub oprn_oprt_code: Option<String>,
+    pub oprn_oprt_name: Option<String>,
+    /// 生育类别, likewise.
+    pub matn_type: Option<String>,
     /// 出院时间 once discharged (2402); cleared by 2405.
     pub discharged: Option<String>,
     /// What that 2402 said besides (离院方式, 出院科室, diagnoses), for the sandbox view; cleared by 2405.
@@ -64,6 +72,9 @@ pub struct DischargeRecord {
     pub dscg_dept_codg: Option<String>,
     /// `dise_codg`, then each `diseinfo[].diag_code`.
     pub diagnoses: Vec<String>,
+    /// 伴有并发症标志 and 死亡日期 as sent (a number read as its text); `None` when not sent.
+    pub cop_flag: Option<String>,
+    pub die_date: Option<String>,
 }
 
 impl Visit {

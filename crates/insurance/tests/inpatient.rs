@@ -267,6 +267,36 @@ fn admission_lifecycle_rules() {
 }
 
 #[test]
+fn an_admission_keeps_its_main_diagnosis_and_surgery_and_a_discharge_its_death_for_the_sandbox_view() {
+    let c = center();
+    let input = json!({"mdtrtinfo": {"psn_no": ZHANG_SAN, "ipt_no": "ZY210", "med_type": "21", "begntime": "2024-06-01 08:00:00",
+        "dscg_maindiag_code": "O80.000", "dscg_maindiag_name": "单胎顺产", "oprn_oprt_code": "73.5900", "oprn_oprt_name": "人工助产",
+        "matn_type": "1", "geso_val": 39, "fetts": 1, "latechb_flag": "0"}, "diseinfo": []});
+    let id = ok(&call(&c, "2401", input))["data"]["mdtrt_id"].as_str().expect("mdtrt_id").to_string();
+    let seen = c.visit(&id).expect("the admission");
+    for (field, value) in
+        [("dscg_maindiag_code", "O80.000"), ("dscg_maindiag_name", "单胎顺产"), ("oprn_oprt_code", "73.5900"), ("matn_type", "1")]
+    {
+        assert_eq!(seen[field], value, "{field}: {seen}");
+    }
+    // 2403 replaces what it sends and leaves the rest.
+    ok(&call(&c, "2403", json!({"adminfo": {"mdtrt_id": id, "psn_no": ZHANG_SAN, "oprn_oprt_code": "74.1x00"}, "diseinfo": []})));
+    let seen = c.visit(&id).expect("the admission");
+    assert_eq!((seen["oprn_oprt_code"].as_str(), seen["oprn_oprt_name"].as_str()), (Some("74.1x00"), Some("人工助产")), "{seen}");
+    // The discharge's 并发症 flag and 死亡日期, kept as sent: nothing a 2402 carried before is refused
+    // now (a journal replays), a die_date that is no date included.
+    let dscginfo = json!({"mdtrt_id": id, "psn_no": ZHANG_SAN, "endtime": "2024-06-10 10:00:00", "dscg_way": "5", "cop_flag": 1, "die_date": "2024-06-10"});
+    ok(&call(&c, "2402", json!({ "dscginfo": dscginfo })));
+    let seen = c.visit(&id).expect("the admission");
+    let discharge = (seen["discharged"].as_str(), seen["cop_flag"].as_str(), seen["die_date"].as_str());
+    assert_eq!(discharge, (Some("2024-06-10 10:00:00"), Some("1"), Some("2024-06-10")), "{seen}");
+    ok(&call(&c, "2405", json!({"data": {"mdtrt_id": id, "psn_no": ZHANG_SAN}})));
+    assert!(c.visit(&id).expect("the admission")["die_date"].is_null(), "2405 forgets the discharge");
+    let odd = json!({"mdtrt_id": id, "psn_no": ZHANG_SAN, "endtime": "2024-06-11 10:00:00", "cop_flag": "x", "die_date": "someday"});
+    ok(&call(&c, "2402", json!({ "dscginfo": odd })));
+}
+
+#[test]
 fn persons_not_insured_cannot_use_insurance() {
     let c = center();
     let none = ok(&call(&c, "1101", json!({"data": {"psn_cert_type": "01", "certno": "440301199901010011"}}))).clone();

@@ -3,9 +3,11 @@
 //! department and diagnoses of 2402; the insurance center has them as the ward said them. What the
 //! hub sends is kept with the stay before the call, so a 2401 or 2402 whose answer is lost goes again
 //! exactly as it went. A body the center could not take is refused before anything is sent or
-//! kept, and a HIS that sends none of it admits and discharges as it always did. The insurance wire
-//! is recorded: the tests read what the hub sent. On SQLite; with WUGAN_TEST_DATABASE_URL, on
-//! PostgreSQL.
+//! kept, and a HIS that sends none of it admits and discharges as it always did. HIS API 1.9.0: the
+//! rest of 2401's and 2402's fields (病历号, surgery, maternity, 并发症, 死亡日期, the HIS's own
+//! 出院时间), with counts and flags as numbers or texts; the contact data a real HIS sends is taken
+//! and never kept nor sent. The insurance wire is recorded: the tests read what the hub sent. On
+//! SQLite; with WUGAN_TEST_DATABASE_URL, on PostgreSQL.
 
 use common::ward::{fen, world_with, World, BED, EMPLOYEE_PSN_NO, EMPLOYEE_TOKEN, EXAMINATION};
 use serde_json::{json, Value};
@@ -203,8 +205,16 @@ async fn what_the_center_could_not_take_is_refused_before_anything_is_sent_or_ke
         (json!({"adm_dept_name": "心".repeat(101)}), 422, "field_too_long"),
         (json!({"diseinfo": [{"diag_code": "I".repeat(31)}]}), 422, "field_too_long"),
         (json!({"adm_bed": "12\u{0}3"}), 422, "bad_characters"),
-        // Personal contact data is not the hub's to keep.
-        (json!({"coner_name": "王芳", "tel": "13800000000"}), 400, "unknown_field"),
+        // Contact data is taken, not kept; garbage in it is still refused.
+        (json!({"coner_name": "王芳", "tel": "1".repeat(51)}), 422, "field_too_long"),
+        (json!({"geso_val": 99}), 422, "bad_number"),
+        (json!({"geso_val": "abc"}), 422, "bad_number"),
+        (json!({"fetts": 2.5}), 422, "bad_number"),
+        (json!({"latechb_flag": "2"}), 422, "bad_flag"),
+        (json!({"pret_flag": 2}), 422, "bad_flag"),
+        (json!({"birctrl_matn_date": "2026-02-30"}), 422, "bad_date"),
+        (json!({"oprn_oprt_code": "手".repeat(31)}), 422, "field_too_long"),
+        (json!({"admission_source": "x"}), 400, "unknown_field"),
     ];
     for (extra, status, code) in refusals {
         let refused = w.his.post("/api/v1/stays", &with(extra.clone())).await.expect("hub");
@@ -218,10 +228,24 @@ async fn what_the_center_could_not_take_is_refused_before_anything_is_sent_or_ke
     let stay = w.admitted(&with(json!({}))).await;
     let id = stay["id"].as_str().expect("id");
 
-    // The bedside click likewise: a 离院方式 outside the dictionary, a diagnosis without its code.
-    for (body, code) in [(json!({"dscg_way": "6"}), "bad_dscg_way"), (json!({"diseinfo": [{"diag_name": "心力衰竭"}]}), "bad_diagnosis")]
-    {
-        let refused = w.click(id, &format!("refused-{code}"), &body).await;
+    // The bedside click likewise: a 离院方式 outside the dictionary, a diagnosis without its code, a
+    // 死亡日期 without 死亡 or that no calendar has, a flag or a count that is none, and an 出院时间
+    // that is no time, before the admission, or ahead of the clock.
+    let ahead = wugan_hub::clock::china_datetime_of(time::OffsetDateTime::now_utc() + time::Duration::hours(1));
+    let clicks = [
+        (json!({"dscg_way": "6"}), "bad_dscg_way"),
+        (json!({"diseinfo": [{"diag_name": "心力衰竭"}]}), "bad_diagnosis"),
+        (json!({"dscg_way": "1", "die_date": "2026-12-05"}), "die_date_without_death"),
+        (json!({"die_date": "2026-12-05"}), "die_date_without_death"),
+        (json!({"dscg_way": "5", "die_date": "2026-02-30"}), "bad_date"),
+        (json!({"cop_flag": "2"}), "bad_flag"),
+        (json!({"geso_val": "abc"}), "bad_number"),
+        (json!({"endtime": "2026-12-05"}), "bad_datetime"),
+        (json!({"endtime": "2020-01-01 00:00:00"}), "bad_endtime"),
+        (json!({ "endtime": ahead }), "bad_endtime"),
+    ];
+    for (i, (body, code)) in clicks.into_iter().enumerate() {
+        let refused = w.click(id, &format!("refused-{i}"), &body).await;
         assert_eq!((refused.status, refused.code()), (422, Some(code)), "{body}: {refused:?}");
     }
     let dscg_bed = json!({"dscg_bed": "床".repeat(31)});
@@ -230,6 +254,8 @@ async fn what_the_center_could_not_take_is_refused_before_anything_is_sent_or_ke
     assert!(sent(&plan, "2402").is_empty(), "no 2402 sent");
     let waiting = w.stay(id).await;
     assert_eq!((waiting["state"].as_str(), fen(&waiting, "held_fen")), (Some("in_ward"), 30_000), "{waiting}");
+    let row = w.sys.app.store.stay(id).await.expect("store").expect("the stay");
+    assert_eq!(row.discharge_info, None, "no discharge kept");
 }
 
 #[tokio::test]
@@ -258,4 +284,107 @@ async fn a_his_that_sends_none_of_it_admits_and_discharges_as_it_always_did() {
     assert_eq!(discharge["diseinfo"], json!([]));
     let at_center = w.at_center(mdtrt_id).await;
     assert_eq!((at_center["dscg_way"].as_str(), at_center["dscg_diagnoses"].clone()), (Some("1"), json!([])), "{at_center}");
+}
+
+/// The delivery ward's admission of the employee for a planned caesarean: what a real HIS sends of
+/// 2401, its counts and flags as numbers or texts as its code writes them, and its contact data.
+fn delivery_admission(ipt_no: &str) -> Value {
+    json!({"ipt_no": ipt_no, "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "deposit_fen": 30_000,
+           "adm_dept_codg": "A05.01", "adm_dept_name": "产科", "medrcdno": " BA20261201 ", "dise_type_code": "11",
+           "dscg_maindiag_code": "O82.000", "dscg_maindiag_name": "剖宫产术的单胎分娩",
+           "oprn_oprt_code": "74.1x01", "oprn_oprt_name": "子宫下段剖宫产术", "fpsc_no": "FP440300001", "matn_type": "1",
+           "birctrl_type": "", "latechb_flag": 1, "geso_val": "39", "fetts": 2, "fetus_cnt": " 1 ", "pret_flag": "0",
+           "birctrl_matn_date": "2026-12-01", "coner_name": "王芳", "tel": "13800000000",
+           "diseinfo": [{"diag_code": "O82.000", "diag_name": "剖宫产术的单胎分娩"}]})
+}
+
+#[tokio::test]
+async fn the_delivery_ward_admits_with_the_surgery_and_pregnancy_and_the_contact_data_goes_nowhere() {
+    let (w, plan) = recorded_ward("clinical-delivery", Vec::new()).await;
+    let stay = w.admitted(&delivery_admission("ZY1801")).await;
+    let (id, mdtrt_id) = (stay["id"].as_str().expect("id"), stay["mdtrt_id"].as_str().expect("admitted"));
+
+    // The center has the main diagnosis, the surgery and the 生育类别.
+    let at_center = w.at_center(mdtrt_id).await;
+    for (field, value) in
+        [("dscg_maindiag_code", "O82.000"), ("oprn_oprt_code", "74.1x01"), ("oprn_oprt_name", "子宫下段剖宫产术"), ("matn_type", "1")]
+    {
+        assert_eq!(at_center[field], value, "{field}: {at_center}");
+    }
+
+    // 2401 carries them under their national names: texts trimmed, counts as numbers, flags as texts.
+    let admissions = sent(&plan, "2401");
+    let info = &admissions[0].0["mdtrtinfo"];
+    let expected = [
+        ("medrcdno", json!("BA20261201")),
+        ("dise_type_code", json!("11")),
+        ("fpsc_no", json!("FP440300001")),
+        ("latechb_flag", json!("1")),
+        ("geso_val", json!(39)),
+        ("fetts", json!(2)),
+        ("fetus_cnt", json!(1)),
+        ("pret_flag", json!("0")),
+        ("birctrl_matn_date", json!("2026-12-01")),
+    ];
+    for (field, value) in expected {
+        assert_eq!(info[field], value, "{field}: {info}");
+    }
+    assert!(info.get("birctrl_type").is_none(), "a blank field is absent: {info}");
+
+    // 入院信息变更 (2403): the ward corrects the weeks, and the HIS sends the contact data again.
+    let change = json!({"geso_val": 38, "pret_flag": 1, "coner_name": "王芳", "tel": "13800000000"});
+    let changed = w.his.post(&format!("/api/v1/stays/{id}/admission"), &change).await.expect("hub");
+    assert!(changed.ok(), "{changed:?}");
+    let adminfo = &sent(&plan, "2403")[0].0["adminfo"];
+    assert_eq!((&adminfo["geso_val"], &adminfo["pret_flag"]), (&json!(38), &json!("1")), "{adminfo}");
+
+    // The contact data was taken, and is neither on the wire nor kept with the stay.
+    let wire: Vec<String> = ["2401", "2403"].iter().flat_map(|infno| plan.exchanges(infno)).map(|e| e.request.to_string()).collect();
+    let row = w.sys.app.store.stay(id).await.expect("store").expect("the stay");
+    let kept = format!("{row:?}");
+    for text in wire.iter().chain([&kept]) {
+        assert!(!text.contains("13800000000") && !text.contains("王芳"), "contact data in {text}");
+    }
+    assert!(row.admission_info.as_deref().is_some_and(|info| info.contains("74.1x01")), "the rest is kept: {row:?}");
+}
+
+#[tokio::test]
+async fn a_death_is_discharged_at_the_time_the_ward_gives_and_the_2402_goes_again_exactly_as_it_went() {
+    let (w, plan) = recorded_ward("clinical-death", vec![Rule { step: "2402".into(), nth: 1, fault: Fault::LoseReply }]).await;
+    let stay = w.admitted(&cardiology_admission("ZY1802")).await;
+    let (id, mdtrt_id) = (stay["id"].as_str().expect("id"), stay["mdtrt_id"].as_str().expect("admitted"));
+    w.fees(id, vec![fee_line("E1-1", BED, "60.00", "1", "60.00")]).await;
+
+    // The ward writes the minute of death, two minutes from the hub's clock (within its leeway):
+    // not the click's time. The 2402 is taken and its answer lost.
+    let endtime = wugan_hub::clock::china_datetime_of(time::OffsetDateTime::now_utc() + time::Duration::minutes(2));
+    let die_date = endtime[..10].to_string();
+    let death = json!({"dscg_way": "5", "die_date": die_date, "cop_flag": 1, "endtime": endtime, "dscg_dept_codg": "A03.01",
+                       "oprn_oprt_code": "37.9101", "oprn_oprt_name": "开胸心脏按摩", "diseinfo": [{"diag_code": "I21.900"}]});
+    let cut = w.click(id, "death-click", &death).await;
+    assert_eq!(cut.status, 503, "{cut:?}");
+
+    // The recovery worker sends it again under its msgid, the same input, the ward's time included.
+    w.sys.app.resume_unfinished(std::time::Duration::ZERO).await.expect("a recovery pass");
+    assert_eq!(w.stay(id).await["state"], "settled");
+    let discharges = sent(&plan, "2402");
+    assert_eq!(discharges.len(), 2, "{discharges:?}");
+    assert_eq!(discharges[1], discharges[0], "the same input under the same msgid");
+    let info = &discharges[0].0["dscginfo"];
+    let expected = [
+        ("dscg_way", json!("5")),
+        ("die_date", json!(die_date)),
+        ("cop_flag", json!("1")),
+        ("endtime", json!(endtime)),
+        ("oprn_oprt_code", json!("37.9101")),
+        ("oprn_oprt_name", json!("开胸心脏按摩")),
+    ];
+    for (field, value) in expected {
+        assert_eq!(info[field], value, "{field}: {info}");
+    }
+
+    // The center discharged at the ward's time, with the death and the complication.
+    let at_center = w.at_center(mdtrt_id).await;
+    let seen = (at_center["discharged"].as_str(), at_center["die_date"].as_str(), at_center["cop_flag"].as_str());
+    assert_eq!(seen, (Some(endtime.as_str()), Some(die_date.as_str()), Some("1")), "{at_center}");
 }

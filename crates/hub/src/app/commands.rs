@@ -127,11 +127,14 @@ pub struct AdmitRequest {
     #[serde(default, deserialize_with = "blank_as_none")]
     #[schema(schema_with = optional_text::<6>)]
     pub insutype: Option<String>,
-    /// 2401's clinical fields (department, bed, doctors; diagnoses), kept with the stay and sent.
+    /// 2401's clinical fields (department, bed, doctors; diagnoses; surgery and maternity), kept
+    /// with the stay and sent.
     #[serde(flatten)]
     pub admission: super::stay_clinical::AdmissionDetails,
     #[serde(flatten)]
     pub diagnoses: super::stay_clinical::StayDiagnoses,
+    #[serde(flatten)]
+    pub maternity: super::stay_maternity::SurgeryAndMaternity,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -221,6 +224,7 @@ pub fn command_parts() -> Vec<(String, serde_json::Value)> {
         (super::visit_info::DIAGNOSIS.to_string(), super::visit_info::diagnosis_schema()),
         one::<super::stay_clinical::AdmissionDetails>(),
         one::<super::stay_clinical::StayDiagnoses>(),
+        one::<super::stay_maternity::SurgeryAndMaternity>(),
     ]
 }
 
@@ -547,6 +551,16 @@ mod text_tests {
         assert_eq!(discharge(json!({"dscg_bed": "b".repeat(31)})), Err("field_too_long"));
         assert_eq!(discharge(json!({"dise_codg": "c".repeat(31)})), Err("field_too_long"));
         assert_eq!(discharge(json!({})), Ok(()));
+        // The surgery and maternity part, flattened beside the others; counts and flags as numbers or short texts.
+        assert_eq!(admit(json!({"oprn_oprt_name": "术".repeat(500), "geso_val": 38, "fetts": "2", "pret_flag": null})), Ok(()));
+        assert_eq!(admit(json!({"oprn_oprt_name": "术".repeat(501)})), Err("field_too_long"));
+        assert_eq!(admit(json!({"tel": "1".repeat(51)})), Err("field_too_long"));
+        assert_eq!(admit(json!({"coner_name": "王\u{0}"})), Err("bad_characters"));
+        assert_eq!(admit(json!({"geso_val": "3".repeat(11)})), Err("field_too_long"));
+        assert_eq!(admit(json!({"latechb_flag": true})), Err("invalid_request"));
+        assert_eq!(discharge(json!({"die_date": "2026-12-05-x", "endtime": "2026-12-05 10:00:00"})), Err("field_too_long"));
+        assert_eq!(discharge(json!({"fpsc_no": "f".repeat(51)})), Err("field_too_long"));
+        assert_eq!(discharge(json!({"cop_flag": "1\u{7f}"})), Err("bad_characters"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! still open (`{stay}:void`), ending `settled_by_interims`. The insurance msgids are fixed when the stay is written, the bank ids derive from the stay, so
 //! a step resumed after a crash or an unknown outcome is the same request again.
 
+use super::stay_clinical::KeptAdmission;
 use super::visits::{scaled_field, text_field, yuan_field};
 use super::*;
 use crate::store::{StayFeeLine, StayRow, StoreError};
@@ -115,11 +116,12 @@ impl App {
         if !(1..=MAX_DEPOSIT_FEN).contains(&req.deposit_fen) {
             return Err(AppError::invalid("bad_amount", "deposit_fen must be between 1 and 10000000 (100,000 yuan)"));
         }
-        req.diagnoses.check()?;
+        // Checked before anything is sent or kept; kept with the stay before 2401 goes.
+        let admission_info = KeptAdmission::of(&req.admission, &req.diagnoses, &req.maternity)?.stored()?;
         let row = match self.store.stay_by_hospital_no(hospital, &req.ipt_no).await? {
             Some(s) if s.idem_key.as_deref() == Some(idem_key) => s,
             Some(_) => return Err(AppError::conflict("stay_exists", format!("stay {} is already admitted", req.ipt_no))),
-            None => self.new_stay(hospital, &req, &med_type, idem_key).await?,
+            None => self.new_stay(hospital, &req, &med_type, idem_key, admission_info).await?,
         };
         let row = self.advance_stay(row, false).await?;
         self.invoice_stay_after(&row.id).await; // the deposit receipt, where the policy says so
@@ -129,7 +131,14 @@ impl App {
         self.stay_view(&row).await
     }
 
-    async fn new_stay(&self, hospital: &str, req: &AdmitRequest, med_type: &str, idem_key: &str) -> Result<StayRow, AppError> {
+    async fn new_stay(
+        &self,
+        hospital: &str,
+        req: &AdmitRequest,
+        med_type: &str,
+        idem_key: &str,
+        admission_info: Option<String>,
+    ) -> Result<StayRow, AppError> {
         refuse_unless_hub_settles_all(self.setl_type_with(hospital, None).await?)?;
         let inst = self.institution(hospital).await?;
         let person = self
@@ -175,7 +184,7 @@ impl App {
             // Kept from each 2303's reply for the 2304 after it.
             presettle_echo: None,
             // 2401's clinical fields, kept before it is sent; the discharge's come with the click.
-            admission_info: req.admission.stored(&req.diagnoses)?,
+            admission_info,
             discharge_info: None,
         };
         match self.store.insert_stay(&row).await {
@@ -296,6 +305,9 @@ impl App {
     pub async fn discharge(&self, hospital: &str, id: &str, req: DischargeRequest) -> Result<StayView, AppError> {
         req.check()?;
         let mut s = self.own_stay(hospital, id).await?;
+        // 2402's 出院时间: the HIS's, checked against the stay (after its admission, not ahead of
+        // the clock), else the click's.
+        let endtime = req.endtime(&s, self.store.clock.now_utc())?;
         match stay_stage(&s)? {
             // Its lines and the hold it captures on are not the click's: the interim's own request
             // (or the recovery worker) finishes it first.
@@ -319,7 +331,7 @@ impl App {
                 // earlier msgids would only replay their first answers.
                 let mut s = s;
                 if matches!(stage, StayStage::InWard(_)) {
-                    (s.discharge_msgid, s.discharge_info) = (self.msgid(hospital).await?, Some(req.stored(&self.china_datetime())?));
+                    (s.discharge_msgid, s.discharge_info) = (self.msgid(hospital).await?, Some(req.stored(&endtime)?));
                 }
                 (s.presettle_msgid, s.settle_msgid) = (self.msgid(hospital).await?, self.msgid(hospital).await?);
                 let s = self.move_stay(s, &stage, discharging.clone()).await?;

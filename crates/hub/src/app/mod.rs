@@ -21,6 +21,8 @@ mod inpatient;
 mod stay_changes;
 mod stay_clinical;
 pub use stay_clinical::{AdmissionDetails, DischargeRequest, StayDiagnoses};
+mod stay_maternity;
+pub use stay_maternity::{NumberOrText, SurgeryAndMaternity};
 mod stay_interim;
 mod stay_settle_input;
 pub use stay_changes::ChangeAdmissionRequest;

@@ -4,6 +4,7 @@
 //! (sending it again is harmless), and the hub keeps the new 医疗类别 once the center took it.
 
 use super::inpatient::StayView;
+use super::stay_clinical::KeptAdmission;
 use super::*;
 use wugan_domain::inpatient::StayStage;
 
@@ -15,24 +16,28 @@ pub struct ChangeAdmissionRequest {
     #[serde(default)]
     #[schema(schema_with = super::commands::optional_text::<2>)]
     pub med_type: Option<String>,
-    /// The fields 2401 sends too (`stay_clinical`): department, bed, doctors; diagnoses.
+    /// The fields 2401 sends too (`stay_clinical`, `stay_maternity`): department, bed, doctors;
+    /// diagnoses; surgery and maternity.
     #[serde(flatten)]
     pub admission: super::stay_clinical::AdmissionDetails,
     #[serde(flatten)]
     pub diagnoses: super::stay_clinical::StayDiagnoses,
+    #[serde(flatten)]
+    pub maternity: super::stay_maternity::SurgeryAndMaternity,
 }
 
 impl ChangeAdmissionRequest {
-    /// 2403's input for the admission `mdtrt_id` of `psn_no`: only what the HIS gave.
-    fn input(&self, mdtrt_id: &str, psn_no: &str) -> Value {
+    /// 2403's input for the admission `mdtrt_id` of `psn_no`: only what the HIS gave, as `kept`
+    /// (checked and trimmed) has it.
+    fn input(&self, kept: &KeptAdmission, mdtrt_id: &str, psn_no: &str) -> Value {
         let mut adminfo = Map::new();
         adminfo.insert("mdtrt_id".into(), json!(mdtrt_id));
         adminfo.insert("psn_no".into(), json!(psn_no));
         if let Some(med_type) = self.med_type.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
             adminfo.insert("med_type".into(), json!(med_type));
         }
-        adminfo.extend(self.admission.fields(&self.diagnoses));
-        json!({"adminfo": adminfo, "diseinfo": self.diagnoses.diseinfo(Some(mdtrt_id), psn_no)})
+        adminfo.extend(kept.fields());
+        json!({"adminfo": adminfo, "diseinfo": kept.diagnoses.diseinfo(Some(mdtrt_id), psn_no)})
     }
 }
 
@@ -43,7 +48,7 @@ impl App {
         if med_type.as_deref().is_some_and(|m| !matches!(m, "21" | "24")) {
             return Err(AppError::invalid("bad_med_type", "med_type must be an inpatient type: 21, or 24 (emergency to inpatient)"));
         }
-        req.diagnoses.check()?;
+        let kept = KeptAdmission::of(&req.admission, &req.diagnoses, &req.maternity)?;
         let s = self.own_stay(hospital, id).await?;
         let stage = super::inpatient::stay_stage(&s)?;
         let mdtrt_id = stage.ward().map(|w| w.mdtrt_id.clone()).unwrap_or_default();
@@ -55,7 +60,7 @@ impl App {
         }
         let inst = self.institution(hospital).await?;
         let msgid = self.msgid(hospital).await?;
-        self.insurance.call("2403", &msgid, &inst, &s.insuplc_admdvs, req.input(&mdtrt_id, &s.psn_no)).await?;
+        self.insurance.call("2403", &msgid, &inst, &s.insuplc_admdvs, req.input(&kept, &mdtrt_id, &s.psn_no)).await?;
         if let Some(med_type) = med_type.filter(|m| *m != s.med_type) {
             self.store.set_stay_med_type(id, &med_type).await?;
         }
