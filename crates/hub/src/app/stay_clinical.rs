@@ -116,10 +116,10 @@ pub(super) struct KeptAdmission {
 #[serde(deny_unknown_fields)]
 pub struct DischargeRequest {
     /// 离院方式: 1 医嘱离院 (the default), 2 医嘱转院, 3 医嘱转社区卫生服务机构/乡镇卫生院, 4 非医嘱离院,
-    /// 5 死亡, 9 其他.
+    /// 5 死亡, 9 其他. A dictionary code some HIS software sends as a number: 1 is "1".
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(schema_with = optional_text::<3>)]
-    pub dscg_way: Option<String>,
+    #[schema(schema_with = super::stay_maternity::flag_schema)]
+    pub dscg_way: Option<NumberOrText>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = optional_text::<30>)]
     pub dscg_dept_codg: Option<String>,
@@ -283,7 +283,7 @@ impl DischargeRequest {
     /// with another 离院方式), `bad_datetime` (an endtime that is no time). The endtime's place in
     /// the stay is [`DischargeRequest::endtime`]'s.
     pub(super) fn check(&self) -> Result<(), AppError> {
-        if given(&self.dscg_way).is_some_and(|way| !DSCG_WAYS.contains(&way.as_str())) {
+        if self.way().is_some_and(|way| !DSCG_WAYS.contains(&way.as_str())) {
             return Err(AppError::invalid(
                 "bad_dscg_way",
                 "dscg_way (离院方式) is one of 1 医嘱离院, 2 医嘱转院, 3 医嘱转社区卫生服务机构/乡镇卫生院, 4 非医嘱离院, 5 死亡, 9 其他",
@@ -292,6 +292,16 @@ impl DischargeRequest {
         self.diagnoses.check()?;
         self.given_endtime()?;
         self.kept("").map(|_| ())
+    }
+
+    /// 离院方式 as a text, however it came (a number 1 is "1"); `None` when not given or blank.
+    fn way(&self) -> Option<String> {
+        match &self.dscg_way {
+            None => None,
+            Some(NumberOrText::Integer(n)) => Some(n.to_string()),
+            Some(NumberOrText::Decimal(x)) => Some(x.to_string()),
+            Some(NumberOrText::Text(t)) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
+        }
     }
 
     /// The HIS's 出院时间 as the national interface writes it; `bad_datetime` for another shape.
@@ -327,11 +337,11 @@ impl DischargeRequest {
     /// As kept with the discharge's time `endtime`, checked.
     fn kept(&self, endtime: &str) -> Result<DischargeRequest, AppError> {
         let die_date = date("die_date", &self.die_date)?;
-        if die_date.is_some() && given(&self.dscg_way).as_deref() != Some(DSCG_WAY_DEATH) {
+        if die_date.is_some() && self.way().as_deref() != Some(DSCG_WAY_DEATH) {
             return Err(AppError::invalid("die_date_without_death", "die_date (死亡日期) goes with dscg_way 5 (死亡) only"));
         }
         Ok(DischargeRequest {
-            dscg_way: given(&self.dscg_way),
+            dscg_way: self.way().map(NumberOrText::Text),
             dscg_dept_codg: given(&self.dscg_dept_codg),
             dscg_dept_name: given(&self.dscg_dept_name),
             dscg_bed: given(&self.dscg_bed),
@@ -396,7 +406,7 @@ pub(super) fn discharge_input(s: &StayRow, mdtrt_id: &str, now: &str) -> Result<
     let info: DischargeRequest = read(s, &s.discharge_info)?;
     let endtime = given(&info.endtime).unwrap_or_else(|| now.to_string());
     let mut dscginfo = info.fields();
-    let way = given(&info.dscg_way).unwrap_or_else(|| DEFAULT_DSCG_WAY.to_string());
+    let way = info.way().unwrap_or_else(|| DEFAULT_DSCG_WAY.to_string());
     let base = json!({"mdtrt_id": mdtrt_id, "psn_no": s.psn_no, "insutype": s.insutype, "endtime": endtime, "dscg_way": way});
     dscginfo.extend(base.as_object().cloned().unwrap_or_default());
     Ok(json!({"dscginfo": dscginfo, "diseinfo": info.diagnoses.diseinfo(Some(mdtrt_id), &s.psn_no)}))
@@ -535,9 +545,13 @@ mod tests {
         for way in DSCG_WAYS {
             assert!(click(json!({ "dscg_way": way })).check().is_ok(), "{way}");
         }
-        for bad in ["0", "6", "01", "x"] {
+        for bad in [json!("0"), json!("6"), json!("01"), json!("x"), json!(6), json!(1.5)] {
             assert_eq!(click(json!({ "dscg_way": bad })).check().map_err(|e| e.code()), Err("bad_dscg_way"), "{bad}");
         }
+        // Sent as a number by some HIS software: the same code, kept and sent as the text.
+        let as_number = click(json!({"dscg_way": 5})).stored("2026-12-05 10:00:00").unwrap();
+        let input = discharge_input(&stay(None, Some(&as_number)), "M1", "2026-12-05 10:00:00").unwrap();
+        assert_eq!(input["dscginfo"]["dscg_way"], json!("5"));
         let bad_list = click(json!({"diseinfo": [{"diag_name": "发热"}]}));
         assert_eq!(bad_list.check().map_err(|e| e.code()), Err("bad_diagnosis"));
         let kept = click(json!({"dscg_way": "2", "dscg_dept_codg": "A01", "dise_codg": "I21.9", "diseinfo": [{"diag_code": "I21.900"}]}))
