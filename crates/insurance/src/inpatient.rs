@@ -76,7 +76,10 @@ pub fn admit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let med_type = opt_text(info, "med_type").unwrap_or_else(|| "21".into());
     ctx.policy.benefit_name(&med_type)?;
     let key = ipt_key(&ctx.env.fixmedins_code, &ipt_no);
-    if let Some(existing) = state.registrations.get(&key) {
+    // A 住院号 whose admission was settled (出院结算, 2304 not cancelled) may be admitted again: an
+    // HIS whose 住院号 is the patient's own number admits under it each time.
+    let over = |mdtrt_id: &String| state.settlements.iter().any(|s| &s.mdtrt_id == mdtrt_id && s.inpatient && !s.mid_setl && !s.cancelled);
+    if let Some(existing) = state.registrations.get(&key).filter(|existing| !over(existing)) {
         return Err(TxError::new(
             &format!("住院号 {ipt_no} 已办理入院"),
             format!("already admitted: ipt_no {ipt_no} is admission {existing}"),

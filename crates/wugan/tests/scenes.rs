@@ -471,6 +471,22 @@ async fn a_discharge_is_undone_for_corrected_fees_and_a_cancelled_admission_rele
     assert!(cancelled.ok(), "{cancelled:?}");
     assert_eq!((cancelled.body["state"].as_str(), cancelled.body["held_fen"].as_i64()), (Some("cancelled"), Some(0)));
     assert_eq!(w.bank_line(agreement_id).await, (used, 0), "released, nothing charged");
+    // The ward admits again under the cancelled stay's 住院号, and under the settled one's (an HIS
+    // whose 住院号 is the patient's own); a number under way names its stay.
+    let again = w.admit("ZY0006", "01", EMPLOYEE_TOKEN, 10_000).await["id"].as_str().unwrap().to_string();
+    assert_ne!(again, second, "a new stay");
+    let admission = json!({"ipt_no": "ZY0006", "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "deposit_fen": 10_000});
+    let taken = w.his.post("/api/v1/stays", &admission).await.unwrap();
+    assert_eq!(
+        (taken.status, taken.code(), taken.body["error"]["stay_id"].as_str()),
+        (409, Some("stay_exists"), Some(again.as_str())),
+        "{taken:?}"
+    );
+    let readmitted = w.admit("ZY0005", "01", EMPLOYEE_TOKEN, 10_000).await;
+    assert_eq!(readmitted["state"], "in_ward", "{readmitted}");
+    for stay in [again, readmitted["id"].as_str().unwrap().to_string()] {
+        assert!(w.his.post(&format!("/api/v1/stays/{stay}/cancel"), &json!({})).await.unwrap().ok());
+    }
     w.ledger().await;
 }
 

@@ -120,8 +120,9 @@ impl App {
         let admission_info = KeptAdmission::of(&req.admission, &req.diagnoses, &req.maternity)?.stored()?;
         let row = match self.store.stay_by_hospital_no(hospital, &req.ipt_no).await? {
             Some(s) if s.idem_key.as_deref() == Some(idem_key) => s,
-            Some(_) => return Err(AppError::conflict("stay_exists", format!("stay {} is already admitted", req.ipt_no))),
-            None => self.new_stay(hospital, &req, &med_type, idem_key, admission_info).await?,
+            // A 住院号 whose stay is over (cancelled, refused, settled) is admitted again.
+            Some(s) if !stay_stage(&s)?.is_final() => return Err(stay_exists(&s)),
+            _ => self.new_stay(hospital, &req, &med_type, idem_key, admission_info).await?,
         };
         let row = self.advance_stay(row, false).await?;
         self.invoice_stay_after(&row.id).await; // the deposit receipt, where the policy says so
@@ -189,7 +190,11 @@ impl App {
         };
         match self.store.insert_stay(&row).await {
             Ok(()) => Ok(row),
-            Err(StoreError::Conflict(m)) => Err(AppError::conflict("stay_exists", m)),
+            // Another admission under the number came first: name it.
+            Err(StoreError::Conflict(m)) => match self.store.stay_by_hospital_no(hospital, &req.ipt_no).await? {
+                Some(s) => Err(stay_exists(&s)),
+                None => Err(AppError::conflict("stay_exists", m)),
+            },
             Err(e) => Err(e.into()),
         }
     }
@@ -731,4 +736,15 @@ fn stay_fee_lines(
         });
     }
     Ok(out)
+}
+
+/// `stay_exists`, naming the stay under way under the hospital's 住院号 (a HIS that lost the
+/// admission's answer finds it by this id).
+fn stay_exists(s: &StayRow) -> AppError {
+    AppError::Exists {
+        code: "stay_exists",
+        message: format!("stay {} is under way as {} ({})", s.ipt_no, s.id, s.state),
+        field: "stay_id",
+        id: s.id.clone(),
+    }
 }

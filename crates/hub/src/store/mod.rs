@@ -130,6 +130,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (34, "bill_collection_charges", include_str!("../../migrations/0034_bill_collection_charges.sql")),
     (35, "stay_clinical_info", include_str!("../../migrations/0035_stay_clinical_info.sql")),
     (36, "refunded_bills", include_str!("../../migrations/0036_refunded_bills.sql")),
+    (37, "stays_admitted_again", include_str!("../../migrations/0037_stays_admitted_again.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

@@ -63,8 +63,12 @@ pub(super) const STAY_COLUMNS: &str = "id, hospital_code, ipt_no, psn_no, insuty
      med_type, agreement_id, state, stage_json, admit_msgid, discharge_msgid, presettle_msgid, settle_msgid, cancel_msgid, idem_key, \
      created_at, updated_at, presettle_echo, admission_info, discharge_info";
 
+/// The states of a stay that is over (`StayStage::is_final`): its 住院号 may be admitted again
+/// (migration 0037's partial index `stays_live_per_number` names the same list).
+pub const STAYS_OVER: &str = "('cancelled', 'refused', 'settled', 'settled_unpaid', 'settled_by_interims')";
+
 impl Store {
-    /// Writes a new stay; `Conflict` when the hospital's 住院号 is taken.
+    /// Writes a new stay; `Conflict` when the hospital's 住院号 is taken by a stay still under way.
     pub async fn insert_stay(&self, s: &StayRow) -> StoreResult<()> {
         let s = s.clone();
         self.write(move |c| {
@@ -72,7 +76,7 @@ impl Store {
                 let sql = format!(
                     "INSERT INTO stays ({STAY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
                      $21, $22, $23) \
-                     ON CONFLICT (hospital_code, ipt_no) DO NOTHING"
+                     ON CONFLICT (hospital_code, ipt_no) WHERE state NOT IN {STAYS_OVER} DO NOTHING"
                 );
                 let n = query(sql)
                     .bind(&s.id)
@@ -116,8 +120,10 @@ impl Store {
         Ok(row.as_ref().map(stay_from_row))
     }
 
+    /// The hospital's latest stay under its 住院号 (a number admitted again names several).
     pub async fn stay_by_hospital_no(&self, hospital: &str, ipt_no: &str) -> StoreResult<Option<StayRow>> {
-        let sql = format!("SELECT {STAY_COLUMNS} FROM stays WHERE hospital_code = $1 AND ipt_no = $2");
+        let sql =
+            format!("SELECT {STAY_COLUMNS} FROM stays WHERE hospital_code = $1 AND ipt_no = $2 ORDER BY created_at DESC, id DESC LIMIT 1");
         let row = query(sql).bind(hospital).bind(ipt_no).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(stay_from_row))
     }
@@ -353,5 +359,20 @@ pub(super) fn stay_from_row(r: &SqlRow) -> StayRow {
         presettle_echo: r.get("presettle_echo"),
         admission_info: r.get("admission_info"),
         discharge_info: r.get("discharge_info"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::STAYS_OVER;
+
+    #[test]
+    fn the_stays_whose_number_may_be_admitted_again_are_the_final_ones_and_the_partial_index_names_them() {
+        let migration = include_str!("../../migrations/0037_stays_admitted_again.sql");
+        assert!(migration.contains(&format!("WHERE state NOT IN {STAYS_OVER};")), "the index and the insert must name one list");
+        // StayStage::is_final: Settled, SettledUnpaid, SettledByInterims, Cancelled, Refused.
+        for state in ["settled", "settled_unpaid", "settled_by_interims", "cancelled", "refused"] {
+            assert!(STAYS_OVER.contains(&format!("'{state}'")), "{state}");
+        }
     }
 }
