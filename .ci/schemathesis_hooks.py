@@ -55,6 +55,7 @@ REFUSALS_OF_VALID_REQUESTS = {
     "bad_date",  # a day the calendar lacks (2026-02-30): a pattern cannot say how long each month is
     "bad_datetime",  # begntime / fee_ocur_time / a discharge's endtime that is not a time (yyyy-MM-dd HH:mm:ss or ISO 8601): the same
     "bad_endtime",  # a discharge's endtime before the stay's admission or ahead of the hub's clock (facts outside the request)
+    "bad_begntime",  # an admission's begntime more than 30 days back or ahead of the hub's clock (the clock is outside the request)
     "die_date_without_death",  # a discharge's die_date with a dscg_way other than 5 (a rule across fields)
     "unknown_hospital",  # no hospital with this code on the hub (a key or a staff account names one)
     "tenant_required",  # hospital staff name a hospital_code, bank staff a bank_code (a rule across fields)

@@ -388,3 +388,38 @@ async fn a_death_is_discharged_at_the_time_the_ward_gives_and_the_2402_goes_agai
     let seen = (at_center["discharged"].as_str(), at_center["die_date"].as_str(), at_center["cop_flag"].as_str());
     assert_eq!(seen, (Some(endtime.as_str()), Some(die_date.as_str()), Some("1")), "{at_center}");
 }
+
+#[tokio::test]
+async fn a_nights_admission_entered_in_the_morning_carries_its_own_admission_time() {
+    let (w, plan) = recorded_ward("clinical-begntime", Vec::new()).await;
+    let now = time::OffsetDateTime::parse(&w.sys.app.now(), &time::format_description::well_known::Rfc3339).expect("the hub's time");
+    let china = |t: time::OffsetDateTime| wugan_hub::clock::china_datetime_of(t);
+    let admit = |ipt_no: &str, begntime: String| {
+        let mut body = cardiology_admission(ipt_no);
+        body["begntime"] = json!(begntime);
+        body
+    };
+    // Refused before anything is sent or kept: no time, a time 40 days back, a time an hour ahead.
+    for (begntime, code) in [
+        ("yesterday night".to_string(), "bad_datetime"),
+        (china(now - time::Duration::days(40)), "bad_begntime"),
+        (china(now + time::Duration::hours(1)), "bad_begntime"),
+    ] {
+        let refused = w.his.post("/api/v1/stays", &admit("ZY1801", begntime.clone())).await.expect("hub");
+        assert_eq!((refused.status, refused.code()), (422, Some(code)), "{begntime}: {refused:?}");
+    }
+    assert!(sent(&plan, "2401").is_empty(), "nothing went to the center");
+
+    // Admitted at 23:40 nine hours ago (ISO 8601 from one HIS): 2401 carries that time.
+    let night = now - time::Duration::hours(9);
+    let stay = w.admitted(&admit("ZY1801", night.format(&time::format_description::well_known::Rfc3339).unwrap())).await;
+    let admissions = sent(&plan, "2401");
+    assert_eq!(admissions[0].0["mdtrtinfo"]["begntime"], json!(china(night)), "{admissions:?}");
+    // The discharge may not say the patient left before they came.
+    let id = stay["id"].as_str().expect("stay id");
+    w.fees(id, vec![fee_line("N1-1", BED, "60.00", "1", "60.00")]).await;
+    let early = w.click(id, "begntime-click-1", &json!({"endtime": china(night - time::Duration::hours(1))})).await;
+    assert_eq!((early.status, early.code()), (422, Some("bad_endtime")), "{early:?}");
+    let settled = w.click(id, "begntime-click-2", &json!({"endtime": china(now - time::Duration::hours(1))})).await;
+    assert_eq!(settled.body["state"], "settled", "{settled:?}");
+}

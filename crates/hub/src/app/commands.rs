@@ -123,6 +123,12 @@ pub struct AdmitRequest {
     pub med_type: Option<String>,
     /// The deposit (住院押金) to hold on the line, in fen.
     pub deposit_fen: i64,
+    /// 入院时间 (2401's begntime): yyyy-MM-dd HH:mm:ss (China time) or ISO 8601 with its offset;
+    /// within 30 days before now and at most 5 minutes after (`bad_begntime`). Default: the moment
+    /// the hub admits the stay.
+    #[serde(default, deserialize_with = "blank_as_none")]
+    #[schema(schema_with = optional_text::<32>)]
+    pub begntime: Option<String>,
     /// 险种类型 to settle the stay under; when given the person must hold it (insutype_not_held).
     #[serde(default, deserialize_with = "blank_as_none")]
     #[schema(schema_with = optional_text::<6>)]

@@ -117,7 +117,8 @@ impl App {
             return Err(AppError::invalid("bad_amount", "deposit_fen must be between 1 and 10000000 (100,000 yuan)"));
         }
         // Checked before anything is sent or kept; kept with the stay before 2401 goes.
-        let admission_info = KeptAdmission::of(&req.admission, &req.diagnoses, &req.maternity)?.stored()?;
+        let kept = KeptAdmission::of(&req.admission, &req.diagnoses, &req.maternity)?;
+        let admission_info = kept.admitted_at(req.begntime.as_deref(), self.store.clock.now_utc())?.stored()?;
         let row = match self.store.stay_by_hospital_no(hospital, &req.ipt_no).await? {
             Some(s) if s.idem_key.as_deref() == Some(idem_key) => s,
             // A 住院号 whose stay is over (cancelled, refused, settled) is admitted again.

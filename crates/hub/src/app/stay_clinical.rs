@@ -28,6 +28,9 @@ const DSCG_WAY_DEATH: &str = "5";
 /// ward may write the minute the patient leaves; a later one is no discharge that has happened.
 const ENDTIME_AHEAD: time::Duration = time::Duration::minutes(5);
 
+/// How far back the HIS may date an admission (入院时间) when it enters it late.
+const BEGNTIME_BACK: time::Duration = time::Duration::days(30);
+
 /// A stay's main diagnosis (病种) and its diagnoses, at admission, on a change and at discharge.
 #[derive(Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct StayDiagnoses {
@@ -102,6 +105,9 @@ pub struct AdmissionDetails {
 /// (2401's `mdtrtinfo`, 2403's `adminfo`).
 #[derive(Default, Deserialize, Serialize)]
 pub(super) struct KeptAdmission {
+    /// 入院时间 the HIS gave (2401's begntime, national form), when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) begntime: Option<String>,
     #[serde(flatten)]
     details: AdmissionDetails,
     #[serde(flatten)]
@@ -256,7 +262,29 @@ impl KeptAdmission {
         maternity: &SurgeryAndMaternity,
     ) -> Result<KeptAdmission, AppError> {
         diagnoses.check()?;
-        Ok(KeptAdmission { details: details.kept(), diagnoses: diagnoses.kept(), maternity: maternity.kept()? })
+        Ok(KeptAdmission { begntime: None, details: details.kept(), diagnoses: diagnoses.kept(), maternity: maternity.kept()? })
+    }
+
+    /// With the 入院时间 the HIS gave (`sent`: yyyy-MM-dd HH:mm:ss China time, or ISO 8601 with
+    /// its offset), which must fall within [`BEGNTIME_BACK`] before `now` and [`ENDTIME_AHEAD`]
+    /// after it (`bad_begntime`): a ward that enters a night's admission in the morning.
+    pub(super) fn admitted_at(mut self, sent: Option<&str>, now: time::OffsetDateTime) -> Result<KeptAdmission, AppError> {
+        let Some(sent) = sent.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(self) };
+        let begntime = crate::clock::national_datetime(sent).ok_or_else(|| super::visits::bad_datetime("begntime", sent))?;
+        let (earliest, latest) =
+            (crate::clock::china_datetime_of(now - BEGNTIME_BACK), crate::clock::china_datetime_of(now + ENDTIME_AHEAD));
+        // Both "yyyy-MM-dd HH:mm:ss": text order is time order.
+        if begntime < earliest || begntime > latest {
+            return Err(AppError::invalid(
+                "bad_begntime",
+                format!(
+                    "begntime {begntime} is not within 30 days before now ({}) nor at most 5 minutes after",
+                    crate::clock::china_datetime_of(now)
+                ),
+            ));
+        }
+        self.begntime = Some(begntime);
+        Ok(self)
     }
 
     /// The fields given, by their national names (2401's `mdtrtinfo`, 2403's `adminfo`), without
@@ -270,7 +298,7 @@ impl KeptAdmission {
 
     /// The stay's `admission_info` column; `None` when nothing was given.
     pub(super) fn stored(&self) -> Result<Option<String>, AppError> {
-        if self.fields().is_empty() && self.diagnoses.diseinfo.is_none() {
+        if self.fields().is_empty() && self.diagnoses.diseinfo.is_none() && self.begntime.is_none() {
             return Ok(None);
         }
         text_of(self).map(Some)
@@ -319,7 +347,7 @@ impl DischargeRequest {
         let Some(endtime) = self.given_endtime()? else {
             return Ok(crate::clock::china_datetime_of(now));
         };
-        let admitted = crate::clock::national_datetime(&s.created_at).unwrap_or_default();
+        let admitted = admitted_at(s)?;
         let latest = crate::clock::china_datetime_of(now + ENDTIME_AHEAD);
         // Both "yyyy-MM-dd HH:mm:ss": text order is time order.
         if endtime < admitted {
@@ -394,9 +422,15 @@ pub(super) fn admit_input(s: &StayRow, cert_no: &str) -> Result<Value, AppError>
     let info: KeptAdmission = read(s, &s.admission_info)?;
     let mut mdtrtinfo = info.fields();
     let base = json!({"psn_no": s.psn_no, "insutype": s.insutype, "ipt_no": s.ipt_no, "med_type": s.med_type,
-        "mdtrt_cert_type": s.mdtrt_cert_type, "mdtrt_cert_no": cert_no, "begntime": crate::clock::national_datetime(&s.created_at)});
+        "mdtrt_cert_type": s.mdtrt_cert_type, "mdtrt_cert_no": cert_no, "begntime": admitted_at(s)?});
     mdtrtinfo.extend(base.as_object().cloned().unwrap_or_default());
     Ok(json!({"mdtrtinfo": mdtrtinfo, "diseinfo": info.diagnoses.diseinfo(None, &s.psn_no)}))
+}
+
+/// The stay's 入院时间 (2401's begntime, national form): the HIS's, else when the hub admitted it.
+pub(super) fn admitted_at(s: &StayRow) -> Result<String, AppError> {
+    let info: KeptAdmission = read(s, &s.admission_info)?;
+    Ok(info.begntime.or_else(|| crate::clock::national_datetime(&s.created_at)).unwrap_or_default())
 }
 
 /// 2402's input for the admission `mdtrt_id`: the stay's insurance, the discharge's time as kept
