@@ -102,6 +102,8 @@ function his() {
   const line = (sn, code, price, count, total) => ({ feedetl_sn: sn, med_list_codg: code, medins_list_codg: code, pric: price, cnt: count,
     det_item_fee_sumamt: total, chrg_bchno: '1', bilg_dept_codg: 'A03', bilg_dept_name: '内科', bilg_dr_codg: 'D001', bilg_dr_name: '王医生', hosp_appr_flag: '1' });
   return {
+    // The hospital this HIS is ({ code, name }), as the hub has it on its books.
+    hospital: { code: credentials.hospitals[0].code, name: credentials.hospitals[0].name },
     // `extra`: more of the registration's fields, e.g. { setl_type: 'HI' } (insurance only).
     async register(visitNo, certno, extra = {}) {
       return call('POST', '/api/v1/visits', { ipt_otp_no: visitNo, mdtrt_cert_type: '02', mdtrt_cert_no: certno, med_type: '11',

@@ -119,6 +119,10 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await page.reload();
     const card = page.locator('#visit-MZ-WEB-1');
     assert.match(await card.textContent(), /已结算/);
+    // The hospital by its name, as a patient knows it, never its code (H44030600001).
+    const heading = await card.locator('h2').textContent();
+    assert.ok(heading.startsWith(`${hospital.hospital.name} · `), heading);
+    assert.ok(!heading.includes(hospital.hospital.code), heading);
     assert.equal(await card.locator('dd.cash').textContent(), `${estimatedCash} 元`);
     assert.match(await card.textContent(), /本次无需到窗口付款/);
     await accessible(page, 'visits settled');
@@ -156,6 +160,8 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     }
     const note = page.locator('#note-MZ-WEB-1');
     assert.match(await note.textContent(), /就诊已结算/);
+    assert.ok((await note.textContent()).includes(`${hospital.hospital.name} · MZ-WEB-1`), await note.textContent());
+    assert.ok(!(await note.textContent()).includes(hospital.hospital.code), 'the hospital by its name, not its code');
     assert.equal(await note.locator('dd.cash').textContent(), `${estimatedCash} 元`);
     await accessible(page, 'inbox');
     await screenshot(page, 'patient-zh-elder-inbox');

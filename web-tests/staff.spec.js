@@ -89,7 +89,9 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
 
     await page.click('#estimate-button');
     await page.waitForSelector('#estimate .message.ok');
-    assert.match(await page.textContent('#estimate .message'), /^Estimate: fund \d+ fen/);
+    // In yuan, like every other figure on the page (it said "fund 56450 fen").
+    assert.match(await page.textContent('#estimate .message'),
+      /^Estimate: fees 70\.00 yuan, of which fund \d+\.\d{2} yuan, personal account \d+\.\d{2} yuan, cash \d+\.\d{2} yuan\.$/);
 
     assert.equal(await page.locator('#cancel-button').count(), 0, 'nothing to cancel before the click');
     await submitAndReload(page, '#settle-button');
@@ -146,6 +148,75 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     assert.equal(listed, 0, "another hospital's console lists none of its visits");
   } finally {
     await other.close();
+  }
+});
+
+test("the doctor's console: half a box, the estimate in yuan, and each refusal said as what to do", async () => {
+  addStaff(`doctor-${run}`, 'doctor', hospitalA.code);
+  const signed = await api('POST', '/api/v1/agreements', credentials.operator_api_key,
+    { mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO, use_personal_account: true, payment: { method: 'credit_line', bank_code: 'BANK01' } });
+  assert.ok(signed.status === 200 || signed.body.error.code === 'already_signed', JSON.stringify(signed));
+  // The HIS registered the visit and sent a blood count already.
+  const visit = await api('POST', '/api/v1/visits', hospitalA.api_key, { ipt_otp_no: `MZ-DR-${run}`, mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO,
+    med_type: '11', dept_code: 'A03', dept_name: '内科', dr_name: '王医生' });
+  assert.equal(visit.status, 200, JSON.stringify(visit));
+  const sent = `DR-${run}`;
+  const line = { feedetl_sn: sent, med_list_codg: '250101001000000', medins_list_codg: '250101001000000', pric: '20.00', cnt: '1', det_item_fee_sumamt: '20.00' };
+  assert.equal((await api('POST', `/api/v1/visits/${visit.body.id}/fees`, hospitalA.api_key, { lines: [line] })).status, 200);
+  const { page, pageErrors, close } = await phone({ elder: true });
+  try {
+    await signIn(page, '/console/', `doctor-${run}`);
+    await page.goto(`${base}/console/visits/${visit.body.id}`);
+    // Half a box of capsules: 12.35 × 0.5 = 6.175, rounded half up to 6.18 as the hub rounds.
+    await page.selectOption('#med_list_codg', 'XJ01CAA040E001010101923');
+    await page.fill('#pric', '12.35');
+    await page.fill('#cnt', '0.5');
+    assert.match(await page.textContent('#cnt-hint'), /0\.5/);
+    await submitAndReload(page, '#add-line');
+    assert.equal(await page.textContent('#visit-medfee'), '26.18');
+
+    // The estimate in yuan, the same figures the HIS API answers.
+    await page.click('#estimate-button');
+    await page.waitForSelector('#estimate .message.ok');
+    const said = await page.textContent('#estimate .message');
+    const figures = /^预结算：医疗费用 (\d+\.\d{2}) 元，其中医保基金 (\d+\.\d{2}) 元，个人账户 (\d+\.\d{2}) 元，个人现金 (\d+\.\d{2}) 元。$/.exec(said);
+    assert.ok(figures, said);
+    const estimate = await api('POST', `/api/v1/visits/${visit.body.id}/pre-settlement`, hospitalA.api_key);
+    const yuan = (fen) => (fen / 100).toFixed(2);
+    const e = estimate.body.estimate;
+    assert.deepEqual(figures.slice(1), [yuan(e.medfee_fen), yuan(e.fund_fen), yuan(e.personal_account_fen), yuan(e.cash_fen)]);
+    await accessible(page, 'doctor visit with the estimate');
+    await fitsTheWidth(page, 'doctor visit with the estimate');
+    await screenshot(page, 'staff-console-doctor-estimate');
+
+    // A line number the HIS used already, with another amount: a duplicate, said as one.
+    const entered = async (sn, code, price, count) => {
+      // (The message of a try before is cleared, so the wait below is for this one's answer.)
+      await page.evaluate((value) => {
+        document.querySelector('#fees input[name="feedetl_sn"]').value = value;
+        const box = document.querySelector('#fees .message');
+        box.className = 'message';
+        box.textContent = '';
+      }, sn);
+      await page.selectOption('#med_list_codg', code);
+      await page.fill('#pric', price);
+      await page.fill('#cnt', count);
+      await page.click('#add-line');
+      await page.waitForSelector('#fees .message.error');
+      return page.textContent('#fees .message');
+    };
+    assert.equal(await entered(sent, '250101001000000', '20.00', '2'), '费用明细重复（同一条已上传或选了两次）。');
+
+    // The HIS settles meanwhile: a line entered on the page still open is refused, neutrally
+    // (not "settled, no estimate needed"), and not as "try again later".
+    assert.equal((await api('POST', `/api/v1/visits/${visit.body.id}/settlement`, hospitalA.api_key, {})).body.state, 'settled');
+    const refused = await entered(`DR2-${run}`, '001102000010000', '25.00', '1');
+    assert.equal(refused, '这次就诊正在结算、已结算或已取消，不能再修改费用、预结算或更改设置。');
+    await accessible(page, 'doctor visit with a refusal');
+    await screenshot(page, 'staff-console-doctor-refused');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
   }
 });
 

@@ -13,9 +13,11 @@
 // refused discharge), better than the error table's one line.
 // A submit button with its own data-api is a second action of the form, with its own data-next /
 // data-done / data-fields (the names it sends, space-separated): send me a code; sign in.
-// Staff consoles also use: data-type="product" with data-of="a b" (yuan a × whole count b, as a
-// yuan string: a fee line's total), data-wrap="lines" on a form (the body is {lines: [fields]}),
-// and data-show="text {field}" (on success, the message says the answer's field, e.g. a new key).
+// Staff consoles also use: data-type="product" with data-of="a b" (yuan a × count b, the count
+// with up to 4 decimals as the HIS API takes it, e.g. 0.5 盒; as a yuan string: a fee line's
+// total), data-wrap="lines" on a form (the body is {lines: [fields]}), and data-show="text
+// {field}" (on success, the message says the answer's field, e.g. a new key; {field|yuan} says an
+// amount of fen as yuan, like every other figure on the pages).
 (function () {
   'use strict';
 
@@ -73,21 +75,36 @@
     return body;
   }
 
-  // Yuan a × whole count b (names in data-of), exactly, as yuan text with two decimals.
+  // "2" -> 20000, "0.5" -> 5000, ".25" -> 2500: a count in ten-thousandths, exactly; null when
+  // it is not a positive count with at most 4 decimals (the HIS API's cnt: fee_detail's scale 4).
+  function countToScaled(text) {
+    var m = /^\s*(\d{0,9})(?:\.(\d{1,4}))?\s*$/.exec(text);
+    if (!m || (m[1] === '' && m[2] === undefined)) return null;
+    var scaled = parseInt(m[1] || '0', 10) * 10000 + parseInt(((m[2] || '') + '0000').slice(0, 4), 10);
+    return scaled > 0 ? scaled : null;
+  }
+
+  // Yuan a × count b (names in data-of), as yuan text with two decimals, rounded half away from
+  // zero like the hub's price_times_quantity (it refuses a total more than a fen off). Integers
+  // only: the product stays exact below 2^53, far above the API's 1,000,000-yuan line.
   function product(form, of) {
     var names = (of || '').split(' ');
     var price = yuanToFen((form.elements[names[0]] || {}).value || '');
-    var count = /^\s*\d{1,6}\s*$/.test((form.elements[names[1]] || {}).value || '') ? parseInt(form.elements[names[1]].value, 10) : null;
+    var count = countToScaled((form.elements[names[1]] || {}).value || '');
     if (price === null || count === null) throw 'invalid_request';
-    var fen = price * count;
-    return Math.floor(fen / 100) + '.' + ('0' + (fen % 100)).slice(-2);
+    var scaled = price * count;
+    if (!Number.isSafeInteger(scaled)) throw 'invalid_request';
+    var rest = scaled % 10000;
+    return fenToYuan((scaled - rest) / 10000 + (rest >= 5000 ? 1 : 0));
   }
 
-  // data-show's text with {field}s of the answer, as plain text.
+  // data-show's text with {field}s of the answer, as plain text; {field|yuan} is fen said as
+  // yuan (fenToYuan, as data-format="yuan"), so a message never shows raw fen.
   function told(template, answer) {
-    return template.replace(/\{([a-z_.]+)\}/g, function (_, name) {
+    return template.replace(/\{([a-z_.]+)(\|yuan)?\}/g, function (_, name, yuan) {
       var v = name.split('.').reduce(function (o, k) { return o == null ? o : o[k]; }, answer);
-      return v == null ? '' : String(v);
+      if (v == null) return '';
+      return yuan && Number.isSafeInteger(v) ? fenToYuan(v) : String(v);
     });
   }
 
@@ -182,8 +199,11 @@
           if (!source.hasAttribute('data-fill')) window.location.reload();
           return;
         }
-        form._wgBody = null;  // a definite refusal: the next try is a new action
         var code = answer && answer.error && answer.error.code;
+        // A definite refusal: the next try is a new action. Not so "still being processed": the
+        // first submission may yet succeed, and a try with the same key then reads its answer
+        // instead of acting twice.
+        if (code !== 'idempotency_in_progress') form._wgBody = null;
         var reloadOn = (attr('data-reload-on') || '').split(' ');
         if (code && reloadOn.indexOf(code) >= 0) { window.location.reload(); return; }
         show(form, say(code || '_unknown'), 'error');

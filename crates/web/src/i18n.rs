@@ -202,6 +202,21 @@ mod tests {
         out
     }
 
+    /// A figure in a message is said in yuan like every other on the pages: a `{…_fen}` field of
+    /// an answer is written `{…_fen|yuan}` (app.js's fen-to-yuan), never shown as raw fen.
+    #[test]
+    fn no_string_shows_raw_fen() {
+        for (key, zh, en) in TABLES.iter().flat_map(|t| t.iter()) {
+            for text in [zh, en] {
+                assert!(!text.contains("_fen}"), "{key} shows raw fen: {text}");
+            }
+        }
+        for lang in [Lang::Zh, Lang::En] {
+            let estimate = text(lang, "estimate_done");
+            assert!(estimate.contains("{estimate.fund_fen|yuan}") && !estimate.contains(" 分") && !estimate.contains(" fen"), "{estimate}");
+        }
+    }
+
     #[test]
     fn errors_read_in_the_page_language_and_unknown_codes_fall_back() {
         assert_eq!(error_message(Lang::Zh, "rate_limited"), "操作太频繁，请稍等片刻再试。");

@@ -64,13 +64,15 @@ pub const STRINGS: Table = &[
     ("catalogue_item", "收费项目（目录）", "Item (catalogue)"),
     ("unit_price", "单价（元）", "Unit price (yuan)"),
     ("count", "数量", "Count"),
+    ("count_hint", "可填小数，最多4位，如 0.5", "Decimals allowed, up to 4 places, e.g. 0.5"),
     ("add_line", "添加费用", "Add the line"),
     ("fees_added", "费用已录入。", "The fee line was entered."),
     ("estimate", "预结算", "Estimate"),
+    // In yuan like every figure on the page: `{field|yuan}` is app.js's fen-to-yuan (never raw fen).
     (
         "estimate_done",
-        "预结算：医保基金 {estimate.fund_fen} 分，个人账户 {estimate.personal_account_fen} 分，个人现金 {estimate.cash_fen} 分。",
-        "Estimate: fund {estimate.fund_fen} fen, personal account {estimate.personal_account_fen} fen, cash {estimate.cash_fen} fen.",
+        "预结算：医疗费用 {estimate.medfee_fen|yuan} 元，其中医保基金 {estimate.fund_fen|yuan} 元，个人账户 {estimate.personal_account_fen|yuan} 元，个人现金 {estimate.cash_fen|yuan} 元。",
+        "Estimate: fees {estimate.medfee_fen|yuan} yuan, of which fund {estimate.fund_fen|yuan} yuan, personal account {estimate.personal_account_fen|yuan} yuan, cash {estimate.cash_fen|yuan} yuan.",
     ),
     ("settle", "结算（医生确认）", "Settle (the doctor's click)"),
     ("cancel_settlement", "撤销结算并退款", "Cancel and refund"),
@@ -211,7 +213,45 @@ pub const ERRORS: Table = &[
     ),
     ("not_settled", "这次就诊还没有结算，无法退费或撤销。", "This visit is not settled: there is nothing to refund or cancel."),
     ("unknown_fee_line", "所选费用明细不属于这次就诊。", "A line chosen is not one of this visit's fee lines."),
-    ("duplicate_fee_line", "同一条费用明细选了两次。", "The same fee line was chosen twice."),
+    // Refused both when a line is named twice in one request and when it is on the visit already.
+    (
+        "duplicate_fee_line",
+        "费用明细重复（同一条已上传或选了两次）。",
+        "A fee line is a duplicate: it is on the visit already, or was chosen twice.",
+    ),
+    // The codes below are refusals a doctor meets at fee entry, the estimate and the click; each
+    // says what to do, since the fallback's "try again later" is wrong advice for a refusal.
+    (
+        "amount_mismatch",
+        "费用金额与“单价×数量”不符，请核对单价和数量。",
+        "A line's amount is not its unit price × its count: check the price and the count.",
+    ),
+    (
+        "bad_datetime",
+        "时间格式不正确，请按“年-月-日 时:分:秒”（如 2026-11-30 10:00:00）填写。",
+        "A time is not in a form the hub reads: give yyyy-MM-dd HH:mm:ss (e.g. 2026-11-30 10:00:00).",
+    ),
+    (
+        "upload_in_progress",
+        "上一次费用上传还没有完成，请先重新提交那一次的费用，再继续。",
+        "An earlier fee upload has not completed: send those fees again first, then go on.",
+    ),
+    ("already_settled", "这次就诊已结算，无需再次结算。", "This visit is settled already: there is nothing more to settle."),
+    (
+        "idempotency_in_progress",
+        "上一次提交仍在处理中，请稍等片刻，再点一次查看结果。",
+        "The earlier submission is still being processed. Wait a moment, then press again to see its result.",
+    ),
+    (
+        "person_mismatch",
+        "患者与凭证或就诊流水号所属的人员不一致，请核对患者身份。",
+        "The patient is not the person of this document or visit number: check who the patient is.",
+    ),
+    (
+        "stale_settlement",
+        "这次结算刚被另一操作更新，请刷新页面查看最新状态。",
+        "This settlement was just changed by another action: reload the page to see where it stands.",
+    ),
     ("bad_refund_lines", "请至少勾选一条要退的费用明细。", "Tick at least one fee line to refund."),
     ("already_refunded", "所选费用明细已经退过费。", "A line chosen was refunded already."),
     ("nothing_to_refund", "所选费用明细没有可退的金额。", "The lines chosen have nothing to give back."),
@@ -269,3 +309,70 @@ pub const ERRORS: Table = &[
     ("bad_url", "推送地址须为 http:// 或 https:// 开头的网址。", "The endpoint must be an http:// or https:// URL."),
     ("delivery_not_found", "找不到该推送记录。", "No such delivery."),
 ];
+
+#[cfg(test)]
+mod tests {
+    use crate::i18n::{error_message, error_messages_json, Lang};
+
+    /// The refusals a doctor meets at fee entry, the estimate and the click, as the hub names them.
+    const DOCTOR_MEETS: [&str; 9] = [
+        "amount_mismatch",
+        "bad_datetime",
+        "upload_in_progress",
+        "already_settled",
+        "idempotency_in_progress",
+        "person_mismatch",
+        "stale_settlement",
+        "visit_not_open",
+        "duplicate_fee_line",
+    ];
+
+    /// Each is said in its own words in both languages, in the table every page embeds (the
+    /// elder-friendly mode reads the same table), never as "try again later".
+    #[test]
+    fn every_refusal_a_doctor_meets_says_what_to_do_in_both_languages() {
+        for lang in [Lang::Zh, Lang::En] {
+            let fallback = error_message(lang, "_unknown");
+            let embedded: serde_json::Value = serde_json::from_str(&error_messages_json(lang)).unwrap();
+            for code in DOCTOR_MEETS {
+                let text = error_message(lang, code);
+                assert_ne!(text, fallback, "{code} ({lang:?}) falls back to the generic failure");
+                assert!(!text.contains("稍后再试") && !text.contains("try again later"), "{code} ({lang:?}): {text}");
+                assert_eq!(embedded[code], text, "{code} ({lang:?}) is in the page's table");
+            }
+        }
+    }
+
+    #[test]
+    fn a_visit_not_open_and_a_duplicate_line_are_said_for_every_case_the_hub_refuses() {
+        // Fees refused on a cancelled visit: not "settled, no estimate needed".
+        let (zh, en) = (error_message(Lang::Zh, "visit_not_open"), error_message(Lang::En, "visit_not_open"));
+        assert!(zh.contains("已取消") && zh.contains("已结算") && !zh.contains("无需预估"), "{zh}");
+        assert!(en.contains("cancelled") && en.contains("settled"), "{en}");
+        // Named twice in one upload, or on the visit already (an earlier upload).
+        let (zh, en) = (error_message(Lang::Zh, "duplicate_fee_line"), error_message(Lang::En, "duplicate_fee_line"));
+        assert!(zh.contains("已上传") && zh.contains("两次"), "{zh}");
+        assert!(en.contains("already") && en.contains("twice"), "{en}");
+    }
+
+    /// The codes are the hub's own (a misspelt key would never be shown).
+    #[test]
+    fn the_codes_are_the_ones_the_hub_answers() {
+        let hub = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../hub/src"));
+        let mut sources = String::new();
+        let mut dirs = vec![hub.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    sources.push_str(&std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        for code in DOCTOR_MEETS {
+            assert!(sources.contains(&format!("\"{code}\"")), "the hub never answers {code}");
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! `/h5/bills`: the patient's unpaid bills (issue 17 scope 4) with a pay action each: the bill
 //! is collected on the agreement at once, or the bank's refusal is said in words.
 
-use super::{session, HOME};
+use super::{session, HospitalNames, HOME};
 use crate::page::{render, Page};
 use crate::prefs::Prefs;
 use askama::Template;
@@ -17,6 +17,7 @@ use wugan_hub::store::UnpaidBill;
 struct Bills {
     page: Page,
     bills: Vec<UnpaidBill>,
+    hospitals: HospitalNames,
 }
 
 impl Bills {
@@ -54,6 +55,7 @@ pub async fn bills(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap
             Vec::new()
         }
     };
+    let hospitals = HospitalNames::read(&app).await;
     let page = Page::new(prefs, "/h5/bills", HOME).with_csrf(signed_in.csrf_token);
-    render(&Bills { page, bills })
+    render(&Bills { page, bills, hospitals })
 }

@@ -1,7 +1,7 @@
 //! `/h5/claims`: 零星报销 — claiming a bill paid in full elsewhere (one line per claim on the
 //! phone), and each claim's status: submitted, adjudicated, paid to the card, or declined and why.
 
-use super::{session, HOME};
+use super::{session, HospitalNames, HOME};
 use crate::page::{render, Page};
 use crate::prefs::Prefs;
 use askama::Template;
@@ -17,6 +17,7 @@ use wugan_hub::store::ManualClaimRow;
 struct Claims {
     page: Page,
     claims: Vec<ManualClaimRow>,
+    hospitals: HospitalNames,
 }
 
 impl Claims {
@@ -49,6 +50,7 @@ pub async fn claims(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMa
             Vec::new()
         }
     };
+    let hospitals = HospitalNames::read(&app).await;
     let page = Page::new(prefs, "/h5/claims", HOME).with_csrf(signed_in.csrf_token);
-    render(&Claims { page, claims })
+    render(&Claims { page, claims, hospitals })
 }

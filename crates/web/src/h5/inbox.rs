@@ -1,6 +1,6 @@
 //! `/h5/notifications`: the patient's inbox: each visit settled, with its split, in words.
 
-use super::{session, HOME};
+use super::{session, HospitalNames, HOME};
 use crate::page::{render, Page};
 use crate::prefs::Prefs;
 use askama::Template;
@@ -16,6 +16,7 @@ use wugan_hub::store::NotificationRow;
 struct Inbox {
     page: Page,
     notifications: Vec<NotificationRow>,
+    hospitals: HospitalNames,
 }
 
 impl Inbox {
@@ -78,6 +79,7 @@ pub async fn inbox(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap
             Vec::new()
         }
     };
+    let hospitals = HospitalNames::read(&app).await;
     let page = Page::new(prefs, "/h5/notifications", HOME).with_csrf(signed_in.csrf_token);
-    render(&Inbox { page, notifications })
+    render(&Inbox { page, notifications, hospitals })
 }

@@ -23,6 +23,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use std::collections::HashMap;
 use std::sync::Arc;
 use wugan_hub::app::App;
 
@@ -46,6 +47,34 @@ pub fn router() -> Router<Arc<App>> {
         .route("/h5/{*rest}", get(|prefs: Prefs, uri: axum::http::Uri| async move { page::not_found(Page::new(prefs, uri.path(), HOME)) }))
 }
 
+/// Hospitals' names by code, read once per page render (never once per row): a patient knows a
+/// hospital by its name, not by its code (H44030600001). A code with no name on the hub's books
+/// shows as itself, so a row never loses its hospital.
+#[derive(Default)]
+pub(crate) struct HospitalNames(HashMap<String, String>);
+
+impl HospitalNames {
+    pub(crate) async fn read(app: &App) -> HospitalNames {
+        match app.hospitals().await {
+            Ok(list) => HospitalNames::of(list.into_iter().map(|h| (h.code, h.name))),
+            Err(e) => {
+                // The page still shows every row, with codes instead of names.
+                tracing::warn!(error = %e, "the hospitals' names could not be read");
+                HospitalNames::default()
+            }
+        }
+    }
+
+    fn of(pairs: impl IntoIterator<Item = (String, String)>) -> HospitalNames {
+        HospitalNames(pairs.into_iter().filter(|(_, name)| !name.trim().is_empty()).collect())
+    }
+
+    /// The hospital's name, or its code when the hub has none.
+    pub(crate) fn name<'a>(&'a self, code: &'a str) -> &'a str {
+        self.0.get(code).map_or(code, String::as_str)
+    }
+}
+
 /// The first page: sign in with a mobile number and a one-time code.
 #[derive(Template)]
 #[template(path = "h5/start.html")]
@@ -59,4 +88,20 @@ async fn start(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) ->
         return Redirect::to("/h5/home").into_response();
     }
     render(&Start { page: Page::new(prefs, HOME, HOME) }).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HospitalNames;
+
+    #[test]
+    fn a_hospital_reads_by_its_name_and_by_its_code_when_it_has_none() {
+        let names =
+            HospitalNames::of([("H44030600001".to_string(), "深圳市第一人民医院".to_string()), ("H2".to_string(), " ".to_string())]);
+        // (code, shown)
+        for (code, shown) in [("H44030600001", "深圳市第一人民医院"), ("H2", "H2"), ("H-UNKNOWN", "H-UNKNOWN"), ("", "")] {
+            assert_eq!(names.name(code), shown, "{code}");
+        }
+        assert_eq!(HospitalNames::default().name("H44030600001"), "H44030600001");
+    }
 }

@@ -1,7 +1,7 @@
 //! `/h5/special-disease`: applying online for special-disease outpatient registration (门特/门诊
 //! 慢特病备案) and seeing how each application stands; the insurance center decides, in its words.
 
-use super::{session, HOME};
+use super::{session, HospitalNames, HOME};
 use crate::page::{render, Page};
 use crate::prefs::Prefs;
 use askama::Template;
@@ -17,6 +17,7 @@ use wugan_hub::store::SpecialDiseaseRow;
 struct SpecialDisease {
     page: Page,
     registrations: Vec<SpecialDiseaseRow>,
+    hospitals: HospitalNames,
 }
 
 impl SpecialDisease {
@@ -41,6 +42,7 @@ pub async fn special_disease(State(app): State<Arc<App>>, prefs: Prefs, headers:
             Vec::new()
         }
     };
+    let hospitals = HospitalNames::read(&app).await;
     let page = Page::new(prefs, "/h5/special-disease", HOME).with_csrf(signed_in.csrf_token);
-    render(&SpecialDisease { page, registrations })
+    render(&SpecialDisease { page, registrations, hospitals })
 }

@@ -175,7 +175,13 @@ pub const ERRORS: Table = &[
     ),
     ("agreement_not_active", "这份签约已解约。", "This agreement has already ended."),
     ("visit_not_found", "没有找到这次就诊。", "We cannot find this visit."),
-    ("visit_not_open", "这次就诊已结算，无需预估。", "This visit is settled: there is nothing to estimate."),
+    // Neutral: the hub answers it for a visit being settled, settled or cancelled (退号), to fee
+    // uploads, estimates and the seamless switch alike (one table serves the console too).
+    (
+        "visit_not_open",
+        "这次就诊正在结算、已结算或已取消，不能再修改费用、预结算或更改设置。",
+        "This visit is being settled, is settled or was cancelled: its fees and settings can no longer change, nor can it be estimated.",
+    ),
     ("no_fees", "医院尚未上传费用，请稍后再看。", "The hospital has not sent the fees yet. Look again later."),
     ("bad_amount", "请输入正确的金额。", "Enter a valid amount."),
     ("consent_required", "成年家人须本人人脸核身同意。", "An adult family member must consent by their own face check."),

@@ -1,7 +1,7 @@
 //! `/h5/visits`: the patient's visits: before the doctor's click an estimate on request (2206),
 //! after it the split (fund, personal account, the credit line), and "nothing to pay at a window".
 
-use super::{session, HOME};
+use super::{session, HospitalNames, HOME};
 use crate::page::{render, Page};
 use crate::prefs::Prefs;
 use askama::Template;
@@ -21,6 +21,7 @@ struct Visits {
     invoices: Vec<(String, String)>,
     /// The stays' invoices and deposit receipts (押金收据), newest first.
     stay_documents: Vec<InvoiceView>,
+    hospitals: HospitalNames,
 }
 
 impl Visits {
@@ -106,6 +107,7 @@ pub async fn visits(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMa
         tracing::warn!(error = %e, "a patient's stay invoices could not be read");
         Vec::new()
     });
+    let hospitals = HospitalNames::read(&app).await;
     let page = Page::new(prefs, "/h5/visits", HOME).with_csrf(signed_in.csrf_token);
-    render(&Visits { page, visits, invoices, stay_documents })
+    render(&Visits { page, visits, invoices, stay_documents, hospitals })
 }
