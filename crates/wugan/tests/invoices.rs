@@ -144,6 +144,12 @@ async fn a_settled_visit_gets_a_signed_invoice_anyone_can_verify_and_a_cancel_re
     assert_eq!((forged.body["genuine"].as_bool(), forged.body["reason"].as_str()), (Some(false), Some("bad_signature")));
     let page = reqwest::get(format!("{}/invoices/verify?qr={}", w.sys.hub_url, percent(&qr))).await.unwrap().text().await.unwrap();
     assert!(page.contains("真实有效") && page.contains("82.00"), "{page}");
+    // Asked in English, as every page may be; an unknown parameter is still refused.
+    let english = reqwest::get(format!("{}/invoices/verify?lang=en&qr={}", w.sys.hub_url, percent(&qr))).await.unwrap();
+    assert_eq!(english.status().as_u16(), 200);
+    assert!(english.text().await.unwrap().contains("82.00"));
+    let unknown = reqwest::get(format!("{}/invoices/verify?foo=1", w.sys.hub_url)).await.unwrap();
+    assert_eq!(unknown.status().as_u16(), 400);
 
     // Cancelled: a red invoice with its own number offsets the blue one.
     let cancelled = w.his.cancel(&visit).await.unwrap();

@@ -27,6 +27,11 @@ struct ListQuery {
 #[serde(deny_unknown_fields)]
 struct VerifyQuery {
     qr: Option<String>,
+    /// `?lang=` and `?elder=` as every page takes them: this page is in both languages already.
+    #[serde(rename = "lang")]
+    _lang: Option<String>,
+    #[serde(rename = "elder")]
+    _elder: Option<String>,
 }
 
 /// The longest QR text the verify page reads (a genuine one is about 420 characters).
