@@ -153,10 +153,28 @@ async fn a_wrong_prefix_or_another_institutions_envelope_is_refused_in_the_natio
     let person = json!({"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN}});
     let (status, reply) = his.call_as("H-SOMEONE-ELSE", "1101", &his.msgid(), person.clone()).await;
     assert_eq!((status, reply["infcode"].as_i64()), (200, Some(-1)), "another institution's envelope: {reply}");
+    let his_url = his.url.clone();
     let wrong = NationalHis { url: format!("{}/ni/0000/fsi/api/rsfComIfsService/callService", sys.hub_url), ..his };
     let (status, reply) = wrong.call_as(&wrong.code.clone(), "1101", &wrong.msgid(), person).await;
     assert_eq!((status, reply["infcode"].as_i64()), (200, Some(-1)), "an unknown prefix: {reply}");
     assert!(reply["err_msg"].as_str().is_some_and(|m| !m.is_empty()));
+    assert_eq!(sys.app.insurance.calls_sent(), sent, "nothing refused was forwarded");
+
+    // What the hub's own edge refuses under the prefix is in the national shape too: a body over
+    // the limit, a method or a path the endpoint does not have.
+    let national = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        let reply: Value = response.json().await.expect("JSON");
+        assert_eq!((status, reply["infcode"].as_i64()), (200, Some(-1)), "{reply}");
+        reply["err_msg"].as_str().unwrap_or_default().to_string()
+    };
+    let huge = format!("{{\"infno\": \"2204\", \"pad\": \"{}\"}}", "x".repeat(1_100_000));
+    let too_large = national(wrong.http.post(&his_url).header("content-type", "application/json").body(huge).send().await.unwrap()).await;
+    assert!(too_large.contains("body_too_large"), "{too_large}");
+    let asked = national(wrong.http.get(&his_url).send().await.unwrap()).await;
+    assert!(asked.contains("method_not_allowed"), "{asked}");
+    let elsewhere = national(wrong.http.post(his_url.replace("callService", "other")).body("{}").send().await.unwrap()).await;
+    assert!(elsewhere.contains("no_such_route"), "{elsewhere}");
     assert_eq!(sys.app.insurance.calls_sent(), sent, "nothing refused was forwarded");
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }

@@ -45,3 +45,22 @@ pub(super) async fn national_call(State(app): State<Arc<App>>, Path(token): Path
         NationalAnswer::Written(value) => (json, value.to_string()).into_response(),
     }
 }
+
+/// Under `/ni/`, what the hub's edge or router refuses (a body over the limit, an unknown path or
+/// method, a rate limit) is answered in the national shape too, `{"infcode": -1, "err_msg"}` with
+/// HTTP 200 as platforms answer, naming the hub's code: HIS software reads only that shape.
+pub(super) async fn national_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let under_prefix = request.uri().path().starts_with("/ni/");
+    let response = next.run(request).await;
+    let status = response.status();
+    if !under_prefix || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    // The hub's own error bodies are small JSON; anything longer is summarised by its status.
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+    let error = serde_json::from_slice::<serde_json::Value>(&body).ok().map(|v| v["error"].clone()).unwrap_or_default();
+    let code = error["code"].as_str().unwrap_or("refused");
+    let message = error["message"].as_str().or(status.canonical_reason()).unwrap_or("refused");
+    let answer = serde_json::json!({"infcode": -1, "err_msg": format!("{message} ({code}, HTTP {})", status.as_u16()), "warn_msg": "", "output": null});
+    ([("content-type", "application/json")], answer.to_string()).into_response()
+}
