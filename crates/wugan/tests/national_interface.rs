@@ -110,6 +110,11 @@ async fn outpatient_visit(his: &NationalHis, ipt_otp_no: &str) -> (String, Strin
     let fees =
         json!({"feedetail": [line("1", "001102000010000", "25.00", "1", "25.00"), line("2", "013100000010000", "150.00", "8", "1200.00")]});
     ok("2204", &his.call("2204", fees).await);
+    // A line of another batch, sent and withdrawn (2205): not the visit's.
+    let mut other_batch = line("3", "001102000010000", "25.00", "1", "25.00");
+    other_batch["chrg_bchno"] = json!("B2");
+    ok("2204", &his.call("2204", json!({"feedetail": [other_batch]})).await);
+    ok("2205", &his.call("2205", json!({"data": {"mdtrt_id": mdtrt_id, "chrg_bchno": "B2", "psn_no": psn_no}})).await);
     let settle = json!({"data": {"psn_no": psn_no, "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "med_type": "11",
         "medfee_sumamt": "1225.00", "psn_setlway": "01", "mdtrt_id": mdtrt_id, "chrg_bchno": "B1", "acct_used_flag": "1",
         "insutype": insurance["insutype"]}});
@@ -138,6 +143,25 @@ async fn an_openhis_outpatient_flow_through_the_drop_in_endpoint_gets_seamless_p
         (Some(mdtrt_id.as_str()), Some(psn_no.as_str())),
         "{visit:?}"
     );
+    // Under the HIS's own number, with the lines its platform accepted (less the withdrawn one).
+    assert_eq!((visit.body["ipt_otp_no"].as_str(), visit.body["medfee_fen"].as_i64()), (Some("MZ0001"), Some(122_500)), "{visit:?}");
+    let found = api.get("/api/v1/visits?ipt_otp_no=MZ0001").await.expect("hub");
+    assert_eq!(found.body["visits"][0]["id"], payment["visit_id"], "{found:?}");
+    // Its invoice names the lines' categories, not one line of other fees.
+    let mut items = Vec::new();
+    for _ in 0..50 {
+        let listed = api.get("/api/v1/invoices").await.expect("hub").body;
+        if let Some(id) = listed["invoices"][0]["id"].as_str() {
+            items = api.get(&format!("/api/v1/invoices/{id}")).await.expect("hub").body["invoice"]["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            break;
+        }
+        sys.app.invoice_outbox_pass().await;
+    }
+    let categories: Vec<&str> = items.iter().filter_map(|i| i["category"].as_str()).collect();
+    assert!(categories.len() >= 2 && !categories.contains(&"14"), "{items:?}");
 
     let setl_id = info["setl_id"].as_str().expect("setl_id");
     let cancelled = ok("2208", &his.call("2208", json!({"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": psn_no}})).await);

@@ -47,6 +47,18 @@ impl App {
 
     /// A cash-only settlement: the platform's 2207 output, checked, then the cash share charged.
     pub async fn settle_cash_only(&self, hospital: &str, req: &CashSettleRequest, request: &Keyed) -> Result<SettlementView, AppError> {
+        self.settle_cash_only_with_lines(hospital, req, request, Vec::new()).await
+    }
+
+    /// [`App::settle_cash_only`], a visit it writes taking `lines` (the drop-in endpoint's, as
+    /// its platform accepted them) when it has none of its own.
+    pub(super) async fn settle_cash_only_with_lines(
+        &self,
+        hospital: &str,
+        req: &CashSettleRequest,
+        request: &Keyed,
+        lines: Vec<FeeLineRow>,
+    ) -> Result<SettlementView, AppError> {
         check_text("ipt_otp_no", &req.ipt_otp_no, 30)?;
         let settled = InsuranceClient::read_settlement(&req.output).map_err(bad_record)?;
         let setl_id = settled.setl_id.clone().unwrap_or_default();
@@ -55,6 +67,9 @@ impl App {
             return self.posted_again(hospital, &id, request).await;
         }
         let visit = self.cash_only_visit(hospital, &req.ipt_otp_no, &settled.setlinfo, request).await?;
+        if !lines.is_empty() && self.store.fee_lines(&visit.id).await?.is_empty() {
+            self.store.insert_fee_lines(&visit.id, &lines).await?;
+        }
         let Some(agreement_id) = visit.agreement_id.clone() else {
             return Err(AppError::conflict(
                 "seamless_not_enabled",

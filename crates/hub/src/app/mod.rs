@@ -38,6 +38,7 @@ mod insurance_only;
 mod invoice_keys;
 pub mod invoices;
 pub mod national_interface;
+mod national_visits;
 pub mod notifications;
 pub mod online_services;
 mod operator_views;

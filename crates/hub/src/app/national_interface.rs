@@ -95,12 +95,17 @@ impl App {
     /// The platform answered: seamless payment after a successful 2207 or 2208, else the reply
     /// as it came.
     async fn around_reply(&self, hospital: &HospitalProfile, infno: &str, envelope: &Value, status: u16, body: Vec<u8>) -> NationalAnswer {
-        if !matches!(infno, "2207" | "2208") {
+        if !matches!(infno, "2201" | "2204" | "2205" | "2207" | "2208") {
             return NationalAnswer::AsItCame { status, body };
         }
         let Some(reply) = serde_json::from_slice::<Value>(crate::without_bom(&body)).ok().filter(|r| infcode_of(r) == Some(0)) else {
             return NationalAnswer::AsItCame { status, body };
         };
+        if matches!(infno, "2201" | "2204" | "2205") {
+            // The visit's number and lines, for the cash-only visit its 2207 writes.
+            self.note_national_visit(&hospital.code, infno, envelope, &reply).await;
+            return NationalAnswer::AsItCame { status, body };
+        }
         NationalAnswer::Written(self.with_payment(hospital, infno, envelope, reply).await)
     }
 
@@ -126,8 +131,13 @@ impl App {
         let (setl_id, mdtrt_id) = (text(&info, "setl_id"), text(&info, "mdtrt_id"));
         // The platform's setl_id names the payment: the same 2207 answered again pays once.
         let request = Keyed::unstored(&format!("ni:{setl_id}"));
-        let req = CashSettleRequest { ipt_otp_no: mdtrt_id, output: output.clone() };
-        payment_view(self.settle_cash_only(&hospital.code, &req, &request).await)
+        // Under the HIS's own number and with the lines its platform accepted, when they passed
+        // by (`national_visits`); else under the platform's visit id.
+        let noted = self.store.national_visit(&mdtrt_id).await.ok().flatten().filter(|n| n.hospital_code == hospital.code);
+        let lines = noted.as_ref().map(|n| super::national_visits::fee_lines_of(&n.lines_json)).unwrap_or_default();
+        let ipt_otp_no = noted.map(|n| n.ipt_otp_no).unwrap_or(mdtrt_id);
+        let req = CashSettleRequest { ipt_otp_no, output: output.clone() };
+        payment_view(self.settle_cash_only_with_lines(&hospital.code, &req, &request, lines).await)
     }
 
     /// After the platform's 2208: the refund of what its settlement charged.

@@ -37,6 +37,8 @@ pub use refunds::RefundRow;
 mod banks;
 mod hospital_banks;
 pub use hospital_banks::HospitalBankRow;
+mod national_visits;
+pub use national_visits::NationalVisitRow;
 mod settlements;
 mod signups;
 mod stay_lists;
@@ -131,6 +133,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (35, "stay_clinical_info", include_str!("../../migrations/0035_stay_clinical_info.sql")),
     (36, "refunded_bills", include_str!("../../migrations/0036_refunded_bills.sql")),
     (37, "stays_admitted_again", include_str!("../../migrations/0037_stays_admitted_again.sql")),
+    (38, "national_visits", include_str!("../../migrations/0038_national_visits.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

@@ -1,0 +1,129 @@
+//! What the drop-in endpoint notes of a visit on its way past (`national_interface`): the HIS's
+//! own visit number from 2201 and the fee lines its platform accepted (2204, less what 2205
+//! withdrew), each with the platform's answer for it (医疗收费项目类别 and the rest). The 2207 the
+//! hub pays after writes its cash-only visit under the HIS's number with those lines, so the HIS
+//! finds the visit by its own number (`GET /api/v1/visits?ipt_otp_no=`) and the patient's
+//! invoice has the lines' categories. Noting is best effort: the envelope and the platform's reply
+//! pass as they came whatever happens here, and a visit noted of nothing is paid as before (under
+//! the platform's visit id, one line of other fees).
+
+use super::*;
+use crate::insurance_client::text;
+use crate::model::FeeLineRow;
+
+/// A fee line as noted: the 2204 `feedetail` entry as sent, and the platform's `result` for it.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub(super) struct NotedLine {
+    feedetl_sn: String,
+    chrg_bchno: String,
+    amount_fen: i64,
+    detail: Value,
+    result: Option<Value>,
+}
+
+/// The lines a 2204 envelope sent that its reply accepted, each with its result; a line whose
+/// amount is no amount is left out (the platform would have refused it).
+pub(super) fn accepted_lines(envelope: &Value, reply: &Value) -> Vec<NotedLine> {
+    let sent = envelope.get("input").and_then(|i| i.get("feedetail")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let results = reply.get("output").and_then(|o| o.get("result")).and_then(Value::as_array).cloned().unwrap_or_default();
+    sent.into_iter()
+        .filter_map(|detail| {
+            let feedetl_sn = text(&detail, "feedetl_sn");
+            let amount = Fen::from_json_yuan(detail.get("det_item_fee_sumamt")?).ok()??;
+            let result = results.iter().find(|r| text(r, "feedetl_sn") == feedetl_sn).cloned();
+            let chrg_bchno = Some(text(&detail, "chrg_bchno")).filter(|b| !b.is_empty()).unwrap_or_else(|| "1".into());
+            (!feedetl_sn.is_empty()).then_some(NotedLine { feedetl_sn, chrg_bchno, amount_fen: amount.0, detail, result })
+        })
+        .collect()
+}
+
+/// `lines` (JSON) with `added` in (a line sent again replaces itself).
+fn with_lines(lines: &str, added: Vec<NotedLine>) -> String {
+    let mut kept: Vec<NotedLine> = serde_json::from_str(lines).unwrap_or_default();
+    kept.retain(|l| !added.iter().any(|a| a.feedetl_sn == l.feedetl_sn));
+    kept.extend(added);
+    serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into())
+}
+
+/// `lines` (JSON) without those a 2205 withdrew: its `chrg_bchno`'s, or every one for "0000".
+fn without_batch(lines: &str, chrg_bchno: &str) -> String {
+    let mut kept: Vec<NotedLine> = serde_json::from_str(lines).unwrap_or_default();
+    kept.retain(|l| chrg_bchno != "0000" && l.chrg_bchno != chrg_bchno);
+    serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into())
+}
+
+/// The noted lines as the visit's fee lines: uploaded, each with the platform's answer.
+pub(super) fn fee_lines_of(lines_json: &str) -> Vec<FeeLineRow> {
+    let noted: Vec<NotedLine> = serde_json::from_str(lines_json).unwrap_or_default();
+    noted
+        .into_iter()
+        .map(|l| FeeLineRow {
+            feedetl_sn: l.feedetl_sn,
+            chrg_bchno: l.chrg_bchno,
+            amount: Fen(l.amount_fen),
+            upload_msgid: String::new(),
+            uploaded: true,
+            detail_json: l.detail.to_string(),
+            result_json: l.result.map(|r| r.to_string()),
+        })
+        .collect()
+}
+
+impl App {
+    /// Notes what a successful 2201, 2204 or 2205 of `hospital` says of its visit.
+    pub(super) async fn note_national_visit(&self, hospital: &str, infno: &str, envelope: &Value, reply: &Value) {
+        let input = envelope.get("input").cloned().unwrap_or(Value::Null);
+        let data = input.get("data").cloned().unwrap_or(Value::Null);
+        let noted = match infno {
+            "2201" => {
+                let mdtrt_id = reply.get("output").and_then(|o| o.get("data")).map(|d| text(d, "mdtrt_id")).unwrap_or_default();
+                let ipt_otp_no = text(&data, "ipt_otp_no");
+                if mdtrt_id.is_empty() || ipt_otp_no.is_empty() || check_text("ipt_otp_no", &ipt_otp_no, 30).is_err() {
+                    return;
+                }
+                self.store.note_national_visit(hospital, &mdtrt_id, &ipt_otp_no).await
+            }
+            "2204" => {
+                let lines = accepted_lines(envelope, reply);
+                let Some(mdtrt_id) = lines.first().map(|l| text(&l.detail, "mdtrt_id")).filter(|m| !m.is_empty()) else { return };
+                self.store.change_national_lines(&mdtrt_id, move |kept| with_lines(kept, lines)).await
+            }
+            "2205" => {
+                let (mdtrt_id, batch) = (text(&data, "mdtrt_id"), text(&data, "chrg_bchno"));
+                self.store.change_national_lines(&mdtrt_id, move |kept| without_batch(kept, &batch)).await
+            }
+            _ => return,
+        };
+        if let Err(e) = noted {
+            tracing::warn!(infno, error = %e, "a drop-in visit could not be noted; it is paid under the platform's visit id");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(sn: &str, batch: &str, total: Value) -> Value {
+        json!({"feedetl_sn": sn, "mdtrt_id": "M1", "chrg_bchno": batch, "det_item_fee_sumamt": total, "med_list_codg": "X"})
+    }
+
+    #[test]
+    fn a_2204_notes_the_lines_its_platform_accepted_and_a_2205_withdraws_a_batch() {
+        let envelope =
+            json!({"input": {"feedetail": [line("1", "B1", json!("25.00")), line("2", "B1", json!(12.5)), line("3", "B2", json!("abc"))]}});
+        let reply =
+            json!({"output": {"result": [{"feedetl_sn": "1", "med_chrgitm_type": "02"}, {"feedetl_sn": "2", "med_chrgitm_type": "09"}]}});
+        let lines = accepted_lines(&envelope, &reply);
+        assert_eq!(lines.iter().map(|l| (l.feedetl_sn.as_str(), l.amount_fen)).collect::<Vec<_>>(), [("1", 2500), ("2", 1250)]);
+        let kept = with_lines("[]", lines.clone());
+        let rows = fee_lines_of(&kept);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(super::super::invoices::category_of(rows[1].result_json.as_deref()), "09");
+        // Sent again: the same two lines, not four.
+        assert_eq!(fee_lines_of(&with_lines(&kept, lines)).len(), 2);
+        let later = with_lines(&kept, accepted_lines(&json!({"input": {"feedetail": [line("4", "B2", json!("3"))]}}), &json!({})));
+        assert_eq!(fee_lines_of(&without_batch(&later, "B1")).iter().map(|l| l.feedetl_sn.as_str()).collect::<Vec<_>>(), ["4"]);
+        assert!(fee_lines_of(&without_batch(&later, "0000")).is_empty());
+    }
+}
