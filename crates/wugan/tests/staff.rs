@@ -274,6 +274,10 @@ async fn an_his_finds_its_visits_by_its_own_number_pages_through_them_and_learns
         }
     }
     assert_eq!(seen, ["MZ-STAFF-5", "MZ-STAFF-4", "MZ-STAFF-3", "MZ-STAFF-2", "MZ-STAFF-1"]);
+    // A cursor that is no page's: refused, not a page from somewhere.
+    for garbage in ["garbage", "vis_zzz"] {
+        assert_eq!(his.get(&format!("/api/v1/visits?after={garbage}")).await.unwrap().code(), Some("bad_query"), "{garbage}");
+    }
 
     // A day is the China business day (UTC+8): the visit is on the China date of its UTC time.
     let created = found.body["visits"][0]["created_at"].as_str().unwrap();

@@ -46,6 +46,12 @@ fn check_query(q: &VisitQuery) -> Result<(), AppError> {
                 .map_err(|_| AppError::bad_request("bad_query", format!("{name} is at most {max} characters of text")))?;
         }
     }
+    // The cursor is the `next_after` of a page: a visit's id (`vis_` and 32 hex digits), else a
+    // page would silently start anywhere.
+    let visit_id = |a: &str| a.strip_prefix("vis_").is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    if q.after.as_deref().is_some_and(|a| !visit_id(a)) {
+        return Err(AppError::bad_request("bad_query", "after is the next_after of the page before (a visit id)"));
+    }
     if q.status.as_deref().is_some_and(|s| VisitStatus::parse(s).is_none()) {
         return Err(AppError::bad_request("bad_query", "status is registering, registered, settling, settled or cancelled"));
     }
