@@ -169,11 +169,18 @@ impl Home {
     }
 }
 
-/// What a visit's row reads: fully refunded first, else its latest settlement's state, else the visit's.
+/// What a visit's row reads: fully refunded or its registration cancelled (退号) first, else its
+/// latest settlement's state, else the visit's. (A cancelled visit keeps the settlement its refund
+/// reversed, which still reads `settled`.)
 fn visit_state(v: &VisitView) -> &'static str {
-    match v.status {
+    state_of_row(v.status, v.settlement.as_ref().map(|s| s.state))
+}
+
+fn state_of_row(status: &'static str, settlement: Option<&'static str>) -> &'static str {
+    match status {
         "refunded" => "refunded",
-        status => v.settlement.as_ref().map(|s| s.state).unwrap_or(status),
+        "cancelled" => "cancelled",
+        status => settlement.unwrap_or(status),
     }
 }
 
@@ -232,4 +239,15 @@ async fn visit(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Pa
     let refundable = refundable_lines(&app, staff.hospital_code.as_deref().unwrap_or_default(), &visit).await;
     let line_no = format!("C{}", app.now().chars().filter(char::is_ascii_digit).skip(2).take(16).collect::<String>());
     render(&Visit { page, staff, visit, catalogue: catalogue(), line_no, may_settle, may_cancel, may_refund, refundable }).into_response()
+}
+
+#[cfg(test)]
+mod row_tests {
+    #[test]
+    fn a_visit_refunded_in_full_and_its_registration_cancelled_reads_cancelled_not_settled() {
+        assert_eq!(super::state_of_row("cancelled", Some("settled")), "cancelled");
+        assert_eq!(super::state_of_row("refunded", Some("settled")), "refunded");
+        assert_eq!(super::state_of_row("settled", Some("settled_unpaid")), "settled_unpaid");
+        assert_eq!(super::state_of_row("registered", None), "registered");
+    }
 }
