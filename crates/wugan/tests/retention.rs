@@ -1,5 +1,6 @@
-//! What the hub keeps only for a while: stored answers to idempotent requests (24 hours) and msgid
-//! blocks of past days. Pruned by the recovery worker; the tables do not grow without bound.
+//! What the hub keeps only for a while: stored answers to idempotent requests (24 hours), msgid
+//! blocks of past days, and the drop-in endpoint's notes of a visit (30 days). Pruned by the
+//! recovery worker; the tables do not grow without bound.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,6 +48,7 @@ async fn stored_answers_are_kept_a_day_and_msgid_blocks_of_past_days_are_dropped
         china.second()
     );
     assert!(store.reserve_msgid_block("H44030000001", &stamp).await.unwrap().is_some());
+    store.note_national_visit("H44030000001", "M-NI-1", "MZ-NI-1").await.unwrap();
 
     *clock.0.lock().unwrap() += time::Duration::hours(23);
     assert_eq!(app.prune().await.unwrap(), (0, 0), "inside the retention: the answer stays, and yesterday's block");
@@ -56,5 +58,9 @@ async fn stored_answers_are_kept_a_day_and_msgid_blocks_of_past_days_are_dropped
     let (answers, blocks) = app.prune().await.unwrap();
     assert_eq!((answers, blocks), (1, 1), "the answer and the old block are gone");
     assert!(matches!(store.begin_idempotency("hospital:H1", "k1", "h").await.unwrap(), IdempotencyBegin::New), "a new request");
+    assert!(store.national_visit("M-NI-1").await.unwrap().is_some(), "a drop-in visit's note stays a month");
+    *clock.0.lock().unwrap() += time::Duration::days(31);
+    app.prune().await.unwrap();
+    assert!(store.national_visit("M-NI-1").await.unwrap().is_none(), "and is gone after it");
     let _ = std::fs::remove_file(&db);
 }

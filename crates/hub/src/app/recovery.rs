@@ -61,6 +61,9 @@ pub fn spawn_recovery(app: Arc<App>, every: Duration, mut stop: tokio::sync::wat
     })
 }
 
+/// How long the drop-in endpoint's notes of a visit (`national_visits`) are kept.
+const NATIONAL_VISIT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 impl App {
     /// Drops what is kept only for a while: answers to idempotent requests past the retention,
     /// msgid blocks of past days. Keeps the hub's tables from growing without bound.
@@ -69,8 +72,10 @@ impl App {
         let day_ago = crate::clock::in_china(self.store.clock.now_utc() - Duration::from_secs(24 * 3600));
         let stamp = format!("{:04}{:02}{:02}000000", day_ago.year(), day_ago.month() as u8, day_ago.day());
         let blocks = self.store.prune_msgid_blocks(&stamp).await?;
-        if answers + blocks > 0 {
-            tracing::info!(answers, blocks, "pruned stored answers and msgid blocks past their time");
+        // A drop-in visit's notes serve its 2207, the same day as a rule: a month is plenty.
+        let noted = self.store.prune_national_visits(&self.store.before_now(NATIONAL_VISIT_RETENTION)).await?;
+        if answers + blocks + noted > 0 {
+            tracing::info!(answers, blocks, noted, "pruned stored answers, msgid blocks and drop-in visit notes past their time");
         }
         Ok((answers, blocks))
     }

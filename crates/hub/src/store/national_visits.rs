@@ -72,4 +72,15 @@ impl Store {
         })
         .await
     }
+
+    /// Forgets notes untouched since `before` (RFC 3339). Returns how many.
+    pub async fn prune_national_visits(&self, before: &str) -> StoreResult<u64> {
+        let before = before.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                Ok(query("DELETE FROM national_visits WHERE updated_at < $1").bind(before).execute(&mut *c).await?.rows_affected())
+            })
+        })
+        .await
+    }
 }
