@@ -11,6 +11,8 @@ const base = process.env.WUGAN_URL || 'http://127.0.0.1:8080';
 const dataDir = process.env.WUGAN_DATA_DIR || '';
 const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const shots = path.join(__dirname, '..', 'ci-artifacts', 'screenshots');
+// WUGAN_WIDTH=1280 runs every spec on a desktop-wide window, its screenshots named `…-1280`.
+const wide = Number(process.env.WUGAN_WIDTH || 0);
 
 // A phone: 360 px wide, touch, in a fresh profile. Options: { width, elder, lang }.
 async function phone(options = {}) {
@@ -18,9 +20,9 @@ async function phone(options = {}) {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
-    viewport: { width: options.width || 360, height: 780 },
-    isMobile: true,
-    hasTouch: true,
+    viewport: { width: wide || options.width || 360, height: 780 },
+    isMobile: !wide,
+    hasTouch: !wide,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
@@ -47,7 +49,7 @@ async function phone(options = {}) {
 
 async function screenshot(page, name) {
   fs.mkdirSync(shots, { recursive: true });
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: path.join(shots, wide ? `${name}-${wide}.png` : `${name}.png`), fullPage: true });
 }
 
 // Fails on any serious or critical axe-core violation of the page as it stands.
