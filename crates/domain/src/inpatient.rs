@@ -727,16 +727,18 @@ pub fn apply(
 
         (S::CancellingSettlement { paid, insurance_reversed: false }, Done(R::SettlementCancelled)) => {
             let transfers = parties.cancellation_transfers(&paid.split, paid.captured, &paid.setl_id);
+            // The hold's pieces are closed (captured or released): a fresh hold after the
+            // discharge is undone is numbered past them, never under a piece already posted.
             let stage = match paid.captured.is_positive() {
                 true => S::CancellingSettlement { paid: paid.clone(), insurance_reversed: true },
-                false => S::SettlementCancelled(Ward { pieces: vec![], ..paid.ward.clone() }),
+                false => S::SettlementCancelled(paid.ward.released()),
             };
             Ok(StayStep { stage, transfers })
         }
         // Insurance keeps the settlement: so does the hub; the orchestrator tells the ward why.
         (S::CancellingSettlement { paid, insurance_reversed: false }, Refused { .. }) => to(settled(paid.clone())),
         (S::CancellingSettlement { paid, insurance_reversed: true }, Done(R::Refunded)) => Ok(StayStep {
-            stage: S::SettlementCancelled(Ward { pieces: vec![], ..paid.ward.clone() }),
+            stage: S::SettlementCancelled(paid.ward.released()),
             transfers: vec![parties.refund_transfer(paid.captured, &paid.setl_id)],
         }),
         (S::UndoingDischarge(w), Done(R::DischargeUndone)) => to(S::InWard(w.clone())),

@@ -316,6 +316,25 @@ fn a_settled_stay_is_cancelled_refunded_and_settled_again_under_new_names() {
 }
 
 #[test]
+fn a_fresh_hold_after_a_cancelled_settlement_and_an_undone_discharge_is_a_new_piece() {
+    let mut stay = Stay::admit(50_000, 500_000, split(10_000, 2_000, 20_000));
+    stay.upload(32_000);
+    stay.discharge();
+    stay.then(begin_cancel_settlement);
+    stay.then(begin_undo_discharge);
+    let StayStage::InWard(w) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert!(!w.has_hold() && w.piece_base >= 1, "back in the ward with nothing held, numbered past the admission's piece: {w:?}");
+    // The ward asks for a fresh deposit: held under a piece of its own, and posted (the admission's
+    // piece 0 is closed and would refuse it).
+    stay.stage = begin_place_hold(&stay.stage, Fen(30_000)).unwrap();
+    stay.run();
+    let StayStage::InWard(w) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!(w.held(), Fen(30_000), "{w:?}");
+    assert_eq!(stay.held_in_ledger(), 30_000, "the fresh hold is in the ledger");
+    assert!(is_balanced(stay.ledger.values()));
+}
+
+#[test]
 fn a_share_above_the_hold_is_raised_within_the_line_then_captured_in_one() {
     // A 300-yuan deposit, no fees that trigger the rule, then a 2304 cash share of 450 yuan:
     // the 150 above the hold is raised (raise 0), and the whole share captured at once.
