@@ -424,6 +424,17 @@ async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing()
     let visits = door.call("GET", "/api/v1/patient/visits", As::Bearer(&patient.token), None).await;
     let numbers: Vec<&str> = visits.body["visits"].as_array().unwrap().iter().map(|v| v["ipt_otp_no"].as_str().unwrap()).collect();
     assert_eq!(numbers, ["MZ-P1", "MZ-SPOUSE-1", "MZ-CHILD-1"], "the signer sees their own visit and their family's, newest first");
+    // The spouse signs an agreement of her own at the counter: she pays for herself from then on,
+    // and her visits, their switches and estimates are hers alone, though the old link stands.
+    let counter = HisClient::new(&door.sys.hub_url, &door.sys.credentials.operator_api_key);
+    let own = counter.sign_up("02", WANG_WU.0, false, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
+    assert!(own.ok(), "{own:?}");
+    let visits = door.call("GET", "/api/v1/patient/visits", As::Bearer(&patient.token), None).await;
+    let numbers: Vec<&str> = visits.body["visits"].as_array().unwrap().iter().map(|v| v["ipt_otp_no"].as_str().unwrap()).collect();
+    assert_eq!(numbers, ["MZ-P1", "MZ-CHILD-1"], "{visits:?}");
+    let spouse_switch = format!("/api/v1/patient/visits/{}/seamless", spouse_visit.body["id"].as_str().unwrap());
+    let overridden = door.call("POST", &spouse_switch, As::Cookie(&patient, true), Some(json!({"enabled": false}))).await;
+    assert_eq!(overridden.status, 404, "not the signer's to switch: {overridden:?}");
     let split = &visits.body["visits"][0]["settlement"];
     assert_eq!(
         (split["state"].as_str(), split["cash_fen"].as_i64()),

@@ -28,7 +28,13 @@ impl App {
         let mut persons = vec![psn_no.to_string()];
         for id in self.store.agreement_ids_of_person(psn_no, super::patient_agreements::PATIENT_LIST_MAX).await? {
             for link in self.store.family_links(&id).await? {
-                if link.status == AgreementStatus::Active && !persons.contains(&link.member_psn_no) {
+                // A member who signed an agreement of their own pays for themselves from then on
+                // (`paying_agreement_for` takes theirs first): their visits, bills and switches
+                // are theirs alone, even while the old link stands.
+                if link.status == AgreementStatus::Active
+                    && !persons.contains(&link.member_psn_no)
+                    && self.store.active_agreement_for(&link.member_psn_no).await?.is_none()
+                {
                     persons.push(link.member_psn_no);
                 }
             }
