@@ -278,6 +278,8 @@ async fn an_his_finds_its_visits_by_its_own_number_pages_through_them_and_learns
     for garbage in ["garbage", "vis_zzz"] {
         assert_eq!(his.get(&format!("/api/v1/visits?after={garbage}")).await.unwrap().code(), Some("bad_query"), "{garbage}");
     }
+    let first = his.get("/api/v1/visits?after=&limit=2").await.unwrap();
+    assert_eq!(first.body["visits"][0]["ipt_otp_no"], "MZ-STAFF-5", "an empty cursor is the first page: {first:?}");
 
     // A day is the China business day (UTC+8): the visit is on the China date of its UTC time.
     let created = found.body["visits"][0]["created_at"].as_str().unwrap();

@@ -49,7 +49,7 @@ fn check_query(q: &VisitQuery) -> Result<(), AppError> {
     // The cursor is the `next_after` of a page: a visit's id (`vis_` and 32 hex digits), else a
     // page would silently start anywhere.
     let visit_id = |a: &str| a.strip_prefix("vis_").is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
-    if q.after.as_deref().is_some_and(|a| !visit_id(a)) {
+    if q.after.as_deref().is_some_and(|a| !a.is_empty() && !visit_id(a)) {
         return Err(AppError::bad_request("bad_query", "after is the next_after of the page before (a visit id)"));
     }
     if q.status.as_deref().is_some_and(|s| VisitStatus::parse(s).is_none()) {
@@ -90,7 +90,7 @@ impl App {
             ipt_otp_no: q.ipt_otp_no,
             status: q.status,
             created,
-            after: q.after,
+            after: q.after.filter(|a| !a.is_empty()),
             limit,
         };
         let rows = self.store.visit_list(&filter).await?;
