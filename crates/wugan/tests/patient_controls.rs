@@ -196,6 +196,13 @@ async fn a_visit_switched_off_is_paid_at_the_window_and_the_hospital_is_told() {
     );
     let earlier = phone.his.get(&format!("/api/v1/visits/{}", here.body["id"].as_str().unwrap())).await.unwrap();
     assert_eq!(earlier.body["seamless"]["enabled"], json!(true), "a visit registered earlier keeps its own switch");
+    // Switched off at this hospital, a stay holds nothing on the line: its deposit is paid at the window.
+    let admission = json!({"ipt_no": "ZY-S1", "mdtrt_cert_type": "02", "mdtrt_cert_no": ZHANG_SAN.0, "deposit_fen": 20_000});
+    let stay = phone.his.post("/api/v1/stays", &admission).await.unwrap();
+    assert_eq!((stay.status, stay.body["error"]["code"].as_str()), (409, Some("seamless_switched_off")), "{stay:?}");
+    phone.call("POST", "/api/v1/patient/seamless", &zhang, Some(json!({"hospital_code": hospital, "enabled": true}))).await;
+    let stay = phone.his.post("/api/v1/stays", &admission).await.unwrap();
+    assert_eq!((stay.status, stay.body["state"].as_str()), (200, Some("in_ward")), "switched on again: {stay:?}");
 }
 
 #[tokio::test]

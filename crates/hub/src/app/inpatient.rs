@@ -158,6 +158,15 @@ impl App {
                 return Err(AppError::conflict("seamless_not_enabled", "the deposit needs an active agreement: sign the patient up first"))
             }
         };
+        // The patient's standing choice (by default, or for this hospital) holds for a stay as for
+        // a visit: switched off, nothing is held on their line.
+        let choices = self.store.seamless_choices(&person.psn_no).await?;
+        if super::seamless_switch::standing_choice(&choices, hospital).is_some_and(|(enabled, _)| !enabled) {
+            return Err(AppError::conflict(
+                "seamless_switched_off",
+                "the patient switched seamless payment off for this hospital: the deposit is paid at the window",
+            ));
+        }
         // As for a visit: the one the HIS names, else the one signed with, else their basic one.
         let signed = Some(agreement.insutype.as_str()).filter(|_| agreement.psn_no == person.psn_no);
         let insurance = super::visits::choose_insurance(&person.insurances, req.insutype.as_deref(), signed)?.ok_or_else(not_insured)?;
