@@ -50,7 +50,12 @@ impl SmsSink for FileSms {
         Box::pin(async move {
             // One short append under a lock: lines from concurrent sends never interleave.
             let _guard = self.lock.lock().map_err(|_| "the SMS file's lock is poisoned".to_string())?;
-            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| e.to_string())?;
+            // Phone numbers and live sign-in codes: the owner's only, from its creation.
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&self.path).map_err(|e| e.to_string())?;
             writeln!(file, "{line}").map_err(|e| e.to_string())
         })
     }
@@ -81,5 +86,20 @@ impl SmsSink for HttpSms {
                 Err(format!("the SMS gateway answered {}", reply.status()))
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_outbox_file_is_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("wugan-sms-{}.log", uuid::Uuid::new_v4().simple()));
+        FileSms::new(&path).send("13800138000", "您的验证码 123456", "2026-12-02T08:00:00Z").await.unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let _ = std::fs::remove_file(&path);
     }
 }
