@@ -551,6 +551,13 @@ async fn the_ward_admits_with_the_deposit_held_and_a_doctor_discharges_at_the_be
     let page = w.call(&doctor, "GET", &format!("/console/stays/{id}"), None, true).await;
     let html = page.body.as_str().unwrap_or_default();
     assert!(html.contains(r#"id="stay-split""#) && !html.contains(r#"id="discharge-button""#), "{html}");
+    // The operator's day totals count the stay settled at the bedside, with its bank.
+    let today = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8)).date().to_string();
+    let rows = w.sys.app.day_totals(&today).await.expect("the day's totals");
+    let stays: Vec<_> = rows.iter().filter(|r| r.hospital_code == w.hospital(0) && r.settled == 1 && r.visits == 0).collect();
+    assert_eq!(stays.iter().map(|r| r.medfee_fen).sum::<i64>(), 5000, "{rows:?}");
+    assert_eq!(stays.iter().map(|r| r.bank_fen).sum::<i64>(), split["bank_fen"].as_i64().unwrap(), "{rows:?}");
+    assert!(stays.iter().all(|r| r.bank_code.as_deref() == Some("BANK01")), "{rows:?}");
 
     // Another hospital's doctor finds no such stay.
     let stranger = w.session("doc2", StaffRole::Doctor, true).await;
