@@ -55,6 +55,14 @@ pub fn national_datetime(text: &str) -> Option<String> {
     parsed.format(spaced).ok()
 }
 
+/// A national "yyyy-MM-dd HH:mm:ss" a day later, in the same form (`None` for another form).
+pub fn day_after(national: &str) -> Option<String> {
+    use time::macros::format_description;
+    let spaced = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let t = time::PrimitiveDateTime::parse(national, spaced).ok()?;
+    (t + time::Duration::DAY).format(spaced).ok()
+}
+
 pub fn timestamp(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(

@@ -422,6 +422,14 @@ pub(super) fn national_time_field(detail: &mut Map<String, Value>, field: &str, 
         None => now.to_string(),
         Some(sent) => crate::clock::national_datetime(&sent).ok_or_else(|| bad_datetime(&format!("lines[{i}].{field}"), &sent))?,
     };
+    // A fee is charged when it happened, not in the future: a day's grace for an HIS whose clock
+    // is off, none for a mistyped year (the platform would settle a fee dated 2030).
+    if crate::clock::day_after(now).is_some_and(|latest| written > latest) {
+        return Err(AppError::invalid(
+            "bad_datetime",
+            format!("lines[{i}].{field} '{written}' is more than a day after now ({now}): a fee is charged when it happened"),
+        ));
+    }
     detail.insert(field.into(), json!(written));
     Ok(())
 }
@@ -544,6 +552,22 @@ fn visit_exists(ipt_otp_no: &str, visit_id: &str) -> AppError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_fee_dated_more_than_a_day_ahead_is_refused() {
+        let now = "2026-12-02 10:00:00";
+        let line = |time: &str| serde_json::json!({"fee_ocur_time": time}).as_object().cloned().unwrap();
+        for (sent, ok) in
+            [("2026-12-02 09:00:00", true), ("2026-12-03 09:59:59", true), ("2026-12-03 10:00:01", false), ("2030-12-02 09:00:00", false)]
+        {
+            let mut detail = line(sent);
+            let taken = super::national_time_field(&mut detail, "fee_ocur_time", 0, now);
+            assert_eq!(taken.as_ref().map(|_| ()).map_err(|e| e.code()), if ok { Ok(()) } else { Err("bad_datetime") }, "{sent}");
+        }
+        let mut unsent = serde_json::Map::new();
+        assert!(super::national_time_field(&mut unsent, "fee_ocur_time", 0, now).is_ok());
+        assert_eq!(unsent["fee_ocur_time"], now, "a line without its time is dated now");
+    }
+
     use super::*;
 
     #[test]
