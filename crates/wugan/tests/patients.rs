@@ -457,6 +457,7 @@ async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing()
     let texts = texts_to_patient();
     assert_eq!(texts.len(), 1, "one text message per event: {texts:?}");
     assert!(texts[0].contains("本次无需到窗口付款"), "{texts:?}");
+    assert!(texts[0].contains("在示范三甲医院") && !texts[0].contains("H4403"), "the hospital by its name: {texts:?}");
     let stranger_inbox = door.call("GET", "/api/v1/patient/notifications", As::Bearer(&stranger.token), None).await;
     assert_eq!(stranger_inbox.body["notifications"], json!([]));
 

@@ -28,6 +28,13 @@ fn yuan(fen: i64) -> String {
     format!("{sign}{}.{:02}", fen.unsigned_abs() / 100, fen.unsigned_abs() % 100)
 }
 
+/// Where a notification's visit was: the hospital's name, else its code (a notification made
+/// before names were kept in its facts).
+pub(super) fn hospital_of(facts: &serde_json::Value) -> String {
+    let name = facts["hospital_name"].as_str().filter(|n| !n.trim().is_empty());
+    name.or(facts["hospital_code"].as_str()).unwrap_or("").to_string()
+}
+
 /// The text message of a notification (Chinese, as the SMS channel is).
 pub fn sms_text(n: &NotificationRow) -> String {
     if n.kind != "visit_settled" {
@@ -44,7 +51,7 @@ pub fn sms_text(n: &NotificationRow) -> String {
     let invoice = if f["invoice_id"].is_string() { "电子票据已开具，可在“我的就诊”中查看下载。" } else { "" };
     format!(
         "【无感支付】{who}在{}的就诊（{}）已结算：总费用{}元，医保基金支付{}元，个人账户支付{}元，个人负担{}元。{tail}{invoice}",
-        f["hospital_code"].as_str().unwrap_or(""),
+        hospital_of(f),
         f["ipt_otp_no"].as_str().unwrap_or(""),
         fen("medfee_fen"),
         fen("fund_fen"),
@@ -58,7 +65,7 @@ fn invoice_path(invoice_id: &str) -> String {
     format!("/api/v1/patient/invoices/{invoice_id}/html")
 }
 
-fn settled_notification(s: &SettledForPatient, invoice_id: &str) -> NotificationRow {
+fn settled_notification(s: &SettledForPatient, invoice_id: &str, hospital_name: &str) -> NotificationRow {
     NotificationRow {
         id: new_id("ntf"),
         patient_id: s.patient_id.clone(),
@@ -66,6 +73,7 @@ fn settled_notification(s: &SettledForPatient, invoice_id: &str) -> Notification
         kind: "visit_settled".into(),
         facts: json!({
             "settlement_id": s.settlement_id, "state": s.state, "ipt_otp_no": s.ipt_otp_no, "hospital_code": s.hospital_code,
+            "hospital_name": hospital_name,
             "medfee_fen": s.medfee_fen, "fund_fen": s.fund_fen, "acct_fen": s.acct_fen, "cash_fen": s.cash_fen,
             "unpaid_fen": s.unpaid_fen, "member": s.member_psn_no.is_some(),
             "invoice_id": invoice_id, "invoice_url": invoice_path(invoice_id),
@@ -86,7 +94,8 @@ impl App {
             // The notification links the invoice (issue 16), so it waits for it: the click issues
             // it before answering, the recovery worker's outbox pass soon after a crash.
             let Some(invoice_id) = self.invoice_id_of_settlement(&settled.settlement_id).await? else { continue };
-            if self.store.insert_notification(settled_notification(&settled, &invoice_id)).await? {
+            let name = self.store.hospital_name(&settled.hospital_code).await?.unwrap_or_default();
+            if self.store.insert_notification(settled_notification(&settled, &invoice_id, &name)).await? {
                 made += 1;
             }
         }

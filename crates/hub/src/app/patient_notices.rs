@@ -72,14 +72,14 @@ pub fn notice_text(n: &NotificationRow) -> String {
     let body = match n.kind.as_str() {
         "estimate_ready" => format!(
             "{who}在{}的就诊（{}）预结算已出：总费用{}元，预计个人负担{}元。",
-            s("hospital_code"),
+            super::notifications::hospital_of(f),
             s("ipt_otp_no"),
             yuan(f, "medfee_fen"),
             yuan(f, "cash_fen")
         ),
         "bill_unpaid" => format!(
             "{who}在{}的就诊（{}）有{}元个人负担未能从签约账户扣款，请在“待缴账单”中支付。",
-            s("hospital_code"),
+            super::notifications::hospital_of(f),
             s("ipt_otp_no"),
             yuan(f, "unpaid_fen")
         ),
@@ -136,7 +136,8 @@ impl App {
 
     /// The estimate the HIS just asked for, told to the visit's patient (once per fee total).
     pub(super) async fn notify_estimate(&self, visit: &VisitRow, estimate: &EstimateView) {
-        let facts = json!({"visit_id": visit.id, "hospital_code": visit.hospital_code, "ipt_otp_no": visit.ipt_otp_no,
+        let hospital_name = self.store.hospital_name(&visit.hospital_code).await.ok().flatten().unwrap_or_default();
+        let facts = json!({"visit_id": visit.id, "hospital_code": visit.hospital_code, "hospital_name": hospital_name, "ipt_otp_no": visit.ipt_otp_no,
                            "medfee_fen": estimate.estimate.medfee_fen, "cash_fen": estimate.estimate.cash_fen, "member": false});
         let key = format!("estimate:{}:{}", visit.id, estimate.estimate.medfee_fen);
         if let Err(e) = self.notify_person(&visit.psn_no, &key, "estimate_ready", facts).await {
@@ -172,8 +173,9 @@ impl App {
     }
 
     async fn notify_unpaid(&self, b: &UnpaidForNotice) -> Result<usize, AppError> {
+        let hospital_name = self.store.hospital_name(&b.hospital_code).await?.unwrap_or_default();
         let facts = |member: bool| {
-            json!({"settlement_id": b.settlement_id, "hospital_code": b.hospital_code, "ipt_otp_no": b.ipt_otp_no,
+            json!({"settlement_id": b.settlement_id, "hospital_code": b.hospital_code, "hospital_name": hospital_name, "ipt_otp_no": b.ipt_otp_no,
                    "unpaid_fen": b.unpaid_fen, "member": member})
         };
         let key = format!("unpaid:{}", b.settlement_id);
@@ -265,6 +267,10 @@ mod tests {
             notice_text(&unpaid),
             "【无感支付】您的家人在H1的就诊（MZ-1）有12.05元个人负担未能从签约账户扣款，请在“待缴账单”中支付。"
         );
+        // Named, the hospital is told by its name (a notification made before names, by its code).
+        let named =
+            n("bill_unpaid", json!({"hospital_code": "H1", "hospital_name": "示范三甲医院", "ipt_otp_no": "MZ-1", "unpaid_fen": 1205}));
+        assert!(notice_text(&named).contains("您在示范三甲医院的就诊（MZ-1）"), "{}", notice_text(&named));
         let due = n("payment_due", json!({"due_date": "2026-12-11", "outstanding_fen": 50000}));
         assert_eq!(notice_text(&due), "【无感支付】您的信用账单将于2026-12-11到期，尚有500.00元未还，请按时还款以免暂停无感支付。");
         assert_eq!(notice_text(&n("line_reinstated", json!({}))), "【无感支付】您已还清逾期款项，无感支付已恢复。");
