@@ -51,6 +51,7 @@ REFUSALS_OF_VALID_REQUESTS = {
     "insurance_refused",  # the insurance center's own business refusal
     "bank_refused",  # the bank's own business refusal
     "personal_account_refused",  # personal account balance too low
+    "more_than_owed",  # a repayment above what the line owes (the line's debt is outside the request)
     "bad_time_range",  # the journal's from is not before its to (a rule across two parameters)
     "bad_date",  # a day the calendar lacks (2026-02-30): a pattern cannot say how long each month is
     "bad_datetime",  # begntime / fee_ocur_time / a discharge's endtime that is not a time (yyyy-MM-dd HH:mm:ss or ISO 8601): the same

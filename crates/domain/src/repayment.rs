@@ -128,8 +128,17 @@ pub fn next_call(stage: &RepaymentStage) -> Option<RepaymentCall> {
 /// A resumed repayment is never refused this way (its 9901 may already have been sent).
 pub fn refuse_over_debt(amount: Fen, debt: Fen) -> Option<RepaymentStage> {
     (amount > debt).then(|| RepaymentStage::Failed {
-        failure: format!("the credit line owes {} fen; a repayment of {} fen is more than that", debt.0, amount.0),
+        failure: format!("{OVER_DEBT}{} fen; a repayment of {} fen is more than that", debt.0, amount.0),
     })
+}
+
+/// How [`refuse_over_debt`]'s failure begins: a stage is kept as its state and failure text, so
+/// the text is what tells the hub's own refusal from the insurance center's.
+const OVER_DEBT: &str = "the credit line owes ";
+
+/// Whether the repayment failed as more than the line owes (the hub's refusal, no call made).
+pub fn failed_over_debt(stage: &RepaymentStage) -> bool {
+    matches!(stage, RepaymentStage::Failed { failure } if failure.starts_with(OVER_DEBT))
 }
 
 /// The stage after an outcome, with the ledger transfer it posts (only the bank's posting moves

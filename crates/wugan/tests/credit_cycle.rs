@@ -183,7 +183,7 @@ async fn the_credit_line_is_repaid_from_the_personal_account_and_a_refusal_moves
         .post(&format!("/api/v1/agreements/{id}/repayments"), &json!({"amount_fen": debt + 1, "source": "personal_account"}))
         .await
         .unwrap();
-    assert_eq!(over.code(), Some("personal_account_refused"), "{over:?}");
+    assert_eq!(over.code(), Some("more_than_owed"), "the hub's own refusal, not the center's: {over:?}");
     assert!(over.message().contains("owes"), "{}", over.message());
     assert_eq!(w.personal_account_fen().await, balc_before);
 

@@ -115,6 +115,9 @@ impl App {
                 let debit = AccountDebitView { txn_id: txn_id.clone(), amount_fen: r.amount.0 };
                 Ok(RepaymentView { repayment: json!(op), personal_account_debit: Some(debit), agreement: view })
             }
+            RepaymentStage::Failed { failure } if wugan_domain::repayment::failed_over_debt(&r.stage) => {
+                Err(AppError::invalid("more_than_owed", failure.clone()))
+            }
             RepaymentStage::Failed { failure } => Err(AppError::invalid("personal_account_refused", failure.clone())),
             RepaymentStage::Returned { failure, .. } => {
                 Err(AppError::invalid("bank_refused", format!("{failure}; the personal account was debited and has been restored")))

@@ -167,6 +167,16 @@ pub const ERRORS: Table = &[
     ("bad_credit_limit", "额度须在5000至1000000元之间。", "The limit must be between 5,000 and 1,000,000 yuan."),
     ("bad_card_no", "请输入12至19位借记卡号。", "Enter a debit card number of 12 to 19 digits."),
     ("bank_refused", "银行未通过申请。", "The bank declined."),
+    (
+        "more_than_owed",
+        "还款金额超过了信用额度的欠款，请按欠款金额还款。",
+        "That is more than the credit line owes: repay at most what it owes.",
+    ),
+    (
+        "personal_account_refused",
+        "医保个人账户余额不足或暂不可用，请改用其他方式还款。",
+        "The personal account cannot pay this (too little in it, or unavailable): repay another way.",
+    ),
     ("bank_unavailable", "银行系统暂时无法连接，请稍后再试。", "The bank cannot be reached. Try again later."),
     (
         "credit_debt_outstanding",
