@@ -39,6 +39,8 @@ use serde::{Deserialize, Serialize};
 #[path = "inpatient_interim.rs"]
 pub mod interim;
 pub use interim::{begin_interim, Interim, InterimIds, InterimPaid, InterimStep};
+#[path = "inpatient_bills.rs"]
+mod bills;
 #[path = "inpatient_parties.rs"]
 mod parties;
 pub use parties::StayParties;

@@ -662,3 +662,31 @@ fn a_ward_stored_before_discharge_refusals_reads_with_none() {
     let unchanged = serde_json::to_value(&stage).unwrap();
     assert!(unchanged.get("discharge_refusal").is_none(), "written as before while there is none: {unchanged}");
 }
+
+#[test]
+fn a_stay_owes_what_no_line_covered_once_it_is_over_the_interim_shares_with_the_last() {
+    // A 100-yuan deposit on a line with nothing more free: the interim settlement's 200-yuan cash
+    // share takes the hold and leaves 100 unpaid, while the patient is still in the ward.
+    let mut stay = Stay::admit(10_000, 10_000, split(0, 0, 0));
+    stay.upload(30_000);
+    stay.interim(&["d1"], split(10_000, 0, 20_000));
+    assert_eq!(stay.stage.ward().unwrap().interims[0].unpaid(), Fen(10_000));
+    assert_eq!((stay.stage.state(), stay.stage.owed()), ("deposit_short", Fen::ZERO), "nothing is collected while in the ward");
+    // Two more days, 50 yuan cash, and nothing on the line: the bedside settlement leaves it all.
+    stay.upload(5_000);
+    stay.partners.split = split(0, 0, 5_000);
+    stay.discharge();
+    assert_eq!((stay.stage.state(), stay.stage.owed()), ("settled_unpaid", Fen(15_000)), "the interim's share and the last one's");
+    assert_eq!(stay.net("hospital_unpaid:H1"), 15_000, "what is owed is the receivable the ledger carries");
+    // A cancelled settlement owes nothing until the stay is settled again.
+    stay.then(begin_cancel_settlement);
+    assert_eq!((stay.stage.state(), stay.stage.owed()), ("settlement_cancelled", Fen::ZERO));
+    stay.discharge();
+    assert_eq!((stay.stage.owed(), stay.net("hospital_unpaid:H1")), (Fen(15_000), 15_000));
+    assert!(is_balanced(stay.ledger.values()));
+    // A stay the line covered whole owes nothing.
+    let mut stay = Stay::admit(50_000, 100_000, split(10_000, 0, 20_000));
+    stay.upload(30_000);
+    stay.discharge();
+    assert_eq!((stay.stage.state(), stay.stage.owed()), ("settled", Fen::ZERO));
+}

@@ -452,3 +452,71 @@ async fn a_refunded_line_is_never_collected_the_bill_shrinks_to_the_lines_kept()
     let owing: i64 = ledger["accounts"].as_object().unwrap().keys().filter(|k| k.contains("_unpaid:")).map(|k| net(k)).sum();
     assert_eq!(owing, 0, "{ledger}");
 }
+
+#[tokio::test]
+async fn a_stays_bill_the_line_could_not_cover_is_collected_once_the_line_has_room_and_the_ward_cannot_undo_it() {
+    let phone = Phone::open(None).await;
+    let terms = json!({"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": 500000});
+    let agreement = phone.operator.sign_up("02", ZHANG_SAN.0, false, terms).await.unwrap().body["id"].as_str().unwrap().to_string();
+    let zhang = phone.patient("13700137000", ZHANG_SAN).await;
+    // A visit takes 4,500 yuan of the 5,000-yuan line; then a stay with a 100-yuan deposit and
+    // 3,000 yuan of fees: the raises are declined, the bedside click captures the hold and bills the rest.
+    let first = phone.visit_with_fees("MZ-S1", 30).await;
+    let spent = phone.his.settle(&first).await.unwrap().body["bank_fen"].as_i64().unwrap();
+    let admit = json!({"ipt_no": "ZY-B1", "mdtrt_cert_type": "02", "mdtrt_cert_no": ZHANG_SAN.0, "deposit_fen": 10_000});
+    let stay = phone.his.post("/api/v1/stays", &admit).await.unwrap();
+    assert!(stay.ok(), "{stay:?}");
+    let stay_id = stay.body["id"].as_str().unwrap().to_string();
+    let lines = json!({"lines": [fee_line("Z1", "013100000010000", "150.00", "20", "3000.00")]});
+    assert!(phone.his.post(&format!("/api/v1/stays/{stay_id}/fees"), &lines).await.unwrap().ok());
+    let settled = phone.his.post(&format!("/api/v1/stays/{stay_id}/discharge"), &json!({})).await.unwrap().body;
+    assert_eq!(settled["state"], json!("settled_unpaid"), "{settled}");
+    let owed = settled["settlement"]["unpaid_fen"].as_i64().unwrap();
+    assert_eq!((settled["owed_fen"].as_i64(), settled["collected_fen"].as_i64()), (Some(owed), Some(0)), "{settled}");
+
+    // The patient sees the stay's bill beside the visits', and cannot pay it while the line is full.
+    let bills = phone.call("GET", "/api/v1/patient/bills", &zhang, None).await.body;
+    let bill = &bills["bills"][0];
+    assert_eq!(
+        (bill["kind"].as_str(), bill["settlement_id"].as_str(), bill["unpaid_fen"].as_i64()),
+        (Some("stay"), Some(stay_id.as_str()), Some(owed)),
+        "{bills}"
+    );
+    assert_eq!(bill["ipt_otp_no"], json!("ZY-B1"));
+    let pay = format!("/api/v1/patient/bills/{stay_id}/pay");
+    let declined = phone.call("POST", &pay, &zhang, None).await;
+    assert_eq!((declined.status, declined.code()), (422, Some("bill_declined")), "{declined:?}");
+    let used = phone.used_fen(&agreement).await;
+    assert_eq!(used, spent + 10_000, "the visit and the captured deposit, nothing more");
+
+    // A repayment makes room: the pass collects the stay's bill, once.
+    let repayment = json!({"amount_fen": spent, "source": "bank_transfer"});
+    let repaid = phone.call("POST", &format!("/api/v1/patient/agreements/{agreement}/repayments"), &zhang, Some(repayment)).await;
+    assert_eq!(repaid.status, 200, "{repaid:?}");
+    assert_eq!(phone.sys.app.collect_due_bills().await.unwrap(), 1);
+    assert_eq!(phone.sys.app.collect_due_bills().await.unwrap(), 0, "nothing left to collect");
+    assert_eq!(phone.used_fen(&agreement).await, 10_000 + owed, "the deposit captured and the bill collected, each once");
+    let paid = phone.call("POST", &pay, &zhang, None).await;
+    assert_eq!(
+        (paid.status, paid.body["state"].as_str(), paid.body["collected_by"].as_str()),
+        (200, Some("collected"), Some("line")),
+        "{paid:?}"
+    );
+    let seen = phone.his.get(&format!("/api/v1/stays/{stay_id}")).await.unwrap().body;
+    assert_eq!((seen["owed_fen"].as_i64(), seen["collected_fen"].as_i64()), (Some(0), Some(owed)), "{seen}");
+
+    // The collection is a charge of its own: the ward cannot cancel the settlement now.
+    let cancel = phone.his.post(&format!("/api/v1/stays/{stay_id}/settlement/cancel"), &json!({})).await.unwrap();
+    assert_eq!((cancel.status, cancel.code()), (409, Some("bill_collected")), "{cancel:?}");
+    assert_eq!(phone.used_fen(&agreement).await, 10_000 + owed);
+
+    // The ledger: the receivable closed, the hospital paid, balanced.
+    let ledger = phone.operator.get("/api/v1/ledger").await.unwrap().body;
+    assert_eq!(ledger["balanced"], json!(true), "{ledger}");
+    let net = |account: &str| {
+        let a = &ledger["accounts"][account];
+        a["debits_posted"].as_i64().unwrap_or(0) - a["credits_posted"].as_i64().unwrap_or(0)
+    };
+    let owing: i64 = ledger["accounts"].as_object().unwrap().keys().filter(|k| k.contains("_unpaid:")).map(|k| net(k)).sum();
+    assert_eq!(owing, 0, "{ledger}");
+}

@@ -75,6 +75,11 @@ pub struct StayView {
     pub settlement: Option<StaySettlementView>,
     /// The interim settlements (中途结算) made while in the ward, oldest first.
     pub interim_settlements: Vec<super::stay_interim::InterimSettlementView>,
+    /// What the patient still owes once the stay is over (住院欠费: `StayStage::owed`), less what
+    /// was collected later; 0 while it is open.
+    pub owed_fen: i64,
+    /// What of the stay's bill was collected from the line later (`app/unpaid_bills.rs`).
+    pub collected_fen: i64,
     pub created_at: String,
 }
 
@@ -428,6 +433,9 @@ impl App {
                 | StayStage::CancellingSettlement { .. }
         );
         if !cut_short {
+            if matches!(stage, StayStage::Settled(_) | StayStage::SettledUnpaid(_)) {
+                self.refuse_if_bill_collected(&s.id).await?; // its collection is a charge of its own
+            }
             let next = begin(&stage).map_err(|e| AppError::conflict("stay_not_open", e.to_string()))?;
             s.cancel_msgid = Some(self.msgid(hospital).await?);
             s = self.move_stay(s, &stage, next).await?;
@@ -632,6 +640,8 @@ impl App {
             StayStage::Settled(p) | StayStage::SettledUnpaid(p) => Some(p),
             _ => None,
         };
+        let collection = self.store.bill_collection(&s.id).await?;
+        let collected = collection.filter(|c| c.state == "collected").map_or(Fen::ZERO, |c| c.amount);
         Ok(StayView {
             id: s.id.clone(),
             ipt_no: s.ipt_no.clone(),
@@ -660,6 +670,8 @@ impl App {
             interim_settlements: stage
                 .ward()
                 .map_or_else(Vec::new, |w| w.interims.iter().map(super::stay_interim::InterimSettlementView::of).collect()),
+            owed_fen: (stage.owed() - collected).max(Fen::ZERO).0,
+            collected_fen: collected.0,
             created_at: s.created_at.clone(),
         })
     }

@@ -129,7 +129,7 @@ impl App {
                 | wire::BankEventType::LineUnfrozen
         );
         if room && event.available_fen.is_positive() && event.status == wire::AgreementStatus::Active {
-            self.store.wake_bills_of_agreement(&agreement_id).await?;
+            self.wake_bills_of_agreement(&agreement_id).await?;
         }
         Ok(())
     }

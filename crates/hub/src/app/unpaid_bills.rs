@@ -12,9 +12,15 @@
 //! never collected twice, whoever asks and however often. Collected, the ledger moves the bank's
 //! money to the hospital and closes the receivable: `patient_unpaid` → paid. A collection begun
 //! before charges (migration 0034) as an authorization (`…:auth`) and a capture finishes that way.
+//!
+//! A stay's bill (住院欠费: the shares its line could not cover, `StayStage::owed`) is collected
+//! the same way once the stay is over, its collection keyed by the stay's id. Its settlement is not
+//! cancelled while a charge for it is out or after one was collected, nor is a charge sent once
+//! its cancellation began: each side checks the other in its own write.
 
+use super::inpatient::stay_stage;
 use super::*;
-use crate::store::{BillCollectionRow, UnpaidBill};
+use crate::store::{BillCollectionRow, StayRow, UnpaidBill};
 use serde::Serialize;
 use wugan_domain::ledger::{Transfer, TransferKind};
 use wugan_domain::settlement::accounts;
@@ -70,6 +76,33 @@ fn collected(row: &mut BillCollectionRow, by: &str, hospital_code: &str, psn_no:
     collection_transfers(row, hospital_code, psn_no, bank_account)
 }
 
+/// A bill as its collection needs it: whose it is, on which agreement, and what it owes now.
+struct BillNow {
+    hospital_code: String,
+    psn_no: String,
+    agreement_id: String,
+    owed: Fen,
+    /// A refund of the visit is under way: what is owed may change.
+    refunding: bool,
+}
+
+/// A stay's bill as the patient's page shows it.
+fn stay_bill(stay: StayRow, owed: Fen, collection: Option<String>, last_decline: Option<String>) -> UnpaidBill {
+    UnpaidBill {
+        settlement_id: stay.id.clone(),
+        kind: "stay".into(),
+        visit_id: stay.id,
+        hospital_code: stay.hospital_code,
+        ipt_otp_no: stay.ipt_no,
+        psn_no: stay.psn_no,
+        agreement_id: stay.agreement_id,
+        unpaid_fen: owed.0,
+        settled_at: stay.updated_at,
+        collection,
+        last_decline,
+    }
+}
+
 fn refund_under_way() -> AppError {
     AppError::conflict("refund_in_progress", "a refund of this visit is not finished yet: what is owed may change; retry shortly")
 }
@@ -85,7 +118,7 @@ fn paid_view(row: &BillCollectionRow) -> BillPaidView {
 }
 
 impl App {
-    /// The unpaid bills of the patient and of the family members they pay for.
+    /// The unpaid bills of the patient and of the family members they pay for: visits' and stays'.
     pub async fn patient_unpaid_bills(&self, patient_id: &str) -> Result<UnpaidBillsView, AppError> {
         let Some(psn_no) = self.patient_row(patient_id).await?.psn_no else {
             return Ok(UnpaidBillsView { bills: Vec::new() });
@@ -93,29 +126,78 @@ impl App {
         let mut bills = Vec::new();
         for person in self.visible_persons(&psn_no).await? {
             bills.extend(self.store.unpaid_bills_of(&person, BILLS_MAX).await?);
+            for (stay, collection, last_decline) in self.store.settled_stays_of(&person, BILLS_MAX).await? {
+                let owed = stay_stage(&stay)?.owed();
+                if owed.is_positive() {
+                    bills.push(stay_bill(stay, owed, collection, last_decline));
+                }
+            }
         }
         bills.sort_by(|a, b| b.settled_at.cmp(&a.settled_at));
         Ok(UnpaidBillsView { bills })
     }
 
-    /// The patient pays an unpaid bill on the phone page: collected now on the agreement, or
-    /// refused with the bank's reason (the bill stays, to be paid again or collected later).
+    /// The line of an agreement had room again (a repayment, a reinstatement, a higher limit):
+    /// every unpaid bill it carries, a visit's or a stay's, is made due (its next attempt if the
+    /// last was declined).
+    pub(super) async fn wake_bills_of_agreement(&self, agreement_id: &str) -> Result<u64, AppError> {
+        let mut woken = self.store.wake_bills_of_agreement(agreement_id).await?;
+        for (stay, collection, _) in self.store.settled_stays_of_agreement(agreement_id, BILLS_MAX).await? {
+            let owed = stay_stage(&stay)?.owed();
+            if owed.is_positive() && matches!(collection.as_deref(), None | Some("declined")) {
+                self.store.want_bill_collected(&stay.id, agreement_id, owed).await?;
+                woken += 1;
+            }
+        }
+        Ok(woken)
+    }
+
+    /// Whose bill `id` is (a visit's settlement or a stay) and what it owes now; None when there
+    /// is no such bill.
+    async fn bill_now(&self, id: &str) -> Result<Option<BillNow>, AppError> {
+        if let Some(s) = self.store.settlement(id).await? {
+            let visit = self.store.visit(&s.visit_id).await?.ok_or_else(|| AppError::internal("visit vanished"))?;
+            let (owed, refunding) = self.bill_in_force(&s).await?;
+            // A bill is owed only while its settlement stands unpaid: a cancelled one is never
+            // collected (its money went back through the cancellation), a refunded one only for
+            // the lines kept, and none while a refund is under way (it changes what is owed).
+            let owed = if s.state == SettlementState::SettledUnpaid { owed } else { Fen::ZERO };
+            return Ok(Some(BillNow {
+                hospital_code: s.hospital_code,
+                psn_no: visit.psn_no,
+                agreement_id: s.agreement_id,
+                owed,
+                refunding,
+            }));
+        }
+        let Some(stay) = self.store.stay(id).await? else { return Ok(None) };
+        let owed = stay_stage(&stay)?.owed();
+        Ok(Some(BillNow {
+            hospital_code: stay.hospital_code,
+            psn_no: stay.psn_no,
+            agreement_id: stay.agreement_id,
+            owed,
+            refunding: false,
+        }))
+    }
+
+    /// The patient pays an unpaid bill (a visit's or a stay's) on the phone page: collected now on
+    /// the agreement, or refused with the bank's reason (the bill stays, to be paid again or
+    /// collected later).
     pub async fn patient_pay_bill(&self, patient_id: &str, settlement_id: &str) -> Result<BillPaidView, AppError> {
         let missing = || AppError::not_found("bill_not_found", format!("no unpaid bill {settlement_id}"));
         let psn_no = self.patient_row(patient_id).await?.psn_no.ok_or_else(missing)?;
-        let s = self.store.settlement(settlement_id).await?.ok_or_else(missing)?;
-        let visit = self.store.visit(&s.visit_id).await?.ok_or_else(missing)?;
-        if !self.visible_persons(&psn_no).await?.contains(&visit.psn_no) {
+        let bill = self.bill_now(settlement_id).await?.ok_or_else(missing)?;
+        if !self.visible_persons(&psn_no).await?.contains(&bill.psn_no) {
             return Err(missing());
         }
-        let (owed, refunding) = self.bill_in_force(&s).await?;
-        if refunding {
+        if bill.refunding {
             return Err(refund_under_way());
         }
-        if s.state != SettlementState::SettledUnpaid || !owed.is_positive() {
-            return Err(AppError::conflict("bill_not_unpaid", "this visit has no unpaid bill"));
+        if !bill.owed.is_positive() {
+            return Err(AppError::conflict("bill_not_unpaid", "this visit or stay has no unpaid bill"));
         }
-        let row = self.store.want_bill_collected(&s.id, &s.agreement_id, owed).await?;
+        let row = self.store.want_bill_collected(settlement_id, &bill.agreement_id, bill.owed).await?;
         let row = self.drive_bill_collection(row, "patient").await?;
         match row.state.as_str() {
             "collected" => Ok(paid_view(&row)),
@@ -160,11 +242,12 @@ impl App {
     /// Persist, call, apply, until the collection is collected or declined. `Err`: a call's
     /// outcome is unknown (the row stays where it is, and the next drive sends the same id).
     async fn drive_bill_collection(&self, mut row: BillCollectionRow, by: &str) -> Result<BillCollectionRow, AppError> {
-        let s = self.store.settlement(&row.settlement_id).await?.ok_or_else(|| AppError::internal("settlement vanished"))?;
-        let visit = self.store.visit(&s.visit_id).await?.ok_or_else(|| AppError::internal("visit vanished"))?;
+        let vanished = || AppError::internal("the settlement or stay of a bill vanished");
+        let bill = self.bill_now(&row.settlement_id).await?.ok_or_else(vanished)?;
         let agreement = self.store.agreement(&row.agreement_id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?;
         let bank = self.bank(&agreement.bank_code)?;
-        let (auth, capture) = collection_ids(&s.id, row.attempt);
+        let (auth, capture) = collection_ids(&row.settlement_id, row.attempt);
+        let collected = |row: &mut BillCollectionRow| collected(row, by, &bill.hospital_code, &bill.psn_no, &agreement);
         // A call read from storage may have been sent before; one just written for never was.
         let mut in_doubt = true;
         loop {
@@ -172,35 +255,35 @@ impl App {
             let mut transfers = Vec::new();
             match from.as_str() {
                 "collected" | "declined" => return Ok(row),
-                // A bill is owed only while its settlement stands unpaid: a cancelled one is never
-                // collected (its money went back through the cancellation), a refunded one only for
-                // the lines kept, and none while a refund is under way (it changes what is owed).
+                // What is owed is read afresh (`bill_now`); the write that sends the charge checks
+                // again that no refund or cancellation began meanwhile.
                 "due" => {
-                    let (owed, refunding) = self.bill_in_force(&s).await?;
-                    if refunding {
+                    let now = self.bill_now(&row.settlement_id).await?.ok_or_else(vanished)?;
+                    if now.refunding {
                         return Err(refund_under_way());
                     }
-                    if s.state != SettlementState::SettledUnpaid || !owed.is_positive() {
+                    if !now.owed.is_positive() {
                         (row.state, row.last_decline) = ("declined".into(), Some("not_owed".to_string()));
                     } else {
-                        (row.state, row.amount) = ("charging".into(), owed);
+                        (row.state, row.amount) = ("charging".into(), now.owed);
                     }
                 }
-                "charging" => match bank.charge(&capture, &agreement.bank_agreement_id, row.amount, &s.hospital_code, in_doubt).await {
-                    Ok(Authorization::Approved { .. }) => transfers = collected(&mut row, by, &s.hospital_code, &visit.psn_no, &agreement),
+                "charging" => match bank.charge(&capture, &agreement.bank_agreement_id, row.amount, &bill.hospital_code, in_doubt).await {
+                    Ok(Authorization::Approved { .. }) => transfers = collected(&mut row),
                     Ok(Authorization::Declined { code }) => (row.state, row.last_decline) = ("declined".into(), Some(code.to_string())),
                     Err(BankError::Refused { code, .. }) => (row.state, row.last_decline) = ("declined".into(), Some(code.to_string())),
                     Err(e) => return Err(e.into()),
                 },
                 // Begun before charges: the hold, then its capture.
-                "authorizing" => match bank.authorize(&auth, &agreement.bank_agreement_id, row.amount, &s.hospital_code, in_doubt).await {
+                "authorizing" => match bank.authorize(&auth, &agreement.bank_agreement_id, row.amount, &bill.hospital_code, in_doubt).await
+                {
                     Ok(Authorization::Approved { .. }) => row.state = "capturing".into(),
                     Ok(Authorization::Declined { code }) => (row.state, row.last_decline) = ("declined".into(), Some(code.to_string())),
                     Err(BankError::Refused { code, .. }) => (row.state, row.last_decline) = ("declined".into(), Some(code.to_string())),
                     Err(e) => return Err(e.into()),
                 },
                 _ => match bank.capture(&capture, &auth, row.amount, in_doubt).await {
-                    Ok(()) => transfers = collected(&mut row, by, &s.hospital_code, &visit.psn_no, &agreement),
+                    Ok(()) => transfers = collected(&mut row),
                     Err(BankError::Refused { code, .. }) => (row.state, row.last_decline) = ("declined".into(), Some(code.to_string())),
                     Err(e) => return Err(e.into()),
                 },

@@ -1,6 +1,8 @@
 //! Unpaid bills collected later (migration 0020, issue 17 scope 4): one row per settled_unpaid
 //! settlement once a collection is asked for (the patient's pay action, or the line having room
 //! again); each attempt's state written before its bank call, `collected` with its transfers.
+//! A stay's bill (住院欠费) is collected the same way, its row keyed by the stay's id: what a stay
+//! owes is in its stage (`StayStage::owed`), so the stays over are read here and weighed by the app.
 
 use super::*;
 
@@ -23,8 +25,13 @@ pub struct BillCollectionRow {
 /// An unpaid bill as the patient's page shows it.
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct UnpaidBill {
+    /// The bill's id, to pay it by: the visit's settlement, or the stay (`kind` says which).
     pub settlement_id: String,
+    /// `visit` (an outpatient visit's settlement) or `stay` (an inpatient stay, 住院).
+    pub kind: String,
+    /// The visit's id, or the stay's.
     pub visit_id: String,
+    /// The HIS's visit number, or the stay's 住院号.
     pub hospital_code: String,
     pub ipt_otp_no: String,
     #[serde(skip)]
@@ -36,6 +43,9 @@ pub struct UnpaidBill {
     pub collection: Option<String>,
     pub last_decline: Option<String>,
 }
+
+/// The states of a stay over with its settlement standing (`StayStage::owed` is zero in others).
+const STAYS_SETTLED: &str = "('settled', 'settled_unpaid', 'settled_by_interims')";
 
 const COLUMNS: &str = "settlement_id, agreement_id, amount_fen, attempt, state, last_decline, collected_by";
 
@@ -71,6 +81,7 @@ impl Store {
             .iter()
             .map(|r| UnpaidBill {
                 settlement_id: r.get("id"),
+                kind: "visit".into(),
                 visit_id: r.get("visit_id"),
                 hospital_code: r.get("hospital_code"),
                 ipt_otp_no: r.get("ipt_otp_no"),
@@ -82,6 +93,37 @@ impl Store {
                 last_decline: r.get("last_decline"),
             })
             .collect())
+    }
+
+    /// The stays of a person that are over with their settlement standing (the only ones that may
+    /// owe: `StayStage::owed`), newest first, each with its collection's state and last decline.
+    pub async fn settled_stays_of(&self, psn_no: &str, limit: i64) -> StoreResult<Vec<(StayRow, Option<String>, Option<String>)>> {
+        self.settled_stays_where("psn_no", psn_no, limit).await
+    }
+
+    /// The same for the stays whose deposit an agreement's line held.
+    pub async fn settled_stays_of_agreement(
+        &self,
+        agreement_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<(StayRow, Option<String>, Option<String>)>> {
+        self.settled_stays_where("agreement_id", agreement_id, limit).await
+    }
+
+    async fn settled_stays_where(
+        &self,
+        column: &str,
+        value: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<(StayRow, Option<String>, Option<String>)>> {
+        let sql = format!(
+            "SELECT {}, (SELECT b.state FROM bill_collections b WHERE b.settlement_id = stays.id) AS collection, \
+             (SELECT b.last_decline FROM bill_collections b WHERE b.settlement_id = stays.id) AS last_decline FROM stays \
+             WHERE {column} = $1 AND state IN {STAYS_SETTLED} ORDER BY updated_at DESC LIMIT $2",
+            stays::STAY_COLUMNS
+        );
+        let rows = query(sql).bind(value).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| (stays::stay_from_row(r), r.get("collection"), r.get("last_decline"))).collect())
     }
 
     pub async fn bill_collection(&self, settlement_id: &str) -> StoreResult<Option<BillCollectionRow>> {
@@ -162,16 +204,18 @@ impl Store {
 
     /// Moves a collection on from `(from, attempt)` as read, with its amount and transfers, in one
     /// write; `StaleSettlement` when another run moved it first or (for a charge about to be
-    /// sent) while a refund of the settlement is open: a refund changes what is owed.
+    /// sent) while a refund of the settlement is open (a refund changes what is owed), or when the
+    /// stay it is for is no longer settled (its settlement being cancelled).
     pub async fn advance_bill_collection(&self, next: &BillCollectionRow, from: &str, transfers: Vec<Transfer>) -> StoreResult<()> {
         let (next, from, now) = (next.clone(), from.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
-                let moved = query(
+                let moved = query(format!(
                     "UPDATE bill_collections SET state = $1, last_decline = $2, collected_by = $3, updated_at = $4, amount_fen = $8 \
                      WHERE settlement_id = $5 AND state = $6 AND attempt = $7 \
-                     AND ($6 <> 'due' OR NOT EXISTS (SELECT 1 FROM refunds r WHERE r.settlement_id = $5 AND r.open_visit_id IS NOT NULL))",
-                )
+                     AND ($6 <> 'due' OR NOT EXISTS (SELECT 1 FROM refunds r WHERE r.settlement_id = $5 AND r.open_visit_id IS NOT NULL)) \
+                     AND ($6 <> 'due' OR NOT EXISTS (SELECT 1 FROM stays st WHERE st.id = $5 AND st.state NOT IN {STAYS_SETTLED}))"
+                ))
                 .bind(&next.state)
                 .bind(next.last_decline.clone())
                 .bind(next.collected_by.clone())
@@ -193,5 +237,62 @@ impl Store {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DepositSteps;
+
+    fn stay(state: &str, stage_json: &str) -> StayRow {
+        let text = |s: &str| s.to_string();
+        StayRow {
+            id: text("ipt_1"),
+            hospital_code: text("H1"),
+            ipt_no: text("ZY1"),
+            psn_no: text("P1"),
+            insutype: text("310"),
+            insuplc_admdvs: text("440300"),
+            mdtrt_cert_type: text("02"),
+            mdtrt_cert_no_enc: text("sealed"),
+            med_type: text("21"),
+            agreement_id: text("agr_1"),
+            state: text(state),
+            stage_json: text(stage_json),
+            admit_msgid: text("m1"),
+            discharge_msgid: text("m2"),
+            presettle_msgid: text("m3"),
+            settle_msgid: text("m4"),
+            cancel_msgid: None,
+            idem_key: None,
+            created_at: text("2026-12-02T08:00:00Z"),
+            updated_at: text("2026-12-02T08:00:00Z"),
+            presettle_echo: None,
+            admission_info: None,
+            discharge_info: None,
+        }
+    }
+
+    /// A stay's bill is charged only while its settlement stands, and the ward's cancellation of
+    /// that settlement only while no charge for the bill is out: whichever writes second is refused.
+    #[tokio::test]
+    async fn a_stays_collection_and_the_cancellation_of_its_settlement_never_pass_each_other() {
+        let (store, dir) = Store::in_fresh_folder("stay-bill-meets-cancel").await;
+        let no_steps = DepositSteps::default();
+        store.insert_stay(&stay("settled_unpaid", "settled-1")).await.expect("a settled stay");
+        let due = store.want_bill_collected("ipt_1", "agr_1", Fen(5_000)).await.expect("due");
+        let charging = BillCollectionRow { state: "charging".into(), ..due.clone() };
+        // The ward's cancellation wrote first: the charge is not sent.
+        let cancelling = stay("cancelling_settlement", "cancelling-1");
+        assert!(store.save_stay(&cancelling, "settled-1", &[], &[], &no_steps).await.expect("saved"));
+        assert!(matches!(store.advance_bill_collection(&charging, "due", Vec::new()).await, Err(StoreError::StaleSettlement)));
+        // Settled again (a new bedside click): the charge goes out, and then the ward's second
+        // cancellation is refused in its own write.
+        assert!(store.save_stay(&stay("settled_unpaid", "settled-2"), "cancelling-1", &[], &[], &no_steps).await.expect("saved"));
+        store.advance_bill_collection(&charging, "due", Vec::new()).await.expect("the charge may go");
+        assert!(!store.save_stay(&stay("cancelling_settlement", "cancelling-2"), "settled-2", &[], &[], &no_steps).await.expect("read"));
+        assert_eq!(store.stay("ipt_1").await.expect("read").map(|s| s.state).as_deref(), Some("settled_unpaid"));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

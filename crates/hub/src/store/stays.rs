@@ -144,7 +144,9 @@ impl Store {
     /// Saves a stay's new stage (and the msgids fixed for the calls ahead, with the discharge's
     /// information the click gave: migration 0035) if it still holds `from_json`, with the
     /// transfers it posts and the invoices it owes (the outbox, migration 0018) and the deposit
-    /// receipts it owes or closes (migration 0023); false when another run moved it meanwhile.
+    /// receipts it owes or closes (migration 0023); false when another run moved it meanwhile, or
+    /// when it is settled and its bill is being collected or was (a settlement cancelled then
+    /// would not give that charge back: `App::refuse_if_bill_collected`).
     pub async fn save_stay(
         &self,
         s: &StayRow,
@@ -159,7 +161,9 @@ impl Store {
             Box::pin(async move {
                 let n = query(
                     "UPDATE stays SET state = $1, stage_json = $2, updated_at = $3, discharge_msgid = $6, presettle_msgid = $7, \
-                     settle_msgid = $8, cancel_msgid = $9, presettle_echo = $10, discharge_info = $11 WHERE id = $4 AND stage_json = $5",
+                     settle_msgid = $8, cancel_msgid = $9, presettle_echo = $10, discharge_info = $11 WHERE id = $4 AND stage_json = $5 \
+                     AND (state NOT IN ('settled', 'settled_unpaid', 'settled_by_interims') OR NOT EXISTS (SELECT 1 FROM bill_collections b \
+                     WHERE b.settlement_id = stays.id AND b.state IN ('charging', 'authorizing', 'capturing', 'collected')))",
                 )
                 .bind(&s.state)
                 .bind(&s.stage_json)

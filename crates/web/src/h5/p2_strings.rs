@@ -14,6 +14,7 @@ pub const STRINGS: Table = &[
         "When the credit line had no room, your share was left as an unpaid bill. Pay it here; when the line has room again (after a repayment, say) we also collect it once, never twice.",
     ),
     ("p2_bill_amount", "待缴金额", "Amount due"),
+    ("p2_bill_stay", "住院", "Inpatient stay"),
     ("p2_bill_pay", "立即支付", "Pay now"),
     ("p2_bill_paid", "✓ 已支付", "✓ Paid"),
     ("p2_bill_paid_done", "支付成功。", "Paid."),
