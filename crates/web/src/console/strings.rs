@@ -185,6 +185,13 @@ pub const STRINGS: Table = &[
     ("ward_interim_no", "第几次", "No."),
     ("ward_interim_taken", "从押金扣除（元）", "Taken from the deposit (yuan)"),
     ("ward_interim_reheld", "继续冻结（元）", "Held again (yuan)"),
+    ("ward_owed", "患者待缴（元）", "The patient still owes (yuan)"),
+    ("ward_collected_later", "已从信用账户补扣（元）", "Collected later from the line (yuan)"),
+    (
+        "ward_bill_hint",
+        "信用额度不足的部分留作患者的待缴账单：患者可在手机上支付，额度恢复后系统也会自动扣款一次。已补扣的住院结算不能在此撤销。",
+        "What the line could not cover is the patient's bill: they can pay it on the phone, and when the line has room again it is collected once. A stay whose bill was collected cannot be cancelled here.",
+    ),
 ];
 
 pub const ERRORS: Table = &[
