@@ -483,6 +483,9 @@ async fn a_stays_bill_the_line_could_not_cover_is_collected_once_the_line_has_ro
         "{bills}"
     );
     assert_eq!(bill["ipt_otp_no"], json!("ZY-B1"));
+    phone.sys.app.notify_patients().await.unwrap();
+    phone.sys.app.notify_patients().await.unwrap();
+    assert_eq!(count(&phone.inbox_kinds(&zhang).await, "bill_unpaid"), 1, "the stay's bill is told, once");
     let pay = format!("/api/v1/patient/bills/{stay_id}/pay");
     let declined = phone.call("POST", &pay, &zhang, None).await;
     assert_eq!((declined.status, declined.code()), (422, Some("bill_declined")), "{declined:?}");

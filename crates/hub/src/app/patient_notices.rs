@@ -2,8 +2,9 @@
 //! event's: a bank event's sequence number, a statement's id, a settlement's id) and sent from the
 //! outbox like `visit_settled` (`notifications`):
 //! - `estimate_ready`: the HIS asked for the pre-settlement (the fees as they stand);
-//! - `bill_unpaid`: a settlement left `settled_unpaid` (an incremental scan, a cursor on
-//!   `updated_at`), for the visit's patient and for the signer who pays for them;
+//! - `bill_unpaid`: a settlement left `settled_unpaid`, or a stay over that owes what its line
+//!   could not cover (`StayStage::owed`; two incremental scans, each a cursor on `updated_at`),
+//!   for the patient and for the signer who pays for them;
 //! - `line_overdue` (seamless payment suspended) and `line_reinstated`: the bank's line events, as
 //!   `credit::sync_events_of` reads them (the bank's own cursor);
 //! - `statement_ready` and `payment_due` (due within [`payment_due_days`] days): the bank's
@@ -78,8 +79,9 @@ pub fn notice_text(n: &NotificationRow) -> String {
             yuan(f, "cash_fen")
         ),
         "bill_unpaid" => format!(
-            "{who}在{}的就诊（{}）有{}元个人负担未能从签约账户扣款，请在“待缴账单”中支付。",
+            "{who}在{}的{}（{}）有{}元个人负担未能从签约账户扣款，请在“待缴账单”中支付。",
             super::notifications::hospital_of(f),
+            if f["kind"] == "stay" { "住院" } else { "就诊" },
             s("ipt_otp_no"),
             yuan(f, "unpaid_fen")
         ),
@@ -164,24 +166,51 @@ impl App {
         let bills = self.store.unpaid_since(&since, PASS_LIMIT).await?;
         let mut made = 0;
         for b in &bills {
-            made += self.notify_unpaid(b).await?;
+            made += self.notify_unpaid(b, "visit", &format!("unpaid:{}", b.settlement_id)).await?;
         }
         if let Some(last) = bills.last() {
             self.store.set_notification_cursor("unpaid_bills", &last.updated_at).await?;
         }
+        Ok(made + self.notify_unpaid_stays().await?)
+    }
+
+    /// The stays over that owe (住院欠费), told like a visit's unpaid bill: once per stay and
+    /// amount (a settlement cancelled and made again owing the same is not told twice).
+    async fn notify_unpaid_stays(&self) -> Result<usize, AppError> {
+        let since = self.store.notification_cursor("unpaid_stays").await?.unwrap_or_default();
+        let stays = self.store.settled_stays_since(&since, PASS_LIMIT).await?;
+        let mut made = 0;
+        for (stay, payer_psn_no) in &stays {
+            let owed = super::inpatient::stay_stage(stay)?.owed();
+            if owed.is_positive() {
+                let bill = UnpaidForNotice {
+                    settlement_id: stay.id.clone(),
+                    psn_no: stay.psn_no.clone(),
+                    payer_psn_no: payer_psn_no.clone(),
+                    hospital_code: stay.hospital_code.clone(),
+                    ipt_otp_no: stay.ipt_no.clone(),
+                    unpaid_fen: owed.0,
+                    updated_at: stay.updated_at.clone(),
+                };
+                made += self.notify_unpaid(&bill, "stay", &format!("unpaid:{}:{}", stay.id, owed.0)).await?;
+            }
+        }
+        if let Some((last, _)) = stays.last() {
+            self.store.set_notification_cursor("unpaid_stays", &last.updated_at).await?;
+        }
         Ok(made)
     }
 
-    async fn notify_unpaid(&self, b: &UnpaidForNotice) -> Result<usize, AppError> {
+    /// A bill (`kind`: a visit's or a stay's) told to its patient and to the signer paying for them.
+    async fn notify_unpaid(&self, b: &UnpaidForNotice, kind: &str, key: &str) -> Result<usize, AppError> {
         let hospital_name = self.store.hospital_name(&b.hospital_code).await?.unwrap_or_default();
         let facts = |member: bool| {
-            json!({"settlement_id": b.settlement_id, "hospital_code": b.hospital_code, "hospital_name": hospital_name, "ipt_otp_no": b.ipt_otp_no,
-                   "unpaid_fen": b.unpaid_fen, "member": member})
+            json!({"settlement_id": b.settlement_id, "kind": kind, "hospital_code": b.hospital_code, "hospital_name": hospital_name,
+                   "ipt_otp_no": b.ipt_otp_no, "unpaid_fen": b.unpaid_fen, "member": member})
         };
-        let key = format!("unpaid:{}", b.settlement_id);
-        let mut made = self.notify_person(&b.psn_no, &key, "bill_unpaid", facts(false)).await?;
+        let mut made = self.notify_person(&b.psn_no, key, "bill_unpaid", facts(false)).await?;
         if b.payer_psn_no != b.psn_no {
-            made += self.notify_person(&b.payer_psn_no, &key, "bill_unpaid", facts(true)).await?;
+            made += self.notify_person(&b.payer_psn_no, key, "bill_unpaid", facts(true)).await?;
         }
         Ok(made)
     }
@@ -271,6 +300,8 @@ mod tests {
         let named =
             n("bill_unpaid", json!({"hospital_code": "H1", "hospital_name": "示范三甲医院", "ipt_otp_no": "MZ-1", "unpaid_fen": 1205}));
         assert!(notice_text(&named).contains("您在示范三甲医院的就诊（MZ-1）"), "{}", notice_text(&named));
+        let stay = n("bill_unpaid", json!({"kind": "stay", "hospital_name": "示范三甲医院", "ipt_otp_no": "ZY-1", "unpaid_fen": 290000}));
+        assert!(notice_text(&stay).contains("您在示范三甲医院的住院（ZY-1）有2900.00元"), "{}", notice_text(&stay));
         let due = n("payment_due", json!({"due_date": "2026-12-11", "outstanding_fen": 50000}));
         assert_eq!(notice_text(&due), "【无感支付】您的信用账单将于2026-12-11到期，尚有500.00元未还，请按时还款以免暂停无感支付。");
         assert_eq!(notice_text(&n("line_reinstated", json!({}))), "【无感支付】您已还清逾期款项，无感支付已恢复。");

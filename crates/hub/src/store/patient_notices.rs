@@ -88,6 +88,20 @@ impl Store {
             .collect())
     }
 
+    /// Stays over with their settlement standing (the only ones that may owe: `StayStage::owed`)
+    /// changed at or after `since`, oldest first, each with the psn_no of its agreement's signer:
+    /// the same incremental scan as `unpaid_since`, on `stays_by_state`.
+    pub async fn settled_stays_since(&self, since: &str, limit: i64) -> StoreResult<Vec<(StayRow, String)>> {
+        let columns = stays::STAY_COLUMNS.split(", ").map(|c| format!("s.{}", c.trim())).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT {columns}, a.psn_no AS payer_psn_no FROM stays s JOIN agreements a ON a.id = s.agreement_id \
+             WHERE s.state IN ('settled', 'settled_unpaid', 'settled_by_interims') AND s.updated_at >= $1 \
+             ORDER BY s.updated_at, s.id LIMIT $2"
+        );
+        let rows = query(sql).bind(since).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| (stays::stay_from_row(r), r.get("payer_psn_no"))).collect())
+    }
+
     pub async fn notification_cursor(&self, name: &str) -> StoreResult<Option<String>> {
         let row = query("SELECT reached FROM notification_cursors WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.get("reached")))
