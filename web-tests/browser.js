@@ -34,12 +34,15 @@ async function phone(options = {}) {
   // A script error on a page is a failure, not a log line.
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  // An action that moves money asks first (data-confirm): the tests say yes, and keep the question.
+  const dialogs = [];
+  page.on('dialog', (d) => { dialogs.push(d.message()); d.accept(); });
   // (A refused API call logs "Failed to load resource" by itself: the page shows it in words.)
   page.on('console', (m) => {
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text());
   });
   return {
-    context, page, pageErrors,
+    context, page, pageErrors, dialogs,
     async close() {
       await context.close();
       fs.rmSync(profile, { recursive: true, force: true });

@@ -18,6 +18,8 @@
 // total), data-wrap="lines" on a form (the body is {lines: [fields]}), and data-show="text
 // {field}" (on success, the message says the answer's field, e.g. a new key; {field|yuan} says an
 // amount of fen as yuan, like every other figure on the pages).
+// data-confirm="question" (on a form, or on a button with its own data-api): asked before sending,
+// for actions that move money or cannot be undone; answered no, nothing is sent.
 (function () {
   'use strict';
 
@@ -220,7 +222,12 @@
     var form = ev.target;
     if (!form.hasAttribute || !form.hasAttribute('data-api')) return;
     ev.preventDefault();
-    submit(form, ev.submitter || null);
+    // An action that moves money or cannot be undone asks first, naming what it does (data-confirm
+    // on the form, or on a button that is its own action); cancelled, nothing is sent.
+    var button = ev.submitter || null;
+    var ask = (button && button.getAttribute('data-confirm')) || form.getAttribute('data-confirm');
+    if (ask && !window.confirm(ask)) return;
+    submit(form, button);
   });
 
   function refresh(el) {
