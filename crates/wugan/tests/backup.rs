@@ -33,6 +33,7 @@ async fn books_of(sys: &System, agreement_id: &str) -> (Reply, Reply) {
     let agreement = operator.get(&format!("/api/v1/agreements/{agreement_id}")).await.unwrap();
     let statements = operator.get(&format!("/api/v1/agreements/{agreement_id}/statements")).await.unwrap();
     assert!(agreement.ok() && statements.ok(), "{agreement:?} {statements:?}");
+    assert_eq!(statements.body["agreement_id"].as_str(), Some(agreement_id), "the hub's id, not the bank's");
     (agreement, statements)
 }
 

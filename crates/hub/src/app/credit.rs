@@ -215,7 +215,10 @@ impl App {
 
     pub async fn statements(&self, id: &str) -> Result<wire::CreditAccount, AppError> {
         let row = self.active_agreement_row(id).await?;
-        Ok(self.bank(&row.bank_code)?.statements(&row.bank_agreement_id).await?)
+        let mut account = self.bank(&row.bank_code)?.statements(&row.bank_agreement_id).await?;
+        // The caller asked by the hub's agreement id: it is answered with that one, not the bank's.
+        account.agreement_id = row.id;
+        Ok(account)
     }
 
     /// 提额: asks the bank for a higher limit.
