@@ -14,17 +14,30 @@ pub struct HospitalMode {
 }
 
 /// Registers `code` and returns what to print (text, or JSON with `json`).
+/// A code registered before keeps its name (the operator renames on the console), gets one more
+/// HIS key, and a new national-interface prefix that replaces the old one: both said plainly.
 pub async fn add(store: &Store, code: &str, name: &str, mode: &HospitalMode, json: bool) -> anyhow::Result<String> {
+    let before = store.hospital_profile(code).await?.map(|p| p.name);
     let registration =
         wugan_hub::app::national_interface::register_hospital(store, code, name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     store.set_hospital_mode(code, mode.mdtrtarea_admvs.as_deref(), mode.setl_type).await?;
     if json {
         let mut value = serde_json::to_value(&registration)?;
         value["setl_type"] = serde_json::json!(mode.setl_type.as_str());
+        value["existed"] = serde_json::json!(before.is_some());
         return Ok(format!("{value}\n"));
     }
+    let again = match &before {
+        None => String::new(),
+        Some(old) => format!(
+            "hospital {code} was registered already{}: one more HIS API key was issued (the earlier keys still work; \
+             revoke them with `wugan key revoke`), and the national-interface prefix below replaces the old one, \
+             which no longer answers.\n",
+            if old == name { String::new() } else { format!(" as {old} (its name is kept; --name {name} was not applied)") }
+        ),
+    };
     Ok(format!(
-        "hospital {} ({}) registered, settlement type {}.\n\
+        "{again}hospital {} ({}) registered, settlement type {}.\n\
          HIS API key {} (shown this once; only its hash is kept):\n{}\n\
          national_interface_prefix (the HIS's base URL is the hub's address followed by it; keep it secret):\n{}\n",
         registration.code,
@@ -86,4 +99,24 @@ pub enum HospitalArgs {
         #[arg(long, env = "WUGAN_DATA_DIR", default_value = "data")]
         data_dir: PathBuf,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn adding_a_registered_code_again_says_what_it_kept_and_what_it_replaced() {
+        let dir = std::env::temp_dir().join(format!("wugan-hospital-add-{}", uuid::Uuid::new_v4().simple()));
+        let place = Place { database_url: None, data_dir: dir.clone() };
+        let first = add_on(&place, "H1", "第一医院", "ALL", None, false).await.expect("added");
+        assert!(first.starts_with("hospital H1 (第一医院) registered"), "{first}");
+        let again = add_on(&place, "H1", "改名医院", "ALL", None, false).await.expect("added again");
+        assert!(again.contains("registered already as 第一医院 (its name is kept; --name 改名医院 was not applied)"), "{again}");
+        assert!(again.contains("replaces the old one"), "{again}");
+        let json: serde_json::Value =
+            serde_json::from_str(&add_on(&place, "H1", "第一医院", "ALL", None, true).await.expect("json")).unwrap();
+        assert_eq!((json["existed"].as_bool(), json["name"].as_str()), (Some(true), Some("第一医院")));
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
