@@ -81,8 +81,12 @@ impl App {
     }
 
     /// Finds credit lines and card agreements a bank holds for the hub that no agreement of the hub
-    /// names (a sign-up whose answer was lost and never retried), and closes each once it has been
-    /// an orphan for `ORPHAN_GRACE`. Returns how many it closed.
+    /// names, and closes each that is the hub's own leftover once it has been an orphan for
+    /// `ORPHAN_GRACE`: a sign-up of this hub's records that ended without an agreement, and a line
+    /// with nothing on it (no debt, no hold). A line no sign-up of the hub names, or one carrying
+    /// money, is never closed here: it is the sign of a hub restored from an older backup or
+    /// pointed at the wrong database, where closing would take patients' lines (and deposits held
+    /// on them) away; it is logged for an operator instead. Returns how many it closed.
     pub async fn close_orphan_lines(&self) -> Result<usize, AppError> {
         let now = self.store.clock.now_utc();
         // Every bank is walked even when one is down (its own lines wait for its return).
@@ -97,13 +101,22 @@ impl App {
     }
 
     async fn close_orphans_at(&self, code: &str, bank: &BankClient, now: time::OffsetDateTime) -> Result<usize, AppError> {
-        let mut closed = 0;
+        let (mut closed, mut unknown) = (0, 0);
         let mut after: Option<String> = None;
         loop {
             let page = bank.active_agreements(after.as_deref()).await?;
             for line in &page.agreements {
-                if self.store.agreement(&line.customer_ref).await?.is_some() || self.signup_in_progress(&line.customer_ref).await? {
+                if self.store.agreement(&line.customer_ref).await?.is_some() {
                     continue;
+                }
+                match self.signup_ended_without_agreement(&line.customer_ref).await? {
+                    // A sign-up still on its way: it will name the line.
+                    Some(false) => continue,
+                    Some(true) if line.used_fen == Fen::ZERO && line.held_fen == Fen::ZERO => {}
+                    _ => {
+                        unknown += 1;
+                        continue;
+                    }
                 }
                 let key = format!("{code}:{}", line.agreement_id);
                 let first_seen = {
@@ -124,14 +137,24 @@ impl App {
                 _ => break,
             }
         }
+        if unknown > 0 {
+            tracing::warn!(
+                bank = code,
+                lines = unknown,
+                "active bank lines that no agreement of this hub names, left open for an operator: \
+                 is this hub restored from an older backup, or pointed at the wrong database?"
+            );
+        }
         Ok(closed)
     }
 
-    /// Whether a bank line's hub reference is a sign-up still on its way (parked ones included):
-    /// its line is no orphan, the sign-up will name it.
-    async fn signup_in_progress(&self, id: &str) -> Result<bool, AppError> {
-        let Some(signup) = self.store.signup(id).await? else { return Ok(false) };
-        Ok(!self.signup_stage(&signup)?.is_final())
+    /// Whether a bank line's hub reference is a sign-up of this hub that ended without an
+    /// agreement (`Some(true)`: its line is the hub's own leftover) or is still on its way
+    /// (`Some(false)`, parked ones included: the sign-up will name it); `None` when the hub has no
+    /// such sign-up on record.
+    async fn signup_ended_without_agreement(&self, id: &str) -> Result<Option<bool>, AppError> {
+        let Some(signup) = self.store.signup(id).await? else { return Ok(None) };
+        Ok(Some(self.signup_stage(&signup)?.is_final()))
     }
 
     /// Resumes every sign-up, settlement and repayment left between steps (after a crash or a
