@@ -79,9 +79,9 @@ pub async fn backup(data_dir: &Path, to: &Path, scope: Scope) -> anyhow::Result<
         owner_only(&target, 0o600)?;
         copied.push(name);
     }
-    // The invoice keys: without the root key, readers holding the old `root.pub` would reject
-    // every invoice issued after a restore.
-    if scope == Scope::Everything && copy_folder(&data_dir.join(INVOICE_KEYS), &to.join(INVOICE_KEYS))? {
+    // The invoice keys are the hub's own, copied in every scope: without the root key, readers
+    // holding the old `root.pub` would reject every invoice issued after a restore.
+    if copy_folder(&data_dir.join(INVOICE_KEYS), &to.join(INVOICE_KEYS))? {
         copied.push(format!("{INVOICE_KEYS}/"));
     }
     anyhow::ensure!(!copied.is_empty(), "{} holds nothing to back up", data_dir.display());

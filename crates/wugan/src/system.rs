@@ -615,6 +615,16 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
             anyhow::anyhow!("the personal-data key (WUGAN_DATA_KEY or credentials.json) does not open the personal data in this database")
         })?;
     }
+    // Invoices issued before verify only against the root key that signed them: a folder without
+    // it (a restore that left `invoice-keys/` behind) must not mint a new root silently.
+    let root_key = opts.data_dir.join("invoice-keys").join("root.key");
+    if !root_key.exists() && store.any_invoice().await? && std::env::var_os("WUGAN_NEW_INVOICE_KEYS").is_none() {
+        anyhow::bail!(
+            "this database holds invoices, but {} is missing: restore invoice-keys/ from the backup (or the hub folder) it came from. \
+             Set WUGAN_NEW_INVOICE_KEYS=1 to make a new root key instead: the invoices issued before will no longer verify against it.",
+            root_key.display()
+        );
+    }
     let invoicing = wugan_hub::app::invoices::Invoicing::in_data_dir(&opts.data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Text messages to patients (sign-in codes) land in DATA_DIR/sms-outbox.log.
     let sms = Arc::new(wugan_hub::app::sms::FileSms::in_data_dir(&opts.data_dir));

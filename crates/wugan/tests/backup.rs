@@ -58,6 +58,9 @@ async fn the_hub_backed_up_while_serving_restores_into_a_fresh_folder_that_shows
     let copied = backup(&opts.data_dir, &copy, Scope::Everything).await.expect("backup while serving");
     assert_eq!(copied, ["hub.db", "credentials.json", "invoice-keys/"]);
     assert!(backup(&opts.data_dir, &copy, Scope::Everything).await.is_err(), "a backup never lands on another");
+    // A copy of the hub alone (its partners backed up on their side) holds the invoice keys too.
+    let hub_only = backup(&opts.data_dir, &opts.data_dir.join("backup-hub-only"), Scope::HubOnly).await.expect("hub only");
+    assert_eq!(hub_only, ["hub.db", "credentials.json", "invoice-keys/"]);
     sys.stop();
 
     let fresh = opts.data_dir.join("restored");
@@ -75,6 +78,10 @@ async fn the_hub_backed_up_while_serving_restores_into_a_fresh_folder_that_shows
     assert_eq!(agreement_again.body, agreement.body);
     assert_eq!(statements_again.body, statements.body);
     restored.shutdown(Duration::from_secs(5)).await;
+    // Restored without its invoice keys, the hub refuses to start rather than sign under a new root.
+    std::fs::remove_dir_all(again.data_dir.join("invoice-keys")).expect("keys removed");
+    let refused = system::start(&again).await.err().expect("no invoice keys for the invoices on record");
+    assert!(refused.to_string().contains("invoice-keys/"), "{refused}");
     drop(dir);
 }
 

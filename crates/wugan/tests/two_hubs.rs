@@ -25,6 +25,12 @@ async fn a_visit_settled_through_two_hubs_at_once_is_settled_and_charged_once() 
     let second_dir = first_opts.data_dir.join("second");
     wugan::data_dir::private_dir(&second_dir).expect("folder");
     std::fs::copy(first_opts.data_dir.join("credentials.json"), second_dir.join("credentials.json")).expect("credentials");
+    // The invoice keys too: both hubs sign under the one root that readers trust.
+    wugan::data_dir::private_dir(&second_dir.join("invoice-keys")).expect("folder");
+    for entry in std::fs::read_dir(first_opts.data_dir.join("invoice-keys")).expect("the first hub's invoice keys") {
+        let entry = entry.expect("an entry");
+        std::fs::copy(entry.path(), second_dir.join("invoice-keys").join(entry.file_name())).expect("a key");
+    }
     let mut second_opts = SystemOptions::local(second_dir);
     second_opts.database_url = Some(database_url);
     (second_opts.insurance_url, second_opts.bank_url) = (Some(first.insurance_url.clone()), Some(first.bank_url.clone()));

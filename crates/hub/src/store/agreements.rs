@@ -38,6 +38,11 @@ impl Store {
         Ok(row.map(|r| r.get("name_enc")))
     }
 
+    /// Whether any invoice was issued: a hub that holds some must find the keys that signed them.
+    pub async fn any_invoice(&self) -> StoreResult<bool> {
+        Ok(query("SELECT 1 AS one FROM invoices LIMIT 1").fetch_optional(&self.pool).await?.is_some())
+    }
+
     pub async fn agreement(&self, id: &str) -> StoreResult<Option<AgreementRow>> {
         let row = query("SELECT * FROM agreements WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         row.map(|r| agreement_from_row(&r)).transpose()
