@@ -58,7 +58,7 @@ REFUSALS_OF_VALID_REQUESTS = {
     "bad_endtime",  # a discharge's endtime before the stay's admission or ahead of the hub's clock (facts outside the request)
     "bad_begntime",  # an admission's begntime more than 30 days back or ahead of the hub's clock (the clock is outside the request)
     "die_date_without_death",  # a discharge's die_date with a dscg_way other than 5 (a rule across fields)
-    "unknown_hospital",  # no hospital with this code on the hub (a key or a staff account names one)
+    "unknown_hospital",  # no hospital with this code on the hub (a key, a staff account, a special-disease registration or a claim names one)
     "tenant_required",  # hospital staff name a hospital_code, bank staff a bank_code (a rule across fields)
     "bad_url",  # a webhook endpoint that is not an http(s) URL with a host
     "bad_bank_url",  # a bank's url that is not an http(s) URL with a host

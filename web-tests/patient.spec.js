@@ -6,7 +6,32 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { base, phone, screenshot, accessible, fitsTheWidth, textedCode, his } = require('./browser');
+const fs = require('node:fs');
+const path = require('node:path');
+const { base, dataDir, phone, screenshot, accessible, fitsTheWidth, textedCode, his } = require('./browser');
+
+// A big visit's fees (150.00 x 100 = 15,000.00 yuan), uploaded as the hospital's HIS would: its
+// cash share is more than an 8,000-yuan line has, so the bank cannot cover it and it is billed.
+async function bigFees(visitId) {
+  const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'credentials.json'), 'utf8'));
+  const line = { feedetl_sn: '1', med_list_codg: '013100000010000', medins_list_codg: '013100000010000', pric: '150.00', cnt: '100',
+    det_item_fee_sumamt: '15000.00', chrg_bchno: '1', bilg_dept_codg: 'A03', bilg_dept_name: '内科', bilg_dr_codg: 'D001',
+    bilg_dr_name: '王医生', hosp_appr_flag: '1' };
+  const res = await fetch(`${base}/api/v1/visits/${visitId}/fees`, { method: 'POST', body: JSON.stringify({ lines: [line] }),
+    headers: { Authorization: `Bearer ${credentials.hospitals[0].api_key}`, 'Content-Type': 'application/json',
+      'Idempotency-Key': `web-test-big-${process.pid}-${Date.now()}` } });
+  assert.ok(res.ok, `big fees: ${res.status} ${await res.text()}`);
+}
+
+// Reloads `page` until `check()` holds (the notifier and the collection run every 2 s).
+async function eventually(page, check, what) {
+  for (let i = 0; i < 40; i++) {
+    if (await check()) return;
+    await page.waitForTimeout(500);
+    await page.reload();
+  }
+  assert.fail(`never: ${what}`);
+}
 
 async function signIn(page, mobile, label) {
   await page.goto(`${base}/h5/`);
@@ -42,7 +67,7 @@ async function verifyName(page, label) {
 }
 
 test('a patient signs in with the texted code and verifies their name (zh, elder-friendly mode)', async () => {
-  const { page, pageErrors, close } = await phone({ elder: true });
+  const { page, pageErrors, dialogs, close } = await phone({ elder: true });
   try {
     const wrong = await signIn(page, '13800000001', 'patient-zh-elder');
     assert.equal(wrong, '验证码不正确，请核对短信后重新输入。');
@@ -169,6 +194,8 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await page.waitForURL(`${base}/h5/home`);
     await page.click('li.agreement form.revoke button');
     await page.waitForSelector('li.agreement .message.error');
+    // 解约 asked first, saying what it means.
+    assert.equal(dialogs.pop(), '确认解约？解约后无感支付停止，看病需到窗口缴费。');
     assert.equal(await page.textContent('li.agreement .message.error'), '信用额度尚有欠款，请还清后再解约。');
     await screenshot(page, 'patient-zh-elder-revoke-refused');
 
@@ -179,8 +206,88 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await page.waitForSelector('li.agreement dd.used');
     await page.waitForFunction(() => document.querySelector('li.agreement dd.used').textContent.startsWith('0.00'));
     assert.equal(await page.isVisible('li.agreement form.repay'), false, 'nothing left to repay');
+    assert.equal(dialogs.pop(), `确认按所填金额为信用额度还款？当前欠款 ${estimatedCash} 元。`);
     await accessible(page, 'home repaid');
     await screenshot(page, 'patient-zh-elder-repaid');
+
+    // A visit bigger than the line: its cash share is left as a bill. The bills page says what the
+    // line has available and what to do instead (the window, a higher limit), never "repay" on a
+    // line that owes nothing; paying asks first, and the bank's refusal is said on the bill.
+    const big = await hospital.register('MZ-WEB-BIG', '440301199001011234');
+    await bigFees(big.id);
+    const bigSettled = await hospital.settle(big.id);
+    assert.equal(bigSettled.state, 'settled_unpaid', JSON.stringify(bigSettled));
+    const owedYuan = (bigSettled.unpaid_fen / 100).toFixed(2);
+    assert.ok(bigSettled.unpaid_fen > 800000 && bigSettled.unpaid_fen <= 1600000, owedYuan);
+    await page.goto(`${base}/h5/bills`);
+    const bill = page.locator('#bill-MZ-WEB-BIG');
+    assert.equal(await bill.locator('dd.available').textContent(), '8000.00 元');
+    assert.match(await bill.locator('.bill-advice').textContent(), /可用 8000\.00 元[\s\S]*到医院收费窗口缴费[\s\S]*申请提高额度/);
+    assert.doesNotMatch(await bill.textContent(), /还款/);
+    await fitsTheWidth(page, 'bills short');
+    await accessible(page, 'bills short');
+    await screenshot(page, 'patient-zh-elder-bill-short');
+    await bill.locator('form.pay-bill button').click();
+    await page.waitForSelector('#bill-MZ-WEB-BIG .status');
+    assert.equal(await page.textContent('#bill-MZ-WEB-BIG .status'), '! 上次扣款未成功：信用额度可用金额不足');
+    assert.equal(dialogs.pop(), `确认支付 ${owedYuan} 元（${hospital.hospital.name} · MZ-WEB-BIG）？`);
+    await screenshot(page, 'patient-zh-elder-bill-declined');
+
+    // A higher limit: the bank's answer is said at once. Above twice the limit: declined, with the
+    // rule and its figure; twice it: approved, with the new limit. The hint says the same range.
+    await page.goto(`${base}/h5/credit`);
+    assert.match(await page.textContent('form.limit-request .hint'), /高于当前额度 8000\.00 元，最多为当前额度的两倍 16000\.00 元/);
+    await page.fill('form.limit-request input[name=requested_limit_fen]', '30000');
+    await page.click('form.limit-request button[type=submit]');
+    await page.waitForSelector('form.limit-request .limit-answer');
+    assert.equal(await page.textContent('form.limit-request .limit-answer'), '银行未批准：单次最多申请到当前额度的两倍（16000.00 元）。');
+    await accessible(page, 'credit declined');
+    await screenshot(page, 'patient-zh-elder-limit-declined');
+    await page.fill('form.limit-request input[name=requested_limit_fen]', '16000');
+    await page.click('form.limit-request button[type=submit]');
+    await page.waitForSelector('form.limit-request .limit-answer.ok');
+    assert.equal(await page.textContent('form.limit-request .limit-answer'), '银行已批准：信用额度现为 16000.00 元。');
+    await screenshot(page, 'patient-zh-elder-limit-approved');
+
+    // The line has room again: the bill is collected (by the patient's tap or the hub's own pass),
+    // and reads as paid, with what was paid.
+    await page.goto(`${base}/h5/bills`);
+    await eventually(page, async () => {
+      if (await page.isVisible('#bill-MZ-WEB-BIG form.pay-bill button')) await page.click('#bill-MZ-WEB-BIG form.pay-bill button');
+      return (await page.textContent('#bill-MZ-WEB-BIG')).includes('✓ 已支付');
+    }, 'the big bill is paid');
+    assert.equal(await page.textContent('#bill-MZ-WEB-BIG dt'), '已支付金额');
+    assert.doesNotMatch(await page.textContent('#bill-MZ-WEB-BIG'), /待缴金额/);
+    await screenshot(page, 'patient-zh-elder-bill-paid');
+
+    // The inbox says the split as the visits page does (the line paid nothing at the click, the
+    // share was collected later), and the bill's notice reads as paid.
+    await page.goto(`${base}/h5/notifications`);
+    await eventually(page, async () => await page.isVisible('#note-MZ-WEB-BIG') && await page.isVisible('.notification.bill_unpaid'),
+      'the big visit and its bill are told');
+    const bigNote = page.locator('#note-MZ-WEB-BIG');
+    assert.equal(await bigNote.locator('dd.cash').textContent(), '0.00 元');
+    assert.equal(await bigNote.locator('dd.collected').textContent(), `${owedYuan} 元`);
+    assert.doesNotMatch(await bigNote.textContent(), /尚未支付/);
+    assert.match(await page.textContent('.notification.bill_unpaid h2'), /待缴账单已支付/);
+    await accessible(page, 'inbox after the bill');
+    await fitsTheWidth(page, 'inbox after the bill');
+    await screenshot(page, 'patient-zh-elder-inbox-bill-paid');
+
+    // Special disease: the hospital is chosen by its name from the hub's hospitals (no code typed).
+    await page.goto(`${base}/h5/special-disease`);
+    assert.equal(await page.$('input[name=hospital_code]'), null, 'no free-text hospital code');
+    await page.fill('#sd-code', 'M07800');
+    await page.selectOption('#sd-hospital', { label: hospital.hospital.name });
+    await page.fill('#sd-begndate', '2024-01-01');
+    await page.click('#apply-special-disease button[type=submit]');
+    await page.waitForSelector('li.registration');
+    assert.match(await page.textContent('li.registration'), /已通过[\s\S]*糖尿病/);
+    assert.ok((await page.textContent('li.registration')).includes(hospital.hospital.name));
+    const dateBox = await page.locator('#sd-begndate').boundingBox();
+    assert.ok(dateBox.height >= 60, `the date field is ${dateBox.height} px tall in the elder mode`);
+    await screenshot(page, 'patient-zh-elder-special-disease-approved');
+    await page.goto(`${base}/h5/home`);
 
     // The other pages of the phone: unpaid bills, the credit line and seamless settings, the
     // special-disease registration and the claims for bills paid elsewhere; each readable at 360 px

@@ -16,7 +16,8 @@ const ZHAO_LIU: (&str, &str) = ("440305199208084567", "赵六");
 const ZHAO_LIU_PSN_NO: &str = "44030000000000000004";
 const LI_XIUYING: (&str, &str) = ("440303195803152420", "李秀英");
 const ZHANG_SAN: (&str, &str) = ("440301199001011234", "张三");
-const HOSPITAL: &str = "H44030000001";
+/// The demo hospital the hub onboards on first start (a registration names a hospital on its books).
+const HOSPITAL: &str = "H44030600001";
 
 struct Door {
     sys: System,
@@ -77,9 +78,10 @@ fn apply(code: &str) -> Value {
     json!({"opsp_dise_code": code, "hospital_code": HOSPITAL, "begndate": "2024-01-01"})
 }
 
-/// 75.00 paid in full for three consultations elsewhere, claimed as a special-disease bill.
+/// 75.00 paid in full for three consultations (at the window: not settled seamlessly), claimed
+/// as a special-disease bill.
 fn bill(bill_no: &str) -> Value {
-    json!({"hospital_code": "H44190000009", "bill_no": bill_no, "setl_date": "2024-06-03", "med_type": "14", "paid_fen": 7500,
+    json!({"hospital_code": HOSPITAL, "bill_no": bill_no, "setl_date": "2024-06-03", "med_type": "14", "paid_fen": 7500,
            "bank_card_no": "6222020200001234567",
            "lines": [{"med_list_codg": "001102000010000", "cnt": "3", "pric": "25.00", "amount_fen": 7500}]})
 }
@@ -175,6 +177,8 @@ async fn a_claim_with_figures_that_do_not_add_up_is_refused_before_the_center() 
         ("bank_card_no", json!("12ab"), "invalid_bank_card"),
         ("setl_date", json!("June 3rd"), "invalid_date"),
         ("lines", json!([]), "invalid_claim_lines"),
+        // A hospital the hub does not know (its name typed for its code): refused, never sent on.
+        ("hospital_code", json!("示范三甲医院"), "unknown_hospital"),
     ];
     for (field, value, code) in cases {
         let mut body = bill("FP-X");
@@ -182,4 +186,18 @@ async fn a_claim_with_figures_that_do_not_add_up_is_refused_before_the_center() 
         let reply = zhao.post("/api/v1/patient/claims", &body).await.unwrap();
         assert_eq!((reply.status, reply.code()), (422, Some(code)), "{field}: {reply:?}");
     }
+}
+
+#[tokio::test]
+async fn a_registration_at_a_hospital_the_hub_does_not_know_is_refused_and_kept_nowhere() {
+    let door = Door::open().await;
+    let li = door.patient("13800138002", LI_XIUYING).await;
+    for code in ["示范三甲医院", "H00000000000", " "] {
+        let body = json!({"opsp_dise_code": "M07800", "hospital_code": code, "begndate": "2024-01-01"});
+        let refused = li.post("/api/v1/patient/special-diseases", &body).await.unwrap();
+        let expected = if code.trim().is_empty() { "missing_field" } else { "unknown_hospital" };
+        assert_eq!((refused.status, refused.code()), (422, Some(expected)), "{code}: {refused:?}");
+    }
+    let listed = li.get("/api/v1/patient/special-diseases").await.unwrap();
+    assert_eq!(listed.body["registrations"], json!([]), "{listed:?}");
 }

@@ -230,6 +230,10 @@ async fn an_unpaid_bill_is_paid_on_the_phone_once_after_a_repayment_made_room() 
     assert_eq!((not_theirs.status, not_theirs.code()), (404, Some("bill_not_found")));
     let declined = phone.call("POST", &pay, &zhang, None).await;
     assert_eq!((declined.status, declined.code()), (422, Some("bill_declined")), "{declined:?}");
+    // It says what the patient can do: the window, or a higher limit; not "repay" (which helps
+    // only a line that owes, and the page says that when it does).
+    let message = declined.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("window") && message.contains("higher limit") && !message.contains("repay"), "{message}");
     assert_eq!(phone.used_fen(&agreement).await, spent);
 
     // A repayment makes room: the hub retries the bill on the line, once, whoever asks first.

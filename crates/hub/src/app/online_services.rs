@@ -101,6 +101,7 @@ impl App {
         check_text("opsp_dise_code", &req.opsp_dise_code, 20)?;
         check_text("hospital_code", &req.hospital_code, 30)?;
         check_date("begndate", &req.begndate)?;
+        self.known_hospital(&req.hospital_code).await?;
         let psn_no = self.online_person(patient_id, req.psn_no.as_deref()).await?;
         let id = fixed_id("opsp", patient_id, idem_key);
         if self.store.special_disease(&id).await?.is_some() {
@@ -205,6 +206,7 @@ impl App {
     /// never pays twice.
     pub async fn submit_manual_claim(&self, patient_id: &str, req: ManualClaimRequest, idem_key: &str) -> Result<ManualClaimRow, AppError> {
         let input = claim_input(&req)?;
+        self.known_hospital(&req.hospital_code).await?;
         let psn_no = self.online_person(patient_id, req.psn_no.as_deref()).await?;
         let id = fixed_id("clm", patient_id, idem_key);
         if self.store.manual_claim(&id).await?.is_some() {
@@ -284,6 +286,15 @@ impl App {
         }
         claims.sort_by(|a, b| b.created_at.cmp(&a.created_at));
         Ok(ManualClaimsView { claims })
+    }
+
+    /// A hospital on the hub's books: a registration or claim is never kept against a code the hub
+    /// does not know (a patient who typed a name, or a typo), which the center would take as given.
+    async fn known_hospital(&self, code: &str) -> Result<(), AppError> {
+        match self.store.hospital_exists(code.trim()).await? {
+            true => Ok(()),
+            false => Err(AppError::invalid("unknown_hospital", format!("no hospital {} on this hub", code.trim()))),
+        }
     }
 
     /// The patient's own psn_no and their family members'; nobody before the binding.

@@ -204,7 +204,8 @@ impl App {
             "declined" => Err(AppError::invalid(
                 "bill_declined",
                 format!(
-                    "the bank declined the payment ({}): repay the credit line or raise its limit, then pay again",
+                    "the bank declined the payment ({}): the line's available amount does not cover the bill, or the \
+                     account is restricted; pay at the hospital's window, or ask for a higher limit",
                     row.last_decline.as_deref().unwrap_or("declined")
                 ),
             )),

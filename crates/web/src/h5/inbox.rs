@@ -1,4 +1,9 @@
 //! `/h5/notifications`: the patient's inbox: each visit settled, with its split, in words.
+//!
+//! A notification is what was true when it was made; the inbox says it with what is true now
+//! where the patient's own pages know it (one read of the visits and one of the bills, as those
+//! pages make): a visit's split is the visits page's (the line's share is what the bank paid,
+//! never the unpaid share), and a bill paid since reads as paid.
 
 use super::{session, HospitalNames, HOME};
 use crate::page::{render, Page};
@@ -7,6 +12,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use std::collections::HashMap;
 use std::sync::Arc;
 use wugan_hub::app::App;
 use wugan_hub::store::NotificationRow;
@@ -17,15 +23,57 @@ struct Inbox {
     page: Page,
     notifications: Vec<NotificationRow>,
     hospitals: HospitalNames,
+    /// The visits' settlements as they stand, by settlement id.
+    now: HashMap<String, Split>,
+    /// Bills (by settlement or stay id) collected since they were told.
+    paid_bills: Vec<String>,
+}
+
+/// A visit's split as the visits page shows it, in fen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Split {
+    pub medfee: i64,
+    pub fund: i64,
+    pub account: i64,
+    /// What the bank paid on the line at the click.
+    pub line: i64,
+    /// Still owed.
+    pub unpaid: i64,
+    /// Collected on the line later (补缴).
+    pub collected: i64,
+    /// Insurance only: the cash share the hospital collects itself.
+    pub at_hospital: i64,
 }
 
 impl Inbox {
+    fn yuan(&self, fen: &i64) -> String {
+        format!("{} {}", self.page.yuan(*fen), self.page.t("yuan"))
+    }
+
     fn fen(&self, n: &NotificationRow, field: &str) -> String {
-        format!("{} {}", self.page.yuan(n.facts[field].as_i64().unwrap_or(0)), self.page.t("yuan"))
+        self.yuan(&n.facts[field].as_i64().unwrap_or(0))
     }
 
     fn text<'a>(&self, n: &'a NotificationRow, field: &str) -> &'a str {
         n.facts[field].as_str().unwrap_or("")
+    }
+
+    /// The visit's split: as it stands now, or as the notification told it (the line paid the
+    /// cash share less what was left unpaid).
+    fn split(&self, n: &NotificationRow) -> Split {
+        if let Some(now) = self.now.get(self.text(n, "settlement_id")) {
+            return *now;
+        }
+        let f = |k: &str| n.facts[k].as_i64().unwrap_or(0);
+        Split {
+            medfee: f("medfee_fen"),
+            fund: f("fund_fen"),
+            account: f("acct_fen"),
+            line: (f("cash_fen") - f("unpaid_fen")).max(0),
+            unpaid: f("unpaid_fen"),
+            collected: 0,
+            at_hospital: 0,
+        }
     }
 
     fn headline(&self, n: &NotificationRow) -> &str {
@@ -36,11 +84,17 @@ impl Inbox {
         }
     }
 
+    /// A bill told unpaid and collected since.
+    fn bill_paid(&self, n: &NotificationRow) -> bool {
+        n.kind == "bill_unpaid" && self.paid_bills.iter().any(|id| id == self.text(n, "settlement_id"))
+    }
+
     /// A further kind's headline (`patient_notices`), or None for a visit settled.
     fn p2_headline(&self, n: &NotificationRow) -> Option<&str> {
         let key = match n.kind.as_str() {
             "visit_settled" => return None,
             "estimate_ready" => "p2_note_estimate_ready",
+            "bill_unpaid" if self.bill_paid(n) => "p2_note_bill_paid",
             "bill_unpaid" => "p2_note_bill_unpaid",
             "line_overdue" => "p2_note_line_overdue",
             "line_reinstated" => "p2_note_line_reinstated",
@@ -56,10 +110,6 @@ impl Inbox {
             .into_iter()
             .find(|k| n.facts[*k].as_i64().is_some_and(|f| f > 0))
             .map(|k| self.fen(n, k))
-    }
-
-    fn unpaid(&self, n: &NotificationRow) -> bool {
-        n.facts["unpaid_fen"].as_i64().unwrap_or(0) > 0
     }
 
     /// When, to the minute (UTC, as stored).
@@ -79,7 +129,100 @@ pub async fn inbox(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap
             Vec::new()
         }
     };
+    let mut now = HashMap::new();
+    if notifications.iter().any(|n| n.kind == "visit_settled") {
+        match app.patient_visits(&signed_in.patient_id).await {
+            Ok(list) => {
+                for s in list.visits.into_iter().filter_map(|v| v.settlement) {
+                    let split = Split {
+                        medfee: s.medfee_fen,
+                        fund: s.fund_fen,
+                        account: s.personal_account_fen,
+                        line: s.bank_fen,
+                        unpaid: s.unpaid_fen,
+                        collected: s.collected_fen,
+                        at_hospital: s.cash_at_hospital_fen,
+                    };
+                    now.insert(s.id, split);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "a patient's visits could not be read"),
+        }
+    }
+    let mut paid_bills = Vec::new();
+    if notifications.iter().any(|n| n.kind == "bill_unpaid") {
+        match app.patient_unpaid_bills(&signed_in.patient_id).await {
+            Ok(view) => {
+                paid_bills =
+                    view.bills.into_iter().filter(|b| b.collection.as_deref() == Some("collected")).map(|b| b.settlement_id).collect()
+            }
+            Err(e) => tracing::warn!(error = %e, "a patient's bills could not be read"),
+        }
+        // A visit's bill no longer owed and nothing left unpaid on it: paid too.
+        paid_bills.extend(now.iter().filter(|(_, s)| s.unpaid == 0 && s.collected > 0).map(|(id, _)| id.clone()));
+    }
     let hospitals = HospitalNames::read(&app).await;
     let page = Page::new(prefs, "/h5/notifications", HOME).with_csrf(signed_in.csrf_token);
-    render(&Inbox { page, notifications, hospitals })
+    render(&Inbox { page, notifications, hospitals, now, paid_bills })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Lang;
+    use crate::prefs::Prefs;
+    use serde_json::json;
+
+    fn note(kind: &str, facts: serde_json::Value) -> NotificationRow {
+        NotificationRow {
+            id: "ntf_1".into(),
+            patient_id: "pat_1".into(),
+            event_key: "k".into(),
+            kind: kind.into(),
+            facts,
+            created_at: "2026-12-02T10:00:00Z".into(),
+            read_at: None,
+            sms_attempts: 0,
+            sms_sent_at: None,
+        }
+    }
+
+    fn inbox(lang: Lang, notifications: Vec<NotificationRow>, now: HashMap<String, Split>, paid_bills: Vec<String>) -> String {
+        let page = Page::new(Prefs { lang, elder: false, secure: false }, "/h5/notifications", HOME);
+        Inbox { page, notifications, hospitals: HospitalNames::default(), now, paid_bills }.render().unwrap()
+    }
+
+    /// The line paid nothing on a bill left unpaid: the inbox says 0.00 on the line and the unpaid
+    /// share as unpaid, like the visits page; later collected, it says so.
+    #[test]
+    fn an_unpaid_share_is_never_shown_as_paid_on_the_line() {
+        let settled = || {
+            note(
+                "visit_settled",
+                json!({"settlement_id": "stl_1", "hospital_code": "H1", "ipt_otp_no": "MZ-LI-2", "medfee_fen": 400000,
+                       "fund_fen": 100000, "acct_fen": 0, "cash_fen": 300000, "unpaid_fen": 300000, "member": false}),
+            )
+        };
+        let html = inbox(Lang::Zh, vec![settled()], HashMap::new(), Vec::new());
+        assert!(html.contains(r#"<dt>信用额度支付（待还）</dt><dd class="cash">0.00 元</dd>"#), "{html}");
+        assert!(html.contains(r#"<dt>未付金额</dt><dd class="unpaid">3000.00 元</dd>"#), "{html}");
+        assert!(html.contains("个人部分尚未支付") && !html.contains("本次无需到窗口付款"), "{html}");
+        let en = inbox(Lang::En, vec![settled()], HashMap::new(), Vec::new());
+        assert!(!en.contains("Paid on your credit line (to repay)</dt><dd class=\"cash\">3000.00"), "{en}");
+
+        // Collected later on the line: nothing unpaid, the collection said.
+        let now = HashMap::from([(
+            "stl_1".to_string(),
+            Split { medfee: 400000, fund: 100000, line: 0, unpaid: 0, collected: 300000, ..Split::default() },
+        )]);
+        let bill =
+            note("bill_unpaid", json!({"settlement_id": "stl_1", "hospital_code": "H1", "ipt_otp_no": "MZ-LI-2", "unpaid_fen": 300000}));
+        let html = inbox(Lang::Zh, vec![settled(), bill.clone()], now, vec!["stl_1".into()]);
+        assert!(html.contains(r#"<dd class="collected">3000.00 元</dd>"#), "{html}");
+        assert!(!html.contains("个人部分尚未支付"), "{html}");
+        assert!(html.contains("待缴账单已支付") && !html.contains("有一笔待缴账单"), "{html}");
+        // Not collected: still told as unpaid, with the way to pay it.
+        let html = inbox(Lang::Zh, vec![bill], HashMap::new(), Vec::new());
+        assert!(html.contains("有一笔待缴账单") && html.contains(r#"href="/h5/bills""#), "{html}");
+    }
 }

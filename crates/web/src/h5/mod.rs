@@ -51,7 +51,7 @@ pub fn router() -> Router<Arc<App>> {
 /// hospital by its name, not by its code (H44030600001). A code with no name on the hub's books
 /// shows as itself, so a row never loses its hospital.
 #[derive(Default)]
-pub(crate) struct HospitalNames(HashMap<String, String>);
+pub(crate) struct HospitalNames(HashMap<String, String>, Vec<(String, String)>);
 
 impl HospitalNames {
     pub(crate) async fn read(app: &App) -> HospitalNames {
@@ -66,7 +66,17 @@ impl HospitalNames {
     }
 
     fn of(pairs: impl IntoIterator<Item = (String, String)>) -> HospitalNames {
-        HospitalNames(pairs.into_iter().filter(|(_, name)| !name.trim().is_empty()).collect())
+        let pairs: Vec<(String, String)> = pairs.into_iter().collect();
+        let mut choices: Vec<(String, String)> =
+            pairs.iter().map(|(code, name)| (code.clone(), if name.trim().is_empty() { code.clone() } else { name.clone() })).collect();
+        choices.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        HospitalNames(pairs.into_iter().filter(|(_, name)| !name.trim().is_empty()).collect(), choices)
+    }
+
+    /// Every hospital on the hub's books as (code, name), by name: what a form offers to choose
+    /// from, so a patient picks a hospital by the name they know and never types its code.
+    pub(crate) fn choices(&self) -> &[(String, String)] {
+        &self.1
     }
 
     /// The hospital's name, or its code when the hub has none.
@@ -103,5 +113,8 @@ mod tests {
             assert_eq!(names.name(code), shown, "{code}");
         }
         assert_eq!(HospitalNames::default().name("H44030600001"), "H44030600001");
+        // Offered by name (a nameless one by its code), every one of them.
+        let offered: Vec<(&str, &str)> = names.choices().iter().map(|(c, n)| (c.as_str(), n.as_str())).collect();
+        assert_eq!(offered, [("H2", "H2"), ("H44030600001", "深圳市第一人民医院")]);
     }
 }

@@ -21,6 +21,8 @@ pub const STRINGS: Table = &[
     ("nav_home", "首页", "Home"),
     ("sign_out", "退出登录", "Sign out"),
     ("signed_in_as", "当前登录手机号", "Signed in with"),
+    // The colon after a label in running text: full-width in Chinese.
+    ("h5_colon", "：", ": "),
     ("identity_title", "实名认证", "Your real name"),
     ("identity_bound", "已实名认证", "Verified"),
     (
@@ -48,9 +50,19 @@ pub const STRINGS: Table = &[
     ("agreement_available", "可用额度", "Available"),
     ("agreement_personal_account", "优先使用医保个人账户", "Personal account first"),
     ("agreement_revoke", "解约", "End this agreement"),
+    (
+        "agreement_revoke_confirm",
+        "确认解约？解约后无感支付停止，看病需到窗口缴费。",
+        "End this agreement? Seamless payment stops: you will pay at the window.",
+    ),
     ("signup_title", "签约无感支付", "Sign up for seamless payment"),
     ("signup_sources", "支付来源", "How to pay your share"),
     ("signup_personal_account", "优先使用医保个人账户支付", "Use my insurance personal account first"),
+    (
+        "signup_personal_account_hint",
+        "另可选：医保个人账户先付，余下部分由上面选择的方式支付。",
+        "Optional, besides the choice above: your insurance personal account pays first, and the way chosen above pays the rest.",
+    ),
     ("signup_credit_line", "银行信用额度（先看病后付款）", "Credit line at a bank (pay later)"),
     ("signup_debit_card", "借记卡", "Debit card"),
     ("signup_bank", "银行", "Bank"),
@@ -76,6 +88,7 @@ pub const STRINGS: Table = &[
     ("split_personal_account", "个人账户支付", "Paid from your personal account"),
     ("split_line", "信用额度支付（待还）", "Paid on your credit line (to repay)"),
     ("split_unpaid", "未付金额", "Unpaid"),
+    ("split_collected", "已补缴（信用额度）", "Paid later (credit line)"),
     ("nothing_at_window", "本次无需到窗口付款。", "Nothing to pay at a window for this visit."),
     ("split_at_hospital", "医院收取", "Collected by the hospital"),
     (
@@ -92,6 +105,12 @@ pub const STRINGS: Table = &[
     ("repay_from_account", "从医保个人账户还款", "From my insurance personal account"),
     ("repay_by_transfer", "银行转账还款", "By bank transfer"),
     ("repay_submit", "确认还款", "Repay now"),
+    ("repay_source", "还款方式", "Repay from"),
+    (
+        "repay_confirm",
+        "确认按所填金额为信用额度还款？当前欠款 {owed} 元。",
+        "Repay the credit line the amount entered? It owes {owed} yuan.",
+    ),
     ("nav_family", "亲情付", "Family"),
     ("family_title", "亲情付", "Family members"),
     (
@@ -106,6 +125,11 @@ pub const STRINGS: Table = &[
     ("relation_parent", "父母", "Parent"),
     ("relation_spouse", "配偶", "Spouse"),
     ("family_unlink", "解除绑定", "End this link"),
+    (
+        "family_unlink_confirm",
+        "确认解除 {name}（{relation}）的亲情付？之后其就诊不再从您的签约支付。",
+        "End the link with {name} ({relation})? Their visits will no longer be paid from your agreement.",
+    ),
     ("family_add", "添加家人", "Add a family member"),
     ("family_consent", "家人同意方式", "How the family member consents"),
     ("family_guardian", "未成年子女：监护人证明", "A child under 18: proof of guardianship"),
@@ -198,7 +222,11 @@ pub const ERRORS: Table = &[
     ("bad_consent", "请选择家人同意方式。", "Choose how the family member consents."),
     ("bad_relation", "请选择关系。", "Choose the relation."),
     ("self_link", "不能添加自己。", "You cannot add yourself."),
-    ("family_link_refused", "无法添加：最多5位家人，或此人已绑定。", "Cannot add: at most five members, or this person is linked already."),
+    (
+        "family_link_refused",
+        "无法添加：每份签约最多绑定5位家人；如未满5位，则此人已在亲情付中绑定（在您或他人的签约下）。",
+        "Cannot add: an agreement links at most five members; if yours has fewer, this person is linked already (on yours or another's).",
+    ),
     ("family_link_not_found", "没有找到这位家人的绑定。", "We cannot find this family link."),
     ("insufficient_balance", "个人账户余额不足。", "The personal account does not have enough money."),
 ];
