@@ -471,6 +471,8 @@ async fn a_discharge_is_undone_for_corrected_fees_and_a_cancelled_admission_rele
     assert!(cancelled.ok(), "{cancelled:?}");
     assert_eq!((cancelled.body["state"].as_str(), cancelled.body["held_fen"].as_i64()), (Some("cancelled"), Some(0)));
     assert_eq!(w.bank_line(agreement_id).await, (used, 0), "released, nothing charged");
+    let again = w.his.post(&format!("/api/v1/stays/{second}/cancel"), &json!({})).await.unwrap();
+    assert_eq!((again.status, again.body["state"].as_str()), (200, Some("cancelled")), "a retry reads it cancelled: {again:?}");
     // The ward admits again under the cancelled stay's 住院号, and under the settled one's (an HIS
     // whose 住院号 is the patient's own); a number under way names its stay.
     let again = w.admit("ZY0006", "01", EMPLOYEE_TOKEN, 10_000).await["id"].as_str().unwrap().to_string();
@@ -531,6 +533,10 @@ async fn a_stays_settlement_is_cancelled_and_the_capture_refunded_to_the_line() 
     assert!(cancelled.ok(), "{cancelled:?}");
     assert_eq!((cancelled.body["state"].as_str(), cancelled.body["held_fen"].as_i64()), (Some("settlement_cancelled"), Some(0)));
     assert_eq!(w.bank_line(agreement_id).await, (0, 0), "the capture went back to the line");
+    // The ward's retry (its answer lost, the work done meanwhile) reads the cancelled settlement.
+    let again = w.his.post(&format!("/api/v1/stays/{id}/settlement/cancel"), &json!({})).await.unwrap();
+    assert_eq!((again.status, again.body["state"].as_str()), (200, Some("settlement_cancelled")), "{again:?}");
+    assert_eq!(w.bank_line(agreement_id).await, (0, 0), "refunded once");
     let ledger = w.ledger().await;
     assert_eq!((fen(&ledger, "hospitals_received_fen"), fen(&ledger, "hospitals_unpaid_fen")), (0, 0));
     // The blue invoice is red-flushed (冲红) by a red one of its own number that offsets it.

@@ -424,6 +424,13 @@ impl App {
     ) -> Result<StayView, AppError> {
         let mut s = self.own_stay(hospital, id).await?;
         let stage = stay_stage(&s)?;
+        // Done already (a retry after an unknown outcome the recovery worker finished, or after a
+        // crash): the ward is answered with the stay as its cancellation left it, not refused. Not
+        // so in the ward, the everyday state an undone discharge returns to: there a request to
+        // undo one is refused as ever.
+        if done(&stage) && !matches!(stage, StayStage::InWard(_)) {
+            return self.stay_view(&s).await;
+        }
         // One cut short (its answer lost) is moved on; otherwise the ward's request begins one.
         let cut_short = matches!(
             stage,
