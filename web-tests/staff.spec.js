@@ -527,17 +527,21 @@ test('an insurance-only visit: the cashier page shows the cash share the hospita
 
 test('an operator onboards a hospital, issues it a key and reads the day in figures and a chart', async () => {
   addStaff(`ops-${run}`, 'operator');
-  const { page, pageErrors, close } = await phone({ lang: 'en' });
+  const { page, pageErrors, dialogs, close } = await phone({ lang: 'en' });
   try {
     await signIn(page, '/ops/', `ops-${run}`);
     assert.equal(await page.textContent('h1'), 'Operator console');
     assert.ok(await page.locator('#chart title').count(), 'the chart has a title for screen readers');
+    // Each section is a page of its own, reached from the nav (no 8,000-px page).
+    assert.equal(await page.locator('#ops-sections a').count(), 10);
+    assert.equal(await page.getAttribute('#ops-sections a[aria-current="page"]', 'href'), '/ops/');
     await accessible(page, 'ops home');
     await fitsTheWidth(page, 'ops home');
     await screenshot(page, 'staff-ops-home');
 
     // The day moves: a visit settled now (by hospital A's HIS) raises its row and its bar.
-    const rowOf = async () => page.locator('#totals tbody tr', { hasText: hospitalA.code }).textContent().catch(() => '');
+    const row = `#totals tbody tr[data-hospital="${hospitalA.code}"]`;
+    const rowOf = async () => page.locator(row).textContent().catch(() => '');
     const barOf = async () => Number(await page.locator('#chart rect').first().getAttribute('width').catch(() => '0'));
     const before = await rowOf();
     const visit = await api('POST', '/api/v1/visits', hospitalA.api_key, { ipt_otp_no: `MZ-OPS-${run}`, mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO });
@@ -549,15 +553,51 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     const after = await rowOf();
     assert.notEqual(after, before, 'the totals row moved');
     assert.ok(await barOf() > 0, 'the bar has a length');
-    // ECharts (vendored, from /assets/) draws the day stacked by source and takes the SVG's place.
+    // The row names the hospital, not its code; the columns say visits and settlements apart.
+    assert.ok(!(await page.locator(`${row} th`).textContent()).includes(hospitalA.code));
+    assert.match(await page.textContent('#totals thead'), /Outpatient visits registered.*Settlements \(incl\. inpatient\).*Refunds of the day/);
+    // ECharts (vendored, from /assets/) draws the day stacked by source and takes the SVG's place,
+    // in the box's full width (drawn while hidden, it was squashed into 100 px).
     await page.waitForSelector('#day-chart canvas', { state: 'visible' });
     assert.ok(!(await page.isVisible('#chart')), 'the SVG fallback is hidden once ECharts draws');
+    const canvas = await page.locator('#day-chart canvas').boundingBox();
+    const chartBox = await page.locator('#day-chart').boundingBox();
+    assert.ok(canvas.width > 250 && canvas.width >= chartBox.width - 2, `the chart is ${canvas.width} px wide in a ${chartBox.width} px box`);
     const island = JSON.parse(await page.textContent('#day-chart-data'));
-    assert.ok(island.hospitals.includes(hospitalA.code), JSON.stringify(island));
+    assert.equal(island.hospitals.length, await page.locator('#totals tbody tr').count(), JSON.stringify(island));
     assert.equal(island.series.length, 4, 'fund, personal account, bank, unpaid');
+    assert.ok(await page.locator('#partners tbody tr').count() > 0, 'partner health has rows');
     await screenshot(page, 'staff-ops-day-moved');
 
+    // Reconciliation (对账): the day run through the integrators' API, the results per partner.
+    await page.click('#ops-sections a[href="/ops/reconciliation"]');
+    await page.waitForSelector('#recon-run');
+    await Promise.all([page.waitForURL(/\/ops\/reconciliation\?day=\d{4}-\d{2}-\d{2}/), page.click('#recon-run-button')]);
+    await page.waitForSelector('#recon-runs');
+    const partners = await page.locator('#recon-runs tbody th').allTextContents();
+    assert.ok(partners.includes('Insurance center') && partners.some((p) => p.startsWith('Bank ')), partners.join(', '));
+    assert.ok(Number(await page.locator('#recon-runs tr[data-partner="insurance"] .matched').textContent()) > 0, 'the settled visit matched');
+    await accessible(page, 'ops reconciliation');
+    await fitsTheWidth(page, 'ops reconciliation');
+    await screenshot(page, 'staff-ops-reconciliation');
+
+    // The visits of the day: names and states in words, the filter's states too.
+    await page.goto(`${base}/ops/visits`);
+    const states = await page.locator('#f-status option').allTextContents();
+    assert.ok(states.includes('Settled, patient owes') && states.every((s) => !/_/.test(s)), states.join(', '));
+    const ours = page.locator('#ops-visits tbody tr', { hasText: `MZ-OPS-${run}` });
+    assert.equal(await ours.locator('.state').textContent(), 'Settled');
+    assert.ok(!(await ours.locator('td').first().textContent()).includes(hospitalA.code), 'the hospital by name');
+    // Its page: the visit whole.
+    await Promise.all([page.waitForURL(/\/ops\/visits\/vis_/), ours.locator('a').click()]);
+    assert.equal(await page.textContent('#visit-state'), 'Settled');
+    await fitsTheWidth(page, 'ops visit');
+    // An old link of the one long page leads to its section.
+    await page.goto(`${base}/ops/?status=settled`);
+    assert.match(page.url(), /\/ops\/visits\?status=settled/);
+
     // A bank whose keys do not work is refused in words, and nothing is kept.
+    await page.goto(`${base}/ops/banks`);
     await page.fill('#b-code', `BK${run}`.slice(0, 16));
     await page.fill('#b-name', '测试银行');
     await page.fill('#b-url', base);
@@ -568,7 +608,10 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     await page.waitForSelector('#onboard-bank .message.error');
     assert.match(await page.textContent('#onboard-bank .message'), /did not accept a signed read/);
     assert.equal(await page.locator('#banks th', { hasText: `BK${run}`.slice(0, 16) }).count(), 0);
+    const bankOptions = await page.locator('#hb-bank option').allTextContents();
+    assert.ok(bankOptions.every((o) => !/^(\S+) \1$/.test(o)), bankOptions.join(', '));
 
+    await page.goto(`${base}/ops/hospitals`);
     const code = `HN${run}`.slice(0, 20);
     await page.fill('#h-code', code);
     await page.fill('#h-name', '新接入医院');
@@ -577,6 +620,7 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     assert.equal(await page.locator('#hospitals th', { hasText: code }).count(), 1);
 
     // Its own insurance platform: a key id without its secret is refused in words; with it, kept.
+    // Saving replaces every field, so the page asks first.
     const platform = page.locator(`#platform-${code}`);
     await platform.locator('summary').click();
     await platform.locator('input[name="url"]').fill('http://127.0.0.1:9/own-platform');
@@ -584,12 +628,14 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     await platform.locator('button[type="submit"]').click();
     await platform.locator('.message.error').waitFor();
     assert.match(await platform.locator('.message').textContent(), /app id and secret together/);
+    assert.match(dialogs[dialogs.length - 1], /新接入医院.*Every field is replaced/);
     await platform.locator('input[name="secret"]').fill('own-gateway-secret');
     await platform.locator('button[type="submit"]').click();
     await platform.locator('.message.ok').waitFor();
     await page.reload();
-    assert.match(await page.locator(`#platform-${code} summary`).textContent(), /127\.0\.0\.1:9\/own-platform/);
+    assert.match(await page.locator(`#platform-${code} summary`).textContent(), /127\.0\.0\.1:9\/own-platform.*No signature/);
 
+    await page.goto(`${base}/ops/keys`);
     await page.selectOption('#k-hospital', code);
     await page.click('#issue-key-button');
     await page.waitForSelector('#issue-key .message.ok');
@@ -600,8 +646,20 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     const visits = await fetch(`${base}/api/v1/visits`, { headers: { authorization: `Bearer ${key[0]}` } });
     assert.equal(visits.status, 200);
     await screenshot(page, 'staff-ops-key-issued');
+    // Revoking asks first, naming the hospital and that its HIS stops at once; then it stops.
+    await page.reload();
+    const revocable = `#keys tbody tr:has-text("新接入医院") form.revoke button`;
+    assert.match(await page.locator('#keys tbody tr', { hasText: '新接入医院' }).first().textContent(), /Active/);
+    const asked = dialogs.length;
+    for (let i = 0; i < 5 && await page.locator(revocable).count() > 0; i += 1) await submitAndReload(page, revocable);
+    assert.ok(dialogs.length > asked, 'revoking asked first');
+    assert.match(dialogs[asked], /Revoke key \S+\? 新接入医院's HIS stops working at once/);
+    const revoked = await fetch(`${base}/api/v1/visits`, { headers: { authorization: `Bearer ${key[0]}` } });
+    assert.equal(revoked.status, 401);
+    assert.ok((await page.locator('#keys tbody').textContent()).includes('Revoked'));
 
     // The operator adds a doctor of the new hospital; the audit log shows the onboarding and the key.
+    await page.goto(`${base}/ops/staff`);
     await page.fill('#s-login', `doc-${run}`);
     await page.fill('#s-name', '王医生');
     await page.selectOption('#s-role', 'doctor');
@@ -610,18 +668,24 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     await page.click('#add-staff-button');
     await page.waitForSelector('#add-staff .message.ok');
     await page.reload();
-    assert.equal(await page.locator('#staff-accounts th', { hasText: `doc-${run}` }).count(), 1);
+    const doctor = page.locator('#staff-accounts tr', { hasText: `doc-${run}` });
+    assert.match(await doctor.textContent(), /Doctor.*新接入医院/);
+    await page.goto(`${base}/ops/audit`);
     assert.match(await page.textContent('#audit-chain'), /Hash chain intact/);
     const audited = await page.locator('#audit tbody').textContent();
     assert.ok(audited.includes('POST /api/v1/operator/hospitals') && audited.includes(`staff:ops-${run}`), audited);
+    const when = await page.locator('#audit tbody td.when').first().textContent();
+    assert.match(when, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/, 'China time, not UTC ISO');
+    await fitsTheWidth(page, 'ops audit');
 
     // Signed patients are found by their masked identity, never shown whole.
+    await page.goto(`${base}/ops/patients`);
     await page.fill('#f-patient', '1234');
     await Promise.all([page.waitForURL(/patient=1234/), page.click('#patient-search button')]);
     const certnos = await page.locator('#patients td:first-of-type').allTextContents();
     assert.ok(certnos.length > 0 && certnos.every((c) => /^\d{6}\*+1234$/.test(c)), certnos.join(', '));
     assert.ok((await page.content()).indexOf(CERTNO) < 0, 'no whole ID number on the page');
-    assert.ok(await page.locator('#partners tbody tr').count() > 0, 'partner health has rows');
+    assert.ok((await page.locator('#patients tbody td:nth-of-type(3)').allTextContents()).every((s) => !/^[a-z_]+$/.test(s)), 'statuses in words');
     await accessible(page, 'ops patients');
     assert.deepEqual(pageErrors, []);
   } finally {
@@ -658,7 +722,7 @@ test('an operator onboards a bank, its patient\'s click waits while it is down, 
   let bank = await startBank(port, bankDir);
   const { page, pageErrors, close } = await phone({ lang: 'en', width: 1280 });
   try {
-    await signIn(page, '/ops/', `ops-x-${run}`);
+    await signIn(page, '/ops/banks', `ops-x-${run}`);
     const code = 'BANKX';
     if (await page.locator('#banks th', { hasText: code }).count() === 0) {
       await page.fill('#b-code', code);
@@ -689,11 +753,20 @@ test('an operator onboards a bank, its patient\'s click waits while it is down, 
     const waiting = await api('GET', `/api/v1/visits/${visit.body.id}`, hospitalA.api_key);
     const settlementId = waiting.body.settlement.id;
     // It is listed once it has waited as long as the recovery worker waits before resuming (30 s).
+    await page.goto(`${base}/ops/exceptions`);
     for (let i = 0; i < 60 && await page.locator(`#exception-${settlementId}`).count() === 0; i += 1) {
       await new Promise((r) => setTimeout(r, 1000));
       await page.reload();
     }
     assert.equal(await page.locator(`#exception-${settlementId}`).count(), 1, 'the waiting settlement is listed');
+    // What an operator acts on: the visit (a link), the hospital by name, the masked patient, the
+    // amount, and the partner it waits for: the bank, by name.
+    const entry = page.locator(`#exception-${settlementId}`);
+    const said = await entry.textContent();
+    assert.ok(said.includes(`MZ-X-${run}`) && said.includes('50.00') && /Bank charge.*无感测试银行/.test(said), said);
+    assert.ok(!said.includes('insurance_settled'), 'the state in words');
+    assert.equal(await entry.locator(`a[href^="/ops/visits/${visit.body.id}"]`).count(), 1, 'a link to the visit');
+    await fitsTheWidth(page, 'ops exceptions');
     await accessible(page, 'ops exceptions');
     await screenshot(page, 'staff-ops-exception');
 

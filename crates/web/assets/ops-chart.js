@@ -18,7 +18,12 @@
     var elder = document.documentElement.classList.contains('elder');
     var size = elder ? 18 : 12;
     box.style.height = Math.max(160, 60 + data.hospitals.length * (elder ? 56 : 36)) + 'px';
+    // Shown before ECharts measures it: a hidden box is 0 px wide, and the chart would draw
+    // squashed into ECharts' 100-px default.
+    box.hidden = false;
     var chart = echarts.init(box, null, { renderer: 'canvas' });
+    // A phone's box: fewer axis ticks, the legend on two lines, long hospital names wrapped.
+    var narrow = box.clientWidth < 560;
     chart.setOption({
       aria: { enabled: true, label: { description: data.title } },
       animation: false,
@@ -30,17 +35,28 @@
         axisPointer: { type: 'shadow' },
         valueFormatter: function (v) { return yuan(v) + ' ' + data.unit; }
       },
-      grid: { left: 8, right: 16, top: elder ? 64 : 40, bottom: 8, containLabel: true },
-      xAxis: { type: 'value', axisLabel: { fontSize: size, formatter: function (v) { return yuan(v); } } },
-      yAxis: { type: 'category', inverse: true, data: data.hospitals, axisLabel: { fontSize: size } },
+      grid: { left: 8, right: 16, top: (elder ? 64 : 40) + (narrow ? 28 : 0), bottom: 8, containLabel: true },
+      xAxis: { type: 'value', splitNumber: narrow ? 2 : 5, axisLabel: { fontSize: size, hideOverlap: true, formatter: function (v) { return yuan(v); } } },
+      yAxis: { type: 'category', inverse: true, data: data.hospitals, axisLabel: { fontSize: size, width: narrow ? 96 : 220, overflow: 'break' } },
       series: data.series.map(function (s) {
         return { name: s.name, type: 'bar', stack: 'money', data: s.fen, barMaxWidth: elder ? 40 : 24 };
       })
     });
-    box.hidden = false;
     var svg = document.getElementById('chart');
     if (svg) svg.classList.add('replaced');
     window.addEventListener('resize', function () { chart.resize(); });
+  }
+  // The console was one long page with anchors; each section is a page of its own now, and an
+  // old link (/ops/#keys-title) leads to it.
+  var moved = {
+    'exceptions-title': 'exceptions', 'visits-title': 'visits', 'hospitals-title': 'hospitals',
+    'platforms-title': 'hospitals', 'banks-title': 'banks', 'hb-title': 'banks', 'patients-title': 'patients',
+    'staff-title': 'staff', 'audit-title': 'audit', 'keys-title': 'keys'
+  };
+  var anchor = window.location.hash.slice(1);
+  if (moved[anchor] && !document.getElementById(anchor)) {
+    window.location.replace('/ops/' + moved[anchor] + window.location.search + '#' + anchor);
+    return;
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', draw);
   else draw();

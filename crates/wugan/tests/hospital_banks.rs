@@ -138,7 +138,7 @@ async fn an_operator_adds_lists_suspends_and_resumes_agreements_and_the_account_
             "password": "correct horse battery staple", "totp": false}));
         h.sys.app.add_staff(request.expect("a staff request")).await.expect("staff added");
     }
-    let page = staff_get(&h, "ops1", "/ops/").await;
+    let page = staff_get(&h, "ops1", "/ops/banks").await;
     assert!(page.contains("id=\"hospital-banks\"") && page.contains("****0123") && !page.contains(ACCOUNT), "the /ops/ table");
     let mine: Value = serde_json::from_str(&staff_get(&h, "bank1", "/api/v1/staff/bank/hospitals").await).expect("json");
     let banks: Vec<&str> = mine.as_array().into_iter().flatten().filter_map(|a| a["bank_code"].as_str()).collect();

@@ -107,3 +107,79 @@ async fn a_resident_without_a_personal_account_is_signed_up_without_one() {
 }
 
 const RESIDENT_CERTNO: &str = "440304198507203318";
+
+/// The operator's day totals (review 19, B3) read as the hospital's own statement: a bill collected
+/// after the click is no longer unpaid, a refund of the day is counted with its amount, and a
+/// settlement counts on the day it was made.
+#[tokio::test]
+async fn the_operators_day_agrees_with_each_hospitals_statement_after_a_bill_is_collected_and_a_line_refunded() {
+    let (opts, _dir) = common::fresh_options("operator-day").await;
+    let sys = system::start(&opts).await.expect("system starts");
+    let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    let terms = json!({"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": 500_000});
+    let signed = operator.sign_up("02", EMPLOYEE_CERTNO, false, terms).await.unwrap();
+    assert!(signed.ok(), "{signed:?}");
+    let agreement = signed.body["id"].as_str().unwrap().to_string();
+    let his = HisClient::new(&sys.hub_url, &sys.credentials.hospitals[0].api_key);
+    let hospital = sys.credentials.hospitals[0].code.clone();
+    let visit = |no: &'static str, lines: Vec<Value>| {
+        let his = &his;
+        async move {
+            let id = his.register(no, "02", EMPLOYEE_CERTNO).await.unwrap().body["id"].as_str().expect("a visit").to_string();
+            assert!(his.upload_fees(&id, &lines).await.unwrap().ok());
+            let settled = his.settle(&id).await.unwrap();
+            (id, settled.body)
+        }
+    };
+    // Two lines (25 + 20 yuan), then 4,500 yuan paid, then 4,500 more the 5,000-yuan line cannot take.
+    let two = vec![fee_line("R1", "001102000010000", "25.00", "1", "25.00"), fee_line("R2", "001102000010000", "20.00", "1", "20.00")];
+    let (refunded_visit, _) = visit("MZ-DAY-R", two).await;
+    let (_, paid) = visit("MZ-DAY-1", vec![fee_line("1", "013100000010000", "150.00", "30", "4500.00")]).await;
+    assert_eq!(paid["state"], json!("settled"), "{paid}");
+    let (_, unpaid) = visit("MZ-DAY-2", vec![fee_line("1", "013100000010000", "150.00", "30", "4500.00")]).await;
+    assert_eq!(unpaid["state"], json!("settled_unpaid"), "{unpaid}");
+    // The patient repays what the line lent; the hub then collects the bill from the line.
+    let used = operator.get(&format!("/api/v1/agreements/{agreement}")).await.unwrap().body["payment"]["used_fen"].as_i64().unwrap();
+    let repaid =
+        operator.post(&format!("/api/v1/agreements/{agreement}/repayments"), &json!({"amount_fen": used, "source": "bank_transfer"})).await;
+    assert!(repaid.as_ref().is_ok_and(|r| r.ok()), "{repaid:?}");
+    sys.app.collect_due_bills().await.expect("the due bills are collected");
+    // One line of the first visit refunded (20 yuan of fees).
+    let refund = his.post(&format!("/api/v1/visits/{refunded_visit}/refunds"), &json!({"lines": ["R2"]})).await.unwrap();
+    assert_eq!(refund.body["state"], json!("refunded"), "{refund:?}");
+
+    let day = wugan_hub::clock::china_datetime_of(time::OffsetDateTime::now_utc())[..10].to_string();
+    let statement = his.get(&format!("/api/v1/hospitals/{hospital}/statements/{day}")).await.unwrap().body;
+    assert_eq!(statement["unpaid_fen"].as_i64(), Some(0), "the bill was collected: {statement}");
+    let rows = sys.app.operator_day(&day).await.expect("the day's figures");
+    let ours = |f: fn(&wugan_hub::store::DayFiguresRow) -> i64| rows.iter().filter(|r| r.hospital_code == hospital).map(f).sum::<i64>();
+    let figure = |key: &str| statement[key].as_i64().unwrap_or_else(|| panic!("{key} in {statement}"));
+    for (key, got) in [
+        ("settled", ours(|r| r.settled)),
+        ("medfee_fen", ours(|r| r.medfee_fen)),
+        ("fund_fen", ours(|r| r.fund_fen)),
+        ("personal_account_fen", ours(|r| r.account_fen)),
+        ("bank_fen", ours(|r| r.bank_fen)),
+        ("unpaid_bills", ours(|r| r.unpaid_bills)),
+        ("unpaid_fen", ours(|r| r.unpaid_fen)),
+        ("collected_fen", ours(|r| r.collected_fen)),
+        ("cancelled", ours(|r| r.cancelled)),
+        ("refunded_fen", ours(|r| r.refunded_fen)),
+    ] {
+        assert_eq!(got, figure(key), "{key}: {rows:?} against {statement}");
+    }
+    // The bank gives back the cash share of the 20 yuan line (insurance paid the rest).
+    assert_eq!(ours(|r| r.refunds), 1, "one refund: {rows:?}");
+    assert!((1..=2000).contains(&ours(|r| r.refunded_fen)), "{rows:?}");
+    assert_eq!((ours(|r| r.visits), ours(|r| r.stays_settled)), (3, 0), "{rows:?}");
+    assert!(ours(|r| r.collected_fen) > 0, "{rows:?}");
+    // By bank: the same money, all through BANK01.
+    let bank = |f: fn(&wugan_hub::store::DayFiguresRow) -> i64| {
+        rows.iter().filter(|r| r.bank_code.as_deref() == Some("BANK01")).map(f).sum::<i64>()
+    };
+    assert_eq!(
+        (bank(|r| r.bank_fen), bank(|r| r.unpaid_fen), bank(|r| r.refunded_fen)),
+        (figure("bank_fen"), 0, figure("refunded_fen")),
+        "{rows:?}"
+    );
+}

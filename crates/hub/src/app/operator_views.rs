@@ -3,7 +3,7 @@
 //! the ledger's journal between two times, page by page. Read-only.
 
 use super::*;
-use crate::store::{JournalEntry, MAX_JOURNAL_PAGE};
+use crate::store::{DayFiguresRow, JournalEntry, MAX_JOURNAL_PAGE};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -117,6 +117,51 @@ impl App {
             false => None,
         };
         Ok(JournalView { from: query.from.unwrap_or_default(), to: query.to.unwrap_or_default(), entries, next_after })
+    }
+}
+
+impl App {
+    /// The business day `day` (`YYYY-MM-DD`, China time) for the operator's totals, per hospital
+    /// and bank, with the same figures as each hospital's statement (`hospital_statement`):
+    /// settlements made in the day (visits' and stays' booked at the bedside), what patients
+    /// still owe (a bill collected since is paid), and the bank's refunds of the day.
+    pub async fn operator_day(&self, day: &str) -> Result<Vec<DayFiguresRow>, AppError> {
+        let span = business_day(day)?;
+        let stored = |unix_s: i64| {
+            time::OffsetDateTime::from_unix_timestamp(unix_s).map(crate::clock::timestamp).map_err(|e| AppError::internal(e.to_string()))
+        };
+        let (from, before) = (stored(span.start_unix_s)?, stored(span.end_unix_s)?);
+        let mut rows = self.store.day_figures(&from, &before).await?;
+        // Stays as the statement counts them: booked at the bedside in the day (one between its
+        // 2304 and its booking is not the hospital's money yet).
+        for s in self.stay_recon_settlements(&from, &before).await? {
+            let (standing, cancelled) = (matches!(s.state.as_str(), "settled" | "settled_unpaid"), s.state == "cancelled");
+            if !standing && !cancelled {
+                continue;
+            }
+            let bank_code = match self.store.stay(&s.visit_id).await? {
+                Some(stay) => self.store.agreement(&stay.agreement_id).await?.map(|a| a.bank_code),
+                None => None,
+            };
+            let owed = s.unpaid_fen - s.collected_fen;
+            let paid = |fen: i64| if standing { fen } else { 0 };
+            rows.push(DayFiguresRow {
+                hospital_code: s.hospital_code.clone(),
+                bank_code,
+                settled: i64::from(standing),
+                stays_settled: i64::from(standing),
+                medfee_fen: paid(s.medfee_fen),
+                fund_fen: paid(s.fund_fen.unwrap_or(0)),
+                account_fen: paid(s.acct_fen.unwrap_or(0)),
+                bank_fen: paid(s.captured_fen),
+                unpaid_bills: i64::from(standing && owed > 0),
+                unpaid_fen: paid(owed),
+                collected_fen: paid(s.collected_fen),
+                cancelled: i64::from(cancelled),
+                ..DayFiguresRow::default()
+            });
+        }
+        Ok(rows)
     }
 }
 

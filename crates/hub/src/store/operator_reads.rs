@@ -200,3 +200,164 @@ impl Store {
         Ok(rows)
     }
 }
+
+/// One hospital's (and one bank's) business day as the hospital's statement (日结单) counts it,
+/// summed in the database: settlements by the time they were made, a bill collected since no
+/// longer owed, and the bank's refunds of the day (of this day's settlements or earlier ones).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DayFiguresRow {
+    pub hospital_code: String,
+    /// The bank of the agreement that paid (`None` on the visits-only rows, on settlements
+    /// without an agreement, and on refunds whose bank account is not `bank:{code}:…`).
+    pub bank_code: Option<String>,
+    /// Outpatient visits registered in the day.
+    pub visits: i64,
+    /// Settlements made in the day that stand (settled, settled unpaid): visits' and stays'.
+    pub settled: i64,
+    /// Of `settled`, inpatient stays settled at the bedside.
+    pub stays_settled: i64,
+    pub medfee_fen: i64,
+    pub fund_fen: i64,
+    pub account_fen: i64,
+    pub bank_fen: i64,
+    /// Bills still owed by patients, and how much (collected ones are not counted).
+    pub unpaid_bills: i64,
+    pub unpaid_fen: i64,
+    /// Billed at the click and collected from the patient's line since (补扣).
+    pub collected_fen: i64,
+    /// Settlements made in the day and cancelled since (结算撤销).
+    pub cancelled: i64,
+    /// The bank's refunds posted in the day, and their sum.
+    pub refunds: i64,
+    pub refunded_fen: i64,
+}
+
+impl Store {
+    /// The figures of `[from, before)` (stored times) for outpatient visits: a row per hospital
+    /// with its visits registered, a row per hospital and bank with the settlements' sums, and a
+    /// row per hospital and bank account with the bank's refunds. Stays are the caller's
+    /// (`App::operator_day`): they live in the stay invoice outbox.
+    pub async fn day_figures(&self, from: &str, before: &str) -> StoreResult<Vec<DayFiguresRow>> {
+        let mut rows = Vec::new();
+        let visits = query(
+            "SELECT hospital_code, CAST(COUNT(*) AS BIGINT) AS n FROM visits WHERE created_at >= $1 AND created_at < $2 GROUP BY hospital_code",
+        )
+        .bind(from)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in visits {
+            rows.push(DayFiguresRow { hospital_code: r.get("hospital_code"), visits: r.get("n"), ..DayFiguresRow::default() });
+        }
+        // As `reconciliation_settlements` reads them for the statement: made in the day, with the
+        // collection of their bill (one row per settlement: bill_collections is keyed by it).
+        let standing = "s.state IN ('settled', 'settled_unpaid')";
+        let owed = "(s.unpaid_fen - COALESCE(b.amount_fen, 0))";
+        let sums = query(format!(
+            "SELECT s.hospital_code AS hospital_code, a.bank_code AS bank_code, \
+             CAST(COALESCE(SUM(CASE WHEN {standing} THEN 1 ELSE 0 END), 0) AS BIGINT) AS settled, \
+             CAST(COALESCE(SUM(CASE WHEN {standing} THEN s.medfee_fen ELSE 0 END), 0) AS BIGINT) AS medfee, \
+             CAST(COALESCE(SUM(CASE WHEN {standing} THEN COALESCE(s.fund_fen, 0) ELSE 0 END), 0) AS BIGINT) AS fund, \
+             CAST(COALESCE(SUM(CASE WHEN {standing} THEN COALESCE(s.acct_fen, 0) ELSE 0 END), 0) AS BIGINT) AS acct, \
+             CAST(COALESCE(SUM(CASE WHEN {standing} THEN s.captured_fen ELSE 0 END), 0) AS BIGINT) AS bank, \
+             CAST(COALESCE(SUM(CASE WHEN {standing} AND {owed} > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS unpaid_bills, \
+             CAST(COALESCE(SUM(CASE WHEN {standing} THEN {owed} ELSE 0 END), 0) AS BIGINT) AS unpaid, \
+             CAST(COALESCE(SUM(CASE WHEN {standing} THEN COALESCE(b.amount_fen, 0) ELSE 0 END), 0) AS BIGINT) AS collected, \
+             CAST(COALESCE(SUM(CASE WHEN s.state = 'cancelled' THEN 1 ELSE 0 END), 0) AS BIGINT) AS cancelled \
+             FROM settlements s LEFT JOIN agreements a ON a.id = s.agreement_id \
+             LEFT JOIN bill_collections b ON b.settlement_id = s.id AND b.state = 'collected' \
+             WHERE s.created_at >= $1 AND s.created_at < $2 GROUP BY s.hospital_code, a.bank_code"
+        ))
+        .bind(from)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in sums {
+            rows.push(DayFiguresRow {
+                hospital_code: r.get("hospital_code"),
+                bank_code: r.get("bank_code"),
+                settled: r.get("settled"),
+                medfee_fen: r.get("medfee"),
+                fund_fen: r.get("fund"),
+                account_fen: r.get("acct"),
+                bank_fen: r.get("bank"),
+                unpaid_bills: r.get("unpaid_bills"),
+                unpaid_fen: r.get("unpaid"),
+                collected_fen: r.get("collected"),
+                cancelled: r.get("cancelled"),
+                ..DayFiguresRow::default()
+            });
+        }
+        // The bank's refunds of the day, as the statement's `refunded_fen`: a `bank_refund`
+        // transfer debits `hospital:{code}` and credits the patient's `bank:{bank}:{agreement}`.
+        let refunds = query(
+            "SELECT debit_account, credit_account, CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS fen \
+             FROM ledger_transfers WHERE code = 'bank_refund' AND debit_account LIKE 'hospital:%' \
+             AND created_at >= $1 AND created_at < $2 GROUP BY debit_account, credit_account",
+        )
+        .bind(from)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in refunds {
+            let (debit, credit): (String, String) = (r.get("debit_account"), r.get("credit_account"));
+            let Some(hospital_code) = debit.strip_prefix("hospital:") else { continue };
+            let bank_code = credit.strip_prefix("bank:").and_then(|rest| rest.split(':').next()).map(str::to_string);
+            rows.push(DayFiguresRow {
+                hospital_code: hospital_code.to_string(),
+                bank_code,
+                refunds: r.get("n"),
+                refunded_fen: r.get("fen"),
+                ..DayFiguresRow::default()
+            });
+        }
+        Ok(rows)
+    }
+}
+
+/// One partner's reconciliation run of a business day, as stored (migration 0010).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReconciliationRunRow {
+    pub business_date: String,
+    /// `insurance`, `bank:<code>` or `hospitals`.
+    pub partner: String,
+    pub records: i64,
+    pub matched: i64,
+    pub in_transit: i64,
+    pub mismatches: i64,
+    pub resolved: i64,
+    pub exceptions: i64,
+    /// When it ran (stored time, UTC).
+    pub created_at: String,
+}
+
+impl Store {
+    /// The latest run of each partner for `business_date` (`YYYY-MM-DD`), by partner; empty
+    /// when the day was never reconciled. A later run of a date supersedes an earlier one, as in
+    /// `open_reconciliation_exceptions`.
+    pub async fn latest_reconciliation_runs(&self, business_date: &str) -> StoreResult<Vec<ReconciliationRunRow>> {
+        let rows = query(
+            "SELECT r.business_date, r.partner, r.records, r.matched, r.in_transit, r.mismatches, r.resolved, r.exceptions, r.created_at \
+             FROM reconciliation_runs r WHERE r.business_date = $1 AND r.created_at = (SELECT MAX(r2.created_at) \
+             FROM reconciliation_runs r2 WHERE r2.business_date = r.business_date AND r2.partner = r.partner) \
+             ORDER BY r.partner LIMIT 100",
+        )
+        .bind(business_date)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ReconciliationRunRow {
+                business_date: r.get("business_date"),
+                partner: r.get("partner"),
+                records: r.get("records"),
+                matched: r.get("matched"),
+                in_transit: r.get("in_transit"),
+                mismatches: r.get("mismatches"),
+                resolved: r.get("resolved"),
+                exceptions: r.get("exceptions"),
+                created_at: r.get("created_at"),
+            })
+            .collect())
+    }
+}

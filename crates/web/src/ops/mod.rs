@@ -1,28 +1,37 @@
-//! The operator's console under `/ops/`: a day's totals by hospital with a chart (an SVG drawn
-//! here, with the same figures as a table beside it) and the queue time saved, hospitals and their
-//! onboarding, the banks the hub routes to, HIS keys (issue, rotate, revoke), the visits of a day
-//! with filters, and the exceptions queue with retry. Actions go through the operator API with the
-//! operator's session, as every page's do.
+//! The operator's console under `/ops/`, one page per section reachable from its nav: the day's
+//! totals by hospital and bank with a chart (the same figures as each hospital's statement) and
+//! partner health; reconciliation (对账: run a business day through the integrators' API, the
+//! latest results per partner, the differences left with both sides' evidence); the exceptions
+//! queue with retry; the visits of a day with filters, and one visit whole; hospitals and their
+//! onboarding; banks and hospital–bank agreements; signed patients (masked); staff; the audit
+//! log; HIS keys (issue, rotate, revoke). Actions go through the operator API with the operator's
+//! session, as every page's do; those that cannot be undone ask first (`data-confirm`).
 
+mod figures;
 pub(crate) mod strings;
+mod words;
 
-use crate::page::{render, Page};
+use crate::page::{not_found, render, Page};
 use crate::prefs::Prefs;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use std::collections::BTreeMap;
+use figures::{Bar, PartnerHealth, Totals};
 use std::sync::Arc;
 use wugan_hub::app::bank_onboarding::BankView;
 use wugan_hub::app::hospitals::{ApiKeyView, HospitalView};
 use wugan_hub::app::platform_settings::PlatformView;
 use wugan_hub::app::staff::{StaffRole, StaffSession, StaffView};
 use wugan_hub::app::visit_lists::VisitQuery;
-use wugan_hub::app::{AgreementView, App, ExceptionView, RefundView, StuckStayView, VisitView};
-use wugan_hub::store::{AuditEntry, DayTotalsRow};
+use wugan_hub::app::{
+    AgreementView, App, ExceptionView, OperatorVisitView, ReconciliationExceptionView, RefundView, StuckStayView, VisitView,
+};
+use wugan_hub::store::{AuditEntry, ReconciliationRunRow};
+
+pub use figures::partner_health;
 
 pub const HOME: &str = "/ops/";
 
@@ -30,137 +39,53 @@ pub const HOME: &str = "/ops/";
 /// visit, 75% of it queueing, and the payment queues seamless payment removes are that share.
 pub const MINUTES_SAVED_PER_SEAMLESS_VISIT: i64 = 3 * 60 * 75 / 100;
 
+/// The console's sections: (path segment, nav label). The first is `/ops/` itself.
+pub const SECTIONS: [(&str, &str); 10] = [
+    ("", "ops_nav_totals"),
+    ("reconciliation", "ops_nav_reconciliation"),
+    ("exceptions", "exceptions"),
+    ("visits", "ops_nav_visits"),
+    ("hospitals", "hospitals"),
+    ("banks", "ops_nav_banks"),
+    ("patients", "ops_nav_patients"),
+    ("staff", "ops_nav_staff"),
+    ("audit", "ops_nav_audit"),
+    ("keys", "ops_nav_keys"),
+];
+
 pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/ops", get(|| async { Redirect::permanent(HOME) })).route("/ops/", get(home))
+    Router::new()
+        .route("/ops", get(|| async { Redirect::permanent(HOME) }))
+        .route("/ops/", get(first_page))
+        .route("/ops/visits/{id}", get(visit_page))
+        .route("/ops/{section}", get(section_page))
 }
 
-/// The filters of the visits list (the query of `/ops/`).
+/// The filters of the visits list, the day of the totals and of reconciliation, the patient search.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 pub struct Filters {
     pub day: Option<String>,
     pub hospital: Option<String>,
     pub bank: Option<String>,
+    /// A visit's status, or `settled_unpaid` (a settlement's state: the bills patients owe).
     pub status: Option<String>,
     /// Part of a signed patient's masked name or ID number (e.g. the last four digits).
     pub patient: Option<String>,
 }
 
-/// One partner's calls since the hub started, from its metrics.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PartnerHealth {
-    pub partner: String,
-    pub calls: u64,
-    pub refused: u64,
-    /// Calls whose outcome is unknown (no answer): resolved by a status query or the recovery worker.
-    pub unknown: u64,
-    pub mean_ms: u64,
+/// An entry of the exceptions queue with what an operator needs to act on it.
+pub struct ExceptionEntry {
+    pub e: ExceptionView,
+    pub visit: Option<VisitView>,
+    /// Masked (张*).
+    pub patient: Option<String>,
+    pub bank_code: Option<String>,
 }
 
-/// Partner health from the `/metrics` text: calls by result, and the mean call time.
-pub fn partner_health(metrics: &str) -> Vec<PartnerHealth> {
-    let mut by_partner: BTreeMap<String, (PartnerHealth, f64, u64)> = BTreeMap::new();
-    for line in metrics.lines().filter(|l| !l.starts_with('#')) {
-        let Some((series, value)) = line.rsplit_once(' ') else { continue };
-        let label = |name: &str| series.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).map(str::to_string);
-        let Some(partner) = label("partner") else { continue };
-        let entry = by_partner.entry(partner.clone()).or_insert_with(|| (PartnerHealth { partner, ..PartnerHealth::default() }, 0.0, 0));
-        let count = value.parse::<f64>().unwrap_or(0.0);
-        if series.starts_with("wugan_partner_calls_total{") {
-            entry.0.calls += count as u64;
-            match label("result").as_deref() {
-                Some("refused") => entry.0.refused += count as u64,
-                Some("unknown") => entry.0.unknown += count as u64,
-                _ => {}
-            }
-        } else if series.starts_with("wugan_partner_call_duration_seconds_sum{") {
-            entry.1 += count;
-        } else if series.starts_with("wugan_partner_call_duration_seconds_count{") {
-            entry.2 += count as u64;
-        }
-    }
-    by_partner
-        .into_values()
-        .map(|(mut h, seconds, count)| {
-            h.mean_ms = if count == 0 { 0 } else { (seconds * 1000.0 / count as f64) as u64 };
-            h
-        })
-        .collect()
-}
-
-/// One bank's day: settlements paid through its agreements, in fen.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BankTotals {
-    pub bank: String,
-    pub settled: i64,
-    pub bank_fen: i64,
-    pub unpaid_fen: i64,
-}
-
-/// The day's settlements by bank, from the store's sums.
-fn bank_totals(rows: &[DayTotalsRow]) -> Vec<BankTotals> {
-    let mut by_bank: BTreeMap<String, BankTotals> = BTreeMap::new();
-    for r in rows {
-        let Some(bank) = &r.bank_code else { continue };
-        let t = by_bank.entry(bank.clone()).or_insert_with(|| BankTotals { bank: bank.clone(), ..BankTotals::default() });
-        t.settled += r.settled;
-        t.bank_fen += r.bank_fen;
-        t.unpaid_fen += r.unpaid_fen;
-    }
-    by_bank.into_values().filter(|t| t.settled > 0).collect()
-}
-
-/// One hospital's day, in fen.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Totals {
-    pub hospital: String,
-    pub visits: i64,
-    pub settled: i64,
-    pub medfee_fen: i64,
-    pub fund_fen: i64,
-    pub account_fen: i64,
-    pub bank_fen: i64,
-    pub unpaid_fen: i64,
-    /// Settlements cancelled (their money refunded).
-    pub refunds: i64,
-    /// Settled seamlessly: no payment queue.
-    pub seamless_settled: i64,
-}
-
-/// The day's totals by hospital, from the store's sums over every visit of the day. Every
-/// settlement comes from the doctor's click on a seamless visit: settled = settled seamlessly.
-pub fn totals(rows: &[DayTotalsRow]) -> Vec<Totals> {
-    let mut by_hospital: BTreeMap<String, Totals> = BTreeMap::new();
-    for r in rows {
-        let h = &r.hospital_code;
-        let t = by_hospital.entry(h.clone()).or_insert_with(|| Totals { hospital: h.clone(), ..Totals::default() });
-        t.visits += r.visits;
-        t.settled += r.settled;
-        t.seamless_settled += r.settled;
-        t.medfee_fen += r.medfee_fen;
-        t.fund_fen += r.fund_fen;
-        t.account_fen += r.account_fen;
-        t.bank_fen += r.bank_fen;
-        t.unpaid_fen += r.unpaid_fen;
-        t.refunds += r.cancelled;
-    }
-    by_hospital.into_values().collect()
-}
-
-/// A bar of the chart: its label, value and length (of 100).
-pub struct Bar {
-    pub label: String,
-    pub value_fen: i64,
-    pub width: i64,
-    pub y: i64,
-}
-
-fn bars(totals: &[Totals]) -> Vec<Bar> {
-    let largest = totals.iter().map(|t| t.medfee_fen).max().unwrap_or(0).max(1);
-    totals
-        .iter()
-        .enumerate()
-        .map(|(i, t)| Bar { label: t.hospital.clone(), value_fen: t.medfee_fen, width: t.medfee_fen * 100 / largest, y: i as i64 * 28 })
-        .collect()
+/// A reconciliation difference, with the visit its key names when the hub knows it.
+pub struct ReconEntry {
+    pub x: ReconciliationExceptionView,
+    pub visit_id: Option<String>,
 }
 
 #[derive(Template)]
@@ -168,12 +93,19 @@ fn bars(totals: &[Totals]) -> Vec<Bar> {
 struct Home {
     page: Page,
     staff: StaffSession,
+    /// The section shown: a path segment of [`SECTIONS`].
+    section: &'static str,
     day: String,
     filters: Filters,
     totals: Vec<Totals>,
+    bank_totals: Vec<Totals>,
     bars: Vec<Bar>,
     chart_height: i64,
     minutes_saved: i64,
+    partners: Vec<PartnerHealth>,
+    /// Counts for the first page's pointers to the queues.
+    waiting: usize,
+    recon_open: usize,
     hospitals: Vec<HospitalView>,
     /// Each hospital's own insurance platform (which secrets are set, never the secrets).
     platforms: Vec<PlatformView>,
@@ -181,12 +113,13 @@ struct Home {
     hospital_banks: Vec<wugan_hub::app::hospital_banks::HospitalBankView>,
     keys: Vec<ApiKeyView>,
     visits: Vec<VisitView>,
-    exceptions: Vec<ExceptionView>,
+    exceptions: Vec<ExceptionEntry>,
     /// Parked stays and refunds (each retried through its own operator route).
     parked_stays: Vec<StuckStayView>,
     parked_refunds: Vec<RefundView>,
-    partners: Vec<PartnerHealth>,
-    bank_totals: Vec<BankTotals>,
+    /// The latest reconciliation run of `day` per partner, and the differences waiting.
+    runs: Vec<ReconciliationRunRow>,
+    recon: Vec<ReconEntry>,
     patients: Vec<AgreementView>,
     staff_accounts: Vec<StaffView>,
     audit: Vec<AuditEntry>,
@@ -196,8 +129,42 @@ struct Home {
 }
 
 impl Home {
-    /// The chart's data for `ops-chart.js`: hospitals and, per source, their settled fen (safe
-    /// inside a `<script>`: no `</` survives).
+    fn new(page: Page, staff: StaffSession, section: &'static str, day: String, filters: Filters) -> Home {
+        Home {
+            page,
+            staff,
+            section,
+            day,
+            filters,
+            totals: Vec::new(),
+            bank_totals: Vec::new(),
+            bars: Vec::new(),
+            chart_height: 28,
+            minutes_saved: 0,
+            partners: Vec::new(),
+            waiting: 0,
+            recon_open: 0,
+            hospitals: Vec::new(),
+            platforms: Vec::new(),
+            banks: Vec::new(),
+            hospital_banks: Vec::new(),
+            keys: Vec::new(),
+            visits: Vec::new(),
+            exceptions: Vec::new(),
+            parked_stays: Vec::new(),
+            parked_refunds: Vec::new(),
+            runs: Vec::new(),
+            recon: Vec::new(),
+            patients: Vec::new(),
+            staff_accounts: Vec::new(),
+            audit: Vec::new(),
+            audit_entries: 0,
+            audit_intact: false,
+        }
+    }
+
+    /// The chart's data for `ops-chart.js`: hospitals by name and, per source, their settled fen
+    /// (safe inside a `<script>`: no `</` survives).
     fn chart_json(&self) -> String {
         let t = |key| self.page.t(key);
         let series =
@@ -205,7 +172,7 @@ impl Home {
         serde_json::json!({
             "title": t("chart_label"),
             "unit": t("ops_yuan"),
-            "hospitals": self.totals.iter().map(|x| x.hospital.clone()).collect::<Vec<_>>(),
+            "hospitals": self.totals.iter().map(|x| self.hospital_name(&x.code)).collect::<Vec<_>>(),
             "series": [
                 series("fund", |x| x.fund_fen),
                 series("personal_account", |x| x.account_fen),
@@ -224,69 +191,180 @@ impl Home {
     fn is_selected(&self, field: &Option<String>, value: &str) -> bool {
         field.as_deref() == Some(value)
     }
+
+    /// Whether `section` is the one shown.
+    fn is(&self, section: &str) -> bool {
+        self.section == section
+    }
+
+    fn sections(&self) -> &'static [(&'static str, &'static str)] {
+        &SECTIONS
+    }
+
+    fn section_href(&self, section: &str) -> String {
+        format!("{HOME}{section}")
+    }
 }
 
-async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
-    let Some(staff) = crate::staff::session(&app, &headers).await.filter(|s| s.role == StaffRole::Operator) else {
-        let page = Page::new(prefs, HOME, HOME);
-        return render(&crate::console::SignIn { page, title_key: "ops_title", next: HOME }).into_response();
+/// A section's own address, where signing in leads back to.
+fn section_path(section: &str) -> &'static str {
+    match section {
+        "reconciliation" => "/ops/reconciliation",
+        "exceptions" => "/ops/exceptions",
+        "visits" => "/ops/visits",
+        "hospitals" => "/ops/hospitals",
+        "banks" => "/ops/banks",
+        "patients" => "/ops/patients",
+        "staff" => "/ops/staff",
+        "audit" => "/ops/audit",
+        "keys" => "/ops/keys",
+        _ => HOME,
+    }
+}
+
+/// The operator signed in, or the sign-in page (leading back to `path`'s section).
+async fn operator(app: &Arc<App>, prefs: Prefs, headers: &HeaderMap, path: &str) -> Result<(StaffSession, Page), Response> {
+    let Some(staff) = crate::staff::session(app, headers).await.filter(|s| s.role == StaffRole::Operator) else {
+        let next = section_path(path.trim_start_matches(HOME));
+        let page = Page::new(prefs, next, HOME);
+        return Err(render(&crate::console::SignIn { page, title_key: "ops_title", next }).into_response());
     };
-    let day = filters.day.clone().filter(|d| d.len() == 10).unwrap_or_else(|| crate::staff::today(&app));
-    let day_rows = app.day_totals(&day).await.unwrap_or_default();
-    let totals = totals(&day_rows);
-    let filtered = VisitQuery {
-        day: Some(day.clone()),
+    let page = Page::new(prefs, path.to_string(), HOME).with_csrf(staff.csrf_token.clone());
+    Ok((staff, page))
+}
+
+/// `/ops/`: the day's totals. The one long page's filter links (`/ops/?status=…`,
+/// `/ops/?patient=…`) lead to their sections.
+async fn first_page(
+    State(app): State<Arc<App>>,
+    prefs: Prefs,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    Query(filters): Query<Filters>,
+) -> Response {
+    let query = raw.map(|q| format!("?{q}")).unwrap_or_default();
+    if filters.patient.is_some() {
+        return Redirect::to(&format!("{HOME}patients{query}")).into_response();
+    }
+    if filters.hospital.is_some() || filters.bank.is_some() || filters.status.is_some() {
+        return Redirect::to(&format!("{HOME}visits{query}")).into_response();
+    }
+    show(app, prefs, headers, "", filters).await
+}
+
+async fn section_page(
+    State(app): State<Arc<App>>,
+    prefs: Prefs,
+    headers: HeaderMap,
+    Path(section): Path<String>,
+    Query(filters): Query<Filters>,
+) -> Response {
+    match SECTIONS.iter().find(|(s, _)| !s.is_empty() && *s == section) {
+        Some((section, _)) => show(app, prefs, headers, section, filters).await,
+        None => not_found(Page::new(prefs, format!("{HOME}{section}"), HOME)),
+    }
+}
+
+async fn show(app: Arc<App>, prefs: Prefs, headers: HeaderMap, section: &'static str, filters: Filters) -> Response {
+    let (staff, page) = match operator(&app, prefs, &headers, &format!("{HOME}{section}")).await {
+        Ok(signed_in) => signed_in,
+        Err(sign_in) => return sign_in,
+    };
+    let day = filters.day.clone().filter(|d| words::is_date(d)).unwrap_or_else(|| crate::staff::today(&app));
+    let mut home = Home::new(page, staff, section, day, filters);
+    // Names for codes wherever they appear.
+    home.hospitals = app.hospitals().await.unwrap_or_default();
+    home.banks = app.bank_views();
+    match section {
+        "" => load_totals(&app, &mut home).await,
+        "reconciliation" => {
+            home.runs = app.store.latest_reconciliation_runs(&home.day).await.unwrap_or_default();
+            home.recon = recon_entries(&app).await;
+        }
+        "exceptions" => load_exceptions(&app, &mut home).await,
+        "visits" => home.visits = visits(&app, &home.day, &home.filters).await,
+        "hospitals" => home.platforms = platforms_of(&app, &home.hospitals).await,
+        "banks" => home.hospital_banks = app.hospital_banks(Default::default()).await.unwrap_or_default(),
+        "patients" => home.patients = signed_patients(&app, home.filters.patient.as_deref().unwrap_or_default()).await,
+        "staff" => home.staff_accounts = app.staff_list().await.unwrap_or_default(),
+        "audit" => {
+            // Only the entries since the last check (`App::audit_health`); the whole chain is `wugan audit verify`'s.
+            (home.audit_entries, home.audit_intact) = match app.audit_health().await {
+                Ok(health) => (health.entries as usize, health.intact),
+                Err(_) => (0, false),
+            };
+            home.audit = app.store.audit_entries(None, 20).await.unwrap_or_default();
+        }
+        "keys" => home.keys = app.api_keys().await.unwrap_or_default(),
+        _ => {}
+    }
+    render(&home).into_response()
+}
+
+async fn load_totals(app: &Arc<App>, home: &mut Home) {
+    let rows = app.operator_day(&home.day).await.unwrap_or_default();
+    home.totals = figures::totals(&rows);
+    home.bank_totals = figures::bank_totals(&rows);
+    let bars = figures::bars(&home.totals, |code| home.hospital_name(code));
+    home.bars = bars;
+    home.chart_height = (home.bars.len() as i64 * 28).max(28);
+    home.minutes_saved = home.totals.iter().map(|t| t.settled).sum::<i64>() * MINUTES_SAVED_PER_SEAMLESS_VISIT;
+    home.partners = app.metrics_text().await.map(|t| partner_health(&t)).unwrap_or_default();
+    if let Ok(q) = app.exceptions().await {
+        home.waiting = q.exceptions.len() + q.stays.len() + q.refunds.len();
+        home.recon_open = q.reconciliation.len();
+    }
+}
+
+async fn load_exceptions(app: &Arc<App>, home: &mut Home) {
+    let Ok(q) = app.exceptions().await else { return };
+    home.recon_open = q.reconciliation.len();
+    (home.parked_stays, home.parked_refunds) = (q.stays, q.refunds);
+    for e in q.exceptions {
+        let visit = app.operator_visit(&e.settlement.visit_id).await.ok().map(|v| v.visit);
+        let agreement = match visit.as_ref().and_then(|v| v.seamless.agreement_id.clone()) {
+            Some(id) => app.agreement(&id).await.ok(),
+            None => None,
+        };
+        let (patient, bank_code) = agreement.map(|a| (a.name, a.payment.bank_code)).unzip();
+        home.exceptions.push(ExceptionEntry { e, visit, patient, bank_code });
+    }
+}
+
+/// The reconciliation differences waiting, each with its visit when its key names a settlement
+/// (`stl_…`, a bank request id `stl_…:capture`) the hub has.
+async fn recon_entries(app: &Arc<App>) -> Vec<ReconEntry> {
+    let open = app.exceptions().await.map(|q| q.reconciliation).unwrap_or_default();
+    let mut out = Vec::with_capacity(open.len());
+    for x in open {
+        let settlement = x.key.split(':').next().filter(|k| k.starts_with("stl_")).map(str::to_string);
+        let visit_id = match settlement {
+            Some(id) => app.store.settlement(&id).await.ok().flatten().map(|s| s.visit_id),
+            None => None,
+        };
+        out.push(ReconEntry { x, visit_id });
+    }
+    out
+}
+
+/// A page of the day's visits. `settled_unpaid` is a settlement's state, not a visit's: the
+/// settled visits are read and those whose bill is owed or was collected kept.
+async fn visits(app: &Arc<App>, day: &str, filters: &Filters) -> Vec<VisitView> {
+    let status = filters.status.clone().filter(|s| !s.is_empty());
+    let unpaid = status.as_deref() == Some("settled_unpaid");
+    let query = VisitQuery {
+        day: Some(day.to_string()),
         hospital_code: filters.hospital.clone().filter(|h| !h.is_empty()),
         bank_code: filters.bank.clone().filter(|b| !b.is_empty()),
-        status: filters.status.clone().filter(|s| !s.is_empty()),
-        limit: Some(50),
+        status: if unpaid { Some("settled".into()) } else { status },
+        limit: Some(if unpaid { 500 } else { 50 }),
         ..VisitQuery::default()
     };
-    let visits = app.visit_list(None, filtered).await.map(|l| l.visits).unwrap_or_default();
-    let bank_totals = bank_totals(&day_rows);
-    let patients = signed_patients(&app, filters.patient.as_deref().unwrap_or_default()).await;
-    let partners = app.metrics_text().await.map(|t| partner_health(&t)).unwrap_or_default();
-    // Only the entries since the last check (`App::audit_health`); the whole chain is `wugan audit verify`'s.
-    let (audit_entries, audit_intact) = match app.audit_health().await {
-        Ok(health) => (health.entries as usize, health.intact),
-        Err(_) => (0, false),
-    };
-    let minutes_saved = totals.iter().map(|t| t.seamless_settled).sum::<i64>() * MINUTES_SAVED_PER_SEAMLESS_VISIT;
-    let bars = bars(&totals);
-    let page = Page::new(prefs, HOME, HOME).with_csrf(staff.csrf_token.clone());
-    let hospitals = app.hospitals().await.unwrap_or_default();
-    let queue = app.exceptions().await.ok();
-    let (exceptions, parked_stays, parked_refunds) = match queue {
-        Some(q) => (q.exceptions, q.stays, q.refunds),
-        None => Default::default(),
-    };
-    let home = Home {
-        page,
-        staff,
-        day,
-        filters,
-        chart_height: (bars.len() as i64 * 28).max(28),
-        bars,
-        totals,
-        minutes_saved,
-        platforms: platforms_of(&app, &hospitals).await,
-        hospitals,
-        banks: app.bank_views(),
-        hospital_banks: app.hospital_banks(Default::default()).await.unwrap_or_default(),
-        keys: app.api_keys().await.unwrap_or_default(),
-        visits,
-        exceptions,
-        parked_stays,
-        parked_refunds,
-        partners,
-        bank_totals,
-        patients,
-        staff_accounts: app.staff_list().await.unwrap_or_default(),
-        audit: app.store.audit_entries(None, 20).await.unwrap_or_default(),
-        audit_entries,
-        audit_intact,
-    };
-    render(&home).into_response()
+    let visits = app.visit_list(None, query).await.map(|l| l.visits).unwrap_or_default();
+    match unpaid {
+        true => visits.into_iter().filter(|v| v.settlement.as_ref().is_some_and(|s| s.state == "settled_unpaid")).take(50).collect(),
+        false => visits,
+    }
 }
 
 /// The newest signed patients, masked (张*, 440301********1234), those whose masked name or ID
@@ -317,6 +395,33 @@ async fn platforms_of(app: &Arc<App>, hospitals: &[HospitalView]) -> Vec<Platfor
     out
 }
 
+/// One visit whole, as an operator looks at it when a hospital or a patient calls.
+#[derive(Template)]
+#[template(path = "ops/visit.html")]
+struct VisitPage {
+    page: Page,
+    staff: StaffSession,
+    whole: OperatorVisitView,
+    hospital: String,
+    /// Masked (张*).
+    patient: Option<String>,
+}
+
+async fn visit_page(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let (staff, page) = match operator(&app, prefs, &headers, &format!("{HOME}visits/{id}")).await {
+        Ok(signed_in) => signed_in,
+        Err(sign_in) => return sign_in,
+    };
+    let Ok(whole) = app.operator_visit(&id).await else { return not_found(page) };
+    let hospitals = app.hospitals().await.unwrap_or_default();
+    let hospital = words::name_of(&hospitals, &whole.visit.hospital_code);
+    let patient = match whole.visit.seamless.agreement_id.as_deref() {
+        Some(agreement) => app.agreement(agreement).await.ok().map(|a| a.name),
+        None => None,
+    };
+    render(&VisitPage { page, staff, whole, hospital, patient }).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,20 +429,5 @@ mod tests {
     #[test]
     fn the_queue_model_saves_two_hours_and_a_quarter_per_seamless_visit() {
         assert_eq!(MINUTES_SAVED_PER_SEAMLESS_VISIT, 135);
-    }
-
-    #[test]
-    fn partner_health_is_read_from_the_metrics_text() {
-        let text = "# HELP x\n\
-wugan_partner_calls_total{partner=\"insurance\",operation=\"2207\",result=\"done\"} 8\n\
-wugan_partner_calls_total{partner=\"insurance\",operation=\"2207\",result=\"unknown\"} 2\n\
-wugan_partner_calls_total{partner=\"bank:BANK01\",operation=\"capture\",result=\"refused\"} 1\n\
-wugan_partner_call_duration_seconds_sum{partner=\"insurance\",operation=\"2207\"} 0.5\n\
-wugan_partner_call_duration_seconds_count{partner=\"insurance\",operation=\"2207\"} 10\n\
-wugan_http_requests_total{route=\"/health\",method=\"GET\",status=\"200\"} 3\n";
-        let health = partner_health(text);
-        let row =
-            |partner: &str, calls, refused, unknown, mean_ms| PartnerHealth { partner: partner.into(), calls, refused, unknown, mean_ms };
-        assert_eq!(health, vec![row("bank:BANK01", 1, 1, 0, 0), row("insurance", 10, 0, 2, 50)]);
     }
 }
