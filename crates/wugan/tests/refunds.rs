@@ -543,3 +543,24 @@ async fn a_refund_the_bank_declines_waits_for_an_operator_and_is_never_sent_roun
     assert_eq!((stands["state"].as_str(), stands["bank_refund_fen"].as_i64()), (Some("resettled"), None), "{stands}");
     assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), fen(&click, "bank_fen"), "{click}");
 }
+
+#[tokio::test]
+async fn a_registration_cancel_whose_answer_was_lost_is_finished_by_the_recovery_worker() {
+    // 2202 takes effect at the center and its answer is lost; the HIS gives up.
+    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: "2202".into(), nth: 1, fault: Fault::LoseReply }]));
+    let insurance_plan = plan.clone();
+    let w = world_with(move |opts| {
+        opts.insurance_faults = Some(insurance_plan);
+        opts.manual_recovery = true;
+    })
+    .await;
+    let visit = w.his.register("TF0099", "01", EMPLOYEE_TOKEN).await.unwrap().body["id"].as_str().unwrap().to_string();
+    let cut = w.his.post(&format!("/api/v1/visits/{visit}/registration/cancel"), &json!({})).await.unwrap();
+    assert_eq!(cut.status, 503, "{cut:?}");
+    assert_eq!(plan.counts().1, 1, "the fault was injected");
+    assert_eq!(w.his.get(&format!("/api/v1/visits/{visit}")).await.unwrap().body["status"], "registered");
+    // The worker sends the same 2202 again (the center replays it): the hub agrees with the center.
+    w.sys.app.resume_unfinished(std::time::Duration::ZERO).await.expect("a recovery pass");
+    assert_eq!(w.his.get(&format!("/api/v1/visits/{visit}")).await.unwrap().body["status"], "cancelled");
+    assert_eq!(w.sys.app.resume_unfinished(std::time::Duration::ZERO).await.expect("another pass"), 0, "nothing left to resume");
+}

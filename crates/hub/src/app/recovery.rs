@@ -196,6 +196,7 @@ impl App {
         resumed += self.resume_payouts().await?;
         resumed += self.resume_stays(&cutoff).await?; // app/inpatient.rs
         resumed += self.resume_refunds(&cutoff).await?; // app/refunds.rs
+        resumed += self.resume_registration_cancels(&cutoff).await?; // app/refunds.rs
         Ok(resumed)
     }
 }

@@ -489,6 +489,22 @@ impl App {
         Ok(resumed + self.refund_invoice_pass().await?)
     }
 
+    /// Registration cancels whose 2202 went unanswered and that nobody retried: sent again under
+    /// their msgid (the center replays its answer), so the hub and the center agree without waiting
+    /// for the HIS.
+    pub(super) async fn resume_registration_cancels(&self, cutoff: &str) -> Result<usize, AppError> {
+        let mut resumed = 0;
+        for (visit_id, hospital, key) in self.store.unfinished_registration_cancels(cutoff, RESUME_PER_PASS).await? {
+            match self.cancel_registration(&hospital, &visit_id, &key).await {
+                Ok(_) => resumed += 1,
+                // Settled since: the center took a settlement of the visit, so it never cancelled it.
+                Err(e) if e.code() == "settled_refund_first" => self.store.drop_registration_cancel(&visit_id).await?,
+                Err(e) => tracing::warn!(code = e.code(), "a registration cancel could not be resumed yet"),
+            }
+        }
+        Ok(resumed)
+    }
+
     /// 退号 (2202): cancels the registration of a visit with nothing settled in force (never
     /// settled, a settlement failed or cancelled, or every line refunded). The msgid is written
     /// before the call, so a retry resends it and the center replays its answer.
@@ -502,13 +518,18 @@ impl App {
         if !done && !visit.is_self_pay() && !visit.mdtrt_id.is_empty() {
             let inst = self.institution(hospital).await?;
             let input = json!({"data": {"mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no, "ipt_otp_no": visit.ipt_otp_no}});
-            self.insurance.call("2202", &msgid, &inst, &visit.insuplc_admdvs, input).await.map_err(|e| match e {
-                InsuranceError::Refused { infcode, message } => AppError::invalid(
-                    "insurance_refused",
-                    format!("the insurance center refused the registration cancel ({infcode}): {message}"),
-                ),
-                other => other.into(),
-            })?;
+            match self.insurance.call("2202", &msgid, &inst, &visit.insuplc_admdvs, input).await {
+                Ok(_) => {}
+                Err(InsuranceError::Refused { infcode, message }) => {
+                    // The visit stays registered: nothing is left for the recovery worker to send.
+                    self.store.drop_registration_cancel(visit_id).await?;
+                    return Err(AppError::invalid(
+                        "insurance_refused",
+                        format!("the insurance center refused the registration cancel ({infcode}): {message}"),
+                    ));
+                }
+                Err(other) => return Err(other.into()),
+            }
         }
         self.store.finish_registration_cancel(visit_id).await?;
         let visit = self.own_visit(hospital, visit_id).await?;

@@ -233,6 +233,33 @@ impl Store {
         .await
     }
 
+    /// Registration cancels begun before `before` and not answered (visit id, hospital, the HIS's
+    /// key), oldest first: for the recovery worker (the partial index `registration_cancels_open`).
+    pub async fn unfinished_registration_cancels(&self, before: &str, limit: i64) -> StoreResult<Vec<(String, String, String)>> {
+        let rows = query(
+            "SELECT r.visit_id, v.hospital_code, r.idem_key FROM registration_cancels r JOIN visits v ON v.id = r.visit_id \
+             WHERE r.done = 0 AND r.created_at < $1 ORDER BY r.created_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get("visit_id"), r.get("hospital_code"), r.get("idem_key"))).collect())
+    }
+
+    /// The center refused the 2202: the visit stays registered, and the cancel's record goes (a
+    /// new request begins afresh, under a new msgid).
+    pub async fn drop_registration_cancel(&self, visit_id: &str) -> StoreResult<()> {
+        let visit_id = visit_id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                query("DELETE FROM registration_cancels WHERE visit_id = $1 AND done = 0").bind(&visit_id).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// 2202 answered: the visit is cancelled, in the same commit as the cancel's record.
     pub async fn finish_registration_cancel(&self, visit_id: &str) -> StoreResult<()> {
         let visit_id = visit_id.to_string();
