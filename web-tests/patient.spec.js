@@ -96,6 +96,12 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     assert.match(await agreement.textContent(), /8000\.00 元/);
     await accessible(page, 'home signed up');
     await screenshot(page, 'patient-zh-elder-signed-up');
+    // The 20-digit insurance number stays on one line; every link of the nav is a 60 px target.
+    const psn = await page.locator('#my-psn-no').boundingBox();
+    assert.ok(psn.height < 40, `the insurance number takes ${psn.height} px: it wraps`);
+    for (const box of await page.locator('nav.subnav a').evaluateAll((links) => links.map((a) => a.getBoundingClientRect().toJSON()))) {
+      assert.ok(box.width >= 60 && box.height >= 60, `a nav link of ${box.width}x${box.height} px`);
+    }
 
     // The e-voucher QR code to show at registration: drawn inline, described in words.
     await page.click('nav.subnav >> text=医保码');
@@ -111,6 +117,9 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     // Add a child (a minor: guardian proof) to the agreement.
     await page.click('nav.subnav >> text=亲情付');
     await page.waitForURL(`${base}/h5/family`);
+    // The radio beside a long choice keeps its size (it used to shrink to 13 px).
+    const radio = await page.locator('#add-family input[value=face]').boundingBox();
+    assert.ok(radio.width >= 24, `the consent radio is ${radio.width} px wide`);
     await page.fill('#member-certno', '440306201205056727');
     await page.fill('#consent-ref', '出生医学证明 O440000001');
     await page.click('#add-family button[type=submit]');
@@ -331,6 +340,13 @@ test('the same in English at standard size, with the refusal of a name that does
     await page.waitForSelector('#identity-status');
     assert.match(await page.textContent('#identity-status'), /Verified/);
     await screenshot(page, 'patient-en-home-verified');
+    // At standard size each name keeps its width beside its value (never a word a line), and the
+    // insurance number stays whole.
+    for (const width of await page.locator('dl.amounts dt').evaluateAll((dts) => dts.map((dt) => dt.getBoundingClientRect().width))) {
+      assert.ok(width >= 90, `a name squeezed to ${width} px`);
+    }
+    const psn = await page.locator('#my-psn-no').boundingBox();
+    assert.ok(psn.height < 30, `the insurance number takes ${psn.height} px: it wraps`);
     assert.deepEqual(pageErrors, []);
   } finally {
     await close();
