@@ -179,6 +179,38 @@ impl From<crate::pii::PiiError> for AppError {
     }
 }
 
+/// A partner failure's own words for the caller: the hub's internal partner addresses (a
+/// transport error names the URL it could not reach) left out.
+fn without_addresses(m: &str) -> String {
+    let mut out = String::with_capacity(m.len());
+    let mut rest = m;
+    while let Some(at) = rest.find("http://").or_else(|| rest.find("https://")) {
+        out.push_str(rest[..at].trim_end_matches("for url ("));
+        let tail = &rest[at..];
+        let end = tail.find([')', ' ', ',']).unwrap_or(tail.len());
+        out.push_str("the partner's address");
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A partner failure in the log, for the operator: personal data a reply may quote (names in
+/// Chinese, ID and account numbers) masked, the length bounded.
+fn for_the_log(m: &str) -> String {
+    let mut out = String::new();
+    let mut digits = 0;
+    for c in m.chars().take(300) {
+        digits = if c.is_ascii_digit() { digits + 1 } else { 0 };
+        match c {
+            _ if ('\u{4e00}'..='\u{9fff}').contains(&c) => out.push('*'),
+            _ if digits > 6 => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 impl From<crate::insurance_client::InsuranceError> for AppError {
     fn from(e: crate::insurance_client::InsuranceError) -> AppError {
         use crate::insurance_client::InsuranceError::*;
@@ -186,11 +218,20 @@ impl From<crate::insurance_client::InsuranceError> for AppError {
             Refused { infcode, message } => {
                 AppError::invalid("insurance_refused", format!("the insurance center refused ({infcode}): {message}"))
             }
-            Unreachable(m) => AppError::unavailable(
-                "insurance_unavailable",
-                format!("the insurance center did not answer ({m}); retry with the same Idempotency-Key"),
-            ),
-            BadReply(m) => AppError::bad_gateway("insurance_bad_reply", format!("the insurance center's reply could not be read: {m}")),
+            Unreachable(m) => {
+                tracing::warn!(partner = "insurance", reason = %for_the_log(&m), "the insurance center did not answer");
+                AppError::unavailable(
+                    "insurance_unavailable",
+                    format!("the insurance center did not answer ({}); retry with the same Idempotency-Key", without_addresses(&m)),
+                )
+            }
+            BadReply(m) => {
+                tracing::warn!(partner = "insurance", reason = %for_the_log(&m), "the insurance center's reply could not be read");
+                AppError::bad_gateway(
+                    "insurance_bad_reply",
+                    format!("the insurance center's reply could not be read: {}", without_addresses(&m)),
+                )
+            }
         }
     }
 }
@@ -201,14 +242,39 @@ impl From<crate::bank_client::BankError> for AppError {
         match e {
             Refused { code, message } => AppError::invalid("bank_refused", format!("the bank refused ({code}): {message}")),
             // Not a decision about the money (issue 9): a partner outage to the caller, never a refusal.
-            Unknown { status, code, message } => AppError::unavailable(
-                "bank_unavailable",
-                format!("the bank gave no decision (HTTP {status}, {code}: {message}); retry with the same Idempotency-Key"),
-            ),
-            Unreachable(m) => {
-                AppError::unavailable("bank_unavailable", format!("the bank did not answer ({m}); retry with the same Idempotency-Key"))
+            Unknown { status, code, message } => {
+                tracing::warn!(partner = "bank", status, code = %code, reason = %for_the_log(&message), "the bank gave no decision");
+                AppError::unavailable(
+                    "bank_unavailable",
+                    format!("the bank gave no decision (HTTP {status}, {code}); retry with the same Idempotency-Key"),
+                )
             }
-            BadReply(m) => AppError::bad_gateway("bank_bad_reply", format!("the bank's reply could not be read: {m}")),
+            Unreachable(m) => {
+                tracing::warn!(partner = "bank", reason = %for_the_log(&m), "the bank did not answer");
+                AppError::unavailable(
+                    "bank_unavailable",
+                    format!("the bank did not answer ({}); retry with the same Idempotency-Key", without_addresses(&m)),
+                )
+            }
+            BadReply(m) => {
+                tracing::warn!(partner = "bank", reason = %for_the_log(&m), "the bank's reply could not be read");
+                AppError::bad_gateway("bank_bad_reply", format!("the bank's reply could not be read: {}", without_addresses(&m)))
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod partner_words {
+    use super::{for_the_log, without_addresses};
+
+    #[test]
+    fn a_partner_failure_tells_the_caller_no_address_and_the_log_no_personal_data() {
+        assert_eq!(
+            without_addresses("error sending request for url (http://127.0.0.1:18111/fsi/api/rsfComIfsService/call)"),
+            "error sending request the partner's address)"
+        );
+        assert_eq!(without_addresses("timed out"), "timed out");
+        assert_eq!(for_the_log("unknown person 张三 440301199001011234"), "unknown person ** 440301");
     }
 }

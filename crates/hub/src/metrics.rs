@@ -27,8 +27,11 @@ pub const STATUSES: [u16; 17] = [200, 400, 401, 403, 404, 405, 408, 409, 413, 41
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// The national-interface transactions the hub sends; any other is `other`.
-pub const INSURANCE_OPERATIONS: [&str; 14] =
-    ["1101", "2201", "2204", "2206", "2207", "2208", "5203", "9901", "9902", "3201", "3202", "9101", "9102", "other"];
+pub const INSURANCE_OPERATIONS: [&str; 34] = [
+    "1101", "2201", "2202", "2203", "2204", "2205", "2206", "2207", "2208", "5203", "9901", "9902", "9903", "3201", "3202", "3203",
+    "3204", "9101", "9102", "9001", "2301", "2302", "2303", "2304", "2305", "2401", "2402", "2403", "2404", "2405", "2503", "2504",
+    "4101", "other",
+];
 
 /// A bank protocol call, named by what it does (its path without ids).
 pub const BANK_OPERATIONS: [&str; 17] = [
