@@ -39,13 +39,18 @@ pub async fn add(store: &Store, code: &str, name: &str, mode: &HospitalMode, jso
     Ok(format!(
         "{again}hospital {} ({}) registered, settlement type {}.\n\
          HIS API key {} (shown this once; only its hash is kept):\n{}\n\
-         national_interface_prefix (the HIS's base URL is the hub's address followed by it; keep it secret):\n{}\n",
+         national_interface_prefix (the HIS's base URL is the hub's address followed by it; keep it secret):\n{}\n\
+         Still to do before its patients pay seamlessly: its agreement with each bank it is paid through \
+         (POST /api/v1/operator/hospital-banks; until then its payouts are held), and, with an external insurance \
+         platform, its gateway credential there (POST /api/v1/operator/hospitals/{}/platform; until then its visits \
+         answer insurance_unavailable). The built-in insurance center admits it at the next start of `wugan serve`.\n",
         registration.code,
         registration.name,
         mode.setl_type.as_str(),
         registration.key_id,
         registration.api_key,
-        registration.national_interface_prefix
+        registration.national_interface_prefix,
+        registration.code
     ))
 }
 
