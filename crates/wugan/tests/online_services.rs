@@ -78,10 +78,12 @@ fn apply(code: &str) -> Value {
     json!({"opsp_dise_code": code, "hospital_code": HOSPITAL, "begndate": "2024-01-01"})
 }
 
-/// 75.00 paid in full for three consultations (at the window: not settled seamlessly), claimed
-/// as a special-disease bill.
+/// A designated hospital the hub does not serve: bills paid there are claimed all the same.
+const ELSEWHERE: &str = "H44190000009";
+
+/// 75.00 paid in full for three consultations elsewhere, claimed as a special-disease bill.
 fn bill(bill_no: &str) -> Value {
-    json!({"hospital_code": HOSPITAL, "bill_no": bill_no, "setl_date": "2024-06-03", "med_type": "14", "paid_fen": 7500,
+    json!({"hospital_code": ELSEWHERE, "bill_no": bill_no, "setl_date": "2024-06-03", "med_type": "14", "paid_fen": 7500,
            "bank_card_no": "6222020200001234567",
            "lines": [{"med_list_codg": "001102000010000", "cnt": "3", "pric": "25.00", "amount_fen": 7500}]})
 }

@@ -206,7 +206,11 @@ impl App {
     /// never pays twice.
     pub async fn submit_manual_claim(&self, patient_id: &str, req: ManualClaimRequest, idem_key: &str) -> Result<ManualClaimRow, AppError> {
         let input = claim_input(&req)?;
-        self.known_hospital(&req.hospital_code).await?;
+        // A bill paid elsewhere (零星报销) may come from any designated institution, not only the
+        // hub's: its national code (H or P and 11 digits, as printed on the receipt) is taken too.
+        if !national_institution_code(req.hospital_code.trim()) {
+            self.known_hospital(&req.hospital_code).await?;
+        }
         let psn_no = self.online_person(patient_id, req.psn_no.as_deref()).await?;
         let id = fixed_id("clm", patient_id, idem_key);
         if self.store.manual_claim(&id).await?.is_some() {
@@ -288,8 +292,8 @@ impl App {
         Ok(ManualClaimsView { claims })
     }
 
-    /// A hospital on the hub's books: a registration or claim is never kept against a code the hub
-    /// does not know (a patient who typed a name, or a typo), which the center would take as given.
+    /// A hospital on the hub's books: a registration is never kept against a code the hub does not
+    /// know (a patient who typed a name, or a typo), which the center would take as given.
     async fn known_hospital(&self, code: &str) -> Result<(), AppError> {
         match self.store.hospital_exists(code.trim()).await? {
             true => Ok(()),
@@ -371,4 +375,11 @@ fn check_date(field: &str, text: &str) -> Result<(), AppError> {
 fn fixed_id(prefix: &str, patient_id: &str, idem_key: &str) -> String {
     let digest = Sha256::digest(format!("{patient_id}\n{idem_key}").as_bytes());
     format!("{prefix}_{}", &hex::encode(digest)[..32])
+}
+
+/// A national designated-institution code (定点医药机构编码): `H` (a hospital) or `P` (a
+/// pharmacy) and 11 digits.
+fn national_institution_code(code: &str) -> bool {
+    let mut chars = code.chars();
+    matches!(chars.next(), Some('H' | 'P')) && code.len() == 12 && chars.all(|c| c.is_ascii_digit())
 }

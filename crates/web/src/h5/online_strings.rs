@@ -17,6 +17,11 @@ pub const STRINGS: Table = &[
     ("os_sd_code_hint", "如 M07800 糖尿病，见医生诊断证明", "For example M07800 diabetes, from the doctor's certificate"),
     ("os_hospital", "医院", "Hospital"),
     ("os_hospital_choose", "请选择医院", "Choose the hospital"),
+    (
+        "os_claim_hospital_hint",
+        "（输入医院名称从列表中选择；外院就医请填写票据上的定点医药机构编码，如 H44190000009）",
+        "(type the hospital's name and pick it; for a hospital elsewhere, the designated institution code on the receipt, e.g. H44190000009)",
+    ),
     ("os_sd_begndate", "开始日期", "From"),
     ("os_sd_submit", "提交申请", "Apply"),
     ("os_sd_mine", "我的登记", "My registrations"),
