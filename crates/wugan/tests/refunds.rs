@@ -564,3 +564,44 @@ async fn a_registration_cancel_whose_answer_was_lost_is_finished_by_the_recovery
     assert_eq!(w.his.get(&format!("/api/v1/visits/{visit}")).await.unwrap().body["status"], "cancelled");
     assert_eq!(w.sys.app.resume_unfinished(std::time::Duration::ZERO).await.expect("another pass"), 0, "nothing left to resume");
 }
+
+#[tokio::test]
+async fn a_refund_that_finds_the_personal_account_spent_meanwhile_bills_the_rest_and_the_line_pays_it() {
+    // The refund's re-upload (2204) takes effect and its answer is lost: it stops reversed, the
+    // personal account given back its share.
+    let plan = Arc::new(FaultPlan::scripted(vec![Rule { step: "2204".into(), nth: 2, fault: Fault::LoseReply }]));
+    let insurance_plan = plan.clone();
+    let w = world_with(move |opts| {
+        opts.insurance_faults = Some(insurance_plan);
+        opts.manual_recovery = true;
+    })
+    .await;
+    let ordinary = [
+        fee_line("TF0031-1", "001102000010000", "25.00", "1", "25.00"),
+        fee_line("TF0031-2", "250101001000000", "20.00", "1", "20.00"),
+        fee_line("TF0031-3", "XJ01CAA040E001010101923", "18.50", "2", "37.00"),
+    ];
+    let (visit, agreement, click) = w.settled("TF0031", "01", EMPLOYEE_TOKEN, credit_line(), &ordinary).await;
+    assert_eq!(fen(&click, "bank_fen"), 0, "the fund and the personal account paid it all: {click}");
+    assert_eq!(w.refund(&visit, "drained-1", &["TF0031-3"]).await.status, 503);
+    assert_eq!(plan.counts().1, 1, "the fault was injected");
+    // Meanwhile a big visit spends the whole personal account.
+    let big = w.his.register("TF0032", "01", EMPLOYEE_TOKEN).await.unwrap().body["id"].as_str().unwrap().to_string();
+    assert!(w.his.upload_fees(&big, &big_fees("TF0032")).await.unwrap().ok());
+    let spent = fen(&w.his.settle(&big).await.unwrap().body, "bank_fen");
+
+    // The worker finishes the refund: the kept lines' share now falls on the patient, and the line pays it.
+    w.sys.app.resume_unfinished(std::time::Duration::ZERO).await.expect("a recovery pass");
+    let done = w.his.get(&format!("/api/v1/visits/{visit}/refunds")).await.unwrap().body;
+    assert_eq!(done[0]["state"], "refunded", "{done}");
+    let owed = fen(&done[0]["resettled"], "cash_fen");
+    assert!(owed > 0, "the account had nothing left for the kept lines: {done}");
+    assert_eq!(w.sys.app.collect_due_bills().await.expect("a pass"), 1, "the bill is collected at once");
+    assert_eq!(w.bank_line(&agreement).await, (spent + owed, 0), "the line carries the big visit and the bill, once each");
+    let owing: i64 = {
+        let ledger = w.ledger().await;
+        let net = |a: &Value| a["debits_posted"].as_i64().unwrap_or(0) - a["credits_posted"].as_i64().unwrap_or(0);
+        ledger["accounts"].as_object().unwrap().iter().filter(|(k, _)| k.contains("_unpaid:")).map(|(_, a)| net(a)).sum()
+    };
+    assert_eq!(owing, 0, "every receivable closed");
+}

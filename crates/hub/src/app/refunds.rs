@@ -332,11 +332,15 @@ impl App {
             let from = std::mem::replace(&mut r.stage_json, stage_json(&step.stage)?);
             r.state = step.stage.state().to_string();
             r.updated_at = self.now();
-            // A bill the click left unpaid is owed, from now on, only for the lines kept.
+            // A bill the click left unpaid is owed, from now on, only for the lines kept; a settled
+            // click owes what the re-settlement's cash share is above the capture (the personal
+            // account spent meanwhile), or nothing.
             let owed = match &step.stage {
-                RefundStage::Refunded(done) if click.state == SettlementState::SettledUnpaid && !click.cash_at_hospital => {
-                    Some(done.owed())
-                }
+                RefundStage::Refunded(done) if !click.cash_at_hospital => match click.state {
+                    SettlementState::SettledUnpaid => Some(done.owed()),
+                    SettlementState::Settled if done.owed().is_positive() => Some(done.owed()),
+                    _ => None,
+                },
                 _ => None,
             };
             if !self.store.save_refund(&r, &from, &step.transfers, owed).await? {
@@ -346,6 +350,11 @@ impl App {
                 continue;
             }
             in_doubt = false;
+            // What is owed is collected on the line at the notifier's next pass: it may have room
+            // now (a settled click's line had), and a decline waits for the line's next room.
+            if let Some(owed) = owed.filter(|o| o.is_positive()) {
+                self.store.want_bill_collected(&click.id, &click.agreement_id, owed).await?;
+            }
         }
     }
 

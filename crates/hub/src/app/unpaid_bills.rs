@@ -158,10 +158,12 @@ impl App {
         if let Some(s) = self.store.settlement(id).await? {
             let visit = self.store.visit(&s.visit_id).await?.ok_or_else(|| AppError::internal("visit vanished"))?;
             let (owed, refunding) = self.bill_in_force(&s).await?;
-            // A bill is owed only while its settlement stands unpaid: a cancelled one is never
-            // collected (its money went back through the cancellation), a refunded one only for
-            // the lines kept, and none while a refund is under way (it changes what is owed).
-            let owed = if s.state == SettlementState::SettledUnpaid { owed } else { Fen::ZERO };
+            // A bill is owed only while its settlement stands: a cancelled one is never collected
+            // (its money went back through the cancellation), a refunded one only for the lines
+            // kept, and none while a refund is under way (it changes what is owed). A settled click
+            // owes nothing, unless a refund's re-settlement left a cash share the capture does not pay.
+            let standing = matches!(s.state, SettlementState::Settled | SettlementState::SettledUnpaid);
+            let owed = if standing { owed } else { Fen::ZERO };
             return Ok(Some(BillNow {
                 hospital_code: s.hospital_code,
                 psn_no: visit.psn_no,

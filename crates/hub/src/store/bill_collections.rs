@@ -62,15 +62,17 @@ fn row_of(r: &SqlRow) -> BillCollectionRow {
 }
 
 impl Store {
-    /// The settled_unpaid bills of a person, newest first, with their collection's state: what is
-    /// owed now (after refunds, migration 0036), those owing nothing left out.
+    /// The unpaid bills of a person, newest first, with their collection's state: what is owed now
+    /// (after refunds, migration 0036), those owing nothing left out. A settled_unpaid click's, and
+    /// a settled one's whose refund left the patient owing (the re-settlement's cash share above
+    /// what the capture pays: the personal account spent meanwhile).
     pub async fn unpaid_bills_of(&self, psn_no: &str, limit: i64) -> StoreResult<Vec<UnpaidBill>> {
         let rows = query(
             "SELECT s.id, s.visit_id, s.hospital_code, v.ipt_otp_no, v.psn_no, s.agreement_id, \
              COALESCE(s.owed_fen, s.unpaid_fen) AS unpaid_fen, s.updated_at, \
              b.state AS collection, b.last_decline FROM settlements s JOIN visits v ON v.id = s.visit_id \
              LEFT JOIN bill_collections b ON b.settlement_id = s.id \
-             WHERE v.psn_no = $1 AND s.state = 'settled_unpaid' AND COALESCE(s.owed_fen, s.unpaid_fen) > 0 \
+             WHERE v.psn_no = $1 AND s.state IN ('settled', 'settled_unpaid') AND COALESCE(s.owed_fen, s.unpaid_fen) > 0 \
              ORDER BY s.updated_at DESC LIMIT $2",
         )
         .bind(psn_no)
@@ -171,7 +173,7 @@ impl Store {
                 let made = query(
                     "INSERT INTO bill_collections (settlement_id, agreement_id, amount_fen, attempt, state, created_at, updated_at) \
                      SELECT s.id, s.agreement_id, COALESCE(s.owed_fen, s.unpaid_fen), 1, 'due', $1, $1 FROM settlements s \
-                     WHERE s.agreement_id = $2 AND s.state = 'settled_unpaid' AND COALESCE(s.owed_fen, s.unpaid_fen) > 0 \
+                     WHERE s.agreement_id = $2 AND s.state IN ('settled', 'settled_unpaid') AND COALESCE(s.owed_fen, s.unpaid_fen) > 0 \
                      AND NOT EXISTS (SELECT 1 FROM bill_collections b WHERE b.settlement_id = s.id)",
                 )
                 .bind(&now)
