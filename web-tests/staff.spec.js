@@ -54,16 +54,23 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     { mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO, use_personal_account: true, payment: { method: 'credit_line', bank_code: 'BANK01' } });
   assert.ok(signed.status === 200 || signed.body.error.code === 'already_signed', JSON.stringify(signed));
 
-  const { page, pageErrors, close } = await phone({ lang: 'en' });
+  const { page, pageErrors, dialogs, close } = await phone({ lang: 'en' });
   let visitUrl;
   try {
     await signIn(page, '/console/', `cashier-${run}`);
     assert.equal(await page.textContent('h1'), 'Doctor and cashier console');
+    // The role and the hospital in words; the cashier's main action first, integration folded away.
+    assert.equal(await page.textContent('#whoami-role'), 'Cashier');
+    assert.equal(await page.textContent('#whoami-hospital'), hospitalA.name);
+    const firstSection = await page.locator('main section[aria-labelledby]').first().getAttribute('aria-labelledby');
+    assert.equal(firstSection, 'register-title', 'registering a visit comes first');
+    assert.equal(await page.isVisible('#endpoint-url'), false, 'the webhook form is folded away');
     await accessible(page, 'console home');
     await fitsTheWidth(page, 'console home');
     await screenshot(page, 'staff-console-home');
 
     // The hospital has no HIS budget, but wants events: it registers an endpoint; the secret shows once.
+    await page.click('#integration > summary');
     await page.fill('#endpoint-url', 'http://127.0.0.1:9/wugan-events');
     await page.click('#add-endpoint-button');
     await page.waitForSelector('#add-endpoint .message.ok');
@@ -74,18 +81,26 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     await Promise.all([page.waitForURL(/\/console\/visits\/vis_/), page.click('#register-button')]);
     visitUrl = page.url();
     assert.equal(await page.textContent('#visit-state'), 'Registered');
+    // Who the visit is for: the masked name, sex and age, never the whole name.
+    assert.match(await page.textContent('#visit-patient'), /^张\* · male · \d+ years$/);
 
+    // The catalogue in the page's language; choosing an item fills its unit price.
+    assert.equal(await page.textContent('#med_list_codg option[value="250101001000000"]'), 'complete blood count · 20.00');
+    await page.selectOption('#med_list_codg', '250101001000000');
+    assert.equal(await page.inputValue('#pric'), '20.00');
     await page.selectOption('#med_list_codg', '001102000010000');
-    await page.fill('#pric', '25.00');
+    assert.equal(await page.inputValue('#pric'), '25.00');
     await page.fill('#cnt', '2');
     await submitAndReload(page, '#add-line');
     assert.equal(await page.textContent('#visit-medfee'), '50.00');
     // A second line (the form numbers each line afresh): a test ordered with the consultation.
     await page.selectOption('#med_list_codg', '250101001000000');
-    await page.fill('#pric', '20.00');
     await page.fill('#cnt', '1');
     await submitAndReload(page, '#add-line');
     assert.equal(await page.textContent('#visit-medfee'), '70.00');
+    // The lines by item name, price × count and amount.
+    assert.deepEqual(await page.locator('#fee-lines tbody tr').allTextContents(),
+      ['general outpatient consultation25.00 × 250.00', 'complete blood count20.00 × 120.00']);
 
     await page.click('#estimate-button');
     await page.waitForSelector('#estimate .message.ok');
@@ -96,6 +111,8 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     assert.equal(await page.locator('#cancel-button').count(), 0, 'nothing to cancel before the click');
     await submitAndReload(page, '#settle-button');
     assert.equal(await page.textContent('#visit-state'), 'Settled');
+    // The click asked first, naming the patient and the amount.
+    assert.match(dialogs.at(-1), /^Settle for 张\* · male · \d+ years\? Fees 70\.00 yuan/);
     // Settled: no more fees, no estimate, no second click; the cancellation is offered.
     assert.deepEqual(
       [await page.locator('#add-line').count(), await page.locator('#estimate-button').count(), await page.locator('#settle-button').count()],
@@ -107,11 +124,18 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     await screenshot(page, 'staff-console-visit-settled');
 
     // The test is not done after all: the cashier refunds that one line (退费), the rest stays paid.
+    assert.equal(await page.textContent('label[for="refund-2"]'), 'complete blood count × 1 · 20.00 yuan');
     await page.check('#refund-2');
-    await page.click('#refund-button');
-    await page.waitForSelector('#refund .message.ok');
-    await page.reload();
+    const asked = dialogs.length;
+    await Promise.all([page.waitForURL(/\?refund=/), page.click('#refund-button')]);
+    assert.match(dialogs[asked], /^Refund the lines ticked for 张\*/, 'the refund asked first');
+    assert.match(await page.textContent('#refund-done'), /the lines returned come to 20\.00 yuan, the bank gave back \d+\.\d{2} yuan/);
     assert.equal(await page.textContent('#visit-state'), 'Settled');
+    // The refund and the figures now in force, beside the click's.
+    assert.equal(await page.textContent('#visit-refunded'), '20.00');
+    assert.equal(await page.textContent('#in-force-medfee'), '50.00');
+    assert.match(await page.textContent('#refunds tbody'), /complete blood count.*20\.00/s);
+    assert.match(await page.textContent('#fee-lines'), /complete blood count refunded/);
     assert.equal(await page.locator('#refund input[type=checkbox]').count(), 1, 'one line left to refund');
     await accessible(page, 'visit partly refunded');
     await screenshot(page, 'staff-console-visit-refunded');
@@ -121,14 +145,17 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     await page.waitForSelector('#cancel .message.error');
     assert.match(await page.textContent('#cancel .message'), /partly refunded/);
     await page.check('#refund-1');
-    await page.click('#refund-button');
-    await page.waitForSelector('#refund .message.ok');
+    await Promise.all([page.waitForEvent('load'), page.click('#refund-button')]);
+    assert.match(await page.textContent('#refund-done'), /50\.00 yuan/);
+    assert.equal(await page.textContent('#visit-state'), 'Refunded in full');
 
-    // The day's statement (日结单).
+    // The day's statement (日结单): the hospital by name, each row its visit number and state in words.
     await page.goto(`${base}/console/`);
     await page.click('#statement-link');
     await page.waitForSelector('#statement-figures');
     assert.match(await page.textContent('h1'), /Daily statement/);
+    assert.match(await page.textContent('#statement-totals'), new RegExp(`^${hospitalA.name} · `));
+    assert.match(await page.locator('#statement-lines tr', { hasText: `MZ-${run}` }).textContent(), /MZ-.*(Settled|Cancelled|Refunded)/);
     await accessible(page, 'daily statement');
     await fitsTheWidth(page, 'daily statement');
     await screenshot(page, 'staff-console-statement');
@@ -174,6 +201,10 @@ test("the doctor's console: half a box, the estimate in yuan, and each refusal s
     assert.match(await page.textContent('#cnt-hint'), /0\.5/);
     await submitAndReload(page, '#add-line');
     assert.equal(await page.textContent('#visit-medfee'), '26.18');
+    // The lines listed by item name in the page's language (no English gloss on a Chinese page).
+    const listed = await page.textContent('#fee-lines tbody');
+    assert.ok(listed.includes('阿莫西林胶囊 0.25g×24') && listed.includes('12.35 × 0.5') && !listed.includes('amoxicillin'), listed);
+    assert.equal(await page.textContent('#whoami-role'), '医生');
 
     // The estimate in yuan, the same figures the HIS API answers.
     await page.click('#estimate-button');
@@ -214,6 +245,10 @@ test("the doctor's console: half a box, the estimate in yuan, and each refusal s
     assert.equal(refused, '这次就诊正在结算、已结算或已取消，不能再修改费用、预结算或更改设置。');
     await accessible(page, 'doctor visit with a refusal');
     await screenshot(page, 'staff-console-doctor-refused');
+    // Settled: the doctor, who cannot cancel, sees the split and no empty card of actions.
+    await page.reload();
+    assert.equal(await page.locator('#actions-title').count(), 0, 'no empty Settlement card');
+    assert.equal(await page.locator('#settlement-title').count(), 1);
     assert.deepEqual(pageErrors, []);
   } finally {
     await close();
@@ -225,7 +260,7 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
   const signed = await api('POST', '/api/v1/agreements', credentials.operator_api_key,
     { mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO, use_personal_account: true, payment: { method: 'credit_line', bank_code: 'BANK01' } });
   assert.ok(signed.status === 200 || signed.body.error.code === 'already_signed', JSON.stringify(signed));
-  const { page, pageErrors, close } = await phone({});
+  const { page, pageErrors, dialogs, close } = await phone({});
   try {
     await signIn(page, '/console/', `ward-${run}`);
     await page.click('#ward-link');
@@ -245,9 +280,10 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
     await Promise.all([page.waitForURL(/\/console\/stays\/[^/]+$/), page.click('#admit-button')]);
     assert.equal(await page.textContent('#stay-state'), '在院');
     assert.equal(await page.textContent('#stay-held'), '2000.00');
+    assert.match(await page.textContent('#stay-patient'), /^张\* · 男 · \d+岁$/);
 
     await page.selectOption('#stay_item', '001102000010000');
-    await page.fill('#stay_pric', '25.00');
+    assert.equal(await page.inputValue('#stay_pric'), '25.00', 'the catalogue fills the unit price');
     await page.fill('#stay_cnt', '4');
     await submitAndReload(page, '#stay-add-line');
     assert.equal(await page.textContent('#stay-charges'), '100.00');
@@ -259,6 +295,7 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
     assert.equal(await page.locator('#stay-interim-1').count(), 0);
     assert.equal(await page.locator('#cancel-admission-button').count(), 1, 'in the ward, the admission can be undone');
     await submitAndReload(page, '#interim-button');
+    assert.match(dialogs.at(-1), /^确认为 张\* · 男 · \d+岁 中途结算/, 'the interim settlement asked first');
     assert.equal(await page.textContent('#stay-state'), '在院');
     assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '100.00');
     const taken = Number(await page.textContent('#stay-interim-1 .interim-bank'));
@@ -275,15 +312,21 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
     await submitAndReload(page, '#stay-add-line');
     assert.equal(await page.textContent('#stay-charges'), '150.00');
 
+    // The bedside click comes before the fee form on a phone, and asks first with the figures.
+    const [discharge, feeForm] = [await page.locator('#discharge-button').boundingBox(), await page.locator('#stay-fees').boundingBox()];
+    assert.ok(discharge.y < feeForm.y, `the discharge (y ${discharge.y}) above the fee form (y ${feeForm.y})`);
     await submitAndReload(page, '#discharge-button');
+    assert.match(dialogs.at(-1), /^确认为 张\* · 男 · \d+岁 办理出院结算？住院费用 150\.00 元/);
     assert.equal(await page.textContent('#stay-state'), '已结算');
     assert.equal(await page.textContent('#stay-held'), '0.00', 'what was not taken is released');
+    assert.equal(await page.locator('#cancel-stay-settlement[data-confirm]').count(), 1, 'cancelling asks first too');
     await accessible(page, 'stay settled');
     await screenshot(page, 'staff-console-stay-settled');
 
     await page.click('text=返回住院患者列表');
     await page.waitForSelector('#stays');
     assert.equal(await page.locator('#stays a', { hasText: `ZY-${run}` }).count(), 1);
+    assert.match(await page.locator('#stays tr', { hasText: `ZY-${run}` }).locator('td.patient').textContent(), /^张\* · 男/);
     await fitsTheWidth(page, 'stays list');
     assert.deepEqual(pageErrors, []);
   } finally {
@@ -298,7 +341,7 @@ test('the ward: an interim settlement uses up the whole deposit, and the cashier
   const signed = await api('POST', '/api/v1/agreements', credentials.operator_api_key, { mdtrt_cert_type: '02', mdtrt_cert_no: certno,
     use_personal_account: false, payment: { method: 'credit_line', bank_code: 'BANK01', credit_limit_fen: 500000 } });
   assert.ok(signed.status === 200 || signed.body.error.code === 'already_signed', JSON.stringify(signed));
-  const { page, pageErrors, close } = await phone({});
+  const { page, pageErrors, dialogs, close } = await phone({});
   try {
     await signIn(page, '/console/', `redeposit-${run}`);
     await page.click('#ward-link');
@@ -318,9 +361,13 @@ test('the ward: an interim settlement uses up the whole deposit, and the cashier
     await submitAndReload(page, '#interim-button');
     assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '4500.00');
     assert.equal(await page.textContent('#stay-held'), '0.00', 'the interim settlement took the whole hold');
+    // Said in words with what to do, no bank code.
+    const short = await page.textContent('#deposit-short');
+    assert.ok(short.includes('补交押金') && !/[a-z]+_[a-z]+/.test(short), short);
 
     await page.fill('#stay_deposit', '500.00');
     await submitAndReload(page, '#stay-deposit-button');
+    assert.match(dialogs.at(-1), /冻结所填的押金/, 'the fresh hold asked first');
     assert.equal(await page.textContent('#stay-state'), '在院');
     assert.equal(await page.textContent('#stay-held'), '500.00', 'a fresh hold on the line');
     assert.equal(await page.locator('#stay-deposit').count(), 0);

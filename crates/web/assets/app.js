@@ -18,6 +18,7 @@
 // total), data-wrap="lines" on a form (the body is {lines: [fields]}), and data-show="text
 // {field}" (on success, the message says the answer's field, e.g. a new key; {field|yuan} says an
 // amount of fen as yuan, like every other figure on the pages).
+// data-sets="name" on a select: choosing an option fills field `name` with the option's data-set.
 // data-confirm="question" (on a form, or on a button with its own data-api): asked before sending,
 // for actions that move money or cannot be undone; answered no, nothing is sent.
 (function () {
@@ -126,6 +127,16 @@
   document.addEventListener('change', function (ev) {
     var form = ev.target.form;
     if (form && form.hasAttribute('data-api')) showChoices(form);
+  });
+
+  // A select marked data-sets="name" fills that field of its form from the chosen option's
+  // data-set (a catalogue item's unit price); an option without one clears it.
+  document.addEventListener('change', function (ev) {
+    var select = ev.target;
+    var name = select.getAttribute && select.getAttribute('data-sets');
+    if (!name || !select.form || !select.form.elements[name]) return;
+    var option = select.options[select.selectedIndex];
+    select.form.elements[name].value = (option && option.getAttribute('data-set')) || '';
   });
 
   // data-fill: the answer is shown in place: each [data-field="a.b"] inside the form's

@@ -45,6 +45,7 @@ mod operator_views;
 pub mod patient_agreements;
 pub mod patient_family;
 pub mod patient_invoices;
+pub mod patient_labels;
 pub mod patient_visits;
 pub mod patients;
 pub mod platform_settings;

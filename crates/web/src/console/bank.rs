@@ -26,7 +26,34 @@ struct BankPage {
     staff: StaffSession,
     bank_code: String,
     agreements: Vec<BankAgreementRow>,
-    hospitals: Vec<HospitalBankView>,
+    /// Each hospital agreement with the hospital's name.
+    hospitals: Vec<(HospitalBankView, String)>,
+}
+
+impl BankPage {
+    /// A patient agreement's status in words (`AgreementStatus`).
+    fn status_words(&self, a: &BankAgreementRow) -> &'static str {
+        self.page.t(match a.status.as_str() {
+            "active" => "bk_active",
+            "suspended" => "bk_suspended",
+            "revoked" => "bk_revoked",
+            _ => "state_in_progress",
+        })
+    }
+
+    /// A suspension's reason in words (the bank's code when it is one the page has no words for).
+    fn reason_words<'a>(&self, reason: &'a str) -> &'a str {
+        match reason {
+            "credit_overdue" => self.page.t("bk_reason_overdue"),
+            "credit_frozen" | "frozen" => self.page.t("bk_reason_frozen"),
+            "patient_switched_off" | "switched_off" => self.page.t("bk_reason_switched_off"),
+            other => other,
+        }
+    }
+
+    fn time(&self, stored: &str) -> String {
+        super::china_time(stored)
+    }
 }
 
 /// The signed-in member of a bank's staff, if that is who this is.
@@ -41,7 +68,11 @@ pub(super) async fn page(State(app): State<Arc<App>>, prefs: Prefs, headers: Hea
     let bank_code = staff.bank_code.clone().unwrap_or_default();
     let agreements = app.store.agreements_of_bank(&bank_code, AGREEMENTS_SHOWN).await.unwrap_or_default();
     let query = HospitalBankQuery { hospital_code: None, bank_code: Some(bank_code.clone()) };
-    let hospitals = app.hospital_banks(query).await.unwrap_or_default();
+    let mut hospitals = Vec::new();
+    for h in app.hospital_banks(query).await.unwrap_or_default() {
+        let name = app.store.hospital_name(&h.hospital_code).await.ok().flatten().unwrap_or_else(|| h.hospital_code.clone());
+        hospitals.push((h, name));
+    }
     let page = Page::new(prefs, PATH, HOME).with_csrf(staff.csrf_token.clone());
     render(&BankPage { page, staff, bank_code, agreements, hospitals }).into_response()
 }

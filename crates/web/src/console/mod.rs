@@ -9,17 +9,20 @@ mod invoices;
 mod statement;
 mod stays;
 pub(crate) mod strings;
+mod visit;
 
-use crate::page::{self, render, Page};
+use crate::i18n::Lang;
+use crate::page::{render, Page};
 use crate::prefs::Prefs;
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
-use wugan_hub::app::staff::StaffSession;
+use wugan_hub::app::patient_labels::PatientLabel;
+use wugan_hub::app::staff::{StaffRole, StaffSession};
 use wugan_hub::app::visit_lists::VisitQuery;
 use wugan_hub::app::{App, VisitView};
 use wugan_hub::store::{WebhookDelivery, WebhookEndpoint};
@@ -33,7 +36,7 @@ pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/console", get(|| async { Redirect::permanent(HOME) }))
         .route("/console/", get(home))
-        .route("/console/visits/{id}", get(visit))
+        .route("/console/visits/{id}", get(visit::page))
         .route("/console/stays", get(stays::list))
         .route("/console/stays/{id}", get(stays::stay))
         .route("/console/statement", get(statement::page))
@@ -45,23 +48,101 @@ pub fn router() -> Router<Arc<App>> {
 /// One catalogue item as the fee form lists it.
 pub struct Item {
     pub code: String,
+    /// In the page's language (`item_name`).
     pub name: String,
     /// The price cap in yuan, the form's default price; empty when the item has none.
     pub price: String,
 }
 
-fn catalogue() -> Vec<Item> {
+/// The catalogue in the page's language.
+fn catalogue(lang: Lang) -> Vec<Item> {
     let parsed: serde_json::Value = serde_json::from_str(CATALOGUE_JSON).unwrap_or_default();
     let entries = parsed["entries"].as_array().cloned().unwrap_or_default();
     entries
         .iter()
         .map(|e| Item {
             code: e["med_list_codg"].as_str().unwrap_or_default().to_string(),
-            name: e["name"].as_str().unwrap_or_default().to_string(),
+            name: item_name(e["name"].as_str().unwrap_or_default(), lang),
             price: e["pric_uplmt_amt"].as_str().unwrap_or_default().to_string(),
         })
         .filter(|i| !i.code.is_empty())
         .collect()
+}
+
+/// A catalogue name ("普通门诊诊查费 (general outpatient consultation)") in one language: the
+/// Chinese part, or the gloss in brackets in English (the Chinese when there is none).
+fn item_name(name: &str, lang: Lang) -> String {
+    let (zh, en) = match name.strip_suffix(')').and_then(|n| n.rsplit_once(" (")) {
+        Some((zh, en)) => (zh.trim(), en.trim()),
+        None => (name.trim(), name.trim()),
+    };
+    match lang {
+        Lang::Zh => zh.to_string(),
+        Lang::En => en.to_string(),
+    }
+}
+
+/// The name of the catalogue item `code` in the page's language; `None` for a code not in it.
+fn catalogue_name(code: &str, lang: Lang) -> Option<String> {
+    catalogue(lang).into_iter().find(|i| i.code == code).map(|i| i.name)
+}
+
+/// The staff member's role in words.
+fn role_key(role: StaffRole) -> &'static str {
+    match role {
+        StaffRole::Operator => "staff_role_operator",
+        StaffRole::Doctor => "staff_role_doctor",
+        StaffRole::Cashier => "staff_role_cashier",
+        StaffRole::Finance => "staff_role_finance",
+        StaffRole::Bank => "staff_role_bank",
+    }
+}
+
+/// The whoami line's role in words (`_whoami.html`, the operator console's too).
+pub(crate) fn role_words(page: &Page, staff: &StaffSession) -> String {
+    page.t(role_key(staff.role)).to_string()
+}
+
+/// The hospital's name as the hub has it on record, else its code.
+async fn hospital_name(app: &App, staff: &StaffSession) -> String {
+    let code = staff.hospital_code.clone().unwrap_or_default();
+    app.store.hospital_name(&code).await.ok().flatten().unwrap_or(code)
+}
+
+/// The patient as a staff page names them ("张* · 男 · 36岁"): masked name, sex and age when
+/// known; "—" when the hub holds none of them.
+fn patient_words(page: &Page, p: &PatientLabel) -> String {
+    let mut parts = Vec::new();
+    if !p.name.is_empty() {
+        parts.push(p.name.clone());
+    }
+    match p.sex {
+        Some("1") => parts.push(page.t("sex_male").to_string()),
+        Some("2") => parts.push(page.t("sex_female").to_string()),
+        _ => {}
+    }
+    if let Some(age) = p.age {
+        parts.push(page.t("age_years").replace("{n}", &age.to_string()));
+    }
+    if parts.is_empty() {
+        page.t("patient_unknown").to_string()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+/// A time the hub stored (UTC, RFC 3339) in China time, as staff read times ("2026-12-02 23:25:10").
+fn china_time(stored: &str) -> String {
+    wugan_hub::clock::national_datetime(stored).unwrap_or_else(|| stored.to_string())
+}
+
+/// `template` with `{patient}` and each `{name}` of `values` filled in (a confirmation's words).
+fn said(template: &str, patient: &str, values: &[(&str, String)]) -> String {
+    let mut text = template.replace("{patient}", patient);
+    for (name, value) in values {
+        text = text.replace(&format!("{{{name}}}"), value);
+    }
+    text
 }
 
 #[derive(Template)]
@@ -87,72 +168,16 @@ struct Home {
     may_read_statement: bool,
     /// The hospital's invoices (`console/invoices.rs`).
     may_read_invoices: bool,
-}
-
-#[derive(Template)]
-#[template(path = "console/visit.html")]
-struct Visit {
-    page: Page,
-    staff: StaffSession,
-    visit: VisitView,
-    catalogue: Vec<Item>,
-    /// A fresh fee line number for this form (the HIS's feedetl_sn).
-    line_no: String,
-    may_settle: bool,
-    may_cancel: bool,
-    may_refund: bool,
-    /// A settled visit's fee lines not refunded yet, for the line-level refund (退费).
-    refundable: Vec<RefundableLine>,
-}
-
-impl Visit {
-    /// Fees and the estimate are for a visit still open: registered, with no settlement standing
-    /// or under way (a failed or cancelled attempt leaves it open for corrected fees).
-    fn takes_fees(&self) -> bool {
-        self.visit.status == "registered" && self.visit.settlement.as_ref().is_none_or(|s| matches!(s.state, "failed" | "cancelled"))
-    }
-
-    /// The click is offered until the visit is settled (a click on an attempt under way resumes it).
-    fn takes_click(&self) -> bool {
-        self.visit.status == "registered"
-    }
-
-    /// A standing settlement may be cancelled (and a cancellation under way resumed).
-    fn cancellable(&self) -> bool {
-        matches!(self.visit.settlement.as_ref().map(|s| s.state), Some("settled" | "settled_unpaid" | "cancelling"))
-    }
-}
-
-/// A fee line the cashier may tick for a refund.
-struct RefundableLine {
-    feedetl_sn: String,
-    amount_fen: i64,
-}
-
-/// The settled visit's lines still in force (its finished refunds' lines left out); none while a
-/// refund is under way or the visit is not settled.
-async fn refundable_lines(app: &App, hospital: &str, visit: &VisitView) -> Vec<RefundableLine> {
-    if !matches!(visit.settlement.as_ref().map(|s| s.state), Some("settled" | "settled_unpaid")) {
-        return Vec::new();
-    }
-    let (Ok(lines), Ok(refunds)) = (app.store.fee_lines(&visit.id).await, app.refunds_of(hospital, &visit.id).await) else {
-        return Vec::new();
-    };
-    if refunds.iter().any(|r| !matches!(r.state, "refunded" | "refused")) {
-        return Vec::new();
-    }
-    let returned: Vec<&String> = refunds.iter().filter(|r| r.state == "refunded").flat_map(|r| &r.lines).collect();
-    lines
-        .into_iter()
-        .filter(|l| l.uploaded && !returned.contains(&&l.feedetl_sn))
-        .map(|l| RefundableLine { feedetl_sn: l.feedetl_sn, amount_fen: l.amount.0 })
-        .collect()
+    /// Registering a visit (a doctor's or cashier's; finance only reads).
+    may_register: bool,
+    hospital: String,
 }
 
 fn state_key(state: &str) -> &'static str {
     match state {
         "settled" => "state_settled",
         "settled_unpaid" => "state_settled_unpaid",
+        "settled_collected" => "state_settled_collected",
         "cancelled" => "state_cancelled",
         "refunded" => "state_refunded",
         "failed" => "state_failed",
@@ -167,13 +192,23 @@ impl Home {
     fn state_of(&self, v: &VisitView) -> &'static str {
         self.page.t(state_key(visit_state(v)))
     }
+
+    /// The console's title for this role: finance reads, it does not see patients.
+    fn title_key(&self) -> &'static str {
+        if self.staff.role == StaffRole::Finance {
+            "console_title_finance"
+        } else {
+            "console_title"
+        }
+    }
 }
 
 /// What a visit's row reads: fully refunded or its registration cancelled (退号) first, else its
 /// latest settlement's state, else the visit's. (A cancelled visit keeps the settlement its refund
 /// reversed, which still reads `settled`.)
 fn visit_state(v: &VisitView) -> &'static str {
-    state_of_row(v.status, v.settlement.as_ref().map(|s| s.state))
+    let settlement = v.settlement.as_ref().map(|s| settlement_state(s.state, s.unpaid_fen, s.collected_fen));
+    state_of_row(v.status, settlement)
 }
 
 fn state_of_row(status: &'static str, settlement: Option<&'static str>) -> &'static str {
@@ -184,9 +219,13 @@ fn state_of_row(status: &'static str, settlement: Option<&'static str>) -> &'sta
     }
 }
 
-impl Visit {
-    fn state(&self) -> &'static str {
-        self.page.t(state_key(visit_state(&self.visit)))
+/// A settlement's state as a row reads it: a bill the bank did not pay at the click and
+/// collected since (补缴) is `settled_collected`, no longer 待缴.
+fn settlement_state(state: &str, unpaid_fen: i64, collected_fen: i64) -> &str {
+    if state == "settled_unpaid" && unpaid_fen == 0 && collected_fen > 0 {
+        "settled_collected"
+    } else {
+        state
     }
 }
 
@@ -217,28 +256,23 @@ async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) -> 
     let may_manage_webhooks = staff.role.may(&axum::http::Method::POST, "/api/v1/webhook-endpoints");
     let may_read_statement = staff.role.may(&axum::http::Method::GET, "/api/v1/hospitals/{code}/statements/{date}");
     let may_read_invoices = staff.role.may(&axum::http::Method::GET, "/api/v1/invoices");
+    let may_register = staff.role.may(&axum::http::Method::POST, "/api/v1/visits");
+    let hospital = hospital_name(&app, &staff).await;
     let page = Page::new(prefs, HOME, HOME).with_csrf(staff.csrf_token.clone());
-    let home = Home { page, staff, visits, unpaid, endpoints, deliveries, may_manage_webhooks, may_read_statement, may_read_invoices };
+    let home = Home {
+        page,
+        staff,
+        visits,
+        unpaid,
+        endpoints,
+        deliveries,
+        may_manage_webhooks,
+        may_read_statement,
+        may_read_invoices,
+        may_register,
+        hospital,
+    };
     render(&home).into_response()
-}
-
-async fn visit(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let path = format!("/console/visits/{id}");
-    let Some(staff) = hospital_staff(&app, &headers).await else {
-        return sign_in_page(prefs);
-    };
-    let page = Page::new(prefs, path, HOME).with_csrf(staff.csrf_token.clone());
-    // Another hospital's visit is answered like a missing one, as the API does.
-    let Ok(visit) = app.visit(staff.hospital_code.as_deref().unwrap_or_default(), &id).await else {
-        return page::not_found(page);
-    };
-    let post = axum::http::Method::POST;
-    let may_settle = staff.role.may(&post, "/api/v1/visits/{id}/settlement");
-    let may_cancel = staff.role.may(&post, "/api/v1/visits/{id}/settlement/cancel");
-    let may_refund = staff.role.may(&post, "/api/v1/visits/{id}/refunds");
-    let refundable = refundable_lines(&app, staff.hospital_code.as_deref().unwrap_or_default(), &visit).await;
-    let line_no = format!("C{}", app.now().chars().filter(char::is_ascii_digit).skip(2).take(16).collect::<String>());
-    render(&Visit { page, staff, visit, catalogue: catalogue(), line_no, may_settle, may_cancel, may_refund, refundable }).into_response()
 }
 
 #[cfg(test)]
@@ -249,5 +283,25 @@ mod row_tests {
         assert_eq!(super::state_of_row("refunded", Some("settled")), "refunded");
         assert_eq!(super::state_of_row("settled", Some("settled_unpaid")), "settled_unpaid");
         assert_eq!(super::state_of_row("registered", None), "registered");
+    }
+
+    #[test]
+    fn a_bill_collected_later_reads_collected_and_one_still_owed_reads_unpaid() {
+        assert_eq!(super::settlement_state("settled_unpaid", 0, 300_000), "settled_collected");
+        assert_eq!(super::settlement_state("settled_unpaid", 300_000, 0), "settled_unpaid");
+        assert_eq!(super::settlement_state("settled", 0, 0), "settled");
+    }
+
+    #[test]
+    fn catalogue_names_are_in_the_pages_language_only() {
+        use crate::i18n::Lang;
+        let name = "普通门诊诊查费 (general outpatient consultation)";
+        assert_eq!(super::item_name(name, Lang::Zh), "普通门诊诊查费");
+        assert_eq!(super::item_name(name, Lang::En), "general outpatient consultation");
+        assert_eq!(super::item_name("阿莫西林胶囊 0.25g×24 (amoxicillin capsules)", Lang::Zh), "阿莫西林胶囊 0.25g×24");
+        assert_eq!(super::item_name("无英文名", Lang::En), "无英文名");
+        for lang in [Lang::Zh, Lang::En] {
+            assert!(super::catalogue(lang).iter().all(|i| !i.name.contains(" (")), "{lang:?}");
+        }
     }
 }

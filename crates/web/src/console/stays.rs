@@ -4,7 +4,7 @@
 //! discharge, its settlement or the admission. Every button is the HIS
 //! API's `/api/v1/stays…` through `app.js`, within the staff member's role.
 
-use super::{catalogue, hospital_staff, sign_in_page, Item, HOME};
+use super::{catalogue, hospital_name, hospital_staff, patient_words, said, sign_in_page, Item, HOME};
 use crate::page::{self, render, Page};
 use crate::prefs::Prefs;
 use askama::Template;
@@ -25,7 +25,9 @@ const LISTED: i64 = 200;
 struct Stays {
     page: Page,
     staff: StaffSession,
-    stays: Vec<StayView>,
+    hospital: String,
+    /// Each stay with its patient in words (masked name, sex, age).
+    stays: Vec<(StayView, String)>,
     may_admit: bool,
 }
 
@@ -34,7 +36,10 @@ struct Stays {
 struct Stay {
     page: Page,
     staff: StaffSession,
+    hospital: String,
     stay: StayView,
+    /// The patient in words ("张* · 男 · 36岁"), never the whole name.
+    patient: String,
     catalogue: Vec<Item>,
     line_no: String,
     may_upload: bool,
@@ -116,6 +121,26 @@ impl Stay {
         let cancels = self.settled() || self.stay.state == "settlement_refused" || self.admission_cancellable();
         (self.in_ward() && self.may_discharge) || (self.may_cancel && cancels)
     }
+
+    /// The deposit could not be held (declined at admission, or a raise the line could not
+    /// cover): said in words, with what to do, never the bank's code.
+    fn deposit_short_words(&self, code: &str) -> &'static str {
+        match (code, self.stay.held_fen) {
+            ("deposit_used_up", _) => self.page.t("ward_deposit_used_up"),
+            (_, 0) => self.page.t("ward_deposit_not_held"),
+            _ => self.page.t("ward_deposit_short"),
+        }
+    }
+
+    fn confirm(&self, key: &str) -> String {
+        let y = |fen: i64| self.page.yuan(fen);
+        let medfee = self.stay.settlement.as_ref().map(|s| s.medfee_fen).unwrap_or(self.stay.charges_fen);
+        said(
+            self.page.t(key),
+            &self.patient,
+            &[("charges", y(self.stay.charges_fen)), ("held", y(self.stay.held_fen)), ("amount", y(medfee))],
+        )
+    }
 }
 
 pub(super) async fn list(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) -> Response {
@@ -123,10 +148,17 @@ pub(super) async fn list(State(app): State<Arc<App>>, prefs: Prefs, headers: Hea
         return sign_in_page(prefs);
     };
     let hospital = staff.hospital_code.clone().unwrap_or_default();
-    let stays = app.stay_list(&hospital, false, LISTED).await.unwrap_or_default();
+    let listed = app.stay_list(&hospital, false, LISTED).await.unwrap_or_default();
     let may_admit = staff.role.may(&Method::POST, "/api/v1/stays");
     let page = Page::new(prefs, LIST, HOME).with_csrf(staff.csrf_token.clone());
-    render(&Stays { page, staff, stays, may_admit }).into_response()
+    let mut stays = Vec::with_capacity(listed.len());
+    for s in listed {
+        let label = app.stay_patient(&hospital, &s.id).await.unwrap_or_default();
+        let words = patient_words(&page, &label);
+        stays.push((s, words));
+    }
+    let hospital = hospital_name(&app, &staff).await;
+    render(&Stays { page, staff, hospital, stays, may_admit }).into_response()
 }
 
 pub(super) async fn stay(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -143,6 +175,11 @@ pub(super) async fn stay(State(app): State<Arc<App>>, prefs: Prefs, headers: Hea
         (may("/api/v1/stays/{id}/fees"), may("/api/v1/stays/{id}/discharge"), may("/api/v1/stays/{id}/cancel"));
     let (may_interim, may_deposit) = (may("/api/v1/stays/{id}/interim_settlement"), may("/api/v1/stays/{id}/deposit"));
     let line_no = format!("W{}", app.now().chars().filter(char::is_ascii_digit).skip(2).take(16).collect::<String>());
-    let catalogue = catalogue();
-    render(&Stay { page, staff, stay, catalogue, line_no, may_upload, may_discharge, may_cancel, may_interim, may_deposit }).into_response()
+    let catalogue = catalogue(page.lang);
+    let label = app.stay_patient(staff.hospital_code.as_deref().unwrap_or_default(), &stay.id).await.unwrap_or_default();
+    let patient = patient_words(&page, &label);
+    let hospital = hospital_name(&app, &staff).await;
+    let stay_page =
+        Stay { page, staff, hospital, stay, patient, catalogue, line_no, may_upload, may_discharge, may_cancel, may_interim, may_deposit };
+    render(&stay_page).into_response()
 }
