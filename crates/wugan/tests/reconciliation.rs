@@ -268,6 +268,30 @@ async fn a_missing_capture_a_fen_off_and_a_straddler_are_each_classed() {
     day.reconcile().await;
     let queue = operator.get("/api/v1/exceptions").await.expect("hub");
     assert_eq!(queue.body["reconciliation"].as_array().map(Vec::len), Some(4), "listed once: {queue:?}");
+
+    // The operator deals with the 短款 outside the hub and says how: it leaves the queue for good.
+    let date = queue.body["reconciliation"][0]["date"].as_str().expect("the day").to_string();
+    let handled = |key: &str, note: &str| json!({"date": date, "partner": "bank:BANK01", "record_key": key, "note": note});
+    let empty = operator.post("/api/v1/exceptions/reconciliation/handled", &handled("ghost:capture", " ")).await.expect("hub");
+    assert_eq!((empty.status, empty.body["error"]["code"].as_str()), (422, Some("missing_field")), "{empty:?}");
+    let unknown = operator.post("/api/v1/exceptions/reconciliation/handled", &handled("nothing:capture", "x")).await.expect("hub");
+    assert_eq!((unknown.status, unknown.body["error"]["code"].as_str()), (404, Some("difference_not_found")), "{unknown:?}");
+    let done =
+        operator.post("/api/v1/exceptions/reconciliation/handled", &handled("ghost:capture", "charged at the counter, ref C-7")).await;
+    let done = done.expect("hub");
+    assert_eq!((done.status, done.body["note"].as_str()), (200, Some("charged at the counter, ref C-7")), "{done:?}");
+    let again = operator.post("/api/v1/exceptions/reconciliation/handled", &handled("ghost:capture", "another word")).await.expect("hub");
+    assert_eq!(again.body["note"], done.body["note"], "the first note stands");
+    let his = HisClient::new(&day.sys.hub_url, &day.sys.credentials.hospitals[0].api_key);
+    let refused = his.post("/api/v1/exceptions/reconciliation/handled", &handled("ghost:capture", "x")).await.expect("hub");
+    assert_eq!(refused.status, 403, "operators only: {refused:?}");
+    day.reconcile().await;
+    let queue = operator.get("/api/v1/exceptions").await.expect("hub");
+    let left: Vec<&str> = queue.body["reconciliation"].as_array().into_iter().flatten().filter_map(|e| e["key"].as_str()).collect();
+    assert_eq!(left.len(), 3, "{queue:?}");
+    assert!(!left.contains(&"ghost:capture"), "a run of the day again does not bring it back: {left:?}");
+    let audit = operator.get("/api/v1/operator/audit").await.expect("hub");
+    assert!(audit.body.to_string().contains("reconciliation_handled"), "{audit:?}");
     day.sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
 

@@ -70,6 +70,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/operator/hospitals/{code}/platform", Operator),
     ("POST", "/api/v1/reconciliations", Operator),
     ("POST", "/api/v1/clearings", Operator),
+    ("POST", "/api/v1/exceptions/reconciliation/handled", Operator),
     ("POST", "/api/v1/clearings/insurance", Operator),
     ("POST", "/api/v1/clearings/insurance/{id}/withdraw", Operator),
     ("GET", "/api/v1/hospitals/{code}/statements/{date}", Hospital),

@@ -60,3 +60,13 @@ pub(super) async fn retry_refund_exception(
     let path = format!("/api/v1/exceptions/refunds/{id}/retry");
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.retry_refund_exception(&id).await }).await
 }
+
+/// 对账差异处理: a difference reconciliation left for an operator, marked dealt with outside the
+/// hub (`app/reconciliation_handled.rs`).
+pub(super) async fn reconciliation_handled(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {
+    idempotent(&app, &caller, &headers, &Method::POST, "/api/v1/exceptions/reconciliation/handled", &body, || async {
+        let request: crate::app::reconciliation_handled::HandledRequest = parse_json(&body)?;
+        app.mark_reconciliation_handled(request).await
+    })
+    .await
+}

@@ -51,6 +51,7 @@ pub mod patients;
 pub mod platform_settings;
 pub mod qr_voucher;
 mod reconciliation;
+pub mod reconciliation_handled;
 mod recovery;
 mod refund_exceptions;
 mod refund_invoices;

@@ -134,6 +134,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (36, "refunded_bills", include_str!("../../migrations/0036_refunded_bills.sql")),
     (37, "stays_admitted_again", include_str!("../../migrations/0037_stays_admitted_again.sql")),
     (38, "national_visits", include_str!("../../migrations/0038_national_visits.sql")),
+    (39, "registration_cancels_open", include_str!("../../migrations/0039_registration_cancels_open.sql")),
+    (40, "reconciliation_handled", include_str!("../../migrations/0040_reconciliation_handled.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the
@@ -390,6 +392,18 @@ mod migration_tests {
     fn comments_may_hold_semicolons() {
         let sql = "-- one; two\nCREATE TABLE a (x INT);\n  -- three;\nCREATE INDEX b ON a (x);\n";
         assert_eq!(sql_statements(sql), vec!["CREATE TABLE a (x INT)", "CREATE INDEX b ON a (x)"]);
+    }
+
+    #[test]
+    fn every_file_in_the_migrations_folder_is_on_the_list_in_order() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<String> = std::fs::read_dir(folder)
+            .expect("the migrations folder")
+            .map(|e| e.expect("an entry").file_name().into_string().expect("utf-8"))
+            .collect();
+        files.sort();
+        let listed: Vec<String> = MIGRATIONS.iter().map(|(v, name, _)| format!("{v:04}_{name}.sql")).collect();
+        assert_eq!(files, listed, "a migration file that is not on MIGRATIONS is never applied");
     }
 
     #[test]

@@ -129,14 +129,73 @@ impl Store {
         self.write(move |c| Box::pin(async move { insert_reconciliation(c, &run, &items, now).await })).await
     }
 
+    /// Whether the latest run of `date` with `partner` left the difference `record_key` for an
+    /// operator; and the note it was marked handled with, if it was.
+    pub async fn reconciliation_difference(&self, date: &str, partner: &str, key: &str) -> StoreResult<(bool, Option<(String, String)>)> {
+        let left = query(
+            "SELECT 1 AS one FROM reconciliation_mismatches m JOIN reconciliation_runs r ON r.id = m.run_id \
+             WHERE r.business_date = $1 AND r.partner = $2 AND m.record_key = $3 AND m.resolution = 'exception' \
+             AND r.created_at = (SELECT MAX(r2.created_at) FROM reconciliation_runs r2 WHERE r2.business_date = $1 AND r2.partner = $2)",
+        )
+        .bind(date)
+        .bind(partner)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some();
+        let handled =
+            query("SELECT note, created_at FROM reconciliation_handled WHERE business_date = $1 AND partner = $2 AND record_key = $3")
+                .bind(date)
+                .bind(partner)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| (r.get("note"), r.get("created_at")));
+        Ok((left, handled))
+    }
+
+    /// Marks a difference handled with the operator's note (the first note stands); returns the
+    /// note and time kept.
+    pub async fn mark_reconciliation_handled(&self, date: &str, partner: &str, key: &str, note: &str) -> StoreResult<(String, String)> {
+        let (date, partner, key, note, now) = (date.to_string(), partner.to_string(), key.to_string(), note.to_string(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                query(
+                    "INSERT INTO reconciliation_handled (business_date, partner, record_key, note, created_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (business_date, partner, record_key) DO NOTHING",
+                )
+                .bind(&date)
+                .bind(&partner)
+                .bind(&key)
+                .bind(&note)
+                .bind(&now)
+                .execute(&mut *c)
+                .await?;
+                let row = query(
+                    "SELECT note, created_at FROM reconciliation_handled WHERE business_date = $1 AND partner = $2 AND record_key = $3",
+                )
+                .bind(&date)
+                .bind(&partner)
+                .bind(&key)
+                .fetch_one(&mut *c)
+                .await?;
+                Ok((row.get("note"), row.get("created_at")))
+            })
+        })
+        .await
+    }
+
     /// The differences left for an operator by the latest run of each date and partner (a later
-    /// run of the same date supersedes an earlier one), newest date first, at most `limit`.
+    /// run of the same date supersedes an earlier one), those marked handled left out, newest
+    /// date first, at most `limit`.
     pub async fn open_reconciliation_exceptions(&self, limit: i64) -> StoreResult<Vec<(String, String, ReconciliationItem)>> {
         let rows = query(
             "SELECT r.business_date, r.partner, m.record_key, m.class, m.hub_evidence, m.partner_evidence, m.note \
              FROM reconciliation_mismatches m JOIN reconciliation_runs r ON r.id = m.run_id \
              WHERE m.resolution = 'exception' AND r.created_at = (SELECT MAX(r2.created_at) FROM reconciliation_runs r2 \
              WHERE r2.business_date = r.business_date AND r2.partner = r.partner) \
+             AND NOT EXISTS (SELECT 1 FROM reconciliation_handled h WHERE h.business_date = r.business_date \
+             AND h.partner = r.partner AND h.record_key = m.record_key) \
              ORDER BY r.business_date DESC, r.partner, m.n LIMIT $1",
         )
         .bind(limit)
