@@ -473,6 +473,14 @@ async fn a_discharge_is_undone_for_corrected_fees_and_a_cancelled_admission_rele
     assert_eq!(w.bank_line(agreement_id).await, (used, 0), "released, nothing charged");
     let again = w.his.post(&format!("/api/v1/stays/{second}/cancel"), &json!({})).await.unwrap();
     assert_eq!((again.status, again.body["state"].as_str()), (200, Some("cancelled")), "a retry reads it cancelled: {again:?}");
+    // The ward lists its stays: by 住院号, and those still under way.
+    let by_number = w.his.get("/api/v1/stays?ipt_no=ZY0006").await.unwrap().body;
+    let ids: Vec<&str> = by_number["stays"].as_array().unwrap().iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(ids, [second.as_str()], "{by_number}");
+    let open = w.his.get("/api/v1/stays?open=true").await.unwrap().body;
+    assert!(open["stays"].as_array().unwrap().iter().all(|s| s["id"] != json!(second)), "a cancelled stay is over: {open}");
+    let bad = w.his.get("/api/v1/stays?limit=0").await.unwrap();
+    assert_eq!((bad.status, bad.code()), (400, Some("bad_query")), "{bad:?}");
     // The ward admits again under the cancelled stay's 住院号, and under the settled one's (an HIS
     // whose 住院号 is the patient's own); a number under way names its stay.
     let again = w.admit("ZY0006", "01", EMPLOYEE_TOKEN, 10_000).await["id"].as_str().unwrap().to_string();

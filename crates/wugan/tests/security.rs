@@ -46,6 +46,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/visits/{id}/cash-settlement/cancel", Hospital),
     ("POST", "/ni/{token}/fsi/api/rsfComIfsService/callService", Public),
     ("POST", "/api/v1/stays", Hospital),
+    ("GET", "/api/v1/stays", Hospital),
     ("GET", "/api/v1/stays/{id}", Hospital),
     ("POST", "/api/v1/stays/{id}/fees", Hospital),
     ("POST", "/api/v1/stays/{id}/discharge", Hospital),

@@ -10,6 +10,7 @@ pub(super) fn routes() -> Vec<Route> {
     let (no_body, command) = (NO_BODY_BYTES, COMMAND_BODY_BYTES);
     vec![
         Route::new(M::POST, "/api/v1/stays", Hospital, command, admit),
+        Route::new(M::GET, "/api/v1/stays", Hospital, no_body, stays),
         Route::new(M::GET, "/api/v1/stays/{id}", Hospital, no_body, stay),
         Route::new(M::POST, "/api/v1/stays/{id}/fees", Hospital, FEES_BODY_BYTES, upload_stay_fees),
         Route::new(M::POST, "/api/v1/stays/{id}/discharge", Hospital, command, discharge),
@@ -178,4 +179,13 @@ pub(super) async fn change_admission(
         app.change_admission(&hospital, &id, parse_json::<crate::app::ChangeAdmissionRequest>(&body)?).await
     })
     .await
+}
+
+/// The calling hospital's stays, newest first (`open`, `ipt_no`, `limit`).
+pub(super) async fn stays(State(app): State<Arc<App>>, caller: Caller, uri: axum::http::Uri) -> Response {
+    let hospital = caller.hospital_code.clone().unwrap_or_default();
+    match axum::extract::Query::<crate::app::stay_lists::StayQuery>::try_from_uri(&uri) {
+        Ok(q) => respond(app.stays_of_hospital(&hospital, q.0).await),
+        Err(e) => AppError::bad_request("bad_query", format!("the query is not understood: {}", e.body_text())).into_response(),
+    }
 }

@@ -13,12 +13,23 @@ impl Store {
     /// `hospital`'s stays, newest first, at most `limit` (capped at `MAX_STAY_PAGE`): only those
     /// still open when `open` (in the ward, or a step of discharge unfinished).
     pub async fn hospital_stays(&self, hospital: &str, open: bool, limit: i64) -> StoreResult<Vec<StayRow>> {
+        self.hospital_stays_numbered(hospital, open, None, limit).await
+    }
+
+    /// The same, those under one 住院号 only when `ipt_no` names one (a number admitted again
+    /// names several stays).
+    pub async fn hospital_stays_numbered(&self, hospital: &str, open: bool, ipt_no: Option<&str>, limit: i64) -> StoreResult<Vec<StayRow>> {
         let which = if open { format!("AND state NOT IN ({ENDED})") } else { String::new() };
+        let numbered = if ipt_no.is_some() { "AND ipt_no = $2" } else { "" };
         let sql = format!(
-            "SELECT {STAY_COLUMNS} FROM stays WHERE hospital_code = $1 {which} ORDER BY created_at DESC, id DESC LIMIT {}",
+            "SELECT {STAY_COLUMNS} FROM stays WHERE hospital_code = $1 {which} {numbered} ORDER BY created_at DESC, id DESC LIMIT {}",
             limit.clamp(1, MAX_STAY_PAGE)
         );
-        let rows = query(sql).bind(hospital).fetch_all(&self.pool).await?;
+        let mut q = query(sql).bind(hospital);
+        if let Some(no) = ipt_no {
+            q = q.bind(no);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         Ok(rows.iter().map(stay_from_row).collect())
     }
 }
