@@ -41,7 +41,7 @@ code,pre{font:13px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 code{overflow-wrap:anywhere}
 pre{background:var(--soft);border:1px solid var(--line);border-radius:6px;padding:.6rem;overflow-x:auto;max-height:28rem}
 .m{display:inline-block;min-width:3.4rem;text-align:center;border-radius:4px;padding:0 .35rem;margin-right:.35rem;color:#fff;font-size:.8rem}
-.get{background:#2a7ab0}.post{background:#2f8a4c}.put,.patch{background:#a8711a}.delete{background:#b03a2e}
+.get{background:#1d5f8c}.post{background:#1f6b37}.put,.patch{background:#7d5310}.delete{background:#8e2b22}
 .access{font-size:.85rem;opacity:.85}
 ul.f{list-style:none;padding-left:.9rem;margin:.2rem 0;border-left:1px solid var(--line)}
 ul.f>li{margin:.25rem 0}
@@ -59,7 +59,7 @@ fn render(doc: &Value) -> String {
         out,
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{t}</title><style>{STYLE}</style></head><body>\
+         <title>{t}</title><style>{STYLE}</style></head><body><main>\
          <h1>接口参考 <span class=\"en\">API reference</span></h1><p><b>{t}</b>, {v}</p><p>{d}</p>\
          <p>机器可读 <span class=\"en\">machine-readable</span>: <a href=\"/docs/openapi.json\">openapi.json</a></p>",
         t = escape(title),
@@ -81,7 +81,7 @@ fn render(doc: &Value) -> String {
             render_operation(&mut out, doc, method, path, op);
         }
     }
-    out.push_str("</body></html>\n");
+    out.push_str("</main></body></html>\n");
     out
 }
 
@@ -134,14 +134,14 @@ fn render_contents(out: &mut String, doc: &Value, groups: &[(String, String, Vec
     let _ = write!(
         out,
         "<h2 id=\"conventions\">约定 <span class=\"en\">Conventions</span></h2>\
-         <h4>认证 <span class=\"en\">Authentication</span></h4><p><code>Authorization: {} &lt;api key&gt;</code>; \
+         <h3>认证 <span class=\"en\">Authentication</span></h3><p><code>Authorization: {} &lt;api key&gt;</code>; \
          each operation names the key it takes (医院 hospital, 运营 operator) or none (公开 public).</p>\
-         <h4>幂等 <span class=\"en\">Idempotency</span></h4><p>Every mutating call takes an <code>Idempotency-Key</code> \
+         <h3>幂等 <span class=\"en\">Idempotency</span></h3><p>Every mutating call takes an <code>Idempotency-Key</code> \
          header (1-128 visible ASCII characters): the same key with the same body replays the first answer \
          (header <code>idempotent-replayed: true</code>); with another body it is refused.</p>\
-         <h4>金额 <span class=\"en\">Money</span></h4><p>The hub answers integer fen (<code>*_fen</code>); fee lines use the \
+         <h3>金额 <span class=\"en\">Money</span></h3><p>The hub answers integer fen (<code>*_fen</code>); fee lines use the \
          national interface's fields and yuan.</p>\
-         <h4>错误 <span class=\"en\">Errors</span></h4><p><code>{{\"error\": {{\"code\", \"message\"}}}}</code>; each operation \
+         <h3>错误 <span class=\"en\">Errors</span></h3><p><code>{{\"error\": {{\"code\", \"message\"}}}}</code>; each operation \
          lists the codes each status can carry. Every answer carries <code>x-request-id</code>, the access log's id for it.</p>",
         escape(&capitalized(scheme))
     );

@@ -132,6 +132,7 @@ pub const STRINGS: Table = &[
         "Refunded for {patient}: the lines returned come to {amount} yuan, the bank gave back {bank} yuan; the rest was settled again, as shown below.",
     ),
     ("settlement", "结算", "Settlement"),
+    ("settlement_actions", "结算操作", "Settle or cancel"),
     ("fund", "医保基金（元）", "Insurance fund (yuan)"),
     ("personal_account", "个人账户（元）", "Personal account (yuan)"),
     ("cash", "个人支付（元）", "Patient's share (yuan)"),
