@@ -333,6 +333,8 @@ pub struct Gauges {
     pub recovery_backlog: i64,
     /// Settlements in the exceptions queue.
     pub exceptions_open: i64,
+    /// Reconciliation differences left for an operator and not yet marked dealt with.
+    pub reconciliation_differences_open: i64,
     /// The database pool's connections in use and idle.
     pub pool_in_use: u64,
     pub pool_idle: u64,
@@ -352,6 +354,11 @@ impl Gauges {
                 self.recovery_backlog,
             ),
             ("wugan_exceptions_open", "Settlements in the exceptions queue, waiting for an operator.", self.exceptions_open),
+            (
+                "wugan_reconciliation_differences_open",
+                "Reconciliation differences the latest run of a day left for an operator, not yet marked dealt with.",
+                self.reconciliation_differences_open,
+            ),
         ];
         for (name, help, value) in gauges {
             header(out, name, "gauge", help);

@@ -269,6 +269,13 @@ async fn a_missing_capture_a_fen_off_and_a_straddler_are_each_classed() {
     let queue = operator.get("/api/v1/exceptions").await.expect("hub");
     assert_eq!(queue.body["reconciliation"].as_array().map(Vec::len), Some(4), "listed once: {queue:?}");
 
+    let open_differences = || async {
+        let scrape = operator.raw("GET", "/metrics", None, None).await.expect("a scrape");
+        let text = scrape.body.as_str().unwrap_or_default().to_string();
+        text.lines().find_map(|l| l.strip_prefix("wugan_reconciliation_differences_open ")?.parse::<i64>().ok())
+    };
+    assert_eq!(open_differences().await, Some(4));
+
     // The operator deals with the 短款 outside the hub and says how: it leaves the queue for good.
     let date = queue.body["reconciliation"][0]["date"].as_str().expect("the day").to_string();
     let handled = |key: &str, note: &str| json!({"date": date, "partner": "bank:BANK01", "record_key": key, "note": note});
@@ -290,6 +297,7 @@ async fn a_missing_capture_a_fen_off_and_a_straddler_are_each_classed() {
     let left: Vec<&str> = queue.body["reconciliation"].as_array().into_iter().flatten().filter_map(|e| e["key"].as_str()).collect();
     assert_eq!(left.len(), 3, "{queue:?}");
     assert!(!left.contains(&"ghost:capture"), "a run of the day again does not bring it back: {left:?}");
+    assert_eq!(open_differences().await, Some(3));
     let audit = operator.get("/api/v1/operator/audit").await.expect("hub");
     assert!(audit.body.to_string().contains("reconciliation_handled"), "{audit:?}");
     day.sys.shutdown(std::time::Duration::from_secs(5)).await;

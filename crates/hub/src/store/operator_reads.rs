@@ -37,7 +37,9 @@ impl Store {
                 (busy as u64, idle as u64)
             }
         };
+        let differences = self.open_reconciliation_exceptions(10_000).await?.len() as i64;
         Ok(Gauges {
+            reconciliation_differences_open: differences,
             unknown_outcomes_in_flight: unknown,
             recovery_backlog: settlements + repayments,
             exceptions_open: exceptions,
