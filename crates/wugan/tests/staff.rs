@@ -504,8 +504,9 @@ async fn finance_reads_the_days_statement_in_the_console_and_downloads_it_as_csv
     // page of them): two visits, one settled, its money by source and by bank.
     assert!(w.his.register("MZ-STAFF-2", "02", EMPLOYEE_CERTNO).await.unwrap().ok());
     let today = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8)).date().to_string();
-    let rows = w.sys.app.day_totals(&today).await.expect("the day's totals");
-    let ours = |f: fn(&wugan_hub::store::DayTotalsRow) -> i64| rows.iter().filter(|r| r.hospital_code == w.hospital(0)).map(f).sum::<i64>();
+    let rows = w.sys.app.operator_day(&today).await.expect("the day's totals");
+    let ours =
+        |f: fn(&wugan_hub::store::DayFiguresRow) -> i64| rows.iter().filter(|r| r.hospital_code == w.hospital(0)).map(f).sum::<i64>();
     assert_eq!((ours(|r| r.visits), ours(|r| r.settled), ours(|r| r.bank_fen), ours(|r| r.cancelled)), (2, 1, bank_fen, 0), "{rows:?}");
     assert_eq!(ours(|r| r.medfee_fen), 2500, "{rows:?}");
     let by_bank = rows.iter().find(|r| r.bank_code.as_deref() == Some("BANK01")).expect("the bank's row");
@@ -553,7 +554,7 @@ async fn the_ward_admits_with_the_deposit_held_and_a_doctor_discharges_at_the_be
     assert!(html.contains(r#"id="stay-split""#) && !html.contains(r#"id="discharge-button""#), "{html}");
     // The operator's day totals count the stay settled at the bedside, with its bank.
     let today = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+8)).date().to_string();
-    let rows = w.sys.app.day_totals(&today).await.expect("the day's totals");
+    let rows = w.sys.app.operator_day(&today).await.expect("the day's totals");
     let stays: Vec<_> = rows.iter().filter(|r| r.hospital_code == w.hospital(0) && r.settled == 1 && r.visits == 0).collect();
     assert_eq!(stays.iter().map(|r| r.medfee_fen).sum::<i64>(), 5000, "{rows:?}");
     assert_eq!(stays.iter().map(|r| r.bank_fen).sum::<i64>(), split["bank_fen"].as_i64().unwrap(), "{rows:?}");

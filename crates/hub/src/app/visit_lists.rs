@@ -102,39 +102,3 @@ impl App {
         Ok(VisitListView { visits, next_after })
     }
 }
-
-impl App {
-    /// The business day's totals, per hospital and per hospital and bank, summed by the store
-    /// (every visit of the day, however many).
-    pub async fn day_totals(&self, day: &str) -> Result<Vec<crate::store::DayTotalsRow>, AppError> {
-        let (from, before) = stored_span(day)?;
-        let mut rows = self.store.day_totals(&from, &before).await?;
-        // The inpatient stays settled at the bedside that day, as the hospital's statement counts
-        // them (a stay between its 2304 and its booking is not the hospital's money yet).
-        for s in self.stay_recon_settlements(&from, &before).await? {
-            let (settled, cancelled) = (matches!(s.state.as_str(), "settled" | "settled_unpaid"), s.state == "cancelled");
-            if !settled && !cancelled {
-                continue;
-            }
-            let stay = self.store.stay(&s.visit_id).await?;
-            let agreement = match &stay {
-                Some(stay) => self.store.agreement(&stay.agreement_id).await?,
-                None => None,
-            };
-            let paid = |fen: i64| if settled { fen } else { 0 };
-            rows.push(crate::store::DayTotalsRow {
-                hospital_code: s.hospital_code.clone(),
-                bank_code: agreement.map(|a| a.bank_code),
-                visits: 0,
-                settled: i64::from(settled),
-                medfee_fen: paid(s.medfee_fen),
-                fund_fen: paid(s.fund_fen.unwrap_or(0)),
-                account_fen: paid(s.acct_fen.unwrap_or(0)),
-                bank_fen: paid(s.captured_fen),
-                unpaid_fen: paid(s.unpaid_fen),
-                cancelled: i64::from(cancelled),
-            });
-        }
-        Ok(rows)
-    }
-}

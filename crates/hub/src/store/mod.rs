@@ -27,7 +27,7 @@ pub use notifications::{NotificationRow, SettledForPatient};
 mod patients;
 pub use patients::{CodeCheck, ConsentRow, PatientCodeRow, PatientRow, PatientSessionRow};
 mod reconciliation;
-pub use operator_reads::{DayFiguresRow, DayTotalsRow, JournalEntry, ReconciliationRunRow, MAX_JOURNAL_PAGE};
+pub use operator_reads::{DayFiguresRow, JournalEntry, ReconciliationRunRow, MAX_JOURNAL_PAGE};
 pub use reconciliation::{BankTransfer, ReconSettlement, ReconciliationItem, ReconciliationRun};
 mod family_invitations;
 pub use family_invitations::FamilyInvitationRow;
