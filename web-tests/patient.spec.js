@@ -99,9 +99,15 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     // The 20-digit insurance number stays on one line; every link of the nav is a 60 px target.
     const psn = await page.locator('#my-psn-no').boundingBox();
     assert.ok(psn.height < 40, `the insurance number takes ${psn.height} px: it wraps`);
-    for (const box of await page.locator('nav.subnav a').evaluateAll((links) => links.map((a) => a.getBoundingClientRect().toJSON()))) {
+    // The everyday pages are in the nav, the others under 更多 (fewer large links on one screen).
+    const navLinks = () => page.locator('nav.subnav a:visible, nav.subnav summary').evaluateAll((links) => links.map((a) => a.getBoundingClientRect().toJSON()));
+    assert.equal((await navLinks()).length, 6, 'five pages and 更多');
+    await page.click('nav.subnav summary');
+    assert.equal((await navLinks()).length, 10, 'and the four under 更多');
+    for (const box of await navLinks()) {
       assert.ok(box.width >= 60 && box.height >= 60, `a nav link of ${box.width}x${box.height} px`);
     }
+    await page.click('nav.subnav summary');
 
     // The e-voucher QR code to show at registration: drawn inline, described in words.
     await page.click('nav.subnav >> text=医保码');
@@ -115,6 +121,7 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await screenshot(page, 'patient-zh-elder-qr');
 
     // Add a child (a minor: guardian proof) to the agreement.
+    await page.click('nav.subnav summary');
     await page.click('nav.subnav >> text=亲情付');
     await page.waitForURL(`${base}/h5/family`);
     // The radio beside a long choice keeps its size (it used to shrink to 13 px).

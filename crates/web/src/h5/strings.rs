@@ -145,6 +145,7 @@ pub const STRINGS: Table = &[
     ("family_sign_up_first", "请先签约无感支付", "Sign up for seamless payment first"),
     ("nav_inbox", "消息", "Messages"),
     ("nav_qr", "医保码", "E-voucher"),
+    ("nav_more", "更多", "More"),
     ("invoice", "电子票据", "E-invoice"),
     ("invoice_view", "查看", "View"),
     ("invoice_pdf", "下载PDF", "Download PDF"),
