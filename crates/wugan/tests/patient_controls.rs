@@ -527,3 +527,26 @@ async fn a_stays_bill_the_line_could_not_cover_is_collected_once_the_line_has_ro
     let owing: i64 = ledger["accounts"].as_object().unwrap().keys().filter(|k| k.contains("_unpaid:")).map(|k| net(k)).sum();
     assert_eq!(owing, 0, "{ledger}");
 }
+
+#[tokio::test]
+async fn a_patient_with_more_visits_than_a_page_reads_the_older_ones_page_by_page() {
+    let phone = Phone::open(None).await;
+    let terms = json!({"method": "credit_line", "bank_code": "BANK01"});
+    assert!(phone.operator.sign_up("02", ZHANG_SAN.0, false, terms).await.unwrap().ok());
+    let zhang = phone.patient("13700137000", ZHANG_SAN).await;
+    let mut registered = Vec::new();
+    for n in 0..51 {
+        let visit = phone.his.register(&format!("MZ-P{n:02}"), "02", ZHANG_SAN.0).await.unwrap();
+        registered.push(visit.body["id"].as_str().unwrap().to_string());
+    }
+    let first = phone.call("GET", "/api/v1/patient/visits", &zhang, None).await.body;
+    let ids = |page: &Value| page["visits"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(&first).len(), 50, "a page");
+    assert_eq!(ids(&first)[0], registered[50], "newest first");
+    let after = first["next_after"].as_str().expect("an older page follows").to_string();
+    let older = phone.call("GET", &format!("/api/v1/patient/visits?after={}", after.replace(':', "%3A")), &zhang, None).await.body;
+    assert_eq!(ids(&older), [registered[0].clone()], "the oldest, on its own page: {older}");
+    assert!(older.get("next_after").is_none(), "the last page says so: {older}");
+    let bad = phone.call("GET", "/api/v1/patient/visits?after=nothing", &zhang, None).await;
+    assert_eq!((bad.status, bad.code()), (400, Some("bad_query")), "{bad:?}");
+}

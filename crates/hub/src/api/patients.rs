@@ -101,8 +101,20 @@ pub(super) async fn operator_consents(State(app): State<Arc<App>>, _: crate::mod
     respond(app.agreement_consents(&id).await)
 }
 
-pub(super) async fn visits(State(app): State<Arc<App>>, patient: PatientCaller) -> Response {
-    respond(app.patient_visits(&patient.patient_id).await)
+/// `?after=`: the `next_after` of the page before (older visits).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VisitsPage {
+    after: Option<String>,
+}
+
+pub(super) async fn visits(State(app): State<Arc<App>>, patient: PatientCaller, uri: axum::http::Uri) -> Response {
+    match axum::extract::Query::<VisitsPage>::try_from_uri(&uri) {
+        Ok(q) => respond(app.patient_visits(&patient.patient_id, q.0.after.as_deref()).await),
+        Err(e) => {
+            crate::error::AppError::bad_request("bad_query", format!("the query is not understood: {}", e.body_text())).into_response()
+        }
+    }
 }
 
 pub(super) async fn estimate(State(app): State<Arc<App>>, patient: PatientCaller, Path(id): Path<String>) -> Response {

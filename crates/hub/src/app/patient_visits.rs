@@ -11,6 +11,14 @@ use serde::Serialize;
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PatientVisitsView {
     pub visits: Vec<VisitView>,
+    /// Pass as `after` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+/// A page's end as a cursor: the last visit's time and id.
+fn cursor_of(v: &VisitView) -> String {
+    format!("{}~{}", v.created_at, v.id)
 }
 
 impl App {
@@ -19,22 +27,35 @@ impl App {
         Ok(self.patient_row(patient_id).await?.psn_no)
     }
 
-    /// The patient's visits and their family members', newest first (at most 50).
-    pub async fn patient_visits(&self, patient_id: &str) -> Result<PatientVisitsView, AppError> {
+    /// The patient's visits and their family members', newest first, 50 a page: the first page,
+    /// or the one after the page whose `next_after` is `after`.
+    pub async fn patient_visits(&self, patient_id: &str, after: Option<&str>) -> Result<PatientVisitsView, AppError> {
+        let after = match after.filter(|a| !a.is_empty()) {
+            None => None,
+            Some(cursor) => Some(
+                cursor
+                    .split_once('~')
+                    .filter(|(at, id)| !at.is_empty() && id.starts_with("vis_"))
+                    .ok_or_else(|| AppError::bad_request("bad_query", "after: the next_after of the page before"))?,
+            ),
+        };
         let Some(psn_no) = self.bound_psn_no(patient_id).await? else {
-            return Ok(PatientVisitsView { visits: Vec::new() });
+            return Ok(PatientVisitsView { visits: Vec::new(), next_after: None });
         };
         let mut visits = Vec::new();
         for person in self.visible_persons(&psn_no).await? {
-            for id in self.store.visit_ids_of_person(&person, PATIENT_LIST_MAX).await? {
+            // One more than a page: whether an older page follows.
+            for id in self.store.visit_ids_of_person(&person, after, PATIENT_LIST_MAX + 1).await? {
                 if let Some(row) = self.store.visit(&id).await? {
                     visits.push(self.visit_view(&row).await?);
                 }
             }
         }
-        visits.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        visits.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+        let more = visits.len() > PATIENT_LIST_MAX as usize;
         visits.truncate(PATIENT_LIST_MAX as usize);
-        Ok(PatientVisitsView { visits })
+        let next_after = if more { visits.last().map(cursor_of) } else { None };
+        Ok(PatientVisitsView { visits, next_after })
     }
 
     /// What the visit will cost before the doctor's click: the insurance center's pre-settlement.

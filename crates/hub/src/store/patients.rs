@@ -344,12 +344,30 @@ impl Store {
     }
 
     /// The ids of a person's visits, newest first (at most `limit`).
-    pub async fn visit_ids_of_person(&self, psn_no: &str, limit: i64) -> StoreResult<Vec<String>> {
-        let rows = query("SELECT id FROM visits WHERE psn_no = $1 ORDER BY created_at DESC, id LIMIT $2")
-            .bind(psn_no)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+    /// A person's visits, newest first (ties by id), after the page that ended at `after`
+    /// (its last visit's `(created_at, id)`), at most `limit`.
+    pub async fn visit_ids_of_person(&self, psn_no: &str, after: Option<(&str, &str)>, limit: i64) -> StoreResult<Vec<String>> {
+        let rows = match after {
+            None => {
+                query("SELECT id FROM visits WHERE psn_no = $1 ORDER BY created_at DESC, id LIMIT $2")
+                    .bind(psn_no)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some((at, id)) => {
+                query(
+                    "SELECT id FROM visits WHERE psn_no = $1 AND (created_at < $2 OR (created_at = $2 AND id > $3)) \
+                     ORDER BY created_at DESC, id LIMIT $4",
+                )
+                .bind(psn_no)
+                .bind(at)
+                .bind(id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
         Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 

@@ -131,7 +131,7 @@ pub async fn inbox(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap
     };
     let mut now = HashMap::new();
     if notifications.iter().any(|n| n.kind == "visit_settled") {
-        match app.patient_visits(&signed_in.patient_id).await {
+        match app.patient_visits(&signed_in.patient_id, None).await {
             Ok(list) => {
                 for s in list.visits.into_iter().filter_map(|v| v.settlement) {
                     let split = Split {

@@ -75,6 +75,7 @@ pub const STRINGS: Table = &[
     ("signup_accept", "我已阅读并同意以上协议", "I have read and accept the agreement above"),
     ("signup_submit", "同意并签约", "Accept and sign up"),
     ("nav_visits", "就诊记录", "My visits"),
+    ("visits_older", "更早的就诊记录", "Older visits"),
     ("visits_title", "就诊记录", "My visits"),
     ("visits_none", "还没有就诊记录。", "No visits yet."),
     ("visit_open", "就诊中，医生尚未确认", "In progress: the doctor has not confirmed yet"),

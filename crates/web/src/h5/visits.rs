@@ -5,7 +5,7 @@ use super::{session, HospitalNames, HOME};
 use crate::page::{render, Page};
 use crate::prefs::Prefs;
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use std::sync::Arc;
@@ -22,6 +22,14 @@ struct Visits {
     /// The stays' invoices and deposit receipts (押金收据), newest first.
     stay_documents: Vec<InvoiceView>,
     hospitals: HospitalNames,
+    /// The older page's link (`?after=`), when there is one.
+    older: Option<String>,
+}
+
+/// `/h5/visits?after=`: an older page of visits.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct VisitsPage {
+    after: Option<String>,
 }
 
 impl Visits {
@@ -86,15 +94,15 @@ impl Visits {
     }
 }
 
-pub async fn visits(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap) -> Response {
+pub async fn visits(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Query(at): Query<VisitsPage>) -> Response {
     let Some(signed_in) = session::of(&app, &headers).await else {
         return session::to_start();
     };
-    let visits = match app.patient_visits(&signed_in.patient_id).await {
-        Ok(list) => list.visits,
+    let (visits, older) = match app.patient_visits(&signed_in.patient_id, at.after.as_deref()).await {
+        Ok(list) => (list.visits, list.next_after.map(|after| format!("/h5/visits?after={}", urlencoding(&after)))),
         Err(e) => {
             tracing::warn!(error = %e, "a patient's visits could not be read");
-            Vec::new()
+            (Vec::new(), None)
         }
     };
     let mut invoices = Vec::new();
@@ -109,5 +117,15 @@ pub async fn visits(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMa
     });
     let hospitals = HospitalNames::read(&app).await;
     let page = Page::new(prefs, "/h5/visits", HOME).with_csrf(signed_in.csrf_token);
-    render(&Visits { page, visits, invoices, stay_documents, hospitals })
+    render(&Visits { page, visits, invoices, stay_documents, hospitals, older })
+}
+
+/// A cursor in a query string: its `:`, `+` and `~` kept readable, the rest percent-encoded.
+fn urlencoding(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
