@@ -35,7 +35,10 @@ impl App {
             Some(cursor) => Some(
                 cursor
                     .split_once('~')
-                    .filter(|(at, id)| !at.is_empty() && id.starts_with("vis_"))
+                    .filter(|(at, id)| {
+                        let time_text = |c: char| c.is_ascii_digit() || "TZ:.+-".contains(c);
+                        !at.is_empty() && at.chars().all(time_text) && id.starts_with("vis_") && id.len() <= 40
+                    })
                     .ok_or_else(|| AppError::bad_request("bad_query", "after: the next_after of the page before"))?,
             ),
         };

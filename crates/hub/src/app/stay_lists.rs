@@ -42,6 +42,9 @@ impl App {
             return Err(AppError::bad_request("bad_query", "limit must be 1 to 200"));
         }
         let ipt_no = q.ipt_no.as_deref().map(str::trim).filter(|n| !n.is_empty());
+        if ipt_no.is_some_and(|n| n.chars().count() > 30 || n.chars().any(char::is_control)) {
+            return Err(AppError::bad_request("bad_query", "ipt_no: the 住院号, at most 30 characters"));
+        }
         let rows = self.store.hospital_stays_numbered(hospital, q.open.unwrap_or(false), ipt_no, limit).await?;
         let mut stays = Vec::with_capacity(rows.len());
         for row in &rows {
