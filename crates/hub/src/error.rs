@@ -179,19 +179,18 @@ impl From<crate::pii::PiiError> for AppError {
     }
 }
 
-/// A partner failure's own words for the caller: the hub's internal partner addresses (a
-/// transport error names the URL it could not reach) left out.
+/// A partner failure's own words for the caller: the hub's internal partner addresses left out
+/// (a transport error names the URL it could not reach: " for url (http://…)").
 fn without_addresses(m: &str) -> String {
-    let mut out = String::with_capacity(m.len());
-    let mut rest = m;
-    while let Some(at) = rest.find("http://").or_else(|| rest.find("https://")) {
-        out.push_str(rest[..at].trim_end_matches("for url ("));
-        let tail = &rest[at..];
-        let end = tail.find([')', ' ', ',']).unwrap_or(tail.len());
-        out.push_str("the partner's address");
-        rest = &tail[end..];
+    let mut out = m.to_string();
+    while let Some(at) = out.find(" for url (") {
+        let end = out[at..].find(')').map_or(out.len(), |close| at + close + 1);
+        out.replace_range(at..end, "");
     }
-    out.push_str(rest);
+    while let Some(at) = out.find("http://").or_else(|| out.find("https://")) {
+        let end = out[at..].find([')', ' ', ',']).map_or(out.len(), |stop| at + stop);
+        out.replace_range(at..end, "the partner");
+    }
     out
 }
 
@@ -272,8 +271,9 @@ mod partner_words {
     fn a_partner_failure_tells_the_caller_no_address_and_the_log_no_personal_data() {
         assert_eq!(
             without_addresses("error sending request for url (http://127.0.0.1:18111/fsi/api/rsfComIfsService/call)"),
-            "error sending request the partner's address)"
+            "error sending request"
         );
+        assert_eq!(without_addresses("connect to https://bank.internal:8443 refused"), "connect to the partner refused");
         assert_eq!(without_addresses("timed out"), "timed out");
         assert_eq!(for_the_log("unknown person 张三 440301199001011234"), "unknown person ** 440301");
     }

@@ -511,6 +511,11 @@ async fn a_stays_bill_the_line_could_not_cover_is_collected_once_the_line_has_ro
     );
     let seen = phone.his.get(&format!("/api/v1/stays/{stay_id}")).await.unwrap().body;
     assert_eq!((seen["owed_fen"].as_i64(), seen["collected_fen"].as_i64()), (Some(0), Some(owed)), "{seen}");
+    // The hospital's statement of the day reads it collected, as a visit's bill collected later.
+    let day = wugan_hub::clock::china_datetime_of(time::OffsetDateTime::now_utc())[..10].to_string();
+    let hospital = &phone.sys.credentials.hospitals[0].code;
+    let statement = phone.his.get(&format!("/api/v1/hospitals/{hospital}/statements/{day}")).await.unwrap().body;
+    assert_eq!((statement["unpaid_fen"].as_i64(), statement["collected_fen"].as_i64()), (Some(0), Some(owed)), "{statement}");
 
     // The collection is a charge of its own: the ward cannot cancel the settlement now.
     let cancel = phone.his.post(&format!("/api/v1/stays/{stay_id}/settlement/cancel"), &json!({})).await.unwrap();

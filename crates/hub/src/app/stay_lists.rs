@@ -6,7 +6,12 @@ use crate::app::StayView;
 impl App {
     /// `hospital`'s stays, newest first (`open`: only those not yet settled or cancelled).
     pub async fn stay_list(&self, hospital: &str, open: bool, limit: i64) -> Result<Vec<StayView>, AppError> {
-        let rows = self.store.hospital_stays(hospital, open, limit).await?;
+        self.stays_numbered(hospital, open, None, limit).await
+    }
+
+    /// The same, those under one 住院号 only when `ipt_no` names one.
+    async fn stays_numbered(&self, hospital: &str, open: bool, ipt_no: Option<&str>, limit: i64) -> Result<Vec<StayView>, AppError> {
+        let rows = self.store.hospital_stays(hospital, open, ipt_no, limit).await?;
         let mut stays = Vec::with_capacity(rows.len());
         for row in &rows {
             stays.push(self.stay_view(row).await?);
@@ -38,18 +43,13 @@ impl App {
     /// every stay still holding a deposit on a patient's line.
     pub async fn stays_of_hospital(&self, hospital: &str, q: StayQuery) -> Result<StayListView, AppError> {
         let limit = q.limit.unwrap_or(50);
-        if !(1..=200).contains(&limit) {
-            return Err(AppError::bad_request("bad_query", "limit must be 1 to 200"));
+        if !(1..=crate::store::MAX_STAY_PAGE).contains(&limit) {
+            return Err(AppError::bad_request("bad_query", format!("limit must be 1 to {}", crate::store::MAX_STAY_PAGE)));
         }
         let ipt_no = q.ipt_no.as_deref().map(str::trim).filter(|n| !n.is_empty());
         if ipt_no.is_some_and(|n| n.chars().count() > 30 || n.chars().any(char::is_control)) {
             return Err(AppError::bad_request("bad_query", "ipt_no: the 住院号, at most 30 characters"));
         }
-        let rows = self.store.hospital_stays_numbered(hospital, q.open.unwrap_or(false), ipt_no, limit).await?;
-        let mut stays = Vec::with_capacity(rows.len());
-        for row in &rows {
-            stays.push(self.stay_view(row).await?);
-        }
-        Ok(StayListView { stays })
+        Ok(StayListView { stays: self.stays_numbered(hospital, q.open.unwrap_or(false), ipt_no, limit).await? })
     }
 }

@@ -134,7 +134,25 @@ impl App {
         for s in self.store.stays_settling(from, to).await? {
             rows.push(settling_row(&s)?);
         }
+        self.with_stay_collections(&mut rows).await?;
         Ok(rows)
+    }
+
+    /// A stay's bill collected from the line later (`app/unpaid_bills.rs`, one collection for what
+    /// the stay owes in all) read onto its rows, as `collected_fen` is for a visit's settlement:
+    /// each standing row takes what it left unpaid, oldest first, until the collection is spent.
+    async fn with_stay_collections(&self, rows: &mut [ReconSettlement]) -> Result<(), AppError> {
+        let mut left: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        for row in rows.iter_mut().filter(|r| r.state == "settled_unpaid" && r.unpaid_fen > 0) {
+            if !left.contains_key(&row.id) {
+                let collected = self.store.bill_collection(&row.id).await?.filter(|c| c.state == "collected").map_or(0, |c| c.amount.0);
+                left.insert(row.id.clone(), collected);
+            }
+            let remaining = left.get_mut(&row.id).expect("inserted above");
+            row.collected_fen = row.unpaid_fen.min(*remaining);
+            *remaining -= row.collected_fen;
+        }
+        Ok(())
     }
 
     /// Resumes a stay the way the recovery worker does (its calls under their fixed msgids) and

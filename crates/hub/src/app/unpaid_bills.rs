@@ -253,22 +253,27 @@ impl App {
         let collected = |row: &mut BillCollectionRow| collected(row, by, &bill.hospital_code, &bill.psn_no, &agreement);
         // A call read from storage may have been sent before; one just written for never was.
         let mut in_doubt = true;
+        // What is owed, as `bill` read it just now; read again after another run moved the row.
+        let mut owed_as_read = Some((bill.owed, bill.refunding));
         loop {
             let from = row.state.clone();
             let mut transfers = Vec::new();
             match from.as_str() {
                 "collected" | "declined" => return Ok(row),
-                // What is owed is read afresh (`bill_now`); the write that sends the charge checks
-                // again that no refund or cancellation began meanwhile.
+                // The write that sends the charge checks again that no refund or cancellation
+                // began since what is owed was read.
                 "due" => {
-                    let now = self.bill_now(&row.settlement_id).await?.ok_or_else(vanished)?;
-                    if now.refunding {
+                    let (owed, refunding) = match owed_as_read.take() {
+                        Some(read) => read,
+                        None => self.bill_now(&row.settlement_id).await?.map(|b| (b.owed, b.refunding)).ok_or_else(vanished)?,
+                    };
+                    if refunding {
                         return Err(refund_under_way());
                     }
-                    if !now.owed.is_positive() {
+                    if !owed.is_positive() {
                         (row.state, row.last_decline) = ("declined".into(), Some("not_owed".to_string()));
                     } else {
-                        (row.state, row.amount) = ("charging".into(), now.owed);
+                        (row.state, row.amount) = ("charging".into(), owed);
                     }
                 }
                 "charging" => match bank.charge(&capture, &agreement.bank_agreement_id, row.amount, &bill.hospital_code, in_doubt).await {
@@ -294,7 +299,7 @@ impl App {
             match self.store.advance_bill_collection(&row, &from, transfers).await {
                 Ok(()) => in_doubt = false,
                 Err(crate::store::StoreError::StaleSettlement) => {
-                    in_doubt = true;
+                    (in_doubt, owed_as_read) = (true, None);
                     // Another run moved it meanwhile: go on from what it wrote.
                     row = self.store.bill_collection(&row.settlement_id).await?.ok_or_else(|| AppError::internal("collection vanished"))?;
                 }

@@ -4,6 +4,7 @@
 //! A stay's bill (住院欠费) is collected the same way, its row keyed by the stay's id: what a stay
 //! owes is in its stage (`StayStage::owed`), so the stays over are read here and weighed by the app.
 
+use super::stays::STAYS_SETTLED;
 use super::*;
 
 /// A collection as stored.
@@ -43,9 +44,6 @@ pub struct UnpaidBill {
     pub collection: Option<String>,
     pub last_decline: Option<String>,
 }
-
-/// The states of a stay over with its settlement standing (`StayStage::owed` is zero in others).
-const STAYS_SETTLED: &str = "('settled', 'settled_unpaid', 'settled_by_interims')";
 
 const COLUMNS: &str = "settlement_id, agreement_id, amount_fen, attempt, state, last_decline, collected_by";
 

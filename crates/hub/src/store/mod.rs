@@ -42,6 +42,7 @@ pub use national_visits::NationalVisitRow;
 mod settlements;
 mod signups;
 mod stay_lists;
+pub use stay_lists::MAX_STAY_PAGE;
 mod stay_reconciliation;
 pub use stay_reconciliation::StaySettlementRow;
 mod stays;

@@ -95,8 +95,9 @@ impl Store {
         let columns = stays::STAY_COLUMNS.split(", ").map(|c| format!("s.{}", c.trim())).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "SELECT {columns}, a.psn_no AS payer_psn_no FROM stays s JOIN agreements a ON a.id = s.agreement_id \
-             WHERE s.state IN ('settled', 'settled_unpaid', 'settled_by_interims') AND s.updated_at >= $1 \
-             ORDER BY s.updated_at, s.id LIMIT $2"
+             WHERE s.state IN {} AND s.updated_at >= $1 \
+             ORDER BY s.updated_at, s.id LIMIT $2",
+            stays::STAYS_SETTLED
         );
         let rows = query(sql).bind(since).bind(limit).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| (stays::stay_from_row(r), r.get("payer_psn_no"))).collect())

@@ -1,25 +1,17 @@
 //! A hospital's stays for the ward's console: the newest first, those still in the ward or not.
 
-use super::stays::{stay_from_row, STAY_COLUMNS};
+use super::stays::{stay_from_row, STAYS_OVER, STAY_COLUMNS};
 use super::*;
 
 /// The largest list of stays a page shows.
 pub const MAX_STAY_PAGE: i64 = 200;
 
-/// States a stay leaves the ward in (settled, cancelled or refused at admission).
-const ENDED: &str = "'settled', 'settled_unpaid', 'cancelled', 'refused', 'settled_by_interims'";
-
 impl Store {
     /// `hospital`'s stays, newest first, at most `limit` (capped at `MAX_STAY_PAGE`): only those
     /// still open when `open` (in the ward, or a step of discharge unfinished).
-    pub async fn hospital_stays(&self, hospital: &str, open: bool, limit: i64) -> StoreResult<Vec<StayRow>> {
-        self.hospital_stays_numbered(hospital, open, None, limit).await
-    }
-
-    /// The same, those under one 住院号 only when `ipt_no` names one (a number admitted again
-    /// names several stays).
-    pub async fn hospital_stays_numbered(&self, hospital: &str, open: bool, ipt_no: Option<&str>, limit: i64) -> StoreResult<Vec<StayRow>> {
-        let which = if open { format!("AND state NOT IN ({ENDED})") } else { String::new() };
+    /// Those under one 住院号 only when `ipt_no` names one (a number admitted again names several).
+    pub async fn hospital_stays(&self, hospital: &str, open: bool, ipt_no: Option<&str>, limit: i64) -> StoreResult<Vec<StayRow>> {
+        let which = if open { format!("AND state NOT IN {STAYS_OVER}") } else { String::new() };
         let numbered = if ipt_no.is_some() { "AND ipt_no = $2" } else { "" };
         let sql = format!(
             "SELECT {STAY_COLUMNS} FROM stays WHERE hospital_code = $1 {which} {numbered} ORDER BY created_at DESC, id DESC LIMIT {}",

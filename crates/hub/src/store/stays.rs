@@ -67,6 +67,10 @@ pub(super) const STAY_COLUMNS: &str = "id, hospital_code, ipt_no, psn_no, insuty
 /// (migration 0037's partial index `stays_live_per_number` names the same list).
 pub const STAYS_OVER: &str = "('cancelled', 'refused', 'settled', 'settled_unpaid', 'settled_by_interims')";
 
+/// The states of a stay over with its settlement standing: the only ones that may owe a bill
+/// (`StayStage::owed` is zero in the others).
+pub(super) const STAYS_SETTLED: &str = "('settled', 'settled_unpaid', 'settled_by_interims')";
+
 impl Store {
     /// Writes a new stay; `Conflict` when the hospital's 住院号 is taken by a stay still under way.
     pub async fn insert_stay(&self, s: &StayRow) -> StoreResult<()> {
@@ -159,12 +163,12 @@ impl Store {
         let deposits = deposits.clone();
         self.write(move |c| {
             Box::pin(async move {
-                let n = query(
+                let n = query(format!(
                     "UPDATE stays SET state = $1, stage_json = $2, updated_at = $3, discharge_msgid = $6, presettle_msgid = $7, \
                      settle_msgid = $8, cancel_msgid = $9, presettle_echo = $10, discharge_info = $11 WHERE id = $4 AND stage_json = $5 \
-                     AND (state NOT IN ('settled', 'settled_unpaid', 'settled_by_interims') OR NOT EXISTS (SELECT 1 FROM bill_collections b \
-                     WHERE b.settlement_id = stays.id AND b.state IN ('charging', 'authorizing', 'capturing', 'collected')))",
-                )
+                     AND (state NOT IN {STAYS_SETTLED} OR NOT EXISTS (SELECT 1 FROM bill_collections b \
+                     WHERE b.settlement_id = stays.id AND b.state IN ('charging', 'authorizing', 'capturing', 'collected')))"
+                ))
                 .bind(&s.state)
                 .bind(&s.stage_json)
                 .bind(&s.updated_at)
