@@ -224,6 +224,10 @@ impl From<crate::insurance_client::InsuranceError> for AppError {
                     format!("the insurance center did not answer ({}); retry with the same Idempotency-Key", without_addresses(&m)),
                 )
             }
+            NotConfigured(m) => {
+                tracing::warn!(partner = "insurance", reason = %m, "a call to the insurance center was not made");
+                AppError::unavailable("insurance_not_configured", format!("{m}; then retry with the same Idempotency-Key"))
+            }
             BadReply(m) => {
                 tracing::warn!(partner = "insurance", reason = %for_the_log(&m), "the insurance center's reply could not be read");
                 AppError::bad_gateway(

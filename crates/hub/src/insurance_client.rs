@@ -59,6 +59,10 @@ pub enum InsuranceError {
     /// An answer we cannot read.
     #[error("insurance reply unreadable: {0}")]
     BadReply(String),
+    /// Nothing was sent: the hub has no gateway credential for the hospital at its platform (an
+    /// operator's setting, not an outage).
+    #[error("{0}")]
+    NotConfigured(String),
 }
 
 /// The hospital on whose behalf a call is made (the envelope's fixmedins fields), as its record
@@ -297,9 +301,13 @@ impl InsuranceClient {
     fn gateway_headers(&self, inst: &Institution, body: &[u8]) -> Result<Vec<(String, String)>, InsuranceError> {
         let fixmedins_code = &inst.fixmedins_code;
         let own = inst.platform.as_ref().and_then(|p| p.credential.as_ref());
-        let credential = own
-            .or_else(|| self.credentials.get(fixmedins_code))
-            .ok_or_else(|| InsuranceError::Unreachable(format!("no gateway credential for {fixmedins_code}: nothing was sent")))?;
+        let credential = own.or_else(|| self.credentials.get(fixmedins_code)).ok_or_else(|| {
+            InsuranceError::NotConfigured(format!(
+                "the hub has no gateway credential for {fixmedins_code} at its insurance platform, so nothing was sent: \
+                     an operator adds the one the platform issued (POST /api/v1/operator/hospitals/{fixmedins_code}/platform), \
+                     or, with the built-in insurance center, restarts `wugan serve` once so that it admits the hospital"
+            ))
+        })?;
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let signature = gateway_signature(&credential.secret, &credential.app_id, timestamp, &nonce, body);

@@ -43,7 +43,8 @@ pub async fn add(store: &Store, code: &str, name: &str, mode: &HospitalMode, jso
          Still to do before its patients pay seamlessly: its agreement with each bank it is paid through \
          (POST /api/v1/operator/hospital-banks; until then its payouts are held), and, with an external insurance \
          platform, its gateway credential there (POST /api/v1/operator/hospitals/{}/platform; until then its visits \
-         answer insurance_unavailable). The built-in insurance center admits it at the next start of `wugan serve`.\n",
+         answer insurance_not_configured). The built-in insurance center admits it at the next start of `wugan serve` \
+         (until then its visits answer insurance_not_configured too).\n",
         registration.code,
         registration.name,
         mode.setl_type.as_str(),

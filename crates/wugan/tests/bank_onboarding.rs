@@ -115,7 +115,8 @@ async fn a_hospital_onboarded_while_the_hub_runs_reaches_the_built_in_insurance_
     };
     // While the hub runs the built-in center has no credential for it yet: nothing is sent.
     let early = register(&sys, "MZ-NEW-1").await;
-    assert_eq!((early.status, early.code()), (503, Some("insurance_unavailable")), "{early:?}");
+    assert_eq!((early.status, early.code()), (503, Some("insurance_not_configured")), "{early:?}");
+    assert!(early.message().contains("restarts `wugan serve`"), "the operator is told what to do: {early:?}");
 
     sys.shutdown(Duration::from_secs(5)).await;
     let sys = system::start(&opts).await.expect("system restarts");

@@ -303,6 +303,11 @@ async fn refunds_that_cannot_be_made_are_refused_with_a_stable_code() {
     let cancel = w.his.post(&format!("/api/v1/visits/{other}/registration/cancel"), &json!({})).await.unwrap();
     assert_eq!(cancel.body["status"], "cancelled", "{cancel:?}");
     assert_eq!(w.refund(&other, "x-2", &["a"]).await.code(), Some("not_settled"));
+    // A click that comes after 退号 is refused before anything is sent, and the visit stays cancelled.
+    let late = w.his.post(&format!("/api/v1/visits/{other}/settlement"), &json!({})).await.unwrap();
+    assert_eq!((late.status, late.code()), (409, Some("visit_not_open")), "{late:?}");
+    let visit = w.his.get(&format!("/api/v1/visits/{other}")).await.unwrap();
+    assert_eq!(visit.body["status"], "cancelled", "{visit:?}");
 }
 
 #[tokio::test]

@@ -125,6 +125,7 @@ async fn a_retried_click_returns_the_same_settlement_and_a_second_click_is_refus
     let again = w.his.post_with_key(&path, "click-2", &json!({})).await.unwrap();
     assert_eq!(again.status, 409);
     assert_eq!(again.code(), Some("already_settled"));
+    assert_eq!(again.body["error"]["settlement_id"], first.body["id"], "the settlement standing is named: {again:?}");
 
     let reused = w.his.post_with_key(&path, "click-1", &json!({"extra": 1})).await.unwrap();
     assert_eq!(reused.code(), Some("idempotency_key_reused"));

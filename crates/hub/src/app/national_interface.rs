@@ -88,6 +88,7 @@ impl App {
         match self.insurance.forward(&infno, &inst, body.to_vec()).await {
             Ok((status, reply)) => self.around_reply(&hospital, &infno, &envelope, status, reply).await,
             Err(InsuranceError::Unreachable(why)) if infno == "2207" => self.resolve_lost_settlement(&hospital, &envelope, &why).await,
+            Err(e @ InsuranceError::NotConfigured(_)) => NationalAnswer::Written(national_error(e.to_string())),
             Err(e) => NationalAnswer::Written(national_error(format!("the insurance platform did not answer: {e}"))),
         }
     }

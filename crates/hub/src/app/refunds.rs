@@ -230,10 +230,17 @@ impl App {
             // A racing request with the same key wrote it, another refund is under way, or the
             // click's unpaid bill began to be charged meanwhile.
             self.refuse_if_bill_collected(&click.id).await?;
-            return match self.store.refund_by_key(visit_id, idem_key).await? {
-                Some(existing) => self.answer_refund(existing, &visit).await,
-                None => Err(AppError::conflict("refund_in_progress", "another refund of this visit is not finished yet; retry shortly")),
-            };
+            if let Some(existing) = self.store.refund_by_key(visit_id, idem_key).await? {
+                return self.answer_refund(existing, &visit).await;
+            }
+            let cancelling = self.store.settlement(&click.id).await?.is_some_and(|s| s.state == SettlementState::Cancelling);
+            if cancelling {
+                return Err(AppError::conflict(
+                    "not_settled",
+                    "this visit's settlement is being cancelled (结算撤销): everything it paid goes back with it, nothing is left to refund",
+                ));
+            }
+            return Err(AppError::conflict("refund_in_progress", "another refund of this visit is not finished yet; retry shortly"));
         }
         self.answer_refund(row, &visit).await
     }

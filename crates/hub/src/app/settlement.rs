@@ -106,6 +106,12 @@ impl App {
         let click = self.own_visit_for_click(hospital, visit_id).await?;
         let under_way = click.has_live_settlement();
         let visit = click.visit;
+        if visit.status == VisitStatus::Cancelled {
+            return Err(AppError::conflict(
+                "visit_not_open",
+                "this visit's registration was cancelled (退号): it can no longer be settled",
+            ));
+        }
         let setl_type = self.setl_type_with(hospital, click.setl_type).await?;
         if setl_type == SetlType::Cash {
             return Err(AppError::conflict(
@@ -207,7 +213,14 @@ impl App {
         Ok(match state {
             s if !s.is_final() => Some(self.advance(existing, visit, true, Some(request)).await),
             SettlementState::Settled | SettlementState::SettledUnpaid => {
-                Some(Err(AppError::conflict("already_settled", format!("this visit's settlement is {}", state.as_str()))))
+                // Named, so that an HIS that lost the first click's answer (and retried with a new
+                // key) reads the settlement with GET /api/v1/visits/{id}.
+                Some(Err(AppError::Exists {
+                    code: "already_settled",
+                    message: format!("this visit's settlement {} is {}", existing.id, state.as_str()),
+                    field: "settlement_id",
+                    id: existing.id.clone(),
+                }))
             }
             _ => None,
         })
@@ -539,7 +552,7 @@ impl App {
                 if !self.store.refunds_of_visit(visit_id).await?.is_empty() {
                     return Err(AppError::conflict(
                         "settlement_refunded",
-                        "this settlement was partly refunded: refund the remaining lines instead of cancelling it",
+                        "this settlement was refunded (in part or in full): refund any remaining lines instead of cancelling it",
                     ));
                 }
                 let Some(cancelling) = saga::begin_cancel(&stage) else {

@@ -62,12 +62,15 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 // Not while the click's unpaid bill is being charged or was collected: checked in
-                // the same write as the collection's own start checks for an open refund.
+                // the same write as the collection's own start checks for an open refund. Nor once a
+                // cancellation of the click began (its save checks for refunds in its own write).
                 let sql = format!(
                     "INSERT INTO refunds ({REFUND_COLUMNS}, open_visit_id) \
                      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $2 \
                      WHERE NOT EXISTS (SELECT 1 FROM bill_collections b WHERE b.settlement_id = $3 \
-                     AND b.state IN ('charging', 'authorizing', 'capturing', 'collected')) ON CONFLICT DO NOTHING"
+                     AND b.state IN ('charging', 'authorizing', 'capturing', 'collected')) \
+                     AND EXISTS (SELECT 1 FROM settlements s WHERE s.id = $3 AND s.state IN ('settled', 'settled_unpaid')) \
+                     ON CONFLICT DO NOTHING"
                 );
                 let n = query(sql)
                     .bind(&r.id)
@@ -215,6 +218,16 @@ impl Store {
         let (visit_id, msgid, key, now) = (visit_id.to_string(), msgid.to_string(), idem_key.to_string(), self.now());
         self.write(move |c| {
             Box::pin(async move {
+                let begun = query("SELECT 1 AS begun FROM registration_cancels WHERE visit_id = $1").bind(&visit_id).fetch_optional(&mut *c).await?;
+                // A click that started after the caller's check: the cancel waits for its outcome
+                // (the click checks for a begun cancel in its own write, so one of them is refused).
+                let live = query("SELECT 1 AS live FROM settlements WHERE visit_id = $1 AND state NOT IN ('failed', 'cancelled', 'settled', 'settled_unpaid')")
+                    .bind(&visit_id)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                if begun.is_none() && live.is_some() {
+                    return Err(StoreError::Refused { code: "settlement_in_progress", message: "this visit is being settled; retry shortly".into() });
+                }
                 query(
                     "INSERT INTO registration_cancels (visit_id, msgid, idem_key, done, created_at) VALUES ($1, $2, $3, 0, $4) \
                      ON CONFLICT (visit_id) DO NOTHING",

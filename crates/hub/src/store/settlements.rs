@@ -62,6 +62,17 @@ impl Store {
                     .fetch_one(&mut *c)
                     .await?;
                     let (count, total, pending): (i64, i64, i64) = (seen.get("lines"), seen.get("total"), seen.get("pending"));
+                    // A registration cancel (退号, 2202) begun meanwhile: the center is cancelling the visit.
+                    let cancelling = query("SELECT 1 AS begun FROM registration_cancels WHERE visit_id = $1")
+                        .bind(&row.visit_id)
+                        .fetch_optional(&mut *c)
+                        .await?;
+                    if cancelling.is_some() {
+                        return Err(StoreError::Refused {
+                            code: "visit_not_open",
+                            message: "the visit's registration is being cancelled (退号): it can no longer be settled".into(),
+                        });
+                    }
                     if pending > 0 || count != lines as i64 || total != row.medfee.0 {
                         return Err(StoreError::Refused {
                             code: "upload_in_progress",
@@ -245,6 +256,26 @@ pub(super) async fn insert_settlement(c: &mut Conn, s: SettlementRow) -> StoreRe
     Ok(n == 1)
 }
 
+/// A cancellation (结算撤销) may begin only on a click no refund touched: after a refund the
+/// insurance settlement in force is the refund's. Checked in the cancellation's own write, as a
+/// refund's insert checks that no cancellation began, so the two never both send a 2208.
+async fn refuse_cancel_after_refund(c: &mut Conn, settlement_id: &str) -> StoreResult<()> {
+    let refunds = query("SELECT open_visit_id FROM refunds WHERE settlement_id = $1").bind(settlement_id).fetch_all(&mut *c).await?;
+    if refunds.iter().any(|r| r.get::<Option<String>, _>("open_visit_id").is_some_and(|v| !v.is_empty())) {
+        return Err(StoreError::Refused {
+            code: "refund_in_progress",
+            message: "a refund of this visit is under way: wait for it, then refund the remaining lines instead of cancelling".into(),
+        });
+    }
+    if !refunds.is_empty() {
+        return Err(StoreError::Refused {
+            code: "settlement_refunded",
+            message: "this settlement was refunded (in part or in full): refund any remaining lines instead of cancelling it".into(),
+        });
+    }
+    Ok(())
+}
+
 /// `Store::save_settlement`'s write: the state, the visit that follows it, the transfers.
 pub(super) async fn save_settlement(
     c: &mut Conn,
@@ -253,6 +284,9 @@ pub(super) async fn save_settlement(
     transfers: Vec<Transfer>,
     now: String,
 ) -> StoreResult<()> {
+    if s.state == SettlementState::Cancelling && matches!(from, SettlementState::Settled | SettlementState::SettledUnpaid) {
+        refuse_cancel_after_refund(c, &s.id).await?;
+    }
     let updated = query(
         "UPDATE settlements SET state = $1, cancel_msgid = $2, estimate_cash_fen = $3, setl_id = $4, fund_fen = $5, acct_fen = $6, \
          cash_fen = $7, hosp_part_fen = $8, auth_request_id = $9, auth_status = $10, held_fen = $11, decline_code = $12, \
@@ -306,7 +340,12 @@ pub(super) async fn save_settlement(
             .await?;
     }
     if let Some(status) = visit_status {
-        query("UPDATE visits SET status = $1 WHERE id = $2").bind(status.as_str()).bind(&s.visit_id).execute(&mut *c).await?;
+        // A visit whose registration was cancelled stays cancelled whatever an attempt ends in.
+        query("UPDATE visits SET status = $1 WHERE id = $2 AND status <> 'cancelled'")
+            .bind(status.as_str())
+            .bind(&s.visit_id)
+            .execute(&mut *c)
+            .await?;
     }
     for t in &transfers {
         post_transfer(c, t, &now).await?;
@@ -453,6 +492,85 @@ mod tests {
         assert_eq!(refused(store.insert_fee_lines("V1", &[line("3", 5_000, false)]).await.unwrap_err()), "visit_not_open");
         let kept: Vec<String> = store.fee_lines("V1").await.expect("lines").into_iter().map(|l| l.feedetl_sn).collect();
         assert_eq!(kept, ["1", "2"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn refused(e: StoreError) -> &'static str {
+        match e {
+            StoreError::Refused { code, .. } => code,
+            other => panic!("{other}"),
+        }
+    }
+
+    /// 退号 and the doctor's click on one visit meet: each checks the other in its own write, so
+    /// the center is never asked to cancel a registration a click is settling, and a click never
+    /// starts on a registration the center is cancelling.
+    #[tokio::test]
+    async fn a_registration_cancel_and_a_click_on_one_visit_never_pass_each_other() {
+        let (store, dir) = Store::in_fresh_folder("cancel-meets-click").await;
+        store.insert_fee_lines("V1", &[line("1", 10_000, true)]).await.expect("line 1 uploaded");
+        // The cancel wrote first: the click is refused, its 2206 never sent.
+        store.begin_registration_cancel("V1", "m-2202", "k-cancel").await.expect("the cancel begins");
+        assert_eq!(refused(store.create_settlement(&click("S1", 10_000), 1).await.unwrap_err()), "visit_not_open");
+        // The center refused the cancel: the visit is open again, and the click goes.
+        store.drop_registration_cancel("V1").await.expect("dropped");
+        let (_, created) = store.create_settlement(&click("S2", 10_000), 1).await.expect("the click");
+        assert!(created);
+        // A cancel that read the visit before that click is refused in its write while the click runs.
+        assert_eq!(refused(store.begin_registration_cancel("V1", "m-2202b", "k-cancel-2").await.unwrap_err()), "settlement_in_progress");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn refund_of(settlement: &str) -> RefundRow {
+        let text = |s: &str| s.to_string();
+        RefundRow {
+            id: text("rfd_1"),
+            visit_id: text("V1"),
+            settlement_id: text(settlement),
+            hospital_code: text("H1"),
+            lines: vec![text("1")],
+            remaining: vec![text("2")],
+            state: text("reversing"),
+            stage_json: text("{}"),
+            reverse_msgid: text("r-2208"),
+            reupload_msgid: text("r-2204"),
+            resettle_msgid: text("r-2207"),
+            presettle_msgid: Some(text("r-2206")),
+            resettle_echo: None,
+            idem_key: text("k-refund"),
+            attempts: 0,
+            parked_reason: None,
+            created_at: text("2026-12-02T09:00:00Z"),
+            updated_at: text("2026-12-02T09:00:00Z"),
+        }
+    }
+
+    /// A refund (退费) and a cancellation (结算撤销) of one click meet: whichever writes second is
+    /// refused in its own write, so the center never gets two 2208s for one settlement.
+    #[tokio::test]
+    async fn a_refund_and_a_cancellation_of_one_click_never_pass_each_other() {
+        let (store, dir) = Store::in_fresh_folder("refund-meets-cancel").await;
+        store.insert_fee_lines("V1", &[line("1", 10_000, true), line("2", 20_000, true)]).await.expect("lines");
+        let (mut s, _) = store.create_settlement(&click("S1", 30_000), 2).await.expect("the click");
+        s.state = SettlementState::Settled;
+        store.save_settlement(&s, SettlementState::Started, &[]).await.expect("settled");
+        let mut cancelling = s.clone();
+        cancelling.state = SettlementState::Cancelling;
+        // The refund wrote first: the cancellation is refused while it runs.
+        assert!(store.insert_refund(&refund_of("S1")).await.expect("the refund begins"));
+        let refusal = store.save_settlement(&cancelling, SettlementState::Settled, &[]).await.unwrap_err();
+        assert_eq!(refused(refusal), "refund_in_progress");
+        assert_eq!(store.settlement("S1").await.expect("read").map(|s| s.state), Some(SettlementState::Settled));
+        // Another visit, whose cancellation wrote first: the refund is not begun.
+        store.insert_fee_lines("V2", &[line("1", 10_000, true), line("2", 20_000, true)]).await.expect("lines");
+        let (mut other, _) =
+            store.create_settlement(&SettlementRow { visit_id: "V2".into(), ..click("S2", 30_000) }, 2).await.expect("the click");
+        other.state = SettlementState::Settled;
+        store.save_settlement(&other, SettlementState::Started, &[]).await.expect("settled");
+        let cancelling = SettlementRow { state: SettlementState::Cancelling, ..other };
+        store.save_settlement(&cancelling, SettlementState::Settled, &[]).await.expect("the cancellation begins");
+        let refund = RefundRow { id: "rfd_2".into(), visit_id: "V2".into(), idem_key: "k-refund-2".into(), ..refund_of("S2") };
+        assert!(!store.insert_refund(&refund).await.expect("read"), "no refund of a click being cancelled");
         let _ = std::fs::remove_dir_all(dir);
     }
 
