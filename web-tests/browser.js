@@ -71,7 +71,21 @@ async function fitsTheWidth(page, label) {
   assert.ok(overflow <= 0, `${label}: ${overflow} px wider than the screen`);
 }
 
-module.exports = { base, dataDir, phone, screenshot, accessible, fitsTheWidth };
+// An amount of fen as the pages say it (¥, thousands grouped, two decimals), worked out here
+// independently of the server's and app.js's formatters.
+function yuan(fen) {
+  const text = (Math.abs(fen) / 100).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  return `${fen < 0 ? '-' : ''}¥${text}`;
+}
+
+// The fen of an amount as a page says it ("¥1,234.50" -> 123450); fails on anything else.
+function fenOf(text) {
+  const m = /^(-?)¥(\d{1,3}(?:,\d{3})*)\.(\d{2})$/.exec(text.trim());
+  assert.ok(m, `not an amount: ${text}`);
+  return (m[1] ? -1 : 1) * (Number(m[2].replace(/,/g, '')) * 100 + Number(m[3]));
+}
+
+module.exports = { base, dataDir, phone, screenshot, accessible, fitsTheWidth, yuan, fenOf };
 
 // The last sign-in code texted to `mobile`, from the server's SMS outbox (DATA_DIR/sms-outbox.log).
 async function textedCode(mobile) {

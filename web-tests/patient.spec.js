@@ -8,7 +8,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { base, dataDir, phone, screenshot, accessible, fitsTheWidth, textedCode, his } = require('./browser');
+const { base, dataDir, phone, screenshot, accessible, fitsTheWidth, textedCode, his, yuan } = require('./browser');
 
 // A big visit's fees (150.00 x 100 = 15,000.00 yuan), uploaded as the hospital's HIS would: its
 // cash share is more than an 8,000-yuan line has, so the bank cannot cover it and it is billed.
@@ -93,7 +93,7 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await page.waitForURL(`${base}/h5/home`);
     const agreement = page.locator('li.agreement').first();
     assert.match(await agreement.textContent(), /无感支付已开通/);
-    assert.match(await agreement.textContent(), /8000\.00 元/);
+    assert.match(await agreement.textContent(), /¥8,000\.00/);
     await accessible(page, 'home signed up');
     await screenshot(page, 'patient-zh-elder-signed-up');
     // The 20-digit insurance number stays on one line; every link of the nav is a 60 px target.
@@ -149,7 +149,7 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await page.waitForURL(`${base}/h5/visits`);
     await page.click('#visit-MZ-WEB-1 form.estimate button');
     await page.waitForSelector('#estimate-MZ-WEB-1:not([hidden])');
-    assert.equal(await page.textContent('#estimate-MZ-WEB-1 [data-field="estimate.medfee_fen"]'), '325.00');
+    assert.equal(await page.textContent('#estimate-MZ-WEB-1 [data-field="estimate.medfee_fen"]'), '¥325.00');
     const estimatedCash = await page.textContent('#estimate-MZ-WEB-1 [data-field="estimate.cash_fen"]');
     await accessible(page, 'visits with the estimate');
     await fitsTheWidth(page, 'visits zh elder');
@@ -164,7 +164,8 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     const heading = await card.locator('h2').textContent();
     assert.ok(heading.startsWith(`${hospital.hospital.name} · `), heading);
     assert.ok(!heading.includes(hospital.hospital.code), heading);
-    assert.equal(await card.locator('dd.cash').textContent(), `${estimatedCash} 元`);
+    assert.match(estimatedCash, /^¥\d{1,3}(,\d{3})*\.\d{2}$/);
+    assert.equal(await card.locator('dd.cash').textContent(), estimatedCash);
     assert.match(await card.textContent(), /本次无需到窗口付款/);
     await accessible(page, 'visits settled');
     await screenshot(page, 'patient-zh-elder-split');
@@ -177,7 +178,7 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     assert.ok(hiSettled.cash_at_hospital_fen > 0, JSON.stringify(hiSettled));
     await page.reload();
     const hiCard = page.locator('#visit-MZ-WEB-HI');
-    assert.equal(await hiCard.locator('dd.at-hospital').textContent(), `${(hiSettled.cash_at_hospital_fen / 100).toFixed(2)} 元`);
+    assert.equal(await hiCard.locator('dd.at-hospital').textContent(), yuan(hiSettled.cash_at_hospital_fen));
     assert.match(await hiCard.textContent(), /医院收取/);
     assert.doesNotMatch(await hiCard.textContent(), /本次无需到窗口付款|信用额度支付/);
     await accessible(page, 'visits with an insurance-only visit');
@@ -203,7 +204,7 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     assert.match(await note.textContent(), /就诊已结算/);
     assert.ok((await note.textContent()).includes(`${hospital.hospital.name} · MZ-WEB-1`), await note.textContent());
     assert.ok(!(await note.textContent()).includes(hospital.hospital.code), 'the hospital by its name, not its code');
-    assert.equal(await note.locator('dd.cash').textContent(), `${estimatedCash} 元`);
+    assert.equal(await note.locator('dd.cash').textContent(), estimatedCash);
     await accessible(page, 'inbox');
     await screenshot(page, 'patient-zh-elder-inbox');
     await page.click('nav.subnav >> text=首页');
@@ -216,13 +217,14 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await screenshot(page, 'patient-zh-elder-revoke-refused');
 
     // Repay the whole debt from the personal account; the line owes nothing after.
-    assert.equal(await page.inputValue('li.agreement .repay-amount'), estimatedCash);
+    // The field holds the plain number the API takes; the question says it as an amount.
+    assert.equal(await page.inputValue('li.agreement .repay-amount'), estimatedCash.replace(/[¥,]/g, ''));
     await page.click('li.agreement form.repay button[type=submit]');
     await page.waitForLoadState('load');
     await page.waitForSelector('li.agreement dd.used');
-    await page.waitForFunction(() => document.querySelector('li.agreement dd.used').textContent.startsWith('0.00'));
+    await page.waitForFunction(() => document.querySelector('li.agreement dd.used').textContent.startsWith('¥0.00'));
     assert.equal(await page.isVisible('li.agreement form.repay'), false, 'nothing left to repay');
-    assert.equal(dialogs.pop(), `确认按所填金额为信用额度还款？当前欠款 ${estimatedCash} 元。`);
+    assert.equal(dialogs.pop(), `确认按所填金额为信用额度还款？当前欠款 ${estimatedCash}。`);
     await accessible(page, 'home repaid');
     await screenshot(page, 'patient-zh-elder-repaid');
 
@@ -233,12 +235,12 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await bigFees(big.id);
     const bigSettled = await hospital.settle(big.id);
     assert.equal(bigSettled.state, 'settled_unpaid', JSON.stringify(bigSettled));
-    const owedYuan = (bigSettled.unpaid_fen / 100).toFixed(2);
+    const owedYuan = yuan(bigSettled.unpaid_fen);
     assert.ok(bigSettled.unpaid_fen > 800000 && bigSettled.unpaid_fen <= 1600000, owedYuan);
     await page.goto(`${base}/h5/bills`);
     const bill = page.locator('#bill-MZ-WEB-BIG');
-    assert.equal(await bill.locator('dd.available').textContent(), '8000.00 元');
-    assert.match(await bill.locator('.bill-advice').textContent(), /可用 8000\.00 元[\s\S]*到医院收费窗口缴费[\s\S]*申请提高额度/);
+    assert.equal(await bill.locator('dd.available').textContent(), '¥8,000.00');
+    assert.match(await bill.locator('.bill-advice').textContent(), /可用 ¥8,000\.00[\s\S]*到医院收费窗口缴费[\s\S]*申请提高额度/);
     assert.doesNotMatch(await bill.textContent(), /还款/);
     await fitsTheWidth(page, 'bills short');
     await accessible(page, 'bills short');
@@ -246,23 +248,23 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await bill.locator('form.pay-bill button').click();
     await page.waitForSelector('#bill-MZ-WEB-BIG .status');
     assert.equal(await page.textContent('#bill-MZ-WEB-BIG .status'), '! 上次扣款未成功：信用额度可用金额不足');
-    assert.equal(dialogs.pop(), `确认支付 ${owedYuan} 元（${hospital.hospital.name} · MZ-WEB-BIG）？`);
+    assert.equal(dialogs.pop(), `确认支付 ${owedYuan}（${hospital.hospital.name} · MZ-WEB-BIG）？`);
     await screenshot(page, 'patient-zh-elder-bill-declined');
 
     // A higher limit: the bank's answer is said at once. Above twice the limit: declined, with the
     // rule and its figure; twice it: approved, with the new limit. The hint says the same range.
     await page.goto(`${base}/h5/credit`);
-    assert.match(await page.textContent('form.limit-request .hint'), /高于当前额度 8000\.00 元，最多为当前额度的两倍 16000\.00 元/);
+    assert.match(await page.textContent('form.limit-request .hint'), /高于当前额度 ¥8,000\.00，最多为当前额度的两倍 ¥16,000\.00/);
     await page.fill('form.limit-request input[name=requested_limit_fen]', '30000');
     await page.click('form.limit-request button[type=submit]');
     await page.waitForSelector('form.limit-request .limit-answer');
-    assert.equal(await page.textContent('form.limit-request .limit-answer'), '银行未批准：单次最多申请到当前额度的两倍（16000.00 元）。');
+    assert.equal(await page.textContent('form.limit-request .limit-answer'), '银行未批准：单次最多申请到当前额度的两倍（¥16,000.00）。');
     await accessible(page, 'credit declined');
     await screenshot(page, 'patient-zh-elder-limit-declined');
     await page.fill('form.limit-request input[name=requested_limit_fen]', '16000');
     await page.click('form.limit-request button[type=submit]');
     await page.waitForSelector('form.limit-request .limit-answer.ok');
-    assert.equal(await page.textContent('form.limit-request .limit-answer'), '银行已批准：信用额度现为 16000.00 元。');
+    assert.equal(await page.textContent('form.limit-request .limit-answer'), '银行已批准：信用额度现为 ¥16,000.00。');
     await screenshot(page, 'patient-zh-elder-limit-approved');
 
     // The line has room again: the bill is collected (by the patient's tap or the hub's own pass),
@@ -282,7 +284,7 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await page.check('li.agreement form.repay input[name=source][value=bank_transfer]');
     await page.click('li.agreement form.repay button[type=submit]');
     await page.waitForLoadState('load');
-    await page.waitForFunction(() => document.querySelector('li.agreement dd.used').textContent.startsWith('0.00'));
+    await page.waitForFunction(() => document.querySelector('li.agreement dd.used').textContent.startsWith('¥0.00'));
 
     // The inbox says the split as the visits page does (the line paid nothing at the click, the
     // share was collected later), and the bill's notice reads as paid.
@@ -290,8 +292,8 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await eventually(page, async () => await page.isVisible('#note-MZ-WEB-BIG') && await page.isVisible('.notification.bill_unpaid'),
       'the big visit and its bill are told');
     const bigNote = page.locator('#note-MZ-WEB-BIG');
-    assert.equal(await bigNote.locator('dd.cash').textContent(), '0.00 元');
-    assert.equal(await bigNote.locator('dd.collected').textContent(), `${owedYuan} 元`);
+    assert.equal(await bigNote.locator('dd.cash').textContent(), '¥0.00');
+    assert.equal(await bigNote.locator('dd.collected').textContent(), owedYuan);
     assert.doesNotMatch(await bigNote.textContent(), /尚未支付/);
     assert.match(await page.textContent('.notification.bill_unpaid h2'), /待缴账单已支付/);
     await accessible(page, 'inbox after the bill');

@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync, spawn } = require('node:child_process');
 const os = require('node:os');
-const { base, dataDir, phone, screenshot, accessible, fitsTheWidth } = require('./browser');
+const { base, dataDir, phone, screenshot, accessible, fitsTheWidth, yuan, fenOf } = require('./browser');
 
 const PASSWORD = 'a long staff password';
 const CERTNO = '440301199001011234';
@@ -85,34 +85,34 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     assert.match(await page.textContent('#visit-patient'), /^张\* · male · \d+ years$/);
 
     // The catalogue in the page's language; choosing an item fills its unit price.
-    assert.equal(await page.textContent('#med_list_codg option[value="250101001000000"]'), 'complete blood count · 20.00');
+    assert.equal(await page.textContent('#med_list_codg option[value="250101001000000"]'), 'complete blood count · ¥20.00');
     await page.selectOption('#med_list_codg', '250101001000000');
     assert.equal(await page.inputValue('#pric'), '20.00');
     await page.selectOption('#med_list_codg', '001102000010000');
     assert.equal(await page.inputValue('#pric'), '25.00');
     await page.fill('#cnt', '2');
     await submitAndReload(page, '#add-line');
-    assert.equal(await page.textContent('#visit-medfee'), '50.00');
+    assert.equal(await page.textContent('#visit-medfee'), '¥50.00');
     // A second line (the form numbers each line afresh): a test ordered with the consultation.
     await page.selectOption('#med_list_codg', '250101001000000');
     await page.fill('#cnt', '1');
     await submitAndReload(page, '#add-line');
-    assert.equal(await page.textContent('#visit-medfee'), '70.00');
+    assert.equal(await page.textContent('#visit-medfee'), '¥70.00');
     // The lines by item name, price × count and amount.
     assert.deepEqual(await page.locator('#fee-lines tbody tr').allTextContents(),
-      ['general outpatient consultation25.00 × 250.00', 'complete blood count20.00 × 120.00']);
+      ['general outpatient consultation¥25.00 × 2¥50.00', 'complete blood count¥20.00 × 1¥20.00']);
 
     await page.click('#estimate-button');
     await page.waitForSelector('#estimate .message.ok');
     // In yuan, like every other figure on the page (it said "fund 56450 fen").
     assert.match(await page.textContent('#estimate .message'),
-      /^Estimate: fees 70\.00 yuan, of which fund \d+\.\d{2} yuan, personal account \d+\.\d{2} yuan, cash \d+\.\d{2} yuan\.$/);
+      /^Estimate: fees ¥70\.00, of which fund ¥[\d,]+\.\d{2}, personal account ¥[\d,]+\.\d{2}, cash ¥[\d,]+\.\d{2}\.$/);
 
     assert.equal(await page.locator('#cancel-button').count(), 0, 'nothing to cancel before the click');
     await submitAndReload(page, '#settle-button');
     assert.equal(await page.textContent('#visit-state'), 'Settled');
     // The click asked first, naming the patient and the amount.
-    assert.match(dialogs.at(-1), /^Settle for 张\* · male · \d+ years\? Fees 70\.00 yuan/);
+    assert.match(dialogs.at(-1), /^Settle for 张\* · male · \d+ years\? Fees ¥70\.00;/);
     // Settled: no more fees, no estimate, no second click; the cancellation is offered.
     assert.deepEqual(
       [await page.locator('#add-line').count(), await page.locator('#estimate-button').count(), await page.locator('#settle-button').count()],
@@ -124,17 +124,17 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     await screenshot(page, 'staff-console-visit-settled');
 
     // The test is not done after all: the cashier refunds that one line (退费), the rest stays paid.
-    assert.equal(await page.textContent('label[for="refund-2"]'), 'complete blood count × 1 · 20.00 yuan');
+    assert.equal(await page.textContent('label[for="refund-2"]'), 'complete blood count × 1 · ¥20.00');
     await page.check('#refund-2');
     const asked = dialogs.length;
     await Promise.all([page.waitForURL(/\?refund=/), page.click('#refund-button')]);
     assert.match(dialogs[asked], /^Refund the lines ticked for 张\*/, 'the refund asked first');
-    assert.match(await page.textContent('#refund-done'), /the lines returned come to 20\.00 yuan, the bank gave back \d+\.\d{2} yuan/);
+    assert.match(await page.textContent('#refund-done'), /the lines returned come to ¥20\.00, the bank gave back ¥[\d,]+\.\d{2};/);
     assert.equal(await page.textContent('#visit-state'), 'Settled');
     // The refund and the figures now in force, beside the click's.
-    assert.equal(await page.textContent('#visit-refunded'), '20.00');
-    assert.equal(await page.textContent('#in-force-medfee'), '50.00');
-    assert.match(await page.textContent('#refunds tbody'), /complete blood count.*20\.00/s);
+    assert.equal(await page.textContent('#visit-refunded'), '¥20.00');
+    assert.equal(await page.textContent('#in-force-medfee'), '¥50.00');
+    assert.match(await page.textContent('#refunds tbody'), /complete blood count.*¥20\.00/s);
     assert.match(await page.textContent('#fee-lines'), /complete blood count refunded/);
     assert.equal(await page.locator('#refund input[type=checkbox]').count(), 1, 'one line left to refund');
     await accessible(page, 'visit partly refunded');
@@ -146,7 +146,7 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     assert.match(await page.textContent('#cancel .message'), /partly refunded/);
     await page.check('#refund-1');
     await Promise.all([page.waitForEvent('load'), page.click('#refund-button')]);
-    assert.match(await page.textContent('#refund-done'), /50\.00 yuan/);
+    assert.match(await page.textContent('#refund-done'), /¥50\.00/);
     assert.equal(await page.textContent('#visit-state'), 'Refunded in full');
 
     // The day's statement (日结单): the hospital by name, each row its visit number and state in words.
@@ -200,20 +200,19 @@ test("the doctor's console: half a box, the estimate in yuan, and each refusal s
     await page.fill('#cnt', '0.5');
     assert.match(await page.textContent('#cnt-hint'), /0\.5/);
     await submitAndReload(page, '#add-line');
-    assert.equal(await page.textContent('#visit-medfee'), '26.18');
+    assert.equal(await page.textContent('#visit-medfee'), '¥26.18');
     // The lines listed by item name in the page's language (no English gloss on a Chinese page).
     const listed = await page.textContent('#fee-lines tbody');
-    assert.ok(listed.includes('阿莫西林胶囊 0.25g×24') && listed.includes('12.35 × 0.5') && !listed.includes('amoxicillin'), listed);
+    assert.ok(listed.includes('阿莫西林胶囊 0.25g×24') && listed.includes('¥12.35 × 0.5') && !listed.includes('amoxicillin'), listed);
     assert.equal(await page.textContent('#whoami-role'), '医生');
 
     // The estimate in yuan, the same figures the HIS API answers.
     await page.click('#estimate-button');
     await page.waitForSelector('#estimate .message.ok');
     const said = await page.textContent('#estimate .message');
-    const figures = /^预结算：医疗费用 (\d+\.\d{2}) 元，其中医保基金 (\d+\.\d{2}) 元，个人账户 (\d+\.\d{2}) 元，个人现金 (\d+\.\d{2}) 元。$/.exec(said);
+    const figures = /^预结算：医疗费用 (¥[\d,]+\.\d{2})，其中医保基金 (¥[\d,]+\.\d{2})，个人账户 (¥[\d,]+\.\d{2})，个人现金 (¥[\d,]+\.\d{2})。$/.exec(said);
     assert.ok(figures, said);
     const estimate = await api('POST', `/api/v1/visits/${visit.body.id}/pre-settlement`, hospitalA.api_key);
-    const yuan = (fen) => (fen / 100).toFixed(2);
     const e = estimate.body.estimate;
     assert.deepEqual(figures.slice(1), [yuan(e.medfee_fen), yuan(e.fund_fen), yuan(e.personal_account_fen), yuan(e.cash_fen)]);
     await accessible(page, 'doctor visit with the estimate');
@@ -279,14 +278,14 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
     await screenshot(page, 'staff-console-admission-details');
     await Promise.all([page.waitForURL(/\/console\/stays\/[^/]+$/), page.click('#admit-button')]);
     assert.equal(await page.textContent('#stay-state'), '在院');
-    assert.equal(await page.textContent('#stay-held'), '2000.00');
+    assert.equal(await page.textContent('#stay-held'), '¥2,000.00');
     assert.match(await page.textContent('#stay-patient'), /^张\* · 男 · \d+岁$/);
 
     await page.selectOption('#stay_item', '001102000010000');
     assert.equal(await page.inputValue('#stay_pric'), '25.00', 'the catalogue fills the unit price');
     await page.fill('#stay_cnt', '4');
     await submitAndReload(page, '#stay-add-line');
-    assert.equal(await page.textContent('#stay-charges'), '100.00');
+    assert.equal(await page.textContent('#stay-charges'), '¥100.00');
     await accessible(page, 'stay in the ward');
     await fitsTheWidth(page, 'stay in the ward');
     await screenshot(page, 'staff-console-stay-in-ward');
@@ -297,9 +296,9 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
     await submitAndReload(page, '#interim-button');
     assert.match(dialogs.at(-1), /^确认为 张\* · 男 · \d+岁 中途结算/, 'the interim settlement asked first');
     assert.equal(await page.textContent('#stay-state'), '在院');
-    assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '100.00');
-    const taken = Number(await page.textContent('#stay-interim-1 .interim-bank'));
-    assert.equal(await page.textContent('#stay-held'), (2000 - taken).toFixed(2), 'the rest of the deposit stays held');
+    assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '¥100.00');
+    const taken = fenOf(await page.textContent('#stay-interim-1 .interim-bank'));
+    assert.equal(await page.textContent('#stay-held'), yuan(200000 - taken), 'the rest of the deposit stays held');
     assert.equal(await page.locator('#interim-button').count(), 0, 'nothing new to settle');
     assert.equal(await page.locator('#cancel-admission-button').count(), 0, 'an interim settlement stands: 2404 would be refused');
     await accessible(page, 'stay settled in the middle');
@@ -310,15 +309,15 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
     await page.fill('#stay_pric', '25.00');
     await page.fill('#stay_cnt', '2');
     await submitAndReload(page, '#stay-add-line');
-    assert.equal(await page.textContent('#stay-charges'), '150.00');
+    assert.equal(await page.textContent('#stay-charges'), '¥150.00');
 
     // The bedside click comes before the fee form on a phone, and asks first with the figures.
     const [discharge, feeForm] = [await page.locator('#discharge-button').boundingBox(), await page.locator('#stay-fees').boundingBox()];
     assert.ok(discharge.y < feeForm.y, `the discharge (y ${discharge.y}) above the fee form (y ${feeForm.y})`);
     await submitAndReload(page, '#discharge-button');
-    assert.match(dialogs.at(-1), /^确认为 张\* · 男 · \d+岁 办理出院结算？住院费用 150\.00 元/);
+    assert.match(dialogs.at(-1), /^确认为 张\* · 男 · \d+岁 办理出院结算？住院费用 ¥150\.00，/);
     assert.equal(await page.textContent('#stay-state'), '已结算');
-    assert.equal(await page.textContent('#stay-held'), '0.00', 'what was not taken is released');
+    assert.equal(await page.textContent('#stay-held'), '¥0.00', 'what was not taken is released');
     assert.equal(await page.locator('#cancel-stay-settlement[data-confirm]').count(), 1, 'cancelling asks first too');
     await accessible(page, 'stay settled');
     await screenshot(page, 'staff-console-stay-settled');
@@ -350,7 +349,7 @@ test('the ward: an interim settlement uses up the whole deposit, and the cashier
     await page.fill('#stay_cert_no', certno);
     await page.fill('#deposit', '300.00');
     await Promise.all([page.waitForURL(/\/console\/stays\/[^/]+$/), page.click('#admit-button')]);
-    assert.equal(await page.textContent('#stay-held'), '300.00');
+    assert.equal(await page.textContent('#stay-held'), '¥300.00');
     assert.equal(await page.locator('#stay-deposit').count(), 0, 'a stay that holds its deposit is raised with its fees instead');
     // 4,500 yuan of examinations: the rule's raise is more than the line has (deposit short); the
     // interim settlement's share, above the hold, is raised onto it and taken whole.
@@ -359,8 +358,8 @@ test('the ward: an interim settlement uses up the whole deposit, and the cashier
     await page.fill('#stay_cnt', '30');
     await submitAndReload(page, '#stay-add-line');
     await submitAndReload(page, '#interim-button');
-    assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '4500.00');
-    assert.equal(await page.textContent('#stay-held'), '0.00', 'the interim settlement took the whole hold');
+    assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '¥4,500.00');
+    assert.equal(await page.textContent('#stay-held'), '¥0.00', 'the interim settlement took the whole hold');
     // Said in words with what to do, no bank code.
     const short = await page.textContent('#deposit-short');
     assert.ok(short.includes('补交押金') && !/[a-z]+_[a-z]+/.test(short), short);
@@ -369,7 +368,7 @@ test('the ward: an interim settlement uses up the whole deposit, and the cashier
     await submitAndReload(page, '#stay-deposit-button');
     assert.match(dialogs.at(-1), /冻结所填的押金/, 'the fresh hold asked first');
     assert.equal(await page.textContent('#stay-state'), '在院');
-    assert.equal(await page.textContent('#stay-held'), '500.00', 'a fresh hold on the line');
+    assert.equal(await page.textContent('#stay-held'), '¥500.00', 'a fresh hold on the line');
     assert.equal(await page.locator('#stay-deposit').count(), 0);
     await accessible(page, 'stay with a fresh deposit');
     await fitsTheWidth(page, 'stay with a fresh deposit');
@@ -382,7 +381,7 @@ test('the ward: an interim settlement uses up the whole deposit, and the cashier
     await submitAndReload(page, '#stay-add-line');
     await submitAndReload(page, '#discharge-button');
     assert.equal(await page.textContent('#stay-state'), '已结算');
-    assert.equal(await page.textContent('#stay-held'), '0.00', 'what the bedside click did not take is released');
+    assert.equal(await page.textContent('#stay-held'), '¥0.00', 'what the bedside click did not take is released');
     assert.deepEqual(pageErrors, []);
   } finally {
     await close();
@@ -411,7 +410,7 @@ test('the ward: an interim settlement takes every fee, and the discharge with no
     await page.fill('#stay_cnt', '2');
     await submitAndReload(page, '#stay-add-line');
     await submitAndReload(page, '#interim-button');
-    assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '50.00');
+    assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '¥50.00');
     const reheld = await page.textContent('#stay-interim-1 .interim-reheld');
     assert.equal(await page.textContent('#stay-held'), reheld, 'the rest of the deposit held again');
     assert.equal(await page.locator('#interim-button').count(), 0, 'nothing left for another interim settlement');
@@ -419,9 +418,9 @@ test('the ward: an interim settlement takes every fee, and the discharge with no
     // The patient leaves with no fee since: discharged, nothing settled again, the rest released.
     await submitAndReload(page, '#discharge-button');
     assert.equal(await page.textContent('#stay-state'), '出院已结清');
-    assert.equal(await page.textContent('#stay-held'), '0.00', 'the deposit left is released');
+    assert.equal(await page.textContent('#stay-held'), '¥0.00', 'the deposit left is released');
     assert.match(await page.textContent('#settled-by-interims'), /中途结算/);
-    assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '50.00', 'the interim settlement stands');
+    assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '¥50.00', 'the interim settlement stands');
     assert.equal(await page.locator('#stay-actions-title').count(), 0, 'no empty card of actions');
     for (const gone of ['#discharge-button', '#stay-add-line', '#interim-button', '#stay-deposit', '#cancel-stay-settlement-button', '#cancel-admission-button', '#deposit-short']) {
       assert.equal(await page.locator(gone).count(), 0, `${gone}: nothing left to do on a closed stay`);
@@ -487,7 +486,7 @@ test('the ward: insurance refuses the bedside discharge and the interim settleme
     // discharge was refused, without the cashier reloading.
     await submitAndReload(page, '#discharge-button');
     assert.equal(await page.textContent('#stay-state'), '在院');
-    assert.equal(await page.textContent('#stay-held'), '300.00', 'the deposit untouched');
+    assert.equal(await page.textContent('#stay-held'), '¥300.00', 'the deposit untouched');
     // The page's own words for what was refused, then the center's own (no English prefix).
     const discharge = await page.textContent('#discharge-refused');
     assert.match(discharge, /医保拒绝出院结算.*医保答复：.*已办理出院.*患者仍在院/s);
@@ -504,7 +503,7 @@ test('the ward: insurance refuses the bedside discharge and the interim settleme
     assert.match(interim, /医保拒绝中途结算.*医保答复：.*已出院.*押金未动/s);
     assert.doesNotMatch(interim, /refused|2303/);
     assert.match(await page.textContent('#discharge-refused'), /医保拒绝出院结算/, 'the discharge refused before, still said');
-    assert.equal(await page.textContent('#stay-held'), '300.00', 'the deposit untouched');
+    assert.equal(await page.textContent('#stay-held'), '¥300.00', 'the deposit untouched');
     await accessible(page, 'stay whose discharge and interim settlement insurance refused');
     await fitsTheWidth(page, 'stay whose discharge and interim settlement insurance refused');
     await screenshot(page, 'staff-console-stay-refusals');
@@ -529,7 +528,7 @@ test('the ward: insurance refuses the bedside discharge and the interim settleme
     await desk('2405', { data: admission });
     await submitAndReload(page, '#discharge-button');
     assert.equal(await page.textContent('#stay-state'), '已结算');
-    assert.equal(await page.textContent('#stay-held'), '0.00');
+    assert.equal(await page.textContent('#stay-held'), '¥0.00');
     assert.equal(await page.locator('#discharge-refused').count(), 0, 'cleared by the click that went through');
     assert.equal(await page.locator('#interim-refused').count(), 0, 'the interim refusal too: the click settled every line');
     assert.deepEqual(pageErrors, []);
@@ -561,7 +560,7 @@ test('an insurance-only visit: the cashier page shows the cash share the hospita
   try {
     await signIn(page, '/console/', `hi-${run}`);
     await page.goto(`${base}/console/visits/${visit.body.id}`);
-    assert.equal(await page.textContent('#visit-at-hospital'), (settled.body.cash_at_hospital_fen / 100).toFixed(2));
+    assert.equal(await page.textContent('#visit-at-hospital'), yuan(settled.body.cash_at_hospital_fen));
     assert.match(await page.textContent('#visit-at-hospital-hint'), /医院|窗口/);
     await accessible(page, 'insurance-only visit');
     await fitsTheWidth(page, 'insurance-only visit');
@@ -781,7 +780,7 @@ test('an operator onboards a bank, its patient\'s click waits while it is down, 
       await page.fill('#b-limit', '8000.00');
       await submitAndReload(page, '#onboard-bank-button');
     }
-    assert.match(await page.locator('#banks tr', { hasText: code }).textContent(), /8000\.00/);
+    assert.match(await page.locator('#banks tr', { hasText: code }).textContent(), /¥8,000\.00/);
 
     // A patient of that bank (paying from the line only), a visit with a fee.
     const cert = '440304198507203318';
@@ -810,7 +809,7 @@ test('an operator onboards a bank, its patient\'s click waits while it is down, 
     // amount, and the partner it waits for: the bank, by name.
     const entry = page.locator(`#exception-${settlementId}`);
     const said = await entry.textContent();
-    assert.ok(said.includes(`MZ-X-${run}`) && said.includes('50.00') && /Bank charge.*无感测试银行/.test(said), said);
+    assert.ok(said.includes(`MZ-X-${run}`) && said.includes('¥50.00') && /Bank charge.*无感测试银行/.test(said), said);
     assert.ok(!said.includes('insurance_settled'), 'the state in words');
     assert.equal(await entry.locator(`a[href^="/ops/visits/${visit.body.id}"]`).count(), 1, 'a link to the visit');
     await fitsTheWidth(page, 'ops exceptions');

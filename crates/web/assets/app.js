@@ -98,7 +98,7 @@
     var scaled = price * count;
     if (!Number.isSafeInteger(scaled)) throw 'invalid_request';
     var rest = scaled % 10000;
-    return fenToYuan((scaled - rest) / 10000 + (rest >= 5000 ? 1 : 0));
+    return fenToPlain((scaled - rest) / 10000 + (rest >= 5000 ? 1 : 0));
   }
 
   // data-show's text with {field}s of the answer, as plain text; {field|yuan} is fen said as
@@ -153,11 +153,20 @@
     target.hidden = false;
   }
 
-  // 12345 -> "123.45", exactly (integers only).
-  function fenToYuan(fen) {
+  // 12345 -> "123.45": what a field posts (integers only, exact below 2^53).
+  function fenToPlain(fen) {
     var n = Math.abs(fen);
     var cents = String(n % 100);
     return (fen < 0 ? '-' : '') + Math.floor(n / 100) + '.' + (cents.length < 2 ? '0' + cents : cents);
+  }
+
+  // 12345678 -> "¥123,456.78", -123450 -> "-¥1,234.50": an amount as every page says it
+  // (the same as the server's money::yuan).
+  function fenToYuan(fen) {
+    var plain = fenToPlain(fen);
+    var sign = plain.charAt(0) === '-' ? '-' : '';
+    var parts = plain.slice(sign.length).split('.');
+    return sign + '\u00a5' + parts[0].replace(/\B(?=(\d{3})+$)/g, ',') + '.' + parts[1];
   }
 
   function fill(template, answer) {

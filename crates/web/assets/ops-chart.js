@@ -3,11 +3,18 @@
 // SVG bars stay in the page for readers without JavaScript and are hidden once the chart draws.
 (function () {
   'use strict';
+  // 12345678 -> "¥123,456.78", as every amount on the pages (the server's money::yuan).
   function yuan(fen) {
     var sign = fen < 0 ? '-' : '';
     var f = Math.abs(fen);
     var cents = String(f % 100);
-    return sign + Math.floor(f / 100) + '.' + (cents.length < 2 ? '0' + cents : cents);
+    var whole = String(Math.floor(f / 100)).replace(/\B(?=(\d{3})+$)/g, ',');
+    return sign + '\u00a5' + whole + '.' + (cents.length < 2 ? '0' + cents : cents);
+  }
+  // An axis tick: whole yuan without the ".00" (ECharts picks round ticks), so it stays short.
+  function tick(fen) {
+    var said = yuan(Math.round(fen));
+    return /\.00$/.test(said) ? said.slice(0, -3) : said;
   }
   function draw() {
     var island = document.getElementById('day-chart-data');
@@ -33,10 +40,10 @@
       tooltip: {
         trigger: 'axis',
         axisPointer: { type: 'shadow' },
-        valueFormatter: function (v) { return yuan(v) + ' ' + data.unit; }
+        valueFormatter: function (v) { return yuan(v); }
       },
       grid: { left: 8, right: 16, top: (elder ? 64 : 40) + (narrow ? 28 : 0), bottom: 8, containLabel: true },
-      xAxis: { type: 'value', splitNumber: narrow ? 2 : 5, axisLabel: { fontSize: size, hideOverlap: true, formatter: function (v) { return yuan(v); } } },
+      xAxis: { type: 'value', splitNumber: narrow ? 2 : 5, axisLabel: { fontSize: size, hideOverlap: true, formatter: tick } },
       yAxis: { type: 'category', inverse: true, data: data.hospitals, axisLabel: { fontSize: size, width: narrow ? 96 : 220, overflow: 'break' } },
       series: data.series.map(function (s) {
         return { name: s.name, type: 'bar', stack: 'money', data: s.fen, barMaxWidth: elder ? 40 : 24 };

@@ -134,7 +134,6 @@ const COMMON: Table = &[
     ("welcome_operator_text", "对账、异常处理、医院与银行接入。", "Reconciliation, exceptions, hospitals and banks."),
     ("welcome_docs", "接口文档", "API reference"),
     ("welcome_docs_text", "医院信息系统（HIS）接入的 HTTP 接口。", "The HTTP API a hospital information system (HIS) calls."),
-    ("yuan", "元", "yuan"),
 ];
 
 const COMMON_ERRORS: Table = &[

@@ -9,6 +9,7 @@
 
 pub mod assets;
 pub mod i18n;
+pub mod money;
 pub mod page;
 pub mod prefs;
 pub mod security;

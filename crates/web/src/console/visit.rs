@@ -128,7 +128,7 @@ impl Visit {
 
     /// A line's label for the refund's checkbox: item, count and amount.
     fn line_label(&self, l: &FeeLine) -> String {
-        format!("{} × {} · {} {}", l.name, l.cnt, self.page.yuan(l.amount_fen), self.page.t("yuan_unit"))
+        format!("{} × {} · {}", l.name, l.cnt, self.page.yuan(l.amount_fen))
     }
 }
 

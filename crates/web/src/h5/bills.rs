@@ -34,10 +34,6 @@ struct Line {
 }
 
 impl Bills {
-    fn yuan(&self, fen: &i64) -> String {
-        format!("{} {}", self.page.yuan(*fen), self.page.t("yuan"))
-    }
-
     fn paid(&self, b: &UnpaidBill) -> bool {
         b.collection.as_deref() == Some("collected")
     }
@@ -105,7 +101,7 @@ impl Bills {
     fn confirm(&self, b: &UnpaidBill) -> String {
         self.page
             .t("p2_bill_pay_confirm")
-            .replace("{amount}", &self.yuan(&b.unpaid_fen))
+            .replace("{amount}", &self.page.yuan(b.unpaid_fen))
             .replace("{hospital}", self.hospitals.name(&b.hospital_code))
             .replace("{visit}", &b.ipt_otp_no)
     }
@@ -199,22 +195,22 @@ mod tests {
     #[test]
     fn a_bill_the_line_cannot_cover_says_what_the_patient_can_do() {
         let html = page(Lang::Zh, vec![bill(Some("declined"), Some("insufficient_credit"))], vec![line(500_000, 0)]);
-        for said in ["可用额度", "5000.00 元", "到医院收费窗口缴费", "申请提高额度", "上次扣款未成功：信用额度可用金额不足"]
+        for said in ["可用额度", "¥5,000.00", "到医院收费窗口缴费", "申请提高额度", "上次扣款未成功：信用额度可用金额不足"]
         {
             assert!(html.contains(said), "{said}: {html}");
         }
         let card = html.split(r#"<li class="card bill""#).nth(1).and_then(|c| c.split("\n  </li>").next()).unwrap_or_default();
         assert!(!card.contains("还款"), "nothing owed, nothing to repay: {card}");
         assert!(html.contains(r#"data-reload-on="bill_declined""#), "a refusal shows the page's own words: {html}");
-        assert!(html.contains(r#"data-confirm="确认支付 16969.70 元（H1 · MZ-BIG）？""#), "{html}");
+        assert!(html.contains(r#"data-confirm="确认支付 ¥16,969.70（H1 · MZ-BIG）？""#), "{html}");
 
         let owing = page(Lang::En, vec![bill(None, None)], vec![line(300_000, 200_000)]);
-        assert!(owing.contains("3000.00 yuan available") && owing.contains("repay the line first"), "{owing}");
-        assert!(owing.contains(r#"data-confirm="Pay 16969.70 yuan (H1 · MZ-BIG)?""#), "{owing}");
+        assert!(owing.contains("¥3,000.00 available") && owing.contains("repay the line first"), "{owing}");
+        assert!(owing.contains(r#"data-confirm="Pay ¥16,969.70 (H1 · MZ-BIG)?""#), "{owing}");
 
         // Room enough: no advice, just the button.
         let room = page(Lang::Zh, vec![bill(None, None)], vec![line(2_000_000, 0)]);
-        assert!(!room.contains("bill-advice") && room.contains("立即支付 16969.70 元"), "{room}");
+        assert!(!room.contains("bill-advice") && room.contains("立即支付 ¥16,969.70"), "{room}");
     }
 
     #[test]

@@ -44,10 +44,6 @@ pub struct Answer {
 }
 
 impl Credit {
-    fn yuan(&self, fen: &i64) -> String {
-        format!("{} {}", self.page.yuan(*fen), self.page.t("yuan"))
-    }
-
     fn status(&self, s: &Statement) -> &str {
         match s.status {
             StatementStatus::Open => self.page.t("p2_statement_open"),
@@ -63,14 +59,17 @@ impl Credit {
 
     /// The hint under the amount: above the current limit, at most twice it.
     fn hint(&self, line: &CreditAccount) -> String {
-        self.page.t("p2_limit_hint").replace("{limit}", &self.yuan(&line.limit_fen.0)).replace("{highest}", &self.yuan(&self.highest(line)))
+        self.page
+            .t("p2_limit_hint")
+            .replace("{limit}", &self.page.yuan(line.limit_fen.0))
+            .replace("{highest}", &self.page.yuan(self.highest(line)))
     }
 
     /// The bank's answer for line `id`, in words, and whether it was approved.
     fn answer(&self, id: &str, line: &CreditAccount) -> Option<(bool, String)> {
         let answer = self.answer.as_ref().filter(|a| a.line.as_deref() == Some(id))?;
         match answer.limit_request.as_deref()? {
-            "approved" => Some((true, self.page.t("p2_limit_approved").replace("{limit}", &self.yuan(&line.limit_fen.0)))),
+            "approved" => Some((true, self.page.t("p2_limit_approved").replace("{limit}", &self.page.yuan(line.limit_fen.0)))),
             "declined" => {
                 let key = match answer.reason.as_deref().unwrap_or_default() {
                     "limit_above_twice_current" => "p2_limit_declined_twice",
@@ -83,8 +82,8 @@ impl Credit {
                 let text = self
                     .page
                     .t(key)
-                    .replace("{limit}", &self.yuan(&line.limit_fen.0))
-                    .replace("{highest}", &self.yuan(&self.highest(line)));
+                    .replace("{limit}", &self.page.yuan(line.limit_fen.0))
+                    .replace("{highest}", &self.page.yuan(self.highest(line)));
                 Some((false, text))
             }
             _ => None,
@@ -138,10 +137,10 @@ mod tests {
     fn the_banks_answer_to_a_limit_request_is_said_never_submitted() {
         // (lang, answer, said)
         let cases = [
-            (Lang::Zh, answer("declined", "limit_above_twice_current"), "银行未批准：单次最多申请到当前额度的两倍（10000.00 元）"),
-            (Lang::En, answer("declined", "limit_above_twice_current"), "at most twice the current limit (10000.00 yuan)"),
-            (Lang::Zh, answer("approved", ""), "银行已批准：信用额度现为 5000.00 元"),
-            (Lang::Zh, answer("declined", "limit_not_increased"), "须高于当前额度（5000.00 元）"),
+            (Lang::Zh, answer("declined", "limit_above_twice_current"), "银行未批准：单次最多申请到当前额度的两倍（¥10,000.00）"),
+            (Lang::En, answer("declined", "limit_above_twice_current"), "at most twice the current limit (¥10,000.00)"),
+            (Lang::Zh, answer("approved", ""), "银行已批准：信用额度现为 ¥5,000.00"),
+            (Lang::Zh, answer("declined", "limit_not_increased"), "须高于当前额度（¥5,000.00）"),
             (Lang::Zh, answer("declined", "something_new"), "银行未批准这次申请"),
         ];
         for (lang, answer, said) in cases {
@@ -159,7 +158,7 @@ mod tests {
     #[test]
     fn the_hint_names_the_range_the_bank_allows() {
         let html = page(Lang::Zh, None);
-        assert!(html.contains("高于当前额度 5000.00 元，最多为当前额度的两倍 10000.00 元"), "{html}");
-        assert!(!html.contains("5000 至 1000000 元"), "{html}");
+        assert!(html.contains("高于当前额度 ¥5,000.00，最多为当前额度的两倍 ¥10,000.00"), "{html}");
+        assert!(!html.contains("¥5,000 至 ¥1,000,000，以银行审批为准"), "{html}");
     }
 }

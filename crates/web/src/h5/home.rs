@@ -23,7 +23,7 @@ struct Home {
 impl Home {
     /// An amount of fen as yuan, or a dash when the bank did not say.
     fn amount(&self, fen: &Option<i64>) -> String {
-        fen.map(|f| format!("{} {}", self.page.yuan(f), self.page.t("yuan"))).unwrap_or_else(|| "—".into())
+        fen.map_or_else(|| "—".into(), |f| self.page.yuan(f))
     }
 
     /// An agreement's status in words.
@@ -43,10 +43,18 @@ impl Home {
         }
     }
 
-    /// What the active credit line owes, as yuan text for the repayment form; none when nothing.
-    fn owed(&self, a: &AgreementView) -> Option<String> {
-        let used = a.payment.used_fen.filter(|u| *u > 0 && a.status == "active" && a.payment.method == "credit_line")?;
-        Some(self.page.yuan(used))
+    /// What the active credit line owes, in fen; none when nothing.
+    fn owed(&self, a: &AgreementView) -> Option<i64> {
+        a.payment.used_fen.filter(|u| *u > 0 && a.status == "active" && a.payment.method == "credit_line")
+    }
+
+    /// The repayment form's amount: what is owed, as the plain number the field posts.
+    fn owed_field(&self, owed: &i64) -> String {
+        crate::money::plain(*owed)
+    }
+
+    fn repay_confirm(&self, owed: &i64) -> String {
+        self.page.t("repay_confirm").replace("{owed}", &self.page.yuan(*owed))
     }
 
     fn has_active(&self) -> bool {
@@ -71,4 +79,52 @@ pub async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap)
     };
     let page = Page::new(prefs, "/h5/home", HOME).with_csrf(signed_in.csrf_token);
     render(&Home { page, me, agreements })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Lang;
+    use crate::prefs::Prefs;
+    use wugan_hub::app::patients::IdentityView;
+    use wugan_hub::app::{AgreementSeamlessView, PaymentView};
+
+    fn owing(used_fen: i64) -> AgreementView {
+        AgreementView {
+            id: "agr_1".into(),
+            status: "active",
+            psn_no: "P1".into(),
+            insutype: "310".into(),
+            insuplc_admdvs: "440300".into(),
+            name: "张*".into(),
+            certno: "4403**".into(),
+            use_personal_account: true,
+            payment: PaymentView {
+                method: "credit_line",
+                bank_code: "BANK01".into(),
+                bank_agreement_id: "BA1".into(),
+                limit_fen: Some(2_000_000),
+                used_fen: Some(used_fen),
+                held_fen: Some(0),
+                available_fen: Some(2_000_000 - used_fen),
+                balance_fen: None,
+            },
+            created_at: String::new(),
+            seamless: AgreementSeamlessView { enabled: true, suspended_reason: None, message: None },
+            family: Vec::new(),
+        }
+    }
+
+    /// What the line owes is said as every amount is (¥, grouped), in the figures and in the
+    /// question; the repayment field keeps the plain number the API takes.
+    #[test]
+    fn the_amounts_read_grouped_and_the_repayment_field_posts_a_plain_number() {
+        let identity = IdentityView { psn_no: "P1".into(), name: "张*".into(), certno: "4403**".into(), bound_at: String::new() };
+        let me = PatientView { id: "pat_1".into(), mobile: "138****0000".into(), identity: Some(identity) };
+        let page = Page::new(Prefs { lang: Lang::Zh, elder: false, secure: false }, "/h5/home", HOME).with_csrf("t");
+        let html = Home { page, me, agreements: vec![owing(1_234_567)] }.render().unwrap();
+        assert!(html.contains("<dd>¥20,000.00</dd>") && html.contains(r#"<dd class="used">¥12,345.67</dd>"#), "{html}");
+        assert!(html.contains(r#"data-confirm="确认按所填金额为信用额度还款？当前欠款 ¥12,345.67。""#), "{html}");
+        assert!(html.contains(r#"data-type="fen" type="text" inputmode="decimal" required value="12345.67">"#), "{html}");
+    }
 }

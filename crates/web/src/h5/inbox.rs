@@ -46,12 +46,8 @@ pub(crate) struct Split {
 }
 
 impl Inbox {
-    fn yuan(&self, fen: &i64) -> String {
-        format!("{} {}", self.page.yuan(*fen), self.page.t("yuan"))
-    }
-
     fn fen(&self, n: &NotificationRow, field: &str) -> String {
-        self.yuan(&n.facts[field].as_i64().unwrap_or(0))
+        self.page.yuan(n.facts[field].as_i64().unwrap_or(0))
     }
 
     fn text<'a>(&self, n: &'a NotificationRow, field: &str) -> &'a str {
@@ -204,11 +200,11 @@ mod tests {
             )
         };
         let html = inbox(Lang::Zh, vec![settled()], HashMap::new(), Vec::new());
-        assert!(html.contains(r#"<dt>信用额度支付（待还）</dt><dd class="cash">0.00 元</dd>"#), "{html}");
-        assert!(html.contains(r#"<dt>未付金额</dt><dd class="unpaid">3000.00 元</dd>"#), "{html}");
+        assert!(html.contains(r#"<dt>信用额度支付（待还）</dt><dd class="cash">¥0.00</dd>"#), "{html}");
+        assert!(html.contains(r#"<dt>未付金额</dt><dd class="unpaid">¥3,000.00</dd>"#), "{html}");
         assert!(html.contains("个人部分尚未支付") && !html.contains("本次无需到窗口付款"), "{html}");
         let en = inbox(Lang::En, vec![settled()], HashMap::new(), Vec::new());
-        assert!(!en.contains("Paid on your credit line (to repay)</dt><dd class=\"cash\">3000.00"), "{en}");
+        assert!(!en.contains("Paid on your credit line (to repay)</dt><dd class=\"cash\">¥3,000.00"), "{en}");
 
         // Collected later on the line: nothing unpaid, the collection said.
         let now = HashMap::from([(
@@ -218,7 +214,7 @@ mod tests {
         let bill =
             note("bill_unpaid", json!({"settlement_id": "stl_1", "hospital_code": "H1", "ipt_otp_no": "MZ-LI-2", "unpaid_fen": 300000}));
         let html = inbox(Lang::Zh, vec![settled(), bill.clone()], now, vec!["stl_1".into()]);
-        assert!(html.contains(r#"<dd class="collected">3000.00 元</dd>"#), "{html}");
+        assert!(html.contains(r#"<dd class="collected">¥3,000.00</dd>"#), "{html}");
         assert!(!html.contains("个人部分尚未支付"), "{html}");
         assert!(html.contains("待缴账单已支付") && !html.contains("有一笔待缴账单"), "{html}");
         // Not collected: still told as unpaid, with the way to pay it.

@@ -56,6 +56,7 @@ pub const STRINGS: Table = &[
     ("os_claim_count", "数量", "Quantity"),
     ("os_claim_amount", "金额（元）", "Amount (yuan)"),
     ("os_claim_paid_total", "已付总额（元）", "Paid in total (yuan)"),
+    ("os_claim_paid_sum", "已付总额", "Paid in total"),
     ("os_claim_card", "收款银行卡", "Bank card to be paid"),
     ("os_claim_submit", "提交报销", "Submit the claim"),
     ("os_claims_mine", "我的报销", "My claims"),

@@ -67,7 +67,7 @@ pub const STRINGS: Table = &[
     ("signup_debit_card", "借记卡", "Debit card"),
     ("signup_bank", "银行", "Bank"),
     ("signup_limit", "申请额度（元）", "Credit limit asked for (yuan)"),
-    ("signup_limit_hint", "5000 至 1000000 元，以银行审批为准", "5,000 to 1,000,000 yuan; the bank decides"),
+    ("signup_limit_hint", "¥5,000 至 ¥1,000,000，以银行审批为准", "¥5,000 to ¥1,000,000; the bank decides"),
     ("signup_card", "借记卡号", "Debit card number"),
     ("signup_card_hint", "12至19位数字", "12 to 19 digits"),
     ("signup_agreement", "服务协议", "The agreement"),
@@ -107,11 +107,7 @@ pub const STRINGS: Table = &[
     ("repay_by_transfer", "银行转账还款", "By bank transfer"),
     ("repay_submit", "确认还款", "Repay now"),
     ("repay_source", "还款方式", "Repay from"),
-    (
-        "repay_confirm",
-        "确认按所填金额为信用额度还款？当前欠款 {owed} 元。",
-        "Repay the credit line the amount entered? It owes {owed} yuan.",
-    ),
+    ("repay_confirm", "确认按所填金额为信用额度还款？当前欠款 {owed}。", "Repay the credit line the amount entered? It owes {owed}."),
     ("nav_family", "亲情付", "Family"),
     ("family_title", "亲情付", "Family members"),
     (
@@ -190,7 +186,7 @@ pub const ERRORS: Table = &[
         "The agreement has changed. Reload the page, read it, and sign up again.",
     ),
     ("already_signed", "您已签约，无需重复签约。", "You have signed up already."),
-    ("bad_credit_limit", "额度须在5000至1000000元之间。", "The limit must be between 5,000 and 1,000,000 yuan."),
+    ("bad_credit_limit", "额度须在 ¥5,000 至 ¥1,000,000 之间。", "The limit must be between ¥5,000 and ¥1,000,000."),
     ("bad_card_no", "请输入12至19位借记卡号。", "Enter a debit card number of 12 to 19 digits."),
     ("bank_refused", "银行未通过申请。", "The bank declined."),
     (

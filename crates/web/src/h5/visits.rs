@@ -33,10 +33,6 @@ pub struct VisitsPage {
 }
 
 impl Visits {
-    fn yuan(&self, fen: &i64) -> String {
-        format!("{} {}", self.page.yuan(*fen), self.page.t("yuan"))
-    }
-
     /// The visit's state in words.
     fn status(&self, v: &VisitView) -> &str {
         match v.settlement.as_ref().map(|s| s.state) {

@@ -171,7 +171,6 @@ impl Home {
             |key, of: fn(&Totals) -> i64| serde_json::json!({"name": t(key), "fen": self.totals.iter().map(of).collect::<Vec<_>>()});
         serde_json::json!({
             "title": t("chart_label"),
-            "unit": t("ops_yuan"),
             "hospitals": self.totals.iter().map(|x| self.hospital_name(&x.code)).collect::<Vec<_>>(),
             "series": [
                 series("fund", |x| x.fund_fen),
