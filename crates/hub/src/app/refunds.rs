@@ -25,6 +25,8 @@ const MAX_REFUND_LINES: usize = MAX_LINES_PER_UPLOAD;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
+    /// Text or whole numbers, read as a fee upload reads `feedetl_sn` (`super::visits::fee_line_number`).
+    #[serde(deserialize_with = "super::visits::fee_line_numbers")]
     #[schema(min_items = 1, max_items = 500)]
     pub lines: Vec<String>,
 }

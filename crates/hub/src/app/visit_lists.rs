@@ -87,7 +87,8 @@ impl App {
         let filter = VisitFilter {
             hospital_code: hospital.map(str::to_string).or(q.hospital_code),
             bank_code: q.bank_code,
-            ipt_otp_no: q.ipt_otp_no,
+            // As registration keeps it: without the padding of a fixed-width column.
+            ipt_otp_no: q.ipt_otp_no.as_deref().map(super::visits::trimmed_id),
             status: q.status,
             created,
             after: q.after.filter(|a| !a.is_empty()),

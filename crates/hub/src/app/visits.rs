@@ -5,6 +5,9 @@ use wugan_domain::settlement::cash_only::SetlType;
 impl App {
     pub async fn register_visit(&self, hospital: &str, req: RegisterVisitRequest, request: &Keyed) -> Result<VisitView, AppError> {
         let idem_key = request.key.as_str();
+        // The hospital's number as it means it: an HIS reading it from a fixed-width (CHAR) column
+        // pads it, and the insurance center reads it trimmed (so does every lookup here).
+        let req = RegisterVisitRequest { ipt_otp_no: trimmed_id(&req.ipt_otp_no), ..req };
         check_text("ipt_otp_no", &req.ipt_otp_no, 30)?;
         check_cert_type(&req.mdtrt_cert_type)?;
         check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
@@ -222,6 +225,8 @@ impl App {
             }
             details.push((sn, amount, detail));
         }
+        // The answer lists the lines in the order sent.
+        let sent_order: Vec<String> = details.iter().map(|(sn, _, _)| sn.clone()).collect();
         let existing = self.store.fee_lines(visit_id).await?;
         let batch = self.fee_batch(&visit, &existing, &details).await?;
         let inst = self.institution(hospital).await?;
@@ -252,7 +257,9 @@ impl App {
         let marks: Vec<(String, String)> =
             batch.iter().map(|l| (l.feedetl_sn.clone(), by_sn.get(&l.feedetl_sn).cloned().unwrap_or_else(|| "{}".into()))).collect();
         let all = lines_after_upload(&existing, &batch, &marks);
-        let lines: Vec<FeeLineView> = all.iter().filter(|l| l.upload_msgid == msgid).map(FeeLineView::of).collect();
+        let uploaded: BTreeMap<&str, &FeeLineRow> =
+            all.iter().filter(|l| l.upload_msgid == msgid).map(|l| (l.feedetl_sn.as_str(), l)).collect();
+        let lines: Vec<FeeLineView> = sent_order.iter().filter_map(|sn| uploaded.get(sn.as_str()).copied()).map(FeeLineView::of).collect();
         let total: Fen = all.iter().filter(|l| l.uploaded).map(|l| l.amount).sum();
         let view = FeeUploadView { visit_id: visit_id.to_string(), lines, medfee_fen: total.0 };
         let answer = request.answer_for(&view)?;
@@ -373,8 +380,9 @@ fn national_begntime(sent: Option<&str>) -> Result<Option<String>, AppError> {
 
 /// Checks one HIS fee line and turns it into a 2204 `feedetail` entry; returns it with its amount.
 fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow, china_now: &str) -> Result<(Value, Fen), AppError> {
-    let sn =
-        text_field(line, "feedetl_sn").ok_or_else(|| AppError::invalid("missing_field", format!("lines[{i}].feedetl_sn is required")))?;
+    let sn = fee_line_number(line.get("feedetl_sn").unwrap_or(&Value::Null))
+        .map_err(|why| AppError::invalid("invalid_request", format!("lines[{i}].feedetl_sn: {why}")))?
+        .ok_or_else(|| AppError::invalid("missing_field", format!("lines[{i}].feedetl_sn is required")))?;
     check_text(&format!("lines[{i}].feedetl_sn"), &sn, 30)?;
     let code = text_field(line, "med_list_codg")
         .ok_or_else(|| AppError::invalid("missing_field", format!("lines[{i}].med_list_codg is required")))?;
@@ -459,6 +467,45 @@ pub(super) fn scaled_field(line: &Map<String, Value>, field: &str, scale: u32, i
         Ok(None) => Err(AppError::invalid("missing_field", format!("lines[{index}].{field} is required"))),
         Err(e) => Err(AppError::invalid("bad_amount", format!("lines[{index}].{field}: {e}"))),
     }
+}
+
+/// An identifier as the hospital means it (门诊号, a fee line's number): without the white space
+/// around it that a fixed-width (CHAR) column pads it with, as the insurance center reads it.
+pub(crate) fn trimmed_id(sent: &str) -> String {
+    sent.trim().to_string()
+}
+
+/// A fee line's number (`feedetl_sn`) as its text, however the HIS wrote it: a string without the
+/// white space around it, or a whole JSON number as its integer digits (`13`, `13.0` and `1.3e1`
+/// are all "13"). A number with a fraction, or too large to be read exactly, is refused (the
+/// why); absent, null or blank is `None`.
+pub(crate) fn fee_line_number(sent: &Value) -> Result<Option<String>, String> {
+    /// Whole numbers beyond 2^53 are not read exactly from a JSON number.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match sent {
+        Value::String(s) if !s.trim().is_empty() => Ok(Some(trimmed_id(s))),
+        Value::Number(n) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() <= EXACT => Ok(Some(format!("{}", f as i64))),
+            Some(f) if f.fract() == 0.0 => Err(format!("{n} is too large to be read exactly as a number: send it as text")),
+            _ => Err(format!("{n} is not a whole number: a fee line's number is text or a whole number")),
+        },
+        Value::Null | Value::String(_) => Ok(None),
+        other => Err(format!("{other} is neither text nor a whole number")),
+    }
+}
+
+/// [`fee_line_number`] for serde: a refund's list of fee line numbers, text or whole numbers.
+pub(crate) fn fee_line_numbers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let sent = Vec::<Value>::deserialize(d)?;
+    sent.iter()
+        .enumerate()
+        .map(|(i, v)| match fee_line_number(v) {
+            Ok(Some(sn)) => Ok(sn),
+            Ok(None) => Err(serde::de::Error::custom(format!("lines[{i}] is blank: name a fee line by its feedetl_sn"))),
+            Err(why) => Err(serde::de::Error::custom(format!("lines[{i}]: {why}"))),
+        })
+        .collect()
 }
 
 pub(super) fn text_field(line: &Map<String, Value>, field: &str) -> Option<String> {
@@ -569,6 +616,31 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_fee_line_number_is_read_as_the_hospital_means_it_however_its_json_writes_it() {
+        let read = |sent: Value| fee_line_number(&sent).map_err(|why| why.contains("whole number") || why.contains("as text"));
+        for (sent, number) in [
+            (json!("13"), "13"),
+            (json!("  13 "), "13"),
+            (json!("A-7"), "A-7"),
+            (json!(13), "13"),
+            (json!(13.0), "13"),
+            (json!(1e1), "10"),
+            (json!(-2), "-2"),
+            (json!(18446744073709551615u64), "18446744073709551615"),
+        ] {
+            assert_eq!(read(sent.clone()), Ok(Some(number.to_string())), "{sent}");
+        }
+        for blank in [json!(""), json!("   "), Value::Null] {
+            assert_eq!(read(blank.clone()), Ok(None), "{blank}");
+        }
+        for refused in [json!(13.5), json!(1e300), json!(0.1)] {
+            assert_eq!(read(refused.clone()), Err(true), "{refused}: said why");
+        }
+        assert!(fee_line_number(&json!(true)).is_err() && fee_line_number(&json!([1])).is_err());
+        assert_eq!(trimmed_id(" MZ5001   "), "MZ5001");
+    }
 
     #[test]
     fn the_insurance_is_chosen_by_type_never_by_position() {

@@ -34,7 +34,7 @@ impl Store {
         )
         .bind(&v.id)
         .bind(&v.hospital_code)
-        .bind(&v.ipt_otp_no)
+        .bind(v.ipt_otp_no.trim())
         .bind(&v.psn_no)
         .bind(&v.insutype)
         .bind(&v.insuplc_admdvs)
@@ -93,9 +93,10 @@ impl Store {
     }
 
     pub async fn visit_by_hospital_no(&self, hospital_code: &str, ipt_otp_no: &str) -> StoreResult<Option<VisitRow>> {
+        // Kept and compared trimmed (`app::visits::trimmed_id`): a padded number is the same visit.
         let row = query("SELECT * FROM visits WHERE hospital_code = $1 AND ipt_otp_no = $2")
             .bind(hospital_code)
-            .bind(ipt_otp_no)
+            .bind(ipt_otp_no.trim())
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| visit_from_row(&r)).transpose()
