@@ -77,7 +77,7 @@ pub mod unpaid_bills;
 pub use cash_only::{CashCancelRequest, CashSettleRequest};
 pub use clearing::{ClearingRequest, ClearingView, PayoutView};
 pub use commands::*;
-pub use hospital_statements::{HospitalStatementLine, HospitalStatementView};
+pub use hospital_statements::{HospitalStatementLine, HospitalStatementRefund, HospitalStatementView};
 pub use inpatient::{StaySettlementView, StayView};
 pub use institution::HospitalPlatform;
 pub use insurance_clearing::{InsuranceClearingMonthView, InsuranceClearingRequest, InsuranceClearingView};

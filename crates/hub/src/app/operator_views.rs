@@ -79,8 +79,13 @@ impl App {
                 transfers,
             });
         }
+        let visit = self.visit_view(&v).await?;
+        // The latest attempt as the visit reads it: its bill and its settlement in force after refunds.
+        if let Some(latest) = visit.settlement.as_ref() {
+            attempts.iter_mut().filter(|a| a.settlement.id == latest.id).for_each(|a| a.settlement = latest.clone());
+        }
         Ok(OperatorVisitView {
-            visit: self.visit_view(&v).await?,
+            visit,
             fee_lines: fee_lines
                 .iter()
                 .map(|l| OperatorFeeLineView { feedetl_sn: l.feedetl_sn.clone(), amount_fen: l.amount.0, uploaded: l.uploaded })
@@ -132,6 +137,9 @@ impl App {
         };
         let (from, before) = (stored(span.start_unix_s)?, stored(span.end_unix_s)?);
         let mut rows = self.store.day_figures(&from, &before).await?;
+        // Refunds as the statement applies them (`App::day_in_force`): the clicks they reversed
+        // counted out, their re-settlements counted in, on the days the statement puts them.
+        rows.extend(self.refund_day_figures(&from, &before).await?);
         // Stays as the statement counts them: booked at the bedside in the day (one between its
         // 2304 and its booking is not the hospital's money yet).
         for s in self.stay_recon_settlements(&from, &before).await? {
@@ -158,6 +166,63 @@ impl App {
                 unpaid_fen: paid(owed),
                 collected_fen: paid(s.collected_fen),
                 cancelled: i64::from(cancelled),
+                ..DayFiguresRow::default()
+            });
+        }
+        Ok(rows)
+    }
+}
+
+impl App {
+    /// What the refunds change in the day figures `store::day_figures` sums from the settlements
+    /// as they were made: a row per line a refund touched, negative for a click it reversed,
+    /// positive for a re-settlement in force (one a later refund reversed never counted).
+    async fn refund_day_figures(&self, from: &str, before: &str) -> Result<Vec<DayFiguresRow>, AppError> {
+        let refunded: std::collections::HashSet<String> =
+            self.store.refunds_finished_of(None, from, &self.now()).await?.into_iter().map(|r| r.settlement_id).collect();
+        if refunded.is_empty() {
+            return Ok(Vec::new());
+        }
+        let clicks: Vec<_> =
+            self.store.reconciliation_settlements(from, before).await?.into_iter().filter(|c| refunded.contains(&c.id)).collect();
+        let day = self.day_in_force(None, &clicks, from, before).await?;
+        let mut rows = Vec::new();
+        for line in &day.lines {
+            let in_force = matches!(line.state.as_str(), "settled" | "settled_unpaid");
+            let sign = match (line.refund_id.is_some(), in_force) {
+                (true, true) => 1,
+                // A click the sums counted as it was made, reversed since.
+                (false, false) if line.reversed_by_refund_id.is_some() => -1,
+                _ => continue,
+            };
+            // The sums count a click as made: its bill, less what was collected of it.
+            let counted = match sign {
+                1 => line.clone(),
+                _ => match clicks.iter().find(|c| c.id == line.settlement_id) {
+                    Some(click) => super::hospital_statements::line_of(click),
+                    None => continue,
+                },
+            };
+            let click = self.store.settlement(&line.settlement_id).await?;
+            let bank_code = match click {
+                Some(c) if !c.agreement_id.is_empty() => self.store.agreement(&c.agreement_id).await?.map(|a| a.bank_code),
+                _ => None,
+            };
+            let hospital_code = match clicks.iter().find(|c| c.id == line.settlement_id) {
+                Some(c) => c.hospital_code.clone(),
+                None => self.store.reconciliation_settlement(&line.settlement_id).await?.map(|c| c.hospital_code).unwrap_or_default(),
+            };
+            rows.push(DayFiguresRow {
+                hospital_code,
+                bank_code,
+                settled: sign,
+                medfee_fen: sign * counted.medfee_fen,
+                fund_fen: sign * counted.fund_fen,
+                account_fen: sign * counted.personal_account_fen,
+                bank_fen: sign * counted.bank_fen,
+                unpaid_bills: sign * i64::from(counted.unpaid_fen > 0),
+                unpaid_fen: sign * counted.unpaid_fen,
+                collected_fen: sign * counted.collected_fen,
                 ..DayFiguresRow::default()
             });
         }

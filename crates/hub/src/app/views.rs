@@ -139,12 +139,14 @@ pub struct SplitView {
     pub hospital_part_fen: i64,
 }
 
-/// The doctor's click, as it stands.
+/// The doctor's click, as it stands. Its `setl_id` and amounts are the click's settlement as it
+/// was made; after refunds (退费) `in_force` is the settlement in force.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = Settlement)]
 pub struct SettlementView {
     pub id: String,
     pub visit_id: String,
+    /// `refunded` once refunds gave every line back (nothing in force: `in_force` null).
     pub state: &'static str,
     pub setl_id: Option<String>,
     pub medfee_fen: i64,
@@ -164,8 +166,37 @@ pub struct SettlementView {
     pub cash_at_hospital_fen: i64,
     pub bank: BankAuthorizationView,
     pub failure: Option<FailureView>,
+    /// The settlement in force: the click's own until a refund, then the last refund's
+    /// re-settlement. Null when nothing is in force (not settled, cancelled, refunded in full).
+    pub in_force: Option<SettlementInForceView>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// The settlement of a visit in force after its refunds (退费): what an HIS keeps for 医保对账
+/// (the `setl_id` the insurance center lists as standing, refd_setl_flag 0) and for the patient's
+/// bill. `cash_fen` = `bank_fen` + `unpaid_fen` + `collected_fen` + `cash_at_hospital_fen`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = SettlementInForce)]
+pub struct SettlementInForceView {
+    /// The refund whose re-settlement (2207) this is; null: the click's own settlement.
+    pub refund_id: Option<String>,
+    /// Null for a self-paid visit (no insurance settlement).
+    pub setl_id: Option<String>,
+    pub medfee_fen: i64,
+    pub fund_fen: i64,
+    pub personal_account_fen: i64,
+    pub cash_fen: i64,
+    pub hospital_part_fen: i64,
+    /// What the bank's capture still pays: captured at the click, less the refunds' bank refunds.
+    pub bank_fen: i64,
+    /// What the patient still owes (a bill left at the click, as the refunds left it, less what
+    /// was collected since).
+    pub unpaid_fen: i64,
+    /// Collected from the patient's line since (补扣).
+    pub collected_fen: i64,
+    /// Insurance only (setl_type HI): the cash share the hospital keeps collected itself.
+    pub cash_at_hospital_fen: i64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -295,6 +326,19 @@ impl SettlementView {
                 decline_code: s.decline_code.clone(),
             },
             failure: s.failure_code.as_ref().map(|code| FailureView { code: code.clone(), message: s.failure_message.clone() }),
+            in_force: matches!(s.state, SettlementState::Settled | SettlementState::SettledUnpaid).then(|| SettlementInForceView {
+                refund_id: None,
+                setl_id: s.setl_id.clone().filter(|id| !id.is_empty()),
+                medfee_fen: s.medfee.0,
+                fund_fen: split.fund.0,
+                personal_account_fen: split.personal_account.0,
+                cash_fen: split.cash.0,
+                hospital_part_fen: split.hospital_part.0,
+                bank_fen: s.captured.0,
+                unpaid_fen: s.unpaid.0,
+                collected_fen: 0,
+                cash_at_hospital_fen: at_hospital.0,
+            }),
             created_at: s.created_at.clone(),
             updated_at: s.updated_at.clone(),
         }
@@ -376,6 +420,7 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<EstimateView>(),
         one::<SplitView>(),
         one::<SettlementView>(),
+        one::<SettlementInForceView>(),
         one::<BankAuthorizationView>(),
         one::<FailureView>(),
         one::<LedgerView>(),
@@ -401,6 +446,7 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<super::ReconciliationExceptionView>(),
         one::<super::HospitalStatementView>(),
         one::<super::HospitalStatementLine>(),
+        one::<super::HospitalStatementRefund>(),
     ]
 }
 

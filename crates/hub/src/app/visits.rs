@@ -187,6 +187,12 @@ impl App {
                 (s.unpaid_fen, s.collected_fen) = (s.unpaid_fen - b.amount.0, b.amount.0);
             }
         }
+        if let (Some(s), Some(click)) = (view.settlement.as_mut().filter(|s| s.in_force.is_some()), &settlement) {
+            s.in_force = in_force(click, &refunds, (s.unpaid_fen, s.collected_fen))?;
+            if s.in_force.is_none() {
+                s.state = "refunded";
+            }
+        }
         if let Some((status, fen)) = refunded(&lines, &refunds) {
             view.refunded_fen = fen;
             if v.status == VisitStatus::Settled {
@@ -556,6 +562,41 @@ fn visit_view_of(v: &VisitRow, lines: &[FeeLineRow], settlement: Option<&Settlem
         refunded_fen: 0,
         created_at: v.created_at.clone(),
     }
+}
+
+/// The click's settlement in force after its finished refunds (oldest first): the last one's
+/// re-settlement, with what the capture still pays; `None` once one gave every line back.
+/// `bill`: what is owed now and what was collected, as the visit's view reads them.
+fn in_force(
+    click: &SettlementRow,
+    refunds: &[crate::store::RefundRow],
+    (owed_fen, collected_fen): (i64, i64),
+) -> Result<Option<SettlementInForceView>, AppError> {
+    let mut last = None;
+    for r in refunds.iter().filter(|r| r.settlement_id == click.id) {
+        if let wugan_domain::refund::RefundStage::Refunded(done) = super::refunds::stage_of(r)? {
+            last = Some((r.id.clone(), done));
+        }
+    }
+    let Some((refund_id, done)) = last else {
+        return Ok(SettlementView::of(click).in_force.map(|f| SettlementInForceView { unpaid_fen: owed_fen, collected_fen, ..f }));
+    };
+    let Some(again) = done.resettled else { return Ok(None) };
+    let bank = done.original.captured - done.bank_refund;
+    let billed = click.state == SettlementState::SettledUnpaid;
+    Ok(Some(SettlementInForceView {
+        refund_id: Some(refund_id),
+        setl_id: Some(again.setl_id).filter(|id| !id.is_empty()),
+        medfee_fen: again.split.medfee.0,
+        fund_fen: again.split.fund.0,
+        personal_account_fen: again.split.personal_account.0,
+        cash_fen: again.split.cash.0,
+        hospital_part_fen: again.split.hospital_part.0,
+        bank_fen: bank.0,
+        unpaid_fen: if billed { owed_fen } else { 0 },
+        collected_fen: if billed { collected_fen } else { 0 },
+        cash_at_hospital_fen: if click.cash_at_hospital { (again.split.cash - bank).0 } else { 0 },
+    }))
 }
 
 /// What a settled visit's finished refunds gave back: its status (`refunded` once a refund left no

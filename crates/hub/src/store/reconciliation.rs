@@ -1,6 +1,7 @@
 //! What the daily reconciliation reads (the hub's side of a day, in bulk: one query per side,
 //! never one per record) and what it writes (its runs and their differences, migration 0010).
 
+use super::refunds::{refund_from_row, REFUND_COLUMNS};
 use super::*;
 
 /// A settlement of the day as reconciliation sees it, with its visit's bucket fields.
@@ -98,6 +99,18 @@ impl Store {
         let sql = format!("{RECON_SELECT} WHERE s.id = $1");
         let row = query(sql).bind(id).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(recon_settlement_from_row))
+    }
+
+    /// Refunds finished (`refunded`) in `[from, to)` (their last change), of one hospital or of
+    /// all, oldest first: the hospital statement's and the operator's day figures' (a refund
+    /// reverses a settlement of its own day or an earlier one, and re-settles on its own day).
+    pub async fn refunds_finished_of(&self, hospital_code: Option<&str>, from: &str, to: &str) -> StoreResult<Vec<RefundRow>> {
+        let sql = format!(
+            "SELECT {REFUND_COLUMNS}, parked_reason FROM refunds WHERE state = 'refunded' AND updated_at >= $1 AND updated_at < $2 \
+             AND ($3 = '' OR hospital_code = $3) ORDER BY updated_at, id"
+        );
+        let rows = query(sql).bind(from).bind(to).bind(hospital_code.unwrap_or_default()).fetch_all(&self.pool).await?;
+        rows.iter().map(refund_from_row).collect()
     }
 
     /// The captures and refunds the ledger posted in `[from, to)`.
