@@ -781,6 +781,7 @@ async fn serve(opts: SystemOptions) -> anyhow::Result<()> {
     println!("bank             {}", sys.bank_url);
     println!("database         {db}");
     println!("API keys         {}", opts.data_dir.join("credentials.json").display());
+    println!("rate limits      {}", rate_limits_line(&opts.edge.api));
     wugan::server::shutdown_signal().await?;
     tracing::info!(deadline_s = DRAIN_DEADLINE.as_secs(), "stopping: finishing the requests in progress");
     let report = sys.shutdown(DRAIN_DEADLINE).await;
@@ -789,6 +790,19 @@ async fn serve(opts: SystemOptions) -> anyhow::Result<()> {
     }
     tracing::info!(closed = report.closed, "stopped");
     Ok(())
+}
+
+/// The edge's rate limits in words, with how to lift them for a load test (429 beyond them).
+fn rate_limits_line(api: &wugan_hub::api::EdgeConfig) -> String {
+    let per = |rate: Option<wugan_hub::api::limits::Rate>, what: &str| match rate {
+        Some(rate) => format!("{} requests/s per {what} (bursts of {})", rate.per_second, rate.burst),
+        None => format!("none per {what}"),
+    };
+    let limits = format!("{}, {}", per(api.rate_per_key, "API key"), per(api.rate_per_address, "client address"));
+    match (api.rate_per_key, api.rate_per_address) {
+        (None, None) => limits,
+        _ => format!("{limits} (answered 429 beyond; a load test lifts them: --rate-per-key 0 --rate-per-address 0)"),
+    }
 }
 
 /// A partner's server stops accepting and answers the requests in progress, within the deadline.
