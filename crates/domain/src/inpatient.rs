@@ -11,6 +11,7 @@
 //!   in_ward ─cancel→ cancelling_admission ─2404→ releasing ─void→ cancelled        │ 2304
 //!   discharged ─cancel discharge→ undoing_discharge ─2405→ in_ward        insurance_settled ─capture|void→ settled | settled_unpaid
 //!   settled ─cancel→ cancelling_settlement ─2305, refund→ settlement_cancelled (a new click, or 2405)
+//!   insurance_settled holding nothing ─charge the line (扣款)→ settled | settled_unpaid (declined: a bill)
 //!   in_ward holding nothing (deposit_short) ─the ward's fresh hold `{stay}:hold:{n}`→ in_ward | deposit_short
 //!   in_ward, every fee line settled in the middle ─the bedside click→ closing ─2402→ (release the hold left, if any) → settled_by_interims
 //!   discharging | closing ─2402 refused→ in_ward (discharge_refusal, until the next click), the hold untouched
@@ -41,6 +42,10 @@ pub mod interim;
 pub use interim::{begin_interim, Interim, InterimIds, InterimPaid, InterimStep};
 #[path = "inpatient_bills.rs"]
 mod bills;
+use bills::settled;
+pub use bills::StayPaid;
+#[path = "inpatient_charge.rs"]
+mod charge;
 #[path = "inpatient_parties.rs"]
 mod parties;
 pub use parties::StayParties;
@@ -135,6 +140,10 @@ pub struct Ward {
     /// id); cleared when an interim settlement closes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placed: Option<u32>,
+    /// Bedside settlements cancelled (2305) so far: the next one's bank requests and transfers are
+    /// scoped `resettle:{n}:` ([`Ward::settle_scope`]), never the first's again.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub resettled: u32,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -199,24 +208,6 @@ pub enum BeyondHold {
     Raised,
     /// The line could not cover it: the capture takes the hold, the rest is a bill.
     Declined(String),
-}
-
-/// The money outcome of a stay settled at the bedside.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StayPaid {
-    pub ward: Ward,
-    pub setl_id: String,
-    pub split: InsuranceSplit,
-    /// Captured on the hold (≤ held, ≤ the cash share).
-    pub captured: Fen,
-    pub decline_code: Option<String>,
-}
-
-impl StayPaid {
-    /// The cash share nobody paid yet: an explicit bill.
-    pub fn unpaid(&self) -> Fen {
-        self.split.cash - self.captured
-    }
 }
 
 /// Where a stay stands, with the facts known there.
@@ -388,14 +379,18 @@ pub enum StayCall {
     PreSettle,
     /// 2304 住院结算.
     Settle,
-    /// Capture on the hold (bank request `{stay}:capture`); the bank releases the rest.
+    /// Capture on the hold (bank request `{stay}:capture`, scoped by [`Ward::settle_scope`]); the
+    /// bank releases the rest.
     Capture { amount: Fen },
+    /// Charge the cash share to the line in one call (扣款) when the stay holds nothing, under the
+    /// capture's request id (a refund names it as the capture).
+    Charge { amount: Fen },
     /// Release the whole hold (bank request `{stay}:void`): at the bedside with nothing to capture
     /// or nothing left to settle, or after 2404.
     Void,
     /// 2305 住院结算撤销.
     CancelSettlement,
-    /// Refund the capture (bank request `{stay}:refund`: a stay has one capture at most).
+    /// Refund the settlement's capture or charge (bank request `{stay}:refund`, scoped as it).
     Refund { amount: Fen },
     /// 2405 出院撤销.
     UndoDischarge,
@@ -410,6 +405,9 @@ pub enum StayCall {
     InterimCapture { n: u32, amount: Fen },
     /// Release the hold whose capture was declined (bank `{stay}:interim:{n}:void`).
     InterimVoid { n: u32 },
+    /// Charge the interim's cash share to the line when the stay holds nothing (bank
+    /// `{stay}:interim:{n}:capture`, the charge standing as its capture); nothing is held again.
+    InterimCharge { n: u32, amount: Fen },
     /// Hold the rest of the deposit again (bank `{stay}:interim:{n}:hold`), the stay's hold from now on.
     InterimHold { n: u32, amount: Fen },
 }
@@ -488,6 +486,11 @@ pub fn next_call(stage: &StayStage) -> Option<StayCall> {
         S::Discharged { refusal: None, .. } => Some(StayCall::PreSettle),
         S::Discharged { refusal: Some(_), .. } => None,
         S::PreSettled { .. } => Some(StayCall::Settle),
+        // Nothing held (a cancelled settlement's capture closed it, or the deposit was declined or
+        // used up): the cash share is charged to the line.
+        S::InsuranceSettled { ward, split, capture_declined: None, .. } if !ward.has_hold() && split.cash.is_positive() => {
+            Some(StayCall::Charge { amount: split.cash })
+        }
         S::InsuranceSettled { ward, split, capture_declined: None, beyond: BeyondHold::Untried, .. } if split.cash > ward.held() => {
             Some(StayCall::RaiseHold { n: ward.raises_sent, amount: split.cash - ward.held() })
         }
@@ -680,11 +683,12 @@ pub fn apply(
         }
         (S::PreSettled { ward, .. }, Done(R::Insured { setl_id, split })) => {
             split.validate(charges)?;
-            if ward.has_hold() {
+            // A hold is captured on; with none, a cash share is charged to the line.
+            if ward.has_hold() || split.cash.is_positive() {
                 let beyond = BeyondHold::Untried;
                 return to(S::InsuranceSettled { ward: ward.clone(), setl_id, split, capture_declined: None, beyond });
             }
-            let paid = StayPaid { ward: ward.clone(), setl_id, split, captured: Fen::ZERO, decline_code: ward.short.clone() };
+            let paid = StayPaid { ward: ward.clone(), setl_id, split, captured: Fen::ZERO, decline_code: None };
             let transfers = parties.settlement_transfers(ward, &paid.split, Fen::ZERO, &paid.setl_id);
             Ok(StayStep { transfers, stage: settled(paid) })
         }
@@ -692,6 +696,12 @@ pub fn apply(
             to(S::Discharged { ward: ward.clone(), refusal: Some(refusal("the settlement (2304)", &code, &message)) })
         }
 
+        (S::InsuranceSettled { ward, setl_id, split, .. }, outcome @ (Done(_) | Refused { .. }))
+            if matches!(call, StayCall::Charge { .. }) =>
+        {
+            let StayCall::Charge { amount } = call else { return Err(StayError::NotNext { call: call.clone(), state }) };
+            charge::settle_charged(ward, setl_id, split, parties, *amount, outcome)
+        }
         (S::InsuranceSettled { ward, setl_id, split, .. }, Done(R::Held { amount })) => {
             let StayCall::RaiseHold { amount: asked, .. } = call else { return Err(unexpected(call, R::Held { amount }, state)) };
             check_held(amount, *asked)?;
@@ -733,15 +743,15 @@ pub fn apply(
             // discharge is undone is numbered past them, never under a piece already posted.
             let stage = match paid.captured.is_positive() {
                 true => S::CancellingSettlement { paid: paid.clone(), insurance_reversed: true },
-                false => S::SettlementCancelled(paid.ward.released()),
+                false => S::SettlementCancelled(paid.ward.settlement_cancelled()),
             };
             Ok(StayStep { stage, transfers })
         }
         // Insurance keeps the settlement: so does the hub; the orchestrator tells the ward why.
         (S::CancellingSettlement { paid, insurance_reversed: false }, Refused { .. }) => to(settled(paid.clone())),
         (S::CancellingSettlement { paid, insurance_reversed: true }, Done(R::Refunded)) => Ok(StayStep {
-            stage: S::SettlementCancelled(paid.ward.released()),
-            transfers: vec![parties.refund_transfer(paid.captured, &paid.setl_id)],
+            stage: S::SettlementCancelled(paid.ward.settlement_cancelled()),
+            transfers: vec![parties.refund_transfer(&paid.ward.settle_scope(), paid.captured, &paid.setl_id)],
         }),
         (S::UndoingDischarge(w), Done(R::DischargeUndone)) => to(S::InWard(w.clone())),
         (S::UndoingDischarge(w), Refused { code, message }) => {
@@ -770,14 +780,6 @@ fn check_held(held: Fen, asked: Fen) -> Result<(), StayError> {
         return Err(StayError::OverHold { held, asked });
     }
     Ok(())
-}
-
-fn settled(paid: StayPaid) -> StayStage {
-    if paid.unpaid().is_positive() {
-        StayStage::SettledUnpaid(paid)
-    } else {
-        StayStage::Settled(paid)
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,36 @@
 
 use super::{InterimPaid, StayStage, Ward};
 use crate::money::Fen;
+use crate::settlement::InsuranceSplit;
+use serde::{Deserialize, Serialize};
+
+/// The money outcome of a stay settled at the bedside.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StayPaid {
+    pub ward: Ward,
+    pub setl_id: String,
+    pub split: InsuranceSplit,
+    /// Taken from the line: captured on the hold (≤ held), or charged when nothing was held; ≤ the
+    /// cash share.
+    pub captured: Fen,
+    pub decline_code: Option<String>,
+}
+
+impl StayPaid {
+    /// The cash share nobody paid yet: an explicit bill.
+    pub fn unpaid(&self) -> Fen {
+        self.split.cash - self.captured
+    }
+}
+
+/// Settled, or settled with a bill when a share was left unpaid.
+pub(super) fn settled(paid: StayPaid) -> StayStage {
+    if paid.unpaid().is_positive() {
+        StayStage::SettledUnpaid(paid)
+    } else {
+        StayStage::Settled(paid)
+    }
+}
 
 impl StayStage {
     /// What the patient still owes for the stay. Only once the stay is over and its settlement

@@ -16,7 +16,10 @@
 //! ```
 //!
 //! A share above the hold is raised onto it first, as at discharge; what the line cannot cover is
-//! a bill. No cash share, or no hold: insurance's shares are posted and the hold stays as it is.
+//! a bill. No cash share: insurance's shares are posted and the hold stays as it is. No hold (the
+//! deposit declined or used up, or a settlement cancelled since): the cash share is charged to the
+//! line in one call (`{stay}:interim:{n}:capture`, see `inpatient_charge.rs`), nothing held again;
+//! only the bank's decline leaves it a bill.
 
 use super::*;
 
@@ -27,7 +30,7 @@ pub struct InterimPaid {
     pub n: u32,
     pub setl_id: String,
     pub split: InsuranceSplit,
-    /// Captured on the hold.
+    /// Captured on the hold, or charged to the line when nothing was held.
     pub captured: Fen,
     /// Held again after the capture (what the bank had left of the hold).
     pub reheld: Fen,
@@ -107,6 +110,9 @@ pub(super) fn next_call(i: &Interim) -> StayCall {
     match &i.step {
         InterimStep::PreSettling => StayCall::InterimPreSettle,
         InterimStep::Settling => StayCall::InterimSettle,
+        InterimStep::Insured { split, capture_declined: None, .. } if !i.ward.has_hold() => {
+            StayCall::InterimCharge { n, amount: split.cash }
+        }
         InterimStep::Insured { split, beyond: BeyondHold::Untried, capture_declined: None, .. } if split.cash > held => {
             StayCall::RaiseHold { n: i.ward.raises_sent, amount: split.cash - held }
         }
@@ -141,16 +147,37 @@ pub(super) fn apply(
         (I::PreSettling, Refused { code, message }) => refused("the interim pre-settlement (2303)", &code, &message),
         (I::Settling, Done(R::Insured { setl_id, split })) => {
             split.validate(charges)?;
-            if !i.ward.has_hold() || !split.cash.is_positive() {
+            if !split.cash.is_positive() {
                 // Nothing to capture: the hold stays as it is.
-                let decline_code = split.cash.is_positive().then(|| i.ward.short.clone()).flatten();
-                let paid = paid(i, setl_id, split, Fen::ZERO, Fen::ZERO, decline_code);
+                let paid = paid(i, setl_id, split, Fen::ZERO, Fen::ZERO, None);
                 let transfers = parties.insurance_shares("", &paid.split, Fen::ZERO, &paid.setl_id, false);
                 return Ok(StayStep { stage: StayStage::InWard(recorded(i.ward.clone(), paid)), transfers });
             }
             at(I::Insured { setl_id, split, beyond: BeyondHold::Untried, capture_declined: None })
         }
         (I::Settling, Refused { code, message }) => refused("the interim settlement (2304)", &code, &message),
+        // Nothing held: charged to the line, or declined and billed; nothing to hold again.
+        (I::Insured { setl_id, split, .. }, outcome) if matches!(call, StayCall::InterimCharge { .. }) => {
+            let StayCall::InterimCharge { amount, .. } = call else {
+                return Err(StayError::NotNext { call: call.clone(), state: "interim_settling" });
+            };
+            let (captured, decline_code) = match outcome {
+                Done(R::Captured) => (*amount, None),
+                Refused { code, .. } => (Fen::ZERO, Some(code)),
+                Done(reply) => return Err(unexpected(call, reply, "interim_settling")),
+                StayOutcome::Unknown => return at(i.step.clone()),
+            };
+            let paid = paid(i, setl_id.clone(), *split, captured, Fen::ZERO, decline_code);
+            let mut transfers = parties.insurance_shares("", &paid.split, captured, &paid.setl_id, false);
+            let ward = match captured.is_positive() {
+                true => {
+                    transfers.extend(parties.charge_transfers(&format!("interim:{}:", i.n), &i.ward, captured));
+                    i.ward.charged()
+                }
+                false => i.ward.clone(),
+            };
+            Ok(StayStep { stage: StayStage::InWard(recorded(ward, paid)), transfers })
+        }
         (I::Insured { setl_id, split, .. }, Done(R::Held { amount })) => {
             let StayCall::RaiseHold { amount: asked, .. } = call else {
                 return Err(unexpected(call, R::Held { amount }, "interim_settling"));

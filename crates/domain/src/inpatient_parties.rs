@@ -62,10 +62,11 @@ impl StayParties<'_> {
     }
 
     /// What a settled stay posts: the fund's and the account's shares, the pieces closed, the bill.
-    /// Named by the settlement (`setl_id`): a stay settled again after a cancellation posts anew.
+    /// Named by the settlement (`setl_id`), the pieces' closing by its scope
+    /// ([`Ward::settle_scope`]): a stay settled again after a cancellation posts anew.
     pub fn settlement_transfers(&self, ward: &Ward, split: &InsuranceSplit, captured: Fen, setl_id: &str) -> Vec<Transfer> {
         let mut out = self.insurance_shares("", split, captured, setl_id, false);
-        out.extend(self.close_pieces(ward, captured));
+        out.extend(self.close_pieces_as(&ward.settle_scope(), ward, captured));
         out
     }
 
@@ -75,10 +76,10 @@ impl StayParties<'_> {
         self.insurance_shares("cancel_", split, captured, setl_id, true)
     }
 
-    /// The capture back to the patient's agreement.
-    pub fn refund_transfer(&self, amount: Fen, setl_id: &str) -> Transfer {
+    /// The capture (or charge) back to the patient's agreement, named by the settlement's `scope`.
+    pub fn refund_transfer(&self, scope: &str, amount: Fen, setl_id: &str) -> Transfer {
         let (bank, hospital) = (accounts::bank_agreement(self.bank_code, self.bank_agreement_id), accounts::hospital(self.hospital_code));
-        self.transfer(&format!("bank_refund:{setl_id}"), hospital, bank, amount, TransferKind::Posted, None)
+        self.transfer(&format!("bank_refund:{scope}{setl_id}"), hospital, bank, amount, TransferKind::Posted, None)
     }
 
     pub(super) fn insurance_shares(

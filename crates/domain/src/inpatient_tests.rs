@@ -1,6 +1,6 @@
 use super::*;
 use crate::ledger::{apply as post, is_balanced, AccountBalance, AccountLimit};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 fn parties() -> StayParties<'static> {
     StayParties {
@@ -62,6 +62,14 @@ impl Partners {
                 return StayOutcome::Refused { code: "hold_expired".into(), message: "expired".into() }
             }
             StayCall::Capture { .. } => StayReply::Captured,
+            // The one-call charge of a stay that holds nothing: judged as a hold of the amount.
+            StayCall::Charge { amount } | StayCall::InterimCharge { amount, .. } => {
+                if *amount > self.available {
+                    return decline();
+                }
+                self.available -= *amount;
+                StayReply::Captured
+            }
             StayCall::Void if self.hold_expired => return StayOutcome::Refused { code: "hold_expired".into(), message: "gone".into() },
             StayCall::Void => StayReply::Voided,
             StayCall::UndoDischarge => StayReply::DischargeUndone,
@@ -96,6 +104,8 @@ struct Stay {
     partners: Partners,
     ledger: HashMap<String, AccountBalance>,
     pending: HashMap<String, Fen>,
+    /// Every transfer id posted: the store refuses one posted again with other values.
+    posted: HashSet<String>,
     charges: Fen,
     /// The fee lines uploaded (`l1`, `l2`, …), as the hub has them on record.
     lines: Vec<String>,
@@ -110,6 +120,7 @@ impl Stay {
             partners,
             ledger: HashMap::new(),
             pending: HashMap::new(),
+            posted: HashSet::new(),
             charges: Fen::ZERO,
             lines: vec![],
             calls: vec![],
@@ -127,6 +138,7 @@ impl Stay {
             let outcome = self.partners.answer(&call);
             let step = apply(&self.stage, &p, charges, &call, outcome).unwrap();
             for t in &step.transfers {
+                assert!(self.posted.insert(t.id.clone()), "transfer {} posted twice", t.id);
                 let held = t.pending_id.as_ref().and_then(|id| self.pending.remove(id));
                 let mut d = self.ledger.remove(&t.debit_account).unwrap_or_default();
                 let mut c = self.ledger.remove(&t.credit_account).unwrap_or_default();
@@ -235,9 +247,21 @@ fn a_deposit_the_line_declines_leaves_the_stay_in_the_ward_as_short() {
     assert_eq!((stay.stage.state(), stay.stage.open_hold()), ("deposit_short", Fen::ZERO));
     stay.upload(10_000); // no hold to raise: nothing is sent
     assert_eq!(stay.calls.len(), 2);
+    // The 90-yuan share fits the 100 yuan the line has: charged in one call, no bill.
+    stay.discharge();
+    let StayStage::Settled(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((paid.captured, paid.unpaid(), paid.decline_code.as_deref()), (Fen(9_000), Fen::ZERO, None));
+    assert_eq!(stay.calls.last(), Some(&StayCall::Charge { amount: Fen(9_000) }));
+    assert_eq!((stay.net("bank:B1:A1"), stay.net("hospital:H1"), stay.held_in_ledger()), (-9_000, 10_000, 0));
+    assert!(is_balanced(stay.ledger.values()));
+    // The line has less than the share: the bank's decline is the bill's reason.
+    let mut stay = Stay::admit(30_000, 10_000, split(1_000, 0, 9_000));
+    stay.upload(10_000);
+    stay.partners.available = Fen(8_999);
     stay.discharge();
     let StayStage::SettledUnpaid(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
     assert_eq!((paid.captured, paid.unpaid(), paid.decline_code.as_deref()), (Fen::ZERO, Fen(9_000), Some("insufficient_credit")));
+    assert_eq!((stay.net("hospital_unpaid:H1"), stay.net("bank:B1:A1")), (9_000, 0));
     assert!(is_balanced(stay.ledger.values()));
 }
 
@@ -306,12 +330,25 @@ fn a_settled_stay_is_cancelled_refunded_and_settled_again_under_new_names() {
     assert_eq!(stay.stage.state(), "settlement_cancelled");
     assert_eq!(stay.calls[stay.calls.len() - 2..], [StayCall::CancelSettlement, StayCall::Refund { amount: Fen(20_000) }]);
     assert!(stay.ledger.values().all(|a| a.net_posted() == Fen::ZERO), "every share went back");
-    // Clicked again (insurance answers a new settlement): no hold is left, so the cash share is a bill.
-    stay.partners.split = split(10_000, 2_000, 20_000);
+    // Clicked again (insurance answers a new settlement): the capture closed the hold, so the cash
+    // share is charged to the line in one call, named afresh: nothing owed.
+    let StayStage::SettlementCancelled(w) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((w.resettled, w.settle_scope().as_str(), w.held()), (1, "resettle:1:", Fen::ZERO));
+    stay.partners.available = Fen(100_000); // the released hold and the refund are free again
     stay.discharge();
-    let StayStage::SettledUnpaid(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
-    assert_eq!(paid.unpaid(), Fen(20_000));
+    let StayStage::Settled(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!((paid.setl_id.as_str(), paid.captured, paid.unpaid(), stay.stage.owed()), ("S2", Fen(20_000), Fen::ZERO, Fen::ZERO));
+    assert_eq!(stay.calls.last(), Some(&StayCall::Charge { amount: Fen(20_000) }));
+    assert_eq!((stay.net("bank:B1:A1"), stay.net("hospital:H1"), stay.net("hospital_unpaid:H1")), (-20_000, 32_000, 0));
+    assert_eq!(stay.held_in_ledger(), 0);
     assert!(is_balanced(stay.ledger.values()));
+    // Cancelled again: the charge is refunded under the second settlement's own names.
+    stay.then(begin_cancel_settlement);
+    assert_eq!(stay.calls.last(), Some(&StayCall::Refund { amount: Fen(20_000) }));
+    assert!(stay.posted.contains("stay:ipt-1:bank_refund:resettle:1:S2"), "{:?}", stay.posted);
+    assert!(stay.ledger.values().all(|a| a.net_posted() == Fen::ZERO), "every share went back again");
+    let StayStage::SettlementCancelled(w) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!(w.settle_scope(), "resettle:2:");
     assert!(begin_cancel_settlement(&StayStage::Cancelled).is_err());
 }
 
@@ -586,6 +623,7 @@ fn stay_like(like: &Stay) -> Stay {
         },
         ledger: like.ledger.clone(),
         pending: like.pending.clone(),
+        posted: like.posted.clone(),
         charges: like.charges,
         lines: like.lines.clone(),
         calls: like.calls.clone(),
@@ -690,3 +728,6 @@ fn a_stay_owes_what_no_line_covered_once_it_is_over_the_interim_shares_with_the_
     stay.discharge();
     assert_eq!((stay.stage.state(), stay.stage.owed()), ("settled", Fen::ZERO));
 }
+
+#[path = "inpatient_charge_tests.rs"]
+mod charge_tests;

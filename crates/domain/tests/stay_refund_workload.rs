@@ -77,6 +77,8 @@ fn every_seeded_stay_keeps_its_hold_in_the_books_and_ends() {
         "expired",
         "captured",
         "capture_declined",
+        "charged",
+        "charge_declined",
         "voided",
         "void_found_nothing_held",
         "refunded",

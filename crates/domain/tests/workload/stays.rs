@@ -2,7 +2,8 @@
 //! (2401) with a deposit held on the credit line, fee uploads that raise the hold by the deposit
 //! rule, bedside clicks (2402 → 2303 → 2304 → capture or void), discharges undone (2405),
 //! admissions cancelled (2404, the hold released), settlements cancelled (2305, the capture
-//! refunded), and holds the bank lets expire. The partners are small in-memory models that answer
+//! refunded; a stay clicked again after it holds nothing, its cash share charged to the line in
+//! one call under the new settlement's own request ids), and holds the bank lets expire. The partners are small in-memory models that answer
 //! a repeated request id as they first did; a crash loses a step's result before it commits.
 //! After every step `audit` checks the books against the bank's own records.
 
@@ -40,7 +41,8 @@ pub struct Stay {
     pub refunded: Fen,
 }
 
-/// The bank's authorization for one stay.
+/// The bank's record of one stay: its authorization, and what was captured or charged and
+/// refunded over all its settlements.
 #[derive(Clone, Debug, Default)]
 pub struct Auth {
     pub patient: usize,
@@ -96,10 +98,16 @@ impl StayBank {
                 done(StayReply::Held { amount: lent })
             }
             StayCall::Capture { amount } if auth.open && *amount <= auth.held => {
-                auth.captured = *amount;
+                auth.captured += *amount;
                 auth.open = false;
                 done(StayReply::Captured)
             }
+            // A hold and its capture at once, judged as a hold of the amount would be.
+            StayCall::Charge { amount } if *amount <= available => {
+                auth.captured += *amount;
+                done(StayReply::Captured)
+            }
+            StayCall::Charge { .. } => refused("credit_insufficient"),
             StayCall::Void if auth.open => {
                 auth.open = false;
                 done(StayReply::Voided)
@@ -312,6 +320,7 @@ impl StayWorld {
             StayCall::HoldDeposit { .. }
             | StayCall::RaiseHold { .. }
             | StayCall::Capture { .. }
+            | StayCall::Charge { .. }
             | StayCall::Void
             | StayCall::Refund { .. } => faults.deliver(|| bank.handle(&request_id, s, patient, &call))?,
             _ => faults.deliver(|| insurance.handle(&request_id, s, charges, &call))?,
@@ -363,6 +372,8 @@ impl StayWorld {
             (StayCall::HoldDeposit { .. } | StayCall::RaiseHold { .. }, StayOutcome::Refused { .. }) => "deposit_short",
             (StayCall::Capture { .. }, StayOutcome::Done(_)) => "captured",
             (StayCall::Capture { .. }, StayOutcome::Refused { .. }) => "capture_declined",
+            (StayCall::Charge { .. }, StayOutcome::Done(_)) => "charged",
+            (StayCall::Charge { .. }, StayOutcome::Refused { .. }) => "charge_declined",
             (StayCall::Void, StayOutcome::Done(_)) => "voided",
             (StayCall::Void, StayOutcome::Refused { .. }) => "void_found_nothing_held",
             (StayCall::Refund { .. }, _) => "refunded",
@@ -400,14 +411,17 @@ impl StayWorld {
     }
 }
 
+/// The hub's request ids: each bedside settlement's bank requests scoped by the settlement
+/// (`Ward::settle_scope`), a charge under the capture's id.
 fn request_id(stay: &Stay, call: &StayCall) -> String {
     let (id, round) = (&stay.id, stay.round);
+    let scope = stay.stage.ward().map(|w| w.settle_scope()).unwrap_or_default();
     match call {
         StayCall::HoldDeposit { .. } => format!("{id}:hold"),
         StayCall::RaiseHold { n, .. } => format!("{id}:raise:{n}"),
-        StayCall::Capture { .. } => format!("{id}:capture"),
-        StayCall::Void => format!("{id}:void"),
-        StayCall::Refund { .. } => format!("{id}:refund"),
+        StayCall::Capture { .. } | StayCall::Charge { .. } => format!("{id}:{scope}capture"),
+        StayCall::Void => format!("{id}:{scope}void"),
+        StayCall::Refund { .. } => format!("{id}:{scope}refund"),
         other => format!("{id}:{round}:{other:?}"),
     }
 }
@@ -448,7 +462,8 @@ fn bank_follows_stay(stay: &Stay, auth: &Auth) -> Result<(), String> {
     let id = &stay.id;
     ensure!(auth.refunded <= auth.captured, "{id}: the bank refunded {} of a {} capture", auth.refunded, auth.captured);
     let call = inpatient::next_call(&stay.stage);
-    let capturing = matches!(call, Some(StayCall::Capture { amount }) if auth.captured == stay.captured + amount);
+    let capturing =
+        matches!(call, Some(StayCall::Capture { amount } | StayCall::Charge { amount }) if auth.captured == stay.captured + amount);
     ensure!(auth.captured == stay.captured || capturing, "{id}: the bank captured {}, the hub {}", auth.captured, stay.captured);
     let refunding = matches!(call, Some(StayCall::Refund { amount }) if auth.refunded == stay.refunded + amount);
     ensure!(auth.refunded == stay.refunded || refunding, "{id}: the bank refunded {}, the hub {}", auth.refunded, stay.refunded);

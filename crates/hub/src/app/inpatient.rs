@@ -4,7 +4,10 @@
 //! for returned drugs) may raise the hold by the configured `DepositRule` (`{stay}:raise:{n}`, bank
 //! protocol 1.3.0); a raise the line cannot cover leaves the stay `deposit_short`; the bedside
 //! click discharges (2402), pre-settles (2303), settles (2304) and captures the patient's share
-//! from the hold (`{stay}:capture`, the bank releases the rest) or releases it (`{stay}:void`);
+//! from the hold (`{stay}:capture`, the bank releases the rest) or releases it (`{stay}:void`), or,
+//! the stay holding nothing (a settlement cancelled, the deposit declined or used up), charged to
+//! the line in one call under the capture's id; a settlement after a cancelled one (2305) names
+//! its requests `{stay}:resettle:{n}:…` (`stay_interim::settle_request_id`);
 //! when interim settlements took every fee line it only discharges (2402) and releases the hold
 //! still open (`{stay}:void`), ending `settled_by_interims`. The insurance msgids are fixed when the stay is written, the bank ids derive from the stay, so
 //! a step resumed after a crash or an unknown outcome is the same request again.
@@ -520,6 +523,8 @@ impl App {
         let inst = self.institution(&s.hospital_code).await?;
         let bank = self.bank(&agreement.bank_code)?;
         let hold = super::stay_interim::hold_request_id(&s.id, stage.ward());
+        // This bedside settlement's own capture (or charge), void and refund.
+        let named = |op: &str| super::stay_interim::settle_request_id(&s.id, stage.ward(), op);
         let mdtrt_id = stage.ward().map(|w| w.mdtrt_id.clone()).unwrap_or_default();
         let insurance = |e: InsuranceError| match e {
             InsuranceError::Refused { infcode, message } => Ok(StayOutcome::Refused { code: infcode.to_string(), message }),
@@ -583,11 +588,15 @@ impl App {
                 }
                 Err(e) => insurance(e),
             },
-            StayCall::Capture { amount } => bank
-                .capture(&format!("{}:capture", s.id), &hold, *amount, in_doubt)
-                .await
-                .map_or_else(banked, |_| done(StayReply::Captured)),
-            StayCall::Void => bank.void(&format!("{}:void", s.id), &hold, in_doubt).await.map_or_else(banked, |_| done(StayReply::Voided)),
+            StayCall::Capture { amount } => {
+                bank.capture(&named("capture"), &hold, *amount, in_doubt).await.map_or_else(banked, |_| done(StayReply::Captured))
+            }
+            // Nothing held: the cash share charged in one call, under the capture's id.
+            StayCall::Charge { amount } => {
+                let charged = bank.charge(&named("capture"), &agreement.bank_agreement_id, *amount, &s.hospital_code, in_doubt).await;
+                super::stay_interim::charge_outcome(charged, *amount)
+            }
+            StayCall::Void => bank.void(&named("void"), &hold, in_doubt).await.map_or_else(banked, |_| done(StayReply::Voided)),
             StayCall::CancelSettlement => {
                 let StayStage::CancellingSettlement { paid, .. } = stage else {
                     return Err(AppError::internal("2305 outside a cancellation"));
@@ -596,11 +605,9 @@ impl App {
                 let input = json!({"data": {"mdtrt_id": mdtrt_id, "setl_id": paid.setl_id, "psn_no": s.psn_no}});
                 ins.call("2305", &msgid, &inst, admdvs, input).await.map_or_else(insurance, |_| done(StayReply::SettlementCancelled))
             }
+            // The settlement's capture (or charge) refunded, both named by the settlement.
             StayCall::Refund { amount } => {
-                // One capture per stay (a stay settled again after a cancellation holds nothing),
-                // so one refund: `{stay}:refund`.
-                let id = format!("{}:refund", s.id);
-                bank.refund(&id, &format!("{}:capture", s.id), *amount, in_doubt).await.map_or_else(banked, |_| done(StayReply::Refunded))
+                bank.refund(&named("refund"), &named("capture"), *amount, in_doubt).await.map_or_else(banked, |_| done(StayReply::Refunded))
             }
             StayCall::UndoDischarge | StayCall::CancelAdmission => {
                 let (infno, reply) = match call {
@@ -615,6 +622,7 @@ impl App {
             | StayCall::InterimSettle
             | StayCall::InterimCapture { .. }
             | StayCall::InterimVoid { .. }
+            | StayCall::InterimCharge { .. }
             | StayCall::InterimHold { .. } => Err(AppError::internal("an interim call outside an interim settlement")),
         }
     }

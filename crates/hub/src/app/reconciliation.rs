@@ -640,7 +640,8 @@ fn hub_bank_records(bank_code: &str, transfers: &[crate::store::BankTransfer]) -
 /// An inpatient stay's money at the bank (`wugan_domain::inpatient`): its capture is one bank
 /// operation (`{stay}:capture`) posted in the ledger as one `hold_post` per piece of the hold, so
 /// the pieces are summed; its refund (2305) is `{stay}:refund`; an interim settlement's capture is
-/// `{stay}:interim:{n}:capture`.
+/// `{stay}:interim:{n}:capture`, a settlement's after a cancelled one `{stay}:resettle:{n}:capture`
+/// (`stay_reconciliation::stay_bank_key`).
 fn stay_bank_records(prefix: &str, transfers: &[crate::store::BankTransfer]) -> Vec<Record<BankAmounts>> {
     let mut by_key: BTreeMap<String, Record<BankAmounts>> = BTreeMap::new();
     for t in transfers {
@@ -654,12 +655,7 @@ fn stay_bank_records(prefix: &str, transfers: &[crate::store::BankTransfer]) -> 
             continue;
         }
         let at_unix_s = unix_of_stored(&t.created_at).unwrap_or_default();
-        // An interim settlement's capture is its own bank operation: `{stay}:interim:{n}:capture`.
-        let interim = t.id.split_once(":hold_post:interim:").and_then(|(_, rest)| rest.split(':').next());
-        let key = match interim {
-            Some(n) => format!("{stay_id}:interim:{n}:{suffix}"),
-            None => format!("{stay_id}:{suffix}"),
-        };
+        let key = stay_reconciliation::stay_bank_key(&t.id, stay_id, suffix);
         let record = by_key.entry(key.clone()).or_insert(Record { key, amounts: (entry_type, 0), at_unix_s });
         record.amounts.1 += t.amount_fen;
     }

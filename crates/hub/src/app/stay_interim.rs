@@ -4,8 +4,9 @@
 //! `mid_setl_flag` 1 (2303, then 2304, under msgids fixed in the stage before the first is sent),
 //! captures the cash share from the deposit hold (`{stay}:interim:{n}:capture`) and, because a
 //! capture closes the bank's authorization, holds the rest again (`{stay}:interim:{n}:hold`,
-//! the stay's hold from then on: raises, the final capture and the release name it). The stay
-//! stays in the ward; the final bedside settlement covers only the lines left.
+//! the stay's hold from then on: raises, the final capture and the release name it). A stay that
+//! holds nothing has the interim's cash share charged to the line in one call instead, under the
+//! same capture id. The stay stays in the ward; the final bedside settlement covers only the lines left.
 
 use super::inpatient::stay_stage;
 use super::*;
@@ -65,6 +66,28 @@ pub(super) fn hold_request_id(stay_id: &str, ward: Option<&Ward>) -> String {
     match reheld {
         Some(i) => format!("{stay_id}:interim:{}:hold", i.n),
         None => format!("{stay_id}:hold"),
+    }
+}
+
+/// The bank request `op` (`capture`, which a charge shares, `void`, `refund`) of the stay's bedside
+/// settlement now: `{stay}:{op}` for its first, `{stay}:resettle:{n}:{op}` after the `n`-th
+/// cancelled one (`Ward::settle_scope`), so a settlement after a 2305 never reuses the first's ids.
+pub(super) fn settle_request_id(stay_id: &str, ward: Option<&Ward>, op: &str) -> String {
+    format!("{stay_id}:{}{op}", ward.map(Ward::settle_scope).unwrap_or_default())
+}
+
+/// A stay's charge (扣款) as the machine reads it: the whole amount taken, or the bank's decline.
+/// A charge of another amount is a bad reply; an unknown outcome is `Err`, resolved by the bank's
+/// record of the same request id.
+pub(super) fn charge_outcome(charged: Result<Authorization, BankError>, amount: Fen) -> Result<StayOutcome, AppError> {
+    match charged {
+        Ok(Authorization::Approved { amount: taken }) if taken == amount => Ok(StayOutcome::Done(StayReply::Captured)),
+        Ok(Authorization::Approved { amount: taken }) => {
+            Err(AppError::bad_gateway("partner_bad_reply", format!("the bank charged {taken} of {amount}")))
+        }
+        Ok(Authorization::Declined { code }) => Ok(StayOutcome::Refused { code: code.to_string(), message: "declined".into() }),
+        Err(BankError::Refused { code, message }) => Ok(StayOutcome::Refused { code: code.to_string(), message }),
+        Err(e) => Err(AppError::from(e)),
     }
 }
 
@@ -180,6 +203,11 @@ impl App {
                 .capture(&format!("{}:interim:{n}:capture", s.id), &hold, *amount, in_doubt)
                 .await
                 .map_or_else(banked, |_| done(StayReply::Captured)),
+            // Nothing held: the interim's cash share charged in one call, under its capture's id.
+            StayCall::InterimCharge { amount, .. } => {
+                let id = format!("{}:interim:{n}:capture", s.id);
+                charge_outcome(bank.charge(&id, &agreement.bank_agreement_id, *amount, &s.hospital_code, in_doubt).await, *amount)
+            }
             StayCall::InterimVoid { .. } => {
                 bank.void(&format!("{}:interim:{n}:void", s.id), &hold, in_doubt).await.map_or_else(banked, |_| done(StayReply::Voided))
             }

@@ -26,6 +26,22 @@ pub(super) fn is_stay(id: &str) -> bool {
     id.starts_with("ipt_")
 }
 
+/// The bank request a stay's ledger transfer (`stay:{stay}:{code}:{rest}`) books, `suffix` its
+/// kind (`capture`, `refund`): `{stay}:{suffix}` for the first bedside settlement, scoped as the
+/// transfer is for an interim settlement (`{stay}:interim:{n}:{suffix}`) or a settlement after a
+/// cancelled one (`{stay}:resettle:{n}:{suffix}`): each is its own bank operation.
+pub(super) fn stay_bank_key(transfer_id: &str, stay_id: &str, suffix: &str) -> String {
+    let after_code = transfer_id.strip_prefix("stay:").and_then(|r| r.strip_prefix(stay_id)).and_then(|r| r.strip_prefix(':'));
+    let rest = after_code.and_then(|r| r.split_once(':')).map_or("", |(_, rest)| rest);
+    for scope in ["interim", "resettle"] {
+        let n = rest.strip_prefix(scope).and_then(|r| r.strip_prefix(':')).and_then(|r| r.split(':').next());
+        if let Some(n) = n.filter(|n| n.parse::<u32>().is_ok()) {
+            return format!("{stay_id}:{scope}:{n}:{suffix}");
+        }
+    }
+    format!("{stay_id}:{suffix}")
+}
+
 /// A 2207 or 2304 the hub sent and has no answer for: the center may have settled it.
 pub(super) fn settlement_in_doubt(s: &ReconSettlement) -> bool {
     s.setl_id.is_none() && (s.state == "authorized" || s.state == STAY_IN_DOUBT)
@@ -192,17 +208,23 @@ impl App {
     /// with its record); resolved when the stay then books exactly that.
     pub(super) async fn stay_bank_only(&self, bank_code: &str, stay_id: &str, capture: bool, amount_fen: i64) -> Result<String, String> {
         let long = |why: String| format!("长款 at {bank_code}: the bank moved {amount_fen} fen for stay {stay_id} that {why}");
-        // `{stay}:interim:{n}`: an interim settlement's capture.
+        // `{stay}:interim:{n}`: an interim settlement's capture; `{stay}:resettle:{n}`: the capture
+        // (or charge) of a settlement after the n-th cancelled one.
         let (stay_id, interim) = match stay_id.split_once(":interim:") {
             Some((stay, n)) => (stay, n.parse::<u32>().ok()),
             None => (stay_id, None),
         };
+        let (stay_id, resettled) = match stay_id.split_once(":resettle:") {
+            Some((stay, n)) => (stay, n.parse::<u32>().unwrap_or(u32::MAX)),
+            None => (stay_id, 0),
+        };
         let stage = self.resume_stay_for_reconciliation(stay_id).await.map_err(long)?;
         let interims = stage.ward().map(|w| w.interims.as_slice()).unwrap_or_default();
+        let this_settlement = |p: &StayPaid| p.ward.resettled == resettled && p.captured.0 == amount_fen;
         let booked = match (&stage, capture) {
             _ if interim.is_some() => capture && interims.iter().any(|i| Some(i.n) == interim && i.captured.0 == amount_fen),
-            (StayStage::Settled(p) | StayStage::SettledUnpaid(p), true) => p.captured.0 == amount_fen,
-            (StayStage::CancellingSettlement { paid, .. }, true) => paid.captured.0 == amount_fen,
+            (StayStage::Settled(p) | StayStage::SettledUnpaid(p), true) => this_settlement(p),
+            (StayStage::CancellingSettlement { paid, .. }, true) => this_settlement(paid),
             (StayStage::SettlementCancelled(_), false) => true,
             _ => false,
         };
@@ -236,6 +258,24 @@ impl App {
         match now == partner.amounts {
             true => Ok(format!("stay {} was on its way; resumed, it agrees with the center: {}", row.id, stage.state())),
             false => Err(format!("{review} (stay {} resumed, now {})", row.id, stage.state())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A stay's ledger transfer → the bank request reconciliation expects for it.
+    #[test]
+    fn each_settlement_of_a_stay_is_its_own_bank_operation() {
+        for (transfer, suffix, expect) in [
+            ("stay:ipt_1:hold_post:0", "capture", "ipt_1:capture"),
+            ("stay:ipt_1:hold_post:interim:2:3", "capture", "ipt_1:interim:2:capture"),
+            ("stay:ipt_1:hold_post:resettle:1:4", "capture", "ipt_1:resettle:1:capture"),
+            ("stay:ipt_1:bank_refund:S1", "refund", "ipt_1:refund"),
+            ("stay:ipt_1:bank_refund:resettle:2:S3", "refund", "ipt_1:resettle:2:refund"),
+            ("stay:ipt_1:bank_refund:resettled", "refund", "ipt_1:refund"),
+        ] {
+            assert_eq!(super::stay_bank_key(transfer, "ipt_1", suffix), expect, "{transfer}");
         }
     }
 }
