@@ -464,7 +464,10 @@ mod tests {
         ]
     }
 
-    fn seen(day: &DayInForce) -> Vec<(&str, Option<&str>, i64, i64, Option<&str>)> {
+    /// A line as the tests read it: state, setl_id, fund, bank, the refund that reversed it.
+    type Seen<'a> = (&'a str, Option<&'a str>, i64, i64, Option<&'a str>);
+
+    fn seen(day: &DayInForce) -> Vec<Seen<'_>> {
         day.lines
             .iter()
             .map(|l| (l.state.as_str(), l.setl_id.as_deref(), l.fund_fen, l.bank_fen, l.reversed_by_refund_id.as_deref()))
