@@ -128,7 +128,8 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     await page.check('#refund-2');
     const asked = dialogs.length;
     await Promise.all([page.waitForURL(/\?refund=/), page.click('#refund-button')]);
-    assert.match(dialogs[asked], /^Refund the lines ticked for 张\*/, 'the refund asked first');
+    // The refund asked first, naming the patient, the lines ticked and their fees.
+    assert.match(dialogs[asked], /^Refund for 张\* · male · \d+ years: complete blood count × 1, ¥20\.00 of fees returned\?/, dialogs[asked]);
     assert.match(await page.textContent('#refund-done'), /the lines returned come to ¥20\.00, the bank gave back ¥[\d,]+\.\d{2};/);
     assert.equal(await page.textContent('#visit-state'), 'Settled');
     // The refund and the figures now in force, beside the click's.
@@ -145,7 +146,9 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     await page.waitForSelector('#cancel .message.error');
     assert.match(await page.textContent('#cancel .message'), /partly refunded/);
     await page.check('#refund-1');
+    const askedAgain = dialogs.length;
     await Promise.all([page.waitForEvent('load'), page.click('#refund-button')]);
+    assert.match(dialogs[askedAgain], /: general outpatient consultation × 2, ¥50\.00 of fees returned\?/, dialogs[askedAgain]);
     assert.match(await page.textContent('#refund-done'), /¥50\.00/);
     assert.equal(await page.textContent('#visit-state'), 'Refunded in full');
 

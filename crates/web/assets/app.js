@@ -20,7 +20,9 @@
 // amount of fen as yuan, like every other figure on the pages).
 // data-sets="name" on a select: choosing an option fills field `name` with the option's data-set.
 // data-confirm="question" (on a form, or on a button with its own data-api): asked before sending,
-// for actions that move money or cannot be undone; answered no, nothing is sent.
+// for actions that move money or cannot be undone; answered no, nothing is sent. It may name what
+// is ticked: {checked} (each ticked checkbox's data-label) and {checked|yuan} (their data-fen
+// summed), e.g. the refund's lines and their fees.
 (function () {
   'use strict';
 
@@ -245,10 +247,26 @@
     // An action that moves money or cannot be undone asks first, naming what it does (data-confirm
     // on the form, or on a button that is its own action); cancelled, nothing is sent.
     var button = ev.submitter || null;
-    var ask = (button && button.getAttribute('data-confirm')) || form.getAttribute('data-confirm');
+    var ask = asked(form, (button && button.getAttribute('data-confirm')) || form.getAttribute('data-confirm'));
     if (ask && !window.confirm(ask)) return;
     submit(form, button);
   });
+
+  // The question as asked: {checked} is the data-label of each ticked checkbox that carries a
+  // data-fen (joined by the form's data-join), {checked|yuan} their data-fen summed, said as yuan
+  // (integers: exact). With nothing ticked there is nothing to ask: the API says what is missing.
+  function asked(form, text) {
+    if (!text || text.indexOf('{checked') < 0) return text;
+    var labels = [];
+    var fen = 0;
+    Array.prototype.forEach.call(form.querySelectorAll('input[type=checkbox][data-fen]:checked'), function (box) {
+      labels.push(box.getAttribute('data-label') || box.value);
+      fen += parseInt(box.getAttribute('data-fen'), 10) || 0;
+    });
+    if (!labels.length) return null;
+    var list = labels.join(form.getAttribute('data-join') || ', ');
+    return text.replace(/\{checked(\|yuan)?\}/g, function (_, yuan) { return yuan ? fenToYuan(fen) : list; });
+  }
 
   function refresh(el) {
     var seconds = parseInt(el.getAttribute('data-refresh-s'), 10);

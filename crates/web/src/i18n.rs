@@ -213,6 +213,9 @@ mod tests {
         for lang in [Lang::Zh, Lang::En] {
             let estimate = text(lang, "estimate_done");
             assert!(estimate.contains("{estimate.fund_fen|yuan}") && !estimate.contains(" 分") && !estimate.contains(" fen"), "{estimate}");
+            // The refund asks naming the patient, the lines ticked and their fees (app.js fills them in).
+            let refund = text(lang, "refund_confirm");
+            assert!(["{patient}", "{checked}", "{checked|yuan}"].iter().all(|p| refund.contains(p)), "{refund}");
         }
     }
 

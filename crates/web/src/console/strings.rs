@@ -42,8 +42,8 @@ pub const STRINGS: Table = &[
     ),
     (
         "refund_confirm",
-        "确认为 {patient} 退所勾选的项目？其余项目将重新结算，银行退还差额，退费后不能撤回。",
-        "Refund the lines ticked for {patient}? The rest is settled again and the bank gives back the difference; this cannot be undone.",
+        "确认为 {patient} 退费？退回项目：{checked}，费用共 {checked|yuan}；其余项目将重新结算，银行退还差额，退费后不能撤回。",
+        "Refund for {patient}: {checked}, {checked|yuan} of fees returned? The rest is settled again and the bank gives back the difference; this cannot be undone.",
     ),
     ("ops_title", "运营工作台", "Operator console"),
     ("staff_signin", "工作人员登录", "Staff sign-in"),
@@ -129,6 +129,8 @@ pub const STRINGS: Table = &[
         "Tick the lines returned; the rest is settled again and the bank refunds the difference.",
     ),
     ("refund_button", "退所选项目", "Refund the lines ticked"),
+    // Between the items of a list said in a sentence (the refund's question names the lines ticked).
+    ("list_join", "、", ", "),
     (
         "refund_done",
         "已为 {patient} 退费：退回项目的费用 {amount}，银行退还 {bank}；其余项目已重新结算，下方为退费后的金额。",

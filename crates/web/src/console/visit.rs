@@ -117,6 +117,8 @@ impl Visit {
         said(self.page.t("cancel_confirm"), &self.patient, &[("amount", self.page.yuan(medfee)), ("bank", self.page.yuan(bank))])
     }
 
+    /// The refund's question: the patient, and the lines ticked with their fees, which `app.js`
+    /// fills in when asking (`{checked}`, `{checked|yuan}`: each checkbox's data-label and data-fen).
     fn refund_confirm(&self) -> String {
         said(self.page.t("refund_confirm"), &self.patient, &[])
     }
