@@ -778,10 +778,9 @@ async fn serve(opts: SystemOptions) -> anyhow::Result<()> {
     let db = if sys.database_url.starts_with("sqlite:") { sys.database_url.clone() } else { "PostgreSQL".to_string() };
     println!("wugan hub        {}   (HIS API: {}/openapi.json)", sys.hub_url, sys.hub_url);
     println!("insurance center {}", sys.insurance_url);
-    println!("bank             {}", sys.bank_url);
-    println!("database         {db}");
+    println!("bank             {}\ndatabase         {db}", sys.bank_url);
     println!("API keys         {}", opts.data_dir.join("credentials.json").display());
-    println!("rate limits      {}", rate_limits_line(&opts.edge.api));
+    println!("rate limits      {}", wugan::server::rate_limits_line(&opts.edge.api));
     wugan::server::shutdown_signal().await?;
     tracing::info!(deadline_s = DRAIN_DEADLINE.as_secs(), "stopping: finishing the requests in progress");
     let report = sys.shutdown(DRAIN_DEADLINE).await;
@@ -790,19 +789,6 @@ async fn serve(opts: SystemOptions) -> anyhow::Result<()> {
     }
     tracing::info!(closed = report.closed, "stopped");
     Ok(())
-}
-
-/// The edge's rate limits in words, with how to lift them for a load test (429 beyond them).
-fn rate_limits_line(api: &wugan_hub::api::EdgeConfig) -> String {
-    let per = |rate: Option<wugan_hub::api::limits::Rate>, what: &str| match rate {
-        Some(rate) => format!("{} requests/s per {what} (bursts of {})", rate.per_second, rate.burst),
-        None => format!("none per {what}"),
-    };
-    let limits = format!("{}, {}", per(api.rate_per_key, "API key"), per(api.rate_per_address, "client address"));
-    match (api.rate_per_key, api.rate_per_address) {
-        (None, None) => limits,
-        _ => format!("{limits} (answered 429 beyond; a load test lifts them: --rate-per-key 0 --rate-per-address 0)"),
-    }
 }
 
 /// A partner's server stops accepting and answers the requests in progress, within the deadline.

@@ -412,6 +412,19 @@ fn descriptor_limit() -> Option<u64> {
     None
 }
 
+/// The edge's rate limits in words, with how to lift them for a load test (429 beyond them).
+pub fn rate_limits_line(api: &wugan_hub::api::EdgeConfig) -> String {
+    let per = |rate: Option<wugan_hub::api::limits::Rate>, what: &str| match rate {
+        Some(rate) => format!("{} requests/s per {what} (bursts of {})", rate.per_second, rate.burst),
+        None => format!("none per {what}"),
+    };
+    let limits = format!("{}, {}", per(api.rate_per_key, "API key"), per(api.rate_per_address, "client address"));
+    match (api.rate_per_key, api.rate_per_address) {
+        (None, None) => limits,
+        _ => format!("{limits} (answered 429 beyond; a load test lifts them: --rate-per-key 0 --rate-per-address 0)"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
