@@ -168,6 +168,7 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
         ("post /api/v1/visits/{id}/refunds", "Refund"),
         ("get /api/v1/visits/{id}/refunds/{refund_id}", "Refund"),
         ("post /api/v1/visits/{id}/registration/cancel", "Visit"),
+        ("post /api/v1/visits/{id}/fees/withdraw", "Visit"),
         ("post /api/v1/operator/hospital-banks", "HospitalBank"),
         ("post /api/v1/operator/hospital-banks/{hospital}/{bank}/suspend", "HospitalBank"),
         ("post /api/v1/operator/hospital-banks/{hospital}/{bank}/resume", "HospitalBank"),

@@ -42,6 +42,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/visits/{id}/refunds", Hospital),
     ("GET", "/api/v1/visits/{id}/refunds/{refund_id}", Hospital),
     ("POST", "/api/v1/visits/{id}/registration/cancel", Hospital),
+    ("POST", "/api/v1/visits/{id}/fees/withdraw", Hospital),
     ("POST", "/api/v1/cash-settlements", Hospital),
     ("POST", "/api/v1/visits/{id}/cash-settlement/cancel", Hospital),
     ("POST", "/ni/{token}/fsi/api/rsfComIfsService/callService", Public),

@@ -104,6 +104,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/visits", Hospital, command, register_visit),
         Route::new(M::GET, "/api/v1/visits/{id}", Hospital, no_body, visit),
         Route::new(M::POST, "/api/v1/visits/{id}/fees", Hospital, FEES_BODY_BYTES, upload_fees),
+        Route::new(M::POST, "/api/v1/visits/{id}/fees/withdraw", Hospital, command, withdraw_fees),
         Route::new(M::POST, "/api/v1/visits/{id}/pre-settlement", Hospital, no_body, pre_settle),
         Route::new(M::POST, "/api/v1/visits/{id}/settlement", Hospital, no_body, settle),
         Route::new(M::POST, "/api/v1/visits/{id}/settlement/cancel", Hospital, no_body, cancel_settlement),
@@ -462,6 +463,20 @@ async fn upload_fees(State(app): State<Arc<App>>, caller: Caller, headers: Heade
     let request = Keyed::new(&caller.scope(), &idempotency_key(&headers));
     idempotent_keyed(&app, &caller, &headers, &Method::POST, &path, &body, &request, || async {
         app.upload_fees(&hospital, &id, parse_json(&body)?, &request).await
+    })
+    .await
+}
+
+/// 门诊费用明细撤销 (2205): a batch of uploaded lines, or every open one, withdrawn before the click
+/// (`app/fee_withdrawals.rs`).
+async fn withdraw_fees(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/visits/{id}/fees/withdraw");
+    let key = idempotency_key(&headers);
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        // Another hospital's visit answers like a missing one, whatever the body holds.
+        app.visit(&hospital, &id).await?;
+        app.withdraw_fees(&hospital, &id, parse_json(&body)?, &key).await
     })
     .await
 }

@@ -215,6 +215,7 @@ pub fn command_schemas() -> Vec<(&'static str, serde_json::Value)> {
         one::<super::ClearingRequest>("post /api/v1/clearings"),
         one::<super::InsuranceClearingRequest>("post /api/v1/clearings/insurance"),
         one::<super::RefundRequest>("post /api/v1/visits/{id}/refunds"),
+        one::<super::WithdrawFeesRequest>("post /api/v1/visits/{id}/fees/withdraw"),
     ]
 }
 

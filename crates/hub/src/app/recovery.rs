@@ -197,6 +197,7 @@ impl App {
         resumed += self.resume_stays(&cutoff).await?; // app/inpatient.rs
         resumed += self.resume_refunds(&cutoff).await?; // app/refunds.rs
         resumed += self.resume_registration_cancels(&cutoff).await?; // app/refunds.rs
+        resumed += self.resume_fee_withdrawals(&cutoff).await?; // app/fee_withdrawals.rs
         Ok(resumed)
     }
 }

@@ -56,6 +56,8 @@ use stay_invoices::owe_stay_invoice;
 pub use stay_invoices::{StayInvoiceDue, StayInvoiceOwed};
 mod visits;
 pub use visits::VisitForClick;
+mod fee_withdrawals;
+pub use fee_withdrawals::{FeeWithdrawalRow, WithdrawalBegun, ALL_BATCHES};
 mod idempotency;
 use idempotency::Claims;
 pub use idempotency::{ClaimGuard, StoredAnswer};
@@ -137,6 +139,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (38, "national_visits", include_str!("../../migrations/0038_national_visits.sql")),
     (39, "registration_cancels_open", include_str!("../../migrations/0039_registration_cancels_open.sql")),
     (40, "reconciliation_handled", include_str!("../../migrations/0040_reconciliation_handled.sql")),
+    (41, "fee_withdrawals", include_str!("../../migrations/0041_fee_withdrawals.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

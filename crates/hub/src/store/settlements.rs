@@ -73,6 +73,8 @@ impl Store {
                             message: "the visit's registration is being cancelled (退号): it can no longer be settled".into(),
                         });
                     }
+                    // A withdrawal of its lines (2205) begun meanwhile: the center is taking them back.
+                    super::fee_withdrawals::withdrawal_under_way(c, &row.visit_id).await?;
                     if pending > 0 || count != lines as i64 || total != row.medfee.0 {
                         return Err(StoreError::Refused {
                             code: "upload_in_progress",
