@@ -486,8 +486,8 @@ async fn finance_reads_the_days_statement_in_the_console_and_downloads_it_as_csv
     let html = page.body.as_str().unwrap_or_default();
     assert_eq!(page.status, 200, "{html}");
     assert!(html.contains("日结单") && html.contains(r#"id="statement-settled">1<"#), "one settlement today: {html}");
-    let yuan = format!("{}.{:02}", bank_fen / 100, bank_fen % 100);
-    assert!(html.contains(&format!(r#"id="statement-bank">{yuan}"#)), "the bank's {yuan} yuan: {html}");
+    let yuan = wugan_web::money::yuan(bank_fen);
+    assert!(html.contains(&format!(r#"id="statement-bank">{yuan}"#)), "the bank's {yuan}: {html}");
     let csv = w.call(&finance, "GET", "/console/statement.csv", None, true).await;
     let text = csv.body.as_str().unwrap_or_default();
     assert_eq!(csv.status, 200, "{text}");
@@ -534,7 +534,7 @@ async fn the_ward_admits_with_the_deposit_held_and_a_doctor_discharges_at_the_be
     let id = stay.body["id"].as_str().unwrap().to_string();
     let list = w.call(&cashier, "GET", "/console/stays", None, true).await;
     let html = list.body.as_str().unwrap_or_default();
-    assert!(html.contains("ZY-WARD-1") && html.contains("在院") && html.contains("3000.00"), "{html}");
+    assert!(html.contains("ZY-WARD-1") && html.contains("在院") && html.contains("¥3,000.00"), "{html}");
 
     // At the bedside the doctor enters the day's fees and discharges: settled from the hold.
     let doctor = w.session("doc1", StaffRole::Doctor, false).await;

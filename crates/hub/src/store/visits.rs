@@ -224,6 +224,8 @@ async fn insert_fee_lines(c: &mut Conn, visit_id: String, lines: Vec<FeeLineRow>
             message: "the visit is being settled: fees can only be added before the click".into(),
         });
     }
+    // Nor while lines are being withdrawn (2205): the center may withdraw these with them.
+    super::fee_withdrawals::withdrawal_under_way(c, &visit_id).await?;
     let sql = format!(
         "INSERT INTO fee_lines (visit_id, feedetl_sn, chrg_bchno, amount_fen, upload_msgid, uploaded, detail_json, result_json) \
          VALUES {} ON CONFLICT (visit_id, feedetl_sn, closed_by) DO NOTHING RETURNING feedetl_sn",
