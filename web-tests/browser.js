@@ -71,6 +71,21 @@ async function fitsTheWidth(page, label) {
   assert.ok(overflow <= 0, `${label}: ${overflow} px wider than the screen`);
 }
 
+// On a phone, no table of the page scrolls sideways inside its box either: the wide staff
+// tables stack into label-value cards below 640 px. (Wider, they are tables again, and a day's
+// 14 columns of large amounts may still scroll inside their box.)
+async function tablesFit(page, label) {
+  if (await page.evaluate(() => window.innerWidth >= 640)) return;
+  const wider = await page.evaluate(() => Array.from(document.querySelectorAll('.table-wrap'))
+    .filter((w) => w.offsetParent !== null && w.scrollWidth > w.clientWidth)
+    .map((w) => {
+      const table = w.querySelector('table');
+      const columns = table ? Array.from(table.querySelectorAll('thead th')).map((th) => `${th.textContent.trim()} ${Math.round(th.getBoundingClientRect().width)}`) : [];
+      return `${(table || w).id || w.getAttribute('aria-labelledby')}: ${w.scrollWidth - w.clientWidth} px over (${columns.join(' | ')})`;
+    }));
+  assert.deepEqual(wider, [], `${label}: tables wider than their box`);
+}
+
 // An amount of fen as the pages say it (¥, thousands grouped, two decimals), worked out here
 // independently of the server's and app.js's formatters.
 function yuan(fen) {
@@ -85,7 +100,7 @@ function fenOf(text) {
   return (m[1] ? -1 : 1) * (Number(m[2].replace(/,/g, '')) * 100 + Number(m[3]));
 }
 
-module.exports = { base, dataDir, phone, screenshot, accessible, fitsTheWidth, yuan, fenOf };
+module.exports = { base, dataDir, phone, screenshot, accessible, fitsTheWidth, tablesFit, yuan, fenOf };
 
 // The last sign-in code texted to `mobile`, from the server's SMS outbox (DATA_DIR/sms-outbox.log).
 async function textedCode(mobile) {

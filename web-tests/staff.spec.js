@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync, spawn } = require('node:child_process');
 const os = require('node:os');
-const { base, dataDir, phone, screenshot, accessible, fitsTheWidth, yuan, fenOf } = require('./browser');
+const { base, dataDir, phone, screenshot, accessible, fitsTheWidth, tablesFit, yuan, fenOf } = require('./browser');
 
 const PASSWORD = 'a long staff password';
 const CERTNO = '440301199001011234';
@@ -67,6 +67,7 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     assert.equal(await page.isVisible('#endpoint-url'), false, 'the webhook form is folded away');
     await accessible(page, 'console home');
     await fitsTheWidth(page, 'console home');
+    await tablesFit(page, 'console home');
     await screenshot(page, 'staff-console-home');
 
     // The hospital has no HIS budget, but wants events: it registers an endpoint; the secret shows once.
@@ -121,6 +122,7 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     assert.equal(await page.locator('#cancel-button').count(), 1);
     await accessible(page, 'visit settled');
     await fitsTheWidth(page, 'visit settled');
+    await tablesFit(page, 'visit settled');
     await screenshot(page, 'staff-console-visit-settled');
 
     // The test is not done after all: the cashier refunds that one line (退费), the rest stays paid.
@@ -139,6 +141,7 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     assert.match(await page.textContent('#fee-lines'), /complete blood count refunded/);
     assert.equal(await page.locator('#refund input[type=checkbox]').count(), 1, 'one line left to refund');
     await accessible(page, 'visit partly refunded');
+    await tablesFit(page, 'visit refunded');
     await screenshot(page, 'staff-console-visit-refunded');
 
     // Cancelling the whole settlement now is refused in words: the rest is refunded line by line.
@@ -163,6 +166,7 @@ test('a cashier registers a signed patient, enters two fees, settles and refunds
     assert.ok(rows.length > 0 && rows.every((r) => /MZ-.*(Settled|Cancelled|Refunded)/.test(r)), rows.join(' | '));
     await accessible(page, 'daily statement');
     await fitsTheWidth(page, 'daily statement');
+    await tablesFit(page, 'daily statement');
     await screenshot(page, 'staff-console-statement');
     assert.deepEqual(pageErrors, []);
   } finally {
@@ -293,6 +297,7 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
     assert.equal(await page.textContent('#stay-charges'), '¥100.00');
     await accessible(page, 'stay in the ward');
     await fitsTheWidth(page, 'stay in the ward');
+    await tablesFit(page, 'stay in the ward');
     await screenshot(page, 'staff-console-stay-in-ward');
 
     // 中途结算: the 100 yuan so far settled while the patient stays; the row shows what it took.
@@ -308,6 +313,7 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
     assert.equal(await page.locator('#cancel-admission-button').count(), 0, 'an interim settlement stands: 2404 would be refused');
     await accessible(page, 'stay settled in the middle');
     await fitsTheWidth(page, 'stay settled in the middle');
+    await tablesFit(page, 'stay settled in the middle');
     await screenshot(page, 'staff-console-stay-interim');
     // Another day's fee, for the bedside click to settle.
     await page.selectOption('#stay_item', '001102000010000');
@@ -332,6 +338,7 @@ test('the ward: a cashier admits with the deposit held on the line, enters a fee
     assert.equal(await page.locator('#stays a', { hasText: `ZY-${run}` }).count(), 1);
     assert.match(await page.locator('#stays tr', { hasText: `ZY-${run}` }).locator('td.patient').textContent(), /^张\* · 男/);
     await fitsTheWidth(page, 'stays list');
+    await tablesFit(page, 'stays list');
     assert.deepEqual(pageErrors, []);
   } finally {
     await close();
@@ -432,6 +439,7 @@ test('the ward: an interim settlement takes every fee, and the discharge with no
     }
     await accessible(page, 'stay settled by its interim settlements');
     await fitsTheWidth(page, 'stay settled by its interim settlements');
+    await tablesFit(page, 'stay settled by its interim settlements');
     await screenshot(page, 'staff-console-stay-settled-by-interims');
     await page.click('a[href="/console/stays"]');
     await page.waitForSelector('#stays-title');
@@ -569,6 +577,7 @@ test('an insurance-only visit: the cashier page shows the cash share the hospita
     assert.match(await page.textContent('#visit-at-hospital-hint'), /医院|窗口/);
     await accessible(page, 'insurance-only visit');
     await fitsTheWidth(page, 'insurance-only visit');
+    await tablesFit(page, 'insurance-only visit');
     await screenshot(page, 'staff-console-visit-insurance-only');
     assert.deepEqual(pageErrors, []);
   } finally {
@@ -588,6 +597,7 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     assert.equal(await page.getAttribute('#ops-sections a[aria-current="page"]', 'href'), '/ops/');
     await accessible(page, 'ops home');
     await fitsTheWidth(page, 'ops home');
+    await tablesFit(page, 'ops home');
     await screenshot(page, 'staff-ops-home');
 
     // The day moves: a visit settled now (by hospital A's HIS) raises its row and its bar.
@@ -614,6 +624,21 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     const canvas = await page.locator('#day-chart canvas').boundingBox();
     const chartBox = await page.locator('#day-chart').boundingBox();
     assert.ok(canvas.width > 250 && canvas.width >= chartBox.width - 2, `the chart is ${canvas.width} px wide in a ${chartBox.width} px box`);
+    // Every text the chart draws lies inside its box (the last axis label was cut off at 360 px),
+    // and its amounts read as every other on the page.
+    const texts = await page.evaluate(() => {
+      const chart = window.echarts.getInstanceByDom(document.getElementById('day-chart'));
+      return chart.getZr().storage.getDisplayList().filter((el) => el.style && typeof el.style.text === 'string' && el.style.text !== '')
+        .map((el) => {
+          const r = el.getBoundingRect().clone();
+          if (el.transform) r.applyTransform(el.transform);
+          return { text: el.style.text, left: r.x, right: r.x + r.width, width: chart.getWidth() };
+        });
+    });
+    const ticks = texts.filter((t) => t.text.startsWith('¥'));
+    assert.ok(ticks.length >= 2, JSON.stringify(texts));
+    assert.deepEqual(texts.filter((t) => t.left < -0.5 || t.right > t.width + 0.5), [], 'chart texts outside the box');
+    assert.ok(ticks.every((t) => /^¥\d{1,3}(,\d{3})*(\.\d{2})?$/.test(t.text)), JSON.stringify(ticks));
     const island = JSON.parse(await page.textContent('#day-chart-data'));
     assert.equal(island.hospitals.length, await page.locator('#totals tbody tr').count(), JSON.stringify(island));
     assert.equal(island.series.length, 4, 'fund, personal account, bank, unpaid');
@@ -630,6 +655,7 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     assert.ok(Number(await page.locator('#recon-runs tr[data-partner="insurance"] .matched').textContent()) > 0, 'the settled visit matched');
     await accessible(page, 'ops reconciliation');
     await fitsTheWidth(page, 'ops reconciliation');
+    await tablesFit(page, 'ops reconciliation');
     await screenshot(page, 'staff-ops-reconciliation');
 
     // The visits of the day: names and states in words, the filter's states too.
@@ -639,16 +665,22 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     const ours = page.locator('#ops-visits tbody tr', { hasText: `MZ-OPS-${run}` });
     assert.equal(await ours.locator('.state').textContent(), 'Settled');
     assert.ok(!(await ours.locator('td').first().textContent()).includes(hospitalA.code), 'the hospital by name');
+    await tablesFit(page, 'ops visits');
     // Its page: the visit whole.
     await Promise.all([page.waitForURL(/\/ops\/visits\/vis_/), ours.locator('a').click()]);
     assert.equal(await page.textContent('#visit-state'), 'Settled');
     await fitsTheWidth(page, 'ops visit');
+    await tablesFit(page, 'ops visit');
+    await screenshot(page, 'staff-ops-visit');
     // An old link of the one long page leads to its section.
     await page.goto(`${base}/ops/?status=settled`);
     assert.match(page.url(), /\/ops\/visits\?status=settled/);
 
     // A bank whose keys do not work is refused in words, and nothing is kept.
     await page.goto(`${base}/ops/banks`);
+    assert.match(await page.locator('#banks tbody tr').first().textContent(), /¥\d{1,3}(,\d{3})*\.\d{2}/, 'the default limit as an amount');
+    await tablesFit(page, 'ops banks');
+    await screenshot(page, 'staff-ops-banks');
     await page.fill('#b-code', `BK${run}`.slice(0, 16));
     await page.fill('#b-name', '测试银行');
     await page.fill('#b-url', base);
@@ -686,6 +718,7 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     await page.reload();
     assert.match(await page.locator(`#platform-${code} summary`).textContent(), /127\.0\.0\.1:9\/own-platform.*No signature/);
 
+    await tablesFit(page, 'ops hospitals');
     await page.goto(`${base}/ops/keys`);
     await page.selectOption('#k-hospital', code);
     await page.click('#issue-key-button');
@@ -697,6 +730,7 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     const visits = await fetch(`${base}/api/v1/visits`, { headers: { authorization: `Bearer ${key[0]}` } });
     assert.equal(visits.status, 200);
     await screenshot(page, 'staff-ops-key-issued');
+    await tablesFit(page, 'ops keys');
     // Revoking asks first, naming the hospital and that its HIS stops at once; then it stops.
     await page.reload();
     const revocable = `#keys tbody tr:has-text("新接入医院") form.revoke button`;
@@ -721,6 +755,7 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     await page.reload();
     const doctor = page.locator('#staff-accounts tr', { hasText: `doc-${run}` });
     assert.match(await doctor.textContent(), /Doctor.*新接入医院/);
+    await tablesFit(page, 'ops staff');
     await page.goto(`${base}/ops/audit`);
     assert.match(await page.textContent('#audit-chain'), /Hash chain intact/);
     const audited = await page.locator('#audit tbody').textContent();
@@ -728,6 +763,7 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     const when = await page.locator('#audit tbody td.when').first().textContent();
     assert.match(when, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/, 'China time, not UTC ISO');
     await fitsTheWidth(page, 'ops audit');
+    await tablesFit(page, 'ops audit');
 
     // Signed patients are found by their masked identity, never shown whole.
     await page.goto(`${base}/ops/patients`);
@@ -735,6 +771,7 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     await Promise.all([page.waitForURL(/patient=1234/), page.click('#patient-search button')]);
     const certnos = await page.locator('#patients td:first-of-type').allTextContents();
     assert.ok(certnos.length > 0 && certnos.every((c) => /^\d{6}\*+1234$/.test(c)), certnos.join(', '));
+    await tablesFit(page, 'ops patients');
     assert.ok((await page.content()).indexOf(CERTNO) < 0, 'no whole ID number on the page');
     assert.ok((await page.locator('#patients tbody td:nth-of-type(3)').allTextContents()).every((s) => !/^[a-z_]+$/.test(s)), 'statuses in words');
     await accessible(page, 'ops patients');
@@ -820,6 +857,12 @@ test('an operator onboards a bank, its patient\'s click waits while it is down, 
     await fitsTheWidth(page, 'ops exceptions');
     await accessible(page, 'ops exceptions');
     await screenshot(page, 'staff-ops-exception');
+    // And on a phone: the entry's facts fit, nothing scrolls sideways.
+    await page.setViewportSize({ width: 360, height: 780 });
+    await fitsTheWidth(page, 'ops exceptions at 360 px');
+    await tablesFit(page, 'ops exceptions at 360 px');
+    await screenshot(page, 'staff-ops-exception-360');
+    await page.setViewportSize({ width: 1280, height: 780 });
 
     // The bank is back; the operator retries: settled, and the queue is empty of it.
     bank = await startBank(port, bankDir);
@@ -854,6 +897,7 @@ test('the console in Chinese and the elder-friendly mode: large, high-contrast, 
     assert.ok(button.height >= 60, `elder mode's button is ${button.height} px high`);
     await accessible(page, 'console zh elder');
     await fitsTheWidth(page, 'console zh elder');
+    await tablesFit(page, 'console zh elder');
     await screenshot(page, 'staff-console-zh-elder');
     assert.deepEqual(pageErrors, []);
   } finally {

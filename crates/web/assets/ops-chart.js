@@ -43,7 +43,12 @@
         valueFormatter: function (v) { return yuan(v); }
       },
       grid: { left: 8, right: 16, top: (elder ? 64 : 40) + (narrow ? 28 : 0), bottom: 8, containLabel: true },
-      xAxis: { type: 'value', splitNumber: narrow ? 2 : 5, axisLabel: { fontSize: size, hideOverlap: true, formatter: tick } },
+      // The first and last tick labels end at the plot's edges instead of centring on them: the
+      // last one was cut off at the right of a phone's box.
+      xAxis: {
+        type: 'value', splitNumber: narrow ? 2 : 5,
+        axisLabel: { fontSize: size, hideOverlap: true, alignMinLabel: 'left', alignMaxLabel: 'right', formatter: tick }
+      },
       yAxis: { type: 'category', inverse: true, data: data.hospitals, axisLabel: { fontSize: size, width: narrow ? 96 : 220, overflow: 'break' } },
       series: data.series.map(function (s) {
         return { name: s.name, type: 'bar', stack: 'money', data: s.fen, barMaxWidth: elder ? 40 : 24 };
