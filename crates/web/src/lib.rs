@@ -1,6 +1,7 @@
 //! wugan's pages: the patient's phone pages under `/h5/`, and the foundation every page set shares
 //! (the staff consoles build on it too): one layout (`templates/layout.html`), the strings of each
-//! language (`i18n`), the reader's preferences (`prefs`: language, elder-friendly mode), the embedded
+//! language (`i18n`), the reader's preferences (`prefs`: language, elder-friendly mode), how every
+//! amount is said (`money`: `¥123,456.78`, and the plain number a form field posts), the embedded
 //! assets (`assets`), and the security headers every page carries (`security`).
 //!
 //! Architecture Invariant: presentation only. Pages read through the hub's `App` (the use cases
