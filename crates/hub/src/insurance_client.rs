@@ -204,10 +204,10 @@ impl InReply {
     /// A reply that is JSON but no object (an array, a bare string) has none of the three: serde
     /// would otherwise read the struct from an array, by position.
     fn read(body: &[u8]) -> Result<InReply, serde_json::Error> {
-        let body = crate::without_bom(body);
+        let body = crate::insurance_reply::quote_long_integers(crate::without_bom(body));
         match body.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'{') => serde_json::from_slice(body),
-            _ => serde_json::from_slice::<Value>(body).map(|_| InReply::default()),
+            Some(b'{') => serde_json::from_slice(&body),
+            _ => serde_json::from_slice::<Value>(&body).map(|_| InReply::default()),
         }
     }
 }
@@ -260,10 +260,7 @@ pub(crate) fn text(v: &Value, field: &str) -> String {
     }
 }
 
-fn amount(v: &Value, field: &str) -> Result<Fen, InsuranceError> {
-    let raw = v.get(field).unwrap_or(&Value::Null);
-    Fen::from_json_yuan(raw).map(|f| f.unwrap_or(Fen::ZERO)).map_err(|e| InsuranceError::BadReply(format!("{field}: {e}")))
-}
+use crate::insurance_reply::amount;
 
 impl InsuranceClient {
     pub fn new(
@@ -493,10 +490,10 @@ impl InsuranceClient {
         Self::setlinfo_fields(output, &PRESETTLE_ECHO)
     }
 
-    /// `fields` of a reply's `setlinfo` (an object, or the first of an array) as the platform sent
+    /// `fields` of a reply's `setlinfo` (an object, or the record of an array) as the platform sent
     /// them, nulls left out; `None` when it sent none of them.
     pub fn setlinfo_fields(output: &Value, fields: &[&str]) -> Option<Value> {
-        let info = output.get("setlinfo").map(|s| if let Value::Array(a) = s { a.first().unwrap_or(s) } else { s })?;
+        let info = crate::insurance_reply::setlinfo_record(output)?;
         let kept: Map<String, Value> =
             fields.iter().filter_map(|k| info.get(*k).filter(|v| !v.is_null()).map(|v| (k.to_string(), v.clone()))).collect();
         (!kept.is_empty()).then_some(Value::Object(kept))
@@ -506,7 +503,7 @@ impl InsuranceClient {
     /// reads the same way, its amounts negated). `setldetail` is kept as sent; the entries that
     /// are pooled fund never add up to more than `fund_pay_sumamt`.
     pub fn read_settlement(output: &Value) -> Result<Settled, InsuranceError> {
-        let info = output.get("setlinfo").ok_or_else(|| InsuranceError::BadReply("no setlinfo".into()))?;
+        let info = crate::insurance_reply::setlinfo_record(output).ok_or_else(|| InsuranceError::BadReply("no setlinfo".into()))?;
         let split = InsuranceSplit {
             medfee: amount(info, "medfee_sumamt")?,
             fund: amount(info, "fund_pay_sumamt")?,

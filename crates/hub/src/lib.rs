@@ -9,6 +9,7 @@ pub mod ca_signer;
 pub mod clock;
 pub mod error;
 pub mod insurance_client;
+pub mod insurance_reply;
 pub mod metrics;
 pub mod model;
 pub mod msgid;

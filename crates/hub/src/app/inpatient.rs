@@ -549,9 +549,9 @@ impl App {
             StayCall::Admit => {
                 let input = super::stay_clinical::admit_input(s, &self.config.data_key.open(&s.mdtrt_cert_no_enc)?)?;
                 match ins.call("2401", &s.admit_msgid, &inst, admdvs, input).await {
-                    Ok(out) => match out.pointer("/data/mdtrt_id").and_then(Value::as_str) {
-                        Some(id) => done(StayReply::Admitted { mdtrt_id: id.to_string() }),
-                        None => Err(AppError::bad_gateway("insurance_bad_reply", "2401 without mdtrt_id")),
+                    Ok(out) => match out.get("data").map(|d| crate::insurance_client::text(d, "mdtrt_id")).unwrap_or_default().trim() {
+                        "" => Err(AppError::bad_gateway("insurance_bad_reply", "2401 without mdtrt_id")),
+                        id => done(StayReply::Admitted { mdtrt_id: id.to_string() }),
                     },
                     Err(e) => insurance(e),
                 }

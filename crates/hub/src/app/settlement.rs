@@ -460,11 +460,21 @@ impl App {
                 }
             }
             Call::SettleInsurance => {
-                let outcome = match self.settled_already(visit, &inst, in_doubt).await? {
+                let outcome = match self.settled_already(s, visit, &inst, in_doubt).await? {
                     Some(output) => Ok(output),
                     None => {
                         let input = with_presettle_echo(input(), s.presettle_echo.as_deref());
-                        self.insurance.call("2207", &s.settle_msgid, &inst, &visit.insuplc_admdvs, input).await
+                        let sent = self.insurance.call("2207", &s.settle_msgid, &inst, &visit.insuplc_admdvs, input).await;
+                        // A refusal is asked about before it is believed: platforms answer a
+                        // timeout inside their own chain ("系统繁忙…超时") with infcode -1 after
+                        // the settlement took effect. What 5203 finds in force is the answer.
+                        match sent {
+                            Err(InsuranceError::Refused { .. }) if !in_doubt => match self.settled_already(s, visit, &inst, true).await? {
+                                Some(output) => Ok(output),
+                                None => sent,
+                            },
+                            sent => sent,
+                        }
                     }
                 };
                 match outcome {
@@ -514,15 +524,28 @@ impl App {
 
     /// After an unknown outcome, asks the insurance center (5203 结算信息查询, by mdtrt_id) whether
     /// the visit is already settled, before 2207 is sent again. `None`: not settled (or not in doubt).
-    async fn settled_already(&self, visit: &VisitRow, inst: &Institution, in_doubt: bool) -> Result<Option<Value>, AppError> {
+    /// A settlement in force that this visit's earlier attempts hold as cancelled is not this
+    /// attempt's, whatever the platform's flags say (some mark a reversal only by a separate record).
+    async fn settled_already(
+        &self,
+        s: &SettlementRow,
+        visit: &VisitRow,
+        inst: &Institution,
+        in_doubt: bool,
+    ) -> Result<Option<Value>, AppError> {
         if !in_doubt {
             return Ok(None);
         }
         let input = json!({"data": {"mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no, "setl_id": ""}});
         match self.insurance.call("5203", &self.msgid(&visit.hospital_code).await?, inst, &visit.insuplc_admdvs, input).await {
             Ok(output) => {
-                let cancelled = output.get("setlinfo").and_then(|i| i.get("refd_setl_flag")).and_then(Value::as_str) == Some("1");
-                Ok(if cancelled { None } else { Some(output) })
+                let earlier = self.store.settlements_of_visit(&visit.id).await?;
+                let dead: Vec<String> = earlier
+                    .into_iter()
+                    .filter(|e| e.id != s.id && e.state == SettlementState::Cancelled)
+                    .filter_map(|e| e.setl_id)
+                    .collect();
+                Ok(crate::insurance_reply::settlement_in_force(&output, &dead)?)
             }
             // No settlement on record: 2207 never took effect, so sending it is safe.
             Err(InsuranceError::Refused { .. }) => Ok(None),

@@ -62,11 +62,11 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         };
-        let mdtrt_id = output
-            .get("data")
-            .and_then(|d| d.get("mdtrt_id"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| AppError::bad_gateway("insurance_bad_reply", "2201 without mdtrt_id"))?;
+        let mdtrt_id = output.get("data").map(|d| crate::insurance_client::text(d, "mdtrt_id")).unwrap_or_default();
+        let mdtrt_id = mdtrt_id.trim();
+        if mdtrt_id.is_empty() {
+            return Err(AppError::bad_gateway("insurance_bad_reply", "2201 without mdtrt_id"));
+        }
         // The diagnoses (2203) before the visit counts as registered: a refusal or a silence
         // leaves it being registered, and the HIS's next registration sends both again.
         self.upload_visit_info(&row, &req, mdtrt_id).await?;

@@ -1,0 +1,200 @@
+//! How the hub reads what real insurance platforms write, where they differ from the national
+//! text (review r21, a platform's replies replayed against the hub):
+//!
+//! - ids as JSON numbers longer than a `u64` (`"setl_id": 440300202612030321520006`): serde_json
+//!   would keep them as an `f64` and write `4.4030020261203034e+23`, so that every 20-digit
+//!   `psn_no` of a region reads the same. [`quote_long_integers`] turns such a number into the
+//!   string of its digits before the reply is parsed.
+//! - amounts as JSON floats with noise from a `double` (`677.400000000001`): [`amount`] takes a
+//!   float within a millionth of a yuan of a whole fen as that fen; text is read exactly, as ever.
+//! - `setlinfo` as an array of one record ([`setlinfo_record`]), and 5203 (结算信息查询) listing
+//!   every settlement of a visit, cancelled ones included ([`settlement_in_force`]).
+
+use crate::insurance_client::{text, InsuranceError};
+use serde_json::{json, Value};
+use std::borrow::Cow;
+use wugan_domain::money::Fen;
+
+/// Digits from which an integer literal is read as text: `u64` holds every 19-digit number, but a
+/// 19-digit one above `i64::MAX` is as much an id as a 20-digit one, and text reads both exactly.
+const LONG_INTEGER_DIGITS: usize = 19;
+
+/// `body` with every integer literal of 19 digits or more (outside strings) written as a string of
+/// the same digits; `body` itself when it has none (the usual case costs one scan).
+pub fn quote_long_integers(body: &[u8]) -> Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let (mut i, mut copied) = (0, 0);
+    while i < body.len() {
+        match body[i] {
+            b'"' => i = string_end(body, i),
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                i += 1;
+                while i < body.len() && matches!(body[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
+                    i += 1;
+                }
+                let token = &body[start..i];
+                let digits = token.strip_prefix(b"-").unwrap_or(token);
+                if digits.len() >= LONG_INTEGER_DIGITS && digits.iter().all(u8::is_ascii_digit) {
+                    let out = out.get_or_insert_with(|| Vec::with_capacity(body.len() + 16));
+                    out.extend_from_slice(&body[copied..start]);
+                    out.push(b'"');
+                    out.extend_from_slice(token);
+                    out.push(b'"');
+                    copied = i;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    match out {
+        Some(mut out) => {
+            out.extend_from_slice(&body[copied..]);
+            Cow::Owned(out)
+        }
+        None => Cow::Borrowed(body),
+    }
+}
+
+/// The index just past the string that opens at `start` (its escapes skipped).
+fn string_end(body: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while i < body.len() {
+        match body[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    body.len()
+}
+
+/// Yuan in `v[field]` as fen: text or a number, `null`/absent as zero. A JSON float that is not a
+/// whole fen but within a millionth of a yuan of one is that fen (a platform's `double`); any other
+/// third decimal is refused, as in text.
+pub fn amount(v: &Value, field: &str) -> Result<Fen, InsuranceError> {
+    let raw = v.get(field).unwrap_or(&Value::Null);
+    match Fen::from_json_yuan(raw) {
+        Ok(fen) => Ok(fen.unwrap_or(Fen::ZERO)),
+        Err(e) => float_noise_fen(raw).ok_or_else(|| InsuranceError::BadReply(format!("{field}: {e}"))),
+    }
+}
+
+fn float_noise_fen(raw: &Value) -> Option<Fen> {
+    let f = raw.as_number().filter(|n| !n.is_i64() && !n.is_u64())?.as_f64()?;
+    let fen = (f * 100.0).round();
+    // |f × 100 − fen| < 10⁻⁴ fen is a millionth of a yuan; i64's range as well.
+    ((f * 100.0 - fen).abs() < 1e-4 && fen.abs() < 9.0e15).then_some(Fen(fen as i64))
+}
+
+/// A reply's `setlinfo` record: the object, or the one record of an array (a record that is not
+/// cancelled when an array lists several); `None` when there is none.
+pub fn setlinfo_record(output: &Value) -> Option<&Value> {
+    match output.get("setlinfo")? {
+        Value::Array(records) if records.len() == 1 => records.first(),
+        Value::Array(records) => records.iter().find(|r| !reversed(r)).or(records.first()),
+        record @ Value::Object(_) => Some(record),
+        _ => None,
+    }
+}
+
+/// A record that no longer stands: flagged as refunded/cancelled (`refd_setl_flag` 1, as text or
+/// a number), invalid (`vali_flag` 0), or the reversal itself (negative total).
+fn reversed(record: &Value) -> bool {
+    let negative = amount(record, "medfee_sumamt").map(|f| f.is_negative()).unwrap_or(false);
+    text(record, "refd_setl_flag") == "1" || text(record, "vali_flag") == "0" || negative
+}
+
+/// From a 5203 reply (one record, or a visit's every settlement), the settlement of the visit in
+/// force: not reversed, and not one of `dead` (setl_ids this visit's earlier attempts hold as
+/// cancelled, whatever the platform's flags say). `Ok(None)`: none stands, so 2207 never took
+/// effect. Several in force is an answer the hub cannot act on.
+pub fn settlement_in_force(output: &Value, dead: &[String]) -> Result<Option<Value>, InsuranceError> {
+    let records: Vec<&Value> = match output.get("setlinfo") {
+        Some(Value::Array(records)) => records.iter().collect(),
+        Some(record @ Value::Object(_)) => vec![record],
+        _ => Vec::new(),
+    };
+    let standing: Vec<&Value> = records.into_iter().filter(|r| !reversed(r) && !dead.contains(&text(r, "setl_id"))).collect();
+    let record = match standing.as_slice() {
+        [] => return Ok(None),
+        [one] => *one,
+        several => {
+            return Err(InsuranceError::BadReply(format!("5203 lists {} settlements in force for this visit", several.len())));
+        }
+    };
+    let setl_id = text(record, "setl_id");
+    // The fund lines of that settlement: those naming it, or all when none names one.
+    let detail: Vec<&Value> = match output.get("setldetail") {
+        Some(Value::Array(lines)) => lines.iter().collect(),
+        Some(line @ Value::Object(_)) => vec![line],
+        _ => Vec::new(),
+    };
+    let named = detail.iter().any(|d| !text(d, "setl_id").is_empty());
+    let detail: Vec<&Value> = detail.into_iter().filter(|d| !named || text(d, "setl_id") == setl_id).collect();
+    Ok(Some(json!({"setlinfo": record, "setldetail": detail})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(body: &str) -> Value {
+        serde_json::from_slice(&quote_long_integers(body.as_bytes())).expect("json")
+    }
+
+    #[test]
+    fn a_long_numeric_id_keeps_every_digit() {
+        let v = parsed(r#"{"setl_id": 440300202612030321520006, "psn_no":44030000000000000003,"n":-12345678901234567890}"#);
+        assert_eq!(v["setl_id"], "440300202612030321520006");
+        assert_eq!(v["psn_no"], "44030000000000000003");
+        assert_eq!(v["n"], "-12345678901234567890");
+    }
+
+    #[test]
+    fn amounts_short_numbers_and_strings_are_left_as_they_are() {
+        let body = r#"{"a": 677.4, "b": 1234567890123456.78, "c": 12, "s": "440300202612030321520006 \" 4403002026120303215", "e": 1e300}"#;
+        assert!(matches!(quote_long_integers(body.as_bytes()), Cow::Borrowed(_)));
+        assert_eq!(parsed(body)["c"], 12);
+    }
+
+    #[test]
+    fn a_float_from_a_double_reads_as_its_fen_and_a_real_third_decimal_is_refused() {
+        let v = json!({"noise": 677.400000000001, "under": 0.07999999999999999, "real": 677.405, "text": "677.401", "whole": 5});
+        assert_eq!(amount(&v, "noise").unwrap(), Fen(67740));
+        assert_eq!(amount(&v, "under").unwrap(), Fen(8));
+        assert_eq!(amount(&v, "whole").unwrap(), Fen(500));
+        assert_eq!(amount(&v, "absent").unwrap(), Fen::ZERO);
+        assert!(amount(&v, "real").is_err());
+        assert!(amount(&v, "text").is_err(), "text is read exactly");
+    }
+
+    #[test]
+    fn the_settlement_in_force_is_the_one_neither_flagged_nor_known_cancelled() {
+        let output = json!({
+            "setlinfo": [
+                {"setl_id": "S1", "medfee_sumamt": 1405, "refd_setl_flag": 1},
+                {"setl_id": "S1R", "medfee_sumamt": -1405},
+                {"setl_id": "S2", "medfee_sumamt": "1405.00", "refd_setl_flag": "0"},
+                {"setl_id": "S3", "medfee_sumamt": "1405.00"},
+            ],
+            "setldetail": [{"setl_id": "S1", "fund_payamt": 1}, {"setl_id": "S3", "fund_payamt": 2}],
+        });
+        let found = settlement_in_force(&output, &["S2".to_string()]).unwrap().expect("one stands");
+        assert_eq!(found["setlinfo"]["setl_id"], "S3");
+        assert_eq!(found["setldetail"], json!([{"setl_id": "S3", "fund_payamt": 2}]));
+        assert!(settlement_in_force(&output, &[]).is_err(), "two in force: the hub cannot tell which");
+        assert_eq!(settlement_in_force(&output, &["S2".into(), "S3".into()]).unwrap(), None);
+        let one = json!({"setlinfo": {"setl_id": "S1", "refd_setl_flag": 1}});
+        assert_eq!(settlement_in_force(&one, &[]).unwrap(), None, "a numeric flag cancels too");
+        assert_eq!(settlement_in_force(&json!({"setlinfo": null}), &[]).unwrap(), None);
+    }
+
+    #[test]
+    fn an_array_of_one_record_is_that_record() {
+        let output = json!({"setlinfo": [{"setl_id": "S1"}]});
+        assert_eq!(setlinfo_record(&output).unwrap()["setl_id"], "S1");
+        let two = json!({"setlinfo": [{"setl_id": "S0", "refd_setl_flag": "1"}, {"setl_id": "S1"}]});
+        assert_eq!(setlinfo_record(&two).unwrap()["setl_id"], "S1");
+    }
+}
