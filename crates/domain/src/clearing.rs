@@ -119,11 +119,21 @@ impl ClaimTotals {
     }
 }
 
-/// 清算年月 `yyyyMM` of a settlement time `yyyy-MM-dd…` (the center's or the hub's), if it is one.
+/// 清算年月 `yyyyMM` of a settlement time (the center's or the hub's), if it is one: `yyyy-MM-dd…`
+/// (or `yyyy/MM/dd…`), or compact `yyyyMMdd…` as many platforms write it (`20261203100000`).
 pub fn setlym_of(time: &str) -> Option<String> {
+    let time = time.trim();
     let b = time.as_bytes();
-    let shaped = b.len() >= 7 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[5..7].iter().all(u8::is_ascii_digit);
-    shaped.then(|| format!("{}{}", &time[..4], &time[5..7]))
+    let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let month_at = if digits(0..4) && matches!(b.get(4), Some(b'-' | b'/')) && digits(5..7) {
+        5
+    } else if digits(0..8) {
+        4
+    } else {
+        return None;
+    };
+    let month = &time[month_at..month_at + 2];
+    matches!(month.parse::<u8>(), Ok(1..=12)).then(|| format!("{}{month}", &time[..4]))
 }
 
 /// The transfer an accepted clearing application posts: the insurance share of the hospital's
@@ -191,6 +201,15 @@ mod tests {
         assert_eq!(setlym_of("2026-11-30 23:59:59"), Some("202611".to_string()));
         assert_eq!(setlym_of("2026-11-30T15:59:59Z"), Some("202611".to_string()));
         assert_eq!(setlym_of("30/11/2026"), None);
+        let check = |time: &str, expect: Option<&str>| assert_eq!(setlym_of(time).as_deref(), expect, "{time}");
+        check("20261203100000", Some("202612"));
+        check("20261203", Some("202612"));
+        check(" 2026/12/03 10:00:00", Some("202612"));
+        check("2026-13-01", None);
+        check("20261303100000", None);
+        check("202612", None);
+        check("2026-1", None);
+        check("", None);
         let t = insurance_clearing_transfer("CLR1", "H1", Fen::yuan(90));
         let back = insurance_clearing_withdrawal("CLR1", "H1", Fen::yuan(90));
         assert_eq!((t.debit_account.as_str(), back.credit_account.as_str()), ("hospital:H1", "hospital:H1"));

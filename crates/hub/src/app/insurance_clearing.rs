@@ -10,6 +10,7 @@
 //! its review, which would be a state between the two.
 
 use super::*;
+use crate::insurance_client::text;
 use crate::store::{InsuranceClearingRow, ReconSettlement};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -84,7 +85,7 @@ fn month_bounds(month: &str) -> Result<(String, String, String), AppError> {
 }
 
 /// A standing settlement's clearing bucket and month: the center's `clr_type` and `setl_time` as
-/// its 2207 answered them (the hub's own time if it kept none; a stay's row names 21).
+/// its 2207 answered them (a stay's row names 21).
 fn bucket_of(s: &ReconSettlement) -> Option<(String, String)> {
     // A cash-only settlement's insurance was settled by the hospital's own platform, which the
     // hospital clears itself: the hub claims only what it settled.
@@ -92,9 +93,17 @@ fn bucket_of(s: &ReconSettlement) -> Option<(String, String)> {
         return None;
     }
     let info: Value = s.setlinfo_json.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or(Value::Null);
-    let clr_type = info["clr_type"].as_str().unwrap_or("11").to_string();
-    let time = info["setl_time"].as_str().map(str::to_string).unwrap_or_else(|| china_time_of(&s.created_at));
-    Some((clr_type, setlym_of(&time)?))
+    bucket_in(&info, &s.created_at)
+}
+
+/// `clr_type` and 清算年月 of a 2207 `setlinfo`: codes as text or numbers, the time
+/// `yyyy-MM-dd…` or compact `yyyyMMddHHmmss` (a string or a number). Without a time the hub can
+/// read, the settlement falls in the month of the hub's own time (`created_at`, stored UTC): a
+/// settlement is never in no month, or its shares would never be applied for.
+fn bucket_in(info: &Value, created_at: &str) -> Option<(String, String)> {
+    let clr_type = Some(text(info, "clr_type")).filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "11".into());
+    let month = setlym_of(&text(info, "setl_time")).or_else(|| setlym_of(&china_time_of(created_at)))?;
+    Some((clr_type.trim().to_string(), month))
 }
 
 /// A stored UTC time as China time text, for its month.
@@ -200,8 +209,8 @@ impl App {
             "cash_payamt": yuan(a.cash_fen), "acct_pay": yuan(a.acct_fen), "begndate": first, "enddate": last}});
         let inst = self.institution(&a.hospital_code).await?;
         match self.insurance.call("3203", &a.msgid, &inst, &self.config.admdvs, input).await {
-            Ok(output) => match output["result"]["clr_appy_evt_id"].as_str() {
-                Some(evt) => self.store.insurance_clearing_applied(a, evt).await?,
+            Ok(output) => match Some(text(&output["result"], "clr_appy_evt_id")).filter(|evt| !evt.is_empty()) {
+                Some(evt) => self.store.insurance_clearing_applied(a, &evt).await?,
                 None => tracing::warn!(clearing = %a.id, "3203 answered without clr_appy_evt_id; asked again later"),
             },
             Err(InsuranceError::Refused { message, .. }) => self.store.insurance_clearing_refused(&a.id, &message).await?,
@@ -219,5 +228,26 @@ impl App {
             Err(e) => tracing::warn!(clearing = %a.id, error = %e, "3204 outcome unknown; asked again under its msgid"),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_settlement_falls_in_its_month_however_the_platform_wrote_its_time() {
+        // Stored UTC 2026-11-30T17:00:00Z is 2026-12-01 01:00 in China: the hub's own month is 202612.
+        let hubs = "2026-11-30T17:00:00Z";
+        let check = |info: Value, expect: (&str, &str)| {
+            let got = bucket_in(&info, hubs);
+            assert_eq!(got, Some((expect.0.to_string(), expect.1.to_string())), "{info}");
+        };
+        check(json!({"clr_type": "11", "setl_time": "2026-11-30 23:59:59"}), ("11", "202611"));
+        check(json!({"clr_type": "21", "setl_time": "20261130235959"}), ("21", "202611"));
+        check(json!({"clr_type": 21, "setl_time": 20261130235959_u64}), ("21", "202611"));
+        check(json!({"clr_type": null, "setl_time": "30/11/2026"}), ("11", "202612"));
+        check(json!({"setl_time": null}), ("11", "202612"));
+        check(Value::Null, ("11", "202612"));
     }
 }
