@@ -195,7 +195,7 @@ impl App {
         }
         if s.state.is_cancellable() {
             let setl_type = record.map(|r| r.setl_type).unwrap_or_default();
-            self.keep_cancellation_record(&s, setl_type, &req.output).await.map_err(|e| match e.code() {
+            self.keep_reversal_record(&s, setl_type, &req.output).await.map_err(|e| match e.code() {
                 "insurance_bad_reply" => bad_record(e),
                 _ => e,
             })?;
@@ -203,9 +203,22 @@ impl App {
         self.cancel_settlement(hospital, visit_id, request).await
     }
 
-    /// Checks a 2208 cancellation record against the settlement it cancels and keeps it (its own
-    /// new setl_id: reconciliation counts it as a record of its own).
+    /// The hub's own 2208, answered with success: its cancellation record checked against the
+    /// settlement it cancels and kept. A success without a record (`output: null`, no `setlinfo`)
+    /// is the platform's yes all the same: the settlement is reversed, and nothing is kept (a
+    /// refund's 2208 reads nothing either). A record that comes must reverse the settlement.
     pub(super) async fn keep_cancellation_record(&self, s: &SettlementRow, setl_type: SetlType, output: &Value) -> Result<(), AppError> {
+        if without_record(output) {
+            tracing::info!(settlement = %s.id, "2208 succeeded without a cancellation record: reversed, nothing kept");
+            return Ok(());
+        }
+        self.keep_reversal_record(s, setl_type, output).await
+    }
+
+    /// Checks a 2208 cancellation record against the settlement it cancels and keeps it (its own
+    /// new setl_id: reconciliation counts it as a record of its own). An HIS posting its
+    /// platform's 2208 must post the record.
+    async fn keep_reversal_record(&self, s: &SettlementRow, setl_type: SetlType, output: &Value) -> Result<(), AppError> {
         let reversal = InsuranceClient::read_settlement(output)?;
         let (Some(setl_id), Some(split)) = (s.setl_id.as_deref(), s.split.as_ref()) else {
             return Err(AppError::internal("a cancellation of a settlement without its record"));
@@ -246,6 +259,17 @@ impl App {
     }
 }
 
+/// A 2208 `output` that holds no cancellation record: null, or without a `setlinfo` (or an
+/// empty one).
+fn without_record(output: &Value) -> bool {
+    match output.get("setlinfo") {
+        None | Some(Value::Null) => output.is_null() || output.is_object(),
+        Some(Value::Object(fields)) => fields.is_empty(),
+        Some(Value::Array(items)) => items.is_empty(),
+        Some(_) => false,
+    }
+}
+
 /// A cash-only settlement's first row: no msgid is ever sent for it (the hospital's platform has
 /// the insurance side), so its request ids are empty.
 fn posted_settlement(visit: &VisitRow, agreement_id: String, medfee: Fen, idem_key: &str, now: String) -> SettlementRow {
@@ -280,5 +304,23 @@ fn posted_settlement(visit: &VisitRow, agreement_id: String, medfee: Fen, idem_k
         insurance_reversed: false,
         cancel_idem_key: None,
         cash_at_hospital: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_2208_success_without_a_record_is_a_reversal_and_a_record_is_read() {
+        let check = |output: Value, expect: bool| assert_eq!(without_record(&output), expect, "{output}");
+        check(Value::Null, true);
+        check(json!({}), true);
+        check(json!({"setlinfo": null}), true);
+        check(json!({"setlinfo": {}}), true);
+        check(json!({"setlinfo": []}), true);
+        check(json!({"setlinfo": {"setl_id": "S2"}}), false);
+        check(json!({"setlinfo": [{"setl_id": "S2"}]}), false);
+        check(json!("reversed"), false);
     }
 }
