@@ -112,6 +112,8 @@ pub struct StaySettlementView {
 impl App {
     /// 入院办理 with the deposit held on the patient's line instead of paid at a window.
     pub async fn admit(&self, hospital: &str, req: AdmitRequest, idem_key: &str) -> Result<StayView, AppError> {
+        // A 住院号 from a CHAR column comes padded: the same stay, as for a visit's 门诊号.
+        let req = AdmitRequest { ipt_no: super::visits::trimmed_id(&req.ipt_no), ..req };
         check_text("ipt_no", &req.ipt_no, 30)?;
         check_cert_type(&req.mdtrt_cert_type)?;
         if let Some(insutype) = &req.insutype {
@@ -300,10 +302,22 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         }
+        // 2301 took the lines: from here the fees are accepted, whatever else happens. Another
+        // request (an upload's raise, the click) may have moved the stay while 2301 was out; then
+        // that request carries the deposit on (the click raises the share above the hold itself),
+        // and this one answers with the stay as it is, never a refusal of fees on record.
+        let s = self.store.stay(id).await?.unwrap_or(s);
+        if s.stage_json != stage_text(&stage)? {
+            return self.stay_view(&s).await;
+        }
         // The rule weighs what the next settlement takes: an interim one captured the rest.
         let charges = inpatient::unsettled_charges(&stage, self.stay_charges(id).await?);
         let s = match inpatient::plan_raise(&stage, &self.deposit_rule, charges) {
-            Some(raising) => self.move_stay(s, &stage, raising).await?,
+            Some(raising) => match self.move_stay(s.clone(), &stage, raising).await {
+                Ok(s) => s,
+                Err(e) if e.code() == "stay_in_progress" => return self.stay_view(&self.store.stay(id).await?.unwrap_or(s)).await,
+                Err(e) => return Err(e),
+            },
             None => s,
         };
         // The fees are accepted whatever the bank says: a raise whose answer is lost stays in
@@ -348,6 +362,14 @@ impl App {
                 // Every line on record, uploaded or in doubt: the machine closes the stay instead of
                 // settling it when the interim settlements took them all.
                 let on_record: Vec<String> = self.store.stay_fee_lines(id).await?.into_iter().map(|l| l.feedetl_sn).collect();
+                if on_record.is_empty() {
+                    // The center refuses a settlement with no lines (2303), and a stay with none
+                    // has nothing to discharge it for: refused before anything is sent.
+                    return Err(AppError::conflict(
+                        "no_fees",
+                        "this stay has no fee lines: upload its fees first, or cancel the admission (2404; after a discharge, undo it first with 2405)",
+                    ));
+                }
                 let discharging =
                     inpatient::begin_discharge(&stage, &on_record).map_err(|e| AppError::conflict("stay_not_open", e.to_string()))?;
                 // New requests for the steps ahead: after an undone discharge or a refusal, the
@@ -400,63 +422,6 @@ impl App {
             return Err(AppError::conflict("upload_in_progress", format!("a fee upload came in meanwhile; {again}")));
         }
         Ok(s)
-    }
-
-    /// 出院撤销 (2405): a discharged stay not yet settled goes back to the ward.
-    pub async fn undo_discharge(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
-        self.ward_cancels(hospital, id, inpatient::begin_undo_discharge, |stage| matches!(stage, StayStage::InWard(_))).await
-    }
-
-    /// 住院结算撤销 (2305): a settled stay's settlement is reversed and the capture refunded.
-    pub async fn cancel_stay_settlement(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
-        self.ward_cancels(hospital, id, inpatient::begin_cancel_settlement, |stage| matches!(stage, StayStage::SettlementCancelled(_)))
-            .await
-    }
-
-    /// 入院撤销 (2404): a stay in the ward is cancelled at insurance and its hold released.
-    pub async fn cancel_admission(&self, hospital: &str, id: &str) -> Result<StayView, AppError> {
-        self.ward_cancels(hospital, id, inpatient::begin_cancel_admission, |stage| matches!(stage, StayStage::Cancelled)).await
-    }
-
-    async fn ward_cancels(
-        &self,
-        hospital: &str,
-        id: &str,
-        begin: fn(&StayStage) -> Result<StayStage, inpatient::StayError>,
-        done: fn(&StayStage) -> bool,
-    ) -> Result<StayView, AppError> {
-        let mut s = self.own_stay(hospital, id).await?;
-        let stage = stay_stage(&s)?;
-        // Done already (a retry after an unknown outcome the recovery worker finished, or after a
-        // crash): the ward is answered with the stay as its cancellation left it, not refused. Not
-        // so in the ward, the everyday state an undone discharge returns to: there a request to
-        // undo one is refused as ever.
-        if done(&stage) && !matches!(stage, StayStage::InWard(_)) {
-            return self.stay_view(&s).await;
-        }
-        // One cut short (its answer lost) is moved on; otherwise the ward's request begins one.
-        let cut_short = matches!(
-            stage,
-            StayStage::UndoingDischarge(_)
-                | StayStage::CancellingAdmission(_)
-                | StayStage::Releasing(_)
-                | StayStage::CancellingSettlement { .. }
-        );
-        if !cut_short {
-            if matches!(stage, StayStage::Settled(_) | StayStage::SettledUnpaid(_)) {
-                self.refuse_if_bill_collected(&s.id).await?; // its collection is a charge of its own
-            }
-            let next = begin(&stage).map_err(|e| AppError::conflict("stay_not_open", e.to_string()))?;
-            s.cancel_msgid = Some(self.msgid(hospital).await?);
-            s = self.move_stay(s, &stage, next).await?;
-        }
-        let s = self.advance_stay(s, false).await?;
-        self.invoice_stay_after(&s.id).await;
-        match stay_stage(&s)? {
-            stage if done(&stage) => self.stay_view(&s).await,
-            StayStage::Discharged { refusal: Some(refusal), .. } => Err(AppError::invalid("insurance_refused", refusal.message)),
-            _ => Err(AppError::invalid("insurance_refused", "the insurance center refused the cancellation; the stay is as it was")),
-        }
     }
 
     /// Saves a stage the ward's request began (no call made yet).

@@ -19,6 +19,7 @@ mod fee_withdrawals;
 pub mod hospital_banks;
 mod hospital_statements;
 mod inpatient;
+mod stay_cancels;
 mod stay_changes;
 mod stay_clinical;
 pub use stay_clinical::{AdmissionDetails, DischargeRequest, StayDiagnoses};
