@@ -93,3 +93,17 @@ async fn two_cancellations_of_one_stay_at_once_never_answer_a_refusal_the_center
         w.ledger().await;
     }
 }
+
+#[tokio::test]
+async fn the_line_a_stay_holds_its_deposit_on_is_not_revoked_until_the_stay_is_over() {
+    let w = world("ward-revoke").await;
+    let id = w.admit("ZY3010").await["id"].as_str().expect("stay id").to_string();
+    let revoke = format!("/api/v1/agreements/{}/revoke", w.agreement_id);
+    let refused = w.operator.post(&revoke, &json!({})).await.expect("hub");
+    assert_eq!((refused.status, refused.code()), (409, Some("stay_open")), "{refused:?}");
+    assert!(refused.message().contains("ZY3010"), "names the stay: {refused:?}");
+    w.fees(&id, vec![fee_line("D1", BED, "60.00", "1", "60.00")]).await;
+    assert_eq!(w.discharge(&id).await.body["state"], "settled", "the stay settles on the line it was admitted on");
+    let revoked = w.operator.post(&revoke, &json!({})).await.expect("hub");
+    assert!(revoked.ok(), "over: the line may go: {revoked:?}");
+}

@@ -243,10 +243,27 @@ impl App {
         if row.status != AgreementStatus::Active {
             return Err(AppError::conflict("agreement_not_active", "the agreement is already revoked"));
         }
+        self.refuse_while_a_stay_holds(id, None).await?;
         self.bank(&row.bank_code)?.close_agreement(&format!("{id}:close"), &row.bank_agreement_id).await?;
         self.store.revoke_agreement(id).await?;
         let row = self.store.agreement(id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?;
         self.agreement_view(&row).await
+    }
+
+    /// A stay in the ward holds its deposit on the line and settles on it at the bedside: the
+    /// line (or a family member's use of it) is not revoked under it. A visit's click checks the
+    /// agreement itself; a stay, admitted on it, goes on with it until it is over.
+    async fn refuse_while_a_stay_holds(&self, agreement_id: &str, member_psn_no: Option<&str>) -> Result<(), AppError> {
+        if let Some(stay) = self.store.open_stays_on_agreement(agreement_id, member_psn_no).await?.first() {
+            return Err(AppError::conflict(
+                "stay_open",
+                format!(
+                    "stay {} at hospital {} is {} on this line: revoke once it is settled or its admission cancelled",
+                    stay.ipt_no, stay.hospital_code, stay.state
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// 1101 on the hub's own behalf: who the certificate names, as the insurance center knows them.
@@ -373,6 +390,10 @@ impl App {
     }
 
     pub async fn revoke_family_member(&self, agreement_id: &str, link_id: &str) -> Result<AgreementView, AppError> {
+        let links = self.store.family_links(agreement_id).await?;
+        if let Some(link) = links.iter().find(|l| l.id == link_id && l.status == AgreementStatus::Active) {
+            self.refuse_while_a_stay_holds(agreement_id, Some(&link.member_psn_no)).await?;
+        }
         if !self.store.revoke_family_link(agreement_id, link_id).await? {
             return Err(AppError::not_found(
                 "family_link_not_found",

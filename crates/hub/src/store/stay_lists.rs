@@ -24,4 +24,20 @@ impl Store {
         let rows = q.fetch_all(&self.pool).await?;
         Ok(rows.iter().map(stay_from_row).collect())
     }
+
+    /// The stays still open (in the ward, or a step of discharge unfinished) that pay on
+    /// `agreement_id`'s line, `psn_no`'s only when it names one (a family member's). Revocations
+    /// are rare: no index of its own.
+    pub async fn open_stays_on_agreement(&self, agreement_id: &str, psn_no: Option<&str>) -> StoreResult<Vec<StayRow>> {
+        let whose = if psn_no.is_some() { "AND psn_no = $2" } else { "" };
+        let sql = format!(
+            "SELECT {STAY_COLUMNS} FROM stays WHERE agreement_id = $1 {whose} AND state NOT IN {STAYS_OVER} ORDER BY created_at LIMIT 10"
+        );
+        let mut q = query(sql).bind(agreement_id);
+        if let Some(psn_no) = psn_no {
+            q = q.bind(psn_no);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(stay_from_row).collect())
+    }
 }
