@@ -107,6 +107,9 @@ pub struct InsuranceClient {
     credentials: HashMap<String, GatewayCredential>,
     /// Transactions sent since start (`wugan bench` reports them per visit).
     sent: std::sync::atomic::AtomicU64,
+    /// Per institution, the sign_no of its last message refused for the sign-in ([`rejects_our_sign_in`]):
+    /// the app signs in again before its next call ([`InsuranceClient::take_refused_sign_in`]).
+    refused_sign_ins: std::sync::Mutex<HashMap<String, String>>,
 }
 
 /// A person as the platform knows them (1101).
@@ -241,6 +244,13 @@ pub fn rejects_our_envelope(err_msg: &str) -> bool {
     ENVELOPE_FAULTS.iter().any(|f| lower.contains(&f.to_ascii_lowercase()))
 }
 
+/// Among [`rejects_our_envelope`]'s, a refusal of the day's sign-in itself (签到, sign_no): the
+/// platform no longer takes the sign_no the message carried, and the institution signs in again.
+pub fn rejects_our_sign_in(err_msg: &str) -> bool {
+    let lower = err_msg.to_ascii_lowercase();
+    lower.contains("签到") || lower.contains("sign_no")
+}
+
 /// The `callService` URL of a platform's base URL (kept as it is when it already names it).
 pub fn call_service_url(base_url: &str) -> String {
     let base = base_url.trim_end_matches('/');
@@ -274,7 +284,8 @@ impl InsuranceClient {
         let url = call_service_url(base_url);
         let credentials = credentials.iter().map(|c| (c.fixmedins_code.clone(), c.clone())).collect();
         let metrics = Arc::new(Metrics::new(&[], &[]));
-        InsuranceClient { wire, url, mdtrtarea_admvs: mdtrtarea_admvs.to_string(), clock, credentials, metrics, sent: Default::default() }
+        let (mdtrtarea_admvs, sent, refused_sign_ins) = (mdtrtarea_admvs.to_string(), Default::default(), Default::default());
+        InsuranceClient { wire, url, mdtrtarea_admvs, clock, credentials, metrics, sent, refused_sign_ins }
     }
 
     /// The same client, counting its calls in `metrics`.
@@ -285,6 +296,13 @@ impl InsuranceClient {
     /// The same client, handing its requests to the insurance center's router in this process.
     pub fn in_process(self, router: axum::Router, timeout: Duration) -> InsuranceClient {
         InsuranceClient { wire: crate::partner_wire::Wire::InProcess { router, timeout }, ..self }
+    }
+
+    /// Whether the platform refused a message of `fixmedins_code` for its sign-in `sign_no` since
+    /// last asked; asking forgets the refusal (and one of an earlier sign_no).
+    pub fn take_refused_sign_in(&self, fixmedins_code: &str, sign_no: &str) -> bool {
+        let mut refused = self.refused_sign_ins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        refused.remove(fixmedins_code).is_some_and(|refused| refused == sign_no)
     }
 
     /// Transactions sent since start, retries and queries included.
@@ -392,6 +410,12 @@ impl InsuranceClient {
             // A refused sign-in is the platform's answer to 9001 itself (its message names 签到):
             // no business outcome hangs on it, and read as silence it was resent before every call.
             if infno != "9001" && rejects_our_envelope(&message) {
+                // A sign_no the platform no longer takes: the next call signs in again. None was
+                // sent ("") when the platform refused the day's 9001: that answer stands.
+                if rejects_our_sign_in(&message) && !inst.sign_no.is_empty() {
+                    let mut refused = self.refused_sign_ins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    refused.insert(inst.fixmedins_code.clone(), inst.sign_no.clone());
+                }
                 // Not a decision about the person or the money: the outcome stays unknown.
                 return Err(InsuranceError::Unreachable(format!("the platform did not take our message ({infcode}): {message}")));
             }
@@ -551,6 +575,16 @@ mod tests {
             ("网关鉴权失败: 应用ID未注册 / gateway: unknown x-tif-paasid", true),
         ] {
             assert_eq!(super::rejects_our_envelope(message), ours, "{message}");
+        }
+        for (message, sign_in) in [
+            ("签到信息已失效，请重新签到(sign_no invalid)", true),
+            ("签到编号无效，请先签到", true),
+            ("Invalid SIGN_NO", true),
+            ("签名验证失败", false),
+            ("报文ID已用于其他请求: msgid H1 was already used for a different request", false),
+        ] {
+            assert_eq!(super::rejects_our_sign_in(message), sign_in, "{message}");
+            assert!(super::rejects_our_envelope(message), "{message}");
         }
     }
 

@@ -1,7 +1,8 @@
 //! A regional platform's quirks (review r21), end to end through the hub's HTTP API: a hospital on
 //! its own platform, and between the hub and that platform a rewriter that changes what the
 //! platform answers the way real deployments do — a compact settlement time, a cancellation
-//! answered with success and nothing else.
+//! answered with success and nothing else — and a platform that restarts mid-day, forgetting the
+//! day's sign-in.
 
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -28,6 +29,9 @@ type Rules = Arc<Mutex<VecDeque<(&'static str, Rule)>>>;
 /// infno of every message it is sent.
 struct Platform {
     url: String,
+    hospital: String,
+    /// The center now behind the rewriter (a restart puts a fresh one there).
+    center: Arc<Mutex<axum::Router>>,
     rules: Rules,
     infnos: Arc<Mutex<Vec<String>>>,
 }
@@ -48,10 +52,11 @@ fn center_for(hospital: &str) -> axum::Router {
 impl Platform {
     async fn start(hospital: &str) -> Platform {
         let (rules, infnos): (Rules, Arc<Mutex<Vec<String>>>) = Default::default();
-        let center = center_for(hospital);
-        let (kept_rules, kept_infnos) = (rules.clone(), infnos.clone());
+        let center = Arc::new(Mutex::new(center_for(hospital)));
+        let (kept_rules, kept_infnos, kept_center) = (rules.clone(), infnos.clone(), center.clone());
         let rewriter = axum::Router::new().fallback(move |request: axum::extract::Request| {
-            let (rules, infnos, center) = (kept_rules.clone(), kept_infnos.clone(), center.clone());
+            let (rules, infnos) = (kept_rules.clone(), kept_infnos.clone());
+            let center = kept_center.lock().expect("lock").clone();
             async move {
                 let (parts, body) = request.into_parts();
                 let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
@@ -75,7 +80,16 @@ impl Platform {
             }
         });
         let url = format!("http://{}", system::spawn_server("127.0.0.1:0", rewriter).await.expect("the platform listens"));
-        Platform { url, rules, infnos }
+        Platform { url, hospital: hospital.to_string(), center, rules, infnos }
+    }
+
+    /// The platform restarts: its center starts afresh and knows no sign-in.
+    fn restart(&self) {
+        *self.center.lock().expect("lock") = center_for(&self.hospital);
+    }
+
+    fn sign_ins(&self) -> usize {
+        self.infnos.lock().expect("lock").iter().filter(|i| *i == "9001").count()
     }
 
     /// The platform's own record of its settlements: (setl_id, cancelled).
@@ -206,5 +220,30 @@ async fn a_cancellation_the_platform_confirms_with_nothing_but_success_is_finish
     assert_eq!(on_platform.len(), 1, "{on_platform:?}");
     assert!(on_platform[0].1, "the platform holds it cancelled: {on_platform:?}");
     assert_eq!(w.platform.infnos.lock().expect("lock").iter().filter(|i| *i == "2208").count(), 1, "asked once");
+    w.ledger_balances().await;
+}
+
+#[tokio::test]
+async fn a_platform_that_forgets_the_days_sign_in_is_signed_in_again_on_the_next_call() {
+    let w = World::new("quirks-sign-in-forgotten").await;
+    let visit = w.visit_with_fees("MZ-Q3").await;
+    assert_eq!(w.his.settle(&visit).await.expect("hub").body["state"], "settled");
+    assert_eq!(w.platform.sign_ins(), 1, "signed in once in the morning");
+
+    // At noon the platform restarts and forgets the morning's sign-in: the next registration is
+    // refused for it, and the hub says to try again.
+    w.platform.restart();
+    let refused = w.his.register("MZ-Q4", "01", EMPLOYEE_TOKEN).await.expect("hub");
+    assert_eq!(refused.status, 503, "{refused:?}");
+
+    // Tried again, the hub signs in anew and the registration goes through; the visit settles.
+    let registered = w.his.register("MZ-Q4", "01", EMPLOYEE_TOKEN).await.expect("hub");
+    assert!(registered.ok(), "signed in again, not refused until tomorrow: {registered:?}");
+    assert_eq!(w.platform.sign_ins(), 2, "one more 9001");
+    let visit = registered.body["id"].as_str().expect("visit id").to_string();
+    let lines = [fee_line("1", "001102000010000", "25.00", "1", "25.00")];
+    assert!(w.his.upload_fees(&visit, &lines).await.expect("hub").ok());
+    assert_eq!(w.his.settle(&visit).await.expect("hub").body["state"], "settled");
+    assert_eq!(w.platform.sign_ins(), 2, "and the new sign-in holds for the rest of the day");
     w.ledger_balances().await;
 }

@@ -130,16 +130,24 @@ impl App {
     /// `inst` with its operator's sign_no of the China business day: kept in memory, else in the
     /// store, else asked for by 9001 and kept. A platform that refuses 9001 (one without sign-in)
     /// gets "" for the day; one that does not answer gets "" for this call, and is asked again on
-    /// the next.
+    /// the next. A sign_no the platform has since refused a message for (it expired it, or
+    /// restarted and forgot it) is forgotten, in memory and in the store, and 9001 asked again:
+    /// otherwise every call of the hospital would be refused until the next day.
     async fn signed_in(&self, mut inst: Institution) -> Result<Institution, AppError> {
         let day = crate::clock::in_china(self.store.clock.now_utc()).date().to_string();
         let key = (inst.fixmedins_code.clone(), day.clone());
         // Held across the sign-in: one 9001 per institution and day, not one per concurrent call.
         let cell = self.sign_ins.cell(&key);
         let mut kept = cell.lock().await;
-        if let Some(sign_no) = kept.as_ref() {
-            inst.sign_no = sign_no.clone();
-            return Ok(inst);
+        if let Some(sign_no) = kept.take() {
+            if !self.insurance.take_refused_sign_in(&inst.fixmedins_code, &sign_no) {
+                inst.sign_no = sign_no.clone();
+                *kept = Some(sign_no);
+                return Ok(inst);
+            }
+            tracing::warn!(fixmedins_code = %inst.fixmedins_code, "the platform no longer takes the day's sign_no: signing in again");
+            // Only this sign_no: another process may have signed in anew already, and that one stands.
+            self.store.forget_sign_in(&inst.fixmedins_code, HUB_OPTER, &day, &sign_no).await?;
         }
         let sign_no = match self.store.sign_in_of(&inst.fixmedins_code, HUB_OPTER, &day).await? {
             Some(kept) => kept,

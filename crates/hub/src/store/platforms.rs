@@ -75,6 +75,20 @@ impl Store {
         .await
     }
 
+    /// Forgets one sign_no of an institution's operator on a business day (the platform no longer
+    /// takes it); a newer one kept since stays.
+    pub async fn forget_sign_in(&self, fixmedins_code: &str, opter: &str, business_day: &str, sign_no: &str) -> StoreResult<()> {
+        let key = [fixmedins_code, opter, business_day, sign_no].map(str::to_string);
+        self.write(move |c| {
+            Box::pin(async move {
+                let sql = "DELETE FROM insurance_sign_ins WHERE fixmedins_code = $1 AND opter = $2 AND business_day = $3 AND sign_no = $4";
+                query(sql).bind(&key[0]).bind(&key[1]).bind(&key[2]).bind(&key[3]).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// The sign_no kept for an institution's operator on a business day (yyyy-MM-dd, China time).
     pub async fn sign_in_of(&self, fixmedins_code: &str, opter: &str, business_day: &str) -> StoreResult<Option<String>> {
         let sql = "SELECT sign_no FROM insurance_sign_ins WHERE fixmedins_code = $1 AND opter = $2 AND business_day = $3";
