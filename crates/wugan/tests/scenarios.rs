@@ -322,7 +322,9 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_written() {
         422,
         "bad_amount",
     );
-    check(w.his.upload_fees(&visit, &[fee_line("X-3", "001102000010000", "25.00", "2", "25.00")]).await.unwrap(), 422, "amount_mismatch");
+    let mismatch = w.his.upload_fees(&visit, &[fee_line("X-3", "001102000010000", "25.00", "2", "25.00")]).await.unwrap();
+    assert!(mismatch.message().contains("25.000000 × 2.0000 = 50.00"), "says what pric × cnt comes to: {mismatch:?}");
+    check(mismatch, 422, "amount_mismatch");
     check(w.his.upload_fees(&visit, &[fee_line("X-4", "001102000010000", "abc", "1", "25.00")]).await.unwrap(), 422, "bad_amount");
     check(w.his.upload_fees("vis_unknown", &ordinary_fees("X")).await.unwrap(), 404, "visit_not_found");
     check(w.other_hospital.upload_fees(&visit, &ordinary_fees("X")).await.unwrap(), 404, "visit_not_found");

@@ -411,7 +411,13 @@ fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow, china_now: 
     if (product - amount).0.abs() > 1 {
         return Err(AppError::invalid(
             "amount_mismatch",
-            format!("lines[{i}]: det_item_fee_sumamt {} is not pric × cnt", amount.to_yuan_string()),
+            format!(
+                "lines[{i}]: det_item_fee_sumamt {} is not pric × cnt ({} × {} = {}, to the fen)",
+                amount.to_yuan_string(),
+                wugan_domain::money::format_scaled(pric, 6),
+                wugan_domain::money::format_scaled(cnt, 4),
+                product.to_yuan_string()
+            ),
         ));
     }
     let mut detail = line.clone();
