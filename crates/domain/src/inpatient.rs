@@ -46,6 +46,9 @@ use bills::settled;
 pub use bills::StayPaid;
 #[path = "inpatient_charge.rs"]
 mod charge;
+#[path = "inpatient_expiry.rs"]
+mod expiry;
+pub use expiry::HOLD_EXPIRED;
 #[path = "inpatient_parties.rs"]
 mod parties;
 pub use parties::StayParties;
@@ -140,8 +143,8 @@ pub struct Ward {
     /// id); cleared when an interim settlement closes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placed: Option<u32>,
-    /// Bedside settlements cancelled (2305) so far: the next one's bank requests and transfers are
-    /// scoped `resettle:{n}:` ([`Ward::settle_scope`]), never the first's again.
+    /// Bedside settlements cancelled (2305), or whose capture found the hold expired, so far: the
+    /// next one's bank requests and transfers are scoped `resettle:{n}:` ([`Ward::settle_scope`]).
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub resettled: u32,
 }
@@ -629,6 +632,7 @@ pub fn apply(
     let refusal = Failure::insurance_refused;
     match (stage, outcome) {
         (_, Unknown) => to(stage.clone()),
+        (_, Refused { code, .. }) if expiry::hold_gone(stage, call, &code) => expiry::apply(stage, parties, call),
         (S::Interim(i), outcome) => interim::apply(i, parties, charges, call, outcome),
 
         (S::Admitting { deposit }, Done(R::Admitted { mdtrt_id })) => to(S::Admitted { mdtrt_id, deposit: *deposit }),

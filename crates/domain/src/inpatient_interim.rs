@@ -110,9 +110,8 @@ pub(super) fn next_call(i: &Interim) -> StayCall {
     match &i.step {
         InterimStep::PreSettling => StayCall::InterimPreSettle,
         InterimStep::Settling => StayCall::InterimSettle,
-        InterimStep::Insured { split, capture_declined: None, .. } if !i.ward.has_hold() => {
-            StayCall::InterimCharge { n, amount: split.cash }
-        }
+        // Nothing held (or no more: the capture found the hold expired, `inpatient_expiry.rs`).
+        InterimStep::Insured { split, .. } if !i.ward.has_hold() => StayCall::InterimCharge { n, amount: split.cash },
         InterimStep::Insured { split, beyond: BeyondHold::Untried, capture_declined: None, .. } if split.cash > held => {
             StayCall::RaiseHold { n: i.ward.raises_sent, amount: split.cash - held }
         }
@@ -171,7 +170,7 @@ pub(super) fn apply(
             let mut transfers = parties.insurance_shares("", &paid.split, captured, &paid.setl_id, false);
             let ward = match captured.is_positive() {
                 true => {
-                    transfers.extend(parties.charge_transfers(&format!("interim:{}:", i.n), &i.ward, captured));
+                    transfers.extend(parties.charge_transfers(&super::expiry::interim_charge_scope(i), &i.ward, captured));
                     i.ward.charged()
                 }
                 false => i.ward.clone(),

@@ -42,6 +42,9 @@ impl Partners {
         let decline = || StayOutcome::Refused { code: "insufficient_credit".into(), message: "no".into() };
         StayOutcome::Done(match call {
             StayCall::Admit => StayReply::Admitted { mdtrt_id: "M1".into() },
+            StayCall::RaiseHold { .. } if self.hold_expired => {
+                return StayOutcome::Refused { code: "hold_expired".into(), message: "expired".into() }
+            }
             StayCall::HoldDeposit { amount } | StayCall::RaiseHold { amount, .. } | StayCall::PlaceHold { amount, .. } => {
                 if *amount > self.available {
                     return decline();
@@ -266,18 +269,6 @@ fn a_deposit_the_line_declines_leaves_the_stay_in_the_ward_as_short() {
 }
 
 #[test]
-fn a_hold_that_expired_is_released_and_the_share_billed() {
-    let mut stay = Stay::admit(50_000, 100_000, split(10_000, 0, 20_000));
-    stay.upload(30_000);
-    stay.partners.hold_expired = true;
-    stay.discharge();
-    let StayStage::SettledUnpaid(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
-    assert_eq!((paid.captured, paid.unpaid(), paid.decline_code.as_deref()), (Fen::ZERO, Fen(20_000), Some("hold_expired")));
-    assert_eq!(stay.held_in_ledger(), 0, "the ledger releases the hold the bank let expire");
-    assert!(is_balanced(stay.ledger.values()));
-}
-
-#[test]
 fn a_discharge_is_undone_and_an_admission_cancelled_releases_the_hold() {
     let mut stay = Stay::admit(50_000, 100_000, split(10_000, 0, 20_000));
     stay.upload(30_000);
@@ -480,15 +471,6 @@ fn an_interim_share_above_the_hold_is_raised_and_a_declined_capture_held_again()
     assert!(matches!(stay.calls[stay.calls.len() - 2], StayCall::RaiseHold { amount: Fen(10_000), .. }));
     assert_eq!((stay.net("hospital_unpaid:H1"), stay.held_in_ledger()), (10_000, 0));
     assert!(is_balanced(stay.ledger.values()));
-    // An expired hold: the capture is declined, the hold voided, the share a bill, all of it held again.
-    let mut stay = Stay::admit(50_000, 100_000, split(0, 0, 0));
-    stay.upload(30_000);
-    stay.partners.hold_expired = true;
-    stay.interim(&["d1"], split(10_000, 0, 20_000));
-    let StayStage::InWard(w) = &stay.stage else { panic!("{:?}", stay.stage) };
-    let paid = &w.interims[0];
-    assert_eq!((paid.captured, paid.unpaid(), paid.reheld, w.held()), (Fen::ZERO, Fen(20_000), Fen(50_000), Fen(50_000)));
-    assert_eq!((stay.net("hospital_unpaid:H1"), stay.held_in_ledger()), (20_000, 50_000));
 }
 
 #[test]
@@ -731,3 +713,5 @@ fn a_stay_owes_what_no_line_covered_once_it_is_over_the_interim_shares_with_the_
 
 #[path = "inpatient_charge_tests.rs"]
 mod charge_tests;
+#[path = "inpatient_expiry_tests.rs"]
+mod expiry_tests;

@@ -68,6 +68,14 @@ pub struct BankClient {
     sent: std::sync::atomic::AtomicU64,
 }
 
+/// How long an inpatient stay's hold is asked for: 90 days, the longest the bank protocol allows
+/// (`expires_in_s` within 3,600..=7,776,000, docs/bank-protocol.md "Holds expire"). The bank's
+/// default, 7 days, is an outpatient visit's; a stay lasts 9–10 days on average and its deposit is
+/// held from admission to the bedside settlement, and a raise does not move the hold's expiry. A
+/// stay that outlasts even this finds the hold expired (`hold_expired`): the stay machine then
+/// takes the cash share in one charge (`wugan_domain::inpatient`, `inpatient_expiry.rs`).
+pub const STAY_HOLD_S: i64 = 90 * 86_400;
+
 /// What the bank said about an authorization (hold).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Authorization {
@@ -239,7 +247,8 @@ impl BankClient {
         self.post(path, request).await
     }
 
-    /// Places a hold for `amount` on the agreement.
+    /// Places a hold for `amount` on the agreement, for the bank's default time (7 days: a visit's
+    /// hold is captured at the doctor's click, or released).
     pub async fn authorize(
         &self,
         request_id: &str,
@@ -248,13 +257,39 @@ impl BankClient {
         merchant_id: &str,
         resumed: bool,
     ) -> Result<Authorization, BankError> {
+        self.authorize_for(request_id, bank_agreement_id, amount, merchant_id, None, resumed).await
+    }
+
+    /// Places an inpatient stay's deposit hold (the deposit, a fresh one, the rest held again after
+    /// an interim settlement) for [`STAY_HOLD_S`], so an ordinary stay never outlives its hold. A
+    /// raise (增量授权) keeps the hold's `expires_at`.
+    pub async fn authorize_stay(
+        &self,
+        request_id: &str,
+        bank_agreement_id: &str,
+        amount: Fen,
+        merchant_id: &str,
+        resumed: bool,
+    ) -> Result<Authorization, BankError> {
+        self.authorize_for(request_id, bank_agreement_id, amount, merchant_id, Some(STAY_HOLD_S), resumed).await
+    }
+
+    async fn authorize_for(
+        &self,
+        request_id: &str,
+        bank_agreement_id: &str,
+        amount: Fen,
+        merchant_id: &str,
+        expires_in_s: Option<i64>,
+        resumed: bool,
+    ) -> Result<Authorization, BankError> {
         let request = wire::AuthorizationRequest {
             request_id: request_id.to_string(),
             agreement_id: bank_agreement_id.to_string(),
             amount_fen: amount,
             merchant_id: merchant_id.to_string(),
             memo: Some("seamless payment".to_string()),
-            expires_in_s: None,
+            expires_in_s,
         };
         authorization_of(&self.operate("/bank/v1/authorizations", request_id, &request, resumed).await?, amount)
     }

@@ -13,7 +13,7 @@ use super::*;
 use crate::store::StayRow;
 use serde::Serialize;
 use utoipa::ToSchema;
-use wugan_domain::inpatient::{self, InterimPaid, StayCall, StayOutcome, StayReply, StayStage, Ward};
+use wugan_domain::inpatient::{self, InterimPaid, InterimStep, StayCall, StayOutcome, StayReply, StayStage, Ward};
 
 /// One interim settlement of a stay, as the HIS sees it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -203,9 +203,14 @@ impl App {
                 .capture(&format!("{}:interim:{n}:capture", s.id), &hold, *amount, in_doubt)
                 .await
                 .map_or_else(banked, |_| done(StayReply::Captured)),
-            // Nothing held: the interim's cash share charged in one call, under its capture's id.
+            // Nothing held: the interim's cash share charged in one call, under its capture's id;
+            // after a capture that found the hold expired (that id spent), under `:charge`.
             StayCall::InterimCharge { amount, .. } => {
-                let id = format!("{}:interim:{n}:capture", s.id);
+                let op = match &interim.step {
+                    InterimStep::Insured { capture_declined: Some(_), .. } => "charge",
+                    _ => "capture",
+                };
+                let id = format!("{}:interim:{n}:{op}", s.id);
                 charge_outcome(bank.charge(&id, &agreement.bank_agreement_id, *amount, &s.hospital_code, in_doubt).await, *amount)
             }
             StayCall::InterimVoid { .. } => {
@@ -213,7 +218,7 @@ impl App {
             }
             StayCall::InterimHold { amount, .. } => {
                 let id = format!("{}:interim:{n}:hold", s.id);
-                match bank.authorize(&id, &agreement.bank_agreement_id, *amount, &s.hospital_code, in_doubt).await {
+                match bank.authorize_stay(&id, &agreement.bank_agreement_id, *amount, &s.hospital_code, in_doubt).await {
                     Ok(Authorization::Approved { amount }) => done(StayReply::Held { amount }),
                     Ok(Authorization::Declined { code }) => Ok(StayOutcome::Refused { code: code.to_string(), message: "declined".into() }),
                     Err(e) => banked(e),
