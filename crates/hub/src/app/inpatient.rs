@@ -522,7 +522,7 @@ impl App {
                 }
             }
             StayCall::HoldDeposit { amount } => bank
-                .authorize(&hold, &agreement.bank_agreement_id, *amount, &s.hospital_code, in_doubt)
+                .authorize_stay(&hold, &agreement.bank_agreement_id, *amount, &s.hospital_code, in_doubt)
                 .await
                 .map_or_else(banked, |a| Ok(authorized(a))),
             StayCall::RaiseHold { n, amount } => {
@@ -531,7 +531,7 @@ impl App {
             }
             // A fresh hold for a stay that held nothing: a new authorization of its own.
             StayCall::PlaceHold { n, amount } => bank
-                .authorize(&format!("{}:hold:{n}", s.id), &agreement.bank_agreement_id, *amount, &s.hospital_code, in_doubt)
+                .authorize_stay(&format!("{}:hold:{n}", s.id), &agreement.bank_agreement_id, *amount, &s.hospital_code, in_doubt)
                 .await
                 .map_or_else(banked, |a| Ok(authorized(a))),
             StayCall::Discharge => {

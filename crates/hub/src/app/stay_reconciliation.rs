@@ -36,7 +36,10 @@ pub(super) fn stay_bank_key(transfer_id: &str, stay_id: &str, suffix: &str) -> S
     for scope in ["interim", "resettle"] {
         let n = rest.strip_prefix(scope).and_then(|r| r.strip_prefix(':')).and_then(|r| r.split(':').next());
         if let Some(n) = n.filter(|n| n.parse::<u32>().is_ok()) {
-            return format!("{stay_id}:{scope}:{n}:{suffix}");
+            // An interim capture the bank refused for an expired hold was charged instead, under
+            // its own id (`inpatient_expiry`): the bank records it as `…:interim:{n}:charge`.
+            let charged = scope == "interim" && rest.strip_prefix(&format!("interim:{n}:")).is_some_and(|r| r.starts_with("charge:"));
+            return format!("{stay_id}:{scope}:{n}:{}", if charged { "charge" } else { suffix });
         }
     }
     format!("{stay_id}:{suffix}")
@@ -271,6 +274,7 @@ mod tests {
             ("stay:ipt_1:hold_post:0", "capture", "ipt_1:capture"),
             ("stay:ipt_1:hold_post:interim:2:3", "capture", "ipt_1:interim:2:capture"),
             ("stay:ipt_1:hold_post:resettle:1:4", "capture", "ipt_1:resettle:1:capture"),
+            ("stay:ipt_1:hold_post:interim:2:charge:0", "capture", "ipt_1:interim:2:charge"),
             ("stay:ipt_1:bank_refund:S1", "refund", "ipt_1:refund"),
             ("stay:ipt_1:bank_refund:resettle:2:S3", "refund", "ipt_1:resettle:2:refund"),
             ("stay:ipt_1:bank_refund:resettled", "refund", "ipt_1:refund"),
