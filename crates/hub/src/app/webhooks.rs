@@ -1,6 +1,8 @@
 //! Webhooks to a hospital's HIS, so that it need not poll: the hospital registers an endpoint; the
 //! worker (`spawn_webhooks`, beside the recovery worker) turns settlements that reached a final
-//! state, refunds finished, and invoices issued, into events (the outbox, `store::webhooks`), and posts each to each endpoint, signed like
+//! state, refunds finished, inpatient stays settled, cancelled or with their settlement cancelled
+//! (`store::stay_webhooks`), and invoices issued, into events (the outbox, `store::webhooks`), and
+//! posts each to each endpoint, signed like
 //! Stripe's (`Wugan-Signature: t=<unix s>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, checked
 //! by the HIS within 5 minutes). A delivery that is not answered 2xx is retried with backoff
 //! (30 s, doubling, at most 6 h apart) for 3 days, then given up; any delivery can be replayed.
@@ -109,6 +111,12 @@ impl App {
         for candidate in self.store.webhook_event_candidates(PER_PASS).await? {
             let event_id = new_id("evt");
             let payload = event_payload(&event_id, &candidate, &self.now());
+            written += usize::from(self.store.insert_webhook_event(&event_id, &candidate, &payload).await?);
+        }
+        // A stay's events carry their own data (the stay, its settlement's money), built by the scan.
+        for (candidate, data) in self.store.stay_webhook_event_candidates(PER_PASS).await? {
+            let event_id = new_id("evt");
+            let payload = json!({"id": event_id, "type": candidate.kind, "created": self.now(), "data": data}).to_string();
             written += usize::from(self.store.insert_webhook_event(&event_id, &candidate, &payload).await?);
         }
         Ok(written)

@@ -2,9 +2,12 @@
 //! event's delivery to each endpoint. Events are found by a scan (like the invoice outbox), not
 //! written by the settlement path: a settlement in a final state without its event gets one, once
 //! (`UNIQUE (kind, subject_id)`), with a delivery per endpoint the hospital had by then; so does
-//! each invoice issued (`invoice.issued`).
+//! each invoice issued (`invoice.issued`). Inpatient stays' events: `stay_webhooks`.
 
 use super::*;
+
+#[path = "stay_webhooks.rs"]
+mod stay_webhooks;
 
 /// A hospital's endpoint (never its secret).
 #[derive(Clone, Debug, serde::Serialize)]
