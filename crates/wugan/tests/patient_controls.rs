@@ -511,6 +511,8 @@ async fn a_stays_bill_the_line_could_not_cover_is_collected_once_the_line_has_ro
     );
     let seen = phone.his.get(&format!("/api/v1/stays/{stay_id}")).await.unwrap().body;
     assert_eq!((seen["owed_fen"].as_i64(), seen["collected_fen"].as_i64()), (Some(0), Some(owed)), "{seen}");
+    // Paid since: the stay reads settled, nothing unpaid, as a visit whose bill was collected.
+    assert_eq!((seen["state"].as_str(), seen["settlement"]["unpaid_fen"].as_i64()), (Some("settled"), Some(0)), "{seen}");
     // The hospital's statement of the day reads it collected, as a visit's bill collected later.
     let day = wugan_hub::clock::china_datetime_of(time::OffsetDateTime::now_utc())[..10].to_string();
     let hospital = &phone.sys.credentials.hospitals[0].code;

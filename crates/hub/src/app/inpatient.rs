@@ -622,6 +622,9 @@ impl App {
         };
         let collection = self.store.bill_collection(&s.id).await?;
         let collected = collection.filter(|c| c.state == "collected").map_or(Fen::ZERO, |c| c.amount);
+        let owed = (stage.owed() - collected).max(Fen::ZERO);
+        // A bill collected from the line since reads paid, as a visit's does.
+        let paid_since = collected.is_positive() && owed == Fen::ZERO;
         Ok(StayView {
             id: s.id.clone(),
             ipt_no: s.ipt_no.clone(),
@@ -630,7 +633,10 @@ impl App {
             insutype: s.insutype.clone(),
             med_type: s.med_type.clone(),
             mdtrt_id: stage.ward().map(|w| w.mdtrt_id.clone()).unwrap_or_default(),
-            state: stage.state(),
+            state: match &stage {
+                StayStage::SettledUnpaid(_) if paid_since => "settled",
+                stage => stage.state(),
+            },
             held_fen: stage.open_hold().0,
             deposit_short: stage.ward().and_then(|w| w.short.clone()),
             discharge_refusal: stage.ward().and_then(|w| w.discharge_refusal.as_ref()).map(|f| f.message.clone()),
@@ -644,13 +650,13 @@ impl App {
                 personal_account_fen: p.split.personal_account.0,
                 cash_fen: p.split.cash.0,
                 bank_fen: p.captured.0,
-                unpaid_fen: p.unpaid().0,
+                unpaid_fen: if paid_since { 0 } else { p.unpaid().0 },
                 decline_code: p.decline_code.clone(),
             }),
             interim_settlements: stage
                 .ward()
                 .map_or_else(Vec::new, |w| w.interims.iter().map(super::stay_interim::InterimSettlementView::of).collect()),
-            owed_fen: (stage.owed() - collected).max(Fen::ZERO).0,
+            owed_fen: owed.0,
             collected_fen: collected.0,
             created_at: s.created_at.clone(),
         })
