@@ -6,6 +6,8 @@ use wugan::system::SystemOptions;
 #[allow(dead_code)] // the suites where the center refuses of its own accord
 pub mod national_desk;
 #[allow(dead_code)]
+pub mod own_platform;
+#[allow(dead_code)]
 pub mod ward;
 
 pub struct TempDir(pub std::path::PathBuf);
