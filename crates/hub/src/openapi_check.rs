@@ -117,6 +117,7 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
     types.extend(crate::app::invoices::schemas());
     types.extend(crate::app::staff::schemas());
     types.extend(crate::app::hospital_banks::schemas());
+    types.extend(crate::app::patient_stays::schemas());
     let sides = Sides { doc: &doc, types: &types };
     let mut problems = Vec::new();
     for (route, ty) in crate::app::command_schemas()
@@ -163,6 +164,7 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
         ("post /api/v1/operator/keys/{key_id}/rotate", "IssuedKeyView"),
         ("post /api/v1/operator/keys/{key_id}/revoke", "ApiKeyView"),
         ("get /api/v1/visits", "VisitList"),
+        ("get /api/v1/patient/stays", "PatientStays"),
         ("get /api/v1/operator/visits", "VisitList"),
         ("post /api/v1/webhook-endpoints", "NewEndpointView"),
         ("post /api/v1/visits/{id}/refunds", "Refund"),

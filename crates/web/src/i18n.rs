@@ -55,6 +55,7 @@ pub const TABLES: &[Table] = &[
     crate::console::strings::STRINGS,
     crate::ops::strings::STRINGS,
     crate::h5::p2_strings::STRINGS,
+    crate::h5::stay_strings::STRINGS,
 ];
 
 /// Every table of error messages by API error code.

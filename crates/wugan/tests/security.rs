@@ -128,6 +128,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/patient/consents", Patient),
     ("GET", "/api/v1/agreements/{id}/consents", Operator),
     ("GET", "/api/v1/patient/visits", Patient),
+    ("GET", "/api/v1/patient/stays", Patient),
     ("GET", "/api/v1/patient/stay_invoices", Patient),
     ("POST", "/api/v1/patient/visits/{id}/estimate", Patient),
     ("POST", "/api/v1/patient/agreements/{id}/repayments", Patient),

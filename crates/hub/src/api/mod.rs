@@ -17,6 +17,7 @@ mod modes;
 mod online_services;
 pub mod patient_auth;
 mod patient_controls;
+mod patient_stays;
 mod patients;
 mod platforms;
 mod ready;
@@ -186,6 +187,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/patient/consents", Patient, no_body, patients::consents),
         Route::new(M::GET, "/api/v1/agreements/{id}/consents", Operator, no_body, patients::operator_consents),
         Route::new(M::GET, "/api/v1/patient/visits", Patient, no_body, patients::visits),
+        Route::new(M::GET, "/api/v1/patient/stays", Patient, no_body, patient_stays::stays),
         Route::new(M::POST, "/api/v1/patient/visits/{id}/estimate", Patient, no_body, patients::estimate),
         Route::new(M::POST, "/api/v1/patient/agreements/{id}/repayments", Patient, command, patients::repay),
         Route::new(M::POST, "/api/v1/patient/agreements/{id}/family", Patient, command, patients::add_family),

@@ -48,6 +48,7 @@ pub mod patient_agreements;
 pub mod patient_family;
 pub mod patient_invoices;
 pub mod patient_labels;
+pub mod patient_stays;
 pub mod patient_visits;
 pub mod patients;
 pub mod platform_settings;

@@ -43,6 +43,8 @@ mod settlements;
 mod signups;
 mod stay_lists;
 pub use stay_lists::MAX_STAY_PAGE;
+mod patient_stays;
+pub use patient_stays::MAX_PATIENT_STAYS;
 mod stay_reconciliation;
 pub use stay_reconciliation::StaySettlementRow;
 mod stays;

@@ -1,6 +1,7 @@
 //! `/h5/credit`: the patient's seamless-payment settings (a default and per hospital, issue 14
 //! scope 4), and their credit line: its statements (the bank's) and a limit-increase request.
-//! Repayment stays on the home page beside the line's amounts.
+//! Repayment stays on the home page beside the line's amounts. What the line holds (the bank's
+//! `held_fen`: inpatient deposits, 住院押金) is said with what it is held for.
 //!
 //! The bank answers a limit request at once; the form then comes back here with the answer in
 //! the address (`?limit_request=approved|declined&reason=…&line=…`), and the line says it in
@@ -17,6 +18,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use std::sync::Arc;
 use wugan_hub::app::patient_credit::{CreditAccount, Statement, StatementStatus};
+use wugan_hub::app::patient_stays::PatientStayView;
 use wugan_hub::app::App;
 
 /// The most a limit may be asked (the hub's rule; the bank may allow less).
@@ -31,6 +33,10 @@ struct Credit {
     default_enabled: bool,
     /// (agreement id, its line), for each active credit line whose statements the bank gave.
     lines: Vec<(String, CreditAccount)>,
+    /// (agreement id, what the bank holds on its line), when the bank said.
+    held: Vec<(String, i64)>,
+    /// The stays the reader sees, those holding a deposit on one of their lines among them.
+    stays: Vec<PatientStayView>,
     /// The bank's answer to the request just sent, for the line it was sent for.
     answer: Option<Answer>,
 }
@@ -50,6 +56,34 @@ impl Credit {
             StatementStatus::Paid => self.page.t("p2_statement_paid"),
             StatementStatus::Overdue => self.page.t("p2_statement_overdue"),
         }
+    }
+
+    /// What the bank holds on line `id` (0 when it did not say).
+    fn held(&self, id: &str) -> i64 {
+        self.held.iter().find(|(a, _)| a == id).map_or(0, |(_, fen)| *fen)
+    }
+
+    /// The stays whose deposit line `id` holds, each said with its hospital and 住院号.
+    fn held_for(&self, id: &str) -> Vec<(String, i64)> {
+        let on_line = self.stays.iter().filter(|s| s.agreement_id.as_deref() == Some(id) && s.held_fen > 0);
+        on_line
+            .map(|s| {
+                let key = if s.whose == "family" { "stay_h5_line_held_family" } else { "stay_h5_line_held_stay" };
+                let said = self
+                    .page
+                    .t(key)
+                    .replace("{hospital}", &s.hospital_name)
+                    .replace("{ipt_no}", &s.ipt_no)
+                    .replace("{name}", &s.patient_name);
+                (said, s.held_fen)
+            })
+            .collect()
+    }
+
+    /// What line `id` holds beyond the stays' deposits (a payment on its way to settle).
+    fn held_other(&self, id: &str) -> i64 {
+        let stays: i64 = self.held_for(id).iter().map(|(_, fen)| fen).sum();
+        (self.held(id) - stays).max(0)
     }
 
     /// The highest limit the bank may grant the line in one request.
@@ -99,14 +133,25 @@ pub async fn credit(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMa
     let default_enabled = app.patient_seamless_choices(patient).await.map(|c| c.default_enabled).unwrap_or(true);
     let agreements = app.patient_agreements(patient).await.map(|list| list.agreements).unwrap_or_default();
     let mut lines = Vec::new();
+    let mut held = Vec::new();
     for a in agreements.iter().filter(|a| a.status == "active" && a.payment.method == "credit_line") {
+        if let Some(fen) = a.payment.held_fen {
+            held.push((a.id.clone(), fen));
+        }
         match app.patient_statements(patient, &a.id).await {
             Ok(account) => lines.push((a.id.clone(), account)),
             Err(e) => tracing::warn!(error = %e, "a credit line's statements could not be read"),
         }
     }
+    let stays = match held.iter().any(|(_, fen)| *fen > 0) {
+        true => app.patient_stays(patient).await.map(|s| s.stays).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "a patient's stays could not be read");
+            Vec::new()
+        }),
+        false => Vec::new(),
+    };
     let page = Page::new(prefs, "/h5/credit", HOME).with_csrf(signed_in.csrf_token);
-    render(&Credit { page, default_enabled, lines, answer: Some(answer) })
+    render(&Credit { page, default_enabled, lines, held, stays, answer: Some(answer) })
 }
 
 #[cfg(test)]
@@ -126,7 +171,9 @@ mod tests {
 
     fn page(lang: Lang, answer: Option<Answer>) -> String {
         let page = Page::new(Prefs { lang, elder: false, secure: false }, "/h5/credit", HOME).with_csrf("t");
-        Credit { page, default_enabled: true, lines: vec![("agr_1".into(), line(500_000))], answer }.render().unwrap()
+        Credit { page, default_enabled: true, lines: vec![("agr_1".into(), line(500_000))], held: Vec::new(), stays: Vec::new(), answer }
+            .render()
+            .unwrap()
     }
 
     fn answer(status: &str, reason: &str) -> Option<Answer> {
@@ -153,6 +200,55 @@ mod tests {
         for html in [page(Lang::Zh, None), page(Lang::Zh, other)] {
             assert!(!html.contains("银行已批准") && !html.contains("银行未批准"), "{html}");
         }
+    }
+
+    #[test]
+    fn what_the_line_holds_is_said_with_what_it_is_held_for() {
+        let mut family = crate::h5::visits::stays_tests::stay("in_ward", 20_000, 0);
+        (family.whose, family.patient_name, family.ipt_no) = ("family", "王*".into(), "ZY-2".into());
+        let stays = vec![crate::h5::visits::stays_tests::stay("in_ward", 69_000, 0), family];
+        for (lang, said) in [
+            (
+                Lang::Zh,
+                [
+                    "冻结中（不是欠款）",
+                    "¥990.00",
+                    "深圳市第一人民医院 住院押金（住院号 ZY-in_ward）",
+                    "¥690.00",
+                    "深圳市第一人民医院 王* 的住院押金（住院号 ZY-2）",
+                    "¥200.00",
+                    "其他待结算的付款",
+                    "¥100.00",
+                ],
+            ),
+            (
+                Lang::En,
+                [
+                    "Held (not owed)",
+                    "¥990.00",
+                    "Inpatient deposit at 深圳市第一人民医院 (admission no. ZY-in_ward)",
+                    "¥690.00",
+                    "王*&#39;s inpatient deposit",
+                    "¥200.00",
+                    "Other payments waiting to settle",
+                    "¥100.00",
+                ],
+            ),
+        ] {
+            for elder in [false, true] {
+                let page = Page::new(Prefs { lang, elder, secure: false }, "/h5/credit", HOME).with_csrf("t");
+                let lines = vec![("agr_1".into(), line(500_000))];
+                let credit =
+                    Credit { page, default_enabled: true, lines, held: vec![("agr_1".into(), 99_000)], stays: stays.clone(), answer: None };
+                let html = credit.render().unwrap();
+                for s in said {
+                    assert!(html.contains(s), "{s}: {html}");
+                }
+            }
+        }
+        // Nothing held: nothing said.
+        let none = page(Lang::Zh, None);
+        assert!(!none.contains("冻结中（不是欠款）"), "{none}");
     }
 
     #[test]

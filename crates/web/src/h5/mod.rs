@@ -12,6 +12,7 @@ mod qr;
 mod session;
 mod sign_up;
 mod special_disease;
+pub(crate) mod stay_strings;
 pub(crate) mod strings;
 mod visits;
 

@@ -1,5 +1,6 @@
 //! `/h5/visits`: the patient's visits: before the doctor's click an estimate on request (2206),
-//! after it the split (fund, personal account, the credit line), and "nothing to pay at a window".
+//! after it the split (fund, personal account, the credit line), and "nothing to pay at a window";
+//! and beside them the inpatient stays (住院, `stays.rs`): in the ward with the deposit held, settled, owing.
 
 use super::{session, HospitalNames, HOME};
 use crate::page::{render, Page};
@@ -10,6 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use std::sync::Arc;
 use wugan_hub::app::invoices::InvoiceView;
+use wugan_hub::app::patient_stays::PatientStayView;
 use wugan_hub::app::{App, VisitView};
 
 #[derive(Template)]
@@ -17,6 +19,8 @@ use wugan_hub::app::{App, VisitView};
 struct Visits {
     page: Page,
     visits: Vec<VisitView>,
+    /// The patient's stays and those on their line, newest first.
+    stays: Vec<PatientStayView>,
     /// (settlement id, its blue invoice's id).
     invoices: Vec<(String, String)>,
     /// The stays' invoices and deposit receipts (押金收据), newest first.
@@ -84,6 +88,42 @@ impl Visits {
         })
     }
 
+    /// Where the stay is, in words.
+    fn stay_status(&self, s: &PatientStayView) -> &str {
+        self.page.t(match s.phase {
+            "admitting" => "stay_h5_admitting",
+            "in_ward" => "stay_h5_in_ward",
+            "discharging" => "stay_h5_discharging",
+            "settled" => "stay_h5_settled",
+            "owing" => "stay_h5_owing",
+            "cancelled" => "stay_h5_cancelled",
+            "refused" => "stay_h5_refused",
+            _ => "stay_h5_in_progress",
+        })
+    }
+
+    /// A family member's stay on the reader's line, said with their masked name.
+    fn stay_for_family(&self, s: &PatientStayView) -> String {
+        self.page.t("stay_h5_for_family").replace("{name}", &s.patient_name)
+    }
+
+    fn stay_held_note(&self, s: &PatientStayView) -> String {
+        self.page.t("stay_h5_held_note").replace("{held}", &self.page.yuan(s.held_fen))
+    }
+
+    fn stay_owed_note(&self, s: &PatientStayView) -> String {
+        self.page.t("stay_h5_owed_note").replace("{owed}", &self.page.yuan(s.owed_fen))
+    }
+
+    fn interim_title(&self, n: u32) -> String {
+        self.page.t("stay_h5_interim_n").replace("{n}", &n.to_string())
+    }
+
+    /// The day the stay was admitted.
+    fn stay_day<'a>(&self, s: &'a PatientStayView) -> &'a str {
+        s.admitted_at.get(..10).unwrap_or(&s.admitted_at)
+    }
+
     /// The date of the visit (the stored time's day).
     fn day<'a>(&self, v: &'a VisitView) -> &'a str {
         v.created_at.get(..10).unwrap_or(&v.created_at)
@@ -111,9 +151,17 @@ pub async fn visits(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMa
         tracing::warn!(error = %e, "a patient's stay invoices could not be read");
         Vec::new()
     });
+    // The stays on the first page only (an older page is older visits).
+    let stays = match at.after {
+        Some(_) => Vec::new(),
+        None => app.patient_stays(&signed_in.patient_id).await.map(|s| s.stays).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "a patient's stays could not be read");
+            Vec::new()
+        }),
+    };
     let hospitals = HospitalNames::read(&app).await;
     let page = Page::new(prefs, "/h5/visits", HOME).with_csrf(signed_in.csrf_token);
-    render(&Visits { page, visits, invoices, stay_documents, hospitals, older })
+    render(&Visits { page, visits, stays, invoices, stay_documents, hospitals, older })
 }
 
 /// A cursor in a query string: its `:`, `+` and `~` kept readable, the rest percent-encoded.
@@ -125,3 +173,7 @@ fn urlencoding(text: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "visits_stays_tests.rs"]
+pub(crate) mod stays_tests;
