@@ -23,6 +23,17 @@ async function bigFees(visitId) {
   assert.ok(res.ok, `big fees: ${res.status} ${await res.text()}`);
 }
 
+// A call of the HIS API with the first hospital's key (the ward's admission and its cancellation).
+async function hisCall(method, route, body) {
+  const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'credentials.json'), 'utf8'));
+  const res = await fetch(`${base}${route}`, { method, body: JSON.stringify(body), headers: {
+    Authorization: `Bearer ${credentials.hospitals[0].api_key}`, 'Content-Type': 'application/json',
+    'Idempotency-Key': `web-test-stay-${process.pid}-${Date.now()}` } });
+  const answer = await res.json();
+  assert.ok(res.ok, `${method} ${route}: ${res.status} ${JSON.stringify(answer)}`);
+  return answer;
+}
+
 // Reloads `page` until `check()` holds (the notifier and the collection run every 2 s).
 async function eventually(page, check, what) {
   for (let i = 0; i < 40; i++) {
@@ -326,6 +337,29 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
       await fitsTheWidth(page, name);
       await screenshot(page, `patient-zh-elder-${name}`);
     }
+    await page.goto(`${base}/h5/home`);
+
+    // In the ward (review r21 #10): a stay with 690.00 held on the line reads on the visits page
+    // beside the visits, and the credit page says what is held and for which stay. The admission
+    // is then cancelled (2404), its hold released, so the line is whole for the ward's tests.
+    const iptNo = `ZY-H5-${process.pid}`;
+    const stay = await hisCall('POST', '/api/v1/stays', { ipt_no: iptNo, mdtrt_cert_type: '02', mdtrt_cert_no: '440301199001011234', deposit_fen: 69000 });
+    assert.equal(stay.state, 'in_ward');
+    await page.goto(`${base}/h5/visits`);
+    const stayCard = page.locator(`#stay-${stay.id}`);
+    assert.equal(await stayCard.locator('dd.held').textContent(), '¥690.00');
+    assert.match(await stayCard.textContent(), /在院[\s\S]*押金 ¥690\.00 只是冻结，不是扣款/);
+    assert.doesNotMatch(await page.textContent('main'), /还没有就诊记录/);
+    await accessible(page, 'visits with a stay in the ward');
+    await fitsTheWidth(page, 'visits with a stay in the ward');
+    await screenshot(page, 'patient-zh-elder-visits-stay');
+    await page.goto(`${base}/h5/credit`);
+    assert.match(await page.textContent('dl.held-for'), new RegExp(`住院押金（住院号 ${iptNo}）[\\s\\S]*¥690\\.00`));
+    await accessible(page, 'credit with a deposit held');
+    await fitsTheWidth(page, 'credit with a deposit held');
+    await screenshot(page, 'patient-zh-elder-credit-held');
+    const cancelled = await hisCall('POST', `/api/v1/stays/${stay.id}/cancel`, {});
+    assert.equal(cancelled.state, 'cancelled');
     await page.goto(`${base}/h5/home`);
 
     // Signing out leads back to the start, and the home page is closed to a signed-out reader.
