@@ -142,6 +142,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (39, "registration_cancels_open", include_str!("../../migrations/0039_registration_cancels_open.sql")),
     (40, "reconciliation_handled", include_str!("../../migrations/0040_reconciliation_handled.sql")),
     (41, "fee_withdrawals", include_str!("../../migrations/0041_fee_withdrawals.sql")),
+    (42, "stays_by_person_and_line", include_str!("../../migrations/0042_stays_by_person_and_line.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

@@ -11,8 +11,8 @@ const MAX_LINES: usize = 50;
 
 impl Store {
     /// The stays of `psn_no` and those on one of `agreement_ids` (the person's own agreements),
-    /// newest first (ties by id), at most `limit` (capped at `MAX_PATIENT_STAYS`). No index of
-    /// its own: a patient opens the page rarely, and the stays table is bounded by the wards.
+    /// newest first (ties by id), at most `limit` (capped at `MAX_PATIENT_STAYS`); read through the
+    /// indexes by person and by line (migration 0042).
     pub async fn stays_of_patient(&self, psn_no: &str, agreement_ids: &[String], limit: i64) -> StoreResult<Vec<StayRow>> {
         let lines = &agreement_ids[..agreement_ids.len().min(MAX_LINES)];
         let on_lines = if lines.is_empty() {

@@ -26,8 +26,8 @@ impl Store {
     }
 
     /// The stays still open (in the ward, or a step of discharge unfinished) that pay on
-    /// `agreement_id`'s line, `psn_no`'s only when it names one (a family member's). Revocations
-    /// are rare: no index of its own.
+    /// `agreement_id`'s line, `psn_no`'s only when it names one (a family member's); by the index
+    /// on the line (migration 0042).
     pub async fn open_stays_on_agreement(&self, agreement_id: &str, psn_no: Option<&str>) -> StoreResult<Vec<StayRow>> {
         let whose = if psn_no.is_some() { "AND psn_no = $2" } else { "" };
         let sql = format!(
