@@ -63,6 +63,8 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/bank-callbacks/{bank_code}", Bank),
     ("POST", "/api/v1/exceptions/{id}/retry", Operator),
     ("POST", "/api/v1/exceptions/stays/{id}/retry", Operator),
+    ("GET", "/api/v1/operator/stays", Operator),
+    ("GET", "/api/v1/operator/stays/{id}", Operator),
     ("POST", "/api/v1/exceptions/refunds/{id}/retry", Operator),
     ("POST", "/api/v1/stays/{id}/admission", Hospital),
     ("GET", "/api/v1/patient/family-invitations", Patient),

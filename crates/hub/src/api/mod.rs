@@ -15,6 +15,7 @@ mod invoices;
 pub mod limits;
 mod modes;
 mod online_services;
+mod operator_stays;
 pub mod patient_auth;
 mod patient_controls;
 mod patient_stays;
@@ -217,6 +218,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/patient/claims/{id}", Patient, no_body, online_services::claim),
     ];
     table.extend(stays::routes());
+    table.extend(operator_stays::routes());
     table
 }
 

@@ -43,6 +43,7 @@ pub mod national_interface;
 mod national_visits;
 pub mod notifications;
 pub mod online_services;
+pub mod operator_stays;
 mod operator_views;
 pub mod patient_agreements;
 pub mod patient_family;

@@ -19,6 +19,7 @@ pub use platforms::PlatformRow;
 mod online_services;
 pub use online_services::{ManualClaimRow, SpecialDiseaseRow};
 mod operator_reads;
+mod operator_stays;
 pub use insurance_clearings::InsuranceClearingRow;
 mod payouts;
 pub use payouts::PayoutRow;

@@ -123,7 +123,7 @@ impl Store {
     }
 }
 
-fn journal_entry(r: &SqlRow) -> JournalEntry {
+pub(super) fn journal_entry(r: &SqlRow) -> JournalEntry {
     JournalEntry {
         id: r.get("id"),
         debit_account: r.get("debit_account"),

@@ -7,7 +7,7 @@
 mod bank;
 mod invoices;
 mod statement;
-mod stays;
+pub(crate) mod stays;
 pub(crate) mod strings;
 mod visit;
 

@@ -50,7 +50,7 @@ struct Stay {
 }
 
 /// The words for a stay's state (`StayView::state`).
-fn state_key(state: &str) -> &'static str {
+pub(crate) fn state_key(state: &str) -> &'static str {
     match state {
         "admitting" | "admitted" => "ward_state_admitting",
         "in_ward" => "ward_state_in_ward",

@@ -8,6 +8,7 @@
 //! session, as every page's do; those that cannot be undone ask first (`data-confirm`).
 
 mod figures;
+mod stays;
 pub(crate) mod strings;
 mod words;
 
@@ -40,11 +41,12 @@ pub const HOME: &str = "/ops/";
 pub const MINUTES_SAVED_PER_SEAMLESS_VISIT: i64 = 3 * 60 * 75 / 100;
 
 /// The console's sections: (path segment, nav label). The first is `/ops/` itself.
-pub const SECTIONS: [(&str, &str); 10] = [
+pub const SECTIONS: [(&str, &str); 11] = [
     ("", "ops_nav_totals"),
     ("reconciliation", "ops_nav_reconciliation"),
     ("exceptions", "exceptions"),
     ("visits", "ops_nav_visits"),
+    ("stays", "ops_nav_stays"),
     ("hospitals", "hospitals"),
     ("banks", "ops_nav_banks"),
     ("patients", "ops_nav_patients"),
@@ -58,6 +60,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/ops", get(|| async { Redirect::permanent(HOME) }))
         .route("/ops/", get(first_page))
         .route("/ops/visits/{id}", get(visit_page))
+        .route("/ops/stays/{id}", get(stays::stay_page))
         .route("/ops/{section}", get(section_page))
 }
 
@@ -71,6 +74,10 @@ pub struct Filters {
     pub status: Option<String>,
     /// Part of a signed patient's masked name or ID number (e.g. the last four digits).
     pub patient: Option<String>,
+    /// The stays section: one insured person's stays at any hospital (人员编号).
+    pub psn_no: Option<String>,
+    /// The stays section: only those still under way.
+    pub open: Option<String>,
 }
 
 /// An entry of the exceptions queue with what an operator needs to act on it.
@@ -113,6 +120,7 @@ struct Home {
     hospital_banks: Vec<wugan_hub::app::hospital_banks::HospitalBankView>,
     keys: Vec<ApiKeyView>,
     visits: Vec<VisitView>,
+    stays: Vec<wugan_hub::app::StayView>,
     exceptions: Vec<ExceptionEntry>,
     /// Parked stays and refunds (each retried through its own operator route).
     parked_stays: Vec<StuckStayView>,
@@ -150,6 +158,7 @@ impl Home {
             hospital_banks: Vec::new(),
             keys: Vec::new(),
             visits: Vec::new(),
+            stays: Vec::new(),
             exceptions: Vec::new(),
             parked_stays: Vec::new(),
             parked_refunds: Vec::new(),
@@ -211,6 +220,7 @@ fn section_path(section: &str) -> &'static str {
         "reconciliation" => "/ops/reconciliation",
         "exceptions" => "/ops/exceptions",
         "visits" => "/ops/visits",
+        "stays" => "/ops/stays",
         "hospitals" => "/ops/hospitals",
         "banks" => "/ops/banks",
         "patients" => "/ops/patients",
@@ -282,6 +292,7 @@ async fn show(app: Arc<App>, prefs: Prefs, headers: HeaderMap, section: &'static
         }
         "exceptions" => load_exceptions(&app, &mut home).await,
         "visits" => home.visits = visits(&app, &home.day, &home.filters).await,
+        "stays" => stays::load(&app, &mut home).await,
         "hospitals" => home.platforms = platforms_of(&app, &home.hospitals).await,
         "banks" => home.hospital_banks = app.hospital_banks(Default::default()).await.unwrap_or_default(),
         "patients" => home.patients = signed_patients(&app, home.filters.patient.as_deref().unwrap_or_default()).await,
