@@ -52,35 +52,15 @@ pub use expiry::HOLD_EXPIRED;
 #[path = "inpatient_parties.rs"]
 mod parties;
 pub use parties::StayParties;
-
-/// When the hub raises a deposit hold by itself (configurable per deployment): once the charges
-/// reach `raise_at_bp` of what is held, the hold is raised to `raise_to_bp` of the charges.
-/// Basis points, so 8000 is 80%.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DepositRule {
-    pub raise_at_bp: i64,
-    pub raise_to_bp: i64,
-}
-
-impl Default for DepositRule {
-    /// At 80% of the hold, raise it to 150% of the charges.
-    fn default() -> DepositRule {
-        DepositRule { raise_at_bp: 8_000, raise_to_bp: 15_000 }
-    }
-}
-
-impl DepositRule {
-    /// The raise due with `charges` against `held`, if one is. Charges are the whole bill so far:
-    /// the patient's share is known only at settlement, so the rule errs towards holding more.
-    pub fn raise_for(&self, held: Fen, charges: Fen) -> Option<Fen> {
-        if !charges.is_positive() || (charges.0 as i128) * 10_000 < (held.0 as i128) * self.raise_at_bp as i128 {
-            return None;
-        }
-        let target = ((charges.0 as i128) * self.raise_to_bp as i128 + 9_999) / 10_000;
-        let raise = Fen(i64::try_from(target).unwrap_or(i64::MAX)) - held;
-        raise.is_positive().then_some(raise)
-    }
-}
+#[path = "inpatient_deposit_rule.rs"]
+mod deposit_rule;
+pub use deposit_rule::DepositRule;
+#[path = "inpatient_interim_cancel.rs"]
+pub mod interim_cancel;
+pub use interim_cancel::{begin_cancel_interim, InterimCancel, InterimCancelRefusal, Undone};
+#[path = "inpatient_withdrawals.rs"]
+pub mod withdrawals;
+pub use withdrawals::{begin_withdraw_fees, lines_withdrawn, FeeWithdrawal, LineOnRecord, WithdrawFees, WithdrawRefusal, Withdrawing};
 
 /// Why a stay's step ended without the money moving as asked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +127,9 @@ pub struct Ward {
     /// next one's bank requests and transfers are scoped `resettle:{n}:` ([`Ward::settle_scope`]).
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub resettled: u32,
+    /// What the ward undid while in the ward: interim settlements cancelled (2305), fee lines withdrawn (2302).
+    #[serde(flatten)]
+    pub undone: Undone,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -256,6 +239,10 @@ pub enum StayStage {
     Settled(StayPaid),
     /// 中途结算 under way, the patient still in the ward; next: the interim's own call.
     Interim(Interim),
+    /// The ward cancels its latest interim settlement; next: 2305, then the refund of its bank share.
+    CancellingInterim(InterimCancel),
+    /// The ward withdraws unsettled fee lines; next: 2302.
+    WithdrawingFees(Withdrawing),
     /// Settled, with a share the hold did not cover: a bill.
     SettledUnpaid(StayPaid),
     /// 2305 asked for a settled stay; next: 2305, then (`insurance_reversed`) the bank refunds
@@ -300,6 +287,8 @@ impl StayStage {
             StayStage::InWard(w) if w.short.is_some() => "deposit_short",
             StayStage::InWard(_) => "in_ward",
             StayStage::Interim(_) => "interim_settling",
+            StayStage::CancellingInterim(_) => "cancelling_interim",
+            StayStage::WithdrawingFees(_) => "withdrawing_fees",
             StayStage::Discharging(_) | StayStage::Closing { discharged: false, .. } => "discharging",
             StayStage::Closing { discharged: true, .. } => "releasing",
             StayStage::SettledByInterims(_) => "settled_by_interims",
@@ -335,6 +324,7 @@ impl StayStage {
             | StayStage::Closing { ward, .. } => Some(ward),
             StayStage::Settled(p) | StayStage::SettledUnpaid(p) | StayStage::CancellingSettlement { paid: p, .. } => Some(&p.ward),
             StayStage::Interim(i) => Some(&i.ward),
+            StayStage::CancellingInterim(InterimCancel { ward, .. }) | StayStage::WithdrawingFees(Withdrawing { ward, .. }) => Some(ward),
             _ => None,
         }
     }
@@ -413,6 +403,12 @@ pub enum StayCall {
     InterimCharge { n: u32, amount: Fen },
     /// Hold the rest of the deposit again (bank `{stay}:interim:{n}:hold`), the stay's hold from now on.
     InterimHold { n: u32, amount: Fen },
+    /// 2305 of interim settlement `n`, in the ward.
+    CancelInterim { n: u32 },
+    /// Refund interim settlement `n`'s bank share (bank `{stay}:interim:{n}:refund`).
+    RefundInterim { n: u32, amount: Fen },
+    /// 2302 住院费用明细撤销.
+    WithdrawFees,
 }
 
 /// What a partner did, when it did what was asked.
@@ -439,6 +435,7 @@ pub enum StayReply {
     AdmissionCancelled,
     SettlementCancelled,
     Refunded,
+    FeesWithdrawn,
 }
 
 /// A call's outcome: only a partner's business decision is a refusal.
@@ -511,6 +508,8 @@ pub fn next_call(stage: &StayStage) -> Option<StayCall> {
         S::Closing { discharged: false, .. } => Some(StayCall::Discharge),
         S::Closing { discharged: true, .. } => Some(StayCall::Void),
         S::Interim(i) => Some(interim::next_call(i)),
+        S::CancellingInterim(c) => Some(interim_cancel::next_call(c)),
+        S::WithdrawingFees(_) => Some(StayCall::WithdrawFees),
         S::Settled(_) | S::SettledUnpaid(_) | S::SettledByInterims(_) | S::Cancelled | S::Refused(_) => None,
     }
 }
@@ -634,6 +633,8 @@ pub fn apply(
         (_, Unknown) => to(stage.clone()),
         (_, Refused { code, .. }) if expiry::hold_gone(stage, call, &code) => expiry::apply(stage, parties, call),
         (S::Interim(i), outcome) => interim::apply(i, parties, charges, call, outcome),
+        (S::CancellingInterim(c), outcome) => interim_cancel::apply(c, parties, call, outcome),
+        (S::WithdrawingFees(w), outcome) => withdrawals::apply(w, call, outcome),
 
         (S::Admitting { deposit }, Done(R::Admitted { mdtrt_id })) => to(S::Admitted { mdtrt_id, deposit: *deposit }),
         (S::Admitting { .. }, Refused { code, message }) => to(S::Refused(refusal("the admission (2401)", &code, &message))),

@@ -41,9 +41,21 @@ pub struct InterimPaid {
     /// with it, a new one settles the lines since.
     #[serde(default)]
     pub request: String,
+    /// Charged under `{stay}:interim:{n}:charge`, its capture having found the hold expired
+    /// (`inpatient_expiry.rs`): the operation a cancellation's refund names.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub charged_after_expiry: bool,
 }
 
 impl InterimPaid {
+    /// The bank operation that took the share from the line: `capture` (a capture on the hold, or
+    /// a charge standing as it), or `charge` after an expired hold.
+    pub fn bank_operation(&self) -> &'static str {
+        match self.charged_after_expiry {
+            true => "charge",
+            false => "capture",
+        }
+    }
     /// The cash share nobody paid yet: an explicit bill.
     pub fn unpaid(&self) -> Fen {
         self.split.cash - self.captured
@@ -99,7 +111,7 @@ pub fn begin_interim(stage: &StayStage, uploaded: &[String], ids: InterimIds) ->
     if lines.is_empty() {
         return Err(StayError::NothingToSettle);
     }
-    let n = u32::try_from(ward.interims.len()).unwrap_or(u32::MAX).saturating_add(1);
+    let n = ward.next_interim_n();
     let ward = Ward { interim_refusal: None, ..ward.clone() };
     let InterimIds { request, presettle_msgid, settle_msgid } = ids;
     Ok(StayStage::Interim(Interim { ward, n, lines, request, presettle_msgid, settle_msgid, step: InterimStep::PreSettling }))
@@ -166,7 +178,9 @@ pub(super) fn apply(
                 Done(reply) => return Err(unexpected(call, reply, "interim_settling")),
                 StayOutcome::Unknown => return at(i.step.clone()),
             };
-            let paid = paid(i, setl_id.clone(), *split, captured, Fen::ZERO, decline_code);
+            let after_expiry = matches!(i.step, InterimStep::Insured { capture_declined: Some(_), .. });
+            let paid =
+                InterimPaid { charged_after_expiry: after_expiry, ..paid(i, setl_id.clone(), *split, captured, Fen::ZERO, decline_code) };
             let mut transfers = parties.insurance_shares("", &paid.split, captured, &paid.setl_id, false);
             let ward = match captured.is_positive() {
                 true => {
@@ -233,7 +247,8 @@ pub(super) fn apply(
 }
 
 fn paid(i: &Interim, setl_id: String, split: InsuranceSplit, captured: Fen, reheld: Fen, decline_code: Option<String>) -> InterimPaid {
-    InterimPaid { n: i.n, setl_id, split, captured, reheld, decline_code, lines: i.lines.clone(), request: i.request.clone() }
+    let (lines, request) = (i.lines.clone(), i.request.clone());
+    InterimPaid { n: i.n, setl_id, split, captured, reheld, decline_code, lines, request, charged_after_expiry: false }
 }
 
 /// The hold closed by the capture (or void): insurance's shares and the pieces posted; the rest is

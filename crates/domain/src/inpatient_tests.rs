@@ -77,7 +77,9 @@ impl Partners {
             StayCall::Void => StayReply::Voided,
             StayCall::UndoDischarge => StayReply::DischargeUndone,
             StayCall::CancelSettlement => StayReply::SettlementCancelled,
-            StayCall::Refund { .. } => StayReply::Refunded,
+            StayCall::Refund { .. } | StayCall::RefundInterim { .. } => StayReply::Refunded,
+            StayCall::CancelInterim { .. } => StayReply::SettlementCancelled,
+            StayCall::WithdrawFees => StayReply::FeesWithdrawn,
             StayCall::CancelAdmission => StayReply::AdmissionCancelled,
             StayCall::InterimPreSettle => StayReply::Estimated { split: self.split },
             StayCall::InterimSettle => {
@@ -715,3 +717,6 @@ fn a_stay_owes_what_no_line_covered_once_it_is_over_the_interim_shares_with_the_
 mod charge_tests;
 #[path = "inpatient_expiry_tests.rs"]
 mod expiry_tests;
+
+#[path = "inpatient_undo_tests.rs"]
+mod undo;

@@ -9,6 +9,7 @@ pub mod ca_signer;
 pub mod clock;
 pub mod error;
 pub mod insurance_client;
+mod insurance_client_stays;
 pub mod insurance_reply;
 pub mod metrics;
 pub mod model;

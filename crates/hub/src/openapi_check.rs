@@ -141,6 +141,8 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
         ("post /api/v1/stays/{id}/discharge/cancel", "Stay"),
         ("post /api/v1/stays/{id}/cancel", "Stay"),
         ("post /api/v1/stays/{id}/settlement/cancel", "Stay"),
+        ("post /api/v1/stays/{id}/interim_settlements/{n}/cancel", "Stay"),
+        ("post /api/v1/stays/{id}/fees/withdraw", "Stay"),
         ("post /api/v1/visits/{id}/fees", "FeeUpload"),
         ("post /api/v1/visits/{id}/pre-settlement", "EstimateView"),
         ("post /api/v1/visits/{id}/settlement", "Settlement"),

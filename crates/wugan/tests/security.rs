@@ -56,6 +56,8 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/stays/{id}/discharge/cancel", Hospital),
     ("POST", "/api/v1/stays/{id}/cancel", Hospital),
     ("POST", "/api/v1/stays/{id}/settlement/cancel", Hospital),
+    ("POST", "/api/v1/stays/{id}/interim_settlements/{n}/cancel", Hospital),
+    ("POST", "/api/v1/stays/{id}/fees/withdraw", Hospital),
     ("GET", "/api/v1/ledger", Operator),
     ("GET", "/api/v1/ledger/journal", Operator),
     ("GET", "/api/v1/operator/visits/{id}", Operator),

@@ -1,5 +1,6 @@
 //! The inpatient routes (住院, `app/inpatient.rs`): admission with the deposit held, the day's
-//! fees, the bedside discharge and the cancellations.
+//! fees (and their withdrawal, 2302), the bedside discharge and the cancellations (an interim
+//! settlement's too).
 
 use super::*;
 
@@ -20,6 +21,8 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/stays/{id}/cancel", Hospital, no_body, cancel_admission),
         Route::new(M::POST, "/api/v1/stays/{id}/admission", Hospital, command, change_admission),
         Route::new(M::POST, "/api/v1/stays/{id}/settlement/cancel", Hospital, no_body, cancel_stay_settlement),
+        Route::new(M::POST, "/api/v1/stays/{id}/interim_settlements/{n}/cancel", Hospital, no_body, cancel_interim_settlement),
+        Route::new(M::POST, "/api/v1/stays/{id}/fees/withdraw", Hospital, command, withdraw_stay_fees),
     ]
 }
 
@@ -149,6 +152,41 @@ pub(super) async fn cancel_stay_settlement(
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
         let _: EmptyBody = parse_json(&body)?;
         app.cancel_stay_settlement(&hospital, &id).await
+    })
+    .await
+}
+
+/// 中途结算撤销: interim settlement `n` cancelled in the ward (2305, its bank share refunded;
+/// app/stay_interim_cancel.rs).
+pub(super) async fn cancel_interim_settlement(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((id, n)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let path = format!("/api/v1/stays/{id}/interim_settlements/{n}/cancel");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        let _: EmptyBody = parse_json(&body)?;
+        app.cancel_interim_settlement(&hospital, &id, &n).await
+    })
+    .await
+}
+
+/// 住院费用明细撤销 (2302): unsettled fee lines withdrawn in the ward (app/stay_fee_withdrawals.rs).
+pub(super) async fn withdraw_stay_fees(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let hospital = hospital_of(&caller);
+    let key = idempotency_key(&headers);
+    let path = format!("/api/v1/stays/{id}/fees/withdraw");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        app.withdraw_stay_fees(&hospital, &id, parse_json::<crate::app::WithdrawStayFeesRequest>(&body)?, &key).await
     })
     .await
 }

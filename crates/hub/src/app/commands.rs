@@ -216,6 +216,7 @@ pub fn command_schemas() -> Vec<(&'static str, serde_json::Value)> {
         one::<super::InsuranceClearingRequest>("post /api/v1/clearings/insurance"),
         one::<super::RefundRequest>("post /api/v1/visits/{id}/refunds"),
         one::<super::WithdrawFeesRequest>("post /api/v1/visits/{id}/fees/withdraw"),
+        one::<super::WithdrawStayFeesRequest>("post /api/v1/stays/{id}/fees/withdraw"),
     ]
 }
 

@@ -53,7 +53,7 @@ pub struct StayView {
     pub med_type: String,
     /// The insurance center's admission (2401); empty until admitted.
     pub mdtrt_id: String,
-    /// admitting, admitted, in_ward, raising_deposit, deposit_short, interim_settling, discharging, discharged,
+    /// admitting, admitted, in_ward, raising_deposit, deposit_short, interim_settling, cancelling_interim, withdrawing_fees, discharging, discharged,
     /// settlement_refused, pre_settled, insurance_settled, releasing, settled, settled_unpaid,
     /// settled_by_interims (discharged with every fee settled by the interim settlements, the hold
     /// released: no final settlement), cancelled, refused.
@@ -76,8 +76,10 @@ pub struct StayView {
     /// Once settled at the bedside (the lines no interim settlement took); none when the interim
     /// settlements took every line (`settled_by_interims`).
     pub settlement: Option<StaySettlementView>,
-    /// The interim settlements (中途结算) made while in the ward, oldest first.
+    /// The interim settlements (中途结算) made while in the ward and in force, oldest first.
     pub interim_settlements: Vec<super::stay_interim::InterimSettlementView>,
+    /// The interim settlements the ward cancelled (2305, the bank share refunded), oldest first.
+    pub cancelled_interim_settlements: Vec<super::stay_interim::InterimSettlementView>,
     /// What the patient still owes once the stay is over (住院欠费: `StayStage::owed`), less what
     /// was collected later; 0 while it is open.
     pub owed_fen: i64,
@@ -240,6 +242,7 @@ impl App {
         if matches!(stage, StayStage::Interim(_)) {
             return Err(super::stay_interim::interim_in_progress());
         }
+        super::stay_interim_cancel::refuse_while_undoing(&stage)?;
         let Some(ward) = stage.ward().filter(|_| matches!(stage, StayStage::InWard(_))) else {
             return Err(AppError::conflict("stay_not_open", format!("fees are taken in the ward, not when a stay is {}", stage.state())));
         };
@@ -280,6 +283,12 @@ impl App {
                     Some(StayStage::Interim(_)) => {
                         self.store.delete_stay_fee_batch(id, &msgid).await?;
                         return Err(super::stay_interim::interim_in_progress());
+                    }
+                    // An interim settlement's cancellation or a withdrawal (a return of a line it takes) begun since.
+                    Some(undoing @ (StayStage::CancellingInterim(_) | StayStage::WithdrawingFees(_))) => {
+                        self.store.delete_stay_fee_batch(id, &msgid).await?;
+                        super::stay_interim_cancel::refuse_while_undoing(&undoing)?;
+                        // refuses: nothing sent
                     }
                     Some(closing @ StayStage::Closing { .. }) => {
                         self.store.delete_stay_fee_batch(id, &msgid).await?;
@@ -349,6 +358,9 @@ impl App {
             // Its lines and the hold it captures on are not the click's: the interim's own request
             // (or the recovery worker) finishes it first.
             StayStage::Interim(_) => return Err(super::stay_interim::interim_in_progress()),
+            undoing @ (StayStage::CancellingInterim(_) | StayStage::WithdrawingFees(_)) => {
+                super::stay_interim_cancel::refuse_while_undoing(&undoing)?
+            }
             // A raise or fresh hold whose answer was lost is finished first: the click settles on the hold as it stands.
             StayStage::InWard(ward) if ward.deposit_in_flight() => s = self.advance_stay(s, true).await?,
             _ => {}
@@ -465,7 +477,7 @@ impl App {
             let owed = super::stay_invoices::owed_by(&stage, &step.stage)?;
             let deposits = super::deposit_receipts::steps(&s.id, &stage, &step.stage);
             (s.state, s.stage_json, s.updated_at) = (step.stage.state().to_string(), stage_text(&step.stage)?, self.now());
-            if !self.store.save_stay(&s, &from_json, &step.transfers, &owed, &deposits).await? {
+            if !self.save_stay_step(&s, &from_json, &stage, &step, &owed, &deposits).await? {
                 // Another run moved it meanwhile: continue from what it wrote.
                 s = self.store.stay(&s.id).await?.ok_or_else(|| AppError::internal("stay vanished"))?;
                 in_doubt = true;
@@ -506,6 +518,9 @@ impl App {
         let done = |r: StayReply| Ok(StayOutcome::Done(r));
         if matches!(stage, StayStage::Interim(_)) && !matches!(call, StayCall::RaiseHold { .. }) {
             return self.make_interim_call(s, stage, call, agreement, charges, in_doubt).await;
+        }
+        if matches!(stage, StayStage::CancellingInterim(_) | StayStage::WithdrawingFees(_)) {
+            return self.make_undo_call(s, stage, call, agreement, in_doubt).await;
         }
         // `charges` is what this settlement covers: the lines no interim settlement took.
         let settle_input = |settle: bool| self.stay_settle_input(s, stage, charges, agreement, settle);
@@ -589,6 +604,9 @@ impl App {
             | StayCall::InterimVoid { .. }
             | StayCall::InterimCharge { .. }
             | StayCall::InterimHold { .. } => Err(AppError::internal("an interim call outside an interim settlement")),
+            StayCall::CancelInterim { .. } | StayCall::RefundInterim { .. } | StayCall::WithdrawFees => {
+                Err(AppError::internal("a call of the ward's undoing outside it"))
+            }
         }
     }
 
@@ -656,6 +674,9 @@ impl App {
             interim_settlements: stage
                 .ward()
                 .map_or_else(Vec::new, |w| w.interims.iter().map(super::stay_interim::InterimSettlementView::of).collect()),
+            cancelled_interim_settlements: stage.ward().map_or_else(Vec::new, |w| {
+                w.undone.cancelled_interims.iter().map(super::stay_interim::InterimSettlementView::of).collect()
+            }),
             owed_fen: owed.0,
             collected_fen: collected.0,
             created_at: s.created_at.clone(),

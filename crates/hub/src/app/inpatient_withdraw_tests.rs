@@ -25,6 +25,7 @@ async fn a_stay_in_the_ward(app: &App, id: &str, settled_in_the_middle: bool) ->
         decline_code: None,
         lines: vec!["D1".into()],
         request: "interim-1".into(),
+        charged_after_expiry: false,
     };
     let interims = if settled_in_the_middle { vec![interim] } else { Vec::new() };
     let ward = Ward { mdtrt_id: "M1".into(), pieces: vec![Fen(23_000)], piece_base: 1, interims, ..Ward::default() };

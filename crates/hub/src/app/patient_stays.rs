@@ -70,7 +70,8 @@ pub struct PatientStaysView {
 pub fn phase_of(state: &str, owed_fen: i64) -> (&'static str, &'static str) {
     match state {
         "admitting" | "admitted" => ("admitting", "入院办理中"),
-        "in_ward" | "raising_deposit" | "deposit_short" | "interim_settling" | "undoing_discharge" => ("in_ward", "在院"),
+        "in_ward" | "raising_deposit" | "deposit_short" | "interim_settling" | "undoing_discharge" | "cancelling_interim"
+        | "withdrawing_fees" => ("in_ward", "在院"),
         "discharging"
         | "releasing"
         | "settlement_refused"
@@ -186,6 +187,8 @@ mod tests {
             ("in_ward", 0, "in_ward"),
             ("deposit_short", 0, "in_ward"),
             ("interim_settling", 0, "in_ward"),
+            ("cancelling_interim", 0, "in_ward"),
+            ("withdrawing_fees", 0, "in_ward"),
             ("discharging", 0, "discharging"),
             ("settlement_refused", 0, "discharging"),
             ("settlement_cancelled", 0, "discharging"),

@@ -71,7 +71,8 @@ impl App {
     }
 }
 
-/// A ward cancellation (2405, 2305, 2404 and the release after it) is under way.
+/// A ward cancellation (2405, 2305, 2404 and the release after it, 2305 of an interim settlement)
+/// or a withdrawal of fee lines (2302) is under way.
 fn cancelling(stage: &StayStage) -> bool {
     matches!(
         stage,
@@ -79,6 +80,8 @@ fn cancelling(stage: &StayStage) -> bool {
             | StayStage::CancellingAdmission(_)
             | StayStage::Releasing(_)
             | StayStage::CancellingSettlement { .. }
+            | StayStage::CancellingInterim(_)
+            | StayStage::WithdrawingFees(_)
     )
 }
 

@@ -36,6 +36,7 @@ impl App {
             self.invoice_stay_after(&s.id).await;
             return self.stay_view(&s).await;
         }
+        super::stay_interim_cancel::refuse_while_undoing(&stage)?;
         let next = inpatient::begin_place_hold(&stage, Fen(req.deposit_fen)).map_err(|e| match &stage {
             StayStage::Interim(_) => super::stay_interim::interim_in_progress(),
             StayStage::InWard(w) if w.held().is_positive() => AppError::conflict("hold_open", e.to_string()),

@@ -56,13 +56,14 @@ impl InterimSettlementView {
 }
 
 /// The bank authorization that is the stay's hold now: the deposit's (`{stay}:hold`), the one
-/// the last interim settlement held again, or a fresh one the ward placed (`{stay}:hold:{n}`).
+/// the last interim settlement held again (cancelled since or not: a cancellation leaves the hold
+/// as it is), or a fresh one the ward placed (`{stay}:hold:{n}`).
 pub(super) fn hold_request_id(stay_id: &str, ward: Option<&Ward>) -> String {
     // A fresh hold the ward placed (stay_holds.rs) since.
     if let Some(n) = ward.and_then(|w| w.placed) {
         return format!("{stay_id}:hold:{n}");
     }
-    let reheld = ward.and_then(|w| w.interims.iter().rev().find(|i| i.reheld.is_positive()));
+    let reheld = ward.and_then(Ward::last_reheld);
     match reheld {
         Some(i) => format!("{stay_id}:interim:{}:hold", i.n),
         None => format!("{stay_id}:hold"),
@@ -115,6 +116,7 @@ impl App {
             return self.stay_view(&s).await;
         }
         let before = ward.map_or(0, |w| w.interims.len());
+        super::stay_interim_cancel::refuse_while_undoing(&stage)?;
         let s = match stage {
             // One cut short: move it on.
             StayStage::Interim(_) => s,

@@ -7,12 +7,13 @@
 //!
 //! The invoice names its settlement `{stay_id}:{setl_id}`: a stay settled again after a
 //! cancellation is a new settlement with its own invoice. An interim settlement (中途结算) is a
-//! settlement of its own too: its invoice lists the lines it settled, and the final one the rest.
+//! settlement of its own too: its invoice lists the lines it settled, and the final one the rest;
+//! the ward's cancellation of it (2305 in the ward) owes its red invoice the same way.
 
 use super::invoices::{parse_signed, row_of, timestamp, view_of, InvoiceView};
 use super::*;
 use crate::store::{InvoiceRow, StayInvoiceDue, StayInvoiceOwed, StayRow};
-use wugan_domain::inpatient::{StayPaid, StayStage};
+use wugan_domain::inpatient::{InterimCancel, InterimPaid, StayPaid, StayStage, Ward};
 use wugan_invoice::{Hospital, Invoice, Kind, Numbered, SignedInvoice, Split};
 
 /// Stay invoices issued per outbox pass, at most (the next pass takes the rest).
@@ -35,20 +36,39 @@ pub(crate) fn owed_by(from: &StayStage, to: &StayStage) -> Result<Vec<StayInvoic
         // An interim settlement booked: the ward it leaves keeps it as its last.
         (StayStage::Interim(interim), StayStage::InWard(ward)) if ward.interims.len() > interim.ward.interims.len() => {
             let Some(last) = ward.interims.last() else { return Ok(Vec::new()) };
-            let paid = StayPaid {
-                ward: ward.clone(),
-                setl_id: last.setl_id.clone(),
-                split: last.split,
-                captured: last.captured,
-                decline_code: last.decline_code.clone(),
-            };
-            Ok(vec![owed("blue", &paid)?])
+            Ok(vec![owed("blue", &interim_paid(ward, last))?])
         }
         (
             StayStage::CancellingSettlement { paid, insurance_reversed: false },
             StayStage::CancellingSettlement { insurance_reversed: true, .. } | StayStage::SettlementCancelled(_),
         ) => Ok(vec![owed("red", paid)?]),
+        // 2305 reversed an interim settlement in the ward (`stay_interim_cancel.rs`): red, in the
+        // commit that books it (not when insurance refused it: the stay is back in the ward as it was).
+        (StayStage::CancellingInterim(c), to) if !c.insurance_reversed && interim_reversed(c, to) => match c.paid() {
+            Some(interim) => Ok(vec![owed("red", &interim_paid(&c.ward, interim))?]),
+            None => Ok(Vec::new()),
+        },
         _ => Ok(Vec::new()),
+    }
+}
+
+/// An interim settlement's facts as its invoice reads them: the ward that holds it, and its split.
+fn interim_paid(ward: &Ward, interim: &InterimPaid) -> StayPaid {
+    StayPaid {
+        ward: ward.clone(),
+        setl_id: interim.setl_id.clone(),
+        split: interim.split,
+        captured: interim.captured,
+        decline_code: interim.decline_code.clone(),
+    }
+}
+
+/// The step from `c` booked its 2305: the refund is next, or (nothing to refund) it is cancelled.
+fn interim_reversed(c: &InterimCancel, to: &StayStage) -> bool {
+    match to {
+        StayStage::CancellingInterim(next) => next.insurance_reversed,
+        StayStage::InWard(w) => w.undone.cancelled_interims.iter().any(|i| i.n == c.n),
+        _ => false,
     }
 }
 

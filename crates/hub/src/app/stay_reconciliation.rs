@@ -105,8 +105,10 @@ fn booked_row(s: &StaySettlementRow) -> Result<ReconSettlement, AppError> {
     let interim = paid.ward.interims.iter().any(|i| i.setl_id == paid.setl_id);
     let state = match (s.reversed, s.stay_state.as_str()) {
         (true, _) => "cancelled",
-        // A stay has one standing final settlement at a time: the one its 2305 is about.
+        // A stay has one standing final settlement at a time: the one its 2305 is about; in the
+        // ward, the ward cancels its latest interim settlement (the center may have reversed it).
         (false, "cancelling_settlement") if !interim => "cancelling",
+        (false, "cancelling_interim") if interim => "cancelling",
         (false, _) if paid.unpaid().0 > 0 => "settled_unpaid",
         (false, _) => "settled",
     };
@@ -223,9 +225,13 @@ impl App {
         };
         let stage = self.resume_stay_for_reconciliation(stay_id).await.map_err(long)?;
         let interims = stage.ward().map(|w| w.interims.as_slice()).unwrap_or_default();
+        let cancelled = stage.ward().map(|w| w.undone.cancelled_interims.as_slice()).unwrap_or_default();
         let this_settlement = |p: &StayPaid| p.ward.resettled == resettled && p.captured.0 == amount_fen;
+        let this_interim = |i: &&wugan_domain::inpatient::InterimPaid| Some(i.n) == interim && i.captured.0 == amount_fen;
         let booked = match (&stage, capture) {
-            _ if interim.is_some() => capture && interims.iter().any(|i| Some(i.n) == interim && i.captured.0 == amount_fen),
+            // An interim settlement's capture, standing or cancelled since; the refund of a cancelled one's.
+            _ if interim.is_some() && capture => interims.iter().chain(cancelled).any(|i| this_interim(&i)),
+            _ if interim.is_some() => cancelled.iter().any(|i| this_interim(&i)),
             (StayStage::Settled(p) | StayStage::SettledUnpaid(p), true) => this_settlement(p),
             (StayStage::CancellingSettlement { paid, .. }, true) => this_settlement(paid),
             (StayStage::SettlementCancelled(_), false) => true,
@@ -252,8 +258,14 @@ impl App {
         let stage = self.resume_stay_for_reconciliation(&row.id).await.map_err(|e| format!("{review} ({e})"))?;
         let now = match settled_facts(&stage) {
             Some((setl_id, split, reversed)) if setl_id == hub.key => (split.medfee.0, split.fund.0, split.personal_account.0, reversed),
-            // Its 2305 is booked now: the stay waits for the ward with that settlement reversed.
+            // Its 2305 is booked now: the stay waits for the ward with that settlement reversed
+            // (or, an interim settlement's, is in the ward with it cancelled).
             _ if row.state == "cancelling" && matches!(stage, StayStage::SettlementCancelled(_)) => {
+                (hub.amounts.0, hub.amounts.1, hub.amounts.2, true)
+            }
+            _ if row.state == "cancelling"
+                && stage.ward().is_some_and(|w| w.undone.cancelled_interims.iter().any(|i| i.setl_id == hub.key)) =>
+            {
                 (hub.amounts.0, hub.amounts.1, hub.amounts.2, true)
             }
             _ => return Err(format!("{review} (stay {} resumed, now {})", row.id, stage.state())),
@@ -276,6 +288,7 @@ mod tests {
             ("stay:ipt_1:hold_post:resettle:1:4", "capture", "ipt_1:resettle:1:capture"),
             ("stay:ipt_1:hold_post:interim:2:charge:0", "capture", "ipt_1:interim:2:charge"),
             ("stay:ipt_1:bank_refund:S1", "refund", "ipt_1:refund"),
+            ("stay:ipt_1:bank_refund:interim:2:S2", "refund", "ipt_1:interim:2:refund"),
             ("stay:ipt_1:bank_refund:resettle:2:S3", "refund", "ipt_1:resettle:2:refund"),
             ("stay:ipt_1:bank_refund:resettled", "refund", "ipt_1:refund"),
         ] {

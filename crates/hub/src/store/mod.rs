@@ -48,6 +48,7 @@ mod patient_stays;
 pub use patient_stays::MAX_PATIENT_STAYS;
 mod stay_reconciliation;
 pub use stay_reconciliation::StaySettlementRow;
+mod stay_fee_withdrawals;
 mod stays;
 pub use banks::BankRow;
 pub use stays::{StayFeeLine, StayRow};

@@ -7,7 +7,8 @@
 //!   click (state `settled` or `settled_unpaid`), `stay.interim_settled` for a 中途结算 (its setl_id
 //!   is one of the ward's interim settlements); subject `{stay}:{setl_id}`;
 //! - a red row is a settlement reversed by 2305: `stay.settlement_cancelled` once the refund to
-//!   the line is done (the stay no longer `cancelling_settlement`); subject `{stay}:{setl_id}`;
+//!   the line is done (the stay no longer `cancelling_settlement` or `cancelling_interim`), with
+//!   `interim_n` for an interim settlement the ward cancelled; subject `{stay}:{setl_id}`;
 //! - a stay in a final state with no settlement of its own: `settled_by_interims` (`stay.settled`)
 //!   and `cancelled` (`stay.cancelled`, the admission cancelled by 2404); subject the stay;
 //! - an invoice issued from the stay's outbox: `invoice.issued`; subject the invoice.
@@ -194,7 +195,7 @@ impl Store {
     async fn stay_cancellation_events(&self, limit: i64) -> StoreResult<Vec<(EventCandidate, Value)>> {
         let sql = format!(
             "SELECT {OUTBOX_COLUMNS} FROM stay_invoice_outbox o JOIN stays st ON st.id = o.stay_id \
-             WHERE o.kind = 'red' AND st.state <> 'cancelling_settlement' AND {} \
+             WHERE o.kind = 'red' AND st.state NOT IN ('cancelling_settlement', 'cancelling_interim') AND {} \
              AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.kind = 'stay.settlement_cancelled' AND e.subject_id = o.stay_id || ':' || o.setl_id) \
              ORDER BY o.created_at LIMIT $1",
             since_endpoint("o.created_at", "o.hospital_code")
@@ -203,14 +204,17 @@ impl Store {
         let mut found = Vec::new();
         for r in &rows {
             let Some(paid) = paid_of(r) else { continue };
-            let (stay_id, hospital, ipt_no): (String, String, String) = (r.get("stay_id"), r.get("hospital_code"), r.get("ipt_no"));
+            let (stay_id, hospital, ipt_no, now_state): (String, String, String, String) =
+                (r.get("stay_id"), r.get("hospital_code"), r.get("ipt_no"), r.get("state"));
+            // An interim settlement cancelled in the ward: the stay's state when the scan read it.
+            let n = interim_n(&paid);
             let facts = StayFacts {
                 hospital_code: &hospital,
                 stay_id: &stay_id,
                 ipt_no: &ipt_no,
-                state: "settlement_cancelled",
+                state: if n.is_some() { &now_state } else { "settlement_cancelled" },
                 setl_id: Some(&paid.setl_id),
-                interim_n: None,
+                interim_n: n,
                 figures: Figures::of_paid(&paid),
                 owed_fen: 0,
                 decline_code: paid.decline_code.as_deref(),

@@ -137,7 +137,7 @@ impl Store {
         let sql = format!(
             "SELECT {STAY_COLUMNS} FROM stays WHERE state IN ('admitting', 'admitted', 'raising_deposit', 'discharging', 'discharged', 'pre_settled', \
              'insurance_settled', 'undoing_discharge', 'cancelling_admission', 'releasing', 'cancelling_settlement', \
-             'interim_settling') \
+             'interim_settling', 'cancelling_interim', 'withdrawing_fees') \
              AND updated_at < $1 AND parked_reason IS NULL \
              ORDER BY updated_at LIMIT $2"
         );
