@@ -135,6 +135,17 @@ pub fn settlement_in_force(output: &Value, dead: &[String]) -> Result<Option<Val
     Ok(Some(json!({"setlinfo": record, "setldetail": detail})))
 }
 
+/// From a 5203 reply, whether the settlement `setl_id` still stands: listed and not reversed. A
+/// settlement the reply does not list (a platform that lists only what is in force) stands no more.
+pub fn settlement_stands(output: &Value, setl_id: &str) -> bool {
+    let records: Vec<&Value> = match output.get("setlinfo") {
+        Some(Value::Array(records)) => records.iter().collect(),
+        Some(record @ Value::Object(_)) => vec![record],
+        _ => Vec::new(),
+    };
+    records.into_iter().any(|r| text(r, "setl_id") == setl_id && !reversed(r))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

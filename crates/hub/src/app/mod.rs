@@ -63,6 +63,7 @@ mod recovery;
 mod refund_exceptions;
 mod refund_invoices;
 mod refunds;
+mod refusal_checks;
 mod settlement;
 pub mod sms;
 pub mod stay_invoices;

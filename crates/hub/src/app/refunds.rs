@@ -415,6 +415,11 @@ impl App {
                 let input = json!({"data": {"setl_id": original.setl_id, "mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no}});
                 match self.insurance.call("2208", &r.reverse_msgid, &inst, admdvs, input).await {
                     Ok(_) => done(RefundReply::Reversed),
+                    // Asked about before it is believed (app/refusal_checks.rs).
+                    Err(e @ InsuranceError::Refused { .. }) => match self.reversal_took_effect(&inst, visit, &original.setl_id).await? {
+                        true => done(RefundReply::Reversed),
+                        false => refused(e),
+                    },
                     Err(e) => refused(e),
                 }
             }
@@ -426,6 +431,10 @@ impl App {
                 }
             }
             RefundCall::Resettle => {
+                let original_setl_id = match stage {
+                    RefundStage::Reuploaded { original, .. } | RefundStage::Reversed { original, .. } => original.setl_id.clone(),
+                    _ => return Err(AppError::internal("2207 outside reuploaded")),
+                };
                 // "0000": every unsettled line, which after 2208 are exactly the lines re-uploaded.
                 let input = self.settle_input(visit, remaining, agreement.use_personal_account, "0000");
                 let echo = match self.resettle_echo(r, &inst, admdvs, &input).await? {
@@ -433,7 +442,16 @@ impl App {
                     Err(e) => return refused(e),
                 };
                 let input = with_presettle_echo(input, echo.as_deref());
-                match self.insurance.call("2207", &r.resettle_msgid, &inst, admdvs, input).await {
+                let sent = self.insurance.call("2207", &r.resettle_msgid, &inst, admdvs, input).await;
+                let sent = match sent {
+                    // Asked about before it is believed (app/refusal_checks.rs).
+                    Err(e @ InsuranceError::Refused { .. }) => match self.resettled_already(&inst, visit, &original_setl_id).await? {
+                        Some(output) => Ok(output),
+                        None => Err(e),
+                    },
+                    sent => sent,
+                };
+                match sent {
                     Ok(output) => {
                         let settled = InsuranceClient::read_settlement(&output)?;
                         done(RefundReply::Resettled(Resettled { setl_id: settled.setl_id.unwrap_or_default(), split: settled.split }))

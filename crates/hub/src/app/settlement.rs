@@ -512,6 +512,11 @@ impl App {
                         self.keep_cancellation_record(s, setl_type, &output).await?;
                         done(Reply::Reversed)
                     }
+                    // Asked about before it is believed (app/refusal_checks.rs).
+                    Err(e @ InsuranceError::Refused { .. }) => match s.setl_id.as_deref() {
+                        Some(setl_id) if self.reversal_took_effect(&inst, visit, setl_id).await? => done(Reply::Reversed),
+                        _ => insurance_refused(e),
+                    },
                     Err(e) => insurance_refused(e),
                 }
             }
