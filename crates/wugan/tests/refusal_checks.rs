@@ -82,3 +82,42 @@ async fn a_line_refund_whose_reversal_and_resettlement_were_answered_busy_is_mad
     assert_eq!(w.line_used().await, before - given_back);
     w.ledger_balances().await;
 }
+
+#[tokio::test]
+async fn a_stays_settlement_cancelled_by_the_platform_but_answered_busy_is_cancelled_and_refunded() {
+    let w = World::new("refusal-stay").await;
+    let admit =
+        json!({"ipt_no": "ZY-F4", "mdtrt_cert_type": "01", "mdtrt_cert_no": common::own_platform::EMPLOYEE_TOKEN, "deposit_fen": 200_000});
+    let admitted = w.his.post("/api/v1/stays", &admit).await.expect("hub");
+    assert_eq!(admitted.body["state"], "in_ward", "{admitted:?}");
+    let stay = id(&admitted.body["id"]);
+    let fees = w.his.post(&format!("/api/v1/stays/{stay}/fees"), &json!({"lines": fees_past_the_deductible()})).await.expect("hub");
+    assert!(fees.ok(), "{fees:?}");
+
+    // An interim settlement, cancelled: the platform does it and answers busy.
+    let interim = w.his.post(&format!("/api/v1/stays/{stay}/interim_settlement"), &json!({})).await.expect("hub");
+    assert_eq!(interim.body["interim_settlements"][0]["n"], 1, "{interim:?}");
+    let interim_setl = id(&interim.body["interim_settlements"][0]["setl_id"]);
+    let held_before = w.line_used().await;
+    w.next("2305", Rule::ForwardThenAnswer(200, BUSY));
+    let undone = w.his.post(&format!("/api/v1/stays/{stay}/interim_settlements/1/cancel"), &json!({})).await.expect("hub");
+    assert_eq!((undone.status, undone.body["interim_settlements"].as_array().map(Vec::len)), (200, Some(0)), "{undone:?}");
+    assert!(w.platform.settlements().await.contains(&(interim_setl, true)));
+    assert!(w.line_used().await < held_before, "the interim's bank share was given back");
+
+    // Discharged and settled at the bedside, then that settlement cancelled the same way.
+    let settled = w.his.post(&format!("/api/v1/stays/{stay}/discharge"), &json!({})).await.expect("hub");
+    assert_eq!(settled.body["state"], "settled", "{settled:?}");
+    let setl_id = id(&settled.body["settlement"]["setl_id"]);
+    w.next("2305", Rule::ForwardThenAnswer(200, BUSY));
+    let cancelled = w.his.post(&format!("/api/v1/stays/{stay}/settlement/cancel"), &json!({})).await.expect("hub");
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+    assert_ne!(cancelled.body["state"], "settled", "{cancelled:?}");
+    assert!(w.platform.settlements().await.contains(&(setl_id, true)));
+    let undone_discharge = w.his.post(&format!("/api/v1/stays/{stay}/discharge/cancel"), &json!({})).await.expect("hub");
+    assert!(undone_discharge.ok(), "{undone_discharge:?}");
+    let out = w.his.post(&format!("/api/v1/stays/{stay}/cancel"), &json!({})).await.expect("hub");
+    assert!(out.ok(), "{out:?}");
+    assert_eq!(w.line_used().await, 0, "nothing charged or held for a stay whose settlements were all cancelled");
+    w.ledger_balances().await;
+}

@@ -583,7 +583,16 @@ impl App {
                 };
                 let msgid = s.cancel_msgid.clone().ok_or_else(|| AppError::internal("a cancellation without its msgid"))?;
                 let input = json!({"data": {"mdtrt_id": mdtrt_id, "setl_id": paid.setl_id, "psn_no": s.psn_no}});
-                ins.call("2305", &msgid, &inst, admdvs, input).await.map_or_else(insurance, |_| done(StayReply::SettlementCancelled))
+                match ins.call("2305", &msgid, &inst, admdvs, input).await {
+                    // Asked about before it is believed (app/refusal_checks.rs).
+                    Err(e @ InsuranceError::Refused { .. })
+                        if !self.stay_cancellation_took_effect(&inst, s, &mdtrt_id, &paid.setl_id).await? =>
+                    {
+                        insurance(e)
+                    }
+                    Err(InsuranceError::Refused { .. }) | Ok(_) => done(StayReply::SettlementCancelled),
+                    Err(e) => insurance(e),
+                }
             }
             // The settlement's capture (or charge) refunded, both named by the settlement.
             StayCall::Refund { amount } => {

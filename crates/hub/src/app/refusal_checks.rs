@@ -31,13 +31,41 @@ impl App {
         Ok(insurance_reply::settlement_in_force(&output, &[original.to_string()])?)
     }
 
-    /// 5203 by the visit's mdtrt_id: every settlement of the visit the center lists. A refusal is
-    /// no answer here (an unknown outcome): the caller was just refused, and "no record" from a
-    /// platform that may be failing is not proof of anything.
+    /// After a 2305 refusal: whether the stay's settlement `setl_id` (an interim one or the
+    /// bedside one) no longer stands at the center, as for a visit's 2208.
+    pub(super) async fn stay_cancellation_took_effect(
+        &self,
+        inst: &Institution,
+        s: &crate::store::StayRow,
+        mdtrt_id: &str,
+        setl_id: &str,
+    ) -> Result<bool, AppError> {
+        let output = self.settlements_of_mdtrt(inst, &s.hospital_code, &s.insuplc_admdvs, mdtrt_id, &s.psn_no).await?;
+        let stands = insurance_reply::settlement_stands(&output, setl_id);
+        if !stands {
+            tracing::warn!(stay = %s.id, "2305 was refused, but 5203 shows the settlement cancelled: the cancellation took effect");
+        }
+        Ok(!stands)
+    }
+
     async fn settlement_record_of(&self, inst: &Institution, visit: &VisitRow) -> Result<Value, AppError> {
-        let input = json!({"data": {"mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no, "setl_id": ""}});
-        let msgid = self.msgid(&visit.hospital_code).await?;
-        match self.insurance.call("5203", &msgid, inst, &visit.insuplc_admdvs, input).await {
+        self.settlements_of_mdtrt(inst, &visit.hospital_code, &visit.insuplc_admdvs, &visit.mdtrt_id, &visit.psn_no).await
+    }
+
+    /// 5203 by mdtrt_id: every settlement of the visit or stay the center lists. A refusal is no
+    /// answer here (an unknown outcome): the caller was just refused, and "no record" from a
+    /// platform that may be failing is not proof of anything.
+    async fn settlements_of_mdtrt(
+        &self,
+        inst: &Institution,
+        hospital: &str,
+        admdvs: &str,
+        mdtrt_id: &str,
+        psn_no: &str,
+    ) -> Result<Value, AppError> {
+        let input = json!({"data": {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "setl_id": ""}});
+        let msgid = self.msgid(hospital).await?;
+        match self.insurance.call("5203", &msgid, inst, admdvs, input).await {
             Ok(output) => Ok(output),
             Err(InsuranceError::Refused { infcode, message }) => Err(AppError::from(InsuranceError::Unreachable(format!(
                 "the settlement's record could not be read to check a refusal (5203 refused, {infcode}: {message})"

@@ -111,8 +111,16 @@ impl App {
         match (stage, call) {
             (StayStage::CancellingInterim(c), StayCall::CancelInterim { .. }) => {
                 let paid = c.paid().ok_or_else(|| AppError::internal("a cancellation of an interim settlement the stay does not have"))?;
-                let cancelled = ins.cancel_stay_settlement(&c.msgid, &inst, admdvs, &mdtrt_id, &paid.setl_id, &s.psn_no).await;
-                cancelled.map_or_else(insurance, |_| done(StayReply::SettlementCancelled))
+                match ins.cancel_stay_settlement(&c.msgid, &inst, admdvs, &mdtrt_id, &paid.setl_id, &s.psn_no).await {
+                    // Asked about before it is believed (app/refusal_checks.rs).
+                    Err(e @ InsuranceError::Refused { .. })
+                        if !self.stay_cancellation_took_effect(&inst, s, &mdtrt_id, &paid.setl_id).await? =>
+                    {
+                        insurance(e)
+                    }
+                    Err(InsuranceError::Refused { .. }) | Ok(_) => done(StayReply::SettlementCancelled),
+                    Err(e) => insurance(e),
+                }
             }
             (StayStage::CancellingInterim(c), StayCall::RefundInterim { n, amount }) => {
                 let paid = c.paid().ok_or_else(|| AppError::internal("a refund of an interim settlement the stay does not have"))?;
