@@ -50,7 +50,7 @@ pub fn submit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         },
         visit: ClaimVisit {
             med_type: bill.med_type.clone(),
-            hosp_grade: Some(state.grade_of(&bill.fixmedins_code)),
+            hosp_grade: state.grade_of(&bill.fixmedins_code),
             mdtrtarea_admvs: Some(ctx.admdvs.to_string()),
             date: bill.date,
             admissions_this_year: None,

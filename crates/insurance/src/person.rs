@@ -129,6 +129,10 @@ impl Person {
         if self.balc.is_negative() {
             bail!("balc must not be negative");
         }
+        // The engine refuses a balance in an account the scheme does not have (wugan-policy).
+        if self.insutype == "390" && self.balc.is_positive() {
+            bail!("a resident (insutype 390) has no personal account of their own: balc must be 0 (家庭共济 is mulaid_payer_psn_no)");
+        }
         Ok(())
     }
 }
@@ -215,6 +219,8 @@ mod tests {
         assert!(err.contains("line 2"), "{err}");
         let bad_date = text.replace("1980-01-02", "1980-13-02");
         assert!(format!("{:#}", parse_persons_jsonl(&bad_date).unwrap_err()).contains("line 2"));
+        let resident_with_account = text.replace("\"insutype\":310", "\"insutype\":390");
+        assert!(format!("{:#}", parse_persons_jsonl(&resident_with_account).unwrap_err()).contains("no personal account"));
     }
 
     #[test]

@@ -77,7 +77,7 @@ fn prepare(state: &State, ctx: &Ctx, data: &Value, kind: Kind) -> Result<Prepare
         },
         visit: ClaimVisit {
             med_type: med_type.clone(),
-            hosp_grade: Some(state.grade_of(&visit.fixmedins_code)),
+            hosp_grade: state.grade_of(&visit.fixmedins_code),
             mdtrtarea_admvs: Some(ctx.admdvs.to_string()),
             date: visit.begndate,
             admissions_this_year: Some(admission_no(state, &visit.psn_no, &mdtrt_id, year)),

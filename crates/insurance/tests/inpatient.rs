@@ -144,7 +144,7 @@ fn an_admission_settles_in_an_interim_step_then_finally_charging_the_deductible_
     let final_id = setl_id(&last);
     let v = view(&c, ZHANG_SAN);
     assert_eq!(
-        (v["balc"].clone(), v["ytd"]["2024"]["dedc_paid"].clone(), v["ytd"]["2024"]["hifp_paid"].clone()),
+        (v["balc"].clone(), v["ytd"]["2024"]["adm_dedc_paid"].clone(), v["ytd"]["2024"]["hifp_paid"].clone()),
         (json!("506.00"), json!("600.00"), json!("306.00"))
     );
     assert!(err(&upload(&c, vec![fee(&id, "5", BED, "60", "1", "60")])).contains("already settled"));
@@ -163,7 +163,7 @@ fn an_admission_settles_in_an_interim_step_then_finally_charging_the_deductible_
     ok(&cancel_in(&c, ZHANG_SAN, &id, &mid_id));
     let v = view(&c, ZHANG_SAN);
     assert_eq!(v["balc"], json!("800.00"));
-    assert_eq!(v["ytd"]["2024"]["dedc_paid"], json!("0.00"));
+    assert_eq!(v["ytd"]["2024"]["adm_dedc_paid"], json!("0.00"));
     assert_eq!(v["ytd"]["2024"]["hifp_paid"], json!("0.00"));
 }
 

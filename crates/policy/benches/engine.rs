@@ -50,14 +50,19 @@ fn claim(k: usize) -> Claim {
         },
         visit: ClaimVisit {
             med_type: med_type.into(),
-            hosp_grade: Some(1 + (k % 3) as u32),
+            hosp_grade: 1 + (k % 3) as u32,
             mdtrtarea_admvs: Some("440300".into()),
             date: Date { year: 2024, month: 6, day: 1 },
             admissions_this_year: Some(1 + (k % 2) as u32),
             admission_dedc_paid: Fen::ZERO,
         },
         ytd: Ytd { hifp_paid: Fen((k as i64 % 7) * 7_000_000), ..Ytd::ZERO },
-        acct: Acct { used: k.is_multiple_of(2), balc: Fen(80_000), mulaid_balc: Fen((k as i64 % 3) * 10_000) },
+        // Residents (390) have no personal account of their own.
+        acct: Acct {
+            used: k.is_multiple_of(2),
+            balc: Fen(if insutype == "390" { 0 } else { 80_000 }),
+            mulaid_balc: Fen((k as i64 % 3) * 10_000),
+        },
         fees: (k..k + n).map(line).collect(),
     }
 }

@@ -59,7 +59,7 @@ pub struct CatalogueEntry {
     /// 08 卫生材料费, 09 西药费, 10 中药饮片费, 11 中成药费, 12 一般诊疗费, 13 挂号费, 14 其他费.
     #[serde(default = "other_fee_type")]
     pub med_chrgitm_type: String,
-    /// 定价上限金额 per unit.
+    /// 定价上限金额 per unit. 0 (as real catalogue downloads and 2204 replies write it) means no cap.
     #[serde(default, with = "wire::price_opt")]
     pub pric_uplmt_amt: Option<Price>,
     /// Overrides the class default (甲 0, 乙 the set's b_class_selfpay_prop, 丙 1).

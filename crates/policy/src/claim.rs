@@ -2,12 +2,17 @@
 //! the personal account, and the fee lines.
 //!
 //! The JSON shape is the one `wugan adjudicate` reads on stdin; amounts are yuan as number or string.
+//! A field the engine does not know is an error (a misspelt `hifp_paid` must not read as zero), and
+//! [`Claim::check`] refuses what cannot be true of a claim (negative accumulators or balances,
+//! amounts beyond [`MAX_AMOUNT_FEN`], a hospital grade out of range) before any of it is used.
 
 use crate::decimal::{wire, Date, Price, Qty};
+use crate::{PolicyError, MAX_AMOUNT_FEN};
 use serde::{Deserialize, Serialize};
 use wugan_domain::money::{yuan, yuan_opt, Fen, Ratio};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Claim {
     pub person: ClaimPerson,
     pub visit: ClaimVisit,
@@ -20,6 +25,7 @@ pub struct Claim {
 
 /// 参保人: the attributes that select the benefit scheme.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClaimPerson {
     /// 险种类型, e.g. "310" employee basic insurance, "390" residents.
     #[serde(with = "wire::text")]
@@ -40,13 +46,17 @@ pub struct ClaimPerson {
 
 /// 就诊: the visit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClaimVisit {
     /// 医疗类别: "11" 普通门诊, "21" 普通住院 … mapped to a benefit by the policy set.
     #[serde(with = "wire::text")]
     pub med_type: String,
-    /// 医院等级 1/2/3; 0 (ungraded) counts as grade I ("一级及以下").
-    #[serde(default, with = "wire::u32_opt")]
-    pub hosp_grade: Option<u32>,
+    /// 医院等级 1/2/3; 0 (ungraded) counts as grade I ("一级及以下"). Required: the grade picks the
+    /// deductible and the ratio, and no default is safe (grade I is the most generous). Anything
+    /// above 3 is refused ([`Claim::check`]): a national 医院等级 code (01 三级特等 … 11 无等级) is not
+    /// a grade.
+    #[serde(with = "hosp_grade")]
+    pub hosp_grade: u32,
     /// 就医地医保区划.
     #[serde(default, with = "wire::text_opt")]
     pub mdtrtarea_admvs: Option<String>,
@@ -66,12 +76,19 @@ pub struct ClaimVisit {
 ///
 /// `dedc_paid`/`hifp_paid` belong to the main pool (inpatient and chronic outpatient, against the
 /// annual basic cap); `otp_*` to general outpatient pooling (门诊共济), which has its own deductible
-/// and cap. Which pool a benefit uses is in the policy data (`accumulator`).
+/// and cap. Which pool a benefit uses is in the policy data (`accumulator`). Deductibles are kept
+/// apart by kind: only a per-year deductible reads and feeds `dedc_paid` / `otp_dedc_paid`; a
+/// per-admission deductible (住院) is met per admission and is only counted in `adm_dedc_paid`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Ytd {
-    /// 起付线累计 (main pool).
+    /// 起付线累计 (main pool): the per-year deductible met this year (e.g. 门诊慢特病).
     #[serde(default, with = "yuan")]
     pub dedc_paid: Fen,
+    /// 住院起付线累计: per-admission deductibles charged this year. A record only: the engine
+    /// never reads it (each admission's deductible is its own, `visit.admission_dedc_paid`).
+    #[serde(default, with = "yuan")]
+    pub adm_dedc_paid: Fen,
     /// 统筹基金累计支付 (main pool).
     #[serde(default, with = "yuan")]
     pub hifp_paid: Fen,
@@ -100,6 +117,7 @@ impl Ytd {
     pub fn minus(&self, other: &Ytd) -> Ytd {
         Ytd {
             dedc_paid: self.dedc_paid - other.dedc_paid,
+            adm_dedc_paid: self.adm_dedc_paid - other.adm_dedc_paid,
             hifp_paid: self.hifp_paid - other.hifp_paid,
             hifob_paid: self.hifob_paid - other.hifob_paid,
             hifmi_paid: self.hifmi_paid - other.hifmi_paid,
@@ -110,12 +128,28 @@ impl Ytd {
         }
     }
 
+    /// Every accumulator with its field name, for checks and messages.
+    pub fn fields(&self) -> [(&'static str, Fen); 9] {
+        [
+            ("dedc_paid", self.dedc_paid),
+            ("adm_dedc_paid", self.adm_dedc_paid),
+            ("hifp_paid", self.hifp_paid),
+            ("hifob_paid", self.hifob_paid),
+            ("hifmi_paid", self.hifmi_paid),
+            ("hifmi_base", self.hifmi_base),
+            ("otp_dedc_paid", self.otp_dedc_paid),
+            ("otp_hifp_paid", self.otp_hifp_paid),
+            ("maf_paid", self.maf_paid),
+        ]
+    }
+
     pub fn plus(&self, other: &Ytd) -> Ytd {
         self.minus(&Ytd::ZERO.minus(other))
     }
 
     pub const ZERO: Ytd = Ytd {
         dedc_paid: Fen::ZERO,
+        adm_dedc_paid: Fen::ZERO,
         hifp_paid: Fen::ZERO,
         hifob_paid: Fen::ZERO,
         hifmi_paid: Fen::ZERO,
@@ -127,7 +161,10 @@ impl Ytd {
 }
 
 /// 个人账户: whether the patient chose to use it (acct_used_flag) and its balance before the visit.
+/// A scheme without a personal account of its own (residents, 390: no `funds.acct`) takes a `balc`
+/// of 0 only; their account payment can only be 家庭共济 (`mulaid_balc`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Acct {
     #[serde(default, with = "wire::flag")]
     pub used: bool,
@@ -140,9 +177,13 @@ pub struct Acct {
     pub mulaid_balc: Fen,
 }
 
-/// One fee line (费用明细). Class, price cap and self-pay ratio may come on the line; otherwise
-/// they come from the policy set's catalogue by `med_list_codg`.
+/// One fee line (费用明细). Class, price cap and self-pay ratio are the catalogue's (by
+/// `med_list_codg`; a code not in it is 丙). A line may repeat them, as a 2204 `result[]` does, and
+/// they are then checked against the catalogue: a line that contradicts it is refused, never obeyed
+/// (see [`crate::split_line`]). Only a set with `line_class_for_unlisted` lets the line say what
+/// a code missing from its catalogue is.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FeeLine {
     #[serde(default, with = "wire::text_opt", skip_serializing_if = "Option::is_none")]
     pub feedetl_sn: Option<String>,
@@ -162,9 +203,59 @@ pub struct FeeLine {
     /// 自付比例 (乙类先行自付比例).
     #[serde(default, with = "wire::ratio_opt")]
     pub selfpay_prop: Option<Ratio>,
-    /// 定价上限金额 (price cap per unit).
+    /// 定价上限金额 (price cap per unit); 0 means no cap, as real platforms (and our 2204) write it.
     #[serde(default, with = "wire::price_opt")]
     pub pric_uplmt_amt: Option<Price>,
+}
+
+impl Claim {
+    /// Refuses what cannot be true of a claim, before the engine uses any of it: a hospital grade
+    /// out of 0..=3, admission number 0, negative or oversized accumulators, deductible already
+    /// paid, or balances. Fee lines are checked one by one in [`crate::split_line`].
+    pub fn check(&self) -> Result<(), PolicyError> {
+        let bad = |msg: String| Err(PolicyError::BadClaim(msg));
+        if self.visit.hosp_grade > 3 {
+            return bad(format!("visit.hosp_grade {} is not a hospital grade (0 ungraded, 1, 2 or 3)", self.visit.hosp_grade));
+        }
+        if self.visit.admissions_this_year == Some(0) {
+            return bad("visit.admissions_this_year counts this admission, so it is at least 1".into());
+        }
+        let ytd = self.ytd.fields().map(|(name, fen)| (format!("ytd.{name}"), fen));
+        let others = [
+            ("visit.admission_dedc_paid".to_string(), self.visit.admission_dedc_paid),
+            ("acct.balc".to_string(), self.acct.balc),
+            ("acct.mulaid_balc".to_string(), self.acct.mulaid_balc),
+        ];
+        for (name, fen) in ytd.into_iter().chain(others) {
+            if fen.is_negative() {
+                return bad(format!("{name} {} is negative; an amount paid or held is never below zero", fen.to_yuan_string()));
+            }
+            if fen.0 > MAX_AMOUNT_FEN {
+                return bad(format!("{name} {} is beyond the largest amount the engine takes ({})", fen.to_yuan_string(), max_yuan()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `visit.hosp_grade` as a number or text; null and "" are refused by name (a missing field is
+/// serde's "missing field `hosp_grade`").
+mod hosp_grade {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u32, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(*v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        let grade = crate::decimal::wire::u32_opt::deserialize(d)?;
+        grade.ok_or_else(|| serde::de::Error::custom("hosp_grade is required: 0 (ungraded), 1, 2 or 3, not null or empty"))
+    }
+}
+
+/// [`MAX_AMOUNT_FEN`] in yuan, for messages.
+pub(crate) fn max_yuan() -> String {
+    Fen(MAX_AMOUNT_FEN).to_yuan_string()
 }
 
 fn is_zero(fen: &Fen) -> bool {

@@ -34,9 +34,18 @@ impl Price {
     }
 
     /// `price × quantity` in fen, rounded half up on the absolute value (四舍五入), the rule of
-    /// [`Ratio::apply`].
+    /// [`Ratio::apply`]. Saturates at the ends of `i64`: use [`Price::checked_times`] for money.
     pub fn times(self, qty: Qty) -> Fen {
         wugan_domain::money::price_times_quantity(self.0, qty.0)
+    }
+
+    /// `price × quantity` in fen, rounded as [`Price::times`], or `None` when the product is
+    /// beyond ±[`crate::MAX_AMOUNT_FEN`] (never clamped: a clamped figure would be a wrong one).
+    pub fn checked_times(self, qty: Qty) -> Option<Fen> {
+        let product = i128::from(self.0) * i128::from(qty.0);
+        // 10^-6 yuan × 10^-4 units = 10^-10 yuan = 10^-8 fen.
+        let magnitude = (product.abs() + 50_000_000) / 100_000_000;
+        (magnitude <= i128::from(crate::MAX_AMOUNT_FEN)).then(|| Fen((magnitude * product.signum()) as i64))
     }
 }
 
@@ -78,18 +87,24 @@ impl Date {
         valid.then_some(Date { year, month, day })
     }
 
-    /// Reads "2024-06-01", "2024-06-01 08:30:00", "2024-06-01T08:30:00" or "20240601".
+    /// Reads "2024-06-01", "2024-06-01 08:30:00", "2024-06-01T08:30:00" (a time may add a
+    /// fraction and a zone: "…:00.123", "…:00Z", "…:00+08:00"), "20240601" or "20240601083000".
+    /// Anything else after the date ("2024-06-01junk", "2024-06-01 8h") is not a date: the time
+    /// is read only to be sure the text is one, the date is what counts.
     pub fn parse(text: &str) -> Option<Date> {
         let t = text.trim();
         let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        let (y, m, d) = if t.len() >= 10 && t.as_bytes().get(4) == Some(&b'-') {
-            (t.get(0..4)?, t.get(5..7)?, t.get(8..10)?)
-        } else if t.len() >= 8 && digits_only(t.get(0..8)?) {
-            (t.get(0..4)?, t.get(4..6)?, t.get(6..8)?)
+        let (y, m, d, rest) = if t.len() >= 10 && t.as_bytes().get(4) == Some(&b'-') && t.as_bytes().get(7) == Some(&b'-') {
+            let rest = t.get(10..)?;
+            let time_ok = rest.is_empty() || (rest.starts_with([' ', 'T']) && is_time(rest.get(1..)?));
+            (t.get(0..4)?, t.get(5..7)?, t.get(8..10)?, time_ok)
+        } else if (t.len() == 8 || t.len() == 14) && digits_only(t) {
+            let time_ok = t.len() == 8 || is_time(&format!("{}:{}:{}", t.get(8..10)?, t.get(10..12)?, t.get(12..14)?));
+            (t.get(0..4)?, t.get(4..6)?, t.get(6..8)?, time_ok)
         } else {
             return None;
         };
-        if !(digits_only(y) && digits_only(m) && digits_only(d)) {
+        if !(rest && digits_only(y) && digits_only(m) && digits_only(d)) {
             return None;
         }
         Date::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
@@ -103,6 +118,32 @@ impl Date {
         }
         years.max(0) as u32
     }
+}
+
+/// "HH:mm" or "HH:mm:ss", then an optional fraction (".123") and zone ("Z", "+08:00", "+0800").
+fn is_time(text: &str) -> bool {
+    let two = |s: &str, max: u32| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u32>().is_ok_and(|v| v <= max);
+    let (clock, zone) = match text.find(['Z', '+', '-']) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let zone_ok = match zone.as_bytes().first() {
+        None => true,
+        Some(b'Z') => zone.len() == 1,
+        Some(_) => {
+            let z = zone[1..].replace(':', "");
+            z.len() == 4 && two(&z[0..2], 23) && two(&z[2..4], 59)
+        }
+    };
+    let (hms, fraction) = clock.split_once('.').unwrap_or((clock, "0"));
+    let fraction_ok = !fraction.is_empty() && fraction.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = hms.split(':').collect();
+    let hms_ok = match parts.as_slice() {
+        [h, m] => two(h, 23) && two(m, 59),
+        [h, m, s] => two(h, 23) && two(m, 59) && two(s, 60),
+        _ => false,
+    };
+    zone_ok && fraction_ok && hms_ok
 }
 
 fn days_in_month(year: i32, month: u8) -> u8 {
@@ -300,6 +341,13 @@ mod tests {
         assert_eq!(Date::parse("20240229"), Date::new(2024, 2, 29));
         assert_eq!(Date::parse("2023-02-29"), None);
         assert_eq!(Date::parse("2024/06/01"), None);
+        // Trailing text that is not a time makes the whole text not a date.
+        for text in ["2024-06-01junk", "2024-06-01 8:30", "2024-06-01T25:00:00", "2024060112", "20240601junk"] {
+            assert_eq!(Date::parse(text), None, "{text}");
+        }
+        for text in ["2024-06-01 08:30", "2024-06-01T08:30:00Z", "2024-06-01T08:30:00.5+08:00", "20240601083000"] {
+            assert_eq!(Date::parse(text), Date::new(2024, 6, 1), "{text}");
+        }
         assert_eq!(Date::parse(""), None);
         let born = Date::new(1990, 6, 2).unwrap();
         assert_eq!(born.age_on(Date::new(2024, 6, 1).unwrap()), 33);

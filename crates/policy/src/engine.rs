@@ -1,16 +1,22 @@
 //! The benefit calculation for one visit (docs/policy-rules.md §1):
 //! lines → 起付线 → 统筹 (ratio, annual cap) → above-cap layer → patient share → personal account.
+//!
+//! Overflow: the claim's amounts are held to ±[`MAX_AMOUNT_FEN`] ([`Claim::check`], `split_line`)
+//! and the line totals are summed with checked additions and held to it too, so every product
+//! and difference below stays far inside `i64` (products are taken in `i128`).
 
-use crate::claim::{Claim, Ytd};
+use crate::claim::{max_yuan, Claim, Ytd};
 use crate::line::{split_line, LineResult};
 use crate::policy::{AboveCapFund, Accumulator, AssistanceRule, Benefit, BigIllness, Deductible, FundCode, Grade, PolicySet, Scheme};
 use crate::setl::{Adjudication, Basis, SetlAmounts, SetlDetail, Trace};
-use crate::PolicyError;
+use crate::{PolicyError, MAX_AMOUNT_FEN};
 use wugan_domain::money::{Fen, Ratio};
 
 /// Adjudicates one claim against a policy set. Pure: the same claim and set always give the same
-/// result, and the result holds docs/national-interface.md §2 invariants 1–4 (checked before returning).
+/// result, and the result holds docs/national-interface.md §2 invariants 1–4 and the `setldetail`
+/// sums (an item for every fund share, and for the account payment), checked before returning.
 pub fn adjudicate(claim: &Claim, policy: &PolicySet) -> Result<Adjudication, PolicyError> {
+    claim.check()?;
     let admdvs = claim.person.insuplc_admdvs.as_deref().or(claim.visit.mdtrtarea_admvs.as_deref()).ok_or(PolicyError::NoRegion)?;
     let group = policy.group_of(&claim.person.psn_type)?;
     let scheme = policy.select(admdvs, &claim.person.insutype, group, claim.visit.date)?;
@@ -21,12 +27,14 @@ pub fn adjudicate(claim: &Claim, policy: &PolicySet) -> Result<Adjudication, Pol
         insutype: scheme.insutype.clone(),
         group: group.as_str().to_string(),
     })?;
+    check_account(claim, scheme)?;
     let mut lines = Vec::with_capacity(claim.fees.len());
     for (i, fee) in claim.fees.iter().enumerate() {
         lines.push(split_line(i, fee, policy)?);
     }
-    let totals = Totals::of(&lines);
-    let grade = Grade::of(claim.visit.hosp_grade);
+    let totals = Totals::of(&lines)?;
+    let grade = Grade::of(claim.visit.hosp_grade)
+        .ok_or_else(|| PolicyError::BadClaim(format!("visit.hosp_grade {} is not 0..3", claim.visit.hosp_grade)))?;
     let admission = claim.visit.admissions_this_year.unwrap_or(1);
     let dedc_left = deductible_left(benefit, grade, &claim.ytd, admission, claim.visit.admission_dedc_paid);
     let mut pooled = pool(benefit, grade, totals.inscp, &claim.ytd, dedc_left);
@@ -35,9 +43,11 @@ pub fn adjudicate(claim: &Claim, policy: &PolicySet) -> Result<Adjudication, Pol
     let setlinfo = shares(&totals, &pooled, claim);
     setlinfo.check().map_err(|broken| PolicyError::Invariant(broken.join("; ")))?;
     let basis = basis(benefit, grade, admission, dedc_left, &pooled, claim);
+    let setldetail = detail(scheme, &pooled, &setlinfo)?;
+    check_detail(scheme, &setldetail, &setlinfo)?;
     Ok(Adjudication {
-        setldetail: detail(scheme, &pooled, &setlinfo),
-        ytd: ytd_after(&claim.ytd, benefit.accumulator, &pooled),
+        setldetail,
+        ytd: ytd_after(&claim.ytd, benefit, &pooled)?,
         basis,
         lines,
         setlinfo,
@@ -64,15 +74,61 @@ struct Totals {
 }
 
 impl Totals {
-    fn of(lines: &[LineResult]) -> Totals {
-        lines.iter().fold(Totals::default(), |t, l| Totals {
-            medfee: t.medfee + l.det_item_fee_sumamt,
-            fulamt: t.fulamt + l.fulamt_ownpay_amt,
-            overlmt: t.overlmt + l.overlmt_amt,
-            preselfpay: t.preselfpay + l.preselfpay_amt,
-            inscp: t.inscp + l.inscp_scp_amt,
-        })
+    /// Checked sums, each held to ±[`MAX_AMOUNT_FEN`]; a negative total is refused (a refund line
+    /// is settled with the charge it returns, never alone).
+    fn of(lines: &[LineResult]) -> Result<Totals, PolicyError> {
+        let mut t = Totals::default();
+        for l in lines {
+            t = Totals {
+                medfee: add("the lines' total", t.medfee, l.det_item_fee_sumamt)?,
+                fulamt: add("the lines' total", t.fulamt, l.fulamt_ownpay_amt)?,
+                overlmt: add("the lines' total", t.overlmt, l.overlmt_amt)?,
+                preselfpay: add("the lines' total", t.preselfpay, l.preselfpay_amt)?,
+                inscp: add("the lines' total", t.inscp, l.inscp_scp_amt)?,
+            };
+        }
+        if [t.medfee, t.fulamt, t.overlmt, t.preselfpay, t.inscp].iter().any(|f| f.0.abs() > MAX_AMOUNT_FEN) {
+            return Err(PolicyError::BadClaim(format!(
+                "the fee lines total {}, beyond the largest amount the engine takes ({})",
+                t.medfee.to_yuan_string(),
+                max_yuan()
+            )));
+        }
+        if t.medfee.is_negative() {
+            return Err(PolicyError::BadClaim(format!(
+                "the fee lines total {}: a refund line is settled with the charge it returns, never alone",
+                t.medfee.to_yuan_string()
+            )));
+        }
+        Ok(t)
     }
+}
+
+/// `a + b`, or a clear error naming `what` when the sum leaves `i64` (never a wrapped figure).
+fn add(what: &str, a: Fen, b: Fen) -> Result<Fen, PolicyError> {
+    a.checked_add(b).ok_or_else(|| PolicyError::BadClaim(format!("{what} is beyond the largest amount the engine takes ({})", max_yuan())))
+}
+
+/// A scheme without a personal account of its own (residents: no `funds.acct`) cannot have a
+/// balance in one; its account payment can only be 家庭共济, paid from a bound family member's
+/// employee account (国办发〔2021〕14号, docs/policy-rules.md §5) under `funds.mulaid`.
+fn check_account(claim: &Claim, scheme: &Scheme) -> Result<(), PolicyError> {
+    let at = || format!("insutype {} of {} ({})", scheme.insutype, scheme.admdvs, scheme.psn_group.as_str());
+    if scheme.funds.acct.is_none() && claim.acct.balc.is_positive() {
+        return Err(PolicyError::BadClaim(format!(
+            "{} has no personal account of its own, so acct.balc must be 0 (a family member's employee account pays through acct.mulaid_balc, 家庭共济)",
+            at()
+        )));
+    }
+    if claim.acct.used && claim.acct.mulaid_balc.is_positive() && mulaid_fund(scheme).is_none() {
+        return Err(PolicyError::BadClaim(format!("{} names no fund for 家庭共济 (funds.mulaid), so acct.mulaid_balc cannot pay", at())));
+    }
+    Ok(())
+}
+
+/// The fund 家庭共济 pays under: `funds.mulaid`, else the scheme's own account.
+fn mulaid_fund(scheme: &Scheme) -> Option<&FundCode> {
+    scheme.funds.mulaid.as_ref().or(scheme.funds.acct.as_ref())
 }
 
 /// What the pooling funds pay, and the limits they were held to.
@@ -127,12 +183,20 @@ fn pool(benefit: &Benefit, grade: Grade, inscp: Fen, ytd: &Ytd, dedc_left: Fen) 
     let ratio = benefit.ratio.at(grade);
     let hifp_room = hifp_room(benefit, ytd);
     let uncapped = ratio.apply(base);
+    // What the basic fund pays for this visit without the annual cap: the per-visit cap's holdback
+    // is the person's, and no layer pays it.
+    let per_visit = benefit.per_visit_cap.map_or(uncapped, |cap| uncapped.min(cap));
     let hifp = hifp_room.map_or(uncapped, |room| uncapped.min(room));
     let above = benefit.above_cap.as_ref().map(|layer| {
         let room = layer.annual_cap.map(|cap| (cap - above_paid(layer.fund, ytd)).max(Fen::ZERO));
-        let exact = above_cap_amount(base, ratio, hifp, uncapped, layer.ratio);
+        let exact = above_cap_amount(base, ratio, hifp, per_visit, benefit.per_visit_cap, layer.ratio);
         let paid = room.map_or(exact, |r| exact.min(r)).min(base - hifp);
-        let excess = if ratio.0 > 0 && hifp < uncapped { base - covered_base(hifp, ratio) } else { Fen::ZERO };
+        let excess = if ratio.0 > 0 && hifp < per_visit {
+            let top = if per_visit < uncapped { covered_base(per_visit, ratio) } else { base };
+            top - covered_base(hifp, ratio)
+        } else {
+            Fen::ZERO
+        };
         AboveLayer { fund: layer.fund, ratio: layer.ratio, excess: excess.max(Fen::ZERO), paid: paid.max(Fen::ZERO), room }
     });
     let basic = hifp + above.as_ref().map_or(Fen::ZERO, |a| a.paid);
@@ -261,16 +325,22 @@ fn above_paid(fund: AboveCapFund, ytd: &Ytd) -> Fen {
     }
 }
 
-/// The above-cap layer pays `above_ratio × (base − cap/ratio)`: the part of the base the basic fund
-/// would have covered, had it no cap, beyond what its cap allows. Computed exactly as a fraction and
-/// rounded once, so the total fund share grows by at most what the base grows (a new fee line never
-/// lowers the patient's share, whatever the rounding).
-fn above_cap_amount(base: Fen, ratio: Ratio, hifp: Fen, uncapped: Fen, above_ratio: Ratio) -> Fen {
-    if ratio.0 == 0 || hifp >= uncapped {
+/// The above-cap layer (大额 / 大病, "above the basic cap", docs/policy-rules.md §1 step 3) pays
+/// `above_ratio × (base − cap/ratio)`: the part of the base the basic fund would have covered, had
+/// it no *annual* cap, beyond what that cap allows. `per_visit` is the basic payment without the
+/// annual cap (ratio × base held to the per-visit cap): what a per-visit cap holds back stays the
+/// person's, so a layer never pays it (no shipped or verified rule says otherwise; see
+/// docs/policy-rules.md, open questions). Computed exactly as a fraction and rounded once, so the
+/// total fund share grows by at most what the base grows (a new fee line never lowers the
+/// patient's share, whatever the rounding).
+fn above_cap_amount(base: Fen, ratio: Ratio, hifp: Fen, per_visit: Fen, per_visit_cap: Option<Fen>, above_ratio: Ratio) -> Fen {
+    if ratio.0 == 0 || hifp >= per_visit {
         return Fen::ZERO;
     }
-    // above = above_ratio × (ratio × base − hifp) / ratio, all in basis points.
-    let shortfall_bp = ratio.0 as i128 * base.0 as i128 - hifp.0 as i128 * 10_000;
+    // above = above_ratio × (min(ratio × base, per-visit cap) − hifp) / ratio, in basis points.
+    let exact_bp = ratio.0 as i128 * base.0 as i128;
+    let covered_bp = per_visit_cap.map_or(exact_bp, |cap| exact_bp.min(cap.0 as i128 * 10_000));
+    let shortfall_bp = covered_bp - hifp.0 as i128 * 10_000;
     let numerator = above_ratio.0 as i128 * shortfall_bp.max(0);
     let denominator = 10_000 * ratio.0 as i128;
     Fen(((2 * numerator + denominator) / (2 * denominator)) as i64)
@@ -362,7 +432,11 @@ macro_rules! note {
     }};
 }
 
-fn detail(scheme: &Scheme, p: &Pooled, s: &SetlAmounts) -> Vec<SetlDetail> {
+/// `setldetail`: an item for every fund that paid (统筹, 大额/大病, 医疗救助), then the personal
+/// account: the own part under `funds.acct`, the 家庭共济 part under `funds.mulaid` (one item when
+/// both are the same fund, as for an employee). A share with no fund code to report it under is an
+/// error, never a silently missing item (validation and [`check_account`] keep it from happening).
+fn detail(scheme: &Scheme, p: &Pooled, s: &SetlAmounts) -> Result<Vec<SetlDetail>, PolicyError> {
     let item = |code: &FundCode, inscp: Fen, room: Option<Fen>, paid: Fen, info: String| SetlDetail {
         fund_pay_type: code.code.clone(),
         fund_pay_type_name: code.name.clone(),
@@ -392,12 +466,12 @@ fn detail(scheme: &Scheme, p: &Pooled, s: &SetlAmounts) -> Vec<SetlDetail> {
             AboveCapFund::Hifob => scheme.funds.hifob.as_ref(),
             AboveCapFund::Hifmi => scheme.funds.hifmi.as_ref(),
         };
-        if let Some(code) = code {
-            let info = note!("超限额基数 {} × 比例 {} → {}", Y(a.excess), R(a.ratio), Y(a.paid));
-            out.push(item(code, a.excess, a.room, a.paid, info));
-        }
+        let code = code.ok_or_else(|| no_code("above_cap", scheme))?;
+        let info = note!("超限额基数 {} × 比例 {} → {}", Y(a.excess), R(a.ratio), Y(a.paid));
+        out.push(item(code, a.excess, a.room, a.paid, info));
     }
-    if let (Some(b), Some(code)) = (p.big.as_ref().filter(|b| b.paid != Fen::ZERO), scheme.funds.hifmi.as_ref()) {
+    if let Some(b) = p.big.as_ref().filter(|b| b.paid != Fen::ZERO) {
+        let code = scheme.funds.hifmi.as_ref().ok_or_else(|| no_code("big_illness (hifmi)", scheme))?;
         let info = note!("大病保险: 本次合规个人负担 {} → {}", Y(b.burden), Y(b.paid));
         out.push(item(code, b.burden, b.room, b.paid, info));
     }
@@ -405,40 +479,91 @@ fn detail(scheme: &Scheme, p: &Pooled, s: &SetlAmounts) -> Vec<SetlDetail> {
         let info = note!("医疗救助 ({}): 政策范围内个人负担 {} × 比例 {} → {}", m.identity, Y(m.burden), R(m.ratio), Y(m.paid));
         out.push(item(&m.fund, m.burden, m.room, m.paid, info));
     }
-    if let Some(code) = scheme.funds.acct.as_ref().filter(|_| s.acct_pay != Fen::ZERO) {
-        let info = if s.acct_mulaid_pay != Fen::ZERO {
-            note!("个人负担 {} 由个人账户支付 {} (其中家庭共济 {})", Y(s.psn_part_amt), Y(s.acct_pay), Y(s.acct_mulaid_pay))
-        } else {
-            note!("个人负担 {} 由个人账户支付 {}", Y(s.psn_part_amt), Y(s.acct_pay))
-        };
-        out.push(item(code, s.psn_part_amt, None, s.acct_pay, info));
+    let own = s.acct_pay - s.acct_mulaid_pay;
+    let (own_code, mulaid_code) = (scheme.funds.acct.as_ref(), mulaid_fund(scheme));
+    match (own_code, mulaid_code) {
+        (Some(a), Some(m)) if a.code == m.code && s.acct_pay != Fen::ZERO => {
+            let info = if s.acct_mulaid_pay != Fen::ZERO {
+                note!("个人负担 {} 由个人账户支付 {} (其中家庭共济 {})", Y(s.psn_part_amt), Y(s.acct_pay), Y(s.acct_mulaid_pay))
+            } else {
+                note!("个人负担 {} 由个人账户支付 {}", Y(s.psn_part_amt), Y(s.acct_pay))
+            };
+            out.push(item(a, s.psn_part_amt, None, s.acct_pay, info));
+        }
+        _ => {
+            if own != Fen::ZERO {
+                let code = own_code.ok_or_else(|| no_code("acct", scheme))?;
+                out.push(item(code, s.psn_part_amt, None, own, note!("个人负担 {} 由个人账户支付 {}", Y(s.psn_part_amt), Y(own))));
+            }
+            if s.acct_mulaid_pay != Fen::ZERO {
+                let code = mulaid_code.ok_or_else(|| no_code("mulaid", scheme))?;
+                let info = note!("个人负担 {} 由家庭共济 (绑定亲属的个人账户) 支付 {}", Y(s.psn_part_amt), Y(s.acct_mulaid_pay));
+                out.push(item(code, s.psn_part_amt, None, s.acct_mulaid_pay, info));
+            }
+        }
     }
-    out
+    Ok(out)
 }
 
-fn ytd_after(before: &Ytd, acc: Accumulator, p: &Pooled) -> Ytd {
-    let mut after = *before;
-    match acc {
-        Accumulator::Main => {
-            after.dedc_paid += p.dedc;
-            after.hifp_paid += p.hifp;
-        }
-        Accumulator::Outpatient => {
-            after.otp_dedc_paid += p.dedc;
-            after.otp_hifp_paid += p.hifp;
-        }
+fn no_code(what: &str, scheme: &Scheme) -> PolicyError {
+    PolicyError::InvalidPolicy(format!(
+        "scheme {} {} {}: a share was paid under {what}, but the scheme's funds name no code for it",
+        scheme.admdvs,
+        scheme.insutype,
+        scheme.psn_group.as_str()
+    ))
+}
+
+/// The second path over `setldetail` (TigerBeetle's habit: check a property where it is written
+/// and where it is read): the account items add up to `acct_pay`, every other item to
+/// `fund_pay_sumamt`.
+fn check_detail(scheme: &Scheme, items: &[SetlDetail], s: &SetlAmounts) -> Result<(), PolicyError> {
+    let account: Vec<&str> = scheme.funds.acct.iter().chain(mulaid_fund(scheme)).map(|f| f.code.as_str()).collect();
+    let (mut acct, mut funds) = (Fen::ZERO, Fen::ZERO);
+    for item in items {
+        let sum = if account.contains(&item.fund_pay_type.as_str()) { &mut acct } else { &mut funds };
+        *sum = add("setldetail", *sum, item.fund_payamt)?;
+    }
+    if acct != s.acct_pay || funds != s.fund_pay_sumamt {
+        return Err(PolicyError::Invariant(format!(
+            "setldetail: account items {} (acct_pay {}), fund items {} (fund_pay_sumamt {})",
+            acct.to_yuan_string(),
+            s.acct_pay.to_yuan_string(),
+            funds.to_yuan_string(),
+            s.fund_pay_sumamt.to_yuan_string()
+        )));
+    }
+    Ok(())
+}
+
+/// The accumulators after this settlement, with checked sums. A deductible feeds the accumulator
+/// of its own kind: a per-year one `dedc_paid` / `otp_dedc_paid` (which the next claim reads), a
+/// per-admission one only `adm_dedc_paid` (a record), so an inpatient deductible never counts
+/// toward a per-year one such as 门诊慢特病's.
+fn ytd_after(before: &Ytd, benefit: &Benefit, p: &Pooled) -> Result<Ytd, PolicyError> {
+    let mut a = *before;
+    let per_year = matches!(benefit.deductible, Deductible::PerYear { .. });
+    let (dedc, hifp) = match benefit.accumulator {
+        Accumulator::Main => (&mut a.dedc_paid, &mut a.hifp_paid),
+        Accumulator::Outpatient => (&mut a.otp_dedc_paid, &mut a.otp_hifp_paid),
+    };
+    *hifp = add("ytd", *hifp, p.hifp)?;
+    if per_year {
+        *dedc = add("ytd", *dedc, p.dedc)?;
+    } else {
+        a.adm_dedc_paid = add("ytd", a.adm_dedc_paid, p.dedc)?;
     }
     match &p.above {
-        Some(a) if a.fund == AboveCapFund::Hifob => after.hifob_paid += a.paid,
-        Some(a) => after.hifmi_paid += a.paid,
+        Some(l) if l.fund == AboveCapFund::Hifob => a.hifob_paid = add("ytd", a.hifob_paid, l.paid)?,
+        Some(l) => a.hifmi_paid = add("ytd", a.hifmi_paid, l.paid)?,
         None => {}
     }
     if let Some(b) = &p.big {
-        after.hifmi_paid += b.paid;
-        after.hifmi_base += b.burden;
+        a.hifmi_paid = add("ytd", a.hifmi_paid, b.paid)?;
+        a.hifmi_base = add("ytd", a.hifmi_base, b.burden)?;
     }
     if let Some(m) = &p.maf {
-        after.maf_paid += m.paid;
+        a.maf_paid = add("ytd", a.maf_paid, m.paid)?;
     }
-    after
+    Ok(a)
 }

@@ -44,6 +44,10 @@ pub enum PolicyError {
     NoRegion,
     #[error("费用明细错误 / fee line {index}: {reason}")]
     BadLine { index: usize, reason: String },
+    /// A claim the engine will not use: a negative accumulator or balance, an amount beyond
+    /// [`MAX_AMOUNT_FEN`], a hospital grade out of range, an account the scheme does not have.
+    #[error("结算申请数据错误 / the claim cannot be adjudicated: {0}")]
+    BadClaim(String),
     #[error("invalid policy set: {0}")]
     InvalidPolicy(String),
     #[error("cannot load policy: {0}")]
@@ -51,6 +55,15 @@ pub enum PolicyError {
     #[error("invariant broken (a bug, please report): {0}")]
     Invariant(String),
 }
+
+/// The largest amount of money the engine takes or gives, in fen: 10,000,000,000.00 yuan (一百亿元).
+///
+/// Every amount in a claim (a line, a price × quantity, an accumulator, a balance), every total of
+/// a claim and every amount of a policy set must be within ±`MAX_AMOUNT_FEN`; anything beyond is
+/// refused with an error naming it ([`PolicyError::BadLine`], [`PolicyError::BadClaim`],
+/// [`PolicyError::InvalidPolicy`]), never wrapped or clamped. With inputs held to it, every
+/// intermediate figure of the calculation stays far inside `i64`; sums are checked all the same.
+pub const MAX_AMOUNT_FEN: i64 = 1_000_000_000_000;
 
 /// Policy files shipped in the binary, by name (the file name without `.json`).
 const BUILTIN_FILES: &[(&str, &str)] = &[

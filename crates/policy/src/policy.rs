@@ -20,9 +20,15 @@ pub struct PolicySet {
     pub source: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
-    /// 乙类先行自付比例 when neither the line nor the catalogue gives one (a provincial parameter).
+    /// 乙类先行自付比例 when the catalogue entry gives none (a provincial parameter).
     #[serde(with = "ratio")]
     pub b_class_selfpay_prop: Ratio,
+    /// Whether a fee line may say what a code missing from the catalogue is (its `chrgitm_lv`,
+    /// `selfpay_prop`, `pric_uplmt_amt`). Off by default, and off in every shipped set: a code not
+    /// in the catalogue is 丙, fully self-paid (docs/policy-rules.md §1). An analyst checking a set
+    /// whose catalogue is not written yet may turn it on; a listed code is never the line's to decide.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub line_class_for_unlisted: bool,
     /// 医疗类别 → benefit name (a key of [`Scheme::benefits`]).
     pub med_types: BTreeMap<String, String>,
     /// 门诊慢特病病种目录: code → name. A person settles med_type 14 only under an approved
@@ -147,6 +153,12 @@ pub struct FundCodes {
     /// Personal account, e.g. 310200; residents have none.
     #[serde(default)]
     pub acct: Option<FundCode>,
+    /// The account that pays by 个人账户家庭共济 (`acct_mulaid_pay`): a bound family member's
+    /// employee account, e.g. 310200 for a resident child of an employee (国办发〔2021〕14号,
+    /// docs/policy-rules.md §5). Defaults to `acct`; a scheme with neither pays nothing by mutual aid
+    /// (a claim asking it to is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mulaid: Option<FundCode>,
     /// 职工大额医疗费用补助, e.g. 330100.
     #[serde(default)]
     pub hifob: Option<FundCode>,
@@ -173,7 +185,8 @@ pub struct Benefit {
     /// 年度最高支付限额 of the pooling fund for this accumulator; `None` = no cap.
     #[serde(default, with = "yuan_opt")]
     pub annual_cap: Option<Fen>,
-    /// 单次最高支付限额 (per visit), e.g. for outpatient pooling.
+    /// 单次最高支付限额 (per visit), e.g. for outpatient pooling. What it holds back is the
+    /// person's: the `above_cap` layer pays only what the *annual* cap held back.
     #[serde(default, with = "yuan_opt")]
     pub per_visit_cap: Option<Fen>,
     #[serde(default)]
@@ -254,7 +267,7 @@ pub struct GradeRatios {
     pub grade3: Ratio,
 }
 
-/// Hospital grade as the tables index it: 0 and 1 → I, anything above 3 → III.
+/// Hospital grade as the tables index it: 0 (ungraded) and 1 → I; above 3 is not a grade.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Grade {
     One,
@@ -263,11 +276,12 @@ pub enum Grade {
 }
 
 impl Grade {
-    pub fn of(level: Option<u32>) -> Grade {
+    pub fn of(level: u32) -> Option<Grade> {
         match level {
-            None | Some(0) | Some(1) => Grade::One,
-            Some(2) => Grade::Two,
-            Some(_) => Grade::Three,
+            0 | 1 => Some(Grade::One),
+            2 => Some(Grade::Two),
+            3 => Some(Grade::Three),
+            _ => None,
         }
     }
 }
@@ -413,8 +427,10 @@ impl PolicySet {
         self.med_types.get(med_type).map(String::as_str).ok_or_else(|| PolicyError::UnknownMedType(med_type.to_string()))
     }
 
-    /// Checks what the type system cannot: ratios within 0..=1, amounts not negative, benefit names
-    /// known, date ranges ordered.
+    /// Checks what the type system cannot: ratios within 0..=1, amounts not negative nor beyond
+    /// [`crate::MAX_AMOUNT_FEN`], benefit names known, date ranges ordered, and a fund code for
+    /// every layer a benefit pays from (大额 `funds.hifob`, 大病 `funds.hifmi`), so that
+    /// `setldetail` always carries an item for every share of `fund_pay_sumamt`.
     pub fn validate(&self) -> Result<(), PolicyError> {
         let bad = |msg: String| Err(PolicyError::InvalidPolicy(format!("{}: {msg}", self.name)));
         if !is_proportion(self.b_class_selfpay_prop) {
@@ -426,14 +442,14 @@ impl PolicySet {
                 return bad(format!("{at}: effective_to before effective_from"));
             }
             for (name, benefit) in &scheme.benefits {
-                if let Err(msg) = benefit.validate() {
+                if let Err(msg) = benefit.validate().and_then(|()| benefit.check_fund_codes(&scheme.funds)) {
                     return bad(format!("{at} benefit {name}: {msg}"));
                 }
             }
         }
         for a in &self.medical_assistance {
             for rule in &a.identities {
-                if !is_proportion(rule.ratio) || rule.annual_cap.is_some_and(|c| c.is_negative()) {
+                if !is_proportion(rule.ratio) || rule.annual_cap.is_some_and(|c| !is_amount(c)) {
                     return bad(format!("medical_assistance {} '{}': ratio within 0..1, cap not negative", a.admdvs, rule.name));
                 }
             }
@@ -461,8 +477,9 @@ impl BigIllness {
                 None => {}
             }
         }
-        if self.threshold.is_negative() || self.annual_cap.is_some_and(|c| c.is_negative()) {
-            return Err("big_illness amounts must not be negative".into());
+        let uptos = self.layers.iter().filter_map(|l| l.upto);
+        if !std::iter::once(self.threshold).chain(self.annual_cap).chain(uptos).all(is_amount) {
+            return Err(format!("big_illness amounts must be within 0..{}", crate::claim::max_yuan()));
         }
         Ok(())
     }
@@ -470,6 +487,11 @@ impl BigIllness {
 
 fn is_proportion(r: Ratio) -> bool {
     (0..=10_000).contains(&r.0)
+}
+
+/// Not negative, and not beyond [`crate::MAX_AMOUNT_FEN`].
+fn is_amount(fen: Fen) -> bool {
+    (0..=crate::MAX_AMOUNT_FEN).contains(&fen.0)
 }
 
 impl Benefit {
@@ -486,14 +508,31 @@ impl Benefit {
             }
         };
         let caps = [self.annual_cap, self.per_visit_cap, self.above_cap.as_ref().and_then(|a| a.annual_cap)];
-        if amounts.iter().chain(caps.iter().flatten()).any(|a| a.is_negative()) {
-            return Err("amounts must not be negative".into());
+        if !amounts.iter().chain(caps.iter().flatten()).all(|a| is_amount(*a)) {
+            return Err(format!("amounts must be within 0..{}", crate::claim::max_yuan()));
         }
         if self.above_cap.as_ref().is_some_and(|a| !is_proportion(a.ratio)) {
             return Err("above_cap ratio must be within 0..1".into());
         }
         if let Some(big) = &self.big_illness {
             big.validate()?;
+        }
+        Ok(())
+    }
+
+    /// A layer with no fund code would pay money `setldetail` cannot show (Σ items ≠ fund_pay_sumamt).
+    fn check_fund_codes(&self, funds: &FundCodes) -> Result<(), String> {
+        match self.above_cap.as_ref().map(|a| a.fund) {
+            Some(AboveCapFund::Hifob) if funds.hifob.is_none() => {
+                return Err("above_cap pays from hifob, but the scheme's funds have no hifob code".into())
+            }
+            Some(AboveCapFund::Hifmi) if funds.hifmi.is_none() => {
+                return Err("above_cap pays from hifmi, but the scheme's funds have no hifmi code".into())
+            }
+            _ => {}
+        }
+        if self.big_illness.is_some() && funds.hifmi.is_none() {
+            return Err("big_illness pays as hifmi, but the scheme's funds have no hifmi code".into());
         }
         Ok(())
     }

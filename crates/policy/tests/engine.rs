@@ -1,54 +1,11 @@
 //! Data-driven checks of the benefit engine: each case is a claim and the `setlinfo` fields it must
 //! produce, to the fen. Shenzhen inpatient numbers are the verified table (docs/policy-rules.md §2).
 
+mod common;
+
+use common::{check, claim, class_a, shenzhen, with};
 use serde_json::{json, Value};
 use wugan_policy::{adjudicate, builtin, Claim, PolicyError, PolicySet};
-
-fn shenzhen() -> PolicySet {
-    builtin("shenzhen-2024").expect("built-in set loads")
-}
-
-/// A claim with sensible defaults; `fees` are fee-line JSON objects.
-fn claim(psn_type: &str, med_type: &str, grade: u32, admission: u32, fees: Value) -> Value {
-    let insutype = if psn_type.starts_with('1') && !psn_type.starts_with("14") && !psn_type.starts_with("15") { "310" } else { "390" };
-    json!({
-        "person": {"insutype": insutype, "psn_type": psn_type, "age": 45, "insuplc_admdvs": "440300", "idet_types": []},
-        "visit": {"med_type": med_type, "hosp_grade": grade, "mdtrtarea_admvs": "440300", "date": "2024-06-01", "admissions_this_year": admission},
-        "ytd": {"dedc_paid": "0.00", "hifp_paid": "0.00", "hifob_paid": "0.00", "hifmi_paid": "0.00"},
-        "acct": {"used": false, "balc": "0.00"},
-        "fees": fees
-    })
-}
-
-/// A 甲 line given directly (class on the line, code not in the catalogue).
-fn class_a(amount: &str) -> Value {
-    json!({"med_list_codg": "X-A", "chrgitm_lv": "01", "det_item_fee_sumamt": amount})
-}
-
-fn with(mut claim: Value, path: &[&str], value: Value) -> Value {
-    let mut at = &mut claim;
-    for key in &path[..path.len() - 1] {
-        at = &mut at[*key];
-    }
-    at[path[path.len() - 1]] = value;
-    claim
-}
-
-/// Adjudicates `claim` and compares the listed `setlinfo` (or `ytd.` prefixed) fields.
-fn check(name: &str, policy: &PolicySet, claim: Value, expect: &[(&str, &str)]) {
-    let claim: Claim = serde_json::from_value(claim).unwrap_or_else(|e| panic!("{name}: claim does not parse: {e}"));
-    let adj = adjudicate(&claim, policy).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let setl = serde_json::to_value(adj.setlinfo).unwrap();
-    let ytd = serde_json::to_value(adj.ytd).unwrap();
-    for (field, want) in expect {
-        let got = match field.strip_prefix("ytd.") {
-            Some(f) => &ytd[f],
-            None => &setl[*field],
-        };
-        assert_eq!(got, &json!(want), "{name}: {field}");
-    }
-    adj.setlinfo.check().unwrap_or_else(|b| panic!("{name}: invariants {b:?}"));
-}
 
 #[test]
 fn shenzhen_inpatient_deductible_and_ratio_by_grade_admission_and_group() {
@@ -84,7 +41,8 @@ fn shenzhen_inpatient_deductible_and_ratio_by_grade_admission_and_group() {
                 ("acct_pay", "0.00"),
                 ("hosp_part_amt", "0.00"),
                 ("ytd.hifp_paid", hifp),
-                ("ytd.dedc_paid", dedc),
+                ("ytd.adm_dedc_paid", dedc),
+                ("ytd.dedc_paid", "0.00"),
             ],
         );
     }
@@ -131,16 +89,10 @@ fn line_classes_and_price_caps() {
         ],
     );
     check(
-        "乙 line with its own ratio on the line",
+        "乙 drug with its own ratio in the catalogue (谈判药 20 %)",
         &sz,
-        claim(
-            "1101",
-            "21",
-            3,
-            1,
-            json!([{"med_list_codg": "X1", "chrgitm_lv": "02", "det_item_fee_sumamt": "10000.00", "selfpay_prop": "0.05"}]),
-        ),
-        &[("preselfpay_amt", "500.00"), ("inscp_scp_amt", "9500.00"), ("hifp_pay", "8010.00")],
+        claim("1101", "21", 3, 1, json!([{"med_list_codg": "XL04AXL150E001010100136", "det_item_fee_sumamt": "10000.00"}])),
+        &[("preselfpay_amt", "2000.00"), ("inscp_scp_amt", "8000.00"), ("hifp_pay", "6660.00")],
     );
     check(
         "bed above its price cap: 10 days at 80 against a 60 cap",
@@ -249,7 +201,7 @@ fn the_brief_sample_claim() {
      "visit": {"med_type": "21", "hosp_grade": 3, "mdtrtarea_admvs": "440300", "date": "2024-06-01", "admissions_this_year": 1},
      "ytd": {"dedc_paid": "0.00", "hifp_paid": "0.00", "hifob_paid": "0.00", "hifmi_paid": "0.00"},
      "acct": {"used": true, "balc": "300.00"},
-     "fees": [{"med_list_codg": "X1", "chrgitm_lv": "02", "pric": "100.00", "cnt": "2", "det_item_fee_sumamt": "200.00", "selfpay_prop": "0.10", "pric_uplmt_amt": null}]});
+     "fees": [{"med_list_codg": "XC10AAA005A001010104389", "chrgitm_lv": "02", "pric": "100.00", "cnt": "2", "det_item_fee_sumamt": "200.00", "selfpay_prop": "0.10", "pric_uplmt_amt": null}]});
     // 乙 200: 20 first self-paid, 180 in scope, all inside the 600 deductible; the account pays it all.
     check(
         "brief sample",
@@ -431,7 +383,7 @@ fn interim_settlements_charge_the_admission_deductible_once() {
     ];
     for (name, admission, paid, bill, dedc, hifp) in table {
         let c = with(claim("1101", "21", 3, admission, json!([class_a(bill)])), &["visit", "admission_dedc_paid"], json!(paid));
-        check(name, &sz, c, &[("act_pay_dedc", dedc), ("hifp_pay", hifp), ("ytd.dedc_paid", dedc)]);
+        check(name, &sz, c, &[("act_pay_dedc", dedc), ("hifp_pay", hifp), ("ytd.adm_dedc_paid", dedc), ("ytd.dedc_paid", "0.00")]);
     }
 }
 
@@ -493,7 +445,7 @@ fn the_explanation_walks_every_step() {
     let c = with(
         with(claim("1501", "21", 3, 1, json!([class_a("10000.00")])), &["person", "idet_types"], json!(["2302"])),
         &["acct"],
-        json!({"used": 1, "balc": "100", "mulaid_balc": "1000"}),
+        json!({"used": 1, "balc": "0", "mulaid_balc": "1000"}),
     );
     let claim: Claim = serde_json::from_value(c).unwrap();
     let adj = adjudicate(&claim, &shenzhen()).unwrap();

@@ -3,7 +3,7 @@
 //! lowers what the patient pays.
 
 use proptest::prelude::*;
-use wugan_domain::money::{Fen, Ratio};
+use wugan_domain::money::Fen;
 use wugan_policy::{adjudicate, builtin, Acct, Claim, ClaimPerson, ClaimVisit, Date, FeeLine, PolicySet, Price, Qty, Ytd};
 
 fn shenzhen() -> &'static PolicySet {
@@ -24,25 +24,36 @@ const CODES: &[&str] = &[
 /// 人员身份类别 sets: none, 特困, 低保 + 低保边缘 (the Shenzhen set's example assistance codes).
 const IDENTITIES: &[&[&str]] = &[&[], &["2301"], &["2302", "2303"]];
 
+/// A fee line as the center builds it: the code, price and quantity; class, ratio and cap are the
+/// catalogue's.
 fn fee_line() -> impl Strategy<Value = FeeLine> {
     (
         prop::sample::select(CODES),
-        prop::option::of(prop::sample::select(&["01", "02", "03"][..])),
         1i64..2_000_000, // price in fen
         1i64..50,        // whole units
-        prop::option::of(0i64..=10_000),
-        prop::option::of(1i64..1_000_000), // cap in fen
     )
-        .prop_map(|(code, lv, price_fen, units, prop, cap)| FeeLine {
+        .prop_map(|(code, price_fen, units)| FeeLine {
             feedetl_sn: None,
             med_list_codg: Some(code.to_string()),
-            chrgitm_lv: lv.map(str::to_string),
+            chrgitm_lv: None,
             pric: Some(Price::from_fen(Fen(price_fen))),
             cnt: Some(Qty(units * 10_000)),
             det_item_fee_sumamt: Some(Fen(price_fen * units)),
-            selfpay_prop: prop.map(Ratio),
-            pric_uplmt_amt: cap.map(|c| Price::from_fen(Fen(c))),
+            selfpay_prop: None,
+            pric_uplmt_amt: None,
         })
+}
+
+/// A line that repeats its catalogue entry's class, ratio and cap, as a 2204 `result[]` does: it
+/// splits exactly as the bare line.
+fn repeated(line: &FeeLine, set: &PolicySet) -> FeeLine {
+    let r = wugan_policy::split_line(0, line, set).expect("valid line");
+    FeeLine {
+        chrgitm_lv: Some(r.chrgitm_lv.to_string()),
+        selfpay_prop: Some(r.selfpay_prop),
+        pric_uplmt_amt: Some(r.pric_uplmt_amt.unwrap_or(Price(0))),
+        ..line.clone()
+    }
 }
 
 fn claim() -> impl Strategy<Value = Claim> {
@@ -66,7 +77,7 @@ fn claim() -> impl Strategy<Value = Claim> {
                 },
                 visit: ClaimVisit {
                     med_type: med_type.into(),
-                    hosp_grade: Some(grade),
+                    hosp_grade: grade,
                     mdtrtarea_admvs: Some("440300".into()),
                     date: Date::new(2024, 6, 1).expect("valid date"),
                     admissions_this_year: Some(admission),
@@ -78,11 +89,13 @@ fn claim() -> impl Strategy<Value = Claim> {
                     hifmi_paid: Fen(hifob),
                     hifmi_base: Fen(hifob % 12_000_000),
                     dedc_paid: Fen(dedc),
+                    adm_dedc_paid: Fen::ZERO,
                     otp_hifp_paid: Fen(otp),
                     otp_dedc_paid: Fen::ZERO,
                     maf_paid: Fen(hifob % 6_000_000),
                 },
-                acct: Acct { used, balc: Fen(balc), mulaid_balc: Fen(mulaid) },
+                // Residents (390) have no personal account of their own: 家庭共济 only.
+                acct: Acct { used, balc: Fen(if insutype == "390" { 0 } else { balc }), mulaid_balc: Fen(mulaid) },
                 fees,
             },
         )
@@ -115,7 +128,12 @@ proptest! {
         prop_assert_eq!(moved.hifp_paid + moved.otp_hifp_paid, s.hifp_pay);
         prop_assert_eq!(moved.hifob_paid, s.hifob_pay);
         prop_assert_eq!(moved.hifmi_paid, s.hifmi_pay);
-        prop_assert_eq!(moved.dedc_paid + moved.otp_dedc_paid, s.act_pay_dedc);
+        prop_assert_eq!(moved.dedc_paid + moved.otp_dedc_paid + moved.adm_dedc_paid, s.act_pay_dedc);
+        // setldetail: the account items are acct_pay, the others fund_pay_sumamt.
+        let acct_items: Fen = adj.setldetail.iter().filter(|d| d.fund_pay_type == "310200").map(|d| d.fund_payamt).sum();
+        let fund_items: Fen = adj.setldetail.iter().filter(|d| d.fund_pay_type != "310200").map(|d| d.fund_payamt).sum();
+        prop_assert_eq!(acct_items, s.acct_pay);
+        prop_assert_eq!(fund_items, s.fund_pay_sumamt);
         prop_assert_eq!(moved.maf_paid, s.maf_pay);
     }
 
@@ -134,6 +152,8 @@ proptest! {
         let r = wugan_policy::split_line(0, &line, shenzhen()).expect("valid line");
         prop_assert_eq!(r.fulamt_ownpay_amt + r.overlmt_amt + r.preselfpay_amt + r.inscp_scp_amt, r.det_item_fee_sumamt);
         prop_assert!(r.inscp_scp_amt >= Fen::ZERO && r.preselfpay_amt >= Fen::ZERO && r.overlmt_amt >= Fen::ZERO);
+        let again = wugan_policy::split_line(0, &repeated(&line, shenzhen()), shenzhen()).expect("a line agreeing with the catalogue");
+        prop_assert_eq!(again, r);
     }
 
     #[test]

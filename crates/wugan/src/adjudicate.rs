@@ -1,6 +1,14 @@
-//! `wugan adjudicate --policy NAME_OR_FILE [--explain]`: one claim as JSON on stdin, the settlement
-//! as JSON on stdout with the national `setlinfo` / `setldetail` field names (yuan, two decimals).
-//! How a region's analysts check a policy without a server.
+//! `wugan adjudicate [--policy NAME_OR_FILE]… [--explain]`: one claim as JSON on stdin, the
+//! settlement as JSON on stdout with the national `setlinfo` / `setldetail` field names (yuan, two
+//! decimals). How a region's analysts check a policy without a server.
+//!
+//! It settles what the insurance center settles, with the same engine and the same set: by default
+//! the center's own (`wugan_insurance::default_policy`: Shenzhen, plus the Guangzhou example schemes
+//! for persons insured there, 异地就医). `--policy` given more than once builds such a set: the first
+//! is the treatment place's (its catalogue, 医疗类别 and 乙类 ratio), each next one adds the schemes
+//! of an insured place. Refund lines (negative `cnt` and amount, settled with their charge) and
+//! zero-amount lines are taken, as the center takes them. What the center knows and a claim must
+//! say: `visit.hosp_grade` (no default), every field spelt right, at least one fee line.
 
 use anyhow::Context;
 use std::io::Read;
@@ -20,16 +28,23 @@ pub fn load_policy(name_or_file: &str) -> anyhow::Result<wugan_policy::PolicySet
     wugan_insurance::load_policy_file(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// The first set with the insured-place schemes of the others (异地就医: 参保地政策, 就医地目录),
+/// as the insurance center builds its default set. A region twice is refused.
+pub fn load_policies(names_or_files: &[String]) -> anyhow::Result<wugan_policy::PolicySet> {
+    let (first, others) = names_or_files.split_first().ok_or_else(|| anyhow::anyhow!("--policy names no policy"))?;
+    let mut set = load_policy(first)?;
+    for other in others {
+        set = set.with_insured_place_schemes(&load_policy(other)?).map_err(|e| anyhow::anyhow!("--policy {other}: {e}"))?;
+    }
+    Ok(set)
+}
+
 /// Adjudicates one claim (JSON text) and returns the output JSON.
 pub fn adjudicate_json(policy: &wugan_policy::PolicySet, claim_text: &str, explain: bool) -> anyhow::Result<serde_json::Value> {
     let claim: wugan_policy::Claim = serde_json::from_str(claim_text).context("the claim is not valid")?;
-    // As the hub refuses them at fee upload: a claim adjudicates charges, not returns.
-    for (i, line) in claim.fees.iter().enumerate() {
-        let negative = line.det_item_fee_sumamt.is_some_and(|a| !a.is_positive())
-            || line.pric.is_some_and(|p| p.0 <= 0)
-            || line.cnt.is_some_and(|c| c.0 <= 0);
-        anyhow::ensure!(!negative, "fees[{i}]: amount, count and price must be positive (a returned item is its own transaction)");
-    }
+    // The center settles an admission whose lines interim settlements already paid with no line
+    // left; a claim on the command line with no fee line is a mistake, not a settlement of nothing.
+    anyhow::ensure!(!claim.fees.is_empty(), "the claim has no fee lines (fees is empty): nothing to adjudicate");
     let result = wugan_policy::adjudicate(&claim, policy).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut out = serde_json::json!({
         "setlinfo": result.setlinfo.to_setlinfo(),
@@ -48,8 +63,8 @@ pub fn adjudicate_json(policy: &wugan_policy::PolicySet, claim_text: &str, expla
     Ok(out)
 }
 
-pub fn run(policy: &str, explain: bool) -> anyhow::Result<()> {
-    let policy = load_policy(policy)?;
+pub fn run(policies: &[String], explain: bool) -> anyhow::Result<()> {
+    let policy = load_policies(policies)?;
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text).context("reading the claim from stdin")?;
     let out = adjudicate_json(&policy, &text, explain)?;
@@ -67,18 +82,55 @@ mod tests {
      "visit": {"med_type": "21", "hosp_grade": 3, "mdtrtarea_admvs": "440300", "date": "2024-06-01", "admissions_this_year": 1},
      "ytd": {"dedc_paid": "0.00", "hifp_paid": "0.00", "hifob_paid": "0.00", "hifmi_paid": "0.00"},
      "acct": {"used": true, "balc": "300.00"},
-     "fees": [{"med_list_codg": "X1", "chrgitm_lv": "02", "pric": "100.00", "cnt": "2", "det_item_fee_sumamt": "200.00", "selfpay_prop": "0.10", "pric_uplmt_amt": null}]}"#;
+     "fees": [{"med_list_codg": "XC10AAA005A001010104389", "chrgitm_lv": "02", "pric": "100.00", "cnt": "2", "det_item_fee_sumamt": "200.00", "selfpay_prop": "0.10", "pric_uplmt_amt": null}]}"#;
+
+    fn sample_with(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut claim: serde_json::Value = serde_json::from_str(SAMPLE).expect("sample JSON");
+        edit(&mut claim);
+        claim.to_string()
+    }
 
     #[test]
-    fn negative_lines_are_refused_like_the_hub_refuses_them() {
-        let policy = load_policy("shenzhen-2024").unwrap();
-        for (field, value) in [("det_item_fee_sumamt", "-200.00"), ("cnt", "-2"), ("pric", "0")] {
-            let mut claim: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
-            claim["fees"][0][field] = serde_json::json!(value);
-            let err = adjudicate_json(&policy, &claim.to_string(), false).unwrap_err().to_string();
-            assert!(err.contains("must be positive"), "{field}: {err}");
-        }
-        assert!(adjudicate_json(&policy, SAMPLE, false).is_ok(), "the sample itself passes");
+    fn refund_and_zero_lines_settle_as_the_center_settles_them() {
+        let policy = load_policies(&["shenzhen-2024".into()]).expect("built-in policy");
+        // Two boxes charged, one returned, and a zero-amount line: 100.00 乙, 10.00 first self-paid.
+        let claim = sample_with(|c| {
+            let refund = serde_json::json!({"med_list_codg": "XC10AAA005A001010104389", "pric": "100.00", "cnt": "-1", "det_item_fee_sumamt": "-100.00"});
+            let zero = serde_json::json!({"med_list_codg": "XJ01CAA040E001010101923", "pric": "0", "cnt": "1", "det_item_fee_sumamt": "0"});
+            c["fees"].as_array_mut().expect("fees").extend([refund, zero]);
+        });
+        let out = adjudicate_json(&policy, &claim, false).expect("adjudicates");
+        assert_eq!(out["setlinfo"]["medfee_sumamt"], "100.00");
+        assert_eq!(out["setlinfo"]["preselfpay_amt"], "10.00");
+        // A refund alone is not a settlement.
+        let alone = sample_with(|c| c["fees"][0]["cnt"] = serde_json::json!("-2"));
+        let alone = alone.replace("\"200.00\"", "\"-200.00\"");
+        let err = adjudicate_json(&policy, &alone, false).unwrap_err().to_string();
+        assert!(err.contains("never alone"), "{err}");
+    }
+
+    #[test]
+    fn a_claim_with_no_fee_lines_is_refused() {
+        let policy = load_policy("shenzhen-2024").expect("built-in policy");
+        let err = adjudicate_json(&policy, &sample_with(|c| c["fees"] = serde_json::json!([])), false).unwrap_err().to_string();
+        assert!(err.contains("no fee lines"), "{err}");
+    }
+
+    #[test]
+    fn a_person_insured_elsewhere_settles_under_their_insured_place_with_two_policies() {
+        let guangzhou_insured = sample_with(|c| c["person"]["insuplc_admdvs"] = serde_json::json!("440100"));
+        let shenzhen_only = load_policies(&["shenzhen-2024".into()]).expect("built-in policy");
+        assert!(adjudicate_json(&shenzhen_only, &guangzhou_insured, false)
+            .unwrap_err()
+            .to_string()
+            .contains("no policy scheme for admdvs 440100"));
+        let both = load_policies(&["shenzhen-2024".into(), "guangzhou-example".into()]).expect("two sets");
+        assert_eq!(both, wugan_insurance::default_policy(), "the insurance center's own set");
+        let out = adjudicate_json(&both, &guangzhou_insured, true).expect("adjudicates");
+        // Guangzhou's grade III deductible (1,000.00, example numbers) takes the whole 180.00.
+        assert_eq!(out["setlinfo"]["act_pay_dedc"], "180.00");
+        assert_eq!(out["explain"]["trace"]["admdvs"], "440100");
+        assert!(load_policies(&["shenzhen-2024".into(), "shenzhen-2024".into()]).is_err(), "a region twice");
     }
 
     #[test]
@@ -105,7 +157,7 @@ mod tests {
         let steps: Vec<String> = serde_json::from_value(out["explain"]["steps"].clone()).expect("steps are text");
         let text = steps.join("\n");
         for needle in [
-            "Line 1 X1: 200.00 乙类",
+            "Line 1 XC10AAA005A001010104389: 200.00 乙类",
             "first self-paid 20.00 (10 %",
             "first admission this year, standard 600.00",
             "charged now 180.00",

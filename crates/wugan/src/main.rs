@@ -68,10 +68,19 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Adjudicate one claim (JSON on stdin) against a policy and print the settlement (setlinfo + setldetail).
+    ///
+    /// The claim must give visit.hosp_grade (0 ungraded, 1, 2, 3) and at least one fee line;
+    /// unknown fields, negative accumulators or balances and amounts beyond 10,000,000,000.00 are
+    /// refused. Class, ratio and price cap are the catalogue's: a line may repeat them (as a 2204
+    /// result does) but not contradict them. Refund lines (negative cnt and amount, with their
+    /// charge) and zero-amount lines are taken, as the insurance center takes them.
     Adjudicate {
-        /// A built-in policy (shenzhen-2024, guangzhou-example) or a policy file.
-        #[arg(long, default_value = "shenzhen-2024")]
-        policy: String,
+        /// A built-in policy (shenzhen-2024, guangzhou-example) or a policy file. Given more than
+        /// once, the first is the treatment place's (catalogue, med_types) and each next one adds
+        /// its insured-place schemes, for persons insured elsewhere (异地就医). The default is the
+        /// insurance center's own set: shenzhen-2024 with the guangzhou-example schemes.
+        #[arg(long, default_values_t = ["shenzhen-2024".to_string(), "guangzhou-example".to_string()])]
+        policy: Vec<String>,
         /// Explain each step in words.
         #[arg(long)]
         explain: bool,
