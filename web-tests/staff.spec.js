@@ -585,6 +585,47 @@ test('an insurance-only visit: the cashier page shows the cash share the hospita
   }
 });
 
+test('an operator finds a stay by its hospital and reads it whole: the patient in words, the settlement, the fee lines and the ledger', async () => {
+  addStaff(`opsward-${run}`, 'operator');
+  const signed = await api('POST', '/api/v1/agreements', credentials.operator_api_key,
+    { mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO, use_personal_account: true, payment: { method: 'credit_line', bank_code: 'BANK01' } });
+  assert.ok(signed.status === 200 || signed.body.error.code === 'already_signed', JSON.stringify(signed));
+  const stay = await api('POST', '/api/v1/stays', hospitalA.api_key, { ipt_no: `ZY-OPS-${run}`, mdtrt_cert_type: '02', mdtrt_cert_no: CERTNO, deposit_fen: 30000 });
+  assert.equal(stay.status, 200, JSON.stringify(stay));
+  const line = { feedetl_sn: `WO-${run}`, med_list_codg: '001102000010000', medins_list_codg: '001102000010000', pric: '25.00', cnt: '2',
+    det_item_fee_sumamt: '50.00', chrg_bchno: '1', bilg_dept_codg: 'A03', bilg_dept_name: '内科', bilg_dr_codg: 'D001', bilg_dr_name: '王医生', hosp_appr_flag: '1' };
+  assert.equal((await api('POST', `/api/v1/stays/${stay.body.id}/fees`, hospitalA.api_key, { lines: [line] })).status, 200);
+  const settled = await api('POST', `/api/v1/stays/${stay.body.id}/discharge`, hospitalA.api_key, {});
+  assert.equal(settled.body.state, 'settled', JSON.stringify(settled));
+  const { page, pageErrors, close } = await phone({});
+  try {
+    await signIn(page, '/ops/', `opsward-${run}`);
+    await page.click('#ops-sections a[href="/ops/stays"]');
+    await page.waitForSelector('#stays-title');
+    await page.selectOption('#s-hospital', hospitalA.code);
+    await submitAndReload(page, '#stay-filters button');
+    const ours = page.locator('#ops-stays tbody tr', { hasText: `ZY-OPS-${run}` });
+    assert.equal(await ours.locator('.state').textContent(), '已结算');
+    await accessible(page, 'ops stays');
+    await fitsTheWidth(page, 'ops stays');
+    await tablesFit(page, 'ops stays');
+    await screenshot(page, 'staff-ops-stays');
+    await Promise.all([page.waitForURL(/\/ops\/stays\/[^/?]+$/), ours.locator('a').click()]);
+    assert.equal(await page.textContent('#stay-state'), '已结算');
+    assert.match(await page.textContent('#stay-patient'), /^张\* · 男 · \d+岁$/);
+    assert.ok(!(await page.content()).includes(CERTNO), 'the ID number stays sealed');
+    assert.ok(await page.locator('#stay-settlements tbody tr').count() >= 1);
+    assert.ok(await page.locator('#stay-transfers tbody tr').count() >= 1, 'the ledger transfers are listed');
+    await accessible(page, 'ops stay');
+    await fitsTheWidth(page, 'ops stay');
+    await tablesFit(page, 'ops stay');
+    await screenshot(page, 'staff-ops-stay');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
+
 test('an operator onboards a hospital, issues it a key and reads the day in figures and a chart', async () => {
   addStaff(`ops-${run}`, 'operator');
   const { page, pageErrors, dialogs, close } = await phone({ lang: 'en' });
@@ -593,7 +634,7 @@ test('an operator onboards a hospital, issues it a key and reads the day in figu
     assert.equal(await page.textContent('h1'), 'Operator console');
     assert.ok(await page.locator('#chart title').count(), 'the chart has a title for screen readers');
     // Each section is a page of its own, reached from the nav (no 8,000-px page).
-    assert.equal(await page.locator('#ops-sections a').count(), 10);
+    assert.equal(await page.locator('#ops-sections a').count(), 11);
     assert.equal(await page.getAttribute('#ops-sections a[aria-current="page"]', 'href'), '/ops/');
     await accessible(page, 'ops home');
     await fitsTheWidth(page, 'ops home');
