@@ -72,6 +72,31 @@ pub fn run(policies: &[String], explain: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+
+/// The built-in insurance center's configuration (`wugan insurance serve`): its insured persons
+/// (a JSON-lines file, or the samples), its policy set (a built-in name or a file, or the center's
+/// own set), and the region whose parameters serve regions with none of their own.
+pub fn center_config(
+    persons: Option<&std::path::Path>,
+    admdvs: String,
+    policy: Option<&str>,
+    default_region: Option<&str>,
+) -> anyhow::Result<wugan_insurance::InsuranceConfig> {
+    let persons = match persons {
+        Some(path) => wugan_insurance::load_persons_jsonl(path)?,
+        None => wugan_insurance::sample_persons(),
+    };
+    let policy = match policy {
+        Some(name) => load_policy(name)?,
+        None => wugan_insurance::default_policy(),
+    };
+    let policy = match default_region {
+        Some(region) => policy.with_default_region(region)?,
+        None => policy,
+    };
+    Ok(wugan_insurance::InsuranceConfig { admdvs, policy, persons })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

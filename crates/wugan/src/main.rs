@@ -587,19 +587,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command:
                 InsuranceCommand::Serve { listen, persons, admdvs, policy, default_region, strict_sign_in, data_dir, in_memory, faults },
         } => {
-            let persons = match persons {
-                Some(path) => wugan_insurance::load_persons_jsonl(&path)?,
-                None => wugan_insurance::sample_persons(),
-            };
-            let policy = match policy {
-                Some(name) => wugan::adjudicate::load_policy(&name)?,
-                None => wugan_insurance::default_policy(),
-            };
-            let policy = match default_region {
-                Some(region) => policy.with_default_region(&region)?,
-                None => policy,
-            };
-            let config = wugan_insurance::InsuranceConfig { admdvs, policy, persons };
+            let config = wugan::adjudicate::center_config(persons.as_deref(), admdvs, policy.as_deref(), default_region.as_deref())?;
             let gateway = insurance_gateway(&data_dir)?;
             let journal = system::insurance_journal(&data_dir);
             let center = match in_memory {
