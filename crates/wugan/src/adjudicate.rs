@@ -72,7 +72,6 @@ pub fn run(policies: &[String], explain: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-
 /// The built-in insurance center's configuration (`wugan insurance serve`): its insured persons
 /// (a JSON-lines file, or the samples), its policy set (a built-in name or a file, or the center's
 /// own set), and the region whose parameters serve regions with none of their own.
