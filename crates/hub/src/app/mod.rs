@@ -58,6 +58,7 @@ pub mod patients;
 pub mod platform_settings;
 pub mod qr_voucher;
 mod reconciliation;
+mod reconciliation_recheck;
 pub mod reconciliation_handled;
 mod recovery;
 mod refund_exceptions;

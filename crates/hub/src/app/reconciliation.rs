@@ -299,16 +299,16 @@ impl App {
 // ---- insurance ------------------------------------------------------------------------------
 
 /// What both sides must agree on for a settlement: medfee, fund, personal account, refunded.
-type SetlAmounts = (i64, i64, i64, bool);
+pub(super) type SetlAmounts = (i64, i64, i64, bool);
 
 /// A settlement of the day with its 3201 bucket.
-struct InsuranceRecord<'s> {
-    row: &'s ReconSettlement,
-    setl_id: String,
+pub(super) struct InsuranceRecord<'s> {
+    pub(super) row: &'s ReconSettlement,
+    pub(super) setl_id: String,
     setl_optins: String,
-    amounts: SetlAmounts,
+    pub(super) amounts: SetlAmounts,
     /// When the hub created it (the click), against the cut-off.
-    at_unix_s: i64,
+    pub(super) at_unix_s: i64,
 }
 
 /// The 3201 bucket: hospital, setl_optins, insutype, clr_type, refd_setl_flag.
@@ -327,7 +327,7 @@ fn clr_type_of(row: &ReconSettlement) -> String {
 /// A settlement the center answered with a `setl_id`, created within the hub's range of the day.
 /// A cash-only one is not the center's: the hospital settled it with its own platform, so only
 /// the bank's side of it is reconciled here.
-fn insurance_record(row: &ReconSettlement, day: Day) -> Option<InsuranceRecord<'_>> {
+pub(super) fn insurance_record(row: &ReconSettlement, day: Day) -> Option<InsuranceRecord<'_>> {
     // A self-paid visit (no insurance) has no record at the insurance center to match.
     if row.setl_type == "CASH" || row.insutype.is_empty() {
         return None;
@@ -398,7 +398,7 @@ impl App {
             let ours: Vec<&InsuranceRecord> =
                 records.iter().filter(|r| &r.row.hospital_code == hospital && &r.setl_optins == optins).collect();
             let theirs = self.center_detail(date, hospital, optins, &ours).await?;
-            let group = self.match_insurance(date, &ours, theirs, settlements).await?;
+            let group = self.match_insurance(date, hospital, &ours, theirs, settlements).await?;
             outcome.summary.add(&group.summary);
             outcome.items.extend(group.items);
         }
@@ -481,23 +481,30 @@ impl App {
     async fn match_insurance(
         &self,
         date: &str,
+        hospital: &str,
         ours: &[&InsuranceRecord<'_>],
         (theirs, visits): CenterRecords,
         settlements: &[ReconSettlement],
     ) -> Result<Outcome, AppError> {
+        let day = business_day(date)?;
         let hub = ours.iter().map(|r| Record { key: r.setl_id.clone(), amounts: r.amounts, at_unix_s: r.at_unix_s }).collect();
         // The center lists a settlement under its own settlement time; a click just before
         // midnight may have settled after it: in transit, matched the next day.
-        let report = reconcile::reconcile(business_day(date)?, hub, theirs);
+        let mut report = reconcile::reconcile(day, hub, theirs);
+        // What differs is read again now the file is in; what committed meanwhile is matched (F2).
+        let fresh = self.recheck_insurance(&mut report, day, hospital, &visits, ours).await?; // app/reconciliation_recheck.rs
+        let fresh_records: Vec<InsuranceRecord> = fresh.iter().filter_map(|s| insurance_record(s, day)).collect();
+        let ours: Vec<&InsuranceRecord> = fresh_records.iter().chain(ours.iter().copied()).collect();
         let mut outcome = Outcome::new(&report);
         for m in &report.mismatches {
             let resolved = match m {
                 Mismatch::PartnerOnly { partner } => {
                     let mdtrt_id = visits.get(&partner.key).map_or("", String::as_str);
-                    self.insurance_only(partner, mdtrt_id, settlements).await
+                    let read_again = fresh.iter().any(|s| s.mdtrt_id == mdtrt_id); // the visit as it is now
+                    self.insurance_only(partner, mdtrt_id, if read_again { &fresh } else { settlements }).await
                 }
-                Mismatch::HubOnly { hub } => self.hub_only_settlement(hub, ours).await,
-                Mismatch::AmountsDiffer { hub, partner } => self.settle_difference(hub, partner, ours).await,
+                Mismatch::HubOnly { hub } => self.hub_only_settlement(hub, &ours).await,
+                Mismatch::AmountsDiffer { hub, partner } => self.settle_difference(hub, partner, &ours).await,
             };
             let evidence = match m {
                 Mismatch::PartnerOnly { partner } => (None, Some(setl_evidence(&partner.amounts))),
@@ -609,11 +616,11 @@ fn read_result_file(content: &str) -> Result<CenterRecords, AppError> {
 // ---- banks ----------------------------------------------------------------------------------
 
 /// What both sides must agree on for a bank operation: its type and amount.
-type BankAmounts = (EntryType, i64);
+pub(super) type BankAmounts = (EntryType, i64);
 
 /// The ledger's captures and refunds at `bank_code`, keyed by the request id the hub sent:
 /// `settle:<id>:bank_share` is the capture `<id>:capture`, `settle:<id>:bank_refund` the refund.
-fn hub_bank_records(bank_code: &str, transfers: &[crate::store::BankTransfer]) -> Vec<Record<BankAmounts>> {
+pub(super) fn hub_bank_records(bank_code: &str, transfers: &[crate::store::BankTransfer]) -> Vec<Record<BankAmounts>> {
     let prefix = format!("bank:{bank_code}:");
     let mut records: Vec<Record<BankAmounts>> = transfers
         .iter()
@@ -689,7 +696,8 @@ impl App {
             .filter(|l| matches!(l.entry_type, EntryType::Capture | EntryType::Refund))
             .map(|l| Record { key: l.request_id, amounts: (l.entry_type, l.amount_fen.0), at_unix_s: l.time_unix_s })
             .collect();
-        let report = reconcile::reconcile(day, hub_bank_records(bank_code, transfers), theirs);
+        let mut report = reconcile::reconcile(day, hub_bank_records(bank_code, transfers), theirs);
+        self.recheck_bank(&mut report, bank_code, day).await?; // what differs, read again (app/reconciliation_recheck.rs)
         let mut outcome = Outcome::new(&report);
         for m in &report.mismatches {
             let (resolved, evidence) = match m {

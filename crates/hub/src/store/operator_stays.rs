@@ -6,7 +6,7 @@ use super::stays::{stay_from_row, STAYS_OVER, STAY_COLUMNS};
 use super::*;
 
 /// A `LIKE` pattern matching every text that starts with `prefix` (its `%`, `_` and `\` escaped).
-fn starting_with(prefix: &str) -> String {
+pub(super) fn starting_with(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 2);
     for c in prefix.chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -101,6 +101,14 @@ impl Store {
         Ok(row.as_ref().map(recon_settlement_from_row))
     }
 
+    /// The settlements of one visit of `hospital_code` (its `mdtrt_id`), read again when the
+    /// day's read and a partner's file differ on it (app/reconciliation_recheck.rs).
+    pub async fn reconciliation_settlements_of_visit(&self, hospital_code: &str, mdtrt_id: &str) -> StoreResult<Vec<ReconSettlement>> {
+        let sql = format!("{RECON_SELECT} WHERE s.hospital_code = $1 AND v.mdtrt_id = $2 ORDER BY s.created_at");
+        let rows = query(sql).bind(hospital_code).bind(mdtrt_id).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(recon_settlement_from_row).collect())
+    }
+
     /// Refunds finished (`refunded`) in `[from, to)` (their last change), of one hospital or of
     /// all, oldest first: the hospital statement's and the operator's day figures' (a refund
     /// reverses a settlement of its own day or an earlier one, and re-settles on its own day).
@@ -123,17 +131,23 @@ impl Store {
         .bind(to)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| BankTransfer {
-                id: r.get("id"),
-                code: r.get("code"),
-                debit_account: r.get("debit_account"),
-                credit_account: r.get("credit_account"),
-                amount_fen: r.get("amount_fen"),
-                created_at: r.get("created_at"),
-            })
-            .collect())
+        Ok(rows.iter().map(bank_transfer_from_row).collect())
+    }
+
+    /// The captures and refunds posted in `[from, to)` whose ids start with `prefix` (one
+    /// settlement's `settle:{id}:`, one stay's `stay:{id}:`), read again for one bank difference.
+    pub async fn bank_transfers_under(&self, prefix: &str, from: &str, to: &str) -> StoreResult<Vec<BankTransfer>> {
+        let rows = query(
+            "SELECT id, code, debit_account, credit_account, amount_fen, created_at FROM ledger_transfers \
+             WHERE id LIKE $1 ESCAPE '\\' AND code IN ('bank_share', 'bank_refund', 'hold_post') AND created_at >= $2 AND created_at < $3",
+        )
+        .bind(super::operator_stays::starting_with(prefix))
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        // LIKE ignores case in SQLite: the prefix is held exactly here.
+        Ok(rows.iter().map(bank_transfer_from_row).filter(|t| t.id.starts_with(prefix)).collect())
     }
 
     /// Writes one run and its differences in one transaction.
@@ -229,6 +243,17 @@ impl Store {
                 Ok((r.get("business_date"), r.get("partner"), item))
             })
             .collect()
+    }
+}
+
+fn bank_transfer_from_row(r: &SqlRow) -> BankTransfer {
+    BankTransfer {
+        id: r.get("id"),
+        code: r.get("code"),
+        debit_account: r.get("debit_account"),
+        credit_account: r.get("credit_account"),
+        amount_fen: r.get("amount_fen"),
+        created_at: r.get("created_at"),
     }
 }
 
