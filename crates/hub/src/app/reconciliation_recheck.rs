@@ -13,7 +13,7 @@
 //! `stay_insurance_only` as before.
 
 use super::reconciliation::{hub_bank_records, insurance_record, BankAmounts, InsuranceRecord, SetlAmounts};
-use super::refunds::stage_of;
+use super::refunds::{book_refund, stage_of};
 use super::stay_reconciliation::is_stay;
 use super::*;
 use crate::store::ReconSettlement;
@@ -130,26 +130,7 @@ impl App {
         for r in refunds {
             let RefundStage::Refunded(done) = stage_of(&r)? else { continue };
             let Some(click) = rows.iter().find(|row| row.id == r.settlement_id).cloned() else { continue };
-            if let Some(reversed) = rows.iter_mut().find(|row| row.setl_id.as_deref() == Some(done.original.setl_id.as_str())) {
-                reversed.state = "cancelled".into();
-            }
-            let Some(again) = done.resettled.filter(|a| !a.setl_id.is_empty()) else { continue };
-            rows.push(ReconSettlement {
-                id: r.id.clone(),
-                state: "settled".into(),
-                setl_id: Some(again.setl_id),
-                medfee_fen: again.split.medfee.0,
-                fund_fen: Some(again.split.fund.0),
-                acct_fen: Some(again.split.personal_account.0),
-                cash_fen: Some(again.split.cash.0),
-                hosp_part_fen: Some(again.split.hospital_part.0),
-                captured_fen: (done.original.captured - done.bank_refund).0,
-                unpaid_fen: 0,
-                collected_fen: 0,
-                setlinfo_json: None,
-                created_at: r.updated_at.clone(),
-                ..click
-            });
+            book_refund(&mut rows, &r, done, click);
         }
         Ok(rows)
     }

@@ -629,27 +629,35 @@ impl App {
                     None => continue,
                 },
             };
-            if let Some(reversed) = rows.iter_mut().find(|row| row.setl_id.as_deref() == Some(done.original.setl_id.as_str())) {
-                reversed.state = "cancelled".into();
-            }
-            let Some(again) = done.resettled.filter(|a| !a.setl_id.is_empty()) else { continue };
-            rows.push(ReconSettlement {
-                id: r.id.clone(),
-                state: "settled".into(),
-                setl_id: Some(again.setl_id),
-                medfee_fen: again.split.medfee.0,
-                fund_fen: Some(again.split.fund.0),
-                acct_fen: Some(again.split.personal_account.0),
-                cash_fen: Some(again.split.cash.0),
-                hosp_part_fen: Some(again.split.hospital_part.0),
-                captured_fen: (done.original.captured - done.bank_refund).0,
-                unpaid_fen: 0,
-                collected_fen: 0,
-                setlinfo_json: None,
-                created_at: r.updated_at.clone(),
-                ..click
-            });
+            book_refund(&mut rows, &r, done, click);
         }
         Ok(rows)
     }
+}
+
+/// A finished refund as the partners see it, on the day's settlements `rows`: the settlement it
+/// reversed (2208) cancelled, and its re-settlement (2207) a settlement of its own under its new
+/// setl_id, dated when the refund finished (`click`: the settlement refunded, whose visit's fields
+/// it keeps). Also reconciliation's re-read of one visit (`app/reconciliation_recheck.rs`).
+pub(super) fn book_refund(rows: &mut Vec<ReconSettlement>, r: &RefundRow, done: wugan_domain::refund::Refunded, click: ReconSettlement) {
+    if let Some(reversed) = rows.iter_mut().find(|row| row.setl_id.as_deref() == Some(done.original.setl_id.as_str())) {
+        reversed.state = "cancelled".into();
+    }
+    let Some(again) = done.resettled.filter(|a| !a.setl_id.is_empty()) else { return };
+    rows.push(ReconSettlement {
+        id: r.id.clone(),
+        state: "settled".into(),
+        setl_id: Some(again.setl_id),
+        medfee_fen: again.split.medfee.0,
+        fund_fen: Some(again.split.fund.0),
+        acct_fen: Some(again.split.personal_account.0),
+        cash_fen: Some(again.split.cash.0),
+        hosp_part_fen: Some(again.split.hospital_part.0),
+        captured_fen: (done.original.captured - done.bank_refund).0,
+        unpaid_fen: 0,
+        collected_fen: 0,
+        setlinfo_json: None,
+        created_at: r.updated_at.clone(),
+        ..click
+    });
 }
