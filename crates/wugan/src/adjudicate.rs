@@ -39,9 +39,58 @@ pub fn load_policies(names_or_files: &[String]) -> anyhow::Result<wugan_policy::
     Ok(set)
 }
 
+/// The fields of a national 2204 fee line (feedetail) that say nothing about the money: a line
+/// copied from a HIS's upload carries them, and they are set aside before the claim is read. Any
+/// other field the claim's format does not know is still refused (a misspelt one must not pass).
+const NATIONAL_LINE_FIELDS: &[&str] = &[
+    "mdtrt_id",
+    "psn_no",
+    "chrg_bchno",
+    "dise_codg",
+    "rxno",
+    "rx_circ_flag",
+    "fee_ocur_time",
+    "medins_list_codg",
+    "sin_dos_dscr",
+    "used_frqu_dscr",
+    "prd_days",
+    "medc_way_dscr",
+    "bilg_dept_codg",
+    "bilg_dept_name",
+    "bilg_dr_codg",
+    "bilg_dr_name",
+    "acord_dept_codg",
+    "acord_dept_name",
+    "orders_dr_code",
+    "orders_dr_name",
+    "hosp_appr_flag",
+    "tcmdrug_used_way",
+    "etip_flag",
+    "etip_hosp_code",
+    "dscg_tkdrug_flag",
+    "matn_fee_flag",
+    "init_feedetl_sn",
+    "drord_no",
+    "med_type",
+    "memo",
+    "expContent",
+    "med_list_name",
+    "medins_list_name",
+    "spec",
+    "dosform_name",
+    "lmt_used_flag",
+    "list_type",
+];
+
 /// Adjudicates one claim (JSON text) and returns the output JSON.
 pub fn adjudicate_json(policy: &wugan_policy::PolicySet, claim_text: &str, explain: bool) -> anyhow::Result<serde_json::Value> {
-    let claim: wugan_policy::Claim = serde_json::from_str(claim_text).context("the claim is not valid")?;
+    let mut claim: serde_json::Value = serde_json::from_str(claim_text).context("the claim is not JSON")?;
+    for line in claim.get_mut("fees").and_then(|f| f.as_array_mut()).into_iter().flatten() {
+        if let Some(fields) = line.as_object_mut() {
+            fields.retain(|name, _| !NATIONAL_LINE_FIELDS.contains(&name.as_str()));
+        }
+    }
+    let claim: wugan_policy::Claim = serde_json::from_value(claim).context("the claim is not valid")?;
     // The center settles an admission whose lines interim settlements already paid with no line
     // left; a claim on the command line with no fee line is a mistake, not a settlement of nothing.
     anyhow::ensure!(!claim.fees.is_empty(), "the claim has no fee lines (fees is empty): nothing to adjudicate");
@@ -112,6 +161,23 @@ mod tests {
         let mut claim: serde_json::Value = serde_json::from_str(SAMPLE).expect("sample JSON");
         edit(&mut claim);
         claim.to_string()
+    }
+
+    #[test]
+    fn a_line_copied_from_a_national_fee_upload_is_read_and_a_misspelt_field_is_refused() {
+        let policy = load_policies(&["shenzhen-2024".into()]).expect("built-in policy");
+        let plain = adjudicate_json(&policy, SAMPLE, false).expect("the sample settles");
+        let copied = sample_with(|c| {
+            let line = &mut c["fees"][0];
+            for (name, value) in [("feedetl_sn", "1"), ("bilg_dept_codg", "A03"), ("bilg_dr_name", "王医生"), ("hosp_appr_flag", "1")] {
+                line[name] = serde_json::json!(value);
+            }
+        });
+        let settled = adjudicate_json(&policy, &copied, false).expect("a 2204 line settles");
+        assert_eq!(settled["setlinfo"], plain["setlinfo"], "the national fields change no figure");
+        let misspelt = sample_with(|c| c["fees"][0]["pric_uplmt"] = serde_json::json!("50.00"));
+        let refused = adjudicate_json(&policy, &misspelt, false).expect_err("a misspelt field is refused");
+        assert!(format!("{refused:#}").contains("pric_uplmt"), "{refused:#}");
     }
 
     #[test]
