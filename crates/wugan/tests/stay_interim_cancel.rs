@@ -160,9 +160,10 @@ async fn only_the_latest_interim_settlement_is_cancelled_and_a_concurrent_click_
         assert_eq!((click.status, click.code()), (409, Some("stay_in_progress")), "{click:?}");
     }
     if !cancel.ok() {
-        // Refused while the click was under way; or the click was over before it read the stay.
-        let over = stay["state"] == "settled_by_interims";
-        assert_eq!((cancel.status, cancel.code()), (409, Some(if over { "stay_not_open" } else { "stay_in_progress" })), "{cancel:?}");
+        // Refused while the click was under way, or after it was over (a stay no longer in the
+        // ward): which one depends on when it read the stay, not on the state read afterwards.
+        assert_eq!(cancel.status, 409, "{cancel:?}");
+        assert!(matches!(cancel.code(), Some("stay_in_progress" | "stay_not_open")), "{cancel:?}");
     }
     assert!(matches!(stay["state"].as_str(), Some("in_ward" | "settled_by_interims" | "settled")), "{stay}");
     let (_, pending) = w.ledger().await;
