@@ -41,6 +41,15 @@ impl Store {
         Ok(row.map(|r| (r.get("attempts"), r.get("parked_reason"))))
     }
 
+    /// The newest stays at every hospital (an operator's first look), only those still open when `open`.
+    pub async fn newest_stays(&self, open: bool, limit: i64) -> StoreResult<Vec<StayRow>> {
+        let which = if open { format!("WHERE state NOT IN {STAYS_OVER}") } else { String::new() };
+        let sql =
+            format!("SELECT {STAY_COLUMNS} FROM stays {which} ORDER BY created_at DESC, id DESC LIMIT {}", limit.clamp(1, MAX_STAY_PAGE));
+        let rows = query(sql).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(stay_from_row).collect())
+    }
+
     /// The stays of one insured person (`psn_no`) at any hospital, newest first (by the index on
     /// the person, migration 0042), only those still open when `open`.
     pub async fn stays_of_person(&self, psn_no: &str, open: bool, limit: i64) -> StoreResult<Vec<StayRow>> {
