@@ -14,7 +14,7 @@ pub struct OperatorStayView {
     pub stay: StayView,
     /// Who it is for, never whole: the masked name (张*), and the sex and age an ID card's
     /// number tells (`app/patient_labels.rs`).
-    pub patient: OperatorPatientView,
+    pub patient: super::patient_labels::PatientLabel,
     /// The agreement whose line holds the deposit and pays the cash share.
     pub agreement_id: String,
     /// Every fee line the ward sent, returns (negative amounts) included.
@@ -26,15 +26,6 @@ pub struct OperatorStayView {
     /// Every transfer it posted (deposit holds, interim and bedside settlements, their
     /// cancellations, the collection of its bill), in the order posted.
     pub transfers: Vec<JournalEntry>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
-pub struct OperatorPatientView {
-    /// The name's first character and a star for each other one; empty when the hub holds none.
-    pub name: String,
-    /// `1` male, `2` female, from an ID card's number; absent for other documents.
-    pub sex: Option<&'static str>,
-    pub age: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -67,7 +58,7 @@ impl App {
         let not_found = || AppError::not_found("stay_not_found", format!("no stay {stay_id}"));
         let row = self.store.stay(stay_id).await?.ok_or_else(not_found)?;
         let (failed_tries, parked_reason) = self.store.stay_tries(&row.id).await?.ok_or_else(not_found)?;
-        let label = self.stay_patient(&row.hospital_code, &row.id).await?;
+        let patient = self.stay_patient(&row.hospital_code, &row.id).await?;
         let fee_lines = self
             .store
             .stay_fee_lines(&row.id)
@@ -83,7 +74,7 @@ impl App {
         let transfers = self.store.transfers_of_stay(&row.id).await?;
         Ok(OperatorStayView {
             stay: self.stay_view(&row).await?,
-            patient: OperatorPatientView { name: label.name, sex: label.sex, age: label.age },
+            patient,
             agreement_id: row.agreement_id,
             fee_lines,
             failed_tries,

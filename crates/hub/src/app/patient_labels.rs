@@ -8,7 +8,7 @@ use super::*;
 use crate::pii::mask_name;
 
 /// The patient as a staff page names them: never the whole name or the ID number.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct PatientLabel {
     /// The name's first character and a star for each other one ("张*"); empty when the hub
     /// holds no name (a visit of a patient who did not sign up).

@@ -111,7 +111,7 @@ async fn hospital_name(app: &App, staff: &StaffSession) -> String {
 
 /// The patient as a staff page names them ("张* · 男 · 36岁"): masked name, sex and age when
 /// known; "—" when the hub holds none of them.
-fn patient_words(page: &Page, p: &PatientLabel) -> String {
+pub(crate) fn patient_words(page: &Page, p: &PatientLabel) -> String {
     let mut parts = Vec::new();
     if !p.name.is_empty() {
         parts.push(p.name.clone());

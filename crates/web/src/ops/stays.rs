@@ -5,6 +5,7 @@
 
 use super::words::{china_time, name_of};
 use super::{operator, Home, HOME};
+use crate::console::patient_words;
 use crate::console::stays::state_key;
 use crate::page::{not_found, render, Page};
 use crate::prefs::Prefs;
@@ -65,23 +66,6 @@ impl StayPage {
     fn back_href(&self) -> String {
         format!("{HOME}stays?hospital={}", self.whole.stay.hospital_code)
     }
-
-    fn sex_and_age(&self) -> String {
-        let p = &self.whole.patient;
-        let mut parts = Vec::new();
-        if !p.name.is_empty() {
-            parts.push(p.name.clone());
-        }
-        match p.sex {
-            Some("1") => parts.push(self.page.t("sex_male").to_string()),
-            Some("2") => parts.push(self.page.t("sex_female").to_string()),
-            _ => {}
-        }
-        if let Some(age) = p.age {
-            parts.push(self.page.t("age_years").replace("{n}", &age.to_string()));
-        }
-        parts.join(" · ")
-    }
 }
 
 pub(super) async fn stay_page(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -92,7 +76,6 @@ pub(super) async fn stay_page(State(app): State<Arc<App>>, prefs: Prefs, headers
     let Ok(whole) = app.operator_stay(&id).await else { return not_found(page) };
     let hospitals = app.hospitals().await.unwrap_or_default();
     let hospital = name_of(&hospitals, &whole.stay.hospital_code);
-    let mut view = StayPage { page, staff, whole, hospital, patient: String::new() };
-    view.patient = view.sex_and_age();
-    render(&view).into_response()
+    let patient = patient_words(&page, &whole.patient);
+    render(&StayPage { page, staff, whole, hospital, patient }).into_response()
 }
