@@ -83,6 +83,14 @@ async fn an_operator_reads_a_stay_whole_and_finds_it_by_hospital_or_by_person() 
     assert_eq!(ids(&elsewhere.body), Vec::<&str>::new());
     let newest = operator.get("/api/v1/operator/stays").await.unwrap();
     assert_eq!(ids(&newest.body), [stay.as_str()], "neither named: the newest at every hospital {newest:?}");
+    // A code with a control character (here U+0095, a C1 control) or a bidirectional override is
+    // refused as a bad query, as openapi.json's pattern says; a code with spaces round it is trimmed.
+    for bad in ["hospital_code=%C2%95L", "psn_no=%E2%80%AE123", "psn_no=1234567890123456789012345678901"] {
+        let refused = operator.get(&format!("/api/v1/operator/stays?{bad}")).await.unwrap();
+        assert_eq!((refused.status, refused.body["error"]["code"].as_str()), (400, Some("bad_query")), "{bad}: {refused:?}");
+    }
+    let padded = operator.get(&format!("/api/v1/operator/stays?psn_no=%20{psn_no}%20")).await.unwrap();
+    assert_eq!(ids(&padded.body), [stay.as_str()], "{padded:?}");
 
     // Nothing for a hospital's key; an unknown stay is named as such.
     let hospital_reads = his.get(&format!("/api/v1/operator/stays/{stay}")).await.unwrap();

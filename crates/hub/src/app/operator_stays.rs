@@ -89,11 +89,16 @@ impl App {
         if !(1..=crate::store::MAX_STAY_PAGE).contains(&limit) {
             return Err(AppError::bad_request("bad_query", format!("limit must be 1 to {}", crate::store::MAX_STAY_PAGE)));
         }
+        // The same text rule as every other field (openapi.json's pattern says it): no control
+        // character or bidirectional override, at most 30 characters as sent.
+        for (name, value) in [("hospital_code", &q.hospital_code), ("psn_no", &q.psn_no)] {
+            if let Some(v) = value {
+                super::commands::check_text_value(name, v, Some(30))
+                    .map_err(|_| AppError::bad_request("bad_query", format!("{name} is a code of at most 30 characters of text")))?;
+            }
+        }
         let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
         let (hospital, psn_no) = (given(&q.hospital_code), given(&q.psn_no));
-        if [&hospital, &psn_no].iter().any(|v| v.as_ref().is_some_and(|v| v.chars().count() > 30 || v.chars().any(char::is_control))) {
-            return Err(AppError::bad_request("bad_query", "hospital_code and psn_no are codes of at most 30 characters"));
-        }
         let open = q.open.unwrap_or(false);
         let rows = match (hospital, psn_no) {
             (Some(hospital), None) => self.store.hospital_stays(&hospital, open, None, limit).await?,
