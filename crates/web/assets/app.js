@@ -10,7 +10,9 @@
 // On success: data-next (a URL; {field} is filled from the answer), data-fill (the answer shown in
 // place, see fillIn), data-done (a message) or a reload. A refusal whose code is listed in
 // data-reload-on (space-separated) reloads the page too: the page itself says why (the ward's
-// refused discharge), better than the error table's one line.
+// refused discharge), better than the error table's one line. A form with data-center-said="text"
+// says, after an insurance_refused, that text and the center's own words from the answer's
+// message (what follows "… refused (code): ", as the hub writes a refusal it was told).
 // A submit button with its own data-api is a second action of the form, with its own data-next /
 // data-done / data-fields (the names it sends, space-separated): send me a code; sign in.
 // Staff consoles also use: data-type="product" with data-of="a b" (yuan a × count b, the count
@@ -178,6 +180,17 @@
     });
   }
 
+  // The center's own words in a refusal the hub passed on ("the fee withdrawal (2302) refused
+  // (1): 该明细已结算"), as the server's Failure::center_words reads them; '' when it has none.
+  function centerWords(message) {
+    var text = String(message || '');
+    var at = text.indexOf(' refused (');
+    if (at < 0) return '';
+    var rest = text.slice(at + ' refused ('.length);
+    var end = rest.indexOf('): ');
+    return end < 0 ? '' : rest.slice(end + 3).trim();
+  }
+
   function show(form, text, kind) {
     var box = form.querySelector('.message') || form.parentNode.querySelector('.message');
     if (!box) { box = document.createElement('p'); form.insertBefore(box, form.firstChild); }
@@ -230,7 +243,9 @@
         if (code !== 'idempotency_in_progress') form._wgBody = null;
         var reloadOn = (attr('data-reload-on') || '').split(' ');
         if (code && reloadOn.indexOf(code) >= 0) { window.location.reload(); return; }
-        show(form, say(code || '_unknown'), 'error');
+        var said = attr('data-center-said');
+        var words = said && code === 'insurance_refused' ? centerWords(answer.error.message) : '';
+        show(form, say(code || '_unknown') + (words ? said + words : ''), 'error');
       });
     }, function () {
       show(form, say('_network'), 'error');

@@ -1,7 +1,9 @@
 //! The hospital staff console's pages as staff read them (review 19): who the patient is (masked),
 //! the fee lines by name, every action that moves money asking first with the patient and the
 //! amount, the refunds and the figures in force, the admission whose deposit could not be held
-//! said in words, the statement's rows by visit or stay number, and each role's own home.
+//! said in words, the statement's rows by visit or stay number, each role's own home, and the
+//! ward's undoings: the latest interim settlement cancelled, shown cancelled, and unsettled fee
+//! lines withdrawn.
 
 use serde_json::{json, Value};
 use wugan::his::{fee_line, HisClient};
@@ -34,12 +36,17 @@ async fn world() -> World {
 }
 
 impl World {
+    /// A staff member of the hospital, signed in.
     async fn session(&self, login: &str, role: StaffRole) -> Session {
+        self.session_at(login, role, Some(self.sys.credentials.hospitals[0].code.clone())).await
+    }
+
+    async fn session_at(&self, login: &str, role: StaffRole, hospital_code: Option<String>) -> Session {
         let request = NewStaffRequest {
             login: login.into(),
             display_name: format!("{login} 同志"),
             role: role.as_str().into(),
-            hospital_code: Some(self.sys.credentials.hospitals[0].code.clone()),
+            hospital_code,
             bank_code: None,
             password: PASSWORD.into(),
             totp: false,
@@ -170,6 +177,80 @@ async fn a_deposit_the_line_cannot_hold_is_said_in_words_and_a_settled_stay_is_o
     assert!(statement.contains(&format!("<a href=\"/console/stays/{id}\">ZY-PAGES-1</a>")), "{statement}");
     assert!(statement.contains(&format!("id=\"statement-totals\">{} · ", w.hospital_name())), "{statement}");
     assert!(statement.contains(">已结算</td>"), "the state in words: {statement}");
+}
+
+/// The form `id` as the page has it, up to its end.
+fn form_of<'a>(html: &'a str, id: &str) -> &'a str {
+    let form = html.split(&format!("<form id=\"{id}\"")).nth(1).unwrap_or_else(|| panic!("no form {id}: {html}"));
+    form.split("</form>").next().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_ward_page_cancels_only_the_latest_interim_settlement_shows_it_cancelled_and_withdraws_unsettled_lines() {
+    let w = world().await;
+    let cashier = w.session("cash1", StaffRole::Cashier).await;
+    let admit = json!({"ipt_no": "ZY-PAGES-2", "mdtrt_cert_type": "02", "mdtrt_cert_no": CERTNO, "deposit_fen": 200_000});
+    let stay = w.post(&cashier, "/api/v1/stays", admit).await;
+    let id = stay["id"].as_str().unwrap_or_else(|| panic!("{stay}")).to_string();
+    let api = format!("/api/v1/stays/{id}");
+    // Two days' fees, each settled in the middle; a third day's line, not settled yet.
+    for (sn, code, price, amount) in [("W1", "001102000010000", "25.00", "25.00"), ("W2", "250101001000000", "20.00", "20.00")] {
+        w.post(&cashier, &format!("{api}/fees"), json!({"lines": [fee_line(sn, code, price, "1", amount)]})).await;
+        let settled = w.post(&cashier, &format!("{api}/interim_settlement"), json!({})).await;
+        assert_eq!(settled["state"], "in_ward", "{settled}");
+    }
+    w.post(&cashier, &format!("{api}/fees"), json!({"lines": [fee_line("W3", "001102000010000", "25.00", "2", "50.00")]})).await;
+
+    let html = w.page(&cashier, &format!("/console/stays/{id}")).await;
+    // The lines by item name, each with the interim settlement that took it.
+    let lines = html.split("id=\"stay-lines\"").nth(1).unwrap_or_else(|| panic!("the fee lines: {html}"));
+    assert!(lines.contains("普通门诊诊查费 <span class=\"tag\">第 1 次中途结算已结</span>"), "{lines}");
+    assert!(lines.contains("血细胞分析 <span class=\"tag\">第 2 次中途结算已结</span>"), "{lines}");
+    // Only the latest interim settlement in force is offered for cancellation, asking first with its figures.
+    assert_eq!(html.matches("<form id=\"cancel-interim\"").count(), 1, "{html}");
+    assert!(html.contains(&format!("data-api=\"{api}/interim_settlements/2/cancel\"")), "{html}");
+    let asked = confirm_of(&html, "cancel-interim");
+    assert!(asked.starts_with("确认撤销 张* · 男 · ") && asked.contains("第 2 次中途结算（医疗费用 ¥20.00）"), "{asked}");
+    // Only the unsettled line may be ticked for withdrawal; the question names what is ticked.
+    let form = form_of(&html, "withdraw-fees");
+    assert!(form.contains("value=\"W3\"") && !form.contains("value=\"W1\"") && !form.contains("value=\"W2\""), "{form}");
+    assert!(confirm_of(&html, "withdraw-fees").contains("{checked}，共 {checked|yuan}"), "{html}");
+
+    // The API refuses what the page does not offer.
+    let refused = w.post(&cashier, &format!("{api}/interim_settlements/1/cancel"), json!({})).await;
+    assert_eq!(refused["error"]["code"], "interim_not_latest", "{refused}");
+    let refused = w.post(&cashier, &format!("{api}/fees/withdraw"), json!({"lines": ["W1"]})).await;
+    assert_eq!(refused["error"]["code"], "fee_line_settled", "{refused}");
+    for code in ["interim_not_latest", "fee_line_settled"] {
+        let words = wugan_web::i18n::error_message(wugan_web::i18n::Lang::Zh, code);
+        assert!(html.contains(&format!("\"{code}\":\"{words}\"")), "{code} is said in the page's words: {words}");
+    }
+
+    // The latest cancelled, the third day's line withdrawn: the page as the ward reads it next.
+    let cancelled = w.post(&cashier, &format!("{api}/interim_settlements/2/cancel"), json!({})).await;
+    assert_eq!(cancelled["cancelled_interim_settlements"][0]["n"], 2, "{cancelled}");
+    let withdrawn = w.post(&cashier, &format!("{api}/fees/withdraw"), json!({"lines": ["W3"]})).await;
+    assert_eq!(withdrawn["fee_lines"], 2, "{withdrawn}");
+    let html = w.page(&cashier, &format!("/console/stays/{id}")).await;
+    assert!(html.contains("id=\"stay-state\">在院<"), "{html}");
+    let gone = html.split("id=\"stay-interim-cancelled-2\">").nth(1).unwrap_or_else(|| panic!("shown cancelled: {html}"));
+    assert!(gone.starts_with("<th scope=\"row\">2 <span class=\"tag\">已撤销</span></th><td class=\"num\">¥20.00</td>"), "{gone}");
+    assert!(!html.contains("id=\"stay-interim-2\""), "no longer in force: {html}");
+    assert!(html.contains(&format!("data-api=\"{api}/interim_settlements/1/cancel\"")), "the first is the latest now: {html}");
+    let form = form_of(&html, "withdraw-fees");
+    assert!(form.contains("value=\"W2\"") && !form.contains("value=\"W1\"") && !form.contains("value=\"W3\""), "{form}");
+
+    // A doctor may do neither (the role's rights, as the API's).
+    let doctor = w.session("doc1", StaffRole::Doctor).await;
+    let html = w.page(&doctor, &format!("/console/stays/{id}")).await;
+    assert!(!html.contains("id=\"cancel-interim\"") && !html.contains("id=\"withdraw-fees\""), "{html}");
+    assert!(html.contains("id=\"stay-interim-cancelled-2\""), "{html}");
+    // The operator's page of the stay shows it cancelled too, beside the one in force.
+    let operator = w.session_at("ops1", StaffRole::Operator, None).await;
+    let html = w.page(&operator, &format!("/ops/stays/{id}")).await;
+    let gone = html.split("id=\"stay-interim-cancelled-2\">").nth(1).unwrap_or_else(|| panic!("shown cancelled: {html}"));
+    assert!(gone.starts_with("<th scope=\"row\">中途结算 第 2 次 <span class=\"tag\">已撤销</span>"), "{gone}");
+    assert!(html.contains("id=\"stay-state\">在院<"), "{html}");
 }
 
 #[tokio::test]

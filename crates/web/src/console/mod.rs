@@ -7,6 +7,7 @@
 mod bank;
 mod invoices;
 mod statement;
+mod stay_lines;
 pub(crate) mod stays;
 pub(crate) mod strings;
 mod visit;

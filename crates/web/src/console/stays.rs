@@ -1,9 +1,11 @@
 //! The ward's console (住院): the hospital's stays, admission with the deposit held on the
 //! patient's line (住院押金), a day's fees, the interim settlement (中途结算) of a long stay with its
-//! record, and the bedside discharge (病区结算) at the doctor's or nurse's click; cancelling a
-//! discharge, its settlement or the admission. Every button is the HIS
-//! API's `/api/v1/stays…` through `app.js`, within the staff member's role.
+//! record and its cancellation (中途结算撤销), the fee lines with the withdrawal of those no
+//! settlement took (2302), and the bedside discharge (病区结算) at the doctor's or nurse's click;
+//! cancelling a discharge, its settlement or the admission. Every button is the HIS API's
+//! `/api/v1/stays…` through `app.js`, within the staff member's role.
 
+use super::stay_lines::{stay_lines, StayLine};
 use super::{catalogue, hospital_name, hospital_staff, patient_words, said, sign_in_page, Item, HOME};
 use crate::page::{self, render, Page};
 use crate::prefs::Prefs;
@@ -47,6 +49,10 @@ struct Stay {
     may_cancel: bool,
     may_interim: bool,
     may_deposit: bool,
+    may_cancel_interim: bool,
+    may_withdraw: bool,
+    /// The uploaded fee lines by item name, with the interim settlement that took each.
+    lines: Vec<StayLine>,
 }
 
 /// The words for a stay's state (`StayView::state`).
@@ -59,6 +65,8 @@ pub(crate) fn state_key(state: &str) -> &'static str {
         "discharging" | "discharged" | "pre_settled" | "insurance_settled" | "releasing" => "ward_state_discharging",
         "settlement_refused" => "ward_state_refused",
         "interim_settling" => "ward_state_interim",
+        "cancelling_interim" => "ward_state_cancelling_interim",
+        "withdrawing_fees" => "ward_state_withdrawing_fees",
         "settled" => "state_settled",
         "settled_unpaid" => "state_settled_unpaid",
         "settled_by_interims" => "ward_state_settled_by_interims",
@@ -98,6 +106,45 @@ impl Stay {
     fn takes_interim(&self) -> bool {
         let settled: usize = self.stay.interim_settlements.iter().map(|i| i.lines.len()).sum();
         self.takes_fees() && self.stay.fee_lines > settled
+    }
+
+    /// 中途结算撤销 (2305, its bank share refunded) is offered in the ward on the latest interim
+    /// settlement in force only: the center cancels newest first (`409 interim_not_latest`). A
+    /// cancellation cut short (`cancelling_interim`) is offered again, and resumed.
+    fn cancels_interim(&self, n: u32) -> bool {
+        let open = matches!(self.stay.state, "in_ward" | "deposit_short" | "cancelling_interim");
+        self.may_cancel_interim && open && self.stay.interim_settlements.last().is_some_and(|latest| latest.n == n)
+    }
+
+    /// 住院费用明细撤销 (2302) is offered in the ward while some line is not settled by an
+    /// interim settlement in force (a settled one is refused: its settlement is cancelled first).
+    fn withdraws_fees(&self) -> bool {
+        self.may_withdraw && self.takes_fees() && self.lines.iter().any(StayLine::unsettled)
+    }
+
+    /// A line's label for the withdrawal's checkbox: item, count and amount.
+    fn line_label(&self, l: &StayLine) -> String {
+        format!("{} × {} · {}", l.name, l.cnt, self.page.yuan(l.amount_fen))
+    }
+
+    /// Which interim settlement in force took the line, in words.
+    fn line_interim(&self, n: u32) -> String {
+        self.page.t("ward_line_interim").replace("{n}", &n.to_string())
+    }
+
+    /// The cancellation's question: the patient, the interim settlement's number, its fees and
+    /// what the bank gives back.
+    fn cancel_interim_confirm(&self, n: u32) -> String {
+        let Some(i) = self.stay.interim_settlements.iter().find(|i| i.n == n) else { return String::new() };
+        let y = |fen: i64| self.page.yuan(fen);
+        let values = [("n", n.to_string()), ("amount", y(i.medfee_fen)), ("bank", y(i.bank_fen))];
+        said(self.page.t("ward_cancel_interim_confirm"), &self.patient, &values)
+    }
+
+    /// The withdrawal's question: the patient, and the lines ticked with their fees (`app.js`
+    /// fills in `{checked}` and `{checked|yuan}` when asking).
+    fn withdraw_confirm(&self) -> String {
+        said(self.page.t("ward_withdraw_confirm"), &self.patient, &[])
     }
 
     /// 补交押金: a fresh hold for a stay in the ward that holds nothing (declined, or used up).
@@ -174,12 +221,59 @@ pub(super) async fn stay(State(app): State<Arc<App>>, prefs: Prefs, headers: Hea
     let (may_upload, may_discharge, may_cancel) =
         (may("/api/v1/stays/{id}/fees"), may("/api/v1/stays/{id}/discharge"), may("/api/v1/stays/{id}/cancel"));
     let (may_interim, may_deposit) = (may("/api/v1/stays/{id}/interim_settlement"), may("/api/v1/stays/{id}/deposit"));
+    let may_cancel_interim = may("/api/v1/stays/{id}/interim_settlements/{n}/cancel");
+    let may_withdraw = may("/api/v1/stays/{id}/fees/withdraw");
+    let rows = app.store.stay_fee_lines(&stay.id).await.unwrap_or_default();
+    let lines = stay_lines(&rows, &stay, page.lang);
     let line_no = format!("W{}", app.now().chars().filter(char::is_ascii_digit).skip(2).take(16).collect::<String>());
     let catalogue = catalogue(page.lang);
     let label = app.stay_patient(staff.hospital_code.as_deref().unwrap_or_default(), &stay.id).await.unwrap_or_default();
     let patient = patient_words(&page, &label);
     let hospital = hospital_name(&app, &staff).await;
-    let stay_page =
-        Stay { page, staff, hospital, stay, patient, catalogue, line_no, may_upload, may_discharge, may_cancel, may_interim, may_deposit };
+    let stay_page = Stay {
+        page,
+        staff,
+        hospital,
+        stay,
+        patient,
+        catalogue,
+        line_no,
+        may_upload,
+        may_discharge,
+        may_cancel,
+        may_interim,
+        may_deposit,
+        may_cancel_interim,
+        may_withdraw,
+        lines,
+    };
     render(&stay_page).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every state a stay reads (`StayView::state`) in its own words: none of the ward's undoings
+    /// (an interim settlement's cancellation, a withdrawal of fee lines) reads as a bare "in progress".
+    #[test]
+    fn each_state_of_a_stay_has_its_own_words() {
+        for (state, key) in [
+            ("in_ward", "ward_state_in_ward"),
+            ("deposit_short", "ward_state_deposit_short"),
+            ("interim_settling", "ward_state_interim"),
+            ("cancelling_interim", "ward_state_cancelling_interim"),
+            ("withdrawing_fees", "ward_state_withdrawing_fees"),
+            ("settled_by_interims", "ward_state_settled_by_interims"),
+            ("settled", "state_settled"),
+        ] {
+            assert_eq!(super::state_key(state), key, "{state}");
+        }
+        for lang in [crate::i18n::Lang::Zh, crate::i18n::Lang::En] {
+            let words = |key: &'static str| -> &'static str { crate::i18n::text(lang, key) };
+            let in_progress = words("state_in_progress");
+            for state in ["cancelling_interim", "withdrawing_fees"] {
+                let said = words(super::state_key(state));
+                assert!(said != in_progress && !said.is_empty() && said != super::state_key(state), "{state} ({lang:?}): {said}");
+            }
+        }
+    }
 }

@@ -265,6 +265,8 @@ pub const STRINGS: Table = &[
     ("ward_state_refused", "医保未通过", "Refused by insurance"),
     ("ward_state_interim", "中途结算中", "Interim settlement under way"),
     ("ward_state_settled_by_interims", "出院已结清", "Discharged, all settled"),
+    ("ward_state_cancelling_interim", "中途结算撤销中", "Cancelling an interim settlement"),
+    ("ward_state_withdrawing_fees", "费用明细撤销中", "Withdrawing fee lines"),
     (
         "ward_settled_by_interims",
         "出院时没有待结算的费用：全部费用已在中途结算中结清，不再向医保结算；仍冻结的押金已解冻。",
@@ -280,6 +282,33 @@ pub const STRINGS: Table = &[
     ("ward_interim_no", "第几次", "No."),
     ("ward_interim_taken", "从押金扣除", "Taken from the deposit"),
     ("ward_interim_reheld", "继续冻结", "Held again"),
+    ("ward_cancel_interim", "撤销这次中途结算", "Cancel this interim settlement"),
+    (
+        "ward_cancel_interim_hint",
+        "只能撤销最近一次中途结算：医保退回报销部分，银行退还从押金扣除的金额，这些费用回到未结算状态（如退药后再结算）。",
+        "Only the latest interim settlement can be cancelled: insurance reverses its share, the bank gives back what was taken from the deposit, and its fees are unsettled again (to settle them again, e.g. after a returned drug).",
+    ),
+    (
+        "ward_cancel_interim_confirm",
+        "确认撤销 {patient} 的第 {n} 次中途结算（医疗费用 {amount}）？医保退回报销部分，银行退还 {bank}，这些费用回到未结算状态。",
+        "Cancel interim settlement no. {n} of {patient} ({amount} of fees)? Insurance reverses its share, the bank gives back {bank}, and its fees are unsettled again.",
+    ),
+    ("ward_interim_cancelled_title", "已撤销的中途结算", "Interim settlements cancelled"),
+    ("ward_interim_cancelled_mark", "已撤销", "cancelled"),
+    ("ward_interim_refunded", "银行已退还", "Bank gave back"),
+    ("ward_line_interim", "第 {n} 次中途结算已结", "settled by interim no. {n}"),
+    ("ward_withdraw_title", "撤销费用明细", "Withdraw fee lines"),
+    (
+        "ward_withdraw_hint",
+        "勾选录错或重复的费用明细，医保将删除这些明细（退药的负数明细随原明细一并删除）。已被中途结算的明细不在此列：请先撤销那次中途结算。",
+        "Tick the lines entered by mistake or twice: insurance deletes them (a returned drug's negative line goes with its charge). Lines an interim settlement took are not listed: cancel that interim settlement first.",
+    ),
+    ("ward_withdraw_button", "撤销所选费用", "Withdraw the lines ticked"),
+    (
+        "ward_withdraw_confirm",
+        "确认撤销 {patient} 的费用明细：{checked}，共 {checked|yuan}？医保将删除这些明细，如需收费须重新录入。",
+        "Withdraw these fee lines of {patient}: {checked}, {checked|yuan} in all? Insurance deletes them; to charge them, enter them again.",
+    ),
     ("ward_owed", "患者待缴", "The patient still owes"),
     ("ward_collected_later", "已从信用账户补扣", "Collected later from the line"),
     (
@@ -314,7 +343,44 @@ pub const ERRORS: Table = &[
         "Nothing answered at this bank address; check it or try again later.",
     ),
     ("not_settled", "这次就诊还没有结算，无法退费或撤销。", "This visit is not settled: there is nothing to refund or cancel."),
-    ("unknown_fee_line", "所选费用明细不属于这次就诊。", "A line chosen is not one of this visit's fee lines."),
+    // Refused for a visit's refund and a stay's withdrawal alike.
+    (
+        "unknown_fee_line",
+        "所选费用明细不在这次就诊或住院的记录中，请刷新页面后重选。",
+        "A line chosen is not one of this visit's or stay's fee lines: reload the page and choose again.",
+    ),
+    ("bad_lines", "请至少选择一条费用明细（一次最多 500 条）。", "Choose at least one fee line (at most 500 at once)."),
+    // The ward's undoings (中途结算撤销, 2302) and the refusals they meet.
+    (
+        "interim_not_latest",
+        "只能撤销最近一次仍有效的中途结算：请先撤销更晚的那一次。",
+        "Only the latest interim settlement in force can be cancelled: cancel the later one first.",
+    ),
+    (
+        "interim_settlement_not_found",
+        "找不到这次中途结算（可能已撤销），请刷新页面查看。",
+        "No such interim settlement (it may be cancelled already): reload the page to see.",
+    ),
+    (
+        "fee_line_settled",
+        "所选费用已被中途结算结清，不能撤销：请先撤销那次中途结算。",
+        "A line chosen was settled by an interim settlement: cancel that interim settlement first.",
+    ),
+    (
+        "stay_in_progress",
+        "该住院的另一项操作正在处理中：请等它完成，刷新页面后再试。",
+        "Another action on this stay is under way: wait for it to finish, reload the page and try again.",
+    ),
+    (
+        "fee_withdrawal_in_progress",
+        "该住院正在撤销费用明细：请等撤销完成，刷新页面后再操作。",
+        "Fee lines of this stay are being withdrawn: wait for that to finish, reload the page and go on.",
+    ),
+    (
+        "stay_not_open",
+        "患者已不在院（出院结算已开始，或住院已结算、已撤销），不能进行此操作：请刷新页面查看当前状态。",
+        "The patient is no longer in the ward (discharge began, or the stay is settled or cancelled): this cannot be done now. Reload the page to see where the stay stands.",
+    ),
     // Refused both when a line is named twice in one request and when it is on the visit already.
     (
         "duplicate_fee_line",
@@ -429,14 +495,27 @@ mod tests {
         "duplicate_fee_line",
     ];
 
+    /// The refusals the ward meets cancelling an interim settlement or withdrawing fee lines.
+    const WARD_MEETS: [&str; 9] = [
+        "interim_not_latest",
+        "interim_settlement_not_found",
+        "fee_line_settled",
+        "stay_in_progress",
+        "fee_withdrawal_in_progress",
+        "stay_not_open",
+        "interim_settlement_in_progress",
+        "bad_lines",
+        "unknown_fee_line",
+    ];
+
     /// Each is said in its own words in both languages, in the table every page embeds (the
     /// elder-friendly mode reads the same table), never as "try again later".
     #[test]
-    fn every_refusal_a_doctor_meets_says_what_to_do_in_both_languages() {
+    fn every_refusal_a_doctor_or_the_ward_meets_says_what_to_do_in_both_languages() {
         for lang in [Lang::Zh, Lang::En] {
             let fallback = error_message(lang, "_unknown");
             let embedded: serde_json::Value = serde_json::from_str(&error_messages_json(lang)).unwrap();
-            for code in DOCTOR_MEETS {
+            for code in DOCTOR_MEETS.iter().chain(&WARD_MEETS) {
                 let text = error_message(lang, code);
                 assert_ne!(text, fallback, "{code} ({lang:?}) falls back to the generic failure");
                 assert!(!text.contains("稍后再试") && !text.contains("try again later"), "{code} ({lang:?}): {text}");
@@ -473,7 +552,7 @@ mod tests {
                 }
             }
         }
-        for code in DOCTOR_MEETS {
+        for code in DOCTOR_MEETS.iter().chain(&WARD_MEETS) {
             assert!(sources.contains(&format!("\"{code}\"")), "the hub never answers {code}");
         }
     }

@@ -165,23 +165,38 @@ fn decimal(text: &str, keep: usize) -> String {
     }
 }
 
-/// The uploaded lines by item name (the catalogue's, in the page's language; else the HIS's
-/// own name; else its code), with which were returned and which may be ticked now.
+/// A fee line's item as a page lists it, from the detail the HIS sent (2204's or 2301's).
+pub(super) struct LineWords {
+    /// The catalogue's name in the page's language; else the HIS's own name; else its code.
+    pub name: String,
+    /// The unit price, "25.00".
+    pub pric: String,
+    /// The count, "2" or "0.5".
+    pub cnt: String,
+}
+
+pub(super) fn line_words(detail_json: &str, lang: Lang) -> LineWords {
+    let detail: serde_json::Value = serde_json::from_str(detail_json).unwrap_or_default();
+    let code = text_of(&detail["med_list_codg"]);
+    let his_name = text_of(&detail["medins_list_name"]);
+    let name = catalogue_name(&code, lang).unwrap_or(if his_name.is_empty() { code } else { his_name });
+    LineWords { name, pric: decimal(&text_of(&detail["pric"]), 2), cnt: decimal(&text_of(&detail["cnt"]), 0) }
+}
+
+/// The uploaded lines by item name (`line_words`), with which were returned and which may be
+/// ticked now.
 fn fee_lines(rows: &[FeeLineRow], refunds: &[RefundView], lang: Lang, refunds_open: bool) -> Vec<FeeLine> {
     let returned: Vec<&String> = refunds.iter().filter(|r| r.state == "refunded").flat_map(|r| &r.lines).collect();
     rows.iter()
         .filter(|l| l.uploaded)
         .map(|l| {
-            let detail: serde_json::Value = serde_json::from_str(&l.detail_json).unwrap_or_default();
-            let code = text_of(&detail["med_list_codg"]);
-            let his_name = text_of(&detail["medins_list_name"]);
-            let name = catalogue_name(&code, lang).unwrap_or(if his_name.is_empty() { code } else { his_name });
+            let LineWords { name, pric, cnt } = line_words(&l.detail_json, lang);
             let refunded = returned.contains(&&l.feedetl_sn);
             FeeLine {
                 feedetl_sn: l.feedetl_sn.clone(),
                 name,
-                pric: decimal(&text_of(&detail["pric"]), 2),
-                cnt: decimal(&text_of(&detail["cnt"]), 0),
+                pric,
+                cnt,
                 amount_fen: l.amount.0,
                 refunded,
                 refundable: refunds_open && !refunded,
