@@ -450,6 +450,115 @@ test('the ward: an interim settlement takes every fee, and the discharge with no
   }
 });
 
+test('the ward undoes in the ward: the latest interim settlement cancelled from its button, shown cancelled, and a fee line withdrawn', async () => {
+  // 张三 (his line has room after the specs before: their stays are settled), a new admission.
+  const certno = CERTNO;
+  addStaff(`undo-${run}`, 'cashier', hospitalA.code);
+  const signed = await api('POST', '/api/v1/agreements', credentials.operator_api_key,
+    { mdtrt_cert_type: '02', mdtrt_cert_no: certno, use_personal_account: true, payment: { method: 'credit_line', bank_code: 'BANK01' } });
+  assert.ok(signed.status === 200 || signed.body.error.code === 'already_signed', JSON.stringify(signed));
+  const { page, pageErrors, dialogs, close } = await phone({});
+  try {
+    await signIn(page, '/console/', `undo-${run}`);
+    await page.click('#ward-link');
+    await page.waitForSelector('#admit');
+    await page.fill('#ipt_no', `ZY5-${run}`);
+    await page.fill('#stay_cert_no', certno);
+    await page.fill('#deposit', '500.00');
+    await Promise.all([page.waitForURL(/\/console\/stays\/[^/]+$/), page.click('#admit-button')]);
+    const id = page.url().split('/').pop();
+    // A day's fee, settled in the middle: its cancellation is offered beside it.
+    await page.selectOption('#stay_item', '001102000010000');
+    await page.fill('#stay_cnt', '2');
+    await submitAndReload(page, '#stay-add-line');
+    await submitAndReload(page, '#interim-button');
+    assert.equal(await page.textContent('#stay-interim-1 .interim-medfee'), '¥50.00');
+    assert.equal(await page.getAttribute('#cancel-interim', 'data-api'), `/api/v1/stays/${id}/interim_settlements/1/cancel`);
+    assert.match(await page.textContent('#stay-lines'), /普通门诊诊查费 第 1 次中途结算已结/);
+    assert.equal(await page.locator('#withdraw-fees').count(), 0, 'every line is settled: nothing to withdraw');
+
+    // Meanwhile the ward's HIS enters the next day's fee and settles it in the middle (interim 2):
+    // this page, not reloaded, still offers interim 1, which the hub refuses in words.
+    const line = { feedetl_sn: `W5-${run}`, med_list_codg: '001102000010000', medins_list_codg: '001102000010000', pric: '25.00', cnt: '1',
+      det_item_fee_sumamt: '25.00', chrg_bchno: '1', bilg_dept_codg: 'A03', bilg_dept_name: '内科', bilg_dr_codg: 'D001', bilg_dr_name: '王医生', hosp_appr_flag: '1' };
+    const fees = await api('POST', `/api/v1/stays/${id}/fees`, hospitalA.api_key, { lines: [line] });
+    assert.equal(fees.status, 200, JSON.stringify(fees));
+    const second = await api('POST', `/api/v1/stays/${id}/interim_settlement`, hospitalA.api_key, {});
+    assert.equal(second.status, 200, JSON.stringify(second));
+    await page.click('#cancel-interim-button');
+    await page.waitForSelector('#cancel-interim .message.error');
+    assert.equal(await page.textContent('#cancel-interim .message'), '只能撤销最近一次仍有效的中途结算：请先撤销更晚的那一次。');
+    assert.match(dialogs.at(-1), /^确认撤销 张\* · 男 · \d+岁 的第 1 次中途结算（医疗费用 ¥50\.00）？/, 'asked first');
+    await page.reload();
+    assert.equal(await page.locator('#cancel-interim').count(), 1, 'one button, beside the latest');
+    assert.equal(await page.getAttribute('#cancel-interim', 'data-api'), `/api/v1/stays/${id}/interim_settlements/2/cancel`);
+    const [latest, button] = [await page.locator('#stay-interim-2').boundingBox(), await page.locator('#cancel-interim-button').boundingBox()];
+    assert.ok(button.y > latest.y, 'the button follows the settlement it cancels');
+
+    // Were insurance to refuse the 2305 (an answer faked here, at the page's fetch), the page says
+    // so with the center's own words, and nothing else changes.
+    const cancelUrl = `${base}/api/v1/stays/${id}/interim_settlements/2/cancel`;
+    await page.route(cancelUrl, (route) => route.fulfill({ status: 422, contentType: 'application/json',
+      body: JSON.stringify({ error: { code: 'insurance_refused', message: 'the cancellation of interim settlement 2 (2305) refused (-1): 该结算已上传对账，不能撤销' } }) }));
+    await page.click('#cancel-interim-button');
+    await page.waitForSelector('#cancel-interim .message.error');
+    assert.equal(await page.textContent('#cancel-interim .message'), '医保未通过，请查看原因。医保答复：该结算已上传对账，不能撤销');
+    await page.unroute(cancelUrl);
+
+    // The real cancellation: insurance reverses it, the bank gives its share back, its line is
+    // unsettled again, and the settlement is listed as cancelled.
+    const held = await page.textContent('#stay-held');
+    const refunded = await page.textContent('#stay-interim-2 .interim-bank');
+    await submitAndReload(page, '#cancel-interim-button');
+    assert.match(dialogs.at(-1), /^确认撤销 张\* · 男 · \d+岁 的第 2 次中途结算（医疗费用 ¥25\.00）？.*银行退还 ¥/);
+    assert.equal(await page.textContent('#stay-state'), '在院');
+    assert.equal(await page.locator('#stay-interim-2').count(), 0, 'no longer in force');
+    assert.match(await page.textContent('#stay-interim-cancelled-2'), /^2 已撤销\s*¥25\.00\s*(¥[\d,.]+)$/);
+    assert.equal(await page.textContent('#stay-interim-cancelled-2 td:last-child'), refunded, 'what the bank gave back');
+    assert.equal(await page.textContent('#stay-held'), held, 'the hold is not touched');
+    assert.equal(await page.getAttribute('#cancel-interim', 'data-api'), `/api/v1/stays/${id}/interim_settlements/1/cancel`, 'the first is the latest now');
+    assert.equal(await page.locator('#interim-button').count(), 1, 'its line may be settled again');
+
+    // Another line entered by mistake, withdrawn (2302): the unsettled lines are offered, not the settled one.
+    await page.selectOption('#stay_item', '250101001000000');
+    await submitAndReload(page, '#stay-add-line');
+    assert.equal(await page.textContent('#stay-charges'), yuan(5000 + 2500 + 2000), 'two days of 诊查费 and a 血细胞分析');
+    const boxes = page.locator('#withdraw-fees input[type=checkbox]');
+    assert.equal(await boxes.count(), 2, 'the line interim 2 gave back, and the new one');
+    // Nothing ticked: nothing asked, the refusal said in words.
+    const asked = dialogs.length;
+    await page.click('#withdraw-fees-button');
+    await page.waitForSelector('#withdraw-fees .message.error');
+    assert.equal(await page.textContent('#withdraw-fees .message'), '请至少选择一条费用明细（一次最多 500 条）。');
+    assert.equal(dialogs.length, asked, 'nothing ticked, nothing asked');
+    await accessible(page, 'stay with an interim settlement cancelled');
+    await fitsTheWidth(page, 'stay with an interim settlement cancelled');
+    await tablesFit(page, 'stay with an interim settlement cancelled');
+    await screenshot(page, 'staff-console-stay-undo');
+    await page.locator('#withdraw-fees .choice', { hasText: '血细胞分析' }).locator('input').check();
+    await submitAndReload(page, '#withdraw-fees-button');
+    assert.match(dialogs.at(-1), /^确认撤销 张\* · 男 · \d+岁 的费用明细：血细胞分析 × 1，共 ¥[\d,.]+？/);
+    assert.equal(await page.textContent('#stay-state'), '在院');
+    assert.doesNotMatch(await page.textContent('#stay-lines'), /血细胞分析/, 'the line is gone');
+    assert.equal(await page.textContent('#stay-charges'), yuan(5000 + 2500), 'and its fee');
+    assert.equal(await page.locator('#withdraw-fees input[type=checkbox]').count(), 1, 'the line interim 2 gave back is left');
+    await accessible(page, 'stay with a fee line withdrawn');
+    await fitsTheWidth(page, 'stay with a fee line withdrawn');
+    await tablesFit(page, 'stay with a fee line withdrawn');
+    await screenshot(page, 'staff-console-stay-withdrawn');
+
+    // The patient leaves: the bedside click settles what is left.
+    await submitAndReload(page, '#discharge-button');
+    assert.equal(await page.textContent('#stay-state'), '已结算');
+    assert.equal(await page.locator('#cancel-interim').count(), 0, 'out of the ward: no cancellation');
+    assert.equal(await page.locator('#withdraw-fees').count(), 0, 'out of the ward: no withdrawal');
+    assert.match(await page.textContent('#stay-interim-cancelled-2'), /已撤销/, 'still listed');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await close();
+  }
+});
+
 // Another desk of hospital A that speaks the national interface itself, at the hub's drop-in
 // prefix (registered with the CLI, `wugan hospital add`, as an installation does): it can discharge
 // an admission at the insurance center (2402) and undo that (2405) behind the ward's back.
