@@ -240,6 +240,13 @@ async fn the_ward_page_cancels_only_the_latest_interim_settlement_shows_it_cance
     let form = form_of(&html, "withdraw-fees");
     assert!(form.contains("value=\"W2\"") && !form.contains("value=\"W1\"") && !form.contains("value=\"W3\""), "{form}");
 
+    // In English too, every word its own.
+    let html = w.page(&cashier, &format!("/console/stays/{id}?lang=en")).await;
+    for words in ["Cancel this interim settlement", "Interim settlements cancelled", ">cancelled</span>", "Withdraw the lines ticked"] {
+        assert!(html.contains(words), "{words}: {html}");
+    }
+    assert!(confirm_of(&html, "cancel-interim").starts_with("Cancel interim settlement no. 1 of 张* · male · "), "{html}");
+
     // A doctor may do neither (the role's rights, as the API's).
     let doctor = w.session("doc1", StaffRole::Doctor).await;
     let html = w.page(&doctor, &format!("/console/stays/{id}")).await;
