@@ -67,6 +67,10 @@ pub(crate) fn state_key(state: &str) -> &'static str {
         "interim_settling" => "ward_state_interim",
         "cancelling_interim" => "ward_state_cancelling_interim",
         "withdrawing_fees" => "ward_state_withdrawing_fees",
+        "undoing_discharge" => "ward_state_undoing_discharge",
+        "cancelling_settlement" => "ward_state_cancelling_settlement",
+        "settlement_cancelled" => "ward_state_settlement_cancelled",
+        "cancelling_admission" => "ward_state_cancelling_admission",
         "settled" => "state_settled",
         "settled_unpaid" => "state_settled_unpaid",
         "settled_by_interims" => "ward_state_settled_by_interims",
@@ -270,7 +274,33 @@ mod tests {
         for lang in [crate::i18n::Lang::Zh, crate::i18n::Lang::En] {
             let words = |key: &'static str| -> &'static str { crate::i18n::text(lang, key) };
             let in_progress = words("state_in_progress");
-            for state in ["cancelling_interim", "withdrawing_fees"] {
+            // Every state `StayStage::state` names (crates/domain/src/inpatient.rs).
+            let every = [
+                "admitting",
+                "admitted",
+                "raising_deposit",
+                "deposit_short",
+                "in_ward",
+                "interim_settling",
+                "cancelling_interim",
+                "withdrawing_fees",
+                "discharging",
+                "releasing",
+                "settled_by_interims",
+                "settlement_refused",
+                "discharged",
+                "pre_settled",
+                "insurance_settled",
+                "settled",
+                "settled_unpaid",
+                "cancelling_settlement",
+                "settlement_cancelled",
+                "undoing_discharge",
+                "cancelling_admission",
+                "cancelled",
+                "refused",
+            ];
+            for state in every {
                 let said = words(super::state_key(state));
                 assert!(said != in_progress && !said.is_empty() && said != super::state_key(state), "{state} ({lang:?}): {said}");
             }

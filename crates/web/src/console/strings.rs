@@ -267,6 +267,10 @@ pub const STRINGS: Table = &[
     ("ward_state_settled_by_interims", "出院已结清", "Discharged, all settled"),
     ("ward_state_cancelling_interim", "中途结算撤销中", "Cancelling an interim settlement"),
     ("ward_state_withdrawing_fees", "费用明细撤销中", "Withdrawing fee lines"),
+    ("ward_state_undoing_discharge", "出院撤销中", "Undoing the discharge"),
+    ("ward_state_cancelling_settlement", "结算撤销中", "Cancelling the settlement"),
+    ("ward_state_settlement_cancelled", "结算已撤销，待重新结算", "Settlement cancelled, to be settled again"),
+    ("ward_state_cancelling_admission", "入院撤销中", "Cancelling the admission"),
     (
         "ward_settled_by_interims",
         "出院时没有待结算的费用：全部费用已在中途结算中结清，不再向医保结算；仍冻结的押金已解冻。",
