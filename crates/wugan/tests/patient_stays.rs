@@ -161,6 +161,18 @@ async fn a_patient_in_the_ward_sees_the_stay_and_the_deposit_held_and_nobody_els
         w.his.post(&format!("/api/v1/stays/{own}/fees"), &json!({"lines": [fee_line("P1", EXAMINATION, "150.00", "1", "150.00")]})).await;
     assert!(fees.as_ref().is_ok_and(|f| f.ok()), "{fees:?}");
     assert_eq!(w.stays(&zhang).await[1]["charges_fen"], json!(15_000));
+    // An interim settlement the ward cancels (中途结算撤销) stays on the patient's page, said
+    // cancelled, with what went back to the line; its fees are settled at the bedside.
+    let interim = w.his.post(&format!("/api/v1/stays/{own}/interim_settlement"), &json!({})).await.unwrap();
+    assert!(interim.ok() && interim.body["interim_settlements"][0]["n"] == json!(1), "{interim:?}");
+    let cancel = w.his.post(&format!("/api/v1/stays/{own}/interim_settlements/1/cancel"), &json!({})).await.unwrap();
+    assert!(cancel.ok(), "{cancel:?}");
+    let seen = w.stays(&zhang).await.into_iter().find(|s| s["id"] == json!(own)).unwrap();
+    let returned = &seen["cancelled_interim_settlements"];
+    assert_eq!((seen["interim_settlements"].clone(), returned[0]["n"].as_u64()), (json!([]), Some(1)), "{seen}");
+    assert_eq!(returned[0]["medfee_fen"].as_i64(), Some(15_000), "{seen}");
+    let visits = w.page("/h5/visits", &zhang).await;
+    assert!(visits.contains("第 1 次中途结算（已撤销）") && visits.contains("重新结算"), "{visits}");
     let discharged = w.his.post(&format!("/api/v1/stays/{own}/discharge"), &json!({})).await.unwrap();
     assert_eq!(discharged.body["state"].as_str(), Some("settled"), "{discharged:?}");
     let settled = w.stays(&zhang).await.into_iter().find(|s| s["id"] == json!(own)).unwrap();

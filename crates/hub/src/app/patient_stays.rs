@@ -49,6 +49,9 @@ pub struct PatientStayView {
     pub settlement: Option<StaySettlementView>,
     /// The interim settlements (中途结算) made in the ward, oldest first.
     pub interim_settlements: Vec<InterimSettlementView>,
+    /// The interim settlements the ward cancelled (中途结算撤销), oldest first: each one's bank
+    /// share (`bank_fen`) went back to the line, and its fees are settled again later.
+    pub cancelled_interim_settlements: Vec<InterimSettlementView>,
     /// What is still owed once the stay is over, less what was collected since.
     pub owed_fen: i64,
     /// What of the stay's bill was collected from the line later.
@@ -161,6 +164,7 @@ fn patient_stay(v: StayView, hospital_name: String, patient_name: String, own: b
         fee_lines: v.fee_lines,
         settlement: v.settlement,
         interim_settlements: v.interim_settlements,
+        cancelled_interim_settlements: v.cancelled_interim_settlements,
         owed_fen: v.owed_fen,
         collected_fen: v.collected_fen,
         agreement_id,

@@ -30,6 +30,13 @@ pub const STRINGS: Table = &[
         "The deposit could not be held in full on your credit line. Pay it at the admissions desk, or ask for a higher credit limit.",
     ),
     ("stay_h5_interim_n", "第 {n} 次中途结算", "Interim settlement {n}"),
+    ("stay_h5_interim_cancelled_n", "第 {n} 次中途结算（已撤销）", "Interim settlement {n} (cancelled)"),
+    (
+        "stay_h5_interim_cancelled_note",
+        "医院已撤销这次结算，这笔费用会与其余费用一起重新结算。",
+        "The hospital cancelled this settlement; its fees will be settled again with the rest.",
+    ),
+    ("stay_h5_interim_returned", "退回信用额度", "Returned to your credit line"),
     ("stay_h5_owed", "尚欠金额", "Still owed"),
     ("stay_h5_owed_note", "尚欠 {owed}，可在“待缴账单”中支付。", "{owed} is still owed: pay it under Unpaid bills."),
     ("stay_h5_settled_note", "住院费用已结清，无需到窗口付款。", "The stay is paid in full: nothing to pay at a window."),

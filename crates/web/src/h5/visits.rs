@@ -119,6 +119,10 @@ impl Visits {
         self.page.t("stay_h5_interim_n").replace("{n}", &n.to_string())
     }
 
+    fn interim_cancelled_title(&self, n: u32) -> String {
+        self.page.t("stay_h5_interim_cancelled_n").replace("{n}", &n.to_string())
+    }
+
     /// The day the stay was admitted.
     fn stay_day<'a>(&self, s: &'a PatientStayView) -> &'a str {
         s.admitted_at.get(..10).unwrap_or(&s.admitted_at)

@@ -40,6 +40,7 @@ pub(crate) fn stay(phase: &'static str, held_fen: i64, owed_fen: i64) -> Patient
             decline_code: None,
         }),
         interim_settlements: Vec::new(),
+        cancelled_interim_settlements: Vec::new(),
         owed_fen,
         collected_fen: 0,
         agreement_id: Some("agr_1".into()),
@@ -128,4 +129,37 @@ fn a_family_members_stay_names_them_masked() {
     let html = page(Lang::Zh, false, vec![theirs.clone()]);
     assert!(html.contains("家人 王* 的住院，由您的信用额度支付。"), "{html}");
     assert!(page(Lang::En, false, vec![theirs]).contains("王*&#39;s stay, paid on your credit line."));
+}
+
+#[test]
+fn an_interim_settlement_the_ward_cancelled_says_so_and_what_went_back_to_the_line() {
+    let cancelled = wugan_hub::app::InterimSettlementView {
+        n: 1,
+        setl_id: "S-I1".into(),
+        medfee_fen: 30_000,
+        fund_fen: 20_000,
+        personal_account_fen: 0,
+        cash_fen: 10_000,
+        bank_fen: 10_000,
+        unpaid_fen: 0,
+        reheld_fen: 0,
+        decline_code: None,
+        lines: vec!["F1".into()],
+    };
+    let mut in_ward = stay("in_ward", 69_000, 0);
+    in_ward.cancelled_interim_settlements = vec![cancelled];
+    for (lang, said) in [
+        (Lang::Zh, ["第 1 次中途结算（已撤销）", "会与其余费用一起重新结算", "退回信用额度", "¥100.00", "¥300.00"]),
+        (
+            Lang::En,
+            ["Interim settlement 1 (cancelled)", "settled again with the rest", "Returned to your credit line", "¥100.00", "¥300.00"],
+        ),
+    ] {
+        let html = page(lang, true, vec![in_ward.clone()]);
+        for s in said {
+            assert!(html.contains(s), "{s}: {html}");
+        }
+    }
+    // None cancelled: nothing said.
+    assert!(!page(Lang::Zh, false, vec![stay("in_ward", 69_000, 0)]).contains("中途结算（已撤销）"));
 }
