@@ -425,7 +425,7 @@ async fn malformed_requests_get_an_envelope_not_a_bare_error() {
 async fn refusals_name_the_problem() {
     let app = app();
     let mdtrt_id = register(&app, "R-2201", "MZ0200").await;
-    let line = |sn: &str, amount: Value| json!({"feedetl_sn": sn, "mdtrt_id": mdtrt_id, "psn_no": ZHANG_SAN, "chrg_bchno": "B1", "med_list_codg": "001102000010000", "det_item_fee_sumamt": amount, "pric": null, "cnt": null});
+    let line = |sn: &str, amount: Value| json!({"feedetl_sn": sn, "mdtrt_id": mdtrt_id, "psn_no": ZHANG_SAN, "chrg_bchno": "B1", "med_list_codg": "001102000010000", "det_item_fee_sumamt": amount, "pric": null, "cnt": 1});
     let negative = call(&app, "2204", "R-neg", json!({"feedetail": [line("1", json!("-5.00"))]})).await;
     assert!(err(&negative).contains("negative"));
     let duplicate = call(&app, "2204", "R-dup", json!({"feedetail": [line("1", json!(5)), line("1", json!(6))]})).await;

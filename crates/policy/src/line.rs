@@ -84,6 +84,11 @@ pub fn split_line(index: usize, line: &FeeLine, policy: &PolicySet) -> Result<Li
     let entry = line.med_list_codg.as_deref().and_then(|c| policy.catalogue.get(c));
     let terms = line_terms(line, entry, policy).map_err(bad)?;
     let sumamt = line_amount(line).map_err(bad)?;
+    // A price cap is per unit: a line with no quantity would escape it (the whole amount eligible).
+    // 2204 requires cnt; a capped item without one is refused, never paid uncapped.
+    if terms.cap.is_some_and(|c| c.0 > 0) && line.cnt.is_none() {
+        return Err(bad("cnt is missing: the item has a price cap (pric_uplmt_amt), applied per unit".into()));
+    }
     let split = split_amount(terms.class, sumamt, terms.cap, line.cnt, terms.prop);
     let result = LineResult {
         feedetl_sn: line.feedetl_sn.clone(),

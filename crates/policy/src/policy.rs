@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use wugan_domain::money::{ratio, yuan, yuan_opt, Fen, Ratio};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PolicySet {
     pub name: String,
     /// Verification status, e.g. "verified" or "example numbers, to be confirmed". Shown to users.
@@ -58,6 +59,7 @@ pub struct PolicySet {
 /// `psn_idet_type`, e.g. 特困供养, 低保) get a ratio of the in-scope personal burden the insurance
 /// funds left (政策范围内个人自付), up to an annual cap. Paid as `maf_pay`, after 统筹, 大额/大病.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Assistance {
     /// 参保地医保区划 the rule belongs to.
     pub admdvs: String,
@@ -74,6 +76,7 @@ pub struct Assistance {
 
 /// One eligible identity: its codes, the share of the in-scope personal burden paid, the annual cap.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AssistanceRule {
     /// Shown in explanations, e.g. "特困供养人员".
     pub name: String,
@@ -112,6 +115,7 @@ impl PsnGroup {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GroupRule {
     pub group: PsnGroup,
     pub psn_type_prefixes: Vec<String>,
@@ -130,6 +134,7 @@ fn default_psn_groups() -> Vec<GroupRule> {
 
 /// One benefit scheme: a region's rules for one insurance type and person group over a date range.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Scheme {
     /// 参保地医保区划 this scheme belongs to.
     pub admdvs: String,
@@ -147,6 +152,7 @@ pub struct Scheme {
 
 /// 基金支付类型 codes and names this scheme reports in `setldetail`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FundCodes {
     /// Basic pooling fund, e.g. 310100 (employees) or 390100 (residents).
     pub hifp: FundCode,
@@ -168,6 +174,7 @@ pub struct FundCodes {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FundCode {
     pub code: String,
     pub name: String,
@@ -175,6 +182,7 @@ pub struct FundCode {
 
 /// The rules for one kind of care (门诊统筹, 住院 …).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Benefit {
     /// Where the numbers come from, or "example value" — shown in reviews, not used in arithmetic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,6 +211,7 @@ pub struct Benefit {
 /// the basic funds, accumulated in `ytd.hifmi_base`) passes `threshold`, each layer pays its ratio
 /// of the burden between the previous bound and `upto` (cumulative amounts; `null` = no bound).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BigIllness {
     #[serde(with = "yuan")]
     pub threshold: Fen,
@@ -212,6 +221,7 @@ pub struct BigIllness {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Layer {
     #[serde(default, with = "yuan_opt")]
     pub upto: Option<Fen>,
@@ -248,6 +258,7 @@ pub enum Deductible {
 
 /// Amounts by hospital grade. `grade1` is "一级及以下" (includes ungraded and community centres).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GradeAmounts {
     #[serde(with = "yuan")]
     pub grade1: Fen,
@@ -258,6 +269,7 @@ pub struct GradeAmounts {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GradeRatios {
     #[serde(with = "ratio")]
     pub grade1: Ratio,
@@ -308,6 +320,7 @@ impl GradeRatios {
 
 /// The layer above the basic annual cap: 职工大额医疗费用补助 (hifob) or 居民大病保险 (hifmi).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AboveCap {
     pub fund: AboveCapFund,
     #[serde(with = "ratio")]

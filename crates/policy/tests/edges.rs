@@ -36,6 +36,12 @@ fn a_price_cap_of_zero_is_no_cap_on_the_line_and_in_the_catalogue() {
     // A real cap still holds: ten days in a bed at 80.00 against the 60.00 cap.
     let bed = json!({"med_list_codg": BED, "pric": "80", "cnt": 10, "det_item_fee_sumamt": "800.00", "pric_uplmt_amt": "60.00"});
     check("a real cap", &sz, claim("1101", "11", 3, 1, json!([bed])), &[("overlmt_selfpay", "200.00"), ("inscp_scp_amt", "600.00")]);
+    // The cap is per unit: ten bed-days sent without cnt would escape it, so the line is refused.
+    let no_count = json!({"med_list_codg": BED, "det_item_fee_sumamt": "800.00"});
+    assert!(refused(&sz, claim("1101", "11", 3, 1, json!([no_count]))).contains("cnt is missing"));
+    // An item with no cap needs no count.
+    let uncapped = json!({"med_list_codg": AMOXICILLIN, "det_item_fee_sumamt": "100.00"});
+    check("no cap, no count", &sz, claim("1101", "11", 3, 1, json!([uncapped])), &[("inscp_scp_amt", "100.00")]);
     // A negative cap is not a cap at all.
     let negative = json!({"med_list_codg": AMOXICILLIN, "det_item_fee_sumamt": "100.00", "pric": "100", "cnt": 1, "pric_uplmt_amt": "-1"});
     assert!(refused(&sz, claim("1101", "11", 3, 1, json!([negative]))).contains("pric_uplmt_amt must not be negative"));
@@ -305,4 +311,17 @@ fn a_refund_line_settles_with_its_charge_as_its_mirror() {
     check("a fen of rounding", &sz, claim("1101", "21", 3, 1, rounded), &[("medfee_sumamt", "1.01")]);
     let inconsistent = json!([{"med_list_codg": BED, "pric": "10", "cnt": 2, "det_item_fee_sumamt": "500.00"}]);
     assert!(refused(&sz, claim("1101", "21", 3, 1, inconsistent)).contains("det_item_fee_sumamt 500.00 differs from pric × cnt 20.00"));
+}
+
+#[test]
+fn a_misspelt_field_in_a_policy_set_is_refused_never_ignored() {
+    // A cap written under a wrong name would silently leave the fund without its cap.
+    let misspelt = shenzhen_with(|set| {
+        let at = scheme_at(set, "310", "in_service");
+        set["schemes"][at]["anual_cap"] = json!("500000.00");
+    });
+    let err = misspelt.expect_err("an unknown scheme field").to_string();
+    assert!(err.contains("anual_cap"), "{err}");
+    let top = shenzhen_with(|set| set["catalog"] = json!({"entries": []}));
+    assert!(top.expect_err("an unknown top-level field").to_string().contains("catalog"));
 }
