@@ -82,6 +82,8 @@ impl fmt::Display for Fen {
     }
 }
 
+// Fen's arithmetic is plain i64 arithmetic: an overflow panics (debug builds, and release builds by
+// the workspace's `overflow-checks = true`), never wraps. `checked_add` is for sums of untrusted input.
 impl Add for Fen {
     type Output = Fen;
     fn add(self, o: Fen) -> Fen {
