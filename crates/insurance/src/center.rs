@@ -234,7 +234,7 @@ impl InsuranceCenter {
     }
 
     /// Sandbox view for auditors: settlements, optionally of one hospital, in settlement order.
-    /// `GET /sandbox/visits/{mdtrt_id}`: a visit's 医疗类别 and diagnoses as 2201/2203 (an
+    /// `GET /sandbox/visits/{mdtrt_id}`: a visit's number (门诊号 or 住院号), begin time, 医疗类别 and diagnoses as 2201/2203 (an
     /// admission's: 2401/2403) left them; for an admission, its department, main diagnosis, surgery
     /// and 生育类别 (2401/2403), when it was discharged (2402's endtime) with the discharge's 离院方式,
     /// department, diagnoses, 并发症 flag and 死亡日期, and its final settlement.
@@ -244,7 +244,7 @@ impl InsuranceCenter {
         let adm = v.admission.clone().unwrap_or_default();
         let dscg = adm.discharge.unwrap_or_default();
         Some(serde_json::json!({"mdtrt_id": mdtrt_id, "psn_no": v.psn_no, "fixmedins_code": v.fixmedins_code,
-            "med_type": v.med_type, "diagnoses": v.diagnoses, "cancelled": v.cancelled, "adm_dept_codg": adm.adm_dept_codg,
+            "ipt_otp_no": v.ipt_otp_no, "begntime": v.begntime, "med_type": v.med_type, "diagnoses": v.diagnoses, "cancelled": v.cancelled, "adm_dept_codg": adm.adm_dept_codg,
             "dscg_maindiag_code": adm.dscg_maindiag_code, "dscg_maindiag_name": adm.dscg_maindiag_name,
             "oprn_oprt_code": adm.oprn_oprt_code, "oprn_oprt_name": adm.oprn_oprt_name, "matn_type": adm.matn_type,
             "discharged": adm.discharged, "dscg_way": dscg.dscg_way, "dscg_dept_codg": dscg.dscg_dept_codg,

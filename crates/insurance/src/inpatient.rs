@@ -10,7 +10,7 @@
 use crate::ctx::{Ctx, Kind};
 use crate::error::TxError;
 use crate::fees::store_fees;
-use crate::input::{begin_date, check_same, opt_text, req_text};
+use crate::input::{begin_date, begin_time, check_same, opt_text, req_text};
 use crate::lookup::{insured, open_visit, visit_of_kind};
 use crate::state::{Admission, DischargeRecord, FeeRecord, FeeStatus, State, Visit};
 use serde_json::{json, Value};
@@ -86,6 +86,7 @@ pub fn admit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         ));
     }
     let begndate = begin_date(info, ctx.now.date())?;
+    let begntime = begin_time(info, ctx.now)?;
     let (diagnoses, _) = diagnosis_codes(info, &ctx.env.input);
     let mdtrt_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
     let mut admission = Admission::default();
@@ -99,6 +100,7 @@ pub fn admit(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         diagnoses,
         mdtrt_cert_type: opt_text(info, "mdtrt_cert_type"),
         begndate,
+        begntime,
         cancelled: false,
         fees: Vec::new(),
         settlements: Vec::new(),

@@ -1,6 +1,7 @@
 //! Reading a transaction's input: text, amounts and dates of the payload, and the check of a field
 //! the request repeats against the record.
 
+use crate::clock::Now;
 use crate::error::TxError;
 use serde_json::Value;
 use wugan_domain::Fen;
@@ -30,6 +31,39 @@ pub fn begin_date(data: &Value, today: Date) -> Result<Date, TxError> {
         Some(t) => Date::parse(&t).ok_or_else(|| TxError::new("begntime 格式错误", format!("begntime '{t}' is not yyyy-MM-dd HH:mm:ss"))),
         None => Ok(today),
     }
+}
+
+/// `begntime` in national form (`yyyy-MM-dd HH:mm:ss`; a date alone is its midnight), or now: the
+/// time a registration or admission keeps, and 5201 shows and selects by.
+pub fn begin_time(data: &Value, now: &Now) -> Result<String, TxError> {
+    match opt_text(data, "begntime") {
+        Some(t) => national_time(&t).ok_or_else(|| TxError::new("begntime 格式错误", format!("begntime '{t}' is not yyyy-MM-dd HH:mm:ss"))),
+        None => Ok(now.datetime()),
+    }
+}
+
+/// A time as `Date::parse` takes it (`yyyy-MM-dd[ HH:mm:ss]`, `T` for the space, `yyyyMMdd[HHmmss]`)
+/// in national form, `yyyy-MM-dd HH:mm:ss`; a date alone is its midnight.
+pub fn national_time(text: &str) -> Option<String> {
+    let t = text.trim();
+    Date::parse(t)?;
+    let (date, time) = match t.as_bytes().get(4) {
+        Some(b'-') => {
+            let clock = t.get(11..).unwrap_or_default();
+            let time = match clock.as_bytes().get(5) {
+                Some(b':') => clock.get(0..8)?.to_string(),
+                _ if clock.is_empty() => "00:00:00".to_string(),
+                _ => format!("{}:00", clock.get(0..5)?),
+            };
+            (t.get(0..10)?.to_string(), time)
+        }
+        _ => {
+            let (d, h) = (t.get(0..8)?, t.get(8..14));
+            let date = format!("{}-{}-{}", &d[0..4], &d[4..6], &d[6..8]);
+            (date, h.map_or("00:00:00".to_string(), |h| format!("{}:{}:{}", &h[0..2], &h[2..4], &h[4..6])))
+        }
+    };
+    Some(format!("{date} {time}"))
 }
 
 pub fn mismatch(field: &str, given: &str, expected: &str) -> TxError {

@@ -10,7 +10,7 @@
 //!                           reads the clock once per request
 //! tx                        dispatch by infno, and which infnos only read
 //! identify  outpatient  inpatient  settle  repayment  reconcile  clearing
-//! special_disease  manual_claim
+//! special_disease  manual_claim  visit_query
 //!                           the transactions, one module per family; none uses another
 //! fees                      fee lines of 2204 and 2301: parse, check, split, store
 //! lookup                    a person or visit the request names, or the refusal
@@ -36,7 +36,8 @@
 //! (3201 totals, 3202 detail, 9101/9102 files), `clearing` (3203 monthly clearing application,
 //! checked against the center's settlements of the period; 3204 its withdrawal), `special_disease`
 //! (2503/2504 门诊慢特病备案 and its revocation, 5301 the list; an approved registration gates
-//! med_type 14), `manual_claim` (零星报销: 9903/9904, sandbox-only numbers).
+//! med_type 14), `manual_claim` (零星报销: 9903/9904, sandbox-only numbers), `visit_query` (5201
+//! 就诊信息查询: a person's visits at the asking hospital within a time window).
 //! `faults`: seeded fault injection at the HTTP edge ([`InsuranceCenter::with_faults`]).
 //!
 //! Sandbox conventions (not part of the national interface):
@@ -76,6 +77,7 @@ mod settle;
 mod special_disease;
 mod state;
 mod tx;
+mod visit_query;
 
 pub use auth::{CallerCredential, Gateway, GatewayConfig};
 pub use center::{InsuranceCenter, InsuranceConfig};

@@ -4,7 +4,7 @@
 use crate::ctx::{Ctx, Kind};
 use crate::error::TxError;
 use crate::fees::store_fees;
-use crate::input::{begin_date, check_same, opt_text, req_text};
+use crate::input::{begin_date, begin_time, check_same, opt_text, req_text};
 use crate::lookup::{insured, open_visit, visit_of_kind};
 use crate::state::{FeeRecord, FeeStatus, State, Visit};
 use serde_json::{json, Value};
@@ -25,6 +25,7 @@ pub fn register(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         ));
     }
     let begndate = begin_date(data, ctx.now.date())?;
+    let begntime = begin_time(data, ctx.now)?;
     let mdtrt_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
     let visit = Visit {
         psn_no: psn_no.clone(),
@@ -35,6 +36,7 @@ pub fn register(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         diagnoses: Vec::new(),
         mdtrt_cert_type: opt_text(data, "mdtrt_cert_type"),
         begndate,
+        begntime,
         cancelled: false,
         fees: Vec::new(),
         settlements: Vec::new(),

@@ -33,6 +33,9 @@ pub struct Visit {
     pub diagnoses: Vec<String>,
     pub mdtrt_cert_type: Option<String>,
     pub begndate: Date,
+    /// 开始时间 as 2201 / 2401 gave it (now when they gave none), `yyyy-MM-dd HH:mm:ss`: what 5201
+    /// shows and selects by.
+    pub begntime: String,
     /// 2202 / 2404 撤销: no fees or settlement may follow.
     pub cancelled: bool,
     pub fees: Vec<FeeRecord>,

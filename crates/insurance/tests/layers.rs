@@ -30,6 +30,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("clearing", 5),
     ("special_disease", 5),
     ("manual_claim", 5),
+    ("visit_query", 5),
     ("tx", 6),
     ("center", 7),
     ("http", 8),

@@ -589,3 +589,58 @@ async fn a_personal_account_repayment_debits_once_and_is_undone_once() {
     assert_eq!(balc(&restored), "800.00");
     assert_eq!(restored["account_repayments"].as_array().map(Vec::len), Some(1), "{restored}");
 }
+
+/// 5201 就诊信息查询: the person's live visits at this hospital begun within the window, each with
+/// its number, so that a caller who lost a 2201's or 2401's answer finds what it registered.
+#[tokio::test]
+async fn visit_query_lists_the_persons_live_visits_in_the_window() {
+    let app = app();
+    let first = register(&app, "Q-5201-r1", "MZ-Q1").await;
+    let cancelled = register(&app, "Q-5201-r2", "MZ-Q2").await;
+    let cancel = json!({"data": {"psn_no": ZHANG_SAN, "mdtrt_id": cancelled, "ipt_otp_no": "MZ-Q2"}});
+    ok(&call(&app, "2202", "Q-5201-c", cancel).await);
+    let admitted = json!({"mdtrtinfo": {"psn_no": ZHANG_SAN, "ipt_no": "ZY-Q3", "begntime": "2024-06-01 10:30", "adm_dept_codg": "A03"}});
+    let admission = ok(&call(&app, "2401", "Q-5201-a", admitted).await)["data"]["mdtrt_id"].as_str().expect("mdtrt_id").to_string();
+
+    let query = |msgid: &'static str, data: Value| {
+        let app = app.clone();
+        async move { call(&app, "5201", msgid, json!({"data": data})).await }
+    };
+    let day = json!({"psn_no": ZHANG_SAN, "begntime": "2024-06-01 00:00:00", "endtime": "2024-06-01 23:59:59"});
+    let listed = query("Q-5201-1", day.clone()).await;
+    let records = ok(&listed)["mdtrtinfo"].as_array().cloned().expect("mdtrtinfo is a list");
+    let seen: Vec<(&str, &str, &str)> = records
+        .iter()
+        .map(|r| (r["mdtrt_id"].as_str().unwrap_or(""), r["ipt_otp_no"].as_str().unwrap_or(""), r["begntime"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        seen,
+        [(first.as_str(), "MZ-Q1", "2024-06-01 09:00:00"), (admission.as_str(), "ZY-Q3", "2024-06-01 10:30:00")],
+        "the cancelled registration is not listed, oldest first: {listed}"
+    );
+    assert_eq!((records[0]["psn_no"].as_str(), records[0]["inhosp_stas"].is_null()), (Some(ZHANG_SAN), true));
+    assert_eq!((records[1]["med_type"].as_str(), records[1]["inhosp_stas"].as_str()), (Some("21"), Some("1")));
+    assert_eq!(records[1]["adm_dept_codg"], "A03");
+
+    // The window, the visit and the 医疗类别 narrow the list; none found is an empty list.
+    let after = json!({"psn_no": ZHANG_SAN, "begntime": "2024-06-01 10:00:00", "endtime": "20240601235959"});
+    assert_eq!(ok(&query("Q-5201-2", after).await)["mdtrtinfo"].as_array().map(Vec::len), Some(1));
+    let one = json!({"psn_no": ZHANG_SAN, "begntime": "2024-06-01", "mdtrt_id": first});
+    assert_eq!(ok(&query("Q-5201-3", one).await)["mdtrtinfo"][0]["mdtrt_id"], json!(first));
+    let inpatient = json!({"psn_no": ZHANG_SAN, "begntime": "2024-06-01", "med_type": "21"});
+    assert_eq!(ok(&query("Q-5201-4", inpatient).await)["mdtrtinfo"][0]["mdtrt_id"], json!(admission));
+    let before = json!({"psn_no": ZHANG_SAN, "begntime": "2024-05-01 00:00:00", "endtime": "2024-05-31 23:59:59"});
+    assert_eq!(ok(&query("Q-5201-5", before).await)["mdtrtinfo"], json!([]));
+    let someone_else = json!({"psn_no": "44030000000000000002", "begntime": "2024-06-01"});
+    assert_eq!(ok(&query("Q-5201-6", someone_else).await)["mdtrtinfo"], json!([]));
+
+    // The window's start is required, and a bound that is not a time is refused.
+    assert!(err(&query("Q-5201-7", json!({"psn_no": ZHANG_SAN})).await).contains("begntime"));
+    assert!(err(&query("Q-5201-8", json!({"psn_no": ZHANG_SAN, "begntime": "June"})).await).contains("begntime"));
+    // The sandbox view names the visit's number and begin time too.
+    let (status, view) = get(&app, &format!("/sandbox/visits/{first}")).await;
+    assert_eq!(
+        (status, view["ipt_otp_no"].as_str(), view["begntime"].as_str()),
+        (StatusCode::OK, Some("MZ-Q1"), Some("2024-06-01 09:00:00"))
+    );
+}
