@@ -9,6 +9,8 @@
 //!   float within a millionth of a yuan of a whole fen as that fen; text is read exactly, as ever.
 //! - `setlinfo` as an array of one record ([`setlinfo_record`]), and 5203 (结算信息查询) listing
 //!   every settlement of a visit, cancelled ones included ([`settlement_in_force`]).
+//! - 5201 (就诊信息查询) as a list of a person's visits, or one record, or a refusal saying it found
+//!   none ([`registration_among`], [`finds_none`]): which of them a registration was.
 
 use crate::insurance_client::{text, InsuranceError};
 use serde_json::{json, Value};
@@ -146,9 +148,95 @@ pub fn settlement_stands(output: &Value, setl_id: &str) -> bool {
     records.into_iter().any(|r| text(r, "setl_id") == setl_id && !reversed(r))
 }
 
+/// A registration (2201) or admission (2401) the hub sent and was refused: whose, under which
+/// number (门诊号 or 住院号), begun when (`begntime` as sent, national form).
+pub struct Asked<'a> {
+    pub psn_no: &'a str,
+    pub number: &'a str,
+    pub begntime: &'a str,
+}
+
+/// From a 5201 reply (`mdtrtinfo`: a list, or one record), the `mdtrt_id` of the visit `asked`
+/// registered: the person's (when the record names one), under the same number, begun at the
+/// same time (to the second; to the day when the record gives only a date; any time when it gives
+/// none), not marked invalid (`vali_flag` 0). `Ok(None)`: none listed, so the refusal stands. A
+/// record without a number is never taken: the hub does not guess a visit. Several different
+/// visits that fit is an answer the hub cannot act on.
+pub fn registration_among(output: &Value, asked: &Asked) -> Result<Option<String>, InsuranceError> {
+    let records: Vec<&Value> = match output.get("mdtrtinfo") {
+        Some(Value::Array(records)) => records.iter().collect(),
+        Some(record @ Value::Object(_)) => vec![record],
+        _ => Vec::new(),
+    };
+    let fits = |r: &&Value| {
+        let (psn_no, begntime) = (text(r, "psn_no"), text(r, "begntime"));
+        let begun_then = match crate::clock::national_datetime(&begntime) {
+            Some(t) => t == asked.begntime,
+            None if begntime.is_empty() => true,
+            None => begntime.get(..10).is_some_and(|day| Some(day) == asked.begntime.get(..10)),
+        };
+        (psn_no.is_empty() || psn_no == asked.psn_no)
+            && text(r, "ipt_otp_no").trim() == asked.number
+            && begun_then
+            && text(r, "vali_flag") != "0"
+            && !text(r, "mdtrt_id").trim().is_empty()
+    };
+    let mut ids: Vec<String> = records.into_iter().filter(fits).map(|r| text(r, "mdtrt_id").trim().to_string()).collect();
+    ids.dedup();
+    match ids.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        several => Err(InsuranceError::BadReply(format!("5201 lists {} visits under this number begun at that time", several.len()))),
+    }
+}
+
+/// Whether a refusal of 5201 says it found nothing (some platforms answer an empty query with
+/// infcode -1 and "未查询到就诊信息" rather than an empty list): read as an empty list. Any other
+/// refusal of 5201 says nothing about the registration.
+pub fn finds_none(err_msg: &str) -> bool {
+    ["未查询到", "未查到", "无就诊", "无数据", "无记录", "没有", "不存在", "not found", "no visit"]
+        .iter()
+        .any(|words| err_msg.contains(words))
+}
+
+/// Whether a refusal of 5201 says the platform does not offer the transaction (不支持的交易, 未开通):
+/// it will never tell, so the registration's refusal is believed as it was before 5201 was asked.
+pub fn not_offered(err_msg: &str) -> bool {
+    ["不支持", "未开通", "无此交易", "交易不存在", "unsupported", "not supported"].iter().any(|words| err_msg.contains(words))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_registration_is_the_persons_visit_under_the_number_begun_when_it_was_sent() {
+        let asked = Asked { psn_no: "P1", number: "MZ1", begntime: "2026-12-03 09:00:00" };
+        let found = |records: Value| registration_among(&json!({"mdtrtinfo": records}), &asked).map_err(|_| "several");
+        let visit =
+            |id: &str, number: &str, begntime: &str| json!({"mdtrt_id": id, "psn_no": "P1", "ipt_otp_no": number, "begntime": begntime});
+        for (records, expect) in [
+            (json!([visit("M1", "MZ1", "2026-12-03 09:00:00")]), Ok(Some("M1"))),
+            (visit("M1", "MZ1", "2026-12-03T09:00:00+08:00"), Ok(Some("M1"))),
+            (json!([visit("M0", "MZ0", "2026-12-03 09:00:00"), visit("M1", " MZ1 ", "2026-12-03 09:00:00")]), Ok(Some("M1"))),
+            (json!([{"mdtrt_id": 440300202612030001u64, "ipt_otp_no": "MZ1", "begntime": "2026-12-03"}]), Ok(Some("440300202612030001"))),
+            (json!([{"mdtrt_id": "M1", "ipt_otp_no": "MZ1"}]), Ok(Some("M1"))),
+            (json!([visit("M1", "MZ1", "2026-12-02 09:00:00")]), Ok(None)),
+            (json!([visit("M1", "MZ1", "2026-12-03 09:00:01")]), Ok(None)),
+            (json!([{"mdtrt_id": "M1", "psn_no": "P2", "ipt_otp_no": "MZ1", "begntime": "2026-12-03 09:00:00"}]), Ok(None)),
+            (json!([{"mdtrt_id": "M1", "psn_no": "P1", "begntime": "2026-12-03 09:00:00"}]), Ok(None)),
+            (json!([{"mdtrt_id": "M1", "ipt_otp_no": "MZ1", "vali_flag": "0"}]), Ok(None)),
+            (json!([]), Ok(None)),
+            (Value::Null, Ok(None)),
+            (json!([visit("M1", "MZ1", "2026-12-03 09:00:00"), visit("M1", "MZ1", "2026-12-03 09:00:00")]), Ok(Some("M1"))),
+            (json!([visit("M1", "MZ1", "2026-12-03"), visit("M2", "MZ1", "2026-12-03 09:00:00")]), Err("several")),
+        ] {
+            assert_eq!(found(records.clone()), expect.map(|id| id.map(str::to_string)), "{records}");
+        }
+        assert!(finds_none("未查询到就诊信息") && finds_none("该人员无就诊记录"));
+        assert!(!finds_none("系统繁忙，请稍后重试[服务调用超时]"));
+        assert!(not_offered("不支持的交易编号 5201 / unsupported transaction (infno) 5201") && !not_offered("系统繁忙"));
+    }
 
     fn parsed(body: &str) -> Value {
         serde_json::from_slice(&quote_long_integers(body.as_bytes())).expect("json")

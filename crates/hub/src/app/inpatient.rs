@@ -526,16 +526,8 @@ impl App {
         let settle_input = |settle: bool| self.stay_settle_input(s, stage, charges, agreement, settle);
         let (admdvs, ins) = (&s.insuplc_admdvs, &self.insurance);
         match call {
-            StayCall::Admit => {
-                let input = super::stay_clinical::admit_input(s, &self.config.data_key.open(&s.mdtrt_cert_no_enc)?)?;
-                match ins.call("2401", &s.admit_msgid, &inst, admdvs, input).await {
-                    Ok(out) => match out.get("data").map(|d| crate::insurance_client::text(d, "mdtrt_id")).unwrap_or_default().trim() {
-                        "" => Err(AppError::bad_gateway("insurance_bad_reply", "2401 without mdtrt_id")),
-                        id => done(StayReply::Admitted { mdtrt_id: id.to_string() }),
-                    },
-                    Err(e) => insurance(e),
-                }
-            }
+            // A refusal is asked about (5201) before it is believed: app/registration_checks.rs.
+            StayCall::Admit => self.send_admission(&inst, s).await,
             StayCall::HoldDeposit { amount } => bank
                 .authorize_stay(&hold, &agreement.bank_agreement_id, *amount, &s.hospital_code, in_doubt)
                 .await

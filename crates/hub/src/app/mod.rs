@@ -65,6 +65,7 @@ mod refund_exceptions;
 mod refund_invoices;
 mod refunds;
 mod refusal_checks;
+mod registration_checks;
 mod settlement;
 pub mod sms;
 pub mod stay_invoices;

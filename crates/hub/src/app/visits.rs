@@ -54,19 +54,9 @@ impl App {
             "caty": req.caty.clone().unwrap_or_default(),
         }});
         let inst = self.institution(hospital).await?;
-        let output = match self.insurance.call("2201", &row.register_msgid, &inst, &row.insuplc_admdvs, input).await {
-            Ok(output) => output,
-            Err(e @ InsuranceError::Refused { .. }) => {
-                self.store.delete_unregistered_visit(&row.id).await?;
-                return Err(e.into());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let mdtrt_id = output.get("data").map(|d| crate::insurance_client::text(d, "mdtrt_id")).unwrap_or_default();
-        let mdtrt_id = mdtrt_id.trim();
-        if mdtrt_id.is_empty() {
-            return Err(AppError::bad_gateway("insurance_bad_reply", "2201 without mdtrt_id"));
-        }
+        // A refusal is asked about (5201) before it is believed: app/registration_checks.rs.
+        let mdtrt_id = self.send_registration(&inst, &row, input).await?;
+        let mdtrt_id = mdtrt_id.as_str();
         // The diagnoses (2203) before the visit counts as registered: a refusal or a silence
         // leaves it being registered, and the HIS's next registration sends both again.
         self.upload_visit_info(&row, &req, mdtrt_id).await?;

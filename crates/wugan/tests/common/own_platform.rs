@@ -113,6 +113,19 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// The platform's own record of a visit (`/sandbox/visits/{mdtrt_id}`: number, person,
+    /// cancelled); `null` when it has none.
+    pub async fn visit(&self, mdtrt_id: &str) -> Value {
+        let url = format!("{}/sandbox/visits/{mdtrt_id}", self.url);
+        let reply = reqwest::Client::new().get(url).bearer_auth("own-operator").send().await.expect("sandbox");
+        match reply.status().is_success() {
+            true => reply.json().await.expect("json"),
+            false => Value::Null,
+        }
+    }
+}
+
 pub struct World {
     pub sys: system::System,
     pub his: HisClient,
