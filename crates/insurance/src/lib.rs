@@ -10,7 +10,7 @@
 //!                           reads the clock once per request
 //! tx                        dispatch by infno, and which infnos only read
 //! identify  outpatient  inpatient  settle  repayment  reconcile  clearing
-//! special_disease  manual_claim  visit_query
+//! special_disease  manual_claim  visit_query  fee_query
 //!                           the transactions, one module per family; none uses another
 //! fees                      fee lines of 2204 and 2301: parse, check, split, store
 //! lookup                    a person or visit the request names, or the refusal
@@ -37,7 +37,8 @@
 //! checked against the center's settlements of the period; 3204 its withdrawal), `special_disease`
 //! (2503/2504 门诊慢特病备案 and its revocation, 5301 the list; an approved registration gates
 //! med_type 14), `manual_claim` (零星报销: 9903/9904, sandbox-only numbers), `visit_query` (5201
-//! 就诊信息查询: a person's visits at the asking hospital within a time window).
+//! 就诊信息查询: a person's visits at the asking hospital within a time window), `fee_query` (5204
+//! 费用明细查询: a visit's live fee lines).
 //! `faults`: seeded fault injection at the HTTP edge ([`InsuranceCenter::with_faults`]).
 //!
 //! Sandbox conventions (not part of the national interface):
@@ -59,6 +60,7 @@ mod ctx;
 mod envelope;
 mod error;
 pub mod faults;
+mod fee_query;
 mod fees;
 mod files;
 mod http;

@@ -5,7 +5,9 @@
 use crate::ctx::{Ctx, Kind};
 use crate::error::TxError;
 use crate::state::State;
-use crate::{clearing, identify, inpatient, manual_claim, outpatient, reconcile, repayment, settle, special_disease, visit_query};
+use crate::{
+    clearing, fee_query, identify, inpatient, manual_claim, outpatient, reconcile, repayment, settle, special_disease, visit_query,
+};
 use serde_json::Value;
 
 /// Runs the transaction the envelope names; an unknown infno is refused.
@@ -34,6 +36,7 @@ pub fn dispatch(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         "2203" | "2203A" => outpatient::upload_visit_info(state, ctx),
         "5201" => visit_query::visits(state, ctx),
         "5203" => settle::query(state, ctx),
+        "5204" => fee_query::fee_lines(state, ctx),
         "9901" => repayment::repay(state, ctx),
         "9902" => repayment::cancel(state, ctx),
         "3201" => reconcile::totals(state, ctx),
@@ -53,9 +56,9 @@ pub fn dispatch(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
 }
 
 /// Whether a transaction may change the center's state. Only the reads do not: 1101 person, 2206 /
-/// 2303 pre-settlement, 5201 visit query, 5203 settlement query, 3201 totals, 9102 download (3202 and 9101 store files),
+/// 2303 pre-settlement, 5201 visit query, 5203 settlement query, 5204 fee lines, 3201 totals, 9102 download (3202 and 9101 store files),
 /// 5301 special-disease registrations, 9904 a manual claim. Everything else — refusals and unknown infnos
 /// included, whose replies msgid replay must keep — is journaled by a persistent center.
 pub fn changes_state(infno: &str) -> bool {
-    !matches!(infno, "1101" | "2206" | "2303" | "5201" | "5203" | "3201" | "9102" | "5301" | "9904")
+    !matches!(infno, "1101" | "2206" | "2303" | "5201" | "5203" | "5204" | "3201" | "9102" | "5301" | "9904")
 }

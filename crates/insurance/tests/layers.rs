@@ -31,6 +31,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("special_disease", 5),
     ("manual_claim", 5),
     ("visit_query", 5),
+    ("fee_query", 5),
     ("tx", 6),
     ("center", 7),
     ("http", 8),

@@ -644,3 +644,45 @@ async fn visit_query_lists_the_persons_live_visits_in_the_window() {
         (StatusCode::OK, Some("MZ-Q1"), Some("2024-06-01 09:00:00"))
     );
 }
+
+/// 5204 费用明细查询: a visit's live fee lines, so that a caller refused a withdrawal (2205) reads
+/// whether the lines are gone; a line withdrawn is not listed, a settled one names its settlement.
+#[tokio::test]
+async fn fee_query_lists_the_visits_live_lines() {
+    let app = app();
+    let mdtrt_id = register(&app, "Q-5204-r", "MZ-Q5204").await;
+    ok(&call(&app, "2204", "Q-5204-u", demo_fees(&mdtrt_id)).await);
+    let query = |msgid: &'static str, data: Value| {
+        let app = app.clone();
+        async move { call(&app, "5204", msgid, json!({"data": data})).await }
+    };
+    let listed = |reply: &Value| -> Vec<(String, String)> {
+        let records = ok(reply)["feedetail"].as_array().cloned().expect("feedetail is a list");
+        records.iter().map(|r| (r["feedetl_sn"].as_str().unwrap_or("").into(), r["setl_id"].as_str().unwrap_or("?").into())).collect()
+    };
+    let all = query("Q-5204-1", json!({"psn_no": ZHANG_SAN, "mdtrt_id": mdtrt_id})).await;
+    let unsettled: Vec<(String, String)> = (1..=5).map(|n| (n.to_string(), String::new())).collect();
+    assert_eq!(listed(&all), unsettled, "{all}");
+    let first = &ok(&all)["feedetail"][1];
+    assert_eq!((first["mdtrt_id"].as_str(), first["det_item_fee_sumamt"].as_str()), (Some(mdtrt_id.as_str()), Some("100.00")));
+    assert_eq!((first["med_list_codg"].as_str(), first["chrgitm_lv"].as_str()), (Some("XC10AAA005A001010104389"), Some("02")));
+
+    // Withdrawn (2205, every open line): none is listed any more.
+    let withdraw = json!({"data": {"mdtrt_id": mdtrt_id, "chrg_bchno": "0000", "psn_no": ZHANG_SAN}});
+    ok(&call(&app, "2205", "Q-5204-w", withdraw).await);
+    assert_eq!(listed(&query("Q-5204-2", json!({"psn_no": ZHANG_SAN, "mdtrt_id": mdtrt_id})).await), Vec::<(String, String)>::new());
+
+    // Uploaded again and settled: each line names its settlement, and setl_id narrows to it.
+    ok(&call(&app, "2204", "Q-5204-u2", demo_fees(&mdtrt_id)).await);
+    let settled = call(&app, "2207", "Q-5204-s", settle_input(&mdtrt_id, json!("347.34"))).await;
+    let setl_id = ok(&settled)["setlinfo"]["setl_id"].as_str().expect("setl_id").to_string();
+    let mine = query("Q-5204-3", json!({"psn_no": ZHANG_SAN, "mdtrt_id": mdtrt_id, "setl_id": setl_id})).await;
+    assert_eq!(listed(&mine), (1..=5).map(|n| (n.to_string(), setl_id.clone())).collect::<Vec<_>>());
+    let other = query("Q-5204-4", json!({"psn_no": ZHANG_SAN, "mdtrt_id": mdtrt_id, "setl_id": "S-OTHER"})).await;
+    assert_eq!(listed(&other), Vec::<(String, String)>::new());
+
+    // Another person's number, an unknown visit, or no visit named: refused.
+    assert!(err(&query("Q-5204-5", json!({"psn_no": "44030000000000000002", "mdtrt_id": mdtrt_id})).await).contains("psn_no"));
+    assert!(err(&query("Q-5204-6", json!({"psn_no": ZHANG_SAN, "mdtrt_id": "M-UNKNOWN"})).await).contains("未查询到"));
+    assert!(err(&query("Q-5204-7", json!({"psn_no": ZHANG_SAN})).await).contains("mdtrt_id"));
+}
