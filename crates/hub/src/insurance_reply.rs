@@ -10,7 +10,11 @@
 //! - `setlinfo` as an array of one record ([`setlinfo_record`]), and 5203 (结算信息查询) listing
 //!   every settlement of a visit, cancelled ones included ([`settlement_in_force`]).
 //! - 5201 (就诊信息查询) as a list of a person's visits, or one record, or a refusal saying it found
-//!   none ([`registration_among`], [`finds_none`]): which of them a registration was.
+//!   none ([`registration_among`], [`finds_none`]): which of them a registration was; and an
+//!   admission's record there, to read a cancellation (2404) or a discharge's undoing (2405) back
+//!   ([`visit_record`], [`in_hospital`]).
+//! - 5204 (费用明细查询) as a visit's fee lines under one node or another ([`fee_lines_listed`]), to
+//!   read a withdrawal (2205) back ([`withdrawal_took_effect`]).
 
 use crate::insurance_client::{text, InsuranceError};
 use serde_json::{json, Value};
@@ -205,6 +209,71 @@ pub fn not_offered(err_msg: &str) -> bool {
     ["不支持", "未开通", "无此交易", "交易不存在", "unsupported", "not supported"].iter().any(|words| err_msg.contains(words))
 }
 
+/// From a 5201 reply (`mdtrtinfo`: a list, or one record), the record of the visit `mdtrt_id`, not
+/// marked invalid (`vali_flag` 0); `None` when the reply does not list it.
+pub fn visit_record<'a>(output: &'a Value, mdtrt_id: &str) -> Option<&'a Value> {
+    let records: Vec<&Value> = match output.get("mdtrtinfo") {
+        Some(Value::Array(records)) => records.iter().collect(),
+        Some(record @ Value::Object(_)) => vec![record],
+        _ => Vec::new(),
+    };
+    records.into_iter().find(|r| text(r, "mdtrt_id").trim() == mdtrt_id && text(r, "vali_flag") != "0")
+}
+
+/// Whether an admission's 5201 record says the patient is in hospital (a discharge undone):
+/// `inhosp_stas` 1 in hospital, 0 discharged; without it, no discharge `endtime`. Another status is
+/// an answer the hub cannot read.
+pub fn in_hospital(record: &Value) -> Result<bool, InsuranceError> {
+    match text(record, "inhosp_stas").trim() {
+        "1" => Ok(true),
+        "0" => Ok(false),
+        "" => Ok(text(record, "endtime").trim().is_empty()),
+        other => Err(InsuranceError::BadReply(format!("5201 gives the admission an unknown 在院状态 inhosp_stas {other}"))),
+    }
+}
+
+/// From a 5204 reply (费用明细查询), the `feedetl_sn` of every fee line the center lists live (not
+/// `vali_flag` 0). The lines come under `feedetail` (the reference center's node), `data`, `result`
+/// or `list`, or as the whole output, each a list or one record; a null output or node lists none.
+/// A reply of another shape, or a record without its `feedetl_sn`, is unreadable: "no lines" is
+/// never read from a shape the hub does not know.
+pub fn fee_lines_listed(output: &Value) -> Result<Vec<String>, InsuranceError> {
+    let unreadable = |why: &str| InsuranceError::BadReply(format!("5204 {why}"));
+    let node = match output {
+        Value::Array(_) | Value::Null => output,
+        _ => ["feedetail", "data", "result", "list"]
+            .iter()
+            .find_map(|name| output.get(*name))
+            .ok_or_else(|| unreadable("lists no fee lines under a node the hub knows (feedetail, data, result, list)"))?,
+    };
+    let records: Vec<&Value> = match node {
+        Value::Array(records) => records.iter().collect(),
+        record @ Value::Object(_) => vec![record],
+        Value::Null => Vec::new(),
+        _ => return Err(unreadable("fee lines that are neither a list nor a record")),
+    };
+    let mut live = Vec::with_capacity(records.len());
+    for r in records.into_iter().filter(|r| text(r, "vali_flag") != "0") {
+        match text(r, "feedetl_sn").trim() {
+            "" => return Err(unreadable("lists a fee line without its feedetl_sn")),
+            sn => live.push(sn.to_string()),
+        }
+    }
+    Ok(live)
+}
+
+/// Whether a withdrawal of `lines` (2205) took effect, by the lines the center lists live: `Ok(true)`
+/// when none of them is listed, `Ok(false)` when every one is (the refusal is the answer). Some
+/// gone and some not is no withdrawal the hub sent: an answer it cannot act on.
+pub fn withdrawal_took_effect(listed: &[String], lines: &[String]) -> Result<bool, InsuranceError> {
+    let still = lines.iter().filter(|sn| listed.contains(sn)).count();
+    match still {
+        0 => Ok(true),
+        n if n == lines.len() => Ok(false),
+        n => Err(InsuranceError::BadReply(format!("5204 still lists {n} of the {} fee lines withdrawn", lines.len()))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +305,56 @@ mod tests {
         assert!(finds_none("未查询到就诊信息") && finds_none("该人员无就诊记录"));
         assert!(!finds_none("系统繁忙，请稍后重试[服务调用超时]"));
         assert!(not_offered("不支持的交易编号 5201 / unsupported transaction (infno) 5201") && !not_offered("系统繁忙"));
+    }
+
+    #[test]
+    fn an_admission_reads_back_as_listed_in_hospital_or_discharged() {
+        let output = json!({"mdtrtinfo": [
+            {"mdtrt_id": "M0", "inhosp_stas": "1"},
+            {"mdtrt_id": 440300202612030001u64, "inhosp_stas": 0, "endtime": "2026-12-03 10:00:00"},
+            {"mdtrt_id": "M2", "vali_flag": "0", "inhosp_stas": "1"},
+        ]});
+        assert!(visit_record(&output, "M0").is_some() && visit_record(&output, "440300202612030001").is_some());
+        assert!(visit_record(&output, "M2").is_none(), "an invalid record is no admission");
+        assert!(visit_record(&output, "M9").is_none() && visit_record(&json!({"mdtrtinfo": []}), "M0").is_none());
+        assert!(visit_record(&json!({"mdtrtinfo": {"mdtrt_id": "M0"}}), "M0").is_some(), "one record as an object");
+        for (record, expect) in [
+            (json!({"inhosp_stas": "1", "endtime": "2026-12-03 10:00:00"}), Ok(true)),
+            (json!({"inhosp_stas": 1}), Ok(true)),
+            (json!({"inhosp_stas": "0"}), Ok(false)),
+            (json!({"endtime": ""}), Ok(true)),
+            (json!({"endtime": null}), Ok(true)),
+            (json!({"endtime": "2026-12-03 10:00:00"}), Ok(false)),
+            (json!({"inhosp_stas": "9"}), Err(())),
+        ] {
+            assert_eq!(in_hospital(&record).map_err(|_| ()), expect, "{record}");
+        }
+    }
+
+    #[test]
+    fn a_withdrawal_reads_back_as_its_lines_gone_or_all_still_listed() {
+        let sns = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let line = |sn: &str| json!({"feedetl_sn": sn, "setl_id": ""});
+        for (output, expect) in [
+            (json!({"feedetail": [line("1"), line("2")]}), Ok(sns(&["1", "2"]))),
+            (json!({"feedetail": line("1")}), Ok(sns(&["1"]))),
+            (json!({"data": [line("1"), {"feedetl_sn": 2, "vali_flag": "0"}]}), Ok(sns(&["1"]))),
+            (json!({"result": [{"feedetl_sn": " 7 "}]}), Ok(sns(&["7"]))),
+            (json!([line("3")]), Ok(sns(&["3"]))),
+            (json!({"feedetail": []}), Ok(sns(&[]))),
+            (json!({"feedetail": null}), Ok(sns(&[]))),
+            (Value::Null, Ok(sns(&[]))),
+            (json!({}), Err(())),
+            (json!({"rows": [line("1")]}), Err(())),
+            (json!({"feedetail": [{"setl_id": ""}]}), Err(())),
+            (json!({"feedetail": "1,2"}), Err(())),
+        ] {
+            assert_eq!(fee_lines_listed(&output).map_err(|_| ()), expect, "{output}");
+        }
+        let withdrawn = sns(&["1", "2"]);
+        assert_eq!(withdrawal_took_effect(&sns(&["3"]), &withdrawn).ok(), Some(true), "gone: it took effect");
+        assert_eq!(withdrawal_took_effect(&sns(&["2", "1", "3"]), &withdrawn).ok(), Some(false), "all there: refused");
+        assert!(withdrawal_took_effect(&sns(&["1"]), &withdrawn).is_err(), "half gone: no answer");
     }
 
     fn parsed(body: &str) -> Value {

@@ -5,7 +5,8 @@
 //! Order of writes, each before the call it leads to: the withdrawal with its msgid and the marks
 //! on its lines (`Store::begin_fee_withdrawal`, which refuses a visit being settled, an upload or
 //! another withdrawal under way), then 2205, then the lines closed (answered) or open again
-//! (refused). A 2205 whose answer is lost leaves the withdrawal `sending`: the same key again, or
+//! (refused: once the center's fee lines (5204) show it did not take effect, `undo_checks`). A 2205
+//! whose answer is lost, or whose refusal 5204 cannot confirm, leaves the withdrawal `sending`: the same key again, or
 //! the recovery worker, sends it again under the same msgid, and the center replays its answer.
 //! While it is `sending` the click is refused in its own write (`create_settlement`), and a fee
 //! upload finds the marked lines unfinished. A visit with no insurance visit (self-paid, or no
@@ -101,6 +102,9 @@ impl App {
             let input = json!({"data": {"mdtrt_id": visit.mdtrt_id, "chrg_bchno": w.chrg_bchno, "psn_no": visit.psn_no}});
             match self.insurance.call("2205", &w.msgid, &inst, &visit.insuplc_admdvs, input).await {
                 Ok(_) => {}
+                // Asked about (5204) before it is believed: app/undo_checks.rs. In doubt (`Err`):
+                // still `sending`, as after a lost answer.
+                Err(InsuranceError::Refused { .. }) if self.fee_withdrawal_took_effect(&inst, visit, &w).await? => {}
                 Err(InsuranceError::Refused { infcode, message }) => {
                     let words = format!("({infcode}): {message}");
                     self.store.reopen_fee_withdrawal(&w.id, &visit.id, Some(words.clone())).await?;

@@ -590,15 +590,8 @@ impl App {
             StayCall::Refund { amount } => {
                 bank.refund(&named("refund"), &named("capture"), *amount, in_doubt).await.map_or_else(banked, |_| done(StayReply::Refunded))
             }
-            StayCall::UndoDischarge | StayCall::CancelAdmission => {
-                let (infno, reply) = match call {
-                    StayCall::UndoDischarge => ("2405", StayReply::DischargeUndone),
-                    _ => ("2404", StayReply::AdmissionCancelled),
-                };
-                let msgid = s.cancel_msgid.clone().ok_or_else(|| AppError::internal("a cancellation without its msgid"))?;
-                let input = json!({"data": {"mdtrt_id": mdtrt_id, "psn_no": s.psn_no}});
-                ins.call(infno, &msgid, &inst, admdvs, input).await.map_or_else(insurance, |_| done(reply))
-            }
+            // 2405 / 2404: a refusal is asked about (5201) before it is believed: app/undo_checks.rs.
+            StayCall::UndoDischarge | StayCall::CancelAdmission => self.send_stay_undo(&inst, s, call, &mdtrt_id).await,
             StayCall::InterimPreSettle
             | StayCall::InterimSettle
             | StayCall::InterimCapture { .. }

@@ -69,6 +69,7 @@ mod registration_checks;
 mod settlement;
 pub mod sms;
 pub mod stay_invoices;
+mod undo_checks;
 mod views;
 mod visit_info;
 mod visits;

@@ -112,7 +112,7 @@ fn registered_id(output: &Value, infno: &str) -> Result<String, AppError> {
 /// 5201's window: from the midnight of the earlier of the registration's begin time and now, to
 /// the last second of the later one's day (a platform may select by the begin time sent, or by
 /// when it registered the visit). Both national (`yyyy-MM-dd HH:mm:ss`).
-fn window(begntime: &str, now: &str) -> (String, String) {
+pub(super) fn window(begntime: &str, now: &str) -> (String, String) {
     let day = |t: &str| t.get(..10).filter(|d| d.len() == 10).unwrap_or(&now[..now.len().min(10)]).to_string();
     let (began, today) = (day(begntime), day(now));
     let (first, last) = if began <= today { (began, today) } else { (today, began) };

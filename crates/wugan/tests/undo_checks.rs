@@ -1,0 +1,241 @@
+//! A refused undoing is asked about before it is believed (review r22, F3, last paragraph): a
+//! platform that withdrew a visit's fee lines (2205), cancelled an admission (2404) or undid a
+//! discharge (2405) and then answered its own timeout with infcode -1 "系统繁忙" made the hub answer
+//! `422 insurance_refused` and keep the lines, the stay in the ward with its deposit held, or the
+//! stay discharged, while the center had made the change. Now what the center shows is the answer
+//! (5204 the visit's fee lines; 5201 the admission); what it cannot tell stays in doubt (503), and
+//! the retry or the recovery worker finishes it under the same msgid.
+
+use serde_json::{json, Value};
+use std::time::Duration;
+use wugan::his::{fee_line, Reply};
+
+mod common;
+use common::own_platform::{small_fees, Rule, World, EMPLOYEE_TOKEN, LOST};
+
+const BUSY: &str = r#"{"infcode":-1,"err_msg":"系统繁忙，请稍后重试[服务调用超时]","output":null}"#;
+const NOT_OFFERED: &str = r#"{"infcode":-1,"err_msg":"不支持的交易编号","output":null}"#;
+
+fn id(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// What the bank holds on the line.
+async fn held(w: &World) -> i64 {
+    let agreement = w.operator.get(&format!("/api/v1/agreements/{}", w.agreement)).await.expect("hub");
+    agreement.body["payment"]["held_fen"].as_i64().unwrap_or_else(|| panic!("held_fen: {}", agreement.body))
+}
+
+async fn withdraw(w: &World, visit: &str, key: &str) -> Reply {
+    let path = format!("/api/v1/visits/{visit}/fees/withdraw");
+    w.his.post_with_key(&path, key, &json!({"chrg_bchno": "0000"})).await.expect("hub")
+}
+
+/// The visit's fee lines again, under their numbers, at a new price: the center takes them only if
+/// the withdrawal took effect there.
+fn new_prescription() -> Vec<Value> {
+    vec![fee_line("1", "XA01AAA0001", "10.00", "2", "20.00"), fee_line("2", "XA01AAA0002", "90.00", "1", "90.00")]
+}
+
+#[tokio::test]
+async fn a_withdrawal_the_platform_made_but_answered_busy_is_withdrawn() {
+    let w = World::new("undo-2205-busy").await;
+    let visit = w.visit_with("MZ-U1", &small_fees()).await;
+
+    // The platform withdraws every open line, then answers as its gateway does on a timeout inside.
+    w.next("2205", Rule::ForwardThenAnswer(200, BUSY));
+    let withdrawn = withdraw(&w, &visit, &w.his.next_key()).await;
+    assert_eq!((withdrawn.status, withdrawn.body["fee_lines"].as_u64()), (200, Some(0)), "{withdrawn:?}");
+    assert_eq!((w.platform.sent("2205"), w.platform.sent("5204")), (1, 1), "one withdrawal, asked about once");
+
+    // The hub and the center agree: the lines go up again under their numbers, and the click
+    // settles the new prescription's total.
+    w.fees(&visit, &new_prescription()).await;
+    let settled = w.his.settle(&visit).await.expect("hub");
+    assert_eq!((settled.body["state"].as_str(), settled.fen("medfee_fen")), (Some("settled"), 11_000), "{settled:?}");
+    w.ledger_balances().await;
+}
+
+#[tokio::test]
+async fn a_withdrawal_the_platform_really_refused_stands() {
+    let w = World::new("undo-2205-refused").await;
+    let visit = w.visit_with("MZ-U2", &small_fees()).await;
+    let refusal = r#"{"infcode":-1,"err_msg":"该就诊费用已上传审核，不允许撤销","output":null}"#;
+
+    // Refused, and 5204 lists every line: the refusal is the answer, the lines are the visit's.
+    w.next("2205", Rule::AnswerAlone(200, refusal));
+    let refused = withdraw(&w, &visit, &w.his.next_key()).await;
+    assert_eq!((refused.status, refused.code()), (422, Some("insurance_refused")), "{refused:?}");
+    assert!(refused.message().contains("不允许撤销"), "the center's words: {refused:?}");
+    assert_eq!(w.platform.sent("5204"), 1, "asked before it was believed");
+
+    // A platform without 5204 never tells: its refusal is believed, as before 5204 was asked.
+    w.next("2205", Rule::AnswerAlone(200, refusal));
+    w.next("5204", Rule::AnswerAlone(200, NOT_OFFERED));
+    let unchecked = withdraw(&w, &visit, &w.his.next_key()).await;
+    assert_eq!((unchecked.status, unchecked.code()), (422, Some("insurance_refused")), "{unchecked:?}");
+
+    // The lines stand at both ends: the click settles them.
+    let settled = w.his.settle(&visit).await.expect("hub");
+    assert_eq!((settled.body["state"].as_str(), settled.fen("medfee_fen")), (Some("settled"), 12_500), "{settled:?}");
+    w.ledger_balances().await;
+}
+
+#[tokio::test]
+async fn a_withdrawal_5204_cannot_confirm_is_in_doubt_until_the_retry_with_the_same_key() {
+    let w = World::new("undo-2205-in-doubt").await;
+    let visit = w.visit_with("MZ-U3", &small_fees()).await;
+    let key = w.his.next_key();
+    // Withdrawn, answered busy, and the fee query lost: not a refusal the hub can pass on.
+    w.next("2205", Rule::ForwardThenAnswer(200, BUSY));
+    w.next("5204", Rule::AnswerAlone(502, LOST));
+    let first = withdraw(&w, &visit, &key).await;
+    assert_eq!((first.status, first.code()), (503, Some("insurance_unavailable")), "{first:?}");
+    let click = w.his.settle(&visit).await.expect("hub");
+    assert_eq!(click.status, 409, "no click while the withdrawal is in doubt: {click:?}");
+
+    // The same request again: 2205 under its msgid, answered busy again; 5204 now answers.
+    w.next("2205", Rule::AnswerAlone(200, BUSY));
+    let again = withdraw(&w, &visit, &key).await;
+    assert_eq!((again.status, again.body["fee_lines"].as_u64()), (200, Some(0)), "{again:?}");
+    assert_eq!(w.platform.sent("2205"), 2, "sent again, never under a new msgid nor a third time");
+    w.fees(&visit, &new_prescription()).await;
+    let settled = w.his.settle(&visit).await.expect("hub");
+    assert_eq!((settled.body["state"].as_str(), settled.fen("medfee_fen")), (Some("settled"), 11_000), "{settled:?}");
+}
+
+/// A stay of 张三 admitted on the platform with ¥500.00 held on the line: its id and mdtrt_id.
+async fn admitted(w: &World, ipt_no: &str) -> (String, String) {
+    let admit = json!({"ipt_no": ipt_no, "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "deposit_fen": 50_000});
+    let stay = w.his.post("/api/v1/stays", &admit).await.expect("hub");
+    assert_eq!((stay.body["state"].as_str(), stay.fen("held_fen")), (Some("in_ward"), 50_000), "{stay:?}");
+    assert_eq!(held(w).await, 50_000, "held on the line");
+    (id(&stay.body["id"]), id(&stay.body["mdtrt_id"]))
+}
+
+async fn cancel_admission(w: &World, stay: &str) -> Reply {
+    w.his.post(&format!("/api/v1/stays/{stay}/cancel"), &json!({})).await.expect("hub")
+}
+
+async fn stay_state(w: &World, stay: &str) -> Value {
+    let read = w.his.get(&format!("/api/v1/stays/{stay}")).await.expect("hub");
+    read.body["state"].clone()
+}
+
+#[tokio::test]
+async fn an_admission_cancel_the_platform_made_but_answered_busy_releases_the_deposit() {
+    let w = World::new("undo-2404-busy").await;
+    let (stay, mdtrt_id) = admitted(&w, "ZY-U4").await;
+    w.next("2404", Rule::ForwardThenAnswer(200, BUSY));
+    let cancelled = cancel_admission(&w, &stay).await;
+    assert_eq!((cancelled.status, cancelled.body["state"].as_str()), (200, Some("cancelled")), "{cancelled:?}");
+    assert_eq!(w.platform.visit(&mdtrt_id).await["cancelled"], true);
+    assert_eq!((w.platform.sent("2404"), w.platform.sent("5201")), (1, 1), "one cancellation, asked about once");
+    assert_eq!(held(&w).await, 0, "the deposit's hold released");
+    w.ledger_balances().await;
+}
+
+#[tokio::test]
+async fn an_admission_cancel_the_platform_really_refused_stands_with_the_deposit_held() {
+    let w = World::new("undo-2404-refused").await;
+    let (stay, mdtrt_id) = admitted(&w, "ZY-U5").await;
+    w.next("2404", Rule::AnswerAlone(200, r#"{"infcode":-1,"err_msg":"该住院已上传费用明细，请先撤销","output":null}"#));
+    let refused = cancel_admission(&w, &stay).await;
+    assert_eq!((refused.status, refused.code()), (422, Some("insurance_refused")), "{refused:?}");
+    assert_eq!(w.platform.sent("5201"), 1, "asked before it was believed");
+    assert_eq!(stay_state(&w, &stay).await, "in_ward");
+    assert_eq!(w.platform.visit(&mdtrt_id).await["cancelled"], false);
+    assert_eq!(held(&w).await, 50_000, "the deposit still held");
+
+    // Asked again, refused again, and the platform without 5201: believed unchecked.
+    w.next("2404", Rule::AnswerAlone(200, r#"{"infcode":-1,"err_msg":"该住院已上传费用明细，请先撤销","output":null}"#));
+    w.next("5201", Rule::AnswerAlone(200, NOT_OFFERED));
+    let unchecked = cancel_admission(&w, &stay).await;
+    assert_eq!((unchecked.status, unchecked.code()), (422, Some("insurance_refused")), "{unchecked:?}");
+    assert_eq!((stay_state(&w, &stay).await, held(&w).await), (json!("in_ward"), 50_000));
+}
+
+#[tokio::test]
+async fn an_admission_cancel_5201_cannot_confirm_is_in_doubt_until_the_recovery_worker_resolves_it() {
+    let w = World::new("undo-2404-in-doubt").await;
+    let (stay, mdtrt_id) = admitted(&w, "ZY-U6").await;
+    w.next("2404", Rule::ForwardThenAnswer(200, BUSY));
+    w.next("5201", Rule::AnswerAlone(502, LOST));
+    let first = cancel_admission(&w, &stay).await;
+    assert_eq!((first.status, first.code()), (503, Some("insurance_unavailable")), "{first:?}");
+    assert_eq!(stay_state(&w, &stay).await, "cancelling_admission", "neither refused nor cancelled");
+    assert_eq!(held(&w).await, 50_000, "nothing released while in doubt");
+
+    // The recovery worker sends 2404 again under its msgid; answered busy again, it asks 5201,
+    // which no longer lists the admission: cancelled, and the hold released.
+    w.next("2404", Rule::AnswerAlone(200, BUSY));
+    let resumed = w.sys.app.resume_unfinished(Duration::ZERO).await.expect("recovery runs");
+    assert!(resumed >= 1, "{resumed}");
+    assert_eq!(stay_state(&w, &stay).await, "cancelled");
+    assert_eq!((w.platform.sent("2404"), w.platform.visit(&mdtrt_id).await["cancelled"].clone()), (2, json!(true)));
+    assert_eq!(held(&w).await, 0, "the deposit's hold released");
+    w.ledger_balances().await;
+}
+
+/// A stay whose bedside click was discharged at the center (2402) but refused its pre-settlement
+/// (2303): `settlement_refused`, the discharge to undo.
+async fn discharged(w: &World, ipt_no: &str) -> (String, String) {
+    let (stay, mdtrt_id) = admitted(w, ipt_no).await;
+    let fees = w.his.post(&format!("/api/v1/stays/{stay}/fees"), &json!({"lines": small_fees()})).await.expect("hub");
+    assert!(fees.ok(), "{fees:?}");
+    w.next("2303", Rule::AnswerAlone(200, r#"{"infcode":-1,"err_msg":"结算信息不完整","output":null}"#));
+    let click = w.his.post(&format!("/api/v1/stays/{stay}/discharge"), &json!({})).await.expect("hub");
+    assert_eq!(click.status, 422, "{click:?}");
+    assert_eq!(stay_state(w, &stay).await, "settlement_refused");
+    assert!(w.platform.visit(&mdtrt_id).await["discharged"].is_string(), "discharged at the center");
+    (stay, mdtrt_id)
+}
+
+async fn undo_discharge(w: &World, stay: &str) -> Reply {
+    w.his.post(&format!("/api/v1/stays/{stay}/discharge/cancel"), &json!({})).await.expect("hub")
+}
+
+#[tokio::test]
+async fn a_discharge_undone_by_the_platform_but_answered_busy_is_back_in_the_ward_and_settles() {
+    let w = World::new("undo-2405-busy").await;
+    let (stay, mdtrt_id) = discharged(&w, "ZY-U7").await;
+    w.next("2405", Rule::ForwardThenAnswer(200, BUSY));
+    let undone = undo_discharge(&w, &stay).await;
+    assert_eq!((undone.status, undone.body["state"].as_str()), (200, Some("in_ward")), "{undone:?}");
+    assert!(w.platform.visit(&mdtrt_id).await["discharged"].is_null(), "in hospital at the center");
+    assert_eq!((w.platform.sent("2405"), w.platform.sent("5201")), (1, 1));
+
+    // The hub and the center agree: the next click discharges and settles the stay.
+    let settled = w.his.post(&format!("/api/v1/stays/{stay}/discharge"), &json!({})).await.expect("hub");
+    assert_eq!(settled.body["state"], "settled", "{settled:?}");
+    w.ledger_balances().await;
+}
+
+#[tokio::test]
+async fn a_discharge_undo_the_platform_really_refused_stands() {
+    let w = World::new("undo-2405-refused").await;
+    let (stay, mdtrt_id) = discharged(&w, "ZY-U8").await;
+    w.next("2405", Rule::AnswerAlone(200, r#"{"infcode":-1,"err_msg":"出院已超过24小时，不允许撤销","output":null}"#));
+    let refused = undo_discharge(&w, &stay).await;
+    assert_eq!((refused.status, refused.code()), (422, Some("insurance_refused")), "{refused:?}");
+    assert!(refused.message().contains("不允许撤销"), "the center's words: {refused:?}");
+    assert_eq!(w.platform.sent("5201"), 1, "asked before it was believed");
+    assert_eq!(stay_state(&w, &stay).await, "settlement_refused");
+    assert!(w.platform.visit(&mdtrt_id).await["discharged"].is_string(), "still discharged at the center");
+}
+
+#[tokio::test]
+async fn a_discharge_undo_5201_cannot_confirm_is_in_doubt_until_the_wards_retry() {
+    let w = World::new("undo-2405-in-doubt").await;
+    let (stay, _) = discharged(&w, "ZY-U9").await;
+    w.next("2405", Rule::ForwardThenAnswer(200, BUSY));
+    w.next("5201", Rule::AnswerAlone(200, BUSY));
+    let first = undo_discharge(&w, &stay).await;
+    assert_eq!((first.status, first.code()), (503, Some("insurance_unavailable")), "{first:?}");
+    assert_eq!(stay_state(&w, &stay).await, "undoing_discharge", "neither refused nor undone");
+
+    // The ward asks again: 2405 under its msgid (the platform replays its answer): in the ward.
+    let again = undo_discharge(&w, &stay).await;
+    assert_eq!((again.status, again.body["state"].as_str()), (200, Some("in_ward")), "{again:?}");
+    assert_eq!(w.platform.sent("2405"), 2);
+}
