@@ -239,3 +239,55 @@ async fn a_discharge_undo_5201_cannot_confirm_is_in_doubt_until_the_wards_retry(
     assert_eq!((again.status, again.body["state"].as_str()), (200, Some("in_ward")), "{again:?}");
     assert_eq!(w.platform.sent("2405"), 2);
 }
+
+async fn withdraw_from_stay(w: &World, stay: &str, key: &str) -> Reply {
+    w.his.post_with_key(&format!("/api/v1/stays/{stay}/fees/withdraw"), key, &json!({"lines": ["2"]})).await.expect("hub")
+}
+
+/// A stay in the ward with `small_fees` (lines 1 and 2, ¥125.00) on record.
+async fn in_ward_with_fees(w: &World, ipt_no: &str) -> String {
+    let (stay, _) = admitted(w, ipt_no).await;
+    let fees = w.his.post(&format!("/api/v1/stays/{stay}/fees"), &json!({"lines": small_fees()})).await.expect("hub");
+    assert_eq!(fees.fen("charges_fen"), 12_500, "{fees:?}");
+    stay
+}
+
+#[tokio::test]
+async fn a_stays_fee_withdrawal_the_platform_made_but_answered_busy_is_withdrawn() {
+    let w = World::new("undo-2302-busy").await;
+    let stay = in_ward_with_fees(&w, "ZY-U10").await;
+    w.next("2302", Rule::ForwardThenAnswer(200, BUSY));
+    let withdrawn = withdraw_from_stay(&w, &stay, &w.his.next_key()).await;
+    assert_eq!((withdrawn.status, withdrawn.fen("charges_fen")), (200, 2_500), "{withdrawn:?}");
+    assert_eq!((w.platform.sent("2302"), w.platform.sent("5204")), (1, 1), "one withdrawal, asked about once");
+
+    // Line 2 goes up again under its number, and the bedside click settles what both ends hold.
+    let again = json!({"lines": [fee_line("2", "XA01AAA0002", "90.00", "1", "90.00")]});
+    let fees = w.his.post(&format!("/api/v1/stays/{stay}/fees"), &again).await.expect("hub");
+    assert_eq!((fees.status, fees.fen("charges_fen")), (200, 11_500), "{fees:?}");
+    let settled = w.his.post(&format!("/api/v1/stays/{stay}/discharge"), &json!({})).await.expect("hub");
+    assert_eq!((settled.body["state"].as_str(), settled.body["settlement"]["medfee_fen"].as_i64()), (Some("settled"), Some(11_500)));
+    w.ledger_balances().await;
+}
+
+#[tokio::test]
+async fn a_stays_fee_withdrawal_the_platform_really_refused_stands_and_one_5204_cannot_confirm_waits() {
+    let w = World::new("undo-2302-refused").await;
+    let stay = in_ward_with_fees(&w, "ZY-U11").await;
+    w.next("2302", Rule::AnswerAlone(200, r#"{"infcode":-1,"err_msg":"费用明细已审核，不允许撤销","output":null}"#));
+    let refused = withdraw_from_stay(&w, &stay, &w.his.next_key()).await;
+    assert_eq!((refused.status, refused.code()), (422, Some("insurance_refused")), "{refused:?}");
+    assert_eq!(w.platform.sent("5204"), 1, "asked before it was believed");
+    let read = w.his.get(&format!("/api/v1/stays/{stay}")).await.expect("hub");
+    assert_eq!((read.body["state"].as_str(), read.fen("charges_fen")), (Some("in_ward"), 12_500), "{read:?}");
+
+    // Withdrawn, answered busy, and the fee query lost: in doubt, until the same key again.
+    let key = w.his.next_key();
+    w.next("2302", Rule::ForwardThenAnswer(200, BUSY));
+    w.next("5204", Rule::AnswerAlone(502, LOST));
+    let first = withdraw_from_stay(&w, &stay, &key).await;
+    assert_eq!((first.status, first.code()), (503, Some("insurance_unavailable")), "{first:?}");
+    assert_eq!(stay_state(&w, &stay).await, "withdrawing_fees");
+    let again = withdraw_from_stay(&w, &stay, &key).await;
+    assert_eq!((again.status, again.fen("charges_fen")), (200, 2_500), "{again:?}");
+}

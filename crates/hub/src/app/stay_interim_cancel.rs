@@ -134,8 +134,16 @@ impl App {
             }
             (StayStage::WithdrawingFees(w), StayCall::WithdrawFees) => {
                 let withdrawal = &w.withdrawal;
-                let withdrawn = ins.withdraw_stay_fees(&withdrawal.msgid, &inst, admdvs, &mdtrt_id, &s.psn_no, &withdrawal.lines).await;
-                withdrawn.map_or_else(insurance, |_| done(StayReply::FeesWithdrawn))
+                match ins.withdraw_stay_fees(&withdrawal.msgid, &inst, admdvs, &mdtrt_id, &s.psn_no, &withdrawal.lines).await {
+                    // Asked about (5204) before it is believed (app/undo_checks.rs).
+                    Err(e @ InsuranceError::Refused { .. })
+                        if !self.stay_fee_withdrawal_took_effect(&inst, s, &mdtrt_id, &withdrawal.lines).await? =>
+                    {
+                        insurance(e)
+                    }
+                    Err(InsuranceError::Refused { .. }) | Ok(_) => done(StayReply::FeesWithdrawn),
+                    Err(e) => insurance(e),
+                }
             }
             (_, other) => Err(AppError::internal(format!("{other:?} is not a call of the ward's undoing in {}", stage.state()))),
         }

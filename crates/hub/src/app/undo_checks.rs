@@ -10,25 +10,36 @@
 //!   under their numbers once the HIS had withdrawn them itself;
 //! - 2404 (入院撤销): the stay back in the ward at the hub, its deposit held on the patient's line,
 //!   while the center had cancelled the admission (nothing more could be settled on it);
-//! - 2405 (出院撤销): the stay discharged at the hub while the center had it in hospital again.
+//! - 2405 (出院撤销): the stay discharged at the hub while the center had it in hospital again;
+//! - 2302 (住院费用明细撤销), as 2205 for a stay's lines.
 //!
-//! So after such a refusal what the center shows is the answer: for 2205 the visit's fee lines (5204
-//! 费用明细查询: none of the withdrawal's lines listed, it took effect; every one listed, the refusal
-//! stands), for 2404 the person's visits (5201: the admission no longer listed, it is cancelled;
-//! listed, the refusal stands), for 2405 the admission's record there (5201: in hospital, `inhosp_stas`
-//! 1, the discharge is undone; discharged, the refusal stands). A platform that says it does not
-//! offer the query never tells: its refusal is believed, as before the hub asked. Anything else the
-//! check cannot answer (no answer, another refusal, an unreadable reply, some of the lines gone, the
-//! admission not listed after a 2405) leaves the step in doubt: the withdrawal stays `sending` (503;
-//! the retry with the same Idempotency-Key or the recovery worker sends 2205 again under its msgid
-//! and asks again), the stay's call has an unknown outcome (503; the ward's retry or the recovery
-//! worker resumes it the same way). Never a refusal the center did not mean, and never the call again
-//! under a new msgid.
+//! So after such a refusal what the center shows is the answer: for 2205 and 2302 the visit's or
+//! admission's fee lines (5204 费用明细查询: none of the withdrawn lines listed, it took effect; every
+//! one listed, the refusal stands), for 2404 the person's visits (5201: the admission no longer
+//! listed, it is cancelled; listed, the refusal stands), for 2405 the admission's record there
+//! (5201: in hospital, `inhosp_stas` 1, the discharge is undone; discharged, the refusal stands). A
+//! platform that says it does not offer the query never tells: its refusal is believed, as before
+//! the hub asked. Anything else the check cannot answer (no answer, another refusal, an unreadable
+//! reply, some of the lines gone, the admission not listed after a 2405) leaves the step in doubt
+//! (503): a visit's withdrawal stays `sending` (the retry with the same Idempotency-Key or the
+//! recovery worker sends 2205 again under its msgid and asks again); a stay's call has an unknown
+//! outcome, the stay staying `cancelling_admission`, `undoing_discharge` or `withdrawing_fees` (the
+//! ward's retry or the recovery worker resumes it the same way). Never a refusal the center did not
+//! mean, and never the call again under a new msgid.
 
 use super::*;
 use crate::insurance_reply;
 use crate::store::{FeeWithdrawalRow, StayRow};
 use wugan_domain::inpatient::{StayCall, StayOutcome, StayReply};
+
+/// A withdrawal of fee lines the center refused: 2205 (a visit's) or 2302 (a stay's).
+struct Withdrawn<'a> {
+    infno: &'static str,
+    psn_no: &'a str,
+    mdtrt_id: &'a str,
+    /// The lines withdrawn (`feedetl_sn`).
+    lines: &'a [String],
+}
 
 /// What a check's query read at the center.
 enum Read {
@@ -50,18 +61,43 @@ impl App {
         visit: &VisitRow,
         w: &FeeWithdrawalRow,
     ) -> Result<bool, AppError> {
-        let input = json!({"data": {"psn_no": visit.psn_no, "mdtrt_id": visit.mdtrt_id, "setl_id": ""}});
-        let in_doubt = in_doubt("2205", "the fee withdrawal");
-        let listed = match self.ask("5204", &visit.hospital_code, inst, &visit.insuplc_admdvs, input, in_doubt).await? {
-            Read::Answered(output) => insurance_reply::fee_lines_listed(&output).map_err(|e| in_doubt(e.to_string()))?,
-            Read::NoneFound => Vec::new(),
-            Read::NotOffered => return Ok(false),
-        };
-        let took_effect = insurance_reply::withdrawal_took_effect(&listed, &w.lines).map_err(|e| in_doubt(e.to_string()))?;
+        let asked = Withdrawn { infno: "2205", psn_no: &visit.psn_no, mdtrt_id: &visit.mdtrt_id, lines: &w.lines };
+        let took_effect = self.lines_gone(inst, &visit.hospital_code, &visit.insuplc_admdvs, &asked).await?;
         if took_effect {
             tracing::warn!(visit = %visit.id, "2205 was refused, but 5204 lists none of the lines: the withdrawal took effect");
         }
         Ok(took_effect)
+    }
+
+    /// After a 2302 refusal (住院费用明细撤销): whether the withdrawal of `lines` from the admission
+    /// `mdtrt_id` of `s` took effect, as for a visit's 2205. `Err`: in doubt (the stay stays
+    /// `withdrawing_fees`).
+    pub(super) async fn stay_fee_withdrawal_took_effect(
+        &self,
+        inst: &Institution,
+        s: &StayRow,
+        mdtrt_id: &str,
+        lines: &[String],
+    ) -> Result<bool, AppError> {
+        let asked = Withdrawn { infno: "2302", psn_no: &s.psn_no, mdtrt_id, lines };
+        let took_effect = self.lines_gone(inst, &s.hospital_code, &s.insuplc_admdvs, &asked).await?;
+        if took_effect {
+            tracing::warn!(stay = %s.id, "2302 was refused, but 5204 lists none of the lines: the withdrawal took effect");
+        }
+        Ok(took_effect)
+    }
+
+    /// Whether none of the `asked` lines is listed live by 5204 any more (`Ok(false)`: every one
+    /// is, or the platform does not offer 5204).
+    async fn lines_gone(&self, inst: &Institution, hospital: &str, admdvs: &str, asked: &Withdrawn<'_>) -> Result<bool, AppError> {
+        let input = json!({"data": {"psn_no": asked.psn_no, "mdtrt_id": asked.mdtrt_id, "setl_id": ""}});
+        let in_doubt = in_doubt(asked.infno, "the fee withdrawal");
+        let listed = match self.ask("5204", hospital, inst, admdvs, input, in_doubt).await? {
+            Read::Answered(output) => insurance_reply::fee_lines_listed(&output).map_err(|e| in_doubt(e.to_string()))?,
+            Read::NoneFound => Vec::new(),
+            Read::NotOffered => return Ok(false),
+        };
+        insurance_reply::withdrawal_took_effect(&listed, asked.lines).map_err(|e| in_doubt(e.to_string()))
     }
 
     /// 2405 (`StayCall::UndoDischarge`) or 2404 (`StayCall::CancelAdmission`) for the admission
