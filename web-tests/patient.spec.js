@@ -358,6 +358,26 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await accessible(page, 'credit with a deposit held');
     await fitsTheWidth(page, 'credit with a deposit held');
     await screenshot(page, 'patient-zh-elder-credit-held');
+    // A day's fee settled in the middle (中途结算), then cancelled by the ward (2305): the patient
+    // sees it marked cancelled, told the fee will be settled again, not silently gone.
+    const line = { feedetl_sn: `H5-${process.pid}`, med_list_codg: '001102000010000', medins_list_codg: '001102000010000', pric: '25.00', cnt: '1',
+      det_item_fee_sumamt: '25.00', chrg_bchno: '1', bilg_dept_codg: 'A03', bilg_dept_name: '内科', bilg_dr_codg: 'D001', bilg_dr_name: '王医生', hosp_appr_flag: '1' };
+    await hisCall('POST', `/api/v1/stays/${stay.id}/fees`, { lines: [line] });
+    const interim = await hisCall('POST', `/api/v1/stays/${stay.id}/interim_settlement`, {});
+    assert.equal(interim.interim_settlements[0].n, 1);
+    await page.goto(`${base}/h5/visits`);
+    assert.match(await stayCard.textContent(), /第 1 次中途结算[\s\S]*¥25\.00/);
+    assert.equal(await stayCard.locator('h4.interim-cancelled').count(), 0);
+    const undone = await hisCall('POST', `/api/v1/stays/${stay.id}/interim_settlements/1/cancel`, {});
+    assert.equal(undone.state, 'in_ward');
+    await page.goto(`${base}/h5/visits`);
+    assert.equal(await stayCard.locator('h4.interim-cancelled').textContent(), '第 1 次中途结算（已撤销）');
+    assert.match(await stayCard.textContent(), /医院已撤销这次结算，这笔费用会与其余费用一起重新结算。/);
+    assert.equal(await stayCard.locator('dl.interim-cancelled dd').first().textContent(), '¥25.00');
+    assert.equal(await stayCard.locator('dl.split.interim').count(), 0, 'no interim settlement in force is shown');
+    await accessible(page, 'visits with an interim settlement cancelled');
+    await fitsTheWidth(page, 'visits with an interim settlement cancelled');
+    await screenshot(page, 'patient-zh-elder-visits-interim-cancelled');
     const cancelled = await hisCall('POST', `/api/v1/stays/${stay.id}/cancel`, {});
     assert.equal(cancelled.state, 'cancelled');
     await page.goto(`${base}/h5/home`);
