@@ -291,3 +291,89 @@ async fn a_stays_fee_withdrawal_the_platform_really_refused_stands_and_one_5204_
     let again = withdraw_from_stay(&w, &stay, &key).await;
     assert_eq!((again.status, again.fen("charges_fen")), (200, 2_500), "{again:?}");
 }
+
+/// 5204 listing some of the withdrawn lines and not others: no withdrawal the hub sent.
+const HALF_GONE: &str = r#"{"infcode":0,"err_msg":"成功","output":{"feedetail":[{"feedetl_sn":"2","setl_id":""}]}}"#;
+
+#[tokio::test]
+async fn a_withdrawal_5204_shows_half_done_is_parked_for_an_operator_who_finishes_it() {
+    let w = World::new("undo-2205-parked").await;
+    let visit = w.visit_with("MZ-U9", &small_fees()).await;
+    let key = w.his.next_key();
+    // The platform withdraws both lines and answers busy; its fee query still lists line 2.
+    w.next("2205", Rule::ForwardThenAnswer(200, BUSY));
+    w.next("5204", Rule::AnswerAlone(200, HALF_GONE));
+    let first = withdraw(&w, &visit, &key).await;
+    assert_eq!((first.status, first.code()), (503, Some("insurance_unavailable")), "{first:?}");
+
+    // Each recovery pass sends 2205 again under its msgid and asks again, to the same half
+    // answer; it is counted, and the last pass parks it instead of asking for ever.
+    for _ in 0..wugan_hub::app::MAX_ATTEMPTS {
+        w.next("2205", Rule::AnswerAlone(200, BUSY));
+        w.next("5204", Rule::AnswerAlone(200, HALF_GONE));
+        w.sys.app.resume_unfinished(Duration::ZERO).await.expect("recovery runs");
+    }
+    let queue = w.operator.get("/api/v1/exceptions").await.expect("hub");
+    let parked = &queue.body["fee_withdrawals"];
+    assert_eq!(parked.as_array().map(Vec::len), Some(1), "{queue:?}");
+    assert_eq!((parked[0]["visit_id"].as_str(), parked[0]["state"].as_str()), (Some(visit.as_str()), Some("sending")));
+    assert_eq!(parked[0]["attempts"].as_i64(), Some(wugan_hub::app::MAX_ATTEMPTS), "{parked}");
+    assert!(parked[0]["parked_reason"].as_str().is_some_and(|r| r.contains("5204 still lists 1 of the 2")), "{parked}");
+    let page = ops_exceptions_page(&w).await;
+    let entry = page.split(&format!("id=\"parked-withdrawal-{}\"", id(&parked[0]["id"]))).nth(1).expect("listed on the operator's page");
+    let entry = entry.split("</li>").next().unwrap_or_default();
+    assert!(entry.contains("费用明细撤销差错") && entry.contains("5204 still lists") && entry.contains("1, 2"), "{entry}");
+    assert!(entry.contains(&format!("href=\"/ops/visits/{visit}\"")), "a link to the visit: {entry}");
+    assert!(entry.contains(&format!("data-api=\"/api/v1/exceptions/fee_withdrawals/{}/retry\"", id(&parked[0]["id"]))), "{entry}");
+    let sent = w.platform.sent("2205");
+    w.sys.app.resume_unfinished(Duration::ZERO).await.expect("recovery runs");
+    assert_eq!(w.platform.sent("2205"), sent, "a parked withdrawal waits for the operator");
+
+    // The HIS's retry is told where it waits; the click stays refused meanwhile.
+    let again = withdraw(&w, &visit, &key).await;
+    assert_eq!((again.status, again.code()), (409, Some("fee_withdrawal_parked")), "{again:?}");
+    assert!(again.message().contains("5204 still lists"), "{again:?}");
+    let click = w.his.settle(&visit).await.expect("hub");
+    assert_eq!(click.status, 409, "{click:?}");
+
+    // The operator, once the center's record is whole, sends it round again: 2205 under its msgid,
+    // and 5204 (the center itself now) lists neither line: withdrawn.
+    w.next("2205", Rule::AnswerAlone(200, BUSY));
+    let id = id(&parked[0]["id"]);
+    let retried = w.operator.post(&format!("/api/v1/exceptions/fee_withdrawals/{id}/retry"), &json!({})).await.expect("hub");
+    assert_eq!((retried.status, retried.body["state"].as_str()), (200, Some("withdrawn")), "{retried:?}");
+    assert_eq!(retried.body["parked_reason"], Value::Null, "{retried:?}");
+    let queue = w.operator.get("/api/v1/exceptions").await.expect("hub");
+    assert_eq!(queue.body["fee_withdrawals"], json!([]), "{queue:?}");
+    let twice = w.operator.post(&format!("/api/v1/exceptions/fee_withdrawals/{id}/retry"), &json!({})).await.expect("hub");
+    assert_eq!((twice.status, twice.code()), (409, Some("not_parked")), "{twice:?}");
+
+    // The hub and the center agree: the new prescription goes up under the old numbers and settles.
+    w.fees(&visit, &new_prescription()).await;
+    let settled = w.his.settle(&visit).await.expect("hub");
+    assert_eq!((settled.body["state"].as_str(), settled.fen("medfee_fen")), (Some("settled"), 11_000), "{settled:?}");
+    w.ledger_balances().await;
+}
+
+/// The operator's exceptions page (`/ops/exceptions`), signed in as an operator.
+async fn ops_exceptions_page(w: &World) -> String {
+    use wugan_hub::app::staff::{NewStaffRequest, StaffRole};
+    let (login, password) = ("ops-undo", "a long operator password");
+    let staff = NewStaffRequest {
+        login: login.into(),
+        display_name: "运营值班".into(),
+        role: StaffRole::Operator.as_str().into(),
+        hospital_code: None,
+        bank_code: None,
+        password: password.into(),
+        totp: false,
+    };
+    w.sys.app.add_staff(staff).await.expect("an operator is added");
+    let http = reqwest::Client::new();
+    let session = json!({"login": login, "password": password}).to_string();
+    let signed_in = http.post(format!("{}/api/v1/staff/sessions", w.sys.hub_url)).body(session).send().await.expect("hub");
+    let cookie = signed_in.headers()["set-cookie"].to_str().expect("cookie").split(';').next().unwrap_or_default().to_string();
+    let page = http.get(format!("{}/ops/exceptions", w.sys.hub_url)).header("cookie", cookie).send().await.expect("hub");
+    assert_eq!(page.status().as_u16(), 200);
+    page.text().await.expect("a page")
+}

@@ -61,6 +61,18 @@ pub(super) async fn retry_refund_exception(
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.retry_refund_exception(&id).await }).await
 }
 
+/// An operator sends a parked fee withdrawal (2205) round once more (app/fee_withdrawal_exceptions.rs).
+pub(super) async fn retry_fee_withdrawal_exception(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let path = format!("/api/v1/exceptions/fee_withdrawals/{id}/retry");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.retry_fee_withdrawal_exception(&id).await }).await
+}
+
 /// 对账差异处理: a difference reconciliation left for an operator, marked dealt with outside the
 /// hub (`app/reconciliation_handled.rs`).
 pub(super) async fn reconciliation_handled(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {

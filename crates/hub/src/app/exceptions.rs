@@ -32,7 +32,8 @@ impl App {
         let reconciliation = self.open_reconciliation_exceptions().await?;
         let (stays, refunds) = (self.stuck_stays().await?, self.stuck_refunds().await?);
         let repayments = stuck.iter().map(StuckRepaymentView::of).collect();
-        Ok(ExceptionsView { exceptions, repayments, signups, reconciliation, stays, refunds })
+        let fee_withdrawals = self.stuck_fee_withdrawals().await?;
+        Ok(ExceptionsView { exceptions, repayments, signups, reconciliation, stays, refunds, fee_withdrawals })
     }
 
     /// An operator sends a parked settlement round once more.

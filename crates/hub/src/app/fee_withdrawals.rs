@@ -77,9 +77,12 @@ impl App {
             state: "sending".into(),
             lines: Vec::new(),
             refusal: None,
+            attempts: 0,
+            parked_reason: None,
+            updated_at: self.now(),
         };
         match self.store.begin_fee_withdrawal(&row).await? {
-            WithdrawalBegun::Row(row) => Ok(row),
+            WithdrawalBegun::Row(row) => Ok(*row),
             WithdrawalBegun::NoLines if batch == ALL_BATCHES => {
                 Err(AppError::not_found("unknown_batch", "this visit has no open fee line to withdraw"))
             }
@@ -91,11 +94,19 @@ impl App {
 
     /// Sends 2205 for a withdrawal still `sending` (again, under its msgid), and closes or reopens
     /// its lines by the answer; a finished one answers as it ended.
-    async fn drive_withdrawal(&self, visit: &VisitRow, w: FeeWithdrawalRow) -> Result<(), AppError> {
+    pub(super) async fn drive_withdrawal(&self, visit: &VisitRow, w: FeeWithdrawalRow) -> Result<(), AppError> {
         match w.state.as_str() {
             "withdrawn" => return Ok(()),
             "refused" => return Err(refused(w.refusal.as_deref().unwrap_or_default())),
             _ => {}
+        }
+        if let Some(reason) = &w.parked_reason {
+            // An operator sends it round again (app/fee_withdrawal_exceptions.rs); until then the
+            // HIS's retry would only ask the same question the worker gave up on.
+            return Err(AppError::conflict(
+                "fee_withdrawal_parked",
+                format!("this fee withdrawal waits in the operator's exceptions queue: {reason}"),
+            ));
         }
         if !visit.is_self_pay() && !visit.mdtrt_id.is_empty() {
             let inst = self.institution(&visit.hospital_code).await?;
@@ -125,13 +136,23 @@ impl App {
 
     /// Withdrawals whose 2205 went unanswered and that nobody retried: sent again under their msgid
     /// (the recovery worker), so the visit's lines and the center agree without waiting for the HIS.
-    pub(super) async fn resume_fee_withdrawals(&self, cutoff: &str) -> Result<usize, AppError> {
+    /// Each pass that cannot finish one is counted and the next waits longer (as for settlements);
+    /// after `MAX_ATTEMPTS` it is parked for an operator (app/fee_withdrawal_exceptions.rs).
+    pub(super) async fn resume_fee_withdrawals(&self, cutoff: &str, idle: std::time::Duration) -> Result<usize, AppError> {
         let mut resumed = 0;
         for (w, hospital) in self.store.unfinished_fee_withdrawals(cutoff, RESUME_PER_PASS).await? {
+            if w.attempts > 0 && w.updated_at > self.store.before_now(super::recovery::backoff(idle, w.attempts)) {
+                continue;
+            }
             let Ok(visit) = self.own_visit(&hospital, &w.visit_id).await else { continue };
+            let id = w.id.clone();
             match self.drive_withdrawal(&visit, w).await {
                 Ok(()) => resumed += 1,
-                Err(e) => tracing::warn!(code = e.code(), "a fee withdrawal could not be resumed yet"),
+                Err(e) => {
+                    tracing::warn!(code = e.code(), "a fee withdrawal could not be resumed yet");
+                    // Counts only a withdrawal still unanswered (a refusal has ended it).
+                    self.store.note_failed_fee_withdrawal_attempt(&id, &e.to_string(), MAX_ATTEMPTS).await?;
+                }
             }
         }
         Ok(resumed)

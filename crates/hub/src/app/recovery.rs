@@ -197,14 +197,14 @@ impl App {
         resumed += self.resume_stays(&cutoff).await?; // app/inpatient.rs
         resumed += self.resume_refunds(&cutoff).await?; // app/refunds.rs
         resumed += self.resume_registration_cancels(&cutoff).await?; // app/refunds.rs
-        resumed += self.resume_fee_withdrawals(&cutoff).await?; // app/fee_withdrawals.rs
+        resumed += self.resume_fee_withdrawals(&cutoff, idle).await?; // app/fee_withdrawals.rs
         Ok(resumed)
     }
 }
 
 /// How long to leave work a partner keeps silent on before the next try: idle × 2^attempts, at
 /// most MAX_BACKOFF, so recovery converges soon after the partner is back.
-fn backoff(idle: Duration, attempts: i64) -> Duration {
+pub(super) fn backoff(idle: Duration, attempts: i64) -> Duration {
     (idle * 2u32.pow(attempts.clamp(0, 5) as u32)).min(MAX_BACKOFF)
 }
 

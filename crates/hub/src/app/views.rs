@@ -236,6 +236,9 @@ pub struct ExceptionsView {
     pub stays: Vec<super::StuckStayView>,
     /// Refunds parked after a bank decline or their partners' silence (app/refund_exceptions.rs).
     pub refunds: Vec<super::RefundView>,
+    /// A visit's fee withdrawals (2205) parked after the recovery worker could not finish them
+    /// (app/fee_withdrawal_exceptions.rs).
+    pub fee_withdrawals: Vec<super::FeeWithdrawalView>,
 }
 
 /// A sign-up the recovery worker parked: its partners stayed silent for `MAX_ATTEMPTS` tries.
@@ -429,6 +432,7 @@ pub fn schemas() -> Vec<(String, Value)> {
         one::<StuckRepaymentView>(),
         one::<StuckSignupView>(),
         one::<super::StuckStayView>(),
+        one::<super::FeeWithdrawalView>(),
         one::<RepaymentView>(),
         one::<AccountDebitView>(),
         one::<super::OperatorVisitView>(),

@@ -21,13 +21,19 @@ pub struct FeeWithdrawalRow {
     pub lines: Vec<String>,
     /// The center's words, when it refused.
     pub refusal: Option<String>,
+    /// Recovery passes that could not finish it (`fee_withdrawal_exceptions`).
+    pub attempts: i64,
+    /// Why it waits in the operator's exceptions queue; `None` while it is not parked.
+    pub parked_reason: Option<String>,
+    /// When it was begun or last tried.
+    pub updated_at: String,
 }
 
 /// What `begin_fee_withdrawal` found.
 #[derive(Debug)]
 pub enum WithdrawalBegun {
     /// This withdrawal, as stored: just begun, or begun before under the same key.
-    Row(FeeWithdrawalRow),
+    Row(Box<FeeWithdrawalRow>),
     /// No open line has the batch (nothing written).
     NoLines,
 }
@@ -111,12 +117,13 @@ impl Store {
         .await
     }
 
-    /// Withdrawals begun before `before` whose 2205 is unanswered (with their visit's hospital),
-    /// oldest first: for the recovery worker (the partial index `fee_withdrawals_sending`).
+    /// Withdrawals begun before `before` whose 2205 is unanswered and that are not parked (with
+    /// their visit's hospital), oldest first: for the recovery worker (the partial index
+    /// `fee_withdrawals_sending`).
     pub async fn unfinished_fee_withdrawals(&self, before: &str, limit: i64) -> StoreResult<Vec<(FeeWithdrawalRow, String)>> {
         let rows = query(
             "SELECT w.*, v.hospital_code AS hospital_code FROM fee_withdrawals w JOIN visits v ON v.id = w.visit_id \
-             WHERE w.state = 'sending' AND w.created_at < $1 ORDER BY w.created_at LIMIT $2",
+             WHERE w.state = 'sending' AND w.parked_reason IS NULL AND w.created_at < $1 ORDER BY w.created_at LIMIT $2",
         )
         .bind(before)
         .bind(limit)
@@ -149,7 +156,7 @@ async fn begin(c: &mut Conn, row: FeeWithdrawalRow, now: String) -> StoreResult<
         .fetch_optional(&mut *c)
         .await?;
     if let Some(earlier) = earlier {
-        return Ok(WithdrawalBegun::Row(withdrawal_from_row(&earlier)?));
+        return Ok(WithdrawalBegun::Row(Box::new(withdrawal_from_row(&earlier)?)));
     }
     let refused = |code: &'static str, message: &str| Err(StoreError::Refused { code, message: message.into() });
     // A click begun since the caller read the visit: its lines are the center's until it ends.
@@ -213,10 +220,17 @@ async fn begin(c: &mut Conn, row: FeeWithdrawalRow, now: String) -> StoreResult<
     .bind(&row.chrg_bchno)
     .execute(&mut *c)
     .await?;
-    Ok(WithdrawalBegun::Row(FeeWithdrawalRow { lines, state: "sending".into(), refusal: None, ..row }))
+    Ok(WithdrawalBegun::Row(Box::new(FeeWithdrawalRow {
+        lines,
+        state: "sending".into(),
+        refusal: None,
+        attempts: 0,
+        parked_reason: None,
+        ..row
+    })))
 }
 
-fn withdrawal_from_row(r: &SqlRow) -> StoreResult<FeeWithdrawalRow> {
+pub(super) fn withdrawal_from_row(r: &SqlRow) -> StoreResult<FeeWithdrawalRow> {
     let listed: String = r.get("lines");
     Ok(FeeWithdrawalRow {
         id: r.get("id"),
@@ -227,6 +241,9 @@ fn withdrawal_from_row(r: &SqlRow) -> StoreResult<FeeWithdrawalRow> {
         state: r.get("state"),
         lines: serde_json::from_str(&listed).map_err(|e| StoreError::Corrupt(format!("a withdrawal's lines: {e}")))?,
         refusal: r.get("refusal"),
+        attempts: r.get("attempts"),
+        parked_reason: r.get("parked_reason"),
+        updated_at: r.get("updated_at"),
     })
 }
 
@@ -249,6 +266,9 @@ mod tests {
             state: "sending".into(),
             lines: Vec::new(),
             refusal: None,
+            attempts: 0,
+            parked_reason: None,
+            updated_at: String::new(),
         }
     }
 
@@ -296,7 +316,7 @@ mod tests {
 
     fn begun(r: WithdrawalBegun) -> FeeWithdrawalRow {
         match r {
-            WithdrawalBegun::Row(row) => row,
+            WithdrawalBegun::Row(row) => *row,
             WithdrawalBegun::NoLines => panic!("no lines"),
         }
     }

@@ -60,7 +60,9 @@ use stay_invoices::owe_stay_invoice;
 pub use stay_invoices::{StayInvoiceDue, StayInvoiceOwed};
 mod visits;
 pub use visits::VisitForClick;
+mod fee_withdrawal_exceptions;
 mod fee_withdrawals;
+pub use fee_withdrawal_exceptions::ParkedFeeWithdrawal;
 pub use fee_withdrawals::{FeeWithdrawalRow, WithdrawalBegun, ALL_BATCHES};
 mod idempotency;
 use idempotency::Claims;
@@ -145,6 +147,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (40, "reconciliation_handled", include_str!("../../migrations/0040_reconciliation_handled.sql")),
     (41, "fee_withdrawals", include_str!("../../migrations/0041_fee_withdrawals.sql")),
     (42, "stays_by_person_and_line", include_str!("../../migrations/0042_stays_by_person_and_line.sql")),
+    (43, "fee_withdrawal_exceptions", include_str!("../../migrations/0043_fee_withdrawal_exceptions.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

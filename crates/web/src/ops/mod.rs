@@ -28,7 +28,8 @@ use wugan_hub::app::platform_settings::PlatformView;
 use wugan_hub::app::staff::{StaffRole, StaffSession, StaffView};
 use wugan_hub::app::visit_lists::VisitQuery;
 use wugan_hub::app::{
-    AgreementView, App, ExceptionView, OperatorVisitView, ReconciliationExceptionView, RefundView, StuckStayView, VisitView,
+    AgreementView, App, ExceptionView, FeeWithdrawalView, OperatorVisitView, ReconciliationExceptionView, RefundView, StuckStayView,
+    VisitView,
 };
 use wugan_hub::store::{AuditEntry, ReconciliationRunRow};
 
@@ -122,9 +123,10 @@ struct Home {
     visits: Vec<VisitView>,
     stays: Vec<wugan_hub::app::StayView>,
     exceptions: Vec<ExceptionEntry>,
-    /// Parked stays and refunds (each retried through its own operator route).
+    /// Parked stays, refunds and fee withdrawals (each retried through its own operator route).
     parked_stays: Vec<StuckStayView>,
     parked_refunds: Vec<RefundView>,
+    parked_withdrawals: Vec<FeeWithdrawalView>,
     /// The latest reconciliation run of `day` per partner, and the differences waiting.
     runs: Vec<ReconciliationRunRow>,
     recon: Vec<ReconEntry>,
@@ -162,6 +164,7 @@ impl Home {
             exceptions: Vec::new(),
             parked_stays: Vec::new(),
             parked_refunds: Vec::new(),
+            parked_withdrawals: Vec::new(),
             runs: Vec::new(),
             recon: Vec::new(),
             patients: Vec::new(),
@@ -321,7 +324,7 @@ async fn load_totals(app: &Arc<App>, home: &mut Home) {
     home.minutes_saved = home.totals.iter().map(|t| t.settled).sum::<i64>() * MINUTES_SAVED_PER_SEAMLESS_VISIT;
     home.partners = app.metrics_text().await.map(|t| partner_health(&t)).unwrap_or_default();
     if let Ok(q) = app.exceptions().await {
-        home.waiting = q.exceptions.len() + q.stays.len() + q.refunds.len();
+        home.waiting = q.exceptions.len() + q.stays.len() + q.refunds.len() + q.fee_withdrawals.len();
         home.recon_open = q.reconciliation.len();
     }
 }
@@ -329,7 +332,7 @@ async fn load_totals(app: &Arc<App>, home: &mut Home) {
 async fn load_exceptions(app: &Arc<App>, home: &mut Home) {
     let Ok(q) = app.exceptions().await else { return };
     home.recon_open = q.reconciliation.len();
-    (home.parked_stays, home.parked_refunds) = (q.stays, q.refunds);
+    (home.parked_stays, home.parked_refunds, home.parked_withdrawals) = (q.stays, q.refunds, q.fee_withdrawals);
     for e in q.exceptions {
         let visit = app.operator_visit(&e.settlement.visit_id).await.ok().map(|v| v.visit);
         let agreement = match visit.as_ref().and_then(|v| v.seamless.agreement_id.clone()) {

@@ -42,6 +42,8 @@ pub const STRINGS: Table = &[
     ("ops_attempts", "已重试次数", "tries"),
     ("ops_parked_stay", "住院差错", "Stay"),
     ("ops_parked_refund", "退费差错", "Refund"),
+    ("ops_parked_withdrawal", "费用明细撤销差错", "Fee withdrawal"),
+    ("ops_withdrawal_lines", "撤销的明细", "Lines withdrawn"),
     ("pl_title", "医院的医保平台", "Each hospital's insurance platform"),
     (
         "pl_hint",

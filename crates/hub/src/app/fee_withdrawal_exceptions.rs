@@ -1,0 +1,78 @@
+//! A visit's fee withdrawals (门诊费用明细撤销, 2205) in the exceptions queue (差错处理): one the
+//! recovery worker could not finish through `MAX_ATTEMPTS` passes (the center silent, or 5204
+//! listing some of the withdrawn lines and not others: an answer the hub cannot act on) is parked
+//! with its reason, shown beside the parked settlements, stays and refunds, and sent round once
+//! more by an operator, under its msgid. Until then the visit's click is refused (its lines are
+//! marked), as while any withdrawal is unanswered.
+
+use super::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Parked withdrawals listed at most.
+const PARKED_WITHDRAWALS_MAX: i64 = 500;
+
+/// A visit's fee withdrawal as the operator sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = FeeWithdrawal)]
+pub struct FeeWithdrawalView {
+    pub id: String,
+    pub visit_id: String,
+    pub hospital_code: String,
+    /// The batch withdrawn (收费批次号), or "0000" for every open line.
+    pub chrg_bchno: String,
+    /// `sending` (2205 unanswered or in doubt), `withdrawn` or `refused`.
+    pub state: String,
+    /// The lines withdrawn (`feedetl_sn`).
+    pub lines: Vec<String>,
+    /// The center's words, when it refused.
+    pub refusal: Option<String>,
+    pub attempts: i64,
+    /// Why it waits for an operator; absent once it does not.
+    pub parked_reason: Option<String>,
+}
+
+impl FeeWithdrawalView {
+    fn of(w: &crate::store::FeeWithdrawalRow, hospital_code: &str) -> FeeWithdrawalView {
+        FeeWithdrawalView {
+            id: w.id.clone(),
+            visit_id: w.visit_id.clone(),
+            hospital_code: hospital_code.to_string(),
+            chrg_bchno: w.chrg_bchno.clone(),
+            state: w.state.clone(),
+            lines: w.lines.clone(),
+            refusal: w.refusal.clone(),
+            attempts: w.attempts,
+            parked_reason: w.parked_reason.clone(),
+        }
+    }
+}
+
+impl App {
+    /// The parked withdrawals, oldest first.
+    pub(crate) async fn stuck_fee_withdrawals(&self) -> Result<Vec<FeeWithdrawalView>, AppError> {
+        let parked = self.store.parked_fee_withdrawals(PARKED_WITHDRAWALS_MAX).await?;
+        Ok(parked.iter().map(|p| FeeWithdrawalView::of(&p.withdrawal, &p.hospital_code)).collect())
+    }
+
+    /// An operator sends a parked withdrawal round once more: 2205 under its msgid (the center
+    /// replays its answer), and a refusal asked about again (5204). Answers how it stands after.
+    pub async fn retry_fee_withdrawal_exception(&self, id: &str) -> Result<FeeWithdrawalView, AppError> {
+        let not_found = || AppError::not_found("fee_withdrawal_not_found", format!("no fee withdrawal {id}"));
+        let (w, hospital) = self.store.fee_withdrawal(id).await?.ok_or_else(not_found)?;
+        if !self.store.unpark_fee_withdrawal(id).await? {
+            return Err(AppError::conflict("not_parked", "this fee withdrawal is not waiting in the exceptions queue"));
+        }
+        let visit = self.own_visit(&hospital, &w.visit_id).await?;
+        let unparked = crate::store::FeeWithdrawalRow { attempts: 0, parked_reason: None, ..w };
+        if let Err(e) = self.drive_withdrawal(&visit, unparked).await {
+            // Still unanswered: counted from 0 again, so the worker tries on and parks it anew.
+            self.store.note_failed_fee_withdrawal_attempt(id, &e.to_string(), MAX_ATTEMPTS).await?;
+            if e.is_retryable() {
+                return Err(e);
+            }
+        }
+        let (w, hospital) = self.store.fee_withdrawal(id).await?.ok_or_else(not_found)?;
+        Ok(FeeWithdrawalView::of(&w, &hospital))
+    }
+}
