@@ -42,7 +42,9 @@ pub enum PolicyError {
     NoBenefit { benefit: String, med_type: String, insutype: String, group: String },
     #[error("缺少参保地区划 / neither insuplc_admdvs nor mdtrtarea_admvs is given")]
     NoRegion,
-    #[error("费用明细错误 / fee line {index}: {reason}")]
+    /// `index` counts from 0 (the line's place in the claim); the message counts from 1, as a
+    /// person reading it does and as the center's other line errors do ("第1条明细 / fee line 1").
+    #[error("第{position}条费用明细错误 / fee line {position}: {reason}", position = .index + 1)]
     BadLine { index: usize, reason: String },
     /// A claim the engine will not use: a negative accumulator or balance, an amount beyond
     /// [`MAX_AMOUNT_FEN`], a hospital grade out of range, an account the scheme does not have.

@@ -325,3 +325,13 @@ fn a_misspelt_field_in_a_policy_set_is_refused_never_ignored() {
     let top = shenzhen_with(|set| set["catalog"] = json!({"entries": []}));
     assert!(top.expect_err("an unknown top-level field").to_string().contains("catalog"));
 }
+
+#[test]
+fn a_refused_line_is_named_by_its_place_counted_from_one() {
+    let sz = shenzhen();
+    // The second line of the claim is the bad one: a person reads "line 2", not "line 1".
+    let good = json!({"feedetl_sn": "1", "med_list_codg": AMOXICILLIN, "det_item_fee_sumamt": "100.00", "pric": "50", "cnt": "2"});
+    let no_count = json!({"feedetl_sn": "2", "med_list_codg": BED, "det_item_fee_sumamt": "800.00"});
+    let said = refused(&sz, claim("1101", "11", 3, 1, json!([good, no_count])));
+    assert!(said.starts_with("第2条费用明细错误 / fee line 2: "), "{said}");
+}
