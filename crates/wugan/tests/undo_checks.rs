@@ -377,3 +377,25 @@ async fn ops_exceptions_page(w: &World) -> String {
     assert_eq!(page.status().as_u16(), 200);
     page.text().await.expect("a page")
 }
+
+/// A Guangzhou HIS reads 5204's `output` as the list of lines itself, with no node around it.
+const LINES_1_AND_2: &str = r#"{"infcode":0,"err_msg":"成功","output":[{"mdtrt_id":"M","setl_id":"","feedetl_sn":"1"},{"mdtrt_id":"M","setl_id":"","feedetl_sn":"2"}]}"#;
+const ONLY_ANOTHER_LINE: &str = r#"{"infcode":0,"err_msg":"成功","output":[{"mdtrt_id":"M","setl_id":"","feedetl_sn":"9"}]}"#;
+
+#[tokio::test]
+async fn a_5204_whose_output_is_the_list_itself_is_read_both_ways() {
+    let w = World::new("undo-2205-list").await;
+    let refusal = r#"{"infcode":-1,"err_msg":"该就诊费用已上传审核，不允许撤销","output":null}"#;
+    // Refused, and the list holds both lines: the refusal stands.
+    let kept = w.visit_with("MZ-U10", &small_fees()).await;
+    w.next("2205", Rule::AnswerAlone(200, refusal));
+    w.next("5204", Rule::AnswerAlone(200, LINES_1_AND_2));
+    let refused = withdraw(&w, &kept, &w.his.next_key()).await;
+    assert_eq!((refused.status, refused.code()), (422, Some("insurance_refused")), "{refused:?}");
+    // Withdrawn and answered busy, and the list holds neither: withdrawn.
+    let gone = w.visit_with("MZ-U11", &small_fees()).await;
+    w.next("2205", Rule::ForwardThenAnswer(200, BUSY));
+    w.next("5204", Rule::AnswerAlone(200, ONLY_ANOTHER_LINE));
+    let withdrawn = withdraw(&w, &gone, &w.his.next_key()).await;
+    assert_eq!((withdrawn.status, withdrawn.body["fee_lines"].as_u64()), (200, Some(0)), "{withdrawn:?}");
+}
