@@ -534,6 +534,9 @@ test('the ward undoes in the ward: the latest interim settlement cancelled from 
     await accessible(page, 'stay with an interim settlement cancelled');
     await fitsTheWidth(page, 'stay with an interim settlement cancelled');
     await tablesFit(page, 'stay with an interim settlement cancelled');
+    // The figures' headings stand over the figures (right), the item's over the items (left).
+    const align = (n) => page.locator('#stay-lines thead th').nth(n).evaluate((th) => getComputedStyle(th).textAlign);
+    assert.deepEqual([await align(0), await align(1), await align(2)], ['left', 'right', 'right']);
     await screenshot(page, 'staff-console-stay-undo');
     await page.locator('#withdraw-fees .choice', { hasText: '血细胞分析' }).locator('input').check();
     await submitAndReload(page, '#withdraw-fees-button');
