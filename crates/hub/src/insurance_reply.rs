@@ -194,13 +194,27 @@ pub fn registration_among(output: &Value, asked: &Asked) -> Result<Option<String
     }
 }
 
-/// Whether a refusal of 5201 says it found nothing (some platforms answer an empty query with
-/// infcode -1 and "未查询到就诊信息" rather than an empty list): read as an empty list. Any other
-/// refusal of 5201 says nothing about the registration.
+/// Whether a refusal of a query (5201, 5203, 5204) says it found nothing (some platforms answer an
+/// empty query with infcode -1 and "未查询到就诊信息" or "该就诊无结算记录" rather than an empty
+/// list): read as an empty list. Any other refusal of a query says nothing of what it asked.
 pub fn finds_none(err_msg: &str) -> bool {
-    ["未查询到", "未查到", "无就诊", "无数据", "无记录", "没有", "不存在", "not found", "no visit"]
-        .iter()
-        .any(|words| err_msg.contains(words))
+    [
+        "未查询到",
+        "未查到",
+        "未找到",
+        "查询结果为空",
+        "无就诊",
+        "无结算",
+        "无数据",
+        "无记录",
+        "没有",
+        "不存在",
+        "not found",
+        "no visit",
+        "no settlement",
+    ]
+    .iter()
+    .any(|words| err_msg.contains(words))
 }
 
 /// Whether a refusal of 5201 says the platform does not offer the transaction (不支持的交易, 未开通):

@@ -121,3 +121,36 @@ async fn a_stays_settlement_cancelled_by_the_platform_but_answered_busy_is_cance
     assert_eq!(w.line_used().await, 0, "nothing charged or held for a stay whose settlements were all cancelled");
     w.ledger_balances().await;
 }
+
+/// 5203 itself answered busy: it says nothing of whether the visit is settled, so it is never read
+/// as "no settlement on record".
+#[tokio::test]
+async fn a_settlement_query_answered_busy_neither_resends_2207_nor_believes_its_refusal() {
+    let w = World::new("refusal-5203-busy").await;
+    // The click's 2207 settles at the platform but its answer is lost: in doubt. On the retry the
+    // platform's 5203 is busy: the hub does not send 2207 again on the strength of it.
+    let visit = w.visit_with("MZ-F9", &small_fees()).await;
+    w.next("2207", Rule::ForwardThenAnswer(502, LOST));
+    assert_eq!(w.his.settle(&visit).await.expect("hub").status, 503);
+    w.next("5203", Rule::AnswerAlone(200, BUSY));
+    let sent = w.platform.sent("2207");
+    let busy = w.his.settle(&visit).await.expect("hub");
+    assert_eq!((busy.status, busy.body["error"]["code"].as_str()), (503, Some("insurance_unavailable")), "{busy:?}");
+    assert_eq!(w.platform.sent("2207"), sent, "2207 was not sent again on a busy 5203");
+    // 5203 answers: the settlement found, taken once.
+    let settled = w.his.settle(&visit).await.expect("hub");
+    assert_eq!(settled.body["state"], "settled", "{settled:?}");
+    assert_eq!(w.platform.settlements().await.len(), 1);
+    assert_eq!(w.line_used().await, settled.fen("bank_fen"), "charged once");
+
+    // A 2207 refused after it took effect, and 5203 busy when asked: in doubt, not a refusal.
+    let other = w.visit_with("MZ-F10", &small_fees()).await;
+    w.next("2207", Rule::ForwardThenAnswer(200, BUSY));
+    w.next("5203", Rule::AnswerAlone(200, BUSY));
+    let unknown = w.his.settle(&other).await.expect("hub");
+    assert_eq!(unknown.status, 503, "not insurance_refused: {unknown:?}");
+    let again = w.his.settle(&other).await.expect("hub");
+    assert_eq!(again.body["state"], "settled", "{again:?}");
+    assert_eq!(w.platform.settlements().await.len(), 2, "each visit settled once");
+    w.ledger_balances().await;
+}

@@ -552,8 +552,18 @@ impl App {
                     .collect();
                 Ok(crate::insurance_reply::settlement_in_force(&output, &dead)?)
             }
-            // No settlement on record: 2207 never took effect, so sending it is safe.
-            Err(InsuranceError::Refused { .. }) => Ok(None),
+            // No settlement on record ("该就诊无结算记录"): 2207 never took effect, so sending it
+            // (again, under its msgid) is safe; a platform without 5203 leaves only that, as before
+            // the hub asked. Any other refusal ("系统繁忙") says nothing: read as "no record", it
+            // sent 2207 again after one that had settled, or believed a refusal that had not.
+            Err(InsuranceError::Refused { message, .. })
+                if crate::insurance_reply::finds_none(&message) || crate::insurance_reply::not_offered(&message) =>
+            {
+                Ok(None)
+            }
+            Err(InsuranceError::Refused { infcode, message }) => Err(AppError::from(InsuranceError::Unreachable(format!(
+                "whether the visit is settled could not be read (5203 refused, {infcode}: {message})"
+            )))),
             Err(e) => Err(e.into()),
         }
     }
