@@ -70,6 +70,16 @@ impl AppError {
         }
     }
 
+    /// Whether the answer is kept against the Idempotency-Key. Not while the outcome is unknown
+    /// (`is_retryable`), nor when the request was only turned away for now: "another request is
+    /// working on this, retry shortly" (`…_in_progress`, sent with Retry-After) or "waiting in
+    /// the operator's exceptions queue" (`…_parked`). Kept, those would answer the same request
+    /// again with the same 409 for good, though it says to retry; the same key is worked afresh.
+    pub fn is_kept_against_the_key(&self) -> bool {
+        let for_now = matches!(self, AppError::Conflict { code, .. } if code.ends_with("_in_progress") || code.ends_with("_parked"));
+        !(self.is_retryable() || for_now)
+    }
+
     /// Seconds after which the same request (same Idempotency-Key) is worth sending again: while a
     /// partner's answer is unknown, or another request is still working on the same thing.
     pub fn retry_after_s(&self) -> Option<u32> {

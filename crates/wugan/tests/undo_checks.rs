@@ -91,8 +91,10 @@ async fn a_withdrawal_5204_cannot_confirm_is_in_doubt_until_the_retry_with_the_s
     w.next("5204", Rule::AnswerAlone(502, LOST));
     let first = withdraw(&w, &visit, &key).await;
     assert_eq!((first.status, first.code()), (503, Some("insurance_unavailable")), "{first:?}");
-    let click = w.his.settle(&visit).await.expect("hub");
-    assert_eq!(click.status, 409, "no click while the withdrawal is in doubt: {click:?}");
+    let (click_path, click_key) = (format!("/api/v1/visits/{visit}/settlement"), w.his.next_key());
+    let click = w.his.post_with_key(&click_path, &click_key, &json!({})).await.expect("hub");
+    assert_eq!((click.status, click.code()), (409, Some("upload_in_progress")), "no click while the withdrawal is in doubt: {click:?}");
+    assert!(click.message().contains("withdrawal of fee lines (2205)"), "said in words: {click:?}");
 
     // The same request again: 2205 under its msgid, answered busy again; 5204 now answers.
     w.next("2205", Rule::AnswerAlone(200, BUSY));
@@ -100,7 +102,9 @@ async fn a_withdrawal_5204_cannot_confirm_is_in_doubt_until_the_retry_with_the_s
     assert_eq!((again.status, again.body["fee_lines"].as_u64()), (200, Some(0)), "{again:?}");
     assert_eq!(w.platform.sent("2205"), 2, "sent again, never under a new msgid nor a third time");
     w.fees(&visit, &new_prescription()).await;
-    let settled = w.his.settle(&visit).await.expect("hub");
+    // The click refused "in progress, retry shortly" is worked afresh under its key, not
+    // answered the same 409 again.
+    let settled = w.his.post_with_key(&click_path, &click_key, &json!({})).await.expect("hub");
     assert_eq!((settled.body["state"].as_str(), settled.fen("medfee_fen")), (Some("settled"), 11_000), "{settled:?}");
 }
 
@@ -347,6 +351,9 @@ async fn a_withdrawal_5204_shows_half_done_is_parked_for_an_operator_who_finishe
     assert_eq!(queue.body["fee_withdrawals"], json!([]), "{queue:?}");
     let twice = w.operator.post(&format!("/api/v1/exceptions/fee_withdrawals/{id}/retry"), &json!({})).await.expect("hub");
     assert_eq!((twice.status, twice.code()), (409, Some("not_parked")), "{twice:?}");
+    // The HIS's request told it waited for an operator gets its answer under its key now.
+    let answered = withdraw(&w, &visit, &key).await;
+    assert_eq!((answered.status, answered.body["fee_lines"].as_u64()), (200, Some(0)), "{answered:?}");
 
     // The hub and the center agree: the new prescription goes up under the old numbers and settles.
     w.fees(&visit, &new_prescription()).await;

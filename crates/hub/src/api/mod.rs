@@ -373,7 +373,7 @@ where
     let _claim = app.store.claim_guard(&scope, key);
     let (status, value) = match work().await.and_then(to_body) {
         Ok(value) => (StatusCode::OK, value),
-        Err(e) if e.is_retryable() => {
+        Err(e) if !e.is_kept_against_the_key() => {
             if let Err(store_error) = app.store.abandon_idempotency(&scope, key).await {
                 tracing::error!(error = %store_error, "could not release an idempotency key");
             }

@@ -647,7 +647,10 @@ fn batch_of(lines: &[FeeLineRow]) -> String {
 /// A visit's fee lines when they can be settled (every upload complete, at least one line), with their total.
 fn open_lines(lines: Vec<FeeLineRow>) -> Result<(Vec<FeeLineRow>, Fen), AppError> {
     if lines.iter().any(|l| !l.uploaded) {
-        return Err(AppError::conflict("upload_in_progress", "an earlier fee upload has not completed; resend it first"));
+        return Err(AppError::conflict(
+            "upload_in_progress",
+            "an earlier fee upload, or a withdrawal of fee lines (2205), has not completed: resend it first",
+        ));
     }
     if lines.is_empty() {
         return Err(AppError::conflict("no_fees", "no fee lines have been uploaded for this visit"));
