@@ -118,12 +118,13 @@ impl Store {
     }
 
     /// Withdrawals begun before `before` whose 2205 is unanswered and that are not parked (with
-    /// their visit's hospital), oldest first: for the recovery worker (the partial index
+    /// their visit's hospital), the least recently tried first (those waiting out a backoff come
+    /// last, so they never hide the rest from a pass): for the recovery worker (the partial index
     /// `fee_withdrawals_sending`).
     pub async fn unfinished_fee_withdrawals(&self, before: &str, limit: i64) -> StoreResult<Vec<(FeeWithdrawalRow, String)>> {
         let rows = query(
             "SELECT w.*, v.hospital_code AS hospital_code FROM fee_withdrawals w JOIN visits v ON v.id = w.visit_id \
-             WHERE w.state = 'sending' AND w.parked_reason IS NULL AND w.created_at < $1 ORDER BY w.created_at LIMIT $2",
+             WHERE w.state = 'sending' AND w.parked_reason IS NULL AND w.created_at < $1 ORDER BY w.updated_at LIMIT $2",
         )
         .bind(before)
         .bind(limit)
