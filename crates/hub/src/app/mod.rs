@@ -59,6 +59,7 @@ pub mod patient_visits;
 pub mod patients;
 pub mod platform_settings;
 pub mod qr_voucher;
+mod queries;
 mod reconciliation;
 pub mod reconciliation_handled;
 mod reconciliation_recheck;

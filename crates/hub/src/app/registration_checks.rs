@@ -85,16 +85,9 @@ impl App {
                 "{infno} was refused and whether it took effect could not be read ({why}); the registration is in doubt"
             )))
         };
-        let output = match self.insurance.call("5201", &self.msgid(hospital).await?, inst, admdvs, input).await {
-            Ok(output) => output,
-            Err(InsuranceError::Refused { message, .. }) if insurance_reply::finds_none(&message) => return Ok(None),
-            Err(InsuranceError::Refused { message, .. }) if insurance_reply::not_offered(&message) => {
-                tracing::warn!(infno, "this platform does not offer 5201: a refused registration is believed unchecked");
-                return Ok(None);
-            }
-            Err(InsuranceError::Refused { infcode, message }) => return Err(in_doubt(format!("5201 refused, {infcode}: {message}"))),
-            Err(InsuranceError::BadReply(why)) => return Err(in_doubt(format!("5201 unreadable: {why}"))),
-            Err(e) => return Err(e.into()),
+        let output = match self.ask_query("5201", hospital, inst, admdvs, input, in_doubt).await? {
+            super::queries::Read::Answered(output) => output,
+            super::queries::Read::NoneFound | super::queries::Read::NotOffered => return Ok(None),
         };
         insurance_reply::registration_among(&output, asked).map_err(|e| in_doubt(e.to_string()))
     }

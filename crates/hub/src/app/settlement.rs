@@ -542,30 +542,20 @@ impl App {
             return Ok(None);
         }
         let input = json!({"data": {"mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no, "setl_id": ""}});
-        match self.insurance.call("5203", &self.msgid(&visit.hospital_code).await?, inst, &visit.insuplc_admdvs, input).await {
-            Ok(output) => {
-                let earlier = self.store.settlements_of_visit(&visit.id).await?;
-                let dead: Vec<String> = earlier
-                    .into_iter()
-                    .filter(|e| e.id != s.id && e.state == SettlementState::Cancelled)
-                    .filter_map(|e| e.setl_id)
-                    .collect();
-                Ok(crate::insurance_reply::settlement_in_force(&output, &dead)?)
-            }
-            // No settlement on record ("该就诊无结算记录"): 2207 never took effect, so sending it
-            // (again, under its msgid) is safe; a platform without 5203 leaves only that, as before
-            // the hub asked. Any other refusal ("系统繁忙") says nothing: read as "no record", it
-            // sent 2207 again after one that had settled, or believed a refusal that had not.
-            Err(InsuranceError::Refused { message, .. })
-                if crate::insurance_reply::finds_none(&message) || crate::insurance_reply::not_offered(&message) =>
-            {
-                Ok(None)
-            }
-            Err(InsuranceError::Refused { infcode, message }) => Err(AppError::from(InsuranceError::Unreachable(format!(
-                "whether the visit is settled could not be read (5203 refused, {infcode}: {message})"
-            )))),
-            Err(e) => Err(e.into()),
-        }
+        // "No settlement on record" ("该就诊无结算记录"): 2207 never took effect, so sending it (again,
+        // under its msgid) is safe; a platform without 5203 leaves only that, as before the hub
+        // asked. Any other refusal ("系统繁忙") says nothing: read as "no record", it sent 2207 again
+        // after one that had settled, or believed a refusal that had not (app/queries.rs).
+        let in_doubt =
+            |why: String| AppError::from(InsuranceError::Unreachable(format!("whether the visit is settled could not be read ({why})")));
+        let output = match self.ask_query("5203", &visit.hospital_code, inst, &visit.insuplc_admdvs, input, in_doubt).await? {
+            super::queries::Read::Answered(output) => output,
+            super::queries::Read::NoneFound | super::queries::Read::NotOffered => return Ok(None),
+        };
+        let earlier = self.store.settlements_of_visit(&visit.id).await?;
+        let dead: Vec<String> =
+            earlier.into_iter().filter(|e| e.id != s.id && e.state == SettlementState::Cancelled).filter_map(|e| e.setl_id).collect();
+        Ok(crate::insurance_reply::settlement_in_force(&output, &dead)?)
     }
 
     /// 结算撤销: reverses insurance (2208), refunds the bank, and posts the reversing transfers.

@@ -27,6 +27,7 @@
 //! ward's retry or the recovery worker resumes it the same way). Never a refusal the center did not
 //! mean, and never the call again under a new msgid.
 
+use super::queries::Read;
 use super::*;
 use crate::insurance_reply;
 use crate::store::{FeeWithdrawalRow, StayRow};
@@ -39,16 +40,6 @@ struct Withdrawn<'a> {
     mdtrt_id: &'a str,
     /// The lines withdrawn (`feedetl_sn`).
     lines: &'a [String],
-}
-
-/// What a check's query read at the center.
-enum Read {
-    /// The query's output.
-    Answered(Value),
-    /// A refusal saying nothing was found: read as an empty list.
-    NoneFound,
-    /// The platform does not offer the query: it will never tell.
-    NotOffered,
 }
 
 impl App {
@@ -92,7 +83,7 @@ impl App {
     async fn lines_gone(&self, inst: &Institution, hospital: &str, admdvs: &str, asked: &Withdrawn<'_>) -> Result<bool, AppError> {
         let input = json!({"data": {"psn_no": asked.psn_no, "mdtrt_id": asked.mdtrt_id, "setl_id": ""}});
         let in_doubt = in_doubt(asked.infno, "the fee withdrawal");
-        let listed = match self.ask("5204", hospital, inst, admdvs, input, in_doubt).await? {
+        let listed = match self.ask_query("5204", hospital, inst, admdvs, input, in_doubt).await? {
             Read::Answered(output) => insurance_reply::fee_lines_listed(&output).map_err(|e| in_doubt(e.to_string()))?,
             Read::NoneFound => Vec::new(),
             Read::NotOffered => return Ok(false),
@@ -135,7 +126,7 @@ impl App {
         let input = json!({"data": {"psn_no": s.psn_no, "begntime": from, "endtime": to, "mdtrt_id": mdtrt_id}});
         let what = if infno == "2404" { "the admission's cancellation" } else { "the discharge's undoing" };
         let in_doubt = in_doubt(infno, what);
-        let output = match self.ask("5201", &s.hospital_code, inst, &s.insuplc_admdvs, input, in_doubt).await? {
+        let output = match self.ask_query("5201", &s.hospital_code, inst, &s.insuplc_admdvs, input, in_doubt).await? {
             Read::Answered(output) => output,
             Read::NoneFound => Value::Null,
             Read::NotOffered => return Ok(false),
@@ -152,30 +143,6 @@ impl App {
             tracing::warn!(stay = %s.id, infno, "refused, but 5201 shows the change made: it took effect");
         }
         Ok(took_effect)
-    }
-
-    /// Sends the check's query `infno` under a msgid of its own. A refusal saying nothing was found,
-    /// or that the platform does not offer `infno`, is an answer; any other is no answer (`in_doubt`).
-    async fn ask(
-        &self,
-        infno: &str,
-        hospital: &str,
-        inst: &Institution,
-        admdvs: &str,
-        input: Value,
-        in_doubt: impl Fn(String) -> AppError + Send + Sync,
-    ) -> Result<Read, AppError> {
-        match self.insurance.call(infno, &self.msgid(hospital).await?, inst, admdvs, input).await {
-            Ok(output) => Ok(Read::Answered(output)),
-            Err(InsuranceError::Refused { message, .. }) if insurance_reply::finds_none(&message) => Ok(Read::NoneFound),
-            Err(InsuranceError::Refused { message, .. }) if insurance_reply::not_offered(&message) => {
-                tracing::warn!(infno, "this platform does not offer {infno}: a refused undoing is believed unchecked");
-                Ok(Read::NotOffered)
-            }
-            Err(InsuranceError::Refused { infcode, message }) => Err(in_doubt(format!("{infno} refused, {infcode}: {message}"))),
-            Err(InsuranceError::BadReply(why)) => Err(in_doubt(format!("{infno} unreadable: {why}"))),
-            Err(e) => Err(e.into()),
-        }
     }
 }
 
