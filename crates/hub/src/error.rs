@@ -140,6 +140,18 @@ impl AppError {
         }
     }
 
+    /// The failure in an operator's words, as a parked item's reason (`/ops/exceptions`): the code
+    /// and the message without the HIS's instruction to retry with its Idempotency-Key (the
+    /// operator retries with a button), and a fault of the hub's own with its detail.
+    pub fn for_an_operator(&self) -> String {
+        let message = match self {
+            AppError::Internal(detail) => detail.clone(),
+            _ => self.message(),
+        };
+        let message = RETRY_INSTRUCTIONS.iter().fold(message, |m, tail| m.strip_suffix(tail).map(str::to_string).unwrap_or(m));
+        format!("{}: {}", self.code(), message)
+    }
+
     pub fn body(&self) -> serde_json::Value {
         if let AppError::Exists { field, id, .. } = self {
             return json!({"error": {"code": self.code(), "message": self.message(), *field: id}});
@@ -147,6 +159,9 @@ impl AppError {
         json!({"error": {"code": self.code(), "message": self.message()}})
     }
 }
+
+/// How a retryable error's message ends for the HIS; `for_an_operator` leaves it out.
+const RETRY_INSTRUCTIONS: [&str; 2] = ["; then retry with the same Idempotency-Key", "; retry with the same Idempotency-Key"];
 
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -280,6 +295,18 @@ impl From<crate::bank_client::BankError> for AppError {
 #[cfg(test)]
 mod partner_words {
     use super::{for_the_log, without_addresses};
+
+    #[test]
+    fn an_operator_reads_the_reason_without_the_his_instruction() {
+        use super::AppError;
+        use crate::bank_client::BankError;
+        let silent = AppError::from(BankError::Unreachable("timed out".into()));
+        assert!(silent.message().ends_with("; retry with the same Idempotency-Key"));
+        assert_eq!(silent.for_an_operator(), "bank_unavailable: the bank did not answer (timed out)");
+        assert_eq!(AppError::internal("disk I/O error").for_an_operator(), "internal: disk I/O error");
+        let refused = AppError::invalid("bank_refused", "the bank refused (closed): the line is closed");
+        assert_eq!(refused.for_an_operator(), refused.to_string());
+    }
 
     #[test]
     fn a_partner_failure_tells_the_caller_no_address_and_the_log_no_personal_data() {

@@ -66,7 +66,7 @@ impl App {
         let result = self.drive_signup(s).await;
         if let Err(e) = &result {
             if e.is_retryable() {
-                self.store.note_failed_signup_attempt(&id, &e.to_string(), MAX_ATTEMPTS).await?;
+                self.store.note_failed_signup_attempt(&id, &e.for_an_operator(), MAX_ATTEMPTS).await?;
             }
         }
         result

@@ -67,7 +67,7 @@ impl App {
         let unparked = crate::store::FeeWithdrawalRow { attempts: 0, parked_reason: None, ..w };
         if let Err(e) = self.drive_withdrawal(&visit, unparked).await {
             // Still unanswered: counted from 0 again, so the worker tries on and parks it anew.
-            self.store.note_failed_fee_withdrawal_attempt(id, &e.to_string(), MAX_ATTEMPTS).await?;
+            self.store.note_failed_fee_withdrawal_attempt(id, &e.for_an_operator(), MAX_ATTEMPTS).await?;
             if e.is_retryable() {
                 return Err(e);
             }

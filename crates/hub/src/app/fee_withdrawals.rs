@@ -151,7 +151,7 @@ impl App {
                 Err(e) => {
                     tracing::warn!(code = e.code(), "a fee withdrawal could not be resumed yet");
                     // Counts only a withdrawal still unanswered (a refusal has ended it).
-                    self.store.note_failed_fee_withdrawal_attempt(&id, &e.to_string(), MAX_ATTEMPTS).await?;
+                    self.store.note_failed_fee_withdrawal_attempt(&id, &e.for_an_operator(), MAX_ATTEMPTS).await?;
                 }
             }
         }

@@ -617,7 +617,7 @@ impl App {
                 Err(e) => {
                     tracing::warn!(code = e.code(), "a stay could not be resumed yet");
                     // Counted; after MAX_ATTEMPTS silent passes it waits in the exceptions queue.
-                    self.store.note_failed_stay_attempt(&id, &e.to_string(), MAX_ATTEMPTS).await?;
+                    self.store.note_failed_stay_attempt(&id, &e.for_an_operator(), MAX_ATTEMPTS).await?;
                 }
             }
         }

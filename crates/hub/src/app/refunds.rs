@@ -305,8 +305,8 @@ impl App {
         match &result {
             // Past 2208 a refusal (the bank declined to give the money back, insurance refused
             // to settle the lines kept) will not change by asking again: a person must look.
-            Err(e) if e.code() == "partner_refused" => self.store.park_refund(&id, &e.to_string()).await?,
-            Err(e) if e.is_retryable() => self.store.note_failed_refund_attempt(&id, &e.to_string(), MAX_ATTEMPTS).await?,
+            Err(e) if e.code() == "partner_refused" => self.store.park_refund(&id, &e.for_an_operator()).await?,
+            Err(e) if e.is_retryable() => self.store.note_failed_refund_attempt(&id, &e.for_an_operator(), MAX_ATTEMPTS).await?,
             _ => {}
         }
         result

@@ -267,7 +267,7 @@ impl App {
         }
         if let Err(e) = &result {
             if e.is_retryable() {
-                self.store.note_failed_attempt(&id, &e.to_string(), MAX_ATTEMPTS).await?;
+                self.store.note_failed_attempt(&id, &e.for_an_operator(), MAX_ATTEMPTS).await?;
             }
         }
         result

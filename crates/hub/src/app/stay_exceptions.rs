@@ -39,7 +39,7 @@ impl App {
         let result = self.advance_stay(s, true).await;
         if let Err(e) = &result {
             if e.is_retryable() {
-                self.store.note_failed_stay_attempt(stay_id, &e.to_string(), MAX_ATTEMPTS).await?;
+                self.store.note_failed_stay_attempt(stay_id, &e.for_an_operator(), MAX_ATTEMPTS).await?;
             }
         }
         let s = result?;

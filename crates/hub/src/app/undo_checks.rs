@@ -149,8 +149,10 @@ impl App {
 /// The error of a check that cannot answer: the refused `infno` is in doubt (503, retryable).
 fn in_doubt(infno: &'static str, what: &'static str) -> impl Fn(String) -> AppError + Copy + Send + Sync {
     move |why| {
-        AppError::from(InsuranceError::Unreachable(format!(
-            "{infno} was refused and whether it took effect could not be read ({why}); {what} is in doubt"
-        )))
+        tracing::warn!(partner = "insurance", infno, "refused, and whether it took effect could not be read");
+        AppError::unavailable(
+            "insurance_unavailable",
+            format!("{infno} was refused and whether it took effect could not be read ({why}); {what} is in doubt; retry with the same Idempotency-Key"),
+        )
     }
 }

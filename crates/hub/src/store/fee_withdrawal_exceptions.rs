@@ -9,8 +9,6 @@ use super::*;
 pub struct ParkedFeeWithdrawal {
     pub withdrawal: FeeWithdrawalRow,
     pub hospital_code: String,
-    /// The hospital's 门诊号 of the visit.
-    pub ipt_otp_no: String,
 }
 
 impl Store {
@@ -33,7 +31,7 @@ impl Store {
     /// The parked withdrawals still unanswered, oldest first.
     pub async fn parked_fee_withdrawals(&self, limit: i64) -> StoreResult<Vec<ParkedFeeWithdrawal>> {
         let rows = query(
-            "SELECT w.*, v.hospital_code AS hospital_code, v.ipt_otp_no AS ipt_otp_no FROM fee_withdrawals w \
+            "SELECT w.*, v.hospital_code AS hospital_code FROM fee_withdrawals w \
              JOIN visits v ON v.id = w.visit_id WHERE w.state = 'sending' AND w.parked_reason IS NOT NULL \
              ORDER BY w.updated_at LIMIT $1",
         )
@@ -41,13 +39,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         (rows.iter())
-            .map(|r| {
-                Ok(ParkedFeeWithdrawal {
-                    withdrawal: withdrawal_from_row(r)?,
-                    hospital_code: r.get("hospital_code"),
-                    ipt_otp_no: r.get("ipt_otp_no"),
-                })
-            })
+            .map(|r| Ok(ParkedFeeWithdrawal { withdrawal: withdrawal_from_row(r)?, hospital_code: r.get("hospital_code") }))
             .collect()
     }
 

@@ -127,6 +127,8 @@ struct Home {
     parked_stays: Vec<StuckStayView>,
     parked_refunds: Vec<RefundView>,
     parked_withdrawals: Vec<FeeWithdrawalView>,
+    /// The hospital's visit number (门诊号) of each parked refund's and withdrawal's visit, by visit id.
+    visit_numbers: std::collections::HashMap<String, String>,
     /// The latest reconciliation run of `day` per partner, and the differences waiting.
     runs: Vec<ReconciliationRunRow>,
     recon: Vec<ReconEntry>,
@@ -165,6 +167,7 @@ impl Home {
             parked_stays: Vec::new(),
             parked_refunds: Vec::new(),
             parked_withdrawals: Vec::new(),
+            visit_numbers: Default::default(),
             runs: Vec::new(),
             recon: Vec::new(),
             patients: Vec::new(),
@@ -333,6 +336,12 @@ async fn load_exceptions(app: &Arc<App>, home: &mut Home) {
     let Ok(q) = app.exceptions().await else { return };
     home.recon_open = q.reconciliation.len();
     (home.parked_stays, home.parked_refunds, home.parked_withdrawals) = (q.stays, q.refunds, q.fee_withdrawals);
+    let parked_visits = home.parked_refunds.iter().map(|r| &r.visit_id).chain(home.parked_withdrawals.iter().map(|w| &w.visit_id));
+    for visit_id in parked_visits.cloned().collect::<Vec<_>>() {
+        if let Ok(v) = app.operator_visit(&visit_id).await {
+            home.visit_numbers.insert(visit_id, v.visit.ipt_otp_no);
+        }
+    }
     for e in q.exceptions {
         let visit = app.operator_visit(&e.settlement.visit_id).await.ok().map(|v| v.visit);
         let agreement = match visit.as_ref().and_then(|v| v.seamless.agreement_id.clone()) {

@@ -39,7 +39,7 @@ pub const STRINGS: Table = &[
     ("hb_resume", "恢复", "Resume"),
     ("hb_add", "添加合作协议", "Add an agreement"),
     ("ops_waiting", "等待合作方答复，系统会自动重试", "waiting for a partner; retried automatically"),
-    ("ops_attempts", "已重试次数", "tries"),
+    ("ops_attempts", "已重试次数", "Tries"),
     ("ops_parked_stay", "住院差错", "Stay"),
     ("ops_parked_refund", "退费差错", "Refund"),
     ("ops_parked_withdrawal", "费用明细撤销差错", "Fee withdrawal"),

@@ -72,6 +72,11 @@ pub fn visit_words<'a>(page: &Page, v: &'a VisitView) -> &'a str {
 }
 
 impl Home {
+    /// A parked item's visit as the hospital numbers it (门诊号), or "visit" if it could not be read.
+    pub(super) fn visit_no(&self, visit_id: &str) -> String {
+        self.visit_numbers.get(visit_id).cloned().unwrap_or_else(|| self.page.t("ops_exc_open_visit").to_string())
+    }
+
     pub(super) fn hospital_name(&self, code: &str) -> String {
         name_of(&self.hospitals, code)
     }
