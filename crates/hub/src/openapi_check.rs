@@ -149,6 +149,7 @@ fn openapi_json_describes_the_types_the_api_reads_and_writes() {
         ("get /api/v1/ledger", "LedgerView"),
         ("get /api/v1/exceptions", "ExceptionsView"),
         ("post /api/v1/exceptions/fee_withdrawals/{id}/retry", "FeeWithdrawal"),
+        ("post /api/v1/exceptions/fee_withdrawals/{id}/resolve", "FeeWithdrawal"),
         ("post /api/v1/agreements/{id}/repayments", "RepaymentView"),
         ("get /api/v1/operator/visits/{id}", "OperatorVisitView"),
         ("get /api/v1/ledger/journal", "JournalView"),

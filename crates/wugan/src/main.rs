@@ -431,7 +431,7 @@ struct ServeArgs {
     /// evicts the connection idle the longest; when every one is busy it is answered 503.
     #[arg(long, env = "WUGAN_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
-    /// Requests handled at once (default 256); more are answered 503 with Retry-After.
+    /// Requests handled at once (default 256); more wait up to 2 s for a place, then get 503 with Retry-After.
     #[arg(long, env = "WUGAN_MAX_IN_FLIGHT")]
     max_in_flight: Option<usize>,
     /// Seconds a client may take to send a request's head, and a kept-alive connection may sit

@@ -69,6 +69,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/operator/stays/{id}", Operator),
     ("POST", "/api/v1/exceptions/refunds/{id}/retry", Operator),
     ("POST", "/api/v1/exceptions/fee_withdrawals/{id}/retry", Operator),
+    ("POST", "/api/v1/exceptions/fee_withdrawals/{id}/resolve", Operator),
     ("POST", "/api/v1/stays/{id}/admission", Hospital),
     ("GET", "/api/v1/patient/family-invitations", Patient),
     ("POST", "/api/v1/patient/family-invitations/{id}/accept", Patient),

@@ -160,8 +160,9 @@ async fn when_every_connection_is_busy_a_newcomer_gets_503_at_once() {
 }
 
 #[tokio::test]
-async fn requests_beyond_the_in_flight_limit_get_503_at_once() {
-    let (sys, _dir) = hub(limits(1024, 5)).await;
+async fn requests_beyond_the_in_flight_limit_wait_their_turn_then_get_503() {
+    // Bodies may stall longer than a newcomer waits for a place (2 s).
+    let (sys, _dir) = hub(ServerLimits { body_read_timeout: Duration::from_secs(20), ..limits(1024, 5) }).await;
     let mut busy = Vec::new();
     for _ in 0..5 {
         let mut stream = TcpStream::connect(address(&sys)).await.unwrap();
@@ -169,8 +170,17 @@ async fn requests_beyond_the_in_flight_limit_get_503_at_once() {
         busy.push(stream);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every place is held by a stalled body (their timeout is longer than the wait): shed.
     let refused = newcomer().get(format!("{}/health", sys.hub_url)).send().await.expect("an answer, not a hang");
     assert_eq!(refused.status(), 503);
     assert!(refused.headers().contains_key("retry-after"));
     assert!(refused.text().await.unwrap().contains("overloaded"));
+    // A place that comes free while a newcomer waits is its: the newcomer is worked, not refused.
+    let waiting = tokio::spawn({
+        let url = format!("{}/health", sys.hub_url);
+        async move { newcomer().get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(busy.pop());
+    assert_eq!(waiting.await.unwrap().expect("an answer"), 200, "worked once a place came free");
 }

@@ -366,6 +366,59 @@ async fn a_withdrawal_5204_shows_half_done_is_parked_for_an_operator_who_finishe
     w.ledger_balances().await;
 }
 
+#[tokio::test]
+async fn an_operator_who_finds_the_withdrawal_done_at_the_center_ends_it_by_hand() {
+    let w = World::new("undo-2205-resolved").await;
+    let visit = w.visit_with("MZ-U12", &small_fees()).await;
+    let key = w.his.next_key();
+    w.next("2205", Rule::ForwardThenAnswer(200, BUSY));
+    w.next("5204", Rule::AnswerAlone(200, HALF_GONE));
+    assert_eq!(withdraw(&w, &visit, &key).await.status, 503);
+    for _ in 0..wugan_hub::app::MAX_ATTEMPTS {
+        w.next("2205", Rule::AnswerAlone(200, BUSY));
+        w.next("5204", Rule::AnswerAlone(200, HALF_GONE));
+        w.sys.app.resume_unfinished(Duration::ZERO).await.expect("recovery runs");
+    }
+    let queue = w.operator.get("/api/v1/exceptions").await.expect("hub");
+    let id = id(&queue.body["fee_withdrawals"][0]["id"]);
+    let page = ops_exceptions_page(&w).await;
+    assert!(page.contains(&format!("data-api=\"/api/v1/exceptions/fee_withdrawals/{id}/resolve\"")), "the operator's form is on the page");
+
+    // The operator's word is required, and must say one of the two things the center can show.
+    let resolve = format!("/api/v1/exceptions/fee_withdrawals/{id}/resolve");
+    let vague = w.operator.post(&resolve, &json!({"outcome": "partly", "note": "looked"})).await.expect("hub");
+    assert_eq!((vague.status, vague.code()), (422, Some("bad_outcome")), "{vague:?}");
+    let silent = w.operator.post(&resolve, &json!({"outcome": "withdrawn", "note": "  "})).await.expect("hub");
+    assert_eq!((silent.status, silent.code()), (422, Some("missing_field")), "{silent:?}");
+
+    // The center's console shows both lines withdrawn: the operator says so. Nothing is sent.
+    let sent = (w.platform.sent("2205"), w.platform.sent("5204"));
+    let note = "中心系统显示两条明细均已撤销 (ticket GZ-1203-11)";
+    let ended = w.operator.post(&resolve, &json!({"outcome": "withdrawn", "note": note})).await.expect("hub");
+    assert_eq!(
+        (ended.status, ended.body["state"].as_str(), ended.body["resolution"].as_str()),
+        (200, Some("withdrawn"), Some(note)),
+        "{ended:?}"
+    );
+    assert_eq!(ended.body["parked_reason"], Value::Null, "{ended:?}");
+    assert_eq!((w.platform.sent("2205"), w.platform.sent("5204")), sent, "nothing sent to the center");
+    let queue = w.operator.get("/api/v1/exceptions").await.expect("hub");
+    assert_eq!(queue.body["fee_withdrawals"], json!([]), "{queue:?}");
+    let audit = w.sys.app.store.audit_entries(None, 50).await.expect("the audit log");
+    assert!(audit.iter().any(|e| e.action == "fee_withdrawal_resolved" && e.target == id && e.outcome == "withdrawn"), "{audit:?}");
+    // Asked again, it answers as it ended; the HIS's own request gets its answer under its key.
+    let again = w.operator.post(&resolve, &json!({"outcome": "refused", "note": "second thoughts"})).await.expect("hub");
+    assert_eq!((again.status, again.body["state"].as_str()), (200, Some("withdrawn")), "{again:?}");
+    let answered = withdraw(&w, &visit, &key).await;
+    assert_eq!((answered.status, answered.body["fee_lines"].as_u64()), (200, Some(0)), "{answered:?}");
+
+    // The visit is free: the new prescription goes up under the old numbers and settles.
+    w.fees(&visit, &new_prescription()).await;
+    let settled = w.his.settle(&visit).await.expect("hub");
+    assert_eq!((settled.body["state"].as_str(), settled.fen("medfee_fen")), (Some("settled"), 11_000), "{settled:?}");
+    w.ledger_balances().await;
+}
+
 /// The operator's exceptions page (`/ops/exceptions`), signed in as an operator.
 async fn ops_exceptions_page(w: &World) -> String {
     use wugan_hub::app::staff::{NewStaffRequest, StaffRole};

@@ -128,6 +128,13 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/exceptions/stays/{id}/retry", Operator, no_body, stays::retry_stay_exception),
         Route::new(M::POST, "/api/v1/exceptions/refunds/{id}/retry", Operator, no_body, refunds::retry_refund_exception),
         Route::new(M::POST, "/api/v1/exceptions/fee_withdrawals/{id}/retry", Operator, no_body, refunds::retry_fee_withdrawal_exception),
+        Route::new(
+            M::POST,
+            "/api/v1/exceptions/fee_withdrawals/{id}/resolve",
+            Operator,
+            command,
+            refunds::resolve_fee_withdrawal_exception,
+        ),
         Route::new(M::POST, "/api/v1/reconciliations", Operator, command, reconcile),
         Route::new(M::POST, "/api/v1/exceptions/reconciliation/handled", Operator, command, refunds::reconciliation_handled),
         Route::new(M::POST, "/api/v1/clearings", Operator, command, clear_day),

@@ -73,6 +73,22 @@ pub(super) async fn retry_fee_withdrawal_exception(
     idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async { app.retry_fee_withdrawal_exception(&id).await }).await
 }
 
+/// An operator ends a parked fee withdrawal by hand, on what the center's record shows
+/// (app/fee_withdrawal_exceptions.rs).
+pub(super) async fn resolve_fee_withdrawal_exception(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let path = format!("/api/v1/exceptions/fee_withdrawals/{id}/resolve");
+    idempotent(&app, &caller, &headers, &Method::POST, &path, &body, || async {
+        app.resolve_fee_withdrawal_exception(&id, parse_json(&body)?).await
+    })
+    .await
+}
+
 /// 对账差异处理: a difference reconciliation left for an operator, marked dealt with outside the
 /// hub (`app/reconciliation_handled.rs`).
 pub(super) async fn reconciliation_handled(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, body: Bytes) -> Response {

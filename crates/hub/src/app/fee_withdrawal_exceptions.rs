@@ -3,10 +3,12 @@
 //! listing some of the withdrawn lines and not others: an answer the hub cannot act on) is parked
 //! with its reason, shown beside the parked settlements, stays and refunds, and sent round once
 //! more by an operator, under its msgid. Until then the visit's click is refused (its lines are
-//! marked), as while any withdrawal is unanswered.
+//! marked), as while any withdrawal is unanswered. An operator who finds at the center what
+//! became of it (its record of the visit's lines) ends it by hand instead: withdrawn or refused,
+//! with a note saying how they know (`resolve_fee_withdrawal_exception`).
 
 use super::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Parked withdrawals listed at most.
@@ -30,7 +32,22 @@ pub struct FeeWithdrawalView {
     pub attempts: i64,
     /// Why it waits for an operator; absent once it does not.
     pub parked_reason: Option<String>,
+    /// The operator's note, when one ended it by hand.
+    pub resolution: Option<String>,
 }
+
+/// `POST /api/v1/exceptions/fee_withdrawals/{id}/resolve`: what the operator found at the center.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveWithdrawalRequest {
+    /// `withdrawn`: the center no longer has the lines (its console, 5204), they leave the visit;
+    /// `refused`: the center still has them all, they are the visit's again.
+    pub outcome: String,
+    /// How the operator knows, and what they did (the center's reference, whom they called).
+    pub note: String,
+}
+
+const NOTE_MAX_CHARS: u64 = 500;
 
 impl FeeWithdrawalView {
     fn of(w: &crate::store::FeeWithdrawalRow, hospital_code: &str) -> FeeWithdrawalView {
@@ -44,6 +61,7 @@ impl FeeWithdrawalView {
             refusal: w.refusal.clone(),
             attempts: w.attempts,
             parked_reason: w.parked_reason.clone(),
+            resolution: w.resolution.clone(),
         }
     }
 }
@@ -73,6 +91,37 @@ impl App {
             }
         }
         let (w, hospital) = self.store.fee_withdrawal(id).await?.ok_or_else(not_found)?;
+        Ok(FeeWithdrawalView::of(&w, &hospital))
+    }
+
+    /// An operator ends a parked withdrawal by hand (see the module's doc). Nothing is sent to the
+    /// center: the operator has settled it there. Asked again once ended, answers as it ended.
+    pub async fn resolve_fee_withdrawal_exception(&self, id: &str, req: ResolveWithdrawalRequest) -> Result<FeeWithdrawalView, AppError> {
+        let refusal = match req.outcome.as_str() {
+            "withdrawn" => None,
+            "refused" => Some(format!("refused, as an operator found at the center: {}", req.note.trim())),
+            _ => {
+                return Err(AppError::invalid(
+                    "bad_outcome",
+                    "outcome: withdrawn (the center has none of the lines) or refused (it has them all)",
+                ))
+            }
+        };
+        if req.note.trim().is_empty() {
+            return Err(AppError::invalid("missing_field", "note: say how you know (the center's record, its reference, whom you asked)"));
+        }
+        super::commands::check_text_value("note", &req.note, Some(NOTE_MAX_CHARS))?;
+        let not_found = || AppError::not_found("fee_withdrawal_not_found", format!("no fee withdrawal {id}"));
+        let (w, hospital) = self.store.fee_withdrawal(id).await?.ok_or_else(not_found)?;
+        if !self.store.resolve_fee_withdrawal(id, &w.visit_id, refusal, req.note.trim()).await? {
+            let (w, hospital) = self.store.fee_withdrawal(id).await?.ok_or_else(not_found)?;
+            if w.state == "sending" {
+                return Err(AppError::conflict("not_parked", "this fee withdrawal is not waiting in the exceptions queue"));
+            }
+            return Ok(FeeWithdrawalView::of(&w, &hospital));
+        }
+        self.audit("operator", "fee_withdrawal_resolved", id, "", &req.outcome).await;
+        let (w, _) = self.store.fee_withdrawal(id).await?.ok_or_else(not_found)?;
         Ok(FeeWithdrawalView::of(&w, &hospital))
     }
 }

@@ -79,6 +79,7 @@ impl App {
             refusal: None,
             attempts: 0,
             parked_reason: None,
+            resolution: None,
             updated_at: self.now(),
         };
         match self.store.begin_fee_withdrawal(&row).await? {

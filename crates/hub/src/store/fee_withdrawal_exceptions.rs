@@ -1,7 +1,7 @@
 //! A visit's fee withdrawals (2205) in the exceptions queue (migration 0043): counted by the
 //! recovery worker, parked with their reason after the last pass, taken out by an operator.
 
-use super::fee_withdrawals::withdrawal_from_row;
+use super::fee_withdrawals::{close_lines, reopen_lines, withdrawal_from_row};
 use super::*;
 
 /// A parked withdrawal with what the operator needs to find its visit.
@@ -60,6 +60,31 @@ impl Store {
             Box::pin(async move {
                 let sql = "UPDATE fee_withdrawals SET attempts = 0, parked_reason = NULL WHERE id = $1 AND parked_reason IS NOT NULL";
                 Ok(query(sql).bind(id).execute(&mut *c).await?.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+
+    /// An operator ends a parked withdrawal by hand, on what the center's own record shows:
+    /// `withdrawn` (its lines leave the visit, as when 2205 answers) or refused (`refusal` its
+    /// words; the lines are the visit's open lines again). `note` is kept with it. False when it
+    /// was not parked and unanswered (ended meanwhile, or never parked): nothing written.
+    pub async fn resolve_fee_withdrawal(&self, id: &str, visit_id: &str, refusal: Option<String>, note: &str) -> StoreResult<bool> {
+        let (id, visit_id, note, now) = (id.to_string(), visit_id.to_string(), note.to_string(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                let state = if refusal.is_some() { "refused" } else { "withdrawn" };
+                let sql = "UPDATE fee_withdrawals SET state = $2, refusal = $3, resolution = $4, parked_reason = NULL, updated_at = $5 \
+                           WHERE id = $1 AND state = 'sending' AND parked_reason IS NOT NULL";
+                let moved = query(sql).bind(&id).bind(state).bind(refusal.clone()).bind(note).bind(now).execute(&mut *c).await?;
+                if moved.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                match refusal {
+                    Some(_) => reopen_lines(c, &id, &visit_id).await?,
+                    None => close_lines(c, &id, &visit_id).await?,
+                }
+                Ok(true)
             })
         })
         .await

@@ -25,6 +25,8 @@ pub struct FeeWithdrawalRow {
     pub attempts: i64,
     /// Why it waits in the operator's exceptions queue; `None` while it is not parked.
     pub parked_reason: Option<String>,
+    /// An operator's note, when they ended a parked withdrawal by hand (migration 0044).
+    pub resolution: Option<String>,
     /// When it was begun or last tried.
     pub updated_at: String,
 }
@@ -73,13 +75,7 @@ impl Store {
                     .await?
                     .rows_affected();
                 if moved == 1 {
-                    query("UPDATE fee_lines SET closed_by = $2 WHERE visit_id = $1 AND withdrawal_id = $3 AND closed_by = ''")
-                        .bind(&visit_id)
-                        .bind(format!("withdrawn:{id}"))
-                        .bind(&id)
-                        .execute(&mut *c)
-                        .await?;
-                    query("UPDATE visits SET last_estimate = NULL WHERE id = $1").bind(&visit_id).execute(&mut *c).await?;
+                    close_lines(c, &id, &visit_id).await?;
                 }
                 Ok(())
             })
@@ -94,22 +90,18 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 let moved = match &refusal {
-                    Some(words) => {
-                        query("UPDATE fee_withdrawals SET state = 'refused', refusal = $2, updated_at = $3 WHERE id = $1 AND state = 'sending'")
-                            .bind(&id)
-                            .bind(words.clone())
-                            .bind(now)
-                            .execute(&mut *c)
-                            .await?
-                    }
+                    Some(words) => query(
+                        "UPDATE fee_withdrawals SET state = 'refused', refusal = $2, updated_at = $3 WHERE id = $1 AND state = 'sending'",
+                    )
+                    .bind(&id)
+                    .bind(words.clone())
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?,
                     None => query("DELETE FROM fee_withdrawals WHERE id = $1 AND state = 'sending'").bind(&id).execute(&mut *c).await?,
                 };
                 if moved.rows_affected() == 1 {
-                    query("UPDATE fee_lines SET uploaded = 1, withdrawal_id = '' WHERE visit_id = $1 AND withdrawal_id = $2 AND closed_by = ''")
-                        .bind(&visit_id)
-                        .bind(&id)
-                        .execute(&mut *c)
-                        .await?;
+                    reopen_lines(c, &id, &visit_id).await?;
                 }
                 Ok(())
             })
@@ -136,6 +128,30 @@ impl Store {
 
 /// A withdrawal of the visit's lines is under way (begun, 2205 unanswered): for the writes that
 /// must not pass it (the click's `create_settlement`; a fee upload's insert should call it too).
+/// The withdrawal `id` done: its lines leave the visit, closed under it (so their feedetl_sn may
+/// be uploaded again), and the visit's kept estimate is forgotten (its lines are no longer the
+/// visit's).
+pub(super) async fn close_lines(c: &mut Conn, id: &str, visit_id: &str) -> StoreResult<()> {
+    query("UPDATE fee_lines SET closed_by = $2 WHERE visit_id = $1 AND withdrawal_id = $3 AND closed_by = ''")
+        .bind(visit_id)
+        .bind(format!("withdrawn:{id}"))
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    query("UPDATE visits SET last_estimate = NULL WHERE id = $1").bind(visit_id).execute(&mut *c).await?;
+    Ok(())
+}
+
+/// The withdrawal `id` not done: its lines are the visit's open lines again, as they were.
+pub(super) async fn reopen_lines(c: &mut Conn, id: &str, visit_id: &str) -> StoreResult<()> {
+    query("UPDATE fee_lines SET uploaded = 1, withdrawal_id = '' WHERE visit_id = $1 AND withdrawal_id = $2 AND closed_by = ''")
+        .bind(visit_id)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
 pub(super) async fn withdrawal_under_way(c: &mut Conn, visit_id: &str) -> StoreResult<()> {
     let marked = query("SELECT 1 AS marked FROM fee_lines WHERE visit_id = $1 AND closed_by = '' AND withdrawal_id <> '' LIMIT 1")
         .bind(visit_id.to_string())
@@ -227,6 +243,7 @@ async fn begin(c: &mut Conn, row: FeeWithdrawalRow, now: String) -> StoreResult<
         refusal: None,
         attempts: 0,
         parked_reason: None,
+        resolution: None,
         ..row
     })))
 }
@@ -244,6 +261,7 @@ pub(super) fn withdrawal_from_row(r: &SqlRow) -> StoreResult<FeeWithdrawalRow> {
         refusal: r.get("refusal"),
         attempts: r.get("attempts"),
         parked_reason: r.get("parked_reason"),
+        resolution: r.get("resolution"),
         updated_at: r.get("updated_at"),
     })
 }
@@ -269,6 +287,7 @@ mod tests {
             refusal: None,
             attempts: 0,
             parked_reason: None,
+            resolution: None,
             updated_at: String::new(),
         }
     }

@@ -148,6 +148,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (41, "fee_withdrawals", include_str!("../../migrations/0041_fee_withdrawals.sql")),
     (42, "stays_by_person_and_line", include_str!("../../migrations/0042_stays_by_person_and_line.sql")),
     (43, "fee_withdrawal_exceptions", include_str!("../../migrations/0043_fee_withdrawal_exceptions.sql")),
+    (44, "fee_withdrawal_resolution", include_str!("../../migrations/0044_fee_withdrawal_resolution.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

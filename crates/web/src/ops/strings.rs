@@ -43,6 +43,12 @@ pub const STRINGS: Table = &[
     ("ops_parked_stay", "住院差错", "Stay"),
     ("ops_parked_refund", "退费差错", "Refund"),
     ("ops_parked_withdrawal", "费用明细撤销差错", "Fee withdrawal"),
+    ("ops_withdrawal_found", "医保中心的明细记录显示", "The center's record of the lines shows"),
+    ("ops_withdrawal_found_withdrawn", "已全部撤销（明细从就诊中移除）", "all withdrawn (the lines leave the visit)"),
+    ("ops_withdrawal_found_refused", "均未撤销（明细仍属本次就诊）", "none withdrawn (the lines stay the visit's)"),
+    ("ops_withdrawal_resolve_note", "如何核实、做了什么（中心的单号、联系人）", "How you know, and what you did (the center's reference, whom you asked)"),
+    ("ops_withdrawal_resolve", "按核实结果结束", "End it as found"),
+    ("ops_withdrawal_resolve_confirm", "确认按医保中心的记录结束此撤销？不会再向中心发送报文：", "End this withdrawal as the center's record shows? Nothing more is sent to the center:"),
     ("ops_withdrawal_lines", "撤销的明细", "Lines withdrawn"),
     ("pl_title", "医院的医保平台", "Each hospital's insurance platform"),
     (
