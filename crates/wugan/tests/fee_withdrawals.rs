@@ -187,3 +187,30 @@ async fn a_lost_2205_answer_is_resumed_by_the_retry_or_by_the_recovery_worker() 
         w.click_settles(98_500).await;
     }
 }
+
+#[tokio::test]
+async fn a_corrected_line_under_an_old_number_is_refused_not_taken_for_the_old_one_sent_again() {
+    // Review r25 F1: line 1 (registration, 25.00) sent again as a drug of the same total under a new
+    // key was answered 200, nothing sent, and the click settled the registration.
+    let w = a_visit_with_two_batches(None).await;
+    let drug = line_in("B1", "1", "XL04AXL150E001010100136", "12.50", "2", "25.00");
+    let corrected = w.his.upload_fees(&w.visit_id, &[drug]).await.unwrap();
+    assert_eq!((corrected.status, corrected.code()), (409, Some("duplicate_fee_line")), "{corrected:?}");
+    // The same line sent again (its answer lost), under a new key and another time, is still the
+    // same line: answered as taken, nothing sent twice.
+    let mut same = line_in("B1", "1", "001102000010000", "25.000", "1.0", "25.00");
+    same["fee_ocur_time"] = json!("2026-12-01 09:30:00");
+    let resent = w.his.upload_fees(&w.visit_id, &[same]).await.unwrap();
+    assert_eq!((resent.status, resent.fen("medfee_fen")), (200, 122_500), "{resent:?}");
+    w.click_settles(122_500).await;
+}
+
+#[tokio::test]
+async fn a_batch_sent_padded_by_a_fixed_width_column_is_withdrawn_by_its_name() {
+    // Review r25 F2: "B3 " was kept padded, the withdrawal trimmed "B3": never found.
+    let w = a_visit_with_two_batches(None).await;
+    let up = w.his.upload_fees(&w.visit_id, &[line_in("B3  ", "3", "013100000010000", "10.00", "1", "10.00")]).await.unwrap();
+    assert!(up.ok(), "{up:?}");
+    let withdrawn = w.withdraw("withdraw-b3", "B3").await;
+    assert_eq!((withdrawn.status, withdrawn.fen("medfee_fen")), (200, 122_500), "{withdrawn:?}");
+}

@@ -682,11 +682,13 @@ impl App {
 #[path = "inpatient_withdraw_tests.rs"]
 mod withdraw_tests;
 
-/// Every line of the request is on record, accepted, with the same amount.
+/// Every line of the request is on record, accepted, as the same item (`visits::same_item`: a
+/// corrected line under an old number is not the old one sent again).
 fn same_lines_uploaded(lines: &[Map<String, Value>], existing: &[StayFeeLine]) -> bool {
     lines.iter().all(|line| {
-        let (Some(sn), Ok(amount)) = (text_field(line, "feedetl_sn"), yuan_field(line, "det_item_fee_sumamt", 0)) else { return false };
-        existing.iter().any(|l| l.feedetl_sn == sn && l.amount == amount && l.uploaded)
+        let Some(sn) = text_field(line, "feedetl_sn") else { return false };
+        let sent = Value::Object(line.clone());
+        existing.iter().any(|l| l.feedetl_sn == sn && l.uploaded && super::visits::same_item(&l.detail_json, &sent))
     })
 }
 

@@ -225,6 +225,11 @@ impl App {
         let sent_order: Vec<String> = details.iter().map(|(sn, _, _)| sn.clone()).collect();
         let existing = self.store.fee_lines(visit_id).await?;
         let batch = self.fee_batch(&visit, &existing, &details).await?;
+        if batch.iter().all(|l| l.uploaded) {
+            let lines = sent_order.iter().filter_map(|sn| batch.iter().find(|l| &l.feedetl_sn == sn)).map(FeeLineView::of).collect();
+            let total: Fen = existing.iter().filter(|l| l.uploaded).map(|l| l.amount).sum();
+            return Ok(FeeUploadView { visit_id: visit_id.to_string(), lines, medfee_fen: total.0 });
+        }
         let inst = self.institution(hospital).await?;
         let msgid = batch[0].upload_msgid.clone();
         // The lines just written are sent as built; a batch sent before, as it was stored.
@@ -265,7 +270,8 @@ impl App {
     }
 
     /// The batch to send: the lines just written, or — when an earlier upload of exactly these lines
-    /// ended with an unknown outcome — that batch again, with its request id.
+    /// ended with an unknown outcome — that batch again, with its request id; or, when these very
+    /// lines are on record and taken, those (all `uploaded`: nothing to send).
     async fn fee_batch(
         &self,
         visit: &VisitRow,
@@ -273,9 +279,14 @@ impl App {
         details: &[(String, Fen, Value)],
     ) -> Result<Vec<FeeLineRow>, AppError> {
         let pending: Vec<&FeeLineRow> = existing.iter().filter(|l| !l.uploaded).collect();
+        // A line already on the visit under a number sent again is the same line only if it is the
+        // same item at the same price, count and batch: a corrected line under an old number is a
+        // new line, never taken for the old one's retry (it would be answered 200 and dropped).
+        let on_record = |sn: &str, detail: &Value, uploaded: bool| {
+            existing.iter().any(|l| l.feedetl_sn == sn && l.uploaded == uploaded && same_item(&l.detail_json, detail))
+        };
         if !pending.is_empty() {
-            let same = pending.len() == details.len()
-                && details.iter().all(|(sn, amount, _)| pending.iter().any(|p| &p.feedetl_sn == sn && p.amount == *amount));
+            let same = pending.len() == details.len() && details.iter().all(|(sn, _, detail)| on_record(sn, detail, false));
             if same {
                 return Ok(pending.into_iter().cloned().collect());
             }
@@ -284,18 +295,11 @@ impl App {
                 "an earlier fee upload has not completed; resend exactly those lines first",
             ));
         }
-        // The same upload again, whose answer was lost: the lines it uploaded, if they match exactly.
-        let same_batch =
-            details.iter().all(|(sn, amount, _)| existing.iter().any(|l| &l.feedetl_sn == sn && l.amount == *amount && l.uploaded));
-        if same_batch {
-            let msgids: HashSet<&str> = details
-                .iter()
-                .filter_map(|(sn, _, _)| existing.iter().find(|l| &l.feedetl_sn == sn))
-                .map(|l| l.upload_msgid.as_str())
-                .collect();
-            if msgids.len() == 1 {
-                return Ok(existing.iter().filter(|l| details.iter().any(|(sn, _, _)| sn == &l.feedetl_sn)).cloned().collect());
-            }
+        // The same lines again, whose answer was lost: on record and taken, they are answered as
+        // they stand (the caller sends nothing: resending a part of an upload under its msgid
+        // would be another message to the center).
+        if details.iter().all(|(sn, _, detail)| on_record(sn, detail, true)) {
+            return Ok(existing.iter().filter(|l| details.iter().any(|(sn, _, _)| sn == &l.feedetl_sn)).cloned().collect());
         }
         if let Some((sn, _, _)) = details.iter().find(|(sn, _, _)| existing.iter().any(|l| &l.feedetl_sn == sn)) {
             return Err(AppError::conflict("duplicate_fee_line", format!("fee line {sn} is already on this visit")));
@@ -418,9 +422,9 @@ fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow, china_now: 
     detail.insert("det_item_fee_sumamt".into(), json!(amount.to_yuan_string()));
     detail.insert("cnt".into(), json!(wugan_domain::money::format_scaled(cnt, 4)));
     detail.insert("pric".into(), json!(wugan_domain::money::format_scaled(pric, 6)));
-    if text_field(line, "chrg_bchno").is_none() {
-        detail.insert("chrg_bchno".into(), json!("1"));
-    }
+    // The batch without the white space a fixed-width column pads it with, as the withdrawal
+    // (2205) names it: a padded batch could not be withdrawn by name.
+    detail.insert("chrg_bchno".into(), json!(text_field(line, "chrg_bchno").unwrap_or_else(|| "1".into())));
     national_time_field(&mut detail, "fee_ocur_time", i, china_now)?;
     Ok((Value::Object(detail), amount))
 }
@@ -516,6 +520,19 @@ pub(super) fn text_field(line: &Map<String, Value>, field: &str) -> Option<Strin
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// Whether a line on record (its stored detail) and a line sent are the same item: the catalogue
+/// item, the price, count and amount, and the batch. A line's other fields (its doctor, its
+/// department, when it happened) do not make it another charge.
+pub(super) fn same_item(stored: &str, sent: &Value) -> bool {
+    let (Ok(Value::Object(stored)), Some(sent)) = (serde_json::from_str::<Value>(stored), sent.as_object()) else { return false };
+    let text = |line: &Map<String, Value>, field| text_field(line, field);
+    let scaled = |line: &Map<String, Value>, field, scale| scaled_field(line, field, scale, 0).ok();
+    ["med_list_codg", "medins_list_codg", "chrg_bchno"].iter().all(|f| text(&stored, f) == text(sent, f))
+        && scaled(&stored, "pric", 6) == scaled(sent, "pric", 6)
+        && scaled(&stored, "cnt", 4) == scaled(sent, "cnt", 4)
+        && yuan_field(&stored, "det_item_fee_sumamt", 0).ok() == yuan_field(sent, "det_item_fee_sumamt", 0).ok()
 }
 
 /// The visit's open fee lines once `batch` is marked uploaded with `marks` (the insurance center's
@@ -700,5 +717,28 @@ mod tests {
         assert_eq!(chosen(&["330", "310", "320"], None, None), Ok("310".into()), "the basic one among supplements");
         assert_eq!(chosen(&["330", "390"], None, Some("330")), Ok("330".into()), "the signed one still comes first");
         assert_eq!(chosen(&["330", "320"], None, None), Err("insutype_not_held"), "supplements alone: no guess");
+    }
+}
+
+#[cfg(test)]
+mod same_item_tests {
+    use super::same_item;
+    use serde_json::json;
+
+    #[test]
+    fn a_line_is_the_same_item_by_what_it_charges_not_by_how_it_is_written() {
+        let stored = json!({"feedetl_sn": "1", "med_list_codg": "001102000010000", "pric": "25.000000", "cnt": "1.0000",
+            "det_item_fee_sumamt": "25.00", "chrg_bchno": "B1", "fee_ocur_time": "2026-12-01 09:00:00"})
+        .to_string();
+        let resent = json!({"feedetl_sn": 1, "med_list_codg": "001102000010000 ", "pric": 25, "cnt": "1",
+            "det_item_fee_sumamt": "25.0", "chrg_bchno": "B1  ", "fee_ocur_time": "2026-12-01 10:00:00", "bilg_dr_name": "李"});
+        assert!(same_item(&stored, &resent), "another time or doctor is the same charge");
+        let drug = json!({"feedetl_sn": "1", "med_list_codg": "XL04AXL150E001010100136", "pric": "12.50", "cnt": "2",
+            "det_item_fee_sumamt": "25.00", "chrg_bchno": "B1"});
+        assert!(!same_item(&stored, &drug), "another item of the same total is another line (review r25 F1)");
+        let other_batch =
+            json!({"med_list_codg": "001102000010000", "pric": "25", "cnt": "1", "det_item_fee_sumamt": "25", "chrg_bchno": "B2"});
+        assert!(!same_item(&stored, &other_batch));
+        assert!(!same_item("not json", &resent));
     }
 }
