@@ -77,7 +77,10 @@ impl AppError {
     /// again with the same 409 for good, though it says to retry; the same key is worked afresh.
     pub fn is_kept_against_the_key(&self) -> bool {
         let for_now = matches!(self, AppError::Conflict { code, .. } if code.ends_with("_in_progress") || code.ends_with("_parked"));
-        !(self.is_retryable() || for_now)
+        // Nor a request the hub could not read (400: malformed JSON, an unknown field): nothing
+        // was begun, and the HIS that corrects its body keeps its key (Stripe does the same).
+        let unread = matches!(self, AppError::BadRequest { .. });
+        !(self.is_retryable() || for_now || unread)
     }
 
     /// Seconds after which the same request (same Idempotency-Key) is worth sending again: while a

@@ -83,3 +83,27 @@ async fn fee_line_numbers_sent_as_json_numbers_are_read_as_their_integers_and_an
     assert_eq!((bad.status, bad.code()), (422, Some("invalid_request")), "{bad:?}");
     assert!(bad.message().contains("whole number"), "{bad:?}");
 }
+
+#[tokio::test]
+async fn a_registration_mapped_one_to_one_from_the_national_2201_message_is_taken() {
+    // Review r25 F3: `exp_content` (a 2201 field) was 400 unknown_field; med_type and insutype as
+    // JSON numbers were 422.
+    let (_sys, his, _dir) = his().await;
+    let body = json!({"ipt_otp_no": "MZ7001", "mdtrt_cert_type": "02", "mdtrt_cert_no": EMPLOYEE_CERTNO, "med_type": 11,
+        "insutype": 310, "begntime": "2026-12-03 08:30:00", "atddr_no": "D001", "dr_name": "王医生", "dept_code": "0101",
+        "dept_name": "内科", "caty": "A03", "exp_content": ""});
+    let visit = his.post("/api/v1/visits", &body).await.unwrap();
+    assert_eq!(
+        (visit.status, visit.body["med_type"].as_str(), visit.body["insutype"].as_str()),
+        (200, Some("11"), Some("310")),
+        "{visit:?}"
+    );
+    let odd = his
+        .post(
+            "/api/v1/visits",
+            &json!({"ipt_otp_no": "MZ7002", "mdtrt_cert_type": "02", "mdtrt_cert_no": EMPLOYEE_CERTNO, "med_type": 11.5}),
+        )
+        .await
+        .unwrap();
+    assert_eq!((odd.status, odd.code()), (422, Some("invalid_request")), "{odd:?}");
+}

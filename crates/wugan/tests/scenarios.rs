@@ -143,6 +143,17 @@ async fn a_retried_click_returns_the_same_settlement_and_a_second_click_is_refus
     assert_eq!((again.status, &again.body), (200, &registered.body), "the same registration, replayed");
     let changed = w.his.raw("POST", "/api/v1/visits", Some("reg-b"), Some(&rewritten.replace("内科", "外科"))).await.unwrap();
     assert_eq!(changed.code(), Some("idempotency_key_reused"), "{changed:?}");
+
+    // A body the hub could not read (400) used nothing up: the corrected request under the same
+    // key is worked (review r25 F6).
+    let unread = w
+        .his
+        .raw("POST", "/api/v1/visits", Some("reg-c"), Some(&sent.replace("MZ0002-B", "MZ0002-C").replace("}", ",\"remark\":1}")))
+        .await
+        .unwrap();
+    assert_eq!((unread.status, unread.code()), (400, Some("unknown_field")), "{unread:?}");
+    let corrected = w.his.raw("POST", "/api/v1/visits", Some("reg-c"), Some(&sent.replace("MZ0002-B", "MZ0002-C"))).await.unwrap();
+    assert_eq!(corrected.status, 200, "{corrected:?}");
     assert_eq!(fen(&w.ledger().await, "hospitals_received_fen"), 8200, "paid once");
 }
 

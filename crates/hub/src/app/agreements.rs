@@ -20,6 +20,7 @@ impl App {
     /// it already opened, and the retry gets the agreement it made. While a partner's answer is
     /// unknown the caller is told 503 (retry with the same key), never a refusal.
     pub async fn sign_agreement(&self, req: SignRequest, caller_scope: &str, idem_key: &str) -> Result<AgreementView, AppError> {
+        let req = SignRequest { mdtrt_cert_no: super::cert_no_as_read(&req.mdtrt_cert_type, &req.mdtrt_cert_no), ..req };
         let id = format!("agr_{}", short_hash(&format!("{caller_scope}\n{idem_key}")));
         if let Some(done) = self.store.agreement(&id).await? {
             return self.agreement_view(&done).await;

@@ -48,8 +48,9 @@ pub struct RegisterVisitRequest {
     pub mdtrt_cert_type: String,
     #[schema(schema_with = text_not_blank::<64>)]
     pub mdtrt_cert_no: String,
-    /// 医疗类别; absent, null or empty means 11 (general outpatient), as HIS software sends it.
-    #[serde(default, deserialize_with = "blank_as_none")]
+    /// 医疗类别; absent, null or empty means 11 (general outpatient), as HIS software sends it
+    /// (text, or a whole number).
+    #[serde(default, deserialize_with = "code_as_text")]
     #[schema(schema_with = optional_text::<6>)]
     pub med_type: Option<String>,
     /// 2201's own fields, which HIS software fills from an earlier 1101: when given, the person
@@ -57,7 +58,7 @@ pub struct RegisterVisitRequest {
     #[serde(default, deserialize_with = "blank_as_none")]
     #[schema(schema_with = optional_text::<30>)]
     pub psn_no: Option<String>,
-    #[serde(default, deserialize_with = "blank_as_none")]
+    #[serde(default, deserialize_with = "code_as_text")]
     #[schema(schema_with = optional_text::<6>)]
     pub insutype: Option<String>,
     #[schema(schema_with = optional_text::<32>)]
@@ -92,12 +93,28 @@ pub struct RegisterVisitRequest {
     #[serde(default, deserialize_with = "blank_as_none")]
     #[schema(schema_with = optional_text::<4>)]
     pub setl_type: Option<String>,
+    /// 2201's 扩展内容, as a HIS that maps its 2201 message one to one sends it (mostly "" or
+    /// null): taken, neither kept nor sent.
+    #[serde(default)]
+    #[schema(schema_with = optional_text::<4000>)]
+    pub exp_content: Option<String>,
 }
 
 /// Real HIS software sends every field, with null or "" where it knows nothing.
 fn blank_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v: Option<String> = Option::deserialize(d)?;
     Ok(v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+}
+
+/// A code HIS software may send as text or as a whole number (`"med_type": 11`): read as text,
+/// trimmed; null or blank is absent.
+fn code_as_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
+        Some(Value::Number(n)) if n.is_u64() => Ok(Some(n.to_string())),
+        Some(_) => Err(serde::de::Error::custom("expected a code as text or a whole number")),
+    }
 }
 
 impl RegisterVisitRequest {

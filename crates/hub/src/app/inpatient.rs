@@ -115,7 +115,8 @@ impl App {
     /// 入院办理 with the deposit held on the patient's line instead of paid at a window.
     pub async fn admit(&self, hospital: &str, req: AdmitRequest, idem_key: &str) -> Result<StayView, AppError> {
         // A 住院号 from a CHAR column comes padded: the same stay, as for a visit's 门诊号.
-        let req = AdmitRequest { ipt_no: super::visits::trimmed_id(&req.ipt_no), ..req };
+        let mdtrt_cert_no = super::cert_no_as_read(&req.mdtrt_cert_type, &req.mdtrt_cert_no);
+        let req = AdmitRequest { ipt_no: super::visits::trimmed_id(&req.ipt_no), mdtrt_cert_no, ..req };
         check_text("ipt_no", &req.ipt_no, 30)?;
         check_cert_type(&req.mdtrt_cert_type)?;
         if let Some(insutype) = &req.insutype {

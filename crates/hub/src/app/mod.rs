@@ -189,6 +189,17 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), AppError> {
     Ok(())
 }
 
+/// A certificate number as the center reads it: trimmed, and an 18-character resident ID card's
+/// check digit `x` written `X`, as typed by hand at a counter it often is not (the two are the
+/// same digit, ten; the center's records and lookups write `X`).
+fn cert_no_as_read(cert_type: &str, no: &str) -> String {
+    let no = no.trim();
+    match no.strip_suffix('x') {
+        Some(head) if cert_type == "02" && no.chars().count() == 18 => format!("{head}X"),
+        _ => no.to_string(),
+    }
+}
+
 fn check_cert_type(value: &str) -> Result<(), AppError> {
     match value {
         "01" | "02" | "03" => Ok(()),
@@ -350,5 +361,17 @@ fn person_error(e: InsuranceError) -> AppError {
             AppError::invalid("person_not_found", format!("the insurance center does not know this person: {message}"))
         }
         other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod cert_no_tests {
+    #[test]
+    fn an_id_card_number_typed_with_a_small_x_is_read_with_the_capital() {
+        assert_eq!(super::cert_no_as_read("02", " 44030419900101123x "), "44030419900101123X");
+        assert_eq!(super::cert_no_as_read("02", "44030419900101123X"), "44030419900101123X");
+        // Only the 18-character resident ID card's check digit: other certificates are as written.
+        assert_eq!(super::cert_no_as_read("01", "EC4403000000000000x"), "EC4403000000000000x");
+        assert_eq!(super::cert_no_as_read("02", "4403041990010x"), "4403041990010x");
     }
 }

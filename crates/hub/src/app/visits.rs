@@ -7,7 +7,8 @@ impl App {
         let idem_key = request.key.as_str();
         // The hospital's number as it means it: an HIS reading it from a fixed-width (CHAR) column
         // pads it, and the insurance center reads it trimmed (so does every lookup here).
-        let req = RegisterVisitRequest { ipt_otp_no: trimmed_id(&req.ipt_otp_no), ..req };
+        let mdtrt_cert_no = super::cert_no_as_read(&req.mdtrt_cert_type, &req.mdtrt_cert_no);
+        let req = RegisterVisitRequest { ipt_otp_no: trimmed_id(&req.ipt_otp_no), mdtrt_cert_no, ..req };
         check_text("ipt_otp_no", &req.ipt_otp_no, 30)?;
         check_cert_type(&req.mdtrt_cert_type)?;
         check_text("mdtrt_cert_no", &req.mdtrt_cert_no, 64)?;
@@ -410,7 +411,8 @@ fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow, china_now: 
                 amount.to_yuan_string(),
                 wugan_domain::money::format_scaled(pric, 6),
                 wugan_domain::money::format_scaled(cnt, 4),
-                product.to_yuan_string()
+                // Beyond what i64 fen holds, the product is clamped: say so rather than show it.
+                if product.0 == i64::MAX { "more than any line's amount".into() } else { product.to_yuan_string() }
             ),
         ));
     }
