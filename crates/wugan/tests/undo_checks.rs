@@ -169,6 +169,11 @@ async fn an_admission_cancel_5201_cannot_confirm_is_in_doubt_until_the_recovery_
     assert_eq!((first.status, first.code()), (503, Some("insurance_unavailable")), "{first:?}");
     assert_eq!(stay_state(&w, &stay).await, "cancelling_admission", "neither refused nor cancelled");
     assert_eq!(held(&w).await, 50_000, "nothing released while in doubt");
+    // The bedside click meanwhile neither finishes the cancellation nor answers 200 as if it had
+    // settled: it is not the click's step (review r25 ward F2).
+    let click = w.his.post(&format!("/api/v1/stays/{stay}/discharge"), &json!({})).await.expect("hub");
+    assert_eq!((click.status, click.code()), (409, Some("stay_in_progress")), "{click:?}");
+    assert_eq!(w.platform.sent("2404"), 1, "the click sent nothing");
 
     // The recovery worker sends 2404 again under its msgid; answered busy again, it asks 5201,
     // which no longer lists the admission: cancelled, and the hold released.
@@ -191,6 +196,9 @@ async fn discharged(w: &World, ipt_no: &str) -> (String, String) {
     let click = w.his.post(&format!("/api/v1/stays/{stay}/discharge"), &json!({})).await.expect("hub");
     assert_eq!(click.status, 422, "{click:?}");
     assert_eq!(stay_state(w, &stay).await, "settlement_refused");
+    // Why it waits, on the stay itself, once the click's 422 is gone (review r25 ward F4).
+    let read = w.his.get(&format!("/api/v1/stays/{stay}")).await.expect("hub");
+    assert!(read.body["discharge_refusal"].as_str().is_some_and(|r| r.contains("结算信息不完整")), "{read:?}");
     assert!(w.platform.visit(&mdtrt_id).await["discharged"].is_string(), "discharged at the center");
     (stay, mdtrt_id)
 }
@@ -462,4 +470,28 @@ async fn a_5204_whose_output_is_the_list_itself_is_read_both_ways() {
     w.next("5204", Rule::AnswerAlone(200, ONLY_ANOTHER_LINE));
     let withdrawn = withdraw(&w, &gone, &w.his.next_key()).await;
     assert_eq!((withdrawn.status, withdrawn.body["fee_lines"].as_u64()), (200, Some(0)), "{withdrawn:?}");
+}
+
+#[tokio::test]
+async fn a_bedside_click_waits_for_a_days_upload_still_with_the_center() {
+    // Review r25 ward F1: a click while a day's 2301 was out settled on the lines already taken; the
+    // center, holding the new ones too, refused its 2303 for the total, and the stay sat
+    // `settlement_refused` with its deposit held.
+    let w = World::new("ward-click-waits").await;
+    let (stay, _) = admitted(&w, "ZY-U20").await;
+    let path = format!("/api/v1/stays/{stay}/fees");
+    let key = w.his.next_key();
+    w.next("2301", Rule::ForwardThenAnswer(502, LOST));
+    let lost = w.his.post_with_key(&path, &key, &json!({"lines": small_fees()})).await.expect("hub");
+    assert_eq!(lost.status, 503, "{lost:?}");
+    let click = w.his.post(&format!("/api/v1/stays/{stay}/discharge"), &json!({})).await.expect("hub");
+    assert_eq!((click.status, click.code()), (409, Some("upload_in_progress")), "{click:?}");
+    assert_eq!((w.platform.sent("2402"), stay_state(&w, &stay).await), (0, json!("in_ward")), "nothing sent, still in the ward");
+    // The upload sent again (its msgid; the center replays), then the click settles every line.
+    let again = w.his.post_with_key(&path, &key, &json!({"lines": small_fees()})).await.expect("hub");
+    assert!(again.ok(), "{again:?}");
+    let click = w.his.post(&format!("/api/v1/stays/{stay}/discharge"), &json!({})).await.expect("hub");
+    assert_eq!((click.status, click.body["state"].as_str()), (200, Some("settled")), "{click:?}");
+    assert_eq!(click.body["settlement"]["medfee_fen"], again.body["charges_fen"], "{click:?}");
+    w.ledger_balances().await;
 }

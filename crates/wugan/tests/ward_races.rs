@@ -2,7 +2,7 @@
 //! padded by a CHAR column, a click on a stay with no fees, two cancellations of one stay at
 //! once. The ward is never told a refusal nobody made, nor that fees on record were not taken.
 
-use common::ward::{fen, world, BED, EMPLOYEE_TOKEN};
+use common::ward::{fen, world, BED, EMPLOYEE_TOKEN, EXAMINATION};
 use serde_json::json;
 use wugan::his::fee_line;
 
@@ -106,4 +106,19 @@ async fn the_line_a_stay_holds_its_deposit_on_is_not_revoked_until_the_stay_is_o
     assert_eq!(w.discharge(&id).await.body["state"], "settled", "the stay settles on the line it was admitted on");
     let revoked = w.operator.post(&revoke, &json!({})).await.expect("hub");
     assert!(revoked.ok(), "over: the line may go: {revoked:?}");
+}
+
+#[tokio::test]
+async fn a_corrected_days_line_under_an_old_number_is_refused_and_the_same_line_again_is_taken() {
+    // Review r25 F1, for a stay: day 1's bed sent again as an examination of the same total under
+    // a new key was answered 200, nothing kept, and the bedside click settled the bed.
+    let w = world("ward-corrected").await;
+    let id = w.admit("ZY3009").await["id"].as_str().expect("stay id").to_string();
+    w.fees(&id, vec![fee_line("D1", BED, "60.00", "1", "60.00")]).await;
+    let path = format!("/api/v1/stays/{id}/fees");
+    let corrected = w.his.post(&path, &json!({"lines": [fee_line("D1", EXAMINATION, "30.00", "2", "60.00")]})).await.expect("hub");
+    assert_eq!((corrected.status, corrected.code()), (409, Some("duplicate_fee_line")), "{corrected:?}");
+    let again = w.his.post(&path, &json!({"lines": [fee_line("D1", BED, "60.0", "1.00", "60.00")]})).await.expect("hub");
+    assert!(again.ok(), "the same line sent again: {again:?}");
+    assert_eq!(fen(&w.stay(&id).await, "charges_fen"), 6_000);
 }

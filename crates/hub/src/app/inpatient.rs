@@ -291,12 +291,15 @@ impl App {
                         super::stay_interim_cancel::refuse_while_undoing(&undoing)?;
                         // refuses: nothing sent
                     }
-                    Some(closing @ StayStage::Closing { .. }) => {
+                    // The ward's stay only: a bedside click (or any other step) begun since settles
+                    // or undoes it on the lines it read, and these would reach the center after it
+                    // (review r25 ward F1: the click's 2303 refused for a total it did not send).
+                    Some(StayStage::InWard(_)) | None => {}
+                    Some(moved) => {
                         self.store.delete_stay_fee_batch(id, &msgid).await?;
-                        let state = closing.state();
+                        let state = moved.state();
                         return Err(AppError::conflict("stay_not_open", format!("fees are taken in the ward, not when a stay is {state}")));
                     }
-                    _ => {}
                 }
                 lines
             }
@@ -370,11 +373,32 @@ impl App {
         let s = match stage {
             // The same click again (its answer lost), or one cut short: move it on.
             StayStage::Settled(_) | StayStage::SettledUnpaid(_) | StayStage::SettledByInterims(_) => s,
-            _ if inpatient::next_call(&stage).is_some() && !matches!(stage, StayStage::InWard(_)) => s,
+            StayStage::Discharging(_)
+            | StayStage::Discharged { refusal: None, .. }
+            | StayStage::PreSettled { .. }
+            | StayStage::InsuranceSettled { .. }
+            | StayStage::Closing { .. } => s,
+            // Another of the ward's steps under way (an admission in doubt, 2404, 2405, 2305): not
+            // the click's to finish, nor to answer as if it had settled (review r25 ward F2).
+            _ if inpatient::next_call(&stage).is_some() && !matches!(stage, StayStage::InWard(_)) => {
+                let state = stage.state();
+                return Err(AppError::conflict(
+                    "stay_in_progress",
+                    format!("the stay is {state}: another request is working on it; click once it is answered"),
+                ));
+            }
             _ => {
-                // Every line on record, uploaded or in doubt: the machine closes the stay instead of
-                // settling it when the interim settlements took them all.
-                let on_record: Vec<String> = self.store.stay_fee_lines(id).await?.into_iter().map(|l| l.feedetl_sn).collect();
+                // Every line on record, uploaded: the machine closes the stay instead of settling it
+                // when the interim settlements took them all. A line still with the center (an
+                // upload under way, or one whose answer was lost) is not the click's to settle yet.
+                let lines = self.store.stay_fee_lines(id).await?;
+                if lines.iter().any(|l| !l.uploaded) {
+                    return Err(AppError::conflict(
+                        "upload_in_progress",
+                        "a fee upload of this stay has not completed (under way, or its answer lost: send it again); click once it is answered",
+                    ));
+                }
+                let on_record: Vec<String> = lines.into_iter().map(|l| l.feedetl_sn).collect();
                 if on_record.is_empty() {
                     // The center refuses a settlement with no lines (2303), and a stay with none
                     // has nothing to discharge it for: refused before anything is sent.
@@ -393,11 +417,8 @@ impl App {
                 }
                 (s.presettle_msgid, s.settle_msgid) = (self.msgid(hospital).await?, self.msgid(hospital).await?);
                 let s = self.move_stay(s, &stage, discharging.clone()).await?;
-                if matches!(discharging, StayStage::Closing { .. }) {
-                    self.withdraw_if_a_line_came(s, &stage, &discharging, &on_record, "click again to settle it").await?
-                } else {
-                    s
-                }
+                // A line that got in before the move is not in the figures the click rests on.
+                self.withdraw_if_a_line_came(s, &stage, &discharging, &on_record, "click again to settle it").await?
             }
         };
         let discharging = matches!(stay_stage(&s)?, StayStage::Discharging(_) | StayStage::Closing { discharged: false, .. });
@@ -418,8 +439,7 @@ impl App {
     /// that read the ward first writes its lines before it looks at the stage again (and refuses
     /// itself on seeing `moved`), so any line not among `known` means one got in meanwhile and the
     /// figures `moved` rests on are not the center's. Nothing was sent: the stay is put back as it
-    /// was and the caller is told to send `again`. Used by the interim settlement and by the click
-    /// that closes a stay with nothing to settle.
+    /// was and the caller is told to send `again`. Used by the interim settlement and the bedside click.
     pub(super) async fn withdraw_if_a_line_came(
         &self,
         s: StayRow,
@@ -652,7 +672,11 @@ impl App {
             },
             held_fen: stage.open_hold().0,
             deposit_short: stage.ward().and_then(|w| w.short.clone()),
-            discharge_refusal: stage.ward().and_then(|w| w.discharge_refusal.as_ref()).map(|f| f.message.clone()),
+            // 2402 refused (back in the ward), or the settlement (2303/2304) refused after it.
+            discharge_refusal: match &stage {
+                StayStage::Discharged { refusal: Some(f), .. } => Some(f.message.clone()),
+                stage => stage.ward().and_then(|w| w.discharge_refusal.as_ref()).map(|f| f.message.clone()),
+            },
             interim_refusal: stage.ward().and_then(|w| w.interim_refusal.as_ref()).map(|f| f.message.clone()),
             charges_fen: uploaded.iter().map(|l| l.amount).sum::<Fen>().0,
             fee_lines: uploaded.len(),
