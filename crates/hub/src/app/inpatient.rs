@@ -13,7 +13,8 @@
 //! a step resumed after a crash or an unknown outcome is the same request again.
 
 use super::stay_clinical::KeptAdmission;
-use super::visits::{scaled_field, text_field, yuan_field};
+use super::stay_fee_lines::{same_lines_uploaded, stay_fee_lines};
+use super::visits::text_field;
 use super::*;
 use crate::store::{StayFeeLine, StayRow, StoreError};
 use serde::Serialize;
@@ -707,16 +708,6 @@ impl App {
 #[path = "inpatient_withdraw_tests.rs"]
 mod withdraw_tests;
 
-/// Every line of the request is on record, accepted, as the same item (`visits::same_item`: a
-/// corrected line under an old number is not the old one sent again).
-fn same_lines_uploaded(lines: &[Map<String, Value>], existing: &[StayFeeLine]) -> bool {
-    lines.iter().all(|line| {
-        let Some(sn) = text_field(line, "feedetl_sn") else { return false };
-        let sent = Value::Object(line.clone());
-        existing.iter().any(|l| l.feedetl_sn == sn && l.uploaded && super::visits::same_item(&l.detail_json, &sent))
-    })
-}
-
 /// Each line's 医疗收费项目类别 from 2301's answer (`result[]`), for the stay's invoice.
 fn line_categories(out: &Value) -> Vec<(String, String)> {
     let lines = out.get("result").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
@@ -733,59 +724,6 @@ fn stage_text(stage: &StayStage) -> Result<String, AppError> {
 pub(super) fn stay_stage(s: &StayRow) -> Result<StayStage, AppError> {
     serde_json::from_str(&s.stage_json)
         .map_err(|e| AppError::internal(format!("stay {} is stored in no stage the machine knows: {e}", s.id)))
-}
-
-/// Checks a day's HIS lines and turns them into 2301 `feedetail` entries. A negative line is a
-/// return (退药): it names the charge it returns (`init_feedetl_sn`).
-fn stay_fee_lines(
-    lines: &[Map<String, Value>],
-    mdtrt_id: &str,
-    psn_no: &str,
-    msgid: &str,
-    now: &str,
-) -> Result<Vec<StayFeeLine>, AppError> {
-    let mut out: Vec<StayFeeLine> = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        let field =
-            |name: &str| text_field(line, name).ok_or_else(|| AppError::invalid("missing_field", format!("lines[{i}].{name} is required")));
-        let sn = field("feedetl_sn")?;
-        check_text(&format!("lines[{i}].feedetl_sn"), &sn, 30)?;
-        field("med_list_codg")?;
-        let amount = yuan_field(line, "det_item_fee_sumamt", i)?;
-        let (cnt, pric) = (scaled_field(line, "cnt", 4, i)?, scaled_field(line, "pric", 6, i)?);
-        let returned = amount.is_negative() || cnt < 0;
-        if returned && text_field(line, "init_feedetl_sn").is_none() {
-            return Err(AppError::invalid(
-                "bad_amount",
-                format!("lines[{i}]: a returned line names the charge it returns (init_feedetl_sn)"),
-            ));
-        }
-        if amount.0 == 0 || amount.0.abs() > MAX_LINE_FEN.0 || pric <= 0 || (cnt < 0) != amount.is_negative() {
-            return Err(AppError::invalid(
-                "bad_amount",
-                format!("lines[{i}]: amount and count share a sign; price positive; at most 1,000,000 yuan"),
-            ));
-        }
-        if (wugan_domain::money::price_times_quantity(pric, cnt) - amount).0.abs() > 1 {
-            return Err(AppError::invalid("amount_mismatch", format!("lines[{i}]: det_item_fee_sumamt is not pric × cnt")));
-        }
-        if out.iter().any(|l| l.feedetl_sn == sn) {
-            return Err(AppError::invalid("duplicate_fee_line", format!("fee line {sn} appears twice in this upload")));
-        }
-        let mut detail = line.clone();
-        detail.insert("mdtrt_id".into(), json!(mdtrt_id));
-        detail.insert("psn_no".into(), json!(psn_no));
-        super::visits::national_time_field(&mut detail, "fee_ocur_time", i, now)?;
-        out.push(StayFeeLine {
-            feedetl_sn: sn,
-            amount,
-            upload_msgid: msgid.to_string(),
-            uploaded: false,
-            detail_json: Value::Object(detail).to_string(),
-            category: None,
-        });
-    }
-    Ok(out)
 }
 
 /// `stay_exists`, naming the stay under way under the hospital's 住院号 (a HIS that lost the

@@ -23,6 +23,7 @@ mod inpatient;
 mod stay_cancels;
 mod stay_changes;
 mod stay_clinical;
+mod stay_fee_lines;
 pub use stay_clinical::{AdmissionDetails, DischargeRequest, StayDiagnoses};
 mod stay_maternity;
 pub use stay_maternity::{NumberOrText, SurgeryAndMaternity};
