@@ -307,24 +307,29 @@ async fn a_stays_fee_withdrawal_the_platform_really_refused_stands_and_one_5204_
 /// 5204 listing some of the withdrawn lines and not others: no withdrawal the hub sent.
 const HALF_GONE: &str = r#"{"infcode":0,"err_msg":"成功","output":{"feedetail":[{"feedetl_sn":"2","setl_id":""}]}}"#;
 
-#[tokio::test]
-async fn a_withdrawal_5204_shows_half_done_is_parked_for_an_operator_who_finishes_it() {
-    let w = World::new("undo-2205-parked").await;
-    let visit = w.visit_with("MZ-U9", &small_fees()).await;
+/// A visit `ipt_otp_no` whose withdrawal of both lines (under the key returned) the platform made
+/// and answered busy, its fee query (5204) still listing line 2 through every recovery pass: each
+/// pass sends 2205 again under its msgid and asks again, to the same half answer; it is counted,
+/// and the last pass parks it instead of asking for ever.
+async fn a_parked_withdrawal(w: &World, ipt_otp_no: &str) -> (String, String) {
+    let visit = w.visit_with(ipt_otp_no, &small_fees()).await;
     let key = w.his.next_key();
-    // The platform withdraws both lines and answers busy; its fee query still lists line 2.
     w.next("2205", Rule::ForwardThenAnswer(200, BUSY));
     w.next("5204", Rule::AnswerAlone(200, HALF_GONE));
-    let first = withdraw(&w, &visit, &key).await;
+    let first = withdraw(w, &visit, &key).await;
     assert_eq!((first.status, first.code()), (503, Some("insurance_unavailable")), "{first:?}");
-
-    // Each recovery pass sends 2205 again under its msgid and asks again, to the same half
-    // answer; it is counted, and the last pass parks it instead of asking for ever.
     for _ in 0..wugan_hub::app::MAX_ATTEMPTS {
         w.next("2205", Rule::AnswerAlone(200, BUSY));
         w.next("5204", Rule::AnswerAlone(200, HALF_GONE));
         w.sys.app.resume_unfinished(Duration::ZERO).await.expect("recovery runs");
     }
+    (visit, key)
+}
+
+#[tokio::test]
+async fn a_withdrawal_5204_shows_half_done_is_parked_for_an_operator_who_finishes_it() {
+    let w = World::new("undo-2205-parked").await;
+    let (visit, key) = a_parked_withdrawal(&w, "MZ-U9").await;
     let queue = w.operator.get("/api/v1/exceptions").await.expect("hub");
     let parked = &queue.body["fee_withdrawals"];
     assert_eq!(parked.as_array().map(Vec::len), Some(1), "{queue:?}");
@@ -377,16 +382,7 @@ async fn a_withdrawal_5204_shows_half_done_is_parked_for_an_operator_who_finishe
 #[tokio::test]
 async fn an_operator_who_finds_the_withdrawal_done_at_the_center_ends_it_by_hand() {
     let w = World::new("undo-2205-resolved").await;
-    let visit = w.visit_with("MZ-U12", &small_fees()).await;
-    let key = w.his.next_key();
-    w.next("2205", Rule::ForwardThenAnswer(200, BUSY));
-    w.next("5204", Rule::AnswerAlone(200, HALF_GONE));
-    assert_eq!(withdraw(&w, &visit, &key).await.status, 503);
-    for _ in 0..wugan_hub::app::MAX_ATTEMPTS {
-        w.next("2205", Rule::AnswerAlone(200, BUSY));
-        w.next("5204", Rule::AnswerAlone(200, HALF_GONE));
-        w.sys.app.resume_unfinished(Duration::ZERO).await.expect("recovery runs");
-    }
+    let (visit, key) = a_parked_withdrawal(&w, "MZ-U12").await;
     let queue = w.operator.get("/api/v1/exceptions").await.expect("hub");
     let id = id(&queue.body["fee_withdrawals"][0]["id"]);
     let page = ops_exceptions_page(&w).await;
