@@ -239,3 +239,37 @@ async fn a_hospital_set_to_insurance_only_gets_its_platforms_reply_and_no_charge
     assert!(sys.app.store.visit_by_hospital_no(&code, &mdtrt_id).await.expect("store").is_none(), "no payment, no record of one");
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_2207_lost_before_the_platform_is_never_answered_with_the_visits_earlier_settlement() {
+    // Review r25 ni F1: 5203 by the visit found its earlier settlement, answered as this 2207's.
+    let refuse_second = Rule { step: "2207".into(), nth: 2, fault: Fault::Refuse };
+    let Setup { sys, his, _dir } = setup(Some(refuse_second)).await;
+    let (_, _, settle) = outpatient_visit(&his, "MZ0003").await;
+    let first = ok("2207", &his.call("2207", settle.clone()).await);
+    assert_eq!(first["wugan_payment"]["status"].as_str(), Some("paid"), "{first}");
+    let lost = his.call("2207", settle).await;
+    assert_eq!(lost["infcode"].as_i64(), Some(-1), "not another settlement's success: {lost}");
+    assert!(lost["err_msg"].as_str().is_some_and(|m| m.contains("resend the same message")), "{lost}");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn the_same_2207_sent_three_times_at_once_is_paid_once_and_every_reply_says_so() {
+    // Review r25 ni F2: one of three identical concurrent 2207s answered `not_charged`.
+    let Setup { sys, his, _dir } = setup(None).await;
+    let (_, _, settle) = outpatient_visit(&his, "MZ0004").await;
+    let msgid = his.msgid();
+    let code = his.code.clone();
+    let (a, b, c) = tokio::join!(
+        his.call_as(&code, "2207", &msgid, settle.clone()),
+        his.call_as(&code, "2207", &msgid, settle.clone()),
+        his.call_as(&code, "2207", &msgid, settle.clone())
+    );
+    let payments: Vec<Value> = [a, b, c].iter().map(|(_, reply)| ok("2207", reply)["wugan_payment"].clone()).collect();
+    for p in &payments {
+        assert_eq!(p["status"].as_str(), Some("paid"), "{payments:?}");
+        assert_eq!(p["settlement_id"], payments[0]["settlement_id"], "one settlement: {payments:?}");
+    }
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}

@@ -77,10 +77,11 @@ impl App {
         let Ok(envelope) = serde_json::from_slice::<Value>(crate::without_bom(body)) else {
             return NationalAnswer::Written(national_error("the message is not JSON"));
         };
-        if text(&envelope, "fixmedins_code") != hospital.code {
+        // Read trimmed, as the platform reads them: a fixed-width column pads `"2207 "` (review r25 ni F5).
+        if text(&envelope, "fixmedins_code").trim() != hospital.code {
             return NationalAnswer::Written(national_error("fixmedins_code is not the institution of this interface address"));
         }
-        let infno = text(&envelope, "infno");
+        let infno = text(&envelope, "infno").trim().to_string();
         // Its own platform where it names one; the HIS's own sign_no and cainfo stay as they came.
         let Ok(inst) = self.platform_institution(&hospital.code).await else {
             return NationalAnswer::Written(national_error("the hub could not read this institution's platform: try again"));
@@ -138,13 +139,46 @@ impl App {
         let lines = noted.as_ref().map(|n| super::national_visits::fee_lines_of(&n.lines_json)).unwrap_or_default();
         let ipt_otp_no = noted.map(|n| n.ipt_otp_no).unwrap_or(mdtrt_id);
         let req = CashSettleRequest { ipt_otp_no, output: output.clone() };
-        payment_view(self.settle_cash_only_with_lines(&hospital.code, &req, &request, lines).await)
+        let paid = self.settle_cash_only_with_lines(&hospital.code, &req, &request, lines).await;
+        // The same 2207 sent twice at once (the HIS's own timeout): the platform replays it, and the
+        // request that lost the race to write the settlement answers the one the other made, never
+        // "not charged" for a share that was (review r25 ni F2).
+        let raced = |code: &str| matches!(code, "conflict" | "already_settled") || code.ends_with("_in_progress");
+        if let Err(AppError::Conflict { code, .. }) = &paid {
+            if !raced(code) {
+                return payment_view(paid);
+            }
+            if let Some(other) = self.settlement_once_final(Posted::SetlId(&setl_id)).await {
+                return payment_view(Ok(other));
+            }
+        }
+        payment_view(paid)
+    }
+
+    /// The settlement another request is making or moving, once it has finished with it (two
+    /// seconds at most), as a view; `None` when there is none by then or it is still under way.
+    async fn settlement_once_final(&self, which: Posted<'_>) -> Option<SettlementView> {
+        for _ in 0..20 {
+            let id = match which {
+                Posted::Id(id) => Some(id.to_string()),
+                Posted::SetlId(setl_id) => self.store.settlement_of_posted_setl_id(setl_id).await.ok()?,
+            };
+            if let Some(id) = id {
+                match self.store.settlement(&id).await.ok()? {
+                    Some(s) if s.state.is_final() => return Some(SettlementView::of(&s)),
+                    Some(_) => {}
+                    None => return None,
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        None
     }
 
     /// After the platform's 2208: the refund of what its settlement charged.
     async fn refund_after_cancellation(&self, hospital: &HospitalProfile, envelope: &Value, output: &Value) -> Value {
         let data = envelope.get("input").and_then(|i| i.get("data")).cloned().unwrap_or(Value::Null);
-        let cancelled = text(&data, "setl_id");
+        let cancelled = text(&data, "setl_id").trim().to_string();
         let settlement = match self.store.settlement_of_posted_setl_id(&cancelled).await {
             Ok(Some(id)) => id,
             Ok(None) => return json!({"status": "none", "message": "the hub charged nothing for this settlement"}),
@@ -157,7 +191,14 @@ impl App {
         };
         let request = Keyed::unstored(&format!("ni-cancel:{cancelled}"));
         let req = CashCancelRequest { output: output.clone() };
-        payment_view(self.cancel_cash_only(&hospital.code, &visit_id, &req, &request).await)
+        let refunded = self.cancel_cash_only(&hospital.code, &visit_id, &req, &request).await;
+        // The same 2208 twice at once: the one that lost the race answers the other's refund.
+        if let Err(AppError::Stale | AppError::Conflict { .. }) = refunded {
+            if let Some(other) = self.settlement_once_final(Posted::Id(&settlement)).await.filter(|s| s.state == "cancelled") {
+                return payment_view(Ok(other));
+            }
+        }
+        payment_view(refunded)
     }
 
     /// The platform did not answer a 2207: it may have settled. Asked with 5203 (by mdtrt_id), never
@@ -173,7 +214,9 @@ impl App {
         };
         let insuplc = text(envelope, "insuplc_admdvs");
         match self.insurance.call("5203", &msgid, &inst, &insuplc, input).await {
-            Ok(output) if output.get("setlinfo").is_some_and(|i| text(i, "refd_setl_flag") != "1") => {
+            Ok(output)
+                if output.get("setlinfo").is_some_and(|i| text(i, "refd_setl_flag") != "1") && self.is_this_2207s(&data, &output).await =>
+            {
                 let reply = json!({"infcode": 0, "err_msg": "", "warn_msg": "", "output": output});
                 NationalAnswer::Written(self.with_payment(hospital, "2207", envelope, reply).await)
             }
@@ -182,6 +225,26 @@ impl App {
             )),
         }
     }
+}
+
+impl App {
+    /// Whether the settlement 5203 found (by the visit only) is the lost 2207's own: not one the hub
+    /// already knows (an earlier batch's settlement of the same visit, 分批结算), and for the total the
+    /// 2207 asked. Another visit's record would be answered as this 2207's success, with another
+    /// settlement's id and amounts, while nothing was settled (review r25 ni F1).
+    async fn is_this_2207s(&self, asked: &Value, found: &Value) -> bool {
+        let info = &found["setlinfo"];
+        let known = self.store.settlement_of_posted_setl_id(text(info, "setl_id").trim()).await;
+        let total = |v: &Value| wugan_domain::Fen::from_json_yuan(&v["medfee_sumamt"]).ok().flatten();
+        matches!(known, Ok(None)) && total(asked).is_some() && total(asked) == total(info)
+    }
+}
+
+/// A settlement another request is working on: by its id, or by the platform's setl_id it posts.
+#[derive(Clone, Copy)]
+enum Posted<'a> {
+    Id(&'a str),
+    SetlId(&'a str),
 }
 
 /// The `wugan_payment` field: what the hub did about the patient's cash share.
