@@ -61,11 +61,21 @@ struct Setup {
 /// A hub with the patient signed, the hospital registered for the drop-in endpoint, and `fault`
 /// on the insurance wire, if any.
 async fn setup(fault: Option<Rule>) -> Setup {
+    setup_on(fault, None).await
+}
+
+/// `setup`, the hospital's own platform `platform` (a scripted proxy) where one is given.
+async fn setup_on(fault: Option<Rule>, platform: Option<&common::own_platform::Platform>) -> Setup {
     let (mut opts, dir) = common::fresh_options("ni").await;
     opts.manual_recovery = true;
     opts.insurance_faults = fault.map(|rule| Arc::new(FaultPlan::scripted(vec![rule])));
     let sys = system::start(&opts).await.expect("system starts");
     let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
+    if let Some(platform) = platform {
+        let own = json!({"url": platform.url, "app_id": "own-app", "secret": "own-secret"});
+        let path = format!("/api/v1/operator/hospitals/{}/platform", sys.credentials.hospitals[0].code);
+        assert!(operator.post_with_key(&path, &operator.next_key(), &own).await.expect("hub").ok());
+    }
     let signed = operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.expect("hub");
     assert!(signed.ok(), "{signed:?}");
     let hospital = sys.credentials.hospitals[0].clone();
@@ -271,5 +281,26 @@ async fn the_same_2207_sent_three_times_at_once_is_paid_once_and_every_reply_say
         assert_eq!(p["status"].as_str(), Some("paid"), "{payments:?}");
         assert_eq!(p["settlement_id"], payments[0]["settlement_id"], "one settlement: {payments:?}");
     }
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_2208_the_platform_answers_with_no_record_still_refunds_the_share() {
+    // Review r25 ni F4: a success with `output` {} (or null) cancelled insurance and refunded nothing.
+    let platform = common::own_platform::Platform::start("H44030600001").await;
+    let Setup { sys, his, _dir } = setup_on(None, Some(&platform)).await;
+    let (psn_no, mdtrt_id, settle) = outpatient_visit(&his, "MZ0005").await;
+    let settled = ok("2207", &his.call("2207", settle).await);
+    assert_eq!(settled["wugan_payment"]["status"].as_str(), Some("paid"), "{settled}");
+    platform.next(
+        "2208",
+        common::own_platform::Rule::Rewrite(Box::new(|mut reply: Value| {
+            reply["output"] = Value::Null;
+            reply
+        })),
+    );
+    let setl_id = settled["setlinfo"]["setl_id"].clone();
+    let cancelled = ok("2208", &his.call("2208", json!({"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": psn_no}})).await);
+    assert_eq!(cancelled["wugan_payment"]["status"].as_str(), Some("refunded"), "told, and refunded: {cancelled}");
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }

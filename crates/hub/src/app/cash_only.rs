@@ -175,13 +175,28 @@ impl App {
     }
 
     /// A cash-only cancellation: the platform's 2208 output, checked against the settlement, then
-    /// exactly what was charged refunded.
+    /// exactly what was charged refunded. An HIS posting it must post the record.
     pub async fn cancel_cash_only(
         &self,
         hospital: &str,
         visit_id: &str,
         req: &CashCancelRequest,
         request: &Keyed,
+    ) -> Result<SettlementView, AppError> {
+        self.cancel_cash_only_on(hospital, visit_id, req, request, Seen::Posted).await
+    }
+
+    /// `cancel_cash_only` with how the hub came by the 2208's success: `Posted` by the HIS (the
+    /// record required), or `Seen` on its way through the drop-in national interface, where the
+    /// platform's success is its yes even without a record, as for the hub's own 2208 (review r25
+    /// ni F4: a success with `output` {} cancelled insurance and refunded nothing).
+    pub(super) async fn cancel_cash_only_on(
+        &self,
+        hospital: &str,
+        visit_id: &str,
+        req: &CashCancelRequest,
+        request: &Keyed,
+        how: Seen,
     ) -> Result<SettlementView, AppError> {
         let visit = self.own_visit(hospital, visit_id).await?;
         let s = self
@@ -195,7 +210,16 @@ impl App {
         }
         if s.state.is_cancellable() {
             let setl_type = record.map(|r| r.setl_type).unwrap_or_default();
-            self.keep_reversal_record(&s, setl_type, &req.output).await.map_err(|e| match e.code() {
+            let kept = match how {
+                // The platform's yes without a record: kept as a record of none (no setl_id of its
+                // own), so that the cancellation reads its 2208 as answered and refunds.
+                Seen::OnTheWire if without_record(&req.output) => {
+                    let none = self.config.data_key.seal("{}")?;
+                    self.store.save_cancel_record(&s.id, setl_type, "", &none).await.map_err(AppError::from)
+                }
+                _ => self.keep_reversal_record(&s, setl_type, &req.output).await,
+            };
+            kept.map_err(|e| match e.code() {
                 "insurance_bad_reply" => bad_record(e),
                 _ => e,
             })?;
@@ -257,6 +281,13 @@ impl App {
             _ => None,
         })
     }
+}
+
+/// How the hub came by a platform's 2208 success (`cancel_cash_only_on`).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Seen {
+    Posted,
+    OnTheWire,
 }
 
 /// A 2208 `output` that holds no cancellation record: null, or without a `setlinfo` (or an

@@ -121,6 +121,10 @@ impl App {
             "2207" => self.charge_after_settlement(hospital, &output).await,
             _ => self.refund_after_cancellation(hospital, envelope, &output).await,
         };
+        // A 2208's success may come with no output: the HIS is told what the hub did all the same.
+        if infno == "2208" && reply.is_object() && !reply.get("output").is_some_and(Value::is_object) {
+            reply["output"] = json!({});
+        }
         if let Some(Value::Object(out)) = reply.get_mut("output") {
             out.insert("wugan_payment".into(), payment);
         }
@@ -191,7 +195,7 @@ impl App {
         };
         let request = Keyed::unstored(&format!("ni-cancel:{cancelled}"));
         let req = CashCancelRequest { output: output.clone() };
-        let refunded = self.cancel_cash_only(&hospital.code, &visit_id, &req, &request).await;
+        let refunded = self.cancel_cash_only_on(&hospital.code, &visit_id, &req, &request, super::cash_only::Seen::OnTheWire).await;
         // The same 2208 twice at once: the one that lost the race answers the other's refund.
         if let Err(AppError::Stale | AppError::Conflict { .. }) = refunded {
             if let Some(other) = self.settlement_once_final(Posted::Id(&settlement)).await.filter(|s| s.state == "cancelled") {

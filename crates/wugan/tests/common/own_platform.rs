@@ -95,6 +95,11 @@ impl Platform {
     }
 
     /// The platform restarts: its center starts afresh and knows no sign-in.
+    /// Queues `rule` for the next `infno` the platform is sent.
+    pub fn next(&self, infno: &'static str, rule: Rule) {
+        self.rules.lock().expect("lock").push_back((infno, rule));
+    }
+
     pub fn restart(&self) {
         *self.center.lock().expect("lock") = center_for(&self.hospital);
     }
@@ -157,7 +162,7 @@ impl World {
     }
 
     pub fn next(&self, infno: &'static str, rule: Rule) {
-        self.platform.rules.lock().expect("lock").push_back((infno, rule));
+        self.platform.next(infno, rule);
     }
 
     /// A registered visit with `lines` of fees: its id.
