@@ -61,14 +61,18 @@ struct Setup {
 /// A hub with the patient signed, the hospital registered for the drop-in endpoint, and `fault`
 /// on the insurance wire, if any.
 async fn setup(fault: Option<Rule>) -> Setup {
-    setup_on(fault, None).await
+    setup_on(fault.into_iter().collect(), None).await
+}
+
+async fn setup_with_plan(rules: Vec<Rule>) -> Setup {
+    setup_on(rules, None).await
 }
 
 /// `setup`, the hospital's own platform `platform` (a scripted proxy) where one is given.
-async fn setup_on(fault: Option<Rule>, platform: Option<&common::own_platform::Platform>) -> Setup {
+async fn setup_on(rules: Vec<Rule>, platform: Option<&common::own_platform::Platform>) -> Setup {
     let (mut opts, dir) = common::fresh_options("ni").await;
     opts.manual_recovery = true;
-    opts.insurance_faults = fault.map(|rule| Arc::new(FaultPlan::scripted(vec![rule])));
+    opts.insurance_faults = (!rules.is_empty()).then(|| Arc::new(FaultPlan::scripted(rules)));
     let sys = system::start(&opts).await.expect("system starts");
     let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
     if let Some(platform) = platform {
@@ -288,7 +292,7 @@ async fn the_same_2207_sent_three_times_at_once_is_paid_once_and_every_reply_say
 async fn a_2208_the_platform_answers_with_no_record_still_refunds_the_share() {
     // Review r25 ni F4: a success with `output` {} (or null) cancelled insurance and refunded nothing.
     let platform = common::own_platform::Platform::start("H44030600001").await;
-    let Setup { sys, his, _dir } = setup_on(None, Some(&platform)).await;
+    let Setup { sys, his, _dir } = setup_on(Vec::new(), Some(&platform)).await;
     let (psn_no, mdtrt_id, settle) = outpatient_visit(&his, "MZ0005").await;
     let settled = ok("2207", &his.call("2207", settle).await);
     assert_eq!(settled["wugan_payment"]["status"].as_str(), Some("paid"), "{settled}");
@@ -302,5 +306,22 @@ async fn a_2208_the_platform_answers_with_no_record_still_refunds_the_share() {
     let setl_id = settled["setlinfo"]["setl_id"].clone();
     let cancelled = ok("2208", &his.call("2208", json!({"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": psn_no}})).await);
     assert_eq!(cancelled["wugan_payment"]["status"].as_str(), Some("refunded"), "told, and refunded: {cancelled}");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_2207_resent_while_the_platform_is_down_again_is_answered_with_its_own_settlement() {
+    // The first reply lost after the platform settled (the hub answered from 5203 and charged); the
+    // HIS, not having that answer either, resends the same msgid while the platform is down: 5203
+    // lists the settlement the hub knows, and its 医药机构结算ID is this 2207's msgid, so it is this one's.
+    let plan =
+        vec![Rule { step: "2207".into(), nth: 1, fault: Fault::LoseReply }, Rule { step: "2207".into(), nth: 2, fault: Fault::Refuse }];
+    let Setup { sys, his, _dir } = setup_with_plan(plan).await;
+    let (_, _, settle) = outpatient_visit(&his, "MZ0006").await;
+    let msgid = his.msgid();
+    let first = ok("2207", &his.call_as(&his.code.clone(), "2207", &msgid, settle.clone()).await.1);
+    let again = ok("2207", &his.call_as(&his.code.clone(), "2207", &msgid, settle).await.1);
+    assert_eq!(again["setlinfo"]["setl_id"], first["setlinfo"]["setl_id"], "{again}");
+    assert_eq!(again["wugan_payment"]["settlement_id"], first["wugan_payment"]["settlement_id"], "paid once: {again}");
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }

@@ -219,7 +219,8 @@ impl App {
         let insuplc = text(envelope, "insuplc_admdvs");
         match self.insurance.call("5203", &msgid, &inst, &insuplc, input).await {
             Ok(output)
-                if output.get("setlinfo").is_some_and(|i| text(i, "refd_setl_flag") != "1") && self.is_this_2207s(&data, &output).await =>
+                if output.get("setlinfo").is_some_and(|i| text(i, "refd_setl_flag") != "1")
+                    && self.is_this_2207s(envelope, &data, &output).await =>
             {
                 let reply = json!({"infcode": 0, "err_msg": "", "warn_msg": "", "output": output});
                 NationalAnswer::Written(self.with_payment(hospital, "2207", envelope, reply).await)
@@ -236,8 +237,15 @@ impl App {
     /// already knows (an earlier batch's settlement of the same visit, 分批结算), and for the total the
     /// 2207 asked. Another visit's record would be answered as this 2207's success, with another
     /// settlement's id and amounts, while nothing was settled (review r25 ni F1).
-    async fn is_this_2207s(&self, asked: &Value, found: &Value) -> bool {
+    async fn is_this_2207s(&self, envelope: &Value, asked: &Value, found: &Value) -> bool {
         let info = &found["setlinfo"];
+        // The record's 医药机构结算ID, when it names this 2207 (its msgid, as platforms echo it, or the
+        // HIS's own id sent in it): this 2207's for certain, also when the hub answered it before.
+        let named = text(info, "medins_setl_id");
+        let ours = [text(envelope, "msgid"), text(asked, "medins_setl_id")];
+        if !named.trim().is_empty() && ours.iter().any(|id| id.trim() == named.trim()) {
+            return true;
+        }
         let known = self.store.settlement_of_posted_setl_id(text(info, "setl_id").trim()).await;
         let total = |v: &Value| wugan_domain::Fen::from_json_yuan(&v["medfee_sumamt"]).ok().flatten();
         matches!(known, Ok(None)) && total(asked).is_some() && total(asked) == total(info)
