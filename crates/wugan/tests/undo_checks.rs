@@ -483,6 +483,11 @@ async fn a_bedside_click_waits_for_a_days_upload_still_with_the_center() {
     let click = w.his.post(&format!("/api/v1/stays/{stay}/discharge"), &json!({})).await.expect("hub");
     assert_eq!((click.status, click.code()), (409, Some("upload_in_progress")), "{click:?}");
     assert_eq!((w.platform.sent("2402"), stay_state(&w, &stay).await), (0, json!("in_ward")), "nothing sent, still in the ward");
+    // A corrected line under the same number is not that upload sent again: it waits for it.
+    let mut corrected = small_fees();
+    corrected[0]["med_list_codg"] = json!("XL04AXL150E001010100136");
+    let other = w.his.post(&path, &json!({"lines": corrected})).await.expect("hub");
+    assert_eq!((other.status, other.code()), (409, Some("upload_in_progress")), "{other:?}");
     // The upload sent again (its msgid; the center replays), then the click settles every line.
     let again = w.his.post_with_key(&path, &key, &json!({"lines": small_fees()})).await.expect("hub");
     assert!(again.ok(), "{again:?}");

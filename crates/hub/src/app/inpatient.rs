@@ -13,8 +13,7 @@
 //! a step resumed after a crash or an unknown outcome is the same request again.
 
 use super::stay_clinical::KeptAdmission;
-use super::stay_fee_lines::{same_lines_uploaded, stay_fee_lines};
-use super::visits::text_field;
+use super::stay_fee_lines::{same_lines_on_record, stay_fee_lines};
 use super::*;
 use crate::store::{StayFeeLine, StayRow, StoreError};
 use serde::Serialize;
@@ -257,8 +256,7 @@ impl App {
             // An earlier upload whose 2301 outcome is unknown: resend it, with its msgid, when
             // this is that upload again; any other waits for it.
             Some(first) => {
-                let same = pending.len() == req.lines.len()
-                    && req.lines.iter().all(|l| text_field(l, "feedetl_sn").is_some_and(|sn| pending.iter().any(|p| p.feedetl_sn == sn)));
+                let same = pending.len() == req.lines.len() && same_lines_on_record(&req.lines, &pending, false);
                 if !same {
                     return Err(AppError::conflict(
                         "upload_in_progress",
@@ -269,7 +267,7 @@ impl App {
                 existing.iter().filter(|l| l.upload_msgid == msgid).cloned().collect::<Vec<_>>()
             }
             // The same upload again, whose answer was lost: the lines are on record already.
-            None if same_lines_uploaded(&req.lines, &existing) => return self.stay_view(&s).await,
+            None if same_lines_on_record(&req.lines, &existing.iter().collect::<Vec<_>>(), true) => return self.stay_view(&s).await,
             None => {
                 let msgid = self.msgid(hospital).await?;
                 let lines = stay_fee_lines(&req.lines, &ward.mdtrt_id, &s.psn_no, &msgid, &self.china_datetime())?;

@@ -58,12 +58,13 @@ pub(super) fn stay_fee_lines(
     Ok(out)
 }
 
-/// Every line of the request is on record, accepted, as the same item (`visits::same_item`: a
-/// corrected line under an old number is not the old one sent again).
-pub(super) fn same_lines_uploaded(lines: &[Map<String, Value>], existing: &[StayFeeLine]) -> bool {
+/// Every line of the request is on record among `existing` (taken, or still with the center, as
+/// `uploaded` says) as the same item (`visits::same_item`: a corrected line under an old number is
+/// not the old one sent again).
+pub(super) fn same_lines_on_record(lines: &[Map<String, Value>], existing: &[&StayFeeLine], uploaded: bool) -> bool {
     lines.iter().all(|line| {
         let Some(sn) = text_field(line, "feedetl_sn") else { return false };
         let sent = Value::Object(line.clone());
-        existing.iter().any(|l| l.feedetl_sn == sn && l.uploaded && super::visits::same_item(&l.detail_json, &sent))
+        existing.iter().any(|l| l.feedetl_sn == sn && l.uploaded == uploaded && super::visits::same_item(&l.detail_json, &sent))
     })
 }
