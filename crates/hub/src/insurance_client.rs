@@ -431,14 +431,14 @@ impl InsuranceClient {
 
     /// Forwards an envelope an HIS wrote, byte for byte (its msgid, sign_no, cainfo kept), signed
     /// at the gateway as `inst` (to its own platform where it has one); returns the platform's
-    /// reply as it came (HTTP status and body). `Unreachable`: no answer, or a 5xx, so the outcome
-    /// is unknown.
+    /// reply as it came (HTTP status and body), a 5xx too (its words are the HIS's to read; the
+    /// outcome is unknown). `Unreachable`: no answer.
     pub async fn forward(&self, infno: &str, inst: &Institution, body: Vec<u8>) -> Result<(u16, Vec<u8>), InsuranceError> {
         let call = self.metrics.call(INSURANCE_PARTNER, infno);
         let result = self.forward_once(inst, body).await;
         call.finish(match &result {
-            Ok(_) => CallResult::Done,
-            Err(_) => CallResult::Unknown,
+            Ok((status, _)) if *status < 500 => CallResult::Done,
+            _ => CallResult::Unknown,
         });
         result
     }
@@ -448,9 +448,6 @@ impl InsuranceClient {
         let headers = self.gateway_headers(inst, &body)?;
         let response =
             self.wire.send(reqwest::Method::POST, self.url_of(inst), &headers, body).await.map_err(InsuranceError::Unreachable)?;
-        if response.status >= 500 {
-            return Err(InsuranceError::Unreachable(format!("HTTP {}", response.status)));
-        }
         Ok((response.status, response.body.to_vec()))
     }
 

@@ -141,6 +141,15 @@ pub fn settlement_in_force(output: &Value, dead: &[String]) -> Result<Option<Val
     Ok(Some(json!({"setlinfo": record, "setldetail": detail})))
 }
 
+/// Whether a 5203 reply lists any settlement record at all (one, or a list of them).
+pub fn lists_settlements(output: &Value) -> bool {
+    match output.get("setlinfo") {
+        Some(Value::Array(records)) => !records.is_empty(),
+        Some(Value::Object(record)) => !record.is_empty(),
+        _ => false,
+    }
+}
+
 /// From a 5203 reply, whether the settlement `setl_id` still stands: listed and not reversed. A
 /// settlement the reply does not list (a platform that lists only what is in force) stands no more.
 pub fn settlement_stands(output: &Value, setl_id: &str) -> bool {

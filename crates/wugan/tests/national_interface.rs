@@ -225,7 +225,9 @@ async fn a_2207_committed_but_unanswered_is_resolved_by_5203_and_paid_once() {
     let msgid = his.msgid();
     let (status, reply) = his.call_as(&his.code.clone(), "2207", &msgid, settle.clone()).await;
     assert_eq!(status, 200);
-    assert!(reply.get("inf_refmsgid").is_none(), "the hub wrote this answer from 5203 (the platform's own carries inf_refmsgid): {reply}");
+    assert!(reply["warn_msg"].as_str().is_some_and(|w| w.contains("5203")), "the hub wrote this answer from 5203: {reply}");
+    assert!(reply["inf_refmsgid"].as_str().is_some_and(|id| id.starts_with("000000")), "the hub's own reply id: {reply}");
+    assert!(reply["output"]["setlinfo"].get("refd_setl_flag").is_none(), "a 2207's fields, not 5203's: {reply}");
     let out = ok("2207", &reply);
     assert_eq!(out["wugan_payment"]["status"].as_str(), Some("paid"), "the settlement 5203 found is paid: {out}");
     // The HIS resends its own 2207 with the same msgid: the platform replays, the hub pays once.
@@ -323,5 +325,119 @@ async fn a_2207_resent_while_the_platform_is_down_again_is_answered_with_its_own
     let again = ok("2207", &his.call_as(&his.code.clone(), "2207", &msgid, settle).await.1);
     assert_eq!(again["setlinfo"]["setl_id"], first["setlinfo"]["setl_id"], "{again}");
     assert_eq!(again["wugan_payment"]["settlement_id"], first["wugan_payment"]["settlement_id"], "paid once: {again}");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+/// 2207 for the visit, paid; the 2208 input that cancels it.
+async fn a_paid_visit(his: &NationalHis, ipt_otp_no: &str) -> (Value, Value) {
+    let (psn_no, mdtrt_id, settle) = outpatient_visit(his, ipt_otp_no).await;
+    let settled = ok("2207", &his.call("2207", settle).await);
+    assert_eq!(settled["wugan_payment"]["status"].as_str(), Some("paid"), "{settled}");
+    let cancel = json!({"data": {"setl_id": settled["setlinfo"]["setl_id"], "mdtrt_id": mdtrt_id, "psn_no": psn_no}});
+    (settled, cancel)
+}
+
+async fn settlement_state(sys: &system::System, settlement_id: &Value) -> String {
+    let id = settlement_id.as_str().expect("a settlement id");
+    sys.app.store.settlement(id).await.expect("store").expect("the settlement").state.as_str().to_string()
+}
+
+#[tokio::test]
+async fn a_2208_whose_reply_is_lost_is_checked_with_5203_and_the_share_refunded() {
+    // Review r25 ni F3: the platform cancelled, its reply was lost, and the bank share stayed charged.
+    let lose = Rule { step: "2208".into(), nth: 1, fault: Fault::LoseReply };
+    let Setup { sys, his, _dir } = setup(Some(lose)).await;
+    let (settled, cancel) = a_paid_visit(&his, "MZ0007").await;
+    let reply = his.call("2208", cancel.clone()).await;
+    let out = ok("2208", &reply);
+    assert_eq!(out["wugan_payment"]["status"].as_str(), Some("refunded"), "{reply}");
+    assert!(reply["warn_msg"].as_str().is_some_and(|w| w.contains("5203")), "the HIS is told how the hub knows: {reply}");
+    assert_eq!(reply["inf_refmsgid"].as_str().map(str::len), Some(30), "shaped like a platform's reply: {reply}");
+    assert_eq!(reply["respond_time"].as_str().map(str::len), Some(17), "{reply}");
+    assert_eq!(settlement_state(&sys, &settled["wugan_payment"]["settlement_id"]).await, "cancelled");
+    // The HIS, having had its answer, does not resend; one that does under a new msgid gets the
+    // platform's refusal as it came, and nothing is refunded twice.
+    let again = his.call("2208", cancel).await;
+    assert_eq!(again["infcode"].as_i64(), Some(-1), "{again}");
+    assert!(again["output"].get("wugan_payment").is_none(), "{again}");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_2208_resent_under_a_new_msgid_and_refused_as_already_cancelled_refunds_the_share() {
+    // The first 2208's reply lost and 5203 down too: the HIS is told to resend. It sends a new
+    // message, which the platform refuses "already cancelled" (the HIS reads that as done): the
+    // hub asks 5203 again, finds the settlement cancelled and refunds.
+    let plan =
+        vec![Rule { step: "2208".into(), nth: 1, fault: Fault::LoseReply }, Rule { step: "5203".into(), nth: 1, fault: Fault::Refuse }];
+    let Setup { sys, his, _dir } = setup_with_plan(plan).await;
+    let (settled, cancel) = a_paid_visit(&his, "MZ0008").await;
+    let lost = his.call("2208", cancel.clone()).await;
+    assert_eq!(lost["infcode"].as_i64(), Some(-1), "{lost}");
+    assert!(lost["err_msg"].as_str().is_some_and(|m| m.contains("resend")), "{lost}");
+    assert_eq!(settlement_state(&sys, &settled["wugan_payment"]["settlement_id"]).await, "settled", "nothing refunded on no evidence");
+    let refused = his.call("2208", cancel).await;
+    assert_eq!(refused["infcode"].as_i64(), Some(-1), "the platform's refusal stands: {refused}");
+    assert_eq!(refused["output"]["wugan_payment"]["status"].as_str(), Some("refunded"), "{refused}");
+    assert_eq!(settlement_state(&sys, &settled["wugan_payment"]["settlement_id"]).await, "cancelled");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_2208_refused_while_the_settlement_stands_is_passed_on_and_changes_nothing() {
+    use common::own_platform::Rule as Rewrite;
+    let platform = common::own_platform::Platform::start("H44030600001").await;
+    let Setup { sys, his, _dir } = setup_on(Vec::new(), Some(&platform)).await;
+    let (settled, cancel) = a_paid_visit(&his, "MZ0009").await;
+    platform.next("2208", Rewrite::AnswerAlone(200, r#"{"infcode":-1,"err_msg":"系统繁忙","output":null}"#));
+    let answer = his.call("2208", cancel.clone()).await;
+    assert_eq!(answer["err_msg"].as_str(), Some("系统繁忙"), "as it came: {answer}");
+    assert!(answer["output"].is_null(), "{answer}");
+    assert_eq!(platform.infnos.lock().expect("infnos").last().map(String::as_str), Some("5203"), "asked before believed");
+    assert_eq!(settlement_state(&sys, &settled["wugan_payment"]["settlement_id"]).await, "settled", "5203 shows it standing");
+    // Sent again, it cancels and refunds as usual.
+    let cancelled = ok("2208", &his.call("2208", cancel).await);
+    assert_eq!(cancelled["wugan_payment"]["status"].as_str(), Some("refunded"), "{cancelled}");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_setl_id_the_platform_writes_as_a_long_number_comes_back_whole_and_cancels() {
+    // Review r25 ni F9: `440300202612030836410057` as a JSON number came back as `4.4030020261203e23`.
+    use common::own_platform::{compact, unquoted, Rule as Rewrite};
+    let platform = common::own_platform::Platform::start("H44030600001").await;
+    let Setup { sys, his, _dir } = setup_on(Vec::new(), Some(&platform)).await;
+    let (psn_no, mdtrt_id, settle) = outpatient_visit(&his, "MZ0010").await;
+    platform.next("2207", Rewrite::RewriteText(|text| unquoted(&compact(text), "setl_id")));
+    let settled = ok("2207", &his.call("2207", settle).await);
+    let setl_id = settled["setlinfo"]["setl_id"].as_str().expect("the setl_id as text").to_string();
+    assert!(setl_id.len() >= 20 && setl_id.bytes().all(|b| b.is_ascii_digit()), "every digit kept: {setl_id}");
+    assert_eq!(settled["wugan_payment"]["status"].as_str(), Some("paid"), "{settled}");
+    let cancel = json!({"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": psn_no}});
+    let cancelled = ok("2208", &his.call("2208", cancel).await);
+    assert_eq!(cancelled["wugan_payment"]["status"].as_str(), Some("refunded"), "the 2208 finds it: {cancelled}");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_platforms_own_refusal_reaches_the_his_in_its_own_words() {
+    // Review r25 ni F7: a gateway's 401 and a 500 with a national refusal were replaced by the hub's words.
+    use common::own_platform::Rule as Rewrite;
+    let platform = common::own_platform::Platform::start("H44030600001").await;
+    let Setup { sys, his, _dir } = setup_on(Vec::new(), Some(&platform)).await;
+    platform.next(
+        "1101",
+        Rewrite::AnswerAlone(401, r#"{"infcode":-1,"err_msg":"应用ID未注册","inf_refmsgid":"440300202612031000000000000001"}"#),
+    );
+    let input = json!({"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "card_sn": "", "begntime": "",
+        "psn_cert_type": "", "certno": "", "psn_name": ""}});
+    let (status, refused) = his.call_as(&his.code.clone(), "1101", &his.msgid(), input.clone()).await;
+    assert_eq!(status, 401, "as it came: {refused}");
+    assert_eq!(refused["err_msg"].as_str(), Some("应用ID未注册"), "{refused}");
+    assert_eq!(refused["inf_refmsgid"].as_str(), Some("440300202612031000000000000001"), "{refused}");
+    platform.next("2207", Rewrite::AnswerAlone(500, r#"{"infcode":-1,"err_msg":"人员参保状态异常"}"#));
+    let (_, _, settle) = outpatient_visit(&his, "MZ0011").await;
+    let failed = his.call("2207", settle).await;
+    assert!(failed["err_msg"].as_str().is_some_and(|m| m.contains("人员参保状态异常")), "the platform's words: {failed}");
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }

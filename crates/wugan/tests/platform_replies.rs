@@ -4,23 +4,10 @@
 //! as an array, a refusal sent after the settlement took effect, an HTML page for a lost answer.
 //! Each story checks what counts: what the platform holds, what the bank took, the ledger.
 
-use common::own_platform::{small_fees, Rule, World, EMPLOYEE_TOKEN, LOST};
+use common::own_platform::{compact, small_fees, unquoted, Rule, World, EMPLOYEE_TOKEN, LOST};
 use serde_json::{json, Value};
 
 mod common;
-
-/// `"key":"digits"` → `"key":digits` in a reply's text, as a platform writing ids as numbers does.
-fn unquoted(text: &str, key: &str) -> String {
-    let pattern = format!("\"{key}\":\"");
-    let Some(at) = text.find(&pattern) else { return text.to_string() };
-    let start = at + pattern.len();
-    let end = start + text[start..].find('"').expect("closing quote");
-    format!("{}\"{key}\":{}{}", &text[..at], &text[start..end], &text[end + 1..])
-}
-
-fn compact(text: String) -> String {
-    serde_json::from_str::<Value>(&text).expect("json").to_string()
-}
 
 #[tokio::test]
 async fn a_settlement_lost_on_the_way_back_is_found_by_5203_written_as_an_array_with_numeric_ids_and_cancelled_once() {

@@ -260,7 +260,7 @@ pub fn router_with(app: Arc<App>, config: &EdgeConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(edge, edge::guard))
         .layer(DefaultBodyLimit::max(largest_body))
         .layer(axum::middleware::map_response(json_errors_only))
-        .layer(axum::middleware::from_fn(modes::national_errors))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), modes::national_errors))
         .with_state(app)
 }
 

@@ -82,7 +82,14 @@ impl App {
             .await?
             .filter(|s| !matches!(s.state, SettlementState::Failed | SettlementState::Cancelled))
         {
-            return Err(AppError::conflict("already_settled", format!("this visit's settlement is {}", live.state.as_str())));
+            // One settlement per visit: a second batch's (分批结算) cash share is the window's.
+            return Err(AppError::conflict(
+                "already_settled",
+                format!(
+                    "this visit's settlement is {}: one settlement per visit is paid, collect this one's cash share at the window",
+                    live.state.as_str()
+                ),
+            ));
         }
         let row = posted_settlement(&visit, agreement_id, settled.split.medfee, &request.key, self.now());
         let record = SettlementRecord {

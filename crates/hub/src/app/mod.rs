@@ -45,6 +45,7 @@ mod insurance_clearing;
 mod insurance_only;
 mod invoice_keys;
 pub mod invoices;
+mod national_cancellations;
 pub mod national_interface;
 mod national_visits;
 pub mod notifications;

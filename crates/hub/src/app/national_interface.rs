@@ -50,8 +50,48 @@ pub async fn register_hospital(store: &Store, code: &str, name: &str) -> Result<
 }
 
 /// The national error shape.
-fn national_error(message: impl Into<String>) -> Value {
+pub fn national_error(message: impl Into<String>) -> Value {
     json!({"infcode": -1, "err_msg": message.into(), "warn_msg": "", "output": null})
+}
+
+/// The receiver's division in the `inf_refmsgid` of a reply the hub writes itself: none of the
+/// platform's (a platform's reply passed on keeps its own).
+const HUB_REPLY_DIVISION: &str = "000000";
+
+/// A reply the hub writes, shaped like a platform's (review r25 ni F8): HIS software stores
+/// `inf_refmsgid` with a settlement and reads the times, so one that lacks them gets the hub's own:
+/// `inf_refmsgid` = division (6) + yyyyMMddHHmmss (14) + serial (10), the times yyyyMMddHHmmssSSS
+/// in China time. What the platform's reply carried is kept as it came.
+pub fn stamped(mut reply: Value, now: time::OffsetDateTime) -> Value {
+    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let Value::Object(fields) = &mut reply else { return reply };
+    let t = crate::clock::in_china(now);
+    let second = format!("{:04}{:02}{:02}{:02}{:02}{:02}", t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second());
+    let millis = format!("{second}{:03}", t.millisecond());
+    if !fields.contains_key("inf_refmsgid") {
+        let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10_000_000_000;
+        fields.insert("inf_refmsgid".into(), json!(format!("{HUB_REPLY_DIVISION}{second}{serial:010}")));
+    }
+    for field in ["refmsg_time", "respond_time"] {
+        fields.entry(field).or_insert_with(|| json!(millis));
+    }
+    reply
+}
+
+/// The words of a platform's reply that is not an answer (HTTP 5xx): its `err_msg`, if it wrote one.
+fn platform_words(body: &[u8]) -> String {
+    let reply = serde_json::from_slice::<Value>(crate::without_bom(body)).unwrap_or(Value::Null);
+    match text(&reply, "err_msg").trim() {
+        "" => String::new(),
+        words => format!(": {words}"),
+    }
+}
+
+/// A platform's JSON read with its long integers (a 24-digit `setl_id` sent as a number) kept
+/// whole as text: an `f64` would turn it into `4.403002026120308e+23` and no 2208 would find it
+/// again (review r25 ni F9).
+fn read_whole(body: &[u8]) -> Option<Value> {
+    serde_json::from_slice(&crate::insurance_reply::quote_long_integers(crate::without_bom(body))).ok()
 }
 
 /// A national answer: the platform's bytes as they came, or a JSON value the hub wrote.
@@ -74,7 +114,7 @@ impl App {
         let Some(hospital) = self.store.hospital_by_ni_token(&ni_token_hash(token)).await.ok().flatten() else {
             return NationalAnswer::Written(national_error("unknown interface address: check the configured base URL"));
         };
-        let Ok(envelope) = serde_json::from_slice::<Value>(crate::without_bom(body)) else {
+        let Some(envelope) = read_whole(body) else {
             return NationalAnswer::Written(national_error("the message is not JSON"));
         };
         // Read trimmed, as the platform reads them: a fixed-width column pads `"2207 "` (review r25 ni F5).
@@ -87,10 +127,28 @@ impl App {
             return NationalAnswer::Written(national_error("the hub could not read this institution's platform: try again"));
         };
         match self.insurance.forward(&infno, &inst, body.to_vec()).await {
+            // A 5xx is no answer: the platform may or may not have done it. Its words go with it.
+            Ok((status, reply)) if status >= 500 => {
+                let why = format!("HTTP {status}{}", platform_words(&reply));
+                match infno.as_str() {
+                    "2207" | "2208" => self.unanswered(&hospital, &infno, &envelope, &why).await,
+                    _ => NationalAnswer::AsItCame { status, body: reply },
+                }
+            }
             Ok((status, reply)) => self.around_reply(&hospital, &infno, &envelope, status, reply).await,
-            Err(InsuranceError::Unreachable(why)) if infno == "2207" => self.resolve_lost_settlement(&hospital, &envelope, &why).await,
+            Err(InsuranceError::Unreachable(why)) => self.unanswered(&hospital, &infno, &envelope, &why).await,
             Err(e @ InsuranceError::NotConfigured(_)) => NationalAnswer::Written(national_error(e.to_string())),
             Err(e) => NationalAnswer::Written(national_error(format!("the insurance platform did not answer: {e}"))),
+        }
+    }
+
+    /// The platform did not answer: a 2207 or a 2208 may have taken effect all the same, and
+    /// 5203 says whether it did; any other message is the HIS's to send again.
+    async fn unanswered(&self, hospital: &HospitalProfile, infno: &str, envelope: &Value, why: &str) -> NationalAnswer {
+        match infno {
+            "2207" => self.resolve_lost_settlement(hospital, envelope, why).await,
+            "2208" => self.resolve_lost_cancellation(hospital, envelope, why).await,
+            _ => NationalAnswer::Written(national_error(format!("the insurance platform did not answer: {why}"))),
         }
     }
 
@@ -100,9 +158,17 @@ impl App {
         if !matches!(infno, "2201" | "2204" | "2205" | "2207" | "2208") {
             return NationalAnswer::AsItCame { status, body };
         }
-        let Some(reply) = serde_json::from_slice::<Value>(crate::without_bom(&body)).ok().filter(|r| infcode_of(r) == Some(0)) else {
+        let Some(reply) = read_whole(&body) else {
             return NationalAnswer::AsItCame { status, body };
         };
+        if infcode_of(&reply) != Some(0) {
+            // A refused 2208 may have cancelled all the same ("该结算已撤销" to a resend whose first
+            // reply was lost): the settlement's record says (review r25 ni F3).
+            return match infno {
+                "2208" => self.after_refused_cancellation(hospital, envelope, status, body, reply).await,
+                _ => NationalAnswer::AsItCame { status, body },
+            };
+        }
         if matches!(infno, "2201" | "2204" | "2205") {
             // The visit's number and lines, for the cash-only visit its 2207 writes.
             self.note_national_visit(&hospital.code, infno, envelope, &reply).await;
@@ -180,7 +246,7 @@ impl App {
     }
 
     /// After the platform's 2208: the refund of what its settlement charged.
-    async fn refund_after_cancellation(&self, hospital: &HospitalProfile, envelope: &Value, output: &Value) -> Value {
+    pub(super) async fn refund_after_cancellation(&self, hospital: &HospitalProfile, envelope: &Value, output: &Value) -> Value {
         let data = envelope.get("input").and_then(|i| i.get("data")).cloned().unwrap_or(Value::Null);
         let cancelled = text(&data, "setl_id").trim().to_string();
         let settlement = match self.store.settlement_of_posted_setl_id(&cancelled).await {
@@ -222,7 +288,13 @@ impl App {
                 if output.get("setlinfo").is_some_and(|i| text(i, "refd_setl_flag") != "1")
                     && self.is_this_2207s(envelope, &data, &output).await =>
             {
-                let reply = json!({"infcode": 0, "err_msg": "", "warn_msg": "", "output": output});
+                // A 2207's output, as the lost reply would have been: 5203's flag is not one of its fields.
+                let mut output = output;
+                if let Some(Value::Object(info)) = output.get_mut("setlinfo") {
+                    info.remove("refd_setl_flag");
+                }
+                let warn = format!("the platform's reply was lost ({why}); this is its settlement record (5203)");
+                let reply = json!({"infcode": 0, "err_msg": "", "warn_msg": warn, "output": output});
                 NationalAnswer::Written(self.with_payment(hospital, "2207", envelope, reply).await)
             }
             _ => unreachable(format!(

@@ -192,6 +192,19 @@ impl World {
     }
 }
 
+/// `"key":"digits"` → `"key":digits` in a reply's text, as a platform writing ids as numbers does.
+pub fn unquoted(text: &str, key: &str) -> String {
+    let pattern = format!("\"{key}\":\"");
+    let Some(at) = text.find(&pattern) else { return text.to_string() };
+    let start = at + pattern.len();
+    let end = start + text[start..].find('"').expect("closing quote");
+    format!("{}\"{key}\":{}{}", &text[..at], &text[start..end], &text[end + 1..])
+}
+
+pub fn compact(text: String) -> String {
+    serde_json::from_str::<Value>(&text).expect("json").to_string()
+}
+
 /// ¥125.00 of fees: two lines under the deductible.
 pub fn small_fees() -> Vec<Value> {
     vec![fee_line("1", "XA01AAA0001", "12.50", "2", "25.00"), fee_line("2", "XA01AAA0002", "100.00", "1", "100.00")]

@@ -1,0 +1,82 @@
+//! A 2208 passed on by the drop-in endpoint that cancelled without the hub seeing its success
+//! (review r25 ni F3). Its reply is lost; the HIS resends with a *new* msgid, as HIS software
+//! does, and the platform refuses that one "该结算已撤销" (already cancelled), which the HIS reads as
+//! done. Or the platform answers a refusal after its own chain timed out with the change made.
+//! Either way insurance is cancelled and the patient's share the hub charged must come back. The
+//! settlement's record (5203 结算信息查询, by its setl_id) says whether it still stands, as for the
+//! hub's own 2208 (`refusal_checks`): cancelled, the share is refunded; standing, or 5203 unable
+//! to say, nothing is done and the HIS is told to resend, or gets the refusal as it came.
+
+use super::national_interface::{national_error, NationalAnswer};
+use super::*;
+use crate::insurance_client::text;
+use crate::insurance_reply;
+use crate::store::HospitalProfile;
+
+impl App {
+    /// The platform did not answer a 2208: cancelled at the platform (5203), the share is refunded
+    /// and the HIS answered with a success without a record (a 2208 may have none); else it
+    /// resends the same message, whose replay the platform answers.
+    pub(super) async fn resolve_lost_cancellation(&self, hospital: &HospitalProfile, envelope: &Value, why: &str) -> NationalAnswer {
+        match self.cancelled_at_the_platform(hospital, envelope).await {
+            Some(payment) => NationalAnswer::Written(json!({"infcode": 0, "err_msg": "",
+                "warn_msg": format!("the platform's reply was lost ({why}); its settlement record (5203) shows the settlement cancelled"),
+                "output": {"wugan_payment": payment}})),
+            None => {
+                NationalAnswer::Written(national_error(format!("the insurance platform did not answer ({why}); resend the same message")))
+            }
+        }
+    }
+
+    /// The platform refused a 2208: if 5203 shows the settlement cancelled all the same, the share
+    /// is refunded and the refusal goes back with `wugan_payment` saying so; else as it came.
+    pub(super) async fn after_refused_cancellation(
+        &self,
+        hospital: &HospitalProfile,
+        envelope: &Value,
+        status: u16,
+        body: Vec<u8>,
+        mut reply: Value,
+    ) -> NationalAnswer {
+        let Some(payment) = self.cancelled_at_the_platform(hospital, envelope).await else {
+            return NationalAnswer::AsItCame { status, body };
+        };
+        if !reply.get("output").is_some_and(Value::is_object) {
+            reply["output"] = json!({});
+        }
+        reply["output"]["wugan_payment"] = payment;
+        NationalAnswer::Written(reply)
+    }
+
+    /// The refund of the 2208's settlement, made when the hub still holds its charge and the
+    /// platform's record shows it cancelled (its `wugan_payment`). `None`: the hub charged nothing
+    /// that stands for it, the settlement stands, or 5203 could not say.
+    async fn cancelled_at_the_platform(&self, hospital: &HospitalProfile, envelope: &Value) -> Option<Value> {
+        let data = envelope.get("input").and_then(|i| i.get("data")).cloned().unwrap_or(Value::Null);
+        let setl_id = text(&data, "setl_id").trim().to_string();
+        if setl_id.is_empty() {
+            return None;
+        }
+        let settlement = self.store.settlement_of_posted_setl_id(&setl_id).await.ok()??;
+        let s = self.store.settlement(&settlement).await.ok()??;
+        if s.hospital_code != hospital.code || !s.state.is_cancellable() {
+            return None;
+        }
+        let visit = self.store.visit(&s.visit_id).await.ok()??;
+        let (msgid, inst) = (self.msgid(&hospital.code).await.ok()?, self.institution(&hospital.code).await.ok()?);
+        let input = json!({"data": {"setl_id": setl_id, "mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no}});
+        let output = match self.insurance.call("5203", &msgid, &inst, &visit.insuplc_admdvs, input).await {
+            Ok(output) => output,
+            Err(e) => {
+                tracing::warn!(settlement = %s.id, error = %e, "a 2208 without an answer: 5203 could not say whether it cancelled");
+                return None;
+            }
+        };
+        // Only a record that lists settlements is evidence: an empty one says nothing.
+        if !insurance_reply::lists_settlements(&output) || insurance_reply::settlement_stands(&output, &setl_id) {
+            return None;
+        }
+        tracing::warn!(settlement = %s.id, "a 2208 without a success: 5203 shows the settlement cancelled, the share is refunded");
+        Some(self.refund_after_cancellation(hospital, envelope, &Value::Null).await)
+    }
+}
