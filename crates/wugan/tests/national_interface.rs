@@ -441,3 +441,27 @@ async fn a_platforms_own_refusal_reaches_the_his_in_its_own_words() {
     assert!(failed["err_msg"].as_str().is_some_and(|m| m.contains("人员参保状态异常")), "the platform's words: {failed}");
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_visit_settled_again_after_a_2208_takes_the_lines_of_its_new_batch() {
+    // Review r25 ni F10: the second settlement kept the first's lines (the invoice: one line of other fees).
+    let Setup { sys, his, _dir } = setup(None).await;
+    let (psn_no, mdtrt_id, mut settle) = outpatient_visit(&his, "MZ0012").await;
+    let settled = ok("2207", &his.call("2207", settle.clone()).await);
+    let cancel = json!({"data": {"setl_id": settled["setlinfo"]["setl_id"], "mdtrt_id": mdtrt_id, "psn_no": psn_no}});
+    ok("2208", &his.call("2208", cancel).await);
+    let line = json!({"feedetl_sn": "4", "mdtrt_id": mdtrt_id, "psn_no": psn_no, "chrg_bchno": "B3",
+        "fee_ocur_time": "2026-11-30 10:40:00", "med_list_codg": "001102000010000", "medins_list_codg": "001102000010000",
+        "det_item_fee_sumamt": "100.00", "cnt": "4", "pric": "25.00", "bilg_dept_codg": "A03", "bilg_dept_name": "内科",
+        "bilg_dr_codg": "D001", "bilg_dr_name": "王医生", "hosp_appr_flag": "1"});
+    ok("2204", &his.call("2204", json!({"feedetail": [line]})).await);
+    settle["data"]["chrg_bchno"] = json!("B3");
+    settle["data"]["medfee_sumamt"] = json!("100.00");
+    let again = ok("2207", &his.call("2207", settle).await);
+    assert_eq!(again["wugan_payment"]["status"].as_str(), Some("paid"), "{again}");
+    let visit_id = again["wugan_payment"]["visit_id"].as_str().expect("visit");
+    let lines = sys.app.store.fee_lines(visit_id).await.expect("store");
+    let held: Vec<(&str, i64)> = lines.iter().map(|l| (l.feedetl_sn.as_str(), l.amount.0)).collect();
+    assert_eq!(held, [("4", 10000)], "the new settlement's lines only");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}

@@ -67,9 +67,6 @@ impl App {
             return self.posted_again(hospital, &id, request).await;
         }
         let visit = self.cash_only_visit(hospital, &req.ipt_otp_no, &settled.setlinfo, request).await?;
-        if !lines.is_empty() && self.store.fee_lines(&visit.id).await?.is_empty() {
-            self.store.insert_fee_lines(&visit.id, &lines).await?;
-        }
         let Some(agreement_id) = visit.agreement_id.clone() else {
             return Err(AppError::conflict(
                 "seamless_not_enabled",
@@ -91,6 +88,7 @@ impl App {
                 ),
             ));
         }
+        self.take_noted_lines(&visit.id, lines).await?;
         let row = posted_settlement(&visit, agreement_id, settled.split.medfee, &request.key, self.now());
         let record = SettlementRecord {
             settlement_id: row.id.clone(),
@@ -107,6 +105,28 @@ impl App {
             Err(e) => return Err(e.into()),
         }
         self.advance(row, &visit, false, Some(request)).await.map(|s| SettlementView::of(&s))
+    }
+
+    /// The lines the settlement pays, as the drop-in endpoint noted them, made the visit's: after
+    /// a 2208 and new lines, or for another batch, the visit's earlier lines are not this
+    /// settlement's (review r25 ni F10: the invoice showed the first settlement's lines, or one
+    /// line of other fees). The same lines again change nothing.
+    async fn take_noted_lines(&self, visit_id: &str, lines: Vec<FeeLineRow>) -> Result<(), AppError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let key = |l: &FeeLineRow| (l.feedetl_sn.clone(), l.chrg_bchno.clone(), l.amount);
+        let held: Vec<_> = self.store.fee_lines(visit_id).await?.iter().map(key).collect();
+        let mut noted: Vec<_> = lines.iter().map(key).collect();
+        noted.sort();
+        if held == noted {
+            return Ok(());
+        }
+        match self.store.renote_fee_lines(visit_id, &lines).await {
+            // A settlement of the visit under way: it settles what it saw, and this one conflicts.
+            Err(crate::store::StoreError::Refused { .. }) => Ok(()),
+            other => other.map_err(AppError::from),
+        }
     }
 
     /// The same setl_id posted again: the same request gets its settlement (moved on if

@@ -184,7 +184,7 @@ impl App {
             // (A 2208 still refunds whatever an earlier setting had charged.)
             "2207" if hospital.setl_type == SetlType::Hi => json!({"status": "not_charged", "code": "insurance_only",
                 "message": "the hospital's settlement type is HI (insurance only): it collects the cash share itself"}),
-            "2207" => self.charge_after_settlement(hospital, &output).await,
+            "2207" => self.charge_after_settlement(hospital, envelope, &output).await,
             _ => self.refund_after_cancellation(hospital, envelope, &output).await,
         };
         // A 2208's success may come with no output: the HIS is told what the hub did all the same.
@@ -198,7 +198,7 @@ impl App {
     }
 
     /// After the platform's 2207: a cash-only settlement of its output, for a signed patient.
-    async fn charge_after_settlement(&self, hospital: &HospitalProfile, output: &Value) -> Value {
+    async fn charge_after_settlement(&self, hospital: &HospitalProfile, envelope: &Value, output: &Value) -> Value {
         let info = output.get("setlinfo").cloned().unwrap_or(Value::Null);
         let (setl_id, mdtrt_id) = (text(&info, "setl_id"), text(&info, "mdtrt_id"));
         // The platform's setl_id names the payment: the same 2207 answered again pays once.
@@ -207,6 +207,9 @@ impl App {
         // by (`national_visits`); else under the platform's visit id.
         let noted = self.store.national_visit(&mdtrt_id).await.ok().flatten().filter(|n| n.hospital_code == hospital.code);
         let lines = noted.as_ref().map(|n| super::national_visits::fee_lines_of(&n.lines_json)).unwrap_or_default();
+        let batch = envelope.get("input").and_then(|i| i.get("data")).map(|d| text(d, "chrg_bchno")).unwrap_or_default();
+        let medfee = wugan_domain::Fen::from_json_yuan(&info["medfee_sumamt"]).ok().flatten();
+        let lines = super::national_visits::lines_settled(lines, batch.trim(), medfee);
         let ipt_otp_no = noted.map(|n| n.ipt_otp_no).unwrap_or(mdtrt_id);
         let req = CashSettleRequest { ipt_otp_no, output: output.clone() };
         let paid = self.settle_cash_only_with_lines(&hospital.code, &req, &request, lines).await;

@@ -69,6 +69,20 @@ pub(super) fn fee_lines_of(lines_json: &str) -> Vec<FeeLineRow> {
         .collect()
 }
 
+/// Of a visit's noted lines, those a 2207 settled: its batch's (`chrg_bchno`, unless "0000" or
+/// none: every batch) when they add up to the settled total `medfee`, else every line when they
+/// do; else every line still (the invoice then states the total as one line of other fees).
+pub(super) fn lines_settled(lines: Vec<FeeLineRow>, chrg_bchno: &str, medfee: Option<Fen>) -> Vec<FeeLineRow> {
+    let adds_up = |ls: &[FeeLineRow]| medfee.is_some_and(|total| ls.iter().map(|l| l.amount).sum::<Fen>() == total);
+    if !matches!(chrg_bchno, "" | "0000") {
+        let batch: Vec<FeeLineRow> = lines.iter().filter(|l| l.chrg_bchno == chrg_bchno).cloned().collect();
+        if !batch.is_empty() && adds_up(&batch) {
+            return batch;
+        }
+    }
+    lines
+}
+
 impl App {
     /// Notes what a successful 2201, 2204 or 2205 of `hospital` says of its visit.
     pub(super) async fn note_national_visit(&self, hospital: &str, infno: &str, envelope: &Value, reply: &Value) {
@@ -103,6 +117,26 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_2207_of_one_batch_takes_that_batchs_lines_when_they_add_up() {
+        let row = |sn: &str, batch: &str, fen: i64| FeeLineRow {
+            feedetl_sn: sn.into(),
+            chrg_bchno: batch.into(),
+            amount: Fen(fen),
+            upload_msgid: String::new(),
+            uploaded: true,
+            detail_json: "{}".into(),
+            result_json: None,
+        };
+        let lines = vec![row("1", "B1", 2500), row("2", "B1", 3500), row("3", "B2", 10000)];
+        let sns = |ls: Vec<FeeLineRow>| ls.into_iter().map(|l| l.feedetl_sn).collect::<Vec<_>>();
+        assert_eq!(sns(lines_settled(lines.clone(), "B1", Some(Fen(6000)))), ["1", "2"]);
+        assert_eq!(sns(lines_settled(lines.clone(), "B2", Some(Fen(10000)))), ["3"]);
+        assert_eq!(sns(lines_settled(lines.clone(), "0000", Some(Fen(16000)))), ["1", "2", "3"]);
+        // A batch that does not add up to what was settled is not taken for it.
+        assert_eq!(sns(lines_settled(lines, "B1", Some(Fen(9999)))), ["1", "2", "3"]);
+    }
 
     fn line(sn: &str, batch: &str, total: Value) -> Value {
         json!({"feedetl_sn": sn, "mdtrt_id": "M1", "chrg_bchno": batch, "det_item_fee_sumamt": total, "med_list_codg": "X"})

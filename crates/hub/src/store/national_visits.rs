@@ -84,3 +84,32 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// A drop-in visit's fee lines made `lines` (those of the settlement its 2207 is paying: after a
+    /// 2208 the HIS may settle other lines under the same visit, 分批结算 or a re-settlement): the
+    /// open lines noted before are closed (kept, as a withdrawal keeps them) and these written, in
+    /// one write. Nothing changes on a visit with lines the hub uploaded itself, and a visit being
+    /// settled refuses (`visit_not_open`), as any upload does.
+    pub async fn renote_fee_lines(&self, visit_id: &str, lines: &[FeeLineRow]) -> StoreResult<()> {
+        let (visit_id, lines, closed_by) = (visit_id.to_string(), lines.to_vec(), format!("renoted:{}", uuid::Uuid::now_v7().simple()));
+        self.write(move |c| {
+            Box::pin(async move {
+                let own = query("SELECT 1 AS own FROM fee_lines WHERE visit_id = $1 AND closed_by = '' AND upload_msgid <> '' LIMIT 1")
+                    .bind(&visit_id)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                if own.is_some() {
+                    return Ok(());
+                }
+                query("UPDATE fee_lines SET closed_by = $2 WHERE visit_id = $1 AND closed_by = ''")
+                    .bind(&visit_id)
+                    .bind(closed_by)
+                    .execute(&mut *c)
+                    .await?;
+                super::visits::insert_fee_lines(c, visit_id, lines).await
+            })
+        })
+        .await
+    }
+}

@@ -210,7 +210,7 @@ fn value_rows(first: usize, count: usize, width: usize) -> String {
     (0..count).map(|i| format!("({})", row(i))).collect::<Vec<_>>().join(", ")
 }
 
-async fn insert_fee_lines(c: &mut Conn, visit_id: String, lines: Vec<FeeLineRow>) -> StoreResult<()> {
+pub(super) async fn insert_fee_lines(c: &mut Conn, visit_id: String, lines: Vec<FeeLineRow>) -> StoreResult<()> {
     // A click that began since the upload read the visit settles the lines it saw: these would
     // reach the center behind its back (its 2206 total no longer the center's). Checked in the
     // same transaction as the lines' insert; the click checks the lines in its own.
