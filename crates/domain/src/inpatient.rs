@@ -467,7 +467,7 @@ pub enum StayError {
     RefusedUnrefusable { call: StayCall, code: String, message: String },
     #[error("a stay that is {state} cannot {what}")]
     NotNow { state: &'static str, what: &'static str },
-    #[error("no fee line was uploaded since the last settlement: nothing to settle in the middle")]
+    #[error("the fee lines uploaded since the last settlement add up to nothing: nothing to settle in the middle")]
     NothingToSettle,
 }
 
@@ -584,7 +584,9 @@ fn discharged_with_nothing_to_settle(ward: &Ward) -> StayStage {
 /// 出院撤销 (2405): a discharged stay not yet settled goes back to the ward.
 pub fn begin_undo_discharge(stage: &StayStage) -> Result<StayStage, StayError> {
     match stage {
-        StayStage::Discharged { ward, .. } | StayStage::SettlementCancelled(ward) => Ok(StayStage::UndoingDischarge(ward.clone())),
+        StayStage::Discharged { ward, .. } | StayStage::SettlementCancelled(ward) | StayStage::SettledByInterims(ward) => {
+            Ok(StayStage::UndoingDischarge(ward.clone()))
+        }
         other => Err(StayError::NotNow { state: other.state(), what: "have its discharge undone" }),
     }
 }

@@ -146,7 +146,7 @@ fn a_lost_answer_of_the_charge_after_an_expiry_is_asked_for_again_as_the_same_ca
     // The interim: the same.
     let mut stay = expired_stay();
     stay.partners.split = split(10_000, 0, 20_000);
-    stay.stage = begin_interim(&stay.stage, &["d1".into()], ids("r1")).unwrap();
+    stay.stage = begin_interim(&stay.stage, &[("d1".into(), Fen(100))], ids("r1")).unwrap();
     for call in [StayCall::InterimPreSettle, StayCall::InterimSettle, StayCall::InterimCapture { n: 1, amount: Fen(20_000) }] {
         let outcome = stay.partners.answer(&call);
         stay.stage = apply(&stay.stage, &parties(), stay.charges, &call, outcome).unwrap().stage;

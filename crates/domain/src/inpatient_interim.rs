@@ -99,18 +99,21 @@ pub struct InterimIds {
     pub settle_msgid: String,
 }
 
-/// The ward's request: settle the lines uploaded so far (`uploaded`, by `feedetl_sn`) that no
-/// earlier interim settled.
-pub fn begin_interim(stage: &StayStage, uploaded: &[String], ids: InterimIds) -> Result<StayStage, StayError> {
+/// The ward's request: settle the lines uploaded so far (`uploaded`, by `feedetl_sn` with each
+/// line's amount) that no earlier interim settled. Lines that add up to nothing (a charge and its
+/// full return) are no settlement: the center would settle zero under a `setl_id` of its own
+/// (review r25 ward F8). They stay for the next settlement.
+pub fn begin_interim(stage: &StayStage, uploaded: &[(String, Fen)], ids: InterimIds) -> Result<StayStage, StayError> {
     let ward = match stage {
         StayStage::InWard(w) if !w.deposit_in_flight() => w,
         other => return Err(StayError::NotNow { state: other.state(), what: "be settled in the middle (only in the ward)" }),
     };
     let settled = |sn: &String| ward.interims.iter().any(|i| i.lines.contains(sn));
-    let lines: Vec<String> = uploaded.iter().filter(|sn| !settled(sn)).cloned().collect();
-    if lines.is_empty() {
+    let unsettled: Vec<&(String, Fen)> = uploaded.iter().filter(|(sn, _)| !settled(sn)).collect();
+    if unsettled.iter().map(|(_, amount)| *amount).sum::<Fen>() == Fen::ZERO {
         return Err(StayError::NothingToSettle);
     }
+    let lines: Vec<String> = unsettled.into_iter().map(|(sn, _)| sn.clone()).collect();
     let n = ward.next_interim_n();
     let ward = Ward { interim_refusal: None, ..ward.clone() };
     let InterimIds { request, presettle_msgid, settle_msgid } = ids;

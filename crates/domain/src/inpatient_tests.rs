@@ -411,7 +411,7 @@ impl Stay {
     /// 中途结算 of the lines uploaded so far (`lines` names them), with insurance answering `split`.
     fn interim(&mut self, lines: &[&str], split: InsuranceSplit) {
         self.partners.split = split;
-        let uploaded: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        let uploaded: Vec<(String, Fen)> = lines.iter().map(|l| (l.to_string(), Fen(100))).collect();
         self.stage = begin_interim(&self.stage, &uploaded, ids("r1")).unwrap();
         self.run();
     }
@@ -438,7 +438,11 @@ fn a_long_stay_is_settled_in_the_middle_and_the_final_settlement_takes_only_the_
     );
     assert_eq!((stay.net("hospital:H1"), stay.held_in_ledger()), (200_000, 230_000));
     // The same lines again: nothing to settle.
-    assert!(begin_interim(&stay.stage, &["d1".into(), "d2".into()], ids("r2")).is_err());
+    let again = [("d1".to_string(), Fen(100)), ("d2".to_string(), Fen(100))];
+    assert!(matches!(begin_interim(&stay.stage, &again, ids("r2")), Err(StayError::NothingToSettle)));
+    // A charge and its full return since: they add up to nothing, no settlement of zero.
+    let nothing = [again[0].clone(), again[1].clone(), ("b".to_string(), Fen(5_000)), ("rb".to_string(), Fen(-5_000))];
+    assert!(matches!(begin_interim(&stay.stage, &nothing, ids("r2")), Err(StayError::NothingToSettle)));
     // The center refuses 2404 once a settlement stands.
     assert!(begin_cancel_admission(&stay.stage).is_err());
     // Days 6–10: 1,000 yuan more; the final settlement covers those only.
@@ -484,7 +488,7 @@ fn an_interim_settlement_insurance_refuses_leaves_the_stay_in_the_ward_saying_wh
         let no = StayOutcome::Refused { code: "-1".into(), message: "已出院，请做出院结算".into() };
         apply(stage, &parties(), Fen(30_000), &call, no).unwrap().stage
     };
-    let pre_settling = begin_interim(&stay.stage, &["l1".into()], ids("r2")).unwrap();
+    let pre_settling = begin_interim(&stay.stage, &[("l1".into(), Fen(30_000))], ids("r2")).unwrap();
     let settling = StayStage::Interim(match &pre_settling {
         StayStage::Interim(i) => Interim { step: InterimStep::Settling, ..i.clone() },
         other => panic!("{other:?}"),
@@ -501,7 +505,7 @@ fn an_interim_settlement_insurance_refuses_leaves_the_stay_in_the_ward_saying_wh
         );
         assert_eq!(Some(Ward { interim_refusal: None, ..w.clone() }), ward, "the hold untouched, nothing else changed");
         // The next interim settlement clears it, as does the bedside click (which settles every line).
-        let next = begin_interim(&stage, &["l1".into()], ids("r3")).unwrap();
+        let next = begin_interim(&stage, &[("l1".into(), Fen(30_000))], ids("r3")).unwrap();
         let click = begin_discharge(&stage, &["l1".into()]).unwrap();
         assert_eq!([&next, &click].map(|s| s.ward().map(|w| w.interim_refusal.is_none())), [Some(true); 2]);
     }
@@ -564,6 +568,19 @@ fn a_stay_the_interim_settlements_took_whole_is_discharged_and_its_hold_released
     assert!(is_balanced(stay.ledger.values()));
     // Nothing more to do at the bedside, and no final settlement to cancel.
     assert!(begin_discharge(&stay.stage, &stay.lines).is_err() && begin_cancel_settlement(&stay.stage).is_err());
+    // A charge that comes after the discharge (出院后补录): the discharge is undone (2405), as after
+    // a final settlement's cancellation (review r25 ward F5: it was a dead end). Back in the ward
+    // with nothing held, the next click settles the late line and charges its share in one call.
+    stay.stage = begin_undo_discharge(&stay.stage).unwrap();
+    stay.run();
+    assert_eq!(stay.stage.state(), "in_ward");
+    stay.upload(10_000);
+    stay.partners.split = split(5_000, 0, 5_000);
+    stay.discharge();
+    let StayStage::Settled(paid) = &stay.stage else { panic!("{:?}", stay.stage) };
+    assert_eq!(paid.captured, Fen(5_000));
+    assert_eq!((stay.net("hospital:H1"), stay.net("bank:B1:A1"), stay.held_in_ledger()), (210_000, -75_000, 0));
+    assert!(is_balanced(stay.ledger.values()));
 }
 
 #[test]

@@ -70,7 +70,10 @@ fn only_the_latest_interim_settlement_in_force_is_cancelled_as_the_center_cancel
         (stage.state(), stage.open_hold(), next_call(&stage)),
         ("cancelling_interim", stay.stage.open_hold(), Some(StayCall::CancelInterim { n: 2 }))
     );
-    assert!(begin_discharge(&stage, &stay.lines).is_err() && begin_interim(&stage, &stay.lines, ids("r9")).is_err(), "one at a time");
+    assert!(
+        begin_discharge(&stage, &stay.lines).is_err() && begin_interim(&stage, &[("l9".into(), Fen(100))], ids("r9")).is_err(),
+        "one at a time"
+    );
     let no = StayOutcome::Refused { code: "-1".into(), message: "请先撤销该住院的后续结算".into() };
     let step = apply(&stage, &parties(), Fen::ZERO, &StayCall::CancelInterim { n: 2 }, no).unwrap();
     let StayStage::InWard(kept) = &step.stage else { panic!("{:?}", step.stage) };

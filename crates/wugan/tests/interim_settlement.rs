@@ -301,6 +301,14 @@ async fn an_interim_settlement_is_refused_outside_the_ward_and_with_nothing_new(
     let id = w.admit("ZY1002").await;
     let empty = w.interim(&id, "interim-1").await;
     assert_eq!((empty.status, empty.body["error"]["code"].as_str()), (409, Some("nothing_to_settle")), "{empty:?}");
+    // A drug and its full return (退药): lines that add up to nothing are no settlement (review r25
+    // ward F8: the center settled zero under a setl_id of its own). The bedside click takes them.
+    let mut returned = fee_line("R2", AMOXICILLIN, "18.50", "-4", "-74.00");
+    returned["init_feedetl_sn"] = json!("R1");
+    let lines = json!({"lines": [fee_line("R1", AMOXICILLIN, "18.50", "4", "74.00"), returned]});
+    assert!(w.his.post(&format!("/api/v1/stays/{id}/fees"), &lines).await.expect("hub").ok());
+    let zero = w.interim(&id, "interim-zero").await;
+    assert_eq!((zero.status, zero.body["error"]["code"].as_str()), (409, Some("nothing_to_settle")), "{zero:?}");
     w.upload_days(&id, 1..=2).await;
     let click = w.his.post(&format!("/api/v1/stays/{id}/discharge"), &json!({})).await.expect("hub");
     assert_eq!(click.body["state"], "settled", "{click:?}");
@@ -555,4 +563,27 @@ async fn a_stay_an_earlier_click_left_refused_for_want_of_lines_is_closed_by_the
     assert_eq!(w.bank_line().await, (52_400, 0));
     let ledger = w.ledger().await;
     assert_eq!((holds_open_fen(&ledger), fen(&ledger, "hospitals_received_fen")), (0, 52_400), "{ledger}");
+}
+
+#[tokio::test]
+async fn a_charge_after_a_discharge_the_interim_settlements_settled_is_taken_by_undoing_the_discharge() {
+    // Review r25 ward F5: `settled_by_interims` was a dead end for a charge entered after the
+    // discharge (出院后补录): no 2405, no late fees.
+    let w = world(None).await;
+    let id = w.admit("ZY1010").await;
+    w.upload_days(&id, 1..=5).await;
+    let interims = w.interim(&id, "interim-1").await.body["interim_settlements"].clone();
+    w.closed_with_nothing_to_settle(&id, &interims).await;
+    let undone = w.his.post(&format!("/api/v1/stays/{id}/discharge/cancel"), &json!({})).await.expect("hub");
+    assert_eq!((undone.status, undone.body["state"].as_str()), (200, Some("in_ward")), "{undone:?}");
+    assert!(!w.center_admission(&undone.body).await.0, "back in hospital at the center (2405)");
+    let late = w.his.post(&format!("/api/v1/stays/{id}/fees"), &json!({"lines": day(9)})).await.expect("hub");
+    assert!(late.ok(), "{late:?}");
+    let click = w.discharge(&id).await;
+    assert_eq!(click.body["state"].as_str(), Some("settled"), "{click:?}");
+    let share = fen(&click.body["settlement"], "bank_fen");
+    assert!(share > 0 && share <= 6_000, "the late bed day's share, charged once: {click:?}");
+    assert_eq!(w.bank_line().await, (52_400 + share, 0), "the interim's capture and the late share; nothing held");
+    let ledger = w.ledger().await;
+    assert_eq!((fen(&ledger, "hospitals_received_fen"), holds_open_fen(&ledger)), (52_400 + 6_000, 0), "{ledger}");
 }

@@ -78,6 +78,11 @@ async fn on_record(app: &App, id: &str) -> Vec<String> {
     app.store.stay_fee_lines(id).await.expect("read").into_iter().map(|l| l.feedetl_sn).collect()
 }
 
+/// `on_record` with each line's amount, as the interim settlement reads them.
+async fn amounts_on_record(app: &App, id: &str) -> Vec<(String, Fen)> {
+    app.store.stay_fee_lines(id).await.expect("read").into_iter().map(|l| (l.feedetl_sn, l.amount)).collect()
+}
+
 /// Which ward request moved the stay.
 #[derive(Clone, Copy, Debug)]
 enum Request {
@@ -107,7 +112,7 @@ async fn a_line_written_between_the_read_and_the_move_puts_the_stay_back_and_ans
             Request::CloseWithNothingToSettle => inpatient::begin_discharge(&was, &known).expect("closes"),
             Request::Interim => {
                 let ids = InterimIds { request: "interim-2".into(), presettle_msgid: "m1".into(), settle_msgid: "m2".into() };
-                inpatient::begin_interim(&was, &known, ids).expect("settles D1")
+                inpatient::begin_interim(&was, &amounts_on_record(&app, &id).await, ids).expect("settles D1")
             }
         };
         assert!(matches!(moved, StayStage::Closing { discharged: false, .. } | StayStage::Interim(_)), "{request:?}: {moved:?}");
@@ -132,6 +137,7 @@ async fn a_line_written_between_the_read_and_the_move_puts_the_stay_back_and_ans
                 }
                 Request::Interim => {
                     let ids = InterimIds { request: "interim-3".into(), presettle_msgid: "m3".into(), settle_msgid: "m4".into() };
+                    let lines = amounts_on_record(&app, &id).await;
                     let StayStage::Interim(i) = inpatient::begin_interim(&was, &lines, ids).expect("settles") else { panic!() };
                     assert_eq!(i.lines, ["D1", "D2"]);
                 }

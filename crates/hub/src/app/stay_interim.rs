@@ -140,13 +140,14 @@ impl App {
             // A 2301 whose outcome is unknown: the center may or may not count its lines.
             return Err(AppError::conflict("upload_in_progress", "an earlier fee upload has not completed; resend it first"));
         }
-        let uploaded: Vec<String> = lines.into_iter().map(|l| l.feedetl_sn).collect();
+        let with_amounts: Vec<(String, Fen)> = lines.into_iter().map(|l| (l.feedetl_sn, l.amount)).collect();
+        let uploaded: Vec<String> = with_amounts.iter().map(|(sn, _)| sn.clone()).collect();
         let ids = inpatient::InterimIds {
             request: idem_key.to_string(),
             presettle_msgid: self.msgid(&s.hospital_code).await?,
             settle_msgid: self.msgid(&s.hospital_code).await?,
         };
-        let next = inpatient::begin_interim(stage, &uploaded, ids).map_err(|e| match e {
+        let next = inpatient::begin_interim(stage, &with_amounts, ids).map_err(|e| match e {
             inpatient::StayError::NothingToSettle => AppError::conflict("nothing_to_settle", e.to_string()),
             other => AppError::conflict("stay_not_open", other.to_string()),
         })?;
