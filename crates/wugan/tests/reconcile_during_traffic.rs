@@ -72,7 +72,7 @@ fn classes(report: &Value) -> Vec<(String, String)> {
 }
 
 /// While the run talks to the center (after it read the hub's settlements) a visit is clicked and
-/// another refunded; while it fetches the bank's statement (after it read the ledger) a third is
+/// another refunded and a stay settled in the middle (2304); while it fetches the bank's statement (after it read the ledger) a third is
 /// clicked and a fourth refunded. None of it is a difference. A settlement the hub books under
 /// another `setl_id` than the center's is one, and is filed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -95,6 +95,13 @@ async fn what_commits_while_the_run_reads_the_partners_files_is_no_difference() 
     for v in &visits[..3] {
         click(&his, v).await;
     }
+    // A stay in the ward with a bed day: its interim settlement (2304) commits during the run.
+    let admission = json!({"ipt_no": "ZY-RECON-1", "mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN, "deposit_fen": 30_000});
+    let stay = his.post_with_key("/api/v1/stays", "admit-recon-1", &admission).await.expect("hub");
+    assert!(stay.ok(), "{stay:?}");
+    let stay_id = stay.body["id"].as_str().expect("stay id").to_string();
+    let bed = json!({"lines": [fee_line("B1", "110900001000000", "60.00", "1", "60.00")]});
+    assert!(his.post_with_key(&format!("/api/v1/stays/{stay_id}/fees"), "bed-recon-1", &bed).await.expect("hub").ok());
     // The real difference: the hub keeps visit 3's settlement under a setl_id the center never gave.
     let third = sys.app.store.settlement_of_visit(&visits[2]).await.expect("store").expect("visit 3 settled");
     let real_setl_id = third.setl_id.clone().expect("a setl_id");
@@ -114,6 +121,11 @@ async fn what_commits_while_the_run_reads_the_partners_files_is_no_difference() 
                 let his = HisClient::new(&hub_url, &api_key);
                 click(&his, to_click).await;
                 refund_line_2(&his, to_refund).await;
+                if step == "insurance" {
+                    let path = format!("/api/v1/stays/{stay_id}/interim_settlement");
+                    let interim = his.post_with_key(&path, "interim-recon-1", &json!({})).await.expect("hub");
+                    assert_eq!(interim.body["interim_settlements"].as_array().map(Vec::len), Some(1), "{interim:?}");
+                }
             })
         });
     };
@@ -124,7 +136,7 @@ async fn what_commits_while_the_run_reads_the_partners_files_is_no_difference() 
     assert_eq!(classes(&report), expected, "only visit 3's setl_ids differ: {report}");
     let partner_only = report["exceptions"].as_array().into_iter().flatten().find(|e| e["class"] == "partner_only").expect("filed");
     assert_eq!(partner_only["key"].as_str(), Some(real_setl_id.as_str()), "{partner_only}");
-    assert_eq!(report["insurance"]["mismatches"], 2, "the click and the refund during the run are matched: {report}");
+    assert_eq!(report["insurance"]["mismatches"], 2, "the click, the refund and the stay's 2304 during the run are matched: {report}");
     assert_eq!(report["banks"]["mismatches"], 0, "the capture and the bank refund during the run are matched: {report}");
     assert_eq!(report["banks"]["exceptions"], 0, "{report}");
     sys.shutdown(std::time::Duration::from_secs(5)).await;

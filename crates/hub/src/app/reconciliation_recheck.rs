@@ -9,8 +9,9 @@
 //!
 //! Hub-only differences are not read again: the hub's record was read before the partner's file
 //! was fetched, so the partner had it to list (a refund that reverses it later keeps it listed,
-//! as cancelled). A stay's settlement (`ipt_…`) the day's read did not have is left to
-//! `stay_insurance_only` as before.
+//! as cancelled). A stay's settlement the center lists and the day's read did not have (a 2304
+//! that committed in between) is read again with the stays' rows; an amounts difference of a
+//! stay's is left to `stay_difference`.
 
 use super::reconciliation::{hub_bank_records, insurance_record, BankAmounts, InsuranceRecord, SetlAmounts};
 use super::refunds::{book_refund, stage_of};
@@ -88,10 +89,14 @@ impl App {
         center_visits: &HashMap<String, String>,
         ours: &[&InsuranceRecord<'_>],
     ) -> Result<Vec<ReconSettlement>, AppError> {
-        let mut visits = BTreeSet::new();
+        let (mut visits, mut center_only) = (BTreeSet::new(), BTreeSet::new());
         for m in &report.mismatches {
             let mdtrt_id = match m {
-                Mismatch::PartnerOnly { partner } => center_visits.get(&partner.key).map(String::as_str),
+                Mismatch::PartnerOnly { partner } => {
+                    let mdtrt_id = center_visits.get(&partner.key).map(String::as_str);
+                    center_only.extend(mdtrt_id.filter(|m| !m.is_empty()));
+                    mdtrt_id
+                }
                 Mismatch::AmountsDiffer { hub, .. } => {
                     ours.iter().find(|r| r.setl_id == hub.key && !is_stay(&r.row.id)).map(|r| r.row.mdtrt_id.as_str())
                 }
@@ -104,6 +109,15 @@ impl App {
         for mdtrt_id in visits.into_iter().take(MAX_RECHECKED) {
             let of_visit = self.store.reconciliation_settlements_of_visit(hospital, mdtrt_id).await?;
             rows.extend(self.visit_with_refunds(of_visit, &since).await?);
+        }
+        // A stay's 2304 (an interim or the bedside settlement) that committed meanwhile: the
+        // stays' rows are read again too, those of the admissions only the center listed.
+        if !center_only.is_empty() {
+            let until = time::OffsetDateTime::from_unix_timestamp(day.hub_range_unix_s().1)
+                .map(crate::clock::timestamp)
+                .map_err(|e| AppError::internal(format!("time out of range: {e}")))?;
+            let stays = self.stay_recon_settlements(&since, &until).await?;
+            rows.extend(stays.into_iter().filter(|r| r.hospital_code == hospital && center_only.contains(r.mdtrt_id.as_str())));
         }
         let now: HashMap<String, Record<SetlAmounts>> = rows
             .iter()
