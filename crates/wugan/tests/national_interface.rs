@@ -465,3 +465,35 @@ async fn a_visit_settled_again_after_a_2208_takes_the_lines_of_its_new_batch() {
     assert_eq!(held, [("4", 10000)], "the new settlement's lines only");
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_visit_settled_in_two_batches_has_each_batch_paid_and_refunded_on_its_own() {
+    // Review r25 ni F6: the second batch's 2207 (分批结算) was never charged: `already_settled`.
+    let Setup { sys, his, _dir } = setup(None).await;
+    let (psn_no, mdtrt_id, settle) = outpatient_visit(&his, "MZ0013").await;
+    let line = json!({"feedetl_sn": "5", "mdtrt_id": mdtrt_id, "psn_no": psn_no, "chrg_bchno": "B3",
+        "fee_ocur_time": "2026-11-30 10:40:00", "med_list_codg": "001102000010000", "medins_list_codg": "001102000010000",
+        "det_item_fee_sumamt": "100.00", "cnt": "4", "pric": "25.00", "bilg_dept_codg": "A03", "bilg_dept_name": "内科",
+        "bilg_dr_codg": "D001", "bilg_dr_name": "王医生", "hosp_appr_flag": "1"});
+    ok("2204", &his.call("2204", json!({"feedetail": [line]})).await);
+    let first = ok("2207", &his.call("2207", settle.clone()).await);
+    assert_eq!(first["wugan_payment"]["status"].as_str(), Some("paid"), "batch B1: {first}");
+    let mut second = settle;
+    second["data"]["chrg_bchno"] = json!("B3");
+    second["data"]["medfee_sumamt"] = json!("100.00");
+    let batch = ok("2207", &his.call("2207", second).await);
+    let paid = &batch["wugan_payment"];
+    assert_eq!(paid["status"].as_str(), Some("paid"), "batch B3 paid too: {batch}");
+    assert_ne!(paid["settlement_id"], first["wugan_payment"]["settlement_id"], "a settlement of its own");
+    let visit = sys.app.store.visit(paid["visit_id"].as_str().expect("visit")).await.expect("store").expect("the batch's visit");
+    assert_eq!((visit.ipt_otp_no.as_str(), visit.mdtrt_id.as_str()), ("MZ0013#B3", mdtrt_id.as_str()), "under the HIS's number and batch");
+    let lines = sys.app.store.fee_lines(&visit.id).await.expect("store");
+    assert_eq!(lines.iter().map(|l| (l.feedetl_sn.as_str(), l.amount.0)).collect::<Vec<_>>(), [("5", 10000)], "its batch's lines");
+    // Each batch is cancelled on its own (2208 by its setl_id).
+    let cancel = json!({"data": {"setl_id": batch["setlinfo"]["setl_id"], "mdtrt_id": mdtrt_id, "psn_no": psn_no}});
+    let cancelled = ok("2208", &his.call("2208", cancel).await);
+    assert_eq!(cancelled["wugan_payment"]["settlement_id"], paid["settlement_id"], "{cancelled}");
+    assert_eq!(cancelled["wugan_payment"]["status"].as_str(), Some("refunded"), "{cancelled}");
+    assert_eq!(settlement_state(&sys, &first["wugan_payment"]["settlement_id"]).await, "settled", "batch B1 stands");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}

@@ -211,6 +211,7 @@ impl App {
         let medfee = wugan_domain::Fen::from_json_yuan(&info["medfee_sumamt"]).ok().flatten();
         let lines = super::national_visits::lines_settled(lines, batch.trim(), medfee);
         let ipt_otp_no = noted.map(|n| n.ipt_otp_no).unwrap_or(mdtrt_id);
+        let ipt_otp_no = self.batch_visit_number(&hospital.code, ipt_otp_no, batch.trim()).await;
         let req = CashSettleRequest { ipt_otp_no, output: output.clone() };
         let paid = self.settle_cash_only_with_lines(&hospital.code, &req, &request, lines).await;
         // The same 2207 sent twice at once (the HIS's own timeout): the platform replays it, and the

@@ -84,6 +84,28 @@ pub(super) fn lines_settled(lines: Vec<FeeLineRow>, chrg_bchno: &str, medfee: Op
 }
 
 impl App {
+    /// The hub's visit number a drop-in 2207 of batch `batch` settles under: the HIS's own, or,
+    /// while that visit's settlement of another batch stands (分批结算: a settlement per batch of one
+    /// visit), the number with the batch, `{ipt_otp_no}#{chrg_bchno}`. The hub pays one settlement
+    /// per visit of its own, so each batch is paid (review r25 ni F6: the second was never
+    /// charged, and the patient queued for it). "0000" (every batch) or none keeps the number.
+    pub(super) async fn batch_visit_number(&self, hospital: &str, ipt_otp_no: String, batch: &str) -> String {
+        if matches!(batch, "" | "0000") {
+            return ipt_otp_no;
+        }
+        let visit = self.store.visit_by_hospital_no(hospital, &ipt_otp_no).await.ok().flatten();
+        let settlement = match visit {
+            Some(v) => self.store.settlement_of_visit(&v.id).await.ok().flatten(),
+            None => None,
+        };
+        let standing = settlement.is_some_and(|s| !matches!(s.state, SettlementState::Failed | SettlementState::Cancelled));
+        let numbered = format!("{ipt_otp_no}#{batch}");
+        match standing && check_text("ipt_otp_no", &numbered, 30).is_ok() {
+            true => numbered,
+            false => ipt_otp_no,
+        }
+    }
+
     /// Notes what a successful 2201, 2204 or 2205 of `hospital` says of its visit.
     pub(super) async fn note_national_visit(&self, hospital: &str, infno: &str, envelope: &Value, reply: &Value) {
         let input = envelope.get("input").cloned().unwrap_or(Value::Null);
