@@ -64,15 +64,15 @@ pub enum BookError {
     AuthorizationNotOpen(String),
     #[error("the hold of authorization {0} expired before it was captured or voided")]
     HoldExpired(String),
-    #[error("capture of {amount:?} exceeds the authorized {authorized:?}")]
+    #[error("capture of {amount} exceeds the authorized {authorized}")]
     CaptureExceedsAuthorization { amount: Fen, authorized: Fen },
-    #[error("refunds would total {total:?}, more than the captured {captured:?}")]
+    #[error("refunds would total {total}, more than the captured {captured}")]
     RefundExceedsCapture { total: Fen, captured: Fen },
     #[error("request id {0} was already used with a different request")]
     RequestIdReused(String),
-    #[error("a repayment of {amount:?} exceeds the debt of {debt:?}")]
+    #[error("a repayment of {amount} exceeds the debt of {debt}")]
     RepaymentExceedsDebt { amount: Fen, debt: Fen },
-    #[error("a payout of {amount:?} exceeds the {due:?} collected for the merchant and not yet paid out")]
+    #[error("a payout of {amount} exceeds the {due} collected for the merchant and not yet paid out")]
     PayoutExceedsDue { amount: Fen, due: Fen },
     /// A refund to a debit card whose account is closed: there is no account to credit. (A
     /// closed credit line still takes a refund: it lowers what the patient owes.)

@@ -127,9 +127,7 @@ pub fn next_call(stage: &RepaymentStage) -> Option<RepaymentCall> {
 /// A repayment the request that created it may refuse before any call: more than the line owes.
 /// A resumed repayment is never refused this way (its 9901 may already have been sent).
 pub fn refuse_over_debt(amount: Fen, debt: Fen) -> Option<RepaymentStage> {
-    (amount > debt).then(|| RepaymentStage::Failed {
-        failure: format!("{OVER_DEBT}{} fen; a repayment of {} fen is more than that", debt.0, amount.0),
-    })
+    (amount > debt).then(|| RepaymentStage::Failed { failure: format!("{OVER_DEBT}{debt}; a repayment of {amount} is more than that") })
 }
 
 /// How [`refuse_over_debt`]'s failure begins: a stage is kept as its state and failure text, so

@@ -39,7 +39,7 @@ impl Person {
 /// Why a sign-up ended without an agreement: a stable code and words for people.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
-    /// `person_not_found`, `already_signed`, `bank_refused`, `sign_up_expired`.
+    /// `person_not_found`, `already_signed`, `bank_refused`, `sign_up_expired`, `credit_debt_outstanding`, `bills_outstanding`.
     pub code: String,
     pub message: String,
 }
@@ -161,10 +161,12 @@ impl SignupCall {
 pub enum SignupReply {
     /// 1101 answered. `person` has no insurance (`Person::is_insured`) when 1101 finds none
     /// valid: they sign up all the same, to pay their bills themselves; `already_signed` when
-    /// another agreement of theirs is active.
+    /// another agreement of theirs is active; `still_owes` when an earlier agreement of theirs
+    /// owes (debt on its line, an unpaid bill): what it owes, in words.
     Identified {
         person: Person,
         already_signed: bool,
+        still_owes: Option<Refusal>,
     },
     /// The bank holds the line; `closed` when it was closed since (abandoned, closed as an orphan).
     LineOpened {
@@ -235,6 +237,9 @@ pub fn apply(stage: &SignupStage, call: &SignupCall, outcome: SignupOutcome) -> 
         (S::Requested, Done(R::Identified { already_signed: true, .. })) => {
             S::Refused(Refusal::new("already_signed", "this person already has an active agreement; revoke it first"))
         }
+        // A person whose earlier line still owes does not get a fresh one (as an overdue line
+        // stops their seamless visits) until it is repaid.
+        (S::Requested, Done(R::Identified { still_owes: Some(owed), .. })) => S::Refused(owed),
         (S::Requested, Done(R::Identified { person, .. })) => S::IdentityChecked { person },
         (S::Requested, Refused { message, .. }) => {
             S::Refused(Refusal::new("person_not_found", format!("the insurance center does not know this person: {message}")))
@@ -254,7 +259,11 @@ pub fn apply(stage: &SignupStage, call: &SignupCall, outcome: SignupOutcome) -> 
         (S::BankLineOpened { bank_agreement_id, .. }, Done(R::Activated)) => S::Active { bank_agreement_id: bank_agreement_id.clone() },
         (S::BankLineOpened { bank_agreement_id, .. }, Refused { message, .. }) => S::Releasing {
             bank_agreement_id: bank_agreement_id.clone(),
-            refusal: Refusal::new("already_signed", format!("this person already has an active agreement: {message}")),
+            // The store's words say it already ("this person already has an active agreement").
+            refusal: Refusal::new(
+                "already_signed",
+                if message.is_empty() { "this person already has an active agreement".into() } else { message },
+            ),
         },
 
         (S::Releasing { refusal, .. }, Done(R::LineClosed)) => S::Refused(refusal.clone()),
@@ -285,7 +294,7 @@ mod tests {
     }
 
     fn known() -> SignupOutcome {
-        Done(R::Identified { person: person(), already_signed: false })
+        Done(R::Identified { person: person(), already_signed: false, still_owes: None })
     }
 
     fn opened(closed: bool) -> SignupOutcome {
@@ -318,8 +327,16 @@ mod tests {
         // No valid insurance: signed up all the same, to pay the whole bill from the line.
         let uninsured = Person { insutype: String::new(), insuplc_admdvs: String::new(), ..person() };
         assert!(!uninsured.is_insured() && person().is_insured());
-        check(vec![Done(R::Identified { person: uninsured, already_signed: false }), opened(false), Done(R::Activated)], ("active", None));
-        check(vec![Done(R::Identified { person: person(), already_signed: true })], ("refused", Some("already_signed")));
+        check(
+            vec![Done(R::Identified { person: uninsured, already_signed: false, still_owes: None }), opened(false), Done(R::Activated)],
+            ("active", None),
+        );
+        check(vec![Done(R::Identified { person: person(), already_signed: true, still_owes: None })], ("refused", Some("already_signed")));
+        let owes = Some(Refusal::new("credit_debt_outstanding", "an earlier agreement still owes ¥12.50"));
+        check(
+            vec![Done(R::Identified { person: person(), already_signed: false, still_owes: owes })],
+            ("refused", Some("credit_debt_outstanding")),
+        );
         check(vec![known(), refused()], ("refused", Some("bank_refused")));
         check(vec![known(), opened(true)], ("failed", Some("sign_up_expired")));
         // Signed up elsewhere while the line was opened: the line is closed again.

@@ -147,7 +147,7 @@ async fn a_bill_repaid_on_time_costs_nothing_and_never_suspends() {
     w.sys.app.sync_bank_events().await.unwrap();
     assert_eq!(w.agreement(&id).await["seamless"]["enabled"], json!(true));
     let over = w.operator.post(&format!("/api/v1/agreements/{id}/repayments"), &json!({"amount_fen": 1})).await.unwrap();
-    assert_eq!(over.code(), Some("bank_refused"), "nothing more to repay: {over:?}");
+    assert_eq!(over.code(), Some("more_than_owed"), "nothing more to repay, as from the personal account: {over:?}");
     let limit =
         w.operator.post(&format!("/api/v1/agreements/{id}/limit-requests"), &json!({"requested_limit_fen": 1_000_000})).await.unwrap();
     assert_eq!(limit.body["status"], json!("approved"), "{limit:?}");

@@ -294,7 +294,7 @@ async fn every_patient_route_serves_only_its_own_patient() {
             // The member's own visit: theirs, and the signer's who pays for it (Own, below).
             Who::Family if path.starts_with("/api/v1/patient/visits/") && path.contains(&member_visit_id) => (200, None),
             // Nothing owed yet: the bank says so (past the door, which is what is checked here).
-            Who::Own if path.ends_with("/repayments") => (422, Some("bank_refused")),
+            Who::Own if path.ends_with("/repayments") => (422, Some("more_than_owed")),
             Who::Own if path.contains("/family/") => (404, Some("family_link_not_found")),
             Who::Own | Who::OwnCookieWithoutCsrf => (200, None),
             Who::Stranger | Who::Family if path.contains("/family/") => (404, Some("family_link_not_found")),

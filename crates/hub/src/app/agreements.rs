@@ -114,6 +114,17 @@ impl App {
                     Err(e) => return Err(e.into()),
                 };
                 let other = self.store.active_agreement_for(&info.psn_no).await?.filter(|a| a.id != s.id);
+                let still_owes = match other {
+                    Some(_) => None,
+                    None => match self.owed_by_person(&info.psn_no, &s.id).await? {
+                        Some(owed) if owed.is_retryable() => return Err(owed),
+                        Some(owed) => Some(Refusal {
+                            code: owed.code().to_string(),
+                            message: format!("an earlier agreement of this person still owes: {}", owed.message()),
+                        }),
+                        None => None,
+                    },
+                };
                 // No insurance in force: the person signs up all the same, to pay self. Several
                 // and no basic one among them: no default; each visit names its own (insutype).
                 let insurance = super::visits::choose_insurance(&info.insurances, None, None).ok().flatten();
@@ -124,7 +135,7 @@ impl App {
                     insutype: insurance.map(|i| i.insutype.clone()).unwrap_or_default(),
                     insuplc_admdvs: insurance.map(|i| i.insuplc_admdvs.clone()).unwrap_or_default(),
                 };
-                done(SignupReply::Identified { person, already_signed: other.is_some() })
+                done(SignupReply::Identified { person, already_signed: other.is_some(), still_owes })
             }
             SignupCall::OpenLine { person } => {
                 let terms = check_sign_request(req, self.default_credit_limit(&req.payment.bank_code))?;
@@ -152,7 +163,14 @@ impl App {
             SignupCall::Activate { person, bank_agreement_id } => {
                 let row = self.agreement_row(s, req, person, bank_agreement_id)?;
                 match self.store.insert_agreement(&row).await {
-                    Ok(()) => done(SignupReply::Activated),
+                    Ok(()) => {
+                        // Their own agreement pays for them from now on: a family link that paid
+                        // for them ends (review r26 patient F4: it read active and paid nothing).
+                        for payer in self.store.end_family_links_of_member(&row.psn_no).await? {
+                            tracing::info!(agreement = %payer, "a linked family member signed up on their own: the link ended");
+                        }
+                        done(SignupReply::Activated)
+                    }
                     // Written by an earlier run of this very sign-up, cut short before its stage was saved.
                     Err(StoreError::Conflict(_)) if self.store.agreement(&s.id).await?.is_some() => done(SignupReply::Activated),
                     Err(StoreError::Conflict(message)) => Ok(SignupOutcome::Refused { code: "already_signed".into(), message }),
@@ -245,10 +263,63 @@ impl App {
             return Err(AppError::conflict("agreement_not_active", "the agreement is already revoked"));
         }
         self.refuse_while_a_stay_holds(id, None).await?;
+        // On every door, the patient's own and the operator's (review r26 patient F1: a line
+        // revoked with debt went overdue, and its holder signed up again at once).
+        if let Some(owed) = self.owed_on(&row).await? {
+            return Err(owed);
+        }
         self.bank(&row.bank_code)?.close_agreement(&format!("{id}:close"), &row.bank_agreement_id).await?;
         self.store.revoke_agreement(id).await?;
         let row = self.store.agreement(id).await?.ok_or_else(|| AppError::internal("agreement vanished"))?;
         self.agreement_view(&row).await
+    }
+
+    /// What an agreement still owes, as the refusal of its revocation (or of its holder's new
+    /// sign-up): a credit line's debt or hold at the bank, or a bill the line or card did not
+    /// cover (its collection needs the agreement). `None`: nothing is owed.
+    async fn owed_on(&self, row: &AgreementRow) -> Result<Option<AppError>, AppError> {
+        let view = self.agreement_view(row).await?;
+        if view.payment.method == "credit_line" {
+            match (view.payment.used_fen, view.payment.held_fen) {
+                (Some(used), held) if used + held.unwrap_or(0) > 0 => {
+                    let owed = Fen(used + held.unwrap_or(0)).to_yuan_string();
+                    let words = format!("the credit line carries ¥{owed} of debt or holds: repay it first");
+                    return Ok(Some(AppError::conflict("credit_debt_outstanding", words)));
+                }
+                (Some(_), _) => {}
+                (None, _) => {
+                    let words = "the bank did not say whether the line carries debt; try again";
+                    return Ok(Some(AppError::unavailable("bank_unavailable", words)));
+                }
+            }
+        }
+        let mut bills = self.store.unpaid_bills_of_agreement(&row.id).await?;
+        for (stay, collection, _) in self.store.settled_stays_of_agreement(&row.id, 100).await? {
+            let owed = super::inpatient::stay_stage(&stay)?.owed();
+            if owed.is_positive() && collection.as_deref() != Some("collected") {
+                bills.push(owed.0);
+            }
+        }
+        let owed: i64 = bills.iter().sum();
+        if owed > 0 {
+            let words = format!("{} unpaid bill(s) of ¥{} on this agreement: pay them first", bills.len(), Fen(owed).to_yuan_string());
+            return Ok(Some(AppError::conflict("bills_outstanding", words)));
+        }
+        Ok(None)
+    }
+
+    /// A person's earlier agreements that still owe (revoked with debt or a bill): their new
+    /// sign-up is refused until it is repaid, as an overdue line suspends their visits.
+    pub(super) async fn owed_by_person(&self, psn_no: &str, signing: &str) -> Result<Option<AppError>, AppError> {
+        for id in self.store.agreement_ids_of_person(psn_no, 20).await? {
+            let Some(row) = self.store.agreement(&id).await?.filter(|a| a.id != signing && a.status != AgreementStatus::Active) else {
+                continue;
+            };
+            if let Some(owed) = self.owed_on(&row).await? {
+                return Ok(Some(owed));
+            }
+        }
+        Ok(None)
     }
 
     /// A stay in the ward holds its deposit on the line and settles on it at the bedside: the
@@ -445,6 +516,8 @@ fn refusal_error(refusal: Refusal) -> AppError {
     match code.as_str() {
         "already_signed" => AppError::conflict("already_signed", message),
         "sign_up_expired" => AppError::conflict("sign_up_expired", message),
+        "credit_debt_outstanding" => AppError::conflict("credit_debt_outstanding", message),
+        "bills_outstanding" => AppError::conflict("bills_outstanding", message),
         "person_not_found" => AppError::invalid("person_not_found", message),
         "not_insured" => AppError::invalid("not_insured", message),
         _ => AppError::invalid("bank_refused", message),

@@ -77,7 +77,14 @@ impl App {
         }
         let bank = self.bank(&row.bank_code)?;
         let request_id = format!("{id}:repay:{}", short_hash(key));
-        let op = bank.repay(&request_id, &row.bank_agreement_id, Fen(req.amount_fen), None).await?;
+        let op = match bank.repay(&request_id, &row.bank_agreement_id, Fen(req.amount_fen), None).await {
+            // The same answer as from the personal account (review r26 patient F7: `bank_refused` one
+            // way, `more_than_owed` the other, for one condition).
+            Err(BankError::Refused { code, message }) if code.to_string() == "repayment_exceeds_debt" => {
+                return Err(AppError::invalid("more_than_owed", message));
+            }
+            other => other?,
+        };
         self.sync_bank_events().await?;
         let agreement = self.agreement(id).await?;
         Ok(RepaymentView { repayment: json!(op), personal_account_debit: None, agreement })

@@ -115,24 +115,13 @@ impl App {
         Ok(PatientAgreementsView { agreements })
     }
 
-    /// Ends the patient's own agreement, unless the credit line carries debt (repay first).
+    /// Ends the patient's own agreement, unless it still owes (`revoke_agreement`: repay first).
     pub async fn patient_revoke(&self, patient_id: &str, agreement_id: &str, req: PatientRevoke) -> Result<AgreementView, AppError> {
         let channel = req.channel.unwrap_or_else(|| "h5".to_string());
         super::check_text("channel", &channel, 32)?;
         let view = self.patient_agreement(patient_id, agreement_id).await?;
         if view.status != "active" {
             return Err(AppError::conflict("agreement_not_active", "the agreement is already revoked"));
-        }
-        if view.payment.method == "credit_line" {
-            match (view.payment.used_fen, view.payment.held_fen) {
-                (Some(used), held) if used + held.unwrap_or(0) > 0 => {
-                    return Err(AppError::conflict("credit_debt_outstanding", "the credit line carries debt: repay it first"))
-                }
-                (Some(_), _) => {}
-                (None, _) => {
-                    return Err(AppError::unavailable("bank_unavailable", "the bank did not say whether the line carries debt; try again"))
-                }
-            }
         }
         let revoked = self.revoke_agreement(agreement_id).await?;
         self.record_consent(patient_id, agreement_id, "revoked", &channel, json!({})).await?;

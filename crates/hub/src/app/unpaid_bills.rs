@@ -97,6 +97,7 @@ fn stay_bill(stay: StayRow, owed: Fen, collection: Option<String>, last_decline:
         psn_no: stay.psn_no,
         agreement_id: stay.agreement_id,
         unpaid_fen: owed.0,
+        owed_fen: crate::store::owed_now(owed.0, collection.as_deref()),
         settled_at: stay.updated_at,
         collection,
         last_decline,

@@ -190,6 +190,14 @@ impl App {
                 view.status = status;
             }
         }
+        // An agreement revoked since registration: the click is refused (`agreement_not_active`),
+        // so the visit says it is not seamless (review r26 patient F5: it read enabled).
+        if let (Some(agreement_id), None) = (&v.agreement_id, &settlement) {
+            if self.store.agreement(agreement_id).await?.is_some_and(|a| a.status != AgreementStatus::Active) {
+                view.seamless.enabled = false;
+                view.seamless.reason = Some("revoked".into());
+            }
+        }
         self.with_switch(view).await
     }
 

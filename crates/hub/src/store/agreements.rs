@@ -79,6 +79,15 @@ impl Store {
         if count >= max_links {
             return Err(StoreError::Conflict(format!("an agreement may pay for at most {max_links} family members")));
         }
+        if l.relation == Relation::Spouse {
+            let spouse = query("SELECT 1 AS one FROM family_links WHERE agreement_id = $1 AND status = 'active' AND relation = 'spouse'")
+                .bind(&l.agreement_id)
+                .fetch_optional(&mut *c)
+                .await?;
+            if spouse.is_some() {
+                return Err(StoreError::Conflict("the agreement pays for a spouse already: revoke that link first".into()));
+            }
+        }
         let result = query(
             "INSERT INTO family_links (id, agreement_id, member_psn_no, member_name_enc, relation, consent_method, consent_reference, status, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -126,6 +135,27 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Ends the family links that paid for `psn_no` (who has just signed an agreement of their
+    /// own, which pays for them from now on); answers the agreements that linked them.
+    pub async fn end_family_links_of_member(&self, psn_no: &str) -> StoreResult<Vec<String>> {
+        let (psn_no, now) = (psn_no.to_string(), self.now());
+        self.write(move |c| {
+            Box::pin(async move {
+                let rows = query("SELECT agreement_id FROM family_links WHERE member_psn_no = $1 AND status = 'active'")
+                    .bind(&psn_no)
+                    .fetch_all(&mut *c)
+                    .await?;
+                query("UPDATE family_links SET status = 'revoked', revoked_at = $1 WHERE member_psn_no = $2 AND status = 'active'")
+                    .bind(&now)
+                    .bind(&psn_no)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(rows.iter().map(|r| r.get("agreement_id")).collect())
+            })
+        })
+        .await
     }
 
     pub async fn revoke_family_link(&self, agreement_id: &str, link_id: &str) -> StoreResult<bool> {

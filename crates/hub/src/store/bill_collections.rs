@@ -38,11 +38,23 @@ pub struct UnpaidBill {
     #[serde(skip)]
     pub psn_no: String,
     pub agreement_id: String,
+    /// What the bill is for: the share the line did not cover, less any refund since.
     pub unpaid_fen: i64,
+    /// What is owed on it now: `unpaid_fen`, or 0 once collected (review r26 patient F8: a client
+    /// summing `unpaid_fen` counted paid bills).
+    pub owed_fen: i64,
     pub settled_at: String,
     /// None before any collection; else the collection's state.
     pub collection: Option<String>,
     pub last_decline: Option<String>,
+}
+
+/// What a bill of `unpaid_fen` owes now, by its collection's state.
+pub fn owed_now(unpaid_fen: i64, collection: Option<&str>) -> i64 {
+    match collection {
+        Some("collected") => 0,
+        _ => unpaid_fen,
+    }
 }
 
 const COLUMNS: &str = "settlement_id, agreement_id, amount_fen, attempt, state, last_decline, collected_by";
@@ -88,11 +100,26 @@ impl Store {
                 psn_no: r.get("psn_no"),
                 agreement_id: r.get("agreement_id"),
                 unpaid_fen: r.get("unpaid_fen"),
+                owed_fen: owed_now(r.get("unpaid_fen"), r.get::<Option<String>, _>("collection").as_deref()),
                 settled_at: r.get("updated_at"),
                 collection: r.get("collection"),
                 last_decline: r.get("last_decline"),
             })
             .collect())
+    }
+
+    /// What each visit bill an agreement carries still owes (its collection not done): the
+    /// settlements on it that stand with a share owed.
+    pub async fn unpaid_bills_of_agreement(&self, agreement_id: &str) -> StoreResult<Vec<i64>> {
+        let rows = query(
+            "SELECT COALESCE(s.owed_fen, s.unpaid_fen) AS owed FROM settlements s LEFT JOIN bill_collections b ON b.settlement_id = s.id \
+             WHERE s.agreement_id = $1 AND s.state IN ('settled', 'settled_unpaid') AND COALESCE(s.owed_fen, s.unpaid_fen) > 0 \
+             AND (b.state IS NULL OR b.state <> 'collected') LIMIT 100",
+        )
+        .bind(agreement_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| r.get("owed")).collect())
     }
 
     /// The stays of a person that are over with their settlement standing (the only ones that may

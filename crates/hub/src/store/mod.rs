@@ -79,7 +79,7 @@ mod bill_collections;
 mod patient_notices;
 mod seamless_switches;
 pub use audit::{check_chain_after, AuditEntry, AuditFinding, NewAuditEntry, GENESIS_HASH};
-pub use bill_collections::{BillCollectionRow, UnpaidBill};
+pub use bill_collections::{owed_now, BillCollectionRow, UnpaidBill};
 pub use hospitals::HospitalRow;
 pub use patient_notices::{LineOfPatient, UnpaidForNotice};
 pub use seamless_switches::{SeamlessChoice, VisitSwitch};

@@ -152,6 +152,7 @@ mod tests {
             psn_no: "P1".into(),
             agreement_id: "agr_1".into(),
             unpaid_fen: 1_696_970,
+            owed_fen: wugan_hub::store::owed_now(1_696_970, collection),
             settled_at: "2026-12-02T10:00:00Z".into(),
             collection: collection.map(str::to_string),
             last_decline: last_decline.map(str::to_string),
