@@ -68,6 +68,19 @@ impl Page {
 }
 
 /// The page as an HTML response; a template that fails to render is answered 500 (and logged).
+/// A time the hub stored (UTC, RFC 3339) in China time, `YYYY-MM-DD HH:MM:SS`, as every page shows
+/// times (a national "yyyy-MM-dd HH:mm:ss" is China time already); as stored if it is neither.
+pub fn china_time(stored: &str) -> String {
+    wugan_hub::clock::national_datetime(stored).unwrap_or_else(|| stored.to_string())
+}
+
+/// The China day of a stored time, `YYYY-MM-DD` (a visit at 01:51 in Beijing is that day's, not
+/// the UTC day before: review r26 pages #1).
+pub fn china_day(stored: &str) -> String {
+    let t = china_time(stored);
+    t.get(..10).unwrap_or(&t).to_string()
+}
+
 pub fn render<T: Template>(template: &T) -> Response {
     render_with(StatusCode::OK, template)
 }
@@ -116,5 +129,16 @@ mod tests {
                 assert!(html.contains(href), "{lang:?}: {href}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn a_stored_time_is_shown_in_china_time_and_its_day_is_chinas() {
+        assert_eq!(super::china_time("2026-12-03T17:51:23.123456Z"), "2026-12-04 01:51:23");
+        assert_eq!(super::china_day("2026-12-03T17:51:23.123456Z"), "2026-12-04");
+        assert_eq!(super::china_day("2026-12-04 01:51:00"), "2026-12-04", "a national time is China time already");
+        assert_eq!(super::china_day("soon"), "soon");
     }
 }

@@ -43,10 +43,15 @@ pub fn sms_text(n: &NotificationRow) -> String {
     let f = &n.facts;
     let fen = |k: &str| yuan(f[k].as_i64().unwrap_or(0));
     let who = if f["member"].as_bool().unwrap_or(false) { "您的家人" } else { "您" };
+    let at_hospital = f["at_hospital_fen"].as_i64().unwrap_or(0);
     let tail = if f["unpaid_fen"].as_i64().unwrap_or(0) > 0 {
-        "个人部分尚未支付，请及时处理。"
+        "个人部分尚未支付，请及时处理。".to_string()
+    } else if at_hospital > 0 {
+        // Insurance only (setl_type HI): the hospital collects the cash share itself (review r26
+        // pages #2: the text said there was nothing to pay).
+        format!("本次仅医保结算，个人负担中的{}元请在医院缴纳。", yuan(at_hospital))
     } else {
-        "本次无需到窗口付款。"
+        "本次无需到窗口付款。".to_string()
     };
     let invoice = if f["invoice_id"].is_string() { "电子票据已开具，可在“我的就诊”中查看下载。" } else { "" };
     format!(
@@ -75,7 +80,7 @@ fn settled_notification(s: &SettledForPatient, invoice_id: &str, hospital_name: 
             "settlement_id": s.settlement_id, "state": s.state, "ipt_otp_no": s.ipt_otp_no, "hospital_code": s.hospital_code,
             "hospital_name": hospital_name,
             "medfee_fen": s.medfee_fen, "fund_fen": s.fund_fen, "acct_fen": s.acct_fen, "cash_fen": s.cash_fen,
-            "unpaid_fen": s.unpaid_fen, "member": s.member_psn_no.is_some(),
+            "unpaid_fen": s.unpaid_fen, "at_hospital_fen": s.at_hospital_fen, "member": s.member_psn_no.is_some(),
             "invoice_id": invoice_id, "invoice_url": invoice_path(invoice_id),
         }),
         created_at: String::new(),
@@ -165,6 +170,13 @@ mod tests {
         assert_eq!(
             super::sms_text(&n),
             "【无感支付】您在H1的就诊（MZ-1）已结算：总费用325.00元，医保基金支付12.50元，个人账户支付0.00元，个人负担312.50元。本次无需到窗口付款。"
+        );
+        let mut at_hospital = n;
+        at_hospital.facts["at_hospital_fen"] = serde_json::json!(31250);
+        assert!(
+            super::sms_text(&at_hospital).ends_with("本次仅医保结算，个人负担中的312.50元请在医院缴纳。"),
+            "{}",
+            super::sms_text(&at_hospital)
         );
     }
 }

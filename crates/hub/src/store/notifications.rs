@@ -33,6 +33,8 @@ pub struct SettledForPatient {
     pub acct_fen: i64,
     pub cash_fen: i64,
     pub unpaid_fen: i64,
+    /// The cash share the hospital collects itself (insurance only, setl_type HI): not the bank's.
+    pub at_hospital_fen: i64,
     /// Whose visit: the patient's own (`None`) or a family member's psn_no.
     pub member_psn_no: Option<String>,
 }
@@ -66,6 +68,10 @@ fn settled_of(r: &SqlRow, member: bool) -> SettledForPatient {
         acct_fen: r.get::<Option<i64>, _>("acct_fen").unwrap_or(0),
         cash_fen: r.get::<Option<i64>, _>("cash_fen").unwrap_or(0),
         unpaid_fen: r.get("unpaid_fen"),
+        at_hospital_fen: match r.get::<i64, _>("cash_at_hospital") != 0 {
+            true => r.get::<Option<i64>, _>("cash_fen").unwrap_or(0) - r.get::<i64, _>("captured_fen"),
+            false => 0,
+        },
         member_psn_no: member.then(|| r.get("psn_no")),
     }
 }
@@ -75,7 +81,7 @@ impl Store {
     /// the visit's own patient, and the signer of the agreement a family member's visit used.
     pub async fn settlements_to_notify(&self, limit: i64) -> StoreResult<Vec<SettledForPatient>> {
         const FIELDS: &str = "s.id AS settlement_id, s.state, v.ipt_otp_no, v.hospital_code, v.psn_no, s.medfee_fen, s.fund_fen, \
-                              s.acct_fen, s.cash_fen, s.unpaid_fen";
+                              s.acct_fen, s.cash_fen, s.unpaid_fen, s.cash_at_hospital, s.captured_fen";
         let own = format!(
             "SELECT p.id AS patient_id, {FIELDS} FROM settlements s JOIN visits v ON v.id = s.visit_id \
              JOIN patients p ON p.psn_no = v.psn_no WHERE s.state IN ('settled', 'settled_unpaid') \

@@ -132,10 +132,7 @@ pub(crate) fn patient_words(page: &Page, p: &PatientLabel) -> String {
     }
 }
 
-/// A time the hub stored (UTC, RFC 3339) in China time, as staff read times ("2026-12-02 23:25:10").
-fn china_time(stored: &str) -> String {
-    wugan_hub::clock::national_datetime(stored).unwrap_or_else(|| stored.to_string())
-}
+use crate::page::china_time;
 
 /// `template` with `{patient}` and each `{name}` of `values` filled in (a confirmation's words).
 fn said(template: &str, patient: &str, values: &[(&str, String)]) -> String {

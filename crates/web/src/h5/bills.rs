@@ -106,8 +106,8 @@ impl Bills {
             .replace("{visit}", &b.ipt_otp_no)
     }
 
-    fn day<'a>(&self, b: &'a UnpaidBill) -> &'a str {
-        b.settled_at.get(..10).unwrap_or(&b.settled_at)
+    fn day(&self, b: &UnpaidBill) -> String {
+        crate::page::china_day(&b.settled_at)
     }
 }
 

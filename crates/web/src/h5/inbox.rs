@@ -108,9 +108,10 @@ impl Inbox {
             .map(|k| self.fen(n, k))
     }
 
-    /// When, to the minute (UTC, as stored).
+    /// When, to the minute, in China time.
     fn day(&self, n: &NotificationRow) -> String {
-        n.created_at.get(..16).unwrap_or(&n.created_at).replace('T', " ")
+        let t = crate::page::china_time(&n.created_at);
+        t.get(..16).unwrap_or(&t).to_string()
     }
 }
 

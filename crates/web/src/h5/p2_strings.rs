@@ -5,6 +5,7 @@ use crate::i18n::Table;
 
 pub const STRINGS: Table = &[
     ("p2_nav_bills", "待缴账单", "Unpaid bills"),
+    ("p2_visit_no", "就诊流水号", "Visit no."),
     ("p2_nav_credit", "信用账户", "Credit line"),
     ("p2_bills_title", "待缴账单", "Unpaid bills"),
     ("p2_bills_none", "没有待缴账单。", "No unpaid bills."),

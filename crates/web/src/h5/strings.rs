@@ -205,11 +205,7 @@ pub const ERRORS: Table = &[
         "信用额度尚有欠款，请还清后再解约。",
         "The credit line still owes money. Repay it first, then end the agreement.",
     ),
-    (
-        "bills_outstanding",
-        "尚有未缴账单，请先在“待缴账单”中缴清。",
-        "A bill is still unpaid: pay it first under Unpaid bills.",
-    ),
+    ("bills_outstanding", "尚有未缴账单，请先在“待缴账单”中缴清。", "A bill is still unpaid: pay it first under Unpaid bills."),
     ("agreement_not_active", "这份签约已解约。", "This agreement has already ended."),
     ("visit_not_found", "没有找到这次就诊。", "We cannot find this visit."),
     // Neutral: the hub answers it for a visit being settled, settled or cancelled (退号), to fee

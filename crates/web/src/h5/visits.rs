@@ -124,13 +124,15 @@ impl Visits {
     }
 
     /// The day the stay was admitted.
-    fn stay_day<'a>(&self, s: &'a PatientStayView) -> &'a str {
-        s.admitted_at.get(..10).unwrap_or(&s.admitted_at)
+    fn stay_day(&self, s: &PatientStayView) -> String {
+        crate::page::china_day(&s.admitted_at)
     }
 
-    /// The date of the visit (the stored time's day).
-    fn day<'a>(&self, v: &'a VisitView) -> &'a str {
-        v.created_at.get(..10).unwrap_or(&v.created_at)
+    /// The date and time of the visit, in China time (to the minute: several visits of one day
+    /// read apart).
+    fn day(&self, v: &VisitView) -> String {
+        let t = crate::page::china_time(&v.created_at);
+        t.get(..16).unwrap_or(&t).to_string()
     }
 }
 

@@ -19,10 +19,7 @@ pub fn name_of(hospitals: &[HospitalView], code: &str) -> String {
     hospitals.iter().find(|h| h.code == code).map_or_else(|| code.to_string(), |h| h.name.clone())
 }
 
-/// A stored time (UTC, RFC 3339) in China time, `YYYY-MM-DD HH:MM:SS`; as stored if it is not one.
-pub fn china_time(at: &str) -> String {
-    wugan_hub::clock::national_datetime(at).unwrap_or_else(|| at.to_string())
-}
+pub use crate::page::china_time;
 
 /// The key of a settlement's or a visit's state in words.
 fn state_key(state: &str) -> Option<&'static str> {
