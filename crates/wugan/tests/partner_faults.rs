@@ -318,3 +318,23 @@ async fn an_insurance_gateway_that_rejects_the_hubs_signature_has_not_refused_th
     let settlements = common::insurance_sandbox(&sys, "/sandbox/settlements").await;
     assert_eq!(settlements.as_array().map(Vec::len), Some(1), "{settlements}");
 }
+
+#[tokio::test]
+async fn a_settlement_the_recovery_worker_keeps_retrying_stays_in_the_exceptions_queue() {
+    // Review r26 pages #5: each retry refreshed the settlement's time, so it left the queue for
+    // 30 s of every minute, and the operator's retry button with it.
+    let (sys, operator, his, _plan, _dir) = system_with_fault("POST charges", Fault::Refuse).await;
+    let agreement = operator.sign_up("01", EMPLOYEE_TOKEN, true, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
+    assert!(agreement.ok(), "{agreement:?}");
+    let visit = his.register("MZ-STUCK", "01", EMPLOYEE_TOKEN).await.unwrap().body["id"].as_str().unwrap().to_string();
+    let lines = [fee_line("1", "001102000010000", "25.00", "1", "25.00"), fee_line("2", "013100000010000", "150.00", "8", "1200.00")];
+    assert!(his.upload_fees(&visit, &lines).await.unwrap().ok());
+    let click = his.settle(&visit).await.unwrap();
+    assert_eq!(click.status, 503, "the bank did not answer: {click:?}");
+    let settlement = sys.app.store.settlement_of_visit(&visit).await.unwrap().expect("the click's settlement");
+    // The recovery worker tried once more, just now, and failed.
+    sys.app.store.note_failed_attempt(&settlement.id, "the bank did not answer", 5).await.unwrap();
+    let queue = operator.get("/api/v1/exceptions").await.unwrap().body;
+    let listed = queue["exceptions"].as_array().into_iter().flatten().any(|e| e["id"] == json!(settlement.id));
+    assert!(listed, "a settlement being retried is listed, whenever its last try was: {queue}");
+}

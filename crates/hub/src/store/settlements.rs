@@ -146,12 +146,14 @@ impl Store {
 
     /// The exceptions queue: parked settlements, and those stopped on a partner's unusable answer.
     /// Settlements an operator should look at: parked, failed between steps, or unfinished and
-    /// idle since `before` (a partner silent past the click: its outcome is still unknown).
+    /// idle since `before` (a partner silent past the click: its outcome is still unknown) or
+    /// already retried by the recovery worker (each retry refreshes `updated_at`: review r26 pages
+    /// #5, it left the queue for half of every minute).
     pub async fn exceptions(&self, before: &str) -> StoreResult<Vec<SettlementRow>> {
         let unfinished: Vec<String> = SettlementState::ALL.iter().filter(|s| !s.is_final()).map(|s| format!("'{}'", s.as_str())).collect();
         let sql = format!(
             "SELECT * FROM settlements WHERE parked_reason IS NOT NULL OR (failure_code IS NOT NULL AND state NOT IN ('failed', 'cancelled')) \
-             OR (state IN ({}) AND updated_at < $1) ORDER BY created_at LIMIT 1000",
+             OR (state IN ({}) AND (updated_at < $1 OR attempts > 0)) ORDER BY created_at LIMIT 1000",
             unfinished.join(", ")
         );
         let rows = query(sql).bind(before).fetch_all(&self.pool).await?;
