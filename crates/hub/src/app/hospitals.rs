@@ -124,6 +124,16 @@ fn key_view(k: &ApiKeyRow, now: &str) -> ApiKeyView {
     }
 }
 
+/// A hospital's code is its national designated-institution code (定点医药机构编码, 12
+/// characters such as H44030600001): letters and digits (a local code's `-` or `_` too). It names
+/// the hospital in every envelope, key and drop-down, so "bad code!" is refused (review r26 pages #6).
+pub(crate) fn check_hospital_code(code: &str) -> Result<(), AppError> {
+    if (1..=30).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Ok(());
+    }
+    Err(AppError::invalid("bad_hospital_code", "code must be the national institution code: letters and digits, as H44030600001"))
+}
+
 fn trimmed(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
 }
@@ -132,6 +142,7 @@ impl App {
     pub async fn onboard_hospital(&self, req: OnboardHospitalRequest) -> Result<HospitalView, AppError> {
         check_text("code", &req.code, 32)?;
         check_text("name", &req.name, 100)?;
+        check_hospital_code(req.code.trim())?;
         let deposit_policy = super::deposit_policy::DepositPolicy::of_request(req.deposit_policy.as_deref())?;
         let row = HospitalRow {
             code: req.code.trim().to_string(),
@@ -201,5 +212,17 @@ impl App {
         self.store.revoke_api_key(key_id).await?;
         let row = self.store.api_key(key_id).await?.ok_or_else(|| AppError::internal("a key just revoked is missing"))?;
         Ok(key_view(&row, &self.now()))
+    }
+}
+
+#[cfg(test)]
+mod code_tests {
+    #[test]
+    fn a_hospital_code_is_letters_and_digits() {
+        assert!(super::check_hospital_code("H44030600001").is_ok());
+        assert!(super::check_hospital_code("H-YJ_1").is_ok(), "a local code's dash or underscore");
+        for bad in ["", "bad code!", "H4403 06", "医院1", "H1/2", &"H".repeat(31)] {
+            assert_eq!(super::check_hospital_code(bad).map_err(|e| e.code()), Err("bad_hospital_code"), "{bad}");
+        }
     }
 }

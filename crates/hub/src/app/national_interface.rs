@@ -39,6 +39,7 @@ pub fn ni_token_hash(token: &str) -> String {
 pub async fn register_hospital(store: &Store, code: &str, name: &str) -> Result<HospitalRegistration, AppError> {
     check_text("code", code, 30)?;
     check_text("name", name, 200)?;
+    super::hospitals::check_hospital_code(code)?;
     let secret = || crate::pii::DataKey::generate().map(|k| k.to_hex()).map_err(|e| AppError::internal(e.to_string()));
     store.ensure_hospital(code, name).await?;
     let api_key = format!("his_{}", secret()?);

@@ -340,6 +340,11 @@ pub const ERRORS: Table = &[
     ("session_expired", "登录已过期，请重新登录。", "Your session has ended. Please sign in again."),
     ("visit_exists", "该就诊流水号已登记。", "This visit number is registered already."),
     ("hospital_exists", "该医院已接入。", "This hospital is onboarded already."),
+    (
+        "bad_hospital_code",
+        "医院编码须为国家定点医药机构编码，只含字母和数字（如 H44030600001）。",
+        "The code must be the national institution code: letters and digits, as H44030600001.",
+    ),
     ("bank_exists", "该银行已接入。", "This bank has a contract with the hub already."),
     (
         "bank_unreachable",
