@@ -186,3 +186,21 @@ async fn a_patient_in_the_ward_sees_the_stay_and_the_deposit_held_and_nobody_els
     let visits = w.page("/h5/visits", &zhang).await;
     assert!(visits.contains("已出院，已结清") && visits.contains("¥150.00"), "{visits}");
 }
+
+#[tokio::test]
+async fn a_patient_sees_what_stands_of_a_visit_after_part_of_it_is_refunded() {
+    // Review r26 patient F2: the card kept the click's ¥1,225.00 and its whole share as owed on the
+    // line after ¥1,200.00 of items were refunded and the line paid back.
+    let w = Ward::open().await;
+    let zhang = w.patient("13800138001", ZHANG_SAN).await;
+    let visit = w.his.register("MZ-PART", "02", ZHANG_SAN.0).await.unwrap().body["id"].as_str().unwrap().to_string();
+    let lines = [fee_line("1", "001102000010000", "25.00", "1", "25.00"), fee_line("2", "013100000010000", "150.00", "8", "1200.00")];
+    assert!(w.his.upload_fees(&visit, &lines).await.unwrap().ok());
+    assert_eq!(w.his.settle(&visit).await.unwrap().body["state"], "settled");
+    let refund = w.his.post(&format!("/api/v1/visits/{visit}/refunds"), &json!({"lines": ["2"]})).await.unwrap();
+    assert_eq!(refund.body["state"], "refunded", "{refund:?}");
+    let page = w.page("/h5/visits", &zhang).await;
+    let card = page.split(r#"id="visit-MZ-PART""#).nth(1).and_then(|rest| rest.split("</li>").next()).expect("the visit's card");
+    assert!(card.contains("部分项目已退费") && card.contains("已退费项目") && card.contains("¥1,200.00"), "{card}");
+    assert!(card.contains("¥25.00") && !card.contains("¥1,225.00"), "the total in force, not the click's: {card}");
+}

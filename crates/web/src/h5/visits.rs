@@ -36,10 +36,50 @@ pub struct VisitsPage {
     after: Option<String>,
 }
 
+/// A settled visit's figures as they stand: the click's, or after a refund its re-settlement's
+/// (review r26 patient F2: the page showed the click's total and the whole share as owed after
+/// lines were refunded and the line paid back).
+pub struct Shown {
+    medfee: i64,
+    fund: i64,
+    personal_account: i64,
+    bank: i64,
+    at_hospital: i64,
+    unpaid: i64,
+    collected: i64,
+}
+
 impl Visits {
+    /// What the visit's settlement stands at now (`None`: not settled, or every line refunded).
+    fn shown(&self, v: &VisitView) -> Option<Shown> {
+        let s = v.settlement.as_ref().filter(|s| matches!(s.state, "settled" | "settled_unpaid"))?;
+        Some(match &s.in_force {
+            Some(f) if f.refund_id.is_some() => Shown {
+                medfee: f.medfee_fen,
+                fund: f.fund_fen,
+                personal_account: f.personal_account_fen,
+                bank: f.bank_fen,
+                at_hospital: f.cash_at_hospital_fen,
+                unpaid: f.unpaid_fen,
+                collected: f.collected_fen,
+            },
+            _ => Shown {
+                medfee: s.medfee_fen,
+                fund: s.fund_fen,
+                personal_account: s.personal_account_fen,
+                bank: s.bank_fen,
+                at_hospital: s.cash_at_hospital_fen,
+                unpaid: s.unpaid_fen,
+                collected: s.collected_fen,
+            },
+        })
+    }
+
     /// The visit's state in words.
     fn status(&self, v: &VisitView) -> &str {
         match v.settlement.as_ref().map(|s| s.state) {
+            _ if v.status == "refunded" => self.page.t("visit_refunded"),
+            Some("settled") if v.refunded_fen > 0 => self.page.t("visit_part_refunded"),
             Some("settled") => self.page.t("visit_settled"),
             Some("settled_unpaid") => self.page.t("visit_unpaid"),
             Some("cancelled") => self.page.t("visit_cancelled"),
@@ -47,10 +87,6 @@ impl Visits {
             Some(_) => self.page.t("visit_settling"),
             None => self.page.t("visit_open"),
         }
-    }
-
-    fn settled(&self, v: &VisitView) -> bool {
-        v.settlement.as_ref().is_some_and(|s| matches!(s.state, "settled" | "settled_unpaid"))
     }
 
     /// The estimate is offered while the visit is open and has fees.
