@@ -544,3 +544,30 @@ async fn the_qr_e_voucher_registers_a_visit_once_and_a_tampered_one_never() {
     let forged = his.register("MZ-QR-3", "01", &tampered).await.unwrap();
     assert_eq!((forged.status, forged.code()), (422, Some("qr_token_invalid")), "{forged:?}");
 }
+
+#[tokio::test]
+async fn a_sign_up_key_used_again_for_another_limit_is_refused_not_answered_with_the_first_line() {
+    // Review r26 patient F6: the second request, for 9,000.00, was answered with the 5,000.00 line.
+    let door = Door::open().await;
+    let session = door.sign_in("13800138009").await;
+    assert_eq!(door.bind(&session, ZHANG_SAN).await.status, 200);
+    let sign = |limit: i64| {
+        let body = json!({"agreement_version": "2026-11-v1", "channel": "h5",
+                          "payment": {"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": limit}});
+        door.http
+            .post(format!("{}/api/v1/patient/agreements", door.sys.hub_url))
+            .bearer_auth(&session.token)
+            .header("idempotency-key", "sign-once")
+            .json(&body)
+            .send()
+    };
+    let first = sign(500_000).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    let other = sign(900_000).await.unwrap();
+    assert_eq!(other.status(), 422);
+    let other: Value = other.json().await.unwrap();
+    assert_eq!(other["error"]["code"], "idempotency_key_reused", "{other}");
+    let again: Value = sign(500_000).await.unwrap().json().await.unwrap();
+    assert_eq!(again["id"], first["id"], "the same request again is answered with its agreement");
+}

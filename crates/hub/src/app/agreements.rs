@@ -22,10 +22,20 @@ impl App {
     pub async fn sign_agreement(&self, req: SignRequest, caller_scope: &str, idem_key: &str) -> Result<AgreementView, AppError> {
         let req = SignRequest { mdtrt_cert_no: super::cert_no_as_read(&req.mdtrt_cert_type, &req.mdtrt_cert_no), ..req };
         let id = format!("agr_{}", short_hash(&format!("{caller_scope}\n{idem_key}")));
+        let earlier = self.store.signup(&id).await?;
+        if let Some(earlier) = &earlier {
+            // The same key with another request (another limit, bank or card) is not this one
+            // again (review r26 patient F6: a patient asking for 9,000.00 was shown the 5,000.00
+            // line of an earlier sign-up under the key, as if done).
+            let asked = serde_json::to_string(&req).map_err(|e| AppError::internal(format!("a sign-up request: {e}")))?;
+            if self.config.data_key.open(&earlier.request_enc)? != asked {
+                return Err(AppError::invalid("idempotency_key_reused", "this Idempotency-Key was used for another sign-up request"));
+            }
+        }
         if let Some(done) = self.store.agreement(&id).await? {
             return self.agreement_view(&done).await;
         }
-        let signup = match self.store.signup(&id).await? {
+        let signup = match earlier {
             // The caller sends it again: a parked sign-up gets a fresh count of tries.
             Some(earlier) if earlier.parked_reason.is_some() && self.store.unpark_signup(&id).await? => {
                 self.store.signup(&id).await?.ok_or_else(|| AppError::internal("sign-up vanished"))?
