@@ -571,3 +571,16 @@ async fn a_sign_up_key_used_again_for_another_limit_is_refused_not_answered_with
     let again: Value = sign(500_000).await.unwrap().json().await.unwrap();
     assert_eq!(again["id"], first["id"], "the same request again is answered with its agreement");
 }
+
+#[tokio::test]
+async fn an_invoice_opened_in_a_browser_without_a_session_goes_to_sign_in() {
+    // Review r26 pages #10: the browser showed the API's JSON refusal.
+    let door = Door::open().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let url = format!("{}/api/v1/patient/invoices/inv_x/html", door.sys.hub_url);
+    let browser = http.get(&url).header("accept", "text/html,application/xhtml+xml,*/*;q=0.8").send().await.unwrap();
+    assert_eq!(browser.status().as_u16(), 303);
+    assert_eq!(browser.headers().get("location").and_then(|v| v.to_str().ok()), Some("/h5/"));
+    let api = http.get(&url).send().await.unwrap();
+    assert_eq!(api.status().as_u16(), 401, "an API client gets the JSON refusal");
+}

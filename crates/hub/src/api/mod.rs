@@ -261,11 +261,26 @@ pub fn router_with(app: Arc<App>, config: &EdgeConfig) -> Router {
         .layer(DefaultBodyLimit::max(largest_body))
         .layer(axum::middleware::map_response(json_errors_only))
         .layer(axum::middleware::from_fn_with_state(app.clone(), modes::national_errors))
+        .layer(axum::middleware::from_fn(browsers_sign_in))
         .with_state(app)
 }
 
 /// Rejections produced below our handlers (a path that is not UTF-8, a body over the size limit)
 /// come out of axum as plain text; callers get our JSON error shape for those too.
+/// A patient's invoice opened in a browser (the visits page's links) without a session, or with
+/// one that ended, goes to the sign-in page rather than showing the API's JSON refusal (review r26
+/// pages #10); an API client (no `text/html` in Accept) gets the JSON as before.
+async fn browsers_sign_in(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = request.uri().path();
+    let invoice_page = path.starts_with("/api/v1/patient/invoices/") && (path.ends_with("/html") || path.ends_with("/pdf"));
+    let browser = request.headers().get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    let response = next.run(request).await;
+    if invoice_page && browser && response.status() == StatusCode::UNAUTHORIZED {
+        return (StatusCode::SEE_OTHER, [("location", "/h5/")]).into_response();
+    }
+    response
+}
+
 async fn json_errors_only(response: Response) -> Response {
     let status = response.status();
     let is_json = response.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("application/json"));
