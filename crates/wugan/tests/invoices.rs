@@ -147,7 +147,11 @@ async fn a_settled_visit_gets_a_signed_invoice_anyone_can_verify_and_a_cancel_re
     // Asked in English, as every page may be; an unknown parameter is still refused.
     let english = reqwest::get(format!("{}/invoices/verify?lang=en&qr={}", w.sys.hub_url, percent(&qr))).await.unwrap();
     assert_eq!(english.status().as_u16(), 200);
-    assert!(english.text().await.unwrap().contains("82.00"));
+    let english = english.text().await.unwrap();
+    assert!(english.contains("82.00") && english.contains("Genuine") && !english.contains("真实有效"), "English only: {english}");
+    assert!(english.contains(r#"<label for="qr">"#), "the field is labelled: {english}");
+    let elder = reqwest::get(format!("{}/invoices/verify?elder=1", w.sys.hub_url)).await.unwrap().text().await.unwrap();
+    assert!(elder.contains("min-height:60px") && elder.contains("font-size:20px"), "the elder-friendly mode: {elder}");
     let unknown = reqwest::get(format!("{}/invoices/verify?foo=1", w.sys.hub_url)).await.unwrap();
     assert_eq!(unknown.status().as_u16(), 400);
 

@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::model::Caller;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::Uri;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
@@ -27,11 +27,53 @@ struct ListQuery {
 #[serde(deny_unknown_fields)]
 struct VerifyQuery {
     qr: Option<String>,
-    /// `?lang=` and `?elder=` as every page takes them: this page is in both languages already.
-    #[serde(rename = "lang")]
-    _lang: Option<String>,
-    #[serde(rename = "elder")]
-    _elder: Option<String>,
+    /// `?lang=` (`zh`, `en`) and `?elder=` (`1`) as every page takes them; else the `lang` and
+    /// `elder` cookies the pages keep.
+    lang: Option<String>,
+    elder: Option<String>,
+}
+
+/// The verify page's words, Chinese first (review r26 pages #7: both languages on every line).
+struct VerifyWords {
+    html_lang: &'static str,
+    title: &'static str,
+    intro: &'static str,
+    label: &'static str,
+    button: &'static str,
+    genuine: &'static str,
+    flushed: &'static str,
+    rejected: &'static str,
+    fields: [&'static str; 6],
+}
+
+const ZH: VerifyWords = VerifyWords {
+    html_lang: "zh-CN",
+    title: "电子票据查验",
+    intro: "粘贴或扫描票据二维码的内容（以 WGINV1 开头），查验票据是否真实有效。",
+    label: "票据二维码内容",
+    button: "查验",
+    genuine: "真实有效：签名来自开票单位的认证密钥。",
+    flushed: "此票据已冲红。",
+    rejected: "查验未通过",
+    fields: ["票据代码", "票据号码", "校验码", "开票日期", "金额", "开票单位代码"],
+};
+
+const EN: VerifyWords = VerifyWords {
+    html_lang: "en",
+    title: "Invoice verification",
+    intro: "Paste or scan the text of the invoice's QR code (it starts with WGINV1) to check that the invoice is genuine.",
+    label: "The QR code's text",
+    button: "Verify",
+    genuine: "Genuine: signed by the hospital's certified key.",
+    flushed: "This invoice has been red-flushed (offset).",
+    rejected: "Not verified",
+    fields: ["Invoice code", "Invoice number", "Check code", "Date", "Amount", "Hospital code"],
+};
+
+/// A cookie's value from the request's Cookie header.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    let header = headers.get("cookie")?.to_str().ok()?;
+    header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
 }
 
 /// The longest QR text the verify page reads (a genuine one is about 420 characters).
@@ -149,7 +191,7 @@ fn is_certificate(value: &Value) -> bool {
 }
 
 /// `GET /invoices/verify`: a form for the QR code's text; with `?qr=…`, the answer under it.
-pub(super) async fn verify_page(State(app): State<Arc<App>>, uri: Uri) -> Response {
+pub(super) async fn verify_page(State(app): State<Arc<App>>, uri: Uri, headers: HeaderMap) -> Response {
     let q = match query::<VerifyQuery>(&uri) {
         Ok(q) => q,
         Err(e) => return e.into_response(),
@@ -158,35 +200,56 @@ pub(super) async fn verify_page(State(app): State<Arc<App>>, uri: Uri) -> Respon
     if qr.chars().count() > MAX_QR_CHARS {
         return AppError::bad_request("bad_query", format!("qr is longer than {MAX_QR_CHARS} characters")).into_response();
     }
+    let english = q.lang.as_deref().or(cookie(&headers, "lang")) == Some("en");
+    let elder = q.elder.as_deref().or(cookie(&headers, "elder")) == Some("1");
+    let words = if english { &EN } else { &ZH };
     let answer = match qr.trim() {
         "" => String::new(),
         text => match app.verify_invoice(text).await {
-            Ok(view) => answer_html(&view),
+            Ok(view) => answer_html(&view, words),
             Err(e) => return e.into_response(),
         },
     };
+    // Readable on a 360 px phone; the elder-friendly mode's type (>= 20 px) and targets (>= 60 px).
+    let (font, target) = if elder { (20, 60) } else { (16, 44) };
     let page = format!(
-        r#"<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>电子票据查验 Invoice verification</title><style>body{{font-family:sans-serif;max-width:40rem;margin:1rem auto;padding:0 1rem}}
-textarea{{width:100%;height:8rem}} .ok{{color:#146414}} .bad{{color:#be1414}} dt{{font-weight:bold}}</style></head><body>
-<h1>电子票据查验 Invoice verification</h1>
-<p>粘贴票据二维码的内容（以 WGINV1 开头）。Paste the text of the invoice's QR code (it starts with WGINV1).</p>
-<form method="get" action="/invoices/verify"><textarea name="qr">{qr}</textarea><p><button type="submit">查验 Verify</button></p></form>
-{answer}</body></html>"#,
+        r#"<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title><style>body{{font-family:sans-serif;font-size:{font}px;line-height:1.5;max-width:40rem;margin:1rem auto;padding:0 1rem;color:#111}}
+label{{display:block;font-weight:bold;margin:0 0 4px}} textarea{{box-sizing:border-box;width:100%;height:8rem;font:inherit;border:2px solid #555;border-radius:6px;padding:8px}}
+button{{min-height:{target}px;min-width:{target}px;padding:0 24px;font:inherit;font-weight:bold;color:#fff;background:#0b5394;border:0;border-radius:6px}}
+a{{display:inline-flex;align-items:center;min-height:{target}px}} .ok{{color:#146414}} .bad{{color:#a00000}} dt{{font-weight:bold}}</style></head><body>
+<main><h1>{title}</h1>
+<p id="qr-hint">{intro}</p>
+<form method="get" action="/invoices/verify">{keep}<label for="qr">{label}</label><textarea id="qr" name="qr" aria-describedby="qr-hint">{qr}</textarea><p><button type="submit">{button}</button></p></form>
+{answer}<p><a href="/invoices/verify?lang={other_lang}">{other}</a></p></main></body></html>"#,
+        lang = words.html_lang,
+        title = words.title,
+        intro = words.intro,
+        label = words.label,
+        button = words.button,
+        keep = match (english, elder) {
+            (true, true) => r#"<input type="hidden" name="lang" value="en"><input type="hidden" name="elder" value="1">"#,
+            (true, false) => r#"<input type="hidden" name="lang" value="en">"#,
+            (false, true) => r#"<input type="hidden" name="elder" value="1">"#,
+            (false, false) => "",
+        },
+        other_lang = if english { "zh" } else { "en" },
+        other = if english { "中文" } else { "English" },
         qr = escape(&qr)
     );
     ([("content-type", "text/html; charset=utf-8")], page).into_response()
 }
 
-fn answer_html(view: &VerifyView) -> String {
+fn answer_html(view: &VerifyView, words: &VerifyWords) -> String {
     match (&view.verified, &view.reason) {
         (Some(v), _) => {
-            let flushed =
-                if view.red_flushed { "<p class=bad>此票据已冲红。This invoice has been red-flushed (offset).</p>" } else { "" };
+            let flushed = if view.red_flushed { format!("<p class=bad>{}</p>", words.flushed) } else { String::new() };
+            let [code, number, check, date, amount, hospital] = words.fields;
             format!(
-                "<p class=ok>真实有效：签名来自开票单位的认证密钥。Genuine: signed by the hospital's certified key.</p>{flushed}<dl>\
-                 <dt>票据代码</dt><dd>{}</dd><dt>票据号码</dt><dd>{}</dd><dt>校验码</dt><dd>{}</dd><dt>开票日期</dt><dd>{}</dd>\
-                 <dt>金额</dt><dd>¥{}</dd><dt>开票单位代码</dt><dd>{}</dd></dl>",
+                "<p class=ok role=status>{}</p>{flushed}<dl>\
+                 <dt>{code}</dt><dd>{}</dd><dt>{number}</dt><dd>{}</dd><dt>{check}</dt><dd>{}</dd><dt>{date}</dt><dd>{}</dd>\
+                 <dt>{amount}</dt><dd>¥{}</dd><dt>{hospital}</dt><dd>{}</dd></dl>",
+                words.genuine,
                 escape(&v.code),
                 escape(&v.number),
                 escape(&v.check_code),
@@ -196,7 +259,8 @@ fn answer_html(view: &VerifyView) -> String {
             )
         }
         (None, reason) => format!(
-            "<p class=bad>查验未通过：{} ({}).</p>",
+            "<p class=bad role=status>{}：{} ({}).</p>",
+            words.rejected,
             escape(view.message.as_deref().unwrap_or("not genuine")),
             escape(reason.as_deref().unwrap_or("rejected"))
         ),
