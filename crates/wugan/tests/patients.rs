@@ -403,9 +403,14 @@ async fn a_patient_signs_up_under_the_text_shown_and_cannot_revoke_while_owing()
     assert_eq!(door.bind(&relative, WANG_WU).await.status, 200);
     let received = door.call("GET", "/api/v1/patient/family-invitations", As::Bearer(&relative.token), None).await;
     assert_eq!(received.body["received"].as_array().map(Vec::len), Some(1), "{received:?}");
+    assert_eq!(received.body["received"][0]["inviter_name"], json!("张*"), "who invites them, masked: {received:?}");
     let accepted = door.call("POST", &accept, As::Cookie(&relative, true), None).await;
     assert_eq!((accepted.status, accepted.body["received"].as_array().map(Vec::len)), (200, Some(0)), "{accepted:?}");
-    assert_eq!(door.call("POST", &accept, As::Cookie(&relative, true), None).await.code(), Some("invitation_not_found"), "once");
+    assert_eq!(accepted.body["paid_by"]["signer_name"], json!("张*"), "whose agreement pays for them now: {accepted:?}");
+    assert_eq!(accepted.body["paid_by"]["relation"], json!("spouse"), "{accepted:?}");
+    // Accepted again (the first answer lost): the same answer, linked once.
+    let again = door.call("POST", &accept, As::Cookie(&relative, true), None).await;
+    assert_eq!((again.status, again.body["paid_by"].clone()), (200, accepted.body["paid_by"].clone()), "{again:?}");
     let agreement = door.call("GET", &format!("/api/v1/patient/agreements/{agreement_id}"), As::Bearer(&patient.token), None).await;
     let spouse_link = agreement.body["family"].as_array().unwrap().iter().find(|m| m["relation"] == "spouse").cloned().unwrap_or_default();
     assert_eq!(spouse_link["status"], "active", "linked by their own consent: {agreement:?}");

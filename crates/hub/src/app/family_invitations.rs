@@ -25,6 +25,9 @@ pub struct FamilyInvitationView {
     pub relation: String,
     /// The relative invited (masked).
     pub member_name: String,
+    /// Who invites: the signer of the agreement that would pay (masked), so the relative knows
+    /// whose line they consent to (review r26 pages #3).
+    pub inviter_name: String,
     pub expires_at: String,
     pub created_at: String,
 }
@@ -34,6 +37,18 @@ pub struct FamilyInvitationView {
 pub struct FamilyInvitationsView {
     pub sent: Vec<FamilyInvitationView>,
     pub received: Vec<FamilyInvitationView>,
+    /// The relative's agreement that pays for the patient (亲情付), when one does and the patient
+    /// has none of their own: after accepting, their pages say who pays.
+    pub paid_by: Option<PaidByView>,
+}
+
+/// The agreement that pays for a family member: its signer (masked) and what the member is to them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PaidByView {
+    pub agreement_id: String,
+    pub signer_name: String,
+    /// spouse, parent or child: what the patient is to the signer.
+    pub relation: String,
 }
 
 impl App {
@@ -51,6 +66,12 @@ impl App {
         }
         if req.consent.method != "face" {
             return Err(AppError::invalid("bad_consent", "consent.method must be face or guardian"));
+        }
+        // An invitation needs no document: the relative consents on their own phone, and the link
+        // records that (review r26 pages #4: the form asked an adult for a birth certificate number).
+        let mut req = req;
+        if req.consent.reference.trim().is_empty() {
+            req.consent.reference = "invitation".into();
         }
         let (member, relation) = self.family_candidate(agreement_id, &req).await?;
         let now = self.now();
@@ -74,22 +95,46 @@ impl App {
     /// The invitations the patient sent and received, pending and not expired.
     pub async fn patient_family_invitations(&self, patient_id: &str) -> Result<FamilyInvitationsView, AppError> {
         let Some(psn_no) = self.patient_row(patient_id).await?.psn_no else {
-            return Ok(FamilyInvitationsView { sent: Vec::new(), received: Vec::new() });
+            return Ok(FamilyInvitationsView { sent: Vec::new(), received: Vec::new(), paid_by: None });
         };
         let now = self.now();
         let mut sent = Vec::new();
         for id in self.store.agreement_ids_of_person(&psn_no, super::patient_agreements::PATIENT_LIST_MAX).await? {
             for i in self.store.family_invitations_of(&id, &now).await? {
-                sent.push(self.invitation_view(&i)?);
+                sent.push(self.invitation_view(&i).await?);
             }
         }
-        let received =
-            self.store.family_invitations_to(&psn_no, &now).await?.iter().map(|i| self.invitation_view(i)).collect::<Result<_, _>>()?;
-        Ok(FamilyInvitationsView { sent, received })
+        let mut received = Vec::new();
+        for i in self.store.family_invitations_to(&psn_no, &now).await? {
+            received.push(self.invitation_view(&i).await?);
+        }
+        Ok(FamilyInvitationsView { sent, received, paid_by: self.paid_by(&psn_no).await? })
+    }
+
+    /// A relative's agreement paying for `psn_no` through a family link, if any (their own
+    /// agreement, when they have one, pays instead).
+    async fn paid_by(&self, psn_no: &str) -> Result<Option<PaidByView>, AppError> {
+        let Some((agreement, Some(link_id))) = self.store.paying_agreement_for(psn_no).await? else {
+            return Ok(None);
+        };
+        let relation = self.store.family_links(&agreement.id).await?.into_iter().find(|l| l.id == link_id).map(|l| l.relation);
+        Ok(Some(PaidByView {
+            agreement_id: agreement.id.clone(),
+            signer_name: crate::pii::mask_name(&self.config.data_key.open(&agreement.name_enc)?),
+            relation: relation.map(|r| r.as_str().to_string()).unwrap_or_default(),
+        }))
     }
 
     /// The relative says yes: the family link is made, consented by them on their own phone.
     pub async fn accept_family_invitation(&self, patient_id: &str, id: &str) -> Result<FamilyInvitationsView, AppError> {
+        // Accepted already (the answer to the first accept was lost): answered as it stands, as an
+        // Idempotency-Key's replay is (review r26 patient F6: it answered 404).
+        let psn_no = self.patient_row(patient_id).await?.psn_no;
+        if let Some(done) = self.store.family_invitation(id).await?.filter(|i| i.status == "accepted") {
+            if Some(&done.member_psn_no) == psn_no.as_ref() {
+                return self.patient_family_invitations(patient_id).await;
+            }
+        }
         let invitation = self.own_invitation(patient_id, id).await?;
         let link = FamilyLinkRow {
             id: super::new_id("fam"),
@@ -133,12 +178,17 @@ impl App {
             .ok_or_else(|| AppError::not_found("invitation_not_found", format!("no pending invitation {id} for you")))
     }
 
-    fn invitation_view(&self, i: &FamilyInvitationRow) -> Result<FamilyInvitationView, AppError> {
+    async fn invitation_view(&self, i: &FamilyInvitationRow) -> Result<FamilyInvitationView, AppError> {
+        let inviter = match self.store.agreement(&i.agreement_id).await? {
+            Some(a) => crate::pii::mask_name(&self.config.data_key.open(&a.name_enc)?),
+            None => String::new(),
+        };
         Ok(FamilyInvitationView {
             id: i.id.clone(),
             agreement_id: i.agreement_id.clone(),
             relation: i.relation.clone(),
             member_name: crate::pii::mask_name(&self.config.data_key.open(&i.member_name_enc)?),
+            inviter_name: inviter,
             expires_at: i.expires_at.clone(),
             created_at: i.created_at.clone(),
         })

@@ -44,10 +44,11 @@ pub async fn family(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMa
             None
         }
     };
-    let invitations = app
-        .patient_family_invitations(&signed_in.patient_id)
-        .await
-        .unwrap_or(FamilyInvitationsView { sent: Vec::new(), received: Vec::new() });
+    let invitations = app.patient_family_invitations(&signed_in.patient_id).await.unwrap_or(FamilyInvitationsView {
+        sent: Vec::new(),
+        received: Vec::new(),
+        paid_by: None,
+    });
     let page = Page::new(prefs, "/h5/family", HOME).with_csrf(signed_in.csrf_token);
     render(&Family { page, agreement, invitations })
 }

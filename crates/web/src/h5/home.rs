@@ -18,9 +18,22 @@ struct Home {
     page: Page,
     me: PatientView,
     agreements: Vec<AgreementView>,
+    /// A relative's agreement paying for this patient (亲情付), when they have none of their own.
+    paid_by: Option<wugan_hub::app::family_invitations::PaidByView>,
 }
 
 impl Home {
+    /// "Your visits are paid by 张*'s agreement (as their spouse)."
+    fn paid_by_words(&self, p: &wugan_hub::app::family_invitations::PaidByView) -> String {
+        let relation = match p.relation.as_str() {
+            "spouse" => self.page.t("relation_spouse"),
+            "parent" => self.page.t("relation_parent"),
+            "child" => self.page.t("relation_child"),
+            _ => "",
+        };
+        self.page.t("family_paid_by").replace("{name}", &p.signer_name).replace("{relation}", relation)
+    }
+
     /// An amount of fen as yuan, or a dash when the bank did not say.
     fn amount(&self, fen: &Option<i64>) -> String {
         fen.map_or_else(|| "—".into(), |f| self.page.yuan(f))
@@ -77,8 +90,13 @@ pub async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap)
             Vec::new()
         }
     };
+    // A family member with no agreement of their own is told whose pays for them (亲情付).
+    let paid_by = match agreements.iter().any(|a| a.status == "active") {
+        true => None,
+        false => app.patient_family_invitations(&signed_in.patient_id).await.ok().and_then(|i| i.paid_by),
+    };
     let page = Page::new(prefs, "/h5/home", HOME).with_csrf(signed_in.csrf_token);
-    render(&Home { page, me, agreements })
+    render(&Home { page, me, agreements, paid_by })
 }
 
 #[cfg(test)]
@@ -122,7 +140,7 @@ mod tests {
         let identity = IdentityView { psn_no: "P1".into(), name: "张*".into(), certno: "4403**".into(), bound_at: String::new() };
         let me = PatientView { id: "pat_1".into(), mobile: "138****0000".into(), identity: Some(identity) };
         let page = Page::new(Prefs { lang: Lang::Zh, elder: false, secure: false }, "/h5/home", HOME).with_csrf("t");
-        let html = Home { page, me, agreements: vec![owing(1_234_567)] }.render().unwrap();
+        let html = Home { page, me, agreements: vec![owing(1_234_567)], paid_by: None }.render().unwrap();
         assert!(html.contains("<dd>¥20,000.00</dd>") && html.contains(r#"<dd class="used">¥12,345.67</dd>"#), "{html}");
         assert!(html.contains(r#"data-confirm="确认按所填金额为信用额度还款？当前欠款 ¥12,345.67。""#), "{html}");
         assert!(html.contains(r#"data-type="fen" type="text" inputmode="decimal" required value="12345.67">"#), "{html}");
