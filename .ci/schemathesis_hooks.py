@@ -63,6 +63,7 @@ REFUSALS_OF_VALID_REQUESTS = {
     "bad_url",  # a webhook endpoint that is not an http(s) URL with a host
     "bad_bank_url",  # a bank's url that is not an http(s) URL with a host
     "bad_bank_code",  # a bank code with other than letters, digits, '_' and '-'
+    "bad_hospital_code",  # a hospital code with other than letters, digits, '_' and '-' (as a bank's)
     "weak_secret",  # a secret under 16 characters, or the two secrets the same (a rule across fields)
     "bank_unreachable",  # nothing answers at the bank's url (a fact outside the request)
     "bank_check_failed",  # the bank answers but refuses the keys (a fact outside the request)
