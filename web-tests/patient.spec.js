@@ -144,6 +144,14 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await page.waitForSelector('li.member');
     assert.match(await page.textContent('li.member'), /子女/);
     assert.match(await page.textContent('li.member'), /已绑定/);
+    // An adult (the spouse) is invited to accept on their own phone: no document is asked, the
+    // proof field is left empty (review r26: the page left it out and the hub refused the request).
+    await page.selectOption('#relation', 'spouse');
+    await page.fill('#member-certno', '440305199208084567');
+    await page.check('#add-family input[value=face]');
+    await page.fill('#consent-ref', '');
+    await page.click('#add-family button[type=submit]');
+    await page.waitForSelector('li.member.pending');
     await accessible(page, 'family with a child');
     await fitsTheWidth(page, 'family zh elder');
     await screenshot(page, 'patient-zh-elder-family');

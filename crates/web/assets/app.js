@@ -5,7 +5,8 @@
 //  2. shows a refusal by its stable error code, in the page's language (the table in #wg-errors);
 //  3. refreshes parts marked data-refresh-s (e.g. the QR e-voucher) from their data-src.
 // Form fields: name="a.b" nests; data-type="int" | "fen" (yuan text to integer fen, exactly) |
-// "bool" (a checkbox) | "list" (checkboxes of one name); empty optional fields are left out, and
+// "bool" (a checkbox) | "list" (checkboxes of one name); empty optional fields are left out (sent
+// as "" with data-send-empty: a field the API requires that may be empty), and
 // so are fields inside a data-when="name=value" part while that choice is not made.
 // On success: data-next (a URL; {field} is filled from the answer), data-fill (the answer shown in
 // place, see fillIn), data-done (a message) or a reload. A refusal whose code is listed in
@@ -74,7 +75,7 @@
       if (type === 'product') { put(body, el.name, product(form, el.getAttribute('data-of'))); return; }
       if ((el.type === 'radio' || el.type === 'checkbox') && !el.checked) return;
       var value = el.value.trim();
-      if (value === '' && !el.required) return;
+      if (value === '' && !el.required && !el.hasAttribute('data-send-empty')) return;
       if (type === 'int') { value = parseInt(value, 10); if (isNaN(value)) throw 'invalid_request'; }
       if (type === 'fen') { value = yuanToFen(value); if (value === null) throw 'invalid_request'; }
       put(body, el.name, value);

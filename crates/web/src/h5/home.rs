@@ -31,7 +31,7 @@ impl Home {
             "child" => self.page.t("relation_child"),
             _ => "",
         };
-        self.page.t("family_paid_by").replace("{name}", &p.signer_name).replace("{relation}", relation)
+        self.page.t("family_paid_by").replace("{name}", &p.signer_name).replace("{relation}", &relation.to_lowercase())
     }
 
     /// An amount of fen as yuan, or a dash when the bank did not say.
