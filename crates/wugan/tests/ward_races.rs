@@ -104,8 +104,15 @@ async fn the_line_a_stay_holds_its_deposit_on_is_not_revoked_until_the_stay_is_o
     assert!(refused.message().contains("ZY3010"), "names the stay: {refused:?}");
     w.fees(&id, vec![fee_line("D1", BED, "60.00", "1", "60.00")]).await;
     assert_eq!(w.discharge(&id).await.body["state"], "settled", "the stay settles on the line it was admitted on");
+    // Over, the line still carries the stay's share: repaid, it may go.
+    let owing = w.operator.post(&revoke, &json!({})).await.expect("hub");
+    assert_eq!((owing.status, owing.code()), (409, Some("credit_debt_outstanding")), "{owing:?}");
+    let agreement = w.operator.get(&format!("/api/v1/agreements/{}", w.agreement_id)).await.expect("hub").body;
+    let used = agreement["payment"]["used_fen"].as_i64().expect("used");
+    let repaid = w.operator.post(&format!("/api/v1/agreements/{}/repayments", w.agreement_id), &json!({"amount_fen": used})).await;
+    assert!(repaid.expect("hub").ok());
     let revoked = w.operator.post(&revoke, &json!({})).await.expect("hub");
-    assert!(revoked.ok(), "over: the line may go: {revoked:?}");
+    assert!(revoked.ok(), "over and repaid: the line may go: {revoked:?}");
 }
 
 #[tokio::test]
