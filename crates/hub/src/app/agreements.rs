@@ -127,7 +127,6 @@ impl App {
                 let still_owes = match other {
                     Some(_) => None,
                     None => match self.owed_by_person(&info.psn_no, &s.id).await? {
-                        Some(owed) if owed.is_retryable() => return Err(owed),
                         Some(owed) => Some(Refusal {
                             code: owed.code().to_string(),
                             message: format!("an earlier agreement of this person still owes: {}", owed.message()),
@@ -325,8 +324,14 @@ impl App {
             let Some(row) = self.store.agreement(&id).await?.filter(|a| a.id != signing && a.status != AgreementStatus::Active) else {
                 continue;
             };
-            if let Some(owed) = self.owed_on(&row).await? {
-                return Ok(Some(owed));
+            match self.owed_on(&row).await? {
+                // Only what the bank says is owed stops a sign-up: a bank that cannot say (down, or
+                // no longer the hub's) must not shut the person out for good.
+                Some(unknown) if unknown.is_retryable() => {
+                    tracing::warn!(agreement = %row.id, error = %unknown, "an earlier line's debt is unknown; the sign-up goes on");
+                }
+                Some(owed) => return Ok(Some(owed)),
+                None => {}
             }
         }
         Ok(None)
