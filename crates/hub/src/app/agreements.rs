@@ -126,13 +126,10 @@ impl App {
                 let other = self.store.active_agreement_for(&info.psn_no).await?.filter(|a| a.id != s.id);
                 let still_owes = match other {
                     Some(_) => None,
-                    None => match self.owed_by_person(&info.psn_no, &s.id).await? {
-                        Some(owed) => Some(Refusal {
-                            code: owed.code().to_string(),
-                            message: format!("an earlier agreement of this person still owes: {}", owed.message()),
-                        }),
-                        None => None,
-                    },
+                    None => self.owed_by_person(&info.psn_no, &s.id).await?.map(|owed| Refusal {
+                        code: owed.code().to_string(),
+                        message: format!("an earlier agreement of this person still owes: {}", owed.message()),
+                    }),
                 };
                 // No insurance in force: the person signs up all the same, to pay self. Several
                 // and no basic one among them: no default; each visit names its own (insutype).
