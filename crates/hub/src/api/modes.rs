@@ -43,8 +43,11 @@ pub(super) async fn national_call(State(app): State<Arc<App>>, Path(token): Path
         // reply (a proxy's HTML page) is summarised by `national_errors` below.
         NationalAnswer::AsItCame { status, body } => {
             let status = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
-            let national = serde_json::from_slice::<serde_json::Value>(crate::without_bom(&body)).is_ok_and(|r| r.get("infcode").is_some());
-            if !national && status.as_u16() >= 400 {
+            // Only a refusal is read here (a 2xx passes untouched, unparsed).
+            let refused = status.as_u16() >= 400;
+            let national =
+                || serde_json::from_slice::<serde_json::Value>(crate::without_bom(&body)).is_ok_and(|r| r.get("infcode").is_some());
+            if refused && !national() {
                 let words = format!("the insurance platform answered HTTP {} without a national reply", status.as_u16());
                 let reply = crate::app::national_interface::stamped(
                     crate::app::national_interface::national_error(words),
