@@ -209,6 +209,52 @@ async fn the_credit_line_is_repaid_from_the_personal_account_and_a_refusal_moves
     assert_eq!(ledger["balanced"], json!(true));
     let pa = &ledger["accounts"]["personal_account:44030000000000000001"];
     assert_eq!(pa["debits_posted"], json!(30_000), "{ledger}");
+    // Booked once: the bank's event of the same repayment (source personal_account) adds nothing.
+    w.sys.app.sync_bank_events().await.unwrap();
+    let ledger = w.operator.get("/api/v1/ledger").await.unwrap().body;
+    let line = &ledger["accounts"][format!("bank:BANK01:{}", w.bank_agreement_id(&id).await)];
+    assert_eq!(line["credits_posted"], json!(30_000), "{ledger}");
+    assert!(ledger["accounts"].get("repaid_at_bank:BANK01").is_none(), "{ledger}");
+}
+
+impl World {
+    async fn bank_agreement_id(&self, id: &str) -> String {
+        self.agreement(id).await["payment"]["bank_agreement_id"].as_str().unwrap().to_string()
+    }
+
+    /// The ledger's bank agreement account of the line: (debits, credits) posted.
+    async fn line_in_ledger(&self, id: &str) -> (i64, i64) {
+        let ledger = self.operator.get("/api/v1/ledger").await.unwrap().body;
+        assert_eq!(ledger["balanced"], json!(true), "{ledger}");
+        let line = &ledger["accounts"][format!("bank:BANK01:{}", self.bank_agreement_id(id).await)];
+        (line["debits_posted"].as_i64().unwrap_or(0), line["credits_posted"].as_i64().unwrap_or(0))
+    }
+}
+
+/// 转账还款 (review r26 patient F3): a repayment made at the bank is booked from the bank's event,
+/// once, so the line's ledger account says what the bank says is owed.
+#[tokio::test]
+async fn a_repayment_made_at_the_bank_is_booked_once_against_the_line() {
+    let w = world().await;
+    let agreement = w.operator.sign_up("01", EMPLOYEE_TOKEN, false, json!({"method": "credit_line", "bank_code": "BANK01"})).await.unwrap();
+    let id = agreement.body["id"].as_str().unwrap().to_string();
+    let spent = w.settle_visit("MZ-B1").await["bank_fen"].as_i64().unwrap();
+    assert_eq!(w.line_in_ledger(&id).await, (spent, 0));
+    let path = format!("/api/v1/agreements/{id}/repayments");
+    let paid = w.operator.post(&path, &json!({"amount_fen": 10_000, "source": "bank_transfer"})).await.unwrap();
+    assert!(paid.ok(), "{paid:?}");
+    assert_eq!(w.line_in_ledger(&id).await, (spent, 10_000));
+    assert_eq!(w.debt(&id).await, spent - 10_000, "the ledger and the bank agree");
+    // The bank's events read again (a restart, the next pass): nothing booked twice.
+    w.sys.app.sync_bank_events().await.unwrap();
+    assert_eq!(w.line_in_ledger(&id).await, (spent, 10_000));
+    let ledger = w.operator.get("/api/v1/ledger").await.unwrap().body;
+    assert_eq!(ledger["accounts"]["repaid_at_bank:BANK01"]["debits_posted"], json!(10_000), "{ledger}");
+    // Repaid whole at the bank: the line's account stands at nothing owed.
+    let rest = w.operator.post(&path, &json!({"amount_fen": spent - 10_000})).await.unwrap();
+    assert!(rest.ok(), "{rest:?}");
+    assert_eq!(w.line_in_ledger(&id).await, (spent, spent));
+    assert_eq!(w.debt(&id).await, 0);
 }
 
 impl World {

@@ -191,6 +191,31 @@ pub mod accounts {
     pub fn cash_outside(hospital_code: &str) -> String {
         format!("cash_outside:{hospital_code}")
     }
+    /// 转账还款: what patients repaid their credit lines at the bank itself (a transfer, the
+    /// bank's app), as the bank's events tell the hub: the payer side of those repayments.
+    pub fn repaid_at_bank(bank_code: &str) -> String {
+        format!("repaid_at_bank:{bank_code}")
+    }
+}
+
+/// The ledger code of a repayment made at the bank (`bank_transfer_repayment_transfer`).
+pub const BANK_TRANSFER_REPAYMENT: &str = "bank_transfer_repayment";
+
+/// 转账还款: a repayment the patient made at the bank (not from the personal account), booked
+/// from the bank's `repayment_posted` event so that the bank agreement's balance follows the
+/// line's debt whichever way it was repaid. The id is the bank's event (`seq` is unique and
+/// never reused in a bank's outbox), so reading the events again books nothing twice. The
+/// amount is what the bank applied (interest included, as a personal-account repayment is).
+pub fn bank_transfer_repayment_transfer(bank_code: &str, event_seq: u64, bank_agreement_id: &str, amount: Fen) -> Transfer {
+    Transfer {
+        id: format!("bank_repayment:{bank_code}:{event_seq}"),
+        debit_account: accounts::repaid_at_bank(bank_code),
+        credit_account: accounts::bank_agreement(bank_code, bank_agreement_id),
+        amount,
+        kind: TransferKind::Posted,
+        pending_id: None,
+        code: BANK_TRANSFER_REPAYMENT.into(),
+    }
 }
 
 /// 个人账户还款: the insurance personal account repays the patient's credit line. The payer is the

@@ -19,6 +19,16 @@ fn line_standing(event: &wire::BankEvent) -> LineStanding {
     LineStanding { frozen: event.status == wire::AgreementStatus::Frozen, overdue: event.overdue_fen.is_positive() }
 }
 
+/// 转账还款: a repayment the patient made at the bank, booked in the ledger (the bank agreement's
+/// balance then follows the line's debt however it was repaid). A repayment from the personal
+/// account is not: the hub booked it when it posted it (`repayment`). An event that does not
+/// say where the money came from is not booked either: the hub cannot tell it from its own.
+fn repaid_at_bank(bank_code: &str, event: &wire::BankEvent) -> Option<wugan_domain::ledger::Transfer> {
+    let amount = event.amount_fen.filter(|a| a.is_positive())?;
+    let at_bank = event.event_type == wire::BankEventType::RepaymentPosted && event.source == Some(wire::RepaymentSource::BankTransfer);
+    at_bank.then(|| wugan_domain::settlement::bank_transfer_repayment_transfer(bank_code, event.seq, &event.agreement_id, amount))
+}
+
 impl App {
     /// Reads each bank's event feed and suspends or reinstates seamless payment accordingly:
     /// an overdue credit line stops new seamless visits until it is repaid (逾期暂停, 还款恢复).
@@ -45,6 +55,11 @@ impl App {
             }
             // The patient told, and unpaid bills made due when the line has room (patient_notices).
             self.after_line_event(code, event).await?;
+            if let Some(t) = repaid_at_bank(code, event) {
+                if self.store.agreement_of_bank_line(code, &event.agreement_id).await?.is_some() {
+                    self.store.post_one_transfer(&t).await?;
+                }
+            }
         }
         if let Some(last) = events.last().and_then(|e| i64::try_from(e.seq).ok()) {
             self.store.set_bank_event_cursor(code, last).await?;

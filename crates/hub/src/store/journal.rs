@@ -33,6 +33,13 @@ impl Store {
         let balanced = sound && ledger::is_balanced(accounts.values());
         Ok(LedgerReport { balanced, transfer_count: transfers.len() as i64, accounts })
     }
+
+    /// Books one transfer on its own (a bank's event: a repayment made at the bank). Posting it
+    /// again is a no-op; the same id with other values is refused.
+    pub async fn post_one_transfer(&self, t: &Transfer) -> StoreResult<()> {
+        let (t, now) = (t.clone(), self.now());
+        self.write(move |c| Box::pin(async move { post_transfer(c, &t, &now).await })).await
+    }
 }
 
 /// Appends one transfer, inside the caller's write (balances are folded from the transfers).
