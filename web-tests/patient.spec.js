@@ -243,7 +243,8 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await page.waitForSelector('li.agreement dd.used');
     await page.waitForFunction(() => document.querySelector('li.agreement dd.used').textContent.startsWith('¥0.00'));
     assert.equal(await page.isVisible('li.agreement form.repay'), false, 'nothing left to repay');
-    assert.equal(dialogs.pop(), `确认按所填金额为信用额度还款？当前欠款 ${estimatedCash}。`);
+    // The question names the amount typed (review: it said "the amount entered").
+    assert.equal(dialogs.pop(), `确认还款 ${estimatedCash}？当前欠款 ${estimatedCash}。`);
     await accessible(page, 'home repaid');
     await screenshot(page, 'patient-zh-elder-repaid');
 

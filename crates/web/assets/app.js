@@ -25,7 +25,8 @@
 // data-confirm="question" (on a form, or on a button with its own data-api): asked before sending,
 // for actions that move money or cannot be undone; answered no, nothing is sent. It may name what
 // is ticked: {checked} (each ticked checkbox's data-label) and {checked|yuan} (their data-fen
-// summed), e.g. the refund's lines and their fees.
+// summed), e.g. the refund's lines and their fees; {name|yuan}, the amount typed in field `name`
+// (the repayment's question names the amount).
 (function () {
   'use strict';
 
@@ -272,6 +273,7 @@
   // data-fen (joined by the form's data-join), {checked|yuan} their data-fen summed, said as yuan
   // (integers: exact). With nothing ticked there is nothing to ask: the API says what is missing.
   function asked(form, text) {
+    if (text) text = fieldsSaid(form, text);
     if (!text || text.indexOf('{checked') < 0) return text;
     var labels = [];
     var fen = 0;
@@ -282,6 +284,21 @@
     if (!labels.length) return null;
     var list = labels.join(form.getAttribute('data-join') || ', ');
     return text.replace(/\{checked(\|yuan)?\}/g, function (_, yuan) { return yuan ? fenToYuan(fen) : list; });
+  }
+
+  // {name|yuan} in a question: the amount typed in the form's field `name` (yuan text, read
+  // exactly as data-type="fen" reads it), said as yuan, e.g. the repayment's "确认还款 ¥1,234.56？".
+  // A field that holds no amount leaves nothing to ask: the send refuses it (invalid_request).
+  function fieldsSaid(form, text) {
+    var unreadable = false;
+    var said = text.replace(/\{([a-z_]+)\|yuan\}/g, function (whole, name) {
+      if (name === 'checked') return whole;
+      var field = form.elements[name];
+      var fen = field && typeof field.value === 'string' ? yuanToFen(field.value) : null;
+      if (fen === null) { unreadable = true; return whole; }
+      return fenToYuan(fen);
+    });
+    return unreadable ? null : said;
   }
 
   function refresh(el) {

@@ -118,6 +118,9 @@ const COMMON: Table = &[
         "本服务不收取任何费用。如有疑问请拨打医院服务电话。",
         "This service is free of charge. Questions: call the hospital's service line.",
     ),
+    // Under a visit's total in the staff lists (`visit_totals`): what its refunds gave back.
+    ("list_refunded_part", "部分退费", "Partly refunded"),
+    ("list_refunded_full", "已全额退费", "Refunded in full"),
     ("not_found_title", "页面不存在", "Page not found"),
     ("not_found_text", "您要找的页面不存在或已过期。", "The page you are looking for does not exist or has expired."),
     ("back_home", "返回首页", "Back to the start"),

@@ -19,6 +19,7 @@ mod console;
 mod h5;
 mod ops;
 mod staff;
+mod visit_totals;
 
 use axum::Router;
 use std::sync::Arc;

@@ -142,6 +142,27 @@ async fn a_visit_names_its_patient_lists_its_lines_asks_before_money_moves_and_s
     let doctor = w.session("doc1", StaffRole::Doctor).await;
     let html = w.page(&doctor, &format!("/console/visits/{id}")).await;
     assert!(!html.contains("id=\"actions-title\"") && html.contains("id=\"settlement-title\""), "{html}");
+
+    // The lists say what stands after the refund, marked, not the click's ¥70.00 (review: the
+    // console's and the operator's lists kept the original total).
+    let operator = w.session_at("ops-lists", StaffRole::Operator, None).await;
+    let row_of = |html: &str| -> String {
+        let after = html
+            .split(&format!("href=\"/console/visits/{id}\""))
+            .nth(1)
+            .or_else(|| html.split(&format!("href=\"/ops/visits/{id}\"")).nth(1));
+        after.and_then(|rest| rest.split("</tr>").next()).unwrap_or_else(|| panic!("no row of the visit: {html}")).to_string()
+    };
+    for html in [w.page(&cashier, "/console/").await, w.page(&operator, "/ops/visits").await] {
+        let row = row_of(&html);
+        assert!(row.contains("¥50.00") && row.contains("部分退费 −¥20.00") && !row.contains("¥70.00"), "{row}");
+    }
+    let rest = w.post(&cashier, &format!("/api/v1/visits/{id}/refunds"), json!({"lines": ["P1"]})).await;
+    assert_eq!(rest["state"], "refunded", "{rest}");
+    for html in [w.page(&cashier, "/console/?lang=en").await, w.page(&operator, "/ops/visits?lang=en").await] {
+        let row = row_of(&html);
+        assert!(row.contains("¥0.00") && row.contains("Refunded in full −¥70.00"), "{row}");
+    }
 }
 
 #[tokio::test]

@@ -150,6 +150,14 @@ async fn a_settled_visit_gets_a_signed_invoice_anyone_can_verify_and_a_cancel_re
     let english = english.text().await.unwrap();
     assert!(english.contains("82.00") && english.contains("Genuine") && !english.contains("真实有效"), "English only: {english}");
     assert!(english.contains(r#"<label for="qr">"#), "the field is labelled: {english}");
+    // A forged code is refused in the page's language, its machine code kept small for support
+    // (review: the Chinese page said the hub's English reason).
+    let forged_qr = percent(&qr.replacen("|8200|", "|820|", 1));
+    let refused = reqwest::get(format!("{}/invoices/verify?qr={forged_qr}", w.sys.hub_url)).await.unwrap().text().await.unwrap();
+    assert!(refused.contains("查验未通过：签名不符") && refused.contains("<code>bad_signature</code>"), "{refused}");
+    assert!(!refused.contains("does not match"), "English on the Chinese page: {refused}");
+    let refused = reqwest::get(format!("{}/invoices/verify?lang=en&qr={forged_qr}", w.sys.hub_url)).await.unwrap().text().await.unwrap();
+    assert!(refused.contains("Not verified: The signature does not match") && !refused.contains("签名不符"), "{refused}");
     let elder = reqwest::get(format!("{}/invoices/verify?elder=1", w.sys.hub_url)).await.unwrap().text().await.unwrap();
     assert!(elder.contains("min-height:60px") && elder.contains("font-size:20px"), "the elder-friendly mode: {elder}");
     let unknown = reqwest::get(format!("{}/invoices/verify?foo=1", w.sys.hub_url)).await.unwrap();

@@ -2,7 +2,8 @@
 //! the ward with 690.00 held on his credit line reads the stay on `GET /api/v1/patient/stays`,
 //! on `/h5/visits` and, as what the line holds, on `/h5/credit`; so does the stay of his wife,
 //! whose deposit his line holds (亲情付). She sees her own stay, not his; another patient sees
-//! nothing. Discharged and settled, the stay reads settled with nothing held.
+//! nothing. Discharged and settled, the stay reads settled with nothing held. A refund of a visit
+//! is told to the patient and to the signer who paid for it, once.
 
 use serde_json::{json, Value};
 use wugan::his::{fee_line, HisClient};
@@ -203,4 +204,88 @@ async fn a_patient_sees_what_stands_of_a_visit_after_part_of_it_is_refunded() {
     let card = page.split(r#"id="visit-MZ-PART""#).nth(1).and_then(|rest| rest.split("</li>").next()).expect("the visit's card");
     assert!(card.contains("部分项目已退费") && card.contains("已退费项目") && card.contains("¥1,200.00"), "{card}");
     assert!(card.contains("¥25.00") && !card.contains("¥1,225.00"), "the total in force, not the click's: {card}");
+}
+
+#[tokio::test]
+async fn a_refund_is_told_once_to_the_patient_and_to_the_signer_who_paid() {
+    // Review: a refund sent the patient no message. Wang Wu's visit, paid on her husband's line
+    // (亲情付), is refunded in part; Zhang San's own visit in full.
+    let ward = Ward::open().await;
+    let w = &ward;
+    let (zhang_mobile, wang_mobile) = ("13800138011", "13800138012");
+    let zhang = w.patient(zhang_mobile, ZHANG_SAN).await;
+    let wang = w.patient(wang_mobile, WANG_WU).await;
+    let settled_visit = |no: &'static str, certno: &'static str| async move {
+        let visit = w.his.register(no, "02", certno).await.unwrap().body["id"].as_str().unwrap().to_string();
+        let lines = [fee_line("1", "001102000010000", "25.00", "1", "25.00"), fee_line("2", EXAMINATION, "150.00", "8", "1200.00")];
+        assert!(w.his.upload_fees(&visit, &lines).await.unwrap().ok());
+        assert_eq!(w.his.settle(&visit).await.unwrap().body["state"], "settled");
+        visit
+    };
+    let hers = settled_visit("MZ-RF-WANG", WANG_WU.0).await;
+    let his = settled_visit("MZ-RF-ZHANG", ZHANG_SAN.0).await;
+    let part = w.his.post(&format!("/api/v1/visits/{hers}/refunds"), &json!({"lines": ["2"]})).await.unwrap();
+    assert_eq!(part.body["state"], "refunded", "{part:?}");
+    let full = w.his.post(&format!("/api/v1/visits/{his}/refunds"), &json!({"lines": ["1", "2"]})).await.unwrap();
+    assert_eq!(full.body["state"], "refunded", "{full:?}");
+    // However often the notifier passes, each refund is told once to each person.
+    for _ in 0..3 {
+        w.sys.app.notify_patients().await.expect("a notification pass");
+    }
+    let refunds_told = |token: String| async move {
+        let r = w.http.get(format!("{}/api/v1/patient/notifications", w.sys.hub_url)).bearer_auth(&token).send().await.unwrap();
+        let body: Value = r.json().await.unwrap();
+        let notes = body["notifications"].as_array().cloned().unwrap_or_default();
+        notes.into_iter().filter(|n| n["kind"] == "visit_refunded").map(|n| n["facts"].clone()).collect::<Vec<Value>>()
+    };
+    let to_wang = refunds_told(wang.clone()).await;
+    assert_eq!(to_wang.len(), 1, "{to_wang:?}");
+    let f = &to_wang[0];
+    assert_eq!(
+        (f["ipt_otp_no"].as_str(), f["full"].as_bool(), f["member"].as_bool()),
+        (Some("MZ-RF-WANG"), Some(false), Some(false)),
+        "{f}"
+    );
+    assert_eq!(
+        (f["refunded_fen"].as_i64(), f["to"].as_str(), f["refund_id"].clone()),
+        (Some(120_000), Some("credit_line"), part.body["id"].clone())
+    );
+    let to_zhang = refunds_told(zhang.clone()).await;
+    assert_eq!(to_zhang.len(), 2, "his own refund and his wife's: {to_zhang:?}");
+    let wifes = to_zhang.iter().find(|f| f["ipt_otp_no"] == "MZ-RF-WANG").expect("his wife's refund, told to the payer");
+    assert_eq!(wifes["member"].as_bool(), Some(true), "{wifes}");
+    let own = to_zhang.iter().find(|f| f["ipt_otp_no"] == "MZ-RF-ZHANG").expect("his own refund");
+    assert_eq!(
+        (own["full"].as_bool(), own["refunded_fen"].as_i64(), own["member"].as_bool()),
+        (Some(true), Some(122_500), Some(false)),
+        "{own}"
+    );
+
+    // And as text messages: one per notification, saying where, how much and to where.
+    let outbox = std::fs::read_to_string(w.dir.0.join("sms-outbox.log")).expect("the SMS outbox");
+    let texts = |mobile: &str| -> Vec<String> {
+        outbox
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|m| m["to"] == mobile && m["text"].as_str().is_some_and(|t| t.contains("退费")))
+            .map(|m| m["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let wang_texts = texts(wang_mobile);
+    assert_eq!(wang_texts.len(), 1, "{wang_texts:?}");
+    assert!(
+        wang_texts[0].contains("您在") && wang_texts[0].contains("的就诊（MZ-RF-WANG）部分项目已退费，退费金额1200.00元"),
+        "{wang_texts:?}"
+    );
+    assert!(wang_texts[0].contains("退回信用额度") || wang_texts[0].contains("退回医保"), "{wang_texts:?}");
+    let zhang_texts = texts(zhang_mobile);
+    assert_eq!(zhang_texts.len(), 2, "{zhang_texts:?}");
+    assert!(zhang_texts.iter().any(|t| t.contains("您的家人在") && t.contains("MZ-RF-WANG")), "{zhang_texts:?}");
+    assert!(zhang_texts.iter().any(|t| t.contains("（MZ-RF-ZHANG）已全部退费，退费金额1225.00元")), "{zhang_texts:?}");
+
+    // The inbox page says it in words, in either language.
+    let inbox = w.page("/h5/notifications", &wang).await;
+    assert!(inbox.contains("部分项目已退费") && inbox.contains("¥1,200.00"), "{inbox}");
+    let inbox = w.page("/h5/notifications?lang=en", &zhang).await;
+    assert!(inbox.contains("Refunded in full") && inbox.contains("visit were refunded"), "{inbox}");
 }

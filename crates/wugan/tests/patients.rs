@@ -589,3 +589,45 @@ async fn an_invoice_opened_in_a_browser_without_a_session_goes_to_sign_in() {
     let api = http.get(&url).send().await.unwrap();
     assert_eq!(api.status().as_u16(), 401, "an API client gets the JSON refusal");
 }
+
+/// A relative covered by 亲情付 leaves the link from their own phone (review r26: the page named
+/// who pays but offered no way out), through the link the family page names.
+#[tokio::test]
+async fn a_relative_paid_for_by_family_payment_leaves_it_from_their_own_phone() {
+    let door = Door::open().await;
+    let version = door.call("GET", "/api/v1/patient/agreement-text", As::Nobody, None).await.body["version"].as_str().unwrap().to_string();
+    let signer = door.sign_in("13600136000").await;
+    assert_eq!(door.bind(&signer, ZHANG_SAN).await.status, 200);
+    let body = json!({"agreement_version": version, "channel": "h5", "use_personal_account": false,
+                      "payment": {"method": "credit_line", "bank_code": "BANK01"}});
+    let signed = door.call("POST", "/api/v1/patient/agreements", As::Cookie(&signer, true), Some(body)).await;
+    let agreement_id = signed.body["id"].as_str().unwrap().to_string();
+    let spouse =
+        json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": WANG_WU.0, "relation": "spouse", "consent": {"method": "face", "reference": ""}});
+    let invited =
+        door.call("POST", &format!("/api/v1/patient/agreements/{agreement_id}/family"), As::Cookie(&signer, true), Some(spouse)).await;
+    assert_eq!(invited.status, 200, "{invited:?}");
+    let relative = door.sign_in("13700137001").await;
+    assert_eq!(door.bind(&relative, WANG_WU).await.status, 200);
+    let received = door.call("GET", "/api/v1/patient/family-invitations", As::Bearer(&relative.token), None).await;
+    let accept = format!("/api/v1/patient/family-invitations/{}/accept", received.body["received"][0]["id"].as_str().unwrap());
+    let accepted = door.call("POST", &accept, As::Cookie(&relative, true), None).await;
+    let link_id = accepted.body["paid_by"]["link_id"].as_str().unwrap_or_else(|| panic!("the link named: {accepted:?}")).to_string();
+
+    // The family page offers the way out, with the question asked first.
+    let page = door.call("GET", "/h5/family", As::Cookie(&relative, false), None).await;
+    let html = page.body.as_str().unwrap_or_default();
+    let leave = format!("/api/v1/patient/agreements/{agreement_id}/family/{link_id}/revoke");
+    assert!(html.contains(&format!("data-api=\"{leave}\"")), "{html}");
+    assert!(html.contains("不再由 张* 的签约为您付款"), "{html}");
+
+    let left = door.call("POST", &leave, As::Cookie(&relative, true), None).await;
+    assert_eq!(left.status, 200, "{left:?}");
+    let after = door.call("GET", "/api/v1/patient/family-invitations", As::Bearer(&relative.token), None).await;
+    assert_eq!(after.body["paid_by"], Value::Null, "nobody pays for them now: {after:?}");
+    let his = HisClient::new(&door.sys.hub_url, &door.sys.credentials.hospitals[0].api_key);
+    let visit = his.register("MZ-LEFT-1", "02", WANG_WU.0).await.unwrap();
+    assert_eq!(visit.body["seamless"]["enabled"], json!(false), "the signer's line no longer pays: {visit:?}");
+    let agreement = door.call("GET", &format!("/api/v1/patient/agreements/{agreement_id}"), As::Bearer(&signer.token), None).await;
+    assert_eq!(agreement.body["family"][0]["status"], json!("revoked"), "the signer sees it ended: {agreement:?}");
+}

@@ -43,7 +43,16 @@ struct VerifyWords {
     genuine: &'static str,
     flushed: &'static str,
     rejected: &'static str,
+    /// Before the machine code of a refusal, kept small for support.
+    code_label: &'static str,
+    /// "：" or ": ".
+    colon: &'static str,
     fields: [&'static str; 6],
+    /// Why an invoice is not genuine, by `wugan_invoice::Reason::code` (review: the Chinese page
+    /// said the hub's English reason).
+    reasons: [(&'static str, &'static str); 5],
+    /// A reason this page does not know (a newer code).
+    other_reason: &'static str,
 }
 
 const ZH: VerifyWords = VerifyWords {
@@ -55,7 +64,17 @@ const ZH: VerifyWords = VerifyWords {
     genuine: "真实有效：签名来自开票单位的认证密钥。",
     flushed: "此票据已冲红。",
     rejected: "查验未通过",
+    code_label: "错误代码（供客服查询）",
+    colon: "：",
     fields: ["票据代码", "票据号码", "校验码", "开票日期", "金额", "开票单位代码"],
+    reasons: [
+        ("malformed", "这不是一张有效的电子票据，请检查二维码内容是否完整。"),
+        ("untrusted_key", "签名证书不是受信任的根证书签发的，票据不可信。"),
+        ("unknown_key", "签名密钥不属于该开票单位，或在开票日期尚未生效。"),
+        ("bad_signature", "签名不符：票据在签发后被改动过。"),
+        ("amounts_do_not_add_up", "票据金额不能相互核对。"),
+    ],
+    other_reason: "票据未能通过查验。",
 };
 
 const EN: VerifyWords = VerifyWords {
@@ -67,8 +86,25 @@ const EN: VerifyWords = VerifyWords {
     genuine: "Genuine: signed by the hospital's certified key.",
     flushed: "This invoice has been red-flushed (offset).",
     rejected: "Not verified",
+    code_label: "Error code (for support)",
+    colon: ": ",
     fields: ["Invoice code", "Invoice number", "Check code", "Date", "Amount", "Hospital code"],
+    reasons: [
+        ("malformed", "This is not a valid e-invoice: check that the QR code's text is complete."),
+        ("untrusted_key", "The signing key's certificate is not signed by the trusted root: the invoice cannot be trusted."),
+        ("unknown_key", "The signing key is not the hospital's, or was not yet valid on the invoice's date."),
+        ("bad_signature", "The signature does not match: the invoice was changed after it was signed."),
+        ("amounts_do_not_add_up", "The invoice's amounts do not add up."),
+    ],
+    other_reason: "The invoice did not pass verification.",
 };
+
+impl VerifyWords {
+    /// A refusal's reason in the page's language (the hub's own message is English, for APIs).
+    fn reason(&self, code: &str) -> &'static str {
+        self.reasons.iter().find(|(c, _)| *c == code).map_or(self.other_reason, |(_, text)| text)
+    }
+}
 
 /// A cookie's value from the request's Cookie header.
 fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -217,10 +253,10 @@ pub(super) async fn verify_page(State(app): State<Arc<App>>, uri: Uri, headers: 
 <title>{title}</title><style>body{{font-family:sans-serif;font-size:{font}px;line-height:1.5;max-width:40rem;margin:1rem auto;padding:0 1rem;color:#111}}
 label{{display:block;font-weight:bold;margin:0 0 4px}} textarea{{box-sizing:border-box;width:100%;height:8rem;font:inherit;border:2px solid #555;border-radius:6px;padding:8px}}
 button{{min-height:{target}px;min-width:{target}px;padding:0 24px;font:inherit;font-weight:bold;color:#fff;background:#0b5394;border:0;border-radius:6px}}
-a{{display:inline-flex;align-items:center;min-height:{target}px}} .ok{{color:#146414}} .bad{{color:#a00000}} dt{{font-weight:bold}}</style></head><body>
+a{{display:inline-flex;align-items:center;min-height:{target}px}} .ok{{color:#146414}} .bad{{color:#a00000}} .code{{color:#555}} dt{{font-weight:bold}}</style></head><body>
 <main><h1>{title}</h1>
 <p id="qr-hint">{intro}</p>
-<form method="get" action="/invoices/verify">{keep}<label for="qr">{label}</label><textarea id="qr" name="qr" aria-describedby="qr-hint">{qr}</textarea><p><button type="submit">{button}</button></p></form>
+<form method="get" action="/invoices/verify">{keep}<label for="qr">{label}</label><textarea id="qr" name="qr" maxlength="{MAX_QR_CHARS}" aria-describedby="qr-hint">{qr}</textarea><p><button type="submit">{button}</button></p></form>
 {answer}<p><a href="/invoices/verify?lang={other_lang}">{other}</a></p></main></body></html>"#,
         lang = words.html_lang,
         title = words.title,
@@ -258,12 +294,18 @@ fn answer_html(view: &VerifyView, words: &VerifyWords) -> String {
                 escape(&v.hospital_code)
             )
         }
-        (None, reason) => format!(
-            "<p class=bad role=status>{}：{} ({}).</p>",
-            words.rejected,
-            escape(view.message.as_deref().unwrap_or("not genuine")),
-            escape(reason.as_deref().unwrap_or("rejected"))
-        ),
+        (None, reason) => {
+            let code = reason.as_deref().unwrap_or("rejected");
+            format!(
+                "<p class=bad role=status>{}{}{}</p><p class=code><small>{}{}<code>{}</code></small></p>",
+                words.rejected,
+                words.colon,
+                words.reason(code),
+                words.code_label,
+                words.colon,
+                escape(code)
+            )
+        }
     }
 }
 
@@ -278,6 +320,56 @@ mod tests {
 
     fn check(body: &str) -> Result<(), &'static str> {
         verify_input(&Bytes::from(body.to_string())).map(|_| ()).map_err(|e| e.code())
+    }
+
+    /// A refusal in the page's language, the machine code kept small beside it (review: the
+    /// Chinese page said the hub's English message).
+    #[test]
+    fn a_refusal_is_said_in_the_pages_language_with_its_code() {
+        use wugan_invoice::document::AmountError;
+        use wugan_invoice::Reason;
+        let reasons = [
+            Reason::Malformed("x".into()),
+            Reason::UntrustedKey,
+            Reason::UnknownKey,
+            Reason::BadSignature,
+            Reason::Amounts(AmountError::Overflow),
+        ];
+        for reason in reasons {
+            let view = VerifyView {
+                genuine: false,
+                verified: None,
+                reason: Some(reason.code().into()),
+                message: Some(reason.to_string()),
+                red_flushed: false,
+            };
+            for words in [&ZH, &EN] {
+                assert_ne!(words.reason(reason.code()), words.other_reason, "{} has no {} text", reason.code(), words.html_lang);
+                let html = answer_html(&view, words);
+                assert!(html.contains(words.reason(reason.code())) && html.contains(&format!("<code>{}</code>", reason.code())), "{html}");
+            }
+            let zh = answer_html(&view, &ZH);
+            // What the reader is told, between the tags: no English in it.
+            let said = zh.split("role=status>").nth(1).and_then(|t| t.split("</p>").next()).unwrap_or_default();
+            assert!(
+                !zh.contains(&escape(&reason.to_string())) && !said.bytes().any(|b| b.is_ascii_alphabetic()),
+                "the hub's English message on the Chinese page: {zh}"
+            );
+        }
+        let forged = VerifyView {
+            genuine: false,
+            verified: None,
+            reason: Some("bad_signature".into()),
+            message: Some("the signature does not match".into()),
+            red_flushed: false,
+        };
+        assert_eq!(
+            answer_html(&forged, &ZH),
+            "<p class=bad role=status>查验未通过：签名不符：票据在签发后被改动过。</p>\
+             <p class=code><small>错误代码（供客服查询）：<code>bad_signature</code></small></p>"
+        );
+        let newer = VerifyView { reason: Some("revoked_key".into()), ..forged };
+        assert!(answer_html(&newer, &ZH).contains("票据未能通过查验。") && answer_html(&newer, &EN).contains("<code>revoked_key</code>"));
     }
 
     #[test]

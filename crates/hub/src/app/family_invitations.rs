@@ -46,6 +46,8 @@ pub struct FamilyInvitationsView {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PaidByView {
     pub agreement_id: String,
+    /// The family link: the member may end it (`POST …/agreements/{agreement_id}/family/{link_id}/revoke`).
+    pub link_id: String,
     pub signer_name: String,
     /// spouse, parent or child: what the patient is to the signer.
     pub relation: String,
@@ -120,6 +122,7 @@ impl App {
         let relation = self.store.family_links(&agreement.id).await?.into_iter().find(|l| l.id == link_id).map(|l| l.relation);
         Ok(Some(PaidByView {
             agreement_id: agreement.id.clone(),
+            link_id,
             signer_name: crate::pii::mask_name(&self.config.data_key.open(&agreement.name_enc)?),
             relation: relation.map(|r| r.as_str().to_string()).unwrap_or_default(),
         }))

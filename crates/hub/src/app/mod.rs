@@ -68,6 +68,7 @@ mod reconciliation_recheck;
 mod recovery;
 mod refund_exceptions;
 mod refund_invoices;
+mod refund_notices;
 mod refunds;
 mod refusal_checks;
 mod registration_checks;

@@ -9,6 +9,8 @@
 //!   `credit::sync_events_of` reads them (the bank's own cursor);
 //! - `statement_ready` and `payment_due` (due within [`payment_due_days`] days): the bank's
 //!   statements of the patients' credit lines, looked at once an hour at most.
+//! - `visit_refunded`: a visit refunded in part or in full, for the patient and the signer who
+//!   pays for them (`refund_notices`: an incremental scan of the refunds finished, keyed by refund).
 //!
 //! A family member's use of the agreement is the signer's `visit_settled` with `member: true`.
 
@@ -93,6 +95,7 @@ pub fn notice_text(n: &NotificationRow) -> String {
         "payment_due" => {
             format!("您的信用账单将于{}到期，尚有{}元未还，请按时还款以免暂停无感支付。", s("due_date"), yuan(f, "outstanding_fen"))
         }
+        "visit_refunded" => super::refund_notices::text(f),
         other => format!("您有一条新通知（{other}）。"),
     };
     format!("【无感支付】{body}")
@@ -100,7 +103,13 @@ pub fn notice_text(n: &NotificationRow) -> String {
 
 impl App {
     /// Makes a notification for each patient bound to `psn_no`; returns how many were new.
-    async fn notify_person(&self, psn_no: &str, event_key: &str, kind: &str, facts: serde_json::Value) -> Result<usize, AppError> {
+    pub(super) async fn notify_person(
+        &self,
+        psn_no: &str,
+        event_key: &str,
+        kind: &str,
+        facts: serde_json::Value,
+    ) -> Result<usize, AppError> {
         let mut made = 0;
         for patient_id in self.store.patients_of_person(psn_no).await? {
             made += usize::from(self.store.insert_notification(notice(&patient_id, event_key.to_string(), kind, facts.clone())).await?);
@@ -150,7 +159,7 @@ impl App {
     /// The notifier's further work each pass: unpaid bills told, bills due collected, statements
     /// looked at (hourly). Returns how many notifications were made.
     pub(super) async fn further_notices(&self) -> Result<usize, AppError> {
-        let mut made = self.notify_unpaid_bills().await?;
+        let mut made = self.notify_unpaid_bills().await? + self.notify_refunds().await?;
         self.collect_due_bills().await?;
         let last = self.store.notification_cursor("statements_at").await?;
         let now = self.store.clock.now_utc();
@@ -305,5 +314,25 @@ mod tests {
         let due = n("payment_due", json!({"due_date": "2026-12-11", "outstanding_fen": 50000}));
         assert_eq!(notice_text(&due), "【无感支付】您的信用账单将于2026-12-11到期，尚有500.00元未还，请按时还款以免暂停无感支付。");
         assert_eq!(notice_text(&n("line_reinstated", json!({}))), "【无感支付】您已还清逾期款项，无感支付已恢复。");
+        // A refund: where, how much, and where it went back; a family member's to the payer too.
+        let refunded = n(
+            "visit_refunded",
+            json!({"hospital_name": "示范三甲医院", "ipt_otp_no": "MZ-1", "full": false, "refunded_fen": 120000, "bank_fen": 84000,
+                   "account_fen": 6000, "fund_fen": 30000, "at_hospital_fen": 0, "to": "credit_line", "member": false}),
+        );
+        assert_eq!(
+            notice_text(&refunded),
+            "【无感支付】您在示范三甲医院的就诊（MZ-1）部分项目已退费，退费金额1200.00元：840.00元退回信用额度，60.00元退回医保个人账户，300.00元退回医保基金。"
+        );
+        let card = n(
+            "visit_refunded",
+            json!({"hospital_code": "H1", "ipt_otp_no": "MZ-2", "full": true, "refunded_fen": 2500, "bank_fen": 2500, "to": "debit_card", "member": true}),
+        );
+        assert_eq!(notice_text(&card), "【无感支付】您的家人在H1的就诊（MZ-2）已全部退费，退费金额25.00元：25.00元退回银行卡。");
+        // Every kind the hub makes has its own text, never the generic one.
+        for kind in ["estimate_ready", "bill_unpaid", "line_overdue", "line_reinstated", "statement_ready", "payment_due", "visit_refunded"]
+        {
+            assert!(!notice_text(&n(kind, json!({}))).contains("新通知"), "{kind}");
+        }
     }
 }

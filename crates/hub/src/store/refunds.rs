@@ -129,6 +129,16 @@ impl Store {
         rows.iter().map(refund_from_row).collect()
     }
 
+    /// Refunds finished (`refunded`) at or after `since`, oldest first, `limit` at most: the
+    /// notifier's incremental scan (`app/refund_notices.rs`), on the index `refunds_by_state`.
+    pub async fn refunds_finished_since(&self, since: &str, limit: i64) -> StoreResult<Vec<RefundRow>> {
+        let sql = format!(
+            "SELECT {REFUND_COLUMNS}, parked_reason FROM refunds WHERE state = 'refunded' AND updated_at >= $1 ORDER BY updated_at, id LIMIT $2"
+        );
+        let rows = query(sql).bind(since).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(refund_from_row).collect()
+    }
+
     /// Refunds with a step still to make, idle since `before`.
     /// Parked ones wait for an operator (`store/refund_exceptions.rs`).
     pub async fn unfinished_refunds(&self, before: &str, limit: i64) -> StoreResult<Vec<RefundRow>> {

@@ -191,6 +191,15 @@ impl Home {
         self.page.t(state_key(visit_state(v)))
     }
 
+    /// The fees in force after the visit's refunds, and what they gave back (`visit_totals`).
+    fn standing_fen(&self, v: &VisitView) -> i64 {
+        crate::visit_totals::standing_fen(v)
+    }
+
+    fn refund_mark(&self, v: &VisitView) -> Option<String> {
+        crate::visit_totals::refund_mark(&self.page, v)
+    }
+
     /// The console's title for this role: finance reads, it does not see patients.
     fn title_key(&self) -> &'static str {
         if self.staff.role == StaffRole::Finance {

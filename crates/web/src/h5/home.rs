@@ -142,7 +142,13 @@ mod tests {
         let page = Page::new(Prefs { lang: Lang::Zh, elder: false, secure: false }, "/h5/home", HOME).with_csrf("t");
         let html = Home { page, me, agreements: vec![owing(1_234_567)], paid_by: None }.render().unwrap();
         assert!(html.contains("<dd>¥20,000.00</dd>") && html.contains(r#"<dd class="used">¥12,345.67</dd>"#), "{html}");
-        assert!(html.contains(r#"data-confirm="确认按所填金额为信用额度还款？当前欠款 ¥12,345.67。""#), "{html}");
-        assert!(html.contains(r#"data-type="fen" type="text" inputmode="decimal" required value="12345.67">"#), "{html}");
+        // The question names the amount typed: app.js says the field `amount_fen` as yuan when asking.
+        assert!(html.contains(r#"data-confirm="确认还款 {amount_fen|yuan}？当前欠款 ¥12,345.67。""#), "{html}");
+        assert!(html.contains(r#"name="amount_fen" data-type="fen" type="text" inputmode="decimal" required value="12345.67">"#), "{html}");
+        let page = Page::new(Prefs { lang: Lang::En, elder: false, secure: false }, "/h5/home", HOME).with_csrf("t");
+        let identity = IdentityView { psn_no: "P1".into(), name: "张*".into(), certno: "4403**".into(), bound_at: String::new() };
+        let me = PatientView { id: "pat_1".into(), mobile: "138****0000".into(), identity: Some(identity) };
+        let html = Home { page, me, agreements: vec![owing(1_234_567)], paid_by: None }.render().unwrap();
+        assert!(html.contains(r#"data-confirm="Repay {amount_fen|yuan}? The line owes ¥12,345.67.""#), "{html}");
     }
 }

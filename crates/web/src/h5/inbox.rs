@@ -95,14 +95,42 @@ impl Inbox {
             "line_overdue" => "p2_note_line_overdue",
             "line_reinstated" => "p2_note_line_reinstated",
             "statement_ready" => "p2_note_statement_ready",
+            "visit_refunded" => match (n.facts["member"].as_bool().unwrap_or(false), n.facts["full"].as_bool().unwrap_or(false)) {
+                (false, false) => "p2_note_refunded_part",
+                (false, true) => "p2_note_refunded_full",
+                (true, false) => "p2_note_member_refunded_part",
+                (true, true) => "p2_note_member_refunded_full",
+            },
             _ => "p2_note_payment_due",
         };
         Some(self.page.t(key))
     }
 
+    /// A refund's parts, each with where it went back (`visit_refunded`; empty for other kinds).
+    fn refund_parts(&self, n: &NotificationRow) -> Vec<(&str, String)> {
+        if n.kind != "visit_refunded" {
+            return Vec::new();
+        }
+        let to = if self.text(n, "to") == "debit_card" { "p2_refund_to_debit_card" } else { "p2_refund_to_credit_line" };
+        let parts: Vec<(&str, String)> = [
+            ("bank_fen", to),
+            ("account_fen", "p2_refund_to_account"),
+            ("fund_fen", "p2_refund_to_fund"),
+            ("at_hospital_fen", "p2_refund_at_hospital"),
+        ]
+        .into_iter()
+        .filter(|(k, _)| n.facts[*k].as_i64().is_some_and(|f| f > 0))
+        .map(|(k, key)| (self.page.t(key), self.fen(n, k)))
+        .collect();
+        match parts.is_empty() {
+            true => vec![(self.page.t("p2_refund_bill_less"), String::new())],
+            false => parts,
+        }
+    }
+
     /// The amount a further kind is about, if any.
     fn p2_amount(&self, n: &NotificationRow) -> Option<String> {
-        ["unpaid_fen", "cash_fen", "outstanding_fen", "overdue_fen"]
+        ["refunded_fen", "unpaid_fen", "cash_fen", "outstanding_fen", "overdue_fen"]
             .into_iter()
             .find(|k| n.facts[*k].as_i64().is_some_and(|f| f > 0))
             .map(|k| self.fen(n, k))
@@ -187,6 +215,32 @@ mod tests {
     fn inbox(lang: Lang, notifications: Vec<NotificationRow>, now: HashMap<String, Split>, paid_bills: Vec<String>) -> String {
         let page = Page::new(Prefs { lang, elder: false, secure: false }, "/h5/notifications", HOME);
         Inbox { page, notifications, hospitals: HospitalNames::default(), now, paid_bills }.render().unwrap()
+    }
+
+    /// A refund says which visit, how much, and where each part went back, in the page's language.
+    #[test]
+    fn a_refund_says_how_much_went_back_and_where() {
+        let refunded = |member: bool| {
+            note(
+                "visit_refunded",
+                json!({"refund_id": "rfd_1", "hospital_code": "H1", "ipt_otp_no": "MZ-R1", "full": false, "refunded_fen": 120000,
+                       "bank_fen": 84000, "account_fen": 6000, "fund_fen": 30000, "at_hospital_fen": 0, "to": "credit_line", "member": member}),
+            )
+        };
+        let html = inbox(Lang::Zh, vec![refunded(false)], HashMap::new(), Vec::new());
+        assert!(
+            html.contains("<h2>部分项目已退费</h2>") && html.contains("H1 · MZ-R1") && html.contains(r#"<p class="cash">¥1,200.00</p>"#),
+            "{html}"
+        );
+        for said in
+            ["退回信用额度 <span class=\"cash\">¥840.00</span>", "退回医保个人账户 <span class=\"cash\">¥60.00</span>", "退回医保基金"]
+        {
+            assert!(html.contains(said), "{said}: {html}");
+        }
+        assert!(!html.contains("账单即将到期"), "not told as another kind: {html}");
+        let en = inbox(Lang::En, vec![refunded(true)], HashMap::new(), Vec::new());
+        assert!(en.contains("<h2>Some items of a family member&#39;s visit were refunded</h2>"), "{en}");
+        assert!(en.contains("Back to your credit line <span class=\"cash\">¥840.00</span>"), "{en}");
     }
 
     /// The line paid nothing on a bill left unpaid: the inbox says 0.00 on the line and the unpaid

@@ -96,6 +96,17 @@ pub const STRINGS: Table = &[
     ("p2_note_line_reinstated", "无感支付已恢复", "Seamless payment is back on"),
     ("p2_note_statement_ready", "信用账单已出", "Your statement is ready"),
     ("p2_note_payment_due", "账单即将到期", "A statement falls due soon"),
+    // A visit refunded (`visit_refunded`): the headline, and where each part of it went back.
+    ("p2_note_refunded_part", "部分项目已退费", "Some items were refunded"),
+    ("p2_note_refunded_full", "已全部退费", "Refunded in full"),
+    ("p2_note_member_refunded_part", "家人就诊部分项目已退费", "Some items of a family member's visit were refunded"),
+    ("p2_note_member_refunded_full", "家人就诊已全部退费", "A family member's visit was refunded in full"),
+    ("p2_refund_to_credit_line", "退回信用额度", "Back to your credit line"),
+    ("p2_refund_to_debit_card", "退回银行卡", "Back to your bank card"),
+    ("p2_refund_to_account", "退回医保个人账户", "Back to your insurance personal account"),
+    ("p2_refund_to_fund", "退回医保基金", "Back to the insurance fund"),
+    ("p2_refund_at_hospital", "由医院退还给您", "Handed back to you by the hospital"),
+    ("p2_refund_bill_less", "应缴金额已相应减少", "What you owe is reduced accordingly"),
 ];
 
 pub const ERRORS: Table = &[

@@ -110,7 +110,8 @@ pub const STRINGS: Table = &[
     ("repay_by_transfer", "银行转账还款", "By bank transfer"),
     ("repay_submit", "确认还款", "Repay now"),
     ("repay_source", "还款方式", "Repay from"),
-    ("repay_confirm", "确认按所填金额为信用额度还款？当前欠款 {owed}。", "Repay the credit line the amount entered? It owes {owed}."),
+    // {amount_fen|yuan}: the amount typed, said by app.js when asked; {owed}: what the line owes.
+    ("repay_confirm", "确认还款 {amount_fen|yuan}？当前欠款 {owed}。", "Repay {amount_fen|yuan}? The line owes {owed}."),
     ("nav_family", "亲情付", "Family"),
     ("family_title", "亲情付", "Family members"),
     (
@@ -140,6 +141,12 @@ pub const STRINGS: Table = &[
         "family_paid_by",
         "您的就诊费用由 {name} 的签约支付（您是其{relation}）。",
         "Your visits are paid by {name}'s agreement (you are their {relation}).",
+    ),
+    ("family_leave", "不再使用亲情付", "Stop family payment"),
+    (
+        "family_leave_confirm",
+        "确认不再由 {name} 的签约为您付款？之后您的就诊需您自己签约或到窗口付款。",
+        "Stop {name}'s agreement paying for you? Your visits will then need your own sign-up or payment at the counter.",
     ),
     ("family_invited_as", "对方的签约将为您支付，关系：", "Their agreement will pay for you, as their"),
     ("family_accept", "同意", "Accept"),

@@ -102,6 +102,15 @@ impl Home {
         visit_words(&self.page, v).to_string()
     }
 
+    /// The fees in force after the visit's refunds, and what they gave back (`visit_totals`).
+    pub(super) fn standing_fen(&self, v: &VisitView) -> i64 {
+        crate::visit_totals::standing_fen(v)
+    }
+
+    pub(super) fn refund_mark(&self, v: &VisitView) -> Option<String> {
+        crate::visit_totals::refund_mark(&self.page, v)
+    }
+
     pub(super) fn settlement_state(&self, s: &SettlementView) -> String {
         settlement_words(&self.page, s).to_string()
     }

@@ -1,0 +1,58 @@
+// app.js's questions asked before an action (data-confirm), without a browser or the server: the
+// script runs in node's vm with a stub document, a form is submitted, and the question it asks is
+// kept (answered no, so nothing is sent). Runs alone: `node --test web-tests/app_js.spec.js`.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const vm = require('node:vm');
+
+const source = fs.readFileSync(path.join(__dirname, '..', 'crates', 'web', 'assets', 'app.js'), 'utf8');
+
+/// Submits a form asking `question` whose fields are `fields` ({name: value}); the question asked,
+/// or null when none was and the form went on to be sent (the send itself then says what is wrong).
+function askedOf(question, fields, checked = []) {
+  const listeners = {};
+  const asked = [];
+  const SENT = new Error('sent');
+  const document = {
+    addEventListener: (type, fn) => { listeners[type] = fn; },
+    getElementById: () => null,
+    querySelectorAll: () => [],
+    // The send's first look at the page: here, where the stub stops it.
+    querySelector: () => { throw SENT; },
+  };
+  const window = { confirm: (text) => { asked.push(text); return false; }, crypto: { getRandomValues: (b) => b } };
+  vm.runInNewContext(source, { document, window, setInterval, fetch: () => Promise.reject(new Error('no fetch')) });
+  const elements = Object.fromEntries(Object.entries(fields).map(([name, value]) => [name, { name, value }]));
+  const form = {
+    hasAttribute: (name) => name === 'data-api' || (name === 'data-confirm' && question !== null),
+    getAttribute: (name) => ({ 'data-api': '/api/v1/x', 'data-confirm': question })[name] ?? null,
+    elements,
+    querySelectorAll: () => checked,
+  };
+  try {
+    listeners.submit({ target: form, submitter: null, preventDefault: () => {} });
+  } catch (e) {
+    if (e !== SENT) throw e;
+    assert.equal(asked.length, 0, 'sent only when nothing was asked');
+  }
+  return asked.length ? asked[0] : null;
+}
+
+test('the repayment question names the amount typed, in yuan', () => {
+  const zh = '确认还款 {amount_fen|yuan}？当前欠款 ¥1,300.00。';
+  assert.equal(askedOf(zh, { amount_fen: '1234.56' }), '确认还款 ¥1,234.56？当前欠款 ¥1,300.00。');
+  assert.equal(askedOf(zh, { amount_fen: ' 1300 ' }), '确认还款 ¥1,300.00？当前欠款 ¥1,300.00。');
+  assert.equal(askedOf('Repay {amount_fen|yuan}? The line owes ¥0.50.', { amount_fen: '0.5' }), 'Repay ¥0.50? The line owes ¥0.50.');
+  // Not an amount: nothing asked (the send refuses it as invalid_request, nothing goes out).
+  assert.equal(askedOf(zh, { amount_fen: '12.345' }), null);
+  assert.equal(askedOf(zh, { amount_fen: '' }), null);
+});
+
+test('a question without an amount is asked as written, and {checked} still names the ticked lines', () => {
+  assert.equal(askedOf('确认解约？', {}), '确认解约？');
+  const box = (label, fen) => ({ getAttribute: (n) => ({ 'data-label': label, 'data-fen': String(fen) })[n] });
+  assert.equal(askedOf('退 {checked}，{checked|yuan}？', {}, [box('血常规', 2000), box('挂号', 500)]), '退 血常规, 挂号，¥25.00？');
+});
