@@ -590,10 +590,10 @@ async fn an_invoice_opened_in_a_browser_without_a_session_goes_to_sign_in() {
     assert_eq!(api.status().as_u16(), 401, "an API client gets the JSON refusal");
 }
 
-/// A relative covered by 亲情付 leaves the link from their own phone (review r26: the page named
+/// A relative invited to 亲情付 is told so, and leaves the link from their own phone (review r26: the page named
 /// who pays but offered no way out), through the link the family page names.
 #[tokio::test]
-async fn a_relative_paid_for_by_family_payment_leaves_it_from_their_own_phone() {
+async fn a_relative_invited_to_family_payment_is_told_once_and_can_leave_it_from_their_own_phone() {
     let door = Door::open().await;
     let version = door.call("GET", "/api/v1/patient/agreement-text", As::Nobody, None).await.body["version"].as_str().unwrap().to_string();
     let signer = door.sign_in("13600136000").await;

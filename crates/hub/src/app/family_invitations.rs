@@ -90,8 +90,25 @@ impl App {
             expires_at: crate::clock::timestamp(expires),
         };
         // The same relative invited again while one waits: that one stands (nothing new is written).
-        self.store.insert_family_invitation(&invitation, &now).await?;
+        if self.store.insert_family_invitation(&invitation, &now).await? {
+            self.tell_invited(&invitation).await;
+        }
         self.agreement(agreement_id).await
+    }
+
+    /// 亲情付: the relative invited is told, in the inbox and by text message, that someone waits
+    /// for their answer (they were not: the invitation waited unseen until they opened the family
+    /// page). Once per invitation. A notice that could not be written is logged, not an error: the
+    /// invitation stands and the family page shows it.
+    async fn tell_invited(&self, i: &FamilyInvitationRow) {
+        let inviter = match self.store.agreement(&i.agreement_id).await {
+            Ok(Some(a)) => self.config.data_key.open(&a.name_enc).map(|n| crate::pii::mask_name(&n)).unwrap_or_default(),
+            _ => String::new(),
+        };
+        let facts = serde_json::json!({"invitation_id": i.id, "inviter_name": inviter, "relation": i.relation, "expires_at": i.expires_at});
+        if let Err(e) = self.notify_person(&i.member_psn_no, &format!("invite:{}", i.id), "family_invited", facts).await {
+            tracing::warn!(invitation = %i.id, code = e.code(), "the invitation's notice was not made");
+        }
     }
 
     /// The invitations the patient sent and received, pending and not expired.

@@ -96,6 +96,16 @@ pub fn notice_text(n: &NotificationRow) -> String {
             format!("您的信用账单将于{}到期，尚有{}元未还，请按时还款以免暂停无感支付。", s("due_date"), yuan(f, "outstanding_fen"))
         }
         "visit_refunded" => super::refund_notices::text(f),
+        "family_invited" => format!(
+            "{}邀请您加入亲情付（您是其{}）：同意后，您的就诊费用由其签约支付。请于{}前登录“亲情付”同意或拒绝。",
+            s("inviter_name"),
+            match f["relation"].as_str() {
+                Some("child") => "子女",
+                Some("parent") => "父母",
+                _ => "配偶",
+            },
+            crate::clock::national_datetime(&s("expires_at")).and_then(|t| t.get(..16).map(str::to_string)).unwrap_or_default()
+        ),
         other => format!("您有一条新通知（{other}）。"),
     };
     format!("【无感支付】{body}")
@@ -329,9 +339,25 @@ mod tests {
             json!({"hospital_code": "H1", "ipt_otp_no": "MZ-2", "full": true, "refunded_fen": 2500, "bank_fen": 2500, "to": "debit_card", "member": true}),
         );
         assert_eq!(notice_text(&card), "【无感支付】您的家人在H1的就诊（MZ-2）已全部退费，退费金额25.00元：25.00元退回银行卡。");
+        let invited = n(
+            "family_invited",
+            json!({"invitation_id": "fin_1", "inviter_name": "张*", "relation": "spouse", "expires_at": "2026-12-10T04:00:00.000000Z"}),
+        );
+        assert_eq!(
+            notice_text(&invited),
+            "【无感支付】张*邀请您加入亲情付（您是其配偶）：同意后，您的就诊费用由其签约支付。请于2026-12-10 12:00前登录“亲情付”同意或拒绝。"
+        );
         // Every kind the hub makes has its own text, never the generic one.
-        for kind in ["estimate_ready", "bill_unpaid", "line_overdue", "line_reinstated", "statement_ready", "payment_due", "visit_refunded"]
-        {
+        for kind in [
+            "estimate_ready",
+            "bill_unpaid",
+            "line_overdue",
+            "line_reinstated",
+            "statement_ready",
+            "payment_due",
+            "visit_refunded",
+            "family_invited",
+        ] {
             assert!(!notice_text(&n(kind, json!({}))).contains("新通知"), "{kind}");
         }
     }

@@ -101,6 +101,7 @@ impl Inbox {
                 (true, false) => "p2_note_member_refunded_part",
                 (true, true) => "p2_note_member_refunded_full",
             },
+            "family_invited" => "p2_note_family_invited",
             _ => "p2_note_payment_due",
         };
         Some(self.page.t(key))

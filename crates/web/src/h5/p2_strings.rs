@@ -106,6 +106,9 @@ pub const STRINGS: Table = &[
     ("p2_refund_to_account", "退回医保个人账户", "Back to your insurance personal account"),
     ("p2_refund_to_fund", "退回医保基金", "Back to the insurance fund"),
     ("p2_refund_at_hospital", "由医院退还给您", "Handed back to you by the hospital"),
+    // 亲情付: a relative invites the patient (`family_invited`); they answer on the family page.
+    ("p2_note_family_invited", "家人邀请您加入亲情付", "A relative invites you to family payment"),
+    ("p2_family_invited_by", "邀请人：{name}。请在“亲情付”中同意或拒绝。", "Invited by {name}. Accept or decline it on the Family page."),
     ("p2_refund_bill_less", "应缴金额已相应减少", "What you owe is reduced accordingly"),
 ];
 
