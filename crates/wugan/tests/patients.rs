@@ -602,13 +602,33 @@ async fn a_relative_invited_to_family_payment_is_told_once_and_can_leave_it_from
                       "payment": {"method": "credit_line", "bank_code": "BANK01"}});
     let signed = door.call("POST", "/api/v1/patient/agreements", As::Cookie(&signer, true), Some(body)).await;
     let agreement_id = signed.body["id"].as_str().unwrap().to_string();
-    let spouse =
-        json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": WANG_WU.0, "relation": "spouse", "consent": {"method": "face", "reference": ""}});
-    let invited =
-        door.call("POST", &format!("/api/v1/patient/agreements/{agreement_id}/family"), As::Cookie(&signer, true), Some(spouse)).await;
-    assert_eq!(invited.status, 200, "{invited:?}");
+    // A parent invited before they have the app is told when they bind their name.
+    let family = format!("/api/v1/patient/agreements/{agreement_id}/family");
+    let parent =
+        json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": ZHAO_LIU.0, "relation": "parent", "consent": {"method": "face", "reference": ""}});
+    assert_eq!(door.call("POST", &family, As::Cookie(&signer, true), Some(parent)).await.status, 200);
+    let later = door.sign_in("13900139001").await;
+    assert_eq!(door.bind(&later, ZHAO_LIU).await.status, 200);
+    let told = door.call("GET", "/api/v1/patient/notifications", As::Bearer(&later.token), None).await;
+    assert_eq!(told.body["notifications"][0]["kind"], json!("family_invited"), "{told:?}");
+    assert_eq!(told.body["notifications"][0]["facts"]["relation"], json!("parent"), "{told:?}");
+
+    // The spouse has the app already: told at once, once (inviting again is the first one standing),
+    // and the inbox sends them to the family page.
     let relative = door.sign_in("13700137001").await;
     assert_eq!(door.bind(&relative, WANG_WU).await.status, 200);
+    let spouse =
+        json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": WANG_WU.0, "relation": "spouse", "consent": {"method": "face", "reference": ""}});
+    for _ in 0..2 {
+        assert_eq!(door.call("POST", &family, As::Cookie(&signer, true), Some(spouse.clone())).await.status, 200);
+    }
+    let told = door.call("GET", "/api/v1/patient/notifications", As::Bearer(&relative.token), None).await;
+    let invites: Vec<&Value> = told.body["notifications"].as_array().unwrap().iter().filter(|n| n["kind"] == "family_invited").collect();
+    assert_eq!(invites.len(), 1, "{told:?}");
+    assert_eq!((invites[0]["facts"]["inviter_name"].as_str(), invites[0]["facts"]["relation"].as_str()), (Some("张*"), Some("spouse")));
+    let inbox = door.call("GET", "/h5/notifications", As::Cookie(&relative, false), None).await;
+    let html = inbox.body.as_str().unwrap_or_default();
+    assert!(html.contains("家人邀请您加入亲情付") && html.contains("邀请人：张*") && html.contains("href=\"/h5/family\""), "{html}");
     let received = door.call("GET", "/api/v1/patient/family-invitations", As::Bearer(&relative.token), None).await;
     let accept = format!("/api/v1/patient/family-invitations/{}/accept", received.body["received"][0]["id"].as_str().unwrap());
     let accepted = door.call("POST", &accept, As::Cookie(&relative, true), None).await;

@@ -96,6 +96,20 @@ impl App {
         self.agreement(agreement_id).await
     }
 
+    /// The invitations waiting for `psn_no`, told (a person who binds their identity after being
+    /// invited learns of it then; one told already is not told again: the notice's key is the
+    /// invitation's).
+    pub(super) async fn tell_waiting_invitations(&self, psn_no: &str) {
+        match self.store.family_invitations_to(psn_no, &self.now()).await {
+            Ok(waiting) => {
+                for i in &waiting {
+                    self.tell_invited(i).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "the invitations waiting could not be read"),
+        }
+    }
+
     /// 亲情付: the relative invited is told, in the inbox and by text message, that someone waits
     /// for their answer (they were not: the invitation waited unseen until they opened the family
     /// page). Once per invitation. A notice that could not be written is logged, not an error: the

@@ -291,6 +291,8 @@ impl App {
             crate::store::StoreError::Conflict(m) => AppError::conflict("identity_taken", m),
             other => other.into(),
         })?;
+        // 亲情付 invitations made before this person had the app are told now (once each).
+        self.tell_waiting_invitations(&person.psn_no).await;
         self.patient_me(patient_id).await
     }
 
