@@ -403,7 +403,7 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
 });
 
 test('the same in English at standard size, with the refusal of a name that does not match', async () => {
-  const { page, pageErrors, close } = await phone({ lang: 'en' });
+  const { page, pageErrors, dialogs, close } = await phone({ lang: 'en' });
   try {
     const wrong = await signIn(page, '13800000002', 'patient-en');
     assert.equal(wrong, 'That code is not right. Check the text message and try again.');
@@ -427,6 +427,29 @@ test('the same in English at standard size, with the refusal of a name that does
     }
     const psn = await page.locator('#my-psn-no').boundingBox();
     assert.ok(psn.height < 30, `the insurance number takes ${psn.height} px: it wraps`);
+
+    // 亲情付 from the relative's side: the first test invited this person as the spouse before
+    // they had the app; binding their name told them. They accept on their own phone, read whose
+    // agreement pays for them, and leave it.
+    await page.goto(`${base}/h5/notifications`);
+    const invite = page.locator('li.notification.family_invited');
+    assert.match(await invite.textContent(), /A relative invites you to family payment/);
+    assert.match(await invite.textContent(), /Invited by 张\*/);
+    await accessible(page, 'patient-en inbox with an invitation');
+    await fitsTheWidth(page, 'patient-en inbox invitation');
+    await screenshot(page, 'patient-en-inbox-invited');
+    await invite.locator('a[href="/h5/family"]').click();
+    await page.waitForURL(`${base}/h5/family`);
+    await page.click('li.invitation form[data-api$="/accept"] button');
+    await page.waitForSelector('#paid-by');
+    assert.match(await page.textContent('#paid-by'), /Your visits are paid by 张\*'s agreement/);
+    await accessible(page, 'patient-en family paid by a relative');
+    await fitsTheWidth(page, 'patient-en family paid by');
+    await screenshot(page, 'patient-en-family-paid-by');
+    await page.click('#leave-family button[type=submit]');
+    await page.waitForFunction(() => !document.querySelector('#paid-by'));
+    assert.match(dialogs[dialogs.length - 1], /Stop 张\*'s agreement paying for you\?/);
+    await screenshot(page, 'patient-en-family-left');
     assert.deepEqual(pageErrors, []);
   } finally {
     await close();
