@@ -443,6 +443,8 @@ test('the same in English at standard size, with the refusal of a name that does
     await page.click('li.invitation form[data-api$="/accept"] button');
     await page.waitForSelector('#paid-by');
     assert.match(await page.textContent('#paid-by'), /Your visits are paid by 张\*'s agreement/);
+    // The page speaks to the person paid for, not to a signer inviting family.
+    assert.doesNotMatch(await page.textContent('main'), /Let up to five family members/);
     await accessible(page, 'patient-en family paid by a relative');
     await fitsTheWidth(page, 'patient-en family paid by');
     await screenshot(page, 'patient-en-family-paid-by');
