@@ -53,12 +53,14 @@ impl App {
             if let Some(suspension) = seamless::suspension_after(line_event(event), line_standing(event)) {
                 applied += self.store.set_suspension(code, &event.agreement_id, suspension).await?;
             }
-            // The patient told, and unpaid bills made due when the line has room (patient_notices).
-            self.after_line_event(code, event).await?;
+            // Only lines the hub signed: the patient told, unpaid bills made due when the line has
+            // room (patient_notices), a repayment made at the bank booked.
+            let Some((agreement_id, psn_no)) = self.store.agreement_of_bank_line(code, &event.agreement_id).await? else {
+                continue;
+            };
+            self.after_line_event(code, event, &agreement_id, &psn_no).await?;
             if let Some(t) = repaid_at_bank(code, event) {
-                if self.store.agreement_of_bank_line(code, &event.agreement_id).await?.is_some() {
-                    self.store.post_one_transfer(&t).await?;
-                }
+                self.store.post_one_transfer(&t).await?;
             }
         }
         if let Some(last) = events.last().and_then(|e| i64::try_from(e.seq).ok()) {

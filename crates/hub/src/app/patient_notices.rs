@@ -130,16 +130,19 @@ impl App {
     /// After a bank line event (read once, under the bank's cursor): the patient told of an
     /// overdue line or its reinstatement, and, when the line has room again, its unpaid bills
     /// made due for collection.
-    pub(super) async fn after_line_event(&self, bank_code: &str, event: &wire::BankEvent) -> Result<(), AppError> {
-        let Some((agreement_id, psn_no)) = self.store.agreement_of_bank_line(bank_code, &event.agreement_id).await? else {
-            return Ok(());
-        };
+    pub(super) async fn after_line_event(
+        &self,
+        bank_code: &str,
+        event: &wire::BankEvent,
+        agreement_id: &str,
+        psn_no: &str,
+    ) -> Result<(), AppError> {
         let key = format!("bank:{bank_code}:{}", event.seq);
         let facts =
             json!({"agreement_id": agreement_id, "bank_code": bank_code, "overdue_fen": event.overdue_fen.0, "debt_fen": event.debt_fen.0});
         match event.event_type {
-            wire::BankEventType::LineOverdue => self.notify_person(&psn_no, &key, "line_overdue", facts).await?,
-            wire::BankEventType::LineReinstated => self.notify_person(&psn_no, &key, "line_reinstated", facts).await?,
+            wire::BankEventType::LineOverdue => self.notify_person(psn_no, &key, "line_overdue", facts).await?,
+            wire::BankEventType::LineReinstated => self.notify_person(psn_no, &key, "line_reinstated", facts).await?,
             _ => 0,
         };
         let room = matches!(
@@ -150,7 +153,7 @@ impl App {
                 | wire::BankEventType::LineUnfrozen
         );
         if room && event.available_fen.is_positive() && event.status == wire::AgreementStatus::Active {
-            self.wake_bills_of_agreement(&agreement_id).await?;
+            self.wake_bills_of_agreement(agreement_id).await?;
         }
         Ok(())
     }

@@ -44,14 +44,10 @@ pub(super) fn given_back(done: &Refunded, cash_at_hospital: bool) -> GivenBack {
     }
 }
 
-fn yuan(fen: i64) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", fen.unsigned_abs() / 100, fen.unsigned_abs() % 100)
-}
-
 /// The text message of a `visit_refunded` notification (Chinese, as the SMS channel is).
 pub(super) fn text(f: &Value) -> String {
     let fen = |k: &str| f[k].as_i64().unwrap_or(0);
+    let yuan = |fen: i64| Fen(fen).to_yuan_string();
     let who = if f["member"].as_bool().unwrap_or(false) { "您的家人" } else { "您" };
     let whole = if f["full"].as_bool().unwrap_or(false) { "已全部退费" } else { "部分项目已退费" };
     let to = match f["to"].as_str() {
