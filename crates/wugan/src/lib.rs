@@ -23,6 +23,28 @@ pub mod simulate;
 pub mod staff;
 pub mod system;
 
+/// Turns off transparent huge pages for this process (`prctl(PR_SET_THP_DISABLE)`), first thing in
+/// main. The hub's heap grows and shrinks by small requests and rows; with huge pages the kernel
+/// backs each fresh 2 MiB of it by zeroing a whole huge page, and on a virtual machine that page is
+/// faulted in from the host as well: `wugan bench core` spent 13–17% of its CPU in the kernel's
+/// `clear_page` under mimalloc's `MADV_HUGEPAGE` arenas, and ~0 without them (about a tenth less CPU
+/// a visit and ~100 MiB less RSS, alternating runs, session 28). mimalloc is also built with
+/// `no_thp` (it no longer asks for huge pages); this call covers kernels set to THP `always`.
+/// Returns whether the kernel took it.
+pub fn without_transparent_huge_pages() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) == 0
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 /// Turns off SQLite's memory statistics for this process, before any connection is opened (it
 /// cannot be changed after SQLite initializes). With them on (SQLite's default), every allocation
 /// SQLite makes takes one process-wide mutex to count it, on the writer's thread and every reader's;

@@ -566,6 +566,7 @@ fn warn_of_secrets_in_flags() {
 #[tokio::main]
 async fn main() {
     wugan::sqlite_without_memory_statistics();
+    wugan::without_transparent_huge_pages();
     let cli = Cli::parse();
     // Servers log warnings; one-shot commands that print a report keep stderr for errors only.
     let default_filter = match cli.command {
