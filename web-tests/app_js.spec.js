@@ -56,3 +56,37 @@ test('a question without an amount is asked as written, and {checked} still name
   const box = (label, fen) => ({ getAttribute: (n) => ({ 'data-label': label, 'data-fen': String(fen) })[n] });
   assert.equal(askedOf('退 {checked}，{checked|yuan}？', {}, [box('血常规', 2000), box('挂号', 500)]), '退 血常规, 挂号，¥25.00？');
 });
+
+/// The words a field the browser finds wanting is given, on a page whose #wg-errors is `words`:
+/// app.js is run, the field is found invalid as `validity` says, and what it set is kept.
+function wantingSaid(words, validity, attrs = {}, type = 'text', tagName = 'INPUT') {
+  const listeners = {};
+  const document = {
+    addEventListener: (kind, fn, capture) => { if (capture) listeners[kind] = fn; },
+    getElementById: (id) => (id === 'wg-errors' ? { textContent: JSON.stringify(words) } : null),
+    querySelectorAll: () => [],
+  };
+  vm.runInNewContext(source, { document, window: {}, setInterval, fetch: () => Promise.reject(new Error('no fetch')) });
+  let said = null;
+  const field = { type, tagName, validity, getAttribute: (n) => attrs[n] ?? null, setCustomValidity: (t) => { said = t; } };
+  listeners.invalid({ target: field });
+  const kept = said;
+  listeners.input({ target: field });
+  assert.equal(said, '', 'edited, the field is judged by its own rules again');
+  return kept;
+}
+
+test("a field the browser will not send is said in the page's language", () => {
+  const zh = {
+    _field_missing: '请填写此项。', _field_choose: '请选择一项。', _field_too_short: '至少需要 {n} 个字符。',
+    _field_min: '不能小于 {n}。', _field_format: '格式不正确，请检查。',
+  };
+  assert.equal(wantingSaid(zh, { valueMissing: true }), '请填写此项。');
+  assert.equal(wantingSaid(zh, { valueMissing: true }, {}, 'radio'), '请选择一项。');
+  assert.equal(wantingSaid(zh, { valueMissing: true }, {}, 'select-one', 'SELECT'), '请选择一项。');
+  assert.equal(wantingSaid(zh, { tooShort: true }, { minlength: '12' }, 'password'), '至少需要 12 个字符。');
+  assert.equal(wantingSaid(zh, { rangeUnderflow: true }, { min: '2026-12-01' }, 'date'), '不能小于 2026-12-01。');
+  assert.equal(wantingSaid(zh, { patternMismatch: true }, { title: '11 位手机号' }), '格式不正确，请检查。 11 位手机号');
+  // Valid after all (a custom message from before, cleared): nothing set.
+  assert.equal(wantingSaid(zh, {}), '');
+});

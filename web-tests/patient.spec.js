@@ -44,8 +44,12 @@ async function eventually(page, check, what) {
   assert.fail(`never: ${what}`);
 }
 
+// Signs in; answers the words of a wrong code and of an empty mobile number (the browser's own
+// check of a required field, said in the page's language by app.js, whatever the browser's is).
 async function signIn(page, mobile, label) {
   await page.goto(`${base}/h5/`);
+  await page.click('#sign-in-button');
+  const emptyMobile = await page.$eval('#mobile', (el) => el.validationMessage);
   await page.fill('#mobile', mobile);
   await page.click('#send-code');
   await page.waitForSelector('#sign-in .message.ok');
@@ -61,7 +65,7 @@ async function signIn(page, mobile, label) {
   await page.fill('#code', code);
   await page.click('#sign-in-button');
   await page.waitForURL(`${base}/h5/home`);
-  return wrongText;
+  return { wrong: wrongText, emptyMobile };
 }
 
 async function verifyName(page, label) {
@@ -80,8 +84,9 @@ async function verifyName(page, label) {
 test('a patient signs in with the texted code and verifies their name (zh, elder-friendly mode)', async () => {
   const { page, pageErrors, dialogs, close } = await phone({ elder: true });
   try {
-    const wrong = await signIn(page, '13800000001', 'patient-zh-elder');
+    const { wrong, emptyMobile } = await signIn(page, '13800000001', 'patient-zh-elder');
     assert.equal(wrong, '验证码不正确，请核对短信后重新输入。');
+    assert.equal(emptyMobile, '请填写此项。');
     assert.equal(await page.textContent('#my-mobile'), '13*******01');
     await verifyName(page, 'patient-zh-elder');
     assert.match(await page.textContent('#identity-status'), /已实名认证/);
@@ -405,8 +410,9 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
 test('the same in English at standard size, with the refusal of a name that does not match', async () => {
   const { page, pageErrors, dialogs, close } = await phone({ lang: 'en' });
   try {
-    const wrong = await signIn(page, '13800000002', 'patient-en');
+    const { wrong, emptyMobile } = await signIn(page, '13800000002', 'patient-en');
     assert.equal(wrong, 'That code is not right. Check the text message and try again.');
+    assert.equal(emptyMobile, 'Please fill in this field.', "the page's words, not the browser's ('Please fill out this field.')");
     await page.fill('#name', '李四');
     await page.fill('#certno', '440305199208084567');
     await page.fill('#face_check_ref', 'FACE-H5-0002');

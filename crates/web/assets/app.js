@@ -27,6 +27,7 @@
 // is ticked: {checked} (each ticked checkbox's data-label) and {checked|yuan} (their data-fen
 // summed), e.g. the refund's lines and their fees; {name|yuan}, the amount typed in field `name`
 // (the repayment's question names the amount).
+// A field the browser finds wanting is said in the page's language (fieldWanting).
 (function () {
   'use strict';
 
@@ -134,6 +135,39 @@
     var form = ev.target.form;
     if (form && form.hasAttribute('data-api')) showChoices(form);
   });
+
+  // A field the browser will not send (empty, too short, not in its format) is said in the page's
+  // language (#wg-errors' _field_* words), not the browser's own: a Chinese page read on a browser
+  // set to English said "Please fill out this field". The words are set when the browser finds the
+  // field wanting ('invalid' does not bubble: caught on the way down) and cleared as it is edited,
+  // so the browser judges the new value by the field's own rules again.
+  function fieldWanting(el) {
+    var v = el.validity;
+    var n = function (key, attr) { return (messages[key] || '').replace('{n}', el.getAttribute(attr) || ''); };
+    if (v.valueMissing) return messages[/^(radio|checkbox)$/.test(el.type) || el.tagName === 'SELECT' ? '_field_choose' : '_field_missing'];
+    if (v.tooShort) return n('_field_too_short', 'minlength');
+    if (v.tooLong) return n('_field_too_long', 'maxlength');
+    if (v.rangeUnderflow) return n('_field_min', 'min');
+    if (v.rangeOverflow) return n('_field_max', 'max');
+    if (v.patternMismatch || v.typeMismatch || v.badInput || v.stepMismatch) {
+      var hint = el.getAttribute('title');
+      return (messages._field_format || '') + (hint ? ' ' + hint : '');
+    }
+    return '';
+  }
+  document.addEventListener('invalid', function (ev) {
+    var el = ev.target;
+    if (!el || !el.setCustomValidity || !el.validity) return;
+    el.setCustomValidity('');
+    var text = fieldWanting(el);
+    if (text) el.setCustomValidity(text);
+  }, true);
+  function edited(ev) {
+    var el = ev.target;
+    if (el && el.setCustomValidity) el.setCustomValidity('');
+  }
+  document.addEventListener('input', edited, true);
+  document.addEventListener('change', edited, true);
 
   // A select marked data-sets="name" fills that field of its form from the chosen option's
   // data-set (a catalogue item's unit price); an option without one clears it.
