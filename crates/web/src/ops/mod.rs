@@ -8,6 +8,7 @@
 //! session, as every page's do; those that cannot be undone ask first (`data-confirm`).
 
 mod figures;
+mod ledger_words;
 mod stays;
 pub(crate) mod strings;
 mod words;
@@ -427,6 +428,8 @@ struct VisitPage {
     hospital: String,
     /// Masked (张*).
     patient: Option<String>,
+    /// The hospitals and banks its transfers' accounts name.
+    names: ledger_words::Names,
 }
 
 async fn visit_page(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap, Path(id): Path<String>) -> Response {
@@ -441,7 +444,8 @@ async fn visit_page(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMa
         Some(agreement) => app.agreement(agreement).await.ok().map(|a| a.name),
         None => None,
     };
-    render(&VisitPage { page, staff, whole, hospital, patient }).into_response()
+    let names = ledger_words::Names { hospitals, banks: app.bank_views() };
+    render(&VisitPage { page, staff, whole, hospital, patient, names }).into_response()
 }
 
 #[cfg(test)]

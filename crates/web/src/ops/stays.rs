@@ -51,6 +51,8 @@ struct StayPage {
     hospital: String,
     /// "张* · 男 · 36岁".
     patient: String,
+    /// The hospitals and banks its transfers' accounts name.
+    names: super::ledger_words::Names,
 }
 
 impl StayPage {
@@ -60,6 +62,14 @@ impl StayPage {
 
     fn time(&self, at: &str) -> String {
         china_time(at)
+    }
+
+    fn account(&self, account: &str) -> String {
+        self.names.account(&self.page, account)
+    }
+
+    fn kind(&self, kind: &str) -> String {
+        super::ledger_words::kind(&self.page, kind)
     }
 
     /// The hospital's stays, the list this one came from.
@@ -77,5 +87,6 @@ pub(super) async fn stay_page(State(app): State<Arc<App>>, prefs: Prefs, headers
     let hospitals = app.hospitals().await.unwrap_or_default();
     let hospital = name_of(&hospitals, &whole.stay.hospital_code);
     let patient = patient_words(&page, &whole.patient);
-    render(&StayPage { page, staff, whole, hospital, patient }).into_response()
+    let names = super::ledger_words::Names { hospitals, banks: app.bank_views() };
+    render(&StayPage { page, staff, whole, hospital, patient, names }).into_response()
 }

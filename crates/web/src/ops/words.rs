@@ -224,6 +224,14 @@ impl VisitPage {
         china_time(at)
     }
 
+    pub(super) fn account(&self, account: &str) -> String {
+        self.names.account(&self.page, account)
+    }
+
+    pub(super) fn kind(&self, kind: &str) -> String {
+        super::ledger_words::kind(&self.page, kind)
+    }
+
     /// The visits of the visit's day (China time).
     pub(super) fn back_href(&self) -> String {
         format!("/ops/visits?day={}", china_time(&self.whole.visit.created_at).get(..10).unwrap_or_default())
