@@ -8,6 +8,9 @@ use wugan_hub::bank_client::BankEndpoint;
 #[serde(deny_unknown_fields)]
 pub struct BankConfig {
     pub bank_code: String,
+    /// The bank's name as patients choose it and staff read it (default: its code).
+    #[serde(default)]
+    pub name: Option<String>,
     pub url: String,
     pub key_id: String,
     /// What the hub signs its requests with.

@@ -41,7 +41,7 @@ enum InvoiceArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Run the hub. With no partner URLs, a built-in insurance center and bank start beside it.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// The insurance center (national interface) on its own.
     Insurance {
         #[command(subcommand)]
@@ -407,6 +407,10 @@ struct ServeArgs {
     bank_url: Option<String>,
     #[arg(long, env = "WUGAN_BANK_CODE")]
     bank_code: Option<String>,
+    /// The bank's name as patients choose it at signing and staff read it (default: its code; the
+    /// built-in bank's: 示范银行).
+    #[arg(long, env = "WUGAN_BANK_NAME")]
+    bank_name: Option<String>,
     #[arg(long, env = "WUGAN_BANK_KEY_ID")]
     bank_key_id: Option<String>,
     /// The secret the hub signs bank requests with: WUGAN_BANK_SECRET or the config file, never a
@@ -451,8 +455,8 @@ struct ServeArgs {
     /// (default false: an operator's key, like every operator route).
     #[arg(long, env = "WUGAN_METRICS_FROM_LOOPBACK")]
     metrics_from_loopback: Option<bool>,
-    /// Further banks, from the config file only: `[{bank_code, url, key_id, secret,
-    /// callback_secret}]`; each agreement is routed to its own bank.
+    /// Further banks, from the config file only: `[{bank_code, name, url, key_id, secret,
+    /// callback_secret}]` (`name` optional); each agreement is routed to its own bank.
     #[arg(skip)]
     banks: Vec<wugan::banks::BankConfig>,
     /// A JSON file with any of these options (snake_case keys); flags and environment win.
@@ -481,6 +485,12 @@ impl ServeArgs {
             opts.bank_code = code;
         }
         opts.bank_key_id = self.bank_key_id.or(file.bank_key_id);
+        let names = std::iter::once((opts.bank_code.clone(), self.bank_name.or(file.bank_name)))
+            .chain(file.banks.iter().map(|b| (b.bank_code.clone(), b.name.clone())));
+        opts.bank_names = names.filter_map(|(code, name)| Some((code, name?.trim().to_string()))).filter(|(_, n)| !n.is_empty()).collect();
+        if let Some((code, name)) = opts.bank_names.iter().find(|(_, n)| n.chars().count() > 40) {
+            anyhow::bail!("bank {code}'s name is longer than 40 characters: {name}");
+        }
         opts.extra_banks = file.banks.into_iter().map(Into::into).collect();
         opts.bank_secret = std::env::var("WUGAN_BANK_SECRET").ok().filter(|s| !s.is_empty()).or(file.bank_secret);
         // An external bank's callback secret and an external insurance center's gateway

@@ -292,6 +292,9 @@ pub struct SystemOptions {
     /// Further banks the hub has contracts with, beside the first (`bank_url`/built-in): each
     /// agreement is routed to its own bank, so a bank that is down affects only its patients.
     pub extra_banks: Vec<BankEndpoint>,
+    /// The configured banks' names by code (`bank_name`, `banks[].name`); a bank without one is
+    /// shown by its code, except the built-in bank: [`BUILTIN_BANK_NAME`].
+    pub bank_names: std::collections::BTreeMap<String, String>,
     /// The hub calls the built-in partners' routers in this process, not over loopback HTTP
     /// (`wugan bench core`). Needs both partners built in and no fault wire.
     pub partners_in_process: bool,
@@ -304,6 +307,9 @@ pub struct EdgeOptions {
     pub server: ServerLimits,
     pub api: EdgeConfig,
 }
+
+/// The built-in bank's name when the configuration gives it none: a demonstration bank.
+pub const BUILTIN_BANK_NAME: &str = "示范银行";
 
 impl SystemOptions {
     pub fn local(data_dir: PathBuf) -> SystemOptions {
@@ -635,6 +641,13 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
             anyhow::bail!("partners in process need both partners built in and no fault wire");
         };
         app = app.with_in_process_partners(insurance, vec![(opts.bank_code.clone(), bank)]);
+    }
+    // The configured banks by name (an onboarded bank is named by its terms, loaded next).
+    if opts.bank_url.is_none() && !opts.bank_names.contains_key(&opts.bank_code) {
+        app.banks.set_name(&opts.bank_code, BUILTIN_BANK_NAME);
+    }
+    for (code, name) in &opts.bank_names {
+        app.banks.set_name(code, name);
     }
     // Banks an operator onboarded on an earlier run are routed to again.
     app.load_onboarded_banks().await.map_err(|e| anyhow::anyhow!("the onboarded banks cannot be loaded: {e}"))?;

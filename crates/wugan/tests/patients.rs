@@ -651,3 +651,31 @@ async fn a_relative_invited_to_family_payment_is_told_once_and_can_leave_it_from
     let agreement = door.call("GET", &format!("/api/v1/patient/agreements/{agreement_id}"), As::Bearer(&signer.token), None).await;
     assert_eq!(agreement.body["family"][0]["status"], json!("revoked"), "the signer sees it ended: {agreement:?}");
 }
+
+#[tokio::test]
+async fn a_patient_chooses_a_bank_by_its_name_and_reads_it_on_their_agreement() {
+    // The built-in bank is named 示范银行 unless the configuration names it.
+    let built_in = Door::open().await;
+    let patient = built_in.sign_in("13600136009").await;
+    assert_eq!(built_in.bind(&patient, ZHANG_SAN).await.status, 200);
+    let page = built_in.call("GET", "/h5/sign-up", As::Cookie(&patient, false), None).await;
+    let html = page.body.as_str().unwrap_or_default().to_string();
+    assert!(html.contains(r#"<option value="BANK01">示范银行</option>"#), "{html}");
+
+    let (mut opts, dir) = common::fresh_options("patients-bank-name").await;
+    opts.bank_names.insert("BANK01".into(), "广州农商银行".into());
+    let door = Door { sys: system::start(&opts).await.expect("system starts"), http: reqwest::Client::new(), _dir: dir };
+    let patient = door.sign_in("13600136010").await;
+    assert_eq!(door.bind(&patient, ZHANG_SAN).await.status, 200);
+    let page = door.call("GET", "/h5/sign-up", As::Cookie(&patient, false), None).await;
+    let html = page.body.as_str().unwrap_or_default().to_string();
+    assert!(html.contains(r#"<option value="BANK01">广州农商银行</option>"#), "the name, the code as the value sent: {html}");
+    let text = door.call("GET", "/api/v1/patient/agreement-text", As::Nobody, None).await;
+    let sign_up = json!({"agreement_version": text.body["version"], "channel": "h5", "use_personal_account": true,
+                         "payment": {"method": "credit_line", "bank_code": "BANK01", "credit_limit_fen": 500000}});
+    let signed = door.call("POST", "/api/v1/patient/agreements", As::Cookie(&patient, true), Some(sign_up)).await;
+    assert_eq!(signed.status, 200, "{signed:?}");
+    let home = door.call("GET", "/h5/home", As::Cookie(&patient, false), None).await;
+    let html = home.body.as_str().unwrap_or_default().to_string();
+    assert!(html.contains("· 广州农商银行</dd>") && !html.contains("· BANK01"), "{html}");
+}

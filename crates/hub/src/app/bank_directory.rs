@@ -12,6 +12,9 @@ pub struct BankDirectory {
     clients: RwLock<BTreeMap<String, Arc<BankClient>>>,
     /// The terms of banks onboarded by an operator (`bank_onboarding`).
     terms: RwLock<BTreeMap<String, BankTerms>>,
+    /// The names the configuration gives its banks (`serve`'s `bank_name`, `banks[].name`): what
+    /// patients choose from and staff read, rather than the bank's code.
+    names: RwLock<BTreeMap<String, String>>,
 }
 
 /// What the hub offers a bank's patients, as the operator onboarded it.
@@ -27,7 +30,11 @@ pub struct BankTerms {
 
 impl BankDirectory {
     pub fn new(clients: impl IntoIterator<Item = (String, BankClient)>) -> BankDirectory {
-        BankDirectory { clients: RwLock::new(clients.into_iter().map(|(code, c)| (code, Arc::new(c))).collect()), terms: RwLock::default() }
+        BankDirectory {
+            clients: RwLock::new(clients.into_iter().map(|(code, c)| (code, Arc::new(c))).collect()),
+            terms: RwLock::default(),
+            names: RwLock::default(),
+        }
     }
 
     pub fn get(&self, bank_code: &str) -> Option<Arc<BankClient>> {
@@ -61,6 +68,21 @@ impl BankDirectory {
         self.terms.read().unwrap_or_else(PoisonError::into_inner).get(bank_code).cloned()
     }
 
+    /// Names a configured bank (an onboarded one is named by its terms).
+    pub fn set_name(&self, bank_code: &str, name: &str) {
+        self.names.write().unwrap_or_else(PoisonError::into_inner).insert(bank_code.to_string(), name.trim().to_string());
+    }
+
+    /// The bank's name as patients and staff read it: its onboarded terms', else the
+    /// configuration's, else its code.
+    pub fn name(&self, bank_code: &str) -> String {
+        if let Some(terms) = self.terms(bank_code) {
+            return terms.name;
+        }
+        let names = self.names.read().unwrap_or_else(PoisonError::into_inner);
+        names.get(bank_code).filter(|n| !n.is_empty()).cloned().unwrap_or_else(|| bank_code.to_string())
+    }
+
     /// Rebuilds a bank's client with `change` while nothing else holds it (while the hub is being
     /// built); false if the bank is unknown or its client is in use.
     pub fn rebuild(&self, bank_code: &str, change: impl FnOnce(BankClient) -> BankClient) -> bool {
@@ -76,5 +98,26 @@ impl BankDirectory {
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bank_is_named_by_its_onboarded_terms_then_the_configuration_then_its_code() {
+        let banks = BankDirectory::default();
+        assert_eq!(banks.name("B1"), "B1", "no name anywhere: the code");
+        banks.set_name("B1", " 广州农商银行 ");
+        assert_eq!(banks.name("B1"), "广州农商银行");
+        let terms =
+            BankTerms {
+                name: "广州农村商业银行".into(), default_credit_limit: Fen(500_000), interest_free_days: 50, created_at: None
+            };
+        banks.set_terms("B1", terms);
+        assert_eq!(banks.name("B1"), "广州农村商业银行", "an operator's onboarding names it last");
+        banks.set_name("B2", "  ");
+        assert_eq!(banks.name("B2"), "B2", "a blank name is none");
     }
 }

@@ -190,7 +190,7 @@ impl App {
         let e = &client.endpoint;
         Some(BankView {
             code: code.to_string(),
-            name: terms.as_ref().map(|t| t.name.clone()).unwrap_or_else(|| code.to_string()),
+            name: self.banks.name(code),
             url: e.url.clone(),
             key_id: e.key_id.clone(),
             default_credit_limit_fen: self.default_credit_limit(code).0,

@@ -25,6 +25,8 @@ struct BankPage {
     page: Page,
     staff: StaffSession,
     bank_code: String,
+    /// The bank's name (its code if the hub has none).
+    bank_name: String,
     agreements: Vec<BankAgreementRow>,
     /// Each hospital agreement with the hospital's name.
     hospitals: Vec<(HospitalBankView, String)>,
@@ -74,5 +76,6 @@ pub(super) async fn page(State(app): State<Arc<App>>, prefs: Prefs, headers: Hea
         hospitals.push((h, name));
     }
     let page = Page::new(prefs, PATH, HOME).with_csrf(staff.csrf_token.clone());
-    render(&BankPage { page, staff, bank_code, agreements, hospitals }).into_response()
+    let bank_name = app.banks.name(&bank_code);
+    render(&BankPage { page, staff, bank_code, bank_name, agreements, hospitals }).into_response()
 }

@@ -20,6 +20,8 @@ struct Home {
     agreements: Vec<AgreementView>,
     /// A relative's agreement paying for this patient (亲情付), when they have none of their own.
     paid_by: Option<wugan_hub::app::family_invitations::PaidByView>,
+    /// The agreements' banks by name (code → name).
+    bank_names: std::collections::BTreeMap<String, String>,
 }
 
 impl Home {
@@ -32,6 +34,11 @@ impl Home {
             _ => "",
         };
         self.page.t("family_paid_by").replace("{name}", &p.signer_name).replace("{relation}", &relation.to_lowercase())
+    }
+
+    /// The agreement's bank by name (its code if the hub has none).
+    fn bank<'a>(&'a self, a: &'a AgreementView) -> &'a str {
+        self.bank_names.get(&a.payment.bank_code).map_or(a.payment.bank_code.as_str(), String::as_str)
     }
 
     /// An amount of fen as yuan, or a dash when the bank did not say.
@@ -96,7 +103,8 @@ pub async fn home(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderMap)
         false => app.patient_family_invitations(&signed_in.patient_id).await.ok().and_then(|i| i.paid_by),
     };
     let page = Page::new(prefs, "/h5/home", HOME).with_csrf(signed_in.csrf_token);
-    render(&Home { page, me, agreements, paid_by })
+    let bank_names = agreements.iter().map(|a| (a.payment.bank_code.clone(), app.banks.name(&a.payment.bank_code))).collect();
+    render(&Home { page, me, agreements, paid_by, bank_names })
 }
 
 #[cfg(test)]
@@ -140,7 +148,7 @@ mod tests {
         let identity = IdentityView { psn_no: "P1".into(), name: "张*".into(), certno: "4403**".into(), bound_at: String::new() };
         let me = PatientView { id: "pat_1".into(), mobile: "138****0000".into(), identity: Some(identity) };
         let page = Page::new(Prefs { lang: Lang::Zh, elder: false, secure: false }, "/h5/home", HOME).with_csrf("t");
-        let html = Home { page, me, agreements: vec![owing(1_234_567)], paid_by: None }.render().unwrap();
+        let html = Home { page, me, agreements: vec![owing(1_234_567)], paid_by: None, bank_names: Default::default() }.render().unwrap();
         assert!(html.contains("<dd>¥20,000.00</dd>") && html.contains(r#"<dd class="used">¥12,345.67</dd>"#), "{html}");
         // The question names the amount typed: app.js says the field `amount_fen` as yuan when asking.
         assert!(html.contains(r#"data-confirm="确认还款 {amount_fen|yuan}？当前欠款 ¥12,345.67。""#), "{html}");
@@ -148,7 +156,7 @@ mod tests {
         let page = Page::new(Prefs { lang: Lang::En, elder: false, secure: false }, "/h5/home", HOME).with_csrf("t");
         let identity = IdentityView { psn_no: "P1".into(), name: "张*".into(), certno: "4403**".into(), bound_at: String::new() };
         let me = PatientView { id: "pat_1".into(), mobile: "138****0000".into(), identity: Some(identity) };
-        let html = Home { page, me, agreements: vec![owing(1_234_567)], paid_by: None }.render().unwrap();
+        let html = Home { page, me, agreements: vec![owing(1_234_567)], paid_by: None, bank_names: Default::default() }.render().unwrap();
         assert!(html.contains(r#"data-confirm="Repay {amount_fen|yuan}? The line owes ¥12,345.67.""#), "{html}");
     }
 }

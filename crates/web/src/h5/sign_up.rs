@@ -18,7 +18,8 @@ use wugan_hub::app::App;
 struct SignUp {
     page: Page,
     text: AgreementTextView,
-    banks: Vec<String>,
+    /// The banks to choose from: code and name.
+    banks: Vec<(String, String)>,
 }
 
 impl SignUp {
@@ -41,7 +42,7 @@ pub async fn sign_up(State(app): State<Arc<App>>, prefs: Prefs, headers: HeaderM
         Ok(me) if me.identity.is_some() => {}
         _ => return Redirect::to("/h5/home").into_response(),
     }
-    let banks = app.config.banks.iter().map(|b| b.bank_code.clone()).collect();
+    let banks = app.config.banks.iter().map(|b| (b.bank_code.clone(), app.banks.name(&b.bank_code))).collect();
     let page = Page::new(prefs, "/h5/sign-up", HOME).with_csrf(signed_in.csrf_token);
     render(&SignUp { page, text: current_text(), banks })
 }

@@ -32,9 +32,13 @@ impl Names {
         match parts.as_slice() {
             ["insurance_fund", admdvs, insutype] => page.t("ledger_fund").replace("{admdvs}", admdvs).replace("{insutype}", insutype),
             ["personal_account", psn] => said("ledger_personal_account", tail(psn)),
-            ["bank", bank, agreement] => page.t("ledger_bank_line").replace("{bank}", &self.bank(bank)).replace("{agreement}", &tail(agreement)),
+            ["bank", bank, agreement] => {
+                page.t("ledger_bank_line").replace("{bank}", &self.bank(bank)).replace("{agreement}", &tail(agreement))
+            }
             ["hospital", h] => said("ledger_hospital", self.hospital(h)),
-            ["hospital_paid", h, "bank", bank] => page.t("ledger_hospital_paid_bank").replace("{who}", &self.hospital(h)).replace("{bank}", &self.bank(bank)),
+            ["hospital_paid", h, "bank", bank] => {
+                page.t("ledger_hospital_paid_bank").replace("{who}", &self.hospital(h)).replace("{bank}", &self.bank(bank))
+            }
             ["hospital_paid", h, "insurance"] => said("ledger_hospital_paid_insurance", self.hospital(h)),
             ["hospital_unpaid", h] => said("ledger_hospital_unpaid", self.hospital(h)),
             ["patient_unpaid", psn] => said("ledger_patient_unpaid", tail(psn)),
