@@ -133,7 +133,7 @@ async fn an_operator_reads_a_stay_whole_and_finds_it_by_hospital_or_by_person() 
     assert!(html.contains(&format!("stay:{stay}:")), "the transfers are listed: {html}");
     // Each account in words, by the hospital's name, its own name small beside it.
     assert!(html.contains(&format!("{} 收款", hospital.name)) && html.contains(&format!("hospital:{}", hospital.code)), "{html}");
-    assert!(html.contains(">冻结<br>") && html.contains(">冻结转扣款<br>"), "the deposit's hold and its capture in words: {html}");
+    assert!(html.contains(">冻结<span") && html.contains(">冻结转扣款<span"), "the deposit's hold and its capture in words: {html}");
     assert!(!html.contains(ZHANG_SAN) && !html.contains("张三"), "{html}");
     let by_person = page(format!("/ops/stays?psn_no={psn_no}")).await;
     assert!(by_person.contains(&format!("/ops/stays/{stay}")), "{by_person}");
