@@ -72,6 +72,7 @@ mod refund_notices;
 mod refunds;
 mod refusal_checks;
 mod registration_checks;
+mod reversal_notices;
 mod settlement;
 pub mod sms;
 pub mod stay_invoices;

@@ -11,6 +11,10 @@
 //!   statements of the patients' credit lines, looked at once an hour at most.
 //! - `visit_refunded`: a visit refunded in part or in full, for the patient and the signer who
 //!   pays for them (`refund_notices`: an incremental scan of the refunds finished, keyed by refund).
+//! - `settlement_cancelled`: a visit's settlement cancelled (2208, the drop-in national interface's
+//!   included) or a stay's reversed (2305, at the bedside or in the middle), once what it took is
+//!   back, for the patient and the signer who pays for them (`reversal_notices`: two incremental
+//!   scans, keyed by settlement).
 //!
 //! A family member's use of the agreement is the signer's `visit_settled` with `member: true`.
 
@@ -96,6 +100,7 @@ pub fn notice_text(n: &NotificationRow) -> String {
             format!("您的信用账单将于{}到期，尚有{}元未还，请按时还款以免暂停无感支付。", s("due_date"), yuan(f, "outstanding_fen"))
         }
         "visit_refunded" => super::refund_notices::text(f),
+        "settlement_cancelled" => super::reversal_notices::text(f),
         "family_invited" => format!(
             "{}邀请您加入亲情付（您是其{}）：同意后，您的就诊费用由其签约支付。请于{}前登录“亲情付”同意或拒绝。",
             s("inviter_name"),
@@ -172,7 +177,7 @@ impl App {
     /// The notifier's further work each pass: unpaid bills told, bills due collected, statements
     /// looked at (hourly). Returns how many notifications were made.
     pub(super) async fn further_notices(&self) -> Result<usize, AppError> {
-        let mut made = self.notify_unpaid_bills().await? + self.notify_refunds().await?;
+        let mut made = self.notify_unpaid_bills().await? + self.notify_refunds().await? + self.notify_reversals().await?;
         self.collect_due_bills().await?;
         let last = self.store.notification_cursor("statements_at").await?;
         let now = self.store.clock.now_utc();
@@ -359,6 +364,7 @@ mod tests {
             "statement_ready",
             "payment_due",
             "visit_refunded",
+            "settlement_cancelled",
             "family_invited",
         ] {
             assert!(!notice_text(&n(kind, json!({}))).contains("新通知"), "{kind}");

@@ -44,12 +44,20 @@ pub(super) fn given_back(done: &Refunded, cash_at_hospital: bool) -> GivenBack {
     }
 }
 
-/// The text message of a `visit_refunded` notification (Chinese, as the SMS channel is).
-pub(super) fn text(f: &Value) -> String {
+/// Where the money of a notification went back to: `credit_line` or `debit_card`, as its facts' `to`.
+pub(super) fn paid_to(method: PaymentMethod) -> &'static str {
+    match method {
+        PaymentMethod::CreditLine => "credit_line",
+        PaymentMethod::DebitCard => "debit_card",
+    }
+}
+
+/// Where each part of the money went back, in words (the text messages of `visit_refunded` and
+/// `settlement_cancelled`): "840.00元退回信用额度，60.00元退回医保个人账户", or, when nothing went
+/// back, that what is owed is less.
+pub(super) fn where_it_went(f: &Value) -> String {
     let fen = |k: &str| f[k].as_i64().unwrap_or(0);
     let yuan = |fen: i64| Fen(fen).to_yuan_string();
-    let who = if f["member"].as_bool().unwrap_or(false) { "您的家人" } else { "您" };
-    let whole = if f["full"].as_bool().unwrap_or(false) { "已全部退费" } else { "部分项目已退费" };
     let to = match f["to"].as_str() {
         Some("debit_card") => "银行卡",
         _ => "信用额度",
@@ -67,12 +75,23 @@ pub(super) fn text(f: &Value) -> String {
     if fen("at_hospital_fen") > 0 {
         parts.push(format!("{}元由医院退还给您", yuan(fen("at_hospital_fen"))));
     }
-    let parts = if parts.is_empty() { "应缴金额已相应减少".to_string() } else { parts.join("，") };
+    if parts.is_empty() {
+        "应缴金额已相应减少".to_string()
+    } else {
+        parts.join("，")
+    }
+}
+
+/// The text message of a `visit_refunded` notification (Chinese, as the SMS channel is).
+pub(super) fn text(f: &Value) -> String {
+    let who = if f["member"].as_bool().unwrap_or(false) { "您的家人" } else { "您" };
+    let whole = if f["full"].as_bool().unwrap_or(false) { "已全部退费" } else { "部分项目已退费" };
     format!(
-        "{who}在{}的就诊（{}）{whole}，退费金额{}元：{parts}。",
+        "{who}在{}的就诊（{}）{whole}，退费金额{}元：{}。",
         super::notifications::hospital_of(f),
         f["ipt_otp_no"].as_str().unwrap_or(""),
-        yuan(fen("refunded_fen"))
+        Fen(f["refunded_fen"].as_i64().unwrap_or(0)).to_yuan_string(),
+        where_it_went(f)
     )
 }
 
@@ -102,10 +121,7 @@ impl App {
         let Some(agreement) = self.store.agreement(&click.agreement_id).await? else { return Ok(0) };
         let back = given_back(&done, click.cash_at_hospital);
         let hospital_name = self.store.hospital_name(&visit.hospital_code).await?.unwrap_or_default();
-        let to = match agreement.payment_method {
-            PaymentMethod::CreditLine => "credit_line",
-            PaymentMethod::DebitCard => "debit_card",
-        };
+        let to = paid_to(agreement.payment_method);
         let facts = |member: bool| {
             json!({"refund_id": r.id, "visit_id": r.visit_id, "settlement_id": r.settlement_id, "hospital_code": visit.hospital_code,
                    "hospital_name": hospital_name, "ipt_otp_no": visit.ipt_otp_no, "full": r.remaining.is_empty(),

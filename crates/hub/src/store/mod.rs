@@ -81,7 +81,7 @@ mod seamless_switches;
 pub use audit::{check_chain_after, AuditEntry, AuditFinding, NewAuditEntry, GENESIS_HASH};
 pub use bill_collections::{owed_now, BillCollectionRow, UnpaidBill};
 pub use hospitals::HospitalRow;
-pub use patient_notices::{LineOfPatient, UnpaidForNotice};
+pub use patient_notices::{LineOfPatient, StayReversal, UnpaidForNotice};
 pub use seamless_switches::{SeamlessChoice, VisitSwitch};
 pub use staff::{BankAgreementRow, SessionRow, StaffRow};
 pub use visit_lists::{VisitFilter, MAX_VISIT_PAGE};
@@ -149,6 +149,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (42, "stays_by_person_and_line", include_str!("../../migrations/0042_stays_by_person_and_line.sql")),
     (43, "fee_withdrawal_exceptions", include_str!("../../migrations/0043_fee_withdrawal_exceptions.sql")),
     (44, "fee_withdrawal_resolution", include_str!("../../migrations/0044_fee_withdrawal_resolution.sql")),
+    (45, "reversal_notices", include_str!("../../migrations/0045_reversal_notices.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

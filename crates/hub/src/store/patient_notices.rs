@@ -1,5 +1,6 @@
 //! What the further notifications are made from (issue 14 scope 5): the patients a bank line or a
-//! person belongs to, unpaid bills since a cursor, and the cursors themselves (migration 0020).
+//! person belongs to, unpaid bills since a cursor, and the cursors themselves (migration 0020);
+//! the settlements cancelled and the stays' reversals (2305) since theirs (migration 0045).
 
 use super::*;
 
@@ -23,6 +24,23 @@ pub struct LineOfPatient {
     pub bank_code: String,
     pub bank_agreement_id: String,
 }
+
+/// A stay's settlement reversed by 2305 (the bedside one or an interim one), as the red invoice
+/// its reversal owes records it, with the stay as it stands now.
+#[derive(Clone, Debug)]
+pub struct StayReversal {
+    pub stay: StayRow,
+    /// The reversed settlement's insurance id.
+    pub setl_id: String,
+    /// The reversed settlement's facts (`inpatient::StayPaid` as JSON).
+    pub paid_json: String,
+}
+
+/// The settlements cancelled since a cursor (`settlements.updated_at`: a settlement reaches
+/// `cancelled` once its bank share is refunded, and never changes after); the partial index
+/// `settlements_cancelled` (migration 0045) holds exactly these rows.
+pub(super) const CANCELLED_SINCE: &str =
+    "SELECT * FROM settlements WHERE state = 'cancelled' AND updated_at >= $1 ORDER BY updated_at, id LIMIT $2";
 
 /// The unpaid bills changed since a cursor; the partial index `settlements_unpaid` (migration
 /// 0029) holds exactly these rows.
@@ -123,5 +141,62 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// Settlements cancelled at or after `since`, oldest first: an incremental scan, as
+    /// `unpaid_since`.
+    pub async fn settlements_cancelled_since(&self, since: &str, limit: i64) -> StoreResult<Vec<SettlementRow>> {
+        let rows = query(CANCELLED_SINCE).bind(since).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(super::settlements::settlement_from_row).collect()
+    }
+
+    /// The reversals (2305) of the stays changed at or after `since` (`stays_by_update`, migration
+    /// 0045), each booked at or after `booked_from`, oldest change first. A reversal's refund moves
+    /// its stay on, so a reversal read while its refund was still to come is read again once it came.
+    pub async fn stay_reversals_since(&self, since: &str, booked_from: &str, limit: i64) -> StoreResult<Vec<StayReversal>> {
+        let rows = query(stay_reversals_scan(self.backend)).bind(since).bind(booked_from).bind(limit).fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(|r| StayReversal { stay: stays::stay_from_row(r), setl_id: r.get("reversed_setl_id"), paid_json: r.get("reversed_json") })
+            .collect())
+    }
+}
+
+/// The scan of the stays changed since `$1`, joined to their reversals booked since `$2`. SQLite is
+/// told the index (as `InvoiceDue::scan_sql`): without statistics its planner reads every red
+/// invoice owed, and its stay, on every pass; PostgreSQL's planner finds the index itself.
+fn stay_reversals_scan(backend: Backend) -> String {
+    let columns = stays::STAY_COLUMNS.split(", ").map(|c| format!("s.{}", c.trim())).collect::<Vec<_>>().join(", ");
+    let indexed = match backend {
+        Backend::Sqlite => " INDEXED BY stays_by_update",
+        Backend::Postgres => "",
+    };
+    format!(
+        "SELECT {columns}, o.setl_id AS reversed_setl_id, o.paid_json AS reversed_json FROM stays s{indexed} \
+         JOIN stay_invoice_outbox o ON o.stay_id = s.id AND o.kind = 'red' WHERE s.updated_at >= $1 AND o.created_at >= $2 \
+         ORDER BY s.updated_at, s.id, o.setl_id LIMIT $3"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn plan(store: &Store, sql: &str, times: usize) -> String {
+        let q = (0..times).fold(query(format!("EXPLAIN QUERY PLAN {sql}")), |q, _| q.bind("2026-01-01"));
+        let rows = q.bind(10).fetch_all(&store.pool).await.expect("a plan");
+        rows.iter().map(|r| r.get::<String, _>("detail")).collect::<Vec<_>>().join("; ")
+    }
+
+    /// The notifier looks every two seconds: its scans of the settlements cancelled and of the
+    /// stays changed read their indexes, never the whole table.
+    #[tokio::test]
+    async fn the_reversal_notices_read_their_indexes() {
+        let (store, dir) = Store::in_fresh_folder("reversal-indexes").await;
+        let cancelled = plan(&store, CANCELLED_SINCE, 1).await;
+        assert!(cancelled.contains("SEARCH settlements USING INDEX settlements_cancelled"), "{cancelled}");
+        let reversals = plan(&store, &stay_reversals_scan(Backend::Sqlite), 2).await;
+        assert!(reversals.contains("SEARCH s USING INDEX stays_by_update"), "{reversals}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

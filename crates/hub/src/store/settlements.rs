@@ -357,7 +357,7 @@ pub(super) async fn save_settlement(
     Ok(())
 }
 
-fn settlement_from_row(r: &SqlRow) -> StoreResult<SettlementRow> {
+pub(super) fn settlement_from_row(r: &SqlRow) -> StoreResult<SettlementRow> {
     let state: String = r.get("state");
     let split = match (
         r.get::<Option<i64>, _>("fund_fen"),

@@ -101,15 +101,27 @@ impl Inbox {
                 (true, false) => "p2_note_member_refunded_part",
                 (true, true) => "p2_note_member_refunded_full",
             },
+            "settlement_cancelled" => {
+                let member = n.facts["member"].as_bool().unwrap_or(false);
+                match (self.text(n, "kind"), n.facts["interim_n"].is_u64(), member) {
+                    ("stay", true, false) => "p2_note_interim_cancelled",
+                    ("stay", true, true) => "p2_note_member_interim_cancelled",
+                    ("stay", false, false) => "p2_note_stay_cancelled",
+                    ("stay", false, true) => "p2_note_member_stay_cancelled",
+                    (_, _, false) => "p2_note_cancelled",
+                    (_, _, true) => "p2_note_member_cancelled",
+                }
+            }
             "family_invited" => "p2_note_family_invited",
             _ => "p2_note_payment_due",
         };
         Some(self.page.t(key))
     }
 
-    /// A refund's parts, each with where it went back (`visit_refunded`; empty for other kinds).
+    /// A refund's or a cancelled settlement's parts, each with where it went back
+    /// (`visit_refunded`, `settlement_cancelled`; empty for other kinds).
     fn refund_parts(&self, n: &NotificationRow) -> Vec<(&str, String)> {
-        if n.kind != "visit_refunded" {
+        if !matches!(n.kind.as_str(), "visit_refunded" | "settlement_cancelled") {
             return Vec::new();
         }
         let to = if self.text(n, "to") == "debit_card" { "p2_refund_to_debit_card" } else { "p2_refund_to_credit_line" };
@@ -242,6 +254,36 @@ mod tests {
         let en = inbox(Lang::En, vec![refunded(true)], HashMap::new(), Vec::new());
         assert!(en.contains("<h2>Some items of a family member&#39;s visit were refunded</h2>"), "{en}");
         assert!(en.contains("Back to your credit line <span class=\"cash\">¥840.00</span>"), "{en}");
+    }
+
+    /// A settlement cancelled says what it was (a visit's, a stay's, an interim one), how much, and
+    /// where each part went back, in the page's language.
+    #[test]
+    fn a_cancelled_settlement_says_what_it_was_and_where_the_money_went() {
+        let cancelled = |kind: &str, interim_n: serde_json::Value, member: bool| {
+            note(
+                "settlement_cancelled",
+                json!({"kind": kind, "interim_n": interim_n, "hospital_code": "H1", "ipt_otp_no": "ZY-C1", "refunded_fen": 15000,
+                       "bank_fen": 4500, "account_fen": 0, "fund_fen": 10500, "at_hospital_fen": 0, "to": "debit_card", "member": member}),
+            )
+        };
+        let html = inbox(Lang::Zh, vec![cancelled("visit", json!(null), false)], HashMap::new(), Vec::new());
+        assert!(html.contains("<h2>就诊结算已撤销</h2>") && html.contains(r#"<p class="cash">¥150.00</p>"#), "{html}");
+        for said in ["退回银行卡 <span class=\"cash\">¥45.00</span>", "退回医保基金 <span class=\"cash\">¥105.00</span>"] {
+            assert!(html.contains(said), "{said}: {html}");
+        }
+        assert!(!html.contains("退回医保个人账户"), "no part of nothing: {html}");
+        let cases = [
+            (Lang::Zh, "stay", json!(null), true, "家人住院结算已撤销"),
+            (Lang::Zh, "stay", json!(1), false, "住院中途结算已撤销"),
+            (Lang::En, "visit", json!(null), true, "The settlement of a family member&#39;s visit was cancelled"),
+            (Lang::En, "stay", json!(null), false, "The settlement of your stay was cancelled"),
+            (Lang::En, "stay", json!(2), true, "An interim settlement of a family member&#39;s stay was cancelled"),
+        ];
+        for (lang, kind, n, member, headline) in cases {
+            let html = inbox(lang, vec![cancelled(kind, n, member)], HashMap::new(), Vec::new());
+            assert!(html.contains(&format!("<h2>{headline}</h2>")), "{headline}: {html}");
+        }
     }
 
     /// The line paid nothing on a bill left unpaid: the inbox says 0.00 on the line and the unpaid

@@ -106,6 +106,18 @@ pub const STRINGS: Table = &[
     ("p2_refund_to_account", "退回医保个人账户", "Back to your insurance personal account"),
     ("p2_refund_to_fund", "退回医保基金", "Back to the insurance fund"),
     ("p2_refund_at_hospital", "由医院退还给您", "Handed back to you by the hospital"),
+    // A settlement cancelled after it was paid (`settlement_cancelled`): a visit's (结算撤销), a
+    // stay's at the bedside or in the middle (2305); its parts are told as a refund's.
+    ("p2_note_cancelled", "就诊结算已撤销", "The settlement of your visit was cancelled"),
+    ("p2_note_member_cancelled", "家人就诊结算已撤销", "The settlement of a family member's visit was cancelled"),
+    ("p2_note_stay_cancelled", "住院结算已撤销", "The settlement of your stay was cancelled"),
+    ("p2_note_member_stay_cancelled", "家人住院结算已撤销", "The settlement of a family member's stay was cancelled"),
+    ("p2_note_interim_cancelled", "住院中途结算已撤销", "An interim settlement of your stay was cancelled"),
+    (
+        "p2_note_member_interim_cancelled",
+        "家人住院中途结算已撤销",
+        "An interim settlement of a family member's stay was cancelled",
+    ),
     // 亲情付: a relative invites the patient (`family_invited`); they answer on the family page.
     ("p2_note_family_invited", "家人邀请您加入亲情付", "A relative invites you to family payment"),
     ("p2_family_invited_by", "邀请人：{name}。请在“亲情付”中同意或拒绝。", "Invited by {name}. Accept or decline it on the Family page."),
