@@ -55,3 +55,21 @@ pub fn sqlite_without_memory_statistics() -> bool {
     // behaviour) if SQLite was initialized anyway.
     unsafe { libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int) == libsqlite3_sys::SQLITE_OK }
 }
+
+/// A database URL with a password given as a flag shows in the process list: say so.
+pub fn warn_of_secrets_in_flags() {
+    let args: Vec<String> = std::env::args().collect();
+    let flagged = args.iter().enumerate().filter_map(|(i, a)| match a.strip_prefix("--database-url") {
+        Some("") => args.get(i + 1).map(String::as_str),
+        Some(rest) => rest.strip_prefix('='),
+        None => None,
+    });
+    for url in flagged {
+        let userinfo = url.split_once("://").and_then(|(_, rest)| rest.split_once('@')).map(|(u, _)| u);
+        if userinfo.is_some_and(|u| u.contains(':')) {
+            eprintln!(
+                "wugan: warning: --database-url holds a password, visible to every local user in the process list; use WUGAN_DATABASE_URL"
+            );
+        }
+    }
+}

@@ -407,8 +407,7 @@ struct ServeArgs {
     bank_url: Option<String>,
     #[arg(long, env = "WUGAN_BANK_CODE")]
     bank_code: Option<String>,
-    /// The bank's name as patients choose it at signing and staff read it (default: its code; the
-    /// built-in bank's: 示范银行).
+    /// The bank's name as patients and staff read it (default: its code; built in: 示范银行).
     #[arg(long, env = "WUGAN_BANK_NAME")]
     bank_name: Option<String>,
     #[arg(long, env = "WUGAN_BANK_KEY_ID")]
@@ -485,12 +484,7 @@ impl ServeArgs {
             opts.bank_code = code;
         }
         opts.bank_key_id = self.bank_key_id.or(file.bank_key_id);
-        let names = std::iter::once((opts.bank_code.clone(), self.bank_name.or(file.bank_name)))
-            .chain(file.banks.iter().map(|b| (b.bank_code.clone(), b.name.clone())));
-        opts.bank_names = names.filter_map(|(code, name)| Some((code, name?.trim().to_string()))).filter(|(_, n)| !n.is_empty()).collect();
-        if let Some((code, name)) = opts.bank_names.iter().find(|(_, n)| n.chars().count() > 40) {
-            anyhow::bail!("bank {code}'s name is longer than 40 characters: {name}");
-        }
+        opts.bank_names = wugan::banks::names(&opts.bank_code, self.bank_name.or(file.bank_name), &file.banks)?;
         opts.extra_banks = file.banks.into_iter().map(Into::into).collect();
         opts.bank_secret = std::env::var("WUGAN_BANK_SECRET").ok().filter(|s| !s.is_empty()).or(file.bank_secret);
         // An external bank's callback secret and an external insurance center's gateway
@@ -555,24 +549,6 @@ fn seconds(s: u64) -> std::time::Duration {
     std::time::Duration::from_secs(s.max(1))
 }
 
-/// A database URL with a password given as a flag shows in the process list: say so.
-fn warn_of_secrets_in_flags() {
-    let args: Vec<String> = std::env::args().collect();
-    let flagged = args.iter().enumerate().filter_map(|(i, a)| match a.strip_prefix("--database-url") {
-        Some("") => args.get(i + 1).map(String::as_str),
-        Some(rest) => rest.strip_prefix('='),
-        None => None,
-    });
-    for url in flagged {
-        let userinfo = url.split_once("://").and_then(|(_, rest)| rest.split_once('@')).map(|(u, _)| u);
-        if userinfo.is_some_and(|u| u.contains(':')) {
-            eprintln!(
-                "wugan: warning: --database-url holds a password, visible to every local user in the process list; use WUGAN_DATABASE_URL"
-            );
-        }
-    }
-}
-
 #[tokio::main]
 async fn main() {
     wugan::sqlite_without_memory_statistics();
@@ -584,7 +560,7 @@ async fn main() {
         _ => "error",
     };
     wugan::logging::init(default_filter);
-    warn_of_secrets_in_flags();
+    wugan::warn_of_secrets_in_flags();
     if let Err(e) = run(cli).await {
         eprintln!("wugan: {e:#}");
         std::process::exit(1);
