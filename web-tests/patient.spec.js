@@ -160,6 +160,16 @@ test('a patient signs in with the texted code and verifies their name (zh, elder
     await accessible(page, 'family with a child');
     await fitsTheWidth(page, 'family zh elder');
     await screenshot(page, 'patient-zh-elder-family');
+    // The child has no e-voucher of their own: the parent shows the child's QR code for them.
+    await page.click('li.member:not(.pending) a[id^="member-qr-"]');
+    await page.waitForURL(/\/h5\/family\/[^/]+\/[^/]+\/qr$/);
+    assert.match(await page.textContent('h1'), /的医保码$/);
+    assert.match(await page.getAttribute('#qr svg', 'aria-label'), /的医保电子凭证二维码$/);
+    await accessible(page, 'family member qr');
+    await fitsTheWidth(page, 'family member qr zh elder');
+    await screenshot(page, 'patient-zh-elder-family-qr');
+    await page.click('text=返回亲情付');
+    await page.waitForURL(`${base}/h5/family`);
     await page.click('nav.subnav >> text=首页');
     await page.waitForURL(`${base}/h5/home`);
 

@@ -218,6 +218,9 @@ pub struct FamilyLinkRow {
     pub consent_reference: String,
     pub status: AgreementStatus,
     pub created_at: String,
+    /// The member's ID card number, sealed: what the e-voucher QR the signer shows for them
+    /// registers them by (`qr_voucher`). None on links made before migration 0046.
+    pub member_certno_enc: Option<String>,
 }
 
 /// 个人账户还款: a credit-line repayment paid from the insurance personal account; its states

@@ -228,6 +228,7 @@ async fn every_patient_route_serves_only_its_own_patient() {
     let agreement_path = format!("/api/v1/patient/agreements/{agreement_id}");
     let family_path = format!("/api/v1/patient/agreements/{agreement_id}/family");
     let family_revoke_path = format!("/api/v1/patient/agreements/{agreement_id}/family/fam_none/revoke");
+    let family_qr_path = format!("/api/v1/patient/agreements/{agreement_id}/family/fam_none/qr");
     let switch_path = format!("/api/v1/patient/visits/{visit_id}/seamless");
     let member_visit = his.register("MZ-M2", "02", WANG_WU.0).await.unwrap();
     let member_visit_id = member_visit.body["id"].as_str().unwrap().to_string();
@@ -266,6 +267,7 @@ async fn every_patient_route_serves_only_its_own_patient() {
         ("POST", repay_path.as_str(), Some(json!({"amount_fen": 100, "source": "bank_transfer"}))),
         ("POST", family_path.as_str(), Some(child.clone())),
         ("POST", family_revoke_path.as_str(), None),
+        ("GET", family_qr_path.as_str(), None),
         ("GET", "/api/v1/patient/family-invitations", None),
         ("POST", "/api/v1/patient/family-invitations/fin_none/accept", None),
         ("POST", "/api/v1/patient/family-invitations/fin_none/decline", None),
@@ -295,7 +297,7 @@ async fn every_patient_route_serves_only_its_own_patient() {
             Who::Family if path.starts_with("/api/v1/patient/visits/") && path.contains(&member_visit_id) => (200, None),
             // Nothing owed yet: the bank says so (past the door, which is what is checked here).
             Who::Own if path.ends_with("/repayments") => (422, Some("more_than_owed")),
-            Who::Own if path.contains("/family/") => (404, Some("family_link_not_found")),
+            Who::Own | Who::OwnCookieWithoutCsrf if path.contains("/family/") => (404, Some("family_link_not_found")),
             Who::Own | Who::OwnCookieWithoutCsrf => (200, None),
             Who::Stranger | Who::Family if path.contains("/family/") => (404, Some("family_link_not_found")),
             Who::Stranger | Who::Family if path.starts_with("/api/v1/patient/agreements/") => (404, Some("agreement_not_found")),
@@ -633,6 +635,10 @@ async fn a_relative_invited_to_family_payment_is_told_once_and_can_leave_it_from
     let accept = format!("/api/v1/patient/family-invitations/{}/accept", received.body["received"][0]["id"].as_str().unwrap());
     let accepted = door.call("POST", &accept, As::Cookie(&relative, true), None).await;
     let link_id = accepted.body["paid_by"]["link_id"].as_str().unwrap_or_else(|| panic!("the link named: {accepted:?}")).to_string();
+    // The signer may show the relative's QR at registration (their card kept from their own binding).
+    let qr =
+        door.call("GET", &format!("/api/v1/patient/agreements/{agreement_id}/family/{link_id}/qr"), As::Bearer(&signer.token), None).await;
+    assert!(qr.status == 200 && qr.body["token"].as_str().is_some_and(|t| t.starts_with("WGQF1.")), "{qr:?}");
 
     // The family page offers the way out, with the question asked first.
     let page = door.call("GET", "/h5/family", As::Cookie(&relative, false), None).await;

@@ -201,6 +201,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/api/v1/patient/agreements/{id}/repayments", Patient, command, patients::repay),
         Route::new(M::POST, "/api/v1/patient/agreements/{id}/family", Patient, command, patients::add_family),
         Route::new(M::POST, "/api/v1/patient/agreements/{id}/family/{link}/revoke", Patient, no_body, patients::revoke_family),
+        Route::new(M::GET, "/api/v1/patient/agreements/{id}/family/{link}/qr", Patient, no_body, patients::family_qr),
         Route::new(M::GET, "/api/v1/patient/family-invitations", Patient, no_body, patients::family_invitations),
         Route::new(M::POST, "/api/v1/patient/family-invitations/{id}/accept", Patient, no_body, patients::accept_family_invitation),
         Route::new(M::POST, "/api/v1/patient/family-invitations/{id}/decline", Patient, no_body, patients::decline_family_invitation),

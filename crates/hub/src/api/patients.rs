@@ -152,6 +152,11 @@ pub(super) async fn revoke_family(
     respond(app.patient_revoke_family(&patient.patient_id, &id, &link).await)
 }
 
+/// A family member's e-voucher QR token, shown on the signer's phone for them (亲情付).
+pub(super) async fn family_qr(State(app): State<Arc<App>>, patient: PatientCaller, Path((id, link)): Path<(String, String)>) -> Response {
+    respond(app.family_qr(&patient.patient_id, &id, &link).await)
+}
+
 pub(super) async fn notifications(State(app): State<Arc<App>>, patient: PatientCaller) -> Response {
     respond(app.patient_notifications(&patient.patient_id).await)
 }

@@ -434,6 +434,7 @@ impl App {
             consent_reference: req.consent.reference.clone(),
             status: AgreementStatus::Active,
             created_at: self.now(),
+            member_certno_enc: Some(self.config.data_key.seal(&member.certno)?),
         };
         match self.store.insert_family_link(&link, MAX_FAMILY_MEMBERS).await {
             Ok(()) => {}

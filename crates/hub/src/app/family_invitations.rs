@@ -170,6 +170,9 @@ impl App {
             }
         }
         let invitation = self.own_invitation(patient_id, id).await?;
+        // Their own bound name's card: what the QR the signer may show for them registers them by.
+        let certno = self.bound_certno(&self.patient_row(patient_id).await?).ok();
+        let member_certno_enc = certno.map(|c| self.config.data_key.seal(&c)).transpose()?;
         let link = FamilyLinkRow {
             id: super::new_id("fam"),
             agreement_id: invitation.agreement_id.clone(),
@@ -180,6 +183,7 @@ impl App {
             consent_reference: format!("patient:{patient_id} invitation:{id}"),
             status: AgreementStatus::Active,
             created_at: self.now(),
+            member_certno_enc,
         };
         let agreement = self.store.agreement(&invitation.agreement_id).await?;
         if agreement.is_none_or(|a| a.status != AgreementStatus::Active) {

@@ -25,8 +25,9 @@ impl App {
             // The same request again, whose answer was lost: the visit it registered.
             Some(v) if v.idem_key.as_deref() == Some(idem_key) => return self.visit_view(&v).await,
             Some(v) => return Err(visit_exists(&v.ipt_otp_no, &v.id)),
-            // The hub's own e-voucher QR token (type 01): resolved once, then the ID card stands in.
-            None if req.mdtrt_cert_type == "01" && req.mdtrt_cert_no.trim().starts_with(super::qr_voucher::QR_PREFIX) => {
+            // The hub's own e-voucher QR token (type 01; a patient's, or a family member's shown on
+            // the signer's phone): resolved once, then the ID card stands in.
+            None if req.mdtrt_cert_type == "01" && super::qr_voucher::is_hub_token(&req.mdtrt_cert_no) => {
                 let voucher = self.resolve_qr(&req.mdtrt_cert_no, hospital).await?;
                 let by_card = RegisterVisitRequest { mdtrt_cert_type: "02".into(), mdtrt_cert_no: voucher.certno, ..req.clone() };
                 (self.new_visit(hospital, &by_card, idem_key).await?, true)

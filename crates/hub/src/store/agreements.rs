@@ -89,8 +89,8 @@ impl Store {
             }
         }
         let result = query(
-            "INSERT INTO family_links (id, agreement_id, member_psn_no, member_name_enc, relation, consent_method, consent_reference, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO family_links (id, agreement_id, member_psn_no, member_name_enc, relation, consent_method, consent_reference, status, created_at, \
+             member_certno_enc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&l.id)
         .bind(&l.agreement_id)
@@ -101,6 +101,7 @@ impl Store {
         .bind(&l.consent_reference)
         .bind(l.status.as_str())
         .bind(&l.created_at)
+        .bind(&l.member_certno_enc)
         .execute(&mut *c)
         .await;
         match result {
@@ -111,6 +112,16 @@ impl Store {
         }
         Ok(())
         })).await
+    }
+
+    /// An active family link's agreement and its member's sealed card (none on links made before
+    /// migration 0046): what a family member's QR resolves to.
+    pub async fn family_link_card(&self, link_id: &str) -> StoreResult<Option<(String, Option<String>)>> {
+        let row = query("SELECT agreement_id, member_certno_enc FROM family_links WHERE id = $1 AND status = 'active'")
+            .bind(link_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| (r.get("agreement_id"), r.get("member_certno_enc"))))
     }
 
     pub async fn family_links(&self, agreement_id: &str) -> StoreResult<Vec<FamilyLinkRow>> {
@@ -132,6 +143,7 @@ impl Store {
                     consent_reference: r.get("consent_reference"),
                     status: AgreementStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("link status {status}")))?,
                     created_at: r.get("created_at"),
+                    member_certno_enc: r.get("member_certno_enc"),
                 })
             })
             .collect()

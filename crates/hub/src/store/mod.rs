@@ -150,6 +150,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (43, "fee_withdrawal_exceptions", include_str!("../../migrations/0043_fee_withdrawal_exceptions.sql")),
     (44, "fee_withdrawal_resolution", include_str!("../../migrations/0044_fee_withdrawal_resolution.sql")),
     (45, "reversal_notices", include_str!("../../migrations/0045_reversal_notices.sql")),
+    (46, "family_member_certno", include_str!("../../migrations/0046_family_member_certno.sql")),
 ];
 
 /// How long a request may stay in progress before a retry may take it over. Short, because the

@@ -38,6 +38,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/h5/sign-up", get(sign_up::sign_up))
         .route("/h5/visits", get(visits::visits))
         .route("/h5/family", get(family::family))
+        .route("/h5/family/{agreement}/{link}/qr", get(qr::family_qr))
+        .route("/h5/family/{agreement}/{link}/qr/code", get(qr::family_code))
         .route("/h5/notifications", get(inbox::inbox))
         .route("/h5/qr", get(qr::qr))
         .route("/h5/qr/code", get(qr::code))

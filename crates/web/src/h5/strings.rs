@@ -180,6 +180,21 @@ pub const STRINGS: Table = &[
     ),
     ("qr_label", "医保电子凭证二维码", "Insurance e-voucher QR code"),
     ("qr_refresh", "二维码每分钟自动刷新，截图无效。", "The code refreshes every minute; a screenshot will not work."),
+    // A family member's QR on the signer's phone (亲情付).
+    ("qr_family_title", "{name}的医保码", "{name}'s e-voucher"),
+    (
+        "qr_family_intro",
+        "家人挂号时请出示此二维码：医院扫码识别的是{name}，费用由您的无感支付签约支付。",
+        "Show this QR code when your relative registers: it identifies {name}, and your agreement pays for the visit.",
+    ),
+    ("qr_family_label", "{name}的医保电子凭证二维码", "{name}'s insurance e-voucher QR code"),
+    (
+        "qr_family_unavailable",
+        "这位家人是在医保码功能上线前添加的，暂不能在这里出示。挂号时请出示其身份证。",
+        "This relative was added before QR codes were offered: show their ID card when they register.",
+    ),
+    ("family_show_qr", "出示TA的医保码", "Show their e-voucher QR"),
+    ("family_back", "返回亲情付", "Back to family payment"),
     ("inbox_title", "消息", "Messages"),
     ("inbox_none", "暂无消息。", "No messages yet."),
     ("note_settled", "就诊已结算", "Your visit is settled"),
