@@ -132,6 +132,25 @@ impl App {
         Ok(made)
     }
 
+    /// Tells the patient `psn_no`, and the signer `payer_psn_no` whose agreement paid for them when
+    /// that is someone else (亲情付: their copy says `member: true`), the same event once each.
+    pub(super) async fn notify_patient_and_payer(
+        &self,
+        psn_no: &str,
+        payer_psn_no: &str,
+        event_key: &str,
+        kind: &str,
+        mut facts: serde_json::Value,
+    ) -> Result<usize, AppError> {
+        facts["member"] = serde_json::json!(false);
+        let mut made = self.notify_person(psn_no, event_key, kind, facts.clone()).await?;
+        if payer_psn_no != psn_no {
+            facts["member"] = serde_json::json!(true);
+            made += self.notify_person(payer_psn_no, event_key, kind, facts).await?;
+        }
+        Ok(made)
+    }
+
     /// After a bank line event (read once, under the bank's cursor): the patient told of an
     /// overdue line or its reinstatement, and, when the line has room again, its unpaid bills
     /// made due for collection.

@@ -122,18 +122,12 @@ impl App {
         let back = given_back(&done, click.cash_at_hospital);
         let hospital_name = self.store.hospital_name(&visit.hospital_code).await?.unwrap_or_default();
         let to = paid_to(agreement.payment_method);
-        let facts = |member: bool| {
-            json!({"refund_id": r.id, "visit_id": r.visit_id, "settlement_id": r.settlement_id, "hospital_code": visit.hospital_code,
-                   "hospital_name": hospital_name, "ipt_otp_no": visit.ipt_otp_no, "full": r.remaining.is_empty(),
-                   "refunded_fen": back.refunded, "bank_fen": back.bank, "account_fen": back.account, "fund_fen": back.fund,
-                   "at_hospital_fen": back.at_hospital, "to": to, "member": member})
-        };
+        let facts = json!({"refund_id": r.id, "visit_id": r.visit_id, "settlement_id": r.settlement_id, "hospital_code": visit.hospital_code,
+                           "hospital_name": hospital_name, "ipt_otp_no": visit.ipt_otp_no, "full": r.remaining.is_empty(),
+                           "refunded_fen": back.refunded, "bank_fen": back.bank, "account_fen": back.account, "fund_fen": back.fund,
+                           "at_hospital_fen": back.at_hospital, "to": to});
         let key = format!("refund:{}", r.id);
-        let mut made = self.notify_person(&visit.psn_no, &key, "visit_refunded", facts(false)).await?;
-        if agreement.psn_no != visit.psn_no {
-            made += self.notify_person(&agreement.psn_no, &key, "visit_refunded", facts(true)).await?;
-        }
-        Ok(made)
+        self.notify_patient_and_payer(&visit.psn_no, &agreement.psn_no, &key, "visit_refunded", facts).await
     }
 }
 

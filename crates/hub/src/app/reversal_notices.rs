@@ -178,16 +178,11 @@ impl App {
         let hospital_name = self.store.hospital_name(&hospital_code).await?.unwrap_or_default();
         let money = json!({"hospital_name": hospital_name, "refunded_fen": back.refunded, "bank_fen": back.bank,
                            "account_fen": back.account, "fund_fen": back.fund, "at_hospital_fen": back.at_hospital,
-                           "to": paid_to(agreement.payment_method), "member": false});
+                           "to": paid_to(agreement.payment_method)});
         if let (Value::Object(facts), Value::Object(money)) = (&mut facts, money) {
             facts.extend(money);
         }
-        let mut made = self.notify_person(psn_no, key, KIND, facts.clone()).await?;
-        if agreement.psn_no != psn_no {
-            facts["member"] = json!(true);
-            made += self.notify_person(&agreement.psn_no, key, KIND, facts).await?;
-        }
-        Ok(made)
+        self.notify_patient_and_payer(psn_no, &agreement.psn_no, key, KIND, facts).await
     }
 }
 
