@@ -83,10 +83,32 @@ test("a field the browser will not send is said in the page's language", () => {
   };
   assert.equal(wantingSaid(zh, { valueMissing: true }), '请填写此项。');
   assert.equal(wantingSaid(zh, { valueMissing: true }, {}, 'radio'), '请选择一项。');
+  assert.equal(wantingSaid({ ...zh, _field_tick: '请勾选此项。' }, { valueMissing: true }, {}, 'checkbox'), '请勾选此项。');
   assert.equal(wantingSaid(zh, { valueMissing: true }, {}, 'select-one', 'SELECT'), '请选择一项。');
   assert.equal(wantingSaid(zh, { tooShort: true }, { minlength: '12' }, 'password'), '至少需要 12 个字符。');
   assert.equal(wantingSaid(zh, { rangeUnderflow: true }, { min: '2026-12-01' }, 'date'), '不能小于 2026-12-01。');
   assert.equal(wantingSaid(zh, { patternMismatch: true }, { title: '11 位手机号' }), '格式不正确，请检查。 11 位手机号');
   // Valid after all (a custom message from before, cleared): nothing set.
   assert.equal(wantingSaid(zh, {}), '');
+});
+
+test('editing one field of a form clears what was said of every field of it', () => {
+  const listeners = {};
+  const document = {
+    addEventListener: (kind, fn, capture) => { if (capture) listeners[kind] = fn; },
+    getElementById: () => null,
+    querySelectorAll: () => [],
+  };
+  vm.runInNewContext(source, { document, window: {}, setInterval, fetch: () => Promise.reject(new Error('no fetch')) });
+  const said = {};
+  const field = (name) => ({ name, setCustomValidity: (t) => { said[name] = t; } });
+  const price = field('pric');
+  const item = field('med_list_codg');
+  const form = { elements: [item, price] };
+  item.form = form;
+  price.form = form;
+  said.pric = '请填写此项。';
+  // A catalogue item chosen fills the price from code (no event on the price itself).
+  listeners.change({ target: item });
+  assert.equal(said.pric, '', 'the price filled by the choice is judged again');
 });

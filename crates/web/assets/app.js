@@ -139,12 +139,12 @@
   // A field the browser will not send (empty, too short, not in its format) is said in the page's
   // language (#wg-errors' _field_* words), not the browser's own: a Chinese page read on a browser
   // set to English said "Please fill out this field". The words are set when the browser finds the
-  // field wanting ('invalid' does not bubble: caught on the way down) and cleared as it is edited,
-  // so the browser judges the new value by the field's own rules again.
+  // field wanting ('invalid' does not bubble: caught on the way down) and cleared as its form is
+  // edited, so the browser judges the new values by the fields' own rules again.
   function fieldWanting(el) {
     var v = el.validity;
     var n = function (key, attr) { return (messages[key] || '').replace('{n}', el.getAttribute(attr) || ''); };
-    if (v.valueMissing) return messages[/^(radio|checkbox)$/.test(el.type) || el.tagName === 'SELECT' ? '_field_choose' : '_field_missing'];
+    if (v.valueMissing) return messages[el.type === 'checkbox' ? '_field_tick' : el.type === 'radio' || el.tagName === 'SELECT' ? '_field_choose' : '_field_missing'];
     if (v.tooShort) return n('_field_too_short', 'minlength');
     if (v.tooLong) return n('_field_too_long', 'maxlength');
     if (v.rangeUnderflow) return n('_field_min', 'min');
@@ -162,9 +162,12 @@
     var text = fieldWanting(el);
     if (text) el.setCustomValidity(text);
   }, true);
+  // Every field of the form, not only the one edited: a choice may fill another field (data-sets)
+  // or satisfy a required radio group, none of which says so to the fields it changed.
   function edited(ev) {
     var el = ev.target;
-    if (el && el.setCustomValidity) el.setCustomValidity('');
+    var fields = el && el.form ? el.form.elements : [el];
+    Array.prototype.forEach.call(fields, function (f) { if (f && f.setCustomValidity) f.setCustomValidity(''); });
   }
   document.addEventListener('input', edited, true);
   document.addEventListener('change', edited, true);

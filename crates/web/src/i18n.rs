@@ -151,6 +151,7 @@ const COMMON_ERRORS: Table = &[
     // A form field the browser will not send, in the page's language (app.js `fieldWanting`).
     ("_field_missing", "请填写此项。", "Please fill in this field."),
     ("_field_choose", "请选择一项。", "Please choose one."),
+    ("_field_tick", "请勾选此项。", "Tick this box to go on."),
     ("_field_too_short", "至少需要 {n} 个字符。", "Use at least {n} characters."),
     ("_field_too_long", "最多 {n} 个字符。", "Use at most {n} characters."),
     ("_field_min", "不能小于 {n}。", "It cannot be less than {n}."),

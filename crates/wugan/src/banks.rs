@@ -26,7 +26,8 @@ impl From<BankConfig> for BankEndpoint {
 }
 
 /// The configured banks' names by code: the first bank's (`bank_name`) and each further one's
-/// (`banks[].name`), trimmed; a blank name is none. A name over 40 characters is refused.
+/// (`banks[].name`), trimmed; a blank name is none. A name over 40 characters, or holding a
+/// control or text-direction character, is refused.
 pub fn names(
     first_code: &str,
     first_name: Option<String>,
@@ -37,6 +38,11 @@ pub fn names(
         named.filter_map(|(code, name)| Some((code, name?.trim().to_string()))).filter(|(_, n)| !n.is_empty()).collect();
     if let Some((code, name)) = names.iter().find(|(_, n)| n.chars().count() > 40) {
         anyhow::bail!("bank {code}'s name is longer than 40 characters: {name}");
+    }
+    // Shown on every patient's page: no control characters, no reordering of the text around it.
+    let unprintable = |c: char| c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c);
+    if let Some((code, _)) = names.iter().find(|(_, n)| n.chars().any(unprintable)) {
+        anyhow::bail!("bank {code}'s name holds a control or text-direction character");
     }
     Ok(names)
 }
@@ -58,5 +64,7 @@ mod tests {
                 .unwrap();
         assert_eq!(names.into_iter().collect::<Vec<_>>(), [("B1".into(), "广州农商银行".into()), ("B4".into(), "招商银行".into())]);
         assert!(super::names("B1", Some("银".repeat(41)), &[]).is_err());
+        assert!(super::names("B1", Some("银行\u{202e}行银".into()), &[]).is_err(), "a text-direction override");
+        assert!(super::names("B1", Some("银\n行".into()), &[]).is_err());
     }
 }

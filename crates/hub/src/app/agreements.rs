@@ -434,7 +434,12 @@ impl App {
             consent_reference: req.consent.reference.clone(),
             status: AgreementStatus::Active,
             created_at: self.now(),
-            member_certno_enc: Some(self.config.data_key.seal(&member.certno)?),
+            // The card the member's QR registers them by; a platform that named none (1101's
+            // certno is optional) leaves the QR unoffered (`family_qr_unavailable`).
+            member_certno_enc: match member.certno.trim() {
+                "" => None,
+                certno => Some(self.config.data_key.seal(certno)?),
+            },
         };
         match self.store.insert_family_link(&link, MAX_FAMILY_MEMBERS).await {
             Ok(()) => {}

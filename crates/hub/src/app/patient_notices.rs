@@ -24,6 +24,9 @@ use wugan_bank_protocol::wire;
 
 /// Unpaid bills read, and lines asked for statements, per pass at most.
 const PASS_LIMIT: i64 = 200;
+/// How far behind the newest row a scan's cursor stays (`cursor_after`): longer than a write
+/// waits between its stamp and its commit.
+const CURSOR_LAG: time::Duration = time::Duration::seconds(10);
 /// How often the statements are looked at.
 const STATEMENTS_EVERY: time::Duration = time::Duration::hours(1);
 
@@ -132,6 +135,15 @@ impl App {
         Ok(made)
     }
 
+    /// Where a scan's cursor goes after a pass whose last row was stamped `last`: never later than
+    /// [`CURSOR_LAG`] ago. A row is stamped before its write is queued, so one stamped earlier may
+    /// commit after a later one was read; rows read again are told once all the same (a
+    /// notification is keyed by its event).
+    pub(super) fn cursor_after(&self, last: &str) -> String {
+        let lagging = crate::clock::timestamp(self.store.clock.now_utc() - CURSOR_LAG);
+        std::cmp::min(last.to_string(), lagging)
+    }
+
     /// Tells the patient `psn_no`, and the signer `payer_psn_no` whose agreement paid for them when
     /// that is someone else (亲情付: their copy says `member: true`), the same event once each.
     pub(super) async fn notify_patient_and_payer(
@@ -196,7 +208,19 @@ impl App {
     /// The notifier's further work each pass: unpaid bills told, bills due collected, statements
     /// looked at (hourly). Returns how many notifications were made.
     pub(super) async fn further_notices(&self) -> Result<usize, AppError> {
-        let mut made = self.notify_unpaid_bills().await? + self.notify_refunds().await? + self.notify_reversals().await?;
+        // Each scan on its own: one that cannot be read this pass (logged) holds up neither the
+        // others nor the collection of bills due.
+        let mut made = 0;
+        for (scan, result) in [
+            ("unpaid bills", self.notify_unpaid_bills().await),
+            ("refunds", self.notify_refunds().await),
+            ("reversals", self.notify_reversals().await),
+        ] {
+            match result {
+                Ok(n) => made += n,
+                Err(e) => tracing::warn!(scan, error = %e, "a notification scan failed; it is read again next pass"),
+            }
+        }
         self.collect_due_bills().await?;
         let last = self.store.notification_cursor("statements_at").await?;
         let now = self.store.clock.now_utc();
@@ -215,7 +239,7 @@ impl App {
             made += self.notify_unpaid(b, "visit", &format!("unpaid:{}", b.settlement_id)).await?;
         }
         if let Some(last) = bills.last() {
-            self.store.set_notification_cursor("unpaid_bills", &last.updated_at).await?;
+            self.store.set_notification_cursor("unpaid_bills", &self.cursor_after(&last.updated_at)).await?;
         }
         Ok(made + self.notify_unpaid_stays().await?)
     }
@@ -242,7 +266,7 @@ impl App {
             }
         }
         if let Some((last, _)) = stays.last() {
-            self.store.set_notification_cursor("unpaid_stays", &last.updated_at).await?;
+            self.store.set_notification_cursor("unpaid_stays", &self.cursor_after(&last.updated_at)).await?;
         }
         Ok(made)
     }

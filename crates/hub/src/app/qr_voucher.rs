@@ -37,13 +37,18 @@ pub struct QrVoucherView {
     pub refresh_after_s: u64,
 }
 
-/// Whose token it was.
-#[derive(Debug)]
+/// Whose token it was (its `Debug` leaves the card number out: it may reach a log).
 pub struct ResolvedVoucher {
     /// The patient whose phone showed it (the signer, for a family member's).
     pub shown_by: String,
     /// The person's ID card number, as the insurance center knows them.
     pub certno: String,
+}
+
+impl std::fmt::Debug for ResolvedVoucher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedVoucher").field("shown_by", &self.shown_by).field("certno", &"<sealed>").finish()
+    }
 }
 
 /// Whether a registration's `mdtrt_cert_no` is one of the hub's own QR tokens.

@@ -108,7 +108,7 @@ impl App {
             made += self.notify_refund(r).await?;
         }
         if let Some(last) = refunds.last() {
-            self.store.set_notification_cursor("refunds", &last.updated_at).await?;
+            self.store.set_notification_cursor("refunds", &self.cursor_after(&last.updated_at)).await?;
         }
         Ok(made)
     }

@@ -20,9 +20,9 @@
 //!   to come again when the refund moves the stay. The key `stay_cancelled:{stay}:{setl_id}`: a
 //!   stay settled again and cancelled again is another settlement.
 //!
-//! Told only when money went back (a share the bank took, the account's, the fund's, the
-//! hospital's cash): a reversal of a settlement nobody paid anything of is not. A bill the
-//! settlement left unpaid is cancelled with it; it was never money of the patient's.
+//! Told when money went back (a share the bank took, the account's, the fund's, the hospital's
+//! cash) or a bill the settlement left unpaid is void with it (the patient was told they owe it:
+//! the text says the amount due is less); a reversal of a settlement nobody paid or owed is not.
 
 use super::inpatient::stay_stage;
 use super::refund_notices::{paid_to, where_it_went, GivenBack};
@@ -47,9 +47,10 @@ fn given_back(split: &wugan_domain::settlement::InsuranceSplit, captured: Fen, a
     }
 }
 
-/// Whether anything of it reached the patient's side (a bill cancelled is not money back).
-fn money_went_back(back: &GivenBack) -> bool {
-    back.bank + back.account + back.fund + back.at_hospital > 0
+/// Whether the patient has anything to be told: money went back to their side, or a bill they were
+/// told they owe (`unpaid`) is void with the settlement.
+fn worth_telling(back: &GivenBack, unpaid: Fen) -> bool {
+    back.bank + back.account + back.fund + back.at_hospital > 0 || unpaid.is_positive()
 }
 
 /// The stay is still reversing the settlement `setl_id`: 2305 is booked, its refund still to come.
@@ -104,7 +105,7 @@ impl App {
             made += self.notify_cancelled(s).await?;
         }
         if let Some(last) = cancelled.last() {
-            self.store.set_notification_cursor("cancelled_settlements", &last.updated_at).await?;
+            self.store.set_notification_cursor("cancelled_settlements", &self.cursor_after(&last.updated_at)).await?;
         }
         Ok(made)
     }
@@ -112,7 +113,7 @@ impl App {
     async fn notify_cancelled(&self, s: &SettlementRow) -> Result<usize, AppError> {
         let Some(Stage::Cancelled(paid)) = s.stage() else { return Ok(0) };
         let back = given_back(&paid.insured.split, paid.captured, paid.at_hospital);
-        if !money_went_back(&back) {
+        if !worth_telling(&back, paid.unpaid()) {
             return Ok(0);
         }
         let (Some(visit), Some(agreement)) = (self.store.visit(&s.visit_id).await?, self.store.agreement(&s.agreement_id).await?) else {
@@ -141,20 +142,32 @@ impl App {
             made += self.notify_stay_reversal(r).await?;
         }
         if let Some(last) = reversals.last() {
-            self.store.set_notification_cursor("stay_reversals", &last.stay.updated_at).await?;
+            self.store.set_notification_cursor("stay_reversals", &self.cursor_after(&last.stay.updated_at)).await?;
         }
         Ok(made)
     }
 
     async fn notify_stay_reversal(&self, r: &StayReversal) -> Result<usize, AppError> {
+        // A row that cannot be read now never will be: logged and passed over, not a stop to the
+        // scan (the store's own failures, which a later pass may not meet, do stop it).
+        let read = stay_stage(&r.stay).and_then(|stage| {
+            let paid: StayPaid = serde_json::from_str(&r.paid_json)
+                .map_err(|e| AppError::internal(format!("stay {}'s reversed settlement cannot be read: {e}", r.stay.id)))?;
+            Ok((stage, paid))
+        });
+        let (stage, paid) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::error!(stay = %r.stay.id, error = %e, "a stay's reversal cannot be told");
+                return Ok(0);
+            }
+        };
         // Its refund still to come: read again when the refund moves the stay on.
-        if still_reversing(&stay_stage(&r.stay)?, &r.setl_id) {
+        if still_reversing(&stage, &r.setl_id) {
             return Ok(0);
         }
-        let paid: StayPaid = serde_json::from_str(&r.paid_json)
-            .map_err(|e| AppError::internal(format!("stay {}'s reversed settlement cannot be read: {e}", r.stay.id)))?;
         let back = given_back(&paid.split, paid.captured, Fen::ZERO);
-        if !money_went_back(&back) {
+        if !worth_telling(&back, paid.unpaid()) {
             return Ok(0);
         }
         let Some(agreement) = self.store.agreement(&r.stay.agreement_id).await? else { return Ok(0) };
@@ -206,12 +219,14 @@ mod tests {
     fn a_reversal_gives_back_every_share_and_a_bill_is_no_money_back() {
         let back = given_back(&split(7_000, 1_000, 2_000), Fen(2_000), Fen::ZERO);
         assert_eq!(back, GivenBack { refunded: 10_000, bank: 2_000, account: 1_000, fund: 7_000, at_hospital: 0 });
-        assert!(money_went_back(&back));
-        // The whole cash share left unpaid: the bill is cancelled, nothing went back.
+        assert!(worth_telling(&back, Fen::ZERO));
+        // The whole cash share left unpaid: nothing went back, but the bill is void: told.
         let billed = given_back(&split(0, 0, 2_000), Fen::ZERO, Fen::ZERO);
-        assert!(!money_went_back(&billed), "{billed:?}");
+        assert!(worth_telling(&billed, Fen(2_000)), "{billed:?}");
+        // Nothing paid and nothing owed: nothing to tell.
+        assert!(!worth_telling(&given_back(&split(0, 0, 0), Fen::ZERO, Fen::ZERO), Fen::ZERO));
         // Insurance only: the hospital hands back the cash it collected.
-        assert!(money_went_back(&given_back(&split(0, 0, 2_000), Fen::ZERO, Fen(2_000))));
+        assert!(worth_telling(&given_back(&split(0, 0, 2_000), Fen::ZERO, Fen(2_000)), Fen::ZERO));
     }
 
     #[test]

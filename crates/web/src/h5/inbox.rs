@@ -141,12 +141,17 @@ impl Inbox {
         }
     }
 
-    /// The amount a further kind is about, if any.
+    /// The amount a further kind is about, if any; a cancelled settlement's is its total fees,
+    /// said so (what came back is in its parts).
     fn p2_amount(&self, n: &NotificationRow) -> Option<String> {
-        ["refunded_fen", "unpaid_fen", "cash_fen", "outstanding_fen", "overdue_fen"]
+        let amount = ["refunded_fen", "unpaid_fen", "cash_fen", "outstanding_fen", "overdue_fen"]
             .into_iter()
             .find(|k| n.facts[*k].as_i64().is_some_and(|f| f > 0))
-            .map(|k| self.fen(n, k))
+            .map(|k| self.fen(n, k))?;
+        match n.kind.as_str() {
+            "settlement_cancelled" => Some(format!("{} {amount}", self.page.t("p2_cancelled_total"))),
+            _ => Some(amount),
+        }
     }
 
     /// When, to the minute, in China time.
@@ -268,7 +273,7 @@ mod tests {
             )
         };
         let html = inbox(Lang::Zh, vec![cancelled("visit", json!(null), false)], HashMap::new(), Vec::new());
-        assert!(html.contains("<h2>就诊结算已撤销</h2>") && html.contains(r#"<p class="cash">¥150.00</p>"#), "{html}");
+        assert!(html.contains("<h2>就诊结算已撤销</h2>") && html.contains(r#"<p class="cash">总费用 ¥150.00</p>"#), "{html}");
         for said in ["退回银行卡 <span class=\"cash\">¥45.00</span>", "退回医保基金 <span class=\"cash\">¥105.00</span>"] {
             assert!(html.contains(said), "{said}: {html}");
         }

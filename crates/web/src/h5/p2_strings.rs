@@ -121,6 +121,7 @@ pub const STRINGS: Table = &[
     // 亲情付: a relative invites the patient (`family_invited`); they answer on the family page.
     ("p2_note_family_invited", "家人邀请您加入亲情付", "A relative invites you to family payment"),
     ("p2_family_invited_by", "邀请人：{name}。请在“亲情付”中同意或拒绝。", "Invited by {name}. Accept or decline it on the Family page."),
+    ("p2_cancelled_total", "总费用", "Total fees"),
     ("p2_refund_bill_less", "应缴金额已相应减少", "What you owe is reduced accordingly"),
 ];
 

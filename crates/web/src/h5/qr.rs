@@ -34,7 +34,9 @@ struct QrPage {
 fn drawing(token: &str, label: &str) -> Option<String> {
     let code = QrCode::with_error_correction_level(token.as_bytes(), EcLevel::M).ok()?;
     let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(240, 240).quiet_zone(true).build();
-    // The SVG's own XML declaration is not wanted inside HTML; the label is ours (no markup).
+    // The SVG's own XML declaration is not wanted inside HTML. The label may hold a family
+    // member's name (as the insurance center wrote it): escaped, as the templates escape.
+    let label = label.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
     let body = svg.split_once("<svg").map(|(_, rest)| format!("<svg role=\"img\" aria-label=\"{label}\"{rest}"))?;
     Some(body)
 }
@@ -127,5 +129,18 @@ pub async fn family_code(
         Ok((svg, _)) => ([("cache-control", "no-store")], Html(svg)).into_response(),
         Err(true) => StatusCode::CONFLICT.into_response(),
         Err(false) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_drawings_label_is_text_never_markup() {
+        let svg = super::drawing("WGQF1.x", "陈\"><script>x</script>的医保电子凭证二维码").expect("drawn");
+        assert!(
+            svg.starts_with("<svg role=\"img\" aria-label=\"陈&quot;&gt;&lt;script&gt;x&lt;/script&gt;的医保电子凭证二维码\""),
+            "{svg}"
+        );
+        assert!(!svg.contains("<script>"), "{svg}");
     }
 }

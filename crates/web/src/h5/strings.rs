@@ -194,6 +194,7 @@ pub const STRINGS: Table = &[
         "This relative was added before QR codes were offered: show their ID card when they register.",
     ),
     ("family_show_qr", "出示TA的医保码", "Show their e-voucher QR"),
+    ("family_show_qr_of", "出示{name}的医保码", "Show {name}'s e-voucher QR"),
     ("family_back", "返回亲情付", "Back to family payment"),
     ("inbox_title", "消息", "Messages"),
     ("inbox_none", "暂无消息。", "No messages yet."),

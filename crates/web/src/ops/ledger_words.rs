@@ -65,8 +65,8 @@ pub fn kind(page: &Page, kind: &str) -> String {
 }
 
 /// The last four characters of a person's or an agreement's number, after an ellipsis: enough to
-/// tell two apart on one page, not enough to be the number (the raw name beside it is for staff
-/// who look a transfer up in the journal).
+/// tell two apart in a line that reads as words. The journal's own name under it, whole, is what
+/// an operator looks a transfer up by (the operator's pages show a visit's people in full).
 fn tail(id: &str) -> String {
     let chars: Vec<char> = id.chars().collect();
     let from = chars.len().saturating_sub(4);
