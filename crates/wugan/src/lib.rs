@@ -23,8 +23,9 @@ pub mod simulate;
 pub mod staff;
 pub mod system;
 
-/// Turns off transparent huge pages for this process (`prctl(PR_SET_THP_DISABLE)`), first thing in
-/// main. The hub's heap grows and shrinks by small requests and rows; with huge pages the kernel
+/// Turns off transparent huge pages for this process (`prctl(PR_SET_THP_DISABLE)`), early in main
+/// (the kernel reads the flag at each page fault, so pages faulted in before it are the runtime's
+/// few). The hub's heap grows and shrinks by small requests and rows; with huge pages the kernel
 /// backs each fresh 2 MiB of it by zeroing a whole huge page, and on a virtual machine that page is
 /// faulted in from the host as well: `wugan bench core` spent 13–17% of its CPU in the kernel's
 /// `clear_page` under mimalloc's `MADV_HUGEPAGE` arenas, and ~0 without them (about a tenth less CPU

@@ -552,7 +552,7 @@ fn seconds(s: u64) -> std::time::Duration {
 #[tokio::main]
 async fn main() {
     wugan::sqlite_without_memory_statistics();
-    wugan::without_transparent_huge_pages();
+    let huge_pages_off = wugan::without_transparent_huge_pages();
     let cli = Cli::parse();
     // Servers log warnings; one-shot commands that print a report keep stderr for errors only.
     let default_filter = match cli.command {
@@ -560,6 +560,9 @@ async fn main() {
         _ => "error",
     };
     wugan::logging::init(default_filter);
+    if !huge_pages_off {
+        tracing::debug!("transparent huge pages could not be turned off for this process");
+    }
     wugan::warn_of_secrets_in_flags();
     if let Err(e) = run(cli).await {
         eprintln!("wugan: {e:#}");

@@ -204,4 +204,19 @@ mod tests {
             assert_eq!(got.as_deref().map_err(|(code, _)| *code), expected, "{t} at {now}");
         }
     }
+
+    #[test]
+    fn a_family_members_token_is_never_a_patients_and_expires_alike() {
+        let payload = format!("{FAMILY_QR_PREFIX}{ID}.{:08x}", 1_764_000_000);
+        let family = format!("{payload}.{}", mac(&payload));
+        assert_eq!(family.len(), 64, "{family}");
+        assert!(is_hub_token(&family) && is_hub_token(&format!(" {} ", token(1))) && !is_hub_token("440301199001011234"));
+        assert_eq!(check_token(&family, FAMILY_QR_PREFIX, 1_764_000_000, mac).as_deref(), Ok(ID));
+        let expired = check_token(&family, FAMILY_QR_PREFIX, 1_764_000_001 + QR_TTL_S, mac);
+        assert_eq!(expired.map_err(|(code, _)| code), Err("qr_token_expired"));
+        // Read under the other prefix, or with the prefix swapped (the signature covers it): refused.
+        assert_eq!(check_token(&family, QR_PREFIX, 1_764_000_000, mac).map_err(|(c, _)| c), Err("qr_token_invalid"));
+        let swapped = family.replacen(FAMILY_QR_PREFIX, QR_PREFIX, 1);
+        assert_eq!(check_token(&swapped, QR_PREFIX, 1_764_000_000, mac).map_err(|(c, _)| c), Err("qr_token_invalid"));
+    }
 }
