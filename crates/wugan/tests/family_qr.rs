@@ -1,8 +1,8 @@
 //! 亲情付 at the hospital's scanner: Zhang San pays for his son Chen Xiaoming, who has no
 //! e-voucher of his own. At registration Zhang San shows his son's QR code on his own phone; the
 //! hospital scans it (`mdtrt_cert_type` 01), the hub registers the son by the card kept on the
-//! family link, and his visit is paid by his father's agreement. A code is good once, only while
-//! the link stands, and only Zhang San can show it.
+//! family link, and his visit is paid by his father's agreement (so is a stay's deposit, admitted
+//! the same way). A code is good once, only while the link stands, and only Zhang San can show it.
 
 use serde_json::{json, Value};
 use wugan::his::HisClient;
@@ -132,20 +132,35 @@ async fn a_father_shows_his_sons_qr_code_and_the_son_is_registered_and_paid_for_
     let (status, gone) = w.call("GET", &qr_path, &father, None).await;
     assert_eq!((status, gone["error"]["code"].as_str()), (404, Some("family_link_not_found")), "{gone}");
 
-    // A link made before the hub kept the member's card has no code: said so, on the page too.
+    // Linked again; admitted to a ward the same way.
     let son = json!({"mdtrt_cert_type": "02", "mdtrt_cert_no": CHEN_XIAOMING, "relation": "child",
                      "consent": {"method": "guardian", "reference": "出生医学证明 O440000001"}});
     let (status, linked) = w.call("POST", &format!("/api/v1/patient/agreements/{agreement_id}/family"), &father, Some(son)).await;
     assert_eq!(status, 200, "{linked}");
-    let old_link =
+    let link_id =
         linked["family"].as_array().unwrap().iter().find(|l| l["status"] == "active").unwrap()["id"].as_str().unwrap().to_string();
+    // The son's stay: its deposit held on his father's line.
+    let (_, qr) = w.call("GET", &format!("/api/v1/patient/agreements/{agreement_id}/family/{link_id}/qr"), &father, None).await;
+    let admission = json!({"ipt_no": "ZY-SON-1", "mdtrt_cert_type": "01", "mdtrt_cert_no": qr["token"], "deposit_fen": 30_000});
+    let stay = his.post("/api/v1/stays", &admission).await.unwrap();
+    assert!(stay.ok(), "{stay:?}");
+    assert_eq!(stay.body["psn_no"].as_str(), Some(son_visit.psn_no.as_str()), "{stay:?}");
+    let row = w.sys.app.store.stay(stay.body["id"].as_str().unwrap()).await.unwrap().expect("stored");
+    assert_eq!(row.agreement_id, agreement_id, "the father's agreement holds the deposit");
+    let again = his
+        .post("/api/v1/stays", &json!({"ipt_no": "ZY-SON-2", "mdtrt_cert_type": "01", "mdtrt_cert_no": qr["token"], "deposit_fen": 30_000}))
+        .await
+        .unwrap();
+    assert_eq!((again.status, again.code()), (422, Some("qr_token_used")), "{again:?}");
+
+    // A link made before the hub kept the member's card has no code: said so, on the page too.
     let pool = sqlx::AnyPool::connect(&w.sys.database_url).await.expect("the hub's database");
     sqlx::query("UPDATE family_links SET member_certno_enc = NULL").execute(&pool).await.expect("as before migration 0046");
     pool.close().await;
     let (status, unavailable) =
-        w.call("GET", &format!("/api/v1/patient/agreements/{agreement_id}/family/{old_link}/qr"), &father, None).await;
+        w.call("GET", &format!("/api/v1/patient/agreements/{agreement_id}/family/{link_id}/qr"), &father, None).await;
     assert_eq!((status, unavailable["error"]["code"].as_str()), (409, Some("family_qr_unavailable")), "{unavailable}");
-    let page = w.call("GET", &format!("/h5/family/{agreement_id}/{old_link}/qr"), &father, None).await.1;
+    let page = w.call("GET", &format!("/h5/family/{agreement_id}/{link_id}/qr"), &father, None).await.1;
     let html = page.as_str().unwrap_or_default();
     assert!(html.contains("id=\"qr-unavailable\"") && !html.contains("<svg"), "{html}");
 }

@@ -136,6 +136,13 @@ impl App {
             Some(s) if s.idem_key.as_deref() == Some(idem_key) => s,
             // A 住院号 whose stay is over (cancelled, refused, settled) is admitted again.
             Some(s) if !stay_stage(&s)?.is_final() => return Err(stay_exists(&s)),
+            // The hub's own e-voucher QR token (type 01; the patient's, or a family member's on the
+            // signer's phone): resolved once, then the ID card stands in, as at a visit's registration.
+            _ if req.mdtrt_cert_type == "01" && super::qr_voucher::is_hub_token(&req.mdtrt_cert_no) => {
+                let voucher = self.resolve_qr(&req.mdtrt_cert_no, hospital).await?;
+                let by_card = AdmitRequest { mdtrt_cert_type: "02".into(), mdtrt_cert_no: voucher.certno, ..req };
+                self.new_stay(hospital, &by_card, &med_type, idem_key, admission_info).await?
+            }
             _ => self.new_stay(hospital, &req, &med_type, idem_key, admission_info).await?,
         };
         let row = self.advance_stay(row, false).await?;
