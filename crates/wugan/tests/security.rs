@@ -140,6 +140,7 @@ const MATRIX: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/patient/agreements/{id}/repayments", Patient),
     ("POST", "/api/v1/patient/agreements/{id}/family", Patient),
     ("POST", "/api/v1/patient/agreements/{id}/family/{link}/revoke", Patient),
+    ("GET", "/api/v1/patient/agreements/{id}/family/{link}/qr", Patient),
     ("GET", "/api/v1/patient/notifications", Patient),
     ("GET", "/api/v1/patient/qr", Patient),
     ("GET", "/api/v1/patient/invoices/{id}/html", Patient),
