@@ -193,7 +193,6 @@ pub const STRINGS: Table = &[
         "这位家人是在医保码功能上线前添加的，暂不能在这里出示。挂号时请出示其身份证。",
         "This relative was added before QR codes were offered: show their ID card when they register.",
     ),
-    ("family_show_qr", "出示TA的医保码", "Show their e-voucher QR"),
     ("family_show_qr_of", "出示{name}的医保码", "Show {name}'s e-voucher QR"),
     ("family_back", "返回亲情付", "Back to family payment"),
     ("inbox_title", "消息", "Messages"),
