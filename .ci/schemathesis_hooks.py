@@ -73,6 +73,7 @@ REFUSALS_OF_VALID_REQUESTS = {
     "bad_platform_url",  # a platform url that is not an http(s) URL with a host
     "bad_platform_credential",  # app_id without its secret or the reverse (a rule across fields)
     "bad_ca_signer",  # a signer other than none / hmac-sha256, or hmac-sha256 without its key
+    "bad_settlement_record",  # a national platform's 2207/2208 record whose shares do not add up, or that does not negate the settlement it cancels (rules across fields and with the stored settlement)
     "bad_account",  # a receiving account that is not 8 to 32 digits (a pattern would refuse the spaces allowed between groups)
 }
 

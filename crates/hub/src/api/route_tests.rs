@@ -46,6 +46,7 @@ fn settle_takes_nothing_or_an_empty_object() {
     assert_eq!(empty("{}"), Ok(()));
     assert_eq!(empty("[]"), Err("invalid_request"));
     assert_eq!(empty(r#"{"force": true}"#), Err("unknown_field"));
+    assert_eq!(empty(r#"{"x\u001f": ["\u009e"]}"#), Err("unknown_field"), "unknown, whatever it holds");
     let twice = parse_json::<crate::app::LimitRequest>(&Bytes::from(r#"{"requested_limit_fen": 1, "requested_limit_fen": 2}"#));
     assert_eq!(twice.map(|_| ()).map_err(|e| e.code()), Err("invalid_request"), "a field given twice");
 }

@@ -4,7 +4,7 @@
 //! against, so the document and the server enforce the same limits).
 
 use super::*;
-use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, OneOfBuilder, SchemaType, Type};
 use utoipa::openapi::Ref;
 
 /// Serialize: a sign-up keeps its request (sealed) to resume it after a crash.
@@ -324,6 +324,18 @@ fn card_number() -> Object {
     string_of(19).schema_type(SchemaType::from_iter([Type::String, Type::Null])).pattern(Some("^[0-9]{12,19}$")).build()
 }
 
+/// Fee lines named by their `feedetl_sn` (a refund's, a withdrawal's): 1 to 500 of them, each text
+/// (not blank, at most 30 characters, as a fee line's own `feedetl_sn`) or a whole number, as a fee
+/// upload names them (`visits::fee_line_number`).
+pub(super) fn fee_line_numbers() -> utoipa::openapi::schema::Array {
+    let text = string_of(30).min_length(Some(1)).pattern(Some(not_blank_pattern()));
+    // A whole number beyond 2^53 cannot be read exactly from JSON: such a number is sent as text.
+    let exact = 9_007_199_254_740_992_f64;
+    let number = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(-exact)).maximum(Some(exact));
+    let item = OneOfBuilder::new().item(text).item(number);
+    ArrayBuilder::new().items(item).min_items(Some(1)).max_items(Some(MAX_LINES_PER_UPLOAD)).build()
+}
+
 fn fee_lines() -> utoipa::openapi::schema::Array {
     ArrayBuilder::new().items(Ref::from_schema_name(FEE_LINE)).min_items(Some(1)).max_items(Some(MAX_LINES_PER_UPLOAD)).build()
 }
@@ -441,9 +453,12 @@ impl Texts<'_> {
             }
             Value::Object(fields) => fields.iter().try_for_each(|(key, field)| {
                 let at = At::Field(at, key);
-                match self.field_schema(schema, key) {
-                    Some(field_schema) => self.walk(&at, field, field_schema),
-                    None => self.walk(&at, field, schema.get("additionalProperties").filter(|a| a.is_object()).unwrap_or(&Value::Null)),
+                match (self.field_schema(schema, key), schema.get("additionalProperties")) {
+                    (Some(field_schema), _) => self.walk(&at, field, field_schema),
+                    // A field the command does not take is refused as such, whatever it holds (as
+                    // serde's `deny_unknown_fields` would, after this walk).
+                    (None, Some(Value::Bool(false))) => Err(AppError::bad_request("unknown_field", format!("unknown field {key:?}"))),
+                    (None, more) => self.walk(&at, field, more.filter(|a| a.is_object()).unwrap_or(&Value::Null)),
                 }
             }),
             _ => Ok(()),
@@ -464,7 +479,8 @@ fn type_matches(schema: &Value, value: &Value) -> bool {
     let admits = |t: &str| match t {
         "string" => value.is_string(),
         "number" => value.is_number(),
-        "integer" => value.is_i64() || value.is_u64(),
+        // JSON Schema's integer is a number without a fraction: 13.0 and 1.3e1 are integers too.
+        "integer" => value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|f| f.fract() == 0.0),
         "boolean" => value.is_boolean(),
         "null" => value.is_null(),
         "array" => value.is_array(),

@@ -24,7 +24,7 @@ const RESUME_PER_PASS: i64 = 100;
 #[serde(deny_unknown_fields)]
 pub struct WithdrawFeesRequest {
     /// 收费批次号 as the 2204 upload gave it (a line sent without one is in batch "1"), or "0000".
-    #[schema(schema_with = super::commands::text::<30>)]
+    #[schema(schema_with = super::commands::text_not_blank::<30>)]
     pub chrg_bchno: String,
 }
 

@@ -27,7 +27,7 @@ const MAX_REFUND_LINES: usize = MAX_LINES_PER_UPLOAD;
 pub struct RefundRequest {
     /// Text or whole numbers, read as a fee upload reads `feedetl_sn` (`super::visits::fee_line_number`).
     #[serde(deserialize_with = "super::visits::fee_line_numbers")]
-    #[schema(min_items = 1, max_items = 500)]
+    #[schema(schema_with = super::commands::fee_line_numbers)]
     pub lines: Vec<String>,
 }
 

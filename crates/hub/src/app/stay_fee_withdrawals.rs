@@ -26,7 +26,7 @@ pub struct WithdrawStayFeesRequest {
     /// `["0000"]` alone for every line no settlement took. A charge withdrawn takes its returns
     /// (lines naming it in `init_feedetl_sn`) with it.
     #[serde(deserialize_with = "super::visits::fee_line_numbers")]
-    #[schema(min_items = 1, max_items = 500)]
+    #[schema(schema_with = super::commands::fee_line_numbers)]
     pub lines: Vec<String>,
 }
 
