@@ -441,7 +441,10 @@ impl Texts<'_> {
         let schema = match schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
             Some(choices) => match choices.iter().map(|c| self.resolve(c)).find(|c| type_matches(c, value)) {
                 Some(choice) => choice,
-                None => return Err(AppError::invalid("invalid_request", format!("{} is not of an accepted type", name(&at.to_string())))),
+                None => {
+                    let accepted: Vec<&str> = choices.iter().filter_map(|c| self.resolve(c).get("type")?.as_str()).map(type_in_words).collect();
+                    return Err(AppError::invalid("invalid_request", format!("{} must be {}", name(&at.to_string()), accepted.join(" or "))));
+                }
             },
             None => schema,
         };
@@ -471,6 +474,19 @@ fn name(at: &str) -> &str {
         "the body"
     } else {
         at
+    }
+}
+
+/// A JSON Schema type as a refusal names it.
+fn type_in_words(t: &str) -> &str {
+    match t {
+        "string" => "text",
+        "integer" => "a whole number",
+        "number" => "a number",
+        "boolean" => "true or false",
+        "array" => "a list",
+        "object" => "an object",
+        other => other,
     }
 }
 
