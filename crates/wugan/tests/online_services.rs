@@ -179,9 +179,14 @@ async fn a_claim_with_figures_that_do_not_add_up_is_refused_before_the_center() 
         ("bank_card_no", json!("12ab"), "invalid_bank_card"),
         ("setl_date", json!("June 3rd"), "invalid_date"),
         ("lines", json!([]), "invalid_claim_lines"),
+        // Amounts whose sum passes i64 (the fuzzer's): refused, not a dropped connection.
+        ("lines", json!([line(i64::MAX - 1), line(7_700_073)]), "claim_total_mismatch"),
         // A hospital the hub does not know (its name typed for its code): refused, never sent on.
         ("hospital_code", json!("示范三甲医院"), "unknown_hospital"),
     ];
+    fn line(amount_fen: i64) -> serde_json::Value {
+        json!({"med_list_codg": "X01", "cnt": "1", "pric": "1.00", "amount_fen": amount_fen})
+    }
     for (field, value, code) in cases {
         let mut body = bill("FP-X");
         body[field] = value;

@@ -222,7 +222,8 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/api/v1/patient/special-diseases", Patient, no_body, online_services::special_diseases),
         Route::new(M::GET, "/api/v1/patient/special-diseases/{id}", Patient, no_body, online_services::special_disease),
         Route::new(M::POST, "/api/v1/patient/special-diseases/{id}/revoke", Patient, no_body, online_services::revoke_special_disease),
-        Route::new(M::POST, "/api/v1/patient/claims", Patient, command, online_services::submit_claim),
+        // Up to 500 lines: a fee upload's limit, not a command's.
+        Route::new(M::POST, "/api/v1/patient/claims", Patient, FEES_BODY_BYTES, online_services::submit_claim),
         Route::new(M::GET, "/api/v1/patient/claims", Patient, no_body, online_services::claims),
         Route::new(M::GET, "/api/v1/patient/claims/{id}", Patient, no_body, online_services::claim),
     ];
@@ -263,7 +264,21 @@ pub fn router_with(app: Arc<App>, config: &EdgeConfig) -> Router {
         .layer(axum::middleware::map_response(json_errors_only))
         .layer(axum::middleware::from_fn_with_state(app.clone(), modes::national_errors))
         .layer(axum::middleware::from_fn(browsers_sign_in))
+        .layer(axum::middleware::from_fn(answer_panics))
         .with_state(app)
+}
+
+/// A bug that panics in a request (an overflow: release builds check them) answers 500 in the
+/// API's error shape; without this, the connection was closed with no answer at all, which a
+/// client cannot tell from a network fault. The panic is logged by the panic hook as before.
+async fn answer_panics(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut answer = std::pin::pin!(next.run(request));
+    std::future::poll_fn(|cx| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer.as_mut().poll(cx))).unwrap_or_else(|_| {
+            std::task::Poll::Ready(AppError::internal("the request failed on a bug (a panic)").into_response())
+        })
+    })
+    .await
 }
 
 /// Rejections produced below our handlers (a path that is not UTF-8, a body over the size limit)

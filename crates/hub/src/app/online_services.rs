@@ -338,11 +338,15 @@ fn claim_input(req: &ManualClaimRequest) -> Result<Value, AppError> {
     if req.lines.is_empty() || req.lines.len() > MAX_CLAIM_LINES {
         return Err(AppError::invalid("invalid_claim_lines", format!("a claim lists 1 to {MAX_CLAIM_LINES} lines")));
     }
-    let total: i64 = req.lines.iter().map(|l| l.amount_fen).sum();
-    if req.lines.iter().any(|l| l.amount_fen <= 0) || total != req.paid_fen {
+    // Checked: lines of near i64::MAX fen would wrap (or panic) in a plain sum.
+    let total = req.lines.iter().try_fold(0i64, |sum, l| sum.checked_add(l.amount_fen));
+    if req.lines.iter().any(|l| l.amount_fen <= 0) || total != Some(req.paid_fen) {
         return Err(AppError::invalid(
             "claim_total_mismatch",
-            format!("paid_fen {} must equal the lines' positive amounts ({total})", req.paid_fen),
+            match total {
+                Some(total) => format!("paid_fen {} must equal the lines' positive amounts ({total})", req.paid_fen),
+                None => "the lines' amounts add up to more than any bill".to_string(),
+            },
         ));
     }
     let feedetail: Vec<Value> = req

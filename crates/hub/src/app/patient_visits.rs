@@ -33,11 +33,13 @@ impl App {
         let after = match after.filter(|a| !a.is_empty()) {
             None => None,
             Some(cursor) => Some(
+                // As openapi.json states it: at most 100 characters, `<time>~vis_<32 hex digits>`.
                 cursor
                     .split_once('~')
                     .filter(|(at, id)| {
                         let time_text = |c: char| c.is_ascii_digit() || "TZ:.+-".contains(c);
-                        !at.is_empty() && at.chars().all(time_text) && id.starts_with("vis_") && id.len() <= 40
+                        let visit_id = |hex: &str| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+                        cursor.len() <= 100 && !at.is_empty() && at.chars().all(time_text) && id.strip_prefix("vis_").is_some_and(visit_id)
                     })
                     .ok_or_else(|| AppError::bad_request("bad_query", "after: the next_after of the page before"))?,
             ),
