@@ -274,9 +274,8 @@ pub fn router_with(app: Arc<App>, config: &EdgeConfig) -> Router {
 async fn answer_panics(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut answer = std::pin::pin!(next.run(request));
     std::future::poll_fn(|cx| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer.as_mut().poll(cx))).unwrap_or_else(|_| {
-            std::task::Poll::Ready(AppError::internal("the request failed on a bug (a panic)").into_response())
-        })
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer.as_mut().poll(cx)))
+            .unwrap_or_else(|_| std::task::Poll::Ready(AppError::internal("the request failed on a bug (a panic)").into_response()))
     })
     .await
 }

@@ -442,8 +442,12 @@ impl Texts<'_> {
             Some(choices) => match choices.iter().map(|c| self.resolve(c)).find(|c| type_matches(c, value)) {
                 Some(choice) => choice,
                 None => {
-                    let accepted: Vec<&str> = choices.iter().filter_map(|c| self.resolve(c).get("type")?.as_str()).map(type_in_words).collect();
-                    return Err(AppError::invalid("invalid_request", format!("{} must be {}", name(&at.to_string()), accepted.join(" or "))));
+                    let accepted: Vec<&str> =
+                        choices.iter().filter_map(|c| self.resolve(c).get("type")?.as_str()).map(type_in_words).collect();
+                    return Err(AppError::invalid(
+                        "invalid_request",
+                        format!("{} must be {}", name(&at.to_string()), accepted.join(" or ")),
+                    ));
                 }
             },
             None => schema,
