@@ -213,6 +213,10 @@ async fn a_wrong_prefix_or_another_institutions_envelope_is_refused_in_the_natio
     assert!(asked.contains("method_not_allowed"), "{asked}");
     let elsewhere = national(wrong.http.post(his_url.replace("callService", "other")).body("{}").send().await.unwrap()).await;
     assert!(elsewhere.contains("no_such_route"), "{elsewhere}");
+    // A message that is JSON but no envelope (the fuzzer's `[null, null]`) is said so.
+    let listed =
+        national(wrong.http.post(&his_url).header("content-type", "application/json").body("[null, null]").send().await.unwrap()).await;
+    assert!(listed.contains("not a JSON object"), "{listed}");
     assert_eq!(sys.app.insurance.calls_sent(), sent, "nothing refused was forwarded");
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }

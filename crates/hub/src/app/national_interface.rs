@@ -118,6 +118,9 @@ impl App {
         let Some(envelope) = read_whole(body) else {
             return NationalAnswer::Written(national_error("the message is not JSON"));
         };
+        if !envelope.is_object() {
+            return NationalAnswer::Written(national_error("the message is not a JSON object (an envelope: {infno, msgid, …, input})"));
+        }
         // Read trimmed, as the platform reads them: a fixed-width column pads `"2207 "` (review r25 ni F5).
         if text(&envelope, "fixmedins_code").trim() != hospital.code {
             return NationalAnswer::Written(national_error("fixmedins_code is not the institution of this interface address"));
