@@ -261,10 +261,11 @@ pub fn router_with(app: Arc<App>, config: &EdgeConfig) -> Router {
         })
         .layer(axum::middleware::from_fn_with_state(edge, edge::guard))
         .layer(DefaultBodyLimit::max(largest_body))
+        // Inside `national_errors`: a panic under /ni/ is answered in the national shape too.
+        .layer(axum::middleware::from_fn(answer_panics))
         .layer(axum::middleware::map_response(json_errors_only))
         .layer(axum::middleware::from_fn_with_state(app.clone(), modes::national_errors))
         .layer(axum::middleware::from_fn(browsers_sign_in))
-        .layer(axum::middleware::from_fn(answer_panics))
         .with_state(app)
 }
 

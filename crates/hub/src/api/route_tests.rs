@@ -95,3 +95,17 @@ fn the_openapi_document_is_json_and_documents_the_routes() {
     let key = &doc["components"]["parameters"]["IdempotencyKey"]["schema"];
     assert_eq!((key["minLength"].as_u64(), key["maxLength"].as_u64()), (Some(1), Some(128)), "as idempotency_key_of checks");
 }
+
+#[tokio::test]
+async fn a_request_that_panics_is_answered_500_in_the_error_shape() {
+    use tower::ServiceExt;
+    let boom = axum::Router::new()
+        .route("/boom", axum::routing::get(|| async { (i64::MAX + i64::from(std::hint::black_box(1u8))).to_string() }))
+        .layer(axum::middleware::from_fn(answer_panics));
+    let request = axum::http::Request::get("/boom").body(axum::body::Body::empty()).expect("a request");
+    let answer = boom.oneshot(request).await.expect("answered, not dropped");
+    assert_eq!(answer.status(), 500);
+    let body = http_body_util::BodyExt::collect(answer.into_body()).await.expect("a body").to_bytes();
+    let error: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(error["error"]["code"], "internal", "{error}");
+}

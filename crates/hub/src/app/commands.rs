@@ -325,10 +325,11 @@ fn card_number() -> Object {
 }
 
 /// Fee lines named by their `feedetl_sn` (a refund's, a withdrawal's): 1 to 500 of them, each text
-/// (not blank, at most 30 characters, as a fee line's own `feedetl_sn`) or a whole number, as a fee
-/// upload names them (`visits::fee_line_number`).
+/// or a whole number, as a fee upload names them (`visits::fee_line_number`). The text's length is
+/// the use case's to judge, once white space around it is trimmed: openapi.json's 30 characters
+/// (a fee line's own `feedetl_sn`) are stricter than the edge.
 pub(super) fn fee_line_numbers() -> utoipa::openapi::schema::Array {
-    let text = string_of(30).min_length(Some(1)).pattern(Some(not_blank_pattern()));
+    let text = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).pattern(Some(not_blank_pattern()));
     // A whole number beyond 2^53 cannot be read exactly from JSON: such a number is sent as text.
     let exact = 9_007_199_254_740_992_f64;
     let number = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(-exact)).maximum(Some(exact));
