@@ -107,6 +107,7 @@ REFUSALS_OF_VALID_REQUESTS = {
     "bad_platform_credential",  # app_id without its secret or the reverse (a rule across fields)
     "bad_ca_signer",  # a signer other than none / hmac-sha256, or hmac-sha256 without its key
     "bad_settlement_record",  # a national platform's 2207/2208 record whose shares do not add up, or that does not negate the settlement it cancels (rules across fields and with the stored settlement)
+    "unknown_fee_line",  # a refund or withdrawal naming a line the visit or stay does not have (its lines are outside the request)
     "wrong_code",  # a sign-in code of 6 digits that is not the one texted (the text is outside the request)
     "no_live_code",  # no code texted to this number, or it expired or ran out of tries (the same)
     "identity_mismatch",  # the name is not the ID number's holder's (the insurance center's records)

@@ -64,6 +64,14 @@ async fn fee_line_numbers_sent_as_json_numbers_are_read_as_their_integers_and_an
     assert_eq!((fraction.status, fraction.code()), (422, Some("invalid_request")), "{fraction:?}");
     assert!(fraction.message().contains("whole number"), "{fraction:?}");
 
+    // A time that is an object (the fuzzer's): refused, not taken as absent (and so "now").
+    let mut timed = fee_line("T1", CONSULTATION, "25.00", "1", "25.00");
+    timed["fee_ocur_time"] = json!({});
+    let body = json!({"lines": [timed]}).to_string();
+    let refused = his.raw("POST", &format!("/api/v1/visits/{id}/fees"), Some("fees-t"), Some(&body)).await.unwrap();
+    assert_eq!((refused.status, refused.code()), (422, Some("invalid_request")), "{refused:?}");
+    assert!(refused.message().contains("fee_ocur_time must be text"), "{refused:?}");
+
     let sent = upload(&["13.0", "1e1", "2", "\"1\"", "\" 7 \""]);
     let uploaded = his.raw("POST", &format!("/api/v1/visits/{id}/fees"), Some("fees-1"), Some(&sent)).await.unwrap();
     assert!(uploaded.ok(), "{uploaded:?}");

@@ -127,5 +127,9 @@ async fn a_corrected_days_line_under_an_old_number_is_refused_and_the_same_line_
     assert_eq!((corrected.status, corrected.code()), (409, Some("duplicate_fee_line")), "{corrected:?}");
     let again = w.his.post(&path, &json!({"lines": [fee_line("D1", BED, "60.0", "1.00", "60.00")]})).await.expect("hub");
     assert!(again.ok(), "the same line sent again: {again:?}");
+    // Named twice in one upload (the fuzzer's): refused, not taken for the upload sent again.
+    let bed = fee_line("D1", BED, "60.00", "1", "60.00");
+    let twice = w.his.post(&path, &json!({"lines": [bed.clone(), bed]})).await.expect("hub");
+    assert_eq!((twice.status, twice.code()), (422, Some("duplicate_fee_line")), "{twice:?}");
     assert_eq!(fen(&w.stay(&id).await, "charges_fen"), 6_000);
 }

@@ -330,10 +330,8 @@ fn card_number() -> Object {
 /// (a fee line's own `feedetl_sn`) are stricter than the edge.
 pub(super) fn fee_line_numbers() -> utoipa::openapi::schema::Array {
     let text = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).pattern(Some(not_blank_pattern()));
-    // A whole number beyond 2^53 cannot be read exactly from JSON: such a number is sent as text.
-    let exact = 9_007_199_254_740_992_f64;
-    let number = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(-exact)).maximum(Some(exact));
-    let item = OneOfBuilder::new().item(text).item(number);
+    // Whole numbers as JSON integers are read exactly (i64 and u64; openapi.json states the range).
+    let item = OneOfBuilder::new().item(text).item(ObjectBuilder::new().schema_type(Type::Integer));
     ArrayBuilder::new().items(item).min_items(Some(1)).max_items(Some(MAX_LINES_PER_UPLOAD)).build()
 }
 
@@ -347,13 +345,17 @@ fn fee_lines() -> utoipa::openapi::schema::Array {
 fn fee_line_schema() -> Value {
     let text = |max: usize| json!({"type": ["string", "null"], "maxLength": max, "pattern": text_pattern()});
     let code = |max: usize| json!({"oneOf": [{"type": "string", "minLength": 1, "maxLength": max, "pattern": not_blank_pattern()}, {"type": "number"}]});
+    // A line's number as text, or a whole number (`visits::fee_line_number`: 13.0 is "13", 2.5 is
+    // refused), in the range JSON integers are read exactly in (i64 and u64).
+    let number = json!({"oneOf": [{"type": "string", "minLength": 1, "maxLength": 30, "pattern": not_blank_pattern()},
+                                  {"type": "integer", "minimum": i64::MIN, "maximum": u64::MAX}]});
     // Decimals as the use case reads them (its `bad_amount` refuses the rest); no control character fits.
     let decimal = |pattern: &str| json!({"oneOf": [{"type": "string", "pattern": pattern}, {"type": "number"}]});
     json!({
         "type": "object",
         "required": ["feedetl_sn", "med_list_codg", "det_item_fee_sumamt", "cnt", "pric"],
         "properties": {
-            "feedetl_sn": code(30),
+            "feedetl_sn": number,
             "med_list_codg": code(50),
             "medins_list_codg": text(50),
             "det_item_fee_sumamt": decimal(r"^([1-9][0-9]{0,5}(\.[0-9]{1,2})?|0?\.([1-9][0-9]{0,1}|0[1-9])|1000000(\.0{1,2})?)$"),
@@ -453,6 +455,18 @@ impl Texts<'_> {
             },
             None => schema,
         };
+        // A list, an object or true/false where the schema takes none: refused here, for the
+        // fields serde reads as free JSON (a fee line's), which would otherwise pass as absent.
+        // Numbers and null are left to serde and the use cases (a code may come as a number).
+        let structural = matches!(value, Value::Array(_) | Value::Object(_) | Value::Bool(_));
+        if structural && schema.get("type").is_some() && !type_matches(schema, value) {
+            let accepted: Vec<&str> = match schema.get("type") {
+                Some(Value::String(t)) => vec![type_in_words(t)],
+                Some(Value::Array(types)) => types.iter().filter_map(Value::as_str).filter(|t| *t != "null").map(type_in_words).collect(),
+                _ => Vec::new(),
+            };
+            return Err(AppError::invalid("invalid_request", format!("{} must be {}", name(&at.to_string()), accepted.join(" or "))));
+        }
         match value {
             Value::String(text) => check_text_value(at, text, schema.get("maxLength").and_then(Value::as_u64)),
             Value::Array(items) => {

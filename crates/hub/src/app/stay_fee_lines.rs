@@ -18,9 +18,14 @@ pub(super) fn stay_fee_lines(
     for (i, line) in lines.iter().enumerate() {
         let field =
             |name: &str| text_field(line, name).ok_or_else(|| AppError::invalid("missing_field", format!("lines[{i}].{name} is required")));
-        let sn = field("feedetl_sn")?;
+        // Read as a visit's line is (`visits::fee_detail`): a whole number or text, and the text
+        // fields the center gets as sent are text.
+        let sn = super::visits::fee_line_number(line.get("feedetl_sn").unwrap_or(&Value::Null))
+            .map_err(|why| AppError::invalid("invalid_request", format!("lines[{i}].feedetl_sn: {why}")))?
+            .ok_or_else(|| AppError::invalid("missing_field", format!("lines[{i}].feedetl_sn is required")))?;
         check_text(&format!("lines[{i}].feedetl_sn"), &sn, 30)?;
         field("med_list_codg")?;
+        super::visits::text_fields_are_text(line, i)?;
         let amount = yuan_field(line, "det_item_fee_sumamt", i)?;
         let (cnt, pric) = (scaled_field(line, "cnt", 4, i)?, scaled_field(line, "pric", 6, i)?);
         let returned = amount.is_negative() || cnt < 0;
@@ -61,6 +66,16 @@ pub(super) fn stay_fee_lines(
 /// Every line of the request is on record among `existing` (taken, or still with the center, as
 /// `uploaded` says) as the same item (`visits::same_item`: a corrected line under an old number is
 /// not the old one sent again).
+/// A line named twice in one upload is refused before the upload is compared with the record: no
+/// upload the hub took named a line twice, so such an upload is never the same lines sent again.
+pub(super) fn refuse_repeated_lines(lines: &[Map<String, Value>]) -> Result<(), AppError> {
+    let mut seen = std::collections::HashSet::new();
+    match lines.iter().filter_map(|line| text_field(line, "feedetl_sn")).find(|sn| !seen.insert(sn.clone())) {
+        Some(sn) => Err(AppError::invalid("duplicate_fee_line", format!("fee line {sn} appears twice in this upload"))),
+        None => Ok(()),
+    }
+}
+
 pub(super) fn same_lines_on_record(lines: &[Map<String, Value>], existing: &[&StayFeeLine], uploaded: bool) -> bool {
     lines.iter().all(|line| {
         let Some(sn) = text_field(line, "feedetl_sn") else { return false };

@@ -388,6 +388,18 @@ fn national_begntime(sent: Option<&str>) -> Result<Option<String>, AppError> {
     }
 }
 
+/// The text fields of a fee line the hub reads or defaults: they go to the insurance center as
+/// sent, so only text passes (a visit's lines and a stay's alike).
+pub(super) fn text_fields_are_text(line: &Map<String, Value>, i: usize) -> Result<(), AppError> {
+    match ["medins_list_codg", "chrg_bchno", "fee_ocur_time"]
+        .into_iter()
+        .find(|field| !matches!(line.get(*field), None | Some(Value::Null) | Some(Value::String(_))))
+    {
+        Some(field) => Err(AppError::invalid("invalid_request", format!("lines[{i}].{field} must be a string"))),
+        None => Ok(()),
+    }
+}
+
 /// Checks one HIS fee line and turns it into a 2204 `feedetail` entry; returns it with its amount.
 fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow, china_now: &str) -> Result<(Value, Fen), AppError> {
     let sn = fee_line_number(line.get("feedetl_sn").unwrap_or(&Value::Null))
@@ -396,12 +408,7 @@ fn fee_detail(line: &Map<String, Value>, i: usize, visit: &VisitRow, china_now: 
     check_text(&format!("lines[{i}].feedetl_sn"), &sn, 30)?;
     let code = text_field(line, "med_list_codg")
         .ok_or_else(|| AppError::invalid("missing_field", format!("lines[{i}].med_list_codg is required")))?;
-    // Text fields the hub reads or defaults; they go to the insurance center as sent, so only text passes.
-    for field in ["medins_list_codg", "chrg_bchno", "fee_ocur_time"] {
-        if !matches!(line.get(field), None | Some(Value::Null) | Some(Value::String(_))) {
-            return Err(AppError::invalid("invalid_request", format!("lines[{i}].{field} must be a string")));
-        }
-    }
+    text_fields_are_text(line, i)?;
     let amount = yuan_field(line, "det_item_fee_sumamt", i)?;
     let cnt = scaled_field(line, "cnt", 4, i)?;
     let pric = scaled_field(line, "pric", 6, i)?;
