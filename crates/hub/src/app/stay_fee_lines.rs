@@ -70,7 +70,8 @@ pub(super) fn stay_fee_lines(
 /// upload the hub took named a line twice, so such an upload is never the same lines sent again.
 pub(super) fn refuse_repeated_lines(lines: &[Map<String, Value>]) -> Result<(), AppError> {
     let mut seen = std::collections::HashSet::new();
-    match lines.iter().filter_map(|line| text_field(line, "feedetl_sn")).find(|sn| !seen.insert(sn.clone())) {
+    let number = |line: &Map<String, Value>| super::visits::fee_line_number(line.get("feedetl_sn")?).ok().flatten();
+    match lines.iter().filter_map(number).find(|sn| !seen.insert(sn.clone())) {
         Some(sn) => Err(AppError::invalid("duplicate_fee_line", format!("fee line {sn} appears twice in this upload"))),
         None => Ok(()),
     }
