@@ -72,6 +72,10 @@ async fn fee_line_numbers_sent_as_json_numbers_are_read_as_their_integers_and_an
     assert_eq!((refused.status, refused.code()), (422, Some("invalid_request")), "{refused:?}");
     assert!(refused.message().contains("fee_ocur_time must be text"), "{refused:?}");
 
+    // One line named twice, however its number is written: refused before anything is sent.
+    let twice = his.raw("POST", &format!("/api/v1/visits/{id}/fees"), Some("fees-2x"), Some(&upload(&["13", "13.0"]))).await.unwrap();
+    assert_eq!((twice.status, twice.code()), (422, Some("duplicate_fee_line")), "{twice:?}");
+
     let sent = upload(&["13.0", "1e1", "2", "\"1\"", "\" 7 \""]);
     let uploaded = his.raw("POST", &format!("/api/v1/visits/{id}/fees"), Some("fees-1"), Some(&sent)).await.unwrap();
     assert!(uploaded.ok(), "{uploaded:?}");

@@ -444,14 +444,7 @@ impl Texts<'_> {
         let schema = match schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
             Some(choices) => match choices.iter().map(|c| self.resolve(c)).find(|c| type_matches(c, value)) {
                 Some(choice) => choice,
-                None => {
-                    let accepted: Vec<&str> =
-                        choices.iter().filter_map(|c| self.resolve(c).get("type")?.as_str()).map(type_in_words).collect();
-                    return Err(AppError::invalid(
-                        "invalid_request",
-                        format!("{} must be {}", name(&at.to_string()), accepted.join(" or ")),
-                    ));
-                }
+                None => return Err(wrong_type(at, choices.iter().filter_map(|c| self.resolve(c).get("type")?.as_str()))),
             },
             None => schema,
         };
@@ -459,13 +452,12 @@ impl Texts<'_> {
         // fields serde reads as free JSON (a fee line's), which would otherwise pass as absent.
         // Numbers and null are left to serde and the use cases (a code may come as a number).
         let structural = matches!(value, Value::Array(_) | Value::Object(_) | Value::Bool(_));
-        if structural && schema.get("type").is_some() && !type_matches(schema, value) {
-            let accepted: Vec<&str> = match schema.get("type") {
-                Some(Value::String(t)) => vec![type_in_words(t)],
-                Some(Value::Array(types)) => types.iter().filter_map(Value::as_str).filter(|t| *t != "null").map(type_in_words).collect(),
-                _ => Vec::new(),
+        if let Some(types) = schema.get("type").filter(|_| structural && !type_matches(schema, value)) {
+            let types: Vec<&str> = match types {
+                Value::Array(types) => types.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect(),
+                one => one.as_str().into_iter().collect(),
             };
-            return Err(AppError::invalid("invalid_request", format!("{} must be {}", name(&at.to_string()), accepted.join(" or "))));
+            return Err(wrong_type(at, types.into_iter()));
         }
         match value {
             Value::String(text) => check_text_value(at, text, schema.get("maxLength").and_then(Value::as_u64)),
@@ -494,6 +486,12 @@ fn name(at: &str) -> &str {
     } else {
         at
     }
+}
+
+/// A value of none of the JSON Schema `types` the field takes, refused naming them.
+fn wrong_type<'t>(at: &At<'_>, types: impl Iterator<Item = &'t str>) -> AppError {
+    let accepted: Vec<&str> = types.map(type_in_words).collect();
+    AppError::invalid("invalid_request", format!("{} must be {}", name(&at.to_string()), accepted.join(" or ")))
 }
 
 /// A JSON Schema type as a refusal names it.

@@ -257,7 +257,7 @@ impl App {
         if req.lines.is_empty() || req.lines.len() > MAX_LINES_PER_UPLOAD {
             return Err(AppError::invalid("bad_lines", format!("send 1 to {MAX_LINES_PER_UPLOAD} fee lines")));
         }
-        super::stay_fee_lines::refuse_repeated_lines(&req.lines)?;
+        super::visits::refuse_repeated_lines(&req.lines)?;
         let existing = self.store.stay_fee_lines(id).await?;
         let pending: Vec<&StayFeeLine> = existing.iter().filter(|l| !l.uploaded).collect();
         let batch = match pending.first() {

@@ -6,7 +6,8 @@ use super::*;
 use crate::store::StayFeeLine;
 
 /// Checks a day's HIS lines and turns them into 2301 `feedetail` entries. A negative line is a
-/// return (退药): it names the charge it returns (`init_feedetl_sn`).
+/// return (退药): it names the charge it returns (`init_feedetl_sn`). A line named twice was
+/// refused before (`visits::refuse_repeated_lines`).
 pub(super) fn stay_fee_lines(
     lines: &[Map<String, Value>],
     mdtrt_id: &str,
@@ -44,9 +45,6 @@ pub(super) fn stay_fee_lines(
         if (wugan_domain::money::price_times_quantity(pric, cnt) - amount).0.abs() > 1 {
             return Err(AppError::invalid("amount_mismatch", format!("lines[{i}]: det_item_fee_sumamt is not pric × cnt")));
         }
-        if out.iter().any(|l| l.feedetl_sn == sn) {
-            return Err(AppError::invalid("duplicate_fee_line", format!("fee line {sn} appears twice in this upload")));
-        }
         let mut detail = line.clone();
         detail.insert("mdtrt_id".into(), json!(mdtrt_id));
         detail.insert("psn_no".into(), json!(psn_no));
@@ -66,17 +64,6 @@ pub(super) fn stay_fee_lines(
 /// Every line of the request is on record among `existing` (taken, or still with the center, as
 /// `uploaded` says) as the same item (`visits::same_item`: a corrected line under an old number is
 /// not the old one sent again).
-/// A line named twice in one upload is refused before the upload is compared with the record: no
-/// upload the hub took named a line twice, so such an upload is never the same lines sent again.
-pub(super) fn refuse_repeated_lines(lines: &[Map<String, Value>]) -> Result<(), AppError> {
-    let mut seen = std::collections::HashSet::new();
-    let number = |line: &Map<String, Value>| super::visits::fee_line_number(line.get("feedetl_sn")?).ok().flatten();
-    match lines.iter().filter_map(number).find(|sn| !seen.insert(sn.clone())) {
-        Some(sn) => Err(AppError::invalid("duplicate_fee_line", format!("fee line {sn} appears twice in this upload"))),
-        None => Ok(()),
-    }
-}
-
 pub(super) fn same_lines_on_record(lines: &[Map<String, Value>], existing: &[&StayFeeLine], uploaded: bool) -> bool {
     lines.iter().all(|line| {
         let Some(sn) = text_field(line, "feedetl_sn") else { return false };

@@ -220,15 +220,12 @@ impl App {
         if req.lines.is_empty() || req.lines.len() > MAX_LINES_PER_UPLOAD {
             return Err(AppError::invalid("bad_lines", format!("send 1 to {MAX_LINES_PER_UPLOAD} fee lines")));
         }
+        refuse_repeated_lines(&req.lines)?;
         let china_now = self.china_datetime();
         let mut details = Vec::with_capacity(req.lines.len());
-        let mut seen = HashSet::new();
         for (i, line) in req.lines.iter().enumerate() {
             let (detail, amount) = fee_detail(line, i, &visit, &china_now)?;
             let sn = detail["feedetl_sn"].as_str().unwrap_or_default().to_string();
-            if !seen.insert(sn.clone()) {
-                return Err(AppError::invalid("duplicate_fee_line", format!("fee line {sn} appears twice in this upload")));
-            }
             details.push((sn, amount, detail));
         }
         // The answer lists the lines in the order sent.
@@ -385,6 +382,18 @@ fn national_begntime(sent: Option<&str>) -> Result<Option<String>, AppError> {
     match sent.map(str::trim).filter(|b| !b.is_empty()) {
         None => Ok(None),
         Some(b) => crate::clock::national_datetime(b).map(Some).ok_or_else(|| bad_datetime("begntime", b)),
+    }
+}
+
+/// A line named twice in one upload (a visit's or a stay's) is refused before the upload is
+/// compared with the record: no upload the hub took named a line twice, so such an upload is never
+/// the same lines sent again. Lines whose number cannot be read are left to the line's own checks.
+pub(super) fn refuse_repeated_lines(lines: &[Map<String, Value>]) -> Result<(), AppError> {
+    let mut seen = HashSet::new();
+    let number = |line: &Map<String, Value>| fee_line_number(line.get("feedetl_sn")?).ok().flatten();
+    match lines.iter().filter_map(number).find(|sn| !seen.insert(sn.clone())) {
+        Some(sn) => Err(AppError::invalid("duplicate_fee_line", format!("fee line {sn} appears twice in this upload"))),
+        None => Ok(()),
     }
 }
 
