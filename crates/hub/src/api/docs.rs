@@ -135,7 +135,8 @@ fn render_contents(out: &mut String, doc: &Value, groups: &[(String, String, Vec
         out,
         "<h2 id=\"conventions\">约定 <span class=\"en\">Conventions</span></h2>\
          <h3>认证 <span class=\"en\">Authentication</span></h3><p><code>Authorization: {} &lt;api key&gt;</code>; \
-         each operation names the key it takes (医院 hospital, 运营 operator) or none (公开 public).</p>\
+         each operation names the key it takes (医院 hospital, 运营 operator), a signed-in session (员工 staff: the \
+         <code>wugan_staff</code> cookie, changes also with <code>x-csrf-token</code>; 患者 patient) or none (公开 public).</p>\
          <h3>幂等 <span class=\"en\">Idempotency</span></h3><p>Every mutating call takes an <code>Idempotency-Key</code> \
          header (1-128 visible ASCII characters): the same key with the same body replays the first answer \
          (header <code>idempotent-replayed: true</code>); with another body it is refused.</p>\
@@ -206,8 +207,16 @@ fn render_response(out: &mut String, doc: &Value, status: &str, response: &Value
 /// Who may call: the operation's own `security` (empty: public), else the document's, named by
 /// the summary's "(operator)" or the tag.
 fn access_of(doc: &Value, op: &Value) -> String {
+    let schemes: Vec<&str> =
+        op["security"].as_array().into_iter().flatten().filter_map(Value::as_object).flat_map(|r| r.keys()).map(String::as_str).collect();
     if op["security"].as_array().is_some_and(Vec::is_empty) {
         return "访问 <span class=\"en\">access</span>: 公开 public".into();
+    }
+    if schemes.contains(&"staffSession") {
+        return "访问 <span class=\"en\">access</span>: 员工登录会话 <span class=\"en\">a staff member's session (cookie)</span>".into();
+    }
+    if schemes.contains(&"patientSession") {
+        return "访问 <span class=\"en\">access</span>: 患者登录会话 <span class=\"en\">a patient's session</span>".into();
     }
     let summary = op["summary"].as_str().unwrap_or("");
     let tag = op["tags"][0].as_str().unwrap_or("");
@@ -464,6 +473,19 @@ mod tests {
         assert!(out.contains("object or null"), "{out}");
         assert!(out.contains("<li><code>medfee_fen</code>"), "the settlement's own fields are listed: {out}");
         assert!(!out.contains("one of"), "{out}");
+    }
+
+    /// A route a staff member's or a patient's session opens says so; before, the staff routes read
+    /// "public" and the patient's "operator key".
+    #[test]
+    fn each_operation_names_who_may_call_it() {
+        let doc: Value = serde_json::from_str(OPENAPI_JSON).expect("JSON");
+        let access = |method: &str, path: &str| access_of(&doc, &doc["paths"][path][method]);
+        assert!(access("get", "/api/v1/staff/me").contains("staff member's session"), "{}", access("get", "/api/v1/staff/me"));
+        assert!(access("get", "/api/v1/patient/me").contains("patient's session"));
+        assert!(access("post", "/api/v1/staff/sessions").contains("public"));
+        assert!(access("get", "/health").contains("public"));
+        assert!(access("post", "/api/v1/visits").contains("hospital key"));
     }
 
     #[test]
