@@ -563,6 +563,10 @@ async fn main() {
     if !huge_pages_off {
         tracing::debug!("transparent huge pages could not be turned off for this process");
     }
+    // Before any server starts: each keeps its connections under half of this limit.
+    if let Some(descriptors) = wugan::server::raise_descriptor_limit() {
+        tracing::debug!(descriptors, "descriptor limit (ulimit -n) in force");
+    }
     wugan::warn_of_secrets_in_flags();
     if let Err(e) = run(cli).await {
         eprintln!("wugan: {e:#}");

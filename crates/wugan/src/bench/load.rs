@@ -129,7 +129,9 @@ async fn one_visit(channel: &Channel, n: usize, certno: &str) -> Result<Ack, Str
     let step = |name: &str, reply: anyhow::Result<Reply>| match reply {
         Ok(r) if r.ok() => Ok(r),
         Ok(r) => Err(format!("{name}: {}", r.code().unwrap_or("?"))),
-        Err(_) => Err(format!("{name}: no answer")),
+        // Why, in the transport's words at its root ("connection closed before message completed"…):
+        // a load run's errors say what to look at.
+        Err(e) => Err(format!("{name}: no answer ({})", e.root_cause())),
     };
     let register = json!({"ipt_otp_no": visit_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": certno});
     let reg = step("registration", channel.post("/api/v1/visits", &format!("{visit_no}-reg"), &register).await)?;
