@@ -409,7 +409,12 @@ where
         Ok(IdempotencyBegin::New) => request.claimed(&request_hash, app.store.now()),
     }
     let _claim = app.store.claim_guard(&scope, key);
-    let (status, value) = match work().await.and_then(to_body) {
+    let result = work().await;
+    if let (Ok(_), Some(body)) = (&result, request.answer_body()) {
+        // Stored with the effect: these bytes, as a replay will send them.
+        return (StatusCode::OK, [("content-type", "application/json")], body.to_string()).into_response();
+    }
+    let (status, value) = match result.and_then(to_body) {
         Ok(value) => (StatusCode::OK, value),
         Err(e) if !e.is_kept_against_the_key() => {
             if let Err(store_error) = app.store.abandon_idempotency(&scope, key).await {
@@ -419,9 +424,6 @@ where
         }
         Err(e) => (e.status(), e.body()),
     };
-    if status == StatusCode::OK && request.answered() {
-        return json_response(status, &value);
-    }
     if let Err(e) = app.store.finish_idempotency(&scope, key, &request_hash, status.as_u16(), &value.to_string()).await {
         return AppError::from(e).into_response();
     }

@@ -119,7 +119,6 @@ use crate::store::{Store, StoredAnswer};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wugan_domain::settlement::{Parties, SettlementState};
 use wugan_domain::Fen;
@@ -299,24 +298,26 @@ impl App {
 
 /// The `(caller, Idempotency-Key)` a request came with. A use case stores the request's answer in
 /// the same write as the request's effect where it can (zero2prod's pattern), so that a crash never
-/// leaves the effect without its answer; the edge then stores nothing more (`answered`).
+/// leaves the effect without its answer; the edge then stores nothing more (`answer_body`: and it sends the stored bytes).
 pub struct Keyed {
     /// `None`: the answer is not stored (a use case called directly, outside the API).
     caller: Option<String>,
     pub key: String,
-    answered: AtomicBool,
+    /// The answer's body, once the write carrying it is committed: the edge sends these bytes,
+    /// the very ones a replay gets, rather than writing the result as JSON again.
+    answered: std::sync::OnceLock<String>,
     /// The request's hash and when it came, set by the edge when it claims the key.
     claimed: std::sync::OnceLock<(String, String)>,
 }
 
 impl Keyed {
     pub fn new(caller: &str, key: &str) -> Keyed {
-        Keyed { caller: Some(caller.to_string()), key: key.to_string(), answered: AtomicBool::new(false), claimed: Default::default() }
+        Keyed { caller: Some(caller.to_string()), key: key.to_string(), answered: Default::default(), claimed: Default::default() }
     }
 
     /// A request whose answer nobody stores (tests and tools calling a use case directly).
     pub fn unstored(key: &str) -> Keyed {
-        Keyed { caller: None, key: key.to_string(), answered: AtomicBool::new(false), claimed: Default::default() }
+        Keyed { caller: None, key: key.to_string(), answered: Default::default(), claimed: Default::default() }
     }
 
     /// The edge claimed the key for the request with this hash at `at` (RFC 3339).
@@ -324,9 +325,9 @@ impl Keyed {
         let _ = self.claimed.set((request_hash.to_string(), at));
     }
 
-    /// The use case stored the answer with its effect.
-    pub fn answered(&self) -> bool {
-        self.answered.load(Ordering::Acquire)
+    /// The body the use case stored with its effect, if it did.
+    pub fn answer_body(&self) -> Option<&str> {
+        self.answered.get().map(String::as_str)
     }
 
     /// The answer the edge would store for `view` (200, the view as JSON).
@@ -347,8 +348,8 @@ impl Keyed {
 
     /// Notes that the write carrying `answer` is committed.
     fn stored(&self, answer: &Option<StoredAnswer>) {
-        if answer.is_some() {
-            self.answered.store(true, Ordering::Release);
+        if let Some(answer) = answer {
+            let _ = self.answered.set(answer.body.clone());
         }
     }
 }
