@@ -570,12 +570,19 @@ async fn a_sign_up_key_used_again_for_another_limit_is_refused_not_answered_with
     };
     let first = sign(500_000).await.unwrap();
     assert_eq!(first.status(), 200);
+    assert!(first.headers().get("idempotent-replayed").is_none(), "the first answer is no replay");
     let first: Value = first.json().await.unwrap();
     let other = sign(900_000).await.unwrap();
     assert_eq!(other.status(), 422);
     let other: Value = other.json().await.unwrap();
     assert_eq!(other["error"]["code"], "idempotency_key_reused", "{other}");
-    let again: Value = sign(500_000).await.unwrap().json().await.unwrap();
+    let again = sign(500_000).await.unwrap();
+    assert_eq!(
+        again.headers().get("idempotent-replayed").map(|v| v.as_bytes()),
+        Some(&b"true"[..]),
+        "a replay says so, as the HIS API's do"
+    );
+    let again: Value = again.json().await.unwrap();
     assert_eq!(again["id"], first["id"], "the same request again is answered with its agreement");
 }
 

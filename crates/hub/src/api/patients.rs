@@ -82,7 +82,12 @@ pub(super) async fn sign_up(State(app): State<Arc<App>>, patient: PatientCaller,
         app.patient_sign_up(&patient.patient_id, super::parse_object(&body, &["payment"])?, key).await
     }
     .await;
-    respond(result)
+    let replayed = matches!(result, Ok((_, true)));
+    let mut response = respond(result.map(|(view, _)| view));
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+    }
+    response
 }
 
 pub(super) async fn agreements(State(app): State<Arc<App>>, patient: PatientCaller) -> Response {

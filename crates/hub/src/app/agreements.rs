@@ -19,9 +19,15 @@ impl App {
     /// (`{id}:open`): a retry, or the worker, resumes the same sign-up, the bank replays the line
     /// it already opened, and the retry gets the agreement it made. While a partner's answer is
     /// unknown the caller is told 503 (retry with the same key), never a refusal.
+    /// Whether the sign-up under `(caller_scope, idem_key)` has already made its agreement: the
+    /// same request again is then a replay (answered as `sign_agreement` answers it).
+    pub async fn signed_already(&self, caller_scope: &str, idem_key: &str) -> Result<bool, AppError> {
+        Ok(self.store.agreement(&signup_id(caller_scope, idem_key)).await?.is_some())
+    }
+
     pub async fn sign_agreement(&self, req: SignRequest, caller_scope: &str, idem_key: &str) -> Result<AgreementView, AppError> {
         let req = SignRequest { mdtrt_cert_no: super::cert_no_as_read(&req.mdtrt_cert_type, &req.mdtrt_cert_no), ..req };
-        let id = format!("agr_{}", short_hash(&format!("{caller_scope}\n{idem_key}")));
+        let id = signup_id(caller_scope, idem_key);
         let earlier = self.store.signup(&id).await?;
         if let Some(earlier) = &earlier {
             // The same key with another request (another limit, bank or card) is not this one
@@ -548,6 +554,11 @@ fn refusal_error(refusal: Refusal) -> AppError {
 /// told apart by 1101, so the hub does not ask the insurance center to use an account for them.
 fn has_personal_account(insutype: &str) -> bool {
     insutype == "310"
+}
+
+/// A sign-up's (and its agreement's) id: one per caller and Idempotency-Key.
+fn signup_id(caller_scope: &str, idem_key: &str) -> String {
+    format!("agr_{}", short_hash(&format!("{caller_scope}\n{idem_key}")))
 }
 
 #[cfg(test)]

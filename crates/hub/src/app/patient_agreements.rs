@@ -48,7 +48,9 @@ pub struct ConsentsView {
 impl App {
     /// Signs the patient up (签约) under the text in force, and records their consent once the
     /// agreement is active.
-    pub async fn patient_sign_up(&self, patient_id: &str, req: PatientSignUp, idem_key: &str) -> Result<AgreementView, AppError> {
+    /// Signs the patient up; `true` beside the agreement when this request (its key) had already
+    /// made it, so that the door marks the answer a replay, as the HIS API does.
+    pub async fn patient_sign_up(&self, patient_id: &str, req: PatientSignUp, idem_key: &str) -> Result<(AgreementView, bool), AppError> {
         super::check_text("channel", &req.channel, 32)?;
         let row = self.patient_row(patient_id).await?;
         let certno = self.bound_certno(&row)?;
@@ -72,11 +74,13 @@ impl App {
             use_personal_account: req.use_personal_account,
             payment: req.payment,
         };
-        let view = self.sign_agreement(sign, &format!("patient:{patient_id}"), idem_key).await?;
+        let scope = format!("patient:{patient_id}");
+        let replayed = self.signed_already(&scope, idem_key).await?;
+        let view = self.sign_agreement(sign, &scope, idem_key).await?;
         if view.status == "active" {
             self.record_consent(patient_id, &view.id, "accepted", &req.channel, terms).await?;
         }
-        Ok(view)
+        Ok((view, replayed))
     }
 
     async fn record_consent(
