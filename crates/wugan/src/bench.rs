@@ -120,7 +120,7 @@ struct HubWork {
     statements: Option<u64>,
     /// Calls the hub sent to the insurance center and the bank.
     partner_calls: u64,
-    /// Write jobs (`Store::write`) and the commits they shared (SQLite's writer only).
+    /// Write jobs (`Store::write`) and the commits they shared (a writer's: SQLite's, or PostgreSQL's when batched).
     write_jobs: Option<u64>,
     commits: Option<u64>,
 }
@@ -169,6 +169,8 @@ impl PhaseResult {
 #[derive(Serialize, Debug, Default)]
 pub struct BenchReport {
     pub database: &'static str,
+    /// PostgreSQL only: how the hub wrote (`WUGAN_PG_WRITES`: `pooled` or `batched`).
+    pub pg_writes: Option<&'static str>,
     pub concurrency: usize,
     pub visits: Option<usize>,
     pub visits_per_s: Option<f64>,
@@ -265,6 +267,11 @@ async fn run_in(root: &Path, opts: &BenchOptions, started: Instant) -> anyhow::R
     };
     let mut report = BenchReport {
         database: if opts.database_url.is_some() { "postgresql" } else { "sqlite" },
+        pg_writes: match (&opts.database_url, wugan_hub::store::PgWrites::from_env().map_err(anyhow::Error::msg)?) {
+            (None, _) => None,
+            (Some(_), wugan_hub::store::PgWrites::Pooled) => Some("pooled"),
+            (Some(_), wugan_hub::store::PgWrites::Batched) => Some("batched"),
+        },
         concurrency: opts.concurrency,
         fsync_per_s: round(fsync_per_s, 1),
         ledger_balanced: true,
@@ -453,7 +460,8 @@ fn progress_bar(show: bool, label: &str, len: Option<usize>) -> indicatif::Progr
 pub fn print_table(r: &BenchReport) {
     let num = |v: Option<f64>| v.map(|v| format!("{v:>12}")).unwrap_or_else(|| format!("{:>12}", "-"));
     let int = |v: Option<usize>| num(v.map(|v| v as f64));
-    println!("wugan bench: {} database, {} visits in flight, fresh data\n", r.database, r.concurrency);
+    let writes = r.pg_writes.map(|w| format!(" ({w} writes)")).unwrap_or_default();
+    println!("wugan bench: {} database{writes}, {} visits in flight, fresh data\n", r.database, r.concurrency);
     println!("                              e2e (HTTP)   core (in-process)");
     println!("  visits                    {}  {}", int(r.visits), int(r.core_visits));
     println!("  visits per second         {}  {}", num(r.visits_per_s), num(r.core_visits_per_s));

@@ -137,7 +137,7 @@ impl Store {
     pub async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<i64> {
         let mut last_error = None;
         // SQLite: the writer runs one job at a time, so the head it left is the head (see ChainHead).
-        let remembered = self.writer_stats().map(|writer| (writer, self.audit_head.clone()));
+        let remembered = self.writer_stats().filter(|_| self.backend == Backend::Sqlite).map(|writer| (writer, self.audit_head.clone()));
         for _ in 0..APPEND_TRIES {
             let (entry, now, remembered) = (entry.clone(), self.now(), remembered.clone());
             let appended = self

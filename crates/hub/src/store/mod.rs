@@ -87,6 +87,8 @@ pub use staff::{BankAgreementRow, SessionRow, StaffRow};
 pub use visit_lists::{VisitFilter, MAX_VISIT_PAGE};
 pub use webhooks::{EventCandidate, WebhookDelivery, WebhookEndpoint};
 pub mod db;
+mod pg_writer;
+pub use pg_writer::PgWrites;
 mod reads;
 pub use reads::Reads;
 pub mod writer;
@@ -197,7 +199,8 @@ pub struct Store {
     /// Reads (and, on PostgreSQL, the pool writes take their transactions from).
     pool: Reads,
     pub backend: Backend,
-    /// SQLite's one writer (group commit); `None` on PostgreSQL.
+    /// SQLite's one writer (group commit); on PostgreSQL the same when `WUGAN_PG_WRITES=batched`
+    /// (`pg_writer`), else `None` (each write a transaction of its own on the pool).
     writer: Option<writer::Writer>,
     /// The hub's one clock (injected): every stored time comes from here.
     pub clock: Arc<dyn Clock>,
@@ -262,8 +265,10 @@ impl Store {
                 (Reads::Lite(reads::LiteReads::new(reads::sqlite_path(url).0)), Some(writer))
             }
             Backend::Postgres => {
+                let writes = PgWrites::from_env().map_err(StoreError::Unreachable)?;
                 let pool = AnyPoolOptions::new().acquire_timeout(CONNECT_TIMEOUT).max_connections(16).connect(url).await?;
-                (Reads::Any(pool), None)
+                let writer = (writes == PgWrites::Batched).then(|| writer::Writer::start_pg(pool.clone()));
+                (Reads::Any(pool), writer)
             }
         };
         Ok(Store {
@@ -277,9 +282,9 @@ impl Store {
         })
     }
 
-    /// Runs `job` as one atomic write and answers once it is durable: on SQLite in the writer's
-    /// next batch (inside a savepoint of the batch's transaction), on PostgreSQL in a transaction of
-    /// its own. An `Err` from the job undoes everything it wrote. The job owns what it needs
+    /// Runs `job` as one atomic write and answers once it is durable: in the writer's next batch
+    /// (inside a savepoint of the batch's transaction) on SQLite and on a batched PostgreSQL, else
+    /// in a transaction of its own on the pool. An `Err` from the job undoes everything it wrote. The job owns what it needs
     /// (`'static`): on SQLite it runs on the writer's task.
     pub async fn write<T, F>(&self, job: F) -> StoreResult<T>
     where

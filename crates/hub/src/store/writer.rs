@@ -37,9 +37,9 @@ const QUEUE_CAPACITY: usize = 4 * MAX_BATCH_JOBS;
 pub type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'c>>;
 
 /// Answers a job's caller once the batch's fate is known (`Err`: the commit failed).
-type Answer = Box<dyn FnOnce(Result<(), String>) + Send>;
+pub(super) type Answer = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// A job as the writer runs it: whether it succeeded (so its savepoint is kept), and its answer.
-type Job = Box<dyn for<'c> FnOnce(&'c mut Conn) -> Pin<Box<dyn Future<Output = (bool, Answer)> + Send + 'c>> + Send>;
+pub(super) type Job = Box<dyn for<'c> FnOnce(&'c mut Conn) -> Pin<Box<dyn Future<Output = (bool, Answer)> + Send + 'c>> + Send>;
 
 /// Counts since start, for `wugan bench` and tests.
 #[derive(Default, Debug)]
@@ -53,7 +53,7 @@ pub struct WriterStats {
 }
 
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    pub(super) jobs: mpsc::Sender<Job>,
     pub stats: Arc<WriterStats>,
 }
 
@@ -66,6 +66,15 @@ impl Writer {
         let counts = stats.clone();
         std::thread::Builder::new().name("wugan-writer".into()).spawn(move || run(Conn::Lite(conn), queue, counts))?;
         Ok(Writer { jobs, stats })
+    }
+
+    /// Starts the PostgreSQL writer (`pg_writer`, `WUGAN_PG_WRITES=batched`) on a connection of
+    /// `pool`, a task on the current runtime; it ends like the SQLite writer.
+    pub fn start_pg(pool: sqlx::AnyPool) -> Writer {
+        let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
+        let stats = Arc::new(WriterStats::default());
+        tokio::spawn(super::pg_writer::run(pool, queue, stats.clone()));
+        Writer { jobs, stats }
     }
 
     /// Runs `job` in the next batch and answers once that batch is committed. A caller that stops
