@@ -430,7 +430,7 @@ struct ServeArgs {
     /// The built-in insurance center serves regions without a parameter set by this one's.
     #[arg(long, env = "WUGAN_DEFAULT_REGION")]
     default_region: Option<String>,
-    /// Connections served at once (default 1024, and at most half the descriptor limit): one more
+    /// Connections served at once (default 4096, and at most half the descriptor limit): one more
     /// evicts the connection idle the longest; when every one is busy it is answered 503.
     #[arg(long, env = "WUGAN_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
@@ -450,6 +450,11 @@ struct ServeArgs {
     /// Requests per second per client address, before the key is read (default 200; 0: no limit).
     #[arg(long, env = "WUGAN_RATE_PER_ADDRESS")]
     rate_per_address: Option<u32>,
+    /// Hours an idempotent request's answer is kept for a retry to replay (default 24, as Stripe
+    /// keeps keys); older ones are pruned hourly, and a retry after that runs the request again,
+    /// which every use case makes safe (it finds its own earlier work).
+    #[arg(long, env = "WUGAN_IDEMPOTENCY_RETENTION_HOURS", value_parser = clap::value_parser!(u64).range(1..=8760))]
+    idempotency_retention_hours: Option<u64>,
     /// Serve /metrics to this host (loopback) without an API key, for a Prometheus beside the hub
     /// (default false: an operator's key, like every operator route).
     #[arg(long, env = "WUGAN_METRICS_FROM_LOOPBACK")]
@@ -505,6 +510,11 @@ impl ServeArgs {
             max_in_flight: self.max_in_flight.or(file.max_in_flight).unwrap_or(server.max_in_flight).max(1),
             header_read_timeout: self.header_timeout_s.or(file.header_timeout_s).map_or(server.header_read_timeout, seconds),
             body_read_timeout: self.body_timeout_s.or(file.body_timeout_s).map_or(server.body_read_timeout, seconds),
+        };
+        opts.idempotency_retention = match self.idempotency_retention_hours.or(file.idempotency_retention_hours) {
+            Some(hours @ 1..=8760) => Some(seconds(hours * 3600)),
+            Some(hours) => anyhow::bail!("idempotency_retention_hours is {hours}: keep answers 1 to 8760 hours"),
+            None => None,
         };
         opts.edge.api = wugan_hub::api::EdgeConfig {
             rate_per_key: Rate::per_second(self.rate_per_key.or(file.rate_per_key).unwrap_or(DEFAULT_RATE_PER_KEY)),

@@ -298,6 +298,8 @@ pub struct SystemOptions {
     /// The hub calls the built-in partners' routers in this process, not over loopback HTTP
     /// (`wugan bench core`). Needs both partners built in and no fault wire.
     pub partners_in_process: bool,
+    /// How long idempotent requests' answers are kept for replay; `None`: the hub's default (24 h).
+    pub idempotency_retention: Option<Duration>,
 }
 
 /// What clients may hold of the servers (`server`) and how often they may call the hub (`api`).
@@ -635,6 +637,9 @@ pub async fn start(opts: &SystemOptions) -> anyhow::Result<System> {
     // Text messages to patients (sign-in codes) land in DATA_DIR/sms-outbox.log.
     let sms = Arc::new(wugan_hub::app::sms::FileSms::in_data_dir(&opts.data_dir));
     let mut app = App::new(store, config).with_invoicing(invoicing).with_sms(sms);
+    if let Some(retention) = opts.idempotency_retention {
+        app = app.with_idempotency_retention(retention);
+    }
     if opts.partners_in_process {
         let faultless = opts.insurance_faults.is_none() && opts.bank_faults.is_none();
         let (Some(insurance), Some(bank), true) = (insurance_router, bank_router, faultless) else {

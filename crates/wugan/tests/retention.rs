@@ -1,4 +1,5 @@
-//! What the hub keeps only for a while: stored answers to idempotent requests (24 hours), msgid
+//! What the hub keeps only for a while: stored answers to idempotent requests (24 hours unless
+//! `--idempotency-retention-hours` says otherwise), msgid
 //! blocks of past days, and the drop-in endpoint's notes of a visit (30 days). Pruned by the
 //! recovery worker; the tables do not grow without bound.
 
@@ -18,8 +19,8 @@ impl Clock for HandClock {
     }
 }
 
-#[tokio::test]
-async fn stored_answers_are_kept_a_day_and_msgid_blocks_of_past_days_are_dropped() {
+/// A hub on a fresh SQLite file, its time in the test's hand.
+async fn hub_on_a_hand_clock() -> (App, Arc<HandClock>, std::path::PathBuf) {
     let clock = Arc::new(HandClock(Mutex::new(time::OffsetDateTime::now_utc())));
     let db = std::env::temp_dir().join(format!("wugan-retention-{}.db", uuid::Uuid::new_v4().simple()));
     let store = Store::connect(&format!("sqlite://{}?mode=rwc", db.display())).await.unwrap().with_clock(clock.clone());
@@ -33,7 +34,12 @@ async fn stored_answers_are_kept_a_day_and_msgid_blocks_of_past_days_are_dropped
         partner_timeout: Duration::from_secs(1),
         data_key: DataKey::generate().unwrap(),
     };
-    let app = App::new(store, config);
+    (App::new(store, config), clock, db)
+}
+
+#[tokio::test]
+async fn stored_answers_are_kept_a_day_and_msgid_blocks_of_past_days_are_dropped() {
+    let (app, clock, db) = hub_on_a_hand_clock().await;
     let store = &app.store;
     assert!(matches!(store.begin_idempotency("hospital:H1", "k1", "h").await.unwrap(), IdempotencyBegin::New));
     store.finish_idempotency("hospital:H1", "k1", "h", 200, "{}").await.unwrap();
@@ -62,5 +68,23 @@ async fn stored_answers_are_kept_a_day_and_msgid_blocks_of_past_days_are_dropped
     *clock.0.lock().unwrap() += time::Duration::days(31);
     app.prune().await.unwrap();
     assert!(store.national_visit("M-NI-1").await.unwrap().is_none(), "and is gone after it");
+    let _ = std::fs::remove_file(&db);
+}
+
+#[tokio::test]
+async fn a_hub_told_to_keep_answers_two_hours_replays_inside_them_and_forgets_after() {
+    let (app, clock, db) = hub_on_a_hand_clock().await;
+    let app = app.with_idempotency_retention(Duration::from_secs(2 * 3600));
+    let store = &app.store;
+    assert!(matches!(store.begin_idempotency("hospital:H1", "k2", "h").await.unwrap(), IdempotencyBegin::New));
+    store.finish_idempotency("hospital:H1", "k2", "h", 200, "{}").await.unwrap();
+    *clock.0.lock().unwrap() += time::Duration::minutes(110);
+    assert_eq!(app.prune().await.unwrap().0, 0, "inside the two hours");
+    assert!(matches!(store.begin_idempotency("hospital:H1", "k2", "h").await.unwrap(), IdempotencyBegin::Replay { .. }));
+    *clock.0.lock().unwrap() += time::Duration::minutes(20);
+    assert_eq!(app.prune().await.unwrap().0, 1, "past them");
+    assert!(matches!(store.begin_idempotency("hospital:H1", "k2", "h").await.unwrap(), IdempotencyBegin::New));
+    // Never shorter than a minute, whatever the setting: a retry within its own timeout replays.
+    assert_eq!(app.with_idempotency_retention(Duration::ZERO).idempotency_retention, Duration::from_secs(60));
     let _ = std::fs::remove_file(&db);
 }

@@ -163,6 +163,9 @@ pub struct App {
     pub deposit_rule: wugan_domain::inpatient::DepositRule,
     /// Where text messages to patients go (see `sms`).
     pub sms: std::sync::Arc<dyn sms::SmsSink>,
+    /// How long an idempotent request's answer is kept for replay (`prune`;
+    /// `with_idempotency_retention`; default [`recovery::IDEMPOTENCY_RETENTION`]).
+    pub idempotency_retention: Duration,
     /// The day's 9001 sign-ins (see `institution`).
     sign_ins: institution::SignIns,
     /// The last audit entry the incremental chain check verified (see `audit_health`).
@@ -243,6 +246,7 @@ impl App {
             invoicing,
             deposit_rule,
             sms,
+            idempotency_retention: recovery::IDEMPOTENCY_RETENTION,
             sign_ins: Default::default(),
             audit_checkpoint: Default::default(),
         }
@@ -251,6 +255,13 @@ impl App {
     /// The same hub with another rule for raising inpatient deposit holds.
     pub fn with_deposit_rule(mut self, rule: wugan_domain::inpatient::DepositRule) -> App {
         self.deposit_rule = rule;
+        self
+    }
+
+    /// The same hub, keeping idempotent requests' answers for `retention` (at least a minute: a
+    /// retry inside its own request's timeout must still be answered as a replay).
+    pub fn with_idempotency_retention(mut self, retention: Duration) -> App {
+        self.idempotency_retention = retention.max(Duration::from_secs(60));
         self
     }
 

@@ -6,7 +6,8 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How long a settlement must sit untouched before the worker takes it (a request may still be on it).
 pub const IDLE_BEFORE_RESUME: Duration = Duration::from_secs(30);
 
-/// How long the answer to an idempotent request is kept for replay (Stripe keeps keys 24 h).
+/// How long the answer to an idempotent request is kept for replay by default (Stripe keeps keys
+/// 24 h); `wugan serve --idempotency-retention-hours` sets it (`App::with_idempotency_retention`).
 pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// How often stored answers and msgid blocks past their time are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -68,7 +69,7 @@ impl App {
     /// Drops what is kept only for a while: answers to idempotent requests past the retention,
     /// msgid blocks of past days. Keeps the hub's tables from growing without bound.
     pub async fn prune(&self) -> Result<(u64, u64), AppError> {
-        let answers = self.store.prune_idempotency(&self.store.before_now(IDEMPOTENCY_RETENTION)).await?;
+        let answers = self.store.prune_idempotency(&self.store.before_now(self.idempotency_retention)).await?;
         let day_ago = crate::clock::in_china(self.store.clock.now_utc() - Duration::from_secs(24 * 3600));
         let stamp = format!("{:04}{:02}{:02}000000", day_ago.year(), day_ago.month() as u8, day_ago.day());
         let blocks = self.store.prune_msgid_blocks(&stamp).await?;

@@ -284,8 +284,8 @@ impl Store {
 
     /// Runs `job` as one atomic write and answers once it is durable: in the writer's next batch
     /// (inside a savepoint of the batch's transaction) on SQLite and on a batched PostgreSQL, else
-    /// in a transaction of its own on the pool. An `Err` from the job undoes everything it wrote. The job owns what it needs
-    /// (`'static`): on SQLite it runs on the writer's task.
+    /// in a transaction of its own on the pool. An `Err` from the job undoes everything it wrote.
+    /// The job owns what it needs (`'static`): it runs on the writer's thread or task.
     pub async fn write<T, F>(&self, job: F) -> StoreResult<T>
     where
         T: Send + 'static,
