@@ -451,8 +451,7 @@ struct ServeArgs {
     #[arg(long, env = "WUGAN_RATE_PER_ADDRESS")]
     rate_per_address: Option<u32>,
     /// Hours an idempotent request's answer is kept for a retry to replay (default 24, as Stripe
-    /// keeps keys); older ones are pruned hourly, and a retry after that runs the request again,
-    /// which every use case makes safe (it finds its own earlier work).
+    /// keeps keys); a retry after that runs the request again, which finds its own earlier work.
     #[arg(long, env = "WUGAN_IDEMPOTENCY_RETENTION_HOURS", value_parser = clap::value_parser!(u64).range(1..=8760))]
     idempotency_retention_hours: Option<u64>,
     /// Serve /metrics to this host (loopback) without an API key, for a Prometheus beside the hub
@@ -512,9 +511,8 @@ impl ServeArgs {
             body_read_timeout: self.body_timeout_s.or(file.body_timeout_s).map_or(server.body_read_timeout, seconds),
         };
         opts.idempotency_retention = match self.idempotency_retention_hours.or(file.idempotency_retention_hours) {
-            Some(hours @ 1..=8760) => Some(seconds(hours * 3600)),
-            Some(hours) => anyhow::bail!("idempotency_retention_hours is {hours}: keep answers 1 to 8760 hours"),
-            None => None,
+            Some(hours @ 0) | Some(hours @ 8761..) => anyhow::bail!("idempotency_retention_hours is {hours}: keep answers 1 to 8760 hours"),
+            hours => hours.map(|h| seconds(h * 3600)),
         };
         opts.edge.api = wugan_hub::api::EdgeConfig {
             rate_per_key: Rate::per_second(self.rate_per_key.or(file.rate_per_key).unwrap_or(DEFAULT_RATE_PER_KEY)),
