@@ -6,7 +6,7 @@
 //! on agreements may name it, and it is loaded again at every start.
 
 use super::bank_directory::BankTerms;
-use super::commands::text_not_blank;
+use super::commands::{plain_code, text_not_blank};
 use super::*;
 use crate::bank_client::BankEndpoint;
 use crate::store::BankRow;
@@ -25,7 +25,7 @@ const MIN_SECRET_CHARS: usize = 16;
 #[serde(deny_unknown_fields)]
 pub struct OnboardBankRequest {
     /// The bank's code on this hub (e.g. BANK03).
-    #[schema(schema_with = text_not_blank::<16>)]
+    #[schema(schema_with = plain_code::<16>)]
     pub code: String,
     #[schema(schema_with = text_not_blank::<100>)]
     pub name: String,

@@ -319,6 +319,19 @@ pub(super) fn text_not_blank<const MAX: usize>() -> Object {
     string_of(MAX).min_length(Some(1)).pattern(Some(not_blank_pattern())).build()
 }
 
+/// A code of letters, digits, '_' and '-', nothing around it (a bank's on this hub: the use
+/// case's `bad_bank_code` otherwise).
+pub(super) fn plain_code<const MAX: usize>() -> Object {
+    string_of(MAX).min_length(Some(1)).pattern(Some("^[A-Za-z0-9_-]+$")).build()
+}
+
+/// A hospital's national institution code: 1 to 30 letters, digits, '-' and '_', with the spaces
+/// the use case trims around it (`check_hospital_code`'s `bad_hospital_code` otherwise).
+pub(super) fn hospital_code() -> Object {
+    let blank = class(&BLANK);
+    string_of(32).min_length(Some(1)).pattern(Some(format!("^[{blank}]*[A-Za-z0-9_-]{{1,30}}[{blank}]*$"))).build()
+}
+
 /// A debit card's number: 12 to 19 digits (the use case's `bad_card_no` otherwise).
 fn card_number() -> Object {
     string_of(19).schema_type(SchemaType::from_iter([Type::String, Type::Null])).pattern(Some("^[0-9]{12,19}$")).build()

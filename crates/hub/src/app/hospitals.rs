@@ -3,7 +3,7 @@
 //! working for a grace period), revoke. Keys are minted here and shown once; only their hash is
 //! kept (`store::api_keys`).
 
-use super::commands::{optional_text, text_not_blank};
+use super::commands::{hospital_code, optional_text, text_not_blank};
 use super::*;
 use crate::store::{ApiKeyRow, HospitalRow, KeyStatus};
 use serde::Serialize;
@@ -16,8 +16,8 @@ const MAX_ROTATION_GRACE_HOURS: u64 = 7 * 24;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OnboardHospitalRequest {
-    /// The hospital's national institution code (定点医药机构编号).
-    #[schema(schema_with = text_not_blank::<32>)]
+    /// The hospital's national institution code (定点医药机构编号), e.g. H44030600001.
+    #[schema(schema_with = hospital_code)]
     pub code: String,
     #[schema(schema_with = text_not_blank::<100>)]
     pub name: String,
