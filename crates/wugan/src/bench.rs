@@ -267,10 +267,9 @@ async fn run_in(root: &Path, opts: &BenchOptions, started: Instant) -> anyhow::R
     };
     let mut report = BenchReport {
         database: if opts.database_url.is_some() { "postgresql" } else { "sqlite" },
-        pg_writes: match (&opts.database_url, wugan_hub::store::PgWrites::from_env().map_err(anyhow::Error::msg)?) {
-            (None, _) => None,
-            (Some(_), wugan_hub::store::PgWrites::Pooled) => Some("pooled"),
-            (Some(_), wugan_hub::store::PgWrites::Batched) => Some("batched"),
+        pg_writes: match &opts.database_url {
+            Some(_) => Some(wugan_hub::store::PgWrites::from_env().map_err(anyhow::Error::msg)?.label()),
+            None => None,
         },
         concurrency: opts.concurrency,
         fsync_per_s: round(fsync_per_s, 1),

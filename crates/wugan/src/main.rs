@@ -452,7 +452,7 @@ struct ServeArgs {
     rate_per_address: Option<u32>,
     /// Hours an idempotent request's answer is kept for a retry to replay (default 24, as Stripe
     /// keeps keys); a retry after that runs the request again, which finds its own earlier work.
-    #[arg(long, env = "WUGAN_IDEMPOTENCY_RETENTION_HOURS", value_parser = clap::value_parser!(u64).range(1..=8760))]
+    #[arg(long, env = "WUGAN_IDEMPOTENCY_RETENTION_HOURS")]
     idempotency_retention_hours: Option<u64>,
     /// Serve /metrics to this host (loopback) without an API key, for a Prometheus beside the hub
     /// (default false: an operator's key, like every operator route).

@@ -11,7 +11,7 @@
 //! such cycle: its jobs run one at a time. Measured figures for both are in ARCHITECTURE.md.
 
 use super::db::Conn;
-use super::writer::{Job, WriterStats, MAX_BATCH_JOBS, MAX_BATCH_WAIT};
+use super::writer::{answer_batch, Answer, Job, WriterStats, MAX_BATCH_JOBS, MAX_BATCH_WAIT};
 use sqlx::AnyPool;
 use sqlx::AssertSqlSafe;
 use std::sync::atomic::Ordering;
@@ -35,6 +35,14 @@ impl PgWrites {
         PgWrites::parse(std::env::var("WUGAN_PG_WRITES").ok().as_deref())
     }
 
+    /// The setting's word, as `WUGAN_PG_WRITES` takes it.
+    pub fn label(self) -> &'static str {
+        match self {
+            PgWrites::Pooled => "pooled",
+            PgWrites::Batched => "batched",
+        }
+    }
+
     fn parse(setting: Option<&str>) -> Result<PgWrites, String> {
         match setting.map(str::trim) {
             None | Some("") | Some("pooled") => Ok(PgWrites::Pooled),
@@ -48,19 +56,9 @@ impl PgWrites {
 pub(super) async fn run(pool: AnyPool, mut queue: mpsc::Receiver<Job>, stats: Arc<WriterStats>) {
     while let Some(first) = queue.recv().await {
         let mut answers = Vec::new();
-        let committed = match batch(&pool, first, &mut queue, &mut answers, &stats).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                stats.failed_batches.fetch_add(1, Ordering::SeqCst);
-                tracing::error!(error = %e, jobs = answers.len(), "a write batch could not be committed");
-                Err(e.to_string())
-            }
-        };
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats.jobs.fetch_add(answers.len() as u64, Ordering::Relaxed);
-        for answer in answers {
-            answer(committed.clone());
-        }
+        // On an error the transaction was dropped, which rolls it back.
+        let committed = batch(&pool, first, &mut queue, &mut answers, &stats).await;
+        answer_batch(committed, answers, &stats);
     }
 }
 
@@ -71,7 +69,7 @@ async fn batch(
     pool: &AnyPool,
     first: Job,
     queue: &mut mpsc::Receiver<Job>,
-    answers: &mut Vec<super::writer::Answer>,
+    answers: &mut Vec<Answer>,
     stats: &WriterStats,
 ) -> Result<(), sqlx::Error> {
     let started = Instant::now();

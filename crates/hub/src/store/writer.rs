@@ -134,21 +134,27 @@ fn panicked() -> StoreError {
 fn run(mut conn: Conn, mut queue: mpsc::Receiver<Job>, stats: Arc<WriterStats>) {
     while let Some(first) = queue.blocking_recv() {
         let mut answers: Vec<Answer> = Vec::new();
-        let committed = match batch(&mut conn, first, &mut queue, &mut answers, &stats) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                stats.failed_batches.fetch_add(1, Ordering::SeqCst);
-                tracing::error!(error = %e, jobs = answers.len(), "a write batch could not be committed");
-                // Whatever the batch left open is undone, so that the next batch starts clean.
-                let _ = lite(&conn).execute_batch("ROLLBACK");
-                Err(e.to_string())
-            }
-        };
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats.jobs.fetch_add(answers.len() as u64, Ordering::Relaxed);
-        for answer in answers {
-            answer(committed.clone());
+        let committed = batch(&mut conn, first, &mut queue, &mut answers, &stats);
+        if committed.is_err() {
+            // Whatever the batch left open is undone, so that the next batch starts clean.
+            let _ = lite(&conn).execute_batch("ROLLBACK");
         }
+        answer_batch(committed, answers, &stats);
+    }
+}
+
+/// Counts a batch and answers each of its jobs with its fate (the same for SQLite's writer and
+/// PostgreSQL's, `pg_writer`).
+pub(super) fn answer_batch<E: std::fmt::Display>(committed: Result<(), E>, answers: Vec<Answer>, stats: &WriterStats) {
+    let committed = committed.map_err(|e| {
+        stats.failed_batches.fetch_add(1, Ordering::SeqCst);
+        tracing::error!(error = %e, jobs = answers.len(), "a write batch could not be committed");
+        e.to_string()
+    });
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    stats.jobs.fetch_add(answers.len() as u64, Ordering::Relaxed);
+    for answer in answers {
+        answer(committed.clone());
     }
 }
 
