@@ -235,6 +235,13 @@ pub async fn local_address_towards(url: &str) -> String {
     local.map_or_else(|| "127.0.0.1".into(), |a| a.ip().to_string())
 }
 
+/// How long the hub waits for the platform's answer to an HIS's message it forwards (`forward`):
+/// as long as a platform may take (its gateway's own limit is commonly 20–30 s), not the 10 s of
+/// the hub's own calls, which it can ask about and resend. Given up at 10 s, a 2207 the platform
+/// committed at 12 was answered as not done (session 32's review). With a bank charge after it
+/// (10 s at most), the HIS has its answer within the 30–60 s HIS software waits.
+pub const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// A platform refusal aimed at the hub's own message (a msgid it says is used, a signature or
 /// sign-in it does not accept) rather than at the business: the hub must not report it as the
 /// platform's decision, and resolves it like a silence (query, then resend).
@@ -432,7 +439,7 @@ impl InsuranceClient {
     /// Forwards an envelope an HIS wrote, byte for byte (its msgid, sign_no, cainfo kept), signed
     /// at the gateway as `inst` (to its own platform where it has one); returns the platform's
     /// reply as it came (HTTP status and body), a 5xx too (its words are the HIS's to read; the
-    /// outcome is unknown). `Unreachable`: no answer.
+    /// outcome is unknown). `Unreachable`: no answer within [`FORWARD_TIMEOUT`].
     pub async fn forward(&self, infno: &str, inst: &Institution, body: Vec<u8>) -> Result<(u16, Vec<u8>), InsuranceError> {
         let call = self.metrics.call(INSURANCE_PARTNER, infno);
         let result = self.forward_once(inst, body).await;
@@ -446,8 +453,12 @@ impl InsuranceClient {
     async fn forward_once(&self, inst: &Institution, body: Vec<u8>) -> Result<(u16, Vec<u8>), InsuranceError> {
         self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let headers = self.gateway_headers(inst, &body)?;
-        let response =
-            self.wire.send(reqwest::Method::POST, self.url_of(inst), &headers, body).await.map_err(InsuranceError::Unreachable)?;
+        let url = self.url_of(inst);
+        let response = self
+            .wire
+            .send_within(reqwest::Method::POST, url, &headers, body, Some(FORWARD_TIMEOUT))
+            .await
+            .map_err(InsuranceError::Unreachable)?;
         Ok((response.status, response.body.to_vec()))
     }
 

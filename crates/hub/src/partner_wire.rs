@@ -31,9 +31,24 @@ impl Wire {
 
     /// Sends one request; `Err` is a transport failure (nothing readable came back).
     pub async fn send(&self, method: Method, url: &str, headers: &[(String, String)], body: Vec<u8>) -> Result<WireReply, String> {
+        self.send_within(method, url, headers, body, None).await
+    }
+
+    /// [`Wire::send`], waiting `within` for the answer instead of the wire's own timeout.
+    pub async fn send_within(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        within: Option<Duration>,
+    ) -> Result<WireReply, String> {
         match self {
             Wire::Http(http) => {
                 let mut request = http.request(method, url).header("content-type", "application/json").body(body);
+                if let Some(within) = within {
+                    request = request.timeout(within);
+                }
                 for (name, value) in headers {
                     request = request.header(name, value);
                 }
@@ -54,7 +69,7 @@ impl Wire {
                     let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.map_err(|e| e.to_string())?;
                     Ok(WireReply { status, body })
                 };
-                tokio::time::timeout(*timeout, call).await.map_err(|_| "no answer in time".to_string())?
+                tokio::time::timeout(within.unwrap_or(*timeout), call).await.map_err(|_| "no answer in time".to_string())?
             }
         }
     }

@@ -171,12 +171,13 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, registered: Regis
         let in_flight = shared.in_flight.clone();
         request.extensions_mut().insert(ConnectInfo(peer));
         let request = request.map(|body| TimedBody::new(body, shared.limits.body_read_timeout));
+        let national = is_national(request.uri().path());
         let mut router = shared.router.clone();
         async move {
             let _busy = busy;
             match admitted(in_flight).await {
                 Some(_permit) => router.call(request).await,
-                None => Ok::<_, Infallible>(overloaded("requests")),
+                None => Ok::<_, Infallible>(overloaded("requests", national)),
             }
         }
     });
@@ -207,8 +208,26 @@ async fn admitted(in_flight: Arc<Semaphore>) -> Option<tokio::sync::OwnedSemapho
     }
 }
 
-/// 503 with `Retry-After`: the server is at its limit of `what`.
-fn overloaded(what: &str) -> Response {
+/// A path under the drop-in national interface (`/ni/<token>/…`), whose every answer HIS software
+/// reads as a national reply.
+fn is_national(path: &str) -> bool {
+    path.starts_with("/ni/")
+}
+
+/// The national error shape (`infcode` -1, answered with HTTP 200 as platforms answer theirs) for
+/// a server at its limit of `what`: an HIS reads `infcode` and `err_msg`, never a status.
+fn national_overload(what: &str) -> String {
+    use wugan_hub::app::national_interface::{national_error, stamped};
+    use wugan_hub::clock::Clock;
+    let answer = national_error(format!("the server is at its limit of {what}; retry shortly (overloaded)"));
+    stamped(answer, wugan_hub::clock::SystemClock.now_utc()).to_string()
+}
+
+/// 503 with `Retry-After`: the server is at its limit of `what`; under `/ni/`, the national shape.
+fn overloaded(what: &str, national: bool) -> Response {
+    if national {
+        return ([("content-type", "application/json")], national_overload(what)).into_response();
+    }
     let body =
         serde_json::json!({"error": {"code": "overloaded", "message": format!("the server is at its limit of {what}; retry shortly")}});
     let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
@@ -223,11 +242,6 @@ fn shed(mut stream: TcpStream, shedding: &Arc<Semaphore>) {
     };
     tokio::spawn(async move {
         let _permit = permit;
-        let body = r#"{"error":{"code":"overloaded","message":"the server is at its limit of connections; retry shortly"}}"#;
-        let answer = format!(
-            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
         let _ = tokio::time::timeout(SHED_TIMEOUT, async {
             // The request's head first (what of it comes soon): a client answered before it has
             // sent its request takes the answer for a broken connection.
@@ -240,7 +254,7 @@ fn shed(mut stream: TcpStream, shedding: &Arc<Semaphore>) {
                     _ => break,
                 }
             }
-            stream.write_all(answer.as_bytes()).await?;
+            stream.write_all(shed_answer(&head).as_bytes()).await?;
             stream.shutdown().await?;
             // Read what else the client sent until it closes, so that closing does not reset the
             // connection before the client has read the answer.
@@ -249,6 +263,22 @@ fn shed(mut stream: TcpStream, shedding: &Arc<Semaphore>) {
         })
         .await;
     });
+}
+
+/// What a shed connection is answered, by its request's head: 503, or under `/ni/` the national shape.
+fn shed_answer(head: &[u8]) -> String {
+    let path = head.split(|b| *b == b' ').nth(1).unwrap_or_default();
+    let (status, body) = match is_national(&String::from_utf8_lossy(path)) {
+        true => ("200 OK", national_overload("connections")),
+        false => (
+            "503 Service Unavailable",
+            r#"{"error":{"code":"overloaded","message":"the server is at its limit of connections; retry shortly"}}"#.to_string(),
+        ),
+    };
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// The open connections, and which of them may be evicted.
@@ -482,6 +512,20 @@ pub fn rate_limits_line(api: &wugan_hub::api::EdgeConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_hiss_national_message_over_the_limit_is_answered_in_the_national_shape() {
+        // Session 32's review: HIS software reads `infcode`, and a 503 with `{"error": …}` is none.
+        let shed = shed_answer(b"POST /ni/abc/fsi/api/rsfComIfsService/callService HTTP/1.1\r\nhost: hub\r\n\r\n");
+        assert!(shed.starts_with("HTTP/1.1 200 OK\r\n"), "{shed}");
+        let body: serde_json::Value = serde_json::from_str(shed.split("\r\n\r\n").nth(1).expect("a body")).expect("JSON");
+        assert_eq!(body["infcode"].as_i64(), Some(-1), "{body}");
+        assert!(body["err_msg"].as_str().is_some_and(|m| m.contains("connections")) && body["inf_refmsgid"].is_string(), "{body}");
+        let api = shed_answer(b"POST /api/v1/visits HTTP/1.1\r\n\r\n");
+        assert!(api.starts_with("HTTP/1.1 503 Service Unavailable\r\n") && api.contains(r#""code":"overloaded""#), "{api}");
+        assert_eq!(overloaded("requests", true).status(), StatusCode::OK);
+        assert_eq!(overloaded("requests", false).status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
 
     fn busy(c: &Arc<Connection>) {
         c.requests.fetch_add(1, Ordering::SeqCst);

@@ -501,3 +501,100 @@ async fn a_visit_settled_in_two_batches_has_each_batch_paid_and_refunded_on_its_
     assert_eq!(settlement_state(&sys, &first["wugan_payment"]["settlement_id"]).await, "settled", "batch B1 stands");
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_second_2207_of_every_line_left_is_paid_as_a_settlement_of_its_own() {
+    // Session 32's review: a 2207 with chrg_bchno "0000" after batch B1's settled every line left
+    // at the platform (infcode 0) and was answered `not_charged`, `already_settled`: the HIS reads
+    // infcode 0, and the patient's share of those lines was never collected.
+    let Setup { sys, his, _dir } = setup(None).await;
+    let (psn_no, mdtrt_id, settle) = outpatient_visit(&his, "MZ0020").await;
+    let line = json!({"feedetl_sn": "5", "mdtrt_id": mdtrt_id, "psn_no": psn_no, "chrg_bchno": "B3",
+        "fee_ocur_time": "2026-11-30 10:40:00", "med_list_codg": "001102000010000", "medins_list_codg": "001102000010000",
+        "det_item_fee_sumamt": "100.00", "cnt": "4", "pric": "25.00", "bilg_dept_codg": "A03", "bilg_dept_name": "内科",
+        "bilg_dr_codg": "D001", "bilg_dr_name": "王医生", "hosp_appr_flag": "1"});
+    ok("2204", &his.call("2204", json!({"feedetail": [line]})).await);
+    let first = ok("2207", &his.call("2207", settle.clone()).await);
+    assert_eq!(first["wugan_payment"]["status"].as_str(), Some("paid"), "batch B1: {first}");
+    let mut rest = settle;
+    rest["data"]["chrg_bchno"] = json!("0000");
+    rest["data"]["medfee_sumamt"] = json!("100.00");
+    let second = ok("2207", &his.call("2207", rest).await);
+    let cash = wugan_domain::Fen::from_json_yuan(&second["setlinfo"]["psn_cash_pay"]).expect("yuan").unwrap_or_default().0;
+    let paid = &second["wugan_payment"];
+    assert_eq!((paid["status"].as_str(), paid["bank_fen"].as_i64()), (Some("paid"), Some(cash)), "the lines left, paid: {second}");
+    assert_ne!(paid["settlement_id"], first["wugan_payment"]["settlement_id"], "a settlement of its own");
+    let visit = sys.app.store.visit(paid["visit_id"].as_str().expect("visit")).await.expect("store").expect("its visit");
+    assert_eq!(visit.ipt_otp_no, "MZ0020#2", "under the HIS's number, counted");
+    let lines = sys.app.store.fee_lines(&visit.id).await.expect("store");
+    assert_eq!(lines.iter().map(|l| (l.feedetl_sn.as_str(), l.amount.0)).collect::<Vec<_>>(), [("5", 10000)], "the line B1 left");
+    assert_eq!(settlement_state(&sys, &first["wugan_payment"]["settlement_id"]).await, "settled", "batch B1 stands");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_2208_with_its_fields_bare_in_input_is_refunded_like_one_wrapped_in_data() {
+    // Session 32's review: the platform reads `input.data`, else `input` itself; the hub read only
+    // `input.data`, so a bare 2208 cancelled insurance and refunded nothing.
+    let Setup { sys, his, _dir } = setup(None).await;
+    let (settled, cancel) = a_paid_visit(&his, "MZ0021").await;
+    let cancelled = ok("2208", &his.call("2208", cancel["data"].clone()).await);
+    assert_eq!(cancelled["wugan_payment"]["status"].as_str(), Some("refunded"), "{cancelled}");
+    assert_eq!(settlement_state(&sys, &settled["wugan_payment"]["settlement_id"]).await, "cancelled");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_2208_success_whose_record_does_not_reverse_the_settlement_is_checked_with_5203() {
+    // Session 32's review: the platform cancelled and answered a record the hub could not match
+    // (a bare setl_id, no amounts), and the share stayed charged (`not_charged`).
+    use common::own_platform::Rule as Rewrite;
+    let platform = common::own_platform::Platform::start("H44030600001").await;
+    let Setup { sys, his, _dir } = setup_on(Vec::new(), Some(&platform)).await;
+    let (settled, cancel) = a_paid_visit(&his, "MZ0022").await;
+    // A success the platform never acted on, with a record of positive amounts: 5203 shows the
+    // settlement standing, so nothing is refunded, and the HIS is told so.
+    platform.next(
+        "2208",
+        Rewrite::AnswerAlone(200, r#"{"infcode":0,"err_msg":"","output":{"setlinfo":{"setl_id":"X1","medfee_sumamt":"1225.00"}}}"#),
+    );
+    let kept = ok("2208", &his.call("2208", cancel.clone()).await);
+    assert_eq!(kept["wugan_payment"]["status"].as_str(), Some("not_refunded"), "{kept}");
+    assert_eq!(platform.infnos.lock().expect("infnos").last().map(String::as_str), Some("5203"), "asked before refused");
+    assert_eq!(settlement_state(&sys, &settled["wugan_payment"]["settlement_id"]).await, "settled");
+    // The platform cancels and answers its record cut down to ids: 5203 shows it cancelled.
+    platform.next(
+        "2208",
+        Rewrite::Rewrite(Box::new(|mut reply| {
+            let info = &reply["output"]["setlinfo"];
+            let ids = json!({"setl_id": info["setl_id"], "mdtrt_id": info["mdtrt_id"], "psn_no": info["psn_no"]});
+            reply["output"]["setlinfo"] = ids;
+            reply
+        })),
+    );
+    let cancelled = ok("2208", &his.call("2208", cancel).await);
+    assert_eq!(cancelled["wugan_payment"]["status"].as_str(), Some("refunded"), "{cancelled}");
+    assert_eq!(settlement_state(&sys, &settled["wugan_payment"]["settlement_id"]).await, "cancelled");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_2207_refused_as_a_repeated_message_after_it_took_effect_is_answered_from_5203() {
+    // Session 32's review: a platform that refuses a resent msgid ("报文ID重复") rather than
+    // replaying it; the refusal went to the HIS as it came, for a visit the platform had settled.
+    use common::own_platform::Rule as Rewrite;
+    let platform = common::own_platform::Platform::start("H44030600001").await;
+    let Setup { sys, his, _dir } = setup_on(Vec::new(), Some(&platform)).await;
+    let (_, _, settle) = outpatient_visit(&his, "MZ0023").await;
+    platform.next("2207", Rewrite::ForwardThenAnswer(200, r#"{"infcode":-1,"err_msg":"报文ID重复","output":null}"#));
+    let answered = ok("2207", &his.call("2207", settle).await);
+    assert!(answered["setlinfo"]["setl_id"].as_str().is_some_and(|id| !id.is_empty()), "the platform's settlement: {answered}");
+    assert_eq!(answered["wugan_payment"]["status"].as_str(), Some("paid"), "{answered}");
+    assert_eq!(settlement_state(&sys, &answered["wugan_payment"]["settlement_id"]).await, "settled");
+    // A refusal about the visit itself goes as it came, after the same check found nothing.
+    let (_, _, other) = outpatient_visit(&his, "MZ0024").await;
+    platform.next("2207", Rewrite::AnswerAlone(200, r#"{"infcode":-1,"err_msg":"报文ID重复","output":null}"#));
+    let refused = his.call("2207", other).await;
+    assert_eq!((refused["infcode"].as_i64(), refused["err_msg"].as_str()), (Some(-1), Some("报文ID重复")), "{refused}");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}

@@ -52,31 +52,41 @@ impl App {
     /// platform's record shows it cancelled (its `wugan_payment`). `None`: the hub charged nothing
     /// that stands for it, the settlement stands, or 5203 could not say.
     async fn cancelled_at_the_platform(&self, hospital: &HospitalProfile, envelope: &Value) -> Option<Value> {
-        let data = envelope.get("input").and_then(|i| i.get("data")).cloned().unwrap_or(Value::Null);
-        let setl_id = text(&data, "setl_id").trim().to_string();
+        if !self.platform_shows_cancelled(hospital, envelope).await {
+            return None;
+        }
+        tracing::warn!("a 2208 without a success: 5203 shows the settlement cancelled, the share is refunded");
+        Some(self.refund_after_cancellation(hospital, envelope, &Value::Null).await)
+    }
+
+    /// Whether the 2208's settlement is one the hub charged for and still holds, and the
+    /// platform's settlement record (5203, by its setl_id) shows it cancelled. No: it stands, the
+    /// hub holds nothing for it, or 5203 could not say.
+    pub(super) async fn platform_shows_cancelled(&self, hospital: &HospitalProfile, envelope: &Value) -> bool {
+        let setl_id = text(super::national_interface::payload(envelope), "setl_id").trim().to_string();
         if setl_id.is_empty() {
-            return None;
+            return false;
         }
-        let settlement = self.store.settlement_of_posted_setl_id(&setl_id).await.ok()??;
-        let s = self.store.settlement(&settlement).await.ok()??;
+        let Some(s) = self.settlement_of_posted(&setl_id).await else { return false };
         if s.hospital_code != hospital.code || !s.state.is_cancellable() {
-            return None;
+            return false;
         }
-        let visit = self.store.visit(&s.visit_id).await.ok()??;
-        let (msgid, inst) = (self.msgid(&hospital.code).await.ok()?, self.institution(&hospital.code).await.ok()?);
+        let Some(visit) = self.store.visit(&s.visit_id).await.ok().flatten() else { return false };
+        let (Ok(msgid), Ok(inst)) = (self.msgid(&hospital.code).await, self.institution(&hospital.code).await) else { return false };
         let input = json!({"data": {"setl_id": setl_id, "mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no}});
         let output = match self.insurance.call("5203", &msgid, &inst, &visit.insuplc_admdvs, input).await {
             Ok(output) => output,
             Err(e) => {
-                tracing::warn!(settlement = %s.id, error = %e, "a 2208 without an answer: 5203 could not say whether it cancelled");
-                return None;
+                tracing::warn!(settlement = %s.id, error = %e, "a 2208: 5203 could not say whether it cancelled");
+                return false;
             }
         };
         // Only a record that lists settlements is evidence: an empty one says nothing.
-        if !insurance_reply::lists_settlements(&output) || insurance_reply::settlement_stands(&output, &setl_id) {
-            return None;
-        }
-        tracing::warn!(settlement = %s.id, "a 2208 without a success: 5203 shows the settlement cancelled, the share is refunded");
-        Some(self.refund_after_cancellation(hospital, envelope, &Value::Null).await)
+        insurance_reply::lists_settlements(&output) && !insurance_reply::settlement_stands(&output, &setl_id)
+    }
+
+    async fn settlement_of_posted(&self, setl_id: &str) -> Option<SettlementRow> {
+        let id = self.store.settlement_of_posted_setl_id(setl_id).await.ok()??;
+        self.store.settlement(&id).await.ok()?
     }
 }

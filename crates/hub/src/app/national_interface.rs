@@ -50,6 +50,29 @@ pub async fn register_hospital(store: &Store, code: &str, name: &str) -> Result<
     Ok(HospitalRegistration { code: code.to_string(), name, key_id, api_key, national_interface_prefix: format!("/ni/{token}") })
 }
 
+/// A message's payload as platforms read it (the center's `Envelope::data`): `input.data` when it
+/// is an object, as most HIS software sends it, else `input` itself, as some send its fields bare.
+/// The hub reads the same fields the platform acted on: a bare 2208's `setl_id` read as missing
+/// cancelled insurance and refunded nothing (session 32's review).
+pub(super) fn payload(message: &Value) -> &Value {
+    static NONE: Value = Value::Null;
+    let input = message.get("input").unwrap_or(&NONE);
+    match input.get("data") {
+        Some(data) if data.is_object() => data,
+        _ => input,
+    }
+}
+
+/// A reply's `output.data` when it is an object, else `output` itself (2201's `mdtrt_id`).
+pub(super) fn output_data(reply: &Value) -> &Value {
+    static NONE: Value = Value::Null;
+    let output = reply.get("output").unwrap_or(&NONE);
+    match output.get("data") {
+        Some(data) if data.is_object() => data,
+        _ => output,
+    }
+}
+
 /// The national error shape.
 pub fn national_error(message: impl Into<String>) -> Value {
     json!({"infcode": -1, "err_msg": message.into(), "warn_msg": "", "output": null})
@@ -170,6 +193,16 @@ impl App {
             // reply was lost): the settlement's record says (review r25 ni F3).
             return match infno {
                 "2208" => self.after_refused_cancellation(hospital, envelope, status, body, reply).await,
+                // A refusal of the message itself, not of the visit: platforms that do not replay
+                // refuse a resent 2207 "报文ID重复" when the first took effect and its reply was
+                // lost. The settlement record (5203) says; no record found, it goes as it came.
+                "2207" if crate::insurance_client::rejects_our_envelope(&text(&reply, "err_msg")) => {
+                    let why = format!("refused: {}", text(&reply, "err_msg"));
+                    match self.settlement_by_5203(hospital, envelope, &why).await {
+                        Found::Settled(answer) => answer,
+                        Found::Nothing | Found::NoAnswer(_) => NationalAnswer::AsItCame { status, body },
+                    }
+                }
                 _ => NationalAnswer::AsItCame { status, body },
             };
         }
@@ -211,12 +244,12 @@ impl App {
         // by (`national_visits`); else under the platform's visit id.
         let noted = self.store.national_visit(&mdtrt_id).await.ok().flatten().filter(|n| n.hospital_code == hospital.code);
         let lines = noted.as_ref().map(|n| super::national_visits::fee_lines_of(&n.lines_json)).unwrap_or_default();
-        let batch = envelope.get("input").and_then(|i| i.get("data")).map(|d| text(d, "chrg_bchno")).unwrap_or_default();
+        let batch = text(payload(envelope), "chrg_bchno");
         let medfee = wugan_domain::Fen::from_json_yuan(&info["medfee_sumamt"]).ok().flatten();
-        let lines = super::national_visits::lines_settled(lines, batch.trim(), medfee);
         let ipt_otp_no = noted.map(|n| n.ipt_otp_no).unwrap_or(mdtrt_id);
-        let ipt_otp_no = self.batch_visit_number(&hospital.code, ipt_otp_no, batch.trim()).await;
-        let req = CashSettleRequest { ipt_otp_no, output: output.clone() };
+        let under = self.settled_under(&hospital.code, ipt_otp_no, batch.trim()).await;
+        let lines = super::national_visits::lines_settled(lines, batch.trim(), medfee, &under.taken);
+        let req = CashSettleRequest { ipt_otp_no: under.ipt_otp_no, output: output.clone() };
         let paid = self.settle_cash_only_with_lines(&hospital.code, &req, &request, lines).await;
         // The same 2207 sent twice at once (the HIS's own timeout): the platform replays it, and the
         // request that lost the race to write the settlement answers the one the other made, never
@@ -224,13 +257,13 @@ impl App {
         let raced = |code: &str| matches!(code, "conflict" | "already_settled") || code.ends_with("_in_progress");
         if let Err(AppError::Conflict { code, .. }) = &paid {
             if !raced(code) {
-                return payment_view(paid);
+                return payment_view(NOT_CHARGED, paid);
             }
             if let Some(other) = self.settlement_once_final(Posted::SetlId(&setl_id)).await {
-                return payment_view(Ok(other));
+                return payment_view(NOT_CHARGED, Ok(other));
             }
         }
-        payment_view(paid)
+        payment_view(NOT_CHARGED, paid)
     }
 
     /// The settlement another request is making or moving, once it has finished with it (two
@@ -255,28 +288,36 @@ impl App {
 
     /// After the platform's 2208: the refund of what its settlement charged.
     pub(super) async fn refund_after_cancellation(&self, hospital: &HospitalProfile, envelope: &Value, output: &Value) -> Value {
-        let data = envelope.get("input").and_then(|i| i.get("data")).cloned().unwrap_or(Value::Null);
-        let cancelled = text(&data, "setl_id").trim().to_string();
+        let cancelled = text(payload(envelope), "setl_id").trim().to_string();
         let settlement = match self.store.settlement_of_posted_setl_id(&cancelled).await {
             Ok(Some(id)) => id,
             Ok(None) => return json!({"status": "none", "message": "the hub charged nothing for this settlement"}),
-            Err(e) => return payment_view(Err(e.into())),
+            Err(e) => return payment_view(NOT_REFUNDED, Err(e.into())),
         };
         let visit_id = match self.store.settlement(&settlement).await {
             Ok(Some(s)) => s.visit_id,
-            Ok(None) => return payment_view(Err(AppError::internal("settlement vanished"))),
-            Err(e) => return payment_view(Err(e.into())),
+            Ok(None) => return payment_view(NOT_REFUNDED, Err(AppError::internal("settlement vanished"))),
+            Err(e) => return payment_view(NOT_REFUNDED, Err(e.into())),
         };
         let request = Keyed::unstored(&format!("ni-cancel:{cancelled}"));
         let req = CashCancelRequest { output: output.clone() };
-        let refunded = self.cancel_cash_only_on(&hospital.code, &visit_id, &req, &request, super::cash_only::Seen::OnTheWire).await;
+        let on_the_wire = super::cash_only::Seen::OnTheWire;
+        let mut refunded = self.cancel_cash_only_on(&hospital.code, &visit_id, &req, &request, on_the_wire).await;
+        // A success whose record the hub cannot read as this settlement reversed (amounts not its
+        // own negated, or a bare setl_id): insurance is cancelled all the same when the platform's
+        // records (5203) show it, and the share comes back (session 32's review: it stayed charged).
+        if matches!(&refunded, Err(e) if e.code() == "bad_settlement_record") && self.platform_shows_cancelled(hospital, envelope).await {
+            tracing::warn!(settlement = %settlement, "a 2208 record that does not reverse its settlement; 5203 shows it cancelled: refunded");
+            let without_record = CashCancelRequest { output: Value::Null };
+            refunded = self.cancel_cash_only_on(&hospital.code, &visit_id, &without_record, &request, on_the_wire).await;
+        }
         // The same 2208 twice at once: the one that lost the race answers the other's refund.
         if let Err(AppError::Stale | AppError::Conflict { .. }) = refunded {
             if let Some(other) = self.settlement_once_final(Posted::Id(&settlement)).await.filter(|s| s.state == "cancelled") {
-                return payment_view(Ok(other));
+                return payment_view(NOT_REFUNDED, Ok(other));
             }
         }
-        payment_view(refunded)
+        payment_view(NOT_REFUNDED, refunded)
     }
 
     /// The platform did not answer a 2207: it may have settled. Asked with 5203 (by mdtrt_id), never
@@ -284,32 +325,56 @@ impl App {
     /// had come; none found is reported as the platform being unreachable, so the HIS resends its
     /// own 2207 with the same msgid.
     async fn resolve_lost_settlement(&self, hospital: &HospitalProfile, envelope: &Value, why: &str) -> NationalAnswer {
-        let data = envelope.get("input").and_then(|i| i.get("data")).cloned().unwrap_or(Value::Null);
-        let input = json!({"data": {"mdtrt_id": text(&data, "mdtrt_id"), "psn_no": text(&data, "psn_no"), "setl_id": ""}});
-        let unreachable = |m: String| NationalAnswer::Written(national_error(m));
-        let (Ok(msgid), Ok(inst)) = (self.msgid(&hospital.code).await, self.institution(&hospital.code).await) else {
-            return unreachable(format!("the insurance platform did not answer ({why}); resend the same message"));
-        };
-        let insuplc = text(envelope, "insuplc_admdvs");
-        match self.insurance.call("5203", &msgid, &inst, &insuplc, input).await {
-            Ok(output)
-                if output.get("setlinfo").is_some_and(|i| text(i, "refd_setl_flag") != "1")
-                    && self.is_this_2207s(envelope, &data, &output).await =>
-            {
-                // A 2207's output, as the lost reply would have been: 5203's flag is not one of its fields.
-                let mut output = output;
-                if let Some(Value::Object(info)) = output.get_mut("setlinfo") {
-                    info.remove("refd_setl_flag");
-                }
-                let warn = format!("the platform's reply was lost ({why}); this is its settlement record (5203)");
-                let reply = json!({"infcode": 0, "err_msg": "", "warn_msg": warn, "output": output});
-                NationalAnswer::Written(self.with_payment(hospital, "2207", envelope, reply).await)
-            }
-            _ => unreachable(format!(
+        let resend = |m: String| NationalAnswer::Written(national_error(m));
+        match self.settlement_by_5203(hospital, envelope, why).await {
+            Found::Settled(answer) => answer,
+            Found::Nothing => resend(format!(
                 "the insurance platform did not answer ({why}) and has no settlement of this visit; resend the same message"
+            )),
+            Found::NoAnswer(e) => resend(format!(
+                "the insurance platform did not answer ({why}), nor its settlement query (5203: {e}); resend the same message"
             )),
         }
     }
+
+    /// This 2207's settlement as the platform's record (5203) shows it, answered as its reply
+    /// would have been and paid; `why` goes into the answer's `warn_msg`.
+    async fn settlement_by_5203(&self, hospital: &HospitalProfile, envelope: &Value, why: &str) -> Found {
+        let data = payload(envelope);
+        let input = json!({"data": {"mdtrt_id": text(data, "mdtrt_id"), "psn_no": text(data, "psn_no"), "setl_id": ""}});
+        let (msgid, inst) = match (self.msgid(&hospital.code).await, self.institution(&hospital.code).await) {
+            (Ok(msgid), Ok(inst)) => (msgid, inst),
+            (Err(e), _) | (_, Err(e)) => return Found::NoAnswer(e.to_string()),
+        };
+        let insuplc = text(envelope, "insuplc_admdvs");
+        let output = match self.insurance.call("5203", &msgid, &inst, &insuplc, input).await {
+            Ok(output) => output,
+            Err(e) => return Found::NoAnswer(e.to_string()),
+        };
+        // A record in force (not refunded), and this 2207's own.
+        let in_force = output.get("setlinfo").is_some_and(|i| text(i, "refd_setl_flag") != "1");
+        if !in_force || !self.is_this_2207s(envelope, data, &output).await {
+            return Found::Nothing;
+        }
+        // A 2207's output, as the lost reply would have been: 5203's flag is not one of its fields.
+        let mut output = output;
+        if let Some(Value::Object(info)) = output.get_mut("setlinfo") {
+            info.remove("refd_setl_flag");
+        }
+        let warn = format!("the platform's reply was lost ({why}); this is its settlement record (5203)");
+        let reply = json!({"infcode": 0, "err_msg": "", "warn_msg": warn, "output": output});
+        Found::Settled(NationalAnswer::Written(self.with_payment(hospital, "2207", envelope, reply).await))
+    }
+}
+
+/// What the platform's settlement record (5203) says of a 2207 whose answer did not come.
+enum Found {
+    /// Settled: the answer the HIS gets, paid.
+    Settled(NationalAnswer),
+    /// No settlement of this 2207's.
+    Nothing,
+    /// 5203 itself was not answered (why).
+    NoAnswer(String),
 }
 
 impl App {
@@ -339,8 +404,13 @@ enum Posted<'a> {
     SetlId(&'a str),
 }
 
-/// The `wugan_payment` field: what the hub did about the patient's cash share.
-fn payment_view(result: Result<SettlementView, AppError>) -> Value {
+/// `wugan_payment.status` when the hub could not charge a 2207's cash share, or refund a 2208's.
+const NOT_CHARGED: &str = "not_charged";
+const NOT_REFUNDED: &str = "not_refunded";
+
+/// The `wugan_payment` field: what the hub did about the patient's cash share (`failed`: the
+/// status when it could not).
+fn payment_view(failed: &str, result: Result<SettlementView, AppError>) -> Value {
     match result {
         Ok(s) => {
             let status = match s.state {
@@ -351,6 +421,24 @@ fn payment_view(result: Result<SettlementView, AppError>) -> Value {
             };
             json!({"status": status, "settlement_id": s.id, "visit_id": s.visit_id, "bank_fen": s.bank_fen, "unpaid_fen": s.unpaid_fen})
         }
-        Err(e) => json!({"status": "not_charged", "code": e.code(), "message": e.to_string()}),
+        Err(e) => json!({"status": failed, "code": e.code(), "message": e.to_string()}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_messages_payload_is_read_where_the_platform_reads_it() {
+        let wrapped = json!({"input": {"data": {"setl_id": "S1"}}});
+        let bare = json!({"input": {"setl_id": "S1"}});
+        assert_eq!(text(payload(&wrapped), "setl_id"), "S1");
+        assert_eq!(text(payload(&bare), "setl_id"), "S1");
+        // A `data` that is no object is a field of the bare payload, as the platform reads it.
+        assert_eq!(text(payload(&json!({"input": {"data": "x", "setl_id": "S1"}})), "setl_id"), "S1");
+        assert!(payload(&json!({})).is_null());
+        assert_eq!(text(output_data(&json!({"output": {"data": {"mdtrt_id": "M1"}}})), "mdtrt_id"), "M1");
+        assert_eq!(text(output_data(&json!({"output": {"mdtrt_id": "M1"}})), "mdtrt_id"), "M1");
     }
 }

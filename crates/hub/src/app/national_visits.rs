@@ -24,9 +24,13 @@ pub(super) struct NotedLine {
 /// The lines a 2204 envelope sent that its reply accepted, each with its result; a line whose
 /// amount is no amount is left out (the platform would have refused it).
 pub(super) fn accepted_lines(envelope: &Value, reply: &Value) -> Vec<NotedLine> {
-    let sent = envelope.get("input").and_then(|i| i.get("feedetail")).and_then(Value::as_array).cloned().unwrap_or_default();
-    let results = reply.get("output").and_then(|o| o.get("result")).and_then(Value::as_array).cloned().unwrap_or_default();
-    sent.into_iter()
+    // Where the platform finds them (the center's `fees::lines`): `input.feedetail`, else
+    // `input.data.feedetail`; a list, or one line alone.
+    let input = envelope.get("input").unwrap_or(&Value::Null);
+    let sent = input.get("feedetail").or_else(|| input.get("data").and_then(|d| d.get("feedetail")));
+    let results = listed(reply.get("output").and_then(|o| o.get("result")));
+    listed(sent)
+        .into_iter()
         .filter_map(|detail| {
             let feedetl_sn = text(&detail, "feedetl_sn");
             let amount = Fen::from_json_yuan(detail.get("det_item_fee_sumamt")?).ok()??;
@@ -35,6 +39,15 @@ pub(super) fn accepted_lines(envelope: &Value, reply: &Value) -> Vec<NotedLine> 
             (!feedetl_sn.is_empty()).then_some(NotedLine { feedetl_sn, chrg_bchno, amount_fen: amount.0, detail, result })
         })
         .collect()
+}
+
+/// A list as platforms and HIS software write it: an array, or its one item alone.
+fn listed(node: Option<&Value>) -> Vec<Value> {
+    match node {
+        Some(Value::Array(items)) => items.clone(),
+        Some(item @ Value::Object(_)) => vec![item.clone()],
+        _ => Vec::new(),
+    }
 }
 
 /// `lines` (JSON) with `added` in (a line sent again replaces itself).
@@ -70,9 +83,11 @@ pub(super) fn fee_lines_of(lines_json: &str) -> Vec<FeeLineRow> {
 }
 
 /// Of a visit's noted lines, those a 2207 settled: its batch's (`chrg_bchno`, unless "0000" or
-/// none: every batch) when they add up to the settled total `medfee`, else every line when they
-/// do; else every line still (the invoice then states the total as one line of other fees).
-pub(super) fn lines_settled(lines: Vec<FeeLineRow>, chrg_bchno: &str, medfee: Option<Fen>) -> Vec<FeeLineRow> {
+/// none: every batch not yet settled) when they add up to the settled total `medfee`; else, when
+/// settlements of the visit stand, the lines they did not take (`taken`, by `feedetl_sn`) when
+/// those add up; else every line when they do; else every line still (the invoice then states
+/// the total as one line of other fees).
+pub(super) fn lines_settled(lines: Vec<FeeLineRow>, chrg_bchno: &str, medfee: Option<Fen>, taken: &[String]) -> Vec<FeeLineRow> {
     let adds_up = |ls: &[FeeLineRow]| medfee.is_some_and(|total| ls.iter().map(|l| l.amount).sum::<Fen>() == total);
     if !matches!(chrg_bchno, "" | "0000") {
         let batch: Vec<FeeLineRow> = lines.iter().filter(|l| l.chrg_bchno == chrg_bchno).cloned().collect();
@@ -80,40 +95,78 @@ pub(super) fn lines_settled(lines: Vec<FeeLineRow>, chrg_bchno: &str, medfee: Op
             return batch;
         }
     }
+    let rest: Vec<FeeLineRow> = lines.iter().filter(|l| !taken.contains(&l.feedetl_sn)).cloned().collect();
+    if !taken.is_empty() && !rest.is_empty() && adds_up(&rest) {
+        return rest;
+    }
     lines
+}
+
+/// The most settlements of one visit the drop-in endpoint numbers `{ipt_otp_no}#{n}` (2 to 9).
+const MOST_SETTLEMENTS_A_VISIT: u32 = 9;
+
+/// Where a drop-in 2207 is paid in the hub: the visit number, and the lines the visit's
+/// settlements standing under its other numbers took.
+pub(super) struct SettledUnder {
+    pub ipt_otp_no: String,
+    pub taken: Vec<String>,
 }
 
 impl App {
     /// The hub's visit number a drop-in 2207 of batch `batch` settles under: the HIS's own, or,
-    /// while that visit's settlement of another batch stands (分批结算: a settlement per batch of one
-    /// visit), the number with the batch, `{ipt_otp_no}#{chrg_bchno}`. The hub pays one settlement
-    /// per visit of its own, so each batch is paid (review r25 ni F6: the second was never
-    /// charged, and the patient queued for it). "0000" (every batch) or none keeps the number.
-    pub(super) async fn batch_visit_number(&self, hospital: &str, ipt_otp_no: String, batch: &str) -> String {
-        if matches!(batch, "" | "0000") {
-            return ipt_otp_no;
+    /// while that visit's settlement stands, another (the hub pays one settlement per visit of its
+    /// own). A named batch (分批结算: a settlement per batch of one visit) is paid under
+    /// `{ipt_otp_no}#{chrg_bchno}` (review r25 ni F6: the second was never charged, and the patient
+    /// queued for it); the same batch settled again while its settlement stands is not paid twice.
+    /// "0000" (every line not yet settled) or none is the next free `{ipt_otp_no}#{n}`: the platform
+    /// settles the lines the earlier settlements left, and its cash share is owed like any other
+    /// (session 32's review: it was answered `infcode` 0 and never charged).
+    pub(super) async fn settled_under(&self, hospital: &str, ipt_otp_no: String, batch: &str) -> SettledUnder {
+        let mut taken = Vec::new();
+        if !self.stands_under(hospital, &ipt_otp_no, &mut taken).await {
+            return SettledUnder { ipt_otp_no, taken };
         }
-        let visit = self.store.visit_by_hospital_no(hospital, &ipt_otp_no).await.ok().flatten();
-        let settlement = match visit {
-            Some(v) => self.store.settlement_of_visit(&v.id).await.ok().flatten(),
-            None => None,
-        };
-        let standing = settlement.is_some_and(|s| !matches!(s.state, SettlementState::Failed | SettlementState::Cancelled));
-        let numbered = format!("{ipt_otp_no}#{batch}");
-        match standing && check_text("ipt_otp_no", &numbered, 30).is_ok() {
-            true => numbered,
-            false => ipt_otp_no,
+        match batch {
+            "" | "0000" => {
+                for number in (2..=MOST_SETTLEMENTS_A_VISIT).map(|n| format!("{ipt_otp_no}#{n}")) {
+                    if check_text("ipt_otp_no", &number, 30).is_ok() && !self.stands_under(hospital, &number, &mut taken).await {
+                        return SettledUnder { ipt_otp_no: number, taken };
+                    }
+                }
+            }
+            // The named batch's own number, also while its settlement stands (then answered
+            // `already_settled`: the same batch is not paid twice).
+            named => {
+                let number = format!("{ipt_otp_no}#{named}");
+                if check_text("ipt_otp_no", &number, 30).is_ok() {
+                    self.stands_under(hospital, &number, &mut taken).await;
+                    return SettledUnder { ipt_otp_no: number, taken };
+                }
+            }
         }
+        SettledUnder { ipt_otp_no, taken }
+    }
+
+    /// Whether a settlement stands under the visit number `number`; the lines its visit holds are
+    /// added to `taken`.
+    async fn stands_under(&self, hospital: &str, number: &str, taken: &mut Vec<String>) -> bool {
+        let Some(visit) = self.store.visit_by_hospital_no(hospital, number).await.ok().flatten() else { return false };
+        let settlement = self.store.settlement_of_visit(&visit.id).await.ok().flatten();
+        if !settlement.is_some_and(|s| !matches!(s.state, SettlementState::Failed | SettlementState::Cancelled)) {
+            return false;
+        }
+        let lines = self.store.fee_lines(&visit.id).await.unwrap_or_default();
+        taken.extend(lines.into_iter().map(|l| l.feedetl_sn));
+        true
     }
 
     /// Notes what a successful 2201, 2204 or 2205 of `hospital` says of its visit.
     pub(super) async fn note_national_visit(&self, hospital: &str, infno: &str, envelope: &Value, reply: &Value) {
-        let input = envelope.get("input").cloned().unwrap_or(Value::Null);
-        let data = input.get("data").cloned().unwrap_or(Value::Null);
+        let data = super::national_interface::payload(envelope);
         let noted = match infno {
             "2201" => {
-                let mdtrt_id = reply.get("output").and_then(|o| o.get("data")).map(|d| text(d, "mdtrt_id")).unwrap_or_default();
-                let ipt_otp_no = text(&data, "ipt_otp_no");
+                let mdtrt_id = text(super::national_interface::output_data(reply), "mdtrt_id");
+                let ipt_otp_no = text(data, "ipt_otp_no");
                 if mdtrt_id.is_empty() || ipt_otp_no.is_empty() || check_text("ipt_otp_no", &ipt_otp_no, 30).is_err() {
                     return;
                 }
@@ -125,7 +178,7 @@ impl App {
                 self.store.change_national_lines(&mdtrt_id, move |kept| with_lines(kept, lines)).await
             }
             "2205" => {
-                let (mdtrt_id, batch) = (text(&data, "mdtrt_id"), text(&data, "chrg_bchno"));
+                let (mdtrt_id, batch) = (text(data, "mdtrt_id"), text(data, "chrg_bchno"));
                 self.store.change_national_lines(&mdtrt_id, move |kept| without_batch(kept, &batch)).await
             }
             _ => return,
@@ -153,11 +206,15 @@ mod tests {
         };
         let lines = vec![row("1", "B1", 2500), row("2", "B1", 3500), row("3", "B2", 10000)];
         let sns = |ls: Vec<FeeLineRow>| ls.into_iter().map(|l| l.feedetl_sn).collect::<Vec<_>>();
-        assert_eq!(sns(lines_settled(lines.clone(), "B1", Some(Fen(6000)))), ["1", "2"]);
-        assert_eq!(sns(lines_settled(lines.clone(), "B2", Some(Fen(10000)))), ["3"]);
-        assert_eq!(sns(lines_settled(lines.clone(), "0000", Some(Fen(16000)))), ["1", "2", "3"]);
+        assert_eq!(sns(lines_settled(lines.clone(), "B1", Some(Fen(6000)), &[])), ["1", "2"]);
+        assert_eq!(sns(lines_settled(lines.clone(), "B2", Some(Fen(10000)), &[])), ["3"]);
+        assert_eq!(sns(lines_settled(lines.clone(), "0000", Some(Fen(16000)), &[])), ["1", "2", "3"]);
         // A batch that does not add up to what was settled is not taken for it.
-        assert_eq!(sns(lines_settled(lines, "B1", Some(Fen(9999)))), ["1", "2", "3"]);
+        assert_eq!(sns(lines_settled(lines.clone(), "B1", Some(Fen(9999)), &[])), ["1", "2", "3"]);
+        // "0000" after batch B1's settlement: the lines it left, when they add up.
+        let taken = ["1".to_string(), "2".to_string()];
+        assert_eq!(sns(lines_settled(lines.clone(), "0000", Some(Fen(10000)), &taken)), ["3"]);
+        assert_eq!(sns(lines_settled(lines, "", Some(Fen(10001)), &taken)), ["1", "2", "3"]);
     }
 
     fn line(sn: &str, batch: &str, total: Value) -> Value {
@@ -178,6 +235,11 @@ mod tests {
         assert_eq!(super::super::invoices::category_of(rows[1].result_json.as_deref()), "09");
         // Sent again: the same two lines, not four.
         assert_eq!(fee_lines_of(&with_lines(&kept, lines)).len(), 2);
+        // Under `input.data`, one line alone (not in a list): read where the platform reads it.
+        let alone = json!({"input": {"data": {"feedetail": line("9", "B9", json!("7.50"))}}});
+        let result = json!({"output": {"result": {"feedetl_sn": "9", "med_chrgitm_type": "02"}}});
+        let read = accepted_lines(&alone, &result);
+        assert_eq!(read.iter().map(|l| (l.feedetl_sn.as_str(), l.amount_fen, l.result.is_some())).collect::<Vec<_>>(), [("9", 750, true)]);
         let later = with_lines(&kept, accepted_lines(&json!({"input": {"feedetail": [line("4", "B2", json!("3"))]}}), &json!({})));
         assert_eq!(fee_lines_of(&without_batch(&later, "B1")).iter().map(|l| l.feedetl_sn.as_str()).collect::<Vec<_>>(), ["4"]);
         assert!(fee_lines_of(&without_batch(&later, "0000")).is_empty());
