@@ -170,8 +170,11 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, registered: Regis
         let busy = Busy::start(connection.clone());
         let in_flight = shared.in_flight.clone();
         request.extensions_mut().insert(ConnectInfo(peer));
-        let request = request.map(|body| TimedBody::new(body, shared.limits.body_read_timeout));
+        let mut request = request.map(|body| TimedBody::new(body, shared.limits.body_read_timeout));
         let national = is_national(request.uri().path());
+        if let Some(merged) = national.then(|| slashes_merged(request.uri())).flatten() {
+            *request.uri_mut() = merged;
+        }
         let mut router = shared.router.clone();
         async move {
             let _busy = busy;
@@ -212,6 +215,27 @@ async fn admitted(in_flight: Arc<Semaphore>) -> Option<tokio::sync::OwnedSemapho
 /// reads as a national reply.
 fn is_national(path: &str) -> bool {
     path.starts_with("/ni/")
+}
+
+/// A `/ni/` path with its runs of slashes made one (the query kept): an HIS whose configured base
+/// URL ends in `/` posts to `/ni/<token>//fsi/…`, which platforms behind nginx (its
+/// `merge_slashes` is on by default) take, and the HIS worked before it pointed at the hub.
+/// `None`: nothing to merge.
+fn slashes_merged(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
+    let path = uri.path();
+    if !path.contains("//") {
+        return None;
+    }
+    let mut merged = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && merged.ends_with('/')) {
+            merged.push(c);
+        }
+    }
+    if let Some(query) = uri.query() {
+        merged = format!("{merged}?{query}");
+    }
+    merged.parse().ok()
 }
 
 /// The national error shape (`infcode` -1, answered with HTTP 200 as platforms answer theirs) for
@@ -512,6 +536,17 @@ pub fn rate_limits_line(api: &wugan_hub::api::EdgeConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_national_path_with_a_doubled_slash_is_the_same_path() {
+        let merged = |uri: &str| slashes_merged(&uri.parse().expect("a URI")).map(|u| u.to_string());
+        assert_eq!(
+            merged("/ni/abc//fsi/api/rsfComIfsService/callService").as_deref(),
+            Some("/ni/abc/fsi/api/rsfComIfsService/callService")
+        );
+        assert_eq!(merged("/ni//abc///fsi/x?a=1").as_deref(), Some("/ni/abc/fsi/x?a=1"));
+        assert_eq!(merged("/ni/abc/fsi/x"), None);
+    }
 
     #[test]
     fn an_hiss_national_message_over_the_limit_is_answered_in_the_national_shape() {

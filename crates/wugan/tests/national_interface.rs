@@ -598,3 +598,14 @@ async fn a_2207_refused_as_a_repeated_message_after_it_took_effect_is_answered_f
     assert_eq!((refused["infcode"].as_i64(), refused["err_msg"].as_str()), (Some(-1), Some("报文ID重复")), "{refused}");
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_base_url_configured_with_a_trailing_slash_still_reaches_the_endpoint() {
+    // Session 32's review: `…/ni/<token>//fsi/api/…` was "no such endpoint"; platforms behind nginx
+    // merge the slashes, and the HIS worked against them.
+    let Setup { sys, mut his, _dir } = setup(None).await;
+    his.url = his.url.replace("/fsi/api/", "//fsi/api/");
+    let person = his.call("1101", json!({"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": EMPLOYEE_TOKEN}})).await;
+    assert!(ok("1101", &person)["baseinfo"]["psn_no"].is_string(), "{person}");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
