@@ -321,7 +321,7 @@ fn run(state: &mut State, env: Envelope, now: &Now, stamp: &ReplyStamp, admdvs: 
 /// Msgids are scoped to the hospital that sent them (the gateway checked that the envelope's
 /// `fixmedins_code` is the caller's): no hospital can use up, or read the reply to, another's msgid.
 fn replay_key(env: &Envelope) -> String {
-    format!("{}:{}:{}", env.fixmedins_code.len(), env.fixmedins_code, env.msgid)
+    crate::state::ReplyStore::key(&env.fixmedins_code, &env.msgid)
 }
 
 /// Replays the whole journal, a page at a time; returns the position of the last entry.

@@ -18,7 +18,7 @@ use crate::error::TxError;
 use crate::input::{check_same, opt_text, opt_yuan, req_text};
 use crate::lookup::{already_settled, insured, not_found, special_disease_registered, visit_of_kind};
 use crate::person::Person;
-use crate::state::{FeeRecord, FeeStatus, Settlement, State, Visit};
+use crate::state::{FeeRecord, FeeStatus, ReplyStore, Settlement, State, Visit};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use wugan_domain::money::Fen;
@@ -306,6 +306,37 @@ pub fn cancel(state: &mut State, ctx: &Ctx, kind: Kind) -> Result<Value, TxError
     let data = ctx.env.data()?;
     let setl_id = req_text(data, "setl_id")?;
     let setl = cancellable(state, data, &setl_id, kind)?;
+    cancel_settlement(state, ctx, setl, kind)
+}
+
+/// 2601 冲正交易: undoes an earlier message of the same hospital, named by its msgid (`omsgid`)
+/// and infno (`oinfno`), as HIS software does when it lost the answer to a 2207 and will not ask.
+/// A 2207 that settled is cancelled as a 2208 would cancel it (its shares given back exactly); its
+/// record then reads cancelled (5203). Only a 2207 is reversed here; a message that was refused,
+/// is unknown (or forgotten: replies are kept by the hundred thousand), or another person's is
+/// refused, and so is a settlement already cancelled.
+pub fn reverse(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
+    let data = ctx.env.data()?;
+    let (omsgid, oinfno, psn_no) = (req_text(data, "omsgid")?, req_text(data, "oinfno")?, req_text(data, "psn_no")?);
+    if oinfno != "2207" {
+        return Err(TxError::new(&format!("不支持冲正该交易 {oinfno}"), format!("only a 2207 can be reversed here, not {oinfno}")));
+    }
+    let original = state.replies.get(&ReplyStore::key(&ctx.env.fixmedins_code, &omsgid));
+    let original = original.filter(|r| r.infno == oinfno).map(|r| r.response());
+    let Some(original) = original.filter(|r| r.get("infcode").and_then(Value::as_i64) == Some(0)) else {
+        return Err(TxError::new("原交易不存在或未成功", format!("no successful {oinfno} with msgid {omsgid}: nothing to reverse")));
+    };
+    let setl_id = original["output"]["setlinfo"]["setl_id"].as_str().unwrap_or_default().to_string();
+    let setl = state.settlement(&setl_id).ok_or_else(|| TxError::new("结算ID不存在", format!("unknown setl_id {setl_id}")))?;
+    let asked = json!({"mdtrt_id": setl.mdtrt_id, "psn_no": psn_no});
+    let setl = cancellable(state, &asked, &setl_id, Kind::Outpatient)?;
+    cancel_settlement(state, ctx, setl, Kind::Outpatient)?;
+    Ok(json!({}))
+}
+
+/// A settlement cancelled: its shares given back, its lines unsettled; the cancellation record.
+fn cancel_settlement(state: &mut State, ctx: &Ctx, setl: Settlement, kind: Kind) -> Result<Value, TxError> {
+    let setl_id = setl.setl_id.clone();
     credit(state, &setl)?;
     let cancel_id = format!("{}{}{:010}", ctx.admdvs, ctx.now.ymd(), state.next_seq());
     unmark(state, &setl, kind);

@@ -185,6 +185,11 @@ pub struct ReplyStore {
 impl ReplyStore {
     pub const CAPACITY: usize = 200_000;
 
+    /// The key of a hospital's message: msgid replay (and 2601's `omsgid`) is scoped per hospital.
+    pub fn key(fixmedins_code: &str, msgid: &str) -> String {
+        format!("{}:{}:{}", fixmedins_code.len(), fixmedins_code, msgid)
+    }
+
     pub fn get(&self, msgid: &str) -> Option<&StoredReply> {
         self.by_msgid.get(msgid)
     }

@@ -23,6 +23,7 @@ pub fn dispatch(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
         "2206" => settle::pre_settle(state, ctx, Kind::Outpatient),
         "2207" => settle::settle(state, ctx, Kind::Outpatient),
         "2208" => settle::cancel(state, ctx, Kind::Outpatient),
+        "2601" => settle::reverse(state, ctx),
         "2401" => inpatient::admit(state, ctx),
         "2402" => inpatient::discharge(state, ctx),
         "2403" => inpatient::change_admission(state, ctx),

@@ -686,3 +686,26 @@ async fn fee_query_lists_the_visits_live_lines() {
     assert!(err(&query("Q-5204-6", json!({"psn_no": ZHANG_SAN, "mdtrt_id": "M-UNKNOWN"})).await).contains("未查询到"));
     assert!(err(&query("Q-5204-7", json!({"psn_no": ZHANG_SAN})).await).contains("mdtrt_id"));
 }
+
+/// 2601 冲正交易: an HIS that lost a 2207's answer reverses it by its msgid; the settlement is
+/// cancelled exactly as a 2208 would (the account's money back, the record reads cancelled), once.
+#[tokio::test]
+async fn a_2207_reversed_by_its_msgid_is_cancelled_once() {
+    let app = app();
+    let mdtrt_id = register(&app, "R-2201", "MZ0601").await;
+    ok(&call(&app, "2204", "R-2204", demo_fees(&mdtrt_id)).await);
+    let settled = call(&app, "2207", "R-2207", settle_input(&mdtrt_id, json!("347.34"))).await;
+    let setl_id = ok(&settled)["setlinfo"]["setl_id"].as_str().expect("setl_id").to_string();
+    assert_eq!(person(&app, ZHANG_SAN).await["balc"], json!("513.66"));
+    let reverse = |omsgid: &str, oinfno: &str| json!({"data": {"psn_no": ZHANG_SAN, "omsgid": omsgid, "oinfno": oinfno}});
+
+    ok(&call(&app, "2601", "R-2601", reverse("R-2207", "2207")).await);
+    assert_eq!(person(&app, ZHANG_SAN).await["balc"], json!("800.00"), "the account's share back");
+    let record = call(&app, "5203", "R-5203", json!({"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": ZHANG_SAN}})).await;
+    assert_eq!(ok(&record)["setlinfo"]["refd_setl_flag"], json!("1"), "{record}");
+
+    assert!(err(&call(&app, "2601", "R-2601-again", reverse("R-2207", "2207")).await).contains("already cancelled"));
+    assert!(err(&call(&app, "2601", "R-2601-unknown", reverse("R-none", "2207")).await).contains("nothing to reverse"));
+    assert!(err(&call(&app, "2601", "R-2601-2204", reverse("R-2204", "2204")).await).contains("only a 2207"));
+    assert_eq!(person(&app, ZHANG_SAN).await["balc"], json!("800.00"), "reversed once");
+}

@@ -609,3 +609,25 @@ async fn a_base_url_configured_with_a_trailing_slash_still_reaches_the_endpoint(
     assert!(ok("1101", &person)["baseinfo"]["psn_no"].is_string(), "{person}");
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_2207_the_his_reverses_with_2601_has_its_share_refunded() {
+    // Session 32's review: 2601 (冲正) is how HIS software undoes a 2207 whose answer it lost; the
+    // platform undid the settlement and the hub kept the charge.
+    let Setup { sys, his, _dir } = setup(None).await;
+    let (psn_no, _, settle) = outpatient_visit(&his, "MZ0025").await;
+    let msgid = his.msgid();
+    let (_, settled) = his.call_as(&his.code, "2207", &msgid, settle).await;
+    let paid = ok("2207", &settled)["wugan_payment"].clone();
+    assert_eq!(paid["status"].as_str(), Some("paid"), "{paid}");
+    let reversal = json!({"data": {"psn_no": psn_no, "omsgid": msgid, "oinfno": "2207"}});
+    let reversed = ok("2601", &his.call("2601", reversal.clone()).await);
+    let payment = &reversed["wugan_payment"];
+    assert_eq!((payment["status"].as_str(), &payment["settlement_id"]), (Some("refunded"), &paid["settlement_id"]), "{reversed}");
+    assert_eq!(settlement_state(&sys, &paid["settlement_id"]).await, "cancelled");
+    // Sent again, the platform refuses it (already cancelled): as it came, nothing refunded twice.
+    let again = his.call("2601", reversal).await;
+    assert_eq!(again["infcode"].as_i64(), Some(-1), "{again}");
+    assert!(again["output"].is_null() || again["output"].get("wugan_payment").is_none(), "{again}");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}

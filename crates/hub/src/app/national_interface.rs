@@ -1,9 +1,10 @@
 //! The drop-in national-interface endpoint (issue 15): an HIS that already speaks the national
 //! interface changes only its base URL to `{national_interface_prefix}` (`/ni/<token>`, a secret
 //! per hospital). Every envelope is forwarded to the platform as it came and the reply returned as
-//! it came; the hub adds seamless payment around two transactions: after a successful 2207 for a
+//! it came; the hub adds seamless payment around three transactions: after a successful 2207 for a
 //! signed patient it charges `psn_cash_pay` (a cash-only settlement, `cash_only.rs`), after a 2208
-//! it refunds it, and tells the HIS in an extra output field, `wugan_payment`, it may ignore.
+//! or a 2601 (冲正) of a 2207 it refunds it (`national_cancellations.rs`), and tells the HIS in an
+//! extra output field, `wugan_payment`, it may ignore.
 //!
 //! Nothing here is answered as an HTTP error: a refusal (unknown prefix, another hospital's
 //! envelope) and a platform that is down are answered in the national error shape,
@@ -182,7 +183,7 @@ impl App {
     /// The platform answered: seamless payment after a successful 2207 or 2208, else the reply
     /// as it came.
     async fn around_reply(&self, hospital: &HospitalProfile, infno: &str, envelope: &Value, status: u16, body: Vec<u8>) -> NationalAnswer {
-        if !matches!(infno, "2201" | "2204" | "2205" | "2207" | "2208") {
+        if !matches!(infno, "2201" | "2204" | "2205" | "2207" | "2208" | "2601") {
             return NationalAnswer::AsItCame { status, body };
         }
         let Some(reply) = read_whole(&body) else {
@@ -205,6 +206,9 @@ impl App {
                 }
                 _ => NationalAnswer::AsItCame { status, body },
             };
+        }
+        if infno == "2601" {
+            return NationalAnswer::Written(self.after_reversal(hospital, envelope, reply).await);
         }
         if matches!(infno, "2201" | "2204" | "2205") {
             // The visit's number and lines, for the cash-only visit its 2207 writes.
@@ -402,6 +406,11 @@ impl App {
 enum Posted<'a> {
     Id(&'a str),
     SetlId(&'a str),
+}
+
+/// A refund's `wugan_payment`.
+pub(super) fn refund_view(result: Result<SettlementView, AppError>) -> Value {
+    payment_view(NOT_REFUNDED, result)
 }
 
 /// `wugan_payment.status` when the hub could not charge a 2207's cash share, or refund a 2208's.
