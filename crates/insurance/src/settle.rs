@@ -220,6 +220,7 @@ pub fn settle(state: &mut State, ctx: &Ctx, kind: Kind) -> Result<Value, TxError
     }
     let output = json!({"setlinfo": info, "setldetail": p.adj.setldetail});
     mark_settled(state, &p, &setl_id);
+    state.settled_by_msgid.insert(ReplyStore::key(&ctx.env.fixmedins_code, &ctx.env.msgid), setl_id.clone());
     let fixmedins_code = state.visits.get(&p.mdtrt_id).map(|v| v.fixmedins_code.clone()).unwrap_or_default();
     state.push_settlement(Settlement {
         setl_id,
@@ -312,22 +313,19 @@ pub fn cancel(state: &mut State, ctx: &Ctx, kind: Kind) -> Result<Value, TxError
 /// 2601 冲正交易: undoes an earlier message of the same hospital, named by its msgid (`omsgid`)
 /// and infno (`oinfno`), as HIS software does when it lost the answer to a 2207 and will not ask.
 /// A 2207 that settled is cancelled as a 2208 would cancel it (its shares given back exactly); its
-/// record then reads cancelled (5203). Only a 2207 is reversed here; a message that was refused,
-/// is unknown (or forgotten: replies are kept by the hundred thousand), or another person's is
-/// refused, and so is a settlement already cancelled.
+/// record then reads cancelled (5203). Only a 2207 is reversed here; a message that was refused or
+/// is unknown, or another person's, is refused, and so is a settlement already cancelled.
 pub fn reverse(state: &mut State, ctx: &Ctx) -> Result<Value, TxError> {
     let data = ctx.env.data()?;
     let (omsgid, oinfno, psn_no) = (req_text(data, "omsgid")?, req_text(data, "oinfno")?, req_text(data, "psn_no")?);
     if oinfno != "2207" {
         return Err(TxError::new(&format!("不支持冲正该交易 {oinfno}"), format!("only a 2207 can be reversed here, not {oinfno}")));
     }
-    let original = state.replies.get(&ReplyStore::key(&ctx.env.fixmedins_code, &omsgid));
-    let original = original.filter(|r| r.infno == oinfno).map(|r| r.response());
-    let Some(original) = original.filter(|r| r.get("infcode").and_then(Value::as_i64) == Some(0)) else {
+    let settled = state.settled_by_msgid.get(&ReplyStore::key(&ctx.env.fixmedins_code, &omsgid));
+    let Some(setl) = settled.and_then(|setl_id| state.settlement(setl_id)).filter(|s| !s.inpatient) else {
         return Err(TxError::new("原交易不存在或未成功", format!("no successful {oinfno} with msgid {omsgid}: nothing to reverse")));
     };
-    let setl_id = original["output"]["setlinfo"]["setl_id"].as_str().unwrap_or_default().to_string();
-    let setl = state.settlement(&setl_id).ok_or_else(|| TxError::new("结算ID不存在", format!("unknown setl_id {setl_id}")))?;
+    let setl_id = setl.setl_id.clone();
     let asked = json!({"mdtrt_id": setl.mdtrt_id, "psn_no": psn_no});
     let setl = cancellable(state, &asked, &setl_id, Kind::Outpatient)?;
     cancel_settlement(state, ctx, setl, Kind::Outpatient)?;

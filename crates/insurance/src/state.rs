@@ -261,6 +261,10 @@ pub struct State {
     pub registrations: HashMap<(String, String), String>,
     pub settlements: Vec<Settlement>,
     pub settlement_index: HashMap<String, usize>,
+    /// The setl_id each settling message (2207/2304) made, by its hospital's msgid
+    /// ([`ReplyStore::key`]), for 2601: unlike the replies, never forgotten, and the same after a
+    /// journal's replay as before it (replies to reads are not journaled).
+    pub settled_by_msgid: HashMap<String, String>,
     /// psn_no → indexes into `settlements`, for admission counts without a scan of everyone's.
     pub by_person: HashMap<String, Vec<usize>>,
     pub replies: ReplyStore,

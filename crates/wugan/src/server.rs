@@ -243,7 +243,7 @@ fn slashes_merged(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
 fn national_overload(what: &str) -> String {
     use wugan_hub::app::national_interface::{national_error, stamped};
     use wugan_hub::clock::Clock;
-    let answer = national_error(format!("the server is at its limit of {what}; retry shortly (overloaded)"));
+    let answer = national_error("服务繁忙，请稍后重试", format!("the server is at its limit of {what}; retry shortly (overloaded)"));
     stamped(answer, wugan_hub::clock::SystemClock.now_utc()).to_string()
 }
 

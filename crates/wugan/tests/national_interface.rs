@@ -631,3 +631,71 @@ async fn a_2207_the_his_reverses_with_2601_has_its_share_refunded() {
     assert!(again["output"].is_null() || again["output"].get("wugan_payment").is_none(), "{again}");
     sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_visit_settled_again_after_a_cancellation_the_hub_did_not_see_is_charged_once() {
+    // Session 32's review: the platform cancelled the first settlement (a 2208 whose reply was
+    // lost and whose check could not be made, and the HIS gave up); the HIS settled the same lines
+    // again with "0000", and the hub charged the new settlement beside the old one.
+    use common::own_platform::{Rule as Rewrite, LOST};
+    let platform = common::own_platform::Platform::start("H44030600001").await;
+    let Setup { sys, his, _dir } = setup_on(Vec::new(), Some(&platform)).await;
+    let (psn_no, mdtrt_id, settle) = outpatient_visit(&his, "MZ0026").await;
+    let first = ok("2207", &his.call("2207", settle.clone()).await)["wugan_payment"].clone();
+    let setl_id = platform_setl_id(&sys, &first).await;
+    platform.next("2208", Rewrite::ForwardThenAnswer(502, LOST));
+    platform.next("5203", Rewrite::AnswerAlone(502, LOST));
+    let cancel = json!({"data": {"setl_id": setl_id, "mdtrt_id": mdtrt_id, "psn_no": psn_no}});
+    let lost = his.call("2208", cancel).await;
+    assert_eq!(lost["infcode"].as_i64(), Some(-1), "no answer, no check: {lost}");
+    assert_eq!(settlement_state(&sys, &first["settlement_id"]).await, "settled", "the hub did not see it");
+    // The lines again (the platform cancelled them with the settlement), every one settled anew.
+    let lines = json!({"feedetail": [fee_line(&mdtrt_id, &psn_no, "11", "25.00"), fee_line(&mdtrt_id, &psn_no, "12", "1200.00")]});
+    ok("2204", &his.call("2204", lines).await);
+    let mut again = settle;
+    again["data"]["chrg_bchno"] = json!("0000");
+    let second = ok("2207", &his.call("2207", again).await);
+    let paid = &second["wugan_payment"];
+    assert_eq!(paid["status"].as_str(), Some("paid"), "{second}");
+    assert_eq!(settlement_state(&sys, &first["settlement_id"]).await, "cancelled", "the first refunded before the second was charged");
+    let visit = sys.app.store.visit(paid["visit_id"].as_str().expect("visit")).await.expect("store").expect("its visit");
+    assert_eq!(visit.ipt_otp_no, "MZ0026", "under the HIS's own number again");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_2601_whose_answer_was_lost_and_whose_resend_is_refused_still_refunds() {
+    // Session 32's review: the 2601 reversed the 2207, its answer was lost, and the resend was
+    // refused (already cancelled): passed on as it came, the share stayed charged.
+    use common::own_platform::{Rule as Rewrite, LOST};
+    let platform = common::own_platform::Platform::start("H44030600001").await;
+    let Setup { sys, his, _dir } = setup_on(Vec::new(), Some(&platform)).await;
+    let (psn_no, _, settle) = outpatient_visit(&his, "MZ0027").await;
+    let msgid = his.msgid();
+    let (_, settled) = his.call_as(&his.code, "2207", &msgid, settle).await;
+    let paid = ok("2207", &settled)["wugan_payment"].clone();
+    platform.next("2601", Rewrite::ForwardThenAnswer(502, LOST));
+    platform.next("5203", Rewrite::AnswerAlone(502, LOST));
+    let reversal = json!({"data": {"psn_no": psn_no, "omsgid": msgid, "oinfno": "2207"}});
+    let lost = his.call("2601", reversal.clone()).await;
+    assert_eq!(lost["infcode"].as_i64(), Some(-1), "{lost}");
+    assert_eq!(settlement_state(&sys, &paid["settlement_id"]).await, "settled", "no evidence yet");
+    let refused = his.call("2601", reversal).await;
+    assert_eq!(refused["infcode"].as_i64(), Some(-1), "the platform's refusal stands: {refused}");
+    assert_eq!(refused["output"]["wugan_payment"]["status"].as_str(), Some("refunded"), "{refused}");
+    assert_eq!(settlement_state(&sys, &paid["settlement_id"]).await, "cancelled");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+/// The platform's setl_id of the settlement a `wugan_payment` names.
+async fn platform_setl_id(sys: &system::System, payment: &Value) -> String {
+    let id = payment["settlement_id"].as_str().expect("a settlement id");
+    let record = sys.app.store.settlement_record(id).await.expect("store").expect("a record");
+    record.posted_setl_id.expect("the platform's setl_id")
+}
+
+fn fee_line(mdtrt_id: &str, psn_no: &str, sn: &str, total: &str) -> Value {
+    json!({"feedetl_sn": sn, "mdtrt_id": mdtrt_id, "psn_no": psn_no, "chrg_bchno": "B1", "fee_ocur_time": "2026-11-30 11:00:00",
+        "med_list_codg": "001102000010000", "medins_list_codg": "001102000010000", "det_item_fee_sumamt": total, "cnt": "1",
+        "pric": total, "bilg_dept_codg": "A03", "bilg_dept_name": "内科", "bilg_dr_codg": "D001", "bilg_dr_name": "王医生", "hosp_appr_flag": "1"})
+}

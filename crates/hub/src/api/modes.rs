@@ -50,7 +50,7 @@ pub(super) async fn national_call(State(app): State<Arc<App>>, Path(token): Path
             if refused && !national() {
                 let words = format!("the insurance platform answered HTTP {} without a national reply", status.as_u16());
                 let reply = crate::app::national_interface::stamped(
-                    crate::app::national_interface::national_error(words),
+                    crate::app::national_interface::national_error("医保平台返回了非标准应答", words),
                     app.store.clock.now_utc(),
                 );
                 return (json, reply.to_string()).into_response();
@@ -89,7 +89,7 @@ pub(super) async fn national_errors(
     let error = serde_json::from_slice::<serde_json::Value>(&body).ok().map(|v| v["error"].clone()).unwrap_or_default();
     let code = error["code"].as_str().unwrap_or("refused");
     let message = error["message"].as_str().or(status.canonical_reason()).unwrap_or("refused");
-    let answer = crate::app::national_interface::national_error(format!("{message} ({code}, HTTP {})", status.as_u16()));
+    let answer = crate::app::national_interface::national_error("请求未被受理", format!("{message} ({code}, HTTP {})", status.as_u16()));
     let answer = crate::app::national_interface::stamped(answer, app.store.clock.now_utc());
     ([("content-type", "application/json")], answer.to_string()).into_response()
 }

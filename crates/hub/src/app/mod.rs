@@ -47,6 +47,7 @@ mod invoice_keys;
 pub mod invoices;
 mod national_cancellations;
 pub mod national_interface;
+mod national_reversals;
 mod national_visits;
 pub mod notifications;
 pub mod online_services;

@@ -7,7 +7,6 @@
 //! hub's own 2208 (`refusal_checks`): cancelled, the share is refunded; standing, or 5203 unable
 //! to say, nothing is done and the HIS is told to resend, or gets the refusal as it came.
 
-use super::cash_only::{CashCancelRequest, Seen};
 use super::national_interface::{national_error, NationalAnswer};
 use super::*;
 use crate::insurance_client::text;
@@ -24,7 +23,8 @@ impl App {
                 "warn_msg": format!("the platform's reply was lost ({why}); its settlement record (5203) shows the settlement cancelled"),
                 "output": {"wugan_payment": payment}})),
             None => {
-                NationalAnswer::Written(national_error(format!("the insurance platform did not answer ({why}); resend the same message")))
+                let en = format!("the insurance platform did not answer; resend the same message ({why})");
+                NationalAnswer::Written(national_error("医保平台未应答，请用原报文ID重发", en))
             }
         }
     }
@@ -65,30 +65,38 @@ impl App {
     /// hub holds nothing for it, or 5203 could not say.
     pub(super) async fn platform_shows_cancelled(&self, hospital: &HospitalProfile, envelope: &Value) -> bool {
         let setl_id = text(super::national_interface::payload(envelope), "setl_id").trim().to_string();
-        match self.settlement_of_posted(&setl_id).await {
-            Some(s) => self.shows_cancelled(hospital, &s, &setl_id).await,
-            None => false,
-        }
-    }
-
-    /// Whether the hub's settlement `s` of the platform's `setl_id` is the hospital's, still holds
-    /// its charge, and the platform's record (5203) shows it cancelled.
-    async fn shows_cancelled(&self, hospital: &HospitalProfile, s: &SettlementRow, setl_id: &str) -> bool {
-        if setl_id.is_empty() || s.hospital_code != hospital.code || !s.state.is_cancellable() {
+        let Some(s) = self.settlement_of_posted(&setl_id).await else { return false };
+        if s.hospital_code != hospital.code || !s.state.is_cancellable() {
             return false;
         }
-        let Some(visit) = self.store.visit(&s.visit_id).await.ok().flatten() else { return false };
-        let (Ok(msgid), Ok(inst)) = (self.msgid(&hospital.code).await, self.institution(&hospital.code).await) else { return false };
+        matches!(self.platform_record(&s, &setl_id).await, PlatformRecord::Cancelled)
+    }
+
+    /// What the platform's settlement record (5203, by `setl_id`) says of the hub's settlement `s`.
+    pub(super) async fn platform_record(&self, s: &SettlementRow, setl_id: &str) -> PlatformRecord {
+        let visit = match self.store.visit(&s.visit_id).await {
+            Ok(Some(visit)) => visit,
+            Ok(None) => return PlatformRecord::Unknown("the settlement's visit is missing".into()),
+            Err(e) => return PlatformRecord::Unknown(e.to_string()),
+        };
+        let (msgid, inst) = match (self.msgid(&s.hospital_code).await, self.institution(&s.hospital_code).await) {
+            (Ok(msgid), Ok(inst)) => (msgid, inst),
+            (Err(e), _) | (_, Err(e)) => return PlatformRecord::Unknown(e.to_string()),
+        };
         let input = json!({"data": {"setl_id": setl_id, "mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no}});
         let output = match self.insurance.call("5203", &msgid, &inst, &visit.insuplc_admdvs, input).await {
             Ok(output) => output,
             Err(e) => {
                 tracing::warn!(settlement = %s.id, error = %e, "5203 could not say whether the settlement was cancelled");
-                return false;
+                return PlatformRecord::Unknown(format!("5203: {e}"));
             }
         };
         // Only a record that lists settlements is evidence: an empty one says nothing.
-        insurance_reply::lists_settlements(&output) && !insurance_reply::settlement_stands(&output, setl_id)
+        match (insurance_reply::lists_settlements(&output), insurance_reply::settlement_stands(&output, setl_id)) {
+            (false, _) => PlatformRecord::Unknown("5203 listed no settlement".into()),
+            (true, true) => PlatformRecord::Stands,
+            (true, false) => PlatformRecord::Cancelled,
+        }
     }
 
     async fn settlement_of_posted(&self, setl_id: &str) -> Option<SettlementRow> {
@@ -98,44 +106,12 @@ impl App {
         let id = self.store.settlement_of_posted_setl_id(setl_id).await.ok()??;
         self.store.settlement(&id).await.ok()?
     }
-
-    /// After the platform's yes to a 2601 (冲正) of a 2207: that settlement is undone at the
-    /// platform, and the share the hub charged for it comes back. 2601 names the 2207 by its msgid
-    /// only, which the hub does not keep, so the person's settlements the hub paid at this
-    /// hospital that still hold a charge are asked about (5203, by setl_id, the newest
-    /// [`REVERSAL_CANDIDATES`]); each the record shows cancelled is refunded. The reply goes back
-    /// with `output.wugan_payment` saying what was refunded.
-    pub(super) async fn after_reversal(&self, hospital: &HospitalProfile, envelope: &Value, mut reply: Value) -> Value {
-        let data = super::national_interface::payload(envelope);
-        let payment = match text(data, "oinfno").trim() {
-            "2207" => self.refund_reversed(hospital, text(data, "psn_no").trim()).await,
-            other => json!({"status": "none", "message": format!("the hub pays nothing around a {other}: nothing to refund")}),
-        };
-        if !reply.get("output").is_some_and(Value::is_object) {
-            reply["output"] = json!({});
-        }
-        reply["output"]["wugan_payment"] = payment;
-        reply
-    }
-
-    async fn refund_reversed(&self, hospital: &HospitalProfile, psn_no: &str) -> Value {
-        let visits = self.store.visit_ids_of_person(psn_no, None, REVERSAL_CANDIDATES).await.unwrap_or_default();
-        for visit_id in visits {
-            let Some(s) = self.store.settlement_of_visit(&visit_id).await.ok().flatten() else { continue };
-            let record = self.store.settlement_record(&s.id).await.ok().flatten();
-            let Some(setl_id) = record.filter(|r| !r.setl_type.hub_settles_insurance()).and_then(|r| r.posted_setl_id) else { continue };
-            if !self.shows_cancelled(hospital, &s, &setl_id).await {
-                continue;
-            }
-            tracing::warn!(settlement = %s.id, "a 2601 reversed its 2207: the share is refunded");
-            let request = Keyed::unstored(&format!("ni-reverse:{setl_id}"));
-            let without_record = CashCancelRequest { output: Value::Null };
-            let refunded = self.cancel_cash_only_on(&hospital.code, &visit_id, &without_record, &request, Seen::OnTheWire).await;
-            return super::national_interface::refund_view(refunded);
-        }
-        json!({"status": "none", "message": "the hub holds no charge for a settlement this reversal undid"})
-    }
 }
 
-/// How many of a person's newest visits a 2601 of a 2207 looks among for the settlement it undid.
-const REVERSAL_CANDIDATES: i64 = 20;
+/// What the platform's settlement record (5203) says of a settlement.
+pub(super) enum PlatformRecord {
+    Cancelled,
+    Stands,
+    /// It could not be read (why).
+    Unknown(String),
+}

@@ -74,10 +74,19 @@ pub(super) fn output_data(reply: &Value) -> &Value {
     }
 }
 
-/// The national error shape.
-pub fn national_error(message: impl Into<String>) -> Value {
-    json!({"infcode": -1, "err_msg": message.into(), "warn_msg": "", "output": null})
+/// The national error shape, its `err_msg` written as platforms write theirs: Chinese first, the
+/// cashier's language, then English (`中文 / English`), at most [`ERR_MSG_CHARS`] characters
+/// (what HIS software keeps of it; a transport error naming a URL is cut, not the words before).
+pub fn national_error(zh: &str, en: impl AsRef<str>) -> Value {
+    let mut message = format!("{zh} / {}", en.as_ref());
+    if message.chars().count() > ERR_MSG_CHARS {
+        message = message.chars().take(ERR_MSG_CHARS - 1).chain(std::iter::once('…')).collect();
+    }
+    json!({"infcode": -1, "err_msg": message, "warn_msg": "", "output": null})
 }
+
+/// The longest `err_msg` the hub writes (the national interface's field is 200 characters).
+pub const ERR_MSG_CHARS: usize = 200;
 
 /// The receiver's division in the `inf_refmsgid` of a reply the hub writes itself: none of the
 /// platform's (a platform's reply passed on keeps its own).
@@ -137,36 +146,48 @@ impl App {
     /// One envelope posted under `/ni/<token>`.
     pub async fn national_call(&self, token: &str, body: &[u8]) -> NationalAnswer {
         let Some(hospital) = self.store.hospital_by_ni_token(&ni_token_hash(token)).await.ok().flatten() else {
-            return NationalAnswer::Written(national_error("unknown interface address: check the configured base URL"));
+            return NationalAnswer::Written(national_error(
+                "接口地址无效，请检查配置的地址",
+                "unknown interface address: check the configured base URL",
+            ));
         };
         let Some(envelope) = read_whole(body) else {
-            return NationalAnswer::Written(national_error("the message is not JSON"));
+            return NationalAnswer::Written(national_error("报文不是有效的JSON", "the message is not JSON"));
         };
         if !envelope.is_object() {
-            return NationalAnswer::Written(national_error("the message is not a JSON object (an envelope: {infno, msgid, …, input})"));
+            return NationalAnswer::Written(national_error(
+                "报文格式错误",
+                "the message is not a JSON object (an envelope: {infno, msgid, …, input})",
+            ));
         }
         // Read trimmed, as the platform reads them: a fixed-width column pads `"2207 "` (review r25 ni F5).
         if text(&envelope, "fixmedins_code").trim() != hospital.code {
-            return NationalAnswer::Written(national_error("fixmedins_code is not the institution of this interface address"));
+            return NationalAnswer::Written(national_error(
+                "定点医药机构编号与接口地址不符",
+                "fixmedins_code is not the institution of this interface address",
+            ));
         }
         let infno = text(&envelope, "infno").trim().to_string();
         // Its own platform where it names one; the HIS's own sign_no and cainfo stay as they came.
         let Ok(inst) = self.platform_institution(&hospital.code).await else {
-            return NationalAnswer::Written(national_error("the hub could not read this institution's platform: try again"));
+            return NationalAnswer::Written(national_error(
+                "暂时无法读取本机构的医保平台设置，请重试",
+                "the hub could not read this institution's platform: try again",
+            ));
         };
         match self.insurance.forward(&infno, &inst, body.to_vec()).await {
             // A 5xx is no answer: the platform may or may not have done it. Its words go with it.
             Ok((status, reply)) if status >= 500 => {
                 let why = format!("HTTP {status}{}", platform_words(&reply));
                 match infno.as_str() {
-                    "2207" | "2208" => self.unanswered(&hospital, &infno, &envelope, &why).await,
+                    "2207" | "2208" | "2601" => self.unanswered(&hospital, &infno, &envelope, &why).await,
                     _ => NationalAnswer::AsItCame { status, body: reply },
                 }
             }
             Ok((status, reply)) => self.around_reply(&hospital, &infno, &envelope, status, reply).await,
             Err(InsuranceError::Unreachable(why)) => self.unanswered(&hospital, &infno, &envelope, &why).await,
-            Err(e @ InsuranceError::NotConfigured(_)) => NationalAnswer::Written(national_error(e.to_string())),
-            Err(e) => NationalAnswer::Written(national_error(format!("the insurance platform did not answer: {e}"))),
+            Err(e @ InsuranceError::NotConfigured(_)) => NationalAnswer::Written(national_error("本机构未配置医保平台", e.to_string())),
+            Err(e) => NationalAnswer::Written(national_error("医保平台未应答", format!("the insurance platform did not answer: {e}"))),
         }
     }
 
@@ -176,7 +197,8 @@ impl App {
         match infno {
             "2207" => self.resolve_lost_settlement(hospital, envelope, why).await,
             "2208" => self.resolve_lost_cancellation(hospital, envelope, why).await,
-            _ => NationalAnswer::Written(national_error(format!("the insurance platform did not answer: {why}"))),
+            "2601" => self.resolve_lost_reversal(hospital, envelope, why).await,
+            _ => NationalAnswer::Written(national_error("医保平台未应答", format!("the insurance platform did not answer: {why}"))),
         }
     }
 
@@ -197,6 +219,7 @@ impl App {
                 // A refusal of the message itself, not of the visit: platforms that do not replay
                 // refuse a resent 2207 "报文ID重复" when the first took effect and its reply was
                 // lost. The settlement record (5203) says; no record found, it goes as it came.
+                "2601" => self.after_refused_reversal(hospital, envelope, status, body, reply).await,
                 "2207" if crate::insurance_client::rejects_our_envelope(&text(&reply, "err_msg")) => {
                     let why = format!("refused: {}", text(&reply, "err_msg"));
                     match self.settlement_by_5203(hospital, envelope, &why).await {
@@ -251,7 +274,11 @@ impl App {
         let batch = text(payload(envelope), "chrg_bchno");
         let medfee = wugan_domain::Fen::from_json_yuan(&info["medfee_sumamt"]).ok().flatten();
         let ipt_otp_no = noted.map(|n| n.ipt_otp_no).unwrap_or(mdtrt_id);
-        let under = self.settled_under(&hospital.code, ipt_otp_no, batch.trim()).await;
+        // A setl_id the hub has paid already is answered as it stands, whatever the number.
+        let under = match self.store.settlement_of_posted_setl_id(&setl_id).await {
+            Ok(Some(_)) => super::national_visits::SettledUnder { ipt_otp_no, taken: Vec::new() },
+            _ => self.settled_under(&hospital.code, ipt_otp_no, batch.trim()).await,
+        };
         let lines = super::national_visits::lines_settled(lines, batch.trim(), medfee, &under.taken);
         let req = CashSettleRequest { ipt_otp_no: under.ipt_otp_no, output: output.clone() };
         let paid = self.settle_cash_only_with_lines(&hospital.code, &req, &request, lines).await;
@@ -263,17 +290,18 @@ impl App {
             if !raced(code) {
                 return payment_view(NOT_CHARGED, paid);
             }
-            if let Some(other) = self.settlement_once_final(Posted::SetlId(&setl_id)).await {
+            if let Some(other) = self.settlement_once_final(Posted::SetlId(&setl_id), RACE_WAIT).await {
                 return payment_view(NOT_CHARGED, Ok(other));
             }
         }
         payment_view(NOT_CHARGED, paid)
     }
 
-    /// The settlement another request is making or moving, once it has finished with it (two
-    /// seconds at most), as a view; `None` when there is none by then or it is still under way.
-    async fn settlement_once_final(&self, which: Posted<'_>) -> Option<SettlementView> {
-        for _ in 0..20 {
+    /// The settlement another request is making or moving, once it has finished with it (`wait` at
+    /// most), as a view; `None` when there is none by then or it is still under way.
+    pub(super) async fn settlement_once_final(&self, which: Posted<'_>, wait: std::time::Duration) -> Option<SettlementView> {
+        let tries = (wait.as_millis() / 100).max(1);
+        for _ in 0..tries {
             let id = match which {
                 Posted::Id(id) => Some(id.to_string()),
                 Posted::SetlId(setl_id) => self.store.settlement_of_posted_setl_id(setl_id).await.ok()?,
@@ -317,7 +345,7 @@ impl App {
         }
         // The same 2208 twice at once: the one that lost the race answers the other's refund.
         if let Err(AppError::Stale | AppError::Conflict { .. }) = refunded {
-            if let Some(other) = self.settlement_once_final(Posted::Id(&settlement)).await.filter(|s| s.state == "cancelled") {
+            if let Some(other) = self.settlement_once_final(Posted::Id(&settlement), RACE_WAIT).await.filter(|s| s.state == "cancelled") {
                 return payment_view(NOT_REFUNDED, Ok(other));
             }
         }
@@ -329,15 +357,17 @@ impl App {
     /// had come; none found is reported as the platform being unreachable, so the HIS resends its
     /// own 2207 with the same msgid.
     async fn resolve_lost_settlement(&self, hospital: &HospitalProfile, envelope: &Value, why: &str) -> NationalAnswer {
-        let resend = |m: String| NationalAnswer::Written(national_error(m));
+        let resend = |zh: &str, en: String| NationalAnswer::Written(national_error(zh, en));
         match self.settlement_by_5203(hospital, envelope, why).await {
             Found::Settled(answer) => answer,
-            Found::Nothing => resend(format!(
-                "the insurance platform did not answer ({why}) and has no settlement of this visit; resend the same message"
-            )),
-            Found::NoAnswer(e) => resend(format!(
-                "the insurance platform did not answer ({why}), nor its settlement query (5203: {e}); resend the same message"
-            )),
+            Found::Nothing => resend(
+                "医保平台未应答，且查无本次结算，请用原报文ID重发",
+                format!("the insurance platform did not answer and has no settlement of this visit; resend the same message ({why})"),
+            ),
+            Found::NoAnswer(e) => resend(
+                "医保平台未应答，结算查询(5203)也未应答，请用原报文ID重发",
+                format!("the insurance platform did not answer, nor its settlement query; resend the same message ({why}; 5203: {e})"),
+            ),
         }
     }
 
@@ -401,9 +431,12 @@ impl App {
     }
 }
 
+/// How long the loser of two copies of one message waits for the winner's settlement.
+const RACE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A settlement another request is working on: by its id, or by the platform's setl_id it posts.
 #[derive(Clone, Copy)]
-enum Posted<'a> {
+pub(super) enum Posted<'a> {
     Id(&'a str),
     SetlId(&'a str),
 }
@@ -437,6 +470,16 @@ fn payment_view(failed: &str, result: Result<SettlementView, AppError>) -> Value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hubs_own_national_errors_are_chinese_first_and_fit_the_field() {
+        let short = national_error("医保平台未应答", "the insurance platform did not answer");
+        assert_eq!(short["err_msg"], json!("医保平台未应答 / the insurance platform did not answer"));
+        let long = national_error("医保平台未应答", "error sending request for url (http://10.0.0.1/fsi/api/...) ".repeat(10));
+        let words = long["err_msg"].as_str().expect("err_msg");
+        assert_eq!(words.chars().count(), ERR_MSG_CHARS);
+        assert!(words.starts_with("医保平台未应答 / ") && words.ends_with('…'), "{words}");
+    }
 
     #[test]
     fn a_messages_payload_is_read_where_the_platform_reads_it() {

@@ -148,11 +148,15 @@ impl App {
     }
 
     /// Whether a settlement stands under the visit number `number`; the lines its visit holds are
-    /// added to `taken`.
+    /// added to `taken`. One the platform shows cancelled (by a path the hub did not see: its own
+    /// client, a 2208 whose check could not be made) is refunded first and stands no more, so the
+    /// same lines settled again are charged once (session 32's review).
     async fn stands_under(&self, hospital: &str, number: &str, taken: &mut Vec<String>) -> bool {
         let Some(visit) = self.store.visit_by_hospital_no(hospital, number).await.ok().flatten() else { return false };
-        let settlement = self.store.settlement_of_visit(&visit.id).await.ok().flatten();
-        if !settlement.is_some_and(|s| !matches!(s.state, SettlementState::Failed | SettlementState::Cancelled)) {
+        let Some(settlement) = self.store.settlement_of_visit(&visit.id).await.ok().flatten() else { return false };
+        if matches!(settlement.state, SettlementState::Failed | SettlementState::Cancelled)
+            || self.refund_if_cancelled_unseen(&settlement).await
+        {
             return false;
         }
         let lines = self.store.fee_lines(&visit.id).await.unwrap_or_default();
