@@ -474,14 +474,7 @@ async fn a_visit_settled_again_after_a_2208_takes_the_lines_of_its_new_batch() {
 async fn a_visit_settled_in_two_batches_has_each_batch_paid_and_refunded_on_its_own() {
     // Review r25 ni F6: the second batch's 2207 (分批结算) was never charged: `already_settled`.
     let Setup { sys, his, _dir } = setup(None).await;
-    let (psn_no, mdtrt_id, settle) = outpatient_visit(&his, "MZ0013").await;
-    let line = json!({"feedetl_sn": "5", "mdtrt_id": mdtrt_id, "psn_no": psn_no, "chrg_bchno": "B3",
-        "fee_ocur_time": "2026-11-30 10:40:00", "med_list_codg": "001102000010000", "medins_list_codg": "001102000010000",
-        "det_item_fee_sumamt": "100.00", "cnt": "4", "pric": "25.00", "bilg_dept_codg": "A03", "bilg_dept_name": "内科",
-        "bilg_dr_codg": "D001", "bilg_dr_name": "王医生", "hosp_appr_flag": "1"});
-    ok("2204", &his.call("2204", json!({"feedetail": [line]})).await);
-    let first = ok("2207", &his.call("2207", settle.clone()).await);
-    assert_eq!(first["wugan_payment"]["status"].as_str(), Some("paid"), "batch B1: {first}");
+    let (psn_no, mdtrt_id, settle, first) = batch_b1_paid_beside_a_b3_line(&his, "MZ0013").await;
     let mut second = settle;
     second["data"]["chrg_bchno"] = json!("B3");
     second["data"]["medfee_sumamt"] = json!("100.00");
@@ -508,14 +501,7 @@ async fn a_second_2207_of_every_line_left_is_paid_as_a_settlement_of_its_own() {
     // at the platform (infcode 0) and was answered `not_charged`, `already_settled`: the HIS reads
     // infcode 0, and the patient's share of those lines was never collected.
     let Setup { sys, his, _dir } = setup(None).await;
-    let (psn_no, mdtrt_id, settle) = outpatient_visit(&his, "MZ0020").await;
-    let line = json!({"feedetl_sn": "5", "mdtrt_id": mdtrt_id, "psn_no": psn_no, "chrg_bchno": "B3",
-        "fee_ocur_time": "2026-11-30 10:40:00", "med_list_codg": "001102000010000", "medins_list_codg": "001102000010000",
-        "det_item_fee_sumamt": "100.00", "cnt": "4", "pric": "25.00", "bilg_dept_codg": "A03", "bilg_dept_name": "内科",
-        "bilg_dr_codg": "D001", "bilg_dr_name": "王医生", "hosp_appr_flag": "1"});
-    ok("2204", &his.call("2204", json!({"feedetail": [line]})).await);
-    let first = ok("2207", &his.call("2207", settle.clone()).await);
-    assert_eq!(first["wugan_payment"]["status"].as_str(), Some("paid"), "batch B1: {first}");
+    let (_, _, settle, first) = batch_b1_paid_beside_a_b3_line(&his, "MZ0020").await;
     let mut rest = settle;
     rest["data"]["chrg_bchno"] = json!("0000");
     rest["data"]["medfee_sumamt"] = json!("100.00");
@@ -650,7 +636,10 @@ async fn a_visit_settled_again_after_a_cancellation_the_hub_did_not_see_is_charg
     assert_eq!(lost["infcode"].as_i64(), Some(-1), "no answer, no check: {lost}");
     assert_eq!(settlement_state(&sys, &first["settlement_id"]).await, "settled", "the hub did not see it");
     // The lines again (the platform cancelled them with the settlement), every one settled anew.
-    let lines = json!({"feedetail": [fee_line(&mdtrt_id, &psn_no, "11", "25.00"), fee_line(&mdtrt_id, &psn_no, "12", "1200.00")]});
+    let lines = json!({"feedetail": [
+        fee_line(&mdtrt_id, &psn_no, "11", "B1", "1", "25.00", "25.00"),
+        fee_line(&mdtrt_id, &psn_no, "12", "B1", "1", "1200.00", "1200.00")
+    ]});
     ok("2204", &his.call("2204", lines).await);
     let mut again = settle;
     again["data"]["chrg_bchno"] = json!("0000");
@@ -694,8 +683,20 @@ async fn platform_setl_id(sys: &system::System, payment: &Value) -> String {
     record.posted_setl_id.expect("the platform's setl_id")
 }
 
-fn fee_line(mdtrt_id: &str, psn_no: &str, sn: &str, total: &str) -> Value {
-    json!({"feedetl_sn": sn, "mdtrt_id": mdtrt_id, "psn_no": psn_no, "chrg_bchno": "B1", "fee_ocur_time": "2026-11-30 11:00:00",
-        "med_list_codg": "001102000010000", "medins_list_codg": "001102000010000", "det_item_fee_sumamt": total, "cnt": "1",
-        "pric": total, "bilg_dept_codg": "A03", "bilg_dept_name": "内科", "bilg_dr_codg": "D001", "bilg_dr_name": "王医生", "hosp_appr_flag": "1"})
+/// A fee line of `batch`, one unit of `pric` yuan.
+fn fee_line(mdtrt_id: &str, psn_no: &str, sn: &str, batch: &str, cnt: &str, pric: &str, total: &str) -> Value {
+    json!({"feedetl_sn": sn, "mdtrt_id": mdtrt_id, "psn_no": psn_no, "chrg_bchno": batch, "fee_ocur_time": "2026-11-30 11:00:00",
+        "med_list_codg": "001102000010000", "medins_list_codg": "001102000010000", "det_item_fee_sumamt": total, "cnt": cnt,
+        "pric": pric, "bilg_dept_codg": "A03", "bilg_dept_name": "内科", "bilg_dr_codg": "D001", "bilg_dr_name": "王医生", "hosp_appr_flag": "1"})
+}
+
+/// A visit with batch B1 (`outpatient_visit`'s) and a line of batch B3 (100.00), B1 settled and
+/// paid: the visit's (psn_no, mdtrt_id), B1's 2207 input and its answer.
+async fn batch_b1_paid_beside_a_b3_line(his: &NationalHis, ipt_otp_no: &str) -> (String, String, Value, Value) {
+    let (psn_no, mdtrt_id, settle) = outpatient_visit(his, ipt_otp_no).await;
+    let line = fee_line(&mdtrt_id, &psn_no, "5", "B3", "4", "25.00", "100.00");
+    ok("2204", &his.call("2204", json!({"feedetail": [line]})).await);
+    let first = ok("2207", &his.call("2207", settle.clone()).await);
+    assert_eq!(first["wugan_payment"]["status"].as_str(), Some("paid"), "batch B1: {first}");
+    (psn_no, mdtrt_id, settle, first)
 }

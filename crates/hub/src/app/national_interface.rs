@@ -56,21 +56,21 @@ pub async fn register_hospital(store: &Store, code: &str, name: &str) -> Result<
 /// The hub reads the same fields the platform acted on: a bare 2208's `setl_id` read as missing
 /// cancelled insurance and refunded nothing (session 32's review).
 pub(super) fn payload(message: &Value) -> &Value {
-    static NONE: Value = Value::Null;
-    let input = message.get("input").unwrap_or(&NONE);
-    match input.get("data") {
-        Some(data) if data.is_object() => data,
-        _ => input,
-    }
+    data_in(message, "input")
 }
 
 /// A reply's `output.data` when it is an object, else `output` itself (2201's `mdtrt_id`).
 pub(super) fn output_data(reply: &Value) -> &Value {
+    data_in(reply, "output")
+}
+
+/// `node.data` of `outer[node]` when it is an object, else `outer[node]` itself (null if none).
+fn data_in<'a>(outer: &'a Value, node: &str) -> &'a Value {
     static NONE: Value = Value::Null;
-    let output = reply.get("output").unwrap_or(&NONE);
-    match output.get("data") {
+    let inner = outer.get(node).unwrap_or(&NONE);
+    match inner.get("data") {
         Some(data) if data.is_object() => data,
-        _ => output,
+        _ => inner,
     }
 }
 
