@@ -235,11 +235,9 @@ pub async fn local_address_towards(url: &str) -> String {
     local.map_or_else(|| "127.0.0.1".into(), |a| a.ip().to_string())
 }
 
-/// How long the hub waits for the platform's answer to an HIS's message it forwards (`forward`):
-/// as long as a platform may take (its gateway's own limit is commonly 20–30 s), not the 10 s of
-/// the hub's own calls, which it can ask about and resend. Given up at 10 s, a 2207 the platform
-/// committed at 12 was answered as not done (session 32's review). With a bank charge after it
-/// (10 s at most), the HIS has its answer within the 30–60 s HIS software waits.
+/// How long the hub waits for the platform's answer to an HIS's message it forwards (`forward`),
+/// not the 10 s of its own calls: given up at 10 s, a 2207 committed at 12 was answered as not
+/// done (session 32's review). With a bank charge after it (≤ 10 s), within the HIS's 30–60 s.
 pub const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// A platform refusal aimed at the hub's own message (a msgid it says is used, a signature or
