@@ -70,9 +70,15 @@ async fn setup_with_plan(rules: Vec<Rule>) -> Setup {
 
 /// `setup`, the hospital's own platform `platform` (a scripted proxy) where one is given.
 async fn setup_on(rules: Vec<Rule>, platform: Option<&common::own_platform::Platform>) -> Setup {
+    setup_with_bank(rules, Vec::new(), platform).await
+}
+
+/// `setup_on`, with `bank` faults on the bank's wire.
+async fn setup_with_bank(rules: Vec<Rule>, bank: Vec<Rule>, platform: Option<&common::own_platform::Platform>) -> Setup {
     let (mut opts, dir) = common::fresh_options("ni").await;
     opts.manual_recovery = true;
     opts.insurance_faults = (!rules.is_empty()).then(|| Arc::new(FaultPlan::scripted(rules)));
+    opts.bank_faults = (!bank.is_empty()).then(|| Arc::new(FaultPlan::scripted(bank)));
     let sys = system::start(&opts).await.expect("system starts");
     let operator = HisClient::new(&sys.hub_url, &sys.credentials.operator_api_key);
     if let Some(platform) = platform {
@@ -699,4 +705,40 @@ async fn batch_b1_paid_beside_a_b3_line(his: &NationalHis, ipt_otp_no: &str) -> 
     let first = ok("2207", &his.call("2207", settle.clone()).await);
     assert_eq!(first["wugan_payment"]["status"].as_str(), Some("paid"), "batch B1: {first}");
     (psn_no, mdtrt_id, settle, first)
+}
+
+#[tokio::test]
+async fn a_2601_sent_while_its_2207_is_still_being_charged_waits_and_refunds() {
+    // Session 32's second review: the HIS gave up on a 2207 whose bank charge was slow and
+    // reversed it; the settlement was not yet final, so it was passed over and stayed charged.
+    let slow_charge = Rule { step: "POST charges".into(), nth: 1, fault: Fault::Delay(std::time::Duration::from_secs(3)) };
+    let Setup { sys, his, _dir } = setup_with_bank(Vec::new(), vec![slow_charge], None).await;
+    let his = Arc::new(his);
+    let (psn_no, _, settle) = outpatient_visit(&his, "MZ0028").await;
+    let msgid = his.msgid();
+    let settling = {
+        let (his, msgid) = (his.clone(), msgid.clone());
+        tokio::spawn(async move { his.call_as(&his.code, "2207", &msgid, settle).await })
+    };
+    // The platform has settled and the hub is charging: its settlement is written, not final.
+    let mut charging = None;
+    for _ in 0..100 {
+        let visit = sys.app.store.visit_by_hospital_no(&his.code, "MZ0028").await.expect("store");
+        if let Some(visit) = visit {
+            charging = sys.app.store.settlement_of_visit(&visit.id).await.expect("store");
+        }
+        if charging.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(charging.is_some_and(|s| !s.state.is_final()), "the charge is under way");
+    let reversal = json!({"data": {"psn_no": psn_no, "omsgid": msgid, "oinfno": "2207"}});
+    let reversed = ok("2601", &his.call("2601", reversal).await);
+    let payment = &reversed["wugan_payment"];
+    assert_eq!(payment["status"].as_str(), Some("refunded"), "waited for the charge, then refunded: {reversed}");
+    let (_, settled) = settling.await.expect("the 2207 answers");
+    assert_eq!(ok("2207", &settled)["wugan_payment"]["settlement_id"], payment["settlement_id"], "{settled}");
+    assert_eq!(settlement_state(&sys, &payment["settlement_id"]).await, "cancelled");
+    sys.shutdown(std::time::Duration::from_secs(5)).await;
 }
